@@ -1,0 +1,33 @@
+// swift-tools-version: 6.1
+//
+// Chorus: gossip, SWIM, Raft and CASPaxos for Swift on one event-loop core.
+// The root package has zero package dependencies (toolchain only); peers used
+// for comparison live in the nested `Benchmarks/` package.
+import PackageDescription
+
+let package = Package(
+    name: "Chorus",
+    products: [
+        .library(name: "EventCore", targets: ["EventCore"]),
+        .library(name: "WireCodec", targets: ["WireCodec"]),
+        .library(name: "UDPTransport", targets: ["UDPTransport"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
+        .executable(name: "chorus", targets: ["ChorusCLI"]),
+    ],
+    targets: [
+        .target(name: "CChorusSystem"),
+        .target(name: "EventCore", dependencies: ["CChorusSystem"]),
+        .target(name: "WireCodec"),
+        .target(name: "UDPTransport", dependencies: ["EventCore", "WireCodec", "CChorusSystem"]),
+        .target(name: "Simulation", dependencies: ["EventCore", "WireCodec"]),
+        .executableTarget(
+            name: "ChorusCLI",
+            dependencies: ["EventCore", "WireCodec", "UDPTransport"]
+        ),
+        .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
+        .testTarget(name: "WireCodecTests", dependencies: ["WireCodec"]),
+        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore", "WireCodec"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

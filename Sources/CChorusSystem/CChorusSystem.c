@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CChorusSystem.h"
 
 #ifdef __linux__

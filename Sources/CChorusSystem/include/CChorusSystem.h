@@ -4,10 +4,12 @@
 #ifndef C_CHORUS_SYSTEM_H
 #define C_CHORUS_SYSTEM_H
 
+// The header is included without _GNU_SOURCE so that it agrees with Swift's
+// Glibc module; struct mmsghdr (a GNU extension) stays inside the .c file and
+// is handled through opaque pointers.
 #ifdef __linux__
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include <stdint.h>
+#include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>

@@ -234,7 +234,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         _ descriptor: Int32, interest: IOEvents, handler: @escaping (IOEvents) -> Void
     ) throws(SystemError) {
         preconditionInLoop()
-        guard CChorus_epoll_ctl(epollFD, CChorus_EPOLL_CTL_ADD, descriptor, interest.rawValue, UInt64(descriptor)) == 0
+        guard CChorus_epoll_ctl(epollFD, CChorus_EPOLL_CTL_ADD, descriptor, interest.rawValue, UInt64(UInt32(bitPattern: descriptor))) == 0
         else { throw SystemError(call: "epoll_ctl(ADD)", errno: errno) }
         registrations[descriptor] = Registration(interest: interest, handler: handler)
     }
@@ -245,7 +245,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     public func setInterest(_ descriptor: Int32, _ interest: IOEvents) throws(SystemError) {
         preconditionInLoop()
         guard registrations[descriptor]?.interest != interest else { return }
-        guard CChorus_epoll_ctl(epollFD, CChorus_EPOLL_CTL_MOD, descriptor, interest.rawValue, UInt64(descriptor)) == 0
+        guard CChorus_epoll_ctl(epollFD, CChorus_EPOLL_CTL_MOD, descriptor, interest.rawValue, UInt64(UInt32(bitPattern: descriptor))) == 0
         else { throw SystemError(call: "epoll_ctl(MOD)", errno: errno) }
         registrations[descriptor]?.interest = interest
     }

@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "EventCore", dependencies: ["CChorusSystem"]),
         .target(name: "WireCodec"),
         .target(name: "UDPTransport", dependencies: ["EventCore", "WireCodec", "CChorusSystem"]),
-        .target(name: "Simulation", dependencies: ["EventCore", "WireCodec"]),
+        .target(name: "Simulation", dependencies: ["EventCore"]),
         .executableTarget(
             name: "ChorusCLI",
             dependencies: ["EventCore", "WireCodec", "UDPTransport"]
@@ -27,7 +27,7 @@ let package = Package(
         .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec"]),
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore", "WireCodec"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

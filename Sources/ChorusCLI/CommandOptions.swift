@@ -1,0 +1,66 @@
+import Foundation
+
+/// A bad command line: what was wrong, for the usage message. The process
+/// exits with status 64 (`EX_USAGE`).
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The `--name value` options and bare `--flag`s of one command, parsed from
+/// the arguments after the command's name, with `CHORUS_<NAME>` environment
+/// variables as fallbacks (as Smudge reads `SMUDGE_*`).
+struct CommandOptions {
+    private var values: [String: String] = [:]
+    private var flags: Set<String> = []
+    private let environment: [String: String]
+
+    /// Parses `arguments`, accepting only the option names in `valued`
+    /// (which take a value) and `switches` (which do not).
+    init(
+        _ arguments: ArraySlice<String>, valued: Set<String>, switches: Set<String>,
+        environment: [String: String]
+    ) throws(UsageError) {
+        self.environment = environment
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            guard argument.hasPrefix("--") else {
+                throw UsageError(description: "unexpected argument '\(argument)'")
+            }
+            var name = String(argument.dropFirst(2))
+            var inlineValue: String?
+            if let equals = name.firstIndex(of: "=") {
+                inlineValue = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            }
+            if switches.contains(name), inlineValue == nil {
+                flags.insert(name)
+            } else if valued.contains(name) {
+                guard let value = inlineValue ?? rest.popFirst() else {
+                    throw UsageError(description: "option --\(name) needs a value")
+                }
+                values[name] = value
+            } else {
+                throw UsageError(description: "unknown option --\(name)")
+            }
+        }
+    }
+
+    /// Whether `--name` was given.
+    func isSet(_ name: String) -> Bool { flags.contains(name) }
+
+    /// The value of `--name`, else of `CHORUS_NAME` (upper-cased, `-` as `_`).
+    func value(_ name: String) -> String? {
+        if let value = values[name] { return value }
+        let variable = "CHORUS_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+        return environment[variable]
+    }
+
+    /// The integer value of `--name` in `range`, or `fallback` if absent.
+    func integer(_ name: String, in range: ClosedRange<Int>, default fallback: Int) throws(UsageError) -> Int {
+        guard let text = value(name) else { return fallback }
+        guard let number = Int(text), range.contains(number) else {
+            throw UsageError(description: "--\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+        }
+        return number
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+import WireCodec
+
+/// The bit-at-a-time definition, to check the table-driven one against.
+private func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 {
+            crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1
+        }
+    }
+    return ~crc
+}
+
+private func checksum(_ bytes: [UInt8]) -> UInt32 {
+    bytes.withUnsafeBytes { CRC32C.checksum($0) }
+}
+
+@Suite("CRC32C")
+struct CRC32CTests {
+    @Test func publishedVectors() {
+        // RFC 3720, appendix B.4.
+        #expect(checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        #expect(checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+        #expect(checksum((0...31).map { UInt8($0) }) == 0x46DD_794E)
+        #expect(checksum((0...31).reversed().map { UInt8($0) }) == 0x113F_DB5C)
+        // The CRC catalogue's check value.
+        #expect(checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(checksum([]) == 0)
+        #expect(CRC32C().value == 0)
+    }
+
+    @Test func matchesTheBitwiseDefinition() {
+        var seeds = SplitMix64(seed: 0xC4C)
+        for _ in 0..<300 {
+            let seed = seeds.next()
+            var rng = SplitMix64(seed: seed)
+            let bytes = rng.bytes(count: Int.random(in: 0...100, using: &rng))
+            #expect(checksum(bytes) == referenceCRC32C(bytes), "seed \(seed)")
+        }
+    }
+
+    @Test func incrementalEqualsOneShot() {
+        var seeds = SplitMix64(seed: 0x1AC)
+        for _ in 0..<500 {
+            let seed = seeds.next()
+            var rng = SplitMix64(seed: seed)
+            let bytes = rng.bytes(count: Int.random(in: 0...200, using: &rng))
+            let cuts = (0..<Int.random(in: 1...4, using: &rng)).map { _ in Int.random(in: 0...bytes.count, using: &rng) }.sorted()
+            var crc = CRC32C()
+            var start = 0
+            for cut in cuts + [bytes.count] {
+                crc.update(Array(bytes[start..<cut]))
+                start = cut
+            }
+            #expect(crc.value == checksum(bytes), "seed \(seed), cuts \(cuts)")
+        }
+    }
+
+    @Test func unalignedInput() {
+        let bytes = (0..<64).map { UInt8($0 * 7 & 0xFF) }
+        bytes.withUnsafeBytes { raw in
+            for offset in 0..<8 {
+                let slice = UnsafeRawBufferPointer(rebasing: raw[offset...])
+                #expect(CRC32C.checksum(slice) == referenceCRC32C(Array(bytes[offset...])), "offset \(offset)")
+            }
+        }
+    }
+}

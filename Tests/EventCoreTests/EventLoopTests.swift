@@ -159,3 +159,24 @@ struct EventLoopTests {
         #expect(procEntries("/proc/self/task") - threadsBefore < 20)
     }
 }
+
+@Suite("LoopBound")
+struct LoopBoundTests {
+    /// A deliberately non-Sendable counter.
+    final class Counter {
+        var count = 0
+    }
+
+    @Test("a loop-bound value crosses tasks and is used on its loop")
+    func roundTrip() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let bound = try await loop.submit { LoopBound(Counter(), on: loop) }
+        for _ in 0..<10 {
+            loop.execute { bound.value.count += 1 }
+        }
+        let count = try await loop.submit { bound.value.count }
+        #expect(count == 10)
+    }
+}

@@ -1,0 +1,42 @@
+/// A value confined to one ``EventLoop`` that can still be passed between
+/// threads and tasks: only the loop's own thread may touch ``value``.
+///
+/// Use it to keep a loop-confined object (a transport, a driver) alive in
+/// code that runs elsewhere, and hand it back to the loop:
+///
+/// ```swift
+/// let bound = try await loop.submit { LoopBound(try UDPSocketTransport.bind(to: endpoint, on: loop), on: loop) }
+/// loop.execute { bound.value.close() }
+/// ```
+public struct LoopBound<Value>: @unchecked Sendable {
+    // Safe to share: `storage` is read or written only through `value`,
+    // which traps unless called on `loop`'s thread, so every access is
+    // serialized by that one thread.
+    private let storage: Box
+    /// The loop the value belongs to.
+    public let loop: EventLoop
+
+    private final class Box {
+        var value: Value
+        init(_ value: Value) { self.value = value }
+    }
+
+    /// Wraps `value`, which belongs to `loop`. Loop-only.
+    public init(_ value: Value, on loop: EventLoop) {
+        precondition(loop.isInLoop, "LoopBound must be created on its loop's thread")
+        self.loop = loop
+        storage = Box(value)
+    }
+
+    /// The value. Loop-only: traps on any other thread.
+    public var value: Value {
+        get {
+            precondition(loop.isInLoop, "LoopBound.value read off its loop's thread")
+            return storage.value
+        }
+        nonmutating set {
+            precondition(loop.isInLoop, "LoopBound.value written off its loop's thread")
+            storage.value = newValue
+        }
+    }
+}

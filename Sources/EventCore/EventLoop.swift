@@ -55,8 +55,9 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     private var timers: TimerWheel<() -> Void>
     private var expired: [() -> Void] = []
     private var registrations: [Int32: Registration] = [:]
-    private var iterationEndHandlers: [() -> Void] = []
-    private var shutdownHandlers: [() -> Void] = []
+    private var iterationEndHandlers: [(hook: LoopHook, body: () -> Void)] = []
+    private var shutdownHandlers: [(hook: LoopHook, body: () -> Void)] = []
+    private var nextHook: UInt64 = 0
 
     private static let wakeToken = UInt64.max
 
@@ -259,16 +260,39 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
 
     /// Adds a handler run at the end of every loop iteration, after I/O,
     /// tasks and timers: where transports flush batched sends. Loop-only.
-    public func addIterationEndHandler(_ handler: @escaping () -> Void) {
+    ///
+    /// - Returns: a hook for ``removeHandler(_:)``.
+    @discardableResult
+    public func addIterationEndHandler(_ handler: @escaping () -> Void) -> LoopHook {
         preconditionInLoop()
-        iterationEndHandlers.append(handler)
+        let hook = makeHook()
+        iterationEndHandlers.append((hook, handler))
+        return hook
     }
 
     /// Adds a handler run once, on the loop thread, when the loop shuts
     /// down: where transports close their sockets. Loop-only.
-    public func addShutdownHandler(_ handler: @escaping () -> Void) {
+    ///
+    /// - Returns: a hook for ``removeHandler(_:)``.
+    @discardableResult
+    public func addShutdownHandler(_ handler: @escaping () -> Void) -> LoopHook {
         preconditionInLoop()
-        shutdownHandlers.append(handler)
+        let hook = makeHook()
+        shutdownHandlers.append((hook, handler))
+        return hook
+    }
+
+    /// Removes an iteration-end or shutdown handler (a closed transport
+    /// removes its own); an unknown hook is ignored. Loop-only.
+    public func removeHandler(_ hook: LoopHook) {
+        preconditionInLoop()
+        iterationEndHandlers.removeAll { $0.hook == hook }
+        shutdownHandlers.removeAll { $0.hook == hook }
+    }
+
+    private func makeHook() -> LoopHook {
+        nextHook += 1
+        return LoopHook(rawValue: nextHook)
     }
 
     // MARK: The loop
@@ -317,10 +341,13 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
             for task in tasks { task() }
             tasks.removeAll(keepingCapacity: true)
             fireTimers()
-            for handler in iterationEndHandlers { handler() }
+            for handler in iterationEndHandlers { handler.body() }
         }
-        for handler in shutdownHandlers { handler() }
-        shutdownHandlers.removeAll()
+        // A shutdown handler may remove others (a transport closing itself).
+        while let handler = shutdownHandlers.first {
+            shutdownHandlers.removeFirst()
+            handler.body()
+        }
         iterationEndHandlers.removeAll()
         registrations.removeAll()
         timers = TimerWheel(start: clock.now, resolution: timers.resolution)
@@ -354,6 +381,12 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         close(wakeFD)
         close(epollFD)
     }
+}
+
+/// Identifies a handler added with ``EventLoop/addIterationEndHandler(_:)``
+/// or ``EventLoop/addShutdownHandler(_:)``, for removing it.
+public struct LoopHook: Hashable, Sendable {
+    let rawValue: UInt64
 }
 
 /// Why an ``EventLoop`` could not do what was asked.

@@ -180,3 +180,29 @@ struct LoopBoundTests {
         #expect(count == 10)
     }
 }
+
+@Suite("EventLoop handlers")
+struct EventLoopHandlerTests {
+    @Test("iteration-end handlers run each turn until removed; removed shutdown handlers never run")
+    func removal() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        let turns = Mutex(0)
+        let shutdownRuns = Mutex(0)
+        let hooks = try await loop.submit {
+            let turn = loop.addIterationEndHandler { turns.withLock { $0 += 1 } }
+            let removed = loop.addShutdownHandler { shutdownRuns.withLock { $0 += 100 } }
+            loop.addShutdownHandler { shutdownRuns.withLock { $0 += 1 } }
+            loop.removeHandler(removed)
+            return turn
+        }
+        _ = try await loop.submit {}
+        #expect(turns.withLock { $0 } >= 1)
+        _ = try await loop.submit { loop.removeHandler(hooks) }
+        let before = turns.withLock { $0 }
+        for _ in 0..<5 { _ = try await loop.submit {} }
+        #expect(turns.withLock { $0 } == before)
+        loop.shutdown()
+        #expect(shutdownRuns.withLock { $0 } == 1)
+    }
+}

@@ -39,6 +39,10 @@ void CChorus_mmsghdr_set(void *vec, unsigned int index, struct iovec *iov,
     m->msg_hdr.msg_namelen = addrlen;
 }
 
+void CChorus_mmsghdr_set_namelen(void *vec, unsigned int index, socklen_t addrlen) {
+    ((struct mmsghdr *)vec)[index].msg_hdr.msg_namelen = addrlen;
+}
+
 unsigned int CChorus_mmsghdr_len(const void *vec, unsigned int index) {
     return ((const struct mmsghdr *)vec)[index].msg_len;
 }

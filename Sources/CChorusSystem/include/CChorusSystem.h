@@ -44,6 +44,9 @@ size_t CChorus_mmsghdr_size(void);
 /// Points mmsghdr `index` of `vec` at one iovec and one address buffer.
 void CChorus_mmsghdr_set(void *vec, unsigned int index, struct iovec *iov,
                          void *addr, socklen_t addrlen);
+/// Sets the address buffer length of mmsghdr `index` (recvmmsg replaces it
+/// with the length of the sender's address, so it is reset before each call).
+void CChorus_mmsghdr_set_namelen(void *vec, unsigned int index, socklen_t addrlen);
 /// The byte count the kernel reported for mmsghdr `index`.
 unsigned int CChorus_mmsghdr_len(const void *vec, unsigned int index);
 /// The address length the kernel reported for mmsghdr `index`.

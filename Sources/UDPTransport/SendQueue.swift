@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CChorusSystem
+
+/// The datagrams waiting to be handed to the kernel: a bounded ring of
+/// ``DatagramVector`` slots, flushed with `sendmmsg` in runs of consecutive
+/// slots.
+///
+/// A datagram is written straight into the slot at ``tail`` (payload and
+/// destination address) and committed with ``append(length:)``; nothing is
+/// allocated. When the kernel answers `EAGAIN` the queue keeps what is left
+/// and reports itself ``isBlocked`` until a later flush drains it.
+struct SendQueue {
+    /// The most datagrams one `sendmmsg` call takes (`UIO_MAXIOV`).
+    private static let maximumRun = 1024
+
+    /// The slots.
+    let vector: DatagramVector
+    /// The slot of the oldest queued datagram.
+    private var head = 0
+    /// The number of datagrams queued.
+    private(set) var count = 0
+    /// Whether the last flush stopped on `EAGAIN` with datagrams left.
+    private(set) var isBlocked = false
+
+    /// Creates an empty queue of `capacity` datagrams of up to `slotSize`
+    /// bytes, sent to addresses of `addressLength` bytes.
+    init(capacity: Int, slotSize: Int, addressLength: socklen_t) {
+        vector = DatagramVector(capacity: capacity, slotSize: slotSize, addressLength: addressLength)
+    }
+
+    /// Whether no slot is free.
+    var isFull: Bool { count == vector.capacity }
+
+    /// The slot the next datagram is written to; valid while not ``isFull``.
+    var tail: Int {
+        let slot = head + count
+        return slot < vector.capacity ? slot : slot - vector.capacity
+    }
+
+    /// Queues the datagram written at ``tail``: `length` payload bytes, to
+    /// the address written in the slot. Call only when not ``isFull``.
+    mutating func append(length: Int) {
+        vector.setLength(length, of: tail)
+        count += 1
+    }
+
+    /// Hands queued datagrams to the kernel until the queue is empty or the
+    /// socket would block, counting what was sent and what failed.
+    ///
+    /// A datagram the kernel refuses (`EMSGSIZE`, `ENOBUFS`, ...) is dropped
+    /// and counted. An error left on the socket by an ICMP message for an
+    /// *earlier* datagram (`ECONNREFUSED`, unreachable) fails the call without
+    /// sending; the datagram is retried once, and the error itself is counted
+    /// from the socket's error queue.
+    ///
+    /// - Returns: true if the queue is empty, false if the socket would block.
+    mutating func flush(
+        descriptor: Int32, counters: inout UDPSocketTransport.Counters
+    ) -> Bool {
+        var retried = false
+        while count > 0 {
+            let run = min(count, vector.capacity - head, Self.maximumRun)
+            let sent = Int(CChorus_sendmmsg(descriptor, vector.headers(from: head), UInt32(run), 0))
+            if sent > 0 {
+                var bytes = 0
+                for slot in head..<(head + sent) { bytes += vector.length(slot) }
+                counters.datagramsSent += UInt64(sent)
+                counters.bytesSent += UInt64(bytes)
+                removeFirst(sent)
+                retried = false
+                continue
+            }
+            // Nothing sent and no error (not expected): wait for writability.
+            let code = sent == 0 ? EAGAIN : errno
+            switch code {
+            case EINTR:
+                continue
+            case EAGAIN, EWOULDBLOCK:
+                counters.sendWouldBlock += 1
+                isBlocked = true
+                return false
+            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH:
+                if retried {
+                    dropFirst(code, counters: &counters)
+                    retried = false
+                } else {
+                    retried = true
+                }
+            default:
+                dropFirst(code, counters: &counters)
+                retried = false
+            }
+        }
+        isBlocked = false
+        return true
+    }
+
+    /// Drops the oldest datagram, which the kernel refused with `code`.
+    private mutating func dropFirst(_ code: Int32, counters: inout UDPSocketTransport.Counters) {
+        counters.sendErrors.record(code)
+        removeFirst(1)
+    }
+
+    private mutating func removeFirst(_ removed: Int) {
+        head += removed
+        if head >= vector.capacity { head -= vector.capacity }
+        count -= removed
+    }
+}

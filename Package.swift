@@ -25,7 +25,7 @@ let package = Package(
             dependencies: ["EventCore", "WireCodec", "UDPTransport"]
         ),
         .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
-        .testTarget(name: "WireCodecTests", dependencies: ["WireCodec"]),
+        .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),
     ],

@@ -17,6 +17,7 @@ public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvert
         self.allowedRange = allowedRange
     }
 
+    /// The field, the value and the allowed range, on one line.
     public var description: String {
         "invalid \(field): \(value) (allowed: \(allowedRange))"
     }

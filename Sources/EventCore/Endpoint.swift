@@ -85,6 +85,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible, LosslessStr
         self = parsed
     }
 
+    /// `a.b.c.d:port`, or `[v6]:port` for IPv6: text ``init(parsing:)`` reads back.
     public var description: String {
         switch address {
         case .ipv4: return "\(address):\(port)"
@@ -97,6 +98,8 @@ extension Endpoint.Address: CustomStringConvertible {
     /// Parses a literal IPv4 (`10.0.0.1`) or IPv6 (`fe80::1`) address, or
     /// returns nil.
     public init?(parsing text: String) {
+        // inet_pton reads a C string: an embedded NUL would hide what follows it.
+        guard !text.utf8.contains(0) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             self = .ipv4(UInt32(bigEndian: v4.s_addr))
@@ -116,6 +119,7 @@ extension Endpoint.Address: CustomStringConvertible {
         return nil
     }
 
+    /// The address in its conventional text form (`10.0.0.1`, `fe80::1`).
     public var description: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         switch self {
@@ -162,6 +166,7 @@ public struct EndpointParseError: Error, Hashable, Sendable, CustomStringConvert
         self.text = text
     }
 
+    /// The reason and the text that failed, for people.
     public var description: String {
         let why: String
         switch reason {

@@ -22,21 +22,34 @@ import Synchronization
 /// ```
 public final class EventLoop: Scheduler, @unchecked Sendable {
     // Thread-safety invariant for `@unchecked Sendable`: the stored properties
-    // below marked loop-confined are read and written only on the loop thread
-    // (enforced by `preconditionInLoop()` on every loop-only entry point, and
-    // before `run()` starts only by the creating thread, which hands them over
-    // through the thread start). Everything shared is in `shared` (a Mutex)
-    // or is an immutable `let`.
+    // below marked loop-confined are read and written only by the thread
+    // running `runLoop()` (enforced by `preconditionInLoop()` on every
+    // loop-only entry point; `init` and `deinit` have the object to
+    // themselves). At most one thread ever runs `runLoop()`: `start()`,
+    // `run()` and the idle case of `shutdown()` each leave `.idle` under the
+    // lock before calling it. Everything shared is in `shared` (a Mutex), in
+    // an atomic, in the `Latch`, or an immutable `let`. The wake-up eventfd
+    // is written only under the `shared` lock while the state is not
+    // `.stopped`, and closed only after the state became `.stopped`, so no
+    // write can reach a closed (or reused) descriptor.
 
     private struct Shared {
         var tasks: [@Sendable () -> Void] = []
         var state: State = .idle
         var wakePending = false
+        /// The thread `start()` created, until someone joins or detaches it.
         var thread: pthread_t?
     }
 
     private enum State {
-        case idle, running, stopping, stopped
+        /// Not started: `execute` queues work, nothing runs it yet.
+        case idle
+        /// A thread runs `runLoop()`.
+        case running
+        /// `shutdown()` was called: queued work still runs, then the loop ends.
+        case stopping
+        /// The loop ended (or is running its shutdown handlers): no work is accepted.
+        case stopped
     }
 
     private struct Registration {
@@ -49,11 +62,17 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     private let wakeFD: Int32
     private let shared = Mutex(Shared())
     private let loopThreadID = Atomic<UInt>(0)
-    private let finished = Mutex(false)
+    private let descriptorsClosed = Mutex(false)
+    /// Opened when `runLoop()` has finished: what `shutdown()` waits for.
+    private let stopped = Latch()
 
     // Loop-confined.
     private var timers: TimerWheel<() -> Void>
-    private var expired: [() -> Void] = []
+    private var expired: [(handle: TimerHandle, payload: () -> Void)] = []
+    /// While due timers run: handles cancelled by them, whose timers (already
+    /// taken from the wheel in the same batch) must not run.
+    private var cancelledWhileFiring: [TimerHandle] = []
+    private var isFiringTimers = false
     private var registrations: [Int32: Registration] = [:]
     private var iterationEndHandlers: [(hook: LoopHook, body: () -> Void)] = []
     private var shutdownHandlers: [(hook: LoopHook, body: () -> Void)] = []
@@ -102,28 +121,29 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     }
 
     /// Starts the loop on a new thread. Calling it again, or after
-    /// ``shutdown()``, does nothing.
+    /// ``shutdown()``, does nothing. If the thread cannot be created (the
+    /// process is out of threads) the loop stays idle.
     public func start() {
-        let shouldStart = shared.withLock { shared -> Bool in
-            guard case .idle = shared.state else { return false }
+        shared.withLock { shared in
+            guard case .idle = shared.state else { return }
+            // Created under the lock, so that a concurrent `shutdown()` sees
+            // either an idle loop or a running one with its thread recorded.
+            // The new thread takes this lock first thing, after we release it.
+            let box = Unmanaged.passRetained(self).toOpaque()
+            var thread = pthread_t()
+            let result = pthread_create(&thread, nil, { argument in
+                guard let argument else { return nil }
+                let loop = Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue()
+                loop.runLoop()
+                return nil
+            }, box)
+            guard result == 0 else {
+                Unmanaged<EventLoop>.fromOpaque(box).release()
+                return
+            }
             shared.state = .running
-            return true
+            shared.thread = thread
         }
-        guard shouldStart else { return }
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let loop = Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue()
-            loop.runLoop()
-            return nil
-        }, box)
-        if result != 0 {
-            Unmanaged<EventLoop>.fromOpaque(box).release()
-            shared.withLock { $0.state = .idle }
-            return
-        }
-        shared.withLock { $0.thread = thread }
     }
 
     /// Runs the loop on the calling thread until ``shutdown()``.
@@ -138,30 +158,43 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
 
     /// Stops the loop: tasks already submitted still run, then the shutdown
     /// handlers, then the thread ends and the loop's descriptors are closed.
-    /// Idempotent and callable from any thread; from another thread it waits
-    /// for the loop thread to end.
+    ///
+    /// Idempotent and callable from any thread. Called on the loop's thread
+    /// it returns at once and the loop stops after the current iteration;
+    /// called on any other thread it returns once the loop has stopped. A
+    /// loop that was never started runs the tasks already submitted to it on
+    /// the calling thread (as ``run()`` would), so no ``submit(_:)`` waits
+    /// forever.
     public func shutdown() {
-        let (thread, wasIdle) = shared.withLock { shared -> (pthread_t?, Bool) in
+        enum Action {
+            case runHere
+            case join(pthread_t)
+            case wait
+        }
+        let action = shared.withLock { shared -> Action in
             switch shared.state {
             case .idle:
-                shared.state = .stopped
-                return (nil, true)
+                shared.state = .stopping
+                return .runHere
             case .running:
                 shared.state = .stopping
+                signalWakeDescriptor(&shared)
             case .stopping, .stopped:
                 break
             }
-            let thread = shared.thread
+            // The loop thread never joins itself; it detaches at its end if
+            // no other thread took the handle to join it.
+            guard !isInLoop, let thread = shared.thread else { return .wait }
             shared.thread = nil
-            return (thread, false)
+            return .join(thread)
         }
-        if wasIdle {
-            closeDescriptorsOnce()
-            return
-        }
-        wake()
-        if let thread, !isInLoop {
+        switch action {
+        case .runHere:
+            runLoop()
+        case .join(let thread):
             pthread_join(thread, nil)
+        case .wait:
+            if !isInLoop { stopped.wait() }
         }
     }
 
@@ -170,18 +203,16 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     /// - Returns: false if the loop has stopped and `body` will never run.
     @discardableResult
     public func execute(_ body: @escaping @Sendable () -> Void) -> Bool {
-        let (accepted, needsWake) = shared.withLock { shared -> (Bool, Bool) in
+        shared.withLock { shared -> Bool in
             switch shared.state {
-            case .stopped: return (false, false)
+            case .stopped:
+                return false
             case .idle, .running, .stopping:
                 shared.tasks.append(body)
-                let needsWake = !shared.wakePending
-                shared.wakePending = true
-                return (true, needsWake)
+                signalWakeDescriptor(&shared)
+                return true
             }
         }
-        if needsWake { wake() }
-        return accepted
     }
 
     /// Runs `body` on the loop thread and returns its result.
@@ -212,10 +243,13 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         return timers.schedule(body, at: deadline)
     }
 
-    /// Cancels a timer; a stale handle is ignored. Loop-only.
+    /// Cancels a timer; a stale handle is ignored. A timer due in the same
+    /// tick as the one running now does not fire once cancelled. Loop-only.
     public func cancel(_ handle: TimerHandle) {
         preconditionInLoop()
-        timers.cancel(handle)
+        if timers.cancel(handle) == nil && isFiringTimers {
+            cancelledWhileFiring.append(handle)
+        }
     }
 
     /// The number of timers pending. Loop-only.
@@ -301,11 +335,17 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         precondition(isInLoop, "EventLoop: this method must be called on the loop's thread")
     }
 
-    private func wake() {
+    /// Makes the loop's `epoll_wait` return, unless a wake-up is already
+    /// pending. Called with the `shared` lock held, in a state other than
+    /// `.stopped`, so the eventfd is open (see the invariant above).
+    private func signalWakeDescriptor(_ shared: inout Shared) {
+        guard !shared.wakePending else { return }
+        shared.wakePending = true
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
     }
 
+    /// The loop itself, on the one thread that runs it (see the invariant).
     private func runLoop() {
         loopThreadID.store(UInt(pthread_self()), ordering: .releasing)
         let capacity = 64
@@ -313,13 +353,18 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         var tokens = [UInt64](repeating: 0, count: capacity)
         var tasks: [@Sendable () -> Void] = []
         while true {
-            let stopping = shared.withLock { shared -> Bool in
-                if case .stopping = shared.state { return true }
-                return false
+            // Deciding to end and refusing further work happen under one
+            // lock, so no task can be accepted and then never run.
+            let (ending, busy) = shared.withLock { shared -> (Bool, Bool) in
+                guard case .stopping = shared.state else { return (false, !shared.tasks.isEmpty) }
+                if shared.tasks.isEmpty {
+                    shared.state = .stopped
+                    return (true, true)
+                }
+                return (false, true)
             }
-            let hasTasks = shared.withLock { !$0.tasks.isEmpty }
-            if stopping && !hasTasks { break }
-            let timeout = hasTasks || stopping ? 0 : timeoutMilliseconds()
+            if ending { break }
+            let timeout = busy ? 0 : timeoutMilliseconds()
             let count = CChorus_epoll_wait(epollFD, &events, &tokens, Int32(capacity), timeout)
             if count > 0 {
                 for i in 0..<Int(count) {
@@ -351,29 +396,47 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         iterationEndHandlers.removeAll()
         registrations.removeAll()
         timers = TimerWheel(start: clock.now, resolution: timers.resolution)
-        shared.withLock { $0.state = .stopped }
         closeDescriptorsOnce()
         loopThreadID.store(0, ordering: .releasing)
+        shared.withLock { shared in
+            // No other thread took the handle to join: nobody ever will.
+            if let thread = shared.thread {
+                pthread_detach(thread)
+                shared.thread = nil
+            }
+        }
+        stopped.open()
     }
 
+    /// Runs the timers due now, one by one; a timer cancelled by an earlier
+    /// one of the same batch is skipped.
     private func fireTimers() {
         guard !timers.isEmpty else { return }
         timers.expire(upTo: clock.now, into: &expired)
         guard !expired.isEmpty else { return }
-        for body in expired { body() }
+        isFiringTimers = true
+        for timer in expired {
+            if !cancelledWhileFiring.isEmpty && cancelledWhileFiring.contains(timer.handle) { continue }
+            timer.payload()
+        }
+        isFiringTimers = false
+        cancelledWhileFiring.removeAll(keepingCapacity: true)
         expired.removeAll(keepingCapacity: true)
     }
 
+    /// The `epoll_wait` timeout until the next timer, in whole milliseconds
+    /// rounded up (so the loop never wakes before a deadline), or -1.
     private func timeoutMilliseconds() -> Int32 {
         guard let next = timers.nextExpiry() else { return -1 }
         let current = clock.now
         guard next > current else { return 0 }
         let nanos = next.nanoseconds - current.nanoseconds
-        return Int32(clamping: (nanos + 999_999) / 1_000_000)
+        let millis = nanos / 1_000_000 + (nanos % 1_000_000 == 0 ? 0 : 1)
+        return Int32(clamping: millis)
     }
 
     private func closeDescriptorsOnce() {
-        let alreadyClosed = finished.withLock { done -> Bool in
+        let alreadyClosed = descriptorsClosed.withLock { done -> Bool in
             defer { done = true }
             return done
         }

@@ -3,8 +3,10 @@ import CChorusSystem
 /// The readiness a file descriptor registered with an ``EventLoop`` reports,
 /// or asks to be told about.
 public struct IOEvents: OptionSet, Hashable, Sendable {
+    /// The epoll event bits (`EPOLLIN`, `EPOLLOUT`, ...).
     public let rawValue: UInt32
 
+    /// Creates events from epoll event bits.
     public init(rawValue: UInt32) {
         self.rawValue = rawValue
     }

@@ -20,6 +20,7 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
         self.nanoseconds = nanoseconds
     }
 
+    /// Whether `lhs` is earlier than `rhs`.
     public static func < (lhs: Instant, rhs: Instant) -> Bool {
         lhs.nanoseconds < rhs.nanoseconds
     }
@@ -49,6 +50,7 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
         return .zero - .nanoseconds(Int64(clamping: rhs.nanoseconds - lhs.nanoseconds))
     }
 
+    /// The instant in seconds since the origin (`1.5s`).
     public var description: String {
         let seconds = Double(nanoseconds) / 1e9
         return "\(seconds)s"

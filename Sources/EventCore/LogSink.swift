@@ -17,8 +17,10 @@ public enum LogLevel: Int, Comparable, Hashable, Sendable, CustomStringConvertib
     /// The node cannot do what was asked.
     case error
 
+    /// Whether `lhs` is less severe than `rhs`.
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// The level's name in lower case (`debug`).
     public var description: String {
         switch self {
         case .trace: "trace"
@@ -66,12 +68,15 @@ extension LogSink {
 public struct DiscardingLogSink: LogSink {
     /// Creates the sink.
     public init() {}
+    /// ``LogLevel/error``; nothing is written at any level.
     public var minimumLevel: LogLevel { .error }
+    /// Does nothing.
     public func log(_ level: LogLevel, _ message: String, source: String) {}
 }
 
 /// A sink that writes `level [source] message` lines to standard error.
 public struct StandardErrorLogSink: LogSink {
+    /// The least severe level written.
     public let minimumLevel: LogLevel
 
     /// Creates a sink that writes lines at `minimumLevel` and above.
@@ -79,6 +84,7 @@ public struct StandardErrorLogSink: LogSink {
         self.minimumLevel = minimumLevel
     }
 
+    /// Writes `level [source] message` and a newline to standard error, if `level` is at least ``minimumLevel``.
     public func log(_ level: LogLevel, _ message: String, source: String) {
         guard level >= minimumLevel else { return }
         var line = "\(level) [\(source)] \(message)\n"

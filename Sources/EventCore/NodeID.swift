@@ -17,10 +17,12 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
         NodeID(generator.next())
     }
 
+    /// Orders node IDs by their numeric value.
     public static func < (lhs: NodeID, rhs: NodeID) -> Bool {
         lhs.rawValue < rhs.rawValue
     }
 
+    /// The ID as 16 hexadecimal digits.
     public var description: String {
         let hex = String(rawValue, radix: 16)
         return String(repeating: "0", count: max(0, 16 - hex.count)) + hex

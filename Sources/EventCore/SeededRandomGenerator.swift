@@ -36,6 +36,7 @@ public struct SeededRandomGenerator: RandomNumberGenerator, Sendable {
         self.init(seed: system.next())
     }
 
+    /// The next 64 random bits of the sequence.
     public mutating func next() -> UInt64 {
         let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
         let t = s1 << 17

@@ -15,6 +15,7 @@ public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
         self.errno = errno
     }
 
+    /// The call, the `strerror` text and the number, on one line.
     public var description: String {
         let message = strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
         return "\(call) failed: \(message) (errno \(errno))"

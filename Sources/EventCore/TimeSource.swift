@@ -17,6 +17,7 @@ public struct SystemClock: TimeSource {
     /// Creates the system clock.
     public init() {}
 
+    /// The current `CLOCK_MONOTONIC` reading, in nanoseconds since boot.
     public var now: Instant {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
@@ -33,6 +34,7 @@ public final class ManualClock: TimeSource {
         current = Mutex(start)
     }
 
+    /// The instant the clock was last set to.
     public var now: Instant {
         current.withLock { $0 }
     }

@@ -66,9 +66,10 @@ public struct TimerWheel<Payload> {
     /// cancelling it.
     public mutating func schedule(_ payload: Payload, at deadline: Instant) -> TimerHandle {
         // Round up; a deadline at or before the current tick expires next turn.
+        // (Saturating: at 1 ns ticks, distantFuture is tick UInt64.max.)
         var tick = deadline.nanoseconds / resolutionNanos
         if deadline.nanoseconds % resolutionNanos != 0 { tick += 1 }
-        tick = max(tick, currentTick + 1)
+        tick = max(tick, Self.saturatingAdd(currentTick, 1))
 
         let index: Int
         if let reused = freeList.popLast() {
@@ -85,7 +86,7 @@ public struct TimerWheel<Payload> {
         }
         link(index, slot: Int(truncatingIfNeeded: tick) & slotMask)
         count += 1
-        return TimerHandle(rawValue: UInt64(generations[index]) << 32 | UInt64(index))
+        return handle(of: index)
     }
 
     /// Cancels a timer, returning its payload, or nil if the handle is stale
@@ -108,7 +109,7 @@ public struct TimerWheel<Payload> {
     public func nextExpiry() -> Instant? {
         guard count > 0 else { return nil }
         let slots = slotMask + 1
-        let start = Int(truncatingIfNeeded: currentTick + 1) & slotMask
+        let start = Int(truncatingIfNeeded: currentTick &+ 1) & slotMask
         // Scan the bitmap from `start` round the wheel.
         var offset = 0
         while offset < slots {
@@ -118,20 +119,51 @@ public struct TimerWheel<Payload> {
                 let skip = word.trailingZeroBitCount
                 let found = offset + skip
                 if found < slots {
-                    let tick = currentTick + 1 + UInt64(found)
-                    return Instant(nanoseconds: tick &* resolutionNanos)
+                    return instant(ofTick: Self.saturatingAdd(currentTick, 1 + UInt64(found)))
                 }
                 break
             }
             offset += 64 - (slot & 63)
         }
         // Only reachable if the bitmap and count disagree: report the next tick.
-        return Instant(nanoseconds: (currentTick + 1) &* resolutionNanos)
+        return instant(ofTick: Self.saturatingAdd(currentTick, 1))
+    }
+
+    /// The start of `tick`, saturating at ``Instant/distantFuture``.
+    private func instant(ofTick tick: UInt64) -> Instant {
+        let (nanoseconds, overflow) = tick.multipliedReportingOverflow(by: resolutionNanos)
+        return overflow ? .distantFuture : Instant(nanoseconds: nanoseconds)
+    }
+
+    private static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 
     /// Removes every timer due at or before `now` and appends their payloads
     /// to `expired`: earliest tick first, and in schedule order within a tick.
     public mutating func expire(upTo now: Instant, into expired: inout [Payload]) {
+        expire(upTo: now) { _, payload in expired.append(payload) }
+    }
+
+    /// Removes every timer due at or before `now` and appends each one's
+    /// handle and payload to `expired`: earliest tick first, and in schedule
+    /// order within a tick.
+    ///
+    /// The handles are stale once this returns (``cancel(_:)`` ignores
+    /// them): a caller that runs the payloads one by one, and lets each run
+    /// cancel timers, keeps the handles cancelled meanwhile and skips their
+    /// payloads, as ``EventLoop`` does.
+    public mutating func expire(
+        upTo now: Instant, into expired: inout [(handle: TimerHandle, payload: Payload)]
+    ) {
+        expire(upTo: now) { handle, payload in expired.append((handle, payload)) }
+    }
+
+    /// Removes every timer due at or before `now`, passing each one's handle
+    /// and payload to `take`: earliest tick first, and in schedule order
+    /// within a tick.
+    private mutating func expire(upTo now: Instant, _ take: (TimerHandle, Payload) -> Void) {
         let nowTick = now.nanoseconds / resolutionNanos
         guard nowTick > currentTick else { return }
         if count == 0 {
@@ -142,43 +174,51 @@ public struct TimerWheel<Payload> {
         if nowTick - currentTick <= revolution {
             // The common case: each passed tick's slot holds its due timers in order.
             var tick = currentTick + 1
+            // `tick <= nowTick` before the increment, so it cannot overflow.
             while tick <= nowTick && count > 0 {
-                drain(slot: Int(truncatingIfNeeded: tick) & slotMask, dueBy: nowTick) { _, payload in
-                    expired.append(payload)
+                drain(slot: Int(truncatingIfNeeded: tick) & slotMask, dueBy: nowTick) { _, handle, payload in
+                    take(handle, payload)
                 }
+                if tick == nowTick { break }
                 tick += 1
             }
         } else {
             // The clock jumped more than a revolution: every slot may hold due
             // timers of several rounds, so gather them all and order by deadline.
-            var due: [(tick: UInt64, payload: Payload)] = []
+            var due: [(tick: UInt64, handle: TimerHandle, payload: Payload)] = []
             for slot in 0...slotMask where heads[slot] >= 0 {
-                drain(slot: slot, dueBy: nowTick) { tick, payload in due.append((tick, payload)) }
+                drain(slot: slot, dueBy: nowTick) { tick, handle, payload in due.append((tick, handle, payload)) }
             }
             // Stable sort: keeps schedule order within a tick.
             let ordered = due.enumerated().sorted {
                 ($0.element.tick, $0.offset) < ($1.element.tick, $1.offset)
             }
-            expired.append(contentsOf: ordered.lazy.map(\.element.payload))
+            for entry in ordered { take(entry.element.handle, entry.element.payload) }
         }
         currentTick = nowTick
     }
 
-    /// Unlinks and releases each timer in `slot` due by `nowTick`, in list order.
+    /// Unlinks and releases each timer in `slot` due by `nowTick`, in list
+    /// order, passing its deadline tick, handle and payload to `take`.
     private mutating func drain(
-        slot: Int, dueBy nowTick: UInt64, _ take: (UInt64, Payload) -> Void
+        slot: Int, dueBy nowTick: UInt64, _ take: (UInt64, TimerHandle, Payload) -> Void
     ) {
         var index = heads[slot]
         while index >= 0 {
             let i = Int(index)
             let following = next[i]
             if deadlineTicks[i] <= nowTick {
-                if let payload = payloads[i] { take(deadlineTicks[i], payload) }
+                if let payload = payloads[i] { take(deadlineTicks[i], handle(of: i), payload) }
                 unlink(i, slot: slot)
                 release(i)
             }
             index = following
         }
+    }
+
+    /// The handle of the timer in slab entry `index`, in its current generation.
+    private func handle(of index: Int) -> TimerHandle {
+        TimerHandle(rawValue: UInt64(generations[index]) << 32 | UInt64(index))
     }
 
     private mutating func link(_ index: Int, slot: Int) {

@@ -80,6 +80,7 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
         self.detail = detail
     }
 
+    /// The code and the detail, on one line.
     public var description: String { "\(code): \(detail)" }
 }
 

@@ -121,14 +121,18 @@ public final class FragmentReassembler {
             return .completed(partial.message)
         }
 
-        let message = ReassembledMessage(count: length)
-        message.write(chunk, at: range.lowerBound)
-        counters.fragmentsAccepted += 1
         if count == 1 {
+            let message = ReassembledMessage(count: length)
+            message.write(chunk, at: range.lowerBound)
+            counters.fragmentsAccepted += 1
             counters.messagesCompleted += 1
             return .completed(message)
         }
+        // Evict before allocating, so the caps bound what is held at every moment.
         makeRoom(for: length, from: sender)
+        let message = ReassembledMessage(count: length)
+        message.write(chunk, at: range.lowerBound)
+        counters.fragmentsAccepted += 1
         let partial = PartialMessage(
             key: key, message: message, fragmentCount: count, deadline: now + limits.reassemblyTimeout)
         _ = partial.markReceived(index)

@@ -1,9 +1,11 @@
+import EventCore
+
 /// Cuts a message into fragment datagrams of at most a given size: the
 /// sending half of the fragmentation layer (``FragmentReassembler`` is the
 /// receiving half). Sans-IO: it writes into buffers the caller provides.
 ///
 /// ```swift
-/// let fragmenter = Fragmenter(maximumDatagramSize: 1_400)
+/// let fragmenter = try Fragmenter(maximumDatagramSize: 1_400)
 /// let count = fragmenter.fragmentCount(messageLength: message.count)
 /// for index in 0..<count {
 ///     let length = fragmenter.writeFragment(index, count: count, of: message, messageID: id, into: buffer)
@@ -19,11 +21,15 @@ public struct Fragmenter: Hashable, Sendable {
     public var maximumChunkSize: Int { maximumDatagramSize - FragmentHeader.datagramOverhead }
 
     /// Creates a fragmenter for datagrams of at most `maximumDatagramSize`
-    /// bytes, which must exceed ``FragmentHeader/datagramOverhead`` (25).
-    public init(maximumDatagramSize: Int) {
-        precondition(
-            maximumDatagramSize > FragmentHeader.datagramOverhead,
-            "Fragmenter: maximumDatagramSize must exceed \(FragmentHeader.datagramOverhead)")
+    /// bytes.
+    ///
+    /// - Throws: ``EventCore/ConfigurationError`` (field
+    ///   `"maximumDatagramSize"`) unless `maximumDatagramSize` is from 26
+    ///   (``FragmentHeader/datagramOverhead`` plus one byte of message) to
+    ///   65,507 (the largest UDP payload).
+    public init(maximumDatagramSize: Int) throws(ConfigurationError) {
+        try ConfigurationError.checkRange(
+            "maximumDatagramSize", maximumDatagramSize, (FragmentHeader.datagramOverhead + 1)...65_507)
         self.maximumDatagramSize = maximumDatagramSize
     }
 

@@ -28,7 +28,8 @@ extension UDPSocketTransport {
         public var batchSize = 64
         /// The most datagrams queued while the socket would block; beyond it
         /// messages are dropped (``Counters/sendQueueOverflows``). Default
-        /// 1,024. Range ``batchSize`` ... 1,048,576.
+        /// 1,024. Range ``batchSize`` ... 1,048,576, and at most 2³⁰ bytes of
+        /// queue (``sendQueueCapacity`` × ``maximumDatagramSize``).
         public var sendQueueCapacity = 1_024
         /// The most `recvmmsg` batches read per readiness event before other
         /// descriptors get their turn. Default 16. Range 1 ... 1,024.
@@ -82,9 +83,11 @@ extension UDPSocketTransport {
         public func validate() throws(ConfigurationError) {
             try ConfigurationError.checkRange("maximumDatagramSize", maximumDatagramSize, 64...65_507)
             try ConfigurationError.checkRange("batchSize", batchSize, 1...1_024)
+            // The queue is allocated at bind: keep it to 1 GiB.
+            let largestQueue = max(batchSize, min(1 << 20, (1 << 30) / maximumDatagramSize))
             try ConfigurationError.checkRange(
-                "sendQueueCapacity", sendQueueCapacity, batchSize...(1 << 20),
-                "batchSize (\(batchSize)) ... 1048576")
+                "sendQueueCapacity", sendQueueCapacity, batchSize...largestQueue,
+                "batchSize (\(batchSize)) ... min(1048576, 2^30 / maximumDatagramSize) (\(largestQueue))")
             try ConfigurationError.checkRange("receiveBatchesPerWakeup", receiveBatchesPerWakeup, 1...1_024)
             try ConfigurationError.checkRange("receiveBufferSize", receiveBufferSize, 4_096...(1 << 30))
             try ConfigurationError.checkRange("sendBufferSize", sendBufferSize, 4_096...(1 << 30))

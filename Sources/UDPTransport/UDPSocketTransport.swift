@@ -82,15 +82,15 @@ public final class UDPSocketTransport: Transport {
 
     private init(
         socket: UDPSocket, localEndpoint: Endpoint, loop: EventLoop, configuration: Configuration,
-        reassembler: FragmentReassembler
+        fragmenter: Fragmenter, reassembler: FragmentReassembler
     ) {
         self.socket = socket
         self.localEndpoint = localEndpoint
         self.loop = loop
         self.configuration = configuration
+        self.fragmenter = fragmenter
         self.reassembler = reassembler
         batchSize = configuration.batchSize
-        fragmenter = Fragmenter(maximumDatagramSize: configuration.maximumDatagramSize)
         sendQueue = SendQueue(
             capacity: configuration.sendQueueCapacity, slotSize: configuration.maximumDatagramSize,
             addressLength: SocketAddress.length(isIPv6: socket.isIPv6))
@@ -113,9 +113,11 @@ public final class UDPSocketTransport: Transport {
         to endpoint: Endpoint, on loop: EventLoop, configuration: Configuration = Configuration()
     ) throws(BindError) -> UDPSocketTransport {
         precondition(loop.isInLoop, "UDPSocketTransport.bind must be called on the loop's thread")
+        let fragmenter: Fragmenter
         let reassembler: FragmentReassembler
         do throws(ConfigurationError) {
             try configuration.validate()
+            fragmenter = try Fragmenter(maximumDatagramSize: configuration.maximumDatagramSize)
             reassembler = try FragmentReassembler(limits: configuration.reassemblyLimits)
         } catch {
             throw .invalidConfiguration(error)
@@ -137,7 +139,7 @@ public final class UDPSocketTransport: Transport {
         }
         let transport = UDPSocketTransport(
             socket: socket, localEndpoint: localEndpoint, loop: loop, configuration: configuration,
-            reassembler: reassembler)
+            fragmenter: fragmenter, reassembler: reassembler)
         do throws(SystemError) {
             try loop.register(socket.descriptor, interest: .readable) { [weak transport] events in
                 transport?.handle(events)
@@ -159,8 +161,24 @@ public final class UDPSocketTransport: Transport {
         if loop.isInLoop {
             loop.unregister(socket.descriptor)
             for hook in loopHooks { loop.removeHandler(hook) }
+            socket.close()
+            return
         }
-        socket.close()
+        // Released on another thread (the last reference was, say, a
+        // `LoopBound` dropped by a task): the loop's registration and hooks
+        // may only be touched on the loop, and the descriptor must stay open
+        // until it is unregistered, or a new descriptor given the same number
+        // could lose its registration. If the loop has stopped, it already
+        // forgot both.
+        let loop = loop
+        let socket = socket
+        let hooks = loopHooks
+        let handedOver = loop.execute {
+            loop.unregister(socket.descriptor)
+            for hook in hooks { loop.removeHandler(hook) }
+            socket.close()
+        }
+        if !handedOver { socket.close() }
     }
 
     /// The largest message ``send(_:to:)`` accepts, in bytes

@@ -35,6 +35,8 @@ struct EndpointTests {
         ("[::1:80", .unclosedBracket),
         ("[::1]80", .missingPort),
         ("[zz::1]:80", .invalidAddress),
+        ("127.0.0.1\u{0}junk:80", .invalidAddress),
+        ("[::1\u{0}junk]:80", .invalidAddress),
         ("", .missingPort),
     ])
     func rejects(text: String, reason: EndpointParseError.Reason) {

@@ -122,12 +122,66 @@ struct TimerWheelTests {
         var now: UInt64 = 0
         while now < 20_000 {
             now += UInt64.random(in: 1...300, using: &random)
+            let before = fired.count
             wheel.expire(upTo: ms(now), into: &fired)
+            // Never early, never left behind: exactly the timers due by now have fired.
+            #expect(fired[before...].allSatisfy { deadlines[$0]! <= now }, "seed \(seed)")
+            #expect(wheel.count == deadlines.values.count(where: { $0 > now }), "seed \(seed)")
         }
         #expect(fired.count == deadlines.count, "seed \(seed)")
         #expect(Set(fired) == Set(deadlines.keys), "seed \(seed)")
         let firedDeadlines = fired.map { deadlines[$0]! }
         #expect(firedDeadlines == firedDeadlines.sorted(), "seed \(seed)")
         #expect(wheel.isEmpty)
+    }
+
+    @Test("extreme instants and resolutions saturate instead of overflowing")
+    func extremes() {
+        // 1 ns ticks: the wheel's tick reaches UInt64.max at distantFuture.
+        var fine = TimerWheel<Int>(start: .zero, resolution: .nanoseconds(1))
+        var fired: [Int] = []
+        fine.expire(upTo: .distantFuture, into: &fired)
+        _ = fine.schedule(1, at: .distantFuture)
+        #expect(fine.nextExpiry() == .distantFuture)
+        fine.expire(upTo: .distantFuture, into: &fired)
+        #expect(fired.isEmpty)
+
+        // Ticks so wide that tick × resolution overflows UInt64.
+        var coarse = TimerWheel<Int>(start: .zero, resolution: .seconds(Int64.max))
+        _ = coarse.schedule(2, at: .distantFuture)
+        #expect(coarse.nextExpiry() == .distantFuture)
+        coarse.expire(upTo: .distantFuture, into: &fired)
+        #expect(fired.isEmpty)
+    }
+
+    @Test("a deadline exactly on a tick fires at that tick, one nanosecond past it fires a tick later")
+    func exactTick() {
+        var wheel = TimerWheel<Int>(start: .zero)
+        _ = wheel.schedule(1, at: ms(4))
+        _ = wheel.schedule(2, at: Instant(nanoseconds: 4_000_001))
+        #expect(wheel.nextExpiry() == ms(4))
+        var fired: [Int] = []
+        wheel.expire(upTo: Instant(nanoseconds: 3_999_999), into: &fired)
+        #expect(fired.isEmpty)
+        wheel.expire(upTo: ms(4), into: &fired)
+        #expect(fired == [1])
+        #expect(wheel.nextExpiry() == ms(5))
+        wheel.expire(upTo: Instant(nanoseconds: 4_999_999), into: &fired)
+        #expect(fired == [1])
+        wheel.expire(upTo: ms(5), into: &fired)
+        #expect(fired == [1, 2])
+    }
+
+    @Test("expiring with handles gives each timer's handle, so a cancel between runs can be honoured")
+    func expireWithHandles() {
+        var wheel = TimerWheel<Int>(start: .zero)
+        let a = wheel.schedule(1, at: ms(3))
+        let b = wheel.schedule(2, at: ms(3))
+        var fired: [(handle: TimerHandle, payload: Int)] = []
+        wheel.expire(upTo: ms(3), into: &fired)
+        #expect(fired.map(\.handle) == [a, b])
+        #expect(fired.map(\.payload) == [1, 2])
+        // Expired timers are gone: their handles are stale.
+        #expect(wheel.cancel(b) == nil)
     }
 }

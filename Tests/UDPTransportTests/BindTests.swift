@@ -100,6 +100,30 @@ struct BindTests {
         }
     }
 
+    @Test("releasing an open transport on another thread closes it on its loop, which keeps working")
+    func releaseOffLoop() async throws {
+        try await withLoops(1) { loops in
+            let loop = loops[0]
+            var bound: LoopBound<UDPSocketTransport>?
+            let endpoint: Endpoint
+            (bound, endpoint) = try await loop.submit {
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                return (LoopBound(transport, on: loop), transport.localEndpoint)
+            }
+            let inode = try #require(socketInode(boundTo: endpoint))
+            #expect(bound != nil)
+            bound = nil  // the last reference: the transport is released here, off its loop
+            try await waitUntil("the released transport's descriptor to close") {
+                descriptorCount(forSocketInode: inode) == 0
+            }
+            // New sockets (one may reuse the descriptor number) register and receive.
+            let sender = try await Peer.bind(on: loop)
+            let receiver = try await Peer.bind(on: loop)
+            try await sender.send([1, 2, 3], to: receiver.endpoint)
+            try await waitUntil("delivery after the release") { receiver.inbox.count == 1 }
+        }
+    }
+
     @Test("an invalid configuration is refused before a socket is opened")
     func invalidConfiguration() async throws {
         var invalid = UDPSocketTransport.Configuration()

@@ -30,6 +30,11 @@ struct ConfigurationTests {
         Case("maximumDatagramSize") { $0.maximumDatagramSize = 63 },
         Case("batchSize") { $0.batchSize = 1_025 },
         Case("sendQueueCapacity") { $0.sendQueueCapacity = 63 },
+        // Within 1 ... 2^20 datagrams, but 2^20 × 65,507 bytes would not fit memory.
+        Case("sendQueueCapacity") {
+            $0.maximumDatagramSize = 65_507
+            $0.sendQueueCapacity = 1 << 20
+        },
         Case("receiveBatchesPerWakeup") { $0.receiveBatchesPerWakeup = 0 },
         Case("receiveBufferSize") { $0.receiveBufferSize = 1 },
         Case("sendBufferSize") { $0.sendBufferSize = 1 << 31 },

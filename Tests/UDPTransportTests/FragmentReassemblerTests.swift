@@ -9,7 +9,7 @@ struct FragmentReassemblerTests {
     @Test("fragments fed out of order complete the message once, intact")
     func outOfOrder() throws {
         let reassembler = try FragmentReassembler()
-        let pieces = fragments(of: message)
+        let pieces = try fragments(of: message)
         #expect(pieces.count == 8)
         let order = [5, 0, 7, 2, 6, 1, 3, 4]
         for (step, index) in order.enumerated() {
@@ -31,7 +31,7 @@ struct FragmentReassemblerTests {
     @Test("a duplicate fragment is dropped and counted; the message still completes")
     func duplicate() throws {
         let reassembler = try FragmentReassembler()
-        let pieces = fragments(of: message)
+        let pieces = try fragments(of: message)
         #expect(feed(reassembler, pieces[3]).isPending)
         #expect(feed(reassembler, pieces[3]).dropReason == .duplicate)
         var completed: [UInt8]?
@@ -50,7 +50,7 @@ struct FragmentReassemblerTests {
         let first = Endpoint.loopbackV4(port: 1)
         let second = Endpoint.loopbackV4(port: 2)
         var results: [Endpoint: [UInt8]] = [:]
-        for (mine, theirs) in zip(fragments(of: message), fragments(of: other)) {
+        for (mine, theirs) in zip(try fragments(of: message), try fragments(of: other)) {
             if let bytes = feed(reassembler, mine, from: first).completedBytes { results[first] = bytes }
             if let bytes = feed(reassembler, theirs, from: second).completedBytes { results[second] = bytes }
         }
@@ -61,7 +61,7 @@ struct FragmentReassemblerTests {
     func timeout() throws {
         let limits = FragmentReassembler.Limits(reassemblyTimeout: .seconds(2))
         let reassembler = try FragmentReassembler(limits: limits)
-        let pieces = fragments(of: message)
+        let pieces = try fragments(of: message)
         let start = Instant(nanoseconds: 1_000_000_000)
         for piece in pieces.dropLast() {
             #expect(feed(reassembler, piece, now: start).isPending)
@@ -87,16 +87,16 @@ struct FragmentReassemblerTests {
             maximumPartialMessagesPerSender: 4, maximumPartialMessages: 10)
         let reassembler = try FragmentReassembler(limits: limits)
         let bystander = Endpoint.loopbackV4(port: 7)
-        #expect(feed(reassembler, fragments(of: message, messageID: 999)[0], from: bystander).isPending)
+        #expect(feed(reassembler, try fragments(of: message, messageID: 999)[0], from: bystander).isPending)
         for id in 0..<1_000 as Range<UInt32> {
-            _ = feed(reassembler, fragments(of: message, messageID: id)[0])
+            _ = feed(reassembler, try fragments(of: message, messageID: id)[0])
             #expect(reassembler.partialMessageCount <= 5)
         }
         #expect(reassembler.partialMessageCount == 5)
         #expect(reassembler.counters.evicted == 996)
         // The bystander's message was not evicted by the flood.
         var completed: [UInt8]?
-        for piece in fragments(of: message, messageID: 999).dropFirst() {
+        for piece in try fragments(of: message, messageID: 999).dropFirst() {
             if let bytes = feed(reassembler, piece, from: bystander).completedBytes { completed = bytes }
         }
         #expect(completed == message)
@@ -111,7 +111,7 @@ struct FragmentReassemblerTests {
         // Each first fragment claims a 1 MiB message: the byte cap binds
         // (4 messages) before the count cap (64).
         let large = pseudoRandomBytes(1 << 20, seed: 3)
-        let first = fragmentDatagram(of: large, index: 0, count: 763)
+        let first = try fragmentDatagram(of: large, index: 0, count: 763)
         for port in 1...200 as ClosedRange<UInt16> {
             #expect(feed(reassembler, first, from: .loopbackV4(port: port)).isPending)
             #expect(reassembler.partialByteCount <= 4 << 20)
@@ -119,7 +119,7 @@ struct FragmentReassemblerTests {
         #expect(reassembler.partialMessageCount == 4)
         #expect(reassembler.counters.evicted == 196)
         // The survivors are the newest: a second fragment from port 200 is accepted.
-        let second = fragmentDatagram(of: large, index: 1, count: 763)
+        let second = try fragmentDatagram(of: large, index: 1, count: 763)
         #expect(feed(reassembler, second, from: .loopbackV4(port: 200)).isPending)
         #expect(feed(reassembler, second, from: .loopbackV4(port: 1)).isPending)
         #expect(reassembler.counters.evicted == 197)
@@ -129,7 +129,7 @@ struct FragmentReassemblerTests {
     func singleFragment() throws {
         let reassembler = try FragmentReassembler()
         let short = Array(message[..<100])
-        let pieces = fragments(of: short)
+        let pieces = try fragments(of: short)
         #expect(pieces.count == 1)
         #expect(feed(reassembler, pieces[0]).completedBytes == short)
         #expect(reassembler.partialMessageCount == 0)

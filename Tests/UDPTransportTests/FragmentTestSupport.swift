@@ -3,21 +3,22 @@ import UDPTransport
 
 /// Every fragment datagram of `message`, as a transport with datagrams of
 /// `datagramSize` bytes sends them.
-func fragments(of message: [UInt8], messageID: UInt32 = 1, datagramSize: Int = 1_400) -> [[UInt8]] {
-    let count = Fragmenter(maximumDatagramSize: datagramSize).fragmentCount(messageLength: message.count)
-    return (0..<count).map {
-        fragmentDatagram(of: message, index: $0, count: count, messageID: messageID, datagramSize: datagramSize)
+func fragments(of message: [UInt8], messageID: UInt32 = 1, datagramSize: Int = 1_400) throws -> [[UInt8]] {
+    let count = try Fragmenter(maximumDatagramSize: datagramSize).fragmentCount(messageLength: message.count)
+    return try (0..<count).map {
+        try fragmentDatagram(of: message, index: $0, count: count, messageID: messageID, datagramSize: datagramSize)
     }
 }
 
 /// Fragment `index` of the `count` fragments of `message`.
 func fragmentDatagram(
     of message: [UInt8], index: Int, count: Int, messageID: UInt32 = 1, datagramSize: Int = 1_400
-) -> [UInt8] {
+) throws -> [UInt8] {
+    let fragmenter = try Fragmenter(maximumDatagramSize: datagramSize)
     var datagram = [UInt8](repeating: 0, count: datagramSize)
     let length = message.withUnsafeBytes { bytes in
         datagram.withUnsafeMutableBytes { buffer in
-            Fragmenter(maximumDatagramSize: datagramSize).writeFragment(
+            fragmenter.writeFragment(
                 index, count: count, of: bytes, messageID: messageID, into: buffer)
         }
     }

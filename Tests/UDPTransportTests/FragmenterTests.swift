@@ -32,8 +32,8 @@ struct FragmenterTests {
     }
 
     @Test("every count the fragmenter chooses gives valid ranges that fit a datagram")
-    func fragmenterCounts() {
-        let fragmenter = Fragmenter(maximumDatagramSize: 1_400)
+    func fragmenterCounts() throws {
+        let fragmenter = try Fragmenter(maximumDatagramSize: 1_400)
         #expect(fragmenter.maximumChunkSize == 1_375)
         for length in [1, 1_374, 1_375, 1_376, 2_750, 2_751, 1 << 20, (4 << 20) + 13] {
             let count = fragmenter.fragmentCount(messageLength: length)
@@ -49,7 +49,7 @@ struct FragmenterTests {
     @Test("fragment datagrams are valid frames with the fragment flag, no larger than the limit")
     func datagramsAreFrames() throws {
         let message = [0xC4, 0x05, 1, 2] + pseudoRandomBytes(5_000, seed: 1)
-        let pieces = fragments(of: message, messageID: 77, datagramSize: 1_000)
+        let pieces = try fragments(of: message, messageID: 77, datagramSize: 1_000)
         #expect(pieces.count == 6)
         for piece in pieces {
             #expect(piece.count <= 1_000)
@@ -61,5 +61,12 @@ struct FragmenterTests {
                 #expect(body.count == piece.count - FrameHeader.size)
             }
         }
+    }
+
+    @Test("a datagram size that cannot hold a fragment header and one byte is a configuration error", arguments: [
+        Int.min, -1, 0, 25, 65_508, Int.max,
+    ])
+    func invalidDatagramSize(size: Int) {
+        #expect(throws: ConfigurationError.self) { try Fragmenter(maximumDatagramSize: size) }
     }
 }

@@ -7,8 +7,8 @@ struct HostileFragmentTests {
     let message = pseudoRandomBytes(3_000, seed: 9)
 
     /// Fragment `index` of the 3 fragments of `message`.
-    private func piece(_ index: Int, id: UInt32 = 1) -> [UInt8] {
-        fragmentDatagram(of: message, index: index, count: 3, messageID: id)
+    private func piece(_ index: Int, id: UInt32 = 1) throws -> [UInt8] {
+        try fragmentDatagram(of: message, index: index, count: 3, messageID: id)
     }
 
     /// Feeds `datagram` to a fresh reassembler (with `prefix` fed first) and
@@ -27,7 +27,7 @@ struct HostileFragmentTests {
 
     @Test("a truncated header is dropped as truncated")
     func truncatedHeader() throws {
-        let whole = piece(0)
+        let whole = try piece(0)
         for length in [0, 5, 12, 13, 24] {
             var cut = Array(whole[..<length])
             if length > 4 { cut[4] = 1 }
@@ -39,10 +39,10 @@ struct HostileFragmentTests {
 
     @Test("a wrong magic or version is dropped as badFrame")
     func badFrame() throws {
-        var magic = piece(0)
+        var magic = try piece(0)
         magic[0] ^= 0xFF
         try expectDropped(magic, for: .badFrame)
-        var version = piece(0)
+        var version = try piece(0)
         version[2] = 99
         try expectDropped(version, for: .badFrame)
     }
@@ -50,7 +50,7 @@ struct HostileFragmentTests {
     @Test("a corrupted byte is dropped as badChecksum")
     func badChecksum() throws {
         for offset in [3, 14, 30, 500] {
-            var corrupted = piece(1)
+            var corrupted = try piece(1)
             corrupted[offset] ^= 0x10
             try expectDropped(corrupted, for: .badChecksum)
         }
@@ -94,7 +94,7 @@ struct HostileFragmentTests {
     @Test("a count or length that contradicts earlier fragments is dropped as inconsistent")
     func inconsistent() throws {
         // Same id, different count (6 fragments of a 6,000-byte message: also 1,000-byte chunks).
-        let otherCount = withRewrittenHeader(piece(1)) {
+        let otherCount = try withRewrittenHeader(piece(1)) {
             $0.count = 6
             $0.messageLength = 6_000
         }
@@ -112,24 +112,73 @@ struct HostileFragmentTests {
 
     @Test("random garbage with the fragment flag never traps and is always dropped")
     func garbage() throws {
+        let seed: UInt64 = 0x9E37_79B9
+        var random = SeededRandomGenerator(seed: seed)
         let reassembler = try FragmentReassembler()
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         for round in 0..<2_000 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            var datagram = pseudoRandomBytes(Int(state >> 54), seed: state)
+            var datagram = pseudoRandomBytes(Int.random(in: 0..<1_024, using: &random), seed: random.next())
             if datagram.count > 4 { datagram[4] |= 1 }
             if round % 2 == 0 && datagram.count >= 25 {
                 // Valid frame and checksum, random fragment fields.
                 let header = FragmentHeader(
-                    messageID: UInt32(truncatingIfNeeded: state), index: UInt16(truncatingIfNeeded: state >> 8),
-                    count: UInt16(truncatingIfNeeded: state >> 24),
-                    messageLength: UInt32(truncatingIfNeeded: state >> 32))
+                    messageID: .random(in: .min ... .max, using: &random),
+                    index: .random(in: .min ... .max, using: &random),
+                    count: .random(in: 2 ... .max, using: &random),
+                    messageLength: .random(in: .min ... .max, using: &random))
                 datagram = craftedFragment(header, chunk: Array(datagram[25...]))
             }
             if case .completed = feed(reassembler, datagram) {
-                Issue.record("garbage completed a message (round \(round))")
+                Issue.record("garbage completed a message (seed \(seed), round \(round))")
             }
         }
         #expect(reassembler.partialByteCount <= reassembler.limits.maximumPartialBytes)
+    }
+
+    @Test("honest and hostile fragments mixed: caps hold at every step, every datagram is counted once, honest messages complete intact")
+    func mixedTraffic() throws {
+        let seed: UInt64 = 0xF7A6
+        var random = SeededRandomGenerator(seed: seed)
+        let limits = FragmentReassembler.Limits(
+            maximumMessageSize: 20_000, reassemblyTimeout: .seconds(1), maximumPartialMessagesPerSender: 3,
+            maximumPartialBytesPerSender: 40_000, maximumPartialMessages: 8, maximumPartialBytes: 100_000)
+        let reassembler = try FragmentReassembler(limits: limits)
+        let messages = (0..<5).map { pseudoRandomBytes(2_000 + 4_000 * $0, seed: UInt64($0)) }
+        // Honest fragments use message ids 0..<5 (the message's index); hostile ones 1,000 and up.
+        let honest = try messages.indices.map { try fragments(of: messages[$0], messageID: UInt32($0)) }
+        let senders = (1...6).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        var now = Instant.zero
+        var fed: UInt64 = 0
+        var completed = 0
+        for step in 0..<20_000 {
+            now = now + .milliseconds(Int64.random(in: 0...20, using: &random))
+            let sender = senders.randomElement(using: &random)!
+            let which = Int.random(in: 0..<messages.count, using: &random)
+            var datagram = honest[which].randomElement(using: &random)!
+            let isHostile = Int.random(in: 0..<10, using: &random) < 3
+            if isHostile {
+                datagram = withRewrittenHeader(datagram) { header in
+                    header.messageID = 1_000 + UInt32.random(in: 0..<4, using: &random)
+                    switch Int.random(in: 0..<3, using: &random) {
+                    case 0: header.count = .random(in: .min ... .max, using: &random)
+                    case 1: header.index = .random(in: 0..<header.count, using: &random)
+                    default: header.messageLength = .random(in: 0...30_000, using: &random)
+                    }
+                }
+                if Bool.random(using: &random) {
+                    datagram[Int.random(in: 0..<datagram.count, using: &random)] ^= 0x40
+                }
+            }
+            let outcome = feed(reassembler, datagram, from: sender, now: now)
+            fed += 1
+            if let bytes = outcome.completedBytes, !isHostile {
+                completed += 1
+                #expect(bytes == messages[which], "seed \(seed), step \(step)")
+            }
+            #expect(reassembler.partialByteCount <= limits.maximumPartialBytes, "seed \(seed), step \(step)")
+            #expect(reassembler.partialMessageCount <= limits.maximumPartialMessages, "seed \(seed), step \(step)")
+            let counters = reassembler.counters
+            #expect(counters.fragmentsAccepted + counters.droppedFragments == fed, "seed \(seed), step \(step)")
+        }
+        #expect(completed > 0, "seed \(seed): no honest message completed")
     }
 }

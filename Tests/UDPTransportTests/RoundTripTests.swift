@@ -84,7 +84,7 @@ struct RoundTripTests {
             #expect(received.sender == a.endpoint)
             #expect(received.bytes.count == message.count)
             #expect(received.bytes == message)
-            let fragments = Fragmenter(maximumDatagramSize: datagramSize).fragmentCount(messageLength: message.count)
+            let fragments = try Fragmenter(maximumDatagramSize: datagramSize).fragmentCount(messageLength: message.count)
             let sent = try await a.counters()
             #expect(sent.fragmentedMessagesSent == 1)
             #expect(sent.datagramsSent == UInt64(fragments))

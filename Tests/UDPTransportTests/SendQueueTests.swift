@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EventCore
 import Testing
 @testable import UDPTransport
 
@@ -11,14 +12,8 @@ import Testing
 struct SendQueueTests {
     @Test("when the socket would block, the rest stays queued, in order, and later flushes send it")
     func keepsRemainderWhenBlocked() throws {
-        var pair: [Int32] = [0, 0]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair) == 0)
-        defer {
-            close(pair[0])
-            close(pair[1])
-        }
-        var size: Int32 = 4_096
-        try #require(setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &size, 4) == 0)
+        let pair = try BlockingSocketPair()
+        defer { pair.close() }
         // Connected sockets: no destination address (length 0).
         var queue = SendQueue(capacity: 128, slotSize: 8, addressLength: 0)
         var counters = UDPSocketTransport.Counters()
@@ -35,7 +30,7 @@ struct SendQueueTests {
                 queue.append(length: 2)
                 queued += 1
             }
-            if !queue.flush(descriptor: pair[0], counters: &counters) {
+            if !queue.flush(descriptor: pair.sender, counters: &counters) {
                 blockedFlushes += 1
                 #expect(queue.isBlocked)
                 #expect(queue.count > 0)
@@ -44,7 +39,7 @@ struct SendQueueTests {
                 #expect(queue.count == 0)
             }
             var datagram: UInt16 = 0
-            while recv(pair[1], &datagram, 2, Int32(MSG_DONTWAIT)) == 2 {
+            while recv(pair.receiver, &datagram, 2, Int32(MSG_DONTWAIT)) == 2 {
                 received.append(Int(datagram))
             }
         }
@@ -58,21 +53,39 @@ struct SendQueueTests {
 
     @Test("a datagram the kernel refuses is dropped and counted by errno; the rest are sent")
     func refusedDatagramIsDropped() throws {
-        var pair: [Int32] = [0, 0]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair) == 0)
-        defer {
-            close(pair[0])
-            close(pair[1])
-        }
-        var size: Int32 = 4_096
-        try #require(setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &size, 4) == 0)
+        let pair = try BlockingSocketPair()
+        defer { pair.close() }
         var queue = SendQueue(capacity: 4, slotSize: 1 << 20, addressLength: 0)
         for length in [1, 1 << 20, 1] {
             queue.append(length: length)
         }
         var counters = UDPSocketTransport.Counters()
-        #expect(queue.flush(descriptor: pair[0], counters: &counters))
+        #expect(queue.flush(descriptor: pair.sender, counters: &counters))
         #expect(counters.datagramsSent == 2)
         #expect(counters.sendErrors.messageTooLong == 1)
+    }
+}
+
+/// Connected nonblocking `AF_UNIX` datagram sockets whose sender has a
+/// 4 KiB send buffer, so it gets `EAGAIN` once a few datagrams wait unread.
+private struct BlockingSocketPair {
+    let sender: Int32
+    let receiver: Int32
+
+    init() throws {
+        var pair: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair) == 0)
+        sender = pair[0]
+        receiver = pair[1]
+        var size: Int32 = 4_096
+        guard setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size, 4) == 0 else {
+            close()
+            throw SystemError(call: "setsockopt(SO_SNDBUF)", errno: errno)
+        }
+    }
+
+    func close() {
+        _ = Glibc.close(sender)
+        _ = Glibc.close(receiver)
     }
 }

@@ -56,10 +56,10 @@ struct SocketErrorTests {
         try await withLoops(1) { loops in
             let victim = try await Peer.bind(on: loops[0])
             let message = pseudoRandomBytes(3_000, seed: 7)
-            var corrupted = fragmentDatagram(of: message, index: 0, count: 3)
+            var corrupted = try fragmentDatagram(of: message, index: 0, count: 3)
             corrupted[corrupted.count - 1] ^= 0xFF
             let truncated: [UInt8] = [0xC4, 0x05, 1, 1, 1, 0, 0, 0]
-            var tooMany = fragmentDatagram(of: message, index: 0, count: 3)
+            var tooMany = try fragmentDatagram(of: message, index: 0, count: 3)
             tooMany = withRewrittenHeader(tooMany) { $0.count = 65_000 }
             for datagram in [corrupted, truncated, tooMany] {
                 try sendRaw(datagram, to: victim.endpoint)

@@ -4,22 +4,10 @@ import Glibc
 import EventCore
 import Synchronization
 import Testing
-import UDPTransport
+@testable import UDPTransport
 
-/// A loop-confined value the test can carry between `loop.submit` calls.
-///
-/// `@unchecked Sendable`: `value` is read only inside closures that
-/// ``run(_:)`` runs on `loop`'s thread, so it is never touched concurrently.
-final class OnLoop<Value>: @unchecked Sendable {
-    let loop: EventLoop
-    private let value: Value
-
-    init(_ value: Value, on loop: EventLoop) {
-        self.value = value
-        self.loop = loop
-    }
-
-    /// Runs `body` with the value on the loop and returns its result.
+extension LoopBound {
+    /// Runs `body` with the value on its loop and returns its result.
     func run<Result: Sendable>(_ body: @escaping @Sendable (Value) throws -> Result) async throws -> Result {
         try await loop.submit { try body(self.value) }
     }
@@ -45,7 +33,7 @@ final class Inbox: Sendable {
 
 /// A bound transport and what it received.
 struct Peer: Sendable {
-    let transport: OnLoop<UDPSocketTransport>
+    let transport: LoopBound<UDPSocketTransport>
     let inbox: Inbox
     let endpoint: Endpoint
 
@@ -58,7 +46,7 @@ struct Peer: Sendable {
         let transport = try await loop.submit {
             let transport = try UDPSocketTransport.bind(to: endpoint, on: loop, configuration: configuration)
             transport.setReceiveHandler { bytes, sender, _ in inbox.append(bytes, from: sender) }
-            return OnLoop(transport, on: loop)
+            return LoopBound(transport, on: loop)
         }
         let local = try await transport.run { $0.localEndpoint }
         return Peer(transport: transport, inbox: inbox, endpoint: local)
@@ -105,15 +93,10 @@ func withLoops<Result>(
     return try await body(loops)
 }
 
-/// `count` bytes from a fixed-seed xorshift generator.
+/// `count` bytes from EventCore's generator seeded with `seed`.
 func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var state = seed | 1
-    return (0..<count).map { _ in
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return UInt8(truncatingIfNeeded: state)
-    }
+    var random = SeededRandomGenerator(seed: seed)
+    return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &random) }
 }
 
 /// The inode of the UDP socket bound to `endpoint`'s port, read from
@@ -171,30 +154,12 @@ func sendRaw(_ bytes: [UInt8], to destination: Endpoint) throws {
     defer { close(descriptor) }
     var storage = sockaddr_storage()
     let sent = withUnsafeMutableBytes(of: &storage) { raw -> Int in
-        let length: Int
-        switch destination.address {
-        case .ipv4(let value):
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = destination.port.bigEndian
-            address.sin_addr = in_addr(s_addr: value.bigEndian)
-            raw.storeBytes(of: address, as: sockaddr_in.self)
-            length = MemoryLayout<sockaddr_in>.size
-        case .ipv6(let high, let low):
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = destination.port.bigEndian
-            withUnsafeMutableBytes(of: &address.sin6_addr) { addressBytes in
-                addressBytes.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
-                addressBytes.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
-            }
-            raw.storeBytes(of: address, as: sockaddr_in6.self)
-            length = MemoryLayout<sockaddr_in6>.size
-        }
+        guard let address = raw.baseAddress else { return -1 }
+        let length = SocketAddress.write(destination, to: address)
         return bytes.withUnsafeBytes { payload in
             sendto(
                 descriptor, payload.baseAddress, payload.count, 0,
-                raw.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
+                address.assumingMemoryBound(to: sockaddr.self), length)
         }
     }
     guard sent == bytes.count else { throw SystemError(call: "sendto", errno: errno) }

@@ -1,3 +1,4 @@
+import EventCore
 import Testing
 import WireCodec
 
@@ -32,20 +33,20 @@ struct CRC32CTests {
     }
 
     @Test func matchesTheBitwiseDefinition() {
-        var seeds = SplitMix64(seed: 0xC4C)
+        var seeds = SeededRandomGenerator(seed: 0xC4C)
         for _ in 0..<300 {
             let seed = seeds.next()
-            var rng = SplitMix64(seed: seed)
+            var rng = SeededRandomGenerator(seed: seed)
             let bytes = rng.bytes(count: Int.random(in: 0...100, using: &rng))
             #expect(checksum(bytes) == referenceCRC32C(bytes), "seed \(seed)")
         }
     }
 
     @Test func incrementalEqualsOneShot() {
-        var seeds = SplitMix64(seed: 0x1AC)
+        var seeds = SeededRandomGenerator(seed: 0x1AC)
         for _ in 0..<500 {
             let seed = seeds.next()
-            var rng = SplitMix64(seed: seed)
+            var rng = SeededRandomGenerator(seed: seed)
             let bytes = rng.bytes(count: Int.random(in: 0...200, using: &rng))
             let cuts = (0..<Int.random(in: 1...4, using: &rng)).map { _ in Int.random(in: 0...bytes.count, using: &rng) }.sorted()
             var crc = CRC32C()

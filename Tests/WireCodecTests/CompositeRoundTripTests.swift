@@ -1,13 +1,14 @@
+import EventCore
 import Testing
 import WireCodec
 
 @Suite("Composite message round trips")
 struct CompositeRoundTripTests {
     @Test func randomMessagesRoundTrip() {
-        var seeds = SplitMix64(seed: 0xC0DE)
+        var seeds = SeededRandomGenerator(seed: 0xC0DE)
         for _ in 0..<2_000 {
             let seed = seeds.next()
-            var rng = SplitMix64(seed: seed)
+            var rng = SeededRandomGenerator(seed: seed)
             let message = SampleMessage.random(using: &rng)
             let bytes = encode(message)
             let decoded = bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try SampleMessage(decoding: raw) } }
@@ -17,10 +18,10 @@ struct CompositeRoundTripTests {
     }
 
     @Test func randomMessagesRoundTripInFrames() throws {
-        var seeds = SplitMix64(seed: 0xF4A3E)
+        var seeds = SeededRandomGenerator(seed: 0xF4A3E)
         for _ in 0..<500 {
             let seed = seeds.next()
-            var rng = SplitMix64(seed: seed)
+            var rng = SeededRandomGenerator(seed: seed)
             let message = SampleMessage.random(using: &rng)
             let protocolID = ProtocolID.allCases.randomElement(using: &rng)!
             let flags = FrameFlags(rawValue: UInt8.random(in: 0...255, using: &rng))

@@ -1,3 +1,4 @@
+import EventCore
 import Testing
 import WireCodec
 
@@ -6,7 +7,7 @@ import WireCodec
 @Suite("Frame drip feed")
 struct FrameDripFeedTests {
     private static func sampleFrame(seed: UInt64) throws -> [UInt8] {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomGenerator(seed: seed)
         let message = SampleMessage.random(using: &rng)
         var writer = WireWriter()
         try Frame.encode(protocol: .raft, into: &writer) { $0.write(message) }
@@ -27,10 +28,10 @@ struct FrameDripFeedTests {
     }
 
     @Test func embeddedFrameDecodesWhenSlicedExactly() throws {
-        var seeds = SplitMix64(seed: 0xE3BED)
+        var seeds = SeededRandomGenerator(seed: 0xE3BED)
         for _ in 0..<200 {
             let seed = seeds.next()
-            var rng = SplitMix64(seed: seed)
+            var rng = SeededRandomGenerator(seed: seed)
             let valid = try Self.sampleFrame(seed: rng.next())
             let before = rng.bytes(count: Int.random(in: 0...32, using: &rng))
             let after = rng.bytes(count: Int.random(in: 1...32, using: &rng))
@@ -47,7 +48,7 @@ struct FrameDripFeedTests {
     }
 
     @Test func concatenatedFramesDecodeOneByOne() throws {
-        var rng = SplitMix64(seed: 0xCA7)
+        var rng = SeededRandomGenerator(seed: 0xCA7)
         var messages: [SampleMessage] = []
         var writer = WireWriter()
         for _ in 0..<50 {
@@ -77,10 +78,10 @@ struct FrameDripFeedTests {
     @Test func everyPrefixOfEveryFrameBodyIsTruncated() throws {
         // The body, cut inside a frame that declares the cut length, fails
         // as a message, never as a crash or a wrong value.
-        var seeds = SplitMix64(seed: 0xD21B)
+        var seeds = SeededRandomGenerator(seed: 0xD21B)
         for _ in 0..<20 {
             let seed = seeds.next()
-            var rng = SplitMix64(seed: seed)
+            var rng = SeededRandomGenerator(seed: seed)
             let body = encode(SampleMessage.random(using: &rng))
             for length in 0..<body.count {
                 let cut = try frame(body: Array(body[..<length]))

@@ -1,3 +1,4 @@
+import EventCore
 import Testing
 import WireCodec
 
@@ -74,7 +75,7 @@ struct FrameTests {
     }
 
     @Test func everySingleBitFlipIsRefused() throws {
-        var rng = SplitMix64(seed: 0xB17)
+        var rng = SeededRandomGenerator(seed: 0xB17)
         let message = SampleMessage.random(using: &rng)
         var writer = WireWriter()
         try Frame.encode(protocol: .gossip, into: &writer) { $0.write(message) }

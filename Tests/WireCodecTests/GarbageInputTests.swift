@@ -1,3 +1,4 @@
+import EventCore
 import Testing
 import WireCodec
 
@@ -11,7 +12,7 @@ struct GarbageInputTests {
     @Test(arguments: 0..<4)
     func randomDatagramsNeverTrap(chunk: UInt64) {
         let seed: UInt64 = 0x6A5BA6E &+ chunk
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomGenerator(seed: seed)
         var codes: [WireError.Code: Int] = [:]
         for index in 0..<25_000 {
             var bytes = rng.bytes(count: Int.random(in: 0...256, using: &rng))
@@ -44,7 +45,7 @@ struct GarbageInputTests {
 
     @Test func randomBodiesInValidFramesNeverTrap() throws {
         let seed: UInt64 = 0xB0D1E5
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomGenerator(seed: seed)
         let limits = WireLimits(maximumByteStringLength: 64, maximumCollectionCount: 8)
         for index in 0..<20_000 {
             let body = rng.bytes(count: Int.random(in: 0...256, using: &rng))

@@ -1,3 +1,4 @@
+import EventCore
 import Testing
 import WireCodec
 
@@ -5,15 +6,15 @@ import WireCodec
 /// seed drawn from `seed`; a failure names the case's own seed.
 private func checkRoundTrip<Value: Equatable>(
     seed: UInt64, cases: Int = 2_000,
-    make: (inout SplitMix64) -> Value,
+    make: (inout SeededRandomGenerator) -> Value,
     write: (inout WireWriter, Value) -> Void,
     read: (inout WireReader) throws(WireError) -> Value,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    var seeds = SplitMix64(seed: seed)
+    var seeds = SeededRandomGenerator(seed: seed)
     for _ in 0..<cases {
         let caseSeed = seeds.next()
-        var rng = SplitMix64(seed: caseSeed)
+        var rng = SeededRandomGenerator(seed: caseSeed)
         let value = make(&rng)
         let bytes = encode { write(&$0, value) }
         let decoded = decode(bytes, read)

@@ -1,10 +1,11 @@
+import EventCore
 import Testing
 import WireCodec
 
 @Suite("Reader errors from crafted input")
 struct ReaderErrorTests {
     private let sample: [UInt8] = {
-        var rng = SplitMix64(seed: 77)
+        var rng = SeededRandomGenerator(seed: 77)
         var message = SampleMessage.random(using: &rng)
         message.name = "ping"
         message.payload = [1, 2, 3]

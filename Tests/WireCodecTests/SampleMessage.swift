@@ -1,3 +1,4 @@
+import EventCore
 import WireCodec
 
 /// A member entry, as SWIM gossip would carry it.
@@ -28,7 +29,7 @@ struct SampleMember: WireCodable, Equatable {
         delta = try reader.readInt32()
     }
 
-    static func random(using rng: inout SplitMix64) -> SampleMember {
+    static func random(using rng: inout SeededRandomGenerator) -> SampleMember {
         SampleMember(
             id: rng.next(), status: [.alive, .suspect, .dead].randomElement(using: &rng)!,
             delta: Int32(truncatingIfNeeded: rng.nextSpread()))
@@ -135,7 +136,7 @@ struct SampleMessage: WireCodable, Equatable {
         note = try reader.read()
     }
 
-    static func random(using rng: inout SplitMix64) -> SampleMessage {
+    static func random(using rng: inout SeededRandomGenerator) -> SampleMessage {
         SampleMessage(
             sequence: rng.nextSpread(),
             incarnation: UInt32(truncatingIfNeeded: rng.nextSpread()),

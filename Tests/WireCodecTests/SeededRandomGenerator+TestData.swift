@@ -1,20 +1,8 @@
-/// A tiny seeded generator (Steele, Lea and Flood's SplitMix64) so every
-/// randomized test reproduces from the seed it prints.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
+import EventCore
 
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+// Test-data helpers on EventCore's seeded generator, so every randomized
+// test reproduces from the seed it prints.
+extension SeededRandomGenerator {
     /// A value whose bit length is uniform in 0...64, so small and large
     /// magnitudes are equally likely (varint sizes 1 to 10 all occur).
     mutating func nextSpread() -> UInt64 {

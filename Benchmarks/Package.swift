@@ -1,0 +1,81 @@
+// swift-tools-version: 6.1
+//
+// Chorus benchmarks: a nested package, so the peers Chorus is compared with
+// (swift-protobuf, SwiftNIO) and the benchmark harness never become
+// dependencies of the toolkit. Run everything through `Scripts/bench`, which
+// prints each Chorus figure beside its peer's.
+//
+// ordo-one/benchmark requires benchmark sources under `Benchmarks/<Target>/`
+// of this package; support targets live under `Sources/`.
+import PackageDescription
+
+let benchmarkPlugin: [Target.PluginUsage] = [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+let harness: Target.Dependency = .product(name: "Benchmark", package: "benchmark")
+
+let package = Package(
+    name: "ChorusBenchmarks",
+    dependencies: [
+        // The root package; named explicitly so the checkout directory's name does not matter.
+        .package(name: "Chorus", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // sendmmsg/recvmmsg loopback blaster in C: the physical-limit baseline.
+        .target(name: "CLoopbackBaseline", path: "Sources/CLoopbackBaseline"),
+        // CRC32C with the SSE4.2 instruction: the peer for WireCodec's CRC32C.
+        .target(name: "CChecksumBaseline", path: "Sources/CChecksumBaseline"),
+
+        // WireCodec frames, CRC32C, and SWIM/Raft-shaped messages vs swift-protobuf.
+        .executableTarget(
+            name: "CodecBenchmarks",
+            dependencies: [
+                harness,
+                "CChecksumBaseline",
+                .product(name: "WireCodec", package: "Chorus"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Benchmarks/CodecBenchmarks",
+            exclude: ["Protobuf/chorus_bench.proto"],
+            plugins: benchmarkPlugin
+        ),
+
+        // EventCore.TimerWheel vs a binary-heap timer queue, 100k pending.
+        .executableTarget(
+            name: "TimerBenchmarks",
+            dependencies: [harness, .product(name: "EventCore", package: "Chorus")],
+            path: "Benchmarks/TimerBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+
+        // Loopback datagrams: UDPTransport vs SwiftNIO vs C sendmmsg/recvmmsg.
+        .executableTarget(
+            name: "TransportBenchmarks",
+            dependencies: [
+                harness,
+                "CLoopbackBaseline",
+                .product(name: "EventCore", package: "Chorus"),
+                .product(name: "UDPTransport", package: "Chorus"),
+                .product(name: "WireCodec", package: "Chorus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/TransportBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+
+        // The deterministic simulator: 1,000 nodes, 1,000,000 messages.
+        .executableTarget(
+            name: "SimulationBenchmarks",
+            dependencies: [
+                harness,
+                .product(name: "EventCore", package: "Chorus"),
+                .product(name: "Simulation", package: "Chorus"),
+            ],
+            path: "Benchmarks/SimulationBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "WireCodec", targets: ["WireCodec"]),
         .library(name: "UDPTransport", targets: ["UDPTransport"]),
         .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "Gossip", targets: ["Gossip"]),
         .executable(name: "chorus", targets: ["ChorusCLI"]),
     ],
     targets: [
@@ -20,6 +21,7 @@ let package = Package(
         .target(name: "WireCodec"),
         .target(name: "UDPTransport", dependencies: ["EventCore", "WireCodec", "CChorusSystem"]),
         .target(name: "Simulation", dependencies: ["EventCore"]),
+        .target(name: "Gossip", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
             dependencies: ["EventCore", "WireCodec", "UDPTransport"]
@@ -28,6 +30,7 @@ let package = Package(
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),
+        .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
     ],
     swiftLanguageModes: [.v6]
 )

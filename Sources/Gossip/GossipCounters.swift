@@ -1,0 +1,36 @@
+/// A snapshot of what a gossip node has done, for metrics and tests.
+public struct GossipCounters: Hashable, Sendable {
+    /// Broadcasts this node originated.
+    public var broadcasts = 0
+    /// Broadcasts delivered to the application (from other origins).
+    public var delivered = 0
+    /// Data messages received for a broadcast already delivered (or too old
+    /// to tell): the redundancy the mode pays for.
+    public var duplicates = 0
+    /// Payload copies sent: data messages (eager push, push fanout, graft
+    /// answers) and repairs.
+    public var payloadsSent = 0
+    /// Of ``payloadsSent``, repairs sent in answer to anti-entropy pulls.
+    public var repairsSent = 0
+    /// Control messages sent (membership, IHAVE, GRAFT, PRUNE, digests,
+    /// pulls, heartbeats).
+    public var controlMessagesSent = 0
+    /// Plumtree: grafts sent (a missing message fetched off the tree).
+    public var graftsSent = 0
+    /// Plumtree: prunes sent (a redundant tree edge removed).
+    public var prunesSent = 0
+    /// Messages this node pulled through anti-entropy and delivered.
+    public var deliveredByRepair = 0
+    /// Announcements dropped because the missing-message table was full.
+    public var announcementsDropped = 0
+    /// Origins forgotten by the de-duplication state to make room.
+    public var originsForgotten = 0
+    /// Frames dropped by the driver because they did not decode (bad
+    /// frame, bad checksum, not gossip, malformed body).
+    public var malformedFramesDropped = 0
+    /// Active neighbours taken for failed after ``GossipConfiguration/peerTimeout``.
+    public var neighborFailures = 0
+
+    /// Creates zeroed counters.
+    public init() {}
+}

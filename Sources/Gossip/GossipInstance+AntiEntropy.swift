@@ -1,0 +1,48 @@
+import EventCore
+
+// Anti-entropy (push-pull, as in Demers et al. 1987 and Scuttlebutt): a
+// node sends a random peer a digest of the message IDs it retains; the peer
+// pulls what it has not seen and answers with its own digest, from which
+// the first node pulls in turn. Pulled messages come back as REPAIRs and
+// spread on from there, so a node that lost messages, or a side of a healed
+// partition, converges within a few rounds while the messages are retained.
+extension GossipInstance {
+    /// Digest runs that fit in one message of the configured size (at most
+    /// 17 bytes each after the frame header, tag, flag and count).
+    var runsPerDigest: Int { max(1, (configuration.maximumMessageSize - 13 - 2 - 3) / 17) }
+
+    /// The most IDs a received digest makes this node examine, so a digest
+    /// claiming huge runs costs bounded work.
+    var maximumExaminedPerDigest: Int { 4 * configuration.retentionCapacity + 1_024 }
+
+    mutating func startAntiEntropy(now: Instant, into effects: inout [GossipEffect]) {
+        let peers = view.active + view.passive
+        guard let peer = peers.randomElement(using: &random) else { return }
+        send(.digest(retention.digest(limit: runsPerDigest), isReply: false), to: peer, now: now, into: &effects)
+    }
+
+    mutating func receiveDigest(
+        _ runs: [DigestRun], isReply: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]
+    ) {
+        let limit = min(configuration.maximumPullCount, idsPerMessage)
+        var wanted: [MessageID] = []
+        var examined = 0
+        scan: for run in runs {
+            for id in run.ids {
+                examined += 1
+                if examined > maximumExaminedPerDigest || wanted.count >= limit { break scan }
+                if id.origin != self.id && seen.standing(of: id) == .new { wanted.append(id) }
+            }
+        }
+        if !wanted.isEmpty { send(.pull(wanted), to: sender, now: now, into: &effects) }
+        if !isReply {
+            send(.digest(retention.digest(limit: runsPerDigest), isReply: true), to: sender, now: now, into: &effects)
+        }
+    }
+
+    mutating func receivePull(_ ids: [MessageID], from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        for id in ids.prefix(configuration.maximumPullCount) {
+            if let data = retention.message(id) { send(.repair(data), to: sender, now: now, into: &effects) }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import EventCore
+
+// Push gossip and Plumtree (Leitão, Pereira, Rodrigues, 2007). In Plumtree
+// the active view is split into eager peers (the tree: they get payloads)
+// and lazy peers (they get batched IHAVEs). A duplicate payload prunes the
+// edge it came over; a message announced but not brought by the tree in
+// `graftTimeout` is grafted from its announcer, which rejoins the tree.
+extension GossipInstance {
+    /// Message IDs that fit in one IHAVE, GRAFT or PULL of the configured
+    /// size (12 bytes each after the frame header, tag and count).
+    var idsPerMessage: Int { max(1, (configuration.maximumMessageSize - 13 - 1 - 3) / 12) }
+
+    mutating func receiveData(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        guard accept(data, now: now, into: &effects) else {
+            counters.duplicates += 1
+            if configuration.mode == .plumtree, view.isActive(sender), !lazyPeers.contains(sender) {
+                lazyPeers.insert(sender)
+                counters.prunesSent += 1
+                send(.prune, to: sender, now: now, into: &effects)
+            }
+            return
+        }
+        if configuration.mode == .plumtree, view.isActive(sender) { lazyPeers.remove(sender) }
+        var forwarded = data
+        forwarded.hops = min(data.hops + 1, GossipMessage.maximumHops)
+        disseminate(forwarded, receivedFrom: sender, now: now, into: &effects)
+    }
+
+    mutating func receiveRepair(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        guard accept(data, now: now, into: &effects) else { return }
+        counters.deliveredByRepair += 1
+        // Spread it on: the nodes around this one likely missed it too (the
+        // far side of a healed partition).
+        var forwarded = data
+        forwarded.hops = min(data.hops + 1, GossipMessage.maximumHops)
+        disseminate(forwarded, receivedFrom: sender, now: now, into: &effects)
+    }
+
+    /// Delivers and retains `data` if it is new; false for a duplicate.
+    private mutating func accept(_ data: GossipData, now: Instant, into effects: inout [GossipEffect]) -> Bool {
+        guard data.id.origin != id, seen.insert(data.id) == .new else { return false }
+        counters.originsForgotten = seen.forgottenOrigins
+        counters.delivered += 1
+        missing.remove(data.id)
+        retention.insert(data, now: now)
+        effects.append(.deliver(GossipDelivery(id: data.id, payload: data.payload, hops: data.hops, deliveredAt: now)))
+        return true
+    }
+
+    /// Sends `data` on: to `fanout` random peers (push), or eagerly to the
+    /// tree and lazily to the other neighbours (Plumtree).
+    mutating func disseminate(_ data: GossipData, receivedFrom sender: Endpoint?, now: Instant, into effects: inout [GossipEffect]) {
+        let excluded = sender.map { [$0] } ?? []
+        switch configuration.mode {
+        case .push:
+            let targets = PartialView.sample(
+                view.active + view.passive, count: configuration.fanout, excluding: excluded, using: &random)
+            for peer in targets { send(.data(data), to: peer, now: now, into: &effects) }
+        case .plumtree:
+            for peer in view.active where peer != sender {
+                if lazyPeers.contains(peer) {
+                    announce(data.id, to: peer, now: now, into: &effects)
+                } else {
+                    send(.data(data), to: peer, now: now, into: &effects)
+                }
+            }
+        }
+    }
+
+    /// Queues an IHAVE for `peer`, sent at the next lazy flush (or now, if
+    /// a message's worth is queued).
+    private mutating func announce(_ id: MessageID, to peer: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        lazyQueue[peer, default: []].append(id)
+        if let queued = lazyQueue[peer], queued.count >= idsPerMessage {
+            lazyQueue[peer] = nil
+            send(.ihave(queued), to: peer, now: now, into: &effects)
+        }
+        if lazyFlushDue == nil { lazyFlushDue = now + configuration.lazyPushInterval }
+    }
+
+    mutating func flushLazyQueue(now: Instant, into effects: inout [GossipEffect]) {
+        lazyFlushDue = nil
+        // In active-view order, so runs replay from their seed (a
+        // dictionary's order changes from process to process). Only active
+        // neighbours have queues.
+        for peer in view.active {
+            guard let ids = lazyQueue.removeValue(forKey: peer), !ids.isEmpty else { continue }
+            send(.ihave(ids), to: peer, now: now, into: &effects)
+        }
+    }
+
+    mutating func receiveIHave(_ ids: [MessageID], from sender: Endpoint, now: Instant) {
+        for id in ids.prefix(idsPerMessage) where id.origin != self.id && seen.standing(of: id) == .new {
+            if !missing.announce(id, by: sender, deadline: now + configuration.graftTimeout) {
+                counters.announcementsDropped += 1
+            }
+        }
+    }
+
+    /// Grafts the messages the tree did not bring in time: asks an
+    /// announcer for each, and puts the announcer back on the tree.
+    mutating func graftExpired(now: Instant, into effects: inout [GossipEffect]) {
+        let expired = missing.takeExpired(now: now, retry: configuration.graftTimeout)
+        guard !expired.isEmpty else { return }
+        var byAnnouncer: [Endpoint: [MessageID]] = [:]
+        var order: [Endpoint] = []
+        for (id, announcer) in expired {
+            if byAnnouncer[announcer] == nil { order.append(announcer) }
+            byAnnouncer[announcer, default: []].append(id)
+        }
+        for announcer in order {
+            if view.isActive(announcer) { lazyPeers.remove(announcer) }
+            let ids = byAnnouncer[announcer] ?? []
+            var start = 0
+            while start < ids.count {
+                let end = min(start + idsPerMessage, ids.count)
+                counters.graftsSent += 1
+                send(.graft(Array(ids[start..<end])), to: announcer, now: now, into: &effects)
+                start = end
+            }
+        }
+    }
+
+    mutating func receiveGraft(_ ids: [MessageID], from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        if view.isActive(sender) { lazyPeers.remove(sender) }
+        for id in ids.prefix(configuration.maximumPullCount) {
+            if let data = retention.message(id) { send(.data(data), to: sender, now: now, into: &effects) }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import EventCore
+
+// HyParView over datagrams. Where the paper relies on TCP to detect a
+// failed neighbour, an active link here carries a heartbeat whenever it is
+// otherwise idle for a heartbeat interval, and a neighbour silent for the
+// peer timeout is taken for failed.
+extension GossipInstance {
+    /// The most endpoints taken from a received shuffle sample.
+    static let maximumSampleSize = 64
+
+    // MARK: Joining
+
+    /// Sends a join to the next seed, if the node still has no neighbour
+    /// and no request out.
+    mutating func retryJoin(now: Instant, into effects: inout [GossipEffect]) {
+        guard view.active.isEmpty, pendingRequests.isEmpty, !seeds.isEmpty else { return }
+        let seed = seeds[nextSeed % seeds.count]
+        nextSeed += 1
+        pendingRequests[seed] = now + configuration.requestTimeout
+        joinDue = now + configuration.requestTimeout
+        send(.join, to: seed, now: now, into: &effects)
+    }
+
+    /// A newcomer joins through this node: it becomes a neighbour, and
+    /// random walks (FORWARDJOIN) introduce it to the rest of the overlay.
+    mutating func receiveJoin(from newcomer: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        let others = view.active.filter { $0 != newcomer }
+        addActive(newcomer, now: now, into: &effects)
+        send(.neighborReply(accepted: true), to: newcomer, now: now, into: &effects)
+        let walk = UInt8(configuration.activeRandomWalkLength)
+        for peer in others {
+            send(.forwardJoin(newcomer: newcomer, timeToLive: walk), to: peer, now: now, into: &effects)
+        }
+    }
+
+    mutating func receiveForwardJoin(
+        _ newcomer: Endpoint, timeToLive: UInt8, from sender: Endpoint, now: Instant,
+        into effects: inout [GossipEffect]
+    ) {
+        guard newcomer != endpoint, !view.isActive(newcomer) else { return }
+        if timeToLive == 0 || view.active.count <= 1 {
+            requestNeighbor(newcomer, highPriority: true, now: now, into: &effects)
+            return
+        }
+        if Int(timeToLive) == configuration.passiveRandomWalkLength {
+            view.addPassive(newcomer, using: &random)
+        }
+        guard let next = view.randomActive(excluding: [sender, newcomer], using: &random) else {
+            requestNeighbor(newcomer, highPriority: true, now: now, into: &effects)
+            return
+        }
+        send(.forwardJoin(newcomer: newcomer, timeToLive: timeToLive - 1), to: next, now: now, into: &effects)
+    }
+
+    // MARK: Neighbours
+
+    /// Asks `peer` to become a neighbour (it answers NEIGHBORREPLY).
+    mutating func requestNeighbor(_ peer: Endpoint, highPriority: Bool, now: Instant, into effects: inout [GossipEffect]) {
+        guard pendingRequests[peer] == nil else { return }
+        pendingRequests[peer] = now + configuration.requestTimeout
+        send(.neighbor(highPriority: highPriority), to: peer, now: now, into: &effects)
+    }
+
+    mutating func receiveNeighbor(highPriority: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        let accepted = view.isActive(sender) || highPriority || !view.isActiveFull
+        if accepted {
+            addActive(sender, now: now, into: &effects)
+        } else {
+            view.addPassive(sender, using: &random)
+        }
+        send(.neighborReply(accepted: accepted), to: sender, now: now, into: &effects)
+    }
+
+    mutating func receiveNeighborReply(accepted: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        // Only answers to our own requests count: a stray acceptance must
+        // not make a one-sided link.
+        guard pendingRequests.removeValue(forKey: sender) != nil else { return }
+        failedPeers.removeAll { $0 == sender }
+        if accepted {
+            addActive(sender, now: now, into: &effects)
+        } else {
+            view.addPassive(sender, using: &random)
+        }
+    }
+
+    mutating func receiveDisconnect(from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        guard removeActive(sender) else { return }
+        view.addPassive(sender, using: &random)
+        fillActiveView(now: now, into: &effects)
+    }
+
+    /// A heartbeat from a peer that is not a neighbour: it believes a link
+    /// exists that this node dropped, so tell it.
+    mutating func receiveHeartbeat(from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        guard !view.isActive(sender) else { return }
+        send(.disconnect, to: sender, now: now, into: &effects)
+    }
+
+    /// Makes `peer` a neighbour; a neighbour evicted to make room is told
+    /// and kept in the passive view.
+    mutating func addActive(_ peer: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        let (added, evicted) = view.addActive(peer, using: &random)
+        guard added else { return }
+        if let evicted {
+            forgetNeighbor(evicted)
+            send(.disconnect, to: evicted, now: now, into: &effects)
+            view.addPassive(evicted, using: &random)
+        }
+        lastHeard[peer] = now
+        lastSent[peer] = now
+        lazyPeers.remove(peer)  // a new neighbour starts on the eager side
+        failedPeers.removeAll { $0 == peer }
+    }
+
+    /// Removes `peer` from the active view; false if it was not there.
+    mutating func removeActive(_ peer: Endpoint) -> Bool {
+        guard view.removeActive(peer) else { return false }
+        forgetNeighbor(peer)
+        return true
+    }
+
+    private mutating func forgetNeighbor(_ peer: Endpoint) {
+        lastHeard[peer] = nil
+        lastSent[peer] = nil
+        lazyPeers.remove(peer)
+        lazyQueue[peer] = nil
+        missing.removeAnnouncer(peer)
+    }
+
+    /// Asks passive peers to become neighbours while the active view (with
+    /// the requests out) has room.
+    mutating func fillActiveView(now: Instant, into effects: inout [GossipEffect]) {
+        while view.active.count + pendingRequests.count < view.activeCapacity {
+            let candidates = view.passive.filter { pendingRequests[$0] == nil }
+            guard let candidate = candidates.randomElement(using: &random) else { return }
+            requestNeighbor(candidate, highPriority: view.active.isEmpty, now: now, into: &effects)
+        }
+    }
+
+    // MARK: Failure detection
+
+    /// Takes neighbours silent for the peer timeout for failed, and sends
+    /// heartbeats on links idle for a heartbeat interval.
+    mutating func checkNeighbors(now: Instant, into effects: inout [GossipEffect]) {
+        for peer in view.active {
+            if let heard = lastHeard[peer], now - heard >= configuration.peerTimeout {
+                counters.neighborFailures += 1
+                _ = removeActive(peer)
+                rememberFailed(peer)
+            } else if let sent = lastSent[peer], now - sent >= configuration.heartbeatInterval {
+                send(.heartbeat, to: peer, now: now, into: &effects)
+            }
+        }
+    }
+
+    /// Requests unanswered by their deadline: the peer is taken for failed.
+    mutating func expireRequests(now: Instant, into effects: inout [GossipEffect]) {
+        // Sorted, so runs replay from their seed whatever the dictionary's
+        // order in this process.
+        let expired = pendingRequests.filter { $0.value <= now }.keys.sorted(by: Endpoint.precedes)
+        for peer in expired {
+            pendingRequests[peer] = nil
+            view.removePassive(peer)
+            rememberFailed(peer)
+        }
+    }
+
+    private mutating func rememberFailed(_ peer: Endpoint) {
+        guard configuration.failedPeersCapacity > 0, !failedPeers.contains(peer) else { return }
+        if failedPeers.count >= configuration.failedPeersCapacity { failedPeers.removeFirst() }
+        failedPeers.append(peer)
+    }
+
+    /// Asks one peer taken for failed to become a neighbour again: if it
+    /// answers, it is back (in the active view if it has room, else in the
+    /// passive view), which is how the two sides of a healed partition
+    /// meet again.
+    mutating func probeFailedPeer(now: Instant, into effects: inout [GossipEffect]) {
+        let candidates = failedPeers.filter { pendingRequests[$0] == nil && !view.isActive($0) }
+        guard let peer = candidates.randomElement(using: &random) else { return }
+        requestNeighbor(peer, highPriority: false, now: now, into: &effects)
+    }
+
+    // MARK: Shuffles
+
+    /// Sends a sample of this node's views on a random walk; the walk's end
+    /// answers with a sample of its passive view.
+    mutating func startShuffle(now: Instant, into effects: inout [GossipEffect]) {
+        guard let target = view.randomActive(using: &random) else { return }
+        let sample = PartialView.sample(view.active, count: configuration.shuffleActiveCount, excluding: [target], using: &random)
+            + PartialView.sample(view.passive, count: configuration.shufflePassiveCount, using: &random)
+        lastShuffleSample = sample
+        send(
+            .shuffle(origin: endpoint, timeToLive: UInt8(configuration.activeRandomWalkLength), sample: [endpoint] + sample),
+            to: target, now: now, into: &effects)
+    }
+
+    mutating func receiveShuffle(
+        origin: Endpoint, timeToLive: UInt8, sample: [Endpoint], from sender: Endpoint, now: Instant,
+        into effects: inout [GossipEffect]
+    ) {
+        guard origin != endpoint else { return }
+        if timeToLive > 1, view.active.count > 1,
+            let next = view.randomActive(excluding: [sender, origin], using: &random)
+        {
+            send(.shuffle(origin: origin, timeToLive: timeToLive - 1, sample: sample), to: next, now: now, into: &effects)
+            return
+        }
+        let answer = PartialView.sample(
+            view.passive, count: min(sample.count, Self.maximumSampleSize), excluding: [origin], using: &random)
+        send(.shuffleReply(sample: answer), to: origin, now: now, into: &effects)
+        integrate(sample)
+    }
+
+    /// Adds the endpoints of a received sample to the passive view.
+    mutating func integrate(_ sample: [Endpoint]) {
+        for peer in sample.prefix(Self.maximumSampleSize) {
+            view.addPassive(peer, preferringToEvict: lastShuffleSample, using: &random)
+        }
+    }
+}

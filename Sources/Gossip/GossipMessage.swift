@@ -1,0 +1,294 @@
+import EventCore
+import WireCodec
+
+/// One gossip datagram's body (the part after the frame header): a data
+/// message carrying a broadcast, or one of the control messages of the
+/// membership layer (HyParView), the tree (Plumtree) and anti-entropy.
+///
+/// Layout: the first byte says what follows. Below 0x80 it is a data
+/// message and the byte is its hop count (0 ... 127): then the 8-byte
+/// origin, the 4-byte sequence number (both little-endian) and the payload
+/// to the end of the frame, which is how a data message costs only
+/// ``GossipConfiguration/dataMessageOverhead`` (26) bytes with the 13-byte
+/// frame header. From 0x80 it is 0x80 + a ``Kind`` and the fields below.
+public enum GossipMessage: Hashable, Sendable {
+    /// A broadcast on its way through the tree (Plumtree eager push) or the
+    /// push fanout, or the answer to a graft.
+    case data(GossipData)
+    /// A broadcast sent in answer to a ``pull(_:)`` (anti-entropy): the
+    /// receiver delivers and spreads it if new, but a duplicate is no sign
+    /// of a redundant tree edge.
+    case repair(GossipData)
+    /// A newcomer asks a contact node to take it into the cluster.
+    case join
+    /// HyParView's random walk spreading a newcomer through the overlay.
+    case forwardJoin(newcomer: Endpoint, timeToLive: UInt8)
+    /// Asks the receiver to take the sender into its active view; high
+    /// priority (the sender has no neighbour left) may not be refused.
+    case neighbor(highPriority: Bool)
+    /// The answer to ``neighbor(highPriority:)`` or ``join``.
+    case neighborReply(accepted: Bool)
+    /// The sender dropped the receiver from its active view.
+    case disconnect
+    /// A sample of the origin's views on a random walk (HyParView shuffle).
+    case shuffle(origin: Endpoint, timeToLive: UInt8, sample: [Endpoint])
+    /// The walk's end node answers the origin with a sample of its own.
+    case shuffleReply(sample: [Endpoint])
+    /// Keeps an idle active-view link alive.
+    case heartbeat
+    /// Plumtree lazy push: the sender has these messages.
+    case ihave([MessageID])
+    /// Plumtree: send me these and put me back on your tree.
+    case graft([MessageID])
+    /// Plumtree: take me off your tree (I got a message twice).
+    case prune
+    /// Anti-entropy: the message IDs the sender retains, as runs of
+    /// sequence numbers; a non-reply asks for the receiver's digest back.
+    case digest([DigestRun], isReply: Bool)
+    /// Anti-entropy: send me these (as ``repair(_:)``).
+    case pull([MessageID])
+
+    /// The control message tags (byte 0 is 0x80 + the raw value).
+    enum Kind: UInt8 {
+        case repair = 0, join, forwardJoin, neighbor, neighborReply, disconnect, shuffle, shuffleReply,
+            heartbeat, ihave, graft, prune, digest, pull
+    }
+
+    /// The most hops a data message records; more saturate here.
+    public static let maximumHops = 127
+
+    /// Appends this message's body to `writer` (frame with
+    /// ``encodeFrame(into:)`` instead to send it).
+    public func encode(to writer: inout WireWriter) {
+        switch self {
+        case .data(let data):
+            writer.writeUInt8(UInt8(min(data.hops, Self.maximumHops)))
+            data.encodeIdentityAndPayload(to: &writer)
+        case .repair(let data):
+            writer.writeUInt8(Self.tag(.repair))
+            writer.writeUInt8(UInt8(min(data.hops, Self.maximumHops)))
+            data.encodeIdentityAndPayload(to: &writer)
+        case .join:
+            writer.writeUInt8(Self.tag(.join))
+        case .forwardJoin(let newcomer, let timeToLive):
+            writer.writeUInt8(Self.tag(.forwardJoin))
+            writer.writeUInt8(timeToLive)
+            newcomer.encode(to: &writer)
+        case .neighbor(let highPriority):
+            writer.writeUInt8(Self.tag(.neighbor))
+            writer.writeBool(highPriority)
+        case .neighborReply(let accepted):
+            writer.writeUInt8(Self.tag(.neighborReply))
+            writer.writeBool(accepted)
+        case .disconnect:
+            writer.writeUInt8(Self.tag(.disconnect))
+        case .shuffle(let origin, let timeToLive, let sample):
+            writer.writeUInt8(Self.tag(.shuffle))
+            writer.writeUInt8(timeToLive)
+            origin.encode(to: &writer)
+            writer.writeArray(sample) { $1.encode(to: &$0) }
+        case .shuffleReply(let sample):
+            writer.writeUInt8(Self.tag(.shuffleReply))
+            writer.writeArray(sample) { $1.encode(to: &$0) }
+        case .heartbeat:
+            writer.writeUInt8(Self.tag(.heartbeat))
+        case .ihave(let ids):
+            writer.writeUInt8(Self.tag(.ihave))
+            writer.writeArray(ids) { $1.encode(to: &$0) }
+        case .graft(let ids):
+            writer.writeUInt8(Self.tag(.graft))
+            writer.writeArray(ids) { $1.encode(to: &$0) }
+        case .prune:
+            writer.writeUInt8(Self.tag(.prune))
+        case .digest(let runs, let isReply):
+            writer.writeUInt8(Self.tag(.digest))
+            writer.writeBool(isReply)
+            writer.writeArray(runs) { $1.encode(to: &$0) }
+        case .pull(let ids):
+            writer.writeUInt8(Self.tag(.pull))
+            writer.writeArray(ids) { $1.encode(to: &$0) }
+        }
+    }
+
+    /// Appends this message as one gossip frame (header and body) to
+    /// `writer`.
+    public func encodeFrame(into writer: inout WireWriter) {
+        do {
+            try Frame.encode(protocol: .gossip, into: &writer) { encode(to: &$0) }
+        } catch {
+            // Frame.encode throws only for bodies above the frame limit
+            // (16 MiB by default); every gossip message is bounded far below.
+            preconditionFailure("a gossip message exceeded the frame limit: \(error)")
+        }
+    }
+
+    /// Decodes a frame body.
+    ///
+    /// - Throws: `WireError`: `.truncated` if the body ends early,
+    ///   `.invalidValue` for an unknown tag, a bad bool or address family,
+    ///   `.lengthExceedsLimit` for an array longer than `limits` allow,
+    ///   `.trailingBytes` if bytes follow a control message.
+    public init(decoding body: UnsafeRawBufferPointer, limits: WireLimits = .default) throws(WireError) {
+        var reader = WireReader(body, limits: limits)
+        let first = try reader.readUInt8()
+        guard first >= 0x80 else {
+            self = .data(try GossipData(identityAndPayloadFrom: &reader, hops: Int(first)))
+            return
+        }
+        guard let kind = Kind(rawValue: first &- 0x80) else {
+            throw WireError(.invalidValue, offset: 0, detail: "unknown gossip message tag 0x\(String(first, radix: 16))")
+        }
+        switch kind {
+        case .repair:
+            let hops = min(Int(try reader.readUInt8()), Self.maximumHops)
+            self = .repair(try GossipData(identityAndPayloadFrom: &reader, hops: hops))
+            return
+        case .join: self = .join
+        case .forwardJoin:
+            let timeToLive = try reader.readUInt8()
+            self = .forwardJoin(newcomer: try Endpoint(from: &reader), timeToLive: timeToLive)
+        case .neighbor: self = .neighbor(highPriority: try reader.readBool())
+        case .neighborReply: self = .neighborReply(accepted: try reader.readBool())
+        case .disconnect: self = .disconnect
+        case .shuffle:
+            let timeToLive = try reader.readUInt8()
+            let origin = try Endpoint(from: &reader)
+            self = .shuffle(origin: origin, timeToLive: timeToLive, sample: try reader.readArray { r throws(WireError) in try Endpoint(from: &r) })
+        case .shuffleReply:
+            self = .shuffleReply(sample: try reader.readArray { r throws(WireError) in try Endpoint(from: &r) })
+        case .heartbeat: self = .heartbeat
+        case .ihave: self = .ihave(try reader.readArray { r throws(WireError) in try MessageID(from: &r) })
+        case .graft: self = .graft(try reader.readArray { r throws(WireError) in try MessageID(from: &r) })
+        case .prune: self = .prune
+        case .digest:
+            let isReply = try reader.readBool()
+            self = .digest(try reader.readArray { r throws(WireError) in try DigestRun(from: &r) }, isReply: isReply)
+        case .pull: self = .pull(try reader.readArray { r throws(WireError) in try MessageID(from: &r) })
+        }
+        try reader.finish()
+    }
+
+    private static func tag(_ kind: Kind) -> UInt8 { 0x80 | kind.rawValue }
+}
+
+/// A broadcast in transit: its identity, hop count and payload.
+public struct GossipData: Hashable, Sendable {
+    /// The broadcast's identity.
+    public var id: MessageID
+    /// Hops travelled so far (the origin sends with 1).
+    public var hops: Int
+    /// The broadcast bytes.
+    public var payload: [UInt8]
+
+    /// Creates a data message.
+    public init(id: MessageID, hops: Int, payload: [UInt8]) {
+        self.id = id
+        self.hops = hops
+        self.payload = payload
+    }
+
+    func encodeIdentityAndPayload(to writer: inout WireWriter) {
+        id.encode(to: &writer)
+        payload.withUnsafeBytes { writer.writeRawBytes($0) }
+    }
+
+    /// Reads the ID, then takes every remaining byte as the payload.
+    init(identityAndPayloadFrom reader: inout WireReader, hops: Int) throws(WireError) {
+        id = try MessageID(from: &reader)
+        self.hops = hops
+        payload = Array(try reader.readRawBytes(count: reader.remainingCount))
+    }
+}
+
+/// A run of consecutive sequence numbers of one origin, in an
+/// anti-entropy digest.
+public struct DigestRun: Hashable, Sendable, WireCodable {
+    /// The origin of the messages.
+    public var origin: NodeID
+    /// The first sequence number of the run.
+    public var first: UInt32
+    /// How many consecutive sequence numbers (wrapping) the run holds.
+    public var count: UInt32
+
+    /// Creates a run.
+    public init(origin: NodeID, first: UInt32, count: UInt32) {
+        self.origin = origin
+        self.first = first
+        self.count = count
+    }
+
+    /// The IDs of the run, in order.
+    var ids: some Sequence<MessageID> {
+        (0..<count).lazy.map { [origin, first] in MessageID(origin: origin, sequence: first &+ $0) }
+    }
+
+    /// Writes the origin (8 bytes), the first sequence number (4) and the
+    /// count (a varint).
+    public func encode(to writer: inout WireWriter) {
+        writer.writeUInt64(origin.rawValue)
+        writer.writeUInt32(first)
+        writer.writeVarint(UInt64(count))
+    }
+
+    /// Reads what ``encode(to:)`` writes.
+    ///
+    /// - Throws: `WireError` if the bytes end early or the count does not
+    ///   fit 32 bits.
+    public init(from reader: inout WireReader) throws(WireError) {
+        origin = NodeID(try reader.readUInt64())
+        first = try reader.readUInt32()
+        count = try reader.readVarint(as: UInt32.self)
+    }
+}
+
+extension MessageID: WireCodable {
+    /// Writes the origin (8 bytes) and the sequence number (4 bytes).
+    public func encode(to writer: inout WireWriter) {
+        writer.writeUInt64(origin.rawValue)
+        writer.writeUInt32(sequence)
+    }
+
+    /// Reads what ``encode(to:)`` writes.
+    ///
+    /// - Throws: `WireError.Code.truncated` if fewer than 12 bytes remain.
+    public init(from reader: inout WireReader) throws(WireError) {
+        origin = NodeID(try reader.readUInt64())
+        sequence = try reader.readUInt32()
+    }
+}
+
+extension Endpoint: WireCodable {
+    /// Writes a family byte (4 or 6), the address (4 or 16 bytes) and the
+    /// port (2 bytes), little-endian.
+    public func encode(to writer: inout WireWriter) {
+        switch address {
+        case .ipv4(let value):
+            writer.writeUInt8(4)
+            writer.writeUInt32(value)
+        case .ipv6(let high, let low):
+            writer.writeUInt8(6)
+            writer.writeUInt64(high)
+            writer.writeUInt64(low)
+        }
+        writer.writeUInt16(port)
+    }
+
+    /// Reads what ``encode(to:)`` writes.
+    ///
+    /// - Throws: `WireError.Code.invalidValue` for a family byte other
+    ///   than 4 or 6, `.truncated` if the bytes end early.
+    public init(from reader: inout WireReader) throws(WireError) {
+        let start = reader.offset
+        switch try reader.readUInt8() {
+        case 4:
+            let value = try reader.readUInt32()
+            self.init(address: .ipv4(value), port: try reader.readUInt16())
+        case 6:
+            let high = try reader.readUInt64()
+            let low = try reader.readUInt64()
+            self.init(address: .ipv6(high: high, low: low), port: try reader.readUInt16())
+        case let family:
+            throw WireError(.invalidValue, offset: start, detail: "endpoint address family \(family) is neither 4 nor 6")
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import EventCore
+import WireCodec
+
+/// Runs a ``GossipInstance`` on a `Transport` and a `Scheduler`: decodes
+/// incoming frames, feeds the instance, sends what it asks, delivers
+/// broadcasts to a callback and an `AsyncStream`, and keeps one timer armed
+/// for the instance's ``GossipInstance/nextDeadline``.
+///
+/// The same node runs on real sockets (`UDPSocketTransport` on an
+/// `EventLoop`) and in the simulator (a `SimulatedNode` is both transport
+/// and scheduler). It is confined to its scheduler's loop: create it and
+/// call it there only (on an `EventLoop`, from `execute`).
+///
+/// ```swift
+/// loop.execute {
+///     let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:7946"), on: loop)
+///     let node = try GossipNode(transport: transport, scheduler: loop)
+///     node.setDeliveryHandler { delivery in print(delivery.id, delivery.payload.count) }
+///     node.start(seeds: [try Endpoint(parsing: "127.0.0.1:7947")])
+///     try node.broadcast(Array("hello".utf8))
+/// }
+/// ```
+public final class GossipNode {
+    /// The node's identity (the origin of its broadcasts).
+    public var id: NodeID { instance.id }
+    /// The transport the node speaks through.
+    public let transport: any Transport
+    /// The scheduler its timer runs on.
+    public let scheduler: any Scheduler
+
+    private var instance: GossipInstance
+    private var effects: [GossipEffect] = []
+    private var performing: [GossipEffect] = []
+    private var isFlushing = false
+    private var writer = WireWriter(capacity: 1_024)
+    private let limits: WireLimits
+    private var timer: TimerHandle?
+    private var armedDeadline: Instant?
+    private var deliveryHandler: ((GossipDelivery) -> Void)?
+    private var streams: [AsyncStream<GossipDelivery>.Continuation] = []
+    private var isStopped = false
+    private let logger: any LogSink
+    /// Counts kept by the driver, merged into ``counters``.
+    private var malformedFramesDropped = 0
+    private var sendFailures = 0
+
+    /// Creates a node on `transport` (whose receive handler it takes) and
+    /// `scheduler`. Call ``start(seeds:)`` next.
+    ///
+    /// - Parameters:
+    ///   - id: the node's identity; by default a random one, so that a
+    ///     restarted node is a new origin (sequence numbers restart at 0).
+    ///   - seed: seeds the node's random choices; by default drawn from the
+    ///     system (pass one to replay a run).
+    ///   - logger: where dropped frames and send failures are logged.
+    /// - Throws: `ConfigurationError` if `configuration` is invalid.
+    public init(
+        id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler,
+        configuration: GossipConfiguration = GossipConfiguration(), seed: UInt64? = nil,
+        logger: any LogSink = DiscardingLogSink()
+    ) throws(ConfigurationError) {
+        var system = SystemRandomNumberGenerator()
+        let seed = seed ?? system.next()
+        var generator = SeededRandomGenerator(seed: seed)
+        let nodeID = id ?? NodeID.random(using: &generator)
+        instance = try GossipInstance(
+            id: nodeID, endpoint: transport.localEndpoint, configuration: configuration,
+            seed: generator.next(), now: scheduler.now)
+        self.transport = transport
+        self.scheduler = scheduler
+        self.logger = logger
+        limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
+        transport.setReceiveHandler { [weak self] bytes, sender, now in
+            self?.receive(bytes, from: sender, now: now)
+        }
+    }
+
+    /// The node's configuration.
+    public var configuration: GossipConfiguration { instance.configuration }
+    /// What the node has done so far.
+    public var counters: GossipCounters {
+        var counters = instance.counters
+        counters.malformedFramesDropped = malformedFramesDropped
+        return counters
+    }
+    /// Sends the transport refused (closed, wrong address family).
+    public var sendFailureCount: Int { sendFailures }
+    /// The current active view (the neighbours).
+    public var activeView: [Endpoint] { instance.activeView }
+    /// The current passive view.
+    public var passiveView: [Endpoint] { instance.passiveView }
+    /// Messages retained for anti-entropy.
+    public var retainedCount: Int { instance.retainedCount }
+
+    /// Joins through `seeds` (none: this node is a seed and waits to be
+    /// joined) and starts the periodic work.
+    public func start(seeds: [Endpoint] = []) {
+        guard !isStopped else { return }
+        instance.join(seeds: seeds, now: scheduler.now, into: &effects)
+        flush()
+    }
+
+    /// Spreads `payload` to every reachable node; returns its ID.
+    ///
+    /// - Throws: ``GossipError`` with code `.payloadTooLarge` above
+    ///   ``GossipConfiguration/maximumPayloadSize``, `.stopped` after
+    ///   ``stop()``.
+    @discardableResult
+    public func broadcast(_ payload: [UInt8]) throws(GossipError) -> MessageID {
+        guard !isStopped else { throw GossipError(.stopped, detail: "the gossip node \(id) was stopped") }
+        let id = try instance.broadcast(payload, now: scheduler.now, into: &effects)
+        flush()
+        return id
+    }
+
+    /// Installs the function called with every delivered broadcast
+    /// (Pittacus's data receiver), replacing any earlier one.
+    public func setDeliveryHandler(_ handler: @escaping (GossipDelivery) -> Void) {
+        deliveryHandler = handler
+    }
+
+    /// A stream of the broadcasts delivered from now on; it finishes when
+    /// the node stops. If its reader falls behind by more than
+    /// `bufferLimit` deliveries, the oldest unread ones are dropped.
+    public func deliveries(bufferLimit: Int = 4_096) -> AsyncStream<GossipDelivery> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: GossipDelivery.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        if isStopped {
+            continuation.finish()
+        } else {
+            streams.append(continuation)
+        }
+        return stream
+    }
+
+    /// Stops the node: no more timers, sends or deliveries; the delivery
+    /// streams finish. The transport stays open (the caller owns it).
+    public func stop() {
+        guard !isStopped else { return }
+        isStopped = true
+        if let timer { scheduler.cancel(timer) }
+        timer = nil
+        transport.setReceiveHandler { _, _, _ in }
+        for stream in streams { stream.finish() }
+        streams = []
+    }
+
+    // MARK: Driving
+
+    private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
+        guard !isStopped else { return }
+        let message: GossipMessage
+        do throws(WireError) {
+            let (header, body) = try Frame.decode(bytes, limits: limits)
+            guard header.protocolID == .gossip else {
+                malformedFramesDropped += 1
+                logger.log(.debug, source: "gossip", "dropped a \(header.protocolID) frame from \(sender)")
+                return
+            }
+            message = try GossipMessage(decoding: body, limits: limits)
+        } catch {
+            malformedFramesDropped += 1
+            logger.log(.debug, source: "gossip", "dropped a frame from \(sender): \(error)")
+            return
+        }
+        instance.receive(message, from: sender, now: now, into: &effects)
+        flush()
+    }
+
+    private func tick() {
+        timer = nil
+        armedDeadline = nil
+        guard !isStopped else { return }
+        instance.tick(now: scheduler.now, into: &effects)
+        flush()
+    }
+
+    /// Performs the pending effects (those a delivery handler causes too),
+    /// then re-arms the timer.
+    private func flush() {
+        guard !isFlushing else { return }
+        isFlushing = true
+        while !effects.isEmpty {
+            swap(&effects, &performing)
+            for effect in performing where !isStopped { perform(effect) }
+            performing.removeAll(keepingCapacity: true)
+        }
+        isFlushing = false
+        armTimer()
+    }
+
+    private func perform(_ effect: GossipEffect) {
+        switch effect {
+        case .send(let message, let destination):
+            writer.removeAll()
+            message.encodeFrame(into: &writer)
+            do throws(TransportError) {
+                try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
+            } catch {
+                sendFailures += 1
+                logger.log(.debug, source: "gossip", "cannot send to \(destination): \(error)")
+            }
+        case .deliver(let delivery):
+            deliveryHandler?(delivery)
+            for stream in streams { stream.yield(delivery) }
+        }
+    }
+
+    private func armTimer() {
+        guard !isStopped else { return }
+        let deadline = instance.nextDeadline
+        guard deadline != armedDeadline else { return }
+        if let timer { scheduler.cancel(timer) }
+        armedDeadline = deadline
+        timer = scheduler.schedule(at: deadline) { [weak self] in self?.tick() }
+    }
+}

@@ -91,6 +91,10 @@ public final class GossipNode {
     public var passiveView: [Endpoint] { instance.passiveView }
     /// Messages retained for anti-entropy.
     public var retainedCount: Int { instance.retainedCount }
+    /// Plumtree: announced messages not yet received.
+    public var missingCount: Int { instance.missingCount }
+    /// Origins tracked for de-duplication.
+    public var trackedOriginCount: Int { instance.trackedOriginCount }
 
     /// Joins through `seeds` (none: this node is a seed and waits to be
     /// joined) and starts the periodic work.

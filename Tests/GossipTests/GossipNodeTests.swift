@@ -1,0 +1,89 @@
+import EventCore
+import Gossip
+import Simulation
+import Testing
+
+@Suite("GossipNode API")
+struct GossipNodeTests {
+    @Test("a payload over the limit throws .payloadTooLarge; one at the limit is sent")
+    func payloadLimit() throws {
+        let cluster = try SimulatedCluster(count: 3, seed: 1, configuration: GossipConfiguration())
+        cluster.network.run(for: .seconds(2))
+        let node = try #require(cluster.drivers[1])
+        do throws(GossipError) {
+            try node.broadcast([UInt8](repeating: 0, count: 487))
+            Issue.record("a 487-byte payload was accepted")
+        } catch {
+            #expect(error.code == .payloadTooLarge)
+        }
+        let id = try node.broadcast([UInt8](repeating: 0, count: 486))
+        cluster.network.run(for: .seconds(1))
+        #expect(cluster.undelivered([id]) == 0)
+    }
+
+    @Test("an invalid configuration names the field and its range")
+    func invalidConfiguration() {
+        var configuration = GossipConfiguration()
+        configuration.peerTimeout = .milliseconds(100)  // not above the heartbeat interval
+        #expect(throws: ConfigurationError.self) { try configuration.validate() }
+        do {
+            try configuration.validate()
+        } catch {
+            #expect(error.field == "peerTimeout")
+        }
+        configuration = GossipConfiguration()
+        configuration.maximumMessageSize = 70_000
+        do {
+            try configuration.validate()
+            Issue.record("accepted a 70,000-byte message size")
+        } catch {
+            #expect(error.field == "maximumMessageSize")
+            #expect(error.allowedRange == "64 ... 65507")
+        }
+    }
+
+    @Test("a stopped node refuses broadcasts, finishes its streams and ignores input")
+    func stop() async throws {
+        let cluster = try SimulatedCluster(count: 3, seed: 2, configuration: GossipConfiguration())
+        cluster.network.run(for: .seconds(2))
+        let node = try #require(cluster.drivers[2])
+        let stream = node.deliveries()
+        node.stop()
+        #expect(throws: GossipError.self) { try node.broadcast([1]) }
+        var iterator = stream.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+        let ids = cluster.broadcast(1, every: .seconds(1))
+        #expect(cluster.missing(ids[0]).contains(2))
+    }
+
+    @Test("deliveries arrive on the AsyncStream too, once each")
+    func stream() async throws {
+        let cluster = try SimulatedCluster(count: 4, seed: 3, configuration: GossipConfiguration())
+        cluster.network.run(for: .seconds(2))
+        let node = try #require(cluster.drivers[3])
+        let stream = node.deliveries()
+        let ids = cluster.broadcast(5, every: .milliseconds(100))
+        cluster.network.run(for: .seconds(1))
+        node.stop()
+        var received: [MessageID] = []
+        for await delivery in stream { received.append(delivery.id) }
+        #expect(Set(received) == Set(ids.filter { $0.origin != node.id }))
+        #expect(received.count == Set(received).count)
+    }
+
+    @Test("the same seed replays the same run, counter for counter", arguments: [DisseminationMode.push, .plumtree])
+    func determinism(mode: DisseminationMode) throws {
+        func run() throws -> ([GossipCounters], [Set<MessageID>]) {
+            let link = LinkConditions(delay: .exponential(mean: .milliseconds(3), maximum: .milliseconds(50)), lossProbability: 0.02)
+            let cluster = try SimulatedCluster(count: 100, seed: 0xDE7, configuration: GossipConfiguration(mode: mode), link: link)
+            cluster.network.run(for: .seconds(3))
+            _ = cluster.broadcast(10, every: .milliseconds(30))
+            cluster.network.run(for: .seconds(3))
+            return (cluster.drivers.map { $0?.counters ?? GossipCounters() }, cluster.delivered)
+        }
+        let first = try run()
+        let second = try run()
+        #expect(first.0 == second.0)
+        #expect(first.1 == second.1)
+    }
+}

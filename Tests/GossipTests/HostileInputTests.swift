@@ -1,0 +1,115 @@
+import EventCore
+import Gossip
+import Simulation
+import Testing
+import WireCodec
+
+/// A node under attack from a raw simulated peer: floods of distinct
+/// messages, announcements and garbage cost bounded memory, are counted,
+/// and leave the node working.
+@Suite("Gossip under hostile input")
+struct HostileInputTests {
+    /// A small cluster plus a raw attacker node that speaks gossip frames.
+    struct Setup {
+        let cluster: SimulatedCluster
+        let attacker: SimulatedNode
+        var target: GossipNode { cluster.drivers[1]! }
+        var targetEndpoint: Endpoint { cluster.nodes[1].localEndpoint }
+
+        init(configuration: GossipConfiguration, seed: UInt64) throws {
+            cluster = try SimulatedCluster(count: 8, seed: seed, configuration: configuration)
+            attacker = cluster.network.addNode()
+            cluster.network.run(for: .seconds(3))
+        }
+
+        func send(_ message: GossipMessage) {
+            var writer = WireWriter()
+            message.encodeFrame(into: &writer)
+            try? attacker.send(writer.bytes, to: targetEndpoint)
+        }
+    }
+
+    static var configuration: GossipConfiguration {
+        var configuration = GossipConfiguration(mode: .plumtree)
+        configuration.retentionCapacity = 256
+        configuration.maximumMissingMessages = 512
+        configuration.maximumTrackedOrigins = 128
+        return configuration
+    }
+
+    @Test("a flood of distinct broadcasts from distinct origins keeps retention and dedup state at their caps")
+    func distinctMessageFlood() throws {
+        let setup = try Setup(configuration: Self.configuration, seed: 0xF100D)
+        for number in 0..<20_000 {
+            let id = MessageID(origin: NodeID(UInt64(number) &+ 1_000_000), sequence: UInt32(number))
+            setup.send(.data(GossipData(id: id, hops: 1, payload: [UInt8](repeating: 1, count: 400))))
+            if number % 1_000 == 0 { setup.cluster.network.run(for: .milliseconds(10)) }
+        }
+        setup.cluster.network.run(for: .seconds(2))
+        let target = setup.target
+        #expect(target.retainedCount <= 256)
+        #expect(target.trackedOriginCount <= 128)
+        #expect(target.counters.originsForgotten > 0)
+        // Still working: a real broadcast reaches everyone.
+        let ids = setup.cluster.broadcast(3, every: .milliseconds(100))
+        setup.cluster.network.run(for: .seconds(3))
+        #expect(setup.cluster.undelivered(ids) == 0)
+    }
+
+    @Test("a flood of announcements for messages that never come is capped and counted")
+    func announcementFlood() throws {
+        let setup = try Setup(configuration: Self.configuration, seed: 0xA11CE)
+        for batch in 0..<2_000 {
+            let ids = (0..<30).map { MessageID(origin: NodeID(7), sequence: UInt32(batch * 30 + $0)) }
+            setup.send(.ihave(ids))
+        }
+        setup.cluster.network.run(for: .milliseconds(20))
+        #expect(setup.target.missingCount <= 512)
+        #expect(setup.target.counters.announcementsDropped > 0)
+        // The grafts go to the attacker, get nothing, and are given up.
+        setup.cluster.network.run(for: .seconds(2))
+        #expect(setup.target.missingCount == 0)
+    }
+
+    @Test("garbage, foreign protocols and oversized frames are dropped and counted")
+    func garbage() throws {
+        let setup = try Setup(configuration: Self.configuration, seed: 0x6A4B)
+        var random = SeededRandomGenerator(seed: 0x6A4B)
+        var sent = 0
+        for _ in 0..<500 {
+            let bytes = (0..<Int.random(in: 0..<100, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            try setup.attacker.send(bytes, to: setup.targetEndpoint)
+            sent += 1
+        }
+        var writer = WireWriter()
+        try Frame.encode(protocol: .raft, into: &writer) { $0.writeUInt8(1) }
+        try setup.attacker.send(writer.bytes, to: setup.targetEndpoint)
+        writer.removeAll()
+        GossipMessage.data(GossipData(id: MessageID(origin: NodeID(5), sequence: 0), hops: 1, payload: [UInt8](repeating: 0, count: 600)))
+            .encodeFrame(into: &writer)
+        try setup.attacker.send(writer.bytes, to: setup.targetEndpoint)
+        setup.cluster.network.run(for: .milliseconds(100))
+        #expect(setup.target.counters.malformedFramesDropped == sent + 2)
+        #expect(setup.target.counters.delivered == 0)
+        let ids = setup.cluster.broadcast(2, every: .milliseconds(100))
+        setup.cluster.network.run(for: .seconds(2))
+        #expect(setup.cluster.undelivered(ids) == 0)
+    }
+
+    @Test("a digest claiming billions of messages costs bounded work and one bounded pull")
+    func hugeDigest() throws {
+        let setup = try Setup(configuration: Self.configuration, seed: 0xD16E)
+        var pulls: [[MessageID]] = []
+        setup.attacker.setReceiveHandler { bytes, _, _ in
+            guard let (_, body) = try? Frame.decode(bytes), case .pull(let ids)? = try? GossipMessage(decoding: body)
+            else { return }
+            pulls.append(ids)
+        }
+        let runs = (0..<20).map { DigestRun(origin: NodeID(UInt64($0) + 99), first: 0, count: UInt32.max) }
+        setup.send(.digest(runs, isReply: true))
+        setup.cluster.network.run(for: .milliseconds(50))
+        #expect(pulls.count == 1)
+        #expect(pulls.first.map { $0.count <= Self.configuration.maximumPullCount } == true)
+        #expect(setup.target.trackedOriginCount <= 128)
+    }
+}

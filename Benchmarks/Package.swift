@@ -76,6 +76,20 @@ let package = Package(
             path: "Benchmarks/SimulationBenchmarks",
             plugins: benchmarkPlugin
         ),
+
+        // Gossip in the simulator: Plumtree against push gossip at 100,
+        // 1,000 and 10,000 nodes.
+        .executableTarget(
+            name: "GossipBenchmarks",
+            dependencies: [
+                harness,
+                .product(name: "EventCore", package: "Chorus"),
+                .product(name: "Gossip", package: "Chorus"),
+                .product(name: "Simulation", package: "Chorus"),
+            ],
+            path: "Benchmarks/GossipBenchmarks",
+            plugins: benchmarkPlugin
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

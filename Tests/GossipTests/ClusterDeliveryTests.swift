@@ -19,12 +19,18 @@ struct ClusterDeliveryTests {
         return configuration
     }
 
+    /// A settled cluster: every node joined, the overlay given 5 s.
+    static func settledCluster(_ mode: DisseminationMode, seed: UInt64, link: LinkConditions = LinkConditions()) throws -> SimulatedCluster {
+        print("seed \(seed) mode \(mode)")
+        let cluster = try SimulatedCluster(count: nodeCount, seed: seed, configuration: configuration(mode), link: link)
+        cluster.network.run(for: .seconds(5))
+        return cluster
+    }
+
     @Test("every broadcast reaches every node", arguments: [DisseminationMode.push, .plumtree])
     func perfectLinks(mode: DisseminationMode) throws {
         let seed: UInt64 = 0xC0FFEE
-        print("seed \(seed) mode \(mode)")
-        let cluster = try SimulatedCluster(count: Self.nodeCount, seed: seed, configuration: Self.configuration(mode))
-        cluster.network.run(for: .seconds(5))
+        let cluster = try Self.settledCluster(mode, seed: seed)
         let ids = cluster.broadcast(20, every: .milliseconds(50))
         cluster.network.run(for: .seconds(3))
         #expect(cluster.undelivered(ids) == 0)
@@ -36,10 +42,8 @@ struct ClusterDeliveryTests {
     @Test("with 5% random loss, every broadcast still reaches every node", arguments: [DisseminationMode.push, .plumtree])
     func lossyLinks(mode: DisseminationMode) throws {
         let seed: UInt64 = 0x5EED_0005
-        print("seed \(seed) mode \(mode)")
         let link = LinkConditions(delay: .uniform(minimum: .milliseconds(1), maximum: .milliseconds(5)), lossProbability: 0.05)
-        let cluster = try SimulatedCluster(count: Self.nodeCount, seed: seed, configuration: Self.configuration(mode), link: link)
-        cluster.network.run(for: .seconds(5))
+        let cluster = try Self.settledCluster(mode, seed: seed, link: link)
         let ids = cluster.broadcast(20, every: .milliseconds(50))
         cluster.network.run(for: .seconds(8))
         #expect(cluster.undelivered(ids) == 0)
@@ -50,9 +54,7 @@ struct ClusterDeliveryTests {
     @Test("with 10% of the nodes crashing mid-run, every broadcast reaches every live node", arguments: [DisseminationMode.push, .plumtree])
     func crashes(mode: DisseminationMode) throws {
         let seed: UInt64 = 0x5EED_0010
-        print("seed \(seed) mode \(mode)")
-        let cluster = try SimulatedCluster(count: Self.nodeCount, seed: seed, configuration: Self.configuration(mode))
-        cluster.network.run(for: .seconds(5))
+        let cluster = try Self.settledCluster(mode, seed: seed)
         var generator = SeededRandomGenerator(seed: seed)
         let victims = Array((1..<Self.nodeCount).shuffled(using: &generator).prefix(Self.nodeCount / 10))
         // Crashes spread over the broadcasts: messages are in flight while
@@ -72,9 +74,7 @@ struct ClusterDeliveryTests {
     @Test("a partition that heals: anti-entropy completes delivery on the far side", arguments: [DisseminationMode.push, .plumtree])
     func healedPartition(mode: DisseminationMode) throws {
         let seed: UInt64 = 0x5EED_0011
-        print("seed \(seed) mode \(mode)")
-        let cluster = try SimulatedCluster(count: Self.nodeCount, seed: seed, configuration: Self.configuration(mode))
-        cluster.network.run(for: .seconds(5))
+        let cluster = try Self.settledCluster(mode, seed: seed)
         let sideA = Array(cluster.nodes[..<(Self.nodeCount / 2)])
         let sideB = Array(cluster.nodes[(Self.nodeCount / 2)...])
         cluster.network.partition(sideA, sideB)

@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Gossip", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
-            dependencies: ["EventCore", "WireCodec", "UDPTransport"]
+            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip"]
         ),
         .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),

@@ -10,7 +10,7 @@ struct UsageError: Error, CustomStringConvertible {
 /// the arguments after the command's name, with `CHORUS_<NAME>` environment
 /// variables as fallbacks (as Smudge reads `SMUDGE_*`).
 struct CommandOptions {
-    private var values: [String: String] = [:]
+    private var values: [String: [String]] = [:]
     private var flags: Set<String> = []
     private let environment: [String: String]
 
@@ -38,7 +38,7 @@ struct CommandOptions {
                 guard let value = inlineValue ?? rest.popFirst() else {
                     throw UsageError(description: "option --\(name) needs a value")
                 }
-                values[name] = value
+                values[name, default: []].append(value)
             } else {
                 throw UsageError(description: "unknown option --\(name)")
             }
@@ -48,11 +48,23 @@ struct CommandOptions {
     /// Whether `--name` was given.
     func isSet(_ name: String) -> Bool { flags.contains(name) }
 
-    /// The value of `--name`, else of `CHORUS_NAME` (upper-cased, `-` as `_`).
+    /// The value of `--name` (the last, if given more than once), else of
+    /// `CHORUS_NAME` (upper-cased, `-` as `_`).
     func value(_ name: String) -> String? {
-        if let value = values[name] { return value }
-        let variable = "CHORUS_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
-        return environment[variable]
+        if let value = values[name]?.last { return value }
+        return environment[Self.variable(name)]
+    }
+
+    /// Every value of a repeatable `--name`, else those of `CHORUS_NAME`
+    /// separated by commas.
+    func allValues(_ name: String) -> [String] {
+        if let given = values[name] { return given }
+        guard let text = environment[Self.variable(name)] else { return [] }
+        return text.split(separator: ",").map { String($0) }
+    }
+
+    private static func variable(_ name: String) -> String {
+        "CHORUS_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
     /// The integer value of `--name` in `range`, or `fallback` if absent.

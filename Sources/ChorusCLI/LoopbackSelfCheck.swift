@@ -3,12 +3,12 @@ import Foundation
 import UDPTransport
 import WireCodec
 
-/// `chorus demo` until the first protocol lands: a live check of EventCore,
-/// WireCodec and UDPTransport on loopback, on two event loops (two threads),
-/// that measures what it checks.
+/// `chorus selfcheck`: a live check of EventCore, WireCodec and
+/// UDPTransport on loopback, on two event loops (two threads), that
+/// measures what it checks.
 struct LoopbackSelfCheck {
     static let usage = """
-        usage: chorus demo [--round-trips N] [--large-bytes N] [--seconds N] [--rate N] [--ipv6]
+        usage: chorus selfcheck [--round-trips N] [--large-bytes N] [--seconds N] [--rate N] [--ipv6]
 
         Binds two UDP endpoints on 127.0.0.1 (or ::1), each on its own event loop, then:
           1. ping-pong: N framed round trips, one at a time (latency percentiles);

@@ -5,9 +5,11 @@ let usage = """
     usage: chorus <command> [options]
 
     commands:
-      demo      a live check of the transport and codec on loopback
-                (round trips, a fragmented message, throughput)
-      help      this text
+      demo       a gossip cluster on loopback: push gossip and Plumtree compared
+      gossip     one gossip node: broadcasts stdin lines, prints what it receives
+      selfcheck  a live check of the transport and codec on loopback
+                 (round trips, a fragmented message, throughput)
+      help       this text
 
     Run `chorus <command> --help` for a command's options.
     """
@@ -20,19 +22,44 @@ func fail(_ error: UsageError, help: String) -> Never {
     exit(64)
 }
 
-switch arguments.first {
-case "demo":
-    let options: CommandOptions
+/// Parses a command's options; prints its usage and exits 0 on `--help`,
+/// exits 64 with the usage on a bad command line.
+func options(valued: Set<String>, switches: Set<String>, usage: String) -> CommandOptions {
     do throws(UsageError) {
-        options = try CommandOptions(
-            arguments.dropFirst(), valued: LoopbackSelfCheck.valuedOptions,
-            switches: LoopbackSelfCheck.switches, environment: environment)
+        let options = try CommandOptions(arguments.dropFirst(), valued: valued, switches: switches, environment: environment)
         if options.isSet("help") {
-            print(LoopbackSelfCheck.usage)
+            print(usage)
             exit(0)
         }
-        let check = try LoopbackSelfCheck(options: options)
-        exit(await check.run() ? 0 : 1)
+        return options
+    } catch {
+        fail(error, help: usage)
+    }
+}
+
+switch arguments.first {
+case "demo":
+    let parsed = options(valued: GossipDemo.valuedOptions, switches: GossipDemo.switches, usage: GossipDemo.usage)
+    do throws(UsageError) {
+        let command = try GossipDemo(options: parsed)
+        exit(await command.run() ? 0 : 1)
+    } catch {
+        fail(error, help: GossipDemo.usage)
+    }
+case "gossip":
+    let parsed = options(valued: GossipCommand.valuedOptions, switches: GossipCommand.switches, usage: GossipCommand.usage)
+    do throws(UsageError) {
+        let command = try GossipCommand(options: parsed)
+        exit(await command.run() ? 0 : 1)
+    } catch {
+        fail(error, help: GossipCommand.usage)
+    }
+case "selfcheck":
+    let parsed = options(
+        valued: LoopbackSelfCheck.valuedOptions, switches: LoopbackSelfCheck.switches, usage: LoopbackSelfCheck.usage)
+    do throws(UsageError) {
+        let command = try LoopbackSelfCheck(options: parsed)
+        exit(await command.run() ? 0 : 1)
     } catch {
         fail(error, help: LoopbackSelfCheck.usage)
     }

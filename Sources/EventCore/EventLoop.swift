@@ -209,7 +209,10 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
                 return false
             case .idle, .running, .stopping:
                 shared.tasks.append(body)
-                signalWakeDescriptor(&shared)
+                // On the loop's own thread no wake-up is needed: the loop
+                // looks for tasks before it next waits (and then does not
+                // block), which saves a write and a read of the eventfd.
+                if !isInLoop { signalWakeDescriptor(&shared) }
                 return true
             }
         }

@@ -66,9 +66,16 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     /// Opened when `runLoop()` has finished: what `shutdown()` waits for.
     private let stopped = Latch()
 
+    /// A timer's closure. Wrapped, because a bare function type kept in
+    /// generic storage (the wheel's slab) is converted through a thunk whose
+    /// context is allocated on every schedule; a struct is stored as is.
+    private struct TimerAction {
+        let body: () -> Void
+    }
+
     // Loop-confined.
-    private var timers: TimerWheel<() -> Void>
-    private var expired: [(handle: TimerHandle, payload: () -> Void)] = []
+    private var timers: TimerWheel<TimerAction>
+    private var expired: [(handle: TimerHandle, payload: TimerAction)] = []
     /// While due timers run: handles cancelled by them, whose timers (already
     /// taken from the wheel in the same batch) must not run.
     private var cancelledWhileFiring: [TimerHandle] = []
@@ -243,7 +250,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     @discardableResult
     public func schedule(at deadline: Instant, _ body: @escaping () -> Void) -> TimerHandle {
         preconditionInLoop()
-        return timers.schedule(body, at: deadline)
+        return timers.schedule(TimerAction(body: body), at: deadline)
     }
 
     /// Cancels a timer; a stale handle is ignored. A timer due in the same
@@ -420,7 +427,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         isFiringTimers = true
         for timer in expired {
             if !cancelledWhileFiring.isEmpty && cancelledWhileFiring.contains(timer.handle) { continue }
-            timer.payload()
+            timer.payload.body()
         }
         isFiringTimers = false
         cancelledWhileFiring.removeAll(keepingCapacity: true)

@@ -31,6 +31,44 @@ struct EventLoopTests {
         #expect(order.withLock { $0 } == Array(0..<100))
     }
 
+    @Test("execute from the loop's own thread runs the task after the current one, with no wake-up from outside")
+    func executeFromLoop() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        // Each task queues the next from the loop thread, which skips the
+        // eventfd: were the loop to block in epoll_wait regardless, this
+        // chain would stall (nothing else wakes the loop).
+        let order = Mutex<[Int]>([])
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+            @Sendable func step(_ left: Int) {
+                order.withLock { $0.append(left) }
+                guard left > 0 else { return done.resume() }
+                loop.execute { step(left - 1) }
+                order.withLock { $0.append(-left) }  // before the queued task runs
+            }
+            loop.execute { step(1_000) }
+        }
+        var expected: [Int] = []
+        for left in stride(from: 1_000, to: 0, by: -1) { expected += [left, -left] }
+        expected.append(0)
+        #expect(order.withLock { $0 } == expected)
+    }
+
+    @Test("a task executed from the loop while it shuts down still runs before the loop stops")
+    func executeFromLoopWhileStopping() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        let ran = Mutex(false)
+        let accepted = try await loop.submit {
+            loop.shutdown()
+            return loop.execute { ran.withLock { $0 = true } }
+        }
+        loop.shutdown()  // from this thread: returns once the loop has stopped
+        #expect(accepted)
+        #expect(ran.withLock { $0 })
+    }
+
     @Test("timers fire in deadline order, no earlier than their deadline; cancelled ones never")
     func timers() async throws {
         let loop = try EventLoop()

@@ -20,11 +20,9 @@ import Glibc
 //   the wheel is compiled inside EventCore for its `() -> Void` payload.
 //   Peer: the heap with the same closure payloads.
 // - Timer.scheduleCancel100k.TimerWheelDirect and Timer.expire100k.*:
-//   TimerWheel<Int> driven directly. TimerWheel is generic and not
-//   @inlinable, so from this module it runs unspecialized (generic calls
-//   and metadata lookups per operation); the figures then show what any
-//   user outside EventCore pays, and become the bare structure's cost if
-//   EventCore makes it @inlinable.
+//   TimerWheel<Int> driven directly. TimerWheel's operations are
+//   @inlinable, so this module gets them specialized for Int: the figures
+//   are the bare structure's cost, as any user outside EventCore pays it.
 
 /// Timers pending while schedule + cancel is measured.
 let pendingTimers = 100_000

@@ -13,24 +13,27 @@ let package = Package(
         .library(name: "UDPTransport", targets: ["UDPTransport"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Gossip", targets: ["Gossip"]),
+        .library(name: "SWIM", targets: ["SWIM"]),
         .executable(name: "chorus", targets: ["ChorusCLI"]),
     ],
     targets: [
         .target(name: "CChorusSystem"),
-        .target(name: "EventCore", dependencies: ["CChorusSystem"]),
+        .target(name: "EventCore", dependencies: ["CChorusSystem", "WireCodec"]),
         .target(name: "WireCodec"),
         .target(name: "UDPTransport", dependencies: ["EventCore", "WireCodec", "CChorusSystem"]),
         .target(name: "Simulation", dependencies: ["EventCore"]),
         .target(name: "Gossip", dependencies: ["EventCore", "WireCodec"]),
+        .target(name: "SWIM", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
-            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip"]
+            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM"]
         ),
         .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
+        .testTarget(name: "SWIMTests", dependencies: ["SWIM", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
     ],
     swiftLanguageModes: [.v6]
 )

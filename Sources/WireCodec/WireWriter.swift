@@ -171,6 +171,12 @@ public struct WireWriter: Sendable {
 
     // MARK: Varints
 
+    /// The bytes ``writeVarint(_:)`` takes for `value`: 1 ... 10.
+    @inlinable
+    public static func varintSize(_ value: UInt64) -> Int {
+        value < 0x80 ? 1 : (UInt64.bitWidth &- value.leadingZeroBitCount &+ 6) / 7
+    }
+
     /// Appends `value` as an unsigned LEB128 varint: 1 byte below 128, at
     /// most 10 bytes.
     @inlinable

@@ -1,0 +1,29 @@
+import EventCore
+
+/// One member of the cluster as a SWIM instance knows it.
+public struct Member: Hashable, Sendable, CustomStringConvertible {
+    /// The member's identity (unique per process run).
+    public var id: NodeID
+    /// Where it is reached (its advertised endpoint).
+    public var endpoint: Endpoint
+    /// The member's incarnation number: only the member itself raises it,
+    /// to refute a suspicion, to change its metadata or to rejoin.
+    public var incarnation: UInt64
+    /// What it is believed to be.
+    public var status: MemberStatus
+    /// Application-defined bytes the member publishes about itself (at most
+    /// ``SWIMConfiguration/maximumMetadataSize``).
+    public var metadata: [UInt8]
+
+    /// Creates a member record.
+    public init(id: NodeID, endpoint: Endpoint, incarnation: UInt64, status: MemberStatus, metadata: [UInt8] = []) {
+        self.id = id
+        self.endpoint = endpoint
+        self.incarnation = incarnation
+        self.status = status
+        self.metadata = metadata
+    }
+
+    /// `id@endpoint status#incarnation`.
+    public var description: String { "\(id)@\(endpoint) \(status)#\(incarnation)" }
+}

@@ -1,0 +1,50 @@
+import EventCore
+
+/// A change in the membership as one instance sees it, for listeners.
+public struct MemberEvent: Hashable, Sendable, CustomStringConvertible {
+    /// What happened.
+    public enum Kind: Hashable, Sendable, CustomStringConvertible {
+        /// A member was seen for the first time, or came back after it was
+        /// declared dead or left (with a higher incarnation).
+        case joined
+        /// A member is suspected of having failed.
+        case suspect
+        /// A suspected member refuted the suspicion.
+        case alive
+        /// A member was declared dead.
+        case dead
+        /// A member left gracefully.
+        case left
+        /// A member published new metadata.
+        case metadataChanged
+
+        /// The kind's name.
+        public var description: String {
+            switch self {
+            case .joined: "joined"
+            case .suspect: "suspect"
+            case .alive: "alive"
+            case .dead: "dead"
+            case .left: "left"
+            case .metadataChanged: "metadata"
+            }
+        }
+    }
+
+    /// What happened.
+    public var kind: Kind
+    /// The member's record after the change.
+    public var member: Member
+    /// When the instance learnt of it.
+    public var at: Instant
+
+    /// Creates an event.
+    public init(_ kind: Kind, member: Member, at: Instant) {
+        self.kind = kind
+        self.member = member
+        self.at = at
+    }
+
+    /// `kind member`.
+    public var description: String { "\(kind) \(member)" }
+}

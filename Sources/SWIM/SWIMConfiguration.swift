@@ -1,0 +1,162 @@
+import EventCore
+
+/// The settings of a ``SWIMInstance``. Defaults are tuned for a LAN (or
+/// loopback) cluster of up to a few thousand members: a crashed member is
+/// known dead everywhere in about 3 s at 64 members, while the steady state
+/// costs under 3 packets per member per second. They follow SWIM (Das et
+/// al., 2002), Lifeguard (Dadgar et al., 2018) and hashicorp/memberlist's
+/// LAN profile where those agree. ``validate()`` checks every field; the
+/// instance calls it.
+public struct SWIMConfiguration: Hashable, Sendable {
+    /// The protocol period: each member probes one other member per period
+    /// (randomized round-robin). Lifeguard stretches it on an unhealthy
+    /// member. Default 750 ms (memberlist: 1 s), which keeps the steady
+    /// state at 2.7 packets per member per second (a ping and an ack).
+    public var protocolPeriod: Duration = .milliseconds(750)
+    /// How long a direct ping waits for its ack before indirect probes are
+    /// sent (less than ``protocolPeriod``; stretched by local health).
+    /// Default 250 ms.
+    public var probeTimeout: Duration = .milliseconds(250)
+    /// Members asked to probe a target indirectly (ping-req, SWIM's k;
+    /// 0 ... 16). Default 3.
+    public var indirectProbeCount = 3
+
+    /// Lifeguard dynamic suspicion: the shortest suspicion timeout is
+    /// `suspicionMultiplier × max(1, log₁₀ N) × protocolPeriod` (N the
+    /// members alive or suspect); it starts at
+    /// `maximumSuspicionMultiplier` times that and shrinks towards it as
+    /// independent confirmations arrive (0.1 ... 100). Default 1, which
+    /// gives 1.35 s at 64 members (memberlist: 4 × log₁₀ N × 1 s): ample
+    /// for a live suspect to hear of it and refute on a LAN.
+    public var suspicionMultiplier = 1.0
+    /// How many times the shortest suspicion timeout a suspicion lasts with
+    /// no confirmation (1 ... 100). Default 3 (memberlist: 6).
+    public var maximumSuspicionMultiplier = 3.0
+    /// Independent confirmations (other members suspecting the same
+    /// incarnation) that bring a suspicion down to its shortest timeout
+    /// (Lifeguard's K; 0 ... 32). Default 3.
+    public var suspicionConfirmations = 3
+    /// When a member hears another member's suspicion, it probes the
+    /// suspect itself at once with probability `confirmationProbes / N`
+    /// (capped at 1), so about this many independent confirmations or
+    /// refutations arrive within a probe, rather than one per protocol
+    /// period (0 ... 32). Default 4. An extension of Lifeguard: it costs
+    /// packets only while a suspicion lasts.
+    public var confirmationProbes = 4
+
+    /// Lifeguard local health awareness: the highest health score (0 is
+    /// healthy). A member with score s waits `(s + 1)` times longer for
+    /// acks and between probes (0 ... 32). Default 8, as memberlist.
+    public var maximumHealthScore = 8
+
+    /// Times each membership update or broadcast is sent: `⌈λ × log₁₀(N +
+    /// 1)⌉`, at least λ (λ: 1 ... 64). Default 6: 11 sends at 64 members,
+    /// 18 at 1,000, which leaves a member unreached with odds of about
+    /// e⁻¹¹ and e⁻¹⁸ (memberlist: 4 × ⌈log₁₀(N + 1)⌉, 8 and 12).
+    public var retransmitMultiplier = 6
+    /// While updates are queued, a member sends them to
+    /// ``gossipFanout`` random members every ``gossipInterval``, besides
+    /// piggybacking them on pings and acks. Nothing is sent when the queue
+    /// is empty, so the steady state pays nothing for it. Default 100 ms.
+    public var gossipInterval: Duration = .milliseconds(100)
+    /// Members each gossip round goes to (0 ... 16). Default 3.
+    public var gossipFanout = 3
+    /// The largest SWIM datagram, frame header included (256 ... 65,507).
+    /// Pings, acks and gossip carry as many queued updates as fit. Default
+    /// 1,400 (memberlist's UDP buffer), below an Ethernet MTU.
+    public var maximumPacketSize = 1_400
+
+    /// How often a member exchanges its full state with a random member
+    /// (push-pull anti-entropy); scaled up by `⌈log₂(N / 32)⌉ + 1` above 32
+    /// members, as memberlist does, so the load stays flat. Default 30 s.
+    public var pushPullInterval: Duration = .seconds(30)
+    /// The largest push-pull message, in bytes (4,096 ... 16,777,216): a
+    /// state with more members leaves the rest out (they still spread by
+    /// gossip). Large ones travel fragmented. Default 1 MiB (about 30,000
+    /// members with short metadata).
+    public var maximumStateSize = 1 << 20
+    /// How long dead and departed members are remembered (and retried, see
+    /// ``reconnectInterval``) before they are forgotten. Default 60 s.
+    public var deadMemberRetention: Duration = .seconds(60)
+    /// How often a member pushes its state to a dead member (or to a seed,
+    /// if it knows no live member), so that both sides of a healed partition
+    /// merge again: Smudge's retry of dead nodes. The interval doubles at
+    /// each unanswered try up to 8 times it. Default 2 s.
+    public var reconnectInterval: Duration = .seconds(2)
+    /// How long a join waits for a seed's answer before it tries the next
+    /// seed (or retries all, with backoff). Default 1 s.
+    public var joinTimeout: Duration = .seconds(1)
+
+    /// The longest member metadata, in bytes (0 ... 1,024). Default 128.
+    public var maximumMetadataSize = 128
+    /// The longest user broadcast payload, in bytes (0 ... 1,024). Default
+    /// 256, as Smudge.
+    public var maximumBroadcastSize = 256
+    /// Broadcasts queued for sending at most (1 ... 65,536); beyond it the
+    /// oldest is dropped and counted. Default 1,024.
+    public var broadcastQueueCapacity = 1_024
+    /// When both membership updates and user broadcasts are queued, at
+    /// least this share of each packet's update space goes to broadcasts
+    /// (0 ... 1), so membership churn in a large cluster cannot starve
+    /// them (and the reverse). Default 0.5.
+    public var broadcastShare = 0.5
+    /// Recently delivered broadcast IDs remembered to deliver each once
+    /// (64 ... 1,048,576). Default 8,192.
+    public var broadcastMemory = 8_192
+    /// The most members the instance keeps (alive, suspect, dead or
+    /// departed, 2 ... 1,048,576); updates about further members are
+    /// dropped and counted, so forged updates cannot exhaust memory.
+    /// Default 65,536.
+    public var maximumMembers = 65_536
+
+    /// Creates the default configuration.
+    public init() {}
+
+    /// The most bytes of user payload one broadcast may carry, the lesser
+    /// of ``maximumBroadcastSize`` and what fits a gossip packet.
+    public var effectiveBroadcastLimit: Int {
+        min(maximumBroadcastSize, maximumPacketSize - SWIMMessage.maximumHeaderSize - SWIMUpdate.broadcastOverhead)
+    }
+
+    /// Checks every field against its documented range.
+    ///
+    /// - Throws: `ConfigurationError` naming the first field out of range.
+    public func validate() throws(ConfigurationError) {
+        func check(_ ok: Bool, _ field: String, _ value: Any, _ range: String) throws(ConfigurationError) {
+            if !ok { throw ConfigurationError(field: field, value: "\(value)", allowedRange: range) }
+        }
+        try check(protocolPeriod >= .milliseconds(10) && protocolPeriod <= .seconds(60),
+                  "protocolPeriod", protocolPeriod, "10 ms ... 60 s")
+        try check(probeTimeout > .zero && probeTimeout < protocolPeriod,
+                  "probeTimeout", probeTimeout, "more than 0, less than protocolPeriod")
+        try check((0...16).contains(indirectProbeCount), "indirectProbeCount", indirectProbeCount, "0 ... 16")
+        try check(suspicionMultiplier >= 0.1 && suspicionMultiplier <= 100,
+                  "suspicionMultiplier", suspicionMultiplier, "0.1 ... 100")
+        try check(maximumSuspicionMultiplier >= 1 && maximumSuspicionMultiplier <= 100,
+                  "maximumSuspicionMultiplier", maximumSuspicionMultiplier, "1 ... 100")
+        try check((0...32).contains(suspicionConfirmations), "suspicionConfirmations", suspicionConfirmations, "0 ... 32")
+        try check((0...32).contains(confirmationProbes), "confirmationProbes", confirmationProbes, "0 ... 32")
+        try check((0...32).contains(maximumHealthScore), "maximumHealthScore", maximumHealthScore, "0 ... 32")
+        try check((1...64).contains(retransmitMultiplier), "retransmitMultiplier", retransmitMultiplier, "1 ... 64")
+        try check(gossipInterval >= .milliseconds(1) && gossipInterval <= .seconds(60),
+                  "gossipInterval", gossipInterval, "1 ms ... 60 s")
+        try check((0...16).contains(gossipFanout), "gossipFanout", gossipFanout, "0 ... 16")
+        try check((256...65_507).contains(maximumPacketSize), "maximumPacketSize", maximumPacketSize, "256 ... 65,507")
+        try check(pushPullInterval >= .milliseconds(100), "pushPullInterval", pushPullInterval, "at least 100 ms")
+        try check((4_096...16_777_216).contains(maximumStateSize), "maximumStateSize", maximumStateSize,
+                  "4,096 ... 16,777,216")
+        try check(deadMemberRetention >= protocolPeriod, "deadMemberRetention", deadMemberRetention,
+                  "at least protocolPeriod")
+        try check(reconnectInterval >= .milliseconds(10), "reconnectInterval", reconnectInterval, "at least 10 ms")
+        try check(joinTimeout >= .milliseconds(10), "joinTimeout", joinTimeout, "at least 10 ms")
+        try check((0...1_024).contains(maximumMetadataSize), "maximumMetadataSize", maximumMetadataSize, "0 ... 1,024")
+        try check((0...1_024).contains(maximumBroadcastSize), "maximumBroadcastSize", maximumBroadcastSize, "0 ... 1,024")
+        try check(maximumPacketSize - SWIMMessage.maximumHeaderSize - SWIMUpdate.aliveOverhead >= maximumMetadataSize,
+                  "maximumMetadataSize", maximumMetadataSize, "what fits one packet with an alive update")
+        try check((1...65_536).contains(broadcastQueueCapacity), "broadcastQueueCapacity", broadcastQueueCapacity,
+                  "1 ... 65,536")
+        try check(broadcastShare >= 0 && broadcastShare <= 1, "broadcastShare", broadcastShare, "0 ... 1")
+        try check((64...1_048_576).contains(broadcastMemory), "broadcastMemory", broadcastMemory, "64 ... 1,048,576")
+        try check((2...1_048_576).contains(maximumMembers), "maximumMembers", maximumMembers, "2 ... 1,048,576")
+    }
+}

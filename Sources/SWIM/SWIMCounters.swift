@@ -1,0 +1,44 @@
+/// A snapshot of what a SWIM member has done, for metrics and tests.
+public struct SWIMCounters: Hashable, Sendable {
+    /// Direct probes sent (protocol-period probes and confirmation probes).
+    public var pingsSent = 0
+    /// Acks sent (own and relayed).
+    public var acksSent = 0
+    /// Indirect probe requests sent.
+    public var pingRequestsSent = 0
+    /// Nacks sent as an intermediary whose target did not answer.
+    public var nacksSent = 0
+    /// Gossip packets sent.
+    public var gossipSent = 0
+    /// Push-pull state exchanges sent (requests and replies).
+    public var pushPullsSent = 0
+    /// Probes that got no ack, direct or indirect, within the period.
+    public var failedProbes = 0
+    /// Suspicions this member raised (its own failed probes).
+    public var suspicionsRaised = 0
+    /// Suspicions that timed out here, declaring the member dead.
+    public var deathsDeclared = 0
+    /// Times this member refuted a suspicion or death claim about itself.
+    public var refutations = 0
+    /// Updates ignored because a newer incarnation is known (or they were
+    /// about an unknown member, or about us and wrong).
+    public var staleUpdates = 0
+    /// Messages that claimed to come from this member's own ID.
+    public var impostorMessages = 0
+    /// Pings addressed to another member ID (a restarted process on a
+    /// reused endpoint, or forged).
+    public var misdirectedPings = 0
+    /// Updates about new members dropped at ``SWIMConfiguration/maximumMembers``.
+    public var membersRefused = 0
+    /// Broadcasts dropped: queue full, or older than what is remembered.
+    public var broadcastsDropped = 0
+    /// Ping-req relays refused because too many were in flight.
+    public var relaysRefused = 0
+    /// Frames dropped by the driver because they did not decode.
+    public var malformedFramesDropped = 0
+    /// Lifeguard's local health score now (0: healthy).
+    public var healthScore = 0
+
+    /// Creates zeroed counters.
+    public init() {}
+}

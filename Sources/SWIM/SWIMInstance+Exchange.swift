@@ -1,0 +1,117 @@
+import EventCore
+
+extension SWIMInstance {
+    /// Every member this one knows, itself first, for a push-pull: as many
+    /// as fit ``SWIMConfiguration/maximumStateSize`` bytes.
+    var pushPullMembers: [Member] {
+        var members = [localMember]
+        var size = 64
+        for memberID in order {
+            guard let member = records[memberID]?.member else { continue }
+            size += 30 + member.metadata.count
+            if size > configuration.maximumStateSize { break }
+            members.append(member)
+        }
+        return members
+    }
+
+    /// Merges a remote member list. A member the remote side believes dead
+    /// is only suspected here (as memberlist does): it may be alive on our
+    /// side of a partition, and gets the chance to refute.
+    ///
+    /// Members new to us from a reply are sent on fewer times in a large
+    /// cluster (``reannouncements``): the replier's side knows them
+    /// already, and every joiner re-announcing the whole cluster at full
+    /// strength would cost O(N²) updates while a large cluster forms; a
+    /// few times is enough to reach the members that missed one while the
+    /// cluster was small. New incarnations, and members new to the side
+    /// that was asked (a joiner), get the full count.
+    mutating func merge(
+        _ members: [Member], from sender: NodeID, isReply: Bool, now: Instant, into effects: inout [SWIMEffect]
+    ) {
+        for remote in members {
+            switch remote.status {
+            case .alive:
+                apply(.alive(remote), spreadNewMembers: !isReply || remote.id == sender, now: now, into: &effects)
+            case .suspect, .dead:
+                if records[remote.id] == nil && remote.id != id {
+                    guard remote.status == .suspect else { continue }
+                    var alive = remote
+                    alive.status = .alive
+                    apply(.alive(alive), spreadNewMembers: !isReply, now: now, into: &effects)
+                }
+                apply(.suspect(remote.id, incarnation: remote.incarnation, by: sender), now: now, into: &effects)
+            case .left:
+                apply(.left(remote.id, incarnation: remote.incarnation), now: now, into: &effects)
+            }
+        }
+    }
+
+    /// Sends queued updates to ``SWIMConfiguration/gossipFanout`` random
+    /// members (nothing if none is queued).
+    mutating func gossip(now: Instant, into effects: inout [SWIMEffect]) {
+        nextGossipAt = now + configuration.gossipInterval
+        guard !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return }
+        for target in randomActiveMembers(configuration.gossipFanout) {
+            let updates = piggyback()
+            guard !updates.isEmpty else { break }
+            send(.gossip, to: target.member.endpoint, updates: updates, into: &effects)
+            counters.gossipSent += 1
+        }
+    }
+
+    /// Anti-entropy: exchanges full state with one random member.
+    mutating func pushPullWithRandomMember(now: Instant, into effects: inout [SWIMEffect]) {
+        guard !isLeaving, let target = randomActiveMembers(1).first else { return }
+        send(.pushPull(members: pushPullMembers, isReply: false), to: target.member.endpoint, into: &effects)
+        counters.pushPullsSent += 1
+    }
+
+    /// Sends a push-pull to every seed (a join, or a rejoin when alone).
+    mutating func contactSeeds(now: Instant, into effects: inout [SWIMEffect]) {
+        let members = pushPullMembers
+        for seed in seeds {
+            send(.pushPull(members: members, isReply: false), to: seed, into: &effects)
+            counters.pushPullsSent += 1
+        }
+        nextReconnectAt = now + configuration.joinTimeout
+    }
+
+    /// Reconnection, with backoff: a member that has not joined yet or
+    /// knows no live member retries its seeds; every member pings a random
+    /// dead one (Smudge's retry of dead nodes) and exchanges state with it
+    /// if it answers, which merges the two sides of a healed partition.
+    mutating func reconnect(now: Instant, into effects: inout [SWIMEffect]) {
+        guard !isLeaving else {
+            nextReconnectAt = .distantFuture
+            return
+        }
+        let interval = configuration.reconnectInterval * reconnectBackoff
+        var tried = false
+        if (!isJoined || activeOthers == 0) && !seeds.isEmpty {
+            contactSeeds(now: now, into: &effects)
+            tried = true
+        }
+        if let dead = randomDeadMember() {
+            if reconnectProbes.count >= 16 { reconnectProbes.removeAll() }
+            let sequence = makeSequence()
+            reconnectProbes[sequence] = dead.id
+            send(.ping(sequence: sequence, target: dead.id), to: dead.endpoint, into: &effects)
+            counters.pingsSent += 1
+            tried = true
+        }
+        nextReconnectAt = now + (tried ? interval : configuration.reconnectInterval)
+        if tried { reconnectBackoff = min(8, reconnectBackoff * 2) }
+        if activeOthers > 0 && isJoined && randomDeadMember() == nil { reconnectBackoff = 1 }
+    }
+
+    /// A random member declared dead (not departed), if any.
+    private mutating func randomDeadMember() -> Member? {
+        guard order.count > activeOthers else { return nil }
+        for _ in 0..<8 {
+            let candidate = order[Int.random(in: 0..<order.count, using: &generator)]
+            if let member = records[candidate]?.member, member.status == .dead { return member }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,203 @@
+import EventCore
+
+extension SWIMInstance {
+    /// Starts the next period's probe when due, sends indirect probes when
+    /// the direct one timed out, and suspects the target when the period
+    /// ends without an ack.
+    mutating func advanceProbe(now: Instant, into effects: inout [SWIMEffect]) {
+        if var current = probe {
+            if !current.indirectSent && now >= current.directDeadline {
+                current.indirectSent = true
+                let helpers = randomActiveMembers(configuration.indirectProbeCount, excluding: current.target)
+                for helper in helpers {
+                    send(.pingRequest(sequence: current.sequence, target: current.target, endpoint: current.endpoint),
+                         to: helper.member.endpoint, into: &effects)
+                    counters.pingRequestsSent += 1
+                }
+                current.expectedNacks = helpers.count
+                probe = current
+            }
+            if now >= current.periodEnd {
+                probe = nil
+                probeFailed(current, now: now, into: &effects)
+            }
+        }
+        if probe == nil && now >= nextProbeAt {
+            startProbe(now: now, into: &effects)
+        }
+    }
+
+    /// Picks the next target in randomized round-robin order and pings it.
+    private mutating func startProbe(now: Instant, into effects: inout [SWIMEffect]) {
+        let period = stretched(configuration.protocolPeriod)
+        nextProbeAt = now + period
+        guard let target = nextProbeTarget() else { return }
+        let sequence = makeSequence()
+        let member = target.member
+        probe = Probe(target: member.id, endpoint: member.endpoint, incarnation: member.incarnation,
+                      sequence: sequence, directDeadline: now + stretched(configuration.probeTimeout),
+                      periodEnd: now + period)
+        ping(member, sequence: sequence, into: &effects)
+    }
+
+    /// Sends a ping; a suspect target hears of its suspicion first (the
+    /// buddy system), so it can refute at once.
+    mutating func ping(_ member: Member, sequence: UInt32, into effects: inout [SWIMEffect]) {
+        let buddy: SWIMUpdate? = member.status == .suspect
+            ? .suspect(member.id, incarnation: member.incarnation, by: id) : nil
+        send(.ping(sequence: sequence, target: member.id), to: member.endpoint, updates: piggyback(first: buddy),
+             into: &effects)
+        counters.pingsSent += 1
+    }
+
+    /// The next active member of the shuffled round-robin list, reshuffled
+    /// at the end of each round.
+    private mutating func nextProbeTarget() -> Record? {
+        guard activeOthers > 0 else { return nil }
+        for _ in 0..<2 {
+            while probeCursor < probeOrder.count {
+                let candidate = probeOrder[probeCursor]
+                probeCursor += 1
+                if let record = records[candidate], record.member.status.isActive { return record }
+            }
+            probeOrder = order.filter { records[$0]?.member.status.isActive == true }
+            probeOrder.shuffle(using: &generator)
+            probeCursor = 0
+        }
+        return nil
+    }
+
+    /// Puts a newly known member at a random place in the rest of this
+    /// round, so it is probed within a round (SWIM §4.3).
+    mutating func addToProbeOrder(_ member: NodeID) {
+        let index = Int.random(in: probeCursor...probeOrder.count, using: &generator)
+        probeOrder.insert(member, at: index)
+    }
+
+    private mutating func probeFailed(_ failed: Probe, now: Instant, into effects: inout [SWIMEffect]) {
+        counters.failedProbes += 1
+        // Lifeguard: a failed probe, and each missing nack (an intermediary
+        // that did not even answer), hint that the fault may be ours.
+        adjustHealth(by: 1 + max(0, failed.expectedNacks - failed.nacks))
+        guard let record = records[failed.target], record.member.status.isActive,
+              record.member.incarnation == failed.incarnation
+        else { return }
+        counters.suspicionsRaised += 1
+        let suspicion = SWIMUpdate.suspect(failed.target, incarnation: failed.incarnation, by: id)
+        apply(suspicion, now: now, into: &effects)
+        // Lifeguard's buddy system, at once: the suspect hears first, so a
+        // live one refutes before anyone's timer runs out.
+        send(.gossip, to: record.member.endpoint, updates: [suspicion], into: &effects)
+        counters.gossipSent += 1
+    }
+
+    mutating func adjustHealth(by delta: Int) {
+        health = min(configuration.maximumHealthScore, max(0, health + delta))
+    }
+
+    // MARK: Answers
+
+    /// An ack for the current probe, a relayed probe or a confirmation
+    /// probe.
+    mutating func receiveAck(sequence: UInt32, from sender: Endpoint, now: Instant, into effects: inout [SWIMEffect]) {
+        if let current = probe, current.sequence == sequence {
+            probe = nil
+            adjustHealth(by: -1)
+            return
+        }
+        if let relay = relays.removeValue(forKey: sequence) {
+            send(.ack(sequence: relay.requesterSequence), to: relay.requester, into: &effects)
+            counters.acksSent += 1
+            return
+        }
+        confirmations[sequence] = nil
+        if reconnectProbes.removeValue(forKey: sequence) != nil {
+            // A member we took for dead answers: exchange state with it.
+            send(.pushPull(members: pushPullMembers, isReply: false), to: sender, into: &effects)
+            counters.pushPullsSent += 1
+        }
+    }
+
+    mutating func receiveNack(sequence: UInt32) {
+        if var current = probe, current.sequence == sequence {
+            current.nacks += 1
+            probe = current
+        }
+    }
+
+    /// Pings `target` for `requester`; relays its ack, or nacks in time.
+    mutating func relayPing(
+        target: NodeID, endpoint: Endpoint, requesterSequence: UInt32, requester: Endpoint, now: Instant,
+        into effects: inout [SWIMEffect]
+    ) {
+        guard target != id else {
+            send(.ack(sequence: requesterSequence), to: requester, into: &effects)
+            counters.acksSent += 1
+            return
+        }
+        guard relays.count < Self.maximumRelays else {
+            counters.relaysRefused += 1
+            return
+        }
+        let sequence = makeSequence()
+        relays[sequence] = Relay(requester: requester, requesterSequence: requesterSequence, target: target,
+                                 nackDeadline: now + stretched(configuration.probeTimeout))
+        relayOrder.append(sequence)
+        send(.ping(sequence: sequence, target: target), to: endpoint, updates: piggyback(), into: &effects)
+        counters.pingsSent += 1
+    }
+
+    /// Relays and confirmation probes in flight at most.
+    static var maximumRelays: Int { 256 }
+
+    mutating func expireRelays(now: Instant, into effects: inout [SWIMEffect]) {
+        while let sequence = relayOrder.first {
+            guard let relay = relays[sequence] else {
+                relayOrder.removeFirst()
+                continue
+            }
+            guard relay.nackDeadline <= now else { break }
+            relayOrder.removeFirst()
+            relays[sequence] = nil
+            send(.nack(sequence: relay.requesterSequence), to: relay.requester, into: &effects)
+            counters.nacksSent += 1
+        }
+    }
+
+    // MARK: Confirmation probes
+
+    /// Hearing another member's suspicion, probe the suspect ourselves with
+    /// probability `confirmationProbes / N`: a live suspect hears of the
+    /// suspicion (and refutes) sooner, a dead one gathers the independent
+    /// confirmations that shorten its suspicion.
+    mutating func maybeConfirm(_ member: Member, now: Instant, into effects: inout [SWIMEffect]) {
+        guard !isLeaving, configuration.confirmationProbes > 0, confirmations.count < Self.maximumRelays,
+              probe?.target != member.id
+        else { return }
+        let chance = Double(configuration.confirmationProbes) / Double(max(1, clusterSize - 2))
+        guard chance >= 1 || Double.random(in: 0..<1, using: &generator) < chance else { return }
+        let sequence = makeSequence()
+        confirmations[sequence] = ConfirmationProbe(
+            target: member.id, incarnation: member.incarnation,
+            deadline: now + stretched(configuration.protocolPeriod))
+        confirmationOrder.append(sequence)
+        ping(member, sequence: sequence, into: &effects)
+    }
+
+    mutating func expireConfirmations(now: Instant, into effects: inout [SWIMEffect]) {
+        while let sequence = confirmationOrder.first {
+            guard let confirmation = confirmations[sequence] else {
+                confirmationOrder.removeFirst()
+                continue
+            }
+            guard confirmation.deadline <= now else { break }
+            confirmationOrder.removeFirst()
+            confirmations[sequence] = nil
+            guard let record = records[confirmation.target], record.member.status == .suspect,
+                  record.member.incarnation == confirmation.incarnation
+            else { continue }
+            apply(.suspect(confirmation.target, incarnation: confirmation.incarnation, by: id), now: now,
+                  into: &effects)
+        }
+    }
+}

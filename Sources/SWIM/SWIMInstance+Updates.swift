@@ -1,0 +1,300 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EventCore
+
+extension SWIMInstance {
+    /// Handles one decoded message from `sender` (the datagram's source).
+    public mutating func receive(
+        _ message: SWIMMessage, from sender: Endpoint, now: Instant, into effects: inout [SWIMEffect]
+    ) {
+        guard !hasDeparted else { return }
+        guard message.sender != id else {
+            // Our own ID from elsewhere: forged, or a clash of IDs.
+            counters.impostorMessages += 1
+            return
+        }
+        for update in message.updates {
+            apply(update, now: now, into: &effects)
+        }
+        switch message.body {
+        case .ping(let sequence, let target):
+            guard target == id else {
+                counters.misdirectedPings += 1
+                return
+            }
+            send(.ack(sequence: sequence), to: sender, updates: piggyback(), into: &effects)
+            counters.acksSent += 1
+        case .ack(let sequence):
+            receiveAck(sequence: sequence, from: sender, now: now, into: &effects)
+        case .pingRequest(let sequence, let target, let endpoint):
+            relayPing(target: target, endpoint: endpoint, requesterSequence: sequence, requester: sender, now: now,
+                      into: &effects)
+        case .nack(let sequence):
+            receiveNack(sequence: sequence)
+        case .gossip:
+            break
+        case .pushPull(let members, let isReply):
+            merge(members, from: message.sender, isReply: isReply, now: now, into: &effects)
+            if isReply {
+                isJoined = true
+                reconnectBackoff = 1
+            } else if !isLeaving {
+                send(.pushPull(members: pushPullMembers, isReply: true), to: sender, into: &effects)
+                counters.pushPullsSent += 1
+            }
+        }
+    }
+
+    /// Applies one update under the incarnation rules; an accepted change
+    /// is queued to spread further and reported to listeners.
+    ///
+    /// With `spreadNewMembers` false, a member learnt here for the first
+    /// time is sent on once only (see ``merge(_:from:isReply:now:into:)``).
+    mutating func apply(
+        _ update: SWIMUpdate, spreadNewMembers: Bool = true, now: Instant, into effects: inout [SWIMEffect]
+    ) {
+        switch update {
+        case .alive(let member):
+            applyAlive(member, spreadIfNew: spreadNewMembers, now: now, into: &effects)
+        case .suspect(let subject, let incarnation, let suspecter):
+            applySuspect(subject, incarnation: incarnation, by: suspecter, now: now, into: &effects)
+        case .dead(let subject, let incarnation, _):
+            applyDeparture(subject, incarnation: incarnation, status: .dead, update: update, now: now, into: &effects)
+        case .left(let subject, let incarnation):
+            applyDeparture(subject, incarnation: incarnation, status: .left, update: update, now: now, into: &effects)
+        case .broadcast(let broadcast):
+            guard broadcast.origin != id,
+                  broadcast.payload.count <= configuration.maximumBroadcastSize
+            else { return }
+            let key = RecentBroadcasts.Key(origin: broadcast.origin, sequence: broadcast.sequence)
+            guard delivered.insert(key) else { return }
+            effects.append(.deliver(broadcast))
+            if broadcastQueue.count < configuration.broadcastQueueCapacity {
+                broadcastQueue.enqueue(update, key: key)
+            } else {
+                counters.broadcastsDropped += 1
+            }
+        }
+    }
+
+    private mutating func applyAlive(
+        _ member: Member, spreadIfNew: Bool, now: Instant, into effects: inout [SWIMEffect]
+    ) {
+        guard member.metadata.count <= configuration.maximumMetadataSize else {
+            counters.staleUpdates += 1
+            return
+        }
+        if member.id == id {
+            // A claim about us newer than we are (an earlier run of this ID,
+            // or forged): outbid it, unless we are leaving.
+            if member.incarnation > incarnation || (member.incarnation == incarnation && member.endpoint != endpoint) {
+                if !isLeaving { refute(above: member.incarnation, telling: nil, now: now, into: &effects) }
+            }
+            return
+        }
+        guard var record = records[member.id] else {
+            guard order.count < configuration.maximumMembers else {
+                counters.membersRefused += 1
+                return
+            }
+            insert(member, now: now)
+            effects.append(.memberEvent(MemberEvent(.joined, member: member, at: now)))
+            membershipQueue.enqueue(.alive(member), key: member.id,
+                                    transmissions: spreadIfNew ? 0 : transmitLimit - reannouncements)
+            return
+        }
+        let known = record.member
+        guard member.incarnation > known.incarnation else {
+            if member.incarnation < known.incarnation { counters.staleUpdates += 1 }
+            return
+        }
+        let event: MemberEvent.Kind?
+        switch known.status {
+        case .dead, .left: event = .joined
+        case .suspect: event = .alive
+        case .alive: event = known.metadata != member.metadata ? .metadataChanged : nil
+        }
+        setStatus(of: &record, to: .alive, now: now)
+        record.member.incarnation = member.incarnation
+        record.member.endpoint = member.endpoint
+        record.member.metadata = member.metadata
+        records[member.id] = record
+        if known.status == .dead || known.status == .left { addToProbeOrder(member.id) }
+        if let event { effects.append(.memberEvent(MemberEvent(event, member: record.member, at: now))) }
+        membershipQueue.enqueue(.alive(record.member), key: member.id)
+    }
+
+    private mutating func applySuspect(
+        _ subject: NodeID, incarnation suspected: UInt64, by suspecter: NodeID, now: Instant,
+        into effects: inout [SWIMEffect]
+    ) {
+        if subject == id {
+            if suspected >= incarnation && !isLeaving {
+                refute(above: suspected, telling: suspecter, now: now, into: &effects)
+                adjustHealth(by: 1)  // Lifeguard: being suspected hints we are slow
+            }
+            return
+        }
+        guard var record = records[subject] else {
+            counters.staleUpdates += 1
+            return
+        }
+        let known = record.member
+        switch known.status {
+        case .dead, .left:
+            return
+        case .suspect where suspected == known.incarnation:
+            // A confirmation: shortens the suspicion; pass it on.
+            guard var suspicion = record.suspicion, suspicion.confirm(by: suspecter) else { return }
+            record.suspicion = suspicion
+            records[subject] = record
+            membershipQueue.enqueue(.suspect(subject, incarnation: suspected, by: suspecter), key: subject)
+            return
+        case .suspect, .alive:
+            guard suspected >= known.incarnation else {
+                counters.staleUpdates += 1
+                return
+            }
+        }
+        setStatus(of: &record, to: .suspect, now: now)
+        record.member.incarnation = suspected
+        record.suspicion = makeSuspicion(by: suspecter, now: now)
+        records[subject] = record
+        effects.append(.memberEvent(MemberEvent(.suspect, member: record.member, at: now)))
+        membershipQueue.enqueue(.suspect(subject, incarnation: suspected, by: suspecter), key: subject)
+        if suspecter != id { maybeConfirm(record.member, now: now, into: &effects) }
+    }
+
+    private mutating func applyDeparture(
+        _ subject: NodeID, incarnation: UInt64, status: MemberStatus, update: SWIMUpdate, now: Instant,
+        into effects: inout [SWIMEffect]
+    ) {
+        if subject == id {
+            // Declared dead (or gone) while we are here: refute.
+            if !isLeaving && incarnation >= self.incarnation {
+                let declarer: NodeID? = if case .dead(_, _, let by) = update { by } else { nil }
+                refute(above: incarnation, telling: declarer, now: now, into: &effects)
+            }
+            return
+        }
+        guard var record = records[subject] else {
+            counters.staleUpdates += 1
+            return
+        }
+        let known = record.member
+        guard known.status.isActive || (known.status == .dead && status == .left) else { return }
+        guard incarnation >= known.incarnation else {
+            counters.staleUpdates += 1
+            return
+        }
+        setStatus(of: &record, to: status, now: now)
+        record.member.incarnation = incarnation
+        records[subject] = record
+        effects.append(.memberEvent(MemberEvent(status == .dead ? .dead : .left, member: record.member, at: now)))
+        membershipQueue.enqueue(update, key: subject)
+        if probe?.target == subject { probe = nil }
+    }
+
+    /// Raises our incarnation above `claimed` and spreads that we are alive;
+    /// the member that suspected us (`accuser`), whose suspicion timer runs
+    /// first, hears it at once rather than by gossip.
+    mutating func refute(above claimed: UInt64, telling accuser: NodeID?, now: Instant,
+                         into effects: inout [SWIMEffect]) {
+        incarnation = max(incarnation, claimed) + 1
+        counters.refutations += 1
+        let alive = SWIMUpdate.alive(localMember)
+        membershipQueue.enqueue(alive, key: id)
+        if let accuser, let record = records[accuser], record.member.status.isActive {
+            send(.gossip, to: record.member.endpoint, updates: [alive], into: &effects)
+            counters.gossipSent += 1
+        }
+    }
+
+    /// A suspicion with Lifeguard's timeouts for the current cluster size.
+    private func makeSuspicion(by suspecter: NodeID, now: Instant) -> Suspicion {
+        let scale = max(1, log10(Double(clusterSize)))
+        let minimum = configuration.protocolPeriod * (configuration.suspicionMultiplier * scale)
+        return Suspicion(by: suspecter, at: now, minimum: minimum,
+                         maximum: minimum * configuration.maximumSuspicionMultiplier,
+                         neededConfirmations: configuration.suspicionConfirmations)
+    }
+
+    /// Declares dead the suspects whose suspicion timed out.
+    mutating func expireSuspicions(now: Instant, into effects: inout [SWIMEffect]) {
+        var index = 0
+        while index < suspects.count {
+            let subject = suspects[index]
+            index += 1
+            guard let record = records[subject], let suspicion = record.suspicion, suspicion.deadline <= now else {
+                continue
+            }
+            counters.deathsDeclared += 1
+            applyDeparture(subject, incarnation: record.member.incarnation, status: .dead,
+                           update: .dead(subject, incarnation: record.member.incarnation, by: id), now: now,
+                           into: &effects)
+            index = 0  // `suspects` changed
+        }
+    }
+
+    // MARK: The member table
+
+    private mutating func insert(_ member: Member, now: Instant) {
+        var member = member
+        member.status = .alive
+        records[member.id] = Record(member: member, changedAt: now, suspicion: nil)
+        position[member.id] = order.count
+        order.append(member.id)
+        activeOthers += 1
+        statusCounts[Int(MemberStatus.alive.rawValue)] += 1
+        addToProbeOrder(member.id)
+    }
+
+    /// Moves `record` to `status`, keeping the counts and the suspect list.
+    mutating func setStatus(of record: inout Record, to status: MemberStatus, now: Instant) {
+        let old = record.member.status
+        guard old != status else { return }
+        statusCounts[Int(old.rawValue)] -= 1
+        statusCounts[Int(status.rawValue)] += 1
+        if old.isActive && !status.isActive { activeOthers -= 1 }
+        if !old.isActive && status.isActive { activeOthers += 1 }
+        if old == .suspect {
+            record.suspicion = nil
+            suspects.removeAll { $0 == record.member.id }
+        }
+        if status == .suspect { suspects.append(record.member.id) }
+        record.member.status = status
+        if old.isActive {
+            if !status.isActive { departed.append(record.member.id) }
+        } else if status.isActive {
+            departed.removeAll { $0 == record.member.id }
+        } else {
+            return  // dead to left: retention still counts from the death
+        }
+        record.changedAt = now
+    }
+
+    /// Forgets dead and departed members after the retention period.
+    mutating func forgetExpiredMembers(now: Instant) {
+        while let candidate = departed.first {
+            guard let record = records[candidate], !record.member.status.isActive else {
+                departed.removeFirst()
+                continue
+            }
+            guard now - record.changedAt >= configuration.deadMemberRetention else { break }
+            departed.removeFirst()
+            statusCounts[Int(record.member.status.rawValue)] -= 1
+            records[candidate] = nil
+            if let index = position.removeValue(forKey: candidate) {
+                let last = order.removeLast()
+                if index < order.count {
+                    order[index] = last
+                    position[last] = index
+                }
+            }
+            membershipQueue.remove(candidate)
+        }
+    }
+}

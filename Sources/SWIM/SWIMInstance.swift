@@ -1,0 +1,420 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EventCore
+
+/// A SWIM member as a sans-IO state machine: failure detection by
+/// randomized round-robin probes with indirect probes and suspicion
+/// (SWIM, Das et al. 2002), Lifeguard's local health, dynamic suspicion
+/// timeouts and buddy system (Dadgar et al. 2018), dissemination of changes
+/// and user broadcasts piggybacked on probes and gossip, push-pull state
+/// exchange, joins through seeds, graceful leave, and reconnection to dead
+/// members and seeds (Smudge's retry of dead nodes).
+///
+/// The instance does no I/O and reads no clock: every input carries `now`
+/// and appends ``SWIMEffect``s to a caller-owned array; ``nextDeadline`` is
+/// when it next needs ``tick(now:into:)``. ``SWIMNode`` drives it on a
+/// `Transport` and a `Scheduler`.
+public struct SWIMInstance {
+    /// One known member and what the instance tracks about it.
+    struct Record {
+        var member: Member
+        /// When its status last changed (dead and departed members are
+        /// forgotten ``SWIMConfiguration/deadMemberRetention`` after it).
+        var changedAt: Instant
+        /// While suspect: the suspicion's state.
+        var suspicion: Suspicion?
+    }
+
+    /// A probe of the current protocol period.
+    struct Probe {
+        var target: NodeID
+        var endpoint: Endpoint
+        var incarnation: UInt64
+        var sequence: UInt32
+        /// When indirect probes go out, if no ack came.
+        var directDeadline: Instant
+        /// The end of the period: no ack by then means suspect.
+        var periodEnd: Instant
+        var indirectSent = false
+        var expectedNacks = 0
+        var nacks = 0
+    }
+
+    /// A ping this member sends on behalf of a ping-req.
+    struct Relay {
+        var requester: Endpoint
+        var requesterSequence: UInt32
+        var target: NodeID
+        var nackDeadline: Instant
+    }
+
+    /// A probe of a member someone else suspects (Lifeguard confirmation).
+    struct ConfirmationProbe {
+        var target: NodeID
+        var incarnation: UInt64
+        var deadline: Instant
+    }
+
+    /// This member's identity.
+    public let id: NodeID
+    /// The settings.
+    public let configuration: SWIMConfiguration
+    /// The endpoint other members reach this one at (the advertise address).
+    public private(set) var endpoint: Endpoint
+    /// This member's incarnation number.
+    public internal(set) var incarnation: UInt64 = 0
+    /// This member's metadata.
+    public internal(set) var metadata: [UInt8]
+    /// What this member has done so far.
+    public internal(set) var counters = SWIMCounters()
+
+    var generator: SeededRandomGenerator
+    var records: [NodeID: Record] = [:]
+    /// Known member IDs in a deterministic order (insertion, with
+    /// swap-removal), for sampling and iteration.
+    var order: [NodeID] = []
+    var position: [NodeID: Int] = [:]
+    /// Other members alive or suspect.
+    var activeOthers = 0
+    /// Other members known, by status (indexed by raw value).
+    var statusCounts = [0, 0, 0, 0]
+    /// Members currently suspect, for their suspicion deadlines.
+    var suspects: [NodeID] = []
+    /// Members dead or departed, oldest change first, to forget them.
+    var departed: [NodeID] = []
+
+    var probeOrder: [NodeID] = []
+    var probeCursor = 0
+    var probe: Probe?
+    var nextProbeAt: Instant
+    var nextSequence: UInt32 = 0
+    var relays: [UInt32: Relay] = [:]
+    var relayOrder: [UInt32] = []
+    var confirmations: [UInt32: ConfirmationProbe] = [:]
+    var confirmationOrder: [UInt32] = []
+    /// Lifeguard's local health score (0 healthy ... maximumHealthScore).
+    var health = 0
+
+    var membershipQueue = TransmitQueue<NodeID>()
+    var broadcastQueue = TransmitQueue<RecentBroadcasts.Key>()
+    var delivered: RecentBroadcasts
+    var nextBroadcastSequence: UInt64 = 0
+    var nextGossipAt: Instant
+    var nextPushPullAt: Instant
+    var nextExpiryScanAt: Instant
+
+    var seeds: [Endpoint] = []
+    /// Whether a push-pull reply has arrived since the join (or the last
+    /// time this member found itself alone).
+    var isJoined = false
+    var nextReconnectAt: Instant
+    /// Pings to dead members in flight (answered: push-pull with them).
+    var reconnectProbes: [UInt32: NodeID] = [:]
+    var reconnectBackoff = 1
+    var isLeaving = false
+    var hasDeparted = false
+    var leaveDeadline: Instant = .distantFuture
+
+    /// Creates a member. Call ``join(seeds:now:into:)`` next.
+    ///
+    /// - Parameters:
+    ///   - id: the member's identity, unique per process run (a restarted
+    ///     process takes a new one, or rejoins with a higher incarnation).
+    ///   - endpoint: where others reach it (the advertise address, which
+    ///     may differ from the bound one behind NAT or in a container).
+    ///   - metadata: initial metadata.
+    ///   - seed: seeds the instance's random choices.
+    /// - Throws: `ConfigurationError` if `configuration` is invalid or the
+    ///   metadata is longer than its limit.
+    public init(
+        id: NodeID, endpoint: Endpoint, metadata: [UInt8] = [], configuration: SWIMConfiguration = SWIMConfiguration(),
+        seed: UInt64, now: Instant
+    ) throws(ConfigurationError) {
+        try configuration.validate()
+        guard metadata.count <= configuration.maximumMetadataSize else {
+            throw ConfigurationError(
+                field: "metadata", value: "\(metadata.count) bytes",
+                allowedRange: "0 ... \(configuration.maximumMetadataSize) bytes (maximumMetadataSize)")
+        }
+        self.id = id
+        self.endpoint = endpoint
+        self.metadata = metadata
+        self.configuration = configuration
+        generator = SeededRandomGenerator(seed: seed)
+        delivered = RecentBroadcasts(capacity: configuration.broadcastMemory)
+        // Spread the first probe over a period so members started together
+        // do not probe in lockstep.
+        let phase = Duration.nanoseconds(Int64.random(
+            in: 0..<max(1, configuration.protocolPeriod.nanoseconds), using: &generator))
+        nextProbeAt = now + phase
+        nextGossipAt = now
+        nextPushPullAt = now + configuration.pushPullInterval
+        nextExpiryScanAt = now + configuration.protocolPeriod
+        nextReconnectAt = now + configuration.reconnectInterval
+    }
+
+    // MARK: Queries
+
+    /// This member's own record.
+    public var localMember: Member {
+        Member(id: id, endpoint: endpoint, incarnation: incarnation,
+               status: isLeaving ? .left : .alive, metadata: metadata)
+    }
+
+    /// Every member known, this one included, whatever its status.
+    public var allMembers: [Member] {
+        [localMember] + order.compactMap { records[$0]?.member }
+    }
+
+    /// The members believed alive, this one included.
+    public var healthyMembers: [Member] {
+        [localMember] + order.compactMap { records[$0]?.member }.filter { $0.status == .alive }
+    }
+
+    /// The record of member `id`, if known.
+    public func member(_ id: NodeID) -> Member? {
+        id == self.id ? localMember : records[id]?.member
+    }
+
+    /// How many members have `status`, this one included (it counts as
+    /// alive, or as left once leaving). O(1).
+    public func memberCount(_ status: MemberStatus) -> Int {
+        statusCounts[Int(status.rawValue)] + (localMember.status == status ? 1 : 0)
+    }
+
+    /// Members alive or suspect, this one included: the N of the formulas.
+    public var clusterSize: Int { activeOthers + 1 }
+
+    /// Lifeguard's local health score (0 is healthy).
+    public var healthScore: Int { health }
+
+    /// Whether a graceful leave has been started.
+    public var leaving: Bool { isLeaving }
+
+    /// Updates and broadcasts waiting to be sent.
+    public var queuedUpdateCount: Int { membershipQueue.count + broadcastQueue.count }
+
+    // MARK: Commands
+
+    /// Joins the cluster through `seeds` (none: this member starts a cluster
+    /// and waits to be joined): sends each a push-pull, retried with
+    /// backoff until one answers.
+    public mutating func join(seeds: [Endpoint], now: Instant, into effects: inout [SWIMEffect]) {
+        self.seeds = seeds.filter { $0 != endpoint }
+        isJoined = self.seeds.isEmpty
+        membershipQueue.enqueue(.alive(localMember), key: id)
+        reconnectBackoff = 1
+        if !isJoined { contactSeeds(now: now, into: &effects) }
+    }
+
+    /// Publishes new metadata: raises the incarnation and spreads it.
+    ///
+    /// - Throws: ``SWIMError`` `.metadataTooLarge` above
+    ///   ``SWIMConfiguration/maximumMetadataSize``, `.stopped` once leaving.
+    public mutating func setMetadata(_ metadata: [UInt8], now: Instant) throws(SWIMError) {
+        guard !isLeaving else { throw SWIMError(.stopped, detail: "member \(id) is leaving") }
+        guard metadata.count <= configuration.maximumMetadataSize else {
+            throw SWIMError(.metadataTooLarge,
+                            detail: "\(metadata.count) bytes, limit \(configuration.maximumMetadataSize)")
+        }
+        self.metadata = metadata
+        incarnation += 1
+        membershipQueue.enqueue(.alive(localMember), key: id)
+    }
+
+    /// Sends `payload` to every member, piggybacked like membership updates
+    /// (each member delivers it at most once). Returns its sequence number.
+    ///
+    /// - Throws: ``SWIMError`` `.broadcastTooLarge`, `.broadcastQueueFull`,
+    ///   `.stopped` once leaving.
+    @discardableResult
+    public mutating func broadcast(_ payload: [UInt8], now: Instant) throws(SWIMError) -> UInt64 {
+        guard !isLeaving else { throw SWIMError(.stopped, detail: "member \(id) is leaving") }
+        let limit = configuration.effectiveBroadcastLimit
+        guard payload.count <= limit else {
+            throw SWIMError(.broadcastTooLarge, detail: "\(payload.count) bytes, limit \(limit)")
+        }
+        guard broadcastQueue.count < configuration.broadcastQueueCapacity else {
+            throw SWIMError(.broadcastQueueFull,
+                            detail: "\(broadcastQueue.count) broadcasts are waiting to be sent")
+        }
+        let sequence = nextBroadcastSequence
+        nextBroadcastSequence += 1
+        let key = RecentBroadcasts.Key(origin: id, sequence: sequence)
+        _ = delivered.insert(key)
+        broadcastQueue.enqueue(.broadcast(SWIMBroadcast(origin: id, sequence: sequence, payload: payload)), key: key)
+        return sequence
+    }
+
+    /// Leaves gracefully: announces the departure (others see `left`, not a
+    /// failure), stops probing, and reports ``SWIMEffect/departed`` once the
+    /// announcement has gone out its usual number of times (or after two
+    /// protocol periods).
+    public mutating func leave(now: Instant, into effects: inout [SWIMEffect]) {
+        guard !isLeaving else { return }
+        isLeaving = true
+        incarnation += 1
+        probe = nil
+        membershipQueue.enqueue(.left(id, incarnation: incarnation), key: id)
+        leaveDeadline = now + configuration.protocolPeriod * 2
+        if activeOthers == 0 {
+            finishLeaving(into: &effects)
+        } else {
+            gossip(now: now, into: &effects)
+        }
+    }
+
+    mutating func finishLeaving(into effects: inout [SWIMEffect]) {
+        guard !hasDeparted else { return }
+        hasDeparted = true
+        membershipQueue.remove(id)
+        effects.append(.departed)
+    }
+
+    // MARK: Time
+
+    /// The instant the instance next needs ``tick(now:into:)``.
+    public var nextDeadline: Instant {
+        if hasDeparted { return .distantFuture }
+        var deadline = min(nextPushPullAt, nextExpiryScanAt, nextReconnectAt)
+        if !isLeaving {
+            deadline = min(deadline, nextProbeAt)
+            if let probe {
+                deadline = min(deadline, probe.indirectSent ? probe.periodEnd : probe.directDeadline)
+            }
+        } else {
+            deadline = min(deadline, leaveDeadline)
+        }
+        if !membershipQueue.isEmpty || !broadcastQueue.isEmpty { deadline = min(deadline, nextGossipAt) }
+        for sequence in relayOrder.prefix(1) { if let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) } }
+        for sequence in confirmationOrder.prefix(1) {
+            if let confirmation = confirmations[sequence] { deadline = min(deadline, confirmation.deadline) }
+        }
+        for suspect in suspects {
+            if let suspicion = records[suspect]?.suspicion { deadline = min(deadline, suspicion.deadline) }
+        }
+        return deadline
+    }
+
+    /// Does what is due by `now`: probes, indirect probes, suspicion
+    /// timeouts, gossip, push-pull, reconnects and forgetting old members.
+    public mutating func tick(now: Instant, into effects: inout [SWIMEffect]) {
+        guard !hasDeparted else { return }
+        expireRelays(now: now, into: &effects)
+        expireConfirmations(now: now, into: &effects)
+        expireSuspicions(now: now, into: &effects)
+        if isLeaving {
+            if now >= leaveDeadline || !membershipQueue.contains(id) { finishLeaving(into: &effects) }
+        } else {
+            advanceProbe(now: now, into: &effects)
+        }
+        if now >= nextGossipAt {
+            gossip(now: now, into: &effects)
+        }
+        if now >= nextPushPullAt {
+            pushPullWithRandomMember(now: now, into: &effects)
+            nextPushPullAt = now + pushPullInterval
+        }
+        if now >= nextReconnectAt {
+            reconnect(now: now, into: &effects)
+        }
+        if now >= nextExpiryScanAt {
+            forgetExpiredMembers(now: now)
+            nextExpiryScanAt = now + configuration.protocolPeriod
+        }
+        counters.healthScore = health
+    }
+
+    // MARK: Shared helpers
+
+    /// How many times an update is sent: ⌈λ × log₁₀(N + 1)⌉, at least λ.
+    var transmitLimit: Int {
+        let scaled = Double(configuration.retransmitMultiplier) * log10(Double(clusterSize + 1))
+        return max(configuration.retransmitMultiplier, Int(scaled.rounded(.up)))
+    }
+
+    /// How many times a member learnt from a push-pull reply is sent on:
+    /// all ``transmitLimit`` times up to 64 members, then fewer, so that a
+    /// joiner re-announces about 64 × limit updates in all, whatever the
+    /// cluster size (at least once each).
+    var reannouncements: Int {
+        let limit = transmitLimit
+        return max(1, min(limit, limit * 64 / max(1, clusterSize)))
+    }
+
+    /// The push-pull interval scaled for the cluster size (memberlist).
+    var pushPullInterval: Duration {
+        let size = clusterSize
+        guard size > 32 else { return configuration.pushPullInterval }
+        let scale = Int((log2(Double(size)) - log2(32)).rounded(.up)) + 1
+        return configuration.pushPullInterval * scale
+    }
+
+    /// Lifeguard: durations stretched by local health.
+    func stretched(_ duration: Duration) -> Duration { duration * (health + 1) }
+
+    mutating func makeSequence() -> UInt32 {
+        nextSequence &+= 1
+        return nextSequence
+    }
+
+    /// Up to `count` distinct random members alive or suspect, other than
+    /// `excluded`, in a deterministic order for a given seed.
+    mutating func randomActiveMembers(_ count: Int, excluding excluded: NodeID? = nil) -> [Record] {
+        guard count > 0, activeOthers > 0 else { return [] }
+        var picked: [Record] = []
+        if order.count <= 4 * count + 16 {
+            var candidates = order.compactMap { records[$0] }.filter { $0.member.status.isActive && $0.member.id != excluded }
+            candidates.shuffle(using: &generator)
+            return Array(candidates.prefix(count))
+        }
+        var tries = 0
+        while picked.count < count && tries < 8 * count + 32 {
+            tries += 1
+            let candidate = order[Int.random(in: 0..<order.count, using: &generator)]
+            guard candidate != excluded, let record = records[candidate], record.member.status.isActive,
+                  !picked.contains(where: { $0.member.id == candidate })
+            else { continue }
+            picked.append(record)
+        }
+        return picked
+    }
+
+    /// Queued updates for a packet of the given kind, fairly shared between
+    /// membership updates and user broadcasts; `first` goes in front (the
+    /// buddy system puts a suspect's own suspicion there).
+    mutating func piggyback(first: SWIMUpdate? = nil) -> [SWIMUpdate] {
+        var budget = configuration.maximumPacketSize - SWIMMessage.maximumHeaderSize
+        var updates: [SWIMUpdate] = []
+        if let first {
+            updates.append(first)
+            budget -= first.encodedSize
+        }
+        guard !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return updates }
+        let limit = transmitLimit
+        if broadcastQueue.isEmpty {
+            membershipQueue.take(budget: &budget, limit: limit, into: &updates)
+        } else if membershipQueue.isEmpty {
+            broadcastQueue.take(budget: &budget, limit: limit, into: &updates)
+        } else {
+            // Reserve the broadcasts' share, let membership use the rest,
+            // then give broadcasts what membership left.
+            var reserved = Int(Double(budget) * configuration.broadcastShare)
+            var rest = budget - reserved
+            broadcastQueue.take(budget: &reserved, limit: limit, into: &updates)
+            rest += reserved
+            membershipQueue.take(budget: &rest, limit: limit, into: &updates)
+            broadcastQueue.take(budget: &rest, limit: limit, into: &updates)
+        }
+        return updates
+    }
+
+    mutating func send(_ body: SWIMMessage.Body, to destination: Endpoint, updates: [SWIMUpdate] = [],
+                       into effects: inout [SWIMEffect]) {
+        effects.append(.send(SWIMMessage(sender: id, body: body, updates: updates), to: destination))
+    }
+}
+

@@ -1,0 +1,271 @@
+import EventCore
+import WireCodec
+
+/// Runs a ``SWIMInstance`` on a `Transport` and a `Scheduler`: decodes
+/// incoming frames, feeds the instance, sends what it asks, reports member
+/// events and broadcasts to callbacks and `AsyncStream`s, and keeps one
+/// timer armed for the instance's ``SWIMInstance/nextDeadline``.
+///
+/// The same node runs on real sockets (`UDPSocketTransport` on an
+/// `EventLoop`) and in the simulator. It is confined to its scheduler's
+/// loop: create and call it there only (on an `EventLoop`, from `execute`).
+///
+/// ```swift
+/// loop.execute {
+///     let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:7946"), on: loop)
+///     let node = try SWIMNode(transport: transport, scheduler: loop)
+///     node.setEventHandler { event in print(event) }
+///     node.start(seeds: [try Endpoint(parsing: "127.0.0.1:7947")])
+/// }
+/// ```
+public final class SWIMNode {
+    /// The member's identity.
+    public var id: NodeID { instance.id }
+    /// The transport the node speaks through.
+    public let transport: any Transport
+    /// The scheduler its timer runs on.
+    public let scheduler: any Scheduler
+
+    private var instance: SWIMInstance
+    private var effects: [SWIMEffect] = []
+    private var performing: [SWIMEffect] = []
+    private var isFlushing = false
+    private var writer = WireWriter(capacity: 2_048)
+    private let limits: WireLimits
+    private var timer: TimerHandle?
+    private var armedDeadline: Instant?
+    private var eventHandler: ((MemberEvent) -> Void)?
+    private var broadcastHandler: ((SWIMBroadcast) -> Void)?
+    private var eventStreams: [AsyncStream<MemberEvent>.Continuation] = []
+    private var broadcastStreams: [AsyncStream<SWIMBroadcast>.Continuation] = []
+    private var departureHandlers: [() -> Void] = []
+    private var isStopped = false
+    private let logger: any LogSink
+    private var malformedFramesDropped = 0
+    /// Datagrams and bytes (frame headers included) sent so far.
+    public private(set) var packetsSent = 0
+    /// See ``packetsSent``.
+    public private(set) var bytesSent = 0
+    /// Sends the transport refused.
+    public private(set) var sendFailureCount = 0
+
+    /// Creates a member on `transport` (whose receive handler it takes) and
+    /// `scheduler`. Call ``start(seeds:)`` next.
+    ///
+    /// - Parameters:
+    ///   - id: the member's identity; by default a random one (a restarted
+    ///     process is a new member).
+    ///   - advertising: the endpoint others reach this member at, when it
+    ///     differs from the transport's bound endpoint (NAT, containers).
+    ///   - metadata: initial metadata.
+    ///   - seed: seeds the random choices (pass one to replay a run).
+    ///   - logger: where dropped frames and send failures are logged.
+    /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
+    ///   invalid.
+    public init(
+        id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler, advertising: Endpoint? = nil,
+        metadata: [UInt8] = [], configuration: SWIMConfiguration = SWIMConfiguration(), seed: UInt64? = nil,
+        logger: any LogSink = DiscardingLogSink()
+    ) throws(ConfigurationError) {
+        var system = SystemRandomNumberGenerator()
+        var generator = SeededRandomGenerator(seed: seed ?? system.next())
+        let nodeID = id ?? NodeID.random(using: &generator)
+        instance = try SWIMInstance(
+            id: nodeID, endpoint: advertising ?? transport.localEndpoint, metadata: metadata,
+            configuration: configuration, seed: generator.next(), now: scheduler.now)
+        self.transport = transport
+        self.scheduler = scheduler
+        self.logger = logger
+        limits = WireLimits(
+            maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
+            maximumCollectionCount: configuration.maximumMembers,
+            maximumFrameLength: configuration.maximumStateSize + 1_024)
+        transport.setReceiveHandler { [weak self] bytes, sender, now in
+            self?.receive(bytes, from: sender, now: now)
+        }
+    }
+
+    /// The node's configuration.
+    public var configuration: SWIMConfiguration { instance.configuration }
+    /// This member's record.
+    public var localMember: Member { instance.localMember }
+    /// Every member known, this one included, whatever its status.
+    public var allMembers: [Member] { instance.allMembers }
+    /// The members believed alive, this one included.
+    public var healthyMembers: [Member] { instance.healthyMembers }
+    /// The record of member `id`, if known.
+    public func member(_ id: NodeID) -> Member? { instance.member(id) }
+    /// How many members have `status`, this one included. O(1).
+    public func memberCount(_ status: MemberStatus) -> Int { instance.memberCount(status) }
+    /// What the member has done so far.
+    public var counters: SWIMCounters {
+        var counters = instance.counters
+        counters.malformedFramesDropped = malformedFramesDropped
+        return counters
+    }
+    /// Whether the node was stopped (or has left).
+    public var stopped: Bool { isStopped }
+
+    /// Joins through `seeds` (none: this member starts a cluster) and
+    /// starts probing.
+    public func start(seeds: [Endpoint] = []) {
+        guard !isStopped else { return }
+        instance.join(seeds: seeds, now: scheduler.now, into: &effects)
+        flush()
+    }
+
+    /// Publishes new metadata to every member.
+    ///
+    /// - Throws: ``SWIMError`` `.metadataTooLarge`, `.stopped`.
+    public func setMetadata(_ metadata: [UInt8]) throws(SWIMError) {
+        guard !isStopped else { throw SWIMError(.stopped, detail: "the SWIM node \(id) was stopped") }
+        try instance.setMetadata(metadata, now: scheduler.now)
+        flush()
+    }
+
+    /// Sends `payload` to every member (delivered at most once each);
+    /// returns its sequence number.
+    ///
+    /// - Throws: ``SWIMError`` `.broadcastTooLarge`, `.broadcastQueueFull`,
+    ///   `.stopped`.
+    @discardableResult
+    public func broadcast(_ payload: [UInt8]) throws(SWIMError) -> UInt64 {
+        guard !isStopped else { throw SWIMError(.stopped, detail: "the SWIM node \(id) was stopped") }
+        let sequence = try instance.broadcast(payload, now: scheduler.now)
+        flush()
+        return sequence
+    }
+
+    /// Leaves gracefully: the others see `left` at once rather than a
+    /// failure. Once the departure has been announced, the node stops and
+    /// `completion` runs (on the loop).
+    public func leave(completion: @escaping () -> Void = {}) {
+        guard !isStopped else { return completion() }
+        departureHandlers.append(completion)
+        instance.leave(now: scheduler.now, into: &effects)
+        flush()
+    }
+
+    /// Installs the function called with every member event, replacing any
+    /// earlier one.
+    public func setEventHandler(_ handler: @escaping (MemberEvent) -> Void) {
+        eventHandler = handler
+    }
+
+    /// Installs the function called with every delivered broadcast.
+    public func setBroadcastHandler(_ handler: @escaping (SWIMBroadcast) -> Void) {
+        broadcastHandler = handler
+    }
+
+    /// A stream of the member events from now on; it finishes when the node
+    /// stops. A reader more than `bufferLimit` events behind loses the
+    /// oldest.
+    public func events(bufferLimit: Int = 4_096) -> AsyncStream<MemberEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: MemberEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        if isStopped { continuation.finish() } else { eventStreams.append(continuation) }
+        return stream
+    }
+
+    /// A stream of the broadcasts delivered from now on (see ``events(bufferLimit:)``).
+    public func broadcasts(bufferLimit: Int = 4_096) -> AsyncStream<SWIMBroadcast> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: SWIMBroadcast.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        if isStopped { continuation.finish() } else { broadcastStreams.append(continuation) }
+        return stream
+    }
+
+    /// Stops at once, saying nothing (to others this looks like a crash;
+    /// use ``leave(completion:)`` to leave). The transport stays open.
+    public func stop() {
+        guard !isStopped else { return }
+        isStopped = true
+        if let timer { scheduler.cancel(timer) }
+        timer = nil
+        transport.setReceiveHandler { _, _, _ in }
+        for stream in eventStreams { stream.finish() }
+        for stream in broadcastStreams { stream.finish() }
+        eventStreams = []
+        broadcastStreams = []
+        let handlers = departureHandlers
+        departureHandlers = []
+        for handler in handlers { handler() }
+    }
+
+    // MARK: Driving
+
+    private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
+        guard !isStopped else { return }
+        let message: SWIMMessage
+        do throws(WireError) {
+            let (header, body) = try Frame.decode(bytes, limits: limits)
+            guard header.protocolID == .swim else {
+                malformedFramesDropped += 1
+                logger.log(.debug, source: "swim", "dropped a \(header.protocolID) frame from \(sender)")
+                return
+            }
+            message = try SWIMMessage(decoding: body, limits: limits)
+        } catch {
+            malformedFramesDropped += 1
+            logger.log(.debug, source: "swim", "dropped a frame from \(sender): \(error)")
+            return
+        }
+        instance.receive(message, from: sender, now: now, into: &effects)
+        flush()
+    }
+
+    private func tick() {
+        timer = nil
+        armedDeadline = nil
+        guard !isStopped else { return }
+        instance.tick(now: scheduler.now, into: &effects)
+        flush()
+    }
+
+    /// Performs the pending effects (those a handler causes too), then
+    /// re-arms the timer.
+    private func flush() {
+        guard !isFlushing else { return }
+        isFlushing = true
+        while !effects.isEmpty {
+            swap(&effects, &performing)
+            for effect in performing where !isStopped { perform(effect) }
+            performing.removeAll(keepingCapacity: true)
+        }
+        isFlushing = false
+        armTimer()
+    }
+
+    private func perform(_ effect: SWIMEffect) {
+        switch effect {
+        case .send(let message, let destination):
+            writer.removeAll()
+            message.encodeFrame(into: &writer)
+            do throws(TransportError) {
+                try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
+                packetsSent += 1
+                bytesSent += writer.count
+            } catch {
+                sendFailureCount += 1
+                logger.log(.debug, source: "swim", "cannot send to \(destination): \(error)")
+            }
+        case .memberEvent(let event):
+            eventHandler?(event)
+            for stream in eventStreams { stream.yield(event) }
+        case .deliver(let broadcast):
+            broadcastHandler?(broadcast)
+            for stream in broadcastStreams { stream.yield(broadcast) }
+        case .departed:
+            stop()
+        }
+    }
+
+    private func armTimer() {
+        guard !isStopped else { return }
+        let deadline = instance.nextDeadline
+        guard deadline != armedDeadline else { return }
+        if let timer { scheduler.cancel(timer) }
+        armedDeadline = deadline
+        timer = scheduler.schedule(at: deadline) { [weak self] in self?.tick() }
+    }
+}

@@ -1,0 +1,177 @@
+import EventCore
+import SWIM
+import Simulation
+import Testing
+
+/// SWIM in the simulator: joins converge, failures are detected by every
+/// member, Lifeguard keeps false positives away, partitions heal, and
+/// members leave and rejoin.
+@Suite("SWIM membership (simulator)")
+struct ClusterMembershipTests {
+    @Test("64 members join through one seed and all know all", arguments: [UInt64(1), 2, 3])
+    func joinConvergence64(seed: UInt64) throws {
+        let cluster = try SWIMCluster(count: 64, seed: seed)
+        cluster.network.run(until: cluster.lastJoinAt)
+        let converged = cluster.run(until: { cluster.isConverged(expecting: 64) }, limit: .seconds(10))
+        let at = try #require(converged, "membership did not converge within 10 s")
+        // Target: within 2 s of the last join (1 ms links).
+        #expect(at - cluster.lastJoinAt <= .seconds(2))
+        #expect(cluster.falsePositives().isEmpty)
+    }
+
+    @Test("a crashed member is declared dead by every member", arguments: [UInt64(11), 12, 13, 14])
+    func crashDetection64(seed: UInt64) throws {
+        let cluster = try SWIMCluster(count: 64, seed: seed)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 64) }, limit: .seconds(10)))
+        cluster.network.run(for: .seconds(5))
+        let crashedAt = cluster.network.now
+        cluster.crash(17)
+        let everyone = cluster.run(until: {
+            cluster.liveIndices.allSatisfy { cluster.status(of: 17, seenBy: $0) == .dead }
+        }, limit: .seconds(20))
+        let at = try #require(everyone, "not every member declared the crashed one dead")
+        // Target: known dead by all within 4 s.
+        #expect(at - crashedAt <= .seconds(4))
+        #expect(cluster.falsePositives(excluding: [17]).isEmpty)
+    }
+
+    @Test("1,000 members join, all know all, and a crashed member is declared dead by every member")
+    func joinAndCrashDetection1000() throws {
+        let cluster = try SWIMCluster(count: 1_000, seed: 21, joinSpread: .seconds(5))
+        cluster.network.run(until: cluster.lastJoinAt)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 1_000) }, step: .milliseconds(100),
+                                     limit: .seconds(30)), "1,000 members did not converge within 30 s")
+        cluster.crash(500)
+        let everyone = cluster.run(until: {
+            cluster.liveIndices.allSatisfy { cluster.status(of: 500, seenBy: $0) == .dead }
+        }, step: .milliseconds(100), limit: .seconds(30))
+        #expect(everyone != nil)
+        #expect(cluster.falsePositives(excluding: [500]).isEmpty)
+    }
+
+    @Test("no false positive in 10 minutes with 2% loss and one slow member (Lifeguard)")
+    func noFalsePositivesUnderLossAndSlowMember() throws {
+        let lossy = LinkConditions(delay: .uniform(minimum: .microseconds(500), maximum: .milliseconds(2)),
+                                   lossProbability: 0.02)
+        let cluster = try SWIMCluster(count: 64, seed: 99, link: lossy)
+        // Member 5 is slow: everything it sends or receives takes 150–400 ms
+        // (an overloaded process), beyond the 250 ms probe timeout.
+        let slow = LinkConditions(delay: .uniform(minimum: .milliseconds(150), maximum: .milliseconds(400)),
+                                  lossProbability: 0.02)
+        for other in cluster.nodes where other !== cluster.nodes[5] {
+            try cluster.network.setConditions(slow, from: cluster.nodes[5], to: other)
+            try cluster.network.setConditions(slow, from: other, to: cluster.nodes[5])
+        }
+        cluster.network.run(for: .seconds(600))
+        let falsePositives = cluster.falsePositives()
+        #expect(falsePositives.isEmpty, "\(falsePositives.count) false positives, first: \(falsePositives.first.map { "\($0.event)" } ?? "")")
+        #expect(cluster.isConverged(expecting: 64))
+        // Lifeguard at work: the slow member raised its health score.
+        #expect(cluster.members[5]!.counters.refutations > 0 || cluster.members[5]!.counters.healthScore > 0)
+    }
+
+    @Test("a healed partition reunites the membership")
+    func partitionHeals() throws {
+        let cluster = try SWIMCluster(count: 64, seed: 5)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 64) }, limit: .seconds(10)))
+        let sideA = Array(cluster.nodes[..<32])
+        let sideB = Array(cluster.nodes[32...])
+        cluster.network.partition(sideA, sideB)
+        // Each side declares the other dead.
+        let split = cluster.run(until: {
+            cluster.status(of: 40, seenBy: 0) == .dead && cluster.status(of: 0, seenBy: 40) == .dead
+        }, limit: .seconds(30))
+        #expect(split != nil)
+        cluster.network.heal()
+        let reunited = cluster.run(until: { cluster.isConverged(expecting: 64) }, step: .milliseconds(100),
+                                   limit: .seconds(60))
+        #expect(reunited != nil, "the two sides did not merge again")
+    }
+
+    @Test("a member that crashes and restarts with its ID rejoins with a higher incarnation")
+    func rejoinAfterCrash() throws {
+        let cluster = try SWIMCluster(count: 16, seed: 8)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
+        cluster.crash(9)
+        _ = try #require(cluster.run(until: {
+            cluster.liveIndices.allSatisfy { cluster.status(of: 9, seenBy: $0) == .dead }
+        }, limit: .seconds(20)))
+        let deadIncarnation = try #require(cluster.members[0]?.member(cluster.id(9))?.incarnation)
+        let restartedAt = cluster.network.now
+        cluster.restart(9)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
+        let incarnation = try #require(cluster.members[0]?.member(cluster.id(9))?.incarnation)
+        #expect(incarnation > deadIncarnation)
+        #expect(cluster.members[9]!.localMember.incarnation == incarnation)
+        #expect(cluster.observations(.joined, about: 9, since: restartedAt).count >= 15)
+    }
+
+    @Test("a graceful leave is seen as left by everyone, never as a failure")
+    func gracefulLeave() throws {
+        let cluster = try SWIMCluster(count: 64, seed: 4)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 64) }, limit: .seconds(10)))
+        let leftAt = cluster.network.now
+        var departed = false
+        cluster.members[30]!.leave { departed = true }
+        let everyone = cluster.run(until: {
+            cluster.nodes.indices.filter { $0 != 30 }.allSatisfy { cluster.status(of: 30, seenBy: $0) == .left }
+        }, step: .milliseconds(5), limit: .seconds(5))
+        let at = try #require(everyone)
+        #expect(at - leftAt <= .seconds(1))
+        cluster.network.run(for: .seconds(10))
+        #expect(departed)
+        #expect(cluster.observations(.dead, about: 30).isEmpty)
+        #expect(cluster.observations(.suspect, about: 30).isEmpty)
+    }
+
+    @Test("metadata changes and 256-byte broadcasts reach every member once")
+    func metadataAndBroadcasts() throws {
+        let cluster = try SWIMCluster(count: 64, seed: 6)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 64) }, limit: .seconds(10)))
+        try cluster.members[3]!.setMetadata(Array("role=db".utf8))
+        for number in 0..<20 {
+            let payload = [UInt8](repeating: UInt8(number), count: 256)
+            try cluster.members[number * 3]!.broadcast(payload)
+        }
+        cluster.network.run(for: .seconds(3))
+        for index in cluster.nodes.indices where index != 3 {
+            #expect(cluster.members[index]!.member(cluster.id(3))?.metadata == Array("role=db".utf8))
+        }
+        #expect(cluster.observations(.metadataChanged, about: 3).count == 63)
+        for index in cluster.nodes.indices {
+            let received = cluster.broadcastsDelivered[index]
+            let own = (0..<20).filter { $0 * 3 == index }.count
+            #expect(received.count == 20 - own, "member \(index) got \(received.count) broadcasts")
+            #expect(Set(received.map { [$0.origin.rawValue, $0.sequence] }).count == received.count)
+        }
+    }
+
+    @Test("the same seed replays the same run")
+    func determinism() throws {
+        func run() throws -> [String] {
+            let cluster = try SWIMCluster(count: 32, seed: 42, link: LinkConditions(lossProbability: 0.05))
+            cluster.network.run(for: .seconds(5))
+            cluster.crash(7)
+            cluster.network.run(for: .seconds(10))
+            return cluster.observations.map { "\($0.observer) \($0.event.at) \($0.event)" }
+        }
+        #expect(try run() == run())
+    }
+}
+
+@Suite("SWIM cost (simulator)")
+struct SteadyStateCostTests {
+    @Test("steady state: at most 3 packets and 300 bytes per member per second at 64 members")
+    func steadyStateBandwidth() throws {
+        let cluster = try SWIMCluster(count: 64, seed: 31)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 64) }, limit: .seconds(10)))
+        cluster.network.run(for: .seconds(10))  // let the join updates die out
+        let packets = cluster.total { $0.packetsSent }
+        let bytes = cluster.total { $0.bytesSent }
+        cluster.network.run(for: .seconds(60))
+        let packetRate = Double(cluster.total { $0.packetsSent } - packets) / 64 / 60
+        let byteRate = Double(cluster.total { $0.bytesSent } - bytes) / 64 / 60
+        #expect(packetRate <= 3)
+        #expect(byteRate <= 300)
+    }
+}

@@ -1,0 +1,125 @@
+import EventCore
+import SWIM
+import Testing
+import WireCodec
+
+/// Forged, stale and malformed input against a SWIM instance (sans-IO):
+/// each is dropped or refuted and counted, nothing traps, and the member's
+/// own view stays right.
+@Suite("SWIM hostile input")
+struct HostileInputTests {
+    static let selfID = NodeID(1)
+    static let here = try! Endpoint(parsing: "127.0.0.1:7000")
+    static let peer = try! Endpoint(parsing: "127.0.0.1:7001")
+    static let start = Instant(nanoseconds: 1_000_000_000)
+
+    /// An instance that knows member 2 (at `peer`, incarnation 5).
+    static func instance() throws -> SWIMInstance {
+        var instance = try SWIMInstance(id: selfID, endpoint: here, seed: 1, now: start)
+        var effects: [SWIMEffect] = []
+        instance.join(seeds: [], now: start, into: &effects)
+        let member = Member(id: NodeID(2), endpoint: peer, incarnation: 5, status: .alive)
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: [.alive(member)]), from: peer,
+                         now: start, into: &effects)
+        return instance
+    }
+
+    @Test("a suspicion or death claim about us is refuted with a higher incarnation")
+    func refutesClaimsAboutUs() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
+                                     updates: [.suspect(Self.selfID, incarnation: 0, by: NodeID(2))]),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.incarnation == 1)
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
+                                     updates: [.dead(Self.selfID, incarnation: 40, by: NodeID(2))]),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.incarnation == 41)
+        #expect(instance.counters.refutations == 2)
+        #expect(instance.localMember.status == .alive)
+        // The refutation goes straight back to the accuser.
+        let toAccuser = effects.contains { effect in
+            if case .send(let message, let destination) = effect, destination == Self.peer,
+               message.updates.contains(.alive(instance.localMember)) { return true }
+            return false
+        }
+        #expect(toAccuser)
+    }
+
+    @Test("stale incarnations are ignored and counted")
+    func staleIncarnations() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        let stale: [SWIMUpdate] = [
+            .suspect(NodeID(2), incarnation: 4, by: NodeID(3)),
+            .dead(NodeID(2), incarnation: 1, by: NodeID(3)),
+            .alive(Member(id: NodeID(2), endpoint: Self.peer, incarnation: 2, status: .alive)),
+        ]
+        instance.receive(SWIMMessage(sender: NodeID(3), body: .gossip, updates: stale), from: Self.peer,
+                         now: Self.start, into: &effects)
+        #expect(instance.member(NodeID(2))?.status == .alive)
+        #expect(instance.member(NodeID(2))?.incarnation == 5)
+        #expect(instance.counters.staleUpdates == 3)
+        #expect(!effects.contains { if case .memberEvent = $0 { true } else { false } })
+    }
+
+    @Test("messages claiming our ID, misdirected pings and updates about unknown members are dropped and counted")
+    func forgedMessages() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        instance.receive(SWIMMessage(sender: Self.selfID, body: .ping(sequence: 1, target: Self.selfID)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .ping(sequence: 1, target: NodeID(99))),
+                         from: Self.peer, now: Self.start, into: &effects)
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
+                                     updates: [.suspect(NodeID(77), incarnation: 3, by: NodeID(2))]),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.counters.impostorMessages == 1)
+        #expect(instance.counters.misdirectedPings == 1)
+        #expect(instance.counters.staleUpdates == 1)
+        #expect(instance.member(NodeID(77)) == nil)
+        #expect(!effects.contains { if case .send = $0 { true } else { false } })
+    }
+
+    @Test("a flood of forged members stops at maximumMembers")
+    func memberFlood() throws {
+        var configuration = SWIMConfiguration()
+        configuration.maximumMembers = 100
+        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
+                                        now: Self.start)
+        var effects: [SWIMEffect] = []
+        let forged = (2..<1_002).map { Member(id: NodeID(UInt64($0)), endpoint: Self.peer, incarnation: 0, status: .alive) }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .pushPull(members: forged, isReply: true)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.allMembers.count == 101)
+        #expect(instance.counters.membersRefused == 900)
+    }
+
+    @Test("oversized metadata and broadcasts are refused with typed errors")
+    func limits() throws {
+        var instance = try Self.instance()
+        #expect(throws: SWIMError.self) { try instance.setMetadata(Array(repeating: 1, count: 129), now: Self.start) }
+        #expect(throws: SWIMError.self) { try instance.broadcast(Array(repeating: 1, count: 257), now: Self.start) }
+        #expect(throws: ConfigurationError.self) {
+            _ = try SWIMInstance(id: Self.selfID, endpoint: Self.here, metadata: Array(repeating: 0, count: 500),
+                                 seed: 1, now: Self.start)
+        }
+        var bad = SWIMConfiguration()
+        bad.probeTimeout = .seconds(2)
+        #expect(throws: ConfigurationError.self) { try bad.validate() }
+    }
+
+    @Test("a broadcast is delivered once however often it arrives")
+    func broadcastOnce() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        let broadcast = SWIMBroadcast(origin: NodeID(2), sequence: 1, payload: [1, 2, 3])
+        for _ in 0..<5 {
+            instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: [.broadcast(broadcast)]),
+                             from: Self.peer, now: Self.start, into: &effects)
+        }
+        let deliveries = effects.filter { if case .deliver = $0 { true } else { false } }
+        #expect(deliveries.count == 1)
+    }
+}

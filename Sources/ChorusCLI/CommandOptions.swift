@@ -1,3 +1,4 @@
+import EventCore
 import Foundation
 
 /// A bad command line: what was wrong, for the usage message. The process
@@ -8,19 +9,22 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// The `--name value` options and bare `--flag`s of one command, parsed from
 /// the arguments after the command's name, with `CHORUS_<NAME>` environment
-/// variables as fallbacks (as Smudge reads `SMUDGE_*`).
+/// variables as fallbacks (as Smudge reads `SMUDGE_*`; a command may use a
+/// longer prefix, as `chorus swim` reads `CHORUS_SWIM_<NAME>`).
 struct CommandOptions {
     private var values: [String: [String]] = [:]
     private var flags: Set<String> = []
     private let environment: [String: String]
+    private let environmentPrefix: String
 
     /// Parses `arguments`, accepting only the option names in `valued`
     /// (which take a value) and `switches` (which do not).
     init(
         _ arguments: ArraySlice<String>, valued: Set<String>, switches: Set<String>,
-        environment: [String: String]
+        environment: [String: String], environmentPrefix: String = "CHORUS_"
     ) throws(UsageError) {
         self.environment = environment
+        self.environmentPrefix = environmentPrefix
         var rest = arguments[...]
         while let argument = rest.popFirst() {
             guard argument.hasPrefix("--") else {
@@ -52,19 +56,59 @@ struct CommandOptions {
     /// `CHORUS_NAME` (upper-cased, `-` as `_`).
     func value(_ name: String) -> String? {
         if let value = values[name]?.last { return value }
-        return environment[Self.variable(name)]
+        return environment[variable(name)]
     }
 
     /// Every value of a repeatable `--name`, else those of `CHORUS_NAME`
     /// separated by commas.
     func allValues(_ name: String) -> [String] {
         if let given = values[name] { return given }
-        guard let text = environment[Self.variable(name)] else { return [] }
+        guard let text = environment[variable(name)] else { return [] }
         return text.split(separator: ",").map { String($0) }
     }
 
-    private static func variable(_ name: String) -> String {
-        "CHORUS_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+    /// The environment variable read for `--name`.
+    func variable(_ name: String) -> String {
+        environmentPrefix + name.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// The decimal value of `--name` in `range`, or `fallback` if absent.
+    func number(_ name: String, in range: ClosedRange<Double>, default fallback: Double) throws(UsageError) -> Double {
+        guard let text = value(name) else { return fallback }
+        guard let number = Double(text), range.contains(number) else {
+            throw UsageError(description: "--\(name) must be a number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+        }
+        return number
+    }
+
+    /// An endpoint `HOST:PORT` given as `--name`, or nil if absent.
+    func endpoint(_ name: String) throws(UsageError) -> Endpoint? {
+        guard let text = value(name) else { return nil }
+        return try Self.parseEndpoint(text, option: name)
+    }
+
+    /// Every endpoint of a repeatable `--name`.
+    func endpoints(_ name: String) throws(UsageError) -> [Endpoint] {
+        var endpoints: [Endpoint] = []
+        for text in allValues(name) { endpoints.append(try Self.parseEndpoint(text, option: name)) }
+        return endpoints
+    }
+
+    /// A 64-bit node ID given in hexadecimal as `--name`, or nil if absent.
+    func nodeID(_ name: String) throws(UsageError) -> NodeID? {
+        guard let text = value(name) else { return nil }
+        guard let value = UInt64(text, radix: 16) else {
+            throw UsageError(description: "--\(name) must be a hexadecimal 64-bit number, not '\(text)'")
+        }
+        return NodeID(value)
+    }
+
+    private static func parseEndpoint(_ text: String, option: String) throws(UsageError) -> Endpoint {
+        do throws(EndpointParseError) {
+            return try Endpoint(parsing: text)
+        } catch {
+            throw UsageError(description: "--\(option): \(error)")
+        }
     }
 
     /// The integer value of `--name` in `range`, or `fallback` if absent.

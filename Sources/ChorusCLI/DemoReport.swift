@@ -29,9 +29,11 @@ struct DemoReport {
         }.joined(separator: "\n")
     }
 
-    /// A latency in µs or ms.
+    /// A duration in µs, ms or s.
     static func format(_ duration: Duration) -> String {
         let microseconds = Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
-        return microseconds < 1_000 ? String(format: "%.0f µs", microseconds) : String(format: "%.1f ms", microseconds / 1_000)
+        if microseconds < 1_000 { return String(format: "%.0f µs", microseconds) }
+        if microseconds < 1_000_000 { return String(format: "%.1f ms", microseconds / 1_000) }
+        return String(format: "%.2f s", microseconds / 1_000_000)
     }
 }

@@ -29,32 +29,15 @@ struct GossipCommand {
     let nodeID: NodeID?
 
     init(options: CommandOptions) throws(UsageError) {
-        guard let bindText = options.value("bind") else { throw UsageError(description: "--bind HOST:PORT is required") }
-        bind = try Self.endpoint(bindText, option: "bind")
-        var seeds: [Endpoint] = []
-        for text in options.allValues("join") { seeds.append(try Self.endpoint(text, option: "join")) }
-        self.seeds = seeds
+        guard let bind = try options.endpoint("bind") else { throw UsageError(description: "--bind HOST:PORT is required") }
+        self.bind = bind
+        seeds = try options.endpoints("join")
         switch options.value("mode") ?? "plumtree" {
         case "push": mode = .push
         case "plumtree": mode = .plumtree
         case let other: throw UsageError(description: "--mode must be push or plumtree, not '\(other)'")
         }
-        if let text = options.value("node-id") {
-            guard let value = UInt64(text, radix: 16) else {
-                throw UsageError(description: "--node-id must be a hexadecimal 64-bit number, not '\(text)'")
-            }
-            nodeID = NodeID(value)
-        } else {
-            nodeID = nil
-        }
-    }
-
-    private static func endpoint(_ text: String, option: String) throws(UsageError) -> Endpoint {
-        do throws(EndpointParseError) {
-            return try Endpoint(parsing: text)
-        } catch {
-            throw UsageError(description: "--\(option): \(error)")
-        }
+        nodeID = try options.nodeID("node-id")
     }
 
     /// Runs the node until stdin ends; returns false if it could not start.
@@ -78,10 +61,10 @@ struct GossipCommand {
                 FileHandle.standardError.write(Data("chorus gossip: node \(node.id) (\(mode)) on \(transport.localEndpoint)\n".utf8))
                 return LoopBound(node, on: loop)
             }
-            while let line = readLine() {
+            for await line in StandardInputLines.stream() {
                 let outcome = try await loop.submit { () -> String? in
                     do throws(GossipError) {
-                        try node.value.broadcast(Array(line.utf8))
+                        try node.value.broadcast(line)
                         return nil
                     } catch {
                         return "\(error)"

@@ -2,29 +2,11 @@ import EventCore
 import Foundation
 import Gossip
 
-/// `chorus demo`: a gossip cluster on loopback UDP in this one process,
-/// first with push gossip, then with Plumtree; broadcasts a stream of
-/// messages, shows progress, and ends with a table comparing the modes.
+/// `chorus demo`'s gossip scenario: a gossip cluster on loopback UDP in
+/// this one process, first with push gossip, then with Plumtree; broadcasts
+/// a stream of messages, shows progress, and ends with a table comparing
+/// the modes.
 struct GossipDemo {
-    static let usage = """
-        usage: chorus demo [--nodes N] [--duration SECONDS] [--rate N]
-
-        Starts N gossip nodes on 127.0.0.1 (kernel-chosen ports, one event loop),
-        node 0 the seed, and for each mode (push gossip, then Plumtree) broadcasts
-        --rate messages per second from random nodes, printing progress each
-        second. Ends with a summary: delivery ratio, latency percentiles, payload
-        copies sent per delivered message. Exits 0 if every node delivered every
-        message in both modes, 1 otherwise.
-
-        options (each also read from CHORUS_<NAME>, e.g. CHORUS_NODES):
-          --nodes N           nodes in the cluster (default 16, 2 ... 256)
-          --duration SECONDS  total running time, split between the modes
-                              (default 24, 6 ... 600)
-          --rate N            broadcasts per second (default 50, 1 ... 10000)
-        """
-    static let valuedOptions: Set = ["nodes", "duration", "rate"]
-    static let switches: Set = ["help"]
-
     let nodeCount: Int
     let duration: Int
     let rate: Int

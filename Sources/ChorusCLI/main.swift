@@ -5,8 +5,10 @@ let usage = """
     usage: chorus <command> [options]
 
     commands:
-      demo       a gossip cluster on loopback: push gossip and Plumtree compared
+      demo       local clusters on loopback: gossip (push vs Plumtree), then SWIM
+                 (join, failure detection, graceful leave)
       gossip     one gossip node: broadcasts stdin lines, prints what it receives
+      swim       one SWIM member: prints member events, broadcasts stdin lines
       selfcheck  a live check of the transport and codec on loopback
                  (round trips, a fragmented message, throughput)
       help       this text
@@ -24,9 +26,13 @@ func fail(_ error: UsageError, help: String) -> Never {
 
 /// Parses a command's options; prints its usage and exits 0 on `--help`,
 /// exits 64 with the usage on a bad command line.
-func options(valued: Set<String>, switches: Set<String>, usage: String) -> CommandOptions {
+func options(
+    valued: Set<String>, switches: Set<String>, usage: String, environmentPrefix: String = "CHORUS_"
+) -> CommandOptions {
     do throws(UsageError) {
-        let options = try CommandOptions(arguments.dropFirst(), valued: valued, switches: switches, environment: environment)
+        let options = try CommandOptions(
+            arguments.dropFirst(), valued: valued, switches: switches, environment: environment,
+            environmentPrefix: environmentPrefix)
         if options.isSet("help") {
             print(usage)
             exit(0)
@@ -39,12 +45,12 @@ func options(valued: Set<String>, switches: Set<String>, usage: String) -> Comma
 
 switch arguments.first {
 case "demo":
-    let parsed = options(valued: GossipDemo.valuedOptions, switches: GossipDemo.switches, usage: GossipDemo.usage)
+    let parsed = options(valued: DemoCommand.valuedOptions, switches: DemoCommand.switches, usage: DemoCommand.usage)
     do throws(UsageError) {
-        let command = try GossipDemo(options: parsed)
+        let command = try DemoCommand(options: parsed)
         exit(await command.run() ? 0 : 1)
     } catch {
-        fail(error, help: GossipDemo.usage)
+        fail(error, help: DemoCommand.usage)
     }
 case "gossip":
     let parsed = options(valued: GossipCommand.valuedOptions, switches: GossipCommand.switches, usage: GossipCommand.usage)
@@ -53,6 +59,16 @@ case "gossip":
         exit(await command.run() ? 0 : 1)
     } catch {
         fail(error, help: GossipCommand.usage)
+    }
+case "swim":
+    let parsed = options(
+        valued: SWIMCommand.valuedOptions, switches: SWIMCommand.switches, usage: SWIMCommand.usage,
+        environmentPrefix: SWIMCommand.environmentPrefix)
+    do throws(UsageError) {
+        let command = try SWIMCommand(options: parsed)
+        exit(await command.run() ? 0 : 1)
+    } catch {
+        fail(error, help: SWIMCommand.usage)
     }
 case "selfcheck":
     let parsed = options(

@@ -39,6 +39,15 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible, LosslessStr
         Endpoint(address: .ipv6(high: 0, low: 1), port: port)
     }
 
+    /// Whether the address is the wildcard (0.0.0.0 or ::): any local
+    /// address.
+    public var isWildcard: Bool {
+        switch address {
+        case .ipv4(let value): value == 0
+        case .ipv6(let high, let low): high == 0 && low == 0
+        }
+    }
+
     /// Whether the address is IPv6.
     public var isIPv6: Bool {
         if case .ipv6 = address { return true }

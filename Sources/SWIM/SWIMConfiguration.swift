@@ -87,6 +87,22 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// seed (or retries all, with backoff). Default 1 s.
     public var joinTimeout: Duration = .seconds(1)
 
+    /// Multicast discovery (opt-in, as Smudge's): the group (an IPv4
+    /// address in 224.0.0.0/4 or an IPv6 one in ff00::/8, and a port) a
+    /// member announces itself to when it starts, and again every
+    /// ``multicastAnnounceInterval`` while it knows no live member. Members
+    /// of the same ``clusterName`` that hear it answer with their state
+    /// (about three of them, whatever the cluster size), so members find
+    /// each other without seeds. The driver must also listen to the group
+    /// (see ``SWIMNode``). Default nil: off.
+    public var multicastGroup: Endpoint?
+    /// How often a member that knows no live member announces itself again
+    /// (at least 100 ms). Default 5 s.
+    public var multicastAnnounceInterval: Duration = .seconds(5)
+    /// The cluster a member belongs to: multicast announcements of other
+    /// clusters are ignored (1 ... 64 bytes of UTF-8). Default "chorus".
+    public var clusterName = "chorus"
+
     /// The longest member metadata, in bytes (0 ... 1,024). Default 128.
     public var maximumMetadataSize = 128
     /// The longest user broadcast payload, in bytes (0 ... 1,024). Default
@@ -149,6 +165,16 @@ public struct SWIMConfiguration: Hashable, Sendable {
                   "at least protocolPeriod")
         try check(reconnectInterval >= .milliseconds(10), "reconnectInterval", reconnectInterval, "at least 10 ms")
         try check(joinTimeout >= .milliseconds(10), "joinTimeout", joinTimeout, "at least 10 ms")
+        if let group = multicastGroup {
+            let isMulticast = switch group.address {
+            case .ipv4(let value): value >> 28 == 0xE
+            case .ipv6(let high, _): high >> 56 == 0xFF
+            }
+            try check(isMulticast, "multicastGroup", group, "an IPv4 address in 224.0.0.0/4 or IPv6 in ff00::/8")
+        }
+        try check(multicastAnnounceInterval >= .milliseconds(100), "multicastAnnounceInterval",
+                  multicastAnnounceInterval, "at least 100 ms")
+        try check((1...64).contains(clusterName.utf8.count), "clusterName", clusterName, "1 ... 64 bytes")
         try check((0...1_024).contains(maximumMetadataSize), "maximumMetadataSize", maximumMetadataSize, "0 ... 1,024")
         try check((0...1_024).contains(maximumBroadcastSize), "maximumBroadcastSize", maximumBroadcastSize, "0 ... 1,024")
         try check(maximumPacketSize - SWIMMessage.maximumHeaderSize - SWIMUpdate.aliveOverhead >= maximumMetadataSize,

@@ -34,6 +34,11 @@ public struct SWIMCounters: Hashable, Sendable {
     public var broadcastsDropped = 0
     /// Ping-req relays refused because too many were in flight.
     public var relaysRefused = 0
+    /// Multicast announcements sent.
+    public var announcementsSent = 0
+    /// Multicast announcements ignored: another cluster's, or from a member
+    /// already known alive.
+    public var announcementsIgnored = 0
     /// Frames dropped by the driver because they did not decode.
     public var malformedFramesDropped = 0
     /// Lifeguard's local health score now (0: healthy).

@@ -105,6 +105,38 @@ extension SWIMInstance {
         if activeOthers > 0 && isJoined && randomDeadMember() == nil { reconnectBackoff = 1 }
     }
 
+    // MARK: Multicast discovery
+
+    /// Announces this member to the multicast group, if discovery is on.
+    mutating func announce(now: Instant, into effects: inout [SWIMEffect]) {
+        guard let group = configuration.multicastGroup else { return }
+        nextAnnounceAt = now + configuration.multicastAnnounceInterval
+        guard !isLeaving else { return }
+        send(.announce(cluster: configuration.clusterName, endpoint: endpoint), to: group, into: &effects)
+        counters.announcementsSent += 1
+    }
+
+    /// Another member of our cluster looking for it: answer with our state
+    /// if we are alone, else with probability 3 / N, so about three members
+    /// answer whatever the cluster size. Our own announcement (multicast
+    /// loopback), other clusters' and known members' are ignored.
+    mutating func hearAnnouncement(
+        from sender: NodeID, cluster: String, endpoint announced: Endpoint, now: Instant,
+        into effects: inout [SWIMEffect]
+    ) {
+        guard sender != id, !isLeaving else { return }
+        guard cluster == configuration.clusterName, records[sender]?.member.status.isActive != true else {
+            counters.announcementsIgnored += 1
+            return
+        }
+        let chance = 3 / Double(clusterSize)
+        guard activeOthers == 0 || chance >= 1 || Double.random(in: 0..<1, using: &generator) < chance else {
+            return
+        }
+        send(.pushPull(members: pushPullMembers, isReply: false), to: announced, into: &effects)
+        counters.pushPullsSent += 1
+    }
+
     /// A random member declared dead (not departed), if any.
     private mutating func randomDeadMember() -> Member? {
         guard order.count > activeOthers else { return nil }

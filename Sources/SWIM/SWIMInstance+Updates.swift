@@ -11,6 +11,10 @@ extension SWIMInstance {
         _ message: SWIMMessage, from sender: Endpoint, now: Instant, into effects: inout [SWIMEffect]
     ) {
         guard !hasDeparted else { return }
+        if case .announce(let cluster, let announced) = message.body {
+            return hearAnnouncement(from: message.sender, cluster: cluster, endpoint: announced, now: now,
+                                    into: &effects)
+        }
         guard message.sender != id else {
             // Our own ID from elsewhere: forged, or a clash of IDs.
             counters.impostorMessages += 1
@@ -34,7 +38,7 @@ extension SWIMInstance {
                       into: &effects)
         case .nack(let sequence):
             receiveNack(sequence: sequence)
-        case .gossip:
+        case .gossip, .announce:
             break
         case .pushPull(let members, let isReply):
             merge(members, from: message.sender, isReply: isReply, now: now, into: &effects)

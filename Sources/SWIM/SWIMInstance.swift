@@ -114,6 +114,7 @@ public struct SWIMInstance {
     /// Pings to dead members in flight (answered: push-pull with them).
     var reconnectProbes: [UInt32: NodeID] = [:]
     var reconnectBackoff = 1
+    var nextAnnounceAt: Instant = .distantFuture
     var isLeaving = false
     var hasDeparted = false
     var leaveDeadline: Instant = .distantFuture
@@ -208,6 +209,7 @@ public struct SWIMInstance {
         membershipQueue.enqueue(.alive(localMember), key: id)
         reconnectBackoff = 1
         if !isJoined { contactSeeds(now: now, into: &effects) }
+        announce(now: now, into: &effects)
     }
 
     /// Publishes new metadata: raises the incarnation and spreads it.
@@ -279,7 +281,7 @@ public struct SWIMInstance {
     /// The instant the instance next needs ``tick(now:into:)``.
     public var nextDeadline: Instant {
         if hasDeparted { return .distantFuture }
-        var deadline = min(nextPushPullAt, nextExpiryScanAt, nextReconnectAt)
+        var deadline = min(nextPushPullAt, nextExpiryScanAt, nextReconnectAt, nextAnnounceAt)
         if !isLeaving {
             deadline = min(deadline, nextProbeAt)
             if let probe {
@@ -320,6 +322,13 @@ public struct SWIMInstance {
         }
         if now >= nextReconnectAt {
             reconnect(now: now, into: &effects)
+        }
+        if now >= nextAnnounceAt {
+            if activeOthers == 0 {
+                announce(now: now, into: &effects)
+            } else {
+                nextAnnounceAt = now + configuration.multicastAnnounceInterval
+            }
         }
         if now >= nextExpiryScanAt {
             forgetExpiredMembers(now: now)

@@ -26,10 +26,13 @@ public struct SWIMMessage: Hashable, Sendable {
         /// member the sender knows, itself included. A non-reply asks for
         /// the receiver's state back.
         case pushPull(members: [Member], isReply: Bool)
+        /// Multicast discovery: a member of `cluster`, reached at `endpoint`,
+        /// is looking for its cluster.
+        case announce(cluster: String, endpoint: Endpoint)
     }
 
     enum Kind: UInt8 {
-        case ping = 0, ack, pingRequest, nack, gossip, pushPull
+        case ping = 0, ack, pingRequest, nack, gossip, pushPull, announce
     }
 
     /// The most bytes the frame header and a message's fixed fields take
@@ -88,6 +91,11 @@ public struct SWIMMessage: Hashable, Sendable {
                 writer.writeUInt8(member.status.rawValue)
                 writer.writeBytes(member.metadata)
             }
+        case .announce(let cluster, let endpoint):
+            writer.writeUInt8(Kind.announce.rawValue)
+            writer.write(sender)
+            writer.writeString(cluster)
+            writer.write(endpoint)
         }
         writer.writeVarint(UInt64(updates.count))
         for update in updates { update.encode(to: &writer) }
@@ -141,6 +149,8 @@ public struct SWIMMessage: Hashable, Sendable {
                               metadata: try r.readByteArray())
             }
             self.body = .pushPull(members: members, isReply: isReply)
+        case .announce:
+            self.body = .announce(cluster: try reader.readString(), endpoint: try reader.read(Endpoint.self))
         }
         updates = try reader.readArray { r throws(WireError) in try r.read(SWIMUpdate.self) }
         try reader.finish()

@@ -59,13 +59,19 @@ public final class SWIMNode {
     ///     differs from the transport's bound endpoint (NAT, containers).
     ///   - metadata: initial metadata.
     ///   - seed: seeds the random choices (pass one to replay a run).
+    ///   - discovery: with ``SWIMConfiguration/multicastGroup`` set, a
+    ///     transport that receives the group's datagrams
+    ///     (`UDPSocketTransport.listen(toGroup:on:)`); the node takes its
+    ///     receive handler. Announcements are sent through `transport`. In
+    ///     the simulator, make the node a member of the group instead
+    ///     (`SimulatedNetwork.joinGroup`).
     ///   - logger: where dropped frames and send failures are logged.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
     ///   invalid.
     public init(
         id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler, advertising: Endpoint? = nil,
         metadata: [UInt8] = [], configuration: SWIMConfiguration = SWIMConfiguration(), seed: UInt64? = nil,
-        logger: any LogSink = DiscardingLogSink()
+        discovery: (any Transport)? = nil, logger: any LogSink = DiscardingLogSink()
     ) throws(ConfigurationError) {
         var system = SystemRandomNumberGenerator()
         var generator = SeededRandomGenerator(seed: seed ?? system.next())
@@ -80,10 +86,17 @@ public final class SWIMNode {
             maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
             maximumCollectionCount: configuration.maximumMembers,
             maximumFrameLength: configuration.maximumStateSize + 1_024)
+        self.discovery = discovery
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
         }
+        discovery?.setReceiveHandler { [weak self] bytes, sender, now in
+            self?.receive(bytes, from: sender, now: now)
+        }
     }
+
+    /// The multicast listener, if any (see ``init(id:transport:scheduler:advertising:metadata:configuration:seed:discovery:logger:)``).
+    public let discovery: (any Transport)?
 
     /// The node's configuration.
     public var configuration: SWIMConfiguration { instance.configuration }
@@ -183,6 +196,7 @@ public final class SWIMNode {
         if let timer { scheduler.cancel(timer) }
         timer = nil
         transport.setReceiveHandler { _, _, _ in }
+        discovery?.setReceiveHandler { _, _, _ in }
         for stream in eventStreams { stream.finish() }
         for stream in broadcastStreams { stream.finish() }
         eventStreams = []

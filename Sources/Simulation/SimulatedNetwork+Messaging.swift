@@ -23,8 +23,27 @@ extension SimulatedNetwork {
             record(.send(messageID: messageID, from: sender, to: destination, size: message.count))
         }
         guard let target = nodeIndexByEndpoint[destination] else {
-            return countDrop(.noReceiver, messageID: messageID, from: sender, to: destination)
+            guard let members = multicastGroups[destination], !members.isEmpty else {
+                return countDrop(.noReceiver, messageID: messageID, from: sender, to: destination)
+            }
+            // A multicast group: every member gets its own copy, over its own
+            // link from the sender (the sender too, if it is a member, as
+            // with IP_MULTICAST_LOOP).
+            for member in members {
+                transmit(message, from: source, to: member, messageID: messageID, destination: destination)
+            }
+            return
         }
+        transmit(message, from: source, to: target, messageID: messageID, destination: destination)
+    }
+
+    /// Draws the fate of one copy over the link from `source` to node
+    /// `target` (partition, loss, duplication) and queues what survives.
+    private func transmit(
+        _ message: UnsafeRawBufferPointer, from source: SimulatedNode, to target: Int32, messageID: UInt64,
+        destination: Endpoint
+    ) {
+        let sender = source.localEndpoint
         let origin = Int32(source.index)
         let key = Self.linkKey(origin, target)
         if !blockedLinks.isEmpty, blockedLinks.contains(key) {

@@ -55,6 +55,8 @@ public final class SimulatedNetwork {
     @exclusivity(unchecked) var random: SeededRandomGenerator
     @exclusivity(unchecked) var queue = EventQueue()
     @exclusivity(unchecked) var nodeIndexByEndpoint: [Endpoint: Int32] = [:]
+    /// Members of each multicast group, in join order.
+    var multicastGroups: [Endpoint: [Int32]] = [:]
     /// The next host number for ``addNode()``'s derived endpoints.
     private var nextDerivedHost: UInt32 = 1
 
@@ -120,6 +122,21 @@ public final class SimulatedNetwork {
                 allowedRange: "an endpoint no other node of the network has")
         }
         return insertNode(at: endpoint)
+    }
+
+    /// Makes `node` a member of the multicast group `group` (an endpoint no
+    /// node has, such as `239.192.0.77:7948`): a message sent to `group`
+    /// reaches every member, each copy over its own link from the sender.
+    /// Joining twice changes nothing.
+    public func joinGroup(_ group: Endpoint, node: SimulatedNode) {
+        precondition(node.network === self, "the node belongs to another SimulatedNetwork")
+        let index = Int32(node.index)
+        if multicastGroups[group]?.contains(index) != true { multicastGroups[group, default: []].append(index) }
+    }
+
+    /// Removes `node` from the multicast group `group`.
+    public func leaveGroup(_ group: Endpoint, node: SimulatedNode) {
+        multicastGroups[group]?.removeAll { $0 == Int32(node.index) }
     }
 
     /// The node reachable at `endpoint`, or nil if there is none.

@@ -27,8 +27,21 @@ struct UDPSocket {
     ///
     /// - Throws: ``SystemError`` from `socket`, `setsockopt` or `bind`; the
     ///   descriptor is closed before the throw.
+    ///
+    /// With a `multicastGroup` (an IPv4 or IPv6 multicast address of
+    /// `endpoint`'s family), the socket instead binds the wildcard address
+    /// at `endpoint`'s port with `SO_REUSEADDR` and `SO_REUSEPORT` (so
+    /// several processes on one host can listen), joins the group on the
+    /// default interface, and keeps multicast loopback on with a TTL (hop
+    /// limit) of 1: link-local discovery.
+    ///
+    /// A socket bound to a specific address sends multicast through that
+    /// address's interface (`IP_MULTICAST_IF` / `IPV6_MULTICAST_IF`), so a
+    /// member bound to 127.0.0.1 announces itself on loopback only; one
+    /// bound to the wildcard address follows the routing table.
     static func open(
-        boundTo endpoint: Endpoint, receiveBufferSize: Int, sendBufferSize: Int
+        boundTo endpoint: Endpoint, receiveBufferSize: Int, sendBufferSize: Int,
+        multicastGroup: Endpoint.Address? = nil, multicastInterface: Endpoint.Address? = nil
     ) throws(SystemError) -> UDPSocket {
         let isIPv6 = endpoint.isIPv6
         let family = isIPv6 ? AF_INET6 : AF_INET
@@ -45,14 +58,27 @@ struct UDPSocket {
             }
             try socket.setBufferSize(receiveBufferSize, option: SO_RCVBUF, forced: SO_RCVBUFFORCE, name: "SO_RCVBUF")
             try socket.setBufferSize(sendBufferSize, option: SO_SNDBUF, forced: SO_SNDBUFFORCE, name: "SO_SNDBUF")
+            var local = endpoint
+            if multicastGroup != nil {
+                try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1, name: "setsockopt(SO_REUSEADDR)")
+                try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1, name: "setsockopt(SO_REUSEPORT)")
+                local = Endpoint(address: isIPv6 ? .ipv6(high: 0, low: 0) : .ipv4(0), port: endpoint.port)
+            }
             var storage = sockaddr_storage()
             let result = withUnsafeMutableBytes(of: &storage) { raw -> Int32 in
                 // A sockaddr_storage is aligned for every address type.
                 guard let base = raw.baseAddress else { return -1 }
-                let length = SocketAddress.write(endpoint, to: base)
+                let length = SocketAddress.write(local, to: base)
                 return Glibc.bind(descriptor, base.assumingMemoryBound(to: sockaddr.self), length)
             }
-            guard result == 0 else { throw SystemError(call: "bind(\(endpoint))", errno: errno) }
+            guard result == 0 else { throw SystemError(call: "bind(\(local))", errno: errno) }
+            if let multicastGroup {
+                try socket.join(multicastGroup, interface: multicastInterface)
+            } else if !endpoint.isWildcard {
+                // Best effort: a socket that cannot pick its multicast
+                // interface still serves unicast.
+                try? socket.sendMulticast(through: endpoint.address)
+            }
         } catch {
             Glibc.close(descriptor)
             throw error
@@ -78,6 +104,81 @@ struct UDPSocket {
             throw SystemError(call: "getsockname", errno: code == 0 ? EAFNOSUPPORT : code)
         }
         return endpoint
+    }
+
+    /// Joins the multicast group `group` on the interface that holds
+    /// `interface` (nil: the default one), with loopback on and a TTL (hop
+    /// limit) of 1.
+    ///
+    /// - Throws: ``SystemError`` with `EINVAL` if `group` is not a multicast
+    ///   address of the socket's family, `ENODEV` if no interface holds
+    ///   `interface`, or from `setsockopt`.
+    private func join(_ group: Endpoint.Address, interface: Endpoint.Address?) throws(SystemError) {
+        switch group {
+        case .ipv4(let value) where !isIPv6 && value >> 28 == 0xE:
+            var request = ip_mreq()
+            request.imr_multiaddr = in_addr(s_addr: value.bigEndian)
+            if case .ipv4(let local)? = interface { request.imr_interface = in_addr(s_addr: local.bigEndian) }
+            guard setsockopt(descriptor, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, &request,
+                             socklen_t(MemoryLayout<ip_mreq>.size)) == 0
+            else { throw SystemError(call: "setsockopt(IP_ADD_MEMBERSHIP)", errno: errno) }
+            try setOption(Int32(IPPROTO_IP), IP_MULTICAST_LOOP, 1, name: "setsockopt(IP_MULTICAST_LOOP)")
+            try setOption(Int32(IPPROTO_IP), IP_MULTICAST_TTL, 1, name: "setsockopt(IP_MULTICAST_TTL)")
+        case .ipv6(let high, let low) where isIPv6 && high >> 56 == 0xFF:
+            var request = ipv6_mreq()
+            withUnsafeMutableBytes(of: &request.ipv6mr_multiaddr) { bytes in
+                bytes.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
+                bytes.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+            }
+            if let interface {
+                guard let index = Self.interfaceIndex(holding: interface) else {
+                    throw SystemError(call: "find the interface of \(interface)", errno: ENODEV)
+                }
+                request.ipv6mr_interface = index
+            }
+            guard setsockopt(descriptor, Int32(IPPROTO_IPV6), IPV6_JOIN_GROUP, &request,
+                             socklen_t(MemoryLayout<ipv6_mreq>.size)) == 0
+            else { throw SystemError(call: "setsockopt(IPV6_JOIN_GROUP)", errno: errno) }
+            try setOption(Int32(IPPROTO_IPV6), IPV6_MULTICAST_LOOP, 1, name: "setsockopt(IPV6_MULTICAST_LOOP)")
+            try setOption(Int32(IPPROTO_IPV6), IPV6_MULTICAST_HOPS, 1, name: "setsockopt(IPV6_MULTICAST_HOPS)")
+        default:
+            throw SystemError(call: "join multicast group \(group) (not a multicast address of the socket's family)",
+                              errno: EINVAL)
+        }
+    }
+
+    /// Sends multicast through the interface that holds `local` (the
+    /// socket's bound address); does nothing if no interface holds it.
+    private func sendMulticast(through local: Endpoint.Address) throws(SystemError) {
+        switch local {
+        case .ipv4(let value):
+            var address = in_addr(s_addr: value.bigEndian)
+            guard setsockopt(descriptor, Int32(IPPROTO_IP), IP_MULTICAST_IF, &address,
+                             socklen_t(MemoryLayout<in_addr>.size)) == 0
+            else { throw SystemError(call: "setsockopt(IP_MULTICAST_IF)", errno: errno) }
+        case .ipv6:
+            guard let index = Self.interfaceIndex(holding: local) else { return }
+            try setOption(Int32(IPPROTO_IPV6), IPV6_MULTICAST_IF, Int32(bitPattern: index),
+                          name: "setsockopt(IPV6_MULTICAST_IF)")
+        }
+    }
+
+    /// The index of the network interface that holds `address`, if any.
+    static func interfaceIndex(holding address: Endpoint.Address) -> UInt32? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var entry: UnsafeMutablePointer<ifaddrs>? = first
+        while let current = entry {
+            if let raw = current.pointee.ifa_addr,
+               let found = SocketAddress.endpoint(at: UnsafeRawPointer(raw), length: socklen_t(SocketAddress.storageSize)),
+               found.address == address, let name = current.pointee.ifa_name {
+                let index = if_nametoindex(name)
+                return index == 0 ? nil : index
+            }
+            entry = current.pointee.ifa_next
+        }
+        return nil
     }
 
     /// Reads and clears the socket's pending error (`SO_ERROR`); 0 if none.

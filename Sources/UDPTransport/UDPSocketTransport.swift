@@ -112,6 +112,38 @@ public final class UDPSocketTransport: Transport {
     public static func bind(
         to endpoint: Endpoint, on loop: EventLoop, configuration: Configuration = Configuration()
     ) throws(BindError) -> UDPSocketTransport {
+        try open(endpoint, multicastGroup: nil, on: loop, configuration: configuration)
+    }
+
+    /// Opens a UDP socket that receives what is sent to the multicast group
+    /// `group` (an IPv4 address in 224.0.0.0/4 or an IPv6 one in ff00::/8,
+    /// and a port), and starts receiving on `loop`. Loop-only.
+    ///
+    /// The socket binds the wildcard address at `group`'s port with
+    /// `SO_REUSEADDR`/`SO_REUSEPORT`, so every process on the host can
+    /// listen to the same group, joins the group on `interface`'s interface,
+    /// and sends with multicast loopback on and a TTL (hop limit) of 1. Any
+    /// transport can send to the group; this one is for listening (it can
+    /// send as well). ``localEndpoint`` is the wildcard address and port.
+    ///
+    /// - Throws: as ``bind(to:on:configuration:)``; ``BindError/system(_:)``
+    ///   with `EINVAL` if `group` is not a multicast address, or whatever
+    ///   the kernel says when the host has no multicast route.
+    ///
+    /// - Parameter interface: a local address whose interface joins the
+    ///   group (127.0.0.1 keeps discovery on loopback); nil: the default
+    ///   interface.
+    public static func listen(
+        toGroup group: Endpoint, interface: Endpoint.Address? = nil, on loop: EventLoop,
+        configuration: Configuration = Configuration()
+    ) throws(BindError) -> UDPSocketTransport {
+        try open(group, multicastGroup: group.address, interface: interface, on: loop, configuration: configuration)
+    }
+
+    private static func open(
+        _ endpoint: Endpoint, multicastGroup: Endpoint.Address?, interface: Endpoint.Address? = nil, on loop: EventLoop,
+        configuration: Configuration
+    ) throws(BindError) -> UDPSocketTransport {
         precondition(loop.isInLoop, "UDPSocketTransport.bind must be called on the loop's thread")
         let fragmenter: Fragmenter
         let reassembler: FragmentReassembler
@@ -127,7 +159,8 @@ public final class UDPSocketTransport: Transport {
         do throws(SystemError) {
             socket = try UDPSocket.open(
                 boundTo: endpoint, receiveBufferSize: configuration.receiveBufferSize,
-                sendBufferSize: configuration.sendBufferSize)
+                sendBufferSize: configuration.sendBufferSize, multicastGroup: multicastGroup,
+                multicastInterface: interface)
             do throws(SystemError) {
                 localEndpoint = try socket.localEndpoint()
             } catch {

@@ -1,0 +1,92 @@
+import EventCore
+import SWIM
+import Simulation
+import Testing
+import UDPTransport
+
+/// Multicast discovery: members find each other without seeds, in the
+/// simulator (IPv4 and IPv6 groups) and on real UDP over loopback.
+@Suite("SWIM multicast discovery")
+struct DiscoveryTests {
+    @Test("32 members with no seeds find each other through a multicast group",
+          arguments: ["239.192.0.77:7948", "[ff15::77]:7948"])
+    func simulatedDiscovery(group: String) throws {
+        let network = SimulatedNetwork(seed: 3)
+        var configuration = SWIMConfiguration()
+        configuration.multicastGroup = try Endpoint(parsing: group)
+        var members: [SWIMNode] = []
+        for index in 0..<32 {
+            let node = index < 16 ? network.addNode() : try network.addNode(
+                at: Endpoint(address: .ipv6(high: 0xFD00 << 48, low: UInt64(index)), port: 7946))
+            network.joinGroup(configuration.multicastGroup!, node: node)
+            let member = try SWIMNode(id: NodeID(UInt64(index + 1)), transport: node, scheduler: node,
+                                      configuration: configuration, seed: UInt64(index))
+            members.append(member)
+            network.schedule(at: .zero + .milliseconds(Int64(index) * 200)) { _ in member.start() }
+        }
+        network.run(for: .seconds(12))
+        for member in members {
+            #expect(member.memberCount(.alive) == 32, "member \(member.id) knows \(member.memberCount(.alive))")
+        }
+        // Announcing stops once a member has company.
+        let announcements = members.reduce(0) { $0 + $1.counters.announcementsSent }
+        #expect(announcements < 64)
+    }
+
+    @Test("members of another cluster are not merged")
+    func otherClusterIgnored() throws {
+        let network = SimulatedNetwork(seed: 4)
+        let group = try Endpoint(parsing: "239.192.0.77:7948")
+        var members: [SWIMNode] = []
+        for index in 0..<4 {
+            var configuration = SWIMConfiguration()
+            configuration.multicastGroup = group
+            configuration.clusterName = index < 2 ? "blue" : "green"
+            let node = network.addNode()
+            network.joinGroup(group, node: node)
+            let member = try SWIMNode(transport: node, scheduler: node, configuration: configuration, seed: UInt64(index))
+            member.start()
+            members.append(member)
+        }
+        network.run(for: .seconds(12))
+        #expect(members.map { $0.memberCount(.alive) } == [2, 2, 2, 2])
+        #expect(members.reduce(0) { $0 + $1.counters.announcementsIgnored } > 0)
+    }
+
+    @Test("4 members bound to 127.0.0.1 find each other through a group on loopback")
+    func loopbackDiscovery() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let members = try await loop.submit { () -> LoopBound<[SWIMNode]> in
+            // A port from the kernel for the group, so parallel runs do not meet.
+            let probe = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            let group = Endpoint(address: try Endpoint(parsing: "239.255.77.77:1").address, port: probe.localEndpoint.port)
+            probe.close()
+            var configuration = SWIMConfiguration()
+            configuration.multicastGroup = group
+            configuration.multicastAnnounceInterval = .milliseconds(200)
+            var members: [SWIMNode] = []
+            for index in 0..<4 {
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                let listener = try UDPSocketTransport.listen(toGroup: group, interface: .ipv4(0x7F00_0001), on: loop)
+                let member = try SWIMNode(transport: transport, scheduler: loop, configuration: configuration,
+                                          seed: UInt64(index), discovery: listener)
+                member.start()
+                members.append(member)
+            }
+            return LoopBound(members, on: loop)
+        }
+        let found = try await UDPMembershipTests.eventually(on: loop, within: .seconds(10)) {
+            members.value.allSatisfy { $0.memberCount(.alive) == 4 }
+        }
+        #expect(found)
+        try await loop.submit {
+            for member in members.value {
+                member.stop()
+                (member.transport as? UDPSocketTransport)?.close()
+                (member.discovery as? UDPSocketTransport)?.close()
+            }
+        }
+    }
+}

@@ -13,7 +13,10 @@ extension GossipInstance {
     mutating func receiveData(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         guard accept(data, now: now, into: &effects) else {
             counters.duplicates += 1
-            if configuration.mode == .plumtree, view.isActive(sender), !lazyPeers.contains(sender) {
+            // Prune even a peer already lazy here: it pushed eagerly, so it
+            // still counts us as eager (its graft crossed our prune, or the
+            // prune was lost), and would go on sending duplicates.
+            if configuration.mode == .plumtree, view.isActive(sender) {
                 lazyPeers.insert(sender)
                 counters.prunesSent += 1
                 send(.prune, to: sender, now: now, into: &effects)

@@ -28,12 +28,17 @@ let package = Package(
             name: "ChorusCLI",
             dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM"]
         ),
+        // Helpers shared by the test targets (not a product).
+        .target(name: "TestSupport", dependencies: ["EventCore"], path: "Tests/TestSupport"),
         .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),
-        .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
-        .testTarget(name: "SWIMTests", dependencies: ["SWIM", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
+        .testTarget(
+            name: "GossipTests",
+            dependencies: ["Gossip", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
+        .testTarget(
+            name: "SWIMTests", dependencies: ["SWIM", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

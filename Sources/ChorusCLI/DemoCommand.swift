@@ -27,8 +27,11 @@ struct DemoCommand {
         options (each also read from CHORUS_<NAME>, e.g. CHORUS_NODES):
           --scenario NAME     all (default), gossip or swim
           --nodes N           gossip nodes (default 16, 2 ... 256)
-          --duration SECONDS  gossip: total running time, split between the modes
-                              (default 24, 6 ... 600)
+          --duration SECONDS  gossip: the longest running time, split between the
+                              modes: 1 s to settle, broadcasting, then up to 3 s
+                              (more above 32 nodes) for the last messages; a mode
+                              ends early once everything arrived (default 24,
+                              6 ... 600)
           --rate N            gossip: broadcasts per second (default 50, 1 ... 10000)
           --members N         SWIM members (default 16, 3 ... 128)
         """

@@ -39,7 +39,8 @@ struct GossipDemo {
     }
 
     /// One mode: settle 1 s, broadcast for most of the mode's share of the
-    /// time, then let anti-entropy finish (at most 3 s).
+    /// time, then let anti-entropy finish (at most 3 s, more for large
+    /// clusters).
     private func runMode(_ mode: DisseminationMode) async throws -> DemoProgress {
         let loop = try EventLoop()
         loop.start()
@@ -48,15 +49,18 @@ struct GossipDemo {
         let cluster = try await loop.submit {
             LoopBound(try DemoCluster(nodeCount: nodeCount, mode: mode, loop: loop), on: loop)
         }
-        let share = duration / 2
-        let sending = Duration.seconds(max(1, share - 4))
+        // Each mode gets half the time: 1 s to settle, then broadcasting,
+        // then up to `drain` for the last messages (anti-entropy takes
+        // longer in larger clusters: its digests cover more origins).
+        let drain = max(3, nodeCount / 32 + 2)
+        let sending = Duration.seconds(max(1, duration / 2 - 1 - drain))
         try await Task.sleep(for: .seconds(1))
 
         let interval = Duration.nanoseconds(1_000_000_000 / Int64(rate))
         let stopAt = loop.now + sending
         loop.execute { Self.pump(cluster, on: loop, every: interval, until: stopAt) }
         let start = ContinuousClock.now
-        let drainLimit = start + sending + .seconds(3)
+        let drainLimit = start + sending + .seconds(drain)
         var lastPrinted = start
         while true {
             try await Task.sleep(for: .milliseconds(100))

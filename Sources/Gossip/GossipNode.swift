@@ -34,8 +34,7 @@ public final class GossipNode {
     private var isFlushing = false
     private var writer = WireWriter(capacity: 1_024)
     private let limits: WireLimits
-    private var timer: TimerHandle?
-    private var armedDeadline: Instant?
+    private let timer: DeadlineTimer
     private var deliveryHandler: ((GossipDelivery) -> Void)?
     private var streams: [AsyncStream<GossipDelivery>.Continuation] = []
     private var isStopped = false
@@ -69,7 +68,9 @@ public final class GossipNode {
         self.transport = transport
         self.scheduler = scheduler
         self.logger = logger
+        timer = DeadlineTimer(scheduler: scheduler)
         limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
+        timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
         }
@@ -142,8 +143,7 @@ public final class GossipNode {
     public func stop() {
         guard !isStopped else { return }
         isStopped = true
-        if let timer { scheduler.cancel(timer) }
-        timer = nil
+        timer.cancel()
         transport.setReceiveHandler { _, _, _ in }
         for stream in streams { stream.finish() }
         streams = []
@@ -172,8 +172,6 @@ public final class GossipNode {
     }
 
     private func tick() {
-        timer = nil
-        armedDeadline = nil
         guard !isStopped else { return }
         instance.tick(now: scheduler.now, into: &effects)
         flush()
@@ -212,10 +210,6 @@ public final class GossipNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        let deadline = instance.nextDeadline
-        guard deadline != armedDeadline else { return }
-        if let timer { scheduler.cancel(timer) }
-        armedDeadline = deadline
-        timer = scheduler.schedule(at: deadline) { [weak self] in self?.tick() }
+        timer.arm(at: instance.nextDeadline)
     }
 }

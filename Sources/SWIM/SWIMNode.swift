@@ -32,8 +32,7 @@ public final class SWIMNode {
     private var isFlushing = false
     private var writer = WireWriter(capacity: 2_048)
     private let limits: WireLimits
-    private var timer: TimerHandle?
-    private var armedDeadline: Instant?
+    private let timer: DeadlineTimer
     private var eventHandler: ((MemberEvent) -> Void)?
     private var broadcastHandler: ((SWIMBroadcast) -> Void)?
     private var eventStreams: [AsyncStream<MemberEvent>.Continuation] = []
@@ -82,11 +81,13 @@ public final class SWIMNode {
         self.transport = transport
         self.scheduler = scheduler
         self.logger = logger
+        timer = DeadlineTimer(scheduler: scheduler)
         limits = WireLimits(
             maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
             maximumCollectionCount: configuration.maximumMembers,
             maximumFrameLength: configuration.maximumStateSize + 1_024)
         self.discovery = discovery
+        timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
         }
@@ -193,8 +194,7 @@ public final class SWIMNode {
     public func stop() {
         guard !isStopped else { return }
         isStopped = true
-        if let timer { scheduler.cancel(timer) }
-        timer = nil
+        timer.cancel()
         transport.setReceiveHandler { _, _, _ in }
         discovery?.setReceiveHandler { _, _, _ in }
         for stream in eventStreams { stream.finish() }
@@ -229,8 +229,6 @@ public final class SWIMNode {
     }
 
     private func tick() {
-        timer = nil
-        armedDeadline = nil
         guard !isStopped else { return }
         instance.tick(now: scheduler.now, into: &effects)
         flush()
@@ -276,10 +274,6 @@ public final class SWIMNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        let deadline = instance.nextDeadline
-        guard deadline != armedDeadline else { return }
-        if let timer { scheduler.cancel(timer) }
-        armedDeadline = deadline
-        timer = scheduler.schedule(at: deadline) { [weak self] in self?.tick() }
+        timer.arm(at: instance.nextDeadline)
     }
 }

@@ -1,5 +1,6 @@
 import EventCore
 import Gossip
+import TestSupport
 import Testing
 import UDPTransport
 
@@ -52,25 +53,12 @@ struct UDPDeliveryTests {
         }
     }
 
-    /// Polls `condition` on the loop every 10 ms until it holds or
-    /// `timeout` passes; returns whether it held.
-    static func eventually(
-        on loop: EventLoop, within timeout: Duration, _ condition: @escaping @Sendable () -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await loop.submit(condition) { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return try await loop.submit(condition)
-    }
-
     static func run(count: Int, host: Endpoint, mode: DisseminationMode) async throws {
         let loop = try EventLoop()
         loop.start()
         defer { loop.shutdown() }
         let cluster = try await loop.submit { LoopBound(try LoopbackCluster(count: count, host: host, mode: mode, loop: loop), on: loop) }
-        let joined = try await eventually(on: loop, within: .seconds(10)) {
+        let joined = try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
             cluster.value.nodes.allSatisfy { !$0.activeView.isEmpty }
         }
         #expect(joined, "every node found a neighbour")
@@ -79,7 +67,7 @@ struct UDPDeliveryTests {
                 try node.broadcast(Array("message \(index) from \(node.id)".utf8))
             }
         }
-        let complete = try await eventually(on: loop, within: .seconds(10)) { cluster.value.undelivered(ids) == 0 }
+        let complete = try await LoopPolling.eventually(on: loop, within: .seconds(10)) { cluster.value.undelivered(ids) == 0 }
         #expect(complete, "every node delivered every broadcast")
         #expect(try await loop.submit { cluster.value.redeliveries } == 0)
         try await loop.submit { cluster.value.close() }

@@ -1,6 +1,7 @@
 import EventCore
 import SWIM
 import Simulation
+import TestSupport
 import Testing
 import UDPTransport
 
@@ -77,7 +78,7 @@ struct DiscoveryTests {
             }
             return LoopBound(members, on: loop)
         }
-        let found = try await UDPMembershipTests.eventually(on: loop, within: .seconds(10)) {
+        let found = try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
             members.value.allSatisfy { $0.memberCount(.alive) == 4 }
         }
         #expect(found)

@@ -1,5 +1,6 @@
 import EventCore
 import SWIM
+import TestSupport
 import Testing
 import UDPTransport
 
@@ -44,19 +45,6 @@ struct UDPMembershipTests {
         }
     }
 
-    /// Polls `condition` on the loop every 10 ms until it holds or
-    /// `timeout` passes; returns whether it held.
-    static func eventually(
-        on loop: EventLoop, within timeout: Duration, _ condition: @escaping @Sendable () -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await loop.submit(condition) { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return try await loop.submit(condition)
-    }
-
     @Test("16 members on 127.0.0.1 join, detect a stopped member, and see a graceful leave")
     func loopbackIPv4() async throws {
         let loop = try EventLoop()
@@ -66,7 +54,7 @@ struct UDPMembershipTests {
             LoopBound(try LoopbackMembers(count: 16, host: .loopbackV4(), loop: loop), on: loop)
         }
         let all = Array(0..<16)
-        #expect(try await Self.eventually(on: loop, within: .seconds(10)) { cluster.value.converged(all, count: 16) })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { cluster.value.converged(all, count: 16) })
 
         // Member 5 stops abruptly: its socket closes, it says nothing.
         try await loop.submit {
@@ -74,14 +62,14 @@ struct UDPMembershipTests {
             cluster.value.transports[5].close()
         }
         let others = all.filter { $0 != 5 }
-        #expect(try await Self.eventually(on: loop, within: .seconds(15)) {
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(15)) {
             cluster.value.everyone(others, sees: 5, as: .dead)
         }, "every member declared the stopped one dead")
 
         // Member 9 leaves gracefully: seen as left, never suspected.
         try await loop.submit { cluster.value.members[9].leave() }
         let remaining = others.filter { $0 != 9 }
-        #expect(try await Self.eventually(on: loop, within: .seconds(10)) {
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
             cluster.value.everyone(remaining, sees: 9, as: .left)
         }, "every member saw the leave")
         let suspicionsOf9 = try await loop.submit {
@@ -107,7 +95,7 @@ struct UDPMembershipTests {
             LoopBound(try LoopbackMembers(count: 4, host: .loopbackV6(), loop: loop), on: loop)
         }
         let all = Array(0..<4)
-        #expect(try await Self.eventually(on: loop, within: .seconds(10)) { cluster.value.converged(all, count: 4) })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { cluster.value.converged(all, count: 4) })
         let received = try await loop.submit { () -> LoopBound<[Int]> in
             let counts = LoopBound([0, 0, 0, 0], on: loop)
             for (index, member) in cluster.value.members.enumerated() {
@@ -118,7 +106,7 @@ struct UDPMembershipTests {
             try cluster.value.members[2].broadcast(Array(repeating: 7, count: 256))
             return counts
         }
-        #expect(try await Self.eventually(on: loop, within: .seconds(10)) { received.value == [1, 1, 0, 1] })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { received.value == [1, 1, 0, 1] })
         try await loop.submit { cluster.value.close() }
     }
 }

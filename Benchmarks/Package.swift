@@ -90,6 +90,22 @@ let package = Package(
             path: "Benchmarks/GossipBenchmarks",
             plugins: benchmarkPlugin
         ),
+
+        // SWIM in the simulator at 100, 1,000 and 10,000 members: Chorus's
+        // defaults beside memberlist's LAN profile (emulated with Chorus
+        // SWIM by configuration; not memberlist's code).
+        .executableTarget(
+            name: "SWIMBenchmarks",
+            dependencies: [
+                harness,
+                .product(name: "EventCore", package: "Chorus"),
+                .product(name: "SWIM", package: "Chorus"),
+                .product(name: "Simulation", package: "Chorus"),
+                .product(name: "WireCodec", package: "Chorus"),
+            ],
+            path: "Benchmarks/SWIMBenchmarks",
+            plugins: benchmarkPlugin
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -52,7 +52,7 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// Times each membership update or broadcast is sent: `⌈λ × log₁₀(N +
     /// 1)⌉`, at least λ (λ: 1 ... 64). Default 6: 11 sends at 64 members,
     /// 18 at 1,000, which leaves a member unreached with odds of about
-    /// e⁻¹¹ and e⁻¹⁸ (memberlist: 4 × ⌈log₁₀(N + 1)⌉, 8 and 12).
+    /// e⁻¹¹ and e⁻¹⁸ (memberlist: 4 × ⌈log₁₀(N + 1)⌉, 8 and 16).
     public var retransmitMultiplier = 6
     /// While updates are queued, a member sends them to
     /// ``gossipFanout`` random members every ``gossipInterval``, besides

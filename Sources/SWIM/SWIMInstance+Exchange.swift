@@ -105,6 +105,17 @@ extension SWIMInstance {
         if activeOthers > 0 && isJoined && randomDeadMember() == nil { reconnectBackoff = 1 }
     }
 
+    /// A member we do not know wrote to us: we missed its announcement
+    /// (gossip is probabilistic), so exchange state with it rather than wait
+    /// for the periodic push-pull. At most one such exchange per protocol
+    /// period; nothing in a converged cluster.
+    mutating func askUnknownSender(at sender: Endpoint, now: Instant, into effects: inout [SWIMEffect]) {
+        guard !isLeaving, now >= nextUnknownSenderExchangeAt else { return }
+        nextUnknownSenderExchangeAt = now + configuration.protocolPeriod
+        send(.pushPull(members: pushPullMembers, isReply: false), to: sender, into: &effects)
+        counters.pushPullsSent += 1
+    }
+
     // MARK: Multicast discovery
 
     /// Announces this member to the multicast group, if discovery is on.

@@ -23,6 +23,9 @@ extension SWIMInstance {
         for update in message.updates {
             apply(update, now: now, into: &effects)
         }
+        if records[message.sender] == nil {
+            if case .pushPull = message.body {} else { askUnknownSender(at: sender, now: now, into: &effects) }
+        }
         switch message.body {
         case .ping(let sequence, let target):
             guard target == id else {

@@ -115,6 +115,7 @@ public struct SWIMInstance {
     var reconnectProbes: [UInt32: NodeID] = [:]
     var reconnectBackoff = 1
     var nextAnnounceAt: Instant = .distantFuture
+    var nextUnknownSenderExchangeAt: Instant = .zero
     var isLeaving = false
     var hasDeparted = false
     var leaveDeadline: Instant = .distantFuture

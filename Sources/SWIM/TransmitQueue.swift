@@ -83,6 +83,8 @@ struct TransmitQueue<Key: Hashable> {
                 }
                 if budget < 16 { break scan }
             }
+            // A join storm leaves large buckets behind: free an emptied one.
+            if buckets[bucket].capacity > 64 { buckets[bucket] = [] }
             bucket += 1
         }
         for entry in held {

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "SWIM", targets: ["SWIM"]),
+        .library(name: "Raft", targets: ["Raft"]),
         .executable(name: "chorus", targets: ["ChorusCLI"]),
     ],
     targets: [
@@ -24,6 +25,7 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["EventCore"]),
         .target(name: "Gossip", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "SWIM", dependencies: ["EventCore", "WireCodec"]),
+        .target(name: "Raft", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
             dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM"]
@@ -39,6 +41,8 @@ let package = Package(
             dependencies: ["Gossip", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(
             name: "SWIMTests", dependencies: ["SWIM", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
+        .testTarget(
+            name: "RaftTests", dependencies: ["Raft", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,91 @@
+import EventCore
+
+/// The settings of a ``RaftReplica``. Defaults follow etcd raft's common
+/// deployment (100 ms heartbeats, a 1 s election timeout, PreVote and
+/// CheckQuorum on) and suit a LAN or loopback group. ``validate()`` checks
+/// every field; the replica calls it.
+public struct RaftConfiguration: Hashable, Sendable {
+    /// The election timeout: a follower that hears from no leader for a
+    /// random time between this and twice this starts an election (Raft
+    /// §5.2); a leader with CheckQuorum steps down if it has not heard from
+    /// a majority within this time. Default 1 s (10 ms ... 1 h).
+    public var electionTimeout: Duration = .seconds(1)
+    /// How often a leader sends heartbeats (with its commit index) to every
+    /// follower. Must be below half of ``electionTimeout`` (1 ms ... ).
+    /// Default 100 ms.
+    public var heartbeatInterval: Duration = .milliseconds(100)
+    /// PreVote (Raft thesis §9.6): before raising its term, a would-be
+    /// candidate asks whether a majority would vote for it, so a node
+    /// coming back from a partition cannot depose a working leader.
+    /// Default on.
+    public var preVote = true
+    /// CheckQuorum (Raft thesis §6.2): a leader that has not heard from a
+    /// majority within an election timeout steps down, and a replica that
+    /// has heard from a leader within an election timeout ignores vote
+    /// requests. Default on.
+    public var checkQuorum = true
+
+    /// The most AppendEntries messages in flight to one follower in the
+    /// replicate state (pipelining) before the leader waits for
+    /// acknowledgements (1 ... 65,536). Default 256.
+    public var maximumInflightMessages = 256
+    /// The most entry bytes in flight to one follower before the leader
+    /// waits for acknowledgements (at least ``maximumAppendBytes``).
+    /// Default 4 MiB.
+    public var maximumInflightBytes = 4 << 20
+    /// The most command bytes one AppendEntries carries; a message always
+    /// carries at least one entry if any is due (1,024 ... 4 MiB). Default
+    /// 64 KiB, which travels in a few fragments.
+    public var maximumAppendBytes = 64 << 10
+    /// The longest command a proposal may carry, in bytes; longer ones are
+    /// refused with ``RaftError/commandTooLarge(size:limit:)``. Also the
+    /// decoder's limit for a command on the wire (1 ... 4 MiB). Default
+    /// 1 MiB.
+    public var maximumCommandSize = 1 << 20
+    /// The most command bytes a leader keeps appended but uncommitted;
+    /// beyond it proposals are refused with
+    /// ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)``
+    /// (a proposal is always accepted when nothing is uncommitted). At
+    /// least ``maximumCommandSize``. Default 16 MiB.
+    public var maximumUncommittedBytes = 16 << 20
+
+    /// Creates the default configuration.
+    public init() {}
+
+    /// Checks every field against its documented range.
+    ///
+    /// - Throws: `ConfigurationError` naming the first invalid field.
+    public func validate() throws(ConfigurationError) {
+        guard electionTimeout >= .milliseconds(10), electionTimeout <= .seconds(3_600) else {
+            throw ConfigurationError(
+                field: "electionTimeout", value: "\(electionTimeout)", allowedRange: "10 ms ... 1 h")
+        }
+        guard heartbeatInterval >= .milliseconds(1), heartbeatInterval * 2 < electionTimeout else {
+            throw ConfigurationError(
+                field: "heartbeatInterval", value: "\(heartbeatInterval)",
+                allowedRange: "1 ms ... below electionTimeout / 2")
+        }
+        guard (1...65_536).contains(maximumInflightMessages) else {
+            throw ConfigurationError(
+                field: "maximumInflightMessages", value: "\(maximumInflightMessages)", allowedRange: "1 ... 65536")
+        }
+        guard (1_024...(4 << 20)).contains(maximumAppendBytes) else {
+            throw ConfigurationError(
+                field: "maximumAppendBytes", value: "\(maximumAppendBytes)", allowedRange: "1024 ... 4194304")
+        }
+        guard maximumInflightBytes >= maximumAppendBytes else {
+            throw ConfigurationError(
+                field: "maximumInflightBytes", value: "\(maximumInflightBytes)",
+                allowedRange: "at least maximumAppendBytes (\(maximumAppendBytes))")
+        }
+        guard (1...(4 << 20)).contains(maximumCommandSize) else {
+            throw ConfigurationError(
+                field: "maximumCommandSize", value: "\(maximumCommandSize)", allowedRange: "1 ... 4194304")
+        }
+        guard maximumUncommittedBytes >= maximumCommandSize else {
+            throw ConfigurationError(
+                field: "maximumUncommittedBytes", value: "\(maximumUncommittedBytes)",
+                allowedRange: "at least maximumCommandSize (\(maximumCommandSize))")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/// A snapshot of what a Raft replica has done, for metrics and tests.
+public struct RaftCounters: Hashable, Sendable {
+    /// Elections started (terms this replica campaigned in).
+    public var electionsStarted = 0
+    /// PreVote rounds started.
+    public var preVotesStarted = 0
+    /// Terms in which this replica became leader.
+    public var leadershipsWon = 0
+    /// Times a leader stepped down because it had not heard from a
+    /// majority within an election timeout (CheckQuorum).
+    public var quorumLosses = 0
+    /// Messages dropped: for another group or replica, from an unknown
+    /// sender, or with out-of-range fields.
+    public var messagesDropped = 0
+    /// Messages from an older term (answered, where that helps the sender
+    /// catch up, or ignored).
+    public var staleTermMessages = 0
+    /// Vote requests ignored or refused because a leader was heard from
+    /// within the election timeout.
+    public var votesRefusedInLease = 0
+    /// AppendEntries this replica rejected (consistency check failed).
+    public var appendsRejected = 0
+    /// Proposals refused (not leader, too large, over the uncommitted
+    /// limit).
+    public var proposalsRefused = 0
+    /// Frames the driver dropped because they did not decode.
+    public var malformedFramesDropped = 0
+
+    /// Creates zeroed counters.
+    public init() {}
+}

@@ -1,0 +1,32 @@
+import EventCore
+
+/// Why a Raft proposal was refused or did not take effect.
+public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// This replica is not the leader. `leaderHint` is the leader it last
+    /// heard from in its current term, if any: send the proposal there.
+    case notLeader(leaderHint: NodeID?)
+    /// The command is longer than ``RaftConfiguration/maximumCommandSize``.
+    case commandTooLarge(size: Int, limit: Int)
+    /// Accepting the command would take the leader's appended but not yet
+    /// committed bytes above ``RaftConfiguration/maximumUncommittedBytes``:
+    /// retry once earlier proposals commit.
+    case uncommittedLimitExceeded(uncommittedBytes: Int, limit: Int)
+    /// The proposal's entry was replaced by another leader's entry at the
+    /// same index: it was not committed and will not be. It may be retried.
+    case proposalDropped
+    /// The node was stopped (or its storage failed) before the proposal's
+    /// outcome was known.
+    case stopped
+
+    /// The case and its values, on one line.
+    public var description: String {
+        switch self {
+        case .notLeader(let hint): "not the leader (leader hint: \(hint.map { "\($0)" } ?? "none"))"
+        case .commandTooLarge(let size, let limit): "command of \(size) bytes exceeds the limit \(limit)"
+        case .uncommittedLimitExceeded(let bytes, let limit):
+            "\(bytes) uncommitted bytes at the leader; the limit is \(limit)"
+        case .proposalDropped: "the proposal's entry was overwritten by another leader"
+        case .stopped: "the Raft node was stopped"
+        }
+    }
+}

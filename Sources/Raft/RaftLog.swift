@@ -1,0 +1,150 @@
+/// A replica's view of its log: the durable entries in ``RaftStorage``,
+/// then the unstable ones (appended here, not yet written by the driver),
+/// with the commit and apply positions.
+///
+/// Unstable entries start at `unstableOffset`; where they overlap the
+/// storage's entries (a follower's log was cut back by a new leader), they
+/// take precedence until the driver's append replaces the stored ones.
+struct RaftLog {
+    let storage: any RaftStorage
+    private(set) var unstable: [RaftEntry] = []
+    private(set) var unstableOffset: UInt64
+    private(set) var committed: UInt64
+    private(set) var applied: UInt64
+    /// The last index handed out for applying (in a ready not yet
+    /// advanced).
+    private(set) var applying: UInt64
+
+    init(storage: any RaftStorage, applied: UInt64) {
+        self.storage = storage
+        unstableOffset = storage.lastIndex + 1
+        committed = min(storage.hardState.commitIndex, storage.lastIndex)
+        self.applied = min(applied, committed)
+        applying = self.applied
+    }
+
+    var firstIndex: UInt64 { storage.firstIndex }
+
+    var lastIndex: UInt64 { unstableOffset + UInt64(unstable.count) - 1 }
+
+    var lastTerm: UInt64 { term(at: lastIndex) ?? 0 }
+
+    /// The term at `index`, or nil if it is compacted or beyond the end.
+    func term(at index: UInt64) -> UInt64? {
+        if index >= unstableOffset {
+            let position = index - unstableOffset
+            return position < UInt64(unstable.count) ? unstable[Int(position)].term : nil
+        }
+        return storage.term(at: index)
+    }
+
+    func matches(index: UInt64, term: UInt64) -> Bool {
+        self.term(at: index) == term
+    }
+
+    /// Whether a log ending at (`index`, `term`) is at least as up to date
+    /// as this one (Raft §5.4.1).
+    func isUpToDate(lastIndex index: UInt64, lastTerm term: UInt64) -> Bool {
+        term > lastTerm || (term == lastTerm && index >= lastIndex)
+    }
+
+    /// The entries `start ... end`, stopping once `maximumBytes` of
+    /// commands or `maximumCount` entries are reached (but at least one).
+    func entries(
+        from start: UInt64, through end: UInt64, maximumBytes: Int, maximumCount: Int = .max
+    ) -> [RaftEntry] {
+        let end = min(end, lastIndex)
+        guard start <= end, start >= firstIndex else { return [] }
+        var result: [RaftEntry] = []
+        var bytes = 0
+        if start < unstableOffset {
+            result = storage.entries(from: start, through: min(end, unstableOffset - 1), maximumBytes: maximumBytes)
+            if result.count > maximumCount { result.removeSubrange(maximumCount...) }
+            bytes = result.reduce(0) { $0 + $1.payloadSize }
+            guard let last = result.last, last.index == unstableOffset - 1 else { return result }
+        }
+        var index = max(start, unstableOffset)
+        while index <= end && result.count < maximumCount {
+            let entry = unstable[Int(index - unstableOffset)]
+            if !result.isEmpty && bytes + entry.payloadSize > maximumBytes { break }
+            bytes += entry.payloadSize
+            result.append(entry)
+            index += 1
+        }
+        return result
+    }
+
+    /// Appends entries that follow on from `entries[0].index - 1`,
+    /// replacing whatever this log holds from that index on.
+    mutating func append(_ entries: [RaftEntry]) {
+        guard let first = entries.first else { return }
+        let end = unstableOffset + UInt64(unstable.count)
+        if first.index == end {
+            unstable.append(contentsOf: entries)
+        } else if first.index <= unstableOffset {
+            unstableOffset = first.index
+            unstable = entries
+        } else {
+            unstable.removeSubrange(Int(first.index - unstableOffset)...)
+            unstable.append(contentsOf: entries)
+        }
+    }
+
+    /// The index of the first of `entries` whose term differs from this
+    /// log's (or that this log lacks), or nil if all are already here.
+    func firstConflict(in entries: [RaftEntry]) -> Int? {
+        entries.firstIndex { !matches(index: $0.index, term: $0.term) }
+    }
+
+    /// The first index of the run of entries of `term` that ends at `index`
+    /// (for the rejection hint), going no lower than the commit index + 1.
+    func firstIndex(ofTermAt index: UInt64) -> UInt64 {
+        guard let term = term(at: index) else { return index }
+        var first = index
+        while first > committed + 1, first > firstIndex, self.term(at: first - 1) == term {
+            first -= 1
+        }
+        return first
+    }
+
+    /// The last index at or below `index` whose term is `term`, if any
+    /// (the leader's side of fast backtracking).
+    func lastIndex(ofTerm term: UInt64, atOrBelow index: UInt64) -> UInt64? {
+        var candidate = min(index, lastIndex)
+        while candidate >= firstIndex, let found = self.term(at: candidate), found >= term {
+            if found == term { return candidate }
+            if candidate == 0 { break }
+            candidate -= 1
+        }
+        return nil
+    }
+
+    mutating func commit(to index: UInt64) {
+        if index > committed { committed = min(index, lastIndex) }
+    }
+
+    /// The committed entries not yet handed out for applying; marks them
+    /// handed out.
+    mutating func takeEntriesToApply() -> [RaftEntry] {
+        guard committed > applying else { return [] }
+        let entries = self.entries(from: applying + 1, through: committed, maximumBytes: .max)
+        if let last = entries.last { applying = last.index }
+        return entries
+    }
+
+    var hasEntriesToApply: Bool { committed > applying }
+
+    /// The driver applied everything through `index`.
+    mutating func applied(through index: UInt64) {
+        applied = max(applied, min(index, applying))
+    }
+
+    /// The driver made the entries through (`index`, `term`) durable: drop
+    /// them from the unstable part, unless they were replaced since.
+    mutating func stable(through index: UInt64, term: UInt64) {
+        guard index >= unstableOffset, matches(index: index, term: term) else { return }
+        let count = Int(index - unstableOffset + 1)
+        unstable.removeFirst(count)
+        unstableOffset = index + 1
+    }
+}

@@ -1,0 +1,242 @@
+import EventCore
+import WireCodec
+
+/// One Raft message between the replicas of a group: the body of a frame
+/// with protocol id `raft`.
+///
+/// Layout: a kind byte, the group (varint), sender and receiver
+/// ``NodeID``s (8 bytes each), the sender's term (varint), then the kind's
+/// fields (indices and terms as varints, entries as a count and that many
+/// ``RaftEntry``s). Every message names its group so that many groups can
+/// share one socket.
+public struct RaftMessage: Hashable, Sendable {
+    /// The outcome of an AppendEntries at a follower.
+    public enum AppendResult: Hashable, Sendable {
+        /// The follower's log matches the leader's through `matchIndex`.
+        case accepted(matchIndex: UInt64)
+        /// The consistency check failed at `rejectedIndex` (the request's
+        /// previous index). Fast backtracking (Raft §5.3): the follower's
+        /// entry there has `conflictTerm` and the first entry of that term
+        /// it holds is at `conflictIndex`; with `conflictTerm` 0 its log
+        /// ends before `rejectedIndex` and `conflictIndex` is its last index
+        /// plus one.
+        case rejected(rejectedIndex: UInt64, conflictTerm: UInt64, conflictIndex: UInt64)
+    }
+
+    /// What the message asks or answers.
+    public enum Body: Hashable, Sendable {
+        /// RequestVote (§5.2), or a PreVote when `isPreVote` (the term is
+        /// then the one the sender would campaign in).
+        case voteRequest(lastLogIndex: UInt64, lastLogTerm: UInt64, isPreVote: Bool)
+        /// The answer to a ``voteRequest(lastLogIndex:lastLogTerm:isPreVote:)``.
+        case voteResponse(granted: Bool, isPreVote: Bool)
+        /// AppendEntries (§5.3): `entries` follow the entry at
+        /// `previousIndex` of term `previousTerm`.
+        case append(previousIndex: UInt64, previousTerm: UInt64, entries: [RaftEntry], leaderCommit: UInt64)
+        /// The answer to an ``append(previousIndex:previousTerm:entries:leaderCommit:)``.
+        case appendResponse(AppendResult)
+        /// A leader's heartbeat, carrying the commit index the follower may
+        /// use (at most what it is known to hold).
+        case heartbeat(commitIndex: UInt64)
+        /// The answer to a heartbeat.
+        case heartbeatResponse
+    }
+
+    enum Kind: UInt8 {
+        case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
+    }
+
+    /// The largest term or index a message may carry (2⁶²): far beyond any
+    /// real log, and low enough that the arithmetic on it cannot overflow.
+    public static let maximumTermOrIndex: UInt64 = 1 << 62
+
+    /// The most entries one AppendEntries carries (however small their
+    /// commands), so a decoder can bound the count it accepts.
+    public static let maximumEntriesPerAppend = 1_024
+
+    /// The Raft group the message belongs to.
+    public var group: UInt64
+    /// The sending replica.
+    public var from: NodeID
+    /// The receiving replica.
+    public var to: NodeID
+    /// The sender's current term (for a granted PreVote: the term asked
+    /// about).
+    public var term: UInt64
+    /// What the message is.
+    public var body: Body
+
+    /// Creates a message.
+    public init(group: UInt64, from: NodeID, to: NodeID, term: UInt64, body: Body) {
+        self.group = group
+        self.from = from
+        self.to = to
+        self.term = term
+        self.body = body
+    }
+
+    /// The command bytes the message carries (for flow control).
+    var payloadSize: Int {
+        if case .append(_, _, let entries, _) = body { return entries.reduce(0) { $0 + $1.payloadSize } }
+        return 0
+    }
+
+    /// Appends the body bytes (use ``encodeFrame(into:)`` to send).
+    public func encode(to writer: inout WireWriter) {
+        let kind: Kind = switch body {
+        case .voteRequest: .voteRequest
+        case .voteResponse: .voteResponse
+        case .append: .append
+        case .appendResponse(.accepted): .appendAccepted
+        case .appendResponse(.rejected): .appendRejected
+        case .heartbeat: .heartbeat
+        case .heartbeatResponse: .heartbeatResponse
+        }
+        writer.writeUInt8(kind.rawValue)
+        writer.writeVarint(group)
+        writer.write(from)
+        writer.write(to)
+        writer.writeVarint(term)
+        switch body {
+        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote):
+            writer.writeVarint(lastLogIndex)
+            writer.writeVarint(lastLogTerm)
+            writer.writeBool(isPreVote)
+        case .voteResponse(let granted, let isPreVote):
+            writer.writeBool(granted)
+            writer.writeBool(isPreVote)
+        case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
+            writer.writeVarint(previousIndex)
+            writer.writeVarint(previousTerm)
+            writer.writeVarint(leaderCommit)
+            writer.write(entries)
+        case .appendResponse(.accepted(let matchIndex)):
+            writer.writeVarint(matchIndex)
+        case .appendResponse(.rejected(let rejectedIndex, let conflictTerm, let conflictIndex)):
+            writer.writeVarint(rejectedIndex)
+            writer.writeVarint(conflictTerm)
+            writer.writeVarint(conflictIndex)
+        case .heartbeat(let commitIndex):
+            writer.writeVarint(commitIndex)
+        case .heartbeatResponse:
+            break
+        }
+    }
+
+    /// Appends the whole frame (header and body).
+    ///
+    /// - Throws: `WireError.Code.lengthExceedsLimit` if the message is
+    ///   longer than `limits` allow (the replica keeps appends within
+    ///   ``RaftConfiguration/maximumAppendBytes`` plus one command, so this
+    ///   happens only with limits smaller than the configuration's).
+    public func encodeFrame(into writer: inout WireWriter, limits: WireLimits = .default) throws(WireError) {
+        try Frame.encode(protocol: .raft, limits: limits, into: &writer) { encode(to: &$0) }
+    }
+
+    /// Decodes a frame body. The entry count is bounded by the limits'
+    /// `maximumCollectionCount` and each command by
+    /// `maximumByteStringLength`, both checked before allocation.
+    ///
+    /// - Throws: `WireError`: `.truncated`; `.invalidValue` for an unknown
+    ///   kind or entry kind, a bool other than 0 or 1, a term or index above
+    ///   ``maximumTermOrIndex``, or entries that are not numbered
+    ///   `previousIndex + 1, + 2, ...` with terms rising no higher than the
+    ///   message's; `.lengthExceedsLimit`; `.varintTooLong`,
+    ///   `.varintOverflow`; `.trailingBytes`.
+    public init(decoding bytes: UnsafeRawBufferPointer, limits: WireLimits) throws(WireError) {
+        var reader = WireReader(bytes, limits: limits)
+        let kind = try reader.readEnum(Kind.self)
+        group = try reader.readVarint()
+        from = try reader.read(NodeID.self)
+        to = try reader.read(NodeID.self)
+        term = try Self.readBounded(&reader, "term")
+        switch kind {
+        case .voteRequest:
+            body = .voteRequest(
+                lastLogIndex: try Self.readBounded(&reader, "last log index"),
+                lastLogTerm: try Self.readBounded(&reader, "last log term"), isPreVote: try reader.readBool())
+        case .voteResponse:
+            body = .voteResponse(granted: try reader.readBool(), isPreVote: try reader.readBool())
+        case .append:
+            let previousIndex = try Self.readBounded(&reader, "previous index")
+            let previousTerm = try Self.readBounded(&reader, "previous term")
+            let leaderCommit = try Self.readBounded(&reader, "leader commit")
+            let entriesStart = reader.offset
+            let entries = try reader.readArray { r throws(WireError) in try r.read(RaftEntry.self) }
+            body = .append(previousIndex: previousIndex, previousTerm: previousTerm, entries: entries,
+                           leaderCommit: leaderCommit)
+            if let problem = Self.entriesProblem(previousIndex: previousIndex, previousTerm: previousTerm,
+                                                  entries: entries, term: term) {
+                throw WireError(.invalidValue, offset: entriesStart, detail: problem)
+            }
+        case .appendAccepted:
+            body = .appendResponse(.accepted(matchIndex: try Self.readBounded(&reader, "match index")))
+        case .appendRejected:
+            body = .appendResponse(.rejected(
+                rejectedIndex: try Self.readBounded(&reader, "rejected index"),
+                conflictTerm: try Self.readBounded(&reader, "conflict term"),
+                conflictIndex: try Self.readBounded(&reader, "conflict index")))
+        case .heartbeat:
+            body = .heartbeat(commitIndex: try Self.readBounded(&reader, "commit index"))
+        case .heartbeatResponse:
+            body = .heartbeatResponse
+        }
+        try reader.finish()
+    }
+
+    private static func readBounded(_ reader: inout WireReader, _ what: String) throws(WireError) -> UInt64 {
+        let start = reader.offset
+        let value = try reader.readVarint()
+        guard value <= maximumTermOrIndex else {
+            throw WireError(.invalidValue, offset: start, detail: "\(what) \(value) is above 2^62")
+        }
+        return value
+    }
+
+    /// Why the entries of an append cannot be what a leader sent, or nil if
+    /// they can: indices must follow `previousIndex` one by one, terms must
+    /// be at least 1, never fall, not exceed the message's term and not be
+    /// below `previousTerm`.
+    static func entriesProblem(
+        previousIndex: UInt64, previousTerm: UInt64, entries: [RaftEntry], term: UInt64
+    ) -> String? {
+        var expectedIndex = previousIndex
+        var lastTerm = previousTerm
+        for entry in entries {
+            guard expectedIndex < maximumTermOrIndex else { return "entry index above 2^62" }
+            expectedIndex += 1
+            guard entry.index == expectedIndex else {
+                return "entry index \(entry.index) where \(expectedIndex) was expected"
+            }
+            guard entry.term >= 1, entry.term >= lastTerm, entry.term <= term else {
+                return "entry term \(entry.term) outside \(max(1, lastTerm)) ... \(term)"
+            }
+            lastTerm = entry.term
+        }
+        return nil
+    }
+
+    /// Whether every term and index is within ``maximumTermOrIndex`` and an
+    /// append's entries are consistent (what decoding checks), for messages
+    /// stepped without going through the decoder.
+    var isWellFormed: Bool {
+        let bound = Self.maximumTermOrIndex
+        guard term <= bound else { return false }
+        switch body {
+        case .voteRequest(let lastLogIndex, let lastLogTerm, _):
+            return lastLogIndex <= bound && lastLogTerm <= bound
+        case .voteResponse, .heartbeatResponse:
+            return true
+        case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
+            return previousIndex <= bound && previousTerm <= bound && leaderCommit <= bound
+                && Self.entriesProblem(previousIndex: previousIndex, previousTerm: previousTerm,
+                                       entries: entries, term: term) == nil
+        case .appendResponse(.accepted(let matchIndex)):
+            return matchIndex <= bound
+        case .appendResponse(.rejected(let rejectedIndex, let conflictTerm, let conflictIndex)):
+            return rejectedIndex <= bound && conflictTerm <= bound && conflictIndex <= bound
+        case .heartbeat(let commitIndex):
+            return commitIndex <= bound
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import EventCore
+import WireCodec
+
+/// Runs one ``RaftReplica`` on a `Transport` and a `Scheduler`: decodes
+/// incoming frames, feeds the replica, performs each ``RaftReady`` in order
+/// (persist to the ``RaftStorage``, then send, then apply to the
+/// ``RaftStateMachine``), reports proposals' outcomes, and keeps one timer
+/// armed for the replica's ``RaftReplica/nextDeadline``.
+///
+/// The same node runs on real sockets (`UDPSocketTransport` on an
+/// `EventLoop`) and in the simulator. It is confined to its scheduler's
+/// loop: create and call it there only.
+///
+/// ```swift
+/// loop.execute {
+///     let node = try RaftNode(
+///         id: NodeID(1), group: 7, peers: [NodeID(2): endpoint2, NodeID(3): endpoint3],
+///         storage: InMemoryRaftStorage(), stateMachine: counter, transport: transport, scheduler: loop)
+///     node.propose(Array("increment".utf8)) { result in print(result) }
+/// }
+/// ```
+public final class RaftNode {
+    private struct Pending {
+        var term: UInt64
+        var completion: (Result<[UInt8], RaftError>) -> Void
+    }
+
+    /// This replica's identity.
+    public var id: NodeID { replica.id }
+    /// The group the node belongs to.
+    public var group: UInt64 { replica.group }
+    /// The transport the node speaks through.
+    public let transport: any Transport
+    /// The scheduler its timer runs on.
+    public let scheduler: any Scheduler
+    /// Where the log and hard state are kept.
+    public let storage: any RaftStorage
+    /// Where committed commands are applied.
+    public let stateMachine: any RaftStateMachine
+
+    private var replica: RaftReplica
+    private let endpoints: [NodeID: Endpoint]
+    private var pending: [UInt64: Pending] = [:]
+    private let timer: DeadlineTimer
+    private var isProcessing = false
+    private var isStopped = false
+    private var writer = WireWriter(capacity: 2_048)
+    private let limits: WireLimits
+    private let logger: any LogSink
+    private var malformedFramesDropped = 0
+    /// Sends the transport refused (too large, closed).
+    public private(set) var sendFailureCount = 0
+
+    /// Creates the node, takes `transport`'s receive handler and arms its
+    /// timer: it starts as a follower of whatever `storage` holds.
+    ///
+    /// The state machine must be empty: the node applies every committed
+    /// entry to it from index 1 (there are no snapshots yet), which after a
+    /// restart rebuilds it from the durable log.
+    ///
+    /// - Parameters:
+    ///   - peers: the other members of the group and where to reach them.
+    ///   - seed: seeds the randomized election timeouts (pass one to replay
+    ///     a run; by default a random one).
+    ///   - logger: where dropped frames, send and storage failures go.
+    /// - Throws: `ConfigurationError` if `configuration` is invalid or
+    ///   `peers` contains `id`.
+    public init(
+        id: NodeID, group: UInt64, peers: [NodeID: Endpoint], storage: any RaftStorage,
+        stateMachine: any RaftStateMachine, transport: any Transport, scheduler: any Scheduler,
+        configuration: RaftConfiguration = RaftConfiguration(), seed: UInt64? = nil,
+        logger: any LogSink = DiscardingLogSink()
+    ) throws(ConfigurationError) {
+        var system = SystemRandomNumberGenerator()
+        replica = try RaftReplica(
+            id: id, group: group, peers: Array(peers.keys), storage: storage, configuration: configuration,
+            seed: seed ?? system.next(), now: scheduler.now)
+        endpoints = peers
+        self.storage = storage
+        self.stateMachine = stateMachine
+        self.transport = transport
+        self.scheduler = scheduler
+        self.logger = logger
+        timer = DeadlineTimer(scheduler: scheduler)
+        limits = WireLimits(
+            maximumByteStringLength: configuration.maximumCommandSize,
+            maximumCollectionCount: RaftMessage.maximumEntriesPerAppend,
+            maximumFrameLength: configuration.maximumAppendBytes + configuration.maximumCommandSize
+                + RaftMessage.maximumEntriesPerAppend * 40 + 256)
+        timer.onFire = { [weak self] in self?.tick() }
+        transport.setReceiveHandler { [weak self] bytes, sender, now in
+            self?.receive(bytes, from: sender, now: now)
+        }
+        process()
+    }
+
+    /// The node's configuration.
+    public var configuration: RaftConfiguration { replica.configuration }
+    /// The replica's role now.
+    public var role: RaftRole { replica.role }
+    /// The leader of the current term, if known.
+    public var leader: NodeID? { replica.leader }
+    /// The current term.
+    public var term: UInt64 { replica.term }
+    /// The highest index known committed.
+    public var commitIndex: UInt64 { replica.commitIndex }
+    /// The highest index applied to the state machine.
+    public var appliedIndex: UInt64 { replica.appliedIndex }
+    /// The index of the last entry of the log.
+    public var lastIndex: UInt64 { replica.lastIndex }
+    /// Proposals waiting for their outcome.
+    public var pendingProposalCount: Int { pending.count }
+    /// Whether the node was stopped.
+    public var stopped: Bool { isStopped }
+    /// What the node has done so far.
+    public var counters: RaftCounters {
+        var counters = replica.counters
+        counters.malformedFramesDropped = malformedFramesDropped
+        return counters
+    }
+
+    /// Proposes `command`. `completion` runs on the loop exactly once:
+    /// with the state machine's result once the command is committed and
+    /// applied here, or with a ``RaftError``: at once for
+    /// ``RaftError/notLeader(leaderHint:)``,
+    /// ``RaftError/commandTooLarge(size:limit:)``,
+    /// ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)`` and
+    /// ``RaftError/stopped``; ``RaftError/proposalDropped`` once an entry
+    /// of a later term is committed at or below its index.
+    ///
+    /// An outcome is known only as the log is committed and applied here: a
+    /// leader that is cut off keeps its proposals pending until it learns
+    /// what was committed (or is stopped).
+    public func propose(_ command: [UInt8], completion: @escaping (Result<[UInt8], RaftError>) -> Void) {
+        guard !isStopped else { return completion(.failure(.stopped)) }
+        let entry: RaftEntryID
+        do throws(RaftError) {
+            entry = try replica.propose(command)
+        } catch {
+            return completion(.failure(error))
+        }
+        if let replaced = pending.updateValue(Pending(term: entry.term, completion: completion), forKey: entry.index) {
+            // Our log now holds a later term's entry at that index: the
+            // older proposal was cut from it, so it never committed.
+            replaced.completion(.failure(.proposalDropped))
+        }
+        process()
+    }
+
+    /// Stops at once (to the others, a crash): the timer is cancelled,
+    /// incoming messages are ignored and pending proposals fail with
+    /// ``RaftError/stopped``. The transport stays open.
+    public func stop() {
+        guard !isStopped else { return }
+        isStopped = true
+        timer.cancel()
+        transport.setReceiveHandler { _, _, _ in }
+        let waiting = pending.sorted { $0.key < $1.key }
+        pending = [:]
+        for (_, proposal) in waiting { proposal.completion(.failure(.stopped)) }
+    }
+
+    // MARK: Driving
+
+    private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
+        guard !isStopped else { return }
+        let message: RaftMessage
+        do throws(WireError) {
+            let (header, body) = try Frame.decode(bytes, limits: limits)
+            guard header.protocolID == .raft else {
+                malformedFramesDropped += 1
+                logger.log(.debug, source: "raft", "dropped a \(header.protocolID) frame from \(sender)")
+                return
+            }
+            message = try RaftMessage(decoding: body, limits: limits)
+        } catch {
+            malformedFramesDropped += 1
+            logger.log(.debug, source: "raft", "dropped a frame from \(sender): \(error)")
+            return
+        }
+        replica.step(message, now: now)
+        process()
+    }
+
+    private func tick() {
+        guard !isStopped else { return }
+        replica.tick(now: scheduler.now)
+        process()
+    }
+
+    /// Performs readies until none is left (completions may propose more),
+    /// then re-arms the timer.
+    private func process() {
+        guard !isProcessing else { return }
+        isProcessing = true
+        let before = (role: replica.role, term: replica.term, leader: replica.leader)
+        defer {
+            isProcessing = false
+            if (replica.role, replica.term, replica.leader) != before {
+                let leader = replica.leader.map { "\($0)" } ?? "unknown"
+                logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
+            }
+        }
+        while !isStopped && replica.hasReady {
+            let ready = replica.ready()
+            do {
+                if !ready.entries.isEmpty { try storage.append(ready.entries) }
+                if let hardState = ready.hardState { try storage.setHardState(hardState) }
+            } catch {
+                logger.log(.error, source: "raft", "storage failed, stopping: \(error)")
+                stop()
+                return
+            }
+            for message in ready.messages { send(message) }
+            for entry in ready.committedEntries { apply(entry) }
+            if let last = ready.committedEntries.last { dropProposals(olderThan: last.term) }
+            replica.advance(ready)
+        }
+        armTimer()
+    }
+
+    private func send(_ message: RaftMessage) {
+        guard let destination = endpoints[message.to] else { return }
+        writer.removeAll()
+        do throws(WireError) {
+            try message.encodeFrame(into: &writer, limits: limits)
+        } catch {
+            sendFailureCount += 1
+            logger.log(.warning, source: "raft", "cannot encode a message to \(message.to): \(error)")
+            return
+        }
+        do throws(TransportError) {
+            try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
+        } catch {
+            sendFailureCount += 1
+            logger.log(.debug, source: "raft", "cannot send to \(destination): \(error)")
+        }
+    }
+
+    private func apply(_ entry: RaftEntry) {
+        let result = entry.kind == .command ? stateMachine.apply(entry.command, at: entry.index) : []
+        guard let proposal = pending.removeValue(forKey: entry.index) else { return }
+        proposal.completion(entry.term == proposal.term ? .success(result) : .failure(.proposalDropped))
+    }
+
+    /// Fails the pending proposals of terms before `term`, once an entry of
+    /// `term` is committed: those at lower indices were resolved as they
+    /// were applied, and one at a higher index can never commit (terms never
+    /// fall along a log, and the log up to the committed entry is fixed).
+    private func dropProposals(olderThan term: UInt64) {
+        guard pending.values.contains(where: { $0.term < term }) else { return }
+        let doomed = pending.filter { $0.value.term < term }.sorted { $0.key < $1.key }
+        for (index, proposal) in doomed {
+            pending[index] = nil
+            proposal.completion(.failure(.proposalDropped))
+        }
+    }
+
+    private func armTimer() {
+        guard !isStopped else { return }
+        timer.arm(at: replica.nextDeadline)
+    }
+}

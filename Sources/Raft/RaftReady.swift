@@ -1,0 +1,20 @@
+/// What a ``RaftReplica`` asks its driver to do, as one batch (etcd raft's
+/// `Ready`). The driver must, in this order:
+///
+/// 1. make ``entries`` and ``hardState`` durable (``RaftStorage``);
+/// 2. send ``messages`` (only now: a vote or an acknowledgement promises
+///    what was just persisted);
+/// 3. apply ``committedEntries`` in order, each exactly once;
+/// 4. call ``RaftReplica/advance(_:)`` with this ready.
+public struct RaftReady: Sendable {
+    /// The hard state to persist, if it changed since the last ready.
+    public var hardState: RaftHardState?
+    /// Entries to append to storage (replacing stored entries from the
+    /// first one's index on).
+    public var entries: [RaftEntry]
+    /// Messages to send once the above is durable.
+    public var messages: [RaftMessage]
+    /// Committed entries to apply, in log order (``RaftEntry/Kind/leaderNoop``
+    /// entries included: they carry no command and are skipped).
+    public var committedEntries: [RaftEntry]
+}

@@ -1,0 +1,141 @@
+import EventCore
+
+// Leader election (Raft §5.2, §5.4.1) with PreVote and CheckQuorum (Raft
+// thesis §9.6, §6.2).
+extension RaftReplica {
+    /// Whether this replica leads, or heard from the leader of its term
+    /// within the last election timeout.
+    func leaseHolds(now: Instant) -> Bool {
+        guard leader != nil else { return false }
+        if role == .leader { return true }
+        guard let contact = lastLeaderContact else { return false }
+        return now < contact + configuration.electionTimeout
+    }
+
+    /// A message with a term above ours arrived. Returns whether to go on
+    /// handling it.
+    mutating func acceptHigherTerm(_ message: RaftMessage, now: Instant) -> Bool {
+        switch message.body {
+        case .voteRequest(_, _, let isPreVote):
+            // A replica that hears from a working leader does not help
+            // depose it: always for PreVote (thesis §9.6), for real votes
+            // with CheckQuorum (thesis §4.2.3).
+            if leaseHolds(now: now) && (isPreVote || configuration.checkQuorum) {
+                counters.votesRefusedInLease += 1
+                if isPreVote { send(.voteResponse(granted: false, isPreVote: true), to: message.from) }
+                return false
+            }
+            if !isPreVote { becomeFollower(term: message.term, leader: nil, now: now) }
+            return true
+        case .voteResponse(true, true):
+            // A granted PreVote carries the term we would campaign in.
+            return true
+        case .append, .heartbeat:
+            becomeFollower(term: message.term, leader: message.from, now: now)
+            return true
+        case .voteResponse, .appendResponse, .heartbeatResponse:
+            becomeFollower(term: message.term, leader: nil, now: now)
+            return true
+        }
+    }
+
+    /// A message from an older term: tell its sender our term where that
+    /// makes it step down (a deposed leader, a stale candidate).
+    mutating func answerStale(_ message: RaftMessage) {
+        switch message.body {
+        case .append, .heartbeat:
+            send(.heartbeatResponse, to: message.from)
+        case .voteRequest(_, _, let isPreVote):
+            send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
+        case .voteResponse, .appendResponse, .heartbeatResponse:
+            break
+        }
+    }
+
+    /// Starts a PreVote round (`preVote`) or an election in a new term.
+    mutating func campaign(preVote: Bool, now: Instant) {
+        let requestTerm: UInt64
+        if preVote {
+            role = .preCandidate
+            requestTerm = term + 1
+            counters.preVotesStarted += 1
+        } else {
+            term += 1
+            votedFor = id
+            role = .candidate
+            requestTerm = term
+            counters.electionsStarted += 1
+        }
+        leader = nil
+        progress = [:]
+        votes = [id: true]
+        resetElectionDeadline(now: now)
+        if quorum == 1 {
+            if preVote { campaign(preVote: false, now: now) } else { becomeLeader(now: now) }
+            return
+        }
+        for peer in peers {
+            send(.voteRequest(lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm, isPreVote: preVote),
+                 to: peer, term: requestTerm)
+        }
+    }
+
+    mutating func handleVoteRequest(
+        from candidate: NodeID, term requestTerm: UInt64, lastLogIndex: UInt64, lastLogTerm: UInt64,
+        isPreVote: Bool, now: Instant
+    ) {
+        // At most one vote per term (§5.2); a PreVote for a later term binds
+        // nothing.
+        let mayVote = votedFor == candidate || (votedFor == nil && leader == nil)
+            || (isPreVote && requestTerm > term)
+        if mayVote && log.isUpToDate(lastIndex: lastLogIndex, lastTerm: lastLogTerm) {
+            send(.voteResponse(granted: true, isPreVote: isPreVote), to: candidate, term: requestTerm)
+            if !isPreVote {
+                votedFor = candidate
+                resetElectionDeadline(now: now)
+            }
+        } else {
+            send(.voteResponse(granted: false, isPreVote: isPreVote), to: candidate)
+        }
+    }
+
+    mutating func handleVoteResponse(from voter: NodeID, granted: Bool, isPreVote: Bool, now: Instant) {
+        guard (role == .preCandidate && isPreVote) || (role == .candidate && !isPreVote) else { return }
+        votes[voter] = granted
+        let grants = votes.values.reduce(0) { $0 + ($1 ? 1 : 0) }
+        let refusals = votes.count - grants
+        if grants >= quorum {
+            if isPreVote { campaign(preVote: false, now: now) } else { becomeLeader(now: now) }
+        } else if refusals > groupSize - quorum {
+            becomeFollower(term: term, leader: nil, now: now)
+        }
+    }
+
+    mutating func becomeLeader(now: Instant) {
+        role = .leader
+        leader = id
+        votes = [:]
+        counters.leadershipsWon += 1
+        let window = InflightWindow(
+            maximumMessages: configuration.maximumInflightMessages, maximumBytes: configuration.maximumInflightBytes)
+        progress = [:]
+        for peer in peers { progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window) }
+        heartbeatDeadline = now + configuration.heartbeatInterval
+        quorumCheckDeadline = now + configuration.electionTimeout
+        uncommittedBytes = 0
+        // Entries of earlier terms commit only with one of this term
+        // (§5.4.2): append an empty one at once.
+        appendAsLeader(RaftEntry(term: term, index: log.lastIndex + 1, kind: .leaderNoop))
+    }
+
+    /// Whether a majority (this leader included) was heard from since the
+    /// last check; starts the next period.
+    mutating func checkQuorum() -> Bool {
+        var active = 1
+        for peer in peers {
+            if progress[peer]?.recentlyActive == true { active += 1 }
+            progress[peer]?.recentlyActive = false
+        }
+        return active >= quorum
+    }
+}

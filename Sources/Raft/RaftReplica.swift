@@ -1,0 +1,296 @@
+import EventCore
+
+/// One replica of a Raft group as a sans-IO state machine, in the manner of
+/// etcd raft's `RawNode`: leader election with randomized timeouts, PreVote
+/// and CheckQuorum; log replication with per-follower flow control
+/// (probe and replicate states, a bounded window of pipelined appends),
+/// batched proposals, fast backtracking and heartbeats carrying the commit
+/// index; commitment of current-term entries by quorum (Raft §5.4.2).
+///
+/// The replica does no I/O and reads no clock. Inputs are ``step(_:now:)``
+/// (a message arrived), ``tick(now:)`` (time passed; ``nextDeadline`` says
+/// when it is next needed) and ``propose(_:)``. Their consequences
+/// collect in a ``RaftReady`` (``hasReady``, ``ready()``), which the driver
+/// performs (persist, then send, then apply) before calling
+/// ``advance(_:)``. ``RaftNode`` is that driver.
+///
+/// Membership is fixed at creation (the replica and its `peers`).
+public struct RaftReplica {
+    /// This replica's identity.
+    public let id: NodeID
+    /// The group this replica belongs to: every message carries it.
+    public let group: UInt64
+    /// The other members of the group, in ascending order.
+    public let peers: [NodeID]
+    /// The settings.
+    public let configuration: RaftConfiguration
+    /// What the replica has done so far.
+    public internal(set) var counters = RaftCounters()
+
+    /// The replica's current term.
+    public internal(set) var term: UInt64
+    /// The candidate voted for in ``term``, if any.
+    public internal(set) var votedFor: NodeID?
+    /// The replica's role.
+    public internal(set) var role: RaftRole = .follower
+    /// The leader of ``term``, if known (this replica when it leads).
+    public internal(set) var leader: NodeID?
+
+    var log: RaftLog
+    var generator: SeededRandomGenerator
+    var outbox: [RaftMessage] = []
+    var lastReadyHardState: RaftHardState
+    /// When a follower or candidate campaigns next.
+    var electionDeadline: Instant
+    /// When this replica last heard from the leader of its term.
+    var lastLeaderContact: Instant?
+    /// Votes received in the current (pre-)election, by voter.
+    var votes: [NodeID: Bool] = [:]
+
+    // Leader state.
+    var progress: [NodeID: FollowerProgress] = [:]
+    var heartbeatDeadline: Instant = .distantFuture
+    var quorumCheckDeadline: Instant = .distantFuture
+    var uncommittedBytes = 0
+    /// Entries were proposed since the last ready: send them in one append.
+    var appendPending = false
+
+    /// Creates a replica from what `storage` holds (a new group's replicas
+    /// start from empty storage).
+    ///
+    /// - Parameters:
+    ///   - peers: the other members of the group (this replica's `id`
+    ///     excluded).
+    ///   - applied: the last index already applied to the state machine
+    ///     (0 for a state machine that starts empty).
+    ///   - seed: seeds the randomized election timeouts.
+    ///   - now: the current time.
+    /// - Throws: `ConfigurationError` if `configuration` is invalid or
+    ///   `peers` contains `id` or a duplicate.
+    public init(
+        id: NodeID, group: UInt64, peers: [NodeID], storage: any RaftStorage,
+        configuration: RaftConfiguration = RaftConfiguration(), applied: UInt64 = 0, seed: UInt64, now: Instant
+    ) throws(ConfigurationError) {
+        try configuration.validate()
+        let sorted = peers.sorted()
+        guard !sorted.contains(id), Set(sorted).count == sorted.count else {
+            throw ConfigurationError(
+                field: "peers", value: "\(sorted)", allowedRange: "distinct IDs, not including the replica's own \(id)")
+        }
+        self.id = id
+        self.group = group
+        self.peers = sorted
+        self.configuration = configuration
+        let hardState = storage.hardState
+        term = hardState.term
+        votedFor = hardState.votedFor
+        lastReadyHardState = hardState
+        log = RaftLog(storage: storage, applied: applied)
+        generator = SeededRandomGenerator(seed: seed)
+        electionDeadline = .distantFuture
+        resetElectionDeadline(now: now)
+    }
+
+    // MARK: Queries
+
+    /// The highest index known committed.
+    public var commitIndex: UInt64 { log.committed }
+    /// The highest index the driver reported applied.
+    public var appliedIndex: UInt64 { log.applied }
+    /// The index of the last entry of the log (durable or not).
+    public var lastIndex: UInt64 { log.lastIndex }
+    /// The term of the last entry of the log (0 if empty).
+    public var lastTerm: UInt64 { log.lastTerm }
+    /// The term of the entry at `index`, if the replica holds it.
+    public func term(at index: UInt64) -> UInt64? { log.term(at: index) }
+    /// The hard state as it is now (persisted once the next ready is).
+    public var hardState: RaftHardState {
+        RaftHardState(term: term, votedFor: votedFor, commitIndex: log.committed)
+    }
+    /// Replicas in the group, this one included.
+    public var groupSize: Int { peers.count + 1 }
+    /// Votes needed to win an election or entries replicated to commit.
+    var quorum: Int { groupSize / 2 + 1 }
+
+    /// A leader's view of `peer`'s log: (match index, next index), for
+    /// tests and status pages. Nil if this replica does not lead.
+    public func replicationProgress(of peer: NodeID) -> (match: UInt64, next: UInt64)? {
+        progress[peer].map { ($0.match, $0.next) }
+    }
+
+    /// The instant the replica next needs ``tick(now:)``.
+    public var nextDeadline: Instant {
+        switch role {
+        case .leader: configuration.checkQuorum ? min(heartbeatDeadline, quorumCheckDeadline) : heartbeatDeadline
+        case .follower, .preCandidate, .candidate: electionDeadline
+        }
+    }
+
+    // MARK: Inputs
+
+    /// Lets time pass: a follower or candidate whose election timeout has
+    /// run out campaigns (a PreVote first, if configured); a leader sends
+    /// heartbeats when due and, with CheckQuorum, steps down if it has not
+    /// heard from a majority within the last election timeout.
+    public mutating func tick(now: Instant) {
+        switch role {
+        case .leader:
+            if configuration.checkQuorum && now >= quorumCheckDeadline {
+                quorumCheckDeadline = now + configuration.electionTimeout
+                if !checkQuorum() {
+                    counters.quorumLosses += 1
+                    becomeFollower(term: term, leader: nil, now: now)
+                    return
+                }
+            }
+            if now >= heartbeatDeadline {
+                heartbeatDeadline = now + configuration.heartbeatInterval
+                broadcastHeartbeat()
+            }
+        case .follower, .preCandidate, .candidate:
+            if now >= electionDeadline { campaign(preVote: configuration.preVote, now: now) }
+        }
+    }
+
+    /// Proposes `command` for the log. On the leader it is appended at once
+    /// and replicated with the next ready (proposals made between two
+    /// readies share one AppendEntries per follower).
+    ///
+    /// - Returns: where the entry was appended: the proposal took effect if
+    ///   the entry committed at that index has that term.
+    /// - Throws: ``RaftError/notLeader(leaderHint:)`` on a follower or
+    ///   candidate, ``RaftError/commandTooLarge(size:limit:)``,
+    ///   ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)``.
+    @discardableResult
+    public mutating func propose(_ command: [UInt8]) throws(RaftError) -> RaftEntryID {
+        guard role == .leader else {
+            counters.proposalsRefused += 1
+            throw .notLeader(leaderHint: leader)
+        }
+        guard command.count <= configuration.maximumCommandSize else {
+            counters.proposalsRefused += 1
+            throw .commandTooLarge(size: command.count, limit: configuration.maximumCommandSize)
+        }
+        guard uncommittedBytes == 0 || uncommittedBytes + command.count <= configuration.maximumUncommittedBytes
+        else {
+            counters.proposalsRefused += 1
+            throw .uncommittedLimitExceeded(
+                uncommittedBytes: uncommittedBytes, limit: configuration.maximumUncommittedBytes)
+        }
+        let entry = RaftEntry(term: term, index: log.lastIndex + 1, kind: .command, command: command)
+        appendAsLeader(entry)
+        return RaftEntryID(term: entry.term, index: entry.index)
+    }
+
+    /// Handles a message from another replica of the group. Messages for
+    /// another group or replica, from a replica not in the group, or with
+    /// out-of-range fields are dropped and counted.
+    public mutating func step(_ message: RaftMessage, now: Instant) {
+        guard message.group == group, message.to == id, peers.contains(message.from), message.isWellFormed else {
+            counters.messagesDropped += 1
+            return
+        }
+        if message.term > term {
+            guard acceptHigherTerm(message, now: now) else { return }
+        } else if message.term < term {
+            counters.staleTermMessages += 1
+            answerStale(message)
+            return
+        }
+        switch message.body {
+        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote):
+            handleVoteRequest(from: message.from, term: message.term, lastLogIndex: lastLogIndex,
+                              lastLogTerm: lastLogTerm, isPreVote: isPreVote, now: now)
+        case .voteResponse(let granted, let isPreVote):
+            handleVoteResponse(from: message.from, granted: granted, isPreVote: isPreVote, now: now)
+        case .append where role == .leader, .heartbeat where role == .leader:
+            // Two leaders in one term: only a faulty or forged peer sends this.
+            counters.messagesDropped += 1
+        case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
+            hearFromLeader(message.from, now: now)
+            handleAppend(from: message.from, previousIndex: previousIndex, previousTerm: previousTerm,
+                         entries: entries, leaderCommit: leaderCommit)
+        case .heartbeat(let commitIndex):
+            hearFromLeader(message.from, now: now)
+            log.commit(to: min(commitIndex, log.lastIndex))
+            send(.heartbeatResponse, to: message.from)
+        case .appendResponse(let result):
+            guard role == .leader else { return }
+            handleAppendResponse(from: message.from, result: result)
+        case .heartbeatResponse:
+            guard role == .leader else { return }
+            handleHeartbeatResponse(from: message.from)
+        }
+    }
+
+    // MARK: Ready
+
+    /// Whether there is something to persist, send or apply.
+    public var hasReady: Bool {
+        appendPending || !outbox.isEmpty || !log.unstable.isEmpty || log.hasEntriesToApply
+            || hardState != lastReadyHardState
+    }
+
+    /// Takes what is to be persisted, sent and applied. Perform it in the
+    /// documented order (see ``RaftReady``), then call ``advance(_:)``
+    /// before the next call.
+    public mutating func ready() -> RaftReady {
+        if appendPending {
+            appendPending = false
+            if role == .leader { for peer in peers { sendAllAppends(to: peer) } }
+        }
+        let state = hardState
+        let changed = state != lastReadyHardState
+        lastReadyHardState = state
+        let messages = outbox
+        outbox.removeAll(keepingCapacity: true)
+        return RaftReady(
+            hardState: changed ? state : nil, entries: log.unstable, messages: messages,
+            committedEntries: log.takeEntriesToApply())
+    }
+
+    /// Tells the replica that `ready` was performed: its entries and hard
+    /// state are durable and its committed entries applied.
+    public mutating func advance(_ ready: RaftReady) {
+        if let last = ready.entries.last { log.stable(through: last.index, term: last.term) }
+        if let last = ready.committedEntries.last { log.applied(through: last.index) }
+    }
+
+    // MARK: Roles
+
+    mutating func resetElectionDeadline(now: Instant) {
+        let base = configuration.electionTimeout.nanoseconds
+        let jitter = Int64.random(in: 0..<max(1, base), using: &generator)
+        electionDeadline = now + .nanoseconds(base + jitter)
+    }
+
+    mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?, now: Instant) {
+        if newTerm != term {
+            term = newTerm
+            votedFor = nil
+        }
+        role = .follower
+        leader = newLeader
+        votes = [:]
+        progress = [:]
+        heartbeatDeadline = .distantFuture
+        quorumCheckDeadline = .distantFuture
+        uncommittedBytes = 0
+        appendPending = false
+        resetElectionDeadline(now: now)
+    }
+
+    /// A message from the leader of the current term arrived.
+    mutating func hearFromLeader(_ sender: NodeID, now: Instant) {
+        if role != .follower || leader != sender {
+            becomeFollower(term: term, leader: sender, now: now)
+        }
+        lastLeaderContact = now
+        resetElectionDeadline(now: now)
+    }
+
+    /// Queues a message to `peer` with the current term (or `messageTerm`).
+    mutating func send(_ body: RaftMessage.Body, to peer: NodeID, term messageTerm: UInt64? = nil) {
+        outbox.append(RaftMessage(group: group, from: id, to: peer, term: messageTerm ?? term, body: body))
+    }
+}

@@ -1,0 +1,106 @@
+import EventCore
+import Testing
+@testable import Raft
+
+/// Per-follower flow control (probe and replicate states, the inflight
+/// window) and batching of proposals, on replicas driven by hand.
+@Suite("Flow control and batching")
+struct FlowControlTests {
+    static func appends(_ messages: [RaftMessage], to index: Int) -> [[RaftEntry]] {
+        messages.compactMap { message in
+            guard message.to == ReplicaGroup.id(index), case .append(_, _, let entries, _) = message.body else { return nil }
+            return entries
+        }
+    }
+
+    /// A group whose leader (replica 0) has every follower in the
+    /// replicate state.
+    static func settled(_ configuration: RaftConfiguration = ReplicaGroup.paperConfiguration) throws -> ReplicaGroup {
+        let group = try ReplicaGroup(count: 3, configuration: configuration)
+        group.elect(0)
+        try group.propose(0, "warm-up")
+        return group
+    }
+
+    @Test("proposals made between two readies travel in one append per follower")
+    func proposalsBatched() throws {
+        let group = try Self.settled()
+        for command in 0..<10 { try group.replicas[0].propose([UInt8(command)]) }
+        let sent = group.takeMessages()
+        for follower in [1, 2] {
+            let appends = Self.appends(sent, to: follower)
+            #expect(appends.count == 1)
+            #expect(appends.first?.map(\.command) == (0..<10).map { [UInt8($0)] })
+        }
+    }
+
+    @Test("in the probe state a leader sends one append and waits for its answer")
+    func probeSendsOne() throws {
+        let group = try ReplicaGroup(count: 3)
+        group.timeOut(0)
+        for request in group.takeMessages() { group.deliver(request) }
+        for vote in group.takeMessages() { group.deliver(vote) }
+        let first = group.takeMessages()
+        #expect(Self.appends(first, to: 1).count == 1, "the probe carrying the new leader's no-op")
+        for command in 0..<3 {
+            try group.replicas[0].propose([UInt8(command)])
+            #expect(Self.appends(group.takeMessages(), to: 1).isEmpty, "nothing more until the probe is answered")
+        }
+        #expect(group.replicas[0].progress[ReplicaGroup.id(1)]?.state == .probe)
+        for message in first { group.deliver(message) }
+        group.deliverAll()
+        #expect(group.replicas[0].progress[ReplicaGroup.id(1)]?.state == .replicate)
+        #expect(group.storages[1].allEntries.count == 4)
+        let progress = group.replicas[0].replicationProgress(of: ReplicaGroup.id(1))
+        #expect(progress?.match == 4 && progress?.next == 5)
+        #expect(group.replicas[1].replicationProgress(of: ReplicaGroup.id(0)) == nil, "only a leader tracks progress")
+    }
+
+    @Test("in the replicate state appends are pipelined up to maximumInflightMessages")
+    func pipelineBoundedByMessages() throws {
+        var configuration = ReplicaGroup.paperConfiguration
+        configuration.maximumInflightMessages = 4
+        let group = try Self.settled(configuration)
+        var sent: [RaftMessage] = []
+        for command in 0..<10 {
+            try group.replicas[0].propose([UInt8(command)])
+            sent += group.takeMessages()
+        }
+        #expect(Self.appends(sent, to: 1).count == 4)
+        #expect(Self.appends(sent, to: 1).map(\.count) == [1, 1, 1, 1])
+        for message in sent { group.deliver(message) }
+        group.deliverAll()
+        #expect(group.storages[1].allEntries.count == group.storages[0].allEntries.count)
+        #expect(group.replicas[0].commitIndex == group.replicas[0].lastIndex)
+    }
+
+    @Test("in the replicate state appends are bounded by maximumInflightBytes and each by maximumAppendBytes")
+    func pipelineBoundedByBytes() throws {
+        var configuration = ReplicaGroup.paperConfiguration
+        configuration.maximumAppendBytes = 1_024
+        configuration.maximumInflightBytes = 2_048
+        let group = try Self.settled(configuration)
+        for _ in 0..<6 { try group.replicas[0].propose(Array(repeating: 1, count: 600)) }
+        let sent = group.takeMessages()
+        // 600 bytes per append (two would exceed 1,024), until 2,048 bytes are in flight: 4 appends.
+        #expect(Self.appends(sent, to: 1).map(\.count) == [1, 1, 1, 1])
+        for message in sent { group.deliver(message) }
+        group.deliverAll()
+        #expect(group.storages[2].allEntries.count == group.storages[0].allEntries.count)
+    }
+
+    @Test("a lost append in the replicate state is sent again after a heartbeat is answered")
+    func lostAppendRecovered() throws {
+        let group = try Self.settled()
+        try group.replicas[0].propose(Array("lost".utf8))
+        group.isolated = [1]
+        group.deliverAll()
+        group.isolated = []
+        #expect(group.replicas[0].commitIndex == group.replicas[0].lastIndex, "committed with replica 2")
+        #expect(group.storages[1].allEntries.count == group.storages[0].allEntries.count - 1)
+        group.now = group.now + group.replicas[0].configuration.heartbeatInterval
+        group.replicas[0].tick(now: group.now)
+        group.deliverAll()
+        #expect(group.storages[1].allEntries == group.storages[0].allEntries)
+    }
+}

@@ -1,0 +1,233 @@
+import EventCore
+import Raft
+import Simulation
+
+/// A Raft group in the simulator for the tests: `count` nodes with IDs
+/// 1 ... count on one `SimulatedNetwork`, in-memory storage that survives
+/// crashes (standing for a durable store), and the safety invariants of
+/// Raft (§5.2, §5.4.3, Figure 3) checked as the run goes:
+///
+/// - election safety: at most one leader per term;
+/// - leader completeness: a new leader holds every entry applied anywhere;
+/// - state machine safety: every node applies the same command at an index;
+/// - applied in order, once: each incarnation applies rising indices;
+/// - log matching (``checkLogMatching()``): two logs with an entry of the
+///   same index and term are identical up to it.
+final class RaftCluster {
+    /// Records every command with the cluster, then applies it to the
+    /// node's `inner` state machine, if any.
+    final class RecordingStateMachine: RaftStateMachine {
+        unowned let cluster: RaftCluster
+        let node: Int
+        let inner: (any RaftStateMachine)?
+
+        init(cluster: RaftCluster, node: Int, inner: (any RaftStateMachine)?) {
+            self.cluster = cluster
+            self.node = node
+            self.inner = inner
+        }
+
+        func apply(_ command: [UInt8], at index: UInt64) -> [UInt8] {
+            cluster.recordApply(node: node, index: index, command: command)
+            return inner?.apply(command, at: index) ?? Array("applied \(index)".utf8)
+        }
+    }
+
+    struct AppliedCommand: Equatable {
+        var index: UInt64
+        var command: [UInt8]
+    }
+
+    struct Acknowledgement {
+        var command: [UInt8]
+        var result: [UInt8]
+        var invokedAt: Instant
+        var completedAt: Instant
+    }
+
+    let network: SimulatedNetwork
+    let configuration: RaftConfiguration
+    let simulatedNodes: [SimulatedNode]
+    let storages: [InMemoryRaftStorage]
+    private(set) var rafts: [RaftNode?]
+    /// What each node's current incarnation applied, in order (a leader's
+    /// no-op entries never reach the state machine, so indices skip them).
+    private(set) var applied: [[AppliedCommand]]
+    /// The command committed at each index, as first applied anywhere.
+    private(set) var committed: [UInt64: [UInt8]] = [:]
+    private(set) var leaders: [UInt64: NodeID] = [:]
+    private(set) var violations: [String] = []
+    private(set) var acknowledged: [Acknowledgement] = []
+    private(set) var failures: [RaftError] = []
+    private var commandsSent = 0
+    private let makeStateMachine: () -> (any RaftStateMachine)?
+    /// Each node's current inner state machine.
+    private(set) var stateMachines: [(any RaftStateMachine)?]
+
+    init(count: Int, seed: UInt64, link: LinkConditions = LinkConditions(),
+         configuration: RaftConfiguration = RaftConfiguration(),
+         makeStateMachine: @escaping () -> (any RaftStateMachine)? = { nil }) throws {
+        let network = SimulatedNetwork(seed: seed)
+        try network.setDefaultConditions(link)
+        self.network = network
+        self.configuration = configuration
+        simulatedNodes = (0..<count).map { _ in network.addNode() }
+        storages = (0..<count).map { _ in InMemoryRaftStorage() }
+        rafts = Array(repeating: nil, count: count)
+        self.makeStateMachine = makeStateMachine
+        stateMachines = Array(repeating: nil, count: count)
+        applied = Array(repeating: [], count: count)
+        for index in 0..<count { try start(index) }
+    }
+
+    static func id(_ index: Int) -> NodeID { NodeID(UInt64(index + 1)) }
+
+    var indices: Range<Int> { simulatedNodes.indices }
+
+    /// Starts (or restarts, from its storage) node `index`.
+    func start(_ index: Int) throws {
+        var peers: [NodeID: Endpoint] = [:]
+        for other in indices where other != index { peers[Self.id(other)] = simulatedNodes[other].localEndpoint }
+        applied[index] = []
+        stateMachines[index] = makeStateMachine()
+        let node = simulatedNodes[index]
+        var generator = network.makeRandomGenerator()
+        rafts[index] = try RaftNode(
+            id: Self.id(index), group: 1, peers: peers, storage: storages[index],
+            stateMachine: RecordingStateMachine(cluster: self, node: index, inner: stateMachines[index]), transport: node, scheduler: node,
+            configuration: configuration, seed: generator.next())
+    }
+
+    func crash(_ index: Int) {
+        rafts[index]?.stop()
+        rafts[index] = nil
+        network.crash(simulatedNodes[index])
+    }
+
+    func restart(_ index: Int) throws {
+        network.restart(simulatedNodes[index])
+        try start(index)
+    }
+
+    var live: [Int] { indices.filter { rafts[$0] != nil } }
+
+    /// The live leader with the highest term, if any.
+    var leader: Int? {
+        live.filter { rafts[$0]?.role == .leader }.max { rafts[$0]!.term < rafts[$1]!.term }
+    }
+
+    /// Proposes a fresh command at node `index`, recording the outcome.
+    func propose(at index: Int, prefix: String = "c") {
+        commandsSent += 1
+        propose(Array("\(prefix)\(commandsSent)".utf8), at: index)
+    }
+
+    /// Proposes `command` at node `index`, recording the outcome.
+    func propose(_ command: [UInt8], at index: Int) {
+        guard let raft = rafts[index] else { return }
+        let invokedAt = network.now
+        raft.propose(command) { [unowned self] result in
+            switch result {
+            case .success(let value):
+                acknowledged.append(Acknowledgement(command: command, result: value, invokedAt: invokedAt,
+                                                    completedAt: network.now))
+            case .failure(let error):
+                failures.append(error)
+            }
+        }
+    }
+
+    // MARK: Invariants
+
+    fileprivate func recordApply(node: Int, index: UInt64, command: [UInt8]) {
+        if let previous = applied[node].last?.index, previous >= index {
+            violations.append("node \(node + 1) applied index \(index) after \(previous)")
+        }
+        applied[node].append(AppliedCommand(index: index, command: command))
+        if let known = committed[index] {
+            if known != command { violations.append("index \(index): node \(node + 1) applied another command") }
+        } else {
+            committed[index] = command
+        }
+    }
+
+    /// Election safety and leader completeness, at this instant.
+    func checkLeaders() {
+        for index in live {
+            guard let raft = rafts[index], raft.role == .leader else { continue }
+            if let known = leaders[raft.term] {
+                if known != raft.id { violations.append("term \(raft.term) has leaders \(known) and \(raft.id)") }
+                continue
+            }
+            leaders[raft.term] = raft.id
+            let log = storages[index].allEntries
+            for (entryIndex, command) in committed.sorted(by: { $0.key < $1.key }) {
+                let position = Int(entryIndex) - 1
+                guard position < log.count else {
+                    violations.append("leader \(raft.id) of term \(raft.term) lacks committed index \(entryIndex)")
+                    break
+                }
+                let entry = log[position]
+                let held = entry.kind == .command ? entry.command : []
+                if held != command {
+                    violations.append("leader \(raft.id) of term \(raft.term) holds another entry at \(entryIndex)")
+                }
+            }
+        }
+    }
+
+    /// Log matching over every pair of stored logs.
+    func checkLogMatching() {
+        for a in indices {
+            for b in indices where b > a {
+                let left = storages[a].allEntries
+                let right = storages[b].allEntries
+                let shared = min(left.count, right.count)
+                guard let last = (0..<shared).last(where: { left[$0].term == right[$0].term }) else { continue }
+                if left[...last] != right[...last] {
+                    violations.append("logs of nodes \(a + 1) and \(b + 1) share index \(last + 1) and term but differ before")
+                }
+            }
+        }
+    }
+
+    /// Runs `duration` of simulated time (to the first event past it),
+    /// checking leaders after each event.
+    func run(for duration: Duration) {
+        let end = network.now + duration
+        while network.now < end && network.step() { checkLeaders() }
+    }
+
+    /// Runs until `condition` holds, checking every 10 ms of simulated time
+    /// for at most `limit`; returns whether it held.
+    @discardableResult
+    func run(until condition: () -> Bool, limit: Duration) -> Bool {
+        let end = network.now + limit
+        while network.now < end {
+            if condition() { return true }
+            run(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    /// Whether every live node has applied the same commands through the
+    /// same commit index.
+    var converged: Bool {
+        let nodes = live
+        guard let first = nodes.first, let commit = rafts[first]?.commitIndex else { return false }
+        return nodes.allSatisfy { rafts[$0]?.appliedIndex == commit && rafts[$0]?.commitIndex == commit }
+            && nodes.allSatisfy { applied[$0] == applied[first] }
+    }
+
+    /// Every acknowledged command appears in every live node's applied log.
+    func lostAcknowledgements() -> [String] {
+        var lost: [String] = []
+        for index in live {
+            let commands = Set(applied[index].map(\.command))
+            for ack in acknowledged where !commands.contains(ack.command) {
+                lost.append("node \(index + 1) lacks \(String(decoding: ack.command, as: UTF8.self))")
+            }
+        }
+        return lost
+    }
+}

@@ -1,0 +1,109 @@
+import EventCore
+import Raft
+import TestSupport
+import Testing
+import UDPTransport
+
+/// Raft on real sockets: a 3-node group on 127.0.0.1 with ports from the
+/// kernel, on one EventLoop. Waits poll the outcome with a deadline;
+/// nothing depends on a fixed sleep, and no timing is asserted.
+@Suite("Raft over real UDP")
+struct UDPReplicationTests {
+    /// Appends every command it applies. Loop-only.
+    final class CommandLog: RaftStateMachine {
+        var commands: [[UInt8]] = []
+
+        func apply(_ command: [UInt8], at index: UInt64) -> [UInt8] {
+            commands.append(command)
+            return Array("\(index)".utf8)
+        }
+    }
+
+    /// The nodes of a loopback group. Loop-only.
+    final class LoopbackGroup {
+        var transports: [UDPSocketTransport] = []
+        var nodes: [RaftNode] = []
+        var logs: [CommandLog] = []
+        var acknowledged: [[UInt8]] = []
+        var refused = 0
+
+        init(count: Int, loop: EventLoop) throws {
+            var configuration = RaftConfiguration()
+            configuration.electionTimeout = .milliseconds(300)
+            configuration.heartbeatInterval = .milliseconds(50)
+            transports = try (0..<count).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+            for index in 0..<count {
+                var peers: [NodeID: Endpoint] = [:]
+                for other in 0..<count where other != index {
+                    peers[NodeID(UInt64(other + 1))] = transports[other].localEndpoint
+                }
+                let log = CommandLog()
+                logs.append(log)
+                nodes.append(try RaftNode(
+                    id: NodeID(UInt64(index + 1)), group: 42, peers: peers, storage: InMemoryRaftStorage(),
+                    stateMachine: log, transport: transports[index], scheduler: loop, configuration: configuration,
+                    seed: UInt64(index + 1)))
+            }
+        }
+
+        var leader: Int? {
+            nodes.indices.filter { !nodes[$0].stopped && nodes[$0].role == .leader }.max { nodes[$0].term < nodes[$1].term }
+        }
+
+        /// Proposes `commands` at the current leader, if there is one.
+        func proposeAtLeader(_ commands: [[UInt8]]) -> Bool {
+            guard let leader else { return false }
+            for command in commands {
+                nodes[leader].propose(command) { [unowned self] result in
+                    switch result {
+                    case .success: acknowledged.append(command)
+                    case .failure: refused += 1
+                    }
+                }
+            }
+            return true
+        }
+
+        /// Whether the running nodes all applied exactly `commands`, in order.
+        func applied(_ commands: [[UInt8]]) -> Bool {
+            nodes.indices.filter { !nodes[$0].stopped }.allSatisfy { logs[$0].commands == commands }
+        }
+
+        func close() {
+            for node in nodes { node.stop() }
+            for transport in transports { transport.close() }
+        }
+    }
+
+    @Test("3 nodes on 127.0.0.1 elect a leader, commit writes, and go on committing after the leader stops")
+    func loopbackGroup() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let group = try await loop.submit { LoopBound(try LoopbackGroup(count: 3, loop: loop), on: loop) }
+        let first = (0..<20).map { Array("first \($0)".utf8) }
+        let second = (0..<20).map { Array("second \($0)".utf8) }
+
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { group.value.leader != nil })
+        #expect(try await loop.submit { group.value.proposeAtLeader(first) })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            group.value.acknowledged.count == 20 && group.value.applied(first)
+        })
+
+        let stopped = try await loop.submit { () -> Int in
+            let leader = group.value.leader ?? 0
+            group.value.nodes[leader].stop()
+            group.value.transports[leader].close()
+            return leader
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            group.value.leader.map { $0 != stopped } ?? false
+        }, "a new leader among the two left")
+        #expect(try await loop.submit { group.value.proposeAtLeader(second) })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            group.value.acknowledged.count == 40 && group.value.applied(first + second)
+        }, "the remaining majority commits")
+        #expect(try await loop.submit { group.value.acknowledged == first + second })
+        try await loop.submit { group.value.close() }
+    }
+}

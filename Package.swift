@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Gossip", targets: ["Gossip"]),
         .library(name: "SWIM", targets: ["SWIM"]),
         .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "CASPaxos", targets: ["CASPaxos"]),
         .executable(name: "chorus", targets: ["ChorusCLI"]),
     ],
     targets: [
@@ -26,9 +27,10 @@ let package = Package(
         .target(name: "Gossip", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "SWIM", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "Raft", dependencies: ["EventCore", "WireCodec"]),
+        .target(name: "CASPaxos", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
-            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM"]
+            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "CASPaxos"]
         ),
         // Helpers shared by the test targets (not a product).
         .target(name: "TestSupport", dependencies: ["EventCore"], path: "Tests/TestSupport"),
@@ -43,6 +45,8 @@ let package = Package(
             name: "SWIMTests", dependencies: ["SWIM", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
+        .testTarget(
+            name: "CASPaxosTests", dependencies: ["CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
     ],
     swiftLanguageModes: [.v6]
 )

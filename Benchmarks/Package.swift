@@ -106,6 +106,20 @@ let package = Package(
             path: "Benchmarks/SWIMBenchmarks",
             plugins: benchmarkPlugin
         ),
+
+        // CASPaxos on loopback UDP: uncontended writes with and without the
+        // one-round-trip optimization, a contended key, durable stores.
+        .executableTarget(
+            name: "CASPaxosBenchmarks",
+            dependencies: [
+                harness,
+                .product(name: "CASPaxos", package: "Chorus"),
+                .product(name: "EventCore", package: "Chorus"),
+                .product(name: "UDPTransport", package: "Chorus"),
+            ],
+            path: "Benchmarks/CASPaxosBenchmarks",
+            plugins: benchmarkPlugin
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

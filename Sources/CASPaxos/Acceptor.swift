@@ -1,0 +1,167 @@
+import EventCore
+
+/// The acceptor role of CASPaxos as a sans-IO state machine: it keeps, per
+/// key, the promised ballot and the accepted (ballot, value), answers
+/// prepares and accepts, and carries out the acceptor's steps of garbage
+/// collection (minimum proposer ages, tombstone removal) and membership
+/// change (key listing).
+///
+/// Every change of state comes out as a ``CASPaxosEffect/persist(_:)``
+/// before the reply that depends on it; the driver makes it durable in an
+/// ``AcceptorStore`` first. The acceptor keeps its registers in memory and
+/// starts from the snapshot the store recovered.
+///
+/// Rules (the paper's, plus what the network needs):
+/// - a prepare is promised if its ballot is at least the promise and above
+///   the accepted ballot; an accept is accepted if its ballot is at least
+///   the promise; otherwise a ``CASPaxosMessage/conflict(requestID:highest:)``
+///   names the highest ballot seen, so the proposer can fast-forward;
+/// - an accept may carry the next ballot (one-round-trip optimization),
+///   which is promised in the same step;
+/// - a proposer younger than the minimum age garbage collection set for it
+///   is refused with ``CASPaxosMessage/staleAge(requestID:minimumAge:)``;
+/// - an absent key behaves as if it had promised ``AcceptorSnapshot/removalFloor``,
+///   so no ballot older than a removed tombstone can write it again;
+/// - a zero ballot, or a next ballot not above the ballot, is dropped and
+///   counted;
+/// - the maps the network feeds are bounded: registers by
+///   ``CASPaxosConfiguration/maximumRegisters``, minimum ages by
+///   ``CASPaxosConfiguration/maximumTrackedProposers`` (over either, the
+///   message is refused or dropped, and counted).
+public struct Acceptor {
+    /// The validated configuration.
+    public let configuration: CASPaxosConfiguration
+    /// What the acceptor has done so far.
+    public internal(set) var counters = AcceptorCounters()
+
+    private var state: AcceptorSnapshot
+
+    /// Creates an acceptor from the state its store recovered.
+    ///
+    /// - Throws: `ConfigurationError` if `configuration` is invalid.
+    public init(
+        recovering snapshot: AcceptorSnapshot = AcceptorSnapshot(), configuration: CASPaxosConfiguration
+    ) throws(ConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+        state = snapshot
+    }
+
+    /// The register of `key`, if the acceptor holds one.
+    public func register(_ key: [UInt8]) -> RegisterState? { state.registers[key] }
+    /// How many registers the acceptor holds.
+    public var registerCount: Int { state.registers.count }
+    /// The whole state (what the store must hold once synced).
+    public var snapshot: AcceptorSnapshot { state }
+
+    /// Handles a message from `sender`, appending the writes to persist and
+    /// the replies to send.
+    public mutating func receive(_ message: CASPaxosMessage, from sender: Endpoint, into effects: inout [CASPaxosEffect]) {
+        switch message {
+        case .prepare(let id, let key, let ballot, let age):
+            guard admits(id, ballot, age, from: sender, into: &effects),
+                var register = existingOrNew(key)
+            else { return }
+            guard ballot >= register.promised else {
+                return refuse(id, register, to: sender, into: &effects)
+            }
+            if ballot > register.promised {
+                register.promised = ballot
+                write(key, register, into: &effects)
+            }
+            counters.promises += 1
+            effects.append(.send(.promise(requestID: id, accepted: register.accepted, value: register.value), to: sender))
+        case .accept(let id, let key, let ballot, let age, let value, let next):
+            guard admits(id, ballot, age, from: sender, into: &effects) else { return }
+            if let next, next <= ballot {
+                counters.invalidBallots += 1
+                return
+            }
+            guard var register = existingOrNew(key) else { return }
+            guard ballot >= register.promised else { return refuse(id, register, to: sender, into: &effects) }
+            let updated = RegisterState(promised: next ?? ballot, accepted: ballot, value: value)
+            if updated != register {
+                register = updated
+                write(key, register, into: &effects)
+            }
+            counters.acceptances += 1
+            effects.append(.send(.accepted(requestID: id), to: sender))
+        case .setMinimumAges(let id, let ages):
+            let known = state.minimumAges
+            let newProposers = Set(ages.map(\.proposer).filter { known[$0] == nil })
+            guard state.minimumAges.count + newProposers.count <= configuration.maximumTrackedProposers else {
+                counters.minimumAgesRefused += 1
+                return
+            }
+            for pair in ages where pair.age > state.minimumAges[pair.proposer] ?? 0 {
+                persist(.minimumAge(proposer: pair.proposer, age: pair.age), into: &effects)
+            }
+            effects.append(.send(.acknowledged(requestID: id), to: sender))
+        case .removeTombstone(let id, let key, let ballot):
+            if let register = state.registers[key], register.isTombstone, register.accepted == ballot {
+                counters.registersRemoved += 1
+                persist(.remove(key: key, floor: register.promised), into: &effects)
+            }
+            effects.append(.send(.acknowledged(requestID: id), to: sender))
+        case .listKeys(let id, let after):
+            effects.append(.send(listing(id, after: after), to: sender))
+        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+            .keyList:
+            counters.unexpectedMessages += 1
+        }
+    }
+
+    /// Checks a proposer message's ballot and age; refuses or drops it if
+    /// they do not pass.
+    private mutating func admits(
+        _ id: UInt64, _ ballot: Ballot, _ age: UInt64, from sender: Endpoint, into effects: inout [CASPaxosEffect]
+    ) -> Bool {
+        guard ballot.counter > 0 else {
+            counters.invalidBallots += 1
+            return false
+        }
+        if let minimum = state.minimumAges[ballot.proposer], age < minimum {
+            counters.staleAgeRefusals += 1
+            effects.append(.send(.staleAge(requestID: id, minimumAge: minimum), to: sender))
+            return false
+        }
+        return true
+    }
+
+    /// The register of `key`, or a new one promised at the removal floor;
+    /// nil (counted) if a new one would pass the register limit.
+    private mutating func existingOrNew(_ key: [UInt8]) -> RegisterState? {
+        if let register = state.registers[key] { return register }
+        guard state.registers.count < configuration.maximumRegisters else {
+            counters.registersRefused += 1
+            return nil
+        }
+        return RegisterState(promised: state.removalFloor)
+    }
+
+    private mutating func refuse(
+        _ id: UInt64, _ register: RegisterState, to sender: Endpoint, into effects: inout [CASPaxosEffect]
+    ) {
+        counters.conflicts += 1
+        effects.append(.send(.conflict(requestID: id, highest: max(register.promised, register.accepted)), to: sender))
+    }
+
+    private mutating func write(_ key: [UInt8], _ register: RegisterState, into effects: inout [CASPaxosEffect]) {
+        persist(.register(key: key, state: register), into: &effects)
+    }
+
+    private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {
+        state.apply(write)
+        effects.append(.persist(write))
+    }
+
+    /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys after
+    /// `after`, in byte order. Sorts every key: O(n log n) per page, meant
+    /// for the rare membership change.
+    private func listing(_ id: UInt64, after: [UInt8]?) -> CASPaxosMessage {
+        let sorted = state.registers.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let start = after.map { bound in sorted.firstIndex { bound.lexicographicallyPrecedes($0) } ?? sorted.count } ?? 0
+        let end = min(sorted.count, start + configuration.maximumKeysPerListing)
+        return .keyList(requestID: id, keys: Array(sorted[start..<end]), isComplete: end == sorted.count)
+    }
+}

@@ -1,0 +1,28 @@
+/// A snapshot of what an acceptor has done, for metrics and tests.
+public struct AcceptorCounters: Hashable, Sendable {
+    /// Prepares answered with a promise.
+    public var promises = 0
+    /// Accepts answered with an acceptance.
+    public var acceptances = 0
+    /// Prepares and accepts refused because a higher ballot was seen.
+    public var conflicts = 0
+    /// Messages refused because their proposer is younger than garbage
+    /// collection requires.
+    public var staleAgeRefusals = 0
+    /// Messages dropped for an absurd ballot (zero, or a piggybacked next
+    /// ballot not above the accepted one).
+    public var invalidBallots = 0
+    /// Prepares and accepts for a new key refused because the acceptor holds
+    /// ``CASPaxosConfiguration/maximumRegisters`` registers.
+    public var registersRefused = 0
+    /// Minimum-age updates dropped unanswered because they would pass
+    /// ``CASPaxosConfiguration/maximumTrackedProposers``.
+    public var minimumAgesRefused = 0
+    /// Registers removed by garbage collection.
+    public var registersRemoved = 0
+    /// Replies and messages meant for proposers that reached this acceptor.
+    public var unexpectedMessages = 0
+
+    /// Creates zeroed counters.
+    public init() {}
+}

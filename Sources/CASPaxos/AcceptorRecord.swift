@@ -1,0 +1,61 @@
+import EventCore
+import WireCodec
+
+/// The on-disk form of one ``AcceptorWrite`` in a ``FileAcceptorStore``: a
+/// tag byte and the write's fields (keys and values length-prefixed, node
+/// IDs and ballots as on the wire). Records carry no checksum of their own:
+/// they travel in an ``AcceptorLogBatch``, whose checksum covers them.
+enum AcceptorRecord {
+    enum Tag: UInt8 {
+        case register = 1, remove, minimumAge, removalFloor
+    }
+
+    /// Appends the record of `write` to `writer`.
+    static func append(_ write: AcceptorWrite, to writer: inout WireWriter) {
+        switch write {
+        case .register(let key, let state):
+            writer.writeUInt8(Tag.register.rawValue)
+            writer.writeBytes(key)
+            writer.write(state.promised)
+            writer.write(state.accepted)
+            writer.writeOptional(state.value) { $0.writeBytes($1) }
+        case .remove(let key, let floor):
+            writer.writeUInt8(Tag.remove.rawValue)
+            writer.writeBytes(key)
+            writer.write(floor)
+        case .minimumAge(let proposer, let age):
+            writer.writeUInt8(Tag.minimumAge.rawValue)
+            writer.write(proposer)
+            writer.writeVarint(age)
+        }
+    }
+
+    /// Appends a record of the removal floor alone (compaction writes it
+    /// instead of the removals that raised it).
+    static func appendFloor(_ floor: Ballot, to writer: inout WireWriter) {
+        writer.writeUInt8(Tag.removalFloor.rawValue)
+        writer.write(floor)
+    }
+
+    /// Reads one record from `reader` into `snapshot`.
+    ///
+    /// - Throws: `WireError` if the record is cut short or malformed.
+    static func read(from reader: inout WireReader, into snapshot: inout AcceptorSnapshot) throws(WireError) {
+        switch try reader.readEnum(Tag.self) {
+        case .register:
+            let key = try reader.readByteArray()
+            let promised = try reader.read(Ballot.self)
+            let accepted = try reader.read(Ballot.self)
+            let value = try reader.readOptional { r throws(WireError) in try r.readByteArray() }
+            snapshot.apply(.register(key: key, state: RegisterState(promised: promised, accepted: accepted, value: value)))
+        case .remove:
+            let key = try reader.readByteArray()
+            snapshot.apply(.remove(key: key, floor: try reader.read(Ballot.self)))
+        case .minimumAge:
+            let proposer = try reader.read(NodeID.self)
+            snapshot.apply(.minimumAge(proposer: proposer, age: try reader.readVarint()))
+        case .removalFloor:
+            snapshot.removalFloor = max(snapshot.removalFloor, try reader.read(Ballot.self))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/// Where an acceptor's promises and accepted values live.
+///
+/// The driver calls ``load()`` once when the acceptor starts, then
+/// ``apply(_:)`` for every ``CASPaxosEffect/persist(_:)`` and ``sync()``
+/// before it sends the replies that depend on them. An implementation may
+/// buffer applied writes until `sync`, but after `sync` returns every write
+/// applied before it must survive a crash: an acceptor that answered must
+/// never forget what it promised or accepted.
+public protocol AcceptorStore: AnyObject {
+    /// The state as of the last write that was synced (and possibly later
+    /// ones).
+    ///
+    /// - Throws: ``AcceptorStoreError`` if the state cannot be read.
+    func load() throws(AcceptorStoreError) -> AcceptorSnapshot
+
+    /// Records a write; durable once ``sync()`` returns.
+    ///
+    /// - Throws: ``AcceptorStoreError`` if it cannot be recorded.
+    func apply(_ write: AcceptorWrite) throws(AcceptorStoreError)
+
+    /// Makes every applied write durable.
+    ///
+    /// - Throws: ``AcceptorStoreError`` if they cannot be made durable; the
+    ///   driver then must not send the replies that depend on them.
+    func sync() throws(AcceptorStoreError)
+}
+
+/// Why an ``AcceptorStore`` failed.
+public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: Hashable, Sendable {
+        /// A system call failed (open, write, fsync, rename).
+        case io
+        /// The stored state is damaged where a torn write cannot be (before
+        /// the tail of a log, or inside a checksummed batch): recovering
+        /// would drop acknowledged state, so the store refuses to load.
+        case corrupt
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// Details for people: the file, the call, the offset.
+    public var detail: String
+
+    /// Creates an error.
+    public init(_ code: Code, detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    /// The code and the detail, on one line.
+    public var description: String { "\(code): \(detail)" }
+}

@@ -1,0 +1,13 @@
+import EventCore
+
+/// One change to an acceptor's durable state: what
+/// ``CASPaxosEffect/persist(_:)`` carries and an ``AcceptorStore`` records.
+public enum AcceptorWrite: Hashable, Sendable {
+    /// The register of `key` is now `state`.
+    case register(key: [UInt8], state: RegisterState)
+    /// The register of `key` was removed by garbage collection; ballots up
+    /// to `floor` are refused for every absent key from now on.
+    case remove(key: [UInt8], floor: Ballot)
+    /// Messages from `proposer` younger than `age` are refused.
+    case minimumAge(proposer: NodeID, age: UInt64)
+}

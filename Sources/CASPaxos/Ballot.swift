@@ -1,0 +1,59 @@
+import EventCore
+import WireCodec
+
+/// A CASPaxos ballot number: a proposer's counter with the proposer's ID as
+/// the tiebreaker, so ballots of different proposers never collide.
+/// Ordered by counter, then by proposer.
+///
+/// ``zero`` (counter 0) means "no ballot": acceptors never promise or
+/// accept it. Counters above ``maximumCounter`` are absurd: the decoder
+/// refuses them, so fast-forwarding past a ballot from the network can
+/// never overflow.
+public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The proposer's counter; 0 only in ``zero``.
+    public var counter: UInt64
+    /// The proposer that made the ballot.
+    public var proposer: NodeID
+
+    /// The largest counter a ballot may carry (2⁶²): at a million
+    /// proposals a second, 146,000 years of counting.
+    public static let maximumCounter: UInt64 = 1 << 62
+
+    /// "No ballot": below every real one.
+    public static let zero = Ballot(counter: 0, proposer: NodeID(0))
+
+    /// Creates a ballot.
+    public init(counter: UInt64, proposer: NodeID) {
+        self.counter = counter
+        self.proposer = proposer
+    }
+
+    /// Orders by counter, then by proposer ID.
+    public static func < (lhs: Ballot, rhs: Ballot) -> Bool {
+        (lhs.counter, lhs.proposer.rawValue) < (rhs.counter, rhs.proposer.rawValue)
+    }
+
+    /// `counter.proposer`, as in `17.00000000000000a3`.
+    public var description: String { "\(counter).\(proposer)" }
+}
+
+extension Ballot: WireCodable {
+    /// Writes the counter (a varint) and the proposer (8 bytes).
+    public func encode(to writer: inout WireWriter) {
+        writer.writeVarint(counter)
+        writer.write(proposer)
+    }
+
+    /// Reads what ``encode(to:)`` writes.
+    ///
+    /// - Throws: `WireError` `.truncated` if the bytes end early,
+    ///   `.invalidValue` for a counter above ``maximumCounter``.
+    public init(from reader: inout WireReader) throws(WireError) {
+        let start = reader.offset
+        counter = try reader.readVarint()
+        guard counter <= Self.maximumCounter else {
+            throw WireError(.invalidValue, offset: start, detail: "ballot counter \(counter) is above \(Self.maximumCounter)")
+        }
+        proposer = try reader.read(NodeID.self)
+    }
+}

@@ -1,0 +1,107 @@
+import EventCore
+
+/// The settings of a CASPaxos node: size limits, timeouts and bounds of the
+/// proposer and the acceptor. ``validate()`` checks every field; the
+/// proposer, the acceptor and the node call it.
+public struct CASPaxosConfiguration: Hashable, Sendable {
+    /// The longest key, in bytes (1 ... 65,536). Default 256.
+    public var maximumKeySize = 256
+    /// The longest value, in bytes (0 ... 16 MiB). Default 8,192. A change
+    /// producing a longer value fails with ``CASPaxosError/Code/tooLarge``;
+    /// the decoder refuses longer values from the network.
+    public var maximumValueSize = 8_192
+    /// The longest CASPaxos message, frame header included, in bytes; at
+    /// least the key and value limits plus 128 bytes of overhead, at most
+    /// 16 MiB. Default 16,384 (UDPTransport fragments above the datagram
+    /// size).
+    public var maximumMessageSize = 16_384
+
+    /// How long one attempt (a prepare or an accept round) waits for a
+    /// quorum before it is abandoned and retried with a higher ballot
+    /// (1 ms ... 1 h). Default 100 ms: a few round trips in a data centre.
+    public var attemptTimeout: Duration = .milliseconds(100)
+    /// How long a proposal may take in all, its retries included, before it
+    /// fails with a ``CASPaxosError`` (1 ms ... 1 h). Default 2 s.
+    public var proposalTimeout: Duration = .seconds(2)
+    /// The first back-off after a failed attempt; each further failure
+    /// doubles it, up to ``maximumBackoff``, and every back-off is jittered
+    /// to a random 50–100% (1 µs ... 1 h). Default 2 ms.
+    public var initialBackoff: Duration = .milliseconds(2)
+    /// The longest back-off between attempts (initialBackoff ... 1 h).
+    /// Default 100 ms.
+    public var maximumBackoff: Duration = .milliseconds(100)
+
+    /// Proposals a proposer holds at once, queued ones included
+    /// (1 ... 1,048,576). Default 4,096; more fail with
+    /// ``CASPaxosError/Code/overloaded``.
+    public var maximumPendingProposals = 4_096
+    /// Whether a proposer piggybacks the next prepare on each accept and
+    /// caches (ballot, value) per key, so that the next proposal on the
+    /// key from this proposer costs one round trip (the paper's 1RTT
+    /// optimization). Default true.
+    public var isOneRoundTripEnabled = true
+    /// Keys whose (ballot, value) a proposer caches for the one-round-trip
+    /// path (1 ... 1,048,576); the oldest entry is dropped at the limit.
+    /// Default 4,096.
+    public var maximumCachedKeys = 4_096
+
+    /// Registers an acceptor holds (1 ... 2³⁰). A prepare or accept for a
+    /// new key beyond it is refused (counted): hostile traffic cannot grow
+    /// an acceptor without bound. Default 1,048,576.
+    public var maximumRegisters = 1_048_576
+    /// Proposers whose minimum age an acceptor records for garbage
+    /// collection (1 ... 1,048,576). A
+    /// ``CASPaxosMessage/setMinimumAges(requestID:ages:)`` that would pass
+    /// it is dropped unanswered and counted, so the collection that sent it
+    /// cannot remove anything (it is retried) and hostile traffic cannot
+    /// grow the map without bound. Every incarnation of a proposer has its
+    /// own ID, so this bounds incarnations seen by garbage collection.
+    /// Default 4,096.
+    public var maximumTrackedProposers = 4_096
+    /// Keys per answer to a key listing (membership change re-scan,
+    /// 1 ... 4,096). Default 64.
+    public var maximumKeysPerListing = 64
+
+    /// How often the steps of garbage collection and membership change
+    /// resend to the nodes that have not answered (1 ms ... 1 h).
+    /// Default 50 ms.
+    public var maintenanceRetryInterval: Duration = .milliseconds(50)
+    /// How long a garbage-collection or membership-change operation may
+    /// take before it fails (1 ms ... 24 h). Default 30 s.
+    public var maintenanceTimeout: Duration = .seconds(30)
+
+    /// Creates the default configuration.
+    public init() {}
+
+    /// Checks every field against its documented range.
+    ///
+    /// - Throws: `ConfigurationError` naming the first invalid field.
+    public func validate() throws(ConfigurationError) {
+        try check("maximumKeySize", maximumKeySize, 1...65_536)
+        try check("maximumValueSize", maximumValueSize, 0...(16 << 20))
+        try check(
+            "maximumMessageSize", maximumMessageSize,
+            (maximumKeySize + maximumValueSize + 128)...(16 << 20))
+        let hour = Duration.seconds(3_600)
+        try check("attemptTimeout", attemptTimeout, .milliseconds(1)...hour)
+        try check("proposalTimeout", proposalTimeout, .milliseconds(1)...hour)
+        try check("initialBackoff", initialBackoff, .microseconds(1)...hour)
+        try check("maximumBackoff", maximumBackoff, initialBackoff...hour)
+        try check("maximumPendingProposals", maximumPendingProposals, 1...1_048_576)
+        try check("maximumCachedKeys", maximumCachedKeys, 1...1_048_576)
+        try check("maximumRegisters", maximumRegisters, 1...(1 << 30))
+        try check("maximumTrackedProposers", maximumTrackedProposers, 1...1_048_576)
+        try check("maximumKeysPerListing", maximumKeysPerListing, 1...4_096)
+        try check("maintenanceRetryInterval", maintenanceRetryInterval, .milliseconds(1)...hour)
+        try check("maintenanceTimeout", maintenanceTimeout, .milliseconds(1)...Duration.seconds(86_400))
+    }
+
+    private func check<Value: Comparable>(
+        _ field: String, _ value: Value, _ range: ClosedRange<Value>
+    ) throws(ConfigurationError) {
+        guard range.contains(value) else {
+            throw ConfigurationError(
+                field: field, value: "\(value)", allowedRange: "\(range.lowerBound) ... \(range.upperBound)")
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import EventCore
+
+/// What a ``Proposer`` or an ``Acceptor`` asks its driver to do, appended
+/// to a caller-owned array by every input.
+///
+/// Ordering (etcd raft's `Ready`): a ``persist(_:)`` must be durable
+/// (written and synced by the ``AcceptorStore``) before any ``send(_:to:)``
+/// that follows it in the array leaves, because the reply may acknowledge
+/// it. A driver may batch the syncs of several inputs, holding their sends
+/// until the one sync completes.
+public enum CASPaxosEffect: Sendable {
+    /// Send `message` to `destination` (one CASPaxos frame).
+    case send(CASPaxosMessage, to: Endpoint)
+    /// Make this change to the acceptor's state durable before the sends
+    /// that follow.
+    case persist(AcceptorWrite)
+    /// A proposal ended: the new value, or why it failed.
+    case proposalCompleted(id: UInt64, result: Result<[UInt8]?, CASPaxosError>)
+    /// An administrative operation (garbage collection of a key, a
+    /// membership change) ended.
+    case maintenanceCompleted(id: UInt64, result: Result<Void, CASPaxosError>)
+}

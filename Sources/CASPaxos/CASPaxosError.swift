@@ -1,0 +1,54 @@
+/// Why a proposal (or an administrative operation) did not complete.
+///
+/// ``Code/conflict``, ``Code/noQuorum`` and ``Code/timeout`` are
+/// indeterminate: the change may or may not have taken effect (an
+/// acceptance may have reached a quorum whose answers were lost), so a
+/// caller that must know reads the key again. The other codes are
+/// definite: nothing was written.
+public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: Hashable, Sendable {
+        /// The deadline passed and the last attempt was refused by acceptors
+        /// that had seen a higher ballot (concurrent proposers kept winning).
+        case conflict
+        /// The deadline passed and the last attempt was answered by fewer
+        /// acceptors than a quorum (acceptors down or unreachable).
+        case noQuorum
+        /// The deadline passed before an attempt concluded (the proposal
+        /// waited behind earlier ones on its key, or in back-off).
+        case timeout
+        /// The key or the value the change produced is longer than the
+        /// configuration allows. Definite: nothing was written.
+        case tooLarge
+        /// Too many proposals are pending on this node. Definite.
+        case overloaded
+        /// The node is not a proposer, or was stopped. Definite.
+        case notAvailable
+        /// An administrative request that cannot be carried out (a
+        /// membership change of more than one acceptor at a time, or from a
+        /// configuration that is itself mid-change). Definite.
+        case invalidRequest
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// Details for people: the key, sizes, attempts.
+    public var detail: String
+
+    /// Creates an error.
+    public init(_ code: Code, detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    /// Whether the change may have taken effect anyway.
+    public var isIndeterminate: Bool {
+        switch code {
+        case .conflict, .noQuorum, .timeout: true
+        case .tooLarge, .overloaded, .notAvailable, .invalidRequest: false
+        }
+    }
+
+    /// The code and the detail, on one line.
+    public var description: String { "\(code): \(detail)" }
+}

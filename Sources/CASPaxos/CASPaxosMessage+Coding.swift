@@ -1,0 +1,202 @@
+import EventCore
+import WireCodec
+
+extension CASPaxosMessage {
+    /// Appends this message's body to `writer` (frame it with
+    /// ``encodeFrame(into:)`` to send it).
+    public func encode(to writer: inout WireWriter) {
+        switch self {
+        case .prepare(let id, let key, let ballot, let age):
+            Self.start(.prepare, id, &writer)
+            writer.writeBytes(key)
+            ballot.encode(to: &writer)
+            writer.writeVarint(age)
+        case .promise(let id, let accepted, let value):
+            Self.start(.promise, id, &writer)
+            accepted.encode(to: &writer)
+            Self.write(value, &writer)
+        case .accept(let id, let key, let ballot, let age, let value, let nextBallot):
+            Self.start(.accept, id, &writer)
+            writer.writeBytes(key)
+            ballot.encode(to: &writer)
+            writer.writeVarint(age)
+            Self.write(value, &writer)
+            writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
+        case .accepted(let id):
+            Self.start(.accepted, id, &writer)
+        case .conflict(let id, let highest):
+            Self.start(.conflict, id, &writer)
+            highest.encode(to: &writer)
+        case .staleAge(let id, let minimumAge):
+            Self.start(.staleAge, id, &writer)
+            writer.writeVarint(minimumAge)
+        case .invalidate(let id, let key, let ballot):
+            Self.start(.invalidate, id, &writer)
+            writer.writeBytes(key)
+            ballot.encode(to: &writer)
+        case .invalidated(let id, let proposer, let age):
+            Self.start(.invalidated, id, &writer)
+            writer.write(proposer)
+            writer.writeVarint(age)
+        case .setMinimumAges(let id, let ages):
+            Self.start(.setMinimumAges, id, &writer)
+            writer.writeArray(ages) { writer, pair in
+                writer.write(pair.proposer)
+                writer.writeVarint(pair.age)
+            }
+        case .removeTombstone(let id, let key, let ballot):
+            Self.start(.removeTombstone, id, &writer)
+            writer.writeBytes(key)
+            ballot.encode(to: &writer)
+        case .acknowledged(let id):
+            Self.start(.acknowledged, id, &writer)
+        case .reconfigure(let id, let quorums):
+            Self.start(.reconfigure, id, &writer)
+            writer.writeVarint(quorums.version)
+            writer.writeArray(quorums.prepareAcceptors) { $0.write($1) }
+            writer.writeVarint(UInt64(quorums.prepareQuorum))
+            writer.writeArray(quorums.acceptAcceptors) { $0.write($1) }
+            writer.writeVarint(UInt64(quorums.acceptQuorum))
+        case .listKeys(let id, let after):
+            Self.start(.listKeys, id, &writer)
+            writer.writeOptional(after) { $0.writeBytes($1) }
+        case .keyList(let id, let keys, let isComplete):
+            Self.start(.keyList, id, &writer)
+            writer.writeBool(isComplete)
+            writer.writeArray(keys) { $0.writeBytes($1) }
+        }
+    }
+
+    /// Appends this message as one CASPaxos frame (header and body).
+    ///
+    /// - Throws: `WireError.Code.lengthExceedsLimit` if the frame would be
+    ///   longer than `maximumMessageSize`; `writer` is left as it was.
+    public func encodeFrame(into writer: inout WireWriter, maximumMessageSize: Int) throws(WireError) {
+        try Frame.encode(
+            protocol: .casPaxos, limits: WireLimits(maximumFrameLength: maximumMessageSize), into: &writer
+        ) { encode(to: &$0) }
+    }
+
+    /// Decodes a frame body, refusing keys and values longer than
+    /// `configuration` allows and key lists longer than its
+    /// ``CASPaxosConfiguration/maximumKeysPerListing``.
+    ///
+    /// - Throws: `WireError`: `.truncated` if the body ends early,
+    ///   `.invalidValue` for an unknown tag, a bad presence byte, an address
+    ///   family other than 4 or 6, a ballot counter above
+    ///   ``Ballot/maximumCounter`` or quorum sizes that do not fit;
+    ///   `.lengthExceedsLimit` for a key, value or list over its limit;
+    ///   `.trailingBytes` if bytes follow the message.
+    public init(decoding body: UnsafeRawBufferPointer, configuration: CASPaxosConfiguration) throws(WireError) {
+        let limits = WireLimits(
+            maximumByteStringLength: max(configuration.maximumKeySize, configuration.maximumValueSize),
+            maximumCollectionCount: max(configuration.maximumKeysPerListing, 255),
+            maximumFrameLength: configuration.maximumMessageSize)
+        var reader = WireReader(body, limits: limits)
+        let tagOffset = reader.offset
+        let tag = try reader.readUInt8()
+        guard let kind = Kind(rawValue: tag) else {
+            throw WireError(.invalidValue, offset: tagOffset, detail: "unknown CASPaxos message tag \(tag)")
+        }
+        let id = try reader.readVarint()
+        let keyLimit = configuration.maximumKeySize
+        switch kind {
+        case .prepare:
+            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
+            let ballot = try Ballot(from: &reader)
+            self = .prepare(requestID: id, key: key, ballot: ballot, age: try reader.readVarint())
+        case .promise:
+            let accepted = try Ballot(from: &reader)
+            self = .promise(requestID: id, accepted: accepted, value: try Self.readValue(&reader, configuration))
+        case .accept:
+            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
+            let ballot = try Ballot(from: &reader)
+            let age = try reader.readVarint()
+            let value = try Self.readValue(&reader, configuration)
+            let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
+            self = .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
+        case .accepted: self = .accepted(requestID: id)
+        case .conflict: self = .conflict(requestID: id, highest: try Ballot(from: &reader))
+        case .staleAge: self = .staleAge(requestID: id, minimumAge: try reader.readVarint())
+        case .invalidate:
+            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
+            self = .invalidate(requestID: id, key: key, ballot: try Ballot(from: &reader))
+        case .invalidated:
+            let proposer = try reader.read(NodeID.self)
+            self = .invalidated(requestID: id, proposer: proposer, age: try reader.readVarint())
+        case .setMinimumAges:
+            let ages = try reader.readArray { r throws(WireError) in
+                let proposer = try r.read(NodeID.self)
+                return ProposerAge(proposer: proposer, age: try r.readVarint())
+            }
+            self = .setMinimumAges(requestID: id, ages: ages)
+        case .removeTombstone:
+            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
+            self = .removeTombstone(requestID: id, key: key, ballot: try Ballot(from: &reader))
+        case .acknowledged: self = .acknowledged(requestID: id)
+        case .reconfigure: self = .reconfigure(requestID: id, quorums: try Self.readQuorums(&reader))
+        case .listKeys:
+            let after = try reader.readOptional { r throws(WireError) in
+                try Self.readBytes(&r, limit: keyLimit, what: "key")
+            }
+            self = .listKeys(requestID: id, after: after)
+        case .keyList:
+            let isComplete = try reader.readBool()
+            let countOffset = reader.offset
+            let keys = try reader.readArray { r throws(WireError) in try Self.readBytes(&r, limit: keyLimit, what: "key") }
+            guard keys.count <= configuration.maximumKeysPerListing else {
+                throw WireError(
+                    .lengthExceedsLimit, offset: countOffset,
+                    detail: "\(keys.count) keys in a listing, limit \(configuration.maximumKeysPerListing)")
+            }
+            self = .keyList(requestID: id, keys: keys, isComplete: isComplete)
+        }
+        try reader.finish()
+    }
+
+    private static func start(_ kind: Kind, _ id: UInt64, _ writer: inout WireWriter) {
+        writer.writeUInt8(kind.rawValue)
+        writer.writeVarint(id)
+    }
+
+    private static func write(_ value: [UInt8]?, _ writer: inout WireWriter) {
+        writer.writeOptional(value) { $0.writeBytes($1) }
+    }
+
+    private static func readBytes(
+        _ reader: inout WireReader, limit: Int, what: String
+    ) throws(WireError) -> [UInt8] {
+        let start = reader.offset
+        let bytes = try reader.readBytes()
+        guard bytes.count <= limit else {
+            throw WireError(.lengthExceedsLimit, offset: start, detail: "\(what) of \(bytes.count) bytes, limit \(limit)")
+        }
+        return Array(bytes)
+    }
+
+    private static func readValue(
+        _ reader: inout WireReader, _ configuration: CASPaxosConfiguration
+    ) throws(WireError) -> [UInt8]? {
+        try reader.readOptional { r throws(WireError) in
+            try readBytes(&r, limit: configuration.maximumValueSize, what: "value")
+        }
+    }
+
+    private static func readQuorums(_ reader: inout WireReader) throws(WireError) -> AcceptorQuorums {
+        let version = try reader.readVarint()
+        let prepare = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
+        let prepareQuorum = try reader.readVarint()
+        let accept = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
+        let offset = reader.offset
+        let acceptQuorum = try reader.readVarint()
+        let quorums = AcceptorQuorums(
+            version: version, prepareAcceptors: prepare, prepareQuorum: Int(clamping: prepareQuorum),
+            acceptAcceptors: accept, acceptQuorum: Int(clamping: acceptQuorum))
+        do throws(ConfigurationError) {
+            try quorums.validate()
+        } catch {
+            throw WireError(.invalidValue, offset: offset, detail: "invalid acceptor quorums: \(error)")
+        }
+        return quorums
+    }
+}

@@ -1,0 +1,90 @@
+import EventCore
+import WireCodec
+
+/// One CASPaxos message: the body of a frame with protocol id
+/// ``ProtocolID/casPaxos``.
+///
+/// Layout: a tag byte (``Kind``), then the fields in the order of the
+/// case's associated values. Request IDs, counters and ages are varints;
+/// node IDs are 8 bytes little-endian; keys and values are length-prefixed
+/// byte strings (a value is preceded by a presence byte, absent for the
+/// empty register); ballots are a varint counter and an 8-byte proposer.
+/// Every reply carries the request ID of the message it answers, which is
+/// how a proposer matches answers to attempts (a reply whose ID it does not
+/// know is stale and ignored).
+public enum CASPaxosMessage: Hashable, Sendable {
+    /// Phase 1: promise `ballot` for `key` and tell me what you accepted.
+    /// `age` is the proposer's age (garbage collection).
+    case prepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64)
+    /// The acceptor promised: its accepted ballot (``Ballot/zero`` for
+    /// none) and value.
+    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?)
+    /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
+    /// (the one-round-trip optimization), then promise it at once.
+    case accept(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?)
+    /// The acceptor accepted (and promised the next ballot, if one came).
+    case accepted(requestID: UInt64)
+    /// Refused: the acceptor has seen `highest`, at least the ballot asked.
+    case conflict(requestID: UInt64, highest: Ballot)
+    /// Refused: garbage collection requires this proposer to be at least
+    /// `minimumAge` old (its cache may be stale).
+    case staleAge(requestID: UInt64, minimumAge: UInt64)
+
+    /// Garbage collection, to a proposer: forget the cached ballot of
+    /// `key`, fast-forward past `ballot` and grow one age older.
+    case invalidate(requestID: UInt64, key: [UInt8], ballot: Ballot)
+    /// The proposer did: it is now `age` old.
+    case invalidated(requestID: UInt64, proposer: NodeID, age: UInt64)
+    /// Garbage collection, to an acceptor: refuse messages from these
+    /// proposers while they are younger than these ages.
+    case setMinimumAges(requestID: UInt64, ages: [ProposerAge])
+    /// Garbage collection, to an acceptor: remove `key` if it still holds
+    /// the tombstone accepted at `ballot`.
+    case removeTombstone(requestID: UInt64, key: [UInt8], ballot: Ballot)
+    /// Done (the answer to ``setMinimumAges(requestID:ages:)``,
+    /// ``removeTombstone(requestID:key:ballot:)`` and
+    /// ``reconfigure(requestID:quorums:)``).
+    case acknowledged(requestID: UInt64)
+
+    /// Membership change, to a proposer: adopt `quorums` if its version is
+    /// higher than the one in use.
+    case reconfigure(requestID: UInt64, quorums: AcceptorQuorums)
+    /// Membership change, to an acceptor: list your keys in byte order,
+    /// starting after `after` (from the first, if nil).
+    case listKeys(requestID: UInt64, after: [UInt8]?)
+    /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys, and
+    /// whether they are the last.
+    case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool)
+
+    /// The tag byte of each case.
+    enum Kind: UInt8 {
+        case prepare = 1, promise, accept, accepted, conflict, staleAge
+        case invalidate, invalidated, setMinimumAges, removeTombstone, acknowledged
+        case reconfigure, listKeys, keyList
+    }
+
+    /// The request ID the message carries.
+    public var requestID: UInt64 {
+        switch self {
+        case .prepare(let id, _, _, _), .promise(let id, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
+            .conflict(let id, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
+            .setMinimumAges(let id, _), .removeTombstone(let id, _, _), .acknowledged(let id),
+            .reconfigure(let id, _), .listKeys(let id, _), .keyList(let id, _, _):
+            return id
+        }
+    }
+}
+
+/// A proposer and an age, in ``CASPaxosMessage/setMinimumAges(requestID:ages:)``.
+public struct ProposerAge: Hashable, Sendable {
+    /// The proposer.
+    public var proposer: NodeID
+    /// Its age.
+    public var age: UInt64
+
+    /// Creates a pair.
+    public init(proposer: NodeID, age: UInt64) {
+        self.proposer = proposer
+        self.age = age
+    }
+}

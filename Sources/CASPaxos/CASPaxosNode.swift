@@ -1,0 +1,347 @@
+import EventCore
+import WireCodec
+
+/// Runs a ``Proposer``, an ``Acceptor``, or both, on a `Transport` and a
+/// `Scheduler`: decodes incoming frames, feeds the roles, performs their
+/// effects and keeps one timer armed for the proposer's
+/// ``Proposer/nextDeadline``.
+///
+/// Durability (etcd raft's `Ready` ordering): the acceptor's writes go to
+/// its ``AcceptorStore`` as they come, and every message that follows a
+/// write is held until the store has synced. The sync runs once per loop
+/// turn (on an `EventLoop`, a task in the same iteration; elsewhere a timer
+/// due at once), so requests that arrive together share it.
+/// If the store fails, the node stops acting as an acceptor (fail-stop):
+/// it never answers from state it could not make durable.
+///
+/// Confined to its scheduler's loop, like the transport: create it and call
+/// it there only. From other tasks, wrap it in a `LoopBound` and use
+/// ``EventCore/LoopBound/propose(key:change:)``.
+public final class CASPaxosNode {
+    /// The transport the node speaks through.
+    public let transport: any Transport
+    /// The scheduler its timers run on.
+    public let scheduler: any Scheduler
+    /// The validated configuration.
+    public let configuration: CASPaxosConfiguration
+
+    /// The proposer role, if the node plays it.
+    public private(set) var proposer: Proposer?
+    /// The acceptor role, if the node plays it (nil after a store failure).
+    public private(set) var acceptor: Acceptor?
+    /// Every proposer of the cluster (this one included, if it is one), for
+    /// garbage collection and membership changes.
+    public var proposerEndpoints: [Endpoint]
+
+    private let store: (any AcceptorStore)?
+    private var effects: [CASPaxosEffect] = []
+    private var performing: [CASPaxosEffect] = []
+    private var isFlushing = false
+    private var held: [(CASPaxosMessage, Endpoint)] = []
+    private var needsSync = false
+    private var syncTimer: TimerHandle?
+    private var isSyncScheduled = false
+    private var writer = WireWriter(capacity: 1_024)
+    private var timer: TimerHandle?
+    private var armedDeadline: Instant?
+    private var proposalHandlers: [UInt64: (Result<[UInt8]?, CASPaxosError>) -> Void] = [:]
+    private var taskHandlers: [UInt64: (Result<Void, CASPaxosError>) -> Void] = [:]
+    private var isStopped = false
+    private let logger: any LogSink
+    private var malformedFrames = 0
+    private var sendFailures = 0
+    private var syncs = 0
+
+    /// Creates a node and installs its receive handler on `transport`.
+    ///
+    /// - Parameters:
+    ///   - id: the proposer's ID, unique per incarnation; by default a
+    ///     random one.
+    ///   - quorums: the acceptors the proposer uses; nil for an
+    ///     acceptor-only node.
+    ///   - acceptorStore: where the acceptor keeps its state (its
+    ///     ``AcceptorStore/load()`` runs now); nil for a proposer-only node.
+    ///   - proposers: every proposer of the cluster (see
+    ///     ``proposerEndpoints``).
+    ///   - seed: seeds the proposer's ID and jitter; by default drawn from
+    ///     the system (pass one to replay a run).
+    /// - Throws: `ConfigurationError` for an invalid configuration or
+    ///   quorums, or for a node with neither role; ``AcceptorStoreError`` is
+    ///   reported as a `ConfigurationError` on field `acceptorStore`.
+    public init(
+        id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler,
+        configuration: CASPaxosConfiguration = CASPaxosConfiguration(), quorums: AcceptorQuorums?,
+        acceptorStore: (any AcceptorStore)?, proposers: [Endpoint] = [], seed: UInt64? = nil,
+        logger: any LogSink = DiscardingLogSink()
+    ) throws(ConfigurationError) {
+        try configuration.validate()
+        guard quorums != nil || acceptorStore != nil else {
+            throw ConfigurationError(
+                field: "quorums", value: "nil", allowedRange: "quorums, an acceptor store, or both")
+        }
+        var system = SystemRandomNumberGenerator()
+        var generator = SeededRandomGenerator(seed: seed ?? system.next())
+        let nodeID = id ?? NodeID.random(using: &generator)
+        if let quorums {
+            proposer = try Proposer(id: nodeID, quorums: quorums, configuration: configuration, seed: generator.next())
+        }
+        if let acceptorStore {
+            let snapshot: AcceptorSnapshot
+            do throws(AcceptorStoreError) {
+                snapshot = try acceptorStore.load()
+            } catch {
+                throw ConfigurationError(field: "acceptorStore", value: "\(error)", allowedRange: "a readable store")
+            }
+            acceptor = try Acceptor(recovering: snapshot, configuration: configuration)
+        }
+        self.transport = transport
+        self.scheduler = scheduler
+        self.configuration = configuration
+        self.store = acceptorStore
+        self.proposerEndpoints = proposers
+        self.logger = logger
+        transport.setReceiveHandler { [weak self] bytes, sender, now in
+            self?.receive(bytes, from: sender, now: now)
+        }
+    }
+
+    /// What the node has done so far.
+    public var counters: CASPaxosNodeCounters {
+        CASPaxosNodeCounters(
+            proposer: proposer?.counters ?? ProposerCounters(), acceptor: acceptor?.counters ?? AcceptorCounters(),
+            malformedFramesDropped: malformedFrames, sendFailures: sendFailures, syncs: syncs)
+    }
+
+    /// Changes `key`'s value with `change` and calls `completion` on the
+    /// loop with the new value or the error.
+    ///
+    /// Errors: see ``CASPaxosError``; `.notAvailable` if the node is not a
+    /// proposer or was stopped.
+    public func propose(
+        key: [UInt8], change: @escaping CASPaxosChange,
+        completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void
+    ) {
+        do throws(CASPaxosError) {
+            // Optional chaining mutates the proposer in place (no copy).
+            guard !isStopped, let id = try proposer?.propose(key: key, change: change, now: scheduler.now, into: &effects)
+            else { return completion(.failure(Self.notRunning)) }
+            proposalHandlers[id] = completion
+        } catch {
+            return completion(.failure(error))
+        }
+        flush()
+    }
+
+    /// Reads `key` (a proposal with the identity change; see
+    /// ``Proposer/read(key:now:into:)``) and calls `completion` on the loop
+    /// with the value or the error.
+    public func read(key: [UInt8], completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void) {
+        do throws(CASPaxosError) {
+            guard !isStopped, let id = try proposer?.read(key: key, now: scheduler.now, into: &effects) else {
+                return completion(.failure(Self.notRunning))
+            }
+            proposalHandlers[id] = completion
+        } catch {
+            return completion(.failure(error))
+        }
+        flush()
+    }
+
+    /// Deletes `key` (writes the empty value, a tombstone) and, once that
+    /// succeeded, collects its garbage in the background (see
+    /// ``Proposer/collectGarbage(key:proposers:now:into:)``);
+    /// `completion` reports the delete, `collected` the collection.
+    public func delete(
+        key: [UInt8], completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void,
+        collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in }
+    ) {
+        propose(key: key, change: { _ in nil }) { [weak self] result in
+            completion(result)
+            if case .success = result { self?.collectGarbage(key: key, completion: collected) }
+        }
+    }
+
+    /// Runs garbage collection of `key` now; see
+    /// ``Proposer/collectGarbage(key:proposers:now:into:)``.
+    public func collectGarbage(key: [UInt8], completion: @escaping (Result<Void, CASPaxosError>) -> Void) {
+        guard !isStopped,
+            let id = proposer?.collectGarbage(key: key, proposers: proposerEndpoints, now: scheduler.now, into: &effects)
+        else { return completion(.failure(Self.notRunning)) }
+        taskHandlers[id] = completion
+        flush()
+    }
+
+    /// Changes the acceptors to `acceptors` (one added or removed); see
+    /// ``Proposer/changeMembership(to:proposers:now:into:)``.
+    public func changeMembership(
+        to acceptors: [Endpoint], completion: @escaping (Result<Void, CASPaxosError>) -> Void
+    ) {
+        do throws(CASPaxosError) {
+            guard !isStopped,
+                let id = try proposer?.changeMembership(
+                    to: acceptors, proposers: proposerEndpoints, now: scheduler.now, into: &effects)
+            else { return completion(.failure(Self.notRunning)) }
+            taskHandlers[id] = completion
+        } catch {
+            return completion(.failure(error))
+        }
+        flush()
+    }
+
+    /// Stops the node: pending proposals and tasks fail with
+    /// `.notAvailable`, no more timers or sends. The transport stays open.
+    public func stop() {
+        guard !isStopped else { return }
+        isStopped = true
+        if let timer { scheduler.cancel(timer) }
+        if let syncTimer { scheduler.cancel(syncTimer) }
+        timer = nil
+        syncTimer = nil
+        transport.setReceiveHandler { _, _, _ in }
+        let stopped = CASPaxosError(.notAvailable, detail: "the node was stopped")
+        for id in proposalHandlers.keys.sorted() { proposalHandlers[id]?(.failure(stopped)) }
+        for id in taskHandlers.keys.sorted() { taskHandlers[id]?(.failure(stopped)) }
+        proposalHandlers = [:]
+        taskHandlers = [:]
+    }
+
+    private static let notRunning = CASPaxosError(.notAvailable, detail: "this node is not a running proposer")
+
+    // MARK: Driving
+
+    private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
+        guard !isStopped else { return }
+        let message: CASPaxosMessage
+        do throws(WireError) {
+            let (header, body) = try Frame.decode(bytes, limits: WireLimits(maximumFrameLength: configuration.maximumMessageSize))
+            guard header.protocolID == .casPaxos else {
+                malformedFrames += 1
+                return
+            }
+            message = try CASPaxosMessage(decoding: body, configuration: configuration)
+        } catch {
+            malformedFrames += 1
+            logger.log(.debug, source: "caspaxos", "dropped a frame from \(sender): \(error)")
+            return
+        }
+        switch message {
+        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
+            acceptor?.receive(message, from: sender, into: &effects)
+        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+            .keyList:
+            proposer?.receive(message, from: sender, now: now, into: &effects)
+        }
+        flush()
+    }
+
+    private func tick() {
+        timer = nil
+        armedDeadline = nil
+        guard !isStopped else { return }
+        proposer?.tick(now: scheduler.now, into: &effects)
+        flush()
+    }
+
+    private func flush() {
+        guard !isFlushing else { return }
+        isFlushing = true
+        while !effects.isEmpty {
+            swap(&effects, &performing)
+            for effect in performing where !isStopped { perform(effect) }
+            performing.removeAll(keepingCapacity: true)
+        }
+        isFlushing = false
+        if needsSync && !isSyncScheduled && !isStopped { scheduleSync() }
+        armTimer()
+    }
+
+    private func perform(_ effect: CASPaxosEffect) {
+        switch effect {
+        case .send(let message, let destination):
+            if needsSync {
+                held.append((message, destination))
+            } else {
+                send(message, to: destination)
+            }
+        case .persist(let write):
+            guard let store else { return }
+            do throws(AcceptorStoreError) {
+                try store.apply(write)
+                needsSync = true
+            } catch {
+                storeFailed(error)
+            }
+        case .proposalCompleted(let id, let result):
+            proposalHandlers.removeValue(forKey: id)?(result)
+        case .maintenanceCompleted(let id, let result):
+            taskHandlers.removeValue(forKey: id)?(result)
+        }
+    }
+
+    /// Arranges one sync for the writes of this loop turn. On an
+    /// `EventLoop` it is a task queued from the loop's own thread, which runs
+    /// in the same iteration after every message of the wake-up was handled
+    /// (and before the transports flush their sends at the iteration's end);
+    /// a timer due now would wait for the next tick of the timer wheel. On
+    /// another scheduler (the simulator), a timer due now.
+    private func scheduleSync() {
+        isSyncScheduled = true
+        if let loop = scheduler as? EventLoop {
+            let node = LoopBound(self, on: loop)
+            if loop.execute({ node.value.syncAndRelease() }) { return }
+        }
+        syncTimer = scheduler.schedule(at: scheduler.now) { [weak self] in self?.syncAndRelease() }
+    }
+
+    /// Syncs the store, then sends the messages held for it.
+    private func syncAndRelease() {
+        syncTimer = nil
+        isSyncScheduled = false
+        guard !isStopped, needsSync, let store else { return }
+        do throws(AcceptorStoreError) {
+            try store.sync()
+            syncs += 1
+        } catch {
+            return storeFailed(error)
+        }
+        needsSync = false
+        let messages = held
+        held = []
+        for (message, destination) in messages { send(message, to: destination) }
+    }
+
+    /// Fail-stop: the acceptor role ends and the replies waiting for the
+    /// store are dropped.
+    private func storeFailed(_ error: AcceptorStoreError) {
+        logger.log(.error, source: "caspaxos", "acceptor store failed, the acceptor stops: \(error)")
+        acceptor = nil
+        needsSync = false
+        held = []
+    }
+
+    private func send(_ message: CASPaxosMessage, to destination: Endpoint) {
+        writer.removeAll()
+        do throws(WireError) {
+            try message.encodeFrame(into: &writer, maximumMessageSize: configuration.maximumMessageSize)
+        } catch {
+            sendFailures += 1
+            logger.log(.debug, source: "caspaxos", "cannot encode a message to \(destination): \(error)")
+            return
+        }
+        do throws(TransportError) {
+            try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
+        } catch {
+            sendFailures += 1
+            logger.log(.debug, source: "caspaxos", "cannot send to \(destination): \(error)")
+        }
+    }
+
+    private func armTimer() {
+        guard !isStopped, let proposer else { return }
+        let deadline = proposer.nextDeadline
+        guard deadline != armedDeadline else { return }
+        if let timer { scheduler.cancel(timer) }
+        armedDeadline = deadline
+        timer = deadline == .distantFuture ? nil : scheduler.schedule(at: deadline) { [weak self] in self?.tick() }
+    }
+}

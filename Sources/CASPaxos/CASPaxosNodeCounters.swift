@@ -1,0 +1,26 @@
+/// A snapshot of what a ``CASPaxosNode`` has done.
+public struct CASPaxosNodeCounters: Hashable, Sendable {
+    /// The proposer role's counters (zero if the node is not a proposer).
+    public var proposer: ProposerCounters
+    /// The acceptor role's counters (zero if the node is not an acceptor).
+    public var acceptor: AcceptorCounters
+    /// Frames dropped because they did not decode (bad frame, bad checksum,
+    /// another protocol, malformed or over-limit body).
+    public var malformedFramesDropped: Int
+    /// Messages the transport refused or that did not fit a message.
+    public var sendFailures: Int
+    /// Store syncs done (each may cover the writes of several requests).
+    public var syncs: Int
+
+    /// Creates counters.
+    public init(
+        proposer: ProposerCounters, acceptor: AcceptorCounters, malformedFramesDropped: Int, sendFailures: Int,
+        syncs: Int
+    ) {
+        self.proposer = proposer
+        self.acceptor = acceptor
+        self.malformedFramesDropped = malformedFramesDropped
+        self.sendFailures = sendFailures
+        self.syncs = syncs
+    }
+}

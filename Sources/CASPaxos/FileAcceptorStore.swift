@@ -1,0 +1,247 @@
+import WireCodec
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A durable ``AcceptorStore``: an append-only log of CRC32C-checksummed
+/// batches of records in one file, rewritten (compacted) when it grows well
+/// past the live state.
+///
+/// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
+///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
+///   `fdatasync(2)`, so the writes of several requests share one sync.
+/// - ``load()`` replays the file. Each batch is synced before the next is
+///   written, so a crash can tear only the last one. A bad batch (cut
+///   short, or failing its checksum) is that torn tail when nothing valid
+///   follows it: its header is missing or claims to reach the end of the
+///   file or beyond, and no whole batch starts anywhere after it. Such a
+///   tail was never synced, so never acknowledged: the file is truncated
+///   there and ``truncatedBytes`` says how much went. Any other bad batch,
+///   or a record that does not parse inside a batch whose checksum
+///   matches, is damage: ``load()`` throws ``AcceptorStoreError/Code/corrupt``
+///   naming the offset and drops nothing.
+/// - Compaction (in ``sync()``, once the file passes
+///   ``compactionThreshold`` and twice its size after the last compaction)
+///   writes the live state as one batch to `<path>.compact`, syncs it,
+///   renames it over the log and syncs the directory, so a crash at any
+///   point leaves either the old log or the new one.
+///
+/// Confined like the node that uses it: one thread at a time.
+public final class FileAcceptorStore: AcceptorStore {
+    /// The log file's path.
+    public let path: String
+    /// The file size, in bytes, below which the log is never compacted.
+    public let compactionThreshold: Int
+    /// Bytes cut off the end of the file by the last ``load()``.
+    public private(set) var truncatedBytes = 0
+    /// Compactions done since the store was opened.
+    public private(set) var compactionCount = 0
+    /// The log's current size in bytes (synced records only).
+    public private(set) var fileSize = 0
+
+    /// The first 8 bytes of the file.
+    private static let magic: [UInt8] = Array("CASPXLOG".utf8)
+    private var descriptor: Int32 = -1
+    private var state = AcceptorSnapshot()
+    private var pending = WireWriter(capacity: 4_096)
+    private var sizeAfterCompaction = 0
+
+    /// Opens (creating if needed) the log at `path`. Call ``load()`` before
+    /// the first write.
+    ///
+    /// - Parameter compactionThreshold: bytes, default 4 MiB.
+    /// - Throws: ``AcceptorStoreError`` with code `.io` if the file cannot
+    ///   be opened.
+    public init(path: String, compactionThreshold: Int = 4 << 20) throws(AcceptorStoreError) {
+        self.path = path
+        self.compactionThreshold = compactionThreshold
+        descriptor = try Self.open(path)
+    }
+
+    deinit {
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+    }
+
+    /// Replays the log (truncating a torn tail) and returns the state.
+    ///
+    /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read or
+    ///   truncated, `.corrupt` (naming the offset) if it does not start
+    ///   with the store's magic or is damaged before its tail.
+    public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
+        let bytes = try readAll()
+        state = AcceptorSnapshot()
+        truncatedBytes = 0
+        if bytes.isEmpty {
+            try writeFully(Self.magic)
+            try syncDescriptor(descriptor, "fdatasync")
+            fileSize = Self.magic.count
+            sizeAfterCompaction = fileSize
+            return state
+        }
+        guard bytes.count >= Self.magic.count, Array(bytes[..<Self.magic.count]) == Self.magic else {
+            throw AcceptorStoreError(.corrupt, detail: "\(path) is not a CASPaxos acceptor log (offset 0)")
+        }
+        let end = try bytes.withUnsafeBytes { raw in
+            Result { () throws(AcceptorStoreError) in try replay(raw) }
+        }.get()
+        if end < bytes.count {
+            truncatedBytes = bytes.count - end
+            guard ftruncate(descriptor, off_t(end)) == 0 else { throw Self.failure("ftruncate", path) }
+            try syncDescriptor(descriptor, "fdatasync")
+        }
+        fileSize = end
+        sizeAfterCompaction = end
+        return state
+    }
+
+    /// Applies every whole batch of `log` to ``state``; returns where the
+    /// valid log ends (the start of a torn tail, or the end of the file).
+    private func replay(_ log: UnsafeRawBufferPointer) throws(AcceptorStoreError) -> Int {
+        var offset = Self.magic.count
+        while offset < log.count {
+            let rest = UnsafeRawBufferPointer(rebasing: log[offset...])
+            switch AcceptorLogBatch.check(rest) {
+            case .valid(let payload, let length):
+                var reader = WireReader(UnsafeRawBufferPointer(rebasing: rest[payload]))
+                do throws(WireError) {
+                    while !reader.isAtEnd { try AcceptorRecord.read(from: &reader, into: &state) }
+                } catch {
+                    throw AcceptorStoreError(
+                        .corrupt, detail: "\(path): a checksummed batch at offset \(offset) does not parse: \(error)")
+                }
+                offset += length
+            case .bad(let claimedEnd):
+                if let claimedEnd, claimedEnd < rest.count {
+                    throw AcceptorStoreError(
+                        .corrupt,
+                        detail: "\(path): the batch at offset \(offset) fails its checksum and \(rest.count - claimedEnd) bytes follow it")
+                }
+                if let next = AcceptorLogBatch.firstValid(after: rest) {
+                    throw AcceptorStoreError(
+                        .corrupt,
+                        detail: "\(path): the batch at offset \(offset) is bad and a valid one follows at offset \(offset + next)")
+                }
+                return offset
+            }
+        }
+        return offset
+    }
+
+    /// Buffers the record of `write`; durable after the next ``sync()``.
+    public func apply(_ write: AcceptorWrite) {
+        state.apply(write)
+        AcceptorRecord.append(write, to: &pending)
+    }
+
+    /// Writes the buffered records and syncs them to disk; compacts the log
+    /// when it has grown enough.
+    ///
+    /// - Throws: ``AcceptorStoreError`` with code `.io` if a write, a sync
+    ///   or the compaction's rename fails.
+    public func sync() throws(AcceptorStoreError) {
+        guard pending.count > 0 else { return }
+        let bytes = AcceptorLogBatch.seal(pending.takeBytes())
+        try writeFully(bytes)
+        try syncDescriptor(descriptor, "fdatasync")
+        fileSize += bytes.count
+        if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction {
+            try compact()
+        }
+    }
+
+    /// Rewrites the live state to a new file and renames it over the log.
+    private func compact() throws(AcceptorStoreError) {
+        var writer = WireWriter(capacity: sizeAfterCompaction)
+        AcceptorRecord.appendFloor(state.removalFloor, to: &writer)
+        for (proposer, age) in state.minimumAges {
+            AcceptorRecord.append(.minimumAge(proposer: proposer, age: age), to: &writer)
+        }
+        for (key, register) in state.registers {
+            AcceptorRecord.append(.register(key: key, state: register), to: &writer)
+        }
+        let temporary = path + ".compact"
+        _ = unlink(temporary)
+        let fresh = try Self.open(temporary)
+        let bytes = Self.magic + AcceptorLogBatch.seal(writer.takeBytes())
+        do throws(AcceptorStoreError) {
+            try Self.writeFully(fresh, bytes, temporary)
+            try Self.sync(fresh, "fdatasync", temporary)
+        } catch {
+            _ = Glibc.close(fresh)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            _ = Glibc.close(fresh)
+            throw Self.failure("rename", temporary)
+        }
+        try syncDirectory()
+        _ = Glibc.close(descriptor)
+        descriptor = fresh
+        fileSize = bytes.count
+        sizeAfterCompaction = bytes.count
+        compactionCount += 1
+    }
+
+    // MARK: System calls
+
+    private static func open(_ path: String) throws(AcceptorStoreError) -> Int32 {
+        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw failure("open", path) }
+        return descriptor
+    }
+
+    private func readAll() throws(AcceptorStoreError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        var offset: off_t = 0
+        while true {
+            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Self.failure("pread", path)
+            }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[..<count])
+            offset += off_t(count)
+        }
+    }
+
+    private func writeFully(_ bytes: [UInt8]) throws(AcceptorStoreError) {
+        try Self.writeFully(descriptor, bytes, path)
+    }
+
+    private static func writeFully(_ descriptor: Int32, _ bytes: [UInt8], _ path: String) throws(AcceptorStoreError) {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { raw in
+                Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("write", path)
+            }
+            written += count
+        }
+    }
+
+    private func syncDescriptor(_ descriptor: Int32, _ call: String) throws(AcceptorStoreError) {
+        try Self.sync(descriptor, call, path)
+    }
+
+    private static func sync(_ descriptor: Int32, _ call: String, _ path: String) throws(AcceptorStoreError) {
+        guard fdatasync(descriptor) == 0 else { throw failure(call, path) }
+    }
+
+    private func syncDirectory() throws(AcceptorStoreError) {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let descriptor = Glibc.open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Self.failure("open", directory) }
+        defer { _ = Glibc.close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw Self.failure("fsync", directory) }
+    }
+
+    private static func failure(_ call: String, _ path: String) -> AcceptorStoreError {
+        AcceptorStoreError(.io, detail: "\(call) \(path): errno \(errno)")
+    }
+}

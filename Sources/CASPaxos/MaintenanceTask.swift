@@ -1,0 +1,66 @@
+import EventCore
+
+/// A garbage collection or membership change a ``Proposer`` drives: a list
+/// of steps, each finished before the next starts, each resent to the
+/// nodes that have not answered until they do or the run's deadline
+/// passes. After a failed run the task backs off and tries again: a
+/// garbage collection from its first step, for as long as it takes (the
+/// paper's GC is retried until it completes); a membership change from the
+/// step that failed, until its ``finalDeadline``.
+struct MaintenanceTask {
+    /// One step.
+    enum Step {
+        /// Re-write the key's tombstone through every acceptor (identity
+        /// change, full accept quorum); learns the tombstone's ballot.
+        case rewriteTombstone(key: [UInt8])
+        /// Every proposer forgets the key's cached ballot, fast-forwards
+        /// past the tombstone and grows older.
+        case invalidateProposers(key: [UInt8])
+        /// Every acceptor refuses the proposers' younger messages.
+        case raiseMinimumAges
+        /// Every acceptor removes the key if it still holds the tombstone.
+        case removeTombstone(key: [UInt8])
+        /// Every proposer adopts these acceptor quorums.
+        case reconfigure(AcceptorQuorums)
+        /// Identity change on every key listed by a prepare quorum.
+        case rescan
+    }
+
+    let id: UInt64
+    /// When the current run fails (``CASPaxosConfiguration/maintenanceTimeout``
+    /// after it started).
+    var deadline: Instant
+    /// Proposers to invalidate or reconfigure.
+    let proposers: [Endpoint]
+    var steps: [Step]
+    /// The steps to start over from when a run fails (garbage collection),
+    /// or nil to retry the steps left (membership change).
+    let restartSteps: [Step]?
+    /// When the task fails instead of trying again (distant future for
+    /// garbage collection).
+    let finalDeadline: Instant
+    /// Runs that failed and were tried again.
+    var restarts = 0
+    /// When the next run starts, while the task backs off after a failure.
+    var restartAt: Instant?
+    /// The request ID of the current step's messages (one per step; key
+    /// listings use one per page and acceptor, in ``listingRequests``).
+    var requestID: UInt64 = 0
+    /// Who must answer the current step, and who did.
+    var targets: [Endpoint] = []
+    var answered: Set<Endpoint> = []
+    var resendAt = Instant.distantFuture
+    /// The message the current step sends to every target.
+    var message: CASPaxosMessage?
+    /// Proposals the current step waits for.
+    var proposals: Set<UInt64> = []
+    /// Garbage collection: the tombstone's ballot and the proposers' ages.
+    var tombstone = Ballot.zero
+    var ages: [ProposerAge] = []
+    /// Re-scan: per acceptor, the last key listed and whether the listing
+    /// is complete; the latest listing request per acceptor; the keys.
+    var listingCursor: [Endpoint: [UInt8]] = [:]
+    var listingDone: Set<Endpoint> = []
+    var listingRequests: [UInt64: Endpoint] = [:]
+    var keys: Set<[UInt8]> = []
+}

@@ -1,0 +1,34 @@
+/// A snapshot of what a proposer has done, for metrics and tests.
+public struct ProposerCounters: Hashable, Sendable {
+    /// Proposals that completed with a value.
+    public var proposalsSucceeded = 0
+    /// Proposals that failed (any ``CASPaxosError``).
+    public var proposalsFailed = 0
+    /// Attempts started (a proposal's first and each retry).
+    public var attempts = 0
+    /// Attempts that skipped the prepare phase thanks to the cached ballot
+    /// (one-round-trip optimization).
+    public var oneRoundTripAttempts = 0
+    /// Attempts abandoned: refused by a higher ballot or a stale age, or
+    /// not answered by a quorum in time.
+    public var failedAttempts = 0
+    /// Prepare and accept messages sent.
+    public var requestsSent = 0
+    /// Replies with a request ID no attempt is waiting for (late,
+    /// duplicated, or from a finished attempt).
+    public var staleReplies = 0
+    /// Messages meant for acceptors that reached this proposer, or replies
+    /// from endpoints that are not acceptors of the phase.
+    public var unexpectedMessages = 0
+    /// Garbage-collection invalidations handled (each makes the proposer
+    /// one age older).
+    public var invalidations = 0
+    /// Garbage collections started over, and membership-change steps
+    /// retried, after a failed run.
+    public var maintenanceRestarts = 0
+    /// Acceptor configurations adopted (membership changes).
+    public var reconfigurations = 0
+
+    /// Creates zeroed counters.
+    public init() {}
+}

@@ -1,0 +1,56 @@
+import CASPaxos
+import EventCore
+import UDPTransport
+
+/// One acceptor of `chorus demo`'s CASPaxos scenario, on an event loop of
+/// its own (its fdatasyncs then overlap with the other acceptors', as they
+/// would in separate processes), with a ``FileAcceptorStore`` that outlives
+/// its crashes. Loop-confined.
+final class CASPaxosDemoAcceptor {
+    let index: Int
+    let loop: EventLoop
+    /// The acceptor's address, kept across restarts.
+    let endpoint: Endpoint
+    private let path: String
+    private var node: CASPaxosNode?
+
+    init(index: Int, directory: String, loop: EventLoop) throws {
+        self.index = index
+        self.loop = loop
+        path = "\(directory)/acceptor-\(index).log"
+        let node = try Self.start(at: .loopbackV4(), path: path, loop: loop)
+        endpoint = node.transport.localEndpoint
+        self.node = node
+    }
+
+    private static func start(at endpoint: Endpoint, path: String, loop: EventLoop) throws -> CASPaxosNode {
+        let transport = try UDPSocketTransport.bind(to: endpoint, on: loop)
+        do {
+            return try CASPaxosNode(
+                transport: transport, scheduler: loop, quorums: nil, acceptorStore: try FileAcceptorStore(path: path))
+        } catch {
+            transport.close()
+            throw error
+        }
+    }
+
+    /// Crashes the acceptor: the node stops and the socket closes; writes
+    /// it had not synced are lost, as in a crash.
+    func crash() {
+        guard let node else { return }
+        node.stop()
+        (node.transport as? UDPSocketTransport)?.close()
+        self.node = nil
+    }
+
+    /// Restarts the acceptor on its old port from its file; returns what it
+    /// recovered, for the log.
+    func restart() throws -> String {
+        crash()
+        let node = try Self.start(at: endpoint, path: path, loop: loop)
+        self.node = node
+        return "acceptor \(index) recovered \(node.acceptor?.registerCount ?? 0) registers from \(path)"
+    }
+
+    func close() { crash() }
+}

@@ -1,0 +1,30 @@
+import EventCore
+
+/// Records a concurrent history as a test runs it: call ``invoke(client:key:input:at:)``
+/// when a client starts an operation and ``complete(_:with:at:)`` when it
+/// ends. Operations never completed count as ``OperationOutcome/unknown``.
+/// Feed ``operations`` to ``LinearizabilityChecker/check(_:)``.
+public final class HistoryRecorder<Key: Hashable, Input, Output> {
+    /// The operations recorded so far, in invocation order.
+    public private(set) var operations: [HistoryOperation<Key, Input, Output>] = []
+
+    /// Creates an empty recorder.
+    public init() {}
+
+    /// Records the invocation of an operation; returns its number, for
+    /// ``complete(_:with:at:)``.
+    public func invoke(client: Int, key: Key, input: Input, at instant: Instant) -> Int {
+        operations.append(
+            HistoryOperation(
+                client: client, key: key, input: input, invoked: instant, completed: instant, outcome: .unknown))
+        return operations.count - 1
+    }
+
+    /// Records how operation `number` ended. Ignored for a number
+    /// ``invoke(client:key:input:at:)`` did not return.
+    public func complete(_ number: Int, with outcome: OperationOutcome<Output>, at instant: Instant) {
+        guard operations.indices.contains(number) else { return }
+        operations[number].outcome = outcome
+        operations[number].completed = instant
+    }
+}

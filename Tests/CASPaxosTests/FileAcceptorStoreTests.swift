@@ -1,0 +1,173 @@
+import CASPaxos
+import EventCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable store: recovery of synced writes, torn tails, compaction.
+@Suite("FileAcceptorStore")
+struct FileAcceptorStoreTests {
+    static func register(_ counter: UInt64, _ value: [UInt8]?) -> RegisterState {
+        let ballot = Ballot(counter: counter, proposer: NodeID(1))
+        return RegisterState(promised: ballot, accepted: ballot, value: value)
+    }
+
+    @Test("synced writes survive reopening; unsynced ones do not")
+    func recovery() throws {
+        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
+        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let path = directory + "/log"
+        do {
+            let store = try FileAcceptorStore(path: path)
+            _ = try store.load()
+            try store.apply(.register(key: [1], state: Self.register(1, [10])))
+            try store.apply(.minimumAge(proposer: NodeID(7), age: 3))
+            try store.sync()
+            try store.apply(.register(key: [2], state: Self.register(2, [20])))
+        }
+        let reopened = try FileAcceptorStore(path: path)
+        let snapshot = try reopened.load()
+        #expect(snapshot.registers == [[1]: Self.register(1, [10])])
+        #expect(snapshot.minimumAges == [NodeID(7): 3])
+    }
+
+    @Test("a torn tail is truncated and the records before it kept")
+    func tornTail() throws {
+        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
+        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let path = directory + "/log"
+        do {
+            let store = try FileAcceptorStore(path: path)
+            _ = try store.load()
+            try store.apply(.register(key: [1], state: Self.register(1, [10])))
+            try store.sync()
+            try store.apply(.register(key: [2], state: Self.register(2, [20, 21, 22])))
+            try store.sync()
+        }
+        let size = try FileAcceptorStore(path: path).fileSize
+        #expect(size == 0)  // not loaded yet
+        let descriptor = open(path, O_RDWR)
+        var status = stat()
+        fstat(descriptor, &status)
+        ftruncate(descriptor, status.st_size - 2)
+        close(descriptor)
+        let store = try FileAcceptorStore(path: path)
+        let snapshot = try store.load()
+        #expect(snapshot.registers == [[1]: Self.register(1, [10])])
+        #expect(store.truncatedBytes > 0)
+        try store.apply(.register(key: [3], state: Self.register(3, nil)))
+        try store.sync()
+        #expect(try FileAcceptorStore(path: path).load().registers.count == 2)
+    }
+
+    /// Three synced batches of one register each; returns the file's size
+    /// after each batch.
+    static func writeThreeBatches(_ path: String) throws -> [Int] {
+        let store = try FileAcceptorStore(path: path)
+        _ = try store.load()
+        var sizes: [Int] = []
+        for counter in UInt64(1)...3 {
+            try store.apply(.register(key: [UInt8(counter)], state: register(counter, [UInt8(counter), 7])))
+            try store.sync()
+            sizes.append(store.fileSize)
+        }
+        return sizes
+    }
+
+    /// Overwrites one byte of the file at `offset` with its complement.
+    static func flipByte(_ path: String, at offset: Int) {
+        let descriptor = open(path, O_RDWR)
+        defer { close(descriptor) }
+        var byte: UInt8 = 0
+        _ = pread(descriptor, &byte, 1, off_t(offset))
+        byte = ~byte
+        _ = pwrite(descriptor, &byte, 1, off_t(offset))
+    }
+
+    static func fileBytes(_ path: String) -> Int {
+        var status = stat()
+        stat(path, &status)
+        return Int(status.st_size)
+    }
+
+    @Test("damage before the tail is a typed corrupt error naming the offset, and nothing is dropped")
+    func midFileDamage() throws {
+        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
+        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let path = directory + "/log"
+        let sizes = try Self.writeThreeBatches(path)
+        // The last byte of the first batch's payload: its checksum fails
+        // and two whole batches follow.
+        Self.flipByte(path, at: sizes[0] - 1)
+        let before = Self.fileBytes(path)
+        #expect {
+            try FileAcceptorStore(path: path).load()
+        } throws: { error in
+            guard let error = error as? AcceptorStoreError else { return false }
+            return error.code == .corrupt && error.detail.contains("offset 8 ")
+        }
+        #expect(Self.fileBytes(path) == before, "recovery must not truncate acknowledged records")
+    }
+
+    @Test("a bad batch whose header says more bytes follow it is corrupt, even with garbage after it")
+    func damageBeforeGarbage() throws {
+        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
+        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let path = directory + "/log"
+        let sizes = try Self.writeThreeBatches(path)
+        // Damage the second batch's payload and the third batch's marker:
+        // no valid batch follows the second, but its header says the file
+        // goes on past it, which a torn tail never does.
+        Self.flipByte(path, at: sizes[1] - 1)
+        Self.flipByte(path, at: sizes[1])
+        #expect {
+            try FileAcceptorStore(path: path).load()
+        } throws: { error in
+            guard let error = error as? AcceptorStoreError else { return false }
+            return error.code == .corrupt && error.detail.contains("offset \(sizes[0]) ")
+        }
+    }
+
+    @Test("a torn last batch (bad checksum, or zeros past the end) is truncated and the rest kept")
+    func tornLastBatch() throws {
+        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
+        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let path = directory + "/log"
+        let sizes = try Self.writeThreeBatches(path)
+        Self.flipByte(path, at: sizes[2] - 1)
+        let store = try FileAcceptorStore(path: path)
+        let snapshot = try store.load()
+        #expect(snapshot.registers.keys.sorted { $0.lexicographicallyPrecedes($1) } == [[1], [2]])
+        #expect(store.truncatedBytes == sizes[2] - sizes[1])
+        // A crash can also leave the file extended with zeros.
+        let descriptor = open(path, O_RDWR)
+        ftruncate(descriptor, off_t(sizes[1] + 100))
+        close(descriptor)
+        let again = try FileAcceptorStore(path: path)
+        #expect(try again.load().registers.count == 2)
+        #expect(again.truncatedBytes == 100)
+    }
+
+    @Test("rewrites of the same keys are compacted and the state kept")
+    func compaction() throws {
+        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
+        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let path = directory + "/log"
+        let store = try FileAcceptorStore(path: path, compactionThreshold: 2_048)
+        _ = try store.load()
+        for counter in UInt64(1)...500 {
+            try store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
+            try store.sync()
+        }
+        try store.apply(.remove(key: [0], floor: Ballot(counter: 600, proposer: NodeID(1))))
+        try store.sync()
+        #expect(store.compactionCount > 0)
+        #expect(store.fileSize < 4_096)
+        let snapshot = try FileAcceptorStore(path: path).load()
+        #expect(snapshot.registers.count == 3)
+        #expect(snapshot.registers[[1]] == Self.register(497, [UInt8(497 % 256)]))
+        #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
+    }
+}

@@ -1,0 +1,196 @@
+import CASPaxos
+import EventCore
+import Simulation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+typealias RegisterHistory = HistoryRecorder<[UInt8], RegisterOperation<[UInt8]>, [UInt8]?>
+
+/// A CASPaxos cluster in the simulator: acceptor-only nodes and
+/// proposer-only nodes, each proposer with its own clients that issue
+/// random reads, writes and compare-and-sets one after another, all
+/// recorded in a history for the linearizability checker.
+final class SimulatedCASCluster {
+    let network: SimulatedNetwork
+    let configuration: CASPaxosConfiguration
+    private(set) var acceptorNodes: [SimulatedNode] = []
+    private(set) var proposerNodes: [SimulatedNode] = []
+    private(set) var acceptors: [CASPaxosNode?] = []
+    private(set) var proposers: [CASPaxosNode] = []
+    /// Per acceptor: its store (kept across crashes, standing for the disk).
+    private(set) var memoryStores: [InMemoryAcceptorStore] = []
+    /// With file storage: the directory and each acceptor's log path.
+    private(set) var directory: String?
+    let history = RegisterHistory()
+    private let initialQuorums: AcceptorQuorums
+    private var random: SeededRandomGenerator
+
+    init(
+        seed: UInt64, acceptorCount: Int = 3, proposerCount: Int = 2, fileStorage: Bool = false,
+        link: LinkConditions = LinkConditions(), configuration: CASPaxosConfiguration = CASPaxosConfiguration()
+    ) throws {
+        let network = SimulatedNetwork(seed: seed)
+        try network.setDefaultConditions(link)
+        self.network = network
+        self.configuration = configuration
+        random = network.makeRandomGenerator()
+        if fileStorage { directory = try Self.makeTemporaryDirectory() }
+        let acceptorNodes = (0..<acceptorCount).map { _ in network.addNode() }
+        self.acceptorNodes = acceptorNodes
+        initialQuorums = AcceptorQuorums.majority(of: acceptorNodes.map(\.localEndpoint))
+        for (index, node) in acceptorNodes.enumerated() {
+            memoryStores.append(InMemoryAcceptorStore())
+            acceptors.append(nil)
+            node.onRestart = { [unowned self] _ in self.startAcceptor(index) }
+            startAcceptor(index)
+        }
+        for index in 0..<proposerCount {
+            let node = network.addNode()
+            proposerNodes.append(node)
+            node.onRestart = { [unowned self] _ in self.proposers[index] = self.makeProposer(index) }
+        }
+        for index in 0..<proposerCount { proposers.append(makeProposer(index)) }
+    }
+
+    /// A proposer with a fresh ID (unique per incarnation) and the initial
+    /// quorums; the clients whose operation a crash cut short stay silent
+    /// (their operation stays unknown in the history).
+    private func makeProposer(_ index: Int) -> CASPaxosNode {
+        let node = proposerNodes[index]
+        return try! CASPaxosNode(
+            id: NodeID(random.next()), transport: node, scheduler: node, configuration: configuration,
+            quorums: initialQuorums, acceptorStore: nil, proposers: proposerNodes.map(\.localEndpoint),
+            seed: random.next())
+    }
+
+    deinit {
+        if let directory { Self.removeDirectory(directory) }
+    }
+
+    func store(_ index: Int) -> any AcceptorStore {
+        if let directory {
+            // Re-opened on every start: what was not synced is gone, as after a crash.
+            return try! FileAcceptorStore(path: "\(directory)/acceptor-\(index).log", compactionThreshold: 4_096)
+        }
+        return memoryStores[index]
+    }
+
+    private func startAcceptor(_ index: Int) {
+        let node = acceptorNodes[index]
+        acceptors[index] = try! CASPaxosNode(
+            transport: node, scheduler: node, configuration: configuration, quorums: nil, acceptorStore: store(index),
+            seed: random.next())
+    }
+
+    /// Adds an acceptor node that is not in any proposer's quorums yet.
+    func addAcceptor() -> SimulatedNode {
+        let index = acceptorNodes.count
+        let node = network.addNode()
+        acceptorNodes.append(node)
+        memoryStores.append(InMemoryAcceptorStore())
+        acceptors.append(nil)
+        node.onRestart = { [unowned self] _ in self.startAcceptor(index) }
+        startAcceptor(index)
+        return node
+    }
+
+    // MARK: Clients
+
+    /// Starts `clientsPerProposer` clients on every proposer, each running
+    /// `operations` random operations on `keys` (plus a key of its own),
+    /// pausing up to `thinkTime` between them.
+    func startClients(
+        clientsPerProposer: Int, operations: Int, keys: [[UInt8]], thinkTime: Duration = .milliseconds(20)
+    ) {
+        var client = 0
+        for proposer in proposers.indices {
+            for _ in 0..<clientsPerProposer {
+                let own: [UInt8] = Array("client-\(client)".utf8)
+                runClient(client, proposer: proposer, remaining: operations, keys: keys + [own], thinkTime: thinkTime)
+                client += 1
+            }
+        }
+    }
+
+    private func runClient(_ client: Int, proposer: Int, remaining: Int, keys: [[UInt8]], thinkTime: Duration) {
+        guard remaining > 0 else { return }
+        let pause = Duration.nanoseconds(Int64.random(in: 0...thinkTime.nanoseconds, using: &random))
+        network.schedule(at: network.now + pause) { [unowned self] _ in
+            let key = keys[Int.random(in: 0..<keys.count, using: &self.random)]
+            let value: [UInt8] = [UInt8(truncatingIfNeeded: client), UInt8(truncatingIfNeeded: remaining)]
+            let operation: RegisterOperation<[UInt8]>
+            switch Int.random(in: 0..<3, using: &self.random) {
+            case 0: operation = .read
+            case 1: operation = .write(value)
+            default:
+                // Compare-and-set against what a read might plausibly return.
+                let expected: [UInt8]? =
+                    Bool.random(using: &self.random) ? nil : [UInt8(truncatingIfNeeded: Int.random(in: 0..<4, using: &self.random)), UInt8(truncatingIfNeeded: remaining + 1)]
+                operation = .compareAndSet(expected: expected, new: value)
+            }
+            self.perform(operation, key: key, client: client, proposer: proposer) {
+                self.runClient(client, proposer: proposer, remaining: remaining - 1, keys: keys, thinkTime: thinkTime)
+            }
+        }
+    }
+
+    /// Runs one recorded operation on `proposer`; calls `then` when it ends.
+    func perform(
+        _ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int,
+        then: @escaping () -> Void = {}
+    ) {
+        let number = history.invoke(client: client, key: key, input: operation, at: network.now)
+        let change: CASPaxosChange
+        switch operation {
+        case .read: change = { $0 }  // unused: reads go through `read(key:)`
+        case .write(let value): change = { _ in value }
+        case .compareAndSet(let expected, let new): change = { $0 == expected ? new : $0 }
+        }
+        let completion: (Result<[UInt8]?, CASPaxosError>) -> Void = { [unowned self] result in
+            switch result {
+            case .success(let value): self.history.complete(number, with: .ok(value), at: self.network.now)
+            case .failure(let error):
+                self.history.complete(number, with: error.isIndeterminate ? .unknown : .failed, at: self.network.now)
+            }
+            then()
+        }
+        if case .read = operation {
+            proposers[proposer].read(key: key, completion: completion)
+        } else {
+            proposers[proposer].propose(key: key, change: change, completion: completion)
+        }
+    }
+
+    /// Operations that completed with a value.
+    var succeeded: Int {
+        history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count
+    }
+
+    func check() -> LinearizabilityVerdict<[UInt8]> {
+        LinearizabilityChecker(model: RegisterModel<[UInt8]>()).check(history.operations)
+    }
+
+    // MARK: Files
+
+    static func makeTemporaryDirectory() throws -> String {
+        var template = Array("/tmp/caspaxos-test-XXXXXX".utf8CString)
+        guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SystemError(call: "mkdtemp", errno: errno)
+        }
+        return String(cString: result)
+    }
+
+    static func removeDirectory(_ path: String) {
+        guard let directory = opendir(path) else { return }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { unlink("\(path)/\(name)") }
+        }
+        closedir(directory)
+        rmdir(path)
+    }
+}

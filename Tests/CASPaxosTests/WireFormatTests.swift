@@ -1,0 +1,139 @@
+import CASPaxos
+import EventCore
+import Testing
+import WireCodec
+
+/// Encoding round trips and hostile input: truncation, garbage, absurd
+/// ballots, oversized keys and values never trap; each is a typed error.
+@Suite("CASPaxos wire format")
+struct WireFormatTests {
+    static let configuration = CASPaxosConfiguration()
+    static let ballot = Ballot(counter: 5, proposer: NodeID(0xAB))
+    static let samples: [CASPaxosMessage] = [
+        .prepare(requestID: 1, key: [1, 2], ballot: ballot, age: 3),
+        .promise(requestID: 2, accepted: ballot, value: [9]),
+        .promise(requestID: 2, accepted: .zero, value: nil),
+        .accept(requestID: 3, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1))),
+        .accepted(requestID: 4),
+        .conflict(requestID: 5, highest: ballot),
+        .staleAge(requestID: 6, minimumAge: 7),
+        .invalidate(requestID: 7, key: [3], ballot: ballot),
+        .invalidated(requestID: 8, proposer: NodeID(4), age: 2),
+        .setMinimumAges(requestID: 9, ages: [ProposerAge(proposer: NodeID(4), age: 2)]),
+        .removeTombstone(requestID: 10, key: [3], ballot: ballot),
+        .acknowledged(requestID: 11),
+        .reconfigure(requestID: 12, quorums: .majority(of: [.loopbackV4(port: 1), .loopbackV6(port: 2), .loopbackV4(port: 3)])),
+        .listKeys(requestID: 13, after: [0]),
+        .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true),
+    ]
+
+    static func encode(_ message: CASPaxosMessage) -> [UInt8] {
+        var writer = WireWriter()
+        message.encode(to: &writer)
+        return writer.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(WireError) -> CASPaxosMessage {
+        let result: Result<CASPaxosMessage, WireError> = bytes.withUnsafeBytes { raw in
+            do throws(WireError) { return .success(try CASPaxosMessage(decoding: raw, configuration: configuration)) } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    @Test("every message round-trips, and every truncation of it is refused")
+    func roundTripAndTruncation() throws {
+        for message in Self.samples {
+            let bytes = Self.encode(message)
+            #expect(try Self.decode(bytes) == message)
+            for length in 0..<bytes.count {
+                #expect(throws: WireError.self) { try Self.decode(Array(bytes[..<length])) }
+            }
+            #expect(throws: WireError.self) { try Self.decode(bytes + [0]) }
+        }
+    }
+
+    @Test("absurd ballots, unknown tags and oversized keys or values are typed errors")
+    func hostile() {
+        var absurd = WireWriter()
+        absurd.writeUInt8(1)
+        absurd.writeVarint(1)
+        absurd.writeBytes([1])
+        absurd.writeVarint(UInt64.max)
+        absurd.writeUInt64(1)
+        absurd.writeVarint(0)
+        #expect(throws: WireError.self) { try Self.decode(absurd.bytes) }
+        #expect((try? Self.decode([0xEE, 1])) == nil)
+        let bigKey = Self.encode(.prepare(requestID: 1, key: [UInt8](repeating: 1, count: 257), ballot: Self.ballot, age: 0))
+        do {
+            _ = try Self.decode(bigKey)
+            Issue.record("an oversized key decoded")
+        } catch {
+            #expect(error.code == .lengthExceedsLimit)
+        }
+        let bigValue = Self.encode(.promise(requestID: 1, accepted: Self.ballot, value: [UInt8](repeating: 0, count: 8_193)))
+        #expect(throws: WireError.self) { try Self.decode(bigValue) }
+    }
+
+    @Test("random garbage never traps (fixed seed)")
+    func garbage() {
+        var random = SeededRandomGenerator(seed: 42)
+        var decoded = 0
+        for _ in 0..<20_000 {
+            let count = Int.random(in: 0..<40, using: &random)
+            var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+            if !bytes.isEmpty { bytes[0] = UInt8.random(in: 1...14, using: &random) }
+            if (try? Self.decode(bytes)) != nil { decoded += 1 }
+        }
+        #expect(decoded < 20_000)
+    }
+
+    @Test("an acceptor drops a zero ballot and refuses a stale one with the highest it saw")
+    func acceptorRules() throws {
+        var acceptor = try Acceptor(configuration: Self.configuration)
+        var effects: [CASPaxosEffect] = []
+        let sender = Endpoint.loopbackV4(port: 9)
+        acceptor.receive(.prepare(requestID: 1, key: [1], ballot: .zero, age: 0), from: sender, into: &effects)
+        #expect(effects.isEmpty)
+        #expect(acceptor.counters.invalidBallots == 1)
+        acceptor.receive(.prepare(requestID: 2, key: [1], ballot: Self.ballot, age: 0), from: sender, into: &effects)
+        acceptor.receive(
+            .prepare(requestID: 3, key: [1], ballot: Ballot(counter: 4, proposer: NodeID(1)), age: 0), from: sender,
+            into: &effects)
+        guard case .send(.conflict(3, let highest), _) = effects.last else {
+            Issue.record("no conflict: \(effects)")
+            return
+        }
+        #expect(highest == Self.ballot)
+    }
+
+    @Test("minimum ages past the configured limit are dropped unanswered and counted")
+    func minimumAgesAreBounded() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumTrackedProposers = 2
+        var acceptor = try Acceptor(configuration: configuration)
+        var effects: [CASPaxosEffect] = []
+        let sender = Endpoint.loopbackV4(port: 9)
+        let two = [ProposerAge(proposer: NodeID(1), age: 1), ProposerAge(proposer: NodeID(2), age: 1)]
+        acceptor.receive(.setMinimumAges(requestID: 1, ages: two), from: sender, into: &effects)
+        #expect(Self.acknowledged(effects.last) == 1)
+        effects.removeAll()
+        acceptor.receive(
+            .setMinimumAges(requestID: 2, ages: [ProposerAge(proposer: NodeID(3), age: 1)]), from: sender, into: &effects)
+        #expect(effects.isEmpty)
+        #expect(acceptor.counters.minimumAgesRefused == 1)
+        #expect(acceptor.snapshot.minimumAges.count == 2)
+        // Raising a known proposer's age still works at the limit.
+        acceptor.receive(
+            .setMinimumAges(requestID: 3, ages: [ProposerAge(proposer: NodeID(2), age: 5)]), from: sender, into: &effects)
+        #expect(Self.acknowledged(effects.last) == 3)
+        #expect(acceptor.snapshot.minimumAges[NodeID(2)] == 5)
+    }
+
+    /// The request ID of an acknowledgment sent, or nil.
+    static func acknowledged(_ effect: CASPaxosEffect?) -> UInt64? {
+        guard case .send(.acknowledged(let id), _) = effect else { return nil }
+        return id
+    }
+}

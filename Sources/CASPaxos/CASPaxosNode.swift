@@ -42,8 +42,7 @@ public final class CASPaxosNode {
     private var syncTimer: TimerHandle?
     private var isSyncScheduled = false
     private var writer = WireWriter(capacity: 1_024)
-    private var timer: TimerHandle?
-    private var armedDeadline: Instant?
+    private let timer: DeadlineTimer
     private var proposalHandlers: [UInt64: (Result<[UInt8]?, CASPaxosError>) -> Void] = [:]
     private var taskHandlers: [UInt64: (Result<Void, CASPaxosError>) -> Void] = [:]
     private var isStopped = false
@@ -100,6 +99,8 @@ public final class CASPaxosNode {
         self.store = acceptorStore
         self.proposerEndpoints = proposers
         self.logger = logger
+        timer = DeadlineTimer(scheduler: scheduler)
+        timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
         }
@@ -193,9 +194,8 @@ public final class CASPaxosNode {
     public func stop() {
         guard !isStopped else { return }
         isStopped = true
-        if let timer { scheduler.cancel(timer) }
+        timer.cancel()
         if let syncTimer { scheduler.cancel(syncTimer) }
-        timer = nil
         syncTimer = nil
         transport.setReceiveHandler { _, _, _ in }
         let stopped = CASPaxosError(.notAvailable, detail: "the node was stopped")
@@ -213,11 +213,8 @@ public final class CASPaxosNode {
         guard !isStopped else { return }
         let message: CASPaxosMessage
         do throws(WireError) {
-            let (header, body) = try Frame.decode(bytes, limits: WireLimits(maximumFrameLength: configuration.maximumMessageSize))
-            guard header.protocolID == .casPaxos else {
-                malformedFrames += 1
-                return
-            }
+            let body = try Frame.decodeBody(
+                bytes, of: .casPaxos, limits: WireLimits(maximumFrameLength: configuration.maximumMessageSize))
             message = try CASPaxosMessage(decoding: body, configuration: configuration)
         } catch {
             malformedFrames += 1
@@ -235,8 +232,6 @@ public final class CASPaxosNode {
     }
 
     private func tick() {
-        timer = nil
-        armedDeadline = nil
         guard !isStopped else { return }
         proposer?.tick(now: scheduler.now, into: &effects)
         flush()
@@ -338,10 +333,6 @@ public final class CASPaxosNode {
 
     private func armTimer() {
         guard !isStopped, let proposer else { return }
-        let deadline = proposer.nextDeadline
-        guard deadline != armedDeadline else { return }
-        if let timer { scheduler.cancel(timer) }
-        armedDeadline = deadline
-        timer = deadline == .distantFuture ? nil : scheduler.schedule(at: deadline) { [weak self] in self?.tick() }
+        timer.arm(at: proposer.nextDeadline)
     }
 }

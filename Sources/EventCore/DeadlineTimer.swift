@@ -17,11 +17,13 @@ public final class DeadlineTimer {
     }
 
     /// Arms the timer for `deadline`, replacing the armed one unless it is
-    /// for the same instant.
+    /// for the same instant; `.distantFuture` ("never") disarms it.
     public func arm(at deadline: Instant) {
         guard deadline != armedDeadline else { return }
         if let handle { scheduler.cancel(handle) }
+        handle = nil
         armedDeadline = deadline
+        guard deadline != .distantFuture else { return }
         handle = scheduler.schedule(at: deadline) { [weak self] in
             guard let self else { return }
             self.handle = nil

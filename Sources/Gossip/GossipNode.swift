@@ -155,12 +155,7 @@ public final class GossipNode {
         guard !isStopped else { return }
         let message: GossipMessage
         do throws(WireError) {
-            let (header, body) = try Frame.decode(bytes, limits: limits)
-            guard header.protocolID == .gossip else {
-                malformedFramesDropped += 1
-                logger.log(.debug, source: "gossip", "dropped a \(header.protocolID) frame from \(sender)")
-                return
-            }
+            let body = try Frame.decodeBody(bytes, of: .gossip, limits: limits)
             message = try GossipMessage(decoding: body, limits: limits)
         } catch {
             malformedFramesDropped += 1

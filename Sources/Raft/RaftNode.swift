@@ -166,12 +166,7 @@ public final class RaftNode {
         guard !isStopped else { return }
         let message: RaftMessage
         do throws(WireError) {
-            let (header, body) = try Frame.decode(bytes, limits: limits)
-            guard header.protocolID == .raft else {
-                malformedFramesDropped += 1
-                logger.log(.debug, source: "raft", "dropped a \(header.protocolID) frame from \(sender)")
-                return
-            }
+            let body = try Frame.decodeBody(bytes, of: .raft, limits: limits)
             message = try RaftMessage(decoding: body, limits: limits)
         } catch {
             malformedFramesDropped += 1

@@ -212,12 +212,7 @@ public final class SWIMNode {
         guard !isStopped else { return }
         let message: SWIMMessage
         do throws(WireError) {
-            let (header, body) = try Frame.decode(bytes, limits: limits)
-            guard header.protocolID == .swim else {
-                malformedFramesDropped += 1
-                logger.log(.debug, source: "swim", "dropped a \(header.protocolID) frame from \(sender)")
-                return
-            }
+            let body = try Frame.decodeBody(bytes, of: .swim, limits: limits)
             message = try SWIMMessage(decoding: body, limits: limits)
         } catch {
             malformedFramesDropped += 1

@@ -64,6 +64,23 @@ public enum Frame {
     /// - ``WireError/Code/badChecksum``: the CRC32C does not match;
     /// - ``WireError/Code/unknownProtocol``: the protocol id, checked only
     ///   once the checksum shows the header intact, is not a ``ProtocolID``.
+    /// Decodes a frame as ``decode(_:limits:)`` does and returns its body,
+    /// if it belongs to `protocolID`: what a protocol driver does with
+    /// every datagram.
+    ///
+    /// - Throws: what ``decode(_:limits:)`` throws, and
+    ///   ``WireError/Code/otherProtocol`` for a valid frame of another
+    ///   protocol.
+    public static func decodeBody(
+        _ datagram: UnsafeRawBufferPointer, of protocolID: ProtocolID, limits: WireLimits = .default
+    ) throws(WireError) -> UnsafeRawBufferPointer {
+        let (header, body) = try decode(datagram, limits: limits)
+        guard header.protocolID == protocolID else {
+            throw WireError(.otherProtocol, offset: 3, detail: "a \(header.protocolID) frame, not \(protocolID)")
+        }
+        return body
+    }
+
     public static func decode(
         _ datagram: UnsafeRawBufferPointer, limits: WireLimits = .default
     ) throws(WireError) -> (header: FrameHeader, body: UnsafeRawBufferPointer) {

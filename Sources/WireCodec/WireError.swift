@@ -31,6 +31,9 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A frame's checksum is valid but its protocol id is not a
         /// ``ProtocolID`` this build knows.
         case unknownProtocol
+        /// A valid frame of another protocol than the one its reader
+        /// speaks (a Raft frame handed to the gossip driver).
+        case otherProtocol
         /// A value is outside its domain: a bool or presence byte other than
         /// 0 or 1, a string that is not valid UTF-8, an unknown enum tag, a
         /// varint too large for the requested type.

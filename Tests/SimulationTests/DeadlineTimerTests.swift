@@ -5,7 +5,7 @@ import Testing
 /// EventCore's DeadlineTimer on the simulator's virtual clock.
 @Suite("DeadlineTimer")
 struct DeadlineTimerTests {
-    @Test("fires once at the last armed deadline; re-arming for the same instant keeps one timer; cancel disarms")
+    @Test("fires once at the last armed deadline; re-arming for the same instant keeps one timer; cancel and distantFuture disarm")
     func armAndCancel() {
         let network = SimulatedNetwork(seed: 1)
         let node = network.addNode()
@@ -24,6 +24,11 @@ struct DeadlineTimerTests {
         // After firing, the same deadline can be armed again.
         timer.arm(at: network.now + .milliseconds(5))
         network.run(for: .milliseconds(10))
+        #expect(fired.count == 2)
+        // "Never" disarms: nothing is left scheduled.
+        timer.arm(at: network.now + .milliseconds(5))
+        timer.arm(at: .distantFuture)
+        #expect(network.runUntilIdle())
         #expect(fired.count == 2)
     }
 }

@@ -26,6 +26,14 @@ struct WireErrorTests {
             .unsupportedVersion: decodeFrame(badVersion).errorCode,
             .badChecksum: decodeFrame(badChecksum).errorCode,
             .unknownProtocol: decodeFrame(resealed(unknown)).errorCode,
+            .otherProtocol: valid.withUnsafeBytes { raw -> WireError.Code? in
+                do throws(WireError) {
+                    _ = try Frame.decodeBody(raw, of: .raft)  // a SWIM frame
+                    return nil
+                } catch {
+                    return error.code
+                }
+            },
             .invalidValue: readerCode([2]) { r throws(WireError) in _ = try r.readBool() },
             .trailingBytes: readerCode([1, 0]) { r throws(WireError) in _ = try r.readBool() },
             .lengthMismatch: decodeFrame(valid + [0]).errorCode,

@@ -159,3 +159,29 @@ struct LinearizabilityCheckerTests {
         #expect(Self.checker.check(recorder.operations) == .linearizable)
     }
 }
+
+/// The key-value model under the checker: a stale get after an
+/// acknowledged put is caught; concurrent puts may land in either order.
+@Suite("KeyValueModel")
+struct KeyValueModelTests {
+    typealias Operation = HistoryOperation<String, KeyValueOperation<Int>, Int?>
+
+    static func operation(
+        _ client: Int, _ input: KeyValueOperation<Int>, _ from: Int64, _ to: Int64, _ output: Int?
+    ) -> Operation {
+        Operation(client: client, key: "k", input: input, invoked: .zero + .milliseconds(from),
+                  completed: .zero + .milliseconds(to), outcome: .ok(output))
+    }
+
+    @Test("a get that misses an acknowledged put is a violation; overlapping puts are fine")
+    func staleAndConcurrent() {
+        let checker = LinearizabilityChecker(model: KeyValueModel<Int>())
+        let stale = [Self.operation(0, .put(1), 0, 10, nil), Self.operation(1, .get, 20, 30, nil)]
+        #expect(checker.check(stale) != .linearizable)
+        let concurrent = [
+            Self.operation(0, .put(1), 0, 10, nil), Self.operation(1, .put(2), 5, 15, 1),
+            Self.operation(2, .delete, 20, 30, 2), Self.operation(0, .get, 31, 40, nil),
+        ]
+        #expect(checker.check(concurrent) == .linearizable)
+    }
+}

@@ -1,0 +1,84 @@
+import EventCore
+import Foundation
+import Raft
+import Simulation
+import Testing
+
+/// The replicated key-value store under faults, checked by Simulation's
+/// linearizability checker (Wing & Gong search, one key at a time) over 200
+/// seeds: concurrent clients' gets, puts and deletes, recorded with their
+/// invocation and completion times, must have a legal sequential order
+/// consistent with real time. A proposal that failed definitely (not the
+/// leader, dropped from the log) is left out; one still unresolved when the
+/// run ends may or may not have taken effect.
+@Suite("Key-value store: linearizability (simulator)")
+struct KeyValueLinearizabilityTests {
+    typealias History = HistoryRecorder<String, KeyValueOperation<[UInt8]>, [UInt8]?>
+
+    /// Seeds 101 ... 300, or as many as `CHORUS_RAFT_SEEDS` says
+    /// (`Scripts/raft-linearizability` runs thousands).
+    static let seeds: [UInt64] = {
+        let count = ProcessInfo.processInfo.environment["CHORUS_RAFT_SEEDS"].flatMap { UInt64($0) } ?? 200
+        return Array(101..<(101 + max(1, count)))
+    }()
+
+    @Test("200 seeds of faults: every history is linearizable (3 nodes for odd seeds, 5 for even ones)",
+          arguments: seeds)
+    func linearizable(seed: UInt64) throws {
+        let cluster = try RaftCluster(count: seed % 2 == 0 ? 5 : 3, seed: seed, link: RaftSimulationTests.faultyLink,
+                                      makeStateMachine: { KeyValueStateMachine() })
+        var nemesis = Nemesis(cluster: cluster, seed: seed ^ 0x11E4)
+        var random = SeededRandomGenerator(seed: seed)
+        let history = History()
+        var operation = 0
+        for _ in 0..<6 {  // 3 s of simulated time
+            try nemesis.strike()
+            for _ in 0..<25 {
+                operation += 1
+                let key = "k\(Int.random(in: 0..<3, using: &random))"
+                let value = Array("s\(seed)-\(operation)".utf8)
+                let (command, input): (KeyValueCommand, KeyValueOperation<[UInt8]>) =
+                    switch Int.random(in: 0..<10, using: &random) {
+                    case 0: (.delete(key: key), .delete)
+                    case 1, 2, 3: (.get(key: key), .get)
+                    default: (.put(key: key, value: value), .put(value))
+                    }
+                if let target = nemesis.target() {
+                    Self.propose(command, input, key: key, client: operation % 8, at: target, in: cluster, history: history)
+                }
+                cluster.run(for: .milliseconds(20))
+            }
+        }
+        try nemesis.stop()
+        _ = cluster.run(until: { cluster.converged && cluster.rafts.allSatisfy { $0?.pendingProposalCount == 0 } },
+                        limit: .seconds(20))
+        #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
+        let completed = history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count
+        #expect(completed > 10, "seed \(seed): progress (\(completed) operations acknowledged)")
+        let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
+        #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
+    }
+
+    /// Proposes `command` at node `index`, recording it in `history` with
+    /// its outcome: the value the store saw, a definite failure, or (never
+    /// resolved) unknown.
+    static func propose(
+        _ command: KeyValueCommand, _ input: KeyValueOperation<[UInt8]>, key: String, client: Int, at index: Int,
+        in cluster: RaftCluster, history: History
+    ) {
+        guard let raft = cluster.rafts[index] else { return }
+        let number = history.invoke(client: client, key: key, input: input, at: cluster.network.now)
+        raft.propose(command.encoded) { result in
+            switch result {
+            case .success(let bytes):
+                let outcome: OperationOutcome<[UInt8]?> =
+                    if let seen = try? KeyValueStateMachine.decodeResult(bytes) { .ok(seen) } else { .unknown }
+                history.complete(number, with: outcome, at: cluster.network.now)
+            case .failure(.stopped):
+                break  // the node crashed with it in flight: it may have taken effect
+            case .failure:
+                history.complete(number, with: .failed, at: cluster.network.now)
+            }
+        }
+    }
+}

@@ -41,14 +41,13 @@ public final class CASPaxosNode {
     private var needsSync = false
     private var syncTimer: TimerHandle?
     private var isSyncScheduled = false
-    private var writer = WireWriter(capacity: 1_024)
+    private var sender: FrameSender
     private let timer: DeadlineTimer
     private var proposalHandlers: [UInt64: (Result<[UInt8]?, CASPaxosError>) -> Void] = [:]
     private var taskHandlers: [UInt64: (Result<Void, CASPaxosError>) -> Void] = [:]
     private var isStopped = false
     private let logger: any LogSink
     private var malformedFrames = 0
-    private var sendFailures = 0
     private var syncs = 0
 
     /// Creates a node and installs its receive handler on `transport`.
@@ -99,6 +98,7 @@ public final class CASPaxosNode {
         self.store = acceptorStore
         self.proposerEndpoints = proposers
         self.logger = logger
+        sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "caspaxos")
         timer = DeadlineTimer(scheduler: scheduler)
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
@@ -110,7 +110,7 @@ public final class CASPaxosNode {
     public var counters: CASPaxosNodeCounters {
         CASPaxosNodeCounters(
             proposer: proposer?.counters ?? ProposerCounters(), acceptor: acceptor?.counters ?? AcceptorCounters(),
-            malformedFramesDropped: malformedFrames, sendFailures: sendFailures, syncs: syncs)
+            malformedFramesDropped: malformedFrames, sendFailures: sender.failures, syncs: syncs)
     }
 
     /// Changes `key`'s value with `change` and calls `completion` on the
@@ -315,19 +315,9 @@ public final class CASPaxosNode {
     }
 
     private func send(_ message: CASPaxosMessage, to destination: Endpoint) {
-        writer.removeAll()
-        do throws(WireError) {
-            try message.encodeFrame(into: &writer, maximumMessageSize: configuration.maximumMessageSize)
-        } catch {
-            sendFailures += 1
-            logger.log(.debug, source: "caspaxos", "cannot encode a message to \(destination): \(error)")
-            return
-        }
-        do throws(TransportError) {
-            try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
-        } catch {
-            sendFailures += 1
-            logger.log(.debug, source: "caspaxos", "cannot send to \(destination): \(error)")
+        let maximumMessageSize = configuration.maximumMessageSize
+        sender.send(to: destination) { writer throws(WireError) in
+            try message.encodeFrame(into: &writer, maximumMessageSize: maximumMessageSize)
         }
     }
 

@@ -32,7 +32,7 @@ public final class GossipNode {
     private var effects: [GossipEffect] = []
     private var performing: [GossipEffect] = []
     private var isFlushing = false
-    private var writer = WireWriter(capacity: 1_024)
+    private var sender: FrameSender
     private let limits: WireLimits
     private let timer: DeadlineTimer
     private var deliveryHandler: ((GossipDelivery) -> Void)?
@@ -41,7 +41,6 @@ public final class GossipNode {
     private let logger: any LogSink
     /// Counts kept by the driver, merged into ``counters``.
     private var malformedFramesDropped = 0
-    private var sendFailures = 0
 
     /// Creates a node on `transport` (whose receive handler it takes) and
     /// `scheduler`. Call ``start(seeds:)`` next.
@@ -68,6 +67,7 @@ public final class GossipNode {
         self.transport = transport
         self.scheduler = scheduler
         self.logger = logger
+        sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "gossip")
         timer = DeadlineTimer(scheduler: scheduler)
         limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
         timer.onFire = { [weak self] in self?.tick() }
@@ -85,7 +85,7 @@ public final class GossipNode {
         return counters
     }
     /// Sends the transport refused (closed, wrong address family).
-    public var sendFailureCount: Int { sendFailures }
+    public var sendFailureCount: Int { sender.failures }
     /// The current active view (the neighbours).
     public var activeView: [Endpoint] { instance.activeView }
     /// The current passive view.
@@ -189,14 +189,7 @@ public final class GossipNode {
     private func perform(_ effect: GossipEffect) {
         switch effect {
         case .send(let message, let destination):
-            writer.removeAll()
-            message.encodeFrame(into: &writer)
-            do throws(TransportError) {
-                try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
-            } catch {
-                sendFailures += 1
-                logger.log(.debug, source: "gossip", "cannot send to \(destination): \(error)")
-            }
+            sender.send(to: destination) { writer in message.encodeFrame(into: &writer) }
         case .deliver(let delivery):
             deliveryHandler?(delivery)
             for stream in streams { stream.yield(delivery) }

@@ -44,12 +44,12 @@ public final class RaftNode {
     private let timer: DeadlineTimer
     private var isProcessing = false
     private var isStopped = false
-    private var writer = WireWriter(capacity: 2_048)
+    private var sender: FrameSender
     private let limits: WireLimits
     private let logger: any LogSink
     private var malformedFramesDropped = 0
     /// Sends the transport refused (too large, closed).
-    public private(set) var sendFailureCount = 0
+    public var sendFailureCount: Int { sender.failures }
 
     /// Creates the node, takes `transport`'s receive handler and arms its
     /// timer: it starts as a follower of whatever `storage` holds.
@@ -81,6 +81,7 @@ public final class RaftNode {
         self.transport = transport
         self.scheduler = scheduler
         self.logger = logger
+        sender = FrameSender(transport: transport, capacity: 2_048, logger: logger, source: "raft")
         timer = DeadlineTimer(scheduler: scheduler)
         limits = WireLimits(
             maximumByteStringLength: configuration.maximumCommandSize,
@@ -216,20 +217,8 @@ public final class RaftNode {
 
     private func send(_ message: RaftMessage) {
         guard let destination = endpoints[message.to] else { return }
-        writer.removeAll()
-        do throws(WireError) {
-            try message.encodeFrame(into: &writer, limits: limits)
-        } catch {
-            sendFailureCount += 1
-            logger.log(.warning, source: "raft", "cannot encode a message to \(message.to): \(error)")
-            return
-        }
-        do throws(TransportError) {
-            try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
-        } catch {
-            sendFailureCount += 1
-            logger.log(.debug, source: "raft", "cannot send to \(destination): \(error)")
-        }
+        let limits = limits
+        sender.send(to: destination) { writer throws(WireError) in try message.encodeFrame(into: &writer, limits: limits) }
     }
 
     private func apply(_ entry: RaftEntry) {

@@ -30,7 +30,7 @@ public final class SWIMNode {
     private var effects: [SWIMEffect] = []
     private var performing: [SWIMEffect] = []
     private var isFlushing = false
-    private var writer = WireWriter(capacity: 2_048)
+    private var sender: FrameSender
     private let limits: WireLimits
     private let timer: DeadlineTimer
     private var eventHandler: ((MemberEvent) -> Void)?
@@ -42,11 +42,11 @@ public final class SWIMNode {
     private let logger: any LogSink
     private var malformedFramesDropped = 0
     /// Datagrams and bytes (frame headers included) sent so far.
-    public private(set) var packetsSent = 0
+    public var packetsSent: Int { sender.framesSent }
     /// See ``packetsSent``.
-    public private(set) var bytesSent = 0
+    public var bytesSent: Int { sender.bytesSent }
     /// Sends the transport refused.
-    public private(set) var sendFailureCount = 0
+    public var sendFailureCount: Int { sender.failures }
 
     /// Creates a member on `transport` (whose receive handler it takes) and
     /// `scheduler`. Call ``start(seeds:)`` next.
@@ -81,6 +81,7 @@ public final class SWIMNode {
         self.transport = transport
         self.scheduler = scheduler
         self.logger = logger
+        sender = FrameSender(transport: transport, capacity: 2_048, logger: logger, source: "swim")
         timer = DeadlineTimer(scheduler: scheduler)
         limits = WireLimits(
             maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
@@ -246,16 +247,7 @@ public final class SWIMNode {
     private func perform(_ effect: SWIMEffect) {
         switch effect {
         case .send(let message, let destination):
-            writer.removeAll()
-            message.encodeFrame(into: &writer)
-            do throws(TransportError) {
-                try writer.withUnsafeBytes { bytes throws(TransportError) in try transport.send(bytes, to: destination) }
-                packetsSent += 1
-                bytesSent += writer.count
-            } catch {
-                sendFailureCount += 1
-                logger.log(.debug, source: "swim", "cannot send to \(destination): \(error)")
-            }
+            sender.send(to: destination) { writer in message.encodeFrame(into: &writer) }
         case .memberEvent(let event):
             eventHandler?(event)
             for stream in eventStreams { stream.yield(event) }

@@ -46,6 +46,34 @@ public final class KeyValueStateMachine: RaftStateMachine {
         return writer.bytes
     }
 
+    /// The whole map: a count, then each key and value (length-prefixed),
+    /// keys in ascending order so that equal maps give equal bytes.
+    public func snapshot() -> [UInt8] {
+        var writer = WireWriter()
+        writer.writeVarint(UInt64(values.count))
+        for key in values.keys.sorted() {
+            writer.writeString(key)
+            writer.writeBytes(values[key]!)
+        }
+        return writer.bytes
+    }
+
+    /// Replaces the map with the one `snapshot` holds.
+    ///
+    /// - Throws: `WireError` if `snapshot` is not what ``snapshot()``
+    ///   writes; the map is then unchanged.
+    public func restore(from snapshot: [UInt8]) throws {
+        values = try Self.read(snapshot) { reader throws(WireError) in
+            let count = try reader.readVarint()
+            var restored: [String: [UInt8]] = [:]
+            for _ in 0..<count {
+                let key = try reader.readString()
+                restored[key] = try reader.readByteArray()
+            }
+            return restored
+        }.get()
+    }
+
     /// Decodes a command's result: the value it saw, or nil if the key was
     /// absent.
     ///

@@ -200,8 +200,9 @@ public final class RaftNode {
         while !isStopped && replica.hasReady {
             let ready = replica.ready()
             do {
-                if !ready.entries.isEmpty { try storage.append(ready.entries) }
-                if let hardState = ready.hardState { try storage.setHardState(hardState) }
+                if !ready.entries.isEmpty || ready.hardState != nil {
+                    try storage.persist(ready.entries, hardState: ready.hardState)
+                }
             } catch {
                 logger.log(.error, source: "raft", "storage failed, stopping: \(error)")
                 stop()

@@ -47,8 +47,9 @@ struct ConfigurationAndStoreTests {
     func inMemoryStorage() throws {
         let storage = InMemoryRaftStorage()
         #expect(storage.firstIndex == 1 && storage.lastIndex == 0 && storage.term(at: 0) == 0)
-        try storage.append((1...5).map { RaftEntry(term: 1, index: UInt64($0), command: Array(repeating: 0, count: 10)) })
-        try storage.append([RaftEntry(term: 2, index: 4, command: [1])])
+        try storage.persist((1...5).map { RaftEntry(term: 1, index: UInt64($0), command: Array(repeating: 0, count: 10)) },
+                            hardState: nil)
+        try storage.persist([RaftEntry(term: 2, index: 4, command: [1])], hardState: nil)
         #expect(storage.lastIndex == 4)
         #expect(storage.allEntries.map(\.term) == [1, 1, 1, 2])
         #expect(storage.term(at: 5) == nil)

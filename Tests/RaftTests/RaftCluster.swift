@@ -31,6 +31,10 @@ final class RaftCluster {
             cluster.recordApply(node: node, index: index, command: command)
             return inner?.apply(command, at: index) ?? Array("applied \(index)".utf8)
         }
+
+        func snapshot() -> [UInt8] { inner?.snapshot() ?? [] }
+
+        func restore(from snapshot: [UInt8]) throws { try inner?.restore(from: snapshot) }
     }
 
     struct AppliedCommand: Equatable {

@@ -122,7 +122,7 @@ struct RaftPaperElectionTests {
           arguments: [(nil as UInt64?, 2 as UInt64, true), (nil, 3, true), (2, 2, true), (2, 3, false), (3, 2, false)])
     func oneVotePerTerm(votedFor: UInt64?, candidate: UInt64, granted: Bool) throws {
         let storage = InMemoryRaftStorage()
-        try storage.setHardState(RaftHardState(term: 1, votedFor: votedFor.map(NodeID.init)))
+        try storage.persist([], hardState: RaftHardState(term: 1, votedFor: votedFor.map(NodeID.init)))
         let group = try ReplicaGroup(count: 3, storages: [storage, InMemoryRaftStorage(), InMemoryRaftStorage()])
         let from = ReplicaGroup.index(NodeID(candidate))
         group.replicas[0].step(

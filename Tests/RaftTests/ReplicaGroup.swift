@@ -49,8 +49,7 @@ final class ReplicaGroup {
         var sent: [RaftMessage] = []
         while replicas[index].hasReady {
             let ready = replicas[index].ready()
-            try! storages[index].append(ready.entries)
-            if let hardState = ready.hardState { try! storages[index].setHardState(hardState) }
+            try! storages[index].persist(ready.entries, hardState: ready.hardState)
             sent += ready.messages
             applied[index] += ready.committedEntries
             replicas[index].advance(ready)
@@ -124,8 +123,7 @@ final class ReplicaGroup {
         let entries = terms.enumerated().map { offset, entryTerm in
             RaftEntry(term: entryTerm, index: UInt64(offset + 1), command: Array("t\(entryTerm)i\(offset + 1)".utf8))
         }
-        try! storage.append(entries)
-        try! storage.setHardState(RaftHardState(term: term))
+        try! storage.persist(entries, hardState: RaftHardState(term: term))
         return storage
     }
 }

@@ -17,6 +17,17 @@ struct UDPReplicationTests {
             commands.append(command)
             return Array("\(index)".utf8)
         }
+
+        func snapshot() -> [UInt8] { commands.flatMap { [UInt8(truncatingIfNeeded: $0.count)] + $0 } }
+
+        func restore(from snapshot: [UInt8]) throws {
+            var rest = snapshot[...]
+            commands = []
+            while let count = rest.popFirst() {
+                commands.append(Array(rest.prefix(Int(count))))
+                rest = rest.dropFirst(Int(count))
+            }
+        }
     }
 
     /// The nodes of a loopback group. Loop-only.

@@ -5,10 +5,14 @@
 /// waits for the answer, moving `next` back on rejection; once an append is
 /// accepted it switches to the replicate state and pipelines appends,
 /// advancing `next` optimistically, up to the ``InflightWindow``'s bounds.
+/// When the entries the follower needs were compacted away, the leader
+/// sends its snapshot instead (the snapshot state, with a
+/// ``SnapshotTransfer``) and probes again once the follower installed it.
 struct FollowerProgress {
     enum State: Equatable {
         case probe
         case replicate
+        case snapshot
     }
 
     /// The highest index known to match the leader's log.
@@ -21,6 +25,8 @@ struct FollowerProgress {
     var inflight: InflightWindow
     /// Whether the follower was heard from since the last quorum check.
     var recentlyActive = false
+    /// In the snapshot state: the snapshot being sent.
+    var transfer: SnapshotTransfer?
 
     init(next: UInt64, window: InflightWindow) {
         self.next = next
@@ -32,6 +38,7 @@ struct FollowerProgress {
         switch state {
         case .probe: probeSent
         case .replicate: inflight.isFull
+        case .snapshot: true
         }
     }
 
@@ -40,6 +47,7 @@ struct FollowerProgress {
         next = match + 1
         probeSent = false
         inflight.reset()
+        transfer = nil
     }
 
     mutating func becomeReplicate() {
@@ -47,6 +55,14 @@ struct FollowerProgress {
         next = match + 1
         probeSent = false
         inflight.reset()
+        transfer = nil
+    }
+
+    mutating func becomeSnapshot(_ transfer: SnapshotTransfer) {
+        state = .snapshot
+        probeSent = false
+        inflight.reset()
+        self.transfer = transfer
     }
 
     /// Takes an acknowledgement through `index`; returns whether `match`
@@ -77,6 +93,8 @@ struct FollowerProgress {
             next = max(match + 1, min(hintedNext, rejectedIndex))
             probeSent = false
             return true
+        case .snapshot:
+            return false
         }
     }
 }

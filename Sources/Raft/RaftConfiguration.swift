@@ -51,6 +51,25 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// (a proposal is always accepted when nothing is uncommitted). At
     /// least ``maximumCommandSize``. Default 16 MiB.
     public var maximumUncommittedBytes = 16 << 20
+    /// How many entries a node applies between two snapshots of its state
+    /// machine (``RaftNode`` takes them, saves them to storage and compacts
+    /// the log); 0 never snapshots. Default 10,000.
+    public var snapshotInterval = 10_000
+    /// How many applied entries stay in the log after a compaction, so a
+    /// follower a little behind catches up from the log rather than a
+    /// whole snapshot (0 ... ). Default 1,000.
+    public var entriesKeptAfterSnapshot = 1_000
+    /// The snapshot bytes one InstallSnapshot message carries (1,024 ...
+    /// 4 MiB). Default 16 KiB: a dozen Ethernet-sized
+    /// datagrams, so a lost fragment costs little to resend.
+    public var snapshotChunkSize = 16 << 10
+    /// The most snapshot chunks in flight to one follower before the leader
+    /// waits for acknowledgements (1 ... 1,024). Default 8.
+    public var maximumSnapshotChunksInFlight = 8
+    /// The largest snapshot a follower accepts from a leader, in bytes;
+    /// a larger one is refused and counted rather than buffered (at least
+    /// ``snapshotChunkSize``). Default 1 GiB.
+    public var maximumSnapshotSize = 1 << 30
 
     /// Creates the default configuration.
     public init() {}
@@ -89,6 +108,27 @@ public struct RaftConfiguration: Hashable, Sendable {
             throw ConfigurationError(
                 field: "maximumUncommittedBytes", value: "\(maximumUncommittedBytes)",
                 allowedRange: "at least maximumCommandSize (\(maximumCommandSize))")
+        }
+        guard snapshotInterval >= 0 else {
+            throw ConfigurationError(field: "snapshotInterval", value: "\(snapshotInterval)", allowedRange: "0 ... ")
+        }
+        guard entriesKeptAfterSnapshot >= 0 else {
+            throw ConfigurationError(
+                field: "entriesKeptAfterSnapshot", value: "\(entriesKeptAfterSnapshot)", allowedRange: "0 ... ")
+        }
+        guard (1_024...(4 << 20)).contains(snapshotChunkSize) else {
+            throw ConfigurationError(
+                field: "snapshotChunkSize", value: "\(snapshotChunkSize)", allowedRange: "1024 ... 4194304")
+        }
+        guard (1...1_024).contains(maximumSnapshotChunksInFlight) else {
+            throw ConfigurationError(
+                field: "maximumSnapshotChunksInFlight", value: "\(maximumSnapshotChunksInFlight)",
+                allowedRange: "1 ... 1024")
+        }
+        guard maximumSnapshotSize >= snapshotChunkSize else {
+            throw ConfigurationError(
+                field: "maximumSnapshotSize", value: "\(maximumSnapshotSize)",
+                allowedRange: "at least snapshotChunkSize (\(snapshotChunkSize))")
         }
     }
 }

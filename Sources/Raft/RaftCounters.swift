@@ -23,6 +23,14 @@ public struct RaftCounters: Hashable, Sendable {
     /// Proposals refused (not leader, too large, over the uncommitted
     /// limit).
     public var proposalsRefused = 0
+    /// Snapshot transfers this replica started as leader (a follower
+    /// needed entries that were compacted away).
+    public var snapshotsSent = 0
+    /// Snapshots received from a leader that replaced this replica's log.
+    public var snapshotsInstalled = 0
+    /// Snapshot chunks refused because the snapshot is larger than
+    /// ``RaftConfiguration/maximumSnapshotSize``.
+    public var snapshotsRefused = 0
     /// Frames the driver dropped because they did not decode.
     public var malformedFramesDropped = 0
 

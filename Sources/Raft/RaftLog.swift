@@ -5,6 +5,8 @@
 /// Unstable entries start at `unstableOffset`; where they overlap the
 /// storage's entries (a follower's log was cut back by a new leader), they
 /// take precedence until the driver's append replaces the stored ones.
+/// Likewise a snapshot received from the leader (``pendingSnapshot``)
+/// replaces the whole log at once, ahead of the driver saving it.
 struct RaftLog {
     let storage: any RaftStorage
     private(set) var unstable: [RaftEntry] = []
@@ -14,16 +16,19 @@ struct RaftLog {
     /// The last index handed out for applying (in a ready not yet
     /// advanced).
     private(set) var applying: UInt64
+    /// A snapshot from the leader that replaced this log and that the
+    /// driver has not yet saved: the log's base until it is.
+    private(set) var pendingSnapshot: RaftSnapshot?
 
     init(storage: any RaftStorage, applied: UInt64) {
         self.storage = storage
         unstableOffset = storage.lastIndex + 1
-        committed = min(storage.hardState.commitIndex, storage.lastIndex)
+        committed = max(min(storage.hardState.commitIndex, storage.lastIndex), storage.snapshot?.index ?? 0)
         self.applied = min(applied, committed)
         applying = self.applied
     }
 
-    var firstIndex: UInt64 { storage.firstIndex }
+    var firstIndex: UInt64 { pendingSnapshot.map { $0.index + 1 } ?? storage.firstIndex }
 
     var lastIndex: UInt64 { unstableOffset + UInt64(unstable.count) - 1 }
 
@@ -31,6 +36,9 @@ struct RaftLog {
 
     /// The term at `index`, or nil if it is compacted or beyond the end.
     func term(at index: UInt64) -> UInt64? {
+        if let snapshot = pendingSnapshot, index <= snapshot.index {
+            return index == snapshot.index ? snapshot.term : nil
+        }
         if index >= unstableOffset {
             let position = index - unstableOffset
             return position < UInt64(unstable.count) ? unstable[Int(position)].term : nil
@@ -137,6 +145,24 @@ struct RaftLog {
     /// The driver applied everything through `index`.
     mutating func applied(through index: UInt64) {
         applied = max(applied, min(index, applying))
+    }
+
+    /// Replaces the whole log with `snapshot` (from the leader; its index
+    /// is above the commit index): everything through it is committed and,
+    /// once the driver restored it, applied.
+    mutating func restore(_ snapshot: RaftSnapshot) {
+        pendingSnapshot = snapshot
+        unstable = []
+        unstableOffset = snapshot.index + 1
+        committed = snapshot.index
+        applying = snapshot.index
+    }
+
+    /// The driver saved `snapshot` to storage and restored the state
+    /// machine from it.
+    mutating func snapshotSaved(_ snapshot: RaftSnapshot) {
+        applied = max(applied, snapshot.index)
+        if pendingSnapshot?.index == snapshot.index { pendingSnapshot = nil }
     }
 
     /// The driver made the entries through (`index`, `term`) durable: drop

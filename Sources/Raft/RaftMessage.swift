@@ -40,10 +40,24 @@ public struct RaftMessage: Hashable, Sendable {
         case heartbeat(commitIndex: UInt64)
         /// The answer to a heartbeat.
         case heartbeatResponse
+        /// InstallSnapshot (§7), one chunk: the bytes `offset ..<
+        /// offset + data.count` of the leader's snapshot through
+        /// (`snapshotIndex`, `snapshotTerm`), which is `totalSize` bytes
+        /// long. The follower answers each chunk with
+        /// ``snapshotProgress(snapshotIndex:receivedBytes:outOfOrder:)``,
+        /// and the last one, once the snapshot is durable, with an accepted
+        /// ``appendResponse(_:)`` at `snapshotIndex`.
+        case snapshotChunk(snapshotIndex: UInt64, snapshotTerm: UInt64, totalSize: UInt64, offset: UInt64,
+                           data: [UInt8])
+        /// A follower holds the first `receivedBytes` of the snapshot
+        /// through `snapshotIndex`; `outOfOrder` when the chunk it answers
+        /// did not follow on from them (the leader resends from there).
+        case snapshotProgress(snapshotIndex: UInt64, receivedBytes: UInt64, outOfOrder: Bool)
     }
 
     enum Kind: UInt8 {
         case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
+        case snapshotChunk, snapshotProgress
     }
 
     /// The largest term or index a message may carry (2⁶²): far beyond any
@@ -77,8 +91,11 @@ public struct RaftMessage: Hashable, Sendable {
 
     /// The command bytes the message carries (for flow control).
     var payloadSize: Int {
-        if case .append(_, _, let entries, _) = body { return entries.reduce(0) { $0 + $1.payloadSize } }
-        return 0
+        switch body {
+        case .append(_, _, let entries, _): entries.reduce(0) { $0 + $1.payloadSize }
+        case .snapshotChunk(_, _, _, _, let data): data.count
+        default: 0
+        }
     }
 
     /// Appends the body bytes (use ``encodeFrame(into:)`` to send).
@@ -91,6 +108,8 @@ public struct RaftMessage: Hashable, Sendable {
         case .appendResponse(.rejected): .appendRejected
         case .heartbeat: .heartbeat
         case .heartbeatResponse: .heartbeatResponse
+        case .snapshotChunk: .snapshotChunk
+        case .snapshotProgress: .snapshotProgress
         }
         writer.writeUInt8(kind.rawValue)
         writer.writeVarint(group)
@@ -120,6 +139,16 @@ public struct RaftMessage: Hashable, Sendable {
             writer.writeVarint(commitIndex)
         case .heartbeatResponse:
             break
+        case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
+            writer.writeVarint(snapshotIndex)
+            writer.writeVarint(snapshotTerm)
+            writer.writeVarint(totalSize)
+            writer.writeVarint(offset)
+            writer.writeBytes(data)
+        case .snapshotProgress(let snapshotIndex, let receivedBytes, let outOfOrder):
+            writer.writeVarint(snapshotIndex)
+            writer.writeVarint(receivedBytes)
+            writer.writeBool(outOfOrder)
         }
     }
 
@@ -180,6 +209,20 @@ public struct RaftMessage: Hashable, Sendable {
             body = .heartbeat(commitIndex: try Self.readBounded(&reader, "commit index"))
         case .heartbeatResponse:
             body = .heartbeatResponse
+        case .snapshotChunk:
+            let start = reader.offset
+            body = .snapshotChunk(
+                snapshotIndex: try Self.readBounded(&reader, "snapshot index"),
+                snapshotTerm: try Self.readBounded(&reader, "snapshot term"),
+                totalSize: try Self.readBounded(&reader, "snapshot size"),
+                offset: try Self.readBounded(&reader, "snapshot offset"), data: try reader.readByteArray())
+            if let problem = Self.chunkProblem(body, term: term) {
+                throw WireError(.invalidValue, offset: start, detail: problem)
+            }
+        case .snapshotProgress:
+            body = .snapshotProgress(
+                snapshotIndex: try Self.readBounded(&reader, "snapshot index"),
+                receivedBytes: try Self.readBounded(&reader, "received bytes"), outOfOrder: try reader.readBool())
         }
         try reader.finish()
     }
@@ -216,6 +259,23 @@ public struct RaftMessage: Hashable, Sendable {
         return nil
     }
 
+    /// Why a snapshot chunk cannot be what a leader sent, or nil if it can
+    /// (or `body` is no chunk): the snapshot's index and term must be at
+    /// least 1, its term at most the message's, and the chunk must lie
+    /// within the snapshot's size.
+    static func chunkProblem(_ body: Body, term: UInt64) -> String? {
+        guard case .snapshotChunk(let index, let snapshotTerm, let totalSize, let offset, let data) = body else {
+            return nil
+        }
+        guard index >= 1, snapshotTerm >= 1, snapshotTerm <= term else {
+            return "snapshot (\(index), term \(snapshotTerm)) is not one a leader of term \(term) has"
+        }
+        guard offset <= totalSize, UInt64(data.count) <= totalSize - offset else {
+            return "chunk of \(data.count) bytes at \(offset) overruns the snapshot's \(totalSize) bytes"
+        }
+        return nil
+    }
+
     /// Whether every term and index is within ``maximumTermOrIndex`` and an
     /// append's entries are consistent (what decoding checks), for messages
     /// stepped without going through the decoder.
@@ -237,6 +297,11 @@ public struct RaftMessage: Hashable, Sendable {
             return rejectedIndex <= bound && conflictTerm <= bound && conflictIndex <= bound
         case .heartbeat(let commitIndex):
             return commitIndex <= bound
+        case .snapshotChunk(let index, let snapshotTerm, let totalSize, let offset, _):
+            return index <= bound && snapshotTerm <= bound && totalSize <= bound && offset <= bound
+                && Self.chunkProblem(body, term: term) == nil
+        case .snapshotProgress(let index, let receivedBytes, _):
+            return index <= bound && receivedBytes <= bound
         }
     }
 }

@@ -3,9 +3,14 @@ import WireCodec
 
 /// Runs one ``RaftReplica`` on a `Transport` and a `Scheduler`: decodes
 /// incoming frames, feeds the replica, performs each ``RaftReady`` in order
-/// (persist to the ``RaftStorage``, then send, then apply to the
-/// ``RaftStateMachine``), reports proposals' outcomes, and keeps one timer
-/// armed for the replica's ``RaftReplica/nextDeadline``.
+/// (save a received snapshot and restore it, persist to the
+/// ``RaftStorage``, then send, then apply to the ``RaftStateMachine``),
+/// reports proposals' outcomes, and keeps one timer armed for the
+/// replica's ``RaftReplica/nextDeadline``.
+///
+/// Every ``RaftConfiguration/snapshotInterval`` applied entries it takes a
+/// snapshot of the state machine, saves it and compacts the log, keeping
+/// ``RaftConfiguration/entriesKeptAfterSnapshot`` entries.
 ///
 /// The same node runs on real sockets (`UDPSocketTransport` on an
 /// `EventLoop`) and in the simulator. It is confined to its scheduler's
@@ -48,15 +53,18 @@ public final class RaftNode {
     private let limits: WireLimits
     private let logger: any LogSink
     private var malformedFramesDropped = 0
+    /// The index of the latest snapshot saved or restored.
+    public private(set) var snapshotIndex: UInt64
     /// Sends the transport refused (too large, closed).
     public var sendFailureCount: Int { sender.failures }
 
     /// Creates the node, takes `transport`'s receive handler and arms its
     /// timer: it starts as a follower of whatever `storage` holds.
     ///
-    /// The state machine must be empty: the node applies every committed
-    /// entry to it from index 1 (there are no snapshots yet), which after a
-    /// restart rebuilds it from the durable log.
+    /// The state machine must be empty: the node restores the storage's
+    /// snapshot into it, if there is one, then applies every committed
+    /// entry after it, which after a restart rebuilds it from what is
+    /// durable.
     ///
     /// - Parameters:
     ///   - peers: the other members of the group and where to reach them.
@@ -64,17 +72,21 @@ public final class RaftNode {
     ///     a run; by default a random one).
     ///   - logger: where dropped frames, send and storage failures go.
     /// - Throws: `ConfigurationError` if `configuration` is invalid or
-    ///   `peers` contains `id`.
+    ///   `peers` contains `id`; whatever the state machine's
+    ///   ``RaftStateMachine/restore(from:)`` throws for the stored snapshot.
     public init(
         id: NodeID, group: UInt64, peers: [NodeID: Endpoint], storage: any RaftStorage,
         stateMachine: any RaftStateMachine, transport: any Transport, scheduler: any Scheduler,
         configuration: RaftConfiguration = RaftConfiguration(), seed: UInt64? = nil,
         logger: any LogSink = DiscardingLogSink()
-    ) throws(ConfigurationError) {
+    ) throws {
         var system = SystemRandomNumberGenerator()
+        let snapshot = storage.snapshot
+        if let snapshot { try stateMachine.restore(from: snapshot.data) }
+        snapshotIndex = snapshot?.index ?? 0
         replica = try RaftReplica(
             id: id, group: group, peers: Array(peers.keys), storage: storage, configuration: configuration,
-            seed: seed ?? system.next(), now: scheduler.now)
+            applied: snapshotIndex, seed: seed ?? system.next(), now: scheduler.now)
         endpoints = peers
         self.storage = storage
         self.stateMachine = stateMachine
@@ -200,11 +212,12 @@ public final class RaftNode {
         while !isStopped && replica.hasReady {
             let ready = replica.ready()
             do {
+                if let snapshot = ready.snapshot { try install(snapshot) }
                 if !ready.entries.isEmpty || ready.hardState != nil {
                     try storage.persist(ready.entries, hardState: ready.hardState)
                 }
             } catch {
-                logger.log(.error, source: "raft", "storage failed, stopping: \(error)")
+                logger.log(.error, source: "raft", "storage or snapshot failed, stopping: \(error)")
                 stop()
                 return
             }
@@ -212,8 +225,42 @@ public final class RaftNode {
             for entry in ready.committedEntries { apply(entry) }
             if let last = ready.committedEntries.last { dropProposals(olderThan: last.term) }
             replica.advance(ready)
+            do {
+                try snapshotIfDue()
+            } catch {
+                logger.log(.error, source: "raft", "saving a snapshot failed, stopping: \(error)")
+                stop()
+                return
+            }
         }
         armTimer()
+    }
+
+    /// Saves a snapshot received from the leader, restores the state
+    /// machine from it, and settles the proposals it covers: one of a term
+    /// above the snapshot's cannot have committed there; of the others the
+    /// outcome is unknown.
+    private func install(_ snapshot: RaftSnapshot) throws {
+        try storage.saveSnapshot(snapshot)
+        try stateMachine.restore(from: snapshot.data)
+        snapshotIndex = snapshot.index
+        let covered = pending.filter { $0.key <= snapshot.index }.sorted { $0.key < $1.key }
+        for (index, proposal) in covered {
+            pending[index] = nil
+            proposal.completion(.failure(proposal.term > snapshot.term ? .proposalDropped : .outcomeUnknown))
+        }
+    }
+
+    /// Every ``RaftConfiguration/snapshotInterval`` applied entries: saves
+    /// the state machine's snapshot and compacts the log behind it.
+    private func snapshotIfDue() throws {
+        let interval = UInt64(configuration.snapshotInterval)
+        let applied = replica.appliedIndex
+        guard interval > 0, applied >= snapshotIndex + interval, let term = replica.term(at: applied) else { return }
+        try storage.saveSnapshot(RaftSnapshot(index: applied, term: term, data: stateMachine.snapshot()))
+        snapshotIndex = applied
+        let kept = UInt64(configuration.entriesKeptAfterSnapshot)
+        if applied > kept { try storage.compact(through: applied - kept) }
     }
 
     private func send(_ message: RaftMessage) {

@@ -1,12 +1,18 @@
 /// What a ``RaftReplica`` asks its driver to do, as one batch (etcd raft's
 /// `Ready`). The driver must, in this order:
 ///
-/// 1. make ``entries`` and ``hardState`` durable (``RaftStorage``);
-/// 2. send ``messages`` (only now: a vote or an acknowledgement promises
+/// 1. save ``snapshot`` (``RaftStorage/saveSnapshot(_:)``) and restore the
+///    state machine from it;
+/// 2. make ``entries`` and ``hardState`` durable
+///    (``RaftStorage/persist(_:hardState:)``);
+/// 3. send ``messages`` (only now: a vote or an acknowledgement promises
 ///    what was just persisted);
-/// 3. apply ``committedEntries`` in order, each exactly once;
-/// 4. call ``RaftReplica/advance(_:)`` with this ready.
+/// 4. apply ``committedEntries`` in order, each exactly once;
+/// 5. call ``RaftReplica/advance(_:)`` with this ready.
 public struct RaftReady: Sendable {
+    /// A snapshot received from the leader that replaces the whole log
+    /// and the state machine's state, if one was completed.
+    public var snapshot: RaftSnapshot?
     /// The hard state to persist, if it changed since the last ready.
     public var hardState: RaftHardState?
     /// Entries to append to storage (replacing stored entries from the

@@ -30,10 +30,10 @@ extension RaftReplica {
         case .voteResponse(true, true):
             // A granted PreVote carries the term we would campaign in.
             return true
-        case .append, .heartbeat:
+        case .append, .heartbeat, .snapshotChunk:
             becomeFollower(term: message.term, leader: message.from, now: now)
             return true
-        case .voteResponse, .appendResponse, .heartbeatResponse:
+        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress:
             becomeFollower(term: message.term, leader: nil, now: now)
             return true
         }
@@ -43,11 +43,11 @@ extension RaftReplica {
     /// makes it step down (a deposed leader, a stale candidate).
     mutating func answerStale(_ message: RaftMessage) {
         switch message.body {
-        case .append, .heartbeat:
+        case .append, .heartbeat, .snapshotChunk:
             send(.heartbeatResponse, to: message.from)
         case .voteRequest(_, _, let isPreVote):
             send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
-        case .voteResponse, .appendResponse, .heartbeatResponse:
+        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress:
             break
         }
     }

@@ -45,8 +45,8 @@ extension RaftReplica {
         guard var state = progress[peer], !state.isPaused else { return false }
         let previous = state.next - 1
         // Without the previous entry's term (compacted away) the follower
-        // needs a snapshot, which this version does not send yet.
-        guard let previousTerm = log.term(at: previous) else { return false }
+        // needs the snapshot.
+        guard let previousTerm = log.term(at: previous) else { return startSnapshot(to: peer) }
         let entries = state.next <= log.lastIndex
             ? log.entries(from: state.next, through: log.lastIndex, maximumBytes: configuration.maximumAppendBytes,
                           maximumCount: RaftMessage.maximumEntriesPerAppend)
@@ -55,7 +55,7 @@ extension RaftReplica {
         send(.append(previousIndex: previous, previousTerm: previousTerm, entries: entries,
                      leaderCommit: log.committed), to: peer)
         switch state.state {
-        case .probe:
+        case .probe, .snapshot:
             state.probeSent = true
         case .replicate:
             if let last = entries.last {
@@ -72,6 +72,7 @@ extension RaftReplica {
             let match = progress[peer]?.match ?? 0
             send(.heartbeat(commitIndex: min(match, log.committed)), to: peer)
         }
+        resendStalledSnapshots()
     }
 
     mutating func handleAppendResponse(from peer: NodeID, result: RaftMessage.AppendResult) {
@@ -86,7 +87,11 @@ extension RaftReplica {
                 return
             }
             let moved = state.acknowledge(through: matchIndex)
-            if state.state == .probe && matchIndex == state.match {
+            if let transfer = state.transfer {
+                // In the snapshot state only the installed snapshot's
+                // acknowledgement (or a later one) ends the transfer.
+                if state.match >= transfer.snapshot.index { state.becomeReplicate() }
+            } else if state.state == .probe && matchIndex == state.match {
                 state.becomeReplicate()
             } else if moved {
                 state.inflight.free(through: matchIndex)

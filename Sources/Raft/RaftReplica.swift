@@ -54,6 +54,8 @@ public struct RaftReplica {
     var uncommittedBytes = 0
     /// Entries were proposed since the last ready: send them in one append.
     var appendPending = false
+    /// Follower state: the leader's snapshot being received.
+    var incomingSnapshot: IncomingSnapshot?
 
     /// Creates a replica from what `storage` holds (a new group's replicas
     /// start from empty storage).
@@ -203,7 +205,7 @@ public struct RaftReplica {
                               lastLogTerm: lastLogTerm, isPreVote: isPreVote, now: now)
         case .voteResponse(let granted, let isPreVote):
             handleVoteResponse(from: message.from, granted: granted, isPreVote: isPreVote, now: now)
-        case .append where role == .leader, .heartbeat where role == .leader:
+        case .append where role == .leader, .heartbeat where role == .leader, .snapshotChunk where role == .leader:
             // Two leaders in one term: only a faulty or forged peer sends this.
             counters.messagesDropped += 1
         case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
@@ -220,6 +222,14 @@ public struct RaftReplica {
         case .heartbeatResponse:
             guard role == .leader else { return }
             handleHeartbeatResponse(from: message.from)
+        case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
+            hearFromLeader(message.from, now: now)
+            handleSnapshotChunk(from: message.from, snapshotIndex: snapshotIndex, snapshotTerm: snapshotTerm,
+                                totalSize: totalSize, offset: offset, data: data)
+        case .snapshotProgress(let snapshotIndex, let receivedBytes, let outOfOrder):
+            guard role == .leader else { return }
+            handleSnapshotProgress(from: message.from, snapshotIndex: snapshotIndex, receivedBytes: receivedBytes,
+                                   outOfOrder: outOfOrder)
         }
     }
 
@@ -228,7 +238,7 @@ public struct RaftReplica {
     /// Whether there is something to persist, send or apply.
     public var hasReady: Bool {
         appendPending || !outbox.isEmpty || !log.unstable.isEmpty || log.hasEntriesToApply
-            || hardState != lastReadyHardState
+            || hardState != lastReadyHardState || log.pendingSnapshot != nil
     }
 
     /// Takes what is to be persisted, sent and applied. Perform it in the
@@ -245,13 +255,15 @@ public struct RaftReplica {
         let messages = outbox
         outbox.removeAll(keepingCapacity: true)
         return RaftReady(
-            hardState: changed ? state : nil, entries: log.unstable, messages: messages,
-            committedEntries: log.takeEntriesToApply())
+            snapshot: log.pendingSnapshot, hardState: changed ? state : nil, entries: log.unstable,
+            messages: messages, committedEntries: log.takeEntriesToApply())
     }
 
-    /// Tells the replica that `ready` was performed: its entries and hard
-    /// state are durable and its committed entries applied.
+    /// Tells the replica that `ready` was performed: its snapshot saved
+    /// and restored, its entries and hard state durable, and its committed
+    /// entries applied.
     public mutating func advance(_ ready: RaftReady) {
+        if let snapshot = ready.snapshot { log.snapshotSaved(snapshot) }
         if let last = ready.entries.last { log.stable(through: last.index, term: last.term) }
         if let last = ready.committedEntries.last { log.applied(through: last.index) }
     }
@@ -270,6 +282,8 @@ public struct RaftReplica {
             votedFor = nil
         }
         role = .follower
+        // A snapshot half-received from another leader will not be finished.
+        if newLeader != leader { incomingSnapshot = nil }
         leader = newLeader
         votes = [:]
         progress = [:]

@@ -22,11 +22,30 @@ struct KeyValueLinearizabilityTests {
         return Array(101..<(101 + max(1, count)))
     }()
 
+    /// Snapshots every 10 entries, 3 kept, 1 KiB chunks: compaction and
+    /// snapshot transfers happen many times per run.
+    static let snapshotting: RaftConfiguration = {
+        var configuration = RaftConfiguration()
+        configuration.snapshotInterval = 10
+        configuration.entriesKeptAfterSnapshot = 3
+        configuration.snapshotChunkSize = 1_024
+        return configuration
+    }()
+
     @Test("200 seeds of faults: every history is linearizable (3 nodes for odd seeds, 5 for even ones)",
           arguments: seeds)
     func linearizable(seed: UInt64) throws {
+        try Self.check(seed: seed, configuration: RaftConfiguration())
+    }
+
+    @Test("50 more seeds with a snapshot every 10 entries: still linearizable", arguments: UInt64(1_001)...1_050)
+    func linearizableWithSnapshots(seed: UInt64) throws {
+        try Self.check(seed: seed, configuration: Self.snapshotting)
+    }
+
+    static func check(seed: UInt64, configuration: RaftConfiguration) throws {
         let cluster = try RaftCluster(count: seed % 2 == 0 ? 5 : 3, seed: seed, link: RaftSimulationTests.faultyLink,
-                                      makeStateMachine: { KeyValueStateMachine() })
+                                      configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
         var nemesis = Nemesis(cluster: cluster, seed: seed ^ 0x11E4)
         var random = SeededRandomGenerator(seed: seed)
         let history = History()
@@ -77,8 +96,8 @@ struct KeyValueLinearizabilityTests {
                 let outcome: OperationOutcome<[UInt8]?> =
                     if let seen = try? KeyValueStateMachine.decodeResult(bytes) { .ok(seen) } else { .unknown }
                 history.complete(number, with: outcome, at: cluster.network.now)
-            case .failure(.stopped):
-                break  // the node crashed with it in flight: it may have taken effect
+            case .failure(.stopped), .failure(.outcomeUnknown):
+                break  // a crash, or a snapshot over its entry: it may have taken effect
             case .failure:
                 history.complete(number, with: .failed, at: cluster.network.now)
             }

@@ -1,6 +1,7 @@
 import EventCore
 import Raft
 import Simulation
+import WireCodec
 
 /// A Raft group in the simulator for the tests: `count` nodes with IDs
 /// 1 ... count on one `SimulatedNetwork`, in-memory storage that survives
@@ -15,7 +16,9 @@ import Simulation
 ///   same index and term are identical up to it.
 final class RaftCluster {
     /// Records every command with the cluster, then applies it to the
-    /// node's `inner` state machine, if any.
+    /// node's `inner` state machine, if any. Its snapshots carry the
+    /// node's whole applied history (then the inner snapshot), so a node
+    /// restored from one still answers for every command before it.
     final class RecordingStateMachine: RaftStateMachine {
         unowned let cluster: RaftCluster
         let node: Int
@@ -32,9 +35,29 @@ final class RaftCluster {
             return inner?.apply(command, at: index) ?? Array("applied \(index)".utf8)
         }
 
-        func snapshot() -> [UInt8] { inner?.snapshot() ?? [] }
+        func snapshot() -> [UInt8] {
+            var writer = WireWriter()
+            writer.writeVarint(UInt64(cluster.applied[node].count))
+            for command in cluster.applied[node] {
+                writer.writeVarint(command.index)
+                writer.writeBytes(command.command)
+            }
+            writer.writeBytes(inner?.snapshot() ?? [])
+            return writer.bytes
+        }
 
-        func restore(from snapshot: [UInt8]) throws { try inner?.restore(from: snapshot) }
+        func restore(from snapshot: [UInt8]) throws {
+            var history: [AppliedCommand] = []
+            let innerBytes = try snapshot.withUnsafeBytes { raw in
+                var reader = WireReader(raw)
+                for _ in 0..<(try reader.readVarint()) {
+                    history.append(AppliedCommand(index: try reader.readVarint(), command: try reader.readByteArray()))
+                }
+                return try reader.readByteArray()
+            }
+            try inner?.restore(from: innerBytes)
+            cluster.recordRestore(node: node, history: history)
+        }
     }
 
     struct AppliedCommand: Equatable {
@@ -63,6 +86,9 @@ final class RaftCluster {
     private(set) var violations: [String] = []
     private(set) var acknowledged: [Acknowledgement] = []
     private(set) var failures: [RaftError] = []
+    /// Snapshots restored by nodes (from storage at a restart, or from a
+    /// leader).
+    private(set) var restores = 0
     private var commandsSent = 0
     private let makeStateMachine: () -> (any RaftStateMachine)?
     /// Each node's current inner state machine.
@@ -155,6 +181,19 @@ final class RaftCluster {
         }
     }
 
+    /// A node restored a snapshot carrying `history`: it must agree with
+    /// what was committed, and it replaces the node's applied record.
+    fileprivate func recordRestore(node: Int, history: [AppliedCommand]) {
+        restores += 1
+        for command in history where committed[command.index].map({ $0 != command.command }) ?? false {
+            violations.append("index \(command.index): node \(node + 1) restored another command")
+        }
+        if let last = history.last?.index, let previous = applied[node].last?.index, last < previous {
+            violations.append("node \(node + 1) restored a snapshot through \(last) after applying \(previous)")
+        }
+        applied[node] = history
+    }
+
     /// Election safety and leader completeness, at this instant.
     func checkLeaders() {
         for index in live {
@@ -165,8 +204,9 @@ final class RaftCluster {
             }
             leaders[raft.term] = raft.id
             let log = storages[index].allEntries
-            for (entryIndex, command) in committed.sorted(by: { $0.key < $1.key }) {
-                let position = Int(entryIndex) - 1
+            let first = storages[index].firstIndex
+            for (entryIndex, command) in committed.sorted(by: { $0.key < $1.key }) where entryIndex >= first {
+                let position = Int(entryIndex - first)
                 guard position < log.count else {
                     violations.append("leader \(raft.id) of term \(raft.term) lacks committed index \(entryIndex)")
                     break
@@ -184,12 +224,17 @@ final class RaftCluster {
     func checkLogMatching() {
         for a in indices {
             for b in indices where b > a {
-                let left = storages[a].allEntries
-                let right = storages[b].allEntries
+                // Compare from the later of the two first indices: what one
+                // of them compacted is covered by its snapshot.
+                let first = max(storages[a].firstIndex, storages[b].firstIndex)
+                let left = storages[a].allEntries.drop { $0.index < first }
+                let right = storages[b].allEntries.drop { $0.index < first }
                 let shared = min(left.count, right.count)
-                guard let last = (0..<shared).last(where: { left[$0].term == right[$0].term }) else { continue }
-                if left[...last] != right[...last] {
-                    violations.append("logs of nodes \(a + 1) and \(b + 1) share index \(last + 1) and term but differ before")
+                guard let last = (0..<shared).last(where: {
+                    left[left.startIndex + $0].term == right[right.startIndex + $0].term
+                }) else { continue }
+                if Array(left.prefix(last + 1)) != Array(right.prefix(last + 1)) {
+                    violations.append("logs of nodes \(a + 1) and \(b + 1) share index \(Int(first) + last) and term but differ before")
                 }
             }
         }

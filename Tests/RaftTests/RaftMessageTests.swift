@@ -27,6 +27,10 @@ struct RaftMessageTests {
             .appendResponse(.rejected(rejectedIndex: 9, conflictTerm: 3, conflictIndex: 5)),
             .heartbeat(commitIndex: 99),
             .heartbeatResponse,
+            .snapshotChunk(snapshotIndex: 500, snapshotTerm: 3, totalSize: 1_000, offset: 400,
+                           data: Array(repeating: 7, count: 100)),
+            .snapshotChunk(snapshotIndex: 1, snapshotTerm: 1, totalSize: 0, offset: 0, data: []),
+            .snapshotProgress(snapshotIndex: 500, receivedBytes: 400, outOfOrder: true),
         ]
         return bodies.map { RaftMessage(group: 0xDEAD_BEEF, from: NodeID(1), to: NodeID(UInt64.max), term: 4, body: $0) }
     }()
@@ -91,6 +95,20 @@ struct RaftMessageTests {
         #expect(Self.code(badFlag) == .invalidValue)
         let tooLongVarint = [UInt8(0)] + Array(repeating: 0xFF, count: 11)
         #expect(Self.code(tooLongVarint) == .varintTooLong)
+    }
+
+    @Test("a snapshot chunk that overruns its snapshot, or of a term above the message's, is refused")
+    func impossibleChunks() {
+        let bodies: [RaftMessage.Body] = [
+            .snapshotChunk(snapshotIndex: 5, snapshotTerm: 1, totalSize: 10, offset: 8, data: [1, 2, 3]),
+            .snapshotChunk(snapshotIndex: 5, snapshotTerm: 1, totalSize: 10, offset: 11, data: []),
+            .snapshotChunk(snapshotIndex: 5, snapshotTerm: 9, totalSize: 10, offset: 0, data: [1]),
+            .snapshotChunk(snapshotIndex: 0, snapshotTerm: 1, totalSize: 10, offset: 0, data: [1]),
+        ]
+        for body in bodies {
+            let message = RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 4, body: body)
+            #expect(Self.code(Self.bodyBytes(message)) == .invalidValue, "\(body)")
+        }
     }
 
     @Test("terms and indices above 2^62 are refused")

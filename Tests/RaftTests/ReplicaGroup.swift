@@ -49,6 +49,7 @@ final class ReplicaGroup {
         var sent: [RaftMessage] = []
         while replicas[index].hasReady {
             let ready = replicas[index].ready()
+            if let snapshot = ready.snapshot { try! storages[index].saveSnapshot(snapshot) }
             try! storages[index].persist(ready.entries, hardState: ready.hardState)
             sent += ready.messages
             applied[index] += ready.committedEntries

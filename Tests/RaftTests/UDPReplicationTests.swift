@@ -117,4 +117,62 @@ struct UDPReplicationTests {
         #expect(try await loop.submit { group.value.acknowledged == first + second })
         try await loop.submit { group.value.close() }
     }
+
+    @Test("a node started late receives a 400 KB snapshot in chunks over 127.0.0.1 and holds the same map")
+    func lateNodeGetsSnapshot() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let configuration = {
+            var configuration = RaftConfiguration()
+            configuration.snapshotInterval = 20
+            configuration.entriesKeptAfterSnapshot = 5
+            return configuration
+        }()
+        final class Nodes {
+            var transports: [UDPSocketTransport] = []
+            var stores: [KeyValueStateMachine] = []
+            var nodes: [RaftNode] = []
+            var acknowledged = 0
+        }
+        let group = try await loop.submit { () -> LoopBound<Nodes> in
+            let group = Nodes()
+            group.transports = try (0..<3).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+            group.stores = (0..<3).map { _ in KeyValueStateMachine() }
+            return LoopBound(group, on: loop)
+        }
+        @Sendable func start(_ index: Int, on group: Nodes) throws {
+            var peers: [NodeID: Endpoint] = [:]
+            for other in 0..<3 where other != index { peers[NodeID(UInt64(other + 1))] = group.transports[other].localEndpoint }
+            group.nodes.append(try RaftNode(
+                id: NodeID(UInt64(index + 1)), group: 5, peers: peers, storage: InMemoryRaftStorage(),
+                stateMachine: group.stores[index], transport: group.transports[index], scheduler: loop,
+                configuration: configuration, seed: UInt64(index + 1)))
+        }
+        try await loop.submit { try start(0, on: group.value); try start(1, on: group.value) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            group.value.nodes.contains { $0.role == .leader }
+        })
+        try await loop.submit {
+            let leader = group.value.nodes.first { $0.role == .leader }!
+            for number in 0..<100 {
+                let value = Array(repeating: UInt8(number), count: 4_096)
+                leader.propose(KeyValueCommand.put(key: "key\(number)", value: value).encoded) { result in
+                    if case .success = result { group.value.acknowledged += 1 }
+                }
+            }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { group.value.acknowledged == 100 })
+        try await loop.submit { try start(2, on: group.value) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            group.value.stores[2].values.count == 100
+        })
+        try await loop.submit {
+            let late = group.value.nodes[2]
+            #expect(late.counters.snapshotsInstalled == 1)
+            #expect(group.value.stores[2].values == group.value.stores[0].values)
+            for node in group.value.nodes { node.stop() }
+            for transport in group.value.transports { transport.close() }
+        }
+    }
 }

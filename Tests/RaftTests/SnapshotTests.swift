@@ -1,0 +1,122 @@
+import EventCore
+import Raft
+import Simulation
+import Testing
+
+/// Snapshots and log compaction (Raft §7) in the simulator: nodes snapshot
+/// their state machine every few entries and compact their logs; a follower
+/// that fell behind the compaction point receives the leader's snapshot in
+/// chunks, over lossy links; a restarted node starts from its stored
+/// snapshot. ``RaftCluster``'s invariants hold throughout.
+@Suite("Raft snapshots and compaction")
+struct SnapshotTests {
+    /// Snapshots every 20 entries, keeps 5, sends 1 KiB chunks.
+    static let configuration: RaftConfiguration = {
+        var configuration = RaftConfiguration()
+        configuration.snapshotInterval = 20
+        configuration.entriesKeptAfterSnapshot = 5
+        configuration.snapshotChunkSize = 1_024
+        configuration.maximumSnapshotChunksInFlight = 4
+        return configuration
+    }()
+
+    static func store(_ cluster: RaftCluster, _ index: Int) -> [String: [UInt8]] {
+        (cluster.stateMachines[index] as? KeyValueStateMachine)?.values ?? [:]
+    }
+
+    /// Puts `count` 200-byte values under distinct keys at the leader.
+    static func write(_ count: Int, from start: Int, in cluster: RaftCluster) throws {
+        for number in start..<(start + count) {
+            let leader = try #require(cluster.leader)
+            let value = Array(repeating: UInt8(truncatingIfNeeded: number), count: 200)
+            cluster.propose(KeyValueCommand.put(key: "key\(number)", value: value).encoded, at: leader)
+            cluster.run(for: .milliseconds(2))
+        }
+    }
+
+    @Test("a follower behind the leader's compaction point catches up from a chunked snapshot over lossy links",
+          arguments: [UInt64(1), 2, 3])
+    func laggingFollowerGetsSnapshot(seed: UInt64) throws {
+        let cluster = try RaftCluster(
+            count: 3, seed: seed, link: RaftSimulationTests.faultyLink, configuration: Self.configuration,
+            makeStateMachine: { KeyValueStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
+        cluster.crash(lagging)
+        try Self.write(200, from: 0, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        let leader = try #require(cluster.leader)
+        #expect(cluster.storages[leader].firstIndex > 20, "the leader compacted its log")
+
+        try cluster.restart(lagging)
+        #expect(cluster.run(until: { cluster.converged && Self.store(cluster, lagging).count == 200 },
+                            limit: .seconds(20)))
+        let newLeader = try #require(cluster.leader)
+        #expect((cluster.rafts[newLeader]?.counters.snapshotsSent ?? 0) >= 1)
+        #expect((cluster.rafts[lagging]?.counters.snapshotsInstalled ?? 0) >= 1)
+        // 200 values of 200 bytes: the snapshot spans dozens of chunks.
+        #expect(Self.store(cluster, lagging) == Self.store(cluster, newLeader))
+        #expect(cluster.lostAcknowledgements().isEmpty)
+        cluster.checkLogMatching()
+        #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
+    }
+
+    @Test("a restarted node restores its stored snapshot, then applies only the entries after it")
+    func restartFromSnapshot() throws {
+        let cluster = try RaftCluster(count: 3, seed: 11, configuration: Self.configuration,
+                                      makeStateMachine: { KeyValueStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        try Self.write(50, from: 0, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 50 && cluster.converged }, limit: .seconds(5)))
+        let follower = try #require(cluster.indices.first { $0 != cluster.leader })
+        let stored = try #require(cluster.storages[follower].snapshot)
+        #expect(stored.index >= 40)
+        let restoresBefore = cluster.restores
+        cluster.crash(follower)
+        try cluster.restart(follower)
+        #expect(cluster.restores == restoresBefore + 1)
+        #expect(cluster.rafts[follower]?.appliedIndex ?? 0 >= stored.index, "restored, not replayed from index 1")
+        try Self.write(30, from: 50, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 80 && cluster.converged }, limit: .seconds(5)))
+        #expect(Self.store(cluster, follower).count == 80)
+        #expect(cluster.lostAcknowledgements().isEmpty)
+        #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
+    }
+
+    @Test("a follower refuses a snapshot above its size limit and counts it; chunks out of order are reported")
+    func hostileChunks() throws {
+        var configuration = RaftConfiguration()
+        configuration.maximumSnapshotSize = 4_096
+        configuration.snapshotChunkSize = 1_024
+        let storage = InMemoryRaftStorage()
+        var replica = try RaftReplica(id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)], storage: storage,
+                                      configuration: configuration, seed: 1, now: Instant(nanoseconds: 0))
+        func chunk(_ total: UInt64, _ offset: UInt64, _ data: [UInt8]) -> RaftMessage {
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 3,
+                        body: .snapshotChunk(snapshotIndex: 50, snapshotTerm: 2, totalSize: total, offset: offset,
+                                             data: data))
+        }
+        let now = Instant(nanoseconds: 1_000)
+        replica.step(chunk(1 << 20, 0, Array(repeating: 1, count: 1_024)), now: now)
+        #expect(replica.counters.snapshotsRefused == 1)
+        replica.step(chunk(2_048, 1_024, Array(repeating: 1, count: 1_024)), now: now)
+        var messages = replica.ready().messages
+        #expect(messages.map(\.body) == [.snapshotProgress(snapshotIndex: 50, receivedBytes: 0, outOfOrder: true)])
+        replica.step(chunk(2_048, 0, Array(repeating: 1, count: 1_024)), now: now)
+        replica.step(chunk(2_048, 0, Array(repeating: 1, count: 1_024)), now: now)  // a duplicate
+        replica.step(chunk(2_048, 1_024, Array(repeating: 2, count: 1_024)), now: now)
+        let ready = replica.ready()
+        messages = ready.messages
+        #expect(messages.map(\.body) == [
+            .snapshotProgress(snapshotIndex: 50, receivedBytes: 1_024, outOfOrder: false),
+            .snapshotProgress(snapshotIndex: 50, receivedBytes: 1_024, outOfOrder: false),
+            .appendResponse(.accepted(matchIndex: 50)),
+        ])
+        #expect(ready.snapshot?.index == 50 && ready.snapshot?.data == Array(repeating: 1, count: 1_024) + Array(repeating: 2, count: 1_024))
+        try storage.saveSnapshot(try #require(ready.snapshot))
+        try storage.persist(ready.entries, hardState: ready.hardState)
+        replica.advance(ready)
+        #expect(replica.commitIndex == 50 && replica.appliedIndex == 50 && replica.counters.snapshotsInstalled == 1)
+        #expect(storage.firstIndex == 51 && storage.term(at: 50) == 2 && storage.hardState.commitIndex == 50)
+    }
+}

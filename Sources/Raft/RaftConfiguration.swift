@@ -51,6 +51,15 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// (a proposal is always accepted when nothing is uncommitted). At
     /// least ``maximumCommandSize``. Default 16 MiB.
     public var maximumUncommittedBytes = 16 << 20
+    /// Whether ``RaftNode/propose(_:completion:)`` on a follower that knows
+    /// the leader forwards the proposal there (the outcome still arrives
+    /// at the follower, once it applies the entry) rather than failing
+    /// with ``RaftError/notLeader(leaderHint:)``. Default on, as etcd.
+    public var forwardProposals = true
+    /// How long a follower waits for the leader's answer to a forwarded
+    /// proposal before failing it with ``RaftError/outcomeUnknown`` (the
+    /// leader may have appended it). Default 1 s.
+    public var forwardTimeout: Duration = .seconds(1)
     /// How many entries a node applies between two snapshots of its state
     /// machine (``RaftNode`` takes them, saves them to storage and compacts
     /// the log); 0 never snapshots. Default 10,000.
@@ -108,6 +117,9 @@ public struct RaftConfiguration: Hashable, Sendable {
             throw ConfigurationError(
                 field: "maximumUncommittedBytes", value: "\(maximumUncommittedBytes)",
                 allowedRange: "at least maximumCommandSize (\(maximumCommandSize))")
+        }
+        guard forwardTimeout > .zero else {
+            throw ConfigurationError(field: "forwardTimeout", value: "\(forwardTimeout)", allowedRange: "above 0")
         }
         guard snapshotInterval >= 0 else {
             throw ConfigurationError(field: "snapshotInterval", value: "\(snapshotInterval)", allowedRange: "0 ... ")

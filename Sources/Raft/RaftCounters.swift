@@ -31,6 +31,13 @@ public struct RaftCounters: Hashable, Sendable {
     /// Snapshot chunks refused because the snapshot is larger than
     /// ``RaftConfiguration/maximumSnapshotSize``.
     public var snapshotsRefused = 0
+    /// Proposals this node forwarded to the leader.
+    public var proposalsForwarded = 0
+    /// Forwarded proposals this node took as leader.
+    public var forwardedProposalsReceived = 0
+    /// Forwarded proposals whose leader did not answer within
+    /// ``RaftConfiguration/forwardTimeout``.
+    public var forwardsTimedOut = 0
     /// Frames the driver dropped because they did not decode.
     public var malformedFramesDropped = 0
 

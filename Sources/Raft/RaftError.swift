@@ -14,9 +14,10 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The proposal's entry was replaced by another leader's entry at the
     /// same index: it was not committed and will not be. It may be retried.
     case proposalDropped
-    /// The node installed a leader's snapshot covering the proposal's
-    /// index, so it cannot tell whether the proposal's entry or another
-    /// leader's was committed there. Retry only what is safe to apply twice.
+    /// The node cannot tell whether the proposal took effect: it installed
+    /// a leader's snapshot covering the proposal's index, or the leader it
+    /// forwarded the proposal to did not answer in time (or answered after
+    /// the entry was applied here). Retry only what is safe to apply twice.
     case outcomeUnknown
     /// The node was stopped (or its storage failed) before the proposal's
     /// outcome was known.
@@ -30,7 +31,7 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         case .uncommittedLimitExceeded(let bytes, let limit):
             "\(bytes) uncommitted bytes at the leader; the limit is \(limit)"
         case .proposalDropped: "the proposal's entry was overwritten by another leader"
-        case .outcomeUnknown: "a snapshot replaced the proposal's entry; whether it committed is unknown"
+        case .outcomeUnknown: "whether the proposal committed is unknown (a snapshot replaced its entry, or its forward went unanswered)"
         case .stopped: "the Raft node was stopped"
         }
     }

@@ -23,6 +23,16 @@ public struct RaftMessage: Hashable, Sendable {
         case rejected(rejectedIndex: UInt64, conflictTerm: UInt64, conflictIndex: UInt64)
     }
 
+    /// The leader's answer to a forwarded proposal.
+    public enum ForwardOutcome: Hashable, Sendable {
+        /// The leader appended the command at (`term`, `index`): the
+        /// proposal took effect if the entry committed there has that term.
+        case appended(term: UInt64, index: UInt64)
+        /// The leader refused it (not the leader any more, too large, over
+        /// its uncommitted limit).
+        case refused(RaftError)
+    }
+
     /// What the message asks or answers.
     public enum Body: Hashable, Sendable {
         /// RequestVote (§5.2), or a PreVote when `isPreVote` (the term is
@@ -53,11 +63,23 @@ public struct RaftMessage: Hashable, Sendable {
         /// through `snapshotIndex`; `outOfOrder` when the chunk it answers
         /// did not follow on from them (the leader resends from there).
         case snapshotProgress(snapshotIndex: UInt64, receivedBytes: UInt64, outOfOrder: Bool)
+        /// A follower's ``RaftNode`` passes a proposal made there to the
+        /// leader (``RaftConfiguration/forwardProposals``); `requestID`
+        /// names it at the follower. Handled by the driver, not the replica.
+        case forwardedProposal(requestID: UInt64, command: [UInt8])
+        /// The leader's answer to a
+        /// ``forwardedProposal(requestID:command:)``.
+        case forwardOutcome(requestID: UInt64, outcome: ForwardOutcome)
     }
 
     enum Kind: UInt8 {
         case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
-        case snapshotChunk, snapshotProgress
+        case snapshotChunk, snapshotProgress, forwardedProposal, forwardOutcome
+    }
+
+    /// The outcome byte of a ``Body/forwardOutcome(requestID:outcome:)``.
+    enum OutcomeKind: UInt8 {
+        case appended = 0, notLeader, commandTooLarge, uncommittedLimitExceeded
     }
 
     /// The largest term or index a message may carry (2⁶²): far beyond any
@@ -94,6 +116,7 @@ public struct RaftMessage: Hashable, Sendable {
         switch body {
         case .append(_, _, let entries, _): entries.reduce(0) { $0 + $1.payloadSize }
         case .snapshotChunk(_, _, _, _, let data): data.count
+        case .forwardedProposal(_, let command): command.count
         default: 0
         }
     }
@@ -110,6 +133,8 @@ public struct RaftMessage: Hashable, Sendable {
         case .heartbeatResponse: .heartbeatResponse
         case .snapshotChunk: .snapshotChunk
         case .snapshotProgress: .snapshotProgress
+        case .forwardedProposal: .forwardedProposal
+        case .forwardOutcome: .forwardOutcome
         }
         writer.writeUInt8(kind.rawValue)
         writer.writeVarint(group)
@@ -149,6 +174,54 @@ public struct RaftMessage: Hashable, Sendable {
             writer.writeVarint(snapshotIndex)
             writer.writeVarint(receivedBytes)
             writer.writeBool(outOfOrder)
+        case .forwardedProposal(let requestID, let command):
+            writer.writeVarint(requestID)
+            writer.writeBytes(command)
+        case .forwardOutcome(let requestID, let outcome):
+            writer.writeVarint(requestID)
+            Self.encode(outcome, to: &writer)
+        }
+    }
+
+    private static func encode(_ outcome: ForwardOutcome, to writer: inout WireWriter) {
+        switch outcome {
+        case .appended(let term, let index):
+            writer.writeUInt8(OutcomeKind.appended.rawValue)
+            writer.writeVarint(term)
+            writer.writeVarint(index)
+        case .refused(.notLeader(let hint)):
+            writer.writeUInt8(OutcomeKind.notLeader.rawValue)
+            writer.writeOptional(hint) { writer, hint in writer.write(hint) }
+        case .refused(.commandTooLarge(let size, let limit)):
+            writer.writeUInt8(OutcomeKind.commandTooLarge.rawValue)
+            writer.writeVarint(UInt64(size))
+            writer.writeVarint(UInt64(limit))
+        case .refused(.uncommittedLimitExceeded(let bytes, let limit)):
+            writer.writeUInt8(OutcomeKind.uncommittedLimitExceeded.rawValue)
+            writer.writeVarint(UInt64(bytes))
+            writer.writeVarint(UInt64(limit))
+        case .refused:
+            // A leader's propose refuses with the three errors above only;
+            // anything else reads as "not the leader" at the follower.
+            writer.writeUInt8(OutcomeKind.notLeader.rawValue)
+            writer.writeOptional(NodeID?.none) { writer, hint in writer.write(hint) }
+        }
+    }
+
+    private static func readOutcome(_ reader: inout WireReader) throws(WireError) -> ForwardOutcome {
+        switch try reader.readEnum(OutcomeKind.self) {
+        case .appended:
+            return .appended(term: try readBounded(&reader, "term"), index: try readBounded(&reader, "index"))
+        case .notLeader:
+            return .refused(.notLeader(leaderHint: try reader.readOptional { r throws(WireError) in
+                try r.read(NodeID.self)
+            }))
+        case .commandTooLarge:
+            return .refused(.commandTooLarge(size: Int(try readBounded(&reader, "size")),
+                                             limit: Int(try readBounded(&reader, "limit"))))
+        case .uncommittedLimitExceeded:
+            return .refused(.uncommittedLimitExceeded(uncommittedBytes: Int(try readBounded(&reader, "bytes")),
+                                                      limit: Int(try readBounded(&reader, "limit"))))
         }
     }
 
@@ -223,6 +296,10 @@ public struct RaftMessage: Hashable, Sendable {
             body = .snapshotProgress(
                 snapshotIndex: try Self.readBounded(&reader, "snapshot index"),
                 receivedBytes: try Self.readBounded(&reader, "received bytes"), outOfOrder: try reader.readBool())
+        case .forwardedProposal:
+            body = .forwardedProposal(requestID: try reader.readVarint(), command: try reader.readByteArray())
+        case .forwardOutcome:
+            body = .forwardOutcome(requestID: try reader.readVarint(), outcome: try Self.readOutcome(&reader))
         }
         try reader.finish()
     }
@@ -276,6 +353,15 @@ public struct RaftMessage: Hashable, Sendable {
         return nil
     }
 
+    /// Whether the message is a forwarded proposal or its outcome, which
+    /// the driver handles.
+    public var isForwarding: Bool {
+        switch body {
+        case .forwardedProposal, .forwardOutcome: true
+        default: false
+        }
+    }
+
     /// Whether every term and index is within ``maximumTermOrIndex`` and an
     /// append's entries are consistent (what decoding checks), for messages
     /// stepped without going through the decoder.
@@ -302,6 +388,12 @@ public struct RaftMessage: Hashable, Sendable {
                 && Self.chunkProblem(body, term: term) == nil
         case .snapshotProgress(let index, let receivedBytes, _):
             return index <= bound && receivedBytes <= bound
+        case .forwardedProposal:
+            return true
+        case .forwardOutcome(_, .appended(let entryTerm, let index)):
+            return entryTerm <= bound && index <= bound
+        case .forwardOutcome:
+            return true
         }
     }
 }

@@ -30,6 +30,12 @@ public final class RaftNode {
         var completion: (Result<[UInt8], RaftError>) -> Void
     }
 
+    /// A proposal forwarded to the leader, waiting for where it went.
+    private struct Forward {
+        var deadline: Instant
+        var completion: (Result<[UInt8], RaftError>) -> Void
+    }
+
     /// This replica's identity.
     public var id: NodeID { replica.id }
     /// The group the node belongs to.
@@ -46,6 +52,9 @@ public final class RaftNode {
     private var replica: RaftReplica
     private let endpoints: [NodeID: Endpoint]
     private var pending: [UInt64: Pending] = [:]
+    private var forwards: [UInt64: Forward] = [:]
+    private var lastForwardID: UInt64 = 0
+    private var forwardCounters = RaftCounters()
     private let timer: DeadlineTimer
     private var isProcessing = false
     private var isStopped = false
@@ -121,21 +130,35 @@ public final class RaftNode {
     public var appliedIndex: UInt64 { replica.appliedIndex }
     /// The index of the last entry of the log.
     public var lastIndex: UInt64 { replica.lastIndex }
-    /// Proposals waiting for their outcome.
-    public var pendingProposalCount: Int { pending.count }
+    /// Proposals waiting for their outcome (forwarded ones included).
+    public var pendingProposalCount: Int { pending.count + forwards.count }
     /// Whether the node was stopped.
     public var stopped: Bool { isStopped }
     /// What the node has done so far.
     public var counters: RaftCounters {
         var counters = replica.counters
         counters.malformedFramesDropped = malformedFramesDropped
+        counters.proposalsForwarded = forwardCounters.proposalsForwarded
+        counters.forwardedProposalsReceived = forwardCounters.forwardedProposalsReceived
+        counters.forwardsTimedOut = forwardCounters.forwardsTimedOut
+        counters.messagesDropped += forwardCounters.messagesDropped
         return counters
     }
 
     /// Proposes `command`. `completion` runs on the loop exactly once:
     /// with the state machine's result once the command is committed and
-    /// applied here, or with a ``RaftError``: at once for
-    /// ``RaftError/notLeader(leaderHint:)``,
+    /// applied here, or with a ``RaftError``.
+    ///
+    /// On a follower that knows the leader, with
+    /// ``RaftConfiguration/forwardProposals`` (the default), the command
+    /// goes to the leader, which appends it and says where; the outcome is
+    /// then known here as on the leader, once this node applies that
+    /// index. The leader's refusal comes back as the same error; no answer
+    /// within ``RaftConfiguration/forwardTimeout`` fails the proposal with
+    /// ``RaftError/outcomeUnknown``.
+    ///
+    /// Errors: at once for ``RaftError/notLeader(leaderHint:)`` (no
+    /// forwarding, or no leader known),
     /// ``RaftError/commandTooLarge(size:limit:)``,
     /// ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)`` and
     /// ``RaftError/stopped``; ``RaftError/proposalDropped`` once an entry
@@ -150,14 +173,84 @@ public final class RaftNode {
         do throws(RaftError) {
             entry = try replica.propose(command)
         } catch {
+            if case .notLeader(let hint?) = error, configuration.forwardProposals, endpoints[hint] != nil {
+                return forward(command, to: hint, completion: completion)
+            }
             return completion(.failure(error))
         }
-        if let replaced = pending.updateValue(Pending(term: entry.term, completion: completion), forKey: entry.index) {
-            // Our log now holds a later term's entry at that index: the
-            // older proposal was cut from it, so it never committed.
-            replaced.completion(.failure(.proposalDropped))
-        }
+        waitForApply(entry, Pending(term: entry.term, completion: completion))
         process()
+    }
+
+    /// Waits for the entry at `entry` to be applied. Of two proposals
+    /// waiting at one index, only the one of the later term can commit
+    /// there (its leader appended there, so no earlier term's entry at that
+    /// index was committed, §5.4): the other fails.
+    private func waitForApply(_ entry: RaftEntryID, _ proposal: Pending) {
+        if let existing = pending[entry.index] {
+            if existing.term >= proposal.term { return proposal.completion(.failure(.proposalDropped)) }
+            existing.completion(.failure(.proposalDropped))
+        }
+        pending[entry.index] = proposal
+    }
+
+    private func forward(
+        _ command: [UInt8], to leader: NodeID, completion: @escaping (Result<[UInt8], RaftError>) -> Void
+    ) {
+        guard command.count <= configuration.maximumCommandSize else {
+            return completion(.failure(.commandTooLarge(size: command.count, limit: configuration.maximumCommandSize)))
+        }
+        lastForwardID += 1
+        forwards[lastForwardID] = Forward(deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
+        forwardCounters.proposalsForwarded += 1
+        send(RaftMessage(group: group, from: id, to: leader, term: replica.term,
+                         body: .forwardedProposal(requestID: lastForwardID, command: command)))
+        armTimer()
+    }
+
+    /// A forwarded proposal (as leader) or the leader's answer to one.
+    private func handleForwarding(_ message: RaftMessage) {
+        guard message.group == group, message.to == id, endpoints[message.from] != nil else {
+            forwardCounters.messagesDropped += 1
+            return
+        }
+        switch message.body {
+        case .forwardedProposal(let requestID, let command):
+            forwardCounters.forwardedProposalsReceived += 1
+            let outcome: RaftMessage.ForwardOutcome
+            do throws(RaftError) {
+                let entry = try replica.propose(command)
+                outcome = .appended(term: entry.term, index: entry.index)
+            } catch {
+                outcome = .refused(error)
+            }
+            send(RaftMessage(group: group, from: id, to: message.from, term: replica.term,
+                             body: .forwardOutcome(requestID: requestID, outcome: outcome)))
+        case .forwardOutcome(let requestID, let outcome):
+            guard let forward = forwards.removeValue(forKey: requestID) else { return }  // late or repeated
+            switch outcome {
+            case .refused(let error):
+                forward.completion(.failure(error))
+            case .appended(_, let index) where index <= replica.appliedIndex:
+                // Applied here before the answer came: its result is gone.
+                forward.completion(.failure(.outcomeUnknown))
+            case .appended(let term, let index):
+                waitForApply(RaftEntryID(term: term, index: index), Pending(term: term, completion: forward.completion))
+            }
+        default:
+            break
+        }
+    }
+
+    /// Fails the forwarded proposals whose leader did not answer in time,
+    /// oldest first.
+    private func expireForwards(now: Instant) {
+        let expired = forwards.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
+        for (requestID, forward) in expired {
+            forwards[requestID] = nil
+            forwardCounters.forwardsTimedOut += 1
+            forward.completion(.failure(.outcomeUnknown))
+        }
     }
 
     /// Stops at once (to the others, a crash): the timer is cancelled,
@@ -171,6 +264,9 @@ public final class RaftNode {
         let waiting = pending.sorted { $0.key < $1.key }
         pending = [:]
         for (_, proposal) in waiting { proposal.completion(.failure(.stopped)) }
+        let forwarded = forwards.sorted { $0.key < $1.key }
+        forwards = [:]
+        for (_, forward) in forwarded { forward.completion(.failure(.stopped)) }
     }
 
     // MARK: Driving
@@ -186,13 +282,19 @@ public final class RaftNode {
             logger.log(.debug, source: "raft", "dropped a frame from \(sender): \(error)")
             return
         }
-        replica.step(message, now: now)
+        if message.isForwarding {
+            handleForwarding(message)
+        } else {
+            replica.step(message, now: now)
+        }
         process()
     }
 
     private func tick() {
         guard !isStopped else { return }
-        replica.tick(now: scheduler.now)
+        let now = scheduler.now
+        replica.tick(now: now)
+        if !forwards.isEmpty { expireForwards(now: now) }
         process()
     }
 
@@ -290,6 +392,7 @@ public final class RaftNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        timer.arm(at: replica.nextDeadline)
+        let forwardDeadline = forwards.isEmpty ? Instant.distantFuture : forwards.values.lazy.map(\.deadline).min()!
+        timer.arm(at: min(replica.nextDeadline, forwardDeadline))
     }
 }

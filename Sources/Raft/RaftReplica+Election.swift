@@ -36,6 +36,8 @@ extension RaftReplica {
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress:
             becomeFollower(term: message.term, leader: nil, now: now)
             return true
+        case .forwardedProposal, .forwardOutcome:
+            return false  // the driver's messages: `step` refuses them
         }
     }
 
@@ -47,7 +49,7 @@ extension RaftReplica {
             send(.heartbeatResponse, to: message.from)
         case .voteRequest(_, _, let isPreVote):
             send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
-        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress:
+        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .forwardedProposal, .forwardOutcome:
             break
         }
     }

@@ -185,10 +185,12 @@ public struct RaftReplica {
     }
 
     /// Handles a message from another replica of the group. Messages for
-    /// another group or replica, from a replica not in the group, or with
-    /// out-of-range fields are dropped and counted.
+    /// another group or replica, from a replica not in the group, with
+    /// out-of-range fields, or meant for the driver (forwarded proposals)
+    /// are dropped and counted.
     public mutating func step(_ message: RaftMessage, now: Instant) {
-        guard message.group == group, message.to == id, peers.contains(message.from), message.isWellFormed else {
+        guard message.group == group, message.to == id, peers.contains(message.from), message.isWellFormed,
+              !message.isForwarding else {
             counters.messagesDropped += 1
             return
         }
@@ -230,6 +232,8 @@ public struct RaftReplica {
             guard role == .leader else { return }
             handleSnapshotProgress(from: message.from, snapshotIndex: snapshotIndex, receivedBytes: receivedBytes,
                                    outOfOrder: outOfOrder)
+        case .forwardedProposal, .forwardOutcome:
+            break  // refused above
         }
     }
 

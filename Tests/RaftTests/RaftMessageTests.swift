@@ -31,6 +31,12 @@ struct RaftMessageTests {
                            data: Array(repeating: 7, count: 100)),
             .snapshotChunk(snapshotIndex: 1, snapshotTerm: 1, totalSize: 0, offset: 0, data: []),
             .snapshotProgress(snapshotIndex: 500, receivedBytes: 400, outOfOrder: true),
+            .forwardedProposal(requestID: 77, command: Array("put x".utf8)),
+            .forwardOutcome(requestID: 77, outcome: .appended(term: 4, index: 1_000)),
+            .forwardOutcome(requestID: 78, outcome: .refused(.notLeader(leaderHint: NodeID(3)))),
+            .forwardOutcome(requestID: 79, outcome: .refused(.notLeader(leaderHint: nil))),
+            .forwardOutcome(requestID: 80, outcome: .refused(.commandTooLarge(size: 5_000, limit: 1_024))),
+            .forwardOutcome(requestID: 81, outcome: .refused(.uncommittedLimitExceeded(uncommittedBytes: 9, limit: 8))),
         ]
         return bodies.map { RaftMessage(group: 0xDEAD_BEEF, from: NodeID(1), to: NodeID(UInt64.max), term: 4, body: $0) }
     }()

@@ -1,0 +1,86 @@
+import EventCore
+import Raft
+import Simulation
+import Testing
+
+/// Proposals made on a follower (``RaftConfiguration/forwardProposals``):
+/// forwarded to the leader, answered with where it appended them, and
+/// resolved at the follower as it applies that index.
+@Suite("Raft proposal forwarding")
+struct ForwardingTests {
+    static func settled(seed: UInt64, configuration: RaftConfiguration = RaftConfiguration())
+        throws -> (RaftCluster, leader: Int, follower: Int) {
+        let cluster = try RaftCluster(count: 3, seed: seed, configuration: configuration,
+                                      makeStateMachine: { KeyValueStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let leader = try #require(cluster.leader)
+        cluster.run(for: .milliseconds(200))
+        return (cluster, leader, try #require(cluster.indices.first { $0 != leader }))
+    }
+
+    @Test("a follower forwards proposals to the leader and hands back its own state machine's results")
+    func forwarded() throws {
+        let (cluster, leader, follower) = try Self.settled(seed: 21)
+        for number in 0..<20 {
+            cluster.propose(KeyValueCommand.put(key: "k", value: [UInt8(number)]).encoded, at: follower)
+        }
+        #expect(cluster.run(until: { cluster.acknowledged.count == 20 }, limit: .seconds(2)))
+        #expect(cluster.failures.isEmpty)
+        // Each put saw the value of the one before: they were applied in
+        // the order proposed, and the results are the follower's own.
+        let seen = cluster.acknowledged.map { try? KeyValueStateMachine.decodeResult($0.result) }
+        #expect(seen == [nil] + (0..<19).map { [UInt8($0)] })
+        #expect(cluster.rafts[follower]?.counters.proposalsForwarded == 20)
+        #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 20)
+        #expect(cluster.violations.isEmpty)
+    }
+
+    @Test("with forwarding off a follower refuses at once, naming the leader")
+    func refusedWhenOff() throws {
+        var configuration = RaftConfiguration()
+        configuration.forwardProposals = false
+        let (cluster, leader, follower) = try Self.settled(seed: 22, configuration: configuration)
+        cluster.propose(at: follower)
+        #expect(cluster.failures == [.notLeader(leaderHint: RaftCluster.id(leader))])
+    }
+
+    @Test("a forward to a leader that crashed fails as outcome unknown after the forward timeout")
+    func leaderGone() throws {
+        let (cluster, leader, follower) = try Self.settled(seed: 23)
+        cluster.crash(leader)
+        cluster.propose(at: follower)  // the follower still believes in the old leader
+        #expect(cluster.rafts[follower]?.pendingProposalCount == 1)
+        #expect(cluster.run(until: { !cluster.failures.isEmpty }, limit: .seconds(2)))
+        #expect(cluster.failures == [.outcomeUnknown])
+        #expect(cluster.rafts[follower]?.counters.forwardsTimedOut == 1)
+    }
+
+    @Test("the leader's refusal of a forwarded proposal comes back to the follower as the same error")
+    func refusalTravelsBack() throws {
+        var configuration = RaftConfiguration()
+        configuration.maximumCommandSize = 1_024
+        configuration.maximumUncommittedBytes = 1_024
+        let (cluster, _, follower) = try Self.settled(seed: 24, configuration: configuration)
+        // Both reach the leader before the first commits: the second would
+        // take it over its uncommitted limit.
+        cluster.propose(Array(repeating: 1, count: 600), at: follower)
+        cluster.propose(Array(repeating: 2, count: 600), at: follower)
+        #expect(cluster.run(until: { cluster.rafts[follower]?.pendingProposalCount == 0 }, limit: .seconds(2)))
+        #expect(cluster.acknowledged.map(\.command) == [Array(repeating: 1, count: 600)])
+        #expect(cluster.failures == [.uncommittedLimitExceeded(uncommittedBytes: 600, limit: 1_024)])
+        #expect(cluster.violations.isEmpty)
+    }
+
+    @Test("forwarding messages stepped into a replica (they are the driver's) are dropped and counted")
+    func replicaRefusesForwarding() throws {
+        var replica = try RaftReplica(id: NodeID(1), group: 1, peers: [NodeID(2)], storage: InMemoryRaftStorage(),
+                                      seed: 1, now: Instant(nanoseconds: 0))
+        for body: RaftMessage.Body in [.forwardedProposal(requestID: 1, command: [1]),
+                                       .forwardOutcome(requestID: 1, outcome: .appended(term: 9, index: 9))] {
+            replica.step(RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: 9, body: body),
+                         now: Instant(nanoseconds: 1))
+        }
+        #expect(replica.counters.messagesDropped == 2)
+        #expect(replica.term == 0, "a forwarding message's term moves nothing")
+    }
+}

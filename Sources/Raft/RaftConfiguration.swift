@@ -58,7 +58,8 @@ public struct RaftConfiguration: Hashable, Sendable {
     public var forwardProposals = true
     /// How long a follower waits for the leader's answer to a forwarded
     /// proposal before failing it with ``RaftError/outcomeUnknown`` (the
-    /// leader may have appended it). Default 1 s.
+    /// leader may have appended it); it fails at once when the follower
+    /// learns of another leader, or loses its leader. Default 1 s.
     public var forwardTimeout: Duration = .seconds(1)
     /// How many entries a node applies between two snapshots of its state
     /// machine (``RaftNode`` takes them, saves them to storage and compacts

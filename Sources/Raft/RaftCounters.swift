@@ -35,8 +35,10 @@ public struct RaftCounters: Hashable, Sendable {
     public var proposalsForwarded = 0
     /// Forwarded proposals this node took as leader.
     public var forwardedProposalsReceived = 0
-    /// Forwarded proposals whose leader did not answer within
-    /// ``RaftConfiguration/forwardTimeout``.
+    /// Forwarded proposals failed as ``RaftError/outcomeUnknown`` because
+    /// the leader did not answer within
+    /// ``RaftConfiguration/forwardTimeout``, or stopped being the leader
+    /// this node knows.
     public var forwardsTimedOut = 0
     /// Frames the driver dropped because they did not decode.
     public var malformedFramesDropped = 0

@@ -32,6 +32,7 @@ public final class RaftNode {
 
     /// A proposal forwarded to the leader, waiting for where it went.
     private struct Forward {
+        var leader: NodeID
         var deadline: Instant
         var completion: (Result<[UInt8], RaftError>) -> Void
     }
@@ -201,7 +202,8 @@ public final class RaftNode {
             return completion(.failure(.commandTooLarge(size: command.count, limit: configuration.maximumCommandSize)))
         }
         lastForwardID += 1
-        forwards[lastForwardID] = Forward(deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
+        forwards[lastForwardID] = Forward(
+            leader: leader, deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
         forwardCounters.proposalsForwarded += 1
         send(RaftMessage(group: group, from: id, to: leader, term: replica.term,
                          body: .forwardedProposal(requestID: lastForwardID, command: command)))
@@ -242,10 +244,13 @@ public final class RaftNode {
         }
     }
 
-    /// Fails the forwarded proposals whose leader did not answer in time,
-    /// oldest first.
+    /// Fails, oldest first, the forwarded proposals whose leader did not
+    /// answer in time or is no longer the leader this node knows (its
+    /// answer may never come).
     private func expireForwards(now: Instant) {
-        let expired = forwards.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
+        let leader = replica.leader
+        let expired = forwards.filter { $0.value.deadline <= now || $0.value.leader != leader }
+            .sorted { $0.key < $1.key }
         for (requestID, forward) in expired {
             forwards[requestID] = nil
             forwardCounters.forwardsTimedOut += 1
@@ -307,6 +312,7 @@ public final class RaftNode {
         defer {
             isProcessing = false
             if (replica.role, replica.term, replica.leader) != before {
+                if !forwards.isEmpty { expireForwards(now: scheduler.now) }
                 let leader = replica.leader.map { "\($0)" } ?? "unknown"
                 logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
             }

@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CASPaxos", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
-            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "CASPaxos"]
+            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "Raft", "CASPaxos"]
         ),
         // Helpers shared by the test targets (not a product).
         .target(name: "TestSupport", dependencies: ["EventCore"], path: "Tests/TestSupport"),

@@ -22,13 +22,10 @@ struct CASPaxosDemoReport {
         ]]
         for phase in phases {
             let sorted = phase.latencies.sorted()
-            func percentile(_ p: Double) -> String {
-                guard !sorted.isEmpty else { return "-" }
-                return DemoReport.format(sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))])
-            }
             rows.append([
-                phase.name, "\(phase.increments)", String(format: "%.0f", phase.rate), percentile(0.5),
-                percentile(0.99), percentile(1), "\(phase.failedAttempts)", "\(phase.retries)",
+                phase.name, "\(phase.increments)", String(format: "%.0f", phase.rate),
+                DemoReport.percentile(0.5, of: sorted), DemoReport.percentile(0.99, of: sorted),
+                DemoReport.percentile(1, of: sorted), "\(phase.failedAttempts)", "\(phase.retries)",
                 "\(phase.indeterminate)", String(format: "%.2f", phase.messagesPerIncrement),
                 String(format: "%.2f", phase.roundTripsPerIncrement),
             ])
@@ -38,18 +35,6 @@ struct CASPaxosDemoReport {
             let value = finalValues[index].map { "\($0)" } ?? "unread"
             counters.append([key, value, "\(increments[index])", finalValues[index] == UInt64(increments[index]) ? "ok" : "MISMATCH"])
         }
-        return Self.render(rows) + "\n\n" + Self.render(counters)
-    }
-
-    /// Columns padded to their widest cell: the first left-aligned, the
-    /// rest right-aligned.
-    static func render(_ rows: [[String]]) -> String {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { column, cell in
-                column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-                            : String(repeating: " ", count: widths[column] - cell.count) + cell
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
+        return DemoReport.render(rows) + "\n\n" + DemoReport.render(counters)
     }
 }

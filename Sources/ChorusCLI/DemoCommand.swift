@@ -2,12 +2,13 @@ import Foundation
 
 /// `chorus demo`: what the toolkit does, on loopback UDP in this one
 /// process: the gossip scenario (push gossip against Plumtree), the SWIM
-/// scenario (join, failure detection, graceful leave), then the CASPaxos
-/// scenario (contended counters, an acceptor crash).
+/// scenario (join, failure detection, graceful leave), the Raft scenario
+/// (election, replication, failover), then the CASPaxos scenario
+/// (contended counters, an acceptor crash).
 struct DemoCommand {
     static let usage = """
-        usage: chorus demo [--scenario all|gossip|swim|caspaxos] [--nodes N] [--duration SECONDS]
-                           [--rate N] [--members N] [CASPaxos options]
+        usage: chorus demo [--scenario all|gossip|swim|raft|caspaxos] [--nodes N] [--duration SECONDS]
+                           [--rate N] [--members N] [Raft options] [CASPaxos options]
 
         Runs local clusters on 127.0.0.1 (kernel-chosen ports, one event loop each)
         and prints what happens as it happens, then a summary per scenario:
@@ -20,16 +21,19 @@ struct DemoCommand {
                   gracefully. Timeline of the membership, then join convergence,
                   failure detection time (first member, all members), false
                   positives, packets and bytes per member per second.
+          raft    see below.
           caspaxos
                   see below.
 
         Exits 0 if every scenario run passed (gossip: every node delivered every
         message exactly once in both modes; swim: converged, failure detected
-        everywhere, leave seen everywhere, no false positive; caspaxos: every
-        counter equals the increments that succeeded), 1 otherwise.
+        everywhere, leave seen everywhere, no false positive; raft: a new leader
+        took over, and the running nodes hold the same map, with every
+        acknowledged put; caspaxos: every counter equals the increments that
+        succeeded), 1 otherwise.
 
         options (each also read from CHORUS_<NAME>, e.g. CHORUS_NODES):
-          --scenario NAME     all (default), gossip, swim or caspaxos
+          --scenario NAME     all (default), gossip, swim, raft or caspaxos
           --nodes N           gossip nodes (default 16, 2 ... 256)
           --duration SECONDS  gossip: the longest running time, split between the
                               modes: 1 s to settle, broadcasting, then up to 3 s
@@ -39,25 +43,34 @@ struct DemoCommand {
           --rate N            gossip: broadcasts per second (default 50, 1 ... 10000)
           --members N         SWIM members (default 16, 3 ... 128)
 
+        \(RaftDemo.usage)
+
         \(CASPaxosDemo.usage)
         """
     static let valuedOptions = Set(["scenario", "nodes", "duration", "rate", "members"])
-        .union(CASPaxosDemo.valuedOptions)
+        .union(RaftDemo.valuedOptions).union(CASPaxosDemo.valuedOptions)
     static let switches: Set = ["help"]
+
+    /// Every scenario, in the order `all` runs them: from spreading data,
+    /// to membership, to consensus with a leader, then without one (the
+    /// CASPaxos figures read against Raft's).
+    static let scenarioNames = ["gossip", "swim", "raft", "caspaxos"]
 
     let scenarios: [String]
     let gossip: GossipDemo
     let swim: SWIMDemo
+    let raft: RaftDemo
     let casPaxos: CASPaxosDemo
 
     init(options: CommandOptions) throws(UsageError) {
         switch options.value("scenario") ?? "all" {
-        case "all": scenarios = ["gossip", "swim", "caspaxos"]
-        case let name where ["gossip", "swim", "caspaxos"].contains(name): scenarios = [name]
-        case let other: throw UsageError(description: "--scenario must be all, gossip, swim or caspaxos, not '\(other)'")
+        case "all": scenarios = Self.scenarioNames
+        case let name where Self.scenarioNames.contains(name): scenarios = [name]
+        case let other: throw UsageError(description: "--scenario must be all, gossip, swim, raft or caspaxos, not '\(other)'")
         }
         gossip = try GossipDemo(options: options)
         swim = SWIMDemo(memberCount: try options.integer("members", in: 3...128, default: 16))
+        raft = try RaftDemo(options: options)
         casPaxos = try CASPaxosDemo(options: options)
     }
 
@@ -70,6 +83,8 @@ struct DemoCommand {
             switch scenario {
             case "gossip":
                 passed = await gossip.run()
+            case "raft":
+                passed = await raft.run()
             case "caspaxos":
                 passed = await casPaxos.run()
             default:

@@ -1,6 +1,7 @@
 import Foundation
 
-/// The summary table of `chorus demo`: one row per mode.
+/// The summary table of `chorus demo`'s gossip scenario (one row per
+/// mode), and the formatting every scenario's tables share.
 struct DemoReport {
     let results: [DemoProgress]
 
@@ -9,18 +10,27 @@ struct DemoReport {
         var rows = [header]
         for result in results {
             let sorted = result.latencies.sorted()
-            func percentile(_ p: Double) -> String {
-                guard !sorted.isEmpty else { return "-" }
-                return Self.format(sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))])
-            }
             rows.append([
                 "\(result.mode)", "\(result.nodeCount)", "\(result.broadcasts)",
                 String(format: "%.2f%%", result.deliveryRatio * 100),
-                percentile(0.5), percentile(0.9), percentile(0.99), percentile(1),
+                Self.percentile(0.5, of: sorted), Self.percentile(0.9, of: sorted), Self.percentile(0.99, of: sorted),
+                Self.percentile(1, of: sorted),
                 String(format: "%.2f", result.copiesPerDelivery), "\(result.duplicates)", "\(result.repairs)",
             ])
         }
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return Self.render(rows)
+    }
+
+    /// The `p` quantile (0 ... 1) of `sorted`, formatted; "-" if empty.
+    static func percentile(_ p: Double, of sorted: [Duration]) -> String {
+        guard !sorted.isEmpty else { return "-" }
+        return format(sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))])
+    }
+
+    /// Columns padded to their widest cell: the first left-aligned, the
+    /// rest right-aligned.
+    static func render(_ rows: [[String]]) -> String {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { column, cell in
                 column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)

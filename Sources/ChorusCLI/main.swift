@@ -6,8 +6,8 @@ let usage = """
 
     commands:
       demo       local clusters on loopback: gossip (push vs Plumtree), SWIM (join,
-                 failure detection, graceful leave), CASPaxos (contended counters,
-                 an acceptor crash)
+                 failure detection, graceful leave), Raft (election, writes, a
+                 leader failover), CASPaxos (contended counters, an acceptor crash)
       gossip     one gossip node: broadcasts stdin lines, prints what it receives
       swim       one SWIM member: prints member events, broadcasts stdin lines
       selfcheck  a live check of the transport and codec on loopback

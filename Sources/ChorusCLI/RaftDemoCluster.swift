@@ -1,0 +1,304 @@
+import EventCore
+import Raft
+import UDPTransport
+
+/// The nodes of `chorus demo`'s Raft scenario on one event loop, the
+/// clients writing to them, and what happened when. Loop-confined.
+///
+/// Each client puts keys of its own (`c<client>-<sequence>`), one put at a
+/// time (closed loop), and retries a put until it is acknowledged: at the
+/// hinted leader after ``RaftError/notLeader(leaderHint:)``, at the next
+/// node when the leader is unknown or the node was stopped. A retried put
+/// writes the same value again, so retrying one that did commit changes
+/// nothing, and every acknowledged put must be in every surviving node's map.
+final class RaftDemoCluster {
+    /// One client: the node it proposes to, the put it is on, and when that
+    /// put was first proposed.
+    private struct Client {
+        var target: Int
+        var sequence = 0
+        var acknowledged = 0
+        var startedAt = Instant.zero
+        var isBusy = false
+    }
+
+    /// Something that happened, for the timeline.
+    struct Event: Sendable {
+        var at: Instant
+        var text: String
+    }
+
+    let loop: EventLoop
+    /// When the nodes were created.
+    let startedAt: Instant
+    private var transports: [UDPSocketTransport] = []
+    private var nodes: [RaftNode] = []
+    private var stores: [KeyValueStateMachine] = []
+    private var clients: [Client]
+    private var isIssuing = false
+    private var isClosed = false
+    /// What happened so far, in order.
+    private(set) var timeline: [Event] = []
+    /// The last leader put in the timeline (once its no-op was committed).
+    private var announced: (node: Int, term: UInt64)?
+    private var leadersElected = 0
+    /// When the first leader's no-op was committed.
+    private(set) var electedAt: Instant?
+    /// The leader stopped, and when.
+    private var stopped: (node: Int, at: Instant)?
+    /// When the next leader's no-op was committed, after the stop.
+    private var reelectedAt: Instant?
+    /// When the next leader acknowledged its first put, after the stop.
+    private var failoverAt: Instant?
+    private var writingStartedAt: Instant?
+    private var writingEndedAt: Instant?
+    private var settledAt: Instant?
+    /// Puts acknowledged so far.
+    private(set) var commits = 0
+    /// Put to acknowledgement (retries included), before the stop and after.
+    private var latencies: (before: [Duration], after: [Duration]) = ([], [])
+    /// Failed proposals (each retried), by ``RaftError`` case.
+    private var failures: [String: Int] = [:]
+
+    /// Binds a socket per node on 127.0.0.1 and starts the nodes, which
+    /// begin as followers; watches for leaders from then on.
+    init(nodeCount: Int, clientCount: Int, loop: EventLoop) throws {
+        self.loop = loop
+        startedAt = loop.now
+        clients = (0..<clientCount).map { Client(target: $0 % nodeCount) }
+        transports = try (0..<nodeCount).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+        for index in 0..<nodeCount {
+            var peers: [NodeID: Endpoint] = [:]
+            for other in 0..<nodeCount where other != index { peers[Self.id(other)] = transports[other].localEndpoint }
+            let store = KeyValueStateMachine()
+            stores.append(store)
+            nodes.append(
+                try RaftNode(
+                    id: Self.id(index), group: 1, peers: peers, storage: Self.storage(for: index), stateMachine: store,
+                    transport: transports[index], scheduler: loop))
+        }
+        record("\(nodeCount) nodes start as followers")
+        watch()
+    }
+
+    /// Node `index`'s log and hard state: the one place the scenario's
+    /// storage is chosen.
+    private static func storage(for index: Int) throws -> any RaftStorage { InMemoryRaftStorage() }
+
+    /// The kind of storage the nodes use, for the header.
+    var storageName: String { nodes.first.map { "\(type(of: $0.storage))" } ?? "" }
+
+    private static func id(_ index: Int) -> NodeID { NodeID(UInt64(index + 1)) }
+
+    private static func name(_ index: Int) -> String { "node \(index + 1)" }
+
+    private func record(_ text: String) { timeline.append(Event(at: loop.now, text: text)) }
+
+    // MARK: Leaders
+
+    /// The running node that is leader in the highest term, if any.
+    var leader: Int? {
+        nodes.indices.filter { !nodes[$0].stopped && nodes[$0].role == .leader }.max { nodes[$0].term < nodes[$1].term }
+    }
+
+    /// The leader and its term, for the progress line.
+    var leaderDescription: String {
+        guard let leader else { return "no leader" }
+        return "leader \(Self.name(leader)), term \(nodes[leader].term)"
+    }
+
+    /// Every millisecond: puts a new leader in the timeline once its no-op
+    /// entry is committed (its commit index is then in its own term), and,
+    /// after writing stopped, notes when the run settles.
+    private func watch() {
+        guard !isClosed else { return }
+        if writingEndedAt != nil, settledAt == nil, clients.allSatisfy({ !$0.isBusy }) {
+            let running = nodes.filter { !$0.stopped }
+            let last = running.map(\.lastIndex).max() ?? 0
+            if running.allSatisfy({ $0.appliedIndex == last }) {
+                settledAt = loop.now
+                record("every put is acknowledged; every running node applied the log through index \(last)")
+            }
+        }
+        if let leader, announced?.node != leader || announced?.term != nodes[leader].term {
+            let node = nodes[leader]
+            if node.storage.term(at: node.commitIndex) == node.term {
+                announced = (leader, node.term)
+                leadersElected += 1
+                record("\(Self.name(leader)) is leader in term \(node.term), its no-op committed")
+                if electedAt == nil { electedAt = loop.now }
+                if stopped != nil, reelectedAt == nil { reelectedAt = loop.now }
+            }
+        }
+        loop.schedule(at: loop.now + .milliseconds(1)) { [weak self] in self?.watch() }
+    }
+
+    /// Stops the leader abruptly, as a crash: the node stops (its pending
+    /// proposals fail with ``RaftError/stopped``) and its socket closes.
+    func stopLeader() {
+        guard let leader else { return record("no leader to stop") }
+        nodes[leader].stop()
+        transports[leader].close()
+        stopped = (leader, loop.now)
+        record("\(Self.name(leader)), the leader, is stopped abruptly and its socket closed")
+    }
+
+    // MARK: Clients
+
+    /// Starts every client on its first put; returns when.
+    func startWriting() -> Instant {
+        writingStartedAt = loop.now
+        isIssuing = true
+        record("\(clients.count) clients start writing puts, one in flight each")
+        for client in clients.indices { issue(client) }
+        return loop.now
+    }
+
+    /// Lets every client finish (retrying until acknowledged) the put it is
+    /// on, without starting another.
+    func stopWriting() {
+        isIssuing = false
+        writingEndedAt = loop.now
+        record("writing stops; the clients finish the puts in flight")
+    }
+
+    /// Whether, after writing stopped, every put was acknowledged and every
+    /// running node applied the whole log.
+    var isSettled: Bool { settledAt != nil }
+
+    private static func key(client: Int, sequence: Int) -> String { "c\(client)-\(sequence)" }
+
+    private static func value(client: Int, sequence: Int) -> [UInt8] { Array("\(client).\(sequence)".utf8) }
+
+    private func issue(_ client: Int) {
+        guard isIssuing else { return }
+        clients[client].sequence += 1
+        clients[client].startedAt = loop.now
+        clients[client].isBusy = true
+        send(client)
+    }
+
+    /// Proposes the client's current put to its target (again, after a
+    /// failure).
+    private func send(_ client: Int) {
+        guard !isClosed else { return }
+        let state = clients[client]
+        let command = KeyValueCommand.put(
+            key: Self.key(client: client, sequence: state.sequence),
+            value: Self.value(client: client, sequence: state.sequence))
+        nodes[state.target].propose(command.encoded) { [unowned self] result in self.completed(client, result) }
+    }
+
+    private func completed(_ client: Int, _ result: Result<[UInt8], RaftError>) {
+        switch result {
+        case .success:
+            commits += 1
+            let latency = loop.now - clients[client].startedAt
+            if let stopped {
+                latencies.after.append(latency)
+                if failoverAt == nil {
+                    failoverAt = loop.now
+                    record("\(Self.name(clients[client].target)) acknowledges its first put since \(Self.name(stopped.node)) stopped")
+                }
+            } else {
+                latencies.before.append(latency)
+            }
+            clients[client].acknowledged = clients[client].sequence
+            clients[client].isBusy = false
+            issue(client)
+        case .failure(let error):
+            failures[Self.caseName(error), default: 0] += 1
+            retry(client, after: error)
+        }
+    }
+
+    /// Sends the put again, on the next loop turn (a refusal arrives
+    /// synchronously, and two nodes may hint at each other for a moment):
+    /// at once to the hinted leader or after a dropped entry, after 10 ms to
+    /// the next node when no leader is known or the node is stopped, after
+    /// 10 ms to the same node otherwise.
+    private func retry(_ client: Int, after error: RaftError) {
+        var pause = Duration.milliseconds(10)
+        switch error {
+        case .notLeader(let hint?):
+            clients[client].target = Int(hint.rawValue) - 1
+            pause = .zero
+        case .notLeader(nil), .stopped:
+            clients[client].target = (clients[client].target + 1) % nodes.count
+        case .proposalDropped:
+            pause = .zero
+        case .commandTooLarge, .uncommittedLimitExceeded:
+            break
+        }
+        loop.schedule(at: loop.now + pause) { [weak self] in self?.send(client) }
+    }
+
+    /// The name of `error`'s case.
+    private static func caseName(_ error: RaftError) -> String {
+        switch error {
+        case .notLeader: "notLeader"
+        case .commandTooLarge: "commandTooLarge"
+        case .uncommittedLimitExceeded: "uncommittedLimitExceeded"
+        case .proposalDropped: "proposalDropped"
+        case .stopped: "stopped"
+        }
+    }
+
+    // MARK: Results
+
+    /// The figures of the run, and each node's state checked against the
+    /// acknowledged puts: every running node must hold the same map, with
+    /// every acknowledged put in it and every put the stopped leader had
+    /// applied (it was committed).
+    func report() -> RaftDemoReport {
+        let running = nodes.indices.filter { !nodes[$0].stopped }
+        let reference = running.first.map { stores[$0].values } ?? [:]
+        var missing = 0
+        for (client, state) in clients.enumerated() where state.acknowledged > 0 {
+            for sequence in 1...state.acknowledged
+            where reference[Self.key(client: client, sequence: sequence)] != Self.value(client: client, sequence: sequence) {
+                missing += 1
+            }
+        }
+        let checks = nodes.indices.map { index in
+            let values = stores[index].values
+            let verdict: String
+            if nodes[index].stopped {
+                let lost = values.filter { reference[$0.key] != $0.value }.count
+                verdict = lost == 0 ? "ok" : "\(lost) of its puts missing elsewhere"
+            } else if values != reference {
+                verdict = "map differs from \(Self.name(running[0]))'s"
+            } else {
+                verdict = missing == 0 ? "ok" : "\(missing) acknowledged puts missing"
+            }
+            return RaftDemoReport.NodeCheck(
+                name: Self.name(index), isStopped: nodes[index].stopped, appliedIndex: nodes[index].appliedIndex,
+                keys: values.count, verdict: verdict)
+        }
+        func seconds(_ from: Instant?, _ to: Instant?) -> Double {
+            guard let from, let to else { return 0 }
+            return Double((to - from).nanoseconds) / 1e9
+        }
+        return RaftDemoReport(
+            electionTime: electedAt.map { $0 - startedAt },
+            reelectionTime: reelectedAt.flatMap { at in stopped.map { at - $0.at } },
+            failoverTime: failoverAt.flatMap { at in stopped.map { at - $0.at } },
+            leadersElected: leadersElected,
+            phases: [
+                RaftDemoReport.Phase(
+                    name: "before the stop", latencies: latencies.before,
+                    seconds: seconds(writingStartedAt, stopped?.at)),
+                RaftDemoReport.Phase(
+                    name: "after failover", latencies: latencies.after, seconds: seconds(failoverAt, writingEndedAt)),
+            ],
+            failures: failures, unresolved: clients.filter(\.isBusy).count, acknowledged: commits, nodes: checks)
+    }
+
+    /// Stops every node and closes every socket.
+    func close() {
+        isClosed = true
+        isIssuing = false
+        for node in nodes { node.stop() }
+        for transport in transports { transport.close() }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// The summary of `chorus demo`'s Raft scenario: throughput and commit
+/// latency before the leader stopped and after the failover, election and
+/// failover times, failed proposals, and each node's final state.
+struct RaftDemoReport: Sendable {
+    /// Writing before the leader stopped, or from the new leader's first
+    /// acknowledgement on.
+    struct Phase: Sendable {
+        var name: String
+        /// Put to acknowledgement (retries included), for every put
+        /// acknowledged in the phase.
+        var latencies: [Duration]
+        /// How long the phase wrote.
+        var seconds: Double
+
+        /// Acknowledged puts per second.
+        var rate: Double { seconds > 0 ? Double(latencies.count) / seconds : 0 }
+    }
+
+    /// One node's map, checked: a running node's must equal the others'
+    /// and hold every acknowledged put; the stopped node's puts must all be
+    /// in the running nodes' map (it applied only committed entries).
+    struct NodeCheck: Sendable {
+        var name: String
+        var isStopped: Bool
+        var appliedIndex: UInt64
+        var keys: Int
+        /// "ok", or what is wrong.
+        var verdict: String
+
+        var passed: Bool { verdict == "ok" }
+    }
+
+    /// From the start to the first leader's no-op committed.
+    var electionTime: Duration?
+    /// From the leader's stop to the next leader's no-op committed.
+    var reelectionTime: Duration?
+    /// From the leader's stop to the first put the next leader acknowledged.
+    var failoverTime: Duration?
+    var leadersElected: Int
+    var phases: [Phase]
+    /// Failed proposals (each retried), by ``RaftError`` case.
+    var failures: [String: Int]
+    /// Puts still unacknowledged at the end.
+    var unresolved: Int
+    var acknowledged: Int
+    var nodes: [NodeCheck]
+
+    /// Why the run failed; empty if it passed.
+    var problems: [String] {
+        var problems: [String] = []
+        if electionTime == nil { problems.append("no leader was elected") }
+        if failoverTime == nil { problems.append("no put was acknowledged after the leader stopped") }
+        if unresolved > 0 { problems.append("\(unresolved) puts were never acknowledged") }
+        for node in nodes where !node.passed { problems.append("\(node.name): \(node.verdict)") }
+        return problems
+    }
+
+    var table: String {
+        var rows = [["", "commits", "commits/s", "p50", "p90", "p99", "max"]]
+        for phase in phases {
+            let sorted = phase.latencies.sorted()
+            rows.append(
+                [phase.name, "\(sorted.count)", String(format: "%.0f", phase.rate)]
+                    + [0.5, 0.9, 0.99, 1].map { DemoReport.percentile($0, of: sorted) })
+        }
+        let failed = failures.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+            .map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let figures = [
+            ["election (start to the first leader's no-op committed)", electionTime.map(DemoReport.format) ?? "-"],
+            ["new leader (stop to its no-op committed)", reelectionTime.map(DemoReport.format) ?? "-"],
+            ["failover (stop to the new leader's first acknowledged put)", failoverTime.map(DemoReport.format) ?? "-"],
+            ["leaders elected", "\(leadersElected)"],
+            ["puts acknowledged", "\(acknowledged)"],
+            ["proposals failed (each retried)", failed.isEmpty ? "none" : failed],
+        ]
+        var checks = [["node", "state", "applied index", "keys", "check"]]
+        for node in nodes {
+            checks.append([
+                node.name, node.isStopped ? "stopped" : "running", "\(node.appliedIndex)", "\(node.keys)", node.verdict,
+            ])
+        }
+        return [rows, figures, checks].map(DemoReport.render).joined(separator: "\n\n")
+    }
+}

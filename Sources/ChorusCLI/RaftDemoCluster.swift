@@ -8,7 +8,10 @@ import UDPTransport
 /// Each client puts keys of its own (`c<client>-<sequence>`), one put at a
 /// time (closed loop), and retries a put until it is acknowledged: at the
 /// hinted leader after ``RaftError/notLeader(leaderHint:)``, at the next
-/// node when the leader is unknown or the node was stopped. A retried put
+/// node when the leader is unknown or the node was stopped. A put sent to a
+/// follower is forwarded to the leader (the default); one whose forward
+/// went unanswered when the leader stopped fails as
+/// ``RaftError/outcomeUnknown`` and is sent again. A retried put
 /// writes the same value again, so retrying one that did commit changes
 /// nothing, and every acknowledged put must be in every surviving node's map.
 final class RaftDemoCluster {
@@ -44,8 +47,8 @@ final class RaftDemoCluster {
     private var leadersElected = 0
     /// When the first leader's no-op was committed.
     private(set) var electedAt: Instant?
-    /// The leader stopped, and when.
-    private var stopped: (node: Int, at: Instant)?
+    /// The leader stopped, when, and its term.
+    private var stopped: (node: Int, at: Instant, term: UInt64)?
     /// When the next leader's no-op was committed, after the stop.
     private var reelectedAt: Instant?
     /// When the next leader acknowledged its first put, after the stop.
@@ -139,7 +142,7 @@ final class RaftDemoCluster {
         guard let leader else { return record("no leader to stop") }
         nodes[leader].stop()
         transports[leader].close()
-        stopped = (leader, loop.now)
+        stopped = (leader, loop.now, nodes[leader].term)
         record("\(Self.name(leader)), the leader, is stopped abruptly and its socket closed")
     }
 
@@ -194,11 +197,14 @@ final class RaftDemoCluster {
         case .success:
             commits += 1
             let latency = loop.now - clients[client].startedAt
-            if let stopped {
+            // Puts the old leader committed are acknowledged by followers
+            // for a moment after it stops: failover is the first put of a
+            // later term.
+            if let stopped, nodes[clients[client].target].term > stopped.term {
                 latencies.after.append(latency)
                 if failoverAt == nil {
                     failoverAt = loop.now
-                    record("\(Self.name(clients[client].target)) acknowledges its first put since \(Self.name(stopped.node)) stopped")
+                    record("\(Self.name(clients[client].target)) acknowledges the first put of term \(nodes[clients[client].target].term)")
                 }
             } else {
                 latencies.before.append(latency)
@@ -227,8 +233,8 @@ final class RaftDemoCluster {
             clients[client].target = (clients[client].target + 1) % nodes.count
         case .proposalDropped:
             pause = .zero
-        case .commandTooLarge, .uncommittedLimitExceeded:
-            break
+        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded:
+            break  // a put is safe to repeat: the same key gets the same value
         }
         loop.schedule(at: loop.now + pause) { [weak self] in self?.send(client) }
     }
@@ -240,6 +246,7 @@ final class RaftDemoCluster {
         case .commandTooLarge: "commandTooLarge"
         case .uncommittedLimitExceeded: "uncommittedLimitExceeded"
         case .proposalDropped: "proposalDropped"
+        case .outcomeUnknown: "outcomeUnknown"
         case .stopped: "stopped"
         }
     }

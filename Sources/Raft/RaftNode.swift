@@ -56,6 +56,8 @@ public final class RaftNode {
     private var forwards: [UInt64: Forward] = [:]
     private var lastForwardID: UInt64 = 0
     private var forwardCounters = RaftCounters()
+    /// The role, term and leader last logged.
+    private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
     private let timer: DeadlineTimer
     private var isProcessing = false
     private var isStopped = false
@@ -303,19 +305,25 @@ public final class RaftNode {
         process()
     }
 
+    /// Logs a change of role, term or leader, and fails the forwards that
+    /// went to a leader this node no longer knows.
+    private func noticeLeadership() {
+        let now = (role: replica.role, term: replica.term, leader: replica.leader)
+        guard now != observed else { return }
+        observed = now
+        if !forwards.isEmpty { expireForwards(now: scheduler.now) }
+        let leader = replica.leader.map { "\($0)" } ?? "unknown"
+        logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
+    }
+
     /// Performs readies until none is left (completions may propose more),
     /// then re-arms the timer.
     private func process() {
         guard !isProcessing else { return }
         isProcessing = true
-        let before = (role: replica.role, term: replica.term, leader: replica.leader)
         defer {
             isProcessing = false
-            if (replica.role, replica.term, replica.leader) != before {
-                if !forwards.isEmpty { expireForwards(now: scheduler.now) }
-                let leader = replica.leader.map { "\($0)" } ?? "unknown"
-                logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
-            }
+            noticeLeadership()
         }
         while !isStopped && replica.hasReady {
             let ready = replica.ready()

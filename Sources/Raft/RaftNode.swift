@@ -107,11 +107,13 @@ public final class RaftNode {
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 2_048, logger: logger, source: "raft")
         timer = DeadlineTimer(scheduler: scheduler)
+        // The largest body: an append (up to maximumAppendBytes plus one
+        // command, and per-entry overhead) or a snapshot chunk.
         limits = WireLimits(
-            maximumByteStringLength: configuration.maximumCommandSize,
+            maximumByteStringLength: max(configuration.maximumCommandSize, configuration.snapshotChunkSize),
             maximumCollectionCount: RaftMessage.maximumEntriesPerAppend,
-            maximumFrameLength: configuration.maximumAppendBytes + configuration.maximumCommandSize
-                + RaftMessage.maximumEntriesPerAppend * 40 + 256)
+            maximumFrameLength: max(configuration.maximumAppendBytes + configuration.maximumCommandSize
+                + RaftMessage.maximumEntriesPerAppend * 40, configuration.snapshotChunkSize) + 256)
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)

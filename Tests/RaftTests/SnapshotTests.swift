@@ -10,9 +10,11 @@ import Testing
 /// snapshot. ``RaftCluster``'s invariants hold throughout.
 @Suite("Raft snapshots and compaction")
 struct SnapshotTests {
-    /// Snapshots every 20 entries, keeps 5, sends 1 KiB chunks.
+    /// Snapshots every 20 entries, keeps 5, sends 1 KiB chunks: larger
+    /// than the 512-byte command limit, which must not bound a chunk.
     static let configuration: RaftConfiguration = {
         var configuration = RaftConfiguration()
+        configuration.maximumCommandSize = 512
         configuration.snapshotInterval = 20
         configuration.entriesKeptAfterSnapshot = 5
         configuration.snapshotChunkSize = 1_024

@@ -1,8 +1,5 @@
+import EventCore
 import WireCodec
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A durable ``AcceptorStore``: an append-only log of CRC32C-checksummed
 /// batches of records in one file, rewritten (compacted) when it grows well
@@ -42,7 +39,7 @@ public final class FileAcceptorStore: AcceptorStore {
 
     /// The first 8 bytes of the file.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
-    private var descriptor: Int32 = -1
+    private var file: DurableFile
     private var state = AcceptorSnapshot()
     private var pending = WireWriter(capacity: 4_096)
     private var sizeAfterCompaction = 0
@@ -56,11 +53,11 @@ public final class FileAcceptorStore: AcceptorStore {
     public init(path: String, compactionThreshold: Int = 4 << 20) throws(AcceptorStoreError) {
         self.path = path
         self.compactionThreshold = compactionThreshold
-        descriptor = try Self.open(path)
-    }
-
-    deinit {
-        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        do throws(DurableFileError) {
+            file = try DurableFile(path: path)
+        } catch {
+            throw AcceptorStoreError(error)
+        }
     }
 
     /// Replays the log (truncating a torn tail) and returns the state.
@@ -69,12 +66,14 @@ public final class FileAcceptorStore: AcceptorStore {
     ///   truncated, `.corrupt` (naming the offset) if it does not start
     ///   with the store's magic or is damaged before its tail.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
-        let bytes = try readAll()
+        let bytes = try io { () throws(DurableFileError) in try file.readAll() }
         state = AcceptorSnapshot()
         truncatedBytes = 0
         if bytes.isEmpty {
-            try writeFully(Self.magic)
-            try syncDescriptor(descriptor, "fdatasync")
+            try io { () throws(DurableFileError) in
+                try file.append(Self.magic)
+                try file.synchronizeData()
+            }
             fileSize = Self.magic.count
             sizeAfterCompaction = fileSize
             return state
@@ -87,8 +86,10 @@ public final class FileAcceptorStore: AcceptorStore {
         }.get()
         if end < bytes.count {
             truncatedBytes = bytes.count - end
-            guard ftruncate(descriptor, off_t(end)) == 0 else { throw Self.failure("ftruncate", path) }
-            try syncDescriptor(descriptor, "fdatasync")
+            try io { () throws(DurableFileError) in
+                try file.truncate(to: end)
+                try file.synchronizeData()
+            }
         }
         fileSize = end
         sizeAfterCompaction = end
@@ -142,16 +143,18 @@ public final class FileAcceptorStore: AcceptorStore {
     public func sync() throws(AcceptorStoreError) {
         guard pending.count > 0 else { return }
         let bytes = AcceptorLogBatch.seal(pending.takeBytes())
-        try writeFully(bytes)
-        try syncDescriptor(descriptor, "fdatasync")
+        try io { () throws(DurableFileError) in
+            try file.append(bytes)
+            try file.synchronizeData()
+        }
         fileSize += bytes.count
         if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction {
-            try compact()
+            try io { () throws(DurableFileError) in try compact() }
         }
     }
 
     /// Rewrites the live state to a new file and renames it over the log.
-    private func compact() throws(AcceptorStoreError) {
+    private func compact() throws(DurableFileError) {
         var writer = WireWriter(capacity: sizeAfterCompaction)
         AcceptorRecord.appendFloor(state.removalFloor, to: &writer)
         for (proposer, age) in state.minimumAges {
@@ -160,88 +163,32 @@ public final class FileAcceptorStore: AcceptorStore {
         for (key, register) in state.registers {
             AcceptorRecord.append(.register(key: key, state: register), to: &writer)
         }
-        let temporary = path + ".compact"
-        _ = unlink(temporary)
-        let fresh = try Self.open(temporary)
+        let fresh = try DurableFile(path: path + ".compact", truncating: true)
         let bytes = Self.magic + AcceptorLogBatch.seal(writer.takeBytes())
-        do throws(AcceptorStoreError) {
-            try Self.writeFully(fresh, bytes, temporary)
-            try Self.sync(fresh, "fdatasync", temporary)
-        } catch {
-            _ = Glibc.close(fresh)
-            throw error
-        }
-        guard rename(temporary, path) == 0 else {
-            _ = Glibc.close(fresh)
-            throw Self.failure("rename", temporary)
-        }
-        try syncDirectory()
-        _ = Glibc.close(descriptor)
-        descriptor = fresh
+        try fresh.append(bytes)
+        try fresh.synchronizeData()
+        try fresh.rename(to: path)
+        try DurableFile.synchronizeDirectory(of: path)
+        file = fresh
         fileSize = bytes.count
         sizeAfterCompaction = bytes.count
         compactionCount += 1
     }
 
-    // MARK: System calls
-
-    private static func open(_ path: String) throws(AcceptorStoreError) -> Int32 {
-        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw failure("open", path) }
-        return descriptor
-    }
-
-    private func readAll() throws(AcceptorStoreError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        var offset: off_t = 0
-        while true {
-            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Self.failure("pread", path)
-            }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[..<count])
-            offset += off_t(count)
+    /// Runs `body`, turning a failed system call into an `.io` error.
+    private func io<Value>(_ body: () throws(DurableFileError) -> Value) throws(AcceptorStoreError) -> Value {
+        do throws(DurableFileError) {
+            return try body()
+        } catch {
+            throw AcceptorStoreError(error)
         }
     }
+}
 
-    private func writeFully(_ bytes: [UInt8]) throws(AcceptorStoreError) {
-        try Self.writeFully(descriptor, bytes, path)
-    }
-
-    private static func writeFully(_ descriptor: Int32, _ bytes: [UInt8], _ path: String) throws(AcceptorStoreError) {
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { raw in
-                Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
-            }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("write", path)
-            }
-            written += count
-        }
-    }
-
-    private func syncDescriptor(_ descriptor: Int32, _ call: String) throws(AcceptorStoreError) {
-        try Self.sync(descriptor, call, path)
-    }
-
-    private static func sync(_ descriptor: Int32, _ call: String, _ path: String) throws(AcceptorStoreError) {
-        guard fdatasync(descriptor) == 0 else { throw failure(call, path) }
-    }
-
-    private func syncDirectory() throws(AcceptorStoreError) {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let descriptor = Glibc.open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw Self.failure("open", directory) }
-        defer { _ = Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw Self.failure("fsync", directory) }
-    }
-
-    private static func failure(_ call: String, _ path: String) -> AcceptorStoreError {
-        AcceptorStoreError(.io, detail: "\(call) \(path): errno \(errno)")
+extension AcceptorStoreError {
+    /// An `.io` error for a failed system call: the call, the path and
+    /// `errno`.
+    init(_ failure: DurableFileError) {
+        self.init(.io, detail: failure.description)
     }
 }

@@ -6,55 +6,34 @@ public final class InMemoryRaftStorage: RaftStorage {
     public private(set) var hardState = RaftHardState()
     /// The latest snapshot saved.
     public private(set) var snapshot: RaftSnapshot?
-    /// The entries held; `log[0]` is at ``firstIndex``.
-    private var log: [RaftEntry] = []
-    /// The index and term of the entry just before ``firstIndex``.
-    private var base: (index: UInt64, term: UInt64) = (0, 0)
+    private var stored = StoredEntries()
 
     /// Creates an empty storage.
     public init() {}
 
     /// The first entry held (1 until a compaction).
-    public var firstIndex: UInt64 { base.index + 1 }
+    public var firstIndex: UInt64 { stored.firstIndex }
 
     /// The index of the last entry (`firstIndex - 1` when empty).
-    public var lastIndex: UInt64 { base.index + UInt64(log.count) }
+    public var lastIndex: UInt64 { stored.lastIndex }
 
     /// The term at `index`, for `firstIndex - 1 ... lastIndex`.
-    public func term(at index: UInt64) -> UInt64? {
-        if index == base.index { return base.term }
-        guard index > base.index, index <= lastIndex else { return nil }
-        return log[Int(index - firstIndex)].term
-    }
+    public func term(at index: UInt64) -> UInt64? { stored.term(at: index) }
 
     /// The entries `start ... end` clamped to what is held, at least one,
     /// then as many as fit in `maximumBytes`.
     public func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry] {
-        let low = max(start, firstIndex)
-        let high = min(end, lastIndex)
-        guard low <= high else { return [] }
-        var result: [RaftEntry] = []
-        var bytes = 0
-        for position in Int(low - firstIndex)...Int(high - firstIndex) {
-            let entry = log[position]
-            if !result.isEmpty && bytes + entry.payloadSize > maximumBytes { break }
-            bytes += entry.payloadSize
-            result.append(entry)
-        }
-        return result
+        stored.entries(from: start, through: end, maximumBytes: maximumBytes)
     }
 
     /// Replaces the entries from the first one's index on with `entries`
-    /// and stores `hardState`. Cannot fail. Appending past `lastIndex + 1`
-    /// (a gap) or into the compacted part is a programming error of the
-    /// caller and traps.
+    /// and stores `hardState`. Cannot fail. Entries not numbered one after
+    /// another, or appended past `lastIndex + 1` (a gap) or into the
+    /// compacted part, are a programming error of the caller and trap.
     public func persist(_ entries: [RaftEntry], hardState: RaftHardState?) throws {
-        if let first = entries.first {
-            precondition(first.index > base.index && first.index <= lastIndex + 1,
-                         "append at \(first.index) outside \(firstIndex) ... \(lastIndex + 1)")
-            log.removeSubrange(Int(first.index - firstIndex)...)
-            log.append(contentsOf: entries)
-        }
+        precondition(stored.accepts(entries),
+                     "append at \(entries.first?.index ?? 0) outside \(firstIndex) ... \(lastIndex + 1) or not contiguous")
+        stored.replaceSuffix(with: entries)
         if let hardState { self.hardState = hardState }
     }
 
@@ -63,19 +42,15 @@ public final class InMemoryRaftStorage: RaftStorage {
     public func saveSnapshot(_ snapshot: RaftSnapshot) throws {
         self.snapshot = snapshot
         if term(at: snapshot.index) != snapshot.term {
-            log = []
-            base = (snapshot.index, snapshot.term)
+            stored.reset(after: snapshot.index, term: snapshot.term)
         }
     }
 
     /// Drops the entries through `index` (at most the snapshot's index).
     public func compact(through index: UInt64) throws {
-        let limit = min(index, snapshot?.index ?? 0, lastIndex)
-        guard limit > base.index, let limitTerm = term(at: limit) else { return }
-        log.removeFirst(Int(limit - base.index))
-        base = (limit, limitTerm)
+        stored.removePrefix(through: min(index, snapshot?.index ?? 0, lastIndex))
     }
 
     /// Every entry held, oldest first (for tests and inspection).
-    public var allEntries: [RaftEntry] { log }
+    public var allEntries: [RaftEntry] { stored.log }
 }

@@ -6,11 +6,14 @@ import Testing
 
 /// The replicated key-value store under faults, checked by Simulation's
 /// linearizability checker (Wing & Gong search, one key at a time) over 200
-/// seeds: concurrent clients' gets, puts and deletes, recorded with their
-/// invocation and completion times, must have a legal sequential order
-/// consistent with real time. A proposal that failed definitely (not the
-/// leader, dropped from the log) is left out; one still unresolved when the
-/// run ends may or may not have taken effect.
+/// seeds of message loss, duplication, reordering, partitions and
+/// crash-restarts of nodes, each node on a `FileRaftStorage` in a temporary
+/// directory that a restart recovers from: concurrent clients' gets, puts
+/// and deletes, recorded with their invocation and completion times, must
+/// have a legal sequential order consistent with real time. A proposal
+/// that failed definitely (not the leader, dropped from the log) is left
+/// out; one still unresolved when the run ends may or may not have taken
+/// effect.
 @Suite("Key-value store: linearizability (simulator)")
 struct KeyValueLinearizabilityTests {
     typealias History = HistoryRecorder<String, KeyValueOperation<[UInt8]>, [UInt8]?>
@@ -32,6 +35,15 @@ struct KeyValueLinearizabilityTests {
         return configuration
     }()
 
+    /// Each node's `FileRaftStorage`, reopened from its files at every
+    /// restart. Small segments, so that runs roll segments (and a new
+    /// leader's entries may replace ones in earlier segments). No sync: a
+    /// simulated crash ends the node, not the machine, so the page cache
+    /// survives it and syncing would cover nothing more; it would make the
+    /// 200 seeds about three times slower (measured: 158 s against 54 s on
+    /// a loaded 2-core machine).
+    static let fileStorage = FileRaftStorage.Options(segmentSize: 1_024, sync: false)
+
     @Test("200 seeds of faults: every history is linearizable (3 nodes for odd seeds, 5 for even ones)",
           arguments: seeds)
     func linearizable(seed: UInt64) throws {
@@ -45,7 +57,8 @@ struct KeyValueLinearizabilityTests {
 
     static func check(seed: UInt64, configuration: RaftConfiguration) throws {
         let cluster = try RaftCluster(count: seed % 2 == 0 ? 5 : 3, seed: seed, link: RaftSimulationTests.faultyLink,
-                                      configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
+                                      configuration: configuration, fileStorage: Self.fileStorage,
+                                      makeStateMachine: { KeyValueStateMachine() })
         var nemesis = Nemesis(cluster: cluster, seed: seed ^ 0x11E4)
         var random = SeededRandomGenerator(seed: seed)
         let history = History()

@@ -5,8 +5,11 @@ import WireCodec
 
 /// A Raft group in the simulator for the tests: `count` nodes with IDs
 /// 1 ... count on one `SimulatedNetwork`, in-memory storage that survives
-/// crashes (standing for a durable store), and the safety invariants of
-/// Raft (§5.2, §5.4.3, Figure 3) checked as the run goes:
+/// crashes (standing for a durable store) or, with `fileStorage`, a
+/// `FileRaftStorage` per node in a temporary directory, dropped at a crash
+/// and reopened from its files at the restart (so recovery runs), and the
+/// safety invariants of Raft (§5.2, §5.4.3, Figure 3) checked as the run
+/// goes:
 ///
 /// - election safety: at most one leader per term;
 /// - leader completeness: a new leader holds every entry applied anywhere;
@@ -75,7 +78,11 @@ final class RaftCluster {
     let network: SimulatedNetwork
     let configuration: RaftConfiguration
     let simulatedNodes: [SimulatedNode]
-    let storages: [InMemoryRaftStorage]
+    /// Each node's storage; nil while a node with file storage is down.
+    private(set) var storages: [(any RaftStorage)?]
+    /// Where the nodes' file stores live (a subdirectory per node) and how
+    /// they write, if the nodes have file stores.
+    let fileStores: (directory: TemporaryDirectory, options: FileRaftStorage.Options)?
     private(set) var rafts: [RaftNode?]
     /// What each node's current incarnation applied, in order (a leader's
     /// no-op entries never reach the state machine, so indices skip them).
@@ -95,19 +102,24 @@ final class RaftCluster {
     private(set) var stateMachines: [(any RaftStateMachine)?]
 
     init(count: Int, seed: UInt64, link: LinkConditions = LinkConditions(),
-         configuration: RaftConfiguration = RaftConfiguration(),
+         configuration: RaftConfiguration = RaftConfiguration(), fileStorage: FileRaftStorage.Options? = nil,
          makeStateMachine: @escaping () -> (any RaftStateMachine)? = { nil }) throws {
         let network = SimulatedNetwork(seed: seed)
         try network.setDefaultConditions(link)
         self.network = network
         self.configuration = configuration
         simulatedNodes = (0..<count).map { _ in network.addNode() }
-        storages = (0..<count).map { _ in InMemoryRaftStorage() }
+        fileStores = try fileStorage.map { (try TemporaryDirectory(), $0) }
+        storages = Array(repeating: nil, count: count)
         rafts = Array(repeating: nil, count: count)
         self.makeStateMachine = makeStateMachine
         stateMachines = Array(repeating: nil, count: count)
         applied = Array(repeating: [], count: count)
         for index in 0..<count { try start(index) }
+    }
+
+    deinit {
+        fileStores?.directory.remove()
     }
 
     static func id(_ index: Int) -> NodeID { NodeID(UInt64(index + 1)) }
@@ -122,16 +134,34 @@ final class RaftCluster {
         stateMachines[index] = makeStateMachine()
         let node = simulatedNodes[index]
         var generator = network.makeRandomGenerator()
+        let storage = try storages[index] ?? openStorage(index)
+        storages[index] = storage
         rafts[index] = try RaftNode(
-            id: Self.id(index), group: 1, peers: peers, storage: storages[index],
+            id: Self.id(index), group: 1, peers: peers, storage: storage,
             stateMachine: RecordingStateMachine(cluster: self, node: index, inner: stateMachines[index]), transport: node, scheduler: node,
             configuration: configuration, seed: generator.next())
+    }
+
+    /// A storage for node `index`: its file store, opened (and recovered)
+    /// from its directory, or a new in-memory one.
+    private func openStorage(_ index: Int) throws -> any RaftStorage {
+        guard let fileStores else { return InMemoryRaftStorage() }
+        return try FileRaftStorage(directory: "\(fileStores.directory.path)/node-\(index + 1)",
+                                   options: fileStores.options)
     }
 
     func crash(_ index: Int) {
         rafts[index]?.stop()
         rafts[index] = nil
+        if fileStores != nil { storages[index] = nil }
         network.crash(simulatedNodes[index])
+    }
+
+    /// Every entry node `index`'s storage holds (none while a node with file
+    /// storage is down).
+    func log(of index: Int) -> [RaftEntry] {
+        guard let storage = storages[index] else { return [] }
+        return storage.entries(from: storage.firstIndex, through: storage.lastIndex, maximumBytes: .max)
     }
 
     func restart(_ index: Int) throws {
@@ -203,8 +233,8 @@ final class RaftCluster {
                 continue
             }
             leaders[raft.term] = raft.id
-            let log = storages[index].allEntries
-            let first = storages[index].firstIndex
+            let log = log(of: index)
+            let first = storages[index]?.firstIndex ?? 1
             for (entryIndex, command) in committed.sorted(by: { $0.key < $1.key }) where entryIndex >= first {
                 let position = Int(entryIndex - first)
                 guard position < log.count else {
@@ -226,9 +256,10 @@ final class RaftCluster {
             for b in indices where b > a {
                 // Compare from the later of the two first indices: what one
                 // of them compacted is covered by its snapshot.
-                let first = max(storages[a].firstIndex, storages[b].firstIndex)
-                let left = storages[a].allEntries.drop { $0.index < first }
-                let right = storages[b].allEntries.drop { $0.index < first }
+                guard let leftStorage = storages[a], let rightStorage = storages[b] else { continue }
+                let first = max(leftStorage.firstIndex, rightStorage.firstIndex)
+                let left = log(of: a).drop { $0.index < first }
+                let right = log(of: b).drop { $0.index < first }
                 let shared = min(left.count, right.count)
                 guard let last = (0..<shared).last(where: {
                     left[left.startIndex + $0].term == right[right.startIndex + $0].term

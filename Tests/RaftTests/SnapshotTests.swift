@@ -48,7 +48,7 @@ struct SnapshotTests {
         try Self.write(200, from: 0, in: cluster)
         #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
         let leader = try #require(cluster.leader)
-        #expect(cluster.storages[leader].firstIndex > 20, "the leader compacted its log")
+        #expect((cluster.storages[leader]?.firstIndex ?? 0) > 20, "the leader compacted its log")
 
         try cluster.restart(lagging)
         #expect(cluster.run(until: { cluster.converged && Self.store(cluster, lagging).count == 200 },
@@ -71,7 +71,7 @@ struct SnapshotTests {
         try Self.write(50, from: 0, in: cluster)
         #expect(cluster.run(until: { cluster.acknowledged.count == 50 && cluster.converged }, limit: .seconds(5)))
         let follower = try #require(cluster.indices.first { $0 != cluster.leader })
-        let stored = try #require(cluster.storages[follower].snapshot)
+        let stored = try #require(cluster.storages[follower]?.snapshot)
         #expect(stored.index >= 40)
         let restoresBefore = cluster.restores
         cluster.crash(follower)

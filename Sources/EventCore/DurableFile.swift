@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One open file of a durable store (the Raft write-ahead log and
+/// snapshots, the CASPaxos acceptor log), with the few system calls such
+/// stores are built from: read it whole, append with `write(2)` until every
+/// byte is written, `fdatasync(2)`, truncate, rename; and, as static
+/// functions, `fsync(2)` of a directory (which makes a create, rename or
+/// unlink in it durable), unlink, create a directory, list one.
+///
+/// The atomic replacement of a file is the sequence write a temporary file,
+/// ``synchronizeData()``, ``rename(to:)``, ``synchronizeDirectory(of:)``:
+/// after a crash at any point the final name holds either the old contents
+/// or the new ones, whole.
+///
+/// Every failure is a ``DurableFileError`` naming the call and the path.
+/// The descriptor is closed when the file is released. Confined like the
+/// store that owns it: one thread at a time.
+package final class DurableFile {
+    /// The file's path (its new name after ``rename(to:)``).
+    package private(set) var path: String
+    private let descriptor: Int32
+
+    /// Opens `path` for reading and appending, creating it (mode 0644) if
+    /// it does not exist; with `truncating`, an existing file is emptied.
+    ///
+    /// - Throws: ``DurableFileError`` for `open`.
+    package init(path: String, truncating: Bool = false) throws(DurableFileError) {
+        let flags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (truncating ? O_TRUNC : 0)
+        let descriptor = Glibc.open(path, flags, 0o644)
+        guard descriptor >= 0 else { throw DurableFileError(call: "open", path: path, errno: errno) }
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        _ = Glibc.close(descriptor)
+    }
+
+    /// Every byte of the file.
+    ///
+    /// - Throws: ``DurableFileError`` for `pread`.
+    package func readAll() throws(DurableFileError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        var offset: off_t = 0
+        while true {
+            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("pread")
+            }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[..<count])
+            offset += off_t(count)
+        }
+    }
+
+    /// Appends `bytes` at the end of the file, calling `write(2)` again
+    /// after a short write or an interruption until all are written.
+    ///
+    /// - Throws: ``DurableFileError`` for `write`; part of `bytes` may then
+    ///   have been written.
+    package func append(_ bytes: [UInt8]) throws(DurableFileError) {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { raw in
+                Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("write")
+            }
+            written += count
+        }
+    }
+
+    /// Makes the file's data (and the metadata needed to read it, such as
+    /// its size) durable: `fdatasync(2)`.
+    ///
+    /// - Throws: ``DurableFileError`` for `fdatasync`.
+    package func synchronizeData() throws(DurableFileError) {
+        guard fdatasync(descriptor) == 0 else { throw failure("fdatasync") }
+    }
+
+    /// Cuts the file to its first `size` bytes.
+    ///
+    /// - Throws: ``DurableFileError`` for `ftruncate`.
+    package func truncate(to size: Int) throws(DurableFileError) {
+        guard ftruncate(descriptor, off_t(size)) == 0 else { throw failure("ftruncate") }
+    }
+
+    /// Renames the file to `newPath`, replacing any file there. Durable
+    /// only after ``synchronizeDirectory(of:)``.
+    ///
+    /// - Throws: ``DurableFileError`` for `rename`.
+    package func rename(to newPath: String) throws(DurableFileError) {
+        guard Glibc.rename(path, newPath) == 0 else { throw failure("rename") }
+        path = newPath
+    }
+
+    private func failure(_ call: String) -> DurableFileError {
+        DurableFileError(call: call, path: path, errno: errno)
+    }
+
+    // MARK: Directories
+
+    /// The directory holding `path` (`"."` for a bare name).
+    package static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let directory = String(path[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// Makes the creations, renames and removals of files in the directory
+    /// holding `path` durable: `fsync(2)` of the directory.
+    ///
+    /// - Throws: ``DurableFileError`` for `open` or `fsync`.
+    package static func synchronizeDirectory(of path: String) throws(DurableFileError) {
+        try synchronizeDirectory(directory(of: path))
+    }
+
+    /// `fsync(2)` of the directory `directory`.
+    ///
+    /// - Throws: ``DurableFileError`` for `open` or `fsync`.
+    package static func synchronizeDirectory(_ directory: String) throws(DurableFileError) {
+        let descriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw DurableFileError(call: "open", path: directory, errno: errno) }
+        defer { _ = Glibc.close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw DurableFileError(call: "fsync", path: directory, errno: errno) }
+    }
+
+    /// Removes the file at `path`; a file already gone is not an error.
+    /// Durable only after ``synchronizeDirectory(of:)``.
+    ///
+    /// - Throws: ``DurableFileError`` for `unlink`.
+    package static func remove(_ path: String) throws(DurableFileError) {
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw DurableFileError(call: "unlink", path: path, errno: errno)
+        }
+    }
+
+    /// Creates the directory `path` and any missing parent (mode 0755); an
+    /// existing directory is not an error.
+    ///
+    /// - Throws: ``DurableFileError`` for `mkdir`.
+    package static func makeDirectory(_ path: String) throws(DurableFileError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw DurableFileError(call: "mkdir", path: prefix, errno: errno)
+            }
+            prefix += "/"
+        }
+    }
+
+    /// The names of the entries of the directory `path` (without `.` and
+    /// `..`), in no particular order.
+    ///
+    /// - Throws: ``DurableFileError`` for `opendir` or `readdir`.
+    package static func contents(ofDirectory path: String) throws(DurableFileError) -> [String] {
+        guard let directory = opendir(path) else { throw DurableFileError(call: "opendir", path: path, errno: errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(directory) else {
+                if errno != 0 { throw DurableFileError(call: "readdir", path: path, errno: errno) }
+                return names
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+import EventCore
+
+/// A durable ``RaftStorage``: a write-ahead log in segment files and
+/// snapshot files in one directory, with the live entries kept in memory
+/// for reads (as etcd's WAL and `MemoryStorage` do together).
+///
+/// **Writes.** ``persist(_:hardState:)`` appends one record (the entries
+/// and the hard state) with one `write(2)` and syncs it with one
+/// `fdatasync(2)`: a ready carries every proposal made since the last one,
+/// so they share the sync (group commit). A record that changes only the
+/// hard state's commit index is written but not synced (etcd's rule: the
+/// commit index can be learnt again), and becomes durable with the next
+/// synced record. Entries starting at or below ``lastIndex`` replace the
+/// log from there, on disk as in memory.
+///
+/// **Segments.** `wal-<sequence>-<first index>.log`, both numbers in 20
+/// decimal digits. The sequence number orders the segments as they were
+/// created, which is the order they replay in (by first index alone, a
+/// segment that replaced entries of earlier ones could not be ordered). A
+/// segment is a 32-byte header, little-endian (magic `CHORUSWL`, format
+/// version u32 = 1, the first index it holds u64, the term of the entry
+/// before it u64, CRC32C of those u32), then records `[payload length
+/// u32][CRC32C of type and payload u32][type u8 = 1][payload]`, the payload
+/// an optional hard state (term, vote, commit index) and a count of
+/// entries (term and index varints, kind byte, length-prefixed command).
+/// Once a segment passes ``Options/segmentSize``, or when entries replace
+/// ones below the current segment's first index, the next record starts a
+/// new segment: the header and the record (which then carries the full
+/// hard state, so that every segment starts with it) are written under a
+/// temporary name, synced, renamed, and the directory synced; the segments
+/// it supersedes (all starting at or after its first index) are removed.
+///
+/// **Snapshots.** `snapshot-<index>-<term>.snap`: magic `CHORUSSN`, version
+/// u32 = 1, index u64, term u64, data length u64, CRC32C (of index, term,
+/// length and data) u32, data. ``saveSnapshot(_:)`` writes a temporary file,
+/// syncs it, renames it, syncs the directory and removes the previous
+/// snapshot. If the log does not hold the snapshot's last entry, it then
+/// starts a segment at the snapshot's index + 1 (previous term: the
+/// snapshot's) that restarts the log, and removes every older segment.
+/// ``compact(through:)`` removes the segments whose entries are all at or
+/// below both the index and the snapshot's; ``firstIndex`` becomes the first
+/// remaining segment's first index, and its header keeps the term before it.
+///
+/// **Recovery** (``init(directory:options:)``): temporary files are
+/// removed, the newest snapshot loaded, the segments replayed in creation
+/// order. A torn tail of the last segment (a bad record, not the segment's
+/// first, which was synced before the segment got its name, with nothing
+/// valid after it: never synced, so never acknowledged) is cut off and
+/// counted in ``truncatedBytes``. Any other bad data (a failing checksum
+/// before valid data or in an earlier segment, a header that does not
+/// parse, an unknown version, a gap between segments) throws a
+/// ``RaftStorageError`` naming the file and the offset, and nothing is
+/// dropped. A snapshot the log does not hold (a crash before the log was
+/// restarted after it) restarts it then. Removing an obsolete file is never
+/// synced: a file that a crash brings back replays to the same log.
+///
+/// Reads come from memory and do not fail. After a write throws, the store
+/// must not be used again (the driver stops its node); reopening it
+/// recovers what was made durable. Confined like the node that uses it: one
+/// thread at a time.
+public final class FileRaftStorage: RaftStorage {
+    /// How a ``FileRaftStorage`` writes.
+    public struct Options: Hashable, Sendable {
+        /// The size, in bytes, past which the next write starts a new
+        /// segment. Default 64 MiB. Any value is accepted; a value below a
+        /// record's size starts a segment at every write.
+        public var segmentSize: Int
+        /// Whether writes are synced to disk (`fdatasync`, and `fsync` of
+        /// the directory). Default true. False makes nothing durable against
+        /// a machine crash or power loss (only against the process ending):
+        /// it is for tests and benchmarks that measure without the cost of
+        /// syncing, never for a real node.
+        public var sync: Bool
+
+        /// Creates options; every argument has the default described on its
+        /// property.
+        public init(segmentSize: Int = 64 << 20, sync: Bool = true) {
+            self.segmentSize = segmentSize
+            self.sync = sync
+        }
+    }
+
+    /// The segment being appended to.
+    private struct ActiveSegment {
+        var segment: WALSegment
+        var file: DurableFile
+        /// Bytes in the file.
+        var size: Int
+        /// Whether a record was written without a sync since the last one.
+        var hasUnsyncedRecords = false
+    }
+
+    /// The directory holding the files.
+    public let directory: String
+    /// How the store writes.
+    public let options: Options
+    /// The hard state last written.
+    public private(set) var hardState: RaftHardState
+    /// The latest snapshot saved.
+    public private(set) var snapshot: RaftSnapshot?
+    /// Syncs done since the store was opened: `fdatasync` of a segment or
+    /// snapshot and `fsync` of the directory, each counting one.
+    public private(set) var syncCount: Int
+    /// Bytes written to files since the store was opened (records, segment
+    /// headers, snapshots).
+    public private(set) var bytesWritten = 0
+    /// Bytes of a torn tail that opening the store cut off the last segment.
+    public let truncatedBytes: Int
+
+    private var stored: StoredEntries
+    /// The segments before the active one, in creation order, their first
+    /// indices rising.
+    private var closedSegments: [WALSegment]
+    private var active: ActiveSegment
+
+    /// Opens the store in `directory`, creating the directory if needed,
+    /// and recovers its state (see the type's comment).
+    ///
+    /// - Throws: ``RaftStorageError``: `.io` if a file cannot be created,
+    ///   read, written or synced; `.corrupt`, `.unsupportedVersion` or
+    ///   `.missingSegment` for bad data, naming the file and the offset.
+    public init(directory: String, options: Options = Options()) throws(RaftStorageError) {
+        self.directory = directory
+        self.options = options
+        do throws(DurableFileError) {
+            try DurableFile.makeDirectory(directory)
+        } catch {
+            throw RaftStorageError(error)
+        }
+        let recovery = try WALRecovery(directory: directory, sync: options.sync)
+        hardState = recovery.hardState
+        snapshot = recovery.snapshot
+        stored = recovery.stored
+        truncatedBytes = recovery.truncatedBytes
+        syncCount = recovery.syncCount
+        if let last = recovery.segments.last, let file = recovery.lastSegmentFile {
+            closedSegments = recovery.segments.dropLast()
+            active = ActiveSegment(segment: last, file: file, size: recovery.lastSegmentSize)
+        } else {
+            let segment = WALSegment(sequence: 1, header: WALSegment.Header(firstIndex: 1, previousTerm: 0))
+            let contents = segment.header.bytes
+                + (try Self.frame(WALRecord(entries: [], hardState: recovery.hardState), in: directory))
+            closedSegments = []
+            do throws(DurableFileError) {
+                active = try Self.createSegment(segment, contents: contents, in: directory, sync: options.sync)
+            } catch {
+                throw RaftStorageError(error)
+            }
+            bytesWritten = contents.count
+            syncCount = recovery.syncCount + (options.sync ? 2 : 0)
+        }
+        if let snapshot, stored.term(at: snapshot.index) != snapshot.term {
+            // A crash between saving the snapshot and restarting the log.
+            try restartLog(after: snapshot)
+        }
+        try removeFiles(recovery.obsoleteFiles)
+    }
+
+    // MARK: Reads
+
+    /// The first entry held.
+    public var firstIndex: UInt64 { stored.firstIndex }
+
+    /// The index of the last entry (`firstIndex - 1` when empty).
+    public var lastIndex: UInt64 { stored.lastIndex }
+
+    /// The term at `index`, for `firstIndex - 1 ... lastIndex`.
+    public func term(at index: UInt64) -> UInt64? { stored.term(at: index) }
+
+    /// The entries `start ... end` clamped to what is held, at least one,
+    /// then as many as fit in `maximumBytes`.
+    public func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry] {
+        stored.entries(from: start, through: end, maximumBytes: maximumBytes)
+    }
+
+    // MARK: Writes
+
+    /// Appends one record of `entries` and `hardState`, synced unless only
+    /// the commit index changed; replaces the entries from the first one's
+    /// index on.
+    ///
+    /// - Throws: ``RaftStorageError``: `.invalidArgument` for entries not
+    ///   numbered one after another, starting past `lastIndex + 1` or at or
+    ///   below `firstIndex - 1`, or too large for one record; `.io` if a
+    ///   write or sync fails (the store must then not be used again).
+    public func persist(_ entries: [RaftEntry], hardState: RaftHardState?) throws(RaftStorageError) {
+        guard stored.accepts(entries) else {
+            throw RaftStorageError(
+                .invalidArgument, file: directory,
+                detail: "entries from \(entries.first?.index ?? 0) not numbered one after another "
+                    + "from \(firstIndex) ... \(lastIndex + 1)")
+        }
+        guard !entries.isEmpty || hardState != nil else { return }
+        let updated = hardState ?? self.hardState
+        let first = entries.first?.index ?? lastIndex + 1
+        if active.size >= options.segmentSize || first < active.segment.header.firstIndex {
+            let header = WALSegment.Header(firstIndex: first, previousTerm: stored.term(at: first - 1) ?? 0)
+            try startSegment(header, record: WALRecord(entries: entries, hardState: updated), restartsLog: false)
+        } else {
+            let record = try Self.frame(WALRecord(entries: entries, hardState: hardState), in: directory)
+            let mustSync = !entries.isEmpty || updated.term != self.hardState.term
+                || updated.votedFor != self.hardState.votedFor
+            try io { () throws(DurableFileError) in
+                try active.file.append(record)
+                active.size += record.count
+                bytesWritten += record.count
+                if mustSync { try synchronizeActive() } else { active.hasUnsyncedRecords = true }
+            }
+        }
+        stored.replaceSuffix(with: entries)
+        self.hardState = updated
+    }
+
+    /// Writes `snapshot` atomically and removes the previous one; restarts
+    /// the log after it if the log does not hold its last entry.
+    ///
+    /// - Throws: ``RaftStorageError`` `.io` if a write, sync, rename or
+    ///   removal fails (the store must then not be used again).
+    public func saveSnapshot(_ snapshot: RaftSnapshot) throws(RaftStorageError) {
+        let previous = self.snapshot
+        let name = StorageFileName.snapshot(index: snapshot.index, term: snapshot.term)
+        let contents = SnapshotFile.encode(snapshot)
+        try io { () throws(DurableFileError) in
+            let file = try DurableFile(path: path(name + StorageFileName.temporarySuffix), truncating: true)
+            try file.append(contents)
+            bytesWritten += contents.count
+            if options.sync { try file.synchronizeData() }
+            try file.rename(to: path(name))
+            if options.sync { try DurableFile.synchronizeDirectory(directory) }
+            syncCount += options.sync ? 2 : 0
+        }
+        self.snapshot = snapshot
+        if let previous, StorageFileName.snapshot(index: previous.index, term: previous.term) != name {
+            try removeFiles([StorageFileName.snapshot(index: previous.index, term: previous.term)])
+        }
+        if stored.term(at: snapshot.index) != snapshot.term {
+            try restartLog(after: snapshot)
+        }
+    }
+
+    /// Removes the segments whose entries are all at or below `index` and
+    /// the snapshot's index (never the segment being appended to).
+    ///
+    /// - Throws: ``RaftStorageError`` `.io` if a removal fails.
+    public func compact(through index: UInt64) throws(RaftStorageError) {
+        let limit = min(index, snapshot?.index ?? 0, lastIndex)
+        var removable = 0
+        while removable < closedSegments.count {
+            let next = removable + 1 < closedSegments.count ? closedSegments[removable + 1] : active.segment
+            guard next.header.firstIndex - 1 <= limit else { break }
+            removable += 1
+        }
+        guard removable > 0 else { return }
+        let removed = closedSegments.prefix(removable).map(\.name)
+        closedSegments.removeFirst(removable)
+        stored.removePrefix(through: (closedSegments.first ?? active.segment).header.firstIndex - 1)
+        try removeFiles(removed)
+    }
+
+    // MARK: Segments
+
+    /// Starts a segment at the snapshot's index + 1 whose first record
+    /// carries the hard state alone, and drops every entry.
+    private func restartLog(after snapshot: RaftSnapshot) throws(RaftStorageError) {
+        let header = WALSegment.Header(firstIndex: snapshot.index + 1, previousTerm: snapshot.term)
+        try startSegment(header, record: WALRecord(entries: [], hardState: hardState), restartsLog: true)
+        stored.reset(after: snapshot.index, term: snapshot.term)
+    }
+
+    /// Makes a segment with `header` and `record` the active one. It
+    /// supersedes every segment if it `restartsLog`, else those starting at
+    /// or after its first index; they are removed.
+    private func startSegment(_ header: WALSegment.Header, record: WALRecord, restartsLog: Bool) throws(RaftStorageError) {
+        let segment = WALSegment(sequence: active.segment.sequence + 1, header: header)
+        let contents = header.bytes + (try Self.frame(record, in: directory))
+        let previous = active.segment
+        try io { () throws(DurableFileError) in
+            // Only the last segment may end in a torn record.
+            if active.hasUnsyncedRecords { try synchronizeActive() }
+            active = try Self.createSegment(segment, contents: contents, in: directory, sync: options.sync)
+        }
+        bytesWritten += contents.count
+        syncCount += options.sync ? 2 : 0
+        var superseded: [String] = []
+        closedSegments = (closedSegments + [previous]).filter { old in
+            let kept = !restartsLog && old.header.firstIndex < header.firstIndex
+            if !kept { superseded.append(old.name) }
+            return kept
+        }
+        try removeFiles(superseded)
+    }
+
+    /// Writes `contents` (a header and a record) to a temporary file, syncs
+    /// it (when `sync`), renames it to `segment`'s name and syncs the
+    /// directory (when `sync`).
+    private static func createSegment(
+        _ segment: WALSegment, contents: [UInt8], in directory: String, sync: Bool
+    ) throws(DurableFileError) -> ActiveSegment {
+        let path = directory + "/" + segment.name
+        let file = try DurableFile(path: path + StorageFileName.temporarySuffix, truncating: true)
+        try file.append(contents)
+        if sync { try file.synchronizeData() }
+        try file.rename(to: path)
+        if sync { try DurableFile.synchronizeDirectory(directory) }
+        return ActiveSegment(segment: segment, file: file, size: contents.count)
+    }
+
+    /// `fdatasync` of the active segment, when syncing.
+    private func synchronizeActive() throws(DurableFileError) {
+        active.hasUnsyncedRecords = false
+        guard options.sync else { return }
+        try active.file.synchronizeData()
+        syncCount += 1
+    }
+
+    // MARK: Helpers
+
+    private func path(_ name: String) -> String { directory + "/" + name }
+
+    private func removeFiles(_ names: [String]) throws(RaftStorageError) {
+        try io { () throws(DurableFileError) in
+            for name in names { try DurableFile.remove(path(name)) }
+        }
+    }
+
+    /// Runs `body`, turning a failed system call into an `.io` error.
+    private func io<Value>(_ body: () throws(DurableFileError) -> Value) throws(RaftStorageError) -> Value {
+        do throws(DurableFileError) {
+            return try body()
+        } catch {
+            throw RaftStorageError(error)
+        }
+    }
+
+    /// `record`'s bytes.
+    ///
+    /// - Throws: ``RaftStorageError`` `.invalidArgument` if it is too large.
+    private static func frame(_ record: WALRecord, in directory: String) throws(RaftStorageError) -> [UInt8] {
+        guard let bytes = record.framed() else {
+            throw RaftStorageError(
+                .invalidArgument, file: directory,
+                detail: "\(record.entries.count) entries exceed the \(WALRecord.maximumPayloadSize)-byte record limit")
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,102 @@
+import EventCore
+import WireCodec
+
+/// One record of a ``FileRaftStorage`` segment: what one
+/// ``RaftStorage/persist(_:hardState:)`` call makes durable, written with
+/// one `write(2)`.
+///
+/// Framing, little-endian: `[payload length u32][CRC32C u32][type u8]
+/// [payload]`, the checksum covering the type byte and the payload. Type 1
+/// (the only one) is a batch: `[hard state presence u8][term varint, voted
+/// for (presence u8, u64), commit index varint, if present][entry count
+/// varint][entries]`, each entry as ``RaftEntry`` encodes it (term and index
+/// varints, kind byte, length-prefixed command).
+struct WALRecord: Equatable {
+    /// The entries, numbered one after another; they replace the log from
+    /// the first one's index on.
+    var entries: [RaftEntry]
+    /// The hard state, if the record carries one.
+    var hardState: RaftHardState?
+
+    /// Bytes before the type byte: the length and the checksum.
+    static let headerSize = 8
+    /// The largest payload a record may have; recovery checks a length
+    /// against it before anything else.
+    static let maximumPayloadSize = 1 << 30
+    /// The type byte of a batch.
+    static let batchType: UInt8 = 1
+
+    /// Creates a record.
+    init(entries: [RaftEntry], hardState: RaftHardState?) {
+        self.entries = entries
+        self.hardState = hardState
+    }
+
+    /// The record framed for the log; nil if its payload is over
+    /// ``maximumPayloadSize``.
+    func framed() -> [UInt8]? {
+        var payload = WireWriter(capacity: 32 + entries.reduce(0) { $0 + 24 + $1.command.count })
+        payload.writeOptional(hardState) { writer, hardState in
+            writer.writeVarint(hardState.term)
+            writer.writeOptional(hardState.votedFor) { $0.write($1) }
+            writer.writeVarint(hardState.commitIndex)
+        }
+        payload.writeArray(entries) { $0.write($1) }
+        guard payload.count <= Self.maximumPayloadSize else { return nil }
+        var crc = CRC32C()
+        crc.update([Self.batchType])
+        payload.withUnsafeBytes { crc.update($0) }
+        var writer = WireWriter(capacity: Self.headerSize + 1 + payload.count)
+        writer.writeUInt32(UInt32(payload.count))
+        writer.writeUInt32(crc.value)
+        writer.writeUInt8(Self.batchType)
+        payload.withUnsafeBytes { writer.writeRawBytes($0) }
+        return writer.takeBytes()
+    }
+
+    /// The length of the whole record at the start of `bytes` if one is
+    /// there, complete and with a matching checksum; nil otherwise.
+    static func validLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count > headerSize else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        guard length <= maximumPayloadSize, length < bytes.count - headerSize else { return nil }
+        let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        let end = headerSize + 1 + length
+        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<end])) == checksum else { return nil }
+        return end
+    }
+
+    /// The offset of the first valid record strictly after the start of
+    /// `bytes`, if any (recovery's test for damage before the tail).
+    static func firstValid(after bytes: UnsafeRawBufferPointer) -> Int? {
+        var offset = 1
+        while offset + headerSize < bytes.count {
+            if validLength(UnsafeRawBufferPointer(rebasing: bytes[offset...])) != nil { return offset }
+            offset += 1
+        }
+        return nil
+    }
+
+    /// Decodes a record that ``validLength(_:)`` accepted.
+    ///
+    /// - Throws: `WireError` if the type is unknown or the payload does not
+    ///   parse (offsets from the start of the record).
+    init(decoding record: UnsafeRawBufferPointer) throws(WireError) {
+        let limits = WireLimits(maximumByteStringLength: record.count, maximumCollectionCount: record.count)
+        var reader = WireReader(record, limits: limits)
+        _ = try reader.readRawBytes(count: Self.headerSize)
+        let typeOffset = reader.offset
+        let type = try reader.readUInt8()
+        guard type == Self.batchType else {
+            throw WireError(.invalidValue, offset: typeOffset, detail: "unknown record type \(type)")
+        }
+        hardState = try reader.readOptional { reader throws(WireError) in
+            RaftHardState(
+                term: try reader.readVarint(),
+                votedFor: try reader.readOptional { reader throws(WireError) in try reader.read(NodeID.self) },
+                commitIndex: try reader.readVarint())
+        }
+        entries = try reader.readArray { reader throws(WireError) in try reader.read(RaftEntry.self) }
+        try reader.finish()
+    }
+}

@@ -1,0 +1,394 @@
+import EventCore
+import Foundation
+import Raft
+import Testing
+
+/// The file-backed write-ahead log: durability across reopening, group
+/// commit, torn tails, damage, segments, snapshots and compaction. Each test
+/// works in a fresh temporary directory.
+@Suite("FileRaftStorage")
+struct FileRaftStorageTests {
+    /// Entries `indices` of `term`, each with a command naming its index.
+    static func entries(_ indices: ClosedRange<UInt64>, term: UInt64) -> [RaftEntry] {
+        indices.map { RaftEntry(term: term, index: $0, command: Array("entry \($0)".utf8)) }
+    }
+
+    static func allEntries(_ storage: FileRaftStorage) -> [RaftEntry] {
+        storage.entries(from: storage.firstIndex, through: storage.lastIndex, maximumBytes: .max)
+    }
+
+    /// Three synced records (entries 1 ... 3, 4 ... 6, 7 ... 9) in one
+    /// segment; returns its path and its size after each.
+    static func writeThreeRecords(_ directory: TemporaryDirectory) throws -> (path: String, sizes: [Int]) {
+        let storage = try FileRaftStorage(directory: directory.path)
+        var sizes: [Int] = []
+        for start in stride(from: UInt64(1), through: 7, by: 3) {
+            try storage.persist(entries(start...(start + 2), term: 1), hardState: RaftHardState(term: 1))
+            sizes.append(try directory.bytes(directory.segments()[0]).count)
+        }
+        return (try directory.segments()[0], sizes)
+    }
+
+    @Test("entries, the hard state and the snapshot survive reopening")
+    func roundTrip() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let hardState = RaftHardState(term: 3, votedFor: NodeID(7), commitIndex: 12)
+        let snapshot = RaftSnapshot(index: 10, term: 2, data: Array(0..<200))
+        let log = Self.entries(1...10, term: 2) + Self.entries(11...20, term: 3)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path)
+            try storage.persist(Array(log[..<10]), hardState: RaftHardState(term: 2, votedFor: NodeID(7)))
+            try storage.persist(Array(log[10...]), hardState: hardState)
+            try storage.saveSnapshot(snapshot)
+        }
+        let reopened = try FileRaftStorage(directory: directory.path)
+        #expect(Self.allEntries(reopened) == log)
+        #expect(reopened.hardState == hardState)
+        #expect(reopened.snapshot == snapshot)
+        #expect(reopened.truncatedBytes == 0)
+        #expect(try directory.names(endingWith: ".snap") == ["snapshot-00000000000000000010-00000000000000000002.snap"])
+    }
+
+    @Test("group commit: a persist of many entries is one record and one sync")
+    func groupCommit() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let storage = try FileRaftStorage(directory: directory.path)
+        let syncs = storage.syncCount
+        let written = storage.bytesWritten
+        try storage.persist(Self.entries(1...500, term: 1), hardState: RaftHardState(term: 1, votedFor: NodeID(1)))
+        #expect(storage.syncCount == syncs + 1)
+        let segment = try directory.segments()[0]
+        #expect(try directory.bytes(segment).count == written + (storage.bytesWritten - written))
+        for start in stride(from: UInt64(501), through: 901, by: 100) {
+            try storage.persist(Self.entries(start...(start + 99), term: 1), hardState: nil)
+        }
+        #expect(storage.syncCount == syncs + 6)
+    }
+
+    @Test("a persist that changes only the commit index is written but not synced; a new term or vote is synced")
+    func commitIndexOnly() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let storage = try FileRaftStorage(directory: directory.path)
+        try storage.persist(Self.entries(1...5, term: 1), hardState: RaftHardState(term: 1, votedFor: NodeID(2)))
+        let syncs = storage.syncCount
+        let written = storage.bytesWritten
+        try storage.persist([], hardState: RaftHardState(term: 1, votedFor: NodeID(2), commitIndex: 5))
+        #expect(storage.syncCount == syncs)
+        #expect(storage.bytesWritten > written)
+        // The process ending loses nothing that was written.
+        #expect(try FileRaftStorage(directory: directory.path).hardState.commitIndex == 5)
+        try storage.persist([], hardState: RaftHardState(term: 2, votedFor: nil, commitIndex: 5))
+        #expect(storage.syncCount == syncs + 1)
+        try storage.persist([], hardState: RaftHardState(term: 2, votedFor: NodeID(3), commitIndex: 5))
+        #expect(storage.syncCount == syncs + 2)
+    }
+
+    @Test("entries replacing a suffix survive reopening, within a segment and across segments",
+          arguments: [64 << 20, 128])
+    func suffixOverwrite(segmentSize: Int) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = FileRaftStorage.Options(segmentSize: segmentSize)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            for start in stride(from: UInt64(1), through: 9, by: 2) {
+                try storage.persist(Self.entries(start...(start + 1), term: 1), hardState: RaftHardState(term: 1))
+            }
+            try storage.persist(Self.entries(3...5, term: 2), hardState: RaftHardState(term: 2))
+            try storage.persist(Self.entries(5...6, term: 3), hardState: RaftHardState(term: 3))
+        }
+        let expected = Self.entries(1...2, term: 1) + Self.entries(3...4, term: 2) + Self.entries(5...6, term: 3)
+        // Superseded segments are gone: the first indices of those left rise.
+        let firstIndices = try directory.segments().map { UInt64($0.dropLast(4).suffix(20)) ?? 0 }
+        #expect(firstIndices == firstIndices.sorted() && Set(firstIndices).count == firstIndices.count)
+        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        #expect(Self.allEntries(reopened) == expected)
+        #expect(reopened.hardState.term == 3)
+        try reopened.persist(Self.entries(7...7, term: 3), hardState: nil)
+        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, options: options)) == expected
+            + Self.entries(7...7, term: 3))
+    }
+
+    /// A torn last record: the segment cut inside it, garbage or zeros
+    /// after it, or its checksum failing.
+    enum Tear: String, CaseIterable {
+        case cutShort, garbageAppended, zerosAppended, lastRecordDamaged
+    }
+
+    @Test("a torn tail is cut off on opening and every entry before it is kept", arguments: Tear.allCases)
+    func tornTail(tear: Tear) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (path, sizes) = try Self.writeThreeRecords(directory)
+        var bytes = try directory.bytes(path)
+        var random = SeededRandomGenerator(seed: 5)
+        let (keptIndex, cut): (UInt64, Int) = switch tear {
+        case .cutShort:
+            (6, (sizes[2] - sizes[1]) / 2)
+        case .garbageAppended:
+            (9, 100)
+        case .zerosAppended:
+            (9, 4_096)
+        case .lastRecordDamaged:
+            (6, sizes[2] - sizes[1])
+        }
+        switch tear {
+        case .cutShort: bytes.removeLast(bytes.count - sizes[1] - cut)
+        case .garbageAppended: bytes += (0..<cut).map { _ in UInt8.random(in: 0...255, using: &random) }
+        case .zerosAppended: bytes += [UInt8](repeating: 0, count: cut)
+        case .lastRecordDamaged: bytes[sizes[2] - 1] ^= 0xFF
+        }
+        try directory.write(bytes, to: path)
+        let storage = try FileRaftStorage(directory: directory.path)
+        #expect(storage.truncatedBytes == cut)
+        #expect(Self.allEntries(storage) == Self.entries(1...keptIndex, term: 1))
+        #expect(try directory.bytes(path).count == sizes[keptIndex == 9 ? 2 : 1])
+        try storage.persist(Self.entries((keptIndex + 1)...(keptIndex + 1), term: 1), hardState: nil)
+        let reopened = try FileRaftStorage(directory: directory.path)
+        #expect(reopened.truncatedBytes == 0)
+        #expect(Self.allEntries(reopened) == Self.entries(1...(keptIndex + 1), term: 1))
+    }
+
+    @Test("a failing checksum before valid records is a corrupt error naming the file and offset; nothing is cut")
+    func damageBeforeTail() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (path, sizes) = try Self.writeThreeRecords(directory)
+        try directory.flipByte(path, at: sizes[1] - 1)  // the last byte of the second record
+        let before = try directory.bytes(path)
+        let error = #expect(throws: RaftStorageError.self) { try FileRaftStorage(directory: directory.path) }
+        #expect(error?.code == .corrupt)
+        #expect(error?.file == path)
+        #expect(error?.offset == sizes[0])
+        #expect(error?.description.contains(path) == true)
+        #expect(try directory.bytes(path) == before, "recovery must not cut acknowledged records")
+    }
+
+    @Test("a damaged record in a segment that is not the last is a corrupt error")
+    func damageInEarlierSegment() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = FileRaftStorage.Options(segmentSize: 1)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            for index in UInt64(1)...4 {
+                try storage.persist(Self.entries(index...index, term: 1), hardState: RaftHardState(term: 1))
+            }
+        }
+        let segments = try directory.segments()
+        #expect(segments.count == 4)
+        var bytes = try directory.bytes(segments[1])
+        bytes.removeLast()
+        try directory.write(bytes, to: segments[1])
+        let error = #expect(throws: RaftStorageError.self) {
+            try FileRaftStorage(directory: directory.path, options: options)
+        }
+        #expect(error?.code == .corrupt && error?.file == segments[1] && error?.offset == 32)
+    }
+
+    @Test("an unknown format version of a segment or a snapshot is a typed error naming the file",
+          arguments: ["segment", "snapshot"])
+    func unknownVersion(file kind: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let storage = try FileRaftStorage(directory: directory.path)
+            try storage.persist(Self.entries(1...3, term: 1), hardState: RaftHardState(term: 1))
+            try storage.saveSnapshot(RaftSnapshot(index: 2, term: 1, data: [1, 2, 3]))
+        }
+        let path = kind == "segment" ? try directory.segments()[0]
+            : directory.path + "/" + (try directory.names(endingWith: ".snap"))[0]
+        var bytes = try directory.bytes(path)
+        bytes[8] = 2
+        try directory.write(bytes, to: path)
+        let error = #expect(throws: RaftStorageError.self) { try FileRaftStorage(directory: directory.path) }
+        #expect(error?.code == .unsupportedVersion(2) && error?.file == path && error?.offset == 8)
+    }
+
+    @Test("segments roll; compaction after a snapshot removes old ones; reopening gives the same log and hard state")
+    func rollAndCompact() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = FileRaftStorage.Options(segmentSize: 256)
+        let storage = try FileRaftStorage(directory: directory.path, options: options)
+        // The hard state is written once, in the first segment: every new
+        // segment carries it, so it outlives that segment.
+        let hardState = RaftHardState(term: 1, votedFor: NodeID(3), commitIndex: 0)
+        for start in stride(from: UInt64(1), through: 96, by: 5) {
+            try storage.persist(Self.entries(start...(start + 4), term: 1), hardState: start == 1 ? hardState : nil)
+        }
+        let before = try directory.segments().count
+        #expect(before > 5)
+        try storage.saveSnapshot(RaftSnapshot(index: 60, term: 1, data: [60]))
+        try storage.compact(through: 80)  // limited to the snapshot's 60
+        let after = try directory.segments()
+        #expect(after.count < before)
+        #expect(storage.firstIndex > 1 && storage.firstIndex <= 61)
+        #expect(after[0].hasSuffix("-\(String(format: "%020llu", storage.firstIndex)).log"))
+        #expect(storage.term(at: storage.firstIndex - 1) == 1)
+        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        #expect(reopened.firstIndex == storage.firstIndex && reopened.lastIndex == 100)
+        #expect(reopened.hardState == hardState)
+        #expect(reopened.term(at: reopened.firstIndex - 1) == 1)
+        #expect(Self.allEntries(reopened) == Self.allEntries(storage))
+        #expect(Self.allEntries(reopened) == Self.entries(reopened.firstIndex...100, term: 1))
+    }
+
+    @Test("a snapshot the log does not hold discards it for good")
+    func snapshotDiscardsLog() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = FileRaftStorage.Options(segmentSize: 128)
+        let hardState = RaftHardState(term: 4, votedFor: NodeID(2), commitIndex: 20)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            for index in UInt64(1)...10 {
+                try storage.persist(Self.entries(index...index, term: 1), hardState: nil)
+            }
+            try storage.persist([], hardState: hardState)
+            try storage.saveSnapshot(RaftSnapshot(index: 20, term: 3, data: [20]))
+            #expect(storage.firstIndex == 21 && storage.lastIndex == 20)
+        }
+        #expect(try directory.segments().count == 1)
+        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        #expect(reopened.firstIndex == 21 && reopened.lastIndex == 20 && reopened.term(at: 20) == 3)
+        #expect(reopened.hardState == hardState)
+        try reopened.persist(Self.entries(21...22, term: 4), hardState: nil)
+        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, options: options))
+            == Self.entries(21...22, term: 4))
+    }
+
+    @Test("a snapshot saved just before a crash, the log not yet restarted: opening finishes the job")
+    func interruptedSnapshot() throws {
+        let directory = try TemporaryDirectory()
+        let elsewhere = try TemporaryDirectory()
+        defer {
+            directory.remove()
+            elsewhere.remove()
+        }
+        let hardState = RaftHardState(term: 3, votedFor: NodeID(1), commitIndex: 4)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path)
+            try storage.persist(Self.entries(1...5, term: 1), hardState: hardState)
+            try FileRaftStorage(directory: elsewhere.path).saveSnapshot(RaftSnapshot(index: 30, term: 3, data: [3]))
+        }
+        let name = try elsewhere.names(endingWith: ".snap")[0]
+        try directory.write(try elsewhere.bytes(elsewhere.path + "/" + name), to: directory.path + "/" + name)
+        let storage = try FileRaftStorage(directory: directory.path)
+        #expect(storage.snapshot?.index == 30)
+        #expect(storage.firstIndex == 31 && storage.lastIndex == 30 && storage.term(at: 30) == 3)
+        #expect(storage.hardState == hardState)
+        let reopened = try FileRaftStorage(directory: directory.path)
+        #expect(reopened.firstIndex == 31 && reopened.lastIndex == 30 && reopened.hardState == hardState)
+    }
+
+    @Test("leftover temporary files are removed and change nothing")
+    func leftoverTemporaryFiles() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let snapshot = RaftSnapshot(index: 2, term: 1, data: [2])
+        do {
+            let storage = try FileRaftStorage(directory: directory.path)
+            try storage.persist(Self.entries(1...3, term: 1), hardState: RaftHardState(term: 1))
+            try storage.saveSnapshot(snapshot)
+        }
+        let leftovers = ["snapshot-00000000000000000009-00000000000000000001.snap.tmp",
+                         "wal-00000000000000000009-00000000000000000004.log.tmp"]
+        for name in leftovers { try directory.write(Array("half written".utf8), to: directory.path + "/" + name) }
+        let storage = try FileRaftStorage(directory: directory.path)
+        #expect(storage.snapshot == snapshot)
+        #expect(Self.allEntries(storage) == Self.entries(1...3, term: 1))
+        #expect(try directory.names(endingWith: ".tmp").isEmpty)
+    }
+
+    @Test("a missing segment between others is a typed error naming the one after the gap")
+    func missingSegment() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = FileRaftStorage.Options(segmentSize: 1)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            for index in UInt64(1)...3 {
+                try storage.persist(Self.entries(index...index, term: 1), hardState: nil)
+            }
+        }
+        let segments = try directory.segments()
+        try FileManager.default.removeItem(atPath: segments[1])
+        let error = #expect(throws: RaftStorageError.self) {
+            try FileRaftStorage(directory: directory.path, options: options)
+        }
+        #expect(error?.code == .missingSegment && error?.file == segments[2])
+    }
+
+    @Test("persist refuses entries that do not continue the log, and changes nothing")
+    func invalidAppends() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let storage = try FileRaftStorage(directory: directory.path)
+        try storage.persist(Self.entries(1...3, term: 1), hardState: nil)
+        for entries in [Self.entries(5...6, term: 1), [RaftEntry(term: 1, index: 2), RaftEntry(term: 1, index: 4)],
+                        [RaftEntry(term: 1, index: 0)]] {
+            let error = #expect(throws: RaftStorageError.self) { try storage.persist(entries, hardState: nil) }
+            #expect(error?.code == .invalidArgument)
+        }
+        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path)) == Self.entries(1...3, term: 1))
+    }
+
+    @Test("damaged or random files never trap: opening succeeds with a usable log or throws RaftStorageError",
+          arguments: 1...100 as ClosedRange<UInt64>)
+    func damagedFiles(seed: UInt64) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // Syncing adds nothing to what this test checks.
+        let options = FileRaftStorage.Options(segmentSize: 200, sync: false)
+        var random = SeededRandomGenerator(seed: seed)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            for start in stride(from: UInt64(1), through: 28, by: 3) {
+                try storage.persist(Self.entries(start...(start + 2), term: 1 + start / 10),
+                                    hardState: RaftHardState(term: 1 + start / 10, commitIndex: start))
+            }
+            try storage.saveSnapshot(RaftSnapshot(index: 9, term: 1, data: Array(repeating: 9, count: 50)))
+        }
+        let files = try directory.names(endingWith: "").map { directory.path + "/" + $0 }
+        let file = files[Int.random(in: 0..<files.count, using: &random)]
+        var bytes = try directory.bytes(file)
+        let mutation = Int.random(in: 0..<5, using: &random)
+        switch mutation {
+        case 0:
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+            }
+        case 1:
+            bytes.removeLast(Int.random(in: 1...bytes.count, using: &random))
+        case 2:
+            bytes += (0..<Int.random(in: 1...300, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        case 3:
+            bytes = (0..<Int.random(in: 0...400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        default:
+            let at = Int.random(in: 0...bytes.count, using: &random)
+            bytes.insert(contentsOf: (0..<Int.random(in: 1...16, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }, at: at)
+        }
+        try directory.write(bytes, to: file)
+        let storage: FileRaftStorage
+        do throws(RaftStorageError) {
+            storage = try FileRaftStorage(directory: directory.path, options: options)
+        } catch {
+            #expect(error.file.hasPrefix(directory.path), "seed \(seed), mutation \(mutation) of \(file): \(error)")
+            return
+        }
+        let entries = Self.allEntries(storage)
+        #expect(storage.term(at: storage.firstIndex - 1) != nil, "seed \(seed), mutation \(mutation) of \(file)")
+        #expect(entries.map(\.index) == Array(storage.firstIndex..<(storage.lastIndex + 1)),
+                "seed \(seed), mutation \(mutation) of \(file)")
+        let next = RaftEntry(term: storage.hardState.term, index: storage.lastIndex + 1, command: [1])
+        try storage.persist([next], hardState: nil)
+        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        #expect(Self.allEntries(reopened) == entries + [next], "seed \(seed), mutation \(mutation) of \(file)")
+    }
+}

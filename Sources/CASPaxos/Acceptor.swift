@@ -35,6 +35,9 @@ public struct Acceptor {
     public internal(set) var counters = AcceptorCounters()
 
     private var state: AcceptorSnapshot
+    /// The keys in byte order for key listings: built at the first listing,
+    /// then kept up to date by every write.
+    private var keyIndex: SortedKeyIndex?
 
     /// Creates an acceptor from the state its store recovered.
     ///
@@ -151,17 +154,26 @@ public struct Acceptor {
     }
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {
+        if keyIndex != nil {
+            switch write {
+            case .register(let key, _) where state.registers[key] == nil: keyIndex?.insert(key)
+            case .remove(let key, _) where state.registers[key] != nil: keyIndex?.remove(key)
+            case .register, .remove, .minimumAge: break
+            }
+        }
         state.apply(write)
         effects.append(.persist(write))
     }
 
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys after
-    /// `after`, in byte order. Sorts every key: O(n log n) per page, meant
-    /// for the rare membership change.
-    private func listing(_ id: UInt64, after: [UInt8]?) -> CASPaxosMessage {
-        let sorted = state.registers.keys.sorted { $0.lexicographicallyPrecedes($1) }
-        let start = after.map { bound in sorted.firstIndex { bound.lexicographicallyPrecedes($0) } ?? sorted.count } ?? 0
-        let end = min(sorted.count, start + configuration.maximumKeysPerListing)
-        return .keyList(requestID: id, keys: Array(sorted[start..<end]), isComplete: end == sorted.count)
+    /// `after`, in byte order, from the ``SortedKeyIndex`` (one sort of
+    /// every key at the first listing, then O(log n + page) per page). A
+    /// key present from a listing's first page to its last is in exactly
+    /// one page; a key added or removed meanwhile may or may not be.
+    private mutating func listing(_ id: UInt64, after: [UInt8]?) -> CASPaxosMessage {
+        let index = keyIndex ?? SortedKeyIndex(state.registers.keys)
+        keyIndex = index
+        let page = index.page(after: after, limit: configuration.maximumKeysPerListing)
+        return .keyList(requestID: id, keys: page.keys, isComplete: page.isComplete)
     }
 }

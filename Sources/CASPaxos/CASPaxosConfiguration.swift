@@ -66,8 +66,19 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// resend to the nodes that have not answered (1 ms ... 1 h).
     /// Default 50 ms.
     public var maintenanceRetryInterval: Duration = .milliseconds(50)
-    /// How long a garbage-collection or membership-change operation may
-    /// take before it fails (1 ms ... 24 h). Default 30 s.
+    /// Garbage collections a proposer runs at once (1 ... 65,536).
+    /// Default 64. More are refused with ``CASPaxosError/Code/overloaded``
+    /// rather than queued: a collection retries until it completes, so a
+    /// queue behind collections waiting for an unreachable proposer would
+    /// grow without bound, while a refused one leaves only its tombstone,
+    /// which reads as an empty register, for a later
+    /// ``CASPaxosNode/collectGarbage(key:completion:)``.
+    public var maximumGarbageCollections = 64
+    /// How long a run of a garbage collection, or a whole membership
+    /// change, may take before it fails (1 ms ... 24 h): a collection then
+    /// starts over, a membership change stops (see
+    /// ``Proposer/changeMembership(to:proposers:now:into:)`` for how to
+    /// finish it). Default 30 s.
     public var maintenanceTimeout: Duration = .seconds(30)
 
     /// Creates the default configuration.
@@ -92,6 +103,7 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
         try check("maximumRegisters", maximumRegisters, 1...(1 << 30))
         try check("maximumTrackedProposers", maximumTrackedProposers, 1...1_048_576)
         try check("maximumKeysPerListing", maximumKeysPerListing, 1...4_096)
+        try check("maximumGarbageCollections", maximumGarbageCollections, 1...65_536)
         try check("maintenanceRetryInterval", maintenanceRetryInterval, .milliseconds(1)...hour)
         try check("maintenanceTimeout", maintenanceTimeout, .milliseconds(1)...Duration.seconds(86_400))
     }

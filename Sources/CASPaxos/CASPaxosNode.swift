@@ -30,8 +30,20 @@ public final class CASPaxosNode {
     /// The acceptor role, if the node plays it (nil after a store failure).
     public private(set) var acceptor: Acceptor?
     /// Every proposer of the cluster (this one included, if it is one), for
-    /// garbage collection and membership changes.
-    public var proposerEndpoints: [Endpoint]
+    /// garbage collection and membership changes: each waits for every
+    /// proposer listed when it starts. Setting the list drops the proposers
+    /// no longer in it from the tasks running too, so a proposer that left
+    /// the cluster does not hold them up for ever; drop only one that has
+    /// stopped for good (see ``Proposer/updateProposers(_:now:into:)`` for
+    /// why garbage collection stays linearizable even if it has not, and
+    /// why a membership change needs it to have).
+    public var proposerEndpoints: [Endpoint] {
+        didSet {
+            guard !isStopped else { return }
+            proposer?.updateProposers(proposerEndpoints, now: scheduler.now, into: &effects)
+            flush()
+        }
+    }
 
     private let store: (any AcceptorStore)?
     private var effects: [CASPaxosEffect] = []
@@ -164,16 +176,27 @@ public final class CASPaxosNode {
 
     /// Runs garbage collection of `key` now; see
     /// ``Proposer/collectGarbage(key:proposers:now:into:)``.
+    ///
+    /// Errors: `.overloaded` at once if
+    /// ``CASPaxosConfiguration/maximumGarbageCollections`` collections are
+    /// running (the tombstone stays; call again later); `.notAvailable` if
+    /// the node is not a proposer or was stopped.
     public func collectGarbage(key: [UInt8], completion: @escaping (Result<Void, CASPaxosError>) -> Void) {
-        guard !isStopped,
-            let id = proposer?.collectGarbage(key: key, proposers: proposerEndpoints, now: scheduler.now, into: &effects)
-        else { return completion(.failure(Self.notRunning)) }
-        taskHandlers[id] = completion
+        do throws(CASPaxosError) {
+            guard !isStopped,
+                let id = try proposer?.collectGarbage(
+                    key: key, proposers: proposerEndpoints, now: scheduler.now, into: &effects)
+            else { return completion(.failure(Self.notRunning)) }
+            taskHandlers[id] = completion
+        } catch {
+            return completion(.failure(error))
+        }
         flush()
     }
 
-    /// Changes the acceptors to `acceptors` (one added or removed); see
-    /// ``Proposer/changeMembership(to:proposers:now:into:)``.
+    /// Changes the acceptors to `acceptors` (one added or removed), or
+    /// finishes a change to them that failed (call it again with the same
+    /// acceptors); see ``Proposer/changeMembership(to:proposers:now:into:)``.
     public func changeMembership(
         to acceptors: [Endpoint], completion: @escaping (Result<Void, CASPaxosError>) -> Void
     ) {

@@ -30,8 +30,9 @@ struct MaintenanceTask {
     /// When the current run fails (``CASPaxosConfiguration/maintenanceTimeout``
     /// after it started).
     var deadline: Instant
-    /// Proposers to invalidate or reconfigure.
-    let proposers: [Endpoint]
+    /// Proposers to invalidate or reconfigure (those dropped from the
+    /// cluster's list leave it: ``Proposer/updateProposers(_:now:into:)``).
+    var proposers: [Endpoint]
     var steps: [Step]
     /// The steps to start over from when a run fails (garbage collection),
     /// or nil to retry the steps left (membership change).
@@ -63,4 +64,8 @@ struct MaintenanceTask {
     var listingDone: Set<Endpoint> = []
     var listingRequests: [UInt64: Endpoint] = [:]
     var keys: Set<[UInt8]> = []
+
+    /// Whether this is a garbage collection (which starts over until it
+    /// completes) rather than a membership change.
+    var isGarbageCollection: Bool { restartSteps != nil }
 }

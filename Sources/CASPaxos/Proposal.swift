@@ -58,6 +58,16 @@ struct Proposal {
     /// Whether an attempt is waiting for answers.
     var isInFlight: Bool { phase == .preparing || phase == .accepting }
 
+    /// When the proposer must next look at this proposal: its deadline, or
+    /// earlier the end of its attempt or of its back-off.
+    var wakeUp: Instant {
+        switch phase {
+        case .preparing, .accepting: min(deadline, attemptDeadline)
+        case .backingOff(let until): min(deadline, until)
+        case .queued: deadline
+        }
+    }
+
     /// What the deadline reports if the proposal fails now.
     var failureReason: CASPaxosError.Code {
         if isInFlight { return refused.isEmpty ? .noQuorum : .conflict }

@@ -19,67 +19,197 @@ extension Proposer {
     /// (counted in ``ProposerCounters/maintenanceRestarts``), until it
     /// completes: every step is idempotent. If the key holds a value again,
     /// nothing is removed and the task succeeds. Ends with
-    /// ``CASPaxosEffect/maintenanceCompleted(id:result:)`` on success (a
-    /// collection that never gets every node's answer never ends).
+    /// ``CASPaxosEffect/maintenanceCompleted(id:result:)`` on success.
+    ///
+    /// A collection waits only for the proposers still listed: one that
+    /// left the cluster for good is dropped with
+    /// ``updateProposers(_:now:into:)``, and the collections running stop
+    /// waiting for it (a listed proposer that never answers keeps its
+    /// collections retrying, and their slots taken, until it answers or is
+    /// dropped).
     ///
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included.
     /// - Returns: the task's ID.
+    /// - Throws: ``CASPaxosError/Code/overloaded`` (definite: nothing was
+    ///   started, the tombstone stays and reads as empty) with
+    ///   ``CASPaxosConfiguration/maximumGarbageCollections`` collections
+    ///   running; counted in ``ProposerCounters/garbageCollectionsRefused``.
+    ///   Call again later to collect the key.
     @discardableResult
     public mutating func collectGarbage(
         key: [UInt8], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
-    ) -> UInt64 {
+    ) throws(CASPaxosError) -> UInt64 {
+        let running = garbageCollectionCount
+        guard running < configuration.maximumGarbageCollections else {
+            counters.garbageCollectionsRefused += 1
+            throw CASPaxosError(
+                .overloaded,
+                detail: "\(running) garbage collections running, limit \(configuration.maximumGarbageCollections)")
+        }
         let steps: [MaintenanceTask.Step] = [
             .rewriteTombstone(key: key), .invalidateProposers(key: key), .raiseMinimumAges, .removeTombstone(key: key),
         ]
         return startTask(steps, restartSteps: steps, proposers: proposers, now: now, into: &effects)
     }
 
-    /// Starts changing the acceptors from the current majority
-    /// configuration to `acceptors`, which must add or remove exactly one.
-    /// Going from an odd 2F+1 to an even count (adding), or from an even
-    /// 2F+2 to an odd one (removing), takes the paper's three steps: every
-    /// proposer adopts an intermediate configuration (accepts to 2F+2 with
-    /// quorum F+2, prepares to 2F+1 with quorum F+1), every key is re-written
-    /// by an identity change, then every proposer adopts the majority
-    /// configuration of `acceptors`. The other two directions treat the
-    /// extra acceptor as one that was always down and take the last step
-    /// only. A step that fails (a re-scan's identity change failing, say)
-    /// is retried after a back-off until the
-    /// ``CASPaxosConfiguration/maintenanceTimeout``, counted in
-    /// ``ProposerCounters/maintenanceRestarts``; past it the change fails
-    /// and the proposers may be left in the intermediate configuration.
-    /// Ends with ``CASPaxosEffect/maintenanceCompleted(id:result:)``.
+    /// Starts changing the acceptors to `acceptors`, or finishes a change
+    /// that failed (the paper's section 2.3, one acceptor at a time).
+    ///
+    /// From a majority configuration of 2F+1 acceptors to 2F+2 (adding one),
+    /// or of 2F+2 to 2F+1 (removing one), the change takes the paper's three
+    /// steps: every proposer adopts an intermediate configuration (accepts
+    /// to the 2F+2 with quorum F+2, prepares to the 2F+1 with quorum F+1),
+    /// every key listed by a prepare quorum is re-written by an identity
+    /// change, then every proposer adopts the majority configuration of
+    /// `acceptors`. The other two directions (2F+2 ↔ 2F+3) treat the extra
+    /// acceptor as one that was always down and take the last step only.
+    /// Versions: the intermediate is the current version + 1, the final + 2.
+    ///
+    /// A step that fails (a re-scan's identity change failing, say) is
+    /// retried after a back-off, counted in
+    /// ``ProposerCounters/maintenanceRestarts``, until
+    /// ``CASPaxosConfiguration/maintenanceTimeout`` after the start; past
+    /// it the change fails with the step's error (`.timeout` if it was
+    /// waiting for answers), naming the step. It then leaves each proposer
+    /// in the configuration it started from, the intermediate one or the
+    /// final one, and the keys partly re-written. Every two of those
+    /// configurations have intersecting quorums, so proposals stay
+    /// linearizable meanwhile, but the change must be finished before
+    /// another starts (one membership change at a time in the cluster):
+    /// call this again with the same `acceptors`, on any proposer, once
+    /// the cause is gone. It goes on from the step that proposer's
+    /// configuration shows, every step being idempotent:
+    /// - in the configuration the change started from: the whole change
+    ///   again, with the same versions and configurations;
+    /// - in the intermediate configuration (version w): the intermediate
+    ///   again at version w + 2 (above the final, w + 1, which the failed
+    ///   change may have sent to some proposers, who come back to the
+    ///   intermediate), the re-scan, then the final at w + 3. From there
+    ///   `acceptors` may also be the configuration the change started
+    ///   from, which abandons the change instead;
+    /// - in the final configuration (`acceptors` is the current set): that
+    ///   configuration is sent again to every proposer at its own version.
     ///
     /// - Parameter proposers: every proposer of the cluster, this one
-    ///   included.
-    /// - Throws: ``CASPaxosError/Code/invalidRequest`` if the change is not
-    ///   of one acceptor or the current configuration is mid-change.
+    ///   included (those dropped by ``updateProposers(_:now:into:)`` are
+    ///   no longer waited for: they must have stopped for good, since a
+    ///   proposer left in an old configuration could write where later
+    ///   readers do not look).
+    /// - Throws: ``CASPaxosError/Code/invalidRequest`` if `acceptors` is
+    ///   not one of the above (more than one acceptor added or removed, a
+    ///   duplicate, a mid-change configuration that is not a membership
+    ///   change's intermediate or a target it cannot lead to), or this
+    ///   proposer already runs a membership change.
     @discardableResult
     public mutating func changeMembership(
         to acceptors: [Endpoint], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
-        try startTask(membershipSteps(to: acceptors), restartSteps: nil, proposers: proposers, now: now, into: &effects)
+        guard !tasks.values.contains(where: { !$0.isGarbageCollection }) else {
+            throw CASPaxosError(.invalidRequest, detail: "a membership change is already running on this proposer")
+        }
+        return try startTask(
+            membershipSteps(to: acceptors), restartSteps: nil, proposers: proposers, now: now, into: &effects)
     }
 
-    /// Maintenance tasks running.
-    public var maintenanceCount: Int { tasks.count }
-
-    func membershipSteps(to target: [Endpoint]) throws(CASPaxosError) -> [MaintenanceTask.Step] {
-        let current = quorums.prepareAcceptors
-        guard current == quorums.acceptAcceptors, quorums == .majority(of: current, version: quorums.version) else {
-            throw CASPaxosError(.invalidRequest, detail: "the configuration \(quorums) is itself mid-change")
+    /// The cluster's proposers are now `proposers`: every running garbage
+    /// collection and membership change stops waiting for a proposer no
+    /// longer listed (its current step goes on without it, its later steps
+    /// and runs leave it out, and nothing is resent to it). This is how a
+    /// proposer that left the cluster stops holding up garbage collection:
+    /// the rule is that only the proposers listed are waited for, and the
+    /// operator drops a proposer once it has stopped for good (one
+    /// restarted at the same endpoint stays listed and answers as its new
+    /// incarnation).
+    ///
+    /// Garbage collection stays linearizable even if a dropped proposer is
+    /// in fact alive (cut off, say) with a cached ballot or an accept still
+    /// on the wire: the invalidation it misses guards against those
+    /// writing the key again after its removal, and the acceptors refuse
+    /// them on their own. The collection's re-write accepted the tombstone
+    /// on every acceptor at a ballot r, so above every ballot any acceptor
+    /// had promised the dropped proposer before (no acceptor accepts below
+    /// its promise, and ballots of different proposers differ); an
+    /// acceptor that then removes the key
+    /// keeps its promise, at least r, as the removal floor that every
+    /// absent key is promised at. So an accept at a ballot up to r is
+    /// refused everywhere, and one above r follows a prepare (or a cached
+    /// promise) that every acceptor answered after accepting r, so it
+    /// builds on the tombstone or a later value: the empty value a removed
+    /// key has. The paper needs the invalidation because its removal
+    /// forgets the promise; the removal floor is what makes skipping it
+    /// safe. A membership change is another matter: a dropped proposer
+    /// that is alive keeps its old configuration and could write where
+    /// later readers do not look, so drop only proposers that have stopped.
+    public mutating func updateProposers(
+        _ proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        let listed = Set(proposers)
+        for taskID in tasks.keys.sorted() {
+            guard var task = tasks[taskID], task.proposers.contains(where: { !listed.contains($0) }) else { continue }
+            task.proposers.removeAll { !listed.contains($0) }
+            let waitsForProposers: Bool
+            switch task.steps.first {
+            case .invalidateProposers, .reconfigure: waitsForProposers = task.restartAt == nil
+            case .rewriteTombstone, .raiseMinimumAges, .removeTombstone, .rescan, nil: waitsForProposers = false
+            }
+            if waitsForProposers {
+                task.targets.removeAll { !listed.contains($0) }
+                task.answered = task.answered.filter { listed.contains($0) }
+            }
+            tasks[taskID] = task
+            if waitsForProposers { stepAnswered(taskID, now: now, into: &effects) }
         }
-        let added = target.filter { !current.contains($0) }
-        let removed = current.filter { !target.contains($0) }
-        guard added.count + removed.count == 1, Set(target).count == target.count else {
+    }
+
+    /// Garbage collections and membership changes running.
+    public var maintenanceCount: Int { tasks.count }
+    /// Garbage collections running (at most
+    /// ``CASPaxosConfiguration/maximumGarbageCollections``).
+    public var garbageCollectionCount: Int { tasks.values.count(where: \.isGarbageCollection) }
+
+    /// The steps that take this proposer's configuration to `target`, or
+    /// finish the change that left it where it is (see
+    /// ``changeMembership(to:proposers:now:into:)``).
+    func membershipSteps(to target: [Endpoint]) throws(CASPaxosError) -> [MaintenanceTask.Step] {
+        guard Set(target).count == target.count else {
+            throw CASPaxosError(.invalidRequest, detail: "the acceptors \(target) include a duplicate")
+        }
+        let version = quorums.version
+        let prepare = quorums.prepareAcceptors
+        guard prepare == quorums.acceptAcceptors else {
+            // Mid-change: a change stopped in its intermediate configuration
+            // and may have sent its final (version + 1) to some proposers.
+            let f = prepare.count / 2
+            let accept = quorums.acceptAcceptors
+            guard prepare.count % 2 == 1, accept.count == prepare.count + 1, Set(prepare).isSubset(of: accept),
+                quorums.prepareQuorum == f + 1, quorums.acceptQuorum == f + 2,
+                Set(target) == Set(prepare) || Set(target) == Set(accept)
+            else {
+                throw CASPaxosError(
+                    .invalidRequest,
+                    detail: "the configuration \(quorums) is mid-change: only its prepare or its accept acceptors can finish it")
+            }
+            var intermediate = quorums
+            intermediate.version = version + 2
+            return [.reconfigure(intermediate), .rescan, .reconfigure(.majority(of: target, version: version + 3))]
+        }
+        guard quorums == .majority(of: prepare, version: version) else {
+            throw CASPaxosError(.invalidRequest, detail: "the configuration \(quorums) is not a majority one")
+        }
+        if Set(target) == Set(prepare) {
+            // The last step of a change to these acceptors, again.
+            return [.reconfigure(quorums)]
+        }
+        let added = target.filter { !prepare.contains($0) }
+        let removed = prepare.filter { !target.contains($0) }
+        guard added.count + removed.count == 1 else {
             throw CASPaxosError(
                 .invalidRequest, detail: "a membership change adds or removes one acceptor (\(added.count) added, \(removed.count) removed)")
         }
-        let version = quorums.version
         let final = AcceptorQuorums.majority(of: target, version: version + 2)
-        let smaller = added.isEmpty ? target : current
-        let larger = added.isEmpty ? current : target
+        let smaller = added.isEmpty ? target : prepare
+        let larger = added.isEmpty ? prepare : target
         guard smaller.count % 2 == 1 else { return [.reconfigure(final)] }
         let f = smaller.count / 2
         let intermediate = AcceptorQuorums(
@@ -139,7 +269,7 @@ extension Proposer {
         quorums = newQuorums
         counters.reconfigurations += 1
         cache.removeAll()
-        for proposalID in proposals.keys.sorted() {
+        for proposalID in proposals.sortedIDs {
             guard var proposal = proposals[proposalID], proposal.isInFlight else { continue }
             proposalByRequest[proposal.requestID] = nil
             proposal.phase = .backingOff(until: now)
@@ -328,7 +458,14 @@ extension Proposer {
         let pause = jitteredBackoff(
             initial: configuration.maintenanceRetryInterval, maximum: configuration.maintenanceRetryInterval * 64,
             failures: task.restarts)
-        guard now + pause < task.finalDeadline else { return finishTask(taskID, .failure(error), into: &effects) }
+        guard now + pause < task.finalDeadline else {
+            let step = task.steps.first.map { "\($0)" } ?? "its end"
+            let stopped = CASPaxosError(
+                error.code,
+                detail: "\(error.detail); the membership change stopped before its step \(step), with this proposer in \(quorums): "
+                    + "call changeMembership(to:) again with the same acceptors to finish it")
+            return finishTask(taskID, .failure(stopped), into: &effects)
+        }
         forgetRequests(of: task)
         counters.maintenanceRestarts += 1
         if let restartSteps = task.restartSteps { task.steps = restartSteps }

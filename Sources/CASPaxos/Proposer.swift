@@ -56,7 +56,7 @@ public struct Proposer {
     var random: SeededRandomGenerator
     var nextProposalID: UInt64 = 1
     var nextRequestID: UInt64 = 1
-    var proposals: [UInt64: Proposal] = [:]
+    var proposals = ProposalTable()
     var activeByKey: [[UInt8]: UInt64] = [:]
     var queuedByKey: [[UInt8]: [UInt64]] = [:]
     var proposalByRequest: [UInt64: UInt64] = [:]
@@ -178,7 +178,11 @@ public struct Proposer {
     /// Retries attempts that timed out or finished backing off, fails
     /// proposals past their deadline, and advances maintenance tasks.
     public mutating func tick(now: Instant, into effects: inout [CASPaxosEffect]) {
-        for proposalID in proposals.keys.sorted() {
+        // Only the proposals due now, in the order they were made: handling
+        // them moves no other proposal's wake-up to `now` or before (new
+        // attempts and back-offs end after `now`, deadlines never move, new
+        // proposals' deadlines are ahead), so none is missed.
+        for proposalID in proposals.due(at: now) {
             guard let proposal = proposals[proposalID] else { continue }
             if now >= proposal.deadline {
                 fail(proposalID, proposal.failureReason, now: now, into: &effects)
@@ -198,18 +202,13 @@ public struct Proposer {
         tickMaintenance(now: now, into: &effects)
     }
 
-    /// When ``tick(now:into:)`` must next be called.
+    /// When ``tick(now:into:)`` must next be called: O(1) in the pending
+    /// proposals (their wake-up instants are kept in a heap) plus a look at
+    /// each maintenance task (at most
+    /// ``CASPaxosConfiguration/maximumGarbageCollections`` and one
+    /// membership change).
     public var nextDeadline: Instant {
-        var deadline = maintenanceDeadline
-        for proposal in proposals.values {
-            deadline = min(deadline, proposal.deadline)
-            switch proposal.phase {
-            case .preparing, .accepting: deadline = min(deadline, proposal.attemptDeadline)
-            case .backingOff(let until): deadline = min(deadline, until)
-            case .queued: break
-            }
-        }
-        return deadline
+        min(maintenanceDeadline, proposals.earliestWakeUp ?? .distantFuture)
     }
 
     // MARK: Attempts

@@ -28,6 +28,10 @@ public struct ProposerCounters: Hashable, Sendable {
     public var maintenanceRestarts = 0
     /// Acceptor configurations adopted (membership changes).
     public var reconfigurations = 0
+    /// Garbage collections refused because
+    /// ``CASPaxosConfiguration/maximumGarbageCollections`` were running
+    /// (their tombstones stay until collected later).
+    public var garbageCollectionsRefused = 0
 
     /// Creates zeroed counters.
     public init() {}

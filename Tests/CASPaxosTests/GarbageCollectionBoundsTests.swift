@@ -1,0 +1,132 @@
+import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// Garbage collection's bounds: a proposer runs at most
+/// `maximumGarbageCollections` collections (more are refused, the
+/// tombstone staying), and a proposer dropped from the cluster's list is no
+/// longer waited for, without letting it write a removed key back.
+@Suite("Garbage collection bounds and departed proposers")
+struct GarbageCollectionBoundsTests {
+    static func outcome(_ result: Result<Void, CASPaxosError>?) -> String {
+        switch result {
+        case nil: "running"
+        case .success: "collected"
+        case .failure(let error): "\(error.code)"
+        }
+    }
+
+    /// Deletes `key` through `proposer`, recorded in the history.
+    static func delete(
+        _ key: [UInt8], on proposer: Int, in cluster: SimulatedCASCluster,
+        collected: @escaping (Result<Void, CASPaxosError>) -> Void
+    ) {
+        let number = cluster.history.invoke(client: 90, key: key, input: .write(nil), at: cluster.network.now)
+        cluster.proposers[proposer].delete(
+            key: key,
+            completion: { result in
+                switch result {
+                case .success(let value): cluster.history.complete(number, with: .ok(value), at: cluster.network.now)
+                case .failure: cluster.history.complete(number, with: .unknown, at: cluster.network.now)
+                }
+            },
+            collected: collected)
+    }
+
+    @Test(
+        "collections past the limit are refused; a proposer gone for good holds the others until it is dropped from the list",
+        arguments: UInt64(1)...5)
+    func limitAndGoneProposer(seed: UInt64) throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumGarbageCollections = 2
+        configuration.maintenanceTimeout = .milliseconds(300)
+        configuration.maintenanceRetryInterval = .milliseconds(20)
+        let cluster = try SimulatedCASCluster(
+            seed: seed, proposerCount: 3, link: LinearizabilityTests.faultyLink, configuration: configuration)
+        let network = cluster.network
+        let doomed = (0..<3).map { Array("doomed-\($0)".utf8) }
+        for key in doomed { cluster.perform(.write([1]), key: key, client: 99, proposer: 0) }
+        network.run(for: .milliseconds(100))
+        // Proposer 2 stops for good, still listed everywhere.
+        network.crash(cluster.proposerNodes[2])
+        cluster.startClients(clientsPerProposer: 2, operations: 20, keys: [Array("live".utf8)])
+
+        var collected: [Result<Void, CASPaxosError>?] = [nil, nil, nil]
+        for (index, key) in doomed.enumerated() {
+            Self.delete(key, on: 0, in: cluster) { collected[index] = $0 }
+            network.run(for: .milliseconds(30))
+        }
+        network.run(for: .seconds(2))
+        let proposer = try #require(cluster.proposers[0].proposer)
+        // Whichever delete completes third is refused its collection.
+        #expect(collected.map(Self.outcome).sorted() == ["overloaded", "running", "running"], "seed \(seed)")
+        let refused = try #require(collected.firstIndex { Self.outcome($0) == "overloaded" })
+        #expect(proposer.counters.garbageCollectionsRefused == 1, "seed \(seed)")
+        #expect(proposer.garbageCollectionCount == 2, "seed \(seed)")
+        #expect(proposer.counters.maintenanceRestarts > 0, "seed \(seed): the collections kept retrying")
+        // Its tombstone stays (on a quorum at least: the delete needed no more).
+        let tombstones = cluster.acceptors.count { $0?.acceptor?.register(doomed[refused])?.isTombstone == true }
+        #expect(tombstones >= 2, "seed \(seed)")
+
+        // Dropped from the list, proposer 2 no longer holds anything up.
+        let live = Array(cluster.proposerNodes[0..<2].map(\.localEndpoint))
+        for node in cluster.proposers[0..<2] { node.proposerEndpoints = live }
+        network.run(for: .seconds(1))
+        #expect(collected.map(Self.outcome).sorted() == ["collected", "collected", "overloaded"], "seed \(seed)")
+        var again: Result<Void, CASPaxosError>?
+        cluster.proposers[0].collectGarbage(key: doomed[refused]) { again = $0 }
+        network.run(for: .seconds(1))
+        #expect(Self.outcome(again) == "collected", "seed \(seed): \(String(describing: again))")
+        #expect(cluster.proposers[0].proposer?.garbageCollectionCount == 0)
+        for key in doomed {
+            #expect(cluster.acceptors.allSatisfy { $0?.acceptor?.register(key) == nil }, "seed \(seed)")
+        }
+        LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
+
+    @Test(
+        "a proposer dropped while only cut off cannot write a removed key back with its cached ballot",
+        arguments: UInt64(1)...5)
+    func droppedButAlive(seed: UInt64) throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maintenanceTimeout = .milliseconds(300)
+        configuration.maintenanceRetryInterval = .milliseconds(20)
+        let cluster = try SimulatedCASCluster(seed: seed, proposerCount: 3, configuration: configuration)
+        let network = cluster.network
+        let doomed = Array("doomed".utf8)
+        // Proposer 2's second write leaves a ballot promised and cached.
+        cluster.perform(.write([1]), key: doomed, client: 50, proposer: 2)
+        network.run(for: .milliseconds(50))
+        cluster.perform(.write([2]), key: doomed, client: 50, proposer: 2)
+        network.run(for: .milliseconds(50))
+        #expect(cluster.proposers[2].proposer?.cachedKeyCount == 1)
+
+        let cutOff = cluster.proposerNodes[2]
+        network.partition([cutOff], network.nodes.filter { $0 !== cutOff })
+        var collected: Result<Void, CASPaxosError>?
+        Self.delete(doomed, on: 0, in: cluster) { collected = $0 }
+        network.run(for: .milliseconds(500))
+        #expect(Self.outcome(collected) == "running", "seed \(seed): collected without proposer 2's answer")
+        let live = Array(cluster.proposerNodes[0..<2].map(\.localEndpoint))
+        for node in cluster.proposers[0..<2] { node.proposerEndpoints = live }
+        network.run(for: .milliseconds(500))
+        #expect(Self.outcome(collected) == "collected", "seed \(seed)")
+        #expect(cluster.acceptors.allSatisfy { $0?.acceptor?.register(doomed) == nil }, "seed \(seed)")
+
+        // Back, proposer 2 still holds its cached ballot: its accept is
+        // refused by the removal floor, and the retry sees the empty key.
+        network.heal()
+        #expect(cluster.proposers[2].proposer?.cachedKeyCount == 1)
+        let oneRoundTrips = cluster.proposers[2].counters.proposer.oneRoundTripAttempts
+        let compareAndSet = cluster.history.operations.count
+        cluster.perform(.compareAndSet(expected: [2], new: [3]), key: doomed, client: 50, proposer: 2)
+        network.run(for: .milliseconds(300))
+        #expect(cluster.history.operations[compareAndSet].outcome == .ok(nil), "seed \(seed)")
+        #expect(cluster.proposers[2].counters.proposer.oneRoundTripAttempts == oneRoundTrips + 1)
+        cluster.perform(.read, key: doomed, client: 51, proposer: 1)
+        network.run(for: .milliseconds(300))
+        #expect(cluster.history.operations.last?.outcome == .ok(nil), "seed \(seed)")
+        LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
+}

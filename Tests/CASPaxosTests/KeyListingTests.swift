@@ -1,0 +1,123 @@
+@testable import CASPaxos
+import EventCore
+import Testing
+
+/// The acceptor's key listing (membership change's re-scan) pages through a
+/// sorted index kept up to date, not a sort of every key per page.
+@Suite("Key listing")
+struct KeyListingTests {
+    static let proposer = Endpoint.loopbackV4(port: 9)
+    static let tombstoneBallot = Ballot(counter: 1, proposer: NodeID(1))
+
+    static func key(_ number: Int) -> [UInt8] { Array("key-\(number)".utf8) }
+
+    /// One page after `after`, as the acceptor answers it.
+    static func page(_ acceptor: inout Acceptor, after: [UInt8]?) -> (keys: [[UInt8]], isComplete: Bool) {
+        var effects: [CASPaxosEffect] = []
+        acceptor.receive(.listKeys(requestID: 1, after: after), from: proposer, into: &effects)
+        guard case .send(.keyList(_, let keys, let isComplete), _) = effects.last else {
+            Issue.record("no key list in \(effects)")
+            return ([], true)
+        }
+        return (keys, isComplete)
+    }
+
+    @Test("pages are complete and in byte order while keys are added and removed between them")
+    func pagesUnderChurn() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumKeysPerListing = 16
+        // 600 keys, every third a tombstone that garbage collection may remove.
+        var registers: [[UInt8]: RegisterState] = [:]
+        for number in 0..<600 {
+            registers[Self.key(number)] =
+                number % 3 == 0
+                ? RegisterState(promised: Self.tombstoneBallot, accepted: Self.tombstoneBallot, value: nil)
+                : RegisterState(promised: Self.tombstoneBallot, accepted: Self.tombstoneBallot, value: [1])
+        }
+        var acceptor = try Acceptor(recovering: AcceptorSnapshot(registers: registers), configuration: configuration)
+        let initial = Set(registers.keys)
+        var everPresent = initial
+        var removed: Set<[UInt8]> = []
+        var random = SeededRandomGenerator(seed: 42)
+        var listed: [[UInt8]] = []
+        var cursor: [UInt8]?
+        var pages = 0
+        var next = 600
+        while true {
+            let page = Self.page(&acceptor, after: cursor)
+            pages += 1
+            #expect(page.keys.count <= 16)
+            listed += page.keys
+            if page.isComplete { break }
+            cursor = page.keys.last
+            // Between pages: new keys land anywhere (before and after the
+            // cursor), and tombstones are removed.
+            for _ in 0..<6 {
+                var effects: [CASPaxosEffect] = []
+                let ballot = Ballot(counter: 2, proposer: NodeID(2))
+                acceptor.receive(.prepare(requestID: 2, key: Self.key(next), ballot: ballot, age: 0), from: Self.proposer, into: &effects)
+                everPresent.insert(Self.key(next))
+                next += 1
+            }
+            for _ in 0..<3 {
+                let victim = Self.key(3 * Int.random(in: 0..<200, using: &random))
+                var effects: [CASPaxosEffect] = []
+                acceptor.receive(
+                    .removeTombstone(requestID: 3, key: victim, ballot: Self.tombstoneBallot), from: Self.proposer,
+                    into: &effects)
+                removed.insert(victim)
+            }
+        }
+        #expect(zip(listed, listed.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) }, "strictly in byte order")
+        #expect(Set(listed).isSubset(of: everPresent))
+        // Every key present from the first page to the last was listed.
+        #expect(initial.subtracting(removed).isSubset(of: Set(listed)))
+        #expect(removed.count > 100 && next > 900, "the churn was real")
+        #expect(pages >= 30)
+
+        // A listing started afresh sees exactly the keys present.
+        var fresh: [[UInt8]] = []
+        cursor = nil
+        while true {
+            let page = Self.page(&acceptor, after: cursor)
+            fresh += page.keys
+            if page.isComplete { break }
+            cursor = page.keys.last
+        }
+        let present = (0..<next).map(Self.key).filter { acceptor.register($0) != nil }
+        #expect(fresh == present.sorted { $0.lexicographicallyPrecedes($1) })
+        #expect(present.count == acceptor.registerCount)
+    }
+
+    @Test("the sorted index agrees with a sorted set through insertions, removals, merges and rebuilds")
+    func indexAgreesWithModel() {
+        var random = SeededRandomGenerator(seed: 7)
+        let universe = (0..<1_200).map { Array("k\($0)".utf8) }
+        var model = Set(universe.prefix(900))
+        var index = SortedKeyIndex(model)
+        // Phases of mostly removals (rebuilds drop the removed keys), mostly
+        // insertions (merges of the recent keys) and both (keys coming back).
+        for round in 0..<9_000 {
+            let key = universe[Int.random(in: 0..<universe.count, using: &random)]
+            let phase = round / 1_500 % 3
+            if model.contains(key) {
+                guard phase != 1 else { continue }
+                model.remove(key)
+                index.remove(key)
+            } else {
+                guard phase != 0 else { continue }
+                model.insert(key)
+                index.insert(key)
+            }
+            guard round % 90 == 0 else { continue }
+            #expect(index.count == model.count)
+            let sorted = model.sorted { $0.lexicographicallyPrecedes($1) }
+            let after: [UInt8]? = Bool.random(using: &random) ? nil : universe[Int.random(in: 0..<universe.count, using: &random)]
+            let limit = Int.random(in: 1...100, using: &random)
+            let rest = after.map { bound in sorted.filter { bound.lexicographicallyPrecedes($0) } } ?? sorted
+            let page = index.page(after: after, limit: limit)
+            #expect(page.keys == Array(rest.prefix(limit)), "round \(round)")
+            #expect(page.isComplete == (rest.count <= limit), "round \(round)")
+        }
+    }
+}

@@ -1,0 +1,187 @@
+@testable import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// A membership change that passes its deadline leaves the proposers where
+/// it stopped; calling `changeMembership` again with the same acceptors
+/// finishes it from there (or, from the intermediate configuration, with
+/// the acceptors it started from, abandons it).
+@Suite("Resuming a membership change that timed out")
+struct MembershipResumeTests {
+    /// Where the change is stopped, and how it is taken up again.
+    enum Stop: CaseIterable, CustomStringConvertible {
+        /// A proposer is cut off from the start: the first step waits for
+        /// it. Resumed on that proposer, still in the start configuration.
+        case firstStep
+        /// Two of the three original acceptors are cut off: no prepare
+        /// quorum lists the keys. Resumed on the driver, in the
+        /// intermediate configuration.
+        case rescan
+        /// A proposer is cut off as the last step starts. Resumed on the
+        /// driver (in the final configuration) for even seeds, on the
+        /// proposer cut off (in the intermediate one) for odd seeds.
+        case lastStep
+        /// As `rescan`, then taken back to the original acceptors from the
+        /// intermediate configuration by another proposer.
+        case abandoned
+
+        var description: String {
+            switch self {
+            case .firstStep: "first step"
+            case .rescan: "re-scan"
+            case .lastStep: "last step"
+            case .abandoned: "abandoned"
+            }
+        }
+    }
+
+    static var configuration: CASPaxosConfiguration {
+        var configuration = CASPaxosConfiguration()
+        configuration.maintenanceTimeout = .seconds(1)
+        configuration.maintenanceRetryInterval = .milliseconds(20)
+        return configuration
+    }
+
+    /// Runs `action` once `condition` holds, looking every 10 µs of
+    /// virtual time (well under the shortest message delay).
+    static func when(_ network: SimulatedNetwork, _ condition: @escaping () -> Bool, then action: @escaping () -> Void) {
+        network.schedule(at: network.now + .microseconds(10)) { _ in
+            if condition() { action() } else { when(network, condition, then: action) }
+        }
+    }
+
+    static func succeeded(_ result: Result<Void, CASPaxosError>?) -> Bool {
+        if case .success = result { true } else { false }
+    }
+
+    @Test(
+        "3 → 4 stopped by a partition, finished after the heal under concurrent proposals, then 4 → 5",
+        arguments: Stop.allCases, UInt64(1)...5)
+    func resume(stop: Stop, seed: UInt64) throws {
+        let cluster = try SimulatedCASCluster(
+            seed: seed, proposerCount: 3, link: LinearizabilityTests.faultyLink, configuration: Self.configuration)
+        let network = cluster.network
+        let keys = [Array("a".utf8), Array("b".utf8)]
+        for key in keys { cluster.perform(.write([0]), key: key, client: 99, proposer: 0) }
+        network.run(for: .milliseconds(50))
+        cluster.startClients(clientsPerProposer: 2, operations: 40, keys: keys, thinkTime: .milliseconds(40))
+        let original = cluster.acceptorNodes.map(\.localEndpoint)
+        let target = original + [cluster.addAcceptor().localEndpoint]
+        let v = cluster.proposers[0].proposer!.quorums.version
+        let lagging = cluster.proposerNodes[2]
+        let others = { network.nodes.filter { $0 !== lagging } }
+        switch stop {
+        case .firstStep:
+            network.partition([lagging], others())
+        case .rescan, .abandoned:
+            let cut = Array(cluster.acceptorNodes[0..<2])
+            network.partition(cut, network.nodes.filter { node in !cut.contains { $0 === node } })
+        case .lastStep:
+            // The final configuration goes out as the last step starts; the
+            // copy to proposer 2 is still on the wire and is dropped.
+            Self.when(network, { cluster.proposers[0].proposer!.tasks.values.contains { $0.steps.count == 1 } }) {
+                network.partition([lagging], others())
+            }
+        }
+        var first: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: target) { first = $0 }
+        network.run(for: .milliseconds(1_500))
+        guard case .failure(let error) = first else {
+            Issue.record("seed \(seed), \(stop): the change did not time out: \(String(describing: first))")
+            return
+        }
+        #expect(error.detail.contains("call changeMembership(to:) again"), "\(error)")
+
+        // Where the change left each proposer: the start (v), the
+        // intermediate (v + 1) or the final (v + 2) configuration.
+        let stopped = cluster.proposers.map { $0.proposer!.quorums.version }
+        let expected: [UInt64] =
+            switch stop {
+            case .firstStep: [v + 1, v + 1, v]
+            case .rescan, .abandoned: [v + 1, v + 1, v + 1]
+            case .lastStep: [v + 2, v + 2, v + 1]
+            }
+        #expect(stopped == expected, "seed \(seed), \(stop)")
+
+        network.heal()
+        let (resumer, resumeTarget, finalVersion): (Int, [Endpoint], UInt64) =
+            switch stop {
+            case .firstStep: (2, target, v + 2)  // the same change again, same versions
+            case .rescan: (0, target, v + 4)  // the intermediate at v + 3, the final at v + 4
+            case .lastStep: seed % 2 == 0 ? (0, target, v + 2) : (2, target, v + 4)
+            case .abandoned: (1, original, v + 4)
+            }
+        var second: Result<Void, CASPaxosError>?
+        cluster.proposers[resumer].changeMembership(to: resumeTarget) { second = $0 }
+        network.run(for: .seconds(2))
+        #expect(Self.succeeded(second), "seed \(seed), \(stop): \(String(describing: second))")
+        for proposer in cluster.proposers {
+            #expect(proposer.proposer?.quorums == .majority(of: resumeTarget, version: finalVersion), "seed \(seed), \(stop)")
+        }
+
+        // The cluster goes on from there as from any majority configuration.
+        let next =
+            stop == .abandoned ? target : resumeTarget + [cluster.addAcceptor().localEndpoint]
+        var third: Result<Void, CASPaxosError>?
+        cluster.proposers[1].changeMembership(to: next) { third = $0 }
+        network.run(for: .seconds(2))
+        #expect(Self.succeeded(third), "seed \(seed), \(stop): \(String(describing: third))")
+        #expect(cluster.proposers.allSatisfy { Set($0.proposer?.quorums.prepareAcceptors ?? []) == Set(next) })
+        LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
+
+    // MARK: The steps a call plans, by configuration
+
+    static let acceptors = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }
+    static let me = Endpoint.loopbackV4(port: 100)
+
+    /// The configurations the first step of `changeMembership(to:)` sends,
+    /// from a proposer in `quorums`.
+    static func firstStep(from quorums: AcceptorQuorums, to target: [Endpoint]) throws(CASPaxosError) -> AcceptorQuorums? {
+        var proposer = try! Proposer(id: NodeID(1), quorums: quorums, configuration: configuration, seed: 1)
+        var effects: [CASPaxosEffect] = []
+        try proposer.changeMembership(to: target, proposers: [me], now: .zero, into: &effects)
+        for case .send(.reconfigure(_, let sent), _) in effects { return sent }
+        return nil
+    }
+
+    @Test("from the start, the intermediate or the final configuration, a call plans the step reached")
+    func plannedSteps() throws {
+        let three = Array(Self.acceptors[0..<3])
+        let four = Array(Self.acceptors[0..<4])
+        let intermediate = AcceptorQuorums(
+            version: 8, prepareAcceptors: three, prepareQuorum: 2, acceptAcceptors: four, acceptQuorum: 3)
+        // From the start: the intermediate at the next version.
+        #expect(try Self.firstStep(from: .majority(of: three, version: 7), to: four) == intermediate)
+        // From the intermediate (version 8; its final, 9, may be out):
+        // the intermediate again at 10, either way.
+        var again = intermediate
+        again.version = 10
+        #expect(try Self.firstStep(from: intermediate, to: four) == again)
+        #expect(try Self.firstStep(from: intermediate, to: three.reversed()) == again)
+        // From the final: the final again, at its own version.
+        #expect(try Self.firstStep(from: .majority(of: four, version: 9), to: four) == .majority(of: four, version: 9))
+
+        // Targets that no step leads to are refused, as is a second change.
+        let invalid: [(AcceptorQuorums, [Endpoint])] = [
+            (intermediate, Array(Self.acceptors[0..<5])),
+            (intermediate, Array(Self.acceptors[1..<4])),
+            (.majority(of: three), Array(Self.acceptors[0..<5])),
+            (.majority(of: three), [Self.acceptors[0], Self.acceptors[0], Self.acceptors[1], Self.acceptors[2]]),
+            (
+                AcceptorQuorums(version: 1, prepareAcceptors: three, prepareQuorum: 3, acceptAcceptors: three, acceptQuorum: 1),
+                four
+            ),
+        ]
+        for (quorums, target) in invalid {
+            #expect(throws: CASPaxosError.self) { try Self.firstStep(from: quorums, to: target) }
+        }
+        var proposer = try Proposer(id: NodeID(1), quorums: .majority(of: three), configuration: Self.configuration, seed: 1)
+        var effects: [CASPaxosEffect] = []
+        try proposer.changeMembership(to: four, proposers: [Self.me], now: .zero, into: &effects)
+        #expect(throws: CASPaxosError.self) {
+            try proposer.changeMembership(to: four, proposers: [Self.me], now: .zero, into: &effects)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+@testable import CASPaxos
+import EventCore
+import Testing
+
+/// The proposer's pending proposals with their wake-up instants in a heap:
+/// ``Proposer/nextDeadline`` reads the earliest instead of walking them all.
+@Suite("Proposal table")
+struct ProposalTableTests {
+    @Test("the earliest wake-up and the due proposals agree with a walk of every proposal")
+    func agreesWithWalk() {
+        var random = SeededRandomGenerator(seed: 11)
+        var table = ProposalTable()
+        var model: [UInt64: Proposal] = [:]
+        func instant() -> Instant { Instant(nanoseconds: UInt64.random(in: 0..<1_000, using: &random)) }
+        // Rounds where the table disagreed with the walk (checked once at
+        // the end: an expectation per round would dominate the run time).
+        var disagreements: [Int] = []
+        for round in 0..<5_000 {
+            let id = UInt64.random(in: 0..<120, using: &random)
+            if model[id] != nil && Int.random(in: 0..<4, using: &random) == 0 {
+                if table.removeValue(forKey: id)?.id != id { disagreements.append(round) }
+                model[id] = nil
+            } else {
+                var proposal =
+                    model[id]
+                    ?? Proposal(
+                        id: id, key: [UInt8(id % 7)], change: { $0 }, deadline: instant(), needsEveryAcceptor: false,
+                        isIdentity: false)
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: proposal.phase = .queued
+                case 1: proposal.phase = .backingOff(until: instant())
+                case 2: proposal.phase = .preparing
+                default: proposal.phase = .accepting
+                }
+                proposal.attemptDeadline = instant()
+                table[id] = proposal
+                model[id] = proposal
+            }
+            var agrees = table.count == model.count && table.earliestWakeUp == model.values.map(\.wakeUp).min()
+            if round % 20 == 0 {
+                let now = instant()
+                agrees = agrees && table.due(at: now) == model.values.filter { $0.wakeUp <= now }.map(\.id).sorted()
+                agrees = agrees && table.sortedIDs == model.keys.sorted()
+            }
+            if !agrees { disagreements.append(round) }
+        }
+        #expect(disagreements.isEmpty)
+        #expect(table.count > 50)
+        #expect(table.removeValue(forKey: 1_000) == nil)
+    }
+}

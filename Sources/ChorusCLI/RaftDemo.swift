@@ -11,19 +11,20 @@ import Raft
 /// every acknowledged put.
 struct RaftDemo {
     static let usage = """
-        Raft scenario: --raft-nodes nodes on 127.0.0.1, one event loop, in-memory
-        logs, the default configuration (election timeout 150 ms randomized to
-        300 ms, heartbeats every 50 ms). Once a leader is elected (its no-op entry
-        committed), \(clientCount) clients write puts of keys of their own, one put in flight
-        each, retrying a refused put at the leader the node hinted at (or at the
-        next node). Halfway through the write stream the leader is stopped
+        Raft scenario: --raft-nodes nodes on 127.0.0.1, one event loop, each with a
+        FileRaftStorage (fsync on) in a temporary directory, the default
+        configuration (election timeout 150 ms randomized to 300 ms, heartbeats
+        every 50 ms, proposals forwarded to the leader). Once a leader is elected
+        (its no-op entry committed), \(clientCount) clients write puts of keys of their own,
+        one put in flight each, to the nodes in turn, retrying a refused put at
+        the leader the node hinted at (or at the next node). Halfway through the write stream the leader is stopped
         abruptly and its socket closed; the others elect a new one. Prints the
         timeline and a progress line a second, then commits/s and commit latency
         percentiles (put to acknowledgement, retries included) before the stop
         and after the failover, the election time (start to the first leader's
         no-op committed), the failover time (stop to the first put the new leader
         acknowledged), the proposals that failed by RaftError case (each was
-        retried), and every node's applied index and map. Passes if every running
+        retried), and every node's applied index, map and fsyncs. Passes if every running
         node holds the same map with every acknowledged put in it, and every put
         the stopped leader had applied is in it too.
 
@@ -56,17 +57,22 @@ struct RaftDemo {
     }
 
     private func runScenario() async throws -> Bool {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("chorus-raft-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let loop = try EventLoop()
         loop.start()
         defer { loop.shutdown() }
         let (nodeCount, clientCount) = (self.nodeCount, Self.clientCount)
         let cluster = try await loop.submit {
-            LoopBound(try RaftDemoCluster(nodeCount: nodeCount, clientCount: clientCount, loop: loop), on: loop)
+            LoopBound(try RaftDemoCluster(nodeCount: nodeCount, clientCount: clientCount, directory: directory,
+                                          loop: loop), on: loop)
         }
-        let (start, storage) = try await loop.submit { (cluster.value.startedAt, cluster.value.storageName) }
+        let start = try await loop.submit { cluster.value.startedAt }
         let configuration = RaftConfiguration()
         print("""
-            Chorus Raft demo: \(nodeCount) nodes on 127.0.0.1 (\(storage), \
+            Chorus Raft demo: \(nodeCount) nodes on 127.0.0.1 (FileRaftStorage, fsync on, in \(directory)), \
             election timeout \(DemoReport.format(configuration.electionTimeout)), \
             heartbeats every \(DemoReport.format(configuration.heartbeatInterval))), \(clientCount) clients writing puts
 

@@ -64,8 +64,10 @@ final class RaftDemoCluster {
     private var failures: [String: Int] = [:]
 
     /// Binds a socket per node on 127.0.0.1 and starts the nodes, which
-    /// begin as followers; watches for leaders from then on.
-    init(nodeCount: Int, clientCount: Int, loop: EventLoop) throws {
+    /// begin as followers, each with a `FileRaftStorage` (fsync on) in a
+    /// directory of its own under `directory`; watches for leaders from
+    /// then on.
+    init(nodeCount: Int, clientCount: Int, directory: String, loop: EventLoop) throws {
         self.loop = loop
         startedAt = loop.now
         clients = (0..<clientCount).map { Client(target: $0 % nodeCount) }
@@ -77,19 +79,13 @@ final class RaftDemoCluster {
             stores.append(store)
             nodes.append(
                 try RaftNode(
-                    id: Self.id(index), group: 1, peers: peers, storage: Self.storage(for: index), stateMachine: store,
+                    id: Self.id(index), group: 1, peers: peers, storage: try FileRaftStorage(directory: "\(directory)/node-\(index + 1)"), stateMachine: store,
                     transport: transports[index], scheduler: loop))
         }
         record("\(nodeCount) nodes start as followers")
         watch()
     }
 
-    /// Node `index`'s log and hard state: the one place the scenario's
-    /// storage is chosen.
-    private static func storage(for index: Int) throws -> any RaftStorage { InMemoryRaftStorage() }
-
-    /// The kind of storage the nodes use, for the header.
-    var storageName: String { nodes.first.map { "\(type(of: $0.storage))" } ?? "" }
 
     private static func id(_ index: Int) -> NodeID { NodeID(UInt64(index + 1)) }
 
@@ -280,7 +276,8 @@ final class RaftDemoCluster {
             }
             return RaftDemoReport.NodeCheck(
                 name: Self.name(index), isStopped: nodes[index].stopped, appliedIndex: nodes[index].appliedIndex,
-                keys: values.count, verdict: verdict)
+                keys: values.count, syncs: (nodes[index].storage as? FileRaftStorage)?.syncCount ?? 0,
+                verdict: verdict)
         }
         func seconds(_ from: Instant?, _ to: Instant?) -> Double {
             guard let from, let to else { return 0 }

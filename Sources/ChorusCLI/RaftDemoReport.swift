@@ -26,6 +26,8 @@ struct RaftDemoReport: Sendable {
         var isStopped: Bool
         var appliedIndex: UInt64
         var keys: Int
+        /// fsyncs its storage made.
+        var syncs: Int
         /// "ok", or what is wrong.
         var verdict: String
 
@@ -75,10 +77,12 @@ struct RaftDemoReport: Sendable {
             ["puts acknowledged", "\(acknowledged)"],
             ["proposals failed (each retried)", failed.isEmpty ? "none" : failed],
         ]
-        var checks = [["node", "state", "applied index", "keys", "check"]]
+        var checks = [["node", "state", "applied index", "keys", "fsyncs", "entries/fsync", "check"]]
         for node in nodes {
             checks.append([
-                node.name, node.isStopped ? "stopped" : "running", "\(node.appliedIndex)", "\(node.keys)", node.verdict,
+                node.name, node.isStopped ? "stopped" : "running", "\(node.appliedIndex)", "\(node.keys)",
+                "\(node.syncs)", node.syncs > 0 ? String(format: "%.1f", Double(node.appliedIndex) / Double(node.syncs)) : "-",
+                node.verdict,
             ])
         }
         return [rows, figures, checks].map(DemoReport.render).joined(separator: "\n\n")

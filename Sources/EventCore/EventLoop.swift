@@ -82,6 +82,9 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     private var isFiringTimers = false
     private var registrations: [Int32: Registration] = [:]
     private var iterationEndHandlers: [(hook: LoopHook, body: () -> Void)] = []
+    /// Work deferred to the end of the iteration (``atEndOfTurn(_:)``).
+    private var endOfTurn: [() -> Void] = []
+    private var endOfTurnRunning: [() -> Void] = []
     private var shutdownHandlers: [(hook: LoopHook, body: () -> Void)] = []
     private var nextHook: UInt64 = 0
 
@@ -253,6 +256,14 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         return timers.schedule(TimerAction(body: body), at: deadline)
     }
 
+    /// Runs `body` at the end of this loop iteration, after I/O, tasks and
+    /// timers, before the iteration-end handlers (the transports' flush);
+    /// work it defers in turn runs in the same iteration. Loop-only.
+    public func atEndOfTurn(_ body: @escaping () -> Void) {
+        preconditionInLoop()
+        endOfTurn.append(body)
+    }
+
     /// Cancels a timer; a stale handle is ignored. A timer due in the same
     /// tick as the one running now does not fire once cancelled. Loop-only.
     public func cancel(_ handle: TimerHandle) {
@@ -374,7 +385,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
                 return (false, true)
             }
             if ending { break }
-            let timeout = busy ? 0 : timeoutMilliseconds()
+            let timeout = busy || !endOfTurn.isEmpty ? 0 : timeoutMilliseconds()
             let count = CChorus_epoll_wait(epollFD, &events, &tokens, Int32(capacity), timeout)
             if count > 0 {
                 for i in 0..<Int(count) {
@@ -396,6 +407,11 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
             for task in tasks { task() }
             tasks.removeAll(keepingCapacity: true)
             fireTimers()
+            while !endOfTurn.isEmpty {
+                swap(&endOfTurn, &endOfTurnRunning)
+                for body in endOfTurnRunning { body() }
+                endOfTurnRunning.removeAll(keepingCapacity: true)
+            }
             for handler in iterationEndHandlers { handler.body() }
         }
         // A shutdown handler may remove others (a transport closing itself).
@@ -404,6 +420,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
             handler.body()
         }
         iterationEndHandlers.removeAll()
+        endOfTurn.removeAll()
         registrations.removeAll()
         timers = TimerWheel(start: clock.now, resolution: timers.resolution)
         closeDescriptorsOnce()

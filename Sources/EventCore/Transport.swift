@@ -111,4 +111,12 @@ public protocol Scheduler: AnyObject {
 
     /// Cancels a timer; does nothing if it already fired or was cancelled.
     func cancel(_ handle: TimerHandle)
+
+    /// Runs `body` once the work in hand is done: on an ``EventLoop``,
+    /// after this iteration's I/O events, tasks and timers and before the
+    /// transports flush their sends; in the simulator, after the events
+    /// already due at this instant. A driver defers its step here so that
+    /// everything that arrived together is handled as one batch (Raft:
+    /// one ready, one fsync, for a burst of datagrams or proposals).
+    func atEndOfTurn(_ body: @escaping () -> Void)
 }

@@ -60,6 +60,7 @@ public final class RaftNode {
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
     private let timer: DeadlineTimer
     private var isProcessing = false
+    private var isProcessScheduled = false
     private var isStopped = false
     private var sender: FrameSender
     private let limits: WireLimits
@@ -184,7 +185,7 @@ public final class RaftNode {
             return completion(.failure(error))
         }
         waitForApply(entry, Pending(term: entry.term, completion: completion))
-        process()
+        processAtEndOfTurn()
     }
 
     /// Waits for the entry at `entry` to be applied. Of two proposals
@@ -296,7 +297,21 @@ public final class RaftNode {
         } else {
             replica.step(message, now: now)
         }
-        process()
+        processAtEndOfTurn()
+    }
+
+    /// Performs the readies once the scheduler's current work is done, so
+    /// that every message and proposal of a burst (a batch of datagrams, a
+    /// run of `propose` calls) shares one ready: one storage write and one
+    /// sync (group commit), one append per follower.
+    private func processAtEndOfTurn() {
+        guard !isProcessScheduled else { return }
+        isProcessScheduled = true
+        scheduler.atEndOfTurn { [weak self] in
+            guard let self else { return }
+            isProcessScheduled = false
+            process()
+        }
     }
 
     private func tick() {

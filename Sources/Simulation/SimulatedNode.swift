@@ -81,6 +81,12 @@ public final class SimulatedNode: Transport, Scheduler {
         network.scheduleTimer(of: self, at: deadline, body)
     }
 
+    /// Runs `body` after the events already due at this instant (a timer
+    /// at `now`, which fires after them); discarded by a crash.
+    public func atEndOfTurn(_ body: @escaping () -> Void) {
+        schedule(at: now, body)
+    }
+
     /// Cancels a timer this node scheduled, in O(1); does nothing if it
     /// already fired, was cancelled or discarded, or belongs to another node.
     public func cancel(_ handle: TimerHandle) {

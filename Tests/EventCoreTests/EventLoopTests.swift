@@ -243,4 +243,22 @@ struct EventLoopHandlerTests {
         loop.shutdown()
         #expect(shutdownRuns.withLock { $0 } == 1)
     }
+
+    @Test("work deferred to the end of the turn runs after the turn's tasks, deferrals included, before the flush handlers")
+    func endOfTurn() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let order = Mutex<[String]>([])
+        try await loop.submit {
+            loop.addIterationEndHandler { order.withLock { if !$0.contains("flush") { $0.append("flush") } } }
+            loop.atEndOfTurn {
+                order.withLock { $0.append("deferred") }
+                loop.atEndOfTurn { order.withLock { $0.append("deferred by deferred work") } }
+            }
+            order.withLock { $0.append("task") }
+        }
+        _ = try await loop.submit {}
+        #expect(order.withLock { $0 } == ["task", "deferred", "deferred by deferred work", "flush"])
+    }
 }

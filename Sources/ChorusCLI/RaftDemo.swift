@@ -72,7 +72,7 @@ struct RaftDemo {
         let start = try await loop.submit { cluster.value.startedAt }
         let configuration = RaftConfiguration()
         print("""
-            Chorus Raft demo: \(nodeCount) nodes on 127.0.0.1 (FileRaftStorage, fsync on, in \(directory)), \
+            Chorus Raft demo: \(nodeCount) nodes on 127.0.0.1 (FileRaftStorage with fsync in \(directory), \
             election timeout \(DemoReport.format(configuration.electionTimeout)), \
             heartbeats every \(DemoReport.format(configuration.heartbeatInterval))), \(clientCount) clients writing puts
 

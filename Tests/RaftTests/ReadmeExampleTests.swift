@@ -39,3 +39,61 @@ struct ReadmeExampleTests {
         try await loop.submit { node.value.stop() }
     }
 }
+
+/// The README's counter state machine, as printed there.
+final class Counter: RaftStateMachine {
+    private(set) var total: UInt64 = 0
+
+    func apply(_ command: [UInt8], at index: UInt64) -> [UInt8] {
+        total += UInt64(command.first ?? 0)
+        return withUnsafeBytes(of: total.littleEndian) { Array($0) }
+    }
+
+    func snapshot() -> [UInt8] { withUnsafeBytes(of: total.littleEndian) { Array($0) } }
+
+    func restore(from snapshot: [UInt8]) throws {
+        guard snapshot.count == 8 else { throw CounterError.badSnapshot }
+        total = snapshot.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+}
+enum CounterError: Error { case badSnapshot }
+
+@Suite("Raft README counter example")
+struct ReadmeCounterTests {
+    @Test("the README counter on FileRaftStorage: totals survive a restart through a snapshot and the log after it")
+    func counterSurvivesRestart() async throws {
+        let directory = try TemporaryDirectory()
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        var configuration = RaftConfiguration()
+        configuration.snapshotInterval = 4
+        configuration.entriesKeptAfterSnapshot = 1
+        let settings = configuration
+        func start() async throws -> (LoopBound<RaftNode>, LoopBound<Counter>, LoopBound<UDPSocketTransport>) {
+            try await loop.submit {
+                let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)
+                let counter = Counter()
+                let node = try RaftNode(
+                    id: NodeID(1), group: 8, peers: [:], storage: try FileRaftStorage(directory: directory.path),
+                    stateMachine: counter, transport: transport, scheduler: loop, configuration: settings)
+                return (LoopBound(node, on: loop), LoopBound(counter, on: loop), LoopBound(transport, on: loop))
+            }
+        }
+        let (node, counter, transport) = try await start()
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { node.value.role == .leader })
+        try await loop.submit { for step in 1...10 { node.value.propose([UInt8(step)]) { _ in } } }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { counter.value.total == 55 })
+        try await loop.submit {
+            #expect(node.value.snapshotIndex >= 4, "a snapshot was taken")
+            node.value.stop()
+            transport.value.close()
+        }
+        let (restarted, restored, second) = try await start()
+        #expect(try await loop.submit { restored.value.total } == 55, "snapshot restored, later entries applied")
+        try await loop.submit {
+            restarted.value.stop()
+            second.value.close()
+        }
+    }
+}

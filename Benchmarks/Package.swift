@@ -120,6 +120,24 @@ let package = Package(
             path: "Benchmarks/CASPaxosBenchmarks",
             plugins: benchmarkPlugin
         ),
+
+        // Raft: three replicas in one process driven directly (frames
+        // encoded and decoded, no sockets): pipelined throughput, sequential
+        // commit latency, 64 closed-loop clients; failover in the simulator;
+        // CASPaxos uncontended writes in the same harness shape.
+        .executableTarget(
+            name: "RaftBenchmarks",
+            dependencies: [
+                harness,
+                .product(name: "CASPaxos", package: "Chorus"),
+                .product(name: "EventCore", package: "Chorus"),
+                .product(name: "Raft", package: "Chorus"),
+                .product(name: "Simulation", package: "Chorus"),
+                .product(name: "WireCodec", package: "Chorus"),
+            ],
+            path: "Benchmarks/RaftBenchmarks",
+            plugins: benchmarkPlugin
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,12 +1,16 @@
 /// A ``RaftStorage`` in memory: for tests and the simulator, where keeping
 /// the same instance across a simulated crash and restart stands for a
 /// durable store. Nothing survives the process.
+///
+/// Confined to one thread, as its node is; its hot fields skip the dynamic
+/// exclusivity checks (no method of the store calls out while it accesses
+/// them, so no access can overlap another).
 public final class InMemoryRaftStorage: RaftStorage {
     /// The hard state last written.
-    public private(set) var hardState = RaftHardState()
+    @exclusivity(unchecked) public private(set) var hardState = RaftHardState()
     /// The latest snapshot saved.
     public private(set) var snapshot: RaftSnapshot?
-    private var stored = StoredEntries()
+    @exclusivity(unchecked) private var stored = StoredEntries()
 
     /// Creates an empty storage.
     public init() {}

@@ -72,6 +72,7 @@ struct RaftLog {
             guard let last = result.last, last.index == unstableOffset - 1 else { return result }
         }
         var index = max(start, unstableOffset)
+        if index <= end { result.reserveCapacity(min(maximumCount, result.count + Int(end - index + 1))) }
         while index <= end && result.count < maximumCount {
             let entry = unstable[Int(index - unstableOffset)]
             if !result.isEmpty && bytes + entry.payloadSize > maximumBytes { break }
@@ -80,6 +81,13 @@ struct RaftLog {
             index += 1
         }
         return result
+    }
+
+    /// Appends `entry`, which follows on from the last entry (a leader's
+    /// append: one proposal, no array to build).
+    mutating func append(_ entry: RaftEntry) {
+        precondition(entry.index == lastIndex + 1, "entry \(entry.index) does not follow \(lastIndex)")
+        unstable.append(entry)
     }
 
     /// Appends entries that follow on from `entries[0].index - 1`,
@@ -170,7 +178,14 @@ struct RaftLog {
     mutating func stable(through index: UInt64, term: UInt64) {
         guard index >= unstableOffset, matches(index: index, term: term) else { return }
         let count = Int(index - unstableOffset + 1)
-        unstable.removeFirst(count)
+        if count == unstable.count {
+            // Usually all of them. The ready still shares the array: start
+            // a new one of the same capacity rather than copy this one to
+            // remove its elements.
+            unstable.removeAll(keepingCapacity: true)
+        } else {
+            unstable.removeFirst(count)
+        }
         unstableOffset = index + 1
     }
 }

@@ -4,26 +4,48 @@ import EventCore
 extension RaftReplica {
     /// Appends an entry of this leader's term and schedules its replication.
     mutating func appendAsLeader(_ entry: RaftEntry) {
-        log.append([entry])
+        log.append(entry)
         uncommittedBytes += entry.payloadSize
         appendPending = true
-        _ = advanceCommit()
+        // The leader's own log is the longest, so the quorum's index is
+        // that of the quorum - 1 best followers: an append moves it only
+        // when the leader alone is a quorum.
+        if quorum == 1 { _ = advanceCommit() }
     }
 
     /// Moves the commit index to the highest index a majority holds, if
     /// that entry is of the current term (§5.4.2). Returns whether it moved.
+    /// (The uncommitted bytes are released as the committed entries are
+    /// handed out for applying, in ``ready()``, from the entries in hand.)
     mutating func advanceCommit() -> Bool {
-        var matches = [log.lastIndex]
-        for peer in peers { matches.append(progress[peer]?.match ?? 0) }
-        matches.sort(by: >)
-        let candidate = matches[quorum - 1]
+        let candidate = quorumMatch()
         guard candidate > log.committed, log.term(at: candidate) == term else { return false }
-        let previous = log.committed
         log.commit(to: candidate)
-        let released = log.entries(from: previous + 1, through: candidate, maximumBytes: .max)
-            .reduce(0) { $0 + $1.payloadSize }
-        uncommittedBytes = max(0, uncommittedBytes - released)
         return true
+    }
+
+    /// The highest index held by a quorum, this leader included: the
+    /// quorum-th largest of the match indices, found on the stack.
+    func quorumMatch() -> UInt64 {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: groupSize) { buffer in
+            var matches = buffer
+            matches[0] = log.lastIndex
+            for (position, peer) in peers.enumerated() {
+                matches[position + 1] = progress.slot(of: peer).map { progress[slot: $0].match } ?? 0
+            }
+            matches.sort(by: >)
+            return matches[quorum - 1]
+        }
+    }
+
+    /// Releases the command bytes of `entries`, just committed, from the
+    /// uncommitted limit (entries of earlier terms were never counted: the
+    /// count stops at 0).
+    mutating func releaseUncommitted(_ entries: [RaftEntry]) {
+        guard role == .leader, uncommittedBytes > 0 else { return }
+        var released = 0
+        for entry in entries { released += entry.payloadSize }
+        uncommittedBytes = max(0, uncommittedBytes - released)
     }
 
     mutating func broadcastAppend(sendIfEmpty: Bool) {
@@ -42,28 +64,32 @@ extension RaftReplica {
     /// commit index) only if `sendIfEmpty`. Returns whether it sent.
     @discardableResult
     mutating func sendAppend(to peer: NodeID, sendIfEmpty: Bool) -> Bool {
-        guard var state = progress[peer], !state.isPaused else { return false }
-        let previous = state.next - 1
+        // The progress is read and changed in its slot, in place: a copy
+        // would share the inflight window's buffer, and changing the window
+        // would then copy it whole.
+        guard let slot = progress.slot(of: peer), !progress[slot: slot].isPaused else { return false }
+        let next = progress[slot: slot].next
+        let previous = next - 1
         // Without the previous entry's term (compacted away) the follower
         // needs the snapshot.
         guard let previousTerm = log.term(at: previous) else { return startSnapshot(to: peer) }
-        let entries = state.next <= log.lastIndex
-            ? log.entries(from: state.next, through: log.lastIndex, maximumBytes: configuration.maximumAppendBytes,
+        let entries = next <= log.lastIndex
+            ? log.entries(from: next, through: log.lastIndex, maximumBytes: configuration.maximumAppendBytes,
                           maximumCount: RaftMessage.maximumEntriesPerAppend)
             : []
-        guard !entries.isEmpty || sendIfEmpty || state.state == .probe else { return false }
+        guard !entries.isEmpty || sendIfEmpty || progress[slot: slot].state == .probe else { return false }
         send(.append(previousIndex: previous, previousTerm: previousTerm, entries: entries,
                      leaderCommit: log.committed), to: peer)
-        switch state.state {
+        switch progress[slot: slot].state {
         case .probe, .snapshot:
-            state.probeSent = true
+            progress[slot: slot].probeSent = true
         case .replicate:
             if let last = entries.last {
-                state.next = last.index + 1
-                state.inflight.add(lastIndex: last.index, bytes: entries.reduce(0) { $0 + $1.payloadSize })
+                progress[slot: slot].next = last.index + 1
+                let bytes = entries.reduce(0) { $0 + $1.payloadSize }
+                progress[slot: slot].inflight.add(lastIndex: last.index, bytes: bytes)
             }
         }
-        progress[peer] = state
         return true
     }
 
@@ -76,27 +102,26 @@ extension RaftReplica {
     }
 
     mutating func handleAppendResponse(from peer: NodeID, result: RaftMessage.AppendResult) {
-        guard var state = progress[peer] else { return }
-        state.recentlyActive = true
+        // In place, as in `sendAppend`.
+        guard let slot = progress.slot(of: peer) else { return }
+        progress[slot: slot].recentlyActive = true
         switch result {
         case .accepted(let matchIndex):
             guard matchIndex <= log.lastIndex else {
                 // A follower cannot hold more than this leader sent it.
-                progress[peer] = state
                 counters.messagesDropped += 1
                 return
             }
-            let moved = state.acknowledge(through: matchIndex)
-            if let transfer = state.transfer {
+            let moved = progress[slot: slot].acknowledge(through: matchIndex)
+            if let snapshotIndex = progress[slot: slot].transfer?.snapshot.index {
                 // In the snapshot state only the installed snapshot's
                 // acknowledgement (or a later one) ends the transfer.
-                if state.match >= transfer.snapshot.index { state.becomeReplicate() }
-            } else if state.state == .probe && matchIndex == state.match {
-                state.becomeReplicate()
+                if progress[slot: slot].match >= snapshotIndex { progress[slot: slot].becomeReplicate() }
+            } else if progress[slot: slot].state == .probe && matchIndex == progress[slot: slot].match {
+                progress[slot: slot].becomeReplicate()
             } else if moved {
-                state.inflight.free(through: matchIndex)
+                progress[slot: slot].inflight.free(through: matchIndex)
             }
-            progress[peer] = state
             if moved && advanceCommit() { broadcastAppend(sendIfEmpty: true) }
             sendAllAppends(to: peer)
         case .rejected(let rejectedIndex, let conflictTerm, let conflictIndex):
@@ -104,19 +129,19 @@ extension RaftReplica {
             if conflictTerm > 0, let found = log.lastIndex(ofTerm: conflictTerm, atOrBelow: rejectedIndex) {
                 hinted = found + 1
             }
-            let moved = state.reject(at: rejectedIndex, hintedNext: hinted)
-            progress[peer] = state
+            let moved = progress[slot: slot].reject(at: rejectedIndex, hintedNext: hinted)
             if moved { sendAppend(to: peer, sendIfEmpty: true) }
         }
     }
 
     mutating func handleHeartbeatResponse(from peer: NodeID) {
-        guard var state = progress[peer] else { return }
-        state.recentlyActive = true
-        state.probeSent = false
-        if state.state == .replicate && state.inflight.isFull { state.inflight.freeOldest() }
-        progress[peer] = state
-        if state.match < log.lastIndex { sendAppend(to: peer, sendIfEmpty: true) }
+        guard let slot = progress.slot(of: peer) else { return }  // in place, as in `sendAppend`
+        progress[slot: slot].recentlyActive = true
+        progress[slot: slot].probeSent = false
+        if progress[slot: slot].state == .replicate && progress[slot: slot].inflight.isFull {
+            progress[slot: slot].inflight.freeOldest()
+        }
+        if progress[slot: slot].match < log.lastIndex { sendAppend(to: peer, sendIfEmpty: true) }
     }
 
     /// A follower's side of AppendEntries: the consistency check, then the
@@ -140,7 +165,7 @@ extension RaftReplica {
         // Every entry is above the commit index here (previousIndex is at
         // least the commit index): committed entries are never rewritten.
         if let conflict = log.firstConflict(in: entries) {
-            log.append(Array(entries[conflict...]))
+            log.append(conflict == 0 ? entries : Array(entries[conflict...]))
         }
         let lastNew = previousIndex + UInt64(entries.count)
         log.commit(to: min(leaderCommit, lastNew))

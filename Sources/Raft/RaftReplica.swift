@@ -48,9 +48,14 @@ public struct RaftReplica {
     var votes: [NodeID: Bool] = [:]
 
     // Leader state.
-    var progress: [NodeID: FollowerProgress] = [:]
+    /// Each follower's progress (a ``PeerMap``: a `Dictionary`'s interface,
+    /// without hashing).
+    var progress: PeerMap<FollowerProgress> = [:]
     var heartbeatDeadline: Instant = .distantFuture
     var quorumCheckDeadline: Instant = .distantFuture
+    /// Command bytes this leader appended and has not yet handed out for
+    /// applying: committed entries are released by the ``ready()`` that
+    /// hands them out (as etcd raft does), not read back from the log.
     var uncommittedBytes = 0
     /// Entries were proposed since the last ready: send them in one append.
     var appendPending = false
@@ -258,9 +263,11 @@ public struct RaftReplica {
         lastReadyHardState = state
         let messages = outbox
         outbox.removeAll(keepingCapacity: true)
+        let committed = log.takeEntriesToApply()
+        releaseUncommitted(committed)
         return RaftReady(
             snapshot: log.pendingSnapshot, hardState: changed ? state : nil, entries: log.unstable,
-            messages: messages, committedEntries: log.takeEntriesToApply())
+            messages: messages, committedEntries: committed)
     }
 
     /// Tells the replica that `ready` was performed: its snapshot saved
@@ -277,7 +284,10 @@ public struct RaftReplica {
     mutating func resetElectionDeadline(now: Instant) {
         let base = configuration.electionTimeout.nanoseconds
         let jitter = Int64.random(in: 0..<max(1, base), using: &generator)
-        electionDeadline = now + .nanoseconds(base + jitter)
+        // `now + .nanoseconds(base + jitter)` without building a Duration
+        // (this runs on every message from the leader).
+        let (deadline, overflow) = now.nanoseconds.addingReportingOverflow(UInt64(base + jitter))
+        electionDeadline = Instant(nanoseconds: overflow ? .max : deadline)
     }
 
     mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID?, now: Instant) {

@@ -28,6 +28,7 @@ struct StoredEntries {
         let high = min(end, lastIndex)
         guard low <= high else { return [] }
         var result: [RaftEntry] = []
+        result.reserveCapacity(min(Int(high - low + 1), 1_024))
         var bytes = 0
         for position in Int(low - firstIndex)...Int(high - firstIndex) {
             let entry = log[position]

@@ -1,0 +1,273 @@
+import CASPaxos
+import EventCore
+import WireCodec
+
+/// What one run of a ``DirectCASPaxosGroup`` workload measured.
+struct CASPaxosDirectOutcome {
+    /// Proposals that succeeded, and those that failed.
+    var succeeded = 0
+    var failed = 0
+    var seconds = 0.0
+    var frames = 0
+    var frameBytes = 0
+    var rounds = 0
+    /// Store syncs of the three acceptors (one per acceptor per round in
+    /// which it wrote).
+    var syncs = 0
+    /// Request rounds (a prepare or an accept to every acceptor) per
+    /// successful proposal.
+    var roundTripsPerOp = 0.0
+    /// Per-proposal latencies of a sequential run, in nanoseconds, sorted.
+    var latencies: [Int64] = []
+
+    var opsPerSecond: Double { seconds > 0 ? Double(succeeded) / seconds : 0 }
+
+    func latency(_ percent: Int) -> Int64 {
+        latencies.isEmpty ? 0 : latencies[(latencies.count - 1) * percent / 100]
+    }
+}
+
+/// CASPaxos in the harness shape of ``DirectRaftGroup``: three
+/// ``Acceptor``s with in-memory stores and one ``Proposer``, driven directly
+/// in one thread; every message encoded into a frame
+/// (`encodeFrame(into:maximumMessageSize:)`) and decoded on the other side
+/// (`Frame.decodeBody` + `CASPaxosMessage(decoding:configuration:)`).
+///
+/// The harness's own state is exempt from dynamic exclusivity checks, as
+/// in ``DirectRaftGroup``.
+///
+/// The pump runs in rounds: each node with frames waiting decodes and
+/// handles all of them, then performs the effects as ``CASPaxosNode`` does
+/// (an acceptor applies its writes to its store, syncs it once, then sends
+/// the replies held for the sync). The clock stands still: no attempt times
+/// out and nothing is retried.
+///
+/// Writes are uncontended: each key has one client, which writes a 64-byte
+/// value and writes again as soon as the write completes (after the first
+/// write of a key, the one-round-trip optimization takes each write
+/// straight to the accept phase).
+final class DirectCASPaxosGroup {
+    private struct Inbox {
+        var writer = WireWriter(capacity: 1 << 16)
+        /// Where each frame ends, and the node that sent it.
+        var frames: [(end: Int, from: Int)] = []
+    }
+
+    @exclusivity(unchecked) private var proposer: Proposer
+    @exclusivity(unchecked) private var acceptors: [Acceptor]
+    let stores: [any AcceptorStore]
+    let configuration: CASPaxosConfiguration
+    /// Nodes 0 ... 2 are the acceptors, node 3 the proposer.
+    private let endpoints: [Endpoint]
+    private let proposerNode = 3
+    @exclusivity(unchecked) private var inboxes: [Inbox]
+    @exclusivity(unchecked) private var spare = Inbox()
+    @exclusivity(unchecked) private var effects: [CASPaxosEffect] = []
+    @exclusivity(unchecked) private var performing: [CASPaxosEffect] = []
+    @exclusivity(unchecked) private var held: [(CASPaxosMessage, Endpoint)] = []
+    private let now = Instant(nanoseconds: 1_000_000_000)
+    private let keys: [[UInt8]]
+    private let write: CASPaxosChange
+    /// The key (its position in `keys`) of each running proposal.
+    @exclusivity(unchecked) private var keyOfProposal: [UInt64: Int] = [:]
+    /// Proposals still to start in the current run.
+    @exclusivity(unchecked) private var remaining = 0
+    @exclusivity(unchecked) private var outcome = CASPaxosDirectOutcome()
+
+    /// - Parameters:
+    ///   - keys: distinct keys, one client each.
+    ///   - valueSize: the bytes each write stores.
+    init(keys keyCount: Int, valueSize: Int = 64, oneRoundTrip: Bool = true) throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.isOneRoundTripEnabled = oneRoundTrip
+        configuration.maximumPendingProposals = max(4_096, keyCount)
+        configuration.maximumCachedKeys = max(4_096, keyCount)
+        self.configuration = configuration
+        endpoints = (1...4).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        stores = (0..<3).map { _ in InMemoryAcceptorStore() }
+        acceptors = try stores.map { try Acceptor(recovering: try $0.load(), configuration: configuration) }
+        proposer = try Proposer(
+            id: NodeID(4), quorums: .majority(of: Array(endpoints[0..<3])), configuration: configuration, seed: 4)
+        inboxes = Array(repeating: Inbox(), count: 4)
+        keys = (0..<keyCount).map { Array("key-\($0)".utf8) }
+        let value = [UInt8](repeating: 0x2A, count: valueSize)
+        write = { _ in value }
+    }
+
+    /// Every key written once (both phases), so that the measured writes
+    /// are the steady state (one round trip with the optimization on).
+    func warmUp() throws {
+        _ = try runClosedLoop(operations: keys.count)
+    }
+
+    /// Every key's client writes in a closed loop (one write in flight per
+    /// key) until `operations` writes have completed.
+    func runClosedLoop(operations: Int) throws -> CASPaxosDirectOutcome {
+        outcome = CASPaxosDirectOutcome()
+        let before = proposer.counters
+        let clock = ContinuousClock()
+        let started = clock.now
+        remaining = operations
+        for key in keys.indices where remaining > 0 { try propose(key) }
+        try performProposerEffects()
+        pumpUntilIdle()
+        outcome.seconds = (clock.now - started).seconds
+        finish(since: before)
+        guard outcome.succeeded + outcome.failed == operations else {
+            throw BenchmarkSetupError("\(outcome.succeeded + outcome.failed) of \(operations) writes completed")
+        }
+        return outcome
+    }
+
+    /// One write at a time on the first key, `operations` times; each
+    /// write's latency is from the proposal to its completion.
+    func runSequential(operations: Int) throws -> CASPaxosDirectOutcome {
+        outcome = CASPaxosDirectOutcome()
+        outcome.latencies.reserveCapacity(operations)
+        let before = proposer.counters
+        let clock = ContinuousClock()
+        let started = clock.now
+        for _ in 0..<operations {
+            let began = clock.now
+            remaining = 1
+            try propose(0)
+            try performProposerEffects()
+            pumpUntilIdle()
+            outcome.latencies.append((clock.now - began).nanoseconds)
+        }
+        outcome.seconds = (clock.now - started).seconds
+        finish(since: before)
+        outcome.latencies.sort()
+        return outcome
+    }
+
+    private func finish(since before: ProposerCounters) {
+        let requests = proposer.counters.requestsSent - before.requestsSent
+        outcome.roundTripsPerOp = outcome.succeeded == 0 ? 0 : Double(requests) / 3 / Double(outcome.succeeded)
+    }
+
+    private func propose(_ key: Int) throws {
+        remaining -= 1
+        do throws(CASPaxosError) {
+            let id = try proposer.propose(key: keys[key], change: write, now: now, into: &effects)
+            keyOfProposal[id] = key
+        } catch {
+            throw BenchmarkSetupError("proposal refused: \(error)")
+        }
+    }
+
+    // MARK: The pump
+
+    func pumpUntilIdle() {
+        while round() {}
+    }
+
+    /// Every node with frames waiting handles them and performs the
+    /// effects. Returns whether anything happened.
+    @discardableResult
+    func round() -> Bool {
+        var busy = false
+        for node in 0..<4 where !inboxes[node].frames.isEmpty {
+            deliver(to: node)
+            busy = true
+        }
+        if busy { outcome.rounds += 1 }
+        return busy
+    }
+
+    private func deliver(to node: Int) {
+        swap(&inboxes[node], &spare)
+        let configuration = configuration
+        let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
+        spare.writer.withUnsafeBytes { buffer in
+            var start = 0
+            for (end, from) in spare.frames {
+                let frame = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
+                start = end
+                let message: CASPaxosMessage
+                do throws(WireError) {
+                    let body = try Frame.decodeBody(frame, of: .casPaxos, limits: limits)
+                    message = try CASPaxosMessage(decoding: body, configuration: configuration)
+                } catch {
+                    fatalError("a frame to node \(node) did not decode: \(error)")
+                }
+                if node == proposerNode {
+                    proposer.receive(message, from: endpoints[from], now: now, into: &effects)
+                } else {
+                    acceptors[node].receive(message, from: endpoints[from], into: &effects)
+                }
+            }
+        }
+        spare.writer.removeAll()
+        spare.frames.removeAll(keepingCapacity: true)
+        do {
+            if node == proposerNode {
+                try performProposerEffects()
+            } else {
+                try performAcceptorEffects(node)
+            }
+        } catch {
+            fatalError("node \(node): \(error)")
+        }
+    }
+
+    /// An acceptor's effects: writes to its store, one sync, then the
+    /// replies.
+    private func performAcceptorEffects(_ node: Int) throws {
+        var wrote = false
+        for effect in effects {
+            switch effect {
+            case .persist(let write):
+                try stores[node].apply(write)
+                wrote = true
+            case .send(let message, let destination):
+                held.append((message, destination))
+            case .proposalCompleted, .maintenanceCompleted:
+                break
+            }
+        }
+        effects.removeAll(keepingCapacity: true)
+        if wrote {
+            try stores[node].sync()
+            outcome.syncs += 1
+        }
+        for (message, destination) in held { send(message, from: node, to: destination) }
+        held.removeAll(keepingCapacity: true)
+    }
+
+    /// The proposer's effects: sends, and completions (the client writes
+    /// its key again, whose sends are performed in the same loop).
+    private func performProposerEffects() throws {
+        while !effects.isEmpty {
+            swap(&effects, &performing)
+            for effect in performing {
+                switch effect {
+                case .send(let message, let destination):
+                    send(message, from: proposerNode, to: destination)
+                case .proposalCompleted(let id, let result):
+                    switch result {
+                    case .success: outcome.succeeded += 1
+                    case .failure: outcome.failed += 1
+                    }
+                    if let key = keyOfProposal.removeValue(forKey: id), remaining > 0 { try propose(key) }
+                case .persist, .maintenanceCompleted:
+                    break
+                }
+            }
+            performing.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func send(_ message: CASPaxosMessage, from node: Int, to destination: Endpoint) {
+        let target = Int(destination.port) - 1
+        let before = inboxes[target].writer.count
+        do throws(WireError) {
+            try message.encodeFrame(into: &inboxes[target].writer, maximumMessageSize: configuration.maximumMessageSize)
+        } catch {
+            fatalError("cannot encode \(message): \(error)")
+        }
+        inboxes[target].frames.append((inboxes[target].writer.count, node))
+        outcome.frames += 1
+        outcome.frameBytes += inboxes[target].writer.count - before
+    }
+}

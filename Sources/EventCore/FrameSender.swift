@@ -8,6 +8,8 @@ public struct FrameSender {
     /// The transport frames go out through.
     public let transport: any Transport
     private var writer: WireWriter
+    private let initialCapacity: Int
+    private let retainedCapacity: Int
     private let logger: any LogSink
     private let source: String
     /// Frames handed to the transport.
@@ -19,10 +21,18 @@ public struct FrameSender {
     public private(set) var failures = 0
 
     /// Creates a sender on `transport` whose buffer starts at `capacity`
-    /// bytes; failures are logged to `logger` under `source`.
-    public init(transport: any Transport, capacity: Int, logger: any LogSink, source: String) {
+    /// bytes; failures are logged to `logger` under `source`. A frame
+    /// longer than `retainedCapacity` bytes leaves a fresh buffer of
+    /// `capacity` behind it, so a driver that seldom sends a large message
+    /// (a SWIM push-pull of a large cluster) does not hold its size for
+    /// good; by default the buffer keeps what it grew to.
+    public init(
+        transport: any Transport, capacity: Int, retainedCapacity: Int = .max, logger: any LogSink, source: String
+    ) {
         self.transport = transport
         writer = WireWriter(capacity: capacity)
+        initialCapacity = capacity
+        self.retainedCapacity = retainedCapacity
         self.logger = logger
         self.source = source
     }
@@ -30,6 +40,9 @@ public struct FrameSender {
     /// Encodes a frame with `encode` and sends it to `destination`.
     public mutating func send(to destination: Endpoint, _ encode: (inout WireWriter) throws(WireError) -> Void) {
         writer.removeAll()
+        defer {
+            if writer.count > retainedCapacity { writer = WireWriter(capacity: initialCapacity) }
+        }
         do throws(WireError) {
             try encode(&writer)
         } catch {

@@ -2,18 +2,22 @@ import EventCore
 
 /// One member of the cluster as a SWIM instance knows it.
 public struct Member: Hashable, Sendable, CustomStringConvertible {
+    // The stored properties are ordered by alignment, so a record takes 48
+    // bytes rather than 56: every member of a large cluster holds one per
+    // other member (see MemberTable).
+
     /// The member's identity (unique per process run).
     public var id: NodeID
-    /// Where it is reached (its advertised endpoint).
-    public var endpoint: Endpoint
     /// The member's incarnation number: only the member itself raises it,
     /// to refute a suspicion, to change its metadata or to rejoin.
     public var incarnation: UInt64
-    /// What it is believed to be.
-    public var status: MemberStatus
     /// Application-defined bytes the member publishes about itself (at most
     /// ``SWIMConfiguration/maximumMetadataSize``).
     public var metadata: [UInt8]
+    /// Where it is reached (its advertised endpoint).
+    public var endpoint: Endpoint
+    /// What it is believed to be.
+    public var status: MemberStatus
 
     /// Creates a member record.
     public init(id: NodeID, endpoint: Endpoint, incarnation: UInt64, status: MemberStatus, metadata: [UInt8] = []) {

@@ -13,9 +13,10 @@ struct RecentBroadcasts {
     private var oldest = 0
     let capacity: Int
 
+    /// Remembers up to `capacity` IDs; the storage grows with use (most
+    /// members of a large cluster never see a broadcast).
     init(capacity: Int) {
         self.capacity = capacity
-        order.reserveCapacity(capacity)
     }
 
     /// Records `key`; false if it was already recorded.

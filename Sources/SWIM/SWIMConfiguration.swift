@@ -111,6 +111,19 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// Broadcasts queued for sending at most (1 ... 65,536); beyond it the
     /// oldest is dropped and counted. Default 1,024.
     public var broadcastQueueCapacity = 1_024
+    /// The most membership updates a member keeps queued for sending
+    /// (64 ... 1,048,576). Past it, the queued update sent the most times
+    /// is dropped (the oldest among equals) and counted in
+    /// ``SWIMCounters/membershipUpdatesDropped``, as Serf prunes
+    /// memberlist's queue. Only a flood of news fills it: in a join storm
+    /// of thousands of members, each member hears of every member at once
+    /// and would queue an update per member, far more than it can send
+    /// (about 2,000 updates per protocol period) before they are stale.
+    /// What a dropped update carried still spreads: every member that
+    /// heard it sends it on too, the news it bore is usually in every
+    /// member's queue, and push-pull anti-entropy repairs the rest.
+    /// Default 2,048.
+    public var membershipQueueCapacity = 2_048
     /// When both membership updates and user broadcasts are queued, at
     /// least this share of each packet's update space goes to broadcasts
     /// (0 ... 1), so membership churn in a large cluster cannot starve
@@ -181,6 +194,8 @@ public struct SWIMConfiguration: Hashable, Sendable {
                   "maximumMetadataSize", maximumMetadataSize, "what fits one packet with an alive update")
         try check((1...65_536).contains(broadcastQueueCapacity), "broadcastQueueCapacity", broadcastQueueCapacity,
                   "1 ... 65,536")
+        try check((64...1_048_576).contains(membershipQueueCapacity), "membershipQueueCapacity",
+                  membershipQueueCapacity, "64 ... 1,048,576")
         try check(broadcastShare >= 0 && broadcastShare <= 1, "broadcastShare", broadcastShare, "0 ... 1")
         try check((64...1_048_576).contains(broadcastMemory), "broadcastMemory", broadcastMemory, "64 ... 1,048,576")
         try check((2...1_048_576).contains(maximumMembers), "maximumMembers", maximumMembers, "2 ... 1,048,576")

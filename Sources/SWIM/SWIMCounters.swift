@@ -30,6 +30,9 @@ public struct SWIMCounters: Hashable, Sendable {
     public var misdirectedPings = 0
     /// Updates about new members dropped at ``SWIMConfiguration/maximumMembers``.
     public var membersRefused = 0
+    /// Membership updates dropped from a full queue before their last
+    /// transmission (see ``SWIMConfiguration/membershipQueueCapacity``).
+    public var membershipUpdatesDropped = 0
     /// Broadcasts dropped: queue full, or older than what is remembered.
     public var broadcastsDropped = 0
     /// Ping-req relays refused because too many were in flight.

@@ -4,15 +4,15 @@ extension SWIMInstance {
     /// Every member this one knows, itself first, for a push-pull: as many
     /// as fit ``SWIMConfiguration/maximumStateSize`` bytes.
     var pushPullMembers: [Member] {
-        var members = [localMember]
+        var list = [localMember]
+        list.reserveCapacity(members.count + 1)
         var size = 64
-        for memberID in order {
-            guard let member = records[memberID]?.member else { continue }
+        for member in members.members {
             size += 30 + member.metadata.count
             if size > configuration.maximumStateSize { break }
-            members.append(member)
+            list.append(member)
         }
-        return members
+        return list
     }
 
     /// Merges a remote member list. A member the remote side believes dead
@@ -34,7 +34,7 @@ extension SWIMInstance {
             case .alive:
                 apply(.alive(remote), spreadNewMembers: !isReply || remote.id == sender, now: now, into: &effects)
             case .suspect, .dead:
-                if records[remote.id] == nil && remote.id != id {
+                if self.members.slot(of: remote.id) == nil && remote.id != id {
                     guard remote.status == .suspect else { continue }
                     var alive = remote
                     alive.status = .alive
@@ -55,7 +55,7 @@ extension SWIMInstance {
         for target in randomActiveMembers(configuration.gossipFanout) {
             let updates = piggyback()
             guard !updates.isEmpty else { break }
-            send(.gossip, to: target.member.endpoint, updates: updates, into: &effects)
+            send(.gossip, to: target.endpoint, updates: updates, into: &effects)
             counters.gossipSent += 1
         }
     }
@@ -63,7 +63,7 @@ extension SWIMInstance {
     /// Anti-entropy: exchanges full state with one random member.
     mutating func pushPullWithRandomMember(now: Instant, into effects: inout [SWIMEffect]) {
         guard !isLeaving, let target = randomActiveMembers(1).first else { return }
-        send(.pushPull(members: pushPullMembers, isReply: false), to: target.member.endpoint, into: &effects)
+        send(.pushPull(members: pushPullMembers, isReply: false), to: target.endpoint, into: &effects)
         counters.pushPullsSent += 1
     }
 
@@ -136,7 +136,7 @@ extension SWIMInstance {
         into effects: inout [SWIMEffect]
     ) {
         guard sender != id, !isLeaving else { return }
-        guard cluster == configuration.clusterName, records[sender]?.member.status.isActive != true else {
+        guard cluster == configuration.clusterName, members[sender]?.status.isActive != true else {
             counters.announcementsIgnored += 1
             return
         }
@@ -150,10 +150,11 @@ extension SWIMInstance {
 
     /// A random member declared dead (not departed), if any.
     private mutating func randomDeadMember() -> Member? {
-        guard order.count > activeOthers else { return nil }
+        let all = members.members
+        guard all.count > activeOthers else { return nil }
         for _ in 0..<8 {
-            let candidate = order[Int.random(in: 0..<order.count, using: &generator)]
-            if let member = records[candidate]?.member, member.status == .dead { return member }
+            let candidate = all[Int.random(in: 0..<all.count, using: &generator)]
+            if candidate.status == .dead { return candidate }
         }
         return nil
     }

@@ -11,7 +11,7 @@ extension SWIMInstance {
                 let helpers = randomActiveMembers(configuration.indirectProbeCount, excluding: current.target)
                 for helper in helpers {
                     send(.pingRequest(sequence: current.sequence, target: current.target, endpoint: current.endpoint),
-                         to: helper.member.endpoint, into: &effects)
+                         to: helper.endpoint, into: &effects)
                     counters.pingRequestsSent += 1
                 }
                 current.expectedNacks = helpers.count
@@ -31,9 +31,8 @@ extension SWIMInstance {
     private mutating func startProbe(now: Instant, into effects: inout [SWIMEffect]) {
         let period = stretched(configuration.protocolPeriod)
         nextProbeAt = now + period
-        guard let target = nextProbeTarget() else { return }
+        guard let member = nextProbeTarget() else { return }
         let sequence = makeSequence()
-        let member = target.member
         probe = Probe(target: member.id, endpoint: member.endpoint, incarnation: member.incarnation,
                       sequence: sequence, directDeadline: now + stretched(configuration.probeTimeout),
                       periodEnd: now + period)
@@ -52,15 +51,17 @@ extension SWIMInstance {
 
     /// The next active member of the shuffled round-robin list, reshuffled
     /// at the end of each round.
-    private mutating func nextProbeTarget() -> Record? {
+    private mutating func nextProbeTarget() -> Member? {
         guard activeOthers > 0 else { return nil }
         for _ in 0..<2 {
             while probeCursor < probeOrder.count {
                 let candidate = probeOrder[probeCursor]
                 probeCursor += 1
-                if let record = records[candidate], record.member.status.isActive { return record }
+                if let member = members[candidate], member.status.isActive { return member }
             }
-            probeOrder = order.filter { records[$0]?.member.status.isActive == true }
+            probeOrder.removeAll(keepingCapacity: true)
+            probeOrder.reserveCapacity(activeOthers)
+            for member in members.members where member.status.isActive { probeOrder.append(member.id) }
             probeOrder.shuffle(using: &generator)
             probeCursor = 0
         }
@@ -68,10 +69,18 @@ extension SWIMInstance {
     }
 
     /// Puts a newly known member at a random place in the rest of this
-    /// round, so it is probed within a round (SWIM §4.3).
+    /// round, so it is probed within a round (SWIM §4.3): appended, then
+    /// swapped with a random member of the rest of the round (the
+    /// inside-out shuffle), which keeps the rest a random order in O(1)
+    /// where an insertion would move half the round (O(N) per join, O(N²)
+    /// while a large cluster forms).
     mutating func addToProbeOrder(_ member: NodeID) {
         let index = Int.random(in: probeCursor...probeOrder.count, using: &generator)
-        probeOrder.insert(member, at: index)
+        if probeOrder.count == probeOrder.capacity {
+            probeOrder.reserveCapacity(probeOrder.count + max(16, probeOrder.count / 4))
+        }
+        probeOrder.append(member)
+        probeOrder.swapAt(index, probeOrder.count - 1)
     }
 
     private mutating func probeFailed(_ failed: Probe, now: Instant, into effects: inout [SWIMEffect]) {
@@ -79,15 +88,14 @@ extension SWIMInstance {
         // Lifeguard: a failed probe, and each missing nack (an intermediary
         // that did not even answer), hint that the fault may be ours.
         adjustHealth(by: 1 + max(0, failed.expectedNacks - failed.nacks))
-        guard let record = records[failed.target], record.member.status.isActive,
-              record.member.incarnation == failed.incarnation
+        guard let target = members[failed.target], target.status.isActive, target.incarnation == failed.incarnation
         else { return }
         counters.suspicionsRaised += 1
         let suspicion = SWIMUpdate.suspect(failed.target, incarnation: failed.incarnation, by: id)
         apply(suspicion, now: now, into: &effects)
         // Lifeguard's buddy system, at once: the suspect hears first, so a
         // live one refutes before anyone's timer runs out.
-        send(.gossip, to: record.member.endpoint, updates: [suspicion], into: &effects)
+        send(.gossip, to: target.endpoint, updates: [suspicion], into: &effects)
         counters.gossipSent += 1
     }
 
@@ -193,8 +201,8 @@ extension SWIMInstance {
             guard confirmation.deadline <= now else { break }
             confirmationOrder.removeFirst()
             confirmations[sequence] = nil
-            guard let record = records[confirmation.target], record.member.status == .suspect,
-                  record.member.incarnation == confirmation.incarnation
+            guard let target = members[confirmation.target], target.status == .suspect,
+                  target.incarnation == confirmation.incarnation
             else { continue }
             apply(.suspect(confirmation.target, incarnation: confirmation.incarnation, by: id), now: now,
                   into: &effects)

@@ -23,7 +23,7 @@ extension SWIMInstance {
         for update in message.updates {
             apply(update, now: now, into: &effects)
         }
-        if records[message.sender] == nil {
+        if members.slot(of: message.sender) == nil {
             if case .pushPull = message.body {} else { askUnknownSender(at: sender, now: now, into: &effects) }
         }
         switch message.body {
@@ -80,7 +80,7 @@ extension SWIMInstance {
             guard delivered.insert(key) else { return }
             effects.append(.deliver(broadcast))
             if broadcastQueue.count < configuration.broadcastQueueCapacity {
-                broadcastQueue.enqueue(update, key: key)
+                broadcastQueue.enqueue(broadcast.payload, key: key)
             } else {
                 counters.broadcastsDropped += 1
             }
@@ -102,18 +102,20 @@ extension SWIMInstance {
             }
             return
         }
-        guard var record = records[member.id] else {
-            guard order.count < configuration.maximumMembers else {
+        // One lookup, and nothing copied, for the common case: news we
+        // have already.
+        guard let slot = members.slot(of: member.id) else {
+            guard members.count < configuration.maximumMembers else {
                 counters.membersRefused += 1
                 return
             }
-            insert(member, now: now)
+            insert(member)
             effects.append(.memberEvent(MemberEvent(.joined, member: member, at: now)))
-            membershipQueue.enqueue(.alive(member), key: member.id,
-                                    transmissions: spreadIfNew ? 0 : transmitLimit - reannouncements)
+            spread(member.id, slot: members.count - 1,
+                   transmissions: spreadIfNew ? 0 : transmitLimit - reannouncements)
             return
         }
-        let known = record.member
+        let known = members[slot: slot]
         guard member.incarnation > known.incarnation else {
             if member.incarnation < known.incarnation { counters.staleUpdates += 1 }
             return
@@ -124,14 +126,13 @@ extension SWIMInstance {
         case .suspect: event = .alive
         case .alive: event = known.metadata != member.metadata ? .metadataChanged : nil
         }
-        setStatus(of: &record, to: .alive, now: now)
-        record.member.incarnation = member.incarnation
-        record.member.endpoint = member.endpoint
-        record.member.metadata = member.metadata
-        records[member.id] = record
-        if known.status == .dead || known.status == .left { addToProbeOrder(member.id) }
-        if let event { effects.append(.memberEvent(MemberEvent(event, member: record.member, at: now))) }
-        membershipQueue.enqueue(.alive(record.member), key: member.id)
+        setStatus(of: slot, to: .alive, now: now)
+        members[slot: slot].incarnation = member.incarnation
+        members[slot: slot].endpoint = member.endpoint
+        members[slot: slot].metadata = member.metadata
+        if !known.status.isActive { addToProbeOrder(member.id) }
+        if let event { effects.append(.memberEvent(MemberEvent(event, member: members[slot: slot], at: now))) }
+        spread(member.id, slot: slot)
     }
 
     private mutating func applySuspect(
@@ -145,20 +146,18 @@ extension SWIMInstance {
             }
             return
         }
-        guard var record = records[subject] else {
+        guard let slot = members.slot(of: subject) else {
             counters.staleUpdates += 1
             return
         }
-        let known = record.member
+        let known = members[slot: slot]
         switch known.status {
         case .dead, .left:
             return
         case .suspect where suspected == known.incarnation:
             // A confirmation: shortens the suspicion; pass it on.
-            guard var suspicion = record.suspicion, suspicion.confirm(by: suspecter) else { return }
-            record.suspicion = suspicion
-            records[subject] = record
-            membershipQueue.enqueue(.suspect(subject, incarnation: suspected, by: suspecter), key: subject)
+            guard suspicions[subject]?.confirm(by: suspecter) == true else { return }
+            spread(subject, slot: slot, by: suspecter)
             return
         case .suspect, .alive:
             guard suspected >= known.incarnation else {
@@ -166,42 +165,41 @@ extension SWIMInstance {
                 return
             }
         }
-        setStatus(of: &record, to: .suspect, now: now)
-        record.member.incarnation = suspected
-        record.suspicion = makeSuspicion(by: suspecter, now: now)
-        records[subject] = record
-        effects.append(.memberEvent(MemberEvent(.suspect, member: record.member, at: now)))
-        membershipQueue.enqueue(.suspect(subject, incarnation: suspected, by: suspecter), key: subject)
-        if suspecter != id { maybeConfirm(record.member, now: now, into: &effects) }
+        setStatus(of: slot, to: .suspect, now: now)
+        members[slot: slot].incarnation = suspected
+        suspicions[subject] = makeSuspicion(by: suspecter, now: now)
+        let suspect = members[slot: slot]
+        effects.append(.memberEvent(MemberEvent(.suspect, member: suspect, at: now)))
+        spread(subject, slot: slot, by: suspecter)
+        if suspecter != id { maybeConfirm(suspect, now: now, into: &effects) }
     }
 
     private mutating func applyDeparture(
         _ subject: NodeID, incarnation: UInt64, status: MemberStatus, update: SWIMUpdate, now: Instant,
         into effects: inout [SWIMEffect]
     ) {
+        let declarer: NodeID? = if case .dead(_, _, let by) = update { by } else { nil }
         if subject == id {
             // Declared dead (or gone) while we are here: refute.
             if !isLeaving && incarnation >= self.incarnation {
-                let declarer: NodeID? = if case .dead(_, _, let by) = update { by } else { nil }
                 refute(above: incarnation, telling: declarer, now: now, into: &effects)
             }
             return
         }
-        guard var record = records[subject] else {
+        guard let slot = members.slot(of: subject) else {
             counters.staleUpdates += 1
             return
         }
-        let known = record.member
+        let known = members[slot: slot]
         guard known.status.isActive || (known.status == .dead && status == .left) else { return }
         guard incarnation >= known.incarnation else {
             counters.staleUpdates += 1
             return
         }
-        setStatus(of: &record, to: status, now: now)
-        record.member.incarnation = incarnation
-        records[subject] = record
-        effects.append(.memberEvent(MemberEvent(status == .dead ? .dead : .left, member: record.member, at: now)))
-        membershipQueue.enqueue(update, key: subject)
+        setStatus(of: slot, to: status, now: now)
+        members[slot: slot].incarnation = incarnation
+        effects.append(.memberEvent(MemberEvent(status == .dead ? .dead : .left, member: members[slot: slot], at: now)))
+        spread(subject, slot: slot, by: declarer)
         if probe?.target == subject { probe = nil }
     }
 
@@ -212,10 +210,9 @@ extension SWIMInstance {
                          into effects: inout [SWIMEffect]) {
         incarnation = max(incarnation, claimed) + 1
         counters.refutations += 1
-        let alive = SWIMUpdate.alive(localMember)
-        membershipQueue.enqueue(alive, key: id)
-        if let accuser, let record = records[accuser], record.member.status.isActive {
-            send(.gossip, to: record.member.endpoint, updates: [alive], into: &effects)
+        spread(id)
+        if let accuser, let member = members[accuser], member.status.isActive {
+            send(.gossip, to: member.endpoint, updates: [.alive(localMember)], into: &effects)
             counters.gossipSent += 1
         }
     }
@@ -235,72 +232,59 @@ extension SWIMInstance {
         while index < suspects.count {
             let subject = suspects[index]
             index += 1
-            guard let record = records[subject], let suspicion = record.suspicion, suspicion.deadline <= now else {
-                continue
-            }
+            guard let suspicion = suspicions[subject], suspicion.deadline <= now,
+                  let incarnation = members[subject]?.incarnation
+            else { continue }
             counters.deathsDeclared += 1
-            applyDeparture(subject, incarnation: record.member.incarnation, status: .dead,
-                           update: .dead(subject, incarnation: record.member.incarnation, by: id), now: now,
-                           into: &effects)
+            applyDeparture(subject, incarnation: incarnation, status: .dead,
+                           update: .dead(subject, incarnation: incarnation, by: id), now: now, into: &effects)
             index = 0  // `suspects` changed
         }
     }
 
     // MARK: The member table
 
-    private mutating func insert(_ member: Member, now: Instant) {
+    private mutating func insert(_ member: Member) {
         var member = member
         member.status = .alive
-        records[member.id] = Record(member: member, changedAt: now, suspicion: nil)
-        position[member.id] = order.count
-        order.append(member.id)
+        members.append(member)
         activeOthers += 1
         statusCounts[Int(MemberStatus.alive.rawValue)] += 1
         addToProbeOrder(member.id)
     }
 
-    /// Moves `record` to `status`, keeping the counts and the suspect list.
-    mutating func setStatus(of record: inout Record, to status: MemberStatus, now: Instant) {
-        let old = record.member.status
+    /// Moves the member in `slot` to `status`, keeping the counts, the
+    /// suspicions and the departed list.
+    mutating func setStatus(of slot: Int, to status: MemberStatus, now: Instant) {
+        let subject = members[slot: slot].id
+        let old = members[slot: slot].status
         guard old != status else { return }
         statusCounts[Int(old.rawValue)] -= 1
         statusCounts[Int(status.rawValue)] += 1
         if old.isActive && !status.isActive { activeOthers -= 1 }
         if !old.isActive && status.isActive { activeOthers += 1 }
         if old == .suspect {
-            record.suspicion = nil
-            suspects.removeAll { $0 == record.member.id }
+            suspicions[subject] = nil
+            suspects.removeAll { $0 == subject }
         }
-        if status == .suspect { suspects.append(record.member.id) }
-        record.member.status = status
-        if old.isActive {
-            if !status.isActive { departed.append(record.member.id) }
-        } else if status.isActive {
-            departed.removeAll { $0 == record.member.id }
-        } else {
-            return  // dead to left: retention still counts from the death
+        if status == .suspect { suspects.append(subject) }
+        members[slot: slot].status = status
+        if old.isActive && !status.isActive {
+            departed.append((subject, now))
+        } else if !old.isActive && status.isActive {
+            departed.removeAll { $0.id == subject }
         }
-        record.changedAt = now
+        // Dead to left: retention still counts from the death.
     }
 
     /// Forgets dead and departed members after the retention period.
     mutating func forgetExpiredMembers(now: Instant) {
-        while let candidate = departed.first {
-            guard let record = records[candidate], !record.member.status.isActive else {
-                departed.removeFirst()
-                continue
-            }
-            guard now - record.changedAt >= configuration.deadMemberRetention else { break }
+        while let oldest = departed.first, now - oldest.since >= configuration.deadMemberRetention {
             departed.removeFirst()
-            statusCounts[Int(record.member.status.rawValue)] -= 1
-            records[candidate] = nil
-            if let index = position.removeValue(forKey: candidate) {
-                let last = order.removeLast()
-                if index < order.count {
-                    order[index] = last
-                    position[last] = index
-                }
-            }
+            let candidate = oldest.id
+            guard let member = members[candidate], !member.status.isActive else { continue }
+            statusCounts[Int(member.status.rawValue)] -= 1
+            members.remove(candidate)
             membershipQueue.remove(candidate)
         }
     }

@@ -18,16 +18,6 @@ import EventCore
 /// when it next needs ``tick(now:into:)``. ``SWIMNode`` drives it on a
 /// `Transport` and a `Scheduler`.
 public struct SWIMInstance {
-    /// One known member and what the instance tracks about it.
-    struct Record {
-        var member: Member
-        /// When its status last changed (dead and departed members are
-        /// forgotten ``SWIMConfiguration/deadMemberRetention`` after it).
-        var changedAt: Instant
-        /// While suspect: the suspicion's state.
-        var suspicion: Suspicion?
-    }
-
     /// A probe of the current protocol period.
     struct Probe {
         var target: NodeID
@@ -72,19 +62,22 @@ public struct SWIMInstance {
     public internal(set) var counters = SWIMCounters()
 
     var generator: SeededRandomGenerator
-    var records: [NodeID: Record] = [:]
-    /// Known member IDs in a deterministic order (insertion, with
-    /// swap-removal), for sampling and iteration.
-    var order: [NodeID] = []
-    var position: [NodeID: Int] = [:]
+    /// Every other member known, whatever its status, in a deterministic
+    /// order (insertion, with swap-removal) for sampling and iteration.
+    var members = MemberTable()
     /// Other members alive or suspect.
     var activeOthers = 0
     /// Other members known, by status (indexed by raw value).
     var statusCounts = [0, 0, 0, 0]
-    /// Members currently suspect, for their suspicion deadlines.
+    /// The suspicions of the members currently suspect (only theirs, so
+    /// the member table stays small).
+    var suspicions: [NodeID: Suspicion] = [:]
+    /// The members currently suspect, in the order they became so, to
+    /// visit their suspicions deterministically.
     var suspects: [NodeID] = []
-    /// Members dead or departed, oldest change first, to forget them.
-    var departed: [NodeID] = []
+    /// Members dead or departed and when they became so, oldest first, to
+    /// forget them after ``SWIMConfiguration/deadMemberRetention``.
+    var departed: [(id: NodeID, since: Instant)] = []
 
     var probeOrder: [NodeID] = []
     var probeCursor = 0
@@ -98,8 +91,23 @@ public struct SWIMInstance {
     /// Lifeguard's local health score (0 healthy ... maximumHealthScore).
     var health = 0
 
-    var membershipQueue = TransmitQueue<NodeID>()
-    var broadcastQueue = TransmitQueue<RecentBroadcasts.Key>()
+    /// What the membership queue keeps of an update besides its subject;
+    /// the rest is the subject's record when the update is sent (see
+    /// ``update(about:_:in:local:)``).
+    struct QueuedMembership {
+        /// Who suspects the subject or declared it dead, for a suspect or
+        /// dead update.
+        var by: NodeID
+        /// The slot of the subject's record when queued (-1: this member):
+        /// a hint that saves a lookup, checked, since a slot changes hands
+        /// when a member is forgotten.
+        var slot: Int32
+    }
+
+    /// Membership updates to spread, by subject.
+    var membershipQueue: TransmitQueue<NodeID, QueuedMembership>
+    /// User broadcasts to spread.
+    var broadcastQueue = TransmitQueue<RecentBroadcasts.Key, [UInt8]>(capacity: Int.max)
     var delivered: RecentBroadcasts
     var nextBroadcastSequence: UInt64 = 0
     var nextGossipAt: Instant
@@ -147,6 +155,7 @@ public struct SWIMInstance {
         self.configuration = configuration
         generator = SeededRandomGenerator(seed: seed)
         delivered = RecentBroadcasts(capacity: configuration.broadcastMemory)
+        membershipQueue = TransmitQueue(capacity: configuration.membershipQueueCapacity)
         // Spread the first probe over a period so members started together
         // do not probe in lockstep.
         let phase = Duration.nanoseconds(Int64.random(
@@ -168,17 +177,17 @@ public struct SWIMInstance {
 
     /// Every member known, this one included, whatever its status.
     public var allMembers: [Member] {
-        [localMember] + order.compactMap { records[$0]?.member }
+        [localMember] + members.members
     }
 
     /// The members believed alive, this one included.
     public var healthyMembers: [Member] {
-        [localMember] + order.compactMap { records[$0]?.member }.filter { $0.status == .alive }
+        [localMember] + members.members.filter { $0.status == .alive }
     }
 
     /// The record of member `id`, if known.
     public func member(_ id: NodeID) -> Member? {
-        id == self.id ? localMember : records[id]?.member
+        id == self.id ? localMember : members[id]
     }
 
     /// How many members have `status`, this one included (it counts as
@@ -207,7 +216,7 @@ public struct SWIMInstance {
     public mutating func join(seeds: [Endpoint], now: Instant, into effects: inout [SWIMEffect]) {
         self.seeds = seeds.filter { $0 != endpoint }
         isJoined = self.seeds.isEmpty
-        membershipQueue.enqueue(.alive(localMember), key: id)
+        spread(id)
         reconnectBackoff = 1
         if !isJoined { contactSeeds(now: now, into: &effects) }
         announce(now: now, into: &effects)
@@ -225,7 +234,7 @@ public struct SWIMInstance {
         }
         self.metadata = metadata
         incarnation += 1
-        membershipQueue.enqueue(.alive(localMember), key: id)
+        spread(id)
     }
 
     /// Sends `payload` to every member, piggybacked like membership updates
@@ -248,7 +257,7 @@ public struct SWIMInstance {
         nextBroadcastSequence += 1
         let key = RecentBroadcasts.Key(origin: id, sequence: sequence)
         _ = delivered.insert(key)
-        broadcastQueue.enqueue(.broadcast(SWIMBroadcast(origin: id, sequence: sequence, payload: payload)), key: key)
+        broadcastQueue.enqueue(payload, key: key)
         return sequence
     }
 
@@ -261,7 +270,7 @@ public struct SWIMInstance {
         isLeaving = true
         incarnation += 1
         probe = nil
-        membershipQueue.enqueue(.left(id, incarnation: incarnation), key: id)
+        spread(id)
         leaveDeadline = now + configuration.protocolPeriod * 2
         if activeOthers == 0 {
             finishLeaving(into: &effects)
@@ -297,7 +306,7 @@ public struct SWIMInstance {
             if let confirmation = confirmations[sequence] { deadline = min(deadline, confirmation.deadline) }
         }
         for suspect in suspects {
-            if let suspicion = records[suspect]?.suspicion { deadline = min(deadline, suspicion.deadline) }
+            if let suspicion = suspicions[suspect] { deadline = min(deadline, suspicion.deadline) }
         }
         return deadline
     }
@@ -373,24 +382,63 @@ public struct SWIMInstance {
 
     /// Up to `count` distinct random members alive or suspect, other than
     /// `excluded`, in a deterministic order for a given seed.
-    mutating func randomActiveMembers(_ count: Int, excluding excluded: NodeID? = nil) -> [Record] {
+    mutating func randomActiveMembers(_ count: Int, excluding excluded: NodeID? = nil) -> [Member] {
         guard count > 0, activeOthers > 0 else { return [] }
-        var picked: [Record] = []
-        if order.count <= 4 * count + 16 {
-            var candidates = order.compactMap { records[$0] }.filter { $0.member.status.isActive && $0.member.id != excluded }
+        let all = members.members
+        if all.count <= 4 * count + 16 {
+            var candidates = all.filter { $0.status.isActive && $0.id != excluded }
             candidates.shuffle(using: &generator)
             return Array(candidates.prefix(count))
         }
+        var picked: [Member] = []
         var tries = 0
         while picked.count < count && tries < 8 * count + 32 {
             tries += 1
-            let candidate = order[Int.random(in: 0..<order.count, using: &generator)]
-            guard candidate != excluded, let record = records[candidate], record.member.status.isActive,
-                  !picked.contains(where: { $0.member.id == candidate })
+            let candidate = all[Int.random(in: 0..<all.count, using: &generator)]
+            guard candidate.id != excluded, candidate.status.isActive,
+                  !picked.contains(where: { $0.id == candidate.id })
             else { continue }
-            picked.append(record)
+            picked.append(candidate)
         }
         return picked
+    }
+
+    /// Queues member `subject`'s current state to be spread: this
+    /// member's own, or that of the known member in `slot`; `by` is who
+    /// suspects it or declared it dead, for a suspect or dead one. It
+    /// starts at `transmissions` (see
+    /// ``TransmitQueue/enqueue(_:key:transmissions:)``); an update dropped
+    /// from a full queue is counted.
+    mutating func spread(_ subject: NodeID, slot: Int = -1, by: NodeID? = nil, transmissions: Int = 0) {
+        let queued = QueuedMembership(by: by ?? id, slot: Int32(slot))
+        if !membershipQueue.enqueue(queued, key: subject, transmissions: transmissions) {
+            counters.membershipUpdatesDropped += 1
+        }
+    }
+
+    /// The update that spreads member `subject`'s state now: this member's
+    /// own (`local`) or its record in `table`. Nil for a member forgotten.
+    static func update(
+        about subject: NodeID, _ queued: QueuedMembership, in table: MemberTable, local: Member
+    ) -> SWIMUpdate? {
+        if subject == local.id {
+            return local.status == .left ? .left(subject, incarnation: local.incarnation) : .alive(local)
+        }
+        let hint = Int(queued.slot)
+        let member: Member
+        if hint >= 0 && hint < table.count && table[slot: hint].id == subject {
+            member = table[slot: hint]
+        } else if let found = table[subject] {
+            member = found
+        } else {
+            return nil
+        }
+        switch member.status {
+        case .alive: return .alive(member)
+        case .suspect: return .suspect(subject, incarnation: member.incarnation, by: queued.by)
+        case .dead: return .dead(subject, incarnation: member.incarnation, by: queued.by)
+        case .left: return .left(subject, incarnation: member.incarnation)
+        }
     }
 
     /// Queued updates for a packet of the given kind, fairly shared between
@@ -405,19 +453,29 @@ public struct SWIMInstance {
         }
         guard !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return updates }
         let limit = transmitLimit
+        // The queues hold keys; the updates are built from the state now
+        // (a copy of the table shares its storage).
+        let table = members
+        let local = localMember
+        func membership(_ subject: NodeID, _ queued: QueuedMembership) -> SWIMUpdate? {
+            Self.update(about: subject, queued, in: table, local: local)
+        }
+        func broadcast(_ key: RecentBroadcasts.Key, _ payload: [UInt8]) -> SWIMUpdate? {
+            .broadcast(SWIMBroadcast(origin: key.origin, sequence: key.sequence, payload: payload))
+        }
         if broadcastQueue.isEmpty {
-            membershipQueue.take(budget: &budget, limit: limit, into: &updates)
+            membershipQueue.take(budget: &budget, limit: limit, into: &updates, update: membership)
         } else if membershipQueue.isEmpty {
-            broadcastQueue.take(budget: &budget, limit: limit, into: &updates)
+            broadcastQueue.take(budget: &budget, limit: limit, into: &updates, update: broadcast)
         } else {
             // Reserve the broadcasts' share, let membership use the rest,
             // then give broadcasts what membership left.
             var reserved = Int(Double(budget) * configuration.broadcastShare)
             var rest = budget - reserved
-            broadcastQueue.take(budget: &reserved, limit: limit, into: &updates)
+            broadcastQueue.take(budget: &reserved, limit: limit, into: &updates, update: broadcast)
             rest += reserved
-            membershipQueue.take(budget: &rest, limit: limit, into: &updates)
-            broadcastQueue.take(budget: &rest, limit: limit, into: &updates)
+            membershipQueue.take(budget: &rest, limit: limit, into: &updates, update: membership)
+            broadcastQueue.take(budget: &rest, limit: limit, into: &updates, update: broadcast)
         }
         return updates
     }

@@ -81,7 +81,9 @@ public final class SWIMNode {
         self.transport = transport
         self.scheduler = scheduler
         self.logger = logger
-        sender = FrameSender(transport: transport, capacity: 2_048, logger: logger, source: "swim")
+        // Only push-pulls exceed a packet: their buffer is not kept.
+        sender = FrameSender(transport: transport, capacity: 2_048, retainedCapacity: configuration.maximumPacketSize,
+                             logger: logger, source: "swim")
         timer = DeadlineTimer(scheduler: scheduler)
         limits = WireLimits(
             maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
@@ -238,7 +240,9 @@ public final class SWIMNode {
         while !effects.isEmpty {
             swap(&effects, &performing)
             for effect in performing where !isStopped { perform(effect) }
-            performing.removeAll(keepingCapacity: true)
+            // A push-pull that brings thousands of members leaves as many
+            // effects: keep no room for them.
+            performing.removeAll(keepingCapacity: performing.capacity <= 256)
         }
         isFlushing = false
         armTimer()
@@ -261,6 +265,14 @@ public final class SWIMNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        timer.arm(at: instance.nextDeadline)
+        timer.arm(at: Self.nextDeadline(of: &instance))
+    }
+
+    /// The instance's next deadline, read in place: reading a computed
+    /// property of the stored instance directly copies the whole instance
+    /// first (retaining and releasing each of its buffers), after every
+    /// event.
+    private static func nextDeadline(of instance: inout SWIMInstance) -> Instant {
+        instance.nextDeadline
     }
 }

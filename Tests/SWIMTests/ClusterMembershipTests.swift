@@ -49,6 +49,18 @@ struct ClusterMembershipTests {
         #expect(cluster.falsePositives(excluding: [500]).isEmpty)
     }
 
+    @Test("a join storm that overflows the membership queues still converges (anti-entropy repairs what was dropped)")
+    func boundedQueuesConverge() throws {
+        var configuration = SWIMConfiguration()
+        configuration.membershipQueueCapacity = 64
+        let cluster = try SWIMCluster(count: 300, seed: 23, configuration: configuration)
+        cluster.network.run(until: cluster.lastJoinAt)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 300) }, step: .milliseconds(100),
+                                     limit: .seconds(120)), "300 members did not converge within 120 s")
+        #expect(cluster.total { $0.counters.membershipUpdatesDropped } > 0)
+        #expect(cluster.falsePositives().isEmpty)
+    }
+
     @Test("no false positive in 10 minutes with 2% loss and one slow member (Lifeguard)")
     func noFalsePositivesUnderLossAndSlowMember() throws {
         let lossy = LinkConditions(delay: .uniform(minimum: .microseconds(500), maximum: .milliseconds(2)),

@@ -96,6 +96,38 @@ struct HostileInputTests {
         #expect(instance.counters.membersRefused == 900)
     }
 
+    @Test("a flood of news stops at membershipQueueCapacity, dropping the most-sent updates and counting them")
+    func membershipQueueBound() throws {
+        var configuration = SWIMConfiguration()
+        configuration.membershipQueueCapacity = 64
+        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
+                                        now: Self.start)
+        var effects: [SWIMEffect] = []
+        instance.join(seeds: [], now: Self.start, into: &effects)
+        // A reply: members past the first 64 are queued as nearly sent
+        // (the replier's side knows them), so they are dropped first.
+        let flood = (2..<302).map {
+            Member(id: NodeID(UInt64($0)), endpoint: Self.peer, incarnation: 0, status: .alive)
+        }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .pushPull(members: flood, isReply: true)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.allMembers.count == 301)
+        #expect(instance.queuedUpdateCount == 64)
+        #expect(instance.counters.membershipUpdatesDropped == 301 - 64)
+        // News arriving now (a suspicion) is kept: it has not been sent.
+        instance.receive(SWIMMessage(sender: NodeID(3), body: .gossip,
+                                     updates: [.suspect(NodeID(9), incarnation: 0, by: NodeID(3))]),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.queuedUpdateCount == 64)
+        effects.removeAll()
+        instance.tick(now: Self.start + .milliseconds(100), into: &effects)
+        let sent = effects.flatMap { effect -> [SWIMUpdate] in
+            if case .send(let message, _) = effect { return message.updates }
+            return []
+        }
+        #expect(sent.contains(.suspect(NodeID(9), incarnation: 0, by: NodeID(3))))
+    }
+
     @Test("oversized metadata and broadcasts are refused with typed errors")
     func limits() throws {
         var instance = try Self.instance()
@@ -108,6 +140,9 @@ struct HostileInputTests {
         var bad = SWIMConfiguration()
         bad.probeTimeout = .seconds(2)
         #expect(throws: ConfigurationError.self) { try bad.validate() }
+        var tiny = SWIMConfiguration()
+        tiny.membershipQueueCapacity = 63
+        #expect(throws: ConfigurationError.self) { try tiny.validate() }
     }
 
     @Test("a broadcast is delivered once however often it arrives")

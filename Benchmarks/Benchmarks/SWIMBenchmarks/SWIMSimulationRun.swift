@@ -239,7 +239,9 @@ final class SWIMSimulationRun {
             convergence = scenario.convergenceLimit
             timeouts += 1
         }
-        trace("converged after \(convergence); \(convergenceSummary()); \(network.statistics)")
+        trace("converged after \(convergence); \(convergenceSummary()); "
+              + "\(total { $0.counters.membershipUpdatesDropped }) membership updates dropped from full queues; "
+              + "\(network.statistics)")
 
         network.run(for: scenario.settling)
         let packets = total { $0.packetsSent }

@@ -51,9 +51,9 @@ public final class KeyValueStateMachine: RaftStateMachine {
     public func snapshot() -> [UInt8] {
         var writer = WireWriter()
         writer.writeVarint(UInt64(values.count))
-        for key in values.keys.sorted() {
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             writer.writeString(key)
-            writer.writeBytes(values[key]!)
+            writer.writeBytes(value)
         }
         return writer.bytes
     }

@@ -51,7 +51,7 @@ public struct WireReader {
     /// message that fills its buffer.
     ///
     /// - Throws: ``WireError/Code/trailingBytes`` if bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public func finish() throws(WireError) {
         guard cursor == input.count else {
             throw WireError.trailingBytes(at: cursor, count: remainingCount)
@@ -83,7 +83,7 @@ public struct WireReader {
     /// Reads one byte.
     ///
     /// - Throws: ``WireError/Code/truncated`` at the end of the input.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readUInt8() throws(WireError) -> UInt8 {
         let start = try advance(by: 1)
         return input[start]
@@ -92,19 +92,19 @@ public struct WireReader {
     /// Reads 2 bytes as a little-endian integer.
     ///
     /// - Throws: ``WireError/Code/truncated`` if fewer than 2 bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readUInt16() throws(WireError) -> UInt16 { try readFixed(UInt16.self) }
 
     /// Reads 4 bytes as a little-endian integer.
     ///
     /// - Throws: ``WireError/Code/truncated`` if fewer than 4 bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readUInt32() throws(WireError) -> UInt32 { try readFixed(UInt32.self) }
 
     /// Reads 8 bytes as a little-endian integer.
     ///
     /// - Throws: ``WireError/Code/truncated`` if fewer than 8 bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readUInt64() throws(WireError) -> UInt64 { try readFixed(UInt64.self) }
 
     /// Reads one byte as a two's complement integer.
@@ -116,19 +116,19 @@ public struct WireReader {
     /// Reads 2 bytes as a little-endian two's complement integer.
     ///
     /// - Throws: ``WireError/Code/truncated`` if fewer than 2 bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readInt16() throws(WireError) -> Int16 { try readFixed(Int16.self) }
 
     /// Reads 4 bytes as a little-endian two's complement integer.
     ///
     /// - Throws: ``WireError/Code/truncated`` if fewer than 4 bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readInt32() throws(WireError) -> Int32 { try readFixed(Int32.self) }
 
     /// Reads 8 bytes as a little-endian two's complement integer.
     ///
     /// - Throws: ``WireError/Code/truncated`` if fewer than 8 bytes remain.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readInt64() throws(WireError) -> Int64 { try readFixed(Int64.self) }
 
     // MARK: Varints
@@ -140,19 +140,31 @@ public struct WireReader {
     ///   varint; ``WireError/Code/varintTooLong`` if its 10th byte has the
     ///   continuation bit; ``WireError/Code/varintOverflow`` if its 10th byte
     ///   is above 1.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readVarint() throws(WireError) -> UInt64 {
+        let start = cursor
+        // One byte is the common case (tags, small counts and lengths): it
+        // stays inline; longer varints take the outlined loop.
+        if start < input.count {
+            let first = input[start]
+            if first < 0x80 {
+                cursor = start &+ 1
+                return UInt64(first)
+            }
+        }
+        return try readMultibyteVarint()
+    }
+
+    /// ``readVarint()`` for a varint of more than one byte, or at the end of
+    /// the input.
+    @usableFromInline @inline(never)
+    internal mutating func readMultibyteVarint() throws(WireError) -> UInt64 {
         let start = cursor
         let end = input.count
         guard start < end else { throw WireError.truncated(at: start, needed: 1, available: 0) }
-        let first = input[start]
-        if first < 0x80 {
-            cursor = start &+ 1
-            return UInt64(first)
-        }
-        var result = UInt64(first & 0x7F)
-        var shift: UInt64 = 7
-        var index = start &+ 1
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var index = start
         while true {
             guard index < end else {
                 throw WireError.truncated(at: start, needed: index &- start &+ 1, available: end &- start)
@@ -324,6 +336,9 @@ public struct WireReader {
     ) throws(WireError) -> [Element] {
         let (count, _) = try readLengthPrefix(
             limit: limits.maximumCollectionCount, what: "element count")
+        // An empty array allocates nothing; reserving capacity 0 would still
+        // take the slow path of creating a buffer.
+        if count == 0 { return [] }
         var elements: [Element] = []
         elements.reserveCapacity(Swift.min(count, remainingCount))
         for _ in 0..<count {

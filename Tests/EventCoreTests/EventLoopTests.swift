@@ -96,6 +96,29 @@ struct EventLoopTests {
         #expect(fired.allSatisfy { $0.1 })
     }
 
+    @Test("a loop that polls before sleeping still takes work from other threads and fires timers on time",
+          arguments: [Duration.zero, .seconds(3_600)])
+    func pollBeforeSleeping(window: Duration) async throws {
+        let loop = try EventLoop(pollBeforeSleeping: window)
+        loop.start()
+        defer { loop.shutdown() }
+        // The wake-up below is I/O, so with a window the loop then polls: for
+        // an hour unless the next timer's deadline or new work ends the poll.
+        let fired = Atomic<Bool>(false)
+        try await loop.submit {
+            _ = loop.schedule(at: loop.now + .milliseconds(10)) { fired.store(true, ordering: .releasing) }
+        }
+        // Checked from this thread only: asking the loop would wake it.
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(30)
+        while !fired.load(ordering: .acquiring) && clock.now < giveUp {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let didFire = fired.load(ordering: .acquiring)
+        #expect(didFire, "the timer did not fire while the loop polled")
+        #expect(try await loop.submit { loop.isInLoop })
+    }
+
     @Test("a readable descriptor calls its handler; unregister stops it")
     func descriptors() async throws {
         let loop = try EventLoop()

@@ -6,7 +6,11 @@ import CLoopbackBaseline
 // - Chorus: UDPTransport on two EventLoops;
 // - SwiftNIO: DatagramChannel from DatagramBootstrap;
 // - C: sendmmsg/recvmmsg from two threads (CLoopbackBaseline), the
-//   practical limit of this machine.
+//   practical limit of this machine for the same work: every datagram
+//   carries its destination address, as in UDPTransport and NIO;
+// - C connected: the same program with the sending socket connect()ed to
+//   the receiver, a kernel shortcut (one route lookup, not one per datagram)
+//   that only a socket with a single peer can take; shown for reference.
 // Loopback64B.<peer>: each iteration is one run of `datagramsPerRun`
 // datagrams; the custom metric "datagrams/s" is what arrived per second.
 // Loopback64B.Interleaved runs the three back to back in every iteration
@@ -27,13 +31,17 @@ func report(_ result: BlastResult, to benchmark: Benchmark) {
 /// to back in one iteration (so both sides of a ratio saw the same load).
 let chorusPercentOfC = BenchmarkMetric.custom("chorus % of C", polarity: .prefersLarger, useScalingFactor: false)
 let chorusPercentOfNIO = BenchmarkMetric.custom("chorus % of NIO", polarity: .prefersLarger, useScalingFactor: false)
+let chorusPercentOfConnectedC = BenchmarkMetric.custom(
+    "chorus % of C connected", polarity: .prefersLarger, useScalingFactor: false)
 
-/// One run of the C baseline.
-func blastC() -> BlastResult? {
+/// One run of the C baseline, addressing every datagram (`connected`
+/// false) or on a connected socket.
+func blastC(connected: Bool) -> BlastResult? {
     var outcome = CLoopbackResult()
     let status = CLoopback_blast(
         UInt64(datagramsPerRun), UInt32(payloadSize), UInt32(batchSize),
-        Int32(socketBufferSize), Int32(socketBufferSize), UInt32(quietPeriodMilliseconds), &outcome)
+        Int32(socketBufferSize), Int32(socketBufferSize), UInt32(quietPeriodMilliseconds), connected ? 1 : 0,
+        &outcome)
     guard status == 0 else { return nil }
     return BlastResult(sent: Int(outcome.sent), received: Int(outcome.received), elapsedNanoseconds: outcome.elapsed_ns)
 }
@@ -78,26 +86,31 @@ func benchmarks() {
             benchmark.error("cannot set up the NIO channels: \(error)")
         }
     }
-    Benchmark("Loopback64B.C") { benchmark in
-        guard let result = blastC() else {
-            benchmark.error("CLoopback_blast failed to set up its sockets or threads")
-            return
+    for connected in [false, true] {
+        Benchmark(connected ? "Loopback64B.CConnected" : "Loopback64B.C") { benchmark in
+            guard let result = blastC(connected: connected) else {
+                benchmark.error("CLoopback_blast failed to set up its sockets or threads")
+                return
+            }
+            report(result, to: benchmark)
         }
-        report(result, to: benchmark)
     }
 
-    // The three back to back in every iteration, in rotating order, so the
+    // The four back to back in every iteration, in rotating order, so the
     // ratios hold even when other work on the machine comes and goes.
     Benchmark(
         "Loopback64B.Interleaved",
         configuration: .init(
-            metrics: [.wallClock, .throughput, chorusPercentOfC, chorusPercentOfNIO],
-            maxDuration: .seconds(40), maxIterations: 7)
+            metrics: [.wallClock, .throughput, chorusPercentOfC, chorusPercentOfNIO, chorusPercentOfConnectedC],
+            maxDuration: .seconds(50), maxIterations: 7)
     ) { benchmark in
         do {
             let (chorus, nio) = (try chorus(), try nio())
             var rates: [String: Int] = [:]
-            let runs: [(String, () -> BlastResult?)] = [("chorus", { chorus.blast() }), ("nio", { nio.blast() }), ("c", blastC)]
+            let runs: [(String, () -> BlastResult?)] = [
+                ("chorus", { chorus.blast() }), ("nio", { nio.blast() }), ("c", { blastC(connected: false) }),
+                ("c connected", { blastC(connected: true) }),
+            ]
             for offset in 0..<runs.count {
                 let (name, run) = runs[(benchmark.currentIteration + offset) % runs.count]
                 guard let result = run(), result.receivedPerSecond > 0 else {
@@ -108,6 +121,7 @@ func benchmarks() {
             }
             benchmark.measurement(chorusPercentOfC, rates["chorus"]! * 100 / rates["c"]!)
             benchmark.measurement(chorusPercentOfNIO, rates["chorus"]! * 100 / rates["nio"]!)
+            benchmark.measurement(chorusPercentOfConnectedC, rates["chorus"]! * 100 / rates["c connected"]!)
         } catch {
             benchmark.error("cannot set up the loopback peers: \(error)")
         }

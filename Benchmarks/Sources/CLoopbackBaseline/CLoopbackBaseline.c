@@ -30,6 +30,9 @@ typedef struct {
     uint64_t sent;
     uint64_t received;
     uint64_t last_receive_ns;
+    // Where each datagram goes when the socket is not connected.
+    struct sockaddr_in destination;
+    int connected;
 } Blast;
 
 static void *sender_main(void *argument) {
@@ -41,6 +44,10 @@ static void *sender_main(void *argument) {
     for (uint32_t i = 0; i < batch; i++) {
         messages[i].msg_hdr.msg_iov = &iov;
         messages[i].msg_hdr.msg_iovlen = 1;
+        if (!blast->connected) {
+            messages[i].msg_hdr.msg_name = &blast->destination;
+            messages[i].msg_hdr.msg_namelen = sizeof blast->destination;
+        }
     }
     uint64_t sent = 0;
     while (sent < blast->count) {
@@ -97,7 +104,7 @@ static void *receiver_main(void *argument) {
 
 int CLoopback_blast(uint64_t count, uint32_t payload_size, uint32_t batch,
                     int receive_buffer_bytes, int send_buffer_bytes, uint32_t idle_ms,
-                    CLoopbackResult *result) {
+                    int connected, CLoopbackResult *result) {
     memset(result, 0, sizeof *result);
     if (batch < 1) batch = 1;
     if (batch > 1024) batch = 1024;
@@ -126,7 +133,7 @@ int CLoopback_blast(uint64_t count, uint32_t payload_size, uint32_t batch,
     } else if (setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
                bind(rx, (struct sockaddr *)&address, sizeof address) != 0 ||
                getsockname(rx, (struct sockaddr *)&address, &length) != 0 ||
-               connect(tx, (struct sockaddr *)&address, sizeof address) != 0) {
+               (connected && connect(tx, (struct sockaddr *)&address, sizeof address) != 0)) {
         error = errno;
     }
     if (error) {
@@ -137,7 +144,8 @@ int CLoopback_blast(uint64_t count, uint32_t payload_size, uint32_t batch,
 
     // One record per thread; the receiver learns that the sender is done
     // from its own record, set once the sender thread has been joined.
-    Blast send_side = {.fd = tx, .count = count, .payload_size = payload_size, .batch = batch};
+    Blast send_side = {.fd = tx, .count = count, .payload_size = payload_size, .batch = batch,
+                       .destination = address, .connected = connected};
     Blast receive_side = {.fd = rx, .count = count, .payload_size = payload_size, .batch = batch};
 
     uint64_t start = now_ns();

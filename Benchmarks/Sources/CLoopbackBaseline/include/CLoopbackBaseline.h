@@ -27,10 +27,17 @@ typedef struct {
 /// receiving socket and SO_SNDBUF on the sending one (0 keeps the system
 /// default; the kernel caps them at net.core.rmem_max / wmem_max).
 ///
+/// With `connected` 0 every datagram carries the receiver's address
+/// (`msg_name`), as a transport that talks to many peers sends, and as
+/// UDPTransport and SwiftNIO's datagram channel do; with `connected` 1 the
+/// sending socket is `connect`ed to the receiver first, a kernel shortcut
+/// (the route is looked up once, not per datagram) that only a socket with a
+/// single peer can take.
+///
 /// Returns 0, or an errno value if a socket could not be set up or a thread
 /// could not start.
 int CLoopback_blast(uint64_t count, uint32_t payload_size, uint32_t batch,
                     int receive_buffer_bytes, int send_buffer_bytes, uint32_t idle_ms,
-                    CLoopbackResult *result);
+                    int connected, CLoopbackResult *result);
 
 #endif

@@ -33,14 +33,13 @@ public final class GossipNode {
     private var performing: [GossipEffect] = []
     private var isFlushing = false
     private var sender: FrameSender
-    private let limits: WireLimits
+    private var receiver: FrameReceiver
     private let timer: DeadlineTimer
     private var deliveryHandler: ((GossipDelivery) -> Void)?
     private var streams: [AsyncStream<GossipDelivery>.Continuation] = []
     private var isStopped = false
     private let logger: any LogSink
     /// Counts kept by the driver, merged into ``counters``.
-    private var malformedFramesDropped = 0
 
     /// Creates a node on `transport` (whose receive handler it takes) and
     /// `scheduler`. Call ``start(seeds:)`` next.
@@ -69,7 +68,8 @@ public final class GossipNode {
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "gossip")
         timer = DeadlineTimer(scheduler: scheduler)
-        limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
+        let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
+        receiver = FrameReceiver(protocolID: .gossip, limits: limits, logger: logger, source: "gossip")
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
@@ -81,7 +81,7 @@ public final class GossipNode {
     /// What the node has done so far.
     public var counters: GossipCounters {
         var counters = instance.counters
-        counters.malformedFramesDropped = malformedFramesDropped
+        counters.malformedFramesDropped = receiver.malformedFramesDropped
         return counters
     }
     /// Sends the transport refused (closed, wrong address family).
@@ -153,15 +153,7 @@ public final class GossipNode {
 
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
-        let message: GossipMessage
-        do throws(WireError) {
-            let body = try Frame.decodeBody(bytes, of: .gossip, limits: limits)
-            message = try GossipMessage(decoding: body, limits: limits)
-        } catch {
-            malformedFramesDropped += 1
-            logger.log(.debug, source: "gossip", "dropped a frame from \(sender): \(error)")
-            return
-        }
+        guard let message = receiver.decode(bytes, from: sender, GossipMessage.init(decoding:limits:)) else { return }
         instance.receive(message, from: sender, now: now, into: &effects)
         flush()
     }

@@ -63,9 +63,8 @@ public final class RaftNode {
     private var isProcessScheduled = false
     private var isStopped = false
     private var sender: FrameSender
-    private let limits: WireLimits
+    private var receiver: FrameReceiver
     private let logger: any LogSink
-    private var malformedFramesDropped = 0
     /// The index of the latest snapshot saved or restored.
     public private(set) var snapshotIndex: UInt64
     /// Sends the transport refused (too large, closed).
@@ -110,11 +109,12 @@ public final class RaftNode {
         timer = DeadlineTimer(scheduler: scheduler)
         // The largest body: an append (up to maximumAppendBytes plus one
         // command, and per-entry overhead) or a snapshot chunk.
-        limits = WireLimits(
+        let limits = WireLimits(
             maximumByteStringLength: max(configuration.maximumCommandSize, configuration.snapshotChunkSize),
             maximumCollectionCount: RaftMessage.maximumEntriesPerAppend,
             maximumFrameLength: max(configuration.maximumAppendBytes + configuration.maximumCommandSize
                 + RaftMessage.maximumEntriesPerAppend * 40, configuration.snapshotChunkSize) + 256)
+        receiver = FrameReceiver(protocolID: .raft, limits: limits, logger: logger, source: "raft")
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
@@ -143,7 +143,7 @@ public final class RaftNode {
     /// What the node has done so far.
     public var counters: RaftCounters {
         var counters = replica.counters
-        counters.malformedFramesDropped = malformedFramesDropped
+        counters.malformedFramesDropped = receiver.malformedFramesDropped
         counters.proposalsForwarded = forwardCounters.proposalsForwarded
         counters.forwardedProposalsReceived = forwardCounters.forwardedProposalsReceived
         counters.forwardsTimedOut = forwardCounters.forwardsTimedOut
@@ -283,15 +283,7 @@ public final class RaftNode {
 
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
-        let message: RaftMessage
-        do throws(WireError) {
-            let body = try Frame.decodeBody(bytes, of: .raft, limits: limits)
-            message = try RaftMessage(decoding: body, limits: limits)
-        } catch {
-            malformedFramesDropped += 1
-            logger.log(.debug, source: "raft", "dropped a frame from \(sender): \(error)")
-            return
-        }
+        guard let message = receiver.decode(bytes, from: sender, RaftMessage.init(decoding:limits:)) else { return }
         if message.isForwarding {
             handleForwarding(message)
         } else {
@@ -398,7 +390,7 @@ public final class RaftNode {
 
     private func send(_ message: RaftMessage) {
         guard let destination = endpoints[message.to] else { return }
-        let limits = limits
+        let limits = receiver.limits
         sender.send(to: destination) { writer throws(WireError) in try message.encodeFrame(into: &writer, limits: limits) }
     }
 

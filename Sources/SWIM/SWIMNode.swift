@@ -31,7 +31,7 @@ public final class SWIMNode {
     private var performing: [SWIMEffect] = []
     private var isFlushing = false
     private var sender: FrameSender
-    private let limits: WireLimits
+    private var receiver: FrameReceiver
     private let timer: DeadlineTimer
     private var eventHandler: ((MemberEvent) -> Void)?
     private var broadcastHandler: ((SWIMBroadcast) -> Void)?
@@ -40,7 +40,6 @@ public final class SWIMNode {
     private var departureHandlers: [() -> Void] = []
     private var isStopped = false
     private let logger: any LogSink
-    private var malformedFramesDropped = 0
     /// Datagrams and bytes (frame headers included) sent so far.
     public var packetsSent: Int { sender.framesSent }
     /// See ``packetsSent``.
@@ -85,10 +84,11 @@ public final class SWIMNode {
         sender = FrameSender(transport: transport, capacity: 2_048, retainedCapacity: configuration.maximumPacketSize,
                              logger: logger, source: "swim")
         timer = DeadlineTimer(scheduler: scheduler)
-        limits = WireLimits(
+        let limits = WireLimits(
             maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
             maximumCollectionCount: configuration.maximumMembers,
             maximumFrameLength: configuration.maximumStateSize + 1_024)
+        receiver = FrameReceiver(protocolID: .swim, limits: limits, logger: logger, source: "swim")
         self.discovery = discovery
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
@@ -117,7 +117,7 @@ public final class SWIMNode {
     /// What the member has done so far.
     public var counters: SWIMCounters {
         var counters = instance.counters
-        counters.malformedFramesDropped = malformedFramesDropped
+        counters.malformedFramesDropped = receiver.malformedFramesDropped
         return counters
     }
     /// Whether the node was stopped (or has left).
@@ -213,15 +213,7 @@ public final class SWIMNode {
 
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
-        let message: SWIMMessage
-        do throws(WireError) {
-            let body = try Frame.decodeBody(bytes, of: .swim, limits: limits)
-            message = try SWIMMessage(decoding: body, limits: limits)
-        } catch {
-            malformedFramesDropped += 1
-            logger.log(.debug, source: "swim", "dropped a frame from \(sender): \(error)")
-            return
-        }
+        guard let message = receiver.decode(bytes, from: sender, SWIMMessage.init(decoding:limits:)) else { return }
         instance.receive(message, from: sender, now: now, into: &effects)
         flush()
     }

@@ -415,7 +415,7 @@ public final class RaftNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        let forwardDeadline = forwards.isEmpty ? Instant.distantFuture : forwards.values.lazy.map(\.deadline).min()!
+        let forwardDeadline = forwards.values.lazy.map(\.deadline).min() ?? .distantFuture
         timer.arm(at: min(replica.nextDeadline, forwardDeadline))
     }
 }

@@ -19,6 +19,40 @@ struct KeyTable {
         var node: Int?
 
         var isIdle: Bool { running == 0 && queued.isEmpty && cached == nil }
+
+        /// Runs `proposal` if none runs (returning true), or queues it.
+        mutating func start(_ proposal: UInt64) -> Bool {
+            guard running == 0 else {
+                queued.append(proposal)
+                return false
+            }
+            running = proposal
+            return true
+        }
+
+        /// Takes the cached ballot out, with the node it had.
+        mutating func takeCached() -> (cached: CachedBallot, node: Int?)? {
+            guard let taken = cached else { return nil }
+            cached = nil
+            defer { node = nil }
+            return (taken, node)
+        }
+
+        /// Caches `ballot`; returns the node the key had in the list.
+        mutating func cache(_ ballot: CachedBallot) -> Int? {
+            cached = ballot
+            return node
+        }
+
+        /// `proposal` ended: returns the queued proposal that runs next.
+        mutating func end(_ proposal: UInt64) -> UInt64? {
+            guard running == proposal else {
+                queued.removeAll { $0 == proposal }
+                return nil
+            }
+            running = queued.isEmpty ? 0 : queued.removeFirst()
+            return running == 0 ? nil : running
+        }
     }
 
     /// A node of the list of cached keys.
@@ -51,11 +85,7 @@ struct KeyTable {
             entries[key] = Entry(running: proposal)
             return (true, nil)
         }
-        guard entries.values[index].running == 0 else {
-            entries.values[index].queued.append(proposal)
-            return (false, nil)
-        }
-        entries.values[index].running = proposal
+        guard entries.values[index].start(proposal) else { return (false, nil) }
         return (true, take(at: index))
     }
 
@@ -81,22 +111,17 @@ struct KeyTable {
         let key = RegisterKey(key)
         guard let index = entries.index(forKey: key) else { return nil }
         if let caching {
-            entries.values[index].cached = CachedBallot(ballot: caching.ballot, value: caching.value)
-            if let node = entries.values[index].node { unlink(node) } else { entries.values[index].node = newNode(key) }
-            if let node = entries.values[index].node { append(node) }
+            if let node = entries.values[index].cache(CachedBallot(ballot: caching.ballot, value: caching.value)) {
+                unlink(node)
+                append(node)
+            } else {
+                let node = newNode(key)
+                append(node)
+                entries.values[index].node = node
+            }
         }
         var next: (next: UInt64, cached: CachedBallot?)?
-        if entries.values[index].running == proposal {
-            if entries.values[index].queued.isEmpty {
-                entries.values[index].running = 0
-            } else {
-                let queued = entries.values[index].queued.removeFirst()
-                entries.values[index].running = queued
-                next = (queued, take(at: index))
-            }
-        } else {
-            entries.values[index].queued.removeAll { $0 == proposal }
-        }
+        if let queued = entries.values[index].end(proposal) { next = (queued, take(at: index)) }
         removeIfIdle(at: index)
         if cachedCount > maximumCached, let oldest, let evicted = entries.index(forKey: nodes[oldest].key) {
             _ = take(at: evicted)
@@ -120,13 +145,11 @@ struct KeyTable {
     }
 
     private mutating func take(at index: Dictionary<RegisterKey, Entry>.Index) -> CachedBallot? {
-        guard let cached = entries.values[index].cached else { return nil }
-        entries.values[index].cached = nil
-        if let node = entries.values[index].node {
+        guard let (cached, node) = entries.values[index].takeCached() else { return nil }
+        if let node {
             unlink(node)
             nodes[node].key = RegisterKey([])
             freeNodes.append(node)
-            entries.values[index].node = nil
         }
         return cached
     }

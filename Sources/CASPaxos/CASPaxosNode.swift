@@ -297,6 +297,8 @@ public final class CASPaxosNode {
         switch effect {
         case .send(let message, let destination):
             outbox.append(message, to: destination)
+        case .sendToEach(let message, let destinations):
+            outbox.append(message, toEach: destinations)
         case .persist(let write):
             guard let store else { return }
             do throws(AcceptorStoreError) {

@@ -66,6 +66,8 @@ public struct CASPaxosOutbox {
     /// The frame limits: bytes, messages, and the bytes a batch adds to its
     /// messages' (frame header, tag, the largest count).
     private let limits: (size: Int, count: Int, overhead: Int)
+    /// Where a message sent to several destinations is encoded once.
+    private var scratch = WireWriter(capacity: 256)
     /// Messages appended since the last flush.
     public private(set) var messageCount = 0
 
@@ -90,6 +92,23 @@ public struct CASPaxosOutbox {
         message.encode(to: &queues[queue].bytes)
         queues[queue].add(messageAt: start, limits: limits)
         messageCount += 1
+    }
+
+    /// Encodes `message` once and appends it to the frames for each of
+    /// `destinations`.
+    public mutating func append(_ message: CASPaxosMessage, toEach destinations: [Endpoint]) {
+        scratch.removeAll()
+        message.encode(to: &scratch)
+        let encoded = scratch
+        encoded.withUnsafeBytes { bytes in
+            for destination in destinations {
+                let queue = queue(for: destination)
+                let start = queues[queue].bytes.count
+                queues[queue].bytes.writeRawBytes(bytes)
+                queues[queue].add(messageAt: start, limits: limits)
+            }
+        }
+        messageCount += destinations.count
     }
 
     /// Hands out every frame, then empties the outbox: `send` gets each

@@ -258,10 +258,9 @@ public struct Proposer {
             })
         else { return }
         retire(retired, startedFor: proposalID, requestID)
-        for acceptor in quorums.prepareAcceptors {
-            counters.requestsSent += 1
-            effects.append(.send(.prepare(requestID: requestID, key: key, ballot: ballot, age: age), to: acceptor))
-        }
+        counters.requestsSent += quorums.prepareAcceptors.count
+        effects.append(
+            .sendToEach(.prepare(requestID: requestID, key: key, ballot: ballot, age: age), quorums.prepareAcceptors))
     }
 
     /// Starts a phase of `proposal`'s attempt with `requestID`; returns the
@@ -321,14 +320,12 @@ public struct Proposer {
         else { return }
         if let previous { proposalByRequest.remove(previous) }
         retire(retired, startedFor: proposalID, requestID)
-        for acceptor in quorums.acceptAcceptors {
-            counters.requestsSent += 1
-            effects.append(
-                .send(
-                    .accept(
-                        requestID: requestID, key: key, ballot: ballot, age: age, value: newValue,
-                        nextBallot: nextBallot), to: acceptor))
-        }
+        counters.requestsSent += quorums.acceptAcceptors.count
+        effects.append(
+            .sendToEach(
+                .accept(
+                    requestID: requestID, key: key, ballot: ballot, age: age, value: newValue, nextBallot: nextBallot),
+                quorums.acceptAcceptors))
     }
 
     /// The proposal waiting for `requestID` in `phase`, or nil (counted) if

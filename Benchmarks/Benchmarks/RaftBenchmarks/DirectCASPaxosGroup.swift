@@ -233,6 +233,8 @@ final class DirectCASPaxosGroup {
                 wrote = true
             case .send(let message, let destination):
                 outboxes[node].append(message, to: destination)
+            case .sendToEach(let message, let destinations):
+                outboxes[node].append(message, toEach: destinations)
             case .proposalCompleted, .maintenanceCompleted:
                 break
             }
@@ -253,6 +255,8 @@ final class DirectCASPaxosGroup {
                 switch effect {
                 case .send(let message, let destination):
                     outboxes[proposerNode].append(message, to: destination)
+                case .sendToEach(let message, let destinations):
+                    outboxes[proposerNode].append(message, toEach: destinations)
                 case .proposalCompleted(let id, let result):
                     switch result {
                     case .success: outcome.succeeded += 1

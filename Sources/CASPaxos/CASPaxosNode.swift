@@ -258,13 +258,14 @@ public final class CASPaxosNode {
             logger.log(.debug, source: "caspaxos", "dropped a frame from \(sender): \(error)")
             return
         }
-        for message in incoming {
-            switch message {
+        // By index: iterating the array would copy every message.
+        for index in incoming.indices {
+            switch incoming[index] {
             case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
-                acceptor?.receive(message, from: sender, into: &effects)
+                acceptor?.receive(incoming[index], from: sender, into: &effects)
             case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
                 .keyList:
-                proposer?.receive(message, from: sender, now: now, into: &effects)
+                proposer?.receive(incoming[index], from: sender, now: now, into: &effects)
             }
         }
         incoming.removeAll(keepingCapacity: true)
@@ -282,7 +283,7 @@ public final class CASPaxosNode {
         isFlushing = true
         while !effects.isEmpty {
             swap(&effects, &performing)
-            for effect in performing where !isStopped { perform(effect) }
+            for index in performing.indices where !isStopped { perform(performing[index]) }
             performing.removeAll(keepingCapacity: true)
         }
         isFlushing = false

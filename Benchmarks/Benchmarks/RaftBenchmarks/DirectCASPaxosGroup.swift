@@ -198,11 +198,11 @@ final class DirectCASPaxosGroup {
                 } catch {
                     fatalError("a frame to node \(node) did not decode: \(error)")
                 }
-                for message in incoming {
+                for index in incoming.indices {
                     if node == proposerNode {
-                        proposer.receive(message, from: endpoints[from], now: now, into: &effects)
+                        proposer.receive(incoming[index], from: endpoints[from], now: now, into: &effects)
                     } else {
-                        acceptors[node].receive(message, from: endpoints[from], into: &effects)
+                        acceptors[node].receive(incoming[index], from: endpoints[from], into: &effects)
                     }
                 }
                 incoming.removeAll(keepingCapacity: true)
@@ -226,8 +226,8 @@ final class DirectCASPaxosGroup {
     /// outbox, then one sync (the replies leave after it, in ``flush(from:)``).
     private func performAcceptorEffects(_ node: Int) throws {
         var wrote = false
-        for effect in effects {
-            switch effect {
+        for index in effects.indices {
+            switch effects[index] {
             case .persist(let write):
                 try stores[node].apply(write)
                 wrote = true
@@ -251,8 +251,8 @@ final class DirectCASPaxosGroup {
     private func performProposerEffects() throws {
         while !effects.isEmpty {
             swap(&effects, &performing)
-            for effect in performing {
-                switch effect {
+            for index in performing.indices {
+                switch performing[index] {
                 case .send(let message, let destination):
                     outboxes[proposerNode].append(message, to: destination)
                 case .sendToEach(let message, let destinations):

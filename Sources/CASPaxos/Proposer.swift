@@ -67,6 +67,11 @@ public struct Proposer {
     var proposalByRequest = IdentifierIndex()
     /// ``quorums`` by acceptor position.
     var acceptors: AcceptorDirectory
+    /// ``CASPaxosConfiguration/attemptTimeout`` and
+    /// ``CASPaxosConfiguration/proposalTimeout`` in nanoseconds (reading a
+    /// `Duration`'s nanoseconds divides 128-bit integers, twice per
+    /// proposal otherwise).
+    let timeouts: (attempt: UInt64, proposal: UInt64)
     /// Garbage collections and membership changes this proposer drives.
     var tasks: [UInt64: MaintenanceTask] = [:]
     var taskByRequest: [UInt64: UInt64] = [:]
@@ -89,6 +94,11 @@ public struct Proposer {
         self.configuration = configuration
         random = SeededRandomGenerator(seed: seed)
         keys = KeyTable(maximumCached: configuration.maximumCachedKeys)
+        // validate() keeps both within 1 ms ... 1 h.
+        timeouts = (
+            UInt64(clamping: configuration.attemptTimeout.nanoseconds),
+            UInt64(clamping: configuration.proposalTimeout.nanoseconds)
+        )
         acceptors = AcceptorDirectory(quorums)
     }
 
@@ -144,7 +154,7 @@ public struct Proposer {
         nextProposalID += 1
         proposals.insert(
             Proposal(
-                id: proposalID, key: key, change: change, deadline: now + configuration.proposalTimeout,
+                id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
                 needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity))
         let (runs, cached) = keys.add(proposalID, key: key)
         if runs { beginAttempt(proposalID, cached: cached, now: now, into: &effects) }
@@ -248,7 +258,7 @@ public struct Proposer {
         }
         let ballot = newBallot()
         let requestID = newRequestID()
-        let attemptDeadline = now + configuration.attemptTimeout
+        let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
             let (key, retired) = proposals.update(proposalID, { proposal in
                 proposal.ballot = ballot
@@ -290,7 +300,9 @@ public struct Proposer {
     private mutating func sendAccept(
         _ proposalID: UInt64, repeating: [UInt8]?? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard let (change, current, sentNothing) = proposals.update(proposalID, { ($0.change, $0.current, $0.sentAccepts.isEmpty) })
+        guard
+            let (change, current, sentNothing, needsEveryAcceptor) = proposals.update(
+                proposalID, { ($0.change, $0.current, $0.sentAccepts.isEmpty, $0.needsEveryAcceptor) })
         else { return }
         let newValue = repeating ?? change(current)
         if let newValue, newValue.count > configuration.maximumValueSize {
@@ -301,11 +313,9 @@ public struct Proposer {
                 .failure(CASPaxosError(code, detail: "the change produced \(newValue.count) bytes, limit \(configuration.maximumValueSize)")),
                 now: now, into: &effects)
         }
-        let nextBallot: Ballot? =
-            configuration.isOneRoundTripEnabled && proposals.update(proposalID, { !$0.needsEveryAcceptor }) == true
-            ? newBallot() : nil
+        let nextBallot = configuration.isOneRoundTripEnabled && !needsEveryAcceptor ? newBallot() : nil
         let requestID = newRequestID()
-        let attemptDeadline = now + configuration.attemptTimeout
+        let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
             let (key, ballot, previous, retired) = proposals.update(proposalID, { proposal in
                 proposal.newValue = newValue
@@ -515,5 +525,13 @@ public struct Proposer {
         }
         effects.append(.proposalCompleted(id: proposalID, result: result))
         proposalFinished(proposalID, result, ballot: proposal.ballot, now: now, into: &effects)
+    }
+}
+
+extension Instant {
+    /// `nanoseconds` later, or ``distantFuture`` past it.
+    fileprivate func advanced(by nanoseconds: UInt64) -> Instant {
+        let (sum, overflow) = self.nanoseconds.addingReportingOverflow(nanoseconds)
+        return overflow ? .distantFuture : Instant(nanoseconds: sum)
     }
 }

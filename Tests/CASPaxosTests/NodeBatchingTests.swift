@@ -56,4 +56,34 @@ struct NodeBatchingTests {
         for acceptor in cluster.acceptors { #expect(try #require(acceptor).counters.framesSent == 2 * 7) }
         #expect(cluster.check() == .linearizable)
     }
+
+    /// A store whose sync fails: the writes of a turn never become durable.
+    final class UnsyncableStore: AcceptorStore {
+        func load() -> AcceptorSnapshot { AcceptorSnapshot() }
+        func apply(_ write: AcceptorWrite) {}
+        func sync() throws(AcceptorStoreError) { throw AcceptorStoreError(.io, detail: "no disk") }
+    }
+
+    @Test("an acceptor whose store cannot sync stops and sends none of the turn's replies; the others carry on")
+    func failedSyncDropsTheTurn() throws {
+        let network = SimulatedNetwork(seed: 8)
+        let nodes = (0..<4).map { _ in network.addNode() }
+        let acceptors = try nodes[0..<3].enumerated().map { index, node in
+            try CASPaxosNode(
+                transport: node, scheduler: node, quorums: nil,
+                acceptorStore: index == 0 ? UnsyncableStore() : InMemoryAcceptorStore(), seed: UInt64(index))
+        }
+        let proposer = try CASPaxosNode(
+            transport: nodes[3], scheduler: nodes[3], quorums: .majority(of: nodes[0..<3].map(\.localEndpoint)),
+            acceptorStore: nil, seed: 9)
+        var succeeded = 0
+        for index in 0..<50 {
+            proposer.propose(key: [UInt8(index)], change: { _ in [1] }) { if case .success = $0 { succeeded += 1 } }
+        }
+        network.run(for: .milliseconds(50))
+        #expect(succeeded == 50)
+        #expect(acceptors[0].acceptor == nil)
+        #expect(acceptors[0].counters.framesSent == 0)
+        #expect(acceptors[1].acceptor != nil && acceptors[1].counters.messagesSent == 100)
+    }
 }

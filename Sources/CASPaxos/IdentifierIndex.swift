@@ -80,12 +80,6 @@ struct IdentifierIndex {
         return removed
     }
 
-    /// Removes every ID, keeping the table's size.
-    mutating func removeAll() {
-        for index in buckets.indices { buckets[index] = Bucket(id: 0, value: 0) }
-        count = 0
-    }
-
     private func home(of id: UInt64) -> Int {
         Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15) &>> shift)
     }

@@ -47,9 +47,6 @@ struct ProposalTable {
     /// pending.
     var earliestWakeUp: Instant? { heap.first?.wakeUp }
 
-    /// Whether the proposal `id` is pending.
-    func contains(_ id: UInt64) -> Bool { slotByID[id] != nil }
-
     /// A copy of the proposal `id`, if pending.
     subscript(id: UInt64) -> Proposal? {
         slotByID[id].map { slots[$0] }

@@ -29,8 +29,6 @@ struct IdentifierIndexTests {
         #expect(disagreements == 0)
         #expect(index[0] == nil)
         index.set(0, 1)
-        #expect(index[0] == nil)
-        index.removeAll()
-        #expect(index.count == 0 && index[model.keys.first ?? 1] == nil)
+        #expect(index[0] == nil && index.remove(0) == nil)
     }
 }

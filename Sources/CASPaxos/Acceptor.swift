@@ -51,9 +51,9 @@ public struct Acceptor {
     }
 
     /// The register of `key`, if the acceptor holds one.
-    public func register(_ key: [UInt8]) -> RegisterState? { state.registers[key] }
+    public func register(_ key: [UInt8]) -> RegisterState? { state.register(key) }
     /// How many registers the acceptor holds.
-    public var registerCount: Int { state.registers.count }
+    public var registerCount: Int { state.registerCount }
     /// The whole state (what the store must hold once synced).
     public var snapshot: AcceptorSnapshot { state }
 
@@ -63,15 +63,11 @@ public struct Acceptor {
         switch message {
         case .prepare(let id, let key, let ballot, let age):
             guard admits(id, ballot, age, from: sender, into: &effects),
-                var register = existingOrNew(key)
+                let register = update(key, into: &effects, {
+                    ballot > $0.promised ? RegisterState(promised: ballot, accepted: $0.accepted, value: $0.value) : nil
+                })
             else { return }
-            guard ballot >= register.promised else {
-                return refuse(id, register, to: sender, into: &effects)
-            }
-            if ballot > register.promised {
-                register.promised = ballot
-                write(key, register, into: &effects)
-            }
+            guard ballot >= register.promised else { return refuse(id, register, to: sender, into: &effects) }
             counters.promises += 1
             effects.append(.send(.promise(requestID: id, accepted: register.accepted, value: register.value), to: sender))
         case .accept(let id, let key, let ballot, let age, let value, let next):
@@ -80,13 +76,12 @@ public struct Acceptor {
                 counters.invalidBallots += 1
                 return
             }
-            guard var register = existingOrNew(key) else { return }
+            guard
+                let register = update(key, into: &effects, {
+                    ballot >= $0.promised ? RegisterState(promised: next ?? ballot, accepted: ballot, value: value) : nil
+                })
+            else { return }
             guard ballot >= register.promised else { return refuse(id, register, to: sender, into: &effects) }
-            let updated = RegisterState(promised: next ?? ballot, accepted: ballot, value: value)
-            if updated != register {
-                register = updated
-                write(key, register, into: &effects)
-            }
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):
@@ -101,7 +96,7 @@ public struct Acceptor {
             }
             effects.append(.send(.acknowledged(requestID: id), to: sender))
         case .removeTombstone(let id, let key, let ballot):
-            if let register = state.registers[key], register.isTombstone, register.accepted == ballot {
+            if let register = state.register(key), register.isTombstone, register.accepted == ballot {
                 counters.registersRemoved += 1
                 persist(.remove(key: key, floor: register.promised), into: &effects)
             }
@@ -131,15 +126,31 @@ public struct Acceptor {
         return true
     }
 
-    /// The register of `key`, or a new one promised at the removal floor;
-    /// nil (counted) if a new one would pass the register limit.
-    private mutating func existingOrNew(_ key: [UInt8]) -> RegisterState? {
-        if let register = state.registers[key] { return register }
-        guard state.registers.count < configuration.maximumRegisters else {
+    /// Changes the register of `key` to what `change` returns for it (nil:
+    /// no change), recording and persisting the change if it is one, and
+    /// returns the register as it was. An absent key is a new register
+    /// promised at the removal floor; nil (counted) if a new one would pass
+    /// the register limit. Looks the key up once.
+    private mutating func update(
+        _ key: [UInt8], into effects: inout [CASPaxosEffect], _ change: (RegisterState) -> RegisterState?
+    ) -> RegisterState? {
+        if let index = state.table.index(forKey: RegisterKey(key)) {
+            let register = state.table.values[index]
+            if let changed = change(register), changed != register {
+                state.table.values[index] = changed
+                effects.append(.persist(.register(key: state.table.keys[index].bytes, state: changed)))
+            }
+            return register
+        }
+        guard state.table.count < configuration.maximumRegisters else {
             counters.registersRefused += 1
             return nil
         }
-        return RegisterState(promised: state.removalFloor)
+        let register = RegisterState(promised: state.removalFloor)
+        if let changed = change(register), changed != register {
+            persist(.register(key: key, state: changed), into: &effects)
+        }
+        return register
     }
 
     private mutating func refuse(
@@ -149,15 +160,11 @@ public struct Acceptor {
         effects.append(.send(.conflict(requestID: id, highest: max(register.promised, register.accepted)), to: sender))
     }
 
-    private mutating func write(_ key: [UInt8], _ register: RegisterState, into effects: inout [CASPaxosEffect]) {
-        persist(.register(key: key, state: register), into: &effects)
-    }
-
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {
         if keyIndex != nil {
             switch write {
-            case .register(let key, _) where state.registers[key] == nil: keyIndex?.insert(key)
-            case .remove(let key, _) where state.registers[key] != nil: keyIndex?.remove(key)
+            case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)
+            case .remove(let key, _) where state.register(key) != nil: keyIndex?.remove(key)
             case .register, .remove, .minimumAge: break
             }
         }
@@ -171,7 +178,7 @@ public struct Acceptor {
     /// key present from a listing's first page to its last is in exactly
     /// one page; a key added or removed meanwhile may or may not be.
     private mutating func listing(_ id: UInt64, after: [UInt8]?) -> CASPaxosMessage {
-        let index = keyIndex ?? SortedKeyIndex(state.registers.keys)
+        let index = keyIndex ?? SortedKeyIndex(state.table.keys.lazy.map(\.bytes))
         keyIndex = index
         let page = index.page(after: after, limit: configuration.maximumKeysPerListing)
         return .keyList(requestID: id, keys: page.keys, isComplete: page.isComplete)

@@ -2,31 +2,47 @@ import EventCore
 
 /// An acceptor's whole durable state: what an ``AcceptorStore`` recovers.
 public struct AcceptorSnapshot: Hashable, Sendable {
-    /// The registers, by key.
-    public var registers: [[UInt8]: RegisterState]
+    /// The registers, by key. A copy, built on every read (O(n)): look one
+    /// register up with ``register(_:)``.
+    public var registers: [[UInt8]: RegisterState] {
+        get { Dictionary(uniqueKeysWithValues: table.lazy.map { ($0.key.bytes, $0.value) }) }
+        set { table = Self.table(of: newValue) }
+    }
     /// The minimum age garbage collection set per proposer.
     public var minimumAges: [NodeID: UInt64]
     /// The highest promise of any removed register: an absent key behaves
     /// as if it had promised this ballot.
     public var removalFloor: Ballot
+    /// The registers, keyed for hashing in one call: what the acceptor and
+    /// the stores look up and change on every write.
+    var table: [RegisterKey: RegisterState]
 
     /// Creates a snapshot; the default is an acceptor that never ran.
     public init(
         registers: [[UInt8]: RegisterState] = [:], minimumAges: [NodeID: UInt64] = [:], removalFloor: Ballot = .zero
     ) {
-        self.registers = registers
+        table = Self.table(of: registers)
         self.minimumAges = minimumAges
         self.removalFloor = removalFloor
     }
 
+    /// The register of `key`, if there is one.
+    public func register(_ key: [UInt8]) -> RegisterState? { table[RegisterKey(key)] }
+    /// How many registers there are.
+    public var registerCount: Int { table.count }
+
     /// Applies one write.
     public mutating func apply(_ write: AcceptorWrite) {
         switch write {
-        case .register(let key, let state): registers[key] = state
+        case .register(let key, let state): table[RegisterKey(key)] = state
         case .remove(let key, let floor):
-            registers[key] = nil
+            table[RegisterKey(key)] = nil
             removalFloor = max(removalFloor, floor)
         case .minimumAge(let proposer, let age): minimumAges[proposer] = max(minimumAges[proposer] ?? 0, age)
         }
+    }
+
+    private static func table(of registers: [[UInt8]: RegisterState]) -> [RegisterKey: RegisterState] {
+        Dictionary(uniqueKeysWithValues: registers.lazy.map { (RegisterKey($0.key), $0.value) })
     }
 }

@@ -15,6 +15,12 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// 16 MiB. Default 16,384 (UDPTransport fragments above the datagram
     /// size).
     public var maximumMessageSize = 16_384
+    /// The most messages one frame carries (1 ... 65,536). Default 1,024.
+    /// A driver coalesces the messages of a loop turn to one destination
+    /// into frames of at most this many messages and
+    /// ``maximumMessageSize`` bytes (a ``CASPaxosOutbox``); the decoder
+    /// refuses a batch that claims more.
+    public var maximumMessagesPerFrame = 1_024
 
     /// How long one attempt (a prepare or an accept round) waits for a
     /// quorum before it is abandoned and retried with a higher ballot
@@ -93,6 +99,7 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
         try check(
             "maximumMessageSize", maximumMessageSize,
             (maximumKeySize + maximumValueSize + 128)...(16 << 20))
+        try check("maximumMessagesPerFrame", maximumMessagesPerFrame, 1...65_536)
         let hour = Duration.seconds(3_600)
         try check("attemptTimeout", attemptTimeout, .milliseconds(1)...hour)
         try check("proposalTimeout", proposalTimeout, .milliseconds(1)...hour)

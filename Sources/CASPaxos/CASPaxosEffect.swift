@@ -5,12 +5,16 @@ import EventCore
 ///
 /// Ordering (etcd raft's `Ready`): a ``persist(_:)`` must be durable
 /// (written and synced by the ``AcceptorStore``) before any ``send(_:to:)``
-/// that follows it in the array leaves, because the reply may acknowledge
+/// (or ``sendToEach(_:_:)``) that follows it in the array leaves, because
+/// the reply may acknowledge
 /// it. A driver may batch the syncs of several inputs, holding their sends
 /// until the one sync completes.
 public enum CASPaxosEffect: Sendable {
-    /// Send `message` to `destination` (one CASPaxos frame).
+    /// Send `message` to `destination`.
     case send(CASPaxosMessage, to: Endpoint)
+    /// Send `message` to each of `destinations` (a phase's requests to
+    /// its acceptors: one effect, and one encoding, for all of them).
+    case sendToEach(CASPaxosMessage, [Endpoint])
     /// Make this change to the acceptor's state durable before the sends
     /// that follow.
     case persist(AcceptorWrite)

@@ -77,22 +77,98 @@ extension CASPaxosMessage {
         ) { encode(to: &$0) }
     }
 
-    /// Decodes a frame body, refusing keys and values longer than
-    /// `configuration` allows and key lists longer than its
-    /// ``CASPaxosConfiguration/maximumKeysPerListing``.
+    /// Decodes a frame body that holds one message (not a batch), refusing
+    /// keys and values longer than `configuration` allows and key lists
+    /// longer than its ``CASPaxosConfiguration/maximumKeysPerListing``.
     ///
     /// - Throws: `WireError`: `.truncated` if the body ends early,
-    ///   `.invalidValue` for an unknown tag, a bad presence byte, an address
-    ///   family other than 4 or 6, a ballot counter above
+    ///   `.invalidValue` for an unknown tag or a batch, a bad presence byte,
+    ///   an address family other than 4 or 6, a ballot counter above
     ///   ``Ballot/maximumCounter`` or quorum sizes that do not fit;
     ///   `.lengthExceedsLimit` for a key, value or list over its limit;
     ///   `.trailingBytes` if bytes follow the message.
     public init(decoding body: UnsafeRawBufferPointer, configuration: CASPaxosConfiguration) throws(WireError) {
-        let limits = WireLimits(
+        var reader = WireReader(body, limits: Self.limits(configuration))
+        self = try Self.read(from: &reader, configuration)
+        try reader.finish()
+    }
+
+    /// Decodes a frame body, one message or a batch (see
+    /// ``CASPaxosMessage``), and appends its messages to `messages`, in
+    /// order. The whole body is checked before this returns: on a throw,
+    /// `messages` is left as it was, so no message of a bad frame is acted
+    /// on.
+    ///
+    /// A batch's count is checked before anything is reserved for it:
+    /// against ``CASPaxosConfiguration/maximumMessagesPerFrame`` and
+    /// against the bytes present (every message takes at least two).
+    ///
+    /// - Throws: `WireError`: what ``init(decoding:configuration:)``
+    ///   throws for each message, and for a batch `.invalidValue` if its
+    ///   count is 0 or a message in it is itself a batch,
+    ///   `.lengthExceedsLimit` if its count is above the limit, and
+    ///   `.truncated` if its count needs more bytes than follow.
+    public static func decodeFrameBody(
+        _ body: UnsafeRawBufferPointer, configuration: CASPaxosConfiguration,
+        into messages: inout [CASPaxosMessage]
+    ) throws(WireError) {
+        var reader = WireReader(body, limits: limits(configuration))
+        let first = messages.count
+        do throws(WireError) {
+            if body.first == Kind.batch.rawValue {
+                _ = try reader.readUInt8()
+                let count = try readBatchCount(&reader, configuration)
+                messages.reserveCapacity(first + count)
+                for _ in 0..<count { messages.append(try read(from: &reader, configuration)) }
+            } else {
+                messages.append(try read(from: &reader, configuration))
+            }
+            try reader.finish()
+        } catch {
+            messages.removeSubrange(first...)
+            throw error
+        }
+    }
+
+    /// The smallest encoded message: a tag and a one-byte request ID.
+    static let minimumEncodedSize = 2
+
+    /// Reads a batch's count and checks it (see
+    /// ``decodeFrameBody(_:configuration:into:)``).
+    private static func readBatchCount(
+        _ reader: inout WireReader, _ configuration: CASPaxosConfiguration
+    ) throws(WireError) -> Int {
+        let offset = reader.offset
+        let count = try reader.readVarint()
+        guard count > 0 else {
+            throw WireError(.invalidValue, offset: offset, detail: "a batch of no messages")
+        }
+        guard count <= UInt64(configuration.maximumMessagesPerFrame) else {
+            throw WireError(
+                .lengthExceedsLimit, offset: offset,
+                detail: "a batch of \(count) messages, limit \(configuration.maximumMessagesPerFrame)")
+        }
+        let present = reader.remainingCount
+        guard Int(count) <= present / minimumEncodedSize else {
+            throw WireError(
+                .truncated, offset: offset,
+                detail: "a batch of \(count) messages needs at least \(Int(count) * minimumEncodedSize) bytes, \(present) follow")
+        }
+        return Int(count)
+    }
+
+    /// The decoder's limits for `configuration`.
+    private static func limits(_ configuration: CASPaxosConfiguration) -> WireLimits {
+        WireLimits(
             maximumByteStringLength: max(configuration.maximumKeySize, configuration.maximumValueSize),
             maximumCollectionCount: max(configuration.maximumKeysPerListing, 255),
             maximumFrameLength: configuration.maximumMessageSize)
-        var reader = WireReader(body, limits: limits)
+    }
+
+    /// Reads one message (a tag and its fields; never a batch).
+    private static func read(
+        from reader: inout WireReader, _ configuration: CASPaxosConfiguration
+    ) throws(WireError) -> CASPaxosMessage {
         let tagOffset = reader.offset
         let tag = try reader.readUInt8()
         guard let kind = Kind(rawValue: tag) else {
@@ -102,56 +178,57 @@ extension CASPaxosMessage {
         let keyLimit = configuration.maximumKeySize
         switch kind {
         case .prepare:
-            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
+            let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
-            self = .prepare(requestID: id, key: key, ballot: ballot, age: try reader.readVarint())
+            return .prepare(requestID: id, key: key, ballot: ballot, age: try reader.readVarint())
         case .promise:
             let accepted = try Ballot(from: &reader)
-            self = .promise(requestID: id, accepted: accepted, value: try Self.readValue(&reader, configuration))
+            return .promise(requestID: id, accepted: accepted, value: try readValue(&reader, configuration))
         case .accept:
-            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
+            let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
             let age = try reader.readVarint()
-            let value = try Self.readValue(&reader, configuration)
+            let value = try readValue(&reader, configuration)
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            self = .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
-        case .accepted: self = .accepted(requestID: id)
-        case .conflict: self = .conflict(requestID: id, highest: try Ballot(from: &reader))
-        case .staleAge: self = .staleAge(requestID: id, minimumAge: try reader.readVarint())
+            return .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
+        case .accepted: return .accepted(requestID: id)
+        case .conflict: return .conflict(requestID: id, highest: try Ballot(from: &reader))
+        case .staleAge: return .staleAge(requestID: id, minimumAge: try reader.readVarint())
         case .invalidate:
-            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
-            self = .invalidate(requestID: id, key: key, ballot: try Ballot(from: &reader))
+            let key = try readBytes(&reader, limit: keyLimit, what: "key")
+            return .invalidate(requestID: id, key: key, ballot: try Ballot(from: &reader))
         case .invalidated:
             let proposer = try reader.read(NodeID.self)
-            self = .invalidated(requestID: id, proposer: proposer, age: try reader.readVarint())
+            return .invalidated(requestID: id, proposer: proposer, age: try reader.readVarint())
         case .setMinimumAges:
             let ages = try reader.readArray { r throws(WireError) in
                 let proposer = try r.read(NodeID.self)
                 return ProposerAge(proposer: proposer, age: try r.readVarint())
             }
-            self = .setMinimumAges(requestID: id, ages: ages)
+            return .setMinimumAges(requestID: id, ages: ages)
         case .removeTombstone:
-            let key = try Self.readBytes(&reader, limit: keyLimit, what: "key")
-            self = .removeTombstone(requestID: id, key: key, ballot: try Ballot(from: &reader))
-        case .acknowledged: self = .acknowledged(requestID: id)
-        case .reconfigure: self = .reconfigure(requestID: id, quorums: try Self.readQuorums(&reader))
+            let key = try readBytes(&reader, limit: keyLimit, what: "key")
+            return .removeTombstone(requestID: id, key: key, ballot: try Ballot(from: &reader))
+        case .acknowledged: return .acknowledged(requestID: id)
+        case .reconfigure: return .reconfigure(requestID: id, quorums: try readQuorums(&reader))
         case .listKeys:
             let after = try reader.readOptional { r throws(WireError) in
-                try Self.readBytes(&r, limit: keyLimit, what: "key")
+                try readBytes(&r, limit: keyLimit, what: "key")
             }
-            self = .listKeys(requestID: id, after: after)
+            return .listKeys(requestID: id, after: after)
         case .keyList:
             let isComplete = try reader.readBool()
             let countOffset = reader.offset
-            let keys = try reader.readArray { r throws(WireError) in try Self.readBytes(&r, limit: keyLimit, what: "key") }
+            let keys = try reader.readArray { r throws(WireError) in try readBytes(&r, limit: keyLimit, what: "key") }
             guard keys.count <= configuration.maximumKeysPerListing else {
                 throw WireError(
                     .lengthExceedsLimit, offset: countOffset,
                     detail: "\(keys.count) keys in a listing, limit \(configuration.maximumKeysPerListing)")
             }
-            self = .keyList(requestID: id, keys: keys, isComplete: isComplete)
+            return .keyList(requestID: id, keys: keys, isComplete: isComplete)
+        case .batch:
+            throw WireError(.invalidValue, offset: tagOffset, detail: "a batch where one message belongs")
         }
-        try reader.finish()
     }
 
     private static func start(_ kind: Kind, _ id: UInt64, _ writer: inout WireWriter) {

@@ -12,6 +12,13 @@ import WireCodec
 /// Every reply carries the request ID of the message it answers, which is
 /// how a proposer matches answers to attempts (a reply whose ID it does not
 /// know is stale and ignored).
+///
+/// A frame body is one message, or a batch: the tag byte 15, a
+/// varint count (1 ... ``CASPaxosConfiguration/maximumMessagesPerFrame``),
+/// then that many messages back to back, each encoded as alone (a batch
+/// never nests). Drivers coalesce the messages of a loop turn to one
+/// destination into batches with a ``CASPaxosOutbox`` and read frames with
+/// ``decodeFrameBody(_:configuration:into:)``.
 public enum CASPaxosMessage: Hashable, Sendable {
     /// Phase 1: promise `ballot` for `key` and tell me what you accepted.
     /// `age` is the proposer's age (garbage collection).
@@ -56,11 +63,14 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// whether they are the last.
     case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool)
 
-    /// The tag byte of each case.
+    /// The tag byte of each case, and of a batch of messages.
     enum Kind: UInt8 {
         case prepare = 1, promise, accept, accepted, conflict, staleAge
         case invalidate, invalidated, setMinimumAges, removeTombstone, acknowledged
         case reconfigure, listKeys, keyList
+        /// Not a message: a frame body holding several (see the type's
+        /// documentation).
+        case batch
     }
 
     /// The request ID the message carries.

@@ -6,13 +6,22 @@ import WireCodec
 /// effects and keeps one timer armed for the proposer's
 /// ``Proposer/nextDeadline``.
 ///
+/// Batching: every message the roles send in a loop turn waits in a
+/// ``CASPaxosOutbox``, and at the end of the turn (`Scheduler.atEndOfTurn`:
+/// on an `EventLoop`, after the iteration's I/O, tasks and timers, before
+/// the transports flush) the messages to each destination leave together,
+/// as few frames as ``CASPaxosConfiguration/maximumMessageSize`` and
+/// ``CASPaxosConfiguration/maximumMessagesPerFrame`` allow. A frame in may
+/// likewise hold many messages, all handled before the turn ends.
+///
 /// Durability (etcd raft's `Ready` ordering): the acceptor's writes go to
-/// its ``AcceptorStore`` as they come, and every message that follows a
-/// write is held until the store has synced. The sync runs once per loop
-/// turn (on an `EventLoop`, a task in the same iteration; elsewhere a timer
-/// due at once), so requests that arrive together share it.
-/// If the store fails, the node stops acting as an acceptor (fail-stop):
-/// it never answers from state it could not make durable.
+/// its ``AcceptorStore`` as they come, and the store syncs once at the end
+/// of the turn, before any message of the turn leaves, so the requests that
+/// arrive together share one sync and no reply goes out before what it
+/// acknowledges is durable. If the store fails, the node stops acting as
+/// an acceptor (fail-stop): it never answers from state it could not make
+/// durable, and the turn's messages are dropped (the proposer's requests
+/// among them are retried after their attempt times out).
 ///
 /// Confined to its scheduler's loop, like the transport: create it and call
 /// it there only. From other tasks, wrap it in a `LoopBound` and use
@@ -49,10 +58,12 @@ public final class CASPaxosNode {
     private var effects: [CASPaxosEffect] = []
     private var performing: [CASPaxosEffect] = []
     private var isFlushing = false
-    private var held: [(CASPaxosMessage, Endpoint)] = []
+    /// The frames of this turn's messages, sent at its end.
+    private var outbox: CASPaxosOutbox
+    /// The messages of a frame being handled.
+    private var incoming: [CASPaxosMessage] = []
     private var needsSync = false
-    private var syncTimer: TimerHandle?
-    private var isSyncScheduled = false
+    private var isEndOfTurnScheduled = false
     private var sender: FrameSender
     private let timer: DeadlineTimer
     private var proposalHandlers: [UInt64: (Result<[UInt8]?, CASPaxosError>) -> Void] = [:]
@@ -61,6 +72,7 @@ public final class CASPaxosNode {
     private let logger: any LogSink
     private var malformedFrames = 0
     private var syncs = 0
+    private var messagesSent = 0
 
     /// Creates a node and installs its receive handler on `transport`.
     ///
@@ -111,6 +123,7 @@ public final class CASPaxosNode {
         self.proposerEndpoints = proposers
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "caspaxos")
+        outbox = CASPaxosOutbox(configuration: configuration)
         timer = DeadlineTimer(scheduler: scheduler)
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
@@ -122,7 +135,8 @@ public final class CASPaxosNode {
     public var counters: CASPaxosNodeCounters {
         CASPaxosNodeCounters(
             proposer: proposer?.counters ?? ProposerCounters(), acceptor: acceptor?.counters ?? AcceptorCounters(),
-            malformedFramesDropped: malformedFrames, sendFailures: sender.failures, syncs: syncs)
+            malformedFramesDropped: malformedFrames, sendFailures: sender.failures, syncs: syncs,
+            messagesSent: messagesSent, framesSent: sender.framesSent)
     }
 
     /// Changes `key`'s value with `change` and calls `completion` on the
@@ -218,8 +232,6 @@ public final class CASPaxosNode {
         guard !isStopped else { return }
         isStopped = true
         timer.cancel()
-        if let syncTimer { scheduler.cancel(syncTimer) }
-        syncTimer = nil
         transport.setReceiveHandler { _, _, _ in }
         let stopped = CASPaxosError(.notAvailable, detail: "the node was stopped")
         for id in proposalHandlers.keys.sorted() { proposalHandlers[id]?(.failure(stopped)) }
@@ -232,25 +244,31 @@ public final class CASPaxosNode {
 
     // MARK: Driving
 
+    /// Decodes a frame (one message or a batch, checked whole before any
+    /// is handled) and hands each message to its role.
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
-        let message: CASPaxosMessage
+        incoming.removeAll(keepingCapacity: true)
         do throws(WireError) {
             let body = try Frame.decodeBody(
                 bytes, of: .casPaxos, limits: WireLimits(maximumFrameLength: configuration.maximumMessageSize))
-            message = try CASPaxosMessage(decoding: body, configuration: configuration)
+            try CASPaxosMessage.decodeFrameBody(body, configuration: configuration, into: &incoming)
         } catch {
             malformedFrames += 1
             logger.log(.debug, source: "caspaxos", "dropped a frame from \(sender): \(error)")
             return
         }
-        switch message {
-        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
-            acceptor?.receive(message, from: sender, into: &effects)
-        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
-            .keyList:
-            proposer?.receive(message, from: sender, now: now, into: &effects)
+        // By index: iterating the array would copy every message.
+        for index in incoming.indices {
+            switch incoming[index] {
+            case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
+                acceptor?.receive(incoming[index], from: sender, into: &effects)
+            case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+                .keyList:
+                proposer?.receive(incoming[index], from: sender, now: now, into: &effects)
+            }
         }
+        incoming.removeAll(keepingCapacity: true)
         flush()
     }
 
@@ -265,22 +283,23 @@ public final class CASPaxosNode {
         isFlushing = true
         while !effects.isEmpty {
             swap(&effects, &performing)
-            for effect in performing where !isStopped { perform(effect) }
+            for index in performing.indices where !isStopped { perform(performing[index]) }
             performing.removeAll(keepingCapacity: true)
         }
         isFlushing = false
-        if needsSync && !isSyncScheduled && !isStopped { scheduleSync() }
+        if (needsSync || !outbox.isEmpty) && !isEndOfTurnScheduled && !isStopped {
+            isEndOfTurnScheduled = true
+            scheduler.atEndOfTurn { [weak self] in self?.endTurn() }
+        }
         armTimer()
     }
 
     private func perform(_ effect: CASPaxosEffect) {
         switch effect {
         case .send(let message, let destination):
-            if needsSync {
-                held.append((message, destination))
-            } else {
-                send(message, to: destination)
-            }
+            outbox.append(message, to: destination)
+        case .sendToEach(let message, let destinations):
+            outbox.append(message, toEach: destinations)
         case .persist(let write):
             guard let store else { return }
             do throws(AcceptorStoreError) {
@@ -296,52 +315,31 @@ public final class CASPaxosNode {
         }
     }
 
-    /// Arranges one sync for the writes of this loop turn. On an
-    /// `EventLoop` it is a task queued from the loop's own thread, which runs
-    /// in the same iteration after every message of the wake-up was handled
-    /// (and before the transports flush their sends at the iteration's end);
-    /// a timer due now would wait for the next tick of the timer wheel. On
-    /// another scheduler (the simulator), a timer due now.
-    private func scheduleSync() {
-        isSyncScheduled = true
-        if let loop = scheduler as? EventLoop {
-            let node = LoopBound(self, on: loop)
-            if loop.execute({ node.value.syncAndRelease() }) { return }
+    /// The end of a loop turn: syncs the store if the turn wrote to it,
+    /// then sends the turn's messages, coalesced per destination.
+    private func endTurn() {
+        isEndOfTurnScheduled = false
+        guard !isStopped else { return }
+        if needsSync, let store {
+            do throws(AcceptorStoreError) {
+                try store.sync()
+                syncs += 1
+            } catch {
+                return storeFailed(error)
+            }
+            needsSync = false
         }
-        syncTimer = scheduler.schedule(at: scheduler.now) { [weak self] in self?.syncAndRelease() }
+        messagesSent += outbox.messageCount
+        outbox.flush { destination, encodeFrame in sender.send(to: destination, encodeFrame) }
     }
 
-    /// Syncs the store, then sends the messages held for it.
-    private func syncAndRelease() {
-        syncTimer = nil
-        isSyncScheduled = false
-        guard !isStopped, needsSync, let store else { return }
-        do throws(AcceptorStoreError) {
-            try store.sync()
-            syncs += 1
-        } catch {
-            return storeFailed(error)
-        }
-        needsSync = false
-        let messages = held
-        held = []
-        for (message, destination) in messages { send(message, to: destination) }
-    }
-
-    /// Fail-stop: the acceptor role ends and the replies waiting for the
+    /// Fail-stop: the acceptor role ends and the messages waiting for the
     /// store are dropped.
     private func storeFailed(_ error: AcceptorStoreError) {
         logger.log(.error, source: "caspaxos", "acceptor store failed, the acceptor stops: \(error)")
         acceptor = nil
         needsSync = false
-        held = []
-    }
-
-    private func send(_ message: CASPaxosMessage, to destination: Endpoint) {
-        let maximumMessageSize = configuration.maximumMessageSize
-        sender.send(to: destination) { writer throws(WireError) in
-            try message.encodeFrame(into: &writer, maximumMessageSize: maximumMessageSize)
-        }
+        outbox.removeAll()
     }
 
     private func armTimer() {

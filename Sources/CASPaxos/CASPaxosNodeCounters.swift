@@ -11,16 +11,22 @@ public struct CASPaxosNodeCounters: Hashable, Sendable {
     public var sendFailures: Int
     /// Store syncs done (each may cover the writes of several requests).
     public var syncs: Int
+    /// Messages sent, and the frames that carried them (a frame carries
+    /// the messages of a loop turn to one destination, up to the limits).
+    public var messagesSent: Int
+    public var framesSent: Int
 
     /// Creates counters.
     public init(
         proposer: ProposerCounters, acceptor: AcceptorCounters, malformedFramesDropped: Int, sendFailures: Int,
-        syncs: Int
+        syncs: Int, messagesSent: Int = 0, framesSent: Int = 0
     ) {
         self.proposer = proposer
         self.acceptor = acceptor
         self.malformedFramesDropped = malformedFramesDropped
         self.sendFailures = sendFailures
         self.syncs = syncs
+        self.messagesSent = messagesSent
+        self.framesSent = framesSent
     }
 }

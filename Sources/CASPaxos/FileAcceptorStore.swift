@@ -160,8 +160,8 @@ public final class FileAcceptorStore: AcceptorStore {
         for (proposer, age) in state.minimumAges {
             AcceptorRecord.append(.minimumAge(proposer: proposer, age: age), to: &writer)
         }
-        for (key, register) in state.registers {
-            AcceptorRecord.append(.register(key: key, state: register), to: &writer)
+        for (key, register) in state.table {
+            AcceptorRecord.append(.register(key: key.bytes, state: register), to: &writer)
         }
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         let bytes = Self.magic + AcceptorLogBatch.seal(writer.takeBytes())

@@ -36,9 +36,10 @@ struct Proposal {
     var ballot = Ballot.zero
     var requestID: UInt64 = 0
     var attemptDeadline = Instant.distantFuture
-    /// Acceptors that answered this phase positively, and those that refused.
-    var granted: Set<Endpoint> = []
-    var refused: Set<Endpoint> = []
+    /// Acceptors that answered this phase positively, and those that
+    /// refused (positions in the proposer's ``AcceptorDirectory``).
+    var granted = AcceptorSet()
+    var refused = AcceptorSet()
     /// The highest accepted (ballot, value) among the promises.
     var highestAccepted = Ballot.zero
     var current: [UInt8]?
@@ -48,12 +49,14 @@ struct Proposal {
     /// Every (ballot, value) this proposal sent in an accept: once one was
     /// sent, the change may have taken effect, so a retry must not apply it
     /// again blindly (see ``Proposer``).
-    var sentAccepts: [(ballot: Ballot, value: [UInt8]?)] = []
+    var sentAccepts = SentAccepts()
     /// The request ID of the last accept sent and the acceptors that refused
     /// it, counted even after the attempt was abandoned: refused by every
-    /// acceptor, it was written nowhere and leaves ``sentAccepts``.
+    /// acceptor, it was written nowhere and leaves ``sentAccepts``. A new
+    /// configuration empties the refusals (their positions change), which
+    /// at worst keeps an accept that was written nowhere.
     var lastAccept: (requestID: UInt64, ballot: Ballot)?
-    var lastAcceptRefusals: Set<Endpoint> = []
+    var lastAcceptRefusals = AcceptorSet()
 
     /// Whether an attempt is waiting for answers.
     var isInFlight: Bool { phase == .preparing || phase == .accepting }
@@ -75,11 +78,53 @@ struct Proposal {
     }
 }
 
+/// The (ballot, value) pairs a proposal sent in accepts, oldest first. Most
+/// proposals send one, which is held inline.
+struct SentAccepts {
+    typealias Accept = (ballot: Ballot, value: [UInt8]?)
+
+    /// The ballot of the first accept sent, if one was.
+    private(set) var firstBallot: Ballot?
+    private var firstValue: [UInt8]?
+    private var later: [Accept] = []
+
+    var isEmpty: Bool { firstBallot == nil }
+
+    mutating func append(_ accept: Accept) {
+        if firstBallot == nil {
+            firstBallot = accept.ballot
+            firstValue = accept.value
+        } else {
+            later.append(accept)
+        }
+    }
+
+    /// The value sent at `ballot`, if an accept was sent at it (`.some(nil)`
+    /// for a tombstone).
+    func value(at ballot: Ballot) -> [UInt8]?? {
+        if firstBallot == ballot { return .some(firstValue) }
+        guard let index = later.firstIndex(where: { $0.ballot == ballot }) else { return nil }
+        return .some(later[index].value)
+    }
+
+    /// Forgets the accepts sent at `ballot`.
+    mutating func remove(_ ballot: Ballot) {
+        later.removeAll { $0.ballot == ballot }
+        guard firstBallot == ballot else { return }
+        if later.isEmpty {
+            firstBallot = nil
+            firstValue = nil
+        } else {
+            let next = later.removeFirst()
+            firstBallot = next.ballot
+            firstValue = next.value
+        }
+    }
+}
+
 /// The ballot and value a proposer's last write of a key left promised on a
 /// prepare quorum (the one-round-trip optimization).
 struct CachedBallot {
     var ballot: Ballot
     var value: [UInt8]?
-    /// Insertion order, for evicting the oldest at the cache's limit.
-    var stamp: UInt64
 }

@@ -6,70 +6,96 @@ import EventCore
 /// and the due ones are found in O(due) for ``Proposer/tick(now:into:)``,
 /// instead of walking every pending proposal on each call.
 ///
-/// Every write through the subscript re-keys the proposal's one heap entry
-/// (O(log n), nothing when its wake-up instant did not change), so the heap
-/// can never disagree with the proposals and needs no lazy deletion.
-/// Entries are ordered by (instant, ID), which keeps the heap's shape, and
-/// so the whole proposer, a function of its inputs.
+/// Proposals live in slots of one array, reused once free, found by ID
+/// through an ``IdentifierIndex``; the heap records each entry's slot and
+/// each slot its heap position, so no step of the hot path hashes.
+/// ``update(_:_:)`` changes a proposal in place (no copy of it) and then
+/// re-keys its one heap entry (O(log n), nothing when its wake-up instant
+/// did not change), so the heap can never disagree with the proposals and
+/// needs no lazy deletion. Entries are ordered by (instant, ID), which
+/// keeps the heap's shape, and so the whole proposer, a function of its
+/// inputs.
 struct ProposalTable {
     private struct Entry {
         var wakeUp: Instant
         var id: UInt64
+        var slot: Int
 
         func precedes(_ other: Entry) -> Bool {
             (wakeUp, id) < (other.wakeUp, other.id)
         }
     }
 
-    private var proposals: [UInt64: Proposal] = [:]
+    /// The proposals; a free slot holds ``vacant``.
+    private var slots: [Proposal] = []
+    private var freeSlots: [Int] = []
+    /// Each slot's position in ``heap``.
+    private var heapPositions: [Int] = []
     private var heap: [Entry] = []
-    /// Each proposal's index in ``heap``.
-    private var position: [UInt64: Int] = [:]
+    private var slotByID = IdentifierIndex()
+    private let vacant = Proposal(
+        id: 0, key: [], change: { $0 }, deadline: .zero, needsEveryAcceptor: false, isIdentity: false)
 
     /// How many proposals are pending.
-    var count: Int { proposals.count }
+    var count: Int { heap.count }
 
     /// The pending proposals' IDs in ascending order (the order proposals
     /// were made).
-    var sortedIDs: [UInt64] { proposals.keys.sorted() }
+    var sortedIDs: [UInt64] { heap.map(\.id).sorted() }
 
     /// The earliest wake-up instant of any proposal, or nil if none is
     /// pending.
     var earliestWakeUp: Instant? { heap.first?.wakeUp }
 
-    /// The proposal `id`, if pending; setting nil removes it.
+    /// A copy of the proposal `id`, if pending.
     subscript(id: UInt64) -> Proposal? {
-        get { proposals[id] }
-        set {
-            guard let newValue else {
-                removeValue(forKey: id)
-                return
-            }
-            proposals[id] = newValue
-            let entry = Entry(wakeUp: newValue.wakeUp, id: id)
-            if let index = position[id] {
-                guard heap[index].wakeUp != entry.wakeUp else { return }
-                heap[index] = entry
-                siftUp(siftDown(index))
-            } else {
-                heap.append(entry)
-                position[id] = heap.count - 1
-                siftUp(heap.count - 1)
-            }
+        slotByID[id].map { slots[$0] }
+    }
+
+    /// Adds `proposal`, whose ID (not 0) is not pending.
+    mutating func insert(_ proposal: Proposal) {
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = proposal
+        } else {
+            slot = slots.count
+            slots.append(proposal)
+            heapPositions.append(0)
         }
+        slotByID.set(proposal.id, slot)
+        heap.append(Entry(wakeUp: proposal.wakeUp, id: proposal.id, slot: slot))
+        heapPositions[slot] = heap.count - 1
+        siftUp(heap.count - 1)
+    }
+
+    /// Runs `body` on the proposal `id` in place, then re-keys it in the
+    /// heap; nil if it is not pending. `body` must not change the ID.
+    mutating func update<Result>(_ id: UInt64, _ body: (inout Proposal) -> Result) -> Result? {
+        guard let slot = slotByID[id] else { return nil }
+        let result = body(&slots[slot])
+        let position = heapPositions[slot]
+        let wakeUp = slots[slot].wakeUp
+        if heap[position].wakeUp != wakeUp {
+            heap[position].wakeUp = wakeUp
+            siftUp(siftDown(position))
+        }
+        return result
     }
 
     /// Removes the proposal `id` and returns it (nil if it was not pending).
     @discardableResult
     mutating func removeValue(forKey id: UInt64) -> Proposal? {
-        guard let removed = proposals.removeValue(forKey: id), let index = position.removeValue(forKey: id) else {
-            return nil
-        }
+        guard let slot = slotByID.remove(id) else { return nil }
+        var removed = vacant
+        swap(&removed, &slots[slot])
+        freeSlots.append(slot)
+        let position = heapPositions[slot]
         let last = heap.removeLast()
-        if index < heap.count {
-            heap[index] = last
-            position[last.id] = index
-            siftUp(siftDown(index))
+        if position < heap.count {
+            heap[position] = last
+            heapPositions[last.slot] = position
+            siftUp(siftDown(position))
         }
         return removed
     }
@@ -118,7 +144,7 @@ struct ProposalTable {
 
     private mutating func swapEntries(_ a: Int, _ b: Int) {
         heap.swapAt(a, b)
-        position[heap[a].id] = a
-        position[heap[b].id] = b
+        heapPositions[heap[a].slot] = a
+        heapPositions[heap[b].slot] = b
     }
 }

@@ -239,7 +239,7 @@ extension Proposer {
     ) {
         switch message {
         case .invalidate(let requestID, let key, let ballot):
-            cache[key] = nil
+            keys.dropCached(key)
             counter = max(counter, ballot.counter)
             age += 1
             counters.invalidations += 1
@@ -268,12 +268,16 @@ extension Proposer {
     private mutating func adopt(_ newQuorums: AcceptorQuorums, now: Instant) {
         quorums = newQuorums
         counters.reconfigurations += 1
-        cache.removeAll()
+        keys.removeAllCached()
         for proposalID in proposals.sortedIDs {
-            guard var proposal = proposals[proposalID], proposal.isInFlight else { continue }
-            proposalByRequest[proposal.requestID] = nil
-            proposal.phase = .backingOff(until: now)
-            proposals[proposalID] = proposal
+            let retired = proposals.update(proposalID) { proposal -> UInt64? in
+                // Positions in the new configuration's directory differ.
+                proposal.lastAcceptRefusals.removeAll()
+                guard proposal.isInFlight else { return nil }
+                proposal.phase = .backingOff(until: now)
+                return proposal.requestID
+            }
+            if let retired = retired ?? nil { proposalByRequest.remove(retired) }
         }
     }
 

@@ -45,7 +45,9 @@ public struct Proposer {
     /// The validated configuration.
     public let configuration: CASPaxosConfiguration
     /// The acceptors and quorums in use.
-    public internal(set) var quorums: AcceptorQuorums
+    public internal(set) var quorums: AcceptorQuorums {
+        didSet { acceptors = AcceptorDirectory(quorums) }
+    }
     /// Grows with each garbage-collection invalidation; sent with every
     /// prepare and accept.
     public internal(set) var age: UInt64 = 0
@@ -57,11 +59,19 @@ public struct Proposer {
     var nextProposalID: UInt64 = 1
     var nextRequestID: UInt64 = 1
     var proposals = ProposalTable()
-    var activeByKey: [[UInt8]: UInt64] = [:]
-    var queuedByKey: [[UInt8]: [UInt64]] = [:]
-    var proposalByRequest: [UInt64: UInt64] = [:]
-    var cache: [[UInt8]: CachedBallot] = [:]
-    var nextCacheStamp: UInt64 = 0
+    /// Per key: the running proposal, the queued ones, the cached ballot.
+    var keys: KeyTable
+    /// The proposal waiting for each request's answers (the current
+    /// request of every attempt in flight, and the last accept of each
+    /// proposal that sent one).
+    var proposalByRequest = IdentifierIndex()
+    /// ``quorums`` by acceptor position.
+    var acceptors: AcceptorDirectory
+    /// ``CASPaxosConfiguration/attemptTimeout`` and
+    /// ``CASPaxosConfiguration/proposalTimeout`` in nanoseconds (reading a
+    /// `Duration`'s nanoseconds divides 128-bit integers, twice per
+    /// proposal otherwise).
+    let timeouts: (attempt: UInt64, proposal: UInt64)
     /// Garbage collections and membership changes this proposer drives.
     var tasks: [UInt64: MaintenanceTask] = [:]
     var taskByRequest: [UInt64: UInt64] = [:]
@@ -83,12 +93,19 @@ public struct Proposer {
         self.quorums = quorums
         self.configuration = configuration
         random = SeededRandomGenerator(seed: seed)
+        keys = KeyTable(maximumCached: configuration.maximumCachedKeys)
+        // validate() keeps both within 1 ms ... 1 h.
+        timeouts = (
+            UInt64(clamping: configuration.attemptTimeout.nanoseconds),
+            UInt64(clamping: configuration.proposalTimeout.nanoseconds)
+        )
+        acceptors = AcceptorDirectory(quorums)
     }
 
     /// Proposals pending (running or queued).
     public var pendingCount: Int { proposals.count }
     /// Keys whose ballot is cached for the one-round-trip path.
-    public var cachedKeyCount: Int { cache.count }
+    public var cachedKeyCount: Int { keys.cachedCount }
 
     // MARK: Inputs
 
@@ -135,15 +152,12 @@ public struct Proposer {
         }
         let proposalID = nextProposalID
         nextProposalID += 1
-        proposals[proposalID] = Proposal(
-            id: proposalID, key: key, change: change, deadline: now + configuration.proposalTimeout,
-            needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity)
-        if activeByKey[key] == nil {
-            activeByKey[key] = proposalID
-            beginAttempt(proposalID, now: now, into: &effects)
-        } else {
-            queuedByKey[key, default: []].append(proposalID)
-        }
+        proposals.insert(
+            Proposal(
+                id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
+                needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity))
+        let (runs, cached) = keys.add(proposalID, key: key)
+        if runs { beginAttempt(proposalID, cached: cached, now: now, into: &effects) }
         return proposalID
     }
 
@@ -165,7 +179,7 @@ public struct Proposer {
             // ballot and retry at the age the acceptors require.
             if minimumAge > age {
                 age = minimumAge
-                cache.removeAll()
+                keys.removeAllCached()
             }
             receiveRefusal(requestID, from: sender, now: now, into: &effects)
         case .invalidate, .reconfigure, .invalidated, .acknowledged, .keyList:
@@ -194,7 +208,9 @@ public struct Proposer {
                     abandonAttempt(proposalID, proposal.refused.isEmpty ? .noQuorum : .conflict, now: now, into: &effects)
                 }
             case .backingOff(let until):
-                if now >= until { beginAttempt(proposalID, now: now, into: &effects) }
+                if now >= until {
+                    beginAttempt(proposalID, cached: keys.takeCached(proposal.key), now: now, into: &effects)
+                }
             case .queued:
                 break
             }
@@ -223,42 +239,60 @@ public struct Proposer {
         return nextRequestID
     }
 
-    /// Starts an attempt: the accept phase at once with a cached ballot,
-    /// else a prepare with a new ballot.
-    private mutating func beginAttempt(_ proposalID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
-        guard var proposal = proposals[proposalID] else { return }
+    /// Starts an attempt: the accept phase at once with `cached` (the
+    /// key's cached ballot, taken out of the cache), else a prepare with a
+    /// new ballot.
+    private mutating func beginAttempt(
+        _ proposalID: UInt64, cached: CachedBallot?, now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        guard let needsEveryAcceptor = proposals.update(proposalID, { $0.needsEveryAcceptor }) else { return }
         counters.attempts += 1
-        if configuration.isOneRoundTripEnabled, !proposal.needsEveryAcceptor,
-            let cached = cache.removeValue(forKey: proposal.key)
-        {
+        if configuration.isOneRoundTripEnabled, !needsEveryAcceptor, let cached {
             counters.oneRoundTripAttempts += 1
-            proposal.ballot = cached.ballot
-            proposal.current = cached.value
-            proposals[proposalID] = proposal
+            proposals.update(proposalID) { proposal in
+                proposal.ballot = cached.ballot
+                proposal.current = cached.value
+            }
             sendAccept(proposalID, now: now, into: &effects)
             return
         }
-        cache[proposal.key] = nil
-        proposal.ballot = newBallot()
-        proposal.highestAccepted = .zero
-        proposal.current = nil
-        startPhase(&proposal, .preparing, now: now)
-        proposals[proposalID] = proposal
-        for acceptor in quorums.prepareAcceptors {
-            counters.requestsSent += 1
-            effects.append(
-                .send(.prepare(requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, age: age), to: acceptor))
-        }
+        let ballot = newBallot()
+        let requestID = newRequestID()
+        let attemptDeadline = now.advanced(by: timeouts.attempt)
+        guard
+            let (key, retired) = proposals.update(proposalID, { proposal in
+                proposal.ballot = ballot
+                proposal.highestAccepted = .zero
+                proposal.current = nil
+                return (proposal.key, Self.startPhase(&proposal, .preparing, requestID, attemptDeadline))
+            })
+        else { return }
+        retire(retired, startedFor: proposalID, requestID)
+        counters.requestsSent += quorums.prepareAcceptors.count
+        effects.append(
+            .sendToEach(.prepare(requestID: requestID, key: key, ballot: ballot, age: age), quorums.prepareAcceptors))
     }
 
-    private mutating func startPhase(_ proposal: inout Proposal, _ phase: Proposal.Phase, now: Instant) {
-        if proposal.lastAccept?.requestID != proposal.requestID { proposalByRequest[proposal.requestID] = nil }
+    /// Starts a phase of `proposal`'s attempt with `requestID`; returns the
+    /// request ID it leaves behind, if no reply to it matters any more (the
+    /// last accept's stays: its refusals are still counted).
+    private static func startPhase(
+        _ proposal: inout Proposal, _ phase: Proposal.Phase, _ requestID: UInt64, _ attemptDeadline: Instant
+    ) -> UInt64? {
+        let retired = proposal.lastAccept?.requestID != proposal.requestID ? proposal.requestID : nil
         proposal.phase = phase
-        proposal.requestID = newRequestID()
+        proposal.requestID = requestID
         proposal.granted.removeAll()
         proposal.refused.removeAll()
-        proposal.attemptDeadline = now + configuration.attemptTimeout
-        proposalByRequest[proposal.requestID] = proposal.id
+        proposal.attemptDeadline = attemptDeadline
+        return retired
+    }
+
+    /// Stops routing answers to `retired` and routes those to `requestID`
+    /// to the proposal.
+    private mutating func retire(_ retired: UInt64?, startedFor proposalID: UInt64, _ requestID: UInt64) {
+        if let retired { proposalByRequest.remove(retired) }
+        proposalByRequest.set(requestID, Int(truncatingIfNeeded: proposalID))
     }
 
     /// Applies the change to the current value (or re-sends `repeating`,
@@ -266,121 +300,164 @@ public struct Proposer {
     private mutating func sendAccept(
         _ proposalID: UInt64, repeating: [UInt8]?? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard var proposal = proposals[proposalID] else { return }
-        let newValue = repeating ?? proposal.change(proposal.current)
+        guard
+            let (change, current, sentNothing, needsEveryAcceptor) = proposals.update(
+                proposalID, { ($0.change, $0.current, $0.sentAccepts.isEmpty, $0.needsEveryAcceptor) })
+        else { return }
+        let newValue = repeating ?? change(current)
         if let newValue, newValue.count > configuration.maximumValueSize {
             // Definite if no accept was sent before: only promises were made.
-            let code: CASPaxosError.Code = proposal.sentAccepts.isEmpty ? .tooLarge : .conflict
+            let code: CASPaxosError.Code = sentNothing ? .tooLarge : .conflict
             return complete(
                 proposalID,
                 .failure(CASPaxosError(code, detail: "the change produced \(newValue.count) bytes, limit \(configuration.maximumValueSize)")),
                 now: now, into: &effects)
         }
-        proposal.newValue = newValue
-        proposal.sentAccepts.append((proposal.ballot, newValue))
-        if let last = proposal.lastAccept { proposalByRequest[last.requestID] = nil }
-        proposal.nextBallot = configuration.isOneRoundTripEnabled && !proposal.needsEveryAcceptor ? newBallot() : nil
-        startPhase(&proposal, .accepting, now: now)
-        proposal.lastAccept = (proposal.requestID, proposal.ballot)
-        proposal.lastAcceptRefusals = []
-        proposals[proposalID] = proposal
-        for acceptor in quorums.acceptAcceptors {
-            counters.requestsSent += 1
-            effects.append(
-                .send(
-                    .accept(
-                        requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, age: age,
-                        value: newValue, nextBallot: proposal.nextBallot), to: acceptor))
-        }
+        let nextBallot = configuration.isOneRoundTripEnabled && !needsEveryAcceptor ? newBallot() : nil
+        let requestID = newRequestID()
+        let attemptDeadline = now.advanced(by: timeouts.attempt)
+        guard
+            let (key, ballot, previous, retired) = proposals.update(proposalID, { proposal in
+                proposal.newValue = newValue
+                proposal.sentAccepts.append((proposal.ballot, newValue))
+                let previous = proposal.lastAccept?.requestID
+                proposal.nextBallot = nextBallot
+                let retired = Self.startPhase(&proposal, .accepting, requestID, attemptDeadline)
+                proposal.lastAccept = (requestID, proposal.ballot)
+                proposal.lastAcceptRefusals.removeAll()
+                return (proposal.key, proposal.ballot, previous, retired)
+            })
+        else { return }
+        if let previous { proposalByRequest.remove(previous) }
+        retire(retired, startedFor: proposalID, requestID)
+        counters.requestsSent += quorums.acceptAcceptors.count
+        effects.append(
+            .sendToEach(
+                .accept(
+                    requestID: requestID, key: key, ballot: ballot, age: age, value: newValue, nextBallot: nextBallot),
+                quorums.acceptAcceptors))
     }
 
-    /// The in-flight proposal waiting for `requestID` in `phase`, or nil
-    /// (counted) if none is.
-    private mutating func waiting(_ requestID: UInt64, _ phase: Proposal.Phase) -> Proposal? {
-        guard let proposalID = proposalByRequest[requestID], let proposal = proposals[proposalID],
-            proposal.phase == phase, proposal.requestID == requestID
-        else {
-            if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
-            return nil
+    /// The proposal waiting for `requestID` in `phase`, or nil (counted) if
+    /// none is.
+    private mutating func waiting(_ requestID: UInt64, _ phase: Proposal.Phase) -> UInt64? {
+        if let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }),
+            proposals.update(proposalID, { $0.phase == phase && $0.requestID == requestID }) == true
+        {
+            return proposalID
         }
-        return proposal
+        if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
+        return nil
     }
 
     private mutating func receivePromise(
         _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, from sender: Endpoint, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        guard var proposal = waiting(requestID, .preparing) else { return }
-        guard quorums.prepareAcceptors.contains(sender), !proposal.refused.contains(sender) else {
+        guard let proposalID = waiting(requestID, .preparing) else { return }
+        guard let position = acceptors.position(of: sender), acceptors.prepare.contains(position),
+            proposals.update(proposalID, { !$0.refused.contains(position) }) == true
+        else {
             counters.unexpectedMessages += 1
             return
         }
         counter = max(counter, accepted.counter)
-        proposal.granted.insert(sender)
-        if accepted > proposal.highestAccepted {
-            proposal.highestAccepted = accepted
-            proposal.current = value
-        }
-        proposals[proposal.id] = proposal
-        guard proposal.granted.count >= quorums.prepareQuorum else { return }
-        if let own = proposal.sentAccepts.first(where: { $0.ballot == proposal.highestAccepted }) {
-            sendAccept(proposal.id, repeating: own.value, now: now, into: &effects)
-        } else if !proposal.isIdentity, let first = proposal.sentAccepts.first, proposal.highestAccepted > first.ballot {
-            fail(proposal.id, .conflict, now: now, into: &effects)
+        let quorum = quorums.prepareQuorum
+        // At the quorum: the value this proposal sent at the highest
+        // accepted ballot, if it sent one, and whether another proposer's
+        // accept above its first one rules a fresh change out.
+        guard
+            let outcome = proposals.update(proposalID, { proposal -> (own: [UInt8]??, conflicts: Bool)? in
+                proposal.granted.insert(position)
+                if accepted > proposal.highestAccepted {
+                    proposal.highestAccepted = accepted
+                    proposal.current = value
+                }
+                guard proposal.granted.count >= quorum else { return nil }
+                let own = proposal.sentAccepts.value(at: proposal.highestAccepted)
+                let conflicts =
+                    !proposal.isIdentity && proposal.sentAccepts.firstBallot.map { proposal.highestAccepted > $0 } == true
+                return (own, conflicts)
+            }) ?? nil
+        else { return }
+        if let own = outcome.own {
+            sendAccept(proposalID, repeating: own, now: now, into: &effects)
+        } else if outcome.conflicts {
+            fail(proposalID, .conflict, now: now, into: &effects)
         } else {
-            sendAccept(proposal.id, now: now, into: &effects)
+            sendAccept(proposalID, now: now, into: &effects)
         }
     }
 
     private mutating func receiveAccepted(
         _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard var proposal = waiting(requestID, .accepting) else { return }
-        guard quorums.acceptAcceptors.contains(sender), !proposal.refused.contains(sender) else {
+        guard let proposalID = waiting(requestID, .accepting) else { return }
+        guard let position = acceptors.position(of: sender), acceptors.accept.contains(position),
+            proposals.update(proposalID, { !$0.refused.contains(position) }) == true
+        else {
             counters.unexpectedMessages += 1
             return
         }
-        proposal.granted.insert(sender)
-        proposals[proposal.id] = proposal
-        guard proposal.granted.count >= acceptQuorum(for: proposal) else { return }
-        if let next = proposal.nextBallot,
-            proposal.granted.filter({ quorums.prepareAcceptors.contains($0) }).count >= quorums.prepareQuorum
-        {
-            remember(proposal.key, CachedBallot(ballot: next, value: proposal.newValue, stamp: nextCacheStamp))
-        }
-        complete(proposal.id, .success(proposal.newValue), now: now, into: &effects)
-    }
-
-    private func acceptQuorum(for proposal: Proposal) -> Int {
-        proposal.needsEveryAcceptor ? quorums.acceptAcceptors.count : quorums.acceptQuorum
+        let (acceptQuorum, prepareQuorum, prepareSet) = (quorums.acceptQuorum, quorums.prepareQuorum, acceptors.prepare)
+        let everyAcceptor = acceptors.accept.count
+        // At the quorum: the ballot to cache, if the prepare quorum also
+        // promised the next one.
+        guard
+            let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?)? in
+                proposal.granted.insert(position)
+                let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
+                guard proposal.granted.count >= needed else { return nil }
+                let promised = proposal.nextBallot.flatMap {
+                    proposal.granted.countInCommon(with: prepareSet) >= prepareQuorum ? $0 : nil
+                }
+                return (promised, proposal.newValue)
+            }) ?? nil
+        else { return }
+        complete(
+            proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,
+            into: &effects)
     }
 
     private mutating func receiveRefusal(
         _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        if let proposalID = proposalByRequest[requestID], var proposal = proposals[proposalID],
-            let last = proposal.lastAccept, last.requestID == requestID, quorums.acceptAcceptors.contains(sender)
-        {
-            proposal.lastAcceptRefusals.insert(sender)
-            if proposal.lastAcceptRefusals.count == quorums.acceptAcceptors.count {
-                proposal.sentAccepts.removeAll { $0.ballot == last.ballot }
-            }
-            proposals[proposalID] = proposal
-        }
-        guard let proposalID = proposalByRequest[requestID], var proposal = proposals[proposalID],
-            proposal.isInFlight, proposal.requestID == requestID
-        else {
+        guard let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }) else {
             if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
             return
         }
-        let (set, quorum) =
-            proposal.phase == .preparing
-            ? (quorums.prepareAcceptors, quorums.prepareQuorum) : (quorums.acceptAcceptors, acceptQuorum(for: proposal))
-        guard set.contains(sender), !proposal.granted.contains(sender) else { return }
-        proposal.refused.insert(sender)
-        proposals[proposalID] = proposal
-        if set.count - proposal.refused.count < quorum {
+        let position = acceptors.position(of: sender)
+        let directory = acceptors
+        let (prepareQuorum, acceptQuorum) = (quorums.prepareQuorum, quorums.acceptQuorum)
+        // Counts a refusal of the last accept (refused by every acceptor,
+        // it was written nowhere), then of the attempt in flight: returns
+        // whether the attempt can no longer reach its quorum, or nil if
+        // the refusal is not for the attempt in flight.
+        let outcome = proposals.update(proposalID) { proposal -> Bool? in
+            if let last = proposal.lastAccept, last.requestID == requestID, let position,
+                directory.accept.contains(position)
+            {
+                proposal.lastAcceptRefusals.insert(position)
+                if proposal.lastAcceptRefusals.count == directory.accept.count {
+                    proposal.sentAccepts.remove(last.ballot)
+                }
+            }
+            guard proposal.isInFlight, proposal.requestID == requestID else { return nil }
+            let (set, quorum) =
+                proposal.phase == .preparing
+                ? (directory.prepare, prepareQuorum)
+                : (directory.accept, proposal.needsEveryAcceptor ? directory.accept.count : acceptQuorum)
+            guard let position, set.contains(position), !proposal.granted.contains(position) else { return false }
+            proposal.refused.insert(position)
+            return set.count - proposal.refused.count < quorum
+        }
+        switch outcome {
+        case nil, .some(nil):
+            if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
+        case .some(.some(true)):
             abandonAttempt(proposalID, .conflict, now: now, into: &effects)
+        case .some(.some(false)):
+            break
         }
     }
 
@@ -389,22 +466,25 @@ public struct Proposer {
     mutating func abandonAttempt(
         _ proposalID: UInt64, _ reason: CASPaxosError.Code, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard var proposal = proposals[proposalID] else { return }
+        guard let failures = proposals.update(proposalID, { proposal -> Int in
+            proposal.failures += 1
+            proposal.lastFailure = reason
+            return proposal.failures
+        }) else { return }
         counters.failedAttempts += 1
-        if proposal.lastAccept?.requestID != proposal.requestID { proposalByRequest[proposal.requestID] = nil }
-        cache[proposal.key] = nil
-        proposal.failures += 1
-        proposal.lastFailure = reason
         let retryAt =
-            now
-            + jitteredBackoff(
-                initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: proposal.failures)
-        guard retryAt < proposal.deadline else {
-            proposals[proposalID] = proposal
-            return fail(proposalID, reason, now: now, into: &effects)
-        }
-        proposal.phase = .backingOff(until: retryAt)
-        proposals[proposalID] = proposal
+            now + jitteredBackoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: failures)
+        guard
+            let (key, retired, backsOff) = proposals.update(proposalID, { proposal in
+                let retired = proposal.lastAccept?.requestID != proposal.requestID ? proposal.requestID : nil
+                let backsOff = retryAt < proposal.deadline
+                if backsOff { proposal.phase = .backingOff(until: retryAt) }
+                return (proposal.key, retired, backsOff)
+            })
+        else { return }
+        if let retired { proposalByRequest.remove(retired) }
+        keys.dropCached(key)
+        if !backsOff { fail(proposalID, reason, now: now, into: &effects) }
     }
 
     /// `initial · 2^(failures-1)`, capped at `maximum`, then scaled by a
@@ -421,47 +501,37 @@ public struct Proposer {
     private mutating func fail(
         _ proposalID: UInt64, _ code: CASPaxosError.Code, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard let proposal = proposals[proposalID] else { return }
-        let detail = "proposal \(proposalID) on a \(proposal.key.count)-byte key after \(proposal.failures) failed attempts"
+        guard let (keySize, failures) = proposals.update(proposalID, { ($0.key.count, $0.failures) }) else { return }
+        let detail = "proposal \(proposalID) on a \(keySize)-byte key after \(failures) failed attempts"
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }
 
-    /// Ends a proposal and starts the next one queued on its key.
+    /// Ends a proposal, caches `caching` (the ballot and value it left
+    /// promised) for its key, and starts the next proposal queued on the
+    /// key.
     private mutating func complete(
-        _ proposalID: UInt64, _ result: Result<[UInt8]?, CASPaxosError>, now: Instant,
-        into effects: inout [CASPaxosEffect]
+        _ proposalID: UInt64, _ result: Result<[UInt8]?, CASPaxosError>,
+        caching: (ballot: Ballot, value: [UInt8]?)? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposal = proposals.removeValue(forKey: proposalID) else { return }
-        proposalByRequest[proposal.requestID] = nil
-        if let last = proposal.lastAccept { proposalByRequest[last.requestID] = nil }
+        proposalByRequest.remove(proposal.requestID)
+        if let last = proposal.lastAccept { proposalByRequest.remove(last.requestID) }
         switch result {
         case .success: counters.proposalsSucceeded += 1
         case .failure: counters.proposalsFailed += 1
         }
-        if activeByKey[proposal.key] == proposalID {
-            activeByKey[proposal.key] = nil
-            if var queue = queuedByKey[proposal.key], !queue.isEmpty {
-                let next = queue.removeFirst()
-                queuedByKey[proposal.key] = queue.isEmpty ? nil : queue
-                activeByKey[proposal.key] = next
-                beginAttempt(next, now: now, into: &effects)
-            }
-        } else if var queue = queuedByKey[proposal.key] {
-            queue.removeAll { $0 == proposalID }
-            queuedByKey[proposal.key] = queue.isEmpty ? nil : queue
+        if let (next, cached) = keys.finish(proposalID, key: proposal.key, caching: caching) {
+            beginAttempt(next, cached: cached, now: now, into: &effects)
         }
         effects.append(.proposalCompleted(id: proposalID, result: result))
         proposalFinished(proposalID, result, ballot: proposal.ballot, now: now, into: &effects)
     }
+}
 
-    /// Caches a ballot, evicting the oldest entry at the limit.
-    private mutating func remember(_ key: [UInt8], _ entry: CachedBallot) {
-        nextCacheStamp += 1
-        cache[key] = entry
-        if cache.count > configuration.maximumCachedKeys,
-            let oldest = cache.min(by: { $0.value.stamp < $1.value.stamp })?.key
-        {
-            cache[oldest] = nil
-        }
+extension Instant {
+    /// `nanoseconds` later, or ``distantFuture`` past it.
+    fileprivate func advanced(by nanoseconds: UInt64) -> Instant {
+        let (sum, overflow) = self.nanoseconds.addingReportingOverflow(nanoseconds)
+        return overflow ? .distantFuture : Instant(nanoseconds: sum)
     }
 }

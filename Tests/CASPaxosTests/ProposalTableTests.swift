@@ -16,25 +16,32 @@ struct ProposalTableTests {
         // the end: an expectation per round would dominate the run time).
         var disagreements: [Int] = []
         for round in 0..<5_000 {
-            let id = UInt64.random(in: 0..<120, using: &random)
+            let id = UInt64.random(in: 1...120, using: &random)
             if model[id] != nil && Int.random(in: 0..<4, using: &random) == 0 {
                 if table.removeValue(forKey: id)?.id != id { disagreements.append(round) }
                 model[id] = nil
             } else {
-                var proposal =
-                    model[id]
-                    ?? Proposal(
+                let phase: Proposal.Phase
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: phase = .queued
+                case 1: phase = .backingOff(until: instant())
+                case 2: phase = .preparing
+                default: phase = .accepting
+                }
+                let attemptDeadline = instant()
+                if model[id] == nil {
+                    let proposal = Proposal(
                         id: id, key: [UInt8(id % 7)], change: { $0 }, deadline: instant(), needsEveryAcceptor: false,
                         isIdentity: false)
-                switch Int.random(in: 0..<4, using: &random) {
-                case 0: proposal.phase = .queued
-                case 1: proposal.phase = .backingOff(until: instant())
-                case 2: proposal.phase = .preparing
-                default: proposal.phase = .accepting
+                    table.insert(proposal)
+                    model[id] = proposal
                 }
-                proposal.attemptDeadline = instant()
-                table[id] = proposal
-                model[id] = proposal
+                table.update(id) { proposal in
+                    proposal.phase = phase
+                    proposal.attemptDeadline = attemptDeadline
+                }
+                model[id]?.phase = phase
+                model[id]?.attemptDeadline = attemptDeadline
             }
             var agrees = table.count == model.count && table.earliestWakeUp == model.values.map(\.wakeUp).min()
             if round % 20 == 0 {
@@ -47,5 +54,6 @@ struct ProposalTableTests {
         #expect(disagreements.isEmpty)
         #expect(table.count > 50)
         #expect(table.removeValue(forKey: 1_000) == nil)
+        #expect(table.update(1_000) { _ in } == nil)
     }
 }

@@ -46,4 +46,45 @@ struct UDPTests {
             for node in acceptors.value + proposers.map(\.value) { node.stop() }
         }
     }
+
+    @Test("500 writes on distinct keys made together travel in batches, fragmented above the datagram size")
+    func batches() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let (proposer, acceptors) = try await loop.submit { () -> (LoopBound<CASPaxosNode>, LoopBound<[CASPaxosNode]>) in
+            var acceptors: [CASPaxosNode] = []
+            for _ in 0..<3 {
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                acceptors.append(
+                    try CASPaxosNode(
+                        transport: transport, scheduler: loop, quorums: nil, acceptorStore: InMemoryAcceptorStore()))
+            }
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            let node = try CASPaxosNode(
+                transport: transport, scheduler: loop, quorums: .majority(of: acceptors.map(\.transport.localEndpoint)),
+                acceptorStore: nil, seed: 3)
+            return (LoopBound(node, on: loop), LoopBound(acceptors, on: loop))
+        }
+        let value = [UInt8](repeating: 0x5A, count: 100)
+        let results = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Bool], Error>) in
+            let accepted = loop.execute {
+                var outcomes: [Bool] = []
+                for index in 0..<500 {
+                    proposer.value.propose(key: Array("key-\(index)".utf8), change: { _ in value }) { result in
+                        outcomes.append((try? result.get()) == value)
+                        if outcomes.count == 500 { continuation.resume(returning: outcomes) }
+                    }
+                }
+            }
+            if !accepted { continuation.resume(throwing: CASPaxosError(.notAvailable, detail: "the loop stopped")) }
+        }
+        #expect(results.allSatisfy { $0 })
+        let counters = try await loop.submit { proposer.value.counters }
+        #expect(counters.messagesSent >= 2 * 3 * 500)
+        #expect(counters.framesSent < counters.messagesSent / 50)
+        try await loop.submit {
+            for node in acceptors.value + [proposer.value] { node.stop() }
+        }
+    }
 }

@@ -9,8 +9,10 @@ import Benchmark
 // - "ops/s": successful proposals per second;
 // - "msgs/op %", "round trips/op %": datagrams sent by every node, and
 //   request rounds (a prepare or accept to each acceptor), per successful
-//   proposal, in hundredths (target with the optimization: 1 round trip,
-//   6 messages, for uncontended writes);
+//   proposal, in hundredths (target with the optimization: 1 round trip
+//   for uncontended writes; 6 messages, in fewer datagrams when the
+//   messages of several clients to one node share a loop turn and travel
+//   in one frame);
 // - "failed attempts ‰": attempts refused or unanswered, per attempt;
 // - "p99 µs": latency of successful proposals;
 // - "overran": proposals that ended more than 50 ms after their deadline

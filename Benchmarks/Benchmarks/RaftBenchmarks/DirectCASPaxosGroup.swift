@@ -29,18 +29,21 @@ struct CASPaxosDirectOutcome {
 
 /// CASPaxos in the harness shape of ``DirectRaftGroup``: three
 /// ``Acceptor``s with in-memory stores and one ``Proposer``, driven directly
-/// in one thread; every message encoded into a frame
-/// (`encodeFrame(into:maximumMessageSize:)`) and decoded on the other side
-/// (`Frame.decodeBody` + `CASPaxosMessage(decoding:configuration:)`).
+/// in one thread; every message encoded into a frame and decoded on the
+/// other side (`Frame.decodeBody` +
+/// `CASPaxosMessage.decodeFrameBody(_:configuration:into:)`), coalesced
+/// per destination as ``CASPaxosNode`` coalesces a loop turn's messages
+/// (a ``CASPaxosOutbox`` per node, flushed once per round).
 ///
 /// The harness's own state is exempt from dynamic exclusivity checks, as
 /// in ``DirectRaftGroup``.
 ///
 /// The pump runs in rounds: each node with frames waiting decodes and
 /// handles all of them, then performs the effects as ``CASPaxosNode`` does
-/// (an acceptor applies its writes to its store, syncs it once, then sends
-/// the replies held for the sync). The clock stands still: no attempt times
-/// out and nothing is retried.
+/// at the end of a loop turn (an acceptor applies its writes to its store,
+/// syncs it once, then sends its replies: one frame per destination, split
+/// only at the frame limits). The clock stands still: no attempt times out
+/// and nothing is retried.
 ///
 /// Writes are uncontended: each key has one client, which writes a 64-byte
 /// value and writes again as soon as the write completes (after the first
@@ -64,7 +67,9 @@ final class DirectCASPaxosGroup {
     @exclusivity(unchecked) private var spare = Inbox()
     @exclusivity(unchecked) private var effects: [CASPaxosEffect] = []
     @exclusivity(unchecked) private var performing: [CASPaxosEffect] = []
-    @exclusivity(unchecked) private var held: [(CASPaxosMessage, Endpoint)] = []
+    /// Each node's messages of the round, per destination.
+    @exclusivity(unchecked) private var outboxes: [CASPaxosOutbox]
+    @exclusivity(unchecked) private var incoming: [CASPaxosMessage] = []
     private let now = Instant(nanoseconds: 1_000_000_000)
     private let keys: [[UInt8]]
     private let write: CASPaxosChange
@@ -89,6 +94,7 @@ final class DirectCASPaxosGroup {
         proposer = try Proposer(
             id: NodeID(4), quorums: .majority(of: Array(endpoints[0..<3])), configuration: configuration, seed: 4)
         inboxes = Array(repeating: Inbox(), count: 4)
+        outboxes = Array(repeating: CASPaxosOutbox(configuration: configuration), count: 4)
         keys = (0..<keyCount).map { Array("key-\($0)".utf8) }
         let value = [UInt8](repeating: 0x2A, count: valueSize)
         write = { _ in value }
@@ -110,6 +116,7 @@ final class DirectCASPaxosGroup {
         remaining = operations
         for key in keys.indices where remaining > 0 { try propose(key) }
         try performProposerEffects()
+        flush(from: proposerNode)
         pumpUntilIdle()
         outcome.seconds = (clock.now - started).seconds
         finish(since: before)
@@ -132,6 +139,7 @@ final class DirectCASPaxosGroup {
             remaining = 1
             try propose(0)
             try performProposerEffects()
+            flush(from: proposerNode)
             pumpUntilIdle()
             outcome.latencies.append((clock.now - began).nanoseconds)
         }
@@ -184,18 +192,20 @@ final class DirectCASPaxosGroup {
             for (end, from) in spare.frames {
                 let frame = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
                 start = end
-                let message: CASPaxosMessage
                 do throws(WireError) {
                     let body = try Frame.decodeBody(frame, of: .casPaxos, limits: limits)
-                    message = try CASPaxosMessage(decoding: body, configuration: configuration)
+                    try CASPaxosMessage.decodeFrameBody(body, configuration: configuration, into: &incoming)
                 } catch {
                     fatalError("a frame to node \(node) did not decode: \(error)")
                 }
-                if node == proposerNode {
-                    proposer.receive(message, from: endpoints[from], now: now, into: &effects)
-                } else {
-                    acceptors[node].receive(message, from: endpoints[from], into: &effects)
+                for index in incoming.indices {
+                    if node == proposerNode {
+                        proposer.receive(incoming[index], from: endpoints[from], now: now, into: &effects)
+                    } else {
+                        acceptors[node].receive(incoming[index], from: endpoints[from], into: &effects)
+                    }
                 }
+                incoming.removeAll(keepingCapacity: true)
             }
         }
         spare.writer.removeAll()
@@ -209,19 +219,22 @@ final class DirectCASPaxosGroup {
         } catch {
             fatalError("node \(node): \(error)")
         }
+        flush(from: node)
     }
 
-    /// An acceptor's effects: writes to its store, one sync, then the
-    /// replies.
+    /// An acceptor's effects: writes to its store and replies to its
+    /// outbox, then one sync (the replies leave after it, in ``flush(from:)``).
     private func performAcceptorEffects(_ node: Int) throws {
         var wrote = false
-        for effect in effects {
-            switch effect {
+        for index in effects.indices {
+            switch effects[index] {
             case .persist(let write):
                 try stores[node].apply(write)
                 wrote = true
             case .send(let message, let destination):
-                held.append((message, destination))
+                outboxes[node].append(message, to: destination)
+            case .sendToEach(let message, let destinations):
+                outboxes[node].append(message, toEach: destinations)
             case .proposalCompleted, .maintenanceCompleted:
                 break
             }
@@ -231,8 +244,6 @@ final class DirectCASPaxosGroup {
             try stores[node].sync()
             outcome.syncs += 1
         }
-        for (message, destination) in held { send(message, from: node, to: destination) }
-        held.removeAll(keepingCapacity: true)
     }
 
     /// The proposer's effects: sends, and completions (the client writes
@@ -240,10 +251,12 @@ final class DirectCASPaxosGroup {
     private func performProposerEffects() throws {
         while !effects.isEmpty {
             swap(&effects, &performing)
-            for effect in performing {
-                switch effect {
+            for index in performing.indices {
+                switch performing[index] {
                 case .send(let message, let destination):
-                    send(message, from: proposerNode, to: destination)
+                    outboxes[proposerNode].append(message, to: destination)
+                case .sendToEach(let message, let destinations):
+                    outboxes[proposerNode].append(message, toEach: destinations)
                 case .proposalCompleted(let id, let result):
                     switch result {
                     case .success: outcome.succeeded += 1
@@ -258,16 +271,20 @@ final class DirectCASPaxosGroup {
         }
     }
 
-    private func send(_ message: CASPaxosMessage, from node: Int, to destination: Endpoint) {
-        let target = Int(destination.port) - 1
-        let before = inboxes[target].writer.count
-        do throws(WireError) {
-            try message.encodeFrame(into: &inboxes[target].writer, maximumMessageSize: configuration.maximumMessageSize)
-        } catch {
-            fatalError("cannot encode \(message): \(error)")
+    /// Sends `node`'s messages of the round: one frame per destination
+    /// (more only past the frame limits), into the destinations' inboxes.
+    private func flush(from node: Int) {
+        outboxes[node].flush { destination, encodeFrame in
+            let target = Int(destination.port) - 1
+            let before = inboxes[target].writer.count
+            do throws(WireError) {
+                try encodeFrame(&inboxes[target].writer)
+            } catch {
+                fatalError("cannot encode a frame to node \(target): \(error)")
+            }
+            inboxes[target].frames.append((inboxes[target].writer.count, node))
+            outcome.frames += 1
+            outcome.frameBytes += inboxes[target].writer.count - before
         }
-        inboxes[target].frames.append((inboxes[target].writer.count, node))
-        outcome.frames += 1
-        outcome.frameBytes += inboxes[target].writer.count - before
     }
 }

@@ -1,0 +1,89 @@
+import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// ``CASPaxosNode`` coalesces a loop turn's messages: the requests of many
+/// proposals made together reach each acceptor in one frame, each acceptor
+/// answers them with one store sync and one frame, and a turn's messages
+/// are split only at the frame limits.
+@Suite("CASPaxos node batching")
+struct NodeBatchingTests {
+    static func writeAll(
+        _ cluster: SimulatedCASCluster, keys: Int, prefix: String, expecting expected: Int
+    ) {
+        var succeeded = 0
+        for index in 0..<keys {
+            cluster.proposers[0].propose(key: Array("\(prefix)-\(index)".utf8), change: { _ in [UInt8(index % 251)] }) {
+                if case .success = $0 { succeeded += 1 }
+            }
+        }
+        cluster.network.run(for: .milliseconds(50))
+        #expect(succeeded == expected)
+    }
+
+    @Test("200 proposals made in one turn: one frame to each acceptor per round, one sync per acceptor")
+    func oneFramePerDestination() throws {
+        let cluster = try SimulatedCASCluster(seed: 5, proposerCount: 1)
+        // Both phases: 200 prepares and 200 accepts to each acceptor.
+        Self.writeAll(cluster, keys: 200, prefix: "k", expecting: 200)
+        let proposer = cluster.proposers[0].counters
+        #expect(proposer.messagesSent == 2 * 3 * 200)
+        #expect(proposer.framesSent == 2 * 3)
+        for (index, acceptor) in cluster.acceptors.enumerated() {
+            let counters = try #require(acceptor).counters
+            #expect(counters.messagesSent == 2 * 200)
+            #expect(counters.framesSent == 2)
+            #expect(counters.syncs == 2)
+            #expect(cluster.memoryStores[index].syncCount == 2)
+        }
+        // The next writes of the same keys take one round trip, still
+        // batched: 200 accepts with the next ballot in one frame each.
+        Self.writeAll(cluster, keys: 200, prefix: "k", expecting: 200)
+        #expect(cluster.proposers[0].counters.framesSent == 3 * 3)
+        #expect(cluster.proposers[0].counters.proposer.oneRoundTripAttempts == 200)
+        #expect(cluster.network.statistics.sent == 3 * (3 + 3))
+    }
+
+    @Test("a turn's messages past the frame limits are split into several frames, all delivered")
+    func splitAtLimits() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumMessagesPerFrame = 16
+        let cluster = try SimulatedCASCluster(seed: 6, proposerCount: 1, configuration: configuration)
+        Self.writeAll(cluster, keys: 100, prefix: "split", expecting: 100)
+        // ceil(100 / 16) = 7 frames per acceptor and phase, each way.
+        #expect(cluster.proposers[0].counters.framesSent == 2 * 3 * 7)
+        for acceptor in cluster.acceptors { #expect(try #require(acceptor).counters.framesSent == 2 * 7) }
+        #expect(cluster.check() == .linearizable)
+    }
+
+    /// A store whose sync fails: the writes of a turn never become durable.
+    final class UnsyncableStore: AcceptorStore {
+        func load() -> AcceptorSnapshot { AcceptorSnapshot() }
+        func apply(_ write: AcceptorWrite) {}
+        func sync() throws(AcceptorStoreError) { throw AcceptorStoreError(.io, detail: "no disk") }
+    }
+
+    @Test("an acceptor whose store cannot sync stops and sends none of the turn's replies; the others carry on")
+    func failedSyncDropsTheTurn() throws {
+        let network = SimulatedNetwork(seed: 8)
+        let nodes = (0..<4).map { _ in network.addNode() }
+        let acceptors = try nodes[0..<3].enumerated().map { index, node in
+            try CASPaxosNode(
+                transport: node, scheduler: node, quorums: nil,
+                acceptorStore: index == 0 ? UnsyncableStore() : InMemoryAcceptorStore(), seed: UInt64(index))
+        }
+        let proposer = try CASPaxosNode(
+            transport: nodes[3], scheduler: nodes[3], quorums: .majority(of: nodes[0..<3].map(\.localEndpoint)),
+            acceptorStore: nil, seed: 9)
+        var succeeded = 0
+        for index in 0..<50 {
+            proposer.propose(key: [UInt8(index)], change: { _ in [1] }) { if case .success = $0 { succeeded += 1 } }
+        }
+        network.run(for: .milliseconds(50))
+        #expect(succeeded == 50)
+        #expect(acceptors[0].acceptor == nil)
+        #expect(acceptors[0].counters.framesSent == 0)
+        #expect(acceptors[1].acceptor != nil && acceptors[1].counters.messagesSent == 100)
+    }
+}

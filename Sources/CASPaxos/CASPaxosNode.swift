@@ -70,7 +70,7 @@ public final class CASPaxosNode {
     private var taskHandlers: [UInt64: (Result<Void, CASPaxosError>) -> Void] = [:]
     private var isStopped = false
     private let logger: any LogSink
-    private var malformedFrames = 0
+    private var receiver: FrameReceiver
     private var syncs = 0
     private var messagesSent = 0
 
@@ -123,6 +123,9 @@ public final class CASPaxosNode {
         self.proposerEndpoints = proposers
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "caspaxos")
+        receiver = FrameReceiver(
+            protocolID: .casPaxos, limits: WireLimits(maximumFrameLength: configuration.maximumMessageSize),
+            logger: logger, source: "caspaxos")
         outbox = CASPaxosOutbox(configuration: configuration)
         timer = DeadlineTimer(scheduler: scheduler)
         timer.onFire = { [weak self] in self?.tick() }
@@ -135,7 +138,7 @@ public final class CASPaxosNode {
     public var counters: CASPaxosNodeCounters {
         CASPaxosNodeCounters(
             proposer: proposer?.counters ?? ProposerCounters(), acceptor: acceptor?.counters ?? AcceptorCounters(),
-            malformedFramesDropped: malformedFrames, sendFailures: sender.failures, syncs: syncs,
+            malformedFramesDropped: receiver.malformedFramesDropped, sendFailures: sender.failures, syncs: syncs,
             messagesSent: messagesSent, framesSent: sender.framesSent)
     }
 
@@ -249,15 +252,11 @@ public final class CASPaxosNode {
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
         incoming.removeAll(keepingCapacity: true)
-        do throws(WireError) {
-            let body = try Frame.decodeBody(
-                bytes, of: .casPaxos, limits: WireLimits(maximumFrameLength: configuration.maximumMessageSize))
+        let configuration = configuration
+        let decoded: Void? = receiver.decode(bytes, from: sender) { body, _ throws(WireError) in
             try CASPaxosMessage.decodeFrameBody(body, configuration: configuration, into: &incoming)
-        } catch {
-            malformedFrames += 1
-            logger.log(.debug, source: "caspaxos", "dropped a frame from \(sender): \(error)")
-            return
         }
+        guard decoded != nil else { return }
         // By index: iterating the array would copy every message.
         for index in incoming.indices {
             switch incoming[index] {

@@ -57,7 +57,8 @@ public struct Proposer {
     var counter: UInt64 = 0
     var random: SeededRandomGenerator
     var nextProposalID: UInt64 = 1
-    var nextRequestID: UInt64 = 1
+    /// Starts where this proposer's ID puts it (``firstRequestID(for:)``).
+    var nextRequestID: UInt64
     var proposals = ProposalTable()
     /// Per key: the running proposal, the queued ones, the cached ballot.
     var keys: KeyTable
@@ -90,6 +91,7 @@ public struct Proposer {
         try configuration.validate()
         try quorums.validate()
         self.id = id
+        nextRequestID = Self.firstRequestID(for: id)
         self.quorums = quorums
         self.configuration = configuration
         random = SeededRandomGenerator(seed: seed)
@@ -235,8 +237,19 @@ public struct Proposer {
     }
 
     mutating func newRequestID() -> UInt64 {
-        defer { nextRequestID += 1 }
+        defer { nextRequestID &+= 1 }
         return nextRequestID
+    }
+
+    /// Where the request IDs of the proposer `id` start. Replies name only
+    /// the request they answer, so a reply delayed past a restart must not
+    /// match a request of the next incarnation at the same endpoint: each
+    /// incarnation has its own ID (``CASPaxosNode``'s default is random), and
+    /// its request IDs start at that ID scrambled by an odd multiplier, a
+    /// bijection, so two incarnations' runs of IDs lie far apart (for
+    /// random IDs, they meet with odds of about requests / 2⁶⁴).
+    static func firstRequestID(for id: NodeID) -> UInt64 {
+        id.rawValue &* 0x9E37_79B9_7F4A_7C15
     }
 
     /// Starts an attempt: the accept phase at once with `cached` (the

@@ -86,10 +86,22 @@ public struct Acceptor {
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):
             let known = state.minimumAges
-            let newProposers = Set(ages.map(\.proposer).filter { known[$0] == nil })
-            guard state.minimumAges.count + newProposers.count <= configuration.maximumTrackedProposers else {
-                counters.minimumAgesRefused += 1
-                return
+            let listed = Set(ages.map(\.proposer))
+            let newProposers = listed.filter { known[$0] == nil }
+            if known.count + newProposers.count > configuration.maximumTrackedProposers {
+                // Make room by forgetting proposers this collection does not
+                // list: the removal floor, not their age, refuses what a
+                // stale cache of theirs could still send for a removed key.
+                let unlisted = known.keys.filter { !listed.contains($0) }
+                guard listed.count <= configuration.maximumTrackedProposers else {
+                    counters.minimumAgesRefused += 1
+                    return
+                }
+                for proposer in unlisted.sorted(by: { $0.rawValue < $1.rawValue })
+                where state.minimumAges.count + newProposers.count > configuration.maximumTrackedProposers {
+                    persist(.forgetMinimumAge(proposer: proposer), into: &effects)
+                    counters.minimumAgesForgotten += 1
+                }
             }
             for pair in ages where pair.age > state.minimumAges[pair.proposer] ?? 0 {
                 persist(.minimumAge(proposer: pair.proposer, age: pair.age), into: &effects)
@@ -165,7 +177,7 @@ public struct Acceptor {
             switch write {
             case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)
             case .remove(let key, _) where state.register(key) != nil: keyIndex?.remove(key)
-            case .register, .remove, .minimumAge: break
+            case .register, .remove, .minimumAge, .forgetMinimumAge: break
             }
         }
         state.apply(write)

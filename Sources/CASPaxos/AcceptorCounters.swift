@@ -15,9 +15,12 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// Prepares and accepts for a new key refused because the acceptor holds
     /// ``CASPaxosConfiguration/maximumRegisters`` registers.
     public var registersRefused = 0
-    /// Minimum-age updates dropped unanswered because they would pass
-    /// ``CASPaxosConfiguration/maximumTrackedProposers``.
+    /// Minimum-age updates dropped unanswered because they list more
+    /// proposers than ``CASPaxosConfiguration/maximumTrackedProposers``.
     public var minimumAgesRefused = 0
+    /// Minimum ages forgotten to make room for a collection's proposers
+    /// (those of proposers it does not list).
+    public var minimumAgesForgotten = 0
     /// Registers removed by garbage collection.
     public var registersRemoved = 0
     /// Replies and messages meant for proposers that reached this acceptor.

@@ -7,7 +7,7 @@ import WireCodec
 /// they travel in an ``AcceptorLogBatch``, whose checksum covers them.
 enum AcceptorRecord {
     enum Tag: UInt8 {
-        case register = 1, remove, minimumAge, removalFloor
+        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge
     }
 
     /// Appends the record of `write` to `writer`.
@@ -27,6 +27,9 @@ enum AcceptorRecord {
             writer.writeUInt8(Tag.minimumAge.rawValue)
             writer.write(proposer)
             writer.writeVarint(age)
+        case .forgetMinimumAge(let proposer):
+            writer.writeUInt8(Tag.forgetMinimumAge.rawValue)
+            writer.write(proposer)
         }
     }
 
@@ -56,6 +59,8 @@ enum AcceptorRecord {
             snapshot.apply(.minimumAge(proposer: proposer, age: try reader.readVarint()))
         case .removalFloor:
             snapshot.removalFloor = max(snapshot.removalFloor, try reader.read(Ballot.self))
+        case .forgetMinimumAge:
+            snapshot.apply(.forgetMinimumAge(proposer: try reader.read(NodeID.self)))
         }
     }
 }

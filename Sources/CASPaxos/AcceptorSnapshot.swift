@@ -39,6 +39,7 @@ public struct AcceptorSnapshot: Hashable, Sendable {
             table[RegisterKey(key)] = nil
             removalFloor = max(removalFloor, floor)
         case .minimumAge(let proposer, let age): minimumAges[proposer] = max(minimumAges[proposer] ?? 0, age)
+        case .forgetMinimumAge(let proposer): minimumAges[proposer] = nil
         }
     }
 

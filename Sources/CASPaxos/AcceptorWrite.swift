@@ -10,4 +10,8 @@ public enum AcceptorWrite: Hashable, Sendable {
     case remove(key: [UInt8], floor: Ballot)
     /// Messages from `proposer` younger than `age` are refused.
     case minimumAge(proposer: NodeID, age: UInt64)
+    /// The minimum age of `proposer` is forgotten: a collection that does
+    /// not list it needed room (see
+    /// ``CASPaxosConfiguration/maximumTrackedProposers``).
+    case forgetMinimumAge(proposer: NodeID)
 }

@@ -56,12 +56,14 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// an acceptor without bound. Default 1,048,576.
     public var maximumRegisters = 1_048_576
     /// Proposers whose minimum age an acceptor records for garbage
-    /// collection (1 ... 1,048,576). A
+    /// collection (1 ... 1,048,576). Every incarnation of a proposer has its
+    /// own ID, so restarts add records: a
     /// ``CASPaxosMessage/setMinimumAges(requestID:ages:)`` that would pass
-    /// it is dropped unanswered and counted, so the collection that sent it
-    /// cannot remove anything (it is retried) and hostile traffic cannot
-    /// grow the map without bound. Every incarnation of a proposer has its
-    /// own ID, so this bounds incarnations seen by garbage collection.
+    /// the limit first makes room by forgetting proposers it does not list
+    /// (lowest IDs first; the removal floor, not their age, refuses what a
+    /// stale cache of theirs could send for a removed key), and is dropped
+    /// unanswered and counted only if it lists more proposers than the
+    /// limit, so hostile traffic cannot grow the map without bound.
     /// Default 4,096.
     public var maximumTrackedProposers = 4_096
     /// Keys per answer to a key listing (membership change re-scan,

@@ -24,6 +24,8 @@ struct FileAcceptorStoreTests {
             _ = try store.load()
             try store.apply(.register(key: [1], state: Self.register(1, [10])))
             try store.apply(.minimumAge(proposer: NodeID(7), age: 3))
+            try store.apply(.minimumAge(proposer: NodeID(8), age: 1))
+            try store.apply(.forgetMinimumAge(proposer: NodeID(8)))
             try store.sync()
             try store.apply(.register(key: [2], state: Self.register(2, [20])))
         }

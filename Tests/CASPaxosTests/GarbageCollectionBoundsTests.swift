@@ -129,4 +129,39 @@ struct GarbageCollectionBoundsTests {
         #expect(cluster.history.operations.last?.outcome == .ok(nil), "seed \(seed)")
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
     }
+
+    @Test(
+        "proposer restarts past maximumTrackedProposers do not stall collection: acceptors forget unlisted proposers",
+        arguments: UInt64(1)...5)
+    func restartsPastTrackedProposers(seed: UInt64) throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumTrackedProposers = 2
+        configuration.maintenanceTimeout = .milliseconds(300)
+        configuration.maintenanceRetryInterval = .milliseconds(20)
+        let cluster = try SimulatedCASCluster(
+            seed: seed, proposerCount: 2, link: LinearizabilityTests.faultyLink, configuration: configuration)
+        let network = cluster.network
+        cluster.startClients(clientsPerProposer: 2, operations: 30, keys: [Array("live".utf8)])
+        // Each round: proposer 1 restarts with a new ID, then a key is
+        // deleted and collected, which sets both listed proposers' ages.
+        for round in 0..<4 {
+            network.crash(cluster.proposerNodes[1])
+            network.restart(cluster.proposerNodes[1])
+            let doomed = Array("doomed-\(round)".utf8)
+            cluster.perform(.write([UInt8(round)]), key: doomed, client: 99, proposer: 0)
+            network.run(for: .milliseconds(100))
+            var collected: Result<Void, CASPaxosError>?
+            Self.delete(doomed, on: 0, in: cluster) { collected = $0 }
+            network.run(for: .seconds(2))
+            #expect(Self.outcome(collected) == "collected", "seed \(seed), round \(round)")
+            #expect(cluster.acceptors.allSatisfy { $0?.acceptor?.register(doomed) == nil }, "seed \(seed)")
+        }
+        for node in cluster.acceptors {
+            let acceptor = try #require(node?.acceptor)
+            #expect(acceptor.snapshot.minimumAges.count <= 2, "seed \(seed)")
+            #expect(acceptor.counters.minimumAgesRefused == 0, "seed \(seed)")
+        }
+        #expect(cluster.acceptors.contains { ($0?.acceptor?.counters.minimumAgesForgotten ?? 0) > 0 }, "seed \(seed)")
+        LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
 }

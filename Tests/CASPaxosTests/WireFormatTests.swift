@@ -108,7 +108,7 @@ struct WireFormatTests {
         #expect(highest == Self.ballot)
     }
 
-    @Test("minimum ages past the configured limit are dropped unanswered and counted")
+    @Test("minimum ages past the limit forget proposers the update does not list; an update listing more is dropped")
     func minimumAgesAreBounded() throws {
         var configuration = CASPaxosConfiguration()
         configuration.maximumTrackedProposers = 2
@@ -119,15 +119,30 @@ struct WireFormatTests {
         acceptor.receive(.setMinimumAges(requestID: 1, ages: two), from: sender, into: &effects)
         #expect(Self.acknowledged(effects.last) == 1)
         effects.removeAll()
+        // A restarted proposer (new ID 3) with 2: room is made by forgetting
+        // 1, which this collection does not list, and only 1.
         acceptor.receive(
-            .setMinimumAges(requestID: 2, ages: [ProposerAge(proposer: NodeID(3), age: 1)]), from: sender, into: &effects)
+            .setMinimumAges(requestID: 2, ages: [ProposerAge(proposer: NodeID(2), age: 2),
+                                                ProposerAge(proposer: NodeID(3), age: 1)]),
+            from: sender, into: &effects)
+        #expect(Self.acknowledged(effects.last) == 2)
+        #expect(effects.contains { effect in
+            if case .persist(.forgetMinimumAge(NodeID(1))) = effect { return true }
+            return false
+        })
+        #expect(acceptor.snapshot.minimumAges == [NodeID(2): 2, NodeID(3): 1])
+        #expect(acceptor.counters.minimumAgesForgotten == 1)
+        // An update that alone lists more proposers than the limit.
+        effects.removeAll()
+        let three = (4...6).map { ProposerAge(proposer: NodeID(UInt64($0)), age: 1) }
+        acceptor.receive(.setMinimumAges(requestID: 3, ages: three), from: sender, into: &effects)
         #expect(effects.isEmpty)
         #expect(acceptor.counters.minimumAgesRefused == 1)
-        #expect(acceptor.snapshot.minimumAges.count == 2)
+        #expect(acceptor.snapshot.minimumAges == [NodeID(2): 2, NodeID(3): 1])
         // Raising a known proposer's age still works at the limit.
         acceptor.receive(
-            .setMinimumAges(requestID: 3, ages: [ProposerAge(proposer: NodeID(2), age: 5)]), from: sender, into: &effects)
-        #expect(Self.acknowledged(effects.last) == 3)
+            .setMinimumAges(requestID: 4, ages: [ProposerAge(proposer: NodeID(2), age: 5)]), from: sender, into: &effects)
+        #expect(Self.acknowledged(effects.last) == 4)
         #expect(acceptor.snapshot.minimumAges[NodeID(2)] == 5)
     }
 

@@ -301,9 +301,9 @@ public struct SWIMInstance {
             deadline = min(deadline, leaveDeadline)
         }
         if !membershipQueue.isEmpty || !broadcastQueue.isEmpty { deadline = min(deadline, nextGossipAt) }
-        for sequence in relayOrder.prefix(1) { if let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) } }
-        for sequence in confirmationOrder.prefix(1) {
-            if let confirmation = confirmations[sequence] { deadline = min(deadline, confirmation.deadline) }
+        if let sequence = relayOrder.first, let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) }
+        if let sequence = confirmationOrder.first, let confirmation = confirmations[sequence] {
+            deadline = min(deadline, confirmation.deadline)
         }
         for suspect in suspects {
             if let suspicion = suspicions[suspect] { deadline = min(deadline, suspicion.deadline) }

@@ -157,6 +157,10 @@ extension SWIMInstance {
         case .suspect where suspected == known.incarnation:
             // A confirmation: shortens the suspicion; pass it on.
             guard suspicions[subject]?.confirm(by: suspecter) == true else { return }
+            // A confirmation only ever brings the deadline forward.
+            if let deadline = suspicions[subject]?.deadline {
+                earliestSuspicionDeadline = min(earliestSuspicionDeadline, deadline)
+            }
             spread(subject, slot: slot, by: suspecter)
             return
         case .suspect, .alive:
@@ -167,7 +171,9 @@ extension SWIMInstance {
         }
         setStatus(of: slot, to: .suspect, now: now)
         members[slot: slot].incarnation = suspected
-        suspicions[subject] = makeSuspicion(by: suspecter, now: now)
+        let suspicion = makeSuspicion(by: suspecter, now: now)
+        let replaced = suspicions.updateValue(suspicion, forKey: subject)
+        noteSuspicionDeadline(replacing: replaced?.deadline, with: suspicion.deadline)
         let suspect = members[slot: slot]
         effects.append(.memberEvent(MemberEvent(.suspect, member: suspect, at: now)))
         spread(subject, slot: slot, by: suspecter)
@@ -226,8 +232,21 @@ extension SWIMInstance {
                          neededConfirmations: configuration.suspicionConfirmations)
     }
 
+    /// Keeps ``earliestSuspicionDeadline`` exact when a suspicion's deadline
+    /// goes from `old` (nil: the suspicion is new) to `new` (nil: it ended),
+    /// `suspicions` already changed: all of them are visited only when the
+    /// earliest one ended or moved later.
+    mutating func noteSuspicionDeadline(replacing old: Instant?, with new: Instant?) {
+        if let old, old <= earliestSuspicionDeadline, new.map({ $0 > old }) ?? true {
+            earliestSuspicionDeadline = suspicions.values.reduce(.distantFuture) { min($0, $1.deadline) }
+        } else if let new {
+            earliestSuspicionDeadline = min(earliestSuspicionDeadline, new)
+        }
+    }
+
     /// Declares dead the suspects whose suspicion timed out.
     mutating func expireSuspicions(now: Instant, into effects: inout [SWIMEffect]) {
+        guard now >= earliestSuspicionDeadline else { return }  // none is due
         var index = 0
         while index < suspects.count {
             let subject = suspects[index]
@@ -268,8 +287,9 @@ extension SWIMInstance {
         if old.isActive && !status.isActive { activeOthers -= 1 }
         if !old.isActive && status.isActive { activeOthers += 1 }
         if old == .suspect {
-            suspicions[subject] = nil
+            let ended = suspicions.removeValue(forKey: subject)
             suspects.removeAll { $0 == subject }
+            noteSuspicionDeadline(replacing: ended?.deadline, with: nil)
         }
         if status == .suspect { suspects.append(subject) }
         members[slot: slot].status = status

@@ -75,6 +75,11 @@ public struct SWIMInstance {
     /// The members currently suspect, in the order they became so, to
     /// visit their suspicions deterministically.
     var suspects: [NodeID] = []
+    /// The earliest deadline among `suspicions` (`.distantFuture` when there
+    /// is none), kept as they change (see `noteSuspicionDeadline`), so that
+    /// neither `nextDeadline` nor a tick with nothing due visits every
+    /// suspicion: hundreds of them during a partition, at every event.
+    var earliestSuspicionDeadline: Instant = .distantFuture
     /// Members dead or departed and when they became so, oldest first, to
     /// forget them after ``SWIMConfiguration/deadMemberRetention``.
     var departed: [(id: NodeID, since: Instant)] = []
@@ -305,10 +310,7 @@ public struct SWIMInstance {
         if let sequence = confirmationOrder.first, let confirmation = confirmations[sequence] {
             deadline = min(deadline, confirmation.deadline)
         }
-        for suspect in suspects {
-            if let suspicion = suspicions[suspect] { deadline = min(deadline, suspicion.deadline) }
-        }
-        return deadline
+        return min(deadline, earliestSuspicionDeadline)
     }
 
     /// Does what is due by `now`: probes, indirect probes, suspicion

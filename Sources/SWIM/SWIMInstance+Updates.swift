@@ -237,16 +237,27 @@ extension SWIMInstance {
     /// `suspicions` already changed: all of them are visited only when the
     /// earliest one ended or moved later.
     mutating func noteSuspicionDeadline(replacing old: Instant?, with new: Instant?) {
+        if isExpiringSuspicions { return }
         if let old, old <= earliestSuspicionDeadline, new.map({ $0 > old }) ?? true {
-            earliestSuspicionDeadline = suspicions.values.reduce(.distantFuture) { min($0, $1.deadline) }
+            earliestSuspicionDeadline = Self.earliestDeadline(of: suspicions)
         } else if let new {
             earliestSuspicionDeadline = min(earliestSuspicionDeadline, new)
         }
     }
 
+    /// The earliest deadline of `suspicions` (`.distantFuture` if none).
+    static func earliestDeadline(of suspicions: [NodeID: Suspicion]) -> Instant {
+        suspicions.values.reduce(.distantFuture) { min($0, $1.deadline) }
+    }
+
     /// Declares dead the suspects whose suspicion timed out.
     mutating func expireSuspicions(now: Instant, into effects: inout [SWIMEffect]) {
         guard now >= earliestSuspicionDeadline else { return }  // none is due
+        isExpiringSuspicions = true
+        defer {
+            isExpiringSuspicions = false
+            earliestSuspicionDeadline = Self.earliestDeadline(of: suspicions)
+        }
         var index = 0
         while index < suspects.count {
             let subject = suspects[index]
@@ -288,7 +299,7 @@ extension SWIMInstance {
         if !old.isActive && status.isActive { activeOthers += 1 }
         if old == .suspect {
             let ended = suspicions.removeValue(forKey: subject)
-            suspects.removeAll { $0 == subject }
+            if let index = suspects.firstIndex(of: subject) { suspects.remove(at: index) }
             noteSuspicionDeadline(replacing: ended?.deadline, with: nil)
         }
         if status == .suspect { suspects.append(subject) }
@@ -296,7 +307,7 @@ extension SWIMInstance {
         if old.isActive && !status.isActive {
             departed.append((subject, now))
         } else if !old.isActive && status.isActive {
-            departed.removeAll { $0.id == subject }
+            if let index = departed.firstIndex(where: { $0.id == subject }) { departed.remove(at: index) }
         }
         // Dead to left: retention still counts from the death.
     }

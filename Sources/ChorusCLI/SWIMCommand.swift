@@ -37,10 +37,14 @@ struct SWIMCommand {
           --retransmit-multiplier N updates are sent ⌈N·log10(members+1)⌉ times (default 6)
           --max-broadcast-bytes N   longest broadcast (default 256)
           --max-metadata-bytes N    longest metadata (default 128)
+          --membership-queue-capacity N
+                                    membership updates queued at most, 64 to 1048576;
+                                    past it the most-sent is dropped (default 2048)
         """
     static let valuedOptions: Set = [
         "bind", "join", "advertise", "metadata", "node-id", "multicast", "cluster", "protocol-period-ms", "probe-timeout-ms",
         "suspicion-multiplier", "retransmit-multiplier", "max-broadcast-bytes", "max-metadata-bytes",
+        "membership-queue-capacity",
     ]
     static let switches: Set = ["help"]
     static let environmentPrefix = "CHORUS_SWIM_"
@@ -67,6 +71,8 @@ struct SWIMCommand {
         configuration.retransmitMultiplier = try options.integer("retransmit-multiplier", in: 1...64, default: 6)
         configuration.maximumBroadcastSize = try options.integer("max-broadcast-bytes", in: 0...1_024, default: 256)
         configuration.maximumMetadataSize = try options.integer("max-metadata-bytes", in: 0...1_024, default: 128)
+        configuration.membershipQueueCapacity = try options.integer(
+            "membership-queue-capacity", in: 64...1_048_576, default: configuration.membershipQueueCapacity)
         configuration.multicastGroup = try options.endpoint("multicast")
         if let cluster = options.value("cluster") { configuration.clusterName = cluster }
         do throws(ConfigurationError) {

@@ -157,6 +157,10 @@ extension SWIMInstance {
         case .suspect where suspected == known.incarnation:
             // A confirmation: shortens the suspicion; pass it on.
             guard suspicions[subject]?.confirm(by: suspecter) == true else { return }
+            // A confirmation only ever brings the deadline forward.
+            if let deadline = suspicions[subject]?.deadline {
+                earliestSuspicionDeadline = min(earliestSuspicionDeadline, deadline)
+            }
             spread(subject, slot: slot, by: suspecter)
             return
         case .suspect, .alive:
@@ -167,7 +171,9 @@ extension SWIMInstance {
         }
         setStatus(of: slot, to: .suspect, now: now)
         members[slot: slot].incarnation = suspected
-        suspicions[subject] = makeSuspicion(by: suspecter, now: now)
+        let suspicion = makeSuspicion(by: suspecter, now: now)
+        let replaced = suspicions.updateValue(suspicion, forKey: subject)
+        noteSuspicionDeadline(replacing: replaced?.deadline, with: suspicion.deadline)
         let suspect = members[slot: slot]
         effects.append(.memberEvent(MemberEvent(.suspect, member: suspect, at: now)))
         spread(subject, slot: slot, by: suspecter)
@@ -226,8 +232,32 @@ extension SWIMInstance {
                          neededConfirmations: configuration.suspicionConfirmations)
     }
 
+    /// Keeps ``earliestSuspicionDeadline`` exact when a suspicion's deadline
+    /// goes from `old` (nil: the suspicion is new) to `new` (nil: it ended),
+    /// `suspicions` already changed: all of them are visited only when the
+    /// earliest one ended or moved later.
+    mutating func noteSuspicionDeadline(replacing old: Instant?, with new: Instant?) {
+        if isExpiringSuspicions { return }
+        if let old, old <= earliestSuspicionDeadline, new.map({ $0 > old }) ?? true {
+            earliestSuspicionDeadline = Self.earliestDeadline(of: suspicions)
+        } else if let new {
+            earliestSuspicionDeadline = min(earliestSuspicionDeadline, new)
+        }
+    }
+
+    /// The earliest deadline of `suspicions` (`.distantFuture` if none).
+    static func earliestDeadline(of suspicions: [NodeID: Suspicion]) -> Instant {
+        suspicions.values.reduce(.distantFuture) { min($0, $1.deadline) }
+    }
+
     /// Declares dead the suspects whose suspicion timed out.
     mutating func expireSuspicions(now: Instant, into effects: inout [SWIMEffect]) {
+        guard now >= earliestSuspicionDeadline else { return }  // none is due
+        isExpiringSuspicions = true
+        defer {
+            isExpiringSuspicions = false
+            earliestSuspicionDeadline = Self.earliestDeadline(of: suspicions)
+        }
         var index = 0
         while index < suspects.count {
             let subject = suspects[index]
@@ -238,7 +268,11 @@ extension SWIMInstance {
             counters.deathsDeclared += 1
             applyDeparture(subject, incarnation: incarnation, status: .dead,
                            update: .dead(subject, incarnation: incarnation, by: id), now: now, into: &effects)
-            index = 0  // `suspects` changed
+            // The death removed `subject` from `suspects` and changed no
+            // other suspicion: go on with the one that took its place (the
+            // ones before it were checked already), not from the start,
+            // which made a tick that declares many deaths quadratic.
+            index -= 1
         }
     }
 
@@ -264,15 +298,16 @@ extension SWIMInstance {
         if old.isActive && !status.isActive { activeOthers -= 1 }
         if !old.isActive && status.isActive { activeOthers += 1 }
         if old == .suspect {
-            suspicions[subject] = nil
-            suspects.removeAll { $0 == subject }
+            let ended = suspicions.removeValue(forKey: subject)
+            if let index = suspects.firstIndex(of: subject) { suspects.remove(at: index) }
+            noteSuspicionDeadline(replacing: ended?.deadline, with: nil)
         }
         if status == .suspect { suspects.append(subject) }
         members[slot: slot].status = status
         if old.isActive && !status.isActive {
             departed.append((subject, now))
         } else if !old.isActive && status.isActive {
-            departed.removeAll { $0.id == subject }
+            if let index = departed.firstIndex(where: { $0.id == subject }) { departed.remove(at: index) }
         }
         // Dead to left: retention still counts from the death.
     }

@@ -72,11 +72,20 @@ public struct SWIMInstance {
     /// The suspicions of the members currently suspect (only theirs, so
     /// the member table stays small).
     var suspicions: [NodeID: Suspicion] = [:]
-    /// The members currently suspect, in the order they became so, to
-    /// visit their suspicions deterministically.
+    /// The members currently suspect, each once, in the order they became
+    /// so, to visit their suspicions deterministically.
     var suspects: [NodeID] = []
-    /// Members dead or departed and when they became so, oldest first, to
-    /// forget them after ``SWIMConfiguration/deadMemberRetention``.
+    /// The earliest deadline among `suspicions` (`.distantFuture` when there
+    /// is none), kept as they change (see `noteSuspicionDeadline`), so that
+    /// neither `nextDeadline` nor a tick with nothing due visits every
+    /// suspicion: hundreds of them during a partition, at every event.
+    var earliestSuspicionDeadline: Instant = .distantFuture
+    /// Set while `expireSuspicions` declares deaths: it works the earliest
+    /// deadline out once, after them, rather than after each.
+    var isExpiringSuspicions = false
+    /// Members dead or departed and when they became so, oldest first, each
+    /// at most once, to forget them after
+    /// ``SWIMConfiguration/deadMemberRetention``.
     var departed: [(id: NodeID, since: Instant)] = []
 
     var probeOrder: [NodeID] = []
@@ -301,14 +310,11 @@ public struct SWIMInstance {
             deadline = min(deadline, leaveDeadline)
         }
         if !membershipQueue.isEmpty || !broadcastQueue.isEmpty { deadline = min(deadline, nextGossipAt) }
-        for sequence in relayOrder.prefix(1) { if let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) } }
-        for sequence in confirmationOrder.prefix(1) {
-            if let confirmation = confirmations[sequence] { deadline = min(deadline, confirmation.deadline) }
+        if let sequence = relayOrder.first, let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) }
+        if let sequence = confirmationOrder.first, let confirmation = confirmations[sequence] {
+            deadline = min(deadline, confirmation.deadline)
         }
-        for suspect in suspects {
-            if let suspicion = suspicions[suspect] { deadline = min(deadline, suspicion.deadline) }
-        }
-        return deadline
+        return min(deadline, earliestSuspicionDeadline)
     }
 
     /// Does what is due by `now`: probes, indirect probes, suspicion
@@ -425,14 +431,10 @@ public struct SWIMInstance {
             return local.status == .left ? .left(subject, incarnation: local.incarnation) : .alive(local)
         }
         let hint = Int(queued.slot)
-        let member: Member
-        if hint >= 0 && hint < table.count && table[slot: hint].id == subject {
-            member = table[slot: hint]
-        } else if let found = table[subject] {
-            member = found
-        } else {
-            return nil
-        }
+        // One read of the hinted record (a record copy is not free).
+        var found = hint >= 0 && hint < table.count ? table[slot: hint] : nil
+        if found?.id != subject { found = table[subject] }
+        guard let member = found else { return nil }
         switch member.status {
         case .alive: return .alive(member)
         case .suspect: return .suspect(subject, incarnation: member.incarnation, by: queued.by)

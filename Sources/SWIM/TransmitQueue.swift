@@ -95,8 +95,16 @@ struct TransmitQueue<Key: Hashable, Payload> {
         guard !live.isEmpty else { return }
         var misses = 0
         var bucket = 0
-        scan: while bucket < buckets.count {
-            while buckets[bucket].count > heads[bucket], let entry = buckets[bucket].popLast() {
+        // Past the last stored entry the buckets are empty: stop there
+        // rather than visit every bucket up to `limit` for each packet.
+        scan: while bucket < buckets.count && storedCount > 0 {
+            // The bucket is worked on out of `buckets` (moved, not copied),
+            // which spares a nested access per entry.
+            var entries: [Entry] = []
+            swap(&entries, &buckets[bucket])
+            let head = heads[bucket]
+            var isFull = false
+            while !isFull, entries.count > head, let entry = entries.popLast() {
                 storedCount -= 1
                 guard live[entry.key] == entry.generation else { continue }
                 guard Int(entry.transmissions) < limit, let built = update(entry.key, entry.payload) else {
@@ -107,7 +115,7 @@ struct TransmitQueue<Key: Hashable, Payload> {
                 if size > budget {
                     held.append(entry)
                     misses += 1
-                    if misses >= 8 || budget < 16 { break scan }
+                    isFull = misses >= 8 || budget < 16
                     continue
                 }
                 updates.append(built)
@@ -119,8 +127,10 @@ struct TransmitQueue<Key: Hashable, Payload> {
                 } else {
                     held.append(sent)
                 }
-                if budget < 16 { break scan }
+                isFull = budget < 16
             }
+            swap(&entries, &buckets[bucket])
+            if isFull { break scan }
             closeGap(in: bucket)
             bucket += 1
         }
@@ -187,6 +197,7 @@ struct TransmitQueue<Key: Hashable, Payload> {
             buckets[index].removeFirst(heads[index])
             heads[index] = 0
             buckets[index].removeAll { live[$0.key] != $0.generation }
+            closeGap(in: index)  // frees a bucket the sweep emptied
         }
         storedCount = buckets.reduce(0) { $0 + $1.count }
     }

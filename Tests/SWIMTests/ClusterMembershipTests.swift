@@ -5,7 +5,8 @@ import Testing
 
 /// SWIM in the simulator: joins converge, failures are detected by every
 /// member, Lifeguard keeps false positives away, partitions heal, and
-/// members leave and rejoin.
+/// members leave and rejoin (at up to 300 members; the same scenarios at
+/// 1,000 are in `LargeClusterMembershipTests`).
 @Suite("SWIM membership (simulator)")
 struct ClusterMembershipTests {
     @Test("64 members join through one seed and all know all", arguments: [UInt64(1), 2, 3])
@@ -33,20 +34,6 @@ struct ClusterMembershipTests {
         // Target: known dead by all within 4 s.
         #expect(at - crashedAt <= .seconds(4))
         #expect(cluster.falsePositives(excluding: [17]).isEmpty)
-    }
-
-    @Test("1,000 members join, all know all, and a crashed member is declared dead by every member")
-    func joinAndCrashDetection1000() throws {
-        let cluster = try SWIMCluster(count: 1_000, seed: 21, joinSpread: .seconds(5))
-        cluster.network.run(until: cluster.lastJoinAt)
-        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 1_000) }, step: .milliseconds(100),
-                                     limit: .seconds(30)), "1,000 members did not converge within 30 s")
-        cluster.crash(500)
-        let everyone = cluster.run(until: {
-            cluster.liveIndices.allSatisfy { cluster.status(of: 500, seenBy: $0) == .dead }
-        }, step: .milliseconds(100), limit: .seconds(30))
-        #expect(everyone != nil)
-        #expect(cluster.falsePositives(excluding: [500]).isEmpty)
     }
 
     @Test("a join storm that overflows the membership queues still converges (anti-entropy repairs what was dropped)")

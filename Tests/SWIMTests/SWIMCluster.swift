@@ -109,10 +109,10 @@ final class SWIMCluster {
     }
 
     /// Dead declarations about members that were alive at the time (not in
-    /// `crashed`): false positives.
-    func falsePositives(excluding crashed: Set<Int> = []) -> [Observation] {
+    /// `crashed`), made after `since`: false positives.
+    func falsePositives(excluding crashed: Set<Int> = [], since: Instant = .zero) -> [Observation] {
         observations.filter { observation in
-            guard observation.event.kind == .dead else { return false }
+            guard observation.event.kind == .dead, observation.event.at >= since else { return false }
             let subject = Int(observation.event.member.id.rawValue) - 1
             return !crashed.contains(subject)
         }

@@ -10,7 +10,9 @@ import Benchmark
 // - "chorus": Chorus's default SWIMConfiguration;
 // - "memberlist": memberlist's LAN profile EMULATED WITH CHORUS SWIM (the
 //   same timings and multipliers, see SWIMProfile.swift). It is not
-//   hashicorp/memberlist's code, which cannot run here (no Go toolchain).
+//   hashicorp/memberlist's code, which is a Go library: the real one runs
+//   on real sockets in Benchmarks/Peers/memberlist-go, and
+//   `Scripts/bench --go-peers SWIM` prints it beside the 64-member row.
 //
 // "SWIM.<N>Members.<profile>" at 64, 100 and 1,000 members (10,000 with
 // CHORUS_BENCH_SWIM_10K=1): join through member 0 (spread over 1, 1, 5 and

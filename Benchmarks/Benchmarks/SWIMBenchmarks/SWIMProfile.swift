@@ -7,8 +7,10 @@ enum SWIMProfile: String, CaseIterable {
     /// memberlist's LAN profile (`memberlist.DefaultLANConfig`), EMULATED
     /// WITH CHORUS SWIM by configuration: the same timings and multipliers,
     /// run by Chorus's own SWIM code. It is not hashicorp/memberlist (a Go
-    /// library, which cannot run here); it shows what memberlist's tuning
-    /// gives on the same implementation, network and seeds.
+    /// library, which cannot run in the simulator; `Scripts/bench
+    /// --go-peers SWIM` runs the real one on 127.0.0.1 beside it); it shows
+    /// what memberlist's tuning gives on the same implementation, network
+    /// and seeds.
     case memberlist
 
     var configuration: SWIMConfiguration {

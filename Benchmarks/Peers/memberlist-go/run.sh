@@ -12,7 +12,8 @@ runs=${1:-3}
 if ! command -v go >/dev/null 2>&1 || ! [ -d /usr/share/gocode/src/github.com/hashicorp/memberlist ]; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y golang-go golang-github-hashicorp-memberlist-dev >&2
+    $sudo_cmd apt-get update >&2
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y golang-go golang-github-hashicorp-memberlist-dev >&2
 fi
 echo "# $(go version); memberlist $(dpkg-query -W -f='${Version}' golang-github-hashicorp-memberlist-dev)"
 

@@ -92,11 +92,11 @@ public struct Acceptor {
                 // Make room by forgetting proposers this collection does not
                 // list: the removal floor, not their age, refuses what a
                 // stale cache of theirs could still send for a removed key.
-                let unlisted = known.keys.filter { !listed.contains($0) }
                 guard listed.count <= configuration.maximumTrackedProposers else {
                     counters.minimumAgesRefused += 1
                     return
                 }
+                let unlisted = known.keys.filter { !listed.contains($0) }
                 for proposer in unlisted.sorted(by: { $0.rawValue < $1.rawValue })
                 where state.minimumAges.count + newProposers.count > configuration.maximumTrackedProposers {
                     persist(.forgetMinimumAge(proposer: proposer), into: &effects)

@@ -18,9 +18,19 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// The most messages one frame carries (1 ... 65,536). Default 1,024.
     /// A driver coalesces the messages of a loop turn to one destination
     /// into frames of at most this many messages and
-    /// ``maximumMessageSize`` bytes (a ``CASPaxosOutbox``); the decoder
+    /// ``maximumBatchSize`` bytes (a ``CASPaxosOutbox``); the decoder
     /// refuses a batch that claims more.
     public var maximumMessagesPerFrame = 1_024
+    /// The longest frame that holds several messages, frame header
+    /// included, in bytes (64 ... ``maximumMessageSize``). Default 1,400:
+    /// UDPTransport's default datagram size, so every batch travels in one
+    /// datagram, and a datagram lost loses only the messages it carries
+    /// (a batch fragmented by the transport is lost whole when any one of
+    /// its fragments is). A message longer than this still goes, alone in
+    /// its frame, up to ``maximumMessageSize``. Set it to the transport's
+    /// datagram size; larger batches save frames only where datagrams are
+    /// that large (loopback, whose MTU is 64 KiB).
+    public var maximumBatchSize = 1_400
 
     /// How long one attempt (a prepare or an accept round) waits for a
     /// quorum before it is abandoned and retried with a higher ballot
@@ -102,6 +112,7 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
             "maximumMessageSize", maximumMessageSize,
             (maximumKeySize + maximumValueSize + 128)...(16 << 20))
         try check("maximumMessagesPerFrame", maximumMessagesPerFrame, 1...65_536)
+        try check("maximumBatchSize", maximumBatchSize, 64...maximumMessageSize)
         let hour = Duration.seconds(3_600)
         try check("attemptTimeout", attemptTimeout, .milliseconds(1)...hour)
         try check("proposalTimeout", proposalTimeout, .milliseconds(1)...hour)

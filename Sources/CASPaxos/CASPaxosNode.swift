@@ -10,8 +10,9 @@ import WireCodec
 /// ``CASPaxosOutbox``, and at the end of the turn (`Scheduler.atEndOfTurn`:
 /// on an `EventLoop`, after the iteration's I/O, tasks and timers, before
 /// the transports flush) the messages to each destination leave together,
-/// as few frames as ``CASPaxosConfiguration/maximumMessageSize`` and
-/// ``CASPaxosConfiguration/maximumMessagesPerFrame`` allow. A frame in may
+/// as few frames as ``CASPaxosConfiguration/maximumBatchSize`` and
+/// ``CASPaxosConfiguration/maximumMessagesPerFrame`` allow (one datagram
+/// each, with the defaults). A frame in may
 /// likewise hold many messages, all handled before the turn ends.
 ///
 /// Durability (etcd raft's `Ready` ordering): the acceptor's writes go to

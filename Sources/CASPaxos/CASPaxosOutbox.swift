@@ -9,10 +9,11 @@ import WireCodec
 /// Each message is encoded as it is appended, into its destination's
 /// buffer (the outbox keeps bytes, not messages). A frame closes when the
 /// next message would take it past
-/// ``CASPaxosConfiguration/maximumMessageSize`` bytes or
+/// ``CASPaxosConfiguration/maximumBatchSize`` bytes or
 /// ``CASPaxosConfiguration/maximumMessagesPerFrame`` messages, so a
-/// message too large for any frame goes alone (and fails alone, when it is
-/// encoded). A frame of one message is that message's own frame, a frame
+/// message too long for a batch goes alone (up to
+/// ``CASPaxosConfiguration/maximumMessageSize``; a longer one fails alone,
+/// when it is encoded). A frame of one message is that message's own frame, a frame
 /// of several a batch (see ``CASPaxosMessage``). ``flush(_:)`` hands out
 /// every frame and empties the outbox, keeping its buffers, so a driver
 /// that flushes every turn allocates nothing once they have grown.
@@ -63,21 +64,25 @@ public struct CASPaxosOutbox {
     /// Each destination's queue, kept once more than
     /// ``linearSearchLimit`` are in use.
     private var index: [Endpoint: Int] = [:]
-    /// The frame limits: bytes, messages, and the bytes a batch adds to its
+    /// The batch limits: bytes, messages, and the bytes a batch adds to its
     /// messages' (frame header, tag, the largest count).
     private let limits: (size: Int, count: Int, overhead: Int)
+    /// The longest frame, a lone message's.
+    private let maximumMessageSize: Int
     /// Where a message sent to several destinations is encoded once.
     private var scratch = WireWriter(capacity: 256)
     /// Messages appended since the last flush.
     public private(set) var messageCount = 0
 
-    /// Creates an empty outbox for frames within `configuration`'s
-    /// ``CASPaxosConfiguration/maximumMessageSize`` and
-    /// ``CASPaxosConfiguration/maximumMessagesPerFrame``.
+    /// Creates an empty outbox for batches within `configuration`'s
+    /// ``CASPaxosConfiguration/maximumBatchSize`` and
+    /// ``CASPaxosConfiguration/maximumMessagesPerFrame``, and lone messages
+    /// within its ``CASPaxosConfiguration/maximumMessageSize``.
     public init(configuration: CASPaxosConfiguration) {
         let count = max(1, configuration.maximumMessagesPerFrame)
+        maximumMessageSize = configuration.maximumMessageSize
         limits = (
-            configuration.maximumMessageSize, count,
+            min(configuration.maximumBatchSize, configuration.maximumMessageSize), count,
             FrameHeader.size + 1 + WireWriter.varintSize(UInt64(count))
         )
     }
@@ -120,7 +125,7 @@ public struct CASPaxosOutbox {
     public mutating func flush(
         _ send: (_ destination: Endpoint, _ encodeFrame: (inout WireWriter) throws(WireError) -> Void) -> Void
     ) {
-        let frameLimits = WireLimits(maximumFrameLength: limits.size)
+        let frameLimits = WireLimits(maximumFrameLength: maximumMessageSize)
         for queue in 0..<used {
             queues[queue].closed.append((queues[queue].bytes.count, queues[queue].openCount))
             Self.emitFrames(of: queues[queue], limits: frameLimits, send)

@@ -167,7 +167,9 @@ struct BatchWireFormatTests {
         configuration.maximumKeySize = 16
         configuration.maximumValueSize = 300
         configuration.maximumMessageSize = 444
+        configuration.maximumBatchSize = 444
         configuration.maximumMessagesPerFrame = 7
+        try configuration.validate()
         let value = [UInt8](repeating: 7, count: 100)
         let accepts: [CASPaxosMessage] = (0..<40).map {
             .accept(
@@ -206,6 +208,36 @@ struct BatchWireFormatTests {
             }
         }
         #expect(outcomes == [true, false, true])
+    }
+
+    @Test("batches stay within the batch size (one datagram); a longer message goes alone, up to the message size")
+    func batchSize() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumBatchSize = 300
+        try configuration.validate()
+        let small: [CASPaxosMessage] = (0..<30).map {
+            .accept(
+                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0,
+                value: [UInt8](repeating: 1, count: 40), nextBallot: nil)
+        }
+        let large = CASPaxosMessage.promise(requestID: 99, accepted: .zero, value: [UInt8](repeating: 2, count: 2_000))
+        var outbox = CASPaxosOutbox(configuration: configuration)
+        for message in small[..<15] { outbox.append(message, to: Self.acceptor) }
+        outbox.append(large, to: Self.acceptor)
+        for message in small[15...] { outbox.append(message, to: Self.acceptor) }
+        var decoded: [[CASPaxosMessage]] = []
+        for (_, frame) in Self.frames(of: &outbox) {
+            let messages = try Self.decodeFrame(frame, configuration: configuration)
+            if messages.count > 1 { #expect(frame.count <= configuration.maximumBatchSize) }
+            #expect(frame.count <= configuration.maximumMessageSize)
+            decoded.append(messages)
+        }
+        #expect(decoded.flatMap { $0 } == small[..<15] + [large] + small[15...])
+        #expect(decoded.contains([large]))
+        #expect(decoded.count >= 1 + 2 * 3)
+
+        configuration.maximumBatchSize = configuration.maximumMessageSize + 1
+        #expect(throws: ConfigurationError.self) { try configuration.validate() }
     }
 
     @Test("more than 16 destinations in a turn keep their own frames")

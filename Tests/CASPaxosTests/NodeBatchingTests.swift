@@ -24,7 +24,11 @@ struct NodeBatchingTests {
 
     @Test("200 proposals made in one turn: one frame to each acceptor per round, one sync per acceptor")
     func oneFramePerDestination() throws {
-        let cluster = try SimulatedCASCluster(seed: 5, proposerCount: 1)
+        // Batches as large as messages may be (loopback's setting), so
+        // that a round's 200 messages to a destination fit one frame.
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumBatchSize = configuration.maximumMessageSize
+        let cluster = try SimulatedCASCluster(seed: 5, proposerCount: 1, configuration: configuration)
         // Both phases: 200 prepares and 200 accepts to each acceptor.
         Self.writeAll(cluster, keys: 200, prefix: "k", expecting: 200)
         let proposer = cluster.proposers[0].counters
@@ -43,6 +47,18 @@ struct NodeBatchingTests {
         #expect(cluster.proposers[0].counters.framesSent == 3 * 3)
         #expect(cluster.proposers[0].counters.proposer.oneRoundTripAttempts == 200)
         #expect(cluster.network.statistics.sent == 3 * (3 + 3))
+    }
+
+    @Test("with the default batch size, every frame of a busy turn fits one 1,400-byte datagram")
+    func defaultBatchesFitADatagram() throws {
+        let cluster = try SimulatedCASCluster(seed: 7, proposerCount: 1)
+        // The network refuses anything longer: a frame past 1,400 bytes
+        // would fail to send and its proposals with it.
+        cluster.network.maximumMessageSize = 1_400
+        Self.writeAll(cluster, keys: 200, prefix: "datagram", expecting: 200)
+        // 200 prepares of about 20 bytes need several frames per acceptor.
+        #expect(cluster.proposers[0].counters.framesSent > 2 * 3 * 2)
+        #expect(cluster.check() == .linearizable)
     }
 
     @Test("a turn's messages past the frame limits are split into several frames, all delivered")

@@ -214,7 +214,9 @@ public final class CASPaxosNode {
 
     /// Changes the acceptors to `acceptors` (one added or removed), or
     /// finishes a change to them that failed (call it again with the same
-    /// acceptors); see ``Proposer/changeMembership(to:proposers:now:into:)``.
+    /// acceptors). One change runs at a time in the cluster: while another
+    /// is unfinished, this one fails with `.conflict`; see
+    /// ``Proposer/changeMembership(to:proposers:now:into:)``.
     public func changeMembership(
         to acceptors: [Endpoint], completion: @escaping (Result<Void, CASPaxosError>) -> Void
     ) {

@@ -24,6 +24,14 @@ struct MaintenanceTask {
         case reconfigure(AcceptorQuorums)
         /// Identity change on every key listed by a prepare quorum.
         case rescan
+        /// Take the cluster's membership-change register for a change from
+        /// the current acceptors to these (or go on under a record that
+        /// allows them), then plan the change's steps from the
+        /// configuration in use.
+        case takeMembershipRecord(to: [Endpoint])
+        /// Empty the membership-change register, if it still holds the
+        /// record the change went on under.
+        case releaseMembershipRecord
     }
 
     let id: UInt64
@@ -64,6 +72,11 @@ struct MaintenanceTask {
     var listingDone: Set<Endpoint> = []
     var listingRequests: [UInt64: Endpoint] = [:]
     var keys: Set<[UInt8]> = []
+    /// Membership change: the register value it went on under, and the
+    /// error to end with once the register is released (a plan that
+    /// failed after the register was taken).
+    var membershipRecord: [UInt8]?
+    var failure: CASPaxosError?
 
     /// Whether this is a garbage collection (which starts over until it
     /// completes) rather than a membership change.

@@ -35,11 +35,13 @@ extension Proposer {
     ///   started, the tombstone stays and reads as empty) with
     ///   ``CASPaxosConfiguration/maximumGarbageCollections`` collections
     ///   running; counted in ``ProposerCounters/garbageCollectionsRefused``.
-    ///   Call again later to collect the key.
+    ///   Call again later to collect the key. `.invalidRequest` for the key
+    ///   membership changes reserve.
     @discardableResult
     public mutating func collectGarbage(
         key: [UInt8], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
+        try Self.refuseReserved(key)
         let running = garbageCollectionCount
         guard running < configuration.maximumGarbageCollections else {
             counters.garbageCollectionsRefused += 1
@@ -66,6 +68,18 @@ extension Proposer {
     /// acceptor as one that was always down and take the last step only.
     /// Versions: the intermediate is the current version + 1, the final + 2.
     ///
+    /// One change at a time in the cluster: before its first step the
+    /// change writes its record (the acceptors it starts from and those it
+    /// leads to) into a reserved register with a compare-and-set that only
+    /// fills an empty register, and after its last step it empties the
+    /// register again. Two changes started together on different proposers
+    /// cannot both take it: the one that finds another's record fails with
+    /// ``CASPaxosError/Code/conflict`` (definite: it changed nothing),
+    /// naming the change that runs, unless its `acceptors` are one of that
+    /// record's two sets (it then finishes, or abandons, that change, as
+    /// below). The register is a key like any other for the re-scan, so
+    /// every configuration on the way holds it.
+    ///
     /// A step that fails (a re-scan's identity change failing, say) is
     /// retried after a back-off, counted in
     /// ``ProposerCounters/maintenanceRestarts``, until
@@ -75,10 +89,9 @@ extension Proposer {
     /// in the configuration it started from, the intermediate one or the
     /// final one, and the keys partly re-written. Every two of those
     /// configurations have intersecting quorums, so proposals stay
-    /// linearizable meanwhile, but the change must be finished before
-    /// another starts (one membership change at a time in the cluster):
-    /// call this again with the same `acceptors`, on any proposer, once
-    /// the cause is gone. It goes on from the step that proposer's
+    /// linearizable meanwhile, and the register keeps the change's record,
+    /// so no other change can start before it is finished: call this again
+    /// with the same `acceptors`, on any proposer, once the cause is gone. It goes on from the step that proposer's
     /// configuration shows, every step being idempotent:
     /// - in the configuration the change started from: the whole change
     ///   again, with the same versions and configurations;
@@ -108,8 +121,12 @@ extension Proposer {
         guard !tasks.values.contains(where: { !$0.isGarbageCollection }) else {
             throw CASPaxosError(.invalidRequest, detail: "a membership change is already running on this proposer")
         }
-        return try startTask(
-            membershipSteps(to: acceptors), restartSteps: nil, proposers: proposers, now: now, into: &effects)
+        // Planned again once the register is taken: another change may
+        // finish meanwhile.
+        _ = try membershipSteps(to: acceptors)
+        return startTask(
+            [.takeMembershipRecord(to: acceptors), .releaseMembershipRecord], restartSteps: nil, proposers: proposers,
+            now: now, into: &effects)
     }
 
     /// The cluster's proposers are now `proposers`: every running garbage
@@ -151,7 +168,8 @@ extension Proposer {
             let waitsForProposers: Bool
             switch task.steps.first {
             case .invalidateProposers, .reconfigure: waitsForProposers = task.restartAt == nil
-            case .rewriteTombstone, .raiseMinimumAges, .removeTombstone, .rescan, nil: waitsForProposers = false
+            case .rewriteTombstone, .raiseMinimumAges, .removeTombstone, .rescan, .takeMembershipRecord,
+                .releaseMembershipRecord, nil: waitsForProposers = false
             }
             if waitsForProposers {
                 task.targets.removeAll { !listed.contains($0) }
@@ -305,7 +323,7 @@ extension Proposer {
     private mutating func startStep(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
         guard var task = tasks[taskID] else { return }
         guard let step = task.steps.first else {
-            return finishTask(taskID, .success(()), into: &effects)
+            return finishTask(taskID, task.failure.map { .failure($0) } ?? .success(()), into: &effects)
         }
         forgetRequests(of: task)
         task.listingRequests = [:]
@@ -318,6 +336,18 @@ extension Proposer {
         case .rewriteTombstone(let key):
             tasks[taskID] = task
             startProposal(taskID, key: key, needsEveryAcceptor: true, now: now, into: &effects)
+            return
+        case .takeMembershipRecord(let target):
+            tasks[taskID] = task
+            let encoded = MembershipChangeRecord(from: quorums.prepareAcceptors, to: target).encoded
+            startProposal(
+                taskID, key: MembershipChangeRecord.key, change: { $0 ?? encoded }, now: now, into: &effects)
+            return
+        case .releaseMembershipRecord:
+            tasks[taskID] = task
+            let held = task.membershipRecord
+            startProposal(
+                taskID, key: MembershipChangeRecord.key, change: { $0 == held ? nil : $0 }, now: now, into: &effects)
             return
         case .invalidateProposers(let key):
             task.ages = []
@@ -402,21 +432,25 @@ extension Proposer {
         }
     }
 
+    /// Starts a proposal the task waits for: by default the identity
+    /// change (a re-write).
     private mutating func startProposal(
-        _ taskID: UInt64, key: [UInt8], needsEveryAcceptor: Bool, now: Instant, into effects: inout [CASPaxosEffect]
+        _ taskID: UInt64, key: [UInt8], change: CASPaxosChange? = nil, needsEveryAcceptor: Bool = false, now: Instant,
+        into effects: inout [CASPaxosEffect]
     ) {
-        // The key came from this proposer's caller or an acceptor's listing,
-        // both within the key limit; the pending limit is not applied to
-        // maintenance, which must be able to finish.
+        // The key came from this proposer's caller, an acceptor's listing or
+        // is the reserved one, all within the key limit; the pending limit
+        // is not applied to maintenance, which must be able to finish.
         let proposalID = nextProposalID
         guard
             (try? propose(
-                key: key, change: { $0 }, isIdentity: true, needsEveryAcceptor: needsEveryAcceptor, now: now,
-                into: &effects))
+                key: key, change: change ?? { $0 }, isIdentity: change == nil, needsEveryAcceptor: needsEveryAcceptor,
+                now: now, into: &effects))
                 != nil
         else {
             return taskFailed(
-                taskID, CASPaxosError(.overloaded, detail: "cannot start an identity change"), now: now, into: &effects)
+                taskID, CASPaxosError(.overloaded, detail: "cannot start a maintenance proposal"), now: now,
+                into: &effects)
         }
         tasks[taskID]?.proposals.insert(proposalID)
     }
@@ -436,10 +470,35 @@ extension Proposer {
         case .failure(let error):
             taskFailed(taskID, error, now: now, into: &effects)
         case .success(let value):
-            if case .rewriteTombstone = task.steps.first {
+            switch task.steps.first {
+            case .rewriteTombstone:
                 // A value written after the delete: nothing to collect.
                 guard value == nil else { return finishTask(taskID, .success(()), into: &effects) }
                 tasks[taskID]?.tombstone = ballot
+            case .takeMembershipRecord(let target):
+                // The register holds this change's record, or the record of
+                // a change it may finish or abandon; otherwise another
+                // change is unfinished and this one has changed nothing.
+                guard let value, let held = MembershipChangeRecord(decoding: value), held.allows(target) else {
+                    let running = value.flatMap(MembershipChangeRecord.init(decoding:))
+                    let detail =
+                        running.map {
+                            "the membership change from \($0.from) to \($0.to) is unfinished: finish it with changeMembership(to:) and those acceptors, or abandon it with the acceptors it started from, before changing to \(target)"
+                        } ?? "the membership-change register holds \(value?.count ?? 0) bytes that are not a record"
+                    return finishTask(taskID, .failure(CASPaxosError(.conflict, detail: detail)), into: &effects)
+                }
+                tasks[taskID]?.membershipRecord = value
+                // The steps from the configuration in use now (a change that
+                // ran before the register was taken may have moved it); if
+                // none leads to the target, release the register and fail.
+                do throws(CASPaxosError) {
+                    let steps = try membershipSteps(to: target)
+                    tasks[taskID]?.steps.insert(contentsOf: steps, at: 1)
+                } catch {
+                    tasks[taskID]?.failure = error
+                }
+            default:
+                break
             }
             if tasks[taskID]?.proposals.isEmpty == true { nextStep(taskID, now: now, into: &effects) }
         }

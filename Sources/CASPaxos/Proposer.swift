@@ -117,12 +117,24 @@ public struct Proposer {
     ///
     /// - Throws: ``CASPaxosError`` `.tooLarge` for a key above
     ///   ``CASPaxosConfiguration/maximumKeySize``, `.overloaded` with
-    ///   ``CASPaxosConfiguration/maximumPendingProposals`` pending.
+    ///   ``CASPaxosConfiguration/maximumPendingProposals`` pending,
+    ///   `.invalidRequest` for the key membership changes reserve (a 0xFF
+    ///   byte, then `chorus.membership-change`; it may be read).
     @discardableResult
     public mutating func propose(
         key: [UInt8], change: @escaping CASPaxosChange, now: Instant, into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
-        try propose(key: key, change: change, isIdentity: false, needsEveryAcceptor: false, now: now, into: &effects)
+        try Self.refuseReserved(key)
+        return try propose(
+            key: key, change: change, isIdentity: false, needsEveryAcceptor: false, now: now, into: &effects)
+    }
+
+    /// Throws `.invalidRequest` for ``MembershipChangeRecord/key``, which
+    /// only membership changes write.
+    static func refuseReserved(_ key: [UInt8]) throws(CASPaxosError) {
+        guard key != MembershipChangeRecord.key else {
+            throw CASPaxosError(.invalidRequest, detail: "the key is reserved for membership changes")
+        }
     }
 
     /// Starts a read of `key`: a proposal with the identity change, which

@@ -51,6 +51,15 @@ struct MembershipResumeTests {
         }
     }
 
+    /// Whether proposer 0's membership change is in a `.reconfigure` step
+    /// with `stepsLeft` steps left, that one included.
+    static func isRunning(_ cluster: SimulatedCASCluster, stepsLeft: Int) -> Bool {
+        cluster.proposers[0].proposer!.tasks.values.contains { task in
+            guard task.steps.count == stepsLeft, case .reconfigure = task.steps.first else { return false }
+            return true
+        }
+    }
+
     static func succeeded(_ result: Result<Void, CASPaxosError>?) -> Bool {
         if case .success = result { true } else { false }
     }
@@ -75,12 +84,18 @@ struct MembershipResumeTests {
         case .firstStep:
             network.partition([lagging], others())
         case .rescan, .abandoned:
+            // Once the change has taken the membership-change register and
+            // sent the intermediate configuration (steps left: that, the
+            // re-scan, the final, the release).
             let cut = Array(cluster.acceptorNodes[0..<2])
-            network.partition(cut, network.nodes.filter { node in !cut.contains { $0 === node } })
+            Self.when(network, { Self.isRunning(cluster, stepsLeft: 4) }) {
+                network.partition(cut, network.nodes.filter { node in !cut.contains { $0 === node } })
+            }
         case .lastStep:
-            // The final configuration goes out as the last step starts; the
-            // copy to proposer 2 is still on the wire and is dropped.
-            Self.when(network, { cluster.proposers[0].proposer!.tasks.values.contains { $0.steps.count == 1 } }) {
+            // The final configuration goes out as the last step but the
+            // release starts; the copy to proposer 2 is still on the wire
+            // and is dropped.
+            Self.when(network, { Self.isRunning(cluster, stepsLeft: 2) }) {
                 network.partition([lagging], others())
             }
         }
@@ -139,10 +154,8 @@ struct MembershipResumeTests {
     /// The configurations the first step of `changeMembership(to:)` sends,
     /// from a proposer in `quorums`.
     static func firstStep(from quorums: AcceptorQuorums, to target: [Endpoint]) throws(CASPaxosError) -> AcceptorQuorums? {
-        var proposer = try! Proposer(id: NodeID(1), quorums: quorums, configuration: configuration, seed: 1)
-        var effects: [CASPaxosEffect] = []
-        try proposer.changeMembership(to: target, proposers: [me], now: .zero, into: &effects)
-        for case .send(.reconfigure(_, let sent), _) in effects { return sent }
+        let proposer = try! Proposer(id: NodeID(1), quorums: quorums, configuration: configuration, seed: 1)
+        for case .reconfigure(let sent) in try proposer.membershipSteps(to: target) { return sent }
         return nil
     }
 

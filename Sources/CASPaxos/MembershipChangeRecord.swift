@@ -1,0 +1,69 @@
+import EventCore
+import WireCodec
+
+/// The membership change running in the cluster: the value of a reserved
+/// register (``key``), which makes membership changes one at a time.
+///
+/// A change takes the register first, with a compare-and-set that writes
+/// its record only into an empty register, and empties it again once every
+/// proposer has adopted the final configuration. A change that finds
+/// another's record goes on only if its target is one of that record's two
+/// acceptor sets (it finishes, or abandons, the change the record names);
+/// otherwise it fails with ``CASPaxosError/Code/conflict`` before it has
+/// changed anything. The register is re-written into new acceptors by the
+/// change's re-scan like every other key, so every configuration a change
+/// leads through sees it.
+///
+/// Layout of the value: a format byte (1), then the acceptors the change
+/// started from and those it leads to, each a varint count and endpoints.
+struct MembershipChangeRecord: Equatable {
+    /// The reserved key: a 0xFF byte, then `chorus.membership-change`.
+    /// Proposals of the public API refuse it.
+    static let key: [UInt8] = [0xFF] + Array("chorus.membership-change".utf8)
+
+    /// The acceptors the change started from.
+    var from: [Endpoint]
+    /// The acceptors it leads to.
+    var to: [Endpoint]
+
+    /// Whether a change to `target` may run while this record is held: it
+    /// finishes this change, or abandons it.
+    func allows(_ target: [Endpoint]) -> Bool {
+        Set(target) == Set(to) || Set(target) == Set(from)
+    }
+
+    /// The register value.
+    var encoded: [UInt8] {
+        var writer = WireWriter(capacity: 64)
+        writer.writeUInt8(Self.format)
+        writer.writeArray(from) { $0.write($1) }
+        writer.writeArray(to) { $0.write($1) }
+        return writer.bytes
+    }
+
+    init(from: [Endpoint], to: [Endpoint]) {
+        self.from = from
+        self.to = to
+    }
+
+    /// Decodes a register value; nil if it is not a record (only a writer
+    /// that ignores the reserved key could have put one there).
+    init?(decoding value: [UInt8]) {
+        let decoded = value.withUnsafeBytes { bytes -> MembershipChangeRecord? in
+            var reader = WireReader(bytes, limits: WireLimits(maximumCollectionCount: 4_096))
+            do throws(WireError) {
+                guard try reader.readUInt8() == Self.format else { return nil }
+                let from = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
+                let to = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
+                try reader.finish()
+                return MembershipChangeRecord(from: from, to: to)
+            } catch {
+                return nil
+            }
+        }
+        guard let decoded else { return nil }
+        self = decoded
+    }
+
+    private static let format: UInt8 = 1
+}

@@ -1,0 +1,139 @@
+@testable import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// One membership change at a time in the cluster: a change takes a
+/// reserved register before its first step and empties it after its last,
+/// so a second change started meanwhile, on any proposer, fails with
+/// `.conflict` having changed nothing, unless it finishes or abandons the
+/// change the register names.
+@Suite("One membership change at a time")
+struct MembershipChangeRecordTests {
+    static func conflict(_ result: Result<Void, CASPaxosError>?) -> CASPaxosError? {
+        if case .failure(let error) = result, error.code == .conflict { error } else { nil }
+    }
+
+    @Test("two changes started together on two proposers: one runs, the other fails and changes nothing", arguments: UInt64(1)...8)
+    func concurrentChanges(seed: UInt64) throws {
+        // Time enough for a change under loss and client load.
+        var configuration = MembershipResumeTests.configuration
+        configuration.maintenanceTimeout = .seconds(5)
+        let cluster = try SimulatedCASCluster(
+            seed: seed, proposerCount: 3, link: LinearizabilityTests.faultyLink, configuration: configuration)
+        let network = cluster.network
+        let keys = [Array("a".utf8), Array("b".utf8)]
+        cluster.startClients(clientsPerProposer: 2, operations: 30, keys: keys, thinkTime: .milliseconds(30))
+        network.run(for: .milliseconds(20))
+        let original = cluster.acceptorNodes.map(\.localEndpoint)
+        let x = cluster.addAcceptor().localEndpoint
+        let y = cluster.addAcceptor().localEndpoint
+        var results: [Result<Void, CASPaxosError>?] = [nil, nil]
+        cluster.proposers[0].changeMembership(to: original + [x]) { results[0] = $0 }
+        cluster.proposers[1].changeMembership(to: original + [y]) { results[1] = $0 }
+        network.run(for: .seconds(6))
+
+        let winners = results.indices.filter { MembershipResumeTests.succeeded(results[$0]) }
+        #expect(winners.count == 1, "seed \(seed): \(results.map { String(describing: $0) })")
+        guard winners.count == 1 else { return }
+        // The loser found the winner's record (`.conflict`), or took the
+        // register after the winner had emptied it and found no step from
+        // the winner's configuration to its target (`.invalidRequest`).
+        let (winner, loser) = (winners[0], 1 - winners[0])
+        guard case .failure(let error) = results[loser] else {
+            Issue.record("seed \(seed): \(String(describing: results[loser]))")
+            return
+        }
+        switch error.code {
+        case .conflict: #expect(error.detail.contains("is unfinished"), "\(error)")
+        case .invalidRequest: #expect(error.detail.contains("adds or removes one acceptor"), "\(error)")
+        default: Issue.record("seed \(seed): \(error)")
+        }
+        let installed = original + [winner == 0 ? x : y]
+        for proposer in cluster.proposers {
+            #expect(Set(proposer.proposer?.quorums.prepareAcceptors ?? []) == Set(installed), "seed \(seed)")
+            #expect(proposer.proposer?.quorums.prepareAcceptors == proposer.proposer?.quorums.acceptAcceptors)
+        }
+
+        // The winner emptied the register: the loser's acceptor joins next.
+        var next: Result<Void, CASPaxosError>?
+        cluster.proposers[loser].changeMembership(to: installed + [loser == 0 ? x : y]) { next = $0 }
+        network.run(for: .seconds(6))
+        #expect(MembershipResumeTests.succeeded(next), "seed \(seed): \(String(describing: next))")
+        #expect(cluster.proposers.allSatisfy { $0.proposer?.quorums.prepareAcceptors.count == 5 })
+        LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
+
+    @Test("a stopped change keeps the register: another change is refused until it is finished", arguments: UInt64(1)...3)
+    func stoppedChangeHoldsTheRegister(seed: UInt64) throws {
+        let cluster = try SimulatedCASCluster(
+            seed: seed, proposerCount: 3, configuration: MembershipResumeTests.configuration)
+        let network = cluster.network
+        let original = cluster.acceptorNodes.map(\.localEndpoint)
+        let added = cluster.addAcceptor().localEndpoint
+        // Proposer 2 is cut off: the change takes the register, then waits
+        // for it in its first step until it times out.
+        let lagging = cluster.proposerNodes[2]
+        network.partition([lagging], network.nodes.filter { $0 !== lagging })
+        var first: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: original + [added]) { first = $0 }
+        network.run(for: .milliseconds(1_500))
+        guard case .failure(let error) = first, error.code == .timeout else {
+            Issue.record("seed \(seed): the change did not time out: \(String(describing: first))")
+            return
+        }
+        network.heal()
+
+        // Proposer 2, still in the start configuration, may start a change
+        // there (removing an acceptor), but the register refuses it.
+        let v = cluster.proposers[2].proposer!.quorums.version
+        var refused: Result<Void, CASPaxosError>?
+        cluster.proposers[2].changeMembership(to: Array(original.dropFirst())) { refused = $0 }
+        network.run(for: .seconds(1))
+        let conflict = try #require(Self.conflict(refused), "seed \(seed): \(String(describing: refused))")
+        #expect(conflict.detail.contains("\(original + [added])"), "\(conflict)")
+        #expect(cluster.proposers[2].proposer!.quorums.version == v)
+
+        // Finished from proposer 2, then the removal runs.
+        var finished: Result<Void, CASPaxosError>?
+        cluster.proposers[2].changeMembership(to: original + [added]) { finished = $0 }
+        network.run(for: .seconds(1))
+        #expect(MembershipResumeTests.succeeded(finished), "seed \(seed): \(String(describing: finished))")
+        var removal: Result<Void, CASPaxosError>?
+        cluster.proposers[1].changeMembership(to: Array((original + [added]).dropFirst())) { removal = $0 }
+        network.run(for: .seconds(1))
+        #expect(MembershipResumeTests.succeeded(removal), "seed \(seed): \(String(describing: removal))")
+        #expect(cluster.proposers.allSatisfy { $0.proposer?.quorums.prepareAcceptors.count == 3 })
+    }
+
+    @Test("the register's key is refused to proposals and garbage collection, and may be read")
+    func reservedKey() throws {
+        let acceptors = (1...3).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        var proposer = try Proposer(
+            id: NodeID(9), quorums: .majority(of: acceptors), configuration: CASPaxosConfiguration(), seed: 9)
+        var effects: [CASPaxosEffect] = []
+        let key = MembershipChangeRecord.key
+        #expect(throws: CASPaxosError(.invalidRequest, detail: "the key is reserved for membership changes")) {
+            try proposer.propose(key: key, change: { _ in [1] }, now: .zero, into: &effects)
+        }
+        #expect(throws: CASPaxosError(.invalidRequest, detail: "the key is reserved for membership changes")) {
+            try proposer.collectGarbage(key: key, proposers: [], now: .zero, into: &effects)
+        }
+        #expect(effects.isEmpty)
+        try proposer.read(key: key, now: .zero, into: &effects)
+        #expect(!effects.isEmpty)
+    }
+
+    @Test("records round-trip; other bytes are not records")
+    func recordCoding() {
+        let record = MembershipChangeRecord(
+            from: [.loopbackV4(port: 1), .loopbackV4(port: 2)], to: [.loopbackV4(port: 1), .loopbackV6(port: 3)])
+        #expect(MembershipChangeRecord(decoding: record.encoded) == record)
+        #expect(record.allows([.loopbackV6(port: 3), .loopbackV4(port: 1)]))
+        #expect(record.allows([.loopbackV4(port: 2), .loopbackV4(port: 1)]))
+        #expect(!record.allows([.loopbackV4(port: 1)]))
+        for bytes: [UInt8] in [[], [2], [1], [1, 0], record.encoded + [0], Array(record.encoded.dropLast())] {
+            #expect(MembershipChangeRecord(decoding: bytes) == nil, "\(bytes)")
+        }
+    }
+}

@@ -87,6 +87,10 @@ final class DirectCASPaxosGroup {
         configuration.isOneRoundTripEnabled = oneRoundTrip
         configuration.maximumPendingProposals = max(4_096, keyCount)
         configuration.maximumCachedKeys = max(4_096, keyCount)
+        // No datagrams here: batches as large as a message may be, as
+        // Raft's appends are (the loopback setting; over UDP the default
+        // keeps a batch to one 1,400-byte datagram).
+        configuration.maximumBatchSize = configuration.maximumMessageSize
         self.configuration = configuration
         endpoints = (1...4).map { Endpoint.loopbackV4(port: UInt16($0)) }
         stores = (0..<3).map { _ in InMemoryAcceptorStore() }

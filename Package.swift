@@ -46,7 +46,8 @@ let package = Package(
         .testTarget(
             name: "RaftTests", dependencies: ["Raft", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(
-            name: "CASPaxosTests", dependencies: ["CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec"]),
+            name: "CASPaxosTests",
+            dependencies: ["CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

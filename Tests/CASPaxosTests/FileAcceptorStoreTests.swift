@@ -1,5 +1,6 @@
 import CASPaxos
 import EventCore
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -16,18 +17,19 @@ struct FileAcceptorStoreTests {
 
     @Test("synced writes survive reopening; unsynced ones do not")
     func recovery() throws {
-        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
-        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         let path = directory + "/log"
         do {
             let store = try FileAcceptorStore(path: path)
             _ = try store.load()
-            try store.apply(.register(key: [1], state: Self.register(1, [10])))
-            try store.apply(.minimumAge(proposer: NodeID(7), age: 3))
-            try store.apply(.minimumAge(proposer: NodeID(8), age: 1))
-            try store.apply(.forgetMinimumAge(proposer: NodeID(8)))
+            store.apply(.register(key: [1], state: Self.register(1, [10])))
+            store.apply(.minimumAge(proposer: NodeID(7), age: 3))
+            store.apply(.minimumAge(proposer: NodeID(8), age: 1))
+            store.apply(.forgetMinimumAge(proposer: NodeID(8)))
             try store.sync()
-            try store.apply(.register(key: [2], state: Self.register(2, [20])))
+            store.apply(.register(key: [2], state: Self.register(2, [20])))
         }
         let reopened = try FileAcceptorStore(path: path)
         let snapshot = try reopened.load()
@@ -37,15 +39,16 @@ struct FileAcceptorStoreTests {
 
     @Test("a torn tail is truncated and the records before it kept")
     func tornTail() throws {
-        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
-        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         let path = directory + "/log"
         do {
             let store = try FileAcceptorStore(path: path)
             _ = try store.load()
-            try store.apply(.register(key: [1], state: Self.register(1, [10])))
+            store.apply(.register(key: [1], state: Self.register(1, [10])))
             try store.sync()
-            try store.apply(.register(key: [2], state: Self.register(2, [20, 21, 22])))
+            store.apply(.register(key: [2], state: Self.register(2, [20, 21, 22])))
             try store.sync()
         }
         let size = try FileAcceptorStore(path: path).fileSize
@@ -59,7 +62,7 @@ struct FileAcceptorStoreTests {
         let snapshot = try store.load()
         #expect(snapshot.registers == [[1]: Self.register(1, [10])])
         #expect(store.truncatedBytes > 0)
-        try store.apply(.register(key: [3], state: Self.register(3, nil)))
+        store.apply(.register(key: [3], state: Self.register(3, nil)))
         try store.sync()
         #expect(try FileAcceptorStore(path: path).load().registers.count == 2)
     }
@@ -71,7 +74,7 @@ struct FileAcceptorStoreTests {
         _ = try store.load()
         var sizes: [Int] = []
         for counter in UInt64(1)...3 {
-            try store.apply(.register(key: [UInt8(counter)], state: register(counter, [UInt8(counter), 7])))
+            store.apply(.register(key: [UInt8(counter)], state: register(counter, [UInt8(counter), 7])))
             try store.sync()
             sizes.append(store.fileSize)
         }
@@ -96,8 +99,9 @@ struct FileAcceptorStoreTests {
 
     @Test("damage before the tail is a typed corrupt error naming the offset, and nothing is dropped")
     func midFileDamage() throws {
-        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
-        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         let path = directory + "/log"
         let sizes = try Self.writeThreeBatches(path)
         // The last byte of the first batch's payload: its checksum fails
@@ -115,8 +119,9 @@ struct FileAcceptorStoreTests {
 
     @Test("a bad batch whose header says more bytes follow it is corrupt, even with garbage after it")
     func damageBeforeGarbage() throws {
-        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
-        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         let path = directory + "/log"
         let sizes = try Self.writeThreeBatches(path)
         // Damage the second batch's payload and the third batch's marker:
@@ -134,8 +139,9 @@ struct FileAcceptorStoreTests {
 
     @Test("a torn last batch (bad checksum, or zeros past the end) is truncated and the rest kept")
     func tornLastBatch() throws {
-        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
-        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         let path = directory + "/log"
         let sizes = try Self.writeThreeBatches(path)
         Self.flipByte(path, at: sizes[2] - 1)
@@ -154,16 +160,17 @@ struct FileAcceptorStoreTests {
 
     @Test("rewrites of the same keys are compacted and the state kept")
     func compaction() throws {
-        let directory = try SimulatedCASCluster.makeTemporaryDirectory()
-        defer { SimulatedCASCluster.removeDirectory(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let directory = temporary.path
         let path = directory + "/log"
         let store = try FileAcceptorStore(path: path, compactionThreshold: 2_048)
         _ = try store.load()
         for counter in UInt64(1)...500 {
-            try store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
+            store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
             try store.sync()
         }
-        try store.apply(.remove(key: [0], floor: Ballot(counter: 600, proposer: NodeID(1))))
+        store.apply(.remove(key: [0], floor: Ballot(counter: 600, proposer: NodeID(1))))
         try store.sync()
         #expect(store.compactionCount > 0)
         #expect(store.fileSize < 4_096)

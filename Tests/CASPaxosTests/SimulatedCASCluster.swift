@@ -1,10 +1,7 @@
 import CASPaxos
 import EventCore
 import Simulation
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import TestSupport
 
 typealias RegisterHistory = HistoryRecorder<[UInt8], RegisterOperation<[UInt8]>, [UInt8]?>
 
@@ -22,7 +19,7 @@ final class SimulatedCASCluster {
     /// Per acceptor: its store (kept across crashes, standing for the disk).
     private(set) var memoryStores: [InMemoryAcceptorStore] = []
     /// With file storage: the directory and each acceptor's log path.
-    private(set) var directory: String?
+    private(set) var directory: TemporaryDirectory?
     let history = RegisterHistory()
     private let initialQuorums: AcceptorQuorums
     private var random: SeededRandomGenerator
@@ -36,7 +33,7 @@ final class SimulatedCASCluster {
         self.network = network
         self.configuration = configuration
         random = network.makeRandomGenerator()
-        if fileStorage { directory = try Self.makeTemporaryDirectory() }
+        if fileStorage { directory = try TemporaryDirectory() }
         let acceptorNodes = (0..<acceptorCount).map { _ in network.addNode() }
         self.acceptorNodes = acceptorNodes
         initialQuorums = AcceptorQuorums.majority(of: acceptorNodes.map(\.localEndpoint))
@@ -66,13 +63,13 @@ final class SimulatedCASCluster {
     }
 
     deinit {
-        if let directory { Self.removeDirectory(directory) }
+        directory?.remove()
     }
 
     func store(_ index: Int) -> any AcceptorStore {
         if let directory {
             // Re-opened on every start: what was not synced is gone, as after a crash.
-            return try! FileAcceptorStore(path: "\(directory)/acceptor-\(index).log", compactionThreshold: 4_096)
+            return try! FileAcceptorStore(path: "\(directory.path)/acceptor-\(index).log", compactionThreshold: 4_096)
         }
         return memoryStores[index]
     }
@@ -170,27 +167,5 @@ final class SimulatedCASCluster {
 
     func check() -> LinearizabilityVerdict<[UInt8]> {
         LinearizabilityChecker(model: RegisterModel<[UInt8]>()).check(history.operations)
-    }
-
-    // MARK: Files
-
-    static func makeTemporaryDirectory() throws -> String {
-        var template = Array("/tmp/caspaxos-test-XXXXXX".utf8CString)
-        guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SystemError(call: "mkdtemp", errno: errno)
-        }
-        return String(cString: result)
-    }
-
-    static func removeDirectory(_ path: String) {
-        guard let directory = opendir(path) else { return }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { unlink("\(path)/\(name)") }
-        }
-        closedir(directory)
-        rmdir(path)
     }
 }

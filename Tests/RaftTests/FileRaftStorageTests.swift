@@ -1,6 +1,7 @@
 import EventCore
 import Foundation
 import Raft
+import TestSupport
 import Testing
 
 /// The file-backed write-ahead log: durability across reopening, group

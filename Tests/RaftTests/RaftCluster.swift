@@ -1,6 +1,7 @@
 import EventCore
 import Raft
 import Simulation
+import TestSupport
 import WireCodec
 
 /// A Raft group in the simulator for the tests: `count` nodes with IDs

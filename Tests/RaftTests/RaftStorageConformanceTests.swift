@@ -1,5 +1,6 @@
 import EventCore
 import Raft
+import TestSupport
 import Testing
 
 /// What the ``RaftStorage`` protocol promises, checked alike on

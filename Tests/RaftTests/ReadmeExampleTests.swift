@@ -63,6 +63,7 @@ struct ReadmeCounterTests {
     @Test("the README counter on FileRaftStorage: totals survive a restart through a snapshot and the log after it")
     func counterSurvivesRestart() async throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let loop = try EventLoop()
         loop.start()
         defer { loop.shutdown() }

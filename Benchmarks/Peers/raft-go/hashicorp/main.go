@@ -180,7 +180,12 @@ func (c *cluster) sequential(commits int, cs [][]byte) (float64, []int64) {
 	return float64(commits) / s, lat
 }
 
-func pct(l []int64, p int) int64 { return l[(len(l)-1)*p/100] }
+func pct(l []int64, p int) int64 {
+	if len(l) == 0 {
+		return 0
+	}
+	return l[(len(l)-1)*p/100]
+}
 
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)

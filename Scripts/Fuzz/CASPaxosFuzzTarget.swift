@@ -114,8 +114,8 @@ struct FuzzControl {
     }
 
     /// Whether the roles' messages to each other are delivered (bit 3): the
-    /// acceptor then answers the proposer's requests as each of its
-    /// acceptors, and the proposer its own maintenance requests.
+    /// acceptors then answer the proposer's requests, and the proposer its
+    /// own maintenance requests.
     var deliversLoopback: Bool { byte & 0x08 != 0 }
 
     /// How far the clock moves before the tick (bits 4-7: 0 ... 75 ms, and
@@ -194,24 +194,31 @@ struct LoopbackDelivery {
     var to: Endpoint
 }
 
-/// The roles every input is fed to: an ``Acceptor`` whose writes go to an
+/// The roles every input is fed to: an ``Acceptor`` (the one at the first
+/// of ``FuzzSetup/acceptors``) whose writes go to an
 /// ``InMemoryAcceptorStore`` (and which is reloaded from it every
 /// ``reloadInterval`` inputs), and a ``Proposer`` with three acceptors, a
 /// few proposals always pending, a garbage collection and a membership
-/// change. Both are recreated every ``recreateInterval`` inputs, so the
-/// fuzzer also sees young roles; their state is bounded by the small
-/// limits of ``FuzzSetup/configuration`` meanwhile.
+/// change. In the loopback, further acceptors (``peers``) answer for the
+/// other endpoints the proposer addresses. All are recreated every
+/// ``recreateInterval`` inputs, so the fuzzer also sees young roles; their
+/// state is bounded by the small limits of ``FuzzSetup/configuration``
+/// meanwhile.
 final class CASPaxosHarness {
     static let reloadInterval = 64
-    static let recreateInterval = 10_000
+    static let recreateInterval = 4_096
     /// Messages delivered between the roles per input, at most.
-    static let loopbackBudget = 256
+    static let loopbackBudget = 128
+    /// Endpoints the loopback answers for besides the acceptor's, at most
+    /// (messages to others are lost).
+    static let maximumPeers = 8
     /// Proposals kept pending.
     static let pendingTarget = 3
 
     private var acceptor: Acceptor
     private var store: InMemoryAcceptorStore
     private var proposer: Proposer
+    private var peers: [Endpoint: Acceptor] = [:]
     private var now = Instant(nanoseconds: 1_000_000_000)
     private var inputs = 0
     private var recent = RecentRequests()
@@ -227,10 +234,17 @@ final class CASPaxosHarness {
     private static func makeRoles() -> (Acceptor, InMemoryAcceptorStore, Proposer) {
         let configuration = FuzzSetup.configuration
         do throws(ConfigurationError) {
-            let acceptor = try Acceptor(configuration: configuration)
             let proposer = try Proposer(
                 id: NodeID(0x5EED), quorums: .majority(of: FuzzSetup.acceptors), configuration: configuration, seed: 1)
-            return (acceptor, InMemoryAcceptorStore(), proposer)
+            return (makeAcceptor(), InMemoryAcceptorStore(), proposer)
+        } catch {
+            preconditionFailure("the harness's configuration is invalid: \(error)")
+        }
+    }
+
+    private static func makeAcceptor(recovering snapshot: AcceptorSnapshot = AcceptorSnapshot()) -> Acceptor {
+        do throws(ConfigurationError) {
+            return try Acceptor(recovering: snapshot, configuration: FuzzSetup.configuration)
         } catch {
             preconditionFailure("the harness's configuration is invalid: \(error)")
         }
@@ -254,6 +268,7 @@ final class CASPaxosHarness {
         inputs += 1
         if inputs % Self.recreateInterval == 0 {
             (acceptor, store, proposer) = Self.makeRoles()
+            peers.removeAll()
             recent = RecentRequests()
             start()
         }
@@ -294,13 +309,14 @@ final class CASPaxosHarness {
     }
 
     /// Performs `effects`, which `source` emitted, and empties the buffer:
-    /// writes go to the store, the proposer's request IDs are recorded, and
-    /// messages are queued for the loopback if this input delivers it.
+    /// the acceptor's writes go to the store (the peers' are dropped), the
+    /// proposer's request IDs are recorded, and messages are queued for the
+    /// loopback if this input delivers it.
     private func route(from source: Endpoint) {
         for effect in effects {
             switch effect {
             case .persist(let write):
-                store.apply(write)
+                if source == FuzzSetup.acceptors[0] { store.apply(write) }
             case .send(let message, let destination):
                 sent(message, from: source, to: [destination])
             case .sendToEach(let message, let destinations):
@@ -321,8 +337,10 @@ final class CASPaxosHarness {
     }
 
     /// Delivers the queued messages, and those they cause, up to
-    /// ``loopbackBudget``: the acceptor stands for every acceptor endpoint
-    /// (answering as the one addressed), the proposer for its own.
+    /// ``loopbackBudget``: the proposer gets what is sent to its endpoint,
+    /// the acceptor what is sent to its own, and a peer acceptor what is
+    /// sent to any other (so the proposer's attempts can succeed in
+    /// whatever configuration a hostile reconfiguration gave it).
     private func deliverLoopback() {
         var index = 0
         while index < loopback.count {
@@ -330,23 +348,26 @@ final class CASPaxosHarness {
             index += 1
             if delivery.to == FuzzSetup.proposer {
                 proposer.receive(delivery.message, from: delivery.from, now: now, into: &effects)
-                route(from: FuzzSetup.proposer)
-            } else if FuzzSetup.acceptors.contains(delivery.to) || delivery.to == FuzzSetup.joiningAcceptor {
+            } else if delivery.to == FuzzSetup.acceptors[0] {
                 acceptor.receive(delivery.message, from: delivery.from, into: &effects)
-                route(from: delivery.to)
+            } else if var peer = peers[delivery.to] ?? newPeer() {
+                peer.receive(delivery.message, from: delivery.from, into: &effects)
+                peers[delivery.to] = peer
             }
+            route(from: delivery.to)
         }
+    }
+
+    /// A new peer acceptor, or nil if there are ``maximumPeers``.
+    private func newPeer() -> Acceptor? {
+        peers.count < Self.maximumPeers ? Self.makeAcceptor() : nil
     }
 
     /// Restarts the acceptor from the store, which must hold exactly the
     /// acceptor's state (every change came out as a `.persist`).
     private func reloadAcceptor() {
         precondition(store.snapshot == acceptor.snapshot, "the store and the acceptor disagree")
-        do throws(ConfigurationError) {
-            acceptor = try Acceptor(recovering: store.load(), configuration: FuzzSetup.configuration)
-        } catch {
-            preconditionFailure("the harness's configuration is invalid: \(error)")
-        }
+        acceptor = Self.makeAcceptor(recovering: store.load())
     }
 }
 

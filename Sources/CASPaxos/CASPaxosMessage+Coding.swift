@@ -84,7 +84,8 @@ extension CASPaxosMessage {
     /// - Throws: `WireError`: `.truncated` if the body ends early,
     ///   `.invalidValue` for an unknown tag or a batch, a bad presence byte,
     ///   an address family other than 4 or 6, a ballot counter above
-    ///   ``Ballot/maximumCounter`` or quorum sizes that do not fit;
+    ///   ``Ballot/maximumCounter``, an age above ``ProposerAge/maximumAge``
+    ///   or quorum sizes that do not fit;
     ///   `.lengthExceedsLimit` for a key, value or list over its limit;
     ///   `.trailingBytes` if bytes follow the message.
     public init(decoding body: UnsafeRawBufferPointer, configuration: CASPaxosConfiguration) throws(WireError) {
@@ -180,30 +181,30 @@ extension CASPaxosMessage {
         case .prepare:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
-            return .prepare(requestID: id, key: key, ballot: ballot, age: try reader.readVarint())
+            return .prepare(requestID: id, key: key, ballot: ballot, age: try readAge(&reader))
         case .promise:
             let accepted = try Ballot(from: &reader)
             return .promise(requestID: id, accepted: accepted, value: try readValue(&reader, configuration))
         case .accept:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
-            let age = try reader.readVarint()
+            let age = try readAge(&reader)
             let value = try readValue(&reader, configuration)
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             return .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
         case .accepted: return .accepted(requestID: id)
         case .conflict: return .conflict(requestID: id, highest: try Ballot(from: &reader))
-        case .staleAge: return .staleAge(requestID: id, minimumAge: try reader.readVarint())
+        case .staleAge: return .staleAge(requestID: id, minimumAge: try readAge(&reader))
         case .invalidate:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             return .invalidate(requestID: id, key: key, ballot: try Ballot(from: &reader))
         case .invalidated:
             let proposer = try reader.read(NodeID.self)
-            return .invalidated(requestID: id, proposer: proposer, age: try reader.readVarint())
+            return .invalidated(requestID: id, proposer: proposer, age: try readAge(&reader))
         case .setMinimumAges:
             let ages = try reader.readArray { r throws(WireError) in
                 let proposer = try r.read(NodeID.self)
-                return ProposerAge(proposer: proposer, age: try r.readVarint())
+                return ProposerAge(proposer: proposer, age: try readAge(&r))
             }
             return .setMinimumAges(requestID: id, ages: ages)
         case .removeTombstone:
@@ -249,6 +250,17 @@ extension CASPaxosMessage {
             throw WireError(.lengthExceedsLimit, offset: start, detail: "\(what) of \(bytes.count) bytes, limit \(limit)")
         }
         return Array(bytes)
+    }
+
+    /// Reads a proposer's age, refusing one above
+    /// ``ProposerAge/maximumAge``.
+    private static func readAge(_ reader: inout WireReader) throws(WireError) -> UInt64 {
+        let start = reader.offset
+        let age = try reader.readVarint()
+        guard age <= ProposerAge.maximumAge else {
+            throw WireError(.invalidValue, offset: start, detail: "age \(age) is above \(ProposerAge.maximumAge)")
+        }
+        return age
     }
 
     private static func readValue(

@@ -87,6 +87,14 @@ public enum CASPaxosMessage: Hashable, Sendable {
 
 /// A proposer and an age, in ``CASPaxosMessage/setMinimumAges(requestID:ages:)``.
 public struct ProposerAge: Hashable, Sendable {
+    /// The largest age a message may carry (2⁶²), as
+    /// ``Ballot/maximumCounter`` is for counters: a proposer grows one
+    /// older per garbage-collection invalidation, so no real age comes
+    /// near it, and the decoder refuses more, so a proposer that takes an
+    /// age from the network (a ``CASPaxosMessage/staleAge(requestID:minimumAge:)``)
+    /// can always grow older without overflow.
+    public static let maximumAge: UInt64 = 1 << 62
+
     /// The proposer.
     public var proposer: NodeID
     /// Its age.

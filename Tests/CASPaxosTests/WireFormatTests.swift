@@ -76,6 +76,46 @@ struct WireFormatTests {
         #expect(throws: WireError.self) { try Self.decode(bigValue) }
     }
 
+    /// Found by `Scripts/fuzz caspaxos`: a stale-age refusal claiming age
+    /// 2⁶⁴ - 1 aged the proposer to it, and the next invalidation's
+    /// `age += 1` trapped.
+    @Test("ages above 2^62 are typed errors; a proposer at the largest age still grows older")
+    func absurdAges() throws {
+        let maximum = ProposerAge.maximumAge
+        let withAge: [(UInt64) -> CASPaxosMessage] = [
+            { .prepare(requestID: 1, key: [1], ballot: Self.ballot, age: $0) },
+            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, value: [2], nextBallot: nil) },
+            { .staleAge(requestID: 3, minimumAge: $0) },
+            { .invalidated(requestID: 4, proposer: NodeID(4), age: $0) },
+            { .setMinimumAges(requestID: 5, ages: [ProposerAge(proposer: NodeID(4), age: $0)]) },
+        ]
+        for message in withAge {
+            #expect(try Self.decode(Self.encode(message(maximum))) == message(maximum))
+            for absurd in [maximum + 1, UInt64.max] {
+                do {
+                    _ = try Self.decode(Self.encode(message(absurd)))
+                    Issue.record("age \(absurd) decoded in \(message(absurd))")
+                } catch {
+                    #expect(error.code == .invalidValue)
+                }
+            }
+        }
+
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: (1...3).map { Endpoint.loopbackV4(port: $0) }),
+            configuration: Self.configuration, seed: 1)
+        var effects: [CASPaxosEffect] = []
+        let sender = Endpoint.loopbackV4(port: 1)
+        proposer.receive(.staleAge(requestID: 9, minimumAge: maximum), from: sender, now: .zero, into: &effects)
+        #expect(proposer.age == maximum)
+        proposer.receive(.invalidate(requestID: 10, key: [1], ballot: Self.ballot), from: sender, now: .zero, into: &effects)
+        #expect(proposer.age == maximum + 1)
+        guard case .send(.invalidated(10, NodeID(1), maximum + 1), sender) = effects.last else {
+            Issue.record("no invalidated answer: \(effects)")
+            return
+        }
+    }
+
     @Test("random garbage never traps (fixed seed)")
     func garbage() {
         var random = SeededRandomGenerator(seed: 42)

@@ -91,8 +91,9 @@ extension Proposer {
     /// configurations have intersecting quorums, so proposals stay
     /// linearizable meanwhile, and the register keeps the change's record,
     /// so no other change can start before it is finished: call this again
-    /// with the same `acceptors`, on any proposer, once the cause is gone. It goes on from the step that proposer's
-    /// configuration shows, every step being idempotent:
+    /// with the same `acceptors`, on any proposer, once the cause is gone.
+    /// It goes on from the step that proposer's configuration shows, every
+    /// step being idempotent:
     /// - in the configuration the change started from: the whole change
     ///   again, with the same versions and configurations;
     /// - in the intermediate configuration (version w): the intermediate

@@ -12,8 +12,8 @@ import WireCodec
 /// the transports flush) the messages to each destination leave together,
 /// as few frames as ``CASPaxosConfiguration/maximumBatchSize`` and
 /// ``CASPaxosConfiguration/maximumMessagesPerFrame`` allow (one datagram
-/// each, with the defaults). A frame in may
-/// likewise hold many messages, all handled before the turn ends.
+/// each, with the defaults). A frame in may likewise hold many messages,
+/// all handled before the turn ends.
 ///
 /// Durability (etcd raft's `Ready` ordering): the acceptor's writes go to
 /// its ``AcceptorStore`` as they come, and the store syncs once at the end
@@ -254,7 +254,8 @@ public final class CASPaxosNode {
     /// is handled) and hands each message to its role.
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
-        incoming.removeAll(keepingCapacity: true)
+        // `incoming` is empty here: emptied after every frame, and left
+        // empty by a frame that does not decode.
         let configuration = configuration
         let decoded: Void? = receiver.decode(bytes, from: sender) { body, _ throws(WireError) in
             try CASPaxosMessage.decodeFrameBody(body, configuration: configuration, into: &incoming)

@@ -39,7 +39,6 @@ public final class GossipNode {
     private var streams: [AsyncStream<GossipDelivery>.Continuation] = []
     private var isStopped = false
     private let logger: any LogSink
-    /// Counts kept by the driver, merged into ``counters``.
 
     /// Creates a node on `transport` (whose receive handler it takes) and
     /// `scheduler`. Call ``start(seeds:)`` next.

@@ -9,6 +9,14 @@ import Testing
 /// longer waited for, without letting it write a removed key back.
 @Suite("Garbage collection bounds and departed proposers")
 struct GarbageCollectionBoundsTests {
+    /// Maintenance that resends every 20 ms and gives a run 300 ms.
+    static var configuration: CASPaxosConfiguration {
+        var configuration = CASPaxosConfiguration()
+        configuration.maintenanceTimeout = .milliseconds(300)
+        configuration.maintenanceRetryInterval = .milliseconds(20)
+        return configuration
+    }
+
     static func outcome(_ result: Result<Void, CASPaxosError>?) -> String {
         switch result {
         case nil: "running"
@@ -38,10 +46,8 @@ struct GarbageCollectionBoundsTests {
         "collections past the limit are refused; a proposer gone for good holds the others until it is dropped from the list",
         arguments: UInt64(1)...5)
     func limitAndGoneProposer(seed: UInt64) throws {
-        var configuration = CASPaxosConfiguration()
+        var configuration = Self.configuration
         configuration.maximumGarbageCollections = 2
-        configuration.maintenanceTimeout = .milliseconds(300)
-        configuration.maintenanceRetryInterval = .milliseconds(20)
         let cluster = try SimulatedCASCluster(
             seed: seed, proposerCount: 3, link: LinearizabilityTests.faultyLink, configuration: configuration)
         let network = cluster.network
@@ -89,10 +95,7 @@ struct GarbageCollectionBoundsTests {
         "a proposer dropped while only cut off cannot write a removed key back with its cached ballot",
         arguments: UInt64(1)...5)
     func droppedButAlive(seed: UInt64) throws {
-        var configuration = CASPaxosConfiguration()
-        configuration.maintenanceTimeout = .milliseconds(300)
-        configuration.maintenanceRetryInterval = .milliseconds(20)
-        let cluster = try SimulatedCASCluster(seed: seed, proposerCount: 3, configuration: configuration)
+        let cluster = try SimulatedCASCluster(seed: seed, proposerCount: 3, configuration: Self.configuration)
         let network = cluster.network
         let doomed = Array("doomed".utf8)
         // Proposer 2's second write leaves a ballot promised and cached.
@@ -134,10 +137,8 @@ struct GarbageCollectionBoundsTests {
         "proposer restarts past maximumTrackedProposers do not stall collection: acceptors forget unlisted proposers",
         arguments: UInt64(1)...5)
     func restartsPastTrackedProposers(seed: UInt64) throws {
-        var configuration = CASPaxosConfiguration()
+        var configuration = Self.configuration
         configuration.maximumTrackedProposers = 2
-        configuration.maintenanceTimeout = .milliseconds(300)
-        configuration.maintenanceRetryInterval = .milliseconds(20)
         let cluster = try SimulatedCASCluster(
             seed: seed, proposerCount: 2, link: LinearizabilityTests.faultyLink, configuration: configuration)
         let network = cluster.network

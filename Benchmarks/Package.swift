@@ -115,6 +115,7 @@ let package = Package(
                 harness,
                 .product(name: "CASPaxos", package: "Chorus"),
                 .product(name: "EventCore", package: "Chorus"),
+                .product(name: "Raft", package: "Chorus"),
                 .product(name: "UDPTransport", package: "Chorus"),
             ],
             path: "Benchmarks/CASPaxosBenchmarks",

@@ -4,8 +4,9 @@ import Benchmark
 // EventLoop, the proposers on another, closed-loop clients (one proposal in
 // flight each) incrementing counters. One iteration is one whole run of
 // `operations` proposals on fresh nodes; the custom metrics describe it.
-// The Raft module does not exist yet, so there is no peer to compare with:
-// the one-round-trip optimization on and off are shown side by side.
+// The one-round-trip optimization on and off are shown side by side, and
+// Raft in the same shape (RaftLoopbackRun: three replicas of the key-value
+// map, the same clients writing their own keys) as the peer.
 // - "ops/s": successful proposals per second;
 // - "msgs/op %", "round trips/op %": datagrams sent by every node, and
 //   request rounds (a prepare or accept to each acceptor), per successful
@@ -51,12 +52,14 @@ func benchmarks() {
         maxIterations: 3
     )
 
-    func register(_ name: String, _ workload: CASPaxosWorkload) {
+    func register(
+        _ name: String, _ workload: CASPaxosWorkload,
+        _ run: @escaping (CASPaxosWorkload) throws -> CASPaxosRunOutcome = { try CASPaxosLoopbackRun($0).run() }
+    ) {
         Benchmark(name) { benchmark in
             do {
-                let run = try CASPaxosLoopbackRun(workload)
                 benchmark.startMeasurement()
-                let outcome = try run.run()
+                let outcome = try run(workload)
                 benchmark.stopMeasurement()
                 record(outcome, to: benchmark)
             } catch {
@@ -68,6 +71,9 @@ func benchmarks() {
     // Uncontended writes: 32 clients, each on its own key, in-memory stores.
     register("CASPaxos.Uncontended.OneRoundTrip", CASPaxosWorkload())
     register("CASPaxos.Uncontended.TwoRoundTrips", CASPaxosWorkload(oneRoundTrip: false))
+    // Raft's peer in the same shape: the replicated key-value map, the
+    // same 32 clients on their own keys (RaftLoopbackRun).
+    register("CASPaxos.Uncontended.RaftPeer", CASPaxosWorkload()) { try RaftLoopbackRun($0).run() }
 
     // One key, 4 proposers with 2 clients each.
     register(

@@ -1,0 +1,186 @@
+import EventCore
+import Foundation
+import Raft
+import Synchronization
+import UDPTransport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CASPaxos's Raft peer over loopback UDP, with the same two loops and the
+/// same clients as ``CASPaxosLoopbackRun``: three ``RaftNode``s (in-memory
+/// storage, the replicated ``KeyValueStateMachine``) on 127.0.0.1, and
+/// closed-loop clients each writing its own key (an 8-byte counter, as
+/// CASPaxos's clients write theirs) as soon as its last write was applied.
+///
+/// The shape favours Raft: the leader and the clients share one loop (a
+/// client proposes at the leader with no hop), the two followers have the
+/// other loop to themselves. Replica 1 is made the leader by a shorter
+/// election timeout (30 ms against the others' 150 ms), so that the loops
+/// are laid out before the election.
+final class RaftLoopbackRun {
+    private let workload: CASPaxosWorkload
+    private let leaderLoop: EventLoop
+    private let followerLoop: EventLoop
+
+    init(_ workload: CASPaxosWorkload) throws {
+        self.workload = workload
+        leaderLoop = try EventLoop()
+        followerLoop = try EventLoop()
+        leaderLoop.start()
+        followerLoop.start()
+    }
+
+    deinit {
+        leaderLoop.shutdown()
+        followerLoop.shutdown()
+    }
+
+    /// Runs the workload once on a fresh, elected group.
+    func run() throws -> CASPaxosRunOutcome {
+        let leaderTransport = try onLoop(leaderLoop) { loop in
+            LoopBound(try UDPSocketTransport.bind(to: .loopbackV4(), on: loop), on: loop)
+        }
+        let followerTransports = try onLoop(followerLoop) { loop in
+            LoopBound(try (0..<2).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }, on: loop)
+        }
+        let endpoints = try [onLoop(leaderLoop) { _ in leaderTransport.value.localEndpoint }]
+            + onLoop(followerLoop) { _ in followerTransports.value.map(\.localEndpoint) }
+        @Sendable func peers(of index: Int) -> [NodeID: Endpoint] {
+            var peers: [NodeID: Endpoint] = [:]
+            for other in endpoints.indices where other != index { peers[NodeID(UInt64(other + 1))] = endpoints[other] }
+            return peers
+        }
+        let leader = try onLoop(leaderLoop) { loop in
+            var configuration = RaftConfiguration()
+            configuration.electionTimeout = .milliseconds(30)
+            configuration.heartbeatInterval = .milliseconds(10)
+            let node = try RaftNode(
+                id: NodeID(1), group: 1, peers: peers(of: 0), storage: InMemoryRaftStorage(),
+                stateMachine: KeyValueStateMachine(), transport: leaderTransport.value, scheduler: loop,
+                configuration: configuration, seed: 1)
+            return LoopBound(node, on: loop)
+        }
+        let followers = try onLoop(followerLoop) { loop in
+            let nodes = try (1...2).map { index in
+                try RaftNode(
+                    id: NodeID(UInt64(index + 1)), group: 1, peers: peers(of: index), storage: InMemoryRaftStorage(),
+                    stateMachine: KeyValueStateMachine(), transport: followerTransports.value[index - 1],
+                    scheduler: loop, seed: UInt64(index + 1))
+            }
+            return LoopBound(nodes, on: loop)
+        }
+        try waitForElection(of: leader)
+        let finished = Mutex<CASPaxosRunOutcome?>(nil)
+        let workload = workload
+        leaderLoop.execute {
+            let clients = RaftLoopbackClients(workload: workload, loop: leader.loop, leader: leader.value)
+            clients.start { outcome in finished.withLock { $0 = outcome } }
+        }
+        var outcome: CASPaxosRunOutcome
+        while true {
+            if let done = finished.withLock({ $0 }) {
+                outcome = done
+                break
+            }
+            usleep(1_000)
+        }
+        let leaderDatagrams = try onLoop(leaderLoop) { _ in
+            leader.value.stop()
+            leaderTransport.value.close()
+            return Int(leaderTransport.value.counters.datagramsSent)
+        }
+        let followerDatagrams = try onLoop(followerLoop) { _ in
+            for node in followers.value { node.stop() }
+            for transport in followerTransports.value { transport.close() }
+            return followerTransports.value.reduce(0) { $0 + Int($1.counters.datagramsSent) }
+        }
+        if outcome.succeeded > 0 {
+            outcome.messagesPerOp = Double(leaderDatagrams + followerDatagrams) / Double(outcome.succeeded)
+        }
+        return outcome
+    }
+
+    /// Waits (up to 10 s) until `leader` leads and has committed an entry
+    /// of its term.
+    private func waitForElection(of leader: LoopBound<RaftNode>) throws {
+        for _ in 0..<10_000 {
+            if try onLoop(leaderLoop, { _ in leader.value.role == .leader && leader.value.commitIndex > 0 }) { return }
+            usleep(1_000)
+        }
+        throw LoopbackSetupError("replica 1 did not become the Raft leader within 10 s")
+    }
+}
+
+/// The clients of a ``RaftLoopbackRun``, on the leader's loop: each puts
+/// its key's next counter value, and again as soon as the write is applied
+/// on the leader, until the workload's operations are done. Loop-confined.
+final class RaftLoopbackClients {
+    private let workload: CASPaxosWorkload
+    private let loop: EventLoop
+    private let leader: RaftNode
+    private var issued = 0
+    private var counters: [UInt64]
+    private var outcome = CASPaxosRunOutcome()
+    private var latencies: [Int64] = []
+    private var startedAt = Instant.zero
+    private var done: ((CASPaxosRunOutcome) -> Void)?
+
+    init(workload: CASPaxosWorkload, loop: EventLoop, leader: RaftNode) {
+        self.workload = workload
+        self.loop = loop
+        self.leader = leader
+        counters = Array(repeating: 0, count: workload.clientsPerProposer)
+        latencies.reserveCapacity(workload.operations)
+    }
+
+    /// Starts every client; `done` gets the outcome once every operation
+    /// has completed.
+    func start(_ done: @escaping (CASPaxosRunOutcome) -> Void) {
+        self.done = done
+        startedAt = loop.now
+        for client in counters.indices { issue(client) }
+    }
+
+    private func issue(_ client: Int) {
+        guard issued < workload.operations else { return }
+        issued += 1
+        counters[client] &+= 1
+        let value = withUnsafeBytes(of: counters[client].bigEndian) { Array($0) }
+        let began = loop.now
+        // The completion holds the clients until their last write is done.
+        leader.propose(KeyValueCommand.put(key: "key-\(client)", value: value).encoded) { [self] result in
+            let now = loop.now
+            switch result {
+            case .success:
+                outcome.succeeded += 1
+                latencies.append((now - began).nanoseconds)
+            case .failure:
+                outcome.failed += 1
+            }
+            if outcome.succeeded + outcome.failed == workload.operations {
+                finish(at: now)
+            } else {
+                issue(client)
+            }
+        }
+    }
+
+    private func finish(at now: Instant) {
+        outcome.seconds = Double((now - startedAt).nanoseconds) / 1e9
+        latencies.sort()
+        if !latencies.isEmpty { outcome.p99Nanoseconds = Double(latencies[(latencies.count - 1) * 99 / 100]) }
+        // One replication round per write: the leader's append to both
+        // followers and their acknowledgements (many writes share one).
+        outcome.roundTripsPerOp = 1
+        done?(outcome)
+        done = nil
+    }
+}
+
+/// A loopback run that could not be set up.
+struct LoopbackSetupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -102,7 +102,7 @@ extension CASPaxosMessage {
     ///
     /// A batch's count is checked before anything is reserved for it:
     /// against ``CASPaxosConfiguration/maximumMessagesPerFrame`` and
-    /// against the bytes present (every message takes at least two).
+    /// against the bytes present (every message takes at least nine).
     ///
     /// - Throws: `WireError`: what ``init(decoding:configuration:)``
     ///   throws for each message, and for a batch `.invalidValue` if its
@@ -131,8 +131,8 @@ extension CASPaxosMessage {
         }
     }
 
-    /// The smallest encoded message: a tag and a one-byte request ID.
-    static let minimumEncodedSize = 2
+    /// The smallest encoded message: a tag and the 8-byte request ID.
+    static let minimumEncodedSize = 9
 
     /// Reads a batch's count and checks it (see
     /// ``decodeFrameBody(_:configuration:into:)``).
@@ -175,7 +175,7 @@ extension CASPaxosMessage {
         guard let kind = Kind(rawValue: tag) else {
             throw WireError(.invalidValue, offset: tagOffset, detail: "unknown CASPaxos message tag \(tag)")
         }
-        let id = try reader.readVarint()
+        let id = try reader.readUInt64()
         let keyLimit = configuration.maximumKeySize
         switch kind {
         case .prepare:
@@ -234,7 +234,7 @@ extension CASPaxosMessage {
 
     private static func start(_ kind: Kind, _ id: UInt64, _ writer: inout WireWriter) {
         writer.writeUInt8(kind.rawValue)
-        writer.writeVarint(id)
+        writer.writeUInt64(id)
     }
 
     private static func write(_ value: [UInt8]?, _ writer: inout WireWriter) {

@@ -89,7 +89,8 @@ extension CASPaxosMessage {
         case .accept(_, let key, let ballot, let age, let value, let next):
             .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
         case .accepted: .accepted(requestID: id)
-        case .conflict(_, let highest): .conflict(requestID: id, highest: highest)
+        case .conflict(_, let highest, let neverAccepted):
+            .conflict(requestID: id, highest: highest, neverAccepted: neverAccepted)
         case .staleAge(_, let minimumAge): .staleAge(requestID: id, minimumAge: minimumAge)
         case .invalidate(_, let key, let ballot): .invalidate(requestID: id, key: key, ballot: ballot)
         case .invalidated(_, let proposer, let age): .invalidated(requestID: id, proposer: proposer, age: age)

@@ -64,10 +64,10 @@ public struct Acceptor {
         case .prepare(let id, let key, let ballot, let age):
             guard admits(id, ballot, age, from: sender, into: &effects),
                 let register = update(key, into: &effects, {
-                    ballot > $0.promised ? RegisterState(promised: ballot, accepted: $0.accepted, value: $0.value) : nil
+                    ballot > $0.promised ? $0.promising(ballot) : nil
                 })
             else { return }
-            guard ballot >= register.promised else { return refuse(id, register, to: sender, into: &effects) }
+            guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
             counters.promises += 1
             effects.append(.send(.promise(requestID: id, accepted: register.accepted, value: register.value), to: sender))
         case .accept(let id, let key, let ballot, let age, let value, let next):
@@ -78,10 +78,10 @@ public struct Acceptor {
             }
             guard
                 let register = update(key, into: &effects, {
-                    ballot >= $0.promised ? RegisterState(promised: next ?? ballot, accepted: ballot, value: value) : nil
+                    ballot >= $0.promised ? $0.accepting(value, at: ballot, promising: next ?? ballot) : nil
                 })
             else { return }
-            guard ballot >= register.promised else { return refuse(id, register, to: sender, into: &effects) }
+            guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):
@@ -166,10 +166,14 @@ public struct Acceptor {
     }
 
     private mutating func refuse(
-        _ id: UInt64, _ register: RegisterState, to sender: Endpoint, into effects: inout [CASPaxosEffect]
+        _ id: UInt64, _ ballot: Ballot, _ register: RegisterState, to sender: Endpoint,
+        into effects: inout [CASPaxosEffect]
     ) {
         counters.conflicts += 1
-        effects.append(.send(.conflict(requestID: id, highest: max(register.promised, register.accepted)), to: sender))
+        let highest = max(register.promised, register.accepted)
+        let message = CASPaxosMessage.conflict(
+            requestID: id, highest: highest, neverAccepted: register.neverAccepted(ballot))
+        effects.append(.send(message, to: sender))
     }
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {

@@ -24,9 +24,10 @@ extension CASPaxosMessage {
             writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
         case .accepted(let id):
             Self.start(.accepted, id, &writer)
-        case .conflict(let id, let highest):
+        case .conflict(let id, let highest, let neverAccepted):
             Self.start(.conflict, id, &writer)
             highest.encode(to: &writer)
+            writer.writeBool(neverAccepted)
         case .staleAge(let id, let minimumAge):
             Self.start(.staleAge, id, &writer)
             writer.writeVarint(minimumAge)
@@ -193,7 +194,9 @@ extension CASPaxosMessage {
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             return .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
         case .accepted: return .accepted(requestID: id)
-        case .conflict: return .conflict(requestID: id, highest: try Ballot(from: &reader))
+        case .conflict:
+            let highest = try Ballot(from: &reader)
+            return .conflict(requestID: id, highest: highest, neverAccepted: try reader.readBool())
         case .staleAge: return .staleAge(requestID: id, minimumAge: try readAge(&reader))
         case .invalidate:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")

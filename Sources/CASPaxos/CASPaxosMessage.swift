@@ -32,7 +32,12 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// The acceptor accepted (and promised the next ballot, if one came).
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
-    case conflict(requestID: UInt64, highest: Ballot)
+    /// `neverAccepted` tells whether the acceptor knows it never accepted
+    /// the refused ballot: false when it may have (it also refuses a
+    /// repeated copy of an accept it took, having promised the next ballot
+    /// since), so only a refusal with `neverAccepted` proves an accept
+    /// unwritten there (see ``RegisterState``).
+    case conflict(requestID: UInt64, highest: Ballot, neverAccepted: Bool)
     /// Refused: garbage collection requires this proposer to be at least
     /// `minimumAge` old (its cache may be stale).
     case staleAge(requestID: UInt64, minimumAge: UInt64)
@@ -77,7 +82,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
     public var requestID: UInt64 {
         switch self {
         case .prepare(let id, _, _, _), .promise(let id, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
-            .conflict(let id, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
+            .conflict(let id, _, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
             .setMinimumAges(let id, _), .removeTombstone(let id, _, _), .acknowledged(let id),
             .reconfigure(let id, _), .listKeys(let id, _), .keyList(let id, _, _):
             return id

@@ -51,8 +51,9 @@ struct Proposal {
     /// again blindly (see ``Proposer``).
     var sentAccepts = SentAccepts()
     /// The request ID of the last accept sent and the acceptors that refused
-    /// it, counted even after the attempt was abandoned: refused by every
-    /// acceptor, it was written nowhere and leaves ``sentAccepts``. A new
+    /// it knowing they never accepted it, counted even after the attempt was
+    /// abandoned: refused so by every acceptor, it was written nowhere and
+    /// leaves ``sentAccepts``. A new
     /// configuration empties the refusals (their positions change), which
     /// at worst keeps an accept that was written nowhere.
     var lastAccept: (requestID: UInt64, ballot: Ballot)?

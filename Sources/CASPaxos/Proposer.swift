@@ -184,9 +184,9 @@ public struct Proposer {
             receivePromise(requestID, accepted, value, from: sender, now: now, into: &effects)
         case .accepted(let requestID):
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
-        case .conflict(let requestID, let highest):
+        case .conflict(let requestID, let highest, let neverAccepted):
             counter = max(counter, highest.counter)
-            receiveRefusal(requestID, from: sender, now: now, into: &effects)
+            receiveRefusal(requestID, from: sender, provesUnwritten: neverAccepted, now: now, into: &effects)
         case .staleAge(let requestID, let minimumAge):
             // Garbage collection aged this proposer while the refused message
             // was on its way (or before a restart): forget every cached
@@ -195,7 +195,7 @@ public struct Proposer {
                 age = minimumAge
                 keys.removeAllCached()
             }
-            receiveRefusal(requestID, from: sender, now: now, into: &effects)
+            receiveRefusal(requestID, from: sender, provesUnwritten: false, now: now, into: &effects)
         case .invalidate, .reconfigure, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
@@ -444,8 +444,11 @@ public struct Proposer {
             into: &effects)
     }
 
+    /// A refusal; `provesUnwritten` if the acceptor knows it never accepted
+    /// the refused ballot (a conflict says; a stale age does not).
     private mutating func receiveRefusal(
-        _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
+        _ requestID: UInt64, from sender: Endpoint, provesUnwritten: Bool, now: Instant,
+        into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }) else {
             if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
@@ -454,13 +457,15 @@ public struct Proposer {
         let position = acceptors.position(of: sender)
         let directory = acceptors
         let (prepareQuorum, acceptQuorum) = (quorums.prepareQuorum, quorums.acceptQuorum)
-        // Counts a refusal of the last accept (refused by every acceptor,
-        // it was written nowhere), then of the attempt in flight: returns
-        // whether the attempt can no longer reach its quorum, or nil if
-        // the refusal is not for the attempt in flight.
+        // Counts a refusal of the last accept that proves it was not
+        // written there (refused so by every acceptor, it was written
+        // nowhere; a refused duplicate of an accept the acceptor took
+        // proves nothing), then of the attempt
+        // in flight: returns whether the attempt can no longer reach its
+        // quorum, or nil if the refusal is not for the attempt in flight.
         let outcome = proposals.update(proposalID) { proposal -> Bool? in
             if let last = proposal.lastAccept, last.requestID == requestID, let position,
-                directory.accept.contains(position)
+                directory.accept.contains(position), provesUnwritten
             {
                 proposal.lastAcceptRefusals.insert(position)
                 if proposal.lastAcceptRefusals.count == directory.accept.count {

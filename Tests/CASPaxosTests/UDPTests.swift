@@ -7,6 +7,21 @@ import UDPTransport
 /// 127.0.0.1 with kernel-chosen ports, driven through the async API.
 @Suite("CASPaxos over real UDP")
 struct UDPTests {
+    /// Proposes `change` again while it ends indeterminate (it must apply
+    /// at most once); throws any other failure.
+    static func proposeUntilKnown(
+        _ proposer: LoopBound<CASPaxosNode>, key: [UInt8], _ change: @escaping CASPaxosChange
+    ) async throws {
+        while true {
+            do {
+                _ = try await proposer.propose(key: key, change: change)
+                return
+            } catch {
+                guard error.isIndeterminate else { throw error }
+            }
+        }
+    }
+
     @Test("two proposers increment one counter through three acceptors")
     func counter() async throws {
         let loop = try EventLoop()
@@ -30,17 +45,30 @@ struct UDPTests {
             }
             return (nodes, LoopBound(acceptorNodes, on: loop))
         }
-        let increment: CASPaxosChange = { current in [UInt8((current?.first ?? 0) &+ 1)] }
+        // The counter, then each proposer's last increment number: a retry
+        // after an indeterminate outcome (contention can leave one) applies
+        // at most once.
+        @Sendable func increment(by client: Int, number: UInt8) -> CASPaxosChange {
+            { current in
+                var value = current ?? [0, 0, 0]
+                guard value[1 + client] != number else { return value }
+                value[0] &+= 1
+                value[1 + client] = number
+                return value
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for proposer in proposers {
+            for (client, proposer) in proposers.enumerated() {
                 group.addTask {
-                    for _ in 0..<10 { _ = try await proposer.propose(key: Array("n".utf8), change: increment) }
+                    for number in UInt8(1)...10 {
+                        try await Self.proposeUntilKnown(proposer, key: Array("n".utf8), increment(by: client, number: number))
+                    }
                 }
             }
             try await group.waitForAll()
         }
         let value = try await proposers[0].propose(key: Array("n".utf8)) { $0 }
-        #expect(value == [20])
+        #expect(value == [20, 10, 10])
         // The acceptors answered every proposal; stop everything on the loop.
         try await loop.submit {
             for node in acceptors.value + proposers.map(\.value) { node.stop() }

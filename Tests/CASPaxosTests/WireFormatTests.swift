@@ -15,7 +15,8 @@ struct WireFormatTests {
         .promise(requestID: 2, accepted: .zero, value: nil),
         .accept(requestID: 3, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1))),
         .accepted(requestID: 4),
-        .conflict(requestID: 5, highest: ballot),
+        .conflict(requestID: 5, highest: ballot, neverAccepted: true),
+        .conflict(requestID: 5, highest: ballot, neverAccepted: false),
         .staleAge(requestID: 6, minimumAge: 7),
         .invalidate(requestID: 7, key: [3], ballot: ballot),
         .invalidated(requestID: 8, proposer: NodeID(4), age: 2),
@@ -141,11 +142,12 @@ struct WireFormatTests {
         acceptor.receive(
             .prepare(requestID: 3, key: [1], ballot: Ballot(counter: 4, proposer: NodeID(1)), age: 0), from: sender,
             into: &effects)
-        guard case .send(.conflict(3, let highest), _) = effects.last else {
+        guard case .send(.conflict(3, let highest, let neverAccepted), _) = effects.last else {
             Issue.record("no conflict: \(effects)")
             return
         }
         #expect(highest == Self.ballot)
+        #expect(neverAccepted)
     }
 
     @Test("minimum ages past the limit forget proposers the update does not list; an update listing more is dropped")

@@ -1,0 +1,192 @@
+@testable import CASPaxos
+import EventCore
+import Testing
+
+/// A proposer retries an attempt whose accept was refused by every acceptor
+/// as if nothing had been written. A duplicated accept must not pass for
+/// such a refusal: an acceptor refuses a copy of an accept it already took
+/// (it promised the piggybacked next ballot, or a later prepare), and
+/// counting those refusals once made a retry apply the change a second
+/// time. A refusal proves the accept unwritten only when the acceptor knows
+/// it never accepted it (``CASPaxosMessage/conflict(requestID:highest:neverAccepted:)``),
+/// and under contention it usually does know (``RegisterState``).
+///
+/// The proposers and acceptors here are driven by hand, so that each
+/// message can be delivered, lost or repeated exactly as the scenario
+/// needs.
+@Suite("Duplicated accepts")
+struct DuplicatedAcceptTests {
+    static let acceptorEndpoints = (1...3).map { Endpoint.loopbackV4(port: UInt16($0)) }
+    static let key = Array("counter".utf8)
+    static let increment: CASPaxosChange = { current in [(current?.first ?? 0) &+ 1] }
+
+    /// Three acceptors and the proposers that talk to them.
+    struct Cluster {
+        var acceptors: [Acceptor]
+        var now = Instant(nanoseconds: 1_000_000_000)
+
+        init() throws {
+            acceptors = try (0..<3).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
+        }
+
+        var values: [[UInt8]?] { acceptors.map { $0.register(DuplicatedAcceptTests.key)?.value } }
+
+        /// Delivers every message `effects` sends to an acceptor, from
+        /// `sender`; returns the replies (the test delivers or drops them).
+        mutating func deliver(
+            _ effects: [CASPaxosEffect], from sender: Endpoint
+        ) -> [(from: Endpoint, message: CASPaxosMessage)] {
+            var replies: [(from: Endpoint, message: CASPaxosMessage)] = []
+            for effect in effects {
+                let sends: [(CASPaxosMessage, Endpoint)]
+                switch effect {
+                case .send(let message, let destination): sends = [(message, destination)]
+                case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
+                case .persist, .proposalCompleted, .maintenanceCompleted: continue
+                }
+                for (message, destination) in sends {
+                    guard let index = DuplicatedAcceptTests.acceptorEndpoints.firstIndex(of: destination) else {
+                        continue
+                    }
+                    var out: [CASPaxosEffect] = []
+                    acceptors[index].receive(message, from: sender, into: &out)
+                    for case .send(let reply, _) in out { replies.append((destination, reply)) }
+                }
+            }
+            return replies
+        }
+
+        /// Runs `proposer` (at `endpoint`) with every message delivered,
+        /// ticking past back-offs, until proposal `id` completes.
+        mutating func finish(
+            _ id: UInt64, on proposer: inout Proposer, at endpoint: Endpoint, startingWith pending: [CASPaxosEffect]
+        ) -> Result<[UInt8]?, CASPaxosError>? {
+            var effects = pending
+            for _ in 0..<100 {
+                for case .proposalCompleted(id, let result) in effects { return result }
+                let replies = deliver(effects, from: endpoint)
+                effects.removeAll()
+                for (from, reply) in replies { proposer.receive(reply, from: from, now: now, into: &effects) }
+                if effects.isEmpty {
+                    now = now + .milliseconds(20)
+                    proposer.tick(now: now, into: &effects)
+                }
+            }
+            return nil
+        }
+    }
+
+    static func makeProposer(_ id: UInt64) throws -> Proposer {
+        try Proposer(
+            id: NodeID(id), quorums: .majority(of: acceptorEndpoints), configuration: CASPaxosConfiguration(),
+            seed: id)
+    }
+
+    /// Prepares and accepts `increment` everywhere, losing every
+    /// `accepted` reply; returns the accept's effects (to repeat them).
+    static func acceptEverywhereLosingReplies(
+        _ proposer: inout Proposer, at endpoint: Endpoint, in cluster: inout Cluster
+    ) throws -> (id: UInt64, accept: [CASPaxosEffect]) {
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: key, change: increment, now: cluster.now, into: &effects)
+        let promises = cluster.deliver(effects, from: endpoint)
+        effects.removeAll()
+        for (from, reply) in promises { proposer.receive(reply, from: from, now: cluster.now, into: &effects) }
+        _ = cluster.deliver(effects, from: endpoint)
+        return (id, effects)
+    }
+
+    @Test("refusals of a repeated accept that every acceptor took do not make the retry increment again")
+    func repeatedAcceptIsNotWrittenNowhere() throws {
+        var cluster = try Cluster()
+        var proposer = try Self.makeProposer(7)
+        let endpoint = Endpoint.loopbackV4(port: 100)
+        let (id, accept) = try Self.acceptEverywhereLosingReplies(&proposer, at: endpoint, in: &cluster)
+        #expect(cluster.values == [[1], [1], [1]])
+        // The network repeats the accept: every acceptor refuses the copy
+        // (it promised the next ballot the accept carried).
+        let refusals = cluster.deliver(accept, from: endpoint)
+        #expect(refusals.count == 3)
+        var effects: [CASPaxosEffect] = []
+        for (from, refusal) in refusals {
+            guard case .conflict(_, _, let neverAccepted) = refusal else {
+                Issue.record("not a conflict: \(refusal)")
+                continue
+            }
+            #expect(!neverAccepted, "the acceptor took this accept")
+            proposer.receive(refusal, from: from, now: cluster.now, into: &effects)
+        }
+        // The retry finds its own accept and finishes it: one increment.
+        let result = cluster.finish(id, on: &proposer, at: endpoint, startingWith: effects)
+        #expect(try result?.get() == [1], "\(String(describing: result))")
+        #expect(cluster.values == [[1], [1], [1]])
+    }
+
+    @Test("refusals of a repeated accept under a newer write make the retry fail indeterminate, not write again")
+    func repeatedAcceptUnderANewerWrite() throws {
+        var cluster = try Cluster()
+        var first = try Self.makeProposer(7)
+        let firstEndpoint = Endpoint.loopbackV4(port: 100)
+        let (id, accept) = try Self.acceptEverywhereLosingReplies(&first, at: firstEndpoint, in: &cluster)
+        // Another proposer increments on top of the first one's value.
+        var second = try Self.makeProposer(8)
+        let secondEndpoint = Endpoint.loopbackV4(port: 101)
+        var effects: [CASPaxosEffect] = []
+        let secondID = try second.propose(key: Self.key, change: Self.increment, now: cluster.now, into: &effects)
+        let secondResult = cluster.finish(secondID, on: &second, at: secondEndpoint, startingWith: effects)
+        #expect(try secondResult?.get() == [2])
+        // Now the first proposer's accept is repeated, and refused by all:
+        // the acceptors hold the second proposer's newer ballot, so the
+        // refusals prove nothing about the first accept.
+        effects.removeAll()
+        for (from, refusal) in cluster.deliver(accept, from: firstEndpoint) {
+            first.receive(refusal, from: from, now: cluster.now, into: &effects)
+        }
+        let result = cluster.finish(id, on: &first, at: firstEndpoint, startingWith: effects)
+        guard case .failure(let error) = result else {
+            Issue.record("the first increment must fail indeterminate: \(String(describing: result))")
+            return
+        }
+        #expect(error.isIndeterminate, "\(error)")
+        #expect(cluster.values == [[2], [2], [2]], "the first increment applied once, inside the second's value")
+    }
+
+    @Test("a stale one-round-trip accept after another proposer's writes is refused as unwritten and retried cleanly")
+    func staleCachedAcceptRetriesCleanly() throws {
+        var cluster = try Cluster()
+        var proposers = [try Self.makeProposer(7), try Self.makeProposer(8)]
+        let endpoints = [Endpoint.loopbackV4(port: 100), .loopbackV4(port: 101)]
+        // Proposer 0 writes (and caches its next ballot), proposer 1 writes
+        // twice on top, then proposer 0 writes again with its stale cache.
+        for (writer, expected) in [(0, [UInt8(1)]), (1, [2]), (1, [3]), (0, [4])] {
+            var effects: [CASPaxosEffect] = []
+            let id = try proposers[writer].propose(key: Self.key, change: Self.increment, now: cluster.now, into: &effects)
+            let result = cluster.finish(id, on: &proposers[writer], at: endpoints[writer], startingWith: effects)
+            #expect(try result?.get() == expected, "writer \(writer): \(String(describing: result))")
+        }
+        #expect(proposers[0].counters.failedAttempts == 1, "the stale accept was refused once, then retried")
+        #expect(cluster.values == [[4], [4], [4]])
+    }
+
+    @Test("what a register can tell about the ballots it never accepted")
+    func neverAcceptedHint() {
+        let (p, q) = (NodeID(1), NodeID(2))
+        func ballot(_ counter: UInt64, _ proposer: NodeID) -> Ballot { Ballot(counter: counter, proposer: proposer) }
+        var register = RegisterState()
+        #expect(register.neverAccepted(ballot(1, p)))
+        register = register.accepting([1], at: ballot(2, p), promising: ballot(3, p))
+        #expect(!register.neverAccepted(ballot(2, p)), "the accepted ballot itself")
+        #expect(register.neverAccepted(ballot(3, p)) && register.neverAccepted(ballot(9, q)), "above the accepted one")
+        #expect(register.neverAccepted(ballot(1, p)), "below, but nothing was accepted before")
+        // q takes over twice; p's next ballot, never accepted, is still known.
+        register = register.promising(ballot(5, q)).accepting([2], at: ballot(5, q), promising: ballot(6, q))
+        register = register.accepting([3], at: ballot(6, q), promising: ballot(7, q))
+        #expect(register.neverAccepted(ballot(3, p)), "above p's last accepted ballot")
+        #expect(!register.neverAccepted(ballot(2, p)) && !register.neverAccepted(ballot(5, q)))
+        // Recovered from a store: nothing known below the promise.
+        let recovered = RegisterState(promised: register.promised, accepted: register.accepted, value: register.value)
+        #expect(recovered == register, "the hint is not part of the state")
+        #expect(!recovered.neverAccepted(ballot(3, p)))
+        #expect(recovered.neverAccepted(ballot(8, p)), "above the promise")
+    }
+}

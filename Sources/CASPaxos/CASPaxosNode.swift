@@ -55,10 +55,14 @@ public final class CASPaxosNode {
         }
     }
 
-    private let store: (any AcceptorStore)?
+    private var store: (any AcceptorStore)?
     private var effects: [CASPaxosEffect] = []
     private var performing: [CASPaxosEffect] = []
     private var isFlushing = false
+    /// Set when the store fails during a flush: the effects still to
+    /// perform in it include replies to writes that were never made, so
+    /// that flush sends nothing more (a proposer here retries its own).
+    private var isDroppingSends = false
     /// The frames of this turn's messages, sent at its end.
     private var outbox: CASPaxosOutbox
     /// The messages of a frame being handled.
@@ -290,6 +294,7 @@ public final class CASPaxosNode {
             performing.removeAll(keepingCapacity: true)
         }
         isFlushing = false
+        isDroppingSends = false
         if (needsSync || !outbox.isEmpty) && !isEndOfTurnScheduled && !isStopped {
             isEndOfTurnScheduled = true
             scheduler.atEndOfTurn { [weak self] in self?.endTurn() }
@@ -300,8 +305,10 @@ public final class CASPaxosNode {
     private func perform(_ effect: CASPaxosEffect) {
         switch effect {
         case .send(let message, let destination):
+            guard !isDroppingSends else { return }
             outbox.append(message, to: destination)
         case .sendToEach(let message, let destinations):
+            guard !isDroppingSends else { return }
             outbox.append(message, toEach: destinations)
         case .persist(let write):
             guard let store else { return }
@@ -336,12 +343,15 @@ public final class CASPaxosNode {
         outbox.flush { destination, encodeFrame in sender.send(to: destination, encodeFrame) }
     }
 
-    /// Fail-stop: the acceptor role ends and the messages waiting for the
-    /// store are dropped.
+    /// Fail-stop: the acceptor role ends, the store is no longer used, and
+    /// the messages waiting for it are dropped, with every send still to
+    /// come in this flush.
     private func storeFailed(_ error: AcceptorStoreError) {
         logger.log(.error, source: "caspaxos", "acceptor store failed, the acceptor stops: \(error)")
         acceptor = nil
+        store = nil
         needsSync = false
+        isDroppingSends = isFlushing
         outbox.removeAll()
     }
 

@@ -102,4 +102,38 @@ struct NodeBatchingTests {
         #expect(acceptors[0].counters.framesSent == 0)
         #expect(acceptors[1].acceptor != nil && acceptors[1].counters.messagesSent == 100)
     }
+
+    /// A store whose writes fail (a full disk, say).
+    final class UnwritableStore: AcceptorStore {
+        func load() -> AcceptorSnapshot { AcceptorSnapshot() }
+        func apply(_ write: AcceptorWrite) throws(AcceptorStoreError) {
+            throw AcceptorStoreError(.io, detail: "no space")
+        }
+        func sync() {}
+    }
+
+    @Test("an acceptor whose store cannot write stops before answering anything of the turn, nor later")
+    func failedWriteDropsTheTurn() throws {
+        let network = SimulatedNetwork(seed: 8)
+        let nodes = (0..<4).map { _ in network.addNode() }
+        let acceptors = try nodes[0..<3].enumerated().map { index, node in
+            try CASPaxosNode(
+                transport: node, scheduler: node, quorums: nil,
+                acceptorStore: index == 0 ? UnwritableStore() : InMemoryAcceptorStore(), seed: UInt64(index))
+        }
+        let proposer = try CASPaxosNode(
+            transport: nodes[3], scheduler: nodes[3], quorums: .majority(of: nodes[0..<3].map(\.localEndpoint)),
+            acceptorStore: nil, seed: 9)
+        var succeeded = 0
+        for index in 0..<50 {
+            proposer.propose(key: [UInt8(index)], change: { _ in [1] }) { if case .success = $0 { succeeded += 1 } }
+        }
+        network.run(for: .milliseconds(50))
+        #expect(succeeded == 50)
+        #expect(acceptors[0].acceptor == nil)
+        // The first write failed: the promises after it in the same turn,
+        // whose writes were never made, are not sent either.
+        #expect(acceptors[0].counters.messagesSent == 0)
+        #expect(acceptors[0].counters.framesSent == 0)
+    }
 }

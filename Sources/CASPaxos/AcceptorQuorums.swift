@@ -10,8 +10,14 @@ import EventCore
 /// ``version`` orders configurations, so a delayed or duplicated
 /// reconfiguration never rolls a proposer back.
 public struct AcceptorQuorums: Hashable, Sendable, CustomStringConvertible {
-    /// Orders configurations: a proposer adopts only a higher version.
+    /// Orders configurations: a proposer adopts only a higher version. At
+    /// most ``maximumVersion``.
     public var version: UInt64
+
+    /// The largest version (2^62): far beyond any number of membership
+    /// changes, and low enough that a change's steps (up to three versions
+    /// on) cannot overflow, whatever version a peer sends.
+    public static let maximumVersion: UInt64 = 1 << 62
     /// The acceptors that get prepare messages.
     public var prepareAcceptors: [Endpoint]
     /// Promises needed from ``prepareAcceptors``.
@@ -47,11 +53,15 @@ public struct AcceptorQuorums: Hashable, Sendable, CustomStringConvertible {
         return prepareAcceptors + acceptAcceptors.filter { seen.insert($0).inserted }
     }
 
-    /// Checks the sets (1 ... 255 distinct acceptors each) and that the
-    /// quorums are within the sets and intersect.
+    /// Checks the version (at most ``maximumVersion``), the sets
+    /// (1 ... 255 distinct acceptors each) and that the quorums are within
+    /// the sets and intersect.
     ///
     /// - Throws: `ConfigurationError` naming the first bad field.
     public func validate() throws(ConfigurationError) {
+        guard version <= Self.maximumVersion else {
+            throw ConfigurationError(field: "version", value: "\(version)", allowedRange: "0 ... \(Self.maximumVersion)")
+        }
         for (field, set) in [("prepareAcceptors", prepareAcceptors), ("acceptAcceptors", acceptAcceptors)] {
             guard (1...255).contains(set.count), Set(set).count == set.count else {
                 throw ConfigurationError(

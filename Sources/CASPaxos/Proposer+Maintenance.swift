@@ -195,6 +195,10 @@ extension Proposer {
             throw CASPaxosError(.invalidRequest, detail: "the acceptors \(target) include a duplicate")
         }
         let version = quorums.version
+        guard version <= AcceptorQuorums.maximumVersion - 3 else {
+            throw CASPaxosError(
+                .invalidRequest, detail: "the configuration version \(version) leaves no room for a change's steps")
+        }
         let prepare = quorums.prepareAcceptors
         guard prepare == quorums.acceptAcceptors else {
             // Mid-change: a change stopped in its intermediate configuration

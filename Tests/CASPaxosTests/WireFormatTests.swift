@@ -117,6 +117,42 @@ struct WireFormatTests {
         }
     }
 
+    @Test("configuration versions above 2^62 are typed errors; a proposer at the largest one refuses to change")
+    func absurdVersions() throws {
+        let acceptors = (1...3).map { Endpoint.loopbackV4(port: $0) }
+        let maximum = AcceptorQuorums.maximumVersion
+        let reconfigure = { (version: UInt64) in
+            CASPaxosMessage.reconfigure(requestID: 1, quorums: .majority(of: acceptors, version: version))
+        }
+        #expect(try Self.decode(Self.encode(reconfigure(maximum))) == reconfigure(maximum))
+        for absurd in [maximum + 1, UInt64.max] {
+            do {
+                _ = try Self.decode(Self.encode(reconfigure(absurd)))
+                Issue.record("version \(absurd) decoded")
+            } catch {
+                #expect(error.code == .invalidValue)
+            }
+            #expect(throws: ConfigurationError.self) {
+                _ = try Proposer(
+                    id: NodeID(1), quorums: .majority(of: acceptors, version: absurd), configuration: Self.configuration,
+                    seed: 1)
+            }
+        }
+        // A peer moved this proposer to the largest version: a change would
+        // step past it, so it is refused, not trapped on.
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: acceptors), configuration: Self.configuration, seed: 1)
+        var effects: [CASPaxosEffect] = []
+        proposer.receive(reconfigure(maximum), from: .loopbackV4(port: 9), now: .zero, into: &effects)
+        #expect(proposer.quorums.version == maximum)
+        do {
+            _ = try proposer.changeMembership(to: acceptors + [.loopbackV4(port: 4)], proposers: [], now: .zero, into: &effects)
+            Issue.record("a change past the largest version started")
+        } catch {
+            #expect(error.code == .invalidRequest)
+        }
+    }
+
     @Test("random garbage never traps (fixed seed)")
     func garbage() {
         var random = SeededRandomGenerator(seed: 42)

@@ -88,17 +88,17 @@ public struct Acceptor {
             let known = state.minimumAges
             let listed = Set(ages.map(\.proposer))
             let newProposers = listed.filter { known[$0] == nil }
-            if known.count + newProposers.count > configuration.maximumTrackedProposers {
+            if known.count + newProposers.count > configuration.trackedProposerLimit {
                 // Make room by forgetting proposers this collection does not
                 // list: the removal floor, not their age, refuses what a
                 // stale cache of theirs could still send for a removed key.
-                guard listed.count <= configuration.maximumTrackedProposers else {
+                guard listed.count <= configuration.trackedProposerLimit else {
                     counters.minimumAgesRefused += 1
                     return
                 }
                 let unlisted = known.keys.filter { !listed.contains($0) }
                 for proposer in unlisted.sorted(by: { $0.rawValue < $1.rawValue })
-                where state.minimumAges.count + newProposers.count > configuration.maximumTrackedProposers {
+                where state.minimumAges.count + newProposers.count > configuration.trackedProposerLimit {
                     persist(.forgetMinimumAge(proposer: proposer), into: &effects)
                     counters.minimumAgesForgotten += 1
                 }

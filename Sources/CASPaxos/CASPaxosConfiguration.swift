@@ -66,7 +66,10 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// an acceptor without bound. Default 1,048,576.
     public var maximumRegisters = 1_048_576
     /// Proposers whose minimum age an acceptor records for garbage
-    /// collection (1 ... 1,048,576). Every incarnation of a proposer has its
+    /// collection, and that one garbage collection may list (1 ...
+    /// 1,048,576; in effect at most what one message carries,
+    /// (``maximumMessageSize`` − 64) / 17: 960 with the default size).
+    /// Every incarnation of a proposer has its
     /// own ID, so restarts add records: a
     /// ``CASPaxosMessage/setMinimumAges(requestID:ages:)`` that would pass
     /// the limit first makes room by forgetting proposers it does not list
@@ -74,8 +77,8 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// stale cache of theirs could send for a removed key), and is dropped
     /// unanswered and counted only if it lists more proposers than the
     /// limit, so hostile traffic cannot grow the map without bound.
-    /// Default 4,096.
-    public var maximumTrackedProposers = 4_096
+    /// Default 512.
+    public var maximumTrackedProposers = 512
     /// Keys per answer to a key listing (membership change re-scan,
     /// 1 ... 4,096). Default 64.
     public var maximumKeysPerListing = 64
@@ -126,6 +129,13 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
         try check("maximumGarbageCollections", maximumGarbageCollections, 1...65_536)
         try check("maintenanceRetryInterval", maintenanceRetryInterval, .milliseconds(1)...hour)
         try check("maintenanceTimeout", maintenanceTimeout, .milliseconds(1)...Duration.seconds(86_400))
+    }
+
+    /// ``maximumTrackedProposers``, capped at the (proposer, age) pairs one
+    /// message surely carries: 17 bytes each at most (an 8-byte ID, an age
+    /// of up to 9 varint bytes), 64 for the frame and message headers.
+    var trackedProposerLimit: Int {
+        min(maximumTrackedProposers, max(1, (maximumMessageSize - 64) / 17))
     }
 
     private func check<Value: Comparable>(

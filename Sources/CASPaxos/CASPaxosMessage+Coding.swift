@@ -163,7 +163,7 @@ extension CASPaxosMessage {
     private static func limits(_ configuration: CASPaxosConfiguration) -> WireLimits {
         WireLimits(
             maximumByteStringLength: max(configuration.maximumKeySize, configuration.maximumValueSize),
-            maximumCollectionCount: max(configuration.maximumKeysPerListing, 255),
+            maximumCollectionCount: max(configuration.maximumKeysPerListing, configuration.trackedProposerLimit, 255),
             maximumFrameLength: configuration.maximumMessageSize)
     }
 

@@ -36,12 +36,19 @@ extension Proposer {
     ///   ``CASPaxosConfiguration/maximumGarbageCollections`` collections
     ///   running; counted in ``ProposerCounters/garbageCollectionsRefused``.
     ///   Call again later to collect the key. `.invalidRequest` for the key
-    ///   membership changes reserve.
+    ///   membership changes reserve, or for more `proposers` than
+    ///   ``CASPaxosConfiguration/maximumTrackedProposers`` (their ages
+    ///   would not fit the acceptors' records, nor one message).
     @discardableResult
     public mutating func collectGarbage(
         key: [UInt8], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
         try Self.refuseReserved(key)
+        guard Set(proposers).count <= configuration.trackedProposerLimit else {
+            throw CASPaxosError(
+                .invalidRequest,
+                detail: "\(Set(proposers).count) proposers to collect with, limit \(configuration.trackedProposerLimit) (maximumTrackedProposers, and what one message carries)")
+        }
         let running = garbageCollectionCount
         guard running < configuration.maximumGarbageCollections else {
             counters.garbageCollectionsRefused += 1

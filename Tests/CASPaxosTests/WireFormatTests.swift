@@ -1,4 +1,4 @@
-import CASPaxos
+@testable import CASPaxos
 import EventCore
 import Testing
 import WireCodec
@@ -151,6 +151,47 @@ struct WireFormatTests {
         } catch {
             #expect(error.code == .invalidRequest)
         }
+    }
+
+    @Test("a garbage collection's minimum ages for every proposer it may list fit one message and decode")
+    func fullMinimumAges() throws {
+        for size in [CASPaxosConfiguration().maximumMessageSize, 65_536] {
+            var configuration = CASPaxosConfiguration()
+            configuration.maximumMessageSize = size
+            configuration.maximumTrackedProposers = 1_048_576
+            let limit = configuration.trackedProposerLimit
+            #expect(limit == (size - 64) / 17)
+            let ages = (1...limit).map {
+                ProposerAge(proposer: NodeID(UInt64.max - UInt64($0)), age: ProposerAge.maximumAge)
+            }
+            let message = CASPaxosMessage.setMinimumAges(requestID: UInt64.max, ages: ages)
+            var writer = WireWriter()
+            try message.encodeFrame(into: &writer, maximumMessageSize: size)
+            let decoded = writer.bytes.withUnsafeBytes { frame -> Result<[CASPaxosMessage], WireError> in
+                do throws(WireError) {
+                    var messages: [CASPaxosMessage] = []
+                    let body = try Frame.decodeBody(frame, of: .casPaxos, limits: WireLimits(maximumFrameLength: size))
+                    try CASPaxosMessage.decodeFrameBody(body, configuration: configuration, into: &messages)
+                    return .success(messages)
+                } catch {
+                    return .failure(error)
+                }
+            }
+            #expect(try decoded.get() == [message])
+        }
+
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: (1...3).map { Endpoint.loopbackV4(port: $0) }),
+            configuration: Self.configuration, seed: 1)
+        var effects: [CASPaxosEffect] = []
+        let proposers = (1...(Self.configuration.trackedProposerLimit + 1)).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        do {
+            _ = try proposer.collectGarbage(key: [1], proposers: proposers, now: .zero, into: &effects)
+            Issue.record("a collection listing more proposers than the acceptors track started")
+        } catch {
+            #expect(error.code == .invalidRequest)
+        }
+        #expect(effects.isEmpty)
     }
 
     @Test("random garbage never traps (fixed seed)")

@@ -7,7 +7,9 @@ import WireCodec
 ///
 /// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
 ///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
-///   `fdatasync(2)`, so the writes of several requests share one sync.
+///   `fdatasync(2)`, so the writes of several requests share one sync. A
+///   buffer past 64 MiB (``maximumBatchPayload``; a batch's length field is
+///   32 bits) is sealed into a batch of its own, each synced in turn.
 /// - ``load()`` replays the file. Each batch is synced before the next is
 ///   written, so a crash can tear only the last one. A bad batch (cut
 ///   short, or failing its checksum) is that torn tail when nothing valid
@@ -20,7 +22,8 @@ import WireCodec
 ///   naming the offset and drops nothing.
 /// - Compaction (in ``sync()``, once the file passes
 ///   ``compactionThreshold`` and twice its size after the last compaction)
-///   writes the live state as one batch to `<path>.compact`, syncs it,
+///   writes the live state, in batches of at most ``maximumBatchPayload``
+///   bytes (and one record), to `<path>.compact`, syncs it,
 ///   renames it over the log and syncs the directory, so a crash at any
 ///   point leaves either the old log or the new one.
 ///
@@ -36,12 +39,18 @@ public final class FileAcceptorStore: AcceptorStore {
     public private(set) var compactionCount = 0
     /// The log's current size in bytes (synced records only).
     public private(set) var fileSize = 0
+    /// The payload past which buffered records are sealed into a batch of
+    /// their own: 64 MiB, so that no batch nears the 4 GiB its length field
+    /// can say (a record, a key and a value, is far smaller).
+    let maximumBatchPayload: Int
 
     /// The first 8 bytes of the file.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
     private var file: DurableFile
     private var state = AcceptorSnapshot()
     private var pending = WireWriter(capacity: 4_096)
+    /// Batches sealed from ``pending`` since the last sync.
+    private var sealed: [[UInt8]] = []
     private var sizeAfterCompaction = 0
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
@@ -50,9 +59,15 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Parameter compactionThreshold: bytes, default 4 MiB.
     /// - Throws: ``AcceptorStoreError`` with code `.io` if the file cannot
     ///   be opened.
-    public init(path: String, compactionThreshold: Int = 4 << 20) throws(AcceptorStoreError) {
+    public convenience init(path: String, compactionThreshold: Int = 4 << 20) throws(AcceptorStoreError) {
+        try self.init(path: path, compactionThreshold: compactionThreshold, maximumBatchPayload: 64 << 20)
+    }
+
+    /// ``init(path:compactionThreshold:)`` with another batch size (tests).
+    init(path: String, compactionThreshold: Int, maximumBatchPayload: Int) throws(AcceptorStoreError) {
         self.path = path
         self.compactionThreshold = compactionThreshold
+        self.maximumBatchPayload = maximumBatchPayload
         do throws(DurableFileError) {
             file = try DurableFile(path: path)
         } catch {
@@ -70,9 +85,13 @@ public final class FileAcceptorStore: AcceptorStore {
         state = AcceptorSnapshot()
         truncatedBytes = 0
         if bytes.isEmpty {
+            // A new log: its directory entry is made durable too, or a power
+            // loss could take the whole file, and every promise it is about
+            // to hold, with it.
             try io { () throws(DurableFileError) in
                 try file.append(Self.magic)
                 try file.synchronizeData()
+                try DurableFile.synchronizeDirectory(of: path)
             }
             fileSize = Self.magic.count
             sizeAfterCompaction = fileSize
@@ -133,6 +152,7 @@ public final class FileAcceptorStore: AcceptorStore {
     public func apply(_ write: AcceptorWrite) {
         state.apply(write)
         AcceptorRecord.append(write, to: &pending)
+        if pending.count >= maximumBatchPayload { sealed.append(AcceptorLogBatch.seal(pending.takeBytes())) }
     }
 
     /// Writes the buffered records and syncs them to disk; compacts the log
@@ -141,13 +161,18 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError`` with code `.io` if a write, a sync
     ///   or the compaction's rename fails.
     public func sync() throws(AcceptorStoreError) {
-        guard pending.count > 0 else { return }
-        let bytes = AcceptorLogBatch.seal(pending.takeBytes())
-        try io { () throws(DurableFileError) in
-            try file.append(bytes)
-            try file.synchronizeData()
+        if pending.count > 0 { sealed.append(AcceptorLogBatch.seal(pending.takeBytes())) }
+        guard !sealed.isEmpty else { return }
+        let batches = sealed
+        sealed = []
+        // One sync per batch: only the last batch of the log can be torn.
+        for batch in batches {
+            try io { () throws(DurableFileError) in
+                try file.append(batch)
+                try file.synchronizeData()
+            }
+            fileSize += batch.count
         }
-        fileSize += bytes.count
         if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction {
             try io { () throws(DurableFileError) in try compact() }
         }
@@ -155,16 +180,22 @@ public final class FileAcceptorStore: AcceptorStore {
 
     /// Rewrites the live state to a new file and renames it over the log.
     private func compact() throws(DurableFileError) {
-        var writer = WireWriter(capacity: sizeAfterCompaction)
+        var writer = WireWriter(capacity: min(sizeAfterCompaction, maximumBatchPayload))
+        var bytes = Self.magic
+        func sealIfFull() {
+            if writer.count >= maximumBatchPayload { bytes += AcceptorLogBatch.seal(writer.takeBytes()) }
+        }
         AcceptorRecord.appendFloor(state.removalFloor, to: &writer)
         for (proposer, age) in state.minimumAges {
             AcceptorRecord.append(.minimumAge(proposer: proposer, age: age), to: &writer)
+            sealIfFull()
         }
         for (key, register) in state.table {
             AcceptorRecord.append(.register(key: key.bytes, state: register), to: &writer)
+            sealIfFull()
         }
+        if writer.count > 0 { bytes += AcceptorLogBatch.seal(writer.takeBytes()) }
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
-        let bytes = Self.magic + AcceptorLogBatch.seal(writer.takeBytes())
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)

@@ -1,4 +1,4 @@
-import CASPaxos
+@testable import CASPaxos
 import EventCore
 import TestSupport
 import Testing
@@ -178,5 +178,57 @@ struct FileAcceptorStoreTests {
         #expect(snapshot.registers.count == 3)
         #expect(snapshot.registers[[1]] == Self.register(497, [UInt8(497 % 256)]))
         #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
+    }
+
+    @Test("records past the batch payload limit go in several batches, each synced, and all come back")
+    func batchesStayBounded() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let value = [UInt8](repeating: 7, count: 100)
+        var expected: [[UInt8]: RegisterState] = [:]
+        do {
+            let store = try FileAcceptorStore(path: path, compactionThreshold: 8_192, maximumBatchPayload: 1_000)
+            _ = try store.load()
+            // One sync of 50 records of about 130 bytes: several batches.
+            for index in 0..<50 {
+                let state = Self.register(UInt64(index + 1), value)
+                store.apply(.register(key: [UInt8(index)], state: state))
+                expected[[UInt8(index)]] = state
+            }
+            try store.sync()
+            #expect(store.compactionCount == 0)
+            let synced = store.fileSize
+            #expect(synced > 50 * 100 + 7 * AcceptorLogBatch.headerSize, "at least 7 batches")
+            // Rewrites until the log passes the threshold: the compacted log
+            // holds the state in batches of at most about 1,000 bytes too.
+            for round in 0..<4 {
+                for index in 0..<50 {
+                    let state = Self.register(UInt64(100 * (round + 1) + index), value)
+                    store.apply(.register(key: [UInt8(index)], state: state))
+                    expected[[UInt8(index)]] = state
+                }
+                try store.sync()
+            }
+            #expect(store.compactionCount > 0)
+        }
+        // Every batch of the (compacted) log is within the limit and one
+        // record of about 130 bytes.
+        let log = try DurableFile(path: path).readAll()
+        var payloads: [Int] = []
+        log.withUnsafeBytes { bytes in
+            var offset = 8
+            while offset < bytes.count, case .valid(let payload, let length) = AcceptorLogBatch.check(
+                UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            {
+                payloads.append(payload.count)
+                offset += length
+            }
+            #expect(offset == bytes.count)
+        }
+        #expect(payloads.count > 5 && payloads.allSatisfy { $0 < 1_000 + 150 }, "\(payloads)")
+        let reopened = try FileAcceptorStore(path: path)
+        #expect(try reopened.load().registers == expected)
+        #expect(reopened.truncatedBytes == 0)
     }
 }

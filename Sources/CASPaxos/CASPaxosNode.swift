@@ -137,6 +137,9 @@ public final class CASPaxosNode {
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
         }
+        // On an event loop, the loop's shutdown stops the node, so that
+        // nothing waits forever on a completion that no timer will bring.
+        (scheduler as? EventLoop)?.addShutdownHandler { [weak self] in self?.stop() }
     }
 
     /// What the node has done so far.
@@ -238,6 +241,7 @@ public final class CASPaxosNode {
 
     /// Stops the node: pending proposals and tasks fail with
     /// `.notAvailable`, no more timers or sends. The transport stays open.
+    /// A node on an `EventLoop` stops when the loop shuts down.
     public func stop() {
         guard !isStopped else { return }
         isStopped = true

@@ -5,7 +5,8 @@ extension LoopBound where Value == CASPaxosNode {
     /// the new value. Callable from any task.
     ///
     /// - Throws: ``CASPaxosError`` (see ``CASPaxosNode/propose(key:change:completion:)``);
-    ///   `.notAvailable` if the loop has stopped.
+    ///   `.notAvailable` if the loop has stopped, or shuts down before the
+    ///   proposal ends.
     public func propose(key: [UInt8], change: @escaping CASPaxosChange) async throws(CASPaxosError) -> [UInt8]? {
         try await perform { node, completion in node.propose(key: key, change: change, completion: completion) }
     }

@@ -124,4 +124,38 @@ struct UDPTests {
             for node in acceptors.value + [proposer.value] { node.stop() }
         }
     }
+
+    @Test("an async proposal waiting on acceptors that never answer ends when its loop shuts down", .timeLimit(.minutes(1)))
+    func shutdownEndsAsyncProposals() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        let proposer = try await loop.submit { () -> LoopBound<CASPaxosNode> in
+            var configuration = CASPaxosConfiguration()
+            configuration.proposalTimeout = .seconds(3_600)
+            configuration.attemptTimeout = .seconds(3_600)
+            // Acceptors nobody listens on: no answer will ever come.
+            let silent = (1...3).map { Endpoint.loopbackV4(port: UInt16(9 + $0)) }
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            return LoopBound(
+                try CASPaxosNode(
+                    transport: transport, scheduler: loop, configuration: configuration,
+                    quorums: .majority(of: silent), acceptorStore: nil),
+                on: loop)
+        }
+        async let outcome: Result<[UInt8]?, CASPaxosError> = {
+            do throws(CASPaxosError) {
+                return .success(try await proposer.propose(key: [1], change: { _ in [1] }))
+            } catch {
+                return .failure(error)
+            }
+        }()
+        // Shut down once the proposal is in flight.
+        while try await loop.submit({ proposer.value.proposer?.pendingCount ?? 0 }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        loop.shutdown()
+        guard case .failure(let error) = await outcome else {
+            Issue.record("the proposal succeeded without acceptors")
+            return
+        }
+        #expect(error.code == .notAvailable)
+    }
 }

@@ -72,6 +72,8 @@ struct MaintenanceTask {
     var listingDone: Set<Endpoint> = []
     var listingRequests: [UInt64: Endpoint] = [:]
     var keys: Set<[UInt8]> = []
+    /// The re-scan's keys still to re-write, the next one last.
+    var rewritesLeft: [[UInt8]] = []
     /// Membership change: the register value it went on under, and the
     /// error to end with once the register is released (a plan that
     /// failed after the register was taken).

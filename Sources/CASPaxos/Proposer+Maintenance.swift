@@ -379,6 +379,7 @@ extension Proposer {
             task.listingCursor = [:]
             task.listingDone = []
             task.keys = []
+            task.rewritesLeft = []
         }
         tasks[taskID] = task
         sendStep(taskID, now: now, into: &effects)
@@ -411,7 +412,7 @@ extension Proposer {
         into effects: inout [CASPaxosEffect]
     ) {
         guard let taskID = taskByRequest[requestID], var task = tasks[taskID],
-            task.listingRequests[requestID] == sender, task.proposals.isEmpty
+            task.listingRequests[requestID] == sender, task.proposals.isEmpty, task.rewritesLeft.isEmpty
         else {
             counters.staleReplies += 1
             return
@@ -431,9 +432,8 @@ extension Proposer {
         if isComplete { task.listingDone.insert(sender) }
         tasks[taskID] = task
         if task.listingDone.count >= quorums.prepareQuorum {
-            for key in task.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                startProposal(taskID, key: key, needsEveryAcceptor: false, now: now, into: &effects)
-            }
+            tasks[taskID]?.rewritesLeft = task.keys.sorted { $1.lexicographicallyPrecedes($0) }
+            startRewrites(taskID, now: now, into: &effects)
             if let task = tasks[taskID], task.proposals.isEmpty { nextStep(taskID, now: now, into: &effects) }
         } else if !isComplete {
             let request = newRequestID()
@@ -441,6 +441,21 @@ extension Proposer {
             taskByRequest[request] = taskID
             tasks[taskID] = task
             effects.append(.send(.listKeys(requestID: request, after: task.listingCursor[sender]), to: sender))
+        }
+    }
+
+    /// Re-writes in flight at once in a re-scan: the keys listed (up to
+    /// ``CASPaxosConfiguration/maximumRegisters``) are re-written in this
+    /// window, not all at once.
+    static let rewriteWindow = 256
+
+    /// Starts the re-scan's next re-writes, up to ``rewriteWindow`` in
+    /// flight, in key order.
+    private mutating func startRewrites(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
+        while let task = tasks[taskID], task.proposals.count < Self.rewriteWindow,
+            let key = tasks[taskID]?.rewritesLeft.popLast()
+        {
+            startProposal(taskID, key: key, needsEveryAcceptor: false, now: now, into: &effects)
         }
     }
 
@@ -509,6 +524,8 @@ extension Proposer {
                 } catch {
                     tasks[taskID]?.failure = error
                 }
+            case .rescan:
+                startRewrites(taskID, now: now, into: &effects)
             default:
                 break
             }

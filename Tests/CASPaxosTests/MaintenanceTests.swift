@@ -1,4 +1,4 @@
-import CASPaxos
+@testable import CASPaxos
 import EventCore
 import Simulation
 import Testing
@@ -33,6 +33,35 @@ struct MaintenanceTests {
         #expect(results.allSatisfy { if case .success = $0 { true } else { false } }, "seed \(seed): \(results)")
         #expect(cluster.proposers.allSatisfy { $0.proposer?.quorums == .majority(of: original, version: 9) })
         #expect(cluster.check() == .linearizable, "seed \(seed)")
+    }
+
+    @Test("a change's re-scan re-writes many keys a window at a time, every key")
+    func rescanWindow() throws {
+        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 1)
+        let keys = (0..<(3 * Proposer.rewriteWindow)).map { Array("key-\($0)".utf8) }
+        for (index, key) in keys.enumerated() { cluster.perform(.write([UInt8(index % 256)]), key: key, client: index, proposer: 0) }
+        cluster.network.run(for: .milliseconds(200))
+        #expect(cluster.succeeded == keys.count)
+        let added = cluster.addAcceptor()
+        var result: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: cluster.acceptorNodes.dropLast().map(\.localEndpoint) + [added.localEndpoint]) {
+            result = $0
+        }
+        // The proposals in flight, looked at every 10 µs of virtual time.
+        var mostPending = 0
+        func watch() {
+            cluster.network.schedule(at: cluster.network.now + .microseconds(10)) { _ in
+                mostPending = max(mostPending, cluster.proposers[0].proposer?.pendingCount ?? 0)
+                if result == nil { watch() }
+            }
+        }
+        watch()
+        cluster.network.run(for: .seconds(5))
+        #expect(throws: Never.self) { try result?.get() }
+        #expect(mostPending > Proposer.rewriteWindow / 2 && mostPending <= Proposer.rewriteWindow, "\(mostPending)")
+        // Every key was re-written into the new acceptor.
+        let newcomer = try #require(cluster.acceptors.last ?? nil)
+        #expect(keys.allSatisfy { newcomer.acceptor?.register($0)?.value != nil })
     }
 
     @Test("deleted keys are collected on every acceptor while others write", arguments: UInt64(1)...10)

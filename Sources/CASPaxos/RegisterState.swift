@@ -22,19 +22,23 @@ public struct RegisterState: Hashable, Sendable {
     private var knownBelow: Ballot
     /// The last ballot accepted from the proposer ``accepted`` displaced
     /// (another proposer), which is that proposer's highest accepted here
-    /// as long as it accepted nothing of that proposer since; nil if
-    /// unknown.
-    private var lastOfOtherProposer: Ballot?
+    /// as long as it accepted nothing of that proposer since;
+    /// ``Ballot/zero`` if unknown.
+    private var lastOfOtherProposer = Ballot.zero
 
     /// Creates a register state, knowing nothing of its history but that
     /// every ballot accepted for the key is at most `promised` (a register
     /// created again after a removal is promised the removal floor, above
     /// all the removed one accepted).
     public init(promised: Ballot = .zero, accepted: Ballot = .zero, value: [UInt8]? = nil) {
+        self.init(promised: promised, accepted: accepted, value: value, knownBelow: max(promised, accepted))
+    }
+
+    private init(promised: Ballot, accepted: Ballot, value: [UInt8]?, knownBelow: Ballot) {
         self.promised = promised
         self.accepted = accepted
         self.value = value
-        knownBelow = max(promised, accepted)
+        self.knownBelow = knownBelow
     }
 
     /// Whether this register holds a tombstone: an accepted empty value.
@@ -49,13 +53,14 @@ public struct RegisterState: Hashable, Sendable {
 
     /// This register with `value` accepted at `ballot` and `next` promised.
     func accepting(_ value: [UInt8]?, at ballot: Ballot, promising next: Ballot) -> RegisterState {
-        var state = self
-        state.promised = next
-        state.value = value
-        guard ballot != accepted else { return state }
-        state.accepted = ballot
-        state.knownBelow = max(knownBelow, accepted)
-        if accepted != .zero, accepted.proposer != ballot.proposer { state.lastOfOtherProposer = accepted }
+        guard ballot != accepted else {
+            var state = RegisterState(promised: next, accepted: ballot, value: value, knownBelow: knownBelow)
+            state.lastOfOtherProposer = lastOfOtherProposer
+            return state
+        }
+        var state = RegisterState(promised: next, accepted: ballot, value: value, knownBelow: max(knownBelow, accepted))
+        let displacesAnother = accepted != .zero && accepted.proposer != ballot.proposer
+        state.lastOfOtherProposer = displacesAnother ? accepted : lastOfOtherProposer
         return state
     }
 
@@ -69,8 +74,8 @@ public struct RegisterState: Hashable, Sendable {
     func neverAccepted(_ ballot: Ballot) -> Bool {
         if ballot == accepted { return false }
         if ballot > knownBelow { return true }
-        guard let lastOfOtherProposer, lastOfOtherProposer.proposer == ballot.proposer else { return false }
-        return ballot > lastOfOtherProposer
+        return lastOfOtherProposer != .zero && lastOfOtherProposer.proposer == ballot.proposer
+            && ballot > lastOfOtherProposer
     }
 
     public static func == (lhs: RegisterState, rhs: RegisterState) -> Bool {

@@ -80,29 +80,6 @@ struct NodeBatchingTests {
         func sync() throws(AcceptorStoreError) { throw AcceptorStoreError(.io, detail: "no disk") }
     }
 
-    @Test("an acceptor whose store cannot sync stops and sends none of the turn's replies; the others carry on")
-    func failedSyncDropsTheTurn() throws {
-        let network = SimulatedNetwork(seed: 8)
-        let nodes = (0..<4).map { _ in network.addNode() }
-        let acceptors = try nodes[0..<3].enumerated().map { index, node in
-            try CASPaxosNode(
-                transport: node, scheduler: node, quorums: nil,
-                acceptorStore: index == 0 ? UnsyncableStore() : InMemoryAcceptorStore(), seed: UInt64(index))
-        }
-        let proposer = try CASPaxosNode(
-            transport: nodes[3], scheduler: nodes[3], quorums: .majority(of: nodes[0..<3].map(\.localEndpoint)),
-            acceptorStore: nil, seed: 9)
-        var succeeded = 0
-        for index in 0..<50 {
-            proposer.propose(key: [UInt8(index)], change: { _ in [1] }) { if case .success = $0 { succeeded += 1 } }
-        }
-        network.run(for: .milliseconds(50))
-        #expect(succeeded == 50)
-        #expect(acceptors[0].acceptor == nil)
-        #expect(acceptors[0].counters.framesSent == 0)
-        #expect(acceptors[1].acceptor != nil && acceptors[1].counters.messagesSent == 100)
-    }
-
     /// A store whose writes fail (a full disk, say).
     final class UnwritableStore: AcceptorStore {
         func load() -> AcceptorSnapshot { AcceptorSnapshot() }
@@ -112,14 +89,16 @@ struct NodeBatchingTests {
         func sync() {}
     }
 
-    @Test("an acceptor whose store cannot write stops before answering anything of the turn, nor later")
-    func failedWriteDropsTheTurn() throws {
+    /// Three acceptors, the first on `failing`, and 50 writes on distinct
+    /// keys made together; returns the acceptors and how many writes
+    /// succeeded.
+    static func writeFifty(firstAcceptorOn failing: any AcceptorStore) throws -> (acceptors: [CASPaxosNode], succeeded: Int) {
         let network = SimulatedNetwork(seed: 8)
         let nodes = (0..<4).map { _ in network.addNode() }
         let acceptors = try nodes[0..<3].enumerated().map { index, node in
             try CASPaxosNode(
                 transport: node, scheduler: node, quorums: nil,
-                acceptorStore: index == 0 ? UnwritableStore() : InMemoryAcceptorStore(), seed: UInt64(index))
+                acceptorStore: index == 0 ? failing : InMemoryAcceptorStore(), seed: UInt64(index))
         }
         let proposer = try CASPaxosNode(
             transport: nodes[3], scheduler: nodes[3], quorums: .majority(of: nodes[0..<3].map(\.localEndpoint)),
@@ -129,6 +108,21 @@ struct NodeBatchingTests {
             proposer.propose(key: [UInt8(index)], change: { _ in [1] }) { if case .success = $0 { succeeded += 1 } }
         }
         network.run(for: .milliseconds(50))
+        return (acceptors, succeeded)
+    }
+
+    @Test("an acceptor whose store cannot sync stops and sends none of the turn's replies; the others carry on")
+    func failedSyncDropsTheTurn() throws {
+        let (acceptors, succeeded) = try Self.writeFifty(firstAcceptorOn: UnsyncableStore())
+        #expect(succeeded == 50)
+        #expect(acceptors[0].acceptor == nil)
+        #expect(acceptors[0].counters.framesSent == 0)
+        #expect(acceptors[1].acceptor != nil && acceptors[1].counters.messagesSent == 100)
+    }
+
+    @Test("an acceptor whose store cannot write stops before answering anything of the turn, nor later")
+    func failedWriteDropsTheTurn() throws {
+        let (acceptors, succeeded) = try Self.writeFifty(firstAcceptorOn: UnwritableStore())
         #expect(succeeded == 50)
         #expect(acceptors[0].acceptor == nil)
         // The first write failed: the promises after it in the same turn,

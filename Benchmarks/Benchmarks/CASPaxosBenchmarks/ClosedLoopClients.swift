@@ -13,9 +13,7 @@ final class ClosedLoopClients {
     private let deadlineSlack = Duration.milliseconds(50)
     private let proposalTimeout: Duration
     private var issued = 0
-    private var outcome = CASPaxosRunOutcome()
-    private var latencies: [Int64] = []
-    private var startedAt = Instant.zero
+    private var tally: ClosedLoopTally
     private var done: ((CASPaxosRunOutcome) -> Void)?
 
     init(workload: CASPaxosWorkload, acceptors: [Endpoint], loop: EventLoop) throws {
@@ -25,7 +23,7 @@ final class ClosedLoopClients {
         configuration.isOneRoundTripEnabled = workload.oneRoundTrip
         configuration.maximumPendingProposals = max(4_096, workload.clientsPerProposer)
         proposalTimeout = configuration.proposalTimeout
-        latencies.reserveCapacity(workload.operations)
+        tally = ClosedLoopTally(operations: workload.operations, startingAt: .zero)
         for index in 0..<workload.proposers {
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
             proposers.append(
@@ -39,7 +37,7 @@ final class ClosedLoopClients {
     /// has completed.
     func start(_ done: @escaping (CASPaxosRunOutcome) -> Void) {
         self.done = done
-        startedAt = loop.now
+        tally = ClosedLoopTally(operations: workload.operations, startingAt: loop.now)
         for proposer in proposers.indices {
             for client in 0..<workload.clientsPerProposer {
                 issue(proposer: proposer, key: workload.sharedKey ? "shared" : "key-\(proposer)-\(client)")
@@ -57,26 +55,18 @@ final class ClosedLoopClients {
         }
         proposers[proposer].propose(key: Array(key.utf8), change: increment) { [unowned self] result in
             let now = loop.now
-            if now > began + proposalTimeout + deadlineSlack { outcome.overran += 1 }
-            switch result {
-            case .success:
-                outcome.succeeded += 1
-                latencies.append((now - began).nanoseconds)
-            case .failure:
-                outcome.failed += 1
-            }
-            if outcome.succeeded + outcome.failed == workload.operations {
-                finish(at: now)
+            if now > began + proposalTimeout + deadlineSlack { tally.countOverrun() }
+            let succeeded = if case .success = result { true } else { false }
+            if tally.end(succeeded: succeeded, began: began, now: now) {
+                finish()
             } else {
                 issue(proposer: proposer, key: key)
             }
         }
     }
 
-    private func finish(at now: Instant) {
-        outcome.seconds = Double((now - startedAt).nanoseconds) / 1e9
-        latencies.sort()
-        if !latencies.isEmpty { outcome.p99Nanoseconds = Double(latencies[(latencies.count - 1) * 99 / 100]) }
+    private func finish() {
+        var outcome = tally.outcome
         let counters = proposers.map(\.counters.proposer)
         let attempts = counters.reduce(0) { $0 + $1.attempts }
         let failedAttempts = counters.reduce(0) { $0 + $1.failedAttempts }

@@ -122,9 +122,7 @@ final class RaftLoopbackClients {
     private let leader: RaftNode
     private var issued = 0
     private var counters: [UInt64]
-    private var outcome = CASPaxosRunOutcome()
-    private var latencies: [Int64] = []
-    private var startedAt = Instant.zero
+    private var tally: ClosedLoopTally
     private var done: ((CASPaxosRunOutcome) -> Void)?
 
     init(workload: CASPaxosWorkload, loop: EventLoop, leader: RaftNode) {
@@ -132,14 +130,14 @@ final class RaftLoopbackClients {
         self.loop = loop
         self.leader = leader
         counters = Array(repeating: 0, count: workload.clientsPerProposer)
-        latencies.reserveCapacity(workload.operations)
+        tally = ClosedLoopTally(operations: workload.operations, startingAt: .zero)
     }
 
     /// Starts every client; `done` gets the outcome once every operation
     /// has completed.
     func start(_ done: @escaping (CASPaxosRunOutcome) -> Void) {
         self.done = done
-        startedAt = loop.now
+        tally = ClosedLoopTally(operations: workload.operations, startingAt: loop.now)
         for client in counters.indices { issue(client) }
     }
 
@@ -151,26 +149,17 @@ final class RaftLoopbackClients {
         let began = loop.now
         // The completion holds the clients until their last write is done.
         leader.propose(KeyValueCommand.put(key: "key-\(client)", value: value).encoded) { [self] result in
-            let now = loop.now
-            switch result {
-            case .success:
-                outcome.succeeded += 1
-                latencies.append((now - began).nanoseconds)
-            case .failure:
-                outcome.failed += 1
-            }
-            if outcome.succeeded + outcome.failed == workload.operations {
-                finish(at: now)
+            let succeeded = if case .success = result { true } else { false }
+            if tally.end(succeeded: succeeded, began: began, now: loop.now) {
+                finish()
             } else {
                 issue(client)
             }
         }
     }
 
-    private func finish(at now: Instant) {
-        outcome.seconds = Double((now - startedAt).nanoseconds) / 1e9
-        latencies.sort()
-        if !latencies.isEmpty { outcome.p99Nanoseconds = Double(latencies[(latencies.count - 1) * 99 / 100]) }
+    private func finish() {
+        var outcome = tally.outcome
         // One replication round per write: the leader's append to both
         // followers and their acknowledgements (many writes share one).
         outcome.roundTripsPerOp = 1

@@ -97,19 +97,10 @@ final class CASPaxosLoopbackRun {
             return LoopBound(nodes, on: loop)
         }
         let endpoints = try onLoop(acceptorLoop) { _ in acceptors.value.map(\.transport.localEndpoint) }
-        let finished = Mutex<CASPaxosRunOutcome?>(nil)
         let driver = try onLoop(proposerLoop) { loop in
             LoopBound(try ClosedLoopClients(workload: workload, acceptors: endpoints, loop: loop), on: loop)
         }
-        proposerLoop.execute { driver.value.start { outcome in finished.withLock { $0 = outcome } } }
-        var outcome: CASPaxosRunOutcome
-        while true {
-            if let done = finished.withLock({ $0 }) {
-                outcome = done
-                break
-            }
-            usleep(1_000)
-        }
+        var outcome = try awaitOutcome(on: proposerLoop) { done in driver.value.start(done) }
         let acceptorFigures = try onLoop(acceptorLoop) { _ in
             let nodes = acceptors.value
             let figures = (
@@ -129,6 +120,21 @@ final class CASPaxosLoopbackRun {
             outcome.messagesPerOp = Double(acceptorFigures.datagrams + proposerDatagrams) / Double(outcome.succeeded)
         }
         return outcome
+    }
+}
+
+/// Runs `start` on `loop` with a completion, and waits on this thread until
+/// it is called (or the loop has stopped).
+func awaitOutcome(
+    on loop: EventLoop, _ start: @escaping @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void
+) throws -> CASPaxosRunOutcome {
+    let finished = Mutex<CASPaxosRunOutcome?>(nil)
+    guard loop.execute({ start { outcome in finished.withLock { $0 = outcome } } }) else {
+        throw LoopbackSetupError("the loop has stopped")
+    }
+    while true {
+        if let outcome = finished.withLock({ $0 }) { return outcome }
+        usleep(1_000)
     }
 }
 

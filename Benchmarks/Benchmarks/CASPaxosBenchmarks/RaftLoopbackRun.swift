@@ -1,7 +1,6 @@
 import EventCore
 import Foundation
 import Raft
-import Synchronization
 import UDPTransport
 
 #if canImport(Glibc)
@@ -72,19 +71,9 @@ final class RaftLoopbackRun {
             return LoopBound(nodes, on: loop)
         }
         try waitForElection(of: leader)
-        let finished = Mutex<CASPaxosRunOutcome?>(nil)
         let workload = workload
-        leaderLoop.execute {
-            let clients = RaftLoopbackClients(workload: workload, loop: leader.loop, leader: leader.value)
-            clients.start { outcome in finished.withLock { $0 = outcome } }
-        }
-        var outcome: CASPaxosRunOutcome
-        while true {
-            if let done = finished.withLock({ $0 }) {
-                outcome = done
-                break
-            }
-            usleep(1_000)
+        var outcome = try awaitOutcome(on: leaderLoop) { done in
+            RaftLoopbackClients(workload: workload, loop: leader.loop, leader: leader.value).start(done)
         }
         let leaderDatagrams = try onLoop(leaderLoop) { _ in
             leader.value.stop()

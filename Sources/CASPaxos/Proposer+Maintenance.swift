@@ -300,14 +300,22 @@ extension Proposer {
         counters.reconfigurations += 1
         keys.removeAllCached()
         for proposalID in proposals.sortedIDs {
-            let retired = proposals.update(proposalID) { proposal -> UInt64? in
-                // Positions in the new configuration's directory differ.
-                proposal.lastAcceptRefusals.removeAll()
-                guard proposal.isInFlight else { return nil }
-                proposal.phase = .backingOff(until: now)
-                return proposal.requestID
-            }
-            if let retired = retired ?? nil { proposalByRequest.remove(retired) }
+            guard
+                let (lastAccept, attempt) = proposals.update(proposalID, { proposal -> (UInt64?, UInt64?) in
+                    // Refusals of the last accept are counted by position in
+                    // the directory, which the new configuration changes
+                    // (and may shrink): none counts from here on, and the
+                    // accept stays among those that may have been written.
+                    let lastAccept = proposal.lastAccept?.requestID
+                    proposal.lastAccept = nil
+                    proposal.lastAcceptRefusals.removeAll()
+                    guard proposal.isInFlight else { return (lastAccept, nil) }
+                    proposal.phase = .backingOff(until: now)
+                    return (lastAccept, proposal.requestID)
+                })
+            else { continue }
+            if let lastAccept { proposalByRequest.remove(lastAccept) }
+            if let attempt, attempt != lastAccept { proposalByRequest.remove(attempt) }
         }
     }
 
@@ -434,7 +442,7 @@ extension Proposer {
         if task.listingDone.count >= quorums.prepareQuorum {
             tasks[taskID]?.rewritesLeft = task.keys.sorted { $1.lexicographicallyPrecedes($0) }
             startRewrites(taskID, now: now, into: &effects)
-            if let task = tasks[taskID], task.proposals.isEmpty { nextStep(taskID, now: now, into: &effects) }
+            if isStepDone(taskID) { nextStep(taskID, now: now, into: &effects) }
         } else if !isComplete {
             let request = newRequestID()
             task.listingRequests[request] = sender
@@ -452,7 +460,7 @@ extension Proposer {
     /// Starts the re-scan's next re-writes, up to ``rewriteWindow`` in
     /// flight, in key order.
     private mutating func startRewrites(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
-        while let task = tasks[taskID], task.proposals.count < Self.rewriteWindow,
+        while let task = tasks[taskID], task.restartAt == nil, task.proposals.count < Self.rewriteWindow,
             let key = tasks[taskID]?.rewritesLeft.popLast()
         {
             startProposal(taskID, key: key, needsEveryAcceptor: false, now: now, into: &effects)
@@ -465,19 +473,17 @@ extension Proposer {
         _ taskID: UInt64, key: [UInt8], change: CASPaxosChange? = nil, needsEveryAcceptor: Bool = false, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        // The key came from this proposer's caller, an acceptor's listing or
-        // is the reserved one, all within the key limit; the pending limit
-        // is not applied to maintenance, which must be able to finish.
+        // Maintenance must be able to finish, so the pending limit does not
+        // apply to it (its proposals are bounded apart: a re-write window
+        // per change, one per garbage collection).
         let proposalID = nextProposalID
-        guard
-            (try? propose(
+        do throws(CASPaxosError) {
+            _ = try propose(
                 key: key, change: change ?? { $0 }, isIdentity: change == nil, needsEveryAcceptor: needsEveryAcceptor,
-                now: now, into: &effects))
-                != nil
-        else {
-            return taskFailed(
-                taskID, CASPaxosError(.overloaded, detail: "cannot start a maintenance proposal"), now: now,
-                into: &effects)
+                exemptFromPendingLimit: true, now: now, into: &effects)
+        } catch {
+            // A key over the key limit, listed by a hostile acceptor.
+            return taskFailed(taskID, error, now: now, into: &effects)
         }
         tasks[taskID]?.proposals.insert(proposalID)
     }
@@ -529,8 +535,16 @@ extension Proposer {
             default:
                 break
             }
-            if tasks[taskID]?.proposals.isEmpty == true { nextStep(taskID, now: now, into: &effects) }
+            if isStepDone(taskID) { nextStep(taskID, now: now, into: &effects) }
         }
+    }
+
+    /// Whether the task's current step has nothing left to wait for or to
+    /// start: no proposal in flight, no re-write to start, and no failure
+    /// waiting to restart it.
+    private func isStepDone(_ taskID: UInt64) -> Bool {
+        guard let task = tasks[taskID] else { return false }
+        return task.proposals.isEmpty && task.rewritesLeft.isEmpty && task.restartAt == nil
     }
 
     private mutating func nextStep(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
@@ -562,6 +576,7 @@ extension Proposer {
         counters.maintenanceRestarts += 1
         if let restartSteps = task.restartSteps { task.steps = restartSteps }
         task.proposals = []
+        task.rewritesLeft = []
         task.listingRequests = [:]
         task.message = nil
         task.targets = []

@@ -153,14 +153,14 @@ public struct Proposer {
     }
 
     mutating func propose(
-        key: [UInt8], change: @escaping CASPaxosChange, isIdentity: Bool, needsEveryAcceptor: Bool, now: Instant,
-        into effects: inout [CASPaxosEffect]
+        key: [UInt8], change: @escaping CASPaxosChange, isIdentity: Bool, needsEveryAcceptor: Bool,
+        exemptFromPendingLimit: Bool = false, now: Instant, into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
         guard key.count <= configuration.maximumKeySize else {
             throw CASPaxosError(
                 .tooLarge, detail: "key of \(key.count) bytes, limit \(configuration.maximumKeySize)")
         }
-        guard proposals.count < configuration.maximumPendingProposals else {
+        guard exemptFromPendingLimit || proposals.count < configuration.maximumPendingProposals else {
             throw CASPaxosError(
                 .overloaded, detail: "\(proposals.count) proposals pending, limit \(configuration.maximumPendingProposals)")
         }

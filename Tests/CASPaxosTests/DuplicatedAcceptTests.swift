@@ -189,4 +189,51 @@ struct DuplicatedAcceptTests {
         #expect(!recovered.neverAccepted(ballot(3, p)))
         #expect(recovered.neverAccepted(ballot(8, p)), "above the promise")
     }
+
+    @Test("refusals that arrive after a configuration shrank do not make an accept 'written nowhere'")
+    func refusalsAfterReconfiguration() throws {
+        let five = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        var acceptors = try (0..<5).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
+        func deliver(_ effects: [CASPaxosEffect], to targets: Range<Int>, from sender: Endpoint) -> [(Endpoint, CASPaxosMessage)] {
+            var replies: [(Endpoint, CASPaxosMessage)] = []
+            for case .sendToEach(let message, _) in effects {
+                for index in targets {
+                    var out: [CASPaxosEffect] = []
+                    acceptors[index].receive(message, from: sender, into: &out)
+                    for case .send(let reply, _) in out { replies.append((five[index], reply)) }
+                }
+            }
+            return replies
+        }
+        let (pEndpoint, qEndpoint) = (Endpoint.loopbackV4(port: 100), Endpoint.loopbackV4(port: 101))
+        var p = try Proposer(id: NodeID(7), quorums: .majority(of: five), configuration: CASPaxosConfiguration(), seed: 7)
+        var q = try Proposer(id: NodeID(8), quorums: .majority(of: five), configuration: CASPaxosConfiguration(), seed: 8)
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        let id = try p.propose(key: Self.key, change: Self.increment, now: now, into: &effects)
+        let promises = deliver(effects, to: 0..<5, from: pEndpoint)
+        effects.removeAll()
+        for (from, promise) in promises { p.receive(promise, from: from, now: now, into: &effects) }
+        let accept = effects
+        // Another proposer's prepare (a higher ballot: same counter, higher
+        // ID) reaches four acceptors before the accept; the fifth takes it.
+        var qEffects: [CASPaxosEffect] = []
+        _ = try q.propose(key: Self.key, change: Self.increment, now: now, into: &qEffects)
+        _ = deliver(qEffects, to: 0..<4, from: qEndpoint)
+        let replies = deliver(accept, to: 0..<5, from: pEndpoint)
+        let refusals = replies.filter { if case .conflict(_, _, true) = $1 { true } else { false } }
+        #expect(refusals.count == 4)
+        // The attempt times out; then the configuration drops the fifth
+        // acceptor, and only then do the four refusals arrive.
+        now = now + .milliseconds(150)
+        effects.removeAll()
+        p.tick(now: now, into: &effects)
+        p.receive(
+            .reconfigure(requestID: 1, quorums: .majority(of: Array(five[0..<4]), version: 2)), from: qEndpoint, now: now,
+            into: &effects)
+        for (from, refusal) in refusals { p.receive(refusal, from: from, now: now, into: &effects) }
+        // Four refusals of four acceptors, but the accept went to five, and
+        // the fifth took it: it must stay among those that may be written.
+        #expect(p.proposals[id]?.sentAccepts.isEmpty == false)
+    }
 }

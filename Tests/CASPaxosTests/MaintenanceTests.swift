@@ -35,11 +35,19 @@ struct MaintenanceTests {
         #expect(cluster.check() == .linearizable, "seed \(seed)")
     }
 
-    @Test("a change's re-scan re-writes many keys a window at a time, every key")
+    @Test("a change's re-scan re-writes many keys a window at a time, every key, past the pending limit")
     func rescanWindow() throws {
-        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 1)
+        // Clients may have only 64 proposals pending; maintenance is not
+        // held to that (a re-scan stopped by it once moved on with keys
+        // never re-written).
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumPendingProposals = 64
+        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 1, configuration: configuration)
         let keys = (0..<(3 * Proposer.rewriteWindow)).map { Array("key-\($0)".utf8) }
-        for (index, key) in keys.enumerated() { cluster.perform(.write([UInt8(index % 256)]), key: key, client: index, proposer: 0) }
+        for (index, key) in keys.enumerated() {
+            cluster.perform(.write([UInt8(index % 256)]), key: key, client: index, proposer: 0)
+            if index % 64 == 63 { cluster.network.run(for: .milliseconds(20)) }
+        }
         cluster.network.run(for: .milliseconds(200))
         #expect(cluster.succeeded == keys.count)
         let added = cluster.addAcceptor()
@@ -57,7 +65,7 @@ struct MaintenanceTests {
         }
         watch()
         cluster.network.run(for: .seconds(5))
-        #expect(throws: Never.self) { try result?.get() }
+        #expect(MembershipResumeTests.succeeded(result), "\(String(describing: result))")
         #expect(mostPending > Proposer.rewriteWindow / 2 && mostPending <= Proposer.rewriteWindow, "\(mostPending)")
         // Every key was re-written into the new acceptor.
         let newcomer = try #require(cluster.acceptors.last ?? nil)

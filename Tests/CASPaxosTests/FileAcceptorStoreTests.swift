@@ -180,40 +180,9 @@ struct FileAcceptorStoreTests {
         #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
     }
 
-    @Test("records past the batch payload limit go in several batches, each synced, and all come back")
-    func batchesStayBounded() throws {
-        let temporary = try TemporaryDirectory()
-        defer { temporary.remove() }
-        let path = temporary.path + "/log"
-        let value = [UInt8](repeating: 7, count: 100)
-        var expected: [[UInt8]: RegisterState] = [:]
-        do {
-            let store = try FileAcceptorStore(path: path, compactionThreshold: 8_192, maximumBatchPayload: 1_000)
-            _ = try store.load()
-            // One sync of 50 records of about 130 bytes: several batches.
-            for index in 0..<50 {
-                let state = Self.register(UInt64(index + 1), value)
-                store.apply(.register(key: [UInt8(index)], state: state))
-                expected[[UInt8(index)]] = state
-            }
-            try store.sync()
-            #expect(store.compactionCount == 0)
-            let synced = store.fileSize
-            #expect(synced > 50 * 100 + 7 * AcceptorLogBatch.headerSize, "at least 7 batches")
-            // Rewrites until the log passes the threshold: the compacted log
-            // holds the state in batches of at most about 1,000 bytes too.
-            for round in 0..<4 {
-                for index in 0..<50 {
-                    let state = Self.register(UInt64(100 * (round + 1) + index), value)
-                    store.apply(.register(key: [UInt8(index)], state: state))
-                    expected[[UInt8(index)]] = state
-                }
-                try store.sync()
-            }
-            #expect(store.compactionCount > 0)
-        }
-        // Every batch of the (compacted) log is within the limit and one
-        // record of about 130 bytes.
+    /// The payload sizes of the batches of the log at `path`, which must
+    /// hold nothing else.
+    static func batchPayloads(_ path: String) throws -> [Int] {
         let log = try DurableFile(path: path).readAll()
         var payloads: [Int] = []
         log.withUnsafeBytes { bytes in
@@ -224,9 +193,47 @@ struct FileAcceptorStoreTests {
                 payloads.append(payload.count)
                 offset += length
             }
-            #expect(offset == bytes.count)
+            #expect(offset == bytes.count, "the log is whole batches")
         }
-        #expect(payloads.count > 5 && payloads.allSatisfy { $0 < 1_000 + 150 }, "\(payloads)")
+        return payloads
+    }
+
+    @Test("records past the batch payload limit go in several batches, each synced, and all come back")
+    func batchesStayBounded() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let value = [UInt8](repeating: 7, count: 100)
+        var expected: [[UInt8]: RegisterState] = [:]
+        // A batch closes at the first record past 1,000 bytes (records are
+        // about 130 bytes).
+        let bounded = { (payloads: [Int]) in payloads.allSatisfy { $0 < 1_000 + 150 } }
+        do {
+            let store = try FileAcceptorStore(path: path, compactionThreshold: 8_192, maximumBatchPayload: 1_000)
+            _ = try store.load()
+            // One sync of 50 records, about 6.5 KB: several batches.
+            for index in 0..<50 {
+                let state = Self.register(UInt64(index + 1), value)
+                store.apply(.register(key: [UInt8(index)], state: state))
+                expected[[UInt8(index)]] = state
+            }
+            try store.sync()
+            let synced = try Self.batchPayloads(path)
+            #expect(synced.count >= 6 && bounded(synced), "\(synced)")
+            // Rewrites until the log passes the threshold and is compacted:
+            // the compacted log holds the state in bounded batches too.
+            for round in 0..<4 {
+                for index in 0..<50 {
+                    let state = Self.register(UInt64(100 * (round + 1) + index), value)
+                    store.apply(.register(key: [UInt8(index)], state: state))
+                    expected[[UInt8(index)]] = state
+                }
+                try store.sync()
+            }
+            #expect(store.compactionCount > 0)
+        }
+        let payloads = try Self.batchPayloads(path)
+        #expect(payloads.count >= 6 && bounded(payloads), "\(payloads)")
         let reopened = try FileAcceptorStore(path: path)
         #expect(try reopened.load().registers == expected)
         #expect(reopened.truncatedBytes == 0)

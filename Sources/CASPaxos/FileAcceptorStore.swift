@@ -79,16 +79,24 @@ public final class FileAcceptorStore: AcceptorStore {
     ///
     /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read or
     ///   truncated, `.corrupt` (naming the offset) if it does not start
-    ///   with the store's magic or is damaged before its tail.
+    ///   with the store's magic or is damaged before its tail. A file of at
+    ///   most the magic's 8 bytes, holding a part of it or zeros (a crash
+    ///   while the log was created), starts afresh.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
         let bytes = try io { () throws(DurableFileError) in try file.readAll() }
         state = AcceptorSnapshot()
         truncatedBytes = 0
-        if bytes.isEmpty {
-            // A new log: its directory entry is made durable too, or a power
-            // loss could take the whole file, and every promise it is about
-            // to hold, with it.
+        // A new log, or one whose creation a crash cut short before its
+        // magic was synced (part of it, or zeros where the file system had
+        // not written it yet): nothing was acknowledged from it.
+        let isUnstarted =
+            bytes.count <= Self.magic.count && (Self.magic.starts(with: bytes) || bytes.allSatisfy { $0 == 0 })
+        if isUnstarted {
+            // Its directory entry is made durable too, or a power loss could
+            // take the whole file, and every promise it is about to hold,
+            // with it.
             try io { () throws(DurableFileError) in
+                if !bytes.isEmpty { try file.truncate(to: 0) }
                 try file.append(Self.magic)
                 try file.synchronizeData()
                 try DurableFile.synchronizeDirectory(of: path)

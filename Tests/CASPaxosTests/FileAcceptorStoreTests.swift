@@ -180,6 +180,25 @@ struct FileAcceptorStoreTests {
         #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
     }
 
+    @Test("a log whose creation a crash cut short starts afresh; another short file is refused")
+    func unstartedLog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        for (index, contents) in [[UInt8](repeating: 0, count: 8), Array("CASP".utf8), [0, 0, 0], Array("CASPXLOX".utf8)].enumerated() {
+            let path = temporary.path + "/log-\(index)"
+            try DurableFile(path: path).append(contents)
+            let store = try FileAcceptorStore(path: path)
+            if index < 3 {
+                #expect(try store.load().registers.isEmpty)
+                store.apply(.register(key: [1], state: Self.register(1, [10])))
+                try store.sync()
+                #expect(try FileAcceptorStore(path: path).load().registers == [[1]: Self.register(1, [10])])
+            } else {
+                #expect(throws: AcceptorStoreError.self) { try store.load() }
+            }
+        }
+    }
+
     /// The payload sizes of the batches of the log at `path`, which must
     /// hold nothing else.
     static func batchPayloads(_ path: String) throws -> [Int] {

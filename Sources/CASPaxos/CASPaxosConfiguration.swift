@@ -49,7 +49,9 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
 
     /// Proposals a proposer holds at once, queued ones included
     /// (1 ... 1,048,576). Default 4,096; more fail with
-    /// ``CASPaxosError/Code/overloaded``.
+    /// ``CASPaxosError/Code/overloaded``. Garbage collection's and
+    /// membership change's own proposals do not count against it (they are
+    /// bounded apart: one per collection, 256 re-writes per change).
     public var maximumPendingProposals = 4_096
     /// Whether a proposer piggybacks the next prepare on each accept and
     /// caches (ballot, value) per key, so that the next proposal on the

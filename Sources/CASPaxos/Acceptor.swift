@@ -14,8 +14,11 @@ import EventCore
 /// Rules (the paper's, plus what the network needs):
 /// - a prepare is promised if its ballot is at least the promise and above
 ///   the accepted ballot; an accept is accepted if its ballot is at least
-///   the promise; otherwise a ``CASPaxosMessage/conflict(requestID:highest:)``
-///   names the highest ballot seen, so the proposer can fast-forward;
+///   the promise; otherwise a
+///   ``CASPaxosMessage/conflict(requestID:highest:neverAccepted:)`` names
+///   the highest ballot seen, so the proposer can fast-forward, and says
+///   whether this acceptor knows it never accepted the refused ballot
+///   (``RegisterState``'s hint);
 /// - an accept may carry the next ballot (one-round-trip optimization),
 ///   which is promised in the same step;
 /// - a proposer younger than the minimum age garbage collection set for it

@@ -62,3 +62,42 @@ enum AcceptorLogBatch {
         return nil
     }
 }
+
+extension AcceptorLogBatch {
+    /// Records gathered into batches: a batch is sealed once its payload
+    /// reaches ``maximumPayload`` bytes, so none is longer than that and one
+    /// record. A ``FileAcceptorStore`` buffers a sync's records in one, and
+    /// writes a compaction's state through another.
+    struct Writer {
+        let maximumPayload: Int
+        private var records: WireWriter
+        private var sealed: [[UInt8]] = []
+
+        init(maximumPayload: Int, capacity: Int) {
+            self.maximumPayload = maximumPayload
+            records = WireWriter(capacity: capacity)
+        }
+
+        mutating func append(_ write: AcceptorWrite) {
+            AcceptorRecord.append(write, to: &records)
+            sealIfFull()
+        }
+
+        mutating func appendFloor(_ floor: Ballot) {
+            AcceptorRecord.appendFloor(floor, to: &records)
+            sealIfFull()
+        }
+
+        /// Every batch, the records not yet in one sealed last; leaves the
+        /// writer empty.
+        mutating func takeBatches() -> [[UInt8]] {
+            if records.count > 0 { sealed.append(AcceptorLogBatch.seal(records.takeBytes())) }
+            defer { sealed = [] }
+            return sealed
+        }
+
+        private mutating func sealIfFull() {
+            if records.count >= maximumPayload { sealed.append(AcceptorLogBatch.seal(records.takeBytes())) }
+        }
+    }
+}

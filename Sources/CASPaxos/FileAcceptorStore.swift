@@ -48,9 +48,8 @@ public final class FileAcceptorStore: AcceptorStore {
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
     private var file: DurableFile
     private var state = AcceptorSnapshot()
-    private var pending = WireWriter(capacity: 4_096)
-    /// Batches sealed from ``pending`` since the last sync.
-    private var sealed: [[UInt8]] = []
+    /// The records applied since the last sync.
+    private var pending: AcceptorLogBatch.Writer
     private var sizeAfterCompaction = 0
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
@@ -68,6 +67,7 @@ public final class FileAcceptorStore: AcceptorStore {
         self.path = path
         self.compactionThreshold = compactionThreshold
         self.maximumBatchPayload = maximumBatchPayload
+        pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096)
         do throws(DurableFileError) {
             file = try DurableFile(path: path)
         } catch {
@@ -159,8 +159,7 @@ public final class FileAcceptorStore: AcceptorStore {
     /// Buffers the record of `write`; durable after the next ``sync()``.
     public func apply(_ write: AcceptorWrite) {
         state.apply(write)
-        AcceptorRecord.append(write, to: &pending)
-        if pending.count >= maximumBatchPayload { sealed.append(AcceptorLogBatch.seal(pending.takeBytes())) }
+        pending.append(write)
     }
 
     /// Writes the buffered records and syncs them to disk; compacts the log
@@ -169,10 +168,8 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError`` with code `.io` if a write, a sync
     ///   or the compaction's rename fails.
     public func sync() throws(AcceptorStoreError) {
-        if pending.count > 0 { sealed.append(AcceptorLogBatch.seal(pending.takeBytes())) }
-        guard !sealed.isEmpty else { return }
-        let batches = sealed
-        sealed = []
+        let batches = pending.takeBatches()
+        guard !batches.isEmpty else { return }
         // One sync per batch: only the last batch of the log can be torn.
         for batch in batches {
             try io { () throws(DurableFileError) in
@@ -188,21 +185,12 @@ public final class FileAcceptorStore: AcceptorStore {
 
     /// Rewrites the live state to a new file and renames it over the log.
     private func compact() throws(DurableFileError) {
-        var writer = WireWriter(capacity: min(sizeAfterCompaction, maximumBatchPayload))
-        var bytes = Self.magic
-        func sealIfFull() {
-            if writer.count >= maximumBatchPayload { bytes += AcceptorLogBatch.seal(writer.takeBytes()) }
-        }
-        AcceptorRecord.appendFloor(state.removalFloor, to: &writer)
-        for (proposer, age) in state.minimumAges {
-            AcceptorRecord.append(.minimumAge(proposer: proposer, age: age), to: &writer)
-            sealIfFull()
-        }
-        for (key, register) in state.table {
-            AcceptorRecord.append(.register(key: key.bytes, state: register), to: &writer)
-            sealIfFull()
-        }
-        if writer.count > 0 { bytes += AcceptorLogBatch.seal(writer.takeBytes()) }
+        var writer = AcceptorLogBatch.Writer(
+            maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload))
+        writer.appendFloor(state.removalFloor)
+        for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
+        for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
+        let bytes = Self.magic + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         try fresh.append(bytes)
         try fresh.synchronizeData()

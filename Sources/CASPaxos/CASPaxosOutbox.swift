@@ -13,10 +13,11 @@ import WireCodec
 /// ``CASPaxosConfiguration/maximumMessagesPerFrame`` messages, so a
 /// message too long for a batch goes alone (up to
 /// ``CASPaxosConfiguration/maximumMessageSize``; a longer one fails alone,
-/// when it is encoded). A frame of one message is that message's own frame, a frame
-/// of several a batch (see ``CASPaxosMessage``). ``flush(_:)`` hands out
-/// every frame and empties the outbox, keeping its buffers, so a driver
-/// that flushes every turn allocates nothing once they have grown.
+/// when it is encoded). A frame of one message is that message's own
+/// frame, a frame of several a batch (see ``CASPaxosMessage``).
+/// ``flush(_:)`` hands out every frame and empties the outbox, keeping its
+/// buffers, so a driver that flushes every turn allocates nothing once they
+/// have grown.
 public struct CASPaxosOutbox {
     /// One destination's messages, encoded back to back.
     private struct Queue {

@@ -53,8 +53,8 @@ struct Proposal {
     /// The request ID of the last accept sent and the acceptors that refused
     /// it knowing they never accepted it, counted even after the attempt was
     /// abandoned: refused so by every acceptor, it was written nowhere and
-    /// leaves ``sentAccepts``. A new
-    /// configuration empties the refusals (their positions change), which
+    /// leaves ``sentAccepts``. A new configuration forgets both (refusals
+    /// are counted by position in the directory, which it changes), which
     /// at worst keeps an accept that was written nowhere.
     var lastAccept: (requestID: UInt64, ballot: Ballot)?
     var lastAcceptRefusals = AcceptorSet()

@@ -44,10 +44,11 @@ extension Proposer {
         key: [UInt8], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
         try Self.refuseReserved(key)
-        guard Set(proposers).count <= configuration.trackedProposerLimit else {
+        let listed = Set(proposers).count
+        guard listed <= configuration.trackedProposerLimit else {
             throw CASPaxosError(
                 .invalidRequest,
-                detail: "\(Set(proposers).count) proposers to collect with, limit \(configuration.trackedProposerLimit) (maximumTrackedProposers, and what one message carries)")
+                detail: "\(listed) proposers to collect with, limit \(configuration.trackedProposerLimit) (maximumTrackedProposers, and what one message carries)")
         }
         let running = garbageCollectionCount
         guard running < configuration.maximumGarbageCollections else {

@@ -460,9 +460,9 @@ public struct Proposer {
         // Counts a refusal of the last accept that proves it was not
         // written there (refused so by every acceptor, it was written
         // nowhere; a refused duplicate of an accept the acceptor took
-        // proves nothing), then of the attempt
-        // in flight: returns whether the attempt can no longer reach its
-        // quorum, or nil if the refusal is not for the attempt in flight.
+        // proves nothing), then of the attempt in flight: returns whether
+        // the attempt can no longer reach its quorum, or nil if the refusal
+        // is not for the attempt in flight.
         let outcome = proposals.update(proposalID) { proposal -> Bool? in
             if let last = proposal.lastAccept, last.requestID == requestID, let position,
                 directory.accept.contains(position), provesUnwritten

@@ -20,21 +20,25 @@ struct DuplicatedAcceptTests {
     static let key = Array("counter".utf8)
     static let increment: CASPaxosChange = { current in [(current?.first ?? 0) &+ 1] }
 
-    /// Three acceptors and the proposers that talk to them.
+    /// Acceptors (three by default, at ``acceptorEndpoints``) and the
+    /// proposers that talk to them.
     struct Cluster {
         var acceptors: [Acceptor]
+        let endpoints: [Endpoint]
         var now = Instant(nanoseconds: 1_000_000_000)
 
-        init() throws {
-            acceptors = try (0..<3).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
+        init(acceptors count: Int = 3) throws {
+            acceptors = try (0..<count).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
+            endpoints = (1...count).map { Endpoint.loopbackV4(port: UInt16($0)) }
         }
 
         var values: [[UInt8]?] { acceptors.map { $0.register(DuplicatedAcceptTests.key)?.value } }
 
-        /// Delivers every message `effects` sends to an acceptor, from
-        /// `sender`; returns the replies (the test delivers or drops them).
+        /// Delivers every message `effects` sends to an acceptor (of
+        /// `reached`, by position, if given), from `sender`; returns the
+        /// replies (the test delivers or drops them).
         mutating func deliver(
-            _ effects: [CASPaxosEffect], from sender: Endpoint
+            _ effects: [CASPaxosEffect], from sender: Endpoint, reaching reached: Range<Int>? = nil
         ) -> [(from: Endpoint, message: CASPaxosMessage)] {
             var replies: [(from: Endpoint, message: CASPaxosMessage)] = []
             for effect in effects {
@@ -45,7 +49,7 @@ struct DuplicatedAcceptTests {
                 case .persist, .proposalCompleted, .maintenanceCompleted: continue
                 }
                 for (message, destination) in sends {
-                    guard let index = DuplicatedAcceptTests.acceptorEndpoints.firstIndex(of: destination) else {
+                    guard let index = endpoints.firstIndex(of: destination), reached?.contains(index) ?? true else {
                         continue
                     }
                     var out: [CASPaxosEffect] = []
@@ -192,26 +196,15 @@ struct DuplicatedAcceptTests {
 
     @Test("refusals that arrive after a configuration shrank do not make an accept 'written nowhere'")
     func refusalsAfterReconfiguration() throws {
-        let five = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }
-        var acceptors = try (0..<5).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
-        func deliver(_ effects: [CASPaxosEffect], to targets: Range<Int>, from sender: Endpoint) -> [(Endpoint, CASPaxosMessage)] {
-            var replies: [(Endpoint, CASPaxosMessage)] = []
-            for case .sendToEach(let message, _) in effects {
-                for index in targets {
-                    var out: [CASPaxosEffect] = []
-                    acceptors[index].receive(message, from: sender, into: &out)
-                    for case .send(let reply, _) in out { replies.append((five[index], reply)) }
-                }
-            }
-            return replies
-        }
+        var cluster = try Cluster(acceptors: 5)
+        let five = cluster.endpoints
         let (pEndpoint, qEndpoint) = (Endpoint.loopbackV4(port: 100), Endpoint.loopbackV4(port: 101))
         var p = try Proposer(id: NodeID(7), quorums: .majority(of: five), configuration: CASPaxosConfiguration(), seed: 7)
         var q = try Proposer(id: NodeID(8), quorums: .majority(of: five), configuration: CASPaxosConfiguration(), seed: 8)
         var now = Instant(nanoseconds: 1_000_000_000)
         var effects: [CASPaxosEffect] = []
         let id = try p.propose(key: Self.key, change: Self.increment, now: now, into: &effects)
-        let promises = deliver(effects, to: 0..<5, from: pEndpoint)
+        let promises = cluster.deliver(effects, from: pEndpoint)
         effects.removeAll()
         for (from, promise) in promises { p.receive(promise, from: from, now: now, into: &effects) }
         let accept = effects
@@ -219,8 +212,8 @@ struct DuplicatedAcceptTests {
         // ID) reaches four acceptors before the accept; the fifth takes it.
         var qEffects: [CASPaxosEffect] = []
         _ = try q.propose(key: Self.key, change: Self.increment, now: now, into: &qEffects)
-        _ = deliver(qEffects, to: 0..<4, from: qEndpoint)
-        let replies = deliver(accept, to: 0..<5, from: pEndpoint)
+        _ = cluster.deliver(qEffects, from: qEndpoint, reaching: 0..<4)
+        let replies = cluster.deliver(accept, from: pEndpoint)
         let refusals = replies.filter { if case .conflict(_, _, true) = $1 { true } else { false } }
         #expect(refusals.count == 4)
         // The attempt times out; then the configuration drops the fifth

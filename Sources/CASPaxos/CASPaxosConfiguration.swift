@@ -97,9 +97,10 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// which reads as an empty register, for a later
     /// ``CASPaxosNode/collectGarbage(key:completion:)``.
     public var maximumGarbageCollections = 64
-    /// How long a run of a garbage collection, or a whole membership
-    /// change, may take before it fails (1 ms ... 24 h): a collection then
-    /// starts over, a membership change stops (see
+    /// How long a run of a garbage collection, or a membership change, may
+    /// go without progress (a step finished; in a change's re-scan, a page
+    /// of keys listed or a key re-written) before it fails (1 ms ... 24 h):
+    /// a collection then starts over, a membership change stops (see
     /// ``Proposer/changeMembership(to:proposers:now:into:)`` for how to
     /// finish it). Default 30 s.
     public var maintenanceTimeout: Duration = .seconds(30)

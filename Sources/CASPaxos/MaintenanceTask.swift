@@ -3,10 +3,13 @@ import EventCore
 /// A garbage collection or membership change a ``Proposer`` drives: a list
 /// of steps, each finished before the next starts, each resent to the
 /// nodes that have not answered until they do or the run's deadline
-/// passes. After a failed run the task backs off and tries again: a
-/// garbage collection from its first step, for as long as it takes (the
-/// paper's GC is retried until it completes); a membership change from the
-/// step that failed, until its ``finalDeadline``.
+/// passes. A run fails once it has made no progress (a step finished, a
+/// page of keys listed, a key re-written) for
+/// ``CASPaxosConfiguration/maintenanceTimeout``. After a failed run the
+/// task backs off and tries again: a garbage collection from its first
+/// step, for as long as it takes (the paper's GC is retried until it
+/// completes); a membership change from the step that failed, a re-scan
+/// from the keys it had not re-written yet, until its ``finalDeadline``.
 struct MaintenanceTask {
     /// One step.
     enum Step {
@@ -36,7 +39,7 @@ struct MaintenanceTask {
 
     let id: UInt64
     /// When the current run fails (``CASPaxosConfiguration/maintenanceTimeout``
-    /// after it started).
+    /// after it started or last made progress).
     var deadline: Instant
     /// Proposers to invalidate or reconfigure (those dropped from the
     /// cluster's list leave it: ``Proposer/updateProposers(_:now:into:)``).
@@ -46,8 +49,9 @@ struct MaintenanceTask {
     /// or nil to retry the steps left (membership change).
     let restartSteps: [Step]?
     /// When the task fails instead of trying again (distant future for
-    /// garbage collection).
-    let finalDeadline: Instant
+    /// garbage collection; for a membership change,
+    /// ``CASPaxosConfiguration/maintenanceTimeout`` after its last progress).
+    var finalDeadline: Instant
     /// Runs that failed and were tried again.
     var restarts = 0
     /// When the next run starts, while the task backs off after a failure.
@@ -61,13 +65,16 @@ struct MaintenanceTask {
     var resendAt = Instant.distantFuture
     /// The message the current step sends to every target.
     var message: CASPaxosMessage?
-    /// Proposals the current step waits for.
-    var proposals: Set<UInt64> = []
+    /// Proposals the current step waits for, and the key of each.
+    var proposals: [UInt64: [UInt8]] = [:]
     /// Garbage collection: the tombstone's ballot and the proposers' ages.
     var tombstone = Ballot.zero
     var ages: [ProposerAge] = []
-    /// Re-scan: per acceptor, the last key listed and whether the listing
+    /// Re-scan: the configuration version its listing was made under (a
+    /// re-scan run again under it goes on from where the failed run
+    /// stopped); per acceptor, the last key listed and whether the listing
     /// is complete; the latest listing request per acceptor; the keys.
+    var rescanVersion: UInt64?
     var listingCursor: [Endpoint: [UInt8]] = [:]
     var listingDone: Set<Endpoint> = []
     var listingRequests: [UInt64: Endpoint] = [:]
@@ -83,4 +90,11 @@ struct MaintenanceTask {
     /// Whether this is a garbage collection (which starts over until it
     /// completes) rather than a membership change.
     var isGarbageCollection: Bool { restartSteps != nil }
+
+    /// The task made progress at `now`: the current run (and a membership
+    /// change as a whole) has `timeout` from now.
+    mutating func progressed(now: Instant, timeout: Duration) {
+        deadline = now + timeout
+        if !isGarbageCollection { finalDeadline = deadline }
+    }
 }

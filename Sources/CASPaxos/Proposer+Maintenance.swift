@@ -13,7 +13,7 @@ extension Proposer {
     /// key if it still holds that tombstone. Each step waits for every node
     /// it addresses, resending every
     /// ``CASPaxosConfiguration/maintenanceRetryInterval``. If a step fails
-    /// (its proposal fails, or the run passes
+    /// (its proposal fails, or the run finishes no step for
     /// ``CASPaxosConfiguration/maintenanceTimeout``), the collection starts
     /// over from the first step after a jittered exponential back-off
     /// (counted in ``ProposerCounters/maintenanceRestarts``), until it
@@ -90,10 +90,13 @@ extension Proposer {
     ///
     /// A step that fails (a re-scan's identity change failing, say) is
     /// retried after a back-off, counted in
-    /// ``ProposerCounters/maintenanceRestarts``, until
-    /// ``CASPaxosConfiguration/maintenanceTimeout`` after the start; past
-    /// it the change fails with the step's error (`.timeout` if it was
-    /// waiting for answers), naming the step. It then leaves each proposer
+    /// ``ProposerCounters/maintenanceRestarts``; a re-scan goes on from the
+    /// keys it had not re-written yet. The change goes on for as long as it
+    /// makes progress (a step finished, a page of keys listed, a key
+    /// re-written), however long the re-scan of many keys takes; once it
+    /// has made none for ``CASPaxosConfiguration/maintenanceTimeout``, it
+    /// fails with the step's error (`.timeout` if it was waiting for
+    /// answers), naming the step. It then leaves each proposer
     /// in the configuration it started from, the intermediate one or the
     /// final one, and the keys partly re-written. Every two of those
     /// configurations have intersecting quorums, so proposals stay
@@ -385,10 +388,20 @@ extension Proposer {
             task.message = .reconfigure(requestID: task.requestID, quorums: newQuorums)
         case .rescan:
             task.targets = quorums.prepareAcceptors
-            task.listingCursor = [:]
-            task.listingDone = []
-            task.keys = []
-            task.rewritesLeft = []
+            // A run that failed under this configuration left its listing
+            // and the keys it had not re-written: go on from there.
+            if task.rescanVersion != quorums.version {
+                task.rescanVersion = quorums.version
+                task.listingCursor = [:]
+                task.listingDone = []
+                task.keys = []
+                task.rewritesLeft = []
+            } else if task.listingDone.count >= quorums.prepareQuorum {
+                tasks[taskID] = task
+                startRewrites(taskID, now: now, into: &effects)
+                if isStepDone(taskID) { nextStep(taskID, now: now, into: &effects) }
+                return
+            }
         }
         tasks[taskID] = task
         sendStep(taskID, now: now, into: &effects)
@@ -428,6 +441,20 @@ extension Proposer {
         }
         task.listingRequests[requestID] = nil
         taskByRequest[requestID] = nil
+        // An acceptor lists its keys in byte order, each page after the
+        // last key of the one before: anything else is hostile (and would
+        // make a listing that never ends count as progress).
+        var previous = task.listingCursor[sender]
+        for key in keys {
+            guard previous.map({ $0.lexicographicallyPrecedes(key) }) ?? true else {
+                counters.unexpectedMessages += 1
+                tasks[taskID] = task
+                return taskFailed(
+                    taskID, CASPaxosError(.invalidRequest, detail: "acceptor \(sender) listed keys out of order"),
+                    now: now, into: &effects)
+            }
+            previous = key
+        }
         task.keys.formUnion(keys)
         guard task.keys.count <= configuration.maximumRegisters else {
             // More keys than an acceptor may hold: a hostile listing.
@@ -439,6 +466,7 @@ extension Proposer {
         }
         if let last = keys.last { task.listingCursor[sender] = last }
         if isComplete { task.listingDone.insert(sender) }
+        task.progressed(now: now, timeout: configuration.maintenanceTimeout)
         tasks[taskID] = task
         if task.listingDone.count >= quorums.prepareQuorum {
             tasks[taskID]?.rewritesLeft = task.keys.sorted { $1.lexicographicallyPrecedes($0) }
@@ -486,7 +514,7 @@ extension Proposer {
             // A key over the key limit, listed by a hostile acceptor.
             return taskFailed(taskID, error, now: now, into: &effects)
         }
-        tasks[taskID]?.proposals.insert(proposalID)
+        tasks[taskID]?.proposals[proposalID] = key
     }
 
     /// Called by ``complete`` for every proposal: advances the task waiting
@@ -495,15 +523,17 @@ extension Proposer {
         _ proposalID: UInt64, _ result: Result<[UInt8]?, CASPaxosError>, ballot: Ballot, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        guard let taskID = tasks.first(where: { $0.value.proposals.contains(proposalID) })?.key,
+        guard let taskID = tasks.first(where: { $0.value.proposals[proposalID] != nil })?.key,
             var task = tasks[taskID]
         else { return }
-        task.proposals.remove(proposalID)
-        tasks[taskID] = task
         switch result {
         case .failure(let error):
+            // Still among the step's proposals: a re-scan re-writes its key
+            // again when it goes on.
             taskFailed(taskID, error, now: now, into: &effects)
         case .success(let value):
+            task.proposals[proposalID] = nil
+            tasks[taskID] = task
             switch task.steps.first {
             case .rewriteTombstone:
                 // A value written after the delete: nothing to collect.
@@ -532,6 +562,7 @@ extension Proposer {
                     tasks[taskID]?.failure = error
                 }
             case .rescan:
+                tasks[taskID]?.progressed(now: now, timeout: configuration.maintenanceTimeout)
                 startRewrites(taskID, now: now, into: &effects)
             default:
                 break
@@ -551,12 +582,15 @@ extension Proposer {
     private mutating func nextStep(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
         guard tasks[taskID] != nil else { return }
         tasks[taskID]?.steps.removeFirst()
+        tasks[taskID]?.progressed(now: now, timeout: configuration.maintenanceTimeout)
         startStep(taskID, now: now, into: &effects)
     }
 
     /// A run of the task failed: after a back-off, a garbage collection
-    /// starts over and a membership change retries the step that failed,
-    /// unless that would pass the task's final deadline.
+    /// starts over and a membership change retries the step that failed
+    /// (a re-scan keeps its listing and the keys not yet re-written, those
+    /// in flight included), unless that would pass the task's final
+    /// deadline.
     private mutating func taskFailed(
         _ taskID: UInt64, _ error: CASPaxosError, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
@@ -576,8 +610,12 @@ extension Proposer {
         forgetRequests(of: task)
         counters.maintenanceRestarts += 1
         if let restartSteps = task.restartSteps { task.steps = restartSteps }
-        task.proposals = []
-        task.rewritesLeft = []
+        if case .rescan = task.steps.first {
+            task.rewritesLeft += task.proposals.values.sorted { $1.lexicographicallyPrecedes($0) }
+        } else {
+            task.rewritesLeft = []
+        }
+        task.proposals = [:]
         task.listingRequests = [:]
         task.message = nil
         task.targets = []

@@ -42,34 +42,103 @@ struct MaintenanceTests {
         // never re-written).
         var configuration = CASPaxosConfiguration()
         configuration.maximumPendingProposals = 64
-        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 1, configuration: configuration)
-        let keys = (0..<(3 * Proposer.rewriteWindow)).map { Array("key-\($0)".utf8) }
+        let (cluster, keys) = try Self.cluster(keys: 3 * Proposer.rewriteWindow, configuration: configuration)
+        var result: Result<Void, CASPaxosError>?
+        let newcomer = try Self.addAcceptor(to: cluster) { result = $0 }
+        // The proposals in flight, looked at every 10 µs of virtual time.
+        var mostPending = 0
+        cluster.every(.microseconds(10), while: { result == nil }) {
+            mostPending = max(mostPending, cluster.proposers[0].proposer?.pendingCount ?? 0)
+        }
+        cluster.network.run(for: .seconds(5))
+        #expect(MembershipResumeTests.succeeded(result), "\(String(describing: result))")
+        #expect(mostPending > Proposer.rewriteWindow / 2 && mostPending <= Proposer.rewriteWindow, "\(mostPending)")
+        // Every key was re-written into the new acceptor.
+        #expect(keys.allSatisfy { newcomer.acceptor?.register($0)?.value != nil })
+    }
+
+    @Test("a re-scan that takes longer than maintenanceTimeout finishes, since it makes progress")
+    func slowRescan() throws {
+        // 12 pages of keys to list and 3 windows to re-write, at 4 ms a
+        // round trip: about 90 ms, three times the timeout. (Once the
+        // change had the timeout for all of it, and always failed.)
+        var configuration = CASPaxosConfiguration()
+        configuration.maintenanceTimeout = .milliseconds(30)
+        let link = LinkConditions(delay: .constant(.milliseconds(2)))
+        let (cluster, keys) = try Self.cluster(keys: 3 * Proposer.rewriteWindow, link: link, configuration: configuration)
+        var result: Result<Void, CASPaxosError>?
+        let started = cluster.network.now
+        var took = Duration.zero
+        let newcomer = try Self.addAcceptor(to: cluster) {
+            result = $0
+            took = cluster.network.now - started
+        }
+        cluster.network.run(for: .seconds(2))
+        #expect(MembershipResumeTests.succeeded(result), "\(String(describing: result))")
+        #expect(took > configuration.maintenanceTimeout * 2, "\(took)")
+        #expect(keys.allSatisfy { newcomer.acceptor?.register($0)?.value != nil })
+        #expect(cluster.proposers[0].proposer?.counters.maintenanceRestarts == 0)
+    }
+
+    @Test("a re-scan whose re-writes fail goes on from the keys it had not re-written")
+    func rescanResumes() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.proposalTimeout = .milliseconds(200)
+        let link = LinkConditions(delay: .constant(.milliseconds(1)))
+        let (cluster, keys) = try Self.cluster(keys: 3 * Proposer.rewriteWindow, link: link, configuration: configuration)
+        let succeededBefore = cluster.proposers[0].proposer?.counters.proposalsSucceeded ?? 0
+        var result: Result<Void, CASPaxosError>?
+        let newcomer = try Self.addAcceptor(to: cluster) { result = $0 }
+        // Once the newcomer holds two thirds of the keys (a re-write window
+        // in flight, so a third or more done), two of the three original
+        // acceptors go down for 300 ms: the re-writes in flight fail at
+        // their deadline (200 ms), and the run with them.
+        var crashed = false
+        cluster.every(.microseconds(100), while: { !crashed }) {
+            guard (newcomer.acceptor?.registerCount ?? 0) >= keys.count * 2 / 3 else { return }
+            crashed = true
+            let down = cluster.acceptorNodes[0..<2]
+            for node in down { cluster.network.crash(node) }
+            cluster.network.schedule(at: cluster.network.now + .milliseconds(300)) { _ in
+                for node in down { cluster.network.restart(node) }
+            }
+        }
+        cluster.network.run(for: .seconds(5))
+        let proposer = try #require(cluster.proposers[0].proposer)
+        #expect(MembershipResumeTests.succeeded(result), "\(String(describing: result))")
+        #expect(proposer.counters.maintenanceRestarts >= 1)
+        #expect(keys.allSatisfy { newcomer.acceptor?.register($0)?.value != nil })
+        // Each key re-written about once (and the change's record taken and
+        // released): a re-scan started over would re-write the keys done
+        // before the failure (a third or more) a second time.
+        let rewrites = proposer.counters.proposalsSucceeded - succeededBefore
+        #expect(rewrites >= keys.count && rewrites < keys.count + keys.count / 6, "\(rewrites) re-writes")
+    }
+
+    /// A cluster of 3 acceptors and one proposer that wrote `count` keys.
+    private static func cluster(
+        keys count: Int, link: LinkConditions = LinkConditions(), configuration: CASPaxosConfiguration
+    ) throws -> (SimulatedCASCluster, [[UInt8]]) {
+        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 1, link: link, configuration: configuration)
+        let keys = (0..<count).map { Array("key-\($0)".utf8) }
         for (index, key) in keys.enumerated() {
             cluster.perform(.write([UInt8(index % 256)]), key: key, client: index, proposer: 0)
             if index % 64 == 63 { cluster.network.run(for: .milliseconds(20)) }
         }
         cluster.network.run(for: .milliseconds(200))
         #expect(cluster.succeeded == keys.count)
+        return (cluster, keys)
+    }
+
+    /// Adds a fourth acceptor with a membership change on proposer 0; the
+    /// newcomer's node.
+    private static func addAcceptor(
+        to cluster: SimulatedCASCluster, completion: @escaping (Result<Void, CASPaxosError>) -> Void
+    ) throws -> CASPaxosNode {
         let added = cluster.addAcceptor()
-        var result: Result<Void, CASPaxosError>?
-        cluster.proposers[0].changeMembership(to: cluster.acceptorNodes.dropLast().map(\.localEndpoint) + [added.localEndpoint]) {
-            result = $0
-        }
-        // The proposals in flight, looked at every 10 µs of virtual time.
-        var mostPending = 0
-        func watch() {
-            cluster.network.schedule(at: cluster.network.now + .microseconds(10)) { _ in
-                mostPending = max(mostPending, cluster.proposers[0].proposer?.pendingCount ?? 0)
-                if result == nil { watch() }
-            }
-        }
-        watch()
-        cluster.network.run(for: .seconds(5))
-        #expect(MembershipResumeTests.succeeded(result), "\(String(describing: result))")
-        #expect(mostPending > Proposer.rewriteWindow / 2 && mostPending <= Proposer.rewriteWindow, "\(mostPending)")
-        // Every key was re-written into the new acceptor.
-        let newcomer = try #require(cluster.acceptors.last ?? nil)
-        #expect(keys.allSatisfy { newcomer.acceptor?.register($0)?.value != nil })
+        cluster.proposers[0].changeMembership(
+            to: cluster.acceptorNodes.dropLast().map(\.localEndpoint) + [added.localEndpoint], completion: completion)
+        return try #require(cluster.acceptors.last ?? nil)
     }
 
     @Test("deleted keys are collected on every acceptor while others write", arguments: UInt64(1)...10)

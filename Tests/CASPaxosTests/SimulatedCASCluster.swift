@@ -133,6 +133,16 @@ final class SimulatedCASCluster {
         }
     }
 
+    /// Runs `body` every `interval` of virtual time for as long as
+    /// `condition` holds (checked before each run).
+    func every(_ interval: Duration, while condition: @escaping () -> Bool, _ body: @escaping () -> Void) {
+        network.schedule(at: network.now + interval) { [unowned self] _ in
+            guard condition() else { return }
+            body()
+            every(interval, while: condition, body)
+        }
+    }
+
     /// Runs one recorded operation on `proposer`; calls `then` when it ends.
     func perform(
         _ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int,

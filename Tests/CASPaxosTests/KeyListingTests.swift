@@ -120,4 +120,54 @@ struct KeyListingTests {
             #expect(page.isComplete == (rest.count <= limit), "round \(round)")
         }
     }
+
+    @Test("a proposer refuses a listing page out of key order: counted, and the re-scan's run fails")
+    func pageOutOfOrder() throws {
+        // A proposer changing three acceptors to four, every message
+        // delivered at once, until it asks for the first page; an acceptor
+        // answers with keys out of order.
+        let acceptorEndpoints = (1...4).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        var acceptors = try (0..<4).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: Array(acceptorEndpoints[0..<3])),
+            configuration: CASPaxosConfiguration(), seed: 1)
+        let now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        try proposer.changeMembership(to: acceptorEndpoints, proposers: [Self.proposer], now: now, into: &effects)
+        var answered = false
+        while !effects.isEmpty && !answered {
+            var next: [CASPaxosEffect] = []
+            for effect in effects {
+                let sends: [(CASPaxosMessage, Endpoint)]
+                switch effect {
+                case .send(let message, let destination): sends = [(message, destination)]
+                case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
+                case .persist, .proposalCompleted, .maintenanceCompleted: continue
+                }
+                for (message, destination) in sends {
+                    guard let index = acceptorEndpoints.firstIndex(of: destination) else {
+                        proposer.receive(message, from: Self.proposer, now: now, into: &next)
+                        continue
+                    }
+                    if case .listKeys(let requestID, nil) = message, !answered {
+                        answered = true
+                        let keys = [Self.key(2), Self.key(1)]
+                        proposer.receive(
+                            .keyList(requestID: requestID, keys: keys, isComplete: false), from: destination, now: now,
+                            into: &next)
+                        continue
+                    }
+                    var replies: [CASPaxosEffect] = []
+                    acceptors[index].receive(message, from: Self.proposer, into: &replies)
+                    for case .send(let reply, _) in replies {
+                        proposer.receive(reply, from: destination, now: now, into: &next)
+                    }
+                }
+            }
+            effects = next
+        }
+        #expect(answered)
+        #expect(proposer.counters.unexpectedMessages == 1)
+        #expect(proposer.counters.maintenanceRestarts == 1)
+    }
 }

@@ -2,12 +2,16 @@ import WireCodec
 
 /// The unit a ``FileAcceptorStore`` appends with one `write(2)` and makes
 /// durable with one `fdatasync(2)`: `[marker u32][payload length
-/// u32][CRC32C of the payload u32][payload]`, little-endian, where the
-/// payload is a run of ``AcceptorRecord``s.
+/// u32][checksum u32][payload]`, little-endian, where the payload is a run
+/// of ``AcceptorRecord``s and the checksum is the CRC32C of the log's salt
+/// (8 bytes, little-endian) and the payload.
 ///
 /// Because every batch is synced before the next one is written, only the
 /// last batch of a log can be torn by a crash; the marker lets recovery
 /// look for whole batches after a bad one (which a torn tail never has).
+/// The salt, random per log file and never sent anywhere, is why a user's
+/// value cannot pass for a batch there: a value holding a well-formed batch
+/// inside a torn tail would make recovery refuse the log as damaged.
 enum AcceptorLogBatch {
     /// Bytes before the payload.
     static let headerSize = 12
@@ -24,20 +28,25 @@ enum AcceptorLogBatch {
         case bad(claimedEnd: Int?)
     }
 
-    /// Frames `payload` as one batch.
-    static func seal(_ payload: [UInt8]) -> [UInt8] {
+    /// Frames `payload` as one batch of a log with `salt`.
+    static func seal(_ payload: [UInt8], salt: UInt64) -> [UInt8] {
         var writer = WireWriter(capacity: headerSize + payload.count)
         writer.writeUInt32(marker)
         writer.writeUInt32(UInt32(truncatingIfNeeded: payload.count))
-        var crc = CRC32C()
-        crc.update(payload)
-        writer.writeUInt32(crc.value)
+        writer.writeUInt32(payload.withUnsafeBytes { checksum(of: $0, salt: salt) })
         payload.withUnsafeBytes { writer.writeRawBytes($0) }
         return writer.takeBytes()
     }
 
-    /// Checks the batch at the start of `bytes`.
-    static func check(_ bytes: UnsafeRawBufferPointer) -> Check {
+    private static func checksum(of payload: UnsafeRawBufferPointer, salt: UInt64) -> UInt32 {
+        var crc = CRC32C()
+        withUnsafeBytes(of: salt.littleEndian) { crc.update($0) }
+        crc.update(payload)
+        return crc.value
+    }
+
+    /// Checks the batch at the start of `bytes`, in a log with `salt`.
+    static func check(_ bytes: UnsafeRawBufferPointer, salt: UInt64) -> Check {
         guard bytes.count >= headerSize,
             UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == marker
         else { return .bad(claimedEnd: nil) }
@@ -45,7 +54,7 @@ enum AcceptorLogBatch {
         let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         guard length <= bytes.count - headerSize else { return .bad(claimedEnd: headerSize + length) }
         let payload = headerSize..<(headerSize + length)
-        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[payload])) == checksum else {
+        guard Self.checksum(of: UnsafeRawBufferPointer(rebasing: bytes[payload]), salt: salt) == checksum else {
             return .bad(claimedEnd: headerSize + length)
         }
         return .valid(payload: payload, length: headerSize + length)
@@ -53,10 +62,10 @@ enum AcceptorLogBatch {
 
     /// The offset of the first valid batch strictly after the start of
     /// `bytes`, if any (recovery's test for damage before the tail).
-    static func firstValid(after bytes: UnsafeRawBufferPointer) -> Int? {
+    static func firstValid(after bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
         var offset = 1
         while offset + headerSize <= bytes.count {
-            if case .valid = check(UnsafeRawBufferPointer(rebasing: bytes[offset...])) { return offset }
+            if case .valid = check(UnsafeRawBufferPointer(rebasing: bytes[offset...]), salt: salt) { return offset }
             offset += 1
         }
         return nil
@@ -64,17 +73,20 @@ enum AcceptorLogBatch {
 }
 
 extension AcceptorLogBatch {
-    /// Records gathered into batches: a batch is sealed once its payload
-    /// reaches ``maximumPayload`` bytes, so none is longer than that and one
-    /// record. A ``FileAcceptorStore`` buffers a sync's records in one, and
-    /// writes a compaction's state through another.
+    /// Records gathered into batches of a log with ``salt``: a batch is
+    /// sealed once its payload reaches ``maximumPayload`` bytes, so none is
+    /// longer than that and one record. A ``FileAcceptorStore`` buffers a
+    /// sync's records in one, and writes a compaction's state through
+    /// another.
     struct Writer {
         let maximumPayload: Int
+        let salt: UInt64
         private var records: WireWriter
         private var sealed: [[UInt8]] = []
 
-        init(maximumPayload: Int, capacity: Int) {
+        init(maximumPayload: Int, capacity: Int, salt: UInt64) {
             self.maximumPayload = maximumPayload
+            self.salt = salt
             records = WireWriter(capacity: capacity)
         }
 
@@ -91,13 +103,13 @@ extension AcceptorLogBatch {
         /// Every batch, the records not yet in one sealed last; leaves the
         /// writer empty.
         mutating func takeBatches() -> [[UInt8]] {
-            if records.count > 0 { sealed.append(AcceptorLogBatch.seal(records.takeBytes())) }
+            if records.count > 0 { sealed.append(AcceptorLogBatch.seal(records.takeBytes(), salt: salt)) }
             defer { sealed = [] }
             return sealed
         }
 
         private mutating func sealIfFull() {
-            if records.count >= maximumPayload { sealed.append(AcceptorLogBatch.seal(records.takeBytes())) }
+            if records.count >= maximumPayload { sealed.append(AcceptorLogBatch.seal(records.takeBytes(), salt: salt)) }
         }
     }
 }

@@ -5,6 +5,11 @@ import WireCodec
 /// batches of records in one file, rewritten (compacted) when it grows well
 /// past the live state.
 ///
+/// - The file starts with a 20-byte header: the magic `CASPXLOG`, the
+///   format version (u32, little-endian, 2) and a random salt (u64) that
+///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
+///   user value can pass for a batch. Version 1, without the salt, is not
+///   read.
 /// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
 ///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
 ///   `fdatasync(2)`, so the writes of several requests share one sync. A
@@ -44,11 +49,15 @@ public final class FileAcceptorStore: AcceptorStore {
     /// can say (a record, a key and a value, is far smaller).
     let maximumBatchPayload: Int
 
-    /// The first 8 bytes of the file.
+    /// The file's first 8 bytes, then the format version this store
+    /// writes and reads, then the salt.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
+    static let formatVersion: UInt32 = 2
+    static let headerSize = 20
     private var file: DurableFile
     private var state = AcceptorSnapshot()
-    /// The records applied since the last sync.
+    /// The records applied since the last sync, in batches salted with the
+    /// log's salt (known once the log is loaded or created).
     private var pending: AcceptorLogBatch.Writer
     private var sizeAfterCompaction = 0
 
@@ -67,7 +76,7 @@ public final class FileAcceptorStore: AcceptorStore {
         self.path = path
         self.compactionThreshold = compactionThreshold
         self.maximumBatchPayload = maximumBatchPayload
-        pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096)
+        pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: 0)
         do throws(DurableFileError) {
             file = try DurableFile(path: path)
         } catch {
@@ -79,37 +88,44 @@ public final class FileAcceptorStore: AcceptorStore {
     ///
     /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read or
     ///   truncated, `.corrupt` (naming the offset) if it does not start
-    ///   with the store's magic or is damaged before its tail. A file of at
-    ///   most the magic's 8 bytes, holding a part of it or zeros (a crash
-    ///   while the log was created), starts afresh.
+    ///   with the store's magic and format version or is damaged before its
+    ///   tail. A file of at most the header's 20 bytes, holding a part of
+    ///   it or zeros (a crash while the log was created), starts afresh.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
         let bytes = try io { () throws(DurableFileError) in try file.readAll() }
         state = AcceptorSnapshot()
         truncatedBytes = 0
         // A new log, or one whose creation a crash cut short before its
-        // magic was synced (part of it, or zeros where the file system had
+        // header was synced (part of it, or zeros where the file system had
         // not written it yet): nothing was acknowledged from it.
         let isUnstarted =
-            bytes.count <= Self.magic.count && (Self.magic.starts(with: bytes) || bytes.allSatisfy { $0 == 0 })
+            bytes.count <= Self.headerSize
+            && (zip(bytes, Self.header(salt: 0).dropLast(8)).allSatisfy(==) || bytes.allSatisfy { $0 == 0 })
         if isUnstarted {
+            let header = Self.header(salt: .random(in: .min ... .max))
             // Its directory entry is made durable too, or a power loss could
             // take the whole file, and every promise it is about to hold,
             // with it.
             try io { () throws(DurableFileError) in
                 if !bytes.isEmpty { try file.truncate(to: 0) }
-                try file.append(Self.magic)
+                try file.append(header)
                 try file.synchronizeData()
                 try DurableFile.synchronizeDirectory(of: path)
             }
-            fileSize = Self.magic.count
-            sizeAfterCompaction = fileSize
+            startLog(size: header.count, salt: Self.salt(of: header))
             return state
         }
-        guard bytes.count >= Self.magic.count, Array(bytes[..<Self.magic.count]) == Self.magic else {
+        guard bytes.count >= Self.headerSize, bytes.starts(with: Self.magic) else {
             throw AcceptorStoreError(.corrupt, detail: "\(path) is not a CASPaxos acceptor log (offset 0)")
         }
+        let version = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        guard version == Self.formatVersion else {
+            throw AcceptorStoreError(
+                .corrupt, detail: "\(path) is in format version \(version); this store reads \(Self.formatVersion) (offset 8)")
+        }
+        let salt = Self.salt(of: bytes)
         let end = try bytes.withUnsafeBytes { raw in
-            Result { () throws(AcceptorStoreError) in try replay(raw) }
+            Result { () throws(AcceptorStoreError) in try replay(raw, salt: salt) }
         }.get()
         if end < bytes.count {
             truncatedBytes = bytes.count - end
@@ -118,18 +134,38 @@ public final class FileAcceptorStore: AcceptorStore {
                 try file.synchronizeData()
             }
         }
-        fileSize = end
-        sizeAfterCompaction = end
+        startLog(size: end, salt: salt)
         return state
+    }
+
+    /// A log's header, with `salt`.
+    private static func header(salt: UInt64) -> [UInt8] {
+        var writer = WireWriter(capacity: headerSize)
+        magic.withUnsafeBytes { writer.writeRawBytes($0) }
+        writer.writeUInt32(formatVersion)
+        writer.writeUInt64(salt)
+        return writer.takeBytes()
+    }
+
+    /// The salt in a log's header.
+    private static func salt(of log: [UInt8]) -> UInt64 {
+        log.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self)) }
+    }
+
+    /// The log in use is `size` bytes long and salted with `salt`.
+    private func startLog(size: Int, salt: UInt64) {
+        fileSize = size
+        sizeAfterCompaction = size
+        pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: salt)
     }
 
     /// Applies every whole batch of `log` to ``state``; returns where the
     /// valid log ends (the start of a torn tail, or the end of the file).
-    private func replay(_ log: UnsafeRawBufferPointer) throws(AcceptorStoreError) -> Int {
-        var offset = Self.magic.count
+    private func replay(_ log: UnsafeRawBufferPointer, salt: UInt64) throws(AcceptorStoreError) -> Int {
+        var offset = Self.headerSize
         while offset < log.count {
             let rest = UnsafeRawBufferPointer(rebasing: log[offset...])
-            switch AcceptorLogBatch.check(rest) {
+            switch AcceptorLogBatch.check(rest, salt: salt) {
             case .valid(let payload, let length):
                 var reader = WireReader(UnsafeRawBufferPointer(rebasing: rest[payload]))
                 do throws(WireError) {
@@ -145,7 +181,7 @@ public final class FileAcceptorStore: AcceptorStore {
                         .corrupt,
                         detail: "\(path): the batch at offset \(offset) fails its checksum and \(rest.count - claimedEnd) bytes follow it")
                 }
-                if let next = AcceptorLogBatch.firstValid(after: rest) {
+                if let next = AcceptorLogBatch.firstValid(after: rest, salt: salt) {
                     throw AcceptorStoreError(
                         .corrupt,
                         detail: "\(path): the batch at offset \(offset) is bad and a valid one follows at offset \(offset + next)")
@@ -183,22 +219,24 @@ public final class FileAcceptorStore: AcceptorStore {
         }
     }
 
-    /// Rewrites the live state to a new file and renames it over the log.
+    /// Rewrites the live state to a new file, with a new salt, and renames
+    /// it over the log.
     private func compact() throws(DurableFileError) {
+        let header = Self.header(salt: .random(in: .min ... .max))
         var writer = AcceptorLogBatch.Writer(
-            maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload))
+            maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload),
+            salt: Self.salt(of: header))
         writer.appendFloor(state.removalFloor)
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
-        let bytes = Self.magic + writer.takeBatches().joined()
+        let bytes = header + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)
         try DurableFile.synchronizeDirectory(of: path)
         file = fresh
-        fileSize = bytes.count
-        sizeAfterCompaction = bytes.count
+        startLog(size: bytes.count, salt: writer.salt)
         compactionCount += 1
     }
 

@@ -2,6 +2,7 @@
 import EventCore
 import TestSupport
 import Testing
+import WireCodec
 
 #if canImport(Glibc)
 import Glibc
@@ -112,7 +113,7 @@ struct FileAcceptorStoreTests {
             try FileAcceptorStore(path: path).load()
         } throws: { error in
             guard let error = error as? AcceptorStoreError else { return false }
-            return error.code == .corrupt && error.detail.contains("offset 8 ")
+            return error.code == .corrupt && error.detail.contains("offset \(FileAcceptorStore.headerSize) ")
         }
         #expect(Self.fileBytes(path) == before, "recovery must not truncate acknowledged records")
     }
@@ -184,11 +185,15 @@ struct FileAcceptorStoreTests {
     func unstartedLog() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
-        for (index, contents) in [[UInt8](repeating: 0, count: 8), Array("CASP".utf8), [0, 0, 0], Array("CASPXLOX".utf8)].enumerated() {
+        let unstarted: [[UInt8]] = [
+            [UInt8](repeating: 0, count: 20), Array("CASP".utf8), [0, 0, 0], Array("CASPXLOG".utf8) + [2, 0, 0, 0, 9, 9],
+        ]
+        let refused = [Array("CASPXLOX".utf8), Array("CASPXLOG".utf8) + [2, 0, 0, 1, 9]]
+        for (index, contents) in (unstarted + refused).enumerated() {
             let path = temporary.path + "/log-\(index)"
             try DurableFile(path: path).append(contents)
             let store = try FileAcceptorStore(path: path)
-            if index < 3 {
+            if index < unstarted.count {
                 #expect(try store.load().registers.isEmpty)
                 store.apply(.register(key: [1], state: Self.register(1, [10])))
                 try store.sync()
@@ -199,15 +204,69 @@ struct FileAcceptorStoreTests {
         }
     }
 
+    @Test("a log of another format version is refused, naming it")
+    func otherFormatVersion() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        _ = try Self.writeThreeBatches(path)
+        // Version 1 had no salt: its first batch's marker stood where the
+        // version is now.
+        Self.flipByte(path, at: 8)
+        #expect {
+            try FileAcceptorStore(path: path).load()
+        } throws: { error in
+            guard let error = error as? AcceptorStoreError else { return false }
+            return error.code == .corrupt && error.detail.contains("format version 253")
+        }
+    }
+
+    @Test("a torn last batch holding a value that is itself a well-formed batch is truncated, not refused")
+    func tornBatchHoldingBatch() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        _ = try Self.writeThreeBatches(path)
+        // A client's value: a whole batch, checksummed as a batch was before
+        // logs had a salt (and as anyone could compute), of a register
+        // record.
+        var record = WireWriter(capacity: 64)
+        AcceptorRecord.append(.register(key: [9], state: Self.register(9, [9])), to: &record)
+        let payload = record.takeBytes()
+        var crafted = WireWriter(capacity: 64)
+        crafted.writeUInt32(AcceptorLogBatch.marker)
+        crafted.writeUInt32(UInt32(payload.count))
+        crafted.writeUInt32(payload.withUnsafeBytes { CRC32C.checksum($0) })
+        payload.withUnsafeBytes { crafted.writeRawBytes($0) }
+        let value = crafted.takeBytes() + [UInt8](repeating: 0, count: 16)
+        let size: Int
+        do {
+            let store = try FileAcceptorStore(path: path)
+            _ = try store.load()
+            store.apply(.register(key: [4], state: Self.register(4, value)))
+            try store.sync()
+            size = store.fileSize
+        }
+        // The crash tears the batch just past the crafted one: that one is
+        // whole and after the bad batch's start.
+        let descriptor = open(path, O_RDWR)
+        ftruncate(descriptor, off_t(size - 8))
+        close(descriptor)
+        let store = try FileAcceptorStore(path: path)
+        #expect(try store.load().registers.count == 3)
+        #expect(store.truncatedBytes > value.count)
+    }
+
     /// The payload sizes of the batches of the log at `path`, which must
     /// hold nothing else.
     static func batchPayloads(_ path: String) throws -> [Int] {
         let log = try DurableFile(path: path).readAll()
         var payloads: [Int] = []
         log.withUnsafeBytes { bytes in
-            var offset = 8
+            let salt = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+            var offset = FileAcceptorStore.headerSize
             while offset < bytes.count, case .valid(let payload, let length) = AcceptorLogBatch.check(
-                UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                UnsafeRawBufferPointer(rebasing: bytes[offset...]), salt: salt)
             {
                 payloads.append(payload.count)
                 offset += length

@@ -17,10 +17,12 @@ import EventCore
 /// decimal digits. The sequence number orders the segments as they were
 /// created, which is the order they replay in (by first index alone, a
 /// segment that replaced entries of earlier ones could not be ordered). A
-/// segment is a 32-byte header, little-endian (magic `CHORUSWL`, format
-/// version u32 = 1, the first index it holds u64, the term of the entry
-/// before it u64, CRC32C of those u32), then records `[payload length
-/// u32][CRC32C of type and payload u32][type u8 = 1][payload]`, the payload
+/// segment is a 40-byte header, little-endian (magic `CHORUSWL`, format
+/// version u32 = 2, the first index it holds u64, the term of the entry
+/// before it u64, a random salt u64, CRC32C of those u32), then records
+/// `[payload length u32][CRC32C of the salt, type and payload u32][type u8
+/// = 1][payload]` (the salt, never sent anywhere, keeps a command from
+/// passing for a record), the payload
 /// an optional hard state (term, vote, commit index) and a count of
 /// entries (term and index varints, kind byte, length-prefixed command).
 /// Once a segment passes ``Options/segmentSize``, or when entries replace
@@ -139,7 +141,7 @@ public final class FileRaftStorage: RaftStorage {
         } else {
             let segment = WALSegment(sequence: 1, header: WALSegment.Header(firstIndex: 1, previousTerm: 0))
             let contents = segment.header.bytes
-                + (try Self.frame(WALRecord(entries: [], hardState: recovery.hardState), in: directory))
+                + (try Self.frame(WALRecord(entries: [], hardState: recovery.hardState), salt: segment.header.salt, in: directory))
             closedSegments = []
             do throws(DurableFileError) {
                 active = try Self.createSegment(segment, contents: contents, in: directory, sync: options.sync)
@@ -197,7 +199,8 @@ public final class FileRaftStorage: RaftStorage {
             let header = WALSegment.Header(firstIndex: first, previousTerm: stored.term(at: first - 1) ?? 0)
             try startSegment(header, record: WALRecord(entries: entries, hardState: updated), restartsLog: false)
         } else {
-            let record = try Self.frame(WALRecord(entries: entries, hardState: hardState), in: directory)
+            let record = try Self.frame(
+                WALRecord(entries: entries, hardState: hardState), salt: active.segment.header.salt, in: directory)
             let mustSync = !entries.isEmpty || updated.term != self.hardState.term
                 || updated.votedFor != self.hardState.votedFor
             try io { () throws(DurableFileError) in
@@ -272,7 +275,7 @@ public final class FileRaftStorage: RaftStorage {
     /// or after its first index; they are removed.
     private func startSegment(_ header: WALSegment.Header, record: WALRecord, restartsLog: Bool) throws(RaftStorageError) {
         let segment = WALSegment(sequence: active.segment.sequence + 1, header: header)
-        let contents = header.bytes + (try Self.frame(record, in: directory))
+        let contents = header.bytes + (try Self.frame(record, salt: header.salt, in: directory))
         let previous = active.segment
         try io { () throws(DurableFileError) in
             // Only the last segment may end in a torn record.
@@ -332,11 +335,11 @@ public final class FileRaftStorage: RaftStorage {
         }
     }
 
-    /// `record`'s bytes.
+    /// `record`'s bytes, for a segment with `salt`.
     ///
     /// - Throws: ``RaftStorageError`` `.invalidArgument` if it is too large.
-    private static func frame(_ record: WALRecord, in directory: String) throws(RaftStorageError) -> [UInt8] {
-        guard let bytes = record.framed() else {
+    private static func frame(_ record: WALRecord, salt: UInt64, in directory: String) throws(RaftStorageError) -> [UInt8] {
+        guard let bytes = record.framed(salt: salt) else {
             throw RaftStorageError(
                 .invalidArgument, file: directory,
                 detail: "\(record.entries.count) entries exceed the \(WALRecord.maximumPayloadSize)-byte record limit")

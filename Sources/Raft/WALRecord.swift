@@ -6,7 +6,9 @@ import WireCodec
 /// one `write(2)`.
 ///
 /// Framing, little-endian: `[payload length u32][CRC32C u32][type u8]
-/// [payload]`, the checksum covering the type byte and the payload. Type 1
+/// [payload]`, the checksum covering the segment's salt (8 bytes,
+/// little-endian; see ``WALSegment/Header``), the type byte and the
+/// payload. Type 1
 /// (the only one) is a batch: `[hard state presence u8][term varint, voted
 /// for (presence u8, u64), commit index varint, if present][entry count
 /// varint][entries]`, each entry as ``RaftEntry`` encodes it (term and index
@@ -32,9 +34,9 @@ struct WALRecord: Equatable {
         self.hardState = hardState
     }
 
-    /// The record framed for the log; nil if its payload is over
-    /// ``maximumPayloadSize``.
-    func framed() -> [UInt8]? {
+    /// The record framed for a segment with `salt`; nil if its payload is
+    /// over ``maximumPayloadSize``.
+    func framed(salt: UInt64) -> [UInt8]? {
         var payload = WireWriter(capacity: 32 + entries.reduce(0) { $0 + 24 + $1.command.count })
         payload.writeOptional(hardState) { writer, hardState in
             writer.writeVarint(hardState.term)
@@ -43,7 +45,7 @@ struct WALRecord: Equatable {
         }
         payload.writeArray(entries) { $0.write($1) }
         guard payload.count <= Self.maximumPayloadSize else { return nil }
-        var crc = CRC32C()
+        var crc = Self.checksum(salt: salt)
         crc.update([Self.batchType])
         payload.withUnsafeBytes { crc.update($0) }
         var writer = WireWriter(capacity: Self.headerSize + 1 + payload.count)
@@ -54,30 +56,41 @@ struct WALRecord: Equatable {
         return writer.takeBytes()
     }
 
-    /// The length of the whole record at the start of `bytes` if one is
-    /// there, complete and with a matching checksum; nil otherwise.
-    static func validLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    /// A record's checksum in a segment with `salt`, before its type byte
+    /// and payload.
+    private static func checksum(salt: UInt64) -> CRC32C {
+        var crc = CRC32C()
+        withUnsafeBytes(of: salt.littleEndian) { crc.update($0) }
+        return crc
+    }
+
+    /// The length of the whole record at the start of `bytes`, in a segment
+    /// with `salt`, if one is there, complete and with a matching checksum;
+    /// nil otherwise.
+    static func validLength(_ bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
         guard bytes.count > headerSize else { return nil }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         guard length <= maximumPayloadSize, length < bytes.count - headerSize else { return nil }
         let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         let end = headerSize + 1 + length
-        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<end])) == checksum else { return nil }
+        var crc = Self.checksum(salt: salt)
+        crc.update(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<end]))
+        guard crc.value == checksum else { return nil }
         return end
     }
 
     /// The offset of the first valid record strictly after the start of
     /// `bytes`, if any (recovery's test for damage before the tail).
-    static func firstValid(after bytes: UnsafeRawBufferPointer) -> Int? {
+    static func firstValid(after bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
         var offset = 1
         while offset + headerSize < bytes.count {
-            if validLength(UnsafeRawBufferPointer(rebasing: bytes[offset...])) != nil { return offset }
+            if validLength(UnsafeRawBufferPointer(rebasing: bytes[offset...]), salt: salt) != nil { return offset }
             offset += 1
         }
         return nil
     }
 
-    /// Decodes a record that ``validLength(_:)`` accepted.
+    /// Decodes a record that ``validLength(_:salt:)`` accepted.
     ///
     /// - Throws: `WireError` if the type is unknown or the payload does not
     ///   parse (offsets from the start of the record).

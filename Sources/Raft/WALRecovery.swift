@@ -121,7 +121,7 @@ struct WALRecovery {
                                            detail: "starts at index \(header.firstIndex), its name says \(firstIndex)")
                 }
                 try begin(WALSegment(sequence: sequence, header: header), path: path)
-                return try replayRecords(raw, firstIndex: firstIndex, path: path, isLast: isLast)
+                return try replayRecords(raw, header: header, path: path, isLast: isLast)
             }
         }.get()
         guard isLast else { return }
@@ -174,14 +174,15 @@ struct WALRecovery {
 
     /// Applies the records of a segment; returns where the valid ones end.
     private mutating func replayRecords(
-        _ bytes: UnsafeRawBufferPointer, firstIndex: UInt64, path: String, isLast: Bool
+        _ bytes: UnsafeRawBufferPointer, header: WALSegment.Header, path: String, isLast: Bool
     ) throws(RaftStorageError) -> Int {
+        let firstIndex = header.firstIndex
         var offset = WALSegment.Header.size
         var records = 0
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            guard let length = WALRecord.validLength(rest) else {
-                try checkTornTail(rest, at: offset, recordsBefore: records, path: path, isLast: isLast)
+            guard let length = WALRecord.validLength(rest, salt: header.salt) else {
+                try checkTornTail(rest, at: offset, salt: header.salt, recordsBefore: records, path: path, isLast: isLast)
                 return offset
             }
             let record: WALRecord
@@ -211,7 +212,7 @@ struct WALRecovery {
     /// Throws unless the bad record at `offset` (the start of `rest`) is a
     /// torn tail.
     private func checkTornTail(
-        _ rest: UnsafeRawBufferPointer, at offset: Int, recordsBefore: Int, path: String, isLast: Bool
+        _ rest: UnsafeRawBufferPointer, at offset: Int, salt: UInt64, recordsBefore: Int, path: String, isLast: Bool
     ) throws(RaftStorageError) {
         let bad = "a record fails its checksum or is cut short"
         guard isLast else {
@@ -221,7 +222,7 @@ struct WALRecovery {
             throw RaftStorageError(.corrupt, file: path, offset: offset,
                                    detail: "\(bad): the segment's first, synced before the segment was named")
         }
-        if let next = WALRecord.firstValid(after: rest) {
+        if let next = WALRecord.firstValid(after: rest, salt: salt) {
             throw RaftStorageError(.corrupt, file: path, offset: offset,
                                    detail: "\(bad) and a valid record follows at offset \(offset + next)")
         }

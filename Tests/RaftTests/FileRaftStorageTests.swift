@@ -1,8 +1,9 @@
 import EventCore
 import Foundation
-import Raft
+@testable import Raft
 import TestSupport
 import Testing
+import WireCodec
 
 /// The file-backed write-ahead log: durability across reopening, group
 /// commit, torn tails, damage, segments, snapshots and compaction. Each test
@@ -187,7 +188,7 @@ struct FileRaftStorageTests {
         let error = #expect(throws: RaftStorageError.self) {
             try FileRaftStorage(directory: directory.path, options: options)
         }
-        #expect(error?.code == .corrupt && error?.file == segments[1] && error?.offset == 32)
+        #expect(error?.code == .corrupt && error?.file == segments[1] && error?.offset == WALSegment.Header.size)
     }
 
     @Test("an unknown format version of a segment or a snapshot is a typed error naming the file",
@@ -203,10 +204,35 @@ struct FileRaftStorageTests {
         let path = kind == "segment" ? try directory.segments()[0]
             : directory.path + "/" + (try directory.names(endingWith: ".snap"))[0]
         var bytes = try directory.bytes(path)
-        bytes[8] = 2
+        bytes[8] = 9
         try directory.write(bytes, to: path)
         let error = #expect(throws: RaftStorageError.self) { try FileRaftStorage(directory: directory.path) }
-        #expect(error?.code == .unsupportedVersion(2) && error?.file == path && error?.offset == 8)
+        #expect(error?.code == .unsupportedVersion(9) && error?.file == path && error?.offset == 8)
+    }
+
+    @Test("a torn last record holding a command that is itself a well-formed record is cut off, not refused")
+    func tornRecordHoldingRecord() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (path, _) = try Self.writeThreeRecords(directory)
+        // A client's command: a whole record, checksummed as records were
+        // before segments had a salt (and as anyone could compute).
+        var crafted = try #require(WALRecord(entries: Self.entries(10...10, term: 1), hardState: nil).framed(salt: 0))
+        let unsalted = crafted.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        withUnsafeBytes(of: unsalted.littleEndian) { crafted.replaceSubrange(4..<8, with: $0) }
+        let command = crafted + [UInt8](repeating: 0, count: 16)
+        do {
+            let storage = try FileRaftStorage(directory: directory.path)
+            try storage.persist([RaftEntry(term: 1, index: 10, command: command)], hardState: nil)
+        }
+        // The crash tears the record just past the crafted one: that one is
+        // whole and after the bad record's start.
+        var bytes = try directory.bytes(path)
+        bytes.removeLast(8)
+        try directory.write(bytes, to: path)
+        let storage = try FileRaftStorage(directory: directory.path)
+        #expect(Self.allEntries(storage) == Self.entries(1...9, term: 1))
+        #expect(storage.truncatedBytes > command.count)
     }
 
     @Test("segments roll; compaction after a snapshot removes old ones; reopening gives the same log and hard state")

@@ -35,6 +35,14 @@ public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvert
         /// the tail of a log, or inside a checksummed batch): recovering
         /// would drop acknowledged state, so the store refuses to load.
         case corrupt
+        /// The stored state is whole but in a format version this build
+        /// does not read (``FileAcceptorStore`` reads version 2; version 1
+        /// is the format before its checksums were salted). Do not delete
+        /// it: its promises are what keep the registers linearizable. Move
+        /// the acceptor to a new store with ``Proposer/changeMembership(to:proposers:now:into:)``
+        /// instead (remove it, then add it back on an empty log, which the
+        /// change's re-scan fills).
+        case unsupportedVersion(UInt32)
     }
 
     /// What went wrong.

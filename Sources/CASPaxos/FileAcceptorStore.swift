@@ -8,8 +8,8 @@ import WireCodec
 /// - The file starts with a 20-byte header: the magic `CASPXLOG`, the
 ///   format version (u32, little-endian, 2) and a random salt (u64) that
 ///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
-///   user value can pass for a batch. Version 1, without the salt, is not
-///   read.
+///   user value can pass for a batch. Version 1, without the salt, is
+///   refused with ``AcceptorStoreError/Code/unsupportedVersion(_:)``.
 /// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
 ///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
 ///   `fdatasync(2)`, so the writes of several requests share one sync. A
@@ -88,8 +88,8 @@ public final class FileAcceptorStore: AcceptorStore {
     ///
     /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read or
     ///   truncated, `.corrupt` (naming the offset) if it does not start
-    ///   with the store's magic and format version or is damaged before its
-    ///   tail. A file of at most the header's 20 bytes, holding a part of
+    ///   with the store's magic or is damaged before its tail,
+    ///   `.unsupportedVersion` for another format version. A file of at most the header's 20 bytes, holding a part of
     ///   it or zeros (a crash while the log was created), starts afresh.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
         let bytes = try io { () throws(DurableFileError) in try file.readAll() }
@@ -118,10 +118,13 @@ public final class FileAcceptorStore: AcceptorStore {
         guard bytes.count >= Self.headerSize, bytes.starts(with: Self.magic) else {
             throw AcceptorStoreError(.corrupt, detail: "\(path) is not a CASPaxos acceptor log (offset 0)")
         }
-        let version = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        var version = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        // Version 1 had no version field: its first batch's marker stood here.
+        if version == AcceptorLogBatch.marker { version = 1 }
         guard version == Self.formatVersion else {
             throw AcceptorStoreError(
-                .corrupt, detail: "\(path) is in format version \(version); this store reads \(Self.formatVersion) (offset 8)")
+                .unsupportedVersion(version),
+                detail: "\(path) is in format version \(version); this store reads \(Self.formatVersion) (offset 8)")
         }
         let salt = Self.salt(of: bytes)
         let end = try bytes.withUnsafeBytes { raw in

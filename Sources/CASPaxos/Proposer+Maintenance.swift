@@ -442,28 +442,26 @@ extension Proposer {
         task.listingRequests[requestID] = nil
         taskByRequest[requestID] = nil
         // An acceptor lists its keys in byte order, each page after the
-        // last key of the one before: anything else is hostile (and would
-        // make a listing that never ends count as progress).
+        // last key of the one before, and only its last page may be empty:
+        // anything else is hostile (and would make a listing that never
+        // ends count as progress).
         var previous = task.listingCursor[sender]
-        for key in keys {
-            guard previous.map({ $0.lexicographicallyPrecedes(key) }) ?? true else {
-                counters.unexpectedMessages += 1
-                tasks[taskID] = task
-                return taskFailed(
-                    taskID, CASPaxosError(.invalidRequest, detail: "acceptor \(sender) listed keys out of order"),
-                    now: now, into: &effects)
-            }
+        var isInOrder = isComplete || !keys.isEmpty
+        for key in keys where isInOrder {
+            isInOrder = previous.map { $0.lexicographicallyPrecedes(key) } ?? true
             previous = key
         }
-        task.keys.formUnion(keys)
-        guard task.keys.count <= configuration.maximumRegisters else {
-            // More keys than an acceptor may hold: a hostile listing.
+        let listed = task.keys.union(keys)
+        guard isInOrder, listed.count <= configuration.maximumRegisters else {
             counters.unexpectedMessages += 1
             tasks[taskID] = task
-            return taskFailed(
-                taskID, CASPaxosError(.invalidRequest, detail: "the acceptors listed more than \(configuration.maximumRegisters) keys"),
-                now: now, into: &effects)
+            let detail =
+                isInOrder
+                ? "the acceptors listed more than \(configuration.maximumRegisters) keys"
+                : "acceptor \(sender) listed keys out of order, or an empty page before its last"
+            return taskFailed(taskID, CASPaxosError(.invalidRequest, detail: detail), now: now, into: &effects)
         }
+        task.keys = listed
         if let last = keys.last { task.listingCursor[sender] = last }
         if isComplete { task.listingDone.insert(sender) }
         task.progressed(now: now, timeout: configuration.maintenanceTimeout)
@@ -511,7 +509,10 @@ extension Proposer {
                 key: key, change: change ?? { $0 }, isIdentity: change == nil, needsEveryAcceptor: needsEveryAcceptor,
                 exemptFromPendingLimit: true, now: now, into: &effects)
         } catch {
-            // A key over the key limit, listed by a hostile acceptor.
+            // A key over the key limit, listed by a hostile acceptor: a
+            // re-scan keeps it to re-write (and fails again on it; a key is
+            // never skipped).
+            tasks[taskID]?.rewritesLeft.append(key)
             return taskFailed(taskID, error, now: now, into: &effects)
         }
         tasks[taskID]?.proposals[proposalID] = key

@@ -204,20 +204,23 @@ struct FileAcceptorStoreTests {
         }
     }
 
-    @Test("a log of another format version is refused, naming it")
+    @Test("a log of another format version is refused as such, naming it; version 1 too")
     func otherFormatVersion() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let path = temporary.path + "/log"
         _ = try Self.writeThreeBatches(path)
-        // Version 1 had no salt: its first batch's marker stood where the
-        // version is now.
-        Self.flipByte(path, at: 8)
-        #expect {
-            try FileAcceptorStore(path: path).load()
-        } throws: { error in
-            guard let error = error as? AcceptorStoreError else { return false }
-            return error.code == .corrupt && error.detail.contains("format version 253")
+        let log = try DurableFile(path: path).readAll()
+        // Version 1 had neither version nor salt: its first batch's marker
+        // came right after the magic.
+        for (version, bytes) in [(253, Array(log[..<8]) + [0xFD] + log[9...]), (1, Array(log[..<8]) + log[20...])] {
+            try DurableFile(path: path, truncating: true).append(bytes)
+            #expect {
+                try FileAcceptorStore(path: path).load()
+            } throws: { error in
+                guard let error = error as? AcceptorStoreError else { return false }
+                return error.code == .unsupportedVersion(UInt32(version)) && error.detail.contains("format version \(version);")
+            }
         }
     }
 

@@ -121,27 +121,58 @@ struct KeyListingTests {
         }
     }
 
-    @Test("a proposer refuses a listing page out of key order: counted, and the re-scan's run fails")
-    func pageOutOfOrder() throws {
+    /// Pages a hostile acceptor answers a re-scan's listing with.
+    enum HostilePages: CaseIterable {
+        /// Keys out of order in the first page.
+        case outOfOrder
+        /// An empty first page that says more follow (a listing that
+        /// never ends).
+        case emptyBeforeLast
+        /// A first page, then a second that repeats its last key.
+        case repeatsCursor
+        /// A key longer than the proposer may propose (which a node's
+        /// decoder refuses; a bare `Proposer` may be handed it).
+        case keyOverLimit
+
+        /// The answer to a listing request after `cursor`.
+        func page(after cursor: [UInt8]?) -> (keys: [[UInt8]], isComplete: Bool) {
+            switch self {
+            case .outOfOrder: ([KeyListingTests.key(2), KeyListingTests.key(1)], false)
+            case .emptyBeforeLast: ([], false)
+            case .repeatsCursor: ([KeyListingTests.key(1)], false)
+            case .keyOverLimit: ([[UInt8](repeating: 7, count: CASPaxosConfiguration().maximumKeySize + 1)], true)
+            }
+        }
+    }
+
+    @Test("a re-scan refuses a listing out of key order or empty before its last page, and never skips a key it cannot re-write: the change fails",
+          arguments: HostilePages.allCases)
+    func hostilePages(pages: HostilePages) throws {
         // A proposer changing three acceptors to four, every message
-        // delivered at once, until it asks for the first page; an acceptor
-        // answers with keys out of order.
+        // delivered at once (time moving on when none is in flight); the
+        // acceptors answer its listing requests with `pages`. The run fails
+        // at each such page (and each resume), so the change, which then
+        // makes no progress, fails after maintenanceTimeout.
+        var configuration = CASPaxosConfiguration()
+        configuration.maintenanceTimeout = .seconds(1)
         let acceptorEndpoints = (1...4).map { Endpoint.loopbackV4(port: UInt16($0)) }
-        var acceptors = try (0..<4).map { _ in try Acceptor(configuration: CASPaxosConfiguration()) }
+        var acceptors = try (0..<4).map { _ in try Acceptor(configuration: configuration) }
         var proposer = try Proposer(
-            id: NodeID(1), quorums: .majority(of: Array(acceptorEndpoints[0..<3])),
-            configuration: CASPaxosConfiguration(), seed: 1)
-        let now = Instant(nanoseconds: 1_000_000_000)
+            id: NodeID(1), quorums: .majority(of: Array(acceptorEndpoints[0..<3])), configuration: configuration,
+            seed: 1)
+        var now = Instant(nanoseconds: 1_000_000_000)
         var effects: [CASPaxosEffect] = []
-        try proposer.changeMembership(to: acceptorEndpoints, proposers: [Self.proposer], now: now, into: &effects)
-        var answered = false
-        while !effects.isEmpty && !answered {
+        let change = try proposer.changeMembership(
+            to: acceptorEndpoints, proposers: [Self.proposer], now: now, into: &effects)
+        var result: Result<Void, CASPaxosError>?
+        for _ in 0..<100_000 where result == nil {
             var next: [CASPaxosEffect] = []
             for effect in effects {
                 let sends: [(CASPaxosMessage, Endpoint)]
                 switch effect {
                 case .send(let message, let destination): sends = [(message, destination)]
                 case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
+                case .maintenanceCompleted(change, let outcome): result = outcome; continue
                 case .persist, .proposalCompleted, .maintenanceCompleted: continue
                 }
                 for (message, destination) in sends {
@@ -149,25 +180,26 @@ struct KeyListingTests {
                         proposer.receive(message, from: Self.proposer, now: now, into: &next)
                         continue
                     }
-                    if case .listKeys(let requestID, nil) = message, !answered {
-                        answered = true
-                        let keys = [Self.key(2), Self.key(1)]
-                        proposer.receive(
-                            .keyList(requestID: requestID, keys: keys, isComplete: false), from: destination, now: now,
-                            into: &next)
-                        continue
-                    }
                     var replies: [CASPaxosEffect] = []
-                    acceptors[index].receive(message, from: Self.proposer, into: &replies)
+                    if case .listKeys(let requestID, let cursor) = message {
+                        let page = pages.page(after: cursor)
+                        replies = [.send(.keyList(requestID: requestID, keys: page.keys, isComplete: page.isComplete), to: Self.proposer)]
+                    } else {
+                        acceptors[index].receive(message, from: Self.proposer, into: &replies)
+                    }
                     for case .send(let reply, _) in replies {
                         proposer.receive(reply, from: destination, now: now, into: &next)
                     }
                 }
             }
+            if next.isEmpty {
+                now = now + .milliseconds(10)
+                proposer.tick(now: now, into: &next)
+            }
             effects = next
         }
-        #expect(answered)
-        #expect(proposer.counters.unexpectedMessages == 1)
-        #expect(proposer.counters.maintenanceRestarts == 1)
+        #expect(result.map { if case .failure = $0 { true } else { false } } == true, "\(String(describing: result))")
+        #expect(proposer.counters.maintenanceRestarts >= 1)
+        #expect(pages == .keyOverLimit || proposer.counters.unexpectedMessages >= 1)
     }
 }

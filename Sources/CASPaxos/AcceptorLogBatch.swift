@@ -39,8 +39,7 @@ enum AcceptorLogBatch {
     }
 
     private static func checksum(of payload: UnsafeRawBufferPointer, salt: UInt64) -> UInt32 {
-        var crc = CRC32C()
-        withUnsafeBytes(of: salt.littleEndian) { crc.update($0) }
+        var crc = CRC32C(salt: salt)
         crc.update(payload)
         return crc.value
     }
@@ -80,7 +79,7 @@ extension AcceptorLogBatch {
     /// another.
     struct Writer {
         let maximumPayload: Int
-        let salt: UInt64
+        private let salt: UInt64
         private var records: WireWriter
         private var sealed: [[UInt8]] = []
 

@@ -89,8 +89,9 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read or
     ///   truncated, `.corrupt` (naming the offset) if it does not start
     ///   with the store's magic or is damaged before its tail,
-    ///   `.unsupportedVersion` for another format version. A file of at most the header's 20 bytes, holding a part of
-    ///   it or zeros (a crash while the log was created), starts afresh.
+    ///   `.unsupportedVersion` for another format version. A file of at
+    ///   most the header's 20 bytes, holding a part of it or zeros (a crash
+    ///   while the log was created), starts afresh.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
         let bytes = try io { () throws(DurableFileError) in try file.readAll() }
         state = AcceptorSnapshot()
@@ -102,7 +103,8 @@ public final class FileAcceptorStore: AcceptorStore {
             bytes.count <= Self.headerSize
             && (zip(bytes, Self.header(salt: 0).dropLast(8)).allSatisfy(==) || bytes.allSatisfy { $0 == 0 })
         if isUnstarted {
-            let header = Self.header(salt: .random(in: .min ... .max))
+            let salt = UInt64.random(in: .min ... .max)
+            let header = Self.header(salt: salt)
             // Its directory entry is made durable too, or a power loss could
             // take the whole file, and every promise it is about to hold,
             // with it.
@@ -112,7 +114,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 try file.synchronizeData()
                 try DurableFile.synchronizeDirectory(of: path)
             }
-            startLog(size: header.count, salt: Self.salt(of: header))
+            startLog(size: header.count, salt: salt)
             return state
         }
         guard bytes.count >= Self.headerSize, bytes.starts(with: Self.magic) else {
@@ -126,7 +128,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 .unsupportedVersion(version),
                 detail: "\(path) is in format version \(version); this store reads \(Self.formatVersion) (offset 8)")
         }
-        let salt = Self.salt(of: bytes)
+        let salt = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self)) }
         let end = try bytes.withUnsafeBytes { raw in
             Result { () throws(AcceptorStoreError) in try replay(raw, salt: salt) }
         }.get()
@@ -148,11 +150,6 @@ public final class FileAcceptorStore: AcceptorStore {
         writer.writeUInt32(formatVersion)
         writer.writeUInt64(salt)
         return writer.takeBytes()
-    }
-
-    /// The salt in a log's header.
-    private static func salt(of log: [UInt8]) -> UInt64 {
-        log.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self)) }
     }
 
     /// The log in use is `size` bytes long and salted with `salt`.
@@ -225,21 +222,20 @@ public final class FileAcceptorStore: AcceptorStore {
     /// Rewrites the live state to a new file, with a new salt, and renames
     /// it over the log.
     private func compact() throws(DurableFileError) {
-        let header = Self.header(salt: .random(in: .min ... .max))
+        let salt = UInt64.random(in: .min ... .max)
         var writer = AcceptorLogBatch.Writer(
-            maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload),
-            salt: Self.salt(of: header))
+            maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload), salt: salt)
         writer.appendFloor(state.removalFloor)
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
-        let bytes = header + writer.takeBatches().joined()
+        let bytes = Self.header(salt: salt) + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)
         try DurableFile.synchronizeDirectory(of: path)
         file = fresh
-        startLog(size: bytes.count, salt: writer.salt)
+        startLog(size: bytes.count, salt: salt)
         compactionCount += 1
     }
 

@@ -140,8 +140,8 @@ public final class FileRaftStorage: RaftStorage {
             active = ActiveSegment(segment: last, file: file, size: recovery.lastSegmentSize)
         } else {
             let segment = WALSegment(sequence: 1, header: WALSegment.Header(firstIndex: 1, previousTerm: 0))
-            let contents = segment.header.bytes
-                + (try Self.frame(WALRecord(entries: [], hardState: recovery.hardState), salt: segment.header.salt, in: directory))
+            let first = WALRecord(entries: [], hardState: recovery.hardState)
+            let contents = segment.header.bytes + (try Self.frame(first, salt: segment.header.salt, in: directory))
             closedSegments = []
             do throws(DurableFileError) {
                 active = try Self.createSegment(segment, contents: contents, in: directory, sync: options.sync)

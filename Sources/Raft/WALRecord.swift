@@ -45,7 +45,7 @@ struct WALRecord: Equatable {
         }
         payload.writeArray(entries) { $0.write($1) }
         guard payload.count <= Self.maximumPayloadSize else { return nil }
-        var crc = Self.checksum(salt: salt)
+        var crc = CRC32C(salt: salt)
         crc.update([Self.batchType])
         payload.withUnsafeBytes { crc.update($0) }
         var writer = WireWriter(capacity: Self.headerSize + 1 + payload.count)
@@ -54,14 +54,6 @@ struct WALRecord: Equatable {
         writer.writeUInt8(Self.batchType)
         payload.withUnsafeBytes { writer.writeRawBytes($0) }
         return writer.takeBytes()
-    }
-
-    /// A record's checksum in a segment with `salt`, before its type byte
-    /// and payload.
-    private static func checksum(salt: UInt64) -> CRC32C {
-        var crc = CRC32C()
-        withUnsafeBytes(of: salt.littleEndian) { crc.update($0) }
-        return crc
     }
 
     /// The length of the whole record at the start of `bytes`, in a segment
@@ -73,7 +65,7 @@ struct WALRecord: Equatable {
         guard length <= maximumPayloadSize, length < bytes.count - headerSize else { return nil }
         let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         let end = headerSize + 1 + length
-        var crc = Self.checksum(salt: salt)
+        var crc = CRC32C(salt: salt)
         crc.update(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<end]))
         guard crc.value == checksum else { return nil }
         return end

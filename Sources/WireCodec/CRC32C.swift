@@ -12,6 +12,14 @@ public struct CRC32C: Sendable {
     /// Creates a checksum of no bytes (whose ``value`` is 0).
     public init() {}
 
+    /// Creates a checksum that has been fed `salt` (its 8 bytes,
+    /// little-endian). A log whose records are checksummed from a salt it
+    /// keeps secret cannot be handed a record forged inside a value: no one
+    /// without the salt can compute a matching checksum.
+    public init(salt: UInt64) {
+        withUnsafeBytes(of: salt.littleEndian) { update($0) }
+    }
+
     /// The checksum of every byte fed so far.
     public var value: UInt32 { ~state }
 

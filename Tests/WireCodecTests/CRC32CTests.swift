@@ -59,6 +59,16 @@ struct CRC32CTests {
         }
     }
 
+    @Test("a salted checksum is the checksum of the salt's 8 little-endian bytes, then the data")
+    func salted() {
+        let salt: UInt64 = 0x0123_4567_89AB_CDEF
+        let data = Array("123456789".utf8)
+        var crc = CRC32C(salt: salt)
+        crc.update(data)
+        #expect(crc.value == referenceCRC32C([0xEF, 0xCD, 0xAB, 0x89, 0x67, 0x45, 0x23, 0x01] + data))
+        #expect(crc.value != checksum(data))
+    }
+
     @Test func unalignedInput() {
         let bytes = (0..<64).map { UInt8($0 * 7 & 0xFF) }
         bytes.withUnsafeBytes { raw in

@@ -15,11 +15,14 @@ public struct CASPaxosNodeCounters: Hashable, Sendable {
     /// the messages of a loop turn to one destination, up to the limits).
     public var messagesSent: Int
     public var framesSent: Int
+    /// Messages between the node's own proposer and acceptor, handed over
+    /// without the network (not in ``messagesSent``).
+    public var messagesDeliveredLocally: Int
 
     /// Creates counters.
     public init(
         proposer: ProposerCounters, acceptor: AcceptorCounters, malformedFramesDropped: Int, sendFailures: Int,
-        syncs: Int, messagesSent: Int = 0, framesSent: Int = 0
+        syncs: Int, messagesSent: Int = 0, framesSent: Int = 0, messagesDeliveredLocally: Int = 0
     ) {
         self.proposer = proposer
         self.acceptor = acceptor
@@ -28,5 +31,6 @@ public struct CASPaxosNodeCounters: Hashable, Sendable {
         self.syncs = syncs
         self.messagesSent = messagesSent
         self.framesSent = framesSent
+        self.messagesDeliveredLocally = messagesDeliveredLocally
     }
 }

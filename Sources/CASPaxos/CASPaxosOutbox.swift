@@ -101,20 +101,23 @@ public struct CASPaxosOutbox {
     }
 
     /// Encodes `message` once and appends it to the frames for each of
-    /// `destinations`.
-    public mutating func append(_ message: CASPaxosMessage, toEach destinations: [Endpoint]) {
+    /// `destinations` but `skipped` (a node's own endpoint, whose copy it
+    /// hands over without the network).
+    public mutating func append(
+        _ message: CASPaxosMessage, toEach destinations: [Endpoint], skipping skipped: Endpoint? = nil
+    ) {
         scratch.removeAll()
         message.encode(to: &scratch)
         let encoded = scratch
         encoded.withUnsafeBytes { bytes in
-            for destination in destinations {
+            for destination in destinations where destination != skipped {
                 let queue = queue(for: destination)
                 let start = queues[queue].bytes.count
                 queues[queue].bytes.writeRawBytes(bytes)
                 queues[queue].add(messageAt: start, limits: limits)
+                messageCount += 1
             }
         }
-        messageCount += destinations.count
     }
 
     /// Hands out every frame, then empties the outbox: `send` gets each

@@ -6,9 +6,10 @@ import TestSupport
 typealias RegisterHistory = HistoryRecorder<[UInt8], RegisterOperation<[UInt8]>, [UInt8]?>
 
 /// A CASPaxos cluster in the simulator: acceptor-only nodes and
-/// proposer-only nodes, each proposer with its own clients that issue
-/// random reads, writes and compare-and-sets one after another, all
-/// recorded in a history for the linearizability checker.
+/// proposer-only nodes (or, `colocated`, proposers on the first acceptor
+/// nodes, both roles in one ``CASPaxosNode``), each proposer with its own
+/// clients that issue random reads, writes and compare-and-sets one after
+/// another, all recorded in a history for the linearizability checker.
 final class SimulatedCASCluster {
     let network: SimulatedNetwork
     let configuration: CASPaxosConfiguration
@@ -23,10 +24,13 @@ final class SimulatedCASCluster {
     let history = RegisterHistory()
     private let initialQuorums: AcceptorQuorums
     private var random: SeededRandomGenerator
+    /// Acceptors `0 ..< colocatedProposers` are also the proposers.
+    private let colocatedProposers: Int
 
     init(
-        seed: UInt64, acceptorCount: Int = 3, proposerCount: Int = 2, fileStorage: Bool = false,
-        link: LinkConditions = LinkConditions(), configuration: CASPaxosConfiguration = CASPaxosConfiguration()
+        seed: UInt64, acceptorCount: Int = 3, proposerCount: Int = 2, colocated: Bool = false,
+        fileStorage: Bool = false, link: LinkConditions = LinkConditions(),
+        configuration: CASPaxosConfiguration = CASPaxosConfiguration()
     ) throws {
         let network = SimulatedNetwork(seed: seed)
         try network.setDefaultConditions(link)
@@ -37,18 +41,23 @@ final class SimulatedCASCluster {
         let acceptorNodes = (0..<acceptorCount).map { _ in network.addNode() }
         self.acceptorNodes = acceptorNodes
         initialQuorums = AcceptorQuorums.majority(of: acceptorNodes.map(\.localEndpoint))
+        colocatedProposers = colocated ? proposerCount : 0
+        if colocated {
+            precondition(proposerCount <= acceptorCount, "a colocated proposer per acceptor at most")
+            proposerNodes = Array(acceptorNodes[0..<proposerCount])
+        }
         for (index, node) in acceptorNodes.enumerated() {
             memoryStores.append(InMemoryAcceptorStore())
             acceptors.append(nil)
             node.onRestart = { [unowned self] _ in self.startAcceptor(index) }
             startAcceptor(index)
         }
-        for index in 0..<proposerCount {
+        for index in 0..<proposerCount where !colocated {
             let node = network.addNode()
             proposerNodes.append(node)
             node.onRestart = { [unowned self] _ in self.proposers[index] = self.makeProposer(index) }
         }
-        for index in 0..<proposerCount { proposers.append(makeProposer(index)) }
+        for index in 0..<proposerCount where !colocated { proposers.append(makeProposer(index)) }
     }
 
     /// A proposer with a fresh ID (unique per incarnation) and the initial
@@ -76,9 +85,19 @@ final class SimulatedCASCluster {
 
     private func startAcceptor(_ index: Int) {
         let node = acceptorNodes[index]
-        acceptors[index] = try! CASPaxosNode(
-            transport: node, scheduler: node, configuration: configuration, quorums: nil, acceptorStore: store(index),
+        guard index < colocatedProposers else {
+            acceptors[index] = try! CASPaxosNode(
+                transport: node, scheduler: node, configuration: configuration, quorums: nil,
+                acceptorStore: store(index), seed: random.next())
+            return
+        }
+        let both = try! CASPaxosNode(
+            id: NodeID(random.next()), transport: node, scheduler: node, configuration: configuration,
+            quorums: initialQuorums, acceptorStore: store(index), proposers: proposerNodes.map(\.localEndpoint),
             seed: random.next())
+        acceptors[index] = both
+        // Started in order at first, then again after each restart.
+        if index < proposers.count { proposers[index] = both } else { proposers.append(both) }
     }
 
     /// Adds an acceptor node that is not in any proposer's quorums yet.

@@ -22,6 +22,33 @@ struct UDPTests {
         }
     }
 
+    /// Each of `proposers` increments the counter "n" `times` times, all
+    /// at once. The value is the counter, then each proposer's last
+    /// increment number: a retry after an indeterminate outcome
+    /// (contention can leave one) applies at most once.
+    static func incrementConcurrently(through proposers: [LoopBound<CASPaxosNode>], times: UInt8) async throws {
+        let count = proposers.count
+        @Sendable func increment(by client: Int, number: UInt8) -> CASPaxosChange {
+            { current in
+                var value = current ?? [UInt8](repeating: 0, count: 1 + count)
+                guard value[1 + client] != number else { return value }
+                value[0] &+= 1
+                value[1 + client] = number
+                return value
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (client, proposer) in proposers.enumerated() {
+                group.addTask {
+                    for number in UInt8(1)...times {
+                        try await proposeUntilKnown(proposer, key: Array("n".utf8), increment(by: client, number: number))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test("two proposers increment one counter through three acceptors")
     func counter() async throws {
         let loop = try EventLoop()
@@ -45,33 +72,42 @@ struct UDPTests {
             }
             return (nodes, LoopBound(acceptorNodes, on: loop))
         }
-        // The counter, then each proposer's last increment number: a retry
-        // after an indeterminate outcome (contention can leave one) applies
-        // at most once.
-        @Sendable func increment(by client: Int, number: UInt8) -> CASPaxosChange {
-            { current in
-                var value = current ?? [0, 0, 0]
-                guard value[1 + client] != number else { return value }
-                value[0] &+= 1
-                value[1 + client] = number
-                return value
-            }
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (client, proposer) in proposers.enumerated() {
-                group.addTask {
-                    for number in UInt8(1)...10 {
-                        try await Self.proposeUntilKnown(proposer, key: Array("n".utf8), increment(by: client, number: number))
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await Self.incrementConcurrently(through: proposers, times: 10)
         let value = try await proposers[0].propose(key: Array("n".utf8)) { $0 }
         #expect(value == [20, 10, 10])
         // The acceptors answered every proposal; stop everything on the loop.
         try await loop.submit {
             for node in acceptors.value + proposers.map(\.value) { node.stop() }
+        }
+    }
+
+    @Test("three nodes with both roles increment one counter; each answers its own proposer without a datagram")
+    func colocatedRoles() async throws {
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        let nodes = try await loop.submit { () -> [LoopBound<CASPaxosNode>] in
+            let transports = try (0..<3).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+            let quorums = AcceptorQuorums.majority(of: transports.map(\.localEndpoint))
+            return try transports.enumerated().map { index, transport in
+                LoopBound(
+                    try CASPaxosNode(
+                        transport: transport, scheduler: loop, quorums: quorums, acceptorStore: InMemoryAcceptorStore(),
+                        seed: UInt64(index + 1)), on: loop)
+            }
+        }
+        try await Self.incrementConcurrently(through: nodes, times: 10)
+        let value = try await nodes[2].propose(key: Array("n".utf8)) { $0 }
+        #expect(value == [30, 10, 10, 10])
+        try await loop.submit {
+            for node in nodes.map(\.value) {
+                let counters = node.counters
+                // Of each round's requests, the one to the node's own
+                // acceptor (and its answers) never became a datagram.
+                #expect(counters.proposer.requestsSent >= 3 * 10)
+                #expect(counters.messagesDeliveredLocally >= counters.proposer.requestsSent / 3)
+                node.stop()
+            }
         }
     }
 

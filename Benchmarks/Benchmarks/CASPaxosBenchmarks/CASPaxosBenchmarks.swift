@@ -1,8 +1,9 @@
 import Benchmark
 
 // CASPaxos over loopback UDP in one process: three acceptors on one
-// EventLoop, the proposers on another, closed-loop clients (one proposal in
-// flight each) incrementing counters. One iteration is one whole run of
+// EventLoop, the proposers on another (or, colocated, the proposer on the
+// first acceptor's node, on the clients' loop), closed-loop clients (one
+// proposal in flight each) incrementing counters. One iteration is one whole run of
 // `operations` proposals on fresh nodes; the custom metrics describe it.
 // The one-round-trip optimization on and off are shown side by side, and
 // Raft in the same shape (RaftLoopbackRun: three replicas of the key-value
@@ -70,6 +71,9 @@ func benchmarks() {
 
     // Uncontended writes: 32 clients, each on its own key, in-memory stores.
     register("CASPaxos.Uncontended.OneRoundTrip", CASPaxosWorkload())
+    // The same with the proposer on the first acceptor's node (Raft's
+    // shape below: the leader is a replica, and shares the clients' loop).
+    register("CASPaxos.Uncontended.Colocated", CASPaxosWorkload(colocated: true))
     register("CASPaxos.Uncontended.TwoRoundTrips", CASPaxosWorkload(oneRoundTrip: false))
     // Raft's peer in the same shape: the replicated key-value map, the
     // same 32 clients on their own keys (RaftLoopbackRun).

@@ -22,6 +22,27 @@ struct CASPaxosWorkload: Sendable {
     var durable = false
     /// Proposals completed (succeeded or failed) per run.
     var operations = 20_000
+    /// One proposer on the first acceptor's node (both roles, Raft's
+    /// shape: the leader is a replica), the other two acceptors on the
+    /// acceptors' loop; or every proposer on a node of its own.
+    var colocated = false
+}
+
+/// Datagrams sent, store syncs and acceptor answers (promises and
+/// acceptances) of some nodes.
+struct NodeFigures: Sendable {
+    var datagrams = 0
+    var syncs = 0
+    var answers = 0
+
+    init(_ nodes: [CASPaxosNode]) {
+        for node in nodes {
+            let counters = node.counters
+            syncs += counters.syncs
+            answers += counters.acceptor.promises + counters.acceptor.acceptances
+            datagrams += Int((node.transport as? UDPSocketTransport)?.counters.datagramsSent ?? 0)
+        }
+    }
 }
 
 /// What one run measured.
@@ -49,9 +70,10 @@ struct CASPaxosRunOutcome: Sendable {
     var syncsPerSecond: Double { seconds > 0 ? Double(syncs) / seconds : 0 }
 }
 
-/// Three acceptors on one `EventLoop` and the proposers on another, over
-/// UDP on 127.0.0.1 in this process; clients increment their key in a
-/// closed loop until the workload's operations are done.
+/// Three acceptors on one `EventLoop` and the proposers on another (or,
+/// colocated, two acceptors on one and a node with both roles on the
+/// other), over UDP on 127.0.0.1 in this process; clients increment their
+/// key in a closed loop until the workload's operations are done.
 final class CASPaxosLoopbackRun {
     let workload: CASPaxosWorkload
     private let acceptorLoop: EventLoop
@@ -82,15 +104,14 @@ final class CASPaxosLoopbackRun {
         defer { if let directory { try? FileManager.default.removeItem(atPath: directory) } }
         let storeDirectory = directory
         let workload = workload
+        @Sendable func store(_ index: Int) throws -> any AcceptorStore {
+            guard let storeDirectory else { return InMemoryAcceptorStore() }
+            return try FileAcceptorStore(path: "\(storeDirectory)/acceptor-\(index).log")
+        }
         let acceptors = try onLoop(acceptorLoop) { loop in
             var nodes: [CASPaxosNode] = []
-            for index in 0..<3 {
-                let store: any AcceptorStore
-                if let storeDirectory {
-                    store = try FileAcceptorStore(path: "\(storeDirectory)/acceptor-\(index).log")
-                } else {
-                    store = InMemoryAcceptorStore()
-                }
+            for index in (workload.colocated ? 1 : 0)..<3 {
+                let store = try store(index)
                 let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
                 nodes.append(try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store))
             }
@@ -98,26 +119,27 @@ final class CASPaxosLoopbackRun {
         }
         let endpoints = try onLoop(acceptorLoop) { _ in acceptors.value.map(\.transport.localEndpoint) }
         let driver = try onLoop(proposerLoop) { loop in
-            LoopBound(try ClosedLoopClients(workload: workload, acceptors: endpoints, loop: loop), on: loop)
+            LoopBound(
+                try ClosedLoopClients(
+                    workload: workload, acceptors: endpoints, store: workload.colocated ? try store(0) : nil, loop: loop),
+                on: loop)
         }
         var outcome = try awaitOutcome(on: proposerLoop) { done in driver.value.start(done) }
         let acceptorFigures = try onLoop(acceptorLoop) { _ in
             let nodes = acceptors.value
-            let figures = (
-                syncs: nodes.reduce(0) { $0 + $1.counters.syncs },
-                answers: nodes.reduce(0) { $0 + $1.counters.acceptor.promises + $1.counters.acceptor.acceptances },
-                datagrams: nodes.reduce(0) { $0 + Int(($1.transport as? UDPSocketTransport)?.counters.datagramsSent ?? 0) })
+            let figures = NodeFigures(nodes)
             for node in nodes {
                 node.stop()
                 (node.transport as? UDPSocketTransport)?.close()
             }
             return figures
         }
-        let proposerDatagrams = try onLoop(proposerLoop) { _ in driver.value.close() }
-        outcome.syncs = acceptorFigures.syncs
-        outcome.answersPerSync = acceptorFigures.syncs == 0 ? 0 : Double(acceptorFigures.answers) / Double(acceptorFigures.syncs)
+        let proposerFigures = try onLoop(proposerLoop) { _ in driver.value.close() }
+        outcome.syncs = acceptorFigures.syncs + proposerFigures.syncs
+        let answers = acceptorFigures.answers + proposerFigures.answers
+        outcome.answersPerSync = outcome.syncs == 0 ? 0 : Double(answers) / Double(outcome.syncs)
         if outcome.succeeded > 0 {
-            outcome.messagesPerOp = Double(acceptorFigures.datagrams + proposerDatagrams) / Double(outcome.succeeded)
+            outcome.messagesPerOp = Double(acceptorFigures.datagrams + proposerFigures.datagrams) / Double(outcome.succeeded)
         }
         return outcome
     }

@@ -5,6 +5,8 @@ import UDPTransport
 /// The proposers of a ``CASPaxosLoopbackRun`` and their clients, on the
 /// proposers' loop: each client proposes an increment of its key, and the
 /// next as soon as one ends, until the workload's operations are done.
+/// With ``CASPaxosWorkload/colocated``, the one proposer is also the
+/// first acceptor (on `store`), and `acceptors` are the other two.
 /// Loop-confined.
 final class ClosedLoopClients {
     private let workload: CASPaxosWorkload
@@ -16,7 +18,7 @@ final class ClosedLoopClients {
     private var tally: ClosedLoopTally
     private var done: ((CASPaxosRunOutcome) -> Void)?
 
-    init(workload: CASPaxosWorkload, acceptors: [Endpoint], loop: EventLoop) throws {
+    init(workload: CASPaxosWorkload, acceptors: [Endpoint], store: (any AcceptorStore)?, loop: EventLoop) throws {
         self.workload = workload
         self.loop = loop
         var configuration = CASPaxosConfiguration()
@@ -26,10 +28,12 @@ final class ClosedLoopClients {
         tally = ClosedLoopTally(operations: workload.operations, startingAt: .zero)
         for index in 0..<workload.proposers {
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            let own = workload.colocated ? [transport.localEndpoint] : []
             proposers.append(
                 try CASPaxosNode(
                     transport: transport, scheduler: loop, configuration: configuration,
-                    quorums: .majority(of: acceptors), acceptorStore: nil, seed: UInt64(index + 1)))
+                    quorums: .majority(of: own + acceptors), acceptorStore: workload.colocated ? store : nil,
+                    seed: UInt64(index + 1)))
         }
     }
 
@@ -77,18 +81,15 @@ final class ClosedLoopClients {
         done = nil
     }
 
-    /// Stops the proposers and closes their sockets; returns the datagrams
-    /// they sent.
-    func close() -> Int {
-        var datagrams = 0
+    /// Stops the proposers and closes their sockets; returns what they
+    /// did (the acceptor's syncs and answers too, if colocated).
+    func close() -> NodeFigures {
+        let figures = NodeFigures(proposers)
         for node in proposers {
-            if let transport = node.transport as? UDPSocketTransport {
-                datagrams += Int(transport.counters.datagramsSent)
-                node.stop()
-                transport.close()
-            }
+            node.stop()
+            (node.transport as? UDPSocketTransport)?.close()
         }
         proposers = []
-        return datagrams
+        return figures
     }
 }

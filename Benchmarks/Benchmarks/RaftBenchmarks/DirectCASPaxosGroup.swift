@@ -29,21 +29,29 @@ struct CASPaxosDirectOutcome {
 
 /// CASPaxos in the harness shape of ``DirectRaftGroup``: three
 /// ``Acceptor``s with in-memory stores and one ``Proposer``, driven directly
-/// in one thread; every message encoded into a frame and decoded on the
-/// other side (`Frame.decodeBody` +
+/// in one thread; every message between nodes encoded into a frame and
+/// decoded on the other side (`Frame.decodeBody` +
 /// `CASPaxosMessage.decodeFrameBody(_:configuration:into:)`), coalesced
 /// per destination as ``CASPaxosNode`` coalesces a loop turn's messages
 /// (a ``CASPaxosOutbox`` per node, flushed once per round).
 ///
+/// Two placements of the proposer:
+/// - `colocated` (Raft's shape, whose leader is one of the three
+///   replicas): the proposer runs on the first acceptor's node, and, as in
+///   a ``CASPaxosNode`` with both roles, the messages between the two
+///   never become frames: they wait for the node's sync and are handed
+///   over in the next round;
+/// - otherwise on a fourth node of its own, every message a frame.
+///
 /// The harness's own state is exempt from dynamic exclusivity checks, as
 /// in ``DirectRaftGroup``.
 ///
-/// The pump runs in rounds: each node with frames waiting decodes and
-/// handles all of them, then performs the effects as ``CASPaxosNode`` does
-/// at the end of a loop turn (an acceptor applies its writes to its store,
-/// syncs it once, then sends its replies: one frame per destination, split
-/// only at the frame limits). The clock stands still: no attempt times out
-/// and nothing is retried.
+/// The pump runs in rounds: each node with messages waiting handles all of
+/// them, then performs the effects as ``CASPaxosNode`` does at the end of
+/// a loop turn (an acceptor applies its writes to its store, syncs it
+/// once, then sends its replies: one frame per destination, split only at
+/// the frame limits). The clock stands still: no attempt times out and
+/// nothing is retried.
 ///
 /// Writes are uncontended: each key has one client, which writes a 64-byte
 /// value and writes again as soon as the write completes (after the first
@@ -54,21 +62,26 @@ final class DirectCASPaxosGroup {
         var writer = WireWriter(capacity: 1 << 16)
         /// Where each frame ends, and the node that sent it.
         var frames: [(end: Int, from: Int)] = []
+        /// Messages the node sent itself, covered by its last sync.
+        var local: [CASPaxosMessage] = []
     }
 
     @exclusivity(unchecked) private var proposer: Proposer
     @exclusivity(unchecked) private var acceptors: [Acceptor]
     let stores: [any AcceptorStore]
     let configuration: CASPaxosConfiguration
-    /// Nodes 0 ... 2 are the acceptors, node 3 the proposer.
+    /// Nodes 0 ... 2 are the acceptors; the proposer is node 0 too
+    /// (colocated) or node 3.
     private let endpoints: [Endpoint]
-    private let proposerNode = 3
+    private let proposerNode: Int
     @exclusivity(unchecked) private var inboxes: [Inbox]
     @exclusivity(unchecked) private var spare = Inbox()
     @exclusivity(unchecked) private var effects: [CASPaxosEffect] = []
     @exclusivity(unchecked) private var performing: [CASPaxosEffect] = []
     /// Each node's messages of the round, per destination.
     @exclusivity(unchecked) private var outboxes: [CASPaxosOutbox]
+    /// Each node's messages to itself this round (before its sync).
+    @exclusivity(unchecked) private var sentToSelf: [[CASPaxosMessage]]
     @exclusivity(unchecked) private var incoming: [CASPaxosMessage] = []
     private let now = Instant(nanoseconds: 1_000_000_000)
     private let keys: [[UInt8]]
@@ -82,7 +95,8 @@ final class DirectCASPaxosGroup {
     /// - Parameters:
     ///   - keys: distinct keys, one client each.
     ///   - valueSize: the bytes each write stores.
-    init(keys keyCount: Int, valueSize: Int = 64, oneRoundTrip: Bool = true) throws {
+    ///   - colocated: the proposer on the first acceptor's node.
+    init(keys keyCount: Int, valueSize: Int = 64, oneRoundTrip: Bool = true, colocated: Bool = true) throws {
         var configuration = CASPaxosConfiguration()
         configuration.isOneRoundTripEnabled = oneRoundTrip
         configuration.maximumPendingProposals = max(4_096, keyCount)
@@ -92,13 +106,16 @@ final class DirectCASPaxosGroup {
         // keeps a batch to one 1,400-byte datagram).
         configuration.maximumBatchSize = configuration.maximumMessageSize
         self.configuration = configuration
-        endpoints = (1...4).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        let nodeCount = colocated ? 3 : 4
+        proposerNode = colocated ? 0 : 3
+        endpoints = (1...nodeCount).map { Endpoint.loopbackV4(port: UInt16($0)) }
         stores = (0..<3).map { _ in InMemoryAcceptorStore() }
         acceptors = try stores.map { try Acceptor(recovering: try $0.load(), configuration: configuration) }
         proposer = try Proposer(
             id: NodeID(4), quorums: .majority(of: Array(endpoints[0..<3])), configuration: configuration, seed: 4)
-        inboxes = Array(repeating: Inbox(), count: 4)
-        outboxes = Array(repeating: CASPaxosOutbox(configuration: configuration), count: 4)
+        inboxes = Array(repeating: Inbox(), count: nodeCount)
+        outboxes = Array(repeating: CASPaxosOutbox(configuration: configuration), count: nodeCount)
+        sentToSelf = Array(repeating: [], count: nodeCount)
         keys = (0..<keyCount).map { Array("key-\($0)".utf8) }
         let value = [UInt8](repeating: 0x2A, count: valueSize)
         write = { _ in value }
@@ -119,8 +136,7 @@ final class DirectCASPaxosGroup {
         let started = clock.now
         remaining = operations
         for key in keys.indices where remaining > 0 { try propose(key) }
-        try performProposerEffects()
-        flush(from: proposerNode)
+        try perform(proposerNode)
         pumpUntilIdle()
         outcome.seconds = (clock.now - started).seconds
         finish(since: before)
@@ -142,8 +158,7 @@ final class DirectCASPaxosGroup {
             let began = clock.now
             remaining = 1
             try propose(0)
-            try performProposerEffects()
-            flush(from: proposerNode)
+            try perform(proposerNode)
             pumpUntilIdle()
             outcome.latencies.append((clock.now - began).nanoseconds)
         }
@@ -174,12 +189,12 @@ final class DirectCASPaxosGroup {
         while round() {}
     }
 
-    /// Every node with frames waiting handles them and performs the
+    /// Every node with messages waiting handles them and performs the
     /// effects. Returns whether anything happened.
     @discardableResult
     func round() -> Bool {
         var busy = false
-        for node in 0..<4 where !inboxes[node].frames.isEmpty {
+        for node in inboxes.indices where !inboxes[node].frames.isEmpty || !inboxes[node].local.isEmpty {
             deliver(to: node)
             busy = true
         }
@@ -189,6 +204,8 @@ final class DirectCASPaxosGroup {
 
     private func deliver(to node: Int) {
         swap(&inboxes[node], &spare)
+        for index in spare.local.indices { route(spare.local[index], to: node, from: endpoints[node]) }
+        spare.local.removeAll(keepingCapacity: true)
         let configuration = configuration
         let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
         spare.writer.withUnsafeBytes { buffer in
@@ -202,77 +219,78 @@ final class DirectCASPaxosGroup {
                 } catch {
                     fatalError("a frame to node \(node) did not decode: \(error)")
                 }
-                for index in incoming.indices {
-                    if node == proposerNode {
-                        proposer.receive(incoming[index], from: endpoints[from], now: now, into: &effects)
-                    } else {
-                        acceptors[node].receive(incoming[index], from: endpoints[from], into: &effects)
-                    }
-                }
+                for index in incoming.indices { route(incoming[index], to: node, from: endpoints[from]) }
                 incoming.removeAll(keepingCapacity: true)
             }
         }
         spare.writer.removeAll()
         spare.frames.removeAll(keepingCapacity: true)
         do {
-            if node == proposerNode {
-                try performProposerEffects()
-            } else {
-                try performAcceptorEffects(node)
-            }
+            try perform(node)
         } catch {
             fatalError("node \(node): \(error)")
         }
-        flush(from: node)
     }
 
-    /// An acceptor's effects: writes to its store and replies to its
-    /// outbox, then one sync (the replies leave after it, in ``flush(from:)``).
-    private func performAcceptorEffects(_ node: Int) throws {
+    /// Hands `message` to the role of `node` it is for.
+    private func route(_ message: CASPaxosMessage, to node: Int, from sender: Endpoint) {
+        switch message {
+        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
+            acceptors[node].receive(message, from: sender, into: &effects)
+        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+            .keyList:
+            proposer.receive(message, from: sender, now: now, into: &effects)
+        }
+    }
+
+    /// `node`'s effects, as ``CASPaxosNode`` performs them: writes to its
+    /// store, messages to its outbox (or, to itself, kept back), and
+    /// completions (the client writes its key again, whose effects are
+    /// performed in the same loop); then one sync if it wrote, and the
+    /// round's frames leave (``flush(from:)``) with the messages to itself
+    /// handed over next round.
+    private func perform(_ node: Int) throws {
         var wrote = false
-        for index in effects.indices {
-            switch effects[index] {
-            case .persist(let write):
-                try stores[node].apply(write)
-                wrote = true
-            case .send(let message, let destination):
-                outboxes[node].append(message, to: destination)
-            case .sendToEach(let message, let destinations):
-                outboxes[node].append(message, toEach: destinations)
-            case .proposalCompleted, .maintenanceCompleted:
-                break
-            }
-        }
-        effects.removeAll(keepingCapacity: true)
-        if wrote {
-            try stores[node].sync()
-            outcome.syncs += 1
-        }
-    }
-
-    /// The proposer's effects: sends, and completions (the client writes
-    /// its key again, whose sends are performed in the same loop).
-    private func performProposerEffects() throws {
+        let own = endpoints[node]
         while !effects.isEmpty {
             swap(&effects, &performing)
             for index in performing.indices {
                 switch performing[index] {
+                case .persist(let write):
+                    try stores[node].apply(write)
+                    wrote = true
                 case .send(let message, let destination):
-                    outboxes[proposerNode].append(message, to: destination)
+                    if destination == own {
+                        sentToSelf[node].append(message)
+                    } else {
+                        outboxes[node].append(message, to: destination)
+                    }
                 case .sendToEach(let message, let destinations):
-                    outboxes[proposerNode].append(message, toEach: destinations)
+                    if destinations.contains(own) {
+                        sentToSelf[node].append(message)
+                        outboxes[node].append(message, toEach: destinations, skipping: own)
+                    } else {
+                        outboxes[node].append(message, toEach: destinations)
+                    }
                 case .proposalCompleted(let id, let result):
                     switch result {
                     case .success: outcome.succeeded += 1
                     case .failure: outcome.failed += 1
                     }
                     if let key = keyOfProposal.removeValue(forKey: id), remaining > 0 { try propose(key) }
-                case .persist, .maintenanceCompleted:
+                case .maintenanceCompleted:
                     break
                 }
             }
             performing.removeAll(keepingCapacity: true)
         }
+        if wrote {
+            try stores[node].sync()
+            outcome.syncs += 1
+        }
+        flush(from: node)
+        inboxes[node].local.append(contentsOf: sentToSelf[node])
+        sentToSelf[node].removeAll(keepingCapacity: true)
     }
 
     /// Sends `node`'s messages of the round: one frame per destination

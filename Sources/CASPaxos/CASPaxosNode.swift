@@ -25,15 +25,19 @@ import WireCodec
 /// runs a proposer and an acceptor): a message the node addresses to its
 /// own transport's `localEndpoint` (name the node by that endpoint in the
 /// quorums) never touches the transport. It is kept, unencoded, until the
-/// end of the turn, after the sync, and handed over at the start of the
-/// next turn, as if it had come back from the network. The proposer thus
-/// counts its own acceptor's answer at no network cost, and a write needs
-/// one fewer remote answer than over the network alone; the messages
-/// never encoded or sent are counted in
-/// ``CASPaxosNodeCounters/messagesDeliveredLocally``. If the store fails, the node stops acting as
-/// an acceptor (fail-stop): it never answers from state it could not make
-/// durable, and the turn's messages are dropped (the proposer's requests
-/// among them are retried after their attempt times out).
+/// end of the turn, after the sync, and handed over in the next turn
+/// (``EventCore/Scheduler/onNextTurn(_:)``: the loop's next iteration,
+/// right after its I/O), as if it had come back from the network. The
+/// proposer thus counts its own acceptor's answer at no network cost, and
+/// each phase needs one fewer remote answer than over the network alone;
+/// the messages handed over are counted in
+/// ``CASPaxosNodeCounters/messagesDeliveredLocally``. Name the node by the
+/// address its peers use: bound to a wildcard address, its
+/// `localEndpoint` is not in the quorums, and it sends itself datagrams.
+/// If the store fails, the node stops acting as an acceptor (fail-stop):
+/// it never answers from state it could not make durable, and the turn's
+/// messages are dropped (the proposer's requests among them are retried
+/// after their attempt times out).
 ///
 /// Confined to its scheduler's loop, like the transport: create it and call
 /// it there only. From other tasks, wrap it in a `LoopBound` and use
@@ -299,14 +303,16 @@ public final class CASPaxosNode {
         flush()
     }
 
-    /// Hands `message` to the role it is for.
-    private func route(_ message: CASPaxosMessage, from sender: Endpoint, now: Instant) {
+    /// Hands `message` to the role it is for; false if the node does not
+    /// play that role (any more).
+    @discardableResult
+    private func route(_ message: CASPaxosMessage, from sender: Endpoint, now: Instant) -> Bool {
         switch message {
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
-            acceptor?.receive(message, from: sender, into: &effects)
+            acceptor?.receive(message, from: sender, into: &effects) != nil
         case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
             .keyList:
-            proposer?.receive(message, from: sender, now: now, into: &effects)
+            proposer?.receive(message, from: sender, now: now, into: &effects) != nil
         }
     }
 
@@ -316,9 +322,10 @@ public final class CASPaxosNode {
         isLocalDeliveryScheduled = false
         guard !isStopped else { return }
         swap(&readyLocalMessages, &delivering)
-        messagesDeliveredLocally += delivering.count
         let now = scheduler.now
-        for index in delivering.indices { route(delivering[index], from: localEndpoint, now: now) }
+        for index in delivering.indices where route(delivering[index], from: localEndpoint, now: now) {
+            messagesDeliveredLocally += 1
+        }
         delivering.removeAll(keepingCapacity: true)
         flush()
     }
@@ -403,7 +410,7 @@ public final class CASPaxosNode {
         localMessages.removeAll(keepingCapacity: true)
         if !readyLocalMessages.isEmpty && !isLocalDeliveryScheduled {
             isLocalDeliveryScheduled = true
-            scheduler.schedule(at: scheduler.now) { [weak self] in self?.deliverLocalMessages() }
+            scheduler.onNextTurn { [weak self] in self?.deliverLocalMessages() }
         }
     }
 

@@ -16,7 +16,8 @@ public struct CASPaxosNodeCounters: Hashable, Sendable {
     public var messagesSent: Int
     public var framesSent: Int
     /// Messages between the node's own proposer and acceptor, handed over
-    /// without the network (not in ``messagesSent``).
+    /// without the network to a role the node still plays (not in
+    /// ``messagesSent``).
     public var messagesDeliveredLocally: Int
 
     /// Creates counters.

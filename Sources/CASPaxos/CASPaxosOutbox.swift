@@ -106,6 +106,7 @@ public struct CASPaxosOutbox {
     public mutating func append(
         _ message: CASPaxosMessage, toEach destinations: [Endpoint], skipping skipped: Endpoint? = nil
     ) {
+        guard destinations.contains(where: { $0 != skipped }) else { return }
         scratch.removeAll()
         message.encode(to: &scratch)
         let encoded = scratch

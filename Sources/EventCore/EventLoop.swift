@@ -92,6 +92,9 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     /// Work deferred to the end of the iteration (``atEndOfTurn(_:)``).
     private var endOfTurn: [() -> Void] = []
     private var endOfTurnRunning: [() -> Void] = []
+    /// Work deferred to the next iteration (``onNextTurn(_:)``).
+    private var nextTurn: [() -> Void] = []
+    private var nextTurnRunning: [() -> Void] = []
     private var shutdownHandlers: [(hook: LoopHook, body: () -> Void)] = []
     private var nextHook: UInt64 = 0
 
@@ -285,6 +288,15 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         endOfTurn.append(body)
     }
 
+    /// Runs `body` in the next loop iteration, right after its I/O events
+    /// and before its tasks and timers; the loop polls for I/O without
+    /// sleeping in between. Work it defers the same way runs an iteration
+    /// later again. Loop-only.
+    public func onNextTurn(_ body: @escaping () -> Void) {
+        preconditionInLoop()
+        nextTurn.append(body)
+    }
+
     /// Cancels a timer; a stale handle is ignored. A timer due in the same
     /// tick as the one running now does not fire once cancelled. Loop-only.
     public func cancel(_ handle: TimerHandle) {
@@ -407,7 +419,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
                 return (false, true)
             }
             if ending { break }
-            let timeout = busy || !endOfTurn.isEmpty ? 0 : timeoutMilliseconds()
+            let timeout = busy || !endOfTurn.isEmpty || !nextTurn.isEmpty ? 0 : timeoutMilliseconds()
             var count = handledIO && timeout != 0 ? pollForReadiness(&events, &tokens, capacity) : 0
             if count == 0 { count = CChorus_epoll_wait(epollFD, &events, &tokens, Int32(capacity), timeout) }
             handledIO = count > 0
@@ -423,6 +435,11 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
                         registration.handler(IOEvents(rawValue: events[i]))
                     }
                 }
+            }
+            if !nextTurn.isEmpty {
+                swap(&nextTurn, &nextTurnRunning)
+                for body in nextTurnRunning { body() }
+                nextTurnRunning.removeAll(keepingCapacity: true)
             }
             shared.withLock { shared in
                 swap(&tasks, &shared.tasks)
@@ -445,6 +462,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         }
         iterationEndHandlers.removeAll()
         endOfTurn.removeAll()
+        nextTurn.removeAll()
         registrations.removeAll()
         timers = TimerWheel(start: clock.now, resolution: timers.resolution)
         closeDescriptorsOnce()

@@ -104,8 +104,10 @@ public protocol Scheduler: AnyObject {
     /// The current instant on this scheduler's clock.
     var now: Instant { get }
 
-    /// Runs `body` on this scheduler once `deadline` has passed (at once, on
-    /// the next turn, if it already has).
+    /// Runs `body` on this scheduler once `deadline` has passed. A deadline
+    /// already passed still waits for the scheduler's next timer tick (on an
+    /// ``EventLoop``, up to its timer resolution, 1 ms by default): for
+    /// "as soon as the loop comes round", use ``onNextTurn(_:)``.
     @discardableResult
     func schedule(at deadline: Instant, _ body: @escaping () -> Void) -> TimerHandle
 
@@ -119,4 +121,12 @@ public protocol Scheduler: AnyObject {
     /// everything that arrived together is handled as one batch (Raft:
     /// one ready, one fsync, for a burst of datagrams or proposals).
     func atEndOfTurn(_ body: @escaping () -> Void)
+
+    /// Runs `body` on the next turn: on an ``EventLoop``, in its next
+    /// iteration, right after that iteration's I/O events (the loop does
+    /// not sleep in between); in the simulator, after the events already
+    /// due at this instant. Unlike ``atEndOfTurn(_:)``, the loop polls its
+    /// sockets first, so work that re-defers itself cannot starve them;
+    /// unlike a timer at ``now``, it does not wait for a timer tick.
+    func onNextTurn(_ body: @escaping () -> Void)
 }

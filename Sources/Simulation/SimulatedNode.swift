@@ -87,6 +87,13 @@ public final class SimulatedNode: Transport, Scheduler {
         schedule(at: now, body)
     }
 
+    /// Runs `body` after the events already due at this instant, as
+    /// ``atEndOfTurn(_:)`` does: the simulator has no timer tick to wait
+    /// for and no sockets to poll in between; discarded by a crash.
+    public func onNextTurn(_ body: @escaping () -> Void) {
+        schedule(at: now, body)
+    }
+
     /// Cancels a timer this node scheduled, in O(1); does nothing if it
     /// already fired, was cancelled or discarded, or belongs to another node.
     public func cancel(_ handle: TimerHandle) {

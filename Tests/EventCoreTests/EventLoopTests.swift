@@ -287,4 +287,33 @@ struct EventLoopHandlerTests {
         _ = try await loop.submit {}
         #expect(order.withLock { $0 } == ["task", "deferred", "deferred by deferred work", "flush"])
     }
+
+    @Test("work deferred to the next turn runs in the next iteration, before its tasks, without waiting for a timer tick")
+    func nextTurn() async throws {
+        // A 1-hour tick: work that waited for a timer tick would not run
+        // during the test.
+        let loop = try EventLoop(timerResolution: .seconds(3600))
+        loop.start()
+        defer { loop.shutdown() }
+        let order = Mutex<[String]>([])
+        let iterations = Mutex(0)
+        @Sendable func record(_ what: String) {
+            order.withLock { $0.append("\(what), iteration \(iterations.withLock { $0 })") }
+        }
+        try await loop.submit {
+            loop.addIterationEndHandler { iterations.withLock { $0 += 1 } }
+            loop.onNextTurn {
+                record("next turn")
+                loop.onNextTurn { record("deferred again") }
+            }
+            loop.execute { record("task") }
+            loop.atEndOfTurn { record("end of turn") }
+        }
+        for _ in 0..<1_000 where order.withLock({ $0.count }) < 4 {
+            try await loop.submit {}
+        }
+        #expect(order.withLock { $0 } == [
+            "end of turn, iteration 0", "next turn, iteration 1", "task, iteration 1", "deferred again, iteration 2",
+        ])
+    }
 }

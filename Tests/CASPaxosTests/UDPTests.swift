@@ -1,5 +1,6 @@
 import CASPaxos
 import EventCore
+import Synchronization
 import Testing
 import UDPTransport
 
@@ -111,6 +112,43 @@ struct UDPTests {
                 #expect(counters.messagesDeliveredLocally <= 2 * rounds)
                 node.stop()
             }
+        }
+    }
+
+    @Test("a node that is its own quorum on a real loop answers itself in the loop's next iteration, not at a timer tick")
+    func ownQuorumOnEventLoop() async throws {
+        // A 1-hour tick: a hand-over that waited for a timer would stall.
+        let loop = try EventLoop(timerResolution: .seconds(3600))
+        loop.start()
+        defer { loop.shutdown() }
+        let writes = 20
+        let done = Mutex(0)
+        let node = try await loop.submit { () -> LoopBound<CASPaxosNode> in
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            let node = try CASPaxosNode(
+                transport: transport, scheduler: loop, quorums: .majority(of: [transport.localEndpoint]),
+                acceptorStore: InMemoryAcceptorStore())
+            func write(_ number: Int) {
+                node.propose(key: [1], change: { _ in [UInt8(number)] }) { result in
+                    guard case .success = result else { return }
+                    done.withLock { $0 += 1 }
+                    if number < writes { write(number + 1) }
+                }
+            }
+            write(1)
+            return LoopBound(node, on: loop)
+        }
+        for _ in 0..<10_000 where done.withLock({ $0 }) < writes {
+            try await loop.submit {}
+        }
+        #expect(done.withLock { $0 } == writes)
+        try await loop.submit {
+            let counters = node.value.counters
+            // The first write prepares and accepts, the others (1RTT) only
+            // accept: a request and its answer per phase, none a datagram.
+            #expect(counters.messagesDeliveredLocally == 4 + 2 * (writes - 1))
+            #expect(counters.messagesSent == 0)
+            node.value.stop()
         }
     }
 

@@ -34,7 +34,7 @@ let package = Package(
         ),
         // Helpers shared by the test targets (not a product).
         .target(name: "TestSupport", dependencies: ["EventCore"], path: "Tests/TestSupport"),
-        .testTarget(name: "EventCoreTests", dependencies: ["EventCore"]),
+        .testTarget(name: "EventCoreTests", dependencies: ["EventCore", "TestSupport"]),
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),
         .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),

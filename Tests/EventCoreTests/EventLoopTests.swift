@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import Testing
 import EventCore
+import TestSupport
 
 /// Counts entries of a /proc/self directory (open descriptors, threads).
 private func procEntries(_ path: String) -> Int {
@@ -309,9 +310,7 @@ struct EventLoopHandlerTests {
             loop.execute { record("task") }
             loop.atEndOfTurn { record("end of turn") }
         }
-        for _ in 0..<1_000 where order.withLock({ $0.count }) < 4 {
-            try await loop.submit {}
-        }
+        _ = try await LoopPolling.eventually(on: loop, within: .seconds(10)) { order.withLock { $0.count } >= 4 }
         #expect(order.withLock { $0 } == [
             "end of turn, iteration 0", "next turn, iteration 1", "task, iteration 1", "deferred again, iteration 2",
         ])

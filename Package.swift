@@ -21,7 +21,7 @@ let package = Package(
     targets: [
         .target(name: "CChorusSystem"),
         .target(name: "EventCore", dependencies: ["CChorusSystem", "WireCodec"]),
-        .target(name: "WireCodec"),
+        .target(name: "WireCodec", dependencies: ["CChorusSystem"]),
         .target(name: "UDPTransport", dependencies: ["EventCore", "WireCodec", "CChorusSystem"]),
         .target(name: "Simulation", dependencies: ["EventCore"]),
         .target(name: "Gossip", dependencies: ["EventCore", "WireCodec"]),

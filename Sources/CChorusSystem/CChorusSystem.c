@@ -63,3 +63,32 @@ int CChorus_sendmmsg(int fd, void *vec, unsigned int vlen, int flags) {
     return sendmmsg(fd, (struct mmsghdr *)vec, vlen, flags);
 }
 #endif
+
+#if defined(__x86_64__)
+#include <string.h>
+#include <nmmintrin.h>
+
+int CChorus_crc32c_hardware_available(void) { return __builtin_cpu_supports("sse4.2"); }
+
+__attribute__((target("sse4.2")))
+uint32_t CChorus_crc32c_update_hardware(uint32_t crc, const void *bytes, size_t count) {
+    const unsigned char *p = bytes;
+    uint64_t wide = crc;
+    for (; count >= 8; count -= 8, p += 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        wide = _mm_crc32_u64(wide, word);
+    }
+    uint32_t narrow = (uint32_t)wide;
+    for (; count > 0; count--, p++) narrow = _mm_crc32_u8(narrow, *p);
+    return narrow;
+}
+#else
+int CChorus_crc32c_hardware_available(void) { return 0; }
+
+uint32_t CChorus_crc32c_update_hardware(uint32_t crc, const void *bytes, size_t count) {
+    (void)bytes;
+    (void)count;
+    return crc;
+}
+#endif

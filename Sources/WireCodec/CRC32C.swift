@@ -1,9 +1,13 @@
+import CChorusSystem
+
 /// The CRC-32C (Castagnoli) checksum: reflected polynomial `0x82F63B78`,
 /// initial value and final XOR `0xFFFFFFFF`, as used by iSCSI (RFC 3720),
 /// SCTP and ext4. `"123456789"` checksums to `0xE3069283`.
 ///
-/// Computed with slicing-by-8 tables (8 × 256 entries, built once on first
-/// use), 8 input bytes per step. Incremental: feeding a message in pieces
+/// Computed with the CPU's `crc32` instruction where it has one (x86-64
+/// with SSE 4.2, through `CChorusSystem`), 8 input bytes per instruction;
+/// elsewhere with slicing-by-8 tables (8 × 256 entries, built once on
+/// first use), 8 input bytes per step. Both give the same values. Incremental: feeding a message in pieces
 /// with ``update(_:)`` gives the same ``value`` as one ``checksum(_:)`` call.
 public struct CRC32C: Sendable {
     /// The running register, before the final XOR.
@@ -32,6 +36,18 @@ public struct CRC32C: Sendable {
 
     /// Feeds `bytes`, which follow everything fed before.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard Self.hasInstruction, let base = bytes.baseAddress else {
+            return updateWithTables(bytes)
+        }
+        state = CChorus_crc32c_update_hardware(state, base, bytes.count)
+    }
+
+    /// Whether ``update(_:)-(UnsafeRawBufferPointer)`` uses the CPU's
+    /// instruction.
+    static let hasInstruction = CChorus_crc32c_hardware_available() != 0
+
+    /// Feeds `bytes` through the tables, whatever the CPU has.
+    mutating func updateWithTables(_ bytes: UnsafeRawBufferPointer) {
         state = Self.tables.withUnsafeBufferPointer { tables in
             Self.update(state, bytes, tables)
         }

@@ -1,6 +1,6 @@
 import EventCore
 import Testing
-import WireCodec
+@testable import WireCodec
 
 /// The bit-at-a-time definition, to check the table-driven one against.
 private func referenceCRC32C(_ bytes: [UInt8]) -> UInt32 {
@@ -67,6 +67,26 @@ struct CRC32CTests {
         crc.update(data)
         #expect(crc.value == referenceCRC32C([0xEF, 0xCD, 0xAB, 0x89, 0x67, 0x45, 0x23, 0x01] + data))
         #expect(crc.value != checksum(data))
+    }
+
+    /// The tests above check whichever way ``CRC32C/update(_:)`` computes
+    /// on this CPU (its instruction, here); this one checks the tables a
+    /// CPU without it uses, against that way.
+    @Test func tablesAgreeWithTheInstruction() {
+        var seeds = SeededRandomGenerator(seed: 0x7AB1E)
+        for _ in 0..<300 {
+            let seed = seeds.next()
+            var rng = SeededRandomGenerator(seed: seed)
+            let bytes = rng.bytes(count: Int.random(in: 0...300, using: &rng))
+            let offset = Int.random(in: 0...min(7, bytes.count), using: &rng)
+            bytes.withUnsafeBytes { raw in
+                let slice = UnsafeRawBufferPointer(rebasing: raw[offset...])
+                var tables = CRC32C()
+                tables.updateWithTables(slice)
+                #expect(tables.value == CRC32C.checksum(slice), "seed \(seed)")
+                #expect(tables.value == referenceCRC32C(Array(bytes[offset...])), "seed \(seed)")
+            }
+        }
     }
 
     @Test func unalignedInput() {

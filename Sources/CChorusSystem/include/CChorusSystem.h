@@ -1,6 +1,7 @@
 // CChorusSystem: the Linux system calls and constants that Swift's Glibc
 // module does not expose (epoll, eventfd, timerfd, recvmmsg/sendmmsg and
-// struct mmsghdr). Thin wrappers only: no logic lives in C.
+// struct mmsghdr), and the one CPU instruction Swift cannot reach (SSE 4.2's
+// crc32, for CRC-32C). Thin wrappers only: no logic lives in C.
 #ifndef C_CHORUS_SYSTEM_H
 #define C_CHORUS_SYSTEM_H
 
@@ -56,5 +57,15 @@ int CChorus_mmsghdr_flags(const void *vec, unsigned int index);
 int CChorus_recvmmsg(int fd, void *vec, unsigned int vlen, int flags);
 int CChorus_sendmmsg(int fd, void *vec, unsigned int vlen, int flags);
 #endif
+
+#include <stdint.h>
+#include <stddef.h>
+
+/// Whether this CPU has the CRC-32C instruction (x86-64 with SSE 4.2).
+int CChorus_crc32c_hardware_available(void);
+/// Runs the CRC-32C register `crc` (before the final XOR) over `count` bytes
+/// with the CPU's crc32 instruction. Only when
+/// CChorus_crc32c_hardware_available() returned non-zero.
+uint32_t CChorus_crc32c_update_hardware(uint32_t crc, const void *bytes, size_t count);
 
 #endif

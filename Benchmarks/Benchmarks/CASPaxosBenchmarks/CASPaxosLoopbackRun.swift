@@ -8,12 +8,30 @@ import UDPTransport
 import Glibc
 #endif
 
+/// Where a ``CASPaxosLoopbackRun``'s proposers run.
+enum ProposerPlacement: Sendable {
+    /// Every proposer on a node of its own, on the clients' loop; the
+    /// three acceptors on the other loop.
+    case apart
+    /// One proposer, on the first acceptor's node (both roles), on the
+    /// clients' loop; the other two acceptors on the other loop. Raft's
+    /// shape: its leader is a replica and shares the clients' loop.
+    case firstAcceptor
+    /// A proposer on every acceptor's node: the first node on one loop, the
+    /// other two on the other, half of the clients on each loop (on the
+    /// second, half each for its two nodes). The leaderless shape: no node
+    /// every write must pass through.
+    case everyAcceptor
+}
+
 /// The shape of one CASPaxos benchmark run.
 struct CASPaxosWorkload: Sendable {
-    /// Proposer nodes, and closed-loop clients on each (one proposal in
-    /// flight per client).
+    /// Proposer nodes with ``ProposerPlacement/apart`` (the other
+    /// placements have one or three).
     var proposers = 1
-    var clientsPerProposer = 32
+    /// Closed-loop clients (one proposal in flight each), spread evenly
+    /// over the loops with proposers, then over each loop's proposers.
+    var clients = 32
     /// Every client on one key (contended), or each on its own.
     var sharedKey = false
     var oneRoundTrip = true
@@ -22,26 +40,41 @@ struct CASPaxosWorkload: Sendable {
     var durable = false
     /// Proposals completed (succeeded or failed) per run.
     var operations = 20_000
-    /// One proposer on the first acceptor's node (both roles, Raft's
-    /// shape: the leader is a replica), the other two acceptors on the
-    /// acceptors' loop; or every proposer on a node of its own.
-    var colocated = false
+    var placement = ProposerPlacement.apart
 }
 
-/// Datagrams sent, store syncs and acceptor answers (promises and
-/// acceptances) of some nodes.
+/// What some nodes did: datagrams sent, store syncs and acceptor answers
+/// (promises and acceptances), proposer attempts (and those that failed)
+/// and requests (one prepare or accept to one acceptor).
 struct NodeFigures: Sendable {
     var datagrams = 0
     var syncs = 0
     var answers = 0
+    var attempts = 0
+    var failedAttempts = 0
+    var requests = 0
+
+    init() {}
 
     init(_ nodes: [CASPaxosNode]) {
         for node in nodes {
             let counters = node.counters
             syncs += counters.syncs
             answers += counters.acceptor.promises + counters.acceptor.acceptances
+            attempts += counters.proposer.attempts
+            failedAttempts += counters.proposer.failedAttempts
+            requests += counters.proposer.requestsSent
             datagrams += Int((node.transport as? UDPSocketTransport)?.counters.datagramsSent ?? 0)
         }
+    }
+
+    mutating func add(_ other: NodeFigures) {
+        datagrams += other.datagrams
+        syncs += other.syncs
+        answers += other.answers
+        attempts += other.attempts
+        failedAttempts += other.failedAttempts
+        requests += other.requests
     }
 }
 
@@ -68,28 +101,62 @@ struct CASPaxosRunOutcome: Sendable {
 
     var opsPerSecond: Double { seconds > 0 ? Double(succeeded) / seconds : 0 }
     var syncsPerSecond: Double { seconds > 0 ? Double(syncs) / seconds : 0 }
+
+    /// Adds the closed-loop figures of clients that ran beside these, on
+    /// another loop: the operations and overruns add up, the run lasts
+    /// as long as the longer of the two, and the p99 is the higher of the
+    /// two (an upper bound of the p99 of all).
+    mutating func merge(_ other: CASPaxosRunOutcome) {
+        succeeded += other.succeeded
+        failed += other.failed
+        overran += other.overran
+        seconds = max(seconds, other.seconds)
+        p99Nanoseconds = max(p99Nanoseconds, other.p99Nanoseconds)
+    }
 }
 
-/// Three acceptors on one `EventLoop` and the proposers on another (or,
-/// colocated, two acceptors on one and a node with both roles on the
-/// other), over UDP on 127.0.0.1 in this process; clients increment their
-/// key in a closed loop until the workload's operations are done.
+/// One node of a ``CASPaxosLoopbackRun``: the acceptor it is (its
+/// position in the quorums), if any, and whether it proposes.
+private struct NodeRole: Sendable {
+    var acceptor: Int?
+    var proposes: Bool
+}
+
+/// Three acceptors and the proposers, laid out on two `EventLoop`s as the
+/// workload's ``ProposerPlacement`` says, over UDP on 127.0.0.1 in this
+/// process; clients increment their key in a closed loop until the
+/// workload's operations are done. The clients of a proposer run on its
+/// loop.
 final class CASPaxosLoopbackRun {
     let workload: CASPaxosWorkload
-    private let acceptorLoop: EventLoop
-    private let proposerLoop: EventLoop
+    /// The loop of the first acceptor's node, or of the proposers apart.
+    private let clientLoop: EventLoop
+    private let otherLoop: EventLoop
 
     init(_ workload: CASPaxosWorkload) throws {
         self.workload = workload
-        acceptorLoop = try EventLoop()
-        proposerLoop = try EventLoop()
-        acceptorLoop.start()
-        proposerLoop.start()
+        clientLoop = try EventLoop()
+        otherLoop = try EventLoop()
+        clientLoop.start()
+        otherLoop.start()
     }
 
     deinit {
-        acceptorLoop.shutdown()
-        proposerLoop.shutdown()
+        clientLoop.shutdown()
+        otherLoop.shutdown()
+    }
+
+    /// The nodes of each loop: the clients' loop's, then the other's.
+    private var layout: (client: [NodeRole], other: [NodeRole]) {
+        switch workload.placement {
+        case .apart:
+            (Array(repeating: NodeRole(acceptor: nil, proposes: true), count: workload.proposers),
+             (0..<3).map { NodeRole(acceptor: $0, proposes: false) })
+        case .firstAcceptor:
+            ([NodeRole(acceptor: 0, proposes: true)], (1..<3).map { NodeRole(acceptor: $0, proposes: false) })
+        case .everyAcceptor:
+            ([NodeRole(acceptor: 0, proposes: true)], (1..<3).map { NodeRole(acceptor: $0, proposes: true) })
+        }
     }
 
     /// Runs the workload once on fresh nodes (and fresh store files).
@@ -108,54 +175,100 @@ final class CASPaxosLoopbackRun {
             guard let storeDirectory else { return InMemoryAcceptorStore() }
             return try FileAcceptorStore(path: "\(storeDirectory)/acceptor-\(index).log")
         }
-        let acceptors = try onLoop(acceptorLoop) { loop in
-            var nodes: [CASPaxosNode] = []
-            for index in (workload.colocated ? 1 : 0)..<3 {
-                let store = try store(index)
-                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                nodes.append(try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store))
+        let layout = layout
+        let loops = [(clientLoop, layout.client), (otherLoop, layout.other)]
+        let transports = try loops.map { loop, roles in
+            try onLoop(loop) { loop in
+                LoopBound(try roles.map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }, on: loop)
             }
-            return LoopBound(nodes, on: loop)
         }
-        let endpoints = try onLoop(acceptorLoop) { _ in acceptors.value.map(\.transport.localEndpoint) }
-        let driver = try onLoop(proposerLoop) { loop in
-            LoopBound(
-                try ClosedLoopClients(
-                    workload: workload, acceptors: endpoints, store: workload.colocated ? try store(0) : nil, loop: loop),
-                on: loop)
-        }
-        var outcome = try awaitOutcome(on: proposerLoop) { done in driver.value.start(done) }
-        let acceptorFigures = try onLoop(acceptorLoop) { _ in
-            let nodes = acceptors.value
-            let figures = NodeFigures(nodes)
-            for node in nodes {
-                node.stop()
-                (node.transport as? UDPSocketTransport)?.close()
+        // Every acceptor's endpoint, in quorum order.
+        var acceptorEndpoints = Array(repeating: Endpoint.loopbackV4(port: 0), count: 3)
+        for ((loop, roles), bound) in zip(loops, transports) {
+            let endpoints = try onLoop(loop) { _ in bound.value.map(\.localEndpoint) }
+            for (role, endpoint) in zip(roles, endpoints) {
+                if let acceptor = role.acceptor { acceptorEndpoints[acceptor] = endpoint }
             }
-            return figures
         }
-        let proposerFigures = try onLoop(proposerLoop) { _ in driver.value.close() }
-        outcome.syncs = acceptorFigures.syncs + proposerFigures.syncs
-        let answers = acceptorFigures.answers + proposerFigures.answers
-        outcome.answersPerSync = outcome.syncs == 0 ? 0 : Double(answers) / Double(outcome.syncs)
+        let quorums = AcceptorQuorums.majority(of: acceptorEndpoints)
+        let configuration = {
+            var configuration = CASPaxosConfiguration()
+            configuration.isOneRoundTripEnabled = workload.oneRoundTrip
+            configuration.maximumPendingProposals = max(4_096, workload.clients)
+            return configuration
+        }()
+        // The clients are shared evenly by the loops with proposers (each
+        // loop stands for one machine's core), and on a loop by its
+        // proposers in turn; each loop's group runs its clients' share of
+        // the operations.
+        let proposingLoops = loops.filter { $0.1.contains { $0.proposes } }.count
+        var firstClient = 0
+        var operationsLeft = workload.operations
+        var groups: [LoopBound<ClosedLoopClients>] = []
+        for (index, ((loop, roles), bound)) in zip(loops, transports).enumerated() {
+            let proposing = roles.count { $0.proposes }
+            let clients = proposing == 0 ? 0 : workload.clients / proposingLoops + (index == 0 ? workload.clients % proposingLoops : 0)
+            let keys = (0..<proposing).map { proposer in
+                stride(from: firstClient + proposer, to: firstClient + clients, by: proposing).map { client in
+                    workload.sharedKey ? "shared" : "key-\(client)"
+                }
+            }
+            firstClient += clients
+            let operations =
+                index == loops.count - 1 ? operationsLeft : workload.operations * clients / workload.clients
+            operationsLeft -= operations
+            groups.append(
+                try onLoop(loop) { loop in
+                    var nodes: [CASPaxosNode] = []
+                    for (position, role) in roles.enumerated() {
+                        nodes.append(
+                            try CASPaxosNode(
+                                transport: bound.value[position], scheduler: loop, configuration: configuration,
+                                quorums: role.proposes ? quorums : nil,
+                                acceptorStore: try role.acceptor.map(store),
+                                seed: UInt64(index * 16 + position + 1)))
+                    }
+                    return LoopBound(
+                        ClosedLoopClients(nodes: nodes, keys: keys, operations: operations, loop: loop), on: loop)
+                })
+        }
+        var outcome = try awaitOutcomes(groups.map { group in
+            (group.loop, { done in group.value.start(done) })
+        })
+        var figures = NodeFigures()
+        for group in groups {
+            figures.add(try onLoop(group.loop) { _ in group.value.close() })
+        }
+        outcome.syncs = figures.syncs
+        outcome.answersPerSync = figures.syncs == 0 ? 0 : Double(figures.answers) / Double(figures.syncs)
+        outcome.failedAttemptRate = figures.attempts == 0 ? 0 : Double(figures.failedAttempts) / Double(figures.attempts)
         if outcome.succeeded > 0 {
-            outcome.messagesPerOp = Double(acceptorFigures.datagrams + proposerFigures.datagrams) / Double(outcome.succeeded)
+            outcome.messagesPerOp = Double(figures.datagrams) / Double(outcome.succeeded)
+            outcome.roundTripsPerOp = Double(figures.requests) / 3 / Double(outcome.succeeded)
         }
         return outcome
     }
 }
 
-/// Runs `start` on `loop` with a completion, and waits on this thread until
-/// it is called (or the loop has stopped).
-func awaitOutcome(
-    on loop: EventLoop, _ start: @escaping @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void
+/// Runs each group's `start` on its loop with a completion, and waits on
+/// this thread until every one has been called; returns their outcomes
+/// merged (``CASPaxosRunOutcome/merge(_:)``).
+func awaitOutcomes(
+    _ groups: [(loop: EventLoop, start: @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void)]
 ) throws -> CASPaxosRunOutcome {
-    let finished = Mutex<CASPaxosRunOutcome?>(nil)
-    guard loop.execute({ start { outcome in finished.withLock { $0 = outcome } } }) else {
-        throw LoopbackSetupError("the loop has stopped")
+    let finished = Mutex<[CASPaxosRunOutcome]>([])
+    for (loop, start) in groups {
+        guard loop.execute({ start { outcome in finished.withLock { $0.append(outcome) } } }) else {
+            throw LoopbackSetupError("the loop has stopped")
+        }
     }
     while true {
-        if let outcome = finished.withLock({ $0 }) { return outcome }
+        let outcomes = finished.withLock { $0 }
+        if outcomes.count == groups.count {
+            var merged = outcomes[0]
+            for outcome in outcomes.dropFirst() { merged.merge(outcome) }
+            return merged
+        }
         usleep(1_000)
     }
 }

@@ -72,9 +72,10 @@ final class RaftLoopbackRun {
         }
         try waitForElection(of: leader)
         let workload = workload
-        var outcome = try awaitOutcome(on: leaderLoop) { done in
+        let start: @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void = { done in
             RaftLoopbackClients(workload: workload, loop: leader.loop, leader: leader.value).start(done)
         }
+        var outcome = try awaitOutcomes([(leaderLoop, start)])
         let leaderDatagrams = try onLoop(leaderLoop) { _ in
             leader.value.stop()
             leaderTransport.value.close()
@@ -118,7 +119,7 @@ final class RaftLoopbackClients {
         self.workload = workload
         self.loop = loop
         self.leader = leader
-        counters = Array(repeating: 0, count: workload.clientsPerProposer)
+        counters = Array(repeating: 0, count: workload.clients)
         tally = ClosedLoopTally(operations: workload.operations, startingAt: .zero)
     }
 

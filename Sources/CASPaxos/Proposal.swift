@@ -30,6 +30,10 @@ struct Proposal {
     /// again after one of its accepts was sent is harmless, so a retry
     /// never fails for fear of applying it twice.
     let isIdentity: Bool
+    /// A client's read (``Proposer/read(key:now:into:)``), not
+    /// maintenance's re-write: it may end at the promises, without an
+    /// accept, when they prove the value chosen (see ``Proposer``).
+    var isRead = false
     var phase = Phase.queued
     var failures = 0
     var lastFailure = CASPaxosError.Code.timeout
@@ -40,9 +44,11 @@ struct Proposal {
     /// refused (positions in the proposer's ``AcceptorDirectory``).
     var granted = AcceptorSet()
     var refused = AcceptorSet()
-    /// The highest accepted (ballot, value) among the promises.
+    /// The highest accepted (ballot, value) among the promises, and the
+    /// lowest accepted ballot (nil before the first promise).
     var highestAccepted = Ballot.zero
     var current: [UInt8]?
+    var lowestAccepted: Ballot?
     /// The value sent in the accept phase, and the piggybacked next ballot.
     var newValue: [UInt8]?
     var nextBallot: Ballot?

@@ -137,24 +137,42 @@ public struct Proposer {
         }
     }
 
-    /// Starts a read of `key`: a proposal with the identity change, which
-    /// costs what a write costs (two round trips, or one with a cached
-    /// ballot) and writes the value back, so that a read after an
-    /// interrupted write agrees with every later read. Unlike an arbitrary
-    /// change, a retried read never fails for fear of applying itself
-    /// twice. Returns the proposal's ID, as ``propose(key:change:now:into:)``.
+    /// Starts a read of `key`: a proposal with the identity change, in one
+    /// round trip when the key's value is settled.
+    ///
+    /// - With a cached ballot (this proposer wrote or read the key last),
+    ///   the read is an accept of the cached value: one round trip, and
+    ///   the value written back.
+    /// - Otherwise it sends a prepare. If every promise of the quorum names
+    ///   the same accepted ballot, and an accept quorum of the acceptors
+    ///   holds it, that value was chosen and nothing newer was: the read
+    ///   returns it at the promises, one round trip, with no accept and no
+    ///   write (``ProposerCounters/readsEndedAtPromises``), and caches the
+    ///   promised ballot for the key's next proposal.
+    /// - When the promises disagree (a write interrupted after some
+    ///   acceptors took it), the read writes the highest value back in an
+    ///   accept phase, two round trips, so that it agrees with every later
+    ///   read.
+    ///
+    /// Every prepare and accept costs each acceptor a write and a sync, as
+    /// a write does. Unlike an arbitrary change, a retried read never fails
+    /// for fear of applying itself twice. Returns the proposal's ID, as
+    /// ``propose(key:change:now:into:)``.
     ///
     /// - Throws: as ``propose(key:change:now:into:)``.
     @discardableResult
     public mutating func read(key: [UInt8], now: Instant, into effects: inout [CASPaxosEffect]) throws(CASPaxosError)
         -> UInt64
     {
-        try propose(key: key, change: { $0 }, isIdentity: true, needsEveryAcceptor: false, now: now, into: &effects)
+        try propose(
+            key: key, change: { $0 }, isIdentity: true, isRead: true, needsEveryAcceptor: false, now: now,
+            into: &effects)
     }
 
     mutating func propose(
-        key: [UInt8], change: @escaping CASPaxosChange, isIdentity: Bool, needsEveryAcceptor: Bool,
-        exemptFromPendingLimit: Bool = false, now: Instant, into effects: inout [CASPaxosEffect]
+        key: [UInt8], change: @escaping CASPaxosChange, isIdentity: Bool, isRead: Bool = false,
+        needsEveryAcceptor: Bool, exemptFromPendingLimit: Bool = false, now: Instant,
+        into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
         guard key.count <= configuration.maximumKeySize else {
             throw CASPaxosError(
@@ -166,10 +184,11 @@ public struct Proposer {
         }
         let proposalID = nextProposalID
         nextProposalID += 1
-        proposals.insert(
-            Proposal(
-                id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
-                needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity))
+        var proposal = Proposal(
+            id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
+            needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity)
+        proposal.isRead = isRead
+        proposals.insert(proposal)
         let (runs, cached) = keys.add(proposalID, key: key)
         if runs { beginAttempt(proposalID, cached: cached, now: now, into: &effects) }
         return proposalID
@@ -288,6 +307,7 @@ public struct Proposer {
             let (key, retired) = proposals.update(proposalID, { proposal in
                 proposal.ballot = ballot
                 proposal.highestAccepted = .zero
+                proposal.lowestAccepted = nil
                 proposal.current = nil
                 return (proposal.key, Self.startPhase(&proposal, .preparing, requestID, attemptDeadline))
             })
@@ -387,31 +407,58 @@ public struct Proposer {
             return
         }
         counter = max(counter, accepted.counter)
-        let quorum = quorums.prepareQuorum
-        // At the quorum: the value this proposal sent at the highest
-        // accepted ballot, if it sent one, and whether another proposer's
-        // accept above its first one rules a fresh change out.
+        let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
+        // At the quorum: whether a read can end here (every promise names
+        // the same accepted ballot, and an accept quorum holds it), the
+        // value this proposal sent at the highest accepted ballot, if it
+        // sent one, and whether another proposer's accept above its first
+        // one rules a fresh change out.
         guard
-            let outcome = proposals.update(proposalID, { proposal -> (own: [UInt8]??, conflicts: Bool)? in
-                proposal.granted.insert(position)
-                if accepted > proposal.highestAccepted {
-                    proposal.highestAccepted = accepted
-                    proposal.current = value
-                }
-                guard proposal.granted.count >= quorum else { return nil }
-                let own = proposal.sentAccepts.value(at: proposal.highestAccepted)
-                let conflicts =
-                    !proposal.isIdentity && proposal.sentAccepts.firstBallot.map { proposal.highestAccepted > $0 } == true
-                return (own, conflicts)
-            }) ?? nil
+            let outcome = proposals.update(
+                proposalID,
+                { proposal -> (agreed: Bool, own: [UInt8]??, conflicts: Bool)? in
+                    proposal.granted.insert(position)
+                    if accepted > proposal.highestAccepted {
+                        proposal.highestAccepted = accepted
+                        proposal.current = value
+                    }
+                    proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
+                    guard proposal.granted.count >= quorum else { return nil }
+                    let agreed =
+                        proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
+                        && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
+                    let own = proposal.sentAccepts.value(at: proposal.highestAccepted)
+                    let conflicts =
+                        !proposal.isIdentity
+                        && proposal.sentAccepts.firstBallot.map { proposal.highestAccepted > $0 } == true
+                    return (agreed, own, conflicts)
+                }) ?? nil
         else { return }
-        if let own = outcome.own {
+        if outcome.agreed {
+            endReadAtPromises(proposalID, now: now, into: &effects)
+        } else if let own = outcome.own {
             sendAccept(proposalID, repeating: own, now: now, into: &effects)
         } else if outcome.conflicts {
             fail(proposalID, .conflict, now: now, into: &effects)
         } else {
             sendAccept(proposalID, now: now, into: &effects)
         }
+    }
+
+    /// Ends a read whose promises prove its value chosen: accepted at one
+    /// ballot by an accept quorum, and nothing higher accepted by the
+    /// prepare quorum, which meets every accept quorum of a later write that
+    /// ended before the read began. The write-back would change nothing.
+    /// The quorum promised the read's ballot and accepted nothing at it,
+    /// so with the one-round-trip optimization the key's next proposal may
+    /// take the accept phase at once with that ballot, as after a write.
+    private mutating func endReadAtPromises(
+        _ proposalID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        guard let (ballot, value) = proposals.update(proposalID, { ($0.ballot, $0.current) }) else { return }
+        counters.readsEndedAtPromises += 1
+        let caching = configuration.isOneRoundTripEnabled ? (ballot, value) : nil
+        complete(proposalID, .success(value), caching: caching, now: now, into: &effects)
     }
 
     private mutating func receiveAccepted(

@@ -9,6 +9,10 @@ public struct ProposerCounters: Hashable, Sendable {
     /// Attempts that skipped the prepare phase thanks to the cached ballot
     /// (one-round-trip optimization).
     public var oneRoundTripAttempts = 0
+    /// Reads that ended at the promises, without an accept phase: every
+    /// promise of the quorum reported the same accepted ballot, held by
+    /// an accept quorum, so its value was chosen.
+    public var readsEndedAtPromises = 0
     /// Attempts abandoned: refused by a higher ballot or a stale age, or
     /// not answered by a quorum in time.
     public var failedAttempts = 0

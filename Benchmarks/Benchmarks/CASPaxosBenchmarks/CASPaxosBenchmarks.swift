@@ -29,6 +29,8 @@ let roundTripsPerOp = BenchmarkMetric.custom("round trips/op %", polarity: .pref
 let failedAttempts = BenchmarkMetric.custom("failed attempts ‰", polarity: .prefersSmaller, useScalingFactor: false)
 let p99Microseconds = BenchmarkMetric.custom("p99 µs", polarity: .prefersSmaller, useScalingFactor: false)
 let overran = BenchmarkMetric.custom("overran", polarity: .prefersSmaller, useScalingFactor: false)
+let versusRaft = BenchmarkMetric.custom("vs Raft %", polarity: .prefersLarger, useScalingFactor: false)
+let raftOpsPerSecond = BenchmarkMetric.custom("Raft ops/s", polarity: .prefersLarger, useScalingFactor: false)
 let fsyncsPerSecond = BenchmarkMetric.custom("fsyncs/s", polarity: .prefersSmaller, useScalingFactor: false)
 let answersPerSync = BenchmarkMetric.custom("answers/fsync %", polarity: .prefersLarger, useScalingFactor: false)
 
@@ -85,6 +87,39 @@ func benchmarks() {
     // Raft's peer in the same shape: the replicated key-value map, the
     // same 32 clients on their own keys (RaftLoopbackRun).
     register("CASPaxos.Uncontended.RaftPeer", CASPaxosWorkload()) { try RaftLoopbackRun($0).run() }
+
+    // CASPaxos and its Raft peer interleaved: each iteration runs one of
+    // each, back to back (in turn, the first of the pair alternating), and
+    // records CASPaxos's ops/s as a share of Raft's, in hundredths
+    // ("vs Raft %"). On a shared machine whose speed drifts over minutes,
+    // the median of these paired ratios compares the two under the same
+    // conditions, where the ratio of two medians measured minutes apart
+    // does not.
+    func registerVersusRaft(_ name: String, _ workload: CASPaxosWorkload) {
+        var raftFirst = false
+        Benchmark(
+            name,
+            configuration: .init(
+                metrics: [.wallClock, versusRaft, opsPerSecond, raftOpsPerSecond], warmupIterations: 1,
+                maxDuration: .seconds(30), maxIterations: 9)
+        ) { benchmark in
+            do {
+                benchmark.startMeasurement()
+                raftFirst.toggle()
+                let raft = raftFirst ? try RaftLoopbackRun(CASPaxosWorkload()).run() : nil
+                let chorus = try CASPaxosLoopbackRun(workload).run()
+                let peer = try raft ?? RaftLoopbackRun(CASPaxosWorkload()).run()
+                benchmark.stopMeasurement()
+                benchmark.measurement(versusRaft, Int((chorus.opsPerSecond / peer.opsPerSecond * 100).rounded()))
+                benchmark.measurement(opsPerSecond, Int(chorus.opsPerSecond))
+                benchmark.measurement(raftOpsPerSecond, Int(peer.opsPerSecond))
+            } catch {
+                benchmark.error("cannot run \(name): \(error)")
+            }
+        }
+    }
+    registerVersusRaft("CASPaxos.Uncontended.ColocatedVersusRaft", CASPaxosWorkload(placement: .firstAcceptor))
+    registerVersusRaft("CASPaxos.Uncontended.EveryNodeVersusRaft", CASPaxosWorkload(placement: .everyAcceptor))
 
     // One key, 4 proposers with 2 clients each.
     register(

@@ -73,7 +73,10 @@ extension Proposer {
     /// every key listed by a prepare quorum is re-written by an identity
     /// change, then every proposer adopts the majority configuration of
     /// `acceptors`. The other two directions (2F+2 ↔ 2F+3) treat the extra
-    /// acceptor as one that was always down and take the last step only.
+    /// acceptor as one that was always down and take the last step only;
+    /// removing one (2F+3 to 2F+2) then re-scans in the new configuration,
+    /// so that every key is on F+2 of the 2F+2 before the next change, whose
+    /// intermediate prepares on F+1 of 2F+1, may start.
     /// Versions: the intermediate is the current version + 1, the final + 2.
     ///
     /// One change at a time in the cluster: before its first step the
@@ -114,7 +117,8 @@ extension Proposer {
     ///   `acceptors` may also be the configuration the change started
     ///   from, which abandons the change instead;
     /// - in the final configuration (`acceptors` is the current set): that
-    ///   configuration is sent again to every proposer at its own version.
+    ///   configuration is sent again to every proposer at its own version
+    ///   (and, for an even count, the re-scan runs again).
     ///
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included (those dropped by ``updateProposers(_:now:into:)`` are
@@ -232,8 +236,9 @@ extension Proposer {
             throw CASPaxosError(.invalidRequest, detail: "the configuration \(quorums) is not a majority one")
         }
         if Set(target) == Set(prepare) {
-            // The last step of a change to these acceptors, again.
-            return [.reconfigure(quorums)]
+            // The last step of a change to these acceptors, again (with the
+            // re-scan an even count ends with: see below).
+            return prepare.count % 2 == 0 ? [.reconfigure(quorums), .rescan] : [.reconfigure(quorums)]
         }
         let added = target.filter { !prepare.contains($0) }
         let removed = prepare.filter { !target.contains($0) }
@@ -244,7 +249,16 @@ extension Proposer {
         let final = AcceptorQuorums.majority(of: target, version: version + 2)
         let smaller = added.isEmpty ? target : prepare
         let larger = added.isEmpty ? prepare : target
-        guard smaller.count % 2 == 1 else { return [.reconfigure(final)] }
+        guard smaller.count % 2 == 1 else {
+            // 2F+2 ↔ 2F+3, the last step only. Removing the extra acceptor
+            // leaves a value accepted by F+2 of the 2F+3 on only F+1 of the
+            // 2F+2: enough for the majority of 2F+2 (quorum F+2) to meet it,
+            // but not for the next removal's intermediate configuration,
+            // whose prepare quorum (F+1 of 2F+1) may miss it. So every key
+            // is re-written in the 2F+2 configuration, onto F+2 of them,
+            // before the change ends and another may start.
+            return added.isEmpty ? [.reconfigure(final), .rescan] : [.reconfigure(final)]
+        }
         let f = smaller.count / 2
         let intermediate = AcceptorQuorums(
             version: version + 1, prepareAcceptors: smaller, prepareQuorum: f + 1, acceptAcceptors: larger,

@@ -35,9 +35,10 @@ import EventCore
 ///   (``Proposer+Maintenance``): a proposer answers invalidations and
 ///   reconfigurations, and can drive either procedure.
 ///
-/// Reads (``read(key:now:into:)``) are proposals with the identity change:
-/// they cost the same round trips as a write (and write the value back,
-/// which is what makes a read after an interrupted write linearizable).
+/// Reads (``read(key:now:into:)``) are proposals with the identity change.
+/// A read whose promises prove the value chosen ends at them, without an
+/// accept; otherwise it writes the value back, which is what makes a read
+/// after an interrupted write linearizable.
 public struct Proposer {
     /// This proposer's ID, the tiebreaker of its ballots; unique per
     /// incarnation (a restarted proposer must not reuse its ballots).
@@ -137,8 +138,8 @@ public struct Proposer {
         }
     }
 
-    /// Starts a read of `key`: a proposal with the identity change, in one
-    /// round trip when the key's value is settled.
+    /// Starts a read of `key`: a proposal with the identity change, whose
+    /// last attempt takes one round trip when the key's value is settled.
     ///
     /// - With a cached ballot (this proposer wrote or read the key last),
     ///   the read is an accept of the cached value: one round trip, and
@@ -152,7 +153,15 @@ public struct Proposer {
     /// - When the promises disagree (a write interrupted after some
     ///   acceptors took it), the read writes the highest value back in an
     ///   accept phase, two round trips, so that it agrees with every later
-    ///   read.
+    ///   read. So does a read during a membership change: the
+    ///   intermediate configuration's prepare quorum (F+1) is smaller than
+    ///   its accept quorum (F+2).
+    ///
+    /// A key another proposer wrote last usually refuses the first prepare
+    /// (that proposer's cached next ballot is promised, and higher): the
+    /// read then retries with a ballot past it after a short back-off, so
+    /// it takes two prepare rounds. Once this proposer has the key's ballot
+    /// cached, its reads and writes of the key take one round trip each.
     ///
     /// Every prepare and accept costs each acceptor a write and a sync, as
     /// a write does. Unlike an arbitrary change, a retried read never fails

@@ -122,14 +122,13 @@ struct GarbageCollectionBoundsTests {
         network.heal()
         #expect(cluster.proposers[2].proposer?.cachedKeyCount == 1)
         let oneRoundTrips = cluster.proposers[2].counters.proposer.oneRoundTripAttempts
-        let compareAndSet = cluster.history.operations.count
-        cluster.perform(.compareAndSet(expected: [2], new: [3]), key: doomed, client: 50, proposer: 2)
-        network.run(for: .milliseconds(300))
-        #expect(cluster.history.operations[compareAndSet].outcome == .ok(nil), "seed \(seed)")
+        let compareAndSet = cluster.outcome(
+            of: .compareAndSet(expected: [2], new: [3]), key: doomed, client: 50, proposer: 2,
+            within: .milliseconds(300))
+        #expect(compareAndSet == .ok(nil), "seed \(seed)")
         #expect(cluster.proposers[2].counters.proposer.oneRoundTripAttempts == oneRoundTrips + 1)
-        cluster.perform(.read, key: doomed, client: 51, proposer: 1)
-        network.run(for: .milliseconds(300))
-        #expect(cluster.history.operations.last?.outcome == .ok(nil), "seed \(seed)")
+        let read = cluster.outcome(of: .read, key: doomed, client: 51, proposer: 1, within: .milliseconds(300))
+        #expect(read == .ok(nil), "seed \(seed)")
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
     }
 

@@ -171,9 +171,8 @@ struct MaintenanceTests {
         cluster.network.run(for: .milliseconds(200))
         cluster.perform(.write([2]), key: doomed, client: 98, proposer: 0)
         cluster.network.run(for: .milliseconds(200))
-        cluster.perform(.read, key: doomed, client: 97, proposer: 1)
-        cluster.network.run(for: .milliseconds(200))
-        #expect(cluster.history.operations.last?.outcome == .ok([2]), "seed \(seed)")
+        let read = cluster.outcome(of: .read, key: doomed, client: 97, proposer: 1, within: .milliseconds(200))
+        #expect(read == .ok([2]), "seed \(seed)")
         #expect(cluster.check() == .linearizable, "seed \(seed)")
     }
 
@@ -234,9 +233,8 @@ struct MaintenanceTests {
         for acceptor in cluster.acceptors {
             #expect(acceptor?.acceptor?.register(doomed) == nil, "seed \(seed): the register survived")
         }
-        cluster.perform(.read, key: doomed, client: 94, proposer: 1)
-        cluster.network.run(for: .milliseconds(300))
-        #expect(cluster.history.operations.last?.outcome == .ok(nil), "seed \(seed)")
+        let read = cluster.outcome(of: .read, key: doomed, client: 94, proposer: 1, within: .milliseconds(300))
+        #expect(read == .ok(nil), "seed \(seed)")
         #expect(cluster.check() == .linearizable, "seed \(seed)")
     }
 }

@@ -16,9 +16,8 @@ struct ReadTests {
         cluster.perform(.write([1]), key: Self.key, client: 0, proposer: 0)
         cluster.network.run(for: .milliseconds(20))
         let sentBefore = cluster.network.statistics.sent
-        cluster.perform(.read, key: Self.key, client: 1, proposer: 1)
-        cluster.network.run(for: .milliseconds(20))
-        #expect(cluster.history.operations.last?.outcome == .ok([1]))
+        #expect(
+            cluster.outcome(of: .read, key: Self.key, client: 1, proposer: 1, within: .milliseconds(20)) == .ok([1]))
         let reader = cluster.proposers[1].counters.proposer
         #expect(reader.readsEndedAtPromises == 1)
         // Every attempt a prepare to the 3 acceptors (the first one is
@@ -29,25 +28,22 @@ struct ReadTests {
         #expect(cluster.network.statistics.sent - sentBefore == 2 * reader.requestsSent)
         // The quorum promised the read's ballot: the next write on the key
         // takes the accept phase at once.
-        cluster.perform(.write([2]), key: Self.key, client: 1, proposer: 1)
-        cluster.network.run(for: .milliseconds(20))
-        #expect(cluster.history.operations.last?.outcome == .ok([2]))
+        let write = cluster.outcome(of: .write([2]), key: Self.key, client: 1, proposer: 1, within: .milliseconds(20))
+        #expect(write == .ok([2]))
         let writer = cluster.proposers[1].counters.proposer
         #expect(writer.oneRoundTripAttempts == 1)
         #expect(writer.attempts == reader.attempts + 1)
         #expect(writer.requestsSent == reader.requestsSent + 3)
-        cluster.perform(.read, key: Self.key, client: 0, proposer: 0)
-        cluster.network.run(for: .milliseconds(190))
-        #expect(cluster.history.operations.last?.outcome == .ok([2]))
+        #expect(
+            cluster.outcome(of: .read, key: Self.key, client: 0, proposer: 0, within: .milliseconds(190)) == .ok([2]))
         #expect(cluster.check() == .linearizable)
     }
 
     @Test("a read of a key never written ends at the promises with no value")
     func emptyRegister() throws {
         let cluster = try SimulatedCASCluster(seed: 22, proposerCount: 1)
-        cluster.perform(.read, key: Self.key, client: 0, proposer: 0)
-        cluster.network.run(for: .milliseconds(20))
-        #expect(cluster.history.operations.last?.outcome == .ok(nil))
+        #expect(
+            cluster.outcome(of: .read, key: Self.key, client: 0, proposer: 0, within: .milliseconds(20)) == .ok(nil))
         #expect(cluster.proposers[0].counters.proposer.readsEndedAtPromises == 1)
         #expect(cluster.proposers[0].counters.proposer.requestsSent == 3)
     }
@@ -64,16 +60,14 @@ struct ReadTests {
         // The writer's one-round-trip accept of [2] reaches acceptor 0 only.
         cluster.network.block(from: writer, to: acceptors[1])
         cluster.network.block(from: writer, to: acceptors[2])
-        cluster.perform(.write([2]), key: Self.key, client: 0, proposer: 0)
-        cluster.network.run(for: .seconds(1))
-        #expect(cluster.history.operations.last?.outcome == .unknown)
+        #expect(
+            cluster.outcome(of: .write([2]), key: Self.key, client: 0, proposer: 0, within: .seconds(1)) == .unknown)
         cluster.network.heal()
         // The reader hears acceptors 0 and 1: [2] at the writer's second
         // ballot, [1] at its first.
         cluster.network.block(from: reader, to: acceptors[2])
-        cluster.perform(.read, key: Self.key, client: 1, proposer: 1)
-        cluster.network.run(for: .milliseconds(50))
-        #expect(cluster.history.operations.last?.outcome == .ok([2]))
+        #expect(
+            cluster.outcome(of: .read, key: Self.key, client: 1, proposer: 1, within: .milliseconds(50)) == .ok([2]))
         let counters = cluster.proposers[1].counters.proposer
         #expect(counters.readsEndedAtPromises == 0)
         // A prepare to the 3 acceptors per attempt (the first is refused by
@@ -85,9 +79,8 @@ struct ReadTests {
         // and this read would return it after [2] (a violation).
         cluster.network.heal()
         cluster.network.block(from: writer, to: acceptors[0])
-        cluster.perform(.read, key: Self.key, client: 0, proposer: 0)
-        cluster.network.run(for: .milliseconds(190))
-        #expect(cluster.history.operations.last?.outcome == .ok([2]))
+        #expect(
+            cluster.outcome(of: .read, key: Self.key, client: 0, proposer: 0, within: .milliseconds(190)) == .ok([2]))
         #expect(cluster.check() == .linearizable)
     }
 
@@ -98,10 +91,9 @@ struct ReadTests {
         let cluster = try SimulatedCASCluster(seed: 24, proposerCount: 1, configuration: configuration)
         cluster.perform(.read, key: Self.key, client: 0, proposer: 0)
         cluster.network.run(for: .milliseconds(20))
-        cluster.perform(.write([1]), key: Self.key, client: 0, proposer: 0)
-        cluster.network.run(for: .milliseconds(20))
+        #expect(
+            cluster.outcome(of: .write([1]), key: Self.key, client: 0, proposer: 0, within: .milliseconds(20)) == .ok([1]))
         let counters = cluster.proposers[0].counters.proposer
-        #expect(cluster.history.operations.last?.outcome == .ok([1]))
         #expect(counters.readsEndedAtPromises == 1)
         #expect(counters.oneRoundTripAttempts == 0)
         #expect(counters.requestsSent == 3 + 6)

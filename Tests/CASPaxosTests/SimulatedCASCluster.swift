@@ -162,6 +162,18 @@ final class SimulatedCASCluster {
         }
     }
 
+    /// Runs one recorded operation on `proposer` and the network for
+    /// `duration`; returns the operation's outcome (`.unknown` if it has
+    /// not ended by then).
+    func outcome(
+        of operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int, within duration: Duration
+    ) -> OperationOutcome<[UInt8]?> {
+        let number = history.operations.count
+        perform(operation, key: key, client: client, proposer: proposer)
+        network.run(for: duration)
+        return history.operations[number].outcome
+    }
+
     /// Runs one recorded operation on `proposer`; calls `then` when it ends.
     func perform(
         _ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int,

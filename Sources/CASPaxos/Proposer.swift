@@ -417,15 +417,15 @@ public struct Proposer {
         }
         counter = max(counter, accepted.counter)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
-        // At the quorum: whether a read can end here (every promise names
-        // the same accepted ballot, and an accept quorum holds it), the
-        // value this proposal sent at the highest accepted ballot, if it
-        // sent one, and whether another proposer's accept above its first
-        // one rules a fresh change out.
+        // At the quorum: the ballot and value a read ends with here, if it
+        // can (every promise names the same accepted ballot, and an accept
+        // quorum holds it), the value this proposal sent at the highest
+        // accepted ballot, if it sent one, and whether another proposer's
+        // accept above its first one rules a fresh change out.
         guard
             let outcome = proposals.update(
                 proposalID,
-                { proposal -> (agreed: Bool, own: [UInt8]??, conflicts: Bool)? in
+                { proposal -> (agreed: (ballot: Ballot, value: [UInt8]?)?, own: [UInt8]??, conflicts: Bool)? in
                     proposal.granted.insert(position)
                     if accepted > proposal.highestAccepted {
                         proposal.highestAccepted = accepted
@@ -435,7 +435,8 @@ public struct Proposer {
                     guard proposal.granted.count >= quorum else { return nil }
                     let agreed =
                         proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
-                        && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
+                            && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
+                        ? (proposal.ballot, proposal.current) : nil
                     let own = proposal.sentAccepts.value(at: proposal.highestAccepted)
                     let conflicts =
                         !proposal.isIdentity
@@ -443,8 +444,8 @@ public struct Proposer {
                     return (agreed, own, conflicts)
                 }) ?? nil
         else { return }
-        if outcome.agreed {
-            endReadAtPromises(proposalID, now: now, into: &effects)
+        if let (ballot, value) = outcome.agreed {
+            endReadAtPromises(proposalID, ballot: ballot, value: value, now: now, into: &effects)
         } else if let own = outcome.own {
             sendAccept(proposalID, repeating: own, now: now, into: &effects)
         } else if outcome.conflicts {
@@ -454,17 +455,16 @@ public struct Proposer {
         }
     }
 
-    /// Ends a read whose promises prove its value chosen: accepted at one
-    /// ballot by an accept quorum, and nothing higher accepted by the
+    /// Ends a read with `value`, which its promises prove chosen: accepted
+    /// at one ballot by an accept quorum, and nothing higher accepted by the
     /// prepare quorum, which meets every accept quorum of a later write that
     /// ended before the read began. The write-back would change nothing.
-    /// The quorum promised the read's ballot and accepted nothing at it,
+    /// The quorum promised the read's `ballot` and accepted nothing at it,
     /// so with the one-round-trip optimization the key's next proposal may
     /// take the accept phase at once with that ballot, as after a write.
     private mutating func endReadAtPromises(
-        _ proposalID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]
+        _ proposalID: UInt64, ballot: Ballot, value: [UInt8]?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard let (ballot, value) = proposals.update(proposalID, { ($0.ballot, $0.current) }) else { return }
         counters.readsEndedAtPromises += 1
         let caching = configuration.isOneRoundTripEnabled ? (ballot, value) : nil
         complete(proposalID, .success(value), caching: caching, now: now, into: &effects)

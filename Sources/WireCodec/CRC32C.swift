@@ -7,8 +7,9 @@ import CChorusSystem
 /// Computed with the CPU's `crc32` instruction where it has one (x86-64
 /// with SSE 4.2, through `CChorusSystem`), 8 input bytes per instruction;
 /// elsewhere with slicing-by-8 tables (8 × 256 entries, built once on
-/// first use), 8 input bytes per step. Both give the same values. Incremental: feeding a message in pieces
-/// with ``update(_:)`` gives the same ``value`` as one ``checksum(_:)`` call.
+/// first use), 8 input bytes per step. Both give the same values.
+/// Incremental: feeding a message in pieces with ``update(_:)`` gives the
+/// same ``value`` as one ``checksum(_:)`` call.
 public struct CRC32C: Sendable {
     /// The running register, before the final XOR.
     private var state: UInt32 = 0xFFFF_FFFF

@@ -207,7 +207,8 @@ final class CASPaxosLoopbackRun {
         var groups: [LoopBound<ClosedLoopClients>] = []
         for (index, ((loop, roles), bound)) in zip(loops, transports).enumerated() {
             let proposing = roles.count { $0.proposes }
-            let clients = proposing == 0 ? 0 : workload.clients / proposingLoops + (index == 0 ? workload.clients % proposingLoops : 0)
+            let share = workload.clients / proposingLoops + (index == 0 ? workload.clients % proposingLoops : 0)
+            let clients = proposing == 0 ? 0 : share
             let keys = (0..<proposing).map { proposer in
                 stride(from: firstClient + proposer, to: firstClient + clients, by: proposing).map { client in
                     workload.sharedKey ? "shared" : "key-\(client)"
@@ -241,7 +242,8 @@ final class CASPaxosLoopbackRun {
         }
         outcome.syncs = figures.syncs
         outcome.answersPerSync = figures.syncs == 0 ? 0 : Double(figures.answers) / Double(figures.syncs)
-        outcome.failedAttemptRate = figures.attempts == 0 ? 0 : Double(figures.failedAttempts) / Double(figures.attempts)
+        outcome.failedAttemptRate =
+            figures.attempts == 0 ? 0 : Double(figures.failedAttempts) / Double(figures.attempts)
         if outcome.succeeded > 0 {
             outcome.messagesPerOp = Double(figures.datagrams) / Double(outcome.succeeded)
             outcome.roundTripsPerOp = Double(figures.requests) / 3 / Double(outcome.succeeded)

@@ -85,7 +85,7 @@ extension CASPaxosMessage {
     func replacingRequestID(_ id: UInt64) -> CASPaxosMessage {
         switch self {
         case .prepare(_, let key, let ballot, let age): .prepare(requestID: id, key: key, ballot: ballot, age: age)
-        case .promise(_, let accepted, let value): .promise(requestID: id, accepted: accepted, value: value)
+        case .promise(_, let accepted, let value, let floor): .promise(requestID: id, accepted: accepted, value: value, removalFloor: floor)
         case .accept(_, let key, let ballot, let age, let value, let next):
             .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
         case .accepted: .accepted(requestID: id)

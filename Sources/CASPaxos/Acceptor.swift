@@ -72,7 +72,12 @@ public struct Acceptor {
             else { return }
             guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
             counters.promises += 1
-            effects.append(.send(.promise(requestID: id, accepted: register.accepted, value: register.value), to: sender))
+            // A register that accepted nothing names the removal floor:
+            // everything this acceptor accepted for a key it removed was
+            // below it (see CASPaxosMessage.promise).
+            let floor = register.accepted == .zero && state.removalFloor != .zero ? state.removalFloor : nil
+            effects.append(
+                .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
         case .accept(let id, let key, let ballot, let age, let value, let next):
             guard admits(id, ballot, age, from: sender, into: &effects) else { return }
             if let next, next <= ballot {

@@ -11,10 +11,11 @@ extension CASPaxosMessage {
             writer.writeBytes(key)
             ballot.encode(to: &writer)
             writer.writeVarint(age)
-        case .promise(let id, let accepted, let value):
+        case .promise(let id, let accepted, let value, let removalFloor):
             Self.start(.promise, id, &writer)
             accepted.encode(to: &writer)
             Self.write(value, &writer)
+            writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
         case .accept(let id, let key, let ballot, let age, let value, let nextBallot):
             Self.start(.accept, id, &writer)
             writer.writeBytes(key)
@@ -185,7 +186,9 @@ extension CASPaxosMessage {
             return .prepare(requestID: id, key: key, ballot: ballot, age: try readAge(&reader))
         case .promise:
             let accepted = try Ballot(from: &reader)
-            return .promise(requestID: id, accepted: accepted, value: try readValue(&reader, configuration))
+            let value = try readValue(&reader, configuration)
+            let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
+            return .promise(requestID: id, accepted: accepted, value: value, removalFloor: removalFloor)
         case .accept:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)

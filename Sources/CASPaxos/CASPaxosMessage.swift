@@ -24,8 +24,12 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// `age` is the proposer's age (garbage collection).
     case prepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64)
     /// The acceptor promised: its accepted ballot (``Ballot/zero`` for
-    /// none) and value.
-    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?)
+    /// none) and value. When it accepted nothing for the key, it names its
+    /// removal floor too (nil if it never removed a key): every ballot it
+    /// accepted for a key it then removed is below that floor, so a
+    /// proposer whose earlier accept is below it cannot tell whether that
+    /// accept was chosen and collected since.
+    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
     /// (the one-round-trip optimization), then promise it at once.
     case accept(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?)
@@ -81,7 +85,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// The request ID the message carries.
     public var requestID: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _), .promise(let id, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
+        case .prepare(let id, _, _, _), .promise(let id, _, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
             .conflict(let id, _, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
             .setMinimumAges(let id, _), .removeTombstone(let id, _, _), .acknowledged(let id),
             .reconfigure(let id, _), .listKeys(let id, _), .keyList(let id, _, _):

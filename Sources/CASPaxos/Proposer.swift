@@ -25,7 +25,12 @@ import EventCore
 ///   this proposal's value, and the proposal fails with an indeterminate
 ///   ``CASPaxosError/Code/conflict``; otherwise (every ballot seen is older)
 ///   the earlier accepts can no longer be chosen once this one is, and the
-///   change is applied afresh.
+///   change is applied afresh. Garbage collection would break the last
+///   case: a value chosen, read, deleted and collected leaves no ballot
+///   behind. But an acceptor that removed accepted ballots keeps a floor
+///   above them, and its promise of a key it accepted nothing for names
+///   that floor: a floor above this proposal's first accept fails the
+///   proposal indeterminate too.
 /// - One-round-trip optimization: every accept carries the next ballot,
 ///   which acceptors promise as they accept. When a prepare quorum did, the
 ///   proposer caches (next ballot, new value) for the key, and its next
@@ -208,8 +213,8 @@ public struct Proposer {
         _ message: CASPaxosMessage, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         switch message {
-        case .promise(let requestID, let accepted, let value):
-            receivePromise(requestID, accepted, value, from: sender, now: now, into: &effects)
+        case .promise(let requestID, let accepted, let value, let removalFloor):
+            receivePromise(requestID, accepted, value, removalFloor, from: sender, now: now, into: &effects)
         case .accepted(let requestID):
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
         case .conflict(let requestID, let highest, let neverAccepted):
@@ -405,8 +410,8 @@ public struct Proposer {
     }
 
     private mutating func receivePromise(
-        _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, from sender: Endpoint, now: Instant,
-        into effects: inout [CASPaxosEffect]
+        _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, _ removalFloor: Ballot?, from sender: Endpoint,
+        now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = waiting(requestID, .preparing) else { return }
         guard let position = acceptors.position(of: sender), acceptors.prepare.contains(position),
@@ -432,6 +437,7 @@ public struct Proposer {
                         proposal.current = value
                     }
                     proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
+                    if let removalFloor { proposal.highestRemovalFloor = max(proposal.highestRemovalFloor, removalFloor) }
                     guard proposal.granted.count >= quorum else { return nil }
                     let agreed =
                         proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
@@ -440,7 +446,9 @@ public struct Proposer {
                     let own = proposal.sentAccepts.value(at: proposal.highestAccepted)
                     let conflicts =
                         !proposal.isIdentity
-                        && proposal.sentAccepts.firstBallot.map { proposal.highestAccepted > $0 } == true
+                        && proposal.sentAccepts.firstBallot.map {
+                            proposal.highestAccepted > $0 || proposal.highestRemovalFloor > $0
+                        } == true
                     return (agreed, own, conflicts)
                 }) ?? nil
         else { return }

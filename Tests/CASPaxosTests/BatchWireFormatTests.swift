@@ -191,7 +191,7 @@ struct BatchWireFormatTests {
 
         // A value over the message size: its frame fails to encode, the
         // frames before and after it do not.
-        let huge = CASPaxosMessage.promise(requestID: 7, accepted: .zero, value: [UInt8](repeating: 1, count: 500))
+        let huge = CASPaxosMessage.promise(requestID: 7, accepted: .zero, value: [UInt8](repeating: 1, count: 500), removalFloor: nil)
         outbox.append(.accepted(requestID: 1), to: Self.acceptor)
         outbox.append(huge, to: Self.acceptor)
         outbox.append(.accepted(requestID: 2), to: Self.acceptor)
@@ -220,7 +220,7 @@ struct BatchWireFormatTests {
                 requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0,
                 value: [UInt8](repeating: 1, count: 40), nextBallot: nil)
         }
-        let large = CASPaxosMessage.promise(requestID: 99, accepted: .zero, value: [UInt8](repeating: 2, count: 2_000))
+        let large = CASPaxosMessage.promise(requestID: 99, accepted: .zero, value: [UInt8](repeating: 2, count: 2_000), removalFloor: nil)
         var outbox = CASPaxosOutbox(configuration: configuration)
         for message in small[..<15] { outbox.append(message, to: Self.acceptor) }
         outbox.append(large, to: Self.acceptor)

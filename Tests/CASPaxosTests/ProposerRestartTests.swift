@@ -36,7 +36,7 @@ struct ProposerRestartTests {
 
         effects.removeAll()
         for acceptor in Self.acceptors {
-            next.receive(.promise(requestID: oldRequest, accepted: .zero, value: nil), from: acceptor, now: Self.now,
+            next.receive(.promise(requestID: oldRequest, accepted: .zero, value: nil, removalFloor: nil), from: acceptor, now: Self.now,
                          into: &effects)
         }
         #expect(next.counters.staleReplies == 3)

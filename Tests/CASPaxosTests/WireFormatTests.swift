@@ -11,8 +11,9 @@ struct WireFormatTests {
     static let ballot = Ballot(counter: 5, proposer: NodeID(0xAB))
     static let samples: [CASPaxosMessage] = [
         .prepare(requestID: 1, key: [1, 2], ballot: ballot, age: 3),
-        .promise(requestID: 2, accepted: ballot, value: [9]),
-        .promise(requestID: 2, accepted: .zero, value: nil),
+        .promise(requestID: 2, accepted: ballot, value: [9], removalFloor: nil),
+        .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: ballot),
+        .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: nil),
         .accept(requestID: 3, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1))),
         .accepted(requestID: 4),
         .conflict(requestID: 5, highest: ballot, neverAccepted: true),
@@ -73,7 +74,7 @@ struct WireFormatTests {
         } catch {
             #expect(error.code == .lengthExceedsLimit)
         }
-        let bigValue = Self.encode(.promise(requestID: 1, accepted: Self.ballot, value: [UInt8](repeating: 0, count: 8_193)))
+        let bigValue = Self.encode(.promise(requestID: 1, accepted: Self.ballot, value: [UInt8](repeating: 0, count: 8_193), removalFloor: nil))
         #expect(throws: WireError.self) { try Self.decode(bigValue) }
     }
 

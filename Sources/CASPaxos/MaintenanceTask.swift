@@ -25,8 +25,11 @@ struct MaintenanceTask {
         case removeTombstone(key: [UInt8])
         /// Every proposer adopts these acceptor quorums.
         case reconfigure(AcceptorQuorums)
-        /// Identity change on every key listed by a prepare quorum.
-        case rescan
+        /// Identity change on every key listed by a prepare quorum and by
+        /// every acceptor in `joining` (acceptors being added, which may
+        /// hold keys from an earlier membership, collected since on the
+        /// others).
+        case rescan(joining: [Endpoint])
         /// Take the cluster's membership-change register for a change from
         /// the current acceptors to these (or go on under a record that
         /// allows them), then plan the change's steps from the

@@ -56,7 +56,7 @@ struct Proposal {
     /// sent, the change may have taken effect, so a retry must not apply it
     /// again blindly (see ``Proposer``).
     var sentAccepts = SentAccepts()
-    /// The highest removal floor among this proposal.s promises (those of
+    /// The highest removal floor among this proposal's promises (those of
     /// acceptors that accepted nothing for the key): every ballot an
     /// acceptor accepted for a key it then removed is below its floor, so
     /// an accept of this proposal's below it may have been chosen and

@@ -72,11 +72,21 @@ extension Proposer {
     /// to the 2F+2 with quorum F+2, prepares to the 2F+1 with quorum F+1),
     /// every key listed by a prepare quorum is re-written by an identity
     /// change, then every proposer adopts the majority configuration of
-    /// `acceptors`. The other two directions (2F+2 ↔ 2F+3) treat the extra
-    /// acceptor as one that was always down and take the last step only;
-    /// removing one (2F+3 to 2F+2) then re-scans in the new configuration,
-    /// so that every key is on F+2 of the 2F+2 before the next change, whose
-    /// intermediate prepares on F+1 of 2F+1, may start.
+    /// `acceptors`.
+    ///
+    /// An acceptor being added may hold keys from an earlier membership,
+    /// deleted and collected on the others since; a prepare quorum that
+    /// took its stale value and found nothing elsewhere would bring the
+    /// key back. So an addition's re-scan also lists every key of the new
+    /// acceptor (which must answer; the re-writes read from the old
+    /// acceptors only), and 2F+2 → 2F+3, which the paper could take in its
+    /// last step alone (an empty new acceptor is as if it had always been
+    /// down), goes through an intermediate configuration too (prepares to
+    /// the 2F+2 and accepts to the 2F+3, both with quorum F+2) and its
+    /// re-scan. Removing one from 2F+3 to 2F+2 takes the last step, then
+    /// re-scans in the new configuration, so that every key is on F+2 of
+    /// the 2F+2 before the next change, whose intermediate prepares on F+1
+    /// of 2F+1, may start.
     /// Versions: the intermediate is the current version + 1, the final + 2.
     ///
     /// One change at a time in the cluster: before its first step the
@@ -113,9 +123,12 @@ extension Proposer {
     /// - in the intermediate configuration (version w): the intermediate
     ///   again at version w + 2 (above the final, w + 1, which the failed
     ///   change may have sent to some proposers, who come back to the
-    ///   intermediate), the re-scan, then the final at w + 3. From there
-    ///   `acceptors` may also be the configuration the change started
-    ///   from, which abandons the change instead;
+    ///   intermediate), the re-scan, then the final at w + 3. `acceptors`
+    ///   may be either set of the intermediate: its accept acceptors
+    ///   (finishing an addition or abandoning a removal; the re-scan lists
+    ///   the acceptor outside the prepare set, as for an addition) or its
+    ///   prepare acceptors (finishing a removal or abandoning an addition,
+    ///   with one more re-scan after the final if its count is even);
     /// - in the final configuration (`acceptors` is the current set): that
     ///   configuration is sent again to every proposer at its own version
     ///   (and, for an even count, the re-scan runs again).
@@ -171,7 +184,11 @@ extension Proposer {
     /// builds on the tombstone or a later value: the empty value a removed
     /// key has. The paper needs the invalidation because its removal
     /// forgets the promise; the removal floor is what makes skipping it
-    /// safe. A membership change is another matter: a dropped proposer
+    /// safe. The floor also keeps a write of the dropped proposer's that
+    /// was chosen, read, deleted and collected while its answers were lost
+    /// from being applied again by its retry: promises name the floor, and
+    /// a retry whose first accept is below it ends indeterminate. A
+    /// membership change is another matter: a dropped proposer
     /// that is alive keeps its old configuration and could write where
     /// later readers do not look, so drop only proposers that have stopped.
     public mutating func updateProposers(
@@ -218,10 +235,9 @@ extension Proposer {
         guard prepare == quorums.acceptAcceptors else {
             // Mid-change: a change stopped in its intermediate configuration
             // and may have sent its final (version + 1) to some proposers.
-            let f = prepare.count / 2
             let accept = quorums.acceptAcceptors
-            guard prepare.count % 2 == 1, accept.count == prepare.count + 1, Set(prepare).isSubset(of: accept),
-                quorums.prepareQuorum == f + 1, quorums.acceptQuorum == f + 2,
+            guard accept.count == prepare.count + 1, Set(prepare).isSubset(of: accept),
+                quorums == Self.intermediate(from: prepare, to: accept, version: version),
                 Set(target) == Set(prepare) || Set(target) == Set(accept)
             else {
                 throw CASPaxosError(
@@ -230,7 +246,15 @@ extension Proposer {
             }
             var intermediate = quorums
             intermediate.version = version + 2
-            return [.reconfigure(intermediate), .rescan, .reconfigure(.majority(of: target, version: version + 3))]
+            // Finishing an addition re-scans the acceptor it adds; abandoning
+            // it (back to the prepare set) leaves that acceptor out, and an
+            // even count re-scans once more, as after a removal (see below).
+            let adding = Set(target) == Set(accept)
+            let steps: [MaintenanceTask.Step] = [
+                .reconfigure(intermediate), .rescan(joining: adding ? accept.filter { !prepare.contains($0) } : []),
+                .reconfigure(.majority(of: target, version: version + 3)),
+            ]
+            return !adding && target.count % 2 == 0 ? steps + [.rescan(joining: [])] : steps
         }
         guard quorums == .majority(of: prepare, version: version) else {
             throw CASPaxosError(.invalidRequest, detail: "the configuration \(quorums) is not a majority one")
@@ -238,7 +262,7 @@ extension Proposer {
         if Set(target) == Set(prepare) {
             // The last step of a change to these acceptors, again (with the
             // re-scan an even count ends with: see below).
-            return prepare.count % 2 == 0 ? [.reconfigure(quorums), .rescan] : [.reconfigure(quorums)]
+            return prepare.count % 2 == 0 ? [.reconfigure(quorums), .rescan(joining: [])] : [.reconfigure(quorums)]
         }
         let added = target.filter { !prepare.contains($0) }
         let removed = prepare.filter { !target.contains($0) }
@@ -247,23 +271,52 @@ extension Proposer {
                 .invalidRequest, detail: "a membership change adds or removes one acceptor (\(added.count) added, \(removed.count) removed)")
         }
         let final = AcceptorQuorums.majority(of: target, version: version + 2)
-        let smaller = added.isEmpty ? target : prepare
-        let larger = added.isEmpty ? prepare : target
-        guard smaller.count % 2 == 1 else {
-            // 2F+2 ↔ 2F+3, the last step only. Removing the extra acceptor
-            // leaves a value accepted by F+2 of the 2F+3 on only F+1 of the
-            // 2F+2: enough for the majority of 2F+2 (quorum F+2) to meet it,
-            // but not for the next removal's intermediate configuration,
-            // whose prepare quorum (F+1 of 2F+1) may miss it. So every key
-            // is re-written in the 2F+2 configuration, onto F+2 of them,
-            // before the change ends and another may start.
-            return added.isEmpty ? [.reconfigure(final), .rescan] : [.reconfigure(final)]
+        guard added.isEmpty || prepare.count % 2 == 1 else {
+            // 2F+2 → 2F+3. With an empty new acceptor this could take the
+            // last step alone (the majorities of both need F+2: the new one
+            // is as if it had always been down), but the acceptor may hold
+            // keys from an earlier membership, collected since on the
+            // others: a prepare quorum of the 2F+3 that took its stale value
+            // and found nothing on the rest would bring the key back. So
+            // the change goes through an intermediate configuration that
+            // prepares on the 2F+2 only and re-scans, the new acceptor's
+            // keys included, before the 2F+3 is used.
+            return [
+                .reconfigure(Self.intermediate(from: prepare, to: target, version: version + 1)),
+                .rescan(joining: added), .reconfigure(final),
+            ]
         }
-        let f = smaller.count / 2
-        let intermediate = AcceptorQuorums(
-            version: version + 1, prepareAcceptors: smaller, prepareQuorum: f + 1, acceptAcceptors: larger,
-            acceptQuorum: f + 2)
-        return [.reconfigure(intermediate), .rescan, .reconfigure(final)]
+        guard removed.isEmpty || target.count % 2 == 1 else {
+            // 2F+3 → 2F+2, the last step, then a re-scan. Removing the extra
+            // acceptor leaves a value accepted by F+2 of the 2F+3 on only
+            // F+1 of the 2F+2: enough for the majority of 2F+2 (quorum F+2)
+            // to meet it, but not for the next removal's intermediate
+            // configuration, whose prepare quorum (F+1 of 2F+1) may miss
+            // it. So every key is re-written in the 2F+2 configuration,
+            // onto F+2 of them, before the change ends and another may
+            // start.
+            return [.reconfigure(final), .rescan(joining: [])]
+        }
+        // 2F+1 ↔ 2F+2: the paper's three steps; an addition's re-scan lists
+        // the new acceptor too, which may hold keys from an earlier
+        // membership.
+        let (smaller, larger) = added.isEmpty ? (target, prepare) : (prepare, target)
+        return [
+            .reconfigure(Self.intermediate(from: smaller, to: larger, version: version + 1)),
+            .rescan(joining: added), .reconfigure(final),
+        ]
+    }
+
+    /// The intermediate configuration between `smaller` and `larger`, one
+    /// acceptor more: prepares go to the smaller set and accepts to the
+    /// larger. Between 2F+1 and 2F+2 (the paper's), quorums F+1 and F+2;
+    /// from 2F+2 to 2F+3, F+2 and F+2. Every quorum of it meets every
+    /// quorum of both majority configurations.
+    static func intermediate(from smaller: [Endpoint], to larger: [Endpoint], version: UInt64) -> AcceptorQuorums {
+        let f = (smaller.count - 1) / 2
+        return AcceptorQuorums(
+            version: version, prepareAcceptors: smaller, prepareQuorum: smaller.count / 2 + 1,
+            acceptAcceptors: larger, acceptQuorum: f + 2)
     }
 
     private mutating func startTask(
@@ -400,8 +453,8 @@ extension Proposer {
         case .reconfigure(let newQuorums):
             task.targets = task.proposers
             task.message = .reconfigure(requestID: task.requestID, quorums: newQuorums)
-        case .rescan:
-            task.targets = quorums.prepareAcceptors
+        case .rescan(let joining):
+            task.targets = quorums.prepareAcceptors + joining.filter { !quorums.prepareAcceptors.contains($0) }
             // A run that failed under this configuration left its listing
             // and the keys it had not re-written: go on from there.
             if task.rescanVersion != quorums.version {
@@ -410,7 +463,7 @@ extension Proposer {
                 task.listingDone = []
                 task.keys = []
                 task.rewritesLeft = []
-            } else if task.listingDone.count >= quorums.prepareQuorum {
+            } else if isListingComplete(task) {
                 tasks[taskID] = task
                 startRewrites(taskID, now: now, into: &effects)
                 if isStepDone(taskID) { nextStep(taskID, now: now, into: &effects) }
@@ -480,7 +533,7 @@ extension Proposer {
         if isComplete { task.listingDone.insert(sender) }
         task.progressed(now: now, timeout: configuration.maintenanceTimeout)
         tasks[taskID] = task
-        if task.listingDone.count >= quorums.prepareQuorum {
+        if isListingComplete(task) {
             tasks[taskID]?.rewritesLeft = task.keys.sorted { $1.lexicographicallyPrecedes($0) }
             startRewrites(taskID, now: now, into: &effects)
             if isStepDone(taskID) { nextStep(taskID, now: now, into: &effects) }
@@ -491,6 +544,15 @@ extension Proposer {
             tasks[taskID] = task
             effects.append(.send(.listKeys(requestID: request, after: task.listingCursor[sender]), to: sender))
         }
+    }
+
+    /// Whether a re-scan has every key it must re-write: a prepare quorum
+    /// listed all its keys, and so did every acceptor it adds.
+    private func isListingComplete(_ task: MaintenanceTask) -> Bool {
+        guard case .rescan(let joining) = task.steps.first else { return false }
+        let prepare = quorums.prepareAcceptors
+        return task.listingDone.count(where: { prepare.contains($0) }) >= quorums.prepareQuorum
+            && joining.allSatisfy { task.listingDone.contains($0) }
     }
 
     /// Re-writes in flight at once in a re-scan: the keys listed (up to

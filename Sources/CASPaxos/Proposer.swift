@@ -158,9 +158,10 @@ public struct Proposer {
     /// - When the promises disagree (a write interrupted after some
     ///   acceptors took it), the read writes the highest value back in an
     ///   accept phase, two round trips, so that it agrees with every later
-    ///   read. So does a read during a membership change: the
-    ///   intermediate configuration's prepare quorum (F+1) is smaller than
-    ///   its accept quorum (F+2).
+    ///   read. So does a read in the intermediate configuration between
+    ///   2F+1 and 2F+2 acceptors: its prepare quorum (F+1) is smaller than
+    ///   its accept quorum (F+2). (Between 2F+2 and 2F+3 both are F+2, and
+    ///   F+2 promises from the 2F+2 that agree are an accept quorum.)
     ///
     /// A key another proposer wrote last usually refuses the first prepare
     /// (that proposer's cached next ballot is promised, and higher): the

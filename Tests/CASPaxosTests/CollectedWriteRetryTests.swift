@@ -12,14 +12,18 @@ import Testing
 struct CollectedWriteRetryTests {
     /// Proposer 0 writes [2] on its cached ballot; every acceptor takes it
     /// but their answers to proposer 0 are lost. Proposer 1 reads [2],
-    /// deletes the key and collects it (proposer 0 answers the
-    /// invalidation). Then proposer 0 hears the acceptors again: its
-    /// retry's prepare finds the key empty, as if never written, but below
-    /// the acceptors' removal floor. Applying the write afresh would bring
-    /// [2] back after the delete (a later read returning [2], the
-    /// checker's violation); it must end indeterminate instead.
-    @Test("a write read, deleted and collected while its answers were lost ends indeterminate")
-    func writeRetriedAfterCollection() throws {
+    /// deletes the key and collects it: proposer 0 answers the
+    /// invalidation or, `dropped`, was dropped from proposer 1's list (cut
+    /// off, it looked gone), so the collection neither invalidates nor
+    /// ages it. Then proposer 0 hears the acceptors again: its retry's
+    /// prepare finds the key empty, as if never written, but below the
+    /// acceptors' removal floor. Applying the write afresh would bring [2]
+    /// back after the delete (a later read returning [2], the checker's
+    /// violation); it must end indeterminate instead.
+    @Test(
+        "a write read, deleted and collected while its answers were lost ends indeterminate",
+        arguments: [false, true])
+    func writeRetriedAfterCollection(dropped: Bool) throws {
         let key = Array("k".utf8)
         let cluster = try SimulatedCASCluster(seed: 7)
         let writer = cluster.proposerNodes[0]
@@ -29,53 +33,12 @@ struct CollectedWriteRetryTests {
         cluster.perform(.write([2]), key: key, client: 0, proposer: 0)
         cluster.network.run(for: .milliseconds(20))
         #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(50)) == .ok([2]))
+        if dropped { cluster.proposers[1].proposerEndpoints = [cluster.proposerNodes[1].localEndpoint] }
         var collected: Result<Void, CASPaxosError>?
-        let delete = cluster.history.invoke(client: 1, key: key, input: .write(nil), at: cluster.network.now)
-        cluster.proposers[1].delete(
-            key: key,
-            completion: { result in
-                if case .success(let value) = result {
-                    cluster.history.complete(delete, with: .ok(value), at: cluster.network.now)
-                }
-            },
-            collected: { collected = $0 })
+        cluster.delete(key, client: 1, proposer: 1) { collected = $0 }
         cluster.network.run(for: .milliseconds(200))
         #expect(collected.map { if case .success = $0 { true } else { false } } == true, "\(String(describing: collected))")
         #expect(cluster.history.operations[write].outcome == .unknown, "the write is still running")
-        cluster.network.heal()
-        cluster.network.run(for: .seconds(3))
-        #expect(cluster.history.operations[write].outcome == .unknown)
-        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(100)) == .ok(nil))
-        #expect(cluster.check() == .linearizable)
-    }
-
-    /// The same, but the writer was dropped from the proposers' list (cut
-    /// off, it looked gone): the collection does not invalidate it, and
-    /// the acceptors do not age it.
-    @Test("a dropped proposer's write, read, deleted and collected while its answers were lost, ends indeterminate")
-    func droppedWriterRetriedAfterCollection() throws {
-        let key = Array("k".utf8)
-        let cluster = try SimulatedCASCluster(seed: 7)
-        let writer = cluster.proposerNodes[0]
-        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(50)) == .ok([1]))
-        for acceptor in cluster.acceptorNodes { cluster.network.block(from: acceptor, to: writer) }
-        let write = cluster.history.operations.count
-        cluster.perform(.write([2]), key: key, client: 0, proposer: 0)
-        cluster.network.run(for: .milliseconds(20))
-        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(50)) == .ok([2]))
-        cluster.proposers[1].proposerEndpoints = [cluster.proposerNodes[1].localEndpoint]
-        var collected: Result<Void, CASPaxosError>?
-        let delete = cluster.history.invoke(client: 1, key: key, input: .write(nil), at: cluster.network.now)
-        cluster.proposers[1].delete(
-            key: key,
-            completion: { result in
-                if case .success(let value) = result {
-                    cluster.history.complete(delete, with: .ok(value), at: cluster.network.now)
-                }
-            },
-            collected: { collected = $0 })
-        cluster.network.run(for: .milliseconds(200))
-        #expect(collected.map { if case .success = $0 { true } else { false } } == true, "\(String(describing: collected))")
         cluster.network.heal()
         cluster.network.run(for: .seconds(3))
         #expect(cluster.history.operations[write].outcome == .unknown)

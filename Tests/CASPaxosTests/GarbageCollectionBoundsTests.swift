@@ -25,23 +25,6 @@ struct GarbageCollectionBoundsTests {
         }
     }
 
-    /// Deletes `key` through `proposer`, recorded in the history.
-    static func delete(
-        _ key: [UInt8], on proposer: Int, in cluster: SimulatedCASCluster,
-        collected: @escaping (Result<Void, CASPaxosError>) -> Void
-    ) {
-        let number = cluster.history.invoke(client: 90, key: key, input: .write(nil), at: cluster.network.now)
-        cluster.proposers[proposer].delete(
-            key: key,
-            completion: { result in
-                switch result {
-                case .success(let value): cluster.history.complete(number, with: .ok(value), at: cluster.network.now)
-                case .failure: cluster.history.complete(number, with: .unknown, at: cluster.network.now)
-                }
-            },
-            collected: collected)
-    }
-
     @Test(
         "collections past the limit are refused; a proposer gone for good holds the others until it is dropped from the list",
         arguments: UInt64(1)...5)
@@ -60,7 +43,7 @@ struct GarbageCollectionBoundsTests {
 
         var collected: [Result<Void, CASPaxosError>?] = [nil, nil, nil]
         for (index, key) in doomed.enumerated() {
-            Self.delete(key, on: 0, in: cluster) { collected[index] = $0 }
+            cluster.delete(key, client: 90, proposer: 0) { collected[index] = $0 }
             network.run(for: .milliseconds(30))
         }
         network.run(for: .seconds(2))
@@ -108,7 +91,7 @@ struct GarbageCollectionBoundsTests {
         let cutOff = cluster.proposerNodes[2]
         network.partition([cutOff], network.nodes.filter { $0 !== cutOff })
         var collected: Result<Void, CASPaxosError>?
-        Self.delete(doomed, on: 0, in: cluster) { collected = $0 }
+        cluster.delete(doomed, client: 90, proposer: 0) { collected = $0 }
         network.run(for: .milliseconds(500))
         #expect(Self.outcome(collected) == "running", "seed \(seed): collected without proposer 2's answer")
         let live = Array(cluster.proposerNodes[0..<2].map(\.localEndpoint))
@@ -154,7 +137,7 @@ struct GarbageCollectionBoundsTests {
             cluster.perform(.write([UInt8(round)]), key: doomed, client: 99, proposer: 0)
             network.run(for: .milliseconds(100))
             var collected: Result<Void, CASPaxosError>?
-            Self.delete(doomed, on: 0, in: cluster) { collected = $0 }
+            cluster.delete(doomed, client: 90, proposer: 0) { collected = $0 }
             network.run(for: .seconds(2))
             #expect(Self.outcome(collected) == "collected", "seed \(seed), round \(round)")
             #expect(cluster.acceptors.allSatisfy { $0?.acceptor?.register(doomed) == nil }, "seed \(seed)")

@@ -148,20 +148,11 @@ struct MaintenanceTests {
         cluster.perform(.write([1]), key: doomed, client: 99, proposer: 0)
         cluster.network.run(for: .milliseconds(50))
         cluster.startClients(clientsPerProposer: 2, operations: 8, keys: [Array("live".utf8)])
-        var deleted: Result<[UInt8]?, CASPaxosError>?
         var collected: Result<Void, CASPaxosError>?
-        let number = cluster.history.invoke(client: 96, key: doomed, input: .write(nil), at: cluster.network.now)
-        cluster.proposers[1].delete(
-            key: doomed,
-            completion: { result in
-                deleted = result
-                if case .success(let value) = result {
-                    cluster.history.complete(number, with: .ok(value), at: cluster.network.now)
-                }
-            },
-            collected: { collected = $0 })
+        let delete = cluster.history.operations.count
+        cluster.delete(doomed, client: 96, proposer: 1) { collected = $0 }
         cluster.network.run(for: .seconds(3))
-        #expect(deleted.map { if case .success(nil) = $0 { true } else { false } } == true, "seed \(seed)")
+        #expect(cluster.history.operations[delete].outcome == .ok(nil), "seed \(seed)")
         #expect(collected.map { if case .success = $0 { true } else { false } } == true, "seed \(seed): \(String(describing: collected))")
         for acceptor in cluster.acceptors {
             #expect(acceptor?.acceptor?.register(doomed) == nil, "seed \(seed): the register survived")

@@ -31,15 +31,7 @@ struct RejoinTests {
         change(to: others)
         #expect(cluster.acceptors[members]?.acceptor?.register(key)?.value == [1])
         var collected: Result<Void, CASPaxosError>?
-        let delete = cluster.history.invoke(client: 1, key: key, input: .write(nil), at: cluster.network.now)
-        cluster.proposers[1].delete(
-            key: key,
-            completion: { result in
-                if case .success(let value) = result {
-                    cluster.history.complete(delete, with: .ok(value), at: cluster.network.now)
-                }
-            },
-            collected: { collected = $0 })
+        cluster.delete(key, client: 1, proposer: 1) { collected = $0 }
         cluster.network.run(for: .milliseconds(300))
         #expect(collected.map { if case .success = $0 { true } else { false } } == true, "\(String(describing: collected))")
         for index in 0..<members { #expect(cluster.acceptors[index]?.acceptor?.register(key) == nil) }

@@ -201,6 +201,26 @@ final class SimulatedCASCluster {
         }
     }
 
+    /// Deletes `key` on `proposer` (recorded as a write of nil) and, once
+    /// that succeeded, collects its garbage; `collected` reports the
+    /// collection.
+    func delete(
+        _ key: [UInt8], client: Int, proposer: Int,
+        collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in }
+    ) {
+        let number = history.invoke(client: client, key: key, input: .write(nil), at: network.now)
+        proposers[proposer].delete(
+            key: key,
+            completion: { [unowned self] result in
+                switch result {
+                case .success(let value): history.complete(number, with: .ok(value), at: network.now)
+                case .failure(let error):
+                    history.complete(number, with: error.isIndeterminate ? .unknown : .failed, at: network.now)
+                }
+            },
+            collected: collected)
+    }
+
     /// Operations that completed with a value.
     var succeeded: Int {
         history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count

@@ -44,16 +44,8 @@ struct SlowQuorumTests {
             let last = cluster.network.now + .seconds(4)
             cluster.every(collectEvery, while: { cluster.network.now < last }) {
                 let key = keys[Int.random(in: keys.indices, using: &random)]
-                let number = cluster.history.invoke(client: client, key: key, input: .write(nil), at: cluster.network.now)
+                cluster.delete(key, client: client, proposer: Int.random(in: 0...1, using: &random))
                 client += 1
-                cluster.proposers[Int.random(in: 0...1, using: &random)].delete(key: key) { result in
-                    let outcome: OperationOutcome<[UInt8]?>
-                    switch result {
-                    case .success(let value): outcome = .ok(value)
-                    case .failure(let error): outcome = error.isIndeterminate ? .unknown : .failed
-                    }
-                    cluster.history.complete(number, with: outcome, at: cluster.network.now)
-                }
             }
         }
         cluster.network.run(for: .seconds(5))

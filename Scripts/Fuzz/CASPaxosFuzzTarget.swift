@@ -98,8 +98,8 @@ extension CASPaxosMessage {
         case .removeTombstone(_, let key, let ballot): .removeTombstone(requestID: id, key: key, ballot: ballot)
         case .acknowledged: .acknowledged(requestID: id)
         case .reconfigure(_, let quorums): .reconfigure(requestID: id, quorums: quorums)
-        case .listKeys(_, let after): .listKeys(requestID: id, after: after)
-        case .keyList(_, let keys, let isComplete): .keyList(requestID: id, keys: keys, isComplete: isComplete)
+        case .listKeys(_, let after, let floor): .listKeys(requestID: id, after: after, raisingFloorTo: floor)
+        case .keyList(_, let keys, let isComplete, let floor): .keyList(requestID: id, keys: keys, isComplete: isComplete, removalFloor: floor)
         }
     }
 }

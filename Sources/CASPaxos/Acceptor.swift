@@ -121,7 +121,10 @@ public struct Acceptor {
                 persist(.remove(key: key, floor: register.promised), into: &effects)
             }
             effects.append(.send(.acknowledged(requestID: id), to: sender))
-        case .listKeys(let id, let after):
+        case .listKeys(let id, let after, let floor):
+            // An acceptor being added takes its new peers' removal floor
+            // first (durable before the answer leaves).
+            if let floor, floor > state.removalFloor { persist(.removalFloor(floor), into: &effects) }
             effects.append(.send(listing(id, after: after), to: sender))
         case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
             .keyList:
@@ -189,7 +192,7 @@ public struct Acceptor {
             switch write {
             case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)
             case .remove(let key, _) where state.register(key) != nil: keyIndex?.remove(key)
-            case .register, .remove, .minimumAge, .forgetMinimumAge: break
+            case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge: break
             }
         }
         state.apply(write)
@@ -197,7 +200,7 @@ public struct Acceptor {
     }
 
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys after
-    /// `after`, in byte order, from the ``SortedKeyIndex`` (one sort of
+    /// `after`, in byte order, with the removal floor, from the ``SortedKeyIndex`` (one sort of
     /// every key at the first listing, then O(log n + page) per page). A
     /// key present from a listing's first page to its last is in exactly
     /// one page; a key added or removed meanwhile may or may not be.
@@ -205,6 +208,6 @@ public struct Acceptor {
         let index = keyIndex ?? SortedKeyIndex(state.table.keys.lazy.map(\.bytes))
         keyIndex = index
         let page = index.page(after: after, limit: configuration.maximumKeysPerListing)
-        return .keyList(requestID: id, keys: page.keys, isComplete: page.isComplete)
+        return .keyList(requestID: id, keys: page.keys, isComplete: page.isComplete, removalFloor: state.removalFloor)
     }
 }

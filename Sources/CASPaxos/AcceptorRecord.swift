@@ -23,6 +23,8 @@ enum AcceptorRecord {
             writer.writeUInt8(Tag.remove.rawValue)
             writer.writeBytes(key)
             writer.write(floor)
+        case .removalFloor(let floor):
+            appendFloor(floor, to: &writer)
         case .minimumAge(let proposer, let age):
             writer.writeUInt8(Tag.minimumAge.rawValue)
             writer.write(proposer)
@@ -34,7 +36,8 @@ enum AcceptorRecord {
     }
 
     /// Appends a record of the removal floor alone (compaction writes it
-    /// instead of the removals that raised it).
+    /// instead of the removals that raised it; a joining acceptor raises
+    /// it to its new peers').
     static func appendFloor(_ floor: Ballot, to writer: inout WireWriter) {
         writer.writeUInt8(Tag.removalFloor.rawValue)
         writer.write(floor)

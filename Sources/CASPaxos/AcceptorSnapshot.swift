@@ -38,6 +38,7 @@ public struct AcceptorSnapshot: Hashable, Sendable {
         case .remove(let key, let floor):
             table[RegisterKey(key)] = nil
             removalFloor = max(removalFloor, floor)
+        case .removalFloor(let floor): removalFloor = max(removalFloor, floor)
         case .minimumAge(let proposer, let age): minimumAges[proposer] = max(minimumAges[proposer] ?? 0, age)
         case .forgetMinimumAge(let proposer): minimumAges[proposer] = nil
         }

@@ -8,6 +8,9 @@ public enum AcceptorWrite: Hashable, Sendable {
     /// The register of `key` was removed by garbage collection; ballots up
     /// to `floor` are refused for every absent key from now on.
     case remove(key: [UInt8], floor: Ballot)
+    /// Ballots up to `floor` are refused for every absent key from now on:
+    /// the floor of the acceptors a joining acceptor is added to.
+    case removalFloor(Ballot)
     /// Messages from `proposer` younger than `age` are refused.
     case minimumAge(proposer: NodeID, age: UInt64)
     /// The minimum age of `proposer` is forgotten: a collection that does

@@ -59,13 +59,15 @@ extension CASPaxosMessage {
             writer.writeVarint(UInt64(quorums.prepareQuorum))
             writer.writeArray(quorums.acceptAcceptors) { $0.write($1) }
             writer.writeVarint(UInt64(quorums.acceptQuorum))
-        case .listKeys(let id, let after):
+        case .listKeys(let id, let after, let floor):
             Self.start(.listKeys, id, &writer)
             writer.writeOptional(after) { $0.writeBytes($1) }
-        case .keyList(let id, let keys, let isComplete):
+            writer.writeOptional(floor) { $1.encode(to: &$0) }
+        case .keyList(let id, let keys, let isComplete, let removalFloor):
             Self.start(.keyList, id, &writer)
             writer.writeBool(isComplete)
             writer.writeArray(keys) { $0.writeBytes($1) }
+            removalFloor.encode(to: &writer)
         }
     }
 
@@ -222,7 +224,8 @@ extension CASPaxosMessage {
             let after = try reader.readOptional { r throws(WireError) in
                 try readBytes(&r, limit: keyLimit, what: "key")
             }
-            return .listKeys(requestID: id, after: after)
+            let floor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
+            return .listKeys(requestID: id, after: after, raisingFloorTo: floor)
         case .keyList:
             let isComplete = try reader.readBool()
             let countOffset = reader.offset
@@ -232,7 +235,7 @@ extension CASPaxosMessage {
                     .lengthExceedsLimit, offset: countOffset,
                     detail: "\(keys.count) keys in a listing, limit \(configuration.maximumKeysPerListing)")
             }
-            return .keyList(requestID: id, keys: keys, isComplete: isComplete)
+            return .keyList(requestID: id, keys: keys, isComplete: isComplete, removalFloor: try Ballot(from: &reader))
         case .batch:
             throw WireError(.invalidValue, offset: tagOffset, detail: "a batch where one message belongs")
         }

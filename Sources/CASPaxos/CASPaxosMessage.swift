@@ -66,11 +66,13 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// higher than the one in use.
     case reconfigure(requestID: UInt64, quorums: AcceptorQuorums)
     /// Membership change, to an acceptor: list your keys in byte order,
-    /// starting after `after` (from the first, if nil).
-    case listKeys(requestID: UInt64, after: [UInt8]?)
-    /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys, and
-    /// whether they are the last.
-    case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool)
+    /// starting after `after` (from the first, if nil); with
+    /// `raisingFloorTo` (to an acceptor being added), first raise your
+    /// removal floor to it.
+    case listKeys(requestID: UInt64, after: [UInt8]?, raisingFloorTo: Ballot?)
+    /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys, whether
+    /// they are the last, and the acceptor's removal floor.
+    case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool, removalFloor: Ballot)
 
     /// The tag byte of each case, and of a batch of messages.
     enum Kind: UInt8 {
@@ -88,7 +90,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
         case .prepare(let id, _, _, _), .promise(let id, _, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
             .conflict(let id, _, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
             .setMinimumAges(let id, _), .removeTombstone(let id, _, _), .acknowledged(let id),
-            .reconfigure(let id, _), .listKeys(let id, _), .keyList(let id, _, _):
+            .reconfigure(let id, _), .listKeys(let id, _, _), .keyList(let id, _, _, _):
             return id
         }
     }

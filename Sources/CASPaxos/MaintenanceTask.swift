@@ -82,6 +82,9 @@ struct MaintenanceTask {
     var listingDone: Set<Endpoint> = []
     var listingRequests: [UInt64: Endpoint] = [:]
     var keys: Set<[UInt8]> = []
+    /// The highest removal floor the prepare acceptors listed with, which
+    /// the acceptors being added raise theirs to before they list.
+    var rescanFloor = Ballot.zero
     /// The re-scan's keys still to re-write, the next one last.
     var rewritesLeft: [[UInt8]] = []
     /// Membership change: the register value it went on under, and the

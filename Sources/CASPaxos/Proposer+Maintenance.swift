@@ -356,8 +356,8 @@ extension Proposer {
         case .acknowledged(let requestID):
             guard answeringTask(requestID, from: sender) != nil, let taskID = taskByRequest[requestID] else { return }
             stepAnswered(taskID, now: now, into: &effects)
-        case .keyList(let requestID, let keys, let isComplete):
-            receiveKeyList(requestID, keys, isComplete, from: sender, now: now, into: &effects)
+        case .keyList(let requestID, let keys, let isComplete, let removalFloor):
+            receiveKeyList(requestID, keys, isComplete, removalFloor, from: sender, now: now, into: &effects)
         default:
             counters.unexpectedMessages += 1
         }
@@ -463,6 +463,7 @@ extension Proposer {
                 task.listingDone = []
                 task.keys = []
                 task.rewritesLeft = []
+                task.rescanFloor = .zero
             } else if isListingComplete(task) {
                 tasks[taskID] = task
                 startRewrites(taskID, now: now, into: &effects)
@@ -484,21 +485,37 @@ extension Proposer {
                 effects.append(.send(message, to: target))
             }
         } else if task.proposals.isEmpty, case .rescan = task.steps.first {
+            let listsJoining = isPrepareListingComplete(task)
             for target in task.targets where !task.listingDone.contains(target) {
-                let request = newRequestID()
-                for (old, acceptor) in task.listingRequests where acceptor == target { taskByRequest[old] = nil }
-                task.listingRequests = task.listingRequests.filter { $0.value != target }
-                task.listingRequests[request] = target
-                taskByRequest[request] = taskID
-                effects.append(.send(.listKeys(requestID: request, after: task.listingCursor[target]), to: target))
+                guard listsJoining || quorums.prepareAcceptors.contains(target) else { continue }
+                requestListing(&task, from: target, into: &effects)
             }
         }
         tasks[taskID] = task
     }
 
+    /// Asks `acceptor` for its next page of keys (replacing any request
+    /// outstanding). An acceptor the re-scan adds is first told to raise
+    /// its removal floor to the highest the prepare quorum listed with:
+    /// above every ballot any member accepted for a key it removed, so
+    /// that a stale accept still on its way to the new acceptor is refused
+    /// and its promises name that floor (see ``CASPaxosMessage/promise(requestID:accepted:value:removalFloor:)``).
+    private mutating func requestListing(
+        _ task: inout MaintenanceTask, from acceptor: Endpoint, into effects: inout [CASPaxosEffect]
+    ) {
+        let request = newRequestID()
+        for (old, target) in task.listingRequests where target == acceptor { taskByRequest[old] = nil }
+        task.listingRequests = task.listingRequests.filter { $0.value != acceptor }
+        task.listingRequests[request] = acceptor
+        taskByRequest[request] = task.id
+        let floor = quorums.prepareAcceptors.contains(acceptor) ? nil : task.rescanFloor
+        effects.append(
+            .send(.listKeys(requestID: request, after: task.listingCursor[acceptor], raisingFloorTo: floor), to: acceptor))
+    }
+
     private mutating func receiveKeyList(
-        _ requestID: UInt64, _ keys: [[UInt8]], _ isComplete: Bool, from sender: Endpoint, now: Instant,
-        into effects: inout [CASPaxosEffect]
+        _ requestID: UInt64, _ keys: [[UInt8]], _ isComplete: Bool, _ removalFloor: Ballot, from sender: Endpoint,
+        now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let taskID = taskByRequest[requestID], var task = tasks[taskID],
             task.listingRequests[requestID] == sender, task.proposals.isEmpty, task.rewritesLeft.isEmpty
@@ -528,31 +545,42 @@ extension Proposer {
                 : "acceptor \(sender) listed keys out of order, or an empty page before its last"
             return taskFailed(taskID, CASPaxosError(.invalidRequest, detail: detail), now: now, into: &effects)
         }
+        let listedJoining = isPrepareListingComplete(task)
         task.keys = listed
         if let last = keys.last { task.listingCursor[sender] = last }
         if isComplete { task.listingDone.insert(sender) }
+        if quorums.prepareAcceptors.contains(sender) { task.rescanFloor = max(task.rescanFloor, removalFloor) }
         task.progressed(now: now, timeout: configuration.maintenanceTimeout)
-        tasks[taskID] = task
         if isListingComplete(task) {
-            tasks[taskID]?.rewritesLeft = task.keys.sorted { $1.lexicographicallyPrecedes($0) }
+            task.rewritesLeft = task.keys.sorted { $1.lexicographicallyPrecedes($0) }
+            tasks[taskID] = task
             startRewrites(taskID, now: now, into: &effects)
             if isStepDone(taskID) { nextStep(taskID, now: now, into: &effects) }
-        } else if !isComplete {
-            let request = newRequestID()
-            task.listingRequests[request] = sender
-            taskByRequest[request] = taskID
-            tasks[taskID] = task
-            effects.append(.send(.listKeys(requestID: request, after: task.listingCursor[sender]), to: sender))
+            return
         }
+        if !isComplete { requestListing(&task, from: sender, into: &effects) }
+        if !listedJoining, isPrepareListingComplete(task), case .rescan(let joining) = task.steps.first {
+            // The prepare quorum's floors are all in: the acceptors added
+            // may be listed now.
+            for acceptor in joining where !task.listingDone.contains(acceptor) {
+                requestListing(&task, from: acceptor, into: &effects)
+            }
+        }
+        tasks[taskID] = task
+    }
+
+    /// Whether a prepare quorum has listed all its keys (and reported its
+    /// removal floors).
+    private func isPrepareListingComplete(_ task: MaintenanceTask) -> Bool {
+        let prepare = quorums.prepareAcceptors
+        return task.listingDone.count(where: { prepare.contains($0) }) >= quorums.prepareQuorum
     }
 
     /// Whether a re-scan has every key it must re-write: a prepare quorum
     /// listed all its keys, and so did every acceptor it adds.
     private func isListingComplete(_ task: MaintenanceTask) -> Bool {
         guard case .rescan(let joining) = task.steps.first else { return false }
-        let prepare = quorums.prepareAcceptors
-        return task.listingDone.count(where: { prepare.contains($0) }) >= quorums.prepareQuorum
-            && joining.allSatisfy { task.listingDone.contains($0) }
+        return isPrepareListingComplete(task) && joining.allSatisfy { task.listingDone.contains($0) }
     }
 
     /// Re-writes in flight at once in a re-scan: the keys listed (up to

@@ -29,13 +29,16 @@ struct FileAcceptorStoreTests {
             store.apply(.minimumAge(proposer: NodeID(7), age: 3))
             store.apply(.minimumAge(proposer: NodeID(8), age: 1))
             store.apply(.forgetMinimumAge(proposer: NodeID(8)))
+            store.apply(.removalFloor(Ballot(counter: 40, proposer: NodeID(2))))
             try store.sync()
             store.apply(.register(key: [2], state: Self.register(2, [20])))
+            store.apply(.removalFloor(Ballot(counter: 50, proposer: NodeID(2))))
         }
         let reopened = try FileAcceptorStore(path: path)
         let snapshot = try reopened.load()
         #expect(snapshot.registers == [[1]: Self.register(1, [10])])
         #expect(snapshot.minimumAges == [NodeID(7): 3])
+        #expect(snapshot.removalFloor == Ballot(counter: 40, proposer: NodeID(2)))
     }
 
     @Test("a torn tail is truncated and the records before it kept")

@@ -25,8 +25,9 @@ struct WireFormatTests {
         .removeTombstone(requestID: 10, key: [3], ballot: ballot),
         .acknowledged(requestID: 11),
         .reconfigure(requestID: 12, quorums: .majority(of: [.loopbackV4(port: 1), .loopbackV6(port: 2), .loopbackV4(port: 3)])),
-        .listKeys(requestID: 13, after: [0]),
-        .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true),
+        .listKeys(requestID: 13, after: [0], raisingFloorTo: nil),
+        .listKeys(requestID: 13, after: nil, raisingFloorTo: ballot),
+        .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true, removalFloor: ballot),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {

@@ -200,10 +200,11 @@ public struct Acceptor {
     }
 
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys after
-    /// `after`, in byte order, with the removal floor, from the ``SortedKeyIndex`` (one sort of
-    /// every key at the first listing, then O(log n + page) per page). A
-    /// key present from a listing's first page to its last is in exactly
-    /// one page; a key added or removed meanwhile may or may not be.
+    /// `after`, in byte order, with the removal floor, from the
+    /// ``SortedKeyIndex`` (one sort of every key at the first listing, then
+    /// O(log n + page) per page). A key present from a listing's first page
+    /// to its last is in exactly one page; a key added or removed meanwhile
+    /// may or may not be.
     private mutating func listing(_ id: UInt64, after: [UInt8]?) -> CASPaxosMessage {
         let index = keyIndex ?? SortedKeyIndex(state.table.keys.lazy.map(\.bytes))
         keyIndex = index

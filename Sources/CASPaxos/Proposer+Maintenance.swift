@@ -247,22 +247,18 @@ extension Proposer {
             var intermediate = quorums
             intermediate.version = version + 2
             // Finishing an addition re-scans the acceptor it adds; abandoning
-            // it (back to the prepare set) leaves that acceptor out, and an
-            // even count re-scans once more, as after a removal (see below).
+            // it (back to the prepare set) leaves that acceptor out.
             let adding = Set(target) == Set(accept)
-            let steps: [MaintenanceTask.Step] = [
-                .reconfigure(intermediate), .rescan(joining: adding ? accept.filter { !prepare.contains($0) } : []),
-                .reconfigure(.majority(of: target, version: version + 3)),
-            ]
-            return !adding && target.count % 2 == 0 ? steps + [.rescan(joining: [])] : steps
+            let joining = adding ? accept.filter { !prepare.contains($0) } : []
+            return [.reconfigure(intermediate), .rescan(joining: joining)]
+                + Self.lastSteps(into: .majority(of: target, version: version + 3), afterAddition: adding)
         }
         guard quorums == .majority(of: prepare, version: version) else {
             throw CASPaxosError(.invalidRequest, detail: "the configuration \(quorums) is not a majority one")
         }
         if Set(target) == Set(prepare) {
-            // The last step of a change to these acceptors, again (with the
-            // re-scan an even count ends with: see below).
-            return prepare.count % 2 == 0 ? [.reconfigure(quorums), .rescan(joining: [])] : [.reconfigure(quorums)]
+            // The last step of a change to these acceptors, again.
+            return Self.lastSteps(into: quorums, afterAddition: false)
         }
         let added = target.filter { !prepare.contains($0) }
         let removed = prepare.filter { !target.contains($0) }
@@ -271,40 +267,37 @@ extension Proposer {
                 .invalidRequest, detail: "a membership change adds or removes one acceptor (\(added.count) added, \(removed.count) removed)")
         }
         let final = AcceptorQuorums.majority(of: target, version: version + 2)
-        guard added.isEmpty || prepare.count % 2 == 1 else {
-            // 2F+2 → 2F+3. With an empty new acceptor this could take the
-            // last step alone (the majorities of both need F+2: the new one
-            // is as if it had always been down), but the acceptor may hold
-            // keys from an earlier membership, collected since on the
-            // others: a prepare quorum of the 2F+3 that took its stale value
-            // and found nothing on the rest would bring the key back. So
-            // the change goes through an intermediate configuration that
-            // prepares on the 2F+2 only and re-scans, the new acceptor's
-            // keys included, before the 2F+3 is used.
-            return [
-                .reconfigure(Self.intermediate(from: prepare, to: target, version: version + 1)),
-                .rescan(joining: added), .reconfigure(final),
-            ]
-        }
         guard removed.isEmpty || target.count % 2 == 1 else {
-            // 2F+3 → 2F+2, the last step, then a re-scan. Removing the extra
-            // acceptor leaves a value accepted by F+2 of the 2F+3 on only
-            // F+1 of the 2F+2: enough for the majority of 2F+2 (quorum F+2)
-            // to meet it, but not for the next removal's intermediate
-            // configuration, whose prepare quorum (F+1 of 2F+1) may miss
-            // it. So every key is re-written in the 2F+2 configuration,
-            // onto F+2 of them, before the change ends and another may
-            // start.
-            return [.reconfigure(final), .rescan(joining: [])]
+            // 2F+3 → 2F+2: the last step alone (the majorities of both need
+            // F+2; the acceptor removed is as if it were down from now on).
+            return Self.lastSteps(into: final, afterAddition: false)
         }
-        // 2F+1 ↔ 2F+2: the paper's three steps; an addition's re-scan lists
-        // the new acceptor too, which may hold keys from an earlier
-        // membership.
+        // 2F+1 ↔ 2F+2, the paper's three steps, and 2F+2 → 2F+3: an
+        // intermediate configuration, a re-scan, the final. The paper takes
+        // 2F+2 → 2F+3 in its last step alone (an empty new acceptor is as if
+        // it had always been down), but the acceptor may hold keys from an
+        // earlier membership, collected since on the others: a prepare
+        // quorum of the 2F+3 that took its stale value and found nothing on
+        // the rest would bring the key back. So every addition prepares on
+        // the old acceptors only while its re-scan re-writes the keys they
+        // list and the new acceptor's own.
         let (smaller, larger) = added.isEmpty ? (target, prepare) : (prepare, target)
-        return [
-            .reconfigure(Self.intermediate(from: smaller, to: larger, version: version + 1)),
-            .rescan(joining: added), .reconfigure(final),
-        ]
+        let intermediate = Self.intermediate(from: smaller, to: larger, version: version + 1)
+        return [.reconfigure(intermediate), .rescan(joining: added)]
+            + Self.lastSteps(into: final, afterAddition: !added.isEmpty)
+    }
+
+    /// A change's last step into the majority configuration `final`, and
+    /// the re-scan an even count ends with unless an addition's re-scan
+    /// just wrote every key onto F+2 of it: after a removal from 2F+3, a
+    /// value accepted by F+2 of the 2F+3 may be left on F+1 of the 2F+2,
+    /// which its majority (F+2) meets but the next removal's intermediate
+    /// configuration (prepares on F+1 of 2F+1) may not. So every key is
+    /// re-written onto F+2 of the 2F+2 before the change ends and another
+    /// may start.
+    static func lastSteps(into final: AcceptorQuorums, afterAddition: Bool) -> [MaintenanceTask.Step] {
+        final.prepareAcceptors.count % 2 == 0 && !afterAddition
+            ? [.reconfigure(final), .rescan(joining: [])] : [.reconfigure(final)]
     }
 
     /// The intermediate configuration between `smaller` and `larger`, one

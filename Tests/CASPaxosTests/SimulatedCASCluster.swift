@@ -187,11 +187,7 @@ final class SimulatedCASCluster {
         case .compareAndSet(let expected, let new): change = { $0 == expected ? new : $0 }
         }
         let completion: (Result<[UInt8]?, CASPaxosError>) -> Void = { [unowned self] result in
-            switch result {
-            case .success(let value): self.history.complete(number, with: .ok(value), at: self.network.now)
-            case .failure(let error):
-                self.history.complete(number, with: error.isIndeterminate ? .unknown : .failed, at: self.network.now)
-            }
+            complete(number, with: result)
             then()
         }
         if case .read = operation {
@@ -210,15 +206,18 @@ final class SimulatedCASCluster {
     ) {
         let number = history.invoke(client: client, key: key, input: .write(nil), at: network.now)
         proposers[proposer].delete(
-            key: key,
-            completion: { [unowned self] result in
-                switch result {
-                case .success(let value): history.complete(number, with: .ok(value), at: network.now)
-                case .failure(let error):
-                    history.complete(number, with: error.isIndeterminate ? .unknown : .failed, at: network.now)
-                }
-            },
-            collected: collected)
+            key: key, completion: { [unowned self] in complete(number, with: $0) }, collected: collected)
+    }
+
+    /// Records how operation `number` ended: its value, or for an error
+    /// `.failed` (definite: it changed nothing) or `.unknown`
+    /// (indeterminate).
+    private func complete(_ number: Int, with result: Result<[UInt8]?, CASPaxosError>) {
+        switch result {
+        case .success(let value): history.complete(number, with: .ok(value), at: network.now)
+        case .failure(let error):
+            history.complete(number, with: error.isIndeterminate ? .unknown : .failed, at: network.now)
+        }
     }
 
     /// Operations that completed with a value.

@@ -7,7 +7,7 @@ import Raft
 // into a frame and decoded, as on UDP, but no sockets), as etcd raft's
 // in-process benchmarks drive RawNode; and failover in the simulator.
 // CASPaxos in the same harness shape (DirectCASPaxosGroup), for issue 7's
-// comparison. One iteration is one whole run; the custom metrics describe it:
+// comparison, and the floor of a CASPaxos write (RegisterWriteFloor). One iteration is one whole run; the custom metrics describe it:
 // - "commits/s" (Raft), "ops/s" (CASPaxos): commands applied on the leader,
 //   writes completed, per second of wall time;
 // - "p50 ns", "p90 ns", "p99 ns": per-commit latency of the sequential runs
@@ -22,7 +22,9 @@ import Raft
 //   seeds that did not recover within 10 s (must be 0); "elections/seed %":
 //   elections started after the crash, in hundredths (100: no split vote);
 // - "round trips/op %" (CASPaxos): prepare or accept rounds per write, in
-//   hundredths (100 with the one-round-trip optimization).
+//   hundredths (100 with the one-round-trip optimization);
+// - "vs Raft %" (the *.VersusRaft pairs): CASPaxos ops/s as a share of
+//   Raft's pipelined commits/s in the same iteration, in hundredths.
 // etcd raft and hashicorp/raft are not run here (no Go toolchain):
 // Scripts/bench prints their published figures as reference text.
 
@@ -44,6 +46,7 @@ let failoverMaximum = BenchmarkMetric.custom("failover max µs", polarity: .pref
 let failoverTimeouts = BenchmarkMetric.custom("timeouts", polarity: .prefersSmaller, useScalingFactor: false)
 let electionsPerSeed = BenchmarkMetric.custom("elections/seed %", polarity: .prefersSmaller, useScalingFactor: false)
 let roundTripsPerOp = BenchmarkMetric.custom("round trips/op %", polarity: .prefersSmaller, useScalingFactor: false)
+let versusRaft = BenchmarkMetric.custom("vs Raft %", polarity: .prefersLarger, useScalingFactor: false)
 
 func hundredths(_ value: Double) -> Int { Int((value * 100).rounded()) }
 
@@ -195,4 +198,53 @@ func benchmarks() {
         try $0.runClosedLoop(operations: 50_000)
     }
     registerCASPaxos("CASPaxosDirect.Sequential.InMemory", keys: 1) { try $0.runSequential(operations: 20_000) }
+
+    // Issue 7's target, as pairs: each iteration runs Raft.Pipelined.InMemory
+    // (the counting state machine, 200,000 commits) and the CASPaxos line
+    // back to back (in turn, the first of the pair alternating), and records
+    // the CASPaxos ops/s as a share of Raft's commits/s, in hundredths ("vs
+    // Raft %"). On a shared machine whose speed drifts, the median of
+    // paired ratios compares the two under the same conditions.
+    // - CASPaxosDirect.Pipelined.VersusRaft: DirectCASPaxosGroup as in
+    //   CASPaxosDirect.Pipelined.InMemory, 200,000 writes;
+    // - CASPaxosDirect.Floor.VersusRaft: RegisterWriteFloor, the least work
+    //   any CASPaxos write costs in this harness, 200,000 writes.
+    func registerVersusRaft(_ name: String, _ run: @escaping () throws -> Double) {
+        var raftFirst = false
+        func raftCommitsPerSecond() throws -> Double {
+            let group = try DirectRaftGroup(RaftGroupSetup())
+            try group.elect()
+            return try group.runClosedLoop(inFlight: 1_000, commits: 200_000).commitsPerSecond
+        }
+        Benchmark(
+            name,
+            configuration: .init(
+                metrics: [.wallClock, versusRaft, opsPerSecond, commitsPerSecond], warmupIterations: 1,
+                maxDuration: .seconds(30), maxIterations: 9)
+        ) { benchmark in
+            do {
+                benchmark.startMeasurement()
+                raftFirst.toggle()
+                let raftBefore = raftFirst ? try raftCommitsPerSecond() : nil
+                let chorus = try run()
+                let raft = try raftBefore ?? raftCommitsPerSecond()
+                benchmark.stopMeasurement()
+                benchmark.measurement(versusRaft, Int((chorus / raft * 100).rounded()))
+                benchmark.measurement(opsPerSecond, Int(chorus))
+                benchmark.measurement(commitsPerSecond, Int(raft))
+            } catch {
+                benchmark.error("cannot run \(name): \(error)")
+            }
+        }
+    }
+    registerVersusRaft("CASPaxosDirect.Pipelined.VersusRaft") {
+        let group = try DirectCASPaxosGroup(keys: 1_000)
+        try group.warmUp()
+        return try group.runClosedLoop(operations: 200_000).opsPerSecond
+    }
+    registerVersusRaft("CASPaxosDirect.Floor.VersusRaft") {
+        let floor = RegisterWriteFloor(keys: 1_000)
+        _ = try floor.runClosedLoop(operations: 1_000)
+        return try floor.runClosedLoop(operations: 200_000)
+    }
 }

@@ -6,10 +6,10 @@ import Testing
 /// Linearizability under a ``SlowMinority``: the quorum that answers keeps
 /// changing while membership changes and garbage collections run among
 /// clients' reads, writes and compare-and-sets. Each workload catches a
-/// bug that the random-loss seeds of ``LinearizabilityTests`` and
+/// fault that the random-loss seeds of ``LinearizabilityTests`` and
 /// ``MaintenanceTests`` let through (named in each test; the scenario
-/// tests of ``MembershipRemovalTests`` and ``RejoinTests`` catch each
-/// every time).
+/// tests of ``MembershipRemovalTests`` and ``RejoinTests`` catch the two
+/// bugs every time).
 @Suite("Slow quorums")
 struct SlowQuorumTests {
     /// One run: 2 proposers with 3 clients each on `keys` keys, proposer 0
@@ -18,11 +18,17 @@ struct SlowQuorumTests {
     /// `collectEvery` (if set) for the first 4 s; after 5 s the links
     /// recover, the changes finish and every key is read from both
     /// proposers.
+    /// `crashEvery` (if set), an acceptor that is up crashes for 10 to 60
+    /// ms, one at a time, during the first 4 s too; `colocated` puts the
+    /// proposers on acceptors 0 and 1 (which crash with them: give such a
+    /// run no plan), `fileStorage` gives the acceptors file stores.
     static func run(
         seed: UInt64, plan: [[Int]], keys keyCount: Int, thinkTime: Duration, slowLink: LinkConditions,
-        collectEvery: Duration? = nil, pauseBetweenChanges: Duration = .zero
+        collectEvery: Duration? = nil, pauseBetweenChanges: Duration = .zero, crashEvery: Duration? = nil,
+        colocated: Bool = false, fileStorage: Bool = false
     ) throws -> (cluster: SimulatedCASCluster, changes: [Result<Void, CASPaxosError>]) {
-        let cluster = try SimulatedCASCluster(seed: seed, link: LinearizabilityTests.faultyLink)
+        let cluster = try SimulatedCASCluster(
+            seed: seed, colocated: colocated, fileStorage: fileStorage, link: LinearizabilityTests.faultyLink)
         let keys = (0..<keyCount).map { Array("k\($0)".utf8) }
         let nemesis = try SlowMinority(
             cluster: cluster, seed: seed, slowLink: slowLink, pause: .milliseconds(1)...(.milliseconds(10)))
@@ -46,6 +52,19 @@ struct SlowQuorumTests {
                 let key = keys[Int.random(in: keys.indices, using: &random)]
                 cluster.delete(key, client: client, proposer: Int.random(in: 0...1, using: &random))
                 client += 1
+            }
+        }
+        if let crashEvery {
+            var random = SeededRandomGenerator(seed: seed &+ 2)
+            let last = cluster.network.now + .seconds(4)
+            cluster.every(crashEvery, while: { cluster.network.now < last }) {
+                let network = cluster.network
+                guard !cluster.acceptorNodes.contains(where: \.isCrashed),
+                    let victim = cluster.acceptorNodes.randomElement(using: &random)
+                else { return }
+                network.crash(victim)
+                let downtime = Duration.milliseconds(Int64.random(in: 10...60, using: &random))
+                network.schedule(at: network.now + downtime) { network in network.restart(victim) }
             }
         }
         cluster.network.run(for: .seconds(5))
@@ -103,6 +122,28 @@ struct SlowQuorumTests {
                 seed: seed, plan: plan, keys: 16, thinkTime: .milliseconds(20), slowLink: slowLink,
                 collectEvery: .milliseconds(20), pauseBetweenChanges: .milliseconds(300))
             Self.expectLinearizable(run, changes: plan.count, seed: seed)
+        }
+    }
+
+    /// Acceptors crash and restart (from file stores in half the runs)
+    /// while a key is deleted and collected every 40 ms: with the
+    /// proposers on acceptor nodes, crashing with them, or apart while
+    /// proposer 0 grows the cluster, removes acceptor 0 and adds it back.
+    /// No bug was found here; it guards crash recovery: a file store that
+    /// loses one register write in three fails 3 of these seeds, and none
+    /// of the crash-restart seeds of ``LinearizabilityTests``.
+    @Test("acceptors crash and restart among collections and changes, under a slow minority (60 seeds)")
+    func crashesAmongCollections() throws {
+        var slowLink = LinearizabilityTests.faultyLink
+        slowLink.delay = .uniform(minimum: .milliseconds(10), maximum: .milliseconds(40))
+        let plan = [[0, 1, 2, 3], [1, 2, 3], [0, 1, 2, 3], [0, 1, 2]]
+        for seed in UInt64(201)...260 {
+            let colocated = seed % 2 == 0
+            let run = try Self.run(
+                seed: seed, plan: colocated ? [] : plan, keys: 6, thinkTime: .milliseconds(20), slowLink: slowLink,
+                collectEvery: .milliseconds(40), pauseBetweenChanges: .milliseconds(200), crashEvery: .milliseconds(150),
+                colocated: colocated, fileStorage: seed % 4 < 2)
+            Self.expectLinearizable(run, changes: colocated ? 0 : plan.count, seed: seed)
         }
     }
 }

@@ -26,6 +26,9 @@ let package = Package(
         .target(name: "CLoopbackBaseline", path: "Sources/CLoopbackBaseline"),
         // CRC32C with the SSE4.2 instruction: the peer for WireCodec's CRC32C.
         .target(name: "CChecksumBaseline", path: "Sources/CChecksumBaseline"),
+        // Chorus and a peer run back to back in each iteration: the median
+        // of the paired ratios (CASPaxos against Raft).
+        .target(name: "PairedRuns", dependencies: [harness], path: "Sources/PairedRuns"),
 
         // WireCodec frames, CRC32C, and SWIM/Raft-shaped messages vs swift-protobuf.
         .executableTarget(
@@ -113,6 +116,7 @@ let package = Package(
             name: "CASPaxosBenchmarks",
             dependencies: [
                 harness,
+                "PairedRuns",
                 .product(name: "CASPaxos", package: "Chorus"),
                 .product(name: "EventCore", package: "Chorus"),
                 .product(name: "Raft", package: "Chorus"),
@@ -130,6 +134,7 @@ let package = Package(
             name: "RaftBenchmarks",
             dependencies: [
                 harness,
+                "PairedRuns",
                 .product(name: "CASPaxos", package: "Chorus"),
                 .product(name: "EventCore", package: "Chorus"),
                 .product(name: "Raft", package: "Chorus"),

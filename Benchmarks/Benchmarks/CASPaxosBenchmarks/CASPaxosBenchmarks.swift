@@ -1,4 +1,5 @@
 import Benchmark
+import PairedRuns
 
 // CASPaxos over loopback UDP in one process, on two EventLoops: three
 // acceptors on one and the proposers on the other; or the proposer on the
@@ -88,35 +89,13 @@ func benchmarks() {
     // same 32 clients on their own keys (RaftLoopbackRun).
     register("CASPaxos.Uncontended.RaftPeer", CASPaxosWorkload()) { try RaftLoopbackRun($0).run() }
 
-    // CASPaxos and its Raft peer interleaved: each iteration runs one of
-    // each, back to back (in turn, the first of the pair alternating), and
-    // records CASPaxos's ops/s as a share of Raft's, in hundredths
-    // ("vs Raft %"). On a shared machine whose speed drifts over minutes,
-    // the median of these paired ratios compares the two under the same
-    // conditions, where the ratio of two medians measured minutes apart
-    // does not.
+    // CASPaxos and its Raft peer in interleaved pairs (registerPairedRuns):
+    // CASPaxos's ops/s as a share of Raft's, in hundredths ("vs Raft %").
     func registerVersusRaft(_ name: String, _ workload: CASPaxosWorkload) {
-        var raftFirst = false
-        Benchmark(
-            name,
-            configuration: .init(
-                metrics: [.wallClock, versusRaft, opsPerSecond, raftOpsPerSecond], warmupIterations: 1,
-                maxDuration: .seconds(30), maxIterations: 9)
-        ) { benchmark in
-            do {
-                benchmark.startMeasurement()
-                raftFirst.toggle()
-                let raft = raftFirst ? try RaftLoopbackRun(CASPaxosWorkload()).run() : nil
-                let chorus = try CASPaxosLoopbackRun(workload).run()
-                let peer = try raft ?? RaftLoopbackRun(CASPaxosWorkload()).run()
-                benchmark.stopMeasurement()
-                benchmark.measurement(versusRaft, Int((chorus.opsPerSecond / peer.opsPerSecond * 100).rounded()))
-                benchmark.measurement(opsPerSecond, Int(chorus.opsPerSecond))
-                benchmark.measurement(raftOpsPerSecond, Int(peer.opsPerSecond))
-            } catch {
-                benchmark.error("cannot run \(name): \(error)")
-            }
-        }
+        registerPairedRuns(
+            name, ratio: versusRaft, chorusMetric: opsPerSecond, peerMetric: raftOpsPerSecond,
+            chorus: { try CASPaxosLoopbackRun(workload).run().opsPerSecond },
+            peer: { try RaftLoopbackRun(CASPaxosWorkload()).run().opsPerSecond })
     }
     registerVersusRaft("CASPaxos.Uncontended.ColocatedVersusRaft", CASPaxosWorkload(placement: .firstAcceptor))
     registerVersusRaft("CASPaxos.Uncontended.EveryNodeVersusRaft", CASPaxosWorkload(placement: .everyAcceptor))

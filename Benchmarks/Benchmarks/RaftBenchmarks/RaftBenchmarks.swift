@@ -1,4 +1,5 @@
 import Benchmark
+import PairedRuns
 import Foundation
 import Raft
 
@@ -199,43 +200,22 @@ func benchmarks() {
     }
     registerCASPaxos("CASPaxosDirect.Sequential.InMemory", keys: 1) { try $0.runSequential(operations: 20_000) }
 
-    // Issue 7's target, as pairs: each iteration runs Raft.Pipelined.InMemory
-    // (the counting state machine, 200,000 commits) and the CASPaxos line
-    // back to back (in turn, the first of the pair alternating), and records
-    // the CASPaxos ops/s as a share of Raft's commits/s, in hundredths ("vs
-    // Raft %"). On a shared machine whose speed drifts, the median of
-    // paired ratios compares the two under the same conditions.
+    // Issue 7's target in interleaved pairs (registerPairedRuns) with
+    // Raft.Pipelined.InMemory (the counting state machine, 200,000
+    // commits): the CASPaxos ops/s as a share of Raft's commits/s, in
+    // hundredths ("vs Raft %").
     // - CASPaxosDirect.Pipelined.VersusRaft: DirectCASPaxosGroup as in
     //   CASPaxosDirect.Pipelined.InMemory, 200,000 writes;
     // - CASPaxosDirect.Floor.VersusRaft: RegisterWriteFloor, the least work
     //   any CASPaxos write costs in this harness, 200,000 writes.
     func registerVersusRaft(_ name: String, _ run: @escaping () throws -> Double) {
-        var raftFirst = false
-        func raftCommitsPerSecond() throws -> Double {
-            let group = try DirectRaftGroup(RaftGroupSetup())
-            try group.elect()
-            return try group.runClosedLoop(inFlight: 1_000, commits: 200_000).commitsPerSecond
-        }
-        Benchmark(
-            name,
-            configuration: .init(
-                metrics: [.wallClock, versusRaft, opsPerSecond, commitsPerSecond], warmupIterations: 1,
-                maxDuration: .seconds(30), maxIterations: 9)
-        ) { benchmark in
-            do {
-                benchmark.startMeasurement()
-                raftFirst.toggle()
-                let raftBefore = raftFirst ? try raftCommitsPerSecond() : nil
-                let chorus = try run()
-                let raft = try raftBefore ?? raftCommitsPerSecond()
-                benchmark.stopMeasurement()
-                benchmark.measurement(versusRaft, Int((chorus / raft * 100).rounded()))
-                benchmark.measurement(opsPerSecond, Int(chorus))
-                benchmark.measurement(commitsPerSecond, Int(raft))
-            } catch {
-                benchmark.error("cannot run \(name): \(error)")
-            }
-        }
+        registerPairedRuns(
+            name, ratio: versusRaft, chorusMetric: opsPerSecond, peerMetric: commitsPerSecond, chorus: run,
+            peer: {
+                let group = try DirectRaftGroup(RaftGroupSetup())
+                try group.elect()
+                return try group.runClosedLoop(inFlight: 1_000, commits: 200_000).commitsPerSecond
+            })
     }
     registerVersusRaft("CASPaxosDirect.Pipelined.VersusRaft") {
         let group = try DirectCASPaxosGroup(keys: 1_000)

@@ -5,7 +5,8 @@ import WireCodec
 /// ``ProtocolID/casPaxos``.
 ///
 /// Layout: a tag byte (``Kind``), then the fields in the order of the
-/// case's associated values. Request IDs, counters and ages are varints;
+/// case's associated values. Request IDs are 8 bytes little-endian (they
+/// start at a random 64-bit value); counters and ages are varints;
 /// node IDs are 8 bytes little-endian; keys and values are length-prefixed
 /// byte strings (a value is preceded by a presence byte, absent for the
 /// empty register); ballots are a varint counter and an 8-byte proposer.

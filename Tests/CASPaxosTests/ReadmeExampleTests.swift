@@ -1,0 +1,75 @@
+import CASPaxos
+import EventCore
+import Synchronization
+import TestSupport
+import Testing
+import UDPTransport
+
+/// The README's CASPaxos example, kept compiling and working: it must not
+/// rot. The same code, on ports from the kernel and in a temporary
+/// directory, with what it prints checked instead.
+@Suite("CASPaxos README example")
+struct ReadmeExampleTests {
+    @Test("the README example runs: three acceptors with file stores, a proposer, a delete that is collected")
+    func readmeExample() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+
+        let (acceptorNodes, acceptors) = try await loop.submit {
+            let nodes = try (1...3).map { index in
+                let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)
+                let store = try FileAcceptorStore(path: "\(path)/acceptor-\(index).log")
+                return try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store)
+            }
+            return (nodes.map { LoopBound($0, on: loop) }, nodes.map(\.transport.localEndpoint))
+        }
+        let proposer = try await loop.submit {
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            return LoopBound(
+                try CASPaxosNode(
+                    transport: transport, scheduler: loop, quorums: .majority(of: acceptors), acceptorStore: nil,
+                    proposers: [transport.localEndpoint]),
+                on: loop)
+        }
+
+        let key = Array("visits".utf8)
+        let increment: CASPaxosChange = { current in
+            let count = current.flatMap { UInt64(String(decoding: $0, as: UTF8.self)) } ?? 0
+            return Array(String(count + 1).utf8)
+        }
+        let visits = try await proposer.propose(key: key, change: increment)
+        let same = try await proposer.read(key: key)
+        let owner = try await proposer.propose(key: Array("owner".utf8)) { $0 ?? Array("me".utf8) }
+        #expect(visits == Array("1".utf8))
+        #expect(same == visits)
+        #expect(owner == Array("me".utf8))
+
+        let outcomes = Mutex<(deleted: Result<Void, CASPaxosError>?, collected: Result<Void, CASPaxosError>?)>((nil, nil))
+        loop.execute {
+            proposer.value.delete(
+                key: key, completion: { result in outcomes.withLock { $0.deleted = result.map { _ in } } },
+                collected: { result in outcomes.withLock { $0.collected = result } })
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            outcomes.withLock { $0.collected != nil }
+        })
+        let (deleted, collected) = outcomes.withLock { ($0.deleted, $0.collected) }
+        #expect(throws: Never.self) { try deleted?.get() }
+        #expect(throws: Never.self) { try collected?.get() }
+        // Collected: no acceptor holds the key any more, and it reads as empty.
+        let registers = try await loop.submit {
+            acceptorNodes.map { $0.value.acceptor?.registerCount ?? -1 }
+        }
+        #expect(registers == [1, 1, 1], "only \"owner\" is left")
+        #expect(try await proposer.read(key: key) == nil)
+
+        try await loop.submit {
+            proposer.value.stop()
+            for node in acceptorNodes { node.value.stop() }
+        }
+    }
+}

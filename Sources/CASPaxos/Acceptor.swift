@@ -192,7 +192,7 @@ public struct Acceptor {
             switch write {
             case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)
             case .remove(let key, _) where state.register(key) != nil: keyIndex?.remove(key)
-            case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge: break
+            case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration: break
             }
         }
         state.apply(write)

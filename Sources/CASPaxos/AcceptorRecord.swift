@@ -7,7 +7,7 @@ import WireCodec
 /// they travel in an ``AcceptorLogBatch``, whose checksum covers them.
 enum AcceptorRecord {
     enum Tag: UInt8 {
-        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge
+        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge, proposerConfiguration
     }
 
     /// Appends the record of `write` to `writer`.
@@ -32,6 +32,9 @@ enum AcceptorRecord {
         case .forgetMinimumAge(let proposer):
             writer.writeUInt8(Tag.forgetMinimumAge.rawValue)
             writer.write(proposer)
+        case .proposerConfiguration(let quorums):
+            writer.writeUInt8(Tag.proposerConfiguration.rawValue)
+            writer.write(quorums)
         }
     }
 
@@ -64,6 +67,8 @@ enum AcceptorRecord {
             snapshot.removalFloor = max(snapshot.removalFloor, try reader.read(Ballot.self))
         case .forgetMinimumAge:
             snapshot.apply(.forgetMinimumAge(proposer: try reader.read(NodeID.self)))
+        case .proposerConfiguration:
+            snapshot.apply(.proposerConfiguration(try reader.read(AcceptorQuorums.self)))
         }
     }
 }

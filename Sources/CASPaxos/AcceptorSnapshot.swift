@@ -13,17 +13,25 @@ public struct AcceptorSnapshot: Hashable, Sendable {
     /// The highest promise of any removed register: an absent key behaves
     /// as if it had promised this ballot.
     public var removalFloor: Ballot
+    /// The latest configuration the proposer on the same node adopted (the
+    /// highest version), if it ever adopted one: a node with both roles
+    /// restarts its proposer from it rather than from an older one it is
+    /// given, since a proposer left on a configuration the cluster has
+    /// moved past would use quorums that need not intersect the others'.
+    public var proposerConfiguration: AcceptorQuorums?
     /// The registers, keyed for hashing in one call: what the acceptor and
     /// the stores look up and change on every write.
     var table: [RegisterKey: RegisterState]
 
     /// Creates a snapshot; the default is an acceptor that never ran.
     public init(
-        registers: [[UInt8]: RegisterState] = [:], minimumAges: [NodeID: UInt64] = [:], removalFloor: Ballot = .zero
+        registers: [[UInt8]: RegisterState] = [:], minimumAges: [NodeID: UInt64] = [:], removalFloor: Ballot = .zero,
+        proposerConfiguration: AcceptorQuorums? = nil
     ) {
         table = Self.table(of: registers)
         self.minimumAges = minimumAges
         self.removalFloor = removalFloor
+        self.proposerConfiguration = proposerConfiguration
     }
 
     /// The register of `key`, if there is one.
@@ -41,6 +49,8 @@ public struct AcceptorSnapshot: Hashable, Sendable {
         case .removalFloor(let floor): removalFloor = max(removalFloor, floor)
         case .minimumAge(let proposer, let age): minimumAges[proposer] = max(minimumAges[proposer] ?? 0, age)
         case .forgetMinimumAge(let proposer): minimumAges[proposer] = nil
+        case .proposerConfiguration(let quorums):
+            if quorums.version > proposerConfiguration?.version ?? 0 { proposerConfiguration = quorums }
         }
     }
 

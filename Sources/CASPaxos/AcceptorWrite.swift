@@ -17,4 +17,9 @@ public enum AcceptorWrite: Hashable, Sendable {
     /// not list it needed room (see
     /// ``CASPaxosConfiguration/maximumTrackedProposers``).
     case forgetMinimumAge(proposer: NodeID)
+    /// The proposer on the acceptor's node adopted `quorums` (a membership
+    /// change's step), durably before it acknowledges: after a restart,
+    /// the node starts its proposer from it (see
+    /// ``AcceptorSnapshot/proposerConfiguration``).
+    case proposerConfiguration(AcceptorQuorums)
 }

@@ -54,11 +54,7 @@ extension CASPaxosMessage {
             Self.start(.acknowledged, id, &writer)
         case .reconfigure(let id, let quorums):
             Self.start(.reconfigure, id, &writer)
-            writer.writeVarint(quorums.version)
-            writer.writeArray(quorums.prepareAcceptors) { $0.write($1) }
-            writer.writeVarint(UInt64(quorums.prepareQuorum))
-            writer.writeArray(quorums.acceptAcceptors) { $0.write($1) }
-            writer.writeVarint(UInt64(quorums.acceptQuorum))
+            quorums.encode(to: &writer)
         case .listKeys(let id, let after, let floor):
             Self.start(.listKeys, id, &writer)
             writer.writeOptional(after) { $0.writeBytes($1) }
@@ -219,7 +215,7 @@ extension CASPaxosMessage {
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             return .removeTombstone(requestID: id, key: key, ballot: try Ballot(from: &reader))
         case .acknowledged: return .acknowledged(requestID: id)
-        case .reconfigure: return .reconfigure(requestID: id, quorums: try readQuorums(&reader))
+        case .reconfigure: return .reconfigure(requestID: id, quorums: try AcceptorQuorums(from: &reader))
         case .listKeys:
             let after = try reader.readOptional { r throws(WireError) in
                 try readBytes(&r, limit: keyLimit, what: "key")
@@ -279,22 +275,39 @@ extension CASPaxosMessage {
             try readBytes(&r, limit: configuration.maximumValueSize, what: "value")
         }
     }
+}
 
-    private static func readQuorums(_ reader: inout WireReader) throws(WireError) -> AcceptorQuorums {
+extension AcceptorQuorums: WireCodable {
+    /// Writes the version, the prepare acceptors and quorum, then the
+    /// accept acceptors and quorum (counts, versions and quorums as
+    /// varints): a ``CASPaxosMessage/reconfigure(requestID:quorums:)``'s
+    /// fields, and a node's configuration in its ``FileAcceptorStore``.
+    public func encode(to writer: inout WireWriter) {
+        writer.writeVarint(version)
+        writer.writeArray(prepareAcceptors) { $0.write($1) }
+        writer.writeVarint(UInt64(prepareQuorum))
+        writer.writeArray(acceptAcceptors) { $0.write($1) }
+        writer.writeVarint(UInt64(acceptQuorum))
+    }
+
+    /// Reads what ``encode(to:)`` writes.
+    ///
+    /// - Throws: `WireError` `.truncated` if the bytes end early,
+    ///   `.invalidValue` for a configuration ``validate()`` refuses.
+    public init(from reader: inout WireReader) throws(WireError) {
         let version = try reader.readVarint()
         let prepare = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
         let prepareQuorum = try reader.readVarint()
         let accept = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
         let offset = reader.offset
         let acceptQuorum = try reader.readVarint()
-        let quorums = AcceptorQuorums(
+        self.init(
             version: version, prepareAcceptors: prepare, prepareQuorum: Int(clamping: prepareQuorum),
             acceptAcceptors: accept, acceptQuorum: Int(clamping: acceptQuorum))
         do throws(ConfigurationError) {
-            try quorums.validate()
+            try validate()
         } catch {
             throw WireError(.invalidValue, offset: offset, detail: "invalid acceptor quorums: \(error)")
         }
-        return quorums
     }
 }

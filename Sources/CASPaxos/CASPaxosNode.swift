@@ -111,7 +111,9 @@ public final class CASPaxosNode {
     ///   - id: the proposer's ID, unique per incarnation; by default a
     ///     random one.
     ///   - quorums: the acceptors the proposer uses; nil for an
-    ///     acceptor-only node.
+    ///     acceptor-only node. A node with both roles whose store holds a
+    ///     configuration of a higher version (one its proposer adopted
+    ///     during a membership change, before a restart) uses that one.
     ///   - acceptorStore: where the acceptor keeps its state (its
     ///     ``AcceptorStore/load()`` runs now); nil for a proposer-only node.
     ///   - proposers: every proposer of the cluster (see
@@ -135,16 +137,22 @@ public final class CASPaxosNode {
         var system = SystemRandomNumberGenerator()
         var generator = SeededRandomGenerator(seed: seed ?? system.next())
         let nodeID = id ?? NodeID.random(using: &generator)
-        if let quorums {
-            proposer = try Proposer(id: nodeID, quorums: quorums, configuration: configuration, seed: generator.next())
-        }
+        var snapshot: AcceptorSnapshot?
         if let acceptorStore {
-            let snapshot: AcceptorSnapshot
             do throws(AcceptorStoreError) {
                 snapshot = try acceptorStore.load()
             } catch {
                 throw ConfigurationError(field: "acceptorStore", value: "\(error)", allowedRange: "a readable store")
             }
+        }
+        if let quorums {
+            // The configuration this node's proposer last adopted, if newer
+            // than the one given (a restart after membership changes).
+            let recovered = snapshot?.proposerConfiguration.flatMap { $0.version > quorums.version ? $0 : nil }
+            proposer = try Proposer(
+                id: nodeID, quorums: recovered ?? quorums, configuration: configuration, seed: generator.next())
+        }
+        if let snapshot {
             acceptor = try Acceptor(recovering: snapshot, configuration: configuration)
         }
         self.transport = transport

@@ -226,6 +226,7 @@ public final class FileAcceptorStore: AcceptorStore {
         var writer = AcceptorLogBatch.Writer(
             maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload), salt: salt)
         writer.appendFloor(state.removalFloor)
+        if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
         let bytes = Self.header(salt: salt) + writer.takeBatches().joined()

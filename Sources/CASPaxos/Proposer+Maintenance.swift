@@ -339,7 +339,12 @@ extension Proposer {
             counters.invalidations += 1
             effects.append(.send(.invalidated(requestID: requestID, proposer: id, age: age), to: sender))
         case .reconfigure(let requestID, let newQuorums):
-            if newQuorums.version > quorums.version { adopt(newQuorums, now: now) }
+            if newQuorums.version > quorums.version {
+                adopt(newQuorums, now: now)
+                // Durable before the acknowledgement, where the node has a
+                // store: restarted, it must not fall back to an older one.
+                effects.append(.persist(.proposerConfiguration(newQuorums)))
+            }
             effects.append(.send(.acknowledged(requestID: requestID), to: sender))
         case .invalidated(let requestID, let proposer, let proposerAge):
             guard var task = answeringTask(requestID, from: sender) else { return }

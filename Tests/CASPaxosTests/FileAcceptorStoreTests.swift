@@ -16,6 +16,11 @@ struct FileAcceptorStoreTests {
         return RegisterState(promised: ballot, accepted: ballot, value: value)
     }
 
+    /// A majority configuration of `version` over four acceptors.
+    static func configuration(version: UInt64) -> AcceptorQuorums {
+        .majority(of: (1...4).map { Endpoint.loopbackV4(port: UInt16(7_000 + $0)) }, version: version)
+    }
+
     @Test("synced writes survive reopening; unsynced ones do not")
     func recovery() throws {
         let temporary = try TemporaryDirectory()
@@ -30,15 +35,19 @@ struct FileAcceptorStoreTests {
             store.apply(.minimumAge(proposer: NodeID(8), age: 1))
             store.apply(.forgetMinimumAge(proposer: NodeID(8)))
             store.apply(.removalFloor(Ballot(counter: 40, proposer: NodeID(2))))
+            store.apply(.proposerConfiguration(Self.configuration(version: 3)))
+            store.apply(.proposerConfiguration(Self.configuration(version: 2)))
             try store.sync()
             store.apply(.register(key: [2], state: Self.register(2, [20])))
             store.apply(.removalFloor(Ballot(counter: 50, proposer: NodeID(2))))
+            store.apply(.proposerConfiguration(Self.configuration(version: 4)))
         }
         let reopened = try FileAcceptorStore(path: path)
         let snapshot = try reopened.load()
         #expect(snapshot.registers == [[1]: Self.register(1, [10])])
         #expect(snapshot.minimumAges == [NodeID(7): 3])
         #expect(snapshot.removalFloor == Ballot(counter: 40, proposer: NodeID(2)))
+        #expect(snapshot.proposerConfiguration == Self.configuration(version: 3), "the highest version synced")
     }
 
     @Test("a torn tail is truncated and the records before it kept")
@@ -170,6 +179,8 @@ struct FileAcceptorStoreTests {
         let path = directory + "/log"
         let store = try FileAcceptorStore(path: path, compactionThreshold: 2_048)
         _ = try store.load()
+        // Before the rewrites: only the compactions can carry it over.
+        store.apply(.proposerConfiguration(Self.configuration(version: 5)))
         for counter in UInt64(1)...500 {
             store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
             try store.sync()
@@ -182,6 +193,7 @@ struct FileAcceptorStoreTests {
         #expect(snapshot.registers.count == 3)
         #expect(snapshot.registers[[1]] == Self.register(497, [UInt8(497 % 256)]))
         #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
+        #expect(snapshot.proposerConfiguration == Self.configuration(version: 5))
     }
 
     @Test("a log whose creation a crash cut short starts afresh; another short file is refused")

@@ -1,0 +1,48 @@
+@testable import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// A node with both roles that restarts after membership changes must not
+/// fall back to the configuration it was first given: its quorums would
+/// not meet the others'. Its proposer's configuration is in its acceptor
+/// store (``AcceptorWrite/proposerConfiguration(_:)``), written before it
+/// acknowledges each one.
+@Suite("Proposer configuration across restarts")
+struct ConfigurationRecoveryTests {
+    /// A, B and C, with the proposers on A and B; the cluster adds D and
+    /// removes C, then B crashes and restarts with the configuration it
+    /// was first given ({A, B, C}, version 1). Proposer 0 writes [1]
+    /// through A and D only (its messages to B held up), and proposer 1
+    /// reads without A: on {A, B, C} its quorum would be B and C, which
+    /// never took [1], and it would read nothing after the write returned.
+    @Test("a restarted node keeps the configuration its proposer adopted", arguments: [false, true])
+    func restartAfterChanges(fileStorage: Bool) throws {
+        let key = Array("k".utf8)
+        let cluster = try SimulatedCASCluster(seed: 5, colocated: true, fileStorage: fileStorage)
+        let (a, b, c) = (cluster.acceptorNodes[0], cluster.acceptorNodes[1], cluster.acceptorNodes[2])
+        let d = cluster.addAcceptor()
+        var results: [Result<Void, CASPaxosError>] = []
+        for target in [[a, b, c, d], [a, b, d]] {
+            cluster.proposers[0].changeMembership(to: target.map(\.localEndpoint)) { results.append($0) }
+            cluster.network.run(for: .milliseconds(300))
+        }
+        #expect(results.count == 2)
+        #expect(results.allSatisfy { if case .success = $0 { true } else { false } }, "\(results)")
+        let adopted = try #require(cluster.proposers[0].proposer?.quorums)
+        #expect(Set(adopted.prepareAcceptors) == Set([a, b, d].map(\.localEndpoint)))
+        #expect(cluster.proposers[1].proposer?.quorums == adopted)
+
+        cluster.network.crash(b)
+        cluster.network.restart(b)
+        cluster.network.run(for: .milliseconds(10))
+        #expect(cluster.proposers[1].proposer?.quorums == adopted, "restarted from its store")
+
+        cluster.network.block(from: a, to: b)
+        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))
+        cluster.network.unblock(from: a, to: b)
+        cluster.network.block(from: b, to: a)
+        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
+        #expect(cluster.check() == .linearizable)
+    }
+}

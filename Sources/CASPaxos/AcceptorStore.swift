@@ -5,7 +5,11 @@
 /// before it sends the replies that depend on them. An implementation may
 /// buffer applied writes until `sync`, but after `sync` returns every write
 /// applied before it must survive a crash: an acceptor that answered must
-/// never forget what it promised or accepted.
+/// never forget what it promised or accepted. On a node with both roles
+/// the proposer's configurations come through it too
+/// (``AcceptorWrite/proposerConfiguration(_:)``): ``load()`` must return
+/// the highest version applied and synced, as
+/// ``AcceptorSnapshot/apply(_:)`` keeps it.
 public protocol AcceptorStore: AnyObject {
     /// The state as of the last write that was synced (and possibly later
     /// ones).

@@ -78,6 +78,8 @@ public final class CASPaxosNode {
     /// perform in it include replies to writes that were never made, so
     /// that flush sends nothing more (a proposer here retries its own).
     private var isDroppingSends = false
+    /// Whether the store failed (and ``store`` was dropped).
+    private var hasStoreFailed = false
     /// The frames of this turn's messages, sent at its end.
     private var outbox: CASPaxosOutbox
     /// The messages of a frame being handled.
@@ -149,6 +151,9 @@ public final class CASPaxosNode {
             // The configuration this node's proposer last adopted, if newer
             // than the one given (a restart after membership changes).
             let recovered = snapshot?.proposerConfiguration.flatMap { $0.version > quorums.version ? $0 : nil }
+            if let recovered {
+                logger.log(.info, source: "caspaxos", "the proposer starts from its stored configuration \(recovered), not \(quorums)")
+            }
             proposer = try Proposer(
                 id: nodeID, quorums: recovered ?? quorums, configuration: configuration, seed: generator.next())
         }
@@ -379,7 +384,13 @@ public final class CASPaxosNode {
                 outbox.append(message, toEach: destinations)
             }
         case .persist(let write):
-            guard let store else { return }
+            guard let store else {
+                // After a store failure only the proposer persists (a
+                // configuration it adopted): unrecorded, the acknowledgement
+                // that follows must not go out.
+                if hasStoreFailed { isDroppingSends = isFlushing }
+                return
+            }
             do throws(AcceptorStoreError) {
                 try store.apply(write)
                 needsSync = true
@@ -424,11 +435,14 @@ public final class CASPaxosNode {
 
     /// Fail-stop: the acceptor role ends, the store is no longer used, and
     /// the messages waiting for it are dropped, with every send still to
-    /// come in this flush.
+    /// come in this flush. The proposer role goes on, but no longer
+    /// acknowledges a configuration it adopts (it cannot record it), so a
+    /// membership change cannot finish without it.
     private func storeFailed(_ error: AcceptorStoreError) {
         logger.log(.error, source: "caspaxos", "acceptor store failed, the acceptor stops: \(error)")
         acceptor = nil
         store = nil
+        hasStoreFailed = true
         needsSync = false
         isDroppingSends = isFlushing
         outbox.removeAll()

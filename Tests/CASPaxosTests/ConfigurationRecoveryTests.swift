@@ -2,6 +2,7 @@
 import EventCore
 import Simulation
 import Testing
+import WireCodec
 
 /// A node with both roles that restarts after membership changes must not
 /// fall back to the configuration it was first given: its quorums would
@@ -44,5 +45,33 @@ struct ConfigurationRecoveryTests {
         cluster.network.block(from: b, to: a)
         #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
         #expect(cluster.check() == .linearizable)
+    }
+
+    /// A node with both roles whose store failed cannot record a
+    /// configuration: it adopts it, but must not acknowledge it (the change
+    /// would go on as if it could restart on it).
+    @Test("a node whose store failed does not acknowledge a configuration it cannot record")
+    func failedStoreDoesNotAcknowledge() throws {
+        let network = SimulatedNetwork(seed: 14)
+        let node = network.addNode()
+        let driver = network.addNode()
+        var configuration = CASPaxosConfiguration()
+        configuration.proposalTimeout = .milliseconds(100)
+        let both = try CASPaxosNode(
+            transport: node, scheduler: node, configuration: configuration,
+            quorums: .majority(of: [node.localEndpoint]), acceptorStore: LocalDeliveryTests.UnsyncableStore(), seed: 2)
+        both.propose(key: [1], change: { _ in [1] }) { _ in }
+        network.run(for: .milliseconds(200))
+        #expect(both.acceptor == nil, "the store failed")
+        var answers = 0
+        driver.setReceiveHandler { _, _, _ in answers += 1 }
+        let next = AcceptorQuorums.majority(of: [node.localEndpoint, driver.localEndpoint], version: 2)
+        var frame = WireWriter()
+        try CASPaxosMessage.reconfigure(requestID: 1, quorums: next)
+            .encodeFrame(into: &frame, maximumMessageSize: configuration.maximumMessageSize)
+        try driver.send(frame.bytes, to: node.localEndpoint)
+        network.run(for: .milliseconds(100))
+        #expect(both.proposer?.quorums == next)
+        #expect(answers == 0)
     }
 }

@@ -72,4 +72,39 @@ struct ReadmeExampleTests {
             for node in acceptorNodes { node.value.stop() }
         }
     }
+
+    @Test("the README's nodes with both roles: three on 127.0.0.1, a write on one read on another")
+    func bothRoles() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path
+        let loop = try EventLoop()
+        loop.start()
+        defer { loop.shutdown() }
+        // Kernel ports: the transports are bound first, to learn the endpoints.
+        let (transports, servers) = try await loop.submit {
+            let transports = try (0..<3).map { _ in
+                try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)
+            }
+            return (LoopBound(transports, on: loop), transports.map(\.localEndpoint))
+        }
+        var nodes: [LoopBound<CASPaxosNode>] = []
+        for me in 0..<3 {
+            let node = try await loop.submit {
+                let transport = transports.value[me]
+                return LoopBound(
+                    try CASPaxosNode(
+                        transport: transport, scheduler: loop, quorums: .majority(of: servers),
+                        acceptorStore: try FileAcceptorStore(path: "\(path)/acceptor-\(me).log"),
+                        proposers: servers),
+                    on: loop)
+            }
+            nodes.append(node)
+        }
+        #expect(try await nodes[0].propose(key: Array("k".utf8)) { _ in Array("v".utf8) } == Array("v".utf8))
+        #expect(try await nodes[2].read(key: Array("k".utf8)) == Array("v".utf8))
+        let started = nodes
+        let local = try await loop.submit { started.map { $0.value.counters.messagesDeliveredLocally } }
+        #expect(local[0] > 0 && local[2] > 0, "each proposer reached its own acceptor without a datagram")
+    }
 }

@@ -94,11 +94,6 @@ extension AcceptorLogBatch {
             sealIfFull()
         }
 
-        mutating func appendFloor(_ floor: Ballot) {
-            AcceptorRecord.appendFloor(floor, to: &records)
-            sealIfFull()
-        }
-
         /// Every batch, the records not yet in one sealed last; leaves the
         /// writer empty.
         mutating func takeBatches() -> [[UInt8]] {

@@ -24,7 +24,8 @@ enum AcceptorRecord {
             writer.writeBytes(key)
             writer.write(floor)
         case .removalFloor(let floor):
-            appendFloor(floor, to: &writer)
+            writer.writeUInt8(Tag.removalFloor.rawValue)
+            writer.write(floor)
         case .minimumAge(let proposer, let age):
             writer.writeUInt8(Tag.minimumAge.rawValue)
             writer.write(proposer)
@@ -36,14 +37,6 @@ enum AcceptorRecord {
             writer.writeUInt8(Tag.proposerConfiguration.rawValue)
             writer.write(quorums)
         }
-    }
-
-    /// Appends a record of the removal floor alone (compaction writes it
-    /// instead of the removals that raised it; a joining acceptor raises
-    /// it to its new peers').
-    static func appendFloor(_ floor: Ballot, to writer: inout WireWriter) {
-        writer.writeUInt8(Tag.removalFloor.rawValue)
-        writer.write(floor)
     }
 
     /// Reads one record from `reader` into `snapshot`.
@@ -64,7 +57,7 @@ enum AcceptorRecord {
             let proposer = try reader.read(NodeID.self)
             snapshot.apply(.minimumAge(proposer: proposer, age: try reader.readVarint()))
         case .removalFloor:
-            snapshot.removalFloor = max(snapshot.removalFloor, try reader.read(Ballot.self))
+            snapshot.apply(.removalFloor(try reader.read(Ballot.self)))
         case .forgetMinimumAge:
             snapshot.apply(.forgetMinimumAge(proposer: try reader.read(NodeID.self)))
         case .proposerConfiguration:

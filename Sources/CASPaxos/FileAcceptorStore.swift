@@ -225,7 +225,8 @@ public final class FileAcceptorStore: AcceptorStore {
         let salt = UInt64.random(in: .min ... .max)
         var writer = AcceptorLogBatch.Writer(
             maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload), salt: salt)
-        writer.appendFloor(state.removalFloor)
+        // The floor alone, for the removals that raised it.
+        writer.append(.removalFloor(state.removalFloor))
         if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }

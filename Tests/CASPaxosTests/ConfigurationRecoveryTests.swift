@@ -59,7 +59,7 @@ struct ConfigurationRecoveryTests {
         configuration.proposalTimeout = .milliseconds(100)
         let both = try CASPaxosNode(
             transport: node, scheduler: node, configuration: configuration,
-            quorums: .majority(of: [node.localEndpoint]), acceptorStore: LocalDeliveryTests.UnsyncableStore(), seed: 2)
+            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(), seed: 2)
         both.propose(key: [1], change: { _ in [1] }) { _ in }
         network.run(for: .milliseconds(200))
         #expect(both.acceptor == nil, "the store failed")

@@ -65,13 +65,6 @@ struct LocalDeliveryTests {
         #expect(both.acceptor?.register(Array("own".utf8))?.value == [20])
     }
 
-    /// A store whose sync fails.
-    final class UnsyncableStore: AcceptorStore {
-        func load() -> AcceptorSnapshot { AcceptorSnapshot() }
-        func apply(_ write: AcceptorWrite) {}
-        func sync() throws(AcceptorStoreError) { throw AcceptorStoreError(.io, detail: "no disk") }
-    }
-
     @Test("a node whose store cannot sync never hands its own proposer the answer it could not make durable")
     func failedSyncDropsTheOwnAnswer() throws {
         let network = SimulatedNetwork(seed: 12)
@@ -80,7 +73,7 @@ struct LocalDeliveryTests {
         configuration.proposalTimeout = .milliseconds(100)
         let both = try CASPaxosNode(
             transport: node, scheduler: node, configuration: configuration,
-            quorums: .majority(of: [node.localEndpoint]), acceptorStore: UnsyncableStore(), seed: 2)
+            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(), seed: 2)
         var outcome: Result<[UInt8]?, CASPaxosError>?
         both.propose(key: [1], change: { _ in [1] }) { outcome = $0 }
         network.run(for: .milliseconds(500))

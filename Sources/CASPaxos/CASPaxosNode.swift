@@ -115,7 +115,9 @@ public final class CASPaxosNode {
     ///   - quorums: the acceptors the proposer uses; nil for an
     ///     acceptor-only node. A node with both roles whose store holds a
     ///     configuration of a higher version (one its proposer adopted
-    ///     during a membership change, before a restart) uses that one.
+    ///     during a membership change, before a restart) uses that one;
+    ///     otherwise it records the one given in its store (synced before
+    ///     this returns) if none is stored or the given one is newer.
     ///   - acceptorStore: where the acceptor keeps its state (its
     ///     ``AcceptorStore/load()`` runs now); nil for a proposer-only node.
     ///   - proposers: every proposer of the cluster (see
@@ -150,9 +152,22 @@ public final class CASPaxosNode {
         if let quorums {
             // The configuration this node's proposer last adopted, if newer
             // than the one given (a restart after membership changes).
-            let recovered = snapshot?.proposerConfiguration.flatMap { $0.version > quorums.version ? $0 : nil }
+            let stored = snapshot?.proposerConfiguration
+            let recovered = stored.flatMap { $0.version > quorums.version ? $0 : nil }
             if let recovered {
                 logger.log(.info, source: "caspaxos", "the proposer starts from its stored configuration \(recovered), not \(quorums)")
+            } else if let acceptorStore, stored.map({ quorums.version > $0.version }) ?? true {
+                // The one given is newer (or none is stored: a new node, or
+                // one whose changes predate the record): kept, so that a
+                // restart on an older one cannot undo it.
+                let write = AcceptorWrite.proposerConfiguration(quorums)
+                do throws(AcceptorStoreError) {
+                    try acceptorStore.apply(write)
+                    try acceptorStore.sync()
+                } catch {
+                    throw ConfigurationError(field: "acceptorStore", value: "\(error)", allowedRange: "a writable store")
+                }
+                snapshot?.apply(write)
             }
             proposer = try Proposer(
                 id: nodeID, quorums: recovered ?? quorums, configuration: configuration, seed: generator.next())

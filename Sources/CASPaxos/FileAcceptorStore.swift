@@ -6,10 +6,19 @@ import WireCodec
 /// past the live state.
 ///
 /// - The file starts with a 20-byte header: the magic `CASPXLOG`, the
-///   format version (u32, little-endian, 2) and a random salt (u64) that
+///   format version (u32, little-endian) and a random salt (u64) that
 ///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
-///   user value can pass for a batch. Version 1, without the salt, is
-///   refused with ``AcceptorStoreError/Code/unsupportedVersion(_:)``.
+///   user value can pass for a batch.
+/// - Format versions: this store creates logs in version 3 and reads 2 and
+///   3. Version 3 adds one record, the proposer's configuration
+///   (``AcceptorWrite/proposerConfiguration(_:)``). A version-2 log is kept
+///   in version 2, so that the build before this one can still open it,
+///   until the first such record: that sync rewrites the whole log in
+///   version 3 (as a compaction does) instead of appending, so a version-2
+///   log never holds a record version 2 cannot read, and an older build
+///   refuses a version-3 log with
+///   ``AcceptorStoreError/Code/unsupportedVersion(_:)``, not as corrupt.
+///   Version 1, without the salt, is refused the same way.
 /// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
 ///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
 ///   `fdatasync(2)`, so the writes of several requests share one sync. A
@@ -49,10 +58,12 @@ public final class FileAcceptorStore: AcceptorStore {
     /// can say (a record, a key and a value, is far smaller).
     let maximumBatchPayload: Int
 
-    /// The file's first 8 bytes, then the format version this store
-    /// writes and reads, then the salt.
+    /// The file's first 8 bytes, then the format version, then the salt.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
-    static let formatVersion: UInt32 = 2
+    /// The format version of the logs this store creates.
+    static let formatVersion: UInt32 = 3
+    /// The format versions it reads.
+    static let readableVersions: ClosedRange<UInt32> = 2...3
     static let headerSize = 20
     private var file: DurableFile
     private var state = AcceptorSnapshot()
@@ -60,6 +71,10 @@ public final class FileAcceptorStore: AcceptorStore {
     /// log's salt (known once the log is loaded or created).
     private var pending: AcceptorLogBatch.Writer
     private var sizeAfterCompaction = 0
+    /// The format version of the log in use.
+    private var logVersion = formatVersion
+    /// Whether ``pending`` holds a record the log's version cannot hold.
+    private var pendingNeedsNewerVersion = false
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
     /// the first write.
@@ -101,10 +116,13 @@ public final class FileAcceptorStore: AcceptorStore {
         // not written it yet): nothing was acknowledged from it.
         let isUnstarted =
             bytes.count <= Self.headerSize
-            && (zip(bytes, Self.header(salt: 0).dropLast(8)).allSatisfy(==) || bytes.allSatisfy { $0 == 0 })
+            && (bytes.allSatisfy { $0 == 0 }
+                || Self.readableVersions.contains { version in
+                    zip(bytes, Self.header(version: version, salt: 0).dropLast(8)).allSatisfy(==)
+                })
         if isUnstarted {
             let salt = UInt64.random(in: .min ... .max)
-            let header = Self.header(salt: salt)
+            let header = Self.header(version: Self.formatVersion, salt: salt)
             // Its directory entry is made durable too, or a power loss could
             // take the whole file, and every promise it is about to hold,
             // with it.
@@ -114,7 +132,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 try file.synchronizeData()
                 try DurableFile.synchronizeDirectory(of: path)
             }
-            startLog(size: header.count, salt: salt)
+            startLog(size: header.count, version: Self.formatVersion, salt: salt)
             return state
         }
         guard bytes.count >= Self.headerSize, bytes.starts(with: Self.magic) else {
@@ -123,10 +141,10 @@ public final class FileAcceptorStore: AcceptorStore {
         var version = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
         // Version 1 had no version field: its first batch's marker stood here.
         if version == AcceptorLogBatch.marker { version = 1 }
-        guard version == Self.formatVersion else {
+        guard Self.readableVersions.contains(version) else {
             throw AcceptorStoreError(
                 .unsupportedVersion(version),
-                detail: "\(path) is in format version \(version); this store reads \(Self.formatVersion) (offset 8)")
+                detail: "\(path) is in format version \(version); this store reads \(Self.readableVersions) (offset 8)")
         }
         let salt = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self)) }
         let end = try bytes.withUnsafeBytes { raw in
@@ -139,23 +157,26 @@ public final class FileAcceptorStore: AcceptorStore {
                 try file.synchronizeData()
             }
         }
-        startLog(size: end, salt: salt)
+        startLog(size: end, version: version, salt: salt)
         return state
     }
 
-    /// A log's header, with `salt`.
-    private static func header(salt: UInt64) -> [UInt8] {
+    /// A log's header, in format `version`, with `salt`.
+    private static func header(version: UInt32, salt: UInt64) -> [UInt8] {
         var writer = WireWriter(capacity: headerSize)
         magic.withUnsafeBytes { writer.writeRawBytes($0) }
-        writer.writeUInt32(formatVersion)
+        writer.writeUInt32(version)
         writer.writeUInt64(salt)
         return writer.takeBytes()
     }
 
-    /// The log in use is `size` bytes long and salted with `salt`.
-    private func startLog(size: Int, salt: UInt64) {
+    /// The log in use is `size` bytes long, in format `version`, salted
+    /// with `salt`.
+    private func startLog(size: Int, version: UInt32, salt: UInt64) {
         fileSize = size
         sizeAfterCompaction = size
+        logVersion = version
+        pendingNeedsNewerVersion = false
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: salt)
     }
 
@@ -196,6 +217,7 @@ public final class FileAcceptorStore: AcceptorStore {
     public func apply(_ write: AcceptorWrite) {
         state.apply(write)
         pending.append(write)
+        if case .proposerConfiguration = write, logVersion < 3 { pendingNeedsNewerVersion = true }
     }
 
     /// Writes the buffered records and syncs them to disk; compacts the log
@@ -204,6 +226,11 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError`` with code `.io` if a write, a sync
     ///   or the compaction's rename fails.
     public func sync() throws(AcceptorStoreError) {
+        if pendingNeedsNewerVersion {
+            // The live state holds the pending records: the rewrite in the
+            // current version carries them.
+            return try io { () throws(DurableFileError) in try compact() }
+        }
         let batches = pending.takeBatches()
         guard !batches.isEmpty else { return }
         // One sync per batch: only the last batch of the log can be torn.
@@ -230,14 +257,14 @@ public final class FileAcceptorStore: AcceptorStore {
         if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
-        let bytes = Self.header(salt: salt) + writer.takeBatches().joined()
+        let bytes = Self.header(version: Self.formatVersion, salt: salt) + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)
         try DurableFile.synchronizeDirectory(of: path)
         file = fresh
-        startLog(size: bytes.count, salt: salt)
+        startLog(size: bytes.count, version: Self.formatVersion, salt: salt)
         compactionCount += 1
     }
 

@@ -59,7 +59,7 @@ struct ConfigurationRecoveryTests {
         configuration.proposalTimeout = .milliseconds(100)
         let both = try CASPaxosNode(
             transport: node, scheduler: node, configuration: configuration,
-            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(), seed: 2)
+            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(healthySyncs: 1), seed: 2)
         both.propose(key: [1], change: { _ in [1] }) { _ in }
         network.run(for: .milliseconds(200))
         #expect(both.acceptor == nil, "the store failed")
@@ -73,5 +73,39 @@ struct ConfigurationRecoveryTests {
         network.run(for: .milliseconds(100))
         #expect(both.proposer?.quorums == next)
         #expect(answers == 0)
+    }
+
+    /// A node upgraded after membership changes has no configuration
+    /// stored (the record is newer than they are): started once on the
+    /// configuration the cluster reached, it must keep it, so that a later
+    /// restart on the first one cannot undo it.
+    @Test("a node records the configuration it is started with when none or an older one is stored")
+    func recordsTheGivenConfiguration() throws {
+        let network = SimulatedNetwork(seed: 15)
+        let node = network.addNode()
+        let store = InMemoryAcceptorStore()
+        func start(version: UInt64, store: any AcceptorStore = store) throws -> CASPaxosNode {
+            try CASPaxosNode(
+                transport: node, scheduler: node, quorums: .majority(of: [node.localEndpoint], version: version),
+                acceptorStore: store, seed: 3)
+        }
+        let first = try start(version: 1)
+        #expect(store.snapshot.proposerConfiguration?.version == 1, "none was stored")
+        #expect(store.syncCount == 1)
+        first.stop()
+        let upgraded = try start(version: 3)
+        #expect(upgraded.proposer?.quorums.version == 3)
+        #expect(store.snapshot.proposerConfiguration?.version == 3)
+        upgraded.stop()
+        let restarted = try start(version: 1)
+        #expect(restarted.proposer?.quorums.version == 3, "restarted from its store")
+        #expect(store.snapshot.proposerConfiguration?.version == 3)
+        #expect(store.syncCount == 2, "nothing newer to record")
+        restarted.stop()
+        #expect {
+            try start(version: 1, store: NodeBatchingTests.UnsyncableStore())
+        } throws: { error in
+            (error as? ConfigurationError)?.field == "acceptorStore"
+        }
     }
 }

@@ -239,6 +239,48 @@ struct FileAcceptorStoreTests {
         }
     }
 
+    /// The format version in the header of the log at `path`.
+    static func formatVersion(_ path: String) throws -> UInt8 {
+        try DurableFile(path: path).readAll()[8]
+    }
+
+    @Test("a version-2 log stays in version 2 until a configuration record, whose sync rewrites it in version 3")
+    func versionTwoUpgrade() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        // Version 2 is version 3 without the configuration record: a log
+        // with none, its header set to 2, is what the older build wrote.
+        _ = try Self.writeThreeBatches(path)
+        #expect(try Self.formatVersion(path) == 3)
+        var log = try DurableFile(path: path).readAll()
+        log[8] = 2
+        try DurableFile(path: path, truncating: true).append(log)
+
+        let store = try FileAcceptorStore(path: path)
+        let written = try store.load()
+        store.apply(.register(key: [9], state: Self.register(9, [90])))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 2, "no record needed version 3")
+        #expect(store.compactionCount == 0)
+
+        store.apply(.register(key: [8], state: Self.register(8, [80])))
+        store.apply(.proposerConfiguration(Self.configuration(version: 2)))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 3)
+        #expect(store.compactionCount == 1)
+        store.apply(.register(key: [7], state: Self.register(7, [70])))
+        try store.sync()
+
+        let snapshot = try FileAcceptorStore(path: path).load()
+        var expected = written.registers
+        expected[[9]] = Self.register(9, [90])
+        expected[[8]] = Self.register(8, [80])
+        expected[[7]] = Self.register(7, [70])
+        #expect(snapshot.registers == expected)
+        #expect(snapshot.proposerConfiguration == Self.configuration(version: 2))
+    }
+
     @Test("a torn last batch holding a value that is itself a well-formed batch is truncated, not refused")
     func tornBatchHoldingBatch() throws {
         let temporary = try TemporaryDirectory()

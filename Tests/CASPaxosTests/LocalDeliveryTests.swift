@@ -73,7 +73,7 @@ struct LocalDeliveryTests {
         configuration.proposalTimeout = .milliseconds(100)
         let both = try CASPaxosNode(
             transport: node, scheduler: node, configuration: configuration,
-            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(), seed: 2)
+            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(healthySyncs: 1), seed: 2)
         var outcome: Result<[UInt8]?, CASPaxosError>?
         both.propose(key: [1], change: { _ in [1] }) { outcome = $0 }
         network.run(for: .milliseconds(500))

@@ -73,11 +73,23 @@ struct NodeBatchingTests {
         #expect(cluster.check() == .linearizable)
     }
 
-    /// A store whose sync fails: the writes of a turn never become durable.
+    /// A store whose syncs fail after the first `healthySyncs`: the writes
+    /// of a turn never become durable. A node with both roles syncs once
+    /// as it starts (it records its configuration), so its store must
+    /// allow one to fail once the node runs.
     final class UnsyncableStore: AcceptorStore {
+        private var healthySyncs: Int
+
+        init(healthySyncs: Int = 0) {
+            self.healthySyncs = healthySyncs
+        }
+
         func load() -> AcceptorSnapshot { AcceptorSnapshot() }
         func apply(_ write: AcceptorWrite) {}
-        func sync() throws(AcceptorStoreError) { throw AcceptorStoreError(.io, detail: "no disk") }
+        func sync() throws(AcceptorStoreError) {
+            guard healthySyncs == 0 else { return healthySyncs -= 1 }
+            throw AcceptorStoreError(.io, detail: "no disk")
+        }
     }
 
     /// A store whose writes fail (a full disk, say).

@@ -91,10 +91,15 @@ struct ReadmeExampleTests {
         var nodes: [LoopBound<CASPaxosNode>] = []
         for me in 0..<3 {
             let node = try await loop.submit {
+                var configuration = CASPaxosConfiguration()
+                configuration.proposalTimeout = .seconds(5)
+                configuration.attemptTimeout = .milliseconds(50)
+                configuration.isOneRoundTripEnabled = true
                 let transport = transports.value[me]
                 return LoopBound(
                     try CASPaxosNode(
-                        transport: transport, scheduler: loop, quorums: .majority(of: servers),
+                        transport: transport, scheduler: loop, configuration: configuration,
+                        quorums: .majority(of: servers),
                         acceptorStore: try FileAcceptorStore(path: "\(path)/acceptor-\(me).log"),
                         proposers: servers),
                     on: loop)

@@ -406,8 +406,14 @@ public struct Proposer {
         {
             return proposalID
         }
-        if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
+        countStaleReply(requestID)
         return nil
+    }
+
+    /// Counts a reply to `requestID` as stale unless it is a maintenance
+    /// task's (no hashing while no task runs).
+    private mutating func countStaleReply(_ requestID: UInt64) {
+        if taskByRequest.isEmpty || taskByRequest[requestID] == nil { counters.staleReplies += 1 }
     }
 
     private mutating func receivePromise(
@@ -516,7 +522,7 @@ public struct Proposer {
         into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }) else {
-            if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
+            countStaleReply(requestID)
             return
         }
         let position = acceptors.position(of: sender)
@@ -548,7 +554,7 @@ public struct Proposer {
         }
         switch outcome {
         case nil, .some(nil):
-            if taskByRequest[requestID] == nil { counters.staleReplies += 1 }
+            countStaleReply(requestID)
         case .some(.some(true)):
             abandonAttempt(proposalID, .conflict, now: now, into: &effects)
         case .some(.some(false)):

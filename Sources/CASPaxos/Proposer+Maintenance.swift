@@ -119,7 +119,10 @@ extension Proposer {
     /// It goes on from the step that proposer's configuration shows, every
     /// step being idempotent:
     /// - in the configuration the change started from: the whole change
-    ///   again, with the same versions and configurations;
+    ///   again, with the same versions and configurations; or, to abandon
+    ///   it (`acceptors` is that configuration's set), the steps a proposer
+    ///   in the configuration of the change's first step would take (the
+    ///   others may be there: this proposer may be the one it waited for);
     /// - in the intermediate configuration (version w): the intermediate
     ///   again at version w + 2 (above the final, w + 1, which the failed
     ///   change may have sent to some proposers, who come back to the
@@ -223,6 +226,40 @@ extension Proposer {
     /// finish the change that left it where it is (see
     /// ``changeMembership(to:proposers:now:into:)``).
     func membershipSteps(to target: [Endpoint]) throws(CASPaxosError) -> [MaintenanceTask.Step] {
+        try Self.membershipSteps(from: quorums, to: target)
+    }
+
+    /// The steps of a change to `target` that took the membership-change
+    /// register, which holds `held` (its own record, or that of an
+    /// unfinished change it finishes or abandons).
+    ///
+    /// A proposer still in the start configuration of the change `held`
+    /// names may be the one that change waited for: the others may have
+    /// taken its first step, which every proposer must acknowledge before
+    /// any goes further. Abandoning it from there with the start
+    /// configuration at its own version would change nothing (a proposer
+    /// adopts only a higher version) and leave them where they are, so such
+    /// a proposer plans from the configuration that first step sends, as a
+    /// proposer there would: from an intermediate configuration, its copy
+    /// two versions on and then the start acceptors; from the final one of
+    /// a removal that had no intermediate, the way back as an addition.
+    /// Finishing the change needs nothing of the kind: its steps from the
+    /// start are the change's own, at the same versions.
+    func membershipSteps(to target: [Endpoint], holding held: MembershipChangeRecord) throws(CASPaxosError)
+        -> [MaintenanceTask.Step]
+    {
+        let start = quorums.prepareAcceptors
+        guard Set(target) == Set(held.from), Set(held.to) != Set(held.from), Set(start) == Set(held.from),
+            quorums == .majority(of: start, version: quorums.version),
+            case .reconfigure(let reached)? = try? Self.membershipSteps(from: quorums, to: held.to).first
+        else { return try membershipSteps(to: target) }
+        return try Self.membershipSteps(from: reached, to: target)
+    }
+
+    /// The steps that take a proposer in `quorums` to `target`.
+    static func membershipSteps(
+        from quorums: AcceptorQuorums, to target: [Endpoint]
+    ) throws(CASPaxosError) -> [MaintenanceTask.Step] {
         guard Set(target).count == target.count else {
             throw CASPaxosError(.invalidRequest, detail: "the acceptors \(target) include a duplicate")
         }
@@ -659,7 +696,7 @@ extension Proposer {
                 // ran before the register was taken may have moved it); if
                 // none leads to the target, release the register and fail.
                 do throws(CASPaxosError) {
-                    let steps = try membershipSteps(to: target)
+                    let steps = try membershipSteps(to: target, holding: held)
                     tasks[taskID]?.steps.insert(contentsOf: steps, at: 1)
                 } catch {
                     tasks[taskID]?.failure = error

@@ -25,6 +25,10 @@ struct MembershipResumeTests {
         /// As `rescan`, then taken back to the original acceptors from the
         /// intermediate configuration by another proposer.
         case abandoned
+        /// As `firstStep`, then taken back to the original acceptors by the
+        /// proposer cut off, still in the start configuration while the
+        /// others are in the intermediate one.
+        case abandonedFromStart
 
         var description: String {
             switch self {
@@ -32,6 +36,7 @@ struct MembershipResumeTests {
             case .rescan: "re-scan"
             case .lastStep: "last step"
             case .abandoned: "abandoned"
+            case .abandonedFromStart: "abandoned from the start"
             }
         }
     }
@@ -81,7 +86,7 @@ struct MembershipResumeTests {
         let lagging = cluster.proposerNodes[2]
         let others = { network.nodes.filter { $0 !== lagging } }
         switch stop {
-        case .firstStep:
+        case .firstStep, .abandonedFromStart:
             network.partition([lagging], others())
         case .rescan, .abandoned:
             // Once the change has taken the membership-change register and
@@ -113,7 +118,7 @@ struct MembershipResumeTests {
         let stopped = cluster.proposers.map { $0.proposer!.quorums.version }
         let expected: [UInt64] =
             switch stop {
-            case .firstStep: [v + 1, v + 1, v]
+            case .firstStep, .abandonedFromStart: [v + 1, v + 1, v]
             case .rescan, .abandoned: [v + 1, v + 1, v + 1]
             case .lastStep: [v + 2, v + 2, v + 1]
             }
@@ -126,6 +131,9 @@ struct MembershipResumeTests {
             case .rescan: (0, target, v + 4)  // the intermediate at v + 3, the final at v + 4
             case .lastStep: seed % 2 == 0 ? (0, target, v + 2) : (2, target, v + 4)
             case .abandoned: (1, original, v + 4)
+            // As from the intermediate: its copy at v + 3, the start's
+            // acceptors at v + 4.
+            case .abandonedFromStart: (2, original, v + 4)
             }
         var second: Result<Void, CASPaxosError>?
         cluster.proposers[resumer].changeMembership(to: resumeTarget) { second = $0 }
@@ -137,7 +145,7 @@ struct MembershipResumeTests {
 
         // The cluster goes on from there as from any majority configuration.
         let next =
-            stop == .abandoned ? target : resumeTarget + [cluster.addAcceptor().localEndpoint]
+            resumeTarget == original ? target : resumeTarget + [cluster.addAcceptor().localEndpoint]
         var third: Result<Void, CASPaxosError>?
         cluster.proposers[1].changeMembership(to: next) { third = $0 }
         network.run(for: .seconds(2))
@@ -190,6 +198,36 @@ struct MembershipResumeTests {
         for (quorums, target) in invalid {
             #expect(throws: CASPaxosError.self) { try Self.firstStep(from: quorums, to: target) }
         }
+
+        // Abandoning, from the start configuration, a change whose first
+        // step the others may have taken: planned from that step.
+        let five = Array(Self.acceptors[0..<5])
+        func reconfigurations(from quorums: AcceptorQuorums, to target: [Endpoint], holding held: MembershipChangeRecord)
+            throws -> [AcceptorQuorums]
+        {
+            let proposer = try Proposer(id: NodeID(1), quorums: quorums, configuration: Self.configuration, seed: 1)
+            return try proposer.membershipSteps(to: target, holding: held).compactMap {
+                if case .reconfigure(let sent) = $0 { sent } else { nil }
+            }
+        }
+        // 3 → 4: its intermediate was at 8, so its copy at 10, then the
+        // three at 11.
+        #expect(
+            try reconfigurations(from: .majority(of: three, version: 7), to: three, holding: .init(from: three, to: four))
+                == [again, .majority(of: three, version: 11)])
+        // 5 → 4, the last step alone: the four were at 9, so back as an
+        // addition (its intermediate at 10), the five at 11.
+        #expect(
+            try reconfigurations(from: .majority(of: five, version: 7), to: five, holding: .init(from: five, to: four))
+                == [Proposer.intermediate(from: four, to: five, version: 10), .majority(of: five, version: 11)])
+        // Finishing from the start, and the register's own fresh record:
+        // planned as without a record.
+        #expect(
+            try reconfigurations(from: .majority(of: three, version: 7), to: four, holding: .init(from: three, to: four))
+                == [intermediate, .majority(of: four, version: 9)])
+        #expect(
+            try reconfigurations(from: .majority(of: three, version: 7), to: three, holding: .init(from: three, to: three))
+                == [.majority(of: three, version: 7)])
         var proposer = try Proposer(id: NodeID(1), quorums: .majority(of: three), configuration: Self.configuration, seed: 1)
         var effects: [CASPaxosEffect] = []
         try proposer.changeMembership(to: four, proposers: [Self.me], now: .zero, into: &effects)

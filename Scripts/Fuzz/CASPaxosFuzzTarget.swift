@@ -98,6 +98,7 @@ extension CASPaxosMessage {
         case .removeTombstone(_, let key, let ballot): .removeTombstone(requestID: id, key: key, ballot: ballot)
         case .acknowledged: .acknowledged(requestID: id)
         case .reconfigure(_, let quorums): .reconfigure(requestID: id, quorums: quorums)
+        case .configurationRefused(_, let current): .configurationRefused(requestID: id, current: current)
         case .listKeys(_, let after, let floor): .listKeys(requestID: id, after: after, raisingFloorTo: floor)
         case .keyList(_, let keys, let isComplete, let floor): .keyList(requestID: id, keys: keys, isComplete: isComplete, removalFloor: floor)
         }

@@ -55,6 +55,9 @@ extension CASPaxosMessage {
         case .reconfigure(let id, let quorums):
             Self.start(.reconfigure, id, &writer)
             quorums.encode(to: &writer)
+        case .configurationRefused(let id, let current):
+            Self.start(.configurationRefused, id, &writer)
+            current.encode(to: &writer)
         case .listKeys(let id, let after, let floor):
             Self.start(.listKeys, id, &writer)
             writer.writeOptional(after) { $0.writeBytes($1) }
@@ -216,6 +219,8 @@ extension CASPaxosMessage {
             return .removeTombstone(requestID: id, key: key, ballot: try Ballot(from: &reader))
         case .acknowledged: return .acknowledged(requestID: id)
         case .reconfigure: return .reconfigure(requestID: id, quorums: try AcceptorQuorums(from: &reader))
+        case .configurationRefused:
+            return .configurationRefused(requestID: id, current: try AcceptorQuorums(from: &reader))
         case .listKeys:
             let after = try reader.readOptional { r throws(WireError) in
                 try readBytes(&r, limit: keyLimit, what: "key")

@@ -66,6 +66,11 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// Membership change, to a proposer: adopt `quorums` if its version is
     /// higher than the one in use.
     case reconfigure(requestID: UInt64, quorums: AcceptorQuorums)
+    /// The answer to a ``reconfigure(requestID:quorums:)`` a proposer does
+    /// not take: it is in `current`, of a higher version than the one sent,
+    /// or another configuration of the same version. An acknowledgement
+    /// would let the change go on as if it were where the change put it.
+    case configurationRefused(requestID: UInt64, current: AcceptorQuorums)
     /// Membership change, to an acceptor: list your keys in byte order,
     /// starting after `after` (from the first, if nil); with
     /// `raisingFloorTo` (to an acceptor being added), first raise your
@@ -83,6 +88,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Not a message: a frame body holding several (see the type's
         /// documentation).
         case batch
+        case configurationRefused
     }
 
     /// The request ID the message carries.
@@ -91,7 +97,8 @@ public enum CASPaxosMessage: Hashable, Sendable {
         case .prepare(let id, _, _, _), .promise(let id, _, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
             .conflict(let id, _, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
             .setMinimumAges(let id, _), .removeTombstone(let id, _, _), .acknowledged(let id),
-            .reconfigure(let id, _), .listKeys(let id, _, _), .keyList(let id, _, _, _):
+            .reconfigure(let id, _), .configurationRefused(let id, _), .listKeys(let id, _, _),
+            .keyList(let id, _, _, _):
             return id
         }
     }

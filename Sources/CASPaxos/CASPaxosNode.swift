@@ -51,10 +51,11 @@ public final class CASPaxosNode {
     public let configuration: CASPaxosConfiguration
 
     // Exclusivity: the node is confined to its loop, and no access to its
-    // state below is held across a call out of the node (a completion
-    // handler is taken out of its table before it is called; a transport
-    // queues what it sends, never calling a receive handler from
-    // `send`), so that state skips Swift's dynamic exclusivity checks,
+    // state below is held across a call out of the node that may call back
+    // into it (a completion handler is taken out of its table before it is
+    // called; a transport queues what it sends, never calling a receive
+    // handler from `send`; a LogSink never calls back), so that state
+    // skips Swift's dynamic exclusivity checks,
     // which cost a tenth of a write here. The proposer keeps them: it runs
     // the user's change functions while it is being modified, and a
     // change that calls back into the node must trap, not corrupt it.
@@ -348,7 +349,7 @@ public final class CASPaxosNode {
         switch message {
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
             acceptor?.receive(message, from: sender, into: &effects) != nil
-        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused,
             .keyList:
             proposer?.receive(message, from: sender, now: now, into: &effects) != nil
         }

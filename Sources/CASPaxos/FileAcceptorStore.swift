@@ -10,15 +10,15 @@ import WireCodec
 ///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
 ///   user value can pass for a batch.
 /// - Format versions: this store creates logs in version 3 and reads 2 and
-///   3. Version 3 adds one record, the proposer's configuration
-///   (``AcceptorWrite/proposerConfiguration(_:)``). A version-2 log is kept
-///   in version 2, so that the build before this one can still open it,
-///   until the first such record: that sync rewrites the whole log in
-///   version 3 (as a compaction does) instead of appending, so a version-2
-///   log never holds a record version 2 cannot read, and an older build
-///   refuses a version-3 log with
+///   3. Version 3 marks a log that may hold the proposer's configuration
+///   (``AcceptorWrite/proposerConfiguration(_:)``), a record the builds
+///   before it cannot read. A version-2 log stays in version 2 (through
+///   compactions too) until the first such record: that sync rewrites the
+///   whole log in version 3 (a compaction) instead of appending, so those
+///   builds refuse it with
 ///   ``AcceptorStoreError/Code/unsupportedVersion(_:)``, not as corrupt.
-///   Version 1, without the salt, is refused the same way.
+///   (The few builds that introduced the record wrote it into version-2
+///   logs.) Version 1, without the salt, is refused the same way.
 /// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
 ///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
 ///   `fdatasync(2)`, so the writes of several requests share one sync. A
@@ -257,14 +257,16 @@ public final class FileAcceptorStore: AcceptorStore {
         if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
-        let bytes = Self.header(version: Self.formatVersion, salt: salt) + writer.takeBatches().joined()
+        // Version 3 only for a log that needs it (see the type's doc).
+        let version = state.proposerConfiguration == nil ? logVersion : Self.formatVersion
+        let bytes = Self.header(version: version, salt: salt) + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)
         try DurableFile.synchronizeDirectory(of: path)
         file = fresh
-        startLog(size: bytes.count, version: Self.formatVersion, salt: salt)
+        startLog(size: bytes.count, version: version, salt: salt)
         compactionCount += 1
     }
 

@@ -136,6 +136,13 @@ extension Proposer {
     ///   configuration is sent again to every proposer at its own version
     ///   (and, for an even count, the re-scan runs again).
     ///
+    /// A proposer acknowledges a step's configuration only when it adopts
+    /// it or is in it already. One past it (this proposer was cut off
+    /// while a resume moved the others on), or in another configuration of
+    /// its version, answers with its own: the change fails with
+    /// ``CASPaxosError/Code/conflict`` naming it, this proposer adopts it
+    /// if it is newer, and calling this again goes on from there.
+    ///
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included (those dropped by ``updateProposers(_:now:into:)`` are
     ///   no longer waited for: they must have stopped for good, since a
@@ -381,8 +388,27 @@ extension Proposer {
                 // Durable before the acknowledgement, where the node has a
                 // store: restarted, it must not fall back to an older one.
                 effects.append(.persist(.proposerConfiguration(newQuorums)))
+            } else if newQuorums != quorums {
+                // Past it, or another configuration at its version (a change
+                // planned from behind): acknowledged, the change would go on
+                // as if this proposer were where it put it.
+                counters.configurationsRefused += 1
+                return effects.append(.send(.configurationRefused(requestID: requestID, current: quorums), to: sender))
             }
             effects.append(.send(.acknowledged(requestID: requestID), to: sender))
+        case .configurationRefused(let requestID, let current):
+            // A configuration some proposer adopted: newer, so safe to take
+            // (as if its change's step had reached this proposer too), and
+            // where a change resumed here must go on from.
+            if current.version > quorums.version {
+                adopt(current, now: now)
+                effects.append(.persist(.proposerConfiguration(current)))
+            }
+            guard let task = answeringTask(requestID, from: sender), case .reconfigure(_, let sent)? = task.message
+            else { return }
+            let detail =
+                "proposer \(sender) is in \(current), which this change's step to \(sent) does not lead to: the change stopped; call changeMembership(to:) again, here (now in \(quorums)) or there, to go on from it"
+            finishTask(task.id, .failure(CASPaxosError(.conflict, detail: detail)), into: &effects)
         case .invalidated(let requestID, let proposer, let proposerAge):
             guard var task = answeringTask(requestID, from: sender) else { return }
             task.ages.append(ProposerAge(proposer: proposer, age: proposerAge))

@@ -230,7 +230,7 @@ public struct Proposer {
                 keys.removeAllCached()
             }
             receiveRefusal(requestID, from: sender, provesUnwritten: false, now: now, into: &effects)
-        case .invalidate, .reconfigure, .invalidated, .acknowledged, .keyList:
+        case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
             counters.unexpectedMessages += 1

@@ -32,6 +32,10 @@ public struct ProposerCounters: Hashable, Sendable {
     public var maintenanceRestarts = 0
     /// Acceptor configurations adopted (membership changes).
     public var reconfigurations = 0
+    /// Configurations refused: sent at a lower version than this
+    /// proposer's, or at its version but different (answered with
+    /// ``CASPaxosMessage/configurationRefused(requestID:current:)``).
+    public var configurationsRefused = 0
     /// Garbage collections refused because
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` were running
     /// (their tombstones stay until collected later).

@@ -34,7 +34,11 @@ public enum LogLevel: Int, Comparable, Hashable, Sendable, CustomStringConvertib
 }
 
 /// Where Chorus writes its log lines. Injected per instance (a transport, a
-/// node), never set globally. Bridging to swift-log takes a few lines:
+/// node), never set globally. A sink is called in the middle of the
+/// caller's work: it records the line and returns, and never calls back
+/// into the node or transport that logs (drivers rely on that, as they
+/// rely on a transport's `send` never calling a receive handler).
+/// Bridging to swift-log takes a few lines:
 ///
 /// ```swift
 /// struct SwiftLogSink: LogSink {

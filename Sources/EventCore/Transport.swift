@@ -28,7 +28,8 @@ public protocol Transport: AnyObject {
 
     /// Queues `message` for `destination`. Delivery is best-effort; a send
     /// that fails in the network (no listener, full buffer) is counted, not
-    /// thrown.
+    /// thrown. It never calls a receive handler (not even for a message to
+    /// the transport itself): drivers send in the middle of their work.
     ///
     /// - Throws: ``TransportError`` when the message cannot be sent at all:
     ///   it is larger than ``maximumMessageSize``, the destination's address

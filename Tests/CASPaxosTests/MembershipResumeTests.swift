@@ -154,6 +154,55 @@ struct MembershipResumeTests {
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
     }
 
+    /// A proposer cut off through a change's first step and through a
+    /// resume from the intermediate configuration is two steps behind the
+    /// others. Finishing the change from where it is would re-send
+    /// versions they have passed: they refuse (acknowledged, the change
+    /// would report success and leave them behind, its next change reusing
+    /// their version for another configuration), the call fails, and the
+    /// proposer takes their configuration, so the next call goes on from it.
+    @Test("a change planned from behind is refused by the proposers past it, and goes on from theirs", arguments: UInt64(1)...3)
+    func plannedFromBehind(seed: UInt64) throws {
+        let cluster = try SimulatedCASCluster(
+            seed: seed, proposerCount: 3, link: LinearizabilityTests.faultyLink, configuration: Self.configuration)
+        let network = cluster.network
+        let keys = [Array("a".utf8), Array("b".utf8)]
+        cluster.startClients(clientsPerProposer: 2, operations: 40, keys: keys, thinkTime: .milliseconds(60))
+        let target = cluster.acceptorNodes.map(\.localEndpoint) + [cluster.addAcceptor().localEndpoint]
+        let v = cluster.proposers[0].proposer!.quorums.version
+        let lagging = cluster.proposerNodes[2]
+        network.partition([lagging], network.nodes.filter { $0 !== lagging })
+        var results: [Result<Void, CASPaxosError>] = []
+        for _ in 0..<2 {
+            cluster.proposers[0].changeMembership(to: target) { results.append($0) }
+            network.run(for: .milliseconds(1_500))
+        }
+        #expect(results.count == 2 && !results.contains(where: Self.succeeded), "\(results)")
+        #expect(cluster.proposers.map { $0.proposer!.quorums.version } == [v + 3, v + 3, v], "seed \(seed)")
+
+        network.heal()
+        var behind: Result<Void, CASPaxosError>?
+        cluster.proposers[2].changeMembership(to: target) { behind = $0 }
+        network.run(for: .seconds(1))
+        guard case .failure(let error) = behind else {
+            Issue.record("seed \(seed): the change from behind did not fail: \(String(describing: behind))")
+            return
+        }
+        #expect(error.code == .conflict && error.detail.contains("does not lead to"), "\(error)")
+        #expect(cluster.proposers.allSatisfy { $0.proposer!.quorums == cluster.proposers[0].proposer!.quorums })
+        #expect(cluster.proposers[2].counters.proposer.configurationsRefused == 0)
+        #expect(cluster.proposers[0].counters.proposer.configurationsRefused > 0)
+
+        var resumed: Result<Void, CASPaxosError>?
+        cluster.proposers[2].changeMembership(to: target) { resumed = $0 }
+        network.run(for: .seconds(2))
+        #expect(Self.succeeded(resumed), "seed \(seed): \(String(describing: resumed))")
+        for proposer in cluster.proposers {
+            #expect(proposer.proposer?.quorums == .majority(of: target, version: v + 6), "seed \(seed)")
+        }
+        LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
+
     // MARK: The steps a call plans, by configuration
 
     static let acceptors = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }

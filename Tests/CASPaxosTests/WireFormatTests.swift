@@ -28,6 +28,7 @@ struct WireFormatTests {
         .listKeys(requestID: 13, after: [0], raisingFloorTo: nil),
         .listKeys(requestID: 13, after: nil, raisingFloorTo: ballot),
         .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true, removalFloor: ballot),
+        .configurationRefused(requestID: 15, current: .majority(of: [.loopbackV4(port: 1), .loopbackV4(port: 2)], version: 9)),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {

@@ -127,7 +127,9 @@ public final class CASPaxosNode {
     ///     configuration of a higher version (one its proposer adopted
     ///     during a membership change, before a restart) uses that one;
     ///     otherwise it records the one given in its store (synced before
-    ///     this returns) if none is stored or the given one is newer.
+    ///     this returns) if none is stored or the given one is newer (so
+    ///     give the version the cluster is at: a higher one given by
+    ///     mistake is kept across restarts too).
     ///   - acceptorStore: where the acceptor keeps its state (its
     ///     ``AcceptorStore/load()`` runs now); nil for a proposer-only node.
     ///   - proposers: every proposer of the cluster (see

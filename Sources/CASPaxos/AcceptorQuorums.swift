@@ -47,6 +47,15 @@ public struct AcceptorQuorums: Hashable, Sendable, CustomStringConvertible {
             acceptQuorum: quorum)
     }
 
+    /// Whether `other` is this configuration: the same version, acceptors
+    /// and quorum sizes, the acceptors in any order (`==` compares the
+    /// lists as given, and operators list them in their own order).
+    func isSameConfiguration(as other: AcceptorQuorums) -> Bool {
+        version == other.version && prepareQuorum == other.prepareQuorum && acceptQuorum == other.acceptQuorum
+            && Set(prepareAcceptors) == Set(other.prepareAcceptors)
+            && Set(acceptAcceptors) == Set(other.acceptAcceptors)
+    }
+
     /// Every acceptor of either phase, each once, prepare acceptors first.
     public var allAcceptors: [Endpoint] {
         var seen = Set(prepareAcceptors)

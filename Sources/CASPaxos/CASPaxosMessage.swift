@@ -70,6 +70,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// not take: it is in `current`, of a higher version than the one sent,
     /// or another configuration of the same version. An acknowledgement
     /// would let the change go on as if it were where the change put it.
+    /// The change stops; its proposer adopts nothing from the answer.
     case configurationRefused(requestID: UInt64, current: AcceptorQuorums)
     /// Membership change, to an acceptor: list your keys in byte order,
     /// starting after `after` (from the first, if nil); with

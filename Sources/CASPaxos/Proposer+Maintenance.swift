@@ -137,11 +137,15 @@ extension Proposer {
     ///   (and, for an even count, the re-scan runs again).
     ///
     /// A proposer acknowledges a step's configuration only when it adopts
-    /// it or is in it already. One past it (this proposer was cut off
-    /// while a resume moved the others on), or in another configuration of
-    /// its version, answers with its own: the change fails with
-    /// ``CASPaxosError/Code/conflict`` naming it, this proposer adopts it
-    /// if it is newer, and calling this again goes on from there.
+    /// it or is in it already (the same acceptors and quorums, in any
+    /// order). One past it (this proposer was cut off while a resume moved
+    /// the others on), or in another configuration of its version, answers
+    /// with its own: the change fails with
+    /// ``CASPaxosError/Code/conflict`` naming that proposer and its
+    /// configuration. Call this again on a proposer in the newest
+    /// configuration to go on from there (this one adopts nothing from the
+    /// answer: a configuration given by mistake at start-up must not
+    /// spread).
     ///
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included (those dropped by ``updateProposers(_:now:into:)`` are
@@ -388,7 +392,7 @@ extension Proposer {
                 // Durable before the acknowledgement, where the node has a
                 // store: restarted, it must not fall back to an older one.
                 effects.append(.persist(.proposerConfiguration(newQuorums)))
-            } else if newQuorums != quorums {
+            } else if !newQuorums.isSameConfiguration(as: quorums) {
                 // Past it, or another configuration at its version (a change
                 // planned from behind): acknowledged, the change would go on
                 // as if this proposer were where it put it.
@@ -397,17 +401,14 @@ extension Proposer {
             }
             effects.append(.send(.acknowledged(requestID: requestID), to: sender))
         case .configurationRefused(let requestID, let current):
-            // A configuration some proposer adopted: newer, so safe to take
-            // (as if its change's step had reached this proposer too), and
-            // where a change resumed here must go on from.
-            if current.version > quorums.version {
-                adopt(current, now: now)
-                effects.append(.persist(.proposerConfiguration(current)))
-            }
+            // Not adopted: a proposer may hold a configuration no change
+            // sent (an operator's mistake at start-up), which must not
+            // spread. The change stops; resumed on a proposer in the newest
+            // configuration, it goes on from there.
             guard let task = answeringTask(requestID, from: sender), case .reconfigure(_, let sent)? = task.message
             else { return }
             let detail =
-                "proposer \(sender) is in \(current), which this change's step to \(sent) does not lead to: the change stopped; call changeMembership(to:) again, here (now in \(quorums)) or there, to go on from it"
+                "proposer \(sender) is in \(current), which this change's step to \(sent) does not lead to: the change stopped; call changeMembership(to:) again on a proposer in the newest configuration (that one, if it is) to go on from there"
             finishTask(task.id, .failure(CASPaxosError(.conflict, detail: detail)), into: &effects)
         case .invalidated(let requestID, let proposer, let proposerAge):
             guard var task = answeringTask(requestID, from: sender) else { return }

@@ -159,8 +159,8 @@ struct MembershipResumeTests {
     /// others. Finishing the change from where it is would re-send
     /// versions they have passed: they refuse (acknowledged, the change
     /// would report success and leave them behind, its next change reusing
-    /// their version for another configuration), the call fails, and the
-    /// proposer takes their configuration, so the next call goes on from it.
+    /// their version for another configuration) and the call fails;
+    /// resumed on a proposer in the newest configuration, it goes on.
     @Test("a change planned from behind is refused by the proposers past it, and goes on from theirs", arguments: UInt64(1)...3)
     func plannedFromBehind(seed: UInt64) throws {
         let cluster = try SimulatedCASCluster(
@@ -189,20 +189,43 @@ struct MembershipResumeTests {
             return
         }
         #expect(error.code == .conflict && error.detail.contains("does not lead to"), "\(error)")
-        #expect(cluster.proposers.allSatisfy { $0.proposer!.quorums == cluster.proposers[0].proposer!.quorums })
+        // Nothing adopted from the refusal: proposer 2 is where it was, or
+        // in its own first step (if that reached it before the refusal).
+        let versions = cluster.proposers.map { $0.proposer!.quorums.version }
+        #expect(versions[0...1] == [v + 3, v + 3] && versions[2] <= v + 1, "seed \(seed): \(versions)")
         #expect(cluster.proposers[2].counters.proposer.configurationsRefused == 0)
         // The first refusal to arrive stops the change: proposer 0's, 1's
         // or both (over lossy links).
         #expect(cluster.proposers[0..<2].map(\.counters.proposer.configurationsRefused).reduce(0, +) > 0)
 
         var resumed: Result<Void, CASPaxosError>?
-        cluster.proposers[2].changeMembership(to: target) { resumed = $0 }
+        cluster.proposers[0].changeMembership(to: target) { resumed = $0 }
         network.run(for: .seconds(2))
         #expect(Self.succeeded(resumed), "seed \(seed): \(String(describing: resumed))")
         for proposer in cluster.proposers {
             #expect(proposer.proposer?.quorums == .majority(of: target, version: v + 6), "seed \(seed)")
         }
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
+    }
+
+    @Test("a proposer refuses a configuration below its own or another at its version, not its own in another order")
+    func refusals() throws {
+        let (a, b, c, d) = (Self.acceptors[0], Self.acceptors[1], Self.acceptors[2], Self.acceptors[3])
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: [a, b, c], version: 3), configuration: Self.configuration, seed: 1)
+        func answer(to sent: AcceptorQuorums) -> CASPaxosMessage? {
+            var effects: [CASPaxosEffect] = []
+            proposer.receive(.reconfigure(requestID: 7, quorums: sent), from: Self.me, now: .zero, into: &effects)
+            for case .send(let message, _) in effects { return message }
+            return nil
+        }
+        let own = AcceptorQuorums.majority(of: [a, b, c], version: 3)
+        #expect(answer(to: .majority(of: [c, a, b], version: 3)) == .acknowledged(requestID: 7))
+        #expect(answer(to: .majority(of: [a, b, d], version: 3)) == .configurationRefused(requestID: 7, current: own))
+        #expect(answer(to: .majority(of: [a, b, c], version: 2)) == .configurationRefused(requestID: 7, current: own))
+        #expect(proposer.counters.configurationsRefused == 2)
+        #expect(answer(to: .majority(of: [a, b, d], version: 4)) == .acknowledged(requestID: 7))
+        #expect(proposer.quorums == .majority(of: [a, b, d], version: 4))
     }
 
     // MARK: The steps a call plans, by configuration

@@ -49,10 +49,17 @@ struct MembershipResumeTests {
     }
 
     /// Runs `action` once `condition` holds, looking every 10 µs of
-    /// virtual time (well under the shortest message delay).
-    static func when(_ network: SimulatedNetwork, _ condition: @escaping () -> Bool, then action: @escaping () -> Void) {
+    /// virtual time (well under the shortest message delay), until
+    /// `deadline`: a stop meant for one run must not fire in the next (a
+    /// change that stopped earlier than planned would be cut off again
+    /// while it is resumed).
+    static func when(
+        _ network: SimulatedNetwork, before deadline: Instant, _ condition: @escaping () -> Bool,
+        then action: @escaping () -> Void
+    ) {
         network.schedule(at: network.now + .microseconds(10)) { _ in
-            if condition() { action() } else { when(network, condition, then: action) }
+            guard network.now < deadline else { return }
+            if condition() { action() } else { when(network, before: deadline, condition, then: action) }
         }
     }
 
@@ -85,6 +92,7 @@ struct MembershipResumeTests {
         let v = cluster.proposers[0].proposer!.quorums.version
         let lagging = cluster.proposerNodes[2]
         let others = { network.nodes.filter { $0 !== lagging } }
+        let firstRunEnds = network.now + .milliseconds(1_500)
         switch stop {
         case .firstStep, .abandonedFromStart:
             network.partition([lagging], others())
@@ -93,14 +101,14 @@ struct MembershipResumeTests {
             // sent the intermediate configuration (steps left: that, the
             // re-scan, the final, the release).
             let cut = Array(cluster.acceptorNodes[0..<2])
-            Self.when(network, { Self.isRunning(cluster, stepsLeft: 4) }) {
+            Self.when(network, before: firstRunEnds, { Self.isRunning(cluster, stepsLeft: 4) }) {
                 network.partition(cut, network.nodes.filter { node in !cut.contains { $0 === node } })
             }
         case .lastStep:
             // The final configuration goes out as the last step but the
             // release starts; the copy to proposer 2 is still on the wire
             // and is dropped.
-            Self.when(network, { Self.isRunning(cluster, stepsLeft: 2) }) {
+            Self.when(network, before: firstRunEnds, { Self.isRunning(cluster, stepsLeft: 2) }) {
                 network.partition([lagging], others())
             }
         }

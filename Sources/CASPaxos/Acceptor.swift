@@ -126,8 +126,8 @@ public struct Acceptor {
             // first (durable before the answer leaves).
             if let floor, floor > state.removalFloor { persist(.removalFloor(floor), into: &effects) }
             effects.append(.send(listing(id, after: after), to: sender))
-        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused,
-            .keyList:
+        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+            .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
     }

@@ -89,6 +89,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Not a message: a frame body holding several (see the type's
         /// documentation).
         case batch
+        /// Added after the batch tag, so 16.
         case configurationRefused
     }
 

@@ -54,11 +54,11 @@ public final class CASPaxosNode {
     // state below is held across a call out of the node that may call back
     // into it (a completion handler is taken out of its table before it is
     // called; a transport queues what it sends, never calling a receive
-    // handler from `send`; a LogSink never calls back), so that state
-    // skips Swift's dynamic exclusivity checks,
-    // which cost a tenth of a write here. The proposer keeps them: it runs
-    // the user's change functions while it is being modified, and a
-    // change that calls back into the node must trap, not corrupt it.
+    // handler from `send`; a LogSink never calls back), so that state skips
+    // Swift's dynamic exclusivity checks, which cost a tenth of a write
+    // here. The proposer keeps them: it runs the user's change functions
+    // while it is being modified, and a change that calls back into the
+    // node must trap, not corrupt it.
 
     /// The proposer role, if the node plays it.
     public private(set) var proposer: Proposer?
@@ -351,8 +351,8 @@ public final class CASPaxosNode {
         switch message {
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
             acceptor?.receive(message, from: sender, into: &effects) != nil
-        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused,
-            .keyList:
+        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
+            .configurationRefused, .keyList:
             proposer?.receive(message, from: sender, now: now, into: &effects) != nil
         }
     }

@@ -73,8 +73,9 @@ public final class FileAcceptorStore: AcceptorStore {
     private var sizeAfterCompaction = 0
     /// The format version of the log in use.
     private var logVersion = formatVersion
-    /// Whether ``pending`` holds a record the log's version cannot hold.
-    private var pendingNeedsNewerVersion = false
+    /// Whether the live state holds a record the log's version cannot (a
+    /// configuration in a version-2 log): the next sync rewrites the log.
+    private var needsNewerVersion: Bool { logVersion < Self.formatVersion && state.proposerConfiguration != nil }
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
     /// the first write.
@@ -176,7 +177,6 @@ public final class FileAcceptorStore: AcceptorStore {
         fileSize = size
         sizeAfterCompaction = size
         logVersion = version
-        pendingNeedsNewerVersion = false
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: salt)
     }
 
@@ -217,7 +217,6 @@ public final class FileAcceptorStore: AcceptorStore {
     public func apply(_ write: AcceptorWrite) {
         state.apply(write)
         pending.append(write)
-        if case .proposerConfiguration = write, logVersion < 3 { pendingNeedsNewerVersion = true }
     }
 
     /// Writes the buffered records and syncs them to disk; compacts the log
@@ -226,7 +225,7 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError`` with code `.io` if a write, a sync
     ///   or the compaction's rename fails.
     public func sync() throws(AcceptorStoreError) {
-        if pendingNeedsNewerVersion {
+        if needsNewerVersion {
             // The live state holds the pending records: the rewrite in the
             // current version carries them.
             return try io { () throws(DurableFileError) in try compact() }

@@ -55,11 +55,7 @@ struct ConfigurationRecoveryTests {
         let network = SimulatedNetwork(seed: 14)
         let node = network.addNode()
         let driver = network.addNode()
-        var configuration = CASPaxosConfiguration()
-        configuration.proposalTimeout = .milliseconds(100)
-        let both = try CASPaxosNode(
-            transport: node, scheduler: node, configuration: configuration,
-            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(healthySyncs: 1), seed: 2)
+        let both = try NodeBatchingTests.nodeWithFailingSyncs(on: node)
         both.propose(key: [1], change: { _ in [1] }) { _ in }
         network.run(for: .milliseconds(200))
         #expect(both.acceptor == nil, "the store failed")
@@ -68,7 +64,7 @@ struct ConfigurationRecoveryTests {
         let next = AcceptorQuorums.majority(of: [node.localEndpoint, driver.localEndpoint], version: 2)
         var frame = WireWriter()
         try CASPaxosMessage.reconfigure(requestID: 1, quorums: next)
-            .encodeFrame(into: &frame, maximumMessageSize: configuration.maximumMessageSize)
+            .encodeFrame(into: &frame, maximumMessageSize: both.configuration.maximumMessageSize)
         try driver.send(frame.bytes, to: node.localEndpoint)
         network.run(for: .milliseconds(100))
         #expect(both.proposer?.quorums == next)

@@ -69,11 +69,7 @@ struct LocalDeliveryTests {
     func failedSyncDropsTheOwnAnswer() throws {
         let network = SimulatedNetwork(seed: 12)
         let node = network.addNode()
-        var configuration = CASPaxosConfiguration()
-        configuration.proposalTimeout = .milliseconds(100)
-        let both = try CASPaxosNode(
-            transport: node, scheduler: node, configuration: configuration,
-            quorums: .majority(of: [node.localEndpoint]), acceptorStore: NodeBatchingTests.UnsyncableStore(healthySyncs: 1), seed: 2)
+        let both = try NodeBatchingTests.nodeWithFailingSyncs(on: node)
         var outcome: Result<[UInt8]?, CASPaxosError>?
         both.propose(key: [1], change: { _ in [1] }) { outcome = $0 }
         network.run(for: .milliseconds(500))

@@ -92,6 +92,17 @@ struct NodeBatchingTests {
         }
     }
 
+    /// A node with both roles on `node`, alone in its quorum, whose store
+    /// syncs as the node starts and fails every sync after; proposals time
+    /// out after 100 ms.
+    static func nodeWithFailingSyncs(on node: SimulatedNode) throws -> CASPaxosNode {
+        var configuration = CASPaxosConfiguration()
+        configuration.proposalTimeout = .milliseconds(100)
+        return try CASPaxosNode(
+            transport: node, scheduler: node, configuration: configuration,
+            quorums: .majority(of: [node.localEndpoint]), acceptorStore: UnsyncableStore(healthySyncs: 1), seed: 2)
+    }
+
     /// A store whose writes fail (a full disk, say).
     final class UnwritableStore: AcceptorStore {
         func load() -> AcceptorSnapshot { AcceptorSnapshot() }

@@ -114,7 +114,7 @@ struct MembershipResumeTests {
         }
         var first: Result<Void, CASPaxosError>?
         cluster.proposers[0].changeMembership(to: target) { first = $0 }
-        network.run(for: .milliseconds(1_500))
+        network.run(until: firstRunEnds)
         guard case .failure(let error) = first else {
             Issue.record("seed \(seed), \(stop): the change did not time out: \(String(describing: first))")
             return

@@ -36,6 +36,9 @@ struct Proposal {
     var isRead = false
     var phase = Phase.queued
     var failures = 0
+    /// The failed attempts that lengthen the back-off: all but prepares
+    /// refused for a ballot below a promise (see ``Proposer``).
+    var contendedFailures = 0
     var lastFailure = CASPaxosError.Code.timeout
     var ballot = Ballot.zero
     var requestID: UInt64 = 0

@@ -9,6 +9,16 @@ import EventCore
 /// - Ballots are (counter, proposer ID). A refusal names the highest ballot
 ///   the acceptor saw and the counter jumps past it, so the next attempt
 ///   can win.
+/// - The back-off doubles with the attempts that were preempted (an
+///   accept refused, the promises it had lost to a higher ballot) or went
+///   unanswered, not with prepares refused outright: those lost to no
+///   duel, only to a ballot this proposer had not seen yet, and the retry
+///   comes after ``CASPaxosConfiguration/initialBackoff`` with the ballot
+///   just learned. On a key that other proposers keep writing in one round
+///   trip each (every write raising the key's promise by one), a retry that
+///   waited a long back-off would only prepare below a promise again, so a
+///   proposal that failed a few times (a membership change's re-write of
+///   the key, say) would never win.
 /// - Phase 1 needs ``AcceptorQuorums/prepareQuorum`` promises; the current
 ///   value is that of the highest accepted ballot among them (nil if none).
 ///   The change runs on it; phase 2 needs ``AcceptorQuorums/acceptQuorum``
@@ -220,7 +230,7 @@ public struct Proposer {
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
         case .conflict(let requestID, let highest, let neverAccepted):
             counter = max(counter, highest.counter)
-            receiveRefusal(requestID, from: sender, provesUnwritten: neverAccepted, now: now, into: &effects)
+            receiveRefusal(requestID, from: sender, isConflict: true, provesUnwritten: neverAccepted, now: now, into: &effects)
         case .staleAge(let requestID, let minimumAge):
             // Garbage collection aged this proposer while the refused message
             // was on its way (or before a restart): forget every cached
@@ -229,7 +239,7 @@ public struct Proposer {
                 age = minimumAge
                 keys.removeAllCached()
             }
-            receiveRefusal(requestID, from: sender, provesUnwritten: false, now: now, into: &effects)
+            receiveRefusal(requestID, from: sender, isConflict: false, provesUnwritten: false, now: now, into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
@@ -515,10 +525,11 @@ public struct Proposer {
             into: &effects)
     }
 
-    /// A refusal; `provesUnwritten` if the acceptor knows it never accepted
-    /// the refused ballot (a conflict says; a stale age does not).
+    /// A refusal: a ballot `isConflict` (else a stale age); `provesUnwritten`
+    /// if the acceptor knows it never accepted the refused ballot (a
+    /// conflict says; a stale age does not).
     private mutating func receiveRefusal(
-        _ requestID: UInt64, from sender: Endpoint, provesUnwritten: Bool, now: Instant,
+        _ requestID: UInt64, from sender: Endpoint, isConflict: Bool, provesUnwritten: Bool, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }) else {
@@ -534,6 +545,7 @@ public struct Proposer {
         // proves nothing), then of the attempt in flight: returns whether
         // the attempt can no longer reach its quorum, or nil if the refusal
         // is not for the attempt in flight.
+        var wasPreparing = false
         let outcome = proposals.update(proposalID) { proposal -> Bool? in
             if let last = proposal.lastAccept, last.requestID == requestID, let position,
                 directory.accept.contains(position), provesUnwritten
@@ -550,31 +562,37 @@ public struct Proposer {
                 : (directory.accept, proposal.needsEveryAcceptor ? directory.accept.count : acceptQuorum)
             guard let position, set.contains(position), !proposal.granted.contains(position) else { return false }
             proposal.refused.insert(position)
+            wasPreparing = proposal.phase == .preparing
             return set.count - proposal.refused.count < quorum
         }
         switch outcome {
         case nil, .some(nil):
             countStaleReply(requestID)
         case .some(.some(true)):
-            abandonAttempt(proposalID, .conflict, now: now, into: &effects)
+            abandonAttempt(proposalID, .conflict, outbid: wasPreparing && isConflict, now: now, into: &effects)
         case .some(.some(false)):
             break
         }
     }
 
     /// Gives up the current attempt; retries after a back-off, or fails the
-    /// proposal if the back-off would pass its deadline.
+    /// proposal if the back-off would pass its deadline. `outbid`: its
+    /// prepare was refused, so its ballot was below a promise (the back-off
+    /// does not grow; see ``Proposer``).
     mutating func abandonAttempt(
-        _ proposalID: UInt64, _ reason: CASPaxosError.Code, now: Instant, into effects: inout [CASPaxosEffect]
+        _ proposalID: UInt64, _ reason: CASPaxosError.Code, outbid: Bool = false, now: Instant,
+        into effects: inout [CASPaxosEffect]
     ) {
-        guard let failures = proposals.update(proposalID, { proposal -> Int in
+        guard let contended = proposals.update(proposalID, { proposal -> Int in
             proposal.failures += 1
             proposal.lastFailure = reason
-            return proposal.failures
+            if !outbid { proposal.contendedFailures += 1 }
+            return proposal.contendedFailures
         }) else { return }
         counters.failedAttempts += 1
         let retryAt =
-            now + jitteredBackoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: failures)
+            now + jitteredBackoff(
+                initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: max(1, contended))
         guard
             let (key, retired, backsOff) = proposals.update(proposalID, { proposal in
                 let retired = proposal.lastAccept?.requestID != proposal.requestID ? proposal.requestID : nil

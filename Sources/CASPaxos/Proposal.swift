@@ -34,11 +34,15 @@ struct Proposal {
     /// maintenance's re-write: it may end at the promises, without an
     /// accept, when they prove the value chosen (see ``Proposer``).
     var isRead = false
+    /// A proposal of garbage collection or of a membership change, not a
+    /// client's.
+    var isMaintenance = false
     var phase = Phase.queued
     var failures = 0
-    /// The failed attempts that lengthen the back-off: all but prepares
-    /// refused for a ballot below a promise (see ``Proposer``).
-    var contendedFailures = 0
+    /// A maintenance proposal: the proposer's counter when its last prepare
+    /// was refused for a ballot below a promise (0: none was), to tell how
+    /// far the key's promise moves during a back-off (see ``Proposer``).
+    var outbidAt: UInt64 = 0
     var lastFailure = CASPaxosError.Code.timeout
     var ballot = Ballot.zero
     var requestID: UInt64 = 0

@@ -9,16 +9,20 @@ import EventCore
 /// - Ballots are (counter, proposer ID). A refusal names the highest ballot
 ///   the acceptor saw and the counter jumps past it, so the next attempt
 ///   can win.
-/// - The back-off doubles with the attempts that were preempted (an
-///   accept refused, the promises it had lost to a higher ballot) or went
-///   unanswered, not with prepares refused outright: those lost to no
-///   duel, only to a ballot this proposer had not seen yet, and the retry
-///   comes after ``CASPaxosConfiguration/initialBackoff`` with the ballot
-///   just learned. On a key that other proposers keep writing in one round
-///   trip each (every write raising the key's promise by one), a retry that
-///   waited a long back-off would only prepare below a promise again, so a
-///   proposal that failed a few times (a membership change's re-write of
-///   the key, say) would never win.
+/// - A maintenance proposal (a membership change's or a garbage
+///   collection's) whose prepare is refused again after a back-off learns
+///   how far the proposer's counter moved while it waited (other
+///   proposers writing the key in one round trip each raise its promise by
+///   one per write), and its next attempt's counter goes past the highest
+///   seen by four times that (the next back-off may be up to four times as
+///   long), at most 2¹⁶. Otherwise, having failed a few times, it waits up
+///   to ``CASPaxosConfiguration/maximumBackoff`` and prepares with the
+///   ballot it learned that long ago, below the promise again: on a key
+///   others keep writing it never wins, and the change or collection waits
+///   on it until its deadline. Clients' proposals keep the plain rule: the
+///   jump wins by preempting other writers' accepts, and under contention
+///   (the CASPaxos demo) it multiplied failed attempts and indeterminate
+///   results; a client's proposal that fails is retried by its client.
 /// - Phase 1 needs ``AcceptorQuorums/prepareQuorum`` promises; the current
 ///   value is that of the highest accepted ballot among them (nil if none).
 ///   The change runs on it; phase 2 needs ``AcceptorQuorums/acceptQuorum``
@@ -213,6 +217,7 @@ public struct Proposer {
             id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
             needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity)
         proposal.isRead = isRead
+        proposal.isMaintenance = exemptFromPendingLimit
         proposals.insert(proposal)
         let (runs, cached) = keys.add(proposalID, key: key)
         if runs { beginAttempt(proposalID, cached: cached, now: now, into: &effects) }
@@ -577,22 +582,24 @@ public struct Proposer {
 
     /// Gives up the current attempt; retries after a back-off, or fails the
     /// proposal if the back-off would pass its deadline. `outbid`: its
-    /// prepare was refused, so its ballot was below a promise (the back-off
-    /// does not grow; see ``Proposer``).
+    /// prepare was refused for a ballot below a promise (a maintenance
+    /// proposal's next ballot may jump; see ``Proposer``).
     mutating func abandonAttempt(
         _ proposalID: UInt64, _ reason: CASPaxosError.Code, outbid: Bool = false, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        guard let contended = proposals.update(proposalID, { proposal -> Int in
+        let seen = counter
+        guard let (failures, moved) = proposals.update(proposalID, { proposal -> (Int, UInt64) in
             proposal.failures += 1
             proposal.lastFailure = reason
-            if !outbid { proposal.contendedFailures += 1 }
-            return proposal.contendedFailures
+            guard outbid, proposal.isMaintenance else { return (proposal.failures, 0) }
+            defer { proposal.outbidAt = seen }
+            return (proposal.failures, proposal.outbidAt == 0 ? 0 : seen - min(seen, proposal.outbidAt))
         }) else { return }
+        if moved > 0 { counter = max(counter, min(seen + min(moved, 1 << 14) * 4, Ballot.maximumCounter)) }
         counters.failedAttempts += 1
         let retryAt =
-            now + jitteredBackoff(
-                initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: max(1, contended))
+            now + jitteredBackoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: failures)
         guard
             let (key, retired, backsOff) = proposals.update(proposalID, { proposal in
                 let retired = proposal.lastAccept?.requestID != proposal.requestID ? proposal.requestID : nil

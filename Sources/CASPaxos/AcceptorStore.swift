@@ -9,7 +9,8 @@
 /// the proposer's configurations come through it too
 /// (``AcceptorWrite/proposerConfiguration(_:)``): ``load()`` must return
 /// the highest version applied and synced, as
-/// ``AcceptorSnapshot/apply(_:)`` keeps it.
+/// ``AcceptorSnapshot/apply(_:)`` keeps it. A proposer-only node may be
+/// given a store that receives only those (its `configurationStore`).
 public protocol AcceptorStore: AnyObject {
     /// The state as of the last write that was synced (and possibly later
     /// ones).

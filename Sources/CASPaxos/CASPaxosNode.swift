@@ -80,6 +80,8 @@ public final class CASPaxosNode {
         }
     }
 
+    /// The acceptor's store, or a proposer-only node's configuration store
+    /// (written only by the proposer's configuration records).
     @exclusivity(unchecked) private var store: (any AcceptorStore)?
     @exclusivity(unchecked) private var effects: [CASPaxosEffect] = []
     @exclusivity(unchecked) private var performing: [CASPaxosEffect] = []
@@ -132,33 +134,51 @@ public final class CASPaxosNode {
     ///     mistake is kept across restarts too).
     ///   - acceptorStore: where the acceptor keeps its state (its
     ///     ``AcceptorStore/load()`` runs now); nil for a proposer-only node.
+    ///   - configurationStore: for a proposer-only node, a store that keeps
+    ///     only its proposer's configuration, as a node with both roles keeps
+    ///     it in its acceptor store: each one the proposer adopts is synced
+    ///     before it is acknowledged, and the node restarts from the newest
+    ///     (a ``FileAcceptorStore`` of its own). Nil (the default): the node
+    ///     keeps no state, so start it after a membership change with the
+    ///     configuration the cluster reached. Only with `quorums` and without
+    ///     `acceptorStore`.
     ///   - proposers: every proposer of the cluster (see
     ///     ``proposerEndpoints``).
     ///   - seed: seeds the proposer's ID and jitter; by default drawn from
     ///     the system (pass one to replay a run).
     /// - Throws: `ConfigurationError` for an invalid configuration or
-    ///   quorums, or for a node with neither role; ``AcceptorStoreError`` is
-    ///   reported as a `ConfigurationError` on field `acceptorStore`.
+    ///   quorums, for a node with neither role, or for a
+    ///   `configurationStore` on a node that is not proposer-only;
+    ///   ``AcceptorStoreError`` is reported as a `ConfigurationError` on
+    ///   field `acceptorStore` (or `configurationStore`).
     public init(
         id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler,
         configuration: CASPaxosConfiguration = CASPaxosConfiguration(), quorums: AcceptorQuorums?,
-        acceptorStore: (any AcceptorStore)?, proposers: [Endpoint] = [], seed: UInt64? = nil,
-        logger: any LogSink = DiscardingLogSink()
+        acceptorStore: (any AcceptorStore)?, configurationStore: (any AcceptorStore)? = nil,
+        proposers: [Endpoint] = [], seed: UInt64? = nil, logger: any LogSink = DiscardingLogSink()
     ) throws(ConfigurationError) {
         try configuration.validate()
         guard quorums != nil || acceptorStore != nil else {
             throw ConfigurationError(
                 field: "quorums", value: "nil", allowedRange: "quorums, an acceptor store, or both")
         }
+        guard configurationStore == nil || (quorums != nil && acceptorStore == nil) else {
+            throw ConfigurationError(
+                field: "configurationStore", value: "a store",
+                allowedRange: "nil unless the node is proposer-only (a node with both roles keeps its configuration in its acceptor store)")
+        }
         var system = SystemRandomNumberGenerator()
         var generator = SeededRandomGenerator(seed: seed ?? system.next())
         let nodeID = id ?? NodeID.random(using: &generator)
+        // The store that keeps the proposer's configuration, if any.
+        let recordStore = acceptorStore ?? configurationStore
+        let storeField = acceptorStore != nil ? "acceptorStore" : "configurationStore"
         var snapshot: AcceptorSnapshot?
-        if let acceptorStore {
+        if let recordStore {
             do throws(AcceptorStoreError) {
-                snapshot = try acceptorStore.load()
+                snapshot = try recordStore.load()
             } catch {
-                throw ConfigurationError(field: "acceptorStore", value: "\(error)", allowedRange: "a readable store")
+                throw ConfigurationError(field: storeField, value: "\(error)", allowedRange: "a readable store")
             }
         }
         if let quorums {
@@ -168,30 +188,30 @@ public final class CASPaxosNode {
             let recovered = stored.flatMap { $0.version > quorums.version ? $0 : nil }
             if let recovered {
                 logger.log(.info, source: "caspaxos", "the proposer starts from its stored configuration \(recovered), not \(quorums)")
-            } else if let acceptorStore, stored.map({ quorums.version > $0.version }) ?? true {
+            } else if let recordStore, stored.map({ quorums.version > $0.version }) ?? true {
                 // The one given is newer (or none is stored: a new node, or
                 // one whose changes predate the record): kept, so that a
                 // restart on an older one cannot undo it.
                 let write = AcceptorWrite.proposerConfiguration(quorums)
                 do throws(AcceptorStoreError) {
-                    try acceptorStore.apply(write)
-                    try acceptorStore.sync()
+                    try recordStore.apply(write)
+                    try recordStore.sync()
                 } catch {
-                    throw ConfigurationError(field: "acceptorStore", value: "\(error)", allowedRange: "a writable store")
+                    throw ConfigurationError(field: storeField, value: "\(error)", allowedRange: "a writable store")
                 }
                 snapshot?.apply(write)
             }
             proposer = try Proposer(
                 id: nodeID, quorums: recovered ?? quorums, configuration: configuration, seed: generator.next())
         }
-        if let snapshot {
+        if acceptorStore != nil, let snapshot {
             acceptor = try Acceptor(recovering: snapshot, configuration: configuration)
         }
         self.transport = transport
         self.scheduler = scheduler
         self.configuration = configuration
         localEndpoint = transport.localEndpoint
-        self.store = acceptorStore
+        self.store = recordStore
         self.proposerEndpoints = proposers
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "caspaxos")
@@ -463,13 +483,17 @@ public final class CASPaxosNode {
         }
     }
 
-    /// Fail-stop: the acceptor role ends, the store is no longer used, and
+    /// Fail-stop: the acceptor role (if any) ends, the store is no longer used, and
     /// the messages waiting for it are dropped, with every send still to
     /// come in this flush. The proposer role goes on, but no longer
     /// acknowledges a configuration it adopts (it cannot record it), so a
     /// membership change cannot finish without it.
     private func storeFailed(_ error: AcceptorStoreError) {
-        logger.log(.error, source: "caspaxos", "acceptor store failed, the acceptor stops: \(error)")
+        logger.log(
+            .error, source: "caspaxos",
+            acceptor != nil
+                ? "acceptor store failed, the acceptor stops: \(error)"
+                : "configuration store failed, the proposer no longer acknowledges configurations: \(error)")
         acceptor = nil
         store = nil
         hasStoreFailed = true

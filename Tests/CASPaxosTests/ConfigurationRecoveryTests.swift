@@ -8,7 +8,8 @@ import WireCodec
 /// fall back to the configuration it was first given: its quorums would
 /// not meet the others'. Its proposer's configuration is in its acceptor
 /// store (``AcceptorWrite/proposerConfiguration(_:)``), written before it
-/// acknowledges each one.
+/// acknowledges each one. A proposer-only node given a configuration store
+/// keeps it there.
 @Suite("Proposer configuration across restarts")
 struct ConfigurationRecoveryTests {
     /// A, B and C, with the proposers on A and B; the cluster adds D and
@@ -45,6 +46,60 @@ struct ConfigurationRecoveryTests {
         cluster.network.block(from: b, to: a)
         #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
         #expect(cluster.check() == .linearizable)
+    }
+
+    /// The same for proposer-only nodes given a `configurationStore`:
+    /// acceptors A, B and C, proposers P and Q apart; the cluster adds D and
+    /// removes C, then Q restarts with {A, B, C}, version 1. P writes [1]
+    /// through A and D, and Q reads without A: on {A, B, C} it would read
+    /// nothing from B and C.
+    @Test("a proposer-only node with a configuration store restarts from the configuration it adopted")
+    func proposerOnlyRestartAfterChanges() throws {
+        let key = Array("k".utf8)
+        let cluster = try SimulatedCASCluster(seed: 6, proposerConfigurationStores: true)
+        let (a, b, c) = (cluster.acceptorNodes[0], cluster.acceptorNodes[1], cluster.acceptorNodes[2])
+        let (p, q) = (cluster.proposerNodes[0], cluster.proposerNodes[1])
+        let d = cluster.addAcceptor()
+        var results: [Result<Void, CASPaxosError>] = []
+        for target in [[a, b, c, d], [a, b, d]] {
+            cluster.proposers[0].changeMembership(to: target.map(\.localEndpoint)) { results.append($0) }
+            cluster.network.run(for: .milliseconds(300))
+        }
+        #expect(results.count == 2 && results.allSatisfy { if case .success = $0 { true } else { false } }, "\(results)")
+        let adopted = try #require(cluster.proposers[0].proposer?.quorums)
+        #expect(Set(adopted.prepareAcceptors) == Set([a, b, d].map(\.localEndpoint)))
+
+        cluster.network.crash(q)
+        cluster.network.restart(q)
+        #expect(cluster.proposers[1].proposer?.quorums == adopted, "restarted from its configuration store")
+        // Its store holds the configuration and nothing else.
+        let stored = try cluster.proposerConfigurationStore(1).load()
+        #expect(stored.proposerConfiguration == adopted && stored.registers.isEmpty)
+
+        cluster.network.block(from: p, to: b)
+        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))
+        cluster.network.unblock(from: p, to: b)
+        cluster.network.block(from: q, to: a)
+        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
+        #expect(cluster.check() == .linearizable)
+    }
+
+    @Test("a configuration store is refused on a node that is not proposer-only")
+    func configurationStoreOnlyForProposers() throws {
+        let network = SimulatedNetwork(seed: 15)
+        let node = network.addNode()
+        let quorums = AcceptorQuorums.majority(of: [node.localEndpoint])
+        for acceptorQuorums in [quorums, nil] {
+            #expect(throws: ConfigurationError.self) {
+                try CASPaxosNode(
+                    transport: node, scheduler: node, quorums: acceptorQuorums, acceptorStore: InMemoryAcceptorStore(),
+                    configurationStore: InMemoryAcceptorStore())
+            }
+        }
+        let proposerOnly = try CASPaxosNode(
+            transport: node, scheduler: node, quorums: quorums, acceptorStore: nil,
+            configurationStore: InMemoryAcceptorStore())
+        #expect(proposerOnly.acceptor == nil && proposerOnly.proposer?.quorums == quorums)
     }
 
     /// A node with both roles whose store failed cannot record a

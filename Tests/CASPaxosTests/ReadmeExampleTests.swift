@@ -32,6 +32,7 @@ struct ReadmeExampleTests {
             return LoopBound(
                 try CASPaxosNode(
                     transport: transport, scheduler: loop, quorums: .majority(of: acceptors), acceptorStore: nil,
+                    configurationStore: try FileAcceptorStore(path: "\(path)/proposer.log"),
                     proposers: [transport.localEndpoint]),
                 on: loop)
         }

@@ -27,17 +27,24 @@ final class SimulatedCASCluster {
     /// Acceptors `0 ..< colocatedProposers` are also the proposers.
     private let colocatedProposers: Int
 
+    /// Proposer-only nodes keep their configuration in a file of their
+    /// own (`configurationStore`), and restart from it.
+    private let recordsProposerConfigurations: Bool
+    private let keepsAcceptorsInFiles: Bool
+
     init(
         seed: UInt64, acceptorCount: Int = 3, proposerCount: Int = 2, colocated: Bool = false,
-        fileStorage: Bool = false, link: LinkConditions = LinkConditions(),
+        fileStorage: Bool = false, proposerConfigurationStores: Bool = false, link: LinkConditions = LinkConditions(),
         configuration: CASPaxosConfiguration = CASPaxosConfiguration()
     ) throws {
+        recordsProposerConfigurations = proposerConfigurationStores
+        keepsAcceptorsInFiles = fileStorage
         let network = SimulatedNetwork(seed: seed)
         try network.setDefaultConditions(link)
         self.network = network
         self.configuration = configuration
         random = network.makeRandomGenerator()
-        if fileStorage { directory = try TemporaryDirectory() }
+        if fileStorage || proposerConfigurationStores { directory = try TemporaryDirectory() }
         let acceptorNodes = (0..<acceptorCount).map { _ in network.addNode() }
         self.acceptorNodes = acceptorNodes
         initialQuorums = AcceptorQuorums.majority(of: acceptorNodes.map(\.localEndpoint))
@@ -61,14 +68,21 @@ final class SimulatedCASCluster {
     }
 
     /// A proposer with a fresh ID (unique per incarnation) and the initial
-    /// quorums; the clients whose operation a crash cut short stay silent
-    /// (their operation stays unknown in the history).
+    /// quorums (or the newer ones its configuration store kept); the
+    /// clients whose operation a crash cut short stay silent (their
+    /// operation stays unknown in the history).
     private func makeProposer(_ index: Int) -> CASPaxosNode {
         let node = proposerNodes[index]
+        let configurationStore = recordsProposerConfigurations ? proposerConfigurationStore(index) : nil
         return try! CASPaxosNode(
             id: NodeID(random.next()), transport: node, scheduler: node, configuration: configuration,
-            quorums: initialQuorums, acceptorStore: nil, proposers: proposerNodes.map(\.localEndpoint),
-            seed: random.next())
+            quorums: initialQuorums, acceptorStore: nil, configurationStore: configurationStore,
+            proposers: proposerNodes.map(\.localEndpoint), seed: random.next())
+    }
+
+    /// Proposer `index`'s configuration store, re-opened on every start.
+    func proposerConfigurationStore(_ index: Int) -> FileAcceptorStore {
+        try! FileAcceptorStore(path: "\(directory!.path)/proposer-\(index).log")
     }
 
     deinit {
@@ -76,7 +90,7 @@ final class SimulatedCASCluster {
     }
 
     func store(_ index: Int) -> any AcceptorStore {
-        if let directory {
+        if let directory, keepsAcceptorsInFiles {
             // Re-opened on every start: what was not synced is gone, as after a crash.
             return try! FileAcceptorStore(path: "\(directory.path)/acceptor-\(index).log", compactionThreshold: 4_096)
         }

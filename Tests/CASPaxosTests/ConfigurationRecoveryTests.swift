@@ -12,17 +12,38 @@ import WireCodec
 /// keeps it there.
 @Suite("Proposer configuration across restarts")
 struct ConfigurationRecoveryTests {
-    /// A, B and C, with the proposers on A and B; the cluster adds D and
-    /// removes C, then B crashes and restarts with the configuration it
-    /// was first given ({A, B, C}, version 1). Proposer 0 writes [1]
-    /// through A and D only (its messages to B held up), and proposer 1
-    /// reads without A: on {A, B, C} its quorum would be B and C, which
+    /// Where the proposers' configurations are kept.
+    enum Keeper: CaseIterable, CustomStringConvertible {
+        /// Proposers on A and B, in their acceptor stores (in memory).
+        case acceptorStore
+        /// The same, in files.
+        case acceptorStoreFile
+        /// Proposer-only nodes, each with a configuration store (a file).
+        case configurationStore
+
+        var description: String {
+            switch self {
+            case .acceptorStore: "acceptor store"
+            case .acceptorStoreFile: "acceptor store file"
+            case .configurationStore: "configuration store"
+            }
+        }
+    }
+
+    /// A, B and C, and proposers P and Q (on A and B, or apart); the
+    /// cluster adds D and removes C, then Q's node crashes and restarts
+    /// with the configuration it was first given ({A, B, C}, version 1).
+    /// P writes [1] through A and D only (its messages to B held up), and
+    /// Q reads without A: on {A, B, C} its quorum would be B and C, which
     /// never took [1], and it would read nothing after the write returned.
-    @Test("a restarted node keeps the configuration its proposer adopted", arguments: [false, true])
-    func restartAfterChanges(fileStorage: Bool) throws {
+    @Test("a restarted node keeps the configuration its proposer adopted", arguments: Keeper.allCases)
+    func restartAfterChanges(keeper: Keeper) throws {
         let key = Array("k".utf8)
-        let cluster = try SimulatedCASCluster(seed: 5, colocated: true, fileStorage: fileStorage)
+        let cluster = try SimulatedCASCluster(
+            seed: 5, colocated: keeper != .configurationStore, fileStorage: keeper == .acceptorStoreFile,
+            proposerConfigurationStores: keeper == .configurationStore)
         let (a, b, c) = (cluster.acceptorNodes[0], cluster.acceptorNodes[1], cluster.acceptorNodes[2])
+        let (p, q) = (cluster.proposerNodes[0], cluster.proposerNodes[1])
         let d = cluster.addAcceptor()
         var results: [Result<Void, CASPaxosError>] = []
         for target in [[a, b, c, d], [a, b, d]] {
@@ -35,46 +56,15 @@ struct ConfigurationRecoveryTests {
         #expect(Set(adopted.prepareAcceptors) == Set([a, b, d].map(\.localEndpoint)))
         #expect(cluster.proposers[1].proposer?.quorums == adopted)
 
-        cluster.network.crash(b)
-        cluster.network.restart(b)
-        cluster.network.run(for: .milliseconds(10))
-        #expect(cluster.proposers[1].proposer?.quorums == adopted, "restarted from its store")
-
-        cluster.network.block(from: a, to: b)
-        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))
-        cluster.network.unblock(from: a, to: b)
-        cluster.network.block(from: b, to: a)
-        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
-        #expect(cluster.check() == .linearizable)
-    }
-
-    /// The same for proposer-only nodes given a `configurationStore`:
-    /// acceptors A, B and C, proposers P and Q apart; the cluster adds D and
-    /// removes C, then Q restarts with {A, B, C}, version 1. P writes [1]
-    /// through A and D, and Q reads without A: on {A, B, C} it would read
-    /// nothing from B and C.
-    @Test("a proposer-only node with a configuration store restarts from the configuration it adopted")
-    func proposerOnlyRestartAfterChanges() throws {
-        let key = Array("k".utf8)
-        let cluster = try SimulatedCASCluster(seed: 6, proposerConfigurationStores: true)
-        let (a, b, c) = (cluster.acceptorNodes[0], cluster.acceptorNodes[1], cluster.acceptorNodes[2])
-        let (p, q) = (cluster.proposerNodes[0], cluster.proposerNodes[1])
-        let d = cluster.addAcceptor()
-        var results: [Result<Void, CASPaxosError>] = []
-        for target in [[a, b, c, d], [a, b, d]] {
-            cluster.proposers[0].changeMembership(to: target.map(\.localEndpoint)) { results.append($0) }
-            cluster.network.run(for: .milliseconds(300))
-        }
-        #expect(results.count == 2 && results.allSatisfy { if case .success = $0 { true } else { false } }, "\(results)")
-        let adopted = try #require(cluster.proposers[0].proposer?.quorums)
-        #expect(Set(adopted.prepareAcceptors) == Set([a, b, d].map(\.localEndpoint)))
-
         cluster.network.crash(q)
         cluster.network.restart(q)
-        #expect(cluster.proposers[1].proposer?.quorums == adopted, "restarted from its configuration store")
-        // Its store holds the configuration and nothing else.
-        let stored = try cluster.proposerConfigurationStore(1).load()
-        #expect(stored.proposerConfiguration == adopted && stored.registers.isEmpty)
+        cluster.network.run(for: .milliseconds(10))
+        #expect(cluster.proposers[1].proposer?.quorums == adopted, "restarted from its store")
+        if keeper == .configurationStore {
+            // That store holds the configuration and nothing else.
+            let stored = try cluster.proposerConfigurationStore(1).load()
+            #expect(stored.proposerConfiguration == adopted && stored.registers.isEmpty)
+        }
 
         cluster.network.block(from: p, to: b)
         #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))

@@ -125,13 +125,13 @@ public final class CASPaxosNode {
     ///   - id: the proposer's ID, unique per incarnation; by default a
     ///     random one.
     ///   - quorums: the acceptors the proposer uses; nil for an
-    ///     acceptor-only node. A node with both roles whose store holds a
-    ///     configuration of a higher version (one its proposer adopted
-    ///     during a membership change, before a restart) uses that one;
-    ///     otherwise it records the one given in its store (synced before
-    ///     this returns) if none is stored or the given one is newer (so
-    ///     give the version the cluster is at: a higher one given by
-    ///     mistake is kept across restarts too).
+    ///     acceptor-only node. A node whose acceptor store (or
+    ///     configuration store) holds a configuration of a higher version
+    ///     (one its proposer adopted during a membership change, before a
+    ///     restart) uses that one; otherwise it records the one given in
+    ///     that store (synced before this returns) if none is stored or the
+    ///     given one is newer (so give the version the cluster is at: a
+    ///     higher one given by mistake is kept across restarts too).
     ///   - acceptorStore: where the acceptor keeps its state (its
     ///     ``AcceptorStore/load()`` runs now); nil for a proposer-only node.
     ///   - configurationStore: for a proposer-only node, a store that keeps

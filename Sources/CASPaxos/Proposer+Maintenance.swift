@@ -389,9 +389,6 @@ extension Proposer {
         case .reconfigure(let requestID, let newQuorums):
             if newQuorums.version > quorums.version {
                 adopt(newQuorums, now: now)
-                // Durable before the acknowledgement, where the node has a
-                // store: restarted, it must not fall back to an older one.
-                effects.append(.persist(.proposerConfiguration(newQuorums)))
             } else if !newQuorums.isSameConfiguration(as: quorums) {
                 // Past it, or another configuration at its version (a change
                 // planned from behind): acknowledged, the change would go on
@@ -399,6 +396,12 @@ extension Proposer {
                 counters.configurationsRefused += 1
                 return effects.append(.send(.configurationRefused(requestID: requestID, current: quorums), to: sender))
             }
+            // Durable before the acknowledgement, where the node has a
+            // store: restarted, it must not fall back to an older one. Again
+            // for the configuration it is in already (a change re-sends until
+            // answered): a node whose store failed as it adopted it drops an
+            // acknowledgement only behind a record.
+            effects.append(.persist(.proposerConfiguration(quorums)))
             effects.append(.send(.acknowledged(requestID: requestID), to: sender))
         case .configurationRefused(let requestID, let current):
             // Not adopted: a proposer may hold a configuration no change

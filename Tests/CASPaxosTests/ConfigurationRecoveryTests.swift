@@ -80,11 +80,12 @@ struct ConfigurationRecoveryTests {
         let node = network.addNode()
         let quorums = AcceptorQuorums.majority(of: [node.localEndpoint])
         for acceptorQuorums in [quorums, nil] {
-            #expect(throws: ConfigurationError.self) {
+            let error = #expect(throws: ConfigurationError.self) {
                 try CASPaxosNode(
                     transport: node, scheduler: node, quorums: acceptorQuorums, acceptorStore: InMemoryAcceptorStore(),
                     configurationStore: InMemoryAcceptorStore())
             }
+            #expect(error?.field == "configurationStore")
         }
         let proposerOnly = try CASPaxosNode(
             transport: node, scheduler: node, quorums: quorums, acceptorStore: nil,

@@ -234,7 +234,7 @@ public final class CASPaxosNode {
         CASPaxosNodeCounters(
             proposer: proposer?.counters ?? ProposerCounters(), acceptor: acceptor?.counters ?? AcceptorCounters(),
             malformedFramesDropped: receiver.malformedFramesDropped, sendFailures: sender.failures, syncs: syncs,
-            messagesSent: messagesSent, framesSent: sender.framesSent,
+            storeFailures: hasStoreFailed ? 1 : 0, messagesSent: messagesSent, framesSent: sender.framesSent,
             messagesDeliveredLocally: messagesDeliveredLocally)
     }
 

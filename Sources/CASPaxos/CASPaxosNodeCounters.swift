@@ -11,6 +11,11 @@ public struct CASPaxosNodeCounters: Hashable, Sendable {
     public var sendFailures: Int
     /// Store syncs done (each may cover the writes of several requests).
     public var syncs: Int
+    /// 1 once the node's store (acceptor or configuration store) failed:
+    /// the acceptor role ended and the proposer no longer acknowledges the
+    /// configurations it adopts, so no membership change can finish
+    /// without this node until it restarts on a working store.
+    public var storeFailures: Int
     /// Messages sent, and the frames that carried them (a frame carries
     /// the messages of a loop turn to one destination, up to the limits).
     public var messagesSent: Int
@@ -23,13 +28,15 @@ public struct CASPaxosNodeCounters: Hashable, Sendable {
     /// Creates counters.
     public init(
         proposer: ProposerCounters, acceptor: AcceptorCounters, malformedFramesDropped: Int, sendFailures: Int,
-        syncs: Int, messagesSent: Int = 0, framesSent: Int = 0, messagesDeliveredLocally: Int = 0
+        syncs: Int, storeFailures: Int = 0, messagesSent: Int = 0, framesSent: Int = 0,
+        messagesDeliveredLocally: Int = 0
     ) {
         self.proposer = proposer
         self.acceptor = acceptor
         self.malformedFramesDropped = malformedFramesDropped
         self.sendFailures = sendFailures
         self.syncs = syncs
+        self.storeFailures = storeFailures
         self.messagesSent = messagesSent
         self.framesSent = framesSent
         self.messagesDeliveredLocally = messagesDeliveredLocally

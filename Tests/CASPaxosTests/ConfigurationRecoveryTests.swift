@@ -129,6 +129,7 @@ struct ConfigurationRecoveryTests {
             network.run(for: .milliseconds(100))
             #expect(proposer.proposer?.quorums == next)
             #expect(answers == 0)
+            #expect(proposer.counters.storeFailures == 1)
         }
     }
 

@@ -84,14 +84,17 @@ extension CASPaxosMessage {
     /// This message with another request ID.
     func replacingRequestID(_ id: UInt64) -> CASPaxosMessage {
         switch self {
-        case .prepare(_, let key, let ballot, let age): .prepare(requestID: id, key: key, ballot: ballot, age: age)
+        case .prepare(_, let key, let ballot, let age, let version):
+            .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .promise(_, let accepted, let value, let floor): .promise(requestID: id, accepted: accepted, value: value, removalFloor: floor)
-        case .accept(_, let key, let ballot, let age, let value, let next):
-            .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
+        case .accept(_, let key, let ballot, let age, let version, let value, let next):
+            .accept(requestID: id, key: key, ballot: ballot, age: age, version: version, value: value, nextBallot: next)
         case .accepted: .accepted(requestID: id)
         case .conflict(_, let highest, let neverAccepted):
             .conflict(requestID: id, highest: highest, neverAccepted: neverAccepted)
         case .staleAge(_, let minimumAge): .staleAge(requestID: id, minimumAge: minimumAge)
+        case .staleConfiguration(_, let minimumVersion):
+            .staleConfiguration(requestID: id, minimumVersion: minimumVersion)
         case .invalidate(_, let key, let ballot): .invalidate(requestID: id, key: key, ballot: ballot)
         case .invalidated(_, let proposer, let age): .invalidated(requestID: id, proposer: proposer, age: age)
         case .setMinimumAges(_, let ages): .setMinimumAges(requestID: id, ages: ages)
@@ -101,6 +104,7 @@ extension CASPaxosMessage {
         case .configurationRefused(_, let current): .configurationRefused(requestID: id, current: current)
         case .listKeys(_, let after, let floor): .listKeys(requestID: id, after: after, raisingFloorTo: floor)
         case .keyList(_, let keys, let isComplete, let floor): .keyList(requestID: id, keys: keys, isComplete: isComplete, removalFloor: floor)
+        case .setMinimumVersion(_, let version): .setMinimumVersion(requestID: id, version: version)
         }
     }
 }

@@ -4,7 +4,7 @@ import EventCore
 /// key, the promised ballot and the accepted (ballot, value), answers
 /// prepares and accepts, and carries out the acceptor's steps of garbage
 /// collection (minimum proposer ages, tombstone removal) and membership
-/// change (key listing).
+/// change (key listing, the fence of older configurations).
 ///
 /// Every change of state comes out as a ``CASPaxosEffect/persist(_:)``
 /// before the reply that depends on it; the driver makes it durable in an
@@ -23,6 +23,9 @@ import EventCore
 ///   which is promised in the same step;
 /// - a proposer younger than the minimum age garbage collection set for it
 ///   is refused with ``CASPaxosMessage/staleAge(requestID:minimumAge:)``;
+/// - a proposer whose configuration is older than the fence the last
+///   membership change set (``AcceptorSnapshot/minimumVersion``) is
+///   refused with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``;
 /// - an absent key behaves as if it had promised ``AcceptorSnapshot/removalFloor``,
 ///   so no ballot older than a removed tombstone can write it again;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
@@ -64,8 +67,8 @@ public struct Acceptor {
     /// the replies to send.
     public mutating func receive(_ message: CASPaxosMessage, from sender: Endpoint, into effects: inout [CASPaxosEffect]) {
         switch message {
-        case .prepare(let id, let key, let ballot, let age):
-            guard admits(id, ballot, age, from: sender, into: &effects),
+        case .prepare(let id, let key, let ballot, let age, let version):
+            guard admits(id, ballot, age, version, from: sender, into: &effects),
                 let register = update(key, into: &effects, {
                     ballot > $0.promised ? $0.promising(ballot) : nil
                 })
@@ -78,8 +81,8 @@ public struct Acceptor {
             let floor = register.accepted == .zero && state.removalFloor != .zero ? state.removalFloor : nil
             effects.append(
                 .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
-        case .accept(let id, let key, let ballot, let age, let value, let next):
-            guard admits(id, ballot, age, from: sender, into: &effects) else { return }
+        case .accept(let id, let key, let ballot, let age, let version, let value, let next):
+            guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let next, next <= ballot {
                 counters.invalidBallots += 1
                 return
@@ -126,19 +129,29 @@ public struct Acceptor {
             // first (durable before the answer leaves).
             if let floor, floor > state.removalFloor { persist(.removalFloor(floor), into: &effects) }
             effects.append(.send(listing(id, after: after), to: sender))
-        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
-            .configurationRefused, .keyList:
+        case .setMinimumVersion(let id, let version):
+            if version > state.minimumVersion { persist(.minimumVersion(version), into: &effects) }
+            effects.append(.send(.acknowledged(requestID: id), to: sender))
+        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .invalidate, .invalidated, .acknowledged,
+            .reconfigure, .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
     }
 
-    /// Checks a proposer message's ballot and age; refuses or drops it if
-    /// they do not pass.
+    /// Checks a proposer message's ballot, age and configuration version;
+    /// refuses or drops it if they do not pass.
     private mutating func admits(
-        _ id: UInt64, _ ballot: Ballot, _ age: UInt64, from sender: Endpoint, into effects: inout [CASPaxosEffect]
+        _ id: UInt64, _ ballot: Ballot, _ age: UInt64, _ version: UInt64, from sender: Endpoint,
+        into effects: inout [CASPaxosEffect]
     ) -> Bool {
         guard ballot.counter > 0 else {
             counters.invalidBallots += 1
+            return false
+        }
+        guard version >= state.minimumVersion else {
+            counters.staleConfigurationRefusals += 1
+            effects.append(
+                .send(.staleConfiguration(requestID: id, minimumVersion: state.minimumVersion), to: sender))
             return false
         }
         if let minimum = state.minimumAges[ballot.proposer], age < minimum {
@@ -192,7 +205,9 @@ public struct Acceptor {
             switch write {
             case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)
             case .remove(let key, _) where state.register(key) != nil: keyIndex?.remove(key)
-            case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration: break
+            case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration,
+                .minimumVersion:
+                break
             }
         }
         state.apply(write)

@@ -9,6 +9,10 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// Messages refused because their proposer is younger than garbage
     /// collection requires.
     public var staleAgeRefusals = 0
+    /// Prepares and accepts refused because their proposer's configuration
+    /// is older than a membership change's fence
+    /// (``AcceptorSnapshot/minimumVersion``).
+    public var staleConfigurationRefusals = 0
     /// Messages dropped for an absurd ballot (zero, or a piggybacked next
     /// ballot not above the accepted one).
     public var invalidBallots = 0

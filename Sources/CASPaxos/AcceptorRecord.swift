@@ -7,7 +7,7 @@ import WireCodec
 /// they travel in an ``AcceptorLogBatch``, whose checksum covers them.
 enum AcceptorRecord {
     enum Tag: UInt8 {
-        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge, proposerConfiguration
+        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge, proposerConfiguration, minimumVersion
     }
 
     /// Appends the record of `write` to `writer`.
@@ -36,6 +36,9 @@ enum AcceptorRecord {
         case .proposerConfiguration(let quorums):
             writer.writeUInt8(Tag.proposerConfiguration.rawValue)
             writer.write(quorums)
+        case .minimumVersion(let version):
+            writer.writeUInt8(Tag.minimumVersion.rawValue)
+            writer.writeVarint(version)
         }
     }
 
@@ -62,6 +65,8 @@ enum AcceptorRecord {
             snapshot.apply(.forgetMinimumAge(proposer: try reader.read(NodeID.self)))
         case .proposerConfiguration:
             snapshot.apply(.proposerConfiguration(try reader.read(AcceptorQuorums.self)))
+        case .minimumVersion:
+            snapshot.apply(.minimumVersion(try reader.readVarint()))
         }
     }
 }

@@ -19,6 +19,12 @@ public struct AcceptorSnapshot: Hashable, Sendable {
     /// given, since a proposer left on a configuration the cluster has
     /// moved past would use quorums that need not intersect the others'.
     public var proposerConfiguration: AcceptorQuorums?
+    /// The oldest configuration version whose prepares and accepts the
+    /// acceptor takes (0 until a membership change fenced older ones off):
+    /// a proposer left on a configuration the cluster moved past is
+    /// refused rather than allowed to use quorums that need not meet the
+    /// others'.
+    public var minimumVersion: UInt64
     /// The registers, keyed for hashing in one call: what the acceptor and
     /// the stores look up and change on every write.
     var table: [RegisterKey: RegisterState]
@@ -26,12 +32,13 @@ public struct AcceptorSnapshot: Hashable, Sendable {
     /// Creates a snapshot; the default is an acceptor that never ran.
     public init(
         registers: [[UInt8]: RegisterState] = [:], minimumAges: [NodeID: UInt64] = [:], removalFloor: Ballot = .zero,
-        proposerConfiguration: AcceptorQuorums? = nil
+        proposerConfiguration: AcceptorQuorums? = nil, minimumVersion: UInt64 = 0
     ) {
         table = Self.table(of: registers)
         self.minimumAges = minimumAges
         self.removalFloor = removalFloor
         self.proposerConfiguration = proposerConfiguration
+        self.minimumVersion = minimumVersion
     }
 
     /// The register of `key`, if there is one.
@@ -51,6 +58,7 @@ public struct AcceptorSnapshot: Hashable, Sendable {
         case .forgetMinimumAge(let proposer): minimumAges[proposer] = nil
         case .proposerConfiguration(let quorums):
             if quorums.version > proposerConfiguration?.version ?? 0 { proposerConfiguration = quorums }
+        case .minimumVersion(let version): minimumVersion = max(minimumVersion, version)
         }
     }
 

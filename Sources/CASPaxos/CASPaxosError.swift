@@ -28,6 +28,16 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// membership change of more than one acceptor at a time, or from a
         /// configuration that is itself mid-change). Definite.
         case invalidRequest
+        /// An acceptor refused this proposer's configuration: a membership
+        /// change moved the cluster on and fenced older configurations off
+        /// while this proposer was left behind (restarted on an old one,
+        /// say). Restart it on the newest configuration, or call
+        /// ``Proposer/changeMembership(to:proposers:now:into:)`` with the
+        /// current acceptors on a proposer in it, listing this one, which
+        /// sends it the configuration again. Definite (a proposal that may
+        /// have written before the refusal fails with ``conflict``
+        /// instead).
+        case staleConfiguration
     }
 
     /// What went wrong.
@@ -45,7 +55,7 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
     public var isIndeterminate: Bool {
         switch code {
         case .conflict, .noQuorum, .timeout: true
-        case .tooLarge, .overloaded, .notAvailable, .invalidRequest: false
+        case .tooLarge, .overloaded, .notAvailable, .invalidRequest, .staleConfiguration: false
         }
     }
 

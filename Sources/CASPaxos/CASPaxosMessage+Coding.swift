@@ -6,21 +6,23 @@ extension CASPaxosMessage {
     /// ``encodeFrame(into:)`` to send it).
     public func encode(to writer: inout WireWriter) {
         switch self {
-        case .prepare(let id, let key, let ballot, let age):
+        case .prepare(let id, let key, let ballot, let age, let version):
             Self.start(.prepare, id, &writer)
             writer.writeBytes(key)
             ballot.encode(to: &writer)
             writer.writeVarint(age)
+            writer.writeVarint(version)
         case .promise(let id, let accepted, let value, let removalFloor):
             Self.start(.promise, id, &writer)
             accepted.encode(to: &writer)
             Self.write(value, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
-        case .accept(let id, let key, let ballot, let age, let value, let nextBallot):
+        case .accept(let id, let key, let ballot, let age, let version, let value, let nextBallot):
             Self.start(.accept, id, &writer)
             writer.writeBytes(key)
             ballot.encode(to: &writer)
             writer.writeVarint(age)
+            writer.writeVarint(version)
             Self.write(value, &writer)
             writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
         case .accepted(let id):
@@ -32,6 +34,9 @@ extension CASPaxosMessage {
         case .staleAge(let id, let minimumAge):
             Self.start(.staleAge, id, &writer)
             writer.writeVarint(minimumAge)
+        case .staleConfiguration(let id, let minimumVersion):
+            Self.start(.staleConfiguration, id, &writer)
+            writer.writeVarint(minimumVersion)
         case .invalidate(let id, let key, let ballot):
             Self.start(.invalidate, id, &writer)
             writer.writeBytes(key)
@@ -67,6 +72,9 @@ extension CASPaxosMessage {
             writer.writeBool(isComplete)
             writer.writeArray(keys) { $0.writeBytes($1) }
             removalFloor.encode(to: &writer)
+        case .setMinimumVersion(let id, let version):
+            Self.start(.setMinimumVersion, id, &writer)
+            writer.writeVarint(version)
         }
     }
 
@@ -87,7 +95,8 @@ extension CASPaxosMessage {
     /// - Throws: `WireError`: `.truncated` if the body ends early,
     ///   `.invalidValue` for an unknown tag or a batch, a bad presence byte,
     ///   an address family other than 4 or 6, a ballot counter above
-    ///   ``Ballot/maximumCounter``, an age above ``ProposerAge/maximumAge``
+    ///   ``Ballot/maximumCounter``, an age above ``ProposerAge/maximumAge``,
+    ///   a configuration version above ``AcceptorQuorums/maximumVersion``
     ///   or quorum sizes that do not fit;
     ///   `.lengthExceedsLimit` for a key, value or list over its limit;
     ///   `.trailingBytes` if bytes follow the message.
@@ -184,7 +193,8 @@ extension CASPaxosMessage {
         case .prepare:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
-            return .prepare(requestID: id, key: key, ballot: ballot, age: try readAge(&reader))
+            let age = try readAge(&reader)
+            return .prepare(requestID: id, key: key, ballot: ballot, age: age, version: try readVersion(&reader))
         case .promise:
             let accepted = try Ballot(from: &reader)
             let value = try readValue(&reader, configuration)
@@ -194,14 +204,19 @@ extension CASPaxosMessage {
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
             let age = try readAge(&reader)
+            let version = try readVersion(&reader)
             let value = try readValue(&reader, configuration)
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            return .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next)
+            return .accept(
+                requestID: id, key: key, ballot: ballot, age: age, version: version, value: value, nextBallot: next)
         case .accepted: return .accepted(requestID: id)
         case .conflict:
             let highest = try Ballot(from: &reader)
             return .conflict(requestID: id, highest: highest, neverAccepted: try reader.readBool())
         case .staleAge: return .staleAge(requestID: id, minimumAge: try readAge(&reader))
+        case .staleConfiguration:
+            return .staleConfiguration(requestID: id, minimumVersion: try readVersion(&reader))
+        case .setMinimumVersion: return .setMinimumVersion(requestID: id, version: try readVersion(&reader))
         case .invalidate:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             return .invalidate(requestID: id, key: key, ballot: try Ballot(from: &reader))
@@ -271,6 +286,18 @@ extension CASPaxosMessage {
             throw WireError(.invalidValue, offset: start, detail: "age \(age) is above \(ProposerAge.maximumAge)")
         }
         return age
+    }
+
+    /// Reads a configuration version, refusing one above
+    /// ``AcceptorQuorums/maximumVersion``.
+    private static func readVersion(_ reader: inout WireReader) throws(WireError) -> UInt64 {
+        let start = reader.offset
+        let version = try reader.readVarint()
+        guard version <= AcceptorQuorums.maximumVersion else {
+            throw WireError(
+                .invalidValue, offset: start, detail: "configuration version \(version) is above \(AcceptorQuorums.maximumVersion)")
+        }
+        return version
     }
 
     private static func readValue(

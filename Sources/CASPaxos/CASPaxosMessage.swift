@@ -22,8 +22,10 @@ import WireCodec
 /// ``decodeFrameBody(_:configuration:into:)``.
 public enum CASPaxosMessage: Hashable, Sendable {
     /// Phase 1: promise `ballot` for `key` and tell me what you accepted.
-    /// `age` is the proposer's age (garbage collection).
-    case prepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64)
+    /// `age` is the proposer's age (garbage collection); `version` the
+    /// version of its configuration (``AcceptorQuorums/version``), which a
+    /// membership change's fence checks.
+    case prepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: UInt64)
     /// The acceptor promised: its accepted ballot (``Ballot/zero`` for
     /// none) and value. When it accepted nothing for the key, it names its
     /// removal floor too (nil if it never removed a key): every ballot it
@@ -32,8 +34,11 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// accept was chosen and collected since.
     case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
-    /// (the one-round-trip optimization), then promise it at once.
-    case accept(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?)
+    /// (the one-round-trip optimization), then promise it at once. `age`
+    /// and `version` as in a prepare.
+    case accept(
+        requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: UInt64, value: [UInt8]?,
+        nextBallot: Ballot?)
     /// The acceptor accepted (and promised the next ballot, if one came).
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
@@ -46,6 +51,10 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// Refused: garbage collection requires this proposer to be at least
     /// `minimumAge` old (its cache may be stale).
     case staleAge(requestID: UInt64, minimumAge: UInt64)
+    /// Refused: a membership change fenced off configurations older than
+    /// `minimumVersion`, and the proposer's is one of them (its quorums
+    /// need not meet the cluster's).
+    case staleConfiguration(requestID: UInt64, minimumVersion: UInt64)
 
     /// Garbage collection, to a proposer: forget the cached ballot of
     /// `key`, fast-forward past `ballot` and grow one age older.
@@ -59,8 +68,9 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// the tombstone accepted at `ballot`.
     case removeTombstone(requestID: UInt64, key: [UInt8], ballot: Ballot)
     /// Done (the answer to ``setMinimumAges(requestID:ages:)``,
-    /// ``removeTombstone(requestID:key:ballot:)`` and
-    /// ``reconfigure(requestID:quorums:)``).
+    /// ``removeTombstone(requestID:key:ballot:)``,
+    /// ``reconfigure(requestID:quorums:)`` and
+    /// ``setMinimumVersion(requestID:version:)``).
     case acknowledged(requestID: UInt64)
 
     /// Membership change, to a proposer: adopt `quorums` if its version is
@@ -80,6 +90,10 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys, whether
     /// they are the last, and the acceptor's removal floor.
     case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool, removalFloor: Ballot)
+    /// Membership change, to an acceptor, once every proposer adopted the
+    /// change's final configuration (of `version`): refuse prepares and
+    /// accepts of configurations older than it from now on (the fence).
+    case setMinimumVersion(requestID: UInt64, version: UInt64)
 
     /// The tag byte of each case, and of a batch of messages.
     enum Kind: UInt8 {
@@ -89,18 +103,19 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Not a message: a frame body holding several (see the type's
         /// documentation).
         case batch
-        /// Added after the batch tag, so 16.
-        case configurationRefused
+        /// Added after the batch tag, so 16 ... 18.
+        case configurationRefused, setMinimumVersion, staleConfiguration
     }
 
     /// The request ID the message carries.
     public var requestID: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _), .promise(let id, _, _, _), .accept(let id, _, _, _, _, _), .accepted(let id),
-            .conflict(let id, _, _), .staleAge(let id, _), .invalidate(let id, _, _), .invalidated(let id, _, _),
-            .setMinimumAges(let id, _), .removeTombstone(let id, _, _), .acknowledged(let id),
-            .reconfigure(let id, _), .configurationRefused(let id, _), .listKeys(let id, _, _),
-            .keyList(let id, _, _, _):
+        case .prepare(let id, _, _, _, _), .promise(let id, _, _, _), .accept(let id, _, _, _, _, _, _),
+            .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
+            .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),
+            .removeTombstone(let id, _, _), .acknowledged(let id), .reconfigure(let id, _),
+            .configurationRefused(let id, _), .listKeys(let id, _, _), .keyList(let id, _, _, _),
+            .setMinimumVersion(let id, _):
             return id
         }
     }

@@ -140,8 +140,10 @@ public final class CASPaxosNode {
     ///     before it is acknowledged, and the node restarts from the newest
     ///     (a ``FileAcceptorStore`` of its own). Nil (the default): the node
     ///     keeps no state, so start it after a membership change with the
-    ///     configuration the cluster reached. Only with `quorums` and without
-    ///     `acceptorStore`.
+    ///     configuration the cluster reached (on an older one, the
+    ///     acceptors' fence fails its proposals with
+    ///     ``CASPaxosError/Code/staleConfiguration``). Only with `quorums`
+    ///     and without `acceptorStore`.
     ///   - proposers: every proposer of the cluster (see
     ///     ``proposerEndpoints``).
     ///   - seed: seeds the proposer's ID and jitter; by default drawn from
@@ -369,10 +371,10 @@ public final class CASPaxosNode {
     @discardableResult
     private func route(_ message: CASPaxosMessage, from sender: Endpoint, now: Instant) -> Bool {
         switch message {
-        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
+        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
             acceptor?.receive(message, from: sender, into: &effects) != nil
-        case .promise, .accepted, .conflict, .staleAge, .invalidate, .invalidated, .acknowledged, .reconfigure,
-            .configurationRefused, .keyList:
+        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .invalidate, .invalidated, .acknowledged,
+            .reconfigure, .configurationRefused, .keyList:
             proposer?.receive(message, from: sender, now: now, into: &effects) != nil
         }
     }

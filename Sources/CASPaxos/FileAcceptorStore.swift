@@ -9,16 +9,19 @@ import WireCodec
 ///   format version (u32, little-endian) and a random salt (u64) that
 ///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
 ///   user value can pass for a batch.
-/// - Format versions: this store creates logs in version 3 and reads 2 and
-///   3. Version 3 marks a log that may hold the proposer's configuration
-///   (``AcceptorWrite/proposerConfiguration(_:)``), a record the builds
-///   before it cannot read. A version-2 log stays in version 2 (through
-///   compactions too) until the first such record: that sync rewrites the
-///   whole log in version 3 (a compaction) instead of appending, so those
-///   builds refuse it with
+/// - Format versions: this store creates logs in version 4 and reads 2 ...
+///   4. Each version marks a log that may hold a record the builds before
+///   it cannot read: version 3 the proposer's configuration
+///   (``AcceptorWrite/proposerConfiguration(_:)``), version 4 a membership
+///   change's fence (``AcceptorWrite/minimumVersion(_:)``). An older log
+///   stays in its version (through compactions too) until the first
+///   record it cannot hold: that sync rewrites the whole log in the
+///   version the live state needs (a compaction) instead of appending, so
+///   the older builds refuse it with
 ///   ``AcceptorStoreError/Code/unsupportedVersion(_:)``, not as corrupt.
-///   (The few builds that introduced the record wrote it into version-2
-///   logs.) Version 1, without the salt, is refused the same way.
+///   (The few builds that introduced the configuration record wrote it
+///   into version-2 logs.) Version 1, without the salt, is refused the
+///   same way.
 /// - ``apply(_:)`` encodes a record into a memory buffer; ``sync()`` appends
 ///   the buffer as one ``AcceptorLogBatch`` with `write(2)` and calls
 ///   `fdatasync(2)`, so the writes of several requests share one sync. A
@@ -61,9 +64,9 @@ public final class FileAcceptorStore: AcceptorStore {
     /// The file's first 8 bytes, then the format version, then the salt.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
     /// The format version of the logs this store creates.
-    static let formatVersion: UInt32 = 3
+    static let formatVersion: UInt32 = 4
     /// The format versions it reads.
-    static let readableVersions: ClosedRange<UInt32> = 2...3
+    static let readableVersions: ClosedRange<UInt32> = 2...4
     static let headerSize = 20
     private var file: DurableFile
     private var state = AcceptorSnapshot()
@@ -73,9 +76,15 @@ public final class FileAcceptorStore: AcceptorStore {
     private var sizeAfterCompaction = 0
     /// The format version of the log in use.
     private var logVersion = formatVersion
+    /// The oldest format version that can hold the live state (see the
+    /// type's doc).
+    private var neededVersion: UInt32 {
+        state.minimumVersion > 0 ? 4 : state.proposerConfiguration != nil ? 3 : 2
+    }
     /// Whether the live state holds a record the log's version cannot (a
-    /// configuration in a version-2 log): the next sync rewrites the log.
-    private var needsNewerVersion: Bool { logVersion < Self.formatVersion && state.proposerConfiguration != nil }
+    /// configuration in a version-2 log, a fence in a version-3 one): the
+    /// next sync rewrites the log.
+    private var needsNewerVersion: Bool { logVersion < neededVersion }
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
     /// the first write.
@@ -254,10 +263,11 @@ public final class FileAcceptorStore: AcceptorStore {
         // The floor alone, for the removals that raised it.
         writer.append(.removalFloor(state.removalFloor))
         if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
+        if state.minimumVersion > 0 { writer.append(.minimumVersion(state.minimumVersion)) }
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
-        // Version 3 only for a log that needs it (see the type's doc).
-        let version = state.proposerConfiguration == nil ? logVersion : Self.formatVersion
+        // A newer version only for a log that needs it (see the type's doc).
+        let version = max(logVersion, neededVersion)
         let bytes = Self.header(version: version, salt: salt) + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         try fresh.append(bytes)

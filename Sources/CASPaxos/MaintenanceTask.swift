@@ -38,6 +38,11 @@ struct MaintenanceTask {
         /// Empty the membership-change register, if it still holds the
         /// record the change went on under.
         case releaseMembershipRecord
+        /// Every acceptor refuses prepares and accepts of configurations
+        /// older than `version` (the change's final one, which every
+        /// proposer adopted): sent to all, done once a prepare quorum
+        /// answered.
+        case raiseMinimumVersion(UInt64)
     }
 
     let id: UInt64

@@ -88,6 +88,13 @@ extension Proposer {
     /// the 2F+2 before the next change, whose intermediate prepares on F+1
     /// of 2F+1, may start.
     /// Versions: the intermediate is the current version + 1, the final + 2.
+    /// Once every proposer is in the final configuration, the change fences
+    /// older ones off: the acceptors refuse their prepares and accepts
+    /// with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``
+    /// (see ``lastSteps(into:afterAddition:)``), so a proposer left behind
+    /// (restarted on an old configuration, or not listed) fails its
+    /// proposals with ``CASPaxosError/Code/staleConfiguration`` instead of
+    /// using quorums that need not meet the others'.
     ///
     /// One change at a time in the cluster: before its first step the
     /// change writes its record (the acceptors it starts from and those it
@@ -149,9 +156,10 @@ extension Proposer {
     ///
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included (those dropped by ``updateProposers(_:now:into:)`` are
-    ///   no longer waited for: they must have stopped for good, since a
-    ///   proposer left in an old configuration could write where later
-    ///   readers do not look).
+    ///   no longer waited for: they must have stopped for good; one left
+    ///   in an old configuration is refused by the fence once the change
+    ///   completes, but until then it could write where later readers do
+    ///   not look).
     /// - Throws: ``CASPaxosError/Code/invalidRequest`` if `acceptors` is
     ///   not one of the above (more than one acceptor added or removed, a
     ///   duplicate, a mid-change configuration that is not a membership
@@ -216,7 +224,8 @@ extension Proposer {
             switch task.steps.first {
             case .invalidateProposers, .reconfigure: waitsForProposers = task.restartAt == nil
             case .rewriteTombstone, .raiseMinimumAges, .removeTombstone, .rescan, .takeMembershipRecord,
-                .releaseMembershipRecord, nil: waitsForProposers = false
+                .releaseMembershipRecord, .raiseMinimumVersion, nil:
+                waitsForProposers = false
             }
             if waitsForProposers {
                 task.targets.removeAll { !listed.contains($0) }
@@ -343,9 +352,22 @@ extension Proposer {
     /// configuration (prepares on F+1 of 2F+1) may not. So every key is
     /// re-written onto F+2 of the 2F+2 before the change ends and another
     /// may start.
+    ///
+    /// Then the fence: every proposer listed is in `final`, so the
+    /// acceptors are told to refuse older configurations. A proposer left
+    /// behind (restarted on an old configuration without a store that kept
+    /// the newer one, or one not listed) would otherwise use quorums that
+    /// need not meet the others' once the cluster is two steps on, reading
+    /// stale values and writing over newer ones. A prepare quorum of
+    /// `final` is enough: every prepare quorum of the configurations the
+    /// change went through (and of the one it started from) holds one of
+    /// its acceptors, so such a proposer gets too few promises (and too few
+    /// acceptances for an accept it sends straight away) from the others,
+    /// and its proposals fail with ``CASPaxosError/Code/staleConfiguration``.
     static func lastSteps(into final: AcceptorQuorums, afterAddition: Bool) -> [MaintenanceTask.Step] {
-        final.prepareAcceptors.count % 2 == 0 && !afterAddition
-            ? [.reconfigure(final), .rescan(joining: [])] : [.reconfigure(final)]
+        (final.prepareAcceptors.count % 2 == 0 && !afterAddition
+            ? [.reconfigure(final), .rescan(joining: [])] : [.reconfigure(final)])
+            + [.raiseMinimumVersion(final.version)]
     }
 
     /// The intermediate configuration between `smaller` and `larger`, one
@@ -470,7 +492,12 @@ extension Proposer {
     }
 
     private mutating func stepAnswered(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
-        guard let task = tasks[taskID], task.answered.count == task.targets.count else { return }
+        guard let task = tasks[taskID] else { return }
+        if case .raiseMinimumVersion = task.steps.first {
+            guard task.answered.intersection(quorums.prepareAcceptors).count >= quorums.prepareQuorum else { return }
+        } else {
+            guard task.answered.count == task.targets.count else { return }
+        }
         nextStep(taskID, now: now, into: &effects)
     }
 
@@ -518,6 +545,9 @@ extension Proposer {
         case .reconfigure(let newQuorums):
             task.targets = task.proposers
             task.message = .reconfigure(requestID: task.requestID, quorums: newQuorums)
+        case .raiseMinimumVersion(let version):
+            task.targets = quorums.allAcceptors
+            task.message = .setMinimumVersion(requestID: task.requestID, version: version)
         case .rescan(let joining):
             task.targets = quorums.prepareAcceptors + joining.filter { !quorums.prepareAcceptors.contains($0) }
             // A run that failed under this configuration left its listing

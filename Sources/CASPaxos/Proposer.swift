@@ -245,9 +245,11 @@ public struct Proposer {
                 keys.removeAllCached()
             }
             receiveRefusal(requestID, from: sender, isConflict: false, provesUnwritten: false, now: now, into: &effects)
+        case .staleConfiguration(let requestID, let minimumVersion):
+            receiveStaleConfiguration(requestID, minimumVersion, from: sender, now: now, into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
-        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys:
+        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
             counters.unexpectedMessages += 1
         }
     }
@@ -345,7 +347,9 @@ public struct Proposer {
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.prepareAcceptors.count
         effects.append(
-            .sendToEach(.prepare(requestID: requestID, key: key, ballot: ballot, age: age), quorums.prepareAcceptors))
+            .sendToEach(
+                .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: quorums.version),
+                quorums.prepareAcceptors))
     }
 
     /// Starts a phase of `proposal`'s attempt with `requestID`; returns the
@@ -409,7 +413,8 @@ public struct Proposer {
         effects.append(
             .sendToEach(
                 .accept(
-                    requestID: requestID, key: key, ballot: ballot, age: age, value: newValue, nextBallot: nextBallot),
+                    requestID: requestID, key: key, ballot: ballot, age: age, version: quorums.version,
+                    value: newValue, nextBallot: nextBallot),
                 quorums.acceptAcceptors))
     }
 
@@ -578,6 +583,33 @@ public struct Proposer {
         case .some(.some(false)):
             break
         }
+    }
+
+    /// An acceptor refused this proposer's configuration as older than a
+    /// membership change's fence: no attempt can succeed until the
+    /// proposer is given a newer one, so the proposal the refused request
+    /// belongs to fails at once, with ``CASPaxosError/Code/staleConfiguration``
+    /// if it sent no accept (definite), else with an indeterminate
+    /// ``CASPaxosError/Code/conflict``. A refusal of a version this proposer
+    /// has left behind since (a delayed reply) changes nothing.
+    private mutating func receiveStaleConfiguration(
+        _ requestID: UInt64, _ minimumVersion: UInt64, from sender: Endpoint, now: Instant,
+        into effects: inout [CASPaxosEffect]
+    ) {
+        guard minimumVersion > quorums.version,
+            let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }),
+            let sentNothing = proposals.update(proposalID, { $0.sentAccepts.isEmpty })
+        else {
+            countStaleReply(requestID)
+            return
+        }
+        counters.staleConfigurationRefusals += 1
+        let code: CASPaxosError.Code = sentNothing ? .staleConfiguration : .conflict
+        let detail =
+            "acceptor \(sender) refuses configurations older than version \(minimumVersion), and this proposer's is version \(quorums.version): "
+            + "the cluster's membership changed without it; restart it on the newest configuration, or call changeMembership(to:) "
+            + "with the current acceptors on a proposer in it, listing this one"
+        complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }
 
     /// Gives up the current attempt; retries after a back-off, or fails the

@@ -36,6 +36,10 @@ public struct ProposerCounters: Hashable, Sendable {
     /// proposer's, or at its version but different (answered with
     /// ``CASPaxosMessage/configurationRefused(requestID:current:)``).
     public var configurationsRefused = 0
+    /// Proposals failed because an acceptor refused this proposer's
+    /// configuration as older than a membership change's fence (answered
+    /// with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``).
+    public var staleConfigurationRefusals = 0
     /// Garbage collections refused because
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` were running
     /// (their tombstones stay until collected later).

@@ -123,7 +123,7 @@ struct BatchWireFormatTests {
             }
         }
         let bigKey = CASPaxosMessage.prepare(
-            requestID: 1, key: [UInt8](repeating: 1, count: 257), ballot: WireFormatTests.ballot, age: 0)
+            requestID: 1, key: [UInt8](repeating: 1, count: 257), ballot: WireFormatTests.ballot, age: 0, version: 1)
         Self.expectError(.lengthExceedsLimit, decoding: Self.batchBody(count: 2, [two[0], bigKey]), "an oversized key")
     }
 
@@ -173,7 +173,7 @@ struct BatchWireFormatTests {
         let value = [UInt8](repeating: 7, count: 100)
         let accepts: [CASPaxosMessage] = (0..<40).map {
             .accept(
-                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0,
+                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0, version: 1,
                 value: $0 % 3 == 0 ? value : [1], nextBallot: nil)
         }
         var outbox = CASPaxosOutbox(configuration: configuration)
@@ -217,7 +217,7 @@ struct BatchWireFormatTests {
         try configuration.validate()
         let small: [CASPaxosMessage] = (0..<30).map {
             .accept(
-                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0,
+                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0, version: 1,
                 value: [UInt8](repeating: 1, count: 40), nextBallot: nil)
         }
         let large = CASPaxosMessage.promise(requestID: 99, accepted: .zero, value: [UInt8](repeating: 2, count: 2_000), removalFloor: nil)

@@ -20,12 +20,16 @@ struct ConfigurationRecoveryTests {
         case acceptorStoreFile
         /// Proposer-only nodes, each with a configuration store (a file).
         case configurationStore
+        /// Proposer-only nodes without one: the restarted node is back on
+        /// its first configuration, and the acceptors' fence refuses it.
+        case nowhere
 
         var description: String {
             switch self {
             case .acceptorStore: "acceptor store"
             case .acceptorStoreFile: "acceptor store file"
             case .configurationStore: "configuration store"
+            case .nowhere: "nowhere (fenced off)"
             }
         }
     }
@@ -36,12 +40,17 @@ struct ConfigurationRecoveryTests {
     /// P writes [1] through A and D only (its messages to B held up), and
     /// Q reads without A: on {A, B, C} its quorum would be B and C, which
     /// never took [1], and it would read nothing after the write returned.
-    @Test("a restarted node keeps the configuration its proposer adopted", arguments: Keeper.allCases)
+    ///
+    /// Kept nowhere, Q restarts on {A, B, C} and would read nothing; the
+    /// changes' fence makes A and D (at least) refuse it, so its proposals
+    /// fail with `.staleConfiguration` (definite) until the change is
+    /// re-sent to it, after which it reads [1].
+    @Test("a restarted node keeps the configuration its proposer adopted, or is fenced off", arguments: Keeper.allCases)
     func restartAfterChanges(keeper: Keeper) throws {
         let key = Array("k".utf8)
         let cluster = try SimulatedCASCluster(
-            seed: 5, colocated: keeper != .configurationStore, fileStorage: keeper == .acceptorStoreFile,
-            proposerConfigurationStores: keeper == .configurationStore)
+            seed: 5, colocated: keeper == .acceptorStore || keeper == .acceptorStoreFile,
+            fileStorage: keeper == .acceptorStoreFile, proposerConfigurationStores: keeper == .configurationStore)
         let (a, b, c) = (cluster.acceptorNodes[0], cluster.acceptorNodes[1], cluster.acceptorNodes[2])
         let (p, q) = (cluster.proposerNodes[0], cluster.proposerNodes[1])
         let d = cluster.addAcceptor()
@@ -59,6 +68,10 @@ struct ConfigurationRecoveryTests {
         cluster.network.crash(q)
         cluster.network.restart(q)
         cluster.network.run(for: .milliseconds(10))
+        if keeper == .nowhere {
+            try expectFencedOff(cluster, key: key, adopted: adopted)
+            return
+        }
         #expect(cluster.proposers[1].proposer?.quorums == adopted, "restarted from its store")
         if keeper == .configurationStore {
             // That store holds the configuration and nothing else.
@@ -70,6 +83,41 @@ struct ConfigurationRecoveryTests {
         #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))
         cluster.network.unblock(from: p, to: b)
         cluster.network.block(from: q, to: a)
+        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
+        #expect(cluster.check() == .linearizable)
+    }
+
+    /// `restartAfterChanges` for a proposer Q restarted on the first
+    /// configuration with nothing that kept the newer one.
+    private func expectFencedOff(_ cluster: SimulatedCASCluster, key: [UInt8], adopted: AcceptorQuorums) throws {
+        let (a, b) = (cluster.acceptorNodes[0], cluster.acceptorNodes[1])
+        let (p, q) = (cluster.proposerNodes[0], cluster.proposerNodes[1])
+        #expect(cluster.proposers[1].proposer?.quorums.version == 1)
+        // The last change's fence, on a prepare quorum of {A, B, D} at least.
+        let fenced = cluster.acceptors.compactMap { $0?.acceptor?.snapshot.minimumVersion }
+        #expect(fenced.filter { $0 == adopted.version }.count >= 2, "\(fenced)")
+        cluster.network.block(from: p, to: b)
+        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))
+        cluster.network.unblock(from: p, to: b)
+        // Q reads, and writes, without A: on {A, B, C} its quorum would be B
+        // and C. Both fail at once, definitely, rather than read nothing.
+        cluster.network.block(from: q, to: a)
+        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(100)) == .failed)
+        var refused: CASPaxosError?
+        cluster.proposers[1].propose(key: key, change: { _ in [2] }) { result in
+            if case .failure(let error) = result { refused = error }
+        }
+        cluster.network.run(for: .milliseconds(100))
+        #expect(refused?.code == .staleConfiguration, "\(String(describing: refused))")
+        #expect(refused?.detail.contains("version 1") == true)
+        #expect((cluster.proposers[1].proposer?.counters.staleConfigurationRefusals ?? 0) >= 2)
+        // The remedy the error names: the change to the current acceptors
+        // again, on a proposer in it, sends Q the configuration.
+        var resent: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: adopted.prepareAcceptors) { resent = $0 }
+        cluster.network.run(for: .milliseconds(300))
+        if case .success? = resent {} else { Issue.record("the re-send: \(String(describing: resent))") }
+        #expect(cluster.proposers[1].proposer?.quorums == adopted)
         #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(500)) == .ok([1]))
         #expect(cluster.check() == .linearizable)
     }

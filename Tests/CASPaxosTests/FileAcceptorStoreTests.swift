@@ -244,15 +244,16 @@ struct FileAcceptorStoreTests {
         try DurableFile(path: path).readAll()[8]
     }
 
-    @Test("a version-2 log stays in version 2, compactions too, until a configuration record, whose sync rewrites it in version 3")
-    func versionTwoUpgrade() throws {
+    @Test("a version-2 log stays in version 2, compactions too, until a configuration record, whose sync rewrites it in version 3; a fence then rewrites it in version 4")
+    func olderVersionUpgrades() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let path = temporary.path + "/log"
-        // Version 2 is version 3 without the configuration record: a log
-        // with none, its header set to 2, is what the older build wrote.
+        // Version 2 is version 4 without the configuration and fence
+        // records: a log with neither, its header set to 2, is what the
+        // older build wrote.
         _ = try Self.writeThreeBatches(path)
-        #expect(try Self.formatVersion(path) == 3)
+        #expect(try Self.formatVersion(path) == 4)
         var log = try DurableFile(path: path).readAll()
         log[8] = 2
         try DurableFile(path: path, truncating: true).append(log)
@@ -274,6 +275,15 @@ struct FileAcceptorStoreTests {
         #expect(store.compactionCount == compactions + 1)
         store.apply(.register(key: [7], state: Self.register(7, [70])))
         try store.sync()
+        #expect(try Self.formatVersion(path) == 3, "appended")
+        #expect(store.compactionCount == compactions + 1)
+
+        store.apply(.minimumVersion(6))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 4)
+        #expect(store.compactionCount == compactions + 2)
+        store.apply(.minimumVersion(4))
+        try store.sync()
 
         let snapshot = try FileAcceptorStore(path: path).load()
         var expected = written.registers
@@ -282,6 +292,27 @@ struct FileAcceptorStoreTests {
         expected[[7]] = Self.register(7, [70])
         #expect(snapshot.registers == expected)
         #expect(snapshot.proposerConfiguration == Self.configuration(version: 2))
+        #expect(snapshot.minimumVersion == 6, "a fence never goes down")
+    }
+
+    @Test("the fence survives a restart and compactions")
+    func fenceSurvivesCompaction() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, compactionThreshold: 512)
+        _ = try store.load()
+        store.apply(.minimumVersion(3))
+        try store.sync()
+        #expect(try FileAcceptorStore(path: path).load().minimumVersion == 3)
+        for counter in UInt64(1)...40 {
+            store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
+            try store.sync()
+        }
+        #expect(store.compactionCount > 0)
+        let snapshot = try FileAcceptorStore(path: path).load()
+        #expect(snapshot.minimumVersion == 3)
+        #expect(snapshot.register([1]) == Self.register(40, [UInt8](repeating: 1, count: 32)))
     }
 
     @Test("a torn last batch holding a value that is itself a well-formed batch is truncated, not refused")

@@ -55,7 +55,7 @@ struct KeyListingTests {
             for _ in 0..<6 {
                 var effects: [CASPaxosEffect] = []
                 let ballot = Ballot(counter: 2, proposer: NodeID(2))
-                acceptor.receive(.prepare(requestID: 2, key: Self.key(next), ballot: ballot, age: 0), from: Self.proposer, into: &effects)
+                acceptor.receive(.prepare(requestID: 2, key: Self.key(next), ballot: ballot, age: 0, version: 1), from: Self.proposer, into: &effects)
                 everPresent.insert(Self.key(next))
                 next += 1
             }

@@ -45,7 +45,7 @@ struct MembershipRemovalTests {
         #expect(cluster.check() == .linearizable)
     }
 
-    @Test("2F+3 → 2F+2 plans the last step and a re-scan; 2F+2 → 2F+3 an intermediate configuration and a re-scan of the new acceptor; an even final again re-scans")
+    @Test("2F+3 → 2F+2 plans the last step and a re-scan; 2F+2 → 2F+3 an intermediate configuration and a re-scan of the new acceptor; an even final again re-scans; every plan ends with the fence of its final version")
     func plannedSteps() throws {
         let endpoints = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }
         let (four, five) = (Array(endpoints[0..<4]), endpoints)
@@ -53,22 +53,28 @@ struct MembershipRemovalTests {
             let proposer = try Proposer(id: NodeID(1), quorums: quorums, configuration: CASPaxosConfiguration(), seed: 1)
             return try proposer.membershipSteps(to: target)
         }
+        func expectFence(_ steps: [MaintenanceTask.Step], _ version: UInt64) {
+            if case .raiseMinimumVersion(version) = steps.last {} else { Issue.record("no fence at \(version): \(steps)") }
+        }
         let removal = try steps(from: .majority(of: five, version: 4), to: four)
-        #expect(removal.count == 2)
+        #expect(removal.count == 3)
         if case .reconfigure(let final) = removal.first { #expect(final == .majority(of: four, version: 6)) } else { Issue.record("\(removal)") }
-        if case .rescan = removal.last {} else { Issue.record("\(removal)") }
+        if case .rescan = removal[1] {} else { Issue.record("\(removal)") }
+        expectFence(removal, 6)
         // 2F+2 → 2F+3: prepares stay on the 2F+2 while the new acceptor's
         // keys are re-written (RejoinTests).
         let addition = try steps(from: .majority(of: four, version: 2), to: five)
-        #expect(addition.count == 3)
+        #expect(addition.count == 4)
         if case .reconfigure(let intermediate) = addition.first {
             #expect(intermediate == AcceptorQuorums(version: 3, prepareAcceptors: four, prepareQuorum: 3, acceptAcceptors: five, acceptQuorum: 3))
         } else { Issue.record("\(addition)") }
         if case .rescan(let joining) = addition[1] { #expect(joining == [endpoints[4]]) } else { Issue.record("\(addition)") }
-        if case .reconfigure(let final) = addition.last { #expect(final == .majority(of: five, version: 4)) } else { Issue.record("\(addition)") }
+        if case .reconfigure(let final) = addition[2] { #expect(final == .majority(of: five, version: 4)) } else { Issue.record("\(addition)") }
+        expectFence(addition, 4)
         let again = try steps(from: .majority(of: four, version: 6), to: four)
-        #expect(again.count == 2)
-        if case .rescan = again.last {} else { Issue.record("\(again)") }
-        #expect(try steps(from: .majority(of: Array(endpoints[0..<3])), to: Array(endpoints[0..<3])).count == 1)
+        #expect(again.count == 3)
+        if case .rescan = again[1] {} else { Issue.record("\(again)") }
+        expectFence(again, 6)
+        #expect(try steps(from: .majority(of: Array(endpoints[0..<3])), to: Array(endpoints[0..<3])).count == 2)
     }
 }

@@ -99,16 +99,16 @@ struct MembershipResumeTests {
         case .rescan, .abandoned:
             // Once the change has taken the membership-change register and
             // sent the intermediate configuration (steps left: that, the
-            // re-scan, the final, the release).
+            // re-scan, the final, the fence, the release).
             let cut = Array(cluster.acceptorNodes[0..<2])
-            Self.when(network, before: firstRunEnds, { Self.isRunning(cluster, stepsLeft: 4) }) {
+            Self.when(network, before: firstRunEnds, { Self.isRunning(cluster, stepsLeft: 5) }) {
                 network.partition(cut, network.nodes.filter { node in !cut.contains { $0 === node } })
             }
         case .lastStep:
             // The final configuration goes out as the last step but the
-            // release starts; the copy to proposer 2 is still on the wire
-            // and is dropped.
-            Self.when(network, before: firstRunEnds, { Self.isRunning(cluster, stepsLeft: 2) }) {
+            // fence and the release; the copy to proposer 2 is still on the
+            // wire and is dropped.
+            Self.when(network, before: firstRunEnds, { Self.isRunning(cluster, stepsLeft: 3) }) {
                 network.partition([lagging], others())
             }
         }

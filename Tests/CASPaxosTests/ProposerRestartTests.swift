@@ -14,8 +14,8 @@ struct ProposerRestartTests {
     /// The request ID of the first prepare among `effects`.
     static func prepareRequest(in effects: [CASPaxosEffect]) -> UInt64? {
         for effect in effects {
-            if case .sendToEach(.prepare(let requestID, _, _, _), _) = effect { return requestID }
-            if case .send(.prepare(let requestID, _, _, _), _) = effect { return requestID }
+            if case .sendToEach(.prepare(let requestID, _, _, _, _), _) = effect { return requestID }
+            if case .send(.prepare(let requestID, _, _, _, _), _) = effect { return requestID }
         }
         return nil
     }

@@ -10,11 +10,11 @@ struct WireFormatTests {
     static let configuration = CASPaxosConfiguration()
     static let ballot = Ballot(counter: 5, proposer: NodeID(0xAB))
     static let samples: [CASPaxosMessage] = [
-        .prepare(requestID: 1, key: [1, 2], ballot: ballot, age: 3),
+        .prepare(requestID: 1, key: [1, 2], ballot: ballot, age: 3, version: 4),
         .promise(requestID: 2, accepted: ballot, value: [9], removalFloor: nil),
         .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: ballot),
         .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: nil),
-        .accept(requestID: 3, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1))),
+        .accept(requestID: 3, key: [1], ballot: ballot, age: 0, version: 1, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1))),
         .accepted(requestID: 4),
         .conflict(requestID: 5, highest: ballot, neverAccepted: true),
         .conflict(requestID: 5, highest: ballot, neverAccepted: false),
@@ -29,6 +29,8 @@ struct WireFormatTests {
         .listKeys(requestID: 13, after: nil, raisingFloorTo: ballot),
         .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true, removalFloor: ballot),
         .configurationRefused(requestID: 15, current: .majority(of: [.loopbackV4(port: 1), .loopbackV4(port: 2)], version: 9)),
+        .setMinimumVersion(requestID: 16, version: 7),
+        .staleConfiguration(requestID: 17, minimumVersion: 7),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {
@@ -69,7 +71,7 @@ struct WireFormatTests {
         absurd.writeVarint(0)
         #expect(throws: WireError.self) { try Self.decode(absurd.bytes) }
         #expect((try? Self.decode([0xEE, 1])) == nil)
-        let bigKey = Self.encode(.prepare(requestID: 1, key: [UInt8](repeating: 1, count: 257), ballot: Self.ballot, age: 0))
+        let bigKey = Self.encode(.prepare(requestID: 1, key: [UInt8](repeating: 1, count: 257), ballot: Self.ballot, age: 0, version: 1))
         do {
             _ = try Self.decode(bigKey)
             Issue.record("an oversized key decoded")
@@ -87,8 +89,8 @@ struct WireFormatTests {
     func absurdAges() throws {
         let maximum = ProposerAge.maximumAge
         let withAge: [(UInt64) -> CASPaxosMessage] = [
-            { .prepare(requestID: 1, key: [1], ballot: Self.ballot, age: $0) },
-            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, value: [2], nextBallot: nil) },
+            { .prepare(requestID: 1, key: [1], ballot: Self.ballot, age: $0, version: 1) },
+            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, version: 1, value: [2], nextBallot: nil) },
             { .staleAge(requestID: 3, minimumAge: $0) },
             { .invalidated(requestID: 4, proposer: NodeID(4), age: $0) },
             { .setMinimumAges(requestID: 5, ages: [ProposerAge(proposer: NodeID(4), age: $0)]) },
@@ -215,12 +217,12 @@ struct WireFormatTests {
         var acceptor = try Acceptor(configuration: Self.configuration)
         var effects: [CASPaxosEffect] = []
         let sender = Endpoint.loopbackV4(port: 9)
-        acceptor.receive(.prepare(requestID: 1, key: [1], ballot: .zero, age: 0), from: sender, into: &effects)
+        acceptor.receive(.prepare(requestID: 1, key: [1], ballot: .zero, age: 0, version: 1), from: sender, into: &effects)
         #expect(effects.isEmpty)
         #expect(acceptor.counters.invalidBallots == 1)
-        acceptor.receive(.prepare(requestID: 2, key: [1], ballot: Self.ballot, age: 0), from: sender, into: &effects)
+        acceptor.receive(.prepare(requestID: 2, key: [1], ballot: Self.ballot, age: 0, version: 1), from: sender, into: &effects)
         acceptor.receive(
-            .prepare(requestID: 3, key: [1], ballot: Ballot(counter: 4, proposer: NodeID(1)), age: 0), from: sender,
+            .prepare(requestID: 3, key: [1], ballot: Ballot(counter: 4, proposer: NodeID(1)), age: 0, version: 1), from: sender,
             into: &effects)
         guard case .send(.conflict(3, let highest, let neverAccepted), _) = effects.last else {
             Issue.record("no conflict: \(effects)")

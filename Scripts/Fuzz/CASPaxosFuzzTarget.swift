@@ -87,8 +87,8 @@ extension CASPaxosMessage {
         case .prepare(_, let key, let ballot, let age, let version):
             .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .promise(_, let accepted, let value, let floor): .promise(requestID: id, accepted: accepted, value: value, removalFloor: floor)
-        case .accept(_, let key, let ballot, let age, let version, let value, let next):
-            .accept(requestID: id, key: key, ballot: ballot, age: age, version: version, value: value, nextBallot: next)
+        case .accept(_, let key, let ballot, let age, let value, let next, let version):
+            .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
         case .accepted: .accepted(requestID: id)
         case .conflict(_, let highest, let neverAccepted):
             .conflict(requestID: id, highest: highest, neverAccepted: neverAccepted)
@@ -102,7 +102,8 @@ extension CASPaxosMessage {
         case .acknowledged: .acknowledged(requestID: id)
         case .reconfigure(_, let quorums): .reconfigure(requestID: id, quorums: quorums)
         case .configurationRefused(_, let current): .configurationRefused(requestID: id, current: current)
-        case .listKeys(_, let after, let floor): .listKeys(requestID: id, after: after, raisingFloorTo: floor)
+        case .listKeys(_, let after, let floor, let minimumVersion):
+            .listKeys(requestID: id, after: after, raisingFloorTo: floor, minimumVersion: minimumVersion)
         case .keyList(_, let keys, let isComplete, let floor): .keyList(requestID: id, keys: keys, isComplete: isComplete, removalFloor: floor)
         case .setMinimumVersion(_, let version): .setMinimumVersion(requestID: id, version: version)
         }

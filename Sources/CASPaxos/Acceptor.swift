@@ -81,7 +81,7 @@ public struct Acceptor {
             let floor = register.accepted == .zero && state.removalFloor != .zero ? state.removalFloor : nil
             effects.append(
                 .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
-        case .accept(let id, let key, let ballot, let age, let version, let value, let next):
+        case .accept(let id, let key, let ballot, let age, let value, let next, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let next, next <= ballot {
                 counters.invalidBallots += 1
@@ -124,10 +124,14 @@ public struct Acceptor {
                 persist(.remove(key: key, floor: register.promised), into: &effects)
             }
             effects.append(.send(.acknowledged(requestID: id), to: sender))
-        case .listKeys(let id, let after, let floor):
+        case .listKeys(let id, let after, let floor, let minimumVersion):
             // An acceptor being added takes its new peers' removal floor
-            // first (durable before the answer leaves).
+            // first, and every acceptor the fence (both durable before the
+            // answer leaves): a write that a proposer left behind completes
+            // from now on needs an acceptance this acceptor refuses, and
+            // one it completed before is in this listing.
             if let floor, floor > state.removalFloor { persist(.removalFloor(floor), into: &effects) }
+            if minimumVersion > state.minimumVersion { persist(.minimumVersion(minimumVersion), into: &effects) }
             effects.append(.send(listing(id, after: after), to: sender))
         case .setMinimumVersion(let id, let version):
             if version > state.minimumVersion { persist(.minimumVersion(version), into: &effects) }

@@ -17,14 +17,14 @@ extension CASPaxosMessage {
             accepted.encode(to: &writer)
             Self.write(value, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
-        case .accept(let id, let key, let ballot, let age, let version, let value, let nextBallot):
+        case .accept(let id, let key, let ballot, let age, let value, let nextBallot, let version):
             Self.start(.accept, id, &writer)
             writer.writeBytes(key)
             ballot.encode(to: &writer)
             writer.writeVarint(age)
-            writer.writeVarint(version)
             Self.write(value, &writer)
             writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
+            writer.writeVarint(version)
         case .accepted(let id):
             Self.start(.accepted, id, &writer)
         case .conflict(let id, let highest, let neverAccepted):
@@ -63,10 +63,11 @@ extension CASPaxosMessage {
         case .configurationRefused(let id, let current):
             Self.start(.configurationRefused, id, &writer)
             current.encode(to: &writer)
-        case .listKeys(let id, let after, let floor):
+        case .listKeys(let id, let after, let floor, let minimumVersion):
             Self.start(.listKeys, id, &writer)
             writer.writeOptional(after) { $0.writeBytes($1) }
             writer.writeOptional(floor) { $1.encode(to: &$0) }
+            writer.writeVarint(minimumVersion)
         case .keyList(let id, let keys, let isComplete, let removalFloor):
             Self.start(.keyList, id, &writer)
             writer.writeBool(isComplete)
@@ -204,11 +205,11 @@ extension CASPaxosMessage {
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
             let age = try readAge(&reader)
-            let version = try readVersion(&reader)
             let value = try readValue(&reader, configuration)
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
+            let version = try readVersion(&reader)
             return .accept(
-                requestID: id, key: key, ballot: ballot, age: age, version: version, value: value, nextBallot: next)
+                requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
         case .accepted: return .accepted(requestID: id)
         case .conflict:
             let highest = try Ballot(from: &reader)
@@ -241,7 +242,8 @@ extension CASPaxosMessage {
                 try readBytes(&r, limit: keyLimit, what: "key")
             }
             let floor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            return .listKeys(requestID: id, after: after, raisingFloorTo: floor)
+            let minimumVersion = try readVersion(&reader)
+            return .listKeys(requestID: id, after: after, raisingFloorTo: floor, minimumVersion: minimumVersion)
         case .keyList:
             let isComplete = try reader.readBool()
             let countOffset = reader.offset

@@ -35,10 +35,12 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
     /// (the one-round-trip optimization), then promise it at once. `age`
-    /// and `version` as in a prepare.
+    /// and `version` as in a prepare (`version` last: a field inserted
+    /// before the value would let an older build read a present value
+    /// where there is none; at the end, it refuses the trailing bytes).
     case accept(
-        requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: UInt64, value: [UInt8]?,
-        nextBallot: Ballot?)
+        requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?,
+        version: UInt64)
     /// The acceptor accepted (and promised the next ballot, if one came).
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
@@ -85,8 +87,10 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// Membership change, to an acceptor: list your keys in byte order,
     /// starting after `after` (from the first, if nil); with
     /// `raisingFloorTo` (to an acceptor being added), first raise your
-    /// removal floor to it.
-    case listKeys(requestID: UInt64, after: [UInt8]?, raisingFloorTo: Ballot?)
+    /// removal floor to it; and first raise your minimum configuration
+    /// version to `minimumVersion` (the configuration the re-scan runs in,
+    /// which every proposer adopted: the fence, before the listing).
+    case listKeys(requestID: UInt64, after: [UInt8]?, raisingFloorTo: Ballot?, minimumVersion: UInt64)
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys, whether
     /// they are the last, and the acceptor's removal floor.
     case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool, removalFloor: Ballot)
@@ -114,7 +118,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
             .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),
             .removeTombstone(let id, _, _), .acknowledged(let id), .reconfigure(let id, _),
-            .configurationRefused(let id, _), .listKeys(let id, _, _), .keyList(let id, _, _, _),
+            .configurationRefused(let id, _), .listKeys(let id, _, _, _), .keyList(let id, _, _, _),
             .setMinimumVersion(let id, _):
             return id
         }

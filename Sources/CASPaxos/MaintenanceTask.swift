@@ -38,11 +38,11 @@ struct MaintenanceTask {
         /// Empty the membership-change register, if it still holds the
         /// record the change went on under.
         case releaseMembershipRecord
-        /// Every acceptor refuses prepares and accepts of configurations
-        /// older than `version` (the change's final one, which every
-        /// proposer adopted): sent to all, done once a prepare quorum
-        /// answered.
-        case raiseMinimumVersion(UInt64)
+        /// Every acceptor of `final` (the change's final configuration,
+        /// which every proposer adopted) refuses prepares and accepts of
+        /// configurations older than it: sent to all, done once a prepare
+        /// quorum of it answered.
+        case raiseMinimumVersion(final: AcceptorQuorums)
     }
 
     let id: UInt64

@@ -359,15 +359,19 @@ extension Proposer {
     /// the newer one, or one not listed) would otherwise use quorums that
     /// need not meet the others' once the cluster is two steps on, reading
     /// stale values and writing over newer ones. A prepare quorum of
-    /// `final` is enough: every prepare quorum of the configurations the
-    /// change went through (and of the one it started from) holds one of
-    /// its acceptors, so such a proposer gets too few promises (and too few
-    /// acceptances for an accept it sends straight away) from the others,
-    /// and its proposals fail with ``CASPaxosError/Code/staleConfiguration``.
+    /// `final` is enough: in every configuration the change went through
+    /// (and the one it started from), the acceptors outside it are fewer
+    /// than a prepare quorum and than an accept quorum, so such a proposer
+    /// gets too few promises (and too few acceptances for an accept it
+    /// sends straight away with a cached ballot), and its proposals fail
+    /// with ``CASPaxosError/Code/staleConfiguration``. Each re-scan's
+    /// listing raises the fence first too (to the configuration it runs
+    /// in), so that a write such a proposer completes while the change runs
+    /// is on an acceptor that lists it (see `requestListing`).
     static func lastSteps(into final: AcceptorQuorums, afterAddition: Bool) -> [MaintenanceTask.Step] {
         (final.prepareAcceptors.count % 2 == 0 && !afterAddition
             ? [.reconfigure(final), .rescan(joining: [])] : [.reconfigure(final)])
-            + [.raiseMinimumVersion(final.version)]
+            + [.raiseMinimumVersion(final: final)]
     }
 
     /// The intermediate configuration between `smaller` and `larger`, one
@@ -493,8 +497,8 @@ extension Proposer {
 
     private mutating func stepAnswered(_ taskID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) {
         guard let task = tasks[taskID] else { return }
-        if case .raiseMinimumVersion = task.steps.first {
-            guard task.answered.intersection(quorums.prepareAcceptors).count >= quorums.prepareQuorum else { return }
+        if case .raiseMinimumVersion(let final) = task.steps.first {
+            guard task.answered.intersection(final.prepareAcceptors).count >= final.prepareQuorum else { return }
         } else {
             guard task.answered.count == task.targets.count else { return }
         }
@@ -545,9 +549,9 @@ extension Proposer {
         case .reconfigure(let newQuorums):
             task.targets = task.proposers
             task.message = .reconfigure(requestID: task.requestID, quorums: newQuorums)
-        case .raiseMinimumVersion(let version):
-            task.targets = quorums.allAcceptors
-            task.message = .setMinimumVersion(requestID: task.requestID, version: version)
+        case .raiseMinimumVersion(let final):
+            task.targets = final.allAcceptors
+            task.message = .setMinimumVersion(requestID: task.requestID, version: final.version)
         case .rescan(let joining):
             task.targets = quorums.prepareAcceptors + joining.filter { !quorums.prepareAcceptors.contains($0) }
             // A run that failed under this configuration left its listing
@@ -595,6 +599,9 @@ extension Proposer {
     /// above every ballot any member accepted for a key it removed, so
     /// that a stale accept still on its way to the new acceptor is refused
     /// and its promises name that floor (see ``CASPaxosMessage/promise(requestID:accepted:value:removalFloor:)``).
+    /// Every acceptor is first told to fence off configurations older than
+    /// the one the re-scan runs in, which every proposer has adopted (the
+    /// step before it): see ``lastSteps(into:afterAddition:)``.
     private mutating func requestListing(
         _ task: inout MaintenanceTask, from acceptor: Endpoint, into effects: inout [CASPaxosEffect]
     ) {
@@ -605,7 +612,10 @@ extension Proposer {
         taskByRequest[request] = task.id
         let floor = quorums.prepareAcceptors.contains(acceptor) ? nil : task.rescanFloor
         effects.append(
-            .send(.listKeys(requestID: request, after: task.listingCursor[acceptor], raisingFloorTo: floor), to: acceptor))
+            .send(
+                .listKeys(
+                    requestID: request, after: task.listingCursor[acceptor], raisingFloorTo: floor,
+                    minimumVersion: quorums.version), to: acceptor))
     }
 
     private mutating func receiveKeyList(
@@ -727,6 +737,9 @@ extension Proposer {
             var task = tasks[taskID]
         else { return }
         switch result {
+        case .failure(let error) where error.code == .staleConfiguration:
+            // This proposer is fenced off: no retry can succeed.
+            finishTask(taskID, .failure(error), into: &effects)
         case .failure(let error):
             // Still among the step's proposals: a re-scan re-writes its key
             // again when it goes on.

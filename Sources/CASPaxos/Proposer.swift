@@ -413,8 +413,8 @@ public struct Proposer {
         effects.append(
             .sendToEach(
                 .accept(
-                    requestID: requestID, key: key, ballot: ballot, age: age, version: quorums.version,
-                    value: newValue, nextBallot: nextBallot),
+                    requestID: requestID, key: key, ballot: ballot, age: age, value: newValue,
+                    nextBallot: nextBallot, version: quorums.version),
                 quorums.acceptAcceptors))
     }
 
@@ -596,7 +596,7 @@ public struct Proposer {
         _ requestID: UInt64, _ minimumVersion: UInt64, from sender: Endpoint, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        guard minimumVersion > quorums.version,
+        guard minimumVersion > quorums.version, acceptors.position(of: sender) != nil,
             let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }),
             let sentNothing = proposals.update(proposalID, { $0.sentAccepts.isEmpty })
         else {
@@ -607,8 +607,8 @@ public struct Proposer {
         let code: CASPaxosError.Code = sentNothing ? .staleConfiguration : .conflict
         let detail =
             "acceptor \(sender) refuses configurations older than version \(minimumVersion), and this proposer's is version \(quorums.version): "
-            + "the cluster's membership changed without it; restart it on the newest configuration, or call changeMembership(to:) "
-            + "with the current acceptors on a proposer in it, listing this one"
+            + "the cluster's membership changed without it; restart it on the newest configuration (version \(minimumVersion) or later), "
+            + "or call changeMembership(to:) with the current acceptors on a proposer in it, listing this one"
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }
 

@@ -173,8 +173,8 @@ struct BatchWireFormatTests {
         let value = [UInt8](repeating: 7, count: 100)
         let accepts: [CASPaxosMessage] = (0..<40).map {
             .accept(
-                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0, version: 1,
-                value: $0 % 3 == 0 ? value : [1], nextBallot: nil)
+                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0,
+                value: $0 % 3 == 0 ? value : [1], nextBallot: nil, version: 1)
         }
         var outbox = CASPaxosOutbox(configuration: configuration)
         for message in accepts { outbox.append(message, to: Self.acceptor) }
@@ -217,8 +217,8 @@ struct BatchWireFormatTests {
         try configuration.validate()
         let small: [CASPaxosMessage] = (0..<30).map {
             .accept(
-                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0, version: 1,
-                value: [UInt8](repeating: 1, count: 40), nextBallot: nil)
+                requestID: UInt64($0), key: [UInt8($0)], ballot: WireFormatTests.ballot, age: 0,
+                value: [UInt8](repeating: 1, count: 40), nextBallot: nil, version: 1)
         }
         let large = CASPaxosMessage.promise(requestID: 99, accepted: .zero, value: [UInt8](repeating: 2, count: 2_000), removalFloor: nil)
         var outbox = CASPaxosOutbox(configuration: configuration)

@@ -42,9 +42,11 @@ struct ConfigurationRecoveryTests {
     /// never took [1], and it would read nothing after the write returned.
     ///
     /// Kept nowhere, Q restarts on {A, B, C} and would read nothing; the
-    /// changes' fence makes A and D (at least) refuse it, so its proposals
-    /// fail with `.staleConfiguration` (definite) until the change is
-    /// re-sent to it, after which it reads [1].
+    /// changes' fences (at their re-scans' listings and at their ends)
+    /// make enough of the acceptors it can reach refuse it that its
+    /// proposals, and a change it starts, fail at once with
+    /// `.staleConfiguration` (definite) until the change is re-sent to it,
+    /// after which it reads [1].
     @Test("a restarted node keeps the configuration its proposer adopted, or is fenced off", arguments: Keeper.allCases)
     func restartAfterChanges(keeper: Keeper) throws {
         let key = Array("k".utf8)
@@ -111,6 +113,18 @@ struct ConfigurationRecoveryTests {
         #expect(refused?.code == .staleConfiguration, "\(String(describing: refused))")
         #expect(refused?.detail.contains("version 1") == true)
         #expect((cluster.proposers[1].proposer?.counters.staleConfigurationRefusals ?? 0) >= 2)
+        // A change Q starts stops at once too, rather than retrying until
+        // its deadline.
+        var staleChange: Result<Void, CASPaxosError>?
+        let started = cluster.network.now
+        let fromItsView = (cluster.proposers[1].proposer?.quorums.prepareAcceptors ?? []) + [cluster.acceptorNodes[3].localEndpoint]
+        cluster.proposers[1].changeMembership(to: fromItsView) { staleChange = $0 }
+        cluster.network.run(for: .milliseconds(100))
+        if case .failure(let error)? = staleChange {
+            #expect(error.code == .staleConfiguration, "\(error)")
+        } else {
+            Issue.record("the stale proposer's change did not stop in \(cluster.network.now - started): \(String(describing: staleChange))")
+        }
         // The remedy the error names: the change to the current acceptors
         // again, on a proposer in it, sends Q the configuration.
         var resent: Result<Void, CASPaxosError>?

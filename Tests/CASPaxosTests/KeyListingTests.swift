@@ -14,7 +14,7 @@ struct KeyListingTests {
     /// One page after `after`, as the acceptor answers it.
     static func page(_ acceptor: inout Acceptor, after: [UInt8]?) -> (keys: [[UInt8]], isComplete: Bool) {
         var effects: [CASPaxosEffect] = []
-        acceptor.receive(.listKeys(requestID: 1, after: after, raisingFloorTo: nil), from: proposer, into: &effects)
+        acceptor.receive(.listKeys(requestID: 1, after: after, raisingFloorTo: nil, minimumVersion: 0), from: proposer, into: &effects)
         guard case .send(.keyList(_, let keys, let isComplete, _), _) = effects.last else {
             Issue.record("no key list in \(effects)")
             return ([], true)
@@ -181,7 +181,7 @@ struct KeyListingTests {
                         continue
                     }
                     var replies: [CASPaxosEffect] = []
-                    if case .listKeys(let requestID, let cursor, _) = message {
+                    if case .listKeys(let requestID, let cursor, _, _) = message {
                         let page = pages.page(after: cursor)
                         replies = [.send(.keyList(requestID: requestID, keys: page.keys, isComplete: page.isComplete, removalFloor: .zero), to: Self.proposer)]
                     } else {

@@ -14,7 +14,7 @@ struct WireFormatTests {
         .promise(requestID: 2, accepted: ballot, value: [9], removalFloor: nil),
         .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: ballot),
         .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: nil),
-        .accept(requestID: 3, key: [1], ballot: ballot, age: 0, version: 1, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1))),
+        .accept(requestID: 3, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: Ballot(counter: 6, proposer: NodeID(1)), version: 1),
         .accepted(requestID: 4),
         .conflict(requestID: 5, highest: ballot, neverAccepted: true),
         .conflict(requestID: 5, highest: ballot, neverAccepted: false),
@@ -25,8 +25,8 @@ struct WireFormatTests {
         .removeTombstone(requestID: 10, key: [3], ballot: ballot),
         .acknowledged(requestID: 11),
         .reconfigure(requestID: 12, quorums: .majority(of: [.loopbackV4(port: 1), .loopbackV6(port: 2), .loopbackV4(port: 3)])),
-        .listKeys(requestID: 13, after: [0], raisingFloorTo: nil),
-        .listKeys(requestID: 13, after: nil, raisingFloorTo: ballot),
+        .listKeys(requestID: 13, after: [0], raisingFloorTo: nil, minimumVersion: 0),
+        .listKeys(requestID: 13, after: nil, raisingFloorTo: ballot, minimumVersion: 5),
         .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true, removalFloor: ballot),
         .configurationRefused(requestID: 15, current: .majority(of: [.loopbackV4(port: 1), .loopbackV4(port: 2)], version: 9)),
         .setMinimumVersion(requestID: 16, version: 7),
@@ -90,7 +90,7 @@ struct WireFormatTests {
         let maximum = ProposerAge.maximumAge
         let withAge: [(UInt64) -> CASPaxosMessage] = [
             { .prepare(requestID: 1, key: [1], ballot: Self.ballot, age: $0, version: 1) },
-            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, version: 1, value: [2], nextBallot: nil) },
+            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, value: [2], nextBallot: nil, version: 1) },
             { .staleAge(requestID: 3, minimumAge: $0) },
             { .invalidated(requestID: 4, proposer: NodeID(4), age: $0) },
             { .setMinimumAges(requestID: 5, ages: [ProposerAge(proposer: NodeID(4), age: $0)]) },

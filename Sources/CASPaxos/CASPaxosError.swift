@@ -31,7 +31,10 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// An acceptor refused this proposer's configuration: a membership
         /// change moved the cluster on and fenced older configurations off
         /// while this proposer was left behind (restarted on an old one,
-        /// say). Restart it on the newest configuration, or call
+        /// say). While a change runs, wait: it sends its configuration to
+        /// the proposers it lists. Otherwise restart this one with the
+        /// configuration a running proposer holds (its quorums exactly:
+        /// mid-change it is not a majority one), or call
         /// ``Proposer/changeMembership(to:proposers:now:into:)`` with the
         /// current acceptors on a proposer in it, listing this one, which
         /// sends it the configuration again. Definite (a proposal that may

@@ -35,9 +35,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
     /// (the one-round-trip optimization), then promise it at once. `age`
-    /// and `version` as in a prepare (`version` last: a field inserted
-    /// before the value would let an older build read a present value
-    /// where there is none; at the end, it refuses the trailing bytes).
+    /// and `version` as in a prepare.
     case accept(
         requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?,
         version: UInt64)
@@ -101,14 +99,23 @@ public enum CASPaxosMessage: Hashable, Sendable {
 
     /// The tag byte of each case, and of a batch of messages.
     enum Kind: UInt8 {
-        case prepare = 1, promise, accept, accepted, conflict, staleAge
-        case invalidate, invalidated, setMinimumAges, removeTombstone, acknowledged
-        case reconfigure, listKeys, keyList
+        case promise = 2
+        case accepted = 4, conflict, staleAge, invalidate, invalidated, setMinimumAges, removeTombstone, acknowledged
+        case reconfigure
+        case keyList = 14
         /// Not a message: a frame body holding several (see the type's
         /// documentation).
         case batch
         /// Added after the batch tag, so 16 ... 18.
         case configurationRefused, setMinimumVersion, staleConfiguration
+        /// Prepare, accept and key listing with the configuration version
+        /// (the fence), under tags of their own: their layouts before it
+        /// were 1, 3 and 13, which this build refuses as unknown, as the
+        /// builds before it refuse these. Inside a batch, where messages
+        /// follow each other with no length of their own, a layout read as
+        /// another could shift every message after it; an unknown tag
+        /// refuses the whole frame instead.
+        case prepare = 19, accept, listKeys
     }
 
     /// The request ID the message carries.

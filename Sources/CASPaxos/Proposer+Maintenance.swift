@@ -17,7 +17,9 @@ extension Proposer {
     /// ``CASPaxosConfiguration/maintenanceTimeout``), the collection starts
     /// over from the first step after a jittered exponential back-off
     /// (counted in ``ProposerCounters/maintenanceRestarts``), until it
-    /// completes: every step is idempotent. If the key holds a value again,
+    /// completes: every step is idempotent (unless this proposer is fenced
+    /// off: a proposal refused with ``CASPaxosError/Code/staleConfiguration``
+    /// stops the collection with that error). If the key holds a value again,
     /// nothing is removed and the task succeeds. Ends with
     /// ``CASPaxosEffect/maintenanceCompleted(id:result:)`` on success.
     ///
@@ -88,13 +90,17 @@ extension Proposer {
     /// the 2F+2 before the next change, whose intermediate prepares on F+1
     /// of 2F+1, may start.
     /// Versions: the intermediate is the current version + 1, the final + 2.
-    /// Once every proposer is in the final configuration, the change fences
-    /// older ones off: the acceptors refuse their prepares and accepts
-    /// with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``
+    /// The change fences older configurations off as it goes: each
+    /// re-scan's listing makes the acceptors it lists refuse configurations
+    /// older than the one every proposer adopted for it, and the last step
+    /// (every proposer in the final configuration) makes them refuse those
+    /// older than the final one; refused prepares and accepts get
+    /// ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``
     /// (see ``lastSteps(into:afterAddition:)``), so a proposer left behind
     /// (restarted on an old configuration, or not listed) fails its
     /// proposals with ``CASPaxosError/Code/staleConfiguration`` instead of
-    /// using quorums that need not meet the others'.
+    /// using quorums that need not meet the others'. A change started on
+    /// such a proposer stops with that error too.
     ///
     /// One change at a time in the cluster: before its first step the
     /// change writes its record (the acceptors it starts from and those it
@@ -157,9 +163,8 @@ extension Proposer {
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included (those dropped by ``updateProposers(_:now:into:)`` are
     ///   no longer waited for: they must have stopped for good; one left
-    ///   in an old configuration is refused by the fence once the change
-    ///   completes, but until then it could write where later readers do
-    ///   not look).
+    ///   in an old configuration is refused by the fence from the change's
+    ///   first re-scan on).
     /// - Throws: ``CASPaxosError/Code/invalidRequest`` if `acceptors` is
     ///   not one of the above (more than one acceptor added or removed, a
     ///   duplicate, a mid-change configuration that is not a membership
@@ -615,7 +620,7 @@ extension Proposer {
             .send(
                 .listKeys(
                     requestID: request, after: task.listingCursor[acceptor], raisingFloorTo: floor,
-                    minimumVersion: quorums.version), to: acceptor))
+                    minimumVersion: task.rescanVersion ?? quorums.version), to: acceptor))
     }
 
     private mutating func receiveKeyList(
@@ -739,7 +744,13 @@ extension Proposer {
         switch result {
         case .failure(let error) where error.code == .staleConfiguration:
             // This proposer is fenced off: no retry can succeed.
-            finishTask(taskID, .failure(error), into: &effects)
+            let what =
+                task.isGarbageCollection
+                ? "the garbage collection stopped; collect the key from a proposer in the newest configuration"
+                : "the membership change stopped; call changeMembership(to:) on a proposer in the newest configuration to go on"
+            finishTask(
+                taskID, .failure(CASPaxosError(.staleConfiguration, detail: "\(error.detail); \(what)")),
+                into: &effects)
         case .failure(let error):
             // Still among the step's proposals: a re-scan re-writes its key
             // again when it goes on.

@@ -607,7 +607,8 @@ public struct Proposer {
         let code: CASPaxosError.Code = sentNothing ? .staleConfiguration : .conflict
         let detail =
             "acceptor \(sender) refuses configurations older than version \(minimumVersion), and this proposer's is version \(quorums.version): "
-            + "the cluster's membership changed without it; restart it on the newest configuration (version \(minimumVersion) or later), "
+            + "the cluster's membership changed without it. If a membership change is running, wait: it sends its configuration to the proposers it lists. "
+            + "Otherwise restart this proposer with the configuration a running proposer holds (its quorums exactly, not a majority rebuilt at version \(minimumVersion)), "
             + "or call changeMembership(to:) with the current acceptors on a proposer in it, listing this one"
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }

@@ -166,20 +166,41 @@ struct ConfigurationFenceTests {
         #expect(effects.count == 1 && acceptor.snapshot.minimumVersion == 2, "\(effects)")
     }
 
-    /// The version is an accept's last field: a build from before it reads
-    /// a new accept's last byte as trailing, and this build reads an
-    /// older accept as cut short; neither takes a value that is not there.
-    @Test("an accept without its version (the layout before it) is refused as truncated")
-    func acceptOfOlderLayoutIsRefused() throws {
-        let accept = CASPaxosMessage.accept(
-            requestID: 1, key: Self.key, ballot: Self.ballot, age: 0, value: nil, nextBallot: nil, version: 1)
-        let bytes = WireFormatTests.encode(accept)
-        do {
-            _ = try WireFormatTests.decode(Array(bytes.dropLast()))
-            Issue.record("an accept without its version decoded")
-        } catch {
-            #expect(error.code == .truncated)
+    /// Found by a review: inside a batch, messages follow each other with
+    /// no length of their own, so a layout read as another (a field added
+    /// at the end) shifts every message after it rather than failing. The
+    /// layouts with the version have new tags; the old ones (1, 3, 13)
+    /// are refused as unknown, alone or in a batch, whole.
+    @Test("prepare, accept and listing in the layouts before the version are refused as unknown tags, batches whole")
+    func olderLayoutsAreRefused() throws {
+        let current: [CASPaxosMessage] = [
+            .prepare(requestID: 1, key: Self.key, ballot: Self.ballot, age: 0, version: 1),
+            .accept(requestID: 2, key: Self.key, ballot: Self.ballot, age: 0, value: nil, nextBallot: nil, version: 1),
+            .listKeys(requestID: 3, after: nil, raisingFloorTo: nil, minimumVersion: 1),
+        ]
+        for (message, oldTag) in zip(current, [UInt8(1), 3, 13]) {
+            var old = WireFormatTests.encode(message)
+            old.removeLast()  // the version (1: one byte)
+            old[0] = oldTag
+            do {
+                _ = try WireFormatTests.decode(old)
+                Issue.record("tag \(oldTag) decoded")
+            } catch {
+                #expect(error.code == .invalidValue && error.detail.contains("unknown CASPaxos message tag \(oldTag)"))
+            }
+            let batch = BatchWireFormatTests.batchBody(count: 2, [.accepted(requestID: 9)]) + old
+            BatchWireFormatTests.expectError(.invalidValue, decoding: batch, "tag \(oldTag) in a batch")
         }
+    }
+
+    @Test("a stale-configuration refusal from an endpoint that is not one of the proposer's acceptors is ignored")
+    func refusalFromOutsiderIsIgnored() throws {
+        var (proposer, _, request) = try Self.proposerWithPrepare()
+        var effects: [CASPaxosEffect] = []
+        proposer.receive(
+            .staleConfiguration(requestID: request, minimumVersion: 9), from: Endpoint.loopbackV4(port: 77),
+            now: Self.now, into: &effects)
+        #expect(effects.isEmpty && proposer.pendingCount == 1 && proposer.counters.staleConfigurationRefusals == 0)
     }
 
     /// Found by a review: the fence at the change's end came after its

@@ -125,6 +125,15 @@ struct ConfigurationRecoveryTests {
         } else {
             Issue.record("the stale proposer's change did not stop in \(cluster.network.now - started): \(String(describing: staleChange))")
         }
+        // And a garbage collection (of a key it cannot read) stops at once.
+        var collection: Result<Void, CASPaxosError>?
+        cluster.proposers[1].collectGarbage(key: key) { collection = $0 }
+        cluster.network.run(for: .milliseconds(100))
+        if case .failure(let error)? = collection {
+            #expect(error.code == .staleConfiguration && error.detail.contains("garbage collection stopped"), "\(error)")
+        } else {
+            Issue.record("the stale proposer's collection did not stop: \(String(describing: collection))")
+        }
         // The remedy the error names: the change to the current acceptors
         // again, on a proposer in it, sends Q the configuration.
         var resent: Result<Void, CASPaxosError>?

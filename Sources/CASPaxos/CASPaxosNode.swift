@@ -64,9 +64,11 @@ public final class CASPaxosNode {
     public private(set) var proposer: Proposer?
     /// The acceptor role, if the node plays it (nil after a store failure).
     @exclusivity(unchecked) public private(set) var acceptor: Acceptor?
-    /// Every proposer of the cluster (this one included, if it is one), for
-    /// garbage collection and membership changes: each waits for every
-    /// proposer listed when it starts. Setting the list drops the proposers
+    /// Every proposer of the cluster, for garbage collection and membership
+    /// changes: each waits for every proposer listed when it starts. This
+    /// node is added to the list it gives them if it is a proposer and the
+    /// list leaves it out: a change's driver adopts its own steps as every
+    /// proposer does, and a collection invalidates its own cache. Setting the list drops the proposers
     /// no longer in it from the tasks running too, so a proposer that left
     /// the cluster does not hold them up for ever; drop only one that has
     /// stopped for good (see ``Proposer/updateProposers(_:now:into:)`` for
@@ -75,7 +77,8 @@ public final class CASPaxosNode {
     public var proposerEndpoints: [Endpoint] {
         didSet {
             guard !isStopped else { return }
-            proposer?.updateProposers(proposerEndpoints, now: scheduler.now, into: &effects)
+            let proposers = taskProposers
+            proposer?.updateProposers(proposers, now: scheduler.now, into: &effects)
             flush()
         }
     }
@@ -289,6 +292,13 @@ public final class CASPaxosNode {
         }
     }
 
+    /// ``proposerEndpoints``, with this node's endpoint if it is a
+    /// proposer and the list leaves it out.
+    private var taskProposers: [Endpoint] {
+        guard proposer != nil, !proposerEndpoints.contains(localEndpoint) else { return proposerEndpoints }
+        return proposerEndpoints + [localEndpoint]
+    }
+
     /// Runs garbage collection of `key` now; see
     /// ``Proposer/collectGarbage(key:proposers:now:into:)``.
     ///
@@ -297,10 +307,12 @@ public final class CASPaxosNode {
     /// running (the tombstone stays; call again later); `.notAvailable` if
     /// the node is not a proposer or was stopped.
     public func collectGarbage(key: [UInt8], completion: @escaping (Result<Void, CASPaxosError>) -> Void) {
+        // Read before the proposer's exclusive access.
+        let proposers = taskProposers
         do throws(CASPaxosError) {
             guard !isStopped,
                 let id = try proposer?.collectGarbage(
-                    key: key, proposers: proposerEndpoints, now: scheduler.now, into: &effects)
+                    key: key, proposers: proposers, now: scheduler.now, into: &effects)
             else { return completion(.failure(Self.notRunning)) }
             taskHandlers[id] = completion
         } catch {
@@ -317,10 +329,11 @@ public final class CASPaxosNode {
     public func changeMembership(
         to acceptors: [Endpoint], completion: @escaping (Result<Void, CASPaxosError>) -> Void
     ) {
+        let proposers = taskProposers
         do throws(CASPaxosError) {
             guard !isStopped,
                 let id = try proposer?.changeMembership(
-                    to: acceptors, proposers: proposerEndpoints, now: scheduler.now, into: &effects)
+                    to: acceptors, proposers: proposers, now: scheduler.now, into: &effects)
             else { return completion(.failure(Self.notRunning)) }
             taskHandlers[id] = completion
         } catch {

@@ -249,4 +249,48 @@ struct ConfigurationFenceTests {
         #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(200)) == .ok(nil))
         #expect(cluster.check() == .linearizable)
     }
+
+    /// Found by a review: nothing made a change's driver list itself among
+    /// the proposers, and a driver that does not adopt its own steps
+    /// plans the re-scan and the fence from the configuration it started
+    /// in. `CASPaxosNode` now adds its own endpoint.
+    @Test("a node whose proposers list leaves it out still adopts its own change's steps and fences the final configuration")
+    func driverLeftOutOfItsList() throws {
+        let network = SimulatedNetwork(seed: 21)
+        let acceptorNodes = (0..<4).map { _ in network.addNode() }
+        let acceptors = try acceptorNodes.enumerated().map { index, node in
+            try CASPaxosNode(
+                transport: node, scheduler: node, quorums: nil, acceptorStore: InMemoryAcceptorStore(),
+                seed: UInt64(index))
+        }
+        let three = acceptorNodes[0..<3].map(\.localEndpoint)
+        let proposerNode = network.addNode()
+        let proposer = try CASPaxosNode(
+            transport: proposerNode, scheduler: proposerNode, quorums: .majority(of: three), acceptorStore: nil,
+            seed: 9)
+        #expect(proposer.proposerEndpoints.isEmpty)
+        var written: Result<[UInt8]?, CASPaxosError>?
+        proposer.propose(key: Self.key, change: { _ in [5] }) { written = $0 }
+        network.run(for: .milliseconds(50))
+        #expect(written.map { if case .success([5]) = $0 { true } else { false } } == true, "\(String(describing: written))")
+
+        let four = acceptorNodes.map(\.localEndpoint)
+        var changed: Result<Void, CASPaxosError>?
+        proposer.changeMembership(to: four) { changed = $0 }
+        network.run(for: .seconds(1))
+        if case .success? = changed {} else { Issue.record("the change: \(String(describing: changed))") }
+        #expect(proposer.proposer?.quorums == .majority(of: four, version: 3))
+        let fenced = acceptors.compactMap { $0.acceptor?.snapshot.minimumVersion }.filter { $0 == 3 }
+        #expect(fenced.count >= 3, "a prepare quorum of the four")
+        var read: Result<[UInt8]?, CASPaxosError>?
+        proposer.read(key: Self.key) { read = $0 }
+        network.run(for: .milliseconds(50))
+        #expect(
+            read.map { if case .success([5]) = $0 { true } else { false } } == true,
+            "\(String(describing: read)); proposer \(String(describing: proposer.proposer?.counters))")
+        // The acceptors' nodes must outlive the read: released after their
+        // last use above, they would stop answering (as an optimized build
+        // did).
+        withExtendedLifetime(acceptors) {}
+    }
 }

@@ -131,10 +131,10 @@ public struct Acceptor {
             // from now on needs an acceptance this acceptor refuses, and
             // one it completed before is in this listing.
             if let floor, floor > state.removalFloor { persist(.removalFloor(floor), into: &effects) }
-            if minimumVersion > state.minimumVersion { persist(.minimumVersion(minimumVersion), into: &effects) }
+            raiseMinimumVersion(to: minimumVersion, into: &effects)
             effects.append(.send(listing(id, after: after), to: sender))
         case .setMinimumVersion(let id, let version):
-            if version > state.minimumVersion { persist(.minimumVersion(version), into: &effects) }
+            raiseMinimumVersion(to: version, into: &effects)
             effects.append(.send(.acknowledged(requestID: id), to: sender))
         case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .invalidate, .invalidated, .acknowledged,
             .reconfigure, .configurationRefused, .keyList:
@@ -202,6 +202,12 @@ public struct Acceptor {
         let message = CASPaxosMessage.conflict(
             requestID: id, highest: highest, neverAccepted: register.neverAccepted(ballot))
         effects.append(.send(message, to: sender))
+    }
+
+    /// Raises the fence (``AcceptorSnapshot/minimumVersion``) to
+    /// `version`; never lowers it.
+    private mutating func raiseMinimumVersion(to version: UInt64, into effects: inout [CASPaxosEffect]) {
+        if version > state.minimumVersion { persist(.minimumVersion(version), into: &effects) }
     }
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {

@@ -282,24 +282,26 @@ extension CASPaxosMessage {
     /// Reads a proposer's age, refusing one above
     /// ``ProposerAge/maximumAge``.
     private static func readAge(_ reader: inout WireReader) throws(WireError) -> UInt64 {
-        let start = reader.offset
-        let age = try reader.readVarint()
-        guard age <= ProposerAge.maximumAge else {
-            throw WireError(.invalidValue, offset: start, detail: "age \(age) is above \(ProposerAge.maximumAge)")
-        }
-        return age
+        try readVarint(&reader, atMost: ProposerAge.maximumAge, what: "age")
     }
 
     /// Reads a configuration version, refusing one above
     /// ``AcceptorQuorums/maximumVersion``.
     private static func readVersion(_ reader: inout WireReader) throws(WireError) -> UInt64 {
+        try readVarint(&reader, atMost: AcceptorQuorums.maximumVersion, what: "configuration version")
+    }
+
+    /// Reads a varint, refusing one above `maximum` (`.invalidValue`
+    /// naming `what`).
+    private static func readVarint(
+        _ reader: inout WireReader, atMost maximum: UInt64, what: String
+    ) throws(WireError) -> UInt64 {
         let start = reader.offset
-        let version = try reader.readVarint()
-        guard version <= AcceptorQuorums.maximumVersion else {
-            throw WireError(
-                .invalidValue, offset: start, detail: "configuration version \(version) is above \(AcceptorQuorums.maximumVersion)")
+        let value = try reader.readVarint()
+        guard value <= maximum else {
+            throw WireError(.invalidValue, offset: start, detail: "\(what) \(value) is above \(maximum)")
         }
-        return version
+        return value
     }
 
     private static func readValue(

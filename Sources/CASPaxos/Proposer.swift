@@ -418,10 +418,16 @@ public struct Proposer {
                 quorums.acceptAcceptors))
     }
 
+    /// The proposal `requestID` was sent for, if it still routes answers to
+    /// one.
+    private func proposalID(of requestID: UInt64) -> UInt64? {
+        proposalByRequest[requestID].map { UInt64(truncatingIfNeeded: $0) }
+    }
+
     /// The proposal waiting for `requestID` in `phase`, or nil (counted) if
     /// none is.
     private mutating func waiting(_ requestID: UInt64, _ phase: Proposal.Phase) -> UInt64? {
-        if let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }),
+        if let proposalID = proposalID(of: requestID),
             proposals.update(proposalID, { $0.phase == phase && $0.requestID == requestID }) == true
         {
             return proposalID
@@ -542,7 +548,7 @@ public struct Proposer {
         _ requestID: UInt64, from sender: Endpoint, isConflict: Bool, provesUnwritten: Bool, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        guard let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }) else {
+        guard let proposalID = proposalID(of: requestID) else {
             countStaleReply(requestID)
             return
         }
@@ -597,7 +603,7 @@ public struct Proposer {
         into effects: inout [CASPaxosEffect]
     ) {
         guard minimumVersion > quorums.version, acceptors.position(of: sender) != nil,
-            let proposalID = proposalByRequest[requestID].map({ UInt64(truncatingIfNeeded: $0) }),
+            let proposalID = proposalID(of: requestID),
             let sentNothing = proposals.update(proposalID, { $0.sentAccepts.isEmpty })
         else {
             countStaleReply(requestID)

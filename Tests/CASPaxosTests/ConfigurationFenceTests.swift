@@ -290,4 +290,128 @@ struct ConfigurationFenceTests {
         // did).
         withExtendedLifetime(acceptors) {}
     }
+
+    /// Asked for by a review: a proposer the change never reached, alive
+    /// throughout, whose cache lets it take its next write of a key
+    /// straight to the accept phase. The accept carries its old version:
+    /// the fenced acceptors refuse it, and since an accept left, the write
+    /// ends indeterminate (`.conflict`); with nothing cached, the next
+    /// write is refused at its prepare, definitely.
+    @Test("a live proposer the change did not list is refused on its cached-ballot accept, then at its prepare")
+    func unlistedProposerCachedAccept() throws {
+        let key = Array("cached".utf8)
+        let cluster = try SimulatedCASCluster(seed: 13)
+        let network = cluster.network
+        let (p, q) = (cluster.proposers[0], cluster.proposers[1])
+        p.proposerEndpoints = [cluster.proposerNodes[0].localEndpoint]
+        #expect(cluster.outcome(of: .write([1]), key: key, client: 1, proposer: 1, within: .milliseconds(100)) == .ok([1]))
+        #expect(q.proposer?.counters.oneRoundTripAttempts == 0)
+
+        // 3 → 4 → 3: D in, then A out; Q is left on {A, B, C} at version 1.
+        let four = cluster.acceptorNodes.map(\.localEndpoint) + [cluster.addAcceptor().localEndpoint]
+        for target in [four, Array(four.dropFirst())] {
+            var changed: Result<Void, CASPaxosError>?
+            p.changeMembership(to: target) { changed = $0 }
+            network.run(for: .seconds(1))
+            if case .success? = changed {} else { Issue.record("the change: \(String(describing: changed))") }
+        }
+        #expect(q.proposer?.quorums.version == 1)
+
+        let accepts = q.proposer?.counters.oneRoundTripAttempts ?? 0
+        let first = cluster.history.operations.count
+        cluster.perform(.write([2]), key: key, client: 2, proposer: 1)
+        network.run(for: .milliseconds(200))
+        #expect(q.proposer?.counters.oneRoundTripAttempts == accepts + 1, "the write took the cached ballot")
+        #expect(cluster.history.operations[first].outcome == .unknown)
+        #expect((q.proposer?.counters.staleConfigurationRefusals ?? 0) > 0)
+        var second: Result<[UInt8]?, CASPaxosError>?
+        Self.write([3], key: key, client: 2, on: q, in: cluster) { second = $0 }
+        network.run(for: .milliseconds(200))
+        guard case .failure(let error)? = second else {
+            Issue.record("the second write was not refused: \(String(describing: second))")
+            return
+        }
+        #expect(error.code == .staleConfiguration, "\(error)")
+
+        #expect(cluster.outcome(of: .read, key: key, client: 3, proposer: 0, within: .milliseconds(200)) == .ok([1]))
+        #expect(cluster.check() == .linearizable)
+    }
+
+    /// Asked for by a review: a re-scan that lists in pages. Each acceptor
+    /// takes the fence at its first page, so a proposer restarted on the
+    /// start configuration between pages cannot write a key that sorts
+    /// behind the cursor (where the listing would miss it) through
+    /// acceptors that listed; a second change then finds the history
+    /// intact.
+    @Test("a write behind a paged listing's cursor, between pages, is refused; a second change keeps the history")
+    func writeBehindPagedListing() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumKeysPerListing = 2
+        let cluster = try SimulatedCASCluster(seed: 11, configuration: configuration)
+        let network = cluster.network
+        let original = cluster.acceptors
+        let q = cluster.proposerNodes[1]
+        for number in 1...6 { cluster.perform(.write([UInt8(number)]), key: Array("k\(number)".utf8), client: 99, proposer: 0) }
+        network.run(for: .milliseconds(50))
+        let behind = Array("a".utf8)
+        var written: Result<[UInt8]?, CASPaxosError>?
+        var restarted = false
+        var fencedBeforeWrite = 0
+        let fencedAtTrigger = { original.compactMap { $0?.acceptor?.snapshot.minimumVersion }.filter { $0 > 0 }.count }
+        // Between pages: two acceptors listed a first page, and neither
+        // listed its last.
+        let betweenPages = {
+            cluster.proposers[0].proposer!.tasks.values.contains { task in
+                guard case .rescan = task.steps.first else { return false }
+                return task.listingCursor.count >= 2 && task.listingDone.isEmpty
+            }
+        }
+        MembershipResumeTests.when(network, before: network.now + .seconds(1), betweenPages) {
+            restarted = true
+            fencedBeforeWrite = fencedAtTrigger()
+            network.crash(q)
+            network.restart(q)
+            Self.write([9], key: behind, client: 2, on: cluster.proposers[1], in: cluster) { written = $0 }
+        }
+        let four = cluster.acceptorNodes.map(\.localEndpoint) + [cluster.addAcceptor().localEndpoint]
+        var changes: [Result<Void, CASPaxosError>] = []
+        cluster.proposers[0].changeMembership(to: four) { changes.append($0) }
+        network.run(for: .seconds(1))
+        #expect(restarted)
+        #expect(fencedBeforeWrite >= 2, "the acceptors that listed a page are fenced")
+        guard case .failure(let error)? = written else {
+            Issue.record("the write behind the cursor was not refused: \(String(describing: written))")
+            return
+        }
+        #expect(error.code == .staleConfiguration, "\(error)")
+
+        cluster.proposers[0].changeMembership(to: Array(four.dropFirst())) { changes.append($0) }
+        network.run(for: .seconds(1))
+        #expect(changes.count == 2 && changes.allSatisfy(MembershipResumeTests.succeeded), "\(changes)")
+        #expect(cluster.outcome(of: .read, key: behind, client: 1, proposer: 0, within: .milliseconds(200)) == .ok(nil))
+        for number in 1...6 {
+            let read = cluster.outcome(
+                of: .read, key: Array("k\(number)".utf8), client: 1, proposer: 0, within: .milliseconds(200))
+            #expect(read == .ok([UInt8(number)]), "k\(number)")
+        }
+        #expect(cluster.check() == .linearizable)
+    }
+
+    /// Writes `value` on `node`, recorded in the cluster's history; hands
+    /// the result to `then` (the caller's view of the error code).
+    static func write(
+        _ value: [UInt8], key: [UInt8], client: Int, on node: CASPaxosNode, in cluster: SimulatedCASCluster,
+        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void
+    ) {
+        let number = cluster.history.invoke(client: client, key: key, input: .write(value), at: cluster.network.now)
+        node.propose(key: key, change: { _ in value }) { result in
+            let outcome: OperationOutcome<[UInt8]?>
+            switch result {
+            case .success(let value): outcome = .ok(value)
+            case .failure(let error): outcome = error.isIndeterminate ? .unknown : .failed
+            }
+            cluster.history.complete(number, with: outcome, at: cluster.network.now)
+            then(result)
+        }
+    }
 }

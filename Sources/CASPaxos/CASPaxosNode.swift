@@ -279,16 +279,24 @@ public final class CASPaxosNode {
     }
 
     /// Deletes `key` (writes the empty value, a tombstone) and, once that
-    /// succeeded, collects its garbage in the background (see
-    /// ``Proposer/collectGarbage(key:proposers:now:into:)``);
-    /// `completion` reports the delete, `collected` the collection.
+    /// succeeded or ended indeterminate (the tombstone may have landed),
+    /// collects its garbage in the background (see
+    /// ``Proposer/collectGarbage(key:proposers:now:into:)``; a collection
+    /// that finds a value written since collects nothing and succeeds);
+    /// `completion` reports the delete, `collected` the collection, which
+    /// is not called when the delete failed definitely (it changed
+    /// nothing).
     public func delete(
         key: [UInt8], completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void,
         collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in }
     ) {
         propose(key: key, change: { _ in nil }) { [weak self] result in
             completion(result)
-            if case .success = result { self?.collectGarbage(key: key, completion: collected) }
+            switch result {
+            case .success: self?.collectGarbage(key: key, completion: collected)
+            case .failure(let error) where error.isIndeterminate: self?.collectGarbage(key: key, completion: collected)
+            case .failure: break
+            }
         }
     }
 

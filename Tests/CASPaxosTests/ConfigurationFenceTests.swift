@@ -325,7 +325,7 @@ struct ConfigurationFenceTests {
         #expect(cluster.history.operations[first].outcome == .unknown)
         #expect((q.proposer?.counters.staleConfigurationRefusals ?? 0) > 0)
         var second: Result<[UInt8]?, CASPaxosError>?
-        Self.write([3], key: key, client: 2, on: q, in: cluster) { second = $0 }
+        cluster.write([3], key: key, client: 2, on: q) { second = $0 }
         network.run(for: .milliseconds(200))
         guard case .failure(let error)? = second else {
             Issue.record("the second write was not refused: \(String(describing: second))")
@@ -371,7 +371,7 @@ struct ConfigurationFenceTests {
             fencedBeforeWrite = fencedAtTrigger()
             network.crash(q)
             network.restart(q)
-            Self.write([9], key: behind, client: 2, on: cluster.proposers[1], in: cluster) { written = $0 }
+            cluster.write([9], key: behind, client: 2, on: cluster.proposers[1]) { written = $0 }
         }
         let four = cluster.acceptorNodes.map(\.localEndpoint) + [cluster.addAcceptor().localEndpoint]
         var changes: [Result<Void, CASPaxosError>] = []
@@ -395,23 +395,5 @@ struct ConfigurationFenceTests {
             #expect(read == .ok([UInt8(number)]), "k\(number)")
         }
         #expect(cluster.check() == .linearizable)
-    }
-
-    /// Writes `value` on `node`, recorded in the cluster's history; hands
-    /// the result to `then` (the caller's view of the error code).
-    static func write(
-        _ value: [UInt8], key: [UInt8], client: Int, on node: CASPaxosNode, in cluster: SimulatedCASCluster,
-        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void
-    ) {
-        let number = cluster.history.invoke(client: client, key: key, input: .write(value), at: cluster.network.now)
-        node.propose(key: key, change: { _ in value }) { result in
-            let outcome: OperationOutcome<[UInt8]?>
-            switch result {
-            case .success(let value): outcome = .ok(value)
-            case .failure(let error): outcome = error.isIndeterminate ? .unknown : .failed
-            }
-            cluster.history.complete(number, with: outcome, at: cluster.network.now)
-            then(result)
-        }
     }
 }

@@ -211,6 +211,19 @@ final class SimulatedCASCluster {
         }
     }
 
+    /// Writes `value` on `node` (any node, restarted or not), recorded;
+    /// `then` gets the result (for a test that needs the error's code).
+    func write(
+        _ value: [UInt8], key: [UInt8], client: Int, on node: CASPaxosNode,
+        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void
+    ) {
+        let number = history.invoke(client: client, key: key, input: .write(value), at: network.now)
+        node.propose(key: key, change: { _ in value }) { [unowned self] result in
+            complete(number, with: result)
+            then(result)
+        }
+    }
+
     /// Deletes `key` on `proposer` (recorded as a write of nil) and, once
     /// that succeeded, collects its garbage; `collected` reports the
     /// collection.

@@ -68,12 +68,13 @@ public final class CASPaxosNode {
     /// changes: each waits for every proposer listed when it starts. This
     /// node is added to the list it gives them if it is a proposer and the
     /// list leaves it out: a change's driver adopts its own steps as every
-    /// proposer does, and a collection invalidates its own cache. Setting the list drops the proposers
-    /// no longer in it from the tasks running too, so a proposer that left
-    /// the cluster does not hold them up for ever; drop only one that has
-    /// stopped for good (see ``Proposer/updateProposers(_:now:into:)`` for
-    /// why garbage collection stays linearizable even if it has not, and
-    /// why a membership change needs it to have).
+    /// proposer does, and a collection invalidates its own cache. Setting
+    /// the list drops the proposers no longer in it from the tasks running
+    /// too, so a proposer that left the cluster does not hold them up for
+    /// ever; drop only one that has stopped for good (see
+    /// ``Proposer/updateProposers(_:now:into:)`` for why garbage collection
+    /// stays linearizable even if it has not, and why a membership change
+    /// needs it to have).
     public var proposerEndpoints: [Endpoint] {
         didSet {
             guard !isStopped else { return }
@@ -292,11 +293,8 @@ public final class CASPaxosNode {
     ) {
         propose(key: key, change: { _ in nil }) { [weak self] result in
             completion(result)
-            switch result {
-            case .success: self?.collectGarbage(key: key, completion: collected)
-            case .failure(let error) where error.isIndeterminate: self?.collectGarbage(key: key, completion: collected)
-            case .failure: break
-            }
+            if case .failure(let error) = result, !error.isIndeterminate { return }
+            self?.collectGarbage(key: key, completion: collected)
         }
     }
 

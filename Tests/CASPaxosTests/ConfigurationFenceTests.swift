@@ -325,7 +325,7 @@ struct ConfigurationFenceTests {
         #expect(cluster.history.operations[first].outcome == .unknown)
         #expect((q.proposer?.counters.staleConfigurationRefusals ?? 0) > 0)
         var second: Result<[UInt8]?, CASPaxosError>?
-        cluster.write([3], key: key, client: 2, on: q) { second = $0 }
+        cluster.perform(.write([3]), key: key, client: 2, proposer: 1) { second = $0 }
         network.run(for: .milliseconds(200))
         guard case .failure(let error)? = second else {
             Issue.record("the second write was not refused: \(String(describing: second))")
@@ -371,7 +371,7 @@ struct ConfigurationFenceTests {
             fencedBeforeWrite = fencedAtTrigger()
             network.crash(q)
             network.restart(q)
-            cluster.write([9], key: behind, client: 2, on: cluster.proposers[1]) { written = $0 }
+            cluster.perform(.write([9]), key: behind, client: 2, proposer: 1) { written = $0 }
         }
         let four = cluster.acceptorNodes.map(\.localEndpoint) + [cluster.addAcceptor().localEndpoint]
         var changes: [Result<Void, CASPaxosError>] = []

@@ -160,7 +160,7 @@ final class SimulatedCASCluster {
                     Bool.random(using: &self.random) ? nil : [UInt8(truncatingIfNeeded: Int.random(in: 0..<4, using: &self.random)), UInt8(truncatingIfNeeded: remaining + 1)]
                 operation = .compareAndSet(expected: expected, new: value)
             }
-            self.perform(operation, key: key, client: client, proposer: proposer) {
+            self.perform(operation, key: key, client: client, proposer: proposer) { _ in
                 self.runClient(client, proposer: proposer, remaining: remaining - 1, keys: keys, thinkTime: thinkTime)
             }
         }
@@ -188,10 +188,11 @@ final class SimulatedCASCluster {
         return history.operations[number].outcome
     }
 
-    /// Runs one recorded operation on `proposer`; calls `then` when it ends.
+    /// Runs one recorded operation on `proposer` (the node at that index
+    /// now, restarted or not); calls `then` with its result when it ends.
     func perform(
         _ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int,
-        then: @escaping () -> Void = {}
+        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void = { _ in }
     ) {
         let number = history.invoke(client: client, key: key, input: operation, at: network.now)
         let change: CASPaxosChange
@@ -202,7 +203,7 @@ final class SimulatedCASCluster {
         }
         let completion: (Result<[UInt8]?, CASPaxosError>) -> Void = { [unowned self] result in
             complete(number, with: result)
-            then()
+            then(result)
         }
         if case .read = operation {
             proposers[proposer].read(key: key, completion: completion)
@@ -211,22 +212,10 @@ final class SimulatedCASCluster {
         }
     }
 
-    /// Writes `value` on `node` (any node, restarted or not), recorded;
-    /// `then` gets the result (for a test that needs the error's code).
-    func write(
-        _ value: [UInt8], key: [UInt8], client: Int, on node: CASPaxosNode,
-        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void
-    ) {
-        let number = history.invoke(client: client, key: key, input: .write(value), at: network.now)
-        node.propose(key: key, change: { _ in value }) { [unowned self] result in
-            complete(number, with: result)
-            then(result)
-        }
-    }
-
     /// Deletes `key` on `proposer` (recorded as a write of nil) and, once
-    /// that succeeded, collects its garbage; `collected` reports the
-    /// collection.
+    /// that succeeded or ended indeterminate, collects its garbage
+    /// (``CASPaxosNode/delete(key:completion:collected:)``); `collected`
+    /// reports the collection.
     func delete(
         _ key: [UInt8], client: Int, proposer: Int,
         collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in }

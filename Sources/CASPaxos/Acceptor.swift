@@ -24,8 +24,8 @@ import EventCore
 /// - a proposer younger than the minimum age garbage collection set for it
 ///   is refused with ``CASPaxosMessage/staleAge(requestID:minimumAge:)``;
 /// - a proposer whose configuration is older than the fence the last
-///   membership change set (``AcceptorSnapshot/minimumVersion``) is
-///   refused with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``;
+///   membership change set (``AcceptorSnapshot/minimumVersion``), or of
+///   the fence's version with another digest, is refused with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``;
 /// - an absent key behaves as if it had promised ``AcceptorSnapshot/removalFloor``,
 ///   so no ballot older than a removed tombstone can write it again;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
@@ -145,14 +145,14 @@ public struct Acceptor {
     /// Checks a proposer message's ballot, age and configuration version;
     /// refuses or drops it if they do not pass.
     private mutating func admits(
-        _ id: UInt64, _ ballot: Ballot, _ age: UInt64, _ version: UInt64, from sender: Endpoint,
+        _ id: UInt64, _ ballot: Ballot, _ age: UInt64, _ version: ConfigurationVersion, from sender: Endpoint,
         into effects: inout [CASPaxosEffect]
     ) -> Bool {
         guard ballot.counter > 0 else {
             counters.invalidBallots += 1
             return false
         }
-        guard version >= state.minimumVersion else {
+        guard version.passes(state.minimumVersion) else {
             counters.staleConfigurationRefusals += 1
             effects.append(
                 .send(.staleConfiguration(requestID: id, minimumVersion: state.minimumVersion), to: sender))
@@ -205,9 +205,9 @@ public struct Acceptor {
     }
 
     /// Raises the fence (``AcceptorSnapshot/minimumVersion``) to
-    /// `version`; never lowers it.
-    private mutating func raiseMinimumVersion(to version: UInt64, into effects: inout [CASPaxosEffect]) {
-        if version > state.minimumVersion { persist(.minimumVersion(version), into: &effects) }
+    /// `version`; never lowers it (see ``ConfigurationVersion/raised(to:)``).
+    private mutating func raiseMinimumVersion(to version: ConfigurationVersion, into effects: inout [CASPaxosEffect]) {
+        if let raised = state.minimumVersion.raised(to: version) { persist(.minimumVersion(raised), into: &effects) }
     }
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {

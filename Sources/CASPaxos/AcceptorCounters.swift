@@ -10,8 +10,8 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// collection requires.
     public var staleAgeRefusals = 0
     /// Prepares and accepts refused because their proposer's configuration
-    /// is older than a membership change's fence
-    /// (``AcceptorSnapshot/minimumVersion``).
+    /// is older than a membership change's fence, or of its version with
+    /// another digest (``AcceptorSnapshot/minimumVersion``).
     public var staleConfigurationRefusals = 0
     /// Messages dropped for an absurd ballot (zero, or a piggybacked next
     /// ballot not above the accepted one).

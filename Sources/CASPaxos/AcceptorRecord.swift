@@ -7,7 +7,10 @@ import WireCodec
 /// they travel in an ``AcceptorLogBatch``, whose checksum covers them.
 enum AcceptorRecord {
     enum Tag: UInt8 {
-        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge, proposerConfiguration, minimumVersion
+        case register = 1, remove, minimumAge, removalFloor, forgetMinimumAge, proposerConfiguration
+        /// A fence without its digest (format 4, and a fence with an
+        /// unknown digest), and with it (format 5).
+        case minimumVersion, digestedMinimumVersion
     }
 
     /// Appends the record of `write` to `writer`.
@@ -36,9 +39,12 @@ enum AcceptorRecord {
         case .proposerConfiguration(let quorums):
             writer.writeUInt8(Tag.proposerConfiguration.rawValue)
             writer.write(quorums)
-        case .minimumVersion(let version):
+        case .minimumVersion(let version) where version.digest == 0:
             writer.writeUInt8(Tag.minimumVersion.rawValue)
-            writer.writeVarint(version)
+            writer.writeVarint(version.number)
+        case .minimumVersion(let version):
+            writer.writeUInt8(Tag.digestedMinimumVersion.rawValue)
+            writer.write(version)
         }
     }
 
@@ -66,7 +72,9 @@ enum AcceptorRecord {
         case .proposerConfiguration:
             snapshot.apply(.proposerConfiguration(try reader.read(AcceptorQuorums.self)))
         case .minimumVersion:
-            snapshot.apply(.minimumVersion(try reader.readVarint()))
+            snapshot.apply(.minimumVersion(ConfigurationVersion(try reader.readVarint(), digest: 0)))
+        case .digestedMinimumVersion:
+            snapshot.apply(.minimumVersion(try reader.read(ConfigurationVersion.self)))
         }
     }
 }

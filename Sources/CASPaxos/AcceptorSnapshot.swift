@@ -19,12 +19,14 @@ public struct AcceptorSnapshot: Hashable, Sendable {
     /// given, since a proposer left on a configuration the cluster has
     /// moved past would use quorums that need not intersect the others'.
     public var proposerConfiguration: AcceptorQuorums?
-    /// The oldest configuration version whose prepares and accepts the
-    /// acceptor takes (0 until a membership change fenced older ones off):
-    /// a proposer left on a configuration the cluster moved past is
-    /// refused rather than allowed to use quorums that need not meet the
-    /// others'.
-    public var minimumVersion: UInt64
+    /// The fence: the oldest configuration version whose prepares and
+    /// accepts the acceptor takes, and the digest that those of its own
+    /// version must carry (``ConfigurationVersion/zero`` until a membership
+    /// change fenced older ones off). A proposer left on a configuration
+    /// the cluster moved past, or given another configuration of the
+    /// fence's version by hand, is refused rather than allowed to use
+    /// quorums that need not meet the others'.
+    public var minimumVersion: ConfigurationVersion
     /// The registers, keyed for hashing in one call: what the acceptor and
     /// the stores look up and change on every write.
     var table: [RegisterKey: RegisterState]
@@ -32,7 +34,7 @@ public struct AcceptorSnapshot: Hashable, Sendable {
     /// Creates a snapshot; the default is an acceptor that never ran.
     public init(
         registers: [[UInt8]: RegisterState] = [:], minimumAges: [NodeID: UInt64] = [:], removalFloor: Ballot = .zero,
-        proposerConfiguration: AcceptorQuorums? = nil, minimumVersion: UInt64 = 0
+        proposerConfiguration: AcceptorQuorums? = nil, minimumVersion: ConfigurationVersion = .zero
     ) {
         table = Self.table(of: registers)
         self.minimumAges = minimumAges
@@ -58,7 +60,8 @@ public struct AcceptorSnapshot: Hashable, Sendable {
         case .forgetMinimumAge(let proposer): minimumAges[proposer] = nil
         case .proposerConfiguration(let quorums):
             if quorums.version > proposerConfiguration?.version ?? 0 { proposerConfiguration = quorums }
-        case .minimumVersion(let version): minimumVersion = max(minimumVersion, version)
+        case .minimumVersion(let version):
+            if let raised = minimumVersion.raised(to: version) { minimumVersion = raised }
         }
     }
 

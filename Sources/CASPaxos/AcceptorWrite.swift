@@ -22,8 +22,8 @@ public enum AcceptorWrite: Hashable, Sendable {
     /// the node starts its proposer from it (see
     /// ``AcceptorSnapshot/proposerConfiguration``).
     case proposerConfiguration(AcceptorQuorums)
-    /// Prepares and accepts of configurations older than this version are
-    /// refused from now on (a membership change's fence; see
-    /// ``AcceptorSnapshot/minimumVersion``).
-    case minimumVersion(UInt64)
+    /// Prepares and accepts of configurations older than this version, or
+    /// of its version with another digest, are refused from now on (a
+    /// membership change's fence; see ``AcceptorSnapshot/minimumVersion``).
+    case minimumVersion(ConfigurationVersion)
 }

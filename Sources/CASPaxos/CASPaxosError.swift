@@ -31,7 +31,8 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// An acceptor refused this proposer's configuration: a membership
         /// change moved the cluster on and fenced older configurations off
         /// while this proposer was left behind (restarted on an old one,
-        /// say). While a change runs, wait: it sends its configuration to
+        /// say), or this proposer holds another configuration of the
+        /// fence's version (quorums built by hand). While a change runs, wait: it sends its configuration to
         /// the proposers it lists. Otherwise restart this one with the
         /// configuration a running proposer holds (its quorums exactly:
         /// mid-change it is not a majority one), or call

@@ -11,7 +11,7 @@ extension CASPaxosMessage {
             writer.writeBytes(key)
             ballot.encode(to: &writer)
             writer.writeVarint(age)
-            writer.writeVarint(version)
+            version.encode(to: &writer)
         case .promise(let id, let accepted, let value, let removalFloor):
             Self.start(.promise, id, &writer)
             accepted.encode(to: &writer)
@@ -24,7 +24,7 @@ extension CASPaxosMessage {
             writer.writeVarint(age)
             Self.write(value, &writer)
             writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
-            writer.writeVarint(version)
+            version.encode(to: &writer)
         case .accepted(let id):
             Self.start(.accepted, id, &writer)
         case .conflict(let id, let highest, let neverAccepted):
@@ -36,7 +36,7 @@ extension CASPaxosMessage {
             writer.writeVarint(minimumAge)
         case .staleConfiguration(let id, let minimumVersion):
             Self.start(.staleConfiguration, id, &writer)
-            writer.writeVarint(minimumVersion)
+            minimumVersion.encode(to: &writer)
         case .invalidate(let id, let key, let ballot):
             Self.start(.invalidate, id, &writer)
             writer.writeBytes(key)
@@ -67,7 +67,7 @@ extension CASPaxosMessage {
             Self.start(.listKeys, id, &writer)
             writer.writeOptional(after) { $0.writeBytes($1) }
             writer.writeOptional(floor) { $1.encode(to: &$0) }
-            writer.writeVarint(minimumVersion)
+            minimumVersion.encode(to: &writer)
         case .keyList(let id, let keys, let isComplete, let removalFloor):
             Self.start(.keyList, id, &writer)
             writer.writeBool(isComplete)
@@ -75,7 +75,7 @@ extension CASPaxosMessage {
             removalFloor.encode(to: &writer)
         case .setMinimumVersion(let id, let version):
             Self.start(.setMinimumVersion, id, &writer)
-            writer.writeVarint(version)
+            version.encode(to: &writer)
         }
     }
 
@@ -285,10 +285,10 @@ extension CASPaxosMessage {
         try readVarint(&reader, atMost: ProposerAge.maximumAge, what: "age")
     }
 
-    /// Reads a configuration version, refusing one above
+    /// Reads a configuration version and digest, refusing a version above
     /// ``AcceptorQuorums/maximumVersion``.
-    private static func readVersion(_ reader: inout WireReader) throws(WireError) -> UInt64 {
-        try readVarint(&reader, atMost: AcceptorQuorums.maximumVersion, what: "configuration version")
+    private static func readVersion(_ reader: inout WireReader) throws(WireError) -> ConfigurationVersion {
+        try ConfigurationVersion(from: &reader)
     }
 
     /// Reads a varint, refusing one above `maximum` (`.invalidValue`

@@ -23,9 +23,10 @@ import WireCodec
 public enum CASPaxosMessage: Hashable, Sendable {
     /// Phase 1: promise `ballot` for `key` and tell me what you accepted.
     /// `age` is the proposer's age (garbage collection); `version` the
-    /// version of its configuration (``AcceptorQuorums/version``), which a
-    /// membership change's fence checks.
-    case prepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: UInt64)
+    /// version and digest of its configuration
+    /// (``AcceptorQuorums/configurationVersion``), which a membership
+    /// change's fence checks.
+    case prepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
     /// The acceptor promised: its accepted ballot (``Ballot/zero`` for
     /// none) and value. When it accepted nothing for the key, it names its
     /// removal floor too (nil if it never removed a key): every ballot it
@@ -38,7 +39,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// and `version` as in a prepare.
     case accept(
         requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?,
-        version: UInt64)
+        version: ConfigurationVersion)
     /// The acceptor accepted (and promised the next ballot, if one came).
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
@@ -52,9 +53,10 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// `minimumAge` old (its cache may be stale).
     case staleAge(requestID: UInt64, minimumAge: UInt64)
     /// Refused: a membership change fenced off configurations older than
-    /// `minimumVersion`, and the proposer's is one of them (its quorums
-    /// need not meet the cluster's).
-    case staleConfiguration(requestID: UInt64, minimumVersion: UInt64)
+    /// `minimumVersion`, and other configurations of its version, and the
+    /// proposer's is one of them (its quorums need not meet the
+    /// cluster's; see ``ConfigurationVersion/passes(_:)``).
+    case staleConfiguration(requestID: UInt64, minimumVersion: ConfigurationVersion)
 
     /// Garbage collection, to a proposer: forget the cached ballot of
     /// `key`, fast-forward past `ballot` and grow one age older.
@@ -88,14 +90,15 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// removal floor to it; and first raise your minimum configuration
     /// version to `minimumVersion` (the configuration the re-scan runs in,
     /// which every proposer adopted: the fence, before the listing).
-    case listKeys(requestID: UInt64, after: [UInt8]?, raisingFloorTo: Ballot?, minimumVersion: UInt64)
+    case listKeys(requestID: UInt64, after: [UInt8]?, raisingFloorTo: Ballot?, minimumVersion: ConfigurationVersion)
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys, whether
     /// they are the last, and the acceptor's removal floor.
     case keyList(requestID: UInt64, keys: [[UInt8]], isComplete: Bool, removalFloor: Ballot)
     /// Membership change, to an acceptor, once every proposer adopted the
     /// change's final configuration (of `version`): refuse prepares and
-    /// accepts of configurations older than it from now on (the fence).
-    case setMinimumVersion(requestID: UInt64, version: UInt64)
+    /// accepts of configurations older than it, or of its version and
+    /// another digest, from now on (the fence).
+    case setMinimumVersion(requestID: UInt64, version: ConfigurationVersion)
 
     /// The tag byte of each case, and of a batch of messages.
     enum Kind: UInt8 {
@@ -106,16 +109,17 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Not a message: a frame body holding several (see the type's
         /// documentation).
         case batch
-        /// Added after the batch tag, so 16 ... 18.
-        case configurationRefused, setMinimumVersion, staleConfiguration
-        /// Prepare, accept and key listing with the configuration version
-        /// (the fence), under tags of their own: their layouts before it
-        /// were 1, 3 and 13, which this build refuses as unknown, as the
-        /// builds before it refuse these. Inside a batch, where messages
-        /// follow each other with no length of their own, a layout read as
-        /// another could shift every message after it; an unknown tag
-        /// refuses the whole frame instead.
-        case prepare = 19, accept, listKeys
+        /// Added after the batch tag.
+        case configurationRefused = 16
+        /// The messages that carry a configuration version, with its digest
+        /// (``ConfigurationVersion``), under tags of their own: their
+        /// layouts without the version were 1, 3 and 13, and with the
+        /// version alone 17 ... 21, which this build refuses as unknown, as
+        /// the builds before it refuse these. Inside a batch, where
+        /// messages follow each other with no length of their own, a layout
+        /// read as another could shift every message after it; an unknown
+        /// tag refuses the whole frame instead.
+        case prepare = 22, accept, listKeys, setMinimumVersion, staleConfiguration
     }
 
     /// The request ID the message carries.

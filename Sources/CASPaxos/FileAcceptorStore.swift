@@ -9,11 +9,13 @@ import WireCodec
 ///   format version (u32, little-endian) and a random salt (u64) that
 ///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
 ///   user value can pass for a batch.
-/// - Format versions: this store creates logs in version 4 and reads 2 ...
-///   4. Each version marks a log that may hold a record the builds before
+/// - Format versions: this store creates logs in version 5 and reads 2 ...
+///   5. Each version marks a log that may hold a record the builds before
 ///   it cannot read: version 3 the proposer's configuration
 ///   (``AcceptorWrite/proposerConfiguration(_:)``), version 4 a membership
-///   change's fence (``AcceptorWrite/minimumVersion(_:)``). An older log
+///   change's fence (``AcceptorWrite/minimumVersion(_:)``), version 5 a
+///   fence with its configuration's digest (a fence read from a version-4
+///   log has none until the next change). An older log
 ///   stays in its version (through compactions too) until the first
 ///   record it cannot hold: that sync rewrites the whole log in the
 ///   version the live state needs (a compaction) instead of appending, so
@@ -64,9 +66,9 @@ public final class FileAcceptorStore: AcceptorStore {
     /// The file's first 8 bytes, then the format version, then the salt.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
     /// The format version of the logs this store creates.
-    static let formatVersion: UInt32 = 4
+    static let formatVersion: UInt32 = 5
     /// The format versions it reads.
-    static let readableVersions: ClosedRange<UInt32> = 2...4
+    static let readableVersions: ClosedRange<UInt32> = 2...5
     static let headerSize = 20
     private var file: DurableFile
     private var state = AcceptorSnapshot()
@@ -79,11 +81,12 @@ public final class FileAcceptorStore: AcceptorStore {
     /// The oldest format version that can hold the live state (see the
     /// type's doc).
     private var neededVersion: UInt32 {
-        state.minimumVersion > 0 ? 4 : state.proposerConfiguration != nil ? 3 : 2
+        state.minimumVersion.digest != 0
+            ? 5 : state.minimumVersion.number > 0 ? 4 : state.proposerConfiguration != nil ? 3 : 2
     }
     /// Whether the live state holds a record the log's version cannot (a
-    /// configuration in a version-2 log, a fence in a version-3 one): the
-    /// next sync rewrites the log.
+    /// configuration in a version-2 log, a fence in a version-3 one, a
+    /// fence's digest in a version-4 one): the next sync rewrites the log.
     private var needsNewerVersion: Bool { logVersion < neededVersion }
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
@@ -224,6 +227,9 @@ public final class FileAcceptorStore: AcceptorStore {
 
     /// Buffers the record of `write`; durable after the next ``sync()``.
     public func apply(_ write: AcceptorWrite) {
+        // A fence that raises nothing changes nothing, and its record (with
+        // a digest) could land in a log whose version cannot hold it.
+        if case .minimumVersion(let version) = write, state.minimumVersion.raised(to: version) == nil { return }
         state.apply(write)
         pending.append(write)
     }
@@ -263,7 +269,7 @@ public final class FileAcceptorStore: AcceptorStore {
         // The floor alone, for the removals that raised it.
         writer.append(.removalFloor(state.removalFloor))
         if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
-        if state.minimumVersion > 0 { writer.append(.minimumVersion(state.minimumVersion)) }
+        if state.minimumVersion != .zero { writer.append(.minimumVersion(state.minimumVersion)) }
         for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
         // A newer version only for a log that needs it (see the type's doc).

@@ -78,11 +78,12 @@ struct MaintenanceTask {
     /// Garbage collection: the tombstone's ballot and the proposers' ages.
     var tombstone = Ballot.zero
     var ages: [ProposerAge] = []
-    /// Re-scan: the configuration version its listing was made under (a
-    /// re-scan run again under it goes on from where the failed run
-    /// stopped); per acceptor, the last key listed and whether the listing
-    /// is complete; the latest listing request per acceptor; the keys.
-    var rescanVersion: UInt64?
+    /// Re-scan: the configuration version (with its digest) its listing
+    /// was made under (a re-scan run again under it goes on from where the
+    /// failed run stopped); per acceptor, the last key listed and whether
+    /// the listing is complete; the latest listing request per acceptor;
+    /// the keys.
+    var rescanVersion: ConfigurationVersion?
     var listingCursor: [Endpoint: [UInt8]] = [:]
     var listingDone: Set<Endpoint> = []
     var listingRequests: [UInt64: Endpoint] = [:]

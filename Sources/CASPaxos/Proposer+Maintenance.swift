@@ -556,13 +556,13 @@ extension Proposer {
             task.message = .reconfigure(requestID: task.requestID, quorums: newQuorums)
         case .raiseMinimumVersion(let final):
             task.targets = final.allAcceptors
-            task.message = .setMinimumVersion(requestID: task.requestID, version: final.version)
+            task.message = .setMinimumVersion(requestID: task.requestID, version: final.configurationVersion)
         case .rescan(let joining):
             task.targets = quorums.prepareAcceptors + joining.filter { !quorums.prepareAcceptors.contains($0) }
             // A run that failed under this configuration left its listing
             // and the keys it had not re-written: go on from there.
-            if task.rescanVersion != quorums.version {
-                task.rescanVersion = quorums.version
+            if task.rescanVersion != configurationVersion {
+                task.rescanVersion = configurationVersion
                 task.listingCursor = [:]
                 task.listingDone = []
                 task.keys = []
@@ -620,7 +620,7 @@ extension Proposer {
             .send(
                 .listKeys(
                     requestID: request, after: task.listingCursor[acceptor], raisingFloorTo: floor,
-                    minimumVersion: task.rescanVersion ?? quorums.version), to: acceptor))
+                    minimumVersion: task.rescanVersion ?? configurationVersion), to: acceptor))
     }
 
     private mutating func receiveKeyList(

@@ -66,8 +66,14 @@ public struct Proposer {
     public let configuration: CASPaxosConfiguration
     /// The acceptors and quorums in use.
     public internal(set) var quorums: AcceptorQuorums {
-        didSet { acceptors = AcceptorDirectory(quorums) }
+        didSet {
+            acceptors = AcceptorDirectory(quorums)
+            configurationVersion = quorums.configurationVersion
+        }
     }
+    /// ``quorums``' version and digest, which every prepare and accept
+    /// carries (kept, not hashed per message).
+    private(set) var configurationVersion: ConfigurationVersion
     /// Grows with each garbage-collection invalidation; sent with every
     /// prepare and accept.
     public internal(set) var age: UInt64 = 0
@@ -122,6 +128,7 @@ public struct Proposer {
             UInt64(clamping: configuration.proposalTimeout.nanoseconds)
         )
         acceptors = AcceptorDirectory(quorums)
+        configurationVersion = quorums.configurationVersion
     }
 
     /// Proposals pending (running or queued).
@@ -348,7 +355,7 @@ public struct Proposer {
         counters.requestsSent += quorums.prepareAcceptors.count
         effects.append(
             .sendToEach(
-                .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: quorums.version),
+                .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion),
                 quorums.prepareAcceptors))
     }
 
@@ -414,7 +421,7 @@ public struct Proposer {
             .sendToEach(
                 .accept(
                     requestID: requestID, key: key, ballot: ballot, age: age, value: newValue,
-                    nextBallot: nextBallot, version: quorums.version),
+                    nextBallot: nextBallot, version: configurationVersion),
                 quorums.acceptAcceptors))
     }
 
@@ -592,17 +599,19 @@ public struct Proposer {
     }
 
     /// An acceptor refused this proposer's configuration as older than a
-    /// membership change's fence: no attempt can succeed until the
-    /// proposer is given a newer one, so the proposal the refused request
-    /// belongs to fails at once, with ``CASPaxosError/Code/staleConfiguration``
-    /// if it sent no accept (definite), else with an indeterminate
-    /// ``CASPaxosError/Code/conflict``. A refusal of a version this proposer
-    /// has left behind since (a delayed reply) changes nothing.
+    /// membership change's fence, or as another configuration of the
+    /// fence's version: no attempt can succeed until the proposer is given
+    /// the cluster's, so the proposal the refused request belongs to fails
+    /// at once, with ``CASPaxosError/Code/staleConfiguration`` if it sent
+    /// no accept (definite), else with an indeterminate
+    /// ``CASPaxosError/Code/conflict``. A refusal that the proposer's
+    /// configuration now passes (a delayed reply, from before it adopted a
+    /// newer one) changes nothing.
     private mutating func receiveStaleConfiguration(
-        _ requestID: UInt64, _ minimumVersion: UInt64, from sender: Endpoint, now: Instant,
+        _ requestID: UInt64, _ minimumVersion: ConfigurationVersion, from sender: Endpoint, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
-        guard minimumVersion > quorums.version, acceptors.position(of: sender) != nil,
+        guard !configurationVersion.passes(minimumVersion), acceptors.position(of: sender) != nil,
             let proposalID = proposalID(of: requestID),
             let sentNothing = proposals.update(proposalID, { $0.sentAccepts.isEmpty })
         else {
@@ -611,10 +620,16 @@ public struct Proposer {
         }
         counters.staleConfigurationRefusals += 1
         let code: CASPaxosError.Code = sentNothing ? .staleConfiguration : .conflict
+        let number = minimumVersion.number
+        let cause =
+            number > quorums.version
+            ? "acceptor \(sender) refuses configurations older than version \(number), and this proposer's is version \(quorums.version): "
+                + "the cluster's membership changed without it. If a membership change is running, wait: it sends its configuration to the proposers it lists. Otherwise, "
+            : "acceptor \(sender) holds another configuration of version \(number) than this proposer's (\(quorums), digest \(String(configurationVersion.digest, radix: 16)), "
+                + "where the acceptor's digest is \(String(minimumVersion.digest, radix: 16))): this proposer was given quorums by hand that the cluster's need not meet. Instead, "
         let detail =
-            "acceptor \(sender) refuses configurations older than version \(minimumVersion), and this proposer's is version \(quorums.version): "
-            + "the cluster's membership changed without it. If a membership change is running, wait: it sends its configuration to the proposers it lists. "
-            + "Otherwise restart this proposer with the configuration a running proposer holds (its quorums exactly, not a majority rebuilt at version \(minimumVersion)), "
+            cause
+            + "restart this proposer with the configuration a running proposer holds (its quorums exactly, not a majority rebuilt at version \(number)), "
             + "or call changeMembership(to:) with the current acceptors on a proposer in it, listing this one"
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }

@@ -37,7 +37,8 @@ public struct ProposerCounters: Hashable, Sendable {
     /// ``CASPaxosMessage/configurationRefused(requestID:current:)``).
     public var configurationsRefused = 0
     /// Proposals failed because an acceptor refused this proposer's
-    /// configuration as older than a membership change's fence (answered
+    /// configuration as older than a membership change's fence, or as
+    /// another configuration of its version (answered
     /// with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``).
     public var staleConfigurationRefusals = 0
     /// Garbage collections refused because

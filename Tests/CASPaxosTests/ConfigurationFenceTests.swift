@@ -4,6 +4,16 @@ import Simulation
 import Testing
 import WireCodec
 
+/// In tests, an integer literal is a configuration version with an unknown
+/// digest (0), which passes a fence of its version whatever the fence's
+/// digest: the tests of versions alone use literals; those of the digest
+/// (`ConfigurationDigestTests`) spell both out.
+extension ConfigurationVersion: ExpressibleByIntegerLiteral {
+    public init(integerLiteral value: UInt64) {
+        self.init(value, digest: 0)
+    }
+}
+
 /// The fence a membership change leaves on the acceptors
 /// (``AcceptorSnapshot/minimumVersion``): prepares and accepts of older
 /// configurations are refused, and the proposer that sent them fails the
@@ -73,7 +83,8 @@ struct ConfigurationFenceTests {
         let proposal = try proposer.propose(key: key, change: change, now: now, into: &effects)
         let request = try #require(ProposerRestartTests.prepareRequest(in: effects), "no prepare: \(effects)")
         if case .sendToEach(.prepare(_, _, _, _, let version), _)? = effects.first {
-            #expect(version == 1, "the prepare carries the configuration's version")
+            #expect(version == proposer.quorums.configurationVersion, "the prepare carries the configuration's version")
+            #expect(version.number == 1 && version.digest == AcceptorQuorums.majority(of: acceptors).digest)
         } else {
             Issue.record("the prepare is not the first effect: \(effects)")
         }
@@ -118,7 +129,7 @@ struct ConfigurationFenceTests {
             Issue.record("no accept: \(effects)")
             return
         }
-        #expect(version == 1)
+        #expect(version == proposer.quorums.configurationVersion)
         effects.removeAll()
         proposer.receive(
             .staleConfiguration(requestID: acceptRequest, minimumVersion: 3), from: Self.acceptors[2], now: Self.now,
@@ -165,28 +176,37 @@ struct ConfigurationFenceTests {
 
     /// Found by a review: inside a batch, messages follow each other with
     /// no length of their own, so a layout read as another (a field added
-    /// at the end) shifts every message after it rather than failing. The
-    /// layouts with the version have new tags; the old ones (1, 3, 13)
-    /// are refused as unknown, alone or in a batch, whole.
-    @Test("prepare, accept and listing in the layouts before the version are refused as unknown tags, batches whole")
+    /// at the end) shifts every message after it rather than failing. Each
+    /// layout has its own tags: those without the version (1, 3, 13) and
+    /// those with the version but not its digest (17 ... 21) are refused as
+    /// unknown, alone or in a batch, whole.
+    @Test("the layouts before the version, and before its digest, are refused as unknown tags, batches whole")
     func olderLayoutsAreRefused() throws {
         let current: [CASPaxosMessage] = [
             .prepare(requestID: 1, key: Self.key, ballot: Self.ballot, age: 0, version: 1),
             .accept(requestID: 2, key: Self.key, ballot: Self.ballot, age: 0, value: nil, nextBallot: nil, version: 1),
             .listKeys(requestID: 3, after: nil, raisingFloorTo: nil, minimumVersion: 1),
+            .setMinimumVersion(requestID: 4, version: 1),
+            .staleConfiguration(requestID: 5, minimumVersion: 1),
         ]
-        for (message, oldTag) in zip(current, [UInt8(1), 3, 13]) {
-            var old = WireFormatTests.encode(message)
-            old.removeLast()  // the version (1: one byte)
-            old[0] = oldTag
-            do {
-                _ = try WireFormatTests.decode(old)
-                Issue.record("tag \(oldTag) decoded")
-            } catch {
-                #expect(error.code == .invalidValue && error.detail.contains("unknown CASPaxos message tag \(oldTag)"))
+        // Each layout as the bytes the current one ends with dropped: the
+        // digest (8 bytes), or the digest and the version (1 byte).
+        let withoutVersion: [(UInt8, Int)] = [(1, 9), (3, 9), (13, 9), (0, 0), (0, 0)]
+        let withoutDigest: [(UInt8, Int)] = [(19, 8), (20, 8), (21, 8), (17, 8), (18, 8)]
+        for (message, layouts) in zip(current, zip(withoutVersion, withoutDigest)) {
+            for (oldTag, dropped) in [layouts.0, layouts.1] where oldTag != 0 {
+                var old = WireFormatTests.encode(message)
+                old.removeLast(dropped)
+                old[0] = oldTag
+                do {
+                    _ = try WireFormatTests.decode(old)
+                    Issue.record("tag \(oldTag) decoded")
+                } catch {
+                    #expect(error.code == .invalidValue && error.detail.contains("unknown CASPaxos message tag \(oldTag)"))
+                }
+                let batch = BatchWireFormatTests.batchBody(count: 2, [.accepted(requestID: 9)]) + old
+                BatchWireFormatTests.expectError(.invalidValue, decoding: batch, "tag \(oldTag) in a batch")
             }
-            let batch = BatchWireFormatTests.batchBody(count: 2, [.accepted(requestID: 9)]) + old
-            BatchWireFormatTests.expectError(.invalidValue, decoding: batch, "tag \(oldTag) in a batch")
         }
     }
 
@@ -277,7 +297,9 @@ struct ConfigurationFenceTests {
         network.run(for: .seconds(1))
         if case .success? = changed {} else { Issue.record("the change: \(String(describing: changed))") }
         #expect(proposer.proposer?.quorums == .majority(of: four, version: 3))
-        let fenced = acceptors.compactMap { $0.acceptor?.snapshot.minimumVersion }.filter { $0 == 3 }
+        let fenced = acceptors.compactMap { $0.acceptor?.snapshot.minimumVersion }.filter {
+            $0 == AcceptorQuorums.majority(of: four, version: 3).configurationVersion
+        }
         #expect(fenced.count >= 3, "a prepare quorum of the four")
         var read: Result<[UInt8]?, CASPaxosError>?
         proposer.read(key: Self.key) { read = $0 }
@@ -357,7 +379,7 @@ struct ConfigurationFenceTests {
         var written: Result<[UInt8]?, CASPaxosError>?
         var restarted = false
         var fencedBeforeWrite = 0
-        let fencedAtTrigger = { original.compactMap { $0?.acceptor?.snapshot.minimumVersion }.filter { $0 > 0 }.count }
+        let fencedAtTrigger = { original.compactMap { $0?.acceptor?.snapshot.minimumVersion }.filter { $0.number > 0 }.count }
         // Between pages: two acceptors listed a first page, and neither
         // listed its last.
         let betweenPages = {

@@ -97,7 +97,7 @@ struct ConfigurationRecoveryTests {
         #expect(cluster.proposers[1].proposer?.quorums.version == 1)
         // The last change's fence, on a prepare quorum of {A, B, D} at least.
         let fenced = cluster.acceptors.compactMap { $0?.acceptor?.snapshot.minimumVersion }
-        #expect(fenced.filter { $0 == adopted.version }.count >= 2, "\(fenced)")
+        #expect(fenced.filter { $0 == adopted.configurationVersion }.count >= 2, "\(fenced)")
         cluster.network.block(from: p, to: b)
         #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(100)) == .ok([1]))
         cluster.network.unblock(from: p, to: b)

@@ -244,16 +244,16 @@ struct FileAcceptorStoreTests {
         try DurableFile(path: path).readAll()[8]
     }
 
-    @Test("a version-2 log stays in version 2, compactions too, until a configuration record, whose sync rewrites it in version 3; a fence then rewrites it in version 4")
+    @Test("a version-2 log stays in version 2, compactions too, until a configuration record, whose sync rewrites it in version 3; a fence then rewrites it in version 4, and the fence's digest in version 5")
     func olderVersionUpgrades() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let path = temporary.path + "/log"
-        // Version 2 is version 4 without the configuration and fence
+        // Version 2 is version 5 without the configuration and fence
         // records: a log with neither, its header set to 2, is what the
         // older build wrote.
         _ = try Self.writeThreeBatches(path)
-        #expect(try Self.formatVersion(path) == 4)
+        #expect(try Self.formatVersion(path) == 5)
         var log = try DurableFile(path: path).readAll()
         log[8] = 2
         try DurableFile(path: path, truncating: true).append(log)
@@ -282,7 +282,18 @@ struct FileAcceptorStoreTests {
         try store.sync()
         #expect(try Self.formatVersion(path) == 4)
         #expect(store.compactionCount == compactions + 2)
-        store.apply(.minimumVersion(4))
+        let size = store.fileSize
+        store.apply(.minimumVersion(ConfigurationVersion(4, digest: 0x123)))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 4 && store.fileSize == size, "a lower fence, digest and all, writes nothing")
+
+        // The fence's digest (a version 4 cannot hold) rewrites it in
+        // version 5; the first digest of a version stays.
+        let digested = ConfigurationVersion(6, digest: 0xABC)
+        store.apply(.minimumVersion(digested))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 5)
+        store.apply(.minimumVersion(ConfigurationVersion(6, digest: 0xDEF)))
         try store.sync()
 
         let snapshot = try FileAcceptorStore(path: path).load()
@@ -292,7 +303,7 @@ struct FileAcceptorStoreTests {
         expected[[7]] = Self.register(7, [70])
         #expect(snapshot.registers == expected)
         #expect(snapshot.proposerConfiguration == Self.configuration(version: 2))
-        #expect(snapshot.minimumVersion == 6, "a fence never goes down")
+        #expect(snapshot.minimumVersion == digested, "a fence never goes down, nor changes its digest")
     }
 
     @Test("the fence survives a restart and compactions")

@@ -31,6 +31,9 @@ final class SimulatedCASCluster {
     /// own (`configurationStore`), and restart from it.
     private let recordsProposerConfigurations: Bool
     private let keepsAcceptorsInFiles: Bool
+    /// Quorums a proposer-only node restarts on instead of the initial
+    /// ones (``restartProposer(_:on:)``).
+    private var restartQuorums: [Int: AcceptorQuorums] = [:]
 
     init(
         seed: UInt64, acceptorCount: Int = 3, proposerCount: Int = 2, colocated: Bool = false,
@@ -68,7 +71,8 @@ final class SimulatedCASCluster {
     }
 
     /// A proposer with a fresh ID (unique per incarnation) and the initial
-    /// quorums (or the newer ones its configuration store kept); the
+    /// quorums (or those ``restartProposer(_:on:)`` gave it, or the newer
+    /// ones its configuration store kept); the
     /// clients whose operation a crash cut short stay silent (their
     /// operation stays unknown in the history).
     private func makeProposer(_ index: Int) -> CASPaxosNode {
@@ -76,8 +80,16 @@ final class SimulatedCASCluster {
         let configurationStore = recordsProposerConfigurations ? proposerConfigurationStore(index) : nil
         return try! CASPaxosNode(
             id: NodeID(random.next()), transport: node, scheduler: node, configuration: configuration,
-            quorums: initialQuorums, acceptorStore: nil, configurationStore: configurationStore,
+            quorums: restartQuorums[index] ?? initialQuorums, acceptorStore: nil, configurationStore: configurationStore,
             proposers: proposerNodes.map(\.localEndpoint), seed: random.next())
+    }
+
+    /// Crashes proposer-only node `index` and restarts it on `quorums`, as
+    /// an operator who gives a proposer its configuration by hand.
+    func restartProposer(_ index: Int, on quorums: AcceptorQuorums) {
+        restartQuorums[index] = quorums
+        network.crash(proposerNodes[index])
+        network.restart(proposerNodes[index])
     }
 
     /// Proposer `index`'s configuration store, re-opened on every start.

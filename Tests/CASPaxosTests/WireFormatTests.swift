@@ -11,6 +11,7 @@ struct WireFormatTests {
     static let ballot = Ballot(counter: 5, proposer: NodeID(0xAB))
     static let samples: [CASPaxosMessage] = [
         .prepare(requestID: 1, key: [1, 2], ballot: ballot, age: 3, version: 4),
+        .prepare(requestID: 1, key: [1, 2], ballot: ballot, age: 3, version: ConfigurationVersion(4, digest: .max)),
         .promise(requestID: 2, accepted: ballot, value: [9], removalFloor: nil),
         .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: ballot),
         .promise(requestID: 2, accepted: .zero, value: nil, removalFloor: nil),
@@ -30,7 +31,9 @@ struct WireFormatTests {
         .keyList(requestID: 14, keys: [[1], [2, 3]], isComplete: true, removalFloor: ballot),
         .configurationRefused(requestID: 15, current: .majority(of: [.loopbackV4(port: 1), .loopbackV4(port: 2)], version: 9)),
         .setMinimumVersion(requestID: 16, version: 7),
+        .setMinimumVersion(requestID: 16, version: ConfigurationVersion(7, digest: 0x0123_4567_89AB_CDEF)),
         .staleConfiguration(requestID: 17, minimumVersion: 7),
+        .staleConfiguration(requestID: 17, minimumVersion: ConfigurationVersion(1 << 62, digest: 1)),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {
@@ -137,6 +140,8 @@ struct WireFormatTests {
             } catch {
                 #expect(error.code == .invalidValue)
             }
+            let fence = CASPaxosMessage.setMinimumVersion(requestID: 1, version: ConfigurationVersion(absurd, digest: 1))
+            #expect(throws: WireError.self) { try Self.decode(Self.encode(fence)) }
             #expect(throws: ConfigurationError.self) {
                 _ = try Proposer(
                     id: NodeID(1), quorums: .majority(of: acceptors, version: absurd), configuration: Self.configuration,

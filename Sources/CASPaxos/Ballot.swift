@@ -49,11 +49,7 @@ extension Ballot: WireCodable {
     /// - Throws: `WireError` `.truncated` if the bytes end early,
     ///   `.invalidValue` for a counter above ``maximumCounter``.
     public init(from reader: inout WireReader) throws(WireError) {
-        let start = reader.offset
-        counter = try reader.readVarint()
-        guard counter <= Self.maximumCounter else {
-            throw WireError(.invalidValue, offset: start, detail: "ballot counter \(counter) is above \(Self.maximumCounter)")
-        }
+        counter = try reader.readVarint(atMost: Self.maximumCounter, what: "ballot counter")
         proposer = try reader.read(NodeID.self)
     }
 }

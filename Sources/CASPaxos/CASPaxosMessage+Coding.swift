@@ -195,7 +195,7 @@ extension CASPaxosMessage {
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
             let age = try readAge(&reader)
-            return .prepare(requestID: id, key: key, ballot: ballot, age: age, version: try readVersion(&reader))
+            return .prepare(requestID: id, key: key, ballot: ballot, age: age, version: try ConfigurationVersion(from: &reader))
         case .promise:
             let accepted = try Ballot(from: &reader)
             let value = try readValue(&reader, configuration)
@@ -207,7 +207,7 @@ extension CASPaxosMessage {
             let age = try readAge(&reader)
             let value = try readValue(&reader, configuration)
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            let version = try readVersion(&reader)
+            let version = try ConfigurationVersion(from: &reader)
             return .accept(
                 requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
         case .accepted: return .accepted(requestID: id)
@@ -216,8 +216,8 @@ extension CASPaxosMessage {
             return .conflict(requestID: id, highest: highest, neverAccepted: try reader.readBool())
         case .staleAge: return .staleAge(requestID: id, minimumAge: try readAge(&reader))
         case .staleConfiguration:
-            return .staleConfiguration(requestID: id, minimumVersion: try readVersion(&reader))
-        case .setMinimumVersion: return .setMinimumVersion(requestID: id, version: try readVersion(&reader))
+            return .staleConfiguration(requestID: id, minimumVersion: try ConfigurationVersion(from: &reader))
+        case .setMinimumVersion: return .setMinimumVersion(requestID: id, version: try ConfigurationVersion(from: &reader))
         case .invalidate:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             return .invalidate(requestID: id, key: key, ballot: try Ballot(from: &reader))
@@ -242,7 +242,7 @@ extension CASPaxosMessage {
                 try readBytes(&r, limit: keyLimit, what: "key")
             }
             let floor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            let minimumVersion = try readVersion(&reader)
+            let minimumVersion = try ConfigurationVersion(from: &reader)
             return .listKeys(requestID: id, after: after, raisingFloorTo: floor, minimumVersion: minimumVersion)
         case .keyList:
             let isComplete = try reader.readBool()
@@ -282,26 +282,7 @@ extension CASPaxosMessage {
     /// Reads a proposer's age, refusing one above
     /// ``ProposerAge/maximumAge``.
     private static func readAge(_ reader: inout WireReader) throws(WireError) -> UInt64 {
-        try readVarint(&reader, atMost: ProposerAge.maximumAge, what: "age")
-    }
-
-    /// Reads a configuration version and digest, refusing a version above
-    /// ``AcceptorQuorums/maximumVersion``.
-    private static func readVersion(_ reader: inout WireReader) throws(WireError) -> ConfigurationVersion {
-        try ConfigurationVersion(from: &reader)
-    }
-
-    /// Reads a varint, refusing one above `maximum` (`.invalidValue`
-    /// naming `what`).
-    private static func readVarint(
-        _ reader: inout WireReader, atMost maximum: UInt64, what: String
-    ) throws(WireError) -> UInt64 {
-        let start = reader.offset
-        let value = try reader.readVarint()
-        guard value <= maximum else {
-            throw WireError(.invalidValue, offset: start, detail: "\(what) \(value) is above \(maximum)")
-        }
-        return value
+        try reader.readVarint(atMost: ProposerAge.maximumAge, what: "age")
     }
 
     private static func readValue(

@@ -74,13 +74,7 @@ extension ConfigurationVersion: WireCodable {
     ///   `.invalidValue` for a version above
     ///   ``AcceptorQuorums/maximumVersion``.
     public init(from reader: inout WireReader) throws(WireError) {
-        let start = reader.offset
-        number = try reader.readVarint()
-        guard number <= AcceptorQuorums.maximumVersion else {
-            throw WireError(
-                .invalidValue, offset: start,
-                detail: "configuration version \(number) is above \(AcceptorQuorums.maximumVersion)")
-        }
+        number = try reader.readVarint(atMost: AcceptorQuorums.maximumVersion, what: "configuration version")
         digest = try reader.readUInt64()
     }
 }

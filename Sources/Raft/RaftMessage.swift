@@ -305,12 +305,7 @@ public struct RaftMessage: Hashable, Sendable {
     }
 
     private static func readBounded(_ reader: inout WireReader, _ what: String) throws(WireError) -> UInt64 {
-        let start = reader.offset
-        let value = try reader.readVarint()
-        guard value <= maximumTermOrIndex else {
-            throw WireError(.invalidValue, offset: start, detail: "\(what) \(value) is above 2^62")
-        }
-        return value
+        try reader.readVarint(atMost: maximumTermOrIndex, what: what)
     }
 
     /// Why the entries of an append cannot be what a leader sent, or nil if

@@ -185,6 +185,21 @@ public struct WireReader {
         }
     }
 
+    /// Reads a varint no larger than `maximum` (a protocol's bound on a
+    /// counter, a version or an index, so that arithmetic on it cannot
+    /// overflow).
+    ///
+    /// - Throws: what ``readVarint()`` throws, and
+    ///   ``WireError/Code/invalidValue`` naming `what` for a larger value.
+    public mutating func readVarint(atMost maximum: UInt64, what: String) throws(WireError) -> UInt64 {
+        let start = cursor
+        let value = try readVarint()
+        guard value <= maximum else {
+            throw WireError(.invalidValue, offset: start, detail: "\(what) \(value) is above \(maximum)")
+        }
+        return value
+    }
+
     /// Reads a varint and converts it to `type`.
     ///
     /// - Throws: what ``readVarint()`` throws, and

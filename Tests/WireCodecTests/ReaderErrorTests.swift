@@ -54,6 +54,26 @@ struct ReaderErrorTests {
         }
     }
 
+    @Test func boundedVarintRefusesALargerValueNamingIt() {
+        var writer = WireWriter()
+        writer.writeUInt8(0)
+        writer.writeVarint(1 << 62)
+        writer.writeVarint((1 << 62) + 1)
+        let bytes = writer.bytes
+        let result = decode(bytes) { r throws(WireError) in
+            _ = try r.readUInt8()
+            let largest = try r.readVarint(atMost: 1 << 62, what: "counter")
+            #expect(largest == 1 << 62)
+            return try r.readVarint(atMost: 1 << 62, what: "counter")
+        }
+        guard case .failure(let error) = result else {
+            Issue.record("a value past the bound decoded: \(result)")
+            return
+        }
+        #expect(error.code == .invalidValue && error.offset == 10, "\(error)")
+        #expect(error.detail.contains("counter 4611686018427387905 is above 4611686018427387904"), "\(error)")
+    }
+
     @Test func elevenByteVarintIsTooLong() {
         let bytes: [UInt8] = [UInt8](repeating: 0x80, count: 10) + [0x00]
         let result = decode(bytes) { r throws(WireError) in try r.readVarint() }

@@ -13,6 +13,17 @@ enum AcceptorRecord {
         case minimumVersion, digestedMinimumVersion
     }
 
+    /// The oldest ``FileAcceptorStore`` format version that can hold the
+    /// record of `write`: 3 introduced the configuration's tag, 4 the
+    /// fence's, 5 the fence with its digest.
+    static func formatVersion(of write: AcceptorWrite) -> UInt32 {
+        switch write {
+        case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge: 2
+        case .proposerConfiguration: 3
+        case .minimumVersion(let version): version.digest == 0 ? 4 : 5
+        }
+    }
+
     /// Appends the record of `write` to `writer`.
     static func append(_ write: AcceptorWrite, to writer: inout WireWriter) {
         switch write {

@@ -7,19 +7,22 @@ import WireCodec
 /// (``AcceptorSnapshot/minimumVersion``).
 ///
 /// Versions order configurations; the digest tells two configurations of
-/// one version apart. A membership change makes each version once, so two
-/// proposers at one version differ only if one was given its quorums by
-/// hand: an operator who rebuilt a majority at the version the cluster is
-/// at, say, after a change removed an acceptor that still runs. Such
-/// quorums need not meet the cluster's. An acceptor fenced at that version
+/// one version apart. A membership change fences a version only once every
+/// proposer it lists acknowledged that version's configuration, and a
+/// proposer acknowledges only a newer version or the same configuration,
+/// so one that holds another configuration of a fenced version was given
+/// its quorums by hand: by an operator who rebuilt a majority at the
+/// version the cluster is at, say, after a change removed an acceptor that
+/// still runs. Such quorums need not meet the cluster's. An acceptor fenced at that version
 /// refuses them (``passes(_:)``), as it refuses older versions, and the
 /// proposer fails with a typed ``CASPaxosError/Code/staleConfiguration``
 /// instead of writing where the cluster's proposers do not read.
 ///
 /// A digest of 0 is unknown: a fence recovered from a store written before
 /// digests (format 4 of ``FileAcceptorStore``) holds one, and admits every
-/// configuration of its version until a fence with a digest arrives
-/// (``raised(to:)``).
+/// configuration of its version until a fence of its version with a
+/// digest arrives (``raised(to:)``): the next membership change, or one to
+/// the same acceptors, which sends the fence again.
 public struct ConfigurationVersion: Hashable, Sendable, CustomStringConvertible {
     /// The version: orders configurations. At most
     /// ``AcceptorQuorums/maximumVersion``.

@@ -15,7 +15,8 @@ import WireCodec
 ///   (``AcceptorWrite/proposerConfiguration(_:)``), version 4 a membership
 ///   change's fence (``AcceptorWrite/minimumVersion(_:)``), version 5 a
 ///   fence with its configuration's digest (a fence read from a version-4
-///   log has none until the next change). An older log
+///   log has none until a fence of its version with a digest arrives). An
+///   older log
 ///   stays in its version (through compactions too) until the first
 ///   record it cannot hold: that sync rewrites the whole log in the
 ///   version the live state needs (a compaction) instead of appending, so
@@ -84,10 +85,16 @@ public final class FileAcceptorStore: AcceptorStore {
         state.minimumVersion.digest != 0
             ? 5 : state.minimumVersion.number > 0 ? 4 : state.proposerConfiguration != nil ? 3 : 2
     }
-    /// Whether the live state holds a record the log's version cannot (a
-    /// configuration in a version-2 log, a fence in a version-3 one, a
-    /// fence's digest in a version-4 one): the next sync rewrites the log.
-    private var needsNewerVersion: Bool { logVersion < neededVersion }
+    /// The oldest format version that can hold the records buffered since
+    /// the last sync (a fence with a digest needs 5 even once a later
+    /// fence without one replaced it in the live state).
+    private var pendingVersion: UInt32 = 2
+    /// Whether the live state or a buffered record holds what the log's
+    /// version cannot (a configuration in a version-2 log, a fence in a
+    /// version-3 one, a fence's digest in a version-4 one): the next sync
+    /// rewrites the log (the live state, in the version it needs) instead
+    /// of appending.
+    private var needsNewerVersion: Bool { logVersion < max(neededVersion, pendingVersion) }
 
     /// Opens (creating if needed) the log at `path`. Call ``load()`` before
     /// the first write.
@@ -190,6 +197,7 @@ public final class FileAcceptorStore: AcceptorStore {
         sizeAfterCompaction = size
         logVersion = version
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: salt)
+        pendingVersion = 2
     }
 
     /// Applies every whole batch of `log` to ``state``; returns where the
@@ -227,11 +235,9 @@ public final class FileAcceptorStore: AcceptorStore {
 
     /// Buffers the record of `write`; durable after the next ``sync()``.
     public func apply(_ write: AcceptorWrite) {
-        // A fence that raises nothing changes nothing, and its record (with
-        // a digest) could land in a log whose version cannot hold it.
-        if case .minimumVersion(let version) = write, state.minimumVersion.raised(to: version) == nil { return }
         state.apply(write)
         pending.append(write)
+        pendingVersion = max(pendingVersion, AcceptorRecord.formatVersion(of: write))
     }
 
     /// Writes the buffered records and syncs them to disk; compacts the log
@@ -241,11 +247,12 @@ public final class FileAcceptorStore: AcceptorStore {
     ///   or the compaction's rename fails.
     public func sync() throws(AcceptorStoreError) {
         if needsNewerVersion {
-            // The live state holds the pending records: the rewrite in the
-            // current version carries them.
+            // The live state holds the pending records: the rewrite, in the
+            // version the live state needs, carries them.
             return try io { () throws(DurableFileError) in try compact() }
         }
         let batches = pending.takeBatches()
+        pendingVersion = 2
         guard !batches.isEmpty else { return }
         // One sync per batch: only the last batch of the log can be torn.
         for batch in batches {

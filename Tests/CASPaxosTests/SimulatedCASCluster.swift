@@ -92,6 +92,14 @@ final class SimulatedCASCluster {
         network.restart(proposerNodes[index])
     }
 
+    /// Crashes acceptor node `index` (in memory) and restarts it from
+    /// `snapshot`, as if its store had held that.
+    func restartAcceptor(_ index: Int, from snapshot: AcceptorSnapshot) {
+        memoryStores[index] = InMemoryAcceptorStore(snapshot)
+        network.crash(acceptorNodes[index])
+        network.restart(acceptorNodes[index])
+    }
+
     /// Proposer `index`'s configuration store, re-opened on every start.
     func proposerConfigurationStore(_ index: Int) -> FileAcceptorStore {
         try! FileAcceptorStore(path: "\(directory!.path)/proposer-\(index).log")

@@ -32,13 +32,15 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// change moved the cluster on and fenced older configurations off
         /// while this proposer was left behind (restarted on an old one,
         /// say), or this proposer holds another configuration of the
-        /// fence's version (quorums built by hand). While a change runs, wait: it sends its configuration to
-        /// the proposers it lists. Otherwise restart this one with the
-        /// configuration a running proposer holds (its quorums exactly:
-        /// mid-change it is not a majority one), or call
+        /// fence's version (quorums built by hand). While a change runs,
+        /// wait: it sends its configuration to the proposers it lists.
+        /// Otherwise restart this one with the configuration a running
+        /// proposer holds (its quorums exactly: mid-change it is not a
+        /// majority one), or, for a proposer left behind, call
         /// ``Proposer/changeMembership(to:proposers:now:into:)`` with the
         /// current acceptors on a proposer in it, listing this one, which
-        /// sends it the configuration again. Definite (a proposal that may
+        /// sends it the configuration again (one with quorums built by hand
+        /// refuses it, and the change stops). Definite (a proposal that may
         /// have written before the refusal fails with ``conflict``
         /// instead).
         case staleConfiguration

@@ -621,16 +621,15 @@ public struct Proposer {
         counters.staleConfigurationRefusals += 1
         let code: CASPaxosError.Code = sentNothing ? .staleConfiguration : .conflict
         let number = minimumVersion.number
-        let cause =
+        let detail =
             number > quorums.version
             ? "acceptor \(sender) refuses configurations older than version \(number), and this proposer's is version \(quorums.version): "
-                + "the cluster's membership changed without it. If a membership change is running, wait: it sends its configuration to the proposers it lists. Otherwise, "
+                + "the cluster's membership changed without it. If a membership change is running, wait: it sends its configuration to the proposers it lists. "
+                + "Otherwise restart this proposer with the configuration a running proposer holds (its quorums exactly, not a majority rebuilt at version \(number)), "
+                + "or call changeMembership(to:) with the current acceptors on a proposer in it, listing this one"
             : "acceptor \(sender) holds another configuration of version \(number) than this proposer's (\(quorums), digest \(String(configurationVersion.digest, radix: 16)), "
-                + "where the acceptor's digest is \(String(minimumVersion.digest, radix: 16))): this proposer was given quorums by hand that the cluster's need not meet. Instead, "
-        let detail =
-            cause
-            + "restart this proposer with the configuration a running proposer holds (its quorums exactly, not a majority rebuilt at version \(number)), "
-            + "or call changeMembership(to:) with the current acceptors on a proposer in it, listing this one"
+                + "where the acceptor's digest is \(String(minimumVersion.digest, radix: 16))): this proposer was given quorums by hand that the cluster's need not meet. "
+                + "Restart it with the configuration a running proposer holds, its quorums exactly (a change that lists it stops there: it refuses another configuration of its own version)"
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }
 

@@ -109,6 +109,7 @@ struct ConfigurationDigestTests {
         let error = try #require(ConfigurationFenceTests.failure(of: proposal, in: effects), "\(effects)")
         #expect(error.code == .staleConfiguration && !error.isIndeterminate)
         #expect(error.detail.contains("another configuration of version 1") && error.detail.contains("by hand"), "\(error)")
+        #expect(error.detail.contains("Restart it") && !error.detail.contains("call changeMembership"), "a change would stop at it")
         #expect(proposer.counters.staleConfigurationRefusals == 1 && proposer.pendingCount == 0)
     }
 

@@ -442,7 +442,11 @@ extension Proposer {
             guard let task = answeringTask(requestID, from: sender), case .reconfigure(_, let sent)? = task.message
             else { return }
             let detail =
-                "proposer \(sender) is in \(current), which this change's step to \(sent) does not lead to: the change stopped; call changeMembership(to:) again on a proposer in the newest configuration (that one, if it is) to go on from there"
+                current.version == sent.version
+                ? "proposer \(sender) holds another configuration of version \(sent.version) (\(current)) than this change's step (\(sent)): the change stopped. "
+                    + "Either it was given its quorums by hand (restart it with the cluster's configuration, then call changeMembership(to:) again), "
+                    + "or another run of this change reached it first (call changeMembership(to:) again on a proposer in its configuration)"
+                : "proposer \(sender) is in \(current), which this change's step to \(sent) does not lead to: the change stopped; call changeMembership(to:) again on a proposer in the newest configuration (that one, if it is) to go on from there"
             finishTask(task.id, .failure(CASPaxosError(.conflict, detail: detail)), into: &effects)
         case .invalidated(let requestID, let proposer, let proposerAge):
             guard var task = answeringTask(requestID, from: sender) else { return }

@@ -155,6 +155,19 @@ struct ConfigurationDigestTests {
         #expect(cluster.check() == .linearizable)
         // P, on the cluster's configuration, still reads the value.
         #expect(cluster.outcome(of: .read, key: Self.key, client: 2, proposer: 0, within: .milliseconds(100)) == .ok([1]))
+        // A change that lists Q stops at it (Q refuses the change's
+        // configuration of its own version), and says why.
+        cluster.network.unblock(from: p, to: b)
+        cluster.network.unblock(from: q, to: c)
+        var stopped: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: adopted.prepareAcceptors) { stopped = $0 }
+        cluster.network.run(for: .milliseconds(300))
+        guard case .failure(let error)? = stopped else {
+            Issue.record("the change did not stop at Q: \(String(describing: stopped))")
+            return
+        }
+        #expect(error.detail.contains("another configuration of version \(adopted.version)") && error.detail.contains("by hand"), "\(error)")
+        #expect(cluster.proposers[1].proposer?.quorums == handBuilt, "Q adopted nothing")
     }
 
     /// After an upgrade, acceptors hold the fence with an unknown digest

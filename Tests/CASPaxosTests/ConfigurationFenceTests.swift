@@ -32,8 +32,11 @@ struct ConfigurationFenceTests {
     func acceptorRefusesOlderVersions() throws {
         var acceptor = try Acceptor(configuration: CASPaxosConfiguration())
         var effects: [CASPaxosEffect] = []
-        acceptor.receive(.setMinimumVersion(requestID: 1, version: 5), from: Self.proposer, into: &effects)
-        guard effects.count == 2, case .persist(.minimumVersion(5)) = effects[0],
+        // A real configuration's version and digest: the fence's own
+        // version passes below only with its digest.
+        let fence = AcceptorQuorums.majority(of: Self.acceptors, version: 5).configurationVersion
+        acceptor.receive(.setMinimumVersion(requestID: 1, version: fence), from: Self.proposer, into: &effects)
+        guard effects.count == 2, case .persist(.minimumVersion(fence)) = effects[0],
             case .send(.acknowledged(1), Self.proposer) = effects[1]
         else {
             Issue.record("not recorded before the acknowledgement: \(effects)")
@@ -45,7 +48,7 @@ struct ConfigurationFenceTests {
             Issue.record("a lower fence wrote: \(effects)")
             return
         }
-        #expect(acceptor.snapshot.minimumVersion == 5)
+        #expect(acceptor.snapshot.minimumVersion == fence)
 
         effects.removeAll()
         acceptor.receive(
@@ -54,8 +57,8 @@ struct ConfigurationFenceTests {
         acceptor.receive(
             .accept(requestID: 4, key: Self.key, ballot: Self.ballot, age: 0, value: [1], nextBallot: nil, version: 1),
             from: Self.proposer, into: &effects)
-        guard effects.count == 2, case .send(.staleConfiguration(3, 5), Self.proposer) = effects[0],
-            case .send(.staleConfiguration(4, 5), Self.proposer) = effects[1]
+        guard effects.count == 2, case .send(.staleConfiguration(3, fence), Self.proposer) = effects[0],
+            case .send(.staleConfiguration(4, fence), Self.proposer) = effects[1]
         else {
             Issue.record("not refused: \(effects)")
             return
@@ -65,7 +68,7 @@ struct ConfigurationFenceTests {
 
         effects.removeAll()
         acceptor.receive(
-            .prepare(requestID: 5, key: Self.key, ballot: Self.ballot, age: 0, version: 5), from: Self.proposer,
+            .prepare(requestID: 5, key: Self.key, ballot: Self.ballot, age: 0, version: fence), from: Self.proposer,
             into: &effects)
         #expect(acceptor.counters.promises == 1, "the fence's own version passes: \(effects)")
         acceptor.receive(

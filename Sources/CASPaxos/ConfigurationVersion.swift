@@ -13,10 +13,11 @@ import WireCodec
 /// so one that holds another configuration of a fenced version was given
 /// its quorums by hand: by an operator who rebuilt a majority at the
 /// version the cluster is at, say, after a change removed an acceptor that
-/// still runs. Such quorums need not meet the cluster's. An acceptor fenced at that version
-/// refuses them (``passes(_:)``), as it refuses older versions, and the
-/// proposer fails with a typed ``CASPaxosError/Code/staleConfiguration``
-/// instead of writing where the cluster's proposers do not read.
+/// still runs. Such quorums need not meet the cluster's. An acceptor
+/// fenced at that version refuses them (``passes(_:)``), as it refuses
+/// older versions, and the proposer fails with a typed
+/// ``CASPaxosError/Code/staleConfiguration`` instead of reading or writing
+/// where the cluster's proposers do not.
 ///
 /// A digest of 0 is unknown: a fence recovered from a store written before
 /// digests (format 4 of ``FileAcceptorStore``) holds one, and admits every

@@ -80,10 +80,17 @@ public final class FileAcceptorStore: AcceptorStore {
     /// The format version of the log in use.
     private var logVersion = formatVersion
     /// The oldest format version that can hold the live state (see the
-    /// type's doc).
+    /// type's doc): that of the records a compaction writes beside the
+    /// registers.
     private var neededVersion: UInt32 {
-        state.minimumVersion.digest != 0
-            ? 5 : state.minimumVersion.number > 0 ? 4 : state.proposerConfiguration != nil ? 3 : 2
+        var version: UInt32 = 2
+        if let quorums = state.proposerConfiguration {
+            version = max(version, AcceptorRecord.formatVersion(of: .proposerConfiguration(quorums)))
+        }
+        if state.minimumVersion != .zero {
+            version = max(version, AcceptorRecord.formatVersion(of: .minimumVersion(state.minimumVersion)))
+        }
+        return version
     }
     /// The oldest format version that can hold the records buffered since
     /// the last sync (a fence with a digest needs 5 even once a later

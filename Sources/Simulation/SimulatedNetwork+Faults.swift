@@ -1,6 +1,6 @@
 import EventCore
 
-// Partitions and crashes.
+// Forced faults, partitions and crashes.
 //
 // A blocked link is checked twice: when a message is sent (it is dropped at
 // once) and when a copy arrives (copies already in flight when the link was
@@ -8,6 +8,16 @@ import EventCore
 // is delivered. Crashes are checked at arrival: a copy reaching a crashed
 // node is dropped, one reaching it after its restart is delivered.
 extension SimulatedNetwork {
+    /// Forces `schedule`'s faults on the messages it names (by number:
+    /// message n is the n-th sent since the network was created), in place
+    /// of their links' loss, duplication and delay draws; replaces any
+    /// schedule forced before. A partition still drops a forced message.
+    /// Call before the messages are sent, usually right after creating the
+    /// network.
+    public func force(_ schedule: FaultSchedule) {
+        forcedFaults = Dictionary(uniqueKeysWithValues: schedule.faults.map { ($0.message, $0.fault) })
+    }
+
     /// Blocks every link between the two groups, in both directions. Links
     /// within a group are unaffected; call again to cut more links.
     ///

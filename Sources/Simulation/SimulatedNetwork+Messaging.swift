@@ -50,16 +50,49 @@ extension SimulatedNetwork {
             return countDrop(.partition, messageID: messageID, from: sender, to: destination)
         }
         let link = linkOverrides.isEmpty ? defaultLink : linkOverrides[key] ?? defaultLink
+        if !forcedFaults.isEmpty, let fault = forcedFaults[messageID] {
+            return transmit(
+                message, from: origin, to: target, messageID: messageID, destination: destination, forcing: fault,
+                link: link)
+        }
         if link.drawLoss(&random) {
             return countDrop(.loss, messageID: messageID, from: sender, to: destination)
         }
-        enqueueCopy(of: message, from: origin, to: target, messageID: messageID, link: link)
+        enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: link.drawDelay(&random))
         if link.drawDuplicate(&random) {
-            statistics.duplicated += 1
-            if recorder.isEnabled {
-                record(.duplicate(messageID: messageID, from: sender, to: destination))
-            }
-            enqueueCopy(of: message, from: origin, to: target, messageID: messageID, link: link)
+            countDuplicate(messageID: messageID, from: sender, to: destination)
+            enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: link.drawDelay(&random))
+        }
+    }
+
+    /// One copy's fate as a ``FaultSchedule`` forces it, instead of the
+    /// link's draws.
+    private func transmit(
+        _ message: UnsafeRawBufferPointer, from origin: Int32, to target: Int32, messageID: UInt64,
+        destination: Endpoint, forcing fault: MessageFault, link: LinkModel
+    ) {
+        let sender = nodes[Int(origin)].localEndpoint
+        switch fault {
+        case .drop:
+            countDrop(.loss, messageID: messageID, from: sender, to: destination)
+        case .delay(let delay):
+            enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: Self.nanoseconds(delay))
+        case .duplicate(let after):
+            enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: link.drawDelay(&random))
+            countDuplicate(messageID: messageID, from: sender, to: destination)
+            enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: Self.nanoseconds(after))
+        }
+    }
+
+    /// A forced fault's duration in nanoseconds (negative counts as 0).
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        UInt64(clamping: max(0, duration.nanoseconds))
+    }
+
+    private func countDuplicate(messageID: UInt64, from sender: Endpoint, to destination: Endpoint) {
+        statistics.duplicated += 1
+        if recorder.isEnabled {
+            record(.duplicate(messageID: messageID, from: sender, to: destination))
         }
     }
 
@@ -96,11 +129,11 @@ extension SimulatedNetwork {
         bytes.withUnsafeBytes { handler($0, sender, now) }
     }
 
-    /// Copies `message` into a payload slot and queues its delivery after a
-    /// delay drawn from `link`.
+    /// Copies `message` into a payload slot and queues its delivery
+    /// `delay` nanoseconds from now.
     private func enqueueCopy(
         of message: UnsafeRawBufferPointer, from source: Int32, to destination: Int32,
-        messageID: UInt64, link: LinkModel
+        messageID: UInt64, delay: UInt64
     ) {
         let slot: Int32
         if let free = freePayloads.popLast() {
@@ -110,7 +143,6 @@ extension SimulatedNetwork {
             slot = Int32(payloads.count)
             payloads.append(Array(message))
         }
-        let delay = link.drawDelay(&random)
         let (due, overflow) = now.nanoseconds.addingReportingOverflow(delay)
         queue.push(
             .delivery(source: source, destination: destination, payload: slot, messageID: messageID),

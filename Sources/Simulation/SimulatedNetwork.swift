@@ -16,8 +16,10 @@ import EventCore
 /// handlers and firing timers and scripted actions (``schedule(at:_:)``).
 ///
 /// Faults: per-link ``LinkConditions`` (delay, loss, duplication,
-/// reordering), partitions (``partition(_:_:)``, ``block(from:to:)``,
-/// ``heal()``) and crashes (``crash(_:)``, ``restart(_:)``).
+/// reordering), faults forced on chosen messages (``force(_:)``, which
+/// ``FaultScheduleExplorer`` drives), partitions (``partition(_:_:)``,
+/// ``block(from:to:)``, ``heal()``) and crashes (``crash(_:)``,
+/// ``restart(_:)``).
 ///
 /// A network is single-threaded: use it and its nodes from one thread or
 /// task only. Nodes refer to their network without owning it: keep the
@@ -65,6 +67,8 @@ public final class SimulatedNetwork {
     @exclusivity(unchecked) var linkOverrides: [UInt64: LinkModel] = [:]
     /// Blocked directed links, keyed by ``linkKey(_:_:)``.
     @exclusivity(unchecked) var blockedLinks: Set<UInt64> = []
+    /// Faults a ``FaultSchedule`` forces, by message number.
+    @exclusivity(unchecked) var forcedFaults: [UInt64: MessageFault] = [:]
 
     /// Message bytes in flight, by slot; a delivery event names its slot.
     @exclusivity(unchecked) var payloads: [[UInt8]] = []

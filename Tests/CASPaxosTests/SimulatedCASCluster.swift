@@ -22,6 +22,9 @@ final class SimulatedCASCluster {
     /// With file storage: the directory and each acceptor's log path.
     private(set) var directory: TemporaryDirectory?
     let history = RegisterHistory()
+    /// Operations invoked and not ended yet (neither with a value nor with
+    /// an error).
+    private(set) var unfinished = 0
     private let initialQuorums: AcceptorQuorums
     private var random: SeededRandomGenerator
     /// Acceptors `0 ..< colocatedProposers` are also the proposers.
@@ -214,7 +217,7 @@ final class SimulatedCASCluster {
         _ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int,
         then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void = { _ in }
     ) {
-        let number = history.invoke(client: client, key: key, input: operation, at: network.now)
+        let number = invoke(operation, key: key, client: client)
         let change: CASPaxosChange
         switch operation {
         case .read: change = { $0 }  // unused: reads go through `read(key:)`
@@ -232,6 +235,21 @@ final class SimulatedCASCluster {
         }
     }
 
+    /// Writes one key per acceptor through proposer 0 with that acceptor cut
+    /// off from it, so that each key is on a bare majority (with three
+    /// acceptors: on two, a different two each); returns the keys.
+    func writeOnMinimalQuorums(client: Int) -> [[UInt8]] {
+        let proposerNode = proposerNodes[0]
+        return acceptorNodes.enumerated().map { index, acceptor in
+            let key = Array("without-\(index)".utf8)
+            network.block(from: proposerNode, to: acceptor)
+            perform(.write([UInt8(truncatingIfNeeded: index)]), key: key, client: client, proposer: 0)
+            network.run(for: .milliseconds(20))
+            network.unblock(from: proposerNode, to: acceptor)
+            return key
+        }
+    }
+
     /// Deletes `key` on `proposer` (recorded as a write of nil) and, once
     /// that succeeded or ended indeterminate, collects its garbage
     /// (``CASPaxosNode/delete(key:completion:collected:)``); `collected`
@@ -240,15 +258,21 @@ final class SimulatedCASCluster {
         _ key: [UInt8], client: Int, proposer: Int,
         collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in }
     ) {
-        let number = history.invoke(client: client, key: key, input: .write(nil), at: network.now)
+        let number = invoke(.write(nil), key: key, client: client)
         proposers[proposer].delete(
             key: key, completion: { [unowned self] in complete(number, with: $0) }, collected: collected)
+    }
+
+    private func invoke(_ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int) -> Int {
+        unfinished += 1
+        return history.invoke(client: client, key: key, input: operation, at: network.now)
     }
 
     /// Records how operation `number` ended: its value, or for an error
     /// `.failed` (definite: it changed nothing) or `.unknown`
     /// (indeterminate).
     private func complete(_ number: Int, with result: Result<[UInt8]?, CASPaxosError>) {
+        unfinished -= 1
         switch result {
         case .success(let value): history.complete(number, with: .ok(value), at: network.now)
         case .failure(let error):

@@ -1,0 +1,23 @@
+/// A fault forced on one message of a ``SimulatedNetwork`` by a
+/// ``FaultSchedule``, in place of its link's random draws: the systematic
+/// counterpart of ``LinkConditions``' loss, duplication and reordering.
+public enum MessageFault: Hashable, Sendable, CustomStringConvertible {
+    /// The message is lost (counted in
+    /// ``SimulationStatistics/droppedByLoss``).
+    case drop
+    /// The message takes exactly this long instead of its link's delay, so
+    /// that messages sent after it may arrive first (or, long, it arrives
+    /// after the exchange it belonged to is over).
+    case delay(Duration)
+    /// The message arrives on time and a second copy arrives this long
+    /// after it was sent (counted in ``SimulationStatistics/duplicated``).
+    case duplicate(after: Duration)
+
+    public var description: String {
+        switch self {
+        case .drop: "drop"
+        case .delay(let delay): "delay \(delay)"
+        case .duplicate(let after): "duplicate after \(after)"
+        }
+    }
+}

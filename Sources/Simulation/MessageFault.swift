@@ -12,12 +12,20 @@ public enum MessageFault: Hashable, Sendable, CustomStringConvertible {
     /// The message arrives on time and a second copy arrives this long
     /// after it was sent (counted in ``SimulationStatistics/duplicated``).
     case duplicate(after: Duration)
+    /// The sender crashes instead of sending the message (which is
+    /// counted in ``SimulationStatistics/droppedByCrash``), as
+    /// ``SimulatedNetwork/crash(_:)`` crashes it, and restarts this long
+    /// after (``SimulatedNetwork/restart(_:)``, which runs its
+    /// ``SimulatedNode/onRestart`` hook): a crash point in the middle of
+    /// whatever exchange the message belonged to.
+    case crashSender(restartAfter: Duration)
 
     public var description: String {
         switch self {
         case .drop: "drop"
         case .delay(let delay): "delay \(delay)"
         case .duplicate(let after): "duplicate after \(after)"
+        case .crashSender(let restartAfter): "crash the sender, restart after \(restartAfter)"
         }
     }
 }

@@ -81,6 +81,13 @@ extension SimulatedNetwork {
             enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: link.drawDelay(&random))
             countDuplicate(messageID: messageID, from: sender, to: destination)
             enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: Self.nanoseconds(after))
+        case .crashSender(let restartAfter):
+            countDrop(.crash, messageID: messageID, from: sender, to: destination)
+            let node = nodes[Int(origin)]
+            // A multicast's first copy crashed it already.
+            guard !node.isCrashed else { return }
+            crash(node)
+            schedule(at: now + restartAfter) { $0.restart(node) }
         }
     }
 

@@ -17,22 +17,36 @@ struct MaintenanceFaultScheduleTests {
         .drop, .delay(.milliseconds(4)), .delay(.milliseconds(400)), .duplicate(after: .milliseconds(400)),
     ]
 
+    /// Link delays that differ from message to message (drawn from the
+    /// seed, so a schedule still replays exactly): which answers of a
+    /// quorum come first then changes from one schedule to the next. (With
+    /// a constant delay, ties always broke the same way, and a crashed
+    /// change resumed without its re-scan passed.)
+    static let unevenDelay = DelayDistribution.uniform(minimum: .microseconds(500), maximum: .milliseconds(3))
+
     @Test("replacing an acceptor (3 → 4 → 3: D in, A out): every message of the change lost, late or repeated")
     func replacement() throws {
         try Self.expectNoFailure(Self.replacement(under:), minimumRuns: 800)
     }
 
-    @Test("deleting and collecting a key others write: every message of the collection lost, late or repeated")
+    @Test("replacing an acceptor, resumed on another proposer: every node crashing at each message of the changes")
+    func crashedReplacement() throws {
+        try Self.expectNoFailure(
+            Self.crashedReplacement(under:), faults: [.crashSender(restartAfter: .milliseconds(50))], minimumRuns: 250)
+    }
+
+    @Test("deleting and collecting a key others write: every message of the collection lost, late, repeated or its sender crashing")
     func collection() throws {
-        try Self.expectNoFailure(Self.collection(under:), minimumRuns: 300)
+        try Self.expectNoFailure(
+            Self.collection(under:), faults: Self.faults + [.crashSender(restartAfter: .milliseconds(50))], minimumRuns: 500)
     }
 
     /// Explores `scenario` at depth 1 and expects no failing schedule;
     /// `minimumRuns` guards against a scenario whose window of eligible
     /// messages shrank to nothing.
     private static func expectNoFailure(
-        _ scenario: (FaultSchedule) throws -> FaultScheduleExplorer.Run, minimumRuns: Int,
-        sourceLocation: SourceLocation = #_sourceLocation
+        _ scenario: (FaultSchedule) throws -> FaultScheduleExplorer.Run, faults: [MessageFault] = faults,
+        minimumRuns: Int, sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let report = try FaultScheduleExplorer(faults: faults, depth: 1).explore(scenario)
         #expect(
@@ -42,53 +56,61 @@ struct MaintenanceFaultScheduleTests {
         #expect(report.runs >= minimumRuns, "\(report.runs) runs", sourceLocation: sourceLocation)
     }
 
-    /// The scenario: three acceptors, two proposers; a key written on each
-    /// majority alone (the hard case for a re-scan); clients on both
-    /// proposers read, write and compare-and-set two shared keys (and one
-    /// key each) while proposer 0 adds acceptor D and then removes A; then
-    /// both proposers read every key. Fails unless both changes succeed,
-    /// every proposer ends on the final configuration, every operation
-    /// ends, and the history is linearizable. The messages eligible for a
-    /// fault are those sent from the first change's start to its last
-    /// step's end.
+    /// The scenario: a ``Replacement``; both changes must succeed, every
+    /// proposer ends on the final configuration, every operation ends, and
+    /// the history is linearizable.
     static func replacement(under schedule: FaultSchedule) throws -> FaultScheduleExplorer.Run {
-        let cluster = try SimulatedCASCluster(seed: 1)
-        let network = cluster.network
-        network.force(schedule)
-        let keys = [Array("a".utf8), Array("b".utf8)]
-        for key in keys { cluster.perform(.write([0]), key: key, client: 99, proposer: 0) }
-        network.run(for: .milliseconds(20))
-        let partial = cluster.writeOnMinimalQuorums(client: 98)
-        cluster.startClients(clientsPerProposer: 1, operations: 8, keys: keys, thinkTime: .milliseconds(4))
-        let original = cluster.acceptorNodes.map(\.localEndpoint)
-        let added = cluster.addAcceptor().localEndpoint
-        let targets = [original + [added], Array(original.dropFirst()) + [added]]
-        let firstMessage = UInt64(network.statistics.sent) + 1
-        var lastMessage: UInt64?
-        var results: [Result<Void, CASPaxosError>] = []
-        func change(_ step: Int) {
-            guard step < targets.count else {
-                lastMessage = UInt64(network.statistics.sent)
-                return
-            }
-            cluster.proposers[0].changeMembership(to: targets[step]) { result in
-                results.append(result)
-                change(step + 1)
-            }
-        }
-        change(0)
-        network.run(for: .seconds(10))
+        let replacement = try Replacement(under: schedule, proposerConfigurationStores: false)
+        replacement.cluster.network.run(for: .seconds(10))
         var failures: [String] = []
-        if results.count != 2 || !results.allSatisfy({ if case .success = $0 { true } else { false } }) {
-            failures.append("changes ended \(results)")
+        if replacement.results.count != 2 || !replacement.results.allSatisfy({ if case .success = $0 { true } else { false } }) {
+            failures.append("changes ended \(replacement.results)")
         }
-        let final = AcceptorQuorums.majority(of: targets[1], version: 5)
-        for (index, proposer) in cluster.proposers.enumerated() where proposer.proposer?.quorums != final {
+        let final = AcceptorQuorums.majority(of: replacement.targets[1], version: 5)
+        for (index, proposer) in replacement.cluster.proposers.enumerated() where proposer.proposer?.quorums != final {
             failures.append("proposer \(index) holds \(String(describing: proposer.proposer?.quorums))")
         }
         return finish(
-            cluster, reading: keys + partial + [Array("client-0".utf8), Array("client-1".utf8)],
-            eligible: lastMessage.map { firstMessage...max(firstMessage, $0) }, failures: failures)
+            replacement.cluster, reading: replacement.keys, eligible: replacement.eligibleMessages, failures: failures)
+    }
+
+    /// The scenario: a ``Replacement`` whose acceptors' in-memory stores
+    /// are kept across a crash, as a disk would be, and whose proposers
+    /// keep their configuration in a store of their own. A crash fault
+    /// stops a node (either proposer, an acceptor, D) at one of the
+    /// changes' messages and restarts it 50 ms later. If the changes did
+    /// not both succeed in 3 s (proposer 0 crashed: the change running died
+    /// with it), proposer 1 resumes them from the first that did not.
+    /// Fails unless the changes (or their resumption) succeed, every
+    /// proposer ends in the same majority configuration of B, C and D, and
+    /// the history is linearizable (a re-scan the resumption skipped leaves
+    /// a key on A and one other, and A's removal loses it). Operations cut
+    /// short by a crash stay unknown (never ended), as the checker allows.
+    static func crashedReplacement(under schedule: FaultSchedule) throws -> FaultScheduleExplorer.Run {
+        let replacement = try Replacement(under: schedule, proposerConfigurationStores: true)
+        let (cluster, targets) = (replacement.cluster, replacement.targets)
+        cluster.network.run(for: .seconds(3))
+        var failures: [String] = []
+        let done = replacement.results.prefix { if case .success = $0 { true } else { false } }.count
+        if done < targets.count {
+            var resumed: [Result<Void, CASPaxosError>] = []
+            change(cluster, to: targets[done...], on: 1) { resumed = $0 }
+            cluster.network.run(for: .seconds(5))
+            if resumed.count != targets.count - done || !resumed.allSatisfy({ if case .success = $0 { true } else { false } }) {
+                failures.append("the changes ended \(replacement.results), resumed \(resumed)")
+            }
+        }
+        for (index, node) in cluster.proposers.enumerated() {
+            let quorums = node.proposer?.quorums
+            if quorums.map({ $0.isSameConfiguration(as: .majority(of: targets[1], version: $0.version)) }) != true {
+                failures.append("proposer \(index) holds \(String(describing: quorums))")
+            }
+        }
+        let versions = Set(cluster.proposers.compactMap { $0.proposer?.quorums.version })
+        if versions.count > 1 { failures.append("the proposers hold versions \(versions.sorted())") }
+        return finish(
+            cluster, reading: replacement.keys, eligible: replacement.eligibleMessages, failures: failures,
+            requiringEveryOperationToEnd: false)
     }
 
     /// The scenario: three acceptors, two proposers; clients on both read,
@@ -97,47 +119,63 @@ struct MaintenanceFaultScheduleTests {
     /// Fails unless both collections succeed, the second frees the register
     /// on every acceptor (checked before the final reads, whose prepares
     /// leave promises), every operation ends, and the history (reads
-    /// from both proposers at the end included) is linearizable. The
-    /// messages eligible for a fault are those sent from the first delete
-    /// to the end of the second collection.
+    /// from both proposers at the end included) is linearizable. Under a
+    /// crash (a node stops at the message and restarts 50 ms later, an
+    /// acceptor from its store, a proposer with a new ID), a collection and
+    /// the operations of the proposer that crashed may never end: they
+    /// died with it, and proposer 0 deletes the key once more, which must
+    /// succeed and free it. The messages eligible for a fault are those
+    /// sent from the first delete to the end of the second collection.
     static func collection(under schedule: FaultSchedule) throws -> FaultScheduleExplorer.Run {
-        let cluster = try SimulatedCASCluster(seed: 1)
+        let cluster = try SimulatedCASCluster(seed: 1, link: LinkConditions(delay: Self.unevenDelay))
         let network = cluster.network
         network.force(schedule)
+        let crashes = schedule.faults.contains { if case .crashSender = $0.fault { true } else { false } }
         let doomed = Array("doomed".utf8)
         cluster.perform(.write([1]), key: doomed, client: 99, proposer: 0)
         network.run(for: .milliseconds(20))
         cluster.startClients(clientsPerProposer: 1, operations: 8, keys: [doomed], thinkTime: .milliseconds(4))
         let firstMessage = UInt64(network.statistics.sent) + 1
         var lastMessage: UInt64?
-        var collections: [Result<Void, CASPaxosError>] = []
-        cluster.delete(doomed, client: 96, proposer: 1) { result in
-            collections.append(result)
-            lastMessage = UInt64(network.statistics.sent)
+        var collections: [Result<Void, CASPaxosError>?] = []
+        for proposer in [1, 0] {
+            let index = collections.count
+            collections.append(nil)
+            cluster.delete(doomed, client: 96 - index, proposer: proposer) { result in
+                collections[index] = result
+                lastMessage = UInt64(network.statistics.sent)
+            }
+            network.run(for: .seconds(10))
         }
-        network.run(for: .seconds(10))
-        cluster.delete(doomed, client: 95, proposer: 0) { result in
-            collections.append(result)
-            lastMessage = UInt64(network.statistics.sent)
+        if crashes, collections.contains(where: { $0 == nil }) {
+            // A collection died with its proposer: delete again, as its
+            // client would.
+            collections.append(nil)
+            cluster.delete(doomed, client: 94, proposer: 0) { collections[2] = $0 }
+            network.run(for: .seconds(10))
         }
-        network.run(for: .seconds(10))
         // Before the reads: a read's prepare leaves a promise behind.
         let holders = cluster.acceptors.indices.filter { cluster.acceptors[$0]?.acceptor?.register(doomed) != nil }
         var failures: [String] = []
-        if collections.count != 2 || !collections.allSatisfy({ if case .success = $0 { true } else { false } }) {
+        // After a crash, a collection may have died with its proposer.
+        let mustEnd = crashes ? [collections.last ?? nil] : collections
+        let succeeded = collections.allSatisfy { if case .failure = $0 { false } else { true } }
+        if mustEnd.contains(where: { $0 == nil }) || !succeeded {
             failures.append("collections ended \(collections)")
         }
         if !holders.isEmpty { failures.append("acceptors \(holders) still hold the register") }
         return finish(
             cluster, reading: [doomed], eligible: lastMessage.map { firstMessage...max(firstMessage, $0) },
-            failures: failures)
+            failures: failures, requiringEveryOperationToEnd: !crashes)
     }
 
     /// Reads `keys` through every proposer, lets the reads end, and reports
-    /// the run: `failures`, plus any operation that never ended and the
-    /// checker's verdict if the history is not linearizable.
+    /// the run: `failures`, plus any operation that never ended (if
+    /// `requiringEveryOperationToEnd`) and the checker's verdict if the
+    /// history is not linearizable.
     private static func finish(
-        _ cluster: SimulatedCASCluster, reading keys: [[UInt8]], eligible: ClosedRange<UInt64>?, failures: [String]
+        _ cluster: SimulatedCASCluster, reading keys: [[UInt8]], eligible: ClosedRange<UInt64>?, failures: [String],
+        requiringEveryOperationToEnd: Bool = true
     ) -> FaultScheduleExplorer.Run {
         for key in keys {
             for proposer in cluster.proposers.indices {
@@ -146,10 +184,67 @@ struct MaintenanceFaultScheduleTests {
         }
         cluster.network.run(for: .seconds(5))
         var failures = failures
-        if cluster.unfinished > 0 { failures.append("\(cluster.unfinished) operations never ended") }
+        if requiringEveryOperationToEnd, cluster.unfinished > 0 { failures.append("\(cluster.unfinished) operations never ended") }
         let verdict = cluster.check()
         if !verdict.isLinearizable { failures.append("\(verdict)") }
         return FaultScheduleExplorer.Run(
             eligibleMessages: eligible, failure: failures.isEmpty ? nil : failures.joined(separator: "; "))
     }
+
+    /// Changes the membership to each of `targets` in turn on `proposer`,
+    /// stopping at the first failure; passes on the results.
+    fileprivate static func change(
+        _ cluster: SimulatedCASCluster, to targets: ArraySlice<[Endpoint]>, on proposer: Int,
+        results: [Result<Void, CASPaxosError>] = [], then done: @escaping ([Result<Void, CASPaxosError>]) -> Void
+    ) {
+        guard let target = targets.first else { return done(results) }
+        cluster.proposers[proposer].changeMembership(to: target) { result in
+            guard case .success = result else { return done(results + [result]) }
+            change(cluster, to: targets.dropFirst(), on: proposer, results: results + [result], then: done)
+        }
+    }
+}
+
+/// The membership scenarios' start: three acceptors A, B, C and two
+/// proposers on ``MaintenanceFaultScheduleTests/unevenDelay`` links, under
+/// a forced schedule; two keys written, then one key on each bare
+/// majority (the hard case for a re-scan); a client on each proposer
+/// reading, writing and compare-and-setting the two keys (and one key of
+/// its own) while proposer 0 replaces A with D: 3 → 4 (D in), then 4 → 3
+/// (A out). The messages eligible for a fault are those sent from the
+/// first change's start to the end of the last one proposer 0 ran.
+private final class Replacement {
+    let cluster: SimulatedCASCluster
+    /// Every key written, for the final reads.
+    let keys: [[UInt8]]
+    /// The two changes' acceptors.
+    let targets: [[Endpoint]]
+    /// What proposer 0's changes ended with, once they have: up to the
+    /// first failure.
+    private(set) var results: [Result<Void, CASPaxosError>] = []
+    private let firstMessage: UInt64
+    private var lastMessage: UInt64?
+
+    init(under schedule: FaultSchedule, proposerConfigurationStores: Bool) throws {
+        cluster = try SimulatedCASCluster(
+            seed: 1, proposerConfigurationStores: proposerConfigurationStores,
+            link: LinkConditions(delay: MaintenanceFaultScheduleTests.unevenDelay))
+        let network = cluster.network
+        network.force(schedule)
+        let shared = [Array("a".utf8), Array("b".utf8)]
+        for key in shared { cluster.perform(.write([0]), key: key, client: 99, proposer: 0) }
+        network.run(for: .milliseconds(20))
+        keys = shared + cluster.writeOnMinimalQuorums(client: 98) + [Array("client-0".utf8), Array("client-1".utf8)]
+        cluster.startClients(clientsPerProposer: 1, operations: 8, keys: shared, thinkTime: .milliseconds(4))
+        let original = cluster.acceptorNodes.map(\.localEndpoint)
+        let added = cluster.addAcceptor().localEndpoint
+        targets = [original + [added], Array(original.dropFirst()) + [added]]
+        firstMessage = UInt64(network.statistics.sent) + 1
+        MaintenanceFaultScheduleTests.change(cluster, to: targets[...], on: 0) { [unowned self] in
+            results = $0
+            lastMessage = UInt64(network.statistics.sent)
+        }
+    }
+
+    var eligibleMessages: ClosedRange<UInt64>? { lastMessage.map { firstMessage...max(firstMessage, $0) } }
 }

@@ -25,6 +25,27 @@ struct FaultScheduleTests {
         #expect(network.statistics.duplicated == 1)
     }
 
+    @Test("a crash fault crashes the sender instead of sending, and restarts it later")
+    func crashFault() throws {
+        let network = SimulatedNetwork(seed: 5)
+        let a = network.addNode()
+        let b = network.addNode()
+        let inbox = Inbox(b)
+        var restarts: [Instant] = []
+        a.onRestart = { node in restarts.append(node.network.now) }
+        network.force(FaultSchedule([(message: 2, fault: .crashSender(restartAfter: .milliseconds(5)))]))
+        try a.send(number: 1, to: b)
+        try a.send(number: 2, to: b)
+        #expect(a.isCrashed)
+        #expect(throws: TransportError.self) { try a.send(number: 3, to: b) }
+        network.runUntilIdle()
+        #expect(!a.isCrashed && restarts == [.at(.milliseconds(5))])
+        try a.send(number: 4, to: b)
+        network.runUntilIdle()
+        #expect(inbox.firstBytes == [1, 4])
+        #expect(network.statistics.droppedByCrash == 1)
+    }
+
     @Test("schedules list their faults by message, a later fault on a message replacing an earlier one")
     func scheduleOrder() {
         let schedule = FaultSchedule().adding(.drop, toMessage: 9).adding(.delay(.seconds(1)), toMessage: 4)

@@ -253,14 +253,20 @@ final class SimulatedCASCluster {
     /// Deletes `key` on `proposer` (recorded as a write of nil) and, once
     /// that succeeded or ended indeterminate, collects its garbage
     /// (``CASPaxosNode/delete(key:completion:collected:)``); `collected`
-    /// reports the collection.
+    /// gets the collection's result, `then` the delete's.
     func delete(
         _ key: [UInt8], client: Int, proposer: Int,
-        collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in }
+        collected: @escaping (Result<Void, CASPaxosError>) -> Void = { _ in },
+        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void = { _ in }
     ) {
         let number = invoke(.write(nil), key: key, client: client)
         proposers[proposer].delete(
-            key: key, completion: { [unowned self] in complete(number, with: $0) }, collected: collected)
+            key: key,
+            completion: { [unowned self] result in
+                complete(number, with: result)
+                then(result)
+            },
+            collected: collected)
     }
 
     private func invoke(_ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int) -> Int {

@@ -25,6 +25,8 @@ public struct FaultScheduleExplorer {
         /// Why the run failed, or nil if it passed.
         public var failure: String?
 
+        /// A run's report: the messages it allows faults on (nil: none)
+        /// and its failure (nil: it passed).
         public init(eligibleMessages: ClosedRange<UInt64>?, failure: String?) {
             self.eligibleMessages = eligibleMessages
             self.failure = failure
@@ -52,6 +54,8 @@ public struct FaultScheduleExplorer {
     /// Failures after which exploration stops.
     public var maximumFailures: Int
 
+    /// An explorer of every schedule of up to `depth` of `faults`, that
+    /// stops after `maximumRuns` runs or `maximumFailures` failures.
     public init(faults: [MessageFault], depth: Int = 1, maximumRuns: Int = 100_000, maximumFailures: Int = 10) {
         self.faults = faults
         self.depth = depth

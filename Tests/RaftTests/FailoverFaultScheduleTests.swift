@@ -12,10 +12,9 @@ import Testing
 struct FailoverFaultScheduleTests {
     /// A loss; a message overtaken by the next few; one that arrives after
     /// its exchange is over; a late copy; and a crash of the sender for
-    /// longer than an election timeout, so that the others elect a leader
-    /// without it (a crash shorter than that mostly ends with the same
-    /// leader back: with a leader that acknowledged entries no follower
-    /// held, only the long crash lost them).
+    /// longer than an election timeout, so that the others may elect a
+    /// leader without it (after a 50 ms crash, the same leader mostly
+    /// comes back).
     static let faults: [MessageFault] = [
         .drop, .delay(.milliseconds(4)), .delay(.milliseconds(400)), .duplicate(after: .milliseconds(400)),
         .crashSender(restartAfter: .seconds(1)),

@@ -52,7 +52,7 @@ extension SimulatedNetwork {
         let link = linkOverrides.isEmpty ? defaultLink : linkOverrides[key] ?? defaultLink
         if !forcedFaults.isEmpty, let fault = forcedFaults[messageID] {
             return transmit(
-                message, from: origin, to: target, messageID: messageID, destination: destination, forcing: fault,
+                message, from: source, to: target, messageID: messageID, destination: destination, forcing: fault,
                 link: link)
         }
         if link.drawLoss(&random) {
@@ -68,10 +68,10 @@ extension SimulatedNetwork {
     /// One copy's fate as a ``FaultSchedule`` forces it, instead of the
     /// link's draws.
     private func transmit(
-        _ message: UnsafeRawBufferPointer, from origin: Int32, to target: Int32, messageID: UInt64,
+        _ message: UnsafeRawBufferPointer, from source: SimulatedNode, to target: Int32, messageID: UInt64,
         destination: Endpoint, forcing fault: MessageFault, link: LinkModel
     ) {
-        let sender = nodes[Int(origin)].localEndpoint
+        let (sender, origin) = (source.localEndpoint, Int32(source.index))
         switch fault {
         case .drop:
             countDrop(.loss, messageID: messageID, from: sender, to: destination)
@@ -83,11 +83,10 @@ extension SimulatedNetwork {
             enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: Self.nanoseconds(after))
         case .crashSender(let restartAfter):
             countDrop(.crash, messageID: messageID, from: sender, to: destination)
-            let node = nodes[Int(origin)]
             // A multicast's first copy crashed it already.
-            guard !node.isCrashed else { return }
-            crash(node)
-            schedule(at: now + restartAfter) { $0.restart(node) }
+            guard !source.isCrashed else { return }
+            crash(source)
+            schedule(at: now + restartAfter) { $0.restart(source) }
         }
     }
 

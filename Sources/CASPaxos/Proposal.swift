@@ -17,6 +17,13 @@ struct Proposal {
         case preparing
         /// Accept sent; collecting acceptances.
         case accepting
+        /// The prepare reached its quorum, which holds another proposer's
+        /// ballot above the proposal's last accept, while every acceptor
+        /// that answered that accept so far proved it unwritten: waiting for
+        /// the others' answers, which may prove it written nowhere, before
+        /// deciding between a fresh change and an indeterminate failure
+        /// (see ``Proposer``). ``Proposal/attemptDeadline`` bounds the wait.
+        case awaitingLastAccept
     }
 
     let id: UInt64
@@ -75,17 +82,21 @@ struct Proposal {
     /// leaves ``sentAccepts``. A new configuration forgets both (refusals
     /// are counted by position in the directory, which it changes), which
     /// at worst keeps an accept that was written nowhere.
-    var lastAccept: (requestID: UInt64, ballot: Ballot)?
+    var lastAccept: (requestID: UInt64, ballot: Ballot, sentAt: Instant)?
     var lastAcceptRefusals = AcceptorSet()
+    /// Whether an acceptor answered the last accept without proving it
+    /// unwritten there (it took it, or refused without knowing): then no
+    /// later answer can prove it written nowhere.
+    var lastAcceptMayBeWritten = false
 
     /// Whether an attempt is waiting for answers.
-    var isInFlight: Bool { phase == .preparing || phase == .accepting }
+    var isInFlight: Bool { phase == .preparing || phase == .accepting || phase == .awaitingLastAccept }
 
     /// When the proposer must next look at this proposal: its deadline, or
     /// earlier the end of its attempt or of its back-off.
     var wakeUp: Instant {
         switch phase {
-        case .preparing, .accepting: min(deadline, attemptDeadline)
+        case .preparing, .accepting, .awaitingLastAccept: min(deadline, attemptDeadline)
         case .backingOff(let until): min(deadline, until)
         case .queued: deadline
         }
@@ -93,6 +104,7 @@ struct Proposal {
 
     /// What the deadline reports if the proposal fails now.
     var failureReason: CASPaxosError.Code {
+        if phase == .awaitingLastAccept { return .conflict }
         if isInFlight { return refused.isEmpty ? .noQuorum : .conflict }
         return failures == 0 ? .timeout : lastFailure
     }
@@ -109,6 +121,10 @@ struct SentAccepts {
     private var later: [Accept] = []
 
     var isEmpty: Bool { firstBallot == nil }
+
+    /// Whether the only accept sent (and not proved unwritten) is the one
+    /// at `ballot`.
+    func holdsOnly(_ ballot: Ballot) -> Bool { firstBallot == ballot && later.isEmpty }
 
     mutating func append(_ accept: Accept) {
         if firstBallot == nil {

@@ -480,6 +480,7 @@ extension Proposer {
                     let lastAccept = proposal.lastAccept?.requestID
                     proposal.lastAccept = nil
                     proposal.lastAcceptRefusals.removeAll()
+                    proposal.lastAcceptMayBeWritten = false
                     guard proposal.isInFlight else { return (lastAccept, nil) }
                     proposal.phase = .backingOff(until: now)
                     return (lastAccept, proposal.requestID)

@@ -45,6 +45,17 @@ import EventCore
 ///   above them, and its promise of a key it accepted nothing for names
 ///   that floor: a floor above this proposal's first accept fails the
 ///   proposal indeterminate too.
+/// - An accept refused by every acceptor, each knowing it never accepted
+///   it, was written nowhere and no longer counts as sent. A retry's prepare
+///   often reaches its quorum before the last of those refusals arrives
+///   (the attempt was abandoned at a quorum of refusals): when its only
+///   obstacle is that accept, and every answer to it so far was such a
+///   refusal, the proposal waits for the missing answers, as long again as
+///   the accept has been out (``Proposal/Phase/awaitingLastAccept``). The
+///   last refusal lets the change apply afresh; an acceptance, a refusal
+///   that proves nothing, or the deadline fails it indeterminate, as it
+///   would have failed at once. A refused one-round-trip accept after
+///   another proposer's write is the common case.
 /// - One-round-trip optimization: every accept carries the next ballot,
 ///   which acceptors promise as they accept. When a prepare quorum did, the
 ///   proposer caches (next ballot, new value) for the key, and its next
@@ -279,6 +290,10 @@ public struct Proposer {
                 if now >= proposal.attemptDeadline {
                     abandonAttempt(proposalID, proposal.refused.isEmpty ? .noQuorum : .conflict, now: now, into: &effects)
                 }
+            case .awaitingLastAccept:
+                // The last accept's missing answers did not come: it may
+                // have been written, as its prepare found.
+                if now >= proposal.attemptDeadline { fail(proposalID, .conflict, now: now, into: &effects) }
             case .backingOff(let until):
                 if now >= until {
                     beginAttempt(proposalID, cached: keys.takeCached(proposal.key), now: now, into: &effects)
@@ -409,8 +424,9 @@ public struct Proposer {
                 let previous = proposal.lastAccept?.requestID
                 proposal.nextBallot = nextBallot
                 let retired = Self.startPhase(&proposal, .accepting, requestID, attemptDeadline)
-                proposal.lastAccept = (requestID, proposal.ballot)
+                proposal.lastAccept = (requestID, proposal.ballot, now)
                 proposal.lastAcceptRefusals.removeAll()
+                proposal.lastAcceptMayBeWritten = false
                 return (proposal.key, proposal.ballot, previous, retired)
             })
         else { return }
@@ -462,15 +478,10 @@ public struct Proposer {
         }
         counter = max(counter, accepted.counter)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
-        // At the quorum: the ballot and value a read ends with here, if it
-        // can (every promise names the same accepted ballot, and an accept
-        // quorum holds it), the value this proposal sent at the highest
-        // accepted ballot, if it sent one, and whether another proposer's
-        // accept above its first one rules a fresh change out.
         guard
             let outcome = proposals.update(
                 proposalID,
-                { proposal -> (agreed: (ballot: Ballot, value: [UInt8]?)?, own: [UInt8]??, conflicts: Bool)? in
+                { proposal -> PrepareOutcome? in
                     proposal.granted.insert(position)
                     if accepted > proposal.highestAccepted {
                         proposal.highestAccepted = accepted
@@ -479,28 +490,92 @@ public struct Proposer {
                     proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
                     if let removalFloor { proposal.highestRemovalFloor = max(proposal.highestRemovalFloor, removalFloor) }
                     guard proposal.granted.count >= quorum else { return nil }
-                    let agreed =
-                        proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
-                            && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
-                        ? (proposal.ballot, proposal.current) : nil
-                    let own = proposal.sentAccepts.value(at: proposal.highestAccepted)
-                    let conflicts =
-                        !proposal.isIdentity
-                        && proposal.sentAccepts.firstBallot.map {
-                            proposal.highestAccepted > $0 || proposal.highestRemovalFloor > $0
-                        } == true
-                    return (agreed, own, conflicts)
+                    // A read ends here if it can: every promise names the
+                    // same accepted ballot, and an accept quorum holds it.
+                    if proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
+                        && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
+                    {
+                        return .endRead(ballot: proposal.ballot, value: proposal.current)
+                    }
+                    return Self.decide(&proposal, now: now)
                 }) ?? nil
         else { return }
-        if let (ballot, value) = outcome.agreed {
-            endReadAtPromises(proposalID, ballot: ballot, value: value, now: now, into: &effects)
-        } else if let own = outcome.own {
-            sendAccept(proposalID, repeating: own, now: now, into: &effects)
-        } else if outcome.conflicts {
-            fail(proposalID, .conflict, now: now, into: &effects)
-        } else {
-            sendAccept(proposalID, now: now, into: &effects)
+        proceed(proposalID, outcome, now: now, into: &effects)
+    }
+
+    /// Where a prepare that reached its quorum leads.
+    private enum PrepareOutcome {
+        /// A read's promises prove the value chosen.
+        case endRead(ballot: Ballot, value: [UInt8]?)
+        /// The highest accepted ballot is one of the proposal's own
+        /// accepts: finish that write with the value it sent.
+        case repeatAccept([UInt8]?)
+        /// Another proposer's ballot above the proposal's first accept
+        /// rules a fresh change out: the change may have taken effect.
+        case conflict
+        /// As `.conflict`, unless the last accept's missing answers prove it
+        /// written nowhere: wait for them (``Proposal/Phase/awaitingLastAccept``).
+        case awaitLastAccept
+        /// Apply the change to the current value.
+        case applyChange
+    }
+
+    /// Decides a write's prepare that reached its quorum (again when it
+    /// waits for its last accept's answers): see ``Proposer`` on retries.
+    /// A wait lasts as long again as the last accept has been out, at most
+    /// until the attempt's deadline: the answers that did come took less,
+    /// and an acceptor that is down is not waited for long.
+    private static func decide(_ proposal: inout Proposal, now: Instant) -> PrepareOutcome {
+        if let own = proposal.sentAccepts.value(at: proposal.highestAccepted) { return .repeatAccept(own) }
+        guard !proposal.isIdentity, let first = proposal.sentAccepts.firstBallot,
+            proposal.highestAccepted > first || proposal.highestRemovalFloor > first
+        else { return .applyChange }
+        guard let last = proposal.lastAccept, proposal.sentAccepts.holdsOnly(last.ballot),
+            !proposal.lastAcceptMayBeWritten
+        else { return .conflict }
+        if proposal.phase != .awaitingLastAccept {
+            proposal.phase = .awaitingLastAccept
+            proposal.attemptDeadline = min(proposal.attemptDeadline, now + (now - last.sentAt))
         }
+        return .awaitLastAccept
+    }
+
+    /// Acts on `outcome`, the decision of `proposalID`'s prepare.
+    private mutating func proceed(
+        _ proposalID: UInt64, _ outcome: PrepareOutcome, now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        switch outcome {
+        case .endRead(let ballot, let value):
+            endReadAtPromises(proposalID, ballot: ballot, value: value, now: now, into: &effects)
+        case .repeatAccept(let own): sendAccept(proposalID, repeating: own, now: now, into: &effects)
+        case .conflict: fail(proposalID, .conflict, now: now, into: &effects)
+        case .awaitLastAccept: counters.awaitedLastAccepts += 1
+        case .applyChange: sendAccept(proposalID, now: now, into: &effects)
+        }
+    }
+
+    /// Records an answer from `position` to `proposal`'s last accept, if
+    /// `requestID` is that accept: a refusal that `provesUnwritten` (refused
+    /// so by every acceptor, the accept was written nowhere and leaves
+    /// ``Proposal/sentAccepts``), or any other answer, after which the
+    /// accept may be written. Returns the new decision of a prepare that
+    /// was waiting for the answer.
+    private static func recordAnswer(
+        to requestID: UInt64, from position: Int?, provesUnwritten: Bool, in proposal: inout Proposal,
+        acceptSet: AcceptorSet, now: Instant
+    ) -> PrepareOutcome? {
+        guard let last = proposal.lastAccept, last.requestID == requestID, let position, acceptSet.contains(position)
+        else { return nil }
+        if provesUnwritten {
+            proposal.lastAcceptRefusals.insert(position)
+            if proposal.lastAcceptRefusals.count == acceptSet.count { proposal.sentAccepts.remove(last.ballot) }
+        } else {
+            proposal.lastAcceptMayBeWritten = true
+        }
+        guard proposal.phase == .awaitingLastAccept else { return nil }
+        let outcome = decide(&proposal, now: now)
+        if case .awaitLastAccept = outcome { return nil }
+        return outcome
     }
 
     /// Ends a read with `value`, which its promises prove chosen: accepted
@@ -521,7 +596,10 @@ public struct Proposer {
     private mutating func receiveAccepted(
         _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard let proposalID = waiting(requestID, .accepting) else { return }
+        guard let proposalID = waiting(requestID, .accepting) else {
+            receiveLateAcceptance(requestID, from: sender, now: now, into: &effects)
+            return
+        }
         guard let position = acceptors.position(of: sender), acceptors.accept.contains(position),
             proposals.update(proposalID, { !$0.refused.contains(position) }) == true
         else {
@@ -535,6 +613,7 @@ public struct Proposer {
         guard
             let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?)? in
                 proposal.granted.insert(position)
+                proposal.lastAcceptMayBeWritten = true
                 let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
                 guard proposal.granted.count >= needed else { return nil }
                 let promised = proposal.nextBallot.flatMap {
@@ -546,6 +625,23 @@ public struct Proposer {
         complete(
             proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,
             into: &effects)
+    }
+
+    /// An acceptance of a proposal's last accept after its attempt was
+    /// abandoned: recorded, and a prepare waiting for the accept's answers
+    /// fails indeterminate.
+    private mutating func receiveLateAcceptance(
+        _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        guard let proposalID = proposalID(of: requestID) else { return }
+        let (position, acceptSet) = (acceptors.position(of: sender), acceptors.accept)
+        guard
+            let outcome = proposals.update(proposalID, { proposal in
+                Self.recordAnswer(
+                    to: requestID, from: position, provesUnwritten: false, in: &proposal, acceptSet: acceptSet, now: now)
+            }) ?? nil
+        else { return }
+        proceed(proposalID, outcome, now: now, into: &effects)
     }
 
     /// A refusal: a ballot `isConflict` (else a stale age); `provesUnwritten`
@@ -562,32 +658,27 @@ public struct Proposer {
         let position = acceptors.position(of: sender)
         let directory = acceptors
         let (prepareQuorum, acceptQuorum) = (quorums.prepareQuorum, quorums.acceptQuorum)
-        // Counts a refusal of the last accept that proves it was not
-        // written there (refused so by every acceptor, it was written
-        // nowhere; a refused duplicate of an accept the acceptor took
-        // proves nothing), then of the attempt in flight: returns whether
+        // Records a refusal of the last accept (a prepare waiting for it
+        // may decide now), then counts one of the attempt in flight: whether
         // the attempt can no longer reach its quorum, or nil if the refusal
         // is not for the attempt in flight.
         var wasPreparing = false
+        var decided: PrepareOutcome?
         let outcome = proposals.update(proposalID) { proposal -> Bool? in
-            if let last = proposal.lastAccept, last.requestID == requestID, let position,
-                directory.accept.contains(position), provesUnwritten
-            {
-                proposal.lastAcceptRefusals.insert(position)
-                if proposal.lastAcceptRefusals.count == directory.accept.count {
-                    proposal.sentAccepts.remove(last.ballot)
-                }
-            }
-            guard proposal.isInFlight, proposal.requestID == requestID else { return nil }
+            decided = Self.recordAnswer(
+                to: requestID, from: position, provesUnwritten: provesUnwritten, in: &proposal,
+                acceptSet: directory.accept, now: now)
+            guard decided == nil, proposal.isInFlight, proposal.requestID == requestID else { return nil }
             let (set, quorum) =
-                proposal.phase == .preparing
-                ? (directory.prepare, prepareQuorum)
-                : (directory.accept, proposal.needsEveryAcceptor ? directory.accept.count : acceptQuorum)
+                proposal.phase == .accepting
+                ? (directory.accept, proposal.needsEveryAcceptor ? directory.accept.count : acceptQuorum)
+                : (directory.prepare, prepareQuorum)
             guard let position, set.contains(position), !proposal.granted.contains(position) else { return false }
             proposal.refused.insert(position)
             wasPreparing = proposal.phase == .preparing
             return set.count - proposal.refused.count < quorum
         }
+        if let decided { return proceed(proposalID, decided, now: now, into: &effects) }
         switch outcome {
         case nil, .some(nil):
             countStaleReply(requestID)

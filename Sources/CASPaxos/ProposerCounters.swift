@@ -13,6 +13,12 @@ public struct ProposerCounters: Hashable, Sendable {
     /// promise of the quorum reported the same accepted ballot, held by
     /// an accept quorum, so its value was chosen.
     public var readsEndedAtPromises = 0
+    /// Retries whose prepare found another proposer's ballot above the
+    /// proposal's refused accept before every acceptor had answered that
+    /// accept, and waited for the missing answers: refusals that prove it
+    /// written nowhere let the change apply afresh, where the proposal
+    /// would have failed indeterminate at once.
+    public var awaitedLastAccepts = 0
     /// Attempts abandoned: refused by a higher ballot or a stale age, or
     /// not answered by a quorum in time.
     public var failedAttempts = 0

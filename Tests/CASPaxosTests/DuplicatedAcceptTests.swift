@@ -63,12 +63,13 @@ struct DuplicatedAcceptTests {
         /// Runs `proposer` (at `endpoint`) with every message delivered,
         /// ticking past back-offs, until proposal `id` completes.
         mutating func finish(
-            _ id: UInt64, on proposer: inout Proposer, at endpoint: Endpoint, startingWith pending: [CASPaxosEffect]
+            _ id: UInt64, on proposer: inout Proposer, at endpoint: Endpoint, startingWith pending: [CASPaxosEffect],
+            reaching reached: Range<Int>? = nil
         ) -> Result<[UInt8]?, CASPaxosError>? {
             var effects = pending
             for _ in 0..<100 {
                 for case .proposalCompleted(id, let result) in effects { return result }
-                let replies = deliver(effects, from: endpoint)
+                let replies = deliver(effects, from: endpoint, reaching: reached)
                 effects.removeAll()
                 for (from, reply) in replies { proposer.receive(reply, from: from, now: now, into: &effects) }
                 if effects.isEmpty {
@@ -170,6 +171,112 @@ struct DuplicatedAcceptTests {
         }
         #expect(proposers[0].counters.failedAttempts == 1, "the stale accept was refused once, then retried")
         #expect(cluster.values == [[4], [4], [4]])
+    }
+
+    /// Proposer 0 writes (caching its next ballot), proposer 1 writes on
+    /// top (on the acceptors `secondWriteReaches`, by default all), then
+    /// proposer 0 sends its stale one-round-trip accept, which the
+    /// acceptors proposer 1 reached refuse as unwritten. Only the first two
+    /// answers arrive at once, refusals that abandon the attempt; after the
+    /// back-off the retry's prepare reaches its quorum and finds proposer
+    /// 1's ballot above the refused accept. Returns proposer 0, its
+    /// proposal, the retry's pending effects and the third answer, held
+    /// back.
+    static func staleAcceptRetryBeforeLastRefusal(
+        in cluster: inout Cluster, secondWriteReaches: Range<Int>? = nil
+    ) throws -> (proposer: Proposer, id: UInt64, effects: [CASPaxosEffect], heldBack: (Endpoint, CASPaxosMessage)) {
+        var proposers = [try makeProposer(7), try makeProposer(8)]
+        let endpoints = [Endpoint.loopbackV4(port: 100), .loopbackV4(port: 101)]
+        for (writer, expected) in [(0, [UInt8(1)]), (1, [2])] {
+            var effects: [CASPaxosEffect] = []
+            let id = try proposers[writer].propose(key: key, change: increment, now: cluster.now, into: &effects)
+            let result = cluster.finish(
+                id, on: &proposers[writer], at: endpoints[writer], startingWith: effects,
+                reaching: writer == 1 ? secondWriteReaches : nil)
+            #expect(try result?.get() == expected)
+        }
+        var proposer = proposers[0]
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: key, change: increment, now: cluster.now, into: &effects)
+        #expect(proposer.counters.oneRoundTripAttempts == 1)
+        let refusals = cluster.deliver(effects, from: endpoints[0])
+        #expect(refusals.count == 3)
+        #expect(refusals.prefix(2).allSatisfy { if case .conflict(_, _, true) = $0.message { true } else { false } })
+        effects.removeAll()
+        for (from, refusal) in refusals.prefix(2) { proposer.receive(refusal, from: from, now: cluster.now, into: &effects) }
+        #expect(proposer.counters.failedAttempts == 1)
+        // The back-off ends; the retry's prepare gets every promise.
+        cluster.now = cluster.now + .milliseconds(20)
+        proposer.tick(now: cluster.now, into: &effects)
+        let promises = cluster.deliver(effects, from: endpoints[0])
+        effects.removeAll()
+        for (from, promise) in promises { proposer.receive(promise, from: from, now: cluster.now, into: &effects) }
+        return (proposer, id, effects, refusals[2])
+    }
+
+    @Test("a retry whose prepare outruns the stale accept's last refusal waits for it, then writes afresh")
+    func retryWaitsForTheLastRefusal() throws {
+        var cluster = try Cluster()
+        var (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(in: &cluster)
+        #expect(effects.isEmpty, "neither an accept nor an indeterminate failure before the last refusal")
+        #expect(proposer.counters.awaitedLastAccepts == 1)
+        proposer.receive(heldBack.1, from: heldBack.0, now: cluster.now, into: &effects)
+        let result = cluster.finish(id, on: &proposer, at: .loopbackV4(port: 100), startingWith: effects)
+        #expect(try result?.get() == [3], "\(String(describing: result))")
+        #expect(cluster.values == [[3], [3], [3]])
+    }
+
+    @Test("a retry waiting for the last refusal fails indeterminate when it does not come, or another answer does")
+    func retryWaitingForTheLastRefusalFails() throws {
+        // The third acceptor is down: nothing comes. The accept has been
+        // out 20 ms when the wait begins, which lasts 20 ms more, then
+        // fails the proposal (it does not retry).
+        var cluster = try Cluster()
+        var (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(in: &cluster)
+        let attempts = proposer.counters.attempts
+        #expect(proposer.nextDeadline == cluster.now + .milliseconds(20))
+        proposer.tick(now: cluster.now + .milliseconds(19), into: &effects)
+        #expect(effects.isEmpty)
+        proposer.tick(now: cluster.now + .milliseconds(20), into: &effects)
+        var results = effects.compactMap { if case .proposalCompleted(id, let result) = $0 { result } else { nil } }
+        if case .failure(let error) = results.first { #expect(error.code == .conflict) } else {
+            Issue.record("expected an indeterminate failure: \(results)")
+        }
+        #expect(proposer.counters.attempts == attempts, "no further attempt")
+        // The third acceptor answers an accept the first time with a
+        // refusal that proves nothing (here a stale age): the proposal fails
+        // at once.
+        cluster = try Cluster()
+        (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(in: &cluster)
+        guard let lastAccept = proposer.proposals[id]?.lastAccept else {
+            Issue.record("no last accept")
+            return
+        }
+        proposer.receive(
+            .staleAge(requestID: lastAccept.requestID, minimumAge: 0), from: cluster.endpoints[2], now: cluster.now,
+            into: &effects)
+        results = effects.compactMap { if case .proposalCompleted(id, let result) = $0 { result } else { nil } }
+        if case .failure(let error) = results.first { #expect(error.code == .conflict) } else {
+            Issue.record("expected an indeterminate failure: \(results)")
+        }
+        #expect(cluster.values == [[2], [2], [2]])
+        // Proposer 1's write missed the third acceptor, which takes the
+        // stale accept; its acceptance arrives late: the proposal fails at
+        // once.
+        cluster = try Cluster()
+        (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(
+            in: &cluster, secondWriteReaches: 0..<2)
+        #expect(effects.isEmpty && proposer.counters.awaitedLastAccepts == 1)
+        guard case .accepted = heldBack.1 else {
+            Issue.record("the third acceptor took the stale accept: \(heldBack.1)")
+            return
+        }
+        proposer.receive(heldBack.1, from: heldBack.0, now: cluster.now, into: &effects)
+        results = effects.compactMap { if case .proposalCompleted(id, let result) = $0 { result } else { nil } }
+        if case .failure(let error) = results.first { #expect(error.code == .conflict) } else {
+            Issue.record("expected an indeterminate failure: \(results)")
+        }
+        #expect(cluster.values == [[2], [2], [2]])
     }
 
     @Test("what a register can tell about the ballots it never accepted")

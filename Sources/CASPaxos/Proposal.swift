@@ -18,8 +18,10 @@ struct Proposal {
         /// Accept sent; collecting acceptances.
         case accepting
         /// The prepare reached its quorum, which holds another proposer's
-        /// ballot above the proposal's last accept, while every acceptor
-        /// that answered that accept so far proved it unwritten: waiting for
+        /// ballot (or a removal floor) above the proposal's last accept,
+        /// the only one it may have written, while a quorum of refusals of
+        /// that accept, and every answer to it so far, proved it unwritten:
+        /// waiting for
         /// the others' answers, which may prove it written nowhere, before
         /// deciding between a fresh change and an indeterminate failure
         /// (see ``Proposer``). ``Proposal/attemptDeadline`` bounds the wait.
@@ -76,17 +78,20 @@ struct Proposal {
     /// an accept of this proposal's below it may have been chosen and
     /// collected since (see ``Proposer``).
     var highestRemovalFloor = Ballot.zero
-    /// The request ID of the last accept sent and the acceptors that refused
-    /// it knowing they never accepted it, counted even after the attempt was
-    /// abandoned: refused so by every acceptor, it was written nowhere and
-    /// leaves ``sentAccepts``. A new configuration forgets both (refusals
-    /// are counted by position in the directory, which it changes), which
-    /// at worst keeps an accept that was written nowhere.
+    /// The last accept sent (its request ID, its ballot and when it left)
+    /// and the acceptors that refused it knowing they never accepted it,
+    /// counted even after the attempt was abandoned: refused so by every
+    /// acceptor, it was written nowhere and leaves ``sentAccepts``. A new
+    /// configuration forgets both (refusals are counted by position in the
+    /// directory, which it changes), which at worst keeps an accept that
+    /// was written nowhere.
     var lastAccept: (requestID: UInt64, ballot: Ballot, sentAt: Instant)?
     var lastAcceptRefusals = AcceptorSet()
     /// Whether an acceptor answered the last accept without proving it
-    /// unwritten there (it took it, or refused without knowing): then no
-    /// later answer can prove it written nowhere.
+    /// unwritten there (it took it, or refused without knowing, as a stale
+    /// age does): a prepare stops waiting for the accept's other answers
+    /// (``Phase/awaitingLastAccept``), which could prove it written nowhere
+    /// only if that acceptor refused a later copy knowing.
     var lastAcceptMayBeWritten = false
 
     /// Whether an attempt is waiting for answers.

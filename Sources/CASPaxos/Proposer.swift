@@ -49,9 +49,10 @@ import EventCore
 ///   it, was written nowhere and no longer counts as sent. A retry's prepare
 ///   often reaches its quorum before the last of those refusals arrives
 ///   (the attempt was abandoned at a quorum of refusals): when its only
-///   obstacle is that accept, and every answer to it so far was such a
-///   refusal, the proposal waits for the missing answers, as long again as
-///   the accept has been out (``Proposal/Phase/awaitingLastAccept``). The
+///   obstacle is that accept, a quorum of such refusals came and every
+///   answer to it so far was one, the proposal waits for the missing
+///   answers, as long again as the accept has been out
+///   (``Proposal/Phase/awaitingLastAccept``). The
 ///   last refusal lets the change apply afresh; an acceptance, a refusal
 ///   that proves nothing, or the deadline fails it indeterminate, as it
 ///   would have failed at once. A refused one-round-trip accept after
@@ -497,7 +498,7 @@ public struct Proposer {
                     {
                         return .endRead(ballot: proposal.ballot, value: proposal.current)
                     }
-                    return Self.decide(&proposal, now: now)
+                    return Self.decide(&proposal, refusalsToAbandon: acceptSet.count - acceptQuorum + 1, now: now)
                 }) ?? nil
         else { return }
         proceed(proposalID, outcome, now: now, into: &effects)
@@ -510,8 +511,9 @@ public struct Proposer {
         /// The highest accepted ballot is one of the proposal's own
         /// accepts: finish that write with the value it sent.
         case repeatAccept([UInt8]?)
-        /// Another proposer's ballot above the proposal's first accept
-        /// rules a fresh change out: the change may have taken effect.
+        /// Another proposer's ballot, or a removal floor, above the
+        /// proposal's first accept rules a fresh change out: the change may
+        /// have taken effect.
         case conflict
         /// As `.conflict`, unless the last accept's missing answers prove it
         /// written nowhere: wait for them (``Proposal/Phase/awaitingLastAccept``).
@@ -522,16 +524,18 @@ public struct Proposer {
 
     /// Decides a write's prepare that reached its quorum (again when it
     /// waits for its last accept's answers): see ``Proposer`` on retries.
-    /// A wait lasts as long again as the last accept has been out, at most
-    /// until the attempt's deadline: the answers that did come took less,
-    /// and an acceptor that is down is not waited for long.
-    private static func decide(_ proposal: inout Proposal, now: Instant) -> PrepareOutcome {
+    /// It waits only once `refusalsToAbandon` acceptors (enough to abandon
+    /// an accept attempt) refused the last accept knowing, and as long again
+    /// as that accept has been out, at most until the attempt's deadline:
+    /// the answers that did come took less, and an acceptor that is down is
+    /// not waited for long.
+    private static func decide(_ proposal: inout Proposal, refusalsToAbandon: Int, now: Instant) -> PrepareOutcome {
         if let own = proposal.sentAccepts.value(at: proposal.highestAccepted) { return .repeatAccept(own) }
         guard !proposal.isIdentity, let first = proposal.sentAccepts.firstBallot,
             proposal.highestAccepted > first || proposal.highestRemovalFloor > first
         else { return .applyChange }
         guard let last = proposal.lastAccept, proposal.sentAccepts.holdsOnly(last.ballot),
-            !proposal.lastAcceptMayBeWritten
+            !proposal.lastAcceptMayBeWritten, proposal.lastAcceptRefusals.count >= refusalsToAbandon
         else { return .conflict }
         if proposal.phase != .awaitingLastAccept {
             proposal.phase = .awaitingLastAccept
@@ -562,7 +566,7 @@ public struct Proposer {
     /// was waiting for the answer.
     private static func recordAnswer(
         to requestID: UInt64, from position: Int?, provesUnwritten: Bool, in proposal: inout Proposal,
-        acceptSet: AcceptorSet, now: Instant
+        acceptSet: AcceptorSet, acceptQuorum: Int, now: Instant
     ) -> PrepareOutcome? {
         guard let last = proposal.lastAccept, last.requestID == requestID, let position, acceptSet.contains(position)
         else { return nil }
@@ -573,7 +577,7 @@ public struct Proposer {
             proposal.lastAcceptMayBeWritten = true
         }
         guard proposal.phase == .awaitingLastAccept else { return nil }
-        let outcome = decide(&proposal, now: now)
+        let outcome = decide(&proposal, refusalsToAbandon: acceptSet.count - acceptQuorum + 1, now: now)
         if case .awaitLastAccept = outcome { return nil }
         return outcome
     }
@@ -634,11 +638,12 @@ public struct Proposer {
         _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = proposalID(of: requestID) else { return }
-        let (position, acceptSet) = (acceptors.position(of: sender), acceptors.accept)
+        let (position, acceptSet, acceptQuorum) = (acceptors.position(of: sender), acceptors.accept, quorums.acceptQuorum)
         guard
             let outcome = proposals.update(proposalID, { proposal in
                 Self.recordAnswer(
-                    to: requestID, from: position, provesUnwritten: false, in: &proposal, acceptSet: acceptSet, now: now)
+                    to: requestID, from: position, provesUnwritten: false, in: &proposal, acceptSet: acceptSet,
+                    acceptQuorum: acceptQuorum, now: now)
             }) ?? nil
         else { return }
         proceed(proposalID, outcome, now: now, into: &effects)
@@ -667,7 +672,7 @@ public struct Proposer {
         let outcome = proposals.update(proposalID) { proposal -> Bool? in
             decided = Self.recordAnswer(
                 to: requestID, from: position, provesUnwritten: provesUnwritten, in: &proposal,
-                acceptSet: directory.accept, now: now)
+                acceptSet: directory.accept, acceptQuorum: acceptQuorum, now: now)
             guard decided == nil, proposal.isInFlight, proposal.requestID == requestID else { return nil }
             let (set, quorum) =
                 proposal.phase == .accepting

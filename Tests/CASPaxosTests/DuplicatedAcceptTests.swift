@@ -248,6 +248,7 @@ struct DuplicatedAcceptTests {
         // at once.
         cluster = try Cluster()
         (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(in: &cluster)
+        #expect(effects.isEmpty && proposer.proposals[id]?.phase == .awaitingLastAccept)
         guard let lastAccept = proposer.proposals[id]?.lastAccept else {
             Issue.record("no last accept")
             return
@@ -277,6 +278,33 @@ struct DuplicatedAcceptTests {
             Issue.record("expected an indeterminate failure: \(results)")
         }
         #expect(cluster.values == [[2], [2], [2]])
+    }
+
+    @Test("a retry does not wait for an accept whose answers were all lost")
+    func noWaitWithoutRefusals() throws {
+        var cluster = try Cluster()
+        var proposers = [try Self.makeProposer(7), try Self.makeProposer(8)]
+        let endpoints = [Endpoint.loopbackV4(port: 100), .loopbackV4(port: 101)]
+        for writer in [0, 1] {
+            var effects: [CASPaxosEffect] = []
+            let id = try proposers[writer].propose(key: Self.key, change: Self.increment, now: cluster.now, into: &effects)
+            _ = cluster.finish(id, on: &proposers[writer], at: endpoints[writer], startingWith: effects)
+        }
+        // The stale accept reaches every acceptor (each refuses it knowing)
+        // but no answer comes back: the attempt times out, and the retry's
+        // prepare finds proposer 1's ballot above it, and fails without
+        // waiting.
+        var effects: [CASPaxosEffect] = []
+        let id = try proposers[0].propose(key: Self.key, change: Self.increment, now: cluster.now, into: &effects)
+        _ = cluster.deliver(effects, from: endpoints[0])
+        effects.removeAll()
+        cluster.now = cluster.now + .milliseconds(100)
+        proposers[0].tick(now: cluster.now, into: &effects)
+        let result = cluster.finish(id, on: &proposers[0], at: endpoints[0], startingWith: effects)
+        if case .failure(let error) = result { #expect(error.code == .conflict) } else {
+            Issue.record("expected an indeterminate failure: \(String(describing: result))")
+        }
+        #expect(proposers[0].counters.awaitedLastAccepts == 0)
     }
 
     @Test("what a register can tell about the ballots it never accepted")

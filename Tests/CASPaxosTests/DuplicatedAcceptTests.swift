@@ -280,6 +280,27 @@ struct DuplicatedAcceptTests {
         #expect(cluster.values == [[2], [2], [2]])
     }
 
+    @Test("a configuration adopted during the wait restarts the attempt, which then fails indeterminate")
+    func configurationDuringTheWait() throws {
+        var cluster = try Cluster()
+        var (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(in: &cluster)
+        #expect(proposer.proposals[id]?.phase == .awaitingLastAccept)
+        // The refusals are counted by position in the old directory: the
+        // new configuration forgets them, and the accept stays among those
+        // that may have been written, even once the last refusal arrives.
+        proposer.receive(
+            .reconfigure(requestID: 1, quorums: .majority(of: cluster.endpoints, version: 2)),
+            from: .loopbackV4(port: 101), now: cluster.now, into: &effects)
+        #expect(proposer.proposals[id]?.lastAccept == nil)
+        proposer.receive(heldBack.1, from: heldBack.0, now: cluster.now, into: &effects)
+        #expect(proposer.proposals[id]?.sentAccepts.isEmpty == false)
+        let result = cluster.finish(id, on: &proposer, at: .loopbackV4(port: 100), startingWith: effects)
+        if case .failure(let error) = result { #expect(error.code == .conflict) } else {
+            Issue.record("expected an indeterminate failure: \(String(describing: result))")
+        }
+        #expect(cluster.values == [[2], [2], [2]])
+    }
+
     @Test("a retry does not wait for an accept whose answers were all lost")
     func noWaitWithoutRefusals() throws {
         var cluster = try Cluster()

@@ -1,3 +1,5 @@
+import EventCore
+
 /// What an acceptor holds for one key: its promise and the value it
 /// accepted, with that value's ballot.
 ///
@@ -7,6 +9,14 @@
 /// hint, not state: it is neither stored nor part of equality, and a
 /// register recovered from a store knows nothing below its accepted
 /// ballot.
+///
+/// The history is the ballot each other proposer last had accepted here,
+/// recorded when the next proposer's accept displaced it (it was then the
+/// highest ballot the register had accepted, so every ballot of its
+/// proposer accepted here is at most it, for as long as that proposer has
+/// nothing accepted here again). Up to three proposers are remembered, the
+/// most recently displaced (with the current one, four proposers taking
+/// turns), inline: the hint costs no allocation and no reference count.
 public struct RegisterState: Hashable, Sendable {
     /// The highest ballot promised (by a prepare or a piggybacked prepare);
     /// ``Ballot/zero`` if none.
@@ -20,11 +30,10 @@ public struct RegisterState: Hashable, Sendable {
     /// Every ballot this acceptor ever accepted for the key (in any
     /// incarnation of the register) is ``accepted`` or at most this.
     private var knownBelow: Ballot
-    /// The last ballot accepted from the proposer ``accepted`` displaced
-    /// (another proposer), which is that proposer's highest accepted here
-    /// as long as it accepted nothing of that proposer since;
-    /// ``Ballot/zero`` if unknown.
-    private var lastOfOtherProposer = Ballot.zero
+    /// Per proposer other than ``accepted``'s: the ballot of its that an
+    /// accept of another proposer displaced, the highest of its accepted
+    /// here (see above).
+    private var displaced = DisplacedBallots()
 
     /// Creates a register state, knowing nothing of its history but that
     /// every ballot accepted for the key is at most `promised` (a register
@@ -53,14 +62,13 @@ public struct RegisterState: Hashable, Sendable {
 
     /// This register with `value` accepted at `ballot` and `next` promised.
     func accepting(_ value: [UInt8]?, at ballot: Ballot, promising next: Ballot) -> RegisterState {
-        guard ballot != accepted else {
-            var state = RegisterState(promised: next, accepted: ballot, value: value, knownBelow: knownBelow)
-            state.lastOfOtherProposer = lastOfOtherProposer
-            return state
+        var state = RegisterState(
+            promised: next, accepted: ballot, value: value,
+            knownBelow: ballot == accepted ? knownBelow : max(knownBelow, accepted))
+        state.displaced = displaced
+        if accepted != .zero && accepted.proposer != ballot.proposer {
+            state.displaced.record(accepted, current: ballot.proposer)
         }
-        var state = RegisterState(promised: next, accepted: ballot, value: value, knownBelow: max(knownBelow, accepted))
-        let displacesAnother = accepted != .zero && accepted.proposer != ballot.proposer
-        state.lastOfOtherProposer = displacesAnother ? accepted : lastOfOtherProposer
         return state
     }
 
@@ -69,13 +77,13 @@ public struct RegisterState: Hashable, Sendable {
     /// tell, as for a repeated copy of an accept it took (refused: it has
     /// promised the next ballot since). It can tell when `ballot` is above
     /// everything it may have accepted but the current ballot, or above the
-    /// last ballot it accepted from `ballot`'s proposer (what two proposers
-    /// taking turns on a key leave).
+    /// displaced ballot of `ballot`'s proposer (what proposers taking turns
+    /// on a key leave).
     func neverAccepted(_ ballot: Ballot) -> Bool {
         if ballot == accepted { return false }
         if ballot > knownBelow { return true }
-        return lastOfOtherProposer != .zero && lastOfOtherProposer.proposer == ballot.proposer
-            && ballot > lastOfOtherProposer
+        guard let last = displaced.ballot(of: ballot.proposer) else { return false }
+        return ballot > last
     }
 
     public static func == (lhs: RegisterState, rhs: RegisterState) -> Bool {
@@ -86,5 +94,42 @@ public struct RegisterState: Hashable, Sendable {
         hasher.combine(promised)
         hasher.combine(accepted)
         hasher.combine(value)
+    }
+}
+
+/// The displaced ballots a ``RegisterState`` remembers, of up to
+/// ``capacity`` proposers, one each, oldest first (``Ballot/zero`` marks the
+/// free slots, at the end).
+struct DisplacedBallots {
+    static let capacity = 3
+    private var ballots = InlineArray<3, Ballot>(repeating: .zero)
+
+    /// The displaced ballot of `proposer`, if remembered.
+    func ballot(of proposer: NodeID) -> Ballot? {
+        for index in ballots.indices where ballots[index] != .zero && ballots[index].proposer == proposer {
+            return ballots[index]
+        }
+        return nil
+    }
+
+    /// Records `ballot`, just displaced, in place of its proposer's older
+    /// one, and forgets the one of `current`, whose ballot displaced it
+    /// (current now, so no longer displaced); past ``capacity`` the oldest
+    /// goes.
+    mutating func record(_ ballot: Ballot, current: NodeID) {
+        var kept = InlineArray<3, Ballot>(repeating: .zero)
+        var count = 0
+        for index in ballots.indices {
+            let old = ballots[index]
+            guard old != .zero, old.proposer != ballot.proposer, old.proposer != current else { continue }
+            kept[count] = old
+            count += 1
+        }
+        if count == Self.capacity {
+            for index in 1..<count { kept[index - 1] = kept[index] }
+            count -= 1
+        }
+        kept[count] = ballot
+        ballots = kept
     }
 }

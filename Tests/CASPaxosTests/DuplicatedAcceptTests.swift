@@ -350,6 +350,42 @@ struct DuplicatedAcceptTests {
         #expect(recovered.neverAccepted(ballot(8, p)), "above the promise")
     }
 
+    @Test("proposers taking turns on a key: each one's displaced ballot is remembered, up to a bound")
+    func neverAcceptedHintWithSeveralProposers() {
+        let proposers = (1...3).map { NodeID(UInt64($0)) }
+        func ballot(_ counter: UInt64, _ proposer: Int) -> Ballot { Ballot(counter: counter, proposer: proposers[proposer]) }
+        // p0 writes twice in one round trip each, then p1, then p2: the
+        // ballots each wrote last, and their cached next ones, which they
+        // never had accepted.
+        var register = RegisterState()
+        register = register.accepting([1], at: ballot(1, 0), promising: ballot(2, 0))
+        register = register.accepting([2], at: ballot(2, 0), promising: ballot(3, 0))
+        register = register.promising(ballot(4, 1)).accepting([3], at: ballot(4, 1), promising: ballot(5, 1))
+        register = register.promising(ballot(6, 2)).accepting([4], at: ballot(6, 2), promising: ballot(7, 2))
+        #expect(register.neverAccepted(ballot(3, 0)), "p0's cached ballot, above its displaced 2")
+        #expect(register.neverAccepted(ballot(5, 1)), "p1's cached ballot, above its displaced 4")
+        #expect(!register.neverAccepted(ballot(2, 0)) && !register.neverAccepted(ballot(4, 1)), "accepted once")
+        #expect(!register.neverAccepted(ballot(1, 0)), "below p0's displaced ballot: unknown")
+        // p0 writes again: current now, its earlier ballots are no longer
+        // known from what it had displaced.
+        register = register.promising(ballot(8, 0)).accepting([5], at: ballot(8, 0), promising: ballot(9, 0))
+        register = register.accepting([6], at: ballot(9, 0), promising: ballot(10, 0))
+        #expect(!register.neverAccepted(ballot(8, 0)), "accepted before the current ballot")
+        #expect(register.neverAccepted(ballot(7, 2)) && register.neverAccepted(ballot(5, 1)))
+        // Beyond the bound, the proposer displaced longest ago is forgotten.
+        var crowded = RegisterState()
+        let many = (1...(DisplacedBallots.capacity + 1)).map { NodeID(UInt64(100 + $0)) }
+        for (index, proposer) in many.enumerated() {
+            let counter = UInt64(2 * index + 1)
+            crowded = crowded.promising(Ballot(counter: counter, proposer: proposer))
+                .accepting([1], at: Ballot(counter: counter, proposer: proposer), promising: Ballot(counter: counter + 1, proposer: proposer))
+        }
+        crowded = crowded.promising(Ballot(counter: 100, proposer: NodeID(1)))
+            .accepting([2], at: Ballot(counter: 100, proposer: NodeID(1)), promising: Ballot(counter: 101, proposer: NodeID(1)))
+        #expect(!crowded.neverAccepted(Ballot(counter: 2, proposer: many[0])), "forgotten: unknown")
+        #expect(crowded.neverAccepted(Ballot(counter: 4, proposer: many[1])), "still remembered")
+    }
+
     @Test("refusals that arrive after a configuration shrank do not make an accept 'written nowhere'")
     func refusalsAfterReconfiguration() throws {
         var cluster = try Cluster(acceptors: 5)

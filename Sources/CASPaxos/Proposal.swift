@@ -21,10 +21,10 @@ struct Proposal {
         /// ballot (or a removal floor) above the proposal's last accept,
         /// the only one it may have written, while a quorum of refusals of
         /// that accept, and every answer to it so far, proved it unwritten:
-        /// waiting for
-        /// the others' answers, which may prove it written nowhere, before
-        /// deciding between a fresh change and an indeterminate failure
-        /// (see ``Proposer``). ``Proposal/attemptDeadline`` bounds the wait.
+        /// waiting for the others' answers, which may prove it written
+        /// nowhere, before deciding between a fresh change and an
+        /// indeterminate failure (see ``Proposer``).
+        /// ``Proposal/attemptDeadline`` bounds the wait.
         case awaitingLastAccept
     }
 

@@ -52,11 +52,11 @@ import EventCore
 ///   obstacle is that accept, a quorum of such refusals came and every
 ///   answer to it so far was one, the proposal waits for the missing
 ///   answers, as long again as the accept has been out
-///   (``Proposal/Phase/awaitingLastAccept``). The
-///   last refusal lets the change apply afresh; an acceptance, a refusal
-///   that proves nothing, or the deadline fails it indeterminate, as it
-///   would have failed at once. A refused one-round-trip accept after
-///   another proposer's write is the common case.
+///   (``Proposal/Phase/awaitingLastAccept``). The last refusal lets the
+///   change apply afresh; an acceptance, a refusal that proves nothing, or
+///   the deadline fails it indeterminate, as it would have failed at once.
+///   A refused one-round-trip accept after another proposer's write is the
+///   common case.
 /// - One-round-trip optimization: every accept carries the next ballot,
 ///   which acceptors promise as they accept. When a prepare quorum did, the
 ///   proposer caches (next ballot, new value) for the key, and its next
@@ -479,6 +479,7 @@ public struct Proposer {
         }
         counter = max(counter, accepted.counter)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
+        let refusalsToAbandon = refusalsToAbandonAccept
         guard
             let outcome = proposals.update(
                 proposalID,
@@ -498,7 +499,7 @@ public struct Proposer {
                     {
                         return .endRead(ballot: proposal.ballot, value: proposal.current)
                     }
-                    return Self.decide(&proposal, refusalsToAbandon: acceptSet.count - acceptQuorum + 1, now: now)
+                    return Self.decide(&proposal, refusalsToAbandon: refusalsToAbandon, now: now)
                 }) ?? nil
         else { return }
         proceed(proposalID, outcome, now: now, into: &effects)
@@ -544,6 +545,10 @@ public struct Proposer {
         return .awaitLastAccept
     }
 
+    /// How many acceptors of the accept set refusing an accept abandon its
+    /// attempt (no accept quorum is left).
+    private var refusalsToAbandonAccept: Int { acceptors.accept.count - quorums.acceptQuorum + 1 }
+
     /// Acts on `outcome`, the decision of `proposalID`'s prepare.
     private mutating func proceed(
         _ proposalID: UInt64, _ outcome: PrepareOutcome, now: Instant, into effects: inout [CASPaxosEffect]
@@ -566,7 +571,7 @@ public struct Proposer {
     /// was waiting for the answer.
     private static func recordAnswer(
         to requestID: UInt64, from position: Int?, provesUnwritten: Bool, in proposal: inout Proposal,
-        acceptSet: AcceptorSet, acceptQuorum: Int, now: Instant
+        acceptSet: AcceptorSet, refusalsToAbandon: Int, now: Instant
     ) -> PrepareOutcome? {
         guard let last = proposal.lastAccept, last.requestID == requestID, let position, acceptSet.contains(position)
         else { return nil }
@@ -577,7 +582,7 @@ public struct Proposer {
             proposal.lastAcceptMayBeWritten = true
         }
         guard proposal.phase == .awaitingLastAccept else { return nil }
-        let outcome = decide(&proposal, refusalsToAbandon: acceptSet.count - acceptQuorum + 1, now: now)
+        let outcome = decide(&proposal, refusalsToAbandon: refusalsToAbandon, now: now)
         if case .awaitLastAccept = outcome { return nil }
         return outcome
     }
@@ -638,12 +643,12 @@ public struct Proposer {
         _ requestID: UInt64, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = proposalID(of: requestID) else { return }
-        let (position, acceptSet, acceptQuorum) = (acceptors.position(of: sender), acceptors.accept, quorums.acceptQuorum)
+        let (position, acceptSet, refusalsToAbandon) = (acceptors.position(of: sender), acceptors.accept, refusalsToAbandonAccept)
         guard
             let outcome = proposals.update(proposalID, { proposal in
                 Self.recordAnswer(
                     to: requestID, from: position, provesUnwritten: false, in: &proposal, acceptSet: acceptSet,
-                    acceptQuorum: acceptQuorum, now: now)
+                    refusalsToAbandon: refusalsToAbandon, now: now)
             }) ?? nil
         else { return }
         proceed(proposalID, outcome, now: now, into: &effects)
@@ -662,7 +667,8 @@ public struct Proposer {
         }
         let position = acceptors.position(of: sender)
         let directory = acceptors
-        let (prepareQuorum, acceptQuorum) = (quorums.prepareQuorum, quorums.acceptQuorum)
+        let (prepareQuorum, acceptQuorum, refusalsToAbandon) =
+            (quorums.prepareQuorum, quorums.acceptQuorum, refusalsToAbandonAccept)
         // Records a refusal of the last accept (a prepare waiting for it
         // may decide now), then counts one of the attempt in flight: whether
         // the attempt can no longer reach its quorum, or nil if the refusal
@@ -672,7 +678,7 @@ public struct Proposer {
         let outcome = proposals.update(proposalID) { proposal -> Bool? in
             decided = Self.recordAnswer(
                 to: requestID, from: position, provesUnwritten: provesUnwritten, in: &proposal,
-                acceptSet: directory.accept, acceptQuorum: acceptQuorum, now: now)
+                acceptSet: directory.accept, refusalsToAbandon: refusalsToAbandon, now: now)
             guard decided == nil, proposal.isInFlight, proposal.requestID == requestID else { return nil }
             let (set, quorum) =
                 proposal.phase == .accepting

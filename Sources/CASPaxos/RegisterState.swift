@@ -101,8 +101,9 @@ public struct RegisterState: Hashable, Sendable {
 /// ``capacity`` proposers, one each, oldest first (``Ballot/zero`` marks the
 /// free slots, at the end).
 struct DisplacedBallots {
-    static let capacity = 3
-    private var ballots = InlineArray<3, Ballot>(repeating: .zero)
+    private typealias Storage = InlineArray<3, Ballot>
+    static var capacity: Int { Storage.count }
+    private var ballots = Storage(repeating: .zero)
 
     /// The displaced ballot of `proposer`, if remembered.
     func ballot(of proposer: NodeID) -> Ballot? {
@@ -117,7 +118,7 @@ struct DisplacedBallots {
     /// (current now, so no longer displaced); past ``capacity`` the oldest
     /// goes.
     mutating func record(_ ballot: Ballot, current: NodeID) {
-        var kept = InlineArray<3, Ballot>(repeating: .zero)
+        var kept = Storage(repeating: .zero)
         var count = 0
         for index in ballots.indices {
             let old = ballots[index]

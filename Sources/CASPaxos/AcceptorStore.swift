@@ -41,13 +41,26 @@ public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvert
         /// would drop acknowledged state, so the store refuses to load.
         case corrupt
         /// The stored state is whole but in a format version this build
-        /// does not read (``FileAcceptorStore`` reads version 2; version 1
-        /// is the format before its checksums were salted). Do not delete
-        /// it: its promises are what keep the registers linearizable. Move
-        /// the acceptor to a new store with ``Proposer/changeMembership(to:proposers:now:into:)``
-        /// instead (remove it, then add it back on an empty log, which the
+        /// does not read (``FileAcceptorStore`` reads versions 2 to 5;
+        /// version 1 is the format before its checksums were salted). Do
+        /// not delete it: its promises are what keep the registers
+        /// linearizable. Move the acceptor to a new store with ``Proposer/changeMembership(to:proposers:now:into:)``
+        /// instead (remove it, then add it back on a new log, which the
         /// change's re-scan fills).
         case unsupportedVersion(UInt32)
+        /// A restart (``FileAcceptorStore/Opening/existing``) found no log:
+        /// the file is missing, or holds no more than part of a header (a
+        /// creation cut short). Either the path is wrong or the acceptor's
+        /// state is lost. Do not start it on a new log in its place: an
+        /// acceptor that forgets its promises lets a proposer with a lower
+        /// ballot overwrite a value it acknowledged, which breaks
+        /// linearizability. Remove it from the acceptors with ``Proposer/changeMembership(to:proposers:now:into:)``,
+        /// then add it back on a new log.
+        case missingLog
+        /// A first start (``FileAcceptorStore/Opening/new``) found a log:
+        /// the acceptor has run before, and its log holds what it promised.
+        /// Open it as ``FileAcceptorStore/Opening/existing``.
+        case existingLog
     }
 
     /// What went wrong.

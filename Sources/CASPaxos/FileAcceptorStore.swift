@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EventCore
 import WireCodec
 
@@ -47,8 +50,34 @@ import WireCodec
 ///   renames it over the log and syncs the directory, so a crash at any
 ///   point leaves either the old log or the new one.
 ///
+/// - Whether a log is expected is said when the store is opened
+///   (``Opening``): a new acceptor creates its log, a restart must find it.
+///   An acceptor restarted on a new log in place of a lost one would have
+///   forgotten its promises, and could let a lower ballot overwrite a value
+///   it acknowledged; so a missing log is an error
+///   (``AcceptorStoreError/Code/missingLog``), never a fresh start. A
+///   log cut short before its header was synced (part of the header, or
+///   zeros) never acknowledged anything: a first start creates the log
+///   again over it, a restart refuses it as missing. A log holding only
+///   its header acknowledged nothing either: both open it.
+///
 /// Confined like the node that uses it: one thread at a time.
 public final class FileAcceptorStore: AcceptorStore {
+    /// Whether the acceptor (or the proposer's configuration) has a log at
+    /// the path, as the operator knows and the file alone cannot say: a
+    /// lost log and a first start look the same. ZooKeeper's `initialize`
+    /// file and etcd's `--initial-cluster-state` answer the same question.
+    public enum Opening: Sendable {
+        /// A first start: the cluster's bootstrap, or an acceptor that a
+        /// membership change is adding. ``FileAcceptorStore/load()``
+        /// creates the log; it throws ``AcceptorStoreError/Code/existingLog``
+        /// if one is there.
+        case new
+        /// A restart: the log must be there. A missing one throws
+        /// ``AcceptorStoreError/Code/missingLog``.
+        case existing
+    }
+
     /// The log file's path.
     public let path: String
     /// The file size, in bytes, below which the log is never compacted.
@@ -72,6 +101,8 @@ public final class FileAcceptorStore: AcceptorStore {
     static let readableVersions: ClosedRange<UInt32> = 2...5
     static let headerSize = 20
     private var file: DurableFile
+    /// Whether ``load()`` creates the log (``Opening/new``, until it has).
+    private var opening: Opening
     private var state = AcceptorSnapshot()
     /// The records applied since the last sync, in batches salted with the
     /// log's salt (known once the log is loaded or created).
@@ -103,50 +134,86 @@ public final class FileAcceptorStore: AcceptorStore {
     /// of appending.
     private var needsNewerVersion: Bool { logVersion < max(neededVersion, pendingVersion) }
 
-    /// Opens (creating if needed) the log at `path`. Call ``load()`` before
-    /// the first write.
+    /// Opens the log at `path`: a new one (``Opening/new``, created by
+    /// ``load()``) or the one the acceptor left (``Opening/existing``).
+    /// Call ``load()`` before the first write.
     ///
     /// - Parameter compactionThreshold: bytes, default 4 MiB.
-    /// - Throws: ``AcceptorStoreError`` with code `.io` if the file cannot
-    ///   be opened.
-    public convenience init(path: String, compactionThreshold: Int = 4 << 20) throws(AcceptorStoreError) {
-        try self.init(path: path, compactionThreshold: compactionThreshold, maximumBatchPayload: 64 << 20)
+    /// - Throws: ``AcceptorStoreError``: `.missingLog` if `opening` is
+    ///   `.existing` and there is no file at `path`, `.io` if the file
+    ///   cannot be opened.
+    public convenience init(path: String, opening: Opening, compactionThreshold: Int = 4 << 20)
+        throws(AcceptorStoreError)
+    {
+        try self.init(
+            path: path, opening: opening, compactionThreshold: compactionThreshold, maximumBatchPayload: 64 << 20)
     }
 
-    /// ``init(path:compactionThreshold:)`` with another batch size (tests).
-    init(path: String, compactionThreshold: Int, maximumBatchPayload: Int) throws(AcceptorStoreError) {
+    /// ``init(path:opening:compactionThreshold:)`` with another batch size
+    /// (tests).
+    init(path: String, opening: Opening, compactionThreshold: Int, maximumBatchPayload: Int)
+        throws(AcceptorStoreError)
+    {
         self.path = path
+        self.opening = opening
         self.compactionThreshold = compactionThreshold
         self.maximumBatchPayload = maximumBatchPayload
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: 0)
         do throws(DurableFileError) {
-            file = try DurableFile(path: path)
+            file = try DurableFile(path: path, creating: opening == .new)
         } catch {
+            if error.errno == ENOENT, opening == .existing {
+                throw Self.missingLog(at: path, "there is no file")
+            }
             throw AcceptorStoreError(error)
         }
     }
 
-    /// Replays the log (truncating a torn tail) and returns the state.
+    /// The error of a restart that finds no log at `path`, and why.
+    private static func missingLog(at path: String, _ reason: String) -> AcceptorStoreError {
+        AcceptorStoreError(
+            .missingLog,
+            detail: "no acceptor log at \(path) (\(reason)): if it was lost, remove the acceptor by a membership change and add it back on a new log; do not start it afresh in its place")
+    }
+
+    /// Creates the log (``Opening/new``) or replays it (truncating a torn
+    /// tail), and returns the state.
     ///
-    /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read or
-    ///   truncated, `.corrupt` (naming the offset) if it does not start
-    ///   with the store's magic or is damaged before its tail,
-    ///   `.unsupportedVersion` for another format version. A file of at
-    ///   most the header's 20 bytes, holding a part of it or zeros (a crash
-    ///   while the log was created), starts afresh.
+    /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read,
+    ///   written or truncated; `.existingLog` if a first start finds a log;
+    ///   `.missingLog` if a restart finds none (an empty file, or part of a
+    ///   header or zeros, a crash while the log was created, which a first
+    ///   start creates again); `.corrupt`
+    ///   (naming the offset) if the file does not start with the store's
+    ///   magic or is damaged before its tail; `.unsupportedVersion` for
+    ///   another format version.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
         let bytes = try io { () throws(DurableFileError) in try file.readAll() }
         state = AcceptorSnapshot()
         truncatedBytes = 0
-        // A new log, or one whose creation a crash cut short before its
+        // No log yet, or one whose creation a crash cut short before its
         // header was synced (part of it, or zeros where the file system had
         // not written it yet): nothing was acknowledged from it.
         let isUnstarted =
-            bytes.count <= Self.headerSize
-            && (bytes.allSatisfy { $0 == 0 }
-                || Self.readableVersions.contains { version in
+            bytes.count <= Self.headerSize && bytes.allSatisfy { $0 == 0 }
+            || bytes.count < Self.headerSize
+                && Self.readableVersions.contains { version in
                     zip(bytes, Self.header(version: version, salt: 0).dropLast(8)).allSatisfy(==)
-                })
+                }
+        // A log created and never written to: nothing was acknowledged from
+        // it either, so a first start cut short may start again on it.
+        let isHeaderOnly = bytes.count == Self.headerSize && bytes.starts(with: Self.magic)
+        switch opening {
+        case .new where !isUnstarted && !isHeaderOnly:
+            throw AcceptorStoreError(
+                .existingLog,
+                detail: "\(path) is not empty (\(bytes.count) bytes): the acceptor has run before, so open its log as existing, or the path names another file")
+        case .existing where isUnstarted:
+            throw Self.missingLog(
+                at: path, bytes.isEmpty ? "the file is empty" : "the file holds \(bytes.count) bytes of a header cut short")
+        case .new, .existing:
+            break
+        }
         if isUnstarted {
             let salt = UInt64.random(in: .min ... .max)
             let header = Self.header(version: Self.formatVersion, salt: salt)
@@ -160,6 +227,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 try DurableFile.synchronizeDirectory(of: path)
             }
             startLog(size: header.count, version: Self.formatVersion, salt: salt)
+            opening = .existing
             return state
         }
         guard bytes.count >= Self.headerSize, bytes.starts(with: Self.magic) else {
@@ -185,6 +253,8 @@ public final class FileAcceptorStore: AcceptorStore {
             }
         }
         startLog(size: end, version: version, salt: salt)
+        // Created or found, the log is there for the next load.
+        opening = .existing
         return state
     }
 

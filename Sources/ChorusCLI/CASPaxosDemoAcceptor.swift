@@ -18,16 +18,21 @@ final class CASPaxosDemoAcceptor {
         self.index = index
         self.loop = loop
         path = "\(directory)/acceptor-\(index).log"
-        let node = try Self.start(at: .loopbackV4(), path: path, loop: loop)
+        let node = try Self.start(at: .loopbackV4(), path: path, opening: .new, loop: loop)
         endpoint = node.transport.localEndpoint
         self.node = node
     }
 
-    private static func start(at endpoint: Endpoint, path: String, loop: EventLoop) throws -> CASPaxosNode {
+    /// Starts the acceptor on its log at `path`: a new one the first time,
+    /// the one it left after a crash.
+    private static func start(
+        at endpoint: Endpoint, path: String, opening: FileAcceptorStore.Opening, loop: EventLoop
+    ) throws -> CASPaxosNode {
         let transport = try UDPSocketTransport.bind(to: endpoint, on: loop)
         do {
             return try CASPaxosNode(
-                transport: transport, scheduler: loop, quorums: nil, acceptorStore: try FileAcceptorStore(path: path))
+                transport: transport, scheduler: loop, quorums: nil,
+                acceptorStore: try FileAcceptorStore(path: path, opening: opening))
         } catch {
             transport.close()
             throw error
@@ -47,7 +52,7 @@ final class CASPaxosDemoAcceptor {
     /// recovered, for the log.
     func restart() throws -> String {
         crash()
-        let node = try Self.start(at: endpoint, path: path, loop: loop)
+        let node = try Self.start(at: endpoint, path: path, opening: .existing, loop: loop)
         self.node = node
         return "acceptor \(index) recovered \(node.acceptor?.registerCount ?? 0) registers from \(path)"
     }

@@ -23,11 +23,13 @@ package final class DurableFile {
     private let descriptor: Int32
 
     /// Opens `path` for reading and appending, creating it (mode 0644) if
-    /// it does not exist; with `truncating`, an existing file is emptied.
+    /// it does not exist and `creating` is set; with `truncating`, an
+    /// existing file is emptied.
     ///
-    /// - Throws: ``DurableFileError`` for `open`.
-    package init(path: String, truncating: Bool = false) throws(DurableFileError) {
-        let flags = O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (truncating ? O_TRUNC : 0)
+    /// - Throws: ``DurableFileError`` for `open` (`ENOENT` for a missing
+    ///   file opened without `creating`).
+    package init(path: String, creating: Bool = true, truncating: Bool = false) throws(DurableFileError) {
+        let flags = O_RDWR | O_APPEND | O_CLOEXEC | (creating ? O_CREAT : 0) | (truncating ? O_TRUNC : 0)
         let descriptor = Glibc.open(path, flags, 0o644)
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: path, errno: errno) }
         self.path = path

@@ -28,7 +28,7 @@ struct FileAcceptorStoreTests {
         let directory = temporary.path
         let path = directory + "/log"
         do {
-            let store = try FileAcceptorStore(path: path)
+            let store = try FileAcceptorStore(path: path, opening: .new)
             _ = try store.load()
             store.apply(.register(key: [1], state: Self.register(1, [10])))
             store.apply(.minimumAge(proposer: NodeID(7), age: 3))
@@ -42,7 +42,7 @@ struct FileAcceptorStoreTests {
             store.apply(.removalFloor(Ballot(counter: 50, proposer: NodeID(2))))
             store.apply(.proposerConfiguration(Self.configuration(version: 4)))
         }
-        let reopened = try FileAcceptorStore(path: path)
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
         let snapshot = try reopened.load()
         #expect(snapshot.registers == [[1]: Self.register(1, [10])])
         #expect(snapshot.minimumAges == [NodeID(7): 3])
@@ -57,33 +57,33 @@ struct FileAcceptorStoreTests {
         let directory = temporary.path
         let path = directory + "/log"
         do {
-            let store = try FileAcceptorStore(path: path)
+            let store = try FileAcceptorStore(path: path, opening: .new)
             _ = try store.load()
             store.apply(.register(key: [1], state: Self.register(1, [10])))
             try store.sync()
             store.apply(.register(key: [2], state: Self.register(2, [20, 21, 22])))
             try store.sync()
         }
-        let size = try FileAcceptorStore(path: path).fileSize
+        let size = try FileAcceptorStore(path: path, opening: .existing).fileSize
         #expect(size == 0)  // not loaded yet
         let descriptor = open(path, O_RDWR)
         var status = stat()
         fstat(descriptor, &status)
         ftruncate(descriptor, status.st_size - 2)
         close(descriptor)
-        let store = try FileAcceptorStore(path: path)
+        let store = try FileAcceptorStore(path: path, opening: .existing)
         let snapshot = try store.load()
         #expect(snapshot.registers == [[1]: Self.register(1, [10])])
         #expect(store.truncatedBytes > 0)
         store.apply(.register(key: [3], state: Self.register(3, nil)))
         try store.sync()
-        #expect(try FileAcceptorStore(path: path).load().registers.count == 2)
+        #expect(try FileAcceptorStore(path: path, opening: .existing).load().registers.count == 2)
     }
 
     /// Three synced batches of one register each; returns the file's size
     /// after each batch.
     static func writeThreeBatches(_ path: String) throws -> [Int] {
-        let store = try FileAcceptorStore(path: path)
+        let store = try FileAcceptorStore(path: path, opening: .new)
         _ = try store.load()
         var sizes: [Int] = []
         for counter in UInt64(1)...3 {
@@ -122,7 +122,7 @@ struct FileAcceptorStoreTests {
         Self.flipByte(path, at: sizes[0] - 1)
         let before = Self.fileBytes(path)
         #expect {
-            try FileAcceptorStore(path: path).load()
+            try FileAcceptorStore(path: path, opening: .existing).load()
         } throws: { error in
             guard let error = error as? AcceptorStoreError else { return false }
             return error.code == .corrupt && error.detail.contains("offset \(FileAcceptorStore.headerSize) ")
@@ -143,7 +143,7 @@ struct FileAcceptorStoreTests {
         Self.flipByte(path, at: sizes[1] - 1)
         Self.flipByte(path, at: sizes[1])
         #expect {
-            try FileAcceptorStore(path: path).load()
+            try FileAcceptorStore(path: path, opening: .existing).load()
         } throws: { error in
             guard let error = error as? AcceptorStoreError else { return false }
             return error.code == .corrupt && error.detail.contains("offset \(sizes[0]) ")
@@ -158,7 +158,7 @@ struct FileAcceptorStoreTests {
         let path = directory + "/log"
         let sizes = try Self.writeThreeBatches(path)
         Self.flipByte(path, at: sizes[2] - 1)
-        let store = try FileAcceptorStore(path: path)
+        let store = try FileAcceptorStore(path: path, opening: .existing)
         let snapshot = try store.load()
         #expect(snapshot.registers.keys.sorted { $0.lexicographicallyPrecedes($1) } == [[1], [2]])
         #expect(store.truncatedBytes == sizes[2] - sizes[1])
@@ -166,7 +166,7 @@ struct FileAcceptorStoreTests {
         let descriptor = open(path, O_RDWR)
         ftruncate(descriptor, off_t(sizes[1] + 100))
         close(descriptor)
-        let again = try FileAcceptorStore(path: path)
+        let again = try FileAcceptorStore(path: path, opening: .existing)
         #expect(try again.load().registers.count == 2)
         #expect(again.truncatedBytes == 100)
     }
@@ -177,7 +177,7 @@ struct FileAcceptorStoreTests {
         defer { temporary.remove() }
         let directory = temporary.path
         let path = directory + "/log"
-        let store = try FileAcceptorStore(path: path, compactionThreshold: 2_048)
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 2_048)
         _ = try store.load()
         // Before the rewrites: only the compactions can carry it over.
         store.apply(.proposerConfiguration(Self.configuration(version: 5)))
@@ -189,34 +189,121 @@ struct FileAcceptorStoreTests {
         try store.sync()
         #expect(store.compactionCount > 0)
         #expect(store.fileSize < 4_096)
-        let snapshot = try FileAcceptorStore(path: path).load()
+        let snapshot = try FileAcceptorStore(path: path, opening: .existing).load()
         #expect(snapshot.registers.count == 3)
         #expect(snapshot.registers[[1]] == Self.register(497, [UInt8(497 % 256)]))
         #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
         #expect(snapshot.proposerConfiguration == Self.configuration(version: 5))
     }
 
-    @Test("a log whose creation a crash cut short starts afresh; another short file is refused")
+    @Test("a log whose creation a crash cut short is created again by a first start, and missing to a restart")
     func unstartedLog() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let unstarted: [[UInt8]] = [
-            [UInt8](repeating: 0, count: 20), Array("CASP".utf8), [0, 0, 0], Array("CASPXLOG".utf8) + [2, 0, 0, 0, 9, 9],
+            [], [UInt8](repeating: 0, count: 20), Array("CASP".utf8), [0, 0, 0],
+            Array("CASPXLOG".utf8) + [2, 0, 0, 0, 9, 9],
         ]
-        let refused = [Array("CASPXLOX".utf8), Array("CASPXLOG".utf8) + [2, 0, 0, 1, 9]]
-        for (index, contents) in (unstarted + refused).enumerated() {
+        for (index, contents) in unstarted.enumerated() {
             let path = temporary.path + "/log-\(index)"
             try DurableFile(path: path).append(contents)
-            let store = try FileAcceptorStore(path: path)
-            if index < unstarted.count {
-                #expect(try store.load().registers.isEmpty)
-                store.apply(.register(key: [1], state: Self.register(1, [10])))
-                try store.sync()
-                #expect(try FileAcceptorStore(path: path).load().registers == [[1]: Self.register(1, [10])])
-            } else {
-                #expect(throws: AcceptorStoreError.self) { try store.load() }
+            #expect {
+                try FileAcceptorStore(path: path, opening: .existing).load()
+            } throws: { error in
+                (error as? AcceptorStoreError)?.code == .missingLog
             }
+            let store = try FileAcceptorStore(path: path, opening: .new)
+            #expect(try store.load().registers.isEmpty)
+            store.apply(.register(key: [1], state: Self.register(1, [10])))
+            try store.sync()
+            #expect(
+                try FileAcceptorStore(path: path, opening: .existing).load().registers == [[1]: Self.register(1, [10])])
         }
+    }
+
+    @Test("a short file that is no log is refused by a first start and by a restart, and left as it was")
+    func shortForeignFile() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        for (index, contents) in [Array("CASPXLOX".utf8), Array("CASPXLOG".utf8) + [2, 0, 0, 1, 9]].enumerated() {
+            let path = temporary.path + "/log-\(index)"
+            try DurableFile(path: path).append(contents)
+            #expect {
+                try FileAcceptorStore(path: path, opening: .existing).load()
+            } throws: { error in
+                (error as? AcceptorStoreError)?.code == .corrupt
+            }
+            #expect {
+                try FileAcceptorStore(path: path, opening: .new).load()
+            } throws: { error in
+                (error as? AcceptorStoreError)?.code == .existingLog
+            }
+            #expect(try DurableFile(path: path).readAll() == contents)
+        }
+    }
+
+    @Test("a restart that finds no file is a missingLog error naming the path, and creates nothing")
+    func missingLog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        #expect {
+            try FileAcceptorStore(path: path, opening: .existing)
+        } throws: { error in
+            guard let error = error as? AcceptorStoreError else { return false }
+            return error.code == .missingLog && error.detail.contains(path) && error.detail.contains("membership change")
+        }
+        #expect(access(path, F_OK) != 0, "a restart must not create the log")
+    }
+
+    @Test("a first start over a log is an existingLog error and leaves the log as it was")
+    func firstStartOverALog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        _ = try Self.writeThreeBatches(path)
+        let log = try DurableFile(path: path).readAll()
+        // Opening does not touch the file; loading finds the log.
+        let store = try FileAcceptorStore(path: path, opening: .new)
+        #expect {
+            try store.load()
+        } throws: { error in
+            guard let error = error as? AcceptorStoreError else { return false }
+            return error.code == .existingLog && error.detail.contains(path)
+        }
+        #expect(try DurableFile(path: path).readAll() == log)
+        #expect(try FileAcceptorStore(path: path, opening: .existing).load().registers.count == 3)
+    }
+
+    @Test("a new store loads again as the log it created")
+    func newStoreLoadsAgain() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, opening: .new)
+        _ = try store.load()
+        store.apply(.register(key: [1], state: Self.register(1, [10])))
+        try store.sync()
+        #expect(try store.load().registers == [[1]: Self.register(1, [10])])
+    }
+
+    @Test("a log created and never written to opens as new again, and as existing")
+    func headerOnlyLog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        // A first start that crashed before the acceptor wrote anything.
+        _ = try FileAcceptorStore(path: path, opening: .new).load()
+        #expect(Self.fileBytes(path) == FileAcceptorStore.headerSize)
+        for opening in [FileAcceptorStore.Opening.new, .existing] {
+            let store = try FileAcceptorStore(path: path, opening: opening)
+            #expect(try store.load().registers.isEmpty)
+        }
+        let store = try FileAcceptorStore(path: path, opening: .new)
+        _ = try store.load()
+        store.apply(.register(key: [1], state: Self.register(1, [10])))
+        try store.sync()
+        #expect(throws: AcceptorStoreError.self) { try FileAcceptorStore(path: path, opening: .new).load() }
     }
 
     @Test("a log of another format version is refused as such, naming it; version 1 too")
@@ -231,7 +318,7 @@ struct FileAcceptorStoreTests {
         for (version, bytes) in [(253, Array(log[..<8]) + [0xFD] + log[9...]), (1, Array(log[..<8]) + log[20...])] {
             try DurableFile(path: path, truncating: true).append(bytes)
             #expect {
-                try FileAcceptorStore(path: path).load()
+                try FileAcceptorStore(path: path, opening: .existing).load()
             } throws: { error in
                 guard let error = error as? AcceptorStoreError else { return false }
                 return error.code == .unsupportedVersion(UInt32(version)) && error.detail.contains("format version \(version);")
@@ -258,7 +345,7 @@ struct FileAcceptorStoreTests {
         log[8] = 2
         try DurableFile(path: path, truncating: true).append(log)
 
-        let store = try FileAcceptorStore(path: path, compactionThreshold: 512)
+        let store = try FileAcceptorStore(path: path, opening: .existing, compactionThreshold: 512)
         let written = try store.load()
         for counter in UInt64(9)...40 {
             store.apply(.register(key: [9], state: Self.register(counter, [90])))
@@ -293,7 +380,7 @@ struct FileAcceptorStoreTests {
         store.apply(.minimumVersion(7))
         try store.sync()
         #expect(try Self.formatVersion(path) == 4 && store.compactionCount == compactions + 4)
-        #expect(try FileAcceptorStore(path: path).load().minimumVersion == 7)
+        #expect(try FileAcceptorStore(path: path, opening: .existing).load().minimumVersion == 7)
 
         // The fence's digest (a version 4 cannot hold) rewrites it in
         // version 5; the first digest of a version stays.
@@ -304,7 +391,7 @@ struct FileAcceptorStoreTests {
         store.apply(.minimumVersion(ConfigurationVersion(7, digest: 0xDEF)))
         try store.sync()
 
-        let snapshot = try FileAcceptorStore(path: path).load()
+        let snapshot = try FileAcceptorStore(path: path, opening: .existing).load()
         var expected = written.registers
         expected[[9]] = Self.register(40, [90])
         expected[[8]] = Self.register(8, [80])
@@ -319,17 +406,17 @@ struct FileAcceptorStoreTests {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let path = temporary.path + "/log"
-        let store = try FileAcceptorStore(path: path, compactionThreshold: 512)
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 512)
         _ = try store.load()
         store.apply(.minimumVersion(3))
         try store.sync()
-        #expect(try FileAcceptorStore(path: path).load().minimumVersion == 3)
+        #expect(try FileAcceptorStore(path: path, opening: .existing).load().minimumVersion == 3)
         for counter in UInt64(1)...40 {
             store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
             try store.sync()
         }
         #expect(store.compactionCount > 0)
-        let snapshot = try FileAcceptorStore(path: path).load()
+        let snapshot = try FileAcceptorStore(path: path, opening: .existing).load()
         #expect(snapshot.minimumVersion == 3)
         #expect(snapshot.register([1]) == Self.register(40, [UInt8](repeating: 1, count: 32)))
     }
@@ -354,7 +441,7 @@ struct FileAcceptorStoreTests {
         let value = crafted.takeBytes() + [UInt8](repeating: 0, count: 16)
         let size: Int
         do {
-            let store = try FileAcceptorStore(path: path)
+            let store = try FileAcceptorStore(path: path, opening: .existing)
             _ = try store.load()
             store.apply(.register(key: [4], state: Self.register(4, value)))
             try store.sync()
@@ -365,7 +452,7 @@ struct FileAcceptorStoreTests {
         let descriptor = open(path, O_RDWR)
         ftruncate(descriptor, off_t(size - 8))
         close(descriptor)
-        let store = try FileAcceptorStore(path: path)
+        let store = try FileAcceptorStore(path: path, opening: .existing)
         #expect(try store.load().registers.count == 3)
         #expect(store.truncatedBytes > value.count)
     }
@@ -400,7 +487,7 @@ struct FileAcceptorStoreTests {
         // about 130 bytes).
         let bounded = { (payloads: [Int]) in payloads.allSatisfy { $0 < 1_000 + 150 } }
         do {
-            let store = try FileAcceptorStore(path: path, compactionThreshold: 8_192, maximumBatchPayload: 1_000)
+            let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 8_192, maximumBatchPayload: 1_000)
             _ = try store.load()
             // One sync of 50 records, about 6.5 KB: several batches.
             for index in 0..<50 {
@@ -425,7 +512,7 @@ struct FileAcceptorStoreTests {
         }
         let payloads = try Self.batchPayloads(path)
         #expect(payloads.count >= 6 && bounded(payloads), "\(payloads)")
-        let reopened = try FileAcceptorStore(path: path)
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
         #expect(try reopened.load().registers == expected)
         #expect(reopened.truncatedBytes == 0)
     }

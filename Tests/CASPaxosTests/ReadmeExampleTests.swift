@@ -22,7 +22,7 @@ struct ReadmeExampleTests {
         let (acceptorNodes, acceptors) = try await loop.submit {
             let nodes = try (1...3).map { index in
                 let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)
-                let store = try FileAcceptorStore(path: "\(path)/acceptor-\(index).log")
+                let store = try FileAcceptorStore(path: "\(path)/acceptor-\(index).log", opening: .new)
                 return try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store)
             }
             return (nodes.map { LoopBound($0, on: loop) }, nodes.map(\.transport.localEndpoint))
@@ -32,7 +32,7 @@ struct ReadmeExampleTests {
             return LoopBound(
                 try CASPaxosNode(
                     transport: transport, scheduler: loop, quorums: .majority(of: acceptors), acceptorStore: nil,
-                    configurationStore: try FileAcceptorStore(path: "\(path)/proposer.log"),
+                    configurationStore: try FileAcceptorStore(path: "\(path)/proposer.log", opening: .new),
                     proposers: [transport.localEndpoint]),
                 on: loop)
         }
@@ -90,6 +90,7 @@ struct ReadmeExampleTests {
             return (LoopBound(transports, on: loop), transports.map(\.localEndpoint))
         }
         var nodes: [LoopBound<CASPaxosNode>] = []
+        let opening = FileAcceptorStore.Opening.new
         for me in 0..<3 {
             let node = try await loop.submit {
                 var configuration = CASPaxosConfiguration()
@@ -101,7 +102,7 @@ struct ReadmeExampleTests {
                     try CASPaxosNode(
                         transport: transport, scheduler: loop, configuration: configuration,
                         quorums: .majority(of: servers),
-                        acceptorStore: try FileAcceptorStore(path: "\(path)/acceptor-\(me).log"),
+                        acceptorStore: try FileAcceptorStore(path: "\(path)/acceptor-\(me).log", opening: opening),
                         proposers: servers),
                     on: loop)
             }

@@ -105,7 +105,17 @@ final class SimulatedCASCluster {
 
     /// Proposer `index`'s configuration store, re-opened on every start.
     func proposerConfigurationStore(_ index: Int) -> FileAcceptorStore {
-        try! FileAcceptorStore(path: "\(directory!.path)/proposer-\(index).log")
+        openLog("\(directory!.path)/proposer-\(index).log")
+    }
+
+    /// The logs opened so far: each is new on its first start only.
+    private var openedLogs: Set<String> = []
+
+    /// The store of the log at `path`, as a node opens it when it starts:
+    /// new the first time, existing after.
+    private func openLog(_ path: String, compactionThreshold: Int = 4 << 20) -> FileAcceptorStore {
+        let opening: FileAcceptorStore.Opening = openedLogs.insert(path).inserted ? .new : .existing
+        return try! FileAcceptorStore(path: path, opening: opening, compactionThreshold: compactionThreshold)
     }
 
     deinit {
@@ -115,7 +125,7 @@ final class SimulatedCASCluster {
     func store(_ index: Int) -> any AcceptorStore {
         if let directory, keepsAcceptorsInFiles {
             // Re-opened on every start: what was not synced is gone, as after a crash.
-            return try! FileAcceptorStore(path: "\(directory.path)/acceptor-\(index).log", compactionThreshold: 4_096)
+            return openLog("\(directory.path)/acceptor-\(index).log", compactionThreshold: 4_096)
         }
         return memoryStores[index]
     }

@@ -173,7 +173,7 @@ final class CASPaxosLoopbackRun {
         let workload = workload
         @Sendable func store(_ index: Int) throws -> any AcceptorStore {
             guard let storeDirectory else { return InMemoryAcceptorStore() }
-            return try FileAcceptorStore(path: "\(storeDirectory)/acceptor-\(index).log")
+            return try FileAcceptorStore(path: "\(storeDirectory)/acceptor-\(index).log", opening: .new)
         }
         let layout = layout
         let loops = [(clientLoop, layout.client), (otherLoop, layout.other)]

@@ -49,17 +49,18 @@ import WireCodec
 ///   bytes (and one record), to `<path>.compact`, syncs it,
 ///   renames it over the log and syncs the directory, so a crash at any
 ///   point leaves either the old log or the new one.
-///
 /// - Whether a log is expected is said when the store is opened
-///   (``Opening``): a new acceptor creates its log, a restart must find it.
-///   An acceptor restarted on a new log in place of a lost one would have
-///   forgotten its promises, and could let a lower ballot overwrite a value
-///   it acknowledged; so a missing log is an error
-///   (``AcceptorStoreError/Code/missingLog``), never a fresh start. A
-///   log cut short before its header was synced (part of the header, or
+///   (``Opening``), and checked there: a new acceptor creates its log, a
+///   restart must find it. An acceptor restarted on a new log in place of
+///   a lost one would have forgotten its promises, and could let a lower
+///   ballot overwrite a value it acknowledged; so a missing log is an
+///   error (``AcceptorStoreError/Code/missingLog``), never a fresh start.
+///   A log cut short before its header was synced (part of the header, or
 ///   zeros) never acknowledged anything: a first start creates the log
 ///   again over it, a restart refuses it as missing. A log holding only
-///   its header acknowledged nothing either: both open it.
+///   its header acknowledged nothing either: both open it (and sync it and
+///   its directory again), so a first start that ended before anything
+///   was written may run again.
 ///
 /// Confined like the node that uses it: one thread at a time.
 public final class FileAcceptorStore: AcceptorStore {
@@ -67,15 +68,32 @@ public final class FileAcceptorStore: AcceptorStore {
     /// the path, as the operator knows and the file alone cannot say: a
     /// lost log and a first start look the same. ZooKeeper's `initialize`
     /// file and etcd's `--initial-cluster-state` answer the same question.
+    ///
+    /// Say it from what the operator knows (a flag given at the cluster's
+    /// bootstrap and when an acceptor is added, a provisioning step), never
+    /// from whether the file exists: that would start a lost log afresh,
+    /// which is what this guards against.
     public enum Opening: Sendable {
         /// A first start: the cluster's bootstrap, or an acceptor that a
         /// membership change is adding. ``FileAcceptorStore/load()``
-        /// creates the log; it throws ``AcceptorStoreError/Code/existingLog``
-        /// if one is there.
+        /// creates the log; opening a file that holds more than a log's
+        /// header throws ``AcceptorStoreError/Code/existingLog``.
         case new
-        /// A restart: the log must be there. A missing one throws
+        /// A restart: the log must be there. Opening a missing file, an
+        /// empty one or one holding part of a header throws
         /// ``AcceptorStoreError/Code/missingLog``.
         case existing
+    }
+
+    /// What a file holds, as far as opening it goes.
+    private enum Contents {
+        /// No whole header, nothing acknowledged: an empty file, part of a
+        /// header, or zeros (a creation cut short before its sync).
+        case unstarted
+        /// A log's header alone: created, never written to.
+        case headerOnly
+        /// More than a header: a log, or another file.
+        case written
     }
 
     /// The log file's path.
@@ -103,6 +121,9 @@ public final class FileAcceptorStore: AcceptorStore {
     private var file: DurableFile
     /// Whether ``load()`` creates the log (``Opening/new``, until it has).
     private var opening: Opening
+    /// The file's bytes as the initializer read them, for the first
+    /// ``load()``.
+    private var openedBytes: [UInt8]?
     private var state = AcceptorSnapshot()
     /// The records applied since the last sync, in batches salted with the
     /// log's salt (known once the log is loaded or created).
@@ -135,13 +156,16 @@ public final class FileAcceptorStore: AcceptorStore {
     private var needsNewerVersion: Bool { logVersion < max(neededVersion, pendingVersion) }
 
     /// Opens the log at `path`: a new one (``Opening/new``, created by
-    /// ``load()``) or the one the acceptor left (``Opening/existing``).
-    /// Call ``load()`` before the first write.
+    /// ``load()``) or the one the acceptor left (``Opening/existing``), and
+    /// checks that the file holds what `opening` says. Call ``load()``
+    /// before the first write.
     ///
     /// - Parameter compactionThreshold: bytes, default 4 MiB.
     /// - Throws: ``AcceptorStoreError``: `.missingLog` if `opening` is
-    ///   `.existing` and there is no file at `path`, `.io` if the file
-    ///   cannot be opened.
+    ///   `.existing` and the file is missing, empty or holds no more than
+    ///   part of a header; `.existingLog` if `opening` is `.new` and the
+    ///   file holds more than a header; `.io` if the file cannot be opened
+    ///   or read.
     public convenience init(path: String, opening: Opening, compactionThreshold: Int = 4 << 20)
         throws(AcceptorStoreError)
     {
@@ -159,13 +183,46 @@ public final class FileAcceptorStore: AcceptorStore {
         self.compactionThreshold = compactionThreshold
         self.maximumBatchPayload = maximumBatchPayload
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: 0)
+        let bytes: [UInt8]
         do throws(DurableFileError) {
             file = try DurableFile(path: path, creating: opening == .new)
+            bytes = try file.readAll()
         } catch {
             if error.errno == ENOENT, opening == .existing {
                 throw Self.missingLog(at: path, "there is no file")
             }
             throw AcceptorStoreError(error)
+        }
+        try check(Self.contents(of: bytes), size: bytes.count)
+        openedBytes = bytes
+    }
+
+    /// What `bytes`, a whole file, hold.
+    private static func contents(of bytes: [UInt8]) -> Contents {
+        if bytes.count <= headerSize && bytes.allSatisfy({ $0 == 0 })
+            || bytes.count < headerSize
+                && readableVersions.contains(where: { version in
+                    zip(bytes, header(version: version, salt: 0).dropLast(8)).allSatisfy(==)
+                })
+        {
+            return .unstarted
+        }
+        return bytes.count == headerSize && bytes.starts(with: magic) ? .headerOnly : .written
+    }
+
+    /// Refuses a file of `size` bytes holding `contents` that ``opening``
+    /// cannot open (see ``Opening``).
+    private func check(_ contents: Contents, size: Int) throws(AcceptorStoreError) {
+        switch (opening, contents) {
+        case (.new, .written):
+            throw AcceptorStoreError(
+                .existingLog,
+                detail: "\(path) holds \(size) bytes, more than a new log's header: the acceptor has run before, so open its log as existing, or the path names another file")
+        case (.existing, .unstarted):
+            throw Self.missingLog(
+                at: path, size == 0 ? "the file is empty" : "the file holds \(size) bytes of a header cut short")
+        case (.new, _), (.existing, _):
+            break
         }
     }
 
@@ -173,48 +230,40 @@ public final class FileAcceptorStore: AcceptorStore {
     private static func missingLog(at path: String, _ reason: String) -> AcceptorStoreError {
         AcceptorStoreError(
             .missingLog,
-            detail: "no acceptor log at \(path) (\(reason)): if it was lost, remove the acceptor by a membership change and add it back on a new log; do not start it afresh in its place")
+            detail: "no log at \(path) (\(reason)). If this acceptor's log was lost, do not start it on a new one in its place: remove it by a membership change, then add it back on a new log. (A proposer's lost configuration store may start on a new log with the cluster's current configuration.)")
     }
 
     /// Creates the log (``Opening/new``) or replays it (truncating a torn
     /// tail), and returns the state.
     ///
     /// - Throws: ``AcceptorStoreError``: `.io` if the file cannot be read,
-    ///   written or truncated; `.existingLog` if a first start finds a log;
-    ///   `.missingLog` if a restart finds none (an empty file, or part of a
-    ///   header or zeros, a crash while the log was created, which a first
-    ///   start creates again); `.corrupt`
-    ///   (naming the offset) if the file does not start with the store's
-    ///   magic or is damaged before its tail; `.unsupportedVersion` for
-    ///   another format version.
+    ///   written or truncated; `.missingLog` or `.existingLog` as the
+    ///   initializer, if the file changed since; `.corrupt` (naming the
+    ///   offset) if the file does not start with the store's magic or is
+    ///   damaged before its tail; `.unsupportedVersion` for another format
+    ///   version.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
-        let bytes = try io { () throws(DurableFileError) in try file.readAll() }
+        let bytes: [UInt8]
+        if let opened = openedBytes {
+            bytes = opened
+            openedBytes = nil
+        } else {
+            bytes = try io { () throws(DurableFileError) in try file.readAll() }
+        }
         state = AcceptorSnapshot()
         truncatedBytes = 0
-        // No log yet, or one whose creation a crash cut short before its
-        // header was synced (part of it, or zeros where the file system had
-        // not written it yet): nothing was acknowledged from it.
-        let isUnstarted =
-            bytes.count <= Self.headerSize && bytes.allSatisfy { $0 == 0 }
-            || bytes.count < Self.headerSize
-                && Self.readableVersions.contains { version in
-                    zip(bytes, Self.header(version: version, salt: 0).dropLast(8)).allSatisfy(==)
-                }
-        // A log created and never written to: nothing was acknowledged from
-        // it either, so a first start cut short may start again on it.
-        let isHeaderOnly = bytes.count == Self.headerSize && bytes.starts(with: Self.magic)
-        switch opening {
-        case .new where !isUnstarted && !isHeaderOnly:
-            throw AcceptorStoreError(
-                .existingLog,
-                detail: "\(path) is not empty (\(bytes.count) bytes): the acceptor has run before, so open its log as existing, or the path names another file")
-        case .existing where isUnstarted:
-            throw Self.missingLog(
-                at: path, bytes.isEmpty ? "the file is empty" : "the file holds \(bytes.count) bytes of a header cut short")
-        case .new, .existing:
-            break
+        let contents = Self.contents(of: bytes)
+        try check(contents, size: bytes.count)
+        if contents == .headerOnly {
+            // Created by a start that may have ended before the directory
+            // sync below: done again, so that the log the acceptor is about
+            // to answer from cannot vanish with a power loss.
+            try io { () throws(DurableFileError) in
+                try file.synchronizeData()
+                try DurableFile.synchronizeDirectory(of: path)
+            }
         }
-        if isUnstarted {
+        if contents == .unstarted {
             let salt = UInt64.random(in: .min ... .max)
             let header = Self.header(version: Self.formatVersion, salt: salt)
             // Its directory entry is made durable too, or a power loss could

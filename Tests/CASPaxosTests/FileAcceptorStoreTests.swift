@@ -225,7 +225,10 @@ struct FileAcceptorStoreTests {
     func shortForeignFile() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
-        for (index, contents) in [Array("CASPXLOX".utf8), Array("CASPXLOG".utf8) + [2, 0, 0, 1, 9]].enumerated() {
+        let foreign = [
+            Array("CASPXLOX".utf8), Array("CASPXLOG".utf8) + [2, 0, 0, 1, 9], [UInt8](repeating: 0x41, count: 20),
+        ]
+        for (index, contents) in foreign.enumerated() {
             let path = temporary.path + "/log-\(index)"
             try DurableFile(path: path).append(contents)
             #expect {
@@ -256,6 +259,23 @@ struct FileAcceptorStoreTests {
         #expect(access(path, F_OK) != 0, "a restart must not create the log")
     }
 
+    @Test("a path that is a directory, or under a file, is an I/O error, not a missing log")
+    func pathThatCannotHoldALog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        try DurableFile(path: temporary.path + "/file").append([1])
+        for path in [temporary.path, temporary.path + "/file/log"] {
+            for opening in [FileAcceptorStore.Opening.new, .existing] {
+                #expect {
+                    try FileAcceptorStore(path: path, opening: opening)
+                } throws: { error in
+                    guard case .io = (error as? AcceptorStoreError)?.code else { return false }
+                    return true
+                }
+            }
+        }
+    }
+
     @Test("a first start over a log is an existingLog error and leaves the log as it was")
     func firstStartOverALog() throws {
         let temporary = try TemporaryDirectory()
@@ -263,10 +283,8 @@ struct FileAcceptorStoreTests {
         let path = temporary.path + "/log"
         _ = try Self.writeThreeBatches(path)
         let log = try DurableFile(path: path).readAll()
-        // Opening does not touch the file; loading finds the log.
-        let store = try FileAcceptorStore(path: path, opening: .new)
         #expect {
-            try store.load()
+            try FileAcceptorStore(path: path, opening: .new)
         } throws: { error in
             guard let error = error as? AcceptorStoreError else { return false }
             return error.code == .existingLog && error.detail.contains(path)
@@ -303,7 +321,13 @@ struct FileAcceptorStoreTests {
         _ = try store.load()
         store.apply(.register(key: [1], state: Self.register(1, [10])))
         try store.sync()
-        #expect(throws: AcceptorStoreError.self) { try FileAcceptorStore(path: path, opening: .new).load() }
+        // Loaded once, the store's log is there: it loads again.
+        #expect(try store.load().registers.count == 1)
+        #expect {
+            try FileAcceptorStore(path: path, opening: .new).load()
+        } throws: { error in
+            (error as? AcceptorStoreError)?.code == .existingLog
+        }
     }
 
     @Test("a log of another format version is refused as such, naming it; version 1 too")

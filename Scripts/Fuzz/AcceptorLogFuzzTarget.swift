@@ -1,0 +1,112 @@
+// libFuzzer entry point for FileAcceptorStore's recovery, compiled by
+// Scripts/fuzz against the WireCodec, EventCore and CASPaxos modules (each
+// built with the same sanitizers) and the CChorusSystem C shim.
+//
+// Every input becomes an acceptor log on disk: most inputs a header and
+// batches whose checksums match (so the records inside them are parsed,
+// which random bytes would rarely reach), some of them spoiled. The store
+// opens it as a restart must. `load()` must return a state or throw an
+// `AcceptorStoreError`, never trap; and when it returns one, the log must
+// keep it: loading again gives the same state, and a write synced on top of
+// it (compacting the log, at the small threshold) is there after a reload.
+// A broken expectation is a `precondition` failure, a crash libFuzzer keeps.
+//
+// Input layout: byte 0 picks the header (its format version, or a
+// damaged magic), then chunks `[length][kind][length bytes]`, each a batch
+// of the log (`kind` bit 0: its checksum spoiled; bit 1: cut short, as a
+// torn tail), and whatever is left goes at the end as raw bytes.
+
+import CASPaxos
+import EventCore
+import WireCodec
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where each input's log is written (memory-backed, reused).
+let logPath = "/dev/shm/chorus-fuzz-acceptor-log-\(getpid())"
+/// The salt of every log built here.
+let salt: UInt64 = 0x5EED_5A17_0DD5_CA5E
+
+/// The log an input describes.
+func log(from input: UnsafeRawBufferPointer) -> [UInt8] {
+    guard let control = input.first else { return [] }
+    var bytes: [UInt8] = Array("CASPXLOG".utf8)
+    if control & 0x80 != 0 { bytes[7] ^= 0xFF }
+    var writer = WireWriter(capacity: 12)
+    writer.writeUInt32(UInt32(control & 0x07))  // 0 ... 7: versions 2 ... 5 and others
+    writer.writeUInt64(salt)
+    bytes += writer.takeBytes()
+    var offset = 1
+    while offset + 2 <= input.count {
+        let length = Int(input[offset])
+        let kind = input[offset + 1]
+        guard offset + 2 + length <= input.count else { break }
+        let payload = Array(input[(offset + 2)..<(offset + 2 + length)])
+        offset += 2 + length
+        var checksum = CRC32C(salt: salt)
+        checksum.update(payload)
+        var batch = WireWriter(capacity: 12 + length)
+        batch.writeUInt32(0x4258_5043)  // "CPXB"
+        batch.writeUInt32(UInt32(length))
+        batch.writeUInt32(checksum.value ^ (kind & 1 == 0 ? 0 : 1))
+        payload.withUnsafeBytes { batch.writeRawBytes($0) }
+        var sealed = batch.takeBytes()
+        if kind & 2 != 0 { sealed.removeLast(min(sealed.count, 1 + Int(kind >> 2))) }
+        bytes += sealed
+    }
+    bytes += input[offset...]
+    return bytes
+}
+
+/// Replaces the file at `logPath` with `bytes`.
+func writeFile(_ bytes: [UInt8]) {
+    let descriptor = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    precondition(descriptor >= 0, "cannot create \(logPath)")
+    defer { close(descriptor) }
+    var written = 0
+    while written < bytes.count {
+        let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        precondition(count > 0, "cannot write \(logPath)")
+        written += count
+    }
+}
+
+/// Opens the log as a restart does and loads it; nil if the store refuses it.
+func reload() -> AcceptorSnapshot? {
+    do throws(AcceptorStoreError) {
+        return try FileAcceptorStore(path: logPath, opening: .existing, compactionThreshold: 256).load()
+    } catch {
+        return nil
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzAcceptorLog(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    writeFile(log(from: UnsafeRawBufferPointer(start: data, count: size)))
+    let store: FileAcceptorStore
+    let state: AcceptorSnapshot
+    do throws(AcceptorStoreError) {
+        store = try FileAcceptorStore(path: logPath, opening: .existing, compactionThreshold: 256)
+        state = try store.load()
+    } catch {
+        return 0
+    }
+    precondition(reload() == state, "a log that loaded loads again to another state")
+    let write = AcceptorWrite.register(
+        key: [0x6B],
+        state: RegisterState(
+            promised: Ballot(counter: 9, proposer: NodeID(9)), accepted: Ballot(counter: 9, proposer: NodeID(9)),
+            value: [1, 2, 3]))
+    store.apply(write)
+    do throws(AcceptorStoreError) {
+        try store.sync()
+    } catch {
+        preconditionFailure("a loaded log refused a write: \(error)")
+    }
+    var expected = state
+    expected.apply(write)
+    precondition(reload() == expected, "a write synced on a loaded log is not there after a reload")
+    return 0
+}

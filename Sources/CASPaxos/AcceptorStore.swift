@@ -55,7 +55,9 @@ public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvert
         /// acceptor that forgets its promises lets a proposer with a lower
         /// ballot overwrite a value it acknowledged, which breaks
         /// linearizability. Remove it from the acceptors with ``Proposer/changeMembership(to:proposers:now:into:)``,
-        /// then add it back on a new log.
+        /// then add it back on a new log. (A proposer's configuration store
+        /// that was lost may start on a new log, given the cluster's
+        /// current configuration.)
         case missingLog
         /// A first start (``FileAcceptorStore/Opening/new``) found a log:
         /// the acceptor has run before, and its log holds what it promised.

@@ -18,7 +18,6 @@
 
 import CASPaxos
 import EventCore
-import WireCodec
 
 #if canImport(Glibc)
 import Glibc
@@ -32,29 +31,20 @@ let salt: UInt64 = 0x5EED_5A17_0DD5_CA5E
 /// The log an input describes.
 func log(from input: UnsafeRawBufferPointer) -> [UInt8] {
     guard let control = input.first else { return [] }
-    var bytes: [UInt8] = Array("CASPXLOG".utf8)
+    // Format versions 0 ... 7: 2 ... 5 and others.
+    var bytes = FileAcceptorStore.header(version: UInt32(control & 0x07), salt: salt)
     if control & 0x80 != 0 { bytes[7] ^= 0xFF }
-    var writer = WireWriter(capacity: 12)
-    writer.writeUInt32(UInt32(control & 0x07))  // 0 ... 7: versions 2 ... 5 and others
-    writer.writeUInt64(salt)
-    bytes += writer.takeBytes()
     var offset = 1
     while offset + 2 <= input.count {
         let length = Int(input[offset])
         let kind = input[offset + 1]
         guard offset + 2 + length <= input.count else { break }
-        let payload = Array(input[(offset + 2)..<(offset + 2 + length)])
+        var batch = AcceptorLogBatch.seal(Array(input[(offset + 2)..<(offset + 2 + length)]), salt: salt)
         offset += 2 + length
-        var checksum = CRC32C(salt: salt)
-        checksum.update(payload)
-        var batch = WireWriter(capacity: 12 + length)
-        batch.writeUInt32(0x4258_5043)  // "CPXB"
-        batch.writeUInt32(UInt32(length))
-        batch.writeUInt32(checksum.value ^ (kind & 1 == 0 ? 0 : 1))
-        payload.withUnsafeBytes { batch.writeRawBytes($0) }
-        var sealed = batch.takeBytes()
-        if kind & 2 != 0 { sealed.removeLast(min(sealed.count, 1 + Int(kind >> 2))) }
-        bytes += sealed
+        // The checksum follows the marker and the length.
+        if kind & 1 != 0 { batch[8] ^= 1 }
+        if kind & 2 != 0 { batch.removeLast(min(batch.count, 1 + Int(kind >> 2))) }
+        bytes += batch
     }
     bytes += input[offset...]
     return bytes
@@ -62,14 +52,10 @@ func log(from input: UnsafeRawBufferPointer) -> [UInt8] {
 
 /// Replaces the file at `logPath` with `bytes`.
 func writeFile(_ bytes: [UInt8]) {
-    let descriptor = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    precondition(descriptor >= 0, "cannot create \(logPath)")
-    defer { close(descriptor) }
-    var written = 0
-    while written < bytes.count {
-        let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        precondition(count > 0, "cannot write \(logPath)")
-        written += count
+    do throws(DurableFileError) {
+        try DurableFile(path: logPath, truncating: true).append(bytes)
+    } catch {
+        preconditionFailure("cannot write \(logPath): \(error)")
     }
 }
 

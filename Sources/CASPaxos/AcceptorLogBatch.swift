@@ -12,7 +12,10 @@ import WireCodec
 /// The salt, random per log file and never sent anywhere, is why a user's
 /// value cannot pass for a batch there: a value holding a well-formed batch
 /// inside a torn tail would make recovery refuse the log as damaged.
-enum AcceptorLogBatch {
+///
+/// Package-visible so that the log fuzz target (`Scripts/fuzz
+/// acceptorlog`) seals its batches as the store does.
+package enum AcceptorLogBatch {
     /// Bytes before the payload.
     static let headerSize = 12
     /// "CPXB", little-endian.
@@ -29,7 +32,7 @@ enum AcceptorLogBatch {
     }
 
     /// Frames `payload` as one batch of a log with `salt`.
-    static func seal(_ payload: [UInt8], salt: UInt64) -> [UInt8] {
+    package static func seal(_ payload: [UInt8], salt: UInt64) -> [UInt8] {
         var writer = WireWriter(capacity: headerSize + payload.count)
         writer.writeUInt32(marker)
         writer.writeUInt32(UInt32(truncatingIfNeeded: payload.count))

@@ -307,8 +307,9 @@ public final class FileAcceptorStore: AcceptorStore {
         return state
     }
 
-    /// A log's header, in format `version`, with `salt`.
-    private static func header(version: UInt32, salt: UInt64) -> [UInt8] {
+    /// A log's header, in format `version`, with `salt` (package-visible
+    /// for the log fuzz target).
+    package static func header(version: UInt32, salt: UInt64) -> [UInt8] {
         var writer = WireWriter(capacity: headerSize)
         magic.withUnsafeBytes { writer.writeRawBytes($0) }
         writer.writeUInt32(version)

@@ -78,21 +78,13 @@ struct Proposal {
     /// an accept of this proposal's below it may have been chosen and
     /// collected since (see ``Proposer``).
     var highestRemovalFloor = Ballot.zero
-    /// The last accept sent (its request ID, its ballot and when it left)
-    /// and the acceptors that refused it knowing they never accepted it,
-    /// counted even after the attempt was abandoned: refused so by every
-    /// acceptor, it was written nowhere and leaves ``sentAccepts``. A new
-    /// configuration forgets both (refusals are counted by position in the
-    /// directory, which it changes), which at worst keeps an accept that
-    /// was written nowhere.
-    var lastAccept: (requestID: UInt64, ballot: Ballot, sentAt: Instant)?
-    var lastAcceptRefusals = AcceptorSet()
-    /// Whether an acceptor answered the last accept without proving it
-    /// unwritten there (it took it, or refused without knowing, as a stale
-    /// age does): a prepare stops waiting for the accept's other answers
-    /// (``Phase/awaitingLastAccept``), which could prove it written nowhere
-    /// only if that acceptor refused a later copy knowing.
-    var lastAcceptMayBeWritten = false
+    /// The last accept sent, and what its answers said, counted even after
+    /// the attempt was abandoned: refused by every acceptor knowing it
+    /// never accepted it, it was written nowhere and leaves
+    /// ``sentAccepts``. A new configuration forgets it (refusals are
+    /// counted by position in the directory, which it changes), which at
+    /// worst keeps an accept that was written nowhere.
+    var lastAccept: LastAccept?
 
     /// Whether an attempt is waiting for answers.
     var isInFlight: Bool { phase == .preparing || phase == .accepting || phase == .awaitingLastAccept }
@@ -161,6 +153,24 @@ struct SentAccepts {
             firstValue = next.value
         }
     }
+}
+
+/// A proposal's last accept (``Proposal/lastAccept``) and its answers so
+/// far.
+struct LastAccept {
+    let requestID: UInt64
+    let ballot: Ballot
+    /// When it left.
+    let sentAt: Instant
+    /// The acceptors that refused it knowing they never accepted it
+    /// (positions in the proposer's ``AcceptorDirectory``).
+    var refusals = AcceptorSet()
+    /// Whether an acceptor answered it without proving it unwritten there
+    /// (it took it, or refused without knowing, as a stale age does): a
+    /// prepare stops waiting for its other answers
+    /// (``Proposal/Phase/awaitingLastAccept``), which could prove it
+    /// written nowhere only if that acceptor refused a later copy knowing.
+    var mayBeWritten = false
 }
 
 /// The ballot and value a proposer's last write of a key left promised on a

@@ -479,8 +479,6 @@ extension Proposer {
                     // accept stays among those that may have been written.
                     let lastAccept = proposal.lastAccept?.requestID
                     proposal.lastAccept = nil
-                    proposal.lastAcceptRefusals.removeAll()
-                    proposal.lastAcceptMayBeWritten = false
                     guard proposal.isInFlight else { return (lastAccept, nil) }
                     proposal.phase = .backingOff(until: now)
                     return (lastAccept, proposal.requestID)

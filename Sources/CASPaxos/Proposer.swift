@@ -425,9 +425,7 @@ public struct Proposer {
                 let previous = proposal.lastAccept?.requestID
                 proposal.nextBallot = nextBallot
                 let retired = Self.startPhase(&proposal, .accepting, requestID, attemptDeadline)
-                proposal.lastAccept = (requestID, proposal.ballot, now)
-                proposal.lastAcceptRefusals.removeAll()
-                proposal.lastAcceptMayBeWritten = false
+                proposal.lastAccept = LastAccept(requestID: requestID, ballot: proposal.ballot, sentAt: now)
                 return (proposal.key, proposal.ballot, previous, retired)
             })
         else { return }
@@ -535,8 +533,8 @@ public struct Proposer {
         guard !proposal.isIdentity, let first = proposal.sentAccepts.firstBallot,
             proposal.highestAccepted > first || proposal.highestRemovalFloor > first
         else { return .applyChange }
-        guard let last = proposal.lastAccept, proposal.sentAccepts.holdsOnly(last.ballot),
-            !proposal.lastAcceptMayBeWritten, proposal.lastAcceptRefusals.count >= refusalsToAbandon
+        guard let last = proposal.lastAccept, proposal.sentAccepts.holdsOnly(last.ballot), !last.mayBeWritten,
+            last.refusals.count >= refusalsToAbandon
         else { return .conflict }
         if proposal.phase != .awaitingLastAccept {
             proposal.phase = .awaitingLastAccept
@@ -576,10 +574,10 @@ public struct Proposer {
         guard let last = proposal.lastAccept, last.requestID == requestID, let position, acceptSet.contains(position)
         else { return nil }
         if provesUnwritten {
-            proposal.lastAcceptRefusals.insert(position)
-            if proposal.lastAcceptRefusals.count == acceptSet.count { proposal.sentAccepts.remove(last.ballot) }
+            proposal.lastAccept?.refusals.insert(position)
+            if proposal.lastAccept?.refusals.count == acceptSet.count { proposal.sentAccepts.remove(last.ballot) }
         } else {
-            proposal.lastAcceptMayBeWritten = true
+            proposal.lastAccept?.mayBeWritten = true
         }
         guard proposal.phase == .awaitingLastAccept else { return nil }
         let outcome = decide(&proposal, refusalsToAbandon: refusalsToAbandon, now: now)
@@ -622,7 +620,7 @@ public struct Proposer {
         guard
             let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?)? in
                 proposal.granted.insert(position)
-                proposal.lastAcceptMayBeWritten = true
+                proposal.lastAccept?.mayBeWritten = true
                 let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
                 guard proposal.granted.count >= needed else { return nil }
                 let promised = proposal.nextBallot.flatMap {

@@ -86,6 +86,11 @@ struct Proposal {
     /// worst keeps an accept that was written nowhere.
     var lastAccept: LastAccept?
 
+    /// The request ID the attempt leaves behind when its phase ends, if no
+    /// reply to it matters any more: not the last accept's, whose refusals
+    /// are still counted.
+    var retiredRequestID: UInt64? { lastAccept?.requestID != requestID ? requestID : nil }
+
     /// Whether an attempt is waiting for answers.
     var isInFlight: Bool { phase == .preparing || phase == .accepting || phase == .awaitingLastAccept }
 

@@ -376,12 +376,11 @@ public struct Proposer {
     }
 
     /// Starts a phase of `proposal`'s attempt with `requestID`; returns the
-    /// request ID it leaves behind, if no reply to it matters any more (the
-    /// last accept's stays: its refusals are still counted).
+    /// request ID it leaves behind (``Proposal/retiredRequestID``).
     private static func startPhase(
         _ proposal: inout Proposal, _ phase: Proposal.Phase, _ requestID: UInt64, _ attemptDeadline: Instant
     ) -> UInt64? {
-        let retired = proposal.lastAccept?.requestID != proposal.requestID ? proposal.requestID : nil
+        let retired = proposal.retiredRequestID
         proposal.phase = phase
         proposal.requestID = requestID
         proposal.granted.removeAll()
@@ -755,7 +754,7 @@ public struct Proposer {
             now + jitteredBackoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: failures)
         guard
             let (key, retired, backsOff) = proposals.update(proposalID, { proposal in
-                let retired = proposal.lastAccept?.requestID != proposal.requestID ? proposal.requestID : nil
+                let retired = proposal.retiredRequestID
                 let backsOff = retryAt < proposal.deadline
                 if backsOff { proposal.phase = .backingOff(until: retryAt) }
                 return (proposal.key, retired, backsOff)

@@ -77,9 +77,11 @@ final class RaftDemoCluster {
             for other in 0..<nodeCount where other != index { peers[Self.id(other)] = transports[other].localEndpoint }
             let store = KeyValueStateMachine()
             stores.append(store)
+            // A fresh directory: the group is bootstrapped here.
+            let storage = try FileRaftStorage(directory: "\(directory)/node-\(index + 1)", opening: .new)
             nodes.append(
                 try RaftNode(
-                    id: Self.id(index), group: 1, peers: peers, storage: try FileRaftStorage(directory: "\(directory)/node-\(index + 1)"), stateMachine: store,
+                    id: Self.id(index), group: 1, peers: peers, storage: storage, stateMachine: store,
                     transport: transports[index], scheduler: loop))
         }
         record("\(nodeCount) nodes start as followers")

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EventCore
 
 /// A durable ``RaftStorage``: a write-ahead log in segment files and
@@ -43,7 +46,18 @@ import EventCore
 /// below both the index and the snapshot's; ``firstIndex`` becomes the first
 /// remaining segment's first index, and its header keeps the term before it.
 ///
-/// **Recovery** (``init(directory:options:)``): temporary files are
+/// **Opening.** Whether the replica has a log in the directory is said
+/// when the store is opened (``Opening``) and checked there: a new replica
+/// creates its log, a restart must find it. A replica restarted on a new
+/// log in place of a lost one would have forgotten its vote and the
+/// entries it acknowledged: it could vote twice in one term (two leaders),
+/// and help elect a leader that lacks an entry it had helped commit (a
+/// committed entry lost). So a missing log is an error
+/// (``RaftStorageError/Code/missingLog``), never a fresh start. A log that
+/// holds nothing yet (its first segment's initial record alone: no term,
+/// vote, entry or snapshot) acknowledged nothing, and opens both ways.
+///
+/// **Recovery** (``init(directory:opening:options:)``): temporary files are
 /// removed, the newest snapshot loaded, the segments replayed in creation
 /// order. A torn tail of the last segment (a bad record, not the segment's
 /// first, which was synced before the segment got its name, with nothing
@@ -61,6 +75,27 @@ import EventCore
 /// recovers what was made durable. Confined like the node that uses it: one
 /// thread at a time.
 public final class FileRaftStorage: RaftStorage {
+    /// Whether the replica has a log in the directory, as the operator
+    /// knows and the directory alone cannot say: a lost log and a first
+    /// start look the same. etcd's `--initial-cluster-state` and
+    /// ZooKeeper's `initialize` file answer the same question.
+    ///
+    /// Say it from what the operator knows (a flag given when the group is
+    /// bootstrapped, a provisioning step), never from whether the directory
+    /// holds files: that would start a lost log afresh, which is what this
+    /// guards against.
+    public enum Opening: Sendable {
+        /// A first start, when the group is bootstrapped: the store creates
+        /// the directory if needed and the log in it. A directory whose log
+        /// holds state (a term, a vote, an entry or a snapshot) throws
+        /// ``RaftStorageError/Code/existingLog``.
+        case new
+        /// A restart: the log must be there. A missing directory, or one
+        /// without a log segment, throws
+        /// ``RaftStorageError/Code/missingLog``.
+        case existing
+    }
+
     /// How a ``FileRaftStorage`` writes.
     public struct Options: Hashable, Sendable {
         /// The size, in bytes, past which the next write starts a new
@@ -115,21 +150,37 @@ public final class FileRaftStorage: RaftStorage {
     private var closedSegments: [WALSegment]
     private var active: ActiveSegment
 
-    /// Opens the store in `directory`, creating the directory if needed,
-    /// and recovers its state (see the type's comment).
+    /// Opens the store in `directory`, checks that it holds what `opening`
+    /// says, and recovers its state (see the type's comment). A new store
+    /// creates the directory if needed; a restart creates nothing there
+    /// but what recovery writes.
     ///
-    /// - Throws: ``RaftStorageError``: `.io` if a file cannot be created,
-    ///   read, written or synced; `.corrupt`, `.unsupportedVersion` or
-    ///   `.missingSegment` for bad data, naming the file and the offset.
-    public init(directory: String, options: Options = Options()) throws(RaftStorageError) {
+    /// - Throws: ``RaftStorageError``: `.missingLog` if `opening` is
+    ///   `.existing` and the directory is missing or holds no log segment;
+    ///   `.existingLog` if `opening` is `.new` and the log holds state;
+    ///   `.io` if a file cannot be created, read, written or synced;
+    ///   `.corrupt`, `.unsupportedVersion` or `.missingSegment` for bad
+    ///   data, naming the file and the offset.
+    public init(directory: String, opening: Opening, options: Options = Options()) throws(RaftStorageError) {
         self.directory = directory
         self.options = options
-        do throws(DurableFileError) {
-            try DurableFile.makeDirectory(directory)
+        let recovery: WALRecovery
+        do throws(RaftStorageError) {
+            if opening == .new {
+                do throws(DurableFileError) {
+                    try DurableFile.makeDirectory(directory)
+                } catch {
+                    throw RaftStorageError(error)
+                }
+            }
+            recovery = try WALRecovery(directory: directory, sync: options.sync)
         } catch {
-            throw RaftStorageError(error)
+            if opening == .existing, error.code == .io(call: "opendir", errno: ENOENT) {
+                throw Self.missingLog(in: directory, "there is no directory")
+            }
+            throw error
         }
-        let recovery = try WALRecovery(directory: directory, sync: options.sync)
+        try Self.check(recovery, opening: opening)
         hardState = recovery.hardState
         snapshot = recovery.snapshot
         stored = recovery.stored
@@ -138,6 +189,13 @@ public final class FileRaftStorage: RaftStorage {
         if let last = recovery.segments.last, let file = recovery.lastSegmentFile {
             closedSegments = recovery.segments.dropLast()
             active = ActiveSegment(segment: last, file: file, size: recovery.lastSegmentSize)
+            if !recovery.holdsState && options.sync {
+                // Created by a first start that may have ended before its
+                // directory sync: done again, so that the log the replica
+                // is about to write to cannot vanish with a power loss.
+                try io { () throws(DurableFileError) in try DurableFile.synchronizeDirectory(directory) }
+                syncCount += 1
+            }
         } else {
             let segment = WALSegment(sequence: 1, header: WALSegment.Header(firstIndex: 1, previousTerm: 0))
             let first = WALRecord(entries: [], hardState: recovery.hardState)
@@ -156,6 +214,31 @@ public final class FileRaftStorage: RaftStorage {
             try restartLog(after: snapshot)
         }
         try removeFiles(recovery.obsoleteFiles)
+    }
+
+    /// Refuses a `recovery` that `opening` cannot open (see ``Opening``).
+    private static func check(_ recovery: WALRecovery, opening: Opening) throws(RaftStorageError) {
+        switch opening {
+        case .new where recovery.holdsState:
+            throw RaftStorageError(
+                .existingLog, file: recovery.directory,
+                detail: "the log there holds state (term \(recovery.hardState.term), entries through "
+                    + "\(recovery.stored.lastIndex)\(recovery.snapshot == nil ? "" : ", a snapshot")): the replica has "
+                    + "run before, so open its log as existing, or the directory belongs to another replica")
+        case .existing where recovery.segments.isEmpty:
+            throw missingLog(in: recovery.directory, "the directory holds no log segment")
+        case .new, .existing:
+            break
+        }
+    }
+
+    /// The error of a restart that finds no log in `directory`, and why.
+    private static func missingLog(in directory: String, _ reason: String) -> RaftStorageError {
+        RaftStorageError(
+            .missingLog, file: directory,
+            detail: "no Raft log (\(reason)). If this replica's log was lost, do not start it on a new one in its "
+                + "place: it could vote twice in a term and help lose a committed entry. Bring its files back if "
+                + "they were moved, or keep the replica down: the group runs on while a majority of it is up")
     }
 
     // MARK: Reads

@@ -21,6 +21,17 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
         /// the earlier ones hold (and past the snapshot), or there are no
         /// segments at all beside a snapshot.
         case missingSegment
+        /// A restart (``FileRaftStorage/Opening/existing``) found no log:
+        /// the directory is missing or holds no log segment. Either the
+        /// path is wrong or the replica's state is lost. Do not start it on
+        /// a new log in its place: a replica that forgets its vote can vote
+        /// twice in a term, and one that forgets entries it acknowledged
+        /// can help elect a leader without a committed entry.
+        case missingLog
+        /// A first start (``FileRaftStorage/Opening/new``) found a log
+        /// holding state: the replica has run before. Open it as
+        /// ``FileRaftStorage/Opening/existing``.
+        case existingLog
         /// A write the storage protocol does not allow: entries not numbered
         /// one after another, appended past `lastIndex + 1` or into the
         /// compacted part, or a record too large for the format.

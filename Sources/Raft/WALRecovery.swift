@@ -42,6 +42,11 @@ struct WALRecovery {
     /// files, older snapshots, superseded segments.
     private(set) var obsoleteFiles: [String] = []
 
+    /// Whether the log holds anything a replica acknowledged: a term, a
+    /// vote, an entry or a snapshot. A log created and never written to
+    /// holds none of them.
+    var holdsState: Bool { snapshot != nil || stored.lastIndex > 0 || hardState != RaftHardState() }
+
     /// Reads `directory`, cutting a torn tail off the last segment (and
     /// syncing the cut when `sync`).
     ///

@@ -22,7 +22,7 @@ struct FileRaftStorageTests {
     /// Three synced records (entries 1 ... 3, 4 ... 6, 7 ... 9) in one
     /// segment; returns its path and its size after each.
     static func writeThreeRecords(_ directory: TemporaryDirectory) throws -> (path: String, sizes: [Int]) {
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .new)
         var sizes: [Int] = []
         for start in stride(from: UInt64(1), through: 7, by: 3) {
             try storage.persist(entries(start...(start + 2), term: 1), hardState: RaftHardState(term: 1))
@@ -39,12 +39,12 @@ struct FileRaftStorageTests {
         let snapshot = RaftSnapshot(index: 10, term: 2, data: Array(0..<200))
         let log = Self.entries(1...10, term: 2) + Self.entries(11...20, term: 3)
         do {
-            let storage = try FileRaftStorage(directory: directory.path)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new)
             try storage.persist(Array(log[..<10]), hardState: RaftHardState(term: 2, votedFor: NodeID(7)))
             try storage.persist(Array(log[10...]), hardState: hardState)
             try storage.saveSnapshot(snapshot)
         }
-        let reopened = try FileRaftStorage(directory: directory.path)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(Self.allEntries(reopened) == log)
         #expect(reopened.hardState == hardState)
         #expect(reopened.snapshot == snapshot)
@@ -56,7 +56,7 @@ struct FileRaftStorageTests {
     func groupCommit() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .new)
         let syncs = storage.syncCount
         let written = storage.bytesWritten
         try storage.persist(Self.entries(1...500, term: 1), hardState: RaftHardState(term: 1, votedFor: NodeID(1)))
@@ -73,7 +73,7 @@ struct FileRaftStorageTests {
     func commitIndexOnly() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .new)
         try storage.persist(Self.entries(1...5, term: 1), hardState: RaftHardState(term: 1, votedFor: NodeID(2)))
         let syncs = storage.syncCount
         let written = storage.bytesWritten
@@ -81,7 +81,7 @@ struct FileRaftStorageTests {
         #expect(storage.syncCount == syncs)
         #expect(storage.bytesWritten > written)
         // The process ending loses nothing that was written.
-        #expect(try FileRaftStorage(directory: directory.path).hardState.commitIndex == 5)
+        #expect(try FileRaftStorage(directory: directory.path, opening: .existing).hardState.commitIndex == 5)
         try storage.persist([], hardState: RaftHardState(term: 2, votedFor: nil, commitIndex: 5))
         #expect(storage.syncCount == syncs + 1)
         try storage.persist([], hardState: RaftHardState(term: 2, votedFor: NodeID(3), commitIndex: 5))
@@ -95,7 +95,7 @@ struct FileRaftStorageTests {
         defer { directory.remove() }
         let options = FileRaftStorage.Options(segmentSize: segmentSize)
         do {
-            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
             for start in stride(from: UInt64(1), through: 9, by: 2) {
                 try storage.persist(Self.entries(start...(start + 1), term: 1), hardState: RaftHardState(term: 1))
             }
@@ -106,12 +106,12 @@ struct FileRaftStorageTests {
         // Superseded segments are gone: the first indices of those left rise.
         let firstIndices = try directory.segments().map { UInt64($0.dropLast(4).suffix(20)) ?? 0 }
         #expect(firstIndices == firstIndices.sorted() && Set(firstIndices).count == firstIndices.count)
-        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         #expect(Self.allEntries(reopened) == expected)
         #expect(reopened.hardState.term == 3)
         try reopened.persist(Self.entries(7...7, term: 3), hardState: nil)
-        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, options: options)) == expected
-            + Self.entries(7...7, term: 3))
+        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, opening: .existing, options: options))
+                == expected + Self.entries(7...7, term: 3))
     }
 
     /// A torn last record: the segment cut inside it, garbage or zeros
@@ -144,12 +144,12 @@ struct FileRaftStorageTests {
         case .lastRecordDamaged: bytes[sizes[2] - 1] ^= 0xFF
         }
         try directory.write(bytes, to: path)
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(storage.truncatedBytes == cut)
         #expect(Self.allEntries(storage) == Self.entries(1...keptIndex, term: 1))
         #expect(try directory.bytes(path).count == sizes[keptIndex == 9 ? 2 : 1])
         try storage.persist(Self.entries((keptIndex + 1)...(keptIndex + 1), term: 1), hardState: nil)
-        let reopened = try FileRaftStorage(directory: directory.path)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(reopened.truncatedBytes == 0)
         #expect(Self.allEntries(reopened) == Self.entries(1...(keptIndex + 1), term: 1))
     }
@@ -161,7 +161,9 @@ struct FileRaftStorageTests {
         let (path, sizes) = try Self.writeThreeRecords(directory)
         try directory.flipByte(path, at: sizes[1] - 1)  // the last byte of the second record
         let before = try directory.bytes(path)
-        let error = #expect(throws: RaftStorageError.self) { try FileRaftStorage(directory: directory.path) }
+        let error = #expect(throws: RaftStorageError.self) {
+            try FileRaftStorage(directory: directory.path, opening: .existing)
+        }
         #expect(error?.code == .corrupt)
         #expect(error?.file == path)
         #expect(error?.offset == sizes[0])
@@ -175,7 +177,7 @@ struct FileRaftStorageTests {
         defer { directory.remove() }
         let options = FileRaftStorage.Options(segmentSize: 1)
         do {
-            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
             for index in UInt64(1)...4 {
                 try storage.persist(Self.entries(index...index, term: 1), hardState: RaftHardState(term: 1))
             }
@@ -186,7 +188,7 @@ struct FileRaftStorageTests {
         bytes.removeLast()
         try directory.write(bytes, to: segments[1])
         let error = #expect(throws: RaftStorageError.self) {
-            try FileRaftStorage(directory: directory.path, options: options)
+            try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         }
         #expect(error?.code == .corrupt && error?.file == segments[1] && error?.offset == WALSegment.Header.size)
     }
@@ -197,7 +199,7 @@ struct FileRaftStorageTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         do {
-            let storage = try FileRaftStorage(directory: directory.path)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new)
             try storage.persist(Self.entries(1...3, term: 1), hardState: RaftHardState(term: 1))
             try storage.saveSnapshot(RaftSnapshot(index: 2, term: 1, data: [1, 2, 3]))
         }
@@ -206,7 +208,9 @@ struct FileRaftStorageTests {
         var bytes = try directory.bytes(path)
         bytes[8] = 9
         try directory.write(bytes, to: path)
-        let error = #expect(throws: RaftStorageError.self) { try FileRaftStorage(directory: directory.path) }
+        let error = #expect(throws: RaftStorageError.self) {
+            try FileRaftStorage(directory: directory.path, opening: .existing)
+        }
         #expect(error?.code == .unsupportedVersion(9) && error?.file == path && error?.offset == 8)
     }
 
@@ -222,7 +226,7 @@ struct FileRaftStorageTests {
         withUnsafeBytes(of: unsalted.littleEndian) { crafted.replaceSubrange(4..<8, with: $0) }
         let command = crafted + [UInt8](repeating: 0, count: 16)
         do {
-            let storage = try FileRaftStorage(directory: directory.path)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
             try storage.persist([RaftEntry(term: 1, index: 10, command: command)], hardState: nil)
         }
         // The crash tears the record just past the crafted one: that one is
@@ -230,7 +234,7 @@ struct FileRaftStorageTests {
         var bytes = try directory.bytes(path)
         bytes.removeLast(8)
         try directory.write(bytes, to: path)
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(Self.allEntries(storage) == Self.entries(1...9, term: 1))
         #expect(storage.truncatedBytes > command.count)
     }
@@ -240,7 +244,7 @@ struct FileRaftStorageTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let options = FileRaftStorage.Options(segmentSize: 256)
-        let storage = try FileRaftStorage(directory: directory.path, options: options)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
         // The hard state is written once, in the first segment: every new
         // segment carries it, so it outlives that segment.
         let hardState = RaftHardState(term: 1, votedFor: NodeID(3), commitIndex: 0)
@@ -256,7 +260,7 @@ struct FileRaftStorageTests {
         #expect(storage.firstIndex > 1 && storage.firstIndex <= 61)
         #expect(after[0].hasSuffix("-\(String(format: "%020llu", storage.firstIndex)).log"))
         #expect(storage.term(at: storage.firstIndex - 1) == 1)
-        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         #expect(reopened.firstIndex == storage.firstIndex && reopened.lastIndex == 100)
         #expect(reopened.hardState == hardState)
         #expect(reopened.term(at: reopened.firstIndex - 1) == 1)
@@ -271,7 +275,7 @@ struct FileRaftStorageTests {
         let options = FileRaftStorage.Options(segmentSize: 128)
         let hardState = RaftHardState(term: 4, votedFor: NodeID(2), commitIndex: 20)
         do {
-            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
             for index in UInt64(1)...10 {
                 try storage.persist(Self.entries(index...index, term: 1), hardState: nil)
             }
@@ -280,11 +284,11 @@ struct FileRaftStorageTests {
             #expect(storage.firstIndex == 21 && storage.lastIndex == 20)
         }
         #expect(try directory.segments().count == 1)
-        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         #expect(reopened.firstIndex == 21 && reopened.lastIndex == 20 && reopened.term(at: 20) == 3)
         #expect(reopened.hardState == hardState)
         try reopened.persist(Self.entries(21...22, term: 4), hardState: nil)
-        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, options: options))
+        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, opening: .existing, options: options))
             == Self.entries(21...22, term: 4))
     }
 
@@ -298,17 +302,18 @@ struct FileRaftStorageTests {
         }
         let hardState = RaftHardState(term: 3, votedFor: NodeID(1), commitIndex: 4)
         do {
-            let storage = try FileRaftStorage(directory: directory.path)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new)
             try storage.persist(Self.entries(1...5, term: 1), hardState: hardState)
-            try FileRaftStorage(directory: elsewhere.path).saveSnapshot(RaftSnapshot(index: 30, term: 3, data: [3]))
+            try FileRaftStorage(directory: elsewhere.path, opening: .new)
+                .saveSnapshot(RaftSnapshot(index: 30, term: 3, data: [3]))
         }
         let name = try elsewhere.names(endingWith: ".snap")[0]
         try directory.write(try elsewhere.bytes(elsewhere.path + "/" + name), to: directory.path + "/" + name)
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(storage.snapshot?.index == 30)
         #expect(storage.firstIndex == 31 && storage.lastIndex == 30 && storage.term(at: 30) == 3)
         #expect(storage.hardState == hardState)
-        let reopened = try FileRaftStorage(directory: directory.path)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(reopened.firstIndex == 31 && reopened.lastIndex == 30 && reopened.hardState == hardState)
     }
 
@@ -318,14 +323,14 @@ struct FileRaftStorageTests {
         defer { directory.remove() }
         let snapshot = RaftSnapshot(index: 2, term: 1, data: [2])
         do {
-            let storage = try FileRaftStorage(directory: directory.path)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new)
             try storage.persist(Self.entries(1...3, term: 1), hardState: RaftHardState(term: 1))
             try storage.saveSnapshot(snapshot)
         }
         let leftovers = ["snapshot-00000000000000000009-00000000000000000001.snap.tmp",
                          "wal-00000000000000000009-00000000000000000004.log.tmp"]
         for name in leftovers { try directory.write(Array("half written".utf8), to: directory.path + "/" + name) }
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(storage.snapshot == snapshot)
         #expect(Self.allEntries(storage) == Self.entries(1...3, term: 1))
         #expect(try directory.names(endingWith: ".tmp").isEmpty)
@@ -337,7 +342,7 @@ struct FileRaftStorageTests {
         defer { directory.remove() }
         let options = FileRaftStorage.Options(segmentSize: 1)
         do {
-            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
             for index in UInt64(1)...3 {
                 try storage.persist(Self.entries(index...index, term: 1), hardState: nil)
             }
@@ -345,7 +350,7 @@ struct FileRaftStorageTests {
         let segments = try directory.segments()
         try FileManager.default.removeItem(atPath: segments[1])
         let error = #expect(throws: RaftStorageError.self) {
-            try FileRaftStorage(directory: directory.path, options: options)
+            try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         }
         #expect(error?.code == .missingSegment && error?.file == segments[2])
     }
@@ -354,14 +359,15 @@ struct FileRaftStorageTests {
     func invalidAppends() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let storage = try FileRaftStorage(directory: directory.path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .new)
         try storage.persist(Self.entries(1...3, term: 1), hardState: nil)
         for entries in [Self.entries(5...6, term: 1), [RaftEntry(term: 1, index: 2), RaftEntry(term: 1, index: 4)],
                         [RaftEntry(term: 1, index: 0)]] {
             let error = #expect(throws: RaftStorageError.self) { try storage.persist(entries, hardState: nil) }
             #expect(error?.code == .invalidArgument)
         }
-        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path)) == Self.entries(1...3, term: 1))
+        #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, opening: .existing))
+                == Self.entries(1...3, term: 1))
     }
 
     @Test("damaged or random files never trap: opening succeeds with a usable log or throws RaftStorageError",
@@ -373,7 +379,7 @@ struct FileRaftStorageTests {
         let options = FileRaftStorage.Options(segmentSize: 200, sync: false)
         var random = SeededRandomGenerator(seed: seed)
         do {
-            let storage = try FileRaftStorage(directory: directory.path, options: options)
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
             for start in stride(from: UInt64(1), through: 28, by: 3) {
                 try storage.persist(Self.entries(start...(start + 2), term: 1 + start / 10),
                                     hardState: RaftHardState(term: 1 + start / 10, commitIndex: start))
@@ -404,7 +410,7 @@ struct FileRaftStorageTests {
         try directory.write(bytes, to: file)
         let storage: FileRaftStorage
         do throws(RaftStorageError) {
-            storage = try FileRaftStorage(directory: directory.path, options: options)
+            storage = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         } catch {
             #expect(error.file.hasPrefix(directory.path), "seed \(seed), mutation \(mutation) of \(file): \(error)")
             return
@@ -415,7 +421,7 @@ struct FileRaftStorageTests {
                 "seed \(seed), mutation \(mutation) of \(file)")
         let next = RaftEntry(term: storage.hardState.term, index: storage.lastIndex + 1, command: [1])
         try storage.persist([next], hardState: nil)
-        let reopened = try FileRaftStorage(directory: directory.path, options: options)
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         #expect(Self.allEntries(reopened) == entries + [next], "seed \(seed), mutation \(mutation) of \(file)")
     }
 }

@@ -81,6 +81,8 @@ final class RaftCluster {
     let simulatedNodes: [SimulatedNode]
     /// Each node's storage; nil while a node with file storage is down.
     private(set) var storages: [(any RaftStorage)?]
+    /// Whether each node's file store was created (by its first start).
+    private var hasFileStore: [Bool]
     /// Where the nodes' file stores live (a subdirectory per node) and how
     /// they write, if the nodes have file stores.
     let fileStores: (directory: TemporaryDirectory, options: FileRaftStorage.Options)?
@@ -112,6 +114,7 @@ final class RaftCluster {
         simulatedNodes = (0..<count).map { _ in network.addNode() }
         fileStores = try fileStorage.map { (try TemporaryDirectory(), $0) }
         storages = Array(repeating: nil, count: count)
+        hasFileStore = Array(repeating: false, count: count)
         rafts = Array(repeating: nil, count: count)
         self.makeStateMachine = makeStateMachine
         stateMachines = Array(repeating: nil, count: count)
@@ -143,12 +146,16 @@ final class RaftCluster {
             configuration: configuration, seed: generator.next())
     }
 
-    /// A storage for node `index`: its file store, opened (and recovered)
-    /// from its directory, or a new in-memory one.
+    /// A storage for node `index`: its file store, created at its first
+    /// start and opened (and recovered) from its directory at a restart,
+    /// or a new in-memory one.
     private func openStorage(_ index: Int) throws -> any RaftStorage {
         guard let fileStores else { return InMemoryRaftStorage() }
-        return try FileRaftStorage(directory: "\(fileStores.directory.path)/node-\(index + 1)",
-                                   options: fileStores.options)
+        let storage = try FileRaftStorage(
+            directory: "\(fileStores.directory.path)/node-\(index + 1)",
+            opening: hasFileStore[index] ? .existing : .new, options: fileStores.options)
+        hasFileStore[index] = true
+        return storage
     }
 
     func crash(_ index: Int) {

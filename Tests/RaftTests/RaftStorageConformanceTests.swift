@@ -23,14 +23,14 @@ struct RaftStorageConformanceTests {
             } else {
                 let directory = try TemporaryDirectory()
                 self.directory = directory
-                storage = try FileRaftStorage(directory: directory.path, options: options)
+                storage = try FileRaftStorage(directory: directory.path, opening: .new, options: options)
             }
         }
 
         /// Opens a file store again from its directory (in memory, nothing).
         func reopen() throws {
             guard let directory else { return }
-            storage = try FileRaftStorage(directory: directory.path, options: options)
+            storage = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         }
 
         /// Every entry held.

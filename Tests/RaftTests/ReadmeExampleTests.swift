@@ -71,17 +71,20 @@ struct ReadmeCounterTests {
         configuration.snapshotInterval = 4
         configuration.entriesKeptAfterSnapshot = 1
         let settings = configuration
-        func start() async throws -> (LoopBound<RaftNode>, LoopBound<Counter>, LoopBound<UDPSocketTransport>) {
+        func start(_ opening: FileRaftStorage.Opening) async throws
+            -> (LoopBound<RaftNode>, LoopBound<Counter>, LoopBound<UDPSocketTransport>)
+        {
             try await loop.submit {
                 let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)
                 let counter = Counter()
                 let node = try RaftNode(
-                    id: NodeID(1), group: 8, peers: [:], storage: try FileRaftStorage(directory: directory.path),
+                    id: NodeID(1), group: 8, peers: [:],
+                    storage: try FileRaftStorage(directory: directory.path, opening: opening),
                     stateMachine: counter, transport: transport, scheduler: loop, configuration: settings)
                 return (LoopBound(node, on: loop), LoopBound(counter, on: loop), LoopBound(transport, on: loop))
             }
         }
-        let (node, counter, transport) = try await start()
+        let (node, counter, transport) = try await start(.new)
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { node.value.role == .leader })
         try await loop.submit { for step in 1...10 { node.value.propose([UInt8(step)]) { _ in } } }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { counter.value.total == 55 })
@@ -90,7 +93,7 @@ struct ReadmeCounterTests {
             node.value.stop()
             transport.value.close()
         }
-        let (restarted, restored, second) = try await start()
+        let (restarted, restored, second) = try await start(.existing)
         #expect(try await loop.submit { restored.value.total } == 55, "snapshot restored, later entries applied")
         try await loop.submit {
             restarted.value.stop()

@@ -129,7 +129,7 @@ func benchmarks() {
     registerRaft("Raft.Concurrent64.File", {
         var setup = try RaftGroupSetup(inTemporaryDirectory: "chorus-raft-bench")
         let directory = setup.temporaryDirectory!
-        setup.makeStorage = { try FileRaftStorage(directory: "\(directory)/replica-\($0)") }
+        setup.makeStorage = { try FileRaftStorage(directory: "\(directory)/replica-\($0)", opening: .new) }
         return setup
     }) { try $0.runClosedLoop(inFlight: 64, commits: 20_000) }
 

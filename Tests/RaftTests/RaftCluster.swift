@@ -130,15 +130,17 @@ final class RaftCluster {
 
     var indices: Range<Int> { simulatedNodes.indices }
 
-    /// Starts (or restarts, from its storage) node `index`.
-    func start(_ index: Int) throws {
+    /// Starts (or restarts, from its storage) node `index`; a file store
+    /// is opened as `opening` if given, else as new at the node's first
+    /// start and as existing after.
+    func start(_ index: Int, opening: FileRaftStorage.Opening? = nil) throws {
         var peers: [NodeID: Endpoint] = [:]
         for other in indices where other != index { peers[Self.id(other)] = simulatedNodes[other].localEndpoint }
         applied[index] = []
         stateMachines[index] = makeStateMachine()
         let node = simulatedNodes[index]
         var generator = network.makeRandomGenerator()
-        let storage = try storages[index] ?? openStorage(index)
+        let storage = try storages[index] ?? openStorage(index, opening: opening)
         storages[index] = storage
         rafts[index] = try RaftNode(
             id: Self.id(index), group: 1, peers: peers, storage: storage,
@@ -146,14 +148,19 @@ final class RaftCluster {
             configuration: configuration, seed: generator.next())
     }
 
-    /// A storage for node `index`: its file store, created at its first
-    /// start and opened (and recovered) from its directory at a restart,
-    /// or a new in-memory one.
-    private func openStorage(_ index: Int) throws -> any RaftStorage {
-        guard let fileStores else { return InMemoryRaftStorage() }
+    /// The directory of node `index`'s file store.
+    func fileStoreDirectory(of index: Int) -> String? {
+        fileStores.map { "\($0.directory.path)/node-\(index + 1)" }
+    }
+
+    /// A storage for node `index`: its file store, opened as `opening`
+    /// (by default created at its first start and opened, and recovered,
+    /// from its directory at a restart), or a new in-memory one.
+    private func openStorage(_ index: Int, opening: FileRaftStorage.Opening?) throws -> any RaftStorage {
+        guard let fileStores, let directory = fileStoreDirectory(of: index) else { return InMemoryRaftStorage() }
         let storage = try FileRaftStorage(
-            directory: "\(fileStores.directory.path)/node-\(index + 1)",
-            opening: hasFileStore[index] ? .existing : .new, options: fileStores.options)
+            directory: directory, opening: opening ?? (hasFileStore[index] ? .existing : .new),
+            options: fileStores.options)
         hasFileStore[index] = true
         return storage
     }
@@ -172,9 +179,9 @@ final class RaftCluster {
         return storage.entries(from: storage.firstIndex, through: storage.lastIndex, maximumBytes: .max)
     }
 
-    func restart(_ index: Int) throws {
+    func restart(_ index: Int, opening: FileRaftStorage.Opening? = nil) throws {
         network.restart(simulatedNodes[index])
-        try start(index)
+        try start(index, opening: opening)
     }
 
     var live: [Int] { indices.filter { rafts[$0] != nil } }

@@ -54,12 +54,18 @@ import EventCore
 /// and help elect a leader that lacks an entry it had helped commit (a
 /// committed entry lost). So a missing log is an error
 /// (``RaftStorageError/Code/missingLog``), never a fresh start. A log that
-/// holds nothing yet (its first segment's initial record alone: no term,
-/// vote, entry or snapshot) acknowledged nothing, and opens both ways.
+/// holds no state yet (no term, vote, commit index, entry or snapshot: a
+/// first segment with its initial record, and at most a torn tail)
+/// acknowledged nothing, and opens both ways. A refused opening changes no
+/// file. A directory holding a snapshot but no segment is refused both ways
+/// as ``RaftStorageError/Code/missingSegment``.
 ///
 /// **Recovery** (``init(directory:opening:options:)``): temporary files are
 /// removed, the newest snapshot loaded, the segments replayed in creation
-/// order. A torn tail of the last segment (a bad record, not the segment's
+/// order; then the directory is synced (when syncing), so that the name of
+/// a segment created just before a crash is durable before the replica
+/// acts on what it holds (a new store also syncs the directory's parent).
+/// A torn tail of the last segment (a bad record, not the segment's
 /// first, which was synced before the segment got its name, with nothing
 /// valid after it: never synced, so never acknowledged) is cut off and
 /// counted in ``truncatedBytes``. Any other bad data (a failing checksum
@@ -152,8 +158,10 @@ public final class FileRaftStorage: RaftStorage {
 
     /// Opens the store in `directory`, checks that it holds what `opening`
     /// says, and recovers its state (see the type's comment). A new store
-    /// creates the directory if needed; a restart creates nothing there
-    /// but what recovery writes.
+    /// creates the directory if needed; a restart creates no directory. The
+    /// check comes before recovery writes anything (the cut of a torn
+    /// tail, a new segment, removals), so a refused opening changes
+    /// nothing.
     ///
     /// - Throws: ``RaftStorageError``: `.missingLog` if `opening` is
     ///   `.existing` and the directory is missing or holds no log segment;
@@ -164,37 +172,47 @@ public final class FileRaftStorage: RaftStorage {
     public init(directory: String, opening: Opening, options: Options = Options()) throws(RaftStorageError) {
         self.directory = directory
         self.options = options
-        let recovery: WALRecovery
-        do throws(RaftStorageError) {
-            if opening == .new {
-                do throws(DurableFileError) {
-                    try DurableFile.makeDirectory(directory)
-                } catch {
-                    throw RaftStorageError(error)
-                }
+        switch opening {
+        case .existing:
+            if DurableFile.isMissing(directory) { throw Self.missingLog(in: directory, "there is no directory") }
+        case .new:
+            do throws(DurableFileError) {
+                try DurableFile.makeDirectory(directory)
+                // So that a power loss cannot take the directory away once
+                // the replica has answered from the log in it.
+                if options.sync { try DurableFile.synchronizeDirectory(of: directory) }
+            } catch {
+                throw RaftStorageError(error)
             }
-            recovery = try WALRecovery(directory: directory, sync: options.sync)
-        } catch {
-            if opening == .existing, error.code == .io(call: "opendir", errno: ENOENT) {
-                throw Self.missingLog(in: directory, "there is no directory")
-            }
-            throw error
         }
+        // Reading changes nothing: a refused opening leaves every file as
+        // it was.
+        let recovery = try WALRecovery(directory: directory)
         try Self.check(recovery, opening: opening)
         hardState = recovery.hardState
         snapshot = recovery.snapshot
         stored = recovery.stored
         truncatedBytes = recovery.truncatedBytes
-        syncCount = recovery.syncCount
+        syncCount = opening == .new && options.sync ? 1 : 0
         if let last = recovery.segments.last, let file = recovery.lastSegmentFile {
             closedSegments = recovery.segments.dropLast()
             active = ActiveSegment(segment: last, file: file, size: recovery.lastSegmentSize)
-            if !recovery.holdsState && options.sync {
-                // Created by a first start that may have ended before its
-                // directory sync: done again, so that the log the replica
-                // is about to write to cannot vanish with a power loss.
-                try io { () throws(DurableFileError) in try DurableFile.synchronizeDirectory(directory) }
-                syncCount += 1
+            try io { () throws(DurableFileError) in
+                if truncatedBytes > 0 {
+                    try file.truncate(to: recovery.lastSegmentSize)
+                    if options.sync {
+                        try file.synchronizeData()
+                        syncCount += 1
+                    }
+                }
+                // A crash between a segment's rename and the directory sync
+                // after it leaves a segment whose name may not be durable:
+                // synced now, before the replica acts on what the log holds
+                // and writes more to it.
+                if options.sync {
+                    try DurableFile.synchronizeDirectory(directory)
+                    syncCount += 1
+                }
             }
         } else {
             let segment = WALSegment(sequence: 1, header: WALSegment.Header(firstIndex: 1, previousTerm: 0))
@@ -207,7 +225,7 @@ public final class FileRaftStorage: RaftStorage {
                 throw RaftStorageError(error)
             }
             bytesWritten = contents.count
-            syncCount = recovery.syncCount + (options.sync ? 2 : 0)
+            syncCount += options.sync ? 2 : 0
         }
         if let snapshot, stored.term(at: snapshot.index) != snapshot.term {
             // A crash between saving the snapshot and restarting the log.
@@ -238,7 +256,8 @@ public final class FileRaftStorage: RaftStorage {
             .missingLog, file: directory,
             detail: "no Raft log (\(reason)). If this replica's log was lost, do not start it on a new one in its "
                 + "place: it could vote twice in a term and help lose a committed entry. Bring its files back if "
-                + "they were moved, or keep the replica down: the group runs on while a majority of it is up")
+                + "they were moved (an older copy of them is no better: its vote may be stale), or keep the "
+                + "replica down: the group runs on while a majority of it is up")
     }
 
     // MARK: Reads

@@ -34,10 +34,9 @@ struct WALRecovery {
     private(set) var lastSegmentFile: DurableFile?
     /// The valid length of the last segment, in bytes.
     private(set) var lastSegmentSize = 0
-    /// Bytes of a torn tail cut off the last segment.
+    /// Bytes of a torn tail at the end of the last segment, for the store
+    /// to cut off (past ``lastSegmentSize``).
     private(set) var truncatedBytes = 0
-    /// Syncs done (of the truncated segment).
-    private(set) var syncCount = 0
     /// Files no longer needed, to remove once the store is open: temporary
     /// files, older snapshots, superseded segments.
     private(set) var obsoleteFiles: [String] = []
@@ -47,15 +46,15 @@ struct WALRecovery {
     /// holds none of them.
     var holdsState: Bool { snapshot != nil || stored.lastIndex > 0 || hardState != RaftHardState() }
 
-    /// Reads `directory`, cutting a torn tail off the last segment (and
-    /// syncing the cut when `sync`).
+    /// Reads `directory`, and writes nothing: a torn tail of the last
+    /// segment is reported in ``truncatedBytes``, not cut.
     ///
     /// - Throws: ``RaftStorageError``: `.io`; `.corrupt` or
     ///   `.unsupportedVersion` for a snapshot or segment that does not
     ///   parse, a damaged record before the tail, records that do not fit
     ///   the log; `.missingSegment` for a gap between segments, or no
     ///   segment beside a snapshot.
-    init(directory: String, sync: Bool) throws(RaftStorageError) {
+    init(directory: String) throws(RaftStorageError) {
         self.directory = directory
         let names: [String]
         do throws(DurableFileError) {
@@ -77,7 +76,7 @@ struct WALRecovery {
                 throw RaftStorageError(.corrupt, file: path, detail: "two segments are numbered \(numbers.sequence)")
             }
             try replaySegment(path, sequence: numbers.sequence, firstIndex: numbers.firstIndex,
-                              isLast: position == found.count - 1, sync: sync)
+                              isLast: position == found.count - 1)
         }
         if found.isEmpty, snapshot != nil {
             throw RaftStorageError(.missingSegment, file: directory,
@@ -108,7 +107,7 @@ struct WALRecovery {
 
     /// Replays the segment at `path`.
     private mutating func replaySegment(
-        _ path: String, sequence: UInt64, firstIndex: UInt64, isLast: Bool, sync: Bool
+        _ path: String, sequence: UInt64, firstIndex: UInt64, isLast: Bool
     ) throws(RaftStorageError) {
         let file: DurableFile
         let bytes: [UInt8]
@@ -130,18 +129,7 @@ struct WALRecovery {
             }
         }.get()
         guard isLast else { return }
-        if end < bytes.count {
-            truncatedBytes = bytes.count - end
-            do throws(DurableFileError) {
-                try file.truncate(to: end)
-                if sync {
-                    try file.synchronizeData()
-                    syncCount += 1
-                }
-            } catch {
-                throw RaftStorageError(error)
-            }
-        }
+        truncatedBytes = bytes.count - end
         lastSegmentFile = file
         lastSegmentSize = end
     }

@@ -48,14 +48,19 @@ struct FileRaftStorageOpeningTests {
         #expect(try Self.contents(of: directory.path) == files)
     }
 
-    @Test("a first start in such a directory creates the log, which a restart then opens")
+    @Test("a first start over a first start cut short creates the log, which a restart then opens")
     func firstStartCreates() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path + "/a/replica"
-        try directory.write(Array("cut short".utf8), to: directory.path + "/leftover.log.tmp")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let leftover = "wal-00000000000000000001-00000000000000000001.log.tmp"
+        try directory.write(Array("cut short".utf8), to: path + "/" + leftover)
         do {
             let storage = try FileRaftStorage(directory: path, opening: .new)
+            #expect(storage.syncCount == 3, "the parent directory, the segment, the directory")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: path).count == 1)
+            #expect(!FileManager.default.fileExists(atPath: path + "/" + leftover))
             try storage.persist(FileRaftStorageTests.entries(1...2, term: 1), hardState: RaftHardState(term: 1))
         }
         let reopened = try FileRaftStorage(directory: path, opening: .existing)
@@ -64,22 +69,52 @@ struct FileRaftStorageOpeningTests {
     }
 
     /// What a replica may have acknowledged, each alone: an entry, a vote,
-    /// a term, a commit index, a snapshot.
-    static let states: [String] = ["entries", "vote", "term", "commit", "snapshot"]
+    /// a term, a commit index, a snapshot (saved, or beside a log not yet
+    /// restarted after it); and entries with what opening would clean up
+    /// (a torn tail, a leftover temporary file, an older snapshot).
+    static let states: [String] = [
+        "entries", "vote", "term", "commit", "snapshot", "snapshot beside an untouched log",
+        "torn tail", "leftover", "older snapshot",
+    ]
 
     @Test("a first start over a log that holds state is refused, and leaves every file as it was",
           arguments: states)
     func firstStartOverState(state: String) throws {
         let directory = try TemporaryDirectory()
-        defer { directory.remove() }
+        let elsewhere = try TemporaryDirectory()
+        defer {
+            directory.remove()
+            elsewhere.remove()
+        }
         do {
             let storage = try FileRaftStorage(directory: directory.path, opening: .new)
+            let entries = FileRaftStorageTests.entries(1...3, term: 1)
             switch state {
-            case "entries": try storage.persist(FileRaftStorageTests.entries(1...1, term: 1), hardState: nil)
+            case "entries": try storage.persist(entries, hardState: nil)
             case "vote": try storage.persist([], hardState: RaftHardState(votedFor: NodeID(2)))
             case "term": try storage.persist([], hardState: RaftHardState(term: 4))
             case "commit": try storage.persist([], hardState: RaftHardState(commitIndex: 1))
-            default: try storage.saveSnapshot(RaftSnapshot(index: 5, term: 2, data: [5]))
+            case "snapshot": try storage.saveSnapshot(RaftSnapshot(index: 5, term: 2, data: [5]))
+            case "snapshot beside an untouched log":
+                try FileRaftStorage(directory: elsewhere.path, opening: .new)
+                    .saveSnapshot(RaftSnapshot(index: 30, term: 3, data: [3]))
+                let name = try elsewhere.names(endingWith: ".snap")[0]
+                try directory.write(try elsewhere.bytes(elsewhere.path + "/" + name), to: directory.path + "/" + name)
+            case "torn tail":
+                try storage.persist(entries, hardState: nil)
+                let segment = try directory.segments()[0]
+                try directory.write(try directory.bytes(segment) + [1, 0, 0, 0, 9], to: segment)
+            case "leftover":
+                try storage.persist(entries, hardState: nil)
+                try directory.write(
+                    Array("cut short".utf8),
+                    to: directory.path + "/wal-00000000000000000009-00000000000000000004.log.tmp")
+            default:
+                try storage.persist(entries, hardState: nil)
+                try storage.saveSnapshot(RaftSnapshot(index: 1, term: 1, data: [1]))
+                let older = try directory.names(endingWith: ".snap")[0]
+                try storage.saveSnapshot(RaftSnapshot(index: 2, term: 1, data: [2]))
+                try directory.write([0], to: directory.path + "/" + older)
             }
         }
         let before = try Self.contents(of: directory.path)
@@ -100,15 +135,18 @@ struct FileRaftStorageOpeningTests {
         let created = try Self.contents(of: directory.path)
         #expect(created.count == 1)
         let again = try FileRaftStorage(directory: directory.path, opening: .new)
-        #expect(again.syncCount == 1, "the directory is synced again")
+        #expect(again.syncCount == 2, "the parent directory and the directory are synced again")
         #expect(try Self.contents(of: directory.path) == created)
         let restarted = try FileRaftStorage(directory: directory.path, opening: .existing)
+        #expect(restarted.syncCount == 1, "the directory is synced again")
         try restarted.persist([], hardState: RaftHardState(term: 1, votedFor: NodeID(3)))
         let error = #expect(throws: RaftStorageError.self) {
             try FileRaftStorage(directory: directory.path, opening: .new)
         }
         #expect(error?.code == .existingLog)
-        #expect(try FileRaftStorage(directory: directory.path, opening: .existing).hardState.votedFor == NodeID(3))
+        let written = try FileRaftStorage(directory: directory.path, opening: .existing)
+        #expect(written.hardState.votedFor == NodeID(3))
+        #expect(written.syncCount == 1, "every opening syncs the directory")
     }
 
     @Test("a path that is a file is an I/O error both ways, not a missing log", arguments: [false, true])

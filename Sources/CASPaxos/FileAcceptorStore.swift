@@ -48,7 +48,8 @@ import WireCodec
 ///   writes the live state, in batches of at most ``maximumBatchPayload``
 ///   bytes (and one record), to `<path>.compact`, syncs it,
 ///   renames it over the log and syncs the directory, so a crash at any
-///   point leaves either the old log or the new one.
+///   point leaves either the old log or the new one. ``load()`` syncs the
+///   directory too, for a crash between the rename and that sync.
 /// - Whether a log is expected is said when the store is opened
 ///   (``Opening``), and checked there: a new acceptor creates its log, a
 ///   restart must find it. An acceptor restarted on a new log in place of
@@ -294,12 +295,18 @@ public final class FileAcceptorStore: AcceptorStore {
         let end = try bytes.withUnsafeBytes { raw in
             Result { () throws(AcceptorStoreError) in try replay(raw, salt: salt) }
         }.get()
-        if end < bytes.count {
-            truncatedBytes = bytes.count - end
-            try io { () throws(DurableFileError) in
+        truncatedBytes = bytes.count - end
+        try io { () throws(DurableFileError) in
+            if end < bytes.count {
                 try file.truncate(to: end)
                 try file.synchronizeData()
             }
+            // A crash between a compaction's rename and the directory sync
+            // after it leaves the log's name not yet durable: synced before
+            // the acceptor answers from the log, or a power loss could bring
+            // back the log from before the compaction without the promises
+            // made since.
+            try DurableFile.synchronizeDirectory(of: path)
         }
         startLog(size: end, version: version, salt: salt)
         // Created or found, the log is there for the next load.

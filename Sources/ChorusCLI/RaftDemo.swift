@@ -5,9 +5,10 @@ import Raft
 /// `chorus demo`'s Raft scenario: a group of nodes on loopback UDP in this
 /// one process elects a leader and replicates a stream of key-value puts
 /// from concurrent clients; halfway through, the leader is stopped
-/// abruptly, the others elect a new one and writing goes on. The timeline
-/// and a progress line a second print as it happens, and a table sums it
-/// up. Passes only if every running node ends with the same map, holding
+/// abruptly, the others elect a new one and writing goes on; once it ends,
+/// the stopped node restarts from its directory and catches up. The
+/// timeline and a progress line a second print as it happens, and a table
+/// sums it up. Passes only if every node ends with the same map, holding
 /// every acknowledged put.
 struct RaftDemo {
     static let usage = """
@@ -18,15 +19,17 @@ struct RaftDemo {
         (its no-op entry committed), \(clientCount) clients write puts of keys of their own,
         one put in flight each, to the nodes in turn, retrying a refused put at
         the leader the node hinted at (or at the next node). Halfway through the write stream the leader is stopped
-        abruptly and its socket closed; the others elect a new one. Prints the
+        abruptly and its socket closed; the others elect a new one. Once writing
+        ends, the stopped node restarts from its directory (its FileRaftStorage
+        opened as existing) on its old port and catches up. Prints the
         timeline and a progress line a second, then commits/s and commit latency
         percentiles (put to acknowledgement, retries included) before the stop
         and after the failover, the election time (start to the first leader's
         no-op committed), the failover time (stop to the first put the new leader
-        acknowledged), the proposals that failed by RaftError case (each was
-        retried), and every node's applied index, map and fsyncs. Passes if every running
-        node holds the same map with every acknowledged put in it, and every put
-        the stopped leader had applied is in it too.
+        acknowledged), the catch-up time (restart to the whole log applied), the
+        proposals that failed by RaftError case (each was retried), and every
+        node's applied index, map and fsyncs. Passes if every node, the restarted
+        one included, holds the same map with every acknowledged put in it.
 
         Raft options (each also read from CHORUS_<NAME>):
           --raft-nodes N             nodes (default 3, 3 ... 9)
@@ -121,6 +124,8 @@ struct RaftDemo {
         try await loop.submit { cluster.value.stopWriting() }
         lastProgress = nil
         _ = try await follow(for: .seconds(10), until: { cluster.value.isSettled })
+        try await loop.submit { try cluster.value.restartStopped() }
+        _ = try await follow(for: .seconds(10), until: { cluster.value.caughtUpAt != nil })
         let report = try await loop.submit { cluster.value.report() }
         try await loop.submit { cluster.value.close() }
 
@@ -128,7 +133,8 @@ struct RaftDemo {
         print(report.table)
         let problems = report.problems
         print(problems.isEmpty
-            ? "\nPASS: a new leader took over; every running node holds the same map, with every acknowledged put"
+            ? "\nPASS: a new leader took over; the stopped node restarted from its files and caught up; "
+                + "every node holds the same map, with every acknowledged put"
             : "\nFAIL: " + problems.joined(separator: "; "))
         return problems.isEmpty
     }

@@ -5,6 +5,11 @@ import UDPTransport
 /// The nodes of `chorus demo`'s Raft scenario on one event loop, the
 /// clients writing to them, and what happened when. Loop-confined.
 ///
+/// The leader is stopped halfway through the writes; once they end, it is
+/// restarted from its directory (its storage opened as existing) on its
+/// old port, and catches up with the new leader (by a snapshot if the
+/// leader compacted the entries it lacks).
+///
 /// Each client puts keys of its own (`c<client>-<sequence>`), one put at a
 /// time (closed loop), and retries a put until it is acknowledged: at the
 /// hinted leader after ``RaftError/notLeader(leaderHint:)``, at the next
@@ -34,6 +39,8 @@ final class RaftDemoCluster {
     let loop: EventLoop
     /// When the nodes were created.
     let startedAt: Instant
+    /// Where each node's storage lives (`node-<n>` under it).
+    private let directory: String
     private var transports: [UDPSocketTransport] = []
     private var nodes: [RaftNode] = []
     private var stores: [KeyValueStateMachine] = []
@@ -53,6 +60,10 @@ final class RaftDemoCluster {
     private var reelectedAt: Instant?
     /// When the next leader acknowledged its first put, after the stop.
     private var failoverAt: Instant?
+    /// The stopped node, restarted from its storage, and when.
+    private var restarted: (node: Int, at: Instant)?
+    /// When the restarted node had applied the whole log.
+    private(set) var caughtUpAt: Instant?
     private var writingStartedAt: Instant?
     private var writingEndedAt: Instant?
     private var settledAt: Instant?
@@ -69,23 +80,29 @@ final class RaftDemoCluster {
     /// then on.
     init(nodeCount: Int, clientCount: Int, directory: String, loop: EventLoop) throws {
         self.loop = loop
+        self.directory = directory
         startedAt = loop.now
         clients = (0..<clientCount).map { Client(target: $0 % nodeCount) }
         transports = try (0..<nodeCount).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
         for index in 0..<nodeCount {
-            var peers: [NodeID: Endpoint] = [:]
-            for other in 0..<nodeCount where other != index { peers[Self.id(other)] = transports[other].localEndpoint }
             let store = KeyValueStateMachine()
             stores.append(store)
             // A fresh directory: the group is bootstrapped here.
-            let storage = try FileRaftStorage(directory: "\(directory)/node-\(index + 1)", opening: .new)
-            nodes.append(
-                try RaftNode(
-                    id: Self.id(index), group: 1, peers: peers, storage: storage, stateMachine: store,
-                    transport: transports[index], scheduler: loop))
+            nodes.append(try makeNode(index, store: store, opening: .new))
         }
         record("\(nodeCount) nodes start as followers")
         watch()
+    }
+
+    /// Node `index` on its transport, with `store`, its storage opened in
+    /// its directory as `opening`.
+    private func makeNode(_ index: Int, store: KeyValueStateMachine, opening: FileRaftStorage.Opening) throws -> RaftNode {
+        var peers: [NodeID: Endpoint] = [:]
+        for other in transports.indices where other != index { peers[Self.id(other)] = transports[other].localEndpoint }
+        let storage = try FileRaftStorage(directory: "\(directory)/node-\(index + 1)", opening: opening)
+        return try RaftNode(
+            id: Self.id(index), group: 1, peers: peers, storage: storage, stateMachine: store,
+            transport: transports[index], scheduler: loop)
     }
 
 
@@ -121,6 +138,16 @@ final class RaftDemoCluster {
                 record("every put is acknowledged; every running node applied the log through index \(last)")
             }
         }
+        if let restarted, caughtUpAt == nil, let leader, leader != restarted.node,
+            nodes[restarted.node].appliedIndex == nodes[leader].lastIndex
+        {
+            caughtUpAt = loop.now
+            let node = nodes[restarted.node]
+            let snapshots = node.counters.snapshotsInstalled
+            record(
+                "\(Self.name(restarted.node)) caught up: applied through index \(node.appliedIndex)"
+                    + (snapshots > 0 ? " (\(snapshots) snapshot\(snapshots == 1 ? "" : "s") from the leader)" : ""))
+        }
         if let leader, announced?.node != leader || announced?.term != nodes[leader].term {
             let node = nodes[leader]
             if node.storage.term(at: node.commitIndex) == node.term {
@@ -142,6 +169,23 @@ final class RaftDemoCluster {
         transports[leader].close()
         stopped = (leader, loop.now, nodes[leader].term)
         record("\(Self.name(leader)), the leader, is stopped abruptly and its socket closed")
+    }
+
+    /// Starts the stopped node again on its old port, its storage opened
+    /// as existing: it recovers its log, restores its map, and catches up
+    /// with the leader.
+    func restartStopped() throws {
+        guard let stopped else { return record("no stopped node to restart") }
+        let index = stopped.node
+        transports[index] = try UDPSocketTransport.bind(to: transports[index].localEndpoint, on: loop)
+        let store = KeyValueStateMachine()
+        let node = try makeNode(index, store: store, opening: .existing)
+        nodes[index] = node
+        stores[index] = store
+        restarted = (index, loop.now)
+        record(
+            "\(Self.name(index)) restarts from its directory on its old port: term \(node.term), snapshot at "
+                + "index \(node.snapshotIndex), log through index \(node.lastIndex)")
     }
 
     // MARK: Clients
@@ -276,8 +320,9 @@ final class RaftDemoCluster {
             } else {
                 verdict = missing == 0 ? "ok" : "\(missing) acknowledged puts missing"
             }
+            let state = nodes[index].stopped ? "stopped" : restarted?.node == index ? "restarted" : "running"
             return RaftDemoReport.NodeCheck(
-                name: Self.name(index), isStopped: nodes[index].stopped, appliedIndex: nodes[index].appliedIndex,
+                name: Self.name(index), state: state, appliedIndex: nodes[index].appliedIndex,
                 keys: values.count, syncs: (nodes[index].storage as? FileRaftStorage)?.syncCount ?? 0,
                 verdict: verdict)
         }
@@ -289,6 +334,7 @@ final class RaftDemoCluster {
             electionTime: electedAt.map { $0 - startedAt },
             reelectionTime: reelectedAt.flatMap { at in stopped.map { at - $0.at } },
             failoverTime: failoverAt.flatMap { at in stopped.map { at - $0.at } },
+            catchUpTime: caughtUpAt.flatMap { at in restarted.map { at - $0.at } },
             leadersElected: leadersElected,
             phases: [
                 RaftDemoReport.Phase(

@@ -18,15 +18,18 @@ struct RaftDemoReport: Sendable {
         var rate: Double { seconds > 0 ? Double(latencies.count) / seconds : 0 }
     }
 
-    /// One node's map, checked: a running node's must equal the others'
-    /// and hold every acknowledged put; the stopped node's puts must all be
-    /// in the running nodes' map (it applied only committed entries).
+    /// One node's map, checked: a running (or restarted) node's must equal
+    /// the others' and hold every acknowledged put; a stopped node's puts
+    /// must all be in the running nodes' map (it applied only committed
+    /// entries).
     struct NodeCheck: Sendable {
         var name: String
-        var isStopped: Bool
+        /// "running", "stopped", or "restarted" (stopped, then started
+        /// again from its directory).
+        var state: String
         var appliedIndex: UInt64
         var keys: Int
-        /// fsyncs its storage made.
+        /// fsyncs its storage made (a restarted node's: since its restart).
         var syncs: Int
         /// "ok", or what is wrong.
         var verdict: String
@@ -40,6 +43,8 @@ struct RaftDemoReport: Sendable {
     var reelectionTime: Duration?
     /// From the leader's stop to the first put the next leader acknowledged.
     var failoverTime: Duration?
+    /// From the stopped node's restart to its applying the whole log.
+    var catchUpTime: Duration?
     var leadersElected: Int
     var phases: [Phase]
     /// Failed proposals (each retried), by ``RaftError`` case.
@@ -55,6 +60,7 @@ struct RaftDemoReport: Sendable {
         if electionTime == nil { problems.append("no leader was elected") }
         if failoverTime == nil { problems.append("no put was acknowledged after the leader stopped") }
         if unresolved > 0 { problems.append("\(unresolved) puts were never acknowledged") }
+        if catchUpTime == nil { problems.append("the restarted node did not catch up") }
         for node in nodes where !node.passed { problems.append("\(node.name): \(node.verdict)") }
         return problems
     }
@@ -73,6 +79,7 @@ struct RaftDemoReport: Sendable {
             ["election (start to the first leader's no-op committed)", electionTime.map(DemoReport.format) ?? "-"],
             ["new leader (stop to its no-op committed)", reelectionTime.map(DemoReport.format) ?? "-"],
             ["failover (stop to the new leader's first acknowledged put)", failoverTime.map(DemoReport.format) ?? "-"],
+            ["catch-up (restart from its files to the whole log applied)", catchUpTime.map(DemoReport.format) ?? "-"],
             ["leaders elected", "\(leadersElected)"],
             ["puts acknowledged", "\(acknowledged)"],
             ["proposals failed (each retried)", failed.isEmpty ? "none" : failed],
@@ -80,8 +87,10 @@ struct RaftDemoReport: Sendable {
         var checks = [["node", "state", "applied index", "keys", "fsyncs", "entries/fsync", "check"]]
         for node in nodes {
             checks.append([
-                node.name, node.isStopped ? "stopped" : "running", "\(node.appliedIndex)", "\(node.keys)",
-                "\(node.syncs)", node.syncs > 0 ? String(format: "%.1f", Double(node.appliedIndex) / Double(node.syncs)) : "-",
+                node.name, node.state, "\(node.appliedIndex)", "\(node.keys)",
+                "\(node.syncs)",
+                node.syncs > 0 && node.state != "restarted"
+                    ? String(format: "%.1f", Double(node.appliedIndex) / Double(node.syncs)) : "-",
                 node.verdict,
             ])
         }

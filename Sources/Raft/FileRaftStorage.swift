@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import EventCore
 
 /// A durable ``RaftStorage``: a write-ahead log in segment files and
@@ -93,7 +90,8 @@ public final class FileRaftStorage: RaftStorage {
     public enum Opening: Sendable {
         /// A first start, when the group is bootstrapped: the store creates
         /// the directory if needed and the log in it. A directory whose log
-        /// holds state (a term, a vote, an entry or a snapshot) throws
+        /// holds state (a term, a vote, a commit index, an entry or a
+        /// snapshot) throws
         /// ``RaftStorageError/Code/existingLog``.
         case new
         /// A restart: the log must be there. A missing directory, or one

@@ -177,6 +177,8 @@ final class RaftDemoCluster {
     func restartStopped() throws {
         guard let stopped else { return record("no stopped node to restart") }
         let index = stopped.node
+        // The stopped node's store lets go of the directory's lock.
+        (nodes[index].storage as? FileRaftStorage)?.close()
         transports[index] = try UDPSocketTransport.bind(to: transports[index].localEndpoint, on: loop)
         let store = KeyValueStateMachine()
         let node = try makeNode(index, store: store, opening: .existing)

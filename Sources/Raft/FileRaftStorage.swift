@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EventCore
 
 /// A durable ``RaftStorage``: a write-ahead log in segment files and
@@ -72,6 +75,12 @@ import EventCore
 /// dropped. A snapshot the log does not hold (a crash before the log was
 /// restarted after it) restarts it then. Removing an obsolete file is never
 /// synced: a file that a crash brings back replays to the same log.
+///
+/// **One store per directory.** The store holds an exclusive `flock(2)` on
+/// its directory until ``close()`` or its release (etcd locks its WAL
+/// files the same way): a second store on the directory, in another
+/// process or in this one, is refused with
+/// ``RaftStorageError/Code/locked`` before it reads anything.
 ///
 /// Reads come from memory and do not fail. After a write throws, the store
 /// must not be used again (the driver stops its node); reopening it
@@ -153,6 +162,9 @@ public final class FileRaftStorage: RaftStorage {
     /// indices rising.
     private var closedSegments: [WALSegment]
     private var active: ActiveSegment
+    /// Held until ``close()`` or the store's release: no other store
+    /// writes the directory meanwhile.
+    private var lock: DirectoryLock?
 
     /// Opens the store in `directory`, checks that it holds what `opening`
     /// says, and recovers its state (see the type's comment). A new store
@@ -164,6 +176,7 @@ public final class FileRaftStorage: RaftStorage {
     /// - Throws: ``RaftStorageError``: `.missingLog` if `opening` is
     ///   `.existing` and the directory is missing or holds no log segment;
     ///   `.existingLog` if `opening` is `.new` and the log holds state;
+    ///   `.locked` if another store holds the directory's lock;
     ///   `.io` if a file cannot be created, read, written or synced;
     ///   `.corrupt`, `.unsupportedVersion` or `.missingSegment` for bad
     ///   data, naming the file and the offset.
@@ -182,6 +195,18 @@ public final class FileRaftStorage: RaftStorage {
             } catch {
                 throw RaftStorageError(error)
             }
+        }
+        do throws(DurableFileError) {
+            lock = try DirectoryLock(directory)
+        } catch {
+            if error.call == "flock" && error.errno == EWOULDBLOCK {
+                throw RaftStorageError(
+                    .locked, file: directory,
+                    detail: "another store holds the directory's lock: a replica in another process runs on it, "
+                        + "or a store opened on it in this process is still in use (a store's lock is released "
+                        + "with the store)")
+            }
+            throw RaftStorageError(error)
         }
         // Reading changes nothing: a refused opening leaves every file as
         // it was.
@@ -286,6 +311,7 @@ public final class FileRaftStorage: RaftStorage {
     ///   below `firstIndex - 1`, or too large for one record; `.io` if a
     ///   write or sync fails (the store must then not be used again).
     public func persist(_ entries: [RaftEntry], hardState: RaftHardState?) throws(RaftStorageError) {
+        try checkOpen()
         guard stored.accepts(entries) else {
             throw RaftStorageError(
                 .invalidArgument, file: directory,
@@ -320,6 +346,7 @@ public final class FileRaftStorage: RaftStorage {
     /// - Throws: ``RaftStorageError`` `.io` if a write, sync, rename or
     ///   removal fails (the store must then not be used again).
     public func saveSnapshot(_ snapshot: RaftSnapshot) throws(RaftStorageError) {
+        try checkOpen()
         let previous = self.snapshot
         let name = StorageFileName.snapshot(index: snapshot.index, term: snapshot.term)
         let contents = SnapshotFile.encode(snapshot)
@@ -346,6 +373,7 @@ public final class FileRaftStorage: RaftStorage {
     ///
     /// - Throws: ``RaftStorageError`` `.io` if a removal fails.
     public func compact(through index: UInt64) throws(RaftStorageError) {
+        try checkOpen()
         let limit = min(index, snapshot?.index ?? 0, lastIndex)
         var removable = 0
         while removable < closedSegments.count {
@@ -358,6 +386,24 @@ public final class FileRaftStorage: RaftStorage {
         closedSegments.removeFirst(removable)
         stored.removePrefix(through: (closedSegments.first ?? active.segment).header.firstIndex - 1)
         try removeFiles(removed)
+    }
+
+    /// Releases the directory's lock, so that a new store may open the
+    /// directory in this process (a replica restarted in place); the store
+    /// then writes nothing more: ``persist(_:hardState:)``,
+    /// ``saveSnapshot(_:)`` and ``compact(through:)`` throw
+    /// ``RaftStorageError/Code/closed``. Reads go on answering from memory.
+    /// Releasing the store releases the lock too; a process that ends
+    /// releases it however it ends. Stop the node that uses the store
+    /// first.
+    public func close() {
+        lock = nil
+    }
+
+    private func checkOpen() throws(RaftStorageError) {
+        guard lock != nil else {
+            throw RaftStorageError(.closed, file: directory, detail: "the store was closed and writes nothing more")
+        }
     }
 
     // MARK: Segments

@@ -265,7 +265,9 @@ public final class RaftNode {
 
     /// Stops at once (to the others, a crash): the timer is cancelled,
     /// incoming messages are ignored and pending proposals fail with
-    /// ``RaftError/stopped``. The transport stays open.
+    /// ``RaftError/stopped``. The transport and the storage stay open: to
+    /// restart the replica in this process, close a ``FileRaftStorage``
+    /// (``FileRaftStorage/close()``) before opening its directory again.
     public func stop() {
         guard !isStopped else { return }
         isStopped = true

@@ -32,6 +32,14 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
         /// holding state: the replica has run before. Open it as
         /// ``FileRaftStorage/Opening/existing``.
         case existingLog
+        /// Another ``FileRaftStorage`` holds the directory's lock: a
+        /// replica in another process runs on it, or a store opened on it in
+        /// this process has not been released. Two stores writing one log
+        /// would corrupt it.
+        case locked
+        /// The store was closed (``FileRaftStorage/close()``) and writes
+        /// nothing more.
+        case closed
         /// A write the storage protocol does not allow: entries not numbered
         /// one after another, appended past `lastIndex + 1` or into the
         /// compacted part, or a record too large for the format.

@@ -137,9 +137,11 @@ struct FileRaftStorageOpeningTests {
         let again = try FileRaftStorage(directory: directory.path, opening: .new)
         #expect(again.syncCount == 2, "the parent directory and the directory are synced again")
         #expect(try Self.contents(of: directory.path) == created)
+        again.close()
         let restarted = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(restarted.syncCount == 1, "the directory is synced again")
         try restarted.persist([], hardState: RaftHardState(term: 1, votedFor: NodeID(3)))
+        restarted.close()
         let error = #expect(throws: RaftStorageError.self) {
             try FileRaftStorage(directory: directory.path, opening: .new)
         }
@@ -147,6 +149,46 @@ struct FileRaftStorageOpeningTests {
         let written = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(written.hardState.votedFor == NodeID(3))
         #expect(written.syncCount == 1, "every opening syncs the directory")
+    }
+
+    @Test("a second store on a directory in use is refused before it reads; once the first is closed, it writes nothing more and another opens")
+    func oneStorePerDirectory() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try FileRaftStorage(directory: directory.path, opening: .new)
+        try first.persist(FileRaftStorageTests.entries(1...2, term: 1), hardState: RaftHardState(term: 1))
+        for opening in [FileRaftStorage.Opening.new, .existing] {
+            let error = #expect(throws: RaftStorageError.self) {
+                try FileRaftStorage(directory: directory.path, opening: opening)
+            }
+            #expect(error?.code == .locked)
+            #expect(error?.file == directory.path)
+        }
+        first.close()
+        let writes: [(String, () throws -> Void)] = [
+            ("persist", { try first.persist(FileRaftStorageTests.entries(3...3, term: 1), hardState: nil) }),
+            ("saveSnapshot", { try first.saveSnapshot(RaftSnapshot(index: 2, term: 1, data: [2])) }),
+            ("compact", { try first.compact(through: 1) }),
+        ]
+        for (name, write) in writes {
+            let error = #expect(throws: RaftStorageError.self, "\(name)") { try write() }
+            #expect(error?.code == .closed, "\(name)")
+        }
+        #expect(first.lastIndex == 2, "reads go on")
+        let second = try FileRaftStorage(directory: directory.path, opening: .existing)
+        #expect(FileRaftStorageTests.allEntries(second) == FileRaftStorageTests.entries(1...2, term: 1))
+        #expect(second.snapshot == nil)
+    }
+
+    @Test("releasing a store releases the directory's lock")
+    func releaseUnlocks() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new)
+            try storage.persist([], hardState: RaftHardState(term: 1))
+        }
+        #expect(try FileRaftStorage(directory: directory.path, opening: .existing).hardState.term == 1)
     }
 
     @Test("a path that is a file is an I/O error both ways, not a missing log", arguments: [false, true])
@@ -158,7 +200,7 @@ struct FileRaftStorageOpeningTests {
         let error = #expect(throws: RaftStorageError.self) {
             try FileRaftStorage(directory: path, opening: restart ? .existing : .new)
         }
-        #expect(error?.code == .io(call: "opendir", errno: ENOTDIR))
+        #expect(error?.code == .io(call: "open", errno: ENOTDIR))
         #expect(try directory.bytes(path) == Array("a file".utf8))
     }
 }

@@ -81,11 +81,14 @@ struct FileRaftStorageTests {
         #expect(storage.syncCount == syncs)
         #expect(storage.bytesWritten > written)
         // The process ending loses nothing that was written.
-        #expect(try FileRaftStorage(directory: directory.path, opening: .existing).hardState.commitIndex == 5)
-        try storage.persist([], hardState: RaftHardState(term: 2, votedFor: nil, commitIndex: 5))
-        #expect(storage.syncCount == syncs + 1)
-        try storage.persist([], hardState: RaftHardState(term: 2, votedFor: NodeID(3), commitIndex: 5))
-        #expect(storage.syncCount == syncs + 2)
+        storage.close()
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
+        #expect(reopened.hardState.commitIndex == 5)
+        let reopenedSyncs = reopened.syncCount
+        try reopened.persist([], hardState: RaftHardState(term: 2, votedFor: nil, commitIndex: 5))
+        #expect(reopened.syncCount == reopenedSyncs + 1)
+        try reopened.persist([], hardState: RaftHardState(term: 2, votedFor: NodeID(3), commitIndex: 5))
+        #expect(reopened.syncCount == reopenedSyncs + 2)
     }
 
     @Test("entries replacing a suffix survive reopening, within a segment and across segments",
@@ -110,6 +113,7 @@ struct FileRaftStorageTests {
         #expect(Self.allEntries(reopened) == expected)
         #expect(reopened.hardState.term == 3)
         try reopened.persist(Self.entries(7...7, term: 3), hardState: nil)
+        reopened.close()
         #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, opening: .existing, options: options))
                 == expected + Self.entries(7...7, term: 3))
     }
@@ -149,6 +153,7 @@ struct FileRaftStorageTests {
         #expect(Self.allEntries(storage) == Self.entries(1...keptIndex, term: 1))
         #expect(try directory.bytes(path).count == sizes[keptIndex == 9 ? 2 : 1])
         try storage.persist(Self.entries((keptIndex + 1)...(keptIndex + 1), term: 1), hardState: nil)
+        storage.close()
         let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(reopened.truncatedBytes == 0)
         #expect(Self.allEntries(reopened) == Self.entries(1...(keptIndex + 1), term: 1))
@@ -260,6 +265,7 @@ struct FileRaftStorageTests {
         #expect(storage.firstIndex > 1 && storage.firstIndex <= 61)
         #expect(after[0].hasSuffix("-\(String(format: "%020llu", storage.firstIndex)).log"))
         #expect(storage.term(at: storage.firstIndex - 1) == 1)
+        storage.close()
         let reopened = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         #expect(reopened.firstIndex == storage.firstIndex && reopened.lastIndex == 100)
         #expect(reopened.hardState == hardState)
@@ -288,6 +294,7 @@ struct FileRaftStorageTests {
         #expect(reopened.firstIndex == 21 && reopened.lastIndex == 20 && reopened.term(at: 20) == 3)
         #expect(reopened.hardState == hardState)
         try reopened.persist(Self.entries(21...22, term: 4), hardState: nil)
+        reopened.close()
         #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, opening: .existing, options: options))
             == Self.entries(21...22, term: 4))
     }
@@ -313,6 +320,7 @@ struct FileRaftStorageTests {
         #expect(storage.snapshot?.index == 30)
         #expect(storage.firstIndex == 31 && storage.lastIndex == 30 && storage.term(at: 30) == 3)
         #expect(storage.hardState == hardState)
+        storage.close()
         let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(reopened.firstIndex == 31 && reopened.lastIndex == 30 && reopened.hardState == hardState)
     }
@@ -366,6 +374,7 @@ struct FileRaftStorageTests {
             let error = #expect(throws: RaftStorageError.self) { try storage.persist(entries, hardState: nil) }
             #expect(error?.code == .invalidArgument)
         }
+        storage.close()
         #expect(Self.allEntries(try FileRaftStorage(directory: directory.path, opening: .existing))
                 == Self.entries(1...3, term: 1))
     }
@@ -421,6 +430,7 @@ struct FileRaftStorageTests {
                 "seed \(seed), mutation \(mutation) of \(file)")
         let next = RaftEntry(term: storage.hardState.term, index: storage.lastIndex + 1, command: [1])
         try storage.persist([next], hardState: nil)
+        storage.close()
         let reopened = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         #expect(Self.allEntries(reopened) == entries + [next], "seed \(seed), mutation \(mutation) of \(file)")
     }

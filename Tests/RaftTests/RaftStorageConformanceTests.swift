@@ -30,6 +30,7 @@ struct RaftStorageConformanceTests {
         /// Opens a file store again from its directory (in memory, nothing).
         func reopen() throws {
             guard let directory else { return }
+            (storage as? FileRaftStorage)?.close()
             storage = try FileRaftStorage(directory: directory.path, opening: .existing, options: options)
         }
 

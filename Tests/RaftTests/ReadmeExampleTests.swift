@@ -91,6 +91,7 @@ struct ReadmeCounterTests {
         try await loop.submit {
             #expect(node.value.snapshotIndex >= 4, "a snapshot was taken")
             node.value.stop()
+            (node.value.storage as? FileRaftStorage)?.close()
             transport.value.close()
         }
         let (restarted, restored, second) = try await start(.existing)

@@ -63,6 +63,14 @@ public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvert
         /// the acceptor has run before, and its log holds what it promised.
         /// Open it as ``FileAcceptorStore/Opening/existing``.
         case existingLog
+        /// Another ``FileAcceptorStore`` holds the log's lock: an acceptor
+        /// in another process runs on it, or a store opened on it in this
+        /// process has not been released. Two stores writing one log would
+        /// corrupt it.
+        case locked
+        /// The store was closed (``FileAcceptorStore/close()``) and writes
+        /// nothing more.
+        case closed
     }
 
     /// What went wrong.

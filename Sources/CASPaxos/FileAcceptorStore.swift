@@ -63,6 +63,12 @@ import WireCodec
 ///   its directory again), so a first start that ended before anything
 ///   was written may run again.
 ///
+/// - One store per log: the store holds an exclusive `flock(2)` on its
+///   log file from the initializer until ``close()`` or its release (a
+///   compaction's new file is locked before it takes the log's name), so
+///   a second store on the log, in another process or in this one, is
+///   refused with ``AcceptorStoreError/Code/locked`` before it reads.
+///
 /// Confined like the node that uses it: one thread at a time.
 public final class FileAcceptorStore: AcceptorStore {
     /// Whether the acceptor (or the proposer's configuration) has a log at
@@ -119,7 +125,10 @@ public final class FileAcceptorStore: AcceptorStore {
     /// The format versions it reads.
     static let readableVersions: ClosedRange<UInt32> = 2...5
     static let headerSize = 20
+    /// The log, locked (``DurableFile/lock()``) until ``close()`` or the
+    /// store's release.
     private var file: DurableFile
+    private var isClosed = false
     /// Whether ``load()`` creates the log (``Opening/new``, until it has).
     private var opening: Opening
     /// The file's bytes as the initializer read them, for the first
@@ -165,8 +174,8 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError``: `.missingLog` if `opening` is
     ///   `.existing` and the file is missing, empty or holds no more than
     ///   part of a header; `.existingLog` if `opening` is `.new` and the
-    ///   file holds more than a header; `.io` if the file cannot be opened
-    ///   or read.
+    ///   file holds more than a header; `.locked` if another store holds
+    ///   the log's lock; `.io` if the file cannot be opened or read.
     public convenience init(path: String, opening: Opening, compactionThreshold: Int = 4 << 20)
         throws(AcceptorStoreError)
     {
@@ -187,10 +196,18 @@ public final class FileAcceptorStore: AcceptorStore {
         let bytes: [UInt8]
         do throws(DurableFileError) {
             file = try DurableFile(path: path, creating: opening == .new)
+            try file.lock()
             bytes = try file.readAll()
         } catch {
             if error.errno == ENOENT, opening == .existing {
                 throw Self.missingLog(at: path, "there is no file")
+            }
+            if error.call == "flock", error.errno == EWOULDBLOCK {
+                throw AcceptorStoreError(
+                    .locked,
+                    detail: "another store holds the lock of \(path): an acceptor in another process runs on it, or "
+                        + "a store opened on it in this process is still in use (a store's lock is released with "
+                        + "the store, or by close())")
             }
             throw AcceptorStoreError(error)
         }
@@ -244,6 +261,7 @@ public final class FileAcceptorStore: AcceptorStore {
     ///   damaged before its tail; `.unsupportedVersion` for another format
     ///   version.
     public func load() throws(AcceptorStoreError) -> AcceptorSnapshot {
+        try checkOpen()
         let bytes: [UInt8]
         if let opened = openedBytes {
             bytes = opened
@@ -380,6 +398,7 @@ public final class FileAcceptorStore: AcceptorStore {
     /// - Throws: ``AcceptorStoreError`` with code `.io` if a write, a sync
     ///   or the compaction's rename fails.
     public func sync() throws(AcceptorStoreError) {
+        try checkOpen()
         if needsNewerVersion {
             // The live state holds the pending records: the rewrite, in the
             // version the live state needs, carries them.
@@ -401,6 +420,21 @@ public final class FileAcceptorStore: AcceptorStore {
         }
     }
 
+    /// Releases the log's lock, so that a new store may open the log in
+    /// this process (an acceptor restarted in place); the store then
+    /// writes nothing more: ``load()`` and ``sync()`` throw
+    /// ``AcceptorStoreError/Code/closed``. Releasing the store releases the
+    /// lock too; a process that ends releases it however it ends. Stop the
+    /// node that uses the store first.
+    public func close() {
+        file.unlock()
+        isClosed = true
+    }
+
+    private func checkOpen() throws(AcceptorStoreError) {
+        guard !isClosed else { throw AcceptorStoreError(.closed, detail: "the store of \(path) was closed") }
+    }
+
     /// Rewrites the live state to a new file, with a new salt, and renames
     /// it over the log.
     private func compact() throws(DurableFileError) {
@@ -417,6 +451,9 @@ public final class FileAcceptorStore: AcceptorStore {
         let version = max(logVersion, neededVersion)
         let bytes = Self.header(version: version, salt: salt) + writer.takeBatches().joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
+        // Locked before it takes the log's name, so no other store can open
+        // the log unlocked.
+        try fresh.lock()
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)

@@ -13,26 +13,29 @@ final class CASPaxosDemoAcceptor {
     let endpoint: Endpoint
     private let path: String
     private var node: CASPaxosNode?
+    /// The node's store: closed at a crash, which releases its lock as the
+    /// end of a process would.
+    private var store: FileAcceptorStore?
 
     init(index: Int, directory: String, loop: EventLoop) throws {
         self.index = index
         self.loop = loop
         path = "\(directory)/acceptor-\(index).log"
-        let node = try Self.start(at: .loopbackV4(), path: path, opening: .new, loop: loop)
+        let (node, store) = try Self.start(at: .loopbackV4(), path: path, opening: .new, loop: loop)
         endpoint = node.transport.localEndpoint
         self.node = node
+        self.store = store
     }
 
     /// Starts the acceptor on its log at `path`: a new one the first time,
     /// the one it left after a crash.
     private static func start(
         at endpoint: Endpoint, path: String, opening: FileAcceptorStore.Opening, loop: EventLoop
-    ) throws -> CASPaxosNode {
+    ) throws -> (CASPaxosNode, FileAcceptorStore) {
         let transport = try UDPSocketTransport.bind(to: endpoint, on: loop)
         do {
-            return try CASPaxosNode(
-                transport: transport, scheduler: loop, quorums: nil,
-                acceptorStore: try FileAcceptorStore(path: path, opening: opening))
+            let store = try FileAcceptorStore(path: path, opening: opening)
+            return (try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store), store)
         } catch {
             transport.close()
             throw error
@@ -45,15 +48,18 @@ final class CASPaxosDemoAcceptor {
         guard let node else { return }
         node.stop()
         (node.transport as? UDPSocketTransport)?.close()
+        store?.close()
         self.node = nil
+        store = nil
     }
 
     /// Restarts the acceptor on its old port from its file; returns what it
     /// recovered, for the log.
     func restart() throws -> String {
         crash()
-        let node = try Self.start(at: endpoint, path: path, opening: .existing, loop: loop)
+        let (node, store) = try Self.start(at: endpoint, path: path, opening: .existing, loop: loop)
         self.node = node
+        self.store = store
         return "acceptor \(index) recovered \(node.acceptor?.registerCount ?? 0) registers from \(path)"
     }
 

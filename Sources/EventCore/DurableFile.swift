@@ -102,6 +102,21 @@ package final class DurableFile {
         path = newPath
     }
 
+    /// Takes an exclusive `flock(2)` on the file, without waiting: no
+    /// other descriptor (another store, in another process or in this one)
+    /// can take it until ``unlock()`` or the file's release.
+    ///
+    /// - Throws: ``DurableFileError`` for `flock`, `EWOULDBLOCK` if another
+    ///   descriptor holds the lock.
+    package func lock() throws(DurableFileError) {
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { throw failure("flock") }
+    }
+
+    /// Releases the lock taken by ``lock()``.
+    package func unlock() {
+        _ = flock(descriptor, LOCK_UN)
+    }
+
     private func failure(_ call: String) -> DurableFileError {
         DurableFileError(call: call, path: path, errno: errno)
     }

@@ -1,4 +1,5 @@
 @testable import CASPaxos
+import Foundation
 import EventCore
 import TestSupport
 import Testing
@@ -77,11 +78,20 @@ struct FileAcceptorStoreTests {
         #expect(store.truncatedBytes > 0)
         store.apply(.register(key: [3], state: Self.register(3, nil)))
         try store.sync()
-        #expect(try FileAcceptorStore(path: path, opening: .existing).load().registers.count == 2)
+        #expect(try Self.loadCopy(path).registers.count == 2)
     }
 
     /// Three synced batches of one register each; returns the file's size
     /// after each batch.
+    /// What a restart would load from the log at `path`, read from a copy
+    /// of it: the store writing the log holds its lock.
+    static func loadCopy(_ path: String) throws -> AcceptorSnapshot {
+        let copy = path + ".copy"
+        try Data(contentsOf: URL(fileURLWithPath: path)).write(to: URL(fileURLWithPath: copy))
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        return try FileAcceptorStore(path: copy, opening: .existing).load()
+    }
+
     static func writeThreeBatches(_ path: String) throws -> [Int] {
         let store = try FileAcceptorStore(path: path, opening: .new)
         _ = try store.load()
@@ -162,6 +172,7 @@ struct FileAcceptorStoreTests {
         let snapshot = try store.load()
         #expect(snapshot.registers.keys.sorted { $0.lexicographicallyPrecedes($1) } == [[1], [2]])
         #expect(store.truncatedBytes == sizes[2] - sizes[1])
+        store.close()
         // A crash can also leave the file extended with zeros.
         let descriptor = open(path, O_RDWR)
         ftruncate(descriptor, off_t(sizes[1] + 100))
@@ -189,7 +200,7 @@ struct FileAcceptorStoreTests {
         try store.sync()
         #expect(store.compactionCount > 0)
         #expect(store.fileSize < 4_096)
-        let snapshot = try FileAcceptorStore(path: path, opening: .existing).load()
+        let snapshot = try Self.loadCopy(path)
         #expect(snapshot.registers.count == 3)
         #expect(snapshot.registers[[1]] == Self.register(497, [UInt8(497 % 256)]))
         #expect(snapshot.removalFloor == Ballot(counter: 600, proposer: NodeID(1)))
@@ -216,8 +227,7 @@ struct FileAcceptorStoreTests {
             #expect(try store.load().registers.isEmpty)
             store.apply(.register(key: [1], state: Self.register(1, [10])))
             try store.sync()
-            #expect(
-                try FileAcceptorStore(path: path, opening: .existing).load().registers == [[1]: Self.register(1, [10])])
+            #expect(try Self.loadCopy(path).registers == [[1]: Self.register(1, [10])])
         }
     }
 
@@ -293,6 +303,39 @@ struct FileAcceptorStoreTests {
         #expect(try FileAcceptorStore(path: path, opening: .existing).load().registers.count == 3)
     }
 
+    @Test("a second store on a log in use is refused before it reads, after compactions too; a closed store writes nothing more and another opens")
+    func oneStorePerLog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 256)
+        _ = try store.load()
+        func expectLocked(_ comment: Comment) {
+            for opening in [FileAcceptorStore.Opening.new, .existing] {
+                let error = #expect(throws: AcceptorStoreError.self, comment) {
+                    try FileAcceptorStore(path: path, opening: opening)
+                }
+                #expect(error?.code == .locked, comment)
+            }
+        }
+        expectLocked("before a compaction")
+        for counter in UInt64(1)...20 {
+            store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
+            try store.sync()
+        }
+        #expect(store.compactionCount > 0)
+        expectLocked("after compactions: the new file is locked before it takes the log's name")
+        store.close()
+        store.apply(.register(key: [2], state: Self.register(1, [2])))
+        for (name, write) in [("sync", store.sync), ("load", { _ = try store.load() })] {
+            let error = #expect(throws: AcceptorStoreError.self, "\(name)") { try write() }
+            #expect(error?.code == .closed, "\(name)")
+        }
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
+        let snapshot = try reopened.load()
+        #expect(snapshot.registers == [[1]: Self.register(20, [UInt8](repeating: 1, count: 32))])
+    }
+
     @Test("a new store loads again as the log it created")
     func newStoreLoadsAgain() throws {
         let temporary = try TemporaryDirectory()
@@ -323,6 +366,7 @@ struct FileAcceptorStoreTests {
         try store.sync()
         // Loaded once, the store's log is there: it loads again.
         #expect(try store.load().registers.count == 1)
+        store.close()
         #expect {
             try FileAcceptorStore(path: path, opening: .new).load()
         } throws: { error in
@@ -404,7 +448,7 @@ struct FileAcceptorStoreTests {
         store.apply(.minimumVersion(7))
         try store.sync()
         #expect(try Self.formatVersion(path) == 4 && store.compactionCount == compactions + 4)
-        #expect(try FileAcceptorStore(path: path, opening: .existing).load().minimumVersion == 7)
+        #expect(try Self.loadCopy(path).minimumVersion == 7)
 
         // The fence's digest (a version 4 cannot hold) rewrites it in
         // version 5; the first digest of a version stays.
@@ -415,7 +459,7 @@ struct FileAcceptorStoreTests {
         store.apply(.minimumVersion(ConfigurationVersion(7, digest: 0xDEF)))
         try store.sync()
 
-        let snapshot = try FileAcceptorStore(path: path, opening: .existing).load()
+        let snapshot = try Self.loadCopy(path)
         var expected = written.registers
         expected[[9]] = Self.register(40, [90])
         expected[[8]] = Self.register(8, [80])
@@ -434,13 +478,13 @@ struct FileAcceptorStoreTests {
         _ = try store.load()
         store.apply(.minimumVersion(3))
         try store.sync()
-        #expect(try FileAcceptorStore(path: path, opening: .existing).load().minimumVersion == 3)
+        #expect(try Self.loadCopy(path).minimumVersion == 3)
         for counter in UInt64(1)...40 {
             store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
             try store.sync()
         }
         #expect(store.compactionCount > 0)
-        let snapshot = try FileAcceptorStore(path: path, opening: .existing).load()
+        let snapshot = try Self.loadCopy(path)
         #expect(snapshot.minimumVersion == 3)
         #expect(snapshot.register([1]) == Self.register(40, [UInt8](repeating: 1, count: 32)))
     }

@@ -108,14 +108,21 @@ final class SimulatedCASCluster {
         openLog("\(directory!.path)/proposer-\(index).log")
     }
 
-    /// The logs opened so far: each is new on its first start only.
-    private var openedLogs: Set<String> = []
+    /// The last store opened on each log: each is new on its first start
+    /// only.
+    private var openedLogs: [String: FileAcceptorStore] = [:]
 
     /// The store of the log at `path`, as a node opens it when it starts:
-    /// new the first time, existing after.
+    /// new the first time, existing after. The store opened before on it
+    /// is closed first, its lock released, as the crash of its process
+    /// would release it.
     private func openLog(_ path: String, compactionThreshold: Int = 4 << 20) -> FileAcceptorStore {
-        let opening: FileAcceptorStore.Opening = openedLogs.insert(path).inserted ? .new : .existing
-        return try! FileAcceptorStore(path: path, opening: opening, compactionThreshold: compactionThreshold)
+        let previous = openedLogs[path]
+        previous?.close()
+        let store = try! FileAcceptorStore(
+            path: path, opening: previous == nil ? .new : .existing, compactionThreshold: compactionThreshold)
+        openedLogs[path] = store
+        return store
     }
 
     deinit {

@@ -65,7 +65,7 @@ public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvert
         case existingLog
         /// Another ``FileAcceptorStore`` holds the log's lock: an acceptor
         /// in another process runs on it, or a store opened on it in this
-        /// process has not been released. Two stores writing one log would
+        /// process has not been closed or released. Two stores writing one log would
         /// corrupt it.
         case locked
         /// The store was closed (``FileAcceptorStore/close()``) and writes

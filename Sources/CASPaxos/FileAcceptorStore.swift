@@ -67,7 +67,10 @@ import WireCodec
 ///   log file from the initializer until ``close()`` or its release (a
 ///   compaction's new file is locked before it takes the log's name), so
 ///   a second store on the log, in another process or in this one, is
-///   refused with ``AcceptorStoreError/Code/locked`` before it reads.
+///   refused with ``AcceptorStoreError/Code/locked`` before it reads (one
+///   that opened the log just before a compaction replaced it finds the
+///   file it locked is no longer the log, and opens it again). On local
+///   file systems only: `flock` does not exclude across NFS clients.
 ///
 /// Confined like the node that uses it: one thread at a time.
 public final class FileAcceptorStore: AcceptorStore {
@@ -195,8 +198,20 @@ public final class FileAcceptorStore: AcceptorStore {
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: 0)
         let bytes: [UInt8]
         do throws(DurableFileError) {
-            file = try DurableFile(path: path, creating: opening == .new)
-            try file.lock()
+            // A store compacting the log renames a new file over it, locked
+            // first: one opened just before may get its lock only once it
+            // is no longer the log. Opened again, the log is the store's
+            // new file, and the lock is refused.
+            var opened = try DurableFile(path: path, creating: opening == .new)
+            var attempts = 1
+            while try !opened.lock() {
+                guard attempts < 3 else {
+                    throw DurableFileError(call: "flock", path: path, errno: EWOULDBLOCK)
+                }
+                opened = try DurableFile(path: path, creating: opening == .new)
+                attempts += 1
+            }
+            file = opened
             bytes = try file.readAll()
         } catch {
             if error.errno == ENOENT, opening == .existing {
@@ -453,12 +468,12 @@ public final class FileAcceptorStore: AcceptorStore {
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         // Locked before it takes the log's name, so no other store can open
         // the log unlocked.
-        try fresh.lock()
+        guard try fresh.lock() else { throw DurableFileError(call: "flock", path: fresh.path, errno: EWOULDBLOCK) }
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)
-        try DurableFile.synchronizeDirectory(of: path)
         file = fresh
+        try DurableFile.synchronizeDirectory(of: path)
         startLog(size: bytes.count, version: version, salt: salt)
         compactionCount += 1
     }

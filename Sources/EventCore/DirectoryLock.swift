@@ -4,11 +4,14 @@ import Glibc
 
 /// An exclusive lock on a directory, held while this object lives:
 /// `flock(2)` on the directory, opened read-only. A durable store takes
-/// one on the directory it writes (as etcd locks its write-ahead log and
-/// Kafka its log directories), so that two stores, in two processes or in
-/// one, never write one directory at once. The kernel releases the lock
-/// when the descriptor closes: when this object is released, or when the
-/// process ends, however it ends.
+/// one on the directory it writes (as etcd locks the files of its
+/// write-ahead log, and Kafka its log directories), so that two stores, in
+/// two processes or in one, never write one directory at once. The kernel
+/// releases the lock when the descriptor closes: when this object is
+/// released, or when the process ends, however it ends. For local file
+/// systems: on NFS, `flock` is emulated with byte-range locks that need a
+/// descriptor open for writing, and the lock fails (or, mounted with
+/// `local_lock`, excludes nothing beyond this machine).
 package final class DirectoryLock {
     /// The locked directory.
     package let path: String

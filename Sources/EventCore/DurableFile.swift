@@ -104,12 +104,21 @@ package final class DurableFile {
 
     /// Takes an exclusive `flock(2)` on the file, without waiting: no
     /// other descriptor (another store, in another process or in this one)
-    /// can take it until ``unlock()`` or the file's release.
+    /// can take it until ``unlock()`` or the file's release. The lock is
+    /// on the file opened, which a rename may have replaced at ``path``
+    /// since (a store's compaction): returns false, and holds no lock,
+    /// when the file at ``path`` is no longer this one.
     ///
-    /// - Throws: ``DurableFileError`` for `flock`, `EWOULDBLOCK` if another
-    ///   descriptor holds the lock.
-    package func lock() throws(DurableFileError) {
+    /// - Throws: ``DurableFileError`` for `flock` (`EWOULDBLOCK` if another
+    ///   descriptor holds the lock) or `fstat`.
+    package func lock() throws(DurableFileError) -> Bool {
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { throw failure("flock") }
+        var opened = stat()
+        guard fstat(descriptor, &opened) == 0 else { throw failure("fstat") }
+        var named = stat()
+        if stat(path, &named) == 0, named.st_dev == opened.st_dev, named.st_ino == opened.st_ino { return true }
+        unlock()
+        return false
     }
 
     /// Releases the lock taken by ``lock()``.

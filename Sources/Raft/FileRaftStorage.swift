@@ -77,10 +77,11 @@ import EventCore
 /// synced: a file that a crash brings back replays to the same log.
 ///
 /// **One store per directory.** The store holds an exclusive `flock(2)` on
-/// its directory until ``close()`` or its release (etcd locks its WAL
-/// files the same way): a second store on the directory, in another
-/// process or in this one, is refused with
-/// ``RaftStorageError/Code/locked`` before it reads anything.
+/// its directory until ``close()`` or its release (as etcd locks its WAL
+/// files): a second store on the directory, in another process or in this
+/// one, is refused with ``RaftStorageError/Code/locked`` before it reads
+/// anything. On local file systems only (see `DirectoryLock`): not on
+/// NFS.
 ///
 /// Reads come from memory and do not fail. After a write throws, the store
 /// must not be used again (the driver stops its node); reopening it

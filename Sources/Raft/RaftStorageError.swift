@@ -34,7 +34,7 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
         case existingLog
         /// Another ``FileRaftStorage`` holds the directory's lock: a
         /// replica in another process runs on it, or a store opened on it in
-        /// this process has not been released. Two stores writing one log
+        /// this process has not been closed or released. Two stores writing one log
         /// would corrupt it.
         case locked
         /// The store was closed (``FileRaftStorage/close()``) and writes

@@ -92,7 +92,7 @@ struct WALRecovery {
         let path = directory + "/" + name
         let bytes: [UInt8]
         do throws(DurableFileError) {
-            bytes = try DurableFile(path: path).readAll()
+            bytes = try DurableFile(path: path, creating: false).readAll()
         } catch {
             throw RaftStorageError(error)
         }
@@ -112,7 +112,7 @@ struct WALRecovery {
         let file: DurableFile
         let bytes: [UInt8]
         do throws(DurableFileError) {
-            file = try DurableFile(path: path)
+            file = try DurableFile(path: path, creating: false)
             bytes = try file.readAll()
         } catch {
             throw RaftStorageError(error)

@@ -336,6 +336,25 @@ struct FileAcceptorStoreTests {
         #expect(snapshot.registers == [[1]: Self.register(20, [UInt8](repeating: 1, count: 32))])
     }
 
+    @Test("a log opened before a compaction replaced it gets no lock: the file locked must still be the log")
+    func lockOnReplacedLog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 256)
+        _ = try store.load()
+        // What a store opening the log gets, just before the compaction.
+        let early = try DurableFile(path: path, creating: false)
+        for counter in UInt64(1)...20 {
+            store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
+            try store.sync()
+        }
+        #expect(store.compactionCount > 0)
+        #expect(try early.lock() == false, "the replaced file's lock is free, but it is no longer the log")
+        let error = #expect(throws: AcceptorStoreError.self) { try FileAcceptorStore(path: path, opening: .existing) }
+        #expect(error?.code == .locked)
+    }
+
     @Test("a new store loads again as the log it created")
     func newStoreLoadsAgain() throws {
         let temporary = try TemporaryDirectory()

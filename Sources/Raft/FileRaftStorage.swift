@@ -200,6 +200,10 @@ public final class FileRaftStorage: RaftStorage {
         do throws(DurableFileError) {
             lock = try DirectoryLock(directory)
         } catch {
+            if opening == .existing, error.errno == ENOENT {
+                // Removed since the check above.
+                throw Self.missingLog(in: directory, "there is no directory")
+            }
             if error.call == "flock" && error.errno == EWOULDBLOCK {
                 throw RaftStorageError(
                     .locked, file: directory,

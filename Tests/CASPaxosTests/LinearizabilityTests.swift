@@ -1,15 +1,24 @@
 import CASPaxos
 import EventCore
+import Foundation
 import Simulation
 import Testing
 
 /// Concurrent proposers on shared and disjoint keys under faults; the
-/// checker must find every history linearizable. 1,240 seeds in all.
+/// checker must find every history linearizable. 1,240 seeds in all, or
+/// `CHORUS_CASPAXOS_SEED_SCALE` times as many (`Scripts/caspaxos-linearizability`).
 @Suite("CASPaxos is linearizable in the simulator")
 struct LinearizabilityTests {
     static let faultyLink = LinkConditions(
         delay: .uniform(minimum: .microseconds(200), maximum: .milliseconds(3)), lossProbability: 0.05,
         duplicateProbability: 0.05, reorderProbability: 0.1)
+
+    /// `range`, or `CHORUS_CASPAXOS_SEED_SCALE` times as many seeds from
+    /// its first.
+    static func seeds(_ range: ClosedRange<UInt64>) -> ClosedRange<UInt64> {
+        let scale = ProcessInfo.processInfo.environment["CHORUS_CASPAXOS_SEED_SCALE"].flatMap { UInt64($0) } ?? 1
+        return range.lowerBound...(range.lowerBound + UInt64(range.count) * max(1, scale) - 1)
+    }
 
     static func expectLinearizable(_ cluster: SimulatedCASCluster, seed: UInt64) {
         let verdict = cluster.check()
@@ -19,7 +28,7 @@ struct LinearizabilityTests {
 
     @Test("loss, duplication and reordering (100 seeds)")
     func lossyLinks() throws {
-        for seed in UInt64(1)...100 {
+        for seed in Self.seeds(1...100) {
             let cluster = try SimulatedCASCluster(seed: seed, link: Self.faultyLink)
             cluster.startClients(clientsPerProposer: 2, operations: 5, keys: [Array("shared".utf8)])
             cluster.network.run(for: .seconds(5))
@@ -29,7 +38,7 @@ struct LinearizabilityTests {
 
     @Test("partitions that isolate an acceptor or a proposer, then heal (50 seeds)")
     func partitions() throws {
-        for seed in UInt64(1_001)...1_050 {
+        for seed in Self.seeds(1_001...1_050) {
             let cluster = try SimulatedCASCluster(seed: seed, link: Self.faultyLink)
             cluster.startClients(clientsPerProposer: 2, operations: 5, keys: [Array("a".utf8), Array("b".utf8)])
             var random = SeededRandomGenerator(seed: seed)
@@ -54,7 +63,7 @@ struct LinearizabilityTests {
     /// other workloads here did not).
     @Test("three proposers on one key, reads among the writes, an acceptor crashing (1,000 seeds)")
     func readsAmongWrites() throws {
-        for seed in UInt64(4_001)...5_000 {
+        for seed in Self.seeds(4_001...5_000) {
             let cluster = try SimulatedCASCluster(seed: seed, proposerCount: 3, link: Self.faultyLink)
             cluster.startClients(
                 clientsPerProposer: 2, operations: 8, keys: [Array("shared".utf8)], thinkTime: .milliseconds(5))
@@ -72,7 +81,7 @@ struct LinearizabilityTests {
 
     @Test("acceptors crash and restart from their file stores, proposers with a new ID (50 seeds)")
     func crashRestart() throws {
-        for seed in UInt64(2_001)...2_050 {
+        for seed in Self.seeds(2_001...2_050) {
             let cluster = try SimulatedCASCluster(seed: seed, fileStorage: true, link: Self.faultyLink)
             cluster.startClients(clientsPerProposer: 2, operations: 5, keys: [Array("shared".utf8)])
             var random = SeededRandomGenerator(seed: seed)
@@ -95,7 +104,7 @@ struct LinearizabilityTests {
 
     @Test("proposers on acceptor nodes, which crash and restart with both roles, half on file stores (40 seeds)")
     func colocatedRoles() throws {
-        for seed in UInt64(3_001)...3_040 {
+        for seed in Self.seeds(3_001...3_040) {
             let cluster = try SimulatedCASCluster(
                 seed: seed, colocated: true, fileStorage: seed % 2 == 0, link: Self.faultyLink)
             cluster.startClients(clientsPerProposer: 2, operations: 5, keys: [Array("shared".utf8)])

@@ -139,13 +139,6 @@ package final class DurableFile {
         return directory.isEmpty ? "/" : directory
     }
 
-    /// Whether nothing is at `path`: `access(2)` fails with `ENOENT` (a
-    /// symbolic link to nothing counts as nothing). Any other failure, such
-    /// as a permission denied, is left to the call that opens `path`.
-    package static func isMissing(_ path: String) -> Bool {
-        Glibc.access(path, F_OK) != 0 && errno == ENOENT
-    }
-
     /// Makes the creations, renames and removals of files in the directory
     /// holding `path` durable: `fsync(2)` of the directory.
     ///

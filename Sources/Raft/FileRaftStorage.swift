@@ -184,10 +184,7 @@ public final class FileRaftStorage: RaftStorage {
     public init(directory: String, opening: Opening, options: Options = Options()) throws(RaftStorageError) {
         self.directory = directory
         self.options = options
-        switch opening {
-        case .existing:
-            if DurableFile.isMissing(directory) { throw Self.missingLog(in: directory, "there is no directory") }
-        case .new:
+        if opening == .new {
             do throws(DurableFileError) {
                 try DurableFile.makeDirectory(directory)
                 // So that a power loss cannot take the directory away once
@@ -201,7 +198,6 @@ public final class FileRaftStorage: RaftStorage {
             lock = try DirectoryLock(directory)
         } catch {
             if opening == .existing, error.errno == ENOENT {
-                // Removed since the check above.
                 throw Self.missingLog(in: directory, "there is no directory")
             }
             if error.call == "flock" && error.errno == EWOULDBLOCK {

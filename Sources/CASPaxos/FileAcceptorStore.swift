@@ -205,9 +205,7 @@ public final class FileAcceptorStore: AcceptorStore {
             var opened = try DurableFile(path: path, creating: opening == .new)
             var attempts = 1
             while try !opened.lock() {
-                guard attempts < 3 else {
-                    throw DurableFileError(call: "flock", path: path, errno: EWOULDBLOCK)
-                }
+                guard attempts < 3 else { throw DurableFileError.lockHeld(path) }
                 opened = try DurableFile(path: path, creating: opening == .new)
                 attempts += 1
             }
@@ -217,7 +215,7 @@ public final class FileAcceptorStore: AcceptorStore {
             if error.errno == ENOENT, opening == .existing {
                 throw Self.missingLog(at: path, "there is no file")
             }
-            if error.call == "flock", error.errno == EWOULDBLOCK {
+            if error.isLockHeld {
                 throw AcceptorStoreError(
                     .locked,
                     detail: "another store holds the lock of \(path): an acceptor in another process runs on it, or "
@@ -468,7 +466,7 @@ public final class FileAcceptorStore: AcceptorStore {
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         // Locked before it takes the log's name, so no other store can open
         // the log unlocked.
-        guard try fresh.lock() else { throw DurableFileError(call: "flock", path: fresh.path, errno: EWOULDBLOCK) }
+        guard try fresh.lock() else { throw DurableFileError.lockHeld(fresh.path) }
         try fresh.append(bytes)
         try fresh.synchronizeData()
         try fresh.rename(to: path)

@@ -21,6 +21,16 @@ package struct DurableFileError: Error, Hashable, Sendable, CustomStringConverti
         self.errno = errno
     }
 
+    /// The lock on `path` is held by another descriptor: what `flock(2)`
+    /// without waiting reports then.
+    package static func lockHeld(_ path: String) -> DurableFileError {
+        DurableFileError(call: "flock", path: path, errno: EWOULDBLOCK)
+    }
+
+    /// Whether another descriptor holds the lock this failed to take
+    /// (``DurableFile/lock()``, ``DirectoryLock``).
+    package var isLockHeld: Bool { call == "flock" && errno == EWOULDBLOCK }
+
     /// The call, the path, the `strerror` text and the number, on one line.
     package var description: String {
         let message = strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"

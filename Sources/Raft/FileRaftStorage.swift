@@ -200,7 +200,7 @@ public final class FileRaftStorage: RaftStorage {
             if opening == .existing, error.errno == ENOENT {
                 throw Self.missingLog(in: directory, "there is no directory")
             }
-            if error.call == "flock" && error.errno == EWOULDBLOCK {
+            if error.isLockHeld {
                 throw RaftStorageError(
                     .locked, file: directory,
                     detail: "another store holds the directory's lock: a replica in another process runs on it, "

@@ -202,13 +202,13 @@ public final class FileAcceptorStore: AcceptorStore {
             // first: one opened just before may get its lock only once it
             // is no longer the log. Opened again, the log is the store's
             // new file, and the lock is refused.
-            var opened = try DurableFile(path: path, creating: opening == .new)
-            var attempts = 1
-            while try !opened.lock() {
+            var opened: DurableFile
+            var attempts = 0
+            repeat {
                 guard attempts < 3 else { throw DurableFileError.lockHeld(path) }
                 opened = try DurableFile(path: path, creating: opening == .new)
                 attempts += 1
-            }
+            } while try !opened.lock()
             file = opened
             bytes = try file.readAll()
         } catch {
@@ -287,13 +287,11 @@ public final class FileAcceptorStore: AcceptorStore {
         let contents = Self.contents(of: bytes)
         try check(contents, size: bytes.count)
         if contents == .headerOnly {
-            // Created by a start that may have ended before the directory
-            // sync below: done again, so that the log the acceptor is about
-            // to answer from cannot vanish with a power loss.
-            try io { () throws(DurableFileError) in
-                try file.synchronizeData()
-                try DurableFile.synchronizeDirectory(of: path)
-            }
+            // Created by a start that may have ended before the syncs
+            // below: the header is synced again here, and the directory
+            // with every log's replay, so that the log the acceptor is
+            // about to answer from cannot vanish with a power loss.
+            try io { () throws(DurableFileError) in try file.synchronizeData() }
         }
         if contents == .unstarted {
             let salt = UInt64.random(in: .min ... .max)

@@ -42,8 +42,8 @@ struct WALRecovery {
     private(set) var obsoleteFiles: [String] = []
 
     /// Whether the log holds anything a replica acknowledged: a term, a
-    /// vote, an entry or a snapshot. A log created and never written to
-    /// holds none of them.
+    /// vote, a commit index, an entry or a snapshot. A log created and
+    /// never written to holds none of them.
     var holdsState: Bool { snapshot != nil || stored.lastIndex > 0 || hardState != RaftHardState() }
 
     /// Reads `directory`, and writes nothing: a torn tail of the last

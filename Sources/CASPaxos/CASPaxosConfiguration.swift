@@ -53,10 +53,13 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// membership change's own proposals do not count against it (they are
     /// bounded apart: one per collection, 256 re-writes per change).
     public var maximumPendingProposals = 4_096
-    /// Whether a proposer piggybacks the next prepare on each accept and
+    /// Whether a proposer piggybacks the next prepare on its accepts and
     /// caches (ballot, value) per key, so that the next proposal on the
     /// key from this proposer costs one round trip (the paper's 1RTT
-    /// optimization). Default true.
+    /// optimization). It piggybacks only on a key it wrote last, and only
+    /// while most of its writes follow its own: where proposers write the
+    /// same keys in turn it would cost round trips (see ``Proposer``).
+    /// Default true.
     public var isOneRoundTripEnabled = true
     /// Keys whose (ballot, value) a proposer caches for the one-round-trip
     /// path (1 ... 1,048,576); the oldest entry is dropped at the limit.

@@ -47,6 +47,9 @@ struct Proposal {
     /// client's.
     var isMaintenance = false
     var phase = Phase.queued
+    /// The attempt in flight took the key's cached ballot: its accept
+    /// went out at once, with no prepare (the one-round-trip path).
+    var tookCachedBallot = false
     var failures = 0
     /// A maintenance proposal: the proposer's counter when its last prepare
     /// was refused for a ballot below a promise (0: none was), to tell how

@@ -57,11 +57,21 @@ import EventCore
 ///   the deadline fails it indeterminate, as it would have failed at once.
 ///   A refused one-round-trip accept after another proposer's write is the
 ///   common case.
-/// - One-round-trip optimization: every accept carries the next ballot,
+/// - One-round-trip optimization: an accept carries the next ballot,
 ///   which acceptors promise as they accept. When a prepare quorum did, the
 ///   proposer caches (next ballot, new value) for the key, and its next
 ///   proposal on the key goes straight to the accept phase with them. A
-///   refusal drops the entry and the retry takes both phases.
+///   refusal drops the entry and the retry takes both phases. An accept
+///   carries the next ballot only when this proposer wrote the key last
+///   (its accept took the cached ballot, or the prepare's highest accepted
+///   ballot is its own, or the key was never written), and while at least
+///   three quarters of its recent writes followed its own
+///   (``LastWriterShare``): on keys that proposers write in turn, a
+///   promised next ballot would refuse the next writer's prepare, and the
+///   cached accept would be refused once another proposer wrote the key,
+///   each costing a round trip and a back-off (and an indeterminate result
+///   when an acceptor is down). Such writes take two round trips, as
+///   without the optimization.
 /// - Garbage collection and membership change run here too
 ///   (``Proposer+Maintenance``): a proposer answers invalidations and
 ///   reconfigurations, and can drive either procedure.
@@ -98,6 +108,8 @@ public struct Proposer {
     /// Starts where this proposer's ID puts it (``firstRequestID(for:)``).
     var nextRequestID: UInt64
     var proposals = ProposalTable()
+    /// How often this proposer wrote last the keys it writes.
+    var lastWriters = LastWriterShare()
     /// Per key: the running proposal, the queued ones, the cached ballot.
     var keys: KeyTable
     /// The proposal waiting for each request's answers (the current
@@ -196,10 +208,10 @@ public struct Proposer {
     ///   its accept quorum (F+2). (Between 2F+2 and 2F+3 both are F+2, and
     ///   F+2 promises from the 2F+2 that agree are an accept quorum.)
     ///
-    /// A key another proposer wrote last usually refuses the first prepare
-    /// (that proposer's cached next ballot is promised, and higher): the
-    /// read then retries with a ballot past it after a short back-off, so
-    /// it takes two prepare rounds. Once this proposer has the key's ballot
+    /// A key another proposer keeps writing usually refuses the first
+    /// prepare (that proposer's cached next ballot is promised, and
+    /// higher): the read then retries with a ballot past it after a short
+    /// back-off, so it takes two prepare rounds. Once this proposer has the key's ballot
     /// cached, its reads and writes of the key take one round trip each.
     ///
     /// Every prepare and accept costs each acceptor a write and a sync, as
@@ -351,6 +363,7 @@ public struct Proposer {
             proposals.update(proposalID) { proposal in
                 proposal.ballot = cached.ballot
                 proposal.current = cached.value
+                proposal.tookCachedBallot = true
             }
             sendAccept(proposalID, now: now, into: &effects)
             return
@@ -361,6 +374,7 @@ public struct Proposer {
         guard
             let (key, retired) = proposals.update(proposalID, { proposal in
                 proposal.ballot = ballot
+                proposal.tookCachedBallot = false
                 proposal.highestAccepted = .zero
                 proposal.lowestAccepted = nil
                 proposal.current = nil
@@ -402,8 +416,9 @@ public struct Proposer {
         _ proposalID: UInt64, repeating: [UInt8]?? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard
-            let (change, current, sentNothing, needsEveryAcceptor) = proposals.update(
-                proposalID, { ($0.change, $0.current, $0.sentAccepts.isEmpty, $0.needsEveryAcceptor) })
+            let (change, current, sentNothing, needsEveryAcceptor, lastWriter) = proposals.update(
+                proposalID,
+                { ($0.change, $0.current, $0.sentAccepts.isEmpty, $0.needsEveryAcceptor, $0.highestAccepted.proposer) })
         else { return }
         let newValue = repeating ?? change(current)
         if let newValue, newValue.count > configuration.maximumValueSize {
@@ -414,7 +429,7 @@ public struct Proposer {
                 .failure(CASPaxosError(code, detail: "the change produced \(newValue.count) bytes, limit \(configuration.maximumValueSize)")),
                 now: now, into: &effects)
         }
-        let nextBallot = configuration.isOneRoundTripEnabled && !needsEveryAcceptor ? newBallot() : nil
+        let nextBallot = piggybacksNextBallot(needsEveryAcceptor: needsEveryAcceptor, lastWriter: lastWriter) ? newBallot() : nil
         let requestID = newRequestID()
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
@@ -437,6 +452,20 @@ public struct Proposer {
                     requestID: requestID, key: key, ballot: ballot, age: age, value: newValue,
                     nextBallot: nextBallot, version: configurationVersion),
                 quorums.acceptAcceptors))
+    }
+
+    /// Whether an accept carries the next ballot (the one-round-trip
+    /// optimization): only when `lastWriter`, the proposer of the highest
+    /// ballot accepted before it (``Ballot/zero``'s for none), is this
+    /// one. A key another proposer wrote last is shared, and its next
+    /// write is as likely to come from elsewhere: a promise of this
+    /// proposer's next ballot would refuse that write's prepare, and this
+    /// proposer's cached accept would be refused in turn. The accept of a
+    /// cached ballot (taken at once, with no prepare) carries it on: this
+    /// proposer wrote the key last.
+    private func piggybacksNextBallot(needsEveryAcceptor: Bool, lastWriter: NodeID) -> Bool {
+        configuration.isOneRoundTripEnabled && !needsEveryAcceptor && lastWriters.isMostlyThisProposer
+            && (lastWriter == id || lastWriter == Ballot.zero.proposer)
     }
 
     /// The proposal `requestID` was sent for, if it still routes answers to
@@ -477,6 +506,8 @@ public struct Proposer {
         counter = max(counter, accepted.counter)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
         let refusalsToAbandon = refusalsToAbandonAccept
+        var lastWriter: NodeID?
+        defer { if let lastWriter, lastWriter != Ballot.zero.proposer { lastWriters.record(lastWriter == id) } }
         guard
             let outcome = proposals.update(
                 proposalID,
@@ -489,6 +520,7 @@ public struct Proposer {
                     proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
                     if let removalFloor { proposal.highestRemovalFloor = max(proposal.highestRemovalFloor, removalFloor) }
                     guard proposal.granted.count >= quorum else { return nil }
+                    lastWriter = proposal.highestAccepted.proposer
                     // A read ends here if it can: every promise names the
                     // same accepted ballot, and an accept quorum holds it.
                     if proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
@@ -617,7 +649,7 @@ public struct Proposer {
         // At the quorum: the ballot to cache, if the prepare quorum also
         // promised the next one.
         guard
-            let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?)? in
+            let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?, tookCachedBallot: Bool)? in
                 proposal.granted.insert(position)
                 proposal.lastAccept?.mayBeWritten = true
                 let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
@@ -625,9 +657,10 @@ public struct Proposer {
                 let promised = proposal.nextBallot.flatMap {
                     proposal.granted.countInCommon(with: prepareSet) >= prepareQuorum ? $0 : nil
                 }
-                return (promised, proposal.newValue)
+                return (promised, proposal.newValue, proposal.tookCachedBallot)
             }) ?? nil
         else { return }
+        if outcome.tookCachedBallot { lastWriters.record(true) }
         complete(
             proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,
             into: &effects)

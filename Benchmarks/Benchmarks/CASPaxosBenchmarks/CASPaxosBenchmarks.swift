@@ -105,6 +105,18 @@ func benchmarks() {
         "CASPaxos.Contended.FourProposers",
         CASPaxosWorkload(proposers: 4, clients: 8, sharedKey: true, operations: 5_000))
 
+    // 4 proposers, 8 clients each, every write to a key drawn from 64
+    // shared ones: writes spread over proposers with no key affinity. With
+    // the optimization, a proposer piggybacks next ballots only while most
+    // of its writes follow its own (LastWriterShare), so the two should
+    // run alike.
+    register(
+        "CASPaxos.SharedKeys.FourProposers.OneRoundTrip",
+        CASPaxosWorkload(proposers: 4, clients: 32, randomKeys: 64, operations: 10_000))
+    register(
+        "CASPaxos.SharedKeys.FourProposers.TwoRoundTrips",
+        CASPaxosWorkload(proposers: 4, clients: 32, randomKeys: 64, oneRoundTrip: false, operations: 10_000))
+
     // Durable stores, fdatasync before every answer, 32 clients on their own keys.
     register("CASPaxos.Durable.Fsync", CASPaxosWorkload(durable: true, operations: 10_000))
 }

@@ -34,6 +34,10 @@ struct CASPaxosWorkload: Sendable {
     var clients = 32
     /// Every client on one key (contended), or each on its own.
     var sharedKey = false
+    /// When above 0, each write goes to a key drawn at random from this
+    /// many, which every client shares (no key belongs to a proposer: the
+    /// one-round-trip cache is usually stale); `sharedKey` is then unused.
+    var randomKeys = 0
     var oneRoundTrip = true
     /// Acceptor stores: ``FileAcceptorStore``s (fdatasync before every
     /// answer) in a temporary directory removed after the run, or in memory.
@@ -230,7 +234,9 @@ final class CASPaxosLoopbackRun {
                                 seed: UInt64(index * 16 + position + 1)))
                     }
                     return LoopBound(
-                        ClosedLoopClients(nodes: nodes, keys: keys, operations: operations, loop: loop), on: loop)
+                        ClosedLoopClients(
+                            nodes: nodes, keys: keys, randomKeys: workload.randomKeys, operations: operations,
+                            loop: loop, seed: UInt64(index + 1)), on: loop)
                 })
         }
         var outcome = try awaitOutcomes(groups.map { group in

@@ -12,6 +12,9 @@ final class ClosedLoopClients {
     private var nodes: [CASPaxosNode]
     /// The key of each client of each proposing node, in node order.
     private let keys: [[String]]
+    /// Draw each write's key from this many instead (0: the clients' own).
+    private let randomKeys: Int
+    private var random: SeededRandomGenerator
     private let operations: Int
     private let deadlineSlack = Duration.milliseconds(50)
     private var issued = 0
@@ -22,10 +25,15 @@ final class ClosedLoopClients {
     ///   - nodes: the loop's nodes, acceptors or proposers or both.
     ///   - keys: for each node with a proposer, in order, the keys of its
     ///     clients (one client each).
+    ///   - randomKeys: above 0, each write goes to a key drawn from this
+    ///     many (`key-0` ...), shared by every client, instead.
     ///   - operations: the proposals this group completes.
-    init(nodes: [CASPaxosNode], keys: [[String]], operations: Int, loop: EventLoop) {
+    ///   - seed: seeds the draws of keys.
+    init(nodes: [CASPaxosNode], keys: [[String]], randomKeys: Int, operations: Int, loop: EventLoop, seed: UInt64) {
         self.nodes = nodes
         self.keys = keys
+        self.randomKeys = randomKeys
+        random = SeededRandomGenerator(seed: seed)
         self.operations = operations
         self.loop = loop
         tally = ClosedLoopTally(operations: operations, startingAt: .zero)
@@ -46,6 +54,7 @@ final class ClosedLoopClients {
     private func issue(on node: CASPaxosNode, key: [UInt8]) {
         guard issued < operations else { return }
         issued += 1
+        let key = randomKeys > 0 ? Array("key-\(Int.random(in: 0..<randomKeys, using: &random))".utf8) : key
         let began = loop.now
         let increment: CASPaxosChange = { current in
             let value = (current ?? []).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } &+ 1

@@ -22,7 +22,10 @@ import PairedRuns
 // - "overran": proposals that ended more than 50 ms after their deadline
 //   (no livelock: must be 0);
 // - "fsyncs/s", "answers/fsync %": store syncs of the three acceptors, and
-//   promises plus acceptances per sync in hundredths (batching).
+//   promises plus acceptances per sync in hundredths (batching);
+// - "busiest proposer %": the share of successful proposals made by the
+//   proposer that made the most (fairness: 25 with 4 proposers whose
+//   clients' writes all go through alike).
 
 let opsPerSecond = BenchmarkMetric.custom("ops/s", polarity: .prefersLarger, useScalingFactor: false)
 let messagesPerOp = BenchmarkMetric.custom("msgs/op %", polarity: .prefersSmaller, useScalingFactor: false)
@@ -34,6 +37,7 @@ let versusRaft = BenchmarkMetric.custom("vs Raft %", polarity: .prefersLarger, u
 let raftOpsPerSecond = BenchmarkMetric.custom("Raft ops/s", polarity: .prefersLarger, useScalingFactor: false)
 let fsyncsPerSecond = BenchmarkMetric.custom("fsyncs/s", polarity: .prefersSmaller, useScalingFactor: false)
 let answersPerSync = BenchmarkMetric.custom("answers/fsync %", polarity: .prefersLarger, useScalingFactor: false)
+let busiestProposer = BenchmarkMetric.custom("busiest proposer %", polarity: .prefersSmaller, useScalingFactor: false)
 
 func record(_ outcome: CASPaxosRunOutcome, to benchmark: Benchmark) {
     benchmark.measurement(opsPerSecond, Int(outcome.opsPerSecond))
@@ -44,13 +48,14 @@ func record(_ outcome: CASPaxosRunOutcome, to benchmark: Benchmark) {
     benchmark.measurement(overran, outcome.overran)
     benchmark.measurement(fsyncsPerSecond, Int(outcome.syncsPerSecond))
     benchmark.measurement(answersPerSync, Int((outcome.answersPerSync * 100).rounded()))
+    benchmark.measurement(busiestProposer, Int((outcome.busiestProposerShare * 100).rounded()))
 }
 
 func benchmarks() {
     Benchmark.defaultConfiguration = .init(
         metrics: [
             .wallClock, opsPerSecond, messagesPerOp, roundTripsPerOp, failedAttempts, p99Microseconds, overran,
-            fsyncsPerSecond, answersPerSync,
+            fsyncsPerSecond, answersPerSync, busiestProposer,
         ],
         warmupIterations: 1,
         maxDuration: .seconds(20),

@@ -48,8 +48,9 @@ struct CASPaxosWorkload: Sendable {
 }
 
 /// What some nodes did: datagrams sent, store syncs and acceptor answers
-/// (promises and acceptances), proposer attempts (and those that failed)
-/// and requests (one prepare or accept to one acceptor).
+/// (promises and acceptances), proposer attempts (and those that failed),
+/// requests (one prepare or accept to one acceptor), and the proposals that
+/// succeeded, in all and on the proposer that made the most.
 struct NodeFigures: Sendable {
     var datagrams = 0
     var syncs = 0
@@ -57,6 +58,8 @@ struct NodeFigures: Sendable {
     var attempts = 0
     var failedAttempts = 0
     var requests = 0
+    var proposalsSucceeded = 0
+    var busiestProposerSucceeded = 0
 
     init() {}
 
@@ -68,6 +71,8 @@ struct NodeFigures: Sendable {
             attempts += counters.proposer.attempts
             failedAttempts += counters.proposer.failedAttempts
             requests += counters.proposer.requestsSent
+            proposalsSucceeded += counters.proposer.proposalsSucceeded
+            busiestProposerSucceeded = max(busiestProposerSucceeded, counters.proposer.proposalsSucceeded)
             datagrams += Int((node.transport as? UDPSocketTransport)?.counters.datagramsSent ?? 0)
         }
     }
@@ -79,6 +84,8 @@ struct NodeFigures: Sendable {
         attempts += other.attempts
         failedAttempts += other.failedAttempts
         requests += other.requests
+        proposalsSucceeded += other.proposalsSucceeded
+        busiestProposerSucceeded = max(busiestProposerSucceeded, other.busiestProposerSucceeded)
     }
 }
 
@@ -102,6 +109,10 @@ struct CASPaxosRunOutcome: Sendable {
     var syncs = 0
     /// Acceptor writes answered (promises and acceptances) per sync.
     var answersPerSync = 0.0
+    /// The share of the successful proposals that the busiest proposer
+    /// made (fairness: 1 / proposers when the clients' writes go through
+    /// as evenly as they are issued).
+    var busiestProposerShare = 0.0
 
     var opsPerSecond: Double { seconds > 0 ? Double(succeeded) / seconds : 0 }
     var syncsPerSecond: Double { seconds > 0 ? Double(syncs) / seconds : 0 }
@@ -250,6 +261,10 @@ final class CASPaxosLoopbackRun {
         outcome.answersPerSync = figures.syncs == 0 ? 0 : Double(figures.answers) / Double(figures.syncs)
         outcome.failedAttemptRate =
             figures.attempts == 0 ? 0 : Double(figures.failedAttempts) / Double(figures.attempts)
+        if figures.proposalsSucceeded > 0 {
+            outcome.busiestProposerShare =
+                Double(figures.busiestProposerSucceeded) / Double(figures.proposalsSucceeded)
+        }
         if outcome.succeeded > 0 {
             outcome.messagesPerOp = Double(figures.datagrams) / Double(outcome.succeeded)
             outcome.roundTripsPerOp = Double(figures.requests) / 3 / Double(outcome.succeeded)

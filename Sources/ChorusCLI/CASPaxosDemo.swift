@@ -19,8 +19,10 @@ struct CASPaxosDemo {
         client retries an increment that ended indeterminate (the counter records
         each client's last increment, so a retry never counts twice). Ends with
         ops/s, latency percentiles, conflicts and retries, messages and round
-        trips per increment, and the final counters, which must equal the
-        increments that succeeded.
+        trips per increment, the share of the increments made through the
+        busiest proposer (on hot keys one proposer can starve the others),
+        and the final counters, which must equal the increments that
+        succeeded.
 
         CASPaxos options (each also read from CHORUS_<NAME>):
           --proposers N                proposers (default 4, 1 ... 32)

@@ -32,7 +32,7 @@ final class CASPaxosDemoCluster {
     /// Per key: increments that succeeded, over every phase.
     private(set) var incrementsByKey: [Int]
     /// The phase running (or last run).
-    private(set) var phase = CASPaxosDemoPhase(oneRoundTrip: false, startedAt: .zero)
+    private(set) var phase = CASPaxosDemoPhase(oneRoundTrip: false, startedAt: .zero, incrementsByProposer: [])
 
     /// Whether no client has an increment in flight.
     var isDrained: Bool { clients.allSatisfy { !$0.isBusy } }
@@ -63,7 +63,9 @@ final class CASPaxosDemoCluster {
                     transport: transport, scheduler: loop, configuration: configuration, quorums: quorums,
                     acceptorStore: nil))
         }
-        phase = CASPaxosDemoPhase(oneRoundTrip: oneRoundTrip, startedAt: loop.now)
+        phase = CASPaxosDemoPhase(
+            oneRoundTrip: oneRoundTrip, startedAt: loop.now,
+            incrementsByProposer: Array(repeating: 0, count: proposerCount))
         isIssuing = true
         for client in clients.indices { issue(client) }
     }
@@ -139,6 +141,7 @@ final class CASPaxosDemoCluster {
         switch result {
         case .success:
             phase.increments += 1
+            phase.incrementsByProposer[state.proposer] += 1
             phase.latencies.append(loop.now - state.startedAt)
             incrementsByKey[state.key] += 1
         case .failure(let error) where error.isIndeterminate:

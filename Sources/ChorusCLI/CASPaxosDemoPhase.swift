@@ -7,6 +7,8 @@ struct CASPaxosDemoPhase: Sendable {
     var issuingEndedAt: Instant?
     var endedAt: Instant?
     var increments = 0
+    /// Per proposer: the increments its clients made.
+    var incrementsByProposer: [Int]
     var latencies: [Duration] = []
     /// Increments that ended with an indeterminate error and were retried.
     var indeterminate = 0
@@ -27,6 +29,12 @@ struct CASPaxosDemoPhase: Sendable {
         let end = issuingEndedAt ?? endedAt ?? startedAt
         let seconds = Double((end - startedAt).nanoseconds) / 1e9
         return seconds > 0 ? Double(increments) / seconds : 0
+    }
+    /// The share of the increments that the busiest proposer's clients
+    /// made (1 / proposers when they go through alike; on hot keys one
+    /// proposer can starve the others).
+    var busiestProposerShare: Double {
+        increments == 0 ? 0 : Double(incrementsByProposer.max() ?? 0) / Double(increments)
     }
     var messagesPerIncrement: Double { increments == 0 ? 0 : Double(messages) / Double(increments) }
     /// Request rounds (one request to each of the three acceptors) per

@@ -18,7 +18,7 @@ struct CASPaxosDemoReport {
     var table: String {
         var rows = [[
             "phase", "increments", "ops/s", "p50", "p99", "max", "failed attempts", "retries", "indeterminate",
-            "msgs/op", "round trips/op",
+            "msgs/op", "round trips/op", "busiest proposer",
         ]]
         for phase in phases {
             let sorted = phase.latencies.sorted()
@@ -28,6 +28,7 @@ struct CASPaxosDemoReport {
                 DemoReport.percentile(1, of: sorted), "\(phase.failedAttempts)", "\(phase.retries)",
                 "\(phase.indeterminate)", String(format: "%.2f", phase.messagesPerIncrement),
                 String(format: "%.2f", phase.roundTripsPerIncrement),
+                String(format: "%.0f%%", phase.busiestProposerShare * 100),
             ])
         }
         var counters = [["counter", "final value", "successful increments", ""]]

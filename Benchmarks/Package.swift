@@ -29,6 +29,11 @@ let package = Package(
         // Chorus and a peer run back to back in each iteration: the median
         // of the paired ratios (CASPaxos against Raft).
         .target(name: "PairedRuns", dependencies: [harness], path: "Sources/PairedRuns"),
+        // Raft's counting state machine (its pipelined throughput), shared
+        // by the in-process and the loopback Raft runs.
+        .target(
+            name: "RaftStateMachines", dependencies: [.product(name: "Raft", package: "Chorus")],
+            path: "Sources/RaftStateMachines"),
 
         // WireCodec frames, CRC32C, and SWIM/Raft-shaped messages vs swift-protobuf.
         .executableTarget(
@@ -117,6 +122,7 @@ let package = Package(
             dependencies: [
                 harness,
                 "PairedRuns",
+                "RaftStateMachines",
                 .product(name: "CASPaxos", package: "Chorus"),
                 .product(name: "EventCore", package: "Chorus"),
                 .product(name: "Raft", package: "Chorus"),
@@ -135,6 +141,7 @@ let package = Package(
             dependencies: [
                 harness,
                 "PairedRuns",
+                "RaftStateMachines",
                 .product(name: "CASPaxos", package: "Chorus"),
                 .product(name: "EventCore", package: "Chorus"),
                 .product(name: "Raft", package: "Chorus"),

@@ -104,6 +104,15 @@ func benchmarks() {
     }
     registerVersusRaft("CASPaxos.Uncontended.ColocatedVersusRaft", CASPaxosWorkload(placement: .firstAcceptor))
     registerVersusRaft("CASPaxos.Uncontended.EveryNodeVersusRaft", CASPaxosWorkload(placement: .everyAcceptor))
+    // The leaderless shape against Raft's pipelined throughput itself
+    // (its counting state machine, which the in-process comparison uses):
+    // the shape the "no leader to bottleneck on" is about, each
+    // loop on a core of its own.
+    registerPairedRuns(
+        "CASPaxos.Uncontended.EveryNodeVersusRaftCounting", ratio: versusRaft, chorusMetric: opsPerSecond,
+        peerMetric: raftOpsPerSecond,
+        chorus: { try CASPaxosLoopbackRun(CASPaxosWorkload(placement: .everyAcceptor)).run().opsPerSecond },
+        peer: { try RaftLoopbackRun(CASPaxosWorkload(), counting: true).run().opsPerSecond })
 
     // One key, 4 proposers with 2 clients each.
     register(

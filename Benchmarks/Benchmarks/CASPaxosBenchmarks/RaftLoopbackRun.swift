@@ -1,6 +1,7 @@
 import EventCore
 import Foundation
 import Raft
+import RaftStateMachines
 import UDPTransport
 
 #if canImport(Glibc)
@@ -12,6 +13,9 @@ import Glibc
 /// storage, the replicated ``KeyValueStateMachine``) on 127.0.0.1, and
 /// closed-loop clients each writing its own key (an 8-byte counter, as
 /// CASPaxos's clients write theirs) as soon as its last write was applied.
+/// With `counting`, the replicas run Raft's pipelined-throughput state
+/// machine instead (``CountingStateMachine``: each command counted, none
+/// applied), and each client proposes its 8-byte counter alone.
 ///
 /// The shape favours Raft: the leader and the clients share one loop (a
 /// client proposes at the leader with no hop), the two followers have the
@@ -20,11 +24,13 @@ import Glibc
 /// are laid out before the election.
 final class RaftLoopbackRun {
     private let workload: CASPaxosWorkload
+    private let counting: Bool
     private let leaderLoop: EventLoop
     private let followerLoop: EventLoop
 
-    init(_ workload: CASPaxosWorkload) throws {
+    init(_ workload: CASPaxosWorkload, counting: Bool = false) throws {
         self.workload = workload
+        self.counting = counting
         leaderLoop = try EventLoop()
         followerLoop = try EventLoop()
         leaderLoop.start()
@@ -51,13 +57,17 @@ final class RaftLoopbackRun {
             for other in endpoints.indices where other != index { peers[NodeID(UInt64(other + 1))] = endpoints[other] }
             return peers
         }
+        let counting = counting
+        @Sendable func stateMachine() -> any RaftStateMachine {
+            counting ? CountingStateMachine() : KeyValueStateMachine()
+        }
         let leader = try onLoop(leaderLoop) { loop in
             var configuration = RaftConfiguration()
             configuration.electionTimeout = .milliseconds(30)
             configuration.heartbeatInterval = .milliseconds(10)
             let node = try RaftNode(
                 id: NodeID(1), group: 1, peers: peers(of: 0), storage: InMemoryRaftStorage(),
-                stateMachine: KeyValueStateMachine(), transport: leaderTransport.value, scheduler: loop,
+                stateMachine: stateMachine(), transport: leaderTransport.value, scheduler: loop,
                 configuration: configuration, seed: 1)
             return LoopBound(node, on: loop)
         }
@@ -65,7 +75,7 @@ final class RaftLoopbackRun {
             let nodes = try (1...2).map { index in
                 try RaftNode(
                     id: NodeID(UInt64(index + 1)), group: 1, peers: peers(of: index), storage: InMemoryRaftStorage(),
-                    stateMachine: KeyValueStateMachine(), transport: followerTransports.value[index - 1],
+                    stateMachine: stateMachine(), transport: followerTransports.value[index - 1],
                     scheduler: loop, seed: UInt64(index + 1))
             }
             return LoopBound(nodes, on: loop)
@@ -73,7 +83,8 @@ final class RaftLoopbackRun {
         try waitForElection(of: leader)
         let workload = workload
         let start: @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void = { done in
-            RaftLoopbackClients(workload: workload, loop: leader.loop, leader: leader.value).start(done)
+            RaftLoopbackClients(workload: workload, counting: counting, loop: leader.loop, leader: leader.value)
+                .start(done)
         }
         var outcome = try awaitOutcomes([(leaderLoop, start)])
         let leaderDatagrams = try onLoop(leaderLoop) { _ in
@@ -108,6 +119,9 @@ final class RaftLoopbackRun {
 /// on the leader, until the workload's operations are done. Loop-confined.
 final class RaftLoopbackClients {
     private let workload: CASPaxosWorkload
+    /// Commands are the bare counters (for ``CountingStateMachine``), not
+    /// key-value puts.
+    private let counting: Bool
     private let loop: EventLoop
     private let leader: RaftNode
     private var issued = 0
@@ -115,8 +129,9 @@ final class RaftLoopbackClients {
     private var tally: ClosedLoopTally
     private var done: ((CASPaxosRunOutcome) -> Void)?
 
-    init(workload: CASPaxosWorkload, loop: EventLoop, leader: RaftNode) {
+    init(workload: CASPaxosWorkload, counting: Bool, loop: EventLoop, leader: RaftNode) {
         self.workload = workload
+        self.counting = counting
         self.loop = loop
         self.leader = leader
         counters = Array(repeating: 0, count: workload.clients)
@@ -138,7 +153,8 @@ final class RaftLoopbackClients {
         let value = withUnsafeBytes(of: counters[client].bigEndian) { Array($0) }
         let began = loop.now
         // The completion holds the clients until their last write is done.
-        leader.propose(KeyValueCommand.put(key: "key-\(client)", value: value).encoded) { [self] result in
+        let command = counting ? value : KeyValueCommand.put(key: "key-\(client)", value: value).encoded
+        leader.propose(command) { [self] result in
             let succeeded = if case .success = result { true } else { false }
             if tally.end(succeeded: succeeded, began: began, now: loop.now) {
                 finish()

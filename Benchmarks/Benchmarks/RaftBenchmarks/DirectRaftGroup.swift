@@ -1,6 +1,7 @@
 import EventCore
 import Foundation
 import Raft
+import RaftStateMachines
 import WireCodec
 
 /// How a ``DirectRaftGroup`` is built: the storage and state machine of
@@ -339,29 +340,6 @@ final class DirectRaftGroup {
         }
         spare.writer.removeAll()
         spare.ends.removeAll(keepingCapacity: true)
-    }
-}
-
-/// Applies nothing: counts the commands and their bytes (etcd raft's
-/// in-process benchmarks apply to no state machine either). Its result is
-/// empty, so applying allocates nothing.
-final class CountingStateMachine: RaftStateMachine {
-    private(set) var applied = 0
-    private(set) var bytes = 0
-
-    func apply(_ command: [UInt8], at index: UInt64) -> [UInt8] {
-        applied += 1
-        bytes &+= command.count
-        return []
-    }
-
-    func snapshot() -> [UInt8] {
-        withUnsafeBytes(of: UInt64(applied).littleEndian) { Array($0) }
-    }
-
-    func restore(from snapshot: [UInt8]) throws {
-        guard snapshot.count == 8 else { throw BenchmarkSetupError("not a counter snapshot") }
-        applied = Int(snapshot.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
     }
 }
 

@@ -1,5 +1,6 @@
 import EventCore
 import Raft
+import RaftStateMachines
 import Simulation
 
 /// Failover in the simulator: three ``RaftNode``s on a `SimulatedNetwork`

@@ -57,8 +57,9 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// caches (ballot, value) per key, so that the next proposal on the
     /// key from this proposer costs one round trip (the paper's 1RTT
     /// optimization). It piggybacks only on a key it wrote last, and only
-    /// while most of its writes follow its own: where proposers write the
-    /// same keys in turn it would cost round trips (see ``Proposer``).
+    /// while at least three quarters of its recent writes follow its own:
+    /// where proposers write the same keys in turn it would cost round
+    /// trips (see ``Proposer``).
     /// Default true.
     public var isOneRoundTripEnabled = true
     /// Keys whose (ballot, value) a proposer caches for the one-round-trip

@@ -65,8 +65,8 @@ import EventCore
 ///   carries the next ballot only when this proposer wrote the key last
 ///   (its accept took the cached ballot, or the prepare's highest accepted
 ///   ballot is its own, or the key was never written), and while at least
-///   three quarters of its recent writes followed its own
-///   (``LastWriterShare``): on keys that proposers write in turn, a
+///   three quarters of its recent writes (clients' writes, not reads or
+///   maintenance) followed its own (``LastWriterShare``): on keys that proposers write in turn, a
 ///   promised next ballot would refuse the next writer's prepare, and the
 ///   cached accept would be refused once another proposer wrote the key,
 ///   each costing a round trip and a back-off (and an indeterminate result
@@ -416,9 +416,12 @@ public struct Proposer {
         _ proposalID: UInt64, repeating: [UInt8]?? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard
-            let (change, current, sentNothing, needsEveryAcceptor, lastWriter) = proposals.update(
+            let (change, current, sentNothing, needsEveryAcceptor, lastAccepted, tookCachedBallot) = proposals.update(
                 proposalID,
-                { ($0.change, $0.current, $0.sentAccepts.isEmpty, $0.needsEveryAcceptor, $0.highestAccepted.proposer) })
+                {
+                    ($0.change, $0.current, $0.sentAccepts.isEmpty, $0.needsEveryAcceptor, $0.highestAccepted,
+                     $0.tookCachedBallot)
+                })
         else { return }
         let newValue = repeating ?? change(current)
         if let newValue, newValue.count > configuration.maximumValueSize {
@@ -429,7 +432,9 @@ public struct Proposer {
                 .failure(CASPaxosError(code, detail: "the change produced \(newValue.count) bytes, limit \(configuration.maximumValueSize)")),
                 now: now, into: &effects)
         }
-        let nextBallot = piggybacksNextBallot(needsEveryAcceptor: needsEveryAcceptor, lastWriter: lastWriter) ? newBallot() : nil
+        let nextBallot =
+            !needsEveryAcceptor && claimsNextBallot(lastAccepted: lastAccepted, tookCachedBallot: tookCachedBallot)
+            ? newBallot() : nil
         let requestID = newRequestID()
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
@@ -455,17 +460,20 @@ public struct Proposer {
     }
 
     /// Whether an accept carries the next ballot (the one-round-trip
-    /// optimization): only when `lastWriter`, the proposer of the highest
-    /// ballot accepted before it (``Ballot/zero``'s for none), is this
-    /// one. A key another proposer wrote last is shared, and its next
-    /// write is as likely to come from elsewhere: a promise of this
-    /// proposer's next ballot would refuse that write's prepare, and this
-    /// proposer's cached accept would be refused in turn. The accept of a
-    /// cached ballot (taken at once, with no prepare) carries it on: this
-    /// proposer wrote the key last.
-    private func piggybacksNextBallot(needsEveryAcceptor: Bool, lastWriter: NodeID) -> Bool {
-        configuration.isOneRoundTripEnabled && !needsEveryAcceptor && lastWriters.isMostlyThisProposer
-            && (lastWriter == id || lastWriter == Ballot.zero.proposer)
+    /// optimization), keeping the key promised to this proposer: only
+    /// when this proposer wrote the key last, and while at least three
+    /// quarters of its recent writes followed its own
+    /// (``LastWriterShare``). It wrote last when the attempt took the
+    /// key's cached ballot (with no prepare), or when `lastAccepted`, the
+    /// highest ballot its prepare quorum had accepted, is its own or
+    /// ``Ballot/zero`` (never written). A key another
+    /// proposer wrote last is shared, and its next write is as likely to
+    /// come from elsewhere: a promise of this proposer's next ballot would
+    /// refuse that write's prepare, and this proposer's cached ballot would
+    /// be refused in turn.
+    private func claimsNextBallot(lastAccepted: Ballot, tookCachedBallot: Bool) -> Bool {
+        configuration.isOneRoundTripEnabled && lastWriters.isMostlyThisProposer
+            && (tookCachedBallot || lastAccepted == .zero || lastAccepted.proposer == id)
     }
 
     /// The proposal `requestID` was sent for, if it still routes answers to
@@ -506,8 +514,10 @@ public struct Proposer {
         counter = max(counter, accepted.counter)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
         let refusalsToAbandon = refusalsToAbandonAccept
-        var lastWriter: NodeID?
-        defer { if let lastWriter, lastWriter != Ballot.zero.proposer { lastWriters.record(lastWriter == id) } }
+        // A client's write records who wrote the key before it (a key never
+        // written tells nothing).
+        var lastAccepted = Ballot.zero
+        defer { if lastAccepted != .zero { lastWriters.record(lastAccepted.proposer == id) } }
         guard
             let outcome = proposals.update(
                 proposalID,
@@ -520,7 +530,7 @@ public struct Proposer {
                     proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
                     if let removalFloor { proposal.highestRemovalFloor = max(proposal.highestRemovalFloor, removalFloor) }
                     guard proposal.granted.count >= quorum else { return nil }
-                    lastWriter = proposal.highestAccepted.proposer
+                    if !proposal.isIdentity && !proposal.isMaintenance { lastAccepted = proposal.highestAccepted }
                     // A read ends here if it can: every promise names the
                     // same accepted ballot, and an accept quorum holds it.
                     if proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
@@ -623,6 +633,10 @@ public struct Proposer {
     /// The quorum promised the read's `ballot` and accepted nothing at it,
     /// so with the one-round-trip optimization the key's next proposal may
     /// take the accept phase at once with that ballot, as after a write.
+    /// Unlike a piggybacked next ballot, this promise was the read's own
+    /// prepare: caching it costs other proposers nothing, and a write that
+    /// follows the read (read, then compare-and-set) takes one round trip.
+    /// The read caches it whoever wrote the key last.
     private mutating func endReadAtPromises(
         _ proposalID: UInt64, ballot: Ballot, value: [UInt8]?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
@@ -649,7 +663,7 @@ public struct Proposer {
         // At the quorum: the ballot to cache, if the prepare quorum also
         // promised the next one.
         guard
-            let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?, tookCachedBallot: Bool)? in
+            let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool)? in
                 proposal.granted.insert(position)
                 proposal.lastAccept?.mayBeWritten = true
                 let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
@@ -657,10 +671,13 @@ public struct Proposer {
                 let promised = proposal.nextBallot.flatMap {
                     proposal.granted.countInCommon(with: prepareSet) >= prepareQuorum ? $0 : nil
                 }
-                return (promised, proposal.newValue, proposal.tookCachedBallot)
+                // A client's write that took the cached ballot: no one
+                // wrote the key since this proposer did.
+                let wroteLast = proposal.tookCachedBallot && !proposal.isIdentity && !proposal.isMaintenance
+                return (promised, proposal.newValue, wroteLast)
             }) ?? nil
         else { return }
-        if outcome.tookCachedBallot { lastWriters.record(true) }
+        if outcome.wroteLast { lastWriters.record(true) }
         complete(
             proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,
             into: &effects)

@@ -113,6 +113,47 @@ struct OneRoundTripTests {
         #expect(run.counters.oneRoundTripAttempts >= 50)
     }
 
+    @Test("writes that take the cached ballot keep the share up beside writes that follow another proposer's")
+    func cachedWritesCount() throws {
+        let cluster = try SimulatedCASCluster(seed: 12, proposerCount: 2)
+        let own = Array("own".utf8)
+        let shared = Array("shared".utf8)
+        for round in 0..<30 {
+            // Each of proposer 0's writes of `shared` follows proposer 1's.
+            for proposer in [1, 0] {
+                cluster.perform(.write([UInt8(round)]), key: shared, client: proposer, proposer: proposer)
+                cluster.network.run(for: .milliseconds(20))
+            }
+            for _ in 0..<5 {
+                cluster.perform(.write([UInt8(round)]), key: own, client: 0, proposer: 0)
+                cluster.network.run(for: .milliseconds(20))
+            }
+        }
+        #expect(cluster.succeeded == 30 * 7)
+        // 5 of every 6 of proposer 0's writes took its cached ballot: the
+        // share stays above three quarters, and every write of `own` after
+        // the first takes one round trip.
+        #expect(cluster.proposers[0].counters.proposer.oneRoundTripAttempts == 30 * 5 - 1)
+        #expect(cluster.check() == .linearizable)
+    }
+
+    @Test("a write whose cached ballot was refused, retried after another proposer's write, piggybacks nothing")
+    func refusedCachedBallot() throws {
+        let cluster = try SimulatedCASCluster(seed: 13, proposerCount: 2)
+        let key = Array("k".utf8)
+        for (number, proposer) in [0, 0, 1, 0].enumerated() {
+            cluster.perform(.write([UInt8(number)]), key: key, client: proposer, proposer: proposer)
+            cluster.network.run(for: .milliseconds(50))
+        }
+        #expect(cluster.succeeded == 4)
+        let counters = cluster.proposers[0].counters.proposer
+        #expect(counters.oneRoundTripAttempts == 2)
+        #expect(counters.failedAttempts >= 1)
+        // The retry's prepare found proposer 1's write: no next ballot.
+        #expect(cluster.proposers[0].proposer?.cachedKeyCount == 0)
+        #expect(cluster.check() == .linearizable)
+    }
+
     @Test("another proposer's write invalidates the cached ballot: the retry takes both phases and sees it")
     func staleCache() throws {
         let cluster = try SimulatedCASCluster(seed: 9, proposerCount: 2)

@@ -66,12 +66,12 @@ import EventCore
 ///   (its accept took the cached ballot, or the prepare's highest accepted
 ///   ballot is its own, or the key was never written), and while at least
 ///   three quarters of its recent writes (clients' writes, not reads or
-///   maintenance) followed its own (``LastWriterShare``): on keys that proposers write in turn, a
-///   promised next ballot would refuse the next writer's prepare, and the
-///   cached accept would be refused once another proposer wrote the key,
-///   each costing a round trip and a back-off (and an indeterminate result
-///   when an acceptor is down). Such writes take two round trips, as
-///   without the optimization.
+///   maintenance) followed its own (``LastWriterShare``): on keys that
+///   proposers write in turn, a promised next ballot would refuse the
+///   next writer's prepare, and the cached accept would be refused once
+///   another proposer wrote the key, each costing a round trip and a
+///   back-off (and an indeterminate result when an acceptor is down).
+///   Such writes take two round trips, as without the optimization.
 /// - Garbage collection and membership change run here too
 ///   (``Proposer+Maintenance``): a proposer answers invalidations and
 ///   reconfigurations, and can drive either procedure.

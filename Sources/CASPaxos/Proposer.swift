@@ -211,8 +211,9 @@ public struct Proposer {
     /// A key another proposer keeps writing usually refuses the first
     /// prepare (that proposer's cached next ballot is promised, and
     /// higher): the read then retries with a ballot past it after a short
-    /// back-off, so it takes two prepare rounds. Once this proposer has the key's ballot
-    /// cached, its reads and writes of the key take one round trip each.
+    /// back-off, so it takes two prepare rounds. Once this proposer has
+    /// the key's ballot cached, its reads and writes of the key take one
+    /// round trip each.
     ///
     /// Every prepare and accept costs each acceptor a write and a sync, as
     /// a write does. Unlike an arbitrary change, a retried read never fails
@@ -466,11 +467,11 @@ public struct Proposer {
     /// (``LastWriterShare``). It wrote last when the attempt took the
     /// key's cached ballot (with no prepare), or when `lastAccepted`, the
     /// highest ballot its prepare quorum had accepted, is its own or
-    /// ``Ballot/zero`` (never written). A key another
-    /// proposer wrote last is shared, and its next write is as likely to
-    /// come from elsewhere: a promise of this proposer's next ballot would
-    /// refuse that write's prepare, and this proposer's cached ballot would
-    /// be refused in turn.
+    /// ``Ballot/zero`` (never written). A key another proposer wrote last
+    /// is shared, and its next write is as likely to come from elsewhere:
+    /// a promise of this proposer's next ballot would refuse that write's
+    /// prepare, and this proposer's cached ballot would be refused in
+    /// turn.
     private func claimsNextBallot(lastAccepted: Ballot, tookCachedBallot: Bool) -> Bool {
         configuration.isOneRoundTripEnabled && lastWriters.isMostlyThisProposer
             && (tookCachedBallot || lastAccepted == .zero || lastAccepted.proposer == id)

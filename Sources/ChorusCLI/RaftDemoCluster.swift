@@ -322,7 +322,8 @@ final class RaftDemoCluster {
             } else {
                 verdict = missing == 0 ? "ok" : "\(missing) acknowledged puts missing"
             }
-            let state = nodes[index].stopped ? "stopped" : restarted?.node == index ? "restarted" : "running"
+            let state: RaftDemoReport.NodeCheck.State =
+                nodes[index].stopped ? .stopped : restarted?.node == index ? .restarted : .running
             return RaftDemoReport.NodeCheck(
                 name: Self.name(index), state: state, appliedIndex: nodes[index].appliedIndex,
                 keys: values.count, syncs: (nodes[index].storage as? FileRaftStorage)?.syncCount ?? 0,

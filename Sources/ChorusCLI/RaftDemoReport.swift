@@ -23,10 +23,14 @@ struct RaftDemoReport: Sendable {
     /// must all be in the running nodes' map (it applied only committed
     /// entries).
     struct NodeCheck: Sendable {
+        /// Whether a node runs, was stopped, or was stopped and started
+        /// again from its directory.
+        enum State: String, Sendable {
+            case running, stopped, restarted
+        }
+
         var name: String
-        /// "running", "stopped", or "restarted" (stopped, then started
-        /// again from its directory).
-        var state: String
+        var state: State
         var appliedIndex: UInt64
         var keys: Int
         /// fsyncs its storage made (a restarted node's: since its restart).
@@ -87,9 +91,9 @@ struct RaftDemoReport: Sendable {
         var checks = [["node", "state", "applied index", "keys", "fsyncs", "entries/fsync", "check"]]
         for node in nodes {
             checks.append([
-                node.name, node.state, "\(node.appliedIndex)", "\(node.keys)",
+                node.name, node.state.rawValue, "\(node.appliedIndex)", "\(node.keys)",
                 "\(node.syncs)",
-                node.syncs > 0 && node.state != "restarted"
+                node.syncs > 0 && node.state != .restarted
                     ? String(format: "%.1f", Double(node.appliedIndex) / Double(node.syncs)) : "-",
                 node.verdict,
             ])

@@ -515,10 +515,9 @@ public struct Proposer {
         counter = max(counter, accepted.counter)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
         let refusalsToAbandon = refusalsToAbandonAccept
-        // A client's write records who wrote the key before it (a key never
-        // written tells nothing).
+        // At the quorum, a client's write learns who wrote the key before
+        // it (a key never written tells nothing).
         var lastAccepted = Ballot.zero
-        defer { if lastAccepted != .zero { lastWriters.record(lastAccepted.proposer == id) } }
         guard
             let outcome = proposals.update(
                 proposalID,
@@ -543,6 +542,7 @@ public struct Proposer {
                 }) ?? nil
         else { return }
         proceed(proposalID, outcome, now: now, into: &effects)
+        if lastAccepted != .zero { lastWriters.record(lastAccepted.proposer == id) }
     }
 
     /// Where a prepare that reached its quorum leads.

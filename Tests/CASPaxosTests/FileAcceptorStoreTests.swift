@@ -303,6 +303,17 @@ struct FileAcceptorStoreTests {
         #expect(try FileAcceptorStore(path: path, opening: .existing).load().registers.count == 3)
     }
 
+    /// Rewrites register [1] 20 times (counters 1 ... 20, 32-byte values),
+    /// syncing each: enough for a store with a compaction threshold of 256
+    /// bytes to compact its log.
+    static func rewriteUntilCompacted(_ store: FileAcceptorStore) throws {
+        for counter in UInt64(1)...20 {
+            store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
+            try store.sync()
+        }
+        #expect(store.compactionCount > 0)
+    }
+
     @Test("a second store on a log in use is refused before it reads, after compactions too; a closed store writes nothing more and another opens")
     func oneStorePerLog() throws {
         let temporary = try TemporaryDirectory()
@@ -319,11 +330,7 @@ struct FileAcceptorStoreTests {
             }
         }
         expectLocked("before a compaction")
-        for counter in UInt64(1)...20 {
-            store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
-            try store.sync()
-        }
-        #expect(store.compactionCount > 0)
+        try Self.rewriteUntilCompacted(store)
         expectLocked("after compactions: the new file is locked before it takes the log's name")
         store.close()
         store.apply(.register(key: [2], state: Self.register(1, [2])))
@@ -345,11 +352,7 @@ struct FileAcceptorStoreTests {
         _ = try store.load()
         // What a store opening the log gets, just before the compaction.
         let early = try DurableFile(path: path, creating: false)
-        for counter in UInt64(1)...20 {
-            store.apply(.register(key: [1], state: Self.register(counter, [UInt8](repeating: 1, count: 32))))
-            try store.sync()
-        }
-        #expect(store.compactionCount > 0)
+        try Self.rewriteUntilCompacted(store)
         #expect(try early.lock() == false, "the replaced file's lock is free, but it is no longer the log")
         let error = #expect(throws: AcceptorStoreError.self) { try FileAcceptorStore(path: path, opening: .existing) }
         #expect(error?.code == .locked)

@@ -101,7 +101,12 @@ struct CASPaxosRunOutcome: Sendable {
     var roundTripsPerOp = 0.0
     /// Attempts refused or unanswered, per attempt.
     var failedAttemptRate = 0.0
+    /// The p99 latency of the successful proposals.
     var p99Nanoseconds = 0.0
+    /// The longest proposal, succeeded or failed: a proposer starved on a
+    /// hot key shows here (its proposals end at their deadline), not in
+    /// the p99 of successes.
+    var maxNanoseconds = 0.0
     /// Proposals that ended more than 50 ms after their deadline (livelock
     /// or a lost completion would show here; must be 0).
     var overran = 0
@@ -119,14 +124,16 @@ struct CASPaxosRunOutcome: Sendable {
 
     /// Adds the closed-loop figures of clients that ran beside these, on
     /// another loop: the operations and overruns add up, the run lasts
-    /// as long as the longer of the two, and the p99 is the higher of the
-    /// two (an upper bound of the p99 of all).
+    /// as long as the longer of the two, the p99 is the higher of the
+    /// two (an upper bound of the p99 of all), and the maximum is the
+    /// higher of the two.
     mutating func merge(_ other: CASPaxosRunOutcome) {
         succeeded += other.succeeded
         failed += other.failed
         overran += other.overran
         seconds = max(seconds, other.seconds)
         p99Nanoseconds = max(p99Nanoseconds, other.p99Nanoseconds)
+        maxNanoseconds = max(maxNanoseconds, other.maxNanoseconds)
     }
 }
 

@@ -1,7 +1,8 @@
 import EventCore
 
 /// What the closed-loop clients of one run have seen so far: the
-/// operations that ended, and the latencies of those that succeeded.
+/// operations that ended, the latencies of those that succeeded, and the
+/// longest of all.
 /// Shared by ``ClosedLoopClients`` (CASPaxos) and ``RaftLoopbackClients``.
 struct ClosedLoopTally {
     private(set) var outcome = CASPaxosRunOutcome()
@@ -20,9 +21,11 @@ struct ClosedLoopTally {
     /// whether it was the last one, the outcome then complete but for the
     /// figures only the caller knows.
     mutating func end(succeeded: Bool, began: Instant, now: Instant) -> Bool {
+        let latency = (now - began).nanoseconds
+        outcome.maxNanoseconds = max(outcome.maxNanoseconds, Double(latency))
         if succeeded {
             outcome.succeeded += 1
-            latencies.append((now - began).nanoseconds)
+            latencies.append(latency)
         } else {
             outcome.failed += 1
         }

@@ -335,7 +335,12 @@ public struct Proposer {
         return Ballot(counter: counter, proposer: id)
     }
 
+    /// The next request ID, never 0: ``IdentifierIndex`` holds no 0 (its
+    /// empty mark), so the replies to a request 0 would all be stale. The
+    /// first is 0 for a proposer of ID 0 (``firstRequestID(for:)``), and
+    /// any proposer's IDs pass 0 when they wrap.
     mutating func newRequestID() -> UInt64 {
+        if nextRequestID == 0 { nextRequestID = 1 }
         defer { nextRequestID &+= 1 }
         return nextRequestID
     }

@@ -20,8 +20,9 @@ import PairedRuns
 // - "failed attempts ‰": attempts refused or unanswered, per attempt;
 // - "p99 µs": latency of successful proposals;
 // - "max ms": the longest proposal, succeeded or failed (a proposer
-//   starved on a hot key shows here: its proposals fail at their
-//   deadline, 2 s);
+//   starved on a hot key shows here: its clients' proposals wait until
+//   the busiest proposer's clients stop, about the whole run, or fail at
+//   their deadline, 2 s);
 // - "overran": proposals that ended more than 50 ms after their deadline
 //   (no livelock: must be 0);
 // - "fsyncs/s", "answers/fsync %": store syncs of the three acceptors, and

@@ -104,8 +104,9 @@ struct CASPaxosRunOutcome: Sendable {
     /// The p99 latency of the successful proposals.
     var p99Nanoseconds = 0.0
     /// The longest proposal, succeeded or failed: a proposer starved on a
-    /// hot key shows here (its proposals end at their deadline), not in
-    /// the p99 of successes.
+    /// hot key shows here (its clients' proposals wait until the busiest
+    /// proposer's clients stop, or fail at their deadline), not in the p99
+    /// of successes.
     var maxNanoseconds = 0.0
     /// Proposals that ended more than 50 ms after their deadline (livelock
     /// or a lost completion would show here; must be 0).

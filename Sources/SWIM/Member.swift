@@ -8,6 +8,13 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
 
     /// The member's identity (unique per process run).
     public var id: NodeID
+    /// The largest incarnation a message may carry (2⁶²): far beyond any a
+    /// member reaches by refuting, changing its metadata and rejoining, and
+    /// low enough that raising one above it (`max(ours, claimed) + 1`)
+    /// cannot overflow. The decoder refuses more (`.invalidValue`), so a
+    /// datagram claiming `UInt64.max` is dropped and counted, not a trap.
+    public static let maximumIncarnation: UInt64 = 1 << 62
+
     /// The member's incarnation number: only the member itself raises it,
     /// to refute a suspicion, to change its metadata or to rejoin.
     public var incarnation: UInt64

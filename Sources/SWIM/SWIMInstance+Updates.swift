@@ -214,7 +214,9 @@ extension SWIMInstance {
     /// first, hears it at once rather than by gossip.
     mutating func refute(above claimed: UInt64, telling accuser: NodeID?, now: Instant,
                          into effects: inout [SWIMEffect]) {
-        incarnation = max(incarnation, claimed) + 1
+        // The decoder refuses claims above maximumIncarnation; one handed
+        // in directly is clamped, so the sum cannot overflow.
+        incarnation = max(incarnation, min(claimed, Member.maximumIncarnation)) + 1
         counters.refutations += 1
         spread(id)
         if let accuser, let member = members[accuser], member.status.isActive {

@@ -143,7 +143,7 @@ public struct SWIMMessage: Hashable, Sendable {
             let members = try reader.readArray { r throws(WireError) in
                 let id = try r.read(NodeID.self)
                 let endpoint = try r.read(Endpoint.self)
-                let incarnation = try r.readVarint()
+                let incarnation = try r.readIncarnation()
                 let status = try r.readEnum(MemberStatus.self)
                 return Member(id: id, endpoint: endpoint, incarnation: incarnation, status: status,
                               metadata: try r.readByteArray())

@@ -95,16 +95,16 @@ public enum SWIMUpdate: Hashable, Sendable, WireCodable {
         switch try reader.readEnum(Tag.self) {
         case .alive:
             let id = try reader.read(NodeID.self)
-            let incarnation = try reader.readVarint()
+            let incarnation = try reader.readIncarnation()
             let endpoint = try reader.read(Endpoint.self)
             let metadata = try reader.readByteArray()
             self = .alive(Member(id: id, endpoint: endpoint, incarnation: incarnation, status: .alive, metadata: metadata))
         case .suspect:
-            self = .suspect(try reader.read(NodeID.self), incarnation: try reader.readVarint(), by: try reader.read(NodeID.self))
+            self = .suspect(try reader.read(NodeID.self), incarnation: try reader.readIncarnation(), by: try reader.read(NodeID.self))
         case .dead:
-            self = .dead(try reader.read(NodeID.self), incarnation: try reader.readVarint(), by: try reader.read(NodeID.self))
+            self = .dead(try reader.read(NodeID.self), incarnation: try reader.readIncarnation(), by: try reader.read(NodeID.self))
         case .left:
-            self = .left(try reader.read(NodeID.self), incarnation: try reader.readVarint())
+            self = .left(try reader.read(NodeID.self), incarnation: try reader.readIncarnation())
         case .broadcast:
             let origin = try reader.read(NodeID.self)
             let sequence = try reader.readVarint()
@@ -116,4 +116,14 @@ public enum SWIMUpdate: Hashable, Sendable, WireCodable {
 extension Endpoint {
     /// The bytes its wire encoding takes: 7 (IPv4) or 19 (IPv6).
     var encodedSize: Int { isIPv6 ? 19 : 7 }
+}
+
+extension WireReader {
+    /// An incarnation: a varint of at most ``Member/maximumIncarnation``.
+    ///
+    /// - Throws: `WireError.invalidValue` above it, and what
+    ///   `readVarint()` throws.
+    mutating func readIncarnation() throws(WireError) -> UInt64 {
+        try readVarint(atMost: Member.maximumIncarnation, what: "incarnation")
+    }
 }

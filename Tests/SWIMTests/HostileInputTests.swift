@@ -47,6 +47,17 @@ struct HostileInputTests {
         #expect(toAccuser)
     }
 
+    @Test("a claim about us at UInt64.max handed in directly is refuted without overflow")
+    func refutesAbsurdClaim() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
+                                     updates: [.suspect(Self.selfID, incarnation: .max, by: NodeID(2))]),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.incarnation == Member.maximumIncarnation + 1)
+        #expect(instance.counters.refutations == 1)
+    }
+
     @Test("stale incarnations are ignored and counted")
     func staleIncarnations() throws {
         var instance = try Self.instance()

@@ -93,6 +93,25 @@ struct SWIMMessageTests {
         }
     }
 
+    @Test("an incarnation above 2⁶² is refused in every update and push-pull member; 2⁶² decodes")
+    func absurdIncarnations() throws {
+        let limit = Member.maximumIncarnation
+        func messages(_ incarnation: UInt64) -> [SWIMMessage] {
+            var member = Self.someone
+            member.incarnation = incarnation
+            let updates: [SWIMUpdate] = [
+                .alive(member), .suspect(NodeID(7), incarnation: incarnation, by: NodeID(1)),
+                .dead(NodeID(7), incarnation: incarnation, by: NodeID(1)), .left(NodeID(7), incarnation: incarnation),
+            ]
+            return updates.map { SWIMMessage(sender: NodeID(1), body: .gossip, updates: [$0]) }
+                + [SWIMMessage(sender: NodeID(1), body: .pushPull(members: [member], isReply: false))]
+        }
+        for message in messages(limit) { #expect(try Self.decode(Self.frame(message)) == message) }
+        for message in messages(limit + 1) + messages(.max) {
+            #expect(throws: WireError.self) { try Self.decode(Self.frame(message)) }
+        }
+    }
+
     @Test("random bodies never trap (seed printed on failure)")
     func fuzz() {
         var generator = SeededRandomGenerator(seed: 0x5717)

@@ -1,4 +1,5 @@
 import EventCore
+import WireCodec
 
 /// One member of the cluster as a SWIM instance knows it.
 public struct Member: Hashable, Sendable, CustomStringConvertible {
@@ -33,6 +34,13 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
         self.incarnation = incarnation
         self.status = status
         self.metadata = metadata
+    }
+
+    /// The bytes this member takes in a push-pull's member list (ID,
+    /// endpoint, incarnation, status, metadata with its length).
+    var pushPullEncodedSize: Int {
+        8 + endpoint.encodedSize + WireWriter.varintSize(incarnation) + 1
+            + WireWriter.varintSize(UInt64(metadata.count)) + metadata.count
     }
 
     /// `id@endpoint status#incarnation`.

@@ -70,10 +70,12 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// (push-pull anti-entropy); scaled up by `⌈log₂(N / 32)⌉ + 1` above 32
     /// members, as memberlist does, so the load stays flat. Default 30 s.
     public var pushPullInterval: Duration = .seconds(30)
-    /// The largest push-pull message, in bytes (4,096 ... 16,777,216): a
-    /// state with more members leaves the rest out (they still spread by
-    /// gossip). Large ones travel fragmented. Default 1 MiB (about 30,000
-    /// members with short metadata).
+    /// The largest push-pull message body, in bytes (4,096 ... 4,194,304:
+    /// a frame's limit, and the UDP transport's default largest message,
+    /// 4 MiB plus the frame header): a state with more members leaves the
+    /// rest out (they still spread by gossip). Large ones travel
+    /// fragmented. Default 1 MiB (about 30,000 members with short
+    /// metadata).
     public var maximumStateSize = 1 << 20
     /// How long dead and departed members are remembered (and retried, see
     /// ``reconnectInterval``) before they are forgotten. Default 60 s.
@@ -172,8 +174,8 @@ public struct SWIMConfiguration: Hashable, Sendable {
         try check((0...16).contains(gossipFanout), "gossipFanout", gossipFanout, "0 ... 16")
         try check((256...65_507).contains(maximumPacketSize), "maximumPacketSize", maximumPacketSize, "256 ... 65,507")
         try check(pushPullInterval >= .milliseconds(100), "pushPullInterval", pushPullInterval, "at least 100 ms")
-        try check((4_096...16_777_216).contains(maximumStateSize), "maximumStateSize", maximumStateSize,
-                  "4,096 ... 16,777,216")
+        try check((4_096...4_194_304).contains(maximumStateSize), "maximumStateSize", maximumStateSize,
+                  "4,096 ... 4,194,304")
         try check(deadMemberRetention >= protocolPeriod, "deadMemberRetention", deadMemberRetention,
                   "at least protocolPeriod")
         try check(reconnectInterval >= .milliseconds(10), "reconnectInterval", reconnectInterval, "at least 10 ms")

@@ -2,13 +2,17 @@ import EventCore
 
 extension SWIMInstance {
     /// Every member this one knows, itself first, for a push-pull: as many
-    /// as fit ``SWIMConfiguration/maximumStateSize`` bytes.
+    /// as fit a message body of ``SWIMConfiguration/maximumStateSize``
+    /// bytes (counted exactly, so that the frame stays within the limits
+    /// of the encoder and of every receiver).
     var pushPullMembers: [Member] {
         var list = [localMember]
         list.reserveCapacity(members.count + 1)
-        var size = 64
+        // Kind, sender, reply flag, member count (at most 5 bytes: fewer
+        // than 2³⁵ members) and the empty update list.
+        var size = 1 + 8 + 1 + 5 + 1 + localMember.pushPullEncodedSize
         for member in members.members {
-            size += 30 + member.metadata.count
+            size += member.pushPullEncodedSize
             if size > configuration.maximumStateSize { break }
             list.append(member)
         }

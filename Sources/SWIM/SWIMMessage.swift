@@ -106,10 +106,10 @@ public struct SWIMMessage: Hashable, Sendable {
         do {
             try Frame.encode(protocol: .swim, into: &writer) { encode(to: &$0) }
         } catch {
-            // Frame.encode throws only above the 16 MiB frame limit; a
-            // push-pull of the 1,048,576 members allowed at most stays below
-            // it only if metadata is small, which validate() cannot know, so
-            // the instance caps push-pull sizes itself (see pushPullMembers).
+            // Frame.encode throws only above the default frame limit (4 MiB
+            // of body): every message but a push-pull fits a packet, and the
+            // instance fills a push-pull to at most maximumStateSize bytes,
+            // which validate() keeps within 4 MiB (see pushPullMembers).
             preconditionFailure("a SWIM message exceeded the frame limit: \(error)")
         }
     }

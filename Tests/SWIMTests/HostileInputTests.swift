@@ -93,6 +93,47 @@ struct HostileInputTests {
         #expect(!effects.contains { if case .send = $0 { true } else { false } })
     }
 
+    @Test("a push-pull reply fills maximumStateSize counted exactly, IPv6 members with large incarnations included")
+    func pushPullWithinStateSize() throws {
+        var configuration = SWIMConfiguration()
+        configuration.maximumStateSize = 4_096
+        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
+                                        now: Self.start)
+        var effects: [SWIMEffect] = []
+        instance.join(seeds: [], now: Self.start, into: &effects)
+        // 38 bytes each in a push-pull: 300 of them are nearly 3 times the
+        // state size.
+        let forged = (2...301).map { number in
+            Member(id: NodeID(UInt64(number)), endpoint: try! Endpoint(parsing: "[fd00::\(number)]:7946"),
+                   incarnation: Member.maximumIncarnation, status: .alive)
+        }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .pushPull(members: forged, isReply: true)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        effects.removeAll()
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .pushPull(members: [], isReply: false)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        let reply = try #require(effects.lazy.compactMap { effect -> SWIMMessage? in
+            if case .send(let message, _) = effect, case .pushPull(_, true) = message.body { message } else { nil }
+        }.first)
+        guard case .pushPull(let members, _) = reply.body else { return }
+        var writer = WireWriter()
+        reply.encode(to: &writer)
+        #expect(writer.count <= configuration.maximumStateSize)
+        // Filled: one member more would not have fitted (the count's varint
+        // is budgeted at 5 bytes; it takes 2 here).
+        #expect(writer.count + 38 + 3 > configuration.maximumStateSize)
+        #expect(members.count > 1 && members.count < forged.count + 1)
+    }
+
+    @Test("maximumStateSize is at most 4 MiB, what a frame and the UDP transport's default message carry")
+    func stateSizeLimit() {
+        var configuration = SWIMConfiguration()
+        configuration.maximumStateSize = 4 << 20
+        #expect(throws: Never.self) { try configuration.validate() }
+        configuration.maximumStateSize = (4 << 20) + 1
+        #expect(throws: ConfigurationError.self) { try configuration.validate() }
+    }
+
     @Test("a flood of forged members stops at maximumMembers")
     func memberFlood() throws {
         var configuration = SWIMConfiguration()

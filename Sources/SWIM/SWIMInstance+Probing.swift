@@ -114,11 +114,12 @@ extension SWIMInstance {
             return
         }
         if let relay = relays.removeValue(forKey: sequence) {
+            dropAnsweredRelays()
             send(.ack(sequence: relay.requesterSequence), to: relay.requester, into: &effects)
             counters.acksSent += 1
             return
         }
-        confirmations[sequence] = nil
+        if confirmations.removeValue(forKey: sequence) != nil { dropAnsweredConfirmations() }
         if reconnectProbes.removeValue(forKey: sequence) != nil {
             // A member we took for dead answers: exchange state with it.
             send(.pushPull(members: pushPullMembers, isReply: false), to: sender, into: &effects)
@@ -157,6 +158,19 @@ extension SWIMInstance {
 
     /// Relays and confirmation probes in flight at most.
     static var maximumRelays: Int { 256 }
+
+    /// Drops the answered relays at the front of ``relayOrder``, so that its
+    /// first entry is the relay whose nack is due first, which
+    /// ``nextDeadline`` reads (an answered one there hid the deadlines of
+    /// those behind it until another timer fired).
+    private mutating func dropAnsweredRelays() {
+        while let sequence = relayOrder.first, relays[sequence] == nil { relayOrder.removeFirst() }
+    }
+
+    /// The same for ``confirmationOrder``.
+    private mutating func dropAnsweredConfirmations() {
+        while let sequence = confirmationOrder.first, confirmations[sequence] == nil { confirmationOrder.removeFirst() }
+    }
 
     mutating func expireRelays(now: Instant, into effects: inout [SWIMEffect]) {
         while let sequence = relayOrder.first {

@@ -87,6 +87,16 @@ final class SWIMCluster {
         }
     }
 
+    /// Whether `count` members are live and each holds all the others as
+    /// alive or suspected (none dead, left or missing).
+    func knowsAll(expecting count: Int) -> Bool {
+        let live = liveIndices
+        guard live.count == count else { return false }
+        return live.allSatisfy { index in
+            members[index]!.memberCount(.alive) + members[index]!.memberCount(.suspect) == count
+        }
+    }
+
     /// Runs until `condition` holds (checked every `step`) or `limit`
     /// passes; returns the simulated time it held at, or nil.
     func run(until condition: () -> Bool, step: Duration = .milliseconds(10), limit: Duration) -> Instant? {

@@ -1,0 +1,69 @@
+import EventCore
+import SWIM
+import Testing
+
+/// A member relaying pings for others (indirect probes) nacks each
+/// requester when its relayed ping goes unanswered: ``SWIMInstance/nextDeadline``
+/// must name the first nack still due, also after an earlier relay was
+/// answered, or the nack goes late (after the requester's protocol period,
+/// which then counts it missing and raises its own health score).
+@Suite("SWIM relay deadlines")
+struct RelayDeadlineTests {
+    static let start = HostileInputTests.start
+
+    @Test("an answered relay does not hide the nack deadline of the relay behind it")
+    func answeredRelay() throws {
+        // A member that knows member 2, which answers every probe; ticked
+        // until its news has spread and only the probe period remains.
+        var instance = try HostileInputTests.instance()
+        var effects: [SWIMEffect] = []
+        var quiet = Self.start
+        while quiet < Self.start + .seconds(10) {
+            quiet = instance.nextDeadline
+            effects.removeAll()
+            instance.tick(now: quiet, into: &effects)
+            for case .send(let message, HostileInputTests.peer) in effects {
+                guard case .ping(let sequence, _) = message.body else { continue }
+                instance.receive(SWIMMessage(sender: NodeID(2), body: .ack(sequence: sequence)),
+                                 from: HostileInputTests.peer, now: quiet, into: &effects)
+            }
+        }
+        let requester = HostileInputTests.peer
+        let targets = [try Endpoint(parsing: "127.0.0.1:7010"), try Endpoint(parsing: "127.0.0.1:7011")]
+        // Two relays, 10 ms apart; the first one's target answers.
+        var relayed: [UInt32] = []
+        for (index, target) in targets.enumerated() {
+            effects.removeAll()
+            let now = quiet + .milliseconds(1 + 10 * index)
+            instance.receive(
+                SWIMMessage(sender: NodeID(2), body: .pingRequest(sequence: UInt32(index), target: NodeID(UInt64(10 + index)), endpoint: target)),
+                from: requester, now: now, into: &effects)
+            let ping = try #require(effects.lazy.compactMap { effect -> UInt32? in
+                if case .send(let message, target) = effect, case .ping(let sequence, _) = message.body { sequence } else { nil }
+            }.first)
+            relayed.append(ping)
+        }
+        let secondSent = quiet + .milliseconds(11)
+        // With no answer, the second relay's nack is due one probe timeout
+        // (250 ms, unstretched: the member is healthy) after its ping.
+        let secondNackDue = secondSent + SWIMConfiguration().probeTimeout
+        effects.removeAll()
+        instance.receive(SWIMMessage(sender: NodeID(10), body: .ack(sequence: relayed[0])), from: targets[0],
+                         now: secondSent, into: &effects)
+        #expect(instance.nextDeadline <= secondNackDue)
+        // Ticking at each deadline the instance names, the requester gets
+        // the second nack right when it is due, not at some later timer.
+        var now = instance.nextDeadline
+        var nackedAt: Instant?
+        while now <= secondNackDue + .seconds(1) && nackedAt == nil {
+            effects.removeAll()
+            instance.tick(now: now, into: &effects)
+            let nacked = effects.contains { effect in
+                if case .send(let message, requester) = effect, case .nack(1) = message.body { true } else { false }
+            }
+            if nacked { nackedAt = now }
+            now = instance.nextDeadline
+        }
+        #expect(nackedAt == secondNackDue)
+    }
+}

@@ -23,8 +23,12 @@ import EventCore
 import Glibc
 #endif
 
-/// Where each input's log is written (memory-backed, reused).
-let logPath = "/dev/shm/chorus-fuzz-acceptor-log-\(getpid())"
+/// Where each input's log is written (memory-backed, reused; removed when
+/// the fuzzer exits normally, as at the end of its time).
+let logPath: String = {
+    atexit { unlink("/dev/shm/chorus-fuzz-acceptor-log-\(getpid())") }
+    return "/dev/shm/chorus-fuzz-acceptor-log-\(getpid())"
+}()
 /// The salt of every log built here.
 let salt: UInt64 = 0x5EED_5A17_0DD5_CA5E
 
@@ -60,6 +64,7 @@ func writeFile(_ bytes: [UInt8]) {
 }
 
 /// Opens the log as a restart does and loads it; nil if the store refuses it.
+/// The store is released on return, and its lock with it.
 func reload() -> AcceptorSnapshot? {
     do throws(AcceptorStoreError) {
         return try FileAcceptorStore(path: logPath, opening: .existing, compactionThreshold: 256).load()
@@ -71,15 +76,18 @@ func reload() -> AcceptorSnapshot? {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAcceptorLog(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     writeFile(log(from: UnsafeRawBufferPointer(start: data, count: size)))
+    // One store at a time: a store holds the log's lock until it is
+    // released, and a second one is refused with `.locked`.
+    guard let state = reload() else { return 0 }
+    precondition(reload() == state, "a log that loaded loads again to another state")
     let store: FileAcceptorStore
-    let state: AcceptorSnapshot
     do throws(AcceptorStoreError) {
         store = try FileAcceptorStore(path: logPath, opening: .existing, compactionThreshold: 256)
-        state = try store.load()
+        let loaded = try store.load()
+        precondition(loaded == state, "a log that loaded loads again to another state")
     } catch {
-        return 0
+        preconditionFailure("a log that loaded is refused on the next opening: \(error)")
     }
-    precondition(reload() == state, "a log that loaded loads again to another state")
     let write = AcceptorWrite.register(
         key: [0x6B],
         state: RegisterState(
@@ -93,6 +101,7 @@ public func fuzzAcceptorLog(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     }
     var expected = state
     expected.apply(write)
+    store.close()
     precondition(reload() == expected, "a write synced on a loaded log is not there after a reload")
     return 0
 }

@@ -83,7 +83,7 @@ public struct Acceptor {
                 .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
         case .accept(let id, let key, let ballot, let age, let value, let next, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
-            if let next, next <= ballot {
+            if let next, next <= ballot || next.counter > Ballot.maximumCounter {
                 counters.invalidBallots += 1
                 return
             }
@@ -96,6 +96,12 @@ public struct Acceptor {
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):
+            // As in admits(): only an in-process message gets here with an
+            // age the decoder refuses, and the log must replay what it stores.
+            guard ages.allSatisfy({ $0.age <= ProposerAge.maximumAge }) else {
+                counters.invalidBallots += 1
+                return
+            }
             let known = state.minimumAges
             let listed = Set(ages.map(\.proposer))
             let newProposers = listed.filter { known[$0] == nil }
@@ -148,7 +154,11 @@ public struct Acceptor {
         _ id: UInt64, _ ballot: Ballot, _ age: UInt64, _ version: ConfigurationVersion, from sender: Endpoint,
         into effects: inout [CASPaxosEffect]
     ) -> Bool {
-        guard ballot.counter > 0 else {
+        // The decoder refuses counters and ages above their maximums; a
+        // message handed over in process (a node's own proposer) is not
+        // decoded, and what this acceptor stores must decode again when
+        // its log is replayed.
+        guard ballot.counter > 0, ballot.counter <= Ballot.maximumCounter, age <= ProposerAge.maximumAge else {
             counters.invalidBallots += 1
             return false
         }

@@ -13,8 +13,11 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// is older than a membership change's fence, or of its version with
     /// another digest (``AcceptorSnapshot/minimumVersion``).
     public var staleConfigurationRefusals = 0
-    /// Messages dropped for an absurd ballot (zero, or a piggybacked next
-    /// ballot not above the accepted one).
+    /// Messages dropped for an absurd ballot (zero, a counter above
+    /// ``Ballot/maximumCounter``, or a piggybacked next ballot not above
+    /// the accepted one) or an age above ``ProposerAge/maximumAge``: only a
+    /// message handed over in process gets here, the decoder refusing
+    /// such messages from the network.
     public var invalidBallots = 0
     /// Prepares and accepts for a new key refused because the acceptor holds
     /// ``CASPaxosConfiguration/maximumRegisters`` registers.

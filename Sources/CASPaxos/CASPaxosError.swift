@@ -22,7 +22,13 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         case tooLarge
         /// Too many proposals are pending on this node. Definite.
         case overloaded
-        /// The node is not a proposer, or was stopped. Definite.
+        /// The node is not a proposer, or was stopped; or its ballot counter
+        /// reached ``Ballot/maximumCounter``, or its age passed
+        /// ``ProposerAge/maximumAge`` (only a faulty or hostile peer's
+        /// absurd ballot or age, taken from a refusal, brings them there:
+        /// restart the proposer with a new ID, and look for that peer).
+        /// Definite, but for a proposal whose earlier attempt sent accepts,
+        /// which fails with ``conflict`` instead.
         case notAvailable
         /// An administrative request that cannot be carried out (a
         /// membership change of more than one acceptor at a time, or from a

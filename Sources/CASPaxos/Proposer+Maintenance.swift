@@ -398,6 +398,10 @@ extension Proposer {
         let taskID = nextProposalID
         nextProposalID += 1
         let deadline = now + configuration.maintenanceTimeout
+        // Each proposer once: a step ends when every target answered, and
+        // one listed twice answers once.
+        var listed = Set<Endpoint>()
+        let proposers = proposers.filter { listed.insert($0).inserted }
         tasks[taskID] = MaintenanceTask(
             id: taskID, deadline: deadline, proposers: proposers, steps: steps, restartSteps: restartSteps,
             finalDeadline: restartSteps == nil ? deadline : .distantFuture)
@@ -414,6 +418,10 @@ extension Proposer {
         case .invalidate(let requestID, let key, let ballot):
             keys.dropCached(key)
             counter = max(counter, ballot.counter)
+            // Past ProposerAge.maximumAge (reachable only from an absurd
+            // stale-age refusal) this proposer's proposals fail at once
+            // (see beginAttempt): it must not stay as old, or a cached accept
+            // sent before this invalidation would pass the collection.
             age += 1
             counters.invalidations += 1
             effects.append(.send(.invalidated(requestID: requestID, proposer: id, age: age), to: sender))

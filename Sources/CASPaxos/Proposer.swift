@@ -330,7 +330,16 @@ public struct Proposer {
 
     // MARK: Attempts
 
-    mutating func newBallot() -> Ballot {
+    /// The next ballot, or nil once the counter has reached
+    /// ``Ballot/maximumCounter`` (a ballot above it would not decode: every
+    /// acceptor would refuse the message carrying it). Fast-forwarding
+    /// takes counters from the network, which the decoder keeps within the
+    /// maximum, so only an absurd ballot brings the counter there.
+    mutating func newBallot() -> Ballot? {
+        guard counter < Ballot.maximumCounter else {
+            counters.ballotsExhausted += 1
+            return nil
+        }
         counter += 1
         return Ballot(counter: counter, proposer: id)
     }
@@ -363,6 +372,11 @@ public struct Proposer {
         _ proposalID: UInt64, cached: CachedBallot?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let needsEveryAcceptor = proposals.update(proposalID, { $0.needsEveryAcceptor }) else { return }
+        guard age <= ProposerAge.maximumAge else {
+            // No acceptor would take a message of this age (the decoder
+            // refuses it), so the attempt could only time out.
+            return failExhausted(proposalID, "the proposer's age passed its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
+        }
         counters.attempts += 1
         if configuration.isOneRoundTripEnabled, !needsEveryAcceptor, let cached {
             counters.oneRoundTripAttempts += 1
@@ -374,7 +388,9 @@ public struct Proposer {
             sendAccept(proposalID, now: now, into: &effects)
             return
         }
-        let ballot = newBallot()
+        guard let ballot = newBallot() else {
+            return failExhausted(proposalID, "the ballot counter reached its limit \(Ballot.maximumCounter)", now: now, into: &effects)
+        }
         let requestID = newRequestID()
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
@@ -830,6 +846,19 @@ public struct Proposer {
         let (scaled, overflow) = initial.multipliedReportingOverflow(by: Int64(1) << shift)
         let capped = overflow ? maximum : min(scaled, maximum)
         return .nanoseconds(capped / 2 + Int64.random(in: 0...(capped - capped / 2), using: &random))
+    }
+
+    /// Fails a proposal that cannot make another attempt: its ballot
+    /// counter or its age is at its limit (see
+    /// ``CASPaxosError/Code/notAvailable``). Indeterminate (a conflict) if
+    /// an earlier attempt sent accepts.
+    private mutating func failExhausted(
+        _ proposalID: UInt64, _ detail: String, now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        let sentNothing = proposals.update(proposalID, { $0.sentAccepts.isEmpty }) ?? true
+        complete(
+            proposalID, .failure(CASPaxosError(sentNothing ? .notAvailable : .conflict, detail: detail)), now: now,
+            into: &effects)
     }
 
     private mutating func fail(

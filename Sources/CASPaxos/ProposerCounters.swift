@@ -51,6 +51,10 @@ public struct ProposerCounters: Hashable, Sendable {
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` were running
     /// (their tombstones stay until collected later).
     public var garbageCollectionsRefused = 0
+    /// Ballots not drawn because the counter had reached
+    /// ``Ballot/maximumCounter`` (see ``CASPaxosError/Code/notAvailable``):
+    /// each failed its proposal, or left an accept without the next ballot.
+    public var ballotsExhausted = 0
 
     /// Creates zeroed counters.
     public init() {}

@@ -74,6 +74,21 @@ struct GarbageCollectionBoundsTests {
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
     }
 
+    @Test("a proposer listed twice is waited for once: the collection completes")
+    func proposerListedTwice() throws {
+        let cluster = try SimulatedCASCluster(seed: 1, proposerCount: 2, configuration: Self.configuration)
+        let endpoints = cluster.proposerNodes.map(\.localEndpoint)
+        for node in cluster.proposers { node.proposerEndpoints = endpoints + [endpoints[1]] }
+        let key = Array("doomed".utf8)
+        cluster.perform(.write([1]), key: key, client: 1, proposer: 0)
+        cluster.network.run(for: .milliseconds(100))
+        var collected: Result<Void, CASPaxosError>?
+        cluster.delete(key, client: 1, proposer: 0) { collected = $0 }
+        cluster.network.run(for: .seconds(1))
+        #expect(Self.outcome(collected) == "collected")
+        #expect(cluster.acceptors.allSatisfy { $0?.acceptor?.register(key) == nil })
+    }
+
     @Test(
         "a proposer dropped while only cut off cannot write a removed key back with its cached ballot",
         arguments: UInt64(1)...5)

@@ -1,0 +1,114 @@
+@testable import CASPaxos
+import EventCore
+import Testing
+
+/// The decoder takes ballot counters and proposer ages up to 2⁶². A faulty
+/// or hostile peer's refusal can bring a proposer there; past it, every
+/// message the proposer sent would fail to decode, and an acceptor on its
+/// node (handed messages without decoding) would store a ballot or age its
+/// log could not replay. The proposer fails its proposals instead, with a
+/// typed error, and the acceptor drops such messages.
+@Suite("Counter and age limits")
+struct CounterLimitTests {
+    static let acceptors = ProposerRestartTests.acceptors
+    static let now = ProposerRestartTests.now
+    static let key = ProposerRestartTests.key
+    static let absurd = Ballot(counter: Ballot.maximumCounter, proposer: NodeID(9))
+
+    /// Every ballot the effects send, piggybacked next ballots included.
+    static func sentBallots(_ effects: [CASPaxosEffect]) -> [Ballot] {
+        effects.flatMap { effect -> [Ballot] in
+            switch effect {
+            case .sendToEach(.prepare(_, _, let ballot, _, _), _): [ballot]
+            case .sendToEach(.accept(_, _, let ballot, _, _, let next, _), _): [ballot] + (next.map { [$0] } ?? [])
+            default: []
+            }
+        }
+    }
+
+    @Test("a proposer refused at the maximum counter fails its proposal, definite, and sends no ballot above it")
+    func proposerAtTheMaximum() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        var sent = Self.sentBallots(effects)
+        effects.removeAll()
+        for acceptor in Self.acceptors {
+            proposer.receive(
+                .conflict(requestID: prepare, highest: Self.absurd, neverAccepted: true), from: acceptor, now: Self.now,
+                into: &effects)
+        }
+        // After the back-off, the retry finds no ballot left.
+        var now = Self.now
+        var result: Result<[UInt8]?, CASPaxosError>?
+        while result == nil, now < Self.now + .seconds(3) {
+            now = proposer.nextDeadline
+            proposer.tick(now: now, into: &effects)
+            sent += Self.sentBallots(effects)
+            for case .proposalCompleted(id, let completed) in effects { result = completed }
+            effects.removeAll()
+        }
+        guard case .failure(let error) = result else {
+            Issue.record("the proposal did not fail: \(String(describing: result))")
+            return
+        }
+        #expect(error.code == .notAvailable)
+        #expect(proposer.counters.ballotsExhausted == 1)
+        #expect(sent.allSatisfy { $0.counter <= Ballot.maximumCounter })
+    }
+
+    @Test("an acceptor drops in-process messages whose ballot, next ballot or age is above the maximum; it stores none")
+    func acceptorRefusesAbsurdValues() throws {
+        var acceptor = try Acceptor(configuration: CASPaxosConfiguration())
+        let over = Ballot(counter: Ballot.maximumCounter + 1, proposer: NodeID(1))
+        let top = Ballot(counter: Ballot.maximumCounter, proposer: NodeID(1))
+        let below = Ballot(counter: 5, proposer: NodeID(1))
+        let messages: [CASPaxosMessage] = [
+            .prepare(requestID: 1, key: Self.key, ballot: over, age: 0, version: .zero),
+            .prepare(requestID: 2, key: Self.key, ballot: below, age: ProposerAge.maximumAge + 1, version: .zero),
+            .accept(requestID: 3, key: Self.key, ballot: over, age: 0, value: [1], nextBallot: nil, version: .zero),
+            .accept(requestID: 4, key: Self.key, ballot: below, age: 0, value: [1], nextBallot: over, version: .zero),
+        ]
+        var effects: [CASPaxosEffect] = []
+        for message in messages { acceptor.receive(message, from: Self.acceptors[0], into: &effects) }
+        #expect(effects.isEmpty)
+        #expect(acceptor.counters.invalidBallots == 4)
+        #expect(acceptor.register(Self.key) == nil)
+        // At the maximums, taken.
+        acceptor.receive(
+            .accept(requestID: 5, key: Self.key, ballot: below, age: ProposerAge.maximumAge, value: [1], nextBallot: top,
+                    version: .zero),
+            from: Self.acceptors[0], into: &effects)
+        #expect(acceptor.register(Self.key)?.promised == top)
+    }
+
+    @Test("a proposer invalidated past the maximum age fails its proposals, definite, and sends nothing")
+    func agePastTheMaximum() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        proposer.receive(.staleAge(requestID: 7, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
+                         now: Self.now, into: &effects)
+        proposer.receive(.invalidate(requestID: 8, key: Self.key, ballot: Self.absurd), from: Self.acceptors[0],
+                         now: Self.now, into: &effects)
+        #expect(proposer.age == ProposerAge.maximumAge + 1)
+        effects.removeAll()
+        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        #expect(Self.sentBallots(effects).isEmpty)
+        let failed = effects.contains {
+            if case .proposalCompleted(id, .failure(let error)) = $0 { error.code == .notAvailable } else { false }
+        }
+        #expect(failed)
+    }
+
+    @Test("an acceptor drops an in-process setMinimumAges above the maximum age; it stores none")
+    func minimumAgesAboveTheMaximum() throws {
+        var acceptor = try Acceptor(configuration: CASPaxosConfiguration())
+        var effects: [CASPaxosEffect] = []
+        let ages = [ProposerAge(proposer: NodeID(1), age: ProposerAge.maximumAge + 1)]
+        acceptor.receive(.setMinimumAges(requestID: 1, ages: ages), from: Self.acceptors[0], into: &effects)
+        #expect(effects.isEmpty)
+        #expect(acceptor.snapshot.minimumAges.isEmpty)
+        #expect(acceptor.counters.invalidBallots == 1)
+    }
+}

@@ -243,7 +243,10 @@ public struct Acceptor {
     private mutating func listing(_ id: UInt64, after: [UInt8]?) -> CASPaxosMessage {
         let index = keyIndex ?? SortedKeyIndex(state.table.keys.lazy.map(\.bytes))
         keyIndex = index
-        let page = index.page(after: after, limit: configuration.maximumKeysPerListing)
+        // The keys fill at most a message: besides them a listing holds a
+        // tag, a request ID, a count, a flag and a ballot (under 64 bytes).
+        let page = index.page(
+            after: after, limit: configuration.maximumKeysPerListing, bytes: configuration.maximumMessageSize - 64)
         return .keyList(requestID: id, keys: page.keys, isComplete: page.isComplete, removalFloor: state.removalFloor)
     }
 }

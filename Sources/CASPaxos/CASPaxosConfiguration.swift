@@ -86,7 +86,8 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// Default 512.
     public var maximumTrackedProposers = 512
     /// Keys per answer to a key listing (membership change re-scan,
-    /// 1 ... 4,096). Default 64.
+    /// 1 ... 4,096), fewer where they would not fit
+    /// ``maximumMessageSize``. Default 64.
     public var maximumKeysPerListing = 64
 
     /// How often the steps of garbage collection and membership change

@@ -168,8 +168,11 @@ extension Proposer {
     /// - Throws: ``CASPaxosError/Code/invalidRequest`` if `acceptors` is
     ///   not one of the above (more than one acceptor added or removed, a
     ///   duplicate, a mid-change configuration that is not a membership
-    ///   change's intermediate or a target it cannot lead to), or this
-    ///   proposer already runs a membership change.
+    ///   change's intermediate or a target it cannot lead to), this
+    ///   proposer already runs a membership change, or
+    ///   ``CASPaxosConfiguration/maximumValueSize`` is too small for the
+    ///   change's record (1 byte, then 7 per IPv4 and 19 per IPv6
+    ///   acceptor of both configurations, with two counts).
     @discardableResult
     public mutating func changeMembership(
         to acceptors: [Endpoint], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
@@ -180,6 +183,13 @@ extension Proposer {
         // Planned again once the register is taken: another change may
         // finish meanwhile.
         _ = try membershipSteps(to: acceptors)
+        // The change holds its record in a register, as a value.
+        let record = MembershipChangeRecord(from: quorums.prepareAcceptors, to: acceptors).encoded.count
+        guard record <= configuration.maximumValueSize else {
+            throw CASPaxosError(
+                .invalidRequest,
+                detail: "the change's record takes \(record) bytes, more than maximumValueSize \(configuration.maximumValueSize)")
+        }
         return startTask(
             [.takeMembershipRecord(to: acceptors), .releaseMembershipRecord], restartSteps: nil, proposers: proposers,
             now: now, into: &effects)

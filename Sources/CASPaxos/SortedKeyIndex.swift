@@ -1,3 +1,5 @@
+import WireCodec
+
 /// An acceptor's keys in byte order, kept up to date as keys come and go,
 /// so that a key listing (membership change's re-scan) costs one page's
 /// work instead of a sort of every key per page.
@@ -41,8 +43,11 @@ struct SortedKeyIndex {
     }
 
     /// Up to `limit` keys after `after` (from the first if nil), in byte
-    /// order, and whether no key follows them.
-    func page(after: [UInt8]?, limit: Int) -> (keys: [[UInt8]], isComplete: Bool) {
+    /// order, taking at most `bytes` encoded (each key with its length
+    /// prefix; the first key is taken whatever its size), and whether no
+    /// key follows them.
+    func page(after: [UInt8]?, limit: Int, bytes: Int) -> (keys: [[UInt8]], isComplete: Bool) {
+        var budget = bytes
         var b = after.map { Self.firstIndex(in: base, after: $0) } ?? 0
         var r = after.map { Self.firstIndex(in: recent, after: $0) } ?? 0
         var keys: [[UInt8]] = []
@@ -56,7 +61,9 @@ struct SortedKeyIndex {
                 r += 1
             }
             if removed.contains(next) { continue }
-            if keys.count == limit { return (keys, false) }
+            let size = WireWriter.varintSize(UInt64(next.count)) + next.count
+            if keys.count == limit || (!keys.isEmpty && size > budget) { return (keys, false) }
+            budget -= size
             keys.append(next)
         }
         return (keys, true)

@@ -89,6 +89,35 @@ struct KeyListingTests {
         #expect(present.count == acceptor.registerCount)
     }
 
+    @Test("a listing of long keys fits maximumMessageSize: fewer keys a page, every key listed")
+    func longKeys() throws {
+        // 64 keys of 256 bytes take 16,512 bytes, more than the 16 KiB a
+        // message may take by default: they used to be listed in one page
+        // that no frame could carry, so a membership change's re-scan
+        // asked for it again until its deadline.
+        let configuration = CASPaxosConfiguration()
+        let keys = (0..<200).map { number in Array("\(number + 1_000)".utf8) + Array(repeating: 0x2D, count: 252) }
+        var registers: [[UInt8]: RegisterState] = [:]
+        for key in keys { registers[key] = RegisterState(promised: Self.tombstoneBallot) }
+        var acceptor = try Acceptor(recovering: AcceptorSnapshot(registers: registers), configuration: configuration)
+        var listed: [[UInt8]] = []
+        var cursor: [UInt8]?
+        while true {
+            var effects: [CASPaxosEffect] = []
+            acceptor.receive(.listKeys(requestID: 1, after: cursor, raisingFloorTo: nil, minimumVersion: 0), from: Self.proposer, into: &effects)
+            guard case .send(let message, _) = effects.last, case .keyList(_, let page, let isComplete, _) = message else {
+                Issue.record("no key list in \(effects)")
+                return
+            }
+            #expect(WireFormatTests.encode(message).count <= configuration.maximumMessageSize)
+            #expect(page.count < configuration.maximumKeysPerListing)
+            listed += page
+            cursor = page.last
+            if isComplete { break }
+        }
+        #expect(listed == keys.sorted { $0.lexicographicallyPrecedes($1) })
+    }
+
     @Test("the sorted index agrees with a sorted set through insertions, removals, merges and rebuilds")
     func indexAgreesWithModel() {
         var random = SeededRandomGenerator(seed: 7)
@@ -114,10 +143,19 @@ struct KeyListingTests {
             let sorted = model.sorted { $0.lexicographicallyPrecedes($1) }
             let after: [UInt8]? = Bool.random(using: &random) ? nil : universe[Int.random(in: 0..<universe.count, using: &random)]
             let limit = Int.random(in: 1...100, using: &random)
+            // Keys here take 3 to 6 bytes with their length.
+            let bytes = Int.random(in: 1...400, using: &random)
             let rest = after.map { bound in sorted.filter { bound.lexicographicallyPrecedes($0) } } ?? sorted
-            let page = index.page(after: after, limit: limit)
-            #expect(page.keys == Array(rest.prefix(limit)), "round \(round)")
-            #expect(page.isComplete == (rest.count <= limit), "round \(round)")
+            var expected: [[UInt8]] = []
+            var used = 0
+            for key in rest.prefix(limit) {
+                guard expected.isEmpty || used + 1 + key.count <= bytes else { break }
+                used += 1 + key.count
+                expected.append(key)
+            }
+            let page = index.page(after: after, limit: limit, bytes: bytes)
+            #expect(page.keys == expected, "round \(round)")
+            #expect(page.isComplete == (expected.count == rest.count), "round \(round)")
         }
     }
 

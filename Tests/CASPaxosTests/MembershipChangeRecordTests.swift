@@ -124,6 +124,28 @@ struct MembershipChangeRecordTests {
         #expect(!effects.isEmpty)
     }
 
+    @Test("a change whose record would not fit maximumValueSize is refused at once, definite; one that fits starts")
+    func recordTooLarge() throws {
+        let acceptors = (1...3).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        let target = acceptors + [.loopbackV4(port: 4)]
+        // 1 + (1 + 3 × 7) + (1 + 4 × 7) = 52 bytes.
+        for (limit, refused) in [(51, true), (52, false)] {
+            var configuration = CASPaxosConfiguration()
+            configuration.maximumValueSize = limit
+            var proposer = try Proposer(id: NodeID(9), quorums: .majority(of: acceptors), configuration: configuration, seed: 9)
+            var effects: [CASPaxosEffect] = []
+            do {
+                try proposer.changeMembership(to: target, proposers: [], now: .zero, into: &effects)
+                #expect(!refused, "a \(limit)-byte limit took the change")
+                #expect(!effects.isEmpty)
+            } catch {
+                #expect(refused, "a \(limit)-byte limit refused the change: \(error)")
+                #expect(error.code == .invalidRequest)
+                #expect(effects.isEmpty)
+            }
+        }
+    }
+
     @Test("records round-trip; other bytes are not records")
     func recordCoding() {
         let record = MembershipChangeRecord(

@@ -54,7 +54,11 @@ public final class RaftNode {
     private let endpoints: [NodeID: Endpoint]
     private var pending: [UInt64: Pending] = [:]
     private var forwards: [UInt64: Forward] = [:]
-    private var lastForwardID: UInt64 = 0
+    /// The ID of the last proposal forwarded. The IDs start where the seed
+    /// puts them (scrambled by an odd multiplier), not at 0: an answer to
+    /// the previous incarnation's forward, delayed past a restart, must not
+    /// match this one's (by default the seed is random).
+    private var lastForwardID: UInt64
     private var forwardCounters = RaftCounters()
     /// The role, term and leader last logged.
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
@@ -80,8 +84,9 @@ public final class RaftNode {
     ///
     /// - Parameters:
     ///   - peers: the other members of the group and where to reach them.
-    ///   - seed: seeds the randomized election timeouts (pass one to replay
-    ///     a run; by default a random one).
+    ///   - seed: seeds the randomized election timeouts and where the IDs
+    ///     of forwarded proposals start (pass one to replay a run; by
+    ///     default a random one).
     ///   - logger: where dropped frames, send and storage failures go.
     /// - Throws: `ConfigurationError` if `configuration` is invalid or
     ///   `peers` contains `id`; whatever the state machine's
@@ -93,12 +98,14 @@ public final class RaftNode {
         logger: any LogSink = DiscardingLogSink()
     ) throws {
         var system = SystemRandomNumberGenerator()
+        let seed = seed ?? system.next()
+        lastForwardID = seed &* 0x9E37_79B9_7F4A_7C15
         let snapshot = storage.snapshot
         if let snapshot { try stateMachine.restore(from: snapshot.data) }
         snapshotIndex = snapshot?.index ?? 0
         replica = try RaftReplica(
             id: id, group: group, peers: Array(peers.keys), storage: storage, configuration: configuration,
-            applied: snapshotIndex, seed: seed ?? system.next(), now: scheduler.now)
+            applied: snapshotIndex, seed: seed, now: scheduler.now)
         endpoints = peers
         self.storage = storage
         self.stateMachine = stateMachine
@@ -234,7 +241,10 @@ public final class RaftNode {
             send(RaftMessage(group: group, from: id, to: message.from, term: replica.term,
                              body: .forwardOutcome(requestID: requestID, outcome: outcome)))
         case .forwardOutcome(let requestID, let outcome):
-            guard let forward = forwards.removeValue(forKey: requestID) else { return }  // late or repeated
+            // Late, repeated, or from another node than the one asked (the
+            // answer to an earlier incarnation's forward).
+            guard let forward = forwards[requestID], forward.leader == message.from else { return }
+            forwards[requestID] = nil
             switch outcome {
             case .refused(let error):
                 forward.completion(.failure(error))

@@ -2,6 +2,7 @@ import EventCore
 import Raft
 import Simulation
 import Testing
+import WireCodec
 
 /// Proposals made on a follower (``RaftConfiguration/forwardProposals``):
 /// forwarded to the leader, answered with where it appended them, and
@@ -68,6 +69,35 @@ struct ForwardingTests {
         #expect(cluster.run(until: { cluster.rafts[follower]?.pendingProposalCount == 0 }, limit: .seconds(2)))
         #expect(cluster.acknowledged.map(\.command) == [Array(repeating: 1, count: 600)])
         #expect(cluster.failures == [.uncommittedLimitExceeded(uncommittedBytes: 600, limit: 1_024)])
+        #expect(cluster.violations.isEmpty)
+    }
+
+    @Test("an answer to the previous incarnation's first forward does not resolve a restarted follower's first forward")
+    func answerFromBeforeARestart() throws {
+        let (cluster, leader, follower) = try Self.settled(seed: 25)
+        cluster.propose(KeyValueCommand.put(key: "k", value: [1]).encoded, at: follower)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 1 }, limit: .seconds(2)))
+        cluster.crash(follower)
+        try cluster.restart(follower)
+        #expect(cluster.run(until: { cluster.rafts[follower]?.leader == RaftCluster.id(leader) }, limit: .seconds(2)))
+        cluster.propose(KeyValueCommand.put(key: "k", value: [2]).encoded, at: follower)
+        // The leader's answer to the previous incarnation's first forward,
+        // delayed past the restart (here: sent from another node), lands first:
+        // it names an index the log will not reach for a long time. IDs
+        // that restarted at 1 took it for the new forward's.
+        let term = try #require(cluster.rafts[leader]?.term)
+        let lastIndex = try #require(cluster.rafts[leader]?.lastIndex)
+        let late = RaftMessage(
+            group: 1, from: RaftCluster.id(leader), to: RaftCluster.id(follower), term: term,
+            body: .forwardOutcome(requestID: 1, outcome: .appended(term: term, index: lastIndex + 1_000)))
+        var writer = WireWriter()
+        try late.encodeFrame(into: &writer)
+        try cluster.network.addNode().send(writer.bytes, to: cluster.simulatedNodes[follower].localEndpoint)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 2 }, limit: .seconds(2)))
+        // The put of 2 saw the 1 before it.
+        let seen = cluster.acknowledged.last.map { try? KeyValueStateMachine.decodeResult($0.result) }
+        #expect(seen == [1])
+        #expect(cluster.failures.isEmpty)
         #expect(cluster.violations.isEmpty)
     }
 

@@ -118,7 +118,11 @@ public struct SWIMInstance {
     /// User broadcasts to spread.
     var broadcastQueue = TransmitQueue<RecentBroadcasts.Key, [UInt8]>(capacity: Int.max)
     var delivered: RecentBroadcasts
-    var nextBroadcastSequence: UInt64 = 0
+    /// The next broadcast's sequence number. They start where the seed
+    /// puts them (below 2⁴⁸), not at 0: members remember (origin, sequence)
+    /// pairs as delivered, so a member restarted with its old ID would
+    /// have its first broadcasts taken for its earlier run's and dropped.
+    var nextBroadcastSequence: UInt64
     var nextGossipAt: Instant
     var nextPushPullAt: Instant
     var nextExpiryScanAt: Instant
@@ -145,7 +149,9 @@ public struct SWIMInstance {
     ///   - endpoint: where others reach it (the advertise address, which
     ///     may differ from the bound one behind NAT or in a container).
     ///   - metadata: initial metadata.
-    ///   - seed: seeds the instance's random choices.
+    ///   - seed: seeds the instance's random choices, and where its
+    ///     broadcasts' sequence numbers start (restart a member that keeps
+    ///     its ID with a new seed).
     /// - Throws: `ConfigurationError` if `configuration` is invalid or the
     ///   metadata is longer than its limit.
     public init(
@@ -163,6 +169,7 @@ public struct SWIMInstance {
         self.metadata = metadata
         self.configuration = configuration
         generator = SeededRandomGenerator(seed: seed)
+        nextBroadcastSequence = (seed &* 0x9E37_79B9_7F4A_7C15) >> 16
         delivered = RecentBroadcasts(capacity: configuration.broadcastMemory)
         membershipQueue = TransmitQueue(capacity: configuration.membershipQueueCapacity)
         // Spread the first probe over a period so members started together
@@ -247,7 +254,10 @@ public struct SWIMInstance {
     }
 
     /// Sends `payload` to every member, piggybacked like membership updates
-    /// (each member delivers it at most once). Returns its sequence number.
+    /// (each member delivers it at most once). Returns its sequence number:
+    /// consecutive, from a start the seed draws (see the `seed` parameter
+    /// of the initializer), so that a restart with the same ID and a new
+    /// seed does not reuse its earlier run's numbers.
     ///
     /// - Throws: ``SWIMError`` `.broadcastTooLarge`, `.broadcastQueueFull`,
     ///   `.stopped` once leaving.

@@ -209,4 +209,26 @@ struct HostileInputTests {
         let deliveries = effects.filter { if case .deliver = $0 { true } else { false } }
         #expect(deliveries.count == 1)
     }
+
+    @Test("a member restarted with its old ID and a new seed has its broadcasts delivered, not taken for its earlier run's")
+    func broadcastsAfterRestart() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        for seed: UInt64 in [2, 3] {
+            // Member 2's incarnation of this seed broadcasts twice.
+            var origin = try SWIMInstance(id: NodeID(2), endpoint: Self.peer, seed: seed, now: Self.start)
+            let first = try origin.broadcast([UInt8(seed)], now: Self.start)
+            let second = try origin.broadcast([UInt8(seed), 1], now: Self.start)
+            #expect(second == first &+ 1)
+            for (sequence, payload) in [(first, [UInt8(seed)]), (second, [UInt8(seed), 1])] {
+                let broadcast = SWIMBroadcast(origin: NodeID(2), sequence: sequence, payload: payload)
+                instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: [.broadcast(broadcast)]),
+                                 from: Self.peer, now: Self.start, into: &effects)
+            }
+        }
+        let delivered = effects.compactMap { effect -> [UInt8]? in
+            if case .deliver(let broadcast) = effect { broadcast.payload } else { nil }
+        }
+        #expect(delivered == [[2], [2, 1], [3], [3, 1]])
+    }
 }

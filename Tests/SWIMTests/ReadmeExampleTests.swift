@@ -22,7 +22,7 @@ struct ReadmeExampleTests {
         let healthy = try await loop.submit { member.value.healthyMembers }
         #expect(healthy.map(\.metadata) == [Array("role=db".utf8)])
         let sequence = try await loop.submit { try member.value.broadcast(Array("deploy 42".utf8)) }
-        #expect(sequence == 0)
+        #expect(try await loop.submit { try member.value.broadcast(Array("deploy 43".utf8)) } == sequence &+ 1)
         try await loop.submit { member.value.stop() }
     }
 }

@@ -39,8 +39,8 @@ public struct SWIMCounters: Hashable, Sendable {
     public var relaysRefused = 0
     /// Multicast announcements sent.
     public var announcementsSent = 0
-    /// Multicast announcements ignored: another cluster's, or from a member
-    /// already known alive.
+    /// Multicast announcements ignored: another cluster's, from a member
+    /// already known alive, or any while discovery is off.
     public var announcementsIgnored = 0
     /// Frames dropped by the driver because they did not decode.
     public var malformedFramesDropped = 0

@@ -134,13 +134,18 @@ extension SWIMInstance {
     /// Another member of our cluster looking for it: answer with our state
     /// if we are alone, else with probability 3 / N, so about three members
     /// answer whatever the cluster size. Our own announcement (multicast
-    /// loopback), other clusters' and known members' are ignored.
+    /// loopback), other clusters' and known members' are ignored, and
+    /// every announcement while discovery is off: the answer goes to the
+    /// endpoint the announcement names, so a unicast one would aim our
+    /// state at any address.
     mutating func hearAnnouncement(
         from sender: NodeID, cluster: String, endpoint announced: Endpoint, now: Instant,
         into effects: inout [SWIMEffect]
     ) {
         guard sender != id, !isLeaving else { return }
-        guard cluster == configuration.clusterName, members[sender]?.status.isActive != true else {
+        guard configuration.multicastGroup != nil, cluster == configuration.clusterName,
+              members[sender]?.status.isActive != true
+        else {
             counters.announcementsIgnored += 1
             return
         }

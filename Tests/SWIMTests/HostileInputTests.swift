@@ -231,4 +231,15 @@ struct HostileInputTests {
         }
         #expect(delivered == [[2], [2, 1], [3], [3, 1]])
     }
+
+    @Test("an announcement is ignored and counted while discovery is off: no state goes to the endpoint it names")
+    func announcementWithoutDiscovery() throws {
+        var instance = try Self.instance()
+        var effects: [SWIMEffect] = []
+        let victim = try Endpoint(parsing: "192.0.2.7:9")
+        instance.receive(SWIMMessage(sender: NodeID(66), body: .announce(cluster: SWIMConfiguration().clusterName, endpoint: victim)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.counters.announcementsIgnored == 1)
+        #expect(!effects.contains { if case .send(_, victim) = $0 { true } else { false } })
+    }
 }

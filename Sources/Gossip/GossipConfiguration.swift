@@ -33,7 +33,9 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// The largest gossip datagram, frame header included, in bytes
     /// (64 ... 65,507). Default 512, as Pittacus. A data message costs
     /// ``dataMessageOverhead`` bytes on top of its payload, so the default
-    /// payload limit is 486 bytes (``maximumPayloadSize``).
+    /// payload limit is 486 bytes (``maximumPayloadSize``). The one
+    /// exception: anti-entropy's repair of a message, one tag byte longer,
+    /// so nodes take frames of one byte more.
     public var maximumMessageSize = 512
 
     /// Push mode: peers each message is forwarded to on first receipt
@@ -59,16 +61,25 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// by a random walk, refreshing the passive view. Default 2 s.
     public var shuffleInterval: Duration = .seconds(2)
     /// Active-view entries in a shuffle sample (0 ... 16). Default 3.
+    /// With ``shufflePassiveCount``, the sample must fit one message
+    /// (``shuffleMessageSize`` at most ``maximumMessageSize``).
     public var shuffleActiveCount = 3
     /// Passive-view entries in a shuffle sample (0 ... 32). Default 4.
     public var shufflePassiveCount = 4
+
+    /// The largest shuffle the counts make, frame header included: the
+    /// sender and its sample, every endpoint an IPv6 one (19 bytes), with
+    /// the tag, time to live, sender and count.
+    public var shuffleMessageSize: Int { 13 + 1 + 1 + 19 + 1 + (1 + shuffleActiveCount + shufflePassiveCount) * 19 }
 
     /// How often a node sends a heartbeat to each active neighbour it has
     /// sent nothing else to in the interval. Default 250 ms.
     public var heartbeatInterval: Duration = .milliseconds(250)
     /// Silence after which an active neighbour is taken for failed and
-    /// replaced from the passive view (more than ``heartbeatInterval``).
-    /// Default 1 s.
+    /// replaced from the passive view (more than twice
+    /// ``heartbeatInterval``: links are checked once an interval, so one
+    /// that carried something just under an interval before a check gets
+    /// its heartbeat at the next, nearly two intervals after). Default 1 s.
     public var peerTimeout: Duration = .seconds(1)
     /// How long a request to become a neighbour (or to join) waits for its
     /// answer before another peer is tried. Default 500 ms.
@@ -140,6 +151,7 @@ public struct GossipConfiguration: Hashable, Sendable {
         try check("passiveRandomWalkLength", passiveRandomWalkLength, 0...activeRandomWalkLength)
         try check("shuffleActiveCount", shuffleActiveCount, 0...16)
         try check("shufflePassiveCount", shufflePassiveCount, 0...32)
+        try check("shuffleMessageSize", shuffleMessageSize, 0...maximumMessageSize)
         try check("failedPeersCapacity", failedPeersCapacity, 0...256)
         try check("maximumMissingMessages", maximumMissingMessages, 16...1_048_576)
         try check("retentionCapacity", retentionCapacity, 1...1_048_576)
@@ -149,7 +161,7 @@ public struct GossipConfiguration: Hashable, Sendable {
         let hour = Duration.seconds(3_600)
         try check("shuffleInterval", shuffleInterval, millisecond...hour)
         try check("heartbeatInterval", heartbeatInterval, millisecond...hour)
-        try check("peerTimeout", peerTimeout, (heartbeatInterval + millisecond)...hour)
+        try check("peerTimeout", peerTimeout, (heartbeatInterval * 2 + millisecond)...hour)
         try check("requestTimeout", requestTimeout, millisecond...hour)
         try check("reconnectInterval", reconnectInterval, millisecond...hour)
         try check("lazyPushInterval", lazyPushInterval, millisecond...hour)

@@ -67,7 +67,9 @@ public final class GossipNode {
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "gossip")
         timer = DeadlineTimer(scheduler: scheduler)
-        let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize)
+        // A repair is its data message plus one tag byte: a repair of a
+        // payload of maximumPayloadSize is one byte over maximumMessageSize.
+        let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize + 1)
         receiver = FrameReceiver(protocolID: .gossip, limits: limits, logger: logger, source: "gossip")
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in

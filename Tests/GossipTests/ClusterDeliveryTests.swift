@@ -89,4 +89,20 @@ struct ClusterDeliveryTests {
         #expect(cluster.redeliveries == 0)
         print("\(mode) after healing: repairs \(cluster.total(\.deliveredByRepair))")
     }
+
+    @Test("a payload of maximumPayloadSize missed across a partition is repaired (a repair is one byte longer)")
+    func largestPayloadRepaired() throws {
+        let cluster = try Self.settledCluster(.plumtree, seed: 0x5EED_0012)
+        let sideA = Array(cluster.nodes[..<(Self.nodeCount / 2)])
+        let sideB = Array(cluster.nodes[(Self.nodeCount / 2)...])
+        cluster.network.partition(sideA, sideB)
+        cluster.network.run(for: .seconds(5))
+        let ids = cluster.broadcast(3, every: .milliseconds(50), payloadSize: cluster.configuration.maximumPayloadSize)
+        cluster.network.run(for: .seconds(2))
+        #expect(cluster.undelivered(ids) > 0, "the partition kept some nodes from the messages")
+        cluster.network.heal()
+        cluster.network.run(for: .seconds(20))
+        #expect(cluster.undelivered(ids) == 0)
+        #expect(cluster.total(\.deliveredByRepair) > 0)
+    }
 }

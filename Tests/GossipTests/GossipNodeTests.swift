@@ -31,6 +31,24 @@ struct GossipNodeTests {
         } catch {
             #expect(error.field == "peerTimeout")
         }
+        // Twice the heartbeat interval is not enough either.
+        configuration = GossipConfiguration()
+        configuration.peerTimeout = configuration.heartbeatInterval * 2
+        #expect(throws: ConfigurationError.self) { try configuration.validate() }
+        configuration.peerTimeout += .milliseconds(1)
+        #expect(throws: Never.self) { try configuration.validate() }
+        // A shuffle sample that would not fit a message.
+        configuration = GossipConfiguration()
+        configuration.maximumMessageSize = 64
+        do {
+            try configuration.validate()
+            Issue.record("accepted shuffles of \(configuration.shuffleMessageSize) bytes in 64-byte messages")
+        } catch {
+            #expect(error.field == "shuffleMessageSize")
+        }
+        configuration.shuffleActiveCount = 0
+        configuration.shufflePassiveCount = 0
+        #expect(throws: Never.self) { try configuration.validate() }
         configuration = GossipConfiguration()
         configuration.maximumMessageSize = 70_000
         do {

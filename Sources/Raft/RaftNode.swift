@@ -213,7 +213,7 @@ public final class RaftNode {
         guard command.count <= configuration.maximumCommandSize else {
             return completion(.failure(.commandTooLarge(size: command.count, limit: configuration.maximumCommandSize)))
         }
-        lastForwardID += 1
+        lastForwardID &+= 1
         forwards[lastForwardID] = Forward(
             leader: leader, deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
         forwardCounters.proposalsForwarded += 1

@@ -135,12 +135,12 @@ extension SWIMInstance {
     /// if we are alone, else with probability 3 / N, so about three members
     /// answer whatever the cluster size. Our own announcement (multicast
     /// loopback), other clusters' and known members' are ignored, and
-    /// every announcement while discovery is off: the answer goes to the
-    /// endpoint the announcement names, so a unicast one would aim our
-    /// state at any address.
+    /// every announcement while discovery is off. The answer goes to the
+    /// datagram's source (`source`, the socket the announcer sends from),
+    /// not to the endpoint the announcement names: one naming another
+    /// address would aim our state at it.
     mutating func hearAnnouncement(
-        from sender: NodeID, cluster: String, endpoint announced: Endpoint, now: Instant,
-        into effects: inout [SWIMEffect]
+        from sender: NodeID, at source: Endpoint, cluster: String, now: Instant, into effects: inout [SWIMEffect]
     ) {
         guard sender != id, !isLeaving else { return }
         guard configuration.multicastGroup != nil, cluster == configuration.clusterName,
@@ -153,7 +153,7 @@ extension SWIMInstance {
         guard activeOthers == 0 || chance >= 1 || Double.random(in: 0..<1, using: &generator) < chance else {
             return
         }
-        send(.pushPull(members: pushPullMembers, isReply: false), to: announced, into: &effects)
+        send(.pushPull(members: pushPullMembers, isReply: false), to: source, into: &effects)
         counters.pushPullsSent += 1
     }
 

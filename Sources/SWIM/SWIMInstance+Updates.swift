@@ -11,9 +11,8 @@ extension SWIMInstance {
         _ message: SWIMMessage, from sender: Endpoint, now: Instant, into effects: inout [SWIMEffect]
     ) {
         guard !hasDeparted else { return }
-        if case .announce(let cluster, let announced) = message.body {
-            return hearAnnouncement(from: message.sender, cluster: cluster, endpoint: announced, now: now,
-                                    into: &effects)
+        if case .announce(let cluster, _) = message.body {
+            return hearAnnouncement(from: message.sender, at: sender, cluster: cluster, now: now, into: &effects)
         }
         guard message.sender != id else {
             // Our own ID from elsewhere: forged, or a clash of IDs.
@@ -63,6 +62,10 @@ extension SWIMInstance {
     mutating func apply(
         _ update: SWIMUpdate, spreadNewMembers: Bool = true, now: Instant, into effects: inout [SWIMEffect]
     ) {
+        if let claimed = update.incarnation, claimed > Member.maximumClaimedIncarnation {
+            counters.absurdIncarnations += 1
+            return
+        }
         switch update {
         case .alive(let member):
             applyAlive(member, spreadIfNew: spreadNewMembers, now: now, into: &effects)
@@ -214,9 +217,9 @@ extension SWIMInstance {
     /// first, hears it at once rather than by gossip.
     mutating func refute(above claimed: UInt64, telling accuser: NodeID?, now: Instant,
                          into effects: inout [SWIMEffect]) {
-        // The decoder refuses claims above maximumIncarnation; one handed
-        // in directly is clamped, so the sum cannot overflow.
-        incarnation = max(incarnation, min(claimed, Member.maximumIncarnation)) + 1
+        // apply() ignores claims above maximumClaimedIncarnation, so this
+        // stays far below what every decoder takes.
+        incarnation = max(incarnation, claimed) + 1
         counters.refutations += 1
         spread(id)
         if let accuser, let member = members[accuser], member.status.isActive {

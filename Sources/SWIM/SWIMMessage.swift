@@ -27,7 +27,8 @@ public struct SWIMMessage: Hashable, Sendable {
         /// the receiver's state back.
         case pushPull(members: [Member], isReply: Bool)
         /// Multicast discovery: a member of `cluster`, reached at `endpoint`,
-        /// is looking for its cluster.
+        /// is looking for its cluster. Receivers answer the datagram's
+        /// source, not `endpoint`, which they do not trust.
         case announce(cluster: String, endpoint: Endpoint)
     }
 

@@ -56,7 +56,11 @@ public final class SWIMNode {
     ///   - advertising: the endpoint others reach this member at, when it
     ///     differs from the transport's bound endpoint (NAT, containers).
     ///   - metadata: initial metadata.
-    ///   - seed: seeds the random choices (pass one to replay a run).
+    ///   - seed: seeds the random choices and where broadcast sequence
+    ///     numbers start (pass one to replay a run; by default a random
+    ///     one). A member restarted with its old ID needs a new seed: with
+    ///     the old one its broadcasts would repeat the earlier run's
+    ///     numbers, which the others remember as delivered.
     ///   - discovery: with ``SWIMConfiguration/multicastGroup`` set, a
     ///     transport that receives the group's datagrams
     ///     (`UDPSocketTransport.listen(toGroup:on:)`); the node takes its

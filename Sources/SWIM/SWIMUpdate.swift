@@ -30,6 +30,15 @@ public enum SWIMUpdate: Hashable, Sendable, WireCodable {
     /// The most bytes a broadcast update takes beyond its payload.
     public static let broadcastOverhead = 1 + 8 + 10 + 3
 
+    /// The incarnation a membership update claims (nil for a broadcast).
+    var incarnation: UInt64? {
+        switch self {
+        case .alive(let member): member.incarnation
+        case .suspect(_, let incarnation, _), .dead(_, let incarnation, _), .left(_, let incarnation): incarnation
+        case .broadcast: nil
+        }
+    }
+
     /// The member this update is about (the origin, for a broadcast).
     public var subject: NodeID {
         switch self {

@@ -47,15 +47,30 @@ struct HostileInputTests {
         #expect(toAccuser)
     }
 
-    @Test("a claim about us at UInt64.max handed in directly is refuted without overflow")
-    func refutesAbsurdClaim() throws {
+    @Test("claims above maximumClaimedIncarnation, about us or others, are ignored and counted; at it, refuted")
+    func absurdClaims() throws {
         var instance = try Self.instance()
         var effects: [SWIMEffect] = []
+        let limit = Member.maximumClaimedIncarnation
+        let absurd: [SWIMUpdate] = [
+            .suspect(Self.selfID, incarnation: limit + 1, by: NodeID(2)),
+            .dead(Self.selfID, incarnation: Member.maximumIncarnation, by: NodeID(2)),
+            .suspect(Self.selfID, incarnation: .max, by: NodeID(2)),
+            .dead(NodeID(2), incarnation: limit + 1, by: NodeID(3)),
+            .alive(Member(id: NodeID(2), endpoint: Self.peer, incarnation: .max, status: .alive)),
+        ]
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: absurd), from: Self.peer,
+                         now: Self.start, into: &effects)
+        #expect(instance.counters.absurdIncarnations == absurd.count)
+        #expect(instance.incarnation == 0)
+        #expect(instance.member(NodeID(2))?.incarnation == 5)
+        #expect(instance.member(NodeID(2))?.status == .alive)
+        // At the limit: refuted, one above it, which every decoder takes.
         instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
-                                     updates: [.suspect(Self.selfID, incarnation: .max, by: NodeID(2))]),
+                                     updates: [.suspect(Self.selfID, incarnation: limit, by: NodeID(2))]),
                          from: Self.peer, now: Self.start, into: &effects)
-        #expect(instance.incarnation == Member.maximumIncarnation + 1)
-        #expect(instance.counters.refutations == 1)
+        #expect(instance.incarnation == limit + 1)
+        #expect(instance.incarnation < Member.maximumIncarnation)
     }
 
     @Test("stale incarnations are ignored and counted")
@@ -105,7 +120,7 @@ struct HostileInputTests {
         // state size.
         let forged = (2...301).map { number in
             Member(id: NodeID(UInt64(number)), endpoint: try! Endpoint(parsing: "[fd00::\(number)]:7946"),
-                   incarnation: Member.maximumIncarnation, status: .alive)
+                   incarnation: Member.maximumClaimedIncarnation, status: .alive)
         }
         instance.receive(SWIMMessage(sender: NodeID(2), body: .pushPull(members: forged, isReply: true)),
                          from: Self.peer, now: Self.start, into: &effects)
@@ -241,5 +256,23 @@ struct HostileInputTests {
                          from: Self.peer, now: Self.start, into: &effects)
         #expect(instance.counters.announcementsIgnored == 1)
         #expect(!effects.contains { if case .send(_, victim) = $0 { true } else { false } })
+    }
+
+    @Test("with discovery on, an announcement is answered at its datagram's source, not at the endpoint it names")
+    func announcementAnsweredAtSource() throws {
+        var configuration = SWIMConfiguration()
+        configuration.multicastGroup = try Endpoint(parsing: "239.255.0.1:7946")
+        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
+                                        now: Self.start)
+        var effects: [SWIMEffect] = []
+        instance.join(seeds: [], now: Self.start, into: &effects)
+        effects.removeAll()
+        let victim = try Endpoint(parsing: "192.0.2.7:9")
+        instance.receive(SWIMMessage(sender: NodeID(66), body: .announce(cluster: configuration.clusterName, endpoint: victim)),
+                         from: Self.peer, now: Self.start, into: &effects)
+        let answeredAt = effects.compactMap { effect -> Endpoint? in
+            if case .send(let message, let destination) = effect, case .pushPull = message.body { destination } else { nil }
+        }
+        #expect(answeredAt == [Self.peer])
     }
 }

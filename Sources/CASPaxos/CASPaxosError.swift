@@ -23,10 +23,11 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// Too many proposals are pending on this node. Definite.
         case overloaded
         /// The node is not a proposer, or was stopped; or its ballot counter
-        /// reached ``Ballot/maximumCounter``, or its age passed
+        /// reached ``Ballot/maximumCounter``, or its age
         /// ``ProposerAge/maximumAge`` (only a faulty or hostile peer's
-        /// absurd ballot or age, taken from a refusal, brings them there:
-        /// restart the proposer with a new ID, and look for that peer).
+        /// absurd ballot or age brings them there: restart the proposer
+        /// with a new ID, and look for that peer; a key whose promise
+        /// reached the maximum counter stays refused to every proposer).
         /// Definite, but for a proposal whose earlier attempt sent accepts,
         /// which fails with ``conflict`` instead.
         case notAvailable

@@ -428,11 +428,12 @@ extension Proposer {
         case .invalidate(let requestID, let key, let ballot):
             keys.dropCached(key)
             counter = max(counter, ballot.counter)
-            // Past ProposerAge.maximumAge (reachable only from an absurd
-            // stale-age refusal) this proposer's proposals fail at once
-            // (see beginAttempt): it must not stay as old, or a cached accept
-            // sent before this invalidation would pass the collection.
-            age += 1
+            // At ProposerAge.maximumAge (reachable only from an absurd
+            // stale-age refusal) the proposer stays there, so that its
+            // answer decodes, and sends nothing more (see beginAttempt):
+            // every message it sent before carries a lower age, which the
+            // collection's minimum refuses.
+            age = min(age + 1, ProposerAge.maximumAge)
             counters.invalidations += 1
             effects.append(.send(.invalidated(requestID: requestID, proposer: id, age: age), to: sender))
         case .reconfigure(let requestID, let newQuorums):

@@ -266,13 +266,15 @@ public struct Proposer {
         case .accepted(let requestID):
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
         case .conflict(let requestID, let highest, let neverAccepted):
-            counter = max(counter, highest.counter)
+            // Fast-forward only for an answer to a request of ours: one
+            // datagram with any request ID must not move the counter.
+            if proposalID(of: requestID) != nil { counter = max(counter, highest.counter) }
             receiveRefusal(requestID, from: sender, isConflict: true, provesUnwritten: neverAccepted, now: now, into: &effects)
         case .staleAge(let requestID, let minimumAge):
             // Garbage collection aged this proposer while the refused message
             // was on its way (or before a restart): forget every cached
             // ballot and retry at the age the acceptors require.
-            if minimumAge > age {
+            if minimumAge > age, proposalID(of: requestID) != nil {
                 age = minimumAge
                 keys.removeAllCached()
             }
@@ -372,10 +374,11 @@ public struct Proposer {
         _ proposalID: UInt64, cached: CachedBallot?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let needsEveryAcceptor = proposals.update(proposalID, { $0.needsEveryAcceptor }) else { return }
-        guard age <= ProposerAge.maximumAge else {
-            // No acceptor would take a message of this age (the decoder
-            // refuses it), so the attempt could only time out.
-            return failExhausted(proposalID, "the proposer's age passed its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
+        guard age < ProposerAge.maximumAge else {
+            // At the largest age the proposer sends nothing: an invalidation
+            // cannot age it further (its answer must decode), so a message
+            // sent at this age would pass the collection that made it.
+            return failExhausted(proposalID, "the proposer's age reached its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
         }
         counters.attempts += 1
         if configuration.isOneRoundTripEnabled, !needsEveryAcceptor, let cached {
@@ -449,10 +452,11 @@ public struct Proposer {
         if let newValue, newValue.count > configuration.maximumValueSize {
             // Definite if no accept was sent before: only promises were made.
             let code: CASPaxosError.Code = sentNothing ? .tooLarge : .conflict
-            return complete(
+            complete(
                 proposalID,
                 .failure(CASPaxosError(code, detail: "the change produced \(newValue.count) bytes, limit \(configuration.maximumValueSize)")),
                 now: now, into: &effects)
+            return
         }
         let nextBallot =
             !needsEveryAcceptor && claimsNextBallot(lastAccepted: lastAccepted, tookCachedBallot: tookCachedBallot)
@@ -848,17 +852,21 @@ public struct Proposer {
         return .nanoseconds(capped / 2 + Int64.random(in: 0...(capped - capped / 2), using: &random))
     }
 
-    /// Fails a proposal that cannot make another attempt: its ballot
-    /// counter or its age is at its limit (see
-    /// ``CASPaxosError/Code/notAvailable``). Indeterminate (a conflict) if
-    /// an earlier attempt sent accepts.
+    /// Fails a proposal that cannot make another attempt, its ballot
+    /// counter or its age at its limit (see
+    /// ``CASPaxosError/Code/notAvailable``), and the proposals queued
+    /// behind it on its key, which could not either. Indeterminate (a
+    /// conflict) for a proposal whose earlier attempt sent accepts.
     private mutating func failExhausted(
         _ proposalID: UInt64, _ detail: String, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        let sentNothing = proposals.update(proposalID, { $0.sentAccepts.isEmpty }) ?? true
-        complete(
-            proposalID, .failure(CASPaxosError(sentNothing ? .notAvailable : .conflict, detail: detail)), now: now,
-            into: &effects)
+        var failing: UInt64? = proposalID
+        while let id = failing {
+            let sentNothing = proposals.update(id, { $0.sentAccepts.isEmpty }) ?? true
+            failing = complete(
+                id, .failure(CASPaxosError(sentNothing ? .notAvailable : .conflict, detail: detail)),
+                startingNext: false, now: now, into: &effects)
+        }
     }
 
     private mutating func fail(
@@ -872,22 +880,31 @@ public struct Proposer {
     /// Ends a proposal, caches `caching` (the ballot and value it left
     /// promised) for its key, and starts the next proposal queued on the
     /// key.
+    ///
+    /// With `startingNext` false the next proposal queued on the key is not
+    /// started but returned (its cached ballot dropped), so that a caller
+    /// failing every proposal of a key does so in a loop, not by recursion
+    /// as deep as the queue.
+    @discardableResult
     private mutating func complete(
         _ proposalID: UInt64, _ result: Result<[UInt8]?, CASPaxosError>,
-        caching: (ballot: Ballot, value: [UInt8]?)? = nil, now: Instant, into effects: inout [CASPaxosEffect]
-    ) {
-        guard let proposal = proposals.removeValue(forKey: proposalID) else { return }
+        caching: (ballot: Ballot, value: [UInt8]?)? = nil, startingNext: Bool = true, now: Instant,
+        into effects: inout [CASPaxosEffect]
+    ) -> UInt64? {
+        guard let proposal = proposals.removeValue(forKey: proposalID) else { return nil }
         proposalByRequest.remove(proposal.requestID)
         if let last = proposal.lastAccept { proposalByRequest.remove(last.requestID) }
         switch result {
         case .success: counters.proposalsSucceeded += 1
         case .failure: counters.proposalsFailed += 1
         }
+        var waiting: UInt64?
         if let (next, cached) = keys.finish(proposalID, key: proposal.key, caching: caching) {
-            beginAttempt(next, cached: cached, now: now, into: &effects)
+            if startingNext { beginAttempt(next, cached: cached, now: now, into: &effects) } else { waiting = next }
         }
         effects.append(.proposalCompleted(id: proposalID, result: result))
         proposalFinished(proposalID, result, ballot: proposal.ballot, now: now, into: &effects)
+        return waiting
     }
 }
 

@@ -83,22 +83,72 @@ struct CounterLimitTests {
         #expect(acceptor.register(Self.key)?.promised == top)
     }
 
-    @Test("a proposer invalidated past the maximum age fails its proposals, definite, and sends nothing")
-    func agePastTheMaximum() throws {
+    @Test("a proposer at the maximum age fails its proposals, definite, sends nothing, and stays there when invalidated")
+    func ageAtTheMaximum() throws {
         var proposer = try RequestIDTests.makeProposer(1)
         var effects: [CASPaxosEffect] = []
-        proposer.receive(.staleAge(requestID: 7, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
+        let first = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        effects.removeAll()
+        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
                          now: Self.now, into: &effects)
         proposer.receive(.invalidate(requestID: 8, key: Self.key, ballot: Self.absurd), from: Self.acceptors[0],
                          now: Self.now, into: &effects)
-        #expect(proposer.age == ProposerAge.maximumAge + 1)
-        effects.removeAll()
-        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
-        #expect(Self.sentBallots(effects).isEmpty)
-        let failed = effects.contains {
-            if case .proposalCompleted(id, .failure(let error)) = $0 { error.code == .notAvailable } else { false }
+        #expect(proposer.age == ProposerAge.maximumAge)
+        let second = try proposer.propose(key: Array("other".utf8), change: { _ in [1] }, now: Self.now, into: &effects)
+        // The first retries after its back-off, and fails too.
+        var now = Self.now
+        while proposer.pendingCount > 0, now < Self.now + .seconds(3) {
+            now = proposer.nextDeadline
+            proposer.tick(now: now, into: &effects)
         }
-        #expect(failed)
+        #expect(Self.sentBallots(effects).isEmpty)
+        let failed = effects.compactMap { effect -> UInt64? in
+            if case .proposalCompleted(let id, .failure(let error)) = effect, error.code == .notAvailable { id } else { nil }
+        }
+        #expect(Set(failed) == [first, second])
+    }
+
+    @Test("a refusal that answers no request of the proposer moves neither its counter nor its age")
+    func unsolicitedRefusals() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        proposer.receive(.conflict(requestID: 12_345, highest: Self.absurd, neverAccepted: true), from: Self.acceptors[0],
+                         now: Self.now, into: &effects)
+        proposer.receive(.staleAge(requestID: 12_346, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
+                         now: Self.now, into: &effects)
+        #expect(proposer.age == 0)
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        #expect(Self.sentBallots(effects).map(\.counter) == [1])
+    }
+
+    @Test("exhausted, every proposal queued on the key fails in turn, in order, without recursion as deep as the queue")
+    func queuedProposalsFail() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumPendingProposals = 100_000
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: Self.acceptors), configuration: configuration, seed: 1)
+        var effects: [CASPaxosEffect] = []
+        let first = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        let queued = try (0..<50_000).map { _ in
+            try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        }
+        effects.removeAll()
+        for acceptor in Self.acceptors {
+            proposer.receive(
+                .conflict(requestID: prepare, highest: Self.absurd, neverAccepted: true), from: acceptor, now: Self.now,
+                into: &effects)
+        }
+        var now = Self.now
+        while proposer.pendingCount > 0, now < Self.now + .seconds(3) {
+            now = proposer.nextDeadline
+            proposer.tick(now: now, into: &effects)
+        }
+        let failed = effects.compactMap { effect -> UInt64? in
+            if case .proposalCompleted(let id, .failure(let error)) = effect, error.code == .notAvailable { id } else { nil }
+        }
+        #expect(failed == [first] + queued)
     }
 
     @Test("an acceptor drops an in-process setMinimumAges above the maximum age; it stores none")

@@ -65,7 +65,10 @@ public final class RaftNode {
     private let timer: DeadlineTimer
     private var isProcessing = false
     private var isProcessScheduled = false
-    private var isStopped = false
+    /// Whether the node has stopped: ``stop()`` was called, or its storage
+    /// or a snapshot failed (logged to the node's logger); it then sends,
+    /// applies and stores nothing more.
+    public private(set) var isStopped = false
     private var sender: FrameSender
     private var receiver: FrameReceiver
     private let logger: any LogSink
@@ -373,13 +376,16 @@ public final class RaftNode {
         armTimer()
     }
 
-    /// Saves a snapshot received from the leader, restores the state
-    /// machine from it, and settles the proposals it covers: one of a term
-    /// above the snapshot's cannot have committed there; of the others the
-    /// outcome is unknown.
+    /// Restores the state machine from a snapshot received from the
+    /// leader, saves it, and settles the proposals it covers: one of a
+    /// term above the snapshot's cannot have committed there; of the
+    /// others the outcome is unknown. Restored first: a snapshot the state
+    /// machine refuses (a faulty leader, a version skew) stops the node
+    /// with its storage as it was, so that it can start again; saved first,
+    /// every start would restore it and throw.
     private func install(_ snapshot: RaftSnapshot) throws {
-        try storage.saveSnapshot(snapshot)
         try stateMachine.restore(from: snapshot.data)
+        try storage.saveSnapshot(snapshot)
         snapshotIndex = snapshot.index
         let covered = pending.filter { $0.key <= snapshot.index }.sorted { $0.key < $1.key }
         for (index, proposal) in covered {

@@ -63,6 +63,42 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
+    /// A key-value map whose restores fail while `refuses` is set (a
+    /// state machine that cannot read the leader's snapshot).
+    final class RefusingStateMachine: RaftStateMachine {
+        struct Refused: Error {}
+        let inner = KeyValueStateMachine()
+        nonisolated(unsafe) static var refuses = false
+
+        func apply(_ command: [UInt8], at index: UInt64) -> [UInt8] { inner.apply(command, at: index) }
+        func snapshot() -> [UInt8] { inner.snapshot() }
+        func restore(from snapshot: [UInt8]) throws {
+            if Self.refuses { throw Refused() }
+            try inner.restore(from: snapshot)
+        }
+    }
+
+    @Test("a follower whose state machine refuses the leader's snapshot stops with its storage unchanged, and starts again")
+    func refusedSnapshot() throws {
+        RefusingStateMachine.refuses = false
+        defer { RefusingStateMachine.refuses = false }
+        let cluster = try RaftCluster(
+            count: 3, seed: 7, configuration: Self.configuration, makeStateMachine: { RefusingStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
+        cluster.crash(lagging)
+        try Self.write(200, from: 0, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        RefusingStateMachine.refuses = true
+        try cluster.restart(lagging)
+        #expect(cluster.run(until: { cluster.rafts[lagging]?.isStopped == true }, limit: .seconds(5)))
+        #expect(cluster.storages[lagging]?.snapshot?.index == nil, "the refused snapshot was saved")
+        // It starts again (and, still refusing, stops again at the next
+        // snapshot): a saved snapshot would make every start throw.
+        cluster.crash(lagging)
+        #expect(throws: Never.self) { try cluster.restart(lagging) }
+    }
+
     @Test("a restarted node restores its stored snapshot, then applies only the entries after it")
     func restartFromSnapshot() throws {
         let cluster = try RaftCluster(count: 3, seed: 11, configuration: Self.configuration,

@@ -30,6 +30,10 @@ public struct GossipCounters: Hashable, Sendable {
     public var malformedFramesDropped = 0
     /// Active neighbours taken for failed after ``GossipConfiguration/peerTimeout``.
     public var neighborFailures = 0
+    /// Requests to become a neighbour not sent because as many as the bound
+    /// (twice the active view) were awaiting their answers: a flood of
+    /// forward joins, forged or not.
+    public var neighborRequestsRefused = 0
 
     /// Creates zeroed counters.
     public init() {}

@@ -54,9 +54,21 @@ extension GossipInstance {
 
     // MARK: Neighbours
 
-    /// Asks `peer` to become a neighbour (it answers NEIGHBORREPLY).
+    /// Requests to become a neighbour awaiting their answers, at most: twice
+    /// the active view. A forward join names its newcomer, any address, and
+    /// anyone may send one; without a bound a flood of them grew the
+    /// pending requests (each scanned on every tick) and made this node
+    /// send a request to every address named.
+    var maximumPendingRequests: Int { 2 * view.activeCapacity }
+
+    /// Asks `peer` to become a neighbour (it answers NEIGHBORREPLY), unless
+    /// ``maximumPendingRequests`` are pending (counted).
     mutating func requestNeighbor(_ peer: Endpoint, highPriority: Bool, now: Instant, into effects: inout [GossipEffect]) {
         guard pendingRequests[peer] == nil else { return }
+        guard pendingRequests.count < maximumPendingRequests else {
+            counters.neighborRequestsRefused += 1
+            return
+        }
         pendingRequests[peer] = now + configuration.requestTimeout
         send(.neighbor(highPriority: highPriority), to: peer, now: now, into: &effects)
     }

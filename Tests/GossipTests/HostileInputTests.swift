@@ -112,4 +112,18 @@ struct HostileInputTests {
         #expect(pulls.first.map { $0.count <= Self.configuration.maximumPullCount } == true)
         #expect(setup.target.trackedOriginCount <= 128)
     }
+
+    @Test("a flood of forward joins naming distinct newcomers sends at most twice the active view of neighbour requests at a time, and counts the rest")
+    func forwardJoinFlood() throws {
+        let setup = try Setup(configuration: Self.configuration, seed: 0xF0F0)
+        let sentBefore = setup.target.counters.controlMessagesSent
+        for number in 0..<500 {
+            let newcomer = try Endpoint(parsing: "10.9.\(number / 256).\(number % 256):7000")
+            setup.send(.forwardJoin(newcomer: newcomer, timeToLive: 0))
+        }
+        setup.cluster.network.run(for: .milliseconds(50))
+        let bound = 2 * Self.configuration.activeViewSize
+        #expect(setup.target.counters.neighborRequestsRefused >= 500 - bound)
+        #expect(setup.target.counters.controlMessagesSent - sentBefore < bound + 50)
+    }
 }

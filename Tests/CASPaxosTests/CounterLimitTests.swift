@@ -26,36 +26,47 @@ struct CounterLimitTests {
         }
     }
 
+    /// Every acceptor refuses `request` naming a ballot at the maximum
+    /// counter: the proposer fast-forwards to it.
+    static func outbidToTheMaximum(
+        _ proposer: inout Proposer, request: UInt64, into effects: inout [CASPaxosEffect]
+    ) {
+        for acceptor in acceptors {
+            proposer.receive(
+                .conflict(requestID: request, highest: absurd, neverAccepted: true), from: acceptor, now: now,
+                into: &effects)
+        }
+    }
+
+    /// Ticks the proposer at each deadline until no proposal is pending
+    /// (for at most 3 s).
+    static func runOut(_ proposer: inout Proposer, into effects: inout [CASPaxosEffect]) {
+        var now = Self.now
+        while proposer.pendingCount > 0, now < Self.now + .seconds(3) {
+            now = proposer.nextDeadline
+            proposer.tick(now: now, into: &effects)
+        }
+    }
+
+    /// The proposals that failed `.notAvailable`, in order.
+    static func unavailable(_ effects: [CASPaxosEffect]) -> [UInt64] {
+        effects.compactMap { effect -> UInt64? in
+            if case .proposalCompleted(let id, .failure(let error)) = effect, error.code == .notAvailable { id } else { nil }
+        }
+    }
+
     @Test("a proposer refused at the maximum counter fails its proposal, definite, and sends no ballot above it")
     func proposerAtTheMaximum() throws {
         var proposer = try RequestIDTests.makeProposer(1)
         var effects: [CASPaxosEffect] = []
         let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
         let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
-        var sent = Self.sentBallots(effects)
-        effects.removeAll()
-        for acceptor in Self.acceptors {
-            proposer.receive(
-                .conflict(requestID: prepare, highest: Self.absurd, neverAccepted: true), from: acceptor, now: Self.now,
-                into: &effects)
-        }
+        Self.outbidToTheMaximum(&proposer, request: prepare, into: &effects)
         // After the back-off, the retry finds no ballot left.
-        var now = Self.now
-        var result: Result<[UInt8]?, CASPaxosError>?
-        while result == nil, now < Self.now + .seconds(3) {
-            now = proposer.nextDeadline
-            proposer.tick(now: now, into: &effects)
-            sent += Self.sentBallots(effects)
-            for case .proposalCompleted(id, let completed) in effects { result = completed }
-            effects.removeAll()
-        }
-        guard case .failure(let error) = result else {
-            Issue.record("the proposal did not fail: \(String(describing: result))")
-            return
-        }
-        #expect(error.code == .notAvailable)
+        Self.runOut(&proposer, into: &effects)
+        #expect(Self.unavailable(effects) == [id])
         #expect(proposer.counters.ballotsExhausted == 1)
-        #expect(sent.allSatisfy { $0.counter <= Ballot.maximumCounter })
+        #expect(Self.sentBallots(effects).allSatisfy { $0.counter <= Ballot.maximumCounter })
     }
 
     @Test("an acceptor drops in-process messages whose ballot, next ballot or age is above the maximum; it stores none")
@@ -97,16 +108,9 @@ struct CounterLimitTests {
         #expect(proposer.age == ProposerAge.maximumAge)
         let second = try proposer.propose(key: Array("other".utf8), change: { _ in [1] }, now: Self.now, into: &effects)
         // The first retries after its back-off, and fails too.
-        var now = Self.now
-        while proposer.pendingCount > 0, now < Self.now + .seconds(3) {
-            now = proposer.nextDeadline
-            proposer.tick(now: now, into: &effects)
-        }
+        Self.runOut(&proposer, into: &effects)
         #expect(Self.sentBallots(effects).isEmpty)
-        let failed = effects.compactMap { effect -> UInt64? in
-            if case .proposalCompleted(let id, .failure(let error)) = effect, error.code == .notAvailable { id } else { nil }
-        }
-        #expect(Set(failed) == [first, second])
+        #expect(Set(Self.unavailable(effects)) == [first, second])
     }
 
     @Test("a refusal that answers no request of the proposer moves neither its counter nor its age")
@@ -134,21 +138,9 @@ struct CounterLimitTests {
         let queued = try (0..<50_000).map { _ in
             try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
         }
-        effects.removeAll()
-        for acceptor in Self.acceptors {
-            proposer.receive(
-                .conflict(requestID: prepare, highest: Self.absurd, neverAccepted: true), from: acceptor, now: Self.now,
-                into: &effects)
-        }
-        var now = Self.now
-        while proposer.pendingCount > 0, now < Self.now + .seconds(3) {
-            now = proposer.nextDeadline
-            proposer.tick(now: now, into: &effects)
-        }
-        let failed = effects.compactMap { effect -> UInt64? in
-            if case .proposalCompleted(let id, .failure(let error)) = effect, error.code == .notAvailable { id } else { nil }
-        }
-        #expect(failed == [first] + queued)
+        Self.outbidToTheMaximum(&proposer, request: prepare, into: &effects)
+        Self.runOut(&proposer, into: &effects)
+        #expect(Self.unavailable(effects) == [first] + queued)
     }
 
     @Test("an acceptor drops an in-process setMinimumAges above the maximum age; it stores none")

@@ -24,6 +24,13 @@ struct HostileInputTests {
         return instance
     }
 
+    /// An instance with `configuration` that started a cluster of its own.
+    static func alone(_ configuration: SWIMConfiguration, into effects: inout [SWIMEffect]) throws -> SWIMInstance {
+        var instance = try SWIMInstance(id: selfID, endpoint: here, configuration: configuration, seed: 1, now: start)
+        instance.join(seeds: [], now: start, into: &effects)
+        return instance
+    }
+
     @Test("a suspicion or death claim about us is refuted with a higher incarnation")
     func refutesClaimsAboutUs() throws {
         var instance = try Self.instance()
@@ -112,10 +119,8 @@ struct HostileInputTests {
     func pushPullWithinStateSize() throws {
         var configuration = SWIMConfiguration()
         configuration.maximumStateSize = 4_096
-        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
-                                        now: Self.start)
         var effects: [SWIMEffect] = []
-        instance.join(seeds: [], now: Self.start, into: &effects)
+        var instance = try Self.alone(configuration, into: &effects)
         // 38 bytes each in a push-pull: 300 of them are nearly 3 times the
         // state size.
         let forged = (2...301).map { number in
@@ -167,10 +172,8 @@ struct HostileInputTests {
     func membershipQueueBound() throws {
         var configuration = SWIMConfiguration()
         configuration.membershipQueueCapacity = 64
-        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
-                                        now: Self.start)
         var effects: [SWIMEffect] = []
-        instance.join(seeds: [], now: Self.start, into: &effects)
+        var instance = try Self.alone(configuration, into: &effects)
         // A reply: members past the first 64 are queued as nearly sent
         // (the replier's side knows them), so they are dropped first.
         let flood = (2..<302).map {
@@ -262,10 +265,8 @@ struct HostileInputTests {
     func announcementAnsweredAtSource() throws {
         var configuration = SWIMConfiguration()
         configuration.multicastGroup = try Endpoint(parsing: "239.255.0.1:7946")
-        var instance = try SWIMInstance(id: Self.selfID, endpoint: Self.here, configuration: configuration, seed: 1,
-                                        now: Self.start)
         var effects: [SWIMEffect] = []
-        instance.join(seeds: [], now: Self.start, into: &effects)
+        var instance = try Self.alone(configuration, into: &effects)
         effects.removeAll()
         let victim = try Endpoint(parsing: "192.0.2.7:9")
         instance.receive(SWIMMessage(sender: NodeID(66), body: .announce(cluster: configuration.clusterName, endpoint: victim)),

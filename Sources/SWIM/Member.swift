@@ -16,13 +16,15 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
     /// datagram claiming `UInt64.max` is dropped and counted, not a trap.
     public static let maximumIncarnation: UInt64 = 1 << 62
 
-    /// The largest incarnation an update may claim and be applied (2⁶¹):
-    /// one above it decodes but is ignored and counted
-    /// (``SWIMCounters/absurdIncarnations``). A member refutes only claims
-    /// it applies, so its own incarnation (raised by refutations, metadata
-    /// changes and a leave, one at a time) stays far below
-    /// ``maximumIncarnation``, which every decoder takes: a forged claim at
-    /// the decoder's limit cannot push it into numbers no peer would read.
+    /// The largest incarnation a claim about a member may name for the
+    /// member to refute it (2⁶¹): a member ignores (and counts, in
+    /// ``SWIMCounters/absurdIncarnations``) a claim about itself above it.
+    /// So its own incarnation (raised by refutations, metadata changes and
+    /// a leave, one at a time) stays far below ``maximumIncarnation``, and
+    /// every peer, which applies updates up to that, takes its refutation.
+    /// A forged claim above it still wins over the member, as any forged
+    /// update may without authentication (see CONTRIBUTING.md), but it
+    /// cannot push the member into numbers no peer would read.
     public static let maximumClaimedIncarnation: UInt64 = 1 << 61
 
     /// The member's incarnation number: only the member itself raises it,

@@ -23,8 +23,8 @@ public struct SWIMCounters: Hashable, Sendable {
     /// Updates ignored because a newer incarnation is known (or they were
     /// about an unknown member, or about us and wrong).
     public var staleUpdates = 0
-    /// Membership updates ignored for an incarnation above
-    /// ``Member/maximumClaimedIncarnation`` (forged, or from a faulty
+    /// Claims about this member ignored, not refuted, for an incarnation
+    /// above ``Member/maximumClaimedIncarnation`` (forged, or from a faulty
     /// member).
     public var absurdIncarnations = 0
     /// Messages that claimed to come from this member's own ID.

@@ -62,7 +62,9 @@ extension SWIMInstance {
     mutating func apply(
         _ update: SWIMUpdate, spreadNewMembers: Bool = true, now: Instant, into effects: inout [SWIMEffect]
     ) {
-        if let claimed = update.incarnation, claimed > Member.maximumClaimedIncarnation {
+        // A claim about us above maximumClaimedIncarnation is not refuted:
+        // the refutation must stay within what every decoder reads.
+        if update.subject == id, let claimed = update.incarnation, claimed > Member.maximumClaimedIncarnation {
             counters.absurdIncarnations += 1
             return
         }
@@ -217,7 +219,7 @@ extension SWIMInstance {
     /// first, hears it at once rather than by gossip.
     mutating func refute(above claimed: UInt64, telling accuser: NodeID?, now: Instant,
                          into effects: inout [SWIMEffect]) {
-        // apply() ignores claims above maximumClaimedIncarnation, so this
+        // apply() refutes no claim above maximumClaimedIncarnation, so this
         // stays far below what every decoder takes.
         incarnation = max(incarnation, claimed) + 1
         counters.refutations += 1

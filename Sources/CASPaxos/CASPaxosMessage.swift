@@ -141,9 +141,11 @@ public struct ProposerAge: Hashable, Sendable {
     /// The largest age a message may carry (2⁶²), as
     /// ``Ballot/maximumCounter`` is for counters: a proposer grows one
     /// older per garbage-collection invalidation, so no real age comes
-    /// near it, and the decoder refuses more, so a proposer that takes an
-    /// age from the network (a ``CASPaxosMessage/staleAge(requestID:minimumAge:)``)
-    /// can always grow older without overflow.
+    /// near it, and the decoder refuses more. A proposer that takes an age
+    /// from the network (a ``CASPaxosMessage/staleAge(requestID:minimumAge:)``)
+    /// stops at this one: it stays there when invalidated and sends
+    /// nothing more (its proposals fail
+    /// ``CASPaxosError/Code/notAvailable``).
     public static let maximumAge: UInt64 = 1 << 62
 
     /// The proposer.

@@ -448,6 +448,11 @@ public struct Proposer {
                      $0.tookCachedBallot)
                 })
         else { return }
+        guard age < ProposerAge.maximumAge else {
+            // As in beginAttempt: nothing leaves at the largest age (a
+            // stale-age refusal may have brought it there mid-attempt).
+            return failExhausted(proposalID, "the proposer's age reached its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
+        }
         let newValue = repeating ?? change(current)
         if let newValue, newValue.count > configuration.maximumValueSize {
             // Definite if no accept was sent before: only promises were made.

@@ -3,7 +3,7 @@ import WireCodec
 
 /// Runs one ``RaftReplica`` on a `Transport` and a `Scheduler`: decodes
 /// incoming frames, feeds the replica, performs each ``RaftReady`` in order
-/// (save a received snapshot and restore it, persist to the
+/// (restore the state machine from a received snapshot and save it, persist to the
 /// ``RaftStorage``, then send, then apply to the ``RaftStateMachine``),
 /// reports proposals' outcomes, and keeps one timer armed for the
 /// replica's ``RaftReplica/nextDeadline``.
@@ -65,10 +65,7 @@ public final class RaftNode {
     private let timer: DeadlineTimer
     private var isProcessing = false
     private var isProcessScheduled = false
-    /// Whether the node has stopped: ``stop()`` was called, or its storage
-    /// or a snapshot failed (logged to the node's logger); it then sends,
-    /// applies and stores nothing more.
-    public private(set) var isStopped = false
+    private var isStopped = false
     private var sender: FrameSender
     private var receiver: FrameReceiver
     private let logger: any LogSink
@@ -148,7 +145,9 @@ public final class RaftNode {
     public var lastIndex: UInt64 { replica.lastIndex }
     /// Proposals waiting for their outcome (forwarded ones included).
     public var pendingProposalCount: Int { pending.count + forwards.count }
-    /// Whether the node was stopped.
+    /// Whether the node has stopped: ``stop()`` was called, or its storage
+    /// or a snapshot failed (logged to the node's logger); it then sends,
+    /// applies and stores nothing more.
     public var stopped: Bool { isStopped }
     /// What the node has done so far.
     public var counters: RaftCounters {

@@ -1,8 +1,9 @@
 /// What a ``RaftReplica`` asks its driver to do, as one batch (etcd raft's
 /// `Ready`). The driver must, in this order:
 ///
-/// 1. save ``snapshot`` (``RaftStorage/saveSnapshot(_:)``) and restore the
-///    state machine from it;
+/// 1. restore the state machine from ``snapshot`` and save it
+///    (``RaftStorage/saveSnapshot(_:)``): restored first, a snapshot the
+///    state machine refuses leaves the storage as it was;
 /// 2. make ``entries`` and ``hardState`` durable
 ///    (``RaftStorage/persist(_:hardState:)``);
 /// 3. send ``messages`` (only now: a vote or an acknowledgement promises

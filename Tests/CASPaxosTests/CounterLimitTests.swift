@@ -113,6 +113,23 @@ struct CounterLimitTests {
         #expect(Set(Self.unavailable(effects)) == [first, second])
     }
 
+    @Test("a proposer brought to the maximum age mid-attempt sends no accept once its promises come")
+    func ageReachedMidAttempt() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        effects.removeAll()
+        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
+                         now: Self.now, into: &effects)
+        for acceptor in Self.acceptors.dropFirst() {
+            proposer.receive(.promise(requestID: prepare, accepted: .zero, value: nil, removalFloor: nil), from: acceptor,
+                             now: Self.now, into: &effects)
+        }
+        #expect(Self.sentBallots(effects).isEmpty)
+        #expect(Self.unavailable(effects) == [id])
+    }
+
     @Test("a refusal that answers no request of the proposer moves neither its counter nor its age")
     func unsolicitedRefusals() throws {
         var proposer = try RequestIDTests.makeProposer(1)

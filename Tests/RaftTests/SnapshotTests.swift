@@ -91,7 +91,7 @@ struct SnapshotTests {
         #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
         RefusingStateMachine.refuses = true
         try cluster.restart(lagging)
-        #expect(cluster.run(until: { cluster.rafts[lagging]?.isStopped == true }, limit: .seconds(5)))
+        #expect(cluster.run(until: { cluster.rafts[lagging]?.stopped == true }, limit: .seconds(5)))
         #expect(cluster.storages[lagging]?.snapshot?.index == nil, "the refused snapshot was saved")
         // It starts again (and, still refusing, stops again at the next
         // snapshot): a saved snapshot would make every start throw.

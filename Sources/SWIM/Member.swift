@@ -18,7 +18,9 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
 
     /// The largest incarnation a claim about a member may name for the
     /// member to refute it (2⁶¹): a member ignores (and counts, in
-    /// ``SWIMCounters/absurdIncarnations``) a claim about itself above it.
+    /// ``SWIMCounters/absurdIncarnations``) a claim about itself above it
+    /// and above its own incarnation. (A claim at or below its own, as a
+    /// peer's real suspicion after a refutation, is refuted as usual.)
     /// So its own incarnation (raised by refutations, metadata changes and
     /// a leave, one at a time) stays far below ``maximumIncarnation``, and
     /// every peer, which applies updates up to that, takes its refutation.

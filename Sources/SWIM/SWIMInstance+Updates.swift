@@ -62,9 +62,12 @@ extension SWIMInstance {
     mutating func apply(
         _ update: SWIMUpdate, spreadNewMembers: Bool = true, now: Instant, into effects: inout [SWIMEffect]
     ) {
-        // A claim about us above maximumClaimedIncarnation is not refuted:
-        // the refutation must stay within what every decoder reads.
-        if update.subject == id, let claimed = update.incarnation, claimed > Member.maximumClaimedIncarnation {
+        // A claim about us above maximumClaimedIncarnation, and above our
+        // own, is not refuted: the refutation must stay within what every
+        // decoder reads. One at or below ours is handled as usual (its
+        // refutation adds one).
+        if update.subject == id, let claimed = update.incarnation, claimed > Member.maximumClaimedIncarnation,
+           claimed > incarnation {
             counters.absurdIncarnations += 1
             return
         }

@@ -87,6 +87,13 @@ struct HostileInputTests {
                      from: Self.here, now: Self.start, into: &peerEffects)
         #expect(peer.member(Self.selfID)?.status == .alive)
         #expect(peer.member(Self.selfID)?.incarnation == limit + 1)
+        // A real suspicion at our incarnation, above the limit now, is
+        // refuted as usual.
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
+                                     updates: [.suspect(Self.selfID, incarnation: limit + 1, by: NodeID(2))]),
+                         from: Self.peer, now: Self.start, into: &effects)
+        #expect(instance.incarnation == limit + 2)
+        #expect(instance.counters.absurdIncarnations == absurd.count)
     }
 
     @Test("stale incarnations are ignored and counted")

@@ -143,9 +143,10 @@ public struct ProposerAge: Hashable, Sendable {
     /// older per garbage-collection invalidation, so no real age comes
     /// near it, and the decoder refuses more. A proposer that takes an age
     /// from the network (a ``CASPaxosMessage/staleAge(requestID:minimumAge:)``)
-    /// stops at this one: it stays there when invalidated and sends
-    /// nothing more (its proposals fail
-    /// ``CASPaxosError/Code/notAvailable``).
+    /// stops at this one: it stays there when invalidated and sends no
+    /// prepare or accept any more (its proposals fail
+    /// ``CASPaxosError/Code/notAvailable``, or ``CASPaxosError/Code/conflict``
+    /// if an earlier attempt sent accepts).
     public static let maximumAge: UInt64 = 1 << 62
 
     /// The proposer.

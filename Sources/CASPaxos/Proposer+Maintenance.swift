@@ -740,6 +740,10 @@ extension Proposer {
         // apply to it (its proposals are bounded apart: a re-write window
         // per change, one per garbage collection).
         let proposalID = nextProposalID
+        // Recorded first: the proposal may end inside propose (a proposer
+        // that can send nothing more fails it at once), and the task must
+        // hear of it.
+        tasks[taskID]?.proposals[proposalID] = key
         do throws(CASPaxosError) {
             _ = try propose(
                 key: key, change: change ?? { $0 }, isIdentity: change == nil, needsEveryAcceptor: needsEveryAcceptor,
@@ -748,10 +752,10 @@ extension Proposer {
             // A key over the key limit, listed by a hostile acceptor: a
             // re-scan keeps it to re-write (and fails again on it; a key is
             // never skipped).
+            tasks[taskID]?.proposals[proposalID] = nil
             tasks[taskID]?.rewritesLeft.append(key)
             return taskFailed(taskID, error, now: now, into: &effects)
         }
-        tasks[taskID]?.proposals[proposalID] = key
     }
 
     /// Called by ``complete`` for every proposal: advances the task waiting
@@ -772,6 +776,13 @@ extension Proposer {
                 : "the membership change stopped; call changeMembership(to:) on a proposer in the newest configuration to go on"
             finishTask(
                 taskID, .failure(CASPaxosError(.staleConfiguration, detail: "\(error.detail); \(what)")),
+                into: &effects)
+        case .failure(let error) where error.code == .notAvailable:
+            // This proposer can send nothing more (its ballot counter or age
+            // at the limit): no retry can succeed.
+            finishTask(
+                taskID,
+                .failure(CASPaxosError(.notAvailable, detail: "\(error.detail); the task stopped: run it from another proposer")),
                 into: &effects)
         case .failure(let error):
             // Still among the step's proposals: a re-scan re-writes its key

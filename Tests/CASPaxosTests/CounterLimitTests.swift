@@ -130,6 +130,23 @@ struct CounterLimitTests {
         #expect(Self.unavailable(effects) == [id])
     }
 
+    @Test("a garbage collection on a proposer at the maximum age stops at once, .notAvailable, instead of restarting for ever")
+    func maintenanceAtTheMaximumAge() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
+                         now: Self.now, into: &effects)
+        effects.removeAll()
+        let task = try proposer.collectGarbage(key: Array("gone".utf8), proposers: [], now: Self.now, into: &effects)
+        let ended = effects.contains {
+            if case .maintenanceCompleted(task, .failure(let error)) = $0 { error.code == .notAvailable } else { false }
+        }
+        #expect(ended)
+        #expect(proposer.garbageCollectionCount == 0)
+    }
+
     @Test("a refusal that answers no request of the proposer moves neither its counter nor its age")
     func unsolicitedRefusals() throws {
         var proposer = try RequestIDTests.makeProposer(1)

@@ -374,12 +374,7 @@ public struct Proposer {
         _ proposalID: UInt64, cached: CachedBallot?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let needsEveryAcceptor = proposals.update(proposalID, { $0.needsEveryAcceptor }) else { return }
-        guard age < ProposerAge.maximumAge else {
-            // At the largest age the proposer sends nothing: an invalidation
-            // cannot age it further (its answer must decode), so a message
-            // sent at this age would pass the collection that made it.
-            return failExhausted(proposalID, "the proposer's age reached its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
-        }
+        if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         counters.attempts += 1
         if configuration.isOneRoundTripEnabled, !needsEveryAcceptor, let cached {
             counters.oneRoundTripAttempts += 1
@@ -448,11 +443,8 @@ public struct Proposer {
                      $0.tookCachedBallot)
                 })
         else { return }
-        guard age < ProposerAge.maximumAge else {
-            // As in beginAttempt: nothing leaves at the largest age (a
-            // stale-age refusal may have brought it there mid-attempt).
-            return failExhausted(proposalID, "the proposer's age reached its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
-        }
+        // A stale-age refusal may have brought the age there mid-attempt.
+        if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         let newValue = repeating ?? change(current)
         if let newValue, newValue.count > configuration.maximumValueSize {
             // Definite if no accept was sent before: only promises were made.
@@ -855,6 +847,19 @@ public struct Proposer {
         let (scaled, overflow) = initial.multipliedReportingOverflow(by: Int64(1) << shift)
         let capped = overflow ? maximum : min(scaled, maximum)
         return .nanoseconds(capped / 2 + Int64.random(in: 0...(capped - capped / 2), using: &random))
+    }
+
+    /// Fails `proposalID` (``failExhausted(_:_:now:into:)``) if the proposer
+    /// is at the largest age, where it sends no prepare or accept: an
+    /// invalidation cannot age it further (its answer must decode), so a
+    /// message sent at this age would pass the collection that made it.
+    /// Returns whether it did.
+    private mutating func failedAtTheLargestAge(
+        _ proposalID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]
+    ) -> Bool {
+        guard age >= ProposerAge.maximumAge else { return false }
+        failExhausted(proposalID, "the proposer's age reached its limit \(ProposerAge.maximumAge)", now: now, into: &effects)
+        return true
     }
 
     /// Fails a proposal that cannot make another attempt, its ballot

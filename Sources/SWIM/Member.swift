@@ -49,12 +49,18 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
         self.metadata = metadata
     }
 
-    /// The bytes this member takes in a push-pull's member list (ID,
-    /// endpoint, incarnation, status, metadata with its length).
-    var pushPullEncodedSize: Int {
-        8 + endpoint.encodedSize + WireWriter.varintSize(incarnation) + 1
+    /// The bytes of the fields every encoding of a member carries: ID,
+    /// endpoint, incarnation, and metadata with its length. A push-pull
+    /// adds a status byte (``pushPullEncodedSize``), an alive update a tag
+    /// byte (``SWIMUpdate/encodedSize``).
+    var fieldsEncodedSize: Int {
+        8 + endpoint.encodedSize + WireWriter.varintSize(incarnation)
             + WireWriter.varintSize(UInt64(metadata.count)) + metadata.count
     }
+
+    /// The bytes this member takes in a push-pull's member list: its
+    /// fields and its status.
+    var pushPullEncodedSize: Int { fieldsEncodedSize + 1 }
 
     /// `id@endpoint status#incarnation`.
     public var description: String { "\(id)@\(endpoint) \(status)#\(incarnation)" }

@@ -114,12 +114,12 @@ extension SWIMInstance {
             return
         }
         if let relay = relays.removeValue(forKey: sequence) {
-            dropAnsweredRelays()
+            Self.dropFinished(from: &relayOrder, relays)
             send(.ack(sequence: relay.requesterSequence), to: relay.requester, into: &effects)
             counters.acksSent += 1
             return
         }
-        if confirmations.removeValue(forKey: sequence) != nil { dropAnsweredConfirmations() }
+        if confirmations.removeValue(forKey: sequence) != nil { Self.dropFinished(from: &confirmationOrder, confirmations) }
         if reconnectProbes.removeValue(forKey: sequence) != nil {
             // A member we took for dead answers: exchange state with it.
             send(.pushPull(members: pushPullMembers, isReply: false), to: sender, into: &effects)
@@ -159,28 +159,21 @@ extension SWIMInstance {
     /// Relays and confirmation probes in flight at most.
     static var maximumRelays: Int { 256 }
 
-    /// Drops the answered relays at the front of ``relayOrder``, so that its
-    /// first entry is the relay whose nack is due first, which
-    /// ``nextDeadline`` reads (an answered one there hid the deadlines of
-    /// those behind it until another timer fired).
-    private mutating func dropAnsweredRelays() {
-        while let sequence = relayOrder.first, relays[sequence] == nil { relayOrder.removeFirst() }
-    }
-
-    /// The same for ``confirmationOrder``.
-    private mutating func dropAnsweredConfirmations() {
-        while let sequence = confirmationOrder.first, confirmations[sequence] == nil { confirmationOrder.removeFirst() }
+    /// Drops the entries at the front of `order` (``relayOrder`` or
+    /// ``confirmationOrder``) no longer in `pending` (answered or expired),
+    /// so that its first entry is always the one in flight due first, which
+    /// ``nextDeadline`` and the expiry read (an answered one there hid the
+    /// deadlines of those behind it until another timer fired). Called
+    /// after every removal from `pending`.
+    private static func dropFinished<Pending>(from order: inout [UInt32], _ pending: [UInt32: Pending]) {
+        while let sequence = order.first, pending[sequence] == nil { order.removeFirst() }
     }
 
     mutating func expireRelays(now: Instant, into effects: inout [SWIMEffect]) {
-        while let sequence = relayOrder.first {
-            guard let relay = relays[sequence] else {
-                relayOrder.removeFirst()
-                continue
-            }
-            guard relay.nackDeadline <= now else { break }
-            relayOrder.removeFirst()
+        // The front is always in flight (see dropFinished).
+        while let sequence = relayOrder.first, let relay = relays[sequence], relay.nackDeadline <= now {
             relays[sequence] = nil
+            Self.dropFinished(from: &relayOrder, relays)
             send(.nack(sequence: relay.requesterSequence), to: relay.requester, into: &effects)
             counters.nacksSent += 1
         }
@@ -207,14 +200,10 @@ extension SWIMInstance {
     }
 
     mutating func expireConfirmations(now: Instant, into effects: inout [SWIMEffect]) {
-        while let sequence = confirmationOrder.first {
-            guard let confirmation = confirmations[sequence] else {
-                confirmationOrder.removeFirst()
-                continue
-            }
-            guard confirmation.deadline <= now else { break }
-            confirmationOrder.removeFirst()
+        while let sequence = confirmationOrder.first, let confirmation = confirmations[sequence],
+              confirmation.deadline <= now {
             confirmations[sequence] = nil
+            Self.dropFinished(from: &confirmationOrder, confirmations)
             guard let target = members[confirmation.target], target.status == .suspect,
                   target.incarnation == confirmation.incarnation
             else { continue }

@@ -51,9 +51,7 @@ public enum SWIMUpdate: Hashable, Sendable, WireCodable {
     /// The bytes ``encode(to:)`` writes.
     public var encodedSize: Int {
         switch self {
-        case .alive(let member):
-            1 + 8 + WireWriter.varintSize(member.incarnation) + member.endpoint.encodedSize
-                + WireWriter.varintSize(UInt64(member.metadata.count)) + member.metadata.count
+        case .alive(let member): 1 + member.fieldsEncodedSize
         case .suspect(_, let incarnation, _), .dead(_, let incarnation, _):
             1 + 8 + WireWriter.varintSize(incarnation) + 8
         case .left(_, let incarnation):

@@ -48,6 +48,20 @@ struct CounterLimitTests {
         }
     }
 
+    /// Proposes a write of `key` and answers its prepare with a stale-age
+    /// refusal naming the maximum age: the proposal and its prepare's
+    /// request. `effects` holds what came after the prepare.
+    static func agedByItsFirstPrepare(
+        _ proposer: inout Proposer, into effects: inout [CASPaxosEffect]
+    ) throws -> (id: UInt64, prepare: UInt64) {
+        let id = try proposer.propose(key: key, change: { _ in [1] }, now: now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        effects.removeAll()
+        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: acceptors[0],
+                         now: now, into: &effects)
+        return (id, prepare)
+    }
+
     /// The proposals that failed `.notAvailable`, in order.
     static func unavailable(_ effects: [CASPaxosEffect]) -> [UInt64] {
         effects.compactMap { effect -> UInt64? in
@@ -98,11 +112,7 @@ struct CounterLimitTests {
     func ageAtTheMaximum() throws {
         var proposer = try RequestIDTests.makeProposer(1)
         var effects: [CASPaxosEffect] = []
-        let first = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
-        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
-        effects.removeAll()
-        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
-                         now: Self.now, into: &effects)
+        let (first, _) = try Self.agedByItsFirstPrepare(&proposer, into: &effects)
         proposer.receive(.invalidate(requestID: 8, key: Self.key, ballot: Self.absurd), from: Self.acceptors[0],
                          now: Self.now, into: &effects)
         #expect(proposer.age == ProposerAge.maximumAge)
@@ -117,11 +127,7 @@ struct CounterLimitTests {
     func ageReachedMidAttempt() throws {
         var proposer = try RequestIDTests.makeProposer(1)
         var effects: [CASPaxosEffect] = []
-        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
-        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
-        effects.removeAll()
-        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
-                         now: Self.now, into: &effects)
+        let (id, prepare) = try Self.agedByItsFirstPrepare(&proposer, into: &effects)
         for acceptor in Self.acceptors.dropFirst() {
             proposer.receive(.promise(requestID: prepare, accepted: .zero, value: nil, removalFloor: nil), from: acceptor,
                              now: Self.now, into: &effects)
@@ -134,10 +140,7 @@ struct CounterLimitTests {
     func maintenanceAtTheMaximumAge() throws {
         var proposer = try RequestIDTests.makeProposer(1)
         var effects: [CASPaxosEffect] = []
-        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
-        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
-        proposer.receive(.staleAge(requestID: prepare, minimumAge: ProposerAge.maximumAge), from: Self.acceptors[0],
-                         now: Self.now, into: &effects)
+        _ = try Self.agedByItsFirstPrepare(&proposer, into: &effects)
         effects.removeAll()
         let task = try proposer.collectGarbage(key: Array("gone".utf8), proposers: [], now: Self.now, into: &effects)
         let ended = effects.contains {

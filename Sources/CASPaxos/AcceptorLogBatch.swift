@@ -49,25 +49,38 @@ package enum AcceptorLogBatch {
 
     /// Checks the batch at the start of `bytes`, in a log with `salt`.
     static func check(_ bytes: UnsafeRawBufferPointer, salt: UInt64) -> Check {
+        check(bytes) { range in Self.checksum(of: UnsafeRawBufferPointer(rebasing: bytes[range]), salt: salt) }
+    }
+
+    /// ``check(_:salt:)`` with `checksum` giving the salted checksum of a
+    /// range of `bytes`.
+    private static func check(_ bytes: UnsafeRawBufferPointer, checksum: (Range<Int>) -> UInt32) -> Check {
         guard bytes.count >= headerSize,
             UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == marker
         else { return .bad(claimedEnd: nil) }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-        let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let recorded = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         guard length <= bytes.count - headerSize else { return .bad(claimedEnd: headerSize + length) }
         let payload = headerSize..<(headerSize + length)
-        guard Self.checksum(of: UnsafeRawBufferPointer(rebasing: bytes[payload]), salt: salt) == checksum else {
-            return .bad(claimedEnd: headerSize + length)
-        }
+        guard checksum(payload) == recorded else { return .bad(claimedEnd: headerSize + length) }
         return .valid(payload: payload, length: headerSize + length)
     }
 
     /// The offset of the first valid batch strictly after the start of
-    /// `bytes`, if any (recovery's test for damage before the tail).
+    /// `bytes`, if any (recovery's test for damage before the tail). Each
+    /// offset's candidate is checksummed through ``CRC32CRanges``, so the
+    /// search does not read the bytes again for every offset that holds the
+    /// marker (a value can hold it many times).
     static func firstValid(after bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
+        let ranges = CRC32CRanges(bytes)
+        let salted = CRC32C(salt: salt)
         var offset = 1
         while offset + headerSize <= bytes.count {
-            if case .valid = check(UnsafeRawBufferPointer(rebasing: bytes[offset...]), salt: salt) { return offset }
+            let candidate = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let found = check(candidate) { range in
+                ranges.checksum(of: (offset + range.lowerBound)..<(offset + range.upperBound), after: salted)
+            }
+            if case .valid = found { return offset }
             offset += 1
         }
         return nil

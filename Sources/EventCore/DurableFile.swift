@@ -168,18 +168,25 @@ package final class DurableFile {
     }
 
     /// Creates the directory `path` and any missing parent (mode 0755); an
-    /// existing directory is not an error.
+    /// existing directory is not an error. Returns the directories it
+    /// created, outermost first: each is durable only after
+    /// ``synchronizeDirectory(of:)`` of it (its parent's `fsync(2)`).
     ///
     /// - Throws: ``DurableFileError`` for `mkdir`.
-    package static func makeDirectory(_ path: String) throws(DurableFileError) {
+    @discardableResult
+    package static func makeDirectory(_ path: String) throws(DurableFileError) -> [String] {
+        var created: [String] = []
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            if mkdir(prefix, 0o755) == 0 {
+                created.append(prefix)
+            } else if errno != EEXIST {
                 throw DurableFileError(call: "mkdir", path: prefix, errno: errno)
             }
             prefix += "/"
         }
+        return created
     }
 
     /// The names of the entries of the directory `path` (without `.` and

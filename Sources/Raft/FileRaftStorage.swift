@@ -64,7 +64,8 @@ import EventCore
 /// removed, the newest snapshot loaded, the segments replayed in creation
 /// order; then the directory is synced (when syncing), so that the name of
 /// a segment created just before a crash is durable before the replica
-/// acts on what it holds (a new store also syncs the directory's parent).
+/// acts on what it holds (a new store also syncs the directory's parent,
+/// and the parent of every directory it created on the way).
 /// A torn tail of the last segment (a bad record, not the segment's
 /// first, which was synced before the segment got its name, with nothing
 /// valid after it: never synced, so never acknowledged) is cut off and
@@ -184,12 +185,22 @@ public final class FileRaftStorage: RaftStorage {
     public init(directory: String, opening: Opening, options: Options = Options()) throws(RaftStorageError) {
         self.directory = directory
         self.options = options
+        var parentSyncs = 0
         if opening == .new {
             do throws(DurableFileError) {
-                try DurableFile.makeDirectory(directory)
+                let created = try DurableFile.makeDirectory(directory)
                 // So that a power loss cannot take the directory away once
-                // the replica has answered from the log in it.
-                if options.sync { try DurableFile.synchronizeDirectory(of: directory) }
+                // the replica has answered from the log in it: its parent
+                // is synced (it may have been created just before, by
+                // someone else), and so is the parent of every directory
+                // created on the way to it.
+                if options.sync {
+                    let parents = Set(created.map(DurableFile.directory(of:)) + [DurableFile.directory(of: directory)])
+                    for parent in parents {
+                        try DurableFile.synchronizeDirectory(parent)
+                        parentSyncs += 1
+                    }
+                }
             } catch {
                 throw RaftStorageError(error)
             }
@@ -217,7 +228,7 @@ public final class FileRaftStorage: RaftStorage {
         snapshot = recovery.snapshot
         stored = recovery.stored
         truncatedBytes = recovery.truncatedBytes
-        syncCount = opening == .new && options.sync ? 1 : 0
+        syncCount = parentSyncs
         if let last = recovery.segments.last, let file = recovery.lastSegmentFile {
             closedSegments = recovery.segments.dropLast()
             active = ActiveSegment(segment: last, file: file, size: recovery.lastSegmentSize)

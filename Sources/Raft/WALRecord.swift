@@ -60,23 +60,41 @@ struct WALRecord: Equatable {
     /// with `salt`, if one is there, complete and with a matching checksum;
     /// nil otherwise.
     static func validLength(_ bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
+        validLength(bytes) { range in
+            var crc = CRC32C(salt: salt)
+            crc.update(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            return crc.value
+        }
+    }
+
+    /// ``validLength(_:salt:)`` with `checksum` giving the salted checksum
+    /// of a range of `bytes`.
+    private static func validLength(
+        _ bytes: UnsafeRawBufferPointer, checksum: (Range<Int>) -> UInt32
+    ) -> Int? {
         guard bytes.count > headerSize else { return nil }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         guard length <= maximumPayloadSize, length < bytes.count - headerSize else { return nil }
-        let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        let recorded = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         let end = headerSize + 1 + length
-        var crc = CRC32C(salt: salt)
-        crc.update(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<end]))
-        guard crc.value == checksum else { return nil }
+        guard checksum(headerSize..<end) == recorded else { return nil }
         return end
     }
 
     /// The offset of the first valid record strictly after the start of
-    /// `bytes`, if any (recovery's test for damage before the tail).
+    /// `bytes`, if any (recovery's test for damage before the tail). Each
+    /// offset's candidate is checksummed through ``CRC32CRanges``, so the
+    /// search does not read the bytes again for every offset.
     static func firstValid(after bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
+        let ranges = CRC32CRanges(bytes)
+        let salted = CRC32C(salt: salt)
         var offset = 1
         while offset + headerSize < bytes.count {
-            if validLength(UnsafeRawBufferPointer(rebasing: bytes[offset...]), salt: salt) != nil { return offset }
+            let candidate = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let valid = validLength(candidate) { range in
+                ranges.checksum(of: (offset + range.lowerBound)..<(offset + range.upperBound), after: salted)
+            }
+            if valid != nil { return offset }
             offset += 1
         }
         return nil

@@ -12,10 +12,15 @@ import CChorusSystem
 /// same ``value`` as one ``checksum(_:)`` call.
 public struct CRC32C: Sendable {
     /// The running register, before the final XOR.
-    private var state: UInt32 = 0xFFFF_FFFF
+    private(set) var state: UInt32 = 0xFFFF_FFFF
 
     /// Creates a checksum of no bytes (whose ``value`` is 0).
     public init() {}
+
+    /// Resumes a checksum whose register is `state`.
+    init(state: UInt32) {
+        self.state = state
+    }
 
     /// Creates a checksum that has been fed `salt` (its 8 bytes,
     /// little-endian). A log whose records are checksummed from a salt it

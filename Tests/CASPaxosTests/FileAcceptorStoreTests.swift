@@ -547,6 +547,40 @@ struct FileAcceptorStoreTests {
         #expect(store.truncatedBytes > value.count)
     }
 
+    /// Without ``CRC32CRanges`` the search for a whole batch after the torn
+    /// one checksummed each candidate byte by byte: two terabytes of CRC
+    /// here, the value holding the marker and a 4 MiB length every 8 bytes.
+    @Test("a torn 8 MiB batch whose value reads as batch headers every 8 bytes is truncated in one pass",
+          .timeLimit(.minutes(1)))
+    func tornBatchOfPlausibleHeaders() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        _ = try Self.writeThreeBatches(path)
+        var headers = WireWriter(capacity: 8 << 20)
+        while headers.count < 8 << 20 {
+            headers.writeUInt32(AcceptorLogBatch.marker)
+            headers.writeUInt32(4 << 20)
+        }
+        let sizeBefore: Int
+        let size: Int
+        do {
+            // Appended, not compacted into a new log.
+            let store = try FileAcceptorStore(path: path, opening: .existing, compactionThreshold: 64 << 20)
+            _ = try store.load()
+            sizeBefore = store.fileSize
+            store.apply(.register(key: [4], state: Self.register(4, headers.takeBytes())))
+            try store.sync()
+            size = store.fileSize
+        }
+        let descriptor = open(path, O_RDWR)
+        ftruncate(descriptor, off_t(size - 8))
+        close(descriptor)
+        let store = try FileAcceptorStore(path: path, opening: .existing)
+        #expect(try store.load().registers.count == 3)
+        #expect(store.truncatedBytes == size - 8 - sizeBefore)
+    }
+
     /// The payload sizes of the batches of the log at `path`, which must
     /// hold nothing else.
     static func batchPayloads(_ path: String) throws -> [Int] {

@@ -127,6 +127,18 @@ struct FileRaftStorageOpeningTests {
         #expect(throws: Never.self) { try FileRaftStorage(directory: directory.path, opening: .existing) }
     }
 
+    @Test("a first start in directories it creates syncs the parent of each, so none can vanish with a power loss")
+    func createdDirectoriesSynced() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/cluster/group-7/replica"
+        let storage = try FileRaftStorage(directory: path, opening: .new)
+        #expect(storage.syncCount == 5, "three parents (of cluster, group-7, replica), the segment, the directory")
+        let unsynced = try FileRaftStorage(
+            directory: directory.path + "/other/replica", opening: .new, options: .init(sync: false))
+        #expect(unsynced.syncCount == 0)
+    }
+
     @Test("a log created and never written to opens both ways; once written, a first start refuses it")
     func untouchedLog() throws {
         let directory = try TemporaryDirectory()

@@ -244,6 +244,30 @@ struct FileRaftStorageTests {
         #expect(storage.truncatedBytes > command.count)
     }
 
+    /// Without ``CRC32CRanges`` the search for a whole record after the
+    /// torn one checksummed each candidate byte by byte: about a terabyte
+    /// of CRC here, every aligned offset of the command claiming a 2 MiB
+    /// record.
+    @Test("a torn 4 MiB record whose bytes read as record lengths at every offset is cut off in one pass",
+          .timeLimit(.minutes(1)))
+    func tornRecordOfPlausibleLengths() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (path, sizes) = try Self.writeThreeRecords(directory)
+        var command = [UInt8](repeating: 0, count: 4 << 20)
+        for offset in stride(from: 0, to: command.count, by: 4) { command[offset + 2] = 0x20 }  // 0x0020_0000
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
+            try storage.persist([RaftEntry(term: 1, index: 10, command: command)], hardState: nil)
+        }
+        var bytes = try directory.bytes(path)
+        bytes.removeLast(8)
+        try directory.write(bytes, to: path)
+        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
+        #expect(Self.allEntries(storage) == Self.entries(1...9, term: 1))
+        #expect(storage.truncatedBytes == bytes.count - sizes[2])
+    }
+
     @Test("segments roll; compaction after a snapshot removes old ones; reopening gives the same log and hard state")
     func rollAndCompact() throws {
         let directory = try TemporaryDirectory()

@@ -1,0 +1,100 @@
+/// The CRC-32C of any range of one buffer, fed after any prefix, in time
+/// that grows with the logarithm of the range's length rather than the
+/// length: a log's recovery looks for a whole record at every offset of a
+/// damaged tail, and checksumming each candidate byte by byte would read
+/// the tail once per offset (hours for a tail of a few megabytes whose
+/// bytes read as plausible record lengths).
+///
+/// One pass over the buffer keeps the CRC register every ``stride`` bytes.
+/// The register is affine in its starting value: feeding bytes `B` to a
+/// register `r` gives `r · x^(8·|B|) ⊕ f(B)`, with `f(B)` the register fed
+/// `B` from zero, all modulo the Castagnoli polynomial. So with `R(i)` the
+/// register after the buffer's first `i` bytes, feeding `bytes[a..<b]` to
+/// `r` gives `R(b) ⊕ (r ⊕ R(a)) · x^(8·(b − a))`; ranges shorter than
+/// ``directLimit`` are simply fed.
+///
+/// Valid while the buffer it was made from is.
+package struct CRC32CRanges {
+    /// Bytes between two kept registers.
+    static let stride = 64
+    /// Ranges up to this long are checksummed byte by byte: below it that
+    /// is cheaper than the multiplications.
+    static let directLimit = 4_096
+
+    private let bytes: UnsafeRawBufferPointer
+    /// The register after the buffer's first `k · stride` bytes, at `k`.
+    private let registers: [UInt32]
+
+    /// Reads `bytes` once.
+    package init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        var registers: [UInt32] = []
+        registers.reserveCapacity(bytes.count / Self.stride + 1)
+        var crc = CRC32C()
+        var start = 0
+        while true {
+            registers.append(crc.state)
+            guard start + Self.stride <= bytes.count else { break }
+            crc.update(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Self.stride)]))
+            start += Self.stride
+        }
+        self.registers = registers
+    }
+
+    /// The ``CRC32C/value`` of `prefix` fed `bytes[range]` next.
+    package func checksum(of range: Range<Int>, after prefix: CRC32C) -> UInt32 {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "a range outside the buffer")
+        if range.count <= Self.directLimit {
+            var crc = prefix
+            crc.update(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            return crc.value
+        }
+        let start = register(at: range.lowerBound)
+        let end = register(at: range.upperBound)
+        return ~(end ^ Self.shifted(prefix.state ^ start, byZeroBytes: range.count))
+    }
+
+    /// The register after the buffer's first `offset` bytes.
+    private func register(at offset: Int) -> UInt32 {
+        let kept = offset / Self.stride
+        var crc = CRC32C(state: registers[kept])
+        crc.update(UnsafeRawBufferPointer(rebasing: bytes[(kept * Self.stride)..<offset]))
+        return crc.state
+    }
+
+    // MARK: Arithmetic modulo the polynomial
+
+    /// `register` fed `count` zero bytes: `register · x^(8·count)`.
+    static func shifted(_ register: UInt32, byZeroBytes count: Int) -> UInt32 {
+        var result = register
+        var remaining = count
+        var power = 3  // x^(8·count) is the product of x^(2^(k+3)) over the set bits k of count
+        while remaining > 0 {
+            if remaining & 1 != 0 { result = multiply(powersOfX[power], result) }
+            remaining >>= 1
+            power += 1
+        }
+        return result
+    }
+
+    /// `x^(2^k)` modulo the polynomial, at `k`, bit-reflected as the
+    /// register is (bit 31 is the coefficient of `x^0`).
+    private static let powersOfX: [UInt32] = {
+        var powers: [UInt32] = [0x4000_0000]  // x
+        for _ in 1..<Int.bitWidth { powers.append(multiply(powers[powers.count - 1], powers[powers.count - 1])) }
+        return powers
+    }()
+
+    /// `a · b` modulo the polynomial, both bit-reflected.
+    static func multiply(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        var product: UInt32 = 0
+        var a = a
+        var b = b
+        while a != 0 {
+            if a & 0x8000_0000 != 0 { product ^= b }
+            a <<= 1
+            b = b & 1 != 0 ? (b >> 1) ^ 0x82F6_3B78 : b >> 1
+        }
+        return product
+    }
+}

@@ -30,9 +30,11 @@ public struct GossipCounters: Hashable, Sendable {
     public var malformedFramesDropped = 0
     /// Active neighbours taken for failed after ``GossipConfiguration/peerTimeout``.
     public var neighborFailures = 0
-    /// Requests to become a neighbour not sent because as many as the bound
-    /// (twice the active view) were awaiting their answers: a flood of
-    /// forward joins, forged or not.
+    /// Requests to become a neighbour of a newcomer named by a forward join
+    /// not sent because as many as the bound (twice the active view) were
+    /// awaiting their answers: a flood of forward joins, forged or not. The
+    /// node's own requests (join, view repair, probes) have no part in the
+    /// bound.
     public var neighborRequestsRefused = 0
 
     /// Creates zeroed counters.

@@ -13,10 +13,11 @@ extension GossipInstance {
     /// Sends a join to the next seed, if the node still has no neighbour
     /// and no request out.
     mutating func retryJoin(now: Instant, into effects: inout [GossipEffect]) {
-        guard view.active.isEmpty, pendingRequests.isEmpty, !seeds.isEmpty else { return }
+        guard view.active.isEmpty, ownPendingRequests == 0, !seeds.isEmpty else { return }
         let seed = seeds[nextSeed % seeds.count]
         nextSeed += 1
         pendingRequests[seed] = now + configuration.requestTimeout
+        newcomerRequests.remove(seed)
         joinDue = now + configuration.requestTimeout
         send(.join, to: seed, now: now, into: &effects)
     }
@@ -39,14 +40,14 @@ extension GossipInstance {
     ) {
         guard newcomer != endpoint, !view.isActive(newcomer) else { return }
         if timeToLive == 0 || view.active.count <= 1 {
-            requestNeighbor(newcomer, highPriority: true, now: now, into: &effects)
+            requestNeighbor(newcomer, highPriority: true, forNewcomer: true, now: now, into: &effects)
             return
         }
         if Int(timeToLive) == configuration.passiveRandomWalkLength {
             view.addPassive(newcomer, using: &random)
         }
         guard let next = view.randomActive(excluding: [sender, newcomer], using: &random) else {
-            requestNeighbor(newcomer, highPriority: true, now: now, into: &effects)
+            requestNeighbor(newcomer, highPriority: true, forNewcomer: true, now: now, into: &effects)
             return
         }
         send(.forwardJoin(newcomer: newcomer, timeToLive: timeToLive - 1), to: next, now: now, into: &effects)
@@ -54,20 +55,32 @@ extension GossipInstance {
 
     // MARK: Neighbours
 
-    /// Requests to become a neighbour awaiting their answers, at most: twice
-    /// the active view. A forward join names its newcomer, any address, and
-    /// anyone may send one; without a bound a flood of them grew the
-    /// pending requests (each scanned on every tick) and made this node
-    /// send a request to every address named.
-    var maximumPendingRequests: Int { 2 * view.activeCapacity }
+    /// Requests to newcomers named by forward joins awaiting their answers,
+    /// at most: twice the active view. A forward join names its newcomer, any
+    /// address, and anyone may send one; without a bound a flood of them
+    /// grew the pending requests (each scanned on every tick) and made this
+    /// node send a request to every address named. This node's own
+    /// requests are not counted against it: a steady flood must not stop
+    /// its join or the repair of its active view.
+    var maximumNewcomerRequests: Int { 2 * view.activeCapacity }
 
-    /// Asks `peer` to become a neighbour (it answers NEIGHBORREPLY), unless
-    /// ``maximumPendingRequests`` are pending (counted).
-    mutating func requestNeighbor(_ peer: Endpoint, highPriority: Bool, now: Instant, into effects: inout [GossipEffect]) {
+    /// The pending requests this node made on its own account (a join, the
+    /// repair of its active view, a probe of a failed peer).
+    var ownPendingRequests: Int { pendingRequests.count - newcomerRequests.count }
+
+    /// Asks `peer` to become a neighbour (it answers NEIGHBORREPLY). A
+    /// request `forNewcomer` (named by a forward join) is refused, and
+    /// counted, while ``maximumNewcomerRequests`` are pending.
+    mutating func requestNeighbor(
+        _ peer: Endpoint, highPriority: Bool, forNewcomer: Bool = false, now: Instant, into effects: inout [GossipEffect]
+    ) {
         guard pendingRequests[peer] == nil else { return }
-        guard pendingRequests.count < maximumPendingRequests else {
-            counters.neighborRequestsRefused += 1
-            return
+        if forNewcomer {
+            guard newcomerRequests.count < maximumNewcomerRequests else {
+                counters.neighborRequestsRefused += 1
+                return
+            }
+            newcomerRequests.insert(peer)
         }
         pendingRequests[peer] = now + configuration.requestTimeout
         send(.neighbor(highPriority: highPriority), to: peer, now: now, into: &effects)
@@ -87,6 +100,7 @@ extension GossipInstance {
         // Only answers to our own requests count: a stray acceptance must
         // not make a one-sided link.
         guard pendingRequests.removeValue(forKey: sender) != nil else { return }
+        newcomerRequests.remove(sender)
         failedPeers.removeAll { $0 == sender }
         if accepted {
             addActive(sender, now: now, into: &effects)
@@ -142,7 +156,7 @@ extension GossipInstance {
     /// Asks passive peers to become neighbours while the active view (with
     /// the requests out) has room.
     mutating func fillActiveView(now: Instant, into effects: inout [GossipEffect]) {
-        while view.active.count + pendingRequests.count < view.activeCapacity {
+        while view.active.count + ownPendingRequests < view.activeCapacity {
             let candidates = view.passive.filter { pendingRequests[$0] == nil }
             guard let candidate = candidates.randomElement(using: &random) else { return }
             requestNeighbor(candidate, highPriority: view.active.isEmpty, now: now, into: &effects)
@@ -172,6 +186,7 @@ extension GossipInstance {
         let expired = pendingRequests.filter { $0.value <= now }.keys.sorted(by: Endpoint.precedes)
         for peer in expired {
             pendingRequests[peer] = nil
+            newcomerRequests.remove(peer)
             view.removePassive(peer)
             rememberFailed(peer)
         }

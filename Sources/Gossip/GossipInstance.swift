@@ -42,6 +42,11 @@ public struct GossipInstance {
     var joinDue = Instant.zero
     /// Neighbour and join requests awaiting an answer, with their deadlines.
     var pendingRequests: [Endpoint: Instant] = [:]
+    /// The pending requests sent to newcomers that forward joins named,
+    /// which anyone can send: they have a budget of their own
+    /// (``maximumNewcomerRequests``), so a flood of them never holds up
+    /// this node's own join, view repair and probes.
+    var newcomerRequests: Set<Endpoint> = []
     /// Active neighbours: when each was last heard from and last sent to.
     var lastHeard: [Endpoint: Instant] = [:]
     var lastSent: [Endpoint: Instant] = [:]
@@ -209,7 +214,7 @@ public struct GossipInstance {
         if let due = lazyFlushDue { deadline = min(deadline, due) }
         if let due = missing.nextDeadline { deadline = min(deadline, due) }
         for due in pendingRequests.values { deadline = min(deadline, due) }
-        if view.active.isEmpty && pendingRequests.isEmpty && !seeds.isEmpty { deadline = min(deadline, joinDue) }
+        if view.active.isEmpty && ownPendingRequests == 0 && !seeds.isEmpty { deadline = min(deadline, joinDue) }
         return deadline
     }
 

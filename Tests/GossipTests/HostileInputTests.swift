@@ -126,4 +126,63 @@ struct HostileInputTests {
         #expect(setup.target.counters.neighborRequestsRefused >= 500 - bound)
         #expect(setup.target.counters.controlMessagesSent - sentBefore < bound + 50)
     }
+
+    /// Endpoints `10.9.0.x:7000` standing for newcomers a forged forward
+    /// join names, that never answer.
+    static func forgedNewcomers(_ count: Int) throws -> [Endpoint] {
+        try (0..<count).map { try Endpoint(parsing: "10.9.\($0 / 256).\($0 % 256):7000") }
+    }
+
+    @Test("forward joins at their bound hold up neither the node's repair of its active view nor its join")
+    func forwardJoinFloodLeavesOwnRequests() throws {
+        let peer = { (last: Int) in try Endpoint(parsing: "10.0.0.\(last):7000") }
+        let attacker = try peer(99)
+        var effects: [GossipEffect] = []
+        let now = Instant.zero + .seconds(1)
+        let flood = try Self.forgedNewcomers(30)
+        let neighborRequests = { (effects: [GossipEffect]) in
+            effects.compactMap { effect -> Endpoint? in
+                guard case .send(.neighbor, let destination) = effect else { return nil }
+                return destination
+            }
+        }
+
+        // Three neighbours, three standby peers; then a flood, then a
+        // neighbour leaves: a request goes to a standby peer.
+        var node = try GossipInstance(
+            id: NodeID(1), endpoint: try peer(1), configuration: Self.configuration, seed: 7, now: .zero)
+        for last in 2...4 { node.receive(.join, from: try peer(last), now: now, into: &effects) }
+        node.receive(.shuffleReply(sample: try (5...7).map(peer)), from: try peer(2), now: now, into: &effects)
+        for newcomer in flood {
+            node.receive(.forwardJoin(newcomer: newcomer, timeToLive: 0), from: attacker, now: now, into: &effects)
+        }
+        #expect(neighborRequests(effects).count == 2 * Self.configuration.activeViewSize)
+        effects.removeAll()
+        node.receive(.disconnect, from: try peer(2), now: now, into: &effects)
+        let repairs = neighborRequests(effects)
+        #expect(!repairs.isEmpty)
+        #expect(Set(repairs).isSubset(of: Set(try (2...7).map(peer))))
+
+        // A node with no neighbour yet keeps trying its seed: the flood
+        // after its first join still holds its requests when the join's
+        // deadline passes.
+        var joining = try GossipInstance(
+            id: NodeID(2), endpoint: try peer(10), configuration: Self.configuration, seed: 8, now: .zero)
+        let seed = try peer(1)
+        joining.join(seeds: [seed], now: .zero, into: &effects)
+        for newcomer in flood {
+            joining.receive(
+                .forwardJoin(newcomer: newcomer, timeToLive: 0), from: attacker, now: .zero + .milliseconds(100),
+                into: &effects)
+        }
+        effects.removeAll()
+        let retry = Instant.zero + Self.configuration.requestTimeout
+        #expect(joining.nextDeadline <= retry)
+        joining.tick(now: retry, into: &effects)
+        let joins = effects.filter { effect in
+            guard case .send(.join, let destination) = effect else { return false }
+            return destination == seed
+        }
+        #expect(joins.count == 1)
+    }
 }

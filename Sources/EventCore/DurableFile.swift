@@ -132,8 +132,11 @@ package final class DurableFile {
 
     // MARK: Directories
 
-    /// The directory holding `path` (`"."` for a bare name).
+    /// The directory holding `path` (`"."` for a bare name); trailing
+    /// slashes are not a level (`"a/b/"` is in `"a"`).
     package static func directory(of path: String) -> String {
+        var path = Substring(path)
+        while path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let directory = String(path[..<slash])
         return directory.isEmpty ? "/" : directory

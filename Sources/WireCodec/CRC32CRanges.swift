@@ -18,8 +18,8 @@ package struct CRC32CRanges {
     /// Bytes between two kept registers.
     static let stride = 64
     /// Ranges up to this long are checksummed byte by byte: below it that
-    /// is cheaper than the multiplications.
-    static let directLimit = 4_096
+    /// is cheaper than reading two registers and multiplying.
+    static let directLimit = 256
 
     private let bytes: UnsafeRawBufferPointer
     /// The register after the buffer's first `k · stride` bytes, at `k`.
@@ -64,24 +64,37 @@ package struct CRC32CRanges {
 
     // MARK: Arithmetic modulo the polynomial
 
-    /// `register` fed `count` zero bytes: `register · x^(8·count)`.
+    /// `register` fed `count` zero bytes: `register · x^(8·count)`, one
+    /// multiplication per nonzero byte of `count` (at most four below
+    /// 4 GiB).
     static func shifted(_ register: UInt32, byZeroBytes count: Int) -> UInt32 {
         var result = register
-        var remaining = count
-        var power = 3  // x^(8·count) is the product of x^(2^(k+3)) over the set bits k of count
-        while remaining > 0 {
-            if remaining & 1 != 0 { result = multiply(powersOfX[power], result) }
-            remaining >>= 1
-            power += 1
+        var remaining = UInt64(count)
+        var place = 0
+        while remaining != 0 {
+            let digit = Int(remaining & 0xFF)
+            if digit != 0 { result = multiply(zeroBytePowers[place << 8 | digit], result) }
+            remaining >>= 8
+            place += 1
         }
         return result
     }
 
-    /// `x^(2^k)` modulo the polynomial, at `k`, bit-reflected as the
-    /// register is (bit 31 is the coefficient of `x^0`).
-    private static let powersOfX: [UInt32] = {
-        var powers: [UInt32] = [0x4000_0000]  // x
-        for _ in 1..<Int.bitWidth { powers.append(multiply(powers[powers.count - 1], powers[powers.count - 1])) }
+    /// `x^(8·d·256^p)` modulo the polynomial, at `p · 256 + d`, for the
+    /// eight places `p` of a 64-bit count and its digits `d`; bit-reflected
+    /// as the register is (bit 31 is the coefficient of `x^0`).
+    private static let zeroBytePowers: [UInt32] = {
+        var powers: [UInt32] = []
+        powers.reserveCapacity(8 * 256)
+        var base: UInt32 = 0x0080_0000  // x^8: one zero byte
+        for _ in 0..<8 {
+            var power: UInt32 = 0x8000_0000  // x^0
+            for _ in 0..<256 {
+                powers.append(power)
+                power = multiply(power, base)
+            }
+            base = power  // base^256
+        }
         return powers
     }()
 

@@ -118,6 +118,10 @@ public final class CASPaxosNode {
     @exclusivity(unchecked) private var proposalHandlers: [UInt64: (Result<[UInt8]?, CASPaxosError>) -> Void] = [:]
     @exclusivity(unchecked) private var taskHandlers: [UInt64: (Result<Void, CASPaxosError>) -> Void] = [:]
     @exclusivity(unchecked) private var isStopped = false
+    /// The loop's shutdown handler that stops the node, removed when the
+    /// node stops first (a process that starts and stops nodes on one loop
+    /// would otherwise keep one handler per node).
+    @exclusivity(unchecked) private var shutdownHook: LoopHook?
     private let logger: any LogSink
     @exclusivity(unchecked) private var receiver: FrameReceiver
     @exclusivity(unchecked) private var syncs = 0
@@ -232,7 +236,7 @@ public final class CASPaxosNode {
         }
         // On an event loop, the loop's shutdown stops the node, so that
         // nothing waits forever on a completion that no timer will bring.
-        (scheduler as? EventLoop)?.addShutdownHandler { [weak self] in self?.stop() }
+        shutdownHook = (scheduler as? EventLoop)?.addShutdownHandler { [weak self] in self?.stop() }
     }
 
     /// What the node has done so far.
@@ -354,6 +358,8 @@ public final class CASPaxosNode {
     public func stop() {
         guard !isStopped else { return }
         isStopped = true
+        if let shutdownHook, let loop = scheduler as? EventLoop { loop.removeHandler(shutdownHook) }
+        shutdownHook = nil
         timer.cancel()
         transport.setReceiveHandler { _, _, _ in }
         let stopped = CASPaxosError(.notAvailable, detail: "the node was stopped")

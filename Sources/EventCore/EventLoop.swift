@@ -370,6 +370,14 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         return hook
     }
 
+    /// The shutdown handlers registered and not yet run or removed: for
+    /// tests that a component stopped before the loop removes its own.
+    /// Loop-only.
+    package var shutdownHandlerCount: Int {
+        preconditionInLoop()
+        return shutdownHandlers.count
+    }
+
     /// Removes an iteration-end or shutdown handler (a closed transport
     /// removes its own); an unknown hook is ignored. Loop-only.
     public func removeHandler(_ hook: LoopHook) {

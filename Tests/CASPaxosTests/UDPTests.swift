@@ -77,9 +77,13 @@ struct UDPTests {
         try await Self.incrementConcurrently(through: proposers, times: 10)
         let value = try await proposers[0].read(key: Array("n".utf8))
         #expect(value == [20, 10, 10])
-        // The acceptors answered every proposal; stop everything on the loop.
+        // The acceptors answered every proposal; stop everything on the
+        // loop: each node removes its shutdown handler, the transports'
+        // stay.
         try await loop.submit {
+            let handlers = loop.shutdownHandlerCount
             for node in acceptors.value + proposers.map(\.value) { node.stop() }
+            #expect(loop.shutdownHandlerCount == handlers - 5)
         }
     }
 

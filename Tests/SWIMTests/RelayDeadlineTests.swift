@@ -1,12 +1,14 @@
 import EventCore
-import SWIM
+@testable import SWIM
 import Testing
 
 /// A member relaying pings for others (indirect probes) nacks each
 /// requester when its relayed ping goes unanswered: ``SWIMInstance/nextDeadline``
 /// must name the first nack still due, also after an earlier relay was
 /// answered, or the nack goes late (after the requester's protocol period,
-/// which then counts it missing and raises its own health score).
+/// which then counts it missing and raises its own health score). The same
+/// holds for confirmation probes (Lifeguard), whose expiry counts as this
+/// member's own suspicion.
 @Suite("SWIM relay deadlines")
 struct RelayDeadlineTests {
     static let start = HostileInputTests.start
@@ -65,5 +67,57 @@ struct RelayDeadlineTests {
             now = instance.nextDeadline
         }
         #expect(nackedAt == secondNackDue)
+    }
+
+    @Test("an answered confirmation probe leaves the one behind it at the front, due and expired on time")
+    func answeredConfirmation() throws {
+        var instance = try HostileInputTests.instance()
+        var effects: [SWIMEffect] = []
+        let suspects = [(NodeID(10), try Endpoint(parsing: "127.0.0.1:7010")),
+                        (NodeID(11), try Endpoint(parsing: "127.0.0.1:7011"))]
+        let newcomers = suspects.map { SWIMUpdate.alive(Member(id: $0.0, endpoint: $0.1, incarnation: 1, status: .alive)) }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: newcomers),
+                         from: HostileInputTests.peer, now: Self.start, into: &effects)
+        // Ticked until the news has spread, every probe answered.
+        let owners = [HostileInputTests.peer: NodeID(2), suspects[0].1: suspects[0].0, suspects[1].1: suspects[1].0]
+        var quiet = Self.start
+        while quiet < Self.start + .seconds(10) {
+            quiet = instance.nextDeadline
+            effects.removeAll()
+            instance.tick(now: quiet, into: &effects)
+            for case .send(let message, let destination) in effects {
+                guard case .ping(let sequence, _) = message.body, let owner = owners[destination] else { continue }
+                instance.receive(SWIMMessage(sender: owner, body: .ack(sequence: sequence)), from: destination,
+                                 now: quiet, into: &effects)
+            }
+        }
+        // Member 2 suspects 10, then 11, 10 ms apart: with 4 members,
+        // each suspicion is confirmed by a probe of our own.
+        var probes: [UInt32] = []
+        for (index, (suspect, endpoint)) in suspects.enumerated() {
+            effects.removeAll()
+            instance.receive(
+                SWIMMessage(sender: NodeID(2), body: .gossip, updates: [.suspect(suspect, incarnation: 1, by: NodeID(2))]),
+                from: HostileInputTests.peer, now: quiet + .milliseconds(1 + 10 * index), into: &effects)
+            probes.append(try #require(effects.lazy.compactMap { effect -> UInt32? in
+                if case .send(let message, endpoint) = effect, case .ping(let sequence, _) = message.body { sequence } else { nil }
+            }.first))
+        }
+        let secondDue = try #require(instance.confirmations[probes[1]]).deadline
+        // 10 answers; 11 does not.
+        instance.receive(SWIMMessage(sender: suspects[0].0, body: .ack(sequence: probes[0])), from: suspects[0].1,
+                         now: quiet + .milliseconds(12), into: &effects)
+        #expect(instance.confirmationOrder.first == probes[1])
+        // Ticking at each deadline the instance names, 11's confirmation
+        // expires when due: its silence counts as our own suspicion.
+        var now = instance.nextDeadline
+        var expiredAt: Instant?
+        while now <= secondDue + .seconds(2) && expiredAt == nil {
+            effects.removeAll()
+            instance.tick(now: now, into: &effects)
+            if instance.confirmations[probes[1]] == nil { expiredAt = now }
+            now = instance.nextDeadline
+        }
+        #expect(expiredAt == secondDue)
     }
 }

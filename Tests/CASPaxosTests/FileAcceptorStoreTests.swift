@@ -529,22 +529,32 @@ struct FileAcceptorStoreTests {
         crafted.writeUInt32(payload.withUnsafeBytes { CRC32C.checksum($0) })
         payload.withUnsafeBytes { crafted.writeRawBytes($0) }
         let value = crafted.takeBytes() + [UInt8](repeating: 0, count: 16)
+        // The crash tears the batch just past the crafted one: that one is
+        // whole and after the bad batch's start.
+        let torn = try Self.reopenAfterTearing(value, path: path)
+        #expect(try torn.store.load().registers.count == 3)
+        #expect(torn.store.truncatedBytes > value.count)
+    }
+
+    /// Writes key 4 holding `value` in a batch of its own to the log of
+    /// ``writeThreeBatches(_:)`` at `path` (appended, not compacted into a
+    /// new log), tears the last 8 bytes of that batch as a crash would, and
+    /// reopens the store.
+    static func reopenAfterTearing(_ value: [UInt8], path: String) throws -> (store: FileAcceptorStore, tornBatchBytes: Int) {
+        let sizeBefore: Int
         let size: Int
         do {
-            let store = try FileAcceptorStore(path: path, opening: .existing)
+            let store = try FileAcceptorStore(path: path, opening: .existing, compactionThreshold: 64 << 20)
             _ = try store.load()
+            sizeBefore = store.fileSize
             store.apply(.register(key: [4], state: Self.register(4, value)))
             try store.sync()
             size = store.fileSize
         }
-        // The crash tears the batch just past the crafted one: that one is
-        // whole and after the bad batch's start.
         let descriptor = open(path, O_RDWR)
         ftruncate(descriptor, off_t(size - 8))
         close(descriptor)
-        let store = try FileAcceptorStore(path: path, opening: .existing)
-        #expect(try store.load().registers.count == 3)
-        #expect(store.truncatedBytes > value.count)
+        return (try FileAcceptorStore(path: path, opening: .existing), size - 8 - sizeBefore)
     }
 
     /// Without ``CRC32CRanges`` the search for a whole batch after the torn
@@ -562,23 +572,9 @@ struct FileAcceptorStoreTests {
             headers.writeUInt32(AcceptorLogBatch.marker)
             headers.writeUInt32(4 << 20)
         }
-        let sizeBefore: Int
-        let size: Int
-        do {
-            // Appended, not compacted into a new log.
-            let store = try FileAcceptorStore(path: path, opening: .existing, compactionThreshold: 64 << 20)
-            _ = try store.load()
-            sizeBefore = store.fileSize
-            store.apply(.register(key: [4], state: Self.register(4, headers.takeBytes())))
-            try store.sync()
-            size = store.fileSize
-        }
-        let descriptor = open(path, O_RDWR)
-        ftruncate(descriptor, off_t(size - 8))
-        close(descriptor)
-        let store = try FileAcceptorStore(path: path, opening: .existing)
-        #expect(try store.load().registers.count == 3)
-        #expect(store.truncatedBytes == size - 8 - sizeBefore)
+        let torn = try Self.reopenAfterTearing(headers.takeBytes(), path: path)
+        #expect(try torn.store.load().registers.count == 3)
+        #expect(torn.store.truncatedBytes == torn.tornBatchBytes)
     }
 
     /// The payload sizes of the batches of the log at `path`, which must

@@ -230,18 +230,28 @@ struct FileRaftStorageTests {
         let unsalted = crafted.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
         withUnsafeBytes(of: unsalted.littleEndian) { crafted.replaceSubrange(4..<8, with: $0) }
         let command = crafted + [UInt8](repeating: 0, count: 16)
+        // The crash tears the record just past the crafted one: that one is
+        // whole and after the bad record's start.
+        let torn = try Self.reopenAfterTearing(command, path: path, in: directory)
+        #expect(Self.allEntries(torn.storage) == Self.entries(1...9, term: 1))
+        #expect(torn.storage.truncatedBytes > command.count)
+    }
+
+    /// Appends entry 10 holding `command` to the log of
+    /// ``writeThreeRecords(_:)`` at `path`, tears the last 8 bytes of its
+    /// record as a crash would, and reopens the store.
+    static func reopenAfterTearing(
+        _ command: [UInt8], path: String, in directory: TemporaryDirectory
+    ) throws -> (storage: FileRaftStorage, tornRecordBytes: Int) {
+        let sizeBefore = try directory.bytes(path).count
         do {
             let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
             try storage.persist([RaftEntry(term: 1, index: 10, command: command)], hardState: nil)
         }
-        // The crash tears the record just past the crafted one: that one is
-        // whole and after the bad record's start.
         var bytes = try directory.bytes(path)
         bytes.removeLast(8)
         try directory.write(bytes, to: path)
-        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
-        #expect(Self.allEntries(storage) == Self.entries(1...9, term: 1))
-        #expect(storage.truncatedBytes > command.count)
+        return (try FileRaftStorage(directory: directory.path, opening: .existing), bytes.count - sizeBefore)
     }
 
     /// Without ``CRC32CRanges`` the search for a whole record after the
@@ -253,19 +263,12 @@ struct FileRaftStorageTests {
     func tornRecordOfPlausibleLengths() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let (path, sizes) = try Self.writeThreeRecords(directory)
+        let (path, _) = try Self.writeThreeRecords(directory)
         var command = [UInt8](repeating: 0, count: 4 << 20)
         for offset in stride(from: 0, to: command.count, by: 4) { command[offset + 2] = 0x20 }  // 0x0020_0000
-        do {
-            let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
-            try storage.persist([RaftEntry(term: 1, index: 10, command: command)], hardState: nil)
-        }
-        var bytes = try directory.bytes(path)
-        bytes.removeLast(8)
-        try directory.write(bytes, to: path)
-        let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
-        #expect(Self.allEntries(storage) == Self.entries(1...9, term: 1))
-        #expect(storage.truncatedBytes == bytes.count - sizes[2])
+        let torn = try Self.reopenAfterTearing(command, path: path, in: directory)
+        #expect(Self.allEntries(torn.storage) == Self.entries(1...9, term: 1))
+        #expect(torn.storage.truncatedBytes == torn.tornRecordBytes)
     }
 
     @Test("segments roll; compaction after a snapshot removes old ones; reopening gives the same log and hard state")

@@ -24,6 +24,11 @@ extension FragmentReassembler {
         case inconsistent
         /// A fragment already received for a message still incomplete.
         case duplicate
+        /// No room under the caps without evicting a message further
+        /// along: the first fragment of a new message (not stored), or one
+        /// that makes a message grow (that message is evicted, and counted
+        /// in ``Counters/evicted``).
+        case noRoom
     }
 
     /// What a ``FragmentReassembler`` has done; every field only grows.
@@ -55,6 +60,8 @@ extension FragmentReassembler {
         public var inconsistent: UInt64 = 0
         /// Fragments dropped: ``DropReason/duplicate``.
         public var duplicate: UInt64 = 0
+        /// Fragments dropped: ``DropReason/noRoom``.
+        public var noRoom: UInt64 = 0
 
         /// Creates counters at zero.
         public init() {}
@@ -71,6 +78,7 @@ extension FragmentReassembler {
             case .badLength: badLength
             case .inconsistent: inconsistent
             case .duplicate: duplicate
+            case .noRoom: noRoom
             }
         }
 
@@ -91,6 +99,7 @@ extension FragmentReassembler {
             case .badLength: badLength += 1
             case .inconsistent: inconsistent += 1
             case .duplicate: duplicate += 1
+            case .noRoom: noRoom += 1
             }
         }
     }

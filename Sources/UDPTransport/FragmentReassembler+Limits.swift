@@ -6,10 +6,12 @@ extension FragmentReassembler {
     /// hold for incomplete messages. Checked by ``validate()`` when the
     /// reassembler is created.
     ///
-    /// Memory for a message is reserved, at its full length, when its first
-    /// fragment arrives, and counted against the caps until it completes,
-    /// times out or is evicted (only the bytes received are actually
-    /// touched).
+    /// A message's storage is allocated, uninitialized, at its full length
+    /// when its first fragment arrives; it is charged against the byte caps
+    /// by the pages its fragments have written
+    /// (``FragmentReassembler/pageSize`` each, at most its length), which
+    /// is the memory it takes, until it completes, times out or is
+    /// evicted.
     public struct Limits: Hashable, Sendable {
         /// The longest message reassembled, in bytes; fragments of longer
         /// ones are dropped. Default 4 MiB plus the 13-byte frame header
@@ -25,14 +27,13 @@ extension FragmentReassembler {
         /// The most incomplete messages kept per sender; a new one evicts
         /// the sender's oldest. Default 16. Range 1 ... ``maximumPartialMessages``.
         public var maximumPartialMessagesPerSender: Int
-        /// The most bytes reserved for one sender's incomplete messages, in
-        /// bytes. Default 16 MiB. Range ``maximumMessageSize`` ...
+        /// The most bytes charged to one sender's incomplete messages. Default 16 MiB. Range ``maximumMessageSize`` ...
         /// ``maximumPartialBytes``.
         public var maximumPartialBytesPerSender: Int
         /// The most incomplete messages kept from all senders; a new one
         /// evicts the oldest. Default 256. Range 1 ... 1,000,000.
         public var maximumPartialMessages: Int
-        /// The most bytes reserved for all incomplete messages. Default
+        /// The most bytes charged to all incomplete messages. Default
         /// 64 MiB. Range ``maximumPartialBytesPerSender`` ... 2⁴⁰.
         public var maximumPartialBytes: Int
 

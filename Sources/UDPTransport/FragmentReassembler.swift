@@ -9,10 +9,22 @@ import EventCore
 /// transport's loop).
 ///
 /// Input is hostile. A fragment that is malformed (see ``DropReason``) is
-/// dropped and counted; it never traps. Memory is bounded: each incomplete
-/// message reserves its full length, and the per-sender and global caps of
-/// ``Limits`` are kept by evicting the oldest incomplete messages (counted
-/// in ``Counters/evicted``). An incomplete message is dropped
+/// dropped and counted; it never traps. Memory is bounded: an incomplete
+/// message's storage is allocated, uninitialized, at its full length, but
+/// only the pages its fragments have written take memory, so that is what
+/// it is charged (``pageSize`` bytes a page touched, at most its length).
+/// One datagram claiming the first fragment of a 4 MiB message is charged
+/// one or two pages, not 4 MiB: a handful of such datagrams cannot evict
+/// every honest message under reassembly. The per-sender and global caps
+/// of ``Limits`` are kept by evicting incomplete messages (counted in
+/// ``Counters/evicted``), before a new message is stored and whenever a
+/// fragment makes one grow: the sender's own oldest for its caps; for the
+/// global ones, the oldest of those that have barely started (charged two
+/// pages or less, among the 64 oldest). A new message is not stored
+/// (``DropReason/noRoom``) rather than evict one further along, and a
+/// growing one evicts only messages less far along, else itself. So a
+/// flood of first fragments evicts its own messages, not an honest one
+/// under way. An incomplete message is dropped
 /// ``Limits/reassemblyTimeout`` after its first fragment (counted in
 /// ``Counters/timedOut``).
 ///
@@ -33,8 +45,12 @@ public final class FragmentReassembler {
     public let limits: Limits
     /// What it has done so far.
     public private(set) var counters = Counters()
-    /// The bytes reserved for incomplete messages.
+    /// The bytes charged to incomplete messages: ``pageSize`` a page their
+    /// fragments have written, at most each message's length.
     public private(set) var partialByteCount = 0
+    /// The unit of memory an incomplete message is charged in: an
+    /// allocation's pages are backed only once written.
+    public static let pageSize = 4_096
 
     private var partials: [Key: PartialMessage] = [:]
     private var senders: [Endpoint: SenderUsage] = [:]
@@ -113,6 +129,8 @@ public final class FragmentReassembler {
         if let partial = partials[key] {
             guard partial.fragmentCount == count, partial.message.count == length else { return drop(.inconsistent) }
             guard partial.markReceived(index) else { return drop(.duplicate) }
+            let added = partial.charge(range)
+            if added > 0, !grow(partial, by: added) { return drop(.noRoom) }
             partial.message.write(chunk, at: range.lowerBound)
             counters.fragmentsAccepted += 1
             guard partial.isComplete else { return .pending }
@@ -128,14 +146,15 @@ public final class FragmentReassembler {
             counters.messagesCompleted += 1
             return .completed(message)
         }
-        // Evict before allocating, so the caps bound what is held at every moment.
-        makeRoom(for: length, from: sender)
+        // Evict before writing, so the caps bound what is held at every moment.
         let message = ReassembledMessage(count: length)
-        message.write(chunk, at: range.lowerBound)
-        counters.fragmentsAccepted += 1
         let partial = PartialMessage(
             key: key, message: message, fragmentCount: count, deadline: now + limits.reassemblyTimeout)
         _ = partial.markReceived(index)
+        _ = partial.charge(range)
+        guard makeRoom(for: partial.chargedBytes, from: sender) else { return drop(.noRoom) }
+        message.write(chunk, at: range.lowerBound)
+        counters.fragmentsAccepted += 1
         insert(partial)
         return .pending
     }
@@ -147,9 +166,12 @@ public final class FragmentReassembler {
 
     // MARK: Memory caps
 
-    /// Evicts the oldest incomplete messages, the sender's own first, until
-    /// a new one of `length` bytes from `sender` fits every cap.
-    private func makeRoom(for length: Int, from sender: Endpoint) {
+    /// Evicts incomplete messages until a new one charged `length` bytes
+    /// from `sender` fits every cap: the sender's own oldest for its caps,
+    /// then for the global caps only messages that have barely started
+    /// (see ``victim(sparing:)``). Returns false,
+    /// having evicted what it could, if that is not enough.
+    private func makeRoom(for length: Int, from sender: Endpoint) -> Bool {
         while let usage = senders[sender], let victim = usage.messages.first,
             usage.messages.count >= limits.maximumPartialMessagesPerSender
                 || usage.bytes + length > limits.maximumPartialBytesPerSender
@@ -157,18 +179,76 @@ public final class FragmentReassembler {
             remove(victim)
             counters.evicted += 1
         }
-        while let victim = oldest,
-            partials.count >= limits.maximumPartialMessages || partialByteCount + length > limits.maximumPartialBytes
+        while partials.count >= limits.maximumPartialMessages || partialByteCount + length > limits.maximumPartialBytes {
+            guard let victim = victim(sparing: nil) else { return false }
+            remove(victim)
+            counters.evicted += 1
+        }
+        return true
+    }
+
+    /// The incomplete message the global caps evict next, never `grower`:
+    /// the oldest of those charged ``freshCharge`` bytes or less among the
+    /// ``evictionScan`` oldest; failing that, for room for a message that
+    /// grows (`grower`), the oldest there charged less than it; else none.
+    /// A flood of first fragments (each message charged a page or two)
+    /// then evicts its own messages, never an honest message further into
+    /// its reassembly, which only a flood of messages as far along can push
+    /// out; and of two messages that outgrow the caps together, the one
+    /// further along completes.
+    private func victim(sparing grower: PartialMessage?) -> PartialMessage? {
+        var lessAlong: PartialMessage?
+        var candidate = oldest
+        var scanned = 0
+        while let partial = candidate, scanned < Self.evictionScan {
+            candidate = partial.newer
+            guard partial !== grower else { continue }
+            if partial.chargedBytes <= Self.freshCharge { return partial }
+            if let grower, lessAlong == nil, partial.chargedBytes < grower.chargedBytes { lessAlong = partial }
+            scanned += 1
+        }
+        return lessAlong
+    }
+
+    /// A message charged this much or less (two pages: about its first
+    /// five fragments) is evicted before older ones further along.
+    static let freshCharge = 2 * pageSize
+    /// How many of the oldest messages eviction looks through for one
+    /// charged ``freshCharge`` or less.
+    static let evictionScan = 64
+
+    /// Charges `partial` `added` bytes more (pages a fragment is about to
+    /// write), first evicting other incomplete messages until it fits
+    /// every byte cap: the sender's own oldest for its cap, then for the
+    /// global cap those ``victim(sparing:)`` names. Returns false, having
+    /// evicted `partial` itself (counted), if that is not enough: the caps
+    /// are held by messages further along.
+    private func grow(_ partial: PartialMessage, by added: Int) -> Bool {
+        let sender = partial.key.sender
+        while let usage = senders[sender], usage.bytes + added > limits.maximumPartialBytesPerSender,
+            let victim = usage.messages.first(where: { $0 !== partial })
         {
             remove(victim)
             counters.evicted += 1
         }
+        while partialByteCount + added > limits.maximumPartialBytes {
+            guard let victim = victim(sparing: partial) else {
+                remove(partial)
+                counters.evicted += 1
+                return false
+            }
+            remove(victim)
+            counters.evicted += 1
+        }
+        senders[sender]?.bytes += added
+        partialByteCount += added
+        return true
     }
 
     private func insert(_ partial: PartialMessage) {
         partials[partial.key] = partial
         senders[partial.key.sender, default: SenderUsage()].add(partial)
-        partialByteCount += partial.message.count
+        partialByteCount += partial.chargedBytes
         if let last = newest {
             last.newer = partial
             partial.older = last
@@ -182,7 +262,7 @@ public final class FragmentReassembler {
         partials[partial.key] = nil
         let sender = partial.key.sender
         if senders[sender]?.remove(partial) == true { senders[sender] = nil }
-        partialByteCount -= partial.message.count
+        partialByteCount -= partial.chargedBytes
         let older = partial.older
         let newer = partial.newer
         if let older { older.newer = newer } else { oldest = newer }
@@ -200,28 +280,29 @@ extension FragmentReassembler {
     }
 
     /// One sender's incomplete messages, oldest first, and the bytes they
-    /// reserve.
+    /// are charged.
     private struct SenderUsage {
         var messages: [PartialMessage] = []
         var bytes = 0
 
         mutating func add(_ partial: PartialMessage) {
             messages.append(partial)
-            bytes += partial.message.count
+            bytes += partial.chargedBytes
         }
 
         /// Removes `partial`; returns true if no message is left.
         mutating func remove(_ partial: PartialMessage) -> Bool {
             if let position = messages.firstIndex(where: { $0 === partial }) {
                 messages.remove(at: position)
-                bytes -= partial.message.count
+                bytes -= partial.chargedBytes
             }
             return messages.isEmpty
         }
     }
 
-    /// An incomplete message: its storage, which fragments have arrived, its
-    /// deadline, and its place in the arrival-order list.
+    /// An incomplete message: its storage, which fragments have arrived and
+    /// which pages they wrote, its deadline, and its place in the
+    /// arrival-order list.
     private final class PartialMessage {
         let key: Key
         let message: ReassembledMessage
@@ -229,6 +310,11 @@ extension FragmentReassembler {
         let deadline: Instant
         private var received: [UInt64]
         private var receivedCount = 0
+        private var writtenPages: [UInt64]
+        private var writtenPageCount = 0
+        /// What the message is charged: ``FragmentReassembler/pageSize`` a
+        /// page written, at most its length.
+        private(set) var chargedBytes = 0
         var newer: PartialMessage?
         weak var older: PartialMessage?
 
@@ -238,6 +324,8 @@ extension FragmentReassembler {
             self.fragmentCount = fragmentCount
             self.deadline = deadline
             received = Array(repeating: 0, count: (fragmentCount + 63) / 64)
+            let pages = (message.count + FragmentReassembler.pageSize - 1) / FragmentReassembler.pageSize
+            writtenPages = Array(repeating: 0, count: (pages + 63) / 64)
         }
 
         var isComplete: Bool { receivedCount == fragmentCount }
@@ -245,11 +333,30 @@ extension FragmentReassembler {
         /// Records fragment `index` (below ``fragmentCount``); returns false
         /// if it had already arrived.
         func markReceived(_ index: Int) -> Bool {
+            Self.set(index, in: &received, counting: &receivedCount)
+        }
+
+        /// Marks the pages that writing `range` (nonempty, within the
+        /// message) touches; returns the bytes this adds to
+        /// ``chargedBytes``.
+        func charge(_ range: Range<Int>) -> Int {
+            let pageSize = FragmentReassembler.pageSize
+            for page in (range.lowerBound / pageSize)...((range.upperBound - 1) / pageSize) {
+                _ = Self.set(page, in: &writtenPages, counting: &writtenPageCount)
+            }
+            let charged = min(writtenPageCount * pageSize, message.count)
+            defer { chargedBytes = charged }
+            return charged - chargedBytes
+        }
+
+        /// Sets bit `index` of `bits`, counting it in `count` if it was
+        /// clear; returns whether it was.
+        private static func set(_ index: Int, in bits: inout [UInt64], counting count: inout Int) -> Bool {
             let bit: UInt64 = 1 << UInt64(index & 63)
             let word = index >> 6
-            guard received[word] & bit == 0 else { return false }
-            received[word] |= bit
-            receivedCount += 1
+            guard bits[word] & bit == 0 else { return false }
+            bits[word] |= bit
+            count += 1
             return true
         }
     }

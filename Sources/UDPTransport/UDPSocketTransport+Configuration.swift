@@ -8,8 +8,9 @@ extension UDPSocketTransport {
     ///
     /// Memory: the send queue holds ``sendQueueCapacity`` ×
     /// ``maximumDatagramSize`` bytes and the receive batch ``batchSize`` ×
-    /// ``maximumDatagramSize``, both allocated at bind; reassembly reserves
-    /// at most ``maximumPartialBytes``.
+    /// ``maximumDatagramSize``, both allocated at bind; incomplete messages
+    /// take at most ``maximumPartialBytes`` (charged by the pages their
+    /// fragments wrote: see ``FragmentReassembler``).
     public struct Configuration: Hashable, Sendable {
         /// The largest UDP payload sent or received in one datagram, in
         /// bytes; longer messages are fragmented, longer datagrams received
@@ -51,13 +52,13 @@ extension UDPSocketTransport {
         /// The most incomplete messages kept per sender. Default 16. Range 1
         /// ... ``maximumPartialMessages``.
         public var maximumPartialMessagesPerSender = 16
-        /// The most bytes reserved for one sender's incomplete messages.
+        /// The most bytes charged to one sender's incomplete messages.
         /// Default 16 MiB. Range ``maximumMessageSize`` ... ``maximumPartialBytes``.
         public var maximumPartialBytesPerSender = 16 << 20
         /// The most incomplete messages kept from all senders. Default 256.
         /// Range 1 ... 1,000,000.
         public var maximumPartialMessages = 256
-        /// The most bytes reserved for all incomplete messages. Default
+        /// The most bytes charged to all incomplete messages. Default
         /// 64 MiB. Range ``maximumPartialBytesPerSender`` ... 2⁴⁰.
         public var maximumPartialBytes = 64 << 20
 

@@ -102,27 +102,68 @@ struct FragmentReassemblerTests {
         #expect(completed == message)
     }
 
-    @Test("a flood from many senders is held to the global caps, oldest evicted first")
+    static let floodLimits = FragmentReassembler.Limits(
+        maximumMessageSize: 1 << 20, maximumPartialBytesPerSender: 1 << 20,
+        maximumPartialMessages: 64, maximumPartialBytes: 4 << 20)
+
+    /// Before messages were charged by the pages written, each first
+    /// fragment here booked its whole claimed megabyte: four of them
+    /// evicted the honest message, and a flood of them kept every large
+    /// message from completing.
+    @Test("a flood of first fragments claiming large messages is charged a page each and evicts its own messages, not an honest one under way")
     func floodFromManySenders() throws {
-        let limits = FragmentReassembler.Limits(
-            maximumMessageSize: 1 << 20, maximumPartialBytesPerSender: 1 << 20,
-            maximumPartialMessages: 64, maximumPartialBytes: 4 << 20)
-        let reassembler = try FragmentReassembler(limits: limits)
-        // Each first fragment claims a 1 MiB message: the byte cap binds
-        // (4 messages) before the count cap (64).
+        let reassembler = try FragmentReassembler(limits: Self.floodLimits)
         let large = pseudoRandomBytes(1 << 20, seed: 3)
         let first = try fragmentDatagram(of: large, index: 0, count: 763)
-        for port in 1...200 as ClosedRange<UInt16> {
+        let honest = try fragments(of: pseudoRandomBytes(1 << 20, seed: 4), messageID: 7)
+        let honestSender = Endpoint.loopbackV4(port: 9_999)
+        for piece in honest.prefix(20) { #expect(feed(reassembler, piece, from: honestSender).isPending) }
+        let honestCharge = reassembler.partialByteCount
+        #expect(honestCharge == 7 * FragmentReassembler.pageSize, "20 chunks of 1,375 bytes touch 7 pages")
+        var port: UInt16 = 1
+        for _ in 0..<200 {
             #expect(feed(reassembler, first, from: .loopbackV4(port: port)).isPending)
-            #expect(reassembler.partialByteCount <= 4 << 20)
+            port += 1
         }
-        #expect(reassembler.partialMessageCount == 4)
-        #expect(reassembler.counters.evicted == 196)
-        // The survivors are the newest: a second fragment from port 200 is accepted.
-        let second = try fragmentDatagram(of: large, index: 1, count: 763)
-        #expect(feed(reassembler, second, from: .loopbackV4(port: 200)).isPending)
-        #expect(feed(reassembler, second, from: .loopbackV4(port: 1)).isPending)
-        #expect(reassembler.counters.evicted == 197)
+        #expect(reassembler.partialMessageCount == 64)
+        #expect(reassembler.partialByteCount == honestCharge + 63 * FragmentReassembler.pageSize)
+        #expect(reassembler.counters.evicted == 200 - 63)
+        // The flood goes on, a first fragment from a new sender after each
+        // honest fragment; the honest message completes.
+        var completed: [UInt8]?
+        for piece in honest.dropFirst(20) {
+            if let bytes = feed(reassembler, piece, from: honestSender).completedBytes { completed = bytes }
+            _ = feed(reassembler, first, from: .loopbackV4(port: port))
+            port += 1
+            #expect(reassembler.partialByteCount <= Self.floodLimits.maximumPartialBytes)
+        }
+        #expect(completed.map { $0 == pseudoRandomBytes(1 << 20, seed: 4) } == true)
+    }
+
+    @Test("of two messages that outgrow the byte cap together, the one further along completes; the other gives way")
+    func growthHeldToByteCap() throws {
+        let limits = FragmentReassembler.Limits(
+            maximumMessageSize: 1 << 20, maximumPartialBytesPerSender: 1 << 20, maximumPartialBytes: 1 << 20)
+        let reassembler = try FragmentReassembler(limits: limits)
+        let messages = [pseudoRandomBytes(1 << 20, seed: 5), pseudoRandomBytes(1 << 20, seed: 6)]
+        let pieces = try messages.enumerated().map { try fragments(of: $1, messageID: UInt32($0)) }
+        var completed: [Int] = []
+        for index in pieces[0].indices {
+            for (sender, message) in pieces.enumerated() {
+                let outcome = feed(reassembler, message[index], from: .loopbackV4(port: UInt16(100 + sender)))
+                if let bytes = outcome.completedBytes {
+                    #expect(bytes == messages[sender])
+                    completed.append(sender)
+                }
+                #expect(reassembler.partialByteCount <= limits.maximumPartialBytes)
+            }
+        }
+        // Together they pass the cap: the second, never further along
+        // than the first, gives way each time (evicted, or its later
+        // fragments finding no room); the first completes.
+        #expect(completed == [0])
+        #expect(reassembler.counters.evicted >= 1)
+        #expect(reassembler.counters.noRoom > 0)
     }
 
     @Test("a single-fragment message completes at once")

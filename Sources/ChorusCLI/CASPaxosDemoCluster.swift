@@ -91,7 +91,9 @@ final class CASPaxosDemoCluster {
         }
     }
 
-    /// Ends the phase: adds up the proposers' counters and closes them.
+    /// Ends the phase: adds up the proposers' counters (before any final
+    /// read, which is no increment). The proposers keep running until
+    /// ``closeProposers()``.
     func finishPhase() -> CASPaxosDemoPhase {
         phase.endedAt = loop.now
         phase.unresolved = clients.filter(\.isBusy).count
@@ -102,14 +104,20 @@ final class CASPaxosDemoCluster {
             phase.failedAttempts += counters.failedAttempts
             phase.requestsSent += counters.requestsSent
             if let transport = node.transport as? UDPSocketTransport {
-                phase.messages += Int(transport.counters.datagramsSent + transport.counters.datagramsReceived)
-                node.stop()
-                transport.close()
+                phase.datagrams += Int(transport.counters.datagramsSent + transport.counters.datagramsReceived)
             }
         }
-        proposers = []
         for index in clients.indices { clients[index].isBusy = false }
         return phase
+    }
+
+    /// Stops the phase's proposers and closes their sockets.
+    func closeProposers() {
+        for node in proposers {
+            node.stop()
+            (node.transport as? UDPSocketTransport)?.close()
+        }
+        proposers = []
     }
 
     // MARK: Clients

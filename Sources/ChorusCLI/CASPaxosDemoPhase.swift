@@ -12,6 +12,9 @@ struct CASPaxosDemoPhase: Sendable {
     var latencies: [Duration] = []
     /// Increments that ended with an indeterminate error and were retried.
     var indeterminate = 0
+    /// Increments that failed for certain (not applied: a conflict or
+    /// timeout before any accept, no quorum, a value too large); the
+    /// client moves on to its next increment.
     var definiteFailures = 0
     /// Increments still unresolved when the phase ended.
     var unresolved = 0
@@ -20,8 +23,9 @@ struct CASPaxosDemoPhase: Sendable {
     var failedAttempts = 0
     var requestsSent = 0
     /// Datagrams the proposers sent and received (every CASPaxos message
-    /// has a proposer at one end).
-    var messages = 0
+    /// has a proposer at one end; a datagram carries every message of a
+    /// loop turn to one destination).
+    var datagrams = 0
 
     var name: String { oneRoundTrip ? "1RTT on" : "1RTT off" }
     /// Increments per second of issuing time.
@@ -36,7 +40,7 @@ struct CASPaxosDemoPhase: Sendable {
     var busiestProposerShare: Double {
         increments == 0 ? 0 : Double(incrementsByProposer.max() ?? 0) / Double(increments)
     }
-    var messagesPerIncrement: Double { increments == 0 ? 0 : Double(messages) / Double(increments) }
+    var datagramsPerIncrement: Double { increments == 0 ? 0 : Double(datagrams) / Double(increments) }
     /// Request rounds (one request to each of the three acceptors) per
     /// increment.
     var roundTripsPerIncrement: Double { increments == 0 ? 0 : Double(requestsSent) / 3 / Double(increments) }

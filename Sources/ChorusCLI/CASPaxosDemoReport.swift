@@ -10,31 +10,36 @@ struct CASPaxosDemoReport {
     /// Per key: increments that succeeded.
     let increments: [Int]
 
-    /// Whether every counter holds exactly its successful increments.
+    /// Whether every counter was read and holds exactly its successful
+    /// increments.
     var countersMatch: Bool {
-        zip(finalValues, increments).allSatisfy { value, count in value == UInt64(count) }
+        finalValues.count == increments.count
+            && zip(finalValues, increments).allSatisfy { value, count in value == UInt64(count) }
     }
 
     var table: String {
         var rows = [[
-            "phase", "increments", "ops/s", "p50", "p99", "max", "failed attempts", "retries", "indeterminate",
-            "msgs/op", "round trips/op", "busiest proposer",
+            "phase", "increments", "ops/s", "p50", "p99", "max", "failed", "failed attempts", "retries",
+            "indeterminate", "datagrams/op", "round trips/op", "busiest proposer",
         ]]
         for phase in phases {
             let sorted = phase.latencies.sorted()
             rows.append([
                 phase.name, "\(phase.increments)", String(format: "%.0f", phase.rate),
                 DemoReport.percentile(0.5, of: sorted), DemoReport.percentile(0.99, of: sorted),
-                DemoReport.percentile(1, of: sorted), "\(phase.failedAttempts)", "\(phase.retries)",
-                "\(phase.indeterminate)", String(format: "%.2f", phase.messagesPerIncrement),
+                DemoReport.percentile(1, of: sorted), "\(phase.definiteFailures)", "\(phase.failedAttempts)",
+                "\(phase.retries)", "\(phase.indeterminate)", String(format: "%.2f", phase.datagramsPerIncrement),
                 String(format: "%.2f", phase.roundTripsPerIncrement),
                 String(format: "%.0f%%", phase.busiestProposerShare * 100),
             ])
         }
         var counters = [["counter", "final value", "successful increments", ""]]
         for (index, key) in keys.enumerated() {
-            let value = finalValues[index].map { "\($0)" } ?? "unread"
-            counters.append([key, value, "\(increments[index])", finalValues[index] == UInt64(increments[index]) ? "ok" : "MISMATCH"])
+            let final = index < finalValues.count ? finalValues[index] : nil
+            counters.append([
+                key, final.map { "\($0)" } ?? "unread", "\(increments[index])",
+                final == UInt64(increments[index]) ? "ok" : "MISMATCH",
+            ])
         }
         return DemoReport.render(rows) + "\n\n" + DemoReport.render(counters)
     }

@@ -58,7 +58,7 @@ struct GossipDemo {
 
         let interval = Duration.nanoseconds(1_000_000_000 / Int64(rate))
         let stopAt = loop.now + sending
-        loop.execute { Self.pump(cluster, on: loop, every: interval, until: stopAt) }
+        loop.execute { Self.pump(cluster, on: loop, every: interval, from: loop.now, until: stopAt) }
         let start = ContinuousClock.now
         let drainLimit = start + sending + .seconds(drain)
         var lastPrinted = start
@@ -81,11 +81,22 @@ struct GossipDemo {
         return result
     }
 
-    /// Broadcasts one message every `interval` until `stopAt`, on the loop.
-    private static func pump(_ cluster: LoopBound<DemoCluster>, on loop: EventLoop, every interval: Duration, until stopAt: Instant) {
+    /// Broadcasts one message every `interval` from `due` until `stopAt`,
+    /// on the loop. A timer fires up to a tick late, so each firing sends
+    /// every broadcast due by then and the next is scheduled from the
+    /// schedule, not from the firing: the rate holds (rates past one per
+    /// tick send several a tick).
+    private static func pump(
+        _ cluster: LoopBound<DemoCluster>, on loop: EventLoop, every interval: Duration, from due: Instant,
+        until stopAt: Instant
+    ) {
+        var due = due
         let now = loop.now
-        guard now < stopAt else { return }
-        cluster.value.broadcastFromRandomNode(now: now)
-        loop.schedule(at: now + interval) { pump(cluster, on: loop, every: interval, until: stopAt) }
+        while due <= now, due < stopAt {
+            cluster.value.broadcastFromRandomNode(now: now)
+            due = due + interval
+        }
+        guard due < stopAt else { return }
+        loop.schedule(at: due) { pump(cluster, on: loop, every: interval, from: due, until: stopAt) }
     }
 }

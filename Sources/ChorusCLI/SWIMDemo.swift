@@ -66,11 +66,11 @@ struct SWIMDemo {
         let allDead = try await Self.wait(on: loop, limit: .seconds(20)) {
             cluster.value.observers(of: victim, at: .dead) == cluster.value.live.count
         } progress: {
-            if !reportedSuspect, let first = try await loop.submit({ cluster.value.firstSighting(.suspect, about: victim) }) {
+            if !reportedSuspect, let first = try await loop.submit({ cluster.value.firstSighting(.suspect, about: victim, since: crashedAt) }) {
                 reportedSuspect = true
                 say(first.event.at, "member \(first.observer) suspects member \(victim)")
             }
-            if !reportedFirstDead, let first = try await loop.submit({ cluster.value.firstSighting(.dead, about: victim) }) {
+            if !reportedFirstDead, let first = try await loop.submit({ cluster.value.firstSighting(.dead, about: victim, since: crashedAt) }) {
                 reportedFirstDead = true
                 say(first.event.at, "member \(first.observer) declares member \(victim) dead")
                 figures.append(Figure(name: "failure detected (first member)", value: Self.format(first.event.at - crashedAt)))

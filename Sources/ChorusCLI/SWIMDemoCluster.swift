@@ -13,11 +13,13 @@ final class SWIMDemoCluster {
     private(set) var transports: [UDPSocketTransport] = []
     private(set) var members: [SWIMNode] = []
     private(set) var sightings: [Sighting] = []
-    /// Members stopped abruptly or gone: not observers any more.
-    private(set) var gone: Set<Int> = []
+    /// Members stopped abruptly or gone (not observers any more), and when.
+    private(set) var gone: [Int: Instant] = [:]
     let startedAt: Instant
+    private let loop: EventLoop
 
     init(count: Int, loop: EventLoop) throws {
+        self.loop = loop
         startedAt = loop.now
         for index in 0..<count {
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
@@ -33,7 +35,7 @@ final class SWIMDemoCluster {
     }
 
     /// Members still running.
-    var live: [Int] { members.indices.filter { !gone.contains($0) } }
+    var live: [Int] { members.indices.filter { gone[$0] == nil } }
 
     /// Whether every running member sees every running member alive.
     var isConverged: Bool {
@@ -48,16 +50,21 @@ final class SWIMDemoCluster {
         return live.filter { $0 != subject && members[$0].member(id)?.status == status }.count
     }
 
-    /// The first sighting of `kind` about `subject`, if any.
-    func firstSighting(_ kind: MemberEvent.Kind, about subject: Int) -> Sighting? {
+    /// The first sighting of `kind` about `subject` at or after `since`
+    /// (the member's crash: an earlier one was about a running member).
+    func firstSighting(_ kind: MemberEvent.Kind, about subject: Int, since: Instant) -> Sighting? {
         let id = members[subject].id
-        return sightings.first { $0.event.kind == kind && $0.event.member.id == id }
+        return sightings.first { $0.event.kind == kind && $0.event.member.id == id && $0.event.at >= since }
     }
 
-    /// Dead declarations about members that were running.
+    /// Dead declarations about members that were running when declared
+    /// (members still running, and those stopped or gone since).
     var falsePositives: Int {
-        let running = Set(live.map { members[$0].id })
-        return sightings.filter { $0.event.kind == .dead && running.contains($0.event.member.id) }.count
+        let indices = Dictionary(uniqueKeysWithValues: members.indices.map { (members[$0].id, $0) })
+        return sightings.filter { sighting in
+            guard sighting.event.kind == .dead, let subject = indices[sighting.event.member.id] else { return false }
+            return gone[subject].map { sighting.event.at < $0 } ?? true
+        }.count
     }
 
     /// Packets and bytes sent by the running members so far.
@@ -67,14 +74,14 @@ final class SWIMDemoCluster {
 
     /// Stops member `index` abruptly: no goodbye, its socket closes.
     func crash(_ index: Int) {
-        gone.insert(index)
+        gone[index] = loop.now
         members[index].stop()
         transports[index].close()
     }
 
     /// Member `index` leaves gracefully.
     func leave(_ index: Int) {
-        gone.insert(index)
+        gone[index] = loop.now
         members[index].leave()
     }
 

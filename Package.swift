@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(
             name: "CASPaxosTests",
             dependencies: ["CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
+        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "CASPaxos", "EventCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -49,11 +49,15 @@ struct SendQueue {
     /// Hands queued datagrams to the kernel until the queue is empty or the
     /// socket would block, counting what was sent and what failed.
     ///
-    /// A datagram the kernel refuses (`EMSGSIZE`, `ENOBUFS`, ...) is dropped
-    /// and counted. An error left on the socket by an ICMP message for an
-    /// *earlier* datagram (`ECONNREFUSED`, unreachable) fails the call without
-    /// sending; the datagram is retried once, and the error itself is counted
-    /// from the socket's error queue.
+    /// A failed call is retried once before its datagram is dropped: with
+    /// `IP_RECVERR` on, an ICMP error for an *earlier* datagram (port or
+    /// host unreachable, fragmentation needed, administratively
+    /// prohibited: `ECONNREFUSED`, `EHOSTUNREACH`, `EMSGSIZE`, `EACCES`,
+    /// ...) is left pending on the socket and fails the next call without
+    /// sending anything; that error is counted from the socket's error
+    /// queue, not here. A datagram that fails twice in a row is the one the
+    /// kernel refuses (too large for the route, no buffer space): dropped
+    /// and counted once.
     ///
     /// - Returns: true if the queue is empty, false if the socket would block.
     mutating func flush(
@@ -81,16 +85,13 @@ struct SendQueue {
                 counters.sendWouldBlock += 1
                 isBlocked = true
                 return false
-            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH:
+            default:
                 if retried {
                     dropFirst(code, counters: &counters)
                     retried = false
                 } else {
                     retried = true
                 }
-            default:
-                dropFirst(code, counters: &counters)
-                retried = false
             }
         }
         isBlocked = false

@@ -40,20 +40,18 @@ extension UDPSocketTransport {
             switch code {
             case EINTR:
                 continue
-            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH:
-                // An ICMP error for an earlier send, left on the socket and
-                // reported by this call (it is counted from the error
-                // queue): read again, once.
+            case EAGAIN, EWOULDBLOCK:
+                return 0
+            default:
+                // Most likely an ICMP error for an earlier send (any kind:
+                // unreachable, fragmentation needed, prohibited), left on
+                // the socket and reported by this call; it is counted from
+                // the error queue: read again, once.
                 guard !retried else {
                     stats.receiveErrors += 1
                     return 0
                 }
                 retried = true
-            case EAGAIN, EWOULDBLOCK:
-                return 0
-            default:
-                stats.receiveErrors += 1
-                return 0
             }
         }
         receiveSlotsToReset = received

@@ -31,6 +31,35 @@ struct SocketErrorTests {
         }
     }
 
+    /// Before, only ECONNREFUSED and unreachable were retried: any other
+    /// ICMP error left pending (fragmentation needed here; also
+    /// administratively prohibited) cost the next datagram, to anyone, and
+    /// was counted twice.
+    @Test("an ICMP error left pending on the socket fails no datagram, and is counted once")
+    func pendingErrorRetried() async throws {
+        try await withLoops(1) { loops in
+            let a = try await Peer.bind(.loopbackV4(), on: loops[0])
+            let b = try await Peer.bind(.loopbackV4(), on: loops[0])
+            let (source, destination) = (a.endpoint, b.endpoint)
+            // In one loop turn: the error arrives (loopback delivers it
+            // within the raw send), then the message is queued; the queue is
+            // flushed at the end of the turn, before the loop reads the
+            // error queue.
+            try await a.transport.run { transport in
+                try sendFragmentationNeeded(about: source, to: .loopbackV4(port: 9))
+                try transport.send([1, 2, 3], to: destination)
+            }
+            try await waitUntil("the message") { b.inbox.count == 1 }
+            try await waitUntil("the error counted") { try await a.counters().sendErrors.messageTooLong >= 1 }
+            try await b.send([4], to: source)
+            try await waitUntil("a round trip after it") { a.inbox.count == 1 }
+            let counters = try await a.counters()
+            #expect(counters.sendErrors.messageTooLong == 1)
+            #expect(counters.sendErrors.total == 1)
+            #expect(counters.datagramsSent == 1)
+        }
+    }
+
     @Test("a datagram longer than the receive buffer is dropped as truncated")
     func truncatedDatagram() async throws {
         var large = UDPSocketTransport.Configuration()

@@ -164,3 +164,52 @@ func sendRaw(_ bytes: [UInt8], to destination: Endpoint) throws {
     }
     guard sent == bytes.count else { throw SystemError(call: "sendto", errno: errno) }
 }
+
+/// Forges, through a raw socket, the ICMP "fragmentation needed" message a
+/// router would send about a datagram from `source` (a socket on
+/// 127.0.0.1) to `destination`: the kernel hands it to the socket bound at
+/// `source`, which then has `EMSGSIZE` pending (it fails the socket's next
+/// call) and a report in its error queue. `mtu` is the next hop's MTU the
+/// message names (65,535 leaves loopback's path MTU as it is).
+func sendFragmentationNeeded(about source: Endpoint, to destination: Endpoint, mtu: UInt16 = 65_535) throws {
+    let loopback: [UInt8] = [127, 0, 0, 1]
+    // The offending datagram's IPv4 header and the first 8 bytes of its UDP
+    // header, as the router quotes them.
+    var quoted: [UInt8] = [0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0] + loopback + loopback
+    let checksum = internetChecksum(quoted)
+    quoted[10] = UInt8(checksum >> 8)
+    quoted[11] = UInt8(checksum & 0xFF)
+    quoted += [UInt8(source.port >> 8), UInt8(source.port & 0xFF), UInt8(destination.port >> 8),
+               UInt8(destination.port & 0xFF), 0, 8, 0, 0]
+    var message: [UInt8] = [3, 4, 0, 0, 0, 0, UInt8(mtu >> 8), UInt8(mtu & 0xFF)] + quoted
+    let icmpChecksum = internetChecksum(message)
+    message[2] = UInt8(icmpChecksum >> 8)
+    message[3] = UInt8(icmpChecksum & 0xFF)
+    let descriptor = socket(AF_INET, Int32(SOCK_RAW.rawValue), Int32(IPPROTO_ICMP))
+    guard descriptor >= 0 else { throw SystemError(call: "socket", errno: errno) }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let sent = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
+            message.withUnsafeBytes { bytes in
+                sendto(descriptor, bytes.baseAddress, bytes.count, 0, sockaddrPointer,
+                       socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+    guard sent == message.count else { throw SystemError(call: "sendto", errno: errno) }
+}
+
+/// The Internet checksum (RFC 1071) of `bytes`.
+func internetChecksum(_ bytes: [UInt8]) -> UInt16 {
+    var sum: UInt32 = 0
+    for index in stride(from: 0, to: bytes.count, by: 2) {
+        let high = UInt32(bytes[index]) << 8
+        let low = index + 1 < bytes.count ? UInt32(bytes[index + 1]) : 0
+        sum += high | low
+    }
+    while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+    return ~UInt16(sum)
+}

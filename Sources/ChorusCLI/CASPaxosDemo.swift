@@ -77,7 +77,7 @@ struct CASPaxosDemo {
         defer { for loop in loops { loop.shutdown() } }
         for _ in 0..<4 {
             let loop = try EventLoop()
-            loop.start()
+            try loop.start()
             loops.append(loop)
         }
         let proposerLoop = loops[0]

@@ -44,7 +44,7 @@ struct GossipCommand {
     func run() async -> Bool {
         do {
             let loop = try EventLoop()
-            loop.start()
+            try loop.start()
             defer { loop.shutdown() }
             let (bind, seeds, mode, nodeID) = (bind, seeds, mode, nodeID)
             let node = try await loop.submit { () -> LoopBound<GossipNode> in

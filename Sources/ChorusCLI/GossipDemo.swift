@@ -43,7 +43,7 @@ struct GossipDemo {
     /// clusters).
     private func runMode(_ mode: DisseminationMode) async throws -> DemoProgress {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let nodeCount = nodeCount
         let cluster = try await loop.submit {

@@ -54,8 +54,8 @@ struct LoopbackSelfCheck {
     private func runChecks() async throws -> Bool {
         let near = try EventLoop()
         let far = try EventLoop()
-        near.start()
-        far.start()
+        try near.start()
+        try far.start()
         defer {
             near.shutdown()
             far.shutdown()

@@ -65,7 +65,7 @@ struct RaftDemo {
             .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let (nodeCount, clientCount) = (self.nodeCount, Self.clientCount)
         let cluster = try await loop.submit {

@@ -88,7 +88,7 @@ struct SWIMCommand {
     func run() async -> Bool {
         do {
             let loop = try EventLoop()
-            loop.start()
+            try loop.start()
             defer { loop.shutdown() }
             let (bind, seeds, advertise, metadata, nodeID, configuration) =
                 (bind, seeds, advertise, metadata, nodeID, configuration)

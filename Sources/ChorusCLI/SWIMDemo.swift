@@ -20,7 +20,7 @@ struct SWIMDemo {
     func run() async throws -> Bool {
         print("SWIM: \(memberCount) members on 127.0.0.1 (default configuration: 750 ms protocol period)\n")
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let count = memberCount
         let cluster = try await loop.submit { LoopBound(try SWIMDemoCluster(count: count, loop: loop), on: loop) }

@@ -16,7 +16,7 @@ import Synchronization
 ///
 /// ```swift
 /// let loop = try EventLoop()
-/// loop.start()
+/// try loop.start()
 /// loop.execute { print("on the loop") }
 /// loop.shutdown()   // runs pending work, stops the thread, closes its descriptors
 /// ```
@@ -46,9 +46,10 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         case idle
         /// A thread runs `runLoop()`.
         case running
-        /// `shutdown()` was called: queued work still runs, then the loop ends.
+        /// `shutdown()` was called: work queued before the loop notices
+        /// still runs, in its last iteration.
         case stopping
-        /// The loop ended (or is running its shutdown handlers): no work is accepted.
+        /// The loop is in its last iteration, or ended: no work is accepted.
         case stopped
     }
 
@@ -103,7 +104,8 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     /// Creates a loop (not yet running: call ``start()`` or ``run()``).
     ///
     /// - Parameter timerResolution: the tick of the loop's timer wheel;
-    ///   timers fire at most this late (default 1 ms).
+    ///   timers fire at most this late, or a millisecond late if that is
+    ///   more (`epoll_wait` sleeps in whole milliseconds; default 1 ms).
     /// - Parameter pollBeforeSleeping: after an iteration that handled I/O,
     ///   how long the loop keeps polling `epoll` without blocking before it
     ///   sleeps (default 30 µs; zero or less never polls). A loop that is
@@ -155,11 +157,14 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     }
 
     /// Starts the loop on a new thread. Calling it again, or after
-    /// ``shutdown()``, does nothing. If the thread cannot be created (the
-    /// process is out of threads) the loop stays idle.
-    public func start() {
-        shared.withLock { shared in
-            guard case .idle = shared.state else { return }
+    /// ``shutdown()``, does nothing.
+    ///
+    /// - Throws: ``SystemError`` for `pthread_create` if the thread cannot
+    ///   be created (the process is out of threads or memory); the loop
+    ///   stays idle, and ``shutdown()`` runs the work submitted to it.
+    public func start() throws(SystemError) {
+        let failure = shared.withLock { shared -> Int32 in
+            guard case .idle = shared.state else { return 0 }
             // Created under the lock, so that a concurrent `shutdown()` sees
             // either an idle loop or a running one with its thread recorded.
             // The new thread takes this lock first thing, after we release it.
@@ -173,11 +178,13 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
             }, box)
             guard result == 0 else {
                 Unmanaged<EventLoop>.fromOpaque(box).release()
-                return
+                return result
             }
             shared.state = .running
             shared.thread = thread
+            return 0
         }
+        guard failure == 0 else { throw SystemError(call: "pthread_create", errno: failure) }
     }
 
     /// Runs the loop on the calling thread until ``shutdown()``.
@@ -190,8 +197,13 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         if shouldRun { runLoop() }
     }
 
-    /// Stops the loop: tasks already submitted still run, then the shutdown
-    /// handlers, then the thread ends and the loop's descriptors are closed.
+    /// Stops the loop: tasks already submitted still run, in a last
+    /// iteration (with its I/O, timers due and iteration-end handlers, so
+    /// what they send is flushed), then the shutdown handlers, then the
+    /// thread ends and the loop's descriptors are closed. From that last
+    /// iteration on, ``execute(_:)`` refuses work (``submit(_:)`` throws
+    /// ``EventLoopError/shutDown``), and work deferred with
+    /// ``onNextTurn(_:)`` in it never runs.
     ///
     /// Idempotent and callable from any thread. Called on the loop's thread
     /// it returns at once and the loop stops after the current iteration;
@@ -291,7 +303,8 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     /// Runs `body` in the next loop iteration, right after its I/O events
     /// and before its tasks and timers; the loop polls for I/O without
     /// sleeping in between. Work it defers the same way runs an iteration
-    /// later again. Loop-only.
+    /// later again. Deferred in the loop's last iteration (see
+    /// ``shutdown()``), it never runs. Loop-only.
     public func onNextTurn(_ body: @escaping () -> Void) {
         preconditionInLoop()
         nextTurn.append(body)
@@ -416,19 +429,24 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
         var tasks: [@Sendable () -> Void] = []
         var handledIO = false
         while true {
-            // Deciding to end and refusing further work happen under one
-            // lock, so no task can be accepted and then never run.
-            let (ending, busy) = shared.withLock { shared -> (Bool, Bool) in
+            // Deciding on the last iteration and refusing further work happen
+            // under one lock, so no task can be accepted and then never run:
+            // the last iteration runs every task accepted before it. Work
+            // queued during it is refused, so a task that queues itself
+            // again (or threads that keep submitting) cannot hold the loop
+            // up for ever.
+            let (isLast, busy) = shared.withLock { shared -> (Bool, Bool) in
                 guard case .stopping = shared.state else { return (false, !shared.tasks.isEmpty) }
-                if shared.tasks.isEmpty {
-                    shared.state = .stopped
-                    return (true, true)
-                }
-                return (false, true)
+                shared.state = .stopped
+                return (true, true)
             }
-            if ending { break }
-            let timeout = busy || !endOfTurn.isEmpty || !nextTurn.isEmpty ? 0 : timeoutMilliseconds()
-            var count = handledIO && timeout != 0 ? pollForReadiness(&events, &tokens, capacity) : 0
+            var timeout = busy || !endOfTurn.isEmpty || !nextTurn.isEmpty ? 0 : timeoutMilliseconds()
+            var count: Int32 = 0
+            if handledIO && timeout != 0 {
+                count = pollForReadiness(&events, &tokens, capacity)
+                // The poll may have run up to the next timer's deadline.
+                if count == 0 { timeout = timeoutMilliseconds() }
+            }
             if count == 0 { count = CChorus_epoll_wait(epollFD, &events, &tokens, Int32(capacity), timeout) }
             handledIO = count > 0
             if count > 0 {
@@ -462,8 +480,10 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
                 endOfTurnRunning.removeAll(keepingCapacity: true)
             }
             for handler in iterationEndHandlers { handler.body() }
+            if isLast { break }
         }
         // A shutdown handler may remove others (a transport closing itself).
+        // Work deferred to a next turn in the last iteration is dropped.
         while let handler = shutdownHandlers.first {
             shutdownHandlers.removeFirst()
             handler.body()
@@ -517,7 +537,9 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     }
 
     /// The `epoll_wait` timeout until the next timer, in whole milliseconds
-    /// rounded up (so the loop never wakes before a deadline), or -1.
+    /// rounded up (so the loop never wakes before a deadline), or -1. So
+    /// with a timer resolution finer than a millisecond, a timer the loop
+    /// sleeps for can still fire up to a millisecond late.
     private func timeoutMilliseconds() -> Int32 {
         guard let next = timers.nextExpiry() else { return -1 }
         let current = clock.now

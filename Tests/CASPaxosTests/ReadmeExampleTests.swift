@@ -16,7 +16,7 @@ struct ReadmeExampleTests {
         defer { directory.remove() }
         let path = directory.path
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
 
         let (acceptorNodes, acceptors) = try await loop.submit {
@@ -80,7 +80,7 @@ struct ReadmeExampleTests {
         defer { directory.remove() }
         let path = directory.path
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         // Kernel ports: the transports are bound first, to learn the endpoints.
         let (transports, servers) = try await loop.submit {

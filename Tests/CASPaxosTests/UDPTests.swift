@@ -54,7 +54,7 @@ struct UDPTests {
     @Test("two proposers increment one counter through three acceptors")
     func counter() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let (proposers, acceptors) = try await loop.submit { () -> ([LoopBound<CASPaxosNode>], LoopBound<[CASPaxosNode]>) in
             var acceptorNodes: [CASPaxosNode] = []
@@ -90,7 +90,7 @@ struct UDPTests {
     @Test("three nodes with both roles increment one counter; each answers its own proposer without a datagram")
     func colocatedRoles() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let nodes = try await loop.submit { () -> [LoopBound<CASPaxosNode>] in
             let transports = try (0..<3).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
@@ -124,7 +124,7 @@ struct UDPTests {
     func ownQuorumOnEventLoop() async throws {
         // A 1-hour tick: a hand-over that waited for a timer would stall.
         let loop = try EventLoop(timerResolution: .seconds(3600))
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let writes = 20
         let done = Mutex(0)
@@ -157,7 +157,7 @@ struct UDPTests {
     @Test("500 writes on distinct keys made together travel in batches of one datagram each, never fragmented")
     func batches() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let (proposer, acceptors) = try await loop.submit { () -> (LoopBound<CASPaxosNode>, LoopBound<[CASPaxosNode]>) in
             var acceptors: [CASPaxosNode] = []
@@ -207,7 +207,7 @@ struct UDPTests {
     @Test("an async proposal waiting on acceptors that never answer ends when its loop shuts down", .timeLimit(.minutes(1)))
     func shutdownEndsAsyncProposals() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let proposer = try await loop.submit { () -> LoopBound<CASPaxosNode> in
             var configuration = CASPaxosConfiguration()
             configuration.proposalTimeout = .seconds(3_600)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Synchronization
 import Testing
 import EventCore
@@ -10,7 +11,7 @@ struct EventLoopLifecycleTests {
     @Test("a timer cancelled by another timer due in the same tick does not fire")
     func cancelDuringExpire() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let log = Mutex<[Int]>([])
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
@@ -28,6 +29,34 @@ struct EventLoopLifecycleTests {
         #expect(log.withLock { $0 } == [1])
     }
 
+    /// Before, the loop ended only when it found no task queued, so this
+    /// shutdown never returned.
+    @Test("a task that queues itself again does not hold up shutdown: work accepted runs, later work is refused")
+    func selfRequeueingTaskAtShutdown() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        let runs = Atomic<Int>(0)
+        let refused = Atomic<Bool>(false)
+        @Sendable func again() {
+            runs.add(1, ordering: .relaxed)
+            if !loop.execute({ again() }) { refused.store(true, ordering: .relaxed) }
+        }
+        #expect(loop.execute { again() })
+        while runs.load(ordering: .relaxed) < 100 { try await Task.sleep(for: .milliseconds(1)) }
+        // Shut down from another thread; it must return.
+        let returned = Atomic<Bool>(false)
+        Thread.detachNewThread {
+            loop.shutdown()
+            returned.store(true, ordering: .relaxed)
+        }
+        let limit = ContinuousClock.now + .seconds(20)
+        while !returned.load(ordering: .relaxed), ContinuousClock.now < limit { try await Task.sleep(for: .milliseconds(5)) }
+        let (didReturn, wasRefused) = (returned.load(ordering: .relaxed), refused.load(ordering: .relaxed))
+        #expect(didReturn)
+        #expect(wasRefused)
+        await #expect(throws: EventLoopError.shutDown) { try await loop.submit {} }
+    }
+
     @Test("shutting down a loop that never started still runs the work submitted to it")
     func idleShutdownRunsSubmittedWork() async throws {
         let idle = try EventLoop()
@@ -41,9 +70,9 @@ struct EventLoopLifecycleTests {
     @Test("every shutdown from another thread returns only once the loop has stopped")
     func concurrentShutdownsWait() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let other = try EventLoop()
-        other.start()
+        try other.start()
         defer { other.shutdown() }
         let handlerRan = Mutex(false)
         _ = try await loop.submit {
@@ -65,7 +94,7 @@ struct EventLoopLifecycleTests {
     @Test("a repeated shutdown never writes to the loop's closed (and reusable) descriptors")
     func noWriteAfterClose() throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         loop.shutdown()
         // The loop's descriptor numbers are free now: new pipes likely reuse them.
         var pipes: [(read: Int32, write: Int32)] = []

@@ -20,7 +20,7 @@ struct EventLoopTests {
     @Test("execute runs closures on the loop thread, in submission order")
     func execute() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let order = Mutex<[Int]>([])
         for i in 0..<100 {
@@ -35,7 +35,7 @@ struct EventLoopTests {
     @Test("execute from the loop's own thread runs the task after the current one, with no wake-up from outside")
     func executeFromLoop() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         // Each task queues the next from the loop thread, which skips the
         // eventfd: were the loop to block in epoll_wait regardless, this
@@ -59,7 +59,7 @@ struct EventLoopTests {
     @Test("a task executed from the loop while it shuts down still runs before the loop stops")
     func executeFromLoopWhileStopping() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let ran = Mutex(false)
         let accepted = try await loop.submit {
             loop.shutdown()
@@ -73,7 +73,7 @@ struct EventLoopTests {
     @Test("timers fire in deadline order, no earlier than their deadline; cancelled ones never")
     func timers() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let log = Mutex<[(Int, Bool)]>([])
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
@@ -101,7 +101,7 @@ struct EventLoopTests {
           arguments: [Duration.zero, .seconds(3_600)])
     func pollBeforeSleeping(window: Duration) async throws {
         let loop = try EventLoop(pollBeforeSleeping: window)
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         // The wake-up below is I/O, so with a window the loop then polls: for
         // an hour unless the next timer's deadline or new work ends the poll.
@@ -123,7 +123,7 @@ struct EventLoopTests {
     @Test("a readable descriptor calls its handler; unregister stops it")
     func descriptors() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
@@ -154,7 +154,7 @@ struct EventLoopTests {
     @Test("registering a bad descriptor throws a SystemError naming epoll_ctl")
     func badDescriptor() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let error = try await loop.submit { () -> SystemError? in
             do throws(SystemError) {
@@ -171,7 +171,7 @@ struct EventLoopTests {
     @Test("shutdown is idempotent, runs shutdown handlers, and rejects later work")
     func shutdown() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let ran = Mutex(0)
         _ = try await loop.submit {
             loop.addShutdownHandler { ran.withLock { $0 += 1 } }
@@ -191,7 +191,7 @@ struct EventLoopTests {
     @Test("shutdown from inside the loop stops it")
     func shutdownFromLoop() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         _ = try await loop.submit { loop.shutdown() }
         // The loop winds down on its own thread; a second shutdown waits for nothing.
         loop.shutdown()
@@ -209,7 +209,7 @@ struct EventLoopTests {
         let threadsBefore = procEntries("/proc/self/task")
         for _ in 0..<200 {
             let loop = try EventLoop()
-            loop.start()
+            try loop.start()
             loop.shutdown()
         }
         for _ in 0..<50 {
@@ -235,7 +235,7 @@ struct LoopBoundTests {
     @Test("a loop-bound value crosses tasks and is used on its loop")
     func roundTrip() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let bound = try await loop.submit { LoopBound(Counter(), on: loop) }
         for _ in 0..<10 {
@@ -251,7 +251,7 @@ struct EventLoopHandlerTests {
     @Test("iteration-end handlers run each turn until removed; removed shutdown handlers never run")
     func removal() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let turns = Mutex(0)
         let shutdownRuns = Mutex(0)
         let hooks = try await loop.submit {
@@ -274,7 +274,7 @@ struct EventLoopHandlerTests {
     @Test("work deferred to the end of the turn runs after the turn's tasks, deferrals included, before the flush handlers")
     func endOfTurn() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let order = Mutex<[String]>([])
         try await loop.submit {
@@ -294,7 +294,7 @@ struct EventLoopHandlerTests {
         // A 1-hour tick: work that waited for a timer tick would not run
         // during the test.
         let loop = try EventLoop(timerResolution: .seconds(3600))
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let order = Mutex<[String]>([])
         let iterations = Mutex(0)

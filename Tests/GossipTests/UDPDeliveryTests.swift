@@ -55,7 +55,7 @@ struct UDPDeliveryTests {
 
     static func run(count: Int, host: Endpoint, mode: DisseminationMode) async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let cluster = try await loop.submit { LoopBound(try LoopbackCluster(count: count, host: host, mode: mode, loop: loop), on: loop) }
         let joined = try await LoopPolling.eventually(on: loop, within: .seconds(10)) {

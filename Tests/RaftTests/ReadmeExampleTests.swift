@@ -10,7 +10,7 @@ struct ReadmeExampleTests {
     @Test("the README example runs: a one-node group on 127.0.0.1 elects itself and applies a put")
     func readmeExample() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let (node, store) = try await loop.submit {
             let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)
@@ -65,7 +65,7 @@ struct ReadmeCounterTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         var configuration = RaftConfiguration()
         configuration.snapshotInterval = 4

@@ -89,7 +89,7 @@ struct UDPReplicationTests {
     @Test("3 nodes on 127.0.0.1 elect a leader, commit writes, and go on committing after the leader stops")
     func loopbackGroup() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let group = try await loop.submit { LoopBound(try LoopbackGroup(count: 3, loop: loop), on: loop) }
         let first = (0..<20).map { Array("first \($0)".utf8) }
@@ -121,7 +121,7 @@ struct UDPReplicationTests {
     @Test("a node started late receives a 400 KB snapshot in chunks over 127.0.0.1 and holds the same map")
     func lateNodeGetsSnapshot() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let configuration = {
             var configuration = RaftConfiguration()

@@ -57,7 +57,7 @@ struct DiscoveryTests {
     @Test("4 members bound to 127.0.0.1 find each other through a group on loopback")
     func loopbackDiscovery() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let members = try await loop.submit { () -> LoopBound<[SWIMNode]> in
             // A port from the kernel for the group, so parallel runs do not meet.

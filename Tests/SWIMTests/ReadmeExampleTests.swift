@@ -9,7 +9,7 @@ struct ReadmeExampleTests {
     @Test("the README example runs: a member starts, lists itself, broadcasts")
     func readmeExample() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let member = try await loop.submit {
             let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:0"), on: loop)

@@ -48,7 +48,7 @@ struct UDPMembershipTests {
     @Test("16 members on 127.0.0.1 join, detect a stopped member, and see a graceful leave")
     func loopbackIPv4() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let cluster = try await loop.submit {
             LoopBound(try LoopbackMembers(count: 16, host: .loopbackV4(), loop: loop), on: loop)
@@ -89,7 +89,7 @@ struct UDPMembershipTests {
     @Test("4 members on ::1 join and share a broadcast")
     func loopbackIPv6() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         defer { loop.shutdown() }
         let cluster = try await loop.submit {
             LoopBound(try LoopbackMembers(count: 4, host: .loopbackV6(), loop: loop), on: loop)

@@ -79,7 +79,7 @@ struct BindTests {
     @Test("loop shutdown closes the socket's descriptor")
     func shutdownClosesDescriptor() async throws {
         let loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let peer = try await Peer.bind(on: loop)
         let inode = try #require(socketInode(boundTo: peer.endpoint))
         #expect(descriptorCount(forSocketInode: inode) == 1)

@@ -88,7 +88,7 @@ func withLoops<Result>(
     _ count: Int, _ body: ([EventLoop]) async throws -> Result
 ) async throws -> Result {
     let loops = try (0..<count).map { _ in try EventLoop() }
-    for loop in loops { loop.start() }
+    for loop in loops { try loop.start() }
     defer { for loop in loops { loop.shutdown() } }
     return try await body(loops)
 }

@@ -160,8 +160,8 @@ final class CASPaxosLoopbackRun {
         self.workload = workload
         clientLoop = try EventLoop()
         otherLoop = try EventLoop()
-        clientLoop.start()
-        otherLoop.start()
+        try clientLoop.start()
+        try otherLoop.start()
     }
 
     deinit {

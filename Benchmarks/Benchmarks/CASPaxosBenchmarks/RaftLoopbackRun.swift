@@ -33,8 +33,8 @@ final class RaftLoopbackRun {
         self.counting = counting
         leaderLoop = try EventLoop()
         followerLoop = try EventLoop()
-        leaderLoop.start()
-        followerLoop.start()
+        try leaderLoop.start()
+        try followerLoop.start()
     }
 
     deinit {

@@ -148,7 +148,7 @@ final class LoopFixture: @unchecked Sendable {
 
     init() throws {
         loop = try EventLoop()
-        loop.start()
+        try loop.start()
         let base = loop.now + .seconds(3_600)
         ring = HandleRing(handles: [TimerHandle(rawValue: 0)], deadlines: [base])  // replaced on the loop below
         let pending = spreadDeadlines(count: pendingTimers, after: base, span: pendingSpanNanos, seed: 1)

@@ -23,8 +23,8 @@ final class ChorusLoopback {
     init() throws {
         senderLoop = try EventLoop()
         receiverLoop = try EventLoop()
-        senderLoop.start()
-        receiverLoop.start()
+        try senderLoop.start()
+        try receiverLoop.start()
         var configuration = UDPSocketTransport.Configuration()
         configuration.batchSize = batchSize
         configuration.receiveBufferSize = socketBufferSize

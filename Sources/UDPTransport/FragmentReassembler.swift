@@ -231,18 +231,24 @@ public final class FragmentReassembler {
             remove(victim)
             counters.evicted += 1
         }
+        var fits = true
         while partialByteCount + added > limits.maximumPartialBytes {
             guard let victim = victim(sparing: partial) else {
-                remove(partial)
-                counters.evicted += 1
-                return false
+                fits = false
+                break
             }
             remove(victim)
             counters.evicted += 1
         }
+        // Charged before any removal of `partial`, which takes back its
+        // whole charge, `added` included.
         senders[sender]?.bytes += added
         partialByteCount += added
-        return true
+        if !fits {
+            remove(partial)
+            counters.evicted += 1
+        }
+        return fits
     }
 
     private func insert(_ partial: PartialMessage) {

@@ -110,7 +110,7 @@ struct HostileFragmentTests {
         try expectDropped(piece(1), for: .duplicate, after: [piece(1)])
     }
 
-    @Test("random garbage with the fragment flag never traps and is always dropped")
+    @Test("random garbage with the fragment flag never traps, never completes a message, and is counted")
     func garbage() throws {
         let seed: UInt64 = 0x9E37_79B9
         var random = SeededRandomGenerator(seed: seed)
@@ -132,6 +132,12 @@ struct HostileFragmentTests {
             }
         }
         #expect(reassembler.partialByteCount <= reassembler.limits.maximumPartialBytes)
+        // Every datagram counted once, as a drop or a stored fragment of a
+        // message that never completes.
+        let counters = reassembler.counters
+        #expect(counters.fragmentsAccepted + counters.droppedFragments == 2_000)
+        #expect(counters.messagesCompleted == 0)
+        #expect(counters.droppedFragments > 1_900)
     }
 
     @Test("honest and hostile fragments mixed: caps hold at every step, every datagram is counted once, honest messages complete intact")
@@ -180,5 +186,8 @@ struct HostileFragmentTests {
             #expect(counters.fragmentsAccepted + counters.droppedFragments == fed, "seed \(seed), step \(step)")
         }
         #expect(completed > 0, "seed \(seed): no honest message completed")
+        // The charges add up: dropping what is left leaves nothing charged.
+        reassembler.removeAll()
+        #expect(reassembler.partialByteCount == 0, "seed \(seed)")
     }
 }

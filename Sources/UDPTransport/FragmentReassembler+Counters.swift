@@ -24,10 +24,10 @@ extension FragmentReassembler {
         case inconsistent
         /// A fragment already received for a message still incomplete.
         case duplicate
-        /// No room under the caps without evicting a message further
-        /// along: the first fragment of a new message (not stored), or one
-        /// that makes a message grow (that message is evicted, and counted
-        /// in ``Counters/evicted``).
+        /// No room under the global byte cap without evicting a message
+        /// further along: the first fragment of a new message (not
+        /// stored), or one that makes a message grow (that message is
+        /// evicted, and counted in ``Counters/evicted``).
         case noRoom
     }
 

@@ -20,11 +20,16 @@ import EventCore
 /// ``Counters/evicted``), before a new message is stored and whenever a
 /// fragment makes one grow: the sender's own oldest for its caps; for the
 /// global ones, the oldest of those that have barely started (charged two
-/// pages or less, among the 64 oldest). A new message is not stored
-/// (``DropReason/noRoom``) rather than evict one further along, and a
-/// growing one evicts only messages less far along, else itself. So a
-/// flood of first fragments evicts its own messages, not an honest one
-/// under way. An incomplete message is dropped
+/// pages or less, among the 64 oldest), else, for the count and allocation
+/// caps, the oldest. The byte cap is never made room for by evicting a
+/// message further along: a new message is then not stored, and a growing
+/// one evicts only messages less far along, else itself
+/// (``DropReason/noRoom``). So a flood of first fragments evicts its own
+/// messages before an honest one under way, and of messages that outgrow
+/// the byte cap together the one further along completes. Each message's
+/// storage being allocated at its full length, what is allocated is also
+/// capped, at four times ``Limits/maximumPartialBytes``
+/// (``reservedByteCount``). An incomplete message is dropped
 /// ``Limits/reassemblyTimeout`` after its first fragment (counted in
 /// ``Counters/timedOut``).
 ///
@@ -48,6 +53,10 @@ public final class FragmentReassembler {
     /// The bytes charged to incomplete messages: ``pageSize`` a page their
     /// fragments have written, at most each message's length.
     public private(set) var partialByteCount = 0
+    /// The bytes allocated for incomplete messages (their full lengths, of
+    /// which only the pages written are backed): at most four times
+    /// ``Limits/maximumPartialBytes``.
+    public private(set) var reservedByteCount = 0
     /// The unit of memory an incomplete message is charged in: an
     /// allocation's pages are backed only once written.
     public static let pageSize = 4_096
@@ -146,13 +155,14 @@ public final class FragmentReassembler {
             counters.messagesCompleted += 1
             return .completed(message)
         }
-        // Evict before writing, so the caps bound what is held at every moment.
+        // Evict before allocating, so the caps bound what is held at every moment.
+        guard makeRoom(charging: PartialMessage.charge(of: range, length: length), reserving: length, from: sender)
+        else { return drop(.noRoom) }
         let message = ReassembledMessage(count: length)
         let partial = PartialMessage(
             key: key, message: message, fragmentCount: count, deadline: now + limits.reassemblyTimeout)
         _ = partial.markReceived(index)
         _ = partial.charge(range)
-        guard makeRoom(for: partial.chargedBytes, from: sender) else { return drop(.noRoom) }
         message.write(chunk, at: range.lowerBound)
         counters.fragmentsAccepted += 1
         insert(partial)
@@ -166,48 +176,73 @@ public final class FragmentReassembler {
 
     // MARK: Memory caps
 
-    /// Evicts incomplete messages until a new one charged `length` bytes
-    /// from `sender` fits every cap: the sender's own oldest for its caps,
-    /// then for the global caps only messages that have barely started
-    /// (see ``victim(sparing:)``). Returns false,
-    /// having evicted what it could, if that is not enough.
-    private func makeRoom(for length: Int, from sender: Endpoint) -> Bool {
+    /// Evicts incomplete messages until a new one from `sender`, charged
+    /// `charge` bytes and allocated at `length`, fits every cap: the
+    /// sender's own oldest for its caps; for the global count and
+    /// allocation caps the oldest that has barely started, else the oldest;
+    /// for the global byte cap only one that has barely started (see
+    /// ``candidates(sparing:)``). Returns false, having evicted what it
+    /// could, when the byte cap is held by messages further along.
+    private func makeRoom(charging charge: Int, reserving length: Int, from sender: Endpoint) -> Bool {
         while let usage = senders[sender], let victim = usage.messages.first,
             usage.messages.count >= limits.maximumPartialMessagesPerSender
-                || usage.bytes + length > limits.maximumPartialBytesPerSender
+                || usage.bytes + charge > limits.maximumPartialBytesPerSender
         {
             remove(victim)
             counters.evicted += 1
         }
-        while partials.count >= limits.maximumPartialMessages || partialByteCount + length > limits.maximumPartialBytes {
-            guard let victim = victim(sparing: nil) else { return false }
+        while partials.count >= limits.maximumPartialMessages || reservedByteCount + length > reservationLimit {
+            let candidates = candidates(sparing: nil)
+            guard let victim = candidates.barelyStarted ?? candidates.oldest else { break }
+            remove(victim)
+            counters.evicted += 1
+        }
+        while partialByteCount + charge > limits.maximumPartialBytes {
+            guard let victim = candidates(sparing: nil).barelyStarted else { return false }
             remove(victim)
             counters.evicted += 1
         }
         return true
     }
 
-    /// The incomplete message the global caps evict next, never `grower`:
-    /// the oldest of those charged ``freshCharge`` bytes or less among the
-    /// ``evictionScan`` oldest; failing that, for room for a message that
-    /// grows (`grower`), the oldest there charged less than it; else none.
-    /// A flood of first fragments (each message charged a page or two)
-    /// then evicts its own messages, never an honest message further into
-    /// its reassembly, which only a flood of messages as far along can push
-    /// out; and of two messages that outgrow the caps together, the one
-    /// further along completes.
-    private func victim(sparing grower: PartialMessage?) -> PartialMessage? {
-        var lessAlong: PartialMessage?
+    /// The most bytes allocated for incomplete messages
+    /// (``reservedByteCount``), four times ``Limits/maximumPartialBytes``:
+    /// each is allocated at its full length (only the pages written are
+    /// backed), and this keeps what a flood of claims reserves to a few
+    /// times the byte cap.
+    public var reservationLimit: Int { 4 * limits.maximumPartialBytes }
+
+    /// Which incomplete messages the global caps could evict, never
+    /// `grower`, among the ``evictionScan`` oldest: the oldest charged
+    /// ``freshCharge`` bytes or less (barely started), the oldest of the
+    /// others, and the oldest charged less than `grower`. Evicting those
+    /// that barely started first, a flood of first fragments (each message
+    /// charged a page or two) evicts its own messages before an honest
+    /// message further into its reassembly.
+    private func candidates(sparing grower: PartialMessage?) -> EvictionCandidates {
+        var found = EvictionCandidates()
         var candidate = oldest
         var scanned = 0
         while let partial = candidate, scanned < Self.evictionScan {
             candidate = partial.newer
             guard partial !== grower else { continue }
-            if partial.chargedBytes <= Self.freshCharge { return partial }
-            if let grower, lessAlong == nil, partial.chargedBytes < grower.chargedBytes { lessAlong = partial }
+            if partial.chargedBytes <= Self.freshCharge {
+                found.barelyStarted = partial
+                break
+            }
+            found.oldest = found.oldest ?? partial
+            if let grower, found.lessAlong == nil, partial.chargedBytes < grower.chargedBytes {
+                found.lessAlong = partial
+            }
             scanned += 1
         }
-        return lessAlong
+        return found
+    }
+
+    private struct EvictionCandidates {
+        var barelyStarted: PartialMessage?
+        var oldest: PartialMessage?
+        var lessAlong: PartialMessage?
     }
 
     /// A message charged this much or less (two pages: about its first
@@ -220,7 +255,8 @@ public final class FragmentReassembler {
     /// Charges `partial` `added` bytes more (pages a fragment is about to
     /// write), first evicting other incomplete messages until it fits
     /// every byte cap: the sender's own oldest for its cap, then for the
-    /// global cap those ``victim(sparing:)`` names. Returns false, having
+    /// global cap one that barely started, else one less far along (see
+    /// ``candidates(sparing:)``). Returns false, having
     /// evicted `partial` itself (counted), if that is not enough: the caps
     /// are held by messages further along.
     private func grow(_ partial: PartialMessage, by added: Int) -> Bool {
@@ -233,7 +269,8 @@ public final class FragmentReassembler {
         }
         var fits = true
         while partialByteCount + added > limits.maximumPartialBytes {
-            guard let victim = victim(sparing: partial) else {
+            let candidates = candidates(sparing: partial)
+            guard let victim = candidates.barelyStarted ?? candidates.lessAlong else {
                 fits = false
                 break
             }
@@ -255,6 +292,7 @@ public final class FragmentReassembler {
         partials[partial.key] = partial
         senders[partial.key.sender, default: SenderUsage()].add(partial)
         partialByteCount += partial.chargedBytes
+        reservedByteCount += partial.message.count
         if let last = newest {
             last.newer = partial
             partial.older = last
@@ -269,6 +307,7 @@ public final class FragmentReassembler {
         let sender = partial.key.sender
         if senders[sender]?.remove(partial) == true { senders[sender] = nil }
         partialByteCount -= partial.chargedBytes
+        reservedByteCount -= partial.message.count
         let older = partial.older
         let newer = partial.newer
         if let older { older.newer = newer } else { oldest = newer }
@@ -340,6 +379,14 @@ extension FragmentReassembler {
         /// if it had already arrived.
         func markReceived(_ index: Int) -> Bool {
             Self.set(index, in: &received, counting: &receivedCount)
+        }
+
+        /// What a message of `length` bytes is charged once `range` alone
+        /// is written.
+        static func charge(of range: Range<Int>, length: Int) -> Int {
+            let pageSize = FragmentReassembler.pageSize
+            let pages = (range.upperBound - 1) / pageSize - range.lowerBound / pageSize + 1
+            return min(pages * pageSize, length)
         }
 
         /// Marks the pages that writing `range` (nonempty, within the

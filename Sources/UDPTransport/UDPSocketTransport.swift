@@ -201,8 +201,10 @@ public final class UDPSocketTransport: Transport {
         // `LoopBound` dropped by a task): the loop's registration and hooks
         // may only be touched on the loop, and the descriptor must stay open
         // until it is unregistered, or a new descriptor given the same number
-        // could lose its registration. If the loop has stopped, it already
-        // forgot both.
+        // could lose its registration. If the loop refuses the work (it is
+        // in its last iteration or has stopped), it forgets both as it
+        // ends, and nothing on it can still use the transport, being
+        // released.
         let loop = loop
         let socket = socket
         let hooks = loopHooks

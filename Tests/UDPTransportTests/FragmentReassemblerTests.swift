@@ -110,34 +110,50 @@ struct FragmentReassemblerTests {
     /// fragment here booked its whole claimed megabyte: four of them
     /// evicted the honest message, and a flood of them kept every large
     /// message from completing.
-    @Test("a flood of first fragments claiming large messages is charged a page each and evicts its own messages, not an honest one under way")
+    @Test("a flood of first fragments claiming large messages evicts its own messages, not honest ones under way or starting")
     func floodFromManySenders() throws {
         let reassembler = try FragmentReassembler(limits: Self.floodLimits)
-        let large = pseudoRandomBytes(1 << 20, seed: 3)
-        let first = try fragmentDatagram(of: large, index: 0, count: 763)
-        let honest = try fragments(of: pseudoRandomBytes(1 << 20, seed: 4), messageID: 7)
-        let honestSender = Endpoint.loopbackV4(port: 9_999)
-        for piece in honest.prefix(20) { #expect(feed(reassembler, piece, from: honestSender).isPending) }
+        let megabyte = 1 << 20
+        let first = try fragmentDatagram(of: pseudoRandomBytes(megabyte, seed: 3), index: 0, count: 763)
+        let messages = [pseudoRandomBytes(megabyte, seed: 4), pseudoRandomBytes(megabyte, seed: 5)]
+        let honest = try messages.indices.map { try fragments(of: messages[$0], messageID: UInt32(7 + $0)) }
+        let honestSenders = [Endpoint.loopbackV4(port: 9_998), .loopbackV4(port: 9_999)]
+        for piece in honest[0].prefix(20) { #expect(feed(reassembler, piece, from: honestSenders[0]).isPending) }
         let honestCharge = reassembler.partialByteCount
         #expect(honestCharge == 7 * FragmentReassembler.pageSize, "20 chunks of 1,375 bytes touch 7 pages")
         var port: UInt16 = 1
-        for _ in 0..<200 {
-            #expect(feed(reassembler, first, from: .loopbackV4(port: port)).isPending)
-            port += 1
+        func flood() -> FragmentReassembler.Outcome {
+            defer { port += 1 }
+            return feed(reassembler, first, from: .loopbackV4(port: port))
         }
-        #expect(reassembler.partialMessageCount == 64)
-        #expect(reassembler.partialByteCount == honestCharge + 63 * FragmentReassembler.pageSize)
-        #expect(reassembler.counters.evicted == 200 - 63)
-        // The flood goes on, a first fragment from a new sender after each
-        // honest fragment; the honest message completes.
-        var completed: [UInt8]?
-        for piece in honest.dropFirst(20) {
-            if let bytes = feed(reassembler, piece, from: honestSender).completedBytes { completed = bytes }
-            _ = feed(reassembler, first, from: .loopbackV4(port: port))
-            port += 1
+        for _ in 0..<200 { #expect(flood().isPending) }
+        // Each claim is charged a page; what binds is the memory the claims
+        // reserve (four times the byte cap: 16 messages of 1 MiB).
+        let held = reassembler.reservationLimit / megabyte
+        #expect(reassembler.partialMessageCount == held)
+        #expect(reassembler.partialByteCount == honestCharge + (held - 1) * FragmentReassembler.pageSize)
+        #expect(reassembler.reservedByteCount == held * megabyte)
+        #expect(reassembler.counters.evicted == UInt64(200 - (held - 1)))
+        // The flood goes on, a claim from a new sender after each honest
+        // fragment: the message under way completes, and so does one that
+        // starts in the middle of it.
+        var completed: [Int] = []
+        for step in 0..<max(honest[0].count - 20, honest[1].count) {
+            for (which, pieces) in honest.enumerated() {
+                let index = which == 0 ? 20 + step : step
+                guard index < pieces.count else { continue }
+                if let bytes = feed(reassembler, pieces[index], from: honestSenders[which]).completedBytes {
+                    #expect(bytes == messages[which])
+                    completed.append(which)
+                }
+                _ = flood()
+            }
             #expect(reassembler.partialByteCount <= Self.floodLimits.maximumPartialBytes)
+            #expect(reassembler.reservedByteCount <= reassembler.reservationLimit)
         }
-        #expect(completed.map { $0 == pseudoRandomBytes(1 << 20, seed: 4) } == true)
+        #expect(Set(completed) == [0, 1])
+        reassembler.removeAll()
+        #expect(reassembler.partialByteCount == 0 && reassembler.reservedByteCount == 0)
     }
 
     @Test("of two messages that outgrow the byte cap together, the one further along completes; the other gives way")

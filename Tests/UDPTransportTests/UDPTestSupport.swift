@@ -165,6 +165,15 @@ func sendRaw(_ bytes: [UInt8], to destination: Endpoint) throws {
     guard sent == bytes.count else { throw SystemError(call: "sendto", errno: errno) }
 }
 
+/// Whether this process may open raw sockets (CAP_NET_RAW, as root), which
+/// ``sendFragmentationNeeded(about:to:mtu:)`` needs.
+let canOpenRawSockets: Bool = {
+    let descriptor = socket(AF_INET, Int32(SOCK_RAW.rawValue), Int32(IPPROTO_ICMP))
+    guard descriptor >= 0 else { return false }
+    close(descriptor)
+    return true
+}()
+
 /// Forges, through a raw socket, the ICMP "fragmentation needed" message a
 /// router would send about a datagram from `source` (a socket on
 /// 127.0.0.1) to `destination`: the kernel hands it to the socket bound at

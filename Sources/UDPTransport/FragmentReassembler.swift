@@ -19,8 +19,8 @@ import EventCore
 /// of ``Limits`` are kept by evicting incomplete messages (counted in
 /// ``Counters/evicted``), before a new message is stored and whenever a
 /// fragment makes one grow: the sender's own oldest for its caps; for the
-/// global ones, the oldest of those that have barely started (charged two
-/// pages or less, among the 64 oldest), else, for the count and allocation
+/// global ones, the oldest of those that have barely started (three
+/// fragments or fewer received, among the 64 oldest), else, for the count and allocation
 /// caps, the oldest. The byte cap is never made room for by evicting a
 /// message further along: a new message is then not stored, and a growing
 /// one evicts only messages less far along, else itself
@@ -213,12 +213,12 @@ public final class FragmentReassembler {
     public var reservationLimit: Int { 4 * limits.maximumPartialBytes }
 
     /// Which incomplete messages the global caps could evict, never
-    /// `grower`, among the ``evictionScan`` oldest: the oldest charged
-    /// ``freshCharge`` bytes or less (barely started), the oldest of the
-    /// others, and the oldest charged less than `grower`. Evicting those
-    /// that barely started first, a flood of first fragments (each message
-    /// charged a page or two) evicts its own messages before an honest
-    /// message further into its reassembly.
+    /// `grower`, among the ``evictionScan`` oldest: the oldest with
+    /// ``barelyStartedFragments`` or fewer received (barely started), the
+    /// oldest of the others, and the oldest charged less than `grower`.
+    /// Evicting those that barely started first, a flood of first
+    /// fragments evicts its own messages before an honest message further
+    /// into its reassembly.
     private func candidates(sparing grower: PartialMessage?) -> EvictionCandidates {
         var found = EvictionCandidates()
         var candidate = oldest
@@ -226,7 +226,7 @@ public final class FragmentReassembler {
         while let partial = candidate, scanned < Self.evictionScan {
             candidate = partial.newer
             guard partial !== grower else { continue }
-            if partial.chargedBytes <= Self.freshCharge {
+            if partial.receivedCount <= Self.barelyStartedFragments {
                 found.barelyStarted = partial
                 break
             }
@@ -245,11 +245,13 @@ public final class FragmentReassembler {
         var lessAlong: PartialMessage?
     }
 
-    /// A message charged this much or less (two pages: about its first
-    /// five fragments) is evicted before older ones further along.
-    static let freshCharge = 2 * pageSize
-    /// How many of the oldest messages eviction looks through for one
-    /// charged ``freshCharge`` or less.
+    /// A message with this many fragments or fewer received has barely
+    /// started: evicted before older ones further along. Counted in
+    /// fragments, not bytes, so that it holds whatever the sender's
+    /// datagram size.
+    static let barelyStartedFragments = 3
+    /// How many of the oldest messages eviction looks through for one that
+    /// has barely started.
     static let evictionScan = 64
 
     /// Charges `partial` `added` bytes more (pages a fragment is about to
@@ -354,7 +356,7 @@ extension FragmentReassembler {
         let fragmentCount: Int
         let deadline: Instant
         private var received: [UInt64]
-        private var receivedCount = 0
+        private(set) var receivedCount = 0
         private var writtenPages: [UInt64]
         private var writtenPageCount = 0
         /// What the message is charged: ``FragmentReassembler/pageSize`` a

@@ -156,6 +156,28 @@ struct FragmentReassemblerTests {
         #expect(reassembler.partialByteCount == 0 && reassembler.reservedByteCount == 0)
     }
 
+    @Test("with 60,000-byte datagrams too, a flood of first fragments evicts its own messages, not one under way")
+    func floodOfLargeDatagrams() throws {
+        let limits = FragmentReassembler.Limits(
+            maximumMessageSize: 1 << 20, maximumPartialBytesPerSender: 1 << 20,
+            maximumPartialMessages: 16, maximumPartialBytes: 4 << 20)
+        let reassembler = try FragmentReassembler(limits: limits)
+        let size = 60_000
+        let claim = try fragmentDatagram(of: pseudoRandomBytes(1 << 20, seed: 8), index: 0, count: 18, datagramSize: size)
+        let message = pseudoRandomBytes(1 << 20, seed: 9)
+        let pieces = try fragments(of: message, messageID: 3, datagramSize: size)
+        let honest = Endpoint.loopbackV4(port: 9_999)
+        for piece in pieces.prefix(5) { #expect(feed(reassembler, piece, from: honest).isPending) }
+        // Each claim is charged 15 pages: by bytes, as far along as the
+        // honest message's first fragments.
+        var completed: [UInt8]?
+        for (port, piece) in zip(UInt16(1)..., pieces.dropFirst(5)) {
+            for offset in 0..<10 { _ = feed(reassembler, claim, from: .loopbackV4(port: port * 10 + UInt16(offset))) }
+            if let bytes = feed(reassembler, piece, from: honest).completedBytes { completed = bytes }
+        }
+        #expect(completed.map { $0 == message } == true)
+    }
+
     @Test("of two messages that outgrow the byte cap together, the one further along completes; the other gives way")
     func growthHeldToByteCap() throws {
         let limits = FragmentReassembler.Limits(

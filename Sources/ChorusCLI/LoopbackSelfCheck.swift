@@ -17,7 +17,7 @@ struct LoopbackSelfCheck {
           3. throughput: 64-byte frames offered at --rate per second for --seconds.
         Exits 0 when every check passed, 1 otherwise.
 
-        options (each also read from CHORUS_<NAME>, e.g. CHORUS_ROUND_TRIPS):
+        options (each also read from CHORUS_SELFCHECK_<NAME>, e.g. CHORUS_SELFCHECK_RATE):
           --round-trips N   ping-pong round trips (default 2000)
           --large-bytes N   size of the fragmented message (default 1048576)
           --seconds N       length of the throughput phase (default 2)
@@ -25,6 +25,9 @@ struct LoopbackSelfCheck {
           --ipv6            use ::1 instead of 127.0.0.1
         """
     static let valuedOptions: Set = ["round-trips", "large-bytes", "seconds", "rate"]
+    /// Its own prefix: `chorus demo` reads `CHORUS_RATE` too, in another
+    /// range, and an exported `CHORUS_RATE=150000` made it exit 64.
+    static let environmentPrefix = "CHORUS_SELFCHECK_"
     static let switches: Set = ["ipv6", "help"]
 
     let roundTrips: Int
@@ -55,11 +58,9 @@ struct LoopbackSelfCheck {
         let near = try EventLoop()
         let far = try EventLoop()
         try near.start()
+        defer { near.shutdown() }
         try far.start()
-        defer {
-            near.shutdown()
-            far.shutdown()
-        }
+        defer { far.shutdown() }
         let host = self.host
         let echo = try await far.submit {
             LoopBound(EchoPeer(transport: try UDPSocketTransport.bind(to: host, on: far)), on: far)

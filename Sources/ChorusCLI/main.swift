@@ -73,7 +73,8 @@ case "swim":
     }
 case "selfcheck":
     let parsed = options(
-        valued: LoopbackSelfCheck.valuedOptions, switches: LoopbackSelfCheck.switches, usage: LoopbackSelfCheck.usage)
+        valued: LoopbackSelfCheck.valuedOptions, switches: LoopbackSelfCheck.switches, usage: LoopbackSelfCheck.usage,
+        environmentPrefix: LoopbackSelfCheck.environmentPrefix)
     do throws(UsageError) {
         let command = try LoopbackSelfCheck(options: parsed)
         exit(await command.run() ? 0 : 1)

@@ -35,6 +35,10 @@ public struct RaftCounters: Hashable, Sendable {
     public var proposalsForwarded = 0
     /// Forwarded proposals this node took as leader.
     public var forwardedProposalsReceived = 0
+    /// Forwarded proposals dropped because this node had handled the same
+    /// one (forwarder and request ID) already: a datagram delivered twice,
+    /// whose command would otherwise be applied twice.
+    public var duplicateForwardsDropped = 0
     /// Forwarded proposals failed as ``RaftError/outcomeUnknown`` because
     /// the leader did not answer within
     /// ``RaftConfiguration/forwardTimeout``, or stopped being the leader

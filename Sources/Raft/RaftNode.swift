@@ -59,6 +59,10 @@ public final class RaftNode {
     /// the previous incarnation's forward, delayed past a restart, must not
     /// match this one's (by default the seed is random).
     private var lastForwardID: UInt64
+    /// The forwarded proposals this node handled lately, per forwarder: a
+    /// duplicate is dropped, not proposed again (its command would be
+    /// applied twice), whatever this node's role when each copy came.
+    private var handledForwards: [NodeID: RecentRequestIDs] = [:]
     private var forwardCounters = RaftCounters()
     /// The role, term and leader last logged.
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
@@ -156,6 +160,7 @@ public final class RaftNode {
         counters.proposalsForwarded = forwardCounters.proposalsForwarded
         counters.forwardedProposalsReceived = forwardCounters.forwardedProposalsReceived
         counters.forwardsTimedOut = forwardCounters.forwardsTimedOut
+        counters.duplicateForwardsDropped = forwardCounters.duplicateForwardsDropped
         counters.messagesDropped += forwardCounters.messagesDropped
         return counters
     }
@@ -232,6 +237,10 @@ public final class RaftNode {
         }
         switch message.body {
         case .forwardedProposal(let requestID, let command):
+            guard handledForwards[message.from, default: RecentRequestIDs()].insert(requestID) else {
+                forwardCounters.duplicateForwardsDropped += 1
+                return
+            }
             forwardCounters.forwardedProposalsReceived += 1
             let outcome: RaftMessage.ForwardOutcome
             do throws(RaftError) {

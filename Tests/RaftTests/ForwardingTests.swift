@@ -1,5 +1,5 @@
 import EventCore
-import Raft
+@testable import Raft
 import Simulation
 import Testing
 import WireCodec
@@ -99,6 +99,43 @@ struct ForwardingTests {
         #expect(seen == [1])
         #expect(cluster.failures.isEmpty)
         #expect(cluster.violations.isEmpty)
+    }
+
+    /// Before, each copy was proposed: the command was appended, and
+    /// applied, twice.
+    @Test("a forwarded proposal delivered twice is appended once; the copy is dropped and counted")
+    func duplicateForward() throws {
+        let (cluster, leader, follower) = try Self.settled(seed: 26)
+        let before = try #require(cluster.rafts[leader]?.lastIndex)
+        let term = try #require(cluster.rafts[leader]?.term)
+        let forwarded = RaftMessage(
+            group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term,
+            body: .forwardedProposal(requestID: 77, command: KeyValueCommand.put(key: "k", value: [1]).encoded))
+        var writer = WireWriter()
+        try forwarded.encodeFrame(into: &writer)
+        let wire = cluster.network.addNode()
+        for _ in 0..<2 { try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint) }
+        cluster.run(for: .milliseconds(200))
+        #expect(cluster.rafts[leader]?.lastIndex == before + 1)
+        #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 1)
+        #expect(cluster.rafts[leader]?.counters.duplicateForwardsDropped == 1)
+        #expect(cluster.violations.isEmpty)
+    }
+
+    @Test("recent request IDs are remembered up to their capacity, the oldest forgotten first")
+    func recentRequestIDs() {
+        var recent = RecentRequestIDs()
+        let capacity = UInt64(RecentRequestIDs.capacity)
+        let fresh = (1...capacity).allSatisfy { recent.insert($0) }
+        #expect(fresh)
+        let repeated = recent.insert(1)
+        #expect(!repeated)
+        let next = recent.insert(capacity + 1)
+        #expect(next)
+        let forgotten = recent.insert(1)
+        #expect(forgotten, "the oldest was forgotten")
+        let kept = recent.insert(3)
+        #expect(!kept)
     }
 
     @Test("forwarding messages stepped into a replica (they are the driver's) are dropped and counted")

@@ -352,8 +352,10 @@ public final class CASPaxosNode {
         flush()
     }
 
-    /// Stops the node: pending proposals and tasks fail with
-    /// `.notAvailable`, no more timers or sends. The transport stays open.
+    /// Stops the node: pending proposals fail with `.notAvailable`, or
+    /// with `.conflict` (indeterminate: its change may have been written)
+    /// one that had sent accepts; tasks fail with `.notAvailable`; no more
+    /// timers or sends. The transport stays open.
     /// A node on an `EventLoop` stops when the loop shuts down.
     public func stop() {
         guard !isStopped else { return }
@@ -363,10 +365,14 @@ public final class CASPaxosNode {
         timer.cancel()
         transport.setReceiveHandler { _, _, _ in }
         let stopped = CASPaxosError(.notAvailable, detail: "the node was stopped")
+        let stoppedAfterAccepts = CASPaxosError(
+            .conflict, detail: "the node was stopped after the proposal sent accepts: its change may have been written")
         let (proposals, tasks) = (proposalHandlers, taskHandlers)
         proposalHandlers = [:]
         taskHandlers = [:]
-        for id in proposals.keys.sorted() { proposals[id]?(.failure(stopped)) }
+        for id in proposals.keys.sorted() {
+            proposals[id]?(.failure(proposer?.mayHaveWritten(id) == true ? stoppedAfterAccepts : stopped))
+        }
         for id in tasks.keys.sorted() { tasks[id]?(.failure(stopped)) }
     }
 

@@ -160,6 +160,14 @@ public struct Proposer {
     /// Keys whose ballot is cached for the one-round-trip path.
     public var cachedKeyCount: Int { keys.cachedCount }
 
+    /// Whether pending proposal `proposalID` has sent accepts, so that its
+    /// change may have been written whatever becomes of it (false for an
+    /// unknown ID). A driver that abandons its proposals (stopping) fails
+    /// such a one as indeterminate.
+    public func mayHaveWritten(_ proposalID: UInt64) -> Bool {
+        proposals[proposalID].map { !$0.sentAccepts.isEmpty } ?? false
+    }
+
     // MARK: Inputs
 
     /// Starts a proposal to change `key`'s value with `change`; returns its

@@ -101,6 +101,23 @@ struct DuplicatedAcceptTests {
         return (id, effects)
     }
 
+    /// `CASPaxosNode.stop()` fails a proposal that may have written as
+    /// `.conflict` (indeterminate), not `.notAvailable`, by this answer.
+    @Test("a proposal may have written once its accepts went out, not before")
+    func mayHaveWritten() throws {
+        var cluster = try Cluster()
+        var proposer = try Self.makeProposer(7)
+        let endpoint = Endpoint.loopbackV4(port: 100)
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.key, change: Self.increment, now: cluster.now, into: &effects)
+        #expect(!proposer.mayHaveWritten(id), "only prepares went out")
+        let promises = cluster.deliver(effects, from: endpoint)
+        effects.removeAll()
+        for (from, reply) in promises { proposer.receive(reply, from: from, now: cluster.now, into: &effects) }
+        #expect(proposer.mayHaveWritten(id), "the accepts went out")
+        #expect(!proposer.mayHaveWritten(id &+ 1000))
+    }
+
     @Test("refusals of a repeated accept that every acceptor took do not make the retry increment again")
     func repeatedAcceptIsNotWrittenNowhere() throws {
         var cluster = try Cluster()

@@ -20,10 +20,22 @@ public final class HistoryRecorder<Key: Hashable, Input, Output> {
         return operations.count - 1
     }
 
+    /// The operations completed more than once, by number, in the order
+    /// of their repeated completions: a system that reports an operation's
+    /// end twice (success, then an error) is wrong, and the second report
+    /// would hide what the first said. Check that it stays empty.
+    public private(set) var repeatedCompletions: [Int] = []
+    private var completed: Set<Int> = []
+
     /// Records how operation `number` ended. Ignored for a number
-    /// ``invoke(client:key:input:at:)`` did not return.
+    /// ``invoke(client:key:input:at:)`` did not return; a second completion
+    /// keeps the first and is listed in ``repeatedCompletions``.
     public func complete(_ number: Int, with outcome: OperationOutcome<Output>, at instant: Instant) {
         guard operations.indices.contains(number) else { return }
+        guard completed.insert(number).inserted else {
+            repeatedCompletions.append(number)
+            return
+        }
         operations[number].outcome = outcome
         operations[number].completed = instant
     }

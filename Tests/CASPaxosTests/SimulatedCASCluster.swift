@@ -1,5 +1,6 @@
 import CASPaxos
 import EventCore
+import Testing
 import Simulation
 import TestSupport
 
@@ -309,6 +310,7 @@ final class SimulatedCASCluster {
     }
 
     func check() -> LinearizabilityVerdict<[UInt8]> {
-        LinearizabilityChecker(model: RegisterModel<[UInt8]>()).check(history.operations)
+        #expect(history.repeatedCompletions.isEmpty, "operations completed twice: \(history.repeatedCompletions)")
+        return LinearizabilityChecker(model: RegisterModel<[UInt8]>()).check(history.operations)
     }
 }

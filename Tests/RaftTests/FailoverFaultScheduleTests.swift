@@ -88,6 +88,7 @@ struct FailoverFaultScheduleTests {
             limit: .seconds(10))
         if !settled { failures.append("the nodes did not converge") }
         failures += cluster.violations.prefix(3)
+        if !history.repeatedCompletions.isEmpty { failures.append("completed twice: \(history.repeatedCompletions)") }
         let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
         if !verdict.isLinearizable { failures.append("\(verdict)") }
         return FaultScheduleExplorer.Run(

@@ -90,6 +90,7 @@ struct KeyValueLinearizabilityTests {
         // nothing acknowledged would check little (seed 476 of the longer
         // script acknowledges 8 of 150 under its faults).
         #expect(completed >= 5, "seed \(seed): progress (\(completed) operations acknowledged)")
+        #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
         let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
         #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
     }

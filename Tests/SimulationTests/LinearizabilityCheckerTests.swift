@@ -158,6 +158,20 @@ struct LinearizabilityCheckerTests {
         #expect(recorder.operations[read].outcome == .ok(3))
         #expect(Self.checker.check(recorder.operations) == .linearizable)
     }
+
+    /// Overwritten, the first completion's value and its end time would
+    /// vanish from the history, and with them a violation.
+    @Test("a second completion of an operation keeps the first and is listed")
+    func repeatedCompletion() {
+        let recorder = HistoryRecorder<String, RegisterOperation<Int>, Int?>()
+        let read = recorder.invoke(client: 0, key: "x", input: .read, at: .at(.milliseconds(1)))
+        recorder.complete(read, with: .ok(7), at: .at(.milliseconds(2)))
+        recorder.complete(read, with: .unknown, at: .at(.milliseconds(9)))
+        #expect(recorder.operations[read].outcome == .ok(7))
+        #expect(recorder.operations[read].completed == .at(.milliseconds(2)))
+        #expect(recorder.repeatedCompletions == [read])
+        #expect(!Self.checker.check(recorder.operations).isLinearizable, "7 was never written")
+    }
 }
 
 /// The key-value model under the checker: a stale get after an

@@ -1,0 +1,55 @@
+import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// ``CASPaxosNode/stop()`` fails what is pending, and says honestly whether
+/// a proposal's change may have been written: definite before its accepts
+/// went out, indeterminate after.
+@Suite("CASPaxos node stop")
+struct NodeStopTests {
+    /// Proposes a write on a one-proposer cluster, steps the network while
+    /// `stepping` holds, cuts the acceptors' answers off, stops the
+    /// proposer, and returns how the write ended.
+    static func stoppedWrite(
+        seed: UInt64, stepping: (CASPaxosNode) -> Bool
+    ) throws -> Result<[UInt8]?, CASPaxosError>? {
+        let cluster = try SimulatedCASCluster(seed: seed, proposerCount: 1)
+        let proposer = cluster.proposers[0]
+        var result: Result<[UInt8]?, CASPaxosError>?
+        proposer.propose(key: Array("k".utf8), change: { _ in [9] }) { result = $0 }
+        while stepping(proposer), cluster.network.step() {}
+        for acceptor in cluster.acceptorNodes {
+            cluster.network.block(from: acceptor, to: cluster.proposerNodes[0])
+        }
+        #expect(result == nil, "the write ended before the stop")
+        proposer.stop()
+        return result
+    }
+
+    /// Before, a proposal whose accepts were out failed with the definite
+    /// `.notAvailable`: a client would take a write that may have been
+    /// made for one that was not.
+    @Test("a proposal stopped after its accepts went out fails as indeterminate")
+    func afterAccepts() throws {
+        // Three prepares, then three accepts.
+        let result = try Self.stoppedWrite(seed: 91) { $0.counters.proposer.requestsSent < 6 }
+        guard case .failure(let error)? = result else {
+            Issue.record("not a failure: \(String(describing: result))")
+            return
+        }
+        #expect(error.code == .conflict)
+        #expect(error.isIndeterminate)
+    }
+
+    @Test("a proposal stopped before any accept went out fails as definite")
+    func beforeAccepts() throws {
+        let result = try Self.stoppedWrite(seed: 92) { _ in false }
+        guard case .failure(let error)? = result else {
+            Issue.record("not a failure: \(String(describing: result))")
+            return
+        }
+        #expect(error.code == .notAvailable)
+        #expect(!error.isIndeterminate)
+    }
+}

@@ -72,18 +72,9 @@ package enum AcceptorLogBatch {
     /// search does not read the bytes again for every offset that holds the
     /// marker (a value can hold it many times).
     static func firstValid(after bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
-        let ranges = CRC32CRanges(bytes)
-        let salted = CRC32C(salt: salt)
-        var offset = 1
-        while offset + headerSize <= bytes.count {
-            let candidate = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let found = check(candidate) { range in
-                ranges.checksum(of: (offset + range.lowerBound)..<(offset + range.upperBound), after: salted)
-            }
-            if case .valid = found { return offset }
-            offset += 1
+        CRC32CRanges.firstValidOffset(in: bytes, salt: salt, leaving: headerSize) { candidate, checksum in
+            if case .valid = check(candidate, checksum: checksum) { true } else { false }
         }
-        return nil
     }
 }
 

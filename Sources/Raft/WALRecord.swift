@@ -86,18 +86,9 @@ struct WALRecord: Equatable {
     /// offset's candidate is checksummed through ``CRC32CRanges``, so the
     /// search does not read the bytes again for every offset.
     static func firstValid(after bytes: UnsafeRawBufferPointer, salt: UInt64) -> Int? {
-        let ranges = CRC32CRanges(bytes)
-        let salted = CRC32C(salt: salt)
-        var offset = 1
-        while offset + headerSize < bytes.count {
-            let candidate = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let valid = validLength(candidate) { range in
-                ranges.checksum(of: (offset + range.lowerBound)..<(offset + range.upperBound), after: salted)
-            }
-            if valid != nil { return offset }
-            offset += 1
+        CRC32CRanges.firstValidOffset(in: bytes, salt: salt, leaving: headerSize + 1) { candidate, checksum in
+            validLength(candidate, checksum: checksum) != nil
         }
-        return nil
     }
 
     /// Decodes a record that ``validLength(_:salt:)`` accepted.

@@ -54,6 +54,30 @@ package struct CRC32CRanges {
         return ~(end ^ Self.shifted(prefix.state ^ start, byZeroBytes: range.count))
     }
 
+    /// The first offset of `bytes` after its start, leaving at least
+    /// `shortest` bytes, at which `isValid` accepts what follows: a log's
+    /// recovery looking for a whole record or batch after a bad one.
+    /// `isValid` gets the bytes from that offset on and a function giving
+    /// the checksum, salted with `salt`, of a range of them (through one
+    /// ``CRC32CRanges`` of `bytes`, so no offset reads them again).
+    package static func firstValidOffset(
+        in bytes: UnsafeRawBufferPointer, salt: UInt64, leaving shortest: Int,
+        where isValid: (UnsafeRawBufferPointer, (Range<Int>) -> UInt32) -> Bool
+    ) -> Int? {
+        let ranges = CRC32CRanges(bytes)
+        let salted = CRC32C(salt: salt)
+        var offset = 1
+        while offset + shortest <= bytes.count {
+            let candidate = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let found = isValid(candidate) { range in
+                ranges.checksum(of: (offset + range.lowerBound)..<(offset + range.upperBound), after: salted)
+            }
+            if found { return offset }
+            offset += 1
+        }
+        return nil
+    }
+
     /// The register after the buffer's first `offset` bytes.
     private func register(at offset: Int) -> UInt32 {
         let kept = offset / Self.stride

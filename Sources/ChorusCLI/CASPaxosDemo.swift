@@ -42,11 +42,12 @@ struct CASPaxosDemo {
         clientsPerProposer = try options.integer("clients", in: 1...64, default: 2)
         // A counter holds a sequence number per client (DemoCounter), in a
         // value of at most the proposers' default maximumValueSize.
-        let largestClientCount = CASPaxosConfiguration().maximumValueSize / 8 - 1
+        let valueSize = CASPaxosConfiguration().maximumValueSize
+        let largestClientCount = valueSize / 8 - 1
         guard proposers * clientsPerProposer <= largestClientCount else {
             throw UsageError(
                 description: "--proposers × --clients must be at most \(largestClientCount): each counter holds a "
-                    + "sequence number per client, in a value of at most \(CASPaxosConfiguration().maximumValueSize) bytes")
+                    + "sequence number per client, in a value of at most \(valueSize) bytes")
         }
         keys = try options.integer("keys", in: 1...64, default: 3)
         duration = try options.integer("caspaxos-duration", in: 4...600, default: 10)

@@ -86,6 +86,14 @@ extension GossipInstance {
         send(.neighbor(highPriority: highPriority), to: peer, now: now, into: &effects)
     }
 
+    /// Forgets the request pending to `peer` (from either budget); returns
+    /// whether one was.
+    @discardableResult
+    private mutating func endRequest(to peer: Endpoint) -> Bool {
+        newcomerRequests.remove(peer)
+        return pendingRequests.removeValue(forKey: peer) != nil
+    }
+
     mutating func receiveNeighbor(highPriority: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         let accepted = view.isActive(sender) || highPriority || !view.isActiveFull
         if accepted {
@@ -99,8 +107,7 @@ extension GossipInstance {
     mutating func receiveNeighborReply(accepted: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         // Only answers to our own requests count: a stray acceptance must
         // not make a one-sided link.
-        guard pendingRequests.removeValue(forKey: sender) != nil else { return }
-        newcomerRequests.remove(sender)
+        guard endRequest(to: sender) else { return }
         failedPeers.removeAll { $0 == sender }
         if accepted {
             addActive(sender, now: now, into: &effects)
@@ -185,8 +192,7 @@ extension GossipInstance {
         // order in this process.
         let expired = pendingRequests.filter { $0.value <= now }.keys.sorted(by: Endpoint.precedes)
         for peer in expired {
-            pendingRequests[peer] = nil
-            newcomerRequests.remove(peer)
+            endRequest(to: peer)
             view.removePassive(peer)
             rememberFailed(peer)
         }

@@ -383,23 +383,28 @@ extension FragmentReassembler {
             Self.set(index, in: &received, counting: &receivedCount)
         }
 
+        /// The pages writing `range` (nonempty) touches.
+        private static func pages(of range: Range<Int>) -> ClosedRange<Int> {
+            (range.lowerBound / FragmentReassembler.pageSize)...((range.upperBound - 1) / FragmentReassembler.pageSize)
+        }
+
+        /// What `pages` pages of a message of `length` bytes are charged.
+        private static func charge(forPages pages: Int, length: Int) -> Int {
+            min(pages * FragmentReassembler.pageSize, length)
+        }
+
         /// What a message of `length` bytes is charged once `range` alone
         /// is written.
         static func charge(of range: Range<Int>, length: Int) -> Int {
-            let pageSize = FragmentReassembler.pageSize
-            let pages = (range.upperBound - 1) / pageSize - range.lowerBound / pageSize + 1
-            return min(pages * pageSize, length)
+            charge(forPages: pages(of: range).count, length: length)
         }
 
         /// Marks the pages that writing `range` (nonempty, within the
         /// message) touches; returns the bytes this adds to
         /// ``chargedBytes``.
         func charge(_ range: Range<Int>) -> Int {
-            let pageSize = FragmentReassembler.pageSize
-            for page in (range.lowerBound / pageSize)...((range.upperBound - 1) / pageSize) {
-                _ = Self.set(page, in: &writtenPages, counting: &writtenPageCount)
-            }
-            let charged = min(writtenPageCount * pageSize, message.count)
+            for page in Self.pages(of: range) { _ = Self.set(page, in: &writtenPages, counting: &writtenPageCount) }
+            let charged = Self.charge(forPages: writtenPageCount, length: message.count)
             defer { chargedBytes = charged }
             return charged - chargedBytes
         }

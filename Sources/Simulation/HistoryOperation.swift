@@ -5,9 +5,12 @@ import EventCore
 ///
 /// Operations on different keys are independent (the checker splits a
 /// history by key, P-compositionality). Two operations are ordered in real
-/// time only when one completed strictly before the other was invoked;
-/// operations whose completion and invocation share an instant count as
-/// concurrent.
+/// time when one completed before the other was invoked: at an earlier
+/// instant, or at the same instant with a lower sequence number (a
+/// ``HistoryRecorder`` numbers the events it records in the order they
+/// happen, so a client's next call at the very instant its previous one
+/// returned comes after it). Events without sequence numbers (0, as in
+/// operations made by hand) that share an instant count as concurrent.
 public struct HistoryOperation<Key: Hashable, Input, Output> {
     /// The client that issued it (for descriptions only).
     public var client: Int
@@ -23,11 +26,17 @@ public struct HistoryOperation<Key: Hashable, Input, Output> {
     public var completed: Instant
     /// How it ended.
     public var outcome: OperationOutcome<Output>
+    /// Where the invocation falls among the events of its history (a
+    /// ``HistoryRecorder`` counts them from 1), ordering events that share
+    /// an instant; 0 if not numbered.
+    public var invocationSequence: UInt64
+    /// Where the completion falls, as ``invocationSequence``.
+    public var completionSequence: UInt64
 
     /// Creates an operation.
     public init(
         client: Int, key: Key, input: Input, invoked: Instant, completed: Instant,
-        outcome: OperationOutcome<Output>
+        outcome: OperationOutcome<Output>, invocationSequence: UInt64 = 0, completionSequence: UInt64 = 0
     ) {
         self.client = client
         self.key = key
@@ -35,6 +44,8 @@ public struct HistoryOperation<Key: Hashable, Input, Output> {
         self.invoked = invoked
         self.completed = completed
         self.outcome = outcome
+        self.invocationSequence = invocationSequence
+        self.completionSequence = completionSequence
     }
 }
 

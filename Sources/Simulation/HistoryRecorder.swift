@@ -7,6 +7,8 @@ import EventCore
 public final class HistoryRecorder<Key: Hashable, Input, Output> {
     /// The operations recorded so far, in invocation order.
     public private(set) var operations: [HistoryOperation<Key, Input, Output>] = []
+    /// Events recorded so far (the last sequence number given).
+    private var events: UInt64 = 0
 
     /// Creates an empty recorder.
     public init() {}
@@ -14,9 +16,11 @@ public final class HistoryRecorder<Key: Hashable, Input, Output> {
     /// Records the invocation of an operation; returns its number, for
     /// ``complete(_:with:at:)``.
     public func invoke(client: Int, key: Key, input: Input, at instant: Instant) -> Int {
+        events += 1
         operations.append(
             HistoryOperation(
-                client: client, key: key, input: input, invoked: instant, completed: instant, outcome: .unknown))
+                client: client, key: key, input: input, invoked: instant, completed: instant, outcome: .unknown,
+                invocationSequence: events))
         return operations.count - 1
     }
 
@@ -36,7 +40,9 @@ public final class HistoryRecorder<Key: Hashable, Input, Output> {
             repeatedCompletions.append(number)
             return
         }
+        events += 1
         operations[number].outcome = outcome
         operations[number].completed = instant
+        operations[number].completionSequence = events
     }
 }

@@ -5,6 +5,8 @@ import EventCore
 /// sequential order that respects real time (an operation that completed
 /// before another was invoked comes first) and in which every operation
 /// returns what its client observed, according to a ``SequentialModel``.
+/// Events at one instant are ordered by their sequence numbers (see
+/// ``HistoryOperation``); unnumbered ones there count as concurrent.
 ///
 /// The search is Wing and Gong's, with Lowe's memoization: operations are
 /// linearized one at a time in real-time order of their invocations,
@@ -151,15 +153,26 @@ private struct EventList {
         events.reserveCapacity(members.count * 2)
         for (local, index) in members.enumerated() {
             let operation = history[index]
-            events.append(ListEvent(time: operation.invoked.nanoseconds, isCall: true, operation: local))
-            let end: UInt64
-            if case .ok = operation.outcome { end = operation.completed.nanoseconds } else { end = .max }
-            events.append(ListEvent(time: end, isCall: false, operation: local))
+            events.append(
+                ListEvent(
+                    time: operation.invoked.nanoseconds, sequence: operation.invocationSequence, isCall: true,
+                    operation: local))
+            if case .ok = operation.outcome {
+                events.append(
+                    ListEvent(
+                        time: operation.completed.nanoseconds, sequence: operation.completionSequence,
+                        isCall: false, operation: local))
+            } else {
+                events.append(ListEvent(time: .max, sequence: .max, isCall: false, operation: local))
+            }
         }
-        // At one instant, invocations come before completions: operations
-        // that meet at an instant are concurrent.
+        // At one instant, events come in the order of their sequence
+        // numbers; among unnumbered ones (or equal numbers, only in a
+        // history made by hand), invocations come before completions:
+        // operations that meet there are concurrent.
         events.sort { a, b in
             if a.time != b.time { return a.time < b.time }
+            if a.sequence != b.sequence { return a.sequence < b.sequence }
             if a.isCall != b.isCall { return a.isCall }
             return a.operation < b.operation
         }
@@ -209,6 +222,7 @@ private struct EventList {
 /// An invocation or a completion, before the list links them.
 private struct ListEvent {
     var time: UInt64
+    var sequence: UInt64
     var isCall: Bool
     var operation: Int
 }

@@ -139,6 +139,26 @@ struct LinearizabilityCheckerTests {
         #expect(Self.checker.check(history) == .linearizable)
     }
 
+    /// The recorder numbers events as they happen: a read invoked at the
+    /// instant a write returned, but after it, must see the write; one
+    /// invoked at that instant before the write returned may not.
+    @Test("recorded events at one instant keep the order they happened in")
+    func recordedOrderWithinInstant() {
+        let late = HistoryRecorder<String, RegisterOperation<Int>, Int?>()
+        let write = late.invoke(client: 0, key: "x", input: .write(1), at: .at(.milliseconds(0)))
+        late.complete(write, with: .ok(1), at: .at(.milliseconds(5)))
+        let read = late.invoke(client: 1, key: "x", input: .read, at: .at(.milliseconds(5)))
+        late.complete(read, with: .ok(nil), at: .at(.milliseconds(6)))
+        #expect(!Self.checker.check(late.operations).isLinearizable, "the read began after the write returned")
+
+        let early = HistoryRecorder<String, RegisterOperation<Int>, Int?>()
+        let overlapped = early.invoke(client: 0, key: "x", input: .write(1), at: .at(.milliseconds(0)))
+        let concurrent = early.invoke(client: 1, key: "x", input: .read, at: .at(.milliseconds(5)))
+        early.complete(overlapped, with: .ok(1), at: .at(.milliseconds(5)))
+        early.complete(concurrent, with: .ok(nil), at: .at(.milliseconds(6)))
+        #expect(Self.checker.check(early.operations) == .linearizable)
+    }
+
     @Test("a search over the budget is undecided")
     func budget() {
         let small = LinearizabilityChecker(model: RegisterModel<Int>(), maximumStates: 3)

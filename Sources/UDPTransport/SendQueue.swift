@@ -32,6 +32,8 @@ struct SendQueue {
 
     /// Whether no slot is free.
     var isFull: Bool { count == vector.capacity }
+    /// How many slots are free.
+    var freeSlots: Int { vector.capacity - count }
 
     /// The slot the next datagram is written to; valid while not ``isFull``.
     var tail: Int {
@@ -44,6 +46,12 @@ struct SendQueue {
     mutating func append(length: Int) {
         vector.setLength(length, of: tail)
         count += 1
+    }
+
+    /// Withdraws the `removed` newest datagrams, still queued.
+    mutating func removeLast(_ removed: Int) {
+        precondition(removed <= count, "cannot withdraw more datagrams than are queued")
+        count -= removed
     }
 
     /// Hands queued datagrams to the kernel until the queue is empty or the

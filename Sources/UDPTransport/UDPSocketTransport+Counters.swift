@@ -15,8 +15,9 @@ extension UDPSocketTransport {
         public var datagramsSent: UInt64 = 0
         /// UDP payload bytes the kernel accepted (fragment headers included).
         public var bytesSent: UInt64 = 0
-        /// Messages (or the rest of a fragmented message) dropped because
-        /// the send queue was full while the socket would block.
+        /// Messages dropped because the send queue was full while the
+        /// socket would block (a fragmented message whole: its fragments
+        /// still queued are withdrawn).
         public var sendQueueOverflows: UInt64 = 0
         /// Times `sendmmsg` reported `EAGAIN` (the queue waits for the socket
         /// to become writable; nothing is dropped).

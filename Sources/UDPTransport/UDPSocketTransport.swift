@@ -240,8 +240,10 @@ public final class UDPSocketTransport: Transport {
     /// sent as one datagram, unless its byte 4 has the fragment flag set
     /// (then it travels as a single fragment, so the receiver cannot take it
     /// for one); a longer one is fragmented. If the send queue is full while
-    /// the socket would block, the message (or the rest of its fragments) is
-    /// dropped and counted in ``Counters/sendQueueOverflows``.
+    /// the socket would block, the message is dropped and counted in
+    /// ``Counters/sendQueueOverflows``: a fragmented one whole, its
+    /// fragments still queued withdrawn (none is queued if the queue
+    /// cannot take them all while the socket would block).
     ///
     /// - Throws: ``EventCore/TransportError`` with code `.closed` after
     ///   ``close()``, `.addressFamilyMismatch` if `destination` is IPv6 and
@@ -299,14 +301,26 @@ public final class UDPSocketTransport: Transport {
 
     // MARK: Sending
 
+    /// Queues the fragments of `message`, all or none that are still
+    /// queued: a message the queue cannot take whole while the socket would
+    /// block is dropped before its first fragment, and if the socket blocks
+    /// with the queue full part way through, the fragments still queued are
+    /// withdrawn (those the kernel took are gone). A part of a message is of
+    /// no use to the receiver, which would hold it until its reassembly
+    /// timeout, and the bandwidth it takes is short just then.
     private func sendFragments(of message: UnsafeRawBufferPointer, to destination: Endpoint) {
         stats.fragmentedMessagesSent += 1
         let messageID = nextMessageID
         nextMessageID &+= 1
         let count = fragmenter.fragmentCount(messageLength: message.count)
+        guard !sendQueue.isBlocked || sendQueue.freeSlots >= count else {
+            stats.sendQueueOverflows += 1
+            return
+        }
         let vector = sendQueue.vector
         for index in 0..<count {
             guard let slot = reserveSlot() else {
+                sendQueue.removeLast(min(index, sendQueue.count))
                 stats.sendQueueOverflows += 1
                 return
             }

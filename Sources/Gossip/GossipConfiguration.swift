@@ -118,8 +118,9 @@ public struct GossipConfiguration: Hashable, Sendable {
 
     /// Origins whose delivered sequence numbers are remembered for
     /// de-duplication (16 ... 1,048,576), each in a window of the last
-    /// ``SeenWindows/windowSize`` sequence numbers. Beyond it the origin
-    /// seen longest ago is forgotten (counted). Default 4,096 (512 KiB).
+    /// ``SeenWindows/windowSize`` sequence numbers. Beyond it an origin
+    /// not heard from lately is forgotten (counted; CLOCK, an
+    /// approximation of least recently used). Default 4,096 (512 KiB).
     public var maximumTrackedOrigins = 4_096
 
     /// Creates the default configuration.

@@ -3,8 +3,15 @@ import EventCore
 /// Which broadcasts a node has already delivered: per origin, the highest
 /// sequence number seen and a bitmap of the ``windowSize`` numbers below
 /// it. A number further below is taken as seen (too old to tell), so
-/// memory per origin is fixed; at most `capacity` origins are tracked, the
-/// one first seen longest ago being forgotten to make room.
+/// memory per origin is fixed.
+///
+/// At most `capacity` origins are tracked. To make room, an origin not
+/// heard from lately is forgotten (the CLOCK approximation of least
+/// recently used, O(1) amortized: a hand goes round the origins, sparing
+/// once each one heard from since it last passed). An origin still
+/// broadcasting is kept over idle ones, whatever order they were first
+/// seen in: once forgotten, its messages still circulating (anti-entropy
+/// retains them for a while) would be delivered again.
 struct SeenWindows {
     /// Sequence numbers remembered below each origin's highest.
     static let windowSize = 1_024
@@ -13,6 +20,8 @@ struct SeenWindows {
     private struct Window {
         var highest: UInt32
         var bits: [UInt64]
+        /// Heard from since the eviction hand last passed.
+        var isReferenced = false
 
         func contains(_ sequence: UInt32) -> Bool {
             let index = Int(sequence % UInt32(SeenWindows.windowSize))
@@ -44,6 +53,7 @@ struct SeenWindows {
         /// Records `sequence`, sliding the window forward if it is newer
         /// than the highest; returns where it stood before.
         mutating func record(_ sequence: UInt32) -> Standing {
+            isReferenced = true
             let before = standing(of: sequence)
             guard before == .new else { return before }
             if isAhead(sequence) {
@@ -74,9 +84,10 @@ struct SeenWindows {
     }
 
     private var windows: [NodeID: Window] = [:]
-    /// Tracked origins in the order they were first seen, as a ring.
+    /// Tracked origins, as a ring the eviction hand goes round.
     private var order: [NodeID] = []
-    private var oldest = 0
+    /// The next origin the hand considers.
+    private var hand = 0
     private let capacity: Int
     /// Origins forgotten to make room for new ones.
     private(set) var forgottenOrigins = 0
@@ -102,10 +113,15 @@ struct SeenWindows {
 
     private mutating func track(_ id: MessageID) {
         if windows.count >= capacity {
-            let evicted = order[oldest]
-            windows[evicted] = nil
-            order[oldest] = id.origin
-            oldest = (oldest + 1) % order.count
+            // Spares each origin heard from since the hand's last pass
+            // once: at most one round before one is forgotten.
+            while windows[order[hand]]?.isReferenced == true {
+                windows[order[hand]]?.isReferenced = false
+                hand = (hand + 1) % order.count
+            }
+            windows[order[hand]] = nil
+            order[hand] = id.origin
+            hand = (hand + 1) % order.count
             forgottenOrigins += 1
         } else {
             order.append(id.origin)

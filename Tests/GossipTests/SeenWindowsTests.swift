@@ -46,7 +46,7 @@ struct SeenWindowsTests {
         #expect(seen.standing(of: Self.id(UInt32.max - 2)) == .new)
     }
 
-    @Test("at capacity the origin first seen longest ago is forgotten, and counted")
+    @Test("at capacity an origin not heard from lately is forgotten, and counted")
     func capacity() {
         var seen = SeenWindows(capacity: 16)
         for origin in 0..<40 { _ = seen.insert(Self.id(0, NodeID(UInt64(origin)))) }
@@ -54,5 +54,22 @@ struct SeenWindowsTests {
         #expect(seen.forgottenOrigins == 24)
         #expect(seen.standing(of: Self.id(0, NodeID(39))) == .seen)
         #expect(seen.standing(of: Self.id(0, NodeID(0))) == .new)
+    }
+
+    /// Forgetting the origin first seen, still broadcasting, would let its
+    /// messages that circulate again be delivered twice.
+    @Test("an origin still broadcasting is kept over idle ones first seen after it")
+    func activeOriginKept() {
+        var seen = SeenWindows(capacity: 16)
+        for origin in 0..<16 { _ = seen.insert(Self.id(0, NodeID(UInt64(origin)))) }
+        for round in 0..<40 {
+            #expect(seen.insert(Self.id(UInt32(round + 1), NodeID(0))) == .new)
+            _ = seen.insert(Self.id(0, NodeID(UInt64(100 + round))))
+        }
+        #expect(seen.originCount == 16)
+        #expect(seen.forgottenOrigins == 40)
+        #expect(seen.standing(of: Self.id(1, NodeID(0))) == .seen, "the active origin was forgotten")
+        #expect(seen.standing(of: Self.id(40, NodeID(0))) == .seen)
+        #expect(seen.standing(of: Self.id(0, NodeID(139))) == .seen, "the newest origin is tracked")
     }
 }

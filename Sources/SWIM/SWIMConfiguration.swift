@@ -104,6 +104,8 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// The cluster a member belongs to: multicast announcements of other
     /// clusters are ignored (1 ... 64 bytes of UTF-8). Default "chorus".
     public var clusterName = "chorus"
+    /// The longest ``clusterName``, in bytes of UTF-8.
+    public static let maximumClusterNameLength = 64
 
     /// The longest member metadata, in bytes (0 ... 1,024). Default 128.
     public var maximumMetadataSize = 128
@@ -189,7 +191,9 @@ public struct SWIMConfiguration: Hashable, Sendable {
         }
         try check(multicastAnnounceInterval >= .milliseconds(100), "multicastAnnounceInterval",
                   multicastAnnounceInterval, "at least 100 ms")
-        try check((1...64).contains(clusterName.utf8.count), "clusterName", clusterName, "1 ... 64 bytes")
+        try check(
+            (1...Self.maximumClusterNameLength).contains(clusterName.utf8.count), "clusterName", clusterName,
+            "1 ... \(Self.maximumClusterNameLength) bytes")
         try check((0...1_024).contains(maximumMetadataSize), "maximumMetadataSize", maximumMetadataSize, "0 ... 1,024")
         try check((0...1_024).contains(maximumBroadcastSize), "maximumBroadcastSize", maximumBroadcastSize, "0 ... 1,024")
         try check(maximumPacketSize - SWIMMessage.maximumHeaderSize - SWIMUpdate.aliveOverhead >= maximumMetadataSize,

@@ -44,6 +44,15 @@ extension SWIMInstance {
                     alive.status = .alive
                     apply(.alive(alive), spreadNewMembers: !isReply, now: now, into: &effects)
                 }
+                // A suspicion we hold already is not confirmed by a state
+                // exchange: the sender may only have heard of it, and
+                // counting every peer whose state lists it as an
+                // independent suspecter would cut Lifeguard's timeout short.
+                if let known = self.members[remote.id], known.status == .suspect,
+                    known.incarnation == remote.incarnation
+                {
+                    continue
+                }
                 apply(.suspect(remote.id, incarnation: remote.incarnation, by: sender), now: now, into: &effects)
             case .left:
                 apply(.left(remote.id, incarnation: remote.incarnation), now: now, into: &effects)

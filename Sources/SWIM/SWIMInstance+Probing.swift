@@ -74,7 +74,17 @@ extension SWIMInstance {
     /// inside-out shuffle), which keeps the rest a random order in O(1)
     /// where an insertion would move half the round (O(N) per join, O(N²)
     /// while a large cluster forms).
+    ///
+    /// A member that keeps going and coming back (or forged updates saying
+    /// so) adds an entry each time: past twice the active members (and 16),
+    /// the round ends instead, and the next probe starts a new one with
+    /// every active member once, so the order stays bounded.
     mutating func addToProbeOrder(_ member: NodeID) {
+        guard probeOrder.count < 2 * activeOthers + 16 else {
+            probeOrder.removeAll(keepingCapacity: true)
+            probeCursor = 0
+            return
+        }
         let index = Int.random(in: probeCursor...probeOrder.count, using: &generator)
         if probeOrder.count == probeOrder.capacity {
             probeOrder.reserveCapacity(probeOrder.count + max(16, probeOrder.count / 4))

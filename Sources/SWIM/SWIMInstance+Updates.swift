@@ -87,7 +87,12 @@ extension SWIMInstance {
             let key = RecentBroadcasts.Key(origin: broadcast.origin, sequence: broadcast.sequence)
             guard delivered.insert(key) else { return }
             effects.append(.deliver(broadcast))
-            if broadcastQueue.count < configuration.broadcastQueueCapacity {
+            // One longer than this member's packets can carry (from a peer
+            // whose packets are larger) is delivered but not relayed: queued,
+            // it could never be sent.
+            if broadcastQueue.count < configuration.broadcastQueueCapacity,
+                broadcast.payload.count <= configuration.effectiveBroadcastLimit
+            {
                 broadcastQueue.enqueue(broadcast.payload, key: key)
             } else {
                 counters.broadcastsDropped += 1

@@ -489,6 +489,8 @@ public struct SWIMInstance {
             membershipQueue.take(budget: &rest, limit: limit, into: &updates, update: membership)
             broadcastQueue.take(budget: &rest, limit: limit, into: &updates, update: broadcast)
         }
+        membershipQueue.putBack()
+        broadcastQueue.putBack()
         return updates
     }
 

@@ -88,9 +88,13 @@ public final class SWIMNode {
         sender = FrameSender(transport: transport, capacity: 2_048, retainedCapacity: configuration.maximumPacketSize,
                              logger: logger, source: "swim")
         timer = DeadlineTimer(scheduler: scheduler)
+        // Strings: metadata, broadcast payloads and a discovery
+        // announcement's cluster name (up to 64 bytes). Collections: a
+        // push-pull lists its sender and up to maximumMembers others.
         let limits = WireLimits(
-            maximumByteStringLength: max(configuration.maximumMetadataSize, configuration.maximumBroadcastSize),
-            maximumCollectionCount: configuration.maximumMembers,
+            maximumByteStringLength: max(
+                configuration.maximumMetadataSize, configuration.maximumBroadcastSize, SWIMConfiguration.maximumClusterNameLength),
+            maximumCollectionCount: configuration.maximumMembers + 1,
             maximumFrameLength: configuration.maximumStateSize + 1_024)
         receiver = FrameReceiver(protocolID: .swim, limits: limits, logger: logger, source: "swim")
         self.discovery = discovery

@@ -37,9 +37,12 @@ struct TransmitQueue<Key: Hashable, Payload> {
     private var nextGeneration: UInt32 = 0
     /// Entries in the buckets past their heads, live or replaced.
     private var storedCount = 0
-    /// Scratch for ``take(budget:limit:into:update:)``: entries taken or
-    /// skipped, put back once the packet is full.
+    /// Entries ``take(budget:limit:into:update:)`` took for the packet
+    /// being filled, out of the queue until ``putBack()``.
     private var held: [Entry] = []
+    /// Scratch for ``take(budget:limit:into:update:)``: entries it passed
+    /// over for want of room, back in the queue when it returns.
+    private var passedOver: [Entry] = []
 
     /// Creates an empty queue holding at most `capacity` (at least 1) live
     /// entries.
@@ -89,6 +92,11 @@ struct TransmitQueue<Key: Hashable, Payload> {
     /// `update` builds each from its key and payload (nil: drop the entry).
     /// Each taken update counts one transmission; one that reaches `limit`
     /// leaves the queue.
+    ///
+    /// What it took stays out of the queue until ``putBack()``: a second
+    /// call for the same packet (with the room another queue left) never
+    /// puts an update in it twice, and may take one the first passed over
+    /// for want of room. Call ``putBack()`` once the packet is full.
     mutating func take(
         budget: inout Int, limit: Int, into updates: inout [SWIMUpdate], update: (Key, Payload) -> SWIMUpdate?
     ) {
@@ -113,7 +121,7 @@ struct TransmitQueue<Key: Hashable, Payload> {
                 }
                 let size = built.encodedSize
                 if size > budget {
-                    held.append(entry)
+                    passedOver.append(entry)
                     misses += 1
                     isFull = misses >= 8 || budget < 16
                     continue
@@ -134,7 +142,21 @@ struct TransmitQueue<Key: Hashable, Payload> {
             closeGap(in: bucket)
             bucket += 1
         }
-        for entry in held {
+        restore(passedOver)
+        passedOver.removeAll(keepingCapacity: true)
+    }
+
+    /// Returns what ``take(budget:limit:into:update:)`` took to the queue.
+    mutating func putBack() {
+        restore(held)
+        held.removeAll(keepingCapacity: true)
+        releaseIfEmpty()
+    }
+
+    /// Moves `entries` back into the queue, each to the end of the bucket
+    /// of its transmission count.
+    private mutating func restore(_ entries: [Entry]) {
+        for entry in entries {
             let index = Int(entry.transmissions)
             while buckets.count <= index {
                 buckets.append([])
@@ -142,9 +164,7 @@ struct TransmitQueue<Key: Hashable, Payload> {
             }
             buckets[index].append(entry)
         }
-        storedCount += held.count
-        held.removeAll(keepingCapacity: true)
-        releaseIfEmpty()
+        storedCount += entries.count
     }
 
     /// Drops the live entry with the most transmissions, the oldest among

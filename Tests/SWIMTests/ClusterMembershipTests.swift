@@ -36,6 +36,22 @@ struct ClusterMembershipTests {
         #expect(cluster.falsePositives(excluding: [17]).isEmpty)
     }
 
+    /// A push-pull lists the sender and every member it keeps: one more
+    /// than maximumMembers when its table is full, which its peers must
+    /// still decode.
+    @Test("at maximumMembers, push-pulls (the sender itself and a full table) decode")
+    func fullTablePushPull() throws {
+        var configuration = SWIMConfiguration()
+        configuration.maximumMembers = 8
+        let cluster = try SWIMCluster(count: 9, seed: 5, configuration: configuration)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 9) }, limit: .seconds(10)))
+        // Several push-pull rounds (one every 30 s per member by default).
+        cluster.network.run(for: .seconds(120))
+        let malformed = cluster.liveIndices.map { cluster.members[$0]!.counters.malformedFramesDropped }
+        #expect(malformed.allSatisfy { $0 == 0 }, "malformed frames dropped per member: \(malformed)")
+        #expect(cluster.isConverged(expecting: 9))
+    }
+
     @Test("a join storm that overflows the membership queues still converges (anti-entropy repairs what was dropped)")
     func boundedQueuesConverge() throws {
         var configuration = SWIMConfiguration()

@@ -54,6 +54,29 @@ struct DiscoveryTests {
         #expect(members.reduce(0) { $0 + $1.counters.announcementsIgnored } > 0)
     }
 
+    /// An announcement names its cluster: a name longer than the metadata
+    /// and broadcast limits must still decode.
+    @Test("a cluster name longer than the metadata and broadcast limits still finds the members")
+    func longClusterName() throws {
+        let network = SimulatedNetwork(seed: 5)
+        var configuration = SWIMConfiguration()
+        configuration.multicastGroup = try Endpoint(parsing: "239.192.0.77:7948")
+        configuration.clusterName = String(repeating: "c", count: SWIMConfiguration.maximumClusterNameLength)
+        configuration.maximumMetadataSize = 0
+        configuration.maximumBroadcastSize = 0
+        var members: [SWIMNode] = []
+        for index in 0..<4 {
+            let node = network.addNode()
+            network.joinGroup(configuration.multicastGroup!, node: node)
+            let member = try SWIMNode(transport: node, scheduler: node, configuration: configuration, seed: UInt64(index))
+            member.start()
+            members.append(member)
+        }
+        network.run(for: .seconds(12))
+        #expect(members.map { $0.memberCount(.alive) } == [4, 4, 4, 4])
+        #expect(members.allSatisfy { $0.counters.malformedFramesDropped == 0 })
+    }
+
     @Test("4 members bound to 127.0.0.1 find each other through a group on loopback")
     func loopbackDiscovery() async throws {
         let loop = try EventLoop()

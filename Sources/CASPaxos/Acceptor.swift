@@ -26,8 +26,9 @@ import EventCore
 /// - a proposer whose configuration is older than the fence the last
 ///   membership change set (``AcceptorSnapshot/minimumVersion``), or of
 ///   the fence's version with another digest, is refused with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``;
-/// - an absent key behaves as if it had promised ``AcceptorSnapshot/removalFloor``,
-///   so no ballot older than a removed tombstone can write it again;
+/// - an absent key refuses every ballot up to ``AcceptorSnapshot/removalFloor``
+///   (as if it had promised the least ballot above it), so no ballot of a
+///   removed tombstone's time can write it again;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -179,7 +180,7 @@ public struct Acceptor {
     /// Changes the register of `key` to what `change` returns for it (nil:
     /// no change), recording and persisting the change if it is one, and
     /// returns the register as it was. An absent key is a new register
-    /// promised at the removal floor; nil (counted) if a new one would pass
+    /// promised just above the removal floor; nil (counted) if a new one would pass
     /// the register limit. Looks the key up once.
     private mutating func update(
         _ key: [UInt8], into effects: inout [CASPaxosEffect], _ change: (RegisterState) -> RegisterState?
@@ -196,7 +197,11 @@ public struct Acceptor {
             counters.registersRefused += 1
             return nil
         }
-        let register = RegisterState(promised: state.removalFloor)
+        // Ballots up to the floor are refused: as if the least ballot
+        // above it had been promised (a delayed copy of a collection's
+        // re-write at the floor would otherwise make the key again, a
+        // tombstone nothing collects).
+        let register = RegisterState(promised: state.removalFloor == .zero ? .zero : state.removalFloor.successor)
         if let changed = change(register), changed != register {
             persist(.register(key: key, state: changed), into: &effects)
         }

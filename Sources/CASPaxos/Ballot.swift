@@ -33,6 +33,14 @@ public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
         (lhs.counter, lhs.proposer.rawValue) < (rhs.counter, rhs.proposer.rawValue)
     }
 
+    /// The least ballot above this one (the next proposer ID at the same
+    /// counter).
+    var successor: Ballot {
+        proposer.rawValue < UInt64.max
+            ? Ballot(counter: counter, proposer: NodeID(proposer.rawValue + 1))
+            : Ballot(counter: counter + 1, proposer: NodeID(0))
+    }
+
     /// `counter.proposer`, as in `17.00000000000000a3`.
     public var description: String { "\(counter).\(proposer)" }
 }

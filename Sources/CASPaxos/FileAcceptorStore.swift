@@ -114,6 +114,13 @@ public final class FileAcceptorStore: AcceptorStore {
     public private(set) var truncatedBytes = 0
     /// Compactions done since the store was opened.
     public private(set) var compactionCount = 0
+    /// Compactions that failed before the rewrite took the log's name
+    /// (no room for a second copy of the state, say): the log stays as it
+    /// was, whole, and the next try waits until it has doubled again.
+    public private(set) var compactionFailures = 0
+    /// Syncs done since the store was opened: `fdatasync` of the log (or
+    /// of a rewrite) and `fsync` of its directory, each counting one.
+    public private(set) var syncCount = 0
     /// The log's current size in bytes (synced records only).
     public private(set) var fileSize = 0
     /// The payload past which buffered records are sealed into a batch of
@@ -286,13 +293,6 @@ public final class FileAcceptorStore: AcceptorStore {
         truncatedBytes = 0
         let contents = Self.contents(of: bytes)
         try check(contents, size: bytes.count)
-        if contents == .headerOnly {
-            // Created by a start that may have ended before the syncs
-            // below: the header is synced again here, and the directory
-            // with every log's replay, so that the log the acceptor is
-            // about to answer from cannot vanish with a power loss.
-            try io { () throws(DurableFileError) in try file.synchronizeData() }
-        }
         if contents == .unstarted {
             let salt = UInt64.random(in: .min ... .max)
             let header = Self.header(version: Self.formatVersion, salt: salt)
@@ -305,6 +305,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 try file.synchronizeData()
                 try DurableFile.synchronizeDirectory(of: path)
             }
+            syncCount += 2
             startLog(size: header.count, version: Self.formatVersion, salt: salt)
             opening = .existing
             return state
@@ -326,10 +327,16 @@ public final class FileAcceptorStore: AcceptorStore {
         }.get()
         truncatedBytes = bytes.count - end
         try io { () throws(DurableFileError) in
-            if end < bytes.count {
-                try file.truncate(to: end)
-                try file.synchronizeData()
-            }
+            if end < bytes.count { try file.truncate(to: end) }
+            // The log is synced before the acceptor answers from it, even
+            // with nothing cut: a process that crashed between writing a
+            // batch and syncing it left the batch in the page cache, where
+            // this replay read it, and a repeated prepare or accept changes
+            // nothing, so it is answered with no sync of its own; a power
+            // loss could then take a promise or a value already answered
+            // for. (Likewise a log created by a start that ended before its
+            // syncs.)
+            try file.synchronizeData()
             // A crash between a compaction's rename and the directory sync
             // after it leaves the log's name not yet durable: synced before
             // the acceptor answers from the log, or a power loss could bring
@@ -337,6 +344,7 @@ public final class FileAcceptorStore: AcceptorStore {
             // made since.
             try DurableFile.synchronizeDirectory(of: path)
         }
+        syncCount += 2
         startLog(size: end, version: version, salt: salt)
         // Created or found, the log is there for the next load.
         opening = .existing
@@ -413,7 +421,7 @@ public final class FileAcceptorStore: AcceptorStore {
         if needsNewerVersion {
             // The live state holds the pending records: the rewrite, in the
             // version the live state needs, carries them.
-            return try io { () throws(DurableFileError) in try compact() }
+            return try io { () throws(DurableFileError) in try install(try writeRewrite()) }
         }
         let batches = pending.takeBatches()
         pendingVersion = 2
@@ -424,10 +432,23 @@ public final class FileAcceptorStore: AcceptorStore {
                 try file.append(batch)
                 try file.synchronizeData()
             }
+            syncCount += 1
             fileSize += batch.count
         }
         if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction {
-            try io { () throws(DurableFileError) in try compact() }
+            // Best effort: the batches are durable in the log as it is, so
+            // a rewrite that cannot be made does not fail the sync (nor stop
+            // the acceptor); it is counted, and tried again once the log
+            // has doubled once more.
+            let rewrite: Rewrite
+            do throws(DurableFileError) {
+                rewrite = try writeRewrite()
+            } catch {
+                compactionFailures += 1
+                sizeAfterCompaction = fileSize
+                return
+            }
+            try io { () throws(DurableFileError) in try install(rewrite) }
         }
     }
 
@@ -446,9 +467,9 @@ public final class FileAcceptorStore: AcceptorStore {
         guard !isClosed else { throw AcceptorStoreError(.closed, detail: "the store of \(path) was closed") }
     }
 
-    /// Rewrites the live state to a new file, with a new salt, and renames
-    /// it over the log.
-    private func compact() throws(DurableFileError) {
+    /// The live state written and synced to a new file beside the log (its
+    /// name with `.compact`), with a new salt, for ``install(_:)``.
+    private func writeRewrite() throws(DurableFileError) -> Rewrite {
         let salt = UInt64.random(in: .min ... .max)
         var writer = AcceptorLogBatch.Writer(
             maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload), salt: salt)
@@ -467,11 +488,29 @@ public final class FileAcceptorStore: AcceptorStore {
         guard try fresh.lock() else { throw DurableFileError.lockHeld(fresh.path) }
         try fresh.append(bytes)
         try fresh.synchronizeData()
-        try fresh.rename(to: path)
-        file = fresh
-        try DurableFile.synchronizeDirectory(of: path)
-        startLog(size: bytes.count, version: version, salt: salt)
+        syncCount += 1
+        return Rewrite(file: fresh, size: bytes.count, version: version, salt: salt)
+    }
+
+    /// A rewrite of the log by ``writeRewrite()``, synced, not yet in use.
+    private struct Rewrite {
+        var file: DurableFile
+        var size: Int
+        var version: UInt32
+        var salt: UInt64
+    }
+
+    /// Renames `rewrite` over the log, which it replaces from then on, and
+    /// syncs the directory. A failure of the directory sync leaves the new
+    /// log in use but its name perhaps not durable: it fails the sync, and
+    /// the acceptor stops rather than answer from it.
+    private func install(_ rewrite: Rewrite) throws(DurableFileError) {
+        try rewrite.file.rename(to: path)
+        file = rewrite.file
+        startLog(size: rewrite.size, version: rewrite.version, salt: rewrite.salt)
         compactionCount += 1
+        try DurableFile.synchronizeDirectory(of: path)
+        syncCount += 1
     }
 
     /// Runs `body`, turning a failed system call into an `.io` error.

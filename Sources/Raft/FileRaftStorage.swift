@@ -233,12 +233,18 @@ public final class FileRaftStorage: RaftStorage {
             closedSegments = recovery.segments.dropLast()
             active = ActiveSegment(segment: last, file: file, size: recovery.lastSegmentSize)
             try io { () throws(DurableFileError) in
-                if truncatedBytes > 0 {
-                    try file.truncate(to: recovery.lastSegmentSize)
-                    if options.sync {
-                        try file.synchronizeData()
-                        syncCount += 1
-                    }
+                if truncatedBytes > 0 { try file.truncate(to: recovery.lastSegmentSize) }
+                // The last segment is synced before the replica acts on it,
+                // even with nothing cut: a process that crashed between
+                // writing a record and syncing it left the record in the
+                // page cache, where recovery read it, and the replica would
+                // answer from it (a repeated vote request for the candidate
+                // it names changes nothing, so it is granted with no sync of
+                // its own) while a power loss could still take it: two
+                // votes in one term.
+                if options.sync {
+                    try file.synchronizeData()
+                    syncCount += 1
                 }
                 // A crash between a segment's rename and the directory sync
                 // after it leaves a segment whose name may not be durable:

@@ -103,6 +103,31 @@ struct DuplicatedAcceptTests {
 
     /// `CASPaxosNode.stop()` fails a proposal that may have written as
     /// `.conflict` (indeterminate), not `.notAvailable`, by this answer.
+    /// A delayed copy of a collection's re-write of the tombstone, at the
+    /// ballot whose promise became the floor, must not make the removed key
+    /// again: a tombstone nothing would collect.
+    @Test("an absent key refuses a ballot at the removal floor and takes the next one above it")
+    func removalFloorRefusesItsOwnBallot() throws {
+        let floor = Ballot(counter: 9, proposer: NodeID(4))
+        var acceptor = try Acceptor(
+            recovering: AcceptorSnapshot(removalFloor: floor), configuration: CASPaxosConfiguration())
+        var effects: [CASPaxosEffect] = []
+        acceptor.receive(
+            .accept(requestID: 1, key: Self.key, ballot: floor, age: 0, value: nil, nextBallot: nil, version: .zero),
+            from: Self.acceptorEndpoints[0], into: &effects)
+        #expect(acceptor.register(Self.key) == nil)
+        guard case .send(.conflict(1, let highest, _), _)? = effects.last else {
+            Issue.record("no conflict: \(effects)")
+            return
+        }
+        #expect(highest > floor)
+        let above = Ballot(counter: 9, proposer: NodeID(5))
+        acceptor.receive(
+            .accept(requestID: 2, key: Self.key, ballot: above, age: 0, value: [1], nextBallot: nil, version: .zero),
+            from: Self.acceptorEndpoints[0], into: &effects)
+        #expect(acceptor.register(Self.key)?.accepted == above)
+    }
+
     @Test("a proposal may have written once its accepts went out, not before")
     func mayHaveWritten() throws {
         var cluster = try Cluster()

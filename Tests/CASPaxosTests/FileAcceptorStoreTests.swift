@@ -636,4 +636,56 @@ struct FileAcceptorStoreTests {
         #expect(try reopened.load().registers == expected)
         #expect(reopened.truncatedBytes == 0)
     }
+
+    /// What a crashed process wrote but had not synced is read back from
+    /// the page cache: the log is synced before the acceptor answers from
+    /// it (a repeated accept is answered with no sync of its own).
+    @Test("opening a log syncs it, even with nothing to cut")
+    func openingSyncsTheLog() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, opening: .new)
+        _ = try store.load()
+        #expect(store.syncCount == 2, "the new log and its directory")
+        store.apply(.register(key: [1], state: Self.register(1, [10])))
+        try store.sync()
+        #expect(store.syncCount == 3)
+        store.close()
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
+        _ = try reopened.load()
+        #expect(reopened.truncatedBytes == 0)
+        #expect(reopened.syncCount == 2, "the log and its directory")
+    }
+
+    /// The batches are durable in the log as it was: a rewrite that cannot
+    /// be made (here its file's name is taken by a directory) is counted,
+    /// not a failed sync that would stop the acceptor.
+    @Test("a compaction that cannot be written leaves the log whole and the sync successful")
+    func failedCompactionIsNotFatal() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        try FileManager.default.createDirectory(atPath: path + ".compact", withIntermediateDirectories: false)
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 256)
+        _ = try store.load()
+        for counter in UInt64(1)...100 {
+            store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter)])))
+            try store.sync()
+        }
+        #expect(store.compactionCount == 0)
+        #expect(store.compactionFailures > 0)
+        #expect(store.compactionFailures < 10, "tried again only once the log doubled")
+        let snapshot = try Self.loadCopy(path)
+        #expect(snapshot.registers.count == 4)
+        #expect(snapshot.registers[[0]] == Self.register(100, [100]))
+        // With the name free again, the next try compacts.
+        try FileManager.default.removeItem(atPath: path + ".compact")
+        for counter in UInt64(101)...400 {
+            store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
+            try store.sync()
+        }
+        #expect(store.compactionCount > 0)
+        #expect(try Self.loadCopy(path).registers[[0]] == Self.register(400, [UInt8(400 % 256)]))
+    }
 }

@@ -155,7 +155,10 @@ public final class CASPaxosNode {
     ///   - proposers: every proposer of the cluster (see
     ///     ``proposerEndpoints``).
     ///   - seed: seeds the proposer's ID and jitter; by default drawn from
-    ///     the system (pass one to replay a run).
+    ///     the system (pass one to replay a run). A node restarted in a live
+    ///     cluster needs a new seed (or a new `id`): a proposer ID must be
+    ///     unique per run, since a restarted proposer counts its ballots
+    ///     from zero again and could reuse one of its previous run's.
     /// - Throws: `ConfigurationError` for an invalid configuration or
     ///   quorums, for a node with neither role, or for a
     ///   `configurationStore` on a node that is not proposer-only;

@@ -90,7 +90,10 @@ public final class RaftNode {
     ///   - peers: the other members of the group and where to reach them.
     ///   - seed: seeds the randomized election timeouts and where the IDs
     ///     of forwarded proposals start (pass one to replay a run; by
-    ///     default a random one).
+    ///     default a random one). A node restarted in a live group needs
+    ///     a new seed: with the old one its forwards would repeat the IDs
+    ///     of its previous run's, which the leader drops as duplicates,
+    ///     and a late answer to an old forward could complete a new one.
     ///   - logger: where dropped frames, send and storage failures go.
     /// - Throws: `ConfigurationError` if `configuration` is invalid or
     ///   `peers` contains `id`; whatever the state machine's
@@ -357,10 +360,15 @@ public final class RaftNode {
             isProcessing = false
             noticeLeadership()
         }
+        // A completion may stop the node (checked after each that may run):
+        // it then applies, stores and sends nothing more.
         while !isStopped && replica.hasReady {
             let ready = replica.ready()
             do {
-                if let snapshot = ready.snapshot { try install(snapshot) }
+                if let snapshot = ready.snapshot {
+                    try install(snapshot)
+                    if isStopped { return }
+                }
                 if !ready.entries.isEmpty || ready.hardState != nil {
                     try storage.persist(ready.entries, hardState: ready.hardState)
                 }
@@ -370,8 +378,12 @@ public final class RaftNode {
                 return
             }
             for message in ready.messages { send(message) }
-            for entry in ready.committedEntries { apply(entry) }
+            for entry in ready.committedEntries {
+                apply(entry)
+                if isStopped { return }
+            }
             if let last = ready.committedEntries.last { dropProposals(olderThan: last.term) }
+            if isStopped { return }
             replica.advance(ready)
             do {
                 try snapshotIfDue()

@@ -13,6 +13,10 @@ struct SnapshotTransfer {
     /// Whether an acknowledgement moved ``acknowledgedBytes`` since the
     /// last heartbeat.
     private var progressed = true
+    /// ``acknowledgedBytes`` when a reported gap last made the leader
+    /// resend: the reports of the other chunks that were in flight past the
+    /// same gap ask for nothing more.
+    private var resentAfter: Int?
 
     init(snapshot: RaftSnapshot, chunkSize: Int) {
         self.snapshot = snapshot
@@ -36,20 +40,33 @@ struct SnapshotTransfer {
     }
 
     /// The follower holds the first `receivedBytes`; with `outOfOrder` it
-    /// missed a chunk, so sending resumes after what it holds.
+    /// missed a chunk, so sending resumes after what it holds, once per gap.
+    ///
+    /// The follower may hold more than this transfer sent (it kept the
+    /// chunks of an earlier transfer of the snapshot, from a leader
+    /// re-elected since): sending goes on after what it holds, keeping the
+    /// window, rather than count the chunks it skips as in flight.
     mutating func acknowledge(receivedBytes: UInt64, outOfOrder: Bool) {
         let received = Int(min(receivedBytes, UInt64(snapshot.data.count)))
         if received > acknowledgedBytes {
             acknowledgedBytes = received
+            nextChunk = max(nextChunk, received / chunkSize)
             progressed = true
         }
-        if outOfOrder { rewind() }
+        // A report older than what was acknowledged is stale.
+        if outOfOrder, received == acknowledgedBytes, resentAfter != acknowledgedBytes {
+            rewind()
+            resentAfter = acknowledgedBytes
+        }
     }
 
     /// At a heartbeat: if nothing was acknowledged since the last one, the
     /// chunks in flight are presumed lost and are sent again.
     mutating func heartbeat() {
-        if !progressed { rewind() }
+        if !progressed {
+            rewind()
+            resentAfter = nil
+        }
         progressed = false
     }
 

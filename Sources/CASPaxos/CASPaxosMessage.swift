@@ -59,9 +59,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case staleConfiguration(requestID: UInt64, minimumVersion: ConfigurationVersion)
 
     /// Garbage collection, to a proposer: forget the cached ballot of
-    /// `key` and grow one age older. `ballot` is the tombstone's (the
-    /// proposer does not fast-forward to it: see
-    /// ``Proposer/receive(_:from:now:into:)``).
+    /// `key`, fast-forward past `ballot` and grow one age older.
     case invalidate(requestID: UInt64, key: [UInt8], ballot: Ballot)
     /// The proposer did: it is now `age` old.
     case invalidated(requestID: UInt64, proposer: NodeID, age: UInt64)

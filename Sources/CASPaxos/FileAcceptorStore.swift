@@ -118,6 +118,9 @@ public final class FileAcceptorStore: AcceptorStore {
     /// (no room for a second copy of the state, say): the log stays as it
     /// was, whole, and the next try waits until it has doubled again.
     public private(set) var compactionFailures = 0
+    /// After a failed compaction, the log size below which no other is
+    /// tried (twice the size it failed at).
+    private var compactionDeferredBelow = 0
     /// Syncs done since the store was opened: `fdatasync` of the log (or
     /// of a rewrite) and `fsync` of its directory, each counting one.
     public private(set) var syncCount = 0
@@ -435,7 +438,7 @@ public final class FileAcceptorStore: AcceptorStore {
             syncCount += 1
             fileSize += batch.count
         }
-        if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction {
+        if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction, fileSize > compactionDeferredBelow {
             // Best effort: the batches are durable in the log as it is, so
             // a rewrite that cannot be made does not fail the sync (nor stop
             // the acceptor); it is counted, and tried again once the log
@@ -444,8 +447,11 @@ public final class FileAcceptorStore: AcceptorStore {
             do throws(DurableFileError) {
                 rewrite = try writeRewrite()
             } catch {
+                // What the rewrite wrote would keep the room it took (a
+                // full disk would then fail the next append too).
+                try? DurableFile.remove(path + ".compact")
                 compactionFailures += 1
-                sizeAfterCompaction = fileSize
+                compactionDeferredBelow = 2 * fileSize
                 return
             }
             try io { () throws(DurableFileError) in try install(rewrite) }
@@ -505,7 +511,12 @@ public final class FileAcceptorStore: AcceptorStore {
     /// log in use but its name perhaps not durable: it fails the sync, and
     /// the acceptor stops rather than answer from it.
     private func install(_ rewrite: Rewrite) throws(DurableFileError) {
-        try rewrite.file.rename(to: path)
+        do throws(DurableFileError) {
+            try rewrite.file.rename(to: path)
+        } catch {
+            try? DurableFile.remove(path + ".compact")
+            throw error
+        }
         file = rewrite.file
         startLog(size: rewrite.size, version: rewrite.version, salt: rewrite.salt)
         compactionCount += 1

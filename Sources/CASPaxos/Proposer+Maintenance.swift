@@ -7,9 +7,8 @@ extension Proposer {
     /// Starts the garbage collection of `key`, which should hold a
     /// tombstone (a nil value written by a proposal): re-writes the
     /// tombstone through every acceptor, makes every proposer in
-    /// `proposers` forget its cached ballot of the key and grow one age
-    /// older (the paper's fast-forward past the tombstone is left to the
-    /// removal floor's refusals), makes every acceptor refuse
+    /// `proposers` forget its cached ballot of the key, fast-forward past
+    /// the tombstone and grow one age older, makes every acceptor refuse
     /// those proposers' younger messages, then has every acceptor remove the
     /// key if it still holds that tombstone. Each step waits for every node
     /// it addresses, resending every
@@ -426,14 +425,9 @@ extension Proposer {
         _ message: CASPaxosMessage, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         switch message {
-        case .invalidate(let requestID, let key, _):
+        case .invalidate(let requestID, let key, let ballot):
             keys.dropCached(key)
-            // The paper also fast-forwards the counter past the tombstone's
-            // ballot. Here the removal floor refuses every ballot up to it
-            // for an absent key, and the refusal, an answer to a request of
-            // this proposer's, moves the counter on; taken from this
-            // message, which anyone may send, one datagram naming the
-            // maximum counter would leave the proposer no ballot for ever.
+            counter = max(counter, ballot.counter)
             // At ProposerAge.maximumAge (reachable only from an absurd
             // stale-age refusal) the proposer stays there, so that its
             // answer decodes, and sends nothing more (see beginAttempt):

@@ -37,8 +37,8 @@ public struct RegisterState: Hashable, Sendable {
 
     /// Creates a register state, knowing nothing of its history but that
     /// every ballot accepted for the key is at most `promised` (a register
-    /// created again after a removal is promised the removal floor, above
-    /// all the removed one accepted).
+    /// created again after a removal is promised the least ballot above
+    /// the removal floor, above all the removed one accepted).
     public init(promised: Ballot = .zero, accepted: Ballot = .zero, value: [UInt8]? = nil) {
         self.init(promised: promised, accepted: accepted, value: value, knownBelow: max(promised, accepted))
     }

@@ -78,7 +78,9 @@ public struct RaftConfiguration: Hashable, Sendable {
     public var maximumSnapshotChunksInFlight = 8
     /// The largest snapshot a follower accepts from a leader, in bytes;
     /// a larger one is refused and counted rather than buffered (at least
-    /// ``snapshotChunkSize``). Default 1 GiB.
+    /// ``snapshotChunkSize``). A leader does not send a larger one
+    /// (``RaftCounters/snapshotsWithheld``), and ``RaftNode`` logs an error
+    /// when it saves one. Default 1 GiB.
     public var maximumSnapshotSize = 1 << 30
 
     /// Creates the default configuration.

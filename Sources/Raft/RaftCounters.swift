@@ -26,6 +26,11 @@ public struct RaftCounters: Hashable, Sendable {
     /// Snapshot transfers this replica started as leader (a follower
     /// needed entries that were compacted away).
     public var snapshotsSent = 0
+    /// Times this replica, as leader, did not send its snapshot to a
+    /// follower that needed it, because the snapshot is larger than
+    /// ``RaftConfiguration/maximumSnapshotSize`` (which the follower would
+    /// refuse): that follower cannot catch up until the limit is raised.
+    public var snapshotsWithheld = 0
     /// Snapshots received from a leader that replaced this replica's log.
     public var snapshotsInstalled = 0
     /// Snapshot chunks refused because the snapshot is larger than

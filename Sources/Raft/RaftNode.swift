@@ -420,7 +420,14 @@ public final class RaftNode {
         let interval = UInt64(configuration.snapshotInterval)
         let applied = replica.appliedIndex
         guard interval > 0, applied >= snapshotIndex + interval, let term = replica.term(at: applied) else { return }
-        try storage.saveSnapshot(RaftSnapshot(index: applied, term: term, data: stateMachine.snapshot()))
+        let data = stateMachine.snapshot()
+        if data.count > configuration.maximumSnapshotSize {
+            logger.log(
+                .error, source: "raft",
+                "\(id): the state machine's snapshot (\(data.count) bytes) is above maximumSnapshotSize "
+                    + "(\(configuration.maximumSnapshotSize)): a follower behind the log cannot catch up from it")
+        }
+        try storage.saveSnapshot(RaftSnapshot(index: applied, term: term, data: data))
         snapshotIndex = applied
         let kept = UInt64(configuration.entriesKeptAfterSnapshot)
         if applied > kept { try storage.compact(through: applied - kept) }

@@ -8,6 +8,12 @@ extension RaftReplica {
     /// compacted away. Returns whether a chunk went out.
     mutating func startSnapshot(to peer: NodeID) -> Bool {
         guard var state = progress[peer], let snapshot = log.storage.snapshot else { return false }
+        // A follower refuses, silently, a snapshot above the limit: sent,
+        // its chunks would go again every other heartbeat for ever.
+        guard snapshot.data.count <= configuration.maximumSnapshotSize else {
+            counters.snapshotsWithheld += 1
+            return false
+        }
         state.becomeSnapshot(SnapshotTransfer(snapshot: snapshot, chunkSize: configuration.snapshotChunkSize))
         progress[peer] = state
         counters.snapshotsSent += 1

@@ -48,6 +48,16 @@ struct SnapshotTransfer {
     /// window, rather than count the chunks it skips as in flight.
     mutating func acknowledge(receivedBytes: UInt64, outOfOrder: Bool) {
         let received = Int(min(receivedBytes, UInt64(snapshot.data.count)))
+        if received == 0, outOfOrder, acknowledgedBytes > 0 {
+            // The follower holds none of it any more (it restarted, and the
+            // chunks it had were in memory): sending starts again. A stale
+            // report that says so costs a window of chunks sent twice.
+            acknowledgedBytes = 0
+            nextChunk = 0
+            resentAfter = 0
+            progressed = true
+            return
+        }
         if received > acknowledgedBytes {
             acknowledgedBytes = received
             nextChunk = max(nextChunk, received / chunkSize)

@@ -159,8 +159,14 @@ extension SWIMInstance {
             return
         }
         let sequence = makeSequence()
+        // Not stretched by our health score (as memberlist's relay): the
+        // requester waits for the nack within its own probe, and a fixed
+        // timeout keeps ``relayOrder`` in deadline order, which the expiry
+        // and ``nextDeadline`` read from the front (with a stretched one, a
+        // relay made after the score fell could be due before the one
+        // ahead of it, and its nack would wait for that one).
         relays[sequence] = Relay(requester: requester, requesterSequence: requesterSequence, target: target,
-                                 nackDeadline: now + stretched(configuration.probeTimeout))
+                                 nackDeadline: now + configuration.probeTimeout)
         relayOrder.append(sequence)
         send(.ping(sequence: sequence, target: target), to: endpoint, updates: piggyback(), into: &effects)
         counters.pingsSent += 1

@@ -11,6 +11,8 @@ import EventCore
 /// happen, so a client's next call at the very instant its previous one
 /// returned comes after it). Events without sequence numbers (0, as in
 /// operations made by hand) that share an instant count as concurrent.
+/// Check a history made by one recorder, or made by hand throughout: at a
+/// shared instant, unnumbered events come before numbered ones.
 public struct HistoryOperation<Key: Hashable, Input, Output> {
     /// The client that issued it (for descriptions only).
     public var client: Int

@@ -83,20 +83,6 @@ struct CounterLimitTests {
         #expect(Self.sentBallots(effects).allSatisfy { $0.counter <= Ballot.maximumCounter })
     }
 
-    /// Anyone can send an invalidation: naming the maximum counter, it
-    /// must not leave the proposer without ballots.
-    @Test("an invalidation naming the maximum counter does not move the proposer's counter")
-    func invalidationDoesNotExhaustBallots() throws {
-        var proposer = try RequestIDTests.makeProposer(1)
-        var effects: [CASPaxosEffect] = []
-        proposer.receive(.invalidate(requestID: 77, key: Self.key, ballot: Self.absurd), from: Self.acceptors[0],
-                         now: Self.now, into: &effects)
-        effects.removeAll()
-        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
-        #expect(Self.unavailable(effects).isEmpty)
-        #expect(Self.sentBallots(effects).map(\.counter) == [1])
-    }
-
     @Test("an acceptor drops in-process messages whose ballot, next ballot or age is above the maximum; it stores none")
     func acceptorRefusesAbsurdValues() throws {
         var acceptor = try Acceptor(configuration: CASPaxosConfiguration())

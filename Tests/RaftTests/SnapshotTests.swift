@@ -63,6 +63,28 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
+    /// The follower would refuse it, silently: sent, its chunks would go
+    /// again every other heartbeat for ever.
+    @Test("a leader does not send a snapshot above maximumSnapshotSize; it counts each time it withholds one")
+    func oversizedSnapshotWithheld() throws {
+        var configuration = Self.configuration
+        configuration.maximumSnapshotSize = 4_096
+        let cluster = try RaftCluster(
+            count: 3, seed: 1, configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
+        cluster.crash(lagging)
+        try Self.write(200, from: 0, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        try cluster.restart(lagging)
+        cluster.run(for: .seconds(5))
+        let leader = try #require(cluster.leader)
+        #expect((cluster.rafts[leader]?.counters.snapshotsWithheld ?? 0) > 0)
+        #expect(cluster.rafts[leader]?.counters.snapshotsSent == 0)
+        #expect(cluster.rafts[lagging]?.counters.snapshotsRefused == 0, "chunks went out and were refused")
+        #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
+    }
+
     /// A key-value map whose restores fail while `refuses` is set (a
     /// state machine that cannot read the leader's snapshot).
     final class RefusingStateMachine: RaftStateMachine {

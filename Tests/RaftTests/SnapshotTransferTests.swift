@@ -48,4 +48,20 @@ struct SnapshotTransferTests {
         transfer.heartbeat()
         #expect(Self.send(&transfer, window: 8) == Array(10..<18))
     }
+
+    /// A follower that restarted lost the chunks it held (in memory) and
+    /// reports holding none; sending from what it had acknowledged would
+    /// never be taken (it takes chunks in order from the first).
+    @Test("a follower that reports holding nothing after acknowledging some gets the snapshot from the start")
+    func followerRestarted() {
+        var transfer = Self.transfer(chunks: 100)
+        #expect(Self.send(&transfer, window: 8) == Array(0..<8))
+        transfer.acknowledge(receivedBytes: 5 * 16, outOfOrder: false)
+        #expect(Self.send(&transfer, window: 8) == Array(8..<13))
+        transfer.acknowledge(receivedBytes: 0, outOfOrder: true)
+        #expect(Self.send(&transfer, window: 8) == Array(0..<8))
+        // The other reports of the restart ask for nothing more.
+        transfer.acknowledge(receivedBytes: 0, outOfOrder: true)
+        #expect(Self.send(&transfer, window: 8).isEmpty)
+    }
 }

@@ -120,4 +120,26 @@ struct RelayDeadlineTests {
         }
         #expect(expiredAt == secondDue)
     }
+
+    /// A relay's nack deadline is not stretched by the relay's health
+    /// score: relays made before and after the score falls stay in deadline
+    /// order, and each nack is due one probe timeout after its ping.
+    @Test("a relay's nack is due one probe timeout after its ping, whatever the relay's health")
+    func relayDeadlineUnstretched() throws {
+        var instance = try HostileInputTests.instance()
+        var effects: [SWIMEffect] = []
+        for incarnation in UInt64(0)..<3 {
+            instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip,
+                                         updates: [.suspect(HostileInputTests.selfID, incarnation: incarnation, by: NodeID(2))]),
+                             from: HostileInputTests.peer, now: Self.start, into: &effects)
+        }
+        #expect(instance.healthScore > 0)
+        let now = Self.start + .milliseconds(1)
+        instance.receive(
+            SWIMMessage(sender: NodeID(2), body: .pingRequest(sequence: 5, target: NodeID(10),
+                                                               endpoint: try Endpoint(parsing: "127.0.0.1:7010"))),
+            from: HostileInputTests.peer, now: now, into: &effects)
+        let relay = try #require(instance.relays.values.first)
+        #expect(relay.nackDeadline == now + SWIMConfiguration().probeTimeout)
+    }
 }

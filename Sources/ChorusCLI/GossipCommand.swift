@@ -18,7 +18,8 @@ struct GossipCommand {
           --bind HOST:PORT    the endpoint to bind and advertise (required)
           --join HOST:PORT    a running node to join through (repeatable)
           --mode MODE         push or plumtree (default plumtree)
-          --node-id HEX       this node's 64-bit ID (default: random)
+          --node-id HEX       this node's 64-bit ID (default: random); give each
+                              run its own, or peers drop its broadcasts as seen
         """
     static let valuedOptions: Set = ["bind", "join", "mode", "node-id"]
     static let switches: Set = ["help"]

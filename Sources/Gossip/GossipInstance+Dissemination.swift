@@ -114,9 +114,12 @@ extension GossipInstance {
         for announcer in order {
             if view.isActive(announcer) { lazyPeers.remove(announcer) }
             let ids = byAnnouncer[announcer] ?? []
+            // No more per GRAFT than the announcer answers (it serves a
+            // GRAFT as a pull, up to maximumPullCount).
+            let perGraft = min(idsPerMessage, configuration.maximumPullCount)
             var start = 0
             while start < ids.count {
-                let end = min(start + idsPerMessage, ids.count)
+                let end = min(start + perGraft, ids.count)
                 counters.graftsSent += 1
                 send(.graft(Array(ids[start..<end])), to: announcer, now: now, into: &effects)
                 start = end

@@ -192,9 +192,14 @@ extension GossipInstance {
         // order in this process.
         let expired = pendingRequests.filter { $0.value <= now }.keys.sorted(by: Endpoint.precedes)
         for peer in expired {
+            let wasNewcomer = newcomerRequests.contains(peer)
             endRequest(to: peer)
             view.removePassive(peer)
-            rememberFailed(peer)
+            // A newcomer named by a forward join was never a neighbour:
+            // remembered, a stream of forward joins naming dead addresses
+            // would push out of the ring the failed peers that heal a
+            // partition.
+            if !wasNewcomer { rememberFailed(peer) }
         }
     }
 

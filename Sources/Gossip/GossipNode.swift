@@ -44,10 +44,14 @@ public final class GossipNode {
     /// `scheduler`. Call ``start(seeds:)`` next.
     ///
     /// - Parameters:
-    ///   - id: the node's identity; by default a random one, so that a
-    ///     restarted node is a new origin (sequence numbers restart at 0).
-    ///   - seed: seeds the node's random choices; by default drawn from the
-    ///     system (pass one to replay a run).
+    ///   - id: the node's identity; by default a random one (drawn from
+    ///     `seed`), so that a restarted node is a new origin (sequence
+    ///     numbers restart at 0). Give each run its own: peers take the
+    ///     broadcasts of a reused ID, up to its last run's highest sequence
+    ///     number, for delivered already, and drop them.
+    ///   - seed: seeds the node's random choices, and the default `id`; by
+    ///     default drawn from the system (pass one to replay a run, and a
+    ///     new one to a node restarted in a live cluster).
     ///   - logger: where dropped frames and send failures are logged.
     /// - Throws: `ConfigurationError` if `configuration` is invalid.
     public init(

@@ -209,14 +209,18 @@ extension GossipInstance {
         failedPeers.append(peer)
     }
 
-    /// Asks one peer taken for failed to become a neighbour again: if it
-    /// answers, it is back (in the active view if it has room, else in the
-    /// passive view), which is how the two sides of a healed partition
-    /// meet again.
+    /// Asks one peer taken for failed to become a neighbour again, at high
+    /// priority (it makes room, evicting a random neighbour, and so does
+    /// this node when it answers): the two sides of a healed partition
+    /// filled their active views while apart, and a low-priority request
+    /// would be refused on both, leaving no link across for the tree (only
+    /// anti-entropy, seconds late). One peer a node every
+    /// ``GossipConfiguration/reconnectInterval``; a peer that answers
+    /// leaves the failed ones.
     mutating func probeFailedPeer(now: Instant, into effects: inout [GossipEffect]) {
         let candidates = failedPeers.filter { pendingRequests[$0] == nil && !view.isActive($0) }
         guard let peer = candidates.randomElement(using: &random) else { return }
-        requestNeighbor(peer, highPriority: false, now: now, into: &effects)
+        requestNeighbor(peer, highPriority: true, now: now, into: &effects)
     }
 
     // MARK: Shuffles

@@ -487,7 +487,14 @@ public final class FileAcceptorStore: AcceptorStore {
         for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
         // A newer version only for a log that needs it (see the type's doc).
         let version = max(logVersion, neededVersion)
-        let bytes = Self.header(version: version, salt: salt) + writer.takeBatches().joined()
+        var batches = writer.takeBatches()
+        // A batch of its own after the state, repeating the floor: until the
+        // next append the state would be the log's last batch, and damage
+        // to it would read as a torn tail, cut off with every promise in
+        // it; followed by a valid batch, it reads as corruption, refused.
+        writer.append(.removalFloor(state.removalFloor))
+        batches += writer.takeBatches()
+        let bytes = Self.header(version: version, salt: salt) + batches.joined()
         let fresh = try DurableFile(path: path + ".compact", truncating: true)
         // Locked before it takes the log's name, so no other store can open
         // the log unlocked.

@@ -17,7 +17,11 @@ public enum MessageFault: Hashable, Sendable, CustomStringConvertible {
     /// ``SimulatedNetwork/crash(_:)`` crashes it, and restarts this long
     /// after (``SimulatedNetwork/restart(_:)``, which runs its
     /// ``SimulatedNode/onRestart`` hook): a crash point in the middle of
-    /// whatever exchange the message belonged to.
+    /// whatever exchange the message belonged to, wherever the message was
+    /// going (reachable or not). The node can send nothing more, but the
+    /// code that sent the message runs to the end of its turn: writes to
+    /// a store the test keeps outside the node still happen unless the
+    /// test fences the store.
     case crashSender(restartAfter: Duration)
 
     public var description: String {

@@ -22,6 +22,15 @@ extension SimulatedNetwork {
         if recorder.isEnabled {
             record(.send(messageID: messageID, from: sender, to: destination, size: message.count))
         }
+        // The sender crashes instead of sending, wherever the message was
+        // going: a crash point does not depend on the destination being
+        // reachable (a probe to a partitioned or departed peer is one).
+        if !forcedFaults.isEmpty, case .crashSender(let restartAfter) = forcedFaults[messageID] {
+            countDrop(.crash, messageID: messageID, from: sender, to: destination)
+            crash(source)
+            schedule(at: now + restartAfter) { $0.restart(source) }
+            return
+        }
         guard let target = nodeIndexByEndpoint[destination] else {
             guard let members = multicastGroups[destination], !members.isEmpty else {
                 return countDrop(.noReceiver, messageID: messageID, from: sender, to: destination)
@@ -81,12 +90,9 @@ extension SimulatedNetwork {
             enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: link.drawDelay(&random))
             countDuplicate(messageID: messageID, from: sender, to: destination)
             enqueueCopy(of: message, from: origin, to: target, messageID: messageID, delay: Self.nanoseconds(after))
-        case .crashSender(let restartAfter):
-            countDrop(.crash, messageID: messageID, from: sender, to: destination)
-            // A multicast's first copy crashed it already.
-            guard !source.isCrashed else { return }
-            crash(source)
-            schedule(at: now + restartAfter) { $0.restart(source) }
+        case .crashSender:
+            // Taken in send(_:to:) before any copy.
+            preconditionFailure("a crash of the sender reached a copy of message \(messageID)")
         }
     }
 

@@ -1,8 +1,10 @@
 /// Counters of a ``SimulatedNetwork`` since it was created.
 ///
 /// Every copy of a message ends in exactly one counter, so once the network
-/// is idle `sent + duplicated == delivered + droppedByLoss +
-/// droppedByPartition + droppedByCrash + droppedNoReceiver`.
+/// is idle, with unicast traffic only, `sent + duplicated == delivered +
+/// droppedByLoss + droppedByPartition + droppedByCrash + droppedNoReceiver`
+/// (a multicast counts once in `sent`, and each member's copy ends in a
+/// counter of its own; a forced crash of its sender counts once).
 public struct SimulationStatistics: Hashable, Sendable {
     /// Messages accepted by a node's `send` (those that threw are not
     /// counted).
@@ -16,7 +18,8 @@ public struct SimulationStatistics: Hashable, Sendable {
     /// Message copies dropped because their link was blocked when they were
     /// sent or when they arrived.
     public internal(set) var droppedByPartition = 0
-    /// Message copies that arrived at a crashed node.
+    /// Message copies that arrived at a crashed node, and messages whose
+    /// sender a forced fault crashed instead of sending them.
     public internal(set) var droppedByCrash = 0
     /// Messages sent to an endpoint no node has, and copies that arrived at
     /// a node with no receive handler installed.

@@ -688,4 +688,30 @@ struct FileAcceptorStoreTests {
         #expect(store.compactionCount > 0)
         #expect(try Self.loadCopy(path).registers[[0]] == Self.register(400, [UInt8(400 % 256)]))
     }
+
+    /// Right after a compaction the whole state is one batch near the end
+    /// of the log: damaged there, it must be refused as corrupt, not cut
+    /// off as a torn tail (which would open an acceptor that forgot every
+    /// promise).
+    @Test("damage to a compacted state, before any append after it, is refused as corrupt")
+    func damagedCompactionRefused() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 256)
+        _ = try store.load()
+        var counter: UInt64 = 0
+        while store.compactionCount == 0 {
+            counter += 1
+            store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
+            try store.sync()
+        }
+        store.close()
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[30] ^= 0xFF  // inside the state's batch (the header is 20 bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
+        let error = #expect(throws: AcceptorStoreError.self) { try reopened.load() }
+        #expect(error?.code == .corrupt)
+    }
 }

@@ -46,6 +46,29 @@ struct FaultScheduleTests {
         #expect(network.statistics.droppedByCrash == 1)
     }
 
+    /// A crash point is the sender's, wherever the message was going: to
+    /// a partitioned peer, to an address no node has, to an empty group.
+    @Test("a crash fault crashes the sender even when its message could not have been delivered")
+    func crashFaultOnUnreachableDestination() throws {
+        let network = SimulatedNetwork(seed: 5)
+        let a = network.addNode()
+        let b = network.addNode()
+        network.partition([a], [b])
+        let nowhere = try Endpoint(parsing: "10.99.0.1:9")
+        network.force(
+            FaultSchedule([
+                (message: 1, fault: .crashSender(restartAfter: .milliseconds(5))),
+                (message: 2, fault: .crashSender(restartAfter: .milliseconds(5))),
+            ]))
+        try a.send(number: 1, to: b)
+        #expect(a.isCrashed, "the partition hid the crash point")
+        network.run(for: .milliseconds(10))
+        #expect(!a.isCrashed)
+        try [UInt8(2)].withUnsafeBytes { try a.send($0, to: nowhere) }
+        #expect(a.isCrashed, "an address no node has hid the crash point")
+        #expect(network.statistics.droppedByCrash == 2)
+    }
+
     @Test("schedules list their faults by message, a later fault on a message replacing an earlier one")
     func scheduleOrder() {
         let schedule = FaultSchedule().adding(.drop, toMessage: 9).adding(.delay(.seconds(1)), toMessage: 4)

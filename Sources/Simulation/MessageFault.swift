@@ -21,7 +21,7 @@ public enum MessageFault: Hashable, Sendable, CustomStringConvertible {
     /// going (reachable or not). The node can send nothing more, but the
     /// code that sent the message runs to the end of its turn: writes to
     /// a store the test keeps outside the node still happen unless the
-    /// test fences the store.
+    /// test fences the store from ``SimulatedNode/onCrash``.
     case crashSender(restartAfter: Duration)
 
     public var description: String {

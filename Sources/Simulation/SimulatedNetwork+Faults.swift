@@ -74,6 +74,7 @@ extension SimulatedNetwork {
         node.receiveHandler = nil
         discardTimers(of: Int32(node.index))
         if recorder.isEnabled { record(.crash(node: node.localEndpoint)) }
+        node.onCrash?(node)
     }
 
     /// Restarts a crashed `node` at the same endpoint and then runs its

@@ -29,6 +29,15 @@ public final class SimulatedNode: Transport, Scheduler {
     /// timers. It survives crashes; nothing else of the node does.
     public var onRestart: ((SimulatedNode) -> Void)?
 
+    /// Run by ``SimulatedNetwork/crash(_:)`` at the moment the node
+    /// crashes, before anything else runs: a crash forced on one of its
+    /// sends comes in the middle of the node's turn, and the code that sent
+    /// the message runs to the end of that turn (it can send nothing
+    /// more). A test that keeps the node's store outside it fences the
+    /// store here, so that the turn's later writes fail as they would
+    /// with the process gone. It survives crashes.
+    public var onCrash: ((SimulatedNode) -> Void)?
+
     /// The installed receive handler; nil before one is set and while
     /// crashed. Unchecked exclusivity: see the note in ``SimulatedNetwork``.
     @exclusivity(unchecked) var receiveHandler: TransportReceiveHandler?

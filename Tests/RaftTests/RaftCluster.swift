@@ -87,6 +87,9 @@ final class RaftCluster {
     /// they write, if the nodes have file stores.
     let fileStores: (directory: TemporaryDirectory, options: FileRaftStorage.Options)?
     private(set) var rafts: [RaftNode?]
+    /// What each node's current incarnation writes through: fenced when a
+    /// forced fault crashes the node mid-turn (see `SimulatedNode.onCrash`).
+    private var fences: [FencedRaftStorage?]
     /// What each node's current incarnation applied, in order (a leader's
     /// no-op entries never reach the state machine, so indices skip them).
     private(set) var applied: [[AppliedCommand]]
@@ -116,10 +119,14 @@ final class RaftCluster {
         storages = Array(repeating: nil, count: count)
         hasFileStore = Array(repeating: false, count: count)
         rafts = Array(repeating: nil, count: count)
+        fences = Array(repeating: nil, count: count)
         self.makeStateMachine = makeStateMachine
         stateMachines = Array(repeating: nil, count: count)
         applied = Array(repeating: [], count: count)
-        for index in 0..<count { try start(index) }
+        for index in 0..<count {
+            simulatedNodes[index].onCrash = { [unowned self] _ in self.fences[index]?.fence() }
+            try start(index)
+        }
     }
 
     deinit {
@@ -142,8 +149,10 @@ final class RaftCluster {
         var generator = network.makeRandomGenerator()
         let storage = try storages[index] ?? openStorage(index, opening: opening)
         storages[index] = storage
+        let fence = FencedRaftStorage(storage)
+        fences[index] = fence
         rafts[index] = try RaftNode(
-            id: Self.id(index), group: 1, peers: peers, storage: storage,
+            id: Self.id(index), group: 1, peers: peers, storage: fence,
             stateMachine: RecordingStateMachine(cluster: self, node: index, inner: stateMachines[index]), transport: node, scheduler: node,
             configuration: configuration, seed: generator.next())
     }
@@ -168,6 +177,7 @@ final class RaftCluster {
     func crash(_ index: Int) {
         rafts[index]?.stop()
         rafts[index] = nil
+        fences[index] = nil
         if fileStores != nil { storages[index] = nil }
         network.crash(simulatedNodes[index])
     }

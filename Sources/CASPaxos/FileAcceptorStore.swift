@@ -369,6 +369,7 @@ public final class FileAcceptorStore: AcceptorStore {
     private func startLog(size: Int, version: UInt32, salt: UInt64) {
         fileSize = size
         sizeAfterCompaction = size
+        compactionDeferredBelow = 0
         logVersion = version
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: salt)
         pendingVersion = 2
@@ -447,9 +448,6 @@ public final class FileAcceptorStore: AcceptorStore {
             do throws(DurableFileError) {
                 rewrite = try writeRewrite()
             } catch {
-                // What the rewrite wrote would keep the room it took (a
-                // full disk would then fail the next append too).
-                try? DurableFile.remove(path + ".compact")
                 compactionFailures += 1
                 compactionDeferredBelow = 2 * fileSize
                 return
@@ -495,14 +493,22 @@ public final class FileAcceptorStore: AcceptorStore {
         writer.append(.removalFloor(state.removalFloor))
         batches += writer.takeBatches()
         let bytes = Self.header(version: version, salt: salt) + batches.joined()
-        let fresh = try DurableFile(path: path + ".compact", truncating: true)
-        // Locked before it takes the log's name, so no other store can open
-        // the log unlocked.
-        guard try fresh.lock() else { throw DurableFileError.lockHeld(fresh.path) }
-        try fresh.append(bytes)
-        try fresh.synchronizeData()
-        syncCount += 1
-        return Rewrite(file: fresh, size: bytes.count, version: version, salt: salt)
+        let rewritePath = path + ".compact"
+        do throws(DurableFileError) {
+            let fresh = try DurableFile(path: rewritePath, truncating: true)
+            // Locked before it takes the log's name, so no other store can
+            // open the log unlocked.
+            guard try fresh.lock() else { throw DurableFileError.lockHeld(fresh.path) }
+            try fresh.append(bytes)
+            try fresh.synchronizeData()
+            syncCount += 1
+            return Rewrite(file: fresh, size: bytes.count, version: version, salt: salt)
+        } catch {
+            // What it wrote would keep the room it took (on a full disk the
+            // next append would fail too).
+            try? DurableFile.remove(rewritePath)
+            throw error
+        }
     }
 
     /// A rewrite of the log by ``writeRewrite()``, synced, not yet in use.

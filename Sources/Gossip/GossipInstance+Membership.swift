@@ -108,7 +108,7 @@ extension GossipInstance {
         // Only answers to our own requests count: a stray acceptance must
         // not make a one-sided link.
         guard endRequest(to: sender) else { return }
-        failedPeers.removeAll { $0 == sender }
+        forgetFailed(sender)
         if accepted {
             addActive(sender, now: now, into: &effects)
         } else {
@@ -142,7 +142,7 @@ extension GossipInstance {
         lastHeard[peer] = now
         lastSent[peer] = now
         lazyPeers.remove(peer)  // a new neighbour starts on the eager side
-        failedPeers.removeAll { $0 == peer }
+        forgetFailed(peer)
     }
 
     /// Removes `peer` from the active view; false if it was not there.
@@ -179,7 +179,7 @@ extension GossipInstance {
             if let heard = lastHeard[peer], now - heard >= configuration.peerTimeout {
                 counters.neighborFailures += 1
                 _ = removeActive(peer)
-                rememberFailed(peer)
+                rememberFailed(peer, wasNeighbor: true)
             } else if let sent = lastSent[peer], now - sent >= configuration.heartbeatInterval {
                 send(.heartbeat, to: peer, now: now, into: &effects)
             }
@@ -199,28 +199,43 @@ extension GossipInstance {
             // remembered, a stream of forward joins naming dead addresses
             // would push out of the ring the failed peers that heal a
             // partition.
-            if !wasNewcomer { rememberFailed(peer) }
+            if !wasNewcomer { rememberFailed(peer, wasNeighbor: false) }
         }
     }
 
-    private mutating func rememberFailed(_ peer: Endpoint) {
+    /// Adds `peer` to the ring of failed peers; a full ring drops its oldest
+    /// entry that was not a neighbour (those heal partitions), else its
+    /// oldest.
+    private mutating func rememberFailed(_ peer: Endpoint, wasNeighbor: Bool) {
         guard configuration.failedPeersCapacity > 0, !failedPeers.contains(peer) else { return }
-        if failedPeers.count >= configuration.failedPeersCapacity { failedPeers.removeFirst() }
+        if failedPeers.count >= configuration.failedPeersCapacity {
+            let dropped = failedPeers.firstIndex { !failedNeighbors.contains($0) } ?? failedPeers.startIndex
+            forgetFailed(failedPeers[dropped])
+        }
         failedPeers.append(peer)
+        if wasNeighbor { failedNeighbors.insert(peer) }
     }
 
-    /// Asks one peer taken for failed to become a neighbour again, at high
-    /// priority (it makes room, evicting a random neighbour, and so does
-    /// this node when it answers): the two sides of a healed partition
-    /// filled their active views while apart, and a low-priority request
-    /// would be refused on both, leaving no link across for the tree (only
-    /// anti-entropy, seconds late). One peer a node every
-    /// ``GossipConfiguration/reconnectInterval``; a peer that answers
+    /// Removes `peer` from the ring of failed peers, if there.
+    private mutating func forgetFailed(_ peer: Endpoint) {
+        failedPeers.removeAll { $0 == peer }
+        failedNeighbors.remove(peer)
+    }
+
+    /// Asks one peer taken for failed to become a neighbour again. A former
+    /// neighbour is asked at high priority (it makes room, evicting a
+    /// random neighbour, and so does this node when it answers): the two
+    /// sides of a healed partition filled their active views while apart,
+    /// and a low-priority request would be refused on both, leaving no link
+    /// across for the tree (only anti-entropy, seconds late). Other failed
+    /// peers (requests of this node's that timed out, perhaps to peers that
+    /// never were neighbours) are asked at low priority. One peer a node
+    /// every ``GossipConfiguration/reconnectInterval``; a peer that answers
     /// leaves the failed ones.
     mutating func probeFailedPeer(now: Instant, into effects: inout [GossipEffect]) {
         let candidates = failedPeers.filter { pendingRequests[$0] == nil && !view.isActive($0) }
         guard let peer = candidates.randomElement(using: &random) else { return }
-        requestNeighbor(peer, highPriority: true, now: now, into: &effects)
+        requestNeighbor(peer, highPriority: failedNeighbors.contains(peer), now: now, into: &effects)
     }
 
     // MARK: Shuffles

@@ -52,6 +52,9 @@ public struct GossipInstance {
     var lastSent: [Endpoint: Instant] = [:]
     /// Peers taken for failed, re-probed every reconnect interval (a ring).
     var failedPeers: [Endpoint] = []
+    /// Of ``failedPeers``, the former neighbours (dropped for silence),
+    /// probed at high priority (see ``probeFailedPeer(now:into:)``).
+    var failedNeighbors: Set<Endpoint> = []
     /// The entries this node sent in its last shuffle: evicted first when
     /// the answer comes.
     var lastShuffleSample: [Endpoint] = []

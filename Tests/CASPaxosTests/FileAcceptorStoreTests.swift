@@ -687,6 +687,16 @@ struct FileAcceptorStoreTests {
         }
         #expect(store.compactionCount > 0)
         #expect(try Self.loadCopy(path).registers[[0]] == Self.register(400, [UInt8(400 % 256)]))
+        // A success ends the deferral: compactions come at the usual pace
+        // again (the state is four registers), not only once the log has
+        // doubled from the size of the last failure.
+        let compactions = store.compactionCount
+        for counter in UInt64(401)...500 {
+            store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter % 256)])))
+            try store.sync()
+        }
+        #expect(store.compactionCount >= compactions + 3, "\(store.compactionCount - compactions) compactions")
+        #expect(!FileManager.default.fileExists(atPath: path + ".compact"))
     }
 
     /// Right after a compaction the whole state is one batch near the end

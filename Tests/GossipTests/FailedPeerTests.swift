@@ -40,4 +40,38 @@ struct FailedPeerTests {
         #expect(failed.isSubset(of: Set(node.failedPeers)), "failed peers: \(node.failedPeers)")
         #expect(node.failedPeers.allSatisfy { !$0.description.hasPrefix("10.9.") })
     }
+
+    /// A forced link evicts a healthy neighbour at each end: only a former
+    /// neighbour (what a healed partition cut) is worth one, not a peer
+    /// whose request merely timed out.
+    @Test("a former neighbour is probed at high priority, a peer whose request timed out at low priority")
+    func probePriority() throws {
+        let peer = { (last: Int) in try Endpoint(parsing: "10.0.0.\(last):7000") }
+        var configuration = GossipConfiguration()
+        configuration.activeViewSize = 3
+        var effects: [GossipEffect] = []
+        var node = try GossipInstance(id: NodeID(1), endpoint: try peer(1), configuration: configuration, seed: 7, now: .zero)
+        let start = Instant.zero + .seconds(1)
+        for last in 2...4 { node.receive(.join, from: try peer(last), now: start, into: &effects) }
+        node.receive(.shuffleReply(sample: try (5...7).map(peer)), from: try peer(2), now: start, into: &effects)
+        // Silence: the neighbours are dropped, the refill requests to 5 ... 7
+        // time out; then the probes.
+        var probes: [Endpoint: Bool] = [:]
+        var now = start
+        while now < start + .seconds(40) {
+            effects.removeAll()
+            now = node.nextDeadline
+            node.tick(now: now, into: &effects)
+            for case .send(.neighbor(let highPriority), let destination) in effects
+            where node.failedPeers.contains(destination) {
+                probes[destination] = highPriority
+            }
+        }
+        let formerNeighbors = Set(try (2...4).map(peer))
+        #expect(formerNeighbors.isSubset(of: Set(probes.keys)))
+        #expect(!Set(probes.keys).subtracting(formerNeighbors).isEmpty, "no timed-out request was probed")
+        for (destination, highPriority) in probes {
+            #expect(highPriority == formerNeighbors.contains(destination), "probe of \(destination)")
+        }
+    }
 }

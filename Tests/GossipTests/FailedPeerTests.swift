@@ -7,15 +7,24 @@ import Testing
 /// newcomers forward joins name.
 @Suite("Gossip failed peers")
 struct FailedPeerTests {
-    @Test("forward-join requests that time out do not push the failed peers out of the ring")
-    func newcomerTimeoutsNotRemembered() throws {
-        let peer = { (last: Int) in try Endpoint(parsing: "10.0.0.\(last):7000") }
+    static func peer(_ last: Int) throws -> Endpoint { try Endpoint(parsing: "10.0.0.\(last):7000") }
+    static let start = Instant.zero + .seconds(1)
+
+    /// Node 10.0.0.1 with an active view of three, filled at ``start`` by
+    /// 10.0.0.2 ... 4 joining.
+    static func nodeWithThreeNeighbors(into effects: inout [GossipEffect]) throws -> GossipInstance {
         var configuration = GossipConfiguration()
         configuration.activeViewSize = 3
-        var effects: [GossipEffect] = []
         var node = try GossipInstance(id: NodeID(1), endpoint: try peer(1), configuration: configuration, seed: 7, now: .zero)
-        let start = Instant.zero + .seconds(1)
         for last in 2...4 { node.receive(.join, from: try peer(last), now: start, into: &effects) }
+        return node
+    }
+
+    @Test("forward-join requests that time out do not push the failed peers out of the ring")
+    func newcomerTimeoutsNotRemembered() throws {
+        var effects: [GossipEffect] = []
+        var node = try Self.nodeWithThreeNeighbors(into: &effects)
+        let (peer, configuration, start) = (Self.peer, node.configuration, Self.start)
         // The three neighbours fall silent: each is taken for failed.
         var now = start
         while now < start + configuration.peerTimeout + .seconds(1) {
@@ -46,13 +55,9 @@ struct FailedPeerTests {
     /// whose request merely timed out.
     @Test("a former neighbour is probed at high priority, a peer whose request timed out at low priority")
     func probePriority() throws {
-        let peer = { (last: Int) in try Endpoint(parsing: "10.0.0.\(last):7000") }
-        var configuration = GossipConfiguration()
-        configuration.activeViewSize = 3
         var effects: [GossipEffect] = []
-        var node = try GossipInstance(id: NodeID(1), endpoint: try peer(1), configuration: configuration, seed: 7, now: .zero)
-        let start = Instant.zero + .seconds(1)
-        for last in 2...4 { node.receive(.join, from: try peer(last), now: start, into: &effects) }
+        var node = try Self.nodeWithThreeNeighbors(into: &effects)
+        let (peer, start) = (Self.peer, Self.start)
         node.receive(.shuffleReply(sample: try (5...7).map(peer)), from: try peer(2), now: start, into: &effects)
         // Silence: the neighbours are dropped, the refill requests to 5 ... 7
         // time out; then the probes.

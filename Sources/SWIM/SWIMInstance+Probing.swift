@@ -208,10 +208,20 @@ extension SWIMInstance {
         let chance = Double(configuration.confirmationProbes) / Double(max(1, clusterSize - 2))
         guard chance >= 1 || Double.random(in: 0..<1, using: &generator) < chance else { return }
         let sequence = makeSequence()
+        let deadline = now + stretched(configuration.protocolPeriod)
         confirmations[sequence] = ConfirmationProbe(
-            target: member.id, incarnation: member.incarnation,
-            deadline: now + stretched(configuration.protocolPeriod))
-        confirmationOrder.append(sequence)
+            target: member.id, incarnation: member.incarnation, deadline: deadline)
+        // In deadline order, which the expiry and nextDeadline read from the
+        // front: stretched by the health score, a probe made after the
+        // score fell is due before those made just before it (at most
+        // maximumRelays to pass; finished entries are passed too).
+        var position = confirmationOrder.endIndex
+        while position > confirmationOrder.startIndex {
+            let earlier = confirmationOrder[position - 1]
+            if let probe = confirmations[earlier], probe.deadline <= deadline { break }
+            position -= 1
+        }
+        confirmationOrder.insert(sequence, at: position)
         ping(member, sequence: sequence, into: &effects)
     }
 

@@ -142,4 +142,41 @@ struct RelayDeadlineTests {
         let relay = try #require(instance.relays.values.first)
         #expect(relay.nackDeadline == now + SWIMConfiguration().probeTimeout)
     }
+
+    /// Confirmation probes are stretched by this member's health score: one
+    /// made after the score fell is due before the one made just before
+    /// it, and must expire then, not wait behind it.
+    @Test("a confirmation probe made after the health score fell expires at its own deadline")
+    func confirmationAfterHealthFell() throws {
+        var instance = try HostileInputTests.instance()
+        var effects: [SWIMEffect] = []
+        let suspects = [(NodeID(10), try Endpoint(parsing: "127.0.0.1:7010")),
+                        (NodeID(11), try Endpoint(parsing: "127.0.0.1:7011"))]
+        let newcomers = suspects.map { SWIMUpdate.alive(Member(id: $0.0, endpoint: $0.1, incarnation: 1, status: .alive)) }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: newcomers),
+                         from: HostileInputTests.peer, now: Self.start, into: &effects)
+        instance.health = 4
+        var due: [Instant] = []
+        for (index, (suspect, _)) in suspects.enumerated() {
+            if index == 1 { instance.health = 0 }
+            let now = Self.start + .milliseconds(1 + 10 * index)
+            instance.receive(
+                SWIMMessage(sender: NodeID(2), body: .gossip, updates: [.suspect(suspect, incarnation: 1, by: NodeID(2))]),
+                from: HostileInputTests.peer, now: now, into: &effects)
+            let probe = try #require(instance.confirmationOrder.lazy.compactMap { instance.confirmations[$0] }
+                .first { $0.target == suspect })
+            due.append(probe.deadline)
+        }
+        #expect(due[1] < due[0])
+        #expect(instance.nextDeadline <= due[1])
+        // Ticked at each deadline the instance names, 11's probe expires
+        // when due.
+        var now = instance.nextDeadline
+        while now < due[1] {
+            instance.tick(now: now, into: &effects)
+            now = instance.nextDeadline
+        }
+        instance.tick(now: due[1], into: &effects)
+        #expect(!instance.confirmations.values.contains { $0.target == suspects[1].0 })
+    }
 }

@@ -62,7 +62,10 @@ public final class RaftNode {
     /// The forwarded proposals this node handled lately, per forwarder: a
     /// duplicate is dropped, not proposed again (its command would be
     /// applied twice), whatever this node's role when each copy came.
-    private var handledForwards: [NodeID: RecentRequestIDs] = [:]
+    private var handledForwards: [NodeID: RecentlySeen<UInt64>] = [:]
+    /// Request IDs remembered per forwarder: far more than a node has in
+    /// flight (UDP's duplicates arrive close behind the original).
+    static let rememberedForwardsPerPeer = 1_024
     private var forwardCounters = RaftCounters()
     /// The role, term and leader last logged.
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
@@ -240,7 +243,10 @@ public final class RaftNode {
         }
         switch message.body {
         case .forwardedProposal(let requestID, let command):
-            guard handledForwards[message.from, default: RecentRequestIDs()].insert(requestID) else {
+            guard
+                handledForwards[message.from, default: RecentlySeen(capacity: Self.rememberedForwardsPerPeer)]
+                    .insert(requestID)
+            else {
                 forwardCounters.duplicateForwardsDropped += 1
                 return
             }

@@ -84,7 +84,7 @@ extension SWIMInstance {
             guard broadcast.origin != id,
                   broadcast.payload.count <= configuration.maximumBroadcastSize
             else { return }
-            let key = RecentBroadcasts.Key(origin: broadcast.origin, sequence: broadcast.sequence)
+            let key = BroadcastKey(origin: broadcast.origin, sequence: broadcast.sequence)
             guard delivered.insert(key) else { return }
             effects.append(.deliver(broadcast))
             // One longer than this member's packets can carry (from a peer

@@ -116,8 +116,9 @@ public struct SWIMInstance {
     /// Membership updates to spread, by subject.
     var membershipQueue: TransmitQueue<NodeID, QueuedMembership>
     /// User broadcasts to spread.
-    var broadcastQueue = TransmitQueue<RecentBroadcasts.Key, [UInt8]>(capacity: Int.max)
-    var delivered: RecentBroadcasts
+    var broadcastQueue = TransmitQueue<BroadcastKey, [UInt8]>(capacity: Int.max)
+    /// The broadcasts delivered lately, each delivered at most once.
+    var delivered: RecentlySeen<BroadcastKey>
     /// The next broadcast's sequence number. They start where the seed
     /// puts them (below 2⁴⁸), not at 0: members remember (origin, sequence)
     /// pairs as delivered, so a member restarted with its old ID would
@@ -170,7 +171,7 @@ public struct SWIMInstance {
         self.configuration = configuration
         generator = SeededRandomGenerator(seed: seed)
         nextBroadcastSequence = (seed &* 0x9E37_79B9_7F4A_7C15) >> 16
-        delivered = RecentBroadcasts(capacity: configuration.broadcastMemory)
+        delivered = RecentlySeen(capacity: configuration.broadcastMemory)
         membershipQueue = TransmitQueue(capacity: configuration.membershipQueueCapacity)
         // Spread the first probe over a period so members started together
         // do not probe in lockstep.
@@ -274,7 +275,7 @@ public struct SWIMInstance {
         }
         let sequence = nextBroadcastSequence
         nextBroadcastSequence += 1
-        let key = RecentBroadcasts.Key(origin: id, sequence: sequence)
+        let key = BroadcastKey(origin: id, sequence: sequence)
         _ = delivered.insert(key)
         broadcastQueue.enqueue(payload, key: key)
         return sequence
@@ -472,7 +473,7 @@ public struct SWIMInstance {
         func membership(_ subject: NodeID, _ queued: QueuedMembership) -> SWIMUpdate? {
             Self.update(about: subject, queued, in: table, local: local)
         }
-        func broadcast(_ key: RecentBroadcasts.Key, _ payload: [UInt8]) -> SWIMUpdate? {
+        func broadcast(_ key: BroadcastKey, _ payload: [UInt8]) -> SWIMUpdate? {
             .broadcast(SWIMBroadcast(origin: key.origin, sequence: key.sequence, payload: payload))
         }
         if broadcastQueue.isEmpty {

@@ -122,22 +122,6 @@ struct ForwardingTests {
         #expect(cluster.violations.isEmpty)
     }
 
-    @Test("recent request IDs are remembered up to their capacity, the oldest forgotten first")
-    func recentRequestIDs() {
-        var recent = RecentRequestIDs()
-        let capacity = UInt64(RecentRequestIDs.capacity)
-        let fresh = (1...capacity).allSatisfy { recent.insert($0) }
-        #expect(fresh)
-        let repeated = recent.insert(1)
-        #expect(!repeated)
-        let next = recent.insert(capacity + 1)
-        #expect(next)
-        let forgotten = recent.insert(1)
-        #expect(forgotten, "the oldest was forgotten")
-        let kept = recent.insert(3)
-        #expect(!kept)
-    }
-
     @Test("forwarding messages stepped into a replica (they are the driver's) are dropped and counted")
     func replicaRefusesForwarding() throws {
         var replica = try RaftReplica(id: NodeID(1), group: 1, peers: [NodeID(2)], storage: InMemoryRaftStorage(),

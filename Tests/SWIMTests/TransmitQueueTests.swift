@@ -76,7 +76,7 @@ struct TransmitQueueTests {
         let delivered = effects.compactMap { if case .deliver(let broadcast) = $0 { broadcast.sequence } else { nil } }
         #expect(delivered == [1, 2])
         #expect(instance.broadcastQueue.count == 1)
-        #expect(instance.broadcastQueue.contains(RecentBroadcasts.Key(origin: NodeID(9), sequence: 2)))
+        #expect(instance.broadcastQueue.contains(BroadcastKey(origin: NodeID(9), sequence: 2)))
         #expect(instance.counters.broadcastsDropped == 1)
     }
 }

@@ -527,7 +527,7 @@ public final class FileAcceptorStore: AcceptorStore {
         do throws(DurableFileError) {
             try rewrite.file.rename(to: path)
         } catch {
-            try? DurableFile.remove(path + ".compact")
+            try? DurableFile.remove(rewrite.file.path)
             throw error
         }
         file = rewrite.file

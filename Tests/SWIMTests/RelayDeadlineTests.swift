@@ -12,6 +12,20 @@ import Testing
 @Suite("SWIM relay deadlines")
 struct RelayDeadlineTests {
     static let start = HostileInputTests.start
+    /// The members that ``instanceKnowingSuspects(into:)`` knows besides
+    /// member 2, for its suspicions to name.
+    static let suspects = [(NodeID(10), try! Endpoint(parsing: "127.0.0.1:7010")),
+                           (NodeID(11), try! Endpoint(parsing: "127.0.0.1:7011"))]
+
+    /// An instance that knows member 2 (which told it of the others) and
+    /// ``suspects``, all alive.
+    static func instanceKnowingSuspects(into effects: inout [SWIMEffect]) throws -> SWIMInstance {
+        var instance = try HostileInputTests.instance()
+        let newcomers = suspects.map { SWIMUpdate.alive(Member(id: $0.0, endpoint: $0.1, incarnation: 1, status: .alive)) }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: newcomers),
+                         from: HostileInputTests.peer, now: start, into: &effects)
+        return instance
+    }
 
     @Test("an answered relay does not hide the nack deadline of the relay behind it")
     func answeredRelay() throws {
@@ -71,13 +85,9 @@ struct RelayDeadlineTests {
 
     @Test("an answered confirmation probe leaves the one behind it at the front, due and expired on time")
     func answeredConfirmation() throws {
-        var instance = try HostileInputTests.instance()
         var effects: [SWIMEffect] = []
-        let suspects = [(NodeID(10), try Endpoint(parsing: "127.0.0.1:7010")),
-                        (NodeID(11), try Endpoint(parsing: "127.0.0.1:7011"))]
-        let newcomers = suspects.map { SWIMUpdate.alive(Member(id: $0.0, endpoint: $0.1, incarnation: 1, status: .alive)) }
-        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: newcomers),
-                         from: HostileInputTests.peer, now: Self.start, into: &effects)
+        var instance = try Self.instanceKnowingSuspects(into: &effects)
+        let suspects = Self.suspects
         // Ticked until the news has spread, every probe answered.
         let owners = [HostileInputTests.peer: NodeID(2), suspects[0].1: suspects[0].0, suspects[1].1: suspects[1].0]
         var quiet = Self.start
@@ -148,13 +158,9 @@ struct RelayDeadlineTests {
     /// it, and must expire then, not wait behind it.
     @Test("a confirmation probe made after the health score fell expires at its own deadline")
     func confirmationAfterHealthFell() throws {
-        var instance = try HostileInputTests.instance()
         var effects: [SWIMEffect] = []
-        let suspects = [(NodeID(10), try Endpoint(parsing: "127.0.0.1:7010")),
-                        (NodeID(11), try Endpoint(parsing: "127.0.0.1:7011"))]
-        let newcomers = suspects.map { SWIMUpdate.alive(Member(id: $0.0, endpoint: $0.1, incarnation: 1, status: .alive)) }
-        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: newcomers),
-                         from: HostileInputTests.peer, now: Self.start, into: &effects)
+        var instance = try Self.instanceKnowingSuspects(into: &effects)
+        let suspects = Self.suspects
         instance.health = 4
         var due: [Instant] = []
         for (index, (suspect, _)) in suspects.enumerated() {

@@ -27,6 +27,10 @@ struct FollowerProgress {
     var recentlyActive = false
     /// In the snapshot state: the snapshot being sent.
     var transfer: SnapshotTransfer?
+    /// The follower refused a snapshot as too large for it, lately: larger
+    /// ones are withheld from it (kept across states; forgotten when it
+    /// expires or the follower acknowledges entries).
+    var refusal: SnapshotRefusal?
 
     init(next: UInt64, window: InflightWindow) {
         self.next = next
@@ -72,6 +76,7 @@ struct FollowerProgress {
         if moved {
             match = index
             probeSent = false
+            refusal = nil
         }
         next = max(next, index + 1)
         return moved

@@ -78,9 +78,11 @@ public struct RaftConfiguration: Hashable, Sendable {
     public var maximumSnapshotChunksInFlight = 8
     /// The largest snapshot a follower accepts from a leader, in bytes;
     /// a larger one is refused and counted rather than buffered (at least
-    /// ``snapshotChunkSize``). A leader does not send a larger one
-    /// (``RaftCounters/snapshotsWithheld``), and ``RaftNode`` logs an error
-    /// when it saves one. Default 1 GiB.
+    /// ``snapshotChunkSize``), and the follower tells the leader, which
+    /// stops sending it (``RaftCounters/snapshotsRefusedByFollowers``). A
+    /// leader does not send a larger one (``RaftCounters/snapshotsWithheld``),
+    /// and ``RaftNode`` logs an error when it saves one, and when a
+    /// follower refuses one. Default 1 GiB.
     public var maximumSnapshotSize = 1 << 30
 
     /// Creates the default configuration.

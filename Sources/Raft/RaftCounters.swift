@@ -28,13 +28,24 @@ public struct RaftCounters: Hashable, Sendable {
     public var snapshotsSent = 0
     /// Times this replica, as leader, did not send its snapshot to a
     /// follower that needed it, because the snapshot is larger than
-    /// ``RaftConfiguration/maximumSnapshotSize`` (which the follower would
-    /// refuse): that follower cannot catch up until the limit is raised.
+    /// ``RaftConfiguration/maximumSnapshotSize``, its own or the smaller one
+    /// a follower gave when it refused the snapshot (see
+    /// ``snapshotsRefusedByFollowers``): that follower cannot catch up
+    /// until the limit is raised.
     public var snapshotsWithheld = 0
+    /// Snapshot transfers this replica, as leader, stopped because the
+    /// follower refused the snapshot as larger than its own
+    /// ``RaftConfiguration/maximumSnapshotSize``: the follower's limit is
+    /// below this replica's. Snapshots above the follower's limit are
+    /// withheld from it for 100 heartbeats, then tried again; ``RaftNode``
+    /// logs an error at each refusal.
+    public var snapshotsRefusedByFollowers = 0
     /// Snapshots received from a leader that replaced this replica's log.
     public var snapshotsInstalled = 0
     /// Snapshot chunks refused because the snapshot is larger than
-    /// ``RaftConfiguration/maximumSnapshotSize``.
+    /// ``RaftConfiguration/maximumSnapshotSize``; each is answered with a
+    /// ``RaftMessage/Body/snapshotRefused(snapshotIndex:maximumSize:)``,
+    /// so that the leader stops sending it.
     public var snapshotsRefused = 0
     /// Proposals this node forwarded to the leader.
     public var proposalsForwarded = 0

@@ -63,6 +63,12 @@ public struct RaftMessage: Hashable, Sendable {
         /// through `snapshotIndex`; `outOfOrder` when the chunk it answers
         /// did not follow on from them (the leader resends from there).
         case snapshotProgress(snapshotIndex: UInt64, receivedBytes: UInt64, outOfOrder: Bool)
+        /// A follower refuses the snapshot through `snapshotIndex`: it is
+        /// larger than the follower's ``RaftConfiguration/maximumSnapshotSize``,
+        /// `maximumSize`. The leader stops sending it and withholds
+        /// snapshots above `maximumSize` from that follower for a while
+        /// (see ``RaftCounters/snapshotsRefusedByFollowers``).
+        case snapshotRefused(snapshotIndex: UInt64, maximumSize: UInt64)
         /// A follower's ``RaftNode`` passes a proposal made there to the
         /// leader (``RaftConfiguration/forwardProposals``); `requestID`
         /// names it at the follower. Handled by the driver, not the replica.
@@ -74,7 +80,7 @@ public struct RaftMessage: Hashable, Sendable {
 
     enum Kind: UInt8 {
         case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
-        case snapshotChunk, snapshotProgress, forwardedProposal, forwardOutcome
+        case snapshotChunk, snapshotProgress, forwardedProposal, forwardOutcome, snapshotRefused
     }
 
     /// The outcome byte of a ``Body/forwardOutcome(requestID:outcome:)``.
@@ -133,6 +139,7 @@ public struct RaftMessage: Hashable, Sendable {
         case .heartbeatResponse: .heartbeatResponse
         case .snapshotChunk: .snapshotChunk
         case .snapshotProgress: .snapshotProgress
+        case .snapshotRefused: .snapshotRefused
         case .forwardedProposal: .forwardedProposal
         case .forwardOutcome: .forwardOutcome
         }
@@ -174,6 +181,9 @@ public struct RaftMessage: Hashable, Sendable {
             writer.writeVarint(snapshotIndex)
             writer.writeVarint(receivedBytes)
             writer.writeBool(outOfOrder)
+        case .snapshotRefused(let snapshotIndex, let maximumSize):
+            writer.writeVarint(snapshotIndex)
+            writer.writeVarint(maximumSize)
         case .forwardedProposal(let requestID, let command):
             writer.writeVarint(requestID)
             writer.writeBytes(command)
@@ -296,6 +306,10 @@ public struct RaftMessage: Hashable, Sendable {
             body = .snapshotProgress(
                 snapshotIndex: try Self.readBounded(&reader, "snapshot index"),
                 receivedBytes: try Self.readBounded(&reader, "received bytes"), outOfOrder: try reader.readBool())
+        case .snapshotRefused:
+            body = .snapshotRefused(
+                snapshotIndex: try Self.readBounded(&reader, "snapshot index"),
+                maximumSize: try Self.readBounded(&reader, "snapshot size"))
         case .forwardedProposal:
             body = .forwardedProposal(requestID: try reader.readVarint(), command: try reader.readByteArray())
         case .forwardOutcome:
@@ -383,6 +397,8 @@ public struct RaftMessage: Hashable, Sendable {
                 && Self.chunkProblem(body, term: term) == nil
         case .snapshotProgress(let index, let receivedBytes, _):
             return index <= bound && receivedBytes <= bound
+        case .snapshotRefused(let index, let maximumSize):
+            return index <= bound && maximumSize <= bound
         case .forwardedProposal:
             return true
         case .forwardOutcome(_, .appended(let entryTerm, let index)):

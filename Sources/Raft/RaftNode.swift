@@ -319,9 +319,36 @@ public final class RaftNode {
         if message.isForwarding {
             handleForwarding(message)
         } else {
+            let refusals = (replica.counters.snapshotsRefused, replica.counters.snapshotsRefusedByFollowers)
             replica.step(message, now: now)
+            logSnapshotRefusal(message, after: refusals)
         }
         processAtEndOfTurn()
+    }
+
+    /// Logs an error when `message` made this replica refuse a snapshot too
+    /// large for it (at a transfer's first chunk, not at every chunk), or,
+    /// as leader, learn that a follower refused one: the two replicas'
+    /// ``RaftConfiguration/maximumSnapshotSize`` differ, and the follower
+    /// cannot catch up until its limit is raised.
+    private func logSnapshotRefusal(_ message: RaftMessage, after refusals: (chunks: Int, byFollowers: Int)) {
+        switch message.body {
+        case .snapshotChunk(let index, _, let totalSize, 0, _) where replica.counters.snapshotsRefused > refusals.chunks:
+            logger.log(
+                .error, source: "raft",
+                "\(id): refused the snapshot through index \(index) from leader \(message.from): "
+                    + "\(totalSize) bytes, above maximumSnapshotSize (\(configuration.maximumSnapshotSize)); "
+                    + "this replica cannot catch up until its limit is raised")
+        case .snapshotRefused(let index, let maximumSize)
+        where replica.counters.snapshotsRefusedByFollowers > refusals.byFollowers:
+            logger.log(
+                .error, source: "raft",
+                "\(id): follower \(message.from) refused the snapshot through index \(index), above its "
+                    + "maximumSnapshotSize (\(maximumSize)); it cannot catch up until its limit is raised "
+                    + "(retried in \(SnapshotRefusal.heartbeats) heartbeats)")
+        default:
+            break
+        }
     }
 
     /// Performs the readies once the scheduler's current work is done, so

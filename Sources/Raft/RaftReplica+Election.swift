@@ -33,7 +33,7 @@ extension RaftReplica {
         case .append, .heartbeat, .snapshotChunk:
             becomeFollower(term: message.term, leader: message.from, now: now)
             return true
-        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress:
+        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused:
             becomeFollower(term: message.term, leader: nil, now: now)
             return true
         case .forwardedProposal, .forwardOutcome:
@@ -49,7 +49,8 @@ extension RaftReplica {
             send(.heartbeatResponse, to: message.from)
         case .voteRequest(_, _, let isPreVote):
             send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
-        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .forwardedProposal, .forwardOutcome:
+        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
+            .forwardedProposal, .forwardOutcome:
             break
         }
     }

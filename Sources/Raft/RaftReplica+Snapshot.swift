@@ -8,9 +8,11 @@ extension RaftReplica {
     /// compacted away. Returns whether a chunk went out.
     mutating func startSnapshot(to peer: NodeID) -> Bool {
         guard var state = progress[peer], let snapshot = log.storage.snapshot else { return false }
-        // A follower refuses, silently, a snapshot above the limit: sent,
-        // its chunks would go again every other heartbeat for ever.
-        guard snapshot.data.count <= configuration.maximumSnapshotSize else {
+        // A follower refuses a snapshot above its limit: this replica's
+        // own (the usual case: one configuration for the group), or the
+        // one it said when it refused (``SnapshotRefusal``).
+        let size = UInt64(snapshot.data.count)
+        guard size <= UInt64(configuration.maximumSnapshotSize), !(state.refusal?.withholds(size: size) ?? false) else {
             counters.snapshotsWithheld += 1
             return false
         }
@@ -52,10 +54,36 @@ extension RaftReplica {
         sendSnapshotChunks(to: peer)
     }
 
+    /// A follower refused the snapshot it is being sent as larger than its
+    /// `maximumSize` (its ``RaftConfiguration/maximumSnapshotSize`` is below
+    /// this replica's): the transfer stops, and snapshots above that size
+    /// are withheld from it for ``SnapshotRefusal/heartbeats`` heartbeats,
+    /// then tried again (the follower may have restarted with a larger
+    /// limit meanwhile). A refusal of another snapshot than the one in
+    /// flight, or from a follower not being sent one, changes nothing.
+    mutating func handleSnapshotRefusal(from peer: NodeID, snapshotIndex: UInt64, maximumSize: UInt64) {
+        guard var state = progress[peer] else { return }
+        state.recentlyActive = true
+        guard let transfer = state.transfer, transfer.snapshot.index == snapshotIndex,
+            UInt64(transfer.snapshot.data.count) > maximumSize
+        else {
+            progress[peer] = state
+            return
+        }
+        counters.snapshotsRefusedByFollowers += 1
+        state.becomeProbe()
+        state.refusal = SnapshotRefusal(maximumSize: maximumSize)
+        progress[peer] = state
+    }
+
     /// At each heartbeat: chunks to a follower that acknowledged nothing
-    /// since the last one are presumed lost and sent again.
+    /// since the last one are presumed lost and sent again, and refusals
+    /// age.
     mutating func resendStalledSnapshots() {
-        for peer in peers where progress[peer]?.state == .snapshot {
+        for peer in peers {
+            guard let state = progress[peer] else { continue }
+            if state.refusal != nil { progress[peer]?.refusal = state.refusal?.aged() }
+            guard state.state == .snapshot else { continue }
             progress[peer]?.transfer?.heartbeat()
             sendSnapshotChunks(to: peer)
         }
@@ -77,6 +105,8 @@ extension RaftReplica {
         }
         guard totalSize <= UInt64(configuration.maximumSnapshotSize) else {
             counters.snapshotsRefused += 1
+            send(.snapshotRefused(snapshotIndex: snapshotIndex, maximumSize: UInt64(configuration.maximumSnapshotSize)),
+                 to: leader)
             return
         }
         var incoming = incomingSnapshot ?? IncomingSnapshot(index: 0, term: 0, totalSize: 0)
@@ -113,4 +143,26 @@ struct IncomingSnapshot {
     let term: UInt64
     let totalSize: UInt64
     var data: [UInt8] = []
+}
+
+/// A follower's refusal of a snapshot above its size limit, as its leader
+/// keeps it: snapshots above ``maximumSize`` are withheld from the
+/// follower until ``heartbeats`` heartbeats have passed.
+struct SnapshotRefusal: Equatable {
+    /// How long a refusal holds: 100 heartbeats (5 s at the default
+    /// interval). A follower restarted with a larger limit waits at most
+    /// that; one that still refuses costs a window of chunks that often.
+    static let heartbeats = 100
+
+    /// The follower's limit, as it said.
+    let maximumSize: UInt64
+    var heartbeatsLeft = Self.heartbeats
+
+    /// Whether a snapshot of `size` bytes is withheld.
+    func withholds(size: UInt64) -> Bool { size > maximumSize }
+
+    /// The refusal one heartbeat later, nil once it expired.
+    func aged() -> SnapshotRefusal? {
+        heartbeatsLeft > 1 ? SnapshotRefusal(maximumSize: maximumSize, heartbeatsLeft: heartbeatsLeft - 1) : nil
+    }
 }

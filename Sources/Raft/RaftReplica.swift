@@ -237,6 +237,9 @@ public struct RaftReplica {
             guard role == .leader else { return }
             handleSnapshotProgress(from: message.from, snapshotIndex: snapshotIndex, receivedBytes: receivedBytes,
                                    outOfOrder: outOfOrder)
+        case .snapshotRefused(let snapshotIndex, let maximumSize):
+            guard role == .leader else { return }
+            handleSnapshotRefusal(from: message.from, snapshotIndex: snapshotIndex, maximumSize: maximumSize)
         case .forwardedProposal, .forwardOutcome:
             break  // refused above
         }

@@ -77,7 +77,9 @@ final class RaftCluster {
     }
 
     let network: SimulatedNetwork
-    let configuration: RaftConfiguration
+    /// Each node's configuration at its next start (the cluster's,
+    /// unless a test changes one).
+    var configurations: [RaftConfiguration]
     let simulatedNodes: [SimulatedNode]
     /// Each node's storage; nil while a node with file storage is down.
     private(set) var storages: [(any RaftStorage)?]
@@ -104,16 +106,19 @@ final class RaftCluster {
     private(set) var restores = 0
     private var commandsSent = 0
     private let makeStateMachine: () -> (any RaftStateMachine)?
+    /// Where every node logs.
+    private let logger: any LogSink
     /// Each node's current inner state machine.
     private(set) var stateMachines: [(any RaftStateMachine)?]
 
     init(count: Int, seed: UInt64, link: LinkConditions = LinkConditions(),
          configuration: RaftConfiguration = RaftConfiguration(), fileStorage: FileRaftStorage.Options? = nil,
+         logger: any LogSink = DiscardingLogSink(),
          makeStateMachine: @escaping () -> (any RaftStateMachine)? = { nil }) throws {
         let network = SimulatedNetwork(seed: seed)
         try network.setDefaultConditions(link)
         self.network = network
-        self.configuration = configuration
+        configurations = Array(repeating: configuration, count: count)
         simulatedNodes = (0..<count).map { _ in network.addNode() }
         fileStores = try fileStorage.map { (try TemporaryDirectory(), $0) }
         storages = Array(repeating: nil, count: count)
@@ -121,6 +126,7 @@ final class RaftCluster {
         rafts = Array(repeating: nil, count: count)
         fences = Array(repeating: nil, count: count)
         self.makeStateMachine = makeStateMachine
+        self.logger = logger
         stateMachines = Array(repeating: nil, count: count)
         applied = Array(repeating: [], count: count)
         for index in 0..<count {
@@ -154,7 +160,7 @@ final class RaftCluster {
         rafts[index] = try RaftNode(
             id: Self.id(index), group: 1, peers: peers, storage: fence,
             stateMachine: RecordingStateMachine(cluster: self, node: index, inner: stateMachines[index]), transport: node, scheduler: node,
-            configuration: configuration, seed: generator.next())
+            configuration: configurations[index], seed: generator.next(), logger: logger)
     }
 
     /// The directory of node `index`'s file store.

@@ -31,6 +31,7 @@ struct RaftMessageTests {
                            data: Array(repeating: 7, count: 100)),
             .snapshotChunk(snapshotIndex: 1, snapshotTerm: 1, totalSize: 0, offset: 0, data: []),
             .snapshotProgress(snapshotIndex: 500, receivedBytes: 400, outOfOrder: true),
+            .snapshotRefused(snapshotIndex: 500, maximumSize: 1 << 30),
             .forwardedProposal(requestID: 77, command: Array("put x".utf8)),
             .forwardOutcome(requestID: 77, outcome: .appended(term: 4, index: 1_000)),
             .forwardOutcome(requestID: 78, outcome: .refused(.notLeader(leaderHint: NodeID(3)))),

@@ -1,6 +1,7 @@
 import EventCore
 import Raft
 import Simulation
+import Synchronization
 import Testing
 
 /// Snapshots and log compaction (Raft §7) in the simulator: nodes snapshot
@@ -85,6 +86,57 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
+    /// The error lines nodes log.
+    final class ErrorLines: LogSink {
+        let lines = Mutex<[String]>([])
+        var minimumLevel: LogLevel { .error }
+        func log(_ level: LogLevel, _ message: String, source: String) { lines.withLock { $0.append(message) } }
+        var all: [String] { lines.withLock { $0 } }
+    }
+
+    /// A follower whose limit is below the leader's used to drop the
+    /// chunks without a word: the leader sent them again every other
+    /// heartbeat, for ever.
+    @Test("a follower refuses a snapshot above its smaller limit, says so, and the leader stops; raised, it catches up")
+    func followerRefusesOversizedSnapshot() throws {
+        let errors = ErrorLines()
+        let cluster = try RaftCluster(
+            count: 3, seed: 3, configuration: Self.configuration, logger: errors,
+            makeStateMachine: { KeyValueStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
+        cluster.crash(lagging)
+        try Self.write(200, from: 0, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        cluster.configurations[lagging].maximumSnapshotSize = 4_096  // the snapshot holds 200 × 200 bytes
+        try cluster.restart(lagging)
+        // 3 s: 60 heartbeats, within one refusal's 100.
+        cluster.run(for: .seconds(3))
+        let leader = try #require(cluster.leader)
+        let refusedByFollowers = cluster.rafts[leader]?.counters.snapshotsRefusedByFollowers ?? 0
+        let chunksRefused = cluster.rafts[lagging]?.counters.snapshotsRefused ?? 0
+        #expect(refusedByFollowers == 1)
+        // One window of chunks went out, and perhaps a resend of it before
+        // the refusal came back; then none.
+        #expect(chunksRefused >= 1 && chunksRefused <= 2 * Self.configuration.maximumSnapshotChunksInFlight)
+        #expect((cluster.rafts[leader]?.counters.snapshotsWithheld ?? 0) > 0)
+        #expect(Self.store(cluster, lagging).isEmpty)
+        #expect(errors.all.contains { $0.contains("refused the snapshot through index") && $0.contains("from leader") })
+        #expect(errors.all.contains { $0.contains("follower \(RaftCluster.id(lagging)) refused the snapshot") })
+
+        // Restarted with the group's limit, it gets the snapshot once the
+        // refusal expires.
+        cluster.crash(lagging)
+        cluster.configurations[lagging] = Self.configuration
+        try cluster.restart(lagging)
+        #expect(cluster.run(until: { cluster.converged && Self.store(cluster, lagging).count == 200 },
+                            limit: .seconds(20)))
+        let newLeader = try #require(cluster.leader)
+        let same = Self.store(cluster, lagging) == Self.store(cluster, newLeader)
+        #expect(same, "the follower's map differs from the leader's")
+        #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
+    }
+
     /// A key-value map whose restores fail while `refuses` is set (a
     /// state machine that cannot read the leader's snapshot).
     final class RefusingStateMachine: RaftStateMachine {
@@ -143,7 +195,7 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
-    @Test("a follower refuses a snapshot above its size limit and counts it; chunks out of order are reported")
+    @Test("a follower refuses a snapshot above its size limit, counts it and tells the leader; chunks out of order are reported")
     func hostileChunks() throws {
         var configuration = RaftConfiguration()
         configuration.maximumSnapshotSize = 4_096
@@ -159,6 +211,9 @@ struct SnapshotTests {
         let now = Instant(nanoseconds: 1_000)
         replica.step(chunk(1 << 20, 0, Array(repeating: 1, count: 1_024)), now: now)
         #expect(replica.counters.snapshotsRefused == 1)
+        let refusal = replica.ready()
+        #expect(refusal.messages.map(\.body) == [.snapshotRefused(snapshotIndex: 50, maximumSize: 4_096)])
+        replica.advance(refusal)
         replica.step(chunk(2_048, 1_024, Array(repeating: 1, count: 1_024)), now: now)
         var messages = replica.ready().messages
         #expect(messages.map(\.body) == [.snapshotProgress(snapshotIndex: 50, receivedBytes: 0, outOfOrder: true)])

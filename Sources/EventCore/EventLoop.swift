@@ -103,9 +103,10 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
 
     /// Creates a loop (not yet running: call ``start()`` or ``run()``).
     ///
-    /// - Parameter timerResolution: the tick of the loop's timer wheel;
-    ///   timers fire at most this late, or a millisecond late if that is
-    ///   more (`epoll_wait` sleeps in whole milliseconds; default 1 ms).
+    /// - Parameter timerResolution: the tick of the loop's timer wheel
+    ///   (default 1 ms); timers never fire early, and at most one tick
+    ///   plus a millisecond late (a deadline is rounded up to a tick, and
+    ///   `epoll_wait`'s sleep until that tick up to a whole millisecond).
     /// - Parameter pollBeforeSleeping: after an iteration that handled I/O,
     ///   how long the loop keeps polling `epoll` without blocking before it
     ///   sleeps (default 30 µs; zero or less never polls). A loop that is

@@ -50,7 +50,7 @@ public struct FragmentHeader: Hashable, Sendable {
 
     /// Whether `datagram` is a fragment, that is, has the frame header's
     /// fragment flag (byte 4, bit 0) set. A whole message whose bytes would
-    /// say so is sent as a single fragment instead.
+    /// say so is sent fragmented instead (as one fragment when it fits one).
     @inline(__always)
     public static func isFragment(_ datagram: UnsafeRawBufferPointer) -> Bool {
         datagram.count > flagsOffset && datagram[flagsOffset] & FrameFlags.fragment.rawValue != 0
@@ -65,7 +65,10 @@ public struct FragmentHeader: Hashable, Sendable {
         let chunk = messageLength / count + (messageLength % count == 0 ? 0 : 1)
         // True exactly when every chunk, the last included, is non-empty
         // (false when `count` exceeds `messageLength`).
-        guard chunk * (count - 1) < messageLength else { return nil }
+        // Overflow only for lengths and counts no message has: no such
+        // fragment either.
+        let (covered, overflow) = chunk.multipliedReportingOverflow(by: count - 1)
+        guard !overflow, covered < messageLength else { return nil }
         let start = chunk * index
         return start..<(start + min(chunk, messageLength - start))
     }

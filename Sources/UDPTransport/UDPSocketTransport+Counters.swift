@@ -19,6 +19,9 @@ extension UDPSocketTransport {
         /// socket would block (a fragmented message whole: its fragments
         /// still queued are withdrawn).
         public var sendQueueOverflows: UInt64 = 0
+        /// Datagrams still queued when the transport closed that the
+        /// socket would not take (it would block): dropped with the queue.
+        public var datagramsDroppedAtClose: UInt64 = 0
         /// Times `sendmmsg` reported `EAGAIN` (the queue waits for the socket
         /// to become writable; nothing is dropped).
         public var sendWouldBlock: UInt64 = 0

@@ -238,8 +238,9 @@ public final class UDPSocketTransport: Transport {
     ///
     /// A message of at most ``Configuration/maximumDatagramSize`` bytes is
     /// sent as one datagram, unless its byte 4 has the fragment flag set
-    /// (then it travels as a single fragment, so the receiver cannot take it
-    /// for one); a longer one is fragmented. If the send queue is full while
+    /// (then it travels fragmented, so the receiver cannot take it for a
+    /// fragment: as one fragment if it fits one with the fragment header,
+    /// else as two); a longer one is fragmented. If the send queue is full while
     /// the socket would block, the message is dropped and counted in
     /// ``Counters/sendQueueOverflows``: a fragmented one whole, its
     /// fragments still queued withdrawn (none is queued if the queue
@@ -282,11 +283,17 @@ public final class UDPSocketTransport: Transport {
     }
 
     /// Sends what can leave without blocking, stops receiving and closes
-    /// the socket; incomplete reassemblies are dropped. Idempotent.
-    /// Loop-only. Runs by itself when the loop shuts down.
+    /// the socket; incomplete reassemblies are dropped, and so are queued
+    /// datagrams the socket would not take (counted in
+    /// ``Counters/datagramsDroppedAtClose``). Idempotent. Loop-only. Runs
+    /// by itself when the loop shuts down.
     public func close() {
         guard !isClosed else { return }
-        if sendQueue.count > 0 && !sendQueue.isBlocked { flushSendQueue() }
+        // Even a queue that blocked: the socket may have room again by now
+        // (its writability not handled yet), and the flush cannot block.
+        if sendQueue.count > 0 { _ = sendQueue.flush(descriptor: socket.descriptor, counters: &stats) }
+        stats.datagramsDroppedAtClose += UInt64(sendQueue.count)
+        sendQueue.removeLast(sendQueue.count)
         isClosed = true
         if let timer = reassemblyTimer {
             loop.cancel(timer)

@@ -49,4 +49,32 @@ struct BlockedSendTests {
             #expect(counters.datagramsSent < 64, "no more of the large message than the kernel took at first")
         }
     }
+
+    /// Closing used to skip a blocked queue: its datagrams vanished without
+    /// a count.
+    @Test(
+        "closing a blocked transport tries its queue once more and counts what the socket would not take",
+        .enabled(if: canShapeLoopback, "a network namespace with a shaped loopback needs root and iproute2"))
+    func closeCountsBlockedQueue() async throws {
+        try await withLoops(1) { loops in
+            try await loops[0].submit { try enterShapedLoopbackNamespace(rate: "1mbit") }
+            var configuration = UDPSocketTransport.Configuration()
+            configuration.sendBufferSize = 4_096
+            configuration.sendQueueCapacity = 64
+            let sender = try await Peer.bind(.loopbackV4(), on: loops[0], configuration: configuration)
+            let receiver = try await Peer.bind(.loopbackV4(), on: loops[0])
+            let destination = receiver.endpoint
+            let message = pseudoRandomBytes(1_000, seed: 3)
+            let (queued, sentBefore, counters) = try await sender.transport.run { transport in
+                while !transport.sendQueue.isBlocked { try transport.send(message, to: destination) }
+                let queued = transport.sendQueue.count
+                let sentBefore = transport.counters.datagramsSent
+                transport.close()
+                return (queued, sentBefore, transport.counters)
+            }
+            #expect(queued > 0)
+            #expect(counters.datagramsDroppedAtClose > 0, "the shaped socket took the whole queue")
+            #expect(counters.datagramsSent - sentBefore + counters.datagramsDroppedAtClose == UInt64(queued))
+        }
+    }
 }

@@ -28,6 +28,8 @@ struct FragmenterTests {
         #expect(FragmentHeader.chunkRange(index: 0, count: 0, messageLength: 10) == nil)
         #expect(FragmentHeader.chunkRange(index: 3, count: 3, messageLength: 10) == nil)
         #expect(FragmentHeader.chunkRange(index: 0, count: 4, messageLength: 3) == nil)
+        // chunk × (count - 1) overflows: nil, not a trap.
+        #expect(FragmentHeader.chunkRange(index: 0, count: Int.max / 2, messageLength: Int.max) == nil)
         #expect(FragmentHeader.chunkRange(index: 0, count: 1, messageLength: 0) == nil)
     }
 

@@ -1,5 +1,5 @@
 // CChorusSystem: the Linux system calls and constants that Swift's Glibc
-// module does not expose (epoll, eventfd, timerfd, recvmmsg/sendmmsg and
+// module does not expose (epoll, eventfd, recvmmsg/sendmmsg and
 // struct mmsghdr), and the one CPU instruction Swift cannot reach (SSE 4.2's
 // crc32, for CRC-32C). Thin wrappers only: no logic lives in C.
 #ifndef C_CHORUS_SYSTEM_H

@@ -60,9 +60,9 @@ import EventCore
 /// file. A directory holding a snapshot but no segment is refused both ways
 /// as ``RaftStorageError/Code/missingSegment``.
 ///
-/// **Recovery** (``init(directory:opening:options:)``): temporary files are
-/// removed, the newest snapshot loaded, the segments replayed in creation
-/// order; then the directory is synced (when syncing), so that the name of
+/// **Recovery** (``init(directory:opening:options:)``): the newest snapshot
+/// is loaded and the segments replayed in creation order (temporary files
+/// are passed over, and removed at the end); then the directory is synced (when syncing), so that the name of
 /// a segment created just before a crash is durable before the replica
 /// acts on what it holds (a new store also syncs the directory's parent,
 /// and the parent of every directory it created on the way).
@@ -86,7 +86,11 @@ import EventCore
 ///
 /// Reads come from memory and do not fail. After a write throws, the store
 /// must not be used again (the driver stops its node); reopening it
-/// recovers what was made durable. Confined like the node that uses it: one
+/// recovers what was made durable, with one exception: after a failed
+/// sync, Linux may keep the unsynced pages in its cache, marked clean, and
+/// a reopening before the host restarts reads them as if they were on
+/// disk (restart the host, or drop its page cache, before reopening a
+/// store whose sync failed). Confined like the node that uses it: one
 /// thread at a time.
 public final class FileRaftStorage: RaftStorage {
     /// Whether the replica has a log in the directory, as the operator

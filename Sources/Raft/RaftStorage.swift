@@ -33,8 +33,9 @@ public protocol RaftStorage: AnyObject {
     /// commands, but always at least one when the range is not empty.
     func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry]
     /// Makes `entries` and `hardState` durable together (a file store: one
-    /// write and at most one sync, which is how many proposals share one
-    /// fsync). The entries are contiguous; the first one's index is at most
+    /// write and one data sync, which is how many proposals share one
+    /// fsync; a persist that starts a new segment also syncs the old one,
+    /// the new file and the directory). The entries are contiguous; the first one's index is at most
     /// `lastIndex + 1`, and every entry held from that index on is replaced
     /// (a leader overwrote a divergent suffix, Raft §5.3). Either may be
     /// empty or nil.

@@ -199,6 +199,15 @@ struct WALRecovery {
             offset += length
             records += 1
         }
+        // Cut right after the header: the first record, synced before the
+        // segment was named, is missing, and with it the hard state it
+        // holds (recovery would fall back to an earlier one: a vote given
+        // in this segment's term would be forgotten).
+        guard records > 0 else {
+            throw RaftStorageError(
+                .corrupt, file: path, offset: offset,
+                detail: "the segment ends after its header: its first record, synced before the segment was named, is missing")
+        }
         return offset
     }
 

@@ -176,6 +176,28 @@ struct FileRaftStorageTests {
         #expect(try directory.bytes(path) == before, "recovery must not cut acknowledged records")
     }
 
+    /// A segment's first record is synced before the segment is named, so
+    /// none ends at its header but a damaged one; accepted, it left the
+    /// hard state an earlier segment's (here: none, so no vote), and the
+    /// replica could vote a second time in a term.
+    @Test("a last segment cut right after its header is a corrupt error, not a log without its vote")
+    func segmentCutAfterHeader() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let storage = try FileRaftStorage(directory: directory.path, opening: .new)
+            try storage.persist([], hardState: RaftHardState(term: 5, votedFor: NodeID(2)))
+        }
+        let segments = try directory.segments()
+        #expect(segments.count == 1)
+        let bytes = try directory.bytes(segments[0])
+        try directory.write(Array(bytes.prefix(WALSegment.Header.size)), to: segments[0])
+        let error = #expect(throws: RaftStorageError.self) {
+            try FileRaftStorage(directory: directory.path, opening: .existing)
+        }
+        #expect(error?.code == .corrupt && error?.file == segments[0] && error?.offset == WALSegment.Header.size)
+    }
+
     @Test("a damaged record in a segment that is not the last is a corrupt error")
     func damageInEarlierSegment() throws {
         let directory = try TemporaryDirectory()

@@ -27,6 +27,10 @@ struct CommandOptions {
         self.environmentPrefix = environmentPrefix
         var rest = arguments[...]
         while let argument = rest.popFirst() {
+            if argument == "-h" && switches.contains("help") {
+                flags.insert("help")
+                continue
+            }
             guard argument.hasPrefix("--") else {
                 throw UsageError(description: "unexpected argument '\(argument)'")
             }
@@ -36,7 +40,8 @@ struct CommandOptions {
                 inlineValue = String(name[name.index(after: equals)...])
                 name = String(name[..<equals])
             }
-            if switches.contains(name), inlineValue == nil {
+            if switches.contains(name) {
+                guard inlineValue == nil else { throw UsageError(description: "option --\(name) takes no value") }
                 flags.insert(name)
             } else if valued.contains(name) {
                 guard let value = inlineValue ?? rest.popFirst() else {
@@ -60,11 +65,11 @@ struct CommandOptions {
     }
 
     /// Every value of a repeatable `--name`, else those of `CHORUS_NAME`
-    /// separated by commas.
+    /// separated by commas (spaces around them ignored).
     func allValues(_ name: String) -> [String] {
         if let given = values[name] { return given }
         guard let text = environment[variable(name)] else { return [] }
-        return text.split(separator: ",").map { String($0) }
+        return text.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) }
     }
 
     /// The environment variable read for `--name`.

@@ -80,6 +80,13 @@ struct SWIMCommand {
         } catch {
             throw UsageError(description: "\(error)")
         }
+        // Checked here, not when the member starts: a bad command line
+        // exits 64 with the usage, as every other bad option does.
+        guard metadata.count <= configuration.maximumMetadataSize else {
+            throw UsageError(
+                description: "--metadata is \(metadata.count) bytes, above --max-metadata-bytes "
+                    + "(\(configuration.maximumMetadataSize))")
+        }
         self.configuration = configuration
     }
 

@@ -1,0 +1,42 @@
+import Testing
+@testable import ChorusCLI
+
+/// The command line as a new user types it (found by trying the CLI).
+@Suite("chorus command options")
+struct CommandOptionsTests {
+    static func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> CommandOptions {
+        try CommandOptions(
+            arguments[...], valued: SWIMCommand.valuedOptions, switches: SWIMCommand.switches,
+            environment: environment, environmentPrefix: SWIMCommand.environmentPrefix)
+    }
+
+    @Test("-h asks for help, as --help does, on every command")
+    func shortHelp() throws {
+        #expect(try Self.parse(["-h"]).isSet("help"))
+        let demo = try CommandOptions(
+            ["-h"][...], valued: DemoCommand.valuedOptions, switches: DemoCommand.switches, environment: [:])
+        #expect(demo.isSet("help"))
+    }
+
+    @Test("a switch given a value is refused as such, not as an unknown option")
+    func switchWithValue() {
+        let error = #expect(throws: UsageError.self) { try Self.parse(["--help=1"]) }
+        #expect(error?.description == "option --help takes no value")
+    }
+
+    @Test("comma lists from the environment may have spaces after the commas")
+    func environmentListTrimmed() throws {
+        let options = try Self.parse([], environment: ["CHORUS_SWIM_JOIN": "127.0.0.1:1, 127.0.0.1:2"])
+        #expect(try options.endpoints("join").count == 2)
+    }
+
+    @Test("metadata above --max-metadata-bytes is a usage error (exit 64), not a failure to start")
+    func oversizedMetadata() throws {
+        let options = try Self.parse(
+            ["--bind", "127.0.0.1:0", "--metadata", String(repeating: "m", count: 200), "--max-metadata-bytes", "128"])
+        let error = #expect(throws: UsageError.self) { try SWIMCommand(options: options) }
+        #expect(error?.description.contains("--metadata is 200 bytes") == true)
+        let fits = try Self.parse(["--bind", "127.0.0.1:0", "--metadata", String(repeating: "m", count: 128)])
+        #expect(throws: Never.self) { try SWIMCommand(options: fits) }
+    }
+}

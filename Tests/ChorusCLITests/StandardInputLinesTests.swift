@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+@testable import ChorusCLI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("chorus standard input lines")
+struct StandardInputLinesTests {
+    /// The reader used to drop the lines that came while its buffer was
+    /// full: piped in fast, most of a file never reached `chorus gossip`'s
+    /// or `chorus swim`'s broadcast, without a word.
+    @Test("a consumer slower than the input loses no line: the reader waits while its buffer is full")
+    func slowConsumerLosesNothing() async throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        defer { close(readEnd) }
+        let count = 3 * StandardInputLines.bufferedLines
+        let text = (0..<count).map { "line \($0)\n" }.joined()
+        let writer = Thread {
+            var bytes = Array(text.utf8)[...]
+            while !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { write(writeEnd, $0.baseAddress, $0.count) }
+                guard written > 0 else { break }
+                bytes = bytes.dropFirst(written)
+            }
+            close(writeEnd)
+        }
+        writer.start()
+        var lines: [String] = []
+        for await line in StandardInputLines.stream(reading: readEnd) {
+            // Slow at first: the reader fills its buffer meanwhile.
+            if lines.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+            lines.append(String(decoding: line, as: UTF8.self))
+        }
+        #expect(lines.count == count)
+        let inOrder = lines == (0..<count).map { "line \($0)" }
+        #expect(inOrder, "lines changed or out of order")
+    }
+}

@@ -10,11 +10,15 @@ import EventCore
 /// **Writes.** ``persist(_:hardState:)`` appends one record (the entries
 /// and the hard state) with one `write(2)` and syncs it with one
 /// `fdatasync(2)`: a ready carries every proposal made since the last one,
-/// so they share the sync (group commit). A record that changes only the
-/// hard state's commit index is written but not synced (etcd's rule: the
-/// commit index can be learnt again), and becomes durable with the next
-/// synced record. Entries starting at or below ``lastIndex`` replace the
-/// log from there, on disk as in memory.
+/// so they share the sync (group commit). A persist that changes only the
+/// hard state's commit index writes nothing: the next record carries it
+/// (the commit index can be learnt again from the leader, and a node
+/// alone commits its log again when it is elected). Written unsynced, as
+/// etcd writes it, such a record could be lost at a power loss while the
+/// synced record after it survived, and recovery would refuse the log as
+/// damaged (a bad record with a valid one after it): every record is
+/// synced, so only the last can be torn. Entries starting at or below
+/// ``lastIndex`` replace the log from there, on disk as in memory.
 ///
 /// **Segments.** `wal-<sequence>-<first index>.log`, both numbers in 20
 /// decimal digits. The sequence number orders the segments as they were
@@ -142,8 +146,6 @@ public final class FileRaftStorage: RaftStorage {
         var file: DurableFile
         /// Bytes in the file.
         var size: Int
-        /// Whether a record was written without a sync since the last one.
-        var hasUnsyncedRecords = false
     }
 
     /// The directory holding the files.
@@ -324,9 +326,9 @@ public final class FileRaftStorage: RaftStorage {
 
     // MARK: Writes
 
-    /// Appends one record of `entries` and `hardState`, synced unless only
-    /// the commit index changed; replaces the entries from the first one's
-    /// index on.
+    /// Appends one record of `entries` and `hardState`, and syncs it;
+    /// replaces the entries from the first one's index on. A change of the
+    /// commit index alone is kept for the next record (see above).
     ///
     /// - Throws: ``RaftStorageError``: `.invalidArgument` for entries not
     ///   numbered one after another, starting past `lastIndex + 1` or at or
@@ -347,15 +349,18 @@ public final class FileRaftStorage: RaftStorage {
             let header = WALSegment.Header(firstIndex: first, previousTerm: stored.term(at: first - 1) ?? 0)
             try startSegment(header, record: WALRecord(entries: entries, hardState: updated), restartsLog: false)
         } else {
+            guard !entries.isEmpty || updated.term != self.hardState.term || updated.votedFor != self.hardState.votedFor
+            else {
+                self.hardState = updated
+                return
+            }
             let record = try Self.frame(
-                WALRecord(entries: entries, hardState: hardState), salt: active.segment.header.salt, in: directory)
-            let mustSync = !entries.isEmpty || updated.term != self.hardState.term
-                || updated.votedFor != self.hardState.votedFor
+                WALRecord(entries: entries, hardState: updated), salt: active.segment.header.salt, in: directory)
             try io { () throws(DurableFileError) in
                 try active.file.append(record)
                 active.size += record.count
                 bytesWritten += record.count
-                if mustSync { try synchronizeActive() } else { active.hasUnsyncedRecords = true }
+                try synchronizeActive()
             }
         }
         stored.replaceSuffix(with: entries)
@@ -446,8 +451,6 @@ public final class FileRaftStorage: RaftStorage {
         let contents = header.bytes + (try Self.frame(record, salt: header.salt, in: directory))
         let previous = active.segment
         try io { () throws(DurableFileError) in
-            // Only the last segment may end in a torn record.
-            if active.hasUnsyncedRecords { try synchronizeActive() }
             active = try Self.createSegment(segment, contents: contents, in: directory, sync: options.sync)
         }
         bytesWritten += contents.count
@@ -478,7 +481,6 @@ public final class FileRaftStorage: RaftStorage {
 
     /// `fdatasync` of the active segment, when syncing.
     private func synchronizeActive() throws(DurableFileError) {
-        active.hasUnsyncedRecords = false
         guard options.sync else { return }
         try active.file.synchronizeData()
         syncCount += 1

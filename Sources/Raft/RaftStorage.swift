@@ -34,11 +34,13 @@ public protocol RaftStorage: AnyObject {
     func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry]
     /// Makes `entries` and `hardState` durable together (a file store: one
     /// write and one data sync, which is how many proposals share one
-    /// fsync; a persist that starts a new segment also syncs the old one,
-    /// the new file and the directory). The entries are contiguous; the first one's index is at most
-    /// `lastIndex + 1`, and every entry held from that index on is replaced
-    /// (a leader overwrote a divergent suffix, Raft §5.3). Either may be
-    /// empty or nil.
+    /// fsync; a persist that starts a new segment syncs the new file and
+    /// the directory). A store may keep a change of the commit index alone
+    /// for its next write (the commit index can be learnt again; its term
+    /// and vote never wait). The entries are contiguous; the first one's
+    /// index is at most `lastIndex + 1`, and every entry held from that
+    /// index on is replaced (a leader overwrote a divergent suffix, Raft
+    /// §5.3). Either may be empty or nil.
     ///
     /// - Throws: whatever the store's I/O throws; the driver then stops.
     func persist(_ entries: [RaftEntry], hardState: RaftHardState?) throws

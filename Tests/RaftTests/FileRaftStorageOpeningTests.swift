@@ -73,7 +73,7 @@ struct FileRaftStorageOpeningTests {
     /// restarted after it); and entries with what opening would clean up
     /// (a torn tail, a leftover temporary file, an older snapshot).
     static let states: [String] = [
-        "entries", "vote", "term", "commit", "snapshot", "snapshot beside an untouched log",
+        "entries", "vote", "term", "snapshot", "snapshot beside an untouched log",
         "torn tail", "leftover", "older snapshot",
     ]
 
@@ -93,7 +93,6 @@ struct FileRaftStorageOpeningTests {
             case "entries": try storage.persist(entries, hardState: nil)
             case "vote": try storage.persist([], hardState: RaftHardState(votedFor: NodeID(2)))
             case "term": try storage.persist([], hardState: RaftHardState(term: 4))
-            case "commit": try storage.persist([], hardState: RaftHardState(commitIndex: 1))
             case "snapshot": try storage.saveSnapshot(RaftSnapshot(index: 5, term: 2, data: [5]))
             case "snapshot beside an untouched log":
                 try FileRaftStorage(directory: elsewhere.path, opening: .new)

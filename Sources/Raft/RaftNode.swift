@@ -399,7 +399,7 @@ public final class RaftNode {
             let ready = replica.ready()
             do {
                 if let snapshot = ready.snapshot {
-                    try install(snapshot)
+                    try install(snapshot, hardState: ready.hardState)
                     if isStopped { return }
                 }
                 if !ready.entries.isEmpty || ready.hardState != nil {
@@ -436,8 +436,19 @@ public final class RaftNode {
     /// machine refuses (a faulty leader, a version skew) stops the node
     /// with its storage as it was, so that it can start again; saved first,
     /// every start would restore it and throw.
-    private func install(_ snapshot: RaftSnapshot) throws {
+    ///
+    /// The ready's term and vote (`hardState`, a new leader's term when the
+    /// snapshot came with it) are made durable before the snapshot: saved
+    /// after, a crash between the two left a log holding the snapshot's
+    /// term under an older current term, which a replica must never have.
+    private func install(_ snapshot: RaftSnapshot, hardState: RaftHardState?) throws {
         try stateMachine.restore(from: snapshot.data)
+        let durable = storage.hardState
+        if let hardState, hardState.term != durable.term || hardState.votedFor != durable.votedFor {
+            try storage.persist(
+                [], hardState: RaftHardState(term: hardState.term, votedFor: hardState.votedFor,
+                                             commitIndex: durable.commitIndex))
+        }
         try storage.saveSnapshot(snapshot)
         snapshotIndex = snapshot.index
         let covered = pending.filter { $0.key <= snapshot.index }.sorted { $0.key < $1.key }

@@ -3,6 +3,7 @@ import Raft
 import Simulation
 import Synchronization
 import Testing
+import WireCodec
 
 /// Snapshots and log compaction (Raft §7) in the simulator: nodes snapshot
 /// their state machine every few entries and compact their logs; a follower
@@ -135,6 +136,61 @@ struct SnapshotTests {
         let same = Self.store(cluster, lagging) == Self.store(cluster, newLeader)
         #expect(same, "the follower's map differs from the leader's")
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
+    }
+
+    /// Records the durable term at each snapshot save.
+    final class SnapshotOrderSpy: RaftStorage {
+        let inner = InMemoryRaftStorage()
+        private(set) var termsAtSnapshotSave: [UInt64] = []
+
+        var hardState: RaftHardState { inner.hardState }
+        var firstIndex: UInt64 { inner.firstIndex }
+        var lastIndex: UInt64 { inner.lastIndex }
+        var snapshot: RaftSnapshot? { inner.snapshot }
+        func term(at index: UInt64) -> UInt64? { inner.term(at: index) }
+        func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry] {
+            inner.entries(from: start, through: end, maximumBytes: maximumBytes)
+        }
+        func persist(_ entries: [RaftEntry], hardState: RaftHardState?) throws {
+            try inner.persist(entries, hardState: hardState)
+        }
+        func saveSnapshot(_ snapshot: RaftSnapshot) throws {
+            termsAtSnapshotSave.append(inner.hardState.term)
+            try inner.saveSnapshot(snapshot)
+        }
+        func compact(through index: UInt64) throws { try inner.compact(through: index) }
+    }
+
+    /// Saved before the ready's hard state, a snapshot that came with a new
+    /// leader's term left, at a crash between the two, a log holding that
+    /// term under the older current term (a file store restarts its log
+    /// with the hard state it holds).
+    @Test("a snapshot that comes with a new term is saved after the term is durable")
+    func snapshotSavedAfterItsTerm() throws {
+        let network = SimulatedNetwork(seed: 41)
+        let follower = network.addNode()
+        let leader = network.addNode()
+        let storage = SnapshotOrderSpy()
+        let node = try RaftNode(
+            id: NodeID(2), group: 1, peers: [NodeID(1): leader.localEndpoint], storage: storage,
+            stateMachine: KeyValueStateMachine(), transport: follower, scheduler: follower,
+            configuration: Self.configuration, seed: 41)
+        let state = KeyValueStateMachine()
+        _ = state.apply(KeyValueCommand.put(key: "k", value: [1, 2, 3]).encoded, at: 1)
+        let data = state.snapshot()
+        // The whole snapshot in one chunk, the first message of term 5.
+        let chunk = RaftMessage(
+            group: 1, from: NodeID(1), to: NodeID(2), term: 5,
+            body: .snapshotChunk(snapshotIndex: 10, snapshotTerm: 5, totalSize: UInt64(data.count), offset: 0,
+                                 data: data))
+        var writer = WireWriter()
+        try chunk.encodeFrame(into: &writer)
+        try leader.send(writer.bytes, to: follower.localEndpoint)
+        let end = network.now + .milliseconds(20)
+        while network.now < end && network.step() {}
+        #expect(storage.snapshot?.index == 10)
+        #expect(storage.termsAtSnapshotSave == [5], "the term was not durable when the snapshot was saved")
+        #expect(storage.hardState.term == 5 && node.term == 5)
     }
 
     /// A key-value map whose restores fail while `refuses` is set (a

@@ -14,6 +14,9 @@ import CChorusSystem
 struct SendQueue {
     /// The most datagrams one `sendmmsg` call takes (`UIO_MAXIOV`).
     private static let maximumRun = 1024
+    /// The most `ECONNREFUSED` failures a flush retries at no cost until
+    /// a datagram goes (see ``flush(descriptor:counters:)``).
+    static let maximumRefusalRetries = 16
 
     /// The slots.
     let vector: DatagramVector
@@ -65,16 +68,32 @@ struct SendQueue {
     /// sending anything; that error is counted from the socket's error
     /// queue, not here. A datagram that fails twice in a row is the one the
     /// kernel refuses (too large for the route, no buffer space): dropped
-    /// and counted once.
+    /// and counted once. `ECONNREFUSED` is never a datagram's own on an
+    /// unconnected socket (only an ICMP port unreachable raises it), so it
+    /// does not spend the retry: a second port unreachable arriving
+    /// between the call and its retry (a peer gone, or forged ones) would
+    /// otherwise cost a datagram to a live peer. Up to
+    /// ``maximumRefusalRetries`` until a datagram goes, so that a flood of
+    /// them cannot hold the loop.
     ///
     /// - Returns: true if the queue is empty, false if the socket would block.
     mutating func flush(
         descriptor: Int32, counters: inout UDPSocketTransport.Counters
     ) -> Bool {
+        flush(counters: &counters) { headers, count in CChorus_sendmmsg(descriptor, headers, count, 0) }
+    }
+
+    /// ``flush(descriptor:counters:)`` with `sendmmsg` given (tests hand
+    /// it failures the kernel gives only by timing).
+    mutating func flush(
+        counters: inout UDPSocketTransport.Counters,
+        sendmmsg: (_ headers: UnsafeMutableRawPointer, _ count: UInt32) -> Int32
+    ) -> Bool {
         var retried = false
+        var refusals = 0
         while count > 0 {
             let run = min(count, vector.capacity - head, Self.maximumRun)
-            let sent = Int(CChorus_sendmmsg(descriptor, vector.headers(from: head), UInt32(run), 0))
+            let sent = Int(sendmmsg(vector.headers(from: head), UInt32(run)))
             if sent > 0 {
                 var bytes = 0
                 for slot in head..<(head + sent) { bytes += vector.length(slot) }
@@ -82,6 +101,7 @@ struct SendQueue {
                 counters.bytesSent += UInt64(bytes)
                 removeFirst(sent)
                 retried = false
+                refusals = 0
                 continue
             }
             // Nothing sent and no error (not expected): wait for writability.
@@ -93,6 +113,8 @@ struct SendQueue {
                 counters.sendWouldBlock += 1
                 isBlocked = true
                 return false
+            case ECONNREFUSED where refusals < Self.maximumRefusalRetries:
+                refusals += 1
             default:
                 if retried {
                     dropFirst(code, counters: &counters)

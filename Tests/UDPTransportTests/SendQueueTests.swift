@@ -66,6 +66,54 @@ struct SendQueueTests {
     }
 }
 
+extension SendQueueTests {
+    /// A `sendmmsg` that fails with `errnos` in turn, then sends whatever
+    /// it is given; counts its calls.
+    final class ScriptedSend {
+        private var errnos: [Int32]
+        private(set) var calls = 0
+        init(_ errnos: [Int32]) { self.errnos = errnos }
+
+        func call(_ count: UInt32) -> Int32 {
+            calls += 1
+            guard !errnos.isEmpty else { return Int32(count) }
+            errno = errnos.removeFirst()
+            return -1
+        }
+    }
+
+    /// A port unreachable for an earlier datagram fails the call that
+    /// follows it; a second one arriving before the retry used to cost the
+    /// datagram at the head, to whomever it was going.
+    @Test("ECONNREFUSED twice in a row costs no datagram (it is never the datagram's own); another error twice drops one")
+    func refusalsDoNotDrop() {
+        var queue = SendQueue(capacity: 4, slotSize: 8, addressLength: 0)
+        for _ in 0..<2 { queue.append(length: 1) }
+        var counters = UDPSocketTransport.Counters()
+        let refusals = ScriptedSend([ECONNREFUSED, ECONNREFUSED, ECONNREFUSED])
+        #expect(queue.flush(counters: &counters) { _, count in refusals.call(count) })
+        #expect(counters.datagramsSent == 2 && counters.sendErrors.total == 0)
+
+        for _ in 0..<2 { queue.append(length: 1) }
+        let refused = ScriptedSend([EMSGSIZE, EMSGSIZE])
+        #expect(queue.flush(counters: &counters) { _, count in refused.call(count) })
+        #expect(counters.datagramsSent == 3 && counters.sendErrors.messageTooLong == 1)
+    }
+
+    @Test("a flood of ECONNREFUSED cannot hold the flush: past the limit the retry rule applies")
+    func endlessRefusals() {
+        var queue = SendQueue(capacity: 4, slotSize: 8, addressLength: 0)
+        for _ in 0..<2 { queue.append(length: 1) }
+        var counters = UDPSocketTransport.Counters()
+        let refusals = ScriptedSend(Array(repeating: ECONNREFUSED, count: 1_000))
+        #expect(queue.flush(counters: &counters) { _, count in refusals.call(count) })
+        #expect(counters.datagramsSent == 0 && counters.sendErrors.connectionRefused == 2)
+        // The free retries are spent once per flush, until a datagram goes:
+        // then one retry and a drop per datagram.
+        #expect(refusals.calls == SendQueue.maximumRefusalRetries + 2 + 2)
+    }
+}
+
 /// Connected nonblocking `AF_UNIX` datagram sockets whose sender has a
 /// 4 KiB send buffer, so it gets `EAGAIN` once a few datagrams wait unread.
 private struct BlockingSocketPair {

@@ -167,8 +167,9 @@ extension Proposer {
     ///   first re-scan on).
     /// - Throws: ``CASPaxosError/Code/invalidRequest`` if `acceptors` is
     ///   not one of the above (more than one acceptor added or removed, a
-    ///   duplicate, a mid-change configuration that is not a membership
-    ///   change's intermediate or a target it cannot lead to), this
+    ///   duplicate, no acceptor left or more than 255 in a configuration
+    ///   the change would reach, a mid-change configuration that is not a
+    ///   membership change's intermediate or a target it cannot lead to), this
     ///   proposer already runs a membership change, or
     ///   ``CASPaxosConfiguration/maximumValueSize`` is too small for the
     ///   change's record (1 byte, then 7 per IPv4 and 19 per IPv6
@@ -291,8 +292,27 @@ extension Proposer {
         return try Self.membershipSteps(from: reached, to: target)
     }
 
-    /// The steps that take a proposer in `quorums` to `target`.
+    /// The steps that take a proposer in `quorums` to `target`; every
+    /// configuration they reach passes ``AcceptorQuorums/validate()`` (a
+    /// change to no acceptor, or to 256, is refused here: adopted, it
+    /// would fail every proposal and make the acceptor log's record of it
+    /// unreadable).
     static func membershipSteps(
+        from quorums: AcceptorQuorums, to target: [Endpoint]
+    ) throws(CASPaxosError) -> [MaintenanceTask.Step] {
+        let steps = try plannedSteps(from: quorums, to: target)
+        for case .reconfigure(let reached) in steps {
+            do throws(ConfigurationError) {
+                try reached.validate()
+            } catch {
+                throw CASPaxosError(
+                    .invalidRequest, detail: "the change to \(target.count) acceptors would reach an invalid configuration: \(error)")
+            }
+        }
+        return steps
+    }
+
+    private static func plannedSteps(
         from quorums: AcceptorQuorums, to target: [Endpoint]
     ) throws(CASPaxosError) -> [MaintenanceTask.Step] {
         guard Set(target).count == target.count else {

@@ -280,6 +280,16 @@ struct MembershipResumeTests {
         for (quorums, target) in invalid {
             #expect(throws: CASPaxosError.self) { try Self.firstStep(from: quorums, to: target) }
         }
+        // Changes to configurations that do not validate: no acceptor left,
+        // or 256. Planned, the last acceptor's removal adopted a
+        // configuration of none, which failed every proposal and left a
+        // record in the acceptor's log that no restart could read.
+        let many = (1...256).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        for (quorums, target) in [(AcceptorQuorums.majority(of: [Self.acceptors[0]]), []),
+                                  (.majority(of: Array(many.dropLast())), many)] {
+            let error = #expect(throws: CASPaxosError.self) { try Self.firstStep(from: quorums, to: target) }
+            #expect(error?.code == .invalidRequest && error?.detail.contains("invalid configuration") == true)
+        }
 
         // Abandoning, from the start configuration, a change whose first
         // step the others may have taken: planned from that step.

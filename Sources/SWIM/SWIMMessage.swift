@@ -40,6 +40,10 @@ public struct SWIMMessage: Hashable, Sendable {
     /// before its updates (a ping-req to an IPv6 endpoint, with the update
     /// count).
     public static let maximumHeaderSize = FrameHeader.size + 1 + 8 + 5 + 8 + 19 + 3
+    /// The most piggybacked updates a message may carry: one per byte of
+    /// the largest packet (an update takes more), so that no packet a
+    /// member sends is refused for its count.
+    public static let maximumUpdateCount = 65_507
 
     /// The sending member.
     public var sender: NodeID
@@ -115,8 +119,9 @@ public struct SWIMMessage: Hashable, Sendable {
         }
     }
 
-    /// Decodes a frame body. Member lists and update counts are bounded by
-    /// the limits' `maximumCollectionCount`, metadata and payloads by
+    /// Decodes a frame body. Member lists are bounded by the limits'
+    /// `maximumCollectionCount`, update counts by ``maximumUpdateCount``
+    /// (and both by the bytes present), metadata and payloads by
     /// `maximumByteStringLength`.
     ///
     /// - Throws: `WireError`: `.truncated`, `.invalidValue` (unknown kind,
@@ -153,7 +158,12 @@ public struct SWIMMessage: Hashable, Sendable {
         case .announce:
             self.body = .announce(cluster: try reader.readString(), endpoint: try reader.read(Endpoint.self))
         }
-        updates = try reader.readArray { r throws(WireError) in try r.read(SWIMUpdate.self) }
+        // Bounded by the packet, not by maximumMembers (the limits' count,
+        // which bounds a push-pull's member list): a packet may carry more
+        // broadcasts than a small cluster has members.
+        updates = try reader.readArray(maximumCount: Self.maximumUpdateCount) { r throws(WireError) in
+            try r.read(SWIMUpdate.self)
+        }
         try reader.finish()
     }
 }

@@ -90,7 +90,8 @@ public final class SWIMNode {
         timer = DeadlineTimer(scheduler: scheduler)
         // Strings: metadata, broadcast payloads and a discovery
         // announcement's cluster name (up to 64 bytes). Collections: a
-        // push-pull lists its sender and up to maximumMembers others.
+        // push-pull lists its sender and up to maximumMembers others
+        // (piggybacked updates have a bound of their own).
         let limits = WireLimits(
             maximumByteStringLength: max(
                 configuration.maximumMetadataSize, configuration.maximumBroadcastSize, SWIMConfiguration.maximumClusterNameLength),

@@ -349,8 +349,17 @@ public struct WireReader {
     public mutating func readArray<Element>(
         _ readElement: (inout WireReader) throws(WireError) -> Element
     ) throws(WireError) -> [Element] {
-        let (count, _) = try readLengthPrefix(
-            limit: limits.maximumCollectionCount, what: "element count")
+        try readArray(maximumCount: limits.maximumCollectionCount, readElement)
+    }
+
+    /// ``readArray(_:)`` for a collection with a bound of its own,
+    /// `maximumCount`, in place of ``WireLimits/maximumCollectionCount``
+    /// (a message with two collections bounded differently).
+    @inlinable
+    public mutating func readArray<Element>(
+        maximumCount: Int, _ readElement: (inout WireReader) throws(WireError) -> Element
+    ) throws(WireError) -> [Element] {
+        let (count, _) = try readLengthPrefix(limit: maximumCount, what: "element count")
         // An empty array allocates nothing; reserving capacity 0 would still
         // take the slow path of creating a buffer.
         if count == 0 { return [] }

@@ -49,6 +49,35 @@ struct SWIMMessageTests {
         #expect(try Self.decode(Self.frame(message)) == message)
     }
 
+    /// The update count was bounded by the limits' collection count,
+    /// maximumMembers + 1: with maximumMembers 16, a gossip carrying 20
+    /// small broadcasts (70 more fit a packet) was dropped as malformed by
+    /// every receiver.
+    @Test("a packet may carry more updates than the member list bound; a push-pull may list no more members than it")
+    func updatesBoundedByPacket() throws {
+        let small = WireLimits(maximumByteStringLength: 256, maximumCollectionCount: 17, maximumFrameLength: 1 << 20)
+        let broadcasts = (0..<20).map {
+            SWIMUpdate.broadcast(SWIMBroadcast(origin: NodeID(12), sequence: UInt64($0), payload: Array(repeating: 1, count: 10)))
+        }
+        let gossip = SWIMMessage(sender: NodeID(1), body: .gossip, updates: broadcasts)
+        var writer = WireWriter()
+        gossip.encode(to: &writer)
+        #expect(writer.count < 1_400)
+        let decoded = try writer.bytes.withUnsafeBytes { raw in try SWIMMessage(decoding: raw, limits: small) }
+        #expect(decoded == gossip)
+
+        let members = (0..<18).map {
+            Member(id: NodeID(UInt64($0 + 100)), endpoint: .loopbackV4(port: UInt16($0 + 1)), incarnation: 0,
+                   status: .alive, metadata: [])
+        }
+        writer.removeAll()
+        SWIMMessage(sender: NodeID(1), body: .pushPull(members: members, isReply: false)).encode(to: &writer)
+        let error = #expect(throws: WireError.self) {
+            try writer.bytes.withUnsafeBytes { raw in try SWIMMessage(decoding: raw, limits: small) }
+        }
+        #expect(error?.code == .lengthExceedsLimit)
+    }
+
     @Test("encodedSize matches the bytes written", arguments: updates)
     func encodedSize(update: SWIMUpdate) {
         var writer = WireWriter()

@@ -7,7 +7,8 @@
 /// advancing `next` optimistically, up to the ``InflightWindow``'s bounds.
 /// When the entries the follower needs were compacted away, the leader
 /// sends its snapshot instead (the snapshot state, with a
-/// ``SnapshotTransfer``) and probes again once the follower installed it.
+/// ``SnapshotTransfer``) and replicates again once the follower
+/// acknowledged it.
 struct FollowerProgress {
     enum State: Equatable {
         case probe

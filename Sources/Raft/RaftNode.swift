@@ -212,10 +212,16 @@ public final class RaftNode {
     /// waiting at one index, only the one of the later term can commit
     /// there (its leader appended there, so no earlier term's entry at that
     /// index was committed, §5.4): the other fails.
+    ///
+    /// Every completion here and below runs after its proposal left the
+    /// table: a completion may stop the node or propose again, and must
+    /// find the table as it is, nor be called twice.
     private func waitForApply(_ entry: RaftEntryID, _ proposal: Pending) {
         if let existing = pending[entry.index] {
             if existing.term >= proposal.term { return proposal.completion(.failure(.proposalDropped)) }
+            pending[entry.index] = nil
             existing.completion(.failure(.proposalDropped))
+            if isStopped { return proposal.completion(.failure(.stopped)) }
         }
         pending[entry.index] = proposal
     }
@@ -287,7 +293,8 @@ public final class RaftNode {
         let expired = forwards.filter { $0.value.deadline <= now || $0.value.leader != leader }
             .sorted { $0.key < $1.key }
         for (requestID, forward) in expired {
-            forwards[requestID] = nil
+            // Settled meanwhile by a completion that stopped the node.
+            guard forwards.removeValue(forKey: requestID) != nil else { continue }
             forwardCounters.forwardsTimedOut += 1
             forward.completion(.failure(.outcomeUnknown))
         }
@@ -453,9 +460,14 @@ public final class RaftNode {
         snapshotIndex = snapshot.index
         let covered = pending.filter { $0.key <= snapshot.index }.sorted { $0.key < $1.key }
         for (index, proposal) in covered {
+            // Settled meanwhile by a completion that stopped the node.
+            guard pending[index]?.term == proposal.term else { continue }
             pending[index] = nil
             proposal.completion(.failure(proposal.term > snapshot.term ? .proposalDropped : .outcomeUnknown))
         }
+        // Above the snapshot, the entries are of its term or later: one of
+        // an earlier term can never commit there.
+        dropProposals(olderThan: snapshot.term)
     }
 
     /// Every ``RaftConfiguration/snapshotInterval`` applied entries: saves
@@ -497,6 +509,9 @@ public final class RaftNode {
         guard pending.values.contains(where: { $0.term < term }) else { return }
         let doomed = pending.filter { $0.value.term < term }.sorted { $0.key < $1.key }
         for (index, proposal) in doomed {
+            // Settled meanwhile (a completion stopped the node), or another
+            // proposal's since (one that a completion made, of a later term).
+            guard pending[index]?.term == proposal.term else { continue }
             pending[index] = nil
             proposal.completion(.failure(.proposalDropped))
         }

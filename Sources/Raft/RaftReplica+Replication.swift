@@ -125,6 +125,14 @@ extension RaftReplica {
             if moved && advanceCommit() { broadcastAppend(sendIfEmpty: true) }
             sendAllAppends(to: peer)
         case .rejected(let rejectedIndex, let conflictTerm, let conflictIndex):
+            guard rejectedIndex <= log.lastIndex else {
+                // No append of this leader's was past its log: forged, or
+                // from an earlier leadership of this node. Taken, it would
+                // move `next` past the log, which reads as compacted: no
+                // append would go to the follower for the rest of the term.
+                counters.messagesDropped += 1
+                return
+            }
             var hinted = conflictIndex
             if conflictTerm > 0, let found = log.lastIndex(ofTerm: conflictTerm, atOrBelow: rejectedIndex) {
                 hinted = found + 1

@@ -98,8 +98,10 @@ extension RaftReplica {
         data: [UInt8]
     ) {
         if snapshotIndex <= log.committed {
-            // Nothing to install: this log already commits further.
-            incomingSnapshot = nil
+            // Nothing to install: this log already commits further (a late
+            // copy of a chunk of a snapshot installed before leaves a later
+            // transfer's chunks alone).
+            if let incoming = incomingSnapshot, incoming.index <= log.committed { incomingSnapshot = nil }
             send(.appendResponse(.accepted(matchIndex: log.committed)), to: leader)
             return
         }

@@ -22,6 +22,23 @@ struct FlowControlTests {
         return group
     }
 
+    /// Taken, it moved `next` past the log, which reads as compacted: with
+    /// no snapshot stored, no append went to the follower for the rest of
+    /// the term (its heartbeats kept it from an election).
+    @Test("a rejection past the leader's log is dropped and counted; the follower keeps getting appends")
+    func rejectionPastLogDropped() throws {
+        let group = try Self.settled()
+        let term = group.replicas[0].term
+        let dropped = group.replicas[0].counters.messagesDropped
+        let huge = RaftMessage.maximumTermOrIndex
+        group.deliver(ReplicaGroup.message(
+            from: 1, to: 0, term: term,
+            .appendResponse(.rejected(rejectedIndex: huge, conflictTerm: 0, conflictIndex: huge))))
+        #expect(group.replicas[0].counters.messagesDropped == dropped + 1)
+        try group.propose(0, "after")
+        #expect(group.storages[1].allEntries.last?.command == Array("after".utf8))
+    }
+
     @Test("proposals made between two readies travel in one append per follower")
     func proposalsBatched() throws {
         let group = try Self.settled()

@@ -193,6 +193,83 @@ struct SnapshotTests {
         #expect(storage.hardState.term == 5 && node.term == 5)
     }
 
+    /// How many times each proposal's completion ran.
+    final class CompletionCounts {
+        var counts: [Int] = []
+        func track(_ raft: RaftNode, _ command: String, onFirst: (() -> Void)? = nil) {
+            let number = counts.count
+            counts.append(0)
+            raft.propose(Array(command.utf8)) { [self] _ in
+                counts[number] += 1
+                if counts[number] == 1 { onFirst?() }
+            }
+        }
+    }
+
+    /// An old leader cut off with proposals of its own, and the rest of the
+    /// group writing on until its snapshot is its last entry: the cluster,
+    /// the old leader, and the snapshot's index once healed.
+    static func deposedLeader(
+        proposals: Int, seed: UInt64, _ propose: (RaftNode, Int) -> Void
+    ) throws -> (RaftCluster, Int) {
+        let cluster = try RaftCluster(
+            count: 3, seed: seed, configuration: Self.configuration, makeStateMachine: { KeyValueStateMachine() })
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let old = try #require(cluster.leader)
+        let others = cluster.indices.filter { $0 != old }
+        cluster.network.partition([cluster.simulatedNodes[old]], others.map { cluster.simulatedNodes[$0] })
+        let raft = try #require(cluster.rafts[old])
+        for number in 0..<proposals { propose(raft, number) }
+        cluster.run(for: .milliseconds(50))
+        #expect(cluster.run(until: { cluster.leader.map { others.contains($0) } ?? false }, limit: .seconds(5)))
+        // Writes until the new leader's last entry is its snapshot's.
+        var written = 0
+        while written < 200 {
+            let leader = try #require(cluster.leader)
+            try Self.write(1, from: written, in: cluster)
+            written += 1
+            cluster.run(for: .milliseconds(20))
+            if let storage = cluster.storages[leader], let snapshot = storage.snapshot, snapshot.index >= 40,
+                snapshot.index == storage.lastIndex
+            {
+                break
+            }
+        }
+        cluster.network.heal()
+        return (cluster, old)
+    }
+
+    /// Settled only by a later commit, which need not come: a group gone
+    /// idle left them pending for ever.
+    @Test("proposals above a received snapshot, of an earlier term than its, fail at once")
+    func proposalsAboveSnapshotFail() throws {
+        let completions = CompletionCounts()
+        let (cluster, old) = try Self.deposedLeader(proposals: 100, seed: 5) { raft, number in
+            completions.track(raft, "old\(number)")
+        }
+        let snapshotIndex = try #require(cluster.leader.flatMap { cluster.storages[$0]?.snapshot?.index })
+        #expect(snapshotIndex < 100, "some proposals lie above the snapshot")
+        #expect(cluster.run(until: { (cluster.rafts[old]?.counters.snapshotsInstalled ?? 0) >= 1 }, limit: .seconds(5)))
+        cluster.run(for: .milliseconds(200))
+        #expect(cluster.rafts[old]?.pendingProposalCount == 0)
+        #expect(completions.counts.allSatisfy { $0 == 1 }, "\(completions.counts)")
+    }
+
+    /// A completion that stops the node used to see the proposals after
+    /// its own failed twice: by the stop, then by the loop that called it.
+    @Test("a completion that stops the node while a snapshot settles proposals: each completion runs once")
+    func completionStopsDuringInstall() throws {
+        let completions = CompletionCounts()
+        var stopper: RaftNode?
+        let (cluster, old) = try Self.deposedLeader(proposals: 10, seed: 6) { raft, number in
+            completions.track(raft, "old\(number)", onFirst: number == 0 ? { stopper?.stop() } : nil)
+            stopper = raft
+        }
+        #expect(cluster.run(until: { cluster.rafts[old]?.stopped == true }, limit: .seconds(5)))
+        cluster.run(for: .milliseconds(100))
+        #expect(completions.counts == Array(repeating: 1, count: 10), "\(completions.counts)")
+    }
+
     /// A key-value map whose restores fail while `refuses` is set (a
     /// state machine that cannot read the leader's snapshot).
     final class RefusingStateMachine: RaftStateMachine {

@@ -328,6 +328,34 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
+    /// A late copy of a chunk of a snapshot the log already covers used to
+    /// discard the transfer in progress, which then started again from
+    /// byte 0.
+    @Test("a late chunk of a snapshot the log covers leaves a later transfer in progress alone")
+    func lateChunkKeepsTransfer() throws {
+        let storage = InMemoryRaftStorage()
+        let entries = (1...60).map { RaftEntry(term: 2, index: UInt64($0), command: [UInt8($0)]) }
+        try storage.persist(entries, hardState: RaftHardState(term: 3, commitIndex: 60))
+        var replica = try RaftReplica(id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)], storage: storage,
+                                      configuration: RaftConfiguration(), seed: 1, now: Instant(nanoseconds: 0))
+        func chunk(_ index: UInt64, _ total: UInt64, _ offset: UInt64, _ byte: UInt8) -> RaftMessage {
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 3,
+                        body: .snapshotChunk(snapshotIndex: index, snapshotTerm: 3, totalSize: total, offset: offset,
+                                             data: Array(repeating: byte, count: 1_024)))
+        }
+        let now = Instant(nanoseconds: 1_000)
+        replica.step(chunk(100, 2_048, 0, 1), now: now)
+        replica.step(chunk(50, 1_024, 0, 9), now: now)  // covered: commit is 60
+        replica.step(chunk(100, 2_048, 1_024, 2), now: now)
+        let ready = replica.ready()
+        #expect(ready.messages.map(\.body) == [
+            .snapshotProgress(snapshotIndex: 100, receivedBytes: 1_024, outOfOrder: false),
+            .appendResponse(.accepted(matchIndex: 60)),
+            .appendResponse(.accepted(matchIndex: 100)),
+        ])
+        #expect(ready.snapshot?.index == 100)
+    }
+
     @Test("a follower refuses a snapshot above its size limit, counts it and tells the leader; chunks out of order are reported")
     func hostileChunks() throws {
         var configuration = RaftConfiguration()

@@ -92,8 +92,12 @@ extension SWIMInstance {
 
     /// Reconnection, with backoff: a member that has not joined yet or
     /// knows no live member retries its seeds; every member pings a random
-    /// dead one (Smudge's retry of dead nodes) and exchanges state with it
-    /// if it answers, which merges the two sides of a healed partition.
+    /// dead one (Smudge's retry of dead nodes), or with none a random one
+    /// of those it forgot (``formerMembers``), and exchanges state with it
+    /// if it answers, which merges the two sides of a healed partition,
+    /// however long the partition lasted (each side forgets the other's
+    /// members after ``SWIMConfiguration/deadMemberRetention``; Serf
+    /// reconnects to failed members for a day in the same way).
     mutating func reconnect(now: Instant, into effects: inout [SWIMEffect]) {
         guard !isLeaving else {
             nextReconnectAt = .distantFuture
@@ -105,7 +109,7 @@ extension SWIMInstance {
             contactSeeds(now: now, into: &effects)
             tried = true
         }
-        if let dead = randomDeadMember() {
+        if let dead = randomDeadMember() ?? randomFormerMember() {
             if reconnectProbes.count >= 16 { reconnectProbes.removeAll() }
             let sequence = makeSequence()
             reconnectProbes[sequence] = dead.id
@@ -115,7 +119,23 @@ extension SWIMInstance {
         }
         nextReconnectAt = now + (tried ? interval : configuration.reconnectInterval)
         if tried { reconnectBackoff = min(8, reconnectBackoff * 2) }
-        if activeOthers > 0 && isJoined && randomDeadMember() == nil { reconnectBackoff = 1 }
+        if activeOthers > 0 && isJoined && randomDeadMember() == nil && formerMembers.isEmpty { reconnectBackoff = 1 }
+    }
+
+    /// Remembers `member`, dead and forgotten, for reconnection (replacing
+    /// an older entry of its ID; past ``formerMemberCapacity`` the oldest
+    /// goes).
+    mutating func rememberFormer(_ member: Member) {
+        formerMembers.removeAll { $0.id == member.id }
+        formerMembers.append(member)
+        if formerMembers.count > Self.formerMemberCapacity { formerMembers.removeFirst() }
+    }
+
+    /// A random forgotten dead member, after dropping those known again.
+    private mutating func randomFormerMember() -> Member? {
+        formerMembers.removeAll { members.slot(of: $0.id) != nil || $0.id == id }
+        guard !formerMembers.isEmpty else { return nil }
+        return formerMembers[Int.random(in: 0..<formerMembers.count, using: &generator)]
     }
 
     /// A member we do not know wrote to us: we missed its announcement

@@ -333,6 +333,7 @@ extension SWIMInstance {
             departed.removeFirst()
             let candidate = oldest.id
             guard let member = members[candidate], !member.status.isActive else { continue }
+            if member.status == .dead { rememberFormer(member) }
             statusCounts[Int(member.status.rawValue)] -= 1
             members.remove(candidate)
             membershipQueue.remove(candidate)

@@ -129,12 +129,18 @@ public struct SWIMInstance {
     var nextExpiryScanAt: Instant
 
     var seeds: [Endpoint] = []
-    /// Whether a push-pull reply has arrived since the join (or the last
-    /// time this member found itself alone).
+    /// Whether a push-pull reply has arrived since the join (true at once
+    /// for a member with no seed, which starts a cluster).
     var isJoined = false
     var nextReconnectAt: Instant
     /// Pings to dead members in flight (answered: push-pull with them).
     var reconnectProbes: [UInt32: NodeID] = [:]
+    /// Dead members forgotten after ``SWIMConfiguration/deadMemberRetention``,
+    /// most recently forgotten last, at most ``formerMemberCapacity``:
+    /// reconnection goes on pinging them (see ``reconnect(now:into:)``).
+    var formerMembers: [Member] = []
+    /// How many forgotten dead members reconnection remembers.
+    static let formerMemberCapacity = 64
     var reconnectBackoff = 1
     var nextAnnounceAt: Instant = .distantFuture
     var nextUnknownSenderExchangeAt: Instant = .zero
@@ -397,13 +403,17 @@ public struct SWIMInstance {
         return nextSequence
     }
 
-    /// Up to `count` distinct random members alive or suspect, other than
-    /// `excluded`, in a deterministic order for a given seed.
-    mutating func randomActiveMembers(_ count: Int, excluding excluded: NodeID? = nil) -> [Member] {
+    /// Up to `count` distinct random members alive or suspect (alive only
+    /// if `aliveOnly`), other than `excluded`, in a deterministic order for
+    /// a given seed.
+    mutating func randomActiveMembers(
+        _ count: Int, excluding excluded: NodeID? = nil, aliveOnly: Bool = false
+    ) -> [Member] {
         guard count > 0, activeOthers > 0 else { return [] }
         let all = members.members
+        let wanted: (Member) -> Bool = { aliveOnly ? $0.status == .alive : $0.status.isActive }
         if all.count <= 4 * count + 16 {
-            var candidates = all.filter { $0.status.isActive && $0.id != excluded }
+            var candidates = all.filter { wanted($0) && $0.id != excluded }
             candidates.shuffle(using: &generator)
             return Array(candidates.prefix(count))
         }
@@ -412,7 +422,7 @@ public struct SWIMInstance {
         while picked.count < count && tries < 8 * count + 32 {
             tries += 1
             let candidate = all[Int.random(in: 0..<all.count, using: &generator)]
-            guard candidate.id != excluded, candidate.status.isActive,
+            guard candidate.id != excluded, wanted(candidate),
                   !picked.contains(where: { $0.id == candidate.id })
             else { continue }
             picked.append(candidate)

@@ -114,6 +114,27 @@ struct ClusterMembershipTests {
         #expect(reunited != nil, "the two sides did not merge again")
     }
 
+    /// Each side forgot the other's members after deadMemberRetention; no
+    /// member sent to the other side again (reconnection pinged only
+    /// members held dead), and the cluster stayed two for good.
+    @Test("a partition that outlasts deadMemberRetention heals: forgotten dead members are still pinged")
+    func longPartitionHeals() throws {
+        var configuration = SWIMConfiguration()
+        configuration.deadMemberRetention = .seconds(5)
+        let cluster = try SWIMCluster(count: 16, seed: 6, configuration: configuration)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
+        cluster.network.partition(Array(cluster.nodes[..<8]), Array(cluster.nodes[8...]))
+        let forgotten = cluster.run(until: {
+            cluster.members[0]?.member(cluster.id(12)) == nil && cluster.members[12]?.member(cluster.id(0)) == nil
+        }, limit: .seconds(60))
+        #expect(forgotten != nil, "the sides did not forget each other")
+        cluster.network.run(for: .seconds(10))
+        cluster.network.heal()
+        let reunited = cluster.run(until: { cluster.isConverged(expecting: 16) }, step: .milliseconds(100),
+                                   limit: .seconds(60))
+        #expect(reunited != nil, "the two sides did not merge again")
+    }
+
     @Test("a member that crashes and restarts with its ID rejoins with a higher incarnation")
     func rejoinAfterCrash() throws {
         let cluster = try SWIMCluster(count: 16, seed: 8)

@@ -23,7 +23,8 @@ struct SWIMCommand {
           --bind HOST:PORT          the endpoint to bind (required)
           --join HOST:PORT          a running member to join through (repeatable)
           --advertise HOST:PORT     the endpoint others reach this member at, when it
-                                    differs from --bind (NAT, containers)
+                                    differs from --bind (NAT, containers; required
+                                    with a wildcard --bind such as 0.0.0.0:7946)
           --metadata TEXT           this member's metadata (default empty)
           --node-id HEX             this member's 64-bit ID (default: random)
           --multicast GROUP:PORT    discover members through this multicast group
@@ -61,6 +62,13 @@ struct SWIMCommand {
         self.bind = bind
         seeds = try options.endpoints("join")
         advertise = try options.endpoint("advertise")
+        if let advertise, advertise.isWildcard || advertise.port == 0 {
+            throw UsageError(description: "--advertise \(advertise): other members cannot reach a wildcard address or port 0")
+        }
+        if bind.isWildcard && advertise == nil {
+            throw UsageError(
+                description: "--bind \(bind) needs --advertise HOST:PORT: other members cannot reach a wildcard address")
+        }
         metadata = Array((options.value("metadata") ?? "").utf8)
         nodeID = try options.nodeID("node-id")
         var configuration = SWIMConfiguration()

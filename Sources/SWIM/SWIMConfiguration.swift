@@ -51,8 +51,8 @@ public struct SWIMConfiguration: Hashable, Sendable {
 
     /// Times each membership update or broadcast is sent: `⌈λ × log₁₀(N +
     /// 1)⌉`, at least λ (λ: 1 ... 64). Default 6: 11 sends at 64 members,
-    /// 18 at 1,000, which leaves a member unreached with odds of about
-    /// e⁻¹¹ and e⁻¹⁸ (memberlist: 4 × ⌈log₁₀(N + 1)⌉, 8 and 16).
+    /// 19 at 1,000, which leaves a member unreached with odds of about
+    /// e⁻¹¹ and e⁻¹⁹ (memberlist: 4 × ⌈log₁₀(N + 1)⌉, 8 and 16).
     public var retransmitMultiplier = 6
     /// While updates are queued, a member sends them to
     /// ``gossipFanout`` random members every ``gossipInterval``, besides
@@ -85,8 +85,9 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// merge again: Smudge's retry of dead nodes. The interval doubles at
     /// each unanswered try up to 8 times it. Default 2 s.
     public var reconnectInterval: Duration = .seconds(2)
-    /// How long a join waits for a seed's answer before it tries the next
-    /// seed (or retries all, with backoff). Default 1 s.
+    /// How long a join waits for an answer from its seeds (all contacted at
+    /// once) before it contacts them again; later retries follow
+    /// ``reconnectInterval``, with its backoff. Default 1 s.
     public var joinTimeout: Duration = .seconds(1)
 
     /// Multicast discovery (opt-in, as Smudge's): the group (an IPv4
@@ -112,8 +113,9 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// The longest user broadcast payload, in bytes (0 ... 1,024). Default
     /// 256, as Smudge.
     public var maximumBroadcastSize = 256
-    /// Broadcasts queued for sending at most (1 ... 65,536); beyond it the
-    /// oldest is dropped and counted. Default 1,024.
+    /// Broadcasts queued for sending at most (1 ... 65,536); when it is
+    /// full, a local broadcast is refused (``SWIMError/Code/broadcastQueueFull``)
+    /// and a relayed one dropped and counted. Default 1,024.
     public var broadcastQueueCapacity = 1_024
     /// The most membership updates a member keeps queued for sending
     /// (64 ... 1,048,576). Past it, the queued update sent the most times

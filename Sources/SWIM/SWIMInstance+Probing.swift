@@ -8,7 +8,11 @@ extension SWIMInstance {
         if var current = probe {
             if !current.indirectSent && now >= current.directDeadline {
                 current.indirectSent = true
-                let helpers = randomActiveMembers(configuration.indirectProbeCount, excluding: current.target)
+                // Alive members only, as memberlist picks them: a suspect
+                // (perhaps down) would waste an indirect probe, and its
+                // missing nack would count against this member's health.
+                let helpers = randomActiveMembers(
+                    configuration.indirectProbeCount, excluding: current.target, aliveOnly: true)
                 for helper in helpers {
                     send(.pingRequest(sequence: current.sequence, target: current.target, endpoint: current.endpoint),
                          to: helper.endpoint, into: &effects)

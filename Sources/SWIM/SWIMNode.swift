@@ -69,17 +69,29 @@ public final class SWIMNode {
     ///     (`SimulatedNetwork.joinGroup`).
     ///   - logger: where dropped frames and send failures are logged.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
-    ///   invalid.
+    ///   invalid, or if the endpoint advertised (`advertising`, else the
+    ///   transport's) is a wildcard address or port 0, which no other
+    ///   member can reach: pass `advertising` when the transport is bound
+    ///   to 0.0.0.0 or ::.
     public init(
         id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler, advertising: Endpoint? = nil,
         metadata: [UInt8] = [], configuration: SWIMConfiguration = SWIMConfiguration(), seed: UInt64? = nil,
         discovery: (any Transport)? = nil, logger: any LogSink = DiscardingLogSink()
     ) throws(ConfigurationError) {
+        let advertised = advertising ?? transport.localEndpoint
+        // Advertised, a wildcard sends every member's probes of this one to
+        // their own sockets: it is declared dead, refutes, and flaps for ever.
+        guard !advertised.isWildcard, advertised.port != 0 else {
+            throw ConfigurationError(
+                field: advertising == nil ? "advertising (the transport's endpoint)" : "advertising",
+                value: "\(advertised)",
+                allowedRange: "an address and port other members can reach (pass advertising with a wildcard bind)")
+        }
         var system = SystemRandomNumberGenerator()
         var generator = SeededRandomGenerator(seed: seed ?? system.next())
         let nodeID = id ?? NodeID.random(using: &generator)
         instance = try SWIMInstance(
-            id: nodeID, endpoint: advertising ?? transport.localEndpoint, metadata: metadata,
+            id: nodeID, endpoint: advertised, metadata: metadata,
             configuration: configuration, seed: generator.next(), now: scheduler.now)
         self.transport = transport
         self.scheduler = scheduler

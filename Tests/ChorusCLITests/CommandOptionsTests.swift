@@ -30,6 +30,19 @@ struct CommandOptionsTests {
         #expect(try options.endpoints("join").count == 2)
     }
 
+    /// Accepted, a wildcard was advertised: every probe of the member went
+    /// back to its prober's own socket, and the member flapped for ever.
+    @Test("swim refuses a wildcard --bind without --advertise, and a wildcard or port-0 --advertise")
+    func wildcardAdvertiseRefused() throws {
+        for arguments in [["--bind", "0.0.0.0:7946"], ["--bind", "127.0.0.1:0", "--advertise", "0.0.0.0:7946"],
+                          ["--bind", "127.0.0.1:0", "--advertise", "10.0.0.1:0"]] {
+            let options = try Self.parse(arguments)
+            #expect(throws: UsageError.self, "\(arguments)") { try SWIMCommand(options: options) }
+        }
+        let advertised = try Self.parse(["--bind", "0.0.0.0:7946", "--advertise", "10.0.0.1:7946"])
+        #expect(throws: Never.self) { try SWIMCommand(options: advertised) }
+    }
+
     @Test("metadata above --max-metadata-bytes is a usage error (exit 64), not a failure to start")
     func oversizedMetadata() throws {
         let options = try Self.parse(

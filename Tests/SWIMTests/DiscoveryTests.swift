@@ -9,6 +9,24 @@ import UDPTransport
 /// simulator (IPv4 and IPv6 groups) and on real UDP over loopback.
 @Suite("SWIM multicast discovery")
 struct DiscoveryTests {
+    /// Advertised, a wildcard sends every member's probes of this one back
+    /// to their own sockets: it is declared dead, refutes, and flaps.
+    @Test("a member refuses to advertise a wildcard address or port 0")
+    func wildcardAdvertiseRefused() throws {
+        let network = SimulatedNetwork(seed: 1)
+        let node = network.addNode()
+        defer { withExtendedLifetime(network) {} }
+        for advertised in ["0.0.0.0:7946", "[::]:7946", "10.0.0.1:0"] {
+            let error = #expect(throws: ConfigurationError.self, "\(advertised)") {
+                try SWIMNode(transport: node, scheduler: node, advertising: try Endpoint(parsing: advertised))
+            }
+            #expect(error?.field == "advertising")
+        }
+        #expect(throws: Never.self) {
+            try SWIMNode(transport: node, scheduler: node, advertising: try Endpoint(parsing: "10.0.0.1:7946"))
+        }
+    }
+
     @Test("32 members with no seeds find each other through a multicast group",
           arguments: ["239.192.0.77:7948", "[ff15::77]:7948"])
     func simulatedDiscovery(group: String) throws {

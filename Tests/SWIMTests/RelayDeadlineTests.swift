@@ -83,6 +83,36 @@ struct RelayDeadlineTests {
         #expect(nackedAt == secondNackDue)
     }
 
+    /// memberlist picks alive members only: a suspect, perhaps down,
+    /// wastes an indirect probe, and its missing nack counts against this
+    /// member's health.
+    @Test("indirect probes go to alive members only, never to suspects")
+    func helpersAreAlive() throws {
+        var effects: [SWIMEffect] = []
+        var instance = try Self.instanceKnowingSuspects(into: &effects)
+        effects.removeAll()
+        instance.receive(
+            SWIMMessage(sender: NodeID(2), body: .gossip,
+                        updates: Self.suspects.map { .suspect($0.0, incarnation: 1, by: NodeID(2)) }),
+            from: HostileInputTests.peer, now: Self.start, into: &effects)
+        let suspectEndpoints = Set(Self.suspects.map(\.1))
+        var now = Self.start
+        var timedOut = 0
+        // Nothing answers: probes of member 2 and of the suspects time out,
+        // until the suspicions expire.
+        while Self.suspects.allSatisfy({ instance.member($0.0)?.status == .suspect }) {
+            now = instance.nextDeadline
+            effects.removeAll()
+            instance.tick(now: now, into: &effects)
+            for case .send(let message, let destination) in effects {
+                guard case .pingRequest = message.body else { continue }
+                #expect(!suspectEndpoints.contains(destination), "a ping-req went to a suspect")
+            }
+            timedOut = instance.counters.failedProbes
+        }
+        #expect(timedOut > 0, "no probe timed out while they were suspect")
+    }
+
     @Test("an answered confirmation probe leaves the one behind it at the front, due and expired on time")
     func answeredConfirmation() throws {
         var effects: [SWIMEffect] = []

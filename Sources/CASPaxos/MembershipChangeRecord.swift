@@ -14,8 +14,17 @@ import WireCodec
 /// change's re-scan like every other key, so every configuration a change
 /// leads through sees it.
 ///
-/// Layout of the value: a format byte (1), then the acceptors the change
-/// started from and those it leads to, each a varint count and endpoints.
+/// The record names the run that holds it (``run``): a change that takes
+/// over another's record writes its own run into it, and a run empties the
+/// register only while it holds its own run's record. Otherwise a run that
+/// was taken over (still running: its proposer slow, not gone) emptied
+/// the register under the run that took over, and a new change could start
+/// beside it, planning a configuration of the same version as the other's
+/// from another one: quorums that need not meet.
+///
+/// Layout of the value: a format byte (2), then the acceptors the change
+/// started from and those it leads to, each a varint count and endpoints,
+/// then the run (8 bytes). Format 1 is the same without the run (run 0).
 struct MembershipChangeRecord: Equatable {
     /// The reserved key: a 0xFF byte, then `chorus.membership-change`.
     /// Proposals of the public API refuse it.
@@ -25,6 +34,9 @@ struct MembershipChangeRecord: Equatable {
     var from: [Endpoint]
     /// The acceptors it leads to.
     var to: [Endpoint]
+    /// The run holding the record: a random number each change draws when
+    /// it takes the register.
+    var run: UInt64
 
     /// Whether a change to `target` may run while this record is held: it
     /// finishes this change, or abandons it.
@@ -38,12 +50,14 @@ struct MembershipChangeRecord: Equatable {
         writer.writeUInt8(Self.format)
         writer.writeArray(from) { $0.write($1) }
         writer.writeArray(to) { $0.write($1) }
+        writer.writeUInt64(run)
         return writer.bytes
     }
 
-    init(from: [Endpoint], to: [Endpoint]) {
+    init(from: [Endpoint], to: [Endpoint], run: UInt64 = 0) {
         self.from = from
         self.to = to
+        self.run = run
     }
 
     /// Decodes a register value; nil if it is not a record (only a writer
@@ -52,11 +66,13 @@ struct MembershipChangeRecord: Equatable {
         let decoded = value.withUnsafeBytes { bytes -> MembershipChangeRecord? in
             var reader = WireReader(bytes, limits: WireLimits(maximumCollectionCount: 4_096))
             do throws(WireError) {
-                guard try reader.readUInt8() == Self.format else { return nil }
+                let format = try reader.readUInt8()
+                guard format == Self.format || format == 1 else { return nil }
                 let from = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
                 let to = try reader.readArray { r throws(WireError) in try r.read(Endpoint.self) }
+                let run = format == 1 ? 0 : try reader.readUInt64()
                 try reader.finish()
-                return MembershipChangeRecord(from: from, to: to)
+                return MembershipChangeRecord(from: from, to: to, run: run)
             } catch {
                 return nil
             }
@@ -65,5 +81,5 @@ struct MembershipChangeRecord: Equatable {
         self = decoded
     }
 
-    private static let format: UInt8 = 1
+    private static let format: UInt8 = 2
 }

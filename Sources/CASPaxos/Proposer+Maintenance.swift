@@ -173,7 +173,7 @@ extension Proposer {
     ///   proposer already runs a membership change, or
     ///   ``CASPaxosConfiguration/maximumValueSize`` is too small for the
     ///   change's record (1 byte, then 7 per IPv4 and 19 per IPv6
-    ///   acceptor of both configurations, with two counts).
+    ///   acceptor of both configurations, with two counts, then 8).
     @discardableResult
     public mutating func changeMembership(
         to acceptors: [Endpoint], proposers: [Endpoint], now: Instant, into effects: inout [CASPaxosEffect]
@@ -573,9 +573,19 @@ extension Proposer {
             return
         case .takeMembershipRecord(let target):
             tasks[taskID] = task
-            let encoded = MembershipChangeRecord(from: quorums.prepareAcceptors, to: target).encoded
+            // An empty register takes this run's record; one holding a
+            // record this change may finish or abandon takes this run in
+            // it (see MembershipChangeRecord); any other value stays.
+            let run = random.next()
+            let encoded = MembershipChangeRecord(from: quorums.prepareAcceptors, to: target, run: run).encoded
             startProposal(
-                taskID, key: MembershipChangeRecord.key, change: { $0 ?? encoded }, now: now, into: &effects)
+                taskID, key: MembershipChangeRecord.key,
+                change: { current in
+                    guard let current else { return encoded }
+                    guard var held = MembershipChangeRecord(decoding: current), held.allows(target) else { return current }
+                    held.run = run
+                    return held.encoded
+                }, now: now, into: &effects)
             return
         case .releaseMembershipRecord:
             tasks[taskID] = task

@@ -106,6 +106,47 @@ struct MembershipChangeRecordTests {
         #expect(cluster.proposers.allSatisfy { $0.proposer?.quorums.prepareAcceptors.count == 3 })
     }
 
+    /// The record in the register, as a majority's highest accepted value
+    /// holds it (nil: the register is empty).
+    static func record(in cluster: SimulatedCASCluster) -> MembershipChangeRecord? {
+        let registers = cluster.memoryStores.compactMap { $0.snapshot.register(MembershipChangeRecord.key) }
+        let latest = registers.max { $0.accepted < $1.accepted }
+        return latest?.value.flatMap(MembershipChangeRecord.init(decoding:))
+    }
+
+    /// Two runs of one change shared its record: either emptied the
+    /// register for both, and the run taken over (its proposer slow, not
+    /// gone) could then start a new change beside the other, planning a
+    /// configuration of the same version from another one.
+    @Test("a change that takes over a running one's record writes its own run in it; the register ends empty")
+    func takeoverNamesItsRun() throws {
+        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 3, configuration: MembershipResumeTests.configuration)
+        let network = cluster.network
+        let original = cluster.acceptorNodes.map(\.localEndpoint)
+        let added = cluster.addAcceptor().localEndpoint
+        // Proposer 2 is cut off: both runs wait in their first step.
+        let lagging = cluster.proposerNodes[2]
+        network.partition([lagging], network.nodes.filter { $0 !== lagging })
+        var first: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: original + [added]) { first = $0 }
+        network.run(for: .milliseconds(200))
+        let firstRun = try #require(Self.record(in: cluster)?.run)
+        var second: Result<Void, CASPaxosError>?
+        cluster.proposers[1].changeMembership(to: original + [added]) { second = $0 }
+        network.run(for: .milliseconds(200))
+        let taken = try #require(Self.record(in: cluster))
+        #expect(taken.run != firstRun && taken.to == original + [added])
+        network.heal()
+        network.run(for: .seconds(2))
+        // The run taken over finishes too, or stops where the other led
+        // the proposers past its plan; either way it leaves the register to
+        // the run that holds it.
+        #expect(MembershipResumeTests.succeeded(first) || Self.conflict(first) != nil, "\(String(describing: first))")
+        #expect(MembershipResumeTests.succeeded(second), "\(String(describing: second))")
+        #expect(Self.record(in: cluster) == nil, "the register was not emptied")
+        #expect(cluster.proposers.allSatisfy { $0.proposer?.quorums.prepareAcceptors.count == 4 })
+    }
+
     @Test("the register's key is refused to proposals and garbage collection, and may be read")
     func reservedKey() throws {
         let acceptors = (1...3).map { Endpoint.loopbackV4(port: UInt16($0)) }
@@ -128,8 +169,8 @@ struct MembershipChangeRecordTests {
     func recordTooLarge() throws {
         let acceptors = (1...3).map { Endpoint.loopbackV4(port: UInt16($0)) }
         let target = acceptors + [.loopbackV4(port: 4)]
-        // 1 + (1 + 3 × 7) + (1 + 4 × 7) = 52 bytes.
-        for (limit, refused) in [(51, true), (52, false)] {
+        // 1 + (1 + 3 × 7) + (1 + 4 × 7) + 8 = 60 bytes.
+        for (limit, refused) in [(59, true), (60, false)] {
             var configuration = CASPaxosConfiguration()
             configuration.maximumValueSize = limit
             var proposer = try Proposer(id: NodeID(9), quorums: .majority(of: acceptors), configuration: configuration, seed: 9)
@@ -149,12 +190,17 @@ struct MembershipChangeRecordTests {
     @Test("records round-trip; other bytes are not records")
     func recordCoding() {
         let record = MembershipChangeRecord(
-            from: [.loopbackV4(port: 1), .loopbackV4(port: 2)], to: [.loopbackV4(port: 1), .loopbackV6(port: 3)])
+            from: [.loopbackV4(port: 1), .loopbackV4(port: 2)], to: [.loopbackV4(port: 1), .loopbackV6(port: 3)],
+            run: 0xDEAD_BEEF)
         #expect(MembershipChangeRecord(decoding: record.encoded) == record)
+        // Format 1, written before records named their run: run 0.
+        var legacy = record.encoded.dropLast(8)
+        legacy[legacy.startIndex] = 1
+        #expect(MembershipChangeRecord(decoding: Array(legacy)) == MembershipChangeRecord(from: record.from, to: record.to))
         #expect(record.allows([.loopbackV6(port: 3), .loopbackV4(port: 1)]))
         #expect(record.allows([.loopbackV4(port: 2), .loopbackV4(port: 1)]))
         #expect(!record.allows([.loopbackV4(port: 1)]))
-        for bytes: [UInt8] in [[], [2], [1], [1, 0], record.encoded + [0], Array(record.encoded.dropLast())] {
+        for bytes: [UInt8] in [[], [2], [1], [1, 0], [3, 0, 0], record.encoded + [0], Array(record.encoded.dropLast())] {
             #expect(MembershipChangeRecord(decoding: bytes) == nil, "\(bytes)")
         }
     }

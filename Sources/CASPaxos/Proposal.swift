@@ -51,6 +51,10 @@ struct Proposal {
     /// went out at once, with no prepare (the one-round-trip path).
     var tookCachedBallot = false
     var failures = 0
+    /// The proposer's age when the attempt in flight began: an invalidation
+    /// since (a garbage collection of the key, or of any key, re-wrote it
+    /// above this attempt's ballots) leaves nothing of the attempt to cache.
+    var attemptAge: UInt64 = 0
     /// A maintenance proposal: the proposer's counter when its last prepare
     /// was refused for a ballot below a promise (0: none was), to tell how
     /// far the key's promise moves during a back-off (see ``Proposer``).

@@ -384,6 +384,8 @@ public struct Proposer {
         guard let needsEveryAcceptor = proposals.update(proposalID, { $0.needsEveryAcceptor }) else { return }
         if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         counters.attempts += 1
+        let startAge = age
+        proposals.update(proposalID) { $0.attemptAge = startAge }
         if configuration.isOneRoundTripEnabled, !needsEveryAcceptor, let cached {
             counters.oneRoundTripAttempts += 1
             proposals.update(proposalID) { proposal in
@@ -910,6 +912,12 @@ public struct Proposer {
         into effects: inout [CASPaxosEffect]
     ) -> UInt64? {
         guard let proposal = proposals.removeValue(forKey: proposalID) else { return nil }
+        // An invalidation came while the attempt ran: the collection that
+        // sent it re-wrote the key at a ballot above this attempt's, and a
+        // cached ballot would be refused at the next write, which could then
+        // fail indeterminate though written nowhere (the doc of
+        // `invalidate` promises the cache forgotten).
+        let caching = proposal.attemptAge == age ? caching : nil
         proposalByRequest.remove(proposal.requestID)
         if let last = proposal.lastAccept { proposalByRequest.remove(last.requestID) }
         switch result {

@@ -428,6 +428,45 @@ struct DuplicatedAcceptTests {
         #expect(crowded.neverAccepted(Ballot(counter: 4, proposer: many[1])), "still remembered")
     }
 
+    /// A read whose promises were on their way when a garbage collection
+    /// invalidated this proposer cached the key's ballot: the collection
+    /// re-wrote the key above it, so the next write's accept at that
+    /// ballot was refused everywhere, and failed indeterminate though
+    /// written nowhere.
+    @Test("an attempt that an invalidation overtook caches nothing")
+    func invalidationDuringAttempt() throws {
+        var cluster = try Cluster()
+        let endpoint = Endpoint.loopbackV4(port: 100)
+        var proposer = try Proposer(
+            id: NodeID(7), quorums: .majority(of: cluster.endpoints), configuration: CASPaxosConfiguration(), seed: 7)
+        let now = cluster.now
+        var effects: [CASPaxosEffect] = []
+        // The key written once, so that a read ends at its promises.
+        let write = try proposer.propose(key: Self.key, change: Self.increment, now: now, into: &effects)
+        _ = cluster.finish(write, on: &proposer, at: endpoint, startingWith: effects)
+        // Another proposer's write, so that this one holds no cached ballot.
+        var other = try Proposer(
+            id: NodeID(8), quorums: .majority(of: cluster.endpoints), configuration: CASPaxosConfiguration(), seed: 8)
+        var otherEffects: [CASPaxosEffect] = []
+        let otherWrite = try other.propose(key: Self.key, change: Self.increment, now: now, into: &otherEffects)
+        _ = cluster.finish(otherWrite, on: &other, at: .loopbackV4(port: 101), startingWith: otherEffects)
+        effects.removeAll()
+        proposer.receive(.invalidate(requestID: 1, key: Self.key, ballot: Ballot(counter: 10, proposer: NodeID(9))),
+                         from: .loopbackV4(port: 102), now: now, into: &effects)
+        #expect(proposer.cachedKeyCount == 0)
+
+        effects.removeAll()
+        try proposer.read(key: Self.key, now: now, into: &effects)
+        let promises = cluster.deliver(effects, from: endpoint)
+        // The invalidation overtakes the promises.
+        effects.removeAll()
+        proposer.receive(.invalidate(requestID: 2, key: Self.key, ballot: Ballot(counter: 50, proposer: NodeID(9))),
+                         from: .loopbackV4(port: 102), now: now, into: &effects)
+        for (from, promise) in promises { proposer.receive(promise, from: from, now: now, into: &effects) }
+        #expect(effects.contains { if case .proposalCompleted(_, .success) = $0 { true } else { false } })
+        #expect(proposer.cachedKeyCount == 0, "the read cached a ballot the collection went past")
+    }
+
     @Test("refusals that arrive after a configuration shrank do not make an accept 'written nowhere'")
     func refusalsAfterReconfiguration() throws {
         var cluster = try Cluster(acceptors: 5)

@@ -136,7 +136,11 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// them (and the reverse). Default 0.5.
     public var broadcastShare = 0.5
     /// Recently delivered broadcast IDs remembered to deliver each once
-    /// (64 ... 1,048,576). Default 8,192.
+    /// (64 ... 1,048,576): a copy arriving after this many later broadcasts
+    /// is delivered again. Size it above the broadcasts a member sees in
+    /// the time one takes to die out (its transmit count times the gossip
+    /// interval, longer under a load the queues cannot drain). Default
+    /// 8,192.
     public var broadcastMemory = 8_192
     /// The most members the instance keeps (alive, suspect, dead or
     /// departed, 2 ... 1,048,576); updates about further members are

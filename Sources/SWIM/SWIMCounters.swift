@@ -37,8 +37,8 @@ public struct SWIMCounters: Hashable, Sendable {
     /// Membership updates dropped from a full queue before their last
     /// transmission (see ``SWIMConfiguration/membershipQueueCapacity``).
     public var membershipUpdatesDropped = 0
-    /// Broadcasts dropped: queue full, older than what is remembered, or
-    /// (delivered, not relayed) longer than this member's packets carry.
+    /// Relayed broadcasts not queued to be sent on: the queue full, or
+    /// (delivered all the same) longer than this member's packets carry.
     public var broadcastsDropped = 0
     /// Ping-req relays refused because too many were in flight.
     public var relaysRefused = 0

@@ -15,7 +15,8 @@ struct GossipCommand {
         received is printed as `[origin#sequence] text`. End of input stops it.
 
         options (each also read from CHORUS_<NAME>; CHORUS_JOIN takes a comma list):
-          --bind HOST:PORT    the endpoint to bind and advertise (required)
+          --bind HOST:PORT    the endpoint to bind and advertise (required; an address
+                              peers reach, not 0.0.0.0 or ::)
           --join HOST:PORT    a running node to join through (repeatable)
           --mode MODE         push or plumtree (default plumtree)
           --node-id HEX       this node's 64-bit ID (default: random); give each
@@ -31,6 +32,10 @@ struct GossipCommand {
 
     init(options: CommandOptions) throws(UsageError) {
         guard let bind = try options.endpoint("bind") else { throw UsageError(description: "--bind HOST:PORT is required") }
+        guard !bind.isWildcard else {
+            throw UsageError(
+                description: "--bind \(bind): a gossip node advertises the endpoint it binds, and peers cannot reach a wildcard address")
+        }
         self.bind = bind
         seeds = try options.endpoints("join")
         switch options.value("mode") ?? "plumtree" {

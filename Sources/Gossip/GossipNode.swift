@@ -53,12 +53,20 @@ public final class GossipNode {
     ///     default drawn from the system (pass one to replay a run, and a
     ///     new one to a node restarted in a live cluster).
     ///   - logger: where dropped frames and send failures are logged.
-    /// - Throws: `ConfigurationError` if `configuration` is invalid.
+    /// - Throws: `ConfigurationError` if `configuration` is invalid, or if
+    ///   the transport is bound to a wildcard address (0.0.0.0 or ::): the
+    ///   node's shuffles name its endpoint, and peers answer there. Bind
+    ///   the address peers reach the node at.
     public init(
         id: NodeID? = nil, transport: any Transport, scheduler: any Scheduler,
         configuration: GossipConfiguration = GossipConfiguration(), seed: UInt64? = nil,
         logger: any LogSink = DiscardingLogSink()
     ) throws(ConfigurationError) {
+        guard !transport.localEndpoint.isWildcard else {
+            throw ConfigurationError(
+                field: "transport.localEndpoint", value: "\(transport.localEndpoint)",
+                allowedRange: "an address peers can reach (shuffles name it; bind that address, not a wildcard)")
+        }
         var system = SystemRandomNumberGenerator()
         let seed = seed ?? system.next()
         var generator = SeededRandomGenerator(seed: seed)

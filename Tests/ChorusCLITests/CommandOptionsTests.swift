@@ -43,6 +43,29 @@ struct CommandOptionsTests {
         #expect(throws: Never.self) { try SWIMCommand(options: advertised) }
     }
 
+    @Test("gossip refuses a wildcard --bind: it advertises what it binds")
+    func gossipWildcardRefused() throws {
+        let options = try CommandOptions(
+            ["--bind", "0.0.0.0:7946"][...], valued: GossipCommand.valuedOptions, switches: GossipCommand.switches,
+            environment: [:])
+        #expect(throws: UsageError.self) { try GossipCommand(options: options) }
+    }
+
+    /// A variable left exported read as a flag never typed.
+    @Test("an error about a value from the environment names the variable, not the flag")
+    func environmentNamedInErrors() throws {
+        let demo = try CommandOptions(
+            [][...], valued: DemoCommand.valuedOptions, switches: DemoCommand.switches,
+            environment: ["CHORUS_NODES": "1"])
+        let error = #expect(throws: UsageError.self) { try DemoCommand(options: demo) }
+        #expect(error?.description.hasPrefix("CHORUS_NODES (from the environment) must be") == true, "\(String(describing: error))")
+        let typed = try CommandOptions(
+            ["--nodes", "1"][...], valued: DemoCommand.valuedOptions, switches: DemoCommand.switches,
+            environment: ["CHORUS_NODES": "5"])
+        let flagError = #expect(throws: UsageError.self) { try DemoCommand(options: typed) }
+        #expect(flagError?.description.hasPrefix("--nodes must be") == true, "\(String(describing: flagError))")
+    }
+
     @Test("metadata above --max-metadata-bytes is a usage error (exit 64), not a failure to start")
     func oversizedMetadata() throws {
         let options = try Self.parse(

@@ -5,6 +5,30 @@ import Testing
 
 @Suite("GossipNode API")
 struct GossipNodeTests {
+    /// A transport bound to a wildcard address, as a test stands one in.
+    final class WildcardTransport: Transport {
+        let localEndpoint: Endpoint
+        var maximumMessageSize: Int { 1_400 }
+        init(_ endpoint: Endpoint) { localEndpoint = endpoint }
+        func send(_ message: UnsafeRawBufferPointer, to destination: Endpoint) throws(TransportError) {}
+        func setReceiveHandler(_ handler: @escaping TransportReceiveHandler) {}
+    }
+
+    /// Accepted, the node named 0.0.0.0 in its shuffles: peers answered
+    /// them to their own sockets, and kept the address in their views.
+    @Test("a node on a transport bound to a wildcard address is refused")
+    func wildcardBindRefused() throws {
+        let network = SimulatedNetwork(seed: 1)
+        let scheduler = network.addNode()
+        defer { withExtendedLifetime(network) {} }
+        for bound in ["0.0.0.0:7946", "[::]:7946"] {
+            let error = #expect(throws: ConfigurationError.self, "\(bound)") {
+                try GossipNode(transport: WildcardTransport(try Endpoint(parsing: bound)), scheduler: scheduler)
+            }
+            #expect(error?.field == "transport.localEndpoint")
+        }
+    }
+
     @Test("a payload over the limit throws .payloadTooLarge; one at the limit is sent")
     func payloadLimit() throws {
         let cluster = try SimulatedCluster(count: 3, seed: 1, configuration: GossipConfiguration())

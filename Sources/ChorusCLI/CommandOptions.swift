@@ -72,6 +72,14 @@ struct CommandOptions {
         return text.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) }
     }
 
+    /// How an error names where `--name`'s value came from: the option,
+    /// or its environment variable when the command line did not give it
+    /// (a variable left exported must not read as a flag never typed).
+    func origin(_ name: String) -> String {
+        values[name] == nil && environment[variable(name)] != nil
+            ? "\(variable(name)) (from the environment)" : "--\(name)"
+    }
+
     /// The environment variable read for `--name`.
     func variable(_ name: String) -> String {
         environmentPrefix + name.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -81,7 +89,8 @@ struct CommandOptions {
     func number(_ name: String, in range: ClosedRange<Double>, default fallback: Double) throws(UsageError) -> Double {
         guard let text = value(name) else { return fallback }
         guard let number = Double(text), range.contains(number) else {
-            throw UsageError(description: "--\(name) must be a number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            throw UsageError(
+                description: "\(origin(name)) must be a number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }
         return number
     }
@@ -89,13 +98,13 @@ struct CommandOptions {
     /// An endpoint `HOST:PORT` given as `--name`, or nil if absent.
     func endpoint(_ name: String) throws(UsageError) -> Endpoint? {
         guard let text = value(name) else { return nil }
-        return try Self.parseEndpoint(text, option: name)
+        return try parseEndpoint(text, option: name)
     }
 
     /// Every endpoint of a repeatable `--name`.
     func endpoints(_ name: String) throws(UsageError) -> [Endpoint] {
         var endpoints: [Endpoint] = []
-        for text in allValues(name) { endpoints.append(try Self.parseEndpoint(text, option: name)) }
+        for text in allValues(name) { endpoints.append(try parseEndpoint(text, option: name)) }
         return endpoints
     }
 
@@ -103,16 +112,16 @@ struct CommandOptions {
     func nodeID(_ name: String) throws(UsageError) -> NodeID? {
         guard let text = value(name) else { return nil }
         guard let value = UInt64(text, radix: 16) else {
-            throw UsageError(description: "--\(name) must be a hexadecimal 64-bit number, not '\(text)'")
+            throw UsageError(description: "\(origin(name)) must be a hexadecimal 64-bit number, not '\(text)'")
         }
         return NodeID(value)
     }
 
-    private static func parseEndpoint(_ text: String, option: String) throws(UsageError) -> Endpoint {
+    private func parseEndpoint(_ text: String, option: String) throws(UsageError) -> Endpoint {
         do throws(EndpointParseError) {
             return try Endpoint(parsing: text)
         } catch {
-            throw UsageError(description: "--\(option): \(error)")
+            throw UsageError(description: "\(origin(option)): \(error)")
         }
     }
 
@@ -120,7 +129,8 @@ struct CommandOptions {
     func integer(_ name: String, in range: ClosedRange<Int>, default fallback: Int) throws(UsageError) -> Int {
         guard let text = value(name) else { return fallback }
         guard let number = Int(text), range.contains(number) else {
-            throw UsageError(description: "--\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            throw UsageError(
+                description: "\(origin(name)) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }
         return number
     }

@@ -186,7 +186,9 @@ extension SWIMInstance {
     /// deadlines of those behind it until another timer fired). Called
     /// after every removal from `pending`.
     private static func dropFinished<Pending>(from order: inout [UInt32], _ pending: [UInt32: Pending]) {
-        while let sequence = order.first, pending[sequence] == nil { order.removeFirst() }
+        // One removal of the run: removing one at a time is quadratic.
+        let finished = order.prefix { pending[$0] == nil }.count
+        if finished > 0 { order.removeFirst(finished) }
     }
 
     mutating func expireRelays(now: Instant, into effects: inout [SWIMEffect]) {

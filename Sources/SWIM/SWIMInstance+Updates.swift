@@ -329,8 +329,12 @@ extension SWIMInstance {
 
     /// Forgets dead and departed members after the retention period.
     mutating func forgetExpiredMembers(now: Instant) {
-        while let oldest = departed.first, now - oldest.since >= configuration.deadMemberRetention {
-            departed.removeFirst()
+        // The expired run is removed at once: one at a time, forgetting tens
+        // of thousands of members (forged deaths) was quadratic.
+        let expired = departed.prefix { now - $0.since >= configuration.deadMemberRetention }
+        guard !expired.isEmpty else { return }
+        departed.removeFirst(expired.count)
+        for oldest in expired {
             let candidate = oldest.id
             guard let member = members[candidate], !member.status.isActive else { continue }
             if member.status == .dead { rememberFormer(member) }

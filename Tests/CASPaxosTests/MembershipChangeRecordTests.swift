@@ -64,17 +64,27 @@ struct MembershipChangeRecordTests {
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
     }
 
-    @Test("a stopped change keeps the register: another change is refused until it is finished", arguments: UInt64(1)...3)
-    func stoppedChangeHoldsTheRegister(seed: UInt64) throws {
+    /// Three proposers, the third cut off from everyone, and an acceptor
+    /// added to the network for a change to take in: the cluster, the
+    /// acceptors in use and the new one.
+    static func clusterWithLaggingProposer(seed: UInt64) throws
+        -> (cluster: SimulatedCASCluster, original: [Endpoint], added: Endpoint)
+    {
         let cluster = try SimulatedCASCluster(
             seed: seed, proposerCount: 3, configuration: MembershipResumeTests.configuration)
-        let network = cluster.network
         let original = cluster.acceptorNodes.map(\.localEndpoint)
         let added = cluster.addAcceptor().localEndpoint
-        // Proposer 2 is cut off: the change takes the register, then waits
-        // for it in its first step until it times out.
         let lagging = cluster.proposerNodes[2]
-        network.partition([lagging], network.nodes.filter { $0 !== lagging })
+        cluster.network.partition([lagging], cluster.network.nodes.filter { $0 !== lagging })
+        return (cluster, original, added)
+    }
+
+    @Test("a stopped change keeps the register: another change is refused until it is finished", arguments: UInt64(1)...3)
+    func stoppedChangeHoldsTheRegister(seed: UInt64) throws {
+        // The change takes the register, then waits for proposer 2 in its
+        // first step until it times out.
+        let (cluster, original, added) = try Self.clusterWithLaggingProposer(seed: seed)
+        let network = cluster.network
         var first: Result<Void, CASPaxosError>?
         cluster.proposers[0].changeMembership(to: original + [added]) { first = $0 }
         network.run(for: .milliseconds(1_500))
@@ -120,13 +130,9 @@ struct MembershipChangeRecordTests {
     /// configuration of the same version from another one.
     @Test("a change that takes over a running one's record writes its own run in it; the register ends empty")
     func takeoverNamesItsRun() throws {
-        let cluster = try SimulatedCASCluster(seed: 3, proposerCount: 3, configuration: MembershipResumeTests.configuration)
+        // Both runs wait for proposer 2 in their first step.
+        let (cluster, original, added) = try Self.clusterWithLaggingProposer(seed: 3)
         let network = cluster.network
-        let original = cluster.acceptorNodes.map(\.localEndpoint)
-        let added = cluster.addAcceptor().localEndpoint
-        // Proposer 2 is cut off: both runs wait in their first step.
-        let lagging = cluster.proposerNodes[2]
-        network.partition([lagging], network.nodes.filter { $0 !== lagging })
         var first: Result<Void, CASPaxosError>?
         cluster.proposers[0].changeMembership(to: original + [added]) { first = $0 }
         network.run(for: .milliseconds(200))

@@ -38,17 +38,24 @@ struct SnapshotTests {
         }
     }
 
+    /// Elects a leader, crashes a follower and writes 200 values without
+    /// it, far past the leader's compaction point; returns the follower.
+    static func leaveBehind(in cluster: RaftCluster) throws -> Int {
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
+        cluster.crash(lagging)
+        try write(200, from: 0, in: cluster)
+        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        return lagging
+    }
+
     @Test("a follower behind the leader's compaction point catches up from a chunked snapshot over lossy links",
           arguments: [UInt64(1), 2, 3])
     func laggingFollowerGetsSnapshot(seed: UInt64) throws {
         let cluster = try RaftCluster(
             count: 3, seed: seed, link: RaftSimulationTests.faultyLink, configuration: Self.configuration,
             makeStateMachine: { KeyValueStateMachine() })
-        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
-        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
-        cluster.crash(lagging)
-        try Self.write(200, from: 0, in: cluster)
-        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        let lagging = try Self.leaveBehind(in: cluster)
         let leader = try #require(cluster.leader)
         #expect((cluster.storages[leader]?.firstIndex ?? 0) > 20, "the leader compacted its log")
 
@@ -73,11 +80,7 @@ struct SnapshotTests {
         configuration.maximumSnapshotSize = 4_096
         let cluster = try RaftCluster(
             count: 3, seed: 1, configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
-        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
-        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
-        cluster.crash(lagging)
-        try Self.write(200, from: 0, in: cluster)
-        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        let lagging = try Self.leaveBehind(in: cluster)
         try cluster.restart(lagging)
         cluster.run(for: .seconds(5))
         let leader = try #require(cluster.leader)
@@ -104,11 +107,7 @@ struct SnapshotTests {
         let cluster = try RaftCluster(
             count: 3, seed: 3, configuration: Self.configuration, logger: errors,
             makeStateMachine: { KeyValueStateMachine() })
-        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
-        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
-        cluster.crash(lagging)
-        try Self.write(200, from: 0, in: cluster)
-        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        let lagging = try Self.leaveBehind(in: cluster)
         cluster.configurations[lagging].maximumSnapshotSize = 4_096  // the snapshot holds 200 × 200 bytes
         try cluster.restart(lagging)
         // 3 s: 60 heartbeats, within one refusal's 100.
@@ -139,26 +138,15 @@ struct SnapshotTests {
     }
 
     /// Records the durable term at each snapshot save.
-    final class SnapshotOrderSpy: RaftStorage {
-        let inner = InMemoryRaftStorage()
+    final class SnapshotOrderSpy: ForwardingRaftStorage {
         private(set) var termsAtSnapshotSave: [UInt64] = []
 
-        var hardState: RaftHardState { inner.hardState }
-        var firstIndex: UInt64 { inner.firstIndex }
-        var lastIndex: UInt64 { inner.lastIndex }
-        var snapshot: RaftSnapshot? { inner.snapshot }
-        func term(at index: UInt64) -> UInt64? { inner.term(at: index) }
-        func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry] {
-            inner.entries(from: start, through: end, maximumBytes: maximumBytes)
-        }
-        func persist(_ entries: [RaftEntry], hardState: RaftHardState?) throws {
-            try inner.persist(entries, hardState: hardState)
-        }
-        func saveSnapshot(_ snapshot: RaftSnapshot) throws {
+        init() { super.init(InMemoryRaftStorage()) }
+
+        override func saveSnapshot(_ snapshot: RaftSnapshot) throws {
             termsAtSnapshotSave.append(inner.hardState.term)
-            try inner.saveSnapshot(snapshot)
+            try super.saveSnapshot(snapshot)
         }
-        func compact(through index: UInt64) throws { try inner.compact(through: index) }
     }
 
     /// Saved before the ready's hard state, a snapshot that came with a new
@@ -291,11 +279,7 @@ struct SnapshotTests {
         defer { RefusingStateMachine.refuses = false }
         let cluster = try RaftCluster(
             count: 3, seed: 7, configuration: Self.configuration, makeStateMachine: { RefusingStateMachine() })
-        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
-        let lagging = try #require(cluster.indices.first { $0 != cluster.leader })
-        cluster.crash(lagging)
-        try Self.write(200, from: 0, in: cluster)
-        #expect(cluster.run(until: { cluster.acknowledged.count == 200 }, limit: .seconds(10)))
+        let lagging = try Self.leaveBehind(in: cluster)
         RefusingStateMachine.refuses = true
         try cluster.restart(lagging)
         #expect(cluster.run(until: { cluster.rafts[lagging]?.stopped == true }, limit: .seconds(5)))

@@ -7,6 +7,20 @@ import Testing
 /// buffer (on the host's loopback a UDP sender never blocks).
 @Suite("Sending while the socket would block")
 struct BlockedSendTests {
+    /// A sender with a 4 KiB send buffer and a 64-datagram queue, and a
+    /// receiver, on `loop`, which has moved into a namespace of its own
+    /// whose loopback runs at 1 Mbit/s: the sender's socket blocks.
+    static func blockingPair(on loop: EventLoop) async throws -> (sender: Peer, receiver: Peer) {
+        try await loop.submit { try enterShapedLoopbackNamespace(rate: "1mbit") }
+        var configuration = UDPSocketTransport.Configuration()
+        configuration.sendBufferSize = 4_096
+        configuration.sendQueueCapacity = 64
+        return (
+            try await Peer.bind(.loopbackV4(), on: loop, configuration: configuration),
+            try await Peer.bind(.loopbackV4(), on: loop)
+        )
+    }
+
     /// A message split in more fragments than the queue has room for while
     /// the socket would block is dropped whole: the fragments still queued
     /// are withdrawn rather than sent for a message the receiver can never
@@ -16,12 +30,7 @@ struct BlockedSendTests {
         .enabled(if: canShapeLoopback, "a network namespace with a shaped loopback needs root and iproute2"))
     func fragmentedMessageDroppedWhole() async throws {
         try await withLoops(1) { loops in
-            try await loops[0].submit { try enterShapedLoopbackNamespace(rate: "1mbit") }
-            var configuration = UDPSocketTransport.Configuration()
-            configuration.sendBufferSize = 4_096
-            configuration.sendQueueCapacity = 64
-            let sender = try await Peer.bind(.loopbackV4(), on: loops[0], configuration: configuration)
-            let receiver = try await Peer.bind(.loopbackV4(), on: loops[0])
+            let (sender, receiver) = try await Self.blockingPair(on: loops[0])
             let destination = receiver.endpoint
             let large = pseudoRandomBytes(200 * 1_400, seed: 1)
             let small = pseudoRandomBytes(5 * 1_400, seed: 2)
@@ -57,12 +66,7 @@ struct BlockedSendTests {
         .enabled(if: canShapeLoopback, "a network namespace with a shaped loopback needs root and iproute2"))
     func closeCountsBlockedQueue() async throws {
         try await withLoops(1) { loops in
-            try await loops[0].submit { try enterShapedLoopbackNamespace(rate: "1mbit") }
-            var configuration = UDPSocketTransport.Configuration()
-            configuration.sendBufferSize = 4_096
-            configuration.sendQueueCapacity = 64
-            let sender = try await Peer.bind(.loopbackV4(), on: loops[0], configuration: configuration)
-            let receiver = try await Peer.bind(.loopbackV4(), on: loops[0])
+            let (sender, receiver) = try await Self.blockingPair(on: loops[0])
             let destination = receiver.endpoint
             let message = pseudoRandomBytes(1_000, seed: 3)
             let (queued, sentBefore, counters) = try await sender.transport.run { transport in

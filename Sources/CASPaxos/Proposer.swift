@@ -385,10 +385,10 @@ public struct Proposer {
         if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         counters.attempts += 1
         let startAge = age
-        proposals.update(proposalID) { $0.attemptAge = startAge }
         if configuration.isOneRoundTripEnabled, !needsEveryAcceptor, let cached {
             counters.oneRoundTripAttempts += 1
             proposals.update(proposalID) { proposal in
+                proposal.attemptAge = startAge
                 proposal.ballot = cached.ballot
                 proposal.current = cached.value
                 proposal.tookCachedBallot = true
@@ -403,6 +403,7 @@ public struct Proposer {
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
             let (key, retired) = proposals.update(proposalID, { proposal in
+                proposal.attemptAge = startAge
                 proposal.ballot = ballot
                 proposal.tookCachedBallot = false
                 proposal.highestAccepted = .zero

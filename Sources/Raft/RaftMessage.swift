@@ -96,6 +96,17 @@ public struct RaftMessage: Hashable, Sendable {
     /// commands), so a decoder can bound the count it accepts.
     public static let maximumEntriesPerAppend = 1_024
 
+    /// The limits a replica decodes messages with: those of the largest
+    /// messages any valid ``RaftConfiguration`` sends (commands, appends and
+    /// snapshot chunks of up to 4 MiB each), whatever the replica's own
+    /// settings, so that replicas configured differently (a rolling change
+    /// of the limits) still understand each other. Decoding with its own, a
+    /// follower whose limits were below its leader's dropped the appends
+    /// and chunks it could not decode, and never caught up.
+    public static let decodingLimits = WireLimits(
+        maximumByteStringLength: 4 << 20, maximumCollectionCount: maximumEntriesPerAppend,
+        maximumFrameLength: 2 * (4 << 20) + maximumEntriesPerAppend * 40 + 256)
+
     /// The Raft group the message belongs to.
     public var group: UInt64
     /// The sending replica.

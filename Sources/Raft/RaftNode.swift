@@ -124,14 +124,8 @@ public final class RaftNode {
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 2_048, logger: logger, source: "raft")
         timer = DeadlineTimer(scheduler: scheduler)
-        // The largest body: an append (up to maximumAppendBytes plus one
-        // command, and per-entry overhead) or a snapshot chunk.
-        let limits = WireLimits(
-            maximumByteStringLength: max(configuration.maximumCommandSize, configuration.snapshotChunkSize),
-            maximumCollectionCount: RaftMessage.maximumEntriesPerAppend,
-            maximumFrameLength: max(configuration.maximumAppendBytes + configuration.maximumCommandSize
-                + RaftMessage.maximumEntriesPerAppend * 40, configuration.snapshotChunkSize) + 256)
-        receiver = FrameReceiver(protocolID: .raft, limits: limits, logger: logger, source: "raft")
+        receiver = FrameReceiver(
+            protocolID: .raft, limits: RaftMessage.decodingLimits, logger: logger, source: "raft")
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)

@@ -90,6 +90,23 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
+    /// Decoding with its own limits, a follower whose snapshotChunkSize
+    /// (and command limit) were below the leader's dropped every chunk as
+    /// malformed, and the leader sent them again for ever.
+    @Test("a follower configured with smaller chunks and commands than the leader's still decodes its snapshot")
+    func followerWithSmallerLimitsCatchesUp() throws {
+        var configuration = Self.configuration
+        configuration.snapshotChunkSize = 8_192
+        let cluster = try RaftCluster(
+            count: 3, seed: 4, configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
+        let lagging = try Self.leaveBehind(in: cluster)
+        cluster.configurations[lagging] = Self.configuration  // 1 KiB chunks, 512-byte commands
+        try cluster.restart(lagging)
+        #expect(cluster.run(until: { cluster.converged && Self.store(cluster, lagging).count == 200 },
+                            limit: .seconds(20)))
+        #expect(cluster.rafts[lagging]?.counters.malformedFramesDropped == 0)
+    }
+
     /// The error lines nodes log.
     final class ErrorLines: LogSink {
         let lines = Mutex<[String]>([])

@@ -136,13 +136,7 @@ final class DirectRaftGroup {
         }
         replicas = .allocate(capacity: 3)
         _ = replicas.initialize(from: made)
-        let configuration = setup.configuration
-        // RaftNode's limits.
-        limits = WireLimits(
-            maximumByteStringLength: configuration.maximumCommandSize,
-            maximumCollectionCount: RaftMessage.maximumEntriesPerAppend,
-            maximumFrameLength: configuration.maximumAppendBytes + configuration.maximumCommandSize
-                + RaftMessage.maximumEntriesPerAppend * 40 + 256)
+        limits = RaftMessage.decodingLimits  // RaftNode's
         inboxes = Array(repeating: Inbox(), count: 3)
         commands = (0..<1_024).map { Self.command(number: $0, size: setup.commandSize) }
     }

@@ -35,11 +35,13 @@ struct DemoCommand {
         options (each also read from CHORUS_<NAME>, e.g. CHORUS_NODES):
           --scenario NAME     all (default), gossip, swim, raft or caspaxos
           --nodes N           gossip nodes (default 16, 2 ... 256)
-          --duration SECONDS  gossip: the longest running time, split between the
-                              modes: 1 s to settle, broadcasting, then up to 3 s
-                              (more above 32 nodes) for the last messages; a mode
-                              ends early once everything arrived (default 24,
-                              6 ... 600)
+          --duration SECONDS  gossip: the running time, split between the two
+                              modes: each takes 1 s to settle, broadcasts, then
+                              waits up to 3 s (n/32 + 2 s from 64 nodes) for the
+                              last messages, and ends early once everything
+                              arrived; it broadcasts for at least 1 s, so a short
+                              duration with many nodes runs longer than asked
+                              (default 24, 6 ... 600)
           --rate N            gossip: broadcasts per second (default 50, 1 ... 10000)
           --members N         SWIM members (default 16, 3 ... 128)
 

@@ -120,7 +120,14 @@ extension RaftReplica {
             incoming = IncomingSnapshot(index: snapshotIndex, term: snapshotTerm, totalSize: totalSize)
         }
         let received = UInt64(incoming.data.count)
-        if offset == received { incoming.data.append(contentsOf: data) }
+        // A chunk that overlaps the end of what is held adds the part not
+        // held: chunks of another size (a leader restarted with another
+        // snapshotChunkSize) need not start where the held prefix ends,
+        // and waiting for one that does looped between a gap and a resend.
+        // (The decoder keeps a chunk within its snapshot's size.)
+        if offset <= received, offset + UInt64(data.count) > received {
+            incoming.data.append(contentsOf: data[Int(received - offset)...])
+        }
         guard UInt64(incoming.data.count) == totalSize else {
             incomingSnapshot = incoming
             send(.snapshotProgress(snapshotIndex: snapshotIndex, receivedBytes: UInt64(incoming.data.count),

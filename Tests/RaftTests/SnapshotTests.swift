@@ -329,6 +329,32 @@ struct SnapshotTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations.prefix(3))")
     }
 
+    /// A follower held a prefix that did not end where the leader's chunks
+    /// start (a leader restarted with another snapshotChunkSize): the
+    /// chunk overlapping its end was ignored, the next reported a gap,
+    /// the rewind sent the first again, for ever.
+    @Test("a chunk that overlaps the end of the held prefix adds what is not held")
+    func overlappingChunkExtendsPrefix() throws {
+        var replica = try RaftReplica(id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)],
+                                      storage: InMemoryRaftStorage(), configuration: RaftConfiguration(), seed: 1,
+                                      now: Instant(nanoseconds: 0))
+        let data = (0..<3_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        func chunk(_ range: Range<Int>) -> RaftMessage {
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 3,
+                        body: .snapshotChunk(snapshotIndex: 50, snapshotTerm: 2, totalSize: 3_000,
+                                             offset: UInt64(range.lowerBound), data: Array(data[range])))
+        }
+        let now = Instant(nanoseconds: 1_000)
+        // 1,500 bytes in chunks of 750; then chunks of 1,000.
+        replica.step(chunk(0..<750), now: now)
+        replica.step(chunk(750..<1_500), now: now)
+        replica.step(chunk(1_000..<2_000), now: now)
+        replica.step(chunk(2_000..<3_000), now: now)
+        let ready = replica.ready()
+        #expect(ready.messages.map(\.body).last == .appendResponse(.accepted(matchIndex: 50)))
+        #expect(ready.snapshot?.data == data)
+    }
+
     /// A late copy of a chunk of a snapshot the log already covers used to
     /// discard the transfer in progress, which then started again from
     /// byte 0.

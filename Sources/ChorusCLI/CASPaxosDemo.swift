@@ -26,7 +26,8 @@ struct CASPaxosDemo {
 
         CASPaxos options (each also read from CHORUS_<NAME>):
           --proposers N                proposers (default 4, 1 ... 32)
-          --clients N                  clients per proposer (default 2, 1 ... 64)
+          --clients N                  clients per proposer (default 2, 1 ... 64;
+                                       proposers × clients at most 1,023)
           --keys N                     counters (default 3, 1 ... 64)
           --caspaxos-duration SECONDS  both phases together (default 10, 4 ... 600)
         """

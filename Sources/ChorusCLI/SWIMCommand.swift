@@ -86,7 +86,7 @@ struct SWIMCommand {
         do throws(ConfigurationError) {
             try configuration.validate()
         } catch {
-            throw UsageError(description: "\(error)")
+            throw UsageError(description: Self.naming(error))
         }
         // Checked here, not when the member starts: a bad command line
         // exits 64 with the usage, as every other bad option does.
@@ -96,6 +96,24 @@ struct SWIMCommand {
                     + "(\(configuration.maximumMetadataSize))")
         }
         self.configuration = configuration
+    }
+
+    /// The flags of the configuration fields they set.
+    static let flagOfField: KeyValuePairs = [
+        "protocolPeriod": "--protocol-period-ms", "probeTimeout": "--probe-timeout-ms",
+        "suspicionMultiplier": "--suspicion-multiplier", "retransmitMultiplier": "--retransmit-multiplier",
+        "maximumBroadcastSize": "--max-broadcast-bytes", "maximumMetadataSize": "--max-metadata-bytes",
+        "membershipQueueCapacity": "--membership-queue-capacity", "multicastGroup": "--multicast",
+        "clusterName": "--cluster",
+    ]
+
+    /// `error` as the user typed it: the configuration's field names,
+    /// wherever they appear, given as the flags that set them (an error
+    /// naming `probeTimeout` left the user to guess `--probe-timeout-ms`).
+    static func naming(_ error: ConfigurationError) -> String {
+        var text = "\(error)"
+        for (field, flag) in flagOfField { text = text.replacingOccurrences(of: field, with: flag) }
+        return text
     }
 
     /// Runs the member until stdin ends, then leaves; returns false if it

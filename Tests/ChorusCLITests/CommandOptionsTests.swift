@@ -66,6 +66,15 @@ struct CommandOptionsTests {
         #expect(flagError?.description.hasPrefix("--nodes must be") == true, "\(String(describing: flagError))")
     }
 
+    @Test("swim's configuration errors name the flags, not the fields they set")
+    func configurationErrorsNameFlags() throws {
+        let options = try Self.parse(["--bind", "127.0.0.1:0", "--protocol-period-ms", "200"])
+        let error = #expect(throws: UsageError.self) { try SWIMCommand(options: options) }
+        let text = error?.description ?? ""
+        #expect(text.contains("--probe-timeout-ms") && text.contains("--protocol-period-ms"), "\(text)")
+        #expect(!text.contains("probeTimeout") && !text.contains("protocolPeriod"), "\(text)")
+    }
+
     @Test("metadata above --max-metadata-bytes is a usage error (exit 64), not a failure to start")
     func oversizedMetadata() throws {
         let options = try Self.parse(

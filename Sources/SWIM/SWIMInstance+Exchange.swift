@@ -92,12 +92,13 @@ extension SWIMInstance {
 
     /// Reconnection, with backoff: a member that has not joined yet or
     /// knows no live member retries its seeds; every member pings a random
-    /// dead one (Smudge's retry of dead nodes), or with none a random one
-    /// of those it forgot (``formerMembers``), and exchanges state with it
-    /// if it answers, which merges the two sides of a healed partition,
-    /// however long the partition lasted (each side forgets the other's
-    /// members after ``SWIMConfiguration/deadMemberRetention``; Serf
-    /// reconnects to failed members for a day in the same way).
+    /// dead one (Smudge's retry of dead nodes), or when its sample finds
+    /// none, a random one of those it forgot (``formerMembers``, for
+    /// ``formerMemberRetention``), and exchanges state with it if it
+    /// answers, which merges the two sides of a healed partition, however
+    /// long the partition lasted (each side forgets the other's members
+    /// after ``SWIMConfiguration/deadMemberRetention``; Serf reconnects to
+    /// failed members for a day in the same way).
     mutating func reconnect(now: Instant, into effects: inout [SWIMEffect]) {
         guard !isLeaving else {
             nextReconnectAt = .distantFuture
@@ -109,7 +110,7 @@ extension SWIMInstance {
             contactSeeds(now: now, into: &effects)
             tried = true
         }
-        if let dead = randomDeadMember() ?? randomFormerMember() {
+        if let dead = randomDeadMember() ?? randomFormerMember(now: now) {
             if reconnectProbes.count >= 16 { reconnectProbes.removeAll() }
             let sequence = makeSequence()
             reconnectProbes[sequence] = dead.id
@@ -122,20 +123,28 @@ extension SWIMInstance {
         if activeOthers > 0 && isJoined && randomDeadMember() == nil && formerMembers.isEmpty { reconnectBackoff = 1 }
     }
 
-    /// Remembers `member`, dead and forgotten, for reconnection (replacing
-    /// an older entry of its ID; past ``formerMemberCapacity`` the oldest
-    /// goes).
-    mutating func rememberFormer(_ member: Member) {
-        formerMembers.removeAll { $0.id == member.id }
-        formerMembers.append(member)
+    /// Remembers `member`, dead and forgotten at `now`, for reconnection
+    /// (replacing an older entry of its ID; past ``formerMemberCapacity``
+    /// the oldest goes).
+    mutating func rememberFormer(_ member: Member, now: Instant) {
+        formerMembers.removeAll { $0.member.id == member.id }
+        formerMembers.append((member, now))
         if formerMembers.count > Self.formerMemberCapacity { formerMembers.removeFirst() }
     }
 
-    /// A random forgotten dead member, after dropping those known again.
-    private mutating func randomFormerMember() -> Member? {
-        formerMembers.removeAll { members.slot(of: $0.id) != nil || $0.id == id }
+    /// A random forgotten dead member, after dropping those forgotten for
+    /// longer than ``formerMemberRetention``, those known again, and those
+    /// whose endpoint a known member (a process restarted there with a new
+    /// ID) or this member now has.
+    private mutating func randomFormerMember(now: Instant) -> Member? {
         guard !formerMembers.isEmpty else { return nil }
-        return formerMembers[Int.random(in: 0..<formerMembers.count, using: &generator)]
+        let taken = Set(members.members.map(\.endpoint)).union([endpoint])
+        formerMembers.removeAll { former in
+            now - former.forgottenAt >= Self.formerMemberRetention || members.slot(of: former.member.id) != nil
+                || former.member.id == id || taken.contains(former.member.endpoint)
+        }
+        guard !formerMembers.isEmpty else { return nil }
+        return formerMembers[Int.random(in: 0..<formerMembers.count, using: &generator)].member
     }
 
     /// A member we do not know wrote to us: we missed its announcement

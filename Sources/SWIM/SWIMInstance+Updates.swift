@@ -206,6 +206,8 @@ extension SWIMInstance {
             return
         }
         guard let slot = members.slot(of: subject) else {
+            // A forgotten member that left for good is not pinged again.
+            if status == .left { formerMembers.removeAll { $0.member.id == subject } }
             counters.staleUpdates += 1
             return
         }
@@ -337,7 +339,7 @@ extension SWIMInstance {
         for oldest in expired {
             let candidate = oldest.id
             guard let member = members[candidate], !member.status.isActive else { continue }
-            if member.status == .dead { rememberFormer(member) }
+            if member.status == .dead { rememberFormer(member, now: now) }
             statusCounts[Int(member.status.rawValue)] -= 1
             members.remove(candidate)
             membershipQueue.remove(candidate)

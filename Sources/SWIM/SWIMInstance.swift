@@ -136,11 +136,15 @@ public struct SWIMInstance {
     /// Pings to dead members in flight (answered: push-pull with them).
     var reconnectProbes: [UInt32: NodeID] = [:]
     /// Dead members forgotten after ``SWIMConfiguration/deadMemberRetention``,
-    /// most recently forgotten last, at most ``formerMemberCapacity``:
+    /// and when, most recently forgotten last, at most
+    /// ``formerMemberCapacity``, for ``formerMemberRetention``:
     /// reconnection goes on pinging them (see ``reconnect(now:into:)``).
-    var formerMembers: [Member] = []
+    var formerMembers: [(member: Member, forgottenAt: Instant)] = []
     /// How many forgotten dead members reconnection remembers.
     static let formerMemberCapacity = 64
+    /// How long reconnection pings a forgotten dead member: a day, as
+    /// Serf's `reconnect_timeout`.
+    static let formerMemberRetention: Duration = .seconds(86_400)
     var reconnectBackoff = 1
     var nextAnnounceAt: Instant = .distantFuture
     var nextUnknownSenderExchangeAt: Instant = .zero

@@ -576,7 +576,9 @@ extension Proposer {
             // An empty register takes this run's record; one holding a
             // record this change may finish or abandon takes this run in
             // it (see MembershipChangeRecord); any other value stays.
-            let run = random.next()
+            // The proposer's ID mixed in: two proposers given one seed draw
+            // the same numbers.
+            let run = random.next() ^ (id.rawValue &* 0x9E37_79B9_7F4A_7C15)
             let encoded = MembershipChangeRecord(from: quorums.prepareAcceptors, to: target, run: run).encoded
             startProposal(
                 taskID, key: MembershipChangeRecord.key,

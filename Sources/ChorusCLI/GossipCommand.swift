@@ -34,7 +34,7 @@ struct GossipCommand {
         guard let bind = try options.endpoint("bind") else { throw UsageError(description: "--bind HOST:PORT is required") }
         guard !bind.isWildcard else {
             throw UsageError(
-                description: "--bind \(bind): a gossip node advertises the endpoint it binds, and peers cannot reach a wildcard address")
+                description: "\(options.origin("bind")) \(bind): a gossip node advertises the endpoint it binds, and peers cannot reach a wildcard address")
         }
         self.bind = bind
         seeds = try options.endpoints("join")

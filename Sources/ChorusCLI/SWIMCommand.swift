@@ -15,8 +15,9 @@ struct SWIMCommand {
         lets the kernel choose). Without --join it starts a cluster and waits to be
         joined. Member events are printed as they happen (joined, suspect, alive,
         dead, left, metadata); each line read from stdin is broadcast to every
-        member (at most 256 bytes) and broadcasts received are printed. End of
-        input leaves the cluster gracefully.
+        member (at most 256 bytes; a line that finds the broadcast queue full,
+        1,024 waiting, is reported as not sent) and broadcasts received are
+        printed. End of input leaves the cluster gracefully.
 
         options (each also read from CHORUS_SWIM_<NAME>, as Smudge reads SMUDGE_*;
         CHORUS_SWIM_JOIN takes a comma list):
@@ -63,11 +64,12 @@ struct SWIMCommand {
         seeds = try options.endpoints("join")
         advertise = try options.endpoint("advertise")
         if let advertise, advertise.isWildcard || advertise.port == 0 {
-            throw UsageError(description: "--advertise \(advertise): other members cannot reach a wildcard address or port 0")
+            throw UsageError(
+                description: "\(options.origin("advertise")) \(advertise): other members cannot reach a wildcard address or port 0")
         }
         if bind.isWildcard && advertise == nil {
             throw UsageError(
-                description: "--bind \(bind) needs --advertise HOST:PORT: other members cannot reach a wildcard address")
+                description: "\(options.origin("bind")) \(bind) needs --advertise HOST:PORT: other members cannot reach a wildcard address")
         }
         metadata = Array((options.value("metadata") ?? "").utf8)
         nodeID = try options.nodeID("node-id")
@@ -92,7 +94,7 @@ struct SWIMCommand {
         // exits 64 with the usage, as every other bad option does.
         guard metadata.count <= configuration.maximumMetadataSize else {
             throw UsageError(
-                description: "--metadata is \(metadata.count) bytes, above --max-metadata-bytes "
+                description: "\(options.origin("metadata")) is \(metadata.count) bytes, above --max-metadata-bytes "
                     + "(\(configuration.maximumMetadataSize))")
         }
         self.configuration = configuration

@@ -45,14 +45,18 @@ enum StandardInputLines {
         return stream
     }
 
-    /// Hands `line` to the stream, waiting while its buffer is full;
-    /// false once the consumer has gone.
+    /// Hands `line` to the stream, waiting while its buffer is full (1 ms,
+    /// doubling up to 50 ms, so that a consumer held up long does not keep
+    /// the thread polling); false once the consumer has gone.
     private static func deliver(_ line: [UInt8], to continuation: AsyncStream<[UInt8]>.Continuation) -> Bool {
+        var wait: UInt32 = 1_000
         while true {
             switch continuation.yield(line) {
             case .enqueued: return true
             case .terminated: return false
-            case .dropped: usleep(1_000)
+            case .dropped:
+                usleep(wait)
+                wait = min(wait * 2, 50_000)
             @unknown default: return false
             }
         }

@@ -152,7 +152,9 @@ public final class FileRaftStorage: RaftStorage {
     public let directory: String
     /// How the store writes.
     public let options: Options
-    /// The hard state last written.
+    /// The latest hard state: its term and vote are durable; its commit
+    /// index may be ahead of the one on disk (a change of it alone waits
+    /// for the next record).
     public private(set) var hardState: RaftHardState
     /// The latest snapshot saved.
     public private(set) var snapshot: RaftSnapshot?
@@ -344,16 +346,18 @@ public final class FileRaftStorage: RaftStorage {
         }
         guard !entries.isEmpty || hardState != nil else { return }
         let updated = hardState ?? self.hardState
+        // A change of the commit index alone waits for the next record
+        // (see above), even when the segment is full.
+        guard !entries.isEmpty || updated.term != self.hardState.term || updated.votedFor != self.hardState.votedFor
+        else {
+            self.hardState = updated
+            return
+        }
         let first = entries.first?.index ?? lastIndex + 1
         if active.size >= options.segmentSize || first < active.segment.header.firstIndex {
             let header = WALSegment.Header(firstIndex: first, previousTerm: stored.term(at: first - 1) ?? 0)
             try startSegment(header, record: WALRecord(entries: entries, hardState: updated), restartsLog: false)
         } else {
-            guard !entries.isEmpty || updated.term != self.hardState.term || updated.votedFor != self.hardState.votedFor
-            else {
-                self.hardState = updated
-                return
-            }
             let record = try Self.frame(
                 WALRecord(entries: entries, hardState: updated), salt: active.segment.header.salt, in: directory)
             try io { () throws(DurableFileError) in

@@ -15,7 +15,9 @@
 /// store reads everything it needs when it opens, and reports bad data
 /// then). Writes throw, and a driver stops its node when one fails.
 public protocol RaftStorage: AnyObject {
-    /// The hard state last written (a new storage: term 0, no vote,
+    /// The latest hard state persisted, its term and vote durable (a store
+    /// may keep a change of the commit index alone for its next write; a
+    /// new storage: term 0, no vote,
     /// commit index 0).
     var hardState: RaftHardState { get }
     /// The index of the first entry still held (1 until compaction).

@@ -91,6 +91,15 @@ struct FileRaftStorageTests {
         storage.close()
         let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(reopened.hardState.commitIndex == 5)
+        // Nor when the segment is full: no segment is started for it.
+        let tiny = try TemporaryDirectory()
+        defer { tiny.remove() }
+        let rolling = try FileRaftStorage(
+            directory: tiny.path, opening: .new, options: FileRaftStorage.Options(segmentSize: 1))
+        try rolling.persist(Self.entries(1...2, term: 1), hardState: RaftHardState(term: 1))
+        let (rollingSyncs, rollingWritten) = (rolling.syncCount, rolling.bytesWritten)
+        try rolling.persist([], hardState: RaftHardState(term: 1, commitIndex: 2))
+        #expect(rolling.syncCount == rollingSyncs && rolling.bytesWritten == rollingWritten)
         let reopenedSyncs = reopened.syncCount
         try reopened.persist([], hardState: RaftHardState(term: 2, votedFor: nil, commitIndex: 5))
         #expect(reopened.syncCount == reopenedSyncs + 1)

@@ -108,6 +108,19 @@ struct CommandOptions {
         return endpoints
     }
 
+    /// The endpoints of a repeatable `--name` (seeds), each of `bind`'s
+    /// address family: a socket sends to its own family only, and a seed
+    /// of the other would fail every send.
+    func seeds(_ name: String, reachableFrom bind: Endpoint) throws(UsageError) -> [Endpoint] {
+        let seeds = try endpoints(name)
+        if let stranger = seeds.first(where: { $0.isIPv6 != bind.isIPv6 }) {
+            throw UsageError(
+                description: "\(origin(name)) \(stranger) is \(stranger.isIPv6 ? "IPv6" : "IPv4"), and \(origin("bind")) "
+                    + "\(bind) is not: a socket sends to its own address family only")
+        }
+        return seeds
+    }
+
     /// A 64-bit node ID given in hexadecimal as `--name`, or nil if absent.
     func nodeID(_ name: String) throws(UsageError) -> NodeID? {
         guard let text = value(name) else { return nil }

@@ -37,7 +37,7 @@ struct GossipCommand {
                 description: "\(options.origin("bind")) \(bind): a gossip node advertises the endpoint it binds, and peers cannot reach a wildcard address")
         }
         self.bind = bind
-        seeds = try options.endpoints("join")
+        seeds = try options.seeds("join", reachableFrom: bind)
         switch options.value("mode") ?? "plumtree" {
         case "push": mode = .push
         case "plumtree": mode = .plumtree
@@ -66,6 +66,9 @@ struct GossipCommand {
                 node.start(seeds: seeds)
                 FileHandle.standardError.write(Data("chorus gossip: node \(node.id) (\(mode)) on \(transport.localEndpoint)\n".utf8))
                 return LoopBound(node, on: loop)
+            }
+            SeedWarning.schedule(command: "gossip", seeds: seeds) {
+                try await loop.submit { node.value.activeView.isEmpty }
             }
             for await line in StandardInputLines.stream() {
                 let outcome = try await loop.submit { () -> String? in

@@ -61,7 +61,7 @@ struct SWIMCommand {
     init(options: CommandOptions) throws(UsageError) {
         guard let bind = try options.endpoint("bind") else { throw UsageError(description: "--bind HOST:PORT is required") }
         self.bind = bind
-        seeds = try options.endpoints("join")
+        seeds = try options.seeds("join", reachableFrom: bind)
         advertise = try options.endpoint("advertise")
         if let advertise, advertise.isWildcard || advertise.port == 0 {
             throw UsageError(
@@ -149,6 +149,9 @@ struct SWIMCommand {
                 FileHandle.standardError.write(Data(
                     "chorus swim: member \(member.id) on \(transport.localEndpoint), advertising \(member.localMember.endpoint)\n".utf8))
                 return LoopBound(member, on: loop)
+            }
+            SeedWarning.schedule(command: "swim", seeds: seeds) {
+                try await loop.submit { member.value.allMembers.count <= 1 }
             }
             for await line in StandardInputLines.stream() {
                 let outcome = try await loop.submit { () -> String? in

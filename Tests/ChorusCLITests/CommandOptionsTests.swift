@@ -75,6 +75,17 @@ struct CommandOptionsTests {
         #expect(!text.contains("probeTimeout") && !text.contains("protocolPeriod"), "\(text)")
     }
 
+    @Test("a seed of the other address family than --bind is a usage error")
+    func seedFamilyMismatch() throws {
+        let swim = try Self.parse(["--bind", "127.0.0.1:0", "--join", "[::1]:7946"])
+        let error = #expect(throws: UsageError.self) { try SWIMCommand(options: swim) }
+        #expect(error?.description.contains("address family") == true)
+        let gossip = try CommandOptions(
+            ["--bind", "[::1]:0", "--join", "127.0.0.1:7946"][...], valued: GossipCommand.valuedOptions,
+            switches: GossipCommand.switches, environment: [:])
+        #expect(throws: UsageError.self) { try GossipCommand(options: gossip) }
+    }
+
     @Test("metadata above --max-metadata-bytes is a usage error (exit 64), not a failure to start")
     func oversizedMetadata() throws {
         let options = try Self.parse(

@@ -13,7 +13,8 @@ import EventCore
 ///
 /// Rules (the paper's, plus what the network needs):
 /// - a prepare is promised if its ballot is at least the promise and above
-///   the accepted ballot; an accept is accepted if its ballot is at least
+///   the accepted ballot, or equal to both (a repeated prepare after its
+///   own accept); an accept is accepted if its ballot is at least
 ///   the promise; otherwise a
 ///   ``CASPaxosMessage/conflict(requestID:highest:neverAccepted:)`` names
 ///   the highest ballot seen, so the proposer can fast-forward, and says

@@ -59,6 +59,13 @@ enum AcceptorRecord {
         }
     }
 
+    /// The limits a log is replayed with: values up to the largest
+    /// ``CASPaxosConfiguration/maximumValueSize`` allows (16 MiB), keys up
+    /// to the largest ``CASPaxosConfiguration/maximumKeySize``. With the
+    /// reader's defaults (4 MiB), a value the acceptor had accepted and
+    /// acknowledged made its log unreadable at the next start.
+    static let replayLimits = WireLimits(maximumByteStringLength: 16 << 20)
+
     /// Reads one record from `reader` into `snapshot`.
     ///
     /// - Throws: `WireError` if the record is cut short or malformed.
@@ -75,7 +82,10 @@ enum AcceptorRecord {
             snapshot.apply(.remove(key: key, floor: try reader.read(Ballot.self)))
         case .minimumAge:
             let proposer = try reader.read(NodeID.self)
-            snapshot.apply(.minimumAge(proposer: proposer, age: try reader.readVarint()))
+            // Within what the network decodes: replayed, a larger one would
+            // go out in refusals every peer drops.
+            let age = try reader.readVarint(atMost: ProposerAge.maximumAge, what: "minimum age")
+            snapshot.apply(.minimumAge(proposer: proposer, age: age))
         case .removalFloor:
             snapshot.apply(.removalFloor(try reader.read(Ballot.self)))
         case .forgetMinimumAge:
@@ -83,7 +93,8 @@ enum AcceptorRecord {
         case .proposerConfiguration:
             snapshot.apply(.proposerConfiguration(try reader.read(AcceptorQuorums.self)))
         case .minimumVersion:
-            snapshot.apply(.minimumVersion(ConfigurationVersion(try reader.readVarint(), digest: 0)))
+            let version = try reader.readVarint(atMost: AcceptorQuorums.maximumVersion, what: "configuration version")
+            snapshot.apply(.minimumVersion(ConfigurationVersion(version, digest: 0)))
         case .digestedMinimumVersion:
             snapshot.apply(.minimumVersion(try reader.read(ConfigurationVersion.self)))
         }

@@ -6,7 +6,8 @@ import EventCore
 public struct CASPaxosConfiguration: Hashable, Sendable {
     /// The longest key, in bytes (1 ... 65,536). Default 256.
     public var maximumKeySize = 256
-    /// The longest value, in bytes (0 ... 16 MiB). Default 8,192. A change
+    /// The longest value, in bytes (0 ... 16 MiB less ``maximumKeySize``
+    /// and 128 bytes: a message must hold both). Default 8,192. A change
     /// producing a longer value fails with ``CASPaxosError/Code/tooLarge``;
     /// the decoder refuses longer values from the network.
     public var maximumValueSize = 8_192
@@ -118,7 +119,9 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// - Throws: `ConfigurationError` naming the first invalid field.
     public func validate() throws(ConfigurationError) {
         try check("maximumKeySize", maximumKeySize, 1...65_536)
-        try check("maximumValueSize", maximumValueSize, 0...(16 << 20))
+        // A value must fit a message with its key: 16 MiB at most in all
+        // (checked as a range of its own, which a larger value would invert).
+        try check("maximumValueSize", maximumValueSize, 0...((16 << 20) - maximumKeySize - 128))
         try check(
             "maximumMessageSize", maximumMessageSize,
             (maximumKeySize + maximumValueSize + 128)...(16 << 20))

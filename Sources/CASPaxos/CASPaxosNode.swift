@@ -373,10 +373,23 @@ public final class CASPaxosNode {
         let (proposals, tasks) = (proposalHandlers, taskHandlers)
         proposalHandlers = [:]
         taskHandlers = [:]
-        for id in proposals.keys.sorted() {
-            proposals[id]?(.failure(proposer?.mayHaveWritten(id) == true ? stoppedAfterAccepts : stopped))
+        // Outcomes already reached but not yet handed over (a completion
+        // that stops the node runs before the rest of its turn's effects):
+        // their own results, not "stopped" (a proposal that completed is
+        // no longer the proposer's, so it would read as never written).
+        var reached: [UInt64: Result<[UInt8]?, CASPaxosError>] = [:]
+        var tasksReached: [UInt64: Result<Void, CASPaxosError>] = [:]
+        for effect in performing + effects {
+            switch effect {
+            case .proposalCompleted(let id, let result): reached[id] = result
+            case .maintenanceCompleted(let id, let result): tasksReached[id] = result
+            case .send, .sendToEach, .persist: break
+            }
         }
-        for id in tasks.keys.sorted() { tasks[id]?(.failure(stopped)) }
+        for id in proposals.keys.sorted() {
+            proposals[id]?(reached[id] ?? .failure(proposer?.mayHaveWritten(id) == true ? stoppedAfterAccepts : stopped))
+        }
+        for id in tasks.keys.sorted() { tasks[id]?(tasksReached[id] ?? .failure(stopped)) }
     }
 
     private static let notRunning = CASPaxosError(.notAvailable, detail: "this node is not a running proposer")

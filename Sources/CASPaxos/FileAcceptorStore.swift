@@ -383,7 +383,7 @@ public final class FileAcceptorStore: AcceptorStore {
             let rest = UnsafeRawBufferPointer(rebasing: log[offset...])
             switch AcceptorLogBatch.check(rest, salt: salt) {
             case .valid(let payload, let length):
-                var reader = WireReader(UnsafeRawBufferPointer(rebasing: rest[payload]))
+                var reader = WireReader(UnsafeRawBufferPointer(rebasing: rest[payload]), limits: AcceptorRecord.replayLimits)
                 do throws(WireError) {
                     while !reader.isAtEnd { try AcceptorRecord.read(from: &reader, into: &state) }
                 } catch {
@@ -444,15 +444,18 @@ public final class FileAcceptorStore: AcceptorStore {
             // a rewrite that cannot be made does not fail the sync (nor stop
             // the acceptor); it is counted, and tried again once the log
             // has doubled once more.
+            // A rewrite that cannot take the log's name is the same: the
+            // log in use stays the old one.
             let rewrite: Rewrite
             do throws(DurableFileError) {
                 rewrite = try writeRewrite()
+                try rename(rewrite)
             } catch {
                 compactionFailures += 1
                 compactionDeferredBelow = 2 * fileSize
                 return
             }
-            try io { () throws(DurableFileError) in try install(rewrite) }
+            try io { () throws(DurableFileError) in try adopt(rewrite) }
         }
     }
 
@@ -519,17 +522,29 @@ public final class FileAcceptorStore: AcceptorStore {
         var salt: UInt64
     }
 
-    /// Renames `rewrite` over the log, which it replaces from then on, and
-    /// syncs the directory. A failure of the directory sync leaves the new
-    /// log in use but its name perhaps not durable: it fails the sync, and
-    /// the acceptor stops rather than answer from it.
+    /// Renames `rewrite` over the log (``rename(_:)``), then uses it
+    /// (``adopt(_:)``).
     private func install(_ rewrite: Rewrite) throws(DurableFileError) {
+        try rename(rewrite)
+        try adopt(rewrite)
+    }
+
+    /// Gives `rewrite` the log's name; removes it if that fails (the old
+    /// log stays in use).
+    private func rename(_ rewrite: Rewrite) throws(DurableFileError) {
         do throws(DurableFileError) {
             try rewrite.file.rename(to: path)
         } catch {
             try? DurableFile.remove(rewrite.file.path)
             throw error
         }
+    }
+
+    /// Uses `rewrite`, renamed over the log, from now on, and syncs the
+    /// directory. A failure of the directory sync leaves the new log in use
+    /// but its name perhaps not durable: it fails the sync, and the acceptor
+    /// stops rather than answer from it.
+    private func adopt(_ rewrite: Rewrite) throws(DurableFileError) {
         file = rewrite.file
         startLog(size: rewrite.size, version: rewrite.version, salt: rewrite.salt)
         compactionCount += 1

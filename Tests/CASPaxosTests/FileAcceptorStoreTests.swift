@@ -51,6 +51,62 @@ struct FileAcceptorStoreTests {
         #expect(snapshot.proposerConfiguration == Self.configuration(version: 3), "the highest version synced")
     }
 
+    /// Replayed with the reader's default limits (4 MiB), a value the
+    /// acceptor had accepted, synced and acknowledged made its log
+    /// unreadable (`.corrupt`) at the next start.
+    @Test("a value of the largest size the configuration allows survives reopening")
+    func largestValueReloads() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumValueSize = (16 << 20) - configuration.maximumKeySize - 128
+        configuration.maximumMessageSize = 16 << 20
+        try configuration.validate()
+        let value = (0..<configuration.maximumValueSize).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        do {
+            let store = try FileAcceptorStore(path: path, opening: .new)
+            _ = try store.load()
+            store.apply(.register(key: [1], state: Self.register(1, value)))
+            try store.sync()
+        }
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
+        #expect(try reopened.load().register([1])?.value == value)
+    }
+
+    /// The documented 16 MiB value (with a key and overhead past the
+    /// message limit) made the message-size range invert, which trapped.
+    @Test("a value limit that leaves no message size is refused, not a trap")
+    func valueLimitWithoutRoomRefused() {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumValueSize = 16 << 20
+        let error = #expect(throws: ConfigurationError.self) { try configuration.validate() }
+        #expect(error?.field == "maximumValueSize")
+    }
+
+    /// Replayed, a minimum age or a fence above what the network decodes
+    /// went out in refusals every peer dropped (with the frame they came
+    /// in); a record holding one is damage, refused at the start.
+    @Test("a record with an age or a version above what the network decodes is corrupt")
+    func absurdStoredNumbersRefused() throws {
+        for write in [AcceptorWrite.minimumAge(proposer: NodeID(7), age: UInt64.max),
+                      .minimumVersion(ConfigurationVersion(UInt64.max, digest: 0))] {
+            let temporary = try TemporaryDirectory()
+            defer { temporary.remove() }
+            let path = temporary.path + "/log"
+            do {
+                let store = try FileAcceptorStore(path: path, opening: .new)
+                _ = try store.load()
+                store.apply(write)
+                try store.sync()
+            }
+            let error = #expect(throws: AcceptorStoreError.self, "\(write)") {
+                _ = try FileAcceptorStore(path: path, opening: .existing).load()
+            }
+            #expect(error?.code == .corrupt)
+        }
+    }
+
     @Test("a torn tail is truncated and the records before it kept")
     func tornTail() throws {
         let temporary = try TemporaryDirectory()
@@ -656,6 +712,30 @@ struct FileAcceptorStoreTests {
         _ = try reopened.load()
         #expect(reopened.truncatedBytes == 0)
         #expect(reopened.syncCount == 2, "the log and its directory")
+    }
+
+    /// The batches are durable in the log as it was: a rewrite written but
+    /// unable to take the log's name used to fail the sync, which stopped
+    /// the acceptor.
+    @Test("a compaction whose rewrite cannot take the log's name is counted; the sync succeeds")
+    func failedRenameIsNotFatal() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let store = try FileAcceptorStore(path: path, opening: .new, compactionThreshold: 256)
+        _ = try store.load()
+        // The log's name taken by a directory that is not empty (the store
+        // goes on writing the open log, unlinked): a rename onto it fails.
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        try Data([1]).write(to: URL(fileURLWithPath: path + "/occupied"))
+        for counter in UInt64(1)...100 {
+            store.apply(.register(key: [UInt8(counter % 4)], state: Self.register(counter, [UInt8(counter)])))
+            try store.sync()
+        }
+        #expect(store.compactionCount == 0)
+        #expect(store.compactionFailures > 0)
+        #expect(!FileManager.default.fileExists(atPath: path + ".compact"), "the rewrite was removed")
     }
 
     /// The batches are durable in the log as it was: a rewrite that cannot

@@ -42,6 +42,33 @@ struct NodeStopTests {
         #expect(error.isIndeterminate)
     }
 
+    /// A completion that stopped the node ran before the rest of its
+    /// turn's completions: the stop failed those with `.notAvailable`
+    /// ("nothing was written"), though their writes were chosen.
+    @Test("a completion that stops the node leaves the other outcomes of its turn as they were reached")
+    func stopFromCompletion() throws {
+        let cluster = try SimulatedCASCluster(seed: 93, proposerCount: 1)
+        let proposer = cluster.proposers[0]
+        var results: [Int: Result<[UInt8]?, CASPaxosError>] = [:]
+        // Two keys written together: their acceptances come back in the
+        // same frames, and complete in one turn.
+        for number in 0..<2 {
+            proposer.propose(key: Array("k\(number)".utf8), change: { _ in [9] }) { result in
+                results[number] = result
+                if results.count == 1 { proposer.stop() }
+            }
+        }
+        cluster.network.run(for: .seconds(1))
+        #expect(results.count == 2)
+        for (number, result) in results {
+            guard case .success(let value) = result else {
+                Issue.record("write \(number): \(result)")
+                continue
+            }
+            #expect(value == [9])
+        }
+    }
+
     @Test("a proposal stopped before any accept went out fails as definite")
     func beforeAccepts() throws {
         let result = try Self.stoppedWrite(seed: 92) { _ in false }

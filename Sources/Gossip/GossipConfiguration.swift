@@ -121,6 +121,10 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// ``SeenWindows/windowSize`` sequence numbers. Beyond it an origin
     /// not heard from lately is forgotten (counted; CLOCK, an
     /// approximation of least recently used). Default 4,096 (512 KiB).
+    /// Delivery is exactly once while every origin that broadcast within
+    /// ``retentionPeriod`` is tracked: a forgotten origin's messages still
+    /// retained elsewhere are pulled and delivered again. With more than
+    /// 4,096 nodes broadcasting, raise it to their number.
     public var maximumTrackedOrigins = 4_096
 
     /// Creates the default configuration.

@@ -41,7 +41,9 @@ extension GossipInstance {
     }
 
     mutating func receivePull(_ ids: [MessageID], from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
-        for id in ids.prefix(configuration.maximumPullCount) {
+        // Each ID once, as a GRAFT is served.
+        var served = Set<MessageID>()
+        for id in ids.prefix(configuration.maximumPullCount) where served.insert(id).inserted {
             if let data = retention.message(id) { send(.repair(data), to: sender, now: now, into: &effects) }
         }
     }

@@ -11,6 +11,7 @@ extension GossipInstance {
     var idsPerMessage: Int { max(1, (configuration.maximumMessageSize - 13 - 1 - 3) / 12) }
 
     mutating func receiveData(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+        guard fitsPayloadLimit(data) else { return }
         guard accept(data, now: now, into: &effects) else {
             counters.duplicates += 1
             // Prune even a peer already lazy here: it pushed eagerly, so it
@@ -30,7 +31,7 @@ extension GossipInstance {
     }
 
     mutating func receiveRepair(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
-        guard accept(data, now: now, into: &effects) else { return }
+        guard fitsPayloadLimit(data), accept(data, now: now, into: &effects) else { return }
         counters.deliveredByRepair += 1
         // Spread it on: the nodes around this one likely missed it too (the
         // far side of a healed partition).
@@ -40,6 +41,16 @@ extension GossipInstance {
     }
 
     /// Delivers and retains `data` if it is new; false for a duplicate.
+    /// Whether `data`'s payload is within ``GossipConfiguration/maximumPayloadSize``;
+    /// counts it if not.
+    private mutating func fitsPayloadLimit(_ data: GossipData) -> Bool {
+        guard data.payload.count <= configuration.maximumPayloadSize else {
+            counters.oversizedPayloadsDropped += 1
+            return false
+        }
+        return true
+    }
+
     private mutating func accept(_ data: GossipData, now: Instant, into effects: inout [GossipEffect]) -> Bool {
         guard data.id.origin != id, seen.insert(data.id) == .new else { return false }
         counters.originsForgotten = seen.forgottenOrigins
@@ -129,7 +140,9 @@ extension GossipInstance {
 
     mutating func receiveGraft(_ ids: [MessageID], from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         if view.isActive(sender) { lazyPeers.remove(sender) }
-        for id in ids.prefix(configuration.maximumPullCount) {
+        // Each ID once: a GRAFT naming one ID 64 times drew 64 copies.
+        var served = Set<MessageID>()
+        for id in ids.prefix(configuration.maximumPullCount) where served.insert(id).inserted {
             if let data = retention.message(id) { send(.data(data), to: sender, now: now, into: &effects) }
         }
     }

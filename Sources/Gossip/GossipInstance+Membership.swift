@@ -39,6 +39,9 @@ extension GossipInstance {
         into effects: inout [GossipEffect]
     ) {
         guard newcomer != endpoint, !view.isActive(newcomer) else { return }
+        // No walk is longer than this node would start: one datagram must
+        // not start a 255-hop walk.
+        let timeToLive = min(timeToLive, UInt8(configuration.activeRandomWalkLength))
         if timeToLive == 0 || view.active.count <= 1 {
             requestNeighbor(newcomer, highPriority: true, forNewcomer: true, now: now, into: &effects)
             return
@@ -257,6 +260,8 @@ extension GossipInstance {
         into effects: inout [GossipEffect]
     ) {
         guard origin != endpoint else { return }
+        // As for forward joins: no walk longer than this node starts.
+        let timeToLive = min(timeToLive, UInt8(configuration.activeRandomWalkLength))
         if timeToLive > 1, view.active.count > 1,
             let next = view.randomActive(excluding: [sender, origin], using: &random)
         {

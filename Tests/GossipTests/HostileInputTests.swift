@@ -96,6 +96,61 @@ struct HostileInputTests {
         #expect(setup.cluster.undelivered(ids) == 0)
     }
 
+    /// A frame may be a byte longer than maximumMessageSize (a repair's
+    /// tag): a data message one byte over the payload limit was taken,
+    /// retained and pulled at every anti-entropy round, and every repair of
+    /// it was dropped as malformed.
+    @Test("data and repairs with a payload above maximumPayloadSize are dropped and counted")
+    func oversizedPayloadDropped() throws {
+        var node = try GossipInstance(
+            id: NodeID(1), endpoint: try FailedPeerTests.peer(1), configuration: Self.configuration, seed: 9, now: .zero)
+        var effects: [GossipEffect] = []
+        let limit = Self.configuration.maximumPayloadSize
+        let over = GossipData(id: MessageID(origin: NodeID(5), sequence: 1), hops: 1, payload: Array(repeating: 1, count: limit + 1))
+        let at = GossipData(id: MessageID(origin: NodeID(5), sequence: 2), hops: 1, payload: Array(repeating: 1, count: limit))
+        node.receive(.data(over), from: try FailedPeerTests.peer(2), now: .zero, into: &effects)
+        node.receive(.repair(over), from: try FailedPeerTests.peer(2), now: .zero, into: &effects)
+        node.receive(.data(at), from: try FailedPeerTests.peer(2), now: .zero, into: &effects)
+        let delivered = effects.compactMap { effect -> MessageID? in
+            if case .deliver(let delivery) = effect { delivery.id } else { nil }
+        }
+        #expect(delivered == [at.id])
+        #expect(node.counters.oversizedPayloadsDropped == 2)
+    }
+
+    /// One datagram used to start a 255-hop walk, or draw 64 copies of a
+    /// payload by naming one ID 64 times.
+    @Test("walks are no longer than this node starts; a GRAFT or PULL naming one ID many times is served once")
+    func amplificationBounded() throws {
+        var node = try GossipInstance(
+            id: NodeID(1), endpoint: try FailedPeerTests.peer(1), configuration: Self.configuration, seed: 10, now: .zero)
+        var effects: [GossipEffect] = []
+        for last in 2...4 { node.receive(.join, from: try FailedPeerTests.peer(last), now: .zero, into: &effects) }
+        effects.removeAll()
+        node.receive(.forwardJoin(newcomer: try FailedPeerTests.peer(9), timeToLive: 255), from: try FailedPeerTests.peer(2),
+                     now: .zero, into: &effects)
+        node.receive(.shuffle(origin: try FailedPeerTests.peer(8), timeToLive: 255, sample: []), from: try FailedPeerTests.peer(2),
+                     now: .zero, into: &effects)
+        for effect in effects {
+            switch effect {
+            case .send(.forwardJoin(_, let timeToLive), _), .send(.shuffle(_, let timeToLive, _), _):
+                #expect(Int(timeToLive) < Self.configuration.activeRandomWalkLength, "\(effect)")
+            default: break
+            }
+        }
+        let id = try node.broadcast([7], now: .zero, into: &effects)
+        effects.removeAll()
+        node.receive(.graft(Array(repeating: id, count: 64)), from: try FailedPeerTests.peer(2), now: .zero, into: &effects)
+        node.receive(.pull(Array(repeating: id, count: 64)), from: try FailedPeerTests.peer(3), now: .zero, into: &effects)
+        let copies = effects.filter { effect in
+            switch effect {
+            case .send(.data, _), .send(.repair, _): true
+            default: false
+            }
+        }
+        #expect(copies.count == 2)
+    }
+
     @Test("a digest claiming billions of messages costs bounded work and one bounded pull")
     func hugeDigest() throws {
         let setup = try Setup(configuration: Self.configuration, seed: 0xD16E)

@@ -98,8 +98,9 @@ public struct GossipInstance {
         seen = SeenWindows(capacity: configuration.maximumTrackedOrigins)
         retention = RetentionBuffer(capacity: configuration.retentionCapacity, period: configuration.retentionPeriod)
         missing = MissingMessages(capacity: configuration.maximumMissingMessages)
-        // Periodic work starts at a random phase, so nodes started together
-        // do not act in lockstep.
+        // Shuffles, anti-entropy and reconnects start at a random phase, so
+        // nodes started together do not act in lockstep (heartbeats go only
+        // to idle links, whose phase the traffic sets).
         heartbeatDue = now + configuration.heartbeatInterval
         shuffleDue = now + Self.jitter(configuration.shuffleInterval, &random)
         antiEntropyDue = now + Self.jitter(configuration.antiEntropyInterval, &random)

@@ -24,7 +24,9 @@ public enum GossipMessage: Hashable, Sendable {
     /// HyParView's random walk spreading a newcomer through the overlay.
     case forwardJoin(newcomer: Endpoint, timeToLive: UInt8)
     /// Asks the receiver to take the sender into its active view; high
-    /// priority (the sender has no neighbour left) may not be refused.
+    /// priority may not be refused (the sender has no neighbour left, is
+    /// answering a forward join for a newcomer, or probes a former
+    /// neighbour after a partition).
     case neighbor(highPriority: Bool)
     /// The answer to ``neighbor(highPriority:)`` or ``join``.
     case neighborReply(accepted: Bool)

@@ -1,8 +1,9 @@
 import EventCore
 
 /// The broadcasts a node keeps to answer grafts and anti-entropy pulls:
-/// at most `capacity` messages, none older than `period`; the oldest go
-/// first.
+/// at most `capacity` messages, the oldest going first; those older than
+/// `period` are forgotten at the next expiry (each anti-entropy round), so
+/// one may outlive the period by up to a round.
 struct RetentionBuffer {
     private struct Entry {
         var data: GossipData

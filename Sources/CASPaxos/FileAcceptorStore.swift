@@ -71,6 +71,12 @@ import WireCodec
 ///   that opened the log just before a compaction replaced it finds the
 ///   file it locked is no longer the log, and opens it again). On local
 ///   file systems only: `flock` does not exclude across NFS clients.
+/// - After a failed sync (the acceptor stops), Linux may keep the
+///   unsynced batches in its page cache, marked clean: a restart before
+///   the host restarts reads them as if they were on disk, and answers a
+///   repeated prepare or accept from them with no sync of its own.
+///   Restart the host, or drop its page cache, before restarting an
+///   acceptor whose sync failed (PostgreSQL's "fsyncgate" rule).
 ///
 /// Confined like the node that uses it: one thread at a time.
 public final class FileAcceptorStore: AcceptorStore {

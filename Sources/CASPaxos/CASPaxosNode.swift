@@ -357,8 +357,12 @@ public final class CASPaxosNode {
 
     /// Stops the node: pending proposals fail with `.notAvailable`, or
     /// with `.conflict` (indeterminate: its change may have been written)
-    /// one that had sent accepts; tasks fail with `.notAvailable`; no more
-    /// timers or sends. The transport stays open.
+    /// one that had sent accepts; tasks (garbage collections, membership
+    /// changes) fail with `.conflict`, since a task sends its first step as
+    /// it starts (a change may have taken the register, fenced acceptors
+    /// or moved proposers: finish it with ``changeMembership(to:completion:)``
+    /// on a running proposer; a collection: run it again); no more timers
+    /// or sends. The transport stays open.
     /// A node on an `EventLoop` stops when the loop shuts down.
     public func stop() {
         guard !isStopped else { return }
@@ -389,7 +393,9 @@ public final class CASPaxosNode {
         for id in proposals.keys.sorted() {
             proposals[id]?(reached[id] ?? .failure(proposer?.mayHaveWritten(id) == true ? stoppedAfterAccepts : stopped))
         }
-        for id in tasks.keys.sorted() { tasks[id]?(tasksReached[id] ?? .failure(stopped)) }
+        let stoppedTask = CASPaxosError(
+            .conflict, detail: "the node was stopped while the task ran: the steps it sent may have taken effect")
+        for id in tasks.keys.sorted() { tasks[id]?(tasksReached[id] ?? .failure(stoppedTask)) }
     }
 
     private static let notRunning = CASPaxosError(.notAvailable, detail: "this node is not a running proposer")

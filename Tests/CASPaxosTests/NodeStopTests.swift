@@ -69,6 +69,26 @@ struct NodeStopTests {
         }
     }
 
+    /// A task reported "not available" (definite: nothing happened),
+    /// though a membership change may have taken the register, fenced
+    /// acceptors or moved proposers by then.
+    @Test("a membership change stopped while it runs fails as indeterminate")
+    func stoppedTask() throws {
+        let cluster = try SimulatedCASCluster(seed: 94, proposerCount: 2)
+        let original = cluster.acceptorNodes.map(\.localEndpoint)
+        let added = cluster.addAcceptor().localEndpoint
+        var result: Result<Void, CASPaxosError>?
+        cluster.proposers[0].changeMembership(to: original + [added]) { result = $0 }
+        cluster.network.run(for: .milliseconds(5))
+        #expect(result == nil, "the change ended before the stop")
+        cluster.proposers[0].stop()
+        guard case .failure(let error)? = result else {
+            Issue.record("not a failure: \(String(describing: result))")
+            return
+        }
+        #expect(error.isIndeterminate, "\(error)")
+    }
+
     @Test("a proposal stopped before any accept went out fails as definite")
     func beforeAccepts() throws {
         let result = try Self.stoppedWrite(seed: 92) { _ in false }

@@ -49,6 +49,14 @@ struct SnapshotTests {
         return lagging
     }
 
+    /// Three key-value replicas with `configuration`, one left behind
+    /// (``leaveBehind(in:)``): the cluster and that follower.
+    static func clusterLeftBehind(seed: UInt64, configuration: RaftConfiguration) throws -> (RaftCluster, Int) {
+        let cluster = try RaftCluster(
+            count: 3, seed: seed, configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
+        return (cluster, try leaveBehind(in: cluster))
+    }
+
     @Test("a follower behind the leader's compaction point catches up from a chunked snapshot over lossy links",
           arguments: [UInt64(1), 2, 3])
     func laggingFollowerGetsSnapshot(seed: UInt64) throws {
@@ -78,9 +86,7 @@ struct SnapshotTests {
     func oversizedSnapshotWithheld() throws {
         var configuration = Self.configuration
         configuration.maximumSnapshotSize = 4_096
-        let cluster = try RaftCluster(
-            count: 3, seed: 1, configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
-        let lagging = try Self.leaveBehind(in: cluster)
+        let (cluster, lagging) = try Self.clusterLeftBehind(seed: 1, configuration: configuration)
         try cluster.restart(lagging)
         cluster.run(for: .seconds(5))
         let leader = try #require(cluster.leader)
@@ -97,9 +103,7 @@ struct SnapshotTests {
     func followerWithSmallerLimitsCatchesUp() throws {
         var configuration = Self.configuration
         configuration.snapshotChunkSize = 8_192
-        let cluster = try RaftCluster(
-            count: 3, seed: 4, configuration: configuration, makeStateMachine: { KeyValueStateMachine() })
-        let lagging = try Self.leaveBehind(in: cluster)
+        let (cluster, lagging) = try Self.clusterLeftBehind(seed: 4, configuration: configuration)
         cluster.configurations[lagging] = Self.configuration  // 1 KiB chunks, 512-byte commands
         try cluster.restart(lagging)
         #expect(cluster.run(until: { cluster.converged && Self.store(cluster, lagging).count == 200 },

@@ -452,12 +452,8 @@ public final class RaftNode {
         }
         try storage.saveSnapshot(snapshot)
         snapshotIndex = snapshot.index
-        let covered = pending.filter { $0.key <= snapshot.index }.sorted { $0.key < $1.key }
-        for (index, proposal) in covered {
-            // Settled meanwhile by a completion that stopped the node.
-            guard pending[index]?.term == proposal.term else { continue }
-            pending[index] = nil
-            proposal.completion(.failure(proposal.term > snapshot.term ? .proposalDropped : .outcomeUnknown))
+        failPending(where: { index, _ in index <= snapshot.index }) { proposal in
+            proposal.term > snapshot.term ? .proposalDropped : .outcomeUnknown
         }
         // Above the snapshot, the entries are of its term or later: one of
         // an earlier term can never commit there.
@@ -501,13 +497,20 @@ public final class RaftNode {
     /// fall along a log, and the log up to the committed entry is fixed).
     private func dropProposals(olderThan term: UInt64) {
         guard pending.values.contains(where: { $0.term < term }) else { return }
-        let doomed = pending.filter { $0.value.term < term }.sorted { $0.key < $1.key }
+        failPending(where: { _, proposal in proposal.term < term }) { _ in .proposalDropped }
+    }
+
+    /// Fails, in index order, the pending proposals `isDoomed` picks, each
+    /// with the error `error` gives it. One settled meanwhile is passed
+    /// over: a completion that stopped the node failed the rest, and one
+    /// that proposed again may have put a proposal of a later term at its
+    /// index.
+    private func failPending(where isDoomed: (UInt64, Pending) -> Bool, with error: (Pending) -> RaftError) {
+        let doomed = pending.filter { isDoomed($0.key, $0.value) }.sorted { $0.key < $1.key }
         for (index, proposal) in doomed {
-            // Settled meanwhile (a completion stopped the node), or another
-            // proposal's since (one that a completion made, of a later term).
             guard pending[index]?.term == proposal.term else { continue }
             pending[index] = nil
-            proposal.completion(.failure(.proposalDropped))
+            proposal.completion(.failure(error(proposal)))
         }
     }
 

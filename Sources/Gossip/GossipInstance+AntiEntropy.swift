@@ -41,10 +41,20 @@ extension GossipInstance {
     }
 
     mutating func receivePull(_ ids: [MessageID], from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
-        // Each ID once, as a GRAFT is served.
+        serveRetained(ids, as: GossipMessage.repair, to: sender, now: now, into: &effects)
+    }
+
+    /// Sends `sender` the retained messages `ids` names, as `message` makes
+    /// them (a GRAFT's answer, or a pull's): up to
+    /// ``GossipConfiguration/maximumPullCount`` of them, each once (a
+    /// request naming one ID 64 times drew 64 copies).
+    mutating func serveRetained(
+        _ ids: [MessageID], as message: (GossipData) -> GossipMessage, to sender: Endpoint, now: Instant,
+        into effects: inout [GossipEffect]
+    ) {
         var served = Set<MessageID>()
         for id in ids.prefix(configuration.maximumPullCount) where served.insert(id).inserted {
-            if let data = retention.message(id) { send(.repair(data), to: sender, now: now, into: &effects) }
+            if let data = retention.message(id) { send(message(data), to: sender, now: now, into: &effects) }
         }
     }
 }

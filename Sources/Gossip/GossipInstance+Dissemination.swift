@@ -140,10 +140,6 @@ extension GossipInstance {
 
     mutating func receiveGraft(_ ids: [MessageID], from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         if view.isActive(sender) { lazyPeers.remove(sender) }
-        // Each ID once: a GRAFT naming one ID 64 times drew 64 copies.
-        var served = Set<MessageID>()
-        for id in ids.prefix(configuration.maximumPullCount) where served.insert(id).inserted {
-            if let data = retention.message(id) { send(.data(data), to: sender, now: now, into: &effects) }
-        }
+        serveRetained(ids, as: GossipMessage.data, to: sender, now: now, into: &effects)
     }
 }

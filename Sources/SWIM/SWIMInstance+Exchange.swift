@@ -141,7 +141,7 @@ extension SWIMInstance {
         let taken = Set(members.members.map(\.endpoint)).union([endpoint])
         formerMembers.removeAll { former in
             now - former.forgottenAt >= Self.formerMemberRetention || members.slot(of: former.member.id) != nil
-                || former.member.id == id || taken.contains(former.member.endpoint)
+                || taken.contains(former.member.endpoint)
         }
         guard !formerMembers.isEmpty else { return nil }
         return formerMembers[Int.random(in: 0..<formerMembers.count, using: &generator)].member

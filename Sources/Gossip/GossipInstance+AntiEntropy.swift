@@ -4,7 +4,8 @@ import EventCore
 // node sends a random peer a digest of the message IDs it retains; the peer
 // pulls what it has not seen and answers with its own digest, from which
 // the first node pulls in turn. Pulled messages come back as REPAIRs and
-// spread on from there, so a node that lost messages, or a side of a healed
+// spread on from there (pushed on in push mode, announced in IHAVEs in
+// Plumtree mode), so a node that lost messages, or a side of a healed
 // partition, converges within a few rounds while the messages are retained.
 extension GossipInstance {
     /// Digest runs that fit in one message of the configured size (at most

@@ -37,7 +37,16 @@ extension GossipInstance {
         // far side of a healed partition).
         var forwarded = data
         forwarded.hops = min(data.hops + 1, GossipMessage.maximumHops)
-        disseminate(forwarded, receivedFrom: sender, now: now, into: &effects)
+        switch configuration.mode {
+        case .push:
+            disseminate(forwarded, receivedFrom: sender, now: now, into: &effects)
+        case .plumtree:
+            // Lazily: pushed as data, it would be a duplicate to every
+            // eager neighbour that has it already, and each would prune its
+            // edge to this node (one repair could strip the node's tree).
+            // A neighbour that lacks it grafts it, which mends the tree too.
+            for peer in view.active where peer != sender { announce(data.id, to: peer, now: now, into: &effects) }
+        }
     }
 
     /// Delivers and retains `data` if it is new; false for a duplicate.

@@ -101,6 +101,12 @@ extension AcceptorLogBatch {
             sealIfFull()
         }
 
+        /// The batches sealed so far, without the records not yet in one.
+        mutating func takeSealedBatches() -> [[UInt8]] {
+            defer { sealed = [] }
+            return sealed
+        }
+
         /// Every batch, the records not yet in one sealed last; leaves the
         /// writer empty.
         mutating func takeBatches() -> [[UInt8]] {

@@ -481,37 +481,50 @@ public final class FileAcceptorStore: AcceptorStore {
     }
 
     /// The live state written and synced to a new file beside the log (its
-    /// name with `.compact`), with a new salt, for ``install(_:)``.
+    /// name with `.compact`), with a new salt, for ``install(_:)``. Each
+    /// batch goes to the file as it is sealed, so the rewrite holds one
+    /// batch in memory beside the state, not an encoded copy of the state.
     private func writeRewrite() throws(DurableFileError) -> Rewrite {
         let salt = UInt64.random(in: .min ... .max)
-        var writer = AcceptorLogBatch.Writer(
-            maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload), salt: salt)
-        // The floor alone, for the removals that raised it.
-        writer.append(.removalFloor(state.removalFloor))
-        if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
-        if state.minimumVersion != .zero { writer.append(.minimumVersion(state.minimumVersion)) }
-        for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
-        for (key, register) in state.table { writer.append(.register(key: key.bytes, state: register)) }
         // A newer version only for a log that needs it (see the type's doc).
         let version = max(logVersion, neededVersion)
-        var batches = writer.takeBatches()
-        // A batch of its own after the state, repeating the floor: until the
-        // next append the state would be the log's last batch, and damage
-        // to it would read as a torn tail, cut off with every promise in
-        // it; followed by a valid batch, it reads as corruption, refused.
-        writer.append(.removalFloor(state.removalFloor))
-        batches += writer.takeBatches()
-        let bytes = Self.header(version: version, salt: salt) + batches.joined()
         let rewritePath = path + ".compact"
         do throws(DurableFileError) {
             let fresh = try DurableFile(path: rewritePath, truncating: true)
             // Locked before it takes the log's name, so no other store can
             // open the log unlocked.
             guard try fresh.lock() else { throw DurableFileError.lockHeld(fresh.path) }
-            try fresh.append(bytes)
+            var size = 0
+            func write(_ batches: [[UInt8]]) throws(DurableFileError) {
+                for batch in batches {
+                    try fresh.append(batch)
+                    size += batch.count
+                }
+            }
+            try write([Self.header(version: version, salt: salt)])
+            var writer = AcceptorLogBatch.Writer(
+                maximumPayload: maximumBatchPayload, capacity: min(sizeAfterCompaction, maximumBatchPayload),
+                salt: salt)
+            // The floor alone, for the removals that raised it.
+            writer.append(.removalFloor(state.removalFloor))
+            if let quorums = state.proposerConfiguration { writer.append(.proposerConfiguration(quorums)) }
+            if state.minimumVersion != .zero { writer.append(.minimumVersion(state.minimumVersion)) }
+            for (proposer, age) in state.minimumAges { writer.append(.minimumAge(proposer: proposer, age: age)) }
+            for (key, register) in state.table {
+                writer.append(.register(key: key.bytes, state: register))
+                try write(writer.takeSealedBatches())
+            }
+            try write(writer.takeBatches())
+            // A batch of its own after the state, repeating the floor: until
+            // the next append the state would be the log's last batch, and
+            // damage to it would read as a torn tail, cut off with every
+            // promise in it; followed by a valid batch, it reads as
+            // corruption, refused.
+            writer.append(.removalFloor(state.removalFloor))
+            try write(writer.takeBatches())
             try fresh.synchronizeData()
             syncCount += 1
-            return Rewrite(file: fresh, size: bytes.count, version: version, salt: salt)
+            return Rewrite(file: fresh, size: size, version: version, salt: salt)
         } catch {
             // What it wrote would keep the room it took (on a full disk the
             // next append would fail too).

@@ -111,7 +111,9 @@ struct KeyValueLinearizabilityTests {
                     if let seen = try? KeyValueStateMachine.decodeResult(bytes) { .ok(seen) } else { .unknown }
                 history.complete(number, with: outcome, at: cluster.network.now)
             case .failure(.stopped), .failure(.outcomeUnknown):
-                break  // a crash, or a snapshot over its entry: it may have taken effect
+                // A crash, or a snapshot over its entry: it may have taken
+                // effect. Recorded, so that a second report of it is caught.
+                history.complete(number, with: .unknown, at: cluster.network.now)
             case .failure:
                 history.complete(number, with: .failed, at: cluster.network.now)
             }

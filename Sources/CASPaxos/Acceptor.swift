@@ -70,11 +70,12 @@ public struct Acceptor {
     public mutating func receive(_ message: CASPaxosMessage, from sender: Endpoint, into effects: inout [CASPaxosEffect]) {
         switch message {
         case .prepare(let id, let key, let ballot, let age, let version):
-            guard admits(id, ballot, age, version, from: sender, into: &effects),
+            guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
+            guard
                 let register = update(key, into: &effects, {
                     ballot > $0.promised ? $0.promising(ballot) : nil
                 })
-            else { return }
+            else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
             guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
             counters.promises += 1
             // A register that accepted nothing names the removal floor:
@@ -93,7 +94,7 @@ public struct Acceptor {
                 let register = update(key, into: &effects, {
                     ballot >= $0.promised ? $0.accepting(value, at: ballot, promising: next ?? ballot) : nil
                 })
-            else { return }
+            else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
             guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
@@ -144,8 +145,8 @@ public struct Acceptor {
         case .setMinimumVersion(let id, let version):
             raiseMinimumVersion(to: version, into: &effects)
             effects.append(.send(.acknowledged(requestID: id), to: sender))
-        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .invalidate, .invalidated, .acknowledged,
-            .reconfigure, .configurationRefused, .keyList:
+        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull, .invalidate, .invalidated,
+            .acknowledged, .reconfigure, .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
     }
@@ -181,8 +182,9 @@ public struct Acceptor {
     /// Changes the register of `key` to what `change` returns for it (nil:
     /// no change), recording and persisting the change if it is one, and
     /// returns the register as it was. An absent key is a new register
-    /// promised just above the removal floor; nil (counted) if a new one would pass
-    /// the register limit. Looks the key up once.
+    /// promised just above the removal floor; nil (counted) if the change
+    /// would store it past the register limit (a refusal needs no
+    /// register). Looks the key up once.
     private mutating func update(
         _ key: [UInt8], into effects: inout [CASPaxosEffect], _ change: (RegisterState) -> RegisterState?
     ) -> RegisterState? {
@@ -194,16 +196,16 @@ public struct Acceptor {
             }
             return register
         }
-        guard state.table.count < configuration.maximumRegisters else {
-            counters.registersRefused += 1
-            return nil
-        }
         // Ballots up to the floor are refused: as if the least ballot
         // above it had been promised (a delayed copy of a collection's
         // re-write at the floor would otherwise make the key again, a
         // tombstone nothing collects).
         let register = RegisterState(promised: state.removalFloor == .zero ? .zero : state.removalFloor.successor)
         if let changed = change(register), changed != register {
+            guard state.table.count < configuration.maximumRegisters else {
+                counters.registersRefused += 1
+                return nil
+            }
             persist(.register(key: key, state: changed), into: &effects)
         }
         return register

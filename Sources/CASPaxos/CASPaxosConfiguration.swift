@@ -68,9 +68,13 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// Default 4,096.
     public var maximumCachedKeys = 4_096
 
-    /// Registers an acceptor holds (1 ... 2³⁰). A prepare or accept for a
-    /// new key beyond it is refused (counted): hostile traffic cannot grow
-    /// an acceptor without bound. Default 1,048,576.
+    /// Registers an acceptor holds (1 ... 2³⁰). A prepare or accept that
+    /// would store a new key beyond it is refused with
+    /// ``CASPaxosMessage/registersFull(requestID:)`` (counted in
+    /// ``AcceptorCounters/registersRefused``): hostile traffic cannot grow
+    /// an acceptor without bound. A proposal such refusals leave short of a
+    /// quorum fails with ``CASPaxosError/Code/registersFull``; deleted keys
+    /// free their registers once collected. Default 1,048,576.
     public var maximumRegisters = 1_048_576
     /// Proposers whose minimum age an acceptor records for garbage
     /// collection, and that one garbage collection may list (1 ...

@@ -51,6 +51,15 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// have written before the refusal fails with ``conflict``
         /// instead).
         case staleConfiguration
+        /// Acceptors refused to store the key: each holds
+        /// ``CASPaxosConfiguration/maximumRegisters`` registers, and too
+        /// many of them for a quorum (for a garbage collection's or a
+        /// membership change's re-write, one, as it needs every acceptor).
+        /// No retry succeeds until keys are deleted and collected, or the
+        /// limit raised, so the proposal fails at once. Definite (a
+        /// proposal that may have written before fails with ``conflict``
+        /// instead).
+        case registersFull
     }
 
     /// What went wrong.
@@ -68,7 +77,7 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
     public var isIndeterminate: Bool {
         switch code {
         case .conflict, .noQuorum, .timeout: true
-        case .tooLarge, .overloaded, .notAvailable, .invalidRequest, .staleConfiguration: false
+        case .tooLarge, .overloaded, .notAvailable, .invalidRequest, .staleConfiguration, .registersFull: false
         }
     }
 

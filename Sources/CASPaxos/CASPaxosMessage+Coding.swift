@@ -37,6 +37,8 @@ extension CASPaxosMessage {
         case .staleConfiguration(let id, let minimumVersion):
             Self.start(.staleConfiguration, id, &writer)
             minimumVersion.encode(to: &writer)
+        case .registersFull(let id):
+            Self.start(.registersFull, id, &writer)
         case .invalidate(let id, let key, let ballot):
             Self.start(.invalidate, id, &writer)
             writer.writeBytes(key)
@@ -217,6 +219,7 @@ extension CASPaxosMessage {
         case .staleAge: return .staleAge(requestID: id, minimumAge: try readAge(&reader))
         case .staleConfiguration:
             return .staleConfiguration(requestID: id, minimumVersion: try ConfigurationVersion(from: &reader))
+        case .registersFull: return .registersFull(requestID: id)
         case .setMinimumVersion: return .setMinimumVersion(requestID: id, version: try ConfigurationVersion(from: &reader))
         case .invalidate:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")

@@ -57,6 +57,13 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// proposer's is one of them (its quorums need not meet the
     /// cluster's; see ``ConfigurationVersion/passes(_:)``).
     case staleConfiguration(requestID: UInt64, minimumVersion: ConfigurationVersion)
+    /// Refused: the acceptor holds
+    /// ``CASPaxosConfiguration/maximumRegisters`` registers, none of them
+    /// the key's, and stored nothing: the promise or acceptance would have
+    /// needed a register of its own. (A ballot at or below its removal
+    /// floor is answered with a conflict instead, as by an acceptor with
+    /// room: it may have accepted that ballot for a key it removed since.)
+    case registersFull(requestID: UInt64)
 
     /// Garbage collection, to a proposer: forget the cached ballot of
     /// `key`, fast-forward past `ballot` and grow one age older.
@@ -120,6 +127,9 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// read as another could shift every message after it; an unknown
         /// tag refuses the whole frame instead.
         case prepare = 22, accept, listKeys, setMinimumVersion, staleConfiguration
+        /// Added after them; a build before it refuses a frame holding one
+        /// as of an unknown tag.
+        case registersFull
     }
 
     /// The request ID the message carries.
@@ -130,7 +140,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),
             .removeTombstone(let id, _, _), .acknowledged(let id), .reconfigure(let id, _),
             .configurationRefused(let id, _), .listKeys(let id, _, _, _), .keyList(let id, _, _, _),
-            .setMinimumVersion(let id, _):
+            .setMinimumVersion(let id, _), .registersFull(let id):
             return id
         }
     }

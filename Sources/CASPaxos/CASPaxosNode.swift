@@ -426,8 +426,8 @@ public final class CASPaxosNode {
         switch message {
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
             acceptor?.receive(message, from: sender, into: &effects) != nil
-        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .invalidate, .invalidated, .acknowledged,
-            .reconfigure, .configurationRefused, .keyList:
+        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull, .invalidate, .invalidated,
+            .acknowledged, .reconfigure, .configurationRefused, .keyList:
             proposer?.receive(message, from: sender, now: now, into: &effects) != nil
         }
     }

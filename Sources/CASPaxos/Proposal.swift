@@ -67,6 +67,9 @@ struct Proposal {
     /// refused (positions in the proposer's ``AcceptorDirectory``).
     var granted = AcceptorSet()
     var refused = AcceptorSet()
+    /// Of ``refused``, the acceptors whose registers are full
+    /// (``CASPaxosMessage/registersFull(requestID:)``).
+    var refusedFull = AcceptorSet()
     /// The highest accepted (ballot, value) among the promises, and the
     /// lowest accepted ballot (nil before the first promise).
     var highestAccepted = Ballot.zero

@@ -289,6 +289,12 @@ public struct Proposer {
             receiveRefusal(requestID, from: sender, isConflict: false, provesUnwritten: false, now: now, into: &effects)
         case .staleConfiguration(let requestID, let minimumVersion):
             receiveStaleConfiguration(requestID, minimumVersion, from: sender, now: now, into: &effects)
+        case .registersFull(let requestID):
+            // The acceptor stored nothing: an accept it refused so is
+            // unwritten there.
+            receiveRefusal(
+                requestID, from: sender, isConflict: false, provesUnwritten: true, isFull: true, now: now,
+                into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
@@ -430,6 +436,7 @@ public struct Proposer {
         proposal.requestID = requestID
         proposal.granted.removeAll()
         proposal.refused.removeAll()
+        proposal.refusedFull.removeAll()
         proposal.attemptDeadline = attemptDeadline
         return retired
     }
@@ -735,12 +742,17 @@ public struct Proposer {
         proceed(proposalID, outcome, now: now, into: &effects)
     }
 
-    /// A refusal: a ballot `isConflict` (else a stale age); `provesUnwritten`
-    /// if the acceptor knows it never accepted the refused ballot (a
-    /// conflict says; a stale age does not).
+    /// A refusal: a ballot `isConflict` (else a stale age, or registers
+    /// full); `provesUnwritten` if the acceptor knows it never accepted the
+    /// refused ballot (a conflict says; a stale age does not). `isFull`: the
+    /// acceptor's registers are full; once such refusals alone leave the
+    /// attempt short of its quorum, the proposal fails at once (no retry
+    /// can succeed before keys are collected), with
+    /// ``CASPaxosError/Code/registersFull`` if it sent no accept, else
+    /// indeterminate.
     private mutating func receiveRefusal(
-        _ requestID: UInt64, from sender: Endpoint, isConflict: Bool, provesUnwritten: Bool, now: Instant,
-        into effects: inout [CASPaxosEffect]
+        _ requestID: UInt64, from sender: Endpoint, isConflict: Bool, provesUnwritten: Bool, isFull: Bool = false,
+        now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = proposalID(of: requestID) else {
             countStaleReply(requestID)
@@ -751,34 +763,59 @@ public struct Proposer {
         let (prepareQuorum, acceptQuorum, refusalsToAbandon) =
             (quorums.prepareQuorum, quorums.acceptQuorum, refusalsToAbandonAccept)
         // Records a refusal of the last accept (a prepare waiting for it
-        // may decide now), then counts one of the attempt in flight: whether
-        // the attempt can no longer reach its quorum, or nil if the refusal
-        // is not for the attempt in flight.
+        // may decide now), then counts one of the attempt in flight.
         var wasPreparing = false
         var decided: PrepareOutcome?
-        let outcome = proposals.update(proposalID) { proposal -> Bool? in
+        let outcome = proposals.update(proposalID) { proposal -> RefusalOutcome in
             decided = Self.recordAnswer(
                 to: requestID, from: position, provesUnwritten: provesUnwritten, in: &proposal,
                 acceptSet: directory.accept, refusalsToAbandon: refusalsToAbandon, now: now)
-            guard decided == nil, proposal.isInFlight, proposal.requestID == requestID else { return nil }
+            guard decided == nil, proposal.isInFlight, proposal.requestID == requestID else { return .stale }
             let (set, quorum) =
                 proposal.phase == .accepting
                 ? (directory.accept, proposal.needsEveryAcceptor ? directory.accept.count : acceptQuorum)
                 : (directory.prepare, prepareQuorum)
-            guard let position, set.contains(position), !proposal.granted.contains(position) else { return false }
+            guard let position, set.contains(position), !proposal.granted.contains(position) else { return .pending }
             proposal.refused.insert(position)
             wasPreparing = proposal.phase == .preparing
-            return set.count - proposal.refused.count < quorum
+            if isFull {
+                proposal.refusedFull.insert(position)
+                if set.count - proposal.refusedFull.count < quorum {
+                    return .registersFull(sentNothing: proposal.sentAccepts.isEmpty)
+                }
+            }
+            return set.count - proposal.refused.count < quorum ? .abandon : .pending
         }
         if let decided { return proceed(proposalID, decided, now: now, into: &effects) }
-        switch outcome {
-        case nil, .some(nil):
+        switch outcome ?? .stale {
+        case .stale:
             countStaleReply(requestID)
-        case .some(.some(true)):
+        case .abandon:
             abandonAttempt(proposalID, .conflict, outbid: wasPreparing && isConflict, now: now, into: &effects)
-        case .some(.some(false)):
+        case .pending:
             break
+        case .registersFull(let sentNothing):
+            counters.registersFullFailures += 1
+            let detail =
+                "acceptors hold as many registers as maximumRegisters allows and refused to store the key "
+                + "(\(sender) last): delete keys and collect them, or raise maximumRegisters on the acceptors"
+            complete(
+                proposalID, .failure(CASPaxosError(sentNothing ? .registersFull : .conflict, detail: detail)), now: now,
+                into: &effects)
         }
+    }
+
+    /// What one refusal did to the attempt in flight.
+    private enum RefusalOutcome {
+        /// It answers no attempt in flight.
+        case stale
+        /// The attempt may still reach its quorum.
+        case pending
+        /// The attempt can no longer reach its quorum: retry.
+        case abandon
+        /// Acceptors with full registers alone leave the attempt short of
+        /// its quorum: fail (definite if the proposal `sentNothing`).
+        case registersFull(sentNothing: Bool)
     }
 
     /// An acceptor refused this proposer's configuration as older than a

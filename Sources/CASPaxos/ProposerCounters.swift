@@ -47,6 +47,10 @@ public struct ProposerCounters: Hashable, Sendable {
     /// another configuration of its version (answered
     /// with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``).
     public var staleConfigurationRefusals = 0
+    /// Proposals failed because acceptors with full registers
+    /// (``CASPaxosMessage/registersFull(requestID:)``) left an attempt
+    /// short of its quorum.
+    public var registersFullFailures = 0
     /// Garbage collections refused because
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` were running
     /// (their tombstones stay until collected later).

@@ -34,6 +34,7 @@ struct WireFormatTests {
         .setMinimumVersion(requestID: 16, version: ConfigurationVersion(7, digest: 0x0123_4567_89AB_CDEF)),
         .staleConfiguration(requestID: 17, minimumVersion: 7),
         .staleConfiguration(requestID: 17, minimumVersion: ConfigurationVersion(1 << 62, digest: 1)),
+        .registersFull(requestID: 18),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {

@@ -237,8 +237,8 @@ final class DirectCASPaxosGroup {
         switch message {
         case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
             acceptors[node].receive(message, from: sender, into: &effects)
-        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .invalidate, .invalidated, .acknowledged,
-            .reconfigure, .configurationRefused, .keyList:
+        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull, .invalidate, .invalidated,
+            .acknowledged, .reconfigure, .configurationRefused, .keyList:
             proposer.receive(message, from: sender, now: now, into: &effects)
         }
     }

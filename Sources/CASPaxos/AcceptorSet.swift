@@ -24,6 +24,13 @@ struct AcceptorSet {
         count &+= 1
     }
 
+    mutating func remove(_ position: Int) {
+        let bit: UInt64 = 1 &<< UInt64(position & 63)
+        guard words[position &>> 6] & bit != 0 else { return }
+        words[position &>> 6] &= ~bit
+        count &-= 1
+    }
+
     mutating func removeAll() {
         self = AcceptorSet()
     }

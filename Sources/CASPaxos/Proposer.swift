@@ -274,15 +274,18 @@ public struct Proposer {
         case .accepted(let requestID):
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
         case .conflict(let requestID, let highest, let neverAccepted):
-            // Fast-forward only for an answer to a request of ours: one
-            // datagram with any request ID must not move the counter.
-            if proposalID(of: requestID) != nil { counter = max(counter, highest.counter) }
+            // Fast-forward only for an acceptor's answer to a request of
+            // ours: one datagram from anywhere, with any request ID, must
+            // not move the counter.
+            if acceptors.position(of: sender) != nil, proposalID(of: requestID) != nil {
+                counter = max(counter, highest.counter)
+            }
             receiveRefusal(requestID, from: sender, isConflict: true, provesUnwritten: neverAccepted, now: now, into: &effects)
         case .staleAge(let requestID, let minimumAge):
             // Garbage collection aged this proposer while the refused message
             // was on its way (or before a restart): forget every cached
             // ballot and retry at the age the acceptors require.
-            if minimumAge > age, proposalID(of: requestID) != nil {
+            if minimumAge > age, acceptors.position(of: sender) != nil, proposalID(of: requestID) != nil {
                 age = minimumAge
                 keys.removeAllCached()
             }
@@ -693,9 +696,7 @@ public struct Proposer {
             receiveLateAcceptance(requestID, from: sender, now: now, into: &effects)
             return
         }
-        guard let position = acceptors.position(of: sender), acceptors.accept.contains(position),
-            proposals.update(proposalID, { !$0.refused.contains(position) }) == true
-        else {
+        guard let position = acceptors.position(of: sender), acceptors.accept.contains(position) else {
             counters.unexpectedMessages += 1
             return
         }
@@ -705,6 +706,12 @@ public struct Proposer {
         // promised the next one.
         guard
             let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool)? in
+                // A refusal from this acceptor may have overtaken its
+                // acceptance: of a repeated copy of the accept, refused
+                // once the acceptor promised the piggybacked next ballot.
+                // The acceptance proves the accept taken.
+                proposal.refused.remove(position)
+                proposal.refusedFull.remove(position)
                 proposal.granted.insert(position)
                 proposal.lastAccept?.mayBeWritten = true
                 let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
@@ -964,11 +971,29 @@ public struct Proposer {
         }
         var waiting: UInt64?
         if let (next, cached) = keys.finish(proposalID, key: proposal.key, caching: caching) {
-            if startingNext { beginAttempt(next, cached: cached, now: now, into: &effects) } else { waiting = next }
+            if startingNext { startQueued(next, cached: cached, now: now, into: &effects) } else { waiting = next }
         }
         effects.append(.proposalCompleted(id: proposalID, result: result))
         proposalFinished(proposalID, result, ballot: proposal.ballot, now: now, into: &effects)
         return waiting
+    }
+
+    /// Starts `proposalID`, queued on its key, with `cached`. A queued
+    /// proposal whose deadline passed while it waited fails instead, with
+    /// ``CASPaxosError/Code/timeout``, and so do those behind it, in a
+    /// loop: started, each would send a prepare (or, with a cached ballot,
+    /// an accept) after its deadline, to fail in the same tick.
+    private mutating func startQueued(
+        _ proposalID: UInt64, cached: CachedBallot?, now: Instant, into effects: inout [CASPaxosEffect]
+    ) {
+        var next: UInt64? = proposalID
+        while let id = next {
+            guard let deadline = proposals.update(id, { $0.deadline }), now >= deadline else {
+                return beginAttempt(id, cached: cached, now: now, into: &effects)
+            }
+            let error = CASPaxosError(.timeout, detail: "proposal \(id) waited behind earlier ones on its key past its deadline")
+            next = complete(id, .failure(error), startingNext: false, now: now, into: &effects)
+        }
     }
 }
 

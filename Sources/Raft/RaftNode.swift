@@ -53,6 +53,9 @@ public final class RaftNode {
     private var replica: RaftReplica
     private let endpoints: [NodeID: Endpoint]
     private var pending: [UInt64: Pending] = [:]
+    /// Proposals waiting at an index where one of a later term waits too
+    /// (see ``waitForApply(_:_:)``): rare, so kept apart from ``pending``.
+    private var displaced: [RaftEntryID: Pending] = [:]
     private var forwards: [UInt64: Forward] = [:]
     /// The ID of the last proposal forwarded. The IDs start where the seed
     /// puts them (scrambled by an odd multiplier), not at 0: an answer to
@@ -148,7 +151,7 @@ public final class RaftNode {
     /// The index of the last entry of the log.
     public var lastIndex: UInt64 { replica.lastIndex }
     /// Proposals waiting for their outcome (forwarded ones included).
-    public var pendingProposalCount: Int { pending.count + forwards.count }
+    public var pendingProposalCount: Int { pending.count + displaced.count + forwards.count }
     /// Whether the node has stopped: ``stop()`` was called, or its storage
     /// or a snapshot failed (logged to the node's logger); it then sends,
     /// applies and stores nothing more.
@@ -182,7 +185,9 @@ public final class RaftNode {
     /// ``RaftError/commandTooLarge(size:limit:)``,
     /// ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)`` and
     /// ``RaftError/stopped``; ``RaftError/proposalDropped`` once an entry
-    /// of a later term is committed at or below its index.
+    /// of a later term is committed at or below its index (not when one is
+    /// merely appended there: it need not commit, and a later leader that
+    /// holds the proposal's entry may commit it).
     ///
     /// An outcome is known only as the log is committed and applied here: a
     /// leader that is cut off keeps its proposals pending until it learns
@@ -202,22 +207,27 @@ public final class RaftNode {
         processAtEndOfTurn()
     }
 
-    /// Waits for the entry at `entry` to be applied. Of two proposals
-    /// waiting at one index, only the one of the later term can commit
-    /// there (its leader appended there, so no earlier term's entry at that
-    /// index was committed, §5.4): the other fails.
+    /// Waits for the entry at `entry` to be applied. Proposals of
+    /// different terms may wait at one index: the entry of the later term
+    /// took the earlier one's place in this node's log, but it need not
+    /// commit, and a later leader that still holds the earlier entry may
+    /// commit it (Figure 8 of the Raft paper). Each waits until the index
+    /// is applied, an entry of a later term is committed, or a snapshot
+    /// covers it; the earlier in ``displaced``.
     ///
     /// Every completion here and below runs after its proposal left the
     /// table: a completion may stop the node or propose again, and must
     /// find the table as it is, nor be called twice.
     private func waitForApply(_ entry: RaftEntryID, _ proposal: Pending) {
-        if let existing = pending[entry.index] {
-            if existing.term >= proposal.term { return proposal.completion(.failure(.proposalDropped)) }
-            pending[entry.index] = nil
-            existing.completion(.failure(.proposalDropped))
-            if isStopped { return proposal.completion(.failure(.stopped)) }
+        guard let existing = pending[entry.index] else {
+            pending[entry.index] = proposal
+            return
         }
-        pending[entry.index] = proposal
+        // One entry proposed twice: no leader appends two at one place.
+        if existing.term == proposal.term { return proposal.completion(.failure(.proposalDropped)) }
+        let (later, earlier) = existing.term > proposal.term ? (existing, proposal) : (proposal, existing)
+        pending[entry.index] = later
+        displaced[RaftEntryID(term: earlier.term, index: entry.index)] = earlier
     }
 
     private func forward(
@@ -304,9 +314,7 @@ public final class RaftNode {
         isStopped = true
         timer.cancel()
         transport.setReceiveHandler { _, _, _ in }
-        let waiting = pending.sorted { $0.key < $1.key }
-        pending = [:]
-        for (_, proposal) in waiting { proposal.completion(.failure(.stopped)) }
+        settle(where: { _ in true }) { _ in .failure(.stopped) }
         let forwarded = forwards.sorted { $0.key < $1.key }
         forwards = [:]
         for (_, forward) in forwarded { forward.completion(.failure(.stopped)) }
@@ -452,8 +460,8 @@ public final class RaftNode {
         }
         try storage.saveSnapshot(snapshot)
         snapshotIndex = snapshot.index
-        failPending(where: { index, _ in index <= snapshot.index }) { proposal in
-            proposal.term > snapshot.term ? .proposalDropped : .outcomeUnknown
+        settle(where: { $0.index <= snapshot.index }) { id in
+            .failure(id.term > snapshot.term ? .proposalDropped : .outcomeUnknown)
         }
         // Above the snapshot, the entries are of its term or later: one of
         // an earlier term can never commit there.
@@ -487,6 +495,11 @@ public final class RaftNode {
 
     private func apply(_ entry: RaftEntry) {
         let result = entry.kind == .command ? stateMachine.apply(entry.command, at: entry.index) : []
+        guard displaced.isEmpty else {
+            return settle(where: { $0.index == entry.index }) { id in
+                id.term == entry.term ? .success(result) : .failure(.proposalDropped)
+            }
+        }
         guard let proposal = pending.removeValue(forKey: entry.index) else { return }
         proposal.completion(entry.term == proposal.term ? .success(result) : .failure(.proposalDropped))
     }
@@ -496,21 +509,34 @@ public final class RaftNode {
     /// were applied, and one at a higher index can never commit (terms never
     /// fall along a log, and the log up to the committed entry is fixed).
     private func dropProposals(olderThan term: UInt64) {
-        guard pending.values.contains(where: { $0.term < term }) else { return }
-        failPending(where: { _, proposal in proposal.term < term }) { _ in .proposalDropped }
+        guard !displaced.isEmpty || pending.values.contains(where: { $0.term < term }) else { return }
+        settle(where: { $0.term < term }) { _ in .failure(.proposalDropped) }
     }
 
-    /// Fails, in index order, the pending proposals `isDoomed` picks, each
-    /// with the error `error` gives it. One settled meanwhile is passed
-    /// over: a completion that stopped the node failed the rest, and one
-    /// that proposed again may have put a proposal of a later term at its
-    /// index.
-    private func failPending(where isDoomed: (UInt64, Pending) -> Bool, with error: (Pending) -> RaftError) {
-        let doomed = pending.filter { isDoomed($0.key, $0.value) }.sorted { $0.key < $1.key }
-        for (index, proposal) in doomed {
-            guard pending[index]?.term == proposal.term else { continue }
-            pending[index] = nil
-            proposal.completion(.failure(error(proposal)))
+    /// Settles, in index order (then term), the waiting proposals of both
+    /// tables that `isSettled` picks by their entry, each with the result
+    /// `outcome` gives it. One settled meanwhile is passed over: a
+    /// completion that stopped the node failed the rest, and one that
+    /// proposed again may have put another proposal at its index.
+    private func settle(
+        where isSettled: (RaftEntryID) -> Bool, with outcome: (RaftEntryID) -> Result<[UInt8], RaftError>
+    ) {
+        var chosen = pending.compactMap { index, proposal -> RaftEntryID? in
+            let id = RaftEntryID(term: proposal.term, index: index)
+            return isSettled(id) ? id : nil
+        }
+        chosen += displaced.keys.filter(isSettled)
+        chosen.sort { ($0.index, $0.term) < ($1.index, $1.term) }
+        for id in chosen {
+            let proposal: Pending
+            if pending[id.index]?.term == id.term, let taken = pending.removeValue(forKey: id.index) {
+                proposal = taken
+            } else if let taken = displaced.removeValue(forKey: id) {
+                proposal = taken
+            } else {
+                continue
+            }
+            proposal.completion(outcome(id))
         }
     }
 

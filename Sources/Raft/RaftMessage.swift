@@ -7,8 +7,10 @@ import WireCodec
 /// Layout: a kind byte, the group (varint), sender and receiver
 /// ``NodeID``s (8 bytes each), the sender's term (varint), then the kind's
 /// fields (indices and terms as varints, entries as a count and that many
-/// ``RaftEntry``s). Every message names its group so that many groups can
-/// share one socket.
+/// ``RaftEntry``s). Every message names its group, for a host of many
+/// groups on one socket to come; today a ``RaftNode`` runs one group and
+/// takes its transport's receive handler, so each node needs a transport
+/// of its own, and drops (and counts) messages of other groups.
 public struct RaftMessage: Hashable, Sendable {
     /// The outcome of an AppendEntries at a follower.
     public enum AppendResult: Hashable, Sendable {

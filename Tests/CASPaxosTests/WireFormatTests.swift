@@ -65,16 +65,40 @@ struct WireFormatTests {
     }
 
     @Test("absurd ballots, unknown tags and oversized keys or values are typed errors")
-    func hostile() {
-        var absurd = WireWriter()
-        absurd.writeUInt8(1)
-        absurd.writeVarint(1)
-        absurd.writeBytes([1])
-        absurd.writeVarint(UInt64.max)
-        absurd.writeUInt64(1)
-        absurd.writeVarint(0)
-        #expect(throws: WireError.self) { try Self.decode(absurd.bytes) }
-        #expect((try? Self.decode([0xEE, 1])) == nil)
+    func hostile() throws {
+        // Every ballot a message carries, at the largest counter (decodes)
+        // and past it (refused, naming the counter).
+        let withBallot: [(Ballot) -> CASPaxosMessage] = [
+            { .prepare(requestID: 1, key: [1], ballot: $0, age: 0, version: 1) },
+            { .accept(requestID: 2, key: [1], ballot: $0, age: 0, value: [2], nextBallot: nil, version: 1) },
+            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: 0, value: [2], nextBallot: $0, version: 1) },
+            { .promise(requestID: 3, accepted: $0, value: [2], removalFloor: nil) },
+            { .promise(requestID: 3, accepted: .zero, value: nil, removalFloor: $0) },
+            { .conflict(requestID: 4, highest: $0, neverAccepted: true) },
+            { .invalidate(requestID: 5, key: [1], ballot: $0) },
+            { .removeTombstone(requestID: 6, key: [1], ballot: $0) },
+            { .listKeys(requestID: 7, after: nil, raisingFloorTo: $0, minimumVersion: 0) },
+            { .keyList(requestID: 8, keys: [[1]], isComplete: true, removalFloor: $0) },
+        ]
+        let largest = Ballot(counter: Ballot.maximumCounter, proposer: NodeID(2))
+        for message in withBallot {
+            #expect(try Self.decode(Self.encode(message(largest))) == message(largest))
+            for counter in [Ballot.maximumCounter + 1, UInt64.max] {
+                let absurd = message(Ballot(counter: counter, proposer: NodeID(2)))
+                do {
+                    _ = try Self.decode(Self.encode(absurd))
+                    Issue.record("ballot counter \(counter) decoded in \(absurd)")
+                } catch {
+                    #expect(error.code == .invalidValue && error.detail.contains("ballot counter"), "\(error)")
+                }
+            }
+        }
+        do {
+            _ = try Self.decode([0xEE, 1])
+            Issue.record("an unknown tag decoded")
+        } catch {
+            #expect(error.code == .invalidValue && error.detail.contains("unknown CASPaxos message tag"), "\(error)")
+        }
         let bigKey = Self.encode(.prepare(requestID: 1, key: [UInt8](repeating: 1, count: 257), ballot: Self.ballot, age: 0, version: 1))
         do {
             _ = try Self.decode(bigKey)

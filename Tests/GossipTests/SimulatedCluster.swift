@@ -1,6 +1,7 @@
 import EventCore
 import Gossip
 import Simulation
+import Testing
 
 /// A gossip cluster in the simulator, for the tests: `count` nodes, node 0
 /// the seed, the others joining through it (staggered over the first
@@ -58,7 +59,10 @@ final class SimulatedCluster {
     }
 
     /// Broadcasts `count` messages from random live nodes, one every
-    /// `interval`, starting now; returns their IDs once all were sent.
+    /// `interval`, starting now; returns their IDs once all were sent. A
+    /// broadcast that fails is a test failure (recorded): the callers check
+    /// what the returned IDs reached, which says nothing of broadcasts that
+    /// were never made.
     func broadcast(_ count: Int, every interval: Duration, payloadSize: Int = 64) -> [MessageID] {
         var generator = network.makeRandomGenerator()
         var ids: [MessageID] = []
@@ -66,9 +70,14 @@ final class SimulatedCluster {
             let live = liveIndices
             let index = live[Int.random(in: 0..<live.count, using: &generator)]
             let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &+ number) }
-            if let id = try? drivers[index]?.broadcast(payload) {
+            do {
+                guard let id = try drivers[index]?.broadcast(payload) else {
+                    throw GossipError(.stopped, detail: "live node \(index) has no driver")
+                }
                 ids.append(id)
                 sentAt[id] = network.now
+            } catch {
+                Issue.record("broadcast \(number) from node \(index) failed: \(error)")
             }
             network.run(for: interval)
         }

@@ -119,7 +119,7 @@ public enum GossipMessage: Hashable, Sendable {
             try Frame.encode(protocol: .gossip, into: &writer) { encode(to: &$0) }
         } catch {
             // Frame.encode throws only for bodies above the frame limit
-            // (16 MiB by default); every gossip message is bounded far below.
+            // (4 MiB by default); every gossip message is bounded far below.
             preconditionFailure("a gossip message exceeded the frame limit: \(error)")
         }
     }

@@ -41,9 +41,10 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// 64 KiB, which travels in a few fragments.
     public var maximumAppendBytes = 64 << 10
     /// The longest command a proposal may carry, in bytes; longer ones are
-    /// refused with ``RaftError/commandTooLarge(size:limit:)``. Also the
-    /// decoder's limit for a command on the wire (1 ... 4 MiB). Default
-    /// 1 MiB.
+    /// refused with ``RaftError/commandTooLarge(size:limit:)`` (1 ... 4
+    /// MiB). Replicas decode with the protocol's limits
+    /// (``RaftMessage/decodingLimits``), not this one, so that members may
+    /// differ in it. Default 1 MiB.
     public var maximumCommandSize = 1 << 20
     /// The most command bytes a leader keeps appended but uncommitted;
     /// beyond it proposals are refused with

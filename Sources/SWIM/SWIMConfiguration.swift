@@ -61,10 +61,15 @@ public struct SWIMConfiguration: Hashable, Sendable {
     public var gossipInterval: Duration = .milliseconds(100)
     /// Members each gossip round goes to (0 ... 16). Default 3.
     public var gossipFanout = 3
-    /// The largest SWIM datagram, frame header included (256 ... 65,507).
-    /// Pings, acks and gossip carry as many queued updates as fit. Default
-    /// 1,400 (memberlist's UDP buffer), below an Ethernet MTU.
+    /// The largest SWIM datagram, frame header included (256 ...
+    /// ``largestPacketSize``). Pings, acks and gossip carry as many queued
+    /// updates as fit. Default 1,400 (memberlist's UDP buffer), below an
+    /// Ethernet MTU. A member reads packets up to ``largestPacketSize``
+    /// whatever its own setting, so members may differ in it.
     public var maximumPacketSize = 1_400
+    /// The largest ``maximumPacketSize``: a UDP datagram's largest payload
+    /// over IPv4.
+    public static let largestPacketSize = 65_507
 
     /// How often a member exchanges its full state with a random member
     /// (push-pull anti-entropy); scaled up by `⌈log₂(N / 32)⌉ + 1` above 32
@@ -180,7 +185,7 @@ public struct SWIMConfiguration: Hashable, Sendable {
         try check(gossipInterval >= .milliseconds(1) && gossipInterval <= .seconds(60),
                   "gossipInterval", gossipInterval, "1 ms ... 60 s")
         try check((0...16).contains(gossipFanout), "gossipFanout", gossipFanout, "0 ... 16")
-        try check((256...65_507).contains(maximumPacketSize), "maximumPacketSize", maximumPacketSize, "256 ... 65,507")
+        try check((256...Self.largestPacketSize).contains(maximumPacketSize), "maximumPacketSize", maximumPacketSize, "256 ... 65,507")
         try check(pushPullInterval >= .milliseconds(100), "pushPullInterval", pushPullInterval, "at least 100 ms")
         try check((4_096...4_194_304).contains(maximumStateSize), "maximumStateSize", maximumStateSize,
                   "4,096 ... 4,194,304")

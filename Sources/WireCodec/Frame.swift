@@ -49,21 +49,6 @@ public enum Frame {
         writer.patchUInt32(checksum, at: start + 9)
     }
 
-    /// Checks that `datagram` is exactly one valid frame and returns its
-    /// header and body. The body is a slice of `datagram` (no copy), valid
-    /// as long as `datagram` is.
-    ///
-    /// Checks run in this order, the first failure being thrown:
-    /// - ``WireError/Code/truncated``: fewer than 13 bytes;
-    /// - ``WireError/Code/badMagic``, then ``WireError/Code/unsupportedVersion``;
-    /// - ``WireError/Code/lengthExceedsLimit``: the stated frame length is
-    ///   above `limits.maximumFrameLength`;
-    /// - ``WireError/Code/lengthMismatch``: the stated body length is not
-    ///   the number of bytes after the header (fewer: a cut frame; more:
-    ///   trailing bytes);
-    /// - ``WireError/Code/badChecksum``: the CRC32C does not match;
-    /// - ``WireError/Code/unknownProtocol``: the protocol id, checked only
-    ///   once the checksum shows the header intact, is not a ``ProtocolID``.
     /// Decodes a frame as ``decode(_:limits:)`` does and returns its body,
     /// if it belongs to `protocolID`: what a protocol driver does with
     /// every datagram.
@@ -81,6 +66,21 @@ public enum Frame {
         return body
     }
 
+    /// Checks that `datagram` is exactly one valid frame and returns its
+    /// header and body. The body is a slice of `datagram` (no copy), valid
+    /// as long as `datagram` is.
+    ///
+    /// Checks run in this order, the first failure being thrown:
+    /// - ``WireError/Code/truncated``: fewer than 13 bytes;
+    /// - ``WireError/Code/badMagic``, then ``WireError/Code/unsupportedVersion``;
+    /// - ``WireError/Code/lengthExceedsLimit``: the stated frame length is
+    ///   above `limits.maximumFrameLength`;
+    /// - ``WireError/Code/lengthMismatch``: the stated body length is not
+    ///   the number of bytes after the header (fewer: a cut frame; more:
+    ///   trailing bytes);
+    /// - ``WireError/Code/badChecksum``: the CRC32C does not match;
+    /// - ``WireError/Code/unknownProtocol``: the protocol id, checked only
+    ///   once the checksum shows the header intact, is not a ``ProtocolID``.
     public static func decode(
         _ datagram: UnsafeRawBufferPointer, limits: WireLimits = .default
     ) throws(WireError) -> (header: FrameHeader, body: UnsafeRawBufferPointer) {

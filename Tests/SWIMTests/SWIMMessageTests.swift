@@ -112,7 +112,7 @@ struct SWIMMessageTests {
             [4] + Array(repeating: 0, count: 8) + [1, 7],  // gossip with update tag 7
             [5] + Array(repeating: 0, count: 8) + [0, 1] + Array(repeating: 0, count: 8) + [4, 1, 2, 3, 4, 0, 1, 0, 9, 0, 0],  // status 9
             [4] + Array(repeating: 0, count: 8) + [0xFF, 0xFF, 0x7F],  // 2 million updates claimed
-            [4] + Array(repeating: 0, count: 8) + [1, 4] + Array(repeating: 0, count: 8) + [0, 0xFF, 0x7F],  // 2 MB payload claimed
+            [4] + Array(repeating: 0, count: 8) + [1, 4] + Array(repeating: 0, count: 8) + [0, 0xFF, 0x7F],  // a 16,383-byte payload claimed, none present
             [4] + Array(repeating: 0, count: 8) + [0, 0],  // trailing byte
         ]
         for body in cases {

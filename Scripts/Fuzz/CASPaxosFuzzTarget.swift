@@ -106,6 +106,7 @@ extension CASPaxosMessage {
             .listKeys(requestID: id, after: after, raisingFloorTo: floor, minimumVersion: minimumVersion)
         case .keyList(_, let keys, let isComplete, let floor): .keyList(requestID: id, keys: keys, isComplete: isComplete, removalFloor: floor)
         case .setMinimumVersion(_, let version): .setMinimumVersion(requestID: id, version: version)
+        case .registersFull: .registersFull(requestID: id)
         }
     }
 }

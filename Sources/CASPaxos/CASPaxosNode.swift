@@ -160,7 +160,8 @@ public final class CASPaxosNode {
     ///     unique per run, since a restarted proposer counts its ballots
     ///     from zero again and could reuse one of its previous run's.
     /// - Throws: `ConfigurationError` for an invalid configuration or
-    ///   quorums, for a node with neither role, or for a
+    ///   quorums, for a `maximumMessageSize` above the transport's, for a
+    ///   node with neither role, or for a
     ///   `configurationStore` on a node that is not proposer-only;
     ///   ``AcceptorStoreError`` is reported as a `ConfigurationError` on
     ///   field `acceptorStore` (or `configurationStore`).
@@ -171,6 +172,13 @@ public final class CASPaxosNode {
         proposers: [Endpoint] = [], seed: UInt64? = nil, logger: any LogSink = DiscardingLogSink()
     ) throws(ConfigurationError) {
         try configuration.validate()
+        // A message the transport refuses would never leave: every attempt
+        // of a proposal carrying it would time out.
+        guard configuration.maximumMessageSize <= transport.maximumMessageSize else {
+            throw ConfigurationError(
+                field: "maximumMessageSize", value: "\(configuration.maximumMessageSize)",
+                allowedRange: "at most the transport's maximumMessageSize (\(transport.maximumMessageSize))")
+        }
         guard quorums != nil || acceptorStore != nil else {
             throw ConfigurationError(
                 field: "quorums", value: "nil", allowedRange: "quorums, an acceptor store, or both")

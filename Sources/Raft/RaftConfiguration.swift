@@ -149,4 +149,25 @@ public struct RaftConfiguration: Hashable, Sendable {
                 allowedRange: "at least snapshotChunkSize (\(snapshotChunkSize))")
         }
     }
+
+    /// The longest frame a replica with this configuration sends, in bytes,
+    /// frame header included: an append of up to ``maximumAppendBytes`` of
+    /// commands (or one command of up to ``maximumCommandSize``) in up to
+    /// ``RaftMessage/maximumEntriesPerAppend`` entries, or a snapshot chunk
+    /// of ``snapshotChunkSize``. ``RaftNode`` refuses a transport that
+    /// cannot send it.
+    public var largestFrameLength: Int {
+        let append = max(maximumAppendBytes, maximumCommandSize)
+            + RaftMessage.maximumEntriesPerAppend * RaftMessage.entryOverhead
+        return RaftMessage.messageOverhead + max(append, snapshotChunkSize)
+    }
+
+    /// The setting that decides ``largestFrameLength``.
+    var largestFrameSetting: (field: String, value: Int) {
+        if snapshotChunkSize > max(maximumAppendBytes, maximumCommandSize) {
+            return ("snapshotChunkSize", snapshotChunkSize)
+        }
+        return maximumCommandSize > maximumAppendBytes
+            ? ("maximumCommandSize", maximumCommandSize) : ("maximumAppendBytes", maximumAppendBytes)
+    }
 }

@@ -107,7 +107,14 @@ public struct RaftMessage: Hashable, Sendable {
     /// and chunks it could not decode, and never caught up.
     public static let decodingLimits = WireLimits(
         maximumByteStringLength: 4 << 20, maximumCollectionCount: maximumEntriesPerAppend,
-        maximumFrameLength: 2 * (4 << 20) + maximumEntriesPerAppend * 40 + 256)
+        maximumFrameLength: 2 * (4 << 20) + maximumEntriesPerAppend * entryOverhead + messageOverhead)
+
+    /// Bytes an entry adds to an append besides its command, at most (its
+    /// term, index, kind and length).
+    static let entryOverhead = 40
+    /// Bytes a message adds to its entries or chunk, at most (frame
+    /// header, kind, group, IDs, term and the body's other fields).
+    static let messageOverhead = 256
 
     /// The Raft group the message belongs to.
     public var group: UInt64

@@ -101,8 +101,9 @@ public final class RaftNode {
     ///     of its previous run's, which the leader drops as duplicates,
     ///     and a late answer to an old forward could complete a new one.
     ///   - logger: where dropped frames, send and storage failures go.
-    /// - Throws: `ConfigurationError` if `configuration` is invalid or
-    ///   `peers` contains `id`; whatever the state machine's
+    /// - Throws: `ConfigurationError` if `configuration` is invalid, its
+    ///   largest frame (``RaftConfiguration/largestFrameLength``) is above
+    ///   the transport's `maximumMessageSize`, or `peers` contains `id`; whatever the state machine's
     ///   ``RaftStateMachine/restore(from:)`` throws for the stored snapshot.
     public init(
         id: NodeID, group: UInt64, peers: [NodeID: Endpoint], storage: any RaftStorage,
@@ -110,6 +111,15 @@ public final class RaftNode {
         configuration: RaftConfiguration = RaftConfiguration(), seed: UInt64? = nil,
         logger: any LogSink = DiscardingLogSink()
     ) throws {
+        // A frame the transport refuses would never leave: an entry that
+        // cannot be sent blocks every entry after it.
+        guard configuration.largestFrameLength <= transport.maximumMessageSize else {
+            let (field, value) = configuration.largestFrameSetting
+            throw ConfigurationError(
+                field: field, value: "\(value)",
+                allowedRange: "values whose largest frame (\(configuration.largestFrameLength) bytes) fits the transport's "
+                    + "maximumMessageSize (\(transport.maximumMessageSize) bytes): lower it, or raise the transport's")
+        }
         var system = SystemRandomNumberGenerator()
         let seed = seed ?? system.next()
         lastForwardID = seed &* 0x9E37_79B9_7F4A_7C15

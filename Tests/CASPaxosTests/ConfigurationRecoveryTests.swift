@@ -145,6 +145,29 @@ struct ConfigurationRecoveryTests {
         #expect(cluster.check() == .linearizable)
     }
 
+    /// A message the transport refuses never leaves: every attempt of a
+    /// proposal carrying one would time out.
+    @Test("a maximumMessageSize above the transport's is refused")
+    func messageSizeFitsTransport() throws {
+        let network = SimulatedNetwork(seed: 15)
+        network.maximumMessageSize = 1 << 20
+        let node = network.addNode()
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumValueSize = 2 << 20
+        configuration.maximumMessageSize = 4 << 20
+        let error = #expect(throws: ConfigurationError.self) {
+            try CASPaxosNode(
+                transport: node, scheduler: node, configuration: configuration, quorums: nil,
+                acceptorStore: InMemoryAcceptorStore())
+        }
+        #expect(error?.field == "maximumMessageSize")
+        configuration.maximumValueSize = 512 << 10
+        configuration.maximumMessageSize = 1 << 20
+        #expect(try CASPaxosNode(
+            transport: node, scheduler: node, configuration: configuration, quorums: nil,
+            acceptorStore: InMemoryAcceptorStore()).acceptor != nil)
+    }
+
     @Test("a configuration store is refused on a node that is not proposer-only")
     func configurationStoreOnlyForProposers() throws {
         let network = SimulatedNetwork(seed: 15)

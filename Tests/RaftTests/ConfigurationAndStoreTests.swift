@@ -1,4 +1,5 @@
 import EventCore
+import Simulation
 import Testing
 import WireCodec
 @testable import Raft
@@ -41,6 +42,40 @@ struct ConfigurationAndStoreTests {
             try RaftReplica(id: NodeID(1), group: 1, peers: [NodeID(2), NodeID(2)], storage: InMemoryRaftStorage(),
                             seed: 1, now: .zero)
         }
+    }
+
+    /// The default UDP transport sends up to 4 MiB and a frame header; a
+    /// command of the 4 MiB the configuration allows, in its append, is
+    /// longer, and used to be appended and never sent, blocking the log.
+    @Test("a node refuses a transport that cannot send its largest frame, naming the setting; a command at the largest size it admits commits")
+    func largestFrameFitsTransport() throws {
+        let network = SimulatedNetwork(seed: 3)
+        network.maximumMessageSize = 1 << 20
+        var configuration = RaftConfiguration()
+        configuration.maximumCommandSize = 1 << 20
+        configuration.maximumUncommittedBytes = 4 << 20
+        let host = network.addNode()
+        do {
+            _ = try RaftNode(
+                id: NodeID(1), group: 1, peers: [NodeID(2): .loopbackV4(port: 2)], storage: InMemoryRaftStorage(),
+                stateMachine: KeyValueStateMachine(), transport: host, scheduler: host, configuration: configuration)
+            Issue.record("a node whose appends the transport refuses was made")
+        } catch let error as ConfigurationError {
+            #expect(error.field == "maximumCommandSize" && error.allowedRange.contains("\(1 << 20)"), "\(error)")
+        }
+        #expect(configuration.largestFrameLength > 1 << 20)
+
+        // The largest command whose frame fits: proposed, it commits.
+        configuration.maximumCommandSize = (1 << 20) - (configuration.largestFrameLength - (1 << 20))
+        #expect(configuration.largestFrameLength == 1 << 20)
+        let cluster = try RaftCluster(count: 3, seed: 3, configuration: configuration)
+        cluster.network.maximumMessageSize = 1 << 20
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        guard let leader = cluster.leader else { return }
+        var outcome: Result<[UInt8], RaftError>?
+        cluster.rafts[leader]?.propose([UInt8](repeating: 7, count: configuration.maximumCommandSize)) { outcome = $0 }
+        #expect(cluster.run(until: { outcome != nil }, limit: .seconds(5)))
+        #expect((try? outcome?.get()) != nil, "\(String(describing: outcome))")
     }
 
     @Test("in-memory storage: appends replace the suffix, reads respect the byte budget but return at least one entry")

@@ -53,12 +53,13 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         case staleConfiguration
         /// Acceptors refused to store the key: each holds
         /// ``CASPaxosConfiguration/maximumRegisters`` registers, and too
-        /// many of them for a quorum (for a garbage collection's or a
-        /// membership change's re-write, one, as it needs every acceptor).
+        /// many of them for a quorum (for a garbage collection's tombstone
+        /// re-write, which needs every acceptor, one).
         /// No retry succeeds until keys are deleted and collected, or the
         /// limit raised, so the proposal fails at once. Definite (a
-        /// proposal that may have written before fails with ``conflict``
-        /// instead).
+        /// proposal that sent an accept fails with ``conflict`` instead:
+        /// an acceptor that refused it for want of room may take a
+        /// repeated copy once room frees).
         case registersFull
     }
 

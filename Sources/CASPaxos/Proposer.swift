@@ -293,10 +293,11 @@ public struct Proposer {
         case .staleConfiguration(let requestID, let minimumVersion):
             receiveStaleConfiguration(requestID, minimumVersion, from: sender, now: now, into: &effects)
         case .registersFull(let requestID):
-            // The acceptor stored nothing: an accept it refused so is
-            // unwritten there.
+            // The acceptor stored nothing, but proves nothing of the
+            // future: unlike a promise, which only rises, room may free,
+            // and a repeated copy of the refused accept then be taken.
             receiveRefusal(
-                requestID, from: sender, isConflict: false, provesUnwritten: true, isFull: true, now: now,
+                requestID, from: sender, isConflict: false, provesUnwritten: false, isFull: true, now: now,
                 into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
@@ -755,8 +756,9 @@ public struct Proposer {
     /// acceptor's registers are full; once such refusals alone leave the
     /// attempt short of its quorum, the proposal fails at once (no retry
     /// can succeed before keys are collected), with
-    /// ``CASPaxosError/Code/registersFull`` if it sent no accept, else
-    /// indeterminate.
+    /// ``CASPaxosError/Code/registersFull`` if it never sent an accept, else
+    /// indeterminate (a refused accept may still be taken, once room
+    /// frees, from a repeated copy).
     private mutating func receiveRefusal(
         _ requestID: UInt64, from sender: Endpoint, isConflict: Bool, provesUnwritten: Bool, isFull: Bool = false,
         now: Instant, into effects: inout [CASPaxosEffect]

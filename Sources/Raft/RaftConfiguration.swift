@@ -44,7 +44,8 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// refused with ``RaftError/commandTooLarge(size:limit:)`` (1 ... 4
     /// MiB). Replicas decode with the protocol's limits
     /// (``RaftMessage/decodingLimits``), not this one, so that members may
-    /// differ in it. Default 1 MiB.
+    /// differ in it, as long as every member's transport carries the
+    /// largest frames of any (``largestFrameLength``). Default 1 MiB.
     public var maximumCommandSize = 1 << 20
     /// The most command bytes a leader keeps appended but uncommitted;
     /// beyond it proposals are refused with

@@ -194,10 +194,10 @@ public final class RaftNode {
     /// forwarding, or no leader known),
     /// ``RaftError/commandTooLarge(size:limit:)``,
     /// ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)`` and
-    /// ``RaftError/stopped``; ``RaftError/proposalDropped`` once an entry
-    /// of a later term is committed at or below its index (not when one is
-    /// merely appended there: it need not commit, and a later leader that
-    /// holds the proposal's entry may commit it).
+    /// ``RaftError/stopped``; ``RaftError/proposalDropped`` once another
+    /// entry commits at its index, or one of a later term below it (not
+    /// when one is merely appended there: it need not commit, and a later
+    /// leader that holds the proposal's entry may commit it).
     ///
     /// An outcome is known only as the log is committed and applied here: a
     /// leader that is cut off keeps its proposals pending until it learns
@@ -236,8 +236,12 @@ public final class RaftNode {
         // One entry proposed twice: no leader appends two at one place.
         if existing.term == proposal.term { return proposal.completion(.failure(.proposalDropped)) }
         let (later, earlier) = existing.term > proposal.term ? (existing, proposal) : (proposal, existing)
+        let aside = RaftEntryID(term: earlier.term, index: entry.index)
+        // As above: a second proposal of one earlier entry (a forged or
+        // repeated answer to a forward) must not take the first's place.
+        if displaced[aside] != nil { return proposal.completion(.failure(.proposalDropped)) }
         pending[entry.index] = later
-        displaced[RaftEntryID(term: earlier.term, index: entry.index)] = earlier
+        displaced[aside] = earlier
     }
 
     private func forward(

@@ -126,4 +126,74 @@ struct RegisterLimitTests {
         #expect(cluster.acceptors[0].register(Self.new) == nil && cluster.acceptors[1].register(Self.new) == nil)
         #expect(cluster.acceptors[2].register(Self.new)?.value == [1])
     }
+
+    /// A refusal for want of room proves nothing of the future, unlike a
+    /// conflict (a promise only rises): once room frees, a repeated copy
+    /// of the refused accept is taken. So a proposal whose accept every
+    /// acceptor refused, the full ones for want of room, has not proved it
+    /// unwritten, and fails indeterminate.
+    @Test("an accept refused for want of room may be taken later from a repeated copy: the proposal fails indeterminate")
+    func roomFreedLater() throws {
+        var cluster = try Cluster()
+        var proposer = try DuplicatedAcceptTests.makeProposer(7)
+        let endpoint = Endpoint.loopbackV4(port: 100)
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.new, change: { _ in [1] }, now: cluster.now, into: &effects)
+        guard case .sendToEach(.prepare(_, _, let ballot, _, _), _)? = effects.first else {
+            Issue.record("no prepare: \(effects)")
+            return
+        }
+        // Acceptors 0 and 1 are full (a tombstone below their floor), and
+        // promise the proposer's first ballot, the least above the floor,
+        // with nothing stored.
+        let floor = Ballot(counter: ballot.counter, proposer: NodeID(ballot.proposer.rawValue - 1))
+        let tombstone = Ballot(counter: ballot.counter, proposer: NodeID(1))
+        var small = CASPaxosConfiguration()
+        small.maximumRegisters = 1
+        for index in 0..<2 {
+            cluster.acceptors[index] = try Acceptor(
+                recovering: AcceptorSnapshot(
+                    registers: [Self.held: RegisterState(promised: tombstone, accepted: tombstone, value: nil)],
+                    removalFloor: floor),
+                configuration: small)
+        }
+        let promises = cluster.deliver(effects, from: endpoint, reaching: 0..<2)
+        effects.removeAll()
+        for (from, reply) in promises { proposer.receive(reply, from: from, now: cluster.now, into: &effects) }
+        let accept = effects
+        // Another proposer's prepare reaches acceptor 2 first: it refuses
+        // the accept with a conflict, knowing it never took it; 0 and 1
+        // refuse it for want of room.
+        var other = try DuplicatedAcceptTests.makeProposer(9)
+        var otherEffects: [CASPaxosEffect] = []
+        _ = try other.propose(key: Self.new, change: { _ in [9] }, now: cluster.now, into: &otherEffects)
+        _ = cluster.deliver(otherEffects, from: .loopbackV4(port: 101), reaching: 2..<3)
+        effects.removeAll()
+        // The conflict first: the full acceptors' refusals then end the
+        // attempt with every acceptor's refusal in.
+        let refusals =
+            cluster.deliver(accept, from: endpoint, reaching: 2..<3) + cluster.deliver(accept, from: endpoint, reaching: 0..<2)
+        #expect(refusals.filter { if case .registersFull = $0.message { true } else { false } }.count == 2)
+        for (from, reply) in refusals { proposer.receive(reply, from: from, now: cluster.now, into: &effects) }
+        let result = cluster.finish(id, on: &proposer, at: endpoint, startingWith: effects)
+        guard case .failure(let error)? = result else {
+            Issue.record("the write did not fail: \(String(describing: result))")
+            return
+        }
+        #expect(error.code == .conflict && error.isIndeterminate, "\(error)")
+
+        // Room frees (acceptor 0 collects its tombstone, acceptor 1 gets a
+        // higher limit) and a repeated copy of the accept arrives: both take
+        // it, and a read finds the value chosen.
+        var ignored: [CASPaxosEffect] = []
+        cluster.acceptors[0].receive(
+            .removeTombstone(requestID: 77, key: Self.held, ballot: tombstone), from: endpoint, into: &ignored)
+        cluster.acceptors[1] = try Acceptor(recovering: cluster.acceptors[1].snapshot, configuration: CASPaxosConfiguration())
+        _ = cluster.deliver(accept, from: endpoint, reaching: 0..<2)
+        var reader = try DuplicatedAcceptTests.makeProposer(11)
+        var readEffects: [CASPaxosEffect] = []
+        let read = try reader.read(key: Self.new, now: cluster.now, into: &readEffects)
+        let seen = cluster.finish(read, on: &reader, at: .loopbackV4(port: 102), startingWith: readEffects)
+        #expect(try seen?.get() == [1])
+    }
 }

@@ -55,7 +55,21 @@ struct KeyValueLinearizabilityTests {
         try Self.check(seed: seed, configuration: Self.snapshotting)
     }
 
-    static func check(seed: UInt64, configuration: RaftConfiguration) throws {
+    /// The other tests send each operation to the leader when there is
+    /// one, which forwards few (4 over 20 seeds): here every operation goes
+    /// to a random live node, so most are forwarded, under the same faults.
+    @Test("60 more seeds with every operation sent to a random live node (forwarded): still linearizable",
+          arguments: UInt64(2_001)...2_060)
+    func linearizableWhenForwarded(seed: UInt64) throws {
+        let sentToFollowers = try Self.check(seed: seed, configuration: RaftConfiguration(), toAnyNode: true)
+        #expect(sentToFollowers >= 50, "seed \(seed): \(sentToFollowers) of 150 operations sent to a follower")
+    }
+
+    /// Runs the faults and the clients of one seed and checks the history;
+    /// returns how many operations went to a node that was not leader then
+    /// (which forwards them to the leader it knows, or refuses them).
+    @discardableResult
+    static func check(seed: UInt64, configuration: RaftConfiguration, toAnyNode: Bool = false) throws -> Int {
         let cluster = try RaftCluster(count: seed % 2 == 0 ? 5 : 3, seed: seed, link: RaftSimulationTests.faultyLink,
                                       configuration: configuration, fileStorage: Self.fileStorage,
                                       makeStateMachine: { KeyValueStateMachine() })
@@ -63,6 +77,7 @@ struct KeyValueLinearizabilityTests {
         var random = SeededRandomGenerator(seed: seed)
         let history = History()
         var operation = 0
+        var sentToFollowers = 0
         for _ in 0..<6 {  // 3 s of simulated time
             try nemesis.strike()
             for _ in 0..<25 {
@@ -75,7 +90,8 @@ struct KeyValueLinearizabilityTests {
                     case 1, 2, 3: (.get(key: key), .get)
                     default: (.put(key: key, value: value), .put(value))
                     }
-                if let target = nemesis.target() {
+                if let target = toAnyNode ? nemesis.anyTarget() : nemesis.target() {
+                    if cluster.rafts[target]?.role != .leader { sentToFollowers += 1 }
                     Self.propose(command, input, key: key, client: operation % 8, at: target, in: cluster, history: history)
                 }
                 cluster.run(for: .milliseconds(20))
@@ -93,6 +109,7 @@ struct KeyValueLinearizabilityTests {
         #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
         let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
         #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
+        return sentToFollowers
     }
 
     /// Proposes `command` at node `index`, recording it in `history` with

@@ -46,6 +46,11 @@ struct Nemesis {
         cluster.leader ?? cluster.live.randomElement(using: &random)
     }
 
+    /// Any live node, leader or not: a follower forwards the request.
+    mutating func anyTarget() -> Int? {
+        cluster.live.randomElement(using: &random)
+    }
+
     /// Heals every link and restarts every crashed node.
     mutating func stop() throws {
         cluster.network.heal()

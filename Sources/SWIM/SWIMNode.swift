@@ -69,7 +69,9 @@ public final class SWIMNode {
     ///     (`SimulatedNetwork.joinGroup`).
     ///   - logger: where dropped frames and send failures are logged.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
-    ///   invalid, or if the endpoint advertised (`advertising`, else the
+    ///   invalid, if a push-pull of `maximumStateSize` or a packet of
+    ///   `maximumPacketSize` would not fit the transport's
+    ///   `maximumMessageSize`, or if the endpoint advertised (`advertising`, else the
     ///   transport's) is a wildcard address or port 0, which no other
     ///   member can reach: pass `advertising` when the transport is bound
     ///   to 0.0.0.0 or ::.
@@ -86,6 +88,16 @@ public final class SWIMNode {
                 field: advertising == nil ? "advertising (the transport's endpoint)" : "advertising",
                 value: "\(advertised)",
                 allowedRange: "an address and port other members can reach (pass advertising with a wildcard bind)")
+        }
+        // A push-pull (a body of up to maximumStateSize) or a packet the
+        // transport refuses would never leave.
+        let largestFrame = max(configuration.maximumStateSize + FrameHeader.size, configuration.maximumPacketSize)
+        guard largestFrame <= transport.maximumMessageSize else {
+            let field = largestFrame == configuration.maximumPacketSize ? "maximumPacketSize" : "maximumStateSize"
+            throw ConfigurationError(
+                field: field, value: "\(field == "maximumPacketSize" ? configuration.maximumPacketSize : configuration.maximumStateSize)",
+                allowedRange: "values whose largest frame (\(largestFrame) bytes) fits the transport's maximumMessageSize "
+                    + "(\(transport.maximumMessageSize) bytes)")
         }
         var system = SystemRandomNumberGenerator()
         var generator = SeededRandomGenerator(seed: seed ?? system.next())

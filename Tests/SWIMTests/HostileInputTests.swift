@@ -1,4 +1,5 @@
 import EventCore
+import Simulation
 import SWIM
 import Testing
 import WireCodec
@@ -168,6 +169,23 @@ struct HostileInputTests {
         #expect(throws: Never.self) { try configuration.validate() }
         configuration.maximumStateSize = (4 << 20) + 1
         #expect(throws: ConfigurationError.self) { try configuration.validate() }
+    }
+
+    /// A push-pull the transport refuses would never leave: members would
+    /// never merge their states.
+    @Test("a node refuses a transport that cannot carry a push-pull of maximumStateSize, naming the setting")
+    func stateSizeFitsTransport() throws {
+        let network = SimulatedNetwork(seed: 5)
+        network.maximumMessageSize = 64 << 10
+        let host = network.addNode()
+        var configuration = SWIMConfiguration()
+        configuration.maximumStateSize = 64 << 10
+        let error = #expect(throws: ConfigurationError.self) {
+            try SWIMNode(transport: host, scheduler: host, configuration: configuration)
+        }
+        #expect(error?.field == "maximumStateSize")
+        configuration.maximumStateSize = (64 << 10) - FrameHeader.size
+        #expect(throws: Never.self) { try SWIMNode(transport: host, scheduler: host, configuration: configuration) }
     }
 
     @Test("a flood of forged members stops at maximumMembers")

@@ -46,6 +46,14 @@ public struct CASPaxosOutbox {
             openCount += 1
         }
 
+        /// Closes the open frame, if it holds a message.
+        mutating func closeOpenFrame() {
+            guard openCount > 0 else { return }
+            closed.append((bytes.count, openCount))
+            openStart = bytes.count
+            openCount = 0
+        }
+
         mutating func removeAll() {
             bytes.removeAll()
             closed.removeAll(keepingCapacity: true)
@@ -91,12 +99,18 @@ public struct CASPaxosOutbox {
     /// Whether nothing waits to be sent.
     public var isEmpty: Bool { messageCount == 0 }
 
-    /// Encodes `message` into the frames for `destination`.
+    /// Encodes `message` into the frames for `destination`. A
+    /// ``CASPaxosMessage/registersFull(requestID:)`` goes in a frame of its
+    /// own: a build from before it refuses a frame holding one, whole, and
+    /// would lose the other replies batched with it.
     public mutating func append(_ message: CASPaxosMessage, to destination: Endpoint) {
         let queue = queue(for: destination)
+        let isAlone = if case .registersFull = message { true } else { false }
+        if isAlone { queues[queue].closeOpenFrame() }
         let start = queues[queue].bytes.count
         message.encode(to: &queues[queue].bytes)
         queues[queue].add(messageAt: start, limits: limits)
+        if isAlone { queues[queue].closeOpenFrame() }
         messageCount += 1
     }
 
@@ -132,7 +146,7 @@ public struct CASPaxosOutbox {
     ) {
         let frameLimits = WireLimits(maximumFrameLength: maximumMessageSize)
         for queue in 0..<used {
-            queues[queue].closed.append((queues[queue].bytes.count, queues[queue].openCount))
+            queues[queue].closeOpenFrame()
             Self.emitFrames(of: queues[queue], limits: frameLimits, send)
         }
         removeAll()

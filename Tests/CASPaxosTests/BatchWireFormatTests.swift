@@ -141,22 +141,40 @@ struct BatchWireFormatTests {
         }
     }
 
+    /// A build from before tag 27 refuses a frame holding it, whole.
+    @Test("a registersFull goes in a frame of its own, between batches of the replies around it")
+    func registersFullAlone() throws {
+        var outbox = CASPaxosOutbox(configuration: Self.configuration)
+        let replies: [CASPaxosMessage] = [
+            .accepted(requestID: 1), .accepted(requestID: 2), .registersFull(requestID: 3), .accepted(requestID: 4),
+            .registersFull(requestID: 5),
+        ]
+        for reply in replies { outbox.append(reply, to: Self.acceptor) }
+        let frames = try Self.frames(of: &outbox).map { try Self.decodeFrame($0.1) }
+        #expect(frames == [
+            [.accepted(requestID: 1), .accepted(requestID: 2)], [.registersFull(requestID: 3)],
+            [.accepted(requestID: 4)], [.registersFull(requestID: 5)],
+        ])
+    }
+
     @Test("the outbox coalesces per destination: a lone message in its own frame, several in a batch")
     func coalescing() throws {
+        // Every kind but registersFull, which goes alone (registersFullAlone).
+        let samples = Self.samples.filter { if case .registersFull = $0 { false } else { true } }
         var outbox = CASPaxosOutbox(configuration: Self.configuration)
         let other = Endpoint.loopbackV4(port: 2)
-        outbox.append(Self.samples[0], to: Self.acceptor)
-        outbox.append(Self.samples[1], to: other)
-        for message in Self.samples.dropFirst(2) { outbox.append(message, to: Self.acceptor) }
-        #expect(outbox.messageCount == Self.samples.count)
+        outbox.append(samples[0], to: Self.acceptor)
+        outbox.append(samples[1], to: other)
+        for message in samples.dropFirst(2) { outbox.append(message, to: Self.acceptor) }
+        #expect(outbox.messageCount == samples.count)
         let frames = Self.frames(of: &outbox)
         #expect(outbox.isEmpty)
         #expect(frames.map(\.0) == [Self.acceptor, other])
-        #expect(try Self.decodeFrame(frames[0].1) == [Self.samples[0]] + Self.samples.dropFirst(2))
-        #expect(try Self.decodeFrame(frames[1].1) == [Self.samples[1]])
+        #expect(try Self.decodeFrame(frames[0].1) == [samples[0]] + samples.dropFirst(2))
+        #expect(try Self.decodeFrame(frames[1].1) == [samples[1]])
         // The lone message's frame is its own encoding, as without batches.
         var alone = WireWriter()
-        try Self.samples[1].encodeFrame(into: &alone, maximumMessageSize: Self.configuration.maximumMessageSize)
+        try samples[1].encodeFrame(into: &alone, maximumMessageSize: Self.configuration.maximumMessageSize)
         #expect(frames[1].1 == alone.bytes)
         #expect(Self.frames(of: &outbox).isEmpty)
     }

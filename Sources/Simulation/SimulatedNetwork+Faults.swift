@@ -64,7 +64,9 @@ extension SimulatedNetwork {
     /// discarded, copies arriving while it is down are dropped
     /// (``SimulationStatistics/droppedByCrash``), and its `send` throws
     /// `TransportError.Code.closed`. Messages it sent before are already on
-    /// the wire and still arrive. Does nothing if it is already crashed.
+    /// the wire and still arrive. It leaves every multicast group, as a
+    /// process that ends closes its sockets: restarted, it must join again.
+    /// Does nothing if it is already crashed.
     ///
     /// - Precondition: `node` belongs to this network.
     public func crash(_ node: SimulatedNode) {
@@ -73,6 +75,7 @@ extension SimulatedNetwork {
         node.isCrashed = true
         node.receiveHandler = nil
         discardTimers(of: Int32(node.index))
+        for group in multicastGroups.keys { multicastGroups[group]?.removeAll { $0 == Int32(node.index) } }
         if recorder.isEnabled { record(.crash(node: node.localEndpoint)) }
         node.onCrash?(node)
     }

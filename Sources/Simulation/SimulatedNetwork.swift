@@ -131,7 +131,7 @@ public final class SimulatedNetwork {
     /// Makes `node` a member of the multicast group `group` (an endpoint no
     /// node has, such as `239.192.0.77:7948`): a message sent to `group`
     /// reaches every member, each copy over its own link from the sender.
-    /// Joining twice changes nothing.
+    /// Joining twice changes nothing. A crash ends the node's memberships.
     public func joinGroup(_ group: Endpoint, node: SimulatedNode) {
         precondition(node.network === self, "the node belongs to another SimulatedNetwork")
         let index = Int32(node.index)

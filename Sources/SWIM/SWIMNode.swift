@@ -66,7 +66,8 @@ public final class SWIMNode {
     ///     (`UDPSocketTransport.listen(toGroup:on:)`); the node takes its
     ///     receive handler. Announcements are sent through `transport`. In
     ///     the simulator, make the node a member of the group instead
-    ///     (`SimulatedNetwork.joinGroup`).
+    ///     (`SimulatedNetwork.joinGroup`), and again after a restart: a
+    ///     crash ends its memberships.
     ///   - logger: where dropped frames and send failures are logged.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
     ///   invalid, if a push-pull of `maximumStateSize` or a packet of

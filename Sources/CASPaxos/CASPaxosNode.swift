@@ -174,11 +174,9 @@ public final class CASPaxosNode {
         try configuration.validate()
         // A message the transport refuses would never leave: every attempt
         // of a proposal carrying it would time out.
-        guard configuration.maximumMessageSize <= transport.maximumMessageSize else {
-            throw ConfigurationError(
-                field: "maximumMessageSize", value: "\(configuration.maximumMessageSize)",
-                allowedRange: "at most the transport's maximumMessageSize (\(transport.maximumMessageSize))")
-        }
+        try transport.checkCarries(
+            frameLength: configuration.maximumMessageSize, setBy: "maximumMessageSize",
+            value: configuration.maximumMessageSize)
         guard quorums != nil || acceptorStore != nil else {
             throw ConfigurationError(
                 field: "quorums", value: "nil", allowedRange: "quorums, an acceptor store, or both")

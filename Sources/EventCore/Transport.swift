@@ -55,6 +55,19 @@ extension Transport {
         }
         try result.get()
     }
+
+    /// Throws a `ConfigurationError` naming `field` (set to `value`) unless
+    /// frames of `frameLength` bytes, the longest that setting makes a
+    /// driver send, fit ``maximumMessageSize``: a frame the transport
+    /// refuses would never leave. Drivers call it as they are created.
+    public func checkCarries(frameLength: Int, setBy field: String, value: Int) throws(ConfigurationError) {
+        guard frameLength <= maximumMessageSize else {
+            throw ConfigurationError(
+                field: field, value: "\(value)",
+                allowedRange: "values whose largest frame (\(frameLength) bytes) fits the transport's "
+                    + "maximumMessageSize (\(maximumMessageSize) bytes): lower it, or raise the transport's")
+        }
+    }
 }
 
 /// Why a ``Transport`` refused a message.

@@ -113,13 +113,8 @@ public final class RaftNode {
     ) throws {
         // A frame the transport refuses would never leave: an entry that
         // cannot be sent blocks every entry after it.
-        guard configuration.largestFrameLength <= transport.maximumMessageSize else {
-            let (field, value) = configuration.largestFrameSetting
-            throw ConfigurationError(
-                field: field, value: "\(value)",
-                allowedRange: "values whose largest frame (\(configuration.largestFrameLength) bytes) fits the transport's "
-                    + "maximumMessageSize (\(transport.maximumMessageSize) bytes): lower it, or raise the transport's")
-        }
+        let (field, value) = configuration.largestFrameSetting
+        try transport.checkCarries(frameLength: configuration.largestFrameLength, setBy: field, value: value)
         var system = SystemRandomNumberGenerator()
         let seed = seed ?? system.next()
         lastForwardID = seed &* 0x9E37_79B9_7F4A_7C15

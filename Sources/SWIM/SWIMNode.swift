@@ -92,14 +92,11 @@ public final class SWIMNode {
         }
         // A push-pull (a body of up to maximumStateSize) or a packet the
         // transport refuses would never leave.
-        let largestFrame = max(configuration.maximumStateSize + FrameHeader.size, configuration.maximumPacketSize)
-        guard largestFrame <= transport.maximumMessageSize else {
-            let field = largestFrame == configuration.maximumPacketSize ? "maximumPacketSize" : "maximumStateSize"
-            throw ConfigurationError(
-                field: field, value: "\(field == "maximumPacketSize" ? configuration.maximumPacketSize : configuration.maximumStateSize)",
-                allowedRange: "values whose largest frame (\(largestFrame) bytes) fits the transport's maximumMessageSize "
-                    + "(\(transport.maximumMessageSize) bytes)")
-        }
+        try transport.checkCarries(
+            frameLength: configuration.maximumStateSize + FrameHeader.size, setBy: "maximumStateSize",
+            value: configuration.maximumStateSize)
+        try transport.checkCarries(
+            frameLength: configuration.maximumPacketSize, setBy: "maximumPacketSize", value: configuration.maximumPacketSize)
         var system = SystemRandomNumberGenerator()
         var generator = SeededRandomGenerator(seed: seed ?? system.next())
         let nodeID = id ?? NodeID.random(using: &generator)

@@ -15,15 +15,34 @@ struct RegisterLimitTests {
     static let held = Array("held".utf8)
     static let new = Array("new".utf8)
 
-    /// An acceptor with room for one register, holding ``held``, and a
-    /// removal floor of `floor`.
-    static func fullAcceptor(floor: Ballot = .zero) throws -> Acceptor {
+    /// An acceptor with room for one register, holding ``held`` as
+    /// `register`, and a removal floor of `floor`.
+    static func fullAcceptor(
+        floor: Ballot = .zero, holding register: RegisterState = RegisterState(promised: Ballot(counter: 50, proposer: NodeID(1)))
+    ) throws -> Acceptor {
         var configuration = CASPaxosConfiguration()
         configuration.maximumRegisters = 1
-        let register = RegisterState(promised: Ballot(counter: 50, proposer: NodeID(1)))
         return try Acceptor(
             recovering: AcceptorSnapshot(registers: [held: register], removalFloor: floor),
             configuration: configuration)
+    }
+
+    /// `proposer` starts writing [1] to ``new``: the proposal, its effects
+    /// (the prepare), and the removal floor just below the prepare's
+    /// ballot, whose least ballot above is that one (an acceptor with that
+    /// floor promises it without a register).
+    static func firstWrite(
+        _ proposer: inout Proposer, at now: Instant
+    ) throws -> (id: UInt64, effects: [CASPaxosEffect], floor: Ballot) {
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: new, change: { _ in [1] }, now: now, into: &effects)
+        let prepared = effects.first.flatMap { effect -> Ballot? in
+            if case .sendToEach(.prepare(_, _, let ballot, _, _), _) = effect { ballot } else { nil }
+        }
+        let ballot = try #require(prepared, "no prepare: \(effects)")
+        let floor = Ballot(counter: ballot.counter, proposer: NodeID(ballot.proposer.rawValue - 1))
+        #expect(floor.successor == ballot)
+        return (id, effects, floor)
     }
 
     static func replies(_ effects: [CASPaxosEffect]) -> [CASPaxosMessage] {
@@ -108,14 +127,7 @@ struct RegisterLimitTests {
     func fullAfterAcceptIsIndeterminate() throws {
         var cluster = try Cluster()
         var proposer = try DuplicatedAcceptTests.makeProposer(7)
-        var effects: [CASPaxosEffect] = []
-        let id = try proposer.propose(key: Self.new, change: { _ in [1] }, now: cluster.now, into: &effects)
-        guard case .sendToEach(.prepare(_, _, let ballot, _, _), _)? = effects.first else {
-            Issue.record("no prepare: \(effects)")
-            return
-        }
-        let floor = Ballot(counter: ballot.counter, proposer: NodeID(ballot.proposer.rawValue - 1))
-        #expect(floor.successor == ballot)
+        let (id, effects, floor) = try Self.firstWrite(&proposer, at: cluster.now)
         for index in 0..<2 { cluster.acceptors[index] = try Self.fullAcceptor(floor: floor) }
         let result = cluster.finish(id, on: &proposer, at: .loopbackV4(port: 100), startingWith: effects)
         guard case .failure(let error)? = result else {
@@ -137,25 +149,15 @@ struct RegisterLimitTests {
         var cluster = try Cluster()
         var proposer = try DuplicatedAcceptTests.makeProposer(7)
         let endpoint = Endpoint.loopbackV4(port: 100)
-        var effects: [CASPaxosEffect] = []
-        let id = try proposer.propose(key: Self.new, change: { _ in [1] }, now: cluster.now, into: &effects)
-        guard case .sendToEach(.prepare(_, _, let ballot, _, _), _)? = effects.first else {
-            Issue.record("no prepare: \(effects)")
-            return
-        }
+        let (id, prepare, floor) = try Self.firstWrite(&proposer, at: cluster.now)
+        var effects = prepare
         // Acceptors 0 and 1 are full (a tombstone below their floor), and
         // promise the proposer's first ballot, the least above the floor,
         // with nothing stored.
-        let floor = Ballot(counter: ballot.counter, proposer: NodeID(ballot.proposer.rawValue - 1))
-        let tombstone = Ballot(counter: ballot.counter, proposer: NodeID(1))
-        var small = CASPaxosConfiguration()
-        small.maximumRegisters = 1
+        let tombstone = Ballot(counter: floor.counter, proposer: NodeID(1))
         for index in 0..<2 {
-            cluster.acceptors[index] = try Acceptor(
-                recovering: AcceptorSnapshot(
-                    registers: [Self.held: RegisterState(promised: tombstone, accepted: tombstone, value: nil)],
-                    removalFloor: floor),
-                configuration: small)
+            cluster.acceptors[index] = try Self.fullAcceptor(
+                floor: floor, holding: RegisterState(promised: tombstone, accepted: tombstone, value: nil))
         }
         let promises = cluster.deliver(effects, from: endpoint, reaching: 0..<2)
         effects.removeAll()

@@ -98,6 +98,10 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     private var nextTurnRunning: [() -> Void] = []
     private var shutdownHandlers: [(hook: LoopHook, body: () -> Void)] = []
     private var nextHook: UInt64 = 0
+    /// How many times the loop has blocked in `epoll_wait` (a wait with a
+    /// timeout other than zero). Loop-confined; tests read it from the loop
+    /// to tell a wake-up that needed no sleep from one that slept.
+    package private(set) var blockingWaits = 0
 
     private static let wakeToken = UInt64.max
 
@@ -448,7 +452,10 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
                 // The poll may have run up to the next timer's deadline.
                 if count == 0 { timeout = timeoutMilliseconds() }
             }
-            if count == 0 { count = CChorus_epoll_wait(epollFD, &events, &tokens, Int32(capacity), timeout) }
+            if count == 0 {
+                if timeout != 0 { blockingWaits += 1 }
+                count = CChorus_epoll_wait(epollFD, &events, &tokens, Int32(capacity), timeout)
+            }
             handledIO = count > 0
             if count > 0 {
                 for i in 0..<Int(count) {

@@ -6,7 +6,9 @@ import EventCore
 // once) and when a copy arrives (copies already in flight when the link was
 // blocked are dropped too). A copy sent before a heal and arriving after it
 // is delivered. Crashes are checked at arrival: a copy reaching a crashed
-// node is dropped, one reaching it after its restart is delivered.
+// node is dropped, one reaching it after its restart is delivered, unless
+// the node sent it itself before the crash (it never left the node's
+// sockets, which the crash closed).
 extension SimulatedNetwork {
     /// Forces `schedule`'s faults on the messages it names (by number:
     /// message n is the n-th sent since the network was created), in place
@@ -63,8 +65,10 @@ extension SimulatedNetwork {
     /// Crashes `node`: its receive handler is removed, its pending timers are
     /// discarded, copies arriving while it is down are dropped
     /// (``SimulationStatistics/droppedByCrash``), and its `send` throws
-    /// `TransportError.Code.closed`. Messages it sent before are already on
-    /// the wire and still arrive. It leaves every multicast group, as a
+    /// `TransportError.Code.closed`. Messages it sent other nodes before are
+    /// already on the wire and still arrive; those it sent itself (to its
+    /// own endpoint, or to a group it belongs to) never left its sockets
+    /// and are dropped, even after a restart. It leaves every multicast group, as a
     /// process that ends closes its sockets: restarted, it must join again.
     /// Does nothing if it is already crashed.
     ///
@@ -73,6 +77,7 @@ extension SimulatedNetwork {
         precondition(node.network === self, "the node belongs to another SimulatedNetwork")
         guard !node.isCrashed else { return }
         node.isCrashed = true
+        node.crashes &+= 1
         node.receiveHandler = nil
         discardTimers(of: Int32(node.index))
         for group in multicastGroups.keys { multicastGroups[group]?.removeAll { $0 == Int32(node.index) } }

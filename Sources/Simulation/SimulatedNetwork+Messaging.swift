@@ -117,12 +117,12 @@ extension SimulatedNetwork {
     }
 
     /// Hands a copy to its destination's receive handler, or drops it if the
-    /// destination is crashed, the link is blocked, or no handler is
-    /// installed.
+    /// destination is crashed, the node sent it itself and crashed since,
+    /// the link is blocked, or no handler is installed.
     private func handOver(source: Int32, destination: Int32, payload: Int32, messageID: UInt64) {
         let target = nodes[Int(destination)]
         let sender = nodes[Int(source)].localEndpoint
-        if target.isCrashed {
+        if target.isCrashed || (source == destination && payloadSenderCrashes[Int(payload)] != target.crashes) {
             return countDrop(.crash, messageID: messageID, from: sender, to: target.localEndpoint)
         }
         if !blockedLinks.isEmpty, blockedLinks.contains(Self.linkKey(source, destination)) {
@@ -151,9 +151,11 @@ extension SimulatedNetwork {
         if let free = freePayloads.popLast() {
             slot = free
             payloads[Int(slot)].append(contentsOf: message)
+            payloadSenderCrashes[Int(slot)] = nodes[Int(source)].crashes
         } else {
             slot = Int32(payloads.count)
             payloads.append(Array(message))
+            payloadSenderCrashes.append(nodes[Int(source)].crashes)
         }
         let (due, overflow) = now.nanoseconds.addingReportingOverflow(delay)
         queue.push(

@@ -73,6 +73,9 @@ public final class SimulatedNetwork {
     /// Message bytes in flight, by slot; a delivery event names its slot.
     @exclusivity(unchecked) var payloads: [[UInt8]] = []
     @exclusivity(unchecked) var freePayloads: [Int32] = []
+    /// Per payload slot: the sender's ``SimulatedNode/crashes`` when the
+    /// copy was queued, so a copy a node sent itself dies with its crash.
+    @exclusivity(unchecked) var payloadSenderCrashes: [UInt32] = []
 
     /// Pending timers and scripted actions, by slot; a timer event names its
     /// slot and the slot's generation when it was armed.

@@ -24,6 +24,11 @@ public final class SimulatedNode: Transport, Scheduler {
     /// and ``SimulatedNetwork/restart(_:)``).
     @exclusivity(unchecked) public internal(set) var isCrashed = false
 
+    /// How many times the node has crashed: a message it sent itself is
+    /// delivered only if the node has not crashed since (see
+    /// ``SimulatedNetwork/crash(_:)``).
+    @exclusivity(unchecked) var crashes: UInt32 = 0
+
     /// Run by ``SimulatedNetwork/restart(_:)`` right after the node comes
     /// back up, to re-create the driver: install a receive handler, arm
     /// timers. It survives crashes; nothing else of the node does.

@@ -107,17 +107,26 @@ struct SWIMMessageTests {
 
     @Test("unknown kinds, tags and statuses, and over-limit lengths are typed errors")
     func malformed() {
-        let cases: [[UInt8]] = [
-            [9] + Array(repeating: 0, count: 8) + [0],  // kind 9
-            [4] + Array(repeating: 0, count: 8) + [1, 7],  // gossip with update tag 7
-            [5] + Array(repeating: 0, count: 8) + [0, 1] + Array(repeating: 0, count: 8) + [4, 1, 2, 3, 4, 0, 1, 0, 9, 0, 0],  // status 9
-            [4] + Array(repeating: 0, count: 8) + [0xFF, 0xFF, 0x7F],  // 2 million updates claimed
-            [4] + Array(repeating: 0, count: 8) + [1, 4] + Array(repeating: 0, count: 8) + [0, 0xFF, 0x7F],  // a 16,383-byte payload claimed, none present
-            [4] + Array(repeating: 0, count: 8) + [0, 0],  // trailing byte
+        let cases: [([UInt8], WireError.Code)] = [
+            ([9] + Array(repeating: 0, count: 8) + [0], .invalidValue),  // kind 9
+            ([4] + Array(repeating: 0, count: 8) + [1, 7], .invalidValue),  // gossip with update tag 7
+            ([5] + Array(repeating: 0, count: 8) + [0, 1] + Array(repeating: 0, count: 8) + [4, 1, 2, 3, 4, 0, 1, 0, 9, 0, 0],
+             .invalidValue),  // status 9
+            ([4] + Array(repeating: 0, count: 8) + [0xFF, 0xFF, 0x7F], .lengthExceedsLimit),  // 2 million updates claimed
+            ([4] + Array(repeating: 0, count: 8) + [1, 4] + Array(repeating: 0, count: 8) + [0, 0xFF, 0x7F],
+             .lengthExceedsLimit),  // a 16,383-byte payload claimed, over the 1,024-byte limit
+            ([4] + Array(repeating: 0, count: 8) + [1, 4] + Array(repeating: 0, count: 8) + [0, 100],
+             .truncated),  // a 100-byte payload claimed, none present
+            ([4] + Array(repeating: 0, count: 8) + [0, 0], .trailingBytes),  // trailing byte
         ]
-        for body in cases {
-            #expect(throws: WireError.self) {
-                try body.withUnsafeBytes { raw in _ = try SWIMMessage(decoding: raw, limits: Self.limits) }
+        for (body, code) in cases {
+            do {
+                _ = try body.withUnsafeBytes { raw in try SWIMMessage(decoding: raw, limits: Self.limits) }
+                Issue.record("\(body) decoded")
+            } catch let error as WireError {
+                #expect(error.code == code, "\(body): \(error)")
+            } catch {
+                Issue.record("\(body): \(error)")
             }
         }
     }

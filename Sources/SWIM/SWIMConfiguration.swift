@@ -15,8 +15,22 @@ public struct SWIMConfiguration: Hashable, Sendable {
     public var protocolPeriod: Duration = .milliseconds(750)
     /// How long a direct ping waits for its ack before indirect probes are
     /// sent (less than ``protocolPeriod``; stretched by local health).
-    /// Default 250 ms.
+    /// Default 250 ms. A member relaying an indirect probe waits
+    /// ``relayTimeout`` for the target, then nacks: the nacks reach the
+    /// requester within its period when `1.8 × probeTimeout` plus two round
+    /// trips is below ``protocolPeriod`` (memberlist's 500 ms in 1 s
+    /// leaves 100 ms).
     public var probeTimeout: Duration = .milliseconds(250)
+
+    /// How long a member relaying an indirect probe (ping-req) waits for
+    /// the target's ack before it nacks the requester: 80% of
+    /// ``probeTimeout``, as Lifeguard proposes, and unstretched by the
+    /// relay's health. The requester sent its ping-req one (stretched)
+    /// probe timeout into its period, so a relay that waited a whole probe
+    /// timeout would nack at the period's end, where a requester on
+    /// memberlist's timing (``probeTimeout`` half of ``protocolPeriod``)
+    /// counts the nack missing, against its own health.
+    public var relayTimeout: Duration { probeTimeout * 4 / 5 }
     /// Members asked to probe a target indirectly (ping-req, SWIM's k;
     /// 0 ... 16). Default 3.
     public var indirectProbeCount = 3

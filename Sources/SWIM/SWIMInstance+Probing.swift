@@ -170,7 +170,7 @@ extension SWIMInstance {
         // relay made after the score fell could be due before the one
         // ahead of it, and its nack would wait for that one).
         relays[sequence] = Relay(requester: requester, requesterSequence: requesterSequence, target: target,
-                                 nackDeadline: now + configuration.probeTimeout)
+                                 nackDeadline: now + configuration.relayTimeout)
         relayOrder.append(sequence)
         send(.ping(sequence: sequence, target: target), to: endpoint, updates: piggyback(), into: &effects)
         counters.pingsSent += 1

@@ -60,9 +60,9 @@ struct RelayDeadlineTests {
             relayed.append(ping)
         }
         let secondSent = quiet + .milliseconds(11)
-        // With no answer, the second relay's nack is due one probe timeout
-        // (250 ms, unstretched: the member is healthy) after its ping.
-        let secondNackDue = secondSent + SWIMConfiguration().probeTimeout
+        // With no answer, the second relay's nack is due one relay timeout
+        // (200 ms, unstretched) after its ping.
+        let secondNackDue = secondSent + SWIMConfiguration().relayTimeout
         effects.removeAll()
         instance.receive(SWIMMessage(sender: NodeID(10), body: .ack(sequence: relayed[0])), from: targets[0],
                          now: secondSent, into: &effects)
@@ -163,8 +163,8 @@ struct RelayDeadlineTests {
 
     /// A relay's nack deadline is not stretched by the relay's health
     /// score: relays made before and after the score falls stay in deadline
-    /// order, and each nack is due one probe timeout after its ping.
-    @Test("a relay's nack is due one probe timeout after its ping, whatever the relay's health")
+    /// order, and each nack is due one relay timeout after its ping.
+    @Test("a relay's nack is due one relay timeout after its ping, whatever the relay's health")
     func relayDeadlineUnstretched() throws {
         var instance = try HostileInputTests.instance()
         var effects: [SWIMEffect] = []
@@ -180,7 +180,8 @@ struct RelayDeadlineTests {
                                                                endpoint: try Endpoint(parsing: "127.0.0.1:7010"))),
             from: HostileInputTests.peer, now: now, into: &effects)
         let relay = try #require(instance.relays.values.first)
-        #expect(relay.nackDeadline == now + SWIMConfiguration().probeTimeout)
+        #expect(relay.nackDeadline == now + SWIMConfiguration().relayTimeout)
+        #expect(SWIMConfiguration().relayTimeout == .milliseconds(200))
     }
 
     /// Confirmation probes are stretched by this member's health score: one
@@ -214,5 +215,59 @@ struct RelayDeadlineTests {
         }
         instance.tick(now: due[1], into: &effects)
         #expect(!instance.confirmations.values.contains { $0.target == suspects[1].0 })
+    }
+
+    /// memberlist's timing: a 1 s period, a 500 ms probe timeout. The
+    /// requester's ping-req leaves 500 ms into its period; a relay that
+    /// waited a whole probe timeout would nack at the period's end, after
+    /// it, and the requester would count the nack missing, against its own
+    /// health, each time a member dies.
+    @Test("on memberlist's timing, a relay's nack reaches the requester within its period")
+    func nackWithinPeriod() throws {
+        var configuration = SWIMConfiguration()
+        configuration.protocolPeriod = .seconds(1)
+        configuration.probeTimeout = .milliseconds(500)
+        configuration.indirectProbeCount = 1
+        let endpoints = [HostileInputTests.here, HostileInputTests.peer, try Endpoint(parsing: "127.0.0.1:7002")]
+        // A (1) and B (2) run; C (3) is down and answers nothing.
+        var instances = try (0..<2).map { index in
+            try SWIMInstance(id: NodeID(UInt64(index + 1)), endpoint: endpoints[index], configuration: configuration,
+                             seed: UInt64(index + 1), now: Self.start)
+        }
+        var effects: [SWIMEffect] = []
+        for index in instances.indices {
+            instances[index].join(seeds: [], now: Self.start, into: &effects)
+            let others = (0..<3).filter { $0 != index }.map {
+                SWIMUpdate.alive(Member(id: NodeID(UInt64($0 + 1)), endpoint: endpoints[$0], incarnation: 1, status: .alive))
+            }
+            instances[index].receive(SWIMMessage(sender: NodeID(9), body: .gossip, updates: others),
+                                     from: try Endpoint(parsing: "127.0.0.1:7009"), now: Self.start, into: &effects)
+        }
+        // Every datagram between A and B takes 1 ms.
+        var inFlight: [(at: Instant, to: Int, message: SWIMMessage, from: Endpoint)] = []
+        var now = Self.start
+        func collect(from index: Int) {
+            for case .send(let message, let destination) in effects {
+                guard let target = endpoints[0..<2].firstIndex(of: destination) else { continue }
+                inFlight.append((now + .milliseconds(1), target, message, endpoints[index]))
+            }
+            effects.removeAll()
+        }
+        while instances[0].counters.failedProbes == 0 && now < Self.start + .seconds(60) {
+            now = min(instances.map(\.nextDeadline).min()!, inFlight.map(\.at).min() ?? .distantFuture)
+            for index in instances.indices {
+                instances[index].tick(now: now, into: &effects)
+                collect(from: index)
+            }
+            while let next = inFlight.firstIndex(where: { $0.at <= now }) {
+                let datagram = inFlight.remove(at: next)
+                instances[datagram.to].receive(datagram.message, from: datagram.from, now: now, into: &effects)
+                collect(from: datagram.to)
+            }
+        }
+        #expect(instances[0].counters.failedProbes == 1)
+        #expect(instances[1].counters.nacksSent >= 1)
+        // The failed probe counts once; its ping-req's nack came in time.
+        #expect(instances[0].healthScore == 1)
     }
 }

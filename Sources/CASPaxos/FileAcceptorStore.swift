@@ -36,13 +36,18 @@ import WireCodec
 /// - ``load()`` replays the file. Each batch is synced before the next is
 ///   written, so a crash can tear only the last one. A bad batch (cut
 ///   short, or failing its checksum) is that torn tail when nothing valid
-///   follows it: its header is missing or claims to reach the end of the
-///   file or beyond, and no whole batch starts anywhere after it. Such a
-///   tail was never synced, so never acknowledged: the file is truncated
-///   there and ``truncatedBytes`` says how much went. Any other bad batch,
-///   or a record that does not parse inside a batch whose checksum
-///   matches, is damage: ``load()`` throws ``AcceptorStoreError/Code/corrupt``
-///   naming the offset and drops nothing.
+///   follows it (its header claims to reach the end of the file or beyond,
+///   and no whole batch starts anywhere after it) and it bears the marks
+///   of a write cut short, as etcd's WAL asks of a torn entry: the file
+///   ends inside it, or a piece of it between two 512-byte boundaries of
+///   the file (a disk sector) is all zeros. Such a tail was never synced,
+///   so never acknowledged: the file is truncated there and
+///   ``truncatedBytes`` says how much went. Any other bad batch (a whole
+///   last batch failing its checksum with no sector of zeros was written,
+///   perhaps synced and answered from, and damaged since), or a record
+///   that does not parse inside a batch whose checksum matches, is
+///   damage: ``load()`` throws ``AcceptorStoreError/Code/corrupt`` naming
+///   the offset and drops nothing.
 /// - Compaction (in ``sync()``, once the file passes
 ///   ``compactionThreshold`` and twice its size after the last compaction)
 ///   writes the live state, in batches of at most ``maximumBatchPayload``
@@ -407,6 +412,20 @@ public final class FileAcceptorStore: AcceptorStore {
                     throw AcceptorStoreError(
                         .corrupt,
                         detail: "\(path): the batch at offset \(offset) is bad and a valid one follows at offset \(offset + next)")
+                }
+                // A write a crash cut short ends the file inside the batch,
+                // or left zeros where its data never reached the disk. A
+                // batch all there without a sector of zeros (or bytes with
+                // no marker and none) was written and damaged since: it may
+                // hold a promise an answer relied on.
+                let written = min(claimedEnd ?? rest.count, rest.count)
+                if rest.count >= AcceptorLogBatch.headerSize, claimedEnd ?? 0 <= rest.count,
+                    !DurableFile.holdsZeroSector(UnsafeRawBufferPointer(rebasing: rest[..<written]), at: offset)
+                {
+                    throw AcceptorStoreError(
+                        .corrupt,
+                        detail: "\(path): the last batch, at offset \(offset), fails its checksum, whole and with no "
+                            + "sector of zeros: damaged after it was written, not torn")
                 }
                 return offset
             }

@@ -30,7 +30,7 @@ package final class DurableFile {
     ///   file opened without `creating`).
     package init(path: String, creating: Bool = true, truncating: Bool = false) throws(DurableFileError) {
         let flags = O_RDWR | O_APPEND | O_CLOEXEC | (creating ? O_CREAT : 0) | (truncating ? O_TRUNC : 0)
-        let descriptor = Glibc.open(path, flags, 0o644)
+        let descriptor = Self.retryingInterrupted { Glibc.open(path, flags, 0o644) }
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: path, errno: errno) }
         self.path = path
         self.descriptor = descriptor
@@ -62,8 +62,9 @@ package final class DurableFile {
     /// Appends `bytes` at the end of the file, calling `write(2)` again
     /// after a short write or an interruption until all are written.
     ///
-    /// - Throws: ``DurableFileError`` for `write`; part of `bytes` may then
-    ///   have been written.
+    /// - Throws: ``DurableFileError`` for `write` (`EIO` if it wrote
+    ///   nothing without an error, which would otherwise repeat for ever);
+    ///   part of `bytes` may then have been written.
     package func append(_ bytes: [UInt8]) throws(DurableFileError) {
         var written = 0
         while written < bytes.count {
@@ -74,23 +75,52 @@ package final class DurableFile {
                 if errno == EINTR { continue }
                 throw failure("write")
             }
+            guard count > 0 else { throw DurableFileError(call: "write", path: path, errno: EIO) }
             written += count
         }
     }
 
     /// Makes the file's data (and the metadata needed to read it, such as
-    /// its size) durable: `fdatasync(2)`.
+    /// its size) durable: `fdatasync(2)`, again if interrupted.
     ///
     /// - Throws: ``DurableFileError`` for `fdatasync`.
     package func synchronizeData() throws(DurableFileError) {
-        guard fdatasync(descriptor) == 0 else { throw failure("fdatasync") }
+        guard Self.retryingInterrupted({ fdatasync(descriptor) }) == 0 else { throw failure("fdatasync") }
     }
 
     /// Cuts the file to its first `size` bytes.
     ///
     /// - Throws: ``DurableFileError`` for `ftruncate`.
     package func truncate(to size: Int) throws(DurableFileError) {
-        guard ftruncate(descriptor, off_t(size)) == 0 else { throw failure("ftruncate") }
+        guard Self.retryingInterrupted({ ftruncate(descriptor, off_t(size)) }) == 0 else { throw failure("ftruncate") }
+    }
+
+    /// Whether `bytes`, read at `fileOffset` of a file, hold a piece between
+    /// two 512-byte boundaries of the file (a disk sector; the first and
+    /// last pieces may be partial) that is all zeros. That is what a write
+    /// a crash cut short leaves where its data never reached the disk
+    /// (etcd's WAL tells a torn entry by the same sign): a store may take a
+    /// bad record at the end of its log for a torn write when it has such
+    /// a piece, or reaches past the end of the file; a whole record
+    /// without one was written and damaged since, and may have been
+    /// acknowledged.
+    package static func holdsZeroSector(_ bytes: UnsafeRawBufferPointer, at fileOffset: Int) -> Bool {
+        let sector = 512
+        var start = 0
+        while start < bytes.count {
+            let end = min(bytes.count, start + sector - (fileOffset + start) % sector)
+            if bytes[start..<end].allSatisfy({ $0 == 0 }) { return true }
+            start = end
+        }
+        return false
+    }
+
+    /// Calls `body` (a system call returning -1 with `errno` set on
+    /// failure) again while it fails with `EINTR`.
+    private static func retryingInterrupted(_ body: () -> Int32) -> Int32 {
+        var result: Int32
+        repeat { result = body() } while result < 0 && errno == EINTR
+        return result
     }
 
     /// Renames the file to `newPath`, replacing any file there. Durable
@@ -154,10 +184,12 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `open` or `fsync`.
     package static func synchronizeDirectory(_ directory: String) throws(DurableFileError) {
-        let descriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let descriptor = retryingInterrupted { Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: directory, errno: errno) }
         defer { _ = Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw DurableFileError(call: "fsync", path: directory, errno: errno) }
+        guard retryingInterrupted({ fsync(descriptor) }) == 0 else {
+            throw DurableFileError(call: "fsync", path: directory, errno: errno)
+        }
     }
 
     /// Removes the file at `path`; a file already gone is not an error.

@@ -72,14 +72,24 @@ import EventCore
 /// and the parent of every directory it created on the way).
 /// A torn tail of the last segment (a bad record, not the segment's
 /// first, which was synced before the segment got its name, with nothing
-/// valid after it: never synced, so never acknowledged) is cut off and
-/// counted in ``truncatedBytes``. Any other bad data (a failing checksum
-/// before valid data or in an earlier segment, a header that does not
-/// parse, an unknown version, a gap between segments) throws a
+/// valid after it, and with the marks of a write cut short, as etcd's WAL
+/// asks of a torn entry: the file ends inside it, or a piece of it between
+/// two 512-byte boundaries of the file is all zeros; such a write was
+/// never synced, so never acknowledged) is cut off and counted in
+/// ``truncatedBytes``. Any other bad data (a whole last record failing its
+/// checksum with no sector of zeros, damaged after it was written and
+/// perhaps synced; a failing checksum before valid data or in an earlier
+/// segment, a header that does not parse, an unknown version, a gap
+/// between segments) throws a
 /// ``RaftStorageError`` naming the file and the offset, and nothing is
 /// dropped. A snapshot the log does not hold (a crash before the log was
-/// restarted after it) restarts it then. Removing an obsolete file is never
-/// synced: a file that a crash brings back replays to the same log.
+/// restarted after it) restarts it then. The removal of segments a new one
+/// supersedes (entries replaced below the active segment, or a log
+/// restarted after a snapshot) is synced before anything else is done, so a
+/// crash cannot bring one back once the segments below it are compacted
+/// away; other obsolete files (old snapshots, compacted segments,
+/// temporary files) are removed unsynced: one that a crash brings back
+/// replays to the same log.
 ///
 /// **One store per directory.** The store holds an exclusive `flock(2)` on
 /// its directory until ``close()`` or its release (as etcd locks its WAL
@@ -465,7 +475,16 @@ public final class FileRaftStorage: RaftStorage {
             if !kept { superseded.append(old.name) }
             return kept
         }
+        guard !superseded.isEmpty else { return }
         try removeFiles(superseded)
+        // Superseded segments must stay gone before a compaction removes
+        // the ones below them: one brought back by a crash that kept the
+        // later removals would start after a gap, and the log would not
+        // open (.missingSegment).
+        if options.sync {
+            try io { () throws(DurableFileError) in try DurableFile.synchronizeDirectory(directory) }
+            syncCount += 1
+        }
     }
 
     /// Writes `contents` (a header and a record) to a temporary file, syncs

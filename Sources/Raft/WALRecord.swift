@@ -81,6 +81,13 @@ struct WALRecord: Equatable {
         return end
     }
 
+    /// Where the record at the start of `bytes` ends by its length field,
+    /// whether or not it is valid; nil if its header is not all there.
+    static func claimedEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= headerSize else { return nil }
+        return headerSize + 1 + Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+    }
+
     /// The offset of the first valid record strictly after the start of
     /// `bytes`, if any (recovery's test for damage before the tail). Each
     /// offset's candidate is checksummed through ``CRC32CRanges``, so the

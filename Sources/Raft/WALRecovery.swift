@@ -228,5 +228,14 @@ struct WALRecovery {
             throw RaftStorageError(.corrupt, file: path, offset: offset,
                                    detail: "\(bad) and a valid record follows at offset \(offset + next)")
         }
+        // A write a crash cut short ends the file inside the record, or
+        // left zeros where its data never reached the disk. A whole record
+        // without a sector of zeros was written, perhaps synced and
+        // acknowledged, and damaged since: cutting it could forget a vote.
+        guard let end = WALRecord.claimedEnd(rest), end <= rest.count else { return }
+        guard !DurableFile.holdsZeroSector(UnsafeRawBufferPointer(rebasing: rest[..<end]), at: offset) else { return }
+        throw RaftStorageError(
+            .corrupt, file: path, offset: offset,
+            detail: "the last record fails its checksum, whole and with no sector of zeros: damaged after it was written, not torn")
     }
 }

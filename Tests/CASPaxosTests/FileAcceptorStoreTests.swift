@@ -216,26 +216,53 @@ struct FileAcceptorStoreTests {
         }
     }
 
-    @Test("a torn last batch (bad checksum, or zeros past the end) is truncated and the rest kept")
+    @Test("a torn last batch (a sector of it left zeros, or zeros past the end) is truncated and the rest kept")
     func tornLastBatch() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let directory = temporary.path
         let path = directory + "/log"
         let sizes = try Self.writeThreeBatches(path)
-        Self.flipByte(path, at: sizes[2] - 1)
+        // The piece of the last batch in its last disk sector never reached
+        // the disk.
+        let descriptor = open(path, O_RDWR)
+        let sectorStart = max(sizes[1], (sizes[2] - 1) / 512 * 512)
+        let zeros = [UInt8](repeating: 0, count: sizes[2] - sectorStart)
+        #expect(pwrite(descriptor, zeros, zeros.count, off_t(sectorStart)) == zeros.count)
+        close(descriptor)
         let store = try FileAcceptorStore(path: path, opening: .existing)
         let snapshot = try store.load()
         #expect(snapshot.registers.keys.sorted { $0.lexicographicallyPrecedes($1) } == [[1], [2]])
         #expect(store.truncatedBytes == sizes[2] - sizes[1])
         store.close()
         // A crash can also leave the file extended with zeros.
-        let descriptor = open(path, O_RDWR)
-        ftruncate(descriptor, off_t(sizes[1] + 100))
-        close(descriptor)
+        let extended = open(path, O_RDWR)
+        ftruncate(extended, off_t(sizes[1] + 100))
+        close(extended)
         let again = try FileAcceptorStore(path: path, opening: .existing)
         #expect(try again.load().registers.count == 2)
         #expect(again.truncatedBytes == 100)
+    }
+
+    /// A whole last batch failing its checksum with no sector of zeros was
+    /// written, perhaps synced and answered from, and damaged since: its
+    /// promises may be what keeps a register linearizable.
+    @Test("a whole last batch failing its checksum, with no sector of zeros, is corrupt; nothing is cut")
+    func damagedLastBatch() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let sizes = try Self.writeThreeBatches(path)
+        Self.flipByte(path, at: sizes[2] - 1)
+        let before = try DurableFile(path: path).readAll()
+        let store = try FileAcceptorStore(path: path, opening: .existing)
+        #expect {
+            try store.load()
+        } throws: { error in
+            (error as? AcceptorStoreError)?.code == .corrupt
+                && "\(error)".contains("offset \(sizes[1])")
+        }
+        #expect(try DurableFile(path: path).readAll() == before)
     }
 
     @Test("rewrites of the same keys are compacted and the state kept")

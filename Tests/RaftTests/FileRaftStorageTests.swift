@@ -118,7 +118,18 @@ struct FileRaftStorageTests {
             for start in stride(from: UInt64(1), through: 9, by: 2) {
                 try storage.persist(Self.entries(start...(start + 1), term: 1), hardState: RaftHardState(term: 1))
             }
+            let segmentsBefore = try directory.segments().count
+            let syncs = storage.syncCount
             try storage.persist(Self.entries(3...5, term: 2), hardState: RaftHardState(term: 2))
+            if segmentSize == 128 {
+                // A new segment (its file and the directory) supersedes the
+                // ones from index 3 on; their removal is synced too, before
+                // a compaction could remove the ones below them.
+                #expect(try directory.segments().count < segmentsBefore + 1)
+                #expect(storage.syncCount == syncs + 3)
+            } else {
+                #expect(storage.syncCount == syncs + 1)
+            }
             try storage.persist(Self.entries(5...6, term: 3), hardState: RaftHardState(term: 3))
         }
         let expected = Self.entries(1...2, term: 1) + Self.entries(3...4, term: 2) + Self.entries(5...6, term: 3)
@@ -135,9 +146,9 @@ struct FileRaftStorageTests {
     }
 
     /// A torn last record: the segment cut inside it, garbage or zeros
-    /// after it, or its checksum failing.
+    /// after it, or the piece of it in its last disk sector left zeros.
     enum Tear: String, CaseIterable {
-        case cutShort, garbageAppended, zerosAppended, lastRecordDamaged
+        case cutShort, garbageAppended, zerosAppended, lastSectorZeroed
     }
 
     @Test("a torn tail is cut off on opening and every entry before it is kept", arguments: Tear.allCases)
@@ -154,14 +165,16 @@ struct FileRaftStorageTests {
             (9, 100)
         case .zerosAppended:
             (9, 4_096)
-        case .lastRecordDamaged:
+        case .lastSectorZeroed:
             (6, sizes[2] - sizes[1])
         }
         switch tear {
         case .cutShort: bytes.removeLast(bytes.count - sizes[1] - cut)
         case .garbageAppended: bytes += (0..<cut).map { _ in UInt8.random(in: 0...255, using: &random) }
         case .zerosAppended: bytes += [UInt8](repeating: 0, count: cut)
-        case .lastRecordDamaged: bytes[sizes[2] - 1] ^= 0xFF
+        case .lastSectorZeroed:
+            let sectorStart = max(sizes[1], (sizes[2] - 1) / 512 * 512)
+            for offset in sectorStart..<sizes[2] { bytes[offset] = 0 }
         }
         try directory.write(bytes, to: path)
         let storage = try FileRaftStorage(directory: directory.path, opening: .existing)
@@ -173,6 +186,25 @@ struct FileRaftStorageTests {
         let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
         #expect(reopened.truncatedBytes == 0)
         #expect(Self.allEntries(reopened) == Self.entries(1...(keptIndex + 1), term: 1))
+    }
+
+    /// etcd's rule for a torn entry: a write cut short ends the file inside
+    /// the record or leaves a sector of zeros in it. A whole last record
+    /// whose checksum fails with neither was written, perhaps synced and
+    /// acknowledged (a vote), and damaged since.
+    @Test("a whole last record failing its checksum, with no sector of zeros, is a corrupt error; nothing is cut")
+    func damagedLastRecord() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (path, sizes) = try Self.writeThreeRecords(directory)
+        try directory.flipByte(path, at: sizes[2] - 1)  // the last byte of the last record
+        let before = try directory.bytes(path)
+        let error = #expect(throws: RaftStorageError.self) {
+            try FileRaftStorage(directory: directory.path, opening: .existing)
+        }
+        #expect(error?.code == .corrupt)
+        #expect(error?.offset == sizes[1])
+        #expect(try directory.bytes(path) == before, "recovery must not cut a record that may be acknowledged")
     }
 
     @Test("a failing checksum before valid records is a corrupt error naming the file and offset; nothing is cut")

@@ -14,12 +14,11 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// state at 2.7 packets per member per second (a ping and an ack).
     public var protocolPeriod: Duration = .milliseconds(750)
     /// How long a direct ping waits for its ack before indirect probes are
-    /// sent (less than ``protocolPeriod``; stretched by local health).
-    /// Default 250 ms. A member relaying an indirect probe waits
-    /// ``relayTimeout`` for the target, then nacks: the nacks reach the
-    /// requester within its period when `1.8 × probeTimeout` plus two round
-    /// trips is below ``protocolPeriod`` (memberlist's 500 ms in 1 s
-    /// leaves 100 ms).
+    /// sent (stretched by local health). Default 250 ms. A member relaying
+    /// an indirect probe waits ``relayTimeout`` for the target, then nacks,
+    /// so `probeTimeout + relayTimeout` (1.8 × probeTimeout) must be less
+    /// than ``protocolPeriod``, by at least two round trips for the nacks
+    /// to come in time (memberlist's 500 ms in 1 s leaves 100 ms).
     public var probeTimeout: Duration = .milliseconds(250)
 
     /// How long a member relaying an indirect probe (ping-req) waits for
@@ -51,8 +50,9 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// (Lifeguard's K; 0 ... 32). Default 3.
     public var suspicionConfirmations = 3
     /// When a member hears another member's suspicion, it probes the
-    /// suspect itself at once with probability `confirmationProbes / N`
-    /// (capped at 1), so about this many independent confirmations or
+    /// suspect itself at once with probability `confirmationProbes / (N − 2)`
+    /// (N the members it knows, itself included: the others but the
+    /// suspect; capped at 1), so about this many independent confirmations or
     /// refutations arrive within a probe, rather than one per protocol
     /// period (0 ... 32). Default 4. An extension of Lifeguard: it costs
     /// packets only while a suspicion lasts.
@@ -185,8 +185,9 @@ public struct SWIMConfiguration: Hashable, Sendable {
         }
         try check(protocolPeriod >= .milliseconds(10) && protocolPeriod <= .seconds(60),
                   "protocolPeriod", protocolPeriod, "10 ms ... 60 s")
-        try check(probeTimeout > .zero && probeTimeout < protocolPeriod,
-                  "probeTimeout", probeTimeout, "more than 0, less than protocolPeriod")
+        try check(probeTimeout > .zero && probeTimeout + relayTimeout < protocolPeriod,
+                  "probeTimeout", probeTimeout,
+                  "more than 0, and with relayTimeout (80% of it) less than protocolPeriod, so relays' nacks can come in time")
         try check((0...16).contains(indirectProbeCount), "indirectProbeCount", indirectProbeCount, "0 ... 16")
         try check(suspicionMultiplier >= 0.1 && suspicionMultiplier <= 100,
                   "suspicionMultiplier", suspicionMultiplier, "0.1 ... 100")

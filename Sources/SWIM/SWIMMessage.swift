@@ -119,6 +119,23 @@ public struct SWIMMessage: Hashable, Sendable {
         }
     }
 
+    /// The limits a member decodes with: the protocol's, what a member with
+    /// any valid ``SWIMConfiguration`` may send, not its own settings.
+    /// Members may differ in ``SWIMConfiguration/maximumMetadataSize``,
+    /// ``SWIMConfiguration/maximumBroadcastSize``,
+    /// ``SWIMConfiguration/maximumMembers`` and
+    /// ``SWIMConfiguration/maximumStateSize`` (a rolling change of them);
+    /// what exceeds this member's own is dropped update by update when it
+    /// is applied, where decoding with them refused the whole frame (a
+    /// joiner then never took in a seed's push-pull that carried one long
+    /// metadata). Strings: the largest metadata or broadcast payload
+    /// (1,024 bytes; a cluster name is at most 64). Collections: a
+    /// push-pull's sender and the most members any member keeps. Frames: a
+    /// push-pull of the largest state, or the largest packet.
+    public static let decodingLimits = WireLimits(
+        maximumByteStringLength: 1_024, maximumCollectionCount: 1_048_576 + 1,
+        maximumFrameLength: 4_194_304 + 1_024)
+
     /// Decodes a frame body. Member lists are bounded by the limits'
     /// `maximumCollectionCount`, update counts by ``maximumUpdateCount``
     /// (and both by the bytes present), metadata and payloads by

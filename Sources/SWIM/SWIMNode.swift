@@ -110,19 +110,7 @@ public final class SWIMNode {
         sender = FrameSender(transport: transport, capacity: 2_048, retainedCapacity: configuration.maximumPacketSize,
                              logger: logger, source: "swim")
         timer = DeadlineTimer(scheduler: scheduler)
-        // Strings: metadata, broadcast payloads and a discovery
-        // announcement's cluster name (up to 64 bytes). Collections: a
-        // push-pull lists its sender and up to maximumMembers others
-        // (piggybacked updates have a bound of their own). Frames: a
-        // push-pull's state, or a packet as large as any member may send
-        // (the largest packet size allowed, whatever this member's own,
-        // which may be above its state size).
-        let limits = WireLimits(
-            maximumByteStringLength: max(
-                configuration.maximumMetadataSize, configuration.maximumBroadcastSize, SWIMConfiguration.maximumClusterNameLength),
-            maximumCollectionCount: configuration.maximumMembers + 1,
-            maximumFrameLength: max(configuration.maximumStateSize + 1_024, SWIMConfiguration.largestPacketSize))
-        receiver = FrameReceiver(protocolID: .swim, limits: limits, logger: logger, source: "swim")
+        receiver = FrameReceiver(protocolID: .swim, limits: SWIMMessage.decodingLimits, logger: logger, source: "swim")
         self.discovery = discovery
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in

@@ -7,7 +7,8 @@ extension UDPSocketTransport {
     /// 1,500-byte Ethernet MTU; ``validate()`` checks the documented ranges.
     ///
     /// Memory: the send queue holds ``sendQueueCapacity`` ×
-    /// ``maximumDatagramSize`` bytes and the receive batch ``batchSize`` ×
+    /// ``maximumDatagramSize`` bytes (5.6 MiB by default, resident only as
+    /// the queue fills) and the receive batch ``batchSize`` ×
     /// ``maximumDatagramSize``, both allocated at bind; incomplete messages
     /// take at most ``maximumPartialBytes`` (charged by the pages their
     /// fragments wrote: see ``FragmentReassembler``).
@@ -28,10 +29,16 @@ extension UDPSocketTransport {
         /// iteration). Default 64. Range 1 ... 1,024.
         public var batchSize = 64
         /// The most datagrams queued while the socket would block; beyond it
-        /// messages are dropped (``Counters/sendQueueOverflows``). Default
-        /// 1,024. Range ``batchSize`` ... 1,048,576, and at most 2³⁰ bytes of
-        /// queue (``sendQueueCapacity`` × ``maximumDatagramSize``).
-        public var sendQueueCapacity = 1_024
+        /// messages are dropped whole (``Counters/sendQueueOverflows``).
+        /// Default 4,096. Range ``batchSize`` ... 1,048,576, at least the
+        /// datagrams of one ``maximumMessageSize`` message (3,051 with the
+        /// defaults), and at most 2³⁰ bytes of queue (``sendQueueCapacity``
+        /// × ``maximumDatagramSize``). A socket blocks as soon as the
+        /// kernel's send buffer is full (`net.core.wmem_max` caps it, 208
+        /// KiB on a stock kernel): a queue smaller than the largest message
+        /// would drop every such message each time it is sent. Payload
+        /// pages are reserved at bind and touched only as the queue fills.
+        public var sendQueueCapacity = 4_096
         /// The most `recvmmsg` batches read per readiness event before other
         /// descriptors get their turn. Default 16. Range 1 ... 1,024.
         public var receiveBatchesPerWakeup = 16
@@ -98,6 +105,13 @@ extension UDPSocketTransport {
             try ConfigurationError.checkRange(
                 "maximumMessageSize", maximumMessageSize, 1...largest,
                 "1 ... maximumFragmentCount × (maximumDatagramSize − 25) (\(largest))")
+            // A whole message of the largest size must fit the queue, or a
+            // blocked socket drops every one of them.
+            let datagrams = maximumMessageSize <= maximumDatagramSize ? 1 : (maximumMessageSize + chunk - 1) / chunk
+            try ConfigurationError.checkRange(
+                "sendQueueCapacity", sendQueueCapacity, max(batchSize, datagrams)...max(batchSize, largestQueue),
+                "the datagrams of one maximumMessageSize message (\(datagrams)) ... "
+                    + "min(1048576, 2^30 / maximumDatagramSize) (\(largestQueue))")
             try reassemblyLimits.validate()
         }
     }

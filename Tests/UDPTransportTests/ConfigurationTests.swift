@@ -30,6 +30,8 @@ struct ConfigurationTests {
         Case("maximumDatagramSize") { $0.maximumDatagramSize = 63 },
         Case("batchSize") { $0.batchSize = 1_025 },
         Case("sendQueueCapacity") { $0.sendQueueCapacity = 63 },
+        // Below the 3,051 datagrams of one message of the default largest size.
+        Case("sendQueueCapacity") { $0.sendQueueCapacity = 3_050 },
         // Within 1 ... 2^20 datagrams, but 2^20 × 65,507 bytes would not fit memory.
         Case("sendQueueCapacity") {
             $0.maximumDatagramSize = 65_507

@@ -67,6 +67,8 @@ struct SocketErrorTests {
         large.maximumDatagramSize = 4_000
         var small = UDPSocketTransport.Configuration()
         small.maximumDatagramSize = 600
+        // The send queue holds one message of the largest size: 1,824 datagrams of 575 bytes.
+        small.maximumMessageSize = 1 << 20
         try await withLoops(1) { loops in
             let sender = try await Peer.bind(on: loops[0], configuration: large)
             let receiver = try await Peer.bind(on: loops[0], configuration: small)

@@ -11,8 +11,10 @@ import EventCore
 /// Input is hostile. A fragment that is malformed (see ``DropReason``) is
 /// dropped and counted; it never traps. Memory is bounded: an incomplete
 /// message's storage is allocated, uninitialized, at its full length, but
-/// only the pages its fragments have written take memory, so that is what
-/// it is charged (``pageSize`` bytes a page touched, at most its length).
+/// only the pages its fragments have written take memory (from 64 KiB on,
+/// the storage is fresh mapped memory: see ``ReassembledMessage``), so
+/// that is what it is charged (``pageSize`` bytes a page touched, at most
+/// its length).
 /// One datagram claiming the first fragment of a 4 MiB message is charged
 /// one or two pages, not 4 MiB: a handful of such datagrams cannot evict
 /// every honest message under reassembly. The per-sender and global caps

@@ -170,10 +170,7 @@ extension SWIMInstance {
         case .suspect where suspected == known.incarnation:
             // A confirmation: shortens the suspicion; pass it on.
             guard suspicions[subject]?.confirm(by: suspecter) == true else { return }
-            // A confirmation only ever brings the deadline forward.
-            if let deadline = suspicions[subject]?.deadline {
-                earliestSuspicionDeadline = min(earliestSuspicionDeadline, deadline)
-            }
+            if let deadline = suspicions[subject]?.deadline { suspicionDeadlines.set(subject, to: deadline) }
             spread(subject, slot: slot, by: suspecter)
             return
         case .suspect, .alive:
@@ -185,8 +182,8 @@ extension SWIMInstance {
         setStatus(of: slot, to: .suspect, now: now)
         members[slot: slot].incarnation = suspected
         let suspicion = makeSuspicion(by: suspecter, now: now)
-        let replaced = suspicions.updateValue(suspicion, forKey: subject)
-        noteSuspicionDeadline(replacing: replaced?.deadline, with: suspicion.deadline)
+        suspicions[subject] = suspicion
+        suspicionDeadlines.set(subject, to: suspicion.deadline)
         let suspect = members[slot: slot]
         effects.append(.memberEvent(MemberEvent(.suspect, member: suspect, at: now)))
         spread(subject, slot: slot, by: suspecter)
@@ -249,47 +246,21 @@ extension SWIMInstance {
                          neededConfirmations: configuration.suspicionConfirmations)
     }
 
-    /// Keeps ``earliestSuspicionDeadline`` exact when a suspicion's deadline
-    /// goes from `old` (nil: the suspicion is new) to `new` (nil: it ended),
-    /// `suspicions` already changed: all of them are visited only when the
-    /// earliest one ended or moved later.
-    mutating func noteSuspicionDeadline(replacing old: Instant?, with new: Instant?) {
-        if isExpiringSuspicions { return }
-        if let old, old <= earliestSuspicionDeadline, new.map({ $0 > old }) ?? true {
-            earliestSuspicionDeadline = Self.earliestDeadline(of: suspicions)
-        } else if let new {
-            earliestSuspicionDeadline = min(earliestSuspicionDeadline, new)
-        }
-    }
-
-    /// The earliest deadline of `suspicions` (`.distantFuture` if none).
-    static func earliestDeadline(of suspicions: [NodeID: Suspicion]) -> Instant {
-        suspicions.values.reduce(.distantFuture) { min($0, $1.deadline) }
-    }
-
-    /// Declares dead the suspects whose suspicion timed out.
+    /// Declares dead the suspects whose suspicion timed out, earliest
+    /// deadline first.
     mutating func expireSuspicions(now: Instant, into effects: inout [SWIMEffect]) {
-        guard now >= earliestSuspicionDeadline else { return }  // none is due
-        isExpiringSuspicions = true
-        defer {
-            isExpiringSuspicions = false
-            earliestSuspicionDeadline = Self.earliestDeadline(of: suspicions)
-        }
-        var index = 0
-        while index < suspects.count {
-            let subject = suspects[index]
-            index += 1
-            guard let suspicion = suspicions[subject], suspicion.deadline <= now,
-                  let incarnation = members[subject]?.incarnation
-            else { continue }
+        while let subject = suspicionDeadlines.firstDue(at: now) {
+            guard let incarnation = members[subject]?.incarnation, members[subject]?.status == .suspect else {
+                // Not reached: a suspicion ends with its member's suspect
+                // status. Dropped, so the loop always moves on.
+                suspicions[subject] = nil
+                suspicionDeadlines.remove(subject)
+                continue
+            }
             counters.deathsDeclared += 1
+            // Ends the suspicion (setStatus), so the next due one comes up.
             applyDeparture(subject, incarnation: incarnation, status: .dead,
                            update: .dead(subject, incarnation: incarnation, by: id), now: now, into: &effects)
-            // The death removed `subject` from `suspects` and changed no
-            // other suspicion: go on with the one that took its place (the
-            // ones before it were checked already), not from the start,
-            // which made a tick that declares many deaths quadratic.
-            index -= 1
         }
     }
 
@@ -315,16 +286,19 @@ extension SWIMInstance {
         if old.isActive && !status.isActive { activeOthers -= 1 }
         if !old.isActive && status.isActive { activeOthers += 1 }
         if old == .suspect {
-            let ended = suspicions.removeValue(forKey: subject)
-            if let index = suspects.firstIndex(of: subject) { suspects.remove(at: index) }
-            noteSuspicionDeadline(replacing: ended?.deadline, with: nil)
+            suspicions[subject] = nil
+            suspicionDeadlines.remove(subject)
         }
-        if status == .suspect { suspects.append(subject) }
         members[slot: slot].status = status
         if old.isActive && !status.isActive {
             departed.append((subject, now))
+            departedSince[subject] = now
         } else if !old.isActive && status.isActive {
-            if let index = departed.firstIndex(where: { $0.id == subject }) { departed.remove(at: index) }
+            // Its entry in `departed` stays, passed over from now on.
+            departedSince[subject] = nil
+            if departed.count > 2 * departedSince.count + 64 {
+                departed.removeAll { departedSince[$0.id] != $0.since }
+            }
         }
         // Dead to left: retention still counts from the death.
     }
@@ -336,8 +310,9 @@ extension SWIMInstance {
         let expired = departed.prefix { now - $0.since >= configuration.deadMemberRetention }
         guard !expired.isEmpty else { return }
         departed.removeFirst(expired.count)
-        for oldest in expired {
+        for oldest in expired where departedSince[oldest.id] == oldest.since {
             let candidate = oldest.id
+            departedSince[candidate] = nil
             guard let member = members[candidate], !member.status.isActive else { continue }
             if member.status == .dead { rememberFormer(member, now: now) }
             statusCounts[Int(member.status.rawValue)] -= 1

@@ -72,21 +72,20 @@ public struct SWIMInstance {
     /// The suspicions of the members currently suspect (only theirs, so
     /// the member table stays small).
     var suspicions: [NodeID: Suspicion] = [:]
-    /// The members currently suspect, each once, in the order they became
-    /// so, to visit their suspicions deterministically.
-    var suspects: [NodeID] = []
-    /// The earliest deadline among `suspicions` (`.distantFuture` when there
-    /// is none), kept as they change (see `noteSuspicionDeadline`), so that
-    /// neither `nextDeadline` nor a tick with nothing due visits every
-    /// suspicion: hundreds of them during a partition, at every event.
-    var earliestSuspicionDeadline: Instant = .distantFuture
-    /// Set while `expireSuspicions` declares deaths: it works the earliest
-    /// deadline out once, after them, rather than after each.
-    var isExpiringSuspicions = false
-    /// Members dead or departed and when they became so, oldest first, each
-    /// at most once, to forget them after
-    /// ``SWIMConfiguration/deadMemberRetention``.
+    /// The deadlines of `suspicions`, kept as they change, so that neither
+    /// `nextDeadline` nor a tick with nothing due visits every suspicion:
+    /// hundreds of them during a partition, at every event.
+    var suspicionDeadlines = SuspicionDeadlines()
+    /// Members dead or departed and when they became so, oldest first, to
+    /// forget them after ``SWIMConfiguration/deadMemberRetention``. An entry
+    /// counts only while `departedSince` names the same instant for its
+    /// member: one that came back is left in place and passed over, since
+    /// finding and removing it was O(n) each (quadratic for a forged
+    /// push-pull reviving thousands), and the list is compacted when such
+    /// entries outnumber the others.
     var departed: [(id: NodeID, since: Instant)] = []
+    /// When each member now dead or departed became so.
+    var departedSince: [NodeID: Instant] = [:]
 
     var probeOrder: [NodeID] = []
     var probeCursor = 0
@@ -335,7 +334,7 @@ public struct SWIMInstance {
         if let sequence = confirmationOrder.first, let confirmation = confirmations[sequence] {
             deadline = min(deadline, confirmation.deadline)
         }
-        return min(deadline, earliestSuspicionDeadline)
+        return min(deadline, suspicionDeadlines.earliest)
     }
 
     /// Does what is due by `now`: probes, indirect probes, suspicion

@@ -389,6 +389,7 @@ public final class FileRaftStorage: RaftStorage {
     public func saveSnapshot(_ snapshot: RaftSnapshot) throws(RaftStorageError) {
         try checkOpen()
         let previous = self.snapshot
+        try RaftStorageError.checkFollows(snapshot, previous, file: directory)
         let name = StorageFileName.snapshot(index: snapshot.index, term: snapshot.term)
         let contents = SnapshotFile.encode(snapshot)
         try io { () throws(DurableFileError) in

@@ -44,6 +44,7 @@ public final class InMemoryRaftStorage: RaftStorage {
     /// Keeps `snapshot`; discards the log if it does not hold the
     /// snapshot's last entry. Cannot fail.
     public func saveSnapshot(_ snapshot: RaftSnapshot) throws {
+        try RaftStorageError.checkFollows(snapshot, self.snapshot, file: "(in memory)")
         self.snapshot = snapshot
         if term(at: snapshot.index) != snapshot.term {
             stored.reset(after: snapshot.index, term: snapshot.term)

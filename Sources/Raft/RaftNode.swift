@@ -3,7 +3,8 @@ import WireCodec
 
 /// Runs one ``RaftReplica`` on a `Transport` and a `Scheduler`: decodes
 /// incoming frames, feeds the replica, performs each ``RaftReady`` in order
-/// (restore the state machine from a received snapshot and save it, persist to the
+/// (restore the state machine from a received snapshot, make the new term
+/// and vote durable and save the snapshot, persist to the
 /// ``RaftStorage``, then send, then apply to the ``RaftStateMachine``),
 /// reports proposals' outcomes, and keeps one timer armed for the
 /// replica's ``RaftReplica/nextDeadline``.

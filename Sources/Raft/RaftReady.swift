@@ -1,9 +1,13 @@
 /// What a ``RaftReplica`` asks its driver to do, as one batch (etcd raft's
 /// `Ready`). The driver must, in this order:
 ///
-/// 1. restore the state machine from ``snapshot`` and save it
-///    (``RaftStorage/saveSnapshot(_:)``): restored first, a snapshot the
-///    state machine refuses leaves the storage as it was;
+/// 1. with a ``snapshot``: restore the state machine from it (first, so
+///    that a snapshot the state machine refuses leaves the storage as it
+///    was), make the term and vote of ``hardState`` durable (a
+///    ``RaftStorage/persist(_:hardState:)`` of no entries, if they
+///    changed), then save the snapshot (``RaftStorage/saveSnapshot(_:)``):
+///    saved before the term, a crash between the two leaves a log holding
+///    the snapshot's term under an older current term;
 /// 2. make ``entries`` and ``hardState`` durable
 ///    (``RaftStorage/persist(_:hardState:)``);
 /// 3. send ``messages`` (only now: a vote or an acknowledgement promises

@@ -57,6 +57,9 @@ extension RaftReplica {
 
     /// Starts a PreVote round (`preVote`) or an election in a new term.
     mutating func campaign(preVote: Bool, now: Instant) {
+        // A snapshot half-received from the last leader will not be
+        // finished (up to maximumSnapshotSize held for a whole leadership).
+        incomingSnapshot = nil
         let requestTerm: UInt64
         if preVote {
             role = .preCandidate

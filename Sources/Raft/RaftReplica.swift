@@ -138,7 +138,8 @@ public struct RaftReplica {
     /// Lets time pass: a follower or candidate whose election timeout has
     /// run out campaigns (a PreVote first, if configured); a leader sends
     /// heartbeats when due and, with CheckQuorum, steps down if it has not
-    /// heard from a majority within the last election timeout.
+    /// heard from a majority since the check one election timeout before
+    /// (so up to two timeouts after it lost its majority).
     public mutating func tick(now: Instant) {
         switch role {
         case .leader:

@@ -53,7 +53,9 @@ public protocol RaftStorage: AnyObject {
     /// snapshot and is discarded whole: afterwards `firstIndex` is
     /// `snapshot.index + 1` and `lastIndex` is `snapshot.index`.
     ///
-    /// - Throws: whatever the store's I/O throws; the driver then stops.
+    /// - Throws: ``RaftStorageError`` `.invalidArgument` for a snapshot not
+    ///   above the previous one (it would discard committed entries above
+    ///   it); whatever the store's I/O throws; the driver then stops.
     func saveSnapshot(_ snapshot: RaftSnapshot) throws
     /// Lets the store drop the entries through `index`, which is at most the
     /// saved snapshot's index. A store may keep some of them (a file store

@@ -42,7 +42,8 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
         case closed
         /// A write the storage protocol does not allow: entries not numbered
         /// one after another, appended past `lastIndex + 1` or into the
-        /// compacted part, or a record too large for the format.
+        /// compacted part, a record too large for the format, or a
+        /// snapshot not above the one held.
         case invalidArgument
     }
 
@@ -65,6 +66,15 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
     }
 
     /// An `.io` error for a failed system call.
+    /// Throws `.invalidArgument` unless `snapshot` is above `previous`, the
+    /// snapshot a storage holds (``RaftStorage/saveSnapshot(_:)``'s rule).
+    static func checkFollows(_ snapshot: RaftSnapshot, _ previous: RaftSnapshot?, file: String) throws(RaftStorageError) {
+        guard let previous, snapshot.index <= previous.index else { return }
+        throw RaftStorageError(
+            .invalidArgument, file: file,
+            detail: "a snapshot at index \(snapshot.index) does not follow the one held, at index \(previous.index)")
+    }
+
     init(_ failure: DurableFileError) {
         self.init(.io(call: failure.call, errno: failure.errno), file: failure.path, detail: failure.description)
     }

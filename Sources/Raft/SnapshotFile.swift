@@ -61,12 +61,12 @@ enum SnapshotFile {
                     throw RaftStorageError(.corrupt, file: file, offset: 36, detail: "the snapshot fails its checksum")
                 }
                 let index = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
-                guard index <= RaftMessage.maximumTermOrIndex else {
-                    throw RaftStorageError(.corrupt, file: file, offset: 12, detail: "index \(index) is above 2^62")
+                let term = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt64.self))
+                guard index <= RaftMessage.maximumTermOrIndex, term <= RaftMessage.maximumTermOrIndex else {
+                    throw RaftStorageError(.corrupt, file: file, offset: 12,
+                                           detail: "index \(index) or term \(term) is above 2^62")
                 }
-                return RaftSnapshot(
-                    index: index, term: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 20, as: UInt64.self)),
-                    data: Array(raw[headerSize...]))
+                return RaftSnapshot(index: index, term: term, data: Array(raw[headerSize...]))
             }
         }.get()
     }

@@ -111,13 +111,24 @@ struct WALRecord: Equatable {
         guard type == Self.batchType else {
             throw WireError(.invalidValue, offset: typeOffset, detail: "unknown record type \(type)")
         }
+        // Terms and indices within the protocol's bounds, as from the wire:
+        // arithmetic on them cannot overflow.
+        let largest = RaftMessage.maximumTermOrIndex
         hardState = try reader.readOptional { reader throws(WireError) in
             RaftHardState(
-                term: try reader.readVarint(),
+                term: try reader.readVarint(atMost: largest, what: "term"),
                 votedFor: try reader.readOptional { reader throws(WireError) in try reader.read(NodeID.self) },
-                commitIndex: try reader.readVarint())
+                commitIndex: try reader.readVarint(atMost: largest, what: "commit index"))
         }
-        entries = try reader.readArray { reader throws(WireError) in try reader.read(RaftEntry.self) }
+        entries = try reader.readArray { reader throws(WireError) in
+            let offset = reader.offset
+            let entry = try reader.read(RaftEntry.self)
+            guard entry.term <= largest, entry.index <= largest else {
+                throw WireError(.invalidValue, offset: offset,
+                                detail: "an entry of term \(entry.term) at index \(entry.index), above 2^62")
+            }
+            return entry
+        }
         try reader.finish()
     }
 }

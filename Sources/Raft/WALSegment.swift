@@ -84,9 +84,14 @@ struct WALSegment: Equatable {
             firstIndex = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
             previousTerm = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 20, as: UInt64.self))
             salt = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt64.self))
-            guard firstIndex >= 1, firstIndex <= RaftMessage.maximumTermOrIndex else {
+            // A snapshot may end at the largest index, 2^62: the log after
+            // it starts one above, empty.
+            guard firstIndex >= 1, firstIndex <= RaftMessage.maximumTermOrIndex + 1,
+                previousTerm <= RaftMessage.maximumTermOrIndex
+            else {
                 throw RaftStorageError(.corrupt, file: file, offset: 12,
-                                       detail: "first index \(firstIndex) is outside 1 ... 2^62")
+                                       detail: "first index \(firstIndex) is outside 1 ... 2^62 + 1, "
+                                           + "or the term before it, \(previousTerm), above 2^62")
             }
         }
 

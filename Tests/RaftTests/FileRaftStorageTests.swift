@@ -52,6 +52,36 @@ struct FileRaftStorageTests {
         #expect(try directory.names(endingWith: ".snap") == ["snapshot-00000000000000000010-00000000000000000002.snap"])
     }
 
+    /// Below the snapshot held, the entry at its index is gone, so the log
+    /// was restarted after it: the committed entries above were discarded.
+    @Test("a snapshot not above the one held is refused as invalidArgument; the log and the snapshot stay")
+    func olderSnapshotRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let storage = try FileRaftStorage(directory: directory.path, opening: .new)
+        let memory = InMemoryRaftStorage()
+        let log = Self.entries(1...20, term: 2)
+        let held = RaftSnapshot(index: 10, term: 2, data: [10])
+        for store in [storage, memory] as [any RaftStorage] {
+            try store.persist(log, hardState: RaftHardState(term: 2))
+            try store.saveSnapshot(held)
+            try store.compact(through: 10)
+            for older in [RaftSnapshot(index: 5, term: 2, data: [5]), RaftSnapshot(index: 10, term: 2, data: [0])] {
+                #expect {
+                    try store.saveSnapshot(older)
+                } throws: { error in
+                    (error as? RaftStorageError)?.code == .invalidArgument
+                }
+            }
+            #expect(store.snapshot == held)
+            #expect(store.lastIndex == 20)
+        }
+        storage.close()
+        let reopened = try FileRaftStorage(directory: directory.path, opening: .existing)
+        #expect(reopened.snapshot == held)
+        #expect(reopened.lastIndex == 20 && reopened.term(at: 20) == 2)
+    }
+
     @Test("group commit: a persist of many entries is one record and one sync")
     func groupCommit() throws {
         let directory = try TemporaryDirectory()

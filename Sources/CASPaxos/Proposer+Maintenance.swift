@@ -652,8 +652,12 @@ extension Proposer {
         tasks[taskID] = task
     }
 
-    /// Asks `acceptor` for its next page of keys (replacing any request
-    /// outstanding). An acceptor the re-scan adds is first told to raise
+    /// Asks `acceptor` for its next page of keys. A request still
+    /// outstanding to it (a page arriving removes it) is sent again under
+    /// its own ID, as every other step's are: under a new one, the answer
+    /// to the first was stale, and with a round trip above
+    /// ``CASPaxosConfiguration/maintenanceRetryInterval`` no page was ever
+    /// taken and the change timed out. An acceptor the re-scan adds is first told to raise
     /// its removal floor to the highest the prepare quorum listed with:
     /// above every ballot any member accepted for a key it removed, so
     /// that a stale accept still on its way to the new acceptor is refused
@@ -664,9 +668,8 @@ extension Proposer {
     private mutating func requestListing(
         _ task: inout MaintenanceTask, from acceptor: Endpoint, into effects: inout [CASPaxosEffect]
     ) {
-        let request = newRequestID()
-        for (old, target) in task.listingRequests where target == acceptor { taskByRequest[old] = nil }
-        task.listingRequests = task.listingRequests.filter { $0.value != acceptor }
+        let outstanding = task.listingRequests.first { $0.value == acceptor }?.key
+        let request = outstanding ?? newRequestID()
         task.listingRequests[request] = acceptor
         taskByRequest[request] = task.id
         let floor = quorums.prepareAcceptors.contains(acceptor) ? nil : task.rescanFloor

@@ -110,7 +110,10 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// The most messages retained for anti-entropy and grafts (1 ...
     /// 1,048,576); the oldest go first. Default 1,024.
     public var retentionCapacity = 1_024
-    /// How long a message is retained at most. Default 60 s.
+    /// How long a message is retained at most, counted from its broadcast
+    /// (its ``GossipData/age``, carried from node to node), so also how
+    /// long it lives in the cluster: older copies are neither served,
+    /// taken nor delivered. Default 60 s.
     public var retentionPeriod: Duration = .seconds(60)
     /// The most messages one pull asks for or answers (1 ... 1,024).
     /// Default 64.

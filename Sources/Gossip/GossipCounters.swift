@@ -29,11 +29,15 @@ public struct GossipCounters: Hashable, Sendable {
     /// frame, bad checksum, not gossip, malformed body).
     public var malformedFramesDropped = 0
     /// Data messages and repairs dropped for a payload above
-    /// ``GossipConfiguration/maximumPayloadSize`` (a frame may be a byte
-    /// longer, for a repair's tag): taken, one would be retained and pulled
+    /// ``GossipConfiguration/maximumPayloadSize`` (a frame may be a few
+    /// bytes longer, for a repair's tag or a message's age): taken, one would be retained and pulled
     /// at every anti-entropy round, and every repair of it dropped as
     /// malformed.
     public var oversizedPayloadsDropped = 0
+    /// Data messages and repairs dropped because their age was past
+    /// ``GossipConfiguration/retentionPeriod`` (see ``GossipData/age``):
+    /// neither delivered nor spread.
+    public var expiredMessagesDropped = 0
     /// Active neighbours taken for failed after ``GossipConfiguration/peerTimeout``.
     public var neighborFailures = 0
     /// Requests to become a neighbour of a newcomer named by a forward join

@@ -19,7 +19,7 @@ extension GossipInstance {
     mutating func startAntiEntropy(now: Instant, into effects: inout [GossipEffect]) {
         let peers = view.active + view.passive
         guard let peer = peers.randomElement(using: &random) else { return }
-        send(.digest(retention.digest(limit: runsPerDigest), isReply: false), to: peer, now: now, into: &effects)
+        send(.digest(retention.digest(limit: runsPerDigest, now: now), isReply: false), to: peer, now: now, into: &effects)
     }
 
     mutating func receiveDigest(
@@ -32,12 +32,12 @@ extension GossipInstance {
             for id in run.ids {
                 examined += 1
                 if examined > maximumExaminedPerDigest || wanted.count >= limit { break scan }
-                if id.origin != self.id && seen.standing(of: id) == .new { wanted.append(id) }
+                if !isKnown(id) { wanted.append(id) }
             }
         }
         if !wanted.isEmpty { send(.pull(wanted), to: sender, now: now, into: &effects) }
         if !isReply {
-            send(.digest(retention.digest(limit: runsPerDigest), isReply: true), to: sender, now: now, into: &effects)
+            send(.digest(retention.digest(limit: runsPerDigest, now: now), isReply: true), to: sender, now: now, into: &effects)
         }
     }
 
@@ -55,7 +55,7 @@ extension GossipInstance {
     ) {
         var served = Set<MessageID>()
         for id in ids.prefix(configuration.maximumPullCount) where served.insert(id).inserted {
-            if let data = retention.message(id) { send(message(data), to: sender, now: now, into: &effects) }
+            if let data = retention.message(id, now: now) { send(message(data), to: sender, now: now, into: &effects) }
         }
     }
 }

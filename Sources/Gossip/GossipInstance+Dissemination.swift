@@ -11,7 +11,7 @@ extension GossipInstance {
     var idsPerMessage: Int { max(1, (configuration.maximumMessageSize - 13 - 1 - 3) / 12) }
 
     mutating func receiveData(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
-        guard fitsPayloadLimit(data) else { return }
+        guard fitsLimits(data) else { return }
         guard accept(data, now: now, into: &effects) else {
             counters.duplicates += 1
             // Prune even a peer already lazy here: it pushed eagerly, so it
@@ -31,7 +31,7 @@ extension GossipInstance {
     }
 
     mutating func receiveRepair(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
-        guard fitsPayloadLimit(data), accept(data, now: now, into: &effects) else { return }
+        guard fitsLimits(data), accept(data, now: now, into: &effects) else { return }
         counters.deliveredByRepair += 1
         // Spread it on: the nodes around this one likely missed it too (the
         // far side of a healed partition).
@@ -49,25 +49,43 @@ extension GossipInstance {
         }
     }
 
-    /// Delivers and retains `data` if it is new; false for a duplicate.
-    /// Whether `data`'s payload is within ``GossipConfiguration/maximumPayloadSize``;
-    /// counts it if not.
-    private mutating func fitsPayloadLimit(_ data: GossipData) -> Bool {
+    /// Whether `data`'s payload is within ``GossipConfiguration/maximumPayloadSize``
+    /// and its age within ``GossipConfiguration/retentionPeriod``; counts
+    /// it if not. A message past its retention is kept nowhere any more,
+    /// so it is neither delivered nor spread (see ``RetentionBuffer``).
+    private mutating func fitsLimits(_ data: GossipData) -> Bool {
         guard data.payload.count <= configuration.maximumPayloadSize else {
             counters.oversizedPayloadsDropped += 1
+            return false
+        }
+        guard data.age <= configuration.retentionPeriod else {
+            counters.expiredMessagesDropped += 1
             return false
         }
         return true
     }
 
+    /// Delivers and retains `data` if it is new; false for a duplicate.
+    /// A message this node retains is not new, whatever ``SeenWindows``
+    /// says: once its origin was forgotten, each copy arriving was
+    /// delivered again, re-tracking the origin and forgetting another,
+    /// whose messages the node also held, and so on: a storm of
+    /// redeliveries that anti-entropy kept up for as long as the messages
+    /// were retained (see ``isKnown(_:)``).
     private mutating func accept(_ data: GossipData, now: Instant, into effects: inout [GossipEffect]) -> Bool {
-        guard data.id.origin != id, seen.insert(data.id) == .new else { return false }
+        guard data.id.origin != id, !retention.contains(data.id), seen.insert(data.id) == .new else { return false }
         counters.originsForgotten = seen.forgottenOrigins
         counters.delivered += 1
         missing.remove(data.id)
         retention.insert(data, now: now)
         effects.append(.deliver(GossipDelivery(id: data.id, payload: data.payload, hops: data.hops, deliveredAt: now)))
         return true
+    }
+
+    /// Whether the message `id` is this node's own, retained here or seen:
+    /// not to be asked for (an announcement, a digest) nor delivered.
+    func isKnown(_ id: MessageID) -> Bool {
+        id.origin == self.id || retention.contains(id) || seen.standing(of: id) != .new
     }
 
     /// Sends `data` on: to `fanout` random peers (push), or eagerly to the
@@ -113,7 +131,7 @@ extension GossipInstance {
     }
 
     mutating func receiveIHave(_ ids: [MessageID], from sender: Endpoint, now: Instant) {
-        for id in ids.prefix(idsPerMessage) where id.origin != self.id && seen.standing(of: id) == .new {
+        for id in ids.prefix(idsPerMessage) where !isKnown(id) {
             if !missing.announce(id, by: sender, deadline: now + configuration.graftTimeout) {
                 counters.announcementsDropped += 1
             }

@@ -54,22 +54,40 @@ public enum GossipMessage: Hashable, Sendable {
     enum Kind: UInt8 {
         case repair = 0, join, forwardJoin, neighbor, neighborReply, disconnect, shuffle, shuffleReply,
             heartbeat, ihave, graft, prune, digest, pull
+        /// A data message, or a repair, with its age: `[tag][hops][age in
+        /// milliseconds, varint][origin][sequence][payload]`. Only a
+        /// message of age 0 goes in the forms without it (a fresh
+        /// broadcast's eager push keeps its 26 bytes of overhead). A build
+        /// before them refuses these tags, as unknown, and drops the frame.
+        case agedData, agedRepair
     }
 
     /// The most hops a data message records; more saturate here.
     public static let maximumHops = 127
+    /// The largest age a message carries, in milliseconds (2³⁵, over a
+    /// year: above any ``GossipConfiguration/retentionPeriod``); more
+    /// saturate here, and the decoder refuses more.
+    public static let maximumAgeMilliseconds: UInt64 = 1 << 35
+    /// The bytes an aged data message or repair adds to a data message's
+    /// ``GossipConfiguration/dataMessageOverhead``: its tag and the age
+    /// (a varint of up to 6 bytes).
+    public static let agedOverhead = 7
 
     /// Appends this message's body to `writer` (frame with
     /// ``encodeFrame(into:)`` instead to send it).
     public func encode(to writer: inout WireWriter) {
         switch self {
-        case .data(let data):
+        case .data(let data) where data.ageMilliseconds == 0:
             writer.writeUInt8(UInt8(min(data.hops, Self.maximumHops)))
             data.encodeIdentityAndPayload(to: &writer)
-        case .repair(let data):
+        case .data(let data):
+            Self.encodeAged(data, as: .agedData, to: &writer)
+        case .repair(let data) where data.ageMilliseconds == 0:
             writer.writeUInt8(Self.tag(.repair))
             writer.writeUInt8(UInt8(min(data.hops, Self.maximumHops)))
             data.encodeIdentityAndPayload(to: &writer)
+        case .repair(let data):
+            Self.encodeAged(data, as: .agedRepair, to: &writer)
         case .join:
             writer.writeUInt8(Self.tag(.join))
         case .forwardJoin(let newcomer, let timeToLive):
@@ -166,27 +184,66 @@ public enum GossipMessage: Hashable, Sendable {
             let isReply = try reader.readBool()
             self = .digest(try reader.readArray { r throws(WireError) in try DigestRun(from: &r) }, isReply: isReply)
         case .pull: self = .pull(try reader.readArray { r throws(WireError) in try MessageID(from: &r) })
+        case .agedData:
+            self = .data(try Self.readAged(from: &reader))
+            return
+        case .agedRepair:
+            self = .repair(try Self.readAged(from: &reader))
+            return
         }
         try reader.finish()
     }
 
     private static func tag(_ kind: Kind) -> UInt8 { 0x80 | kind.rawValue }
+
+    private static func encodeAged(_ data: GossipData, as kind: Kind, to writer: inout WireWriter) {
+        writer.writeUInt8(tag(kind))
+        writer.writeUInt8(UInt8(min(data.hops, maximumHops)))
+        writer.writeVarint(data.ageMilliseconds)
+        data.encodeIdentityAndPayload(to: &writer)
+    }
+
+    private static func readAged(from reader: inout WireReader) throws(WireError) -> GossipData {
+        let hops = min(Int(try reader.readUInt8()), maximumHops)
+        let milliseconds = try reader.readVarint(atMost: maximumAgeMilliseconds, what: "message age")
+        var data = try GossipData(identityAndPayloadFrom: &reader, hops: hops)
+        data.age = .milliseconds(Int64(milliseconds))
+        return data
+    }
 }
 
-/// A broadcast in transit: its identity, hop count and payload.
+/// A broadcast in transit: its identity, hop count, age and payload.
 public struct GossipData: Hashable, Sendable {
     /// The broadcast's identity.
     public var id: MessageID
     /// Hops travelled so far (the origin sends with 1).
     public var hops: Int
+    /// How long the broadcast has been kept by the nodes it went through
+    /// (in whole milliseconds on the wire; time in transit is not
+    /// counted): its sender's retention adds the time it held it, so a
+    /// message pulled or grafted from retention carries the time since it
+    /// was broadcast, and no node keeps it past
+    /// ``GossipConfiguration/retentionPeriod`` of that age.
+    public var age: Duration
     /// The broadcast bytes.
     public var payload: [UInt8]
 
     /// Creates a data message.
-    public init(id: MessageID, hops: Int, payload: [UInt8]) {
+    public init(id: MessageID, hops: Int, age: Duration = .zero, payload: [UInt8]) {
         self.id = id
         self.hops = hops
+        self.age = age
         self.payload = payload
+    }
+
+    /// The age on the wire: whole milliseconds, at most
+    /// ``GossipMessage/maximumAgeMilliseconds``.
+    var ageMilliseconds: UInt64 {
+        let (seconds, attoseconds) = age.components
+        guard seconds >= 0 else { return 0 }
+        let milliseconds = UInt64(seconds).multipliedReportingOverflow(by: 1_000)
+        guard !milliseconds.overflow else { return GossipMessage.maximumAgeMilliseconds }
+        return min(milliseconds.partialValue + UInt64(attoseconds / 1_000_000_000_000_000), GossipMessage.maximumAgeMilliseconds)
     }
 
     func encodeIdentityAndPayload(to writer: inout WireWriter) {
@@ -198,6 +255,7 @@ public struct GossipData: Hashable, Sendable {
     init(identityAndPayloadFrom reader: inout WireReader, hops: Int) throws(WireError) {
         id = try MessageID(from: &reader)
         self.hops = hops
+        age = .zero
         payload = Array(try reader.readRawBytes(count: reader.remainingCount))
     }
 }

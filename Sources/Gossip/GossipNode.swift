@@ -79,9 +79,11 @@ public final class GossipNode {
         self.logger = logger
         sender = FrameSender(transport: transport, capacity: 1_024, logger: logger, source: "gossip")
         timer = DeadlineTimer(scheduler: scheduler)
-        // A repair is its data message plus one tag byte: a repair of a
-        // payload of maximumPayloadSize is one byte over maximumMessageSize.
-        let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize + 1)
+        // A repair is its data message plus one tag byte, and a message
+        // with an age (pulled or grafted from retention) a tag and up to
+        // six bytes of age: over maximumMessageSize for a payload of
+        // maximumPayloadSize.
+        let limits = WireLimits(maximumFrameLength: configuration.maximumMessageSize + GossipMessage.agedOverhead)
         receiver = FrameReceiver(protocolID: .gossip, limits: limits, logger: logger, source: "gossip")
         timer.onFire = { [weak self] in self?.tick() }
         transport.setReceiveHandler { [weak self] bytes, sender, now in

@@ -1,13 +1,23 @@
 import EventCore
 
 /// The broadcasts a node keeps to answer grafts and anti-entropy pulls:
-/// at most `capacity` messages, the oldest going first; those older than
-/// `period` are forgotten at the next expiry (each anti-entropy round), so
-/// one may outlive the period by up to a round.
+/// at most `capacity` messages, the first retained going first.
+///
+/// A message's age counts from its broadcast, not from its arrival here:
+/// it arrives with the age its sender had kept it (``GossipData/age``),
+/// and is served with that age plus the time kept here. Once its age is
+/// past `period` it is served no more, nor listed in digests, and it is
+/// forgotten at the next expiry (each anti-entropy round). Counted from
+/// each node's own receipt, as before, a message pulled by a node that
+/// lacked it (new, restarted, or one that forgot its origin) was kept a
+/// whole period more there, and anti-entropy could keep it alive in the
+/// cluster for ever.
 struct RetentionBuffer {
     private struct Entry {
         var data: GossipData
         var retainedAt: Instant
+
+        func age(at now: Instant) -> Duration { data.age + (now - retainedAt) }
     }
 
     /// Entries in arrival order, as a ring: `head` is the oldest.
@@ -27,10 +37,18 @@ struct RetentionBuffer {
 
     var isEmpty: Bool { count == 0 }
 
-    /// The retained message with `id`, if any.
-    func message(_ id: MessageID) -> GossipData? {
-        guard let slot = slotByID[id] else { return nil }
-        return ring[slot]?.data
+    /// Whether a message with `id` is retained.
+    func contains(_ id: MessageID) -> Bool { slotByID[id] != nil }
+
+    /// The retained message with `id`, with its age at `now`, if any and
+    /// not past the period.
+    func message(_ id: MessageID, now: Instant) -> GossipData? {
+        guard let slot = slotByID[id], let entry = ring[slot] else { return nil }
+        let age = entry.age(at: now)
+        guard age <= period else { return nil }
+        var data = entry.data
+        data.age = age
+        return data
     }
 
     /// Retains `data` (evicting the oldest if full); a retained ID is
@@ -44,9 +62,11 @@ struct RetentionBuffer {
         count += 1
     }
 
-    /// Forgets the messages retained for longer than the period.
+    /// Forgets the messages past the period at the front (those retained
+    /// first; one behind them that arrived older is passed over when
+    /// served, and forgotten when it comes to the front).
     mutating func expire(now: Instant) {
-        while count > 0, let entry = ring[head], now - entry.retainedAt > period {
+        while count > 0, let entry = ring[head], entry.age(at: now) > period {
             removeOldest()
         }
     }
@@ -60,9 +80,10 @@ struct RetentionBuffer {
 
     /// Up to `limit` runs describing the retained IDs, starting where the
     /// previous digest stopped; all of them if they fit.
-    mutating func digest(limit: Int) -> [DigestRun] {
+    mutating func digest(limit: Int, now: Instant) -> [DigestRun] {
         guard count > 0, limit > 0 else { return [] }
-        let ids = slotByID.keys.sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
+        let ids = slotByID.compactMap { id, slot in ring[slot].map { $0.age(at: now) <= period ? id : nil } ?? nil }
+            .sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
         var runs: [DigestRun] = []
         for id in ids {
             if let last = runs.last, last.origin == id.origin, last.first &+ last.count == id.sequence {

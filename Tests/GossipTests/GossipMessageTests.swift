@@ -14,6 +14,8 @@ struct GossipMessageTests {
         .data(GossipData(id: id, hops: 3, payload: Array(0..<200))),
         .data(GossipData(id: id, hops: 1, payload: [])),
         .repair(GossipData(id: id, hops: 127, payload: [1, 2, 3])),
+        .data(GossipData(id: id, hops: 4, age: .milliseconds(1_234), payload: [9, 9])),
+        .repair(GossipData(id: id, hops: 2, age: .seconds(59), payload: Array(0..<100))),
         .join,
         .forwardJoin(newcomer: v6, timeToLive: 6),
         .neighbor(highPriority: true),
@@ -71,6 +73,34 @@ struct GossipMessageTests {
             #expect(frame.count == size + GossipConfiguration.dataMessageOverhead)
         }
         #expect(GossipConfiguration().maximumPayloadSize == 486)
+    }
+
+    /// A message served from retention carries its age; the largest age
+    /// the decoder takes keeps an aged message within
+    /// ``GossipMessage/agedOverhead`` bytes of a data message's overhead.
+    @Test("a message's age goes in whole milliseconds, in its own form; age 0 keeps the plain forms; ages above 2^35 ms saturate and are refused")
+    func ages() throws {
+        let fresh = GossipData(id: Self.id, hops: 1, age: .microseconds(999), payload: [1])
+        #expect(Self.frame(.data(fresh)).count == 1 + GossipConfiguration.dataMessageOverhead)
+        #expect(Self.frame(.data(fresh))[13] == 1, "the hop count, first: the plain data form")
+        let old = GossipData(id: Self.id, hops: 1, age: .seconds(Int64(1) << 40), payload: [1])
+        let frame = Self.frame(.data(old))
+        #expect(frame.count == 1 + GossipConfiguration.dataMessageOverhead + GossipMessage.agedOverhead)
+        guard case .data(let decoded) = try Self.decode(frame) else {
+            Issue.record("not decoded as data")
+            return
+        }
+        #expect(decoded.age == .milliseconds(Int64(GossipMessage.maximumAgeMilliseconds)))
+        // One past the largest age is refused.
+        var body = [0x80 | GossipMessage.Kind.agedData.rawValue, 1]
+        var age = WireWriter()
+        age.writeVarint(GossipMessage.maximumAgeMilliseconds + 1)
+        body += age.bytes + Array(repeating: 0, count: 12)
+        guard case .failure(let error) = Self.decodeBody(body) else {
+            Issue.record("an age above the largest decoded")
+            return
+        }
+        #expect(error.code == .invalidValue, "\(error)")
     }
 
     @Test("hop counts above 127 saturate")

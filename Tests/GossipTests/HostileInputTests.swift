@@ -50,6 +50,17 @@ struct HostileInputTests {
         #expect(target.retainedCount <= 256)
         #expect(target.trackedOriginCount <= 128)
         #expect(target.counters.originsForgotten > 0)
+        // More origins than are tracked: a message whose origin a node
+        // forgot, and which it no longer retains, is delivered again when a
+        // peer that retains it offers it. That ends with the retention
+        // period, counted from the broadcast (GossipData.age): counted from
+        // each node's own receipt, every such pull kept the message a whole
+        // period more, and the redeliveries never stopped. And a node no
+        // longer takes a message it retains for new.
+        setup.cluster.network.run(for: Self.configuration.retentionPeriod + .seconds(5))
+        let afterRetention = setup.cluster.redeliveries
+        setup.cluster.network.run(for: .seconds(20))
+        #expect(setup.cluster.redeliveries == afterRetention)
         // Still working: a real broadcast reaches everyone.
         let ids = setup.cluster.broadcast(3, every: .milliseconds(100))
         setup.cluster.network.run(for: .seconds(3))

@@ -484,7 +484,9 @@ extension Proposer {
                 current.version == sent.version
                 ? "proposer \(sender) holds another configuration of version \(sent.version) (\(current)) than this change's step (\(sent)): the change stopped. "
                     + "Either it was given its quorums by hand (restart it with the cluster's configuration, then call changeMembership(to:) again), "
-                    + "or another run of this change reached it first (call changeMembership(to:) again on a proposer in its configuration)"
+                    + "or another run of this change reached it first (call changeMembership(to:) again on a proposer in its configuration; "
+                    + "if two runs resumed from the intermediate toward opposite ends split the proposers between them, each side refuses the other's "
+                    + "configuration of this version, and only a change toward the other side's acceptors, from either, goes on)"
                 : "proposer \(sender) is in \(current), which this change's step to \(sent) does not lead to: the change stopped; call changeMembership(to:) again on a proposer in the newest configuration (that one, if it is) to go on from there"
             finishTask(task.id, .failure(CASPaxosError(.conflict, detail: detail)), into: &effects)
         case .invalidated(let requestID, let proposer, let proposerAge):

@@ -17,7 +17,10 @@ public struct FrameSender {
     /// Bytes of those frames, headers included.
     public private(set) var bytesSent = 0
     /// Messages not sent: they did not encode, or the transport refused
-    /// them (closed, wrong address family, queue full).
+    /// them (closed, wrong address family, too large). A datagram the
+    /// transport queued and dropped later (a full send queue while the
+    /// socket blocks) is counted by the transport, not here
+    /// (`UDPSocketTransport.Counters.sendQueueOverflows`).
     public private(set) var failures = 0
 
     /// Creates a sender on `transport` whose buffer starts at `capacity`

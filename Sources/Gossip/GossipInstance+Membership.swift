@@ -27,6 +27,7 @@ extension GossipInstance {
     mutating func receiveJoin(from newcomer: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         let others = view.active.filter { $0 != newcomer }
         addActive(newcomer, now: now, into: &effects)
+        if view.isActive(newcomer) { unconfirmedNeighbors.insert(newcomer) }
         send(.neighborReply(accepted: true), to: newcomer, now: now, into: &effects)
         let walk = UInt8(configuration.activeRandomWalkLength)
         for peer in others {
@@ -100,7 +101,9 @@ extension GossipInstance {
     mutating func receiveNeighbor(highPriority: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         let accepted = view.isActive(sender) || highPriority || !view.isActiveFull
         if accepted {
+            let wasActive = view.isActive(sender)
             addActive(sender, now: now, into: &effects)
+            if !wasActive && view.isActive(sender) { unconfirmedNeighbors.insert(sender) }
         } else {
             view.addPassive(sender, using: &random)
         }
@@ -158,6 +161,7 @@ extension GossipInstance {
     private mutating func forgetNeighbor(_ peer: Endpoint) {
         lastHeard[peer] = nil
         lastSent[peer] = nil
+        unconfirmedNeighbors.remove(peer)
         lazyPeers.remove(peer)
         lazyQueue[peer] = nil
         missing.removeAnnouncer(peer)
@@ -181,8 +185,13 @@ extension GossipInstance {
         for peer in view.active {
             if let heard = lastHeard[peer], now - heard >= configuration.peerTimeout {
                 counters.neighborFailures += 1
+                // One that never spoke after asking (a forged NEIGHBOR or
+                // JOIN, perhaps) is a failed peer, not a former neighbour:
+                // forged ones must not crowd the real former neighbours,
+                // which heal partitions, out of the ring.
+                let spoke = !unconfirmedNeighbors.contains(peer)
                 _ = removeActive(peer)
-                rememberFailed(peer, wasNeighbor: true)
+                rememberFailed(peer, wasNeighbor: spoke)
             } else if let sent = lastSent[peer], now - sent >= configuration.heartbeatInterval {
                 send(.heartbeat, to: peer, now: now, into: &effects)
             }

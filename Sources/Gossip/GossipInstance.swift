@@ -50,6 +50,10 @@ public struct GossipInstance {
     /// Active neighbours: when each was last heard from and last sent to.
     var lastHeard: [Endpoint: Instant] = [:]
     var lastSent: [Endpoint: Instant] = [:]
+    /// Active neighbours that asked to become so (NEIGHBOR, JOIN) and have
+    /// sent nothing since: a forged request's address never does, and is
+    /// not remembered as a former neighbour when it times out.
+    var unconfirmedNeighbors: Set<Endpoint> = []
     /// Peers taken for failed, re-probed every reconnect interval (a ring).
     var failedPeers: [Endpoint] = []
     /// Of ``failedPeers``, the former neighbours (dropped for silence),
@@ -162,7 +166,10 @@ public struct GossipInstance {
         _ message: GossipMessage, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]
     ) {
         guard sender != endpoint else { return }
-        if lastHeard[sender] != nil { lastHeard[sender] = now }
+        if lastHeard[sender] != nil {
+            lastHeard[sender] = now
+            unconfirmedNeighbors.remove(sender)
+        }
         switch message {
         case .data(let data): receiveData(data, from: sender, now: now, into: &effects)
         case .repair(let data): receiveRepair(data, from: sender, now: now, into: &effects)

@@ -13,11 +13,13 @@ import EventCore
 /// so they share the sync (group commit). A persist that changes only the
 /// hard state's commit index writes nothing: the next record carries it
 /// (the commit index can be learnt again from the leader, and a node
-/// alone commits its log again when it is elected). Written unsynced, as
-/// etcd writes it, such a record could be lost at a power loss while the
-/// synced record after it survived, and recovery would refuse the log as
-/// damaged (a bad record with a valid one after it): every record is
-/// synced, so only the last can be torn. Entries starting at or below
+/// alone commits its log again when it is elected). Every record is
+/// synced, so only the last can be torn. (Written unsynced, as etcd writes
+/// it, such a record is made durable by the next record's sync when both
+/// are in one file; but the next record may start a new segment, and a
+/// power loss could then keep that segment and tear the record at the end
+/// of the one before, which recovery refuses: damage in a segment that is
+/// not the last.) Entries starting at or below
 /// ``lastIndex`` replace the log from there, on disk as in memory.
 ///
 /// **Segments.** `wal-<sequence>-<first index>.log`, both numbers in 20

@@ -11,12 +11,13 @@ struct FailedPeerTests {
     static let start = Instant.zero + .seconds(1)
 
     /// Node 10.0.0.1 with an active view of three, filled at ``start`` by
-    /// 10.0.0.2 ... 4 joining.
+    /// 10.0.0.2 ... 4 joining, each sending a heartbeat after it joined.
     static func nodeWithThreeNeighbors(into effects: inout [GossipEffect]) throws -> GossipInstance {
         var configuration = GossipConfiguration()
         configuration.activeViewSize = 3
         var node = try GossipInstance(id: NodeID(1), endpoint: try peer(1), configuration: configuration, seed: 7, now: .zero)
         for last in 2...4 { node.receive(.join, from: try peer(last), now: start, into: &effects) }
+        for last in 2...4 { node.receive(.heartbeat, from: try peer(last), now: start, into: &effects) }
         return node
     }
 
@@ -48,6 +49,40 @@ struct FailedPeerTests {
         }
         #expect(failed.isSubset(of: Set(node.failedPeers)), "failed peers: \(node.failedPeers)")
         #expect(node.failedPeers.allSatisfy { !$0.description.hasPrefix("10.9.") })
+    }
+
+    /// Each forged NEIGHBOR (high priority, so taken) evicts a neighbour;
+    /// the forged address never speaks and times out. Remembered as former
+    /// neighbours, a few such rounds filled the ring, and the real former
+    /// neighbours, which heal a partition, were gone (found by review).
+    @Test("a neighbour that never spoke after asking is not remembered as a former neighbour, and does not push real ones out")
+    func forgedNeighborsNotFormer() throws {
+        var effects: [GossipEffect] = []
+        var node = try Self.nodeWithThreeNeighbors(into: &effects)
+        let (peer, configuration, start) = (Self.peer, node.configuration, Self.start)
+        // The three real neighbours spoke once (a heartbeat each), then
+        // fall silent and are taken for failed: former neighbours.
+        var now = start
+        func tick(until end: Instant) {
+            while now < end {
+                now = node.nextDeadline
+                node.tick(now: now, into: &effects)
+            }
+        }
+        tick(until: start + configuration.peerTimeout + .milliseconds(1))
+        let real = Set(try (2...4).map(peer))
+        #expect(real.isSubset(of: node.failedNeighbors))
+        // Rounds of forged high-priority NEIGHBORs from addresses that
+        // never answer, each round left to time out.
+        for round in 0..<6 {
+            for index in 0..<3 {
+                node.receive(.neighbor(highPriority: true), from: try Endpoint(parsing: "10.8.\(round).\(index):7000"),
+                             now: now, into: &effects)
+            }
+            tick(until: now + configuration.peerTimeout + .milliseconds(1))
+        }
+        #expect(node.failedNeighbors.allSatisfy { !$0.description.hasPrefix("10.8.") }, "\(node.failedNeighbors)")
+        #expect(real.isSubset(of: node.failedNeighbors), "former neighbours: \(node.failedNeighbors)")
     }
 
     /// A forced link evicts a healthy neighbour at each end: only a former

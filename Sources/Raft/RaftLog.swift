@@ -66,8 +66,12 @@ struct RaftLog {
         var result: [RaftEntry] = []
         var bytes = 0
         if start < unstableOffset {
-            result = storage.entries(from: start, through: min(end, unstableOffset - 1), maximumBytes: maximumBytes)
-            if result.count > maximumCount { result.removeSubrange(maximumCount...) }
+            // The count bounds the read, not only its result: bounded by
+            // bytes alone, a storage copied every entry of a run of empty
+            // commands (a follower far behind: quadratic catch-up).
+            let (countEnd, overflow) = start.addingReportingOverflow(UInt64(max(1, maximumCount)) - 1)
+            let storedEnd = min(end, unstableOffset - 1, overflow ? .max : countEnd)
+            result = storage.entries(from: start, through: storedEnd, maximumBytes: maximumBytes)
             bytes = result.reduce(0) { $0 + $1.payloadSize }
             guard let last = result.last, last.index == unstableOffset - 1 else { return result }
         }

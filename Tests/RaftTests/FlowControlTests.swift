@@ -22,6 +22,28 @@ struct FlowControlTests {
         return group
     }
 
+    /// Bounded by bytes alone, the storage copied every entry of a run of
+    /// empty commands for each append of 1,024 (found by review): a
+    /// follower far behind caught up in quadratic time.
+    @Test("an append's entries are read from storage at most an append's count at a time")
+    func storageReadsBounded() throws {
+        final class ReadSpy: ForwardingRaftStorage {
+            var largestRead = 0
+            override func entries(from start: UInt64, through end: UInt64, maximumBytes: Int) -> [RaftEntry] {
+                largestRead = max(largestRead, Int(end - start + 1))
+                return super.entries(from: start, through: end, maximumBytes: maximumBytes)
+            }
+        }
+        let inner = InMemoryRaftStorage()
+        try inner.persist((1...10_000).map { RaftEntry(term: 1, index: $0, command: []) }, hardState: RaftHardState(term: 1))
+        let spy = ReadSpy(inner)
+        let log = RaftLog(storage: spy, applied: 0)
+        let read = log.entries(from: 1, through: 10_000, maximumBytes: 1 << 20, maximumCount: RaftMessage.maximumEntriesPerAppend)
+        #expect(read.count == RaftMessage.maximumEntriesPerAppend)
+        #expect(spy.largestRead <= RaftMessage.maximumEntriesPerAppend)
+        #expect(log.entries(from: 9_990, through: 10_000, maximumBytes: 1 << 20).count == 11)
+    }
+
     /// Taken, it moved `next` past the log, which reads as compacted: with
     /// no snapshot stored, no append went to the follower for the rest of
     /// the term (its heartbeats kept it from an election).

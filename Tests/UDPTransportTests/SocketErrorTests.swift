@@ -11,6 +11,9 @@ struct SocketErrorTests {
         try await withLoops(1) { loops in
             let a = try await Peer.bind(address, on: loops[0])
             let gone = try await Peer.bind(address, on: loops[0])
+            // Bound before the closed peer's port is free, so that it cannot
+            // be given that port and receive what was sent to it.
+            let b = try await Peer.bind(address, on: loops[0])
             try await gone.transport.run { $0.close() }
             try await a.send([1, 2, 3], to: gone.endpoint)
             try await waitUntil("ECONNREFUSED to be counted") {
@@ -18,7 +21,6 @@ struct SocketErrorTests {
             }
             // More sends to the closed port, then a round trip with a live peer.
             for _ in 0..<3 { try await a.send([4], to: gone.endpoint) }
-            let b = try await Peer.bind(address, on: loops[0])
             try await a.send([5, 6], to: b.endpoint)
             try await waitUntil("the message to the live peer") { b.inbox.count == 1 }
             try await b.send([7], to: a.endpoint)

@@ -218,40 +218,27 @@ struct FileRaftStorageTests {
         #expect(Self.allEntries(reopened) == Self.entries(1...(keptIndex + 1), term: 1))
     }
 
-    /// etcd's rule for a torn entry: a write cut short ends the file inside
-    /// the record or leaves a sector of zeros in it. A whole last record
-    /// whose checksum fails with neither was written, perhaps synced and
-    /// acknowledged (a vote), and damaged since.
-    @Test("a whole last record failing its checksum, with no sector of zeros, is a corrupt error; nothing is cut")
-    func damagedLastRecord() throws {
+    /// A failing checksum before valid records is damage; so is one of the
+    /// last record, whole and with no sector of zeros (etcd's rule for a
+    /// torn entry: a write cut short ends the file inside the record or
+    /// leaves a sector of zeros in it): that record was written, perhaps
+    /// synced and acknowledged (a vote), and damaged since.
+    @Test("a whole record failing its checksum, before valid records or last with no sector of zeros, is a corrupt error naming the file and offset; nothing is cut",
+          arguments: [1, 2])
+    func damagedRecord(record: Int) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let (path, sizes) = try Self.writeThreeRecords(directory)
-        try directory.flipByte(path, at: sizes[2] - 1)  // the last byte of the last record
-        let before = try directory.bytes(path)
-        let error = #expect(throws: RaftStorageError.self) {
-            try FileRaftStorage(directory: directory.path, opening: .existing)
-        }
-        #expect(error?.code == .corrupt)
-        #expect(error?.offset == sizes[1])
-        #expect(try directory.bytes(path) == before, "recovery must not cut a record that may be acknowledged")
-    }
-
-    @Test("a failing checksum before valid records is a corrupt error naming the file and offset; nothing is cut")
-    func damageBeforeTail() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let (path, sizes) = try Self.writeThreeRecords(directory)
-        try directory.flipByte(path, at: sizes[1] - 1)  // the last byte of the second record
+        try directory.flipByte(path, at: sizes[record] - 1)  // the record's last byte
         let before = try directory.bytes(path)
         let error = #expect(throws: RaftStorageError.self) {
             try FileRaftStorage(directory: directory.path, opening: .existing)
         }
         #expect(error?.code == .corrupt)
         #expect(error?.file == path)
-        #expect(error?.offset == sizes[0])
+        #expect(error?.offset == sizes[record - 1])
         #expect(error?.description.contains(path) == true)
-        #expect(try directory.bytes(path) == before, "recovery must not cut acknowledged records")
+        #expect(try directory.bytes(path) == before, "recovery must not cut a record that may be acknowledged")
     }
 
     /// A segment's first record is synced before the segment is named, so

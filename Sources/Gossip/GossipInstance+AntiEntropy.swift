@@ -25,6 +25,11 @@ extension GossipInstance {
     mutating func receiveDigest(
         _ runs: [DigestRun], isReply: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]
     ) {
+        // A node with no neighbour left (its views and seeds dead at once)
+        // takes a peer that still gossips with it as a candidate: it asks
+        // it to link at the next tick. Otherwise it answered such digests
+        // for ever and got messages by anti-entropy alone.
+        if view.active.isEmpty { view.addPassive(sender, using: &random) }
         let limit = min(configuration.maximumPullCount, idsPerMessage)
         var wanted: [MessageID] = []
         var examined = 0

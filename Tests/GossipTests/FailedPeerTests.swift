@@ -85,6 +85,26 @@ struct FailedPeerTests {
         #expect(real.isSubset(of: node.failedNeighbors), "former neighbours: \(node.failedNeighbors)")
     }
 
+    /// Its views and its seeds dead at once, a node still hears digests
+    /// from peers that list it; it used to answer them and nothing more,
+    /// getting messages by anti-entropy alone, with no neighbour ever again
+    /// (found by review).
+    @Test("a node with no neighbour left asks a peer whose digest reaches it to link")
+    func isolatedNodeRelinks() throws {
+        var effects: [GossipEffect] = []
+        var node = try GossipInstance(
+            id: NodeID(1), endpoint: try Self.peer(1), configuration: GossipConfiguration(), seed: 7, now: .zero)
+        #expect(node.activeView.isEmpty && node.passiveView.isEmpty)
+        let stranger = try Self.peer(5)
+        node.receive(.digest([], isReply: false), from: stranger, now: Self.start, into: &effects)
+        effects.removeAll()
+        node.tick(now: Self.start + .milliseconds(1), into: &effects)
+        let asked = effects.contains { effect in
+            if case .send(.neighbor(highPriority: true), stranger) = effect { true } else { false }
+        }
+        #expect(asked, "\(effects)")
+    }
+
     /// A forced link evicts a healthy neighbour at each end: only a former
     /// neighbour (what a healed partition cut) is worth one, not a peer
     /// whose request merely timed out.

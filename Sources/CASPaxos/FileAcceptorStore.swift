@@ -403,29 +403,26 @@ public final class FileAcceptorStore: AcceptorStore {
                 }
                 offset += length
             case .bad(let claimedEnd):
-                if let claimedEnd, claimedEnd < rest.count {
-                    throw AcceptorStoreError(
-                        .corrupt,
-                        detail: "\(path): the batch at offset \(offset) fails its checksum and \(rest.count - claimedEnd) bytes follow it")
-                }
                 if let next = AcceptorLogBatch.firstValid(after: rest, salt: salt) {
                     throw AcceptorStoreError(
                         .corrupt,
                         detail: "\(path): the batch at offset \(offset) is bad and a valid one follows at offset \(offset + next)")
                 }
                 // A write a crash cut short ends the file inside the batch,
-                // or left zeros where its data never reached the disk. A
-                // batch all there without a sector of zeros (or bytes with
-                // no marker and none) was written and damaged since: it may
-                // hold a promise an answer relied on.
-                let written = min(claimedEnd ?? rest.count, rest.count)
-                if rest.count >= AcceptorLogBatch.headerSize, claimedEnd ?? 0 <= rest.count,
-                    !DurableFile.holdsZeroSector(UnsafeRawBufferPointer(rebasing: rest[..<written]), at: offset)
-                {
-                    throw AcceptorStoreError(
-                        .corrupt,
-                        detail: "\(path): the last batch, at offset \(offset), fails its checksum, whole and with no "
-                            + "sector of zeros: damaged after it was written, not torn")
+                // or left zeros where its data never reached the disk (its
+                // length field among them, perhaps: then it claims to end
+                // early). A batch that bears neither mark (or bytes with no
+                // marker and no zeros) was written and damaged since: it
+                // may hold a promise an answer relied on.
+                let end = min(claimedEnd ?? rest.count, rest.count)
+                let isTorn =
+                    rest.count < AcceptorLogBatch.headerSize || claimedEnd ?? 0 > rest.count
+                    || DurableFile.holdsZeroSector(UnsafeRawBufferPointer(rebasing: rest[..<end]), at: offset)
+                guard isTorn else {
+                    let what = end < rest.count
+                        ? "fails its checksum and \(rest.count - end) bytes follow it"
+                        : "is the last, whole, and fails its checksum with no sector of zeros: damaged after it was written, not torn"
+                    throw AcceptorStoreError(.corrupt, detail: "\(path): the batch at offset \(offset) \(what)")
                 }
                 return offset
             }

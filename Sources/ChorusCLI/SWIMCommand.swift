@@ -33,7 +33,8 @@ struct SWIMCommand {
                                     a member bound to 127.0.0.1 stays on loopback
           --cluster NAME            the cluster name announced by multicast
                                     (default chorus)
-          --protocol-period-ms N    probe period (default 750)
+          --protocol-period-ms N    probe period (default 750; more than 1.8 times
+                                    the probe timeout, so relays' nacks come in time)
           --probe-timeout-ms N      direct probe timeout (default 250)
           --suspicion-multiplier X  Lifeguard's α (default 1)
           --retransmit-multiplier N updates are sent ⌈N·log10(members+1)⌉ times (default 6)

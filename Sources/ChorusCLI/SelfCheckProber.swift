@@ -106,8 +106,8 @@ final class SelfCheckProber {
         }
     }
 
-    /// The most blast frames sent in one wake-up: the transport's send queue
-    /// holds 1,024 datagrams.
+    /// The most blast frames sent in one wake-up (a quarter of the
+    /// transport's default send queue, 4,096 datagrams).
     private static let burstLimit: UInt64 = 1_024
 
     private func sendPing(sequence: UInt64) {

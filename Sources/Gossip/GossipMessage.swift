@@ -219,7 +219,7 @@ public struct GossipData: Hashable, Sendable {
     /// Hops travelled so far (the origin sends with 1).
     public var hops: Int
     /// How long the broadcast has been kept by the nodes it went through
-    /// (in whole milliseconds on the wire; time in transit is not
+    /// (in milliseconds rounded up on the wire; time in transit is not
     /// counted): its sender's retention adds the time it held it, so a
     /// message pulled or grafted from retention carries the time since it
     /// was broadcast, and no node keeps it past
@@ -236,14 +236,16 @@ public struct GossipData: Hashable, Sendable {
         self.payload = payload
     }
 
-    /// The age on the wire: whole milliseconds, at most
+    /// The age on the wire: milliseconds, rounded up (so that an age never
+    /// goes back from node to node), at most
     /// ``GossipMessage/maximumAgeMilliseconds``.
     var ageMilliseconds: UInt64 {
         let (seconds, attoseconds) = age.components
-        guard seconds >= 0 else { return 0 }
+        guard seconds >= 0, seconds > 0 || attoseconds > 0 else { return 0 }
         let milliseconds = UInt64(seconds).multipliedReportingOverflow(by: 1_000)
         guard !milliseconds.overflow else { return GossipMessage.maximumAgeMilliseconds }
-        return min(milliseconds.partialValue + UInt64(attoseconds / 1_000_000_000_000_000), GossipMessage.maximumAgeMilliseconds)
+        let part = UInt64(attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return min(milliseconds.partialValue + part, GossipMessage.maximumAgeMilliseconds)
     }
 
     func encodeIdentityAndPayload(to writer: inout WireWriter) {

@@ -42,7 +42,8 @@ public final class InMemoryRaftStorage: RaftStorage {
     }
 
     /// Keeps `snapshot`; discards the log if it does not hold the
-    /// snapshot's last entry. Cannot fail.
+    /// snapshot's last entry. Throws ``RaftStorageError`` `.invalidArgument`
+    /// for a snapshot not above the one held, and nothing else.
     public func saveSnapshot(_ snapshot: RaftSnapshot) throws {
         try RaftStorageError.checkFollows(snapshot, self.snapshot, file: "(in memory)")
         self.snapshot = snapshot

@@ -65,7 +65,6 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
         self.detail = detail
     }
 
-    /// An `.io` error for a failed system call.
     /// Throws `.invalidArgument` unless `snapshot` is above `previous`, the
     /// snapshot a storage holds (``RaftStorage/saveSnapshot(_:)``'s rule).
     static func checkFollows(_ snapshot: RaftSnapshot, _ previous: RaftSnapshot?, file: String) throws(RaftStorageError) {
@@ -75,6 +74,7 @@ public struct RaftStorageError: Error, Hashable, Sendable, CustomStringConvertib
             detail: "a snapshot at index \(snapshot.index) does not follow the one held, at index \(previous.index)")
     }
 
+    /// An `.io` error for a failed system call.
     init(_ failure: DurableFileError) {
         self.init(.io(call: failure.call, errno: failure.errno), file: failure.path, detail: failure.description)
     }

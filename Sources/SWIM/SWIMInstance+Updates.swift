@@ -291,13 +291,14 @@ extension SWIMInstance {
         }
         members[slot: slot].status = status
         if old.isActive && !status.isActive {
-            departed.append((subject, now))
-            departedSince[subject] = now
+            departureCount &+= 1
+            departed.append((subject, now, departureCount))
+            departures[subject] = departureCount
         } else if !old.isActive && status.isActive {
             // Its entry in `departed` stays, passed over from now on.
-            departedSince[subject] = nil
-            if departed.count > 2 * departedSince.count + 64 {
-                departed.removeAll { departedSince[$0.id] != $0.since }
+            departures[subject] = nil
+            if departed.count - departures.count > departures.count + 64 {
+                departed.removeAll { departures[$0.id] != $0.departure }
             }
         }
         // Dead to left: retention still counts from the death.
@@ -310,9 +311,9 @@ extension SWIMInstance {
         let expired = departed.prefix { now - $0.since >= configuration.deadMemberRetention }
         guard !expired.isEmpty else { return }
         departed.removeFirst(expired.count)
-        for oldest in expired where departedSince[oldest.id] == oldest.since {
+        for oldest in expired where departures[oldest.id] == oldest.departure {
             let candidate = oldest.id
-            departedSince[candidate] = nil
+            departures[candidate] = nil
             guard let member = members[candidate], !member.status.isActive else { continue }
             if member.status == .dead { rememberFormer(member, now: now) }
             statusCounts[Int(member.status.rawValue)] -= 1

@@ -78,14 +78,18 @@ public struct SWIMInstance {
     var suspicionDeadlines = SuspicionDeadlines()
     /// Members dead or departed and when they became so, oldest first, to
     /// forget them after ``SWIMConfiguration/deadMemberRetention``. An entry
-    /// counts only while `departedSince` names the same instant for its
-    /// member: one that came back is left in place and passed over, since
-    /// finding and removing it was O(n) each (quadratic for a forged
-    /// push-pull reviving thousands), and the list is compacted when such
-    /// entries outnumber the others.
-    var departed: [(id: NodeID, since: Instant)] = []
-    /// When each member now dead or departed became so.
-    var departedSince: [NodeID: Instant] = [:]
+    /// counts only while `departures` names its departure for its member:
+    /// one that came back is left in place and passed over, since finding
+    /// and removing it was O(n) each (quadratic for a forged push-pull
+    /// reviving thousands), and the list is compacted when such entries
+    /// outnumber the others. Departures are numbered, not told apart by
+    /// time: a member may leave, come back and leave again at one instant
+    /// (one push-pull), and each of its entries would then read as current.
+    var departed: [(id: NodeID, since: Instant, departure: UInt64)] = []
+    /// The departure each member now dead or departed is in.
+    var departures: [NodeID: UInt64] = [:]
+    /// Departures numbered so far.
+    var departureCount: UInt64 = 0
 
     var probeOrder: [NodeID] = []
     var probeCursor = 0

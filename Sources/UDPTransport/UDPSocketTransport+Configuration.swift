@@ -51,7 +51,9 @@ extension UDPSocketTransport {
         public var sendBufferSize = 4 << 20
         /// The most fragments a received message may have. Default 8,192
         /// (enough for the default message size in datagrams of 538 bytes or
-        /// more). Range 1 ... 65,535.
+        /// more; below 1,049 bytes, the default send queue is too short for
+        /// it: raise ``sendQueueCapacity`` or lower ``maximumMessageSize``).
+        /// Range 1 ... 65,535.
         public var maximumFragmentCount = 8_192
         /// How long after its first fragment an incomplete message is
         /// dropped. Default 5 s. Range 1 ms ... 1 hour.
@@ -106,8 +108,15 @@ extension UDPSocketTransport {
                 "maximumMessageSize", maximumMessageSize, 1...largest,
                 "1 ... maximumFragmentCount × (maximumDatagramSize − 25) (\(largest))")
             // A whole message of the largest size must fit the queue, or a
-            // blocked socket drops every one of them.
+            // blocked socket drops every one of them; and fit the largest
+            // queue allowed.
             let datagrams = maximumMessageSize <= maximumDatagramSize ? 1 : (maximumMessageSize + chunk - 1) / chunk
+            let queueLimit = max(batchSize, largestQueue)
+            guard datagrams <= queueLimit else {
+                throw ConfigurationError(
+                    field: "maximumMessageSize", value: "\(maximumMessageSize)",
+                    allowedRange: "1 ... \(queueLimit * chunk) (what the largest send queue, \(queueLimit) datagrams, holds)")
+            }
             try ConfigurationError.checkRange(
                 "sendQueueCapacity", sendQueueCapacity, max(batchSize, datagrams)...max(batchSize, largestQueue),
                 "the datagrams of one maximumMessageSize message (\(datagrams)) ... "

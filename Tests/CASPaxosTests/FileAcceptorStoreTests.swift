@@ -244,6 +244,46 @@ struct FileAcceptorStoreTests {
         #expect(again.truncatedBytes == 100)
     }
 
+    /// A batch whose header straddles a 512-byte boundary, torn so that
+    /// the sector after the boundary never reached the disk: its length
+    /// reads 0, so it claims to end early with bytes after it. Those
+    /// zeros are a torn write's mark, not damage (found by review).
+    @Test("a last batch whose header lost a sector of zeros is a torn tail, though it claims to end early")
+    func tornHeader() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        // The first batch's value sized so that the second batch starts 4
+        // bytes before the boundary at 512.
+        var first = 0
+        for length in 0..<512 {
+            try? FileManager.default.removeItem(atPath: path)
+            let store = try FileAcceptorStore(path: path, opening: .new)
+            _ = try store.load()
+            store.apply(.register(key: [1], state: Self.register(1, [UInt8](repeating: 1, count: length))))
+            try store.sync()
+            if store.fileSize == 508 {
+                first = length
+                break
+            }
+        }
+        try #require(first > 0, "no value length puts the second batch at 508")
+        let store = try FileAcceptorStore(path: path, opening: .existing)
+        _ = try store.load()
+        store.apply(.register(key: [2], state: Self.register(2, [UInt8](repeating: 2, count: 2_000))))
+        try store.sync()
+        let size = store.fileSize
+        store.close()
+        let descriptor = open(path, O_RDWR)
+        let zeros = [UInt8](repeating: 0, count: 8)
+        #expect(pwrite(descriptor, zeros, zeros.count, 512) == zeros.count)
+        close(descriptor)
+        let reopened = try FileAcceptorStore(path: path, opening: .existing)
+        let snapshot = try reopened.load()
+        #expect(snapshot.registers.keys.map { $0 } == [[1]])
+        #expect(reopened.truncatedBytes == size - 508)
+    }
+
     /// A whole last batch failing its checksum with no sector of zeros was
     /// written, perhaps synced and answered from, and damaged since: its
     /// promises may be what keeps a register linearizable.

@@ -61,7 +61,24 @@ struct SuspicionDeadlinesTests {
         push(3, .left)
         push(4, .alive, reversed: true)
         #expect(instance.memberCount(.alive) == count + 2)
-        #expect(instance.departedSince.isEmpty)
+        #expect(instance.departures.isEmpty)
         #expect(instance.departed.count <= 64, "the passed-over entries are compacted")
+        // Leaving, coming back and leaving again in one push-pull, at one
+        // instant: each departure's entry must still be told from the next
+        // (told apart by time, all read as current, none was compacted,
+        // and every later revival scanned them all: found by review).
+        effects.removeAll(keepingCapacity: true)
+        let churn = (0..<count).flatMap { index -> [Member] in
+            let id = NodeID(UInt64(1_000 + index))
+            let endpoint = Endpoint(address: .ipv4(0x0A00_0000 | UInt32(index)), port: 7946)
+            return [Member(id: id, endpoint: endpoint, incarnation: 5, status: .left),
+                    Member(id: id, endpoint: endpoint, incarnation: 6, status: .alive),
+                    Member(id: id, endpoint: endpoint, incarnation: 6, status: .left)]
+        }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .pushPull(members: churn, isReply: true)),
+                         from: HostileInputTests.peer, now: Self.start, into: &effects)
+        #expect(instance.memberCount(.left) == count)
+        #expect(instance.departures.count == count)
+        #expect(instance.departed.count <= 2 * count + 64, "the entries of the revivals were compacted")
     }
 }

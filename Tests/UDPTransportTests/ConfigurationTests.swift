@@ -32,6 +32,13 @@ struct ConfigurationTests {
         Case("sendQueueCapacity") { $0.sendQueueCapacity = 63 },
         // Below the 3,051 datagrams of one message of the default largest size.
         Case("sendQueueCapacity") { $0.sendQueueCapacity = 3_050 },
+        // 53,742 datagrams of 19,975 bytes: more than any queue may hold
+        // (53,687 of 20,000). It trapped building the allowed range.
+        Case("maximumMessageSize") {
+            $0.maximumDatagramSize = 20_000
+            $0.maximumFragmentCount = 60_000
+            $0.maximumMessageSize = 1 << 30
+        },
         // Within 1 ... 2^20 datagrams, but 2^20 × 65,507 bytes would not fit memory.
         Case("sendQueueCapacity") {
             $0.maximumDatagramSize = 65_507

@@ -7,8 +7,10 @@ extension UDPSocketTransport {
     /// 1,500-byte Ethernet MTU; ``validate()`` checks the documented ranges.
     ///
     /// Memory: the send queue holds ``sendQueueCapacity`` ×
-    /// ``maximumDatagramSize`` bytes (5.6 MiB by default, resident only as
-    /// the queue fills) and the receive batch ``batchSize`` ×
+    /// ``maximumDatagramSize`` bytes of payload (5.6 MiB by default,
+    /// resident only as the queue fills) and about 200 bytes a slot of
+    /// addresses and headers, written at bind (0.8 MiB by default), and the
+    /// receive batch ``batchSize`` ×
     /// ``maximumDatagramSize``, both allocated at bind; incomplete messages
     /// take at most ``maximumPartialBytes`` (charged by the pages their
     /// fragments wrote: see ``FragmentReassembler``).

@@ -67,6 +67,11 @@ public final class GossipNode {
                 field: "transport.localEndpoint", value: "\(transport.localEndpoint)",
                 allowedRange: "an address peers can reach (shuffles name it; bind that address, not a wildcard)")
         }
+        // The longest frame a node sends: a message of the largest payload
+        // served from retention, with its age (a pull's or a graft's answer).
+        try transport.checkCarries(
+            frameLength: configuration.maximumMessageSize + GossipMessage.agedOverhead, setBy: "maximumMessageSize",
+            value: configuration.maximumMessageSize)
         var system = SystemRandomNumberGenerator()
         let seed = seed ?? system.next()
         var generator = SeededRandomGenerator(seed: seed)

@@ -29,6 +29,24 @@ struct GossipNodeTests {
         }
     }
 
+    /// A message served from retention carries its age, up to 7 bytes over
+    /// maximumMessageSize: a transport that cannot carry it would refuse
+    /// every such answer to a pull or a graft of the largest payloads.
+    @Test("a node refuses a transport that cannot carry its longest frame, naming maximumMessageSize")
+    func messageSizeFitsTransport() throws {
+        let network = SimulatedNetwork(seed: 5)
+        network.maximumMessageSize = 1_000
+        let host = network.addNode()
+        var configuration = GossipConfiguration()
+        configuration.maximumMessageSize = 1_000
+        let error = #expect(throws: ConfigurationError.self) {
+            try GossipNode(transport: host, scheduler: host, configuration: configuration)
+        }
+        #expect(error?.field == "maximumMessageSize")
+        configuration.maximumMessageSize = 1_000 - GossipMessage.agedOverhead
+        #expect(throws: Never.self) { try GossipNode(transport: host, scheduler: host, configuration: configuration) }
+    }
+
     @Test("a payload over the limit throws .payloadTooLarge; one at the limit is sent")
     func payloadLimit() throws {
         let cluster = try SimulatedCluster(count: 3, seed: 1, configuration: GossipConfiguration())

@@ -101,9 +101,7 @@ extension GossipInstance {
     mutating func receiveNeighbor(highPriority: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         let accepted = view.isActive(sender) || highPriority || !view.isActiveFull
         if accepted {
-            let wasActive = view.isActive(sender)
-            addActive(sender, now: now, into: &effects)
-            if !wasActive && view.isActive(sender) { unconfirmedNeighbors.insert(sender) }
+            if addActive(sender, now: now, into: &effects) { unconfirmedNeighbors.insert(sender) }
         } else {
             view.addPassive(sender, using: &random)
         }
@@ -136,10 +134,11 @@ extension GossipInstance {
     }
 
     /// Makes `peer` a neighbour; a neighbour evicted to make room is told
-    /// and kept in the passive view.
-    mutating func addActive(_ peer: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
+    /// and kept in the passive view. Returns whether `peer` is a new one.
+    @discardableResult
+    mutating func addActive(_ peer: Endpoint, now: Instant, into effects: inout [GossipEffect]) -> Bool {
         let (added, evicted) = view.addActive(peer, using: &random)
-        guard added else { return }
+        guard added else { return false }
         if let evicted {
             forgetNeighbor(evicted)
             send(.disconnect, to: evicted, now: now, into: &effects)
@@ -149,6 +148,7 @@ extension GossipInstance {
         lastSent[peer] = now
         lazyPeers.remove(peer)  // a new neighbour starts on the eager side
         forgetFailed(peer)
+        return true
     }
 
     /// Removes `peer` from the active view; false if it was not there.

@@ -77,17 +77,10 @@ public enum GossipMessage: Hashable, Sendable {
     /// ``encodeFrame(into:)`` instead to send it).
     public func encode(to writer: inout WireWriter) {
         switch self {
-        case .data(let data) where data.ageMilliseconds == 0:
-            writer.writeUInt8(UInt8(min(data.hops, Self.maximumHops)))
-            data.encodeIdentityAndPayload(to: &writer)
         case .data(let data):
-            Self.encodeAged(data, as: .agedData, to: &writer)
-        case .repair(let data) where data.ageMilliseconds == 0:
-            writer.writeUInt8(Self.tag(.repair))
-            writer.writeUInt8(UInt8(min(data.hops, Self.maximumHops)))
-            data.encodeIdentityAndPayload(to: &writer)
+            Self.encode(data, plainTag: nil, agedTag: .agedData, to: &writer)
         case .repair(let data):
-            Self.encodeAged(data, as: .agedRepair, to: &writer)
+            Self.encode(data, plainTag: .repair, agedTag: .agedRepair, to: &writer)
         case .join:
             writer.writeUInt8(Self.tag(.join))
         case .forwardJoin(let newcomer, let timeToLive):
@@ -196,10 +189,14 @@ public enum GossipMessage: Hashable, Sendable {
 
     private static func tag(_ kind: Kind) -> UInt8 { 0x80 | kind.rawValue }
 
-    private static func encodeAged(_ data: GossipData, as kind: Kind, to writer: inout WireWriter) {
-        writer.writeUInt8(tag(kind))
+    /// A data message or a repair: of age 0, its plain form (a data
+    /// message has no tag: its first byte is the hop count), else its aged
+    /// form, the age after the hop count.
+    private static func encode(_ data: GossipData, plainTag: Kind?, agedTag: Kind, to writer: inout WireWriter) {
+        let age = data.ageMilliseconds
+        if let leading = age == 0 ? plainTag : agedTag { writer.writeUInt8(tag(leading)) }
         writer.writeUInt8(UInt8(min(data.hops, maximumHops)))
-        writer.writeVarint(data.ageMilliseconds)
+        if age > 0 { writer.writeVarint(age) }
         data.encodeIdentityAndPayload(to: &writer)
     }
 

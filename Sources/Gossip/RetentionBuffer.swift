@@ -51,6 +51,10 @@ struct RetentionBuffer {
         return data
     }
 
+    /// Whether `entry`'s age at `now` is within the period: listed, not
+    /// yet to be forgotten (and served, by ``message(_:now:)``).
+    private func isLive(_ entry: Entry, at now: Instant) -> Bool { entry.age(at: now) <= period }
+
     /// Retains `data` (evicting the oldest if full); a retained ID is
     /// ignored.
     mutating func insert(_ data: GossipData, now: Instant) {
@@ -66,7 +70,7 @@ struct RetentionBuffer {
     /// first; one behind them that arrived older is passed over when
     /// served, and forgotten when it comes to the front).
     mutating func expire(now: Instant) {
-        while count > 0, let entry = ring[head], entry.age(at: now) > period {
+        while count > 0, let entry = ring[head], !isLive(entry, at: now) {
             removeOldest()
         }
     }
@@ -82,7 +86,7 @@ struct RetentionBuffer {
     /// previous digest stopped; all of them if they fit.
     mutating func digest(limit: Int, now: Instant) -> [DigestRun] {
         guard count > 0, limit > 0 else { return [] }
-        let ids = slotByID.compactMap { id, slot in ring[slot].map { $0.age(at: now) <= period ? id : nil } ?? nil }
+        let ids = slotByID.filter { ring[$0.value].map { isLive($0, at: now) } ?? false }.keys
             .sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
         var runs: [DigestRun] = []
         for id in ids {

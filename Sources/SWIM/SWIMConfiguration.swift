@@ -85,6 +85,13 @@ public struct SWIMConfiguration: Hashable, Sendable {
     /// over IPv4.
     public static let largestPacketSize = 65_507
 
+    /// The largest ``maximumStateSize``, ``maximumMetadataSize`` and
+    /// ``maximumBroadcastSize``, and ``maximumMembers``, that ``validate()``
+    /// allows: the bounds ``SWIMMessage/decodingLimits`` decodes with.
+    static let largestStateSize = 4_194_304
+    static let largestItemSize = 1_024
+    static let largestMemberCount = 1_048_576
+
     /// How often a member exchanges its full state with a random member
     /// (push-pull anti-entropy); scaled up by `⌈log₂(N / 32)⌉ + 1` above 32
     /// members, as memberlist does, so the load stays flat. Default 30 s.
@@ -202,7 +209,7 @@ public struct SWIMConfiguration: Hashable, Sendable {
         try check((0...16).contains(gossipFanout), "gossipFanout", gossipFanout, "0 ... 16")
         try check((256...Self.largestPacketSize).contains(maximumPacketSize), "maximumPacketSize", maximumPacketSize, "256 ... 65,507")
         try check(pushPullInterval >= .milliseconds(100), "pushPullInterval", pushPullInterval, "at least 100 ms")
-        try check((4_096...4_194_304).contains(maximumStateSize), "maximumStateSize", maximumStateSize,
+        try check((4_096...Self.largestStateSize).contains(maximumStateSize), "maximumStateSize", maximumStateSize,
                   "4,096 ... 4,194,304")
         try check(deadMemberRetention >= protocolPeriod, "deadMemberRetention", deadMemberRetention,
                   "at least protocolPeriod")
@@ -220,8 +227,8 @@ public struct SWIMConfiguration: Hashable, Sendable {
         try check(
             (1...Self.maximumClusterNameLength).contains(clusterName.utf8.count), "clusterName", clusterName,
             "1 ... \(Self.maximumClusterNameLength) bytes")
-        try check((0...1_024).contains(maximumMetadataSize), "maximumMetadataSize", maximumMetadataSize, "0 ... 1,024")
-        try check((0...1_024).contains(maximumBroadcastSize), "maximumBroadcastSize", maximumBroadcastSize, "0 ... 1,024")
+        try check((0...Self.largestItemSize).contains(maximumMetadataSize), "maximumMetadataSize", maximumMetadataSize, "0 ... 1,024")
+        try check((0...Self.largestItemSize).contains(maximumBroadcastSize), "maximumBroadcastSize", maximumBroadcastSize, "0 ... 1,024")
         try check(maximumPacketSize - SWIMMessage.maximumHeaderSize - SWIMUpdate.aliveOverhead >= maximumMetadataSize,
                   "maximumMetadataSize", maximumMetadataSize, "what fits one packet with an alive update")
         try check((1...65_536).contains(broadcastQueueCapacity), "broadcastQueueCapacity", broadcastQueueCapacity,
@@ -230,6 +237,6 @@ public struct SWIMConfiguration: Hashable, Sendable {
                   membershipQueueCapacity, "64 ... 1,048,576")
         try check(broadcastShare >= 0 && broadcastShare <= 1, "broadcastShare", broadcastShare, "0 ... 1")
         try check((64...1_048_576).contains(broadcastMemory), "broadcastMemory", broadcastMemory, "64 ... 1,048,576")
-        try check((2...1_048_576).contains(maximumMembers), "maximumMembers", maximumMembers, "2 ... 1,048,576")
+        try check((2...Self.largestMemberCount).contains(maximumMembers), "maximumMembers", maximumMembers, "2 ... 1,048,576")
     }
 }

@@ -250,7 +250,7 @@ extension SWIMInstance {
     /// deadline first.
     mutating func expireSuspicions(now: Instant, into effects: inout [SWIMEffect]) {
         while let subject = suspicionDeadlines.firstDue(at: now) {
-            guard let incarnation = members[subject]?.incarnation, members[subject]?.status == .suspect else {
+            guard let member = members[subject], member.status == .suspect else {
                 // Not reached: a suspicion ends with its member's suspect
                 // status. Dropped, so the loop always moves on.
                 suspicions[subject] = nil
@@ -259,8 +259,8 @@ extension SWIMInstance {
             }
             counters.deathsDeclared += 1
             // Ends the suspicion (setStatus), so the next due one comes up.
-            applyDeparture(subject, incarnation: incarnation, status: .dead,
-                           update: .dead(subject, incarnation: incarnation, by: id), now: now, into: &effects)
+            applyDeparture(subject, incarnation: member.incarnation, status: .dead,
+                           update: .dead(subject, incarnation: member.incarnation, by: id), now: now, into: &effects)
         }
     }
 

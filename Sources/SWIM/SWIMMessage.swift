@@ -133,8 +133,9 @@ public struct SWIMMessage: Hashable, Sendable {
     /// push-pull's sender and the most members any member keeps. Frames: a
     /// push-pull of the largest state, or the largest packet.
     public static let decodingLimits = WireLimits(
-        maximumByteStringLength: 1_024, maximumCollectionCount: 1_048_576 + 1,
-        maximumFrameLength: 4_194_304 + 1_024)
+        maximumByteStringLength: SWIMConfiguration.largestItemSize,
+        maximumCollectionCount: SWIMConfiguration.largestMemberCount + 1,
+        maximumFrameLength: max(SWIMConfiguration.largestStateSize + 1_024, SWIMConfiguration.largestPacketSize))
 
     /// Decodes a frame body. Member lists are bounded by the limits'
     /// `maximumCollectionCount`, update counts by ``maximumUpdateCount``

@@ -95,11 +95,6 @@ extension UDPSocketTransport {
         public func validate() throws(ConfigurationError) {
             try ConfigurationError.checkRange("maximumDatagramSize", maximumDatagramSize, 64...65_507)
             try ConfigurationError.checkRange("batchSize", batchSize, 1...1_024)
-            // The queue is allocated at bind: keep it to 1 GiB.
-            let largestQueue = max(batchSize, min(1 << 20, (1 << 30) / maximumDatagramSize))
-            try ConfigurationError.checkRange(
-                "sendQueueCapacity", sendQueueCapacity, batchSize...largestQueue,
-                "batchSize (\(batchSize)) ... min(1048576, 2^30 / maximumDatagramSize) (\(largestQueue))")
             try ConfigurationError.checkRange("receiveBatchesPerWakeup", receiveBatchesPerWakeup, 1...1_024)
             try ConfigurationError.checkRange("receiveBufferSize", receiveBufferSize, 4_096...(1 << 30))
             try ConfigurationError.checkRange("sendBufferSize", sendBufferSize, 4_096...(1 << 30))
@@ -109,19 +104,19 @@ extension UDPSocketTransport {
             try ConfigurationError.checkRange(
                 "maximumMessageSize", maximumMessageSize, 1...largest,
                 "1 ... maximumFragmentCount × (maximumDatagramSize − 25) (\(largest))")
-            // A whole message of the largest size must fit the queue, or a
-            // blocked socket drops every one of them; and fit the largest
-            // queue allowed.
+            // The queue is allocated at bind: keep it to 1 GiB. A whole
+            // message of the largest size must fit it, or a blocked socket
+            // drops every one of them.
+            let largestQueue = max(batchSize, min(1 << 20, (1 << 30) / maximumDatagramSize))
             let datagrams = maximumMessageSize <= maximumDatagramSize ? 1 : (maximumMessageSize + chunk - 1) / chunk
-            let queueLimit = max(batchSize, largestQueue)
-            guard datagrams <= queueLimit else {
+            guard datagrams <= largestQueue else {
                 throw ConfigurationError(
                     field: "maximumMessageSize", value: "\(maximumMessageSize)",
-                    allowedRange: "1 ... \(queueLimit * chunk) (what the largest send queue, \(queueLimit) datagrams, holds)")
+                    allowedRange: "1 ... \(largestQueue * chunk) (what the largest send queue, \(largestQueue) datagrams, holds)")
             }
             try ConfigurationError.checkRange(
-                "sendQueueCapacity", sendQueueCapacity, max(batchSize, datagrams)...max(batchSize, largestQueue),
-                "the datagrams of one maximumMessageSize message (\(datagrams)) ... "
+                "sendQueueCapacity", sendQueueCapacity, max(batchSize, datagrams)...largestQueue,
+                "batchSize (\(batchSize)), and the datagrams of one maximumMessageSize message (\(datagrams)), ... "
                     + "min(1048576, 2^30 / maximumDatagramSize) (\(largestQueue))")
             try reassemblyLimits.validate()
         }

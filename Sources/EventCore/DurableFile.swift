@@ -14,6 +14,10 @@ import Glibc
 /// after a crash at any point the final name holds either the old contents
 /// or the new ones, whole.
 ///
+/// Every call on a file under a ``PowerLossJournal``'s root (tests) is
+/// recorded there once it succeeded, and refused while the journal plays a
+/// dead process.
+///
 /// Every failure is a ``DurableFileError`` naming the call and the path.
 /// The descriptor is closed when the file is released. Confined like the
 /// store that owns it: one thread at a time.
@@ -21,6 +25,9 @@ package final class DurableFile {
     /// The file's path (its new name after ``rename(to:)``).
     package private(set) var path: String
     private let descriptor: Int32
+    /// The power-loss journal recording the calls on this file, and the
+    /// file's index in it (tests; see ``PowerLossJournal``).
+    private let journal: (recorder: PowerLossJournal, file: Int)?
 
     /// Opens `path` for reading and appending, creating it (mode 0644) if
     /// it does not exist and `creating` is set; with `truncating`, an
@@ -29,11 +36,16 @@ package final class DurableFile {
     /// - Throws: ``DurableFileError`` for `open` (`ENOENT` for a missing
     ///   file opened without `creating`).
     package init(path: String, creating: Bool = true, truncating: Bool = false) throws(DurableFileError) {
+        let recorder = PowerLossJournal.covering(path)
+        try recorder?.checkProcess("open", path)
         let flags = O_RDWR | O_APPEND | O_CLOEXEC | (creating ? O_CREAT : 0) | (truncating ? O_TRUNC : 0)
         let descriptor = Self.retryingInterrupted { Glibc.open(path, flags, 0o644) }
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: path, errno: errno) }
         self.path = path
         self.descriptor = descriptor
+        journal = recorder.flatMap { recorder in
+            recorder.opened(path, creating: creating, truncating: truncating).map { (recorder, $0) }
+        }
     }
 
     deinit {
@@ -44,6 +56,7 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `pread`.
     package func readAll() throws(DurableFileError) -> [UInt8] {
+        try journal?.recorder.checkProcess("pread", path)
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         var offset: off_t = 0
@@ -66,6 +79,7 @@ package final class DurableFile {
     ///   nothing without an error, which would otherwise repeat for ever);
     ///   part of `bytes` may then have been written.
     package func append(_ bytes: [UInt8]) throws(DurableFileError) {
+        try journal?.recorder.checkProcess("write", path)
         var written = 0
         while written < bytes.count {
             let count = bytes.withUnsafeBytes { raw in
@@ -78,6 +92,7 @@ package final class DurableFile {
             guard count > 0 else { throw DurableFileError(call: "write", path: path, errno: EIO) }
             written += count
         }
+        if let journal { journal.recorder.appended(bytes, to: journal.file) }
     }
 
     /// Makes the file's data (and the metadata needed to read it, such as
@@ -85,14 +100,18 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `fdatasync`.
     package func synchronizeData() throws(DurableFileError) {
+        try journal?.recorder.checkProcess("fdatasync", path)
         guard Self.retryingInterrupted({ fdatasync(descriptor) }) == 0 else { throw failure("fdatasync") }
+        if let journal { journal.recorder.synchronized(journal.file) }
     }
 
     /// Cuts the file to its first `size` bytes.
     ///
     /// - Throws: ``DurableFileError`` for `ftruncate`.
     package func truncate(to size: Int) throws(DurableFileError) {
+        try journal?.recorder.checkProcess("ftruncate", path)
         guard Self.retryingInterrupted({ ftruncate(descriptor, off_t(size)) }) == 0 else { throw failure("ftruncate") }
+        if let journal { journal.recorder.truncated(journal.file, to: size) }
     }
 
     /// Whether `bytes`, read at `fileOffset` of a file, hold a piece between
@@ -128,7 +147,9 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `rename`.
     package func rename(to newPath: String) throws(DurableFileError) {
+        try PowerLossJournal.covering(path)?.checkProcess("rename", path)
         guard Glibc.rename(path, newPath) == 0 else { throw failure("rename") }
+        PowerLossJournal.covering(path)?.renamed(path, to: newPath)
         path = newPath
     }
 
@@ -184,12 +205,14 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `open` or `fsync`.
     package static func synchronizeDirectory(_ directory: String) throws(DurableFileError) {
+        try PowerLossJournal.covering(directory)?.checkProcess("fsync", directory)
         let descriptor = retryingInterrupted { Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: directory, errno: errno) }
         defer { _ = Glibc.close(descriptor) }
         guard retryingInterrupted({ fsync(descriptor) }) == 0 else {
             throw DurableFileError(call: "fsync", path: directory, errno: errno)
         }
+        PowerLossJournal.covering(directory)?.synchronizedDirectory(directory)
     }
 
     /// Removes the file at `path`; a file already gone is not an error.
@@ -197,9 +220,11 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `unlink`.
     package static func remove(_ path: String) throws(DurableFileError) {
+        try PowerLossJournal.covering(path)?.checkProcess("unlink", path)
         guard unlink(path) == 0 || errno == ENOENT else {
             throw DurableFileError(call: "unlink", path: path, errno: errno)
         }
+        PowerLossJournal.covering(path)?.removed(path)
     }
 
     /// Creates the directory `path` and any missing parent (mode 0755); an
@@ -214,8 +239,10 @@ package final class DurableFile {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component
+            try PowerLossJournal.covering(prefix)?.checkProcess("mkdir", prefix)
             if mkdir(prefix, 0o755) == 0 {
                 created.append(prefix)
+                PowerLossJournal.covering(prefix)?.madeDirectory(prefix)
             } else if errno != EEXIST {
                 throw DurableFileError(call: "mkdir", path: prefix, errno: errno)
             }

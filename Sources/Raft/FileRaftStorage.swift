@@ -39,7 +39,9 @@ import EventCore
 /// new segment: the header and the record (which then carries the full
 /// hard state, so that every segment starts with it) are written under a
 /// temporary name, synced, renamed, and the directory synced; the segments
-/// it supersedes (all starting at or after its first index) are removed.
+/// it supersedes (all starting at or after its first index) are removed,
+/// newest first, so that a crash between two removals leaves the oldest,
+/// which the log still replays past.
 ///
 /// **Snapshots.** `snapshot-<index>-<term>.snap`: magic `CHORUSSN`, version
 /// u32 = 1, index u64, term u64, data length u64, CRC32C (of index, term,
@@ -479,7 +481,11 @@ public final class FileRaftStorage: RaftStorage {
             return kept
         }
         guard !superseded.isEmpty else { return }
-        try removeFiles(superseded)
+        // Newest first: a crash between two removals leaves the oldest
+        // superseded segments, which the log still replays past (removed
+        // oldest first, the next one left would start after a gap, and
+        // the log would not open).
+        try removeFiles(superseded.reversed())
         // Superseded segments must stay gone before a compaction removes
         // the ones below them: one brought back by a crash that kept the
         // later removals would start after a gap, and the log would not

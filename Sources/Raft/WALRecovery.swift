@@ -37,8 +37,11 @@ struct WALRecovery {
     /// Bytes of a torn tail at the end of the last segment, for the store
     /// to cut off (past ``lastSegmentSize``).
     private(set) var truncatedBytes = 0
-    /// Files no longer needed, to remove once the store is open: temporary
-    /// files, older snapshots, superseded segments.
+    /// Files no longer needed, to remove once the store is open, in that
+    /// order: temporary files, older snapshots, superseded segments newest
+    /// first (a crash between two removals then leaves the oldest
+    /// superseded segments, which the log still replays past; removed
+    /// oldest first, the next one left would start after a gap).
     private(set) var obsoleteFiles: [String] = []
 
     /// Whether the log holds anything a replica acknowledged: a term, a
@@ -78,6 +81,9 @@ struct WALRecovery {
             try replaySegment(path, sequence: numbers.sequence, firstIndex: numbers.firstIndex,
                               isLast: position == found.count - 1)
         }
+        let superseded = obsoleteFiles.filter { StorageFileName.parseSegment($0) != nil }
+        obsoleteFiles.removeAll { StorageFileName.parseSegment($0) != nil }
+        obsoleteFiles += superseded.sorted { StorageFileName.parseSegment($0)!.sequence > StorageFileName.parseSegment($1)!.sequence }
         if found.isEmpty, snapshot != nil {
             throw RaftStorageError(.missingSegment, file: directory,
                                    detail: "a snapshot but no log segment (the hard state is lost)")

@@ -1,0 +1,240 @@
+import EventCore
+import Raft
+import TestSupport
+import Testing
+
+/// The write-ahead log under power loss (``PowerLossJournal``). A first
+/// process appends, overwrites, votes, snapshots and compacts until it dies
+/// after a random system call; a second one starts on what it left (the
+/// power still on: the page cache holds what the first wrote and never
+/// synced) and goes on until the power is cut after a random call. The
+/// disk is then left in one state it could hold, and the store recovered
+/// from it must hold every change either process acknowledged (a call, or
+/// the second's opening, that returned before the cut), and nothing but
+/// changes it was given.
+@Suite("FileRaftStorage power loss")
+struct RaftStoragePowerLossTests {
+    /// What recovery must bring back: the term and vote, the snapshot, and
+    /// the entries above it. The commit index is left out (a change of it
+    /// alone is written with the next record; the leader teaches it again),
+    /// and so is where the log starts below the snapshot (compaction's
+    /// business).
+    struct Durable: Equatable {
+        var term: UInt64 = 0
+        var votedFor: NodeID?
+        var snapshot: RaftSnapshot?
+        var entries: [RaftEntry] = []
+
+        init() {}
+
+        init(_ storage: FileRaftStorage) {
+            term = storage.hardState.term
+            votedFor = storage.hardState.votedFor
+            snapshot = storage.snapshot
+            let start = max(storage.firstIndex, (snapshot?.index ?? 0) + 1)
+            entries = start > storage.lastIndex ? [] : storage.entries(from: start, through: storage.lastIndex, maximumBytes: .max)
+        }
+
+        /// This state after `change`.
+        func applying(_ change: Change) -> Durable {
+            var next = self
+            switch change {
+            case .persist(let entries, let hardState):
+                next.term = hardState.term
+                next.votedFor = hardState.votedFor
+                if let first = entries.first?.index { next.entries = next.entries.filter { $0.index < first } + entries }
+            case .snapshot(let snapshot):
+                let holdsLast = next.entries.contains { $0.index == snapshot.index && $0.term == snapshot.term }
+                next.snapshot = snapshot
+                next.entries = holdsLast ? next.entries.filter { $0.index > snapshot.index } : []
+            case .compact:
+                break
+            }
+            return next
+        }
+    }
+
+    /// A call that changes the store.
+    enum Change {
+        case persist([RaftEntry], RaftHardState)
+        case snapshot(RaftSnapshot)
+        case compact(through: UInt64)
+    }
+
+    /// What one process did: the states its store went through (when it
+    /// opened, then with each change, acknowledged or not) and the last
+    /// one it acknowledged.
+    struct Process {
+        var states: [Durable] = []
+        var acknowledged: Int?
+
+        /// The states a store recovering after this process may hold.
+        var recoverable: ArraySlice<Durable> { states[(acknowledged ?? 0)...] }
+
+        /// The last state given is acknowledged, if the power is still on.
+        mutating func acknowledgeLast(_ journal: PowerLossJournal) {
+            if !journal.isCut { acknowledged = states.count - 1 }
+        }
+    }
+
+    /// The system calls a process makes in a run, about: each cut falls
+    /// anywhere among them.
+    static let callsPerRun = 220
+
+    /// Small segments: the log rolls over, and entries replaced below the
+    /// active segment start a new one.
+    static let options = FileRaftStorage.Options(segmentSize: 1_024)
+
+    @Test("every acknowledged change survives a process crash, a restart, then a power loss", arguments: 0..<400)
+    func acknowledgedChangesSurvive(seed: UInt64) throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        var random = SeededRandomGenerator(seed: seed)
+        let crash = Int.random(in: 1...Self.callsPerRun, using: &random)
+        // Half the cuts fall in the restart's recovery or just after it,
+        // where a sync the recovery leaves out shows.
+        let afterCrash = Int.random(in: 1...(Bool.random(using: &random) ? 8 : Self.callsPerRun), using: &random)
+        let journal = PowerLossJournal(root: temporary.path, cutAfter: crash + afterCrash)
+        journal.crashProcess(afterCall: crash)
+        let directory = temporary.path + "/replica"
+        // A first start that did not finish opening left no log anyone
+        // relied on: the operator starts it as new again.
+        var first = Process(states: [Durable()])
+        try Self.run(directory: directory, opening: .new, journal: journal, using: &random, into: &first)
+        journal.restartProcess()
+        var second = Process()
+        try Self.run(
+            directory: directory, opening: first.acknowledged == nil ? .new : .existing, journal: journal,
+            using: &random, into: &second)
+        let crashLeft = second.states.first.map { first.recoverable.contains($0) } ?? true
+        #expect(crashLeft, "seed \(seed): the restart after the process died at call \(crash) opened a state the first process never acknowledged nor went through")
+        try journal.restore(seed: random.next())
+        guard first.acknowledged != nil || second.acknowledged != nil else { return }
+        let recovered = Durable(try FileRaftStorage(directory: directory, opening: .existing, options: Self.options))
+        let recoverable = second.acknowledged == nil ? first.recoverable + second.states : Array(second.recoverable)
+        let survived = recoverable.contains(recovered)
+        #expect(
+            survived,
+            "seed \(seed): process died after call \(crash), power cut after call \(journal.recordedCalls); the state recovered is not one the second process acknowledged last, or went through after it (\(second.states.count) states, the last acknowledged \(second.acknowledged.map(String.init) ?? "none"))")
+    }
+
+    /// One process: opens the store and makes 60 random changes, until
+    /// done or until the process dies (a store call fails once
+    /// ``PowerLossJournal/hasProcessCrashed``).
+    static func run(
+        directory: String, opening: FileRaftStorage.Opening, journal: PowerLossJournal,
+        using random: inout SeededRandomGenerator, into process: inout Process
+    ) throws {
+        do {
+            let storage = try FileRaftStorage(directory: directory, opening: opening, options: options)
+            defer { storage.close() }
+            var state = Durable(storage)
+            process.states.append(state)
+            process.acknowledgeLast(journal)
+            for _ in 0..<60 {
+                let change = Self.change(storage, using: &random)
+                // Made in part before a call fails, the change may be what
+                // the next process finds.
+                state = state.applying(change)
+                process.states.append(state)
+                switch change {
+                case .persist(let entries, let hardState): try storage.persist(entries, hardState: hardState)
+                case .snapshot(let snapshot): try storage.saveSnapshot(snapshot)
+                case .compact(let index): try storage.compact(through: index)
+                }
+                process.acknowledgeLast(journal)
+                #expect(Durable(storage) == state, "the store holds the change it acknowledged")
+            }
+        } catch {
+            // The calls of a dead process fail; any other failure is one.
+            guard journal.hasProcessCrashed else { throw error }
+        }
+    }
+
+    /// A process died after writing a segment that supersedes two others
+    /// (entries replaced from index 1), before removing them; the next
+    /// process's recovery removes them, and dies after its `k`-th call, for
+    /// every `k` up to past the end of the recovery. A third opening must
+    /// find a log that replays (before, the oldest was removed first, and
+    /// the one left started after a gap: `.missingSegment`), and what it
+    /// answered from must outlive a power loss.
+    @Test("a crash at any call of a recovery that removes superseded segments leaves a log that opens")
+    func recoveryRemovesSupersededSegments() throws {
+        for k in 1...12 {
+            let temporary = try TemporaryDirectory()
+            defer { temporary.remove() }
+            let journal = PowerLossJournal(root: temporary.path, cutAfter: .max)
+            let directory = temporary.path + "/replica"
+            // Segments of about 300 bytes: two of them, then one from index 1.
+            let options = FileRaftStorage.Options(segmentSize: 300)
+            var states: [Durable] = []
+            do {
+                let storage = try FileRaftStorage(directory: directory, opening: .new, options: options)
+                defer { storage.close() }
+                for index in 1...4 as ClosedRange<UInt64> {
+                    let entry = RaftEntry(term: 1, index: index, command: [UInt8](repeating: UInt8(index), count: 150))
+                    try storage.persist([entry], hardState: RaftHardState(term: 1))
+                }
+                states.append(Durable(storage))
+                let replacing = [RaftEntry(term: 2, index: 1, command: [9])]
+                states.append(states[0].applying(.persist(replacing, RaftHardState(term: 2))))
+                // Its segment is written and named (5 calls); the removals die.
+                journal.crashProcess(afterCall: journal.recordedCalls + 5)
+                #expect(throws: RaftStorageError.self) { try storage.persist(replacing, hardState: RaftHardState(term: 2)) }
+            }
+            let segments = try DurableFile.contents(ofDirectory: directory).filter { $0.hasSuffix(".log") }
+            #expect(segments.count == 3, "the scenario leaves the two superseded segments")
+            journal.restartProcess()
+            journal.crashProcess(afterCall: journal.recordedCalls + k)
+            do {
+                let storage = try FileRaftStorage(directory: directory, opening: .existing, options: options)
+                storage.close()
+            } catch {
+                // The calls of a dead process fail; any other failure is one.
+                guard journal.hasProcessCrashed else { throw error }
+            }
+            journal.restartProcess()
+            let reopened = Durable(try FileRaftStorage(directory: directory, opening: .existing, options: options))
+            #expect(reopened == states[1], "k = \(k)")
+            // And the power goes: what the third opening answered from stays.
+            try journal.restore(seed: UInt64(k))
+            #expect(Durable(try FileRaftStorage(directory: directory, opening: .existing, options: options)) == states[1])
+        }
+    }
+
+    /// One random change, as a replica makes them: mostly entries appended
+    /// in the current term; sometimes a new term and vote, entries that
+    /// replace the log's tail in a new term, a snapshot (of an entry held,
+    /// or beyond the log, as a leader sends one), a compaction.
+    static func change(_ storage: FileRaftStorage, using random: inout SeededRandomGenerator) -> Change {
+        var hardState = storage.hardState
+        let floor = (storage.snapshot?.index ?? 0) + 1
+        func entries(from start: UInt64, term: UInt64) -> [RaftEntry] {
+            (0..<UInt64.random(in: 1...5, using: &random)).map { offset in
+                let size = Int.random(in: 0...200, using: &random)
+                return RaftEntry(term: term, index: start + offset, command: (0..<size).map { _ in UInt8.random(in: 0...255, using: &random) })
+            }
+        }
+        switch Int.random(in: 0..<20, using: &random) {
+        case 0...1:
+            hardState.term += 1
+            hardState.votedFor = NodeID(UInt64.random(in: 1...3, using: &random))
+            return .persist([], hardState)
+        case 2...3 where storage.lastIndex >= floor:
+            hardState.term += 1
+            let start = UInt64.random(in: floor...storage.lastIndex, using: &random)
+            return .persist(entries(from: start, term: hardState.term), hardState)
+        case 4 where storage.lastIndex >= floor:
+            let index = UInt64.random(in: floor...storage.lastIndex, using: &random)
+            return .snapshot(RaftSnapshot(index: index, term: storage.term(at: index)!, data: [UInt8(index % 256)]))
+        case 5:
+            let index = storage.lastIndex + UInt64.random(in: 1...3, using: &random)
+            return .snapshot(RaftSnapshot(index: index, term: hardState.term, data: [UInt8(index % 256)]))
+        case 6:
+            return .compact(through: storage.snapshot?.index ?? 0)
+        default:
+            if hardState.term == 0 { hardState.term = 1 }
+            return .persist(entries(from: storage.lastIndex + 1, term: hardState.term), hardState)
+        }
+    }
+}

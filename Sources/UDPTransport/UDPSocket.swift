@@ -32,8 +32,9 @@ struct UDPSocket {
     /// `endpoint`'s family), the socket instead binds the wildcard address
     /// at `endpoint`'s port with `SO_REUSEADDR` and `SO_REUSEPORT` (so
     /// several processes on one host can listen), joins the group on the
-    /// default interface, and keeps multicast loopback on with a TTL (hop
-    /// limit) of 1: link-local discovery.
+    /// default interface (hearing no other group joined on the host at the
+    /// port), and keeps multicast loopback on with a TTL (hop limit) of 1:
+    /// link-local discovery.
     ///
     /// A socket bound to a specific address sends multicast through that
     /// address's interface (`IP_MULTICAST_IF` / `IPV6_MULTICAST_IF`), so a
@@ -108,7 +109,10 @@ struct UDPSocket {
 
     /// Joins the multicast group `group` on the interface that holds
     /// `interface` (nil: the default one), with loopback on and a TTL (hop
-    /// limit) of 1.
+    /// limit) of 1, and hears that group only: `IP_MULTICAST_ALL` (and
+    /// `IPV6_MULTICAST_ALL`) off, or the socket, bound to the wildcard
+    /// address, would get every group any socket on the host joined at its
+    /// port.
     ///
     /// - Throws: ``SystemError`` with `EINVAL` if `group` is not a multicast
     ///   address of the socket's family, `ENODEV` if no interface holds
@@ -122,6 +126,7 @@ struct UDPSocket {
             guard setsockopt(descriptor, Int32(IPPROTO_IP), IP_ADD_MEMBERSHIP, &request,
                              socklen_t(MemoryLayout<ip_mreq>.size)) == 0
             else { throw SystemError(call: "setsockopt(IP_ADD_MEMBERSHIP)", errno: errno) }
+            try setOption(Int32(IPPROTO_IP), IP_MULTICAST_ALL, 0, name: "setsockopt(IP_MULTICAST_ALL)")
             try setOption(Int32(IPPROTO_IP), IP_MULTICAST_LOOP, 1, name: "setsockopt(IP_MULTICAST_LOOP)")
             try setOption(Int32(IPPROTO_IP), IP_MULTICAST_TTL, 1, name: "setsockopt(IP_MULTICAST_TTL)")
         case .ipv6(let high, let low) where isIPv6 && high >> 56 == 0xFF:
@@ -139,6 +144,8 @@ struct UDPSocket {
             guard setsockopt(descriptor, Int32(IPPROTO_IPV6), IPV6_JOIN_GROUP, &request,
                              socklen_t(MemoryLayout<ipv6_mreq>.size)) == 0
             else { throw SystemError(call: "setsockopt(IPV6_JOIN_GROUP)", errno: errno) }
+            // Linux 4.20 and later; an older kernel keeps its default.
+            try? setOption(Int32(IPPROTO_IPV6), IPV6_MULTICAST_ALL, 0, name: "setsockopt(IPV6_MULTICAST_ALL)")
             try setOption(Int32(IPPROTO_IPV6), IPV6_MULTICAST_LOOP, 1, name: "setsockopt(IPV6_MULTICAST_LOOP)")
             try setOption(Int32(IPPROTO_IPV6), IPV6_MULTICAST_HOPS, 1, name: "setsockopt(IPV6_MULTICAST_HOPS)")
         default:

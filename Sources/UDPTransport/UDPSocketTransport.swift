@@ -121,8 +121,10 @@ public final class UDPSocketTransport: Transport {
     ///
     /// The socket binds the wildcard address at `group`'s port with
     /// `SO_REUSEADDR`/`SO_REUSEPORT`, so every process on the host can
-    /// listen to the same group, joins the group on `interface`'s interface,
-    /// and sends with multicast loopback on and a TTL (hop limit) of 1. Any
+    /// listen to the same group, joins the group on `interface`'s interface
+    /// (and hears no other group a socket on the host joined at the port:
+    /// `IP_MULTICAST_ALL` off), and sends with multicast loopback on and a
+    /// TTL (hop limit) of 1. Any
     /// transport can send to the group; this one is for listening (it can
     /// send as well). ``localEndpoint`` is the wildcard address and port.
     ///

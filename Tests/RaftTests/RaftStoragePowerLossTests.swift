@@ -3,14 +3,12 @@ import Raft
 import TestSupport
 import Testing
 
-/// The write-ahead log under power loss (``PowerLossJournal``). A first
-/// process appends, overwrites, votes, snapshots and compacts until it dies
-/// after a random system call; a second one starts on what it left (the
-/// power still on: the page cache holds what the first wrote and never
-/// synced) and goes on until the power is cut after a random call. The
-/// disk is then left in one state it could hold, and the store recovered
-/// from it must hold every change either process acknowledged (a call, or
-/// the second's opening, that returned before the cut), and nothing but
+/// The write-ahead log under power loss (``PowerLossRun``): a process dies
+/// after a random system call of its appends, overwrites, votes, snapshots
+/// and compactions, a second starts on what it left (the power on), and
+/// the power is cut after a random call. The store recovered from the disk
+/// must hold every change either process acknowledged (a call, or the
+/// second's opening, that returned before the cut), and nothing but
 /// changes it was given.
 @Suite("FileRaftStorage power loss")
 struct RaftStoragePowerLossTests {
@@ -61,26 +59,6 @@ struct RaftStoragePowerLossTests {
         case compact(through: UInt64)
     }
 
-    /// What one process did: the states its store went through (when it
-    /// opened, then with each change, acknowledged or not) and the last
-    /// one it acknowledged.
-    struct Process {
-        var states: [Durable] = []
-        var acknowledged: Int?
-
-        /// The states a store recovering after this process may hold.
-        var recoverable: ArraySlice<Durable> { states[(acknowledged ?? 0)...] }
-
-        /// The last state given is acknowledged, if the power is still on.
-        mutating func acknowledgeLast(_ journal: PowerLossJournal) {
-            if !journal.isCut { acknowledged = states.count - 1 }
-        }
-    }
-
-    /// The system calls a process makes in a run, about: each cut falls
-    /// anywhere among them.
-    static let callsPerRun = 220
-
     /// Small segments: the log rolls over, and entries replaced below the
     /// active segment start a new one.
     static let options = FileRaftStorage.Options(segmentSize: 1_024)
@@ -89,65 +67,40 @@ struct RaftStoragePowerLossTests {
     func acknowledgedChangesSurvive(seed: UInt64) throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
-        var random = SeededRandomGenerator(seed: seed)
-        let crash = Int.random(in: 1...Self.callsPerRun, using: &random)
-        // Half the cuts fall in the restart's recovery or just after it,
-        // where a sync the recovery leaves out shows.
-        let afterCrash = Int.random(in: 1...(Bool.random(using: &random) ? 8 : Self.callsPerRun), using: &random)
-        let journal = PowerLossJournal(root: temporary.path, cutAfter: crash + afterCrash)
-        journal.crashProcess(afterCall: crash)
         let directory = temporary.path + "/replica"
-        // A first start that did not finish opening left no log anyone
-        // relied on: the operator starts it as new again.
-        var first = Process(states: [Durable()])
-        try Self.run(directory: directory, opening: .new, journal: journal, using: &random, into: &first)
-        journal.restartProcess()
-        var second = Process()
-        try Self.run(
-            directory: directory, opening: first.acknowledged == nil ? .new : .existing, journal: journal,
-            using: &random, into: &second)
-        let crashLeft = second.states.first.map { first.recoverable.contains($0) } ?? true
-        #expect(crashLeft, "seed \(seed): the restart after the process died at call \(crash) opened a state the first process never acknowledged nor went through")
-        try journal.restore(seed: random.next())
-        guard first.acknowledged != nil || second.acknowledged != nil else { return }
+        let run = try PowerLossRun(seed: seed, root: temporary.path, callsPerProcess: 220, initial: Durable()) {
+            opensNew, journal, random, process in
+            try Self.changes(directory: directory, opening: opensNew ? .new : .existing, journal: journal, using: &random, into: &process)
+        }
+        #expect(run.restartFoundWhatTheCrashLeft, "seed \(seed): the restart opened a state the first process never went through since its last acknowledgement; \(run.summary)")
+        guard run.acknowledgedAnything else { return }
         let recovered = Durable(try FileRaftStorage(directory: directory, opening: .existing, options: Self.options))
-        let recoverable = second.acknowledged == nil ? first.recoverable + second.states : Array(second.recoverable)
-        let survived = recoverable.contains(recovered)
-        #expect(
-            survived,
-            "seed \(seed): process died after call \(crash), power cut after call \(journal.recordedCalls); the state recovered is not one the second process acknowledged last, or went through after it (\(second.states.count) states, the last acknowledged \(second.acknowledged.map(String.init) ?? "none"))")
+        #expect(run.holdsEveryAcknowledgement(recovered), "seed \(seed): \(run.summary)")
     }
 
-    /// One process: opens the store and makes 60 random changes, until
-    /// done or until the process dies (a store call fails once
-    /// ``PowerLossJournal/hasProcessCrashed``).
-    static func run(
+    /// One process: opens the store and makes 60 random changes.
+    static func changes(
         directory: String, opening: FileRaftStorage.Opening, journal: PowerLossJournal,
-        using random: inout SeededRandomGenerator, into process: inout Process
+        using random: inout SeededRandomGenerator, into process: inout PowerLossProcess<Durable>
     ) throws {
-        do {
-            let storage = try FileRaftStorage(directory: directory, opening: opening, options: options)
-            defer { storage.close() }
-            var state = Durable(storage)
-            process.states.append(state)
-            process.acknowledgeLast(journal)
-            for _ in 0..<60 {
-                let change = Self.change(storage, using: &random)
-                // Made in part before a call fails, the change may be what
-                // the next process finds.
-                state = state.applying(change)
-                process.states.append(state)
-                switch change {
-                case .persist(let entries, let hardState): try storage.persist(entries, hardState: hardState)
-                case .snapshot(let snapshot): try storage.saveSnapshot(snapshot)
-                case .compact(let index): try storage.compact(through: index)
-                }
-                process.acknowledgeLast(journal)
-                #expect(Durable(storage) == state, "the store holds the change it acknowledged")
+        let storage = try FileRaftStorage(directory: directory, opening: opening, options: options)
+        defer { storage.close() }
+        var state = Durable(storage)
+        process.reach(state)
+        process.acknowledgeLast(journal)
+        for _ in 0..<60 {
+            let change = Self.change(storage, using: &random)
+            // Made in part before a call fails, the change may be what the
+            // next process finds.
+            state = state.applying(change)
+            process.reach(state)
+            switch change {
+            case .persist(let entries, let hardState): try storage.persist(entries, hardState: hardState)
+            case .snapshot(let snapshot): try storage.saveSnapshot(snapshot)
+            case .compact(let index): try storage.compact(through: index)
             }
-        } catch {
-            // The calls of a dead process fail; any other failure is one.
-            guard journal.hasProcessCrashed else { throw error }
+            process.acknowledgeLast(journal)
+            #expect(Durable(storage) == state, "the store holds the change it acknowledged")
         }
     }
 

@@ -1,0 +1,101 @@
+import EventCore
+
+/// What one process of a ``PowerLossRun`` did: the states its store went
+/// through (once opened, then with each change, acknowledged or not: a
+/// change that fails part-way may be what the next process finds) and the
+/// last one it acknowledged.
+package struct PowerLossProcess<State: Equatable> {
+    package var states: [State]
+    package var acknowledged: Int?
+
+    package init(states: [State] = []) {
+        self.states = states
+    }
+
+    /// The states a store recovering after this process may hold.
+    package var recoverable: ArraySlice<State> { states[(acknowledged ?? 0)...] }
+
+    /// The store reached `state`, not acknowledged yet.
+    package mutating func reach(_ state: State) {
+        states.append(state)
+    }
+
+    /// The last state reached is acknowledged, if the power is still on.
+    package mutating func acknowledgeLast(_ journal: PowerLossJournal) {
+        if !journal.isCut { acknowledged = states.count - 1 }
+    }
+}
+
+/// One power-loss run of a durable store under a ``PowerLossJournal``: a
+/// first process writes until it dies after a random system call; a
+/// second one starts on what it left (the power still on: the page cache
+/// holds what the first wrote and never synced) and writes on until the
+/// power is cut after a random call; the disk is then left in one state it
+/// could hold. Half the cuts fall in the restart's recovery or just after
+/// it, where a sync the recovery leaves out shows.
+package struct PowerLossRun<State: Equatable> {
+    /// The call after which the first process died.
+    package let crash: Int
+    package let journal: PowerLossJournal
+    package private(set) var first: PowerLossProcess<State>
+    package private(set) var second = PowerLossProcess<State>()
+
+    /// Runs both processes and cuts the power.
+    ///
+    /// - Parameters:
+    ///   - root: an empty directory, the store's.
+    ///   - callsPerProcess: about how many system calls a process makes.
+    ///   - initial: the state of a store that never ran.
+    ///   - process: opens the store (as new if `opensNew`, else existing),
+    ///     records what it does in the process, and changes the store with
+    ///     `random`. A failure once the process died ends it; any other is
+    ///     rethrown.
+    package init(
+        seed: UInt64, root: String, callsPerProcess: Int, initial: State,
+        process: (_ opensNew: Bool, _ journal: PowerLossJournal, _ random: inout SeededRandomGenerator,
+                  _ into: inout PowerLossProcess<State>) throws -> Void
+    ) throws {
+        var random = SeededRandomGenerator(seed: seed)
+        crash = Int.random(in: 1...callsPerProcess, using: &random)
+        let afterCrash = Int.random(in: 1...(Bool.random(using: &random) ? 8 : callsPerProcess), using: &random)
+        journal = PowerLossJournal(root: root, cutAfter: crash + afterCrash)
+        journal.crashProcess(afterCall: crash)
+        first = PowerLossProcess(states: [initial])
+        func run(opensNew: Bool, into record: inout PowerLossProcess<State>) throws {
+            do {
+                try process(opensNew, journal, &random, &record)
+            } catch {
+                // The calls of a dead process fail; any other failure is one.
+                guard journal.hasProcessCrashed else { throw error }
+            }
+        }
+        try run(opensNew: true, into: &first)
+        journal.restartProcess()
+        // A first start that did not finish opening left no store anyone
+        // relied on: the operator starts it as new again.
+        try run(opensNew: first.acknowledged == nil, into: &second)
+        try journal.restore(seed: random.next())
+    }
+
+    /// Whether the second process opened a state the first went through
+    /// since its last acknowledgement.
+    package var restartFoundWhatTheCrashLeft: Bool {
+        second.states.first.map { first.recoverable.contains($0) } ?? true
+    }
+
+    /// Whether anything was acknowledged: the store must then open.
+    package var acknowledgedAnything: Bool { first.acknowledged != nil || second.acknowledged != nil }
+
+    /// Whether `recovered`, the state a store opened after the power loss,
+    /// is one the second process acknowledged last or went through after
+    /// (the first's, if the second acknowledged nothing).
+    package func holdsEveryAcknowledgement(_ recovered: State) -> Bool {
+        let recoverable = second.acknowledged == nil ? first.recoverable + second.states : Array(second.recoverable)
+        return recoverable.contains(recovered)
+    }
+
+    /// What a failed check reports.
+    package var summary: String {
+        "process died after call \(crash), power cut after call \(journal.recordedCalls); the second process went through \(second.states.count) states, the last acknowledged \(second.acknowledged.map(String.init) ?? "none")"
+    }
+}

@@ -86,7 +86,10 @@ extension CASPaxosMessage {
         switch self {
         case .prepare(_, let key, let ballot, let age, let version):
             .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .readPrepare(_, let key, let ballot, let age, let version):
+            .readPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .promise(_, let accepted, let value, let floor): .promise(requestID: id, accepted: accepted, value: value, removalFloor: floor)
+        case .unrecordedPromise(_, let floor): .unrecordedPromise(requestID: id, removalFloor: floor)
         case .accept(_, let key, let ballot, let age, let value, let next, let version):
             .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
         case .accepted: .accepted(requestID: id)

@@ -71,19 +71,16 @@ public struct Acceptor {
         switch message {
         case .prepare(let id, let key, let ballot, let age, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
-            guard
-                let register = update(key, into: &effects, {
-                    ballot > $0.promised ? $0.promising(ballot) : nil
-                })
-            else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
+            prepare(id, key, ballot, from: sender, into: &effects)
+        case .readPrepare(let id, let key, let ballot, let age, let version):
+            guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
+            guard state.register(key) == nil else { return prepare(id, key, ballot, from: sender, into: &effects) }
+            // Nothing to store: the read ends at this promise, or prepares
+            // again with promises that are stored (see Proposer).
+            let register = absentRegister
             guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
-            counters.promises += 1
-            // A register that accepted nothing names the removal floor:
-            // everything this acceptor accepted for a key it removed was
-            // below it (see CASPaxosMessage.promise).
-            let floor = register.accepted == .zero && state.removalFloor != .zero ? state.removalFloor : nil
-            effects.append(
-                .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
+            counters.unrecordedPromises += 1
+            effects.append(.send(.unrecordedPromise(requestID: id, removalFloor: removalFloorNamed), to: sender))
         case .accept(let id, let key, let ballot, let age, let value, let next, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let next, next <= ballot || next.counter > Ballot.maximumCounter {
@@ -145,10 +142,39 @@ public struct Acceptor {
         case .setMinimumVersion(let id, let version):
             raiseMinimumVersion(to: version, into: &effects)
             effects.append(.send(.acknowledged(requestID: id), to: sender))
-        case .promise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull, .invalidate, .invalidated,
-            .acknowledged, .reconfigure, .configurationRefused, .keyList:
+        case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
+            .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
+    }
+
+    /// Promises `ballot` for `key` (stored), or refuses it.
+    private mutating func prepare(
+        _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, from sender: Endpoint, into effects: inout [CASPaxosEffect]
+    ) {
+        guard
+            let register = update(key, into: &effects, {
+                ballot > $0.promised ? $0.promising(ballot) : nil
+            })
+        else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
+        guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
+        counters.promises += 1
+        // A register that accepted nothing names the removal floor:
+        // everything this acceptor accepted for a key it removed was below
+        // it (see CASPaxosMessage.promise).
+        let floor = register.accepted == .zero ? removalFloorNamed : nil
+        effects.append(
+            .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
+    }
+
+    /// The removal floor, as a promise of a key that accepted nothing names
+    /// it (nil if no key was ever removed).
+    private var removalFloorNamed: Ballot? { state.removalFloor != .zero ? state.removalFloor : nil }
+
+    /// The register an absent key stands for: promised the least ballot
+    /// above the removal floor (see ``update(_:into:_:)``).
+    private var absentRegister: RegisterState {
+        RegisterState(promised: state.removalFloor == .zero ? .zero : state.removalFloor.successor)
     }
 
     /// Checks a proposer message's ballot, age and configuration version;
@@ -200,7 +226,7 @@ public struct Acceptor {
         // above it had been promised (a delayed copy of a collection's
         // re-write at the floor would otherwise make the key again, a
         // tombstone nothing collects).
-        let register = RegisterState(promised: state.removalFloor == .zero ? .zero : state.removalFloor.successor)
+        let register = absentRegister
         if let changed = change(register), changed != register {
             guard state.table.count < configuration.maximumRegisters else {
                 counters.registersRefused += 1

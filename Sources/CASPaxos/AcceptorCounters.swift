@@ -2,6 +2,10 @@
 public struct AcceptorCounters: Hashable, Sendable {
     /// Prepares answered with a promise.
     public var promises = 0
+    /// Reads' prepares of keys the acceptor holds no register for,
+    /// answered with a promise it did not store
+    /// (``CASPaxosMessage/unrecordedPromise(requestID:removalFloor:)``).
+    public var unrecordedPromises = 0
     /// Accepts answered with an acceptance.
     public var acceptances = 0
     /// Prepares and accepts refused because a higher ballot was seen.

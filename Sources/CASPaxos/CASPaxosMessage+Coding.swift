@@ -7,11 +7,12 @@ extension CASPaxosMessage {
     public func encode(to writer: inout WireWriter) {
         switch self {
         case .prepare(let id, let key, let ballot, let age, let version):
-            Self.start(.prepare, id, &writer)
-            writer.writeBytes(key)
-            ballot.encode(to: &writer)
-            writer.writeVarint(age)
-            version.encode(to: &writer)
+            Self.writePrepare(.prepare, id, key, ballot, age, version, &writer)
+        case .readPrepare(let id, let key, let ballot, let age, let version):
+            Self.writePrepare(.readPrepare, id, key, ballot, age, version, &writer)
+        case .unrecordedPromise(let id, let removalFloor):
+            Self.start(.unrecordedPromise, id, &writer)
+            writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
         case .promise(let id, let accepted, let value, let removalFloor):
             Self.start(.promise, id, &writer)
             accepted.encode(to: &writer)
@@ -193,11 +194,17 @@ extension CASPaxosMessage {
         let id = try reader.readUInt64()
         let keyLimit = configuration.maximumKeySize
         switch kind {
-        case .prepare:
+        case .prepare, .readPrepare:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
             let age = try readAge(&reader)
-            return .prepare(requestID: id, key: key, ballot: ballot, age: age, version: try ConfigurationVersion(from: &reader))
+            let version = try ConfigurationVersion(from: &reader)
+            return kind == .prepare
+                ? .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
+                : .readPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .unrecordedPromise:
+            let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
+            return .unrecordedPromise(requestID: id, removalFloor: removalFloor)
         case .promise:
             let accepted = try Ballot(from: &reader)
             let value = try readValue(&reader, configuration)
@@ -265,6 +272,18 @@ extension CASPaxosMessage {
     private static func start(_ kind: Kind, _ id: UInt64, _ writer: inout WireWriter) {
         writer.writeUInt8(kind.rawValue)
         writer.writeUInt64(id)
+    }
+
+    /// A prepare's layout, under `kind` (a prepare or a read's).
+    private static func writePrepare(
+        _ kind: Kind, _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, _ age: UInt64, _ version: ConfigurationVersion,
+        _ writer: inout WireWriter
+    ) {
+        start(kind, id, &writer)
+        writer.writeBytes(key)
+        ballot.encode(to: &writer)
+        writer.writeVarint(age)
+        version.encode(to: &writer)
     }
 
     private static func write(_ value: [UInt8]?, _ writer: inout WireWriter) {

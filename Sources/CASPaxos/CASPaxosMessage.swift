@@ -34,6 +34,19 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// proposer whose earlier accept is below it cannot tell whether that
     /// accept was chosen and collected since.
     case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
+    /// A read's phase 1: a ``prepare(requestID:key:ballot:age:version:)``
+    /// that an acceptor holding no register for `key` answers without
+    /// storing the promise (``unrecordedPromise(requestID:removalFloor:)``),
+    /// so that a read of an absent key leaves nothing to store, sync or
+    /// collect. An acceptor that holds the key answers it as a prepare.
+    case readPrepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
+    /// The answer to a ``readPrepare(requestID:key:ballot:age:version:)``
+    /// for a key the acceptor holds no register for, with a ballot it
+    /// would promise: it accepted nothing for the key, and stored no
+    /// promise, so nothing may follow but the end of the read (no accept,
+    /// no cached ballot). `removalFloor` as in a
+    /// ``promise(requestID:accepted:value:removalFloor:)``.
+    case unrecordedPromise(requestID: UInt64, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
     /// (the one-round-trip optimization), then promise it at once. `age`
     /// and `version` as in a prepare.
@@ -130,12 +143,16 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Added after them; a build before it refuses a frame holding one
         /// as of an unknown tag.
         case registersFull
+        /// Added after it, the same way (a proposer's reads need acceptors
+        /// of this build or later).
+        case readPrepare, unrecordedPromise
     }
 
     /// The request ID the message carries.
     public var requestID: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _, _), .promise(let id, _, _, _), .accept(let id, _, _, _, _, _, _),
+        case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _),
+            .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _),
             .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),
             .removeTombstone(let id, _, _), .acknowledged(let id), .reconfigure(let id, _),

@@ -70,6 +70,13 @@ struct Proposal {
     /// Of ``refused``, the acceptors whose registers are full
     /// (``CASPaxosMessage/registersFull(requestID:)``).
     var refusedFull = AcceptorSet()
+    /// Of ``granted``, the acceptors that did not store their promise
+    /// (``CASPaxosMessage/unrecordedPromise(requestID:removalFloor:)``).
+    var unrecorded = AcceptorSet()
+    /// A read's attempts send ``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``
+    /// until one of them must write the value back with some promises
+    /// unstored; from then on, plain prepares.
+    var needsStoredPromises = false
     /// The highest accepted (ballot, value) among the promises, and the
     /// lowest accepted ballot (nil before the first promise).
     var highestAccepted = Ballot.zero

@@ -224,8 +224,17 @@ public struct Proposer {
     /// round trip each.
     ///
     /// Every prepare and accept costs each acceptor a write and a sync, as
-    /// a write does. Unlike an arbitrary change, a retried read never fails
-    /// for fear of applying itself twice. Returns the proposal's ID, as
+    /// a write does, but one: a read prepares with
+    /// ``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``,
+    /// which an acceptor holding no register for the key promises without
+    /// storing. A read of an absent key (every promise of the quorum so, or
+    /// of a register that accepted nothing) returns nil and stores nothing
+    /// anywhere, and caches no ballot. A read that must write a value back
+    /// while some of its quorum's promises were not stored prepares again at
+    /// once with plain prepares (``ProposerCounters/readsPreparedAgain``):
+    /// an older accept taken after a promise not stored may have been chosen
+    /// since, and the write-back would overwrite it. Unlike an arbitrary
+    /// change, a retried read never fails for fear of applying itself twice. Returns the proposal's ID, as
     /// ``propose(key:change:now:into:)``.
     ///
     /// - Throws: as ``propose(key:change:now:into:)``.
@@ -271,6 +280,8 @@ public struct Proposer {
         switch message {
         case .promise(let requestID, let accepted, let value, let removalFloor):
             receivePromise(requestID, accepted, value, removalFloor, from: sender, now: now, into: &effects)
+        case .unrecordedPromise(let requestID, let removalFloor):
+            receivePromise(requestID, .zero, nil, removalFloor, isStored: false, from: sender, now: now, into: &effects)
         case .accepted(let requestID):
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
         case .conflict(let requestID, let highest, let neverAccepted):
@@ -301,7 +312,7 @@ public struct Proposer {
                 into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
-        case .prepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
+        case .prepare, .readPrepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
             counters.unexpectedMessages += 1
         }
     }
@@ -412,22 +423,24 @@ public struct Proposer {
         let requestID = newRequestID()
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
-            let (key, retired) = proposals.update(proposalID, { proposal in
+            let (key, retired, isReadPrepare) = proposals.update(proposalID, { proposal in
                 proposal.attemptAge = startAge
                 proposal.ballot = ballot
                 proposal.tookCachedBallot = false
                 proposal.highestAccepted = .zero
                 proposal.lowestAccepted = nil
                 proposal.current = nil
-                return (proposal.key, Self.startPhase(&proposal, .preparing, requestID, attemptDeadline))
+                let retired = Self.startPhase(&proposal, .preparing, requestID, attemptDeadline)
+                return (proposal.key, retired, proposal.isRead && !proposal.needsStoredPromises)
             })
         else { return }
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.prepareAcceptors.count
-        effects.append(
-            .sendToEach(
-                .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion),
-                quorums.prepareAcceptors))
+        let prepare =
+            isReadPrepare
+            ? CASPaxosMessage.readPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
+            : CASPaxosMessage.prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
+        effects.append(.sendToEach(prepare, quorums.prepareAcceptors))
     }
 
     /// Starts a phase of `proposal`'s attempt with `requestID`; returns the
@@ -439,6 +452,7 @@ public struct Proposer {
         proposal.phase = phase
         proposal.requestID = requestID
         proposal.granted.removeAll()
+        proposal.unrecorded.removeAll()
         proposal.refused.removeAll()
         proposal.refusedFull.removeAll()
         proposal.attemptDeadline = attemptDeadline
@@ -546,8 +560,8 @@ public struct Proposer {
     }
 
     private mutating func receivePromise(
-        _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, _ removalFloor: Ballot?, from sender: Endpoint,
-        now: Instant, into effects: inout [CASPaxosEffect]
+        _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, _ removalFloor: Ballot?, isStored: Bool = true,
+        from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = waiting(requestID, .preparing) else { return }
         guard let position = acceptors.position(of: sender), acceptors.prepare.contains(position),
@@ -566,7 +580,10 @@ public struct Proposer {
             let outcome = proposals.update(
                 proposalID,
                 { proposal -> PrepareOutcome? in
+                    // Only a read's prepare is answered so; a prepare's never.
+                    guard isStored || (proposal.isRead && !proposal.needsStoredPromises) else { return nil }
                     proposal.granted.insert(position)
+                    if !isStored { proposal.unrecorded.insert(position) }
                     if accepted > proposal.highestAccepted {
                         proposal.highestAccepted = accepted
                         proposal.current = value
@@ -577,10 +594,21 @@ public struct Proposer {
                     if !proposal.isIdentity && !proposal.isMaintenance { lastAccepted = proposal.highestAccepted }
                     // A read ends here if it can: every promise names the
                     // same accepted ballot, and an accept quorum holds it.
+                    // (A promise not stored accepted nothing: then none did,
+                    // the key is absent, and the read ends with nothing to
+                    // cache.)
                     if proposal.isRead && proposal.lowestAccepted == proposal.highestAccepted
                         && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
                     {
-                        return .endRead(ballot: proposal.ballot, value: proposal.current)
+                        return .endRead(
+                            ballot: proposal.unrecorded.isEmpty ? proposal.ballot : nil, value: proposal.current)
+                    }
+                    // A write-back needs every promise of its quorum stored:
+                    // one not stored lets an older accept be taken, and
+                    // perhaps chosen, before the write-back overwrites it.
+                    if !proposal.unrecorded.isEmpty {
+                        proposal.needsStoredPromises = true
+                        return .prepareAgain
                     }
                     return Self.decide(&proposal, refusalsToAbandon: refusalsToAbandon, now: now)
                 }) ?? nil
@@ -591,8 +619,12 @@ public struct Proposer {
 
     /// Where a prepare that reached its quorum leads.
     private enum PrepareOutcome {
-        /// A read's promises prove the value chosen.
-        case endRead(ballot: Ballot, value: [UInt8]?)
+        /// A read's promises prove the value chosen; `ballot`, if every
+        /// promise was stored, may be cached.
+        case endRead(ballot: Ballot?, value: [UInt8]?)
+        /// A read must write the value back, and some of its promises were
+        /// not stored: prepare again, at once, with stored ones.
+        case prepareAgain
         /// The highest accepted ballot is one of the proposal's own
         /// accepts: finish that write with the value it sent.
         case repeatAccept([UInt8]?)
@@ -640,6 +672,9 @@ public struct Proposer {
         switch outcome {
         case .endRead(let ballot, let value):
             endReadAtPromises(proposalID, ballot: ballot, value: value, now: now, into: &effects)
+        case .prepareAgain:
+            counters.readsPreparedAgain += 1
+            beginAttempt(proposalID, cached: nil, now: now, into: &effects)
         case .repeatAccept(let own): sendAccept(proposalID, repeating: own, now: now, into: &effects)
         case .conflict: fail(proposalID, .conflict, now: now, into: &effects)
         case .awaitLastAccept: counters.awaitedLastAccepts += 1
@@ -683,10 +718,10 @@ public struct Proposer {
     /// follows the read (read, then compare-and-set) takes one round trip.
     /// The read caches it whoever wrote the key last.
     private mutating func endReadAtPromises(
-        _ proposalID: UInt64, ballot: Ballot, value: [UInt8]?, now: Instant, into effects: inout [CASPaxosEffect]
+        _ proposalID: UInt64, ballot: Ballot?, value: [UInt8]?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         counters.readsEndedAtPromises += 1
-        let caching = configuration.isOneRoundTripEnabled ? (ballot, value) : nil
+        let caching = configuration.isOneRoundTripEnabled ? ballot.map { ($0, value) } : nil
         complete(proposalID, .success(value), caching: caching, now: now, into: &effects)
     }
 

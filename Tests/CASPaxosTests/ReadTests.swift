@@ -84,6 +84,50 @@ struct ReadTests {
         #expect(cluster.check() == .linearizable)
     }
 
+    @Test("reads of keys no acceptor holds store nothing, sync nothing and cache nothing")
+    func absentKeysStoreNothing() throws {
+        let cluster = try SimulatedCASCluster(seed: 25, proposerCount: 1)
+        for index in 0..<20 {
+            let key = Array("absent-\(index)".utf8)
+            #expect(cluster.outcome(of: .read, key: key, client: 0, proposer: 0, within: .milliseconds(20)) == .ok(nil))
+        }
+        #expect(cluster.memoryStores.allSatisfy { $0.snapshot.registerCount == 0 })
+        #expect(cluster.acceptors.allSatisfy { $0?.counters.syncs == 0 })
+        #expect(cluster.acceptors.map { $0?.counters.acceptor.unrecordedPromises ?? 0 }.reduce(0, +) >= 40)
+        #expect(cluster.proposers[0].counters.proposer.readsEndedAtPromises == 20)
+        // Nothing cached: a write of one of the keys takes both phases.
+        let key = Array("absent-0".utf8)
+        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(20)) == .ok([1]))
+        #expect(cluster.proposers[0].counters.proposer.oneRoundTripAttempts == 0)
+        #expect(cluster.check() == .linearizable)
+    }
+
+    /// Acceptor 2 never heard the write: its promise to the read is not
+    /// stored, and the read, which must write the value back (acceptor 1,
+    /// which holds it too, is out of its reach), prepares again with
+    /// stored promises first. Written back over a promise not stored, the
+    /// value could overwrite an older accept that acceptor 2 took in
+    /// between, and that was chosen with acceptor 1.
+    @Test("a read that must write back prepares again when a promise of its quorum was not stored")
+    func writeBackNeedsStoredPromises() throws {
+        let cluster = try SimulatedCASCluster(seed: 26, proposerCount: 2)
+        let (writer, reader) = (cluster.proposerNodes[0], cluster.proposerNodes[1])
+        let acceptors = cluster.acceptorNodes
+        cluster.network.block(from: writer, to: acceptors[2])
+        #expect(cluster.outcome(of: .write([7]), key: Self.key, client: 0, proposer: 0, within: .milliseconds(20)) == .ok([7]))
+        #expect(cluster.memoryStores[2].snapshot.registerCount == 0)
+        cluster.network.heal()
+        cluster.network.block(from: reader, to: acceptors[1])
+        // (The first prepare is refused by acceptor 0, which promised the
+        // writer's next ballot, and times out: acceptor 1 is out of reach.)
+        #expect(cluster.outcome(of: .read, key: Self.key, client: 1, proposer: 1, within: .milliseconds(400)) == .ok([7]))
+        let counters = cluster.proposers[1].counters.proposer
+        #expect(counters.readsPreparedAgain == 1)
+        #expect(counters.readsEndedAtPromises == 0)
+        #expect(cluster.memoryStores[2].snapshot.register(Self.key)?.value == [7], "written back")
+        #expect(cluster.check() == .linearizable)
+    }
+
     @Test("without the one-round-trip optimization an agreed read caches nothing")
     func noCacheWithoutOneRoundTrip() throws {
         var configuration = CASPaxosConfiguration()

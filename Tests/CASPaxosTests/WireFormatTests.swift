@@ -35,6 +35,9 @@ struct WireFormatTests {
         .staleConfiguration(requestID: 17, minimumVersion: 7),
         .staleConfiguration(requestID: 17, minimumVersion: ConfigurationVersion(1 << 62, digest: 1)),
         .registersFull(requestID: 18),
+        .readPrepare(requestID: 19, key: [1, 2], ballot: ballot, age: 3, version: ConfigurationVersion(4, digest: 5)),
+        .unrecordedPromise(requestID: 20, removalFloor: nil),
+        .unrecordedPromise(requestID: 20, removalFloor: ballot),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {

@@ -14,9 +14,12 @@ import Glibc
 /// after a crash at any point the final name holds either the old contents
 /// or the new ones, whole.
 ///
-/// Every call on a file under a ``PowerLossJournal``'s root (tests) is
-/// recorded there once it succeeded, and refused while the journal plays a
-/// dead process.
+/// Under a ``PowerLossJournal``'s root (tests), every call that changes a
+/// file or a directory (open, which may create or truncate; write;
+/// fdatasync; truncate; rename; fsync of a directory; unlink; mkdir) is
+/// recorded there once it succeeded, and refused, with the reads, while
+/// the journal plays a dead process. Listing a directory and locks are
+/// neither.
 ///
 /// Every failure is a ``DurableFileError`` naming the call and the path.
 /// The descriptor is closed when the file is released. Confined like the

@@ -21,9 +21,10 @@ import Synchronization
 ///   A crash keeps the changes since in order up to a point (ext4 and XFS
 ///   commit their metadata journal in order); a rename is one change.
 ///
-/// A journal covers the files under `root`, which must be empty when it
-/// starts: ``DurableFile`` records its calls on them from then on, and
-/// nothing else (several journals, on disjoint roots, may run at once).
+/// A journal covers the files under `root`, taking what it holds when it
+/// starts as durable: ``DurableFile`` records its calls on them from then
+/// on, and nothing else (several journals, on disjoint roots, may run at
+/// once).
 /// The power is cut after the `cutAfter`-th recorded call: the calls after
 /// it still run, on the real files, but the model no longer sees them, and
 /// ``restore(seed:)`` replaces the files with a state of the model. A call
@@ -72,6 +73,7 @@ package final class PowerLossJournal: Sendable {
         /// The process dies after this call (see ``crashProcess(afterCall:)``).
         var processCrashAfter: Int?
         var hasProcessCrashed = false
+        var refusedCalls = 0
 
         /// Counts a call, if the power is still on: whether to record it.
         mutating func admit() -> Bool {
@@ -91,15 +93,55 @@ package final class PowerLossJournal: Sendable {
     /// no lock.
     private static let activeCount = Atomic<Int>(0)
 
-    /// Starts recording the calls on the files under `root`, an empty
-    /// directory, and cuts the power after the `cutAfter`-th.
-    package init(root: String, cutAfter: Int) {
+    /// Starts recording the calls on the files under `root` (an absolute
+    /// path without a trailing slash, under no other journal's root), and
+    /// cuts the power after the `cutAfter`-th. What `root` holds already
+    /// is taken as durable: a journal may start on what another left
+    /// (``restore(seed:)``), to cut the power again during the recovery.
+    ///
+    /// - Throws: ``DurableFileError`` if `root` cannot be read.
+    package init(root: String, cutAfter: Int) throws(DurableFileError) {
+        precondition(root.hasPrefix("/") && !root.hasSuffix("/"), "an absolute root without a trailing slash")
         self.root = root
         var model = Model(cutAfter: cutAfter)
-        model.directories[root] = DirectoryModel()
+        try Self.adopt(root, into: &model)
         self.model = Mutex(model)
-        Self.active.withLock { $0.append(self) }
+        let overlaps = Self.active.withLock { journals in
+            let overlaps = journals.contains { $0.root.hasPrefix(root + "/") || root.hasPrefix($0.root + "/") || $0.root == root }
+            if !overlaps { journals.append(self) }
+            return overlaps
+        }
+        precondition(!overlaps, "two journals on one directory tree")
         Self.activeCount.add(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// Records the directory `path` and everything in it as durable.
+    private static func adopt(_ path: String, into model: inout Model) throws(DurableFileError) {
+        var directory = DirectoryModel()
+        model.directories[path] = directory
+        for name in try DurableFile.contents(ofDirectory: path).sorted() {
+            let child = path + "/" + name
+            if let file = try? DurableFile(path: child, creating: false) {
+                model.files.append(FileModel(synced: try file.readAll()))
+                directory.synced[name] = .file(model.files.count - 1)
+            } else {
+                try adopt(child, into: &model)
+                directory.synced[name] = .directory
+            }
+        }
+        directory.current = directory.synced
+        model.directories[path] = directory
+    }
+
+    /// Stops recording (the journal's ``DurableFile`` calls run unrecorded
+    /// from now on); ``restore(seed:)`` does it first. Idempotent.
+    package func stop() {
+        let removed = Self.active.withLock { journals in
+            guard let index = journals.firstIndex(where: { $0 === self }) else { return false }
+            journals.remove(at: index)
+            return true
+        }
+        if removed { Self.activeCount.subtract(1, ordering: .sequentiallyConsistent) }
     }
 
     /// Whether the power was cut (every recorded call was made before it).
@@ -116,6 +158,9 @@ package final class PowerLossJournal: Sendable {
 
     /// Whether the process died (``crashProcess(afterCall:)``).
     package var hasProcessCrashed: Bool { model.withLock { $0.hasProcessCrashed } }
+
+    /// How many calls a dead process had refused (each with `EIO`).
+    package var refusedCalls: Int { model.withLock { $0.refusedCalls } }
 
     /// Lets calls run again: the process that died is started again (release
     /// its stores first).
@@ -140,7 +185,11 @@ package final class PowerLossJournal: Sendable {
     /// Throws `EIO` for `call` on `path` if the process died
     /// (``crashProcess(afterCall:)``): the call must not be made.
     func checkProcess(_ call: String, _ path: String) throws(DurableFileError) {
-        if model.withLock({ $0.hasProcessCrashed }) { throw DurableFileError(call: call, path: path, errno: EIO) }
+        let refused = model.withLock { model in
+            if model.hasProcessCrashed { model.refusedCalls += 1 }
+            return model.hasProcessCrashed
+        }
+        if refused { throw DurableFileError(call: call, path: path, errno: EIO) }
     }
 
     /// `path` was opened; returns its file's index, nil once the power is
@@ -189,13 +238,13 @@ package final class PowerLossJournal: Sendable {
             guard model.admit() else { return }
             let (from, oldName) = Self.split(path)
             let (to, newName) = Self.split(newPath)
-            guard let entry = model.directories[from]?.current[oldName], model.directories[to] != nil else { return }
-            if from == to {
-                model.directories[from]!.change([(oldName, nil), (newName, entry)])
-            } else {
-                model.directories[to]!.change([(newName, entry)])
-                model.directories[from]!.change([(oldName, nil)])
-            }
+            // Each directory's changes are kept in order, not the order
+            // across directories: a rename from one to another could come
+            // back under both names, or neither. The stores rename within
+            // one directory.
+            precondition(from == to, "PowerLossJournal models renames within one directory")
+            guard let entry = model.directories[from]?.current[oldName] else { return }
+            model.directories[from]!.change([(oldName, nil), (newName, entry)])
         }
     }
 
@@ -236,8 +285,7 @@ package final class PowerLossJournal: Sendable {
     /// - Throws: ``DurableFileError`` for the calls that remove and write
     ///   the files.
     package func restore(seed: UInt64) throws(DurableFileError) {
-        Self.active.withLock { $0.removeAll { $0 === self } }
-        Self.activeCount.subtract(1, ordering: .sequentiallyConsistent)
+        stop()
         var random = SeededRandomGenerator(seed: seed)
         let state = model.withLock { model in Self.crashState(of: model, root: root, using: &random) }
         try Self.removeContents(of: root)
@@ -296,11 +344,13 @@ package final class PowerLossJournal: Sendable {
             bytes += more.prefix(Int.random(in: 1...more.count, using: &random))
         }
         if bytes.count > untouched, Bool.random(using: &random) {
+            // Some of the sectors written since: pages written back out of
+            // order, or never (the size reached the disk, the data not).
             let sector = 512
-            let first = untouched / sector
-            let chosen = Int.random(in: first...(bytes.count - 1) / sector, using: &random)
-            for offset in max(untouched, chosen * sector)..<min(bytes.count, (chosen + 1) * sector) {
-                bytes[offset] = 0
+            for chosen in untouched / sector...(bytes.count - 1) / sector where Int.random(in: 0..<4, using: &random) == 0 {
+                for offset in max(untouched, chosen * sector)..<min(bytes.count, (chosen + 1) * sector) {
+                    bytes[offset] = 0
+                }
             }
         }
         return bytes

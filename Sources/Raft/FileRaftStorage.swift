@@ -89,11 +89,14 @@ import EventCore
 /// dropped. A snapshot the log does not hold (a crash before the log was
 /// restarted after it) restarts it then. The removal of segments a new one
 /// supersedes (entries replaced below the active segment, or a log
-/// restarted after a snapshot) is synced before anything else is done, so a
-/// crash cannot bring one back once the segments below it are compacted
-/// away; other obsolete files (old snapshots, compacted segments,
-/// temporary files) are removed unsynced: one that a crash brings back
-/// replays to the same log.
+/// restarted after a snapshot), when writing or at recovery, goes newest
+/// first and is synced before anything else is done: a crash between two
+/// removals leaves the oldest, which the log still replays past, and none
+/// comes back once the segments below it are compacted away (the sync is
+/// for file systems that may keep a later removal and lose an earlier
+/// one; ext4 and XFS keep them in order). Other obsolete files (old
+/// snapshots, compacted segments, temporary files) are removed unsynced:
+/// one that a crash brings back replays to the same log.
 ///
 /// **One store per directory.** The store holds an exclusive `flock(2)` on
 /// its directory until ``close()`` or its release (as etcd locks its WAL
@@ -295,6 +298,11 @@ public final class FileRaftStorage: RaftStorage {
             try restartLog(after: snapshot)
         }
         try removeFiles(recovery.obsoleteFiles)
+        // Superseded segments stay gone, as after startSegment(_:record:restartsLog:).
+        if options.sync, recovery.obsoleteFiles.contains(where: { StorageFileName.parseSegment($0) != nil }) {
+            try io { () throws(DurableFileError) in try DurableFile.synchronizeDirectory(directory) }
+            syncCount += 1
+        }
     }
 
     /// Refuses a `recovery` that `opening` cannot open (see ``Opening``).

@@ -21,6 +21,7 @@ struct AcceptorPowerLossTests {
             try Self.writes(path: path, opening: opensNew ? .new : .existing, journal: journal, using: &random, into: &process)
         }
         #expect(run.restartFoundWhatTheCrashLeft, "seed \(seed): the restart loaded a state the first process never went through since its last acknowledgement; \(run.summary)")
+        #expect(run.recoveryFoundEveryAcknowledgement, "seed \(seed): the recovery after the power loss lost an acknowledged state; \(run.summary)")
         guard run.acknowledgedAnything else { return }
         let recovered = try FileAcceptorStore(path: path, opening: .existing).load()
         #expect(run.holdsEveryAcknowledgement(recovered), "seed \(seed): \(run.summary)")

@@ -31,7 +31,8 @@ struct PowerLossJournalTests {
         var kinds: Set<String> = []
         for seed in 0..<64 as Range<UInt64> {
             try Self.withRoot { root in
-                let journal = PowerLossJournal(root: root, cutAfter: .max)
+                let journal = try PowerLossJournal(root: root, cutAfter: .max)
+                defer { journal.stop() }
                 let file = try DurableFile(path: root + "/f")
                 try file.append(synced)
                 try file.synchronizeData()
@@ -61,7 +62,8 @@ struct PowerLossJournalTests {
         for seed in 0..<32 as Range<UInt64> {
             for syncsDirectory in [false, true] {
                 try Self.withRoot { root in
-                    let journal = PowerLossJournal(root: root, cutAfter: .max)
+                    let journal = try PowerLossJournal(root: root, cutAfter: .max)
+                    defer { journal.stop() }
                     for (name, byte) in [("old", UInt8(1)), ("new", 2)] {
                         let file = try DurableFile(path: root + "/" + name)
                         try file.append([byte])
@@ -89,7 +91,8 @@ struct PowerLossJournalTests {
         var present: Set<Bool> = []
         for seed in 0..<32 as Range<UInt64> {
             try Self.withRoot { root in
-                let journal = PowerLossJournal(root: root, cutAfter: .max)
+                let journal = try PowerLossJournal(root: root, cutAfter: .max)
+                defer { journal.stop() }
                 let file = try DurableFile(path: root + "/f")
                 try file.append([7])
                 try file.synchronizeData()
@@ -103,7 +106,8 @@ struct PowerLossJournalTests {
     @Test("the calls after the cut are not recorded, and a dead process's calls fail unmade")
     func cutAndProcessCrash() throws {
         try Self.withRoot { root in
-            let journal = PowerLossJournal(root: root, cutAfter: 4)
+            let journal = try PowerLossJournal(root: root, cutAfter: 4)
+            defer { journal.stop() }
             journal.crashProcess(afterCall: 2)
             let file = try DurableFile(path: root + "/f")
             try file.append([1])

@@ -73,6 +73,7 @@ struct RaftStoragePowerLossTests {
             try Self.changes(directory: directory, opening: opensNew ? .new : .existing, journal: journal, using: &random, into: &process)
         }
         #expect(run.restartFoundWhatTheCrashLeft, "seed \(seed): the restart opened a state the first process never went through since its last acknowledgement; \(run.summary)")
+        #expect(run.recoveryFoundEveryAcknowledgement, "seed \(seed): the recovery after the power loss lost an acknowledged state; \(run.summary)")
         guard run.acknowledgedAnything else { return }
         let recovered = Durable(try FileRaftStorage(directory: directory, opening: .existing, options: Self.options))
         #expect(run.holdsEveryAcknowledgement(recovered), "seed \(seed): \(run.summary)")
@@ -116,7 +117,8 @@ struct RaftStoragePowerLossTests {
         for k in 1...12 {
             let temporary = try TemporaryDirectory()
             defer { temporary.remove() }
-            let journal = PowerLossJournal(root: temporary.path, cutAfter: .max)
+            let journal = try PowerLossJournal(root: temporary.path, cutAfter: .max)
+            defer { journal.stop() }
             let directory = temporary.path + "/replica"
             // Segments of about 300 bytes: two of them, then one from index 1.
             let options = FileRaftStorage.Options(segmentSize: 300)

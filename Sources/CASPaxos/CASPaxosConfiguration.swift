@@ -63,6 +63,15 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// trips (see ``Proposer``).
     /// Default true.
     public var isOneRoundTripEnabled = true
+    /// Whether a proposer's reads prepare with
+    /// ``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``,
+    /// which an acceptor holding no register for the key promises without
+    /// storing: a read of an absent key then stores nothing and syncs
+    /// nothing (see ``Proposer/read(key:now:into:)``). Builds before it
+    /// drop a whole frame holding one (an unknown tag), with the other
+    /// messages the frame carried: upgrade a running cluster with this
+    /// off on every node, then turn it on. Default true.
+    public var isReadPrepareEnabled = true
     /// Keys whose (ballot, value) a proposer caches for the one-round-trip
     /// path (1 ... 1,048,576); the oldest entry is dropped at the limit.
     /// Default 4,096.

@@ -225,16 +225,20 @@ public struct Proposer {
     ///
     /// Every prepare and accept costs each acceptor a write and a sync, as
     /// a write does, but one: a read prepares with
-    /// ``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``,
-    /// which an acceptor holding no register for the key promises without
-    /// storing. A read of an absent key (every promise of the quorum so, or
-    /// of a register that accepted nothing) returns nil and stores nothing
-    /// anywhere, and caches no ballot. A read that must write a value back
-    /// while some of its quorum's promises were not stored prepares again at
-    /// once with plain prepares (``ProposerCounters/readsPreparedAgain``):
-    /// an older accept taken after a promise not stored may have been chosen
-    /// since, and the write-back would overwrite it. Unlike an arbitrary
-    /// change, a retried read never fails for fear of applying itself twice. Returns the proposal's ID, as
+    /// ``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``
+    /// (``CASPaxosConfiguration/isReadPrepareEnabled``), which an acceptor
+    /// holding no register for the key promises without storing. When no
+    /// promise of the quorum names an accepted ballot, the read returns nil
+    /// and caches no ballot (in any configuration: such a quorum meets the
+    /// accept quorum of every chosen write); acceptors with no register for
+    /// the key stored nothing (one with a register that accepted nothing,
+    /// left by a write's prepare, stores the new promise). A read that must
+    /// write a value back while some of its quorum's promises were not
+    /// stored prepares again at once with plain prepares
+    /// (``ProposerCounters/readsPreparedAgain``): an older accept taken
+    /// after a promise not stored may have been chosen since, and the
+    /// write-back would overwrite it. Unlike an arbitrary change, a retried
+    /// read never fails for fear of applying itself twice. Returns the proposal's ID, as
     /// ``propose(key:change:now:into:)``.
     ///
     /// - Throws: as ``propose(key:change:now:into:)``.
@@ -434,10 +438,11 @@ public struct Proposer {
                 return (proposal.key, retired, proposal.isRead && !proposal.needsStoredPromises)
             })
         else { return }
+        let readPrepares = isReadPrepare && configuration.isReadPrepareEnabled
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.prepareAcceptors.count
         let prepare =
-            isReadPrepare
+            readPrepares
             ? CASPaxosMessage.readPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
             : CASPaxosMessage.prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
         effects.append(.sendToEach(prepare, quorums.prepareAcceptors))
@@ -602,6 +607,13 @@ public struct Proposer {
                     {
                         return .endRead(
                             ballot: proposal.unrecorded.isEmpty ? proposal.ballot : nil, value: proposal.current)
+                    }
+                    // A prepare quorum that accepted nothing meets the accept
+                    // quorum of every write chosen: none was, and the read
+                    // returns nil (between 2F+1 and 2F+2 acceptors too, where
+                    // the prepare quorum is no accept quorum), caching nothing.
+                    if proposal.isRead && proposal.highestAccepted == .zero {
+                        return .endRead(ballot: nil, value: nil)
                     }
                     // A write-back needs every promise of its quorum stored:
                     // one not stored lets an older accept be taken, and

@@ -14,9 +14,8 @@ public struct ProposerCounters: Hashable, Sendable {
     /// an accept quorum, so its value was chosen.
     public var readsEndedAtPromises = 0
     /// Reads whose prepare quorum held an acceptor that stored no promise
-    /// (the key absent there) and another that holds the key, so that
-    /// the value must be written back: prepared again, with promises
-    /// that are stored, at once.
+    /// (the key absent there) and one that accepted a value the read must
+    /// write back: prepared again, with promises that are stored, at once.
     public var readsPreparedAgain = 0
     /// Retries whose prepare found another proposer's ballot above the
     /// proposal's refused accept before every acceptor had answered that

@@ -67,4 +67,41 @@ struct UnrecordedPromiseTests {
             "the read returns the write that completed before it, not the older value it would have written back")
         #expect(cluster.values == [[2], [2], [2]])
     }
+
+    /// Between 2F+1 and 2F+2 acceptors the prepare quorum (2 of the 3 old
+    /// acceptors) is no accept quorum (3 of the 4), so a read cannot end
+    /// at agreeing promises; but a prepare quorum that accepted nothing
+    /// meets every accept quorum, so no write was chosen and the read
+    /// returns nil at once. (It prepared again and wrote a tombstone back
+    /// on every acceptor, three round trips.)
+    @Test("between 3 and 4 acceptors a read of a key no acceptor holds ends at the promises with nil, storing nothing")
+    func intermediateConfigurationRead() throws {
+        var cluster = try DuplicatedAcceptTests.Cluster(acceptors: 4)
+        let quorums = AcceptorQuorums(
+            version: 2, prepareAcceptors: Array(cluster.endpoints[0..<3]), prepareQuorum: 2,
+            acceptAcceptors: cluster.endpoints, acceptQuorum: 3)
+        var reader = try Proposer(id: NodeID(2), quorums: quorums, configuration: CASPaxosConfiguration(), seed: 2)
+        var effects: [CASPaxosEffect] = []
+        let read = try reader.read(key: Self.key, now: cluster.now, into: &effects)
+        #expect(cluster.finish(read, on: &reader, at: Self.readerEndpoint, startingWith: effects) == .success(nil))
+        #expect(reader.counters.attempts == 1)
+        #expect(reader.counters.readsEndedAtPromises == 1)
+        #expect(reader.counters.readsPreparedAgain == 0)
+        #expect(cluster.acceptors.allSatisfy { $0.registerCount == 0 })
+        #expect(reader.cachedKeyCount == 0)
+    }
+
+    /// For a cluster being upgraded from a build that does not know the
+    /// read's prepare.
+    @Test("with isReadPrepareEnabled off, reads send plain prepares, stored as before")
+    func readPrepareOff() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.isReadPrepareEnabled = false
+        let cluster = try SimulatedCASCluster(seed: 27, proposerCount: 1, configuration: configuration)
+        #expect(cluster.outcome(of: .read, key: Self.key, client: 0, proposer: 0, within: .milliseconds(20)) == .ok(nil))
+        let acceptors = cluster.acceptors.compactMap { $0?.counters.acceptor }
+        #expect(acceptors.map(\.unrecordedPromises).reduce(0, +) == 0)
+        #expect(acceptors.map(\.promises).reduce(0, +) >= 2)
+        #expect(cluster.memoryStores.filter { $0.snapshot.registerCount == 1 }.count >= 2)
+    }
 }

@@ -107,7 +107,9 @@ package final class PowerLossJournal: Sendable {
         try Self.adopt(root, into: &model)
         self.model = Mutex(model)
         let overlaps = Self.active.withLock { journals in
-            let overlaps = journals.contains { $0.root.hasPrefix(root + "/") || root.hasPrefix($0.root + "/") || $0.root == root }
+            let overlaps = journals.contains { other in
+                other.root == root || other.root.hasPrefix(root + "/") || root.hasPrefix(other.root + "/")
+            }
             if !overlaps { journals.append(self) }
             return overlaps
         }
@@ -347,7 +349,8 @@ package final class PowerLossJournal: Sendable {
             // Some of the sectors written since: pages written back out of
             // order, or never (the size reached the disk, the data not).
             let sector = 512
-            for chosen in untouched / sector...(bytes.count - 1) / sector where Int.random(in: 0..<4, using: &random) == 0 {
+            let sectors = untouched / sector...(bytes.count - 1) / sector
+            for chosen in sectors where Int.random(in: 0..<4, using: &random) == 0 {
                 for offset in max(untouched, chosen * sector)..<min(bytes.count, (chosen + 1) * sector) {
                     bytes[offset] = 0
                 }

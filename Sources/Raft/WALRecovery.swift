@@ -83,7 +83,8 @@ struct WALRecovery {
         }
         let superseded = obsoleteFiles.filter { StorageFileName.parseSegment($0) != nil }
         obsoleteFiles.removeAll { StorageFileName.parseSegment($0) != nil }
-        obsoleteFiles += superseded.sorted { StorageFileName.parseSegment($0)!.sequence > StorageFileName.parseSegment($1)!.sequence }
+        // Names carry the sequence in 20 digits: newest first is descending.
+        obsoleteFiles += superseded.sorted(by: >)
         if found.isEmpty, snapshot != nil {
             throw RaftStorageError(.missingSegment, file: directory,
                                    detail: "a snapshot but no log segment (the hard state is lost)")

@@ -150,9 +150,10 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `rename`.
     package func rename(to newPath: String) throws(DurableFileError) {
-        try PowerLossJournal.covering(path)?.checkProcess("rename", path)
+        let recorder = PowerLossJournal.covering(path)
+        try recorder?.checkProcess("rename", path)
         guard Glibc.rename(path, newPath) == 0 else { throw failure("rename") }
-        PowerLossJournal.covering(path)?.renamed(path, to: newPath)
+        recorder?.renamed(path, to: newPath)
         path = newPath
     }
 
@@ -208,14 +209,15 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `open` or `fsync`.
     package static func synchronizeDirectory(_ directory: String) throws(DurableFileError) {
-        try PowerLossJournal.covering(directory)?.checkProcess("fsync", directory)
+        let recorder = PowerLossJournal.covering(directory)
+        try recorder?.checkProcess("fsync", directory)
         let descriptor = retryingInterrupted { Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: directory, errno: errno) }
         defer { _ = Glibc.close(descriptor) }
         guard retryingInterrupted({ fsync(descriptor) }) == 0 else {
             throw DurableFileError(call: "fsync", path: directory, errno: errno)
         }
-        PowerLossJournal.covering(directory)?.synchronizedDirectory(directory)
+        recorder?.synchronizedDirectory(directory)
     }
 
     /// Removes the file at `path`; a file already gone is not an error.
@@ -223,11 +225,12 @@ package final class DurableFile {
     ///
     /// - Throws: ``DurableFileError`` for `unlink`.
     package static func remove(_ path: String) throws(DurableFileError) {
-        try PowerLossJournal.covering(path)?.checkProcess("unlink", path)
+        let recorder = PowerLossJournal.covering(path)
+        try recorder?.checkProcess("unlink", path)
         guard unlink(path) == 0 || errno == ENOENT else {
             throw DurableFileError(call: "unlink", path: path, errno: errno)
         }
-        PowerLossJournal.covering(path)?.removed(path)
+        recorder?.removed(path)
     }
 
     /// Creates the directory `path` and any missing parent (mode 0755); an
@@ -242,10 +245,11 @@ package final class DurableFile {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component
-            try PowerLossJournal.covering(prefix)?.checkProcess("mkdir", prefix)
+            let recorder = PowerLossJournal.covering(prefix)
+            try recorder?.checkProcess("mkdir", prefix)
             if mkdir(prefix, 0o755) == 0 {
                 created.append(prefix)
-                PowerLossJournal.covering(prefix)?.madeDirectory(prefix)
+                recorder?.madeDirectory(prefix)
             } else if errno != EEXIST {
                 throw DurableFileError(call: "mkdir", path: prefix, errno: errno)
             }

@@ -62,6 +62,12 @@ package final class PowerLossJournal: Sendable {
             for (name, entry) in change { current[name] = entry }
             changes.append(change)
         }
+
+        /// The directory's fsync: its entries are durable as they are.
+        mutating func synchronize() {
+            synced = current
+            changes = []
+        }
     }
 
     private struct Model {
@@ -200,15 +206,15 @@ package final class PowerLossJournal: Sendable {
     func opened(_ path: String, creating: Bool, truncating: Bool) -> Int? {
         model.withLock { model in
             let (directory, name) = Self.split(path)
-            guard model.admit(), model.directories[directory] != nil else { return nil }
+            guard model.admit(), let entries = model.directories[directory]?.current else { return nil }
             var index: Int
-            if case .file(let existing) = model.directories[directory]!.current[name] {
+            if case .file(let existing) = entries[name] {
                 index = existing
             } else {
                 guard creating else { return nil }
                 index = model.files.count
                 model.files.append(FileModel())
-                model.directories[directory]!.change([(name, .file(index))])
+                model.directories[directory]?.change([(name, .file(index))])
             }
             if truncating { model.files[index].changes.append(.truncate(0)) }
             return index
@@ -246,7 +252,7 @@ package final class PowerLossJournal: Sendable {
             // one directory.
             precondition(from == to, "PowerLossJournal models renames within one directory")
             guard let entry = model.directories[from]?.current[oldName] else { return }
-            model.directories[from]!.change([(oldName, nil), (newName, entry)])
+            model.directories[from]?.change([(oldName, nil), (newName, entry)])
         }
     }
 
@@ -255,7 +261,7 @@ package final class PowerLossJournal: Sendable {
             guard model.admit() else { return }
             let (directory, name) = Self.split(path)
             if model.directories[directory]?.current[name] != nil {
-                model.directories[directory]!.change([(name, nil)])
+                model.directories[directory]?.change([(name, nil)])
             }
         }
     }
@@ -265,16 +271,15 @@ package final class PowerLossJournal: Sendable {
             guard model.admit() else { return }
             let (parent, name) = Self.split(path)
             guard model.directories[parent] != nil else { return }
-            model.directories[parent]!.change([(name, .directory)])
+            model.directories[parent]?.change([(name, .directory)])
             model.directories[path] = DirectoryModel()
         }
     }
 
     func synchronizedDirectory(_ path: String) {
         model.withLock { model in
-            guard model.admit(), model.directories[path] != nil else { return }
-            model.directories[path]!.synced = model.directories[path]!.current
-            model.directories[path]!.changes = []
+            guard model.admit() else { return }
+            model.directories[path]?.synchronize()
         }
     }
 

@@ -92,6 +92,8 @@ extension CASPaxosMessage {
         case .unrecordedPromise(_, let floor): .unrecordedPromise(requestID: id, removalFloor: floor)
         case .accept(_, let key, let ballot, let age, let value, let next, let version):
             .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
+        case .rewriteTombstone(_, let key, let ballot, let age, let version):
+            .rewriteTombstone(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .accepted: .accepted(requestID: id)
         case .conflict(_, let highest, let neverAccepted):
             .conflict(requestID: id, highest: highest, neverAccepted: neverAccepted)

@@ -30,6 +30,12 @@ import EventCore
 /// - an absent key refuses every ballot up to ``AcceptorSnapshot/removalFloor``
 ///   (as if it had promised the least ballot above it), so no ballot of a
 ///   removed tombstone's time can write it again;
+/// - a collection's re-write of a tombstone
+///   (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``)
+///   for an absent key is taken by raising the removal floor to its
+///   ballot, with no register stored: an absent key already reads as
+///   nothing, and the floor refuses what the tombstone's promise would
+///   (so a full acceptor takes it too);
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -87,12 +93,19 @@ public struct Acceptor {
                 counters.invalidBallots += 1
                 return
             }
-            guard
-                let register = update(key, into: &effects, {
-                    ballot >= $0.promised ? $0.accepting(value, at: ballot, promising: next ?? ballot) : nil
-                })
-            else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
+            accept(id, key, ballot, value, promising: next ?? ballot, from: sender, into: &effects)
+        case .rewriteTombstone(let id, let key, let ballot, let age, let version):
+            guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
+            guard state.register(key) == nil else {
+                return accept(id, key, ballot, nil, promising: ballot, from: sender, into: &effects)
+            }
+            // Accepted and removed at once: the floor refuses what the
+            // tombstone's promise would have, and the key reads as it did
+            // (nothing accepted; see CASPaxosMessage.rewriteTombstone).
+            let register = absentRegister
             guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
+            counters.tombstonesTakenAsRemoved += 1
+            persist(.removalFloor(ballot), into: &effects)
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):
@@ -146,6 +159,22 @@ public struct Acceptor {
             .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
+    }
+
+    /// Accepts `value` at `ballot` for `key` and promises `promised` (the
+    /// ballot, or the next one an accept carries), or refuses it.
+    private mutating func accept(
+        _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, _ value: [UInt8]?, promising promised: Ballot,
+        from sender: Endpoint, into effects: inout [CASPaxosEffect]
+    ) {
+        guard
+            let register = update(key, into: &effects, {
+                ballot >= $0.promised ? $0.accepting(value, at: ballot, promising: promised) : nil
+            })
+        else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
+        guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
+        counters.acceptances += 1
+        effects.append(.send(.accepted(requestID: id), to: sender))
     }
 
     /// Promises `ballot` for `key` (stored), or refuses it.

@@ -8,6 +8,11 @@ public struct AcceptorCounters: Hashable, Sendable {
     public var unrecordedPromises = 0
     /// Accepts answered with an acceptance.
     public var acceptances = 0
+    /// Garbage collection's re-writes of a tombstone for keys the acceptor
+    /// holds no register for, taken by raising the removal floor
+    /// (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``;
+    /// also counted in ``acceptances``).
+    public var tombstonesTakenAsRemoved = 0
     /// Prepares and accepts refused because a higher ballot was seen.
     public var conflicts = 0
     /// Messages refused because their proposer is younger than garbage

@@ -72,6 +72,17 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// messages the frame carried: upgrade a running cluster with this
     /// off on every node, then turn it on. Default true.
     public var isReadPrepareEnabled = true
+    /// Whether a garbage collection re-writes a tombstone with
+    /// ``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``,
+    /// which an acceptor holding no register for the key takes by raising
+    /// its removal floor, storing nothing: a full acceptor that removed the
+    /// key in an earlier run of the collection does not stop the run that
+    /// finishes it (off, it refuses the re-write with
+    /// ``CASPaxosMessage/registersFull(requestID:)`` and the collection
+    /// starts over until room frees). Builds before it drop a whole frame
+    /// holding one: upgrade a running cluster with this off on every node,
+    /// then turn it on. Default true.
+    public var isTombstoneRewriteEnabled = true
     /// Keys whose (ballot, value) a proposer caches for the one-round-trip
     /// path (1 ... 1,048,576); the oldest entry is dropped at the limit.
     /// Default 4,096.

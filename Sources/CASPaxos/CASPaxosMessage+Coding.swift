@@ -10,6 +10,8 @@ extension CASPaxosMessage {
             Self.writePrepare(.prepare, id, key, ballot, age, version, &writer)
         case .readPrepare(let id, let key, let ballot, let age, let version):
             Self.writePrepare(.readPrepare, id, key, ballot, age, version, &writer)
+        case .rewriteTombstone(let id, let key, let ballot, let age, let version):
+            Self.writePrepare(.rewriteTombstone, id, key, ballot, age, version, &writer)
         case .unrecordedPromise(let id, let removalFloor):
             Self.start(.unrecordedPromise, id, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
@@ -194,14 +196,15 @@ extension CASPaxosMessage {
         let id = try reader.readUInt64()
         let keyLimit = configuration.maximumKeySize
         switch kind {
-        case .prepare, .readPrepare:
-            let key = try readBytes(&reader, limit: keyLimit, what: "key")
-            let ballot = try Ballot(from: &reader)
-            let age = try readAge(&reader)
-            let version = try ConfigurationVersion(from: &reader)
-            return kind == .prepare
-                ? .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
-                : .readPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .prepare:
+            let (key, ballot, age, version) = try readPrepare(&reader, keyLimit: keyLimit)
+            return .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .readPrepare:
+            let (key, ballot, age, version) = try readPrepare(&reader, keyLimit: keyLimit)
+            return .readPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .rewriteTombstone:
+            let (key, ballot, age, version) = try readPrepare(&reader, keyLimit: keyLimit)
+            return .rewriteTombstone(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .unrecordedPromise:
             let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             return .unrecordedPromise(requestID: id, removalFloor: removalFloor)
@@ -284,6 +287,16 @@ extension CASPaxosMessage {
         ballot.encode(to: &writer)
         writer.writeVarint(age)
         version.encode(to: &writer)
+    }
+
+    /// The fields ``writePrepare(_:_:_:_:_:_:_:)`` writes after the request ID.
+    private static func readPrepare(
+        _ reader: inout WireReader, keyLimit: Int
+    ) throws(WireError) -> (key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion) {
+        let key = try readBytes(&reader, limit: keyLimit, what: "key")
+        let ballot = try Ballot(from: &reader)
+        let age = try readAge(&reader)
+        return (key, ballot, age, try ConfigurationVersion(from: &reader))
     }
 
     private static func write(_ value: [UInt8]?, _ writer: inout WireWriter) {

@@ -78,6 +78,17 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// room: it may have accepted that ballot for a key it removed since.)
     case registersFull(requestID: UInt64)
 
+    /// Garbage collection's phase 2 for a tombstone (its re-write, which
+    /// every acceptor must take): an ``accept(requestID:key:ballot:age:value:nextBallot:version:)``
+    /// of no value and no next ballot, which an acceptor holding no
+    /// register for `key` takes without storing one: it raises its
+    /// removal floor to `ballot`, as if it had accepted the tombstone and
+    /// removed it at once, and answers
+    /// ``accepted(requestID:)``. An acceptor holding the key takes it as
+    /// that accept. So a full acceptor that removed the key in an earlier
+    /// run of the collection no longer refuses the run that finishes it.
+    case rewriteTombstone(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
+
     /// Garbage collection, to a proposer: forget the cached ballot of
     /// `key`, fast-forward past `ballot` and grow one age older.
     case invalidate(requestID: UInt64, key: [UInt8], ballot: Ballot)
@@ -146,13 +157,16 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Added after it, the same way (a proposer's reads need acceptors
         /// of this build or later).
         case readPrepare, unrecordedPromise
+        /// Added after them, the same way (a proposer's collections need
+        /// acceptors of this build or later).
+        case rewriteTombstone
     }
 
     /// The request ID the message carries.
     public var requestID: UInt64 {
         switch self {
         case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _),
-            .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _),
+            .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _), .rewriteTombstone(let id, _, _, _, _),
             .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),
             .removeTombstone(let id, _, _), .acknowledged(let id), .reconfigure(let id, _),

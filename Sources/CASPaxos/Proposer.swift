@@ -316,7 +316,8 @@ public struct Proposer {
                 into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
-        case .prepare, .readPrepare, .accept, .setMinimumAges, .removeTombstone, .listKeys, .setMinimumVersion:
+        case .prepare, .readPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone, .listKeys,
+            .setMinimumVersion:
             counters.unexpectedMessages += 1
         }
     }
@@ -515,12 +516,15 @@ public struct Proposer {
         if let previous { proposalByRequest.remove(previous) }
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.acceptAcceptors.count
-        effects.append(
-            .sendToEach(
-                .accept(
-                    requestID: requestID, key: key, ballot: ballot, age: age, value: newValue,
-                    nextBallot: nextBallot, version: configurationVersion),
-                quorums.acceptAcceptors))
+        // A collection's re-write of a tombstone: an acceptor that holds
+        // no register for the key takes it without storing one.
+        let message: CASPaxosMessage =
+            needsEveryAcceptor && newValue == nil && configuration.isTombstoneRewriteEnabled
+            ? .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
+            : .accept(
+                requestID: requestID, key: key, ballot: ballot, age: age, value: newValue, nextBallot: nextBallot,
+                version: configurationVersion)
+        effects.append(.sendToEach(message, quorums.acceptAcceptors))
     }
 
     /// Whether an accept carries the next ballot (the one-round-trip

@@ -38,6 +38,7 @@ struct WireFormatTests {
         .readPrepare(requestID: 19, key: [1, 2], ballot: ballot, age: 3, version: ConfigurationVersion(4, digest: 5)),
         .unrecordedPromise(requestID: 20, removalFloor: nil),
         .unrecordedPromise(requestID: 20, removalFloor: ballot),
+        .rewriteTombstone(requestID: 21, key: [3], ballot: ballot, age: 2, version: ConfigurationVersion(4, digest: 5)),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {
@@ -67,6 +68,20 @@ struct WireFormatTests {
         }
     }
 
+    /// Builds refuse a frame holding a tag they do not know, so a tag, once
+    /// shipped, keeps its number.
+    @Test("the tags added after the batch keep their numbers")
+    func addedTags() {
+        let ballot = Self.ballot
+        let tags: [(CASPaxosMessage, UInt8)] = [
+            (.registersFull(requestID: 1), 27),
+            (.readPrepare(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 28),
+            (.unrecordedPromise(requestID: 1, removalFloor: nil), 29),
+            (.rewriteTombstone(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 30),
+        ]
+        for (message, tag) in tags { #expect(Self.encode(message).first == tag, "\(message)") }
+    }
+
     @Test("absurd ballots, unknown tags and oversized keys or values are typed errors")
     func hostile() throws {
         // Every ballot a message carries, at the largest counter (decodes)
@@ -80,6 +95,7 @@ struct WireFormatTests {
             { .conflict(requestID: 4, highest: $0, neverAccepted: true) },
             { .invalidate(requestID: 5, key: [1], ballot: $0) },
             { .removeTombstone(requestID: 6, key: [1], ballot: $0) },
+            { .rewriteTombstone(requestID: 6, key: [1], ballot: $0, age: 0, version: 1) },
             { .listKeys(requestID: 7, after: nil, raisingFloorTo: $0, minimumVersion: 0) },
             { .keyList(requestID: 8, keys: [[1]], isComplete: true, removalFloor: $0) },
         ]
@@ -122,6 +138,7 @@ struct WireFormatTests {
         let withAge: [(UInt64) -> CASPaxosMessage] = [
             { .prepare(requestID: 1, key: [1], ballot: Self.ballot, age: $0, version: 1) },
             { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, value: [2], nextBallot: nil, version: 1) },
+            { .rewriteTombstone(requestID: 2, key: [1], ballot: Self.ballot, age: $0, version: 1) },
             { .staleAge(requestID: 3, minimumAge: $0) },
             { .invalidated(requestID: 4, proposer: NodeID(4), age: $0) },
             { .setMinimumAges(requestID: 5, ages: [ProposerAge(proposer: NodeID(4), age: $0)]) },

@@ -1,0 +1,194 @@
+@testable import CASPaxos
+import EventCore
+import Testing
+
+/// A garbage collection re-writes the key's tombstone on every acceptor
+/// with ``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``:
+/// an acceptor holding no register for the key takes it by raising its
+/// removal floor, storing nothing. Before, a full acceptor that had
+/// removed the key in an earlier run of the collection refused the
+/// re-write for want of room, and every later run failed the same way.
+@Suite("Tombstone re-write")
+struct TombstoneRewriteTests {
+    static let endpoints = DuplicatedAcceptTests.acceptorEndpoints
+    static let collector = Endpoint.loopbackV4(port: 100)
+    static let doomed = Array("doomed".utf8)
+    static let filler = Array("filler".utf8)
+    /// The ballot the earlier run of the collection re-wrote the tombstone at.
+    static let earlier = Ballot(counter: 5, proposer: NodeID(1))
+
+    static func replies(_ effects: [CASPaxosEffect]) -> [CASPaxosMessage] {
+        RegisterLimitTests.replies(effects)
+    }
+
+    static func writes(_ effects: [CASPaxosEffect]) -> [AcceptorWrite] {
+        effects.compactMap { if case .persist(let write) = $0 { write } else { nil } }
+    }
+
+    @Test("an acceptor without the key takes the re-write by raising its floor, full or not, and stores no register")
+    func absentKeyRaisesTheFloor() throws {
+        var acceptor = try RegisterLimitTests.fullAcceptor(floor: Self.earlier)
+        var effects: [CASPaxosEffect] = []
+        let ballot = Ballot(counter: 9, proposer: NodeID(7))
+        acceptor.receive(
+            .rewriteTombstone(requestID: 1, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.accepted(requestID: 1)])
+        #expect(Self.writes(effects) == [.removalFloor(ballot)])
+        #expect(acceptor.snapshot.removalFloor == ballot)
+        #expect(acceptor.register(Self.doomed) == nil && acceptor.registerCount == 1)
+        #expect(acceptor.counters.tombstonesTakenAsRemoved == 1 && acceptor.counters.acceptances == 1)
+        #expect(acceptor.counters.registersRefused == 0)
+
+        // What the tombstone's promise would refuse, the floor refuses: a
+        // delayed accept of an older write, and the re-write's own ballot.
+        for (id, older) in [(2, Ballot(counter: 8, proposer: NodeID(3))), (3, ballot)] as [(UInt64, Ballot)] {
+            effects.removeAll()
+            acceptor.receive(
+                .accept(requestID: id, key: Self.doomed, ballot: older, age: 0, value: [1], nextBallot: nil, version: .zero),
+                from: Self.endpoints[0], into: &effects)
+            guard case .conflict(id, let highest, _)? = Self.replies(effects).first, highest > ballot else {
+                Issue.record("not refused: \(effects)")
+                continue
+            }
+        }
+        // A re-write at or below the floor is refused as an accept is.
+        effects.removeAll()
+        acceptor.receive(
+            .rewriteTombstone(requestID: 4, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        if case .conflict(4, let highest, _)? = Self.replies(effects).first, highest > ballot {} else {
+            Issue.record("not refused: \(effects)")
+        }
+        #expect(Self.writes(effects).isEmpty && acceptor.snapshot.removalFloor == ballot)
+
+        // An acceptor with room takes it the same way.
+        var roomy = try Acceptor(configuration: CASPaxosConfiguration())
+        effects.removeAll()
+        roomy.receive(
+            .rewriteTombstone(requestID: 5, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.accepted(requestID: 5)])
+        #expect(roomy.registerCount == 0 && roomy.snapshot.removalFloor == ballot)
+    }
+
+    @Test("an acceptor holding the key takes the re-write as an accept of no value, or refuses it as one")
+    func heldKeyAcceptsTheTombstone() throws {
+        let promised = Ballot(counter: 50, proposer: NodeID(1))
+        var acceptor = try RegisterLimitTests.fullAcceptor(holding: RegisterState(promised: promised))
+        var effects: [CASPaxosEffect] = []
+        acceptor.receive(
+            .rewriteTombstone(requestID: 1, key: RegisterLimitTests.held, ballot: Ballot(counter: 49, proposer: NodeID(7)), age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        if case .conflict(1, promised, _)? = Self.replies(effects).first {} else { Issue.record("not refused: \(effects)") }
+
+        effects.removeAll()
+        let ballot = Ballot(counter: 60, proposer: NodeID(7))
+        acceptor.receive(
+            .rewriteTombstone(requestID: 2, key: RegisterLimitTests.held, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.accepted(requestID: 2)])
+        let register = try #require(acceptor.register(RegisterLimitTests.held))
+        #expect(register.isTombstone && register.accepted == ballot && register.promised == ballot)
+        #expect(acceptor.snapshot.removalFloor == .zero && acceptor.counters.tombstonesTakenAsRemoved == 0)
+    }
+
+    /// The state an interrupted collection leaves: it re-wrote the
+    /// tombstone of ``doomed`` everywhere at ``earlier``, and the first
+    /// acceptor removed it (its floor is the tombstone's ballot) before the
+    /// run stopped; that acceptor then filled the freed register with
+    /// another key (it holds one at most). The other two still hold the
+    /// tombstone.
+    static func interruptedCollection(configuration: CASPaxosConfiguration) throws -> [Acceptor] {
+        var full = configuration
+        full.maximumRegisters = 1
+        let tombstone = RegisterState(promised: earlier, accepted: earlier, value: nil)
+        let written = Ballot(counter: 7, proposer: NodeID(2))
+        return [
+            try Acceptor(
+                recovering: AcceptorSnapshot(
+                    registers: [filler: RegisterState(promised: written, accepted: written, value: [1])],
+                    removalFloor: earlier),
+                configuration: full),
+            try Acceptor(recovering: AcceptorSnapshot(registers: [doomed: tombstone]), configuration: configuration),
+            try Acceptor(recovering: AcceptorSnapshot(registers: [doomed: tombstone]), configuration: configuration),
+        ]
+    }
+
+    /// Runs a collection of ``doomed`` by a proposer at ``collector`` (the
+    /// only proposer listed), every message delivered, ticking 20 ms when
+    /// nothing is in flight, for at most `rounds` rounds; returns its
+    /// result, nil if it did not complete.
+    static func collect(
+        _ acceptors: inout [Acceptor], _ proposer: inout Proposer, rounds: Int
+    ) throws -> Result<Void, CASPaxosError>? {
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var pending: [CASPaxosEffect] = []
+        let task = try proposer.collectGarbage(key: doomed, proposers: [collector], now: now, into: &pending)
+        for _ in 0..<rounds {
+            var next: [CASPaxosEffect] = []
+            for effect in pending {
+                let sends: [(CASPaxosMessage, Endpoint)]
+                switch effect {
+                case .send(let message, let destination): sends = [(message, destination)]
+                case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
+                case .maintenanceCompleted(task, let result): return result
+                case .persist, .proposalCompleted, .maintenanceCompleted: continue
+                }
+                for (message, destination) in sends {
+                    if destination == collector {
+                        proposer.receive(message, from: collector, now: now, into: &next)
+                        continue
+                    }
+                    guard let index = endpoints.firstIndex(of: destination) else { continue }
+                    var out: [CASPaxosEffect] = []
+                    acceptors[index].receive(message, from: collector, into: &out)
+                    for case .send(let reply, _) in out { proposer.receive(reply, from: destination, now: now, into: &next) }
+                }
+            }
+            if next.isEmpty {
+                now = now + .milliseconds(20)
+                proposer.tick(now: now, into: &next)
+            }
+            pending = next
+        }
+        return nil
+    }
+
+    @Test("a collection an acceptor interrupted by removing the key and filling its room completes; every acceptor frees the key")
+    func interruptedCollectionCompletes() throws {
+        let configuration = CASPaxosConfiguration()
+        var acceptors = try Self.interruptedCollection(configuration: configuration)
+        var proposer = try Proposer(
+            id: NodeID(7), quorums: .majority(of: Self.endpoints), configuration: configuration, seed: 7)
+        let result = try Self.collect(&acceptors, &proposer, rounds: 200)
+        guard case .success? = result else {
+            Issue.record("the collection did not complete: \(String(describing: result))")
+            return
+        }
+        #expect(acceptors.allSatisfy { $0.register(Self.doomed) == nil })
+        #expect(acceptors[0].register(Self.filler)?.value == [1])
+        #expect(acceptors[0].counters.tombstonesTakenAsRemoved == 1 && acceptors[0].counters.registersRefused == 1)
+        #expect(acceptors[1...].allSatisfy { $0.counters.registersRemoved == 1 })
+        // The full acceptor refused the re-write's prepare for room (a
+        // promise needs a register), and took its accept; its floor is the
+        // re-write's ballot, at which the other two removed the key.
+        #expect(acceptors[0].snapshot.removalFloor > Self.earlier)
+        #expect(acceptors[1...].allSatisfy { $0.snapshot.removalFloor == acceptors[0].snapshot.removalFloor })
+        #expect(proposer.counters.maintenanceRestarts == 0)
+    }
+
+    @Test("with isTombstoneRewriteEnabled off, the full acceptor refuses the re-write and the collection starts over, unfinished")
+    func switchedOffTheCollectionStaysStuck() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.isTombstoneRewriteEnabled = false
+        var acceptors = try Self.interruptedCollection(configuration: configuration)
+        var proposer = try Proposer(
+            id: NodeID(7), quorums: .majority(of: Self.endpoints), configuration: configuration, seed: 7)
+        let result = try Self.collect(&acceptors, &proposer, rounds: 400)
+        #expect(result == nil, "\(String(describing: result))")
+        #expect(proposer.counters.maintenanceRestarts >= 1)
+        #expect(acceptors[0].counters.registersRefused >= 2 && acceptors[0].counters.tombstonesTakenAsRemoved == 0)
+        #expect(acceptors[1...].allSatisfy { $0.register(Self.doomed) != nil })
+    }
+}

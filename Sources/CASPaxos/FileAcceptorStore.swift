@@ -76,6 +76,12 @@ import WireCodec
 ///   that opened the log just before a compaction replaced it finds the
 ///   file it locked is no longer the log, and opens it again). On local
 ///   file systems only: `flock` does not exclude across NFS clients.
+/// - A failed system call stops the store: every ``load()`` and
+///   ``sync()`` after it throws that failure again, unmade. A sync tried
+///   again after a failed one could succeed (Linux reports a failed
+///   write-back once, then marks the pages clean) with the failed batches'
+///   records missing from the log: it would acknowledge writes a restart
+///   no longer has. Reopen the store instead.
 /// - After a failed sync (the acceptor stops), Linux may keep the
 ///   unsynced batches in its page cache, marked clean: a restart before
 ///   the host restarts reads them as if they were on disk, and answers a
@@ -153,6 +159,8 @@ public final class FileAcceptorStore: AcceptorStore {
     /// store's release.
     private var file: DurableFile
     private var isClosed = false
+    /// The first system call that failed: the store writes nothing more.
+    private var failure: AcceptorStoreError?
     /// Whether ``load()`` creates the log (``Opening/new``, until it has).
     private var opening: Opening
     /// The file's bytes as the initializer read them, for the first
@@ -494,6 +502,10 @@ public final class FileAcceptorStore: AcceptorStore {
 
     private func checkOpen() throws(AcceptorStoreError) {
         guard !isClosed else { throw AcceptorStoreError(.closed, detail: "the store of \(path) was closed") }
+        if let failure {
+            throw AcceptorStoreError(
+                failure.code, detail: "an earlier call failed and the store writes nothing more (reopen it): \(failure.detail)")
+        }
     }
 
     /// The live state written and synced to a new file beside the log (its
@@ -587,12 +599,15 @@ public final class FileAcceptorStore: AcceptorStore {
         syncCount += 1
     }
 
-    /// Runs `body`, turning a failed system call into an `.io` error.
+    /// Runs `body`, turning a failed system call into an `.io` error, which
+    /// stops the store (``checkOpen()``).
     private func io<Value>(_ body: () throws(DurableFileError) -> Value) throws(AcceptorStoreError) -> Value {
         do throws(DurableFileError) {
             return try body()
         } catch {
-            throw AcceptorStoreError(error)
+            let failure = AcceptorStoreError(error)
+            self.failure = failure
+            throw failure
         }
     }
 }

@@ -106,7 +106,10 @@ import EventCore
 /// NFS.
 ///
 /// Reads come from memory and do not fail. After a write throws, the store
-/// must not be used again (the driver stops its node); reopening it
+/// must not be used again (the driver stops its node), and after a failed
+/// system call it refuses to be: every write throws that failure again,
+/// unmade (a sync tried again could succeed with the failed write's
+/// bytes missing, Linux reporting a failed write-back once). Reopening it
 /// recovers what was made durable, with one exception: after a failed
 /// sync, Linux may keep the unsynced pages in its cache, marked clean, and
 /// a reopening before the host restarts reads them as if they were on
@@ -192,6 +195,8 @@ public final class FileRaftStorage: RaftStorage {
     /// Held until ``close()`` or the store's release: no other store
     /// writes the directory meanwhile.
     private var lock: DirectoryLock?
+    /// The first system call that failed: the store writes nothing more.
+    private var failure: RaftStorageError?
 
     /// Opens the store in `directory`, checks that it holds what `opening`
     /// says, and recovers its state (see the type's comment). A new store
@@ -458,6 +463,11 @@ public final class FileRaftStorage: RaftStorage {
         guard lock != nil else {
             throw RaftStorageError(.closed, file: directory, detail: "the store was closed and writes nothing more")
         }
+        if let failure {
+            throw RaftStorageError(
+                failure.code, file: failure.file,
+                detail: "an earlier call failed and the store writes nothing more (reopen it): \(failure.detail)")
+        }
     }
 
     // MARK: Segments
@@ -536,12 +546,15 @@ public final class FileRaftStorage: RaftStorage {
         }
     }
 
-    /// Runs `body`, turning a failed system call into an `.io` error.
+    /// Runs `body`, turning a failed system call into an `.io` error, which
+    /// stops the store (``checkOpen()``).
     private func io<Value>(_ body: () throws(DurableFileError) -> Value) throws(RaftStorageError) -> Value {
         do throws(DurableFileError) {
             return try body()
         } catch {
-            throw RaftStorageError(error)
+            let failure = RaftStorageError(error)
+            self.failure = failure
+            throw failure
         }
     }
 

@@ -27,6 +27,44 @@ struct AcceptorPowerLossTests {
         #expect(run.holdsEveryAcknowledgement(recovered), "seed \(seed): \(run.summary)")
     }
 
+    /// Linux reports a failed write-back once, then marks the pages clean:
+    /// a sync tried again could succeed. Here it would have, with the
+    /// failed batch missing from the log and a later one in it.
+    @Test("a failed sync stops the store: the next sync throws it again, unmade, though system calls succeed again")
+    func failedSyncStopsTheStore() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let journal = try PowerLossJournal(root: temporary.path, cutAfter: .max)
+        defer { journal.stop() }
+        let path = temporary.path + "/acceptor.log"
+        let store = try FileAcceptorStore(path: path, opening: .new)
+        _ = try store.load()
+        func register(_ key: UInt8) -> AcceptorWrite {
+            let ballot = Ballot(counter: UInt64(key), proposer: NodeID(1))
+            return .register(key: [key], state: RegisterState(promised: ballot, accepted: ballot, value: [key]))
+        }
+        store.apply(register(1))
+        try store.sync()
+        store.apply(register(2))
+        // The batch is written, its fdatasync fails.
+        journal.crashProcess(afterCall: journal.recordedCalls + 1)
+        #expect(throws: AcceptorStoreError.self) { try store.sync() }
+        journal.restartProcess()
+        store.apply(register(3))
+        let calls = journal.recordedCalls
+        do {
+            try store.sync()
+            Issue.record("a sync after a failed one succeeded")
+        } catch {
+            #expect(error.code == .io && error.detail.contains("an earlier call failed"), "\(error)")
+        }
+        #expect(throws: AcceptorStoreError.self) { _ = try store.load() }
+        #expect(journal.recordedCalls == calls, "the stopped store made a system call")
+        store.close()
+        let recovered = try FileAcceptorStore(path: path, opening: .existing).load()
+        #expect(recovered.register([1]) != nil && recovered.register([3]) == nil)
+    }
+
     /// One process: opens the store, loads it, and makes 40 rounds of
     /// writes each followed by a sync.
     static func writes(

@@ -112,6 +112,37 @@ struct RaftStoragePowerLossTests {
     /// find a log that replays (before, the oldest was removed first, and
     /// the one left started after a gap: `.missingSegment`), and what it
     /// answered from must outlive a power loss.
+    /// Linux reports a failed write-back once, then marks the pages clean:
+    /// a write tried again could succeed on a log missing the failed one.
+    @Test("a failed sync stops the store: every later write throws it again, unmade, though system calls succeed again")
+    func failedSyncStopsTheStore() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let journal = try PowerLossJournal(root: temporary.path, cutAfter: .max)
+        defer { journal.stop() }
+        let directory = temporary.path + "/replica"
+        let storage = try FileRaftStorage(directory: directory, opening: .new)
+        let first = RaftEntry(term: 1, index: 1, command: [1])
+        try storage.persist([first], hardState: RaftHardState(term: 1))
+        // The record is written, its fdatasync fails.
+        journal.crashProcess(afterCall: journal.recordedCalls + 1)
+        let second = RaftEntry(term: 1, index: 2, command: [2])
+        #expect(throws: RaftStorageError.self) { try storage.persist([second], hardState: RaftHardState(term: 1)) }
+        journal.restartProcess()
+        let calls = journal.recordedCalls
+        do {
+            try storage.persist([second], hardState: RaftHardState(term: 1))
+            Issue.record("a write after a failed sync succeeded")
+        } catch {
+            #expect(error.detail.contains("an earlier call failed"), "\(error)")
+        }
+        #expect(throws: RaftStorageError.self) { try storage.saveSnapshot(RaftSnapshot(index: 1, term: 1, data: [])) }
+        #expect(throws: RaftStorageError.self) { try storage.compact(through: 1) }
+        #expect(journal.recordedCalls == calls, "the stopped store made a system call")
+        #expect(storage.lastIndex == 1)
+        storage.close()
+    }
+
     @Test("a crash at any call of a recovery that removes superseded segments leaves a log that opens")
     func recoveryRemovesSupersededSegments() throws {
         for k in 1...12 {

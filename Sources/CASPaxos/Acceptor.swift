@@ -35,7 +35,8 @@ import EventCore
 ///   for an absent key is taken by raising the removal floor to its
 ///   ballot, with no register stored: an absent key already reads as
 ///   nothing, and the floor refuses what the tombstone's promise would
-///   (so a full acceptor takes it too);
+///   (so a full acceptor takes it too); a repeated copy, at the floor, is
+///   accepted again;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -100,12 +101,18 @@ public struct Acceptor {
                 return accept(id, key, ballot, nil, promising: ballot, from: sender, into: &effects)
             }
             // Accepted and removed at once: the floor refuses what the
-            // tombstone's promise would have, and the key reads as it did
-            // (nothing accepted; see CASPaxosMessage.rewriteTombstone).
+            // tombstone's promise would have (see
+            // CASPaxosMessage.rewriteTombstone). A repeated copy finds the
+            // floor at its ballot, and is accepted again, as a stored
+            // tombstone accepts it (a ballot is one attempt's, on one key).
             let register = absentRegister
-            guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
-            counters.tombstonesTakenAsRemoved += 1
-            persist(.removalFloor(ballot), into: &effects)
+            guard ballot >= register.promised || ballot == state.removalFloor else {
+                return refuse(id, ballot, register, to: sender, into: &effects)
+            }
+            if ballot != state.removalFloor {
+                counters.tombstonesTakenAsRemoved += 1
+                persist(.removalFloor(ballot), into: &effects)
+            }
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):

@@ -52,12 +52,20 @@ struct TombstoneRewriteTests {
                 continue
             }
         }
-        // A re-write at or below the floor is refused as an accept is.
+        // A repeated copy of the re-write is accepted again, with nothing
+        // to write (as a stored tombstone accepts it); one below the floor
+        // is refused as an accept is.
         effects.removeAll()
         acceptor.receive(
             .rewriteTombstone(requestID: 4, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
             from: Self.collector, into: &effects)
-        if case .conflict(4, let highest, _)? = Self.replies(effects).first, highest > ballot {} else {
+        #expect(Self.replies(effects) == [.accepted(requestID: 4)])
+        #expect(Self.writes(effects).isEmpty && acceptor.counters.tombstonesTakenAsRemoved == 1)
+        effects.removeAll()
+        acceptor.receive(
+            .rewriteTombstone(requestID: 5, key: Self.doomed, ballot: Self.earlier, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        if case .conflict(5, let highest, _)? = Self.replies(effects).first, highest > ballot {} else {
             Issue.record("not refused: \(effects)")
         }
         #expect(Self.writes(effects).isEmpty && acceptor.snapshot.removalFloor == ballot)
@@ -66,9 +74,9 @@ struct TombstoneRewriteTests {
         var roomy = try Acceptor(configuration: CASPaxosConfiguration())
         effects.removeAll()
         roomy.receive(
-            .rewriteTombstone(requestID: 5, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            .rewriteTombstone(requestID: 6, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
             from: Self.collector, into: &effects)
-        #expect(Self.replies(effects) == [.accepted(requestID: 5)])
+        #expect(Self.replies(effects) == [.accepted(requestID: 6)])
         #expect(roomy.registerCount == 0 && roomy.snapshot.removalFloor == ballot)
     }
 
@@ -190,5 +198,119 @@ struct TombstoneRewriteTests {
         #expect(proposer.counters.maintenanceRestarts >= 1)
         #expect(acceptors[0].counters.registersRefused >= 2 && acceptors[0].counters.tombstonesTakenAsRemoved == 0)
         #expect(acceptors[1...].allSatisfy { $0.register(Self.doomed) != nil })
+    }
+
+    /// Delivers the sends of `effects` to the acceptors at `reached` (each
+    /// `copies` times), from `sender`; returns the replies in order.
+    static func deliver(
+        _ effects: [CASPaxosEffect], to acceptors: inout [Acceptor], at endpoints: [Endpoint], from sender: Endpoint,
+        reaching reached: Set<Int>, copies: Int = 1
+    ) -> [(from: Endpoint, message: CASPaxosMessage)] {
+        var replies: [(from: Endpoint, message: CASPaxosMessage)] = []
+        for effect in effects {
+            let sends: [(CASPaxosMessage, Endpoint)]
+            switch effect {
+            case .send(let message, let destination): sends = [(message, destination)]
+            case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
+            case .persist, .proposalCompleted, .maintenanceCompleted: continue
+            }
+            for (message, destination) in sends {
+                guard let index = endpoints.firstIndex(of: destination), reached.contains(index) else { continue }
+                for _ in 0..<copies {
+                    var out: [CASPaxosEffect] = []
+                    acceptors[index].receive(message, from: sender, into: &out)
+                    for case .send(let reply, _) in out { replies.append((destination, reply)) }
+                }
+            }
+        }
+        return replies
+    }
+
+    /// The collection needs every acceptor: a refusal of a repeated copy
+    /// that overtook the acceptance would abandon its attempt (found by a
+    /// review, with the first version of this change, which refused it).
+    @Test("a repeated re-write to an acceptor that took it as a removal, its answer first, does not abandon the attempt")
+    func repeatedRewrite() throws {
+        let configuration = CASPaxosConfiguration()
+        let tombstone = RegisterState(promised: Self.earlier, accepted: Self.earlier, value: nil)
+        var acceptors = try [
+            AcceptorSnapshot(removalFloor: Self.earlier), AcceptorSnapshot(registers: [Self.doomed: tombstone]),
+            AcceptorSnapshot(registers: [Self.doomed: tombstone]),
+        ].map { try Acceptor(recovering: $0, configuration: configuration) }
+        var proposer = try Proposer(
+            id: NodeID(7), quorums: .majority(of: Self.endpoints), configuration: configuration, seed: 7)
+        proposer.counter = 10
+        let now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.collectGarbage(key: Self.doomed, proposers: [Self.collector], now: now, into: &effects)
+        // The prepare misses the first acceptor; the re-write reaches it
+        // twice, the second answer first.
+        var rewrite: [CASPaxosEffect] = []
+        for (from, reply) in Self.deliver(effects, to: &acceptors, at: Self.endpoints, from: Self.collector, reaching: [1, 2]) {
+            proposer.receive(reply, from: from, now: now, into: &rewrite)
+        }
+        let first = Self.deliver(rewrite, to: &acceptors, at: Self.endpoints, from: Self.collector, reaching: [0], copies: 2)
+        let others = Self.deliver(rewrite, to: &acceptors, at: Self.endpoints, from: Self.collector, reaching: [1, 2])
+        #expect(first.map(\.message).allSatisfy { if case .accepted = $0 { true } else { false } }, "\(first)")
+        var next: [CASPaxosEffect] = []
+        for (from, reply) in first.reversed() + others { proposer.receive(reply, from: from, now: now, into: &next) }
+        #expect(proposer.counters.failedAttempts == 0)
+        // The collection went on to its next step: the invalidation.
+        #expect(next.contains { if case .send(.invalidate, Self.collector) = $0 { true } else { false } }, "\(next)")
+    }
+
+    /// Why taking a re-write without storing it is safe, and what it
+    /// changes (the review's case): five acceptors; a delete that ended
+    /// indeterminate left its tombstone on one (C), two hold the value
+    /// before it (D, E), two never held the key (A, B). The collection's
+    /// prepare reads C, D and E (the tombstone is the highest), and its
+    /// re-write is accepted by A, B (their floors raised) and C: a quorum,
+    /// of which only C holds the nil. A read through A, B and D then
+    /// returns the older value, as if the delete had not taken effect,
+    /// which an indeterminate delete may do; switched off, A and B store
+    /// the tombstone and the read returns nil. A completed delete rests on
+    /// a quorum of stored tombstones, which every later quorum meets.
+    @Test("a nil only acceptors without the key took is not observed: a read may see the value an indeterminate delete left", arguments: [true, false])
+    func unstoredNilIsNotObserved(enabled: Bool) throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.isTombstoneRewriteEnabled = enabled
+        let endpoints = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        let written = Ballot(counter: 10, proposer: NodeID(2))
+        let deleted = Ballot(counter: 20, proposer: NodeID(2))
+        let value = RegisterState(promised: written, accepted: written, value: [9])
+        let tombstone = RegisterState(promised: deleted, accepted: deleted, value: nil)
+        var acceptors = try [
+            AcceptorSnapshot(), AcceptorSnapshot(), AcceptorSnapshot(registers: [Self.doomed: tombstone]),
+            AcceptorSnapshot(registers: [Self.doomed: value]), AcceptorSnapshot(registers: [Self.doomed: value]),
+        ].map { try Acceptor(recovering: $0, configuration: configuration) }
+        var collector = try Proposer(id: NodeID(7), quorums: .majority(of: endpoints), configuration: configuration, seed: 7)
+        collector.counter = 30
+        let now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        _ = try collector.collectGarbage(key: Self.doomed, proposers: [Self.collector], now: now, into: &effects)
+        var rewrite: [CASPaxosEffect] = []
+        for (from, reply) in Self.deliver(effects, to: &acceptors, at: endpoints, from: Self.collector, reaching: [2, 3, 4]) {
+            collector.receive(reply, from: from, now: now, into: &rewrite)
+        }
+        let accepted = Self.deliver(rewrite, to: &acceptors, at: endpoints, from: Self.collector, reaching: [0, 1, 2])
+        #expect(accepted.map(\.message).allSatisfy { if case .accepted = $0 { true } else { false } }, "\(accepted)")
+        #expect(acceptors[0...1].allSatisfy { ($0.register(Self.doomed) == nil) == enabled })
+
+        let reader = Endpoint.loopbackV4(port: 101)
+        var proposer = try Proposer(id: NodeID(9), quorums: .majority(of: endpoints), configuration: configuration, seed: 9)
+        proposer.counter = 40
+        var pending: [CASPaxosEffect] = []
+        let id = try proposer.read(key: Self.doomed, now: now, into: &pending)
+        var result: Result<[UInt8]?, CASPaxosError>?
+        for _ in 0..<10 where result == nil {
+            for case .proposalCompleted(id, let outcome) in pending { result = outcome }
+            var next: [CASPaxosEffect] = []
+            for (from, reply) in Self.deliver(pending, to: &acceptors, at: endpoints, from: reader, reaching: [0, 1, 3]) {
+                proposer.receive(reply, from: from, now: now, into: &next)
+            }
+            pending = next
+        }
+        let read = try #require(result).get()
+        #expect(read == (enabled ? [9] : nil))
     }
 }

@@ -13,22 +13,24 @@ struct MulticastGroupTests {
     func groupsStaySeparate() async throws {
         try await withLoops(1) { loops in
             let loop = loops[0]
-            // A port from the kernel, so parallel runs do not meet.
-            let probe = try await Peer.bind(on: loop)
-            let port = probe.endpoint.port
-            try await probe.transport.run { $0.close() }
             let sender = try await Peer.bind(on: loop)
-            let first = Endpoint(address: try Endpoint(parsing: "239.255.77.81:1").address, port: port)
-            let second = Endpoint(address: try Endpoint(parsing: "239.255.77.82:1").address, port: port)
+            let groups = try ["239.255.77.81:0", "239.255.77.82:0"].map { try Endpoint(parsing: $0).address }
             let inboxes = [Inbox(), Inbox()]
-            let listeners = try await loop.submit {
-                let listeners = try [first, second].enumerated().map { index, group in
-                    let listener = try UDPSocketTransport.listen(toGroup: group, interface: .ipv4(0x7F00_0001), on: loop)
+            // The first listener's port from the kernel (parallel runs do
+            // not meet), the second's the same.
+            let (listeners, port) = try await loop.submit {
+                var port: UInt16 = 0
+                let listeners = try groups.enumerated().map { index, group in
+                    let listener = try UDPSocketTransport.listen(
+                        toGroup: Endpoint(address: group, port: port), interface: .ipv4(0x7F00_0001), on: loop)
+                    port = listener.localEndpoint.port
                     listener.setReceiveHandler { bytes, sender, _ in inboxes[index].append(bytes, from: sender) }
                     return listener
                 }
-                return LoopBound(listeners, on: loop)
+                return (LoopBound(listeners, on: loop), port)
             }
+            let first = Endpoint(address: groups[0], port: port)
+            let second = Endpoint(address: groups[1], port: port)
             // To the second group first: sent in order from one socket, the
             // first group's message arrives after it, if it arrives at all.
             try await sender.send([2], to: second)

@@ -35,8 +35,8 @@ import EventCore
 ///   for an absent key is taken by raising the removal floor to its
 ///   ballot, with no register stored: an absent key already reads as
 ///   nothing, and the floor refuses what the tombstone's promise would
-///   (so a full acceptor takes it too); a repeated copy, at the floor, is
-///   accepted again;
+///   (so a full acceptor takes it too); one at the floor (a repeated
+///   copy) is accepted with nothing to write;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -102,9 +102,10 @@ public struct Acceptor {
             }
             // Accepted and removed at once: the floor refuses what the
             // tombstone's promise would have (see
-            // CASPaxosMessage.rewriteTombstone). A repeated copy finds the
-            // floor at its ballot, and is accepted again, as a stored
-            // tombstone accepts it (a ballot is one attempt's, on one key).
+            // CASPaxosMessage.rewriteTombstone). At a floor of the ballot
+            // (a repeated copy; or the key removed, or the floor raised by
+            // a peer, at that ballot) it is accepted with nothing to write:
+            // the key is absent and the floor where taking it would put it.
             let register = absentRegister
             guard ballot >= register.promised || ballot == state.removalFloor else {
                 return refuse(id, ballot, register, to: sender, into: &effects)

@@ -75,7 +75,9 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// the key's, and stored nothing: the promise or acceptance would have
     /// needed a register of its own. (A ballot at or below its removal
     /// floor is answered with a conflict instead, as by an acceptor with
-    /// room: it may have accepted that ballot for a key it removed since.)
+    /// room: it may have accepted that ballot for a key it removed since.
+    /// A ``rewriteTombstone(requestID:key:ballot:age:version:)`` of a key
+    /// it does not hold needs no register.)
     case registersFull(requestID: UInt64)
 
     /// Garbage collection's phase 2 for a tombstone (its re-write, which

@@ -76,8 +76,10 @@ import WireCodec
 ///   that opened the log just before a compaction replaced it finds the
 ///   file it locked is no longer the log, and opens it again). On local
 ///   file systems only: `flock` does not exclude across NFS clients.
-/// - A failed system call stops the store: every ``load()`` and
-///   ``sync()`` after it throws that failure again, unmade. A sync tried
+/// - A failed system call on the log (a read, write, sync, truncation or
+///   rename) stops the store: every ``load()`` and ``sync()`` after it
+///   throws that failure again, unmade. A compaction that cannot be
+///   written does not (it leaves the log as it was; see ``sync()``). A sync tried
 ///   again after a failed one could succeed (Linux reports a failed
 ///   write-back once, then marks the pages clean) with the failed batches'
 ///   records missing from the log: it would acknowledge writes a restart

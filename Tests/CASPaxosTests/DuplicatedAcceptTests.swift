@@ -35,10 +35,11 @@ struct DuplicatedAcceptTests {
         var values: [[UInt8]?] { acceptors.map { $0.register(DuplicatedAcceptTests.key)?.value } }
 
         /// Delivers every message `effects` sends to an acceptor (of
-        /// `reached`, by position, if given), from `sender`; returns the
-        /// replies (the test delivers or drops them).
+        /// `reached`, by position, if given), `copies` times, from
+        /// `sender`; returns the replies (the test delivers or drops them).
         mutating func deliver(
-            _ effects: [CASPaxosEffect], from sender: Endpoint, reaching reached: Range<Int>? = nil
+            _ effects: [CASPaxosEffect], from sender: Endpoint, reaching reached: (any Collection<Int>)? = nil,
+            copies: Int = 1
         ) -> [(from: Endpoint, message: CASPaxosMessage)] {
             var replies: [(from: Endpoint, message: CASPaxosMessage)] = []
             for effect in effects {
@@ -52,9 +53,11 @@ struct DuplicatedAcceptTests {
                     guard let index = endpoints.firstIndex(of: destination), reached?.contains(index) ?? true else {
                         continue
                     }
-                    var out: [CASPaxosEffect] = []
-                    acceptors[index].receive(message, from: sender, into: &out)
-                    for case .send(let reply, _) in out { replies.append((destination, reply)) }
+                    for _ in 0..<copies {
+                        var out: [CASPaxosEffect] = []
+                        acceptors[index].receive(message, from: sender, into: &out)
+                        for case .send(let reply, _) in out { replies.append((destination, reply)) }
+                    }
                 }
             }
             return replies

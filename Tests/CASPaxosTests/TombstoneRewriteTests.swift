@@ -123,53 +123,46 @@ struct TombstoneRewriteTests {
         ]
     }
 
-    /// Runs a collection of ``doomed`` by a proposer at ``collector`` (the
-    /// only proposer listed), every message delivered, ticking 20 ms when
-    /// nothing is in flight, for at most `rounds` rounds; returns its
-    /// result, nil if it did not complete.
-    static func collect(
-        _ acceptors: inout [Acceptor], _ proposer: inout Proposer, rounds: Int
-    ) throws -> Result<Void, CASPaxosError>? {
-        var now = Instant(nanoseconds: 1_000_000_000)
+    /// Runs a collection of ``doomed`` from ``interruptedCollection(configuration:)``
+    /// by a proposer at ``collector`` (the only proposer listed), every
+    /// message delivered, ticking 20 ms when nothing is in flight, for at
+    /// most `rounds` rounds; returns its result (nil if it did not
+    /// complete), the acceptors, and the proposer.
+    static func collectAfterInterruption(
+        configuration: CASPaxosConfiguration, rounds: Int
+    ) throws -> (result: Result<Void, CASPaxosError>?, acceptors: [Acceptor], proposer: Proposer) {
+        var cluster = try DuplicatedAcceptTests.Cluster()
+        cluster.acceptors = try interruptedCollection(configuration: configuration)
+        var proposer = try Proposer(
+            id: NodeID(7), quorums: .majority(of: endpoints), configuration: configuration, seed: 7)
         var pending: [CASPaxosEffect] = []
-        let task = try proposer.collectGarbage(key: doomed, proposers: [collector], now: now, into: &pending)
+        let task = try proposer.collectGarbage(key: doomed, proposers: [collector], now: cluster.now, into: &pending)
         for _ in 0..<rounds {
+            for case .maintenanceCompleted(task, let result) in pending { return (result, cluster.acceptors, proposer) }
             var next: [CASPaxosEffect] = []
-            for effect in pending {
-                let sends: [(CASPaxosMessage, Endpoint)]
-                switch effect {
-                case .send(let message, let destination): sends = [(message, destination)]
-                case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
-                case .maintenanceCompleted(task, let result): return result
-                case .persist, .proposalCompleted, .maintenanceCompleted: continue
-                }
-                for (message, destination) in sends {
-                    if destination == collector {
-                        proposer.receive(message, from: collector, now: now, into: &next)
-                        continue
-                    }
-                    guard let index = endpoints.firstIndex(of: destination) else { continue }
-                    var out: [CASPaxosEffect] = []
-                    acceptors[index].receive(message, from: collector, into: &out)
-                    for case .send(let reply, _) in out { proposer.receive(reply, from: destination, now: now, into: &next) }
-                }
+            // The proposer's messages to itself: the invalidation, its answer.
+            for case .sendToEach(let message, let destinations) in pending where destinations.contains(collector) {
+                proposer.receive(message, from: collector, now: cluster.now, into: &next)
+            }
+            for case .send(let message, collector) in pending {
+                proposer.receive(message, from: collector, now: cluster.now, into: &next)
+            }
+            for (from, reply) in cluster.deliver(pending, from: collector) {
+                proposer.receive(reply, from: from, now: cluster.now, into: &next)
             }
             if next.isEmpty {
-                now = now + .milliseconds(20)
-                proposer.tick(now: now, into: &next)
+                cluster.now = cluster.now + .milliseconds(20)
+                proposer.tick(now: cluster.now, into: &next)
             }
             pending = next
         }
-        return nil
+        return (nil, cluster.acceptors, proposer)
     }
 
     @Test("a collection an acceptor interrupted by removing the key and filling its room completes; every acceptor frees the key")
     func interruptedCollectionCompletes() throws {
-        let configuration = CASPaxosConfiguration()
-        var acceptors = try Self.interruptedCollection(configuration: configuration)
-        var proposer = try Proposer(
-            id: NodeID(7), quorums: .majority(of: Self.endpoints), configuration: configuration, seed: 7)
-        let result = try Self.collect(&acceptors, &proposer, rounds: 200)
+        let (result, acceptors, proposer) = try Self.collectAfterInterruption(
+            configuration: CASPaxosConfiguration(), rounds: 200)
         guard case .success? = result else {
             Issue.record("the collection did not complete: \(String(describing: result))")
             return
@@ -190,40 +183,11 @@ struct TombstoneRewriteTests {
     func switchedOffTheCollectionStaysStuck() throws {
         var configuration = CASPaxosConfiguration()
         configuration.isTombstoneRewriteEnabled = false
-        var acceptors = try Self.interruptedCollection(configuration: configuration)
-        var proposer = try Proposer(
-            id: NodeID(7), quorums: .majority(of: Self.endpoints), configuration: configuration, seed: 7)
-        let result = try Self.collect(&acceptors, &proposer, rounds: 400)
+        let (result, acceptors, proposer) = try Self.collectAfterInterruption(configuration: configuration, rounds: 400)
         #expect(result == nil, "\(String(describing: result))")
         #expect(proposer.counters.maintenanceRestarts >= 1)
         #expect(acceptors[0].counters.registersRefused >= 2 && acceptors[0].counters.tombstonesTakenAsRemoved == 0)
         #expect(acceptors[1...].allSatisfy { $0.register(Self.doomed) != nil })
-    }
-
-    /// Delivers the sends of `effects` to the acceptors at `reached` (each
-    /// `copies` times), from `sender`; returns the replies in order.
-    static func deliver(
-        _ effects: [CASPaxosEffect], to acceptors: inout [Acceptor], at endpoints: [Endpoint], from sender: Endpoint,
-        reaching reached: Set<Int>, copies: Int = 1
-    ) -> [(from: Endpoint, message: CASPaxosMessage)] {
-        var replies: [(from: Endpoint, message: CASPaxosMessage)] = []
-        for effect in effects {
-            let sends: [(CASPaxosMessage, Endpoint)]
-            switch effect {
-            case .send(let message, let destination): sends = [(message, destination)]
-            case .sendToEach(let message, let destinations): sends = destinations.map { (message, $0) }
-            case .persist, .proposalCompleted, .maintenanceCompleted: continue
-            }
-            for (message, destination) in sends {
-                guard let index = endpoints.firstIndex(of: destination), reached.contains(index) else { continue }
-                for _ in 0..<copies {
-                    var out: [CASPaxosEffect] = []
-                    acceptors[index].receive(message, from: sender, into: &out)
-                    for case .send(let reply, _) in out { replies.append((destination, reply)) }
-                }
-            }
-        }
-        return replies
     }
 
     /// The collection needs every acceptor: a refusal of a repeated copy
@@ -233,7 +197,8 @@ struct TombstoneRewriteTests {
     func repeatedRewrite() throws {
         let configuration = CASPaxosConfiguration()
         let tombstone = RegisterState(promised: Self.earlier, accepted: Self.earlier, value: nil)
-        var acceptors = try [
+        var cluster = try DuplicatedAcceptTests.Cluster()
+        cluster.acceptors = try [
             AcceptorSnapshot(removalFloor: Self.earlier), AcceptorSnapshot(registers: [Self.doomed: tombstone]),
             AcceptorSnapshot(registers: [Self.doomed: tombstone]),
         ].map { try Acceptor(recovering: $0, configuration: configuration) }
@@ -246,11 +211,11 @@ struct TombstoneRewriteTests {
         // The prepare misses the first acceptor; the re-write reaches it
         // twice, the second answer first.
         var rewrite: [CASPaxosEffect] = []
-        for (from, reply) in Self.deliver(effects, to: &acceptors, at: Self.endpoints, from: Self.collector, reaching: [1, 2]) {
+        for (from, reply) in cluster.deliver(effects, from: Self.collector, reaching: [1, 2]) {
             proposer.receive(reply, from: from, now: now, into: &rewrite)
         }
-        let first = Self.deliver(rewrite, to: &acceptors, at: Self.endpoints, from: Self.collector, reaching: [0], copies: 2)
-        let others = Self.deliver(rewrite, to: &acceptors, at: Self.endpoints, from: Self.collector, reaching: [1, 2])
+        let first = cluster.deliver(rewrite, from: Self.collector, reaching: [0], copies: 2)
+        let others = cluster.deliver(rewrite, from: Self.collector, reaching: [1, 2])
         #expect(first.map(\.message).allSatisfy { if case .accepted = $0 { true } else { false } }, "\(first)")
         var next: [CASPaxosEffect] = []
         for (from, reply) in first.reversed() + others { proposer.receive(reply, from: from, now: now, into: &next) }
@@ -274,12 +239,13 @@ struct TombstoneRewriteTests {
     func unstoredNilIsNotObserved(enabled: Bool) throws {
         var configuration = CASPaxosConfiguration()
         configuration.isTombstoneRewriteEnabled = enabled
-        let endpoints = (1...5).map { Endpoint.loopbackV4(port: UInt16($0)) }
+        var cluster = try DuplicatedAcceptTests.Cluster(acceptors: 5)
+        let endpoints = cluster.endpoints
         let written = Ballot(counter: 10, proposer: NodeID(2))
         let deleted = Ballot(counter: 20, proposer: NodeID(2))
         let value = RegisterState(promised: written, accepted: written, value: [9])
         let tombstone = RegisterState(promised: deleted, accepted: deleted, value: nil)
-        var acceptors = try [
+        cluster.acceptors = try [
             AcceptorSnapshot(), AcceptorSnapshot(), AcceptorSnapshot(registers: [Self.doomed: tombstone]),
             AcceptorSnapshot(registers: [Self.doomed: value]), AcceptorSnapshot(registers: [Self.doomed: value]),
         ].map { try Acceptor(recovering: $0, configuration: configuration) }
@@ -289,12 +255,12 @@ struct TombstoneRewriteTests {
         var effects: [CASPaxosEffect] = []
         _ = try collector.collectGarbage(key: Self.doomed, proposers: [Self.collector], now: now, into: &effects)
         var rewrite: [CASPaxosEffect] = []
-        for (from, reply) in Self.deliver(effects, to: &acceptors, at: endpoints, from: Self.collector, reaching: [2, 3, 4]) {
+        for (from, reply) in cluster.deliver(effects, from: Self.collector, reaching: [2, 3, 4]) {
             collector.receive(reply, from: from, now: now, into: &rewrite)
         }
-        let accepted = Self.deliver(rewrite, to: &acceptors, at: endpoints, from: Self.collector, reaching: [0, 1, 2])
+        let accepted = cluster.deliver(rewrite, from: Self.collector, reaching: [0, 1, 2])
         #expect(accepted.map(\.message).allSatisfy { if case .accepted = $0 { true } else { false } }, "\(accepted)")
-        #expect(acceptors[0...1].allSatisfy { ($0.register(Self.doomed) == nil) == enabled })
+        #expect(cluster.acceptors[0...1].allSatisfy { ($0.register(Self.doomed) == nil) == enabled })
 
         let reader = Endpoint.loopbackV4(port: 101)
         var proposer = try Proposer(id: NodeID(9), quorums: .majority(of: endpoints), configuration: configuration, seed: 9)
@@ -305,7 +271,7 @@ struct TombstoneRewriteTests {
         for _ in 0..<10 where result == nil {
             for case .proposalCompleted(id, let outcome) in pending { result = outcome }
             var next: [CASPaxosEffect] = []
-            for (from, reply) in Self.deliver(pending, to: &acceptors, at: endpoints, from: reader, reaching: [0, 1, 3]) {
+            for (from, reply) in cluster.deliver(pending, from: reader, reaching: [0, 1, 3]) {
                 proposer.receive(reply, from: from, now: now, into: &next)
             }
             pending = next

@@ -105,13 +105,6 @@ struct RaftStoragePowerLossTests {
         }
     }
 
-    /// A process died after writing a segment that supersedes two others
-    /// (entries replaced from index 1), before removing them; the next
-    /// process's recovery removes them, and dies after its `k`-th call, for
-    /// every `k` up to past the end of the recovery. A third opening must
-    /// find a log that replays (before, the oldest was removed first, and
-    /// the one left started after a gap: `.missingSegment`), and what it
-    /// answered from must outlive a power loss.
     /// Linux reports a failed write-back once, then marks the pages clean:
     /// a write tried again could succeed on a log missing the failed one.
     @Test("a failed sync stops the store: every later write throws it again, unmade, though system calls succeed again")
@@ -143,6 +136,13 @@ struct RaftStoragePowerLossTests {
         storage.close()
     }
 
+    /// A process died after writing a segment that supersedes two others
+    /// (entries replaced from index 1), before removing them; the next
+    /// process's recovery removes them, and dies after its `k`-th call, for
+    /// every `k` up to past the end of the recovery. A third opening must
+    /// find a log that replays (before, the oldest was removed first, and
+    /// the one left started after a gap: `.missingSegment`), and what it
+    /// answered from must outlive a power loss.
     @Test("a crash at any call of a recovery that removes superseded segments leaves a log that opens")
     func recoveryRemovesSupersededSegments() throws {
         for k in 1...12 {

@@ -101,17 +101,20 @@ struct DiscoveryTests {
         try loop.start()
         defer { loop.shutdown() }
         let members = try await loop.submit { () -> LoopBound<[SWIMNode]> in
-            // A port from the kernel for the group, so parallel runs do not meet.
-            let probe = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-            let group = Endpoint(address: try Endpoint(parsing: "239.255.77.77:1").address, port: probe.localEndpoint.port)
-            probe.close()
+            // A group of this run's own, at a port from the kernel (the
+            // first listener's), so parallel runs do not meet.
+            var group = Endpoint(address: .ipv4(0xEFFF_0000 | UInt32.random(in: 1...0xFFFE)), port: 0)
+            let listeners = try (0..<4).map { _ in
+                let listener = try UDPSocketTransport.listen(toGroup: group, interface: .ipv4(0x7F00_0001), on: loop)
+                group = Endpoint(address: group.address, port: listener.localEndpoint.port)
+                return listener
+            }
             var configuration = SWIMConfiguration()
             configuration.multicastGroup = group
             configuration.multicastAnnounceInterval = .milliseconds(200)
             var members: [SWIMNode] = []
-            for index in 0..<4 {
+            for (index, listener) in listeners.enumerated() {
                 let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                let listener = try UDPSocketTransport.listen(toGroup: group, interface: .ipv4(0x7F00_0001), on: loop)
                 let member = try SWIMNode(transport: transport, scheduler: loop, configuration: configuration,
                                           seed: UInt64(index), discovery: listener)
                 member.start()

@@ -94,6 +94,8 @@ extension CASPaxosMessage {
             .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
         case .rewriteTombstone(_, let key, let ballot, let age, let version):
             .rewriteTombstone(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .collectionPrepare(_, let key, let ballot, let age, let version):
+            .collectionPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .accepted: .accepted(requestID: id)
         case .conflict(_, let highest, let neverAccepted):
             .conflict(requestID: id, highest: highest, neverAccepted: neverAccepted)

@@ -36,7 +36,10 @@ import EventCore
 ///   ballot, with no register stored: an absent key already reads as
 ///   nothing, and the floor refuses what the tombstone's promise would
 ///   (so a full acceptor takes it too); one at the floor (a repeated
-///   copy) is accepted with nothing to write;
+///   copy) is accepted with nothing to write; a full acceptor promises a
+///   collection's prepare
+///   (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``)
+///   of a key it does not hold by raising its floor to the ballot;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -88,6 +91,20 @@ public struct Acceptor {
             guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
             counters.unrecordedPromises += 1
             effects.append(.send(.unrecordedPromise(requestID: id, removalFloor: removalFloorNamed), to: sender))
+        case .collectionPrepare(let id, let key, let ballot, let age, let version):
+            guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
+            guard state.register(key) == nil, state.table.count >= configuration.maximumRegisters else {
+                return prepare(id, key, ballot, from: sender, into: &effects)
+            }
+            // Full, without the key: promised through the floor, which
+            // refuses every lower ballot (see CASPaxosMessage.collectionPrepare).
+            let register = absentRegister
+            guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
+            counters.promisesByFloor += 1
+            persist(.removalFloor(ballot), into: &effects)
+            counters.promises += 1
+            effects.append(
+                .send(.promise(requestID: id, accepted: .zero, value: nil, removalFloor: removalFloorNamed), to: sender))
         case .accept(let id, let key, let ballot, let age, let value, let next, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let next, next <= ballot || next.counter > Ballot.maximumCounter {
@@ -103,8 +120,9 @@ public struct Acceptor {
             // Accepted and removed at once: the floor refuses what the
             // tombstone's promise would have (see
             // CASPaxosMessage.rewriteTombstone). At a floor of the ballot
-            // (a repeated copy; or the key removed, or the floor raised by
-            // a peer, at that ballot) it is accepted with nothing to write:
+            // (the collection's prepare promised through the floor; a
+            // repeated copy; or the key removed, or the floor raised by a
+            // peer, at that ballot) it is accepted with nothing to write:
             // the key is absent and the floor where taking it would put it.
             let register = absentRegister
             guard ballot >= register.promised || ballot == state.removalFloor else {

@@ -13,6 +13,12 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``;
     /// also counted in ``acceptances``).
     public var tombstonesTakenAsRemoved = 0
+    /// Garbage collection's prepares of keys the acceptor holds no register
+    /// for, promised by raising the removal floor because it held
+    /// ``CASPaxosConfiguration/maximumRegisters`` registers
+    /// (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``;
+    /// also counted in ``promises``).
+    public var promisesByFloor = 0
     /// Prepares and accepts refused because a higher ballot was seen.
     public var conflicts = 0
     /// Messages refused because their proposer is younger than garbage

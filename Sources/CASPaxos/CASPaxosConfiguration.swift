@@ -72,16 +72,20 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// messages the frame carried: upgrade a running cluster with this
     /// off on every node, then turn it on. Default true.
     public var isReadPrepareEnabled = true
-    /// Whether a garbage collection re-writes a tombstone with
+    /// Whether a garbage collection re-writes a tombstone with messages of
+    /// its own:
+    /// ``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``,
+    /// which a full acceptor holding no register for the key promises by
+    /// raising its removal floor, and
     /// ``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``,
     /// which an acceptor holding no register for the key takes by raising
-    /// its removal floor, storing nothing: a full acceptor that removed the
-    /// key in an earlier run of the collection does not stop the run that
-    /// finishes it (off, it refuses the re-write with
+    /// its removal floor, storing nothing: full acceptors that do not hold
+    /// the key (never had it, or removed it in an earlier run of the
+    /// collection) do not stop it (off, they refuse with
     /// ``CASPaxosMessage/registersFull(requestID:)`` and the collection
     /// starts over until room frees). Builds before it drop a whole frame
-    /// holding one: upgrade a running cluster with this off on every node,
-    /// then turn it on. Default true.
+    /// holding one, with the other messages in it: upgrade a running
+    /// cluster with this off on every node, then turn it on. Default true.
     public var isTombstoneRewriteEnabled = true
     /// Keys whose (ballot, value) a proposer caches for the one-round-trip
     /// path (1 ... 1,048,576); the oldest entry is dropped at the limit.

@@ -12,6 +12,8 @@ extension CASPaxosMessage {
             Self.writePrepare(.readPrepare, id, key, ballot, age, version, &writer)
         case .rewriteTombstone(let id, let key, let ballot, let age, let version):
             Self.writePrepare(.rewriteTombstone, id, key, ballot, age, version, &writer)
+        case .collectionPrepare(let id, let key, let ballot, let age, let version):
+            Self.writePrepare(.collectionPrepare, id, key, ballot, age, version, &writer)
         case .unrecordedPromise(let id, let removalFloor):
             Self.start(.unrecordedPromise, id, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
@@ -205,6 +207,9 @@ extension CASPaxosMessage {
         case .rewriteTombstone:
             let (key, ballot, age, version) = try readPrepare(&reader, keyLimit: keyLimit)
             return .rewriteTombstone(requestID: id, key: key, ballot: ballot, age: age, version: version)
+        case .collectionPrepare:
+            let (key, ballot, age, version) = try readPrepare(&reader, keyLimit: keyLimit)
+            return .collectionPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .unrecordedPromise:
             let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             return .unrecordedPromise(requestID: id, removalFloor: removalFloor)

@@ -90,6 +90,18 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// that accept. So a full acceptor that removed the key in an earlier
     /// run of the collection no longer refuses the run that finishes it.
     case rewriteTombstone(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
+    /// Garbage collection's phase 1 for its re-write: a
+    /// ``prepare(requestID:key:ballot:age:version:)`` that an acceptor
+    /// holding ``CASPaxosConfiguration/maximumRegisters`` registers, none
+    /// of them the key's, promises by raising its removal floor to
+    /// `ballot` (durable, as a stored promise is), where a prepare would be
+    /// refused with ``registersFull(requestID:)``: the floor refuses every
+    /// lower ballot, and the collection's
+    /// ``rewriteTombstone(requestID:key:ballot:age:version:)`` at `ballot`
+    /// is taken at a floor of its ballot. Otherwise answered as a prepare.
+    /// So acceptors that are full and do not hold the key no longer stop
+    /// its collection.
+    case collectionPrepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
 
     /// Garbage collection, to a proposer: forget the cached ballot of
     /// `key`, fast-forward past `ballot` and grow one age older.
@@ -162,6 +174,8 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Added after them, the same way (a proposer's collections need
         /// acceptors of this build or later).
         case rewriteTombstone
+        /// Added with it, the same way.
+        case collectionPrepare
     }
 
     /// The request ID the message carries.
@@ -169,6 +183,7 @@ public enum CASPaxosMessage: Hashable, Sendable {
         switch self {
         case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _),
             .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _), .rewriteTombstone(let id, _, _, _, _),
+            .collectionPrepare(let id, _, _, _, _),
             .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),
             .removeTombstone(let id, _, _), .acknowledged(let id), .reconfigure(let id, _),

@@ -430,7 +430,8 @@ public final class CASPaxosNode {
     @discardableResult
     private func route(_ message: CASPaxosMessage, from sender: Endpoint, now: Instant) -> Bool {
         switch message {
-        case .prepare, .readPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone, .listKeys,
+        case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
+            .listKeys,
             .setMinimumVersion:
             acceptor?.receive(message, from: sender, into: &effects) != nil
         case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,

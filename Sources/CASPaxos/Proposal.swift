@@ -32,8 +32,9 @@ struct Proposal {
     let key: [UInt8]
     let change: CASPaxosChange
     let deadline: Instant
-    /// Garbage collection's re-write of a tombstone: the accept phase needs
-    /// every acceptor of the accept set, not a quorum.
+    /// Garbage collection's re-write of a tombstone: the accept phase of a
+    /// tombstone needs every acceptor of the accept set, not a quorum
+    /// (``acceptNeedsEveryAcceptor``).
     let needsEveryAcceptor: Bool
     /// The identity change (a read, or maintenance's re-write): applying it
     /// again after one of its accepts was sent is harmless, so a retry
@@ -46,6 +47,12 @@ struct Proposal {
     /// A proposal of garbage collection or of a membership change, not a
     /// client's.
     var isMaintenance = false
+    /// Whether the accept phase needs every acceptor: a collection's
+    /// re-write of a tombstone. A value written since the delete needs a
+    /// quorum, as a read's write-back does: the collection then ends with
+    /// nothing removed, and a full acceptor that does not hold the key
+    /// would refuse the value at every run.
+    var acceptNeedsEveryAcceptor: Bool { needsEveryAcceptor && newValue == nil }
     var phase = Phase.queued
     /// The attempt in flight took the key's cached ballot: its accept
     /// went out at once, with no prepare (the one-round-trip path).

@@ -316,7 +316,8 @@ public struct Proposer {
                 into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
-        case .prepare, .readPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone, .listKeys,
+        case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
+            .listKeys,
             .setMinimumVersion:
             counters.unexpectedMessages += 1
         }
@@ -428,7 +429,7 @@ public struct Proposer {
         let requestID = newRequestID()
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
-            let (key, retired, isReadPrepare) = proposals.update(proposalID, { proposal in
+            let (key, retired, isReadPrepare, isCollection) = proposals.update(proposalID, { proposal in
                 proposal.attemptAge = startAge
                 proposal.ballot = ballot
                 proposal.tookCachedBallot = false
@@ -436,16 +437,20 @@ public struct Proposer {
                 proposal.lowestAccepted = nil
                 proposal.current = nil
                 let retired = Self.startPhase(&proposal, .preparing, requestID, attemptDeadline)
-                return (proposal.key, retired, proposal.isRead && !proposal.needsStoredPromises)
+                return (proposal.key, retired, proposal.isRead && !proposal.needsStoredPromises, proposal.needsEveryAcceptor)
             })
         else { return }
-        let readPrepares = isReadPrepare && configuration.isReadPrepareEnabled
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.prepareAcceptors.count
-        let prepare =
-            readPrepares
-            ? CASPaxosMessage.readPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
-            : CASPaxosMessage.prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
+        let version = configurationVersion
+        let prepare: CASPaxosMessage =
+            if isReadPrepare && configuration.isReadPrepareEnabled {
+                .readPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
+            } else if isCollection && configuration.isTombstoneRewriteEnabled {
+                .collectionPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
+            } else {
+                .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
+            }
         effects.append(.sendToEach(prepare, quorums.prepareAcceptors))
     }
 
@@ -766,7 +771,7 @@ public struct Proposer {
                 proposal.refusedFull.remove(position)
                 proposal.granted.insert(position)
                 proposal.lastAccept?.mayBeWritten = true
-                let needed = proposal.needsEveryAcceptor ? everyAcceptor : acceptQuorum
+                let needed = proposal.acceptNeedsEveryAcceptor ? everyAcceptor : acceptQuorum
                 guard proposal.granted.count >= needed else { return nil }
                 let promised = proposal.nextBallot.flatMap {
                     proposal.granted.countInCommon(with: prepareSet) >= prepareQuorum ? $0 : nil
@@ -833,7 +838,7 @@ public struct Proposer {
             guard decided == nil, proposal.isInFlight, proposal.requestID == requestID else { return .stale }
             let (set, quorum) =
                 proposal.phase == .accepting
-                ? (directory.accept, proposal.needsEveryAcceptor ? directory.accept.count : acceptQuorum)
+                ? (directory.accept, proposal.acceptNeedsEveryAcceptor ? directory.accept.count : acceptQuorum)
                 : (directory.prepare, prepareQuorum)
             guard let position, set.contains(position), !proposal.granted.contains(position) else { return .pending }
             proposal.refused.insert(position)

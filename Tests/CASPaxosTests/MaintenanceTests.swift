@@ -171,7 +171,7 @@ struct MaintenanceTests {
     /// (`.conflict`); its tombstone may have landed, so it is collected
     /// all the same (before, nothing collected it).
     @Test(
-        "writers on the very key being deleted; an acceptor down makes the collection start over",
+        "writers on the very key being deleted, an acceptor down meanwhile: the collection completes, linearizable",
         arguments: Array(UInt64(1)...10) + [27])
     func garbageCollectionOfContendedKey(seed: UInt64) throws {
         var configuration = CASPaxosConfiguration()
@@ -194,8 +194,9 @@ struct MaintenanceTests {
                 case .success(let value): cluster.history.complete(number, with: .ok(value), at: cluster.network.now)
                 case .failure: cluster.history.complete(number, with: .unknown, at: cluster.network.now)
                 }
-                // The collection's re-write needs every acceptor: it fails
-                // until this one is back.
+                // A re-write of the tombstone needs every acceptor (it fails
+                // until this one is back); a value written since the delete
+                // needs a quorum (and the collection removes nothing).
                 cluster.network.crash(down)
                 cluster.network.schedule(at: cluster.network.now + .milliseconds(500)) { $0.restart(down) }
             },
@@ -203,7 +204,6 @@ struct MaintenanceTests {
         cluster.network.run(for: .seconds(4))
         #expect(collections.count == 1, "seed \(seed): \(collections)")
         #expect(collections.allSatisfy { if case .success = $0 { true } else { false } }, "seed \(seed)")
-        #expect((cluster.proposers[1].proposer?.counters.maintenanceRestarts ?? 0) > 0, "seed \(seed)")
         #expect(cluster.check() == .linearizable, "seed \(seed)")
 
         // With the writers done, a last delete frees the key everywhere (a

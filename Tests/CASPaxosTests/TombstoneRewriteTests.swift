@@ -123,16 +123,16 @@ struct TombstoneRewriteTests {
         ]
     }
 
-    /// Runs a collection of ``doomed`` from ``interruptedCollection(configuration:)``
+    /// Runs a collection of ``doomed`` on `acceptors` (at ``endpoints``)
     /// by a proposer at ``collector`` (the only proposer listed), every
     /// message delivered, ticking 20 ms when nothing is in flight, for at
     /// most `rounds` rounds; returns its result (nil if it did not
     /// complete), the acceptors, and the proposer.
-    static func collectAfterInterruption(
-        configuration: CASPaxosConfiguration, rounds: Int
+    static func collect(
+        on acceptors: [Acceptor], configuration: CASPaxosConfiguration, rounds: Int, reaching reached: Set<Int>? = nil
     ) throws -> (result: Result<Void, CASPaxosError>?, acceptors: [Acceptor], proposer: Proposer) {
         var cluster = try DuplicatedAcceptTests.Cluster()
-        cluster.acceptors = try interruptedCollection(configuration: configuration)
+        cluster.acceptors = acceptors
         var proposer = try Proposer(
             id: NodeID(7), quorums: .majority(of: endpoints), configuration: configuration, seed: 7)
         var pending: [CASPaxosEffect] = []
@@ -147,7 +147,7 @@ struct TombstoneRewriteTests {
             for case .send(let message, collector) in pending {
                 proposer.receive(message, from: collector, now: cluster.now, into: &next)
             }
-            for (from, reply) in cluster.deliver(pending, from: collector) {
+            for (from, reply) in cluster.deliver(pending, from: collector, reaching: reached) {
                 proposer.receive(reply, from: from, now: cluster.now, into: &next)
             }
             if next.isEmpty {
@@ -161,18 +161,19 @@ struct TombstoneRewriteTests {
 
     @Test("a collection an acceptor interrupted by removing the key and filling its room completes; every acceptor frees the key")
     func interruptedCollectionCompletes() throws {
-        let (result, acceptors, proposer) = try Self.collectAfterInterruption(
-            configuration: CASPaxosConfiguration(), rounds: 200)
+        let (result, acceptors, proposer) = try Self.collect(
+            on: Self.interruptedCollection(configuration: CASPaxosConfiguration()), configuration: CASPaxosConfiguration(),
+            rounds: 200)
         guard case .success? = result else {
             Issue.record("the collection did not complete: \(String(describing: result))")
             return
         }
         #expect(acceptors.allSatisfy { $0.register(Self.doomed) == nil })
         #expect(acceptors[0].register(Self.filler)?.value == [1])
-        #expect(acceptors[0].counters.tombstonesTakenAsRemoved == 1 && acceptors[0].counters.registersRefused == 1)
+        #expect(acceptors[0].counters.promisesByFloor == 1 && acceptors[0].counters.registersRefused == 0)
         #expect(acceptors[1...].allSatisfy { $0.counters.registersRemoved == 1 })
-        // The full acceptor refused the re-write's prepare for room (a
-        // promise needs a register), and took its accept; its floor is the
+        // The full acceptor promised the re-write's prepare through its
+        // floor, and took its accept at that floor; the floor is the
         // re-write's ballot, at which the other two removed the key.
         #expect(acceptors[0].snapshot.removalFloor > Self.earlier)
         #expect(acceptors[1...].allSatisfy { $0.snapshot.removalFloor == acceptors[0].snapshot.removalFloor })
@@ -183,11 +184,125 @@ struct TombstoneRewriteTests {
     func switchedOffTheCollectionStaysStuck() throws {
         var configuration = CASPaxosConfiguration()
         configuration.isTombstoneRewriteEnabled = false
-        let (result, acceptors, proposer) = try Self.collectAfterInterruption(configuration: configuration, rounds: 400)
+        let (result, acceptors, proposer) = try Self.collect(
+            on: Self.interruptedCollection(configuration: configuration), configuration: configuration, rounds: 400)
         #expect(result == nil, "\(String(describing: result))")
         #expect(proposer.counters.maintenanceRestarts >= 1)
         #expect(acceptors[0].counters.registersRefused >= 2 && acceptors[0].counters.tombstonesTakenAsRemoved == 0)
         #expect(acceptors[1...].allSatisfy { $0.register(Self.doomed) != nil })
+    }
+
+    @Test("a tombstone's re-write waits for every acceptor: with one unreachable, nothing is removed, and the collection starts over")
+    func rewriteWaitsForEveryAcceptor() throws {
+        let configuration = CASPaxosConfiguration()
+        let tombstone = RegisterState(promised: Self.earlier, accepted: Self.earlier, value: nil)
+        let acceptors = try (0..<3).map { _ in
+            try Acceptor(recovering: AcceptorSnapshot(registers: [Self.doomed: tombstone]), configuration: configuration)
+        }
+        let (result, after, proposer) = try Self.collect(
+            on: acceptors, configuration: configuration, rounds: 400, reaching: [0, 1])
+        #expect(result == nil, "\(String(describing: result))")
+        #expect(proposer.counters.maintenanceRestarts >= 1)
+        #expect(after.allSatisfy { $0.register(Self.doomed)?.isTombstone == true && $0.counters.registersRemoved == 0 })
+        let (completed, collected, _) = try Self.collect(on: after, configuration: configuration, rounds: 200)
+        #expect(completed.map { if case .success = $0 { true } else { false } } == true)
+        #expect(collected.allSatisfy { $0.register(Self.doomed) == nil })
+    }
+
+    /// Acceptors with room for one register each, holding another key, the
+    /// first two with `doomed` too (`value`, at ballot 30: written after
+    /// its delete, or its tombstone) and the third without it.
+    static func fullAcceptors(doomed value: [UInt8]?, configuration: CASPaxosConfiguration) throws -> [Acceptor] {
+        var full = configuration
+        full.maximumRegisters = 2
+        let written = Ballot(counter: 30, proposer: NodeID(2))
+        let other = RegisterState(promised: written, accepted: written, value: [1])
+        let held = RegisterState(promised: written, accepted: written, value: value)
+        return try [[filler: other, doomed: held], [filler: other, doomed: held], [filler: other, Array("third".utf8): other]]
+            .map { try Acceptor(recovering: AcceptorSnapshot(registers: $0), configuration: full) }
+    }
+
+    @Test("a collection of a key written since its delete ends with nothing removed, past a full acceptor without the key")
+    func writtenAgainPastAFullAcceptor() throws {
+        let configuration = CASPaxosConfiguration()
+        let (result, acceptors, _) = try Self.collect(
+            on: Self.fullAcceptors(doomed: [7], configuration: configuration), configuration: configuration, rounds: 200)
+        guard case .success? = result else {
+            Issue.record("the collection did not complete: \(String(describing: result))")
+            return
+        }
+        // The value written back to a quorum, as a read writes it back; the
+        // third acceptor refused it (promised through its floor).
+        #expect(acceptors[0...1].allSatisfy { $0.register(Self.doomed)?.value == [7] })
+        #expect(acceptors[2].register(Self.doomed) == nil && acceptors[2].counters.promisesByFloor >= 1)
+    }
+
+    @Test("a collection of a key no acceptor holds, every acceptor full, completes")
+    func absentEverywhereAllFull() throws {
+        let configuration = CASPaxosConfiguration()
+        var full = configuration
+        full.maximumRegisters = 1
+        let written = Ballot(counter: 30, proposer: NodeID(2))
+        let acceptors = try (0..<3).map { _ in
+            try Acceptor(
+                recovering: AcceptorSnapshot(registers: [Self.filler: RegisterState(promised: written, accepted: written, value: [1])]),
+                configuration: full)
+        }
+        let (result, after, proposer) = try Self.collect(on: acceptors, configuration: configuration, rounds: 200)
+        guard case .success? = result else {
+            Issue.record("the collection did not complete: \(String(describing: result))")
+            return
+        }
+        #expect(after.allSatisfy { $0.counters.promisesByFloor == 1 && $0.counters.tombstonesTakenAsRemoved == 0 })
+        #expect(after.allSatisfy { $0.register(Self.doomed) == nil && $0.register(Self.filler)?.value == [1] })
+        #expect(proposer.counters.maintenanceRestarts == 0)
+
+        // Switched off, every prepare is refused for room, at every run.
+        var off = configuration
+        off.isTombstoneRewriteEnabled = false
+        let (stuck, refusing, _) = try Self.collect(on: acceptors.map { $0 }, configuration: off, rounds: 400)
+        #expect(stuck == nil && refusing.allSatisfy { $0.counters.registersRefused >= 2 })
+    }
+
+    @Test("a full acceptor promises a collection's prepare of a key it does not hold through its floor; otherwise it is a prepare")
+    func collectionPrepare() throws {
+        var acceptor = try RegisterLimitTests.fullAcceptor(floor: Self.earlier)
+        var effects: [CASPaxosEffect] = []
+        let ballot = Ballot(counter: 9, proposer: NodeID(7))
+        acceptor.receive(
+            .collectionPrepare(requestID: 1, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.promise(requestID: 1, accepted: .zero, value: nil, removalFloor: ballot)])
+        #expect(Self.writes(effects) == [.removalFloor(ballot)] && acceptor.registerCount == 1)
+        // The floor refuses a lower ballot, and a later prepare at the same
+        // ballot; the collection's re-write at that ballot is taken.
+        for (id, lower) in [(2, Ballot(counter: 8, proposer: NodeID(3))), (3, ballot)] as [(UInt64, Ballot)] {
+            effects.removeAll()
+            acceptor.receive(.prepare(requestID: id, key: Self.doomed, ballot: lower, age: 0, version: .zero), from: Self.collector, into: &effects)
+            guard case .conflict(id, _, _)? = Self.replies(effects).first else {
+                Issue.record("not refused: \(effects)")
+                continue
+            }
+        }
+        effects.removeAll()
+        acceptor.receive(
+            .rewriteTombstone(requestID: 4, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.accepted(requestID: 4)] && Self.writes(effects).isEmpty)
+
+        // With room, or for the key it holds, it is a prepare (stored).
+        var roomy = try Acceptor(configuration: CASPaxosConfiguration())
+        effects.removeAll()
+        roomy.receive(
+            .collectionPrepare(requestID: 5, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(roomy.register(Self.doomed)?.promised == ballot && roomy.snapshot.removalFloor == .zero)
+        effects.removeAll()
+        let above = Ballot(counter: 60, proposer: NodeID(7))
+        acceptor.receive(
+            .collectionPrepare(requestID: 6, key: RegisterLimitTests.held, ballot: above, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(acceptor.register(RegisterLimitTests.held)?.promised == above && acceptor.counters.promisesByFloor == 1)
     }
 
     /// The collection needs every acceptor: a refusal of a repeated copy

@@ -39,6 +39,7 @@ struct WireFormatTests {
         .unrecordedPromise(requestID: 20, removalFloor: nil),
         .unrecordedPromise(requestID: 20, removalFloor: ballot),
         .rewriteTombstone(requestID: 21, key: [3], ballot: ballot, age: 2, version: ConfigurationVersion(4, digest: 5)),
+        .collectionPrepare(requestID: 22, key: [4], ballot: ballot, age: 3, version: ConfigurationVersion(5, digest: 6)),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {
@@ -78,6 +79,7 @@ struct WireFormatTests {
             (.readPrepare(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 28),
             (.unrecordedPromise(requestID: 1, removalFloor: nil), 29),
             (.rewriteTombstone(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 30),
+            (.collectionPrepare(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 31),
         ]
         for (message, tag) in tags { #expect(Self.encode(message).first == tag, "\(message)") }
     }
@@ -96,6 +98,7 @@ struct WireFormatTests {
             { .invalidate(requestID: 5, key: [1], ballot: $0) },
             { .removeTombstone(requestID: 6, key: [1], ballot: $0) },
             { .rewriteTombstone(requestID: 6, key: [1], ballot: $0, age: 0, version: 1) },
+            { .collectionPrepare(requestID: 6, key: [1], ballot: $0, age: 0, version: 1) },
             { .listKeys(requestID: 7, after: nil, raisingFloorTo: $0, minimumVersion: 0) },
             { .keyList(requestID: 8, keys: [[1]], isComplete: true, removalFloor: $0) },
         ]
@@ -139,6 +142,7 @@ struct WireFormatTests {
             { .prepare(requestID: 1, key: [1], ballot: Self.ballot, age: $0, version: 1) },
             { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: $0, value: [2], nextBallot: nil, version: 1) },
             { .rewriteTombstone(requestID: 2, key: [1], ballot: Self.ballot, age: $0, version: 1) },
+            { .collectionPrepare(requestID: 2, key: [1], ballot: Self.ballot, age: $0, version: 1) },
             { .staleAge(requestID: 3, minimumAge: $0) },
             { .invalidated(requestID: 4, proposer: NodeID(4), age: $0) },
             { .setMinimumAges(requestID: 5, ages: [ProposerAge(proposer: NodeID(4), age: $0)]) },

@@ -235,7 +235,8 @@ final class DirectCASPaxosGroup {
     /// Hands `message` to the role of `node` it is for.
     private func route(_ message: CASPaxosMessage, to node: Int, from sender: Endpoint) {
         switch message {
-        case .prepare, .readPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone, .listKeys,
+        case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
+            .listKeys,
             .setMinimumVersion:
             acceptors[node].receive(message, from: sender, into: &effects)
         case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,

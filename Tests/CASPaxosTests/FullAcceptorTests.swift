@@ -1,0 +1,103 @@
+import CASPaxos
+import EventCore
+import Simulation
+import Testing
+
+/// Acceptors with room for fewer registers than the keys clients use, in
+/// the simulator: writes to new keys are refused for room
+/// (``CASPaxosError/Code/registersFull``), deletes and their collections
+/// free room, an acceptor crashes and restarts meanwhile, and the link
+/// loses, repeats and reorders messages. The history must be
+/// linearizable, and every collection must complete: a full acceptor
+/// takes a collection's re-write of a key it does not hold by raising its
+/// removal floor (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``).
+@Suite("Full acceptors under faults")
+struct FullAcceptorTests {
+    static let keys = (0..<8).map { Array("key-\($0)".utf8) }
+
+    static var configuration: CASPaxosConfiguration {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 4
+        configuration.proposalTimeout = .milliseconds(300)
+        configuration.maintenanceTimeout = .seconds(1)
+        configuration.maintenanceRetryInterval = .milliseconds(20)
+        return configuration
+    }
+
+    /// What one run saw.
+    struct Run {
+        var refusedForRoom = 0
+        var collectionsStarted = 0
+        var collections: [Result<Void, CASPaxosError>] = []
+        var takenAsRemoved = 0
+    }
+
+    static func run(seed: UInt64, configuration: CASPaxosConfiguration) throws -> (SimulatedCASCluster, Run) {
+        let cluster = try SimulatedCASCluster(seed: seed, link: LinearizabilityTests.faultyLink, configuration: configuration)
+        var random = cluster.network.makeRandomGenerator()
+        var run = Run()
+        func startClient(_ client: Int, proposer: Int, remaining: Int) {
+            guard remaining > 0 else { return }
+            let pause = Duration.milliseconds(Int64.random(in: 0...20, using: &random))
+            cluster.network.schedule(at: cluster.network.now + pause) { _ in
+                let key = keys[Int.random(in: 0..<keys.count, using: &random)]
+                let next: (Result<[UInt8]?, CASPaxosError>) -> Void = { result in
+                    if case .failure(let error) = result, error.code == .registersFull { run.refusedForRoom += 1 }
+                    startClient(client, proposer: proposer, remaining: remaining - 1)
+                }
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0:
+                    cluster.perform(.read, key: key, client: client, proposer: proposer, then: next)
+                case 1:
+                    let value: [UInt8] = [UInt8(truncatingIfNeeded: client), UInt8(truncatingIfNeeded: remaining)]
+                    cluster.perform(.write(value), key: key, client: client, proposer: proposer, then: next)
+                default:
+                    cluster.delete(
+                        key, client: client, proposer: proposer, collected: { run.collections.append($0) },
+                        then: { result in
+                            // A delete that succeeded or may have collects.
+                            if case .failure(let error) = result, !error.isIndeterminate {} else {
+                                run.collectionsStarted += 1
+                            }
+                            next(result)
+                        })
+                }
+            }
+        }
+        for index in 0..<6 { startClient(index, proposer: index % 2, remaining: 25) }
+        // An acceptor crashes and comes back (its store kept), cutting
+        // collections short on it.
+        let down = cluster.acceptorNodes[Int(seed % 3)]
+        cluster.network.schedule(at: cluster.network.now + .milliseconds(150)) { $0.crash(down) }
+        cluster.network.schedule(at: cluster.network.now + .milliseconds(400)) { $0.restart(down) }
+        cluster.network.run(for: .seconds(8))
+        run.takenAsRemoved = cluster.acceptors.reduce(0) { $0 + ($1?.counters.acceptor.tombstonesTakenAsRemoved ?? 0) }
+        return (cluster, run)
+    }
+
+    @Test("writes refused for room, deletes and collections, an acceptor crashing: linearizable, and every collection completes", arguments: LinearizabilityTests.seeds(1...20))
+    func collectionsComplete(seed: UInt64) throws {
+        let (cluster, run) = try Self.run(seed: seed, configuration: Self.configuration)
+        #expect(cluster.unfinished == 0, "seed \(seed): \(cluster.unfinished) operations never ended")
+        #expect(run.collections.count == run.collectionsStarted, "seed \(seed): \(run.collections.count) of \(run.collectionsStarted) collections ended")
+        #expect(run.collections.allSatisfy { if case .success = $0 { true } else { false } }, "seed \(seed): \(run.collections)")
+        for acceptor in cluster.acceptors {
+            #expect((acceptor?.acceptor?.registerCount ?? 0) <= 4)
+        }
+        #expect(cluster.check() == .linearizable, "seed \(seed)")
+    }
+
+    /// The workload does reach what it is for, over its seeds: refusals for
+    /// room, and re-writes taken without a register.
+    @Test("the workload fills acceptors and takes re-writes without registers")
+    func workloadReachesFullAcceptors() throws {
+        var refused = 0
+        var taken = 0
+        for seed in UInt64(1)...5 {
+            let (_, run) = try Self.run(seed: seed, configuration: Self.configuration)
+            refused += run.refusedForRoom
+            taken += run.takenAsRemoved
+        }
+        #expect(refused > 0 && taken > 0, "refused \(refused), taken \(taken)")
+    }
+}

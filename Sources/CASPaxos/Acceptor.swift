@@ -32,14 +32,13 @@ import EventCore
 ///   removed tombstone's time can write it again;
 /// - a collection's re-write of a tombstone
 ///   (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``)
-///   for an absent key is taken by raising the removal floor to its
-///   ballot, with no register stored: an absent key already reads as
-///   nothing, and the floor refuses what the tombstone's promise would
-///   (so a full acceptor takes it too); one at the floor (a repeated
-///   copy) is accepted with nothing to write; a full acceptor promises a
+///   for an absent key is taken at any ballot, the removal floor raised
+///   to it if below, with no register stored: an absent key already reads
+///   as nothing, and the floor refuses what the tombstone's promise would
+///   (so a full acceptor takes it too); a full acceptor promises a
 ///   collection's prepare
 ///   (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``)
-///   of a key it does not hold by raising its floor to the ballot;
+///   of a key it does not hold the same way;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -96,12 +95,12 @@ public struct Acceptor {
             guard state.register(key) == nil, state.table.count >= configuration.maximumRegisters else {
                 return prepare(id, key, ballot, from: sender, into: &effects)
             }
-            // Full, without the key: promised through the floor, which
+            // Full, without the key: promised through the floor, raised to
+            // the ballot if below it, at any ballot (a repeated copy, or
+            // another collection's floor above it): the key is absent, so
+            // nothing accepted for it is above the floor, and the floor
             // refuses every lower ballot (see CASPaxosMessage.collectionPrepare).
-            let register = absentRegister
-            guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
-            counters.promisesByFloor += 1
-            persist(.removalFloor(ballot), into: &effects)
+            raiseFloor(to: ballot, counting: \.promisesByFloor, into: &effects)
             counters.promises += 1
             effects.append(
                 .send(.promise(requestID: id, accepted: .zero, value: nil, removalFloor: removalFloorNamed), to: sender))
@@ -117,21 +116,14 @@ public struct Acceptor {
             guard state.register(key) == nil else {
                 return accept(id, key, ballot, nil, promising: ballot, from: sender, into: &effects)
             }
-            // Accepted and removed at once: the floor refuses what the
-            // tombstone's promise would have (see
-            // CASPaxosMessage.rewriteTombstone). At a floor of the ballot
-            // (the collection's prepare promised through the floor; a
-            // repeated copy; or the key removed, or the floor raised by a
-            // peer, at that ballot) it is accepted with nothing to write:
-            // the key is absent and the floor where taking it would put it.
-            let register = absentRegister
-            guard ballot >= register.promised || ballot == state.removalFloor else {
-                return refuse(id, ballot, register, to: sender, into: &effects)
-            }
-            if ballot != state.removalFloor {
-                counters.tombstonesTakenAsRemoved += 1
-                persist(.removalFloor(ballot), into: &effects)
-            }
+            // Accepted and removed at once, at any ballot: the floor, raised
+            // to the ballot if below it, refuses what the tombstone's
+            // promise would have. A floor already there (the collection's
+            // prepare promised through it, a repeated copy, another
+            // collection) is the state taking it leaves: the key absent,
+            // the floor at or above the ballot (see
+            // CASPaxosMessage.rewriteTombstone).
+            raiseFloor(to: ballot, counting: \.tombstonesTakenAsRemoved, into: &effects)
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):
@@ -185,6 +177,16 @@ public struct Acceptor {
             .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
+    }
+
+    /// Raises the removal floor to `ballot` if it is below, counting it in
+    /// `counter`.
+    private mutating func raiseFloor(
+        to ballot: Ballot, counting counter: WritableKeyPath<AcceptorCounters, Int>, into effects: inout [CASPaxosEffect]
+    ) {
+        guard ballot > state.removalFloor else { return }
+        counters[keyPath: counter] += 1
+        persist(.removalFloor(ballot), into: &effects)
     }
 
     /// Accepts `value` at `ballot` for `key` and promises `promised` (the

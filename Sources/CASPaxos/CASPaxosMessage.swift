@@ -83,24 +83,27 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// Garbage collection's phase 2 for a tombstone (its re-write, which
     /// every acceptor must take): an ``accept(requestID:key:ballot:age:value:nextBallot:version:)``
     /// of no value and no next ballot, which an acceptor holding no
-    /// register for `key` takes without storing one: it raises its
-    /// removal floor to `ballot`, as if it had accepted the tombstone and
-    /// removed it at once, and answers
-    /// ``accepted(requestID:)``. An acceptor holding the key takes it as
-    /// that accept. So a full acceptor that removed the key in an earlier
-    /// run of the collection no longer refuses the run that finishes it.
+    /// register for `key` takes without storing one, at any ballot: it
+    /// raises its removal floor to `ballot` if below, as if it had accepted
+    /// the tombstone and removed it at once, and answers
+    /// ``accepted(requestID:)`` (the key absent, its floor at or above the
+    /// ballot, is the state that leaves). An acceptor holding the key takes
+    /// it as that accept. So a full acceptor that does not hold the key no
+    /// longer refuses the collection.
     case rewriteTombstone(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
     /// Garbage collection's phase 1 for its re-write: a
     /// ``prepare(requestID:key:ballot:age:version:)`` that an acceptor
     /// holding ``CASPaxosConfiguration/maximumRegisters`` registers, none
-    /// of them the key's, promises by raising its removal floor to
-    /// `ballot` (durable, as a stored promise is), where a prepare would be
-    /// refused with ``registersFull(requestID:)``: the floor refuses every
-    /// lower ballot, and the collection's
-    /// ``rewriteTombstone(requestID:key:ballot:age:version:)`` at `ballot`
-    /// is taken at a floor of its ballot. Otherwise answered as a prepare.
-    /// So acceptors that are full and do not hold the key no longer stop
-    /// its collection.
+    /// of them the key's, promises at any ballot, raising its removal floor
+    /// to `ballot` if below (durable, as a stored promise is), where a
+    /// prepare would be refused with ``registersFull(requestID:)``. The
+    /// key is absent, so nothing accepted for it is above the floor; the
+    /// floor refuses every plain prepare and accept at or below it, for
+    /// every key the acceptor lacks (the collection's own write-back of a
+    /// value included), and the collection's
+    /// ``rewriteTombstone(requestID:key:ballot:age:version:)`` is taken.
+    /// Otherwise answered as a prepare. So acceptors that are full and do
+    /// not hold the key no longer stop its collection.
     case collectionPrepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
 
     /// Garbage collection, to a proposer: forget the cached ballot of

@@ -36,8 +36,11 @@ struct FullAcceptorTests {
         var promisedByFloor = 0
     }
 
-    static func run(seed: UInt64, configuration: CASPaxosConfiguration) throws -> (SimulatedCASCluster, Run) {
-        let cluster = try SimulatedCASCluster(seed: seed, link: LinearizabilityTests.faultyLink, configuration: configuration)
+    static func run(
+        seed: UInt64, configuration: CASPaxosConfiguration, fileStorage: Bool = false
+    ) throws -> (SimulatedCASCluster, Run) {
+        let cluster = try SimulatedCASCluster(
+            seed: seed, fileStorage: fileStorage, link: LinearizabilityTests.faultyLink, configuration: configuration)
         var random = cluster.network.makeRandomGenerator()
         var run = Run()
         func startClient(_ client: Int, proposer: Int, remaining: Int) {
@@ -79,9 +82,13 @@ struct FullAcceptorTests {
         return (cluster, run)
     }
 
-    @Test("writes refused for room, deletes and collections, an acceptor crashing: linearizable, and every collection completes", arguments: LinearizabilityTests.seeds(1...20))
-    func collectionsComplete(seed: UInt64) throws {
-        let (cluster, run) = try Self.run(seed: seed, configuration: Self.configuration)
+    /// With file storage, the crashed acceptor restarts from its log: the
+    /// floors it raised to promise and to take re-writes must be there.
+    @Test(
+        "writes refused for room, deletes and collections, an acceptor crashing: linearizable, and every collection completes",
+        arguments: LinearizabilityTests.seeds(1...20).map { ($0, false) } + LinearizabilityTests.seeds(21...25).map { ($0, true) })
+    func collectionsComplete(seed: UInt64, fileStorage: Bool) throws {
+        let (cluster, run) = try Self.run(seed: seed, configuration: Self.configuration, fileStorage: fileStorage)
         #expect(cluster.unfinished == 0, "seed \(seed): \(cluster.unfinished) operations never ended")
         #expect(run.collections.count == run.collectionsStarted, "seed \(seed): \(run.collections.count) of \(run.collectionsStarted) collections ended")
         #expect(run.collections.allSatisfy { if case .success = $0 { true } else { false } }, "seed \(seed): \(run.collections)")

@@ -29,7 +29,8 @@ import EventCore
 ///   the fence's version with another digest, is refused with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``;
 /// - an absent key refuses every ballot up to ``AcceptorSnapshot/removalFloor``
 ///   (as if it had promised the least ballot above it), so no ballot of a
-///   removed tombstone's time can write it again;
+///   removed tombstone's time can write it again; a collection's messages
+///   are the exceptions below, which store nothing;
 /// - a collection's re-write of a tombstone
 ///   (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``)
 ///   for an absent key is taken at any ballot, the removal floor raised
@@ -280,9 +281,10 @@ public struct Acceptor {
             return register
         }
         // Ballots up to the floor are refused: as if the least ballot
-        // above it had been promised (a delayed copy of a collection's
-        // re-write at the floor would otherwise make the key again, a
-        // tombstone nothing collects).
+        // above it had been promised (a delayed accept of a collection's
+        // re-write at the floor, sent as a plain accept with
+        // isTombstoneRewriteEnabled off, would otherwise make the key
+        // again, a tombstone nothing collects).
         let register = absentRegister
         if let changed = change(register), changed != register {
             guard state.table.count < configuration.maximumRegisters else {

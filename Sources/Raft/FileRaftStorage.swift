@@ -302,9 +302,9 @@ public final class FileRaftStorage: RaftStorage {
             // A crash between saving the snapshot and restarting the log.
             try restartLog(after: snapshot)
         }
-        try removeFiles(recovery.obsoleteFiles)
+        try removeFiles(recovery.obsoleteFiles + recovery.supersededSegments)
         // Superseded segments stay gone, as after startSegment(_:record:restartsLog:).
-        if options.sync, recovery.obsoleteFiles.contains(where: { StorageFileName.parseSegment($0) != nil }) {
+        if options.sync, !recovery.supersededSegments.isEmpty {
             try io { () throws(DurableFileError) in try DurableFile.synchronizeDirectory(directory) }
             syncCount += 1
         }

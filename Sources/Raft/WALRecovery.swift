@@ -37,12 +37,14 @@ struct WALRecovery {
     /// Bytes of a torn tail at the end of the last segment, for the store
     /// to cut off (past ``lastSegmentSize``).
     private(set) var truncatedBytes = 0
-    /// Files no longer needed, to remove once the store is open, in that
-    /// order: temporary files, older snapshots, superseded segments newest
-    /// first (a crash between two removals then leaves the oldest
-    /// superseded segments, which the log still replays past; removed
-    /// oldest first, the next one left would start after a gap).
+    /// Files no longer needed, to remove once the store is open: temporary
+    /// files and older snapshots.
     private(set) var obsoleteFiles: [String] = []
+    /// Segments a later one supersedes, to remove after ``obsoleteFiles``,
+    /// newest first (a crash between two removals then leaves the oldest,
+    /// which the log still replays past; removed oldest first, the next
+    /// one left would start after a gap).
+    private(set) var supersededSegments: [String] = []
 
     /// Whether the log holds anything a replica acknowledged: a term, a
     /// vote, a commit index, an entry or a snapshot. A log created and
@@ -81,10 +83,8 @@ struct WALRecovery {
             try replaySegment(path, sequence: numbers.sequence, firstIndex: numbers.firstIndex,
                               isLast: position == found.count - 1)
         }
-        let superseded = obsoleteFiles.filter { StorageFileName.parseSegment($0) != nil }
-        obsoleteFiles.removeAll { StorageFileName.parseSegment($0) != nil }
         // Names carry the sequence in 20 digits: newest first is descending.
-        obsoleteFiles += superseded.sorted(by: >)
+        supersededSegments.sort(by: >)
         if found.isEmpty, snapshot != nil {
             throw RaftStorageError(.missingSegment, file: directory,
                                    detail: "a snapshot but no log segment (the hard state is lost)")
@@ -147,7 +147,7 @@ struct WALRecovery {
         let previous = header.firstIndex - 1
         if previous >= stored.base.index, previous <= stored.lastIndex, stored.term(at: previous) == header.previousTerm {
             stored.removeSuffix(after: previous)
-            obsoleteFiles += segments.filter { $0.header.firstIndex >= header.firstIndex }.map(\.name)
+            supersededSegments += segments.filter { $0.header.firstIndex >= header.firstIndex }.map(\.name)
             segments.removeAll { $0.header.firstIndex >= header.firstIndex }
         } else if let snapshot, previous <= snapshot.index {
             if previous == snapshot.index, header.previousTerm != snapshot.term {
@@ -157,7 +157,7 @@ struct WALRecovery {
                         + "the snapshot there is of term \(snapshot.term)")
             }
             stored.reset(after: previous, term: header.previousTerm)
-            obsoleteFiles += segments.map(\.name)
+            supersededSegments += segments.map(\.name)
             segments = []
         } else if previous > stored.lastIndex {
             throw RaftStorageError(

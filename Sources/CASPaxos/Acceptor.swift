@@ -93,7 +93,7 @@ public struct Acceptor {
             effects.append(.send(.unrecordedPromise(requestID: id, removalFloor: removalFloorNamed), to: sender))
         case .collectionPrepare(let id, let key, let ballot, let age, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
-            guard state.register(key) == nil, state.table.count >= configuration.maximumRegisters else {
+            guard state.register(key) == nil, isFull else {
                 return prepare(id, key, ballot, from: sender, into: &effects)
             }
             // Full, without the key: promised through the floor, raised to
@@ -225,6 +225,10 @@ public struct Acceptor {
             .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
     }
 
+    /// Whether the acceptor holds ``CASPaxosConfiguration/maximumRegisters``
+    /// registers: a new key cannot be stored.
+    private var isFull: Bool { state.table.count >= configuration.maximumRegisters }
+
     /// The removal floor, as a promise of a key that accepted nothing names
     /// it (nil if no key was ever removed).
     private var removalFloorNamed: Ballot? { state.removalFloor != .zero ? state.removalFloor : nil }
@@ -287,7 +291,7 @@ public struct Acceptor {
         // again, a tombstone nothing collects).
         let register = absentRegister
         if let changed = change(register), changed != register {
-            guard state.table.count < configuration.maximumRegisters else {
+            guard !isFull else {
                 counters.registersRefused += 1
                 return nil
             }

@@ -431,8 +431,7 @@ public final class CASPaxosNode {
     private func route(_ message: CASPaxosMessage, from sender: Endpoint, now: Instant) -> Bool {
         switch message {
         case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
-            .listKeys,
-            .setMinimumVersion:
+            .listKeys, .setMinimumVersion:
             acceptor?.receive(message, from: sender, into: &effects) != nil
         case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
             .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:

@@ -317,8 +317,7 @@ public struct Proposer {
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
         case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
-            .listKeys,
-            .setMinimumVersion:
+            .listKeys, .setMinimumVersion:
             counters.unexpectedMessages += 1
         }
     }
@@ -508,14 +507,14 @@ public struct Proposer {
         let requestID = newRequestID()
         let attemptDeadline = now.advanced(by: timeouts.attempt)
         guard
-            let (key, ballot, previous, retired) = proposals.update(proposalID, { proposal in
+            let (key, ballot, previous, retired, rewritesTombstone) = proposals.update(proposalID, { proposal in
                 proposal.newValue = newValue
                 proposal.sentAccepts.append((proposal.ballot, newValue))
                 let previous = proposal.lastAccept?.requestID
                 proposal.nextBallot = nextBallot
                 let retired = Self.startPhase(&proposal, .accepting, requestID, attemptDeadline)
                 proposal.lastAccept = LastAccept(requestID: requestID, ballot: proposal.ballot, sentAt: now)
-                return (proposal.key, proposal.ballot, previous, retired)
+                return (proposal.key, proposal.ballot, previous, retired, proposal.acceptNeedsEveryAcceptor)
             })
         else { return }
         if let previous { proposalByRequest.remove(previous) }
@@ -524,7 +523,7 @@ public struct Proposer {
         // A collection's re-write of a tombstone: an acceptor that holds
         // no register for the key takes it without storing one.
         let message: CASPaxosMessage =
-            needsEveryAcceptor && newValue == nil && configuration.isTombstoneRewriteEnabled
+            rewritesTombstone && configuration.isTombstoneRewriteEnabled
             ? .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
             : .accept(
                 requestID: requestID, key: key, ballot: ballot, age: age, value: newValue, nextBallot: nextBallot,

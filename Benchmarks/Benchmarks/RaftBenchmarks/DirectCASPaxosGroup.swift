@@ -236,8 +236,7 @@ final class DirectCASPaxosGroup {
     private func route(_ message: CASPaxosMessage, to node: Int, from sender: Endpoint) {
         switch message {
         case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
-            .listKeys,
-            .setMinimumVersion:
+            .listKeys, .setMinimumVersion:
             acceptors[node].receive(message, from: sender, into: &effects)
         case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
             .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:

@@ -337,7 +337,7 @@ package final class PowerLossJournal: Sendable {
 
     /// What a crash may leave of `file`: its synced contents with its
     /// changes since up to a point, the next write perhaps in part, and
-    /// perhaps one sector of the bytes written since as zeros.
+    /// perhaps some 512-byte sectors of the bytes written since as zeros.
     private static func crashContents(of file: FileModel, using random: inout SeededRandomGenerator) -> [UInt8] {
         let kept = Int.random(in: 0...file.changes.count, using: &random)
         var bytes = file.synced

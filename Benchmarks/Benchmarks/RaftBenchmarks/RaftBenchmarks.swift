@@ -202,29 +202,38 @@ func benchmarks() {
 
     // Issue 7's target in interleaved pairs (registerPairedRuns) with
     // Raft.Pipelined.InMemory (the counting state machine, 200,000
-    // commits): the CASPaxos ops/s as a share of Raft's commits/s, in
-    // hundredths ("vs Raft %").
-    // - CASPaxosDirect.Pipelined.VersusRaft: DirectCASPaxosGroup as in
-    //   CASPaxosDirect.Pipelined.InMemory, 200,000 writes;
+    // commits), or with Raft.Pipelined.KeyValue: the CASPaxos ops/s as a
+    // share of Raft's commits/s, in hundredths ("vs Raft %").
+    // - CASPaxosDirect.Pipelined.VersusRaft (and .VersusRaftKeyValue):
+    //   DirectCASPaxosGroup as in CASPaxosDirect.Pipelined.InMemory,
+    //   200,000 writes;
     // - CASPaxosDirect.Floor.VersusRaft: RegisterWriteFloor, the least work
-    //   any CASPaxos write costs in this harness, 200,000 writes.
-    func registerVersusRaft(_ name: String, _ run: @escaping () throws -> Double) {
+    //   any CASPaxos write costs in this harness, 200,000 writes;
+    // - CASPaxosDirect.FloorWithStore.VersusRaft: the same, each acceptor
+    //   also keeping a store copy of its registers (the target's in-memory
+    //   stores).
+    func registerVersusRaft(_ name: String, keyValue: Bool = false, _ run: @escaping () throws -> Double) {
         registerPairedRuns(
             name, ratio: versusRaft, chorusMetric: opsPerSecond, peerMetric: commitsPerSecond, chorus: run,
             peer: {
-                let group = try DirectRaftGroup(RaftGroupSetup())
+                let setup = keyValue ? RaftGroupSetup(makeStateMachine: { _ in KeyValueStateMachine() }) : RaftGroupSetup()
+                let group = try DirectRaftGroup(setup)
                 try group.elect()
                 return try group.runClosedLoop(inFlight: 1_000, commits: 200_000).commitsPerSecond
             })
     }
-    registerVersusRaft("CASPaxosDirect.Pipelined.VersusRaft") {
-        let group = try DirectCASPaxosGroup(keys: 1_000)
-        try group.warmUp()
-        return try group.runClosedLoop(operations: 200_000).opsPerSecond
+    for (name, keyValue) in [("VersusRaft", false), ("VersusRaftKeyValue", true)] {
+        registerVersusRaft("CASPaxosDirect.Pipelined.\(name)", keyValue: keyValue) {
+            let group = try DirectCASPaxosGroup(keys: 1_000)
+            try group.warmUp()
+            return try group.runClosedLoop(operations: 200_000).opsPerSecond
+        }
     }
-    registerVersusRaft("CASPaxosDirect.Floor.VersusRaft") {
-        let floor = RegisterWriteFloor(keys: 1_000)
-        _ = try floor.runClosedLoop(operations: 1_000)
-        return try floor.runClosedLoop(operations: 200_000)
+    for (name, keepsStoreCopy) in [("Floor", false), ("FloorWithStore", true)] {
+        registerVersusRaft("CASPaxosDirect.\(name).VersusRaft") {
+            let floor = RegisterWriteFloor(keys: 1_000, keepsStoreCopy: keepsStoreCopy)
+            _ = try floor.runClosedLoop(operations: 1_000)
+            return try floor.runClosedLoop(operations: 200_000)
+        }
     }
 }

@@ -22,6 +22,13 @@ import WireCodec
 /// state, the proposer's value cache (only its ballot counter is kept), and
 /// the checks on hostile input. The third acceptance is counted and
 /// dropped, as a real proposer drops it.
+///
+/// With `keepsStoreCopy`, each acceptor also keeps a store's copy of its
+/// registers, as issue 7's target asks (in-memory stores): a second
+/// table, updated in place like the first, the least an
+/// ``InMemoryAcceptorStore`` (an `AcceptorSnapshot` of its own, from which
+/// the acceptor restarts) can cost. That one lookup more per acceptor is
+/// the floor of any write of the target's shape.
 final class RegisterWriteFloor {
     /// An acceptor's register: its promise, the accepted ballot and value.
     private struct Register {
@@ -43,6 +50,9 @@ final class RegisterWriteFloor {
     private static let limits = WireLimits(maximumFrameLength: 1 << 24)
 
     @exclusivity(unchecked) private var registers: [[Key: Register]] = [[:], [:], [:]]
+    /// Each acceptor's store copy of its registers (with `keepsStoreCopy`).
+    @exclusivity(unchecked) private var storeCopies: [[Key: Register]] = [[:], [:], [:]]
+    private let keepsStoreCopy: Bool
     /// The proposer's last ballot counter per key (one round trip per
     /// write: the last accept promised the next ballot).
     @exclusivity(unchecked) private var ballots: [UInt64]
@@ -55,7 +65,8 @@ final class RegisterWriteFloor {
     private let keys: [[UInt8]]
     private let value: [UInt8]
 
-    init(keys keyCount: Int, valueSize: Int = 64) {
+    init(keys keyCount: Int, valueSize: Int = 64, keepsStoreCopy: Bool = false) {
+        self.keepsStoreCopy = keepsStoreCopy
         keys = (0..<keyCount).map { Array("key-\($0)".utf8) }
         value = [UInt8](repeating: 0x2A, count: valueSize)
         ballots = Array(repeating: 0, count: keyCount)
@@ -121,26 +132,43 @@ final class RegisterWriteFloor {
     /// unless the key's register promised more; returns whether it did.
     /// Allocates nothing once every key has a register: the key is looked
     /// up through a reused buffer, and a value of the same size is copied
-    /// over the register's.
+    /// over the register's (and over its store copy's).
     private func store(
         key: UnsafeRawBufferPointer, ballot: UInt64, next: UInt64, value: UnsafeRawBufferPointer, at acceptor: Int
     ) -> Bool {
         lookup.bytes.removeAll(keepingCapacity: true)
         lookup.bytes.append(contentsOf: key)
         guard let index = registers[acceptor].index(forKey: lookup) else {
-            registers[acceptor][Key(bytes: Array(key))] = Register(
-                promised: next, accepted: ballot, value: Array(value))
+            let register = Register(promised: next, accepted: ballot, value: Array(value))
+            registers[acceptor][Key(bytes: Array(key))] = register
+            // Its own value buffer, overwritten in place as the register's is.
+            if keepsStoreCopy { storeCopies[acceptor][Key(bytes: Array(key))] = Self.copy(of: register) }
             return true
         }
         guard registers[acceptor].values[index].promised <= ballot else { return false }
-        registers[acceptor].values[index].promised = next
-        registers[acceptor].values[index].accepted = ballot
-        if registers[acceptor].values[index].value.count == value.count {
-            registers[acceptor].values[index].value.withUnsafeMutableBytes { $0.copyMemory(from: value) }
-        } else {
-            registers[acceptor].values[index].value = Array(value)
+        Self.overwrite(&registers[acceptor].values[index], ballot: ballot, next: next, value: value)
+        if keepsStoreCopy, let copy = storeCopies[acceptor].index(forKey: registers[acceptor].keys[index]) {
+            Self.overwrite(&storeCopies[acceptor].values[copy], ballot: ballot, next: next, value: value)
         }
         return true
+    }
+
+    private static func copy(of register: Register) -> Register {
+        Register(promised: register.promised, accepted: register.accepted, value: Array(register.value))
+    }
+
+    /// Sets `register` to `value` accepted at `ballot`, `next` promised; a
+    /// value of the same size is copied over the register's.
+    private static func overwrite(
+        _ register: inout Register, ballot: UInt64, next: UInt64, value: UnsafeRawBufferPointer
+    ) {
+        register.promised = next
+        register.accepted = ballot
+        if register.value.count == value.count {
+            register.value.withUnsafeMutableBytes { $0.copyMemory(from: value) }
+        } else {
+            register.value = Array(value)
+        }
     }
 
     /// The proposer: `acceptor`'s answers; returns the writes completed.

@@ -45,7 +45,10 @@ import EventCore
 /// - the maps the network feeds are bounded: registers by
 ///   ``CASPaxosConfiguration/maximumRegisters``, minimum ages by
 ///   ``CASPaxosConfiguration/maximumTrackedProposers`` (over either, the
-///   message is refused or dropped, and counted).
+///   message is refused or dropped, and counted); at the register limit,
+///   a new key first takes the room of the oldest register holding only a
+///   promise (a prepare whose accept never came), whose promise the
+///   removal floor then keeps.
 public struct Acceptor {
     /// The validated configuration.
     public let configuration: CASPaxosConfiguration
@@ -56,6 +59,8 @@ public struct Acceptor {
     /// The keys in byte order for key listings: built at the first listing,
     /// then kept up to date by every write.
     private var keyIndex: SortedKeyIndex?
+    /// The registers holding a promise and nothing accepted, oldest first.
+    private var promiseOnly: PromiseOnlyRegisters
 
     /// Creates an acceptor from the state its store recovered.
     ///
@@ -66,6 +71,7 @@ public struct Acceptor {
         try configuration.validate()
         self.configuration = configuration
         state = snapshot
+        promiseOnly = PromiseOnlyRegisters(snapshot.table.lazy.filter { $0.value.accepted == .zero }.map(\.key.bytes))
     }
 
     /// The register of `key`, if the acceptor holds one.
@@ -280,7 +286,12 @@ public struct Acceptor {
             let register = state.table.values[index]
             if let changed = change(register), changed != register {
                 state.table.values[index] = changed
-                effects.append(.persist(.register(key: state.table.keys[index].bytes, state: changed)))
+                let key = state.table.keys[index].bytes
+                if register.accepted == .zero {
+                    // Promised again (the youngest now), or a value accepted.
+                    if changed.accepted == .zero { promiseOnly.append(key) } else { promiseOnly.remove(key) }
+                }
+                effects.append(.persist(.register(key: key, state: changed)))
             }
             return register
         }
@@ -291,13 +302,31 @@ public struct Acceptor {
         // again, a tombstone nothing collects).
         let register = absentRegister
         if let changed = change(register), changed != register {
-            guard !isFull else {
+            guard !isFull || foldPromiseOnlyRegister(into: &effects) else {
                 counters.registersRefused += 1
                 return nil
             }
             persist(.register(key: key, state: changed), into: &effects)
         }
         return register
+    }
+
+    /// Makes room for a new key by removing the oldest register that holds
+    /// a promise and nothing accepted, its promise kept by the removal
+    /// floor (raised to the ballot just below it, if lower); returns
+    /// whether there was one.
+    ///
+    /// For that key nothing changes: absent, it reads as nothing accepted,
+    /// as it did, and refuses the ballots below the least one above the
+    /// floor, which is at least its promise. The other absent keys refuse
+    /// a little more: safe, a refused proposer fast-forwards. A promise the
+    /// floor names is one more reason for a retried proposal to end
+    /// indeterminate (see ``Proposer``), a cost paid only when full.
+    private mutating func foldPromiseOnlyRegister(into effects: inout [CASPaxosEffect]) -> Bool {
+        guard let key = promiseOnly.removeOldest(), let register = state.register(key) else { return false }
+        counters.promiseOnlyRegistersFolded += 1
+        persist(.remove(key: key, floor: register.promised.predecessor), into: &effects)
+        return true
     }
 
     private mutating func refuse(
@@ -318,6 +347,11 @@ public struct Acceptor {
     }
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {
+        switch write {
+        case .register(let key, let register) where register.accepted == .zero: promiseOnly.append(key)
+        case .remove(let key, _): promiseOnly.remove(key)
+        case .register, .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration, .minimumVersion: break
+        }
         if keyIndex != nil {
             switch write {
             case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)

@@ -35,7 +35,8 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// such messages from the network.
     public var invalidBallots = 0
     /// Prepares and accepts for a new key refused because the acceptor holds
-    /// ``CASPaxosConfiguration/maximumRegisters`` registers.
+    /// ``CASPaxosConfiguration/maximumRegisters`` registers, none of them
+    /// holding a promise only (see ``promiseOnlyRegistersFolded``).
     public var registersRefused = 0
     /// Minimum-age updates dropped unanswered because they list more
     /// proposers than ``CASPaxosConfiguration/maximumTrackedProposers``.
@@ -45,6 +46,11 @@ public struct AcceptorCounters: Hashable, Sendable {
     public var minimumAgesForgotten = 0
     /// Registers removed by garbage collection.
     public var registersRemoved = 0
+    /// Registers holding a promise and nothing accepted (a prepare whose
+    /// accept never came) removed to make room for a new key, oldest
+    /// first, at ``CASPaxosConfiguration/maximumRegisters``: their promises
+    /// are kept by the removal floor.
+    public var promiseOnlyRegistersFolded = 0
     /// Replies and messages meant for proposers that reached this acceptor.
     public var unexpectedMessages = 0
 

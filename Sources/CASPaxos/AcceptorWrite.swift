@@ -5,8 +5,9 @@ import EventCore
 public enum AcceptorWrite: Hashable, Sendable {
     /// The register of `key` is now `state`.
     case register(key: [UInt8], state: RegisterState)
-    /// The register of `key` was removed by garbage collection; ballots up
-    /// to `floor` are refused for every absent key from now on.
+    /// The register of `key` was removed (by garbage collection, or folded
+    /// into the floor to make room: a promise with nothing accepted);
+    /// ballots up to `floor` are refused for every absent key from now on.
     case remove(key: [UInt8], floor: Ballot)
     /// Ballots up to `floor` are refused for every absent key from now on:
     /// the floor of the acceptors a joining acceptor is added to.

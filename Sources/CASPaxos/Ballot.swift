@@ -41,6 +41,13 @@ public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
             : Ballot(counter: counter + 1, proposer: NodeID(0))
     }
 
+    /// The greatest ballot below this one (the previous proposer ID at the
+    /// same counter); zero's is zero.
+    var predecessor: Ballot {
+        if proposer.rawValue > 0 { return Ballot(counter: counter, proposer: NodeID(proposer.rawValue - 1)) }
+        return counter > 0 ? Ballot(counter: counter - 1, proposer: NodeID(UInt64.max)) : self
+    }
+
     /// `counter.proposer`, as in `17.00000000000000a3`.
     public var description: String { "\(counter).\(proposer)" }
 }

@@ -92,8 +92,12 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// Default 4,096.
     public var maximumCachedKeys = 4_096
 
-    /// Registers an acceptor holds (1 ... 2³⁰). A prepare or accept that
-    /// would store a new key beyond it is refused with
+    /// Registers an acceptor holds (1 ... 2³⁰). At the limit, a prepare or
+    /// accept that would store a new key first takes the room of the
+    /// oldest register holding a promise and nothing accepted (one a
+    /// prepare left whose accept never came), keeping its promise in the
+    /// removal floor (``AcceptorCounters/promiseOnlyRegistersFolded``);
+    /// without one, it is refused with
     /// ``CASPaxosMessage/registersFull(requestID:)`` (counted in
     /// ``AcceptorCounters/registersRefused``): hostile traffic cannot grow
     /// an acceptor without bound. A proposal such refusals leave short of a

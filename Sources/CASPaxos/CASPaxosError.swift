@@ -52,7 +52,8 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// instead).
         case staleConfiguration
         /// Acceptors refused to store the key: each holds
-        /// ``CASPaxosConfiguration/maximumRegisters`` registers, and too
+        /// ``CASPaxosConfiguration/maximumRegisters`` registers, each with
+        /// a value or a tombstone accepted, and too
         /// many of them for a quorum (for a garbage collection's tombstone
         /// re-write, which needs every acceptor, one).
         /// No retry succeeds until keys are deleted and collected, or the

@@ -72,8 +72,9 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case staleConfiguration(requestID: UInt64, minimumVersion: ConfigurationVersion)
     /// Refused: the acceptor holds
     /// ``CASPaxosConfiguration/maximumRegisters`` registers, none of them
-    /// the key's, and stored nothing: the promise or acceptance would have
-    /// needed a register of its own. (A ballot at or below its removal
+    /// the key's and none holding only a promise (it would have taken the
+    /// oldest such one's room), and stored nothing: the promise or
+    /// acceptance would have needed a register of its own. (A ballot at or below its removal
     /// floor is answered with a conflict instead, as by an acceptor with
     /// room: it may have accepted that ballot for a key it removed since.
     /// A ``rewriteTombstone(requestID:key:ballot:age:version:)`` of a key

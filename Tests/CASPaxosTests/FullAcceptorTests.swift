@@ -4,7 +4,8 @@ import Simulation
 import Testing
 
 /// Acceptors with room for fewer registers than the keys clients use, in
-/// the simulator: writes to new keys are refused for room
+/// the simulator: writes (blind, and compare-and-sets that create a key
+/// only if absent) to new keys are refused for room
 /// (``CASPaxosError/Code/registersFull``), deletes and their collections
 /// free room, an acceptor crashes and restarts meanwhile, and the link
 /// loses, repeats and reorders messages. The history must be
@@ -34,6 +35,7 @@ struct FullAcceptorTests {
         var collectionsStarted = 0
         var collections: [Result<Void, CASPaxosError>] = []
         var promisedByFloor = 0
+        var promiseOnlyFolded = 0
     }
 
     static func run(
@@ -52,12 +54,17 @@ struct FullAcceptorTests {
                     if case .failure(let error) = result, error.code == .registersFull { run.refusedForRoom += 1 }
                     startClient(client, proposer: proposer, remaining: remaining - 1)
                 }
-                switch Int.random(in: 0..<3, using: &random) {
+                let value: [UInt8] = [UInt8(truncatingIfNeeded: client), UInt8(truncatingIfNeeded: remaining)]
+                switch Int.random(in: 0..<4, using: &random) {
                 case 0:
                     cluster.perform(.read, key: key, client: client, proposer: proposer, then: next)
                 case 1:
-                    let value: [UInt8] = [UInt8(truncatingIfNeeded: client), UInt8(truncatingIfNeeded: remaining)]
                     cluster.perform(.write(value), key: key, client: client, proposer: proposer, then: next)
+                case 2:
+                    // Created only if absent: what a promise lost from a
+                    // full acceptor would let two proposers both do.
+                    cluster.perform(
+                        .compareAndSet(expected: nil, new: value), key: key, client: client, proposer: proposer, then: next)
                 default:
                     cluster.delete(
                         key, client: client, proposer: proposer, collected: { run.collections.append($0) },
@@ -79,6 +86,9 @@ struct FullAcceptorTests {
         cluster.network.schedule(at: cluster.network.now + .milliseconds(400)) { $0.restart(down) }
         cluster.network.run(for: .seconds(8))
         run.promisedByFloor = cluster.acceptors.reduce(0) { $0 + ($1?.counters.acceptor.promisesByFloor ?? 0) }
+        run.promiseOnlyFolded = cluster.acceptors.reduce(0) {
+            $0 + ($1?.counters.acceptor.promiseOnlyRegistersFolded ?? 0)
+        }
         return (cluster, run)
     }
 
@@ -99,16 +109,22 @@ struct FullAcceptorTests {
     }
 
     /// The workload does reach what it is for, over its seeds: refusals for
-    /// room, and collections' prepares promised without a register.
-    @Test("the workload fills acceptors and promises collections' prepares without registers")
+    /// room, collections' prepares promised without a register, and
+    /// promise-only registers (writes refused by full acceptors, or cut
+    /// short, after their prepare) giving their room to new keys.
+    @Test("the workload fills acceptors, promises collections' prepares without registers, and folds promise-only registers")
     func workloadReachesFullAcceptors() throws {
         var refused = 0
         var promised = 0
+        var folded = 0
         for seed in UInt64(1)...5 {
             let (_, run) = try Self.run(seed: seed, configuration: Self.configuration)
             refused += run.refusedForRoom
             promised += run.promisedByFloor
+            folded += run.promiseOnlyFolded
         }
-        #expect(refused > 0 && promised > 0, "refused \(refused), promised through the floor \(promised)")
+        #expect(
+            refused > 0 && promised > 0 && folded > 0,
+            "refused \(refused), promised through the floor \(promised), promise-only registers folded \(folded)")
     }
 }

@@ -16,9 +16,13 @@ struct RegisterLimitTests {
     static let new = Array("new".utf8)
 
     /// An acceptor with room for one register, holding ``held`` as
-    /// `register`, and a removal floor of `floor`.
+    /// `register` (by default a value: a register holding only a promise
+    /// would make room for a new key), and a removal floor of `floor`.
     static func fullAcceptor(
-        floor: Ballot = .zero, holding register: RegisterState = RegisterState(promised: Ballot(counter: 50, proposer: NodeID(1)))
+        floor: Ballot = .zero,
+        holding register: RegisterState = RegisterState(
+            promised: Ballot(counter: 50, proposer: NodeID(1)), accepted: Ballot(counter: 40, proposer: NodeID(1)),
+            value: [0])
     ) throws -> Acceptor {
         var configuration = CASPaxosConfiguration()
         configuration.maximumRegisters = 1
@@ -197,5 +201,192 @@ struct RegisterLimitTests {
         let read = try reader.read(key: Self.new, now: cluster.now, into: &readEffects)
         let seen = cluster.finish(read, on: &reader, at: .loopbackV4(port: 102), startingWith: readEffects)
         #expect(try seen?.get() == [1])
+    }
+
+    // MARK: Promise-only registers make room
+
+    static func writes(_ effects: [CASPaxosEffect]) -> [AcceptorWrite] {
+        effects.compactMap { if case .persist(let write) = $0 { write } else { nil } }
+    }
+
+    /// `message`'s replies from `acceptor`, its writes applied to `store`
+    /// (as its driver applies them before the replies leave).
+    static func handle(
+        _ message: CASPaxosMessage, by acceptor: inout Acceptor, storingIn store: InMemoryAcceptorStore
+    ) -> [CASPaxosMessage] {
+        var effects: [CASPaxosEffect] = []
+        acceptor.receive(message, from: endpoints[0], into: &effects)
+        for write in writes(effects) { store.apply(write) }
+        return replies(effects)
+    }
+
+    static func ballot(_ counter: UInt64, _ proposer: UInt64) -> Ballot {
+        Ballot(counter: counter, proposer: NodeID(proposer))
+    }
+
+    /// A prepare whose accept never came leaves a register holding only a
+    /// promise. At the limit, a new key takes the room of the oldest such
+    /// register (by when it was last promised), and the removal floor
+    /// keeps that register's promise: for its key nothing changes.
+    @Test("a full acceptor makes room by folding its oldest promise-only register into the floor, which keeps its promise")
+    func promiseOnlyRegisterMakesRoom() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 3
+        var acceptor = try Acceptor(configuration: configuration)
+        let store = InMemoryAcceptorStore()
+        let (x, y, z, w) = (Array("x".utf8), Array("y".utf8), Array("z".utf8), Array("w".utf8))
+        func prepare(_ id: UInt64, _ key: [UInt8], _ ballot: Ballot) -> [CASPaxosMessage] {
+            Self.handle(
+                .prepare(requestID: id, key: key, ballot: ballot, age: 0, version: .zero), by: &acceptor, storingIn: store)
+        }
+        func accept(_ id: UInt64, _ key: [UInt8], _ ballot: Ballot) -> [CASPaxosMessage] {
+            Self.handle(
+                .accept(requestID: id, key: key, ballot: ballot, age: 0, value: [UInt8(id)], nextBallot: nil, version: .zero),
+                by: &acceptor, storingIn: store)
+        }
+        // x and z hold promises only (x promised again after z was), y a
+        // value.
+        _ = prepare(1, x, Self.ballot(10, 1))
+        _ = prepare(2, y, Self.ballot(11, 1))
+        #expect(accept(3, y, Self.ballot(11, 1)) == [.accepted(requestID: 3)])
+        _ = prepare(4, z, Self.ballot(12, 1))
+        _ = prepare(5, x, Self.ballot(13, 1))
+        #expect(acceptor.registerCount == 3)
+
+        // A new key takes z's room: z is the oldest promise.
+        var effects: [CASPaxosEffect] = []
+        acceptor.receive(
+            .prepare(requestID: 6, key: w, ballot: Self.ballot(14, 2), age: 0, version: .zero), from: Self.endpoints[0],
+            into: &effects)
+        for write in Self.writes(effects) { store.apply(write) }
+        #expect(
+            Self.writes(effects) == [
+                .remove(key: z, floor: Self.ballot(12, 0)),
+                .register(key: w, state: RegisterState(promised: Self.ballot(14, 2))),
+            ])
+        #expect(Self.replies(effects) == [.promise(requestID: 6, accepted: .zero, value: nil, removalFloor: Self.ballot(12, 0))])
+        #expect(acceptor.register(z) == nil && acceptor.snapshot.removalFloor == Self.ballot(12, 0))
+        #expect(acceptor.counters.promiseOnlyRegistersFolded == 1 && acceptor.counters.registersRefused == 0)
+
+        // z refuses what it refused (a prepare below its promise), and takes
+        // an accept at its promise, making room again: x goes, the oldest
+        // promise now (w was promised after it).
+        guard case .conflict(7, Self.ballot(12, 1), false)? = prepare(7, z, Self.ballot(11, 9)).first else {
+            Issue.record("z's promise was not kept")
+            return
+        }
+        #expect(accept(8, z, Self.ballot(12, 1)) == [.accepted(requestID: 8)])
+        #expect(acceptor.register(x) == nil && acceptor.register(z)?.value == [8])
+        #expect(acceptor.snapshot.removalFloor == Self.ballot(13, 0))
+        guard case .conflict(9, _, _)? = accept(9, x, Self.ballot(12, 5)).first else {
+            Issue.record("x's promise was not kept")
+            return
+        }
+        // w is the last promise-only register; once it holds a value, the
+        // acceptor holds values only, and refuses a new key.
+        #expect(accept(10, w, Self.ballot(14, 2)) == [.accepted(requestID: 10)])
+        #expect(prepare(11, Array("v".utf8), Self.ballot(20, 1)) == [.registersFull(requestID: 11)])
+        #expect(acceptor.counters.promiseOnlyRegistersFolded == 2 && acceptor.counters.registersRefused == 1)
+
+        // The store holds what the acceptor does, and an acceptor recovered
+        // from it has no promise-only register to fold.
+        #expect(store.snapshot == acceptor.snapshot)
+        var recovered = try Acceptor(recovering: store.load(), configuration: configuration)
+        #expect(
+            Self.handle(
+                .prepare(requestID: 12, key: Array("v".utf8), ballot: Self.ballot(20, 1), age: 0, version: .zero),
+                by: &recovered, storingIn: store) == [.registersFull(requestID: 12)])
+    }
+
+    @Test("an acceptor recovered with promise-only registers folds them in byte order, then in the order of its own promises")
+    func recoveredPromiseOnlyRegisters() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 3
+        let (a, b, c) = (Array("a".utf8), Array("b".utf8), Array("c".utf8))
+        var acceptor = try Acceptor(
+            recovering: AcceptorSnapshot(registers: [
+                b: RegisterState(promised: Self.ballot(5, 1)),
+                a: RegisterState(promised: Self.ballot(6, 1)),
+                c: RegisterState(promised: Self.ballot(7, 1), accepted: Self.ballot(7, 1), value: [7]),
+            ]),
+            configuration: configuration)
+        let store = InMemoryAcceptorStore(acceptor.snapshot)
+        var folded: [[UInt8]] = []
+        for (id, key) in [(1, "d"), (2, "e")] as [(UInt64, String)] {
+            let replies = Self.handle(
+                .prepare(requestID: id, key: Array(key.utf8), ballot: Self.ballot(9, 2), age: 0, version: .zero),
+                by: &acceptor, storingIn: store)
+            #expect(replies.count == 1 && !replies.contains(.registersFull(requestID: id)))
+            folded += [a, b].filter { acceptor.register($0) == nil && !folded.contains($0) }
+        }
+        // a's promise is the higher: the floor is just below it.
+        #expect(folded == [a, b] && acceptor.snapshot.removalFloor == Self.ballot(6, 0))
+        #expect(acceptor.counters.promiseOnlyRegistersFolded == 2 && store.snapshot == acceptor.snapshot)
+    }
+
+    /// The race a folded promise must not lose: B prepares `key` (ballot
+    /// Q), A prepares it higher (P) on a full acceptor, which then folds
+    /// the register to make room for another key. B's accept at Q must
+    /// still be refused there, or B and A both create the key from
+    /// nothing: two compare-and-sets from nil that succeed.
+    @Test("a folded promise still refuses a lower accept: two creations of one key cannot both succeed")
+    func foldedPromiseRefusesLowerAccept() throws {
+        var cluster = try Cluster()
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 2
+        let held = RegisterState(promised: Self.ballot(1, 1), accepted: Self.ballot(1, 1), value: [0])
+        cluster.acceptors[0] = try Acceptor(
+            recovering: AcceptorSnapshot(registers: [Self.held: held]), configuration: configuration)
+        let key = Array("created".utf8)
+        func create(_ value: UInt8) -> CASPaxosChange { { $0 == nil ? [value] : $0 } }
+        func ballot(of effects: [CASPaxosEffect]) -> Ballot? {
+            effects.lazy.compactMap { effect -> Ballot? in
+                if case .sendToEach(.prepare(_, _, let ballot, _, _), _) = effect { ballot } else { nil }
+            }.first
+        }
+        func answer(_ proposer: inout Proposer, _ replies: [(from: Endpoint, message: CASPaxosMessage)]) -> [CASPaxosEffect] {
+            var effects: [CASPaxosEffect] = []
+            for (from, reply) in replies { proposer.receive(reply, from: from, now: cluster.now, into: &effects) }
+            return effects
+        }
+        let (endpointA, endpointB) = (Endpoint.loopbackV4(port: 100), Endpoint.loopbackV4(port: 101))
+        var a = try DuplicatedAcceptTests.makeProposer(7)
+        var b = try DuplicatedAcceptTests.makeProposer(5)
+        var effects: [CASPaxosEffect] = []
+
+        // B is promised Q by acceptors 0 and 2, and sends its accept (held
+        // back); A is promised P > Q by 0 and 1, and sends its accept.
+        let idB = try b.propose(key: key, change: create(5), now: cluster.now, into: &effects)
+        let q = try #require(ballot(of: effects))
+        let acceptB = answer(&b, cluster.deliver(effects, from: endpointB, reaching: [0, 2]))
+        effects.removeAll()
+        let idA = try a.propose(key: key, change: create(7), now: cluster.now, into: &effects)
+        let p = try #require(ballot(of: effects))
+        #expect(q < p)
+        let acceptA = answer(&a, cluster.deliver(effects, from: endpointA, reaching: [0, 1]))
+
+        // Another key's prepare fills acceptor 0: the promise-only register
+        // of `key` (promised P) gives its room.
+        var c = try DuplicatedAcceptTests.makeProposer(9)
+        effects.removeAll()
+        _ = try c.propose(key: Array("other".utf8), change: create(9), now: cluster.now, into: &effects)
+        _ = cluster.deliver(effects, from: .loopbackV4(port: 102), reaching: [0])
+        #expect(cluster.acceptors[0].register(key) == nil && cluster.acceptors[0].counters.promiseOnlyRegistersFolded == 1)
+
+        // B's accept at Q reaches 0 and 2: 0 refuses it (the floor keeps P).
+        let repliesB = cluster.deliver(acceptB, from: endpointB, reaching: [0, 2])
+        #expect(repliesB.contains { if case .conflict = $0.message { $0.from == cluster.endpoints[0] } else { false } })
+        let afterB = answer(&b, repliesB)
+        // A's accept at P reaches 0 and 1: A created the key.
+        let resultA = cluster.finish(idA, on: &a, at: endpointA, startingWith: acceptA, reaching: 0..<2)
+        #expect(try resultA?.get() == [7])
+        // B, whose accept one acceptor took, finds A's value: it did not
+        // create the key.
+        let resultB = cluster.finish(idB, on: &b, at: endpointB, startingWith: afterB)
+        if case .success(let value)? = resultB { #expect(value == [7], "B created the key too") }
+        var reader = try DuplicatedAcceptTests.makeProposer(11)
+        effects.removeAll()
+        let read = try reader.read(key: key, now: cluster.now, into: &effects)
+        #expect(try cluster.finish(read, on: &reader, at: .loopbackV4(port: 103), startingWith: effects)?.get() == [7])
     }
 }

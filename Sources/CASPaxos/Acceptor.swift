@@ -300,14 +300,24 @@ public struct Acceptor {
         // re-write at the floor, sent as a plain accept with
         // isTombstoneRewriteEnabled off, would otherwise make the key
         // again, a tombstone nothing collects).
-        let register = absentRegister
-        if let changed = change(register), changed != register {
-            guard !isFull || foldPromiseOnlyRegister(into: &effects) else {
+        var register = absentRegister
+        guard var changed = change(register), changed != register else { return register }
+        if isFull {
+            guard foldPromiseOnlyRegister(into: &effects) else {
                 counters.registersRefused += 1
                 return nil
             }
-            persist(.register(key: key, state: changed), into: &effects)
+            // A promise alone is decided again under the floor the fold
+            // may have raised: one below it could not be kept (this key's
+            // own fold would take it). An acceptance stands: a register
+            // holding a value is never folded.
+            if changed.accepted == .zero {
+                register = absentRegister
+                guard let raised = change(register), raised != register else { return register }
+                changed = raised
+            }
         }
+        persist(.register(key: key, state: changed), into: &effects)
         return register
     }
 
@@ -316,12 +326,18 @@ public struct Acceptor {
     /// floor (raised to the ballot just below it, if lower); returns
     /// whether there was one.
     ///
-    /// For that key nothing changes: absent, it reads as nothing accepted,
-    /// as it did, and refuses the ballots below the least one above the
-    /// floor, which is at least its promise. The other absent keys refuse
-    /// a little more: safe, a refused proposer fast-forwards. A promise the
-    /// floor names is one more reason for a retried proposal to end
-    /// indeterminate (see ``Proposer``), a cost paid only when full.
+    /// That key, absent, reads as nothing accepted, as it did, and refuses
+    /// the ballots below the least one above the floor: at least what it
+    /// refused (more, if the floor was above its promise already). The
+    /// other absent keys refuse a little more: safe, a refused proposer
+    /// fast-forwards (its counter, for every key). A promise the floor
+    /// names is one more reason for a retried proposal to end
+    /// indeterminate (see ``Proposer``), a cost paid only when full. The
+    /// oldest is taken: the likeliest abandoned, the writes in flight
+    /// being the youngest. A full acceptor with none abandoned left takes
+    /// the room of writes in flight, which then fail indeterminate (their
+    /// accept refused for room) where a new key's prepare was refused
+    /// before, definitely.
     private mutating func foldPromiseOnlyRegister(into effects: inout [CASPaxosEffect]) -> Bool {
         guard let key = promiseOnly.removeOldest(), let register = state.register(key) else { return false }
         counters.promiseOnlyRegistersFolded += 1

@@ -10,8 +10,12 @@ public struct AcceptorSnapshot: Hashable, Sendable {
     }
     /// The minimum age garbage collection set per proposer.
     public var minimumAges: [NodeID: UInt64]
-    /// The highest promise of any removed register: an absent key behaves
-    /// as if it had promised this ballot.
+    /// Every ballot up to it is refused for an absent key, which behaves
+    /// as if it had promised the least ballot above it: at least the
+    /// highest promise of any register removed by garbage collection, and
+    /// at least the ballot just below the promise of any register holding
+    /// only a promise that was folded into it to make room (see
+    /// ``Acceptor``), or raised by a collection's messages.
     public var removalFloor: Ballot
     /// The latest configuration the proposer on the same node adopted (the
     /// highest version), if it ever adopted one: a node with both roles

@@ -270,7 +270,8 @@ struct RegisterLimitTests {
 
         // z refuses what it refused (a prepare below its promise), and takes
         // an accept at its promise, making room again: x goes, the oldest
-        // promise now (w was promised after it).
+        // promise now (w was promised after it). The acceptance stands,
+        // below the floor x's fold raises.
         guard case .conflict(7, Self.ballot(12, 1), false)? = prepare(7, z, Self.ballot(11, 9)).first else {
             Issue.record("z's promise was not kept")
             return
@@ -298,7 +299,7 @@ struct RegisterLimitTests {
                 by: &recovered, storingIn: store) == [.registersFull(requestID: 12)])
     }
 
-    @Test("an acceptor recovered with promise-only registers folds them in byte order, then in the order of its own promises")
+    @Test("an acceptor recovered with promise-only registers folds them in byte order")
     func recoveredPromiseOnlyRegisters() throws {
         var configuration = CASPaxosConfiguration()
         configuration.maximumRegisters = 3
@@ -322,6 +323,39 @@ struct RegisterLimitTests {
         // a's promise is the higher: the floor is just below it.
         #expect(folded == [a, b] && acceptor.snapshot.removalFloor == Self.ballot(6, 0))
         #expect(acceptor.counters.promiseOnlyRegistersFolded == 2 && store.snapshot == acceptor.snapshot)
+    }
+
+    /// A fold may raise the floor above the new key's ballot: a promise is
+    /// decided under the raised floor (one below it could not be kept: the
+    /// key's own fold would take it); an acceptance stands
+    /// (``promiseOnlyRegisterMakesRoom``). A folded key is read and
+    /// collected as any absent key.
+    @Test("a new key's promise is decided under the floor its fold raised; a folded key is read and collected as any absent key")
+    func foldThenDecide() throws {
+        let new = Array("fresh".utf8)
+        var acceptor = try Self.fullAcceptor(holding: RegisterState(promised: Self.ballot(100, 1)))
+        let store = InMemoryAcceptorStore(acceptor.snapshot)
+        // The held register (promised 100.1) gives its room; the prepare at
+        // 50.2 is then below the floor, refused, and nothing is stored.
+        let refused = Self.handle(
+            .prepare(requestID: 1, key: new, ballot: Self.ballot(50, 2), age: 0, version: .zero), by: &acceptor,
+            storingIn: store)
+        #expect(refused == [.conflict(requestID: 1, highest: Self.ballot(100, 1), neverAccepted: false)])
+        #expect(acceptor.registerCount == 0 && acceptor.snapshot.removalFloor == Self.ballot(100, 0))
+        #expect(acceptor.counters.promiseOnlyRegistersFolded == 1 && store.snapshot == acceptor.snapshot)
+
+        // The folded key, read, is promised without a register, naming the
+        // floor; a collection's re-write of it is taken through the floor.
+        let read = Self.handle(
+            .readPrepare(requestID: 2, key: Self.held, ballot: Self.ballot(100, 1), age: 0, version: .zero),
+            by: &acceptor, storingIn: store)
+        #expect(read == [.unrecordedPromise(requestID: 2, removalFloor: Self.ballot(100, 0))])
+        let rewrite = Self.handle(
+            .rewriteTombstone(requestID: 3, key: Self.held, ballot: Self.ballot(120, 3), age: 0, version: .zero),
+            by: &acceptor, storingIn: store)
+        #expect(rewrite == [.accepted(requestID: 3)])
+        #expect(acceptor.registerCount == 0 && acceptor.snapshot.removalFloor == Self.ballot(120, 3))
+        #expect(store.snapshot == acceptor.snapshot)
     }
 
     /// The race a folded promise must not lose: B prepares `key` (ballot

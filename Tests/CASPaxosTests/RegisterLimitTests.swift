@@ -299,6 +299,46 @@ struct RegisterLimitTests {
                 by: &recovered, storingIn: store) == [.registersFull(requestID: 12)])
     }
 
+    /// What the fold is for: a proposer that crashed between its prepares
+    /// and its accepts left every acceptor full of registers holding only
+    /// a promise. New keys take their room, one each, until every register
+    /// holds a value; then a new key is refused, definitely.
+    @Test("writes a crashed proposer left unfinished fill every acceptor; new keys still take their room")
+    func abandonedWritesGiveTheirRoom() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 4
+        var cluster = try Cluster()
+        cluster.acceptors = try (0..<3).map { _ in try Acceptor(configuration: configuration) }
+        let abandoned = (0..<4).map { Array("abandoned-\($0)".utf8) }
+        var crashed = try DuplicatedAcceptTests.makeProposer(3)
+        for key in abandoned {
+            var effects: [CASPaxosEffect] = []
+            _ = try crashed.propose(key: key, change: { _ in [3] }, now: cluster.now, into: &effects)
+            _ = cluster.deliver(effects, from: .loopbackV4(port: 99))
+        }
+        #expect(cluster.acceptors.allSatisfy { $0.registerCount == 4 })
+
+        var writer = try DuplicatedAcceptTests.makeProposer(7)
+        let endpoint = Endpoint.loopbackV4(port: 100)
+        func write(_ key: String) throws -> Result<[UInt8]?, CASPaxosError>? {
+            var effects: [CASPaxosEffect] = []
+            let id = try writer.propose(key: Array(key.utf8), change: { _ in [7] }, now: cluster.now, into: &effects)
+            return cluster.finish(id, on: &writer, at: endpoint, startingWith: effects)
+        }
+        for number in 0..<4 { #expect(try write("new-\(number)")?.get() == [7], "new-\(number)") }
+        #expect(cluster.acceptors.allSatisfy { $0.counters.promiseOnlyRegistersFolded == 4 && $0.registerCount == 4 })
+        #expect(cluster.acceptors.allSatisfy { acceptor in abandoned.allSatisfy { acceptor.register($0) == nil } })
+        guard case .failure(let error)? = try write("one-too-many") else {
+            Issue.record("a fifth key was written")
+            return
+        }
+        #expect(error.code == .registersFull && !error.isIndeterminate, "\(error)")
+        // The abandoned keys read as never written.
+        var effects: [CASPaxosEffect] = []
+        let read = try writer.read(key: abandoned[0], now: cluster.now, into: &effects)
+        #expect(try cluster.finish(read, on: &writer, at: endpoint, startingWith: effects)?.get() == nil)
+    }
+
     @Test("an acceptor recovered with promise-only registers folds them in byte order")
     func recoveredPromiseOnlyRegisters() throws {
         var configuration = CASPaxosConfiguration()

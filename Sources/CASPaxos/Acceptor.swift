@@ -29,7 +29,8 @@ import EventCore
 ///   the fence's version with another digest, is refused with ``CASPaxosMessage/staleConfiguration(requestID:minimumVersion:)``;
 /// - an absent key refuses every ballot up to ``AcceptorSnapshot/removalFloor``
 ///   (as if it had promised the least ballot above it), so no ballot of a
-///   removed tombstone's time can write it again; a collection's messages
+///   removed tombstone's time can write it again, and a register folded
+///   into the floor (below) keeps its promise; a collection's messages
 ///   are the exceptions below, which store nothing;
 /// - a collection's re-write of a tombstone
 ///   (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``)
@@ -232,7 +233,8 @@ public struct Acceptor {
     }
 
     /// Whether the acceptor holds ``CASPaxosConfiguration/maximumRegisters``
-    /// registers: a new key cannot be stored.
+    /// registers: a new key is stored only in the room of a register
+    /// folded into the floor (``foldPromiseOnlyRegister(into:)``).
     private var isFull: Bool { state.table.count >= configuration.maximumRegisters }
 
     /// The removal floor, as a promise of a key that accepted nothing names
@@ -276,8 +278,11 @@ public struct Acceptor {
     /// Changes the register of `key` to what `change` returns for it (nil:
     /// no change), recording and persisting the change if it is one, and
     /// returns the register as it was. An absent key is a new register
-    /// promised just above the removal floor; nil (counted) if the change
-    /// would store it past the register limit (a refusal needs no
+    /// promised just above the removal floor. At the register limit a new
+    /// register takes the room of one folded into the floor; a promise is
+    /// then decided again under the raised floor, and the register returned
+    /// is the absent one under it. Nil (counted) if the change would store
+    /// a new register and none can be folded (a refusal needs no
     /// register). Looks the key up once.
     private mutating func update(
         _ key: [UInt8], into effects: inout [CASPaxosEffect], _ change: (RegisterState) -> RegisterState?
@@ -287,10 +292,9 @@ public struct Acceptor {
             if let changed = change(register), changed != register {
                 state.table.values[index] = changed
                 let key = state.table.keys[index].bytes
-                if register.accepted == .zero {
-                    // Promised again (the youngest now), or a value accepted.
-                    if changed.accepted == .zero { promiseOnly.append(key) } else { promiseOnly.remove(key) }
-                }
+                // Promised again (the youngest now), or a value accepted:
+                // a register holding a value never becomes promise-only.
+                if register.accepted == .zero { trackPromiseOnly(key, changed) }
                 effects.append(.persist(.register(key: key, state: changed)))
             }
             return register
@@ -339,7 +343,12 @@ public struct Acceptor {
     /// accept refused for room) where a new key's prepare was refused
     /// before, definitely.
     private mutating func foldPromiseOnlyRegister(into effects: inout [CASPaxosEffect]) -> Bool {
-        guard let key = promiseOnly.removeOldest(), let register = state.register(key) else { return false }
+        guard let key = promiseOnly.removeOldest() else { return false }
+        // Folding a register that holds a value would lose it: trap rather
+        // than corrupt.
+        guard let register = state.register(key), register.accepted == .zero else {
+            preconditionFailure("the promise-only line lists a key whose register is gone or holds a value")
+        }
         counters.promiseOnlyRegistersFolded += 1
         persist(.remove(key: key, floor: register.promised.predecessor), into: &effects)
         return true
@@ -364,9 +373,9 @@ public struct Acceptor {
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {
         switch write {
-        case .register(let key, let register) where register.accepted == .zero: promiseOnly.append(key)
-        case .remove(let key, _): promiseOnly.remove(key)
-        case .register, .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration, .minimumVersion: break
+        case .register(let key, let register): trackPromiseOnly(key, register)
+        case .remove(let key, _): trackPromiseOnly(key, nil)
+        case .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration, .minimumVersion: break
         }
         if keyIndex != nil {
             switch write {
@@ -379,6 +388,14 @@ public struct Acceptor {
         }
         state.apply(write)
         effects.append(.persist(write))
+    }
+
+    /// Lists `key` in ``promiseOnly`` (last) if `register` holds a promise
+    /// and nothing accepted, else takes it off (nil: the register was
+    /// removed). Every change of a register goes through here or through
+    /// ``update(_:into:_:)``'s check of the register it replaces.
+    private mutating func trackPromiseOnly(_ key: [UInt8], _ register: RegisterState?) {
+        if let register, register.accepted == .zero { promiseOnly.append(key) } else { promiseOnly.remove(key) }
     }
 
     /// Up to ``CASPaxosConfiguration/maximumKeysPerListing`` keys after

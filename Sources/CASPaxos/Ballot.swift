@@ -41,11 +41,13 @@ public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
             : Ballot(counter: counter + 1, proposer: NodeID(0))
     }
 
-    /// The greatest ballot below this one (the previous proposer ID at the
-    /// same counter); zero's is zero.
+    /// The greatest ballot below this one: the previous proposer ID at the
+    /// same counter, or, below proposer ID 0, the last proposer ID at the
+    /// counter before; ``zero`` below the least real ballot (counter 1,
+    /// proposer ID 0), and for ``zero``.
     var predecessor: Ballot {
         if proposer.rawValue > 0 { return Ballot(counter: counter, proposer: NodeID(proposer.rawValue - 1)) }
-        return counter > 0 ? Ballot(counter: counter - 1, proposer: NodeID(UInt64.max)) : self
+        return counter > 1 ? Ballot(counter: counter - 1, proposer: NodeID(UInt64.max)) : .zero
     }
 
     /// `counter.proposer`, as in `17.00000000000000a3`.

@@ -97,7 +97,8 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// holding ``CASPaxosConfiguration/maximumRegisters`` registers, none
     /// of them the key's, promises at any ballot, raising its removal floor
     /// to `ballot` if below (durable, as a stored promise is), where a
-    /// prepare would be refused with ``registersFull(requestID:)``. The
+    /// prepare would need a register (and take the room of one holding
+    /// only a promise, or be refused with ``registersFull(requestID:)``). The
     /// key is absent, so nothing accepted for it is above the floor; the
     /// floor refuses every plain prepare and accept at or below it, for
     /// every key the acceptor lacks (the collection's own write-back of a

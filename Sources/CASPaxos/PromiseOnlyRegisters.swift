@@ -25,11 +25,11 @@ struct PromiseOnlyRegisters {
         for key in keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { append(RegisterKey(key)) }
     }
 
-    /// How many registers are listed.
+    /// How many registers are listed (for tests, as ``storedEntries``).
     var count: Int { places.count }
 
     /// The entries the line holds, stale and read ones included: at most
-    /// twice ``count`` plus 64.
+    /// twice ``count`` plus 64 (for the tests of that bound).
     var storedEntries: Int { line.count }
 
     /// Lists `key` last (again, if listed).

@@ -5,7 +5,8 @@ import Testing
 
 /// Acceptors with room for fewer registers than the keys clients use, in
 /// the simulator: writes (blind, and compare-and-sets that create a key
-/// only if absent) to new keys are refused for room
+/// only if absent) to new keys take the room of registers holding only a
+/// promise (writes cut short), or are refused for room
 /// (``CASPaxosError/Code/registersFull``), deletes and their collections
 /// free room, an acceptor crashes and restarts meanwhile, and the link
 /// loses, repeats and reorders messages. The history must be

@@ -299,6 +299,15 @@ struct RegisterLimitTests {
                 by: &recovered, storingIn: store) == [.registersFull(requestID: 12)])
     }
 
+    @Test("a ballot's predecessor is the greatest ballot below it, zero below the least real one")
+    func predecessor() {
+        for ballot in [Self.ballot(7, 3), Self.ballot(7, 0), Self.ballot(2, 0), Self.ballot(7, UInt64.max)] {
+            #expect(ballot.predecessor < ballot && ballot.predecessor.successor == ballot, "\(ballot)")
+        }
+        #expect(Self.ballot(7, 0).predecessor == Self.ballot(6, UInt64.max))
+        #expect(Self.ballot(1, 0).predecessor == .zero && Ballot.zero.predecessor == .zero)
+    }
+
     /// What the fold is for: a proposer that crashed between its prepares
     /// and its accepts left every acceptor full of registers holding only
     /// a promise. New keys take their room, one each, until every register
@@ -370,7 +379,7 @@ struct RegisterLimitTests {
     /// key's own fold would take it); an acceptance stands
     /// (``promiseOnlyRegisterMakesRoom``). A folded key is read and
     /// collected as any absent key.
-    @Test("a new key's promise is decided under the floor its fold raised; a folded key is read and collected as any absent key")
+    @Test("a new key's promise is decided under the floor its fold raised; a folded key is read, and its tombstone re-written, as any absent key")
     func foldThenDecide() throws {
         let new = Array("fresh".utf8)
         var acceptor = try Self.fullAcceptor(holding: RegisterState(promised: Self.ballot(100, 1)))
@@ -456,8 +465,8 @@ struct RegisterLimitTests {
         #expect(try resultA?.get() == [7])
         // B, whose accept one acceptor took, finds A's value: it did not
         // create the key.
-        let resultB = cluster.finish(idB, on: &b, at: endpointB, startingWith: afterB)
-        if case .success(let value)? = resultB { #expect(value == [7], "B created the key too") }
+        let resultB = try #require(cluster.finish(idB, on: &b, at: endpointB, startingWith: afterB), "B never ended")
+        if case .success(let value) = resultB { #expect(value == [7], "B created the key too") }
         var reader = try DuplicatedAcceptTests.makeProposer(11)
         effects.removeAll()
         let read = try reader.read(key: key, now: cluster.now, into: &effects)

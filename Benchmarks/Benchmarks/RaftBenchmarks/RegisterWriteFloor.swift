@@ -25,10 +25,12 @@ import WireCodec
 ///
 /// With `keepsStoreCopy`, each acceptor also keeps a store's copy of its
 /// registers, as issue 7's target asks (in-memory stores): a second
-/// table, updated in place like the first, the least an
-/// ``InMemoryAcceptorStore`` (an `AcceptorSnapshot` of its own, from which
-/// the acceptor restarts) can cost. That one lookup more per acceptor is
-/// the floor of any write of the target's shape.
+/// table keyed by register key, updated in place like the first (its own
+/// value buffers), the least a store of ``InMemoryAcceptorStore``'s design
+/// (an `AcceptorSnapshot` of its own, a map by key, from which the
+/// acceptor restarts) can cost: one lookup more per acceptor. A store
+/// designed otherwise could avoid that lookup (registers in an array the
+/// acceptor's table indexes, or one table shared with the acceptor).
 final class RegisterWriteFloor {
     /// An acceptor's register: its promise, the accepted ballot and value.
     private struct Register {
@@ -139,10 +141,13 @@ final class RegisterWriteFloor {
         lookup.bytes.removeAll(keepingCapacity: true)
         lookup.bytes.append(contentsOf: key)
         guard let index = registers[acceptor].index(forKey: lookup) else {
-            let register = Register(promised: next, accepted: ballot, value: Array(value))
-            registers[acceptor][Key(bytes: Array(key))] = register
-            // Its own value buffer, overwritten in place as the register's is.
-            if keepsStoreCopy { storeCopies[acceptor][Key(bytes: Array(key))] = Self.copy(of: register) }
+            registers[acceptor][Key(bytes: Array(key))] = Register(promised: next, accepted: ballot, value: Array(value))
+            // A buffer of its own (made from the frame's bytes, not shared
+            // with the register's), overwritten in place as that one is.
+            if keepsStoreCopy {
+                storeCopies[acceptor][Key(bytes: Array(key))] = Register(
+                    promised: next, accepted: ballot, value: Array(value))
+            }
             return true
         }
         guard registers[acceptor].values[index].promised <= ballot else { return false }
@@ -151,10 +156,6 @@ final class RegisterWriteFloor {
             Self.overwrite(&storeCopies[acceptor].values[copy], ballot: ballot, next: next, value: value)
         }
         return true
-    }
-
-    private static func copy(of register: Register) -> Register {
-        Register(promised: register.promised, accepted: register.accepted, value: Array(register.value))
     }
 
     /// Sets `register` to `value` accepted at `ballot`, `next` promised; a

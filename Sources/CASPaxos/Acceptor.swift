@@ -372,19 +372,16 @@ public struct Acceptor {
     }
 
     private mutating func persist(_ write: AcceptorWrite, into effects: inout [CASPaxosEffect]) {
+        // The indexes first, while the state says whether the key was there
+        // (the key index only once a listing built it).
         switch write {
-        case .register(let key, let register): trackPromiseOnly(key, register)
-        case .remove(let key, _): trackPromiseOnly(key, nil)
+        case .register(let key, let register):
+            if keyIndex != nil && state.register(key) == nil { keyIndex?.insert(key) }
+            trackPromiseOnly(key, register)
+        case .remove(let key, _):
+            if keyIndex != nil && state.register(key) != nil { keyIndex?.remove(key) }
+            trackPromiseOnly(key, nil)
         case .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration, .minimumVersion: break
-        }
-        if keyIndex != nil {
-            switch write {
-            case .register(let key, _) where state.register(key) == nil: keyIndex?.insert(key)
-            case .remove(let key, _) where state.register(key) != nil: keyIndex?.remove(key)
-            case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge, .proposerConfiguration,
-                .minimumVersion:
-                break
-            }
         }
         state.apply(write)
         effects.append(.persist(write))

@@ -40,13 +40,17 @@ struct RegisterLimitTests {
     ) throws -> (id: UInt64, effects: [CASPaxosEffect], floor: Ballot) {
         var effects: [CASPaxosEffect] = []
         let id = try proposer.propose(key: new, change: { _ in [1] }, now: now, into: &effects)
-        let prepared = effects.first.flatMap { effect -> Ballot? in
-            if case .sendToEach(.prepare(_, _, let ballot, _, _), _) = effect { ballot } else { nil }
-        }
-        let ballot = try #require(prepared, "no prepare: \(effects)")
-        let floor = Ballot(counter: ballot.counter, proposer: NodeID(ballot.proposer.rawValue - 1))
+        let ballot = try #require(preparedBallot(effects.prefix(1)), "no prepare: \(effects)")
+        let floor = ballot.predecessor
         #expect(floor.successor == ballot)
         return (id, effects, floor)
+    }
+
+    /// The ballot of the first prepare `effects` send, if any.
+    static func preparedBallot(_ effects: some Sequence<CASPaxosEffect>) -> Ballot? {
+        effects.lazy.compactMap { effect -> Ballot? in
+            if case .sendToEach(.prepare(_, _, let ballot, _, _), _) = effect { ballot } else { nil }
+        }.first
     }
 
     static func replies(_ effects: [CASPaxosEffect]) -> [CASPaxosMessage] {
@@ -422,11 +426,6 @@ struct RegisterLimitTests {
             recovering: AcceptorSnapshot(registers: [Self.held: held]), configuration: configuration)
         let key = Array("created".utf8)
         func create(_ value: UInt8) -> CASPaxosChange { { $0 == nil ? [value] : $0 } }
-        func ballot(of effects: [CASPaxosEffect]) -> Ballot? {
-            effects.lazy.compactMap { effect -> Ballot? in
-                if case .sendToEach(.prepare(_, _, let ballot, _, _), _) = effect { ballot } else { nil }
-            }.first
-        }
         func answer(_ proposer: inout Proposer, _ replies: [(from: Endpoint, message: CASPaxosMessage)]) -> [CASPaxosEffect] {
             var effects: [CASPaxosEffect] = []
             for (from, reply) in replies { proposer.receive(reply, from: from, now: cluster.now, into: &effects) }
@@ -440,11 +439,11 @@ struct RegisterLimitTests {
         // B is promised Q by acceptors 0 and 2, and sends its accept (held
         // back); A is promised P > Q by 0 and 1, and sends its accept.
         let idB = try b.propose(key: key, change: create(5), now: cluster.now, into: &effects)
-        let q = try #require(ballot(of: effects))
+        let q = try #require(Self.preparedBallot(effects))
         let acceptB = answer(&b, cluster.deliver(effects, from: endpointB, reaching: [0, 2]))
         effects.removeAll()
         let idA = try a.propose(key: key, change: create(7), now: cluster.now, into: &effects)
-        let p = try #require(ballot(of: effects))
+        let p = try #require(Self.preparedBallot(effects))
         #expect(q < p)
         let acceptA = answer(&a, cluster.deliver(effects, from: endpointA, reaching: [0, 1]))
 

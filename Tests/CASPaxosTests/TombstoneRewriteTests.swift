@@ -22,7 +22,7 @@ struct TombstoneRewriteTests {
     }
 
     static func writes(_ effects: [CASPaxosEffect]) -> [AcceptorWrite] {
-        effects.compactMap { if case .persist(let write) = $0 { write } else { nil } }
+        RegisterLimitTests.writes(effects)
     }
 
     @Test("an acceptor without the key takes the re-write by raising its floor, full or not, and stores no register")

@@ -31,7 +31,9 @@ extension SWIMInstance {
                 counters.misdirectedPings += 1
                 return
             }
-            send(.ack(sequence: sequence), to: sender, updates: piggyback(), into: &effects)
+            // A leaver's ack says it left, whatever its queue still holds.
+            let departure: SWIMUpdate? = isLeaving ? .left(id, incarnation: incarnation) : nil
+            send(.ack(sequence: sequence), to: sender, updates: piggyback(first: departure), into: &effects)
             counters.acksSent += 1
         case .ack(let sequence):
             receiveAck(sequence: sequence, from: sender, now: now, into: &effects)

@@ -153,7 +153,16 @@ public struct SWIMInstance {
     var nextUnknownSenderExchangeAt: Instant = .zero
     var isLeaving = false
     var hasDeparted = false
+    /// A leaver stays (answering probes with its departure) until this
+    /// instant at least, and until its `left` update has gone out its full
+    /// count: see ``leave(now:into:)``.
     var leaveDeadline: Instant = .distantFuture
+    /// A leaver departs at this instant at the latest, whatever it sent.
+    var leaveCutoff: Instant = .distantFuture
+    /// How long a leave takes at the least, in protocol periods.
+    static let leaveLingerPeriods = 2
+    /// How long a leave takes at the most, in protocol periods.
+    static let leaveCutoffPeriods = 8
 
     /// Creates a member. Call ``join(seeds:now:into:)`` next.
     ///
@@ -296,15 +305,25 @@ public struct SWIMInstance {
 
     /// Leaves gracefully: announces the departure (others see `left`, not a
     /// failure), stops probing, and reports ``SWIMEffect/departed`` once the
-    /// announcement has gone out its usual number of times (or after two
-    /// protocol periods).
+    /// announcement has gone out its usual number of times
+    /// (``transmitLimit``) and two protocol periods have passed, or after
+    /// eight protocol periods whatever was sent (6 s by default; memberlist's
+    /// leave timeout). Until then it answers pings, and every ack tells the
+    /// prober it left: a member that has not heard of the leave yet learns
+    /// it from its probe rather than suspecting a member that is gone.
+    ///
+    /// The departure waits for the sends, not for the clock alone: a member
+    /// whose loop runs late (a starved process) sends fewer gossip rounds
+    /// in two periods, and would otherwise stop before its update reached
+    /// enough members, to be suspected by those it missed.
     public mutating func leave(now: Instant, into effects: inout [SWIMEffect]) {
         guard !isLeaving else { return }
         isLeaving = true
         incarnation += 1
         probe = nil
         spread(id)
-        leaveDeadline = now + configuration.protocolPeriod * 2
+        leaveDeadline = now + configuration.protocolPeriod * Self.leaveLingerPeriods
+        leaveCutoff = now + configuration.protocolPeriod * Self.leaveCutoffPeriods
         if activeOthers == 0 {
             finishLeaving(into: &effects)
         } else {
@@ -331,7 +350,9 @@ public struct SWIMInstance {
                 deadline = min(deadline, probe.indirectSent ? probe.periodEnd : probe.directDeadline)
             }
         } else {
-            deadline = min(deadline, leaveDeadline)
+            // While its update is still queued, gossip rounds (below) come
+            // first; the cutoff bounds them.
+            deadline = min(deadline, membershipQueue.contains(id) ? leaveCutoff : leaveDeadline)
         }
         if !membershipQueue.isEmpty || !broadcastQueue.isEmpty { deadline = min(deadline, nextGossipAt) }
         if let sequence = relayOrder.first, let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) }
@@ -348,13 +369,14 @@ public struct SWIMInstance {
         expireRelays(now: now, into: &effects)
         expireConfirmations(now: now, into: &effects)
         expireSuspicions(now: now, into: &effects)
-        if isLeaving {
-            if now >= leaveDeadline || !membershipQueue.contains(id) { finishLeaving(into: &effects) }
-        } else {
-            advanceProbe(now: now, into: &effects)
-        }
+        if !isLeaving { advanceProbe(now: now, into: &effects) }
         if now >= nextGossipAt {
             gossip(now: now, into: &effects)
+        }
+        // After the gossip round, which may have sent the update its last time.
+        if isLeaving && ((now >= leaveDeadline && !membershipQueue.contains(id)) || now >= leaveCutoff) {
+            finishLeaving(into: &effects)
+            return
         }
         if now >= nextPushPullAt {
             pushPullWithRandomMember(now: now, into: &effects)

@@ -40,7 +40,8 @@ import EventCore
 ///   (so a full acceptor takes it too); a full acceptor promises a
 ///   collection's prepare
 ///   (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``)
-///   of a key it does not hold the same way;
+///   of a key it does not hold the same way, unless folding a register
+///   (below) makes room to store the promise, as a prepare;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -100,14 +101,18 @@ public struct Acceptor {
             effects.append(.send(.unrecordedPromise(requestID: id, removalFloor: removalFloorNamed), to: sender))
         case .collectionPrepare(let id, let key, let ballot, let age, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
-            guard state.register(key) == nil, isFull else {
+            // A full acceptor that can make room for the key answers as one
+            // with room would: the promise stored, so that the collection's
+            // write-back of a value at this ballot is taken too.
+            guard state.register(key) == nil, isFull, !foldLeavesRoom(promising: ballot) else {
                 return prepare(id, key, ballot, from: sender, into: &effects)
             }
-            // Full, without the key: promised through the floor, raised to
-            // the ballot if below it, at any ballot (a repeated copy, or
-            // another collection's floor above it): the key is absent, so
-            // nothing accepted for it is above the floor, and the floor
-            // refuses every lower ballot (see CASPaxosMessage.collectionPrepare).
+            // Full, without the key, and no fold would store this promise:
+            // promised through the floor, raised to the ballot if below it,
+            // at any ballot (a repeated copy, or another collection's floor
+            // above it): the key is absent, so nothing accepted for it is
+            // above the floor, and the floor refuses every lower ballot (see
+            // CASPaxosMessage.collectionPrepare).
             raiseFloor(to: ballot, counting: \.promisesByFloor, into: &effects)
             counters.promises += 1
             effects.append(
@@ -243,8 +248,11 @@ public struct Acceptor {
 
     /// The register an absent key stands for: promised the least ballot
     /// above the removal floor (see ``update(_:into:_:)``).
-    private var absentRegister: RegisterState {
-        RegisterState(promised: state.removalFloor == .zero ? .zero : state.removalFloor.successor)
+    private var absentRegister: RegisterState { Self.absentRegister(under: state.removalFloor) }
+
+    /// The register an absent key stands for under removal floor `floor`.
+    private static func absentRegister(under floor: Ballot) -> RegisterState {
+        RegisterState(promised: floor == .zero ? .zero : floor.successor)
     }
 
     /// Checks a proposer message's ballot, age and configuration version;
@@ -352,6 +360,15 @@ public struct Acceptor {
         counters.promiseOnlyRegistersFolded += 1
         persist(.remove(key: key, floor: register.promised.predecessor), into: &effects)
         return true
+    }
+
+    /// Whether folding the oldest promise-only register would leave room
+    /// for a new key promised `ballot`: there is one, and `ballot` is above
+    /// what an absent key refuses under the floor the fold would raise.
+    private mutating func foldLeavesRoom(promising ballot: Ballot) -> Bool {
+        guard let oldest = promiseOnly.oldest(), let register = state.table[oldest] else { return false }
+        let floor = max(state.removalFloor, register.promised.predecessor)
+        return ballot > Self.absentRegister(under: floor).promised
     }
 
     private mutating func refuse(

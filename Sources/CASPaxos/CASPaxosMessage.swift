@@ -97,15 +97,18 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// holding ``CASPaxosConfiguration/maximumRegisters`` registers, none
     /// of them the key's, promises at any ballot, raising its removal floor
     /// to `ballot` if below (durable, as a stored promise is), where a
-    /// prepare would need a register (and take the room of one holding
-    /// only a promise, or be refused with ``registersFull(requestID:)``). The
-    /// key is absent, so nothing accepted for it is above the floor; the
-    /// floor refuses every plain prepare and accept at or below it, for
-    /// every key the acceptor lacks (the collection's own write-back of a
-    /// value included), and the collection's
-    /// ``rewriteTombstone(requestID:key:ballot:age:version:)`` is taken.
-    /// Otherwise answered as a prepare. So acceptors that are full and do
-    /// not hold the key no longer stop its collection.
+    /// prepare would need a register and none can be made (no register
+    /// holding only a promise to fold, or a fold would raise the floor to
+    /// the ballot: a prepare would be refused with
+    /// ``registersFull(requestID:)`` or a conflict). The key is absent, so
+    /// nothing accepted for it is above the floor; the floor refuses every
+    /// plain prepare and accept at or below it, for every key the acceptor
+    /// lacks (the collection's own write-back of a value included), and
+    /// the collection's ``rewriteTombstone(requestID:key:ballot:age:version:)``
+    /// is taken. Otherwise (a fold makes room for the promise, or the
+    /// acceptor has room or holds the key) answered as a prepare, whose
+    /// stored promise takes a write-back of a value as well. So acceptors
+    /// that are full and do not hold the key no longer stop its collection.
     case collectionPrepare(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
 
     /// Garbage collection, to a proposer: forget the cached ballot of

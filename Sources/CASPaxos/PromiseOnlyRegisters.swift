@@ -43,18 +43,24 @@ struct PromiseOnlyRegisters {
         compactIfStale()
     }
 
-    /// Takes the oldest key off the list and returns it; nil if none.
-    mutating func removeOldest() -> [UInt8]? {
+    /// The oldest key listed; nil if none. (Mutating: the stale entries
+    /// in front of it are passed for good.)
+    mutating func oldest() -> RegisterKey? {
         while head < line.count {
             let (key, place) = line[head]
+            if places[key] == place { return key }
             head += 1
-            if places[key] == place {
-                places[key] = nil
-                compactIfStale()
-                return key.bytes
-            }
         }
         return nil
+    }
+
+    /// Takes the oldest key off the list and returns it; nil if none.
+    mutating func removeOldest() -> [UInt8]? {
+        guard let key = oldest() else { return nil }
+        head += 1
+        places[key] = nil
+        compactIfStale()
+        return key.bytes
     }
 
     private mutating func append(_ key: RegisterKey) {

@@ -263,6 +263,74 @@ struct TombstoneRewriteTests {
         #expect(acceptors[2].register(Self.doomed) == nil && acceptors[2].counters.promisesByFloor >= 1)
     }
 
+    /// Noticed in a review of the fold: a full acceptor promised a
+    /// collection's prepare through its floor even when it could fold a
+    /// register holding only a promise, so its floor refused the
+    /// collection's write-back of a value; with two such acceptors of
+    /// three, no quorum took it, and the collection started over until
+    /// room freed some other way.
+    @Test("a collection writes a value back past full acceptors that make room by folding an abandoned promise")
+    func writtenAgainPastFoldingAcceptors() throws {
+        let configuration = CASPaxosConfiguration()
+        var full = configuration
+        full.maximumRegisters = 1
+        let written = Ballot(counter: 30, proposer: NodeID(2))
+        let abandoned = RegisterState(promised: Ballot(counter: 20, proposer: NodeID(3)))
+        let acceptors = [
+            try Acceptor(
+                recovering: AcceptorSnapshot(registers: [Self.doomed: RegisterState(promised: written, accepted: written, value: [7])]),
+                configuration: configuration),
+            try Acceptor(recovering: AcceptorSnapshot(registers: [Self.filler: abandoned]), configuration: full),
+            try Acceptor(recovering: AcceptorSnapshot(registers: [Self.filler: abandoned]), configuration: full),
+        ]
+        let (result, after, proposer) = try Self.collect(on: acceptors, configuration: configuration, rounds: 200)
+        guard case .success? = result else {
+            Issue.record("the collection did not complete: \(String(describing: result))")
+            return
+        }
+        #expect(after.allSatisfy { $0.register(Self.doomed)?.value == [7] })
+        #expect(after[1...].allSatisfy {
+            $0.register(Self.filler) == nil && $0.counters.promiseOnlyRegistersFolded == 1 && $0.counters.promisesByFloor == 0
+        })
+        #expect(proposer.counters.maintenanceRestarts == 0)
+    }
+
+    @Test("a full acceptor promises a collection's prepare through its floor when a fold would raise the floor to the ballot")
+    func foldBelowTheCollection() throws {
+        let promised = Ballot(counter: 50, proposer: NodeID(1))
+        var acceptor = try RegisterLimitTests.fullAcceptor(holding: RegisterState(promised: promised))
+        var effects: [CASPaxosEffect] = []
+        // At or below the least ballot the folded register's floor leaves
+        // an absent key, a prepare would be refused: promised through the
+        // floor, nothing folded.
+        for (id, ballot) in [(1, Ballot(counter: 40, proposer: NodeID(7))), (2, promised)] as [(UInt64, Ballot)] {
+            effects.removeAll()
+            acceptor.receive(
+                .collectionPrepare(requestID: id, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+                from: Self.collector, into: &effects)
+            #expect(Self.replies(effects) == [.promise(requestID: id, accepted: .zero, value: nil, removalFloor: ballot)])
+            #expect(Self.writes(effects) == [.removalFloor(ballot)])
+        }
+        #expect(acceptor.register(RegisterLimitTests.held) == RegisterState(promised: promised))
+        #expect(acceptor.counters.promisesByFloor == 2 && acceptor.counters.promiseOnlyRegistersFolded == 0)
+        // Above it, folded and stored, as a prepare; the write-back is taken.
+        effects.removeAll()
+        let above = Ballot(counter: 60, proposer: NodeID(7))
+        acceptor.receive(
+            .collectionPrepare(requestID: 3, key: Self.doomed, ballot: above, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.promise(requestID: 3, accepted: .zero, value: nil, removalFloor: promised)])
+        #expect(Self.writes(effects) == [
+            .remove(key: RegisterLimitTests.held, floor: promised.predecessor),
+            .register(key: Self.doomed, state: RegisterState(promised: above)),
+        ])
+        effects.removeAll()
+        acceptor.receive(
+            .accept(requestID: 4, key: Self.doomed, ballot: above, age: 0, value: [7], nextBallot: nil, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.accepted(requestID: 4)] && acceptor.register(Self.doomed)?.value == [7])
+    }
+
     @Test("a collection of a key no acceptor holds, every acceptor full, completes")
     func absentEverywhereAllFull() throws {
         let configuration = CASPaxosConfiguration()

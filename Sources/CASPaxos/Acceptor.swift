@@ -31,7 +31,7 @@ import EventCore
 ///   (as if it had promised the least ballot above it), so no ballot of a
 ///   removed tombstone's time can write it again, and a register folded
 ///   into the floor (below) keeps its promise; a collection's messages
-///   are the exceptions below, which store nothing;
+///   are the exceptions below;
 /// - a collection's re-write of a tombstone
 ///   (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``)
 ///   for an absent key is taken at any ballot, the removal floor raised
@@ -41,7 +41,10 @@ import EventCore
 ///   collection's prepare
 ///   (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``)
 ///   of a key it does not hold the same way, unless folding a register
-///   (below) makes room to store the promise, as a prepare;
+///   (below) makes room to store the promise, as a prepare; a full
+///   acceptor takes the re-write of a key whose register holds only a
+///   promise (that one, say) by removing it, the floor raised to the
+///   ballot, so the room the fold made is free again;
 /// - a zero ballot, or a next ballot not above the ballot, is dropped and
 ///   counted;
 /// - the maps the network feeds are bounded: registers by
@@ -126,17 +129,26 @@ public struct Acceptor {
             accept(id, key, ballot, value, promising: next ?? ballot, from: sender, into: &effects)
         case .rewriteTombstone(let id, let key, let ballot, let age, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
-            guard state.register(key) == nil else {
-                return accept(id, key, ballot, nil, promising: ballot, from: sender, into: &effects)
+            if let register = state.register(key) {
+                // A full acceptor whose register holds only a promise (the
+                // collection's own, stored by a fold) takes the re-write as
+                // it takes one of a key it lacks, below: a tombstone stored
+                // would keep the room the fold made until the removal step.
+                guard isFull, register.accepted == .zero, ballot >= register.promised else {
+                    return accept(id, key, ballot, nil, promising: ballot, from: sender, into: &effects)
+                }
+                counters.tombstonesTakenAsRemoved += 1
+                persist(.remove(key: key, floor: ballot), into: &effects)
+            } else {
+                // Accepted and removed at once, at any ballot: the floor,
+                // raised to the ballot if below it, refuses what the
+                // tombstone's promise would have. A floor already there (the
+                // collection's prepare promised through it, a repeated copy,
+                // another collection) is the state taking it leaves: the key
+                // absent, the floor at or above the ballot (see
+                // CASPaxosMessage.rewriteTombstone).
+                raiseFloor(to: ballot, counting: \.tombstonesTakenAsRemoved, into: &effects)
             }
-            // Accepted and removed at once, at any ballot: the floor, raised
-            // to the ballot if below it, refuses what the tombstone's
-            // promise would have. A floor already there (the collection's
-            // prepare promised through it, a repeated copy, another
-            // collection) is the state taking it leaves: the key absent,
-            // the floor at or above the ballot (see
-            // CASPaxosMessage.rewriteTombstone).
-            raiseFloor(to: ballot, counting: \.tombstonesTakenAsRemoved, into: &effects)
             counters.acceptances += 1
             effects.append(.send(.accepted(requestID: id), to: sender))
         case .setMinimumAges(let id, let ages):

@@ -89,18 +89,26 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// the tombstone and removed it at once, and answers
     /// ``accepted(requestID:)`` (the key absent, its floor at or above the
     /// ballot, is the state that leaves). An acceptor holding the key takes
-    /// it as that accept. So a full acceptor that does not hold the key no
-    /// longer refuses the collection.
+    /// it as that accept, except a full one whose register for the key
+    /// holds only a promise at or below `ballot` (the collection's own,
+    /// stored by a fold; see ``collectionPrepare(requestID:key:ballot:age:version:)``):
+    /// it removes the register, its floor raised to `ballot`, as if it had
+    /// lacked the key, so the collection leaves the room it took free. So a
+    /// full acceptor that does not hold the key no longer refuses the
+    /// collection.
     case rewriteTombstone(requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, version: ConfigurationVersion)
     /// Garbage collection's phase 1 for its re-write: a
     /// ``prepare(requestID:key:ballot:age:version:)`` that an acceptor
     /// holding ``CASPaxosConfiguration/maximumRegisters`` registers, none
     /// of them the key's, promises at any ballot, raising its removal floor
     /// to `ballot` if below (durable, as a stored promise is), where a
-    /// prepare would need a register and none can be made (no register
-    /// holding only a promise to fold, or a fold would raise the floor to
-    /// the ballot: a prepare would be refused with
-    /// ``registersFull(requestID:)`` or a conflict). The key is absent, so
+    /// prepare would need a register and none can be made: no register
+    /// holds only a promise to fold, or the oldest one's fold would leave
+    /// `ballot` at or below the least ballot above the raised floor (the
+    /// floor at least that register's promise's predecessor), which an
+    /// absent key is taken to have promised (a prepare is refused with
+    /// ``registersFull(requestID:)`` in the first case; in the second it
+    /// stores no register, and is refused below that least ballot). The key is absent, so
     /// nothing accepted for it is above the floor; the floor refuses every
     /// plain prepare and accept at or below it, for every key the acceptor
     /// lacks (the collection's own write-back of a value included), and

@@ -112,8 +112,10 @@ extension SWIMInstance {
         if member.id == id {
             // A claim about us newer than we are (an earlier run of this ID,
             // or forged): outbid it, unless we are leaving.
-            if member.incarnation > incarnation || (member.incarnation == incarnation && member.endpoint != endpoint) {
-                if !isLeaving { refute(above: member.incarnation, telling: nil, now: now, into: &effects) }
+            if isLeaving {
+                outbidWhileLeaving(member.incarnation)
+            } else if member.incarnation > incarnation || (member.incarnation == incarnation && member.endpoint != endpoint) {
+                refute(above: member.incarnation, telling: nil, now: now, into: &effects)
             }
             return
         }
@@ -155,7 +157,9 @@ extension SWIMInstance {
         into effects: inout [SWIMEffect]
     ) {
         if subject == id {
-            if suspected >= incarnation && !isLeaving {
+            if isLeaving {
+                outbidWhileLeaving(suspected)
+            } else if suspected >= incarnation {
                 refute(above: suspected, telling: suspecter, now: now, into: &effects)
                 adjustHealth(by: 1)  // Lifeguard: being suspected hints we are slow
             }
@@ -199,7 +203,9 @@ extension SWIMInstance {
         let declarer: NodeID? = if case .dead(_, _, let by) = update { by } else { nil }
         if subject == id {
             // Declared dead (or gone) while we are here: refute.
-            if !isLeaving && incarnation >= self.incarnation {
+            if isLeaving {
+                outbidWhileLeaving(incarnation)
+            } else if incarnation >= self.incarnation {
                 refute(above: incarnation, telling: declarer, now: now, into: &effects)
             }
             return
@@ -237,6 +243,16 @@ extension SWIMInstance {
             send(.gossip, to: member.endpoint, updates: [.alive(localMember)], into: &effects)
             counters.gossipSent += 1
         }
+    }
+
+    /// A claim about this leaving member at `claimed`: one above its
+    /// incarnation would make members holding it ignore its `left` (at or
+    /// below it, `left` wins), so `left` is spread again one higher. (The
+    /// leave's cutoff still bounds the sends this restarts.)
+    private mutating func outbidWhileLeaving(_ claimed: UInt64) {
+        guard claimed > incarnation else { return }
+        incarnation = claimed + 1
+        spread(id)
     }
 
     /// A suspicion with Lifeguard's timeouts for the current cluster size.

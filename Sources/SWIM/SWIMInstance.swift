@@ -307,10 +307,13 @@ public struct SWIMInstance {
     /// failure), stops probing, and reports ``SWIMEffect/departed`` once the
     /// announcement has gone out its usual number of times
     /// (``transmitLimit``) and two protocol periods have passed, or after
-    /// eight protocol periods whatever was sent (6 s by default; memberlist's
-    /// leave timeout). Until then it answers pings, and every ack tells the
-    /// prober it left: a member that has not heard of the leave yet learns
-    /// it from its probe rather than suspecting a member that is gone.
+    /// eight protocol periods whatever was sent (6 s by default), or at
+    /// once when it knows no other member alive or suspect. Until then it
+    /// answers pings, and every ack tells the prober it left: a member
+    /// that has not heard of the leave yet learns it from its probe rather
+    /// than suspecting a member that is gone. A claim about it above its
+    /// incarnation (an earlier run's, or forged) is outbid by a `left` one
+    /// higher, which members holding the claim would otherwise ignore.
     ///
     /// The departure waits for the sends, not for the clock alone: a member
     /// whose loop runs late (a starved process) sends fewer gossip rounds
@@ -373,8 +376,11 @@ public struct SWIMInstance {
         if now >= nextGossipAt {
             gossip(now: now, into: &effects)
         }
-        // After the gossip round, which may have sent the update its last time.
-        if isLeaving && ((now >= leaveDeadline && !membershipQueue.contains(id)) || now >= leaveCutoff) {
+        // After the gossip round, which may have sent the update its last
+        // time; at once when no one is left to tell.
+        if isLeaving
+            && ((now >= leaveDeadline && !membershipQueue.contains(id)) || activeOthers == 0 || now >= leaveCutoff)
+        {
             finishLeaving(into: &effects)
             return
         }
@@ -531,6 +537,8 @@ public struct SWIMInstance {
         }
         membershipQueue.putBack()
         broadcastQueue.putBack()
+        // The queue may hold `first` too (this member's own `left`, say).
+        if let first, let again = updates.dropFirst().firstIndex(of: first) { updates.remove(at: again) }
         return updates
     }
 

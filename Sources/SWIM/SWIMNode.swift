@@ -178,8 +178,8 @@ public final class SWIMNode {
     /// Leaves gracefully: the others see `left` at once rather than a
     /// failure. Once the departure has been announced (see
     /// ``SWIMInstance/leave(now:into:)``: two protocol periods at the
-    /// least, eight at the most), the node stops and `completion` runs (on
-    /// the loop).
+    /// least, eight at the most, at once if no other member is alive), the
+    /// node stops and `completion` runs (on the loop).
     public func leave(completion: @escaping () -> Void = {}) {
         guard !isStopped else { return completion() }
         departureHandlers.append(completion)

@@ -75,10 +75,14 @@ struct TombstoneRewriteTests {
         #expect(roomy.registerCount == 0 && roomy.snapshot.removalFloor == ballot)
     }
 
+    /// (A full one whose register holds only a promise takes it as a
+    /// removal instead: ``collectionOfATombstonePastAFoldingAcceptor()``.)
     @Test("an acceptor holding the key takes the re-write as an accept of no value, or refuses it as one")
     func heldKeyAcceptsTheTombstone() throws {
         let promised = Ballot(counter: 50, proposer: NodeID(1))
-        var acceptor = try RegisterLimitTests.fullAcceptor(holding: RegisterState(promised: promised))
+        var acceptor = try Acceptor(
+            recovering: AcceptorSnapshot(registers: [RegisterLimitTests.held: RegisterState(promised: promised)]),
+            configuration: CASPaxosConfiguration())
         var effects: [CASPaxosEffect] = []
         acceptor.receive(
             .rewriteTombstone(requestID: 1, key: RegisterLimitTests.held, ballot: Ballot(counter: 49, proposer: NodeID(7)), age: 0, version: .zero),
@@ -162,8 +166,14 @@ struct TombstoneRewriteTests {
     /// floor for every key it lacks, so the floor of a collection started
     /// just after refused an earlier one's re-write, whose attempt (needing
     /// every acceptor) was abandoned. Both are taken now, at any ballot.
-    @Test("collections started together on a full acceptor that holds none of their keys do not refuse each other")
-    func concurrentCollectionsOnAFullAcceptor() throws {
+    /// With a filler holding only a promise (`abandoned`), the first
+    /// collection's prepare folds it, and the collections' own promises
+    /// are folded in turn by the next ones' (or removed by their re-write):
+    /// the acceptor ends empty.
+    @Test(
+        "collections started together on a full acceptor that holds none of their keys do not refuse each other",
+        arguments: [false, true])
+    func concurrentCollectionsOnAFullAcceptor(abandoned: Bool) throws {
         let configuration = CASPaxosConfiguration()
         var full = configuration
         full.maximumRegisters = 1
@@ -171,10 +181,9 @@ struct TombstoneRewriteTests {
         let tombstone = RegisterState(promised: written, accepted: written, value: nil)
         let keys = (0..<4).map { Array("doomed-\($0)".utf8) }
         let holding = Dictionary(uniqueKeysWithValues: keys.map { ($0, tombstone) })
+        let filler = abandoned ? RegisterState(promised: written) : RegisterState(promised: written, accepted: written, value: [1])
         let acceptors = [
-            try Acceptor(
-                recovering: AcceptorSnapshot(registers: [Self.filler: RegisterState(promised: written, accepted: written, value: [1])]),
-                configuration: full),
+            try Acceptor(recovering: AcceptorSnapshot(registers: [Self.filler: filler]), configuration: full),
             try Acceptor(recovering: AcceptorSnapshot(registers: holding), configuration: configuration),
             try Acceptor(recovering: AcceptorSnapshot(registers: holding), configuration: configuration),
         ]
@@ -182,7 +191,11 @@ struct TombstoneRewriteTests {
         #expect(result.map { if case .success = $0 { true } else { false } } == true)
         #expect(proposer.counters.failedAttempts == 0 && proposer.counters.maintenanceRestarts == 0)
         #expect(after.allSatisfy { acceptor in keys.allSatisfy { acceptor.register($0) == nil } })
-        #expect(after[0].counters.promisesByFloor == 4 && after[0].counters.conflicts == 0)
+        if abandoned {
+            #expect(after[0].registerCount == 0 && after[0].counters.promiseOnlyRegistersFolded >= 1)
+        } else {
+            #expect(after[0].counters.promisesByFloor == 4 && after[0].counters.conflicts == 0)
+        }
     }
 
     @Test("a collection an acceptor interrupted by removing the key and filling its room completes; every acceptor frees the key")
@@ -329,6 +342,51 @@ struct TombstoneRewriteTests {
             .accept(requestID: 4, key: Self.doomed, ballot: above, age: 0, value: [7], nextBallot: nil, version: .zero),
             from: Self.collector, into: &effects)
         #expect(Self.replies(effects) == [.accepted(requestID: 4)] && acceptor.register(Self.doomed)?.value == [7])
+    }
+
+    /// Found by a review of the fold path above: the re-write stored a
+    /// tombstone in the room the fold made, which nothing folds, so a
+    /// collection stalled after its re-write (a listed proposer that does
+    /// not answer) kept the acceptor full for new keys.
+    @Test("a full acceptor takes the re-write of a key it holds only the collection's promise for as a removal")
+    func collectionOfATombstonePastAFoldingAcceptor() throws {
+        let promised = Ballot(counter: 50, proposer: NodeID(1))
+        var acceptor = try RegisterLimitTests.fullAcceptor(holding: RegisterState(promised: promised))
+        var effects: [CASPaxosEffect] = []
+        let ballot = Ballot(counter: 60, proposer: NodeID(7))
+        acceptor.receive(
+            .collectionPrepare(requestID: 1, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(acceptor.register(Self.doomed) == RegisterState(promised: ballot))
+        // A re-write below the stored promise is refused, as an accept.
+        effects.removeAll()
+        acceptor.receive(
+            .rewriteTombstone(requestID: 2, key: Self.doomed, ballot: Ballot(counter: 55, proposer: NodeID(7)), age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        if case .conflict(2, ballot, _)? = Self.replies(effects).first {} else { Issue.record("not refused: \(effects)") }
+        // At the promise: taken as a removal, the room free again.
+        effects.removeAll()
+        acceptor.receive(
+            .rewriteTombstone(requestID: 3, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(Self.replies(effects) == [.accepted(requestID: 3)])
+        #expect(Self.writes(effects) == [.remove(key: Self.doomed, floor: ballot)])
+        #expect(acceptor.registerCount == 0 && acceptor.snapshot.removalFloor == ballot)
+        #expect(acceptor.counters.tombstonesTakenAsRemoved == 1)
+        // A client's new key is stored (above the floor).
+        effects.removeAll()
+        let later = Ballot(counter: 70, proposer: NodeID(3))
+        acceptor.receive(.prepare(requestID: 4, key: RegisterLimitTests.new, ballot: later, age: 0, version: .zero), from: Self.endpoints[0], into: &effects)
+        #expect(acceptor.register(RegisterLimitTests.new)?.promised == later)
+
+        // An acceptor with room stores the tombstone, as before.
+        var roomy = try Acceptor(
+            recovering: AcceptorSnapshot(registers: [Self.doomed: RegisterState(promised: ballot)]), configuration: CASPaxosConfiguration())
+        effects.removeAll()
+        roomy.receive(
+            .rewriteTombstone(requestID: 5, key: Self.doomed, ballot: ballot, age: 0, version: .zero),
+            from: Self.collector, into: &effects)
+        #expect(roomy.register(Self.doomed)?.isTombstone == true && roomy.counters.tombstonesTakenAsRemoved == 0)
     }
 
     @Test("a collection of a key no acceptor holds, every acceptor full, completes")

@@ -59,6 +59,8 @@ struct GracefulLeaveTests {
         }
         #expect(departed)
         #expect(sent >= instance.transmitLimit)
+        // The driver stops at `.departed`: nothing of the tick may follow it.
+        if case .departed? = effects.last {} else { Issue.record("effects after .departed: \(effects)") }
     }
 
     @Test("a leaver answers probes with its departure for two protocol periods, then departs")
@@ -66,6 +68,23 @@ struct GracefulLeaveTests {
         var instance = try Self.member()
         var effects: [SWIMEffect] = []
         instance.leave(now: Self.start, into: &effects)
+        let prober = Self.others[4]
+        let left = SWIMUpdate.left(instance.localMember.id, incarnation: instance.localMember.incarnation)
+        func ack(to sequence: UInt32, at now: Instant) -> SWIMMessage? {
+            effects.removeAll()
+            instance.receive(
+                SWIMMessage(sender: prober.id, body: .ping(sequence: sequence, target: instance.localMember.id)),
+                from: prober.endpoint, now: now, into: &effects)
+            let acks = effects.compactMap { effect -> SWIMMessage? in
+                guard case .send(let message, prober.endpoint) = effect, case .ack(sequence) = message.body else { return nil }
+                return message
+            }
+            #expect(acks.count == 1)
+            return acks.first
+        }
+        // Probed at once, its update still queued: said once, first.
+        let early = ack(to: 6, at: Self.start)
+        #expect(early?.updates.first == left && early?.updates.count { $0 == left } == 1)
         // Ticked on time: its update has gone out its full count well
         // within the linger (a gossip round every 100 ms).
         var now = Self.start
@@ -76,21 +95,49 @@ struct GracefulLeaveTests {
         #expect(instance.queuedUpdateCount == 0)
         #expect(!effects.contains { if case .departed = $0 { true } else { false } })
         // A member that has not heard of the leave probes it.
-        effects.removeAll()
-        let prober = Self.others[4]
-        instance.receive(SWIMMessage(sender: prober.id, body: .ping(sequence: 7, target: instance.localMember.id)),
-                         from: prober.endpoint, now: Self.start + .seconds(1), into: &effects)
-        let acks = effects.compactMap { effect -> SWIMMessage? in
-            guard case .send(let message, prober.endpoint) = effect, case .ack(7) = message.body else { return nil }
-            return message
-        }
-        #expect(acks.count == 1)
-        #expect(acks.first?.updates.first == .left(instance.localMember.id, incarnation: instance.localMember.incarnation))
+        #expect(ack(to: 7, at: Self.start + .seconds(1))?.updates.first == left)
         // Departs at the end of the linger.
         effects.removeAll()
         #expect(instance.nextDeadline == Self.start + instance.configuration.protocolPeriod * 2)
         instance.tick(now: instance.nextDeadline, into: &effects)
         #expect(effects.contains { if case .departed = $0 { true } else { false } })
+    }
+
+    @Test("a leaver whose others all go away departs at once")
+    func leaverLeftAlone() throws {
+        var instance = try Self.member()
+        var effects: [SWIMEffect] = []
+        instance.leave(now: Self.start, into: &effects)
+        let gone = Self.others.map { SWIMUpdate.left($0.id, incarnation: 2) }
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: gone), from: Self.others[0].endpoint,
+                         now: Self.start + .milliseconds(10), into: &effects)
+        effects.removeAll()
+        instance.tick(now: instance.nextDeadline, into: &effects)
+        #expect(effects.contains { if case .departed = $0 { true } else { false } })
+    }
+
+    @Test("a claim about a leaver above its incarnation is outbid by its left")
+    func leaverOutbidsClaims() throws {
+        var instance = try Self.member()
+        var effects: [SWIMEffect] = []
+        instance.leave(now: Self.start, into: &effects)
+        let id = instance.localMember.id
+        let claims: [SWIMUpdate] = [
+            .alive(Member(id: id, endpoint: HostileInputTests.here, incarnation: 6, status: .alive)),
+            .suspect(id, incarnation: 9, by: NodeID(3)), .dead(id, incarnation: 12, by: NodeID(3)),
+        ]
+        for (claim, expected) in zip(claims, [7, 10, 13] as [UInt64]) {
+            instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: [claim]), from: Self.others[0].endpoint,
+                             now: Self.start, into: &effects)
+            #expect(instance.localMember.incarnation == expected && instance.localMember.status == .left)
+        }
+        // At or below it: nothing to outbid.
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: [.suspect(id, incarnation: 13, by: NodeID(3))]),
+                         from: Self.others[0].endpoint, now: Self.start, into: &effects)
+        #expect(instance.localMember.incarnation == 13)
+        effects.removeAll()
+        instance.tick(now: instance.nextDeadline, into: &effects)
+        #expect(Self.departuresSent(effects, by: instance) > 0)
     }
 
     @Test("a leaver that cannot send its update departs after eight protocol periods")

@@ -64,6 +64,11 @@ extension SWIMInstance {
     /// members (nothing if none is queued).
     mutating func gossip(now: Instant, into effects: inout [SWIMEffect]) {
         nextGossipAt = now + configuration.gossipInterval
+        // A leaver's `left` dropped from a full queue before its count was
+        // out goes back in, with the sends it had.
+        if isLeaving && leaveSends < transmitLimit && !membershipQueue.contains(id) {
+            spread(id, transmissions: leaveSends)
+        }
         guard !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return }
         for target in randomActiveMembers(configuration.gossipFanout) {
             let updates = piggyback()

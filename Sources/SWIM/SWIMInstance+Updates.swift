@@ -252,6 +252,7 @@ extension SWIMInstance {
     private mutating func outbidWhileLeaving(_ claimed: UInt64) {
         guard claimed > incarnation else { return }
         incarnation = claimed + 1
+        leaveSends = 0
         spread(id)
     }
 

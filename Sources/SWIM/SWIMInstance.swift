@@ -159,6 +159,10 @@ public struct SWIMInstance {
     var leaveDeadline: Instant = .distantFuture
     /// A leaver departs at this instant at the latest, whatever it sent.
     var leaveCutoff: Instant = .distantFuture
+    /// Messages that carried this leaver's `left` at its incarnation (the
+    /// queue's sends and the acks'): counted here, as a full membership
+    /// queue may drop the entry before its count is out.
+    var leaveSends = 0
     /// How long a leave takes at the least, in protocol periods.
     static let leaveLingerPeriods = 2
     /// How long a leave takes at the most, in protocol periods.
@@ -355,7 +359,7 @@ public struct SWIMInstance {
         } else {
             // While its update is still queued, gossip rounds (below) come
             // first; the cutoff bounds them.
-            deadline = min(deadline, membershipQueue.contains(id) ? leaveCutoff : leaveDeadline)
+            deadline = min(deadline, leaveSends < transmitLimit ? min(leaveCutoff, nextGossipAt) : leaveDeadline)
         }
         if !membershipQueue.isEmpty || !broadcastQueue.isEmpty { deadline = min(deadline, nextGossipAt) }
         if let sequence = relayOrder.first, let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) }
@@ -379,7 +383,7 @@ public struct SWIMInstance {
         // After the gossip round, which may have sent the update its last
         // time; at once when no one is left to tell.
         if isLeaving
-            && ((now >= leaveDeadline && !membershipQueue.contains(id)) || activeOthers == 0 || now >= leaveCutoff)
+            && ((now >= leaveDeadline && leaveSends >= transmitLimit) || activeOthers == 0 || now >= leaveCutoff)
         {
             finishLeaving(into: &effects)
             return
@@ -539,6 +543,7 @@ public struct SWIMInstance {
         broadcastQueue.putBack()
         // The queue may hold `first` too (this member's own `left`, say).
         if let first, let again = updates.dropFirst().firstIndex(of: first) { updates.remove(at: again) }
+        if isLeaving && updates.contains(.left(id, incarnation: incarnation)) { leaveSends += 1 }
         return updates
     }
 

@@ -103,6 +103,40 @@ struct GracefulLeaveTests {
         #expect(effects.contains { if case .departed = $0 { true } else { false } })
     }
 
+    /// Found by a review: the count was read as "no longer queued", and a
+    /// full membership queue drops its most-sent entries.
+    @Test("a leaver whose update a full membership queue drops sends it its full count all the same")
+    func droppedFromAFullQueue() throws {
+        var configuration = SWIMConfiguration()
+        configuration.membershipQueueCapacity = 64
+        var instance = try Self.member(configuration)
+        var effects: [SWIMEffect] = []
+        instance.leave(now: Self.start, into: &effects)
+        var sent = Self.departuresSent(effects, by: instance)
+        // News of 70 members the others have not heard of fills the queue,
+        // which drops the most-sent entry: the leaver's own.
+        let newcomers = (100..<170).map { number in
+            SWIMUpdate.alive(Member(id: NodeID(UInt64(number)), endpoint: try! Endpoint(parsing: "127.0.0.1:\(7_000 + number)"),
+                                    incarnation: 1, status: .alive))
+        }
+        effects.removeAll()
+        instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: newcomers), from: Self.others[0].endpoint,
+                         now: Self.start + .milliseconds(1), into: &effects)
+        #expect(!instance.membershipQueue.contains(instance.localMember.id))
+        var now = Self.start + .milliseconds(1)
+        var departed = false
+        while !departed && now < Self.start + .seconds(10) {
+            now = instance.nextDeadline
+            effects.removeAll()
+            instance.tick(now: now, into: &effects)
+            sent += Self.departuresSent(effects, by: instance)
+            departed = effects.contains { if case .departed = $0 { true } else { false } }
+        }
+        #expect(departed)
+        #expect(sent >= instance.transmitLimit)
+        #expect(now < Self.start + configuration.protocolPeriod * 8, "departed at the cutoff, not on its count")
+    }
+
     @Test("a leaver whose others all go away departs at once")
     func leaverLeftAlone() throws {
         var instance = try Self.member()

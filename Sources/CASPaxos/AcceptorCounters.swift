@@ -9,7 +9,9 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// Accepts answered with an acceptance.
     public var acceptances = 0
     /// Garbage collection's re-writes of a tombstone for keys the acceptor
-    /// holds no register for, taken by raising the removal floor
+    /// holds no register for, taken by raising the removal floor, and, on
+    /// a full acceptor, for keys whose register holds only a promise,
+    /// taken by removing it
     /// (``CASPaxosMessage/rewriteTombstone(requestID:key:ballot:age:version:)``;
     /// also counted in ``acceptances``).
     public var tombstonesTakenAsRemoved = 0

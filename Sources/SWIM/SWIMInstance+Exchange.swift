@@ -61,17 +61,15 @@ extension SWIMInstance {
     }
 
     /// Sends queued updates to ``SWIMConfiguration/gossipFanout`` random
-    /// members (nothing if none is queued).
+    /// members (nothing if none is queued), and a leaver's `left` first
+    /// until it has gone out its full count (kept out of the queue, where
+    /// fresher news would delay it, and a full queue could drop it).
     mutating func gossip(now: Instant, into effects: inout [SWIMEffect]) {
         nextGossipAt = now + configuration.gossipInterval
-        // A leaver's `left` dropped from a full queue before its count was
-        // out goes back in, with the sends it had.
-        if isLeaving && leaveSends < transmitLimit && !membershipQueue.contains(id) {
-            spread(id, transmissions: leaveSends)
-        }
-        guard !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return }
+        var owed: SWIMUpdate? { leaveSends < transmitLimit ? leaveUpdate : nil }
+        guard owed != nil || !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return }
         for target in randomActiveMembers(configuration.gossipFanout) {
-            let updates = piggyback()
+            let updates = piggyback(first: owed)
             guard !updates.isEmpty else { break }
             send(.gossip, to: target.endpoint, updates: updates, into: &effects)
             counters.gossipSent += 1

@@ -31,9 +31,8 @@ extension SWIMInstance {
                 counters.misdirectedPings += 1
                 return
             }
-            // A leaver's ack says it left, whatever its queue still holds.
-            let departure: SWIMUpdate? = isLeaving ? .left(id, incarnation: incarnation) : nil
-            send(.ack(sequence: sequence), to: sender, updates: piggyback(first: departure), into: &effects)
+            // A leaver's ack says it left, whatever its count.
+            send(.ack(sequence: sequence), to: sender, updates: piggyback(first: leaveUpdate), into: &effects)
             counters.acksSent += 1
         case .ack(let sequence):
             receiveAck(sequence: sequence, from: sender, now: now, into: &effects)
@@ -247,13 +246,12 @@ extension SWIMInstance {
 
     /// A claim about this leaving member at `claimed`: one above its
     /// incarnation would make members holding it ignore its `left` (at or
-    /// below it, `left` wins), so `left` is spread again one higher. (The
-    /// leave's cutoff still bounds the sends this restarts.)
+    /// below it, `left` wins), so `left` goes out its full count again, one
+    /// higher. (The leave's cutoff still bounds the sends this restarts.)
     private mutating func outbidWhileLeaving(_ claimed: UInt64) {
         guard claimed > incarnation else { return }
         incarnation = claimed + 1
         leaveSends = 0
-        spread(id)
     }
 
     /// A suspicion with Lifeguard's timeouts for the current cluster size.

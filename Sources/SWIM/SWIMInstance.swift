@@ -159,9 +159,8 @@ public struct SWIMInstance {
     var leaveDeadline: Instant = .distantFuture
     /// A leaver departs at this instant at the latest, whatever it sent.
     var leaveCutoff: Instant = .distantFuture
-    /// Messages that carried this leaver's `left` at its incarnation (the
-    /// queue's sends and the acks'): counted here, as a full membership
-    /// queue may drop the entry before its count is out.
+    /// Messages that carried this leaver's `left` at its incarnation
+    /// (gossip and acks), against ``transmitLimit``.
     var leaveSends = 0
     /// How long a leave takes at the least, in protocol periods.
     static let leaveLingerPeriods = 2
@@ -328,7 +327,6 @@ public struct SWIMInstance {
         isLeaving = true
         incarnation += 1
         probe = nil
-        spread(id)
         leaveDeadline = now + configuration.protocolPeriod * Self.leaveLingerPeriods
         leaveCutoff = now + configuration.protocolPeriod * Self.leaveCutoffPeriods
         if activeOthers == 0 {
@@ -509,6 +507,8 @@ public struct SWIMInstance {
     mutating func piggyback(first: SWIMUpdate? = nil) -> [SWIMUpdate] {
         var budget = configuration.maximumPacketSize - SWIMMessage.maximumHeaderSize
         var updates: [SWIMUpdate] = []
+        // Whatever the way out: a leaver counts the messages its `left` is in.
+        defer { if let leaveUpdate, updates.contains(leaveUpdate) { leaveSends += 1 } }
         if let first {
             updates.append(first)
             budget -= first.encodedSize
@@ -541,11 +541,13 @@ public struct SWIMInstance {
         }
         membershipQueue.putBack()
         broadcastQueue.putBack()
-        // The queue may hold `first` too (this member's own `left`, say).
+        // The queue may hold `first` too (this member's own state, say).
         if let first, let again = updates.dropFirst().firstIndex(of: first) { updates.remove(at: again) }
-        if isLeaving && updates.contains(.left(id, incarnation: incarnation)) { leaveSends += 1 }
         return updates
     }
+
+    /// This member's `left` at its incarnation, while it is leaving.
+    var leaveUpdate: SWIMUpdate? { isLeaving ? .left(id, incarnation: incarnation) : nil }
 
     mutating func send(_ body: SWIMMessage.Body, to destination: Endpoint, updates: [SWIMUpdate] = [],
                        into effects: inout [SWIMEffect]) {

@@ -376,7 +376,9 @@ public struct Acceptor {
 
     /// Whether folding the oldest promise-only register would leave room
     /// for a new key promised `ballot`: there is one, and `ballot` is above
-    /// what an absent key refuses under the floor the fold would raise.
+    /// the least ballot above the floor that fold would raise (what an
+    /// absent key is taken to have promised), so a prepare stores it (the
+    /// decision ``update(_:into:_:)`` makes after the fold).
     private mutating func foldLeavesRoom(promising ballot: Ballot) -> Bool {
         guard let oldest = promiseOnly.oldest(), let register = state.table[oldest] else { return false }
         let floor = max(state.removalFloor, register.promised.predecessor)

@@ -108,12 +108,12 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// floor at least that register's promise's predecessor), which an
     /// absent key is taken to have promised (a prepare is refused with
     /// ``registersFull(requestID:)`` in the first case; in the second it
-    /// stores no register, and is refused below that least ballot). The key is absent, so
-    /// nothing accepted for it is above the floor; the floor refuses every
-    /// plain prepare and accept at or below it, for every key the acceptor
-    /// lacks (the collection's own write-back of a value included), and
-    /// the collection's ``rewriteTombstone(requestID:key:ballot:age:version:)``
-    /// is taken. Otherwise (a fold makes room for the promise, or the
+    /// stores no register, and is refused below that least ballot). The
+    /// key is absent, so nothing accepted for it is above the floor; the
+    /// floor refuses every plain prepare and accept at or below it, for
+    /// every key the acceptor lacks (the collection's own write-back of a
+    /// value included), and the collection's
+    /// ``rewriteTombstone(requestID:key:ballot:age:version:)`` is taken. Otherwise (a fold makes room for the promise, or the
     /// acceptor has room or holds the key) answered as a prepare, whose
     /// stored promise takes a write-back of a value as well. So acceptors
     /// that are full and do not hold the key no longer stop its collection.

@@ -110,7 +110,7 @@ extension SWIMInstance {
         }
         if member.id == id {
             // A claim about us newer than we are (an earlier run of this ID,
-            // or forged): outbid it, unless we are leaving.
+            // or forged): outbid it (a leaver, with its `left`).
             if isLeaving {
                 outbidWhileLeaving(member.incarnation)
             } else if member.incarnation > incarnation || (member.incarnation == incarnation && member.endpoint != endpoint) {

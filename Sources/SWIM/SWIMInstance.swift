@@ -355,7 +355,7 @@ public struct SWIMInstance {
                 deadline = min(deadline, probe.indirectSent ? probe.periodEnd : probe.directDeadline)
             }
         } else {
-            // While its update is still queued, gossip rounds (below) come
+            // While its `left` is owed, the gossip rounds that carry it come
             // first; the cutoff bounds them.
             deadline = min(deadline, leaveSends < transmitLimit ? min(leaveCutoff, nextGossipAt) : leaveDeadline)
         }

@@ -35,6 +35,34 @@ struct GracefulLeaveTests {
         }
     }
 
+    static func departed(_ effects: [SWIMEffect]) -> Bool {
+        effects.contains { if case .departed = $0 { true } else { false } }
+    }
+
+    /// Ticks `instance` at each of its deadlines after `start` until it
+    /// departs, for 10 s at most, doing `beforeTick` first each time and
+    /// checking that no deadline is behind the clock. Returns when it
+    /// departed (nil if it did not), the messages that carried its `left`,
+    /// and the last tick's effects.
+    static func tickUntilDeparted(
+        _ instance: inout SWIMInstance, after start: Instant,
+        beforeTick: (inout SWIMInstance, Instant) -> Void = { _, _ in }
+    ) -> (at: Instant?, sent: Int, effects: [SWIMEffect]) {
+        var now = start
+        var sent = 0
+        var effects: [SWIMEffect] = []
+        while now < start + .seconds(10) {
+            beforeTick(&instance, now)
+            #expect(instance.nextDeadline > now, "a leaver's deadline is never behind it")
+            now = instance.nextDeadline
+            effects.removeAll()
+            instance.tick(now: now, into: &effects)
+            sent += departuresSent(effects, by: instance)
+            if departed(effects) { return (now, sent, effects) }
+        }
+        return (nil, sent, effects)
+    }
+
     @Test("a leaver whose loop runs late departs only once its update has gone out its full count")
     func starvedLeaver() throws {
         var instance = try Self.member()
@@ -44,23 +72,15 @@ struct GracefulLeaveTests {
         #expect(sent > 0 && sent < instance.transmitLimit)
         // The next tick comes three seconds late, past two protocol periods.
         effects.removeAll()
-        var now = Self.start + .seconds(3)
-        instance.tick(now: now, into: &effects)
-        #expect(!effects.contains { if case .departed = $0 { true } else { false } })
+        let late = Self.start + .seconds(3)
+        instance.tick(now: late, into: &effects)
+        #expect(!Self.departed(effects))
         sent += Self.departuresSent(effects, by: instance)
-        var departed = false
-        while !departed && now < Self.start + .seconds(10) {
-            #expect(instance.nextDeadline > now, "a leaver's deadline is never behind it")
-            now = instance.nextDeadline
-            effects.removeAll()
-            instance.tick(now: now, into: &effects)
-            sent += Self.departuresSent(effects, by: instance)
-            departed = effects.contains { if case .departed = $0 { true } else { false } }
-        }
-        #expect(departed)
-        #expect(sent >= instance.transmitLimit)
+        let run = Self.tickUntilDeparted(&instance, after: late)
+        #expect(run.at != nil)
+        #expect(sent + run.sent >= instance.transmitLimit)
         // The driver stops at `.departed`: nothing of the tick may follow it.
-        if case .departed? = effects.last {} else { Issue.record("effects after .departed: \(effects)") }
+        if case .departed? = run.effects.last {} else { Issue.record("effects after .departed: \(run.effects)") }
     }
 
     @Test("a leaver answers probes with its departure for two protocol periods, then departs")
@@ -93,14 +113,14 @@ struct GracefulLeaveTests {
             instance.tick(now: now, into: &effects)
         }
         #expect(instance.queuedUpdateCount == 0)
-        #expect(!effects.contains { if case .departed = $0 { true } else { false } })
+        #expect(!Self.departed(effects))
         // A member that has not heard of the leave probes it.
         #expect(ack(to: 7, at: Self.start + .seconds(1))?.updates.first == left)
         // Departs at the end of the linger.
         effects.removeAll()
         #expect(instance.nextDeadline == Self.start + instance.configuration.protocolPeriod * 2)
         instance.tick(now: instance.nextDeadline, into: &effects)
-        #expect(effects.contains { if case .departed = $0 { true } else { false } })
+        #expect(Self.departed(effects))
     }
 
     /// Found by reviews: the count was read as "no longer queued", and a
@@ -114,28 +134,21 @@ struct GracefulLeaveTests {
         var instance = try Self.member(configuration)
         var effects: [SWIMEffect] = []
         instance.leave(now: Self.start, into: &effects)
-        var sent = Self.departuresSent(effects, by: instance)
-        var now = Self.start
-        var departed = false
+        let sent = Self.departuresSent(effects, by: instance)
         var newcomer: UInt64 = 100
-        while !departed && now < Self.start + .seconds(10) {
+        let run = Self.tickUntilDeparted(&instance, after: Self.start) { instance, now in
             // News of 100 members the others have not heard of, every tick.
             let news = (0..<100).map { _ in
                 newcomer += 1
                 return SWIMUpdate.alive(Member(id: NodeID(newcomer), endpoint: Endpoint.loopbackV4(port: UInt16(newcomer)),
                                                incarnation: 1, status: .alive))
             }
+            var ignored: [SWIMEffect] = []
             instance.receive(SWIMMessage(sender: NodeID(2), body: .gossip, updates: news), from: Self.others[0].endpoint,
-                             now: now, into: &effects)
-            now = instance.nextDeadline
-            effects.removeAll()
-            instance.tick(now: now, into: &effects)
-            sent += Self.departuresSent(effects, by: instance)
-            departed = effects.contains { if case .departed = $0 { true } else { false } }
+                             now: now, into: &ignored)
         }
-        #expect(departed)
-        #expect(sent >= instance.transmitLimit)
-        #expect(now == Self.start + configuration.protocolPeriod * 2, "departed at the end of the linger")
+        #expect(sent + run.sent >= instance.transmitLimit)
+        #expect(run.at == Self.start + configuration.protocolPeriod * 2, "departed at the end of the linger")
     }
 
     @Test("a leaver whose others all go away departs at once")
@@ -148,7 +161,7 @@ struct GracefulLeaveTests {
                          now: Self.start + .milliseconds(10), into: &effects)
         effects.removeAll()
         instance.tick(now: instance.nextDeadline, into: &effects)
-        #expect(effects.contains { if case .departed = $0 { true } else { false } })
+        #expect(Self.departed(effects))
     }
 
     @Test("a claim about a leaver above its incarnation is outbid by its left")
@@ -182,13 +195,6 @@ struct GracefulLeaveTests {
         var instance = try Self.member(configuration)
         var effects: [SWIMEffect] = []
         instance.leave(now: Self.start, into: &effects)
-        let cutoff = Self.start + configuration.protocolPeriod * 8
-        var now = Self.start
-        while !effects.contains(where: { if case .departed = $0 { true } else { false } }) && now < cutoff + .seconds(1) {
-            #expect(instance.nextDeadline > now)
-            now = instance.nextDeadline
-            instance.tick(now: now, into: &effects)
-        }
-        #expect(now == cutoff)
+        #expect(Self.tickUntilDeparted(&instance, after: Self.start).at == Self.start + configuration.protocolPeriod * 8)
     }
 }

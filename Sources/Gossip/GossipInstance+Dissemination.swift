@@ -12,7 +12,7 @@ extension GossipInstance {
 
     mutating func receiveData(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         guard fitsLimits(data) else { return }
-        guard accept(data, now: now, into: &effects) else {
+        guard let holders = accept(data, now: now, into: &effects) else {
             counters.duplicates += 1
             // Prune even a peer already lazy here: it pushed eagerly, so it
             // still counts us as eager (its graft crossed our prune, or the
@@ -27,11 +27,11 @@ extension GossipInstance {
         if configuration.mode == .plumtree, view.isActive(sender) { lazyPeers.remove(sender) }
         var forwarded = data
         forwarded.hops = min(data.hops + 1, GossipMessage.maximumHops)
-        disseminate(forwarded, receivedFrom: sender, now: now, into: &effects)
+        disseminate(forwarded, receivedFrom: sender, skipping: holders, now: now, into: &effects)
     }
 
     mutating func receiveRepair(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
-        guard fitsLimits(data), accept(data, now: now, into: &effects) else { return }
+        guard fitsLimits(data), let holders = accept(data, now: now, into: &effects) else { return }
         counters.deliveredByRepair += 1
         // Spread it on: the nodes around this one likely missed it too (the
         // far side of a healed partition).
@@ -45,7 +45,9 @@ extension GossipInstance {
             // eager neighbour that has it already, and each would prune its
             // edge to this node (one repair could strip the node's tree).
             // A neighbour that lacks it grafts it, which mends the tree too.
-            for peer in view.active where peer != sender { announce(data.id, to: peer, now: now, into: &effects) }
+            for peer in view.active where peer != sender && !holders.contains(peer) {
+                announce(data.id, to: peer, now: now, into: &effects)
+            }
         }
     }
 
@@ -65,21 +67,22 @@ extension GossipInstance {
         return true
     }
 
-    /// Delivers and retains `data` if it is new; false for a duplicate.
+    /// Delivers and retains `data` if it is new, and returns the peers
+    /// known to have it (they announced it); nil for a duplicate.
     /// A message this node retains is not new, whatever ``SeenWindows``
     /// says: once its origin was forgotten, each copy arriving was
     /// delivered again, re-tracking the origin and forgetting another,
     /// whose messages the node also held, and so on: a storm of
     /// redeliveries that anti-entropy kept up for as long as the messages
     /// were retained (see ``isKnown(_:)``).
-    private mutating func accept(_ data: GossipData, now: Instant, into effects: inout [GossipEffect]) -> Bool {
-        guard data.id.origin != id, !retention.contains(data.id), seen.insert(data.id) == .new else { return false }
+    private mutating func accept(_ data: GossipData, now: Instant, into effects: inout [GossipEffect]) -> [Endpoint]? {
+        guard data.id.origin != id, !retention.contains(data.id), seen.insert(data.id) == .new else { return nil }
         counters.originsForgotten = seen.forgottenOrigins
         counters.delivered += 1
-        missing.remove(data.id)
+        let holders = missing.remove(data.id)
         retention.insert(data, now: now)
         effects.append(.deliver(GossipDelivery(id: data.id, payload: data.payload, hops: data.hops, deliveredAt: now)))
-        return true
+        return holders
     }
 
     /// Whether the message `id` is this node's own, retained here or seen:
@@ -89,8 +92,15 @@ extension GossipInstance {
     }
 
     /// Sends `data` on: to `fanout` random peers (push), or eagerly to the
-    /// tree and lazily to the other neighbours (Plumtree).
-    mutating func disseminate(_ data: GossipData, receivedFrom sender: Endpoint?, now: Instant, into effects: inout [GossipEffect]) {
+    /// tree and lazily to the other neighbours (Plumtree), except to
+    /// `holders`, the peers that announced it. A grafted announcer is back
+    /// on the tree here, but has the message: pushed to it when the
+    /// message came another way first, it counted a duplicate and pruned
+    /// the edge, undoing the graft.
+    mutating func disseminate(
+        _ data: GossipData, receivedFrom sender: Endpoint?, skipping holders: [Endpoint] = [], now: Instant,
+        into effects: inout [GossipEffect]
+    ) {
         let excluded = sender.map { [$0] } ?? []
         switch configuration.mode {
         case .push:
@@ -98,7 +108,7 @@ extension GossipInstance {
                 view.active + view.passive, count: configuration.fanout, excluding: excluded, using: &random)
             for peer in targets { send(.data(data), to: peer, now: now, into: &effects) }
         case .plumtree:
-            for peer in view.active where peer != sender {
+            for peer in view.active where peer != sender && !holders.contains(peer) {
                 if lazyPeers.contains(peer) {
                     announce(data.id, to: peer, now: now, into: &effects)
                 } else {
@@ -130,9 +140,21 @@ extension GossipInstance {
         }
     }
 
+    /// Records the messages `sender` announces that this node lacks, to be
+    /// grafted if the tree has not brought them after a random wait
+    /// between half the graft timeout and all of it, one per IHAVE (its
+    /// messages are grafted together). When the tree breaks, every node
+    /// cut off from the origin hears the IHAVEs at about the same time;
+    /// with one fixed timeout they all grafted at once, each edge added
+    /// made a cycle, and the duplicates that followed pruned edges again,
+    /// cutting nodes off anew: in some overlays the tree never settled
+    /// (about a third of the deliveries by graft). With the waits spread,
+    /// the first graft mends the tree, and the others mostly find the
+    /// message brought before their turn.
     mutating func receiveIHave(_ ids: [MessageID], from sender: Endpoint, now: Instant) {
+        let deadline = now + Self.jitter(configuration.graftTimeout, &random)
         for id in ids.prefix(idsPerMessage) where !isKnown(id) {
-            if !missing.announce(id, by: sender, deadline: now + configuration.graftTimeout) {
+            if !missing.announce(id, by: sender, deadline: deadline) {
                 counters.announcementsDropped += 1
             }
         }

@@ -9,13 +9,18 @@ struct MissingMessages {
     static let maximumAnnouncers = 4
 
     private struct Entry {
+        /// Announcers not asked yet, in the order they announced.
         var announcers: [Endpoint]
+        /// Announcers already grafted.
+        var grafted: [Endpoint] = []
         var deadline: Instant
     }
 
     private var entries: [MessageID: Entry] = [:]
-    /// Deadlines in the order they were set, which is time order since each
-    /// is "now + the same timeout". Entries since received or re-armed leave
+    /// Deadlines in the order they were set. Each is at most a graft
+    /// timeout after it was set (the first is a random part of it), so one
+    /// behind a later deadline waits for it, still no more than a graft
+    /// timeout after it was set. Entries since received or re-armed leave
     /// stale items here, skipped when popped.
     private var timeouts: [(id: MessageID, deadline: Instant)] = []
     private var timeoutsHead = 0
@@ -31,7 +36,9 @@ struct MissingMessages {
     /// message has not come by then. Returns false if the table is full.
     mutating func announce(_ id: MessageID, by announcer: Endpoint, deadline: Instant) -> Bool {
         if var entry = entries[id] {
-            if entry.announcers.count < Self.maximumAnnouncers && !entry.announcers.contains(announcer) {
+            if entry.announcers.count + entry.grafted.count < Self.maximumAnnouncers
+                && !entry.announcers.contains(announcer) && !entry.grafted.contains(announcer)
+            {
                 entry.announcers.append(announcer)
                 entries[id] = entry
             }
@@ -43,21 +50,26 @@ struct MissingMessages {
         return true
     }
 
-    /// Forgets `id` (it arrived).
-    mutating func remove(_ id: MessageID) {
-        guard entries.removeValue(forKey: id) != nil else { return }
+    /// Forgets `id` (it arrived); returns the peers that announced it
+    /// (they have it).
+    @discardableResult
+    mutating func remove(_ id: MessageID) -> [Endpoint] {
+        guard let entry = entries.removeValue(forKey: id) else { return [] }
         skipStaleTimeouts()
+        return entry.grafted + entry.announcers
     }
 
     /// Forgets `peer` as an announcer (it left the active view).
     mutating func removeAnnouncer(_ peer: Endpoint) {
         for (id, entry) in entries where entry.announcers.contains(peer) {
             entries[id]?.announcers.removeAll { $0 == peer }
+            entries[id]?.grafted.removeAll { $0 == peer }
         }
     }
 
-    /// The earliest deadline, if any message is missing (stale items are
-    /// skipped as entries go, so this is the head's in practice).
+    /// When the first message in line is due, if any is missing (stale
+    /// items are skipped as entries go, so this is the head's in
+    /// practice).
     var nextDeadline: Instant? {
         timeouts[timeoutsHead...].first { entries[$0.id]?.deadline == $0.deadline }?.deadline
     }
@@ -83,14 +95,14 @@ struct MissingMessages {
                 entries[item.id] = nil
                 continue
             }
-            grafts.append((item.id, entry.announcers.removeFirst()))
-            if entry.announcers.isEmpty {
-                entries[item.id] = nil
-            } else {
-                entry.deadline = now + retry
-                entries[item.id] = entry
-                appendTimeout(item.id, entry.deadline)
-            }
+            let announcer = entry.announcers.removeFirst()
+            grafts.append((item.id, announcer))
+            // Kept a retry longer even with no announcer left: when the
+            // message comes, the peers that have it are not sent it.
+            entry.grafted.append(announcer)
+            entry.deadline = now + retry
+            entries[item.id] = entry
+            appendTimeout(item.id, entry.deadline)
         }
         skipStaleTimeouts()
         return grafts

@@ -6,9 +6,12 @@ import Testing
 /// Plumtree's tree settles under a steady stream from random origins: once
 /// warmed up, messages travel the tree, with hardly any graft (a missing
 /// message fetched off the tree) or duplicate payload (a redundant edge).
+/// Over 24 overlays: with seeds 1 to 5 alone this passed while 5 of 24
+/// overlays never settled (up to 1,060 grafts for 3,000 deliveries), until
+/// graft waits were spread and announcers no longer sent the message.
 @Suite("Plumtree stability (simulator)")
 struct PlumtreeStabilityTests {
-    @Test("after warm-up, a stream from random origins needs almost no grafts", arguments: [UInt64(1), 2, 3, 4, 5])
+    @Test("after warm-up, a stream from random origins needs almost no grafts", arguments: Array(UInt64(1)...24))
     func settles(seed: UInt64) throws {
         print("seed \(seed)")
         // Links of 0.1 ... 1 ms, as on loopback: messages cross in flight.

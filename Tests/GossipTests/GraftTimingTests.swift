@@ -1,0 +1,86 @@
+import EventCore
+@testable import Gossip
+import Testing
+
+/// When a node grafts what the tree did not bring, and what it sends on
+/// once the message comes: the choices that keep the tree settled
+/// (``PlumtreeStabilityTests`` measures the result over 24 overlays).
+@Suite("Gossip graft timing")
+struct GraftTimingTests {
+    static let peer = FailedPeerTests.peer
+    static let start = FailedPeerTests.start
+
+    static func message(_ sequence: UInt32) -> GossipData {
+        GossipData(id: MessageID(origin: NodeID(77), sequence: sequence), hops: 2, payload: [1, 2, 3])
+    }
+
+    /// The announcer grafted is back on the tree, but it has the message.
+    /// Pushed to it when the message came another way first, it counted
+    /// a duplicate and pruned the edge again (seen in traces of overlays
+    /// whose tree never settled).
+    @Test("a message is not sent on to a peer that announced it, grafted or not")
+    func announcersNotSentTheMessage() throws {
+        var effects: [GossipEffect] = []
+        var node = try FailedPeerTests.nodeWithThreeNeighbors(into: &effects)
+        let (peer, start) = (Self.peer, Self.start)
+        let (grafted, announcer, eager) = (try peer(2), try peer(3), try peer(4))
+        let data = Self.message(1)
+        node.receive(.ihave([data.id]), from: grafted, now: start, into: &effects)
+        effects.removeAll()
+        var now = start
+        func graftSent() -> Bool { effects.contains { if case .send(.graft([data.id]), grafted) = $0 { true } else { false } } }
+        while !graftSent() && now < start + node.configuration.graftTimeout {
+            now = node.nextDeadline
+            node.tick(now: now, into: &effects)
+        }
+        #expect(graftSent(), "\(effects)")
+        node.receive(.ihave([data.id]), from: announcer, now: now, into: &effects)
+        effects.removeAll()
+        // The message comes from the third neighbour, the tree mended.
+        node.receive(.data(data), from: eager, now: now + .milliseconds(1), into: &effects)
+        #expect(effects.contains { if case .deliver = $0 { true } else { false } })
+        let sentTo = effects.compactMap { effect -> Endpoint? in
+            if case .send(.data(let sent), let destination) = effect, sent.id == data.id { destination } else { nil }
+        }
+        #expect(sentTo.isEmpty, "pushed to \(sentTo)")
+        // Nor announced to them at the next lazy flush.
+        effects.removeAll()
+        node.tick(now: now + node.configuration.lazyPushInterval * 2, into: &effects)
+        let announcedTo = effects.compactMap { effect -> Endpoint? in
+            if case .send(.ihave(let ids), let destination) = effect, ids.contains(data.id) { destination } else { nil }
+        }
+        #expect(announcedTo.isEmpty, "announced to \(announcedTo)")
+    }
+
+    /// Every node a broken tree cut off hears the IHAVEs at about the
+    /// same time; with one fixed wait they all grafted at once.
+    @Test("the wait before a graft is a random part of the graft timeout, one per IHAVE")
+    func graftWaitsSpread() throws {
+        var waits: Set<Duration> = []
+        for seed in UInt64(1)...20 {
+            var effects: [GossipEffect] = []
+            var node = try GossipInstance(
+                id: NodeID(1), endpoint: try Self.peer(1), configuration: GossipConfiguration(), seed: seed, now: .zero)
+            let announcer = try Self.peer(2)
+            node.receive(.join, from: announcer, now: Self.start, into: &effects)
+            let ids = (1...5).map { Self.message($0).id }
+            node.receive(.ihave(ids), from: announcer, now: Self.start, into: &effects)
+            let timeout = node.configuration.graftTimeout
+            var grafts: [(at: Instant, ids: [MessageID])] = []
+            var now = Self.start
+            while now <= Self.start + timeout {
+                effects.removeAll()
+                now = now + .milliseconds(1)
+                node.tick(now: now, into: &effects)
+                for case .send(.graft(let grafted), announcer) in effects { grafts.append((now, grafted)) }
+            }
+            // One graft for the IHAVE's five messages, within the timeout,
+            // not before half of it.
+            #expect(grafts.count == 1 && grafts.first?.ids == ids, "seed \(seed): \(grafts)")
+            guard let at = grafts.first?.at else { continue }
+            #expect(at - Self.start >= timeout / 2 && at - Self.start <= timeout, "seed \(seed)")
+            waits.insert(at - Self.start)
+        }
+        #expect(waits.count >= 10, "waits: \(waits.sorted())")
+    }
+}

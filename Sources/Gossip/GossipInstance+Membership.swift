@@ -95,6 +95,7 @@ extension GossipInstance {
     @discardableResult
     private mutating func endRequest(to peer: Endpoint) -> Bool {
         newcomerRequests.remove(peer)
+        if highPriorityRefill == peer { highPriorityRefill = nil }
         return pendingRequests.removeValue(forKey: peer) != nil
     }
 
@@ -116,6 +117,7 @@ extension GossipInstance {
         if accepted {
             addActive(sender, now: now, into: &effects)
         } else {
+            refusals[sender] = now
             view.addPassive(sender, using: &random)
         }
     }
@@ -148,6 +150,7 @@ extension GossipInstance {
         lastSent[peer] = now
         lazyPeers.remove(peer)  // a new neighbour starts on the eager side
         forgetFailed(peer)
+        refusals[peer] = nil
         return true
     }
 
@@ -169,11 +172,26 @@ extension GossipInstance {
 
     /// Asks passive peers to become neighbours while the active view (with
     /// the requests out) has room.
+    ///
+    /// As in HyParView, a request is high priority (taken even by a peer
+    /// whose view is full, which evicts a neighbour for it) only while the
+    /// active view is empty, and then one at a time
+    /// (``highPriorityRefill``); the other free slots are asked at low
+    /// priority. A peer that refused a low-priority request (its view was
+    /// full) is not asked at low priority again for a
+    /// ``GossipConfiguration/reconnectInterval`` (``refusals``): the refill
+    /// runs at every tick, which lazy pushes make as often as every 10 ms.
     mutating func fillActiveView(now: Instant, into effects: inout [GossipEffect]) {
+        guard view.active.count + ownPendingRequests < view.activeCapacity else { return }
+        if !refusals.isEmpty { refusals = refusals.filter { now - $0.value < configuration.reconnectInterval } }
         while view.active.count + ownPendingRequests < view.activeCapacity {
-            let candidates = view.passive.filter { pendingRequests[$0] == nil }
+            let highPriority = view.active.isEmpty && highPriorityRefill == nil
+            // A refusal was of a low-priority request: a high-priority one
+            // is taken.
+            let candidates = view.passive.filter { pendingRequests[$0] == nil && (highPriority || refusals[$0] == nil) }
             guard let candidate = candidates.randomElement(using: &random) else { return }
-            requestNeighbor(candidate, highPriority: view.active.isEmpty, now: now, into: &effects)
+            if highPriority { highPriorityRefill = candidate }
+            requestNeighbor(candidate, highPriority: highPriority, now: now, into: &effects)
         }
     }
 

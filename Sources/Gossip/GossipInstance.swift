@@ -59,6 +59,13 @@ public struct GossipInstance {
     /// Of ``failedPeers``, the former neighbours (dropped for silence),
     /// probed at high priority (see ``probeFailedPeer(now:into:)``).
     var failedNeighbors: Set<Endpoint> = []
+    /// The passive peer asked at high priority by the refill of an empty
+    /// active view, while that request is out: one at a time (see
+    /// ``fillActiveView(now:into:)``).
+    var highPriorityRefill: Endpoint?
+    /// Peers that refused this node's low-priority request, and when: the
+    /// refill skips them for a reconnect interval.
+    var refusals: [Endpoint: Instant] = [:]
     /// The entries this node sent in its last shuffle: evicted first when
     /// the answer comes.
     var lastShuffleSample: [Endpoint] = []

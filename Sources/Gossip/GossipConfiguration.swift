@@ -97,9 +97,9 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// Plumtree: how long after the first announcement of a missing
     /// message a node waits, at most, for the tree to bring it before it
     /// grafts the announcer (more than ``lazyPushInterval``). Each IHAVE
-    /// waits a random time between half of it and all of it, so that the
-    /// nodes a broken tree cut off do not all graft at once. Default
-    /// 100 ms.
+    /// waits a random time between half of it (but more than
+    /// ``lazyPushInterval``) and all of it, so that the nodes a broken tree
+    /// cut off do not all graft at once. Default 100 ms.
     public var graftTimeout: Duration = .milliseconds(100)
     /// Plumtree: the most announced-but-missing messages tracked at once
     /// (16 ... 1,048,576); further announcements are dropped and counted,

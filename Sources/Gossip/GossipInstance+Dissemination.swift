@@ -142,8 +142,8 @@ extension GossipInstance {
 
     /// Records the messages `sender` announces that this node lacks, to be
     /// grafted if the tree has not brought them after a random wait
-    /// between half the graft timeout and all of it, one per IHAVE (its
-    /// messages are grafted together). When the tree breaks, every node
+    /// (``graftWait()``), one per IHAVE (its messages are grafted
+    /// together). When the tree breaks, every node
     /// cut off from the origin hears the IHAVEs at about the same time;
     /// with one fixed timeout they all grafted at once, each edge added
     /// made a cycle, and the duplicates that followed pruned edges again,
@@ -152,12 +152,21 @@ extension GossipInstance {
     /// the first graft mends the tree, and the others mostly find the
     /// message brought before their turn.
     mutating func receiveIHave(_ ids: [MessageID], from sender: Endpoint, now: Instant) {
-        let deadline = now + Self.jitter(configuration.graftTimeout, &random)
+        let deadline = now + graftWait()
         for id in ids.prefix(idsPerMessage) where !isKnown(id) {
             if !missing.announce(id, by: sender, deadline: deadline) {
                 counters.announcementsDropped += 1
             }
         }
+    }
+
+    /// A random wait before grafting: between half the graft timeout and
+    /// all of it, and longer than the lazy push interval, as the timeout is
+    /// (``GossipConfiguration/validate()``).
+    private mutating func graftWait() -> Duration {
+        let longest = configuration.graftTimeout
+        let shortest = min(longest, max(longest / 2, configuration.lazyPushInterval + .milliseconds(1)))
+        return shortest + .nanoseconds(Int64.random(in: 0...(longest - shortest).nanoseconds, using: &random))
     }
 
     /// Grafts the messages the tree did not bring in time: asks an

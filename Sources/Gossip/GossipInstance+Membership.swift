@@ -10,6 +10,13 @@ extension GossipInstance {
 
     // MARK: Joining
 
+    /// Whether the node joins again through a seed at ``joinDue``: it has
+    /// no neighbour, no passive peer left to ask (each is asked first: a
+    /// join forces a link at the seed and sends walks that force more, and
+    /// after a mass failure every node emptied would join through the same
+    /// seed), no request of its own out, and seeds.
+    var joinsAgain: Bool { view.active.isEmpty && view.passive.isEmpty && ownPendingRequests == 0 && !seeds.isEmpty }
+
     /// Sends a join to the next seed, if the node still has no neighbour
     /// and no request out.
     mutating func retryJoin(now: Instant, into effects: inout [GossipEffect]) {
@@ -112,12 +119,13 @@ extension GossipInstance {
     mutating func receiveNeighborReply(accepted: Bool, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         // Only answers to our own requests count: a stray acceptance must
         // not make a one-sided link.
+        let ownRequest = !newcomerRequests.contains(sender)
         guard endRequest(to: sender) else { return }
         forgetFailed(sender)
         if accepted {
             addActive(sender, now: now, into: &effects)
         } else {
-            refusals[sender] = now
+            if ownRequest { refusals[sender] = now }
             view.addPassive(sender, using: &random)
         }
     }
@@ -177,22 +185,37 @@ extension GossipInstance {
     /// whose view is full, which evicts a neighbour for it) only while the
     /// active view is empty, and then one at a time
     /// (``highPriorityRefill``); the other free slots are asked at low
-    /// priority. A peer that refused a low-priority request (its view was
+    /// priority. A peer that refused a request of this node's (its view was
     /// full) is not asked at low priority again for a
     /// ``GossipConfiguration/reconnectInterval`` (``refusals``): the refill
     /// runs at every tick, which lazy pushes make as often as every 10 ms.
     mutating func fillActiveView(now: Instant, into effects: inout [GossipEffect]) {
-        guard view.active.count + ownPendingRequests < view.activeCapacity else { return }
-        if !refusals.isEmpty { refusals = refusals.filter { now - $0.value < configuration.reconnectInterval } }
         while view.active.count + ownPendingRequests < view.activeCapacity {
             let highPriority = view.active.isEmpty && highPriorityRefill == nil
-            // A refusal was of a low-priority request: a high-priority one
-            // is taken.
-            let candidates = view.passive.filter { pendingRequests[$0] == nil && (highPriority || refusals[$0] == nil) }
+            // A peer with a full view refuses a low-priority request only:
+            // a high-priority one is taken.
+            let candidates = view.passive.filter { peer in
+                pendingRequests[peer] == nil && (highPriority || !refusedRecently(peer, now: now))
+            }
             guard let candidate = candidates.randomElement(using: &random) else { return }
             if highPriority { highPriorityRefill = candidate }
             requestNeighbor(candidate, highPriority: highPriority, now: now, into: &effects)
         }
+    }
+
+    /// Whether `peer` refused a request of this node's within the last
+    /// reconnect interval.
+    private func refusedRecently(_ peer: Endpoint, now: Instant) -> Bool {
+        guard let refused = refusals[peer] else { return false }
+        return now - refused < configuration.reconnectInterval
+    }
+
+    /// Forgets the refusals older than a reconnect interval, and those of
+    /// peers no longer in the passive view: at most the passive view's
+    /// capacity remain.
+    mutating func forgetOldRefusals(now: Instant) {
+        guard !refusals.isEmpty else { return }
+        refusals = refusals.filter { refusedRecently($0.key, now: now) && view.isPassive($0.key) }
     }
 
     // MARK: Failure detection

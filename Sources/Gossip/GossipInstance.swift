@@ -63,8 +63,10 @@ public struct GossipInstance {
     /// active view, while that request is out: one at a time (see
     /// ``fillActiveView(now:into:)``).
     var highPriorityRefill: Endpoint?
-    /// Peers that refused this node's low-priority request, and when: the
-    /// refill skips them for a reconnect interval.
+    /// Peers that refused a request of this node's (not one to a newcomer a
+    /// forward join named), and when: the refill skips them for a
+    /// reconnect interval. Pruned every reconnect interval to the passive
+    /// view's peers.
     var refusals: [Endpoint: Instant] = [:]
     /// The entries this node sent in its last shuffle: evicted first when
     /// the answer comes.
@@ -207,7 +209,7 @@ public struct GossipInstance {
             heartbeatDue = now + configuration.heartbeatInterval
             checkNeighbors(now: now, into: &effects)
         }
-        if view.active.isEmpty && now >= joinDue { retryJoin(now: now, into: &effects) }
+        if joinsAgain && now >= joinDue { retryJoin(now: now, into: &effects) }
         fillActiveView(now: now, into: &effects)
         if now >= shuffleDue {
             shuffleDue = now + configuration.shuffleInterval
@@ -216,6 +218,7 @@ public struct GossipInstance {
         if now >= reconnectDue {
             reconnectDue = now + configuration.reconnectInterval
             probeFailedPeer(now: now, into: &effects)
+            forgetOldRefusals(now: now)
         }
         if now >= antiEntropyDue {
             antiEntropyDue = now + configuration.antiEntropyInterval
@@ -232,7 +235,7 @@ public struct GossipInstance {
         if let due = lazyFlushDue { deadline = min(deadline, due) }
         if let due = missing.nextDeadline { deadline = min(deadline, due) }
         for due in pendingRequests.values { deadline = min(deadline, due) }
-        if view.active.isEmpty && ownPendingRequests == 0 && !seeds.isEmpty { deadline = min(deadline, joinDue) }
+        if joinsAgain { deadline = min(deadline, joinDue) }
         return deadline
     }
 

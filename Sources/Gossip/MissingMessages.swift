@@ -5,7 +5,9 @@ import EventCore
 /// graft an announcer. Bounded: beyond `capacity` messages, announcements
 /// are refused (and counted by the caller).
 struct MissingMessages {
-    /// Announcers remembered per message; later ones are ignored.
+    /// Announcers remembered per message, of those not asked yet and of
+    /// those asked each (the oldest asked is forgotten first); later ones
+    /// are ignored.
     static let maximumAnnouncers = 4
 
     private struct Entry {
@@ -36,8 +38,8 @@ struct MissingMessages {
     /// message has not come by then. Returns false if the table is full.
     mutating func announce(_ id: MessageID, by announcer: Endpoint, deadline: Instant) -> Bool {
         if var entry = entries[id] {
-            if entry.announcers.count + entry.grafted.count < Self.maximumAnnouncers
-                && !entry.announcers.contains(announcer) && !entry.grafted.contains(announcer)
+            if entry.announcers.count < Self.maximumAnnouncers && !entry.announcers.contains(announcer)
+                && !entry.grafted.contains(announcer)
             {
                 entry.announcers.append(announcer)
                 entries[id] = entry
@@ -61,7 +63,7 @@ struct MissingMessages {
 
     /// Forgets `peer` as an announcer (it left the active view).
     mutating func removeAnnouncer(_ peer: Endpoint) {
-        for (id, entry) in entries where entry.announcers.contains(peer) {
+        for (id, entry) in entries where entry.announcers.contains(peer) || entry.grafted.contains(peer) {
             entries[id]?.announcers.removeAll { $0 == peer }
             entries[id]?.grafted.removeAll { $0 == peer }
         }
@@ -99,6 +101,7 @@ struct MissingMessages {
             grafts.append((item.id, announcer))
             // Kept a retry longer even with no announcer left: when the
             // message comes, the peers that have it are not sent it.
+            if entry.grafted.count == Self.maximumAnnouncers { entry.grafted.removeFirst() }
             entry.grafted.append(announcer)
             entry.deadline = now + retry
             entries[item.id] = entry

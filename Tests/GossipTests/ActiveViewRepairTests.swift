@@ -65,6 +65,76 @@ struct ActiveViewRepairTests {
         #expect(node.activeView.isEmpty)
     }
 
+    /// A join forces a link at the seed, and its walks end in forced
+    /// links: a node that still has passive peers asks them first (after a
+    /// mass failure, every node emptied joined through the same seed, and
+    /// a join went out beside the high-priority request; found by
+    /// review). Once no passive peer is left, it joins again.
+    @Test("an emptied node asks its passive peers before it joins through a seed again")
+    func passivePeersBeforeTheSeed() throws {
+        var effects: [GossipEffect] = []
+        let (peer, start) = (Self.peer, Self.start)
+        var configuration = GossipConfiguration()
+        configuration.activeViewSize = 3
+        var node = try GossipInstance(id: NodeID(1), endpoint: try peer(1), configuration: configuration, seed: 7, now: .zero)
+        let seed = try peer(99)
+        node.join(seeds: [seed], now: start, into: &effects)
+        node.receive(.neighborReply(accepted: true), from: seed, now: start, into: &effects)
+        for last in 2...3 { node.receive(.join, from: try peer(last), now: start, into: &effects) }
+        let passive = try (5...7).map(peer)
+        node.receive(.shuffleReply(sample: passive), from: try peer(2), now: start, into: &effects)
+        effects.removeAll()
+        // Everything falls silent: the three neighbours are dropped in one
+        // tick, the passive peers asked; they never answer, time out and
+        // leave the passive view; then the seed is asked to join.
+        var now = start
+        var joinedAt: Instant?
+        var askedBeforeJoin: Set<Endpoint> = []
+        while joinedAt == nil && now < start + .seconds(10) {
+            effects.removeAll()
+            now = node.nextDeadline
+            node.tick(now: now, into: &effects)
+            for request in Self.neighborRequests(in: effects) { askedBeforeJoin.insert(request.peer) }
+            if effects.contains(where: { if case .send(.join, seed) = $0 { true } else { false } }) { joinedAt = now }
+        }
+        #expect(joinedAt != nil, "never joined again")
+        #expect(Set(passive).isSubset(of: askedBeforeJoin), "asked \(askedBeforeJoin)")
+        #expect(node.passiveView.isEmpty)
+    }
+
+    /// Requests to newcomers a forward join named are anyone's to cause:
+    /// their refusals are not remembered (found by review: 5,000 forward
+    /// joins naming refusing addresses left 5,000 refusals on a full node).
+    @Test("refusals of requests to newcomers are not kept, and kept ones are pruned to the passive view")
+    func refusalsBounded() throws {
+        var effects: [GossipEffect] = []
+        var node = try FailedPeerTests.nodeWithThreeNeighbors(into: &effects)
+        let (peer, start) = (Self.peer, Self.start)
+        for index in 0..<50 {
+            let newcomer = try Endpoint(parsing: "10.9.0.\(index):7000")
+            node.receive(.forwardJoin(newcomer: newcomer, timeToLive: 0), from: try peer(2), now: start, into: &effects)
+            node.receive(.neighborReply(accepted: false), from: newcomer, now: start, into: &effects)
+        }
+        #expect(node.refusals.isEmpty, "\(node.refusals.count) refusals")
+        // A refusal of the node's own request is kept, and forgotten a
+        // reconnect interval later.
+        node.receive(.shuffleReply(sample: [try peer(5)]), from: try peer(2), now: start, into: &effects)
+        node.receive(.disconnect, from: try peer(4), now: start, into: &effects)
+        node.tick(now: start, into: &effects)
+        for request in Self.neighborRequests(in: effects) {
+            node.receive(.neighborReply(accepted: false), from: request.peer, now: start, into: &effects)
+        }
+        #expect(!node.refusals.isEmpty)
+        var now = start
+        while now <= start + node.configuration.reconnectInterval * 2 {
+            for neighbor in try [peer(2), peer(3)] { node.receive(.heartbeat, from: neighbor, now: now, into: &effects) }
+            now = now + .milliseconds(250)
+            node.tick(now: now, into: &effects)
+            effects.removeAll()
+        }
+        #expect(node.refusals.allSatisfy { now - $0.value < node.configuration.reconnectInterval }, "\(node.refusals)")
+    }
+
     /// A node one neighbour short in an overlay whose peers have full
     /// views: each low-priority request is refused. A driver ticks every
     /// 10 ms (as lazy pushes make it); the node asked a passive peer again

@@ -19,7 +19,17 @@ extension GossipInstance {
     mutating func startAntiEntropy(now: Instant, into effects: inout [GossipEffect]) {
         let peers = view.active + view.passive
         guard let peer = peers.randomElement(using: &random) else { return }
-        send(.digest(retention.digest(limit: runsPerDigest, now: now), isReply: false), to: peer, now: now, into: &effects)
+        send(.digest(digest(now: now), isReply: false), to: peer, now: now, into: &effects)
+    }
+
+    /// A digest of the retained messages, but those retained here for less
+    /// than a graft timeout: they are likely still on their way to the
+    /// peer (down the tree, or by a graft), and one pulled in the meantime
+    /// raced the tree's copy; in Plumtree mode the copy that lost was a
+    /// duplicate, which pruned an edge of a settled tree (traced in
+    /// overlays of `PlumtreeStabilityTests`).
+    private mutating func digest(now: Instant) -> [DigestRun] {
+        retention.digest(limit: runsPerDigest, settling: configuration.graftTimeout, now: now)
     }
 
     mutating func receiveDigest(
@@ -42,7 +52,7 @@ extension GossipInstance {
         }
         if !wanted.isEmpty { send(.pull(wanted), to: sender, now: now, into: &effects) }
         if !isReply {
-            send(.digest(retention.digest(limit: runsPerDigest, now: now), isReply: true), to: sender, now: now, into: &effects)
+            send(.digest(digest(now: now), isReply: true), to: sender, now: now, into: &effects)
         }
     }
 

@@ -83,10 +83,15 @@ struct RetentionBuffer {
     }
 
     /// Up to `limit` runs describing the retained IDs, starting where the
-    /// previous digest stopped; all of them if they fit.
-    mutating func digest(limit: Int, now: Instant) -> [DigestRun] {
+    /// previous digest stopped; all of them if they fit. Only messages
+    /// retained here for `settling` at least are listed: younger ones are
+    /// likely still on their way to the peer.
+    mutating func digest(limit: Int, settling: Duration, now: Instant) -> [DigestRun] {
         guard count > 0, limit > 0 else { return [] }
-        let ids = slotByID.filter { ring[$0.value].map { isLive($0, at: now) } ?? false }.keys
+        let ids = slotByID.filter { slot in
+            guard let entry = ring[slot.value] else { return false }
+            return isLive(entry, at: now) && now - entry.retainedAt >= settling
+        }.keys
             .sorted { ($0.origin, $0.sequence) < ($1.origin, $1.sequence) }
         var runs: [DigestRun] = []
         for id in ids {

@@ -91,6 +91,34 @@ struct GraftTimingTests {
         #expect(holders == [announcers[1]])
     }
 
+    /// A message just received is likely still on its way down the tree to
+    /// the peer a digest goes to: pulled, it raced the tree's copy, and
+    /// the loser, a duplicate, pruned an edge of a settled tree (traced by
+    /// a seed sweep of ``PlumtreeStabilityTests``).
+    @Test("a digest lists a message only once it was retained for a graft timeout")
+    func youngMessagesLeftOutOfDigests() throws {
+        var effects: [GossipEffect] = []
+        var node = try FailedPeerTests.nodeWithThreeNeighbors(into: &effects)
+        let (peer, start) = (Self.peer, Self.start)
+        let data = Self.message(1)
+        node.receive(.data(data), from: try peer(2), now: start, into: &effects)
+        func listed(at now: Instant) -> Bool {
+            effects.removeAll()
+            node.receive(.digest([], isReply: false), from: try! peer(3), now: now, into: &effects)
+            return effects.contains { effect in
+                if case .send(.digest(let runs, isReply: true), _) = effect {
+                    runs.contains { $0.ids.contains(data.id) }
+                } else {
+                    false
+                }
+            }
+        }
+        let timeout = node.configuration.graftTimeout
+        #expect(!listed(at: start))
+        #expect(!listed(at: start + timeout - .milliseconds(1)))
+        #expect(listed(at: start + timeout))
+    }
+
     /// Every node a broken tree cut off hears the IHAVEs at about the
     /// same time; with one fixed wait they all grafted at once.
     @Test("the wait before a graft is a random part of the graft timeout, one per IHAVE")

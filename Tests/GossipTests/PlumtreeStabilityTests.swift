@@ -6,14 +6,17 @@ import Testing
 /// Plumtree's tree settles under a steady stream from random origins: once
 /// warmed up, messages travel the tree, with hardly any graft (a missing
 /// message fetched off the tree) or duplicate payload (a redundant edge).
-/// Over 24 overlays: with seeds 1 to 5 alone this passed while 5 of 24
-/// overlays never settled (up to 1,060 grafts for 3,000 deliveries), until
-/// graft waits were spread and announcers no longer sent the message.
+/// Over 200 overlays. With seeds 1 to 5 alone this passed while 5 of the
+/// first 24 overlays never settled (up to 1,060 grafts for 3,000
+/// deliveries), until graft waits were spread and announcers no longer
+/// sent the message; a few more pruned tree edges when anti-entropy pulled
+/// a message the tree was still bringing (up to 37 duplicates in 224
+/// overlays), until digests left out messages younger than a graft
+/// timeout. Since, no overlay of the 200 grafts at all.
 @Suite("Plumtree stability (simulator)")
 struct PlumtreeStabilityTests {
-    @Test("after warm-up, a stream from random origins needs almost no grafts", arguments: Array(UInt64(1)...24))
+    @Test("after warm-up, a stream from random origins needs almost no grafts", arguments: Array(UInt64(1)...200))
     func settles(seed: UInt64) throws {
-        print("seed \(seed)")
         // Links of 0.1 ... 1 ms, as on loopback: messages cross in flight.
         let link = LinkConditions(delay: .uniform(minimum: .microseconds(100), maximum: .milliseconds(1)))
         let cluster = try SimulatedCluster(count: 16, seed: seed, configuration: GossipConfiguration(mode: .plumtree),
@@ -27,13 +30,12 @@ struct PlumtreeStabilityTests {
         #expect(cluster.undelivered(ids) == 0)
         let lateGrafts = cluster.total(\.graftsSent) - grafts
         let lateDuplicates = cluster.total(\.duplicates) - duplicates
-        // 200 messages × 15 receivers = 3,000 deliveries: allow 1% (view
-        // changes re-graft a little); a tree that keeps breaking costs
-        // hundreds of each (a lost or crossed PRUNE did, before every
-        // duplicate answered one).
-        print("seed \(seed): \(lateGrafts) grafts, \(lateDuplicates) duplicates")
-        #expect(lateGrafts <= 30, "\(lateGrafts) grafts in the second 200 messages")
-        #expect(lateDuplicates <= 30, "\(lateDuplicates) duplicates in the second 200 messages")
+        // 200 messages × 15 receivers = 3,000 deliveries: allow a third of
+        // a percent (view changes may re-graft a little); a tree that keeps
+        // breaking costs hundreds of each (a lost or crossed PRUNE did,
+        // before every duplicate answered one).
+        #expect(lateGrafts <= 10, "\(lateGrafts) grafts in the second 200 messages")
+        #expect(lateDuplicates <= 10, "\(lateDuplicates) duplicates in the second 200 messages")
     }
 
     /// Two sides that filled their active views while apart (12 nodes,

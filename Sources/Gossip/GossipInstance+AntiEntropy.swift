@@ -22,14 +22,17 @@ extension GossipInstance {
         send(.digest(digest(now: now), isReply: false), to: peer, now: now, into: &effects)
     }
 
-    /// A digest of the retained messages, but those retained here for less
-    /// than a graft timeout: they are likely still on their way to the
-    /// peer (down the tree, or by a graft), and one pulled in the meantime
-    /// raced the tree's copy; in Plumtree mode the copy that lost was a
-    /// duplicate, which pruned an edge of a settled tree (traced in
-    /// overlays of `PlumtreeStabilityTests`).
+    /// A digest of the retained messages; in Plumtree mode, but those
+    /// retained here for less than a graft timeout: they are likely still
+    /// on their way to the peer (down the tree, or by a graft), and one
+    /// pulled in the meantime raced the tree's copy, and the copy that
+    /// lost, a duplicate, pruned an edge of a settled tree (traced in
+    /// overlays of `PlumtreeStabilityTests`). In push mode such a race
+    /// costs one copy, and anti-entropy is how the nodes push missed get a
+    /// message: a young one is listed.
     private mutating func digest(now: Instant) -> [DigestRun] {
-        retention.digest(limit: runsPerDigest, settling: configuration.graftTimeout, now: now)
+        let settling = configuration.mode == .plumtree ? configuration.graftTimeout : .zero
+        return retention.digest(limit: runsPerDigest, settling: settling, now: now)
     }
 
     mutating func receiveDigest(

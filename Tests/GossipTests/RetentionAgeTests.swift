@@ -22,7 +22,6 @@ struct RetentionAgeTests {
         let id = try #require(cluster.broadcast(1, every: .milliseconds(10)).first)
         let sent = try #require(cluster.sentAt[id])
         let origin = cluster.drivers.firstIndex { $0?.id == id.origin }
-        var delivered = 0
         for second in 0..<20 {
             // Every node but the origin in turn, restarted empty.
             let index = 1 + second % 7 == origin ? 1 + (second + 1) % 7 : 1 + second % 7
@@ -30,11 +29,12 @@ struct RetentionAgeTests {
             cluster.network.run(for: .milliseconds(10))
             cluster.network.restart(cluster.nodes[index])
             cluster.network.run(for: .milliseconds(990))
-            delivered = cluster.total(\.delivered)
         }
+        // Delivered, at least once (counted across restarts: a node's
+        // counters start again with it, and with the origin node 0 every
+        // other node is restarted by the end).
         let last = try #require(cluster.lastDeliveryAt[id])
         // An anti-entropy round and transit on top of the period at most.
         #expect(last - sent <= configuration.retentionPeriod + .milliseconds(300), "delivered \(last - sent) after its broadcast")
-        #expect(delivered > 0)
     }
 }

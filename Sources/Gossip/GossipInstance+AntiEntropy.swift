@@ -22,17 +22,26 @@ extension GossipInstance {
         send(.digest(digest(now: now), isReply: false), to: peer, now: now, into: &effects)
     }
 
-    /// A digest of the retained messages; in Plumtree mode, but those
-    /// retained here for less than a graft timeout: they are likely still
-    /// on their way to the peer (down the tree, or by a graft), and one
-    /// pulled in the meantime raced the tree's copy, and the copy that
-    /// lost, a duplicate, pruned an edge of a settled tree (traced in
-    /// overlays of `PlumtreeStabilityTests`). In push mode such a race
-    /// costs one copy, and anti-entropy is how the nodes push missed get a
-    /// message: a young one is listed.
+    /// A digest of the retained messages; in Plumtree mode, except those
+    /// retained here for less than a graft timeout and a lazy push
+    /// interval (``settling``).
     private mutating func digest(now: Instant) -> [DigestRun] {
-        let settling = configuration.mode == .plumtree ? configuration.graftTimeout : .zero
-        return retention.digest(limit: runsPerDigest, settling: settling, now: now)
+        retention.digest(limit: runsPerDigest, settling: settling, now: now)
+    }
+
+    /// How long a message is kept out of this node's digests after it
+    /// retained it. In Plumtree mode: a graft timeout and a lazy push
+    /// interval, the longest the message may still be on its way to the
+    /// peer (down the tree, or announced and grafted). One pulled in the
+    /// meantime raced the tree's copy, and the copy that lost, a
+    /// duplicate, pruned an edge of a settled tree (traced in overlays of
+    /// `PlumtreeStabilityTests`). At most half the retention period, so a
+    /// short period still leaves time to list it. In push mode, none: a
+    /// race costs one copy, and anti-entropy is how the nodes push missed
+    /// get a message.
+    var settling: Duration {
+        guard configuration.mode == .plumtree else { return .zero }
+        return min(configuration.graftTimeout + configuration.lazyPushInterval, configuration.retentionPeriod / 2)
     }
 
     mutating func receiveDigest(

@@ -4,7 +4,7 @@ import Testing
 
 /// When a node grafts what the tree did not bring, and what it sends on
 /// once the message comes: the choices that keep the tree settled
-/// (``PlumtreeStabilityTests`` measures the result over 24 overlays).
+/// (``PlumtreeStabilityTests`` measures the result over 100 overlays).
 @Suite("Gossip graft timing")
 struct GraftTimingTests {
     static let peer = FailedPeerTests.peer
@@ -97,7 +97,7 @@ struct GraftTimingTests {
     /// a seed sweep of ``PlumtreeStabilityTests``).
     /// In push mode anti-entropy is how the nodes push missed get a
     /// message, and a race costs a copy only: a young message is listed.
-    @Test("in Plumtree mode a digest lists a message only once it was retained for a graft timeout; in push mode at once",
+    @Test("in Plumtree mode a digest lists a message only once it was retained for a graft timeout and a lazy push interval; in push mode at once",
           arguments: [DisseminationMode.plumtree, .push])
     func youngMessagesLeftOutOfDigests(mode: DisseminationMode) throws {
         var effects: [GossipEffect] = []
@@ -118,10 +118,16 @@ struct GraftTimingTests {
                 }
             }
         }
-        let timeout = node.configuration.graftTimeout
+        let settling = node.configuration.graftTimeout + node.configuration.lazyPushInterval
+        #expect(node.settling == (mode == .push ? .zero : settling))
         #expect(listed(at: start) == (mode == .push))
-        #expect(listed(at: start + timeout - .milliseconds(1)) == (mode == .push))
-        #expect(listed(at: start + timeout))
+        #expect(listed(at: start + settling - .milliseconds(1)) == (mode == .push))
+        #expect(listed(at: start + settling))
+        // A short retention period still leaves time to list a message.
+        var short = GossipConfiguration(mode: mode)
+        short.retentionPeriod = .milliseconds(100)
+        let brief = try GossipInstance(id: NodeID(1), endpoint: try peer(1), configuration: short, seed: 7, now: .zero)
+        #expect(brief.settling == (mode == .push ? .zero : .milliseconds(50)))
     }
 
     /// Every node a broken tree cut off hears the IHAVEs at about the

@@ -6,16 +6,16 @@ import Testing
 /// Plumtree's tree settles under a steady stream from random origins: once
 /// warmed up, messages travel the tree, with hardly any graft (a missing
 /// message fetched off the tree) or duplicate payload (a redundant edge).
-/// Over 200 overlays. With seeds 1 to 5 alone this passed while 5 of the
+/// Over 100 overlays. With seeds 1 to 5 alone this passed while 5 of the
 /// first 24 overlays never settled (up to 1,060 grafts for 3,000
 /// deliveries), until graft waits were spread and announcers no longer
-/// sent the message; a few more pruned tree edges when anti-entropy pulled
-/// a message the tree was still bringing (up to 37 duplicates in 224
-/// overlays), until digests left out messages younger than a graft
-/// timeout. Since, no overlay of the 200 grafts at all.
+/// sent the message; then anti-entropy pulling a message the tree was
+/// still bringing pruned tree edges in a few (29 of seeds 1 to 200 over
+/// the bound below), until digests left out young messages. Since, none
+/// of seeds 1 to 200 grafts at all.
 @Suite("Plumtree stability (simulator)")
 struct PlumtreeStabilityTests {
-    @Test("after warm-up, a stream from random origins needs almost no grafts", arguments: Array(UInt64(1)...200))
+    @Test("after warm-up, a stream from random origins needs almost no grafts", arguments: Array(UInt64(1)...100))
     func settles(seed: UInt64) throws {
         // Links of 0.1 ... 1 ms, as on loopback: messages cross in flight.
         let link = LinkConditions(delay: .uniform(minimum: .microseconds(100), maximum: .milliseconds(1)))

@@ -10,17 +10,21 @@ extension GossipInstance {
 
     // MARK: Joining
 
-    /// Whether the node joins again through a seed at ``joinDue``: it has
-    /// no neighbour, no passive peer left to ask (each is asked first: a
-    /// join forces a link at the seed and sends walks that force more, and
-    /// after a mass failure every node emptied would join through the same
-    /// seed), no request of its own out, and seeds.
-    var joinsAgain: Bool { view.active.isEmpty && view.passive.isEmpty && ownPendingRequests == 0 && !seeds.isEmpty }
+    /// Whether a join may go out: the node has no neighbour, no request of
+    /// its own out, and seeds.
+    private var mayJoin: Bool { view.active.isEmpty && ownPendingRequests == 0 && !seeds.isEmpty }
+
+    /// Whether the node joins again through a seed at ``joinDue``: it may
+    /// (``mayJoin``), and has no passive peer left to ask (each is asked
+    /// first: a join forces a link at the seed and sends walks that force
+    /// more, and after a mass failure every node emptied would join through
+    /// the same seed).
+    var joinsAgain: Bool { view.passive.isEmpty && mayJoin }
 
     /// Sends a join to the next seed, if the node still has no neighbour
     /// and no request out.
     mutating func retryJoin(now: Instant, into effects: inout [GossipEffect]) {
-        guard view.active.isEmpty, ownPendingRequests == 0, !seeds.isEmpty else { return }
+        guard mayJoin else { return }
         let seed = seeds[nextSeed % seeds.count]
         nextSeed += 1
         pendingRequests[seed] = now + configuration.requestTimeout

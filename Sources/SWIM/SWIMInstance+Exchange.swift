@@ -66,10 +66,9 @@ extension SWIMInstance {
     /// fresher news would delay it, and a full queue could drop it).
     mutating func gossip(now: Instant, into effects: inout [SWIMEffect]) {
         nextGossipAt = now + configuration.gossipInterval
-        var owed: SWIMUpdate? { leaveSends < transmitLimit ? leaveUpdate : nil }
-        guard owed != nil || !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return }
+        guard owedLeaveUpdate != nil || !membershipQueue.isEmpty || !broadcastQueue.isEmpty else { return }
         for target in randomActiveMembers(configuration.gossipFanout) {
-            let updates = piggyback(first: owed)
+            let updates = piggyback(first: owedLeaveUpdate)
             guard !updates.isEmpty else { break }
             send(.gossip, to: target.endpoint, updates: updates, into: &effects)
             counters.gossipSent += 1

@@ -357,7 +357,7 @@ public struct SWIMInstance {
         } else {
             // While its `left` is owed, the gossip rounds that carry it come
             // first; the cutoff bounds them.
-            deadline = min(deadline, leaveSends < transmitLimit ? min(leaveCutoff, nextGossipAt) : leaveDeadline)
+            deadline = min(deadline, owedLeaveUpdate != nil ? min(leaveCutoff, nextGossipAt) : leaveDeadline)
         }
         if !membershipQueue.isEmpty || !broadcastQueue.isEmpty { deadline = min(deadline, nextGossipAt) }
         if let sequence = relayOrder.first, let relay = relays[sequence] { deadline = min(deadline, relay.nackDeadline) }
@@ -381,7 +381,7 @@ public struct SWIMInstance {
         // After the gossip round, which may have sent the update its last
         // time; at once when no one is left to tell.
         if isLeaving
-            && ((now >= leaveDeadline && leaveSends >= transmitLimit) || activeOthers == 0 || now >= leaveCutoff)
+            && ((now >= leaveDeadline && owedLeaveUpdate == nil) || activeOthers == 0 || now >= leaveCutoff)
         {
             finishLeaving(into: &effects)
             return
@@ -548,6 +548,11 @@ public struct SWIMInstance {
 
     /// This member's `left` at its incarnation, while it is leaving.
     var leaveUpdate: SWIMUpdate? { isLeaving ? .left(id, incarnation: incarnation) : nil }
+
+    /// ``leaveUpdate`` while it has not yet gone out its full count
+    /// (``transmitLimit`` messages, ``leaveSends``): it goes first in every
+    /// gossip message, and the leaver does not depart.
+    var owedLeaveUpdate: SWIMUpdate? { leaveSends < transmitLimit ? leaveUpdate : nil }
 
     mutating func send(_ body: SWIMMessage.Body, to destination: Endpoint, updates: [SWIMUpdate] = [],
                        into effects: inout [SWIMEffect]) {

@@ -17,15 +17,16 @@ package final class DirectoryLock {
     package let path: String
     private let descriptor: Int32
 
-    /// Locks `path`, without waiting.
+    /// Locks `path`, waiting at most a moment (see ``ExclusiveLock``).
     ///
     /// - Throws: ``DurableFileError`` for `open`, or for `flock` with
     ///   `EWOULDBLOCK` if another descriptor holds the lock.
     package init(_ path: String) throws(DurableFileError) {
         let descriptor = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard descriptor >= 0 else { throw DurableFileError(call: "open", path: path, errno: errno) }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            let failure = DurableFileError(call: "flock", path: path, errno: errno)
+        let locking = ExclusiveLock.take(descriptor)
+        guard locking == 0 else {
+            let failure = DurableFileError(call: "flock", path: path, errno: locking)
             _ = Glibc.close(descriptor)
             throw failure
         }

@@ -157,9 +157,10 @@ package final class DurableFile {
         path = newPath
     }
 
-    /// Takes an exclusive `flock(2)` on the file, without waiting: no
-    /// other descriptor (another store, in another process or in this one)
-    /// can take it until ``unlock()`` or the file's release. The lock is
+    /// Takes an exclusive `flock(2)` on the file, waiting at most a moment
+    /// (see ``ExclusiveLock``): no other descriptor (another store, in
+    /// another process or in this one) can take it until ``unlock()`` or
+    /// the file's release. The lock is
     /// on the file opened, which a rename may have replaced at ``path``
     /// since (a store's compaction): returns false, and holds no lock,
     /// when the file at ``path`` is no longer this one.
@@ -167,7 +168,8 @@ package final class DurableFile {
     /// - Throws: ``DurableFileError`` for `flock` (`EWOULDBLOCK` if another
     ///   descriptor holds the lock) or `fstat`.
     package func lock() throws(DurableFileError) -> Bool {
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { throw failure("flock") }
+        let locking = ExclusiveLock.take(descriptor)
+        guard locking == 0 else { throw DurableFileError(call: "flock", path: path, errno: locking) }
         var opened = stat()
         guard fstat(descriptor, &opened) == 0 else { throw failure("fstat") }
         var named = stat()

@@ -243,7 +243,8 @@ struct ConfigurationFenceTests {
         var written: Result<[UInt8]?, CASPaxosError>?
         var restarted = false
         // Steps left: the final configuration, the fence, the release.
-        MembershipResumeTests.when(network, before: network.now + .seconds(1), { MembershipResumeTests.isRunning(cluster, stepsLeft: 3) }) {
+        let waitEnds = network.now + .seconds(1)
+        MembershipResumeTests.when(network, while: { network.now < waitEnds }, { MembershipResumeTests.isRunning(cluster, stepsLeft: 3) }) {
             restarted = true
             network.block(from: p, to: q)
             network.crash(q)
@@ -391,7 +392,8 @@ struct ConfigurationFenceTests {
                 return task.listingCursor.count >= 2 && task.listingDone.isEmpty
             }
         }
-        MembershipResumeTests.when(network, before: network.now + .seconds(1), betweenPages) {
+        let waitEnds = network.now + .seconds(1)
+        MembershipResumeTests.when(network, while: { network.now < waitEnds }, betweenPages) {
             restarted = true
             fencedBeforeWrite = fencedAtTrigger()
             network.crash(q)

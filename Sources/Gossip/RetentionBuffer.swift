@@ -26,9 +26,12 @@ struct RetentionBuffer {
     private(set) var count = 0
     private var slotByID: [MessageID: Int] = [:]
     private let period: Duration
-    /// Where the next digest starts, in the sorted runs (rotates so that
-    /// successive digests cover everything retained).
-    private var digestCursor = 0
+    /// The last ID the previous digest listed, when it could not list
+    /// every run: the next starts with the first run after it (by origin,
+    /// then sequence), so that successive digests cover everything
+    /// retained. A position in the runs instead skipped or repeated runs
+    /// whenever one came or went before it between two digests.
+    private var digestListedThrough: MessageID?
 
     init(capacity: Int, period: Duration) {
         ring = Array(repeating: nil, count: capacity)
@@ -102,12 +105,17 @@ struct RetentionBuffer {
             }
         }
         guard runs.count > limit else {
-            digestCursor = 0
+            digestListedThrough = nil
             return runs
         }
-        let start = digestCursor % runs.count
+        let start =
+            digestListedThrough.flatMap { listed in
+                runs.firstIndex { ($0.origin, $0.first) > (listed.origin, listed.sequence) }
+            } ?? 0
         let chosen = (0..<limit).map { runs[(start + $0) % runs.count] }
-        digestCursor = (start + limit) % runs.count
+        if let last = chosen.last {
+            digestListedThrough = MessageID(origin: last.origin, sequence: last.first &+ last.count &- 1)
+        }
         return chosen
     }
 }

@@ -19,10 +19,11 @@ enum ExclusiveLock {
     /// The waits before each retry, in microseconds.
     private static let retryWaits: [UInt32] = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000]
 
-    /// Locks `descriptor`; returns 0, or the `errno` of the last failed
-    /// `flock` (`EWOULDBLOCK` if the lock stayed held).
-    static func take(_ descriptor: Int32) -> Int32 {
-        var waits = retryWaits.makeIterator()
+    /// Locks `descriptor`, waiting `waits` (in microseconds) before the
+    /// retries; returns 0, or the `errno` of the last failed `flock`
+    /// (`EWOULDBLOCK` if the lock stayed held).
+    static func take(_ descriptor: Int32, waits: [UInt32] = retryWaits) -> Int32 {
+        var waits = waits.makeIterator()
         while true {
             if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return 0 }
             let failure = errno

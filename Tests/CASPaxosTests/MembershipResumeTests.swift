@@ -159,10 +159,32 @@ struct MembershipResumeTests {
             // acceptors at v + 4.
             case .abandonedFromStart: (2, original, v + 4)
             }
+        // A client on every proposer writes while the change is resumed
+        // (the first ones may be done by now: the first run lasts until the
+        // change times out). Started first, each has an operation under
+        // way when the resume starts, and pauses less than the shortest
+        // resume (about 30 ms) between operations.
+        let firstResumeClient = 3 * 2
+        cluster.startClients(
+            clientsPerProposer: 1, operations: 40, keys: keys, thinkTime: .milliseconds(20),
+            firstClient: firstResumeClient)
+        network.run(for: .milliseconds(25))
+        let resumeStarts = network.now
         var second: Result<Void, CASPaxosError>?
-        cluster.proposers[resumer].changeMembership(to: resumeTarget) { second = $0 }
+        var resumeEnds = Instant.distantFuture
+        cluster.proposers[resumer].changeMembership(to: resumeTarget) {
+            second = $0
+            resumeEnds = network.now
+        }
         network.run(for: .seconds(2))
         #expect(Self.succeeded(second), "seed \(seed), \(stop): \(String(describing: second))")
+        let concurrent = cluster.history.operations.filter { operation in
+            let ended: Bool = if case .unknown = operation.outcome { false } else { operation.completed < resumeStarts }
+            return (firstResumeClient..<firstResumeClient + 3).contains(operation.client) && operation.invoked < resumeEnds && !ended
+        }
+        #expect(
+            Set(concurrent.map(\.client)).count == 3,
+            "seed \(seed), \(stop): clients \(Set(concurrent.map(\.client))) ran operations during the resume")
         for proposer in cluster.proposers {
             #expect(proposer.proposer?.quorums == .majority(of: resumeTarget, version: finalVersion), "seed \(seed), \(stop)")
         }

@@ -171,11 +171,13 @@ final class SimulatedCASCluster {
 
     /// Starts `clientsPerProposer` clients on every proposer, each running
     /// `operations` random operations on `keys` (plus a key of its own),
-    /// pausing up to `thinkTime` between them.
+    /// pausing up to `thinkTime` between them. They are numbered from
+    /// `firstClient` (a second batch must not reuse the first's numbers).
     func startClients(
-        clientsPerProposer: Int, operations: Int, keys: [[UInt8]], thinkTime: Duration = .milliseconds(20)
+        clientsPerProposer: Int, operations: Int, keys: [[UInt8]], thinkTime: Duration = .milliseconds(20),
+        firstClient: Int = 0
     ) {
-        var client = 0
+        var client = firstClient
         for proposer in proposers.indices {
             for _ in 0..<clientsPerProposer {
                 let own: [UInt8] = Array("client-\(client)".utf8)

@@ -481,16 +481,19 @@ public struct Proposer {
     private mutating func sendAccept(
         _ proposalID: UInt64, repeating: [UInt8]?? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard
-            let (sentNothing, needsEveryAcceptor, lastAccepted, tookCachedBallot) = proposals.update(
-                proposalID, { ($0.sentAccepts.isEmpty, $0.needsEveryAcceptor, $0.highestAccepted, $0.tookCachedBallot) })
-        else { return }
-        // A stale-age refusal may have brought the age there mid-attempt.
-        if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         // The change is called where it is stored: taken out of the table
         // (a generic result), it would be wrapped in a thunk, allocated on
         // every accept.
-        guard let newValue = repeating ?? proposals.update(proposalID, { $0.change($0.current) }) else { return }
+        guard
+            let (sentNothing, needsEveryAcceptor, lastAccepted, tookCachedBallot, newValue) = proposals.update(
+                proposalID,
+                {
+                    ($0.sentAccepts.isEmpty, $0.needsEveryAcceptor, $0.highestAccepted, $0.tookCachedBallot,
+                     repeating ?? $0.change($0.current))
+                })
+        else { return }
+        // A stale-age refusal may have brought the age there mid-attempt.
+        if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         if let newValue, newValue.count > configuration.maximumValueSize {
             // Definite if no accept was sent before: only promises were made.
             let code: CASPaxosError.Code = sentNothing ? .tooLarge : .conflict

@@ -225,8 +225,17 @@ public struct Acceptor {
                 ballot >= $0.promised ? $0.accepting(value, at: ballot, promising: promised) : nil
             })
         else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
-        guard ballot >= register.promised else { return refuse(id, ballot, register, to: sender, into: &effects) }
-        counters.acceptances += 1
+        if ballot < register.promised {
+            // A copy of an accept this acceptor holds (a proposer's resend,
+            // its first answer lost, or a duplicate) is taken again,
+            // whatever it promised since (the next ballot the accept
+            // carried, say): it did accept that ballot, and a ballot is
+            // sent with one value only.
+            guard ballot == register.accepted else { return refuse(id, ballot, register, to: sender, into: &effects) }
+            counters.repeatedAcceptances += 1
+        } else {
+            counters.acceptances += 1
+        }
         effects.append(.send(.accepted(requestID: id), to: sender))
     }
 

@@ -8,6 +8,10 @@ public struct AcceptorCounters: Hashable, Sendable {
     public var unrecordedPromises = 0
     /// Accepts answered with an acceptance.
     public var acceptances = 0
+    /// Copies of an accept already taken, answered with an acceptance
+    /// again though a higher ballot was promised since (not in
+    /// ``acceptances``).
+    public var repeatedAcceptances = 0
     /// Garbage collection's re-writes of a tombstone for keys the acceptor
     /// holds no register for, taken by raising the removal floor, and, on
     /// a full acceptor, for keys whose register holds only a promise,

@@ -37,6 +37,19 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// quorum before it is abandoned and retried with a higher ballot
     /// (1 ms ... 1 h). Default 100 ms: a few round trips in a data centre.
     public var attemptTimeout: Duration = .milliseconds(100)
+    /// How long an attempt waits for an acceptor's answer before it sends
+    /// that acceptor its request again, with the same ballot, and again
+    /// after each further interval until a quorum answers or
+    /// ``attemptTimeout`` ends the attempt (1 ms ... 1 h). A datagram lost
+    /// on the way there or back then costs this interval instead of a
+    /// whole attempt: on a key others write meanwhile, an abandoned accept
+    /// whose answers were lost ends indeterminate, since its retry cannot
+    /// tell whether it was chosen. Prepares and accepts at one ballot are
+    /// safe to repeat: an acceptor answers a copy of a prepare it promised
+    /// with the same promise, and a copy of an accept it holds with
+    /// ``CASPaxosMessage/accepted(requestID:)`` again. Set it at or above
+    /// ``attemptTimeout`` to send each request once. Default 20 ms.
+    public var resendInterval: Duration = .milliseconds(20)
     /// How long a proposal may take in all, its retries included, before it
     /// fails with a ``CASPaxosError`` (1 ms ... 1 h). Default 2 s.
     public var proposalTimeout: Duration = .seconds(2)
@@ -166,6 +179,7 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
         try check("maximumBatchSize", maximumBatchSize, 64...maximumMessageSize)
         let hour = Duration.seconds(3_600)
         try check("attemptTimeout", attemptTimeout, .milliseconds(1)...hour)
+        try check("resendInterval", resendInterval, .milliseconds(1)...hour)
         try check("proposalTimeout", proposalTimeout, .milliseconds(1)...hour)
         try check("initialBackoff", initialBackoff, .microseconds(1)...hour)
         try check("maximumBackoff", maximumBackoff, initialBackoff...hour)

@@ -70,6 +70,9 @@ struct Proposal {
     var ballot = Ballot.zero
     var requestID: UInt64 = 0
     var attemptDeadline = Instant.distantFuture
+    /// When the attempt's request goes again to the acceptors that have
+    /// not answered it (``CASPaxosConfiguration/resendInterval``).
+    var resendAt = Instant.distantFuture
     /// Acceptors that answered this phase positively, and those that
     /// refused (positions in the proposer's ``AcceptorDirectory``).
     var granted = AcceptorSet()
@@ -119,10 +122,12 @@ struct Proposal {
     var isInFlight: Bool { phase == .preparing || phase == .accepting || phase == .awaitingLastAccept }
 
     /// When the proposer must next look at this proposal: its deadline, or
-    /// earlier the end of its attempt or of its back-off.
+    /// earlier the end of its attempt or of its back-off, or a resend of
+    /// its request.
     var wakeUp: Instant {
         switch phase {
-        case .preparing, .accepting, .awaitingLastAccept: min(deadline, attemptDeadline)
+        case .preparing, .accepting: min(deadline, attemptDeadline, resendAt)
+        case .awaitingLastAccept: min(deadline, attemptDeadline)
         case .backingOff(let until): min(deadline, until)
         case .queued: deadline
         }

@@ -23,6 +23,15 @@ import EventCore
 ///   jump wins by preempting other writers' accepts, and under contention
 ///   (the CASPaxos demo) it multiplied failed attempts and indeterminate
 ///   results; a client's proposal that fails is retried by its client.
+/// - An attempt sends its request (a prepare, an accept) again, with the
+///   same ballot and request ID, to the acceptors that have not answered
+///   it after each ``CASPaxosConfiguration/resendInterval``, until a
+///   quorum answers or ``CASPaxosConfiguration/attemptTimeout`` abandons
+///   it: a lost datagram costs an interval, not an attempt. Both are safe
+///   to repeat (an acceptor answers a copy of what it promised or still
+///   holds accepted as it answered the first), and on a key others write,
+///   an accept abandoned for want of answers ends the proposal
+///   indeterminate more often than not.
 /// - Phase 1 needs ``AcceptorQuorums/prepareQuorum`` promises; the current
 ///   value is that of the highest accepted ballot among them (nil if none).
 ///   The change runs on it; phase 2 needs ``AcceptorQuorums/acceptQuorum``
@@ -118,11 +127,12 @@ public struct Proposer {
     var proposalByRequest = IdentifierIndex()
     /// ``quorums`` by acceptor position.
     var acceptors: AcceptorDirectory
-    /// ``CASPaxosConfiguration/attemptTimeout`` and
-    /// ``CASPaxosConfiguration/proposalTimeout`` in nanoseconds (reading a
-    /// `Duration`'s nanoseconds divides 128-bit integers, twice per
-    /// proposal otherwise).
-    let timeouts: (attempt: UInt64, proposal: UInt64)
+    /// ``CASPaxosConfiguration/attemptTimeout``,
+    /// ``CASPaxosConfiguration/proposalTimeout`` and
+    /// ``CASPaxosConfiguration/resendInterval`` in nanoseconds (reading a
+    /// `Duration`'s nanoseconds divides 128-bit integers, several times
+    /// per proposal otherwise).
+    let timeouts: (attempt: UInt64, proposal: UInt64, resend: UInt64)
     /// Garbage collections and membership changes this proposer drives.
     var tasks: [UInt64: MaintenanceTask] = [:]
     var taskByRequest: [UInt64: UInt64] = [:]
@@ -146,10 +156,11 @@ public struct Proposer {
         self.configuration = configuration
         random = SeededRandomGenerator(seed: seed)
         keys = KeyTable(maximumCached: configuration.maximumCachedKeys)
-        // validate() keeps both within 1 ms ... 1 h.
+        // validate() keeps them within 1 ms ... 1 h.
         timeouts = (
             UInt64(clamping: configuration.attemptTimeout.nanoseconds),
-            UInt64(clamping: configuration.proposalTimeout.nanoseconds)
+            UInt64(clamping: configuration.proposalTimeout.nanoseconds),
+            UInt64(clamping: configuration.resendInterval.nanoseconds)
         )
         acceptors = AcceptorDirectory(quorums)
         configurationVersion = quorums.configurationVersion
@@ -339,6 +350,8 @@ public struct Proposer {
             case .preparing, .accepting:
                 if now >= proposal.attemptDeadline {
                     abandonAttempt(proposalID, proposal.refused.isEmpty ? .noQuorum : .conflict, now: now, into: &effects)
+                } else if now >= proposal.resendAt {
+                    resend(proposal, now: now, into: &effects)
                 }
             case .awaitingLastAccept:
                 // The last accept's missing answers did not come: it may
@@ -426,7 +439,7 @@ public struct Proposer {
             return failExhausted(proposalID, "the ballot counter reached its limit \(Ballot.maximumCounter)", now: now, into: &effects)
         }
         let requestID = newRequestID()
-        let attemptDeadline = now.advanced(by: timeouts.attempt)
+        let times = phaseTimes(from: now)
         guard
             let (key, retired, isReadPrepare, isCollection) = proposals.update(proposalID, { proposal in
                 proposal.attemptAge = startAge
@@ -435,28 +448,87 @@ public struct Proposer {
                 proposal.highestAccepted = .zero
                 proposal.lowestAccepted = nil
                 proposal.current = nil
-                let retired = Self.startPhase(&proposal, .preparing, requestID, attemptDeadline)
+                let retired = Self.startPhase(&proposal, .preparing, requestID, times)
                 return (proposal.key, retired, proposal.isRead && !proposal.needsStoredPromises, proposal.needsEveryAcceptor)
             })
         else { return }
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.prepareAcceptors.count
-        let version = configurationVersion
-        let prepare: CASPaxosMessage =
-            if isReadPrepare && configuration.isReadPrepareEnabled {
-                .readPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
-            } else if isCollection && configuration.isTombstoneRewriteEnabled {
-                .collectionPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
-            } else {
-                .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
-            }
+        let prepare = prepareMessage(
+            requestID: requestID, key: key, ballot: ballot, isReadPrepare: isReadPrepare, isCollection: isCollection)
         effects.append(.sendToEach(prepare, quorums.prepareAcceptors))
+    }
+
+    /// A prepare at `ballot`: a read's (``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``,
+    /// while its promises need not be stored), a garbage collection's
+    /// (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``),
+    /// or a plain one, each where the configuration enables it.
+    private func prepareMessage(
+        requestID: UInt64, key: [UInt8], ballot: Ballot, isReadPrepare: Bool, isCollection: Bool
+    ) -> CASPaxosMessage {
+        let version = configurationVersion
+        return if isReadPrepare && configuration.isReadPrepareEnabled {
+            .readPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
+        } else if isCollection && configuration.isTombstoneRewriteEnabled {
+            .collectionPrepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
+        } else {
+            .prepare(requestID: requestID, key: key, ballot: ballot, age: age, version: version)
+        }
+    }
+
+    /// An accept of `value` at `ballot` carrying `nextBallot`, or a
+    /// collection's re-write of a tombstone (an acceptor that holds no
+    /// register for the key takes it without storing one), where the
+    /// configuration enables it.
+    private func acceptMessage(
+        requestID: UInt64, key: [UInt8], ballot: Ballot, value: [UInt8]?, nextBallot: Ballot?, rewritesTombstone: Bool
+    ) -> CASPaxosMessage {
+        rewritesTombstone && configuration.isTombstoneRewriteEnabled
+            ? .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
+            : .accept(
+                requestID: requestID, key: key, ballot: ballot, age: age, value: value, nextBallot: nextBallot,
+                version: configurationVersion)
+    }
+
+    /// When a phase starting `now` ends (``CASPaxosConfiguration/attemptTimeout``)
+    /// and first sends its request again (``CASPaxosConfiguration/resendInterval``).
+    private func phaseTimes(from now: Instant) -> (deadline: Instant, resendAt: Instant) {
+        (now.advanced(by: timeouts.attempt), now.advanced(by: timeouts.resend))
+    }
+
+    /// Sends the request of `proposal`'s attempt again, with its request
+    /// ID and ballot, to the acceptors of its phase that have not answered
+    /// it, and waits another ``CASPaxosConfiguration/resendInterval``. Not
+    /// if the proposer's age moved since the attempt began (a garbage
+    /// collection's invalidation): the copy would carry another.
+    private mutating func resend(_ proposal: Proposal, now: Instant, into effects: inout [CASPaxosEffect]) {
+        let resendAt = now.advanced(by: timeouts.resend)
+        proposals.update(proposal.id) { $0.resendAt = resendAt }
+        guard age == proposal.attemptAge else { return }
+        let isPreparing = proposal.phase == .preparing
+        let unanswered = (isPreparing ? quorums.prepareAcceptors : quorums.acceptAcceptors).filter { endpoint in
+            guard let position = acceptors.position(of: endpoint) else { return false }
+            return !proposal.granted.contains(position) && !proposal.refused.contains(position)
+        }
+        guard !unanswered.isEmpty else { return }
+        counters.requestsResent += unanswered.count
+        let message =
+            isPreparing
+            ? prepareMessage(
+                requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot,
+                isReadPrepare: proposal.isRead && !proposal.needsStoredPromises,
+                isCollection: proposal.needsEveryAcceptor)
+            : acceptMessage(
+                requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, value: proposal.newValue,
+                nextBallot: proposal.nextBallot, rewritesTombstone: proposal.acceptNeedsEveryAcceptor)
+        effects.append(.sendToEach(message, unanswered))
     }
 
     /// Starts a phase of `proposal`'s attempt with `requestID`; returns the
     /// request ID it leaves behind (``Proposal/retiredRequestID``).
     private static func startPhase(
-        _ proposal: inout Proposal, _ phase: Proposal.Phase, _ requestID: UInt64, _ attemptDeadline: Instant
+        _ proposal: inout Proposal, _ phase: Proposal.Phase, _ requestID: UInt64,
+        _ times: (deadline: Instant, resendAt: Instant)
     ) -> UInt64? {
         let retired = proposal.retiredRequestID
         proposal.phase = phase
@@ -465,7 +537,8 @@ public struct Proposer {
         proposal.unrecorded.removeAll()
         proposal.refused.removeAll()
         proposal.refusedFull.removeAll()
-        proposal.attemptDeadline = attemptDeadline
+        proposal.attemptDeadline = times.deadline
+        proposal.resendAt = times.resendAt
         return retired
     }
 
@@ -507,14 +580,14 @@ public struct Proposer {
             !needsEveryAcceptor && claimsNextBallot(lastAccepted: lastAccepted, tookCachedBallot: tookCachedBallot)
             ? newBallot() : nil
         let requestID = newRequestID()
-        let attemptDeadline = now.advanced(by: timeouts.attempt)
+        let times = phaseTimes(from: now)
         guard
             let (key, ballot, previous, retired, rewritesTombstone) = proposals.update(proposalID, { proposal in
                 proposal.newValue = newValue
                 proposal.sentAccepts.append((proposal.ballot, newValue))
                 let previous = proposal.lastAccept?.requestID
                 proposal.nextBallot = nextBallot
-                let retired = Self.startPhase(&proposal, .accepting, requestID, attemptDeadline)
+                let retired = Self.startPhase(&proposal, .accepting, requestID, times)
                 proposal.lastAccept = LastAccept(requestID: requestID, ballot: proposal.ballot, sentAt: now)
                 return (proposal.key, proposal.ballot, previous, retired, proposal.acceptNeedsEveryAcceptor)
             })
@@ -522,14 +595,9 @@ public struct Proposer {
         if let previous { proposalByRequest.remove(previous) }
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.acceptAcceptors.count
-        // A collection's re-write of a tombstone: an acceptor that holds
-        // no register for the key takes it without storing one.
-        let message: CASPaxosMessage =
-            rewritesTombstone && configuration.isTombstoneRewriteEnabled
-            ? .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
-            : .accept(
-                requestID: requestID, key: key, ballot: ballot, age: age, value: newValue, nextBallot: nextBallot,
-                version: configurationVersion)
+        let message = acceptMessage(
+            requestID: requestID, key: key, ballot: ballot, value: newValue, nextBallot: nextBallot,
+            rewritesTombstone: rewritesTombstone)
         effects.append(.sendToEach(message, quorums.acceptAcceptors))
     }
 

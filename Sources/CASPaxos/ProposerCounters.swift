@@ -28,6 +28,10 @@ public struct ProposerCounters: Hashable, Sendable {
     public var failedAttempts = 0
     /// Prepare and accept messages sent.
     public var requestsSent = 0
+    /// Prepare and accept messages sent again to acceptors that had not
+    /// answered within ``CASPaxosConfiguration/resendInterval`` (not in
+    /// ``requestsSent``).
+    public var requestsResent = 0
     /// Replies with a request ID no attempt is waiting for (late,
     /// duplicated, or from a finished attempt).
     public var staleReplies = 0

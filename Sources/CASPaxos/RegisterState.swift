@@ -74,8 +74,8 @@ public struct RegisterState: Hashable, Sendable {
 
     /// Whether this acceptor knows it never accepted `ballot` for this key.
     /// An acceptor keeps no full history, so it says false when it cannot
-    /// tell, as for a repeated copy of an accept it took (refused: it has
-    /// promised the next ballot since). It can tell when `ballot` is above
+    /// tell, as for a copy of an accept it took and has replaced since
+    /// (refused: another ballot was accepted). It can tell when `ballot` is above
     /// everything it may have accepted but the current ballot, or above the
     /// displaced ballot of `ballot`'s proposer (what proposers taking turns
     /// on a key leave).

@@ -4,10 +4,10 @@ import Testing
 
 /// A proposer retries an attempt whose accept was refused by every acceptor
 /// as if nothing had been written. A duplicated accept must not pass for
-/// such a refusal: an acceptor refuses a copy of an accept it already took
-/// (it promised the piggybacked next ballot, or a later prepare), and
-/// counting those refusals once made a retry apply the change a second
-/// time. A refusal proves the accept unwritten only when the acceptor knows
+/// such a refusal: an acceptor takes a copy of an accept it still holds
+/// again, but refuses one it took and has replaced since (another
+/// proposer's later write), and counting those refusals once made a retry
+/// apply the change a second time. A refusal proves the accept unwritten only when the acceptor knows
 /// it never accepted it (``CASPaxosMessage/conflict(requestID:highest:neverAccepted:)``),
 /// and under contention it usually does know (``RegisterState``).
 ///
@@ -146,30 +146,30 @@ struct DuplicatedAcceptTests {
         #expect(!proposer.mayHaveWritten(id &+ 1000))
     }
 
-    @Test("refusals of a repeated accept that every acceptor took do not make the retry increment again")
-    func repeatedAcceptIsNotWrittenNowhere() throws {
+    @Test("a repeated accept that every acceptor took is taken again, and the write completes once")
+    func repeatedAcceptIsTakenAgain() throws {
         var cluster = try Cluster()
         var proposer = try Self.makeProposer(7)
         let endpoint = Endpoint.loopbackV4(port: 100)
         let (id, accept) = try Self.acceptEverywhereLosingReplies(&proposer, at: endpoint, in: &cluster)
         #expect(cluster.values == [[1], [1], [1]])
-        // The network repeats the accept: every acceptor refuses the copy
-        // (it promised the next ballot the accept carried).
-        let refusals = cluster.deliver(accept, from: endpoint)
-        #expect(refusals.count == 3)
+        // The network repeats the accept (or the proposer resends it):
+        // every acceptor takes the copy again, though it promised the next
+        // ballot the accept carried since.
+        let answers = cluster.deliver(accept, from: endpoint)
+        #expect(answers.count == 3)
         var effects: [CASPaxosEffect] = []
-        for (from, refusal) in refusals {
-            guard case .conflict(_, _, let neverAccepted) = refusal else {
-                Issue.record("not a conflict: \(refusal)")
+        for (from, answer) in answers {
+            guard case .accepted = answer else {
+                Issue.record("not an acceptance: \(answer)")
                 continue
             }
-            #expect(!neverAccepted, "the acceptor took this accept")
-            proposer.receive(refusal, from: from, now: cluster.now, into: &effects)
+            proposer.receive(answer, from: from, now: cluster.now, into: &effects)
         }
-        // The retry finds its own accept and finishes it: one increment.
         let result = cluster.finish(id, on: &proposer, at: endpoint, startingWith: effects)
         #expect(try result?.get() == [1], "\(String(describing: result))")
         #expect(cluster.values == [[1], [1], [1]])
+        #expect(cluster.acceptors.map(\.counters.repeatedAcceptances) == [1, 1, 1])
     }
 
     @Test("refusals of a repeated accept under a newer write make the retry fail indeterminate, not write again")

@@ -96,6 +96,7 @@ struct ReadmeExampleTests {
                 var configuration = CASPaxosConfiguration()
                 configuration.proposalTimeout = .seconds(5)
                 configuration.attemptTimeout = .milliseconds(50)
+                configuration.resendInterval = .milliseconds(10)
                 configuration.isOneRoundTripEnabled = true
                 let transport = transports.value[me]
                 return LoopBound(

@@ -72,8 +72,13 @@ struct RetryBackoffTests {
 
     @Test("unanswered attempts double the back-off")
     func unansweredAttempts() throws {
-        var proposer = try Self.makeProposer(1)
-        let configuration = CASPaxosConfiguration()
+        // Each attempt sends its prepare once: no resend wakes the
+        // proposer before the attempt times out.
+        var configuration = CASPaxosConfiguration()
+        configuration.resendInterval = configuration.attemptTimeout
+        var proposer = try Proposer(
+            id: NodeID(1), quorums: .majority(of: DuplicatedAcceptTests.acceptorEndpoints),
+            configuration: configuration, seed: 1)
         var now = Instant(nanoseconds: 1_000_000_000)
         var effects: [CASPaxosEffect] = []
         _ = try proposer.propose(key: Self.key, change: { _ in [7] }, now: now, into: &effects)

@@ -1,0 +1,142 @@
+@testable import CASPaxos
+import EventCore
+import Testing
+
+/// An attempt sends its request again to the acceptors that have not
+/// answered it, every ``CASPaxosConfiguration/resendInterval``, until its
+/// attempt times out: a datagram lost on a lossy link costs an interval,
+/// not an attempt, and an accept that reached too few acceptors completes
+/// before another proposer's write can leave it indeterminate.
+///
+/// Driven by hand (``DuplicatedAcceptTests/Cluster``), so that each message
+/// can be delivered or lost as the scenario needs.
+@Suite("Resending unanswered requests")
+struct ResendTests {
+    typealias Cluster = DuplicatedAcceptTests.Cluster
+    static let key = DuplicatedAcceptTests.key
+
+    static func makeProposer(_ id: UInt64, resendInterval: Duration = .milliseconds(20)) throws -> Proposer {
+        var configuration = CASPaxosConfiguration()
+        configuration.resendInterval = resendInterval
+        return try Proposer(
+            id: NodeID(id), quorums: .majority(of: DuplicatedAcceptTests.acceptorEndpoints),
+            configuration: configuration, seed: id)
+    }
+
+    /// The requests `effects` sends: each message with its destinations.
+    static func requests(_ effects: [CASPaxosEffect]) -> [(message: CASPaxosMessage, to: [Endpoint])] {
+        effects.compactMap { effect in
+            switch effect {
+            case .sendToEach(let message, let destinations): (message, destinations)
+            case .send(let message, let destination): (message, [destination])
+            case .persist, .proposalCompleted, .maintenanceCompleted: nil
+            }
+        }
+    }
+
+    @Test("an unanswered prepare goes again, with its request ID and ballot, to the acceptors that have not answered")
+    func resendsToTheSilent() throws {
+        var proposer = try Self.makeProposer(7)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
+        guard case .prepare(let requestID, _, let ballot, _, _)? = Self.requests(effects).first?.message else {
+            Issue.record("no prepare: \(effects)")
+            return
+        }
+        // Nothing answers: every 20 ms a copy to all three.
+        var copies: [[Endpoint]] = []
+        for _ in 0..<3 {
+            #expect(proposer.nextDeadline == now + .milliseconds(20))
+            now = proposer.nextDeadline
+            effects.removeAll()
+            proposer.tick(now: now, into: &effects)
+            for (message, destinations) in Self.requests(effects) {
+                guard case .prepare(requestID, Self.key, ballot, _, _) = message else {
+                    Issue.record("not a copy of the prepare: \(message)")
+                    continue
+                }
+                copies.append(destinations)
+            }
+        }
+        #expect(copies == Array(repeating: endpoints, count: 3))
+        #expect(proposer.counters.requestsResent == 9)
+        #expect(proposer.counters.requestsSent == 3, "copies are not counted as requests")
+        // The first acceptor answers; the next copy skips it.
+        var acceptor = try Acceptor(configuration: CASPaxosConfiguration())
+        var replies: [CASPaxosEffect] = []
+        acceptor.receive(
+            .prepare(requestID: requestID, key: Self.key, ballot: ballot, age: 0, version: .zero),
+            from: .loopbackV4(port: 100), into: &replies)
+        for case .send(let promise, _) in replies { proposer.receive(promise, from: endpoints[0], now: now, into: &effects) }
+        #expect(proposer.nextDeadline == now + .milliseconds(20))
+        now = proposer.nextDeadline
+        effects.removeAll()
+        proposer.tick(now: now, into: &effects)
+        #expect(Self.requests(effects).map(\.to) == [Array(endpoints[1...])])
+        // The attempt's 100 ms run out, and it is abandoned, with no copy
+        // at its end.
+        effects.removeAll()
+        now = proposer.nextDeadline
+        proposer.tick(now: now, into: &effects)
+        #expect(proposer.counters.failedAttempts == 1)
+        #expect(proposer.counters.requestsResent == 11)
+    }
+
+    /// Proposer 7 increments; its prepare reaches every acceptor, its
+    /// accept the first only. At proposer 7's next wake-up (a resend, or
+    /// the end of the attempt) what it sends is delivered and answered,
+    /// then proposer 8 increments through the other two acceptors only;
+    /// then proposer 7 runs to its end. Returns proposer 7's result and
+    /// the acceptors' values.
+    static func acceptReachingOne(resendInterval: Duration) throws -> (
+        result: Result<[UInt8]?, CASPaxosError>?, values: [[UInt8]?]
+    ) {
+        var cluster = try Cluster()
+        var first = try makeProposer(7, resendInterval: resendInterval)
+        let firstEndpoint = Endpoint.loopbackV4(port: 100)
+        var effects: [CASPaxosEffect] = []
+        let id = try first.propose(key: key, change: DuplicatedAcceptTests.increment, now: cluster.now, into: &effects)
+        let promises = cluster.deliver(effects, from: firstEndpoint)
+        effects.removeAll()
+        for (from, promise) in promises { first.receive(promise, from: from, now: cluster.now, into: &effects) }
+        let acceptance = cluster.deliver(effects, from: firstEndpoint, reaching: 0..<1)
+        #expect(acceptance.count == 1)
+        effects.removeAll()
+        for (from, answer) in acceptance { first.receive(answer, from: from, now: cluster.now, into: &effects) }
+        #expect(effects.isEmpty, "one acceptance of the two needed")
+        cluster.now = first.nextDeadline
+        first.tick(now: cluster.now, into: &effects)
+        var firstPending: [CASPaxosEffect] = []
+        for (from, answer) in cluster.deliver(effects, from: firstEndpoint) {
+            first.receive(answer, from: from, now: cluster.now, into: &firstPending)
+        }
+        var second = try makeProposer(8, resendInterval: resendInterval)
+        effects.removeAll()
+        let secondID = try second.propose(
+            key: key, change: DuplicatedAcceptTests.increment, now: cluster.now, into: &effects)
+        let secondResult = cluster.finish(
+            secondID, on: &second, at: .loopbackV4(port: 101), startingWith: effects, reaching: 1..<3)
+        #expect((try? secondResult?.get()) != nil, "the second increment: \(String(describing: secondResult))")
+        let result = cluster.finish(id, on: &first, at: firstEndpoint, startingWith: firstPending)
+        return (result, cluster.values)
+    }
+
+    @Test("an accept that reached one acceptor of three completes at its resend; sent once, it ends indeterminate")
+    func acceptCompletesAtResend() throws {
+        let resent = try Self.acceptReachingOne(resendInterval: .milliseconds(20))
+        #expect(try resent.result?.get() == [1], "\(String(describing: resent.result))")
+        #expect(resent.values == [[1], [2], [2]], "the second increment built on the first")
+        // Without resends the attempt times out, the second proposer writes
+        // over the two acceptors the accept missed, and the first cannot
+        // tell whether its accept was chosen.
+        let once = try Self.acceptReachingOne(resendInterval: .milliseconds(100))
+        guard case .failure(let error)? = once.result else {
+            Issue.record("sent once, the first increment must fail: \(String(describing: once.result))")
+            return
+        }
+        #expect(error.code == .conflict && error.isIndeterminate, "\(error)")
+        #expect(once.values == [[1], [1], [1]], "the first increment lost, the second applied")
+    }
+}

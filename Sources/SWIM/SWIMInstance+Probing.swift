@@ -149,6 +149,8 @@ extension SWIMInstance {
     }
 
     /// Pings `target` for `requester`; relays its ack, or nacks in time.
+    /// A target this member knows left is still pinged, but the requester
+    /// hears of the leave first (see ``tellDeparture(of:to:into:)``).
     mutating func relayPing(
         target: NodeID, endpoint: Endpoint, requesterSequence: UInt32, requester: Endpoint, now: Instant,
         into effects: inout [SWIMEffect]
@@ -157,6 +159,9 @@ extension SWIMInstance {
             send(.ack(sequence: requesterSequence), to: requester, into: &effects)
             counters.acksSent += 1
             return
+        }
+        if let departed = members[target], departed.status == .left {
+            tellDeparture(of: departed, to: requester, into: &effects)
         }
         guard relays.count < Self.maximumRelays else {
             counters.relaysRefused += 1
@@ -174,6 +179,23 @@ extension SWIMInstance {
         relayOrder.append(sequence)
         send(.ping(sequence: sequence, target: target), to: endpoint, updates: piggyback(), into: &effects)
         counters.pingsSent += 1
+    }
+
+    /// Tells `requester`, which asked this member to probe `departed`
+    /// indirectly, that `departed` left. A member probes a leaver once it
+    /// has gone only if it missed every copy of the leave (gossip reaches a
+    /// member with high probability, not certainty: about one 16-member
+    /// leave in a thousand misses one); the leaver no longer answers, and
+    /// with the relays' nacks alone the requester suspected it and declared
+    /// it dead, to learn of the leave at its next push-pull only. The
+    /// `left` comes before the requester's period ends: applied, it ends
+    /// the probe, and no one is suspected. The relay still pings the
+    /// target: it may have come back under its ID (a restart), which the
+    /// requester may know and this member not yet (the requester then
+    /// takes the `left` as stale).
+    private mutating func tellDeparture(of departed: Member, to requester: Endpoint, into effects: inout [SWIMEffect]) {
+        send(.gossip, to: requester, updates: [.left(departed.id, incarnation: departed.incarnation)], into: &effects)
+        counters.gossipSent += 1
     }
 
     /// Relays and confirmation probes in flight at most.

@@ -1,5 +1,6 @@
 import EventCore
 @testable import SWIM
+import Simulation
 import Testing
 
 /// When a leaving member departs. It must not stop before its `left`
@@ -8,7 +9,8 @@ import Testing
 /// the clock alone left members that never heard of the leave, which then
 /// suspected the member that was gone (seen once in the loopback test of
 /// `UDPMembershipTests`, under the load of the whole suite). Until it
-/// departs, its acks tell a prober that it left.
+/// departs, its acks tell a prober that it left; after, a member that
+/// missed the leave learns it from its next probe of the leaver.
 @Suite("SWIM graceful leave")
 struct GracefulLeaveTests {
     static let start = HostileInputTests.start
@@ -196,5 +198,44 @@ struct GracefulLeaveTests {
         var effects: [SWIMEffect] = []
         instance.leave(now: Self.start, into: &effects)
         #expect(Self.tickUntilDeparted(&instance, after: Self.start).at == Self.start + configuration.protocolPeriod * 8)
+    }
+
+    /// Gossip reaches every member with high probability, not certainty:
+    /// in the shape of `UDPMembershipTests`' loopback test (16 members,
+    /// one leaving), each member sends the `left` 8 times, about 8.6 copies
+    /// reach each of the others, and about one simulator run in a thousand
+    /// (seeds 937 and 1,375 of 2,000, with perfect links) leaves one member
+    /// with none. That member, still holding the leaver alive, probes it
+    /// once it has gone, which does not answer: the members it asked to
+    /// probe it indirectly pinged a member they knew had left and nacked,
+    /// and it suspected the leaver and declared it dead (16 and 18 s after
+    /// the leave), learning of the leave only from its first push-pull
+    /// (26 s after). Now they tell it the leave instead. Here member 12's
+    /// transport takes every copy out until the leaver has departed.
+    @Test("a member that missed every copy of a leave learns it from its next probe of the leaver, suspecting nothing",
+          arguments: [UInt64(1), 2, 3])
+    func missedLeave(seed: UInt64) throws {
+        var configuration = SWIMConfiguration()
+        configuration.pushPullInterval = .seconds(600)  // no push-pull repairs it within the test
+        let cluster = try SWIMCluster(count: 16, seed: seed, configuration: configuration)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
+        let leaver = cluster.id(9)
+        let missing = cluster.transports[12]
+        missing.drops = { update in if case .left(leaver, _) = update { true } else { false } }
+        var departed = false
+        cluster.members[9]!.leave { departed = true }
+        // The others have sent their copies by then: their gossip rounds
+        // come every 100 ms, and the leaver lingers two periods.
+        _ = try #require(cluster.run(until: { departed }, limit: .seconds(10)))
+        missing.drops = nil
+        #expect(missing.dropped > 0)
+        try #require(cluster.status(of: 9, seenBy: 12) == .alive, "member 12 missed every copy")
+        #expect(cluster.nodes.indices.allSatisfy { $0 == 9 || $0 == 12 || cluster.status(of: 9, seenBy: $0) == .left })
+        // It probes every member within two rounds of probes (SWIM's
+        // round-robin order), the leaver among them.
+        let rounds = configuration.protocolPeriod * 15 * 2
+        #expect(cluster.run(until: { cluster.status(of: 9, seenBy: 12) == .left }, limit: rounds) != nil)
+        #expect(cluster.observations(.suspect, about: 9).isEmpty)
+        #expect(cluster.observations(.dead, about: 9).isEmpty)
     }
 }

@@ -15,6 +15,9 @@ final class SWIMCluster {
     let network: SimulatedNetwork
     let configuration: SWIMConfiguration
     private(set) var nodes: [SimulatedNode] = []
+    /// What each member receives through: its node, with updates taken
+    /// out as the test says (``UpdateFilteringTransport/drops``).
+    private(set) var transports: [UpdateFilteringTransport] = []
     private(set) var members: [SWIMNode?] = []
     private(set) var observations: [Observation] = []
     private(set) var broadcastsDelivered: [[SWIMBroadcast]] = []
@@ -30,6 +33,7 @@ final class SWIMCluster {
         self.configuration = configuration
         for _ in 0..<count {
             nodes.append(network.addNode())
+            transports.append(UpdateFilteringTransport(nodes.last!))
             members.append(nil)
             broadcastsDelivered.append([])
         }
@@ -49,7 +53,7 @@ final class SWIMCluster {
     func start(_ index: Int, seeds: [Endpoint]) {
         let node = nodes[index]
         let member = try! SWIMNode(
-            id: id(index), transport: node, scheduler: node, configuration: configuration,
+            id: id(index), transport: transports[index], scheduler: node, configuration: configuration,
             seed: network.seed &+ UInt64(index) &* 0x9E37_79B9 &+ UInt64(network.now.nanoseconds))
         member.setEventHandler { [unowned self] event in
             self.observations.append(Observation(observer: index, event: event))

@@ -66,10 +66,17 @@ struct UDPMembershipTests {
             cluster.value.everyone(others, sees: 5, as: .dead)
         }, "every member declared the stopped one dead")
 
-        // Member 9 leaves gracefully: seen as left, never suspected.
+        // Member 9 leaves gracefully: seen as left, never suspected. Its
+        // `left` reaches every member by gossip within a few hundred
+        // milliseconds but for about one leave in a thousand, which misses
+        // a member (GracefulLeaveTests.missedLeave); that member learns it
+        // at its next probe of the leaver, within two rounds of probes of
+        // its 14 others (21 s at the default period): the window covers
+        // them. A member that suspected the leaver instead, or never
+        // learnt of the leave, still fails the test.
         try await loop.submit { cluster.value.members[9].leave() }
         let remaining = others.filter { $0 != 9 }
-        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(30)) {
             cluster.value.everyone(remaining, sees: 9, as: .left)
         }, "every member saw the leave")
         let suspicionsOf9 = try await loop.submit {

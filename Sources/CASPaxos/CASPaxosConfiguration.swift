@@ -153,12 +153,12 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// of keys listed or a key re-written) before it fails (1 ms ... 24 h):
     /// a collection then starts over, a membership change stops (see
     /// ``Proposer/changeMembership(to:proposers:now:into:)`` for how to
-    /// finish it). Default 30 s. Keep it well above ``proposalTimeout``
-    /// (by a back-off and a few round trips at least): a re-write waits for
-    /// the proposals queued before it on its key, a client's proposal on a
-    /// hot key may retry until its deadline, and the re-write's own
-    /// deadline runs from when it was queued (a membership change with 1 s
-    /// against 2 s timed out so under six clients writing two keys).
+    /// finish it). Default 30 s. Keep it well above twice
+    /// ``proposalTimeout``: a re-write waits for the proposals queued
+    /// before it on its key, a client's proposal on a hot key may retry
+    /// until its deadline, and the re-write then has a ``proposalTimeout``
+    /// of its own (a membership change with 1 s against 2 s timed out so
+    /// under six clients writing two keys).
     public var maintenanceTimeout: Duration = .seconds(30)
 
     /// Creates the default configuration.

@@ -31,7 +31,10 @@ struct Proposal {
     let id: UInt64
     let key: [UInt8]
     let change: CASPaxosChange
-    let deadline: Instant
+    /// When the proposal fails if it has not ended. A maintenance
+    /// proposal's starts again when it leaves its key's queue
+    /// (``Proposer``'s `startQueued`).
+    var deadline: Instant
     /// Garbage collection's re-write of a tombstone: the accept phase of a
     /// tombstone needs every acceptor of the accept set, not a quorum
     /// (``acceptNeedsEveryAcceptor``).

@@ -1106,16 +1106,28 @@ public struct Proposer {
     }
 
     /// Starts `proposalID`, queued on its key, with `cached`. A queued
-    /// proposal whose deadline passed while it waited fails instead, with
-    /// ``CASPaxosError/Code/timeout``, and so do those behind it, in a
-    /// loop: started, each would send a prepare (or, with a cached ballot,
-    /// an accept) after its deadline, to fail in the same tick.
+    /// client's proposal whose deadline passed while it waited fails
+    /// instead, with ``CASPaxosError/Code/timeout``, and so do those behind
+    /// it, in a loop: started, each would send a prepare (or, with a cached
+    /// ballot, an accept) after its deadline, to fail in the same tick. A
+    /// maintenance proposal's deadline starts as it runs.
     private mutating func startQueued(
         _ proposalID: UInt64, cached: CachedBallot?, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         var next: UInt64? = proposalID
+        let timeout = timeouts.proposal
         while let id = next {
-            guard let deadline = proposals.update(id, { $0.deadline }), now >= deadline else {
+            guard
+                let deadline = proposals.update(id, { proposal in
+                    // A maintenance proposal's deadline starts when it runs:
+                    // queued behind a client's proposal on a hot key, which
+                    // may retry until its own deadline, it would start with
+                    // little time left, or none. Its task's
+                    // maintenanceTimeout bounds it still.
+                    if proposal.isMaintenance { proposal.deadline = now.advanced(by: timeout) }
+                    return proposal.deadline
+                }), now >= deadline
+            else {
                 return beginAttempt(id, cached: cached, now: now, into: &effects)
             }
             let error = CASPaxosError(.timeout, detail: "proposal \(id) waited behind earlier ones on its key past its deadline")

@@ -5,7 +5,8 @@ import Testing
 /// How a ``Proposer`` takes answers that are not what an attempt expects:
 /// refusals from endpoints that are no acceptor of its configuration, an
 /// acceptance that a refusal from the same acceptor overtook, and the
-/// proposals queued on a key whose deadline passed while they waited.
+/// proposals queued on a key whose deadline passed while they waited (a
+/// client's fails, a maintenance proposal's deadline starts when it runs).
 @Suite("Proposer answers")
 struct ProposerAnswerTests {
     static let acceptors = DuplicatedAcceptTests.acceptorEndpoints
@@ -109,5 +110,34 @@ struct ProposerAnswerTests {
         #expect(failures[ids[0]] == .noQuorum)
         #expect(ids.dropFirst().allSatisfy { failures[$0] == .timeout })
         #expect(proposer.pendingCount == 0)
+    }
+
+    @Test("a maintenance proposal queued behind a client's proposal gets a whole proposal timeout once it runs")
+    func queuedMaintenanceStartsItsDeadline() throws {
+        var proposer = try Self.makeProposer()
+        var effects: [CASPaxosEffect] = []
+        let client = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let rewrite = try proposer.propose(
+            key: Self.key, change: { $0 }, isIdentity: true, needsEveryAcceptor: false, exemptFromPendingLimit: true,
+            now: Self.now, into: &effects)
+        // No acceptor answers: the client's proposal retries to its
+        // deadline; the re-write, queued since, starts then.
+        let timeout = proposer.configuration.proposalTimeout
+        var now = Self.now
+        var ended: [UInt64: (CASPaxosError.Code, Instant)] = [:]
+        while ended.count < 2 && now < Self.now + timeout * 3 {
+            now = proposer.nextDeadline
+            effects.removeAll()
+            proposer.tick(now: now, into: &effects)
+            for case .proposalCompleted(let id, .failure(let error)) in effects { ended[id] = (error.code, now) }
+        }
+        #expect(ended[client]?.1 == Self.now + timeout)
+        // Then the re-write retries, unanswered, until its own deadline
+        // (or a back-off that would pass it) for most of a timeout (its
+        // deadline ran from the queue's once, and it failed with `.timeout`
+        // as it left the queue, sending nothing).
+        #expect(ended[rewrite]?.0 == .noQuorum, "\(String(describing: ended[rewrite]))")
+        let end = try #require(ended[rewrite]?.1)
+        #expect(end > Self.now + timeout + timeout * 0.9 && end <= Self.now + timeout * 2)
     }
 }

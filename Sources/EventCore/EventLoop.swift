@@ -12,7 +12,10 @@ import Synchronization
 /// Raft groups may share one loop. Methods marked *loop-only* must be called
 /// on the loop's thread (from a handler, a timer, or a closure passed to
 /// ``execute(_:)``); ``execute(_:)``, ``submit(_:)``, ``isInLoop`` and
-/// ``shutdown()`` may be called from any thread.
+/// ``shutdown()`` may be called from any thread. A loop-only method called
+/// on another thread traps with a message naming it, in release builds too
+/// (so does anything built on one: a node's or a transport's initializer,
+/// ``LoopBound``).
 ///
 /// ```swift
 /// let loop = try EventLoop()
@@ -411,8 +414,21 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
 
     // MARK: The loop
 
-    private func preconditionInLoop() {
-        precondition(isInLoop, "EventLoop: this method must be called on the loop's thread")
+    /// Traps, with a message that a release build keeps (`precondition`'s
+    /// is dropped under `-O`), unless called on the loop's thread.
+    private func preconditionInLoop(_ function: StaticString = #function) {
+        if !isInLoop { Self.calledOffLoop("EventLoop.\(function)") }
+    }
+
+    /// Traps for a loop-only API called on another thread, naming it and
+    /// what to do instead. A `fatalError`, not a `precondition`, so that the
+    /// message survives `-O` (a release build).
+    @inline(never)
+    package static func calledOffLoop(_ what: String) -> Never {
+        fatalError(
+            "\(what) must be called on the event loop's thread: create and use loop-bound objects (transports, "
+                + "nodes, LoopBound) inside loop.submit { ... } or loop.execute { ... }, or in a handler or timer "
+                + "the loop runs")
     }
 
     /// Makes the loop's `epoll_wait` return, unless a wake-up is already

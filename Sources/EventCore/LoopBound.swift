@@ -30,7 +30,7 @@ public struct LoopBound<Value>: @unchecked Sendable {
 
     /// Wraps `value`, which belongs to `loop`. Loop-only.
     public init(_ value: Value, on loop: EventLoop) {
-        precondition(loop.isInLoop, "LoopBound must be created on its loop's thread")
+        if !loop.isInLoop { EventLoop.calledOffLoop("LoopBound.init(_:on:)") }
         self.loop = loop
         storage = Box(value)
     }
@@ -38,11 +38,11 @@ public struct LoopBound<Value>: @unchecked Sendable {
     /// The value. Loop-only: traps on any other thread.
     public var value: Value {
         get {
-            precondition(loop.isInLoop, "LoopBound.value read off its loop's thread")
+            if !loop.isInLoop { EventLoop.calledOffLoop("LoopBound.value (read)") }
             return storage.value
         }
         nonmutating set {
-            precondition(loop.isInLoop, "LoopBound.value written off its loop's thread")
+            if !loop.isInLoop { EventLoop.calledOffLoop("LoopBound.value (write)") }
             storage.value = newValue
         }
     }

@@ -146,7 +146,9 @@ public final class UDPSocketTransport: Transport {
         _ endpoint: Endpoint, multicastGroup: Endpoint.Address?, interface: Endpoint.Address? = nil, on loop: EventLoop,
         configuration: Configuration
     ) throws(BindError) -> UDPSocketTransport {
-        precondition(loop.isInLoop, "UDPSocketTransport.bind must be called on the loop's thread")
+        if !loop.isInLoop {
+            EventLoop.calledOffLoop(multicastGroup == nil ? "UDPSocketTransport.bind" : "UDPSocketTransport.listen")
+        }
         let fragmenter: Fragmenter
         let reassembler: FragmentReassembler
         do throws(ConfigurationError) {

@@ -211,7 +211,7 @@ public final class EventLoop: Scheduler, @unchecked Sendable {
     /// thread ends and the loop's descriptors are closed. From that last
     /// iteration on, ``execute(_:)`` refuses work (``submit(_:)`` throws
     /// ``EventLoopError/shutDown``), and work deferred with
-    /// ``onNextTurn(_:)`` in it never runs.
+    /// ``onNextTurn(_:)`` in it never runs, nor do timers not yet due.
     ///
     /// Idempotent and callable from any thread. Called on the loop's thread
     /// it returns at once and the loop stops after the current iteration;

@@ -146,7 +146,7 @@ public struct GossipInstance {
         retryJoin(now: now, into: &effects)
     }
 
-    /// Spreads `payload` to every reachable node; returns its ID. The
+    /// Spreads `payload` to every other reachable node; returns its ID. The
     /// payload is not delivered to this node.
     ///
     /// - Throws: ``GossipError`` with code `.payloadTooLarge` if `payload`

@@ -125,7 +125,9 @@ public final class GossipNode {
         flush()
     }
 
-    /// Spreads `payload` to every reachable node; returns its ID.
+    /// Spreads `payload` to every other reachable node; returns its ID. The
+    /// payload is not delivered to this node: its delivery handler and
+    /// streams never see its own broadcasts.
     ///
     /// - Throws: ``GossipError`` with code `.payloadTooLarge` above
     ///   ``GossipConfiguration/maximumPayloadSize``, `.stopped` after

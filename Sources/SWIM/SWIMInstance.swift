@@ -279,11 +279,12 @@ public struct SWIMInstance {
         spread(id)
     }
 
-    /// Sends `payload` to every member, piggybacked like membership updates
-    /// (each member delivers it at most once). Returns its sequence number:
-    /// consecutive, from a start the seed draws (see the `seed` parameter
-    /// of the initializer), so that a restart with the same ID and a new
-    /// seed does not reuse its earlier run's numbers.
+    /// Sends `payload` to every other member, piggybacked like membership
+    /// updates (each member delivers it at most once; this one never).
+    /// Returns its sequence number: consecutive, from a start the seed
+    /// draws (see the `seed` parameter of the initializer), so that a
+    /// restart with the same ID and a new seed does not reuse its earlier
+    /// run's numbers.
     ///
     /// - Throws: ``SWIMError`` `.broadcastTooLarge`, `.broadcastQueueFull`,
     ///   `.stopped` once leaving.

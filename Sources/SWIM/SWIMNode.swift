@@ -162,8 +162,10 @@ public final class SWIMNode {
         flush()
     }
 
-    /// Sends `payload` to every member (delivered at most once each);
-    /// returns its sequence number.
+    /// Sends `payload` to every other member (delivered at most once each);
+    /// returns its sequence number. The payload is not delivered to this
+    /// member: its broadcast handler and streams never see its own
+    /// broadcasts.
     ///
     /// - Throws: ``SWIMError`` `.broadcastTooLarge`, `.broadcastQueueFull`,
     ///   `.stopped`.

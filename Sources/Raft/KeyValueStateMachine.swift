@@ -13,7 +13,9 @@ import WireCodec
 /// let store = KeyValueStateMachine()
 /// // ... a RaftNode with stateMachine: store
 /// node.propose(KeyValueCommand.put(key: "x", value: [1]).encoded) { result in
-///     if case .success(let bytes) = result { print(try? KeyValueStateMachine.decodeResult(bytes)) }
+///     if case .success(let bytes) = result, let previous = try? KeyValueStateMachine.decodeResult(bytes) {
+///         print("previous:", previous)   // only when the key had a value
+///     }
 /// }
 /// ```
 public final class KeyValueStateMachine: RaftStateMachine {

@@ -20,9 +20,11 @@ struct ReadmeExampleTests {
                 storage: InMemoryRaftStorage(), stateMachine: store, transport: transport, scheduler: loop)
             return (LoopBound(node, on: loop), LoopBound(store, on: loop))
         }
+        // The README waits for `leader` to be known (here, this node).
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
-            node.value.role == .leader
+            node.value.leader != nil
         })
+        #expect(try await loop.submit { node.value.leader == node.value.id })
         let outcome = try await loop.submit { () -> LoopBound<[Result<[UInt8]?, RaftError>]> in
             let outcome = LoopBound([Result<[UInt8]?, RaftError>](), on: loop)
             node.value.propose(KeyValueCommand.put(key: "x", value: Array("1".utf8)).encoded) { result in
@@ -85,7 +87,7 @@ struct ReadmeCounterTests {
             }
         }
         let (node, counter, transport) = try await start(.new)
-        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { node.value.role == .leader })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { node.value.leader != nil })
         try await loop.submit { for step in 1...10 { node.value.propose([UInt8(step)]) { _ in } } }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { counter.value.total == 55 })
         try await loop.submit {

@@ -204,6 +204,10 @@ public final class FileAcceptorStore: AcceptorStore {
     /// checks that the file holds what `opening` says. Call ``load()``
     /// before the first write.
     ///
+    /// A new store creates the log's directory and any missing parent
+    /// (mode 0755, as Raft's `FileRaftStorage` does), and syncs the parent of
+    /// each directory it created; a restart creates no directory.
+    ///
     /// - Parameter compactionThreshold: bytes, default 4 MiB.
     /// - Throws: ``AcceptorStoreError``: `.missingLog` if `opening` is
     ///   `.existing` and the file is missing, empty or holds no more than
@@ -228,7 +232,19 @@ public final class FileAcceptorStore: AcceptorStore {
         self.maximumBatchPayload = maximumBatchPayload
         pending = AcceptorLogBatch.Writer(maximumPayload: maximumBatchPayload, capacity: 4_096, salt: 0)
         let bytes: [UInt8]
+        var parentSyncs = 0
         do throws(DurableFileError) {
+            if opening == .new {
+                // The directories made on the way to the log are made
+                // durable before it is written to: each one's parent is
+                // synced (the log's own directory is, when ``load()``
+                // creates the log).
+                let created = try DurableFile.makeDirectory(DurableFile.directory(of: path))
+                for parent in Set(created.map(DurableFile.directory(of:))) {
+                    try DurableFile.synchronizeDirectory(parent)
+                    parentSyncs += 1
+                }
+            }
             // A store compacting the log renames a new file over it, locked
             // first: one opened just before may get its lock only once it
             // is no longer the log. Opened again, the log is the store's
@@ -257,6 +273,7 @@ public final class FileAcceptorStore: AcceptorStore {
         }
         try check(Self.contents(of: bytes), size: bytes.count)
         openedBytes = bytes
+        syncCount = parentSyncs
     }
 
     /// What `bytes`, a whole file, hold.

@@ -392,6 +392,31 @@ struct FileAcceptorStoreTests {
         #expect(access(path, F_OK) != 0, "a restart must not create the log")
     }
 
+    /// A new store under a missing directory failed with ENOENT, while a
+    /// new FileRaftStorage creates its missing directories.
+    @Test("a new store creates the log's missing directories, and syncs their parents; a restart creates none")
+    func newStoreCreatesDirectories() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/a/b/acceptor.log"
+        #expect(throws: AcceptorStoreError.self) { try FileAcceptorStore(path: path, opening: .existing) }
+        #expect(access(temporary.path + "/a", F_OK) != 0, "a restart must not create a directory")
+        do {
+            let store = try FileAcceptorStore(path: path, opening: .new)
+            #expect(store.syncCount == 2, "the parents of a and of a/b")
+            _ = try store.load()
+            store.apply(.register(key: [1], state: Self.register(1, [10])))
+            try store.sync()
+            store.close()
+        }
+        var status = stat()
+        #expect(stat(temporary.path + "/a/b", &status) == 0 && status.st_mode & S_IFMT == S_IFDIR)
+        #expect(try FileAcceptorStore(path: path, opening: .existing).load().registers == [[1]: Self.register(1, [10])])
+        // Directories already there: nothing to create or sync.
+        let sibling = try FileAcceptorStore(path: temporary.path + "/a/b/proposer.log", opening: .new)
+        #expect(sibling.syncCount == 0)
+    }
+
     @Test("a path that is a directory, or under a file, is an I/O error, not a missing log")
     func pathThatCannotHoldALog() throws {
         let temporary = try TemporaryDirectory()

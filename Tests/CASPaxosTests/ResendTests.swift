@@ -139,4 +139,41 @@ struct ResendTests {
         #expect(error.code == .conflict && error.isIndeterminate, "\(error)")
         #expect(once.values == [[1], [1], [1]], "the first increment lost, the second applied")
     }
+
+    /// The case the acceptor's rule is for: an accept every acceptor took,
+    /// promising the next ballot it carried, with every answer lost. Its
+    /// resend is a copy below each acceptor's promise, which each takes
+    /// again (it still holds that ballot), so the write completes at the
+    /// resend, and caches the next ballot, instead of abandoning its
+    /// attempt on the copies' refusals and writing again through a retry.
+    @Test("an accept every acceptor took, its answers lost, completes at its resend: each takes the copy again above the next ballot it promised")
+    func resentAcceptTakenAgain() throws {
+        var cluster = try Cluster()
+        var proposer = try Self.makeProposer(7)
+        let endpoint = Endpoint.loopbackV4(port: 100)
+        let (id, accept) = try DuplicatedAcceptTests.acceptEverywhereLosingReplies(&proposer, at: endpoint, in: &cluster)
+        guard case .accept(_, _, let ballot, _, _, let next?, _)? = Self.requests(accept).first?.message else {
+            Issue.record("no accept carrying a next ballot: \(accept)")
+            return
+        }
+        #expect(cluster.acceptors.allSatisfy { $0.register(Self.key)?.accepted == ballot && $0.register(Self.key)?.promised == next })
+        cluster.now = proposer.nextDeadline
+        var effects: [CASPaxosEffect] = []
+        proposer.tick(now: cluster.now, into: &effects)
+        #expect(Self.requests(effects).map(\.to) == [DuplicatedAcceptTests.acceptorEndpoints])
+        var completion: [CASPaxosEffect] = []
+        for (from, answer) in cluster.deliver(effects, from: endpoint) {
+            proposer.receive(answer, from: from, now: cluster.now, into: &completion)
+        }
+        let results = completion.compactMap { effect -> Result<[UInt8]?, CASPaxosError>? in
+            guard case .proposalCompleted(id, let result) = effect else { return nil }
+            return result
+        }
+        #expect(results.count == 1)
+        #expect(try results.first?.get() == [1], "\(results)")
+        #expect(cluster.acceptors.map(\.counters.repeatedAcceptances) == [1, 1, 1])
+        #expect(proposer.counters.failedAttempts == 0)
+        #expect(proposer.cachedKeyCount == 1, "the acceptances' acceptors promised the next ballot")
+        #expect(cluster.values == [[1], [1], [1]])
+    }
 }

@@ -77,6 +77,9 @@ public final class RaftNode {
     private var isProcessing = false
     private var isProcessScheduled = false
     private var isStopped = false
+    /// The loop's shutdown handler that stops the node, removed when the
+    /// node stops first (one per node otherwise, on a loop that runs many).
+    private var shutdownHook: LoopHook?
     private var sender: FrameSender
     private var receiver: FrameReceiver
     private let logger: any LogSink
@@ -139,6 +142,9 @@ public final class RaftNode {
         transport.setReceiveHandler { [weak self] bytes, sender, now in
             self?.receive(bytes, from: sender, now: now)
         }
+        // On an event loop, the loop's shutdown stops the node, so that no
+        // proposal waits forever for an outcome no timer will bring.
+        shutdownHook = (scheduler as? EventLoop)?.addShutdownHandler { [weak self] in self?.stop() }
         process()
     }
 
@@ -319,9 +325,12 @@ public final class RaftNode {
     /// ``RaftError/stopped``. The transport and the storage stay open: to
     /// restart the replica in this process, close a ``FileRaftStorage``
     /// (``FileRaftStorage/close()``) before opening its directory again.
+    /// A node on an `EventLoop` stops when the loop shuts down.
     public func stop() {
         guard !isStopped else { return }
         isStopped = true
+        if let shutdownHook, let loop = scheduler as? EventLoop { loop.removeHandler(shutdownHook) }
+        shutdownHook = nil
         timer.cancel()
         transport.setReceiveHandler { _, _, _ in }
         settle(where: { _ in true }) { _ in .failure(.stopped) }

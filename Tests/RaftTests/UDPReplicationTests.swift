@@ -1,4 +1,5 @@
 import EventCore
+import Synchronization
 import Raft
 import TestSupport
 import Testing
@@ -174,5 +175,47 @@ struct UDPReplicationTests {
             for node in group.value.nodes { node.stop() }
             for transport in group.value.transports { transport.close() }
         }
+    }
+
+    @Test("async proposals from any task: committed at the leader and through a follower; .stopped when the loop shuts down first")
+    func asyncProposals() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        let group = try await loop.submit { LoopBound(try LoopbackGroup(count: 3, loop: loop), on: loop) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { group.value.leader != nil })
+        let (leader, follower) = try await loop.submit { () -> (LoopBound<RaftNode>, LoopBound<RaftNode>) in
+            let leader = group.value.leader!
+            let follower = (leader + 1) % 3
+            return (LoopBound(group.value.nodes[leader], on: loop), LoopBound(group.value.nodes[follower], on: loop))
+        }
+        // CommandLog answers with the index it applied the command at.
+        let first = try await leader.propose(Array("at the leader".utf8))
+        let second = try await follower.propose(Array("through a follower".utf8))
+        #expect(UInt64(String(decoding: second, as: UTF8.self))! == UInt64(String(decoding: first, as: UTF8.self))! + 1)
+        // The followers stop: the leader's next proposal cannot commit, and
+        // waits until the loop's shutdown stops the node.
+        try await loop.submit {
+            for index in group.value.nodes.indices where group.value.nodes[index] !== leader.value {
+                group.value.nodes[index].stop()
+            }
+        }
+        // Awaited apart: were the node never stopped, the proposal would
+        // wait forever, and the test must fail, not hang.
+        let stranded = Mutex<Result<[UInt8], RaftError>?>(nil)
+        Task {
+            let result: Result<[UInt8], RaftError>
+            do throws(RaftError) {
+                result = .success(try await leader.propose(Array("stranded".utf8)))
+            } catch {
+                result = .failure(error)
+            }
+            stranded.withLock { $0 = result }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 1 })
+        loop.shutdown()
+        for _ in 0..<1_000 where stranded.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(stranded.withLock { $0 } == .failure(.stopped))
+        // After the shutdown, a proposal is refused at once.
+        await #expect(throws: RaftError.stopped) { try await leader.propose([1]) }
     }
 }

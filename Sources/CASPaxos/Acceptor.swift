@@ -15,7 +15,9 @@ import EventCore
 /// - a prepare is promised if its ballot is at least the promise and above
 ///   the accepted ballot, or equal to both (a repeated prepare after its
 ///   own accept); an accept is accepted if its ballot is at least
-///   the promise; otherwise a
+///   the promise, or is the ballot the register holds accepted (a copy: a
+///   proposer's resend or the network's duplicate, answered again though
+///   a higher ballot was promised since); otherwise a
 ///   ``CASPaxosMessage/conflict(requestID:highest:neverAccepted:)`` names
 ///   the highest ballot seen, so the proposer can fast-forward, and says
 ///   whether this acceptor knows it never accepted the refused ballot

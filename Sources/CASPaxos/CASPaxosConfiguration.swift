@@ -38,9 +38,13 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// (1 ms ... 1 h). Default 100 ms: a few round trips in a data centre.
     public var attemptTimeout: Duration = .milliseconds(100)
     /// How long an attempt waits for an acceptor's answer before it sends
-    /// that acceptor its request again, with the same ballot, and again
-    /// after each further interval until a quorum answers or
-    /// ``attemptTimeout`` ends the attempt (1 ms ... 1 h). A datagram lost
+    /// that acceptor its request again, with the same ballot (1 ms ... 1 h).
+    /// The next copy waits as long as the phase has run (20, 40, 80 ms:
+    /// the waits double), until a quorum answers or ``attemptTimeout`` ends
+    /// the attempt, and the first never comes sooner than twice the time
+    /// the proposer's phases take to reach their quorum (smoothed as TCP
+    /// smooths its round-trip time), so that a slow link or a loaded
+    /// acceptor is not sent copies before its answers could come. A datagram lost
     /// on the way there or back then costs this interval instead of a
     /// whole attempt: on a key others write meanwhile, an abandoned accept
     /// whose answers were lost ends indeterminate, since its retry cannot

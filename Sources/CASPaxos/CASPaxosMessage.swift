@@ -57,10 +57,10 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
     /// `neverAccepted` tells whether the acceptor knows it never accepted
-    /// the refused ballot: false when it may have (it also refuses a
-    /// repeated copy of an accept it took, having promised the next ballot
-    /// since), so only a refusal with `neverAccepted` proves an accept
-    /// unwritten there (see ``RegisterState``).
+    /// the refused ballot: false when it may have (it also refuses a copy
+    /// of an accept it took and has replaced since with a later ballot's),
+    /// so only a refusal with `neverAccepted` proves an accept unwritten
+    /// there (see ``RegisterState``).
     case conflict(requestID: UInt64, highest: Ballot, neverAccepted: Bool)
     /// Refused: garbage collection requires this proposer to be at least
     /// `minimumAge` old (its cache may be stale).

@@ -117,6 +117,9 @@ public struct Proposer {
     /// Starts where this proposer's ID puts it (``firstRequestID(for:)``).
     var nextRequestID: UInt64
     var proposals = ProposalTable()
+    /// How long phases take to reach their quorum (resends wait for twice
+    /// that at least).
+    var roundTrips = RoundTripEstimate()
     /// How often this proposer wrote last the keys it writes.
     var lastWriters = LastWriterShare()
     /// Per key: the running proposal, the queued ones, the cached ballot.
@@ -491,18 +494,31 @@ public struct Proposer {
     }
 
     /// When a phase starting `now` ends (``CASPaxosConfiguration/attemptTimeout``)
-    /// and first sends its request again (``CASPaxosConfiguration/resendInterval``).
+    /// and first sends its request again: after
+    /// ``CASPaxosConfiguration/resendInterval``, or twice the phases'
+    /// usual time to their quorum if longer (``roundTrips``).
     private func phaseTimes(from now: Instant) -> (deadline: Instant, resendAt: Instant) {
-        (now.advanced(by: timeouts.attempt), now.advanced(by: timeouts.resend))
+        let (twice, overflow) = roundTrips.smoothed.multipliedReportingOverflow(by: 2)
+        return (now.advanced(by: timeouts.attempt), now.advanced(by: overflow ? .max : max(timeouts.resend, twice)))
+    }
+
+    /// Records how long the phase of `proposal` that ended `now` took to
+    /// reach its quorum; `attemptDeadline` is its attempt deadline (the
+    /// phase started an ``CASPaxosConfiguration/attemptTimeout`` before).
+    private mutating func recordQuorum(reachedAt now: Instant, attemptDeadline: Instant) {
+        let started = attemptDeadline.nanoseconds &- timeouts.attempt
+        if now.nanoseconds >= started { roundTrips.record(now.nanoseconds - started) }
     }
 
     /// Sends the request of `proposal`'s attempt again, with its request
     /// ID and ballot, to the acceptors of its phase that have not answered
-    /// it, and waits another ``CASPaxosConfiguration/resendInterval``. Not
-    /// if the proposer's age moved since the attempt began (a garbage
+    /// it, and waits as long as the phase has run before the next copy
+    /// (the waits double: a slow acceptor is not sent ever more copies).
+    /// Not if the proposer's age moved since the attempt began (a garbage
     /// collection's invalidation): the copy would carry another.
     private mutating func resend(_ proposal: Proposal, now: Instant, into effects: inout [CASPaxosEffect]) {
-        let resendAt = now.advanced(by: timeouts.resend)
+        let started = proposal.attemptDeadline.nanoseconds &- timeouts.attempt
+        let resendAt = now.advanced(by: max(timeouts.resend, now.nanoseconds &- started))
         proposals.update(proposal.id) { $0.resendAt = resendAt }
         guard age == proposal.attemptAge else { return }
         let isPreparing = proposal.phase == .preparing
@@ -659,6 +675,7 @@ public struct Proposer {
         // At the quorum, a client's write learns who wrote the key before
         // it (a key never written tells nothing).
         var lastAccepted = Ballot.zero
+        var quorumReached: Instant?  // the phase's attempt deadline, at its quorum
         guard
             let outcome = proposals.update(
                 proposalID,
@@ -674,6 +691,7 @@ public struct Proposer {
                     proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
                     if let removalFloor { proposal.highestRemovalFloor = max(proposal.highestRemovalFloor, removalFloor) }
                     guard proposal.granted.count >= quorum else { return nil }
+                    quorumReached = proposal.attemptDeadline
                     if !proposal.isIdentity && !proposal.isMaintenance { lastAccepted = proposal.highestAccepted }
                     // A read ends here if it can: every promise names the
                     // same accepted ballot, and an accept quorum holds it.
@@ -703,6 +721,7 @@ public struct Proposer {
                     return Self.decide(&proposal, refusalsToAbandon: refusalsToAbandon, now: now)
                 }) ?? nil
         else { return }
+        if let quorumReached { recordQuorum(reachedAt: now, attemptDeadline: quorumReached) }
         proceed(proposalID, outcome, now: now, into: &effects)
         if lastAccepted != .zero { lastWriters.record(lastAccepted.proposer == id) }
     }
@@ -831,11 +850,13 @@ public struct Proposer {
         // At the quorum: the ballot to cache, if the prepare quorum also
         // promised the next one.
         guard
-            let outcome = proposals.update(proposalID, { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool)? in
+            let outcome = proposals.update(
+                proposalID,
+                { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool, attemptDeadline: Instant)? in
                 // A refusal from this acceptor may have overtaken its
                 // acceptance: of a repeated copy of the accept, refused
-                // once the acceptor promised the piggybacked next ballot.
-                // The acceptance proves the accept taken.
+                // once the acceptor took a later ballot's accept. The
+                // acceptance proves the accept taken.
                 proposal.refused.remove(position)
                 proposal.refusedFull.remove(position)
                 proposal.granted.insert(position)
@@ -848,9 +869,10 @@ public struct Proposer {
                 // A client's write that took the cached ballot: no one
                 // wrote the key since this proposer did.
                 let wroteLast = proposal.tookCachedBallot && !proposal.isIdentity && !proposal.isMaintenance
-                return (promised, proposal.newValue, wroteLast)
+                return (promised, proposal.newValue, wroteLast, proposal.attemptDeadline)
             }) ?? nil
         else { return }
+        recordQuorum(reachedAt: now, attemptDeadline: outcome.attemptDeadline)
         if outcome.wroteLast { lastWriters.record(true) }
         complete(
             proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,

@@ -11,7 +11,10 @@ extension LoopBound where Value == RaftNode {
     ///   group has no leader this node knows: wait for
     ///   ``RaftNode/leader`` and propose again); ``RaftError/stopped`` if
     ///   the node stops, or its loop has stopped or shuts down, before the
-    ///   outcome is known.
+    ///   outcome is known. Cancelling the task does not end the wait: a
+    ///   leader cut off from its group keeps the proposal pending until it
+    ///   learns what was committed (see ``RaftNode/propose(_:completion:)``),
+    ///   or until ``RaftNode/stop()``.
     public func propose(_ command: [UInt8]) async throws(RaftError) -> [UInt8] {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], RaftError>, Never>) in
             let accepted = loop.execute {

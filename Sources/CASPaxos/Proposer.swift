@@ -502,12 +502,12 @@ public struct Proposer {
         return (now.advanced(by: timeouts.attempt), now.advanced(by: overflow ? .max : max(timeouts.resend, twice)))
     }
 
-    /// Records how long the phase of `proposal` that ended `now` took to
-    /// reach its quorum; `attemptDeadline` is its attempt deadline (the
-    /// phase started an ``CASPaxosConfiguration/attemptTimeout`` before).
-    private mutating func recordQuorum(reachedAt now: Instant, attemptDeadline: Instant) {
-        let started = attemptDeadline.nanoseconds &- timeouts.attempt
-        if now.nanoseconds >= started { roundTrips.record(now.nanoseconds - started) }
+    /// How long, in nanoseconds, the phase whose attempt deadline is
+    /// `attemptDeadline` has run at `now` (it started `attempt`
+    /// nanoseconds, ``CASPaxosConfiguration/attemptTimeout``, before).
+    private static func elapsed(since attemptDeadline: Instant, attempt: UInt64, now: Instant) -> UInt64 {
+        let started = attemptDeadline.nanoseconds &- attempt
+        return now.nanoseconds >= started ? now.nanoseconds - started : 0
     }
 
     /// Sends the request of `proposal`'s attempt again, with its request
@@ -721,7 +721,7 @@ public struct Proposer {
                     return Self.decide(&proposal, refusalsToAbandon: refusalsToAbandon, now: now)
                 }) ?? nil
         else { return }
-        if let quorumReached { recordQuorum(reachedAt: now, attemptDeadline: quorumReached) }
+        if let quorumReached { roundTrips.record(Self.elapsed(since: quorumReached, attempt: timeouts.attempt, now: now)) }
         proceed(proposalID, outcome, now: now, into: &effects)
         if lastAccepted != .zero { lastWriters.record(lastAccepted.proposer == id) }
     }
@@ -847,12 +847,13 @@ public struct Proposer {
         }
         let (acceptQuorum, prepareQuorum, prepareSet) = (quorums.acceptQuorum, quorums.prepareQuorum, acceptors.prepare)
         let everyAcceptor = acceptors.accept.count
+        let attempt = timeouts.attempt
         // At the quorum: the ballot to cache, if the prepare quorum also
         // promised the next one.
         guard
             let outcome = proposals.update(
                 proposalID,
-                { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool, attemptDeadline: Instant)? in
+                { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool, elapsed: UInt64)? in
                 // A refusal from this acceptor may have overtaken its
                 // acceptance: of a repeated copy of the accept, refused
                 // once the acceptor took a later ballot's accept. The
@@ -869,10 +870,10 @@ public struct Proposer {
                 // A client's write that took the cached ballot: no one
                 // wrote the key since this proposer did.
                 let wroteLast = proposal.tookCachedBallot && !proposal.isIdentity && !proposal.isMaintenance
-                return (promised, proposal.newValue, wroteLast, proposal.attemptDeadline)
+                return (promised, proposal.newValue, wroteLast, Self.elapsed(since: proposal.attemptDeadline, attempt: attempt, now: now))
             }) ?? nil
         else { return }
-        recordQuorum(reachedAt: now, attemptDeadline: outcome.attemptDeadline)
+        roundTrips.record(outcome.elapsed)
         if outcome.wroteLast { lastWriters.record(true) }
         complete(
             proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,

@@ -239,11 +239,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 // durable before it is written to: each one's parent is
                 // synced (the log's own directory is, when ``load()``
                 // creates the log).
-                let created = try DurableFile.makeDirectory(DurableFile.directory(of: path))
-                for parent in Set(created.map(DurableFile.directory(of:))) {
-                    try DurableFile.synchronizeDirectory(parent)
-                    parentSyncs += 1
-                }
+                parentSyncs = try DurableFile.makeDirectoryDurably(DurableFile.directory(of: path), syncingItsParent: false)
             }
             // A store compacting the log renames a new file over it, locked
             // first: one opened just before may get its lock only once it

@@ -517,8 +517,8 @@ public struct Proposer {
     /// Not if the proposer's age moved since the attempt began (a garbage
     /// collection's invalidation): the copy would carry another.
     private mutating func resend(_ proposal: Proposal, now: Instant, into effects: inout [CASPaxosEffect]) {
-        let started = proposal.attemptDeadline.nanoseconds &- timeouts.attempt
-        let resendAt = now.advanced(by: max(timeouts.resend, now.nanoseconds &- started))
+        let elapsed = Self.elapsed(since: proposal.attemptDeadline, attempt: timeouts.attempt, now: now)
+        let resendAt = now.advanced(by: max(timeouts.resend, elapsed))
         proposals.update(proposal.id) { $0.resendAt = resendAt }
         guard age == proposal.attemptAge else { return }
         let isPreparing = proposal.phase == .preparing

@@ -260,6 +260,21 @@ package final class DurableFile {
         return created
     }
 
+    /// Creates the directory `path` and any missing parent
+    /// (``makeDirectory(_:)``), then syncs the parent of every directory it
+    /// created and, if `syncingItsParent`, `path`'s own parent (it may have
+    /// been created just before, by someone else), so that a power loss
+    /// cannot take a directory away once something in it was made durable.
+    /// Returns how many directories it synced.
+    ///
+    /// - Throws: ``DurableFileError`` for `mkdir` or `fsync`.
+    package static func makeDirectoryDurably(_ path: String, syncingItsParent: Bool) throws(DurableFileError) -> Int {
+        let created = try makeDirectory(path)
+        let parents = Set(created.map(directory(of:)) + (syncingItsParent ? [directory(of: path)] : []))
+        for parent in parents { try synchronizeDirectory(parent) }
+        return parents.count
+    }
+
     /// The names of the entries of the directory `path` (without `.` and
     /// `..`), in no particular order.
     ///

@@ -218,18 +218,15 @@ public final class FileRaftStorage: RaftStorage {
         var parentSyncs = 0
         if opening == .new {
             do throws(DurableFileError) {
-                let created = try DurableFile.makeDirectory(directory)
                 // So that a power loss cannot take the directory away once
                 // the replica has answered from the log in it: its parent
                 // is synced (it may have been created just before, by
                 // someone else), and so is the parent of every directory
                 // created on the way to it.
                 if options.sync {
-                    let parents = Set(created.map(DurableFile.directory(of:)) + [DurableFile.directory(of: directory)])
-                    for parent in parents {
-                        try DurableFile.synchronizeDirectory(parent)
-                        parentSyncs += 1
-                    }
+                    parentSyncs = try DurableFile.makeDirectoryDurably(directory, syncingItsParent: true)
+                } else {
+                    try DurableFile.makeDirectory(directory)
                 }
             } catch {
                 throw RaftStorageError(error)

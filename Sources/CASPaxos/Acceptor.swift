@@ -122,13 +122,19 @@ public struct Acceptor {
             counters.promises += 1
             effects.append(
                 .send(.promise(requestID: id, accepted: .zero, value: nil, removalFloor: removalFloorNamed), to: sender))
-        case .accept(let id, let key, let ballot, let age, let value, let next, let version):
+        case .accept(let id, let key, let ballot, let age, let value, let next, let version, let parent):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let next, next <= ballot || next.counter > Ballot.maximumCounter {
                 counters.invalidBallots += 1
                 return
             }
-            accept(id, key, ballot, value, promising: next ?? ballot, from: sender, into: &effects)
+            // A value is computed from an older one: a parent at or above
+            // the ballot is no proposer's.
+            if let parent, parent >= ballot {
+                counters.invalidBallots += 1
+                return
+            }
+            accept(id, key, ballot, value, parent: parent, promising: next ?? ballot, from: sender, into: &effects)
         case .rewriteTombstone(let id, let key, let ballot, let age, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let register = state.register(key) {
@@ -137,7 +143,7 @@ public struct Acceptor {
                 // it takes one of a key it lacks, below: a tombstone stored
                 // would keep the room the fold made until the removal step.
                 guard isFull, register.accepted == .zero, ballot >= register.promised else {
-                    return accept(id, key, ballot, nil, promising: ballot, from: sender, into: &effects)
+                    return accept(id, key, ballot, nil, parent: nil, promising: ballot, from: sender, into: &effects)
                 }
                 counters.tombstonesTakenAsRemoved += 1
                 persist(.remove(key: key, floor: ballot), into: &effects)
@@ -216,15 +222,16 @@ public struct Acceptor {
         persist(.removalFloor(ballot), into: &effects)
     }
 
-    /// Accepts `value` at `ballot` for `key` and promises `promised` (the
-    /// ballot, or the next one an accept carries), or refuses it.
+    /// Accepts `value` (computed from `parent`'s, if known) at `ballot`
+    /// for `key` and promises `promised` (the ballot, or the next one an
+    /// accept carries), or refuses it.
     private mutating func accept(
-        _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, _ value: [UInt8]?, promising promised: Ballot,
+        _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, _ value: [UInt8]?, parent: Ballot?, promising promised: Ballot,
         from sender: Endpoint, into effects: inout [CASPaxosEffect]
     ) {
         guard
             let register = update(key, into: &effects, {
-                ballot >= $0.promised ? $0.accepting(value, at: ballot, promising: promised) : nil
+                ballot >= $0.promised ? $0.accepting(value, at: ballot, parent: parent, promising: promised) : nil
             })
         else { return effects.append(.send(.registersFull(requestID: id), to: sender)) }
         if ballot < register.promised {
@@ -257,7 +264,11 @@ public struct Acceptor {
         // it (see CASPaxosMessage.promise).
         let floor = register.accepted == .zero ? removalFloorNamed : nil
         effects.append(
-            .send(.promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor), to: sender))
+            .send(
+                .promise(
+                    requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor,
+                    parent: register.parent),
+                to: sender))
     }
 
     /// Whether the acceptor holds ``CASPaxosConfiguration/maximumRegisters``

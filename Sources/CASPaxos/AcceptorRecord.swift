@@ -11,13 +11,19 @@ enum AcceptorRecord {
         /// A fence without its digest (format 4, and a fence with an
         /// unknown digest), and with it (format 5).
         case minimumVersion, digestedMinimumVersion
+        /// A register whose accepted value names its parent
+        /// (``RegisterState/parent``): the register's fields, then the
+        /// parent (format 6).
+        case registerWithParent
     }
 
     /// The oldest ``FileAcceptorStore`` format version that can hold the
     /// record of `write`: 3 introduced the configuration's tag, 4 the
-    /// fence's, 5 the fence with its digest.
+    /// fence's, 5 the fence with its digest, 6 the register with its
+    /// value's parent.
     static func formatVersion(of write: AcceptorWrite) -> UInt32 {
         switch write {
+        case .register(_, let state) where state.parent != nil: 6
         case .register, .remove, .removalFloor, .minimumAge, .forgetMinimumAge: 2
         case .proposerConfiguration: 3
         case .minimumVersion(let version): version.digest == 0 ? 4 : 5
@@ -28,11 +34,12 @@ enum AcceptorRecord {
     static func append(_ write: AcceptorWrite, to writer: inout WireWriter) {
         switch write {
         case .register(let key, let state):
-            writer.writeUInt8(Tag.register.rawValue)
+            writer.writeUInt8(state.parent == nil ? Tag.register.rawValue : Tag.registerWithParent.rawValue)
             writer.writeBytes(key)
             writer.write(state.promised)
             writer.write(state.accepted)
             writer.writeOptional(state.value) { $0.writeBytes($1) }
+            if let parent = state.parent { writer.write(parent) }
         case .remove(let key, let floor):
             writer.writeUInt8(Tag.remove.rawValue)
             writer.writeBytes(key)
@@ -70,13 +77,17 @@ enum AcceptorRecord {
     ///
     /// - Throws: `WireError` if the record is cut short or malformed.
     static func read(from reader: inout WireReader, into snapshot: inout AcceptorSnapshot) throws(WireError) {
-        switch try reader.readEnum(Tag.self) {
-        case .register:
+        let tag = try reader.readEnum(Tag.self)
+        switch tag {
+        case .register, .registerWithParent:
             let key = try reader.readByteArray()
             let promised = try reader.read(Ballot.self)
             let accepted = try reader.read(Ballot.self)
             let value = try reader.readOptional { r throws(WireError) in try r.readByteArray() }
-            snapshot.apply(.register(key: key, state: RegisterState(promised: promised, accepted: accepted, value: value)))
+            let parent = tag == .registerWithParent ? try reader.read(Ballot.self) : nil
+            snapshot.apply(
+                .register(
+                    key: key, state: RegisterState(promised: promised, accepted: accepted, value: value, parent: parent)))
         case .remove:
             let key = try reader.readByteArray()
             snapshot.apply(.remove(key: key, floor: try reader.read(Ballot.self)))

@@ -104,6 +104,22 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// holding one, with the other messages in it: upgrade a running
     /// cluster with this off on every node, then turn it on. Default true.
     public var isTombstoneRewriteEnabled = true
+    /// Whether accepts name the parent of their value: the ballot of the
+    /// value the change was applied to (``RegisterState/parent``), which
+    /// acceptors store with it and name in their promises. A proposal
+    /// whose accept may have been written, and whose retry finds another
+    /// proposer's value above it, then tells whether that value was built
+    /// on its own (it writes that value back and succeeds: its change took
+    /// effect once) or on an older one (its own can no longer be chosen
+    /// once the retry's is, and the change is applied afresh), where
+    /// without parents it fails indeterminate (``CASPaxosError/Code/conflict``).
+    /// The messages go under tags of their own
+    /// (``CASPaxosMessage/accept(requestID:key:ballot:age:value:nextBallot:version:parent:)``
+    /// and ``CASPaxosMessage/promise(requestID:accepted:value:removalFloor:parent:)``
+    /// with a parent), which builds before them refuse, dropping the whole
+    /// frame: upgrade a running cluster with this off on every node, then
+    /// turn it on. Default true.
+    public var isParentBallotEnabled = true
     /// Keys whose (ballot, value) a proposer caches for the one-round-trip
     /// path (1 ... 1,048,576); the oldest entry is dropped at the limit.
     /// Default 4,096.

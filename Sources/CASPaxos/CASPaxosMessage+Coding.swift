@@ -17,19 +17,21 @@ extension CASPaxosMessage {
         case .unrecordedPromise(let id, let removalFloor):
             Self.start(.unrecordedPromise, id, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
-        case .promise(let id, let accepted, let value, let removalFloor):
-            Self.start(.promise, id, &writer)
+        case .promise(let id, let accepted, let value, let removalFloor, let parent):
+            Self.start(parent == nil ? .promise : .promiseWithParent, id, &writer)
             accepted.encode(to: &writer)
             Self.write(value, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
-        case .accept(let id, let key, let ballot, let age, let value, let nextBallot, let version):
-            Self.start(.accept, id, &writer)
+            parent?.encode(to: &writer)
+        case .accept(let id, let key, let ballot, let age, let value, let nextBallot, let version, let parent):
+            Self.start(parent == nil ? .accept : .acceptWithParent, id, &writer)
             writer.writeBytes(key)
             ballot.encode(to: &writer)
             writer.writeVarint(age)
             Self.write(value, &writer)
             writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
             version.encode(to: &writer)
+            parent?.encode(to: &writer)
         case .accepted(let id):
             Self.start(.accepted, id, &writer)
         case .conflict(let id, let highest, let neverAccepted):
@@ -213,20 +215,23 @@ extension CASPaxosMessage {
         case .unrecordedPromise:
             let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             return .unrecordedPromise(requestID: id, removalFloor: removalFloor)
-        case .promise:
+        case .promise, .promiseWithParent:
             let accepted = try Ballot(from: &reader)
             let value = try readValue(&reader, configuration)
             let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            return .promise(requestID: id, accepted: accepted, value: value, removalFloor: removalFloor)
-        case .accept:
+            let parent = kind == .promiseWithParent ? try Ballot(from: &reader) : nil
+            return .promise(requestID: id, accepted: accepted, value: value, removalFloor: removalFloor, parent: parent)
+        case .accept, .acceptWithParent:
             let key = try readBytes(&reader, limit: keyLimit, what: "key")
             let ballot = try Ballot(from: &reader)
             let age = try readAge(&reader)
             let value = try readValue(&reader, configuration)
             let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             let version = try ConfigurationVersion(from: &reader)
+            let parent = kind == .acceptWithParent ? try Ballot(from: &reader) : nil
             return .accept(
-                requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
+                requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version,
+                parent: parent)
         case .accepted: return .accepted(requestID: id)
         case .conflict:
             let highest = try Ballot(from: &reader)

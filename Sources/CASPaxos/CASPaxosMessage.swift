@@ -32,8 +32,10 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// removal floor too (nil if it never removed a key): every ballot it
     /// accepted for a key it then removed is below that floor, so a
     /// proposer whose earlier accept is below it cannot tell whether that
-    /// accept was chosen and collected since.
-    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
+    /// accept was chosen and collected since. `parent` is the accepted
+    /// value's ``RegisterState/parent``, nil if unknown (sent under a tag
+    /// of its own when known: see ``CASPaxosConfiguration/isParentBallotEnabled``).
+    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?, parent: Ballot? = nil)
     /// A read's phase 1: a ``prepare(requestID:key:ballot:age:version:)``
     /// that an acceptor holding no register for `key` answers without
     /// storing the promise (``unrecordedPromise(requestID:removalFloor:)``),
@@ -49,10 +51,14 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case unrecordedPromise(requestID: UInt64, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
     /// (the one-round-trip optimization), then promise it at once. `age`
-    /// and `version` as in a prepare.
+    /// and `version` as in a prepare. `parent`, if known, is the ballot of
+    /// the value `value` was computed from (below `ballot`; an acceptor
+    /// drops an accept whose parent is not), which the acceptor keeps with
+    /// the value (``RegisterState/parent``); sent under a tag of its own
+    /// (see ``CASPaxosConfiguration/isParentBallotEnabled``).
     case accept(
         requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?,
-        version: ConfigurationVersion)
+        version: ConfigurationVersion, parent: Ballot? = nil)
     /// The acceptor accepted (and promised the next ballot, if one came).
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
@@ -192,13 +198,19 @@ public enum CASPaxosMessage: Hashable, Sendable {
         case rewriteTombstone
         /// Added with it, the same way.
         case collectionPrepare
+        /// A promise and an accept that name the value's parent
+        /// (``RegisterState/parent``): their layouts, then the parent's
+        /// ballot. Added after them, the same way (a proposer that sends
+        /// parents needs acceptors of this build or later; an acceptor
+        /// names one only if such a proposer sent it).
+        case promiseWithParent, acceptWithParent
     }
 
     /// The request ID the message carries.
     public var requestID: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _),
-            .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _), .rewriteTombstone(let id, _, _, _, _),
+        case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _, _),
+            .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _, _), .rewriteTombstone(let id, _, _, _, _),
             .collectionPrepare(let id, _, _, _, _),
             .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),

@@ -12,13 +12,15 @@ import WireCodec
 ///   format version (u32, little-endian) and a random salt (u64) that
 ///   every batch's checksum covers (see ``AcceptorLogBatch``), so that no
 ///   user value can pass for a batch.
-/// - Format versions: this store creates logs in version 5 and reads 2 ...
-///   5. Each version marks a log that may hold a record the builds before
+/// - Format versions: this store creates logs in version 6 and reads 2 ...
+///   6. Each version marks a log that may hold a record the builds before
 ///   it cannot read: version 3 the proposer's configuration
 ///   (``AcceptorWrite/proposerConfiguration(_:)``), version 4 a membership
 ///   change's fence (``AcceptorWrite/minimumVersion(_:)``), version 5 a
 ///   fence with its configuration's digest (a fence read from a version-4
-///   log has none until a fence of its version with a digest arrives). An
+///   log has none until a fence of its version with a digest arrives),
+///   version 6 a register whose value names its parent
+///   (``RegisterState/parent``; once a log holds one it stays at 6). An
 ///   older log
 ///   stays in its version (through compactions too) until the first
 ///   record it cannot hold: that sync rewrites the whole log in the
@@ -153,9 +155,9 @@ public final class FileAcceptorStore: AcceptorStore {
     /// The file's first 8 bytes, then the format version, then the salt.
     private static let magic: [UInt8] = Array("CASPXLOG".utf8)
     /// The format version of the logs this store creates.
-    static let formatVersion: UInt32 = 5
+    static let formatVersion: UInt32 = 6
     /// The format versions it reads.
-    static let readableVersions: ClosedRange<UInt32> = 2...5
+    static let readableVersions: ClosedRange<UInt32> = 2...6
     static let headerSize = 20
     /// The log, locked (``DurableFile/lock()``) until ``close()`` or the
     /// store's release.
@@ -186,8 +188,12 @@ public final class FileAcceptorStore: AcceptorStore {
         if state.minimumVersion != .zero {
             version = max(version, AcceptorRecord.formatVersion(of: .minimumVersion(state.minimumVersion)))
         }
-        return version
+        return holdsParents ? max(version, 6) : version
     }
+    /// Whether a register with a parent was written to, or read from, the
+    /// log (not cleared when that register goes: scanning the registers at
+    /// every sync would cost more than keeping version 6).
+    private var holdsParents = false
     /// The oldest format version that can hold the records buffered since
     /// the last sync (a fence with a digest needs 5 even once a later
     /// fence without one replaced it in the live state).
@@ -457,7 +463,9 @@ public final class FileAcceptorStore: AcceptorStore {
     public func apply(_ write: AcceptorWrite) {
         state.apply(write)
         pending.append(write)
-        pendingVersion = max(pendingVersion, AcceptorRecord.formatVersion(of: write))
+        let version = AcceptorRecord.formatVersion(of: write)
+        pendingVersion = max(pendingVersion, version)
+        if version == 6 { holdsParents = true }
     }
 
     /// Writes the buffered records and syncs them to disk; compacts the log

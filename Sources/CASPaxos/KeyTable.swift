@@ -106,12 +106,12 @@ struct KeyTable {
     /// left promised are cached. Returns the proposal to run next on the
     /// key, if one was queued, with the cached ballot it takes.
     mutating func finish(
-        _ proposal: UInt64, key: [UInt8], caching: (ballot: Ballot, value: [UInt8]?)?
+        _ proposal: UInt64, key: [UInt8], caching: CachedBallot?
     ) -> (next: UInt64, cached: CachedBallot?)? {
         let key = RegisterKey(key)
         guard let index = entries.index(forKey: key) else { return nil }
         if let caching {
-            if let node = entries.values[index].cache(CachedBallot(ballot: caching.ballot, value: caching.value)) {
+            if let node = entries.values[index].cache(caching) {
                 unlink(node)
                 append(node)
             } else {

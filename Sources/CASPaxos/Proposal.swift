@@ -90,15 +90,23 @@ struct Proposal {
     /// until one of them must write the value back with some promises
     /// unstored; from then on, plain prepares.
     var needsStoredPromises = false
-    /// The highest accepted (ballot, value) among the promises, and the
-    /// lowest accepted ballot (nil before the first promise).
+    /// The highest accepted (ballot, value) among the promises, with the
+    /// value's parent if a promise named it (``RegisterState/parent``),
+    /// and the lowest accepted ballot (nil before the first promise).
     var highestAccepted = Ballot.zero
     var current: [UInt8]?
+    var currentParent: Ballot?
     var lowestAccepted: Ballot?
-    /// The value sent in the accept phase, and the piggybacked next ballot.
+    /// The value sent in the accept phase, the ballot of the value it was
+    /// computed from (``RegisterState/parent``; nil if unknown), the
+    /// piggybacked next ballot, and what the proposal returns if the
+    /// accept is chosen: the value its change produced (the value sent,
+    /// unless it writes back another proposer's value built on its own).
     var newValue: [UInt8]?
+    var parent: Ballot?
     var nextBallot: Ballot?
-    /// Every (ballot, value) this proposal sent in an accept: once one was
+    var result: [UInt8]?
+    /// Every accept this proposal sent: once one was
     /// sent, the change may have taken effect, so a retry must not apply it
     /// again blindly (see ``Proposer``).
     var sentAccepts = SentAccepts()
@@ -144,14 +152,17 @@ struct Proposal {
     }
 }
 
-/// The (ballot, value) pairs a proposal sent in accepts, oldest first. Most
-/// proposals send one, which is held inline.
+/// The accepts a proposal sent, oldest first: each one's ballot, value and
+/// result (what the proposal returns if that accept is chosen: the value
+/// its change produced). Most proposals send one, which is held inline.
 struct SentAccepts {
-    typealias Accept = (ballot: Ballot, value: [UInt8]?)
+    typealias Accept = (ballot: Ballot, value: Written)
+    /// A value sent and the proposal's result with it.
+    typealias Written = (value: [UInt8]?, result: [UInt8]?)
 
     /// The ballot of the first accept sent, if one was.
     private(set) var firstBallot: Ballot?
-    private var firstValue: [UInt8]?
+    private var firstValue: Written = (nil, nil)
     private var later: [Accept] = []
 
     var isEmpty: Bool { firstBallot == nil }
@@ -169,12 +180,12 @@ struct SentAccepts {
         }
     }
 
-    /// The value sent at `ballot`, if an accept was sent at it (`.some(nil)`
-    /// for a tombstone).
-    func value(at ballot: Ballot) -> [UInt8]?? {
-        if firstBallot == ballot { return .some(firstValue) }
+    /// The value sent at `ballot` and its result, if an accept was sent at
+    /// it.
+    func value(at ballot: Ballot) -> Written? {
+        if firstBallot == ballot { return firstValue }
         guard let index = later.firstIndex(where: { $0.ballot == ballot }) else { return nil }
-        return .some(later[index].value)
+        return later[index].value
     }
 
     /// Forgets the accepts sent at `ballot`.
@@ -183,7 +194,7 @@ struct SentAccepts {
         guard firstBallot == ballot else { return }
         if later.isEmpty {
             firstBallot = nil
-            firstValue = nil
+            firstValue = (nil, nil)
         } else {
             let next = later.removeFirst()
             firstBallot = next.ballot
@@ -211,8 +222,11 @@ struct LastAccept {
 }
 
 /// The ballot and value a proposer's last write of a key left promised on a
-/// prepare quorum (the one-round-trip optimization).
+/// prepare quorum (the one-round-trip optimization), and the ballot that
+/// value was accepted at: the parent of the value the next write computes
+/// from it (``RegisterState/parent``).
 struct CachedBallot {
     var ballot: Ballot
     var value: [UInt8]?
+    var acceptedAt: Ballot
 }

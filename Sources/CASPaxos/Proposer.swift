@@ -48,7 +48,19 @@ import EventCore
 ///   this proposal's value, and the proposal fails with an indeterminate
 ///   ``CASPaxosError/Code/conflict``; otherwise (every ballot seen is older)
 ///   the earlier accepts can no longer be chosen once this one is, and the
-///   change is applied afresh. Garbage collection would break the last
+///   change is applied afresh. Another proposer's value above the first
+///   accept is decided by its parent (``RegisterState/parent``, which
+///   accepts name and promises report,
+///   ``CASPaxosConfiguration/isParentBallotEnabled``): the ballot of the
+///   value it was computed from. A parent that is one of this proposal's
+///   accepts means the change took effect, once, inside that value: the
+///   proposal writes it back and returns its own result
+///   (``ProposerCounters/rivalValuesBuiltOnOwn``). A parent below the first
+///   accept means no value built on this proposal's is in its history
+///   (parents are always below their value's ballot): the change is
+///   applied afresh to it (``ProposerCounters/rivalValuesBuiltOnOlder``).
+///   Only a parent in between, or none named, leaves the `.conflict`.
+///   Garbage collection would break the last
 ///   case: a value chosen, read, deleted and collected leaves no ballot
 ///   behind. But an acceptor that removed accepted ballots keeps a floor
 ///   above them, and its promise of a key it accepted nothing for names
@@ -296,10 +308,10 @@ public struct Proposer {
         _ message: CASPaxosMessage, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         switch message {
-        case .promise(let requestID, let accepted, let value, let removalFloor):
-            receivePromise(requestID, accepted, value, removalFloor, from: sender, now: now, into: &effects)
+        case .promise(let requestID, let accepted, let value, let removalFloor, let parent):
+            receivePromise(requestID, accepted, value, removalFloor, parent, from: sender, now: now, into: &effects)
         case .unrecordedPromise(let requestID, let removalFloor):
-            receivePromise(requestID, .zero, nil, removalFloor, isStored: false, from: sender, now: now, into: &effects)
+            receivePromise(requestID, .zero, nil, removalFloor, nil, isStored: false, from: sender, now: now, into: &effects)
         case .accepted(let requestID):
             receiveAccepted(requestID, from: sender, now: now, into: &effects)
         case .conflict(let requestID, let highest, let neverAccepted):
@@ -433,6 +445,7 @@ public struct Proposer {
                 proposal.attemptAge = startAge
                 proposal.ballot = cached.ballot
                 proposal.current = cached.value
+                proposal.currentParent = cached.acceptedAt
                 proposal.tookCachedBallot = true
             }
             sendAccept(proposalID, now: now, into: &effects)
@@ -451,6 +464,7 @@ public struct Proposer {
                 proposal.highestAccepted = .zero
                 proposal.lowestAccepted = nil
                 proposal.current = nil
+                proposal.currentParent = nil
                 let retired = Self.startPhase(&proposal, .preparing, requestID, times)
                 return (proposal.key, retired, proposal.isRead && !proposal.needsStoredPromises, proposal.needsEveryAcceptor)
             })
@@ -479,18 +493,20 @@ public struct Proposer {
         }
     }
 
-    /// An accept of `value` at `ballot` carrying `nextBallot`, or a
-    /// collection's re-write of a tombstone (an acceptor that holds no
-    /// register for the key takes it without storing one), where the
-    /// configuration enables it.
+    /// An accept of `value` (computed from `parent`'s) at `ballot` carrying
+    /// `nextBallot`, or a collection's re-write of a tombstone (an
+    /// acceptor that holds no register for the key takes it without
+    /// storing one), where the configuration enables it (and names the
+    /// parent where it enables that).
     private func acceptMessage(
-        requestID: UInt64, key: [UInt8], ballot: Ballot, value: [UInt8]?, nextBallot: Ballot?, rewritesTombstone: Bool
+        requestID: UInt64, key: [UInt8], ballot: Ballot, value: [UInt8]?, parent: Ballot?, nextBallot: Ballot?,
+        rewritesTombstone: Bool
     ) -> CASPaxosMessage {
         rewritesTombstone && configuration.isTombstoneRewriteEnabled
             ? .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
             : .accept(
                 requestID: requestID, key: key, ballot: ballot, age: age, value: value, nextBallot: nextBallot,
-                version: configurationVersion)
+                version: configurationVersion, parent: configuration.isParentBallotEnabled ? parent : nil)
     }
 
     /// When a phase starting `now` ends (``CASPaxosConfiguration/attemptTimeout``)
@@ -536,7 +552,8 @@ public struct Proposer {
                 isCollection: proposal.needsEveryAcceptor)
             : acceptMessage(
                 requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, value: proposal.newValue,
-                nextBallot: proposal.nextBallot, rewritesTombstone: proposal.acceptNeedsEveryAcceptor)
+                parent: proposal.parent, nextBallot: proposal.nextBallot,
+                rewritesTombstone: proposal.acceptNeedsEveryAcceptor)
         effects.append(.sendToEach(message, unanswered))
     }
 
@@ -565,10 +582,11 @@ public struct Proposer {
         proposalByRequest.set(requestID, Int(truncatingIfNeeded: proposalID))
     }
 
-    /// Applies the change to the current value (or re-sends `repeating`,
-    /// a value this proposal already sent) and sends the accept.
+    /// Applies the change to the current value (or sends `repeating`, the
+    /// current value with the result it brings: a value this proposal
+    /// already sent, or another's built on one) and sends the accept.
     private mutating func sendAccept(
-        _ proposalID: UInt64, repeating: [UInt8]?? = nil, now: Instant, into effects: inout [CASPaxosEffect]
+        _ proposalID: UInt64, repeating: SentAccepts.Written? = nil, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         // The change is called where it is stored: taken out of the table
         // (a generic result), it would be wrapped in a thunk, allocated on
@@ -578,7 +596,7 @@ public struct Proposer {
                 proposalID,
                 {
                     ($0.sentAccepts.isEmpty, $0.needsEveryAcceptor, $0.highestAccepted, $0.tookCachedBallot,
-                     repeating ?? $0.change($0.current))
+                     repeating.map(\.value) ?? $0.change($0.current))
                 })
         else { return }
         // A stale-age refusal may have brought the age there mid-attempt.
@@ -598,23 +616,37 @@ public struct Proposer {
         let requestID = newRequestID()
         let times = phaseTimes(from: now)
         guard
-            let (key, ballot, previous, retired, rewritesTombstone) = proposals.update(proposalID, { proposal in
+            let (key, ballot, parent, previous, retired, rewritesTombstone) = proposals.update(proposalID, { proposal in
                 proposal.newValue = newValue
-                proposal.sentAccepts.append((proposal.ballot, newValue))
+                proposal.result = repeating.map(\.result) ?? newValue
+                proposal.parent = Self.parent(of: proposal)
+                proposal.sentAccepts.append((proposal.ballot, (newValue, proposal.result)))
                 let previous = proposal.lastAccept?.requestID
                 proposal.nextBallot = nextBallot
                 let retired = Self.startPhase(&proposal, .accepting, requestID, times)
                 proposal.lastAccept = LastAccept(requestID: requestID, ballot: proposal.ballot, sentAt: now)
-                return (proposal.key, proposal.ballot, previous, retired, proposal.acceptNeedsEveryAcceptor)
+                return (
+                    proposal.key, proposal.ballot, proposal.parent, previous, retired, proposal.acceptNeedsEveryAcceptor
+                )
             })
         else { return }
         if let previous { proposalByRequest.remove(previous) }
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.acceptAcceptors.count
         let message = acceptMessage(
-            requestID: requestID, key: key, ballot: ballot, value: newValue, nextBallot: nextBallot,
+            requestID: requestID, key: key, ballot: ballot, value: newValue, parent: parent, nextBallot: nextBallot,
             rewritesTombstone: rewritesTombstone)
         effects.append(.sendToEach(message, quorums.acceptAcceptors))
+    }
+
+    /// The parent of the value `proposal` sends next
+    /// (``RegisterState/parent``): the ballot its cached value was accepted
+    /// at, or the highest accepted ballot among its promises; nil (unknown)
+    /// when a removal floor above that ballot says the key was collected
+    /// since: the value may descend from a history the floor hides.
+    private static func parent(of proposal: Proposal) -> Ballot? {
+        if proposal.tookCachedBallot { return proposal.currentParent }
+        return proposal.highestRemovalFloor > proposal.highestAccepted ? nil : proposal.highestAccepted
     }
 
     /// Whether an accept carries the next ballot (the one-round-trip
@@ -659,7 +691,8 @@ public struct Proposer {
     }
 
     private mutating func receivePromise(
-        _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, _ removalFloor: Ballot?, isStored: Bool = true,
+        _ requestID: UInt64, _ accepted: Ballot, _ value: [UInt8]?, _ removalFloor: Ballot?, _ parent: Ballot?,
+        isStored: Bool = true,
         from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposalID = waiting(requestID, .preparing) else { return }
@@ -687,6 +720,10 @@ public struct Proposer {
                     if accepted > proposal.highestAccepted {
                         proposal.highestAccepted = accepted
                         proposal.current = value
+                        proposal.currentParent = parent
+                    } else if accepted == proposal.highestAccepted, proposal.currentParent == nil {
+                        // One accept's copies: the same parent, if named.
+                        proposal.currentParent = parent
                     }
                     proposal.lowestAccepted = min(proposal.lowestAccepted ?? accepted, accepted)
                     if let removalFloor { proposal.highestRemovalFloor = max(proposal.highestRemovalFloor, removalFloor) }
@@ -702,14 +739,15 @@ public struct Proposer {
                         && proposal.granted.countInCommon(with: acceptSet) >= acceptQuorum
                     {
                         return .endRead(
-                            ballot: proposal.unrecorded.isEmpty ? proposal.ballot : nil, value: proposal.current)
+                            ballot: proposal.unrecorded.isEmpty ? proposal.ballot : nil, value: proposal.current,
+                            acceptedAt: proposal.highestAccepted)
                     }
                     // A prepare quorum that accepted nothing meets the accept
                     // quorum of every write chosen: none was, and the read
                     // returns nil (between 2F+1 and 2F+2 acceptors too, where
                     // the prepare quorum is no accept quorum), caching nothing.
                     if proposal.isRead && proposal.highestAccepted == .zero {
-                        return .endRead(ballot: nil, value: nil)
+                        return .endRead(ballot: nil, value: nil, acceptedAt: .zero)
                     }
                     // A write-back needs every promise of its quorum stored:
                     // one not stored lets an older accept be taken, and
@@ -728,15 +766,24 @@ public struct Proposer {
 
     /// Where a prepare that reached its quorum leads.
     private enum PrepareOutcome {
-        /// A read's promises prove the value chosen; `ballot`, if every
-        /// promise was stored, may be cached.
-        case endRead(ballot: Ballot?, value: [UInt8]?)
+        /// A read's promises prove the value chosen (accepted at
+        /// `acceptedAt`); `ballot`, if every promise was stored, may be
+        /// cached.
+        case endRead(ballot: Ballot?, value: [UInt8]?, acceptedAt: Ballot)
         /// A read must write the value back, and some of its promises were
         /// not stored: prepare again, at once, with stored ones.
         case prepareAgain
         /// The highest accepted ballot is one of the proposal's own
-        /// accepts: finish that write with the value it sent.
-        case repeatAccept([UInt8]?)
+        /// accepts: finish that write with the value it sent (and its
+        /// result).
+        case repeatAccept(SentAccepts.Written)
+        /// Another proposer's value above the proposal's first accept, built
+        /// on one of its accepts: write it back with that accept's result
+        /// (the change took effect, once).
+        case writeBack(SentAccepts.Written)
+        /// Another proposer's value above the proposal's first accept, built
+        /// on a value older than that accept: apply the change to it.
+        case applyChangeOverOlder
         /// Another proposer's ballot, or a removal floor, above the
         /// proposal's first accept rules a fresh change out: the change may
         /// have taken effect.
@@ -760,6 +807,16 @@ public struct Proposer {
         guard !proposal.isIdentity, let first = proposal.sentAccepts.firstBallot,
             proposal.highestAccepted > first || proposal.highestRemovalFloor > first
         else { return .applyChange }
+        // Another proposer's value above the first accept, whose parent its
+        // promises name (and no removal floor above that accept): built on
+        // one of this proposal's accepts, it holds the change, applied
+        // once; built on an older value, no value built on one of them is
+        // in its history (parents are always below their value's ballot),
+        // and none can be chosen once this retry's value is.
+        if proposal.highestRemovalFloor <= first, let parent = proposal.currentParent {
+            if let own = proposal.sentAccepts.value(at: parent) { return .writeBack((proposal.current, own.result)) }
+            if parent < first { return .applyChangeOverOlder }
+        }
         guard let last = proposal.lastAccept, proposal.sentAccepts.holdsOnly(last.ballot), !last.mayBeWritten,
             last.refusals.count >= refusalsToAbandon
         else { return .conflict }
@@ -779,12 +836,18 @@ public struct Proposer {
         _ proposalID: UInt64, _ outcome: PrepareOutcome, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         switch outcome {
-        case .endRead(let ballot, let value):
-            endReadAtPromises(proposalID, ballot: ballot, value: value, now: now, into: &effects)
+        case .endRead(let ballot, let value, let acceptedAt):
+            endReadAtPromises(proposalID, ballot: ballot, value: value, acceptedAt: acceptedAt, now: now, into: &effects)
         case .prepareAgain:
             counters.readsPreparedAgain += 1
             beginAttempt(proposalID, cached: nil, now: now, into: &effects)
         case .repeatAccept(let own): sendAccept(proposalID, repeating: own, now: now, into: &effects)
+        case .writeBack(let rival):
+            counters.rivalValuesBuiltOnOwn += 1
+            sendAccept(proposalID, repeating: rival, now: now, into: &effects)
+        case .applyChangeOverOlder:
+            counters.rivalValuesBuiltOnOlder += 1
+            sendAccept(proposalID, now: now, into: &effects)
         case .conflict: fail(proposalID, .conflict, now: now, into: &effects)
         case .awaitLastAccept: counters.awaitedLastAccepts += 1
         case .applyChange: sendAccept(proposalID, now: now, into: &effects)
@@ -827,10 +890,13 @@ public struct Proposer {
     /// follows the read (read, then compare-and-set) takes one round trip.
     /// The read caches it whoever wrote the key last.
     private mutating func endReadAtPromises(
-        _ proposalID: UInt64, ballot: Ballot?, value: [UInt8]?, now: Instant, into effects: inout [CASPaxosEffect]
+        _ proposalID: UInt64, ballot: Ballot?, value: [UInt8]?, acceptedAt: Ballot, now: Instant,
+        into effects: inout [CASPaxosEffect]
     ) {
         counters.readsEndedAtPromises += 1
-        let caching = configuration.isOneRoundTripEnabled ? ballot.map { ($0, value) } : nil
+        let caching =
+            configuration.isOneRoundTripEnabled
+            ? ballot.map { CachedBallot(ballot: $0, value: value, acceptedAt: acceptedAt) } : nil
         complete(proposalID, .success(value), caching: caching, now: now, into: &effects)
     }
 
@@ -853,7 +919,7 @@ public struct Proposer {
         guard
             let outcome = proposals.update(
                 proposalID,
-                { proposal -> (cache: Ballot?, value: [UInt8]?, wroteLast: Bool, elapsed: UInt64)? in
+                { proposal -> (cache: CachedBallot?, result: [UInt8]?, wroteLast: Bool, elapsed: UInt64)? in
                 // A refusal from this acceptor may have overtaken its
                 // acceptance: of a repeated copy of the accept, refused
                 // once the acceptor took a later ballot's accept. The
@@ -865,19 +931,18 @@ public struct Proposer {
                 let needed = proposal.acceptNeedsEveryAcceptor ? everyAcceptor : acceptQuorum
                 guard proposal.granted.count >= needed else { return nil }
                 let promised = proposal.nextBallot.flatMap {
-                    proposal.granted.countInCommon(with: prepareSet) >= prepareQuorum ? $0 : nil
+                    proposal.granted.countInCommon(with: prepareSet) >= prepareQuorum
+                        ? CachedBallot(ballot: $0, value: proposal.newValue, acceptedAt: proposal.ballot) : nil
                 }
                 // A client's write that took the cached ballot: no one
                 // wrote the key since this proposer did.
                 let wroteLast = proposal.tookCachedBallot && !proposal.isIdentity && !proposal.isMaintenance
-                return (promised, proposal.newValue, wroteLast, Self.elapsed(since: proposal.attemptDeadline, attempt: attempt, now: now))
+                return (promised, proposal.result, wroteLast, Self.elapsed(since: proposal.attemptDeadline, attempt: attempt, now: now))
             }) ?? nil
         else { return }
         roundTrips.record(outcome.elapsed)
         if outcome.wroteLast { lastWriters.record(true) }
-        complete(
-            proposalID, .success(outcome.value), caching: outcome.cache.map { ($0, outcome.value) }, now: now,
-            into: &effects)
+        complete(proposalID, .success(outcome.result), caching: outcome.cache, now: now, into: &effects)
     }
 
     /// An acceptance of a proposal's last accept after its attempt was
@@ -1103,7 +1168,7 @@ public struct Proposer {
     @discardableResult
     private mutating func complete(
         _ proposalID: UInt64, _ result: Result<[UInt8]?, CASPaxosError>,
-        caching: (ballot: Ballot, value: [UInt8]?)? = nil, startingNext: Bool = true, now: Instant,
+        caching: CachedBallot? = nil, startingNext: Bool = true, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) -> UInt64? {
         guard let proposal = proposals.removeValue(forKey: proposalID) else { return nil }

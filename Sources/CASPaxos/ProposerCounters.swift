@@ -23,6 +23,17 @@ public struct ProposerCounters: Hashable, Sendable {
     /// written nowhere let the change apply afresh, where the proposal
     /// would have failed indeterminate at once.
     public var awaitedLastAccepts = 0
+    /// Retries whose prepare found another proposer's value above the
+    /// proposal's accepts, built on one of them (the promises named its
+    /// parent, ``RegisterState/parent``): the change had taken effect, and
+    /// the proposal wrote that value back and returns its own result,
+    /// where without parents it fails indeterminate.
+    public var rivalValuesBuiltOnOwn = 0
+    /// Retries whose prepare found another proposer's value above the
+    /// proposal's accepts, built on a value older than all of them: the
+    /// change had not taken effect and was applied to that value, where
+    /// without parents the proposal fails indeterminate.
+    public var rivalValuesBuiltOnOlder = 0
     /// Attempts abandoned: refused by a higher ballot or a stale age, or
     /// not answered by a quorum in time.
     public var failedAttempts = 0

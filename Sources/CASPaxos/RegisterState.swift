@@ -27,6 +27,18 @@ public struct RegisterState: Hashable, Sendable {
     /// The accepted value; nil is the empty register (never written, or a
     /// tombstone when ``accepted`` is not zero).
     public var value: [UInt8]?
+    /// The ballot of the value ``value`` was computed from: the highest
+    /// accepted ballot among the promises its proposer built on, or the
+    /// ballot of that proposer's own previous write when it took a cached
+    /// ballot; ``Ballot/zero`` for a value computed from a register never
+    /// written. Nil when unknown: nothing accepted, an accept that did not
+    /// say (a build before parents, a collection's tombstone re-write), or
+    /// a value built where a removal floor above every accepted ballot
+    /// hid a collected history. A proposer whose retry finds another's
+    /// value above its own accepts tells by it whether that value was
+    /// built on one of its own (see ``Proposer``). Always below
+    /// ``accepted``.
+    public var parent: Ballot?
     /// Every ballot this acceptor ever accepted for the key (in any
     /// incarnation of the register) is ``accepted`` or at most this.
     private var knownBelow: Ballot
@@ -39,14 +51,15 @@ public struct RegisterState: Hashable, Sendable {
     /// every ballot accepted for the key is at most `promised` (a register
     /// created again after a removal is promised the least ballot above
     /// the removal floor, above all the removed one accepted).
-    public init(promised: Ballot = .zero, accepted: Ballot = .zero, value: [UInt8]? = nil) {
-        self.init(promised: promised, accepted: accepted, value: value, knownBelow: max(promised, accepted))
+    public init(promised: Ballot = .zero, accepted: Ballot = .zero, value: [UInt8]? = nil, parent: Ballot? = nil) {
+        self.init(promised: promised, accepted: accepted, value: value, parent: parent, knownBelow: max(promised, accepted))
     }
 
-    private init(promised: Ballot, accepted: Ballot, value: [UInt8]?, knownBelow: Ballot) {
+    private init(promised: Ballot, accepted: Ballot, value: [UInt8]?, parent: Ballot?, knownBelow: Ballot) {
         self.promised = promised
         self.accepted = accepted
         self.value = value
+        self.parent = parent
         self.knownBelow = knownBelow
     }
 
@@ -60,10 +73,11 @@ public struct RegisterState: Hashable, Sendable {
         return promised
     }
 
-    /// This register with `value` accepted at `ballot` and `next` promised.
-    func accepting(_ value: [UInt8]?, at ballot: Ballot, promising next: Ballot) -> RegisterState {
+    /// This register with `value` (computed from the value of ballot
+    /// `parent`, if known) accepted at `ballot` and `next` promised.
+    func accepting(_ value: [UInt8]?, at ballot: Ballot, parent: Ballot? = nil, promising next: Ballot) -> RegisterState {
         var state = RegisterState(
-            promised: next, accepted: ballot, value: value,
+            promised: next, accepted: ballot, value: value, parent: parent,
             knownBelow: ballot == accepted ? knownBelow : max(knownBelow, accepted))
         state.displaced = displaced
         if accepted != .zero && accepted.proposer != ballot.proposer {
@@ -88,12 +102,14 @@ public struct RegisterState: Hashable, Sendable {
 
     public static func == (lhs: RegisterState, rhs: RegisterState) -> Bool {
         lhs.promised == rhs.promised && lhs.accepted == rhs.accepted && lhs.value == rhs.value
+            && lhs.parent == rhs.parent
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(promised)
         hasher.combine(accepted)
         hasher.combine(value)
+        hasher.combine(parent)
     }
 }
 

@@ -84,10 +84,14 @@ struct DuplicatedAcceptTests {
         }
     }
 
-    static func makeProposer(_ id: UInt64) throws -> Proposer {
-        try Proposer(
-            id: NodeID(id), quorums: .majority(of: acceptorEndpoints), configuration: CASPaxosConfiguration(),
-            seed: id)
+    /// A proposer of ID `id`; with `parents` false, one whose accepts do
+    /// not name their value's parent (``CASPaxosConfiguration/isParentBallotEnabled``),
+    /// as in a cluster being upgraded: its retries decide without them.
+    static func makeProposer(_ id: UInt64, parents: Bool = true) throws -> Proposer {
+        var configuration = CASPaxosConfiguration()
+        configuration.isParentBallotEnabled = parents
+        return try Proposer(
+            id: NodeID(id), quorums: .majority(of: acceptorEndpoints), configuration: configuration, seed: id)
     }
 
     /// Prepares and accepts `increment` everywhere, losing every
@@ -172,14 +176,16 @@ struct DuplicatedAcceptTests {
         #expect(cluster.acceptors.map(\.counters.repeatedAcceptances) == [1, 1, 1])
     }
 
-    @Test("refusals of a repeated accept under a newer write make the retry fail indeterminate, not write again")
-    func repeatedAcceptUnderANewerWrite() throws {
+    @Test(
+        "refusals of a repeated accept under a newer write built on it: the retry finds its value the write's parent and succeeds; without parents it fails indeterminate; it never writes again",
+        arguments: [true, false])
+    func repeatedAcceptUnderANewerWrite(parents: Bool) throws {
         var cluster = try Cluster()
-        var first = try Self.makeProposer(7)
+        var first = try Self.makeProposer(7, parents: parents)
         let firstEndpoint = Endpoint.loopbackV4(port: 100)
         let (id, accept) = try Self.acceptEverywhereLosingReplies(&first, at: firstEndpoint, in: &cluster)
         // Another proposer increments on top of the first one's value.
-        var second = try Self.makeProposer(8)
+        var second = try Self.makeProposer(8, parents: parents)
         let secondEndpoint = Endpoint.loopbackV4(port: 101)
         var effects: [CASPaxosEffect] = []
         let secondID = try second.propose(key: Self.key, change: Self.increment, now: cluster.now, into: &effects)
@@ -193,12 +199,19 @@ struct DuplicatedAcceptTests {
             first.receive(refusal, from: from, now: cluster.now, into: &effects)
         }
         let result = cluster.finish(id, on: &first, at: firstEndpoint, startingWith: effects)
+        #expect(cluster.values == [[2], [2], [2]], "the first increment applied once, inside the second's value")
+        if parents {
+            // The second value names the first's ballot as its parent: the
+            // retry writes it back and returns what its own change made.
+            #expect(try result?.get() == [1], "\(String(describing: result))")
+            #expect(first.counters.rivalValuesBuiltOnOwn == 1)
+            return
+        }
         guard case .failure(let error) = result else {
             Issue.record("the first increment must fail indeterminate: \(String(describing: result))")
             return
         }
         #expect(error.isIndeterminate, "\(error)")
-        #expect(cluster.values == [[2], [2], [2]], "the first increment applied once, inside the second's value")
     }
 
     @Test("a stale one-round-trip accept after another proposer's writes is refused as unwritten and retried cleanly")
@@ -227,10 +240,12 @@ struct DuplicatedAcceptTests {
     /// 1's ballot above the refused accept. Returns proposer 0, its
     /// proposal, the retry's pending effects and the third answer, held
     /// back.
+    /// With `parents` (off by default: the wait is what decides without
+    /// them), the prepare decides at once instead.
     static func staleAcceptRetryBeforeLastRefusal(
-        in cluster: inout Cluster, secondWriteReaches: Range<Int>? = nil
+        in cluster: inout Cluster, secondWriteReaches: Range<Int>? = nil, parents: Bool = false
     ) throws -> (proposer: Proposer, id: UInt64, effects: [CASPaxosEffect], heldBack: (Endpoint, CASPaxosMessage)) {
-        var proposers = [try makeProposer(7), try makeProposer(8)]
+        var proposers = [try makeProposer(7, parents: parents), try makeProposer(8, parents: parents)]
         let endpoints = [Endpoint.loopbackV4(port: 100), .loopbackV4(port: 101)]
         for (writer, expected) in [(0, [UInt8(1)]), (1, [2])] {
             var effects: [CASPaxosEffect] = []
@@ -346,10 +361,29 @@ struct DuplicatedAcceptTests {
         #expect(cluster.values == [[2], [2], [2]])
     }
 
+    @Test("with parents, the retry after a stale one-round-trip accept writes afresh at once, its accept taken or not")
+    func staleAcceptRetryWithParents() throws {
+        for secondWriteReaches in [nil, 0..<2] {
+            // The second write was built on the first (this proposer's
+            // previous proposal), older than the stale accept: that accept
+            // is in no value's history and can never be chosen once the
+            // retry's is.
+            var cluster = try Cluster()
+            var (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(
+                in: &cluster, secondWriteReaches: secondWriteReaches, parents: true)
+            #expect(proposer.counters.awaitedLastAccepts == 0 && proposer.counters.rivalValuesBuiltOnOlder == 1)
+            #expect(effects.contains { if case .sendToEach(.accept, _) = $0 { true } else { false } })
+            proposer.receive(heldBack.1, from: heldBack.0, now: cluster.now, into: &effects)
+            let result = cluster.finish(id, on: &proposer, at: .loopbackV4(port: 100), startingWith: effects)
+            #expect(try result?.get() == [3], "\(String(describing: result))")
+            #expect(cluster.values == [[3], [3], [3]])
+        }
+    }
+
     @Test("a retry does not wait for an accept whose answers were all lost")
     func noWaitWithoutRefusals() throws {
         var cluster = try Cluster()
-        var proposers = [try Self.makeProposer(7), try Self.makeProposer(8)]
+        var proposers = [try Self.makeProposer(7, parents: false), try Self.makeProposer(8, parents: false)]
         let endpoints = [Endpoint.loopbackV4(port: 100), .loopbackV4(port: 101)]
         for writer in [0, 1] {
             var effects: [CASPaxosEffect] = []

@@ -569,16 +569,16 @@ struct FileAcceptorStoreTests {
         try DurableFile(path: path).readAll()[8]
     }
 
-    @Test("a version-2 log stays in version 2, compactions too, until a configuration record, whose sync rewrites it in version 3; a fence then rewrites it in version 4, and the fence's digest in version 5")
+    @Test("a version-2 log stays in version 2, compactions too, until a configuration record, whose sync rewrites it in version 3; a fence then rewrites it in version 4, the fence's digest in version 5, and a value's parent in version 6")
     func olderVersionUpgrades() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }
         let path = temporary.path + "/log"
-        // Version 2 is version 5 without the configuration and fence
-        // records: a log with neither, its header set to 2, is what the
-        // older build wrote.
+        // Version 2 is version 6 without the configuration, fence and
+        // parent records: a log with none, its header set to 2, is what
+        // the older build wrote.
         _ = try Self.writeThreeBatches(path)
-        #expect(try Self.formatVersion(path) == 5)
+        #expect(try Self.formatVersion(path) == 6)
         var log = try DurableFile(path: path).readAll()
         log[8] = 2
         try DurableFile(path: path, truncating: true).append(log)
@@ -629,9 +629,22 @@ struct FileAcceptorStoreTests {
         store.apply(.minimumVersion(ConfigurationVersion(7, digest: 0xDEF)))
         try store.sync()
 
+        // A register whose value names its parent rewrites it in version
+        // 6, where it stays, though the register is replaced by one
+        // without.
+        var withParent = Self.register(41, [91])
+        withParent.parent = Self.register(40, nil).accepted
+        store.apply(.register(key: [9], state: withParent))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 6 && store.compactionCount == compactions + 6)
+        #expect(try Self.loadCopy(path).registers[[9]]?.parent == withParent.parent)
+        store.apply(.register(key: [9], state: Self.register(42, [92])))
+        try store.sync()
+        #expect(try Self.formatVersion(path) == 6 && store.compactionCount == compactions + 6)
+
         let snapshot = try Self.loadCopy(path)
         var expected = written.registers
-        expected[[9]] = Self.register(40, [90])
+        expected[[9]] = Self.register(42, [92])
         expected[[8]] = Self.register(8, [80])
         expected[[7]] = Self.register(7, [70])
         #expect(snapshot.registers == expected)

@@ -16,12 +16,12 @@ struct KeyTableTests {
             let added = table.add(proposal, key: [7])
             #expect(added.runs == runs && added.cached == nil)
         }
-        let next = table.finish(1, key: [7], caching: (Self.ballot, [1]))
+        let next = table.finish(1, key: [7], caching: CachedBallot(ballot: Self.ballot, value: [1], acceptedAt: .zero))
         #expect(next?.next == 2 && next?.cached?.ballot == Self.ballot && next?.cached?.value == [1])
         #expect(table.cachedCount == 0)
         // A queued proposal that ends (its deadline) leaves the queue.
         #expect(table.finish(3, key: [7], caching: nil) == nil)
-        #expect(table.finish(2, key: [7], caching: (Self.ballot, nil)) == nil)
+        #expect(table.finish(2, key: [7], caching: CachedBallot(ballot: Self.ballot, value: nil, acceptedAt: .zero)) == nil)
         #expect(table.cachedCount == 1)
         #expect(table.add(4, key: [7]).cached?.value == .some(nil))
     }
@@ -52,7 +52,7 @@ struct KeyTableTests {
             default:
                 let taken = table.add(proposal, key: [key]).cached != nil
                 if taken != (model.removeValue(forKey: key) != nil) { disagreements += 1 }
-                _ = table.finish(proposal, key: [key], caching: (Self.ballot, [key]))
+                _ = table.finish(proposal, key: [key], caching: CachedBallot(ballot: Self.ballot, value: [key], acceptedAt: .zero))
                 clock += 1
                 model[key] = clock
                 if model.count > limit, let oldest = model.min(by: { $0.value < $1.value })?.key { model[oldest] = nil }

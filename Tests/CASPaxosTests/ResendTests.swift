@@ -15,9 +15,12 @@ struct ResendTests {
     typealias Cluster = DuplicatedAcceptTests.Cluster
     static let key = DuplicatedAcceptTests.key
 
-    static func makeProposer(_ id: UInt64, resendInterval: Duration = .milliseconds(20)) throws -> Proposer {
+    static func makeProposer(
+        _ id: UInt64, resendInterval: Duration = .milliseconds(20), parents: Bool = true
+    ) throws -> Proposer {
         var configuration = CASPaxosConfiguration()
         configuration.resendInterval = resendInterval
+        configuration.isParentBallotEnabled = parents
         return try Proposer(
             id: NodeID(id), quorums: .majority(of: DuplicatedAcceptTests.acceptorEndpoints),
             configuration: configuration, seed: id)
@@ -123,11 +126,11 @@ struct ResendTests {
     /// then proposer 8 increments through the other two acceptors only;
     /// then proposer 7 runs to its end. Returns proposer 7's result and
     /// the acceptors' values.
-    static func acceptReachingOne(resendInterval: Duration) throws -> (
+    static func acceptReachingOne(resendInterval: Duration, parents: Bool = true) throws -> (
         result: Result<[UInt8]?, CASPaxosError>?, values: [[UInt8]?]
     ) {
         var cluster = try Cluster()
-        var first = try makeProposer(7, resendInterval: resendInterval)
+        var first = try makeProposer(7, resendInterval: resendInterval, parents: parents)
         let firstEndpoint = Endpoint.loopbackV4(port: 100)
         var effects: [CASPaxosEffect] = []
         let id = try first.propose(key: key, change: DuplicatedAcceptTests.increment, now: cluster.now, into: &effects)
@@ -145,7 +148,7 @@ struct ResendTests {
         for (from, answer) in cluster.deliver(effects, from: firstEndpoint) {
             first.receive(answer, from: from, now: cluster.now, into: &firstPending)
         }
-        var second = try makeProposer(8, resendInterval: resendInterval)
+        var second = try makeProposer(8, resendInterval: resendInterval, parents: parents)
         effects.removeAll()
         let secondID = try second.propose(
             key: key, change: DuplicatedAcceptTests.increment, now: cluster.now, into: &effects)
@@ -156,15 +159,22 @@ struct ResendTests {
         return (result, cluster.values)
     }
 
-    @Test("an accept that reached one acceptor of three completes at its resend; sent once, it ends indeterminate")
+    @Test("an accept that reached one acceptor of three completes at its resend; sent once, the retry applies it afresh, or without parents ends indeterminate")
     func acceptCompletesAtResend() throws {
         let resent = try Self.acceptReachingOne(resendInterval: .milliseconds(20))
         #expect(try resent.result?.get() == [1], "\(String(describing: resent.result))")
         #expect(resent.values == [[1], [2], [2]], "the second increment built on the first")
-        // Without resends the attempt times out, the second proposer writes
-        // over the two acceptors the accept missed, and the first cannot
-        // tell whether its accept was chosen.
-        let once = try Self.acceptReachingOne(resendInterval: .milliseconds(100))
+        // Without resends the attempt times out, and the second proposer
+        // writes over the two acceptors the accept missed. Its value names
+        // the empty register as its parent, older than the first's
+        // accept, which can then never be chosen once the retry's value
+        // is: the retry applies the increment to the second's value.
+        let afresh = try Self.acceptReachingOne(resendInterval: .milliseconds(100))
+        #expect(try afresh.result?.get() == [2], "\(String(describing: afresh.result))")
+        #expect(afresh.values == [[2], [2], [2]])
+        // Without parents the first cannot tell whether its accept was
+        // chosen.
+        let once = try Self.acceptReachingOne(resendInterval: .milliseconds(100), parents: false)
         guard case .failure(let error)? = once.result else {
             Issue.record("sent once, the first increment must fail: \(String(describing: once.result))")
             return
@@ -185,7 +195,7 @@ struct ResendTests {
         var proposer = try Self.makeProposer(7)
         let endpoint = Endpoint.loopbackV4(port: 100)
         let (id, accept) = try DuplicatedAcceptTests.acceptEverywhereLosingReplies(&proposer, at: endpoint, in: &cluster)
-        guard case .accept(_, _, let ballot, _, _, let next?, _)? = Self.requests(accept).first?.message else {
+        guard case .accept(_, _, let ballot, _, _, let next?, _, _)? = Self.requests(accept).first?.message else {
             Issue.record("no accept carrying a next ballot: \(accept)")
             return
         }

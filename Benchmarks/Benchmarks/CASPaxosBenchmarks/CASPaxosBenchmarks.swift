@@ -18,6 +18,8 @@ import PairedRuns
 //   messages of several clients to one node share a loop turn and travel
 //   in one frame);
 // - "failed attempts ‰": attempts refused or unanswered, per attempt;
+// - "failed ‰": proposals that failed, per proposal (on a contended key,
+//   indeterminate conflicts and timeouts);
 // - "p99 µs": latency of successful proposals;
 // - "max ms": the longest proposal, succeeded or failed (a proposer
 //   starved on a hot key shows here: its clients' proposals wait until
@@ -35,6 +37,7 @@ let opsPerSecond = BenchmarkMetric.custom("ops/s", polarity: .prefersLarger, use
 let messagesPerOp = BenchmarkMetric.custom("msgs/op %", polarity: .prefersSmaller, useScalingFactor: false)
 let roundTripsPerOp = BenchmarkMetric.custom("round trips/op %", polarity: .prefersSmaller, useScalingFactor: false)
 let failedAttempts = BenchmarkMetric.custom("failed attempts ‰", polarity: .prefersSmaller, useScalingFactor: false)
+let failedProposals = BenchmarkMetric.custom("failed ‰", polarity: .prefersSmaller, useScalingFactor: false)
 let p99Microseconds = BenchmarkMetric.custom("p99 µs", polarity: .prefersSmaller, useScalingFactor: false)
 let maxMilliseconds = BenchmarkMetric.custom("max ms", polarity: .prefersSmaller, useScalingFactor: false)
 let overran = BenchmarkMetric.custom("overran", polarity: .prefersSmaller, useScalingFactor: false)
@@ -49,6 +52,7 @@ func record(_ outcome: CASPaxosRunOutcome, to benchmark: Benchmark) {
     benchmark.measurement(messagesPerOp, Int((outcome.messagesPerOp * 100).rounded()))
     benchmark.measurement(roundTripsPerOp, Int((outcome.roundTripsPerOp * 100).rounded()))
     benchmark.measurement(failedAttempts, Int((outcome.failedAttemptRate * 1_000).rounded()))
+    benchmark.measurement(failedProposals, Int((outcome.failedRate * 1_000).rounded()))
     benchmark.measurement(p99Microseconds, Int(outcome.p99Nanoseconds / 1_000))
     benchmark.measurement(maxMilliseconds, Int(outcome.maxNanoseconds / 1_000_000))
     benchmark.measurement(overran, outcome.overran)
@@ -60,7 +64,7 @@ func record(_ outcome: CASPaxosRunOutcome, to benchmark: Benchmark) {
 func benchmarks() {
     Benchmark.defaultConfiguration = .init(
         metrics: [
-            .wallClock, opsPerSecond, messagesPerOp, roundTripsPerOp, failedAttempts, p99Microseconds,
+            .wallClock, opsPerSecond, messagesPerOp, roundTripsPerOp, failedAttempts, failedProposals, p99Microseconds,
             maxMilliseconds, overran, fsyncsPerSecond, answersPerSync, busiestProposer,
         ],
         warmupIterations: 1,
@@ -124,6 +128,11 @@ func benchmarks() {
     register(
         "CASPaxos.Contended.FourProposers",
         CASPaxosWorkload(proposers: 4, clients: 8, sharedKey: true, operations: 5_000))
+    // The same without parents: retries that find another proposer's value
+    // above their accept fail indeterminate.
+    register(
+        "CASPaxos.Contended.FourProposers.WithoutParents",
+        CASPaxosWorkload(proposers: 4, clients: 8, sharedKey: true, parents: false, operations: 5_000))
 
     // 4 proposers, 8 clients each, every write to a key drawn from 64
     // shared ones: writes spread over proposers with no key affinity. With

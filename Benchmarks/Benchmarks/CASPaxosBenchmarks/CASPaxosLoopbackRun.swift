@@ -39,6 +39,10 @@ struct CASPaxosWorkload: Sendable {
     /// one-round-trip cache is usually stale); `sharedKey` is then unused.
     var randomKeys = 0
     var oneRoundTrip = true
+    /// Accepts name their value's parent
+    /// (``CASPaxosConfiguration/isParentBallotEnabled``), which decides
+    /// most retries that would otherwise fail indeterminate.
+    var parents = true
     /// Acceptor stores: ``FileAcceptorStore``s (fdatasync before every
     /// answer) in a temporary directory removed after the run, or in memory.
     var durable = false
@@ -121,6 +125,7 @@ struct CASPaxosRunOutcome: Sendable {
     var busiestProposerShare = 0.0
 
     var opsPerSecond: Double { seconds > 0 ? Double(succeeded) / seconds : 0 }
+    var failedRate: Double { succeeded + failed > 0 ? Double(failed) / Double(succeeded + failed) : 0 }
     var syncsPerSecond: Double { seconds > 0 ? Double(syncs) / seconds : 0 }
 
     /// Adds the closed-loop figures of clients that ran beside these, on
@@ -217,6 +222,7 @@ final class CASPaxosLoopbackRun {
         let configuration = {
             var configuration = CASPaxosConfiguration()
             configuration.isOneRoundTripEnabled = workload.oneRoundTrip
+            configuration.isParentBallotEnabled = workload.parents
             configuration.maximumPendingProposals = max(4_096, workload.clients)
             return configuration
         }()

@@ -88,13 +88,16 @@ extension CASPaxosMessage {
             .prepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .readPrepare(_, let key, let ballot, let age, let version):
             .readPrepare(requestID: id, key: key, ballot: ballot, age: age, version: version)
-        case .promise(_, let accepted, let value, let floor, let parent):
-            .promise(requestID: id, accepted: accepted, value: value, removalFloor: floor, parent: parent)
+        case .promise(_, let accepted, let value, let floor): .promise(requestID: id, accepted: accepted, value: value, removalFloor: floor)
+        case .promiseWithParent(_, let accepted, let value, let floor, let parent):
+            .promiseWithParent(requestID: id, accepted: accepted, value: value, removalFloor: floor, parent: parent)
         case .unrecordedPromise(_, let floor): .unrecordedPromise(requestID: id, removalFloor: floor)
-        case .accept(_, let key, let ballot, let age, let value, let next, let version, let parent):
-            .accept(
-                requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version,
-                parent: parent)
+        case .accept(_, let key, let ballot, let age, let value, let next, let version):
+            .accept(requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
+        case .acceptWithParent(_, let key, let ballot, let age, let value, let version, let parent, let next):
+            .acceptWithParent(
+                requestID: id, key: key, ballot: ballot, age: age, value: value, version: version, parent: parent,
+                nextBallot: next)
         case .rewriteTombstone(_, let key, let ballot, let age, let version):
             .rewriteTombstone(requestID: id, key: key, ballot: ballot, age: age, version: version)
         case .collectionPrepare(_, let key, let ballot, let age, let version):

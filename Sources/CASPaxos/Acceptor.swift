@@ -122,19 +122,10 @@ public struct Acceptor {
             counters.promises += 1
             effects.append(
                 .send(.promise(requestID: id, accepted: .zero, value: nil, removalFloor: removalFloorNamed), to: sender))
-        case .accept(let id, let key, let ballot, let age, let value, let next, let version, let parent):
-            guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
-            if let next, next <= ballot || next.counter > Ballot.maximumCounter {
-                counters.invalidBallots += 1
-                return
-            }
-            // A value is computed from an older one: a parent at or above
-            // the ballot is no proposer's.
-            if let parent, parent >= ballot {
-                counters.invalidBallots += 1
-                return
-            }
-            accept(id, key, ballot, value, parent: parent, promising: next ?? ballot, from: sender, into: &effects)
+        case .accept(let id, let key, let ballot, let age, let value, let next, let version):
+            receiveAccept(id, key, ballot, age, value, next, version, parent: nil, from: sender, into: &effects)
+        case .acceptWithParent(let id, let key, let ballot, let age, let value, let version, let parent, let next):
+            receiveAccept(id, key, ballot, age, value, next, version, parent: parent, from: sender, into: &effects)
         case .rewriteTombstone(let id, let key, let ballot, let age, let version):
             guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
             if let register = state.register(key) {
@@ -206,10 +197,30 @@ public struct Acceptor {
         case .setMinimumVersion(let id, let version):
             raiseMinimumVersion(to: version, into: &effects)
             effects.append(.send(.acknowledged(requestID: id), to: sender))
-        case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
+        case .promise, .promiseWithParent, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
             .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
             counters.unexpectedMessages += 1
         }
+    }
+
+    /// An accept, with the parent of its value if it names one: checked,
+    /// then taken or refused.
+    private mutating func receiveAccept(
+        _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, _ age: UInt64, _ value: [UInt8]?, _ next: Ballot?,
+        _ version: ConfigurationVersion, parent: Ballot?, from sender: Endpoint, into effects: inout [CASPaxosEffect]
+    ) {
+        guard admits(id, ballot, age, version, from: sender, into: &effects) else { return }
+        if let next, next <= ballot || next.counter > Ballot.maximumCounter {
+            counters.invalidBallots += 1
+            return
+        }
+        // A value is computed from an older one: a parent at or above the
+        // ballot is no proposer's.
+        if let parent, parent >= ballot {
+            counters.invalidBallots += 1
+            return
+        }
+        accept(id, key, ballot, value, parent: parent, promising: next ?? ballot, from: sender, into: &effects)
     }
 
     /// Raises the removal floor to `ballot` if it is below, counting it in
@@ -263,12 +274,14 @@ public struct Acceptor {
         // everything this acceptor accepted for a key it removed was below
         // it (see CASPaxosMessage.promise).
         let floor = register.accepted == .zero ? removalFloorNamed : nil
-        effects.append(
-            .send(
-                .promise(
-                    requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor,
-                    parent: register.parent),
-                to: sender))
+        let promise: CASPaxosMessage =
+            if let parent = register.parent {
+                .promiseWithParent(
+                    requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor, parent: parent)
+            } else {
+                .promise(requestID: id, accepted: register.accepted, value: register.value, removalFloor: floor)
+            }
+        effects.append(.send(promise, to: sender))
     }
 
     /// Whether the acceptor holds ``CASPaxosConfiguration/maximumRegisters``

@@ -17,21 +17,16 @@ extension CASPaxosMessage {
         case .unrecordedPromise(let id, let removalFloor):
             Self.start(.unrecordedPromise, id, &writer)
             writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
-        case .promise(let id, let accepted, let value, let removalFloor, let parent):
-            Self.start(parent == nil ? .promise : .promiseWithParent, id, &writer)
-            accepted.encode(to: &writer)
-            Self.write(value, &writer)
-            writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
-            parent?.encode(to: &writer)
-        case .accept(let id, let key, let ballot, let age, let value, let nextBallot, let version, let parent):
-            Self.start(parent == nil ? .accept : .acceptWithParent, id, &writer)
-            writer.writeBytes(key)
-            ballot.encode(to: &writer)
-            writer.writeVarint(age)
-            Self.write(value, &writer)
-            writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
-            version.encode(to: &writer)
-            parent?.encode(to: &writer)
+        case .promise(let id, let accepted, let value, let removalFloor):
+            Self.writePromise(.promise, id, accepted, value, removalFloor, &writer)
+        case .promiseWithParent(let id, let accepted, let value, let removalFloor, let parent):
+            Self.writePromise(.promiseWithParent, id, accepted, value, removalFloor, &writer)
+            parent.encode(to: &writer)
+        case .accept(let id, let key, let ballot, let age, let value, let nextBallot, let version):
+            Self.writeAccept(.accept, id, key, ballot, age, value, nextBallot, version, &writer)
+        case .acceptWithParent(let id, let key, let ballot, let age, let value, let version, let parent, let nextBallot):
+            Self.writeAccept(.acceptWithParent, id, key, ballot, age, value, nextBallot, version, &writer)
+            parent.encode(to: &writer)
         case .accepted(let id):
             Self.start(.accepted, id, &writer)
         case .conflict(let id, let highest, let neverAccepted):
@@ -215,23 +210,22 @@ extension CASPaxosMessage {
         case .unrecordedPromise:
             let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
             return .unrecordedPromise(requestID: id, removalFloor: removalFloor)
-        case .promise, .promiseWithParent:
-            let accepted = try Ballot(from: &reader)
-            let value = try readValue(&reader, configuration)
-            let removalFloor = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            let parent = kind == .promiseWithParent ? try Ballot(from: &reader) : nil
-            return .promise(requestID: id, accepted: accepted, value: value, removalFloor: removalFloor, parent: parent)
-        case .accept, .acceptWithParent:
-            let key = try readBytes(&reader, limit: keyLimit, what: "key")
-            let ballot = try Ballot(from: &reader)
-            let age = try readAge(&reader)
-            let value = try readValue(&reader, configuration)
-            let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
-            let version = try ConfigurationVersion(from: &reader)
-            let parent = kind == .acceptWithParent ? try Ballot(from: &reader) : nil
+        case .promise:
+            let (accepted, value, removalFloor) = try readPromise(&reader, configuration)
+            return .promise(requestID: id, accepted: accepted, value: value, removalFloor: removalFloor)
+        case .promiseWithParent:
+            let (accepted, value, removalFloor) = try readPromise(&reader, configuration)
+            return .promiseWithParent(
+                requestID: id, accepted: accepted, value: value, removalFloor: removalFloor, parent: try Ballot(from: &reader))
+        case .accept:
+            let (key, ballot, age, value, next, version) = try readAccept(&reader, keyLimit: keyLimit, configuration)
             return .accept(
-                requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version,
-                parent: parent)
+                requestID: id, key: key, ballot: ballot, age: age, value: value, nextBallot: next, version: version)
+        case .acceptWithParent:
+            let (key, ballot, age, value, next, version) = try readAccept(&reader, keyLimit: keyLimit, configuration)
+            return .acceptWithParent(
+                requestID: id, key: key, ballot: ballot, age: age, value: value, version: version,
+                parent: try Ballot(from: &reader), nextBallot: next)
         case .accepted: return .accepted(requestID: id)
         case .conflict:
             let highest = try Ballot(from: &reader)
@@ -307,6 +301,54 @@ extension CASPaxosMessage {
         let ballot = try Ballot(from: &reader)
         let age = try readAge(&reader)
         return (key, ballot, age, try ConfigurationVersion(from: &reader))
+    }
+
+    /// A promise's layout, under `kind` (with its parent, or without).
+    private static func writePromise(
+        _ kind: Kind, _ id: UInt64, _ accepted: Ballot, _ value: [UInt8]?, _ removalFloor: Ballot?,
+        _ writer: inout WireWriter
+    ) {
+        start(kind, id, &writer)
+        accepted.encode(to: &writer)
+        write(value, &writer)
+        writer.writeOptional(removalFloor) { $1.encode(to: &$0) }
+    }
+
+    /// The fields ``writePromise(_:_:_:_:_:_:)`` writes after the request ID.
+    private static func readPromise(
+        _ reader: inout WireReader, _ configuration: CASPaxosConfiguration
+    ) throws(WireError) -> (accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?) {
+        let accepted = try Ballot(from: &reader)
+        let value = try readValue(&reader, configuration)
+        return (accepted, value, try reader.readOptional { r throws(WireError) in try Ballot(from: &r) })
+    }
+
+    /// An accept's layout, under `kind` (with its parent, or without).
+    private static func writeAccept(
+        _ kind: Kind, _ id: UInt64, _ key: [UInt8], _ ballot: Ballot, _ age: UInt64, _ value: [UInt8]?,
+        _ nextBallot: Ballot?, _ version: ConfigurationVersion, _ writer: inout WireWriter
+    ) {
+        start(kind, id, &writer)
+        writer.writeBytes(key)
+        ballot.encode(to: &writer)
+        writer.writeVarint(age)
+        write(value, &writer)
+        writer.writeOptional(nextBallot) { $1.encode(to: &$0) }
+        version.encode(to: &writer)
+    }
+
+    /// The fields ``writeAccept(_:_:_:_:_:_:_:_:_:)`` writes after the request ID.
+    private static func readAccept(
+        _ reader: inout WireReader, keyLimit: Int, _ configuration: CASPaxosConfiguration
+    ) throws(WireError) -> (
+        key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, next: Ballot?, version: ConfigurationVersion
+    ) {
+        let key = try readBytes(&reader, limit: keyLimit, what: "key")
+        let ballot = try Ballot(from: &reader)
+        let age = try readAge(&reader)
+        let value = try readValue(&reader, configuration)
+        let next = try reader.readOptional { r throws(WireError) in try Ballot(from: &r) }
+        return (key, ballot, age, value, next, try ConfigurationVersion(from: &reader))
     }
 
     private static func write(_ value: [UInt8]?, _ writer: inout WireWriter) {

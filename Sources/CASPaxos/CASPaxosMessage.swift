@@ -32,10 +32,13 @@ public enum CASPaxosMessage: Hashable, Sendable {
     /// removal floor too (nil if it never removed a key): every ballot it
     /// accepted for a key it then removed is below that floor, so a
     /// proposer whose earlier accept is below it cannot tell whether that
-    /// accept was chosen and collected since. `parent` is the accepted
-    /// value's ``RegisterState/parent``, nil if unknown (sent under a tag
-    /// of its own when known: see ``CASPaxosConfiguration/isParentBallotEnabled``).
-    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?, parent: Ballot? = nil)
+    /// accept was chosen and collected since.
+    case promise(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?)
+    /// A ``promise(requestID:accepted:value:removalFloor:)`` that names
+    /// the accepted value's ``RegisterState/parent``: an acceptor answers
+    /// so when it knows it (a proposer sent it with
+    /// ``acceptWithParent(requestID:key:ballot:age:value:nextBallot:version:parent:)``).
+    case promiseWithParent(requestID: UInt64, accepted: Ballot, value: [UInt8]?, removalFloor: Ballot?, parent: Ballot)
     /// A read's phase 1: a ``prepare(requestID:key:ballot:age:version:)``
     /// that an acceptor holding no register for `key` answers without
     /// storing the promise (``unrecordedPromise(requestID:removalFloor:)``),
@@ -51,14 +54,24 @@ public enum CASPaxosMessage: Hashable, Sendable {
     case unrecordedPromise(requestID: UInt64, removalFloor: Ballot?)
     /// Phase 2: accept `value` at `ballot` for `key`; with `nextBallot`
     /// (the one-round-trip optimization), then promise it at once. `age`
-    /// and `version` as in a prepare. `parent`, if known, is the ballot of
-    /// the value `value` was computed from (below `ballot`; an acceptor
-    /// drops an accept whose parent is not), which the acceptor keeps with
-    /// the value (``RegisterState/parent``); sent under a tag of its own
-    /// (see ``CASPaxosConfiguration/isParentBallotEnabled``).
+    /// and `version` as in a prepare.
     case accept(
         requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, nextBallot: Ballot?,
-        version: ConfigurationVersion, parent: Ballot? = nil)
+        version: ConfigurationVersion)
+    /// An ``accept(requestID:key:ballot:age:value:nextBallot:version:)``
+    /// that names `parent`, the ballot of the value `value` was computed
+    /// from (below `ballot`: an acceptor drops one whose parent is not),
+    /// which the acceptor keeps with the value (``RegisterState/parent``)
+    /// and names in its promises. Sent where
+    /// ``CASPaxosConfiguration/isParentBallotEnabled``. The next ballot
+    /// comes last (on the wire it stays where an accept has it): before
+    /// the 8-byte fields, its optional's extra byte would take 8, and a
+    /// message past 104 bytes makes the effect that sends it
+    /// (``CASPaxosEffect/send(_:to:)``) one the compiler copies through a
+    /// call to `memmove`.
+    case acceptWithParent(
+        requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, version: ConfigurationVersion,
+        parent: Ballot, nextBallot: Ballot?)
     /// The acceptor accepted (and promised the next ballot, if one came).
     case accepted(requestID: UInt64)
     /// Refused: the acceptor has seen `highest`, at least the ballot asked.
@@ -199,18 +212,19 @@ public enum CASPaxosMessage: Hashable, Sendable {
         /// Added with it, the same way.
         case collectionPrepare
         /// A promise and an accept that name the value's parent
-        /// (``RegisterState/parent``): their layouts, then the parent's
-        /// ballot. Added after them, the same way (a proposer that sends
-        /// parents needs acceptors of this build or later; an acceptor
-        /// names one only if such a proposer sent it).
+        /// (``RegisterState/parent``): the layouts of 2 and 23, then the
+        /// parent's ballot. Added after them, the same way (a proposer
+        /// that sends parents needs acceptors of this build or later; an
+        /// acceptor names one only if such a proposer sent it).
         case promiseWithParent, acceptWithParent
     }
 
     /// The request ID the message carries.
     public var requestID: UInt64 {
         switch self {
-        case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _, _),
-            .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _, _), .rewriteTombstone(let id, _, _, _, _),
+        case .prepare(let id, _, _, _, _), .readPrepare(let id, _, _, _, _), .promise(let id, _, _, _),
+            .promiseWithParent(let id, _, _, _, _), .unrecordedPromise(let id, _), .accept(let id, _, _, _, _, _, _),
+            .acceptWithParent(let id, _, _, _, _, _, _, _), .rewriteTombstone(let id, _, _, _, _),
             .collectionPrepare(let id, _, _, _, _),
             .accepted(let id), .conflict(let id, _, _), .staleAge(let id, _), .staleConfiguration(let id, _),
             .invalidate(let id, _, _), .invalidated(let id, _, _), .setMinimumAges(let id, _),

@@ -430,11 +430,11 @@ public final class CASPaxosNode {
     @discardableResult
     private func route(_ message: CASPaxosMessage, from sender: Endpoint, now: Instant) -> Bool {
         switch message {
-        case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
-            .listKeys, .setMinimumVersion:
+        case .prepare, .readPrepare, .collectionPrepare, .accept, .acceptWithParent, .rewriteTombstone, .setMinimumAges,
+            .removeTombstone, .listKeys, .setMinimumVersion:
             acceptor?.receive(message, from: sender, into: &effects) != nil
-        case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
-            .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
+        case .promise, .promiseWithParent, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration,
+            .registersFull, .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
             proposer?.receive(message, from: sender, now: now, into: &effects) != nil
         }
     }

@@ -97,15 +97,9 @@ struct Proposal {
     var current: [UInt8]?
     var currentParent: Ballot?
     var lowestAccepted: Ballot?
-    /// The value sent in the accept phase, the ballot of the value it was
-    /// computed from (``RegisterState/parent``; nil if unknown), the
-    /// piggybacked next ballot, and what the proposal returns if the
-    /// accept is chosen: the value its change produced (the value sent,
-    /// unless it writes back another proposer's value built on its own).
+    /// The value sent in the accept phase, and the piggybacked next ballot.
     var newValue: [UInt8]?
-    var parent: Ballot?
     var nextBallot: Ballot?
-    var result: [UInt8]?
     /// Every accept this proposal sent: once one was
     /// sent, the change may have taken effect, so a retry must not apply it
     /// again blindly (see ``Proposer``).

@@ -308,7 +308,9 @@ public struct Proposer {
         _ message: CASPaxosMessage, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         switch message {
-        case .promise(let requestID, let accepted, let value, let removalFloor, let parent):
+        case .promise(let requestID, let accepted, let value, let removalFloor):
+            receivePromise(requestID, accepted, value, removalFloor, nil, from: sender, now: now, into: &effects)
+        case .promiseWithParent(let requestID, let accepted, let value, let removalFloor, let parent):
             receivePromise(requestID, accepted, value, removalFloor, parent, from: sender, now: now, into: &effects)
         case .unrecordedPromise(let requestID, let removalFloor):
             receivePromise(requestID, .zero, nil, removalFloor, nil, isStored: false, from: sender, now: now, into: &effects)
@@ -342,8 +344,8 @@ public struct Proposer {
                 into: &effects)
         case .invalidate, .reconfigure, .configurationRefused, .invalidated, .acknowledged, .keyList:
             receiveMaintenance(message, from: sender, now: now, into: &effects)
-        case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
-            .listKeys, .setMinimumVersion:
+        case .prepare, .readPrepare, .collectionPrepare, .accept, .acceptWithParent, .rewriteTombstone, .setMinimumAges,
+            .removeTombstone, .listKeys, .setMinimumVersion:
             counters.unexpectedMessages += 1
         }
     }
@@ -502,11 +504,17 @@ public struct Proposer {
         requestID: UInt64, key: [UInt8], ballot: Ballot, value: [UInt8]?, parent: Ballot?, nextBallot: Ballot?,
         rewritesTombstone: Bool
     ) -> CASPaxosMessage {
-        rewritesTombstone && configuration.isTombstoneRewriteEnabled
-            ? .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
-            : .accept(
-                requestID: requestID, key: key, ballot: ballot, age: age, value: value, nextBallot: nextBallot,
-                version: configurationVersion, parent: configuration.isParentBallotEnabled ? parent : nil)
+        if rewritesTombstone && configuration.isTombstoneRewriteEnabled {
+            return .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
+        }
+        if let parent, configuration.isParentBallotEnabled {
+            return .acceptWithParent(
+                requestID: requestID, key: key, ballot: ballot, age: age, value: value, version: configurationVersion,
+                parent: parent, nextBallot: nextBallot)
+        }
+        return .accept(
+            requestID: requestID, key: key, ballot: ballot, age: age, value: value, nextBallot: nextBallot,
+            version: configurationVersion)
     }
 
     /// When a phase starting `now` ends (``CASPaxosConfiguration/attemptTimeout``)
@@ -552,7 +560,7 @@ public struct Proposer {
                 isCollection: proposal.needsEveryAcceptor)
             : acceptMessage(
                 requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, value: proposal.newValue,
-                parent: proposal.parent, nextBallot: proposal.nextBallot,
+                parent: Self.parent(of: proposal), nextBallot: proposal.nextBallot,
                 rewritesTombstone: proposal.acceptNeedsEveryAcceptor)
         effects.append(.sendToEach(message, unanswered))
     }
@@ -618,15 +626,14 @@ public struct Proposer {
         guard
             let (key, ballot, parent, previous, retired, rewritesTombstone) = proposals.update(proposalID, { proposal in
                 proposal.newValue = newValue
-                proposal.result = repeating.map(\.result) ?? newValue
-                proposal.parent = Self.parent(of: proposal)
-                proposal.sentAccepts.append((proposal.ballot, (newValue, proposal.result)))
+                proposal.sentAccepts.append((proposal.ballot, (newValue, repeating.map(\.result) ?? newValue)))
                 let previous = proposal.lastAccept?.requestID
                 proposal.nextBallot = nextBallot
                 let retired = Self.startPhase(&proposal, .accepting, requestID, times)
                 proposal.lastAccept = LastAccept(requestID: requestID, ballot: proposal.ballot, sentAt: now)
                 return (
-                    proposal.key, proposal.ballot, proposal.parent, previous, retired, proposal.acceptNeedsEveryAcceptor
+                    proposal.key, proposal.ballot, Self.parent(of: proposal), previous, retired,
+                    proposal.acceptNeedsEveryAcceptor
                 )
             })
         else { return }
@@ -937,7 +944,10 @@ public struct Proposer {
                 // A client's write that took the cached ballot: no one
                 // wrote the key since this proposer did.
                 let wroteLast = proposal.tookCachedBallot && !proposal.isIdentity && !proposal.isMaintenance
-                return (promised, proposal.result, wroteLast, Self.elapsed(since: proposal.attemptDeadline, attempt: attempt, now: now))
+                // What the change produced: the value sent, unless it wrote
+                // back another proposer's value built on its own.
+                let result = if let sent = proposal.sentAccepts.value(at: proposal.ballot) { sent.result } else { proposal.newValue }
+                return (promised, result, wroteLast, Self.elapsed(since: proposal.attemptDeadline, attempt: attempt, now: now))
             }) ?? nil
         else { return }
         roundTrips.record(outcome.elapsed)

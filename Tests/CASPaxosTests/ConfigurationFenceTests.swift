@@ -128,7 +128,7 @@ struct ConfigurationFenceTests {
                 .promise(requestID: request, accepted: .zero, value: nil, removalFloor: nil), from: acceptor,
                 now: Self.now, into: &effects)
         }
-        guard case .sendToEach(.accept(let acceptRequest, _, _, _, _, _, let version, _), _)? = effects.last else {
+        guard case .sendToEach(.acceptWithParent(let acceptRequest, _, _, _, _, let version, _, _), _)? = effects.last else {
             Issue.record("no accept: \(effects)")
             return
         }

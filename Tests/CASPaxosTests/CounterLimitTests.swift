@@ -20,7 +20,7 @@ struct CounterLimitTests {
         effects.flatMap { effect -> [Ballot] in
             switch effect {
             case .sendToEach(.prepare(_, _, let ballot, _, _), _): [ballot]
-            case .sendToEach(.accept(_, _, let ballot, _, _, let next, _, _), _): [ballot] + (next.map { [$0] } ?? [])
+            case .sendToEach(.acceptWithParent(_, _, let ballot, _, _, _, _, let next), _): [ballot] + (next.map { [$0] } ?? [])
             default: []
             }
         }

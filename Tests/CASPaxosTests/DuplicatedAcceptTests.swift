@@ -372,7 +372,7 @@ struct DuplicatedAcceptTests {
             var (proposer, id, effects, heldBack) = try Self.staleAcceptRetryBeforeLastRefusal(
                 in: &cluster, secondWriteReaches: secondWriteReaches, parents: true)
             #expect(proposer.counters.awaitedLastAccepts == 0 && proposer.counters.rivalValuesBuiltOnOlder == 1)
-            #expect(effects.contains { if case .sendToEach(.accept, _) = $0 { true } else { false } })
+            #expect(effects.contains { if case .sendToEach(.acceptWithParent, _) = $0 { true } else { false } })
             proposer.receive(heldBack.1, from: heldBack.0, now: cluster.now, into: &effects)
             let result = cluster.finish(id, on: &proposer, at: .loopbackV4(port: 100), startingWith: effects)
             #expect(try result?.get() == [3], "\(String(describing: result))")

@@ -63,7 +63,7 @@ struct ProposerAnswerTests {
                 .promise(requestID: request, accepted: .zero, value: nil, removalFloor: nil), from: acceptor,
                 now: Self.now, into: &effects)
         }
-        guard case .sendToEach(.accept(let accept, _, let ballot, _, _, let next, _, _), _)? = effects.last else {
+        guard case .sendToEach(.acceptWithParent(let accept, _, let ballot, _, _, _, _, let next), _)? = effects.last else {
             Issue.record("no accept: \(effects)")
             return
         }

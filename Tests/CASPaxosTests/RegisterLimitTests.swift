@@ -87,7 +87,7 @@ struct RegisterLimitTests {
         let answers = Self.replies(effects)
         #expect(answers.count == 2)
         if case .conflict(3, _, false) = answers.first {} else { Issue.record("not a conflict: \(answers)") }
-        if case .promise(4, .zero, nil, _, _) = answers.last {} else { Issue.record("not a promise: \(answers)") }
+        if case .promise(4, .zero, nil, _) = answers.last {} else { Issue.record("not a promise: \(answers)") }
         #expect(acceptor.registerCount == 1)
 
         // The key it holds is written as ever.

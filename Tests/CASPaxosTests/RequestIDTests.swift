@@ -26,7 +26,7 @@ struct RequestIDTests {
                 now: now, into: &effects)
         }
         guard let accept = effects.lazy.compactMap({ effect -> UInt64? in
-            if case .sendToEach(.accept(let requestID, _, _, _, _, _, _, _), _) = effect { requestID } else { nil }
+            if case .sendToEach(.acceptWithParent(let requestID, _, _, _, _, _, _, _), _) = effect { requestID } else { nil }
         }).first
         else { return (prepare, nil, false) }
         effects.removeAll()

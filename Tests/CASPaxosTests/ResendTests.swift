@@ -195,7 +195,7 @@ struct ResendTests {
         var proposer = try Self.makeProposer(7)
         let endpoint = Endpoint.loopbackV4(port: 100)
         let (id, accept) = try DuplicatedAcceptTests.acceptEverywhereLosingReplies(&proposer, at: endpoint, in: &cluster)
-        guard case .accept(_, _, let ballot, _, _, let next?, _, _)? = Self.requests(accept).first?.message else {
+        guard case .acceptWithParent(_, _, let ballot, _, _, _, _, let next?)? = Self.requests(accept).first?.message else {
             Issue.record("no accept carrying a next ballot: \(accept)")
             return
         }

@@ -42,7 +42,7 @@ struct UnrecordedPromiseTests {
         let read = try reader.read(key: Self.key, now: cluster.now, into: &readEffects)
         let fromAbsent = cluster.deliver(readEffects, from: Self.readerEndpoint, reaching: 2..<3)
         let fromHolder = cluster.deliver(readEffects, from: Self.readerEndpoint, reaching: 0..<1)
-        guard case .unrecordedPromise? = fromAbsent.first?.message, case .promise? = fromHolder.first?.message else {
+        guard case .unrecordedPromise? = fromAbsent.first?.message, case .promiseWithParent? = fromHolder.first?.message else {
             Issue.record("unexpected answers: \(fromAbsent), \(fromHolder)")
             return
         }

@@ -40,12 +40,13 @@ struct WireFormatTests {
         .unrecordedPromise(requestID: 20, removalFloor: ballot),
         .rewriteTombstone(requestID: 21, key: [3], ballot: ballot, age: 2, version: ConfigurationVersion(4, digest: 5)),
         .collectionPrepare(requestID: 22, key: [4], ballot: ballot, age: 3, version: ConfigurationVersion(5, digest: 6)),
-        .promise(requestID: 23, accepted: ballot, value: [9], removalFloor: nil, parent: Ballot(counter: 4, proposer: NodeID(2))),
-        .promise(requestID: 23, accepted: ballot, value: nil, removalFloor: nil, parent: .zero),
-        .accept(
-            requestID: 24, key: [1], ballot: ballot, age: 1, value: [7], nextBallot: nil, version: 2,
-            parent: Ballot(counter: 4, proposer: NodeID(2))),
-        .accept(requestID: 24, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: ballot.successor, version: 1, parent: .zero),
+        .promiseWithParent(requestID: 23, accepted: ballot, value: [9], removalFloor: nil, parent: Ballot(counter: 4, proposer: NodeID(2))),
+        .promiseWithParent(requestID: 23, accepted: ballot, value: nil, removalFloor: ballot, parent: .zero),
+        .acceptWithParent(
+            requestID: 24, key: [1], ballot: ballot, age: 1, value: [7], version: 2,
+            parent: Ballot(counter: 4, proposer: NodeID(2)), nextBallot: nil),
+        .acceptWithParent(
+            requestID: 24, key: [1], ballot: ballot, age: 0, value: nil, version: 1, parent: .zero, nextBallot: ballot.successor),
     ]
 
     static func encode(_ message: CASPaxosMessage) -> [UInt8] {
@@ -86,8 +87,8 @@ struct WireFormatTests {
             (.unrecordedPromise(requestID: 1, removalFloor: nil), 29),
             (.rewriteTombstone(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 30),
             (.collectionPrepare(requestID: 1, key: [1], ballot: ballot, age: 0, version: 1), 31),
-            (.promise(requestID: 1, accepted: ballot, value: nil, removalFloor: nil, parent: .zero), 32),
-            (.accept(requestID: 1, key: [1], ballot: ballot, age: 0, value: nil, nextBallot: nil, version: 1, parent: .zero), 33),
+            (.promiseWithParent(requestID: 1, accepted: ballot, value: nil, removalFloor: nil, parent: .zero), 32),
+            (.acceptWithParent(requestID: 1, key: [1], ballot: ballot, age: 0, value: nil, version: 1, parent: .zero, nextBallot: nil), 33),
         ]
         for (message, tag) in tags { #expect(Self.encode(message).first == tag, "\(message)") }
     }
@@ -102,8 +103,8 @@ struct WireFormatTests {
             { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: 0, value: [2], nextBallot: $0, version: 1) },
             { .promise(requestID: 3, accepted: $0, value: [2], removalFloor: nil) },
             { .promise(requestID: 3, accepted: .zero, value: nil, removalFloor: $0) },
-            { .promise(requestID: 3, accepted: Self.ballot, value: [2], removalFloor: nil, parent: $0) },
-            { .accept(requestID: 2, key: [1], ballot: Self.ballot, age: 0, value: [2], nextBallot: nil, version: 1, parent: $0) },
+            { .promiseWithParent(requestID: 3, accepted: Self.ballot, value: [2], removalFloor: nil, parent: $0) },
+            { .acceptWithParent(requestID: 2, key: [1], ballot: Self.ballot, age: 0, value: [2], version: 1, parent: $0, nextBallot: nil) },
             { .conflict(requestID: 4, highest: $0, neverAccepted: true) },
             { .invalidate(requestID: 5, key: [1], ballot: $0) },
             { .removeTombstone(requestID: 6, key: [1], ballot: $0) },
@@ -311,12 +312,14 @@ struct WireFormatTests {
         let parent = Ballot(counter: 4, proposer: NodeID(1))
         for (id, bad) in [(UInt64(1), Self.ballot), (2, Self.ballot.successor)] {
             acceptor.receive(
-                .accept(requestID: id, key: [1], ballot: Self.ballot, age: 0, value: [2], nextBallot: nil, version: 1, parent: bad),
+                .acceptWithParent(
+                    requestID: id, key: [1], ballot: Self.ballot, age: 0, value: [2], version: 1, parent: bad, nextBallot: nil),
                 from: sender, into: &effects)
         }
         #expect(effects.isEmpty && acceptor.counters.invalidBallots == 2)
         acceptor.receive(
-            .accept(requestID: 3, key: [1], ballot: Self.ballot, age: 0, value: [2], nextBallot: nil, version: 1, parent: parent),
+            .acceptWithParent(
+                requestID: 3, key: [1], ballot: Self.ballot, age: 0, value: [2], version: 1, parent: parent, nextBallot: nil),
             from: sender, into: &effects)
         #expect(acceptor.register([1])?.parent == parent)
         guard case .persist(.register(_, let stored)) = effects.first else {
@@ -327,7 +330,7 @@ struct WireFormatTests {
         effects.removeAll()
         acceptor.receive(
             .prepare(requestID: 4, key: [1], ballot: Self.ballot.successor, age: 0, version: 1), from: sender, into: &effects)
-        guard case .send(.promise(4, Self.ballot, [2], nil, let named), _) = effects.last else {
+        guard case .send(.promiseWithParent(4, Self.ballot, [2], nil, let named), _) = effects.last else {
             Issue.record("no promise: \(effects)")
             return
         }

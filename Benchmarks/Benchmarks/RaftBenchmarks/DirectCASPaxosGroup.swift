@@ -235,11 +235,11 @@ final class DirectCASPaxosGroup {
     /// Hands `message` to the role of `node` it is for.
     private func route(_ message: CASPaxosMessage, to node: Int, from sender: Endpoint) {
         switch message {
-        case .prepare, .readPrepare, .collectionPrepare, .accept, .rewriteTombstone, .setMinimumAges, .removeTombstone,
-            .listKeys, .setMinimumVersion:
+        case .prepare, .readPrepare, .collectionPrepare, .accept, .acceptWithParent, .rewriteTombstone, .setMinimumAges,
+            .removeTombstone, .listKeys, .setMinimumVersion:
             acceptors[node].receive(message, from: sender, into: &effects)
-        case .promise, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration, .registersFull,
-            .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
+        case .promise, .promiseWithParent, .unrecordedPromise, .accepted, .conflict, .staleAge, .staleConfiguration,
+            .registersFull, .invalidate, .invalidated, .acknowledged, .reconfigure, .configurationRefused, .keyList:
             proposer.receive(message, from: sender, now: now, into: &effects)
         }
     }

@@ -45,4 +45,35 @@ struct CollectedWriteRetryTests {
         #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(100)) == .ok(nil))
         #expect(cluster.check() == .linearizable)
     }
+
+    /// As above, but once the key is collected proposer 1 writes [3]
+    /// before proposer 0 hears the acceptors again. That write's prepare
+    /// found the key empty below the acceptors' removal floors, so its
+    /// value names no parent (a parent of "never written" would let
+    /// proposer 0's retry, which finds [3] above its accept, conclude that
+    /// its write is in no value's history and apply it afresh: [2] again,
+    /// after the delete and after [3]).
+    @Test("a write collected while its answers were lost, then a fresh write over the empty key: the retry ends indeterminate")
+    func writeRetriedAfterCollectionAndRewrite() throws {
+        let key = Array("k".utf8)
+        let cluster = try SimulatedCASCluster(seed: 7)
+        let writer = cluster.proposerNodes[0]
+        #expect(cluster.outcome(of: .write([1]), key: key, client: 0, proposer: 0, within: .milliseconds(50)) == .ok([1]))
+        for acceptor in cluster.acceptorNodes { cluster.network.block(from: acceptor, to: writer) }
+        let write = cluster.history.operations.count
+        cluster.perform(.write([2]), key: key, client: 0, proposer: 0)
+        cluster.network.run(for: .milliseconds(20))
+        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(50)) == .ok([2]))
+        cluster.proposers[1].proposerEndpoints = [cluster.proposerNodes[1].localEndpoint]
+        var collected: Result<Void, CASPaxosError>?
+        cluster.delete(key, client: 1, proposer: 1) { collected = $0 }
+        cluster.network.run(for: .milliseconds(200))
+        #expect(collected.map { if case .success = $0 { true } else { false } } == true, "\(String(describing: collected))")
+        #expect(cluster.outcome(of: .write([3]), key: key, client: 1, proposer: 1, within: .milliseconds(50)) == .ok([3]))
+        #expect(cluster.history.operations[write].outcome == .unknown, "the write is still running")
+        cluster.network.heal()
+        cluster.network.run(for: .seconds(3))
+        #expect(cluster.outcome(of: .read, key: key, client: 1, proposer: 1, within: .milliseconds(100)) == .ok([3]))
+        #expect(cluster.check() == .linearizable)
+    }
 }

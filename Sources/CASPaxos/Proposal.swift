@@ -218,9 +218,11 @@ struct LastAccept {
 /// The ballot and value a proposer's last write of a key left promised on a
 /// prepare quorum (the one-round-trip optimization), and the ballot that
 /// value was accepted at: the parent of the value the next write computes
-/// from it (``RegisterState/parent``).
+/// from it (``RegisterState/parent``); nil, unknown, for a read's value
+/// found below a removal floor (the key collected: nothing accepted, and
+/// a history the floor hides).
 struct CachedBallot {
     var ballot: Ballot
     var value: [UInt8]?
-    var acceptedAt: Ballot
+    var acceptedAt: Ballot?
 }

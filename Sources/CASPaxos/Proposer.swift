@@ -648,12 +648,18 @@ public struct Proposer {
 
     /// The parent of the value `proposal` sends next
     /// (``RegisterState/parent``): the ballot its cached value was accepted
-    /// at, or the highest accepted ballot among its promises; nil (unknown)
-    /// when a removal floor above that ballot says the key was collected
-    /// since: the value may descend from a history the floor hides.
+    /// at (if known), or ``parentBelowFloors(of:)``.
     private static func parent(of proposal: Proposal) -> Ballot? {
-        if proposal.tookCachedBallot { return proposal.currentParent }
-        return proposal.highestRemovalFloor > proposal.highestAccepted ? nil : proposal.highestAccepted
+        proposal.tookCachedBallot ? proposal.currentParent : parentBelowFloors(of: proposal)
+    }
+
+    /// The highest accepted ballot among `proposal`'s promises, the parent
+    /// of a value computed from theirs; nil (unknown) when a removal floor
+    /// above it says the key was collected since: the value may descend
+    /// from a history the floor hides, and a parent below it would let the
+    /// retry of a write chosen and collected since apply its change again.
+    private static func parentBelowFloors(of proposal: Proposal) -> Ballot? {
+        proposal.highestRemovalFloor > proposal.highestAccepted ? nil : proposal.highestAccepted
     }
 
     /// Whether an accept carries the next ballot (the one-round-trip
@@ -747,14 +753,14 @@ public struct Proposer {
                     {
                         return .endRead(
                             ballot: proposal.unrecorded.isEmpty ? proposal.ballot : nil, value: proposal.current,
-                            acceptedAt: proposal.highestAccepted)
+                            acceptedAt: Self.parentBelowFloors(of: proposal))
                     }
                     // A prepare quorum that accepted nothing meets the accept
                     // quorum of every write chosen: none was, and the read
                     // returns nil (between 2F+1 and 2F+2 acceptors too, where
                     // the prepare quorum is no accept quorum), caching nothing.
                     if proposal.isRead && proposal.highestAccepted == .zero {
-                        return .endRead(ballot: nil, value: nil, acceptedAt: .zero)
+                        return .endRead(ballot: nil, value: nil, acceptedAt: nil)
                     }
                     // A write-back needs every promise of its quorum stored:
                     // one not stored lets an older accept be taken, and
@@ -776,7 +782,7 @@ public struct Proposer {
         /// A read's promises prove the value chosen (accepted at
         /// `acceptedAt`); `ballot`, if every promise was stored, may be
         /// cached.
-        case endRead(ballot: Ballot?, value: [UInt8]?, acceptedAt: Ballot)
+        case endRead(ballot: Ballot?, value: [UInt8]?, acceptedAt: Ballot?)
         /// A read must write the value back, and some of its promises were
         /// not stored: prepare again, at once, with stored ones.
         case prepareAgain
@@ -897,7 +903,7 @@ public struct Proposer {
     /// follows the read (read, then compare-and-set) takes one round trip.
     /// The read caches it whoever wrote the key last.
     private mutating func endReadAtPromises(
-        _ proposalID: UInt64, ballot: Ballot?, value: [UInt8]?, acceptedAt: Ballot, now: Instant,
+        _ proposalID: UInt64, ballot: Ballot?, value: [UInt8]?, acceptedAt: Ballot?, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) {
         counters.readsEndedAtPromises += 1

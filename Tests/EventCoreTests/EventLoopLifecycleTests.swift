@@ -91,6 +91,33 @@ struct EventLoopLifecycleTests {
         #expect(otherSawStopped.withLock { $0 } == true)
     }
 
+    @Test("shutdown handlers run once each, in the order added, without those removed before or by an earlier handler; one added by a handler runs too")
+    func shutdownHandlerOrder() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        let ran = Mutex<[Int]>([])
+        _ = try await loop.submit {
+            var hooks: [LoopHook] = []
+            for index in 0..<10_000 {
+                hooks.append(
+                    loop.addShutdownHandler {
+                        ran.withLock { $0.append(index) }
+                        // Handler 9,000 removes handler 9,001, and adds one.
+                        if index == 9_000 {
+                            loop.removeHandler(hooks[9_001])
+                            loop.addShutdownHandler { ran.withLock { $0.append(-1) } }
+                        }
+                    })
+            }
+            for index in stride(from: 1, to: 10_000, by: 3) where index != 9_001 { loop.removeHandler(hooks[index]) }
+            // An iteration-end hook's removal goes through the same call.
+            loop.removeHandler(loop.addIterationEndHandler {})
+        }
+        loop.shutdown()
+        let expected = (0..<10_000).filter { $0 % 3 != 1 && $0 != 9_001 } + [-1]
+        #expect(ran.withLock { $0 } == expected)
+    }
+
     @Test("a repeated shutdown never writes to the loop's closed (and reusable) descriptors")
     func noWriteAfterClose() throws {
         let loop = try EventLoop()

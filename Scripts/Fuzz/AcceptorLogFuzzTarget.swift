@@ -92,7 +92,8 @@ public func fuzzAcceptorLog(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         key: [0x6B],
         state: RegisterState(
             promised: Ballot(counter: 9, proposer: NodeID(9)), accepted: Ballot(counter: 9, proposer: NodeID(9)),
-            value: [1, 2, 3]))
+            value: [1, 2, 3], parent: Ballot(counter: 8, proposer: NodeID(9))))
+    // A register with a parent: an older log's sync rewrites it in format 6.
     store.apply(write)
     do throws(AcceptorStoreError) {
         try store.sync()

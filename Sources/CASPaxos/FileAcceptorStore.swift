@@ -241,11 +241,13 @@ public final class FileAcceptorStore: AcceptorStore {
         var parentSyncs = 0
         do throws(DurableFileError) {
             if opening == .new {
-                // The directories made on the way to the log are made
-                // durable before it is written to: each one's parent is
-                // synced (the log's own directory is, when ``load()``
-                // creates the log).
-                parentSyncs = try DurableFile.makeDirectoryDurably(DurableFile.directory(of: path), syncingItsParent: false)
+                // The log's directory, and every directory made on the way
+                // to it, are made durable before the log is written to:
+                // each one's parent is synced, the log's directory's own
+                // too (it may have been made just before, by someone else,
+                // as FileRaftStorage assumes). The log's directory is
+                // synced when ``load()`` creates the log.
+                parentSyncs = try DurableFile.makeDirectoryDurably(DurableFile.directory(of: path), syncingItsParent: true)
             }
             // A store compacting the log renames a new file over it, locked
             // first: one opened just before may get its lock only once it

@@ -190,9 +190,10 @@ public final class FileAcceptorStore: AcceptorStore {
         }
         return holdsParents ? max(version, 6) : version
     }
-    /// Whether a register with a parent was written to, or read from, the
-    /// log (not cleared when that register goes: scanning the registers at
-    /// every sync would cost more than keeping version 6).
+    /// Whether a register with a parent was applied since the store opened
+    /// (not cleared when that register goes: scanning the registers at
+    /// every sync would cost more than keeping version 6). A log read in
+    /// version 6 keeps it through ``logVersion``.
     private var holdsParents = false
     /// The oldest format version that can hold the records buffered since
     /// the last sync (a fence with a digest needs 5 even once a later
@@ -212,7 +213,8 @@ public final class FileAcceptorStore: AcceptorStore {
     ///
     /// A new store creates the log's directory and any missing parent
     /// (mode 0755, as Raft's `FileRaftStorage` does), and syncs the parent of
-    /// each directory it created; a restart creates no directory.
+    /// each directory it created and the log directory's own parent; a
+    /// restart creates no directory.
     ///
     /// - Parameter compactionThreshold: bytes, default 4 MiB.
     /// - Throws: ``AcceptorStoreError``: `.missingLog` if `opening` is
@@ -247,7 +249,7 @@ public final class FileAcceptorStore: AcceptorStore {
                 // too (it may have been made just before, by someone else,
                 // as FileRaftStorage assumes). The log's directory is
                 // synced when ``load()`` creates the log.
-                parentSyncs = try DurableFile.makeDirectoryDurably(DurableFile.directory(of: path), syncingItsParent: true)
+                parentSyncs = try DurableFile.makeDirectoryDurably(DurableFile.directory(of: path))
             }
             // A store compacting the log renames a new file over it, locked
             // first: one opened just before may get its lock only once it

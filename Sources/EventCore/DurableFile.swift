@@ -262,15 +262,15 @@ package final class DurableFile {
 
     /// Creates the directory `path` and any missing parent
     /// (``makeDirectory(_:)``), then syncs the parent of every directory it
-    /// created and, if `syncingItsParent`, `path`'s own parent (it may have
-    /// been created just before, by someone else), so that a power loss
-    /// cannot take a directory away once something in it was made durable.
-    /// Returns how many directories it synced.
+    /// created and `path`'s own parent (it may have been created just
+    /// before, by someone else), so that a power loss cannot take a
+    /// directory away once something in it was made durable. Returns how
+    /// many directories it synced.
     ///
     /// - Throws: ``DurableFileError`` for `mkdir` or `fsync`.
-    package static func makeDirectoryDurably(_ path: String, syncingItsParent: Bool) throws(DurableFileError) -> Int {
+    package static func makeDirectoryDurably(_ path: String) throws(DurableFileError) -> Int {
         let created = try makeDirectory(path)
-        let parents = Set(created.map(directory(of:)) + (syncingItsParent ? [directory(of: path)] : []))
+        let parents = Set(created.map(directory(of:)) + [directory(of: path)])
         for parent in parents { try synchronizeDirectory(parent) }
         return parents.count
     }

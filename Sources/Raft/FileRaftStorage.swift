@@ -224,7 +224,7 @@ public final class FileRaftStorage: RaftStorage {
                 // someone else), and so is the parent of every directory
                 // created on the way to it.
                 if options.sync {
-                    parentSyncs = try DurableFile.makeDirectoryDurably(directory, syncingItsParent: true)
+                    parentSyncs = try DurableFile.makeDirectoryDurably(directory)
                 } else {
                     try DurableFile.makeDirectory(directory)
                 }

@@ -1,7 +1,7 @@
 /// Why a proposal (or an administrative operation) did not complete.
 ///
-/// ``Code/conflict``, ``Code/noQuorum`` and ``Code/timeout`` are
-/// indeterminate: the change may or may not have taken effect (an
+/// ``Code/conflict``, ``Code/noQuorum``, ``Code/timeout`` and
+/// ``Code/cancelled`` are indeterminate: the change may or may not have taken effect (an
 /// acceptance may have reached a quorum whose answers were lost), so a
 /// caller that must know reads the key again. The other codes are
 /// definite: nothing was written.
@@ -62,6 +62,11 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// an acceptor that refused it for want of room may take a
         /// repeated copy once room frees).
         case registersFull
+        /// The task awaiting the proposal was cancelled (the `async` API on
+        /// a `LoopBound<CASPaxosNode>`): the wait ended, but the proposal
+        /// was not withdrawn, and runs on until it succeeds or its
+        /// deadline passes. Indeterminate.
+        case cancelled
     }
 
     /// What went wrong.
@@ -78,7 +83,7 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Whether the change may have taken effect anyway.
     public var isIndeterminate: Bool {
         switch code {
-        case .conflict, .noQuorum, .timeout: true
+        case .conflict, .noQuorum, .timeout, .cancelled: true
         case .tooLarge, .overloaded, .notAvailable, .invalidRequest, .staleConfiguration, .registersFull: false
         }
     }

@@ -277,7 +277,7 @@ final class RaftDemoCluster {
             clients[client].target = (clients[client].target + 1) % nodes.count
         case .proposalDropped:
             pause = .zero
-        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded:
+        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded, .cancelled:
             break  // a put is safe to repeat: the same key gets the same value
         }
         loop.schedule(at: loop.now + pause) { [weak self] in self?.send(client) }
@@ -292,6 +292,7 @@ final class RaftDemoCluster {
         case .proposalDropped: "proposalDropped"
         case .outcomeUnknown: "outcomeUnknown"
         case .stopped: "stopped"
+        case .cancelled: "cancelled"
         }
     }
 

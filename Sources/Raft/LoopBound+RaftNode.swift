@@ -11,17 +11,14 @@ extension LoopBound where Value == RaftNode {
     ///   group has no leader this node knows: wait for
     ///   ``RaftNode/leader`` and propose again); ``RaftError/stopped`` if
     ///   the node stops, or its loop has stopped or shuts down, before the
-    ///   outcome is known. Cancelling the task does not end the wait: a
-    ///   leader cut off from its group keeps the proposal pending until it
-    ///   learns what was committed (see ``RaftNode/propose(_:completion:)``),
-    ///   or until ``RaftNode/stop()``.
+    ///   outcome is known; ``RaftError/cancelled`` if the task is
+    ///   cancelled first: the wait ends, but the proposal goes on and may
+    ///   still commit (a leader cut off from its group keeps it pending
+    ///   until it learns what was committed, or until
+    ///   ``RaftNode/stop()``; see ``RaftNode/propose(_:completion:)``).
     public func propose(_ command: [UInt8]) async throws(RaftError) -> [UInt8] {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], RaftError>, Never>) in
-            let accepted = loop.execute {
-                self.value.propose(command) { continuation.resume(returning: $0) }
-            }
-            if !accepted { continuation.resume(returning: .failure(.stopped)) }
-        }
-        return try result.get()
+        try await awaitCompletion(stopped: .failure(.stopped), cancelled: { .failure(.cancelled) }) { node, completion in
+            node.propose(command, completion: completion)
+        }.get()
     }
 }

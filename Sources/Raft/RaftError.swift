@@ -22,6 +22,11 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The node was stopped (or its storage failed) before the proposal's
     /// outcome was known.
     case stopped
+    /// The task awaiting the proposal was cancelled (the `async`
+    /// ``EventCore/LoopBound/propose(_:)``): the wait ended, but the
+    /// proposal was not withdrawn and may still commit. Retry only what is
+    /// safe to apply twice.
+    case cancelled
 
     /// The case and its values, on one line.
     public var description: String {
@@ -33,6 +38,7 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         case .proposalDropped: "the proposal's entry was overwritten by another leader"
         case .outcomeUnknown: "whether the proposal committed is unknown (a snapshot replaced its entry, or its forward went unanswered)"
         case .stopped: "the Raft node was stopped"
+        case .cancelled: "the task awaiting the proposal was cancelled (it may still commit)"
         }
     }
 }

@@ -10,7 +10,7 @@ import UDPTransport
 @Suite("CASPaxos over real UDP")
 struct UDPTests {
     /// Proposes `change` again while it ends indeterminate (it must apply
-    /// at most once); throws any other failure.
+    /// at most once); throws any other failure, and a cancellation.
     static func proposeUntilKnown(
         _ proposer: LoopBound<CASPaxosNode>, key: [UInt8], _ change: @escaping CASPaxosChange
     ) async throws {
@@ -19,7 +19,7 @@ struct UDPTests {
                 _ = try await proposer.propose(key: key, change: change)
                 return
             } catch {
-                guard error.isIndeterminate else { throw error }
+                guard error.isIndeterminate, error.code != .cancelled else { throw error }
             }
         }
     }
@@ -204,15 +204,13 @@ struct UDPTests {
         }
     }
 
-    @Test("an async proposal waiting on acceptors that never answer ends when its loop shuts down", .timeLimit(.minutes(1)))
-    func shutdownEndsAsyncProposals() async throws {
-        let loop = try EventLoop()
-        try loop.start()
-        let proposer = try await loop.submit { () -> LoopBound<CASPaxosNode> in
+    /// A proposer whose acceptors nobody listens on, and whose proposals
+    /// wait an hour: no answer will ever come.
+    static func silentProposer(on loop: EventLoop) async throws -> LoopBound<CASPaxosNode> {
+        try await loop.submit { () -> LoopBound<CASPaxosNode> in
             var configuration = CASPaxosConfiguration()
             configuration.proposalTimeout = .seconds(3_600)
             configuration.attemptTimeout = .seconds(3_600)
-            // Acceptors nobody listens on: no answer will ever come.
             let silent = (1...3).map { Endpoint.loopbackV4(port: UInt16(9 + $0)) }
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
             return LoopBound(
@@ -221,20 +219,58 @@ struct UDPTests {
                     quorums: .majority(of: silent), acceptorStore: nil),
                 on: loop)
         }
-        async let outcome: Result<[UInt8]?, CASPaxosError> = {
+    }
+
+    /// Proposes on `proposer` in a task of its own, and waits until the
+    /// proposal is in flight.
+    static func proposalInFlight(on proposer: LoopBound<CASPaxosNode>) async throws -> Task<Result<[UInt8]?, CASPaxosError>, Never> {
+        let task = Task { () -> Result<[UInt8]?, CASPaxosError> in
             do throws(CASPaxosError) {
                 return .success(try await proposer.propose(key: [1], change: { _ in [1] }))
             } catch {
                 return .failure(error)
             }
-        }()
-        // Shut down once the proposal is in flight.
-        while try await loop.submit({ proposer.value.proposer?.pendingCount ?? 0 }) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        while try await pendingCount(of: proposer) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        return task
+    }
+
+    static func pendingCount(of proposer: LoopBound<CASPaxosNode>) async throws -> Int {
+        try await proposer.loop.submit { proposer.value.proposer?.pendingCount ?? 0 }
+    }
+
+    @Test("an async proposal waiting on acceptors that never answer ends when its loop shuts down", .timeLimit(.minutes(1)))
+    func shutdownEndsAsyncProposals() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        let proposer = try await Self.silentProposer(on: loop)
+        let outcome = try await Self.proposalInFlight(on: proposer)
         loop.shutdown()
-        guard case .failure(let error) = await outcome else {
+        guard case .failure(let error) = await outcome.value else {
             Issue.record("the proposal succeeded without acceptors")
             return
         }
         #expect(error.code == .notAvailable)
+    }
+
+    /// Before, cancelling the task did not end the wait: a caller with a
+    /// deadline of its own could not leave before the proposal's (an hour
+    /// here).
+    @Test("cancelling its task ends an async proposal's wait, as indeterminate; the proposal goes on", .timeLimit(.minutes(1)))
+    func cancellationEndsTheWait() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let proposer = try await Self.silentProposer(on: loop)
+        let outcome = try await Self.proposalInFlight(on: proposer)
+        outcome.cancel()
+        guard case .failure(let error) = await outcome.value else {
+            Issue.record("the proposal succeeded without acceptors")
+            return
+        }
+        #expect(error.code == .cancelled)
+        #expect(error.isIndeterminate)
+        #expect(try await Self.pendingCount(of: proposer) == 1)
+        try await loop.submit { proposer.value.stop() }
     }
 }

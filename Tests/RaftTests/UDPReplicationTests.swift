@@ -178,7 +178,8 @@ struct UDPReplicationTests {
         }
     }
 
-    @Test("async proposals from any task: committed at the leader and through a follower; .stopped when the loop shuts down first")
+    @Test("async proposals from any task: committed at the leader and through a follower; .cancelled when the task is; .stopped when the loop shuts down first",
+        .timeLimit(.minutes(1)))
     func asyncProposals() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -205,6 +206,19 @@ struct UDPReplicationTests {
                 group.value.nodes[index].stop()
             }
         }
+        // Its task cancelled, a proposal stops waiting (before, it waited
+        // on); the proposal itself stays pending, and may still commit.
+        let cancelled = Task { () -> Result<[UInt8], RaftError> in
+            do throws(RaftError) {
+                return .success(try await leader.propose(Array("cancelled".utf8)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 1 })
+        cancelled.cancel()
+        #expect(await cancelled.value == .failure(.cancelled))
+        #expect(try await loop.submit { leader.value.pendingProposalCount } == 1)
         // Awaited apart: were the node never stopped, the proposal would
         // wait forever, and the test must fail, not hang.
         let stranded = Mutex<Result<[UInt8], RaftError>?>(nil)
@@ -217,7 +231,7 @@ struct UDPReplicationTests {
             }
             stranded.withLock { $0 = result }
         }
-        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 1 })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 2 })
         loop.shutdown()
         for _ in 0..<1_000 where stranded.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
         #expect(stranded.withLock { $0 } == .failure(.stopped))

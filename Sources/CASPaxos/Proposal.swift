@@ -65,6 +65,11 @@ struct Proposal {
     /// since (a garbage collection of the key, or of any key, re-wrote it
     /// above this attempt's ballots) leaves nothing of the attempt to cache.
     var attemptAge: UInt64 = 0
+    /// The age the request of the phase in flight carries: the attempt's,
+    /// or, for an accept sent after a stale-age refusal aged the proposer
+    /// mid-prepare, the age it went out at. Its copies go out only while
+    /// the proposer is still at that age.
+    var requestAge: UInt64 = 0
     /// A maintenance proposal: the proposer's counter when its last prepare
     /// was refused for a ballot below a promise (0: none was), to tell how
     /// far the key's promise moves during a back-off (see ``Proposer``).

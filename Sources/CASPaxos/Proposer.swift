@@ -461,6 +461,7 @@ public struct Proposer {
         guard
             let (key, retired, isReadPrepare, isCollection) = proposals.update(proposalID, { proposal in
                 proposal.attemptAge = startAge
+                proposal.requestAge = startAge
                 proposal.ballot = ballot
                 proposal.tookCachedBallot = false
                 proposal.highestAccepted = .zero
@@ -538,13 +539,13 @@ public struct Proposer {
     /// ID and ballot, to the acceptors of its phase that have not answered
     /// it, and waits as long as the phase has run before the next copy
     /// (the waits double: a slow acceptor is not sent ever more copies).
-    /// Not if the proposer's age moved since the attempt began (a garbage
-    /// collection's invalidation): the copy would carry another.
+    /// Not if the proposer's age moved since the request went out (a
+    /// garbage collection's invalidation): the copy would carry another.
     private mutating func resend(_ proposal: Proposal, now: Instant, into effects: inout [CASPaxosEffect]) {
         let elapsed = Self.elapsed(since: proposal.attemptDeadline, attempt: timeouts.attempt, now: now)
         let resendAt = now.advanced(by: max(timeouts.resend, elapsed))
         proposals.update(proposal.id) { $0.resendAt = resendAt }
-        guard age == proposal.attemptAge else { return }
+        guard age == proposal.requestAge else { return }
         let isPreparing = proposal.phase == .preparing
         let unanswered = (isPreparing ? quorums.prepareAcceptors : quorums.acceptAcceptors).filter { endpoint in
             guard let position = acceptors.position(of: endpoint) else { return false }
@@ -623,8 +624,10 @@ public struct Proposer {
             ? newBallot() : nil
         let requestID = newRequestID()
         let times = phaseTimes(from: now)
+        let requestAge = age
         guard
             let (key, ballot, parent, previous, retired, rewritesTombstone) = proposals.update(proposalID, { proposal in
+                proposal.requestAge = requestAge
                 proposal.newValue = newValue
                 proposal.sentAccepts.append((proposal.ballot, (newValue, repeating.map(\.result) ?? newValue)))
                 let previous = proposal.lastAccept?.requestID

@@ -90,6 +90,52 @@ struct ResendTests {
         #expect(proposer.counters.requestsResent == 8)
     }
 
+    /// Before, the copies stopped: the check that the proposer's age had
+    /// not moved compared it with the age the attempt began at, which the
+    /// refusal had moved before the accept went out. The attempt then
+    /// waited out its timeout (100 ms) for an answer lost once.
+    @Test("an accept sent after a stale-age refusal aged the proposer mid-prepare is sent again, at that age")
+    func acceptAfterStaleAgeIsResent() throws {
+        var proposer = try Self.makeProposer(7)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
+        guard case .prepare(let requestID, _, let ballot, let age, _)? = Self.requests(effects).first?.message else {
+            Issue.record("no prepare: \(effects)")
+            return
+        }
+        effects.removeAll()
+        // The first acceptor requires age 1 (a collection aged this proposer
+        // while the prepare was on its way); the other two promise.
+        proposer.receive(.staleAge(requestID: requestID, minimumAge: age + 1), from: endpoints[0], now: now, into: &effects)
+        for endpoint in endpoints[1...] {
+            var acceptor = try Acceptor(configuration: CASPaxosConfiguration())
+            var replies: [CASPaxosEffect] = []
+            acceptor.receive(
+                .prepare(requestID: requestID, key: Self.key, ballot: ballot, age: age, version: .zero),
+                from: .loopbackV4(port: 100), into: &replies)
+            for case .send(let promise, _) in replies { proposer.receive(promise, from: endpoint, now: now, into: &effects) }
+        }
+        let accepts = Self.requests(effects).compactMap { Self.acceptAge(of: $0.message) }
+        #expect(accepts == [age + 1], "one accept, at the new age: \(effects)")
+        // No answer comes: the accept goes again.
+        effects.removeAll()
+        now = proposer.nextDeadline
+        proposer.tick(now: now, into: &effects)
+        let copies = Self.requests(effects).filter { Self.acceptAge(of: $0.message) == age + 1 }
+        #expect(copies.map(\.to) == [endpoints], "\(effects)")
+        #expect(proposer.counters.requestsResent == 3)
+    }
+
+    /// The age an accept carries (nil for any other message).
+    static func acceptAge(of message: CASPaxosMessage) -> UInt64? {
+        switch message {
+        case .accept(_, _, _, let age, _, _, _), .acceptWithParent(_, _, _, let age, _, _, _, _): age
+        default: nil
+        }
+    }
+
     @Test("on a slow link, the first copy waits twice the time phases take to reach their quorum")
     func resendWaitsForSlowAnswers() throws {
         var cluster = try Cluster()

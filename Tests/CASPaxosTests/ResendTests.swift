@@ -128,6 +128,47 @@ struct ResendTests {
         #expect(proposer.counters.requestsResent == 3)
     }
 
+    /// A retry's prepare at an age a stale-age refusal raised is sent
+    /// again too: the phase's request age is the retry's, not one left
+    /// from an earlier phase (nothing else checks that the prepare path
+    /// sets it).
+    @Test("a retry's prepare after stale-age refusals aged the proposer is sent again, at the new age")
+    func prepareAfterStaleAgeIsResent() throws {
+        var proposer = try Self.makeProposer(7)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
+        guard case .prepare(let requestID, _, _, let age, _)? = Self.requests(effects).first?.message else {
+            Issue.record("no prepare: \(effects)")
+            return
+        }
+        // Two acceptors of three require age 1: the attempt is abandoned.
+        effects.removeAll()
+        for endpoint in endpoints[..<2] {
+            proposer.receive(.staleAge(requestID: requestID, minimumAge: age + 1), from: endpoint, now: now, into: &effects)
+        }
+        #expect(proposer.counters.failedAttempts == 1)
+        // The back-off ends: a new prepare, at age 1.
+        now = proposer.nextDeadline
+        proposer.tick(now: now, into: &effects)
+        guard case .prepare(let retryID, _, _, let retryAge, _)? = Self.requests(effects).first?.message else {
+            Issue.record("no retry: \(effects)")
+            return
+        }
+        #expect(retryID != requestID && retryAge == age + 1)
+        // No answer comes: the prepare goes again, at age 1.
+        effects.removeAll()
+        now = proposer.nextDeadline
+        proposer.tick(now: now, into: &effects)
+        let copies = Self.requests(effects).filter { request in
+            guard case .prepare(retryID, _, _, age + 1, _) = request.message else { return false }
+            return true
+        }
+        #expect(copies.map(\.to) == [endpoints], "\(effects)")
+        #expect(proposer.counters.requestsResent == 3)
+    }
+
     /// The age an accept carries (nil for any other message).
     static func acceptAge(of message: CASPaxosMessage) -> UInt64? {
         switch message {

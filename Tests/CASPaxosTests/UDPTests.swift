@@ -246,8 +246,8 @@ struct UDPTests {
         let proposer = try await Self.silentProposer(on: loop)
         let outcome = try await Self.proposalInFlight(on: proposer)
         loop.shutdown()
-        guard case .failure(let error) = await outcome.value else {
-            Issue.record("the proposal succeeded without acceptors")
+        guard case .failure(let error)? = try await BoundedWait.value(of: outcome) else {
+            Issue.record("the proposal succeeded without acceptors, or its wait did not end")
             return
         }
         #expect(error.code == .notAvailable)
@@ -264,8 +264,8 @@ struct UDPTests {
         let proposer = try await Self.silentProposer(on: loop)
         let outcome = try await Self.proposalInFlight(on: proposer)
         outcome.cancel()
-        guard case .failure(let error) = await outcome.value else {
-            Issue.record("the proposal succeeded without acceptors")
+        guard case .failure(let error)? = try await BoundedWait.value(of: outcome) else {
+            Issue.record("the proposal succeeded without acceptors, or its wait did not end")
             return
         }
         #expect(error.code == .cancelled)

@@ -1,4 +1,5 @@
 import EventCore
+import TestSupport
 import Testing
 
 /// `LoopBound.awaitCompletion`: the wait behind the protocol modules'
@@ -24,11 +25,13 @@ struct LoopBoundCompletionTests {
         try loop.start()
         defer { loop.shutdown() }
         let bound = try await Self.boundOperation(on: loop)
-        let outcome = await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
-            operation.starts += 1
-            completion(7)
+        let waiter = Task {
+            await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
+                operation.starts += 1
+                completion(7)
+            }
         }
-        #expect(outcome == 7)
+        #expect(try await BoundedWait.value(of: waiter) == 7)
     }
 
     @Test("cancelling the task ends the wait; the operation's late outcome is dropped", .timeLimit(.minutes(1)))
@@ -47,7 +50,7 @@ struct LoopBoundCompletionTests {
         }
         for await _ in started { break }
         waiter.cancel()
-        #expect(await waiter.value == -2)
+        #expect(try await BoundedWait.value(of: waiter) == -2)
         // The outcome, once it comes, resumes nothing a second time (a
         // checked continuation would trap).
         let starts = try await loop.submit { () -> Int in
@@ -71,7 +74,7 @@ struct LoopBoundCompletionTests {
                 completion(7)
             }
         }
-        #expect(await waiter.value == -2)
+        #expect(try await BoundedWait.value(of: waiter) == -2)
         // Work queued before this submit has run by the time it returns.
         #expect(try await loop.submit { bound.value.starts } == 0)
     }
@@ -82,7 +85,7 @@ struct LoopBoundCompletionTests {
         try loop.start()
         let bound = try await Self.boundOperation(on: loop)
         loop.shutdown()
-        let outcome = await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { _, completion in completion(7) }
-        #expect(outcome == -1)
+        let waiter = Task { await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { _, completion in completion(7) } }
+        #expect(try await BoundedWait.value(of: waiter) == -1)
     }
 }

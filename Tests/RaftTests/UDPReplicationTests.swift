@@ -217,7 +217,7 @@ struct UDPReplicationTests {
         }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 1 })
         cancelled.cancel()
-        #expect(await cancelled.value == .failure(.cancelled))
+        #expect(try await BoundedWait.value(of: cancelled) == .failure(.cancelled))
         #expect(try await loop.submit { leader.value.pendingProposalCount } == 1)
         // Awaited apart: were the node never stopped, the proposal would
         // wait forever, and the test must fail, not hang.

@@ -25,7 +25,8 @@ extension LoopBound {
         let wait = CompletionWait<Outcome>()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                wait.arm(continuation, cancelled: cancelled)
+                // Cancelled since the check above: resumed, nothing started.
+                guard wait.arm(continuation, cancelled: cancelled) else { return }
                 let accepted = loop.execute {
                     start(self.value) { wait.finish($0) }
                 }
@@ -51,7 +52,9 @@ private final class CompletionWait<Outcome: Sendable>: Sendable {
 
     private let state = Mutex(State.waiting)
 
-    func arm(_ continuation: CheckedContinuation<Outcome, Never>, cancelled: () -> Outcome) {
+    /// Arms `continuation`; false (having resumed it with `cancelled()`)
+    /// if the task was cancelled first.
+    func arm(_ continuation: CheckedContinuation<Outcome, Never>, cancelled: () -> Outcome) -> Bool {
         let wasCancelled = state.withLock { state -> Bool in
             guard case .cancelled = state else {
                 state = .armed(continuation)
@@ -61,6 +64,7 @@ private final class CompletionWait<Outcome: Sendable>: Sendable {
             return true
         }
         if wasCancelled { continuation.resume(returning: cancelled()) }
+        return !wasCancelled
     }
 
     func finish(_ outcome: Outcome) {

@@ -67,8 +67,8 @@ struct Proposal {
     var attemptAge: UInt64 = 0
     /// The age the request of the phase in flight carries: the attempt's,
     /// or, for an accept sent after a stale-age refusal aged the proposer
-    /// mid-prepare, the age it went out at. Its copies go out only while
-    /// the proposer is still at that age.
+    /// mid-prepare, the age it went out at. Its copies carry it too: each
+    /// is the same message as the request.
     var requestAge: UInt64 = 0
     /// A maintenance proposal: the proposer's counter when its last prepare
     /// was refused for a ballot below a promise (0: none was), to tell how

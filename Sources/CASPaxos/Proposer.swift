@@ -475,16 +475,17 @@ public struct Proposer {
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.prepareAcceptors.count
         let prepare = prepareMessage(
-            requestID: requestID, key: key, ballot: ballot, isReadPrepare: isReadPrepare, isCollection: isCollection)
+            requestID: requestID, key: key, ballot: ballot, age: startAge, isReadPrepare: isReadPrepare,
+            isCollection: isCollection)
         effects.append(.sendToEach(prepare, quorums.prepareAcceptors))
     }
 
-    /// A prepare at `ballot`: a read's (``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``,
+    /// A prepare at `ballot` and `age`: a read's (``CASPaxosMessage/readPrepare(requestID:key:ballot:age:version:)``,
     /// while its promises need not be stored), a garbage collection's
     /// (``CASPaxosMessage/collectionPrepare(requestID:key:ballot:age:version:)``),
     /// or a plain one, each where the configuration enables it.
     private func prepareMessage(
-        requestID: UInt64, key: [UInt8], ballot: Ballot, isReadPrepare: Bool, isCollection: Bool
+        requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, isReadPrepare: Bool, isCollection: Bool
     ) -> CASPaxosMessage {
         let version = configurationVersion
         return if isReadPrepare && configuration.isReadPrepareEnabled {
@@ -496,14 +497,14 @@ public struct Proposer {
         }
     }
 
-    /// An accept of `value` (computed from `parent`'s) at `ballot` carrying
+    /// An accept of `value` (computed from `parent`'s) at `ballot` and `age`, carrying
     /// `nextBallot`, or a collection's re-write of a tombstone (an
     /// acceptor that holds no register for the key takes it without
     /// storing one), where the configuration enables it (and names the
     /// parent where it enables that).
     private func acceptMessage(
-        requestID: UInt64, key: [UInt8], ballot: Ballot, value: [UInt8]?, parent: Ballot?, nextBallot: Ballot?,
-        rewritesTombstone: Bool
+        requestID: UInt64, key: [UInt8], ballot: Ballot, age: UInt64, value: [UInt8]?, parent: Ballot?,
+        nextBallot: Ballot?, rewritesTombstone: Bool
     ) -> CASPaxosMessage {
         if rewritesTombstone && configuration.isTombstoneRewriteEnabled {
             return .rewriteTombstone(requestID: requestID, key: key, ballot: ballot, age: age, version: configurationVersion)
@@ -539,13 +540,14 @@ public struct Proposer {
     /// ID and ballot, to the acceptors of its phase that have not answered
     /// it, and waits as long as the phase has run before the next copy
     /// (the waits double: a slow acceptor is not sent ever more copies).
-    /// Not if the proposer's age moved since the request went out (a
-    /// garbage collection's invalidation): the copy would carry another.
+    /// A copy carries the age the request went out at: it is the same
+    /// message, as safe as a duplicate on the network, whatever aged the
+    /// proposer since (a stale-age refusal, a garbage collection's
+    /// invalidation).
     private mutating func resend(_ proposal: Proposal, now: Instant, into effects: inout [CASPaxosEffect]) {
         let elapsed = Self.elapsed(since: proposal.attemptDeadline, attempt: timeouts.attempt, now: now)
         let resendAt = now.advanced(by: max(timeouts.resend, elapsed))
         proposals.update(proposal.id) { $0.resendAt = resendAt }
-        guard age == proposal.requestAge else { return }
         let isPreparing = proposal.phase == .preparing
         let unanswered = (isPreparing ? quorums.prepareAcceptors : quorums.acceptAcceptors).filter { endpoint in
             guard let position = acceptors.position(of: endpoint) else { return false }
@@ -556,12 +558,12 @@ public struct Proposer {
         let message =
             isPreparing
             ? prepareMessage(
-                requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot,
+                requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, age: proposal.requestAge,
                 isReadPrepare: proposal.isRead && !proposal.needsStoredPromises,
                 isCollection: proposal.needsEveryAcceptor)
             : acceptMessage(
-                requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, value: proposal.newValue,
-                parent: Self.parent(of: proposal), nextBallot: proposal.nextBallot,
+                requestID: proposal.requestID, key: proposal.key, ballot: proposal.ballot, age: proposal.requestAge,
+                value: proposal.newValue, parent: Self.parent(of: proposal), nextBallot: proposal.nextBallot,
                 rewritesTombstone: proposal.acceptNeedsEveryAcceptor)
         effects.append(.sendToEach(message, unanswered))
     }
@@ -644,8 +646,8 @@ public struct Proposer {
         retire(retired, startedFor: proposalID, requestID)
         counters.requestsSent += quorums.acceptAcceptors.count
         let message = acceptMessage(
-            requestID: requestID, key: key, ballot: ballot, value: newValue, parent: parent, nextBallot: nextBallot,
-            rewritesTombstone: rewritesTombstone)
+            requestID: requestID, key: key, ballot: ballot, age: requestAge, value: newValue, parent: parent,
+            nextBallot: nextBallot, rewritesTombstone: rewritesTombstone)
         effects.append(.sendToEach(message, quorums.acceptAcceptors))
     }
 

@@ -169,6 +169,33 @@ struct ResendTests {
         #expect(proposer.counters.requestsResent == 3)
     }
 
+    /// Before, a stale-age refusal of one acceptor stopped the copies of
+    /// the prepare to the others (the proposer's age no longer matched
+    /// the request's), and a promise lost once cost the attempt's 100 ms.
+    @Test("a prepare one acceptor refused for its age is sent again to the silent ones, at the age it went out at")
+    func prepareCopiedAtItsAgeAfterStaleAge() throws {
+        var proposer = try Self.makeProposer(7)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
+        guard case .prepare(let requestID, _, let ballot, let age, _)? = Self.requests(effects).first?.message else {
+            Issue.record("no prepare: \(effects)")
+            return
+        }
+        effects.removeAll()
+        proposer.receive(.staleAge(requestID: requestID, minimumAge: age + 1), from: endpoints[0], now: now, into: &effects)
+        #expect(proposer.counters.failedAttempts == 0)
+        now = proposer.nextDeadline
+        proposer.tick(now: now, into: &effects)
+        let copies = Self.requests(effects).filter { request in
+            guard case .prepare(requestID, Self.key, ballot, age, _) = request.message else { return false }
+            return true
+        }
+        #expect(copies.map(\.to) == [Array(endpoints[1...])], "\(effects)")
+        #expect(proposer.counters.requestsResent == 2)
+    }
+
     /// The age an accept carries (nil for any other message).
     static func acceptAge(of message: CASPaxosMessage) -> UInt64? {
         switch message {

@@ -548,6 +548,9 @@ public struct Proposer {
         let elapsed = Self.elapsed(since: proposal.attemptDeadline, attempt: timeouts.attempt, now: now)
         let resendAt = now.advanced(by: max(timeouts.resend, elapsed))
         proposals.update(proposal.id) { $0.resendAt = resendAt }
+        // At the largest age a proposer sends nothing, not even a copy of
+        // an older request (``failedAtTheLargestAge(_:now:into:)``).
+        guard age < ProposerAge.maximumAge else { return }
         let isPreparing = proposal.phase == .preparing
         let unanswered = (isPreparing ? quorums.prepareAcceptors : quorums.acceptAcceptors).filter { endpoint in
             guard let position = acceptors.position(of: endpoint) else { return false }

@@ -96,16 +96,10 @@ struct ResendTests {
     /// waited out its timeout (100 ms) for an answer lost once.
     @Test("an accept sent after a stale-age refusal aged the proposer mid-prepare is sent again, at that age")
     func acceptAfterStaleAgeIsResent() throws {
-        var proposer = try Self.makeProposer(7)
-        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
         var now = Instant(nanoseconds: 1_000_000_000)
+        var (proposer, requestID, ballot, age) = try Self.proposerPreparing(at: now)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
         var effects: [CASPaxosEffect] = []
-        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
-        guard case .prepare(let requestID, _, let ballot, let age, _)? = Self.requests(effects).first?.message else {
-            Issue.record("no prepare: \(effects)")
-            return
-        }
-        effects.removeAll()
         // The first acceptor requires age 1 (a collection aged this proposer
         // while the prepare was on its way); the other two promise.
         proposer.receive(.staleAge(requestID: requestID, minimumAge: age + 1), from: endpoints[0], now: now, into: &effects)
@@ -134,17 +128,11 @@ struct ResendTests {
     /// sets it).
     @Test("a retry's prepare after stale-age refusals aged the proposer is sent again, at the new age")
     func prepareAfterStaleAgeIsResent() throws {
-        var proposer = try Self.makeProposer(7)
-        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
         var now = Instant(nanoseconds: 1_000_000_000)
+        var (proposer, requestID, _, age) = try Self.proposerPreparing(at: now)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
         var effects: [CASPaxosEffect] = []
-        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
-        guard case .prepare(let requestID, _, _, let age, _)? = Self.requests(effects).first?.message else {
-            Issue.record("no prepare: \(effects)")
-            return
-        }
         // Two acceptors of three require age 1: the attempt is abandoned.
-        effects.removeAll()
         for endpoint in endpoints[..<2] {
             proposer.receive(.staleAge(requestID: requestID, minimumAge: age + 1), from: endpoint, now: now, into: &effects)
         }
@@ -174,16 +162,10 @@ struct ResendTests {
     /// the request's), and a promise lost once cost the attempt's 100 ms.
     @Test("a prepare one acceptor refused for its age is sent again to the silent ones, at the age it went out at")
     func prepareCopiedAtItsAgeAfterStaleAge() throws {
-        var proposer = try Self.makeProposer(7)
-        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
         var now = Instant(nanoseconds: 1_000_000_000)
+        var (proposer, requestID, ballot, age) = try Self.proposerPreparing(at: now)
+        let endpoints = DuplicatedAcceptTests.acceptorEndpoints
         var effects: [CASPaxosEffect] = []
-        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: now, into: &effects)
-        guard case .prepare(let requestID, _, let ballot, let age, _)? = Self.requests(effects).first?.message else {
-            Issue.record("no prepare: \(effects)")
-            return
-        }
-        effects.removeAll()
         proposer.receive(.staleAge(requestID: requestID, minimumAge: age + 1), from: endpoints[0], now: now, into: &effects)
         #expect(proposer.counters.failedAttempts == 0)
         now = proposer.nextDeadline
@@ -194,6 +176,20 @@ struct ResendTests {
         }
         #expect(copies.map(\.to) == [Array(endpoints[1...])], "\(effects)")
         #expect(proposer.counters.requestsResent == 2)
+    }
+
+    /// Proposer 7 after it proposed a write of ``key`` at `now`, and the
+    /// request ID, ballot and age of the prepare it sent.
+    static func proposerPreparing(at now: Instant) throws -> (Proposer, UInt64, Ballot, UInt64) {
+        var proposer = try makeProposer(7)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: key, change: { _ in [1] }, now: now, into: &effects)
+        let prepare = try #require(
+            requests(effects).lazy.compactMap { request -> (UInt64, Ballot, UInt64)? in
+                guard case .prepare(let requestID, _, let ballot, let age, _) = request.message else { return nil }
+                return (requestID, ballot, age)
+            }.first, "no prepare: \(effects)")
+        return (proposer, prepare.0, prepare.1, prepare.2)
     }
 
     /// The age an accept carries (nil for any other message).

@@ -21,11 +21,12 @@ extension LoopBound {
         cancelled: @escaping @Sendable () -> Outcome,
         _ start: @escaping @Sendable (Value, @escaping @Sendable (Outcome) -> Void) -> Void
     ) async -> Outcome {
-        if Task.isCancelled { return cancelled() }
         let wait = CompletionWait<Outcome>()
+        // A task cancelled already runs the cancellation handler at once,
+        // before the operation: the wait is then resumed as it is armed,
+        // and nothing is started.
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                // Cancelled since the check above: resumed, nothing started.
                 guard wait.arm(continuation, cancelled: cancelled) else { return }
                 let accepted = loop.execute {
                     start(self.value) { wait.finish($0) }

@@ -1,5 +1,4 @@
 import EventCore
-import Synchronization
 import Raft
 import TestSupport
 import Testing
@@ -208,33 +207,28 @@ struct UDPReplicationTests {
         }
         // Its task cancelled, a proposal stops waiting (before, it waited
         // on); the proposal itself stays pending, and may still commit.
-        let cancelled = Task { () -> Result<[UInt8], RaftError> in
-            do throws(RaftError) {
-                return .success(try await leader.propose(Array("cancelled".utf8)))
-            } catch {
-                return .failure(error)
+        /// Proposes `command` at the leader in a task of its own, whose
+        /// value is the outcome.
+        func proposing(_ command: String) -> Task<Result<[UInt8], RaftError>, Never> {
+            Task {
+                do throws(RaftError) {
+                    return .success(try await leader.propose(Array(command.utf8)))
+                } catch {
+                    return .failure(error)
+                }
             }
         }
+        let cancelled = proposing("cancelled")
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 1 })
         cancelled.cancel()
         #expect(try await BoundedWait.value(of: cancelled) == .failure(.cancelled))
         #expect(try await loop.submit { leader.value.pendingProposalCount } == 1)
         // Awaited apart: were the node never stopped, the proposal would
         // wait forever, and the test must fail, not hang.
-        let stranded = Mutex<Result<[UInt8], RaftError>?>(nil)
-        Task {
-            let result: Result<[UInt8], RaftError>
-            do throws(RaftError) {
-                result = .success(try await leader.propose(Array("stranded".utf8)))
-            } catch {
-                result = .failure(error)
-            }
-            stranded.withLock { $0 = result }
-        }
+        let stranded = proposing("stranded")
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 2 })
         loop.shutdown()
-        for _ in 0..<1_000 where stranded.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(stranded.withLock { $0 } == .failure(.stopped))
+        #expect(try await BoundedWait.value(of: stranded) == .failure(.stopped))
         // After the shutdown, a proposal is refused at once.
         await #expect(throws: RaftError.stopped) { try await leader.propose([1]) }
     }

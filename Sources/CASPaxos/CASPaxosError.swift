@@ -1,9 +1,9 @@
 /// Why a proposal (or an administrative operation) did not complete.
 ///
 /// ``Code/conflict``, ``Code/noQuorum``, ``Code/timeout`` and
-/// ``Code/cancelled`` are indeterminate: the change may or may not have taken effect (an
-/// acceptance may have reached a quorum whose answers were lost), so a
-/// caller that must know reads the key again. The other codes are
+/// ``Code/cancelled`` are indeterminate: the change may or may not have
+/// taken effect (an acceptance may have reached a quorum whose answers
+/// were lost), so a caller that must know reads the key again. The other codes are
 /// definite: nothing was written.
 public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.

@@ -23,7 +23,7 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// outcome was known.
     case stopped
     /// The task awaiting the proposal was cancelled (the `async`
-    /// ``EventCore/LoopBound/propose(_:)``): the wait ended, but the
+    /// `LoopBound<RaftNode>.propose(_:)`): the wait ended, but the
     /// proposal was not withdrawn and may still commit. Retry only what is
     /// safe to apply twice.
     case cancelled

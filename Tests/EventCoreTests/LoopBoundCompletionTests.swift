@@ -1,3 +1,4 @@
+import Dispatch
 import EventCore
 import TestSupport
 import Testing
@@ -13,6 +14,8 @@ struct LoopBoundCompletionTests {
     final class Operation {
         var completion: (@Sendable (Int) -> Void)?
         var starts = 0
+        /// The handles `withdraw` was called with.
+        var withdrawn: [Int] = []
     }
 
     static func boundOperation(on loop: EventLoop) async throws -> LoopBound<Operation> {
@@ -87,5 +90,112 @@ struct LoopBoundCompletionTests {
         loop.shutdown()
         let waiter = Task { await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { _, completion in completion(7) } }
         #expect(try await BoundedWait.value(of: waiter) == -1)
+    }
+
+    // MARK: Withdrawing
+
+    /// Waits, withdrawing on cancellation: `start` keeps its completion and
+    /// returns handle 5; `withdraw` records its handle and, if
+    /// `withdraws`, ends the operation with -3.
+    static func withdrawableWait(
+        on bound: LoopBound<Operation>, withdraws: Bool, whileStarting: (@Sendable () -> Void)? = nil
+    ) -> Task<Int, Never> {
+        Task {
+            await bound.awaitCompletion(
+                stopped: -1, cancelled: { started in started ? -2 : -4 },
+                withdraw: { operation, handle in
+                    operation.withdrawn.append(handle)
+                    if withdraws { operation.completion?(-3) }
+                }
+            ) { operation, completion in
+                operation.starts += 1
+                operation.completion = completion
+                whileStarting?()
+                return 5
+            }
+        }
+    }
+
+    static func startedAndWithdrawn(_ bound: LoopBound<Operation>) async throws -> (starts: Int, withdrawn: [Int]) {
+        try await bound.loop.submit { (bound.value.starts, bound.value.withdrawn) }
+    }
+
+    @Test("cancelled after the start, the operation is withdrawn, and its completion gives the outcome", .timeLimit(.minutes(1)))
+    func withdrawnAfterTheStart() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let bound = try await Self.boundOperation(on: loop)
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let waiter = Self.withdrawableWait(on: bound, withdraws: true, whileStarting: { signal.yield() })
+        for await _ in started { break }
+        waiter.cancel()
+        #expect(try await BoundedWait.value(of: waiter) == -3)
+        let (starts, withdrawn) = try await Self.startedAndWithdrawn(bound)
+        #expect(starts == 1)
+        #expect(withdrawn == [5])
+    }
+
+    @Test("cancelled after the start, an operation that is not withdrawn ends the wait as cancelled after a start", .timeLimit(.minutes(1)))
+    func notWithdrawn() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let bound = try await Self.boundOperation(on: loop)
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let waiter = Self.withdrawableWait(on: bound, withdraws: false, whileStarting: { signal.yield() })
+        for await _ in started { break }
+        waiter.cancel()
+        #expect(try await BoundedWait.value(of: waiter) == -2)
+        // The late outcome resumes nothing a second time.
+        try await loop.submit { bound.value.completion?(7) }
+        #expect(try await Self.startedAndWithdrawn(bound).withdrawn == [5])
+    }
+
+    @Test("cancelled while the loop runs start, the operation is withdrawn as start returns", .timeLimit(.minutes(1)))
+    func cancelledWhileStarting() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let bound = try await Self.boundOperation(on: loop)
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let resume = DispatchSemaphore(value: 0)
+        // `start` holds the loop until the task has been cancelled (the
+        // cancellation handler runs within `cancel()`).
+        let waiter = Self.withdrawableWait(on: bound, withdraws: true) {
+            signal.yield()
+            resume.wait()
+        }
+        for await _ in started { break }
+        waiter.cancel()
+        resume.signal()
+        #expect(try await BoundedWait.value(of: waiter) == -3)
+        #expect(try await Self.startedAndWithdrawn(bound).withdrawn == [5])
+    }
+
+    @Test("cancelled before the loop runs start, nothing is started, and the wait ends as cancelled before a start", .timeLimit(.minutes(1)))
+    func cancelledBeforeTheStart() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let bound = try await Self.boundOperation(on: loop)
+        // The loop is held, so `start` waits in its queue.
+        let held = DispatchSemaphore(value: 0)
+        let resume = DispatchSemaphore(value: 0)
+        loop.execute {
+            held.signal()
+            resume.wait()
+        }
+        held.wait()
+        let waiter = Self.withdrawableWait(on: bound, withdraws: true)
+        // Time for the wait to arm and queue `start` (cancelled before
+        // that, it ends the same way, through the already-cancelled path).
+        try await Task.sleep(for: .milliseconds(20))
+        waiter.cancel()
+        #expect(try await BoundedWait.value(of: waiter) == -4)
+        resume.signal()
+        let (starts, withdrawn) = try await Self.startedAndWithdrawn(bound)
+        #expect(starts == 0)
+        #expect(withdrawn.isEmpty)
     }
 }

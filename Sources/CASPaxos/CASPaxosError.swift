@@ -63,10 +63,18 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// repeated copy once room frees).
         case registersFull
         /// The task awaiting the proposal was cancelled (the `async` API on
-        /// a `LoopBound<CASPaxosNode>`): the wait ended, but the proposal
-        /// was not withdrawn, and runs on until it succeeds or its
-        /// deadline passes. Indeterminate.
+        /// a `LoopBound<CASPaxosNode>`) after the proposal sent an accept:
+        /// the wait ended, but the proposal could not be withdrawn (the
+        /// accept may have been taken), and runs on until it succeeds or
+        /// its deadline passes. Indeterminate.
         case cancelled
+        /// The proposal was withdrawn before it could write anything:
+        /// ``Proposer/withdraw(_:now:into:)`` or
+        /// ``CASPaxosNode/withdraw(_:)`` took it back while it was queued,
+        /// backing off or preparing, with no accept sent; or the task
+        /// awaiting it (the `async` API) was cancelled then, or before it
+        /// started. Definite: nothing was written.
+        case withdrawn
     }
 
     /// What went wrong.
@@ -84,7 +92,8 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
     public var isIndeterminate: Bool {
         switch code {
         case .conflict, .noQuorum, .timeout, .cancelled: true
-        case .tooLarge, .overloaded, .notAvailable, .invalidRequest, .staleConfiguration, .registersFull: false
+        case .tooLarge, .overloaded, .notAvailable, .invalidRequest, .staleConfiguration, .registersFull, .withdrawn:
+            false
         }
     }
 

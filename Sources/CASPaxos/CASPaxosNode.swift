@@ -258,38 +258,73 @@ public final class CASPaxosNode {
     }
 
     /// Changes `key`'s value with `change` and calls `completion` on the
-    /// loop with the new value or the error.
+    /// loop with the new value or the error. Returns the proposal's ID, for
+    /// ``withdraw(_:)``; nil if it failed at once (`completion` has been
+    /// called).
     ///
     /// Errors: see ``CASPaxosError``; `.notAvailable` if the node is not a
     /// proposer or was stopped.
+    @discardableResult
     public func propose(
         key: [UInt8], change: @escaping CASPaxosChange,
         completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void
-    ) {
-        do throws(CASPaxosError) {
-            // Optional chaining mutates the proposer in place (no copy).
-            guard !isStopped, let id = try proposer?.propose(key: key, change: change, now: scheduler.now, into: &effects)
-            else { return completion(.failure(Self.notRunning)) }
-            proposalHandlers[id] = completion
-        } catch {
-            return completion(.failure(error))
+    ) -> UInt64? {
+        start(completion) { proposer, effects throws(CASPaxosError) in
+            try proposer.propose(key: key, change: change, now: scheduler.now, into: &effects)
         }
-        flush()
     }
 
     /// Reads `key` (a proposal with the identity change; see
     /// ``Proposer/read(key:now:into:)``) and calls `completion` on the loop
-    /// with the value or the error.
-    public func read(key: [UInt8], completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void) {
+    /// with the value or the error. Returns the proposal's ID, as
+    /// ``propose(key:change:completion:)`` does.
+    @discardableResult
+    public func read(key: [UInt8], completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void) -> UInt64? {
+        start(completion) { proposer, effects throws(CASPaxosError) in
+            try proposer.read(key: key, now: scheduler.now, into: &effects)
+        }
+    }
+
+    /// Starts a proposal with `propose` and keeps its completion; nil if
+    /// it failed at once, or the node is not a running proposer.
+    private func start(
+        _ completion: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void,
+        _ propose: (inout Proposer, inout [CASPaxosEffect]) throws(CASPaxosError) -> UInt64
+    ) -> UInt64? {
+        let id: UInt64
         do throws(CASPaxosError) {
-            guard !isStopped, let id = try proposer?.read(key: key, now: scheduler.now, into: &effects) else {
-                return completion(.failure(Self.notRunning))
+            guard !isStopped, proposer != nil else {
+                completion(.failure(Self.notRunning))
+                return nil
             }
-            proposalHandlers[id] = completion
+            // Force-unwrapped in place: the proposer is mutated where it
+            // is stored, not copied.
+            id = try propose(&proposer!, &effects)
         } catch {
-            return completion(.failure(error))
+            completion(.failure(error))
+            return nil
+        }
+        proposalHandlers[id] = completion
+        flush()
+        return id
+    }
+
+    /// Withdraws proposal `proposalID` (see
+    /// ``Proposer/withdraw(_:now:into:)``) if it has sent no accept: its
+    /// completion is called at once with
+    /// ``CASPaxosError/Code/withdrawn``, definite. Returns whether it was;
+    /// false for a proposal that sent an accept (it runs on), that has
+    /// ended, or an unknown ID.
+    ///
+    /// The `async` API withdraws a proposal this way when its task is
+    /// cancelled.
+    @discardableResult
+    public func withdraw(_ proposalID: UInt64) -> Bool {
+        guard !isStopped, proposer?.withdraw(proposalID, now: scheduler.now, into: &effects) == true else {
+            return false
         }
         flush()
+        return true
     }
 
     /// Deletes `key` (writes the empty value, a tombstone) and, once that

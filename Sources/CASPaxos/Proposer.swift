@@ -303,6 +303,29 @@ public struct Proposer {
         return proposalID
     }
 
+    /// Withdraws pending proposal `proposalID` (a write or a read) if
+    /// nothing it sent can have been written: it is queued behind others
+    /// on its key, backing off, or preparing, and no accept it sent may
+    /// have been taken. It then ends at once with
+    /// ``CASPaxosError/Code/withdrawn`` (definite), and the next proposal
+    /// queued on its key starts. Answers to its prepare that come later
+    /// are counted as stale replies.
+    ///
+    /// Returns false, changing nothing, for an unknown ID, a proposal that
+    /// sent an accept (it runs on until it succeeds or its deadline
+    /// passes: the accept may have been taken), or a garbage collection's
+    /// or membership change's own proposal.
+    @discardableResult
+    public mutating func withdraw(_ proposalID: UInt64, now: Instant, into effects: inout [CASPaxosEffect]) -> Bool {
+        guard let proposal = proposals[proposalID], proposal.sentAccepts.isEmpty, !proposal.isMaintenance else {
+            return false
+        }
+        let detail = "proposal \(proposalID) was withdrawn before it sent an accept"
+        counters.proposalsWithdrawn += 1
+        complete(proposalID, .failure(CASPaxosError(.withdrawn, detail: detail)), now: now, into: &effects)
+        return true
+    }
+
     /// Handles a message from `sender`.
     public mutating func receive(
         _ message: CASPaxosMessage, from sender: Endpoint, now: Instant, into effects: inout [CASPaxosEffect]

@@ -4,6 +4,9 @@ public struct ProposerCounters: Hashable, Sendable {
     public var proposalsSucceeded = 0
     /// Proposals that failed (any ``CASPaxosError``).
     public var proposalsFailed = 0
+    /// Of those, proposals withdrawn before they sent an accept
+    /// (``Proposer/withdraw(_:now:into:)``).
+    public var proposalsWithdrawn = 0
     /// Attempts started (a proposal's first and each retry).
     public var attempts = 0
     /// Attempts that skipped the prepare phase thanks to the cached ballot

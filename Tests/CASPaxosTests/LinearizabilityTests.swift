@@ -5,7 +5,7 @@ import Simulation
 import Testing
 
 /// Concurrent proposers on shared and disjoint keys under faults; the
-/// checker must find every history linearizable. 1,240 seeds in all, or
+/// checker must find every history linearizable. 1,440 seeds in all, or
 /// `CHORUS_CASPAXOS_SEED_SCALE` times as many (`Scripts/caspaxos-linearizability`).
 @Suite("CASPaxos is linearizable in the simulator")
 struct LinearizabilityTests {
@@ -77,6 +77,26 @@ struct LinearizabilityTests {
             cluster.network.run(for: .seconds(5))
             Self.expectLinearizable(cluster, seed: seed)
         }
+    }
+
+    /// Clients withdraw half their operations at random moments: those
+    /// withdrawn (queued, backing off or preparing) fail definitely, so
+    /// the checker holds them to having changed nothing; the others run
+    /// on. Three proposers on one key keep many queued and refused.
+    @Test("impatient clients withdraw proposals at random moments (200 seeds)")
+    func withdrawals() throws {
+        var withdrawn = 0
+        for seed in Self.seeds(6_001...6_200) {
+            let cluster = try SimulatedCASCluster(seed: seed, proposerCount: 3, link: Self.faultyLink)
+            cluster.startClients(
+                clientsPerProposer: 2, operations: 6, keys: [Array("shared".utf8)], thinkTime: .milliseconds(5),
+                impatience: .milliseconds(6))
+            cluster.network.run(for: .seconds(5))
+            Self.expectLinearizable(cluster, seed: seed)
+            withdrawn += cluster.proposers.reduce(0) { $0 + $1.counters.proposer.proposalsWithdrawn }
+        }
+        // About one operation in ten, across the runs.
+        #expect(withdrawn > 200, "withdrawn: \(withdrawn)")
     }
 
     @Test("acceptors crash and restart from their file stores, proposers with a new ID (50 seeds)")

@@ -173,21 +173,30 @@ final class SimulatedCASCluster {
     /// `operations` random operations on `keys` (plus a key of its own),
     /// pausing up to `thinkTime` between them. They are numbered from
     /// `firstClient` (a second batch must not reuse the first's numbers).
+    ///
+    /// With `impatience`, a client withdraws half its operations
+    /// (``CASPaxosNode/withdraw(_:)``) at a random moment up to
+    /// `impatience` after it made them; one that sent no accept by then
+    /// ends definitely, as never made.
     func startClients(
         clientsPerProposer: Int, operations: Int, keys: [[UInt8]], thinkTime: Duration = .milliseconds(20),
-        firstClient: Int = 0
+        impatience: Duration? = nil, firstClient: Int = 0
     ) {
         var client = firstClient
         for proposer in proposers.indices {
             for _ in 0..<clientsPerProposer {
                 let own: [UInt8] = Array("client-\(client)".utf8)
-                runClient(client, proposer: proposer, remaining: operations, keys: keys + [own], thinkTime: thinkTime)
+                runClient(
+                    client, proposer: proposer, remaining: operations, keys: keys + [own], thinkTime: thinkTime,
+                    impatience: impatience)
                 client += 1
             }
         }
     }
 
-    private func runClient(_ client: Int, proposer: Int, remaining: Int, keys: [[UInt8]], thinkTime: Duration) {
+    private func runClient(
+        _ client: Int, proposer: Int, remaining: Int, keys: [[UInt8]], thinkTime: Duration, impatience: Duration?
+    ) {
         guard remaining > 0 else { return }
         let pause = Duration.nanoseconds(Int64.random(in: 0...thinkTime.nanoseconds, using: &random))
         network.schedule(at: network.now + pause) { [unowned self] _ in
@@ -203,8 +212,14 @@ final class SimulatedCASCluster {
                     Bool.random(using: &self.random) ? nil : [UInt8(truncatingIfNeeded: Int.random(in: 0..<4, using: &self.random)), UInt8(truncatingIfNeeded: remaining + 1)]
                 operation = .compareAndSet(expected: expected, new: value)
             }
-            self.perform(operation, key: key, client: client, proposer: proposer) { _ in
-                self.runClient(client, proposer: proposer, remaining: remaining - 1, keys: keys, thinkTime: thinkTime)
+            let withdrawAfter = impatience.flatMap { impatience in
+                Bool.random(using: &self.random)
+                    ? Duration.nanoseconds(Int64.random(in: 0...impatience.nanoseconds, using: &self.random)) : nil
+            }
+            self.perform(operation, key: key, client: client, proposer: proposer, withdrawAfter: withdrawAfter) { _ in
+                self.runClient(
+                    client, proposer: proposer, remaining: remaining - 1, keys: keys, thinkTime: thinkTime,
+                    impatience: impatience)
             }
         }
     }
@@ -233,9 +248,11 @@ final class SimulatedCASCluster {
 
     /// Runs one recorded operation on `proposer` (the node at that index
     /// now, restarted or not); calls `then` with its result when it ends.
+    /// With `withdrawAfter`, withdraws it then (on that node: a restarted
+    /// proposer numbers its proposals afresh).
     func perform(
         _ operation: RegisterOperation<[UInt8]>, key: [UInt8], client: Int, proposer: Int,
-        then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void = { _ in }
+        withdrawAfter: Duration? = nil, then: @escaping (Result<[UInt8]?, CASPaxosError>) -> Void = { _ in }
     ) {
         let number = invoke(operation, key: key, client: client)
         let change: CASPaxosChange
@@ -248,10 +265,15 @@ final class SimulatedCASCluster {
             complete(number, with: result)
             then(result)
         }
-        if case .read = operation {
-            proposers[proposer].read(key: key, completion: completion)
-        } else {
-            proposers[proposer].propose(key: key, change: change, completion: completion)
+        let node = proposers[proposer]
+        let id =
+            if case .read = operation {
+                node.read(key: key, completion: completion)
+            } else {
+                node.propose(key: key, change: change, completion: completion)
+            }
+        if let withdrawAfter, let id {
+            network.schedule(at: network.now + withdrawAfter) { _ in node.withdraw(id) }
         }
     }
 

@@ -51,29 +51,38 @@ struct UDPTests {
         }
     }
 
+    /// Three acceptors (in-memory stores) and `count` proposers, each a
+    /// node of its own on 127.0.0.1.
+    static func cluster(
+        proposers count: Int, on loop: EventLoop
+    ) async throws -> (proposers: [LoopBound<CASPaxosNode>], acceptors: LoopBound<[CASPaxosNode]>) {
+        try await loop.submit { () -> ([LoopBound<CASPaxosNode>], LoopBound<[CASPaxosNode]>) in
+            var acceptors: [CASPaxosNode] = []
+            for _ in 0..<3 {
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                acceptors.append(
+                    try CASPaxosNode(
+                        transport: transport, scheduler: loop, quorums: nil, acceptorStore: InMemoryAcceptorStore()))
+            }
+            let quorums = AcceptorQuorums.majority(of: acceptors.map(\.transport.localEndpoint))
+            let proposers = try (0..<count).map { index in
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                return LoopBound(
+                    try CASPaxosNode(
+                        transport: transport, scheduler: loop, quorums: quorums, acceptorStore: nil,
+                        seed: UInt64(index + 1)),
+                    on: loop)
+            }
+            return (proposers, LoopBound(acceptors, on: loop))
+        }
+    }
+
     @Test("two proposers increment one counter through three acceptors")
     func counter() async throws {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
-        let (proposers, acceptors) = try await loop.submit { () -> ([LoopBound<CASPaxosNode>], LoopBound<[CASPaxosNode]>) in
-            var acceptorNodes: [CASPaxosNode] = []
-            for _ in 0..<3 {
-                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                acceptorNodes.append(
-                    try CASPaxosNode(
-                        transport: transport, scheduler: loop, quorums: nil, acceptorStore: InMemoryAcceptorStore()))
-            }
-            let quorums = AcceptorQuorums.majority(of: acceptorNodes.map(\.transport.localEndpoint))
-            var nodes: [LoopBound<CASPaxosNode>] = []
-            for index in 0..<2 {
-                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                let node = try CASPaxosNode(
-                    transport: transport, scheduler: loop, quorums: quorums, acceptorStore: nil, seed: UInt64(index + 1))
-                nodes.append(LoopBound(node, on: loop))
-            }
-            return (nodes, LoopBound(acceptorNodes, on: loop))
-        }
+        let (proposers, acceptors) = try await Self.cluster(proposers: 2, on: loop)
         try await Self.incrementConcurrently(through: proposers, times: 10)
         let value = try await proposers[0].read(key: Array("n".utf8))
         #expect(value == [20, 10, 10])
@@ -159,20 +168,8 @@ struct UDPTests {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
-        let (proposer, acceptors) = try await loop.submit { () -> (LoopBound<CASPaxosNode>, LoopBound<[CASPaxosNode]>) in
-            var acceptors: [CASPaxosNode] = []
-            for _ in 0..<3 {
-                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                acceptors.append(
-                    try CASPaxosNode(
-                        transport: transport, scheduler: loop, quorums: nil, acceptorStore: InMemoryAcceptorStore()))
-            }
-            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-            let node = try CASPaxosNode(
-                transport: transport, scheduler: loop, quorums: .majority(of: acceptors.map(\.transport.localEndpoint)),
-                acceptorStore: nil, seed: 3)
-            return (LoopBound(node, on: loop), LoopBound(acceptors, on: loop))
-        }
+        let (proposers, acceptors) = try await Self.cluster(proposers: 1, on: loop)
+        let proposer = proposers[0]
         let value = [UInt8](repeating: 0x5A, count: 100)
         let results = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Bool], Error>) in
             let accepted = loop.execute {
@@ -222,8 +219,10 @@ struct UDPTests {
     }
 
     /// Proposes on `proposer` in a task of its own, and waits until the
-    /// proposal is in flight.
-    static func proposalInFlight(on proposer: LoopBound<CASPaxosNode>) async throws -> Task<Result<[UInt8]?, CASPaxosError>, Never> {
+    /// proposal is pending there (`pending` proposals in all).
+    static func proposalInFlight(
+        on proposer: LoopBound<CASPaxosNode>, pending: Int = 1
+    ) async throws -> Task<Result<[UInt8]?, CASPaxosError>, Never> {
         let task = Task { () -> Result<[UInt8]?, CASPaxosError> in
             do throws(CASPaxosError) {
                 return .success(try await proposer.propose(key: [1], change: { _ in [1] }))
@@ -231,8 +230,18 @@ struct UDPTests {
                 return .failure(error)
             }
         }
-        while try await pendingCount(of: proposer) == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        while try await pendingCount(of: proposer) < pending { try await Task.sleep(for: .milliseconds(1)) }
         return task
+    }
+
+    /// The error `proposal` failed with; nil, recording an issue, if it
+    /// succeeded.
+    static func failure(of proposal: Task<Result<[UInt8]?, CASPaxosError>, Never>) async throws -> CASPaxosError? {
+        guard case .failure(let error)? = try await BoundedWait.value(of: proposal) else {
+            Issue.record("the proposal succeeded, or its wait did not end")
+            return nil
+        }
+        return error
     }
 
     static func pendingCount(of proposer: LoopBound<CASPaxosNode>) async throws -> Int {
@@ -246,30 +255,50 @@ struct UDPTests {
         let proposer = try await Self.silentProposer(on: loop)
         let outcome = try await Self.proposalInFlight(on: proposer)
         loop.shutdown()
-        guard case .failure(let error)? = try await BoundedWait.value(of: outcome) else {
-            Issue.record("the proposal succeeded without acceptors, or its wait did not end")
-            return
-        }
-        #expect(error.code == .notAvailable)
+        #expect(try await Self.failure(of: outcome)?.code == .notAvailable)
     }
 
     /// Before, cancelling the task did not end the wait: a caller with a
     /// deadline of its own could not leave before the proposal's (an hour
-    /// here).
-    @Test("cancelling its task ends an async proposal's wait, as indeterminate; the proposal goes on", .timeLimit(.minutes(1)))
-    func cancellationEndsTheWait() async throws {
+    /// here). A proposal that sent no accept is withdrawn: its change will
+    /// never be written.
+    @Test("cancelling its task withdraws an async proposal that sent no accept, queued or preparing: definite", .timeLimit(.minutes(1)))
+    func cancellationWithdraws() async throws {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
         let proposer = try await Self.silentProposer(on: loop)
-        let outcome = try await Self.proposalInFlight(on: proposer)
-        outcome.cancel()
-        guard case .failure(let error)? = try await BoundedWait.value(of: outcome) else {
-            Issue.record("the proposal succeeded without acceptors, or its wait did not end")
-            return
-        }
-        #expect(error.code == .cancelled)
-        #expect(error.isIndeterminate)
+        let preparing = try await Self.proposalInFlight(on: proposer)
+        let queued = try await Self.proposalInFlight(on: proposer, pending: 2)
+        queued.cancel()
+        let queuedError = try await Self.failure(of: queued)
+        #expect(queuedError?.code == .withdrawn)
+        #expect(queuedError?.isIndeterminate == false)
+        #expect(try await Self.pendingCount(of: proposer) == 1)
+        preparing.cancel()
+        #expect(try await Self.failure(of: preparing)?.code == .withdrawn)
+        #expect(try await Self.pendingCount(of: proposer) == 0)
+        try await loop.submit { proposer.value.stop() }
+    }
+
+    /// Its first write cached the key's ballot, so the second goes
+    /// straight to the accept phase, where the acceptors, stopped, leave
+    /// it.
+    @Test("cancelling its task ends an async proposal's wait after it sent an accept, as indeterminate; the proposal goes on", .timeLimit(.minutes(1)))
+    func cancellationAfterAnAccept() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let (proposers, acceptors) = try await Self.cluster(proposers: 1, on: loop)
+        let proposer = proposers[0]
+        #expect(try await proposer.propose(key: [1], change: { _ in [0] }) == [0])
+        try await loop.submit { for node in acceptors.value { node.stop() } }
+        let accepting = try await Self.proposalInFlight(on: proposer)
+        #expect(try await loop.submit { proposer.value.counters.proposer.oneRoundTripAttempts } == 1)
+        accepting.cancel()
+        let error = try await Self.failure(of: accepting)
+        #expect(error?.code == .cancelled)
+        #expect(error?.isIndeterminate == true)
         #expect(try await Self.pendingCount(of: proposer) == 1)
         try await loop.submit { proposer.value.stop() }
     }

@@ -566,7 +566,9 @@ public struct Proposer {
     /// A copy carries the age the request went out at: it is the same
     /// message, as safe as a duplicate on the network, whatever aged the
     /// proposer since (a stale-age refusal, a garbage collection's
-    /// invalidation).
+    /// invalidation). Its configuration version is the request's too: a
+    /// proposer that adopts a new configuration sends its attempts in
+    /// flight back to back-off (`adopt`), so none is copied across one.
     private mutating func resend(_ proposal: Proposal, now: Instant, into effects: inout [CASPaxosEffect]) {
         let elapsed = Self.elapsed(since: proposal.attemptDeadline, attempt: timeouts.attempt, now: now)
         let resendAt = now.advanced(by: max(timeouts.resend, elapsed))

@@ -108,6 +108,67 @@ struct WithdrawTests {
         #expect(try cluster.finish(second, on: &proposer, at: Self.endpoint, startingWith: effects)?.get() == [2])
     }
 
+    /// Proposer 7 writes (caching its next ballot), proposer 8 writes on
+    /// top, then proposer 7's stale one-round-trip accept goes to every
+    /// acceptor, each refusing it knowing it never took it.
+    @Test("backing off after an accept: withdrawn only once every acceptor proved the accept unwritten; a copy of it later changes nothing")
+    func backingOffAfterAnAccept() throws {
+        var cluster = try Cluster()
+        var proposers = [try DuplicatedAcceptTests.makeProposer(7), try DuplicatedAcceptTests.makeProposer(8)]
+        let endpoints = [Endpoint.loopbackV4(port: 100), .loopbackV4(port: 101)]
+        for (writer, expected) in [(0, [UInt8(1)]), (1, [2])] {
+            var effects: [CASPaxosEffect] = []
+            let id = try proposers[writer].propose(
+                key: Self.key, change: DuplicatedAcceptTests.increment, now: cluster.now, into: &effects)
+            #expect(try cluster.finish(id, on: &proposers[writer], at: endpoints[writer], startingWith: effects)?.get() == expected)
+        }
+        var proposer = proposers[0]
+        var accept: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.key, change: DuplicatedAcceptTests.increment, now: cluster.now, into: &accept)
+        #expect(proposer.counters.oneRoundTripAttempts == 1)
+        let refusals = cluster.deliver(accept, from: endpoints[0])
+        #expect(refusals.count == 3)
+        #expect(refusals.allSatisfy { if case .conflict(_, _, true) = $0.message { true } else { false } })
+
+        // Two refusals abandon the attempt: it backs off, but the third
+        // acceptor may still have taken the accept.
+        var effects: [CASPaxosEffect] = []
+        for (from, refusal) in refusals.prefix(2) { proposer.receive(refusal, from: from, now: cluster.now, into: &effects) }
+        guard case .backingOff? = proposer.proposals[id]?.phase else {
+            Issue.record("not backing off: \(String(describing: proposer.proposals[id]?.phase))")
+            return
+        }
+        #expect(proposer.mayHaveWritten(id))
+        #expect(!proposer.withdraw(id, now: cluster.now, into: &effects))
+        #expect(effects.isEmpty)
+
+        // The third refusal proves the accept written nowhere.
+        proposer.receive(refusals[2].message, from: refusals[2].from, now: cluster.now, into: &effects)
+        #expect(!proposer.mayHaveWritten(id))
+        #expect(proposer.withdraw(id, now: cluster.now, into: &effects))
+        Self.expectWithdrawn(id, in: effects)
+        #expect(proposer.pendingCount == 0)
+
+        // A copy of the accept, repeated by the network, is refused again.
+        _ = cluster.deliver(accept, from: endpoints[0])
+        #expect(cluster.values == [[2], [2], [2]])
+    }
+
+    @Test("a retry waiting for its last accept's missing answers is not withdrawn; nor once it writes afresh")
+    func awaitingLastAccept() throws {
+        var cluster = try Cluster()
+        var (proposer, id, effects, heldBack) = try DuplicatedAcceptTests.staleAcceptRetryBeforeLastRefusal(in: &cluster)
+        #expect(proposer.proposals[id]?.phase == .awaitingLastAccept)
+        #expect(!proposer.withdraw(id, now: cluster.now, into: &effects))
+        #expect(effects.isEmpty)
+        // The last refusal: the retry's accept goes out at once.
+        proposer.receive(heldBack.1, from: heldBack.0, now: cluster.now, into: &effects)
+        #expect(proposer.proposals[id]?.phase == .accepting)
+        #expect(!proposer.withdraw(id, now: cluster.now, into: &effects))
+        let result = cluster.finish(id, on: &proposer, at: .loopbackV4(port: 100), startingWith: effects)
+        #expect(try result?.get() == [3])
+    }
+
     @Test("a garbage collection's own proposal is not withdrawn, nor an unknown ID")
     func maintenanceAndUnknown() throws {
         let cluster = try Cluster()

@@ -82,6 +82,37 @@ struct LoopBoundCompletionTests {
         #expect(try await loop.submit { bound.value.starts } == 0)
     }
 
+    /// The plain form has nothing to withdraw: the cancellation handler
+    /// ends the wait itself, as it did before the withdrawing form, not
+    /// through a task on a loop that may be busy (an `fsync`, a long turn).
+    @Test("cancelled after the start, the plain form's wait ends at once, even while the loop is held", .timeLimit(.minutes(1)))
+    func cancelledWhileTheLoopIsHeld() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let bound = try await Self.boundOperation(on: loop)
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let waiter = Task {
+            await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
+                operation.completion = completion
+                signal.yield()
+            }
+        }
+        for await _ in started { break }
+        // `start` has returned once this turn's work is done.
+        try await loop.submit {}
+        let held = DispatchSemaphore(value: 0)
+        let resume = DispatchSemaphore(value: 0)
+        defer { resume.signal() }
+        loop.execute {
+            held.signal()
+            resume.wait()
+        }
+        held.wait()
+        waiter.cancel()
+        #expect(try await BoundedWait.value(of: waiter, within: .seconds(2)) == -2)
+    }
+
     @Test("a stopped loop gives the stopped outcome")
     func stoppedLoop() async throws {
         let loop = try EventLoop()

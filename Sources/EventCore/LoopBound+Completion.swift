@@ -23,7 +23,11 @@ extension LoopBound {
         cancelled: @escaping @Sendable () -> Outcome,
         _ start: @escaping @Sendable (Value, @escaping @Sendable (Outcome) -> Void) -> Void
     ) async -> Outcome {
-        await awaitCompletion(stopped: stopped(), cancelled: { _ in cancelled() }, withdraw: { (_: Value, _: Void) in }, start)
+        // Nothing to withdraw: a cancellation after the start ends the
+        // wait at once, on the cancelling thread, not through the loop.
+        await waitForCompletion(
+            stopped: stopped(), cancelled: { _ in cancelled() }, withdraw: nil as (@Sendable (Value, Void) -> Void)?,
+            start)
     }
 
     /// ``awaitCompletion(stopped:cancelled:_:)`` for an operation that can
@@ -43,6 +47,17 @@ extension LoopBound {
         withdraw: @escaping @Sendable (Value, Handle) -> Void,
         _ start: @escaping @Sendable (Value, @escaping @Sendable (Outcome) -> Void) -> Handle
     ) async -> Outcome {
+        await waitForCompletion(stopped: stopped(), cancelled: cancelled, withdraw: withdraw, start)
+    }
+
+    /// Both forms; with no `withdraw`, a cancellation ends the wait without
+    /// a trip through the loop.
+    private func waitForCompletion<Outcome: Sendable, Handle: Sendable>(
+        stopped: @autoclosure @escaping @Sendable () -> Outcome,
+        cancelled: @escaping @Sendable (_ started: Bool) -> Outcome,
+        withdraw: (@Sendable (Value, Handle) -> Void)?,
+        _ start: @escaping @Sendable (Value, @escaping @Sendable (Outcome) -> Void) -> Handle
+    ) async -> Outcome {
         let wait = CompletionWait<Outcome, Handle>()
         // A task cancelled already runs the cancellation handler at once,
         // before the operation: the wait is then resumed as it is armed,
@@ -55,13 +70,14 @@ extension LoopBound {
                     let handle = start(self.value) { wait.finish($0) }
                     guard wait.started(handle) else { return }
                     // Cancelled while `start` ran.
-                    withdraw(self.value, handle)
+                    withdraw?(self.value, handle)
                     wait.finish(cancelled(true))
                 }
                 if !accepted { wait.finish(stopped()) }
             }
         } onCancel: {
             guard let handle = wait.cancel(with: cancelled) else { return }
+            guard let withdraw else { return wait.finish(cancelled(true)) }
             let accepted = loop.execute {
                 withdraw(self.value, handle)
                 wait.finish(cancelled(true))

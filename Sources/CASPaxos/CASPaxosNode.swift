@@ -310,11 +310,13 @@ public final class CASPaxosNode {
     }
 
     /// Withdraws proposal `proposalID` (see
-    /// ``Proposer/withdraw(_:now:into:)``) if it has sent no accept: its
-    /// completion is called at once with
-    /// ``CASPaxosError/Code/withdrawn``, definite. Returns whether it was;
-    /// false for a proposal that sent an accept (it runs on), that has
-    /// ended, or an unknown ID.
+    /// ``Proposer/withdraw(_:now:into:)``) if no accept it sent may have
+    /// been taken: its completion is called with
+    /// ``CASPaxosError/Code/withdrawn``, definite, before this returns
+    /// (called from within another proposal's completion, once that
+    /// completion returns). Returns whether it was; false for a proposal
+    /// that sent an accept (it runs on), that has ended, an unknown ID,
+    /// or a stopped node.
     ///
     /// The `async` API withdraws a proposal this way when its task is
     /// cancelled.

@@ -38,7 +38,10 @@ extension LoopBound where Value == CASPaxosNode {
             stopped: .failure(CASPaxosError(.notAvailable, detail: "the event loop has stopped")),
             cancelled: { started in
                 started
-                    ? .failure(CASPaxosError(.cancelled, detail: "the awaiting task was cancelled after the proposal sent an accept"))
+                    ? .failure(
+                        CASPaxosError(
+                            .cancelled,
+                            detail: "the awaiting task was cancelled; the proposal was not withdrawn (an accept it sent may have been taken, or its loop stopped)"))
                     : .failure(CASPaxosError(.withdrawn, detail: "the awaiting task was cancelled before the proposal started"))
             },
             withdraw: { node, proposalID in

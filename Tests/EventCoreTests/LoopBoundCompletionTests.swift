@@ -160,6 +160,8 @@ struct LoopBoundCompletionTests {
         let (started, signal) = AsyncStream.makeStream(of: Void.self)
         let waiter = Self.withdrawableWait(on: bound, withdraws: true, whileStarting: { signal.yield() })
         for await _ in started { break }
+        // `start` has returned: the cancellation finds the operation running.
+        try await loop.submit {}
         waiter.cancel()
         #expect(try await BoundedWait.value(of: waiter) == -3)
         let (starts, withdrawn) = try await Self.startedAndWithdrawn(bound)
@@ -176,6 +178,8 @@ struct LoopBoundCompletionTests {
         let (started, signal) = AsyncStream.makeStream(of: Void.self)
         let waiter = Self.withdrawableWait(on: bound, withdraws: false, whileStarting: { signal.yield() })
         for await _ in started { break }
+        // `start` has returned: the cancellation finds the operation running.
+        try await loop.submit {}
         waiter.cancel()
         #expect(try await BoundedWait.value(of: waiter) == -2)
         // The late outcome resumes nothing a second time.

@@ -151,40 +151,26 @@ struct LoopBoundCompletionTests {
         try await bound.loop.submit { (bound.value.starts, bound.value.withdrawn) }
     }
 
-    @Test("cancelled after the start, the operation is withdrawn, and its completion gives the outcome", .timeLimit(.minutes(1)))
-    func withdrawnAfterTheStart() async throws {
+    /// Withdrawn, the operation's completion gives the outcome (-3); not,
+    /// the wait ends as cancelled after a start (-2), and the late outcome
+    /// resumes nothing a second time.
+    @Test("cancelled after the start, the operation is withdrawn, or the wait ends as cancelled after a start", .timeLimit(.minutes(1)), arguments: [true, false])
+    func cancelledAfterTheStart(withdraws: Bool) async throws {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
         let bound = try await Self.boundOperation(on: loop)
         let (started, signal) = AsyncStream.makeStream(of: Void.self)
-        let waiter = Self.withdrawableWait(on: bound, withdraws: true, whileStarting: { signal.yield() })
+        let waiter = Self.withdrawableWait(on: bound, withdraws: withdraws, whileStarting: { signal.yield() })
         for await _ in started { break }
         // `start` has returned: the cancellation finds the operation running.
         try await loop.submit {}
         waiter.cancel()
-        #expect(try await BoundedWait.value(of: waiter) == -3)
+        #expect(try await BoundedWait.value(of: waiter) == (withdraws ? -3 : -2))
+        try await loop.submit { bound.value.completion?(7) }
         let (starts, withdrawn) = try await Self.startedAndWithdrawn(bound)
         #expect(starts == 1)
         #expect(withdrawn == [5])
-    }
-
-    @Test("cancelled after the start, an operation that is not withdrawn ends the wait as cancelled after a start", .timeLimit(.minutes(1)))
-    func notWithdrawn() async throws {
-        let loop = try EventLoop()
-        try loop.start()
-        defer { loop.shutdown() }
-        let bound = try await Self.boundOperation(on: loop)
-        let (started, signal) = AsyncStream.makeStream(of: Void.self)
-        let waiter = Self.withdrawableWait(on: bound, withdraws: false, whileStarting: { signal.yield() })
-        for await _ in started { break }
-        // `start` has returned: the cancellation finds the operation running.
-        try await loop.submit {}
-        waiter.cancel()
-        #expect(try await BoundedWait.value(of: waiter) == -2)
-        // The late outcome resumes nothing a second time.
-        try await loop.submit { bound.value.completion?(7) }
-        #expect(try await Self.startedAndWithdrawn(bound).withdrawn == [5])
     }
 
     @Test("cancelled while the loop runs start, the operation is withdrawn as start returns", .timeLimit(.minutes(1)))

@@ -3,14 +3,19 @@
 // sanitizers) and the CChorusSystem C shim.
 //
 // The first byte of an input is a control byte: its low three bits pick the
-// sender, the rest how far the clock moves on first (0 to 310 ms, and 1 µs
-// more, so that time always moves and retained messages get ages of
-// fractions of a millisecond). The rest is decoded as a gossip frame body
-// and, framed afresh, as a whole datagram (which must decode to the same
-// message), and the whole input as a datagram too (its checksum rarely
-// matches); a decoded message must re-encode to bytes that decode to an
-// equal message. A body that begins with an unknown tag from 0xF0 up is
-// broadcast instead, the bytes after the tag its payload.
+// sender, the next four how far the clock moves on first (0 to 300 ms, and
+// 1 µs more, so that time always moves and retained messages get ages of
+// fractions of a millisecond). With its top bit clear, the rest is one
+// message's body; with it set, the rest is a sequence of messages, each a
+// control byte of its own (read the same way, its top bit unused), a length
+// byte and that many bytes of body (fewer at the end of the input), so that
+// one input can bring a node to a state and then poke it. Every body is
+// decoded as a gossip frame body and, framed afresh, as a whole datagram
+// (which must decode to the same message), and the whole input as a
+// datagram too (its checksum rarely matches); a decoded message must
+// re-encode to bytes that decode to an equal message. A body that begins
+// with an unknown tag from 0xF0 up is broadcast instead, the bytes after the
+// tag its payload.
 //
 // What decodes, if it fits a frame the node's driver (GossipNode) takes, goes
 // to two long-lived GossipInstances, one in Plumtree mode and one in push
@@ -31,7 +36,7 @@
 // The nodes are kept across inputs, as the SWIM target keeps its member:
 // their interesting states (full views, requests out, messages missing and
 // grafted, retention and de-duplication at their caps) take many messages to
-// reach, more than one input holds. A gossip node has no leave and keeps
+// reach, more than most inputs hold, even as sequences. A gossip node has no leave and keeps
 // retrying its seeds while it has no neighbour, so nothing wedges it; it
 // only ages, its caps reached and held. Both are therefore built anew every
 // `GossipHarness.rebuildInterval` inputs, with a new seed, so that the
@@ -265,6 +270,9 @@ extension GossipMessage {
 final class GossipHarness {
     /// Inputs after which the nodes are built anew.
     static let rebuildInterval = 4_096
+    /// The control byte's bit that makes the rest of the input a sequence
+    /// of messages.
+    static let sequenceFlag: UInt8 = 0x80
 
     private var nodes: [CheckedNode]
     private var now = Instant(nanoseconds: 1_000_000_000)
@@ -286,31 +294,39 @@ final class GossipHarness {
             builds += 1
             nodes = Self.build(seed: builds, now: now)
         }
-        now = now + .milliseconds(10 * Int(control >> 3)) + .microseconds(1)
-        let sender = GossipFuzzSetup.senders[Int(control & 7)]
-        let body = UnsafeRawBufferPointer(rebasing: data.dropFirst())
-        let messages = Self.messages(body: body, datagram: data)
-        let broadcast = body.first.flatMap { $0 >= GossipFuzzSetup.broadcastTag ? Array(body.dropFirst()) : nil }
-        for index in nodes.indices {
-            for message in messages { nodes[index].receive(message, from: sender, now: now) }
-            if let broadcast { nodes[index].broadcast(broadcast, now: now) }
-            nodes[index].tickIfDue(now: now)
+        if control & Self.sequenceFlag == 0 {
+            step(control, body: UnsafeRawBufferPointer(rebasing: data.dropFirst()))
+        } else {
+            var records = data.dropFirst()
+            while records.count >= 2 {
+                let bodyStart = records.startIndex + 2
+                let bodyEnd = min(bodyStart + Int(records[records.startIndex + 1]), records.endIndex)
+                step(records[records.startIndex], body: UnsafeRawBufferPointer(rebasing: records[bodyStart..<bodyEnd]))
+                records = records[bodyEnd...]
+            }
+        }
+        // The whole input as a datagram: it must decode to a message that
+        // survives a round trip, or not at all.
+        if let body = try? Frame.decodeBody(data, of: .gossip, limits: GossipFuzzSetup.limits) {
+            _ = Self.decode(body)
         }
     }
 
-    /// The messages a node's driver would take from the input: `body` if
-    /// it decodes and fits a frame, and `datagram` if it is a valid frame
-    /// whose body decodes.
-    private static func messages(body: UnsafeRawBufferPointer, datagram: UnsafeRawBufferPointer) -> [GossipMessage] {
-        var messages: [GossipMessage] = []
-        let message = decode(body)
-        if checkFramed(body, decodesTo: message), let message { messages.append(message) }
-        if let framed = try? Frame.decodeBody(datagram, of: .gossip, limits: GossipFuzzSetup.limits),
-            let message = decode(framed)
-        {
-            messages.append(message)
+    /// One message's turn: the clock moves, the body is decoded and, if it
+    /// fits a frame the node takes, fed to each node from the sender the
+    /// control byte picks (or broadcast, after an unknown tag from
+    /// ``GossipFuzzSetup/broadcastTag`` up), and each node is ticked if due.
+    private func step(_ control: UInt8, body: UnsafeRawBufferPointer) {
+        now = now + .milliseconds(20 * Int((control >> 3) & 0x0F)) + .microseconds(1)
+        let sender = GossipFuzzSetup.senders[Int(control & 7)]
+        let message = Self.decode(body)
+        let arrives = Self.checkFramed(body, decodesTo: message)
+        let broadcast = body.first.flatMap { $0 >= GossipFuzzSetup.broadcastTag ? Array(body.dropFirst()) : nil }
+        for index in nodes.indices {
+            if arrives, let message { nodes[index].receive(message, from: sender, now: now) }
+            if let broadcast { nodes[index].broadcast(broadcast, now: now) }
+            nodes[index].tickIfDue(now: now)
         }
-        return messages
     }
 
     /// The body decoded, re-encoded and decoded again (which must give the

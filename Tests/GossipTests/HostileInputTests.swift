@@ -162,6 +162,41 @@ struct HostileInputTests {
         #expect(copies.count == 2)
     }
 
+    /// A shuffle is answered with a sample of the passive view as large as
+    /// the shuffle's own: a shuffle of many IPv4 entries drew as many IPv6
+    /// ones, a frame longer than any peer takes (dropped as malformed),
+    /// sent to whatever origin the shuffle named. The gossip fuzz target
+    /// (Scripts/fuzz gossip) checks every message a node sends for this.
+    @Test("the answer to a shuffle with a large sample fits one message")
+    func largeShuffleAnswerFits() throws {
+        let configuration = GossipConfiguration()
+        var node = try GossipInstance(
+            id: NodeID(1), endpoint: try FailedPeerTests.peer(1), configuration: configuration, seed: 11, now: .zero)
+        var effects: [GossipEffect] = []
+        // A passive view full of IPv6 peers, from two answers that each fit
+        // a message.
+        let standby = try (1...configuration.passiveViewSize).map { try Endpoint(parsing: "[2001:db8::\($0)]:7000") }
+        for half in [standby[..<15], standby[15...]] {
+            node.receive(.shuffleReply(sample: Array(half)), from: try FailedPeerTests.peer(2), now: .zero, into: &effects)
+        }
+        #expect(node.passiveView.count == configuration.passiveViewSize)
+        // A shuffle of 64 IPv4 entries (a frame of 471 bytes) ending here.
+        let sample = try (0..<64).map { try Endpoint(parsing: "10.1.0.\($0):7000") }
+        node.receive(
+            .shuffle(origin: try Endpoint(parsing: "10.2.0.1:7000"), timeToLive: 0, sample: sample),
+            from: try FailedPeerTests.peer(3), now: .zero, into: &effects)
+        let answers = effects.compactMap { effect -> [Endpoint]? in
+            if case .send(.shuffleReply(let answer), _) = effect { answer } else { nil }
+        }
+        #expect(answers.count == 1)
+        #expect(answers.first.map { !$0.isEmpty && Set($0).isSubset(of: Set(standby)) } == true)
+        for case .send(let message, _) in effects {
+            var writer = WireWriter()
+            message.encodeFrame(into: &writer)
+            #expect(writer.count <= configuration.maximumMessageSize, "\(message)")
+        }
+    }
+
     @Test("a digest claiming billions of messages costs bounded work and one bounded pull")
     func hugeDigest() throws {
         let setup = try Setup(configuration: Self.configuration, seed: 0xD16E)

@@ -8,6 +8,21 @@ extension GossipInstance {
     /// The most endpoints taken from a received shuffle sample.
     static let maximumSampleSize = 64
 
+    /// The most endpoints a shuffle's answer holds: as many as fit one
+    /// message were every one an IPv6 endpoint (19 bytes, after the frame
+    /// header, the tag and the count, one byte for at most
+    /// ``maximumSampleSize``), and no more than ``maximumSampleSize``. An
+    /// answer is as large as the shuffle's sample, which a forged shuffle
+    /// makes as long as its message allows: of IPv4 endpoints (7 bytes),
+    /// it drew an answer of as many IPv6 ones, longer than any peer takes.
+    /// The answer to a shuffle as nodes send them is never cut:
+    /// ``GossipConfiguration/validate()`` makes the largest (its origin and
+    /// sample all IPv6 endpoints) fit one message, and the answer is
+    /// smaller.
+    var maximumShuffleAnswer: Int {
+        min(Self.maximumSampleSize, (configuration.maximumMessageSize - 13 - 1 - 1) / 19)
+    }
+
     // MARK: Joining
 
     /// Whether a join may go out: the node has no neighbour, no request of
@@ -323,7 +338,7 @@ extension GossipInstance {
             return
         }
         let answer = PartialView.sample(
-            view.passive, count: min(sample.count, Self.maximumSampleSize), excluding: [origin], using: &random)
+            view.passive, count: min(sample.count, maximumShuffleAnswer), excluding: [origin], using: &random)
         send(.shuffleReply(sample: answer), to: origin, now: now, into: &effects)
         integrate(sample)
     }

@@ -316,7 +316,9 @@ public final class CASPaxosNode {
     /// (called from within another proposal's completion, once that
     /// completion returns). Returns whether it was; false for a proposal
     /// that sent an accept (it runs on), that has ended, an unknown ID,
-    /// or a stopped node.
+    /// or a stopped node. An ID names a proposal of this node only: a
+    /// node made anew (a restart) numbers its proposals from 1 again, so
+    /// withdraw through the node that made the proposal.
     ///
     /// The `async` API withdraws a proposal this way when its task is
     /// cancelled.

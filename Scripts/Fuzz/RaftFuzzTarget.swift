@@ -1,0 +1,544 @@
+// libFuzzer entry point for Raft, compiled by Scripts/fuzz against the
+// WireCodec, EventCore and Raft modules (each built with the same
+// sanitizers) and the CChorusSystem C shim.
+//
+// An input is two control bytes (see `RaftFuzzControl`) and a body. The
+// body is decoded three ways: as a frame body, as a whole datagram (as
+// `RaftNode` receives one), and as the body of a freshly encoded Raft frame
+// (which must decode to what the first way gave); every decoded message
+// must re-encode to bytes that decode to an equal message.
+//
+// What decodes is stepped into one long-lived `RaftReplica` (replica 1 of a
+// five-member group, on an `InMemoryRaftStorage`) as if a peer sent it: the
+// group, receiver and sender are forged, and the term and indices are
+// either kept or moved next to the replica's own (so that short inputs
+// answer its votes, match its log and acknowledge its appends); the
+// message may also be stepped once from every peer, for a quorum. The
+// harness drives the replica as `RaftNode` does: it performs every ready
+// (restore, persist, send, apply, advance), snapshots and compacts every
+// few applied entries, proposes while the replica leads, and ticks it as
+// the input moves its clock. After each step it checks what the code
+// promises: no trap; term, commit index and applied entries never go back;
+// commit index within the log; one vote per term, made durable before it
+// is sent; an acknowledged entry durable before the acknowledgement
+// leaves; a leader's log append-only, committing entries of its own term;
+// the storage holding the replica's term, vote and last entry once the
+// readies are done; no deadline behind the clock after a tick; every
+// message the replica sends of its group, to a peer, and decoding to
+// itself from a frame.
+//
+// The replica is kept across inputs, as the CASPaxos target keeps its
+// roles: its deeper states (a leader with followers in every flow-control
+// state, a half-received snapshot) take many messages to reach. It is
+// restarted from its storage every `RaftHarness.restartInterval` inputs
+// (and when the second control byte is 0xFF), which must keep its term,
+// vote, log and commit index and re-apply the same entries, and started
+// afresh on empty storage every `RaftHarness.freshInterval` inputs or once
+// its log holds more than `RaftHarness.maximumHeldEntries` entries (so
+// that the fuzzer also sees young replicas, and memory stays bounded). A
+// crash that needs earlier inputs therefore reproduces from the corpus run
+// in order, not from its artifact alone. A broken expectation is a
+// `precondition` failure, a crash libFuzzer keeps.
+
+import EventCore
+import Raft
+import WireCodec
+
+/// The fixed setting of the harness: small limits, so that flow control,
+/// the uncommitted limit, snapshot chunking and the snapshot size limit
+/// are reached often.
+enum RaftFuzzSetup {
+    static let configuration: RaftConfiguration = {
+        var configuration = RaftConfiguration()
+        configuration.maximumInflightMessages = 4
+        configuration.maximumAppendBytes = 1_024
+        configuration.maximumInflightBytes = 2_048
+        configuration.maximumCommandSize = 48
+        configuration.maximumUncommittedBytes = 256
+        configuration.snapshotInterval = 8
+        configuration.entriesKeptAfterSnapshot = 2
+        configuration.snapshotChunkSize = 1_024
+        configuration.maximumSnapshotChunksInFlight = 2
+        configuration.maximumSnapshotSize = 4_096
+        return configuration
+    }()
+
+    static let group: UInt64 = 7
+    /// The replica under test.
+    static let id = NodeID(1)
+    /// Its peers (four: two bits of the control byte pick one).
+    static let peers = (2...5).map { NodeID(UInt64($0)) }
+    /// The limits `RaftNode` receives with.
+    static let limits = RaftMessage.decodingLimits
+    /// The sizes of the harness's state-machine snapshots, by turns: one
+    /// to four chunks, and one above ``configuration``'s
+    /// `maximumSnapshotSize` (which a leader withholds).
+    static let snapshotSizes = [100, 1_100, 2_100, 3_100, 5_000]
+}
+
+/// The two control bytes that open an input.
+struct RaftFuzzControl {
+    let first: UInt8
+    let second: UInt8
+
+    /// The peer the messages come from (bits 0-1 of the first byte).
+    var sender: NodeID { RaftFuzzSetup.peers[Int(first & 0x03)] }
+    /// Whether each message is stepped from every peer in turn (bit 2).
+    var fromEveryPeer: Bool { first & 0x04 != 0 }
+    /// How the messages are forged (bits 3-4): 0 keeps the decoded term
+    /// and indices (the receiver, sender and group are always forged), 1
+    /// and 2 move them next to the replica's, 3 keeps the message whole
+    /// (mostly dropped, for another group, receiver or sender).
+    var forging: RaftForging {
+        switch (first >> 3) & 0x03 {
+        case 0: .header
+        case 3: .none
+        default: .nearReplica
+        }
+    }
+    /// How far the clock moves before the tick (bits 5-7: 0 ... 210 ms).
+    var elapsed: Duration { .milliseconds(30 * Int(first >> 5)) }
+    /// Whether a leader proposes a command this turn (bit 6 of the second
+    /// byte), of ``proposalLength`` bytes (bits 0-5: 0 ... 63, so that
+    /// some are above the limit of 48).
+    var proposes: Bool { second & 0x40 != 0 }
+    var proposalLength: Int { Int(second & 0x3F) }
+    /// Whether the replica restarts from its storage first (0xFF).
+    var restarts: Bool { second == 0xFF }
+}
+
+/// How the harness turns a decoded message into one from a peer.
+enum RaftForging {
+    /// The message as decoded.
+    case none
+    /// The group, receiver and sender replaced.
+    case header
+    /// The header replaced and the term and indices moved next to the
+    /// replica's term and log.
+    case nearReplica
+}
+
+/// Decodes `bytes` every way a Raft driver might and checks that the
+/// decoders agree and every message survives a round trip; returns the
+/// messages that decoded (the body's, and the datagram's).
+func decodeChecked(_ bytes: UnsafeRawBufferPointer) -> [RaftMessage] {
+    let limits = RaftFuzzSetup.limits
+    var messages: [RaftMessage] = []
+    let message = decodeBody(bytes)
+    if let message { messages.append(message) }
+
+    // The input as a datagram (its checksum rarely matches).
+    if let body = try? Frame.decodeBody(bytes, of: .raft, limits: limits), let framed = decodeBody(body) {
+        messages.append(framed)
+    }
+
+    // The input as the body of a valid frame: it must arrive unchanged.
+    var writer = WireWriter()
+    do throws(WireError) {
+        try Frame.encode(protocol: .raft, limits: limits, into: &writer) { $0.writeRawBytes(bytes) }
+    } catch {
+        precondition(bytes.count + FrameHeader.size > limits.maximumFrameLength,
+                     "a frame of \(bytes.count) bytes refused: \(error)")
+        return messages
+    }
+    writer.withUnsafeBytes { frame in
+        let body: UnsafeRawBufferPointer
+        do throws(WireError) {
+            body = try Frame.decodeBody(frame, of: .raft, limits: limits)
+        } catch {
+            preconditionFailure("a freshly encoded frame did not decode: \(error)")
+        }
+        precondition(body.elementsEqual(bytes), "the frame changed its body")
+        let again = decodeBody(body)
+        precondition(again == message, "the same body decoded differently: \(String(describing: message)) vs \(String(describing: again))")
+    }
+    return messages
+}
+
+/// The message in `body`, or nil if it does not decode; checks that it
+/// round-trips.
+private func decodeBody(_ body: UnsafeRawBufferPointer) -> RaftMessage? {
+    guard let message = try? RaftMessage(decoding: body, limits: RaftFuzzSetup.limits) else { return nil }
+    var writer = WireWriter()
+    message.encode(to: &writer)
+    let again = writer.withUnsafeBytes { try? RaftMessage(decoding: $0, limits: RaftFuzzSetup.limits) }
+    precondition(again == message, "round trip changed the message: \(message) -> \(String(describing: again))")
+    return message
+}
+
+/// `base` moved by `raw` within `base - below ... base + above`, no lower
+/// than 0 and no higher than `RaftMessage.maximumTermOrIndex`.
+func near(_ base: UInt64, _ raw: UInt64, below: UInt64, above: UInt64) -> UInt64 {
+    let low = base > below ? base - below : 0
+    return min(low + raw % (below + above + 1), RaftMessage.maximumTermOrIndex)
+}
+
+extension RaftMessage {
+    /// This message as `sender` would send it to `replica` (see
+    /// ``RaftForging``); `storage` is the replica's (for the index of the
+    /// snapshot it sends as leader).
+    func forged(_ forging: RaftForging, from sender: NodeID, to replica: RaftReplica,
+                storage: InMemoryRaftStorage) -> RaftMessage {
+        guard forging != .none else { return self }
+        var message = self
+        message.group = replica.group
+        message.to = replica.id
+        message.from = sender
+        guard forging == .nearReplica else { return message }
+        let term = near(replica.term, self.term, below: 1, above: 2)
+        let last = replica.lastIndex
+        message.term = term
+        switch body {
+        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote):
+            message.body = .voteRequest(
+                lastLogIndex: near(last, lastLogIndex, below: 2, above: 2),
+                lastLogTerm: min(near(replica.lastTerm, lastLogTerm, below: 1, above: 1), term), isPreVote: isPreVote)
+        case .voteResponse:
+            break
+        case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
+            let previous = near(last, previousIndex, below: 6, above: 2)
+            // Even: the term the replica holds there (the check passes).
+            let previousTerm = previousTerm % 2 == 0 ? replica.term(at: previous) ?? 0 : min(previousTerm / 2, term)
+            var entryTerm = max(1, previousTerm)
+            var renumbered: [RaftEntry] = []
+            for (offset, entry) in entries.enumerated() {
+                entryTerm = min(max(entryTerm, near(term, entry.term, below: 1, above: 0)), term)
+                renumbered.append(RaftEntry(term: entryTerm, index: previous + 1 + UInt64(offset), kind: entry.kind,
+                                            command: entry.command))
+            }
+            message.body = .append(previousIndex: previous, previousTerm: previousTerm, entries: renumbered,
+                                   leaderCommit: near(last, leaderCommit, below: 4, above: 4))
+        case .appendResponse(.accepted(let matchIndex)):
+            message.body = .appendResponse(.accepted(matchIndex: near(last, matchIndex, below: 6, above: 1)))
+        case .appendResponse(.rejected(let rejectedIndex, let conflictTerm, let conflictIndex)):
+            message.body = .appendResponse(.rejected(
+                rejectedIndex: near(last, rejectedIndex, below: 6, above: 1),
+                conflictTerm: near(replica.lastTerm, conflictTerm, below: 2, above: 0),
+                conflictIndex: near(last, conflictIndex, below: 12, above: 0)))
+        case .heartbeat(let commitIndex):
+            message.body = .heartbeat(commitIndex: near(last, commitIndex, below: 4, above: 4))
+        case .heartbeatResponse:
+            break
+        case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
+            let index = max(1, near(last, snapshotIndex, below: 2, above: 6))
+            // Even: the term the replica holds there, if any.
+            let held = snapshotTerm % 2 == 0 ? replica.term(at: index) : nil
+            message.body = .snapshotChunk(
+                snapshotIndex: index, snapshotTerm: max(1, min(held ?? snapshotTerm, term)), totalSize: totalSize,
+                offset: offset, data: data)
+        case .snapshotProgress(let snapshotIndex, let receivedBytes, let outOfOrder):
+            message.body = .snapshotProgress(
+                snapshotIndex: near(storage.snapshot?.index ?? 0, snapshotIndex, below: 1, above: 1),
+                receivedBytes: receivedBytes, outOfOrder: outOfOrder)
+        case .snapshotRefused(let snapshotIndex, let maximumSize):
+            message.body = .snapshotRefused(
+                snapshotIndex: near(storage.snapshot?.index ?? 0, snapshotIndex, below: 1, above: 1),
+                maximumSize: maximumSize)
+        case .forwardedProposal, .forwardOutcome:
+            break
+        }
+        return message
+    }
+}
+
+/// What the harness knew of the replica before a step, for the checks of
+/// what must not go back.
+struct RaftObservation {
+    let role: RaftRole
+    let term: UInt64
+    let commitIndex: UInt64
+    let lastIndex: UInt64
+    let lastTerm: UInt64
+
+    init(_ replica: RaftReplica) {
+        role = replica.role
+        term = replica.term
+        commitIndex = replica.commitIndex
+        lastIndex = replica.lastIndex
+        lastTerm = replica.lastTerm
+    }
+}
+
+/// One replica kept across inputs, its storage, and the clock it runs on.
+final class RaftHarness {
+    static let restartInterval = 512
+    static let freshInterval = 4_096
+    /// Entries the storage may hold before the replica starts afresh.
+    static let maximumHeldEntries: UInt64 = 50_000
+    /// Readies one drain may take: more means the replica never settles.
+    static let maximumReadiesPerDrain = 64
+
+    private var storage = InMemoryRaftStorage()
+    private var replica: RaftReplica
+    private var now = Instant(nanoseconds: 1_000_000_000)
+    private var inputs = 0
+    private var starts: UInt64 = 1
+    /// The last index applied, as `RaftNode` tracks it (the storage's
+    /// snapshot's after a restart).
+    private var lastApplied: UInt64 = 0
+    /// The terms of the entries applied above the storage's snapshot: a
+    /// restart must apply the same again.
+    private var appliedTerms: [UInt64: UInt64] = [:]
+    /// The latest vote seen (the replica's own when it campaigns).
+    private var vote: (term: UInt64, candidate: NodeID)?
+    /// The highest term and commit index seen since the fresh start.
+    private var highestTerm: UInt64 = 0
+    private var highestCommit: UInt64 = 0
+
+    init() {
+        replica = Self.makeReplica(storage: storage, applied: 0, seed: 1, now: now)
+    }
+
+    private static func makeReplica(storage: InMemoryRaftStorage, applied: UInt64, seed: UInt64, now: Instant)
+        -> RaftReplica
+    {
+        do throws(ConfigurationError) {
+            return try RaftReplica(
+                id: RaftFuzzSetup.id, group: RaftFuzzSetup.group, peers: RaftFuzzSetup.peers, storage: storage,
+                configuration: RaftFuzzSetup.configuration, applied: applied, seed: seed, now: now)
+        } catch {
+            preconditionFailure("the harness's configuration is invalid: \(error)")
+        }
+    }
+
+    /// One input's turn.
+    func run(_ data: UnsafeRawBufferPointer) {
+        guard data.count >= 2 else { return }
+        inputs += 1
+        let control = RaftFuzzControl(first: data[0], second: data[1])
+        if inputs % Self.freshInterval == 0 || storage.lastIndex > storage.firstIndex + Self.maximumHeldEntries {
+            startAfresh()
+        } else if inputs % Self.restartInterval == 0 || control.restarts {
+            restart()
+        }
+        for message in decodeChecked(UnsafeRawBufferPointer(rebasing: data[2...])) {
+            let senders = control.fromEveryPeer ? RaftFuzzSetup.peers : [control.sender]
+            for sender in senders {
+                let before = RaftObservation(replica)
+                replica.step(message.forged(control.forging, from: sender, to: replica, storage: storage), now: now)
+                drain()
+                check(since: before)
+            }
+        }
+        if control.proposes && replica.role == .leader {
+            let before = RaftObservation(replica)
+            let command = [UInt8](repeating: UInt8(truncatingIfNeeded: inputs), count: control.proposalLength)
+            do throws(RaftError) {
+                try replica.propose(command)
+                precondition(command.count <= RaftFuzzSetup.configuration.maximumCommandSize,
+                             "a command of \(command.count) bytes proposed")
+            } catch {
+                switch error {
+                case .commandTooLarge, .uncommittedLimitExceeded: break
+                default: preconditionFailure("a leader refused a proposal: \(error)")
+                }
+            }
+            drain()
+            check(since: before)
+        }
+        now = now + control.elapsed
+        if replica.nextDeadline <= now {
+            let before = RaftObservation(replica)
+            replica.tick(now: now)
+            drain()
+            check(since: before)
+            precondition(replica.nextDeadline > now, "a deadline left behind the clock after a tick")
+        }
+    }
+
+    // MARK: Driving
+
+    /// Performs the replica's readies as `RaftNode` does, until it has none,
+    /// checking each.
+    private func drain() {
+        var readies = 0
+        while replica.hasReady {
+            readies += 1
+            precondition(readies <= Self.maximumReadiesPerDrain, "the replica keeps having readies")
+            let ready = replica.ready()
+            do {
+                if let snapshot = ready.snapshot { try install(snapshot, hardState: ready.hardState) }
+                if !ready.entries.isEmpty || ready.hardState != nil {
+                    if let first = ready.entries.first {
+                        precondition(first.index > lastApplied, "entry \(first.index) rewritten, \(lastApplied) applied")
+                    }
+                    try storage.persist(ready.entries, hardState: ready.hardState)
+                }
+            } catch {
+                preconditionFailure("the in-memory storage refused a ready: \(error)")
+            }
+            for message in ready.messages { check(sent: message) }
+            apply(ready.committedEntries)
+            replica.advance(ready)
+            snapshotIfDue()
+        }
+        let durable = storage.hardState
+        precondition(durable.term == replica.term && durable.votedFor == replica.votedFor,
+                     "the storage holds term \(durable.term) and vote \(String(describing: durable.votedFor)), the replica term \(replica.term) and vote \(String(describing: replica.votedFor))")
+        precondition(storage.term(at: replica.lastIndex) == replica.lastTerm,
+                     "the replica's last entry (\(replica.lastIndex), term \(replica.lastTerm)) is not durable")
+    }
+
+    /// `RaftNode`'s install: the new term and vote made durable, then the
+    /// snapshot saved (the harness's state machine is the applied index).
+    private func install(_ snapshot: RaftSnapshot, hardState: RaftHardState?) throws {
+        precondition(snapshot.index > lastApplied, "snapshot \(snapshot.index) at or below applied \(lastApplied)")
+        let durable = storage.hardState
+        if let hardState, hardState.term != durable.term || hardState.votedFor != durable.votedFor {
+            try storage.persist(
+                [], hardState: RaftHardState(term: hardState.term, votedFor: hardState.votedFor,
+                                             commitIndex: durable.commitIndex))
+        }
+        try storage.saveSnapshot(snapshot)
+        lastApplied = snapshot.index
+        appliedTerms = appliedTerms.filter { $0.key > snapshot.index }
+    }
+
+    /// Applies committed entries: they follow the last applied one, are
+    /// committed and durable, and match what was applied before a restart.
+    private func apply(_ entries: [RaftEntry]) {
+        for entry in entries {
+            precondition(entry.index == lastApplied + 1, "entry \(entry.index) applied after \(lastApplied)")
+            precondition(entry.index <= replica.commitIndex, "entry \(entry.index) applied above the commit index")
+            precondition(storage.term(at: entry.index) == entry.term, "entry \(entry.index) applied before it is durable")
+            if let term = appliedTerms[entry.index] {
+                precondition(term == entry.term, "entry \(entry.index) applied with term \(entry.term), before \(term)")
+            }
+            appliedTerms[entry.index] = entry.term
+            lastApplied = entry.index
+        }
+    }
+
+    /// `RaftNode`'s snapshot every `snapshotInterval` applied entries, and
+    /// the compaction behind it.
+    private func snapshotIfDue() {
+        let configuration = RaftFuzzSetup.configuration
+        let snapshotIndex = storage.snapshot?.index ?? 0
+        let applied = replica.appliedIndex
+        guard applied >= snapshotIndex + UInt64(configuration.snapshotInterval), let term = replica.term(at: applied)
+        else { return }
+        let size = RaftFuzzSetup.snapshotSizes[Int(applied % UInt64(RaftFuzzSetup.snapshotSizes.count))]
+        let data = [UInt8](repeating: UInt8(truncatingIfNeeded: applied), count: size)
+        do {
+            try storage.saveSnapshot(RaftSnapshot(index: applied, term: term, data: data))
+            let kept = UInt64(configuration.entriesKeptAfterSnapshot)
+            if applied > kept { try storage.compact(through: applied - kept) }
+        } catch {
+            preconditionFailure("the in-memory storage refused a snapshot at \(applied): \(error)")
+        }
+        appliedTerms = appliedTerms.filter { $0.key > applied }
+    }
+
+    /// Restarts the replica from its storage, as a crash would: it must
+    /// come back with its term, vote, log and commit index, and re-apply
+    /// the entries above the snapshot (checked against the earlier
+    /// applies as they come).
+    private func restart() {
+        let before = replica
+        starts += 1
+        lastApplied = storage.snapshot?.index ?? 0
+        replica = Self.makeReplica(storage: storage, applied: lastApplied, seed: starts, now: now)
+        precondition(replica.term == before.term && replica.votedFor == before.votedFor,
+                     "a restart lost the term or vote")
+        precondition(replica.term(at: before.lastIndex) == before.lastTerm, "a restart lost the last entry")
+        precondition(replica.commitIndex == before.commitIndex,
+                     "a restart moved the commit index from \(before.commitIndex) to \(replica.commitIndex)")
+        drain()
+    }
+
+    /// Starts a new replica on empty storage.
+    private func startAfresh() {
+        starts += 1
+        storage = InMemoryRaftStorage()
+        replica = Self.makeReplica(storage: storage, applied: 0, seed: starts, now: now)
+        lastApplied = 0
+        appliedTerms = [:]
+        vote = nil
+        highestTerm = 0
+        highestCommit = 0
+    }
+
+    // MARK: Checks
+
+    /// Checks the replica after a step, a proposal or a tick (and the
+    /// readies it caused) against what it was before.
+    private func check(since before: RaftObservation) {
+        precondition(replica.term >= highestTerm, "the term went back from \(highestTerm) to \(replica.term)")
+        precondition(replica.commitIndex >= highestCommit,
+                     "the commit index went back from \(highestCommit) to \(replica.commitIndex)")
+        highestTerm = replica.term
+        highestCommit = replica.commitIndex
+        precondition(replica.commitIndex <= replica.lastIndex,
+                     "commit index \(replica.commitIndex) above the last index \(replica.lastIndex)")
+        precondition(replica.appliedIndex <= replica.commitIndex, "applied above the commit index")
+        if let candidate = replica.votedFor {
+            if let vote, vote.term == replica.term {
+                precondition(vote.candidate == candidate, "two votes in term \(vote.term)")
+            }
+            vote = (replica.term, candidate)
+        }
+        switch replica.role {
+        case .leader:
+            precondition(replica.leader == replica.id && replica.votedFor == replica.id,
+                         "a leader that did not vote for itself")
+        case .preCandidate, .candidate:
+            precondition(replica.leader == nil, "a candidate that knows a leader")
+        case .follower:
+            precondition(replica.leader.map(RaftFuzzSetup.peers.contains) ?? true, "a follower of itself")
+        }
+        guard before.role == .leader, replica.role == .leader, before.term == replica.term else { return }
+        // Leader append-only (§5.3), and commitment of its own term's
+        // entries only (§5.4.2).
+        precondition(replica.lastIndex >= before.lastIndex && replica.term(at: before.lastIndex) == before.lastTerm,
+                     "a leader changed its log")
+        if replica.commitIndex > before.commitIndex {
+            precondition(replica.term(at: replica.commitIndex) == replica.term,
+                         "a leader committed an entry of an earlier term by counting")
+        }
+    }
+
+    /// A message in a ready, after the ready's writes: of the group, from
+    /// the replica to a peer, decoding from a frame to itself; a granted
+    /// vote and an acknowledgement promise only what is durable.
+    private func check(sent message: RaftMessage) {
+        precondition(message.group == RaftFuzzSetup.group && message.from == RaftFuzzSetup.id
+                     && RaftFuzzSetup.peers.contains(message.to), "a message misaddressed: \(message)")
+        var writer = WireWriter()
+        do throws(WireError) {
+            try message.encodeFrame(into: &writer, limits: RaftFuzzSetup.limits)
+        } catch {
+            preconditionFailure("a message the replica sent does not encode: \(error): \(message)")
+        }
+        writer.withUnsafeBytes { frame in
+            let decoded = Result { () throws(WireError) in
+                try RaftMessage(decoding: try Frame.decodeBody(frame, of: .raft, limits: RaftFuzzSetup.limits),
+                                limits: RaftFuzzSetup.limits)
+            }
+            guard case .success(let again) = decoded, again == message else {
+                preconditionFailure("a message the replica sent decodes as \(decoded): \(message)")
+            }
+        }
+        switch message.body {
+        case .voteResponse(granted: true, isPreVote: false):
+            let durable = storage.hardState
+            precondition(durable.term == message.term && durable.votedFor == message.to,
+                         "a vote for \(message.to) in term \(message.term) sent before it was durable")
+        case .appendResponse(.accepted(let matchIndex)):
+            precondition(matchIndex <= storage.snapshot?.index ?? 0
+                         || (matchIndex <= storage.lastIndex && storage.term(at: matchIndex) == replica.term(at: matchIndex)),
+                         "entries through \(matchIndex) acknowledged before they were durable")
+        default:
+            break
+        }
+    }
+}
+
+/// The harness, kept across inputs (libFuzzer calls the entry point from
+/// one thread).
+nonisolated(unsafe) private let harness = RaftHarness()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzRaft(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    harness.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}

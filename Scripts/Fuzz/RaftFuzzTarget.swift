@@ -2,7 +2,7 @@
 // WireCodec, EventCore and Raft modules (each built with the same
 // sanitizers) and the CChorusSystem C shim.
 //
-// An input is two control bytes (see `RaftFuzzControl`) and a body. The
+// An input is three control bytes (see `RaftFuzzControl`) and a body. The
 // body is decoded three ways: as a frame body, as a whole datagram (as
 // `RaftNode` receives one), and as the body of a freshly encoded Raft frame
 // (which must decode to what the first way gave); every decoded message
@@ -13,11 +13,14 @@
 // group, receiver and sender are forged, and the term and indices are
 // either kept or moved next to the replica's own (so that short inputs
 // answer its votes, match its log and acknowledge its appends); the
-// message may also be stepped once from every peer, for a quorum. The
-// harness drives the replica as `RaftNode` does: it performs every ready
-// (restore, persist, send, apply, advance), snapshots and compacts every
-// few applied entries, proposes while the replica leads, and ticks it as
-// the input moves its clock. After each step it checks what the code
+// message may also be stepped once from every peer, for a quorum. Some
+// peers, as many as the input says, answer what the replica sends, as
+// followers that agree or refuse (`RaftHarness.reply(to:refusing:)`), so
+// that it wins elections, commits, and sends snapshots. The harness drives
+// the replica as `RaftNode` does: it performs every ready (restore,
+// persist, send, apply, advance), snapshots and compacts every few applied
+// entries, proposes while the replica leads, and ticks it as the input
+// moves its clock. After each step it checks what the code
 // promises: no trap; term, commit index and applied entries never go back;
 // commit index within the log; one vote per term, made durable before it
 // is sent; an acknowledged entry durable before the acknowledgement
@@ -31,7 +34,7 @@
 // roles: its deeper states (a leader with followers in every flow-control
 // state, a half-received snapshot) take many messages to reach. It is
 // restarted from its storage every `RaftHarness.restartInterval` inputs
-// (and when the second control byte is 0xFF), which must keep its term,
+// (and when the third control byte is 0xFF), which must keep its term,
 // vote, log and commit index and re-apply the same entries, and started
 // afresh on empty storage every `RaftHarness.freshInterval` inputs or once
 // its log holds more than `RaftHarness.maximumHeldEntries` entries (so
@@ -66,7 +69,7 @@ enum RaftFuzzSetup {
     static let group: UInt64 = 7
     /// The replica under test.
     static let id = NodeID(1)
-    /// Its peers (four: two bits of the control byte pick one).
+    /// Its peers (four: two bits of the first control byte pick one).
     static let peers = (2...5).map { NodeID(UInt64($0)) }
     /// The limits `RaftNode` receives with.
     static let limits = RaftMessage.decodingLimits
@@ -76,25 +79,25 @@ enum RaftFuzzSetup {
     static let snapshotSizes = [100, 1_100, 2_100, 3_100, 5_000]
 }
 
-/// The two control bytes that open an input.
+/// The three control bytes that open an input.
 struct RaftFuzzControl {
     let first: UInt8
     let second: UInt8
+    let third: UInt8
 
     /// The peer the messages come from (bits 0-1 of the first byte).
     var sender: NodeID { RaftFuzzSetup.peers[Int(first & 0x03)] }
     /// Whether each message is stepped from every peer in turn (bit 2).
     var fromEveryPeer: Bool { first & 0x04 != 0 }
-    /// How the messages are forged (bits 3-4): 0 keeps the decoded term
-    /// and indices (the receiver, sender and group are always forged), 1
-    /// and 2 move them next to the replica's, 3 keeps the message whole
-    /// (mostly dropped, for another group, receiver or sender).
+    /// How the messages are forged (bits 3-4 of the first byte): 0 ... 2
+    /// move the term and indices next to the replica's; 3 keeps them as
+    /// decoded, the message whole if bit 7 of the second byte is set
+    /// (mostly dropped then, for another group, receiver or sender). Raw
+    /// terms soon take the replica's term far up, and reset its role: they
+    /// come one turn in eight.
     var forging: RaftForging {
-        switch (first >> 3) & 0x03 {
-        case 0: .header
-        case 3: .none
-        default: .nearReplica
-        }
+        guard (first >> 3) & 0x03 == 3 else { return .nearReplica }
+        return second & 0x80 != 0 ? .none : .header
     }
     /// How far the clock moves before the tick (bits 5-7: 0 ... 210 ms).
     var elapsed: Duration { .milliseconds(30 * Int(first >> 5)) }
@@ -103,8 +106,14 @@ struct RaftFuzzControl {
     /// some are above the limit of 48).
     var proposes: Bool { second & 0x40 != 0 }
     var proposalLength: Int { Int(second & 0x3F) }
+    /// The peers that answer what the replica sends this turn (bits 0-2 of
+    /// the third byte, modulo 5: none to all four), as
+    /// ``RaftHarness/reply(to:refusing:)`` says.
+    var answeringPeers: ArraySlice<NodeID> { RaftFuzzSetup.peers.prefix(Int(third & 0x07) % 5) }
+    /// Whether they refuse votes and reject appends (bit 3).
+    var peersRefuse: Bool { third & 0x08 != 0 }
     /// Whether the replica restarts from its storage first (0xFF).
-    var restarts: Bool { second == 0xFF }
+    var restarts: Bool { third == 0xFF }
 }
 
 /// How the harness turns a decoded message into one from a peer.
@@ -170,7 +179,16 @@ private func decodeBody(_ body: UnsafeRawBufferPointer) -> RaftMessage? {
 /// than 0 and no higher than `RaftMessage.maximumTermOrIndex`.
 func near(_ base: UInt64, _ raw: UInt64, below: UInt64, above: UInt64) -> UInt64 {
     let low = base > below ? base - below : 0
-    return min(low + raw % (below + above + 1), RaftMessage.maximumTermOrIndex)
+    return min(low + raw % (base - low + above + 1), RaftMessage.maximumTermOrIndex)
+}
+
+/// The term of a forged message: `base` (the term the replica expects) five
+/// times in eight, else one below (stale) or one or two above.
+func nearTerm(_ base: UInt64, _ raw: UInt64) -> UInt64 {
+    let offsets: [Int64] = [0, 0, 0, 0, 0, -1, 1, 2]
+    let offset = offsets[Int(raw % UInt64(offsets.count))]
+    let term = offset < 0 ? (base > 0 ? base - 1 : 0) : base + UInt64(offset)
+    return min(term, RaftMessage.maximumTermOrIndex)
 }
 
 extension RaftMessage {
@@ -185,7 +203,12 @@ extension RaftMessage {
         message.to = replica.id
         message.from = sender
         guard forging == .nearReplica else { return message }
-        let term = near(replica.term, self.term, below: 1, above: 2)
+        // A vote request, and a PreVote's grant, carry the term the sender
+        // would campaign in.
+        let term: UInt64 = switch body {
+        case .voteRequest, .voteResponse(true, true): nearTerm(replica.term + 1, self.term)
+        default: nearTerm(replica.term, self.term)
+        }
         let last = replica.lastIndex
         message.term = term
         switch body {
@@ -267,6 +290,8 @@ final class RaftHarness {
     static let maximumHeldEntries: UInt64 = 50_000
     /// Readies one drain may take: more means the replica never settles.
     static let maximumReadiesPerDrain = 64
+    /// Messages the answering peers answer per input, at most.
+    static let answerBudget = 256
 
     private var storage = InMemoryRaftStorage()
     private var replica: RaftReplica
@@ -281,6 +306,10 @@ final class RaftHarness {
     private var appliedTerms: [UInt64: UInt64] = [:]
     /// The latest vote seen (the replica's own when it campaigns).
     private var vote: (term: UInt64, candidate: NodeID)?
+    /// What the replica sent this turn, and how many of those the
+    /// answering peers have seen.
+    private var sent: [RaftMessage] = []
+    private var answered = 0
     /// The highest term and commit index seen since the fresh start.
     private var highestTerm: UInt64 = 0
     private var highestCommit: UInt64 = 0
@@ -303,47 +332,95 @@ final class RaftHarness {
 
     /// One input's turn.
     func run(_ data: UnsafeRawBufferPointer) {
-        guard data.count >= 2 else { return }
+        guard data.count >= 3 else { return }
         inputs += 1
-        let control = RaftFuzzControl(first: data[0], second: data[1])
+        let control = RaftFuzzControl(first: data[0], second: data[1], third: data[2])
+        sent.removeAll(keepingCapacity: true)
+        answered = 0
         if inputs % Self.freshInterval == 0 || storage.lastIndex > storage.firstIndex + Self.maximumHeldEntries {
             startAfresh()
         } else if inputs % Self.restartInterval == 0 || control.restarts {
             restart()
         }
-        for message in decodeChecked(UnsafeRawBufferPointer(rebasing: data[2...])) {
+        for message in decodeChecked(UnsafeRawBufferPointer(rebasing: data[3...])) {
             let senders = control.fromEveryPeer ? RaftFuzzSetup.peers : [control.sender]
             for sender in senders {
-                let before = RaftObservation(replica)
-                replica.step(message.forged(control.forging, from: sender, to: replica, storage: storage), now: now)
-                drain()
-                check(since: before)
+                let forged = message.forged(control.forging, from: sender, to: replica, storage: storage)
+                perform(control) { $0.step(forged, now: now) }
             }
         }
         if control.proposes && replica.role == .leader {
-            let before = RaftObservation(replica)
             let command = [UInt8](repeating: UInt8(truncatingIfNeeded: inputs), count: control.proposalLength)
-            do throws(RaftError) {
-                try replica.propose(command)
-                precondition(command.count <= RaftFuzzSetup.configuration.maximumCommandSize,
-                             "a command of \(command.count) bytes proposed")
-            } catch {
-                switch error {
-                case .commandTooLarge, .uncommittedLimitExceeded: break
-                default: preconditionFailure("a leader refused a proposal: \(error)")
+            perform(control) { replica in
+                do throws(RaftError) {
+                    try replica.propose(command)
+                    precondition(command.count <= RaftFuzzSetup.configuration.maximumCommandSize,
+                                 "a command of \(command.count) bytes proposed")
+                } catch {
+                    switch error {
+                    case .commandTooLarge, .uncommittedLimitExceeded: break
+                    default: preconditionFailure("a leader refused a proposal: \(error)")
+                    }
                 }
             }
-            drain()
-            check(since: before)
         }
         now = now + control.elapsed
         if replica.nextDeadline <= now {
-            let before = RaftObservation(replica)
-            replica.tick(now: now)
-            drain()
-            check(since: before)
+            perform(control) { $0.tick(now: now) }
             precondition(replica.nextDeadline > now, "a deadline left behind the clock after a tick")
         }
+    }
+
+    /// Applies `change` to the replica, performs the readies it causes and
+    /// checks the replica; then the answering peers answer what it sent.
+    private func perform(_ control: RaftFuzzControl, _ change: (inout RaftReplica) -> Void) {
+        let before = RaftObservation(replica)
+        change(&replica)
+        drain()
+        check(since: before)
+        while answered < sent.count && answered < Self.answerBudget {
+            let message = sent[answered]
+            answered += 1
+            guard control.answeringPeers.contains(message.to),
+                  let reply = Self.reply(to: message, refusing: control.peersRefuse) else { continue }
+            let before = RaftObservation(replica)
+            replica.step(reply, now: now)
+            drain()
+            check(since: before)
+        }
+    }
+
+    /// What an answering peer replies to `message`: an agreeing one grants
+    /// votes, accepts appends and takes snapshot chunks in order (as the
+    /// replica sends them); a refusing one refuses votes and rejects
+    /// appends as a peer whose log ends at half the previous index, so that
+    /// the replica backs up its next index, down to its snapshot. Nil for
+    /// what needs no answer.
+    static func reply(to message: RaftMessage, refusing: Bool) -> RaftMessage? {
+        var term = message.term
+        let body: RaftMessage.Body
+        switch message.body {
+        case .voteRequest(_, _, let isPreVote):
+            body = .voteResponse(granted: !refusing, isPreVote: isPreVote)
+            // A refusal carries the peer's own term, not the one a PreVote
+            // asks about.
+            if refusing && isPreVote { term -= 1 }
+        case .append(let previousIndex, _, let entries, _):
+            body = refusing && previousIndex > 0
+                ? .appendResponse(.rejected(rejectedIndex: previousIndex, conflictTerm: 0,
+                                            conflictIndex: previousIndex / 2 + 1))
+                : .appendResponse(.accepted(matchIndex: previousIndex + UInt64(entries.count)))
+        case .heartbeat:
+            body = .heartbeatResponse
+        case .snapshotChunk(let index, _, let totalSize, let offset, let data):
+            let received = offset + UInt64(data.count)
+            body = received == totalSize
+                ? .appendResponse(.accepted(matchIndex: index))
+                : .snapshotProgress(snapshotIndex: index, receivedBytes: received, outOfOrder: false)
+        default:
+            return nil
+        }
+        return RaftMessage(group: message.group, from: message.to, to: message.from, term: term, body: body)
     }
 
     // MARK: Driving
@@ -368,6 +445,7 @@ final class RaftHarness {
                 preconditionFailure("the in-memory storage refused a ready: \(error)")
             }
             for message in ready.messages { check(sent: message) }
+            sent += ready.messages
             apply(ready.committedEntries)
             replica.advance(ready)
             snapshotIfDue()

@@ -1,5 +1,6 @@
 import EventCore
 import Testing
+import WireCodec
 @testable import Raft
 
 /// Proposals refused with typed errors, and hostile or faulty messages
@@ -100,5 +101,72 @@ struct ProposalTests {
         let answers = group.takeMessages()
         #expect(group.storages[1].allEntries == log)
         #expect(answers.map(\.body) == [.appendResponse(.accepted(matchIndex: followerCommit))])
+    }
+
+    /// Whether `message` decodes to itself, as its receiver reads it.
+    static func decodes(_ message: RaftMessage) -> Bool {
+        var writer = WireWriter()
+        message.encode(to: &writer)
+        let decoded = writer.bytes.withUnsafeBytes { try? RaftMessage(decoding: $0, limits: RaftMessage.decodingLimits) }
+        return decoded == message
+    }
+
+    /// Delivers messages until none is left; returns every one sent.
+    static func deliverAll(_ group: ReplicaGroup) -> [RaftMessage] {
+        var sent: [RaftMessage] = []
+        for _ in 0..<100 {
+            let batch = group.takeMessages()
+            if batch.isEmpty { break }
+            sent += batch
+            for message in batch { group.deliver(message) }
+        }
+        return sent
+    }
+
+    /// The decoder takes terms up to 2^62: a peer's heartbeat there, then
+    /// an election timeout, made the follower ask for votes in term
+    /// 2^62 + 1, which no replica decodes (found by Scripts/fuzz raft).
+    @Test("a replica a forged message took to the largest term does not campaign; it keeps its log and sends only what decodes",
+          arguments: [false, true])
+    func largestTermForgoesCampaigns(preVote: Bool) throws {
+        var configuration = ReplicaGroup.paperConfiguration
+        configuration.preVote = preVote
+        let group = try ReplicaGroup(count: 3, configuration: configuration)
+        group.elect(0)
+        try group.propose(0, "a")
+        let committed = group.replicas[1].commitIndex
+        let log = group.storages[1].allEntries
+        group.deliver(ReplicaGroup.message(from: 0, to: 1, term: RaftMessage.maximumTermOrIndex,
+                                           .heartbeat(commitIndex: committed)))
+        group.timeOut(1)
+        let sent = Self.deliverAll(group)
+        #expect(sent.allSatisfy(Self.decodes))
+        #expect(group.replicas[1].role == .follower)
+        #expect(group.replicas[1].term == RaftMessage.maximumTermOrIndex)
+        #expect(group.replicas[1].nextDeadline > group.now)
+        #expect(group.replicas[1].commitIndex == committed)
+        #expect(group.storages[1].allEntries == log)
+    }
+
+    /// The decoder takes indices up to 2^62: after a snapshot chunk there,
+    /// the follower won the next election and appended its no-op at
+    /// 2^62 + 1, so that none of its appends decoded (found by
+    /// Scripts/fuzz raft).
+    @Test("a replica a forged snapshot took to the largest index does not campaign, so never appends past it")
+    func largestIndexForgoesCampaigns() throws {
+        let group = try ReplicaGroup(count: 3)
+        group.elect(0)
+        let term = group.replicas[1].term
+        group.deliver(ReplicaGroup.message(
+            from: 0, to: 1, term: term,
+            .snapshotChunk(snapshotIndex: RaftMessage.maximumTermOrIndex, snapshotTerm: term, totalSize: 0, offset: 0,
+                           data: [])))
+        group.process(1)
+        #expect(group.replicas[1].lastIndex == RaftMessage.maximumTermOrIndex)
+        group.timeOut(1)
+        let sent = Self.deliverAll(group)
+        #expect(sent.allSatisfy(Self.decodes))
+        #expect(group.replicas[1].counters.leadershipsWon == 0)
+        #expect(group.replicas[1].role == .follower)
     }
 }

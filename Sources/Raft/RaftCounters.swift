@@ -6,6 +6,12 @@ public struct RaftCounters: Hashable, Sendable {
     public var preVotesStarted = 0
     /// Terms in which this replica became leader.
     public var leadershipsWon = 0
+    /// Elections this replica did not start because its term or its last
+    /// index was above 2⁶¹, half ``RaftMessage/maximumTermOrIndex``: only a
+    /// forged or corrupt message takes it there, and campaigning from there
+    /// could have it send terms or indices above that bound, which no
+    /// replica decodes. It stays a follower.
+    public var campaignsForgone = 0
     /// Times a leader stepped down because it had not heard from a
     /// majority within an election timeout (CheckQuorum).
     public var quorumLosses = 0

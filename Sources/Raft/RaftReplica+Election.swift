@@ -55,8 +55,24 @@ extension RaftReplica {
         }
     }
 
-    /// Starts a PreVote round (`preVote`) or an election in a new term.
+    /// The largest term and last index a replica campaigns from: 2⁶¹, half
+    /// ``RaftMessage/maximumTermOrIndex``. Only a forged or corrupt message
+    /// takes a replica beyond it (a real group would need 2⁶¹ elections or
+    /// entries); campaigning from there, it would send terms or indices
+    /// above what any replica decodes: its vote requests carry its term
+    /// plus one, and as leader it appends. Below it, its own elections and
+    /// appends can never reach the decoder's bound.
+    static let maximumCampaignTermOrIndex = RaftMessage.maximumTermOrIndex / 2
+
+    /// Starts a PreVote round (`preVote`) or an election in a new term;
+    /// beyond ``maximumCampaignTermOrIndex``, stays a follower instead (and
+    /// counts it).
     mutating func campaign(preVote: Bool, now: Instant) {
+        guard term <= Self.maximumCampaignTermOrIndex, log.lastIndex <= Self.maximumCampaignTermOrIndex else {
+            counters.campaignsForgone += 1
+            becomeFollower(term: term, leader: nil, now: now)
+            return
+        }
         // A snapshot half-received from the last leader will not be
         // finished (up to maximumSnapshotSize held for a whole leadership).
         incomingSnapshot = nil

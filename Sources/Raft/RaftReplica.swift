@@ -136,7 +136,9 @@ public struct RaftReplica {
     // MARK: Inputs
 
     /// Lets time pass: a follower or candidate whose election timeout has
-    /// run out campaigns (a PreVote first, if configured); a leader sends
+    /// run out campaigns (a PreVote first, if configured; not once a forged
+    /// message took its term or log beyond 2⁶¹, see
+    /// ``RaftCounters/campaignsForgone``); a leader sends
     /// heartbeats when due and, with CheckQuorum, steps down if it has not
     /// heard from a majority since the check one election timeout before
     /// (so up to two timeouts after it lost its majority).

@@ -141,6 +141,7 @@ struct ProposalTests {
         group.timeOut(1)
         let sent = Self.deliverAll(group)
         #expect(sent.allSatisfy(Self.decodes))
+        #expect(group.replicas[1].counters.campaignsForgone == 1)
         #expect(group.replicas[1].role == .follower)
         #expect(group.replicas[1].term == RaftMessage.maximumTermOrIndex)
         #expect(group.replicas[1].nextDeadline > group.now)
@@ -166,6 +167,7 @@ struct ProposalTests {
         group.timeOut(1)
         let sent = Self.deliverAll(group)
         #expect(sent.allSatisfy(Self.decodes))
+        #expect(group.replicas[1].counters.campaignsForgone == 1)
         #expect(group.replicas[1].counters.leadershipsWon == 0)
         #expect(group.replicas[1].role == .follower)
     }

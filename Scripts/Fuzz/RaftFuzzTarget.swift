@@ -36,9 +36,11 @@
 // restarted from its storage every `RaftHarness.restartInterval` inputs
 // (and when the third control byte is 0xFF), which must keep its term,
 // vote, log and commit index and re-apply the same entries, and started
-// afresh on empty storage every `RaftHarness.freshInterval` inputs or once
-// its log holds more than `RaftHarness.maximumHeldEntries` entries (so
-// that the fuzzer also sees young replicas, and memory stays bounded). A
+// afresh on empty storage every `RaftHarness.freshInterval` inputs, once
+// its log holds more than `RaftHarness.maximumHeldEntries` entries, and at
+// a restart if forged messages wedged it (its term or log beyond 2^61,
+// where it no longer campaigns), so that the fuzzer also sees young
+// replicas, and memory stays bounded. A
 // crash that needs earlier inputs therefore reproduces from the corpus run
 // in order, not from its artifact alone. A broken expectation is a
 // `precondition` failure, a crash libFuzzer keeps.
@@ -175,16 +177,26 @@ private func decodeBody(_ body: UnsafeRawBufferPointer) -> RaftMessage? {
     return message
 }
 
+/// A decoded term or index above this stands for
+/// `RaftMessage.maximumTermOrIndex` itself when a message is moved next to
+/// the replica: the largest value the decoder takes, which the fuzzer
+/// rarely writes exactly (a nine-byte varint).
+let absurdTermOrIndex = RaftMessage.maximumTermOrIndex / 2
+
 /// `base` moved by `raw` within `base - below ... base + above`, no lower
-/// than 0 and no higher than `RaftMessage.maximumTermOrIndex`.
+/// than 0 and no higher than `RaftMessage.maximumTermOrIndex` (see
+/// ``absurdTermOrIndex``).
 func near(_ base: UInt64, _ raw: UInt64, below: UInt64, above: UInt64) -> UInt64 {
+    guard raw <= absurdTermOrIndex else { return RaftMessage.maximumTermOrIndex }
     let low = base > below ? base - below : 0
     return min(low + raw % (base - low + above + 1), RaftMessage.maximumTermOrIndex)
 }
 
 /// The term of a forged message: `base` (the term the replica expects) five
-/// times in eight, else one below (stale) or one or two above.
+/// times in eight, else one below (stale) or one or two above (see
+/// ``absurdTermOrIndex``).
 func nearTerm(_ base: UInt64, _ raw: UInt64) -> UInt64 {
+    guard raw <= absurdTermOrIndex else { return RaftMessage.maximumTermOrIndex }
     let offsets: [Int64] = [0, 0, 0, 0, 0, -1, 1, 2]
     let offset = offsets[Int(raw % UInt64(offsets.count))]
     let term = offset < 0 ? (base > 0 ? base - 1 : 0) : base + UInt64(offset)
@@ -337,7 +349,9 @@ final class RaftHarness {
         let control = RaftFuzzControl(first: data[0], second: data[1], third: data[2])
         sent.removeAll(keepingCapacity: true)
         answered = 0
-        if inputs % Self.freshInterval == 0 || storage.lastIndex > storage.firstIndex + Self.maximumHeldEntries {
+        if inputs % Self.freshInterval == 0 || storage.lastIndex > storage.firstIndex + Self.maximumHeldEntries
+            || inputs % Self.restartInterval == 0 && isWedged
+        {
             startAfresh()
         } else if inputs % Self.restartInterval == 0 || control.restarts {
             restart()
@@ -370,6 +384,10 @@ final class RaftHarness {
             precondition(replica.nextDeadline > now, "a deadline left behind the clock after a tick")
         }
     }
+
+    /// Whether the replica's term or log is beyond ``absurdTermOrIndex``,
+    /// where it no longer campaigns (only forged messages take it there).
+    private var isWedged: Bool { replica.term > absurdTermOrIndex || replica.lastIndex > absurdTermOrIndex }
 
     /// Applies `change` to the replica, performs the readies it causes and
     /// checks the replica; then the answering peers answer what it sent.

@@ -479,13 +479,7 @@ final class RaftHarness {
     /// snapshot saved (the harness's state machine is the applied index).
     private func install(_ snapshot: RaftSnapshot, hardState: RaftHardState?) throws {
         precondition(snapshot.index > lastApplied, "snapshot \(snapshot.index) at or below applied \(lastApplied)")
-        let durable = storage.hardState
-        if let hardState, hardState.term != durable.term || hardState.votedFor != durable.votedFor {
-            try storage.persist(
-                [], hardState: RaftHardState(term: hardState.term, votedFor: hardState.votedFor,
-                                             commitIndex: durable.commitIndex))
-        }
-        try storage.saveSnapshot(snapshot)
+        try storage.saveReceivedSnapshot(snapshot, hardState: hardState)
         lastApplied = snapshot.index
         appliedTerms = appliedTerms.filter { $0.key > snapshot.index }
     }

@@ -463,21 +463,11 @@ public final class RaftNode {
     /// others the outcome is unknown. Restored first: a snapshot the state
     /// machine refuses (a faulty leader, a version skew) stops the node
     /// with its storage as it was, so that it can start again; saved first,
-    /// every start would restore it and throw.
-    ///
-    /// The ready's term and vote (`hardState`, a new leader's term when the
-    /// snapshot came with it) are made durable before the snapshot: saved
-    /// after, a crash between the two left a log holding the snapshot's
-    /// term under an older current term, which a replica must never have.
+    /// every start would restore it and throw. The ready's term and vote
+    /// go to storage before the snapshot (`saveReceivedSnapshot`).
     private func install(_ snapshot: RaftSnapshot, hardState: RaftHardState?) throws {
         try stateMachine.restore(from: snapshot.data)
-        let durable = storage.hardState
-        if let hardState, hardState.term != durable.term || hardState.votedFor != durable.votedFor {
-            try storage.persist(
-                [], hardState: RaftHardState(term: hardState.term, votedFor: hardState.votedFor,
-                                             commitIndex: durable.commitIndex))
-        }
-        try storage.saveSnapshot(snapshot)
+        try storage.saveReceivedSnapshot(snapshot, hardState: hardState)
         snapshotIndex = snapshot.index
         settle(where: { $0.index <= snapshot.index }) { id in
             .failure(id.term > snapshot.term ? .proposalDropped : .outcomeUnknown)

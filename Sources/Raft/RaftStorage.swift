@@ -64,3 +64,25 @@ public protocol RaftStorage: AnyObject {
     /// - Throws: whatever the store's I/O throws; the driver then stops.
     func compact(through index: UInt64) throws
 }
+
+extension RaftStorage {
+    /// Saves a snapshot received from the leader, with the ready's term and
+    /// vote (`hardState`: a new leader's term when the snapshot came with
+    /// it) made durable first. Saved after, a crash between the two would
+    /// leave a log holding the snapshot's term under an older current term,
+    /// which a replica must never have. The commit index stays as stored.
+    ///
+    /// What ``RaftNode`` does with a ready's snapshot (the fuzz target's
+    /// driver too).
+    ///
+    /// - Throws: as ``persist(_:hardState:)`` and ``saveSnapshot(_:)``.
+    package func saveReceivedSnapshot(_ snapshot: RaftSnapshot, hardState: RaftHardState?) throws {
+        let durable = self.hardState
+        if let hardState, hardState.term != durable.term || hardState.votedFor != durable.votedFor {
+            try persist(
+                [], hardState: RaftHardState(term: hardState.term, votedFor: hardState.votedFor,
+                                             commitIndex: durable.commitIndex))
+        }
+        try saveSnapshot(snapshot)
+    }
+}

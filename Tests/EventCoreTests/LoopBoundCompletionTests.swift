@@ -22,6 +22,19 @@ struct LoopBoundCompletionTests {
         try await loop.submit { LoopBound(Operation(), on: loop) }
     }
 
+    /// Holds `loop`'s thread in a task until the semaphore returned is
+    /// signalled; returns once the loop is held.
+    static func hold(_ loop: EventLoop) -> DispatchSemaphore {
+        let held = DispatchSemaphore(value: 0)
+        let resume = DispatchSemaphore(value: 0)
+        loop.execute {
+            held.signal()
+            resume.wait()
+        }
+        held.wait()
+        return resume
+    }
+
     @Test("the outcome handed to the completion ends the wait")
     func outcome() async throws {
         let loop = try EventLoop()
@@ -101,14 +114,8 @@ struct LoopBoundCompletionTests {
         for await _ in started { break }
         // `start` has returned once this turn's work is done.
         try await loop.submit {}
-        let held = DispatchSemaphore(value: 0)
-        let resume = DispatchSemaphore(value: 0)
+        let resume = Self.hold(loop)
         defer { resume.signal() }
-        loop.execute {
-            held.signal()
-            resume.wait()
-        }
-        held.wait()
         waiter.cancel()
         #expect(try await BoundedWait.value(of: waiter, within: .seconds(2)) == -2)
     }
@@ -201,13 +208,7 @@ struct LoopBoundCompletionTests {
         defer { loop.shutdown() }
         let bound = try await Self.boundOperation(on: loop)
         // The loop is held, so `start` waits in its queue.
-        let held = DispatchSemaphore(value: 0)
-        let resume = DispatchSemaphore(value: 0)
-        loop.execute {
-            held.signal()
-            resume.wait()
-        }
-        held.wait()
+        let resume = Self.hold(loop)
         let waiter = Self.withdrawableWait(on: bound, withdraws: true)
         // Time for the wait to arm and queue `start` (cancelled before
         // that, it ends the same way, through the already-cancelled path).

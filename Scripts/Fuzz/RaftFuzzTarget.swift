@@ -193,10 +193,14 @@ func near(_ base: UInt64, _ raw: UInt64, below: UInt64, above: UInt64) -> UInt64
 }
 
 /// The term of a forged message: `base` (the term the replica expects) five
-/// times in eight, else one below (stale) or one or two above (see
-/// ``absurdTermOrIndex``).
+/// times in eight, else one below (stale) or one or two above; above
+/// ``absurdTermOrIndex``, the decoder's bound (which the replica drops) or
+/// the last term a replica reaches (`RaftReplica.maximumReachableTerm`,
+/// from which it does not campaign).
 func nearTerm(_ base: UInt64, _ raw: UInt64) -> UInt64 {
-    guard raw <= absurdTermOrIndex else { return RaftMessage.maximumTermOrIndex }
+    guard raw <= absurdTermOrIndex else {
+        return raw & 1 == 0 ? RaftMessage.maximumTermOrIndex : RaftReplica.maximumReachableTerm
+    }
     let offsets: [Int64] = [0, 0, 0, 0, 0, -1, 1, 2]
     let offset = offsets[Int(raw % UInt64(offsets.count))]
     let term = offset < 0 ? (base > 0 ? base - 1 : 0) : base + UInt64(offset)

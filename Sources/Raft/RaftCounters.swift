@@ -7,16 +7,20 @@ public struct RaftCounters: Hashable, Sendable {
     /// Terms in which this replica became leader.
     public var leadershipsWon = 0
     /// Elections this replica did not start because its term or its last
-    /// index was above 2⁶¹, half ``RaftMessage/maximumTermOrIndex``: only a
-    /// forged or corrupt message takes it there, and campaigning from there
-    /// could have it send terms or indices above that bound, which no
-    /// replica decodes. It stays a follower.
+    /// index was above 2⁶¹, half ``RaftMessage/maximumTermOrIndex``:
+    /// campaigning from there could have it send terms or indices above
+    /// that bound, which no replica decodes. It stays a follower. Only a
+    /// forged or corrupt message takes a log there; a term gets there only
+    /// as 2⁶¹ + 1, the last a replica can reach (see ``messagesDropped``).
     public var campaignsForgone = 0
     /// Times a leader stepped down because it had not heard from a
     /// majority within an election timeout (CheckQuorum).
     public var quorumLosses = 0
     /// Messages dropped: for another group or replica, from an unknown
-    /// sender, or with out-of-range fields.
+    /// sender, or with out-of-range fields. A term above 2⁶¹ + 1 is one:
+    /// replicas campaign only up to term 2⁶¹ (see ``campaignsForgone``),
+    /// so only a forged or corrupt message carries a higher term, and
+    /// adopting it would stop the group's elections for good.
     public var messagesDropped = 0
     /// Messages from an older term (answered, where that helps the sender
     /// catch up, or ignored).

@@ -64,6 +64,14 @@ extension RaftReplica {
     /// appends can never reach the decoder's bound.
     static let maximumCampaignTermOrIndex = RaftMessage.maximumTermOrIndex / 2
 
+    /// The largest term any replica of a group can reach: a vote request
+    /// from ``maximumCampaignTermOrIndex``, the last term a replica
+    /// campaigns from, carries one more. ``step(_:now:)`` drops (and
+    /// counts) a message with a higher term: only a forged or corrupt one
+    /// has it, and adopting it would leave the group unable to elect a
+    /// leader for good, since no replica campaigns from there.
+    package static let maximumReachableTerm = maximumCampaignTermOrIndex + 1
+
     /// Starts a PreVote round (`preVote`) or an election in a new term;
     /// beyond ``maximumCampaignTermOrIndex``, stays a follower instead (and
     /// counts it).

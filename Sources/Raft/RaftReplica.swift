@@ -194,11 +194,12 @@ public struct RaftReplica {
 
     /// Handles a message from another replica of the group. Messages for
     /// another group or replica, from a replica not in the group, with
-    /// out-of-range fields, or meant for the driver (forwarded proposals)
-    /// are dropped and counted.
+    /// out-of-range fields (among them a term above 2⁶¹ + 1, which no
+    /// replica reaches: see ``RaftCounters/messagesDropped``), or meant for
+    /// the driver (forwarded proposals) are dropped and counted.
     public mutating func step(_ message: RaftMessage, now: Instant) {
         guard message.group == group, message.to == id, peers.contains(message.from), message.isWellFormed,
-              !message.isForwarding else {
+              !message.isForwarding, message.term <= Self.maximumReachableTerm else {
             counters.messagesDropped += 1
             return
         }

@@ -126,7 +126,9 @@ struct ProposalTests {
     /// The decoder takes terms up to 2^62: a peer's heartbeat there, then
     /// an election timeout, made the follower ask for votes in term
     /// 2^62 + 1, which no replica decodes (found by Scripts/fuzz raft).
-    @Test("a replica a forged message took to the largest term does not campaign; it keeps its log and sends only what decodes",
+    /// Such a term is now dropped (next test); 2^61 + 1, the last term a
+    /// replica reaches, still takes the same path.
+    @Test("a replica at the last reachable term does not campaign; it keeps its log and sends only what decodes",
           arguments: [false, true])
     func largestTermForgoesCampaigns(preVote: Bool) throws {
         var configuration = ReplicaGroup.paperConfiguration
@@ -136,17 +138,41 @@ struct ProposalTests {
         try group.propose(0, "a")
         let committed = group.replicas[1].commitIndex
         let log = group.storages[1].allEntries
-        group.deliver(ReplicaGroup.message(from: 0, to: 1, term: RaftMessage.maximumTermOrIndex,
-                                           .heartbeat(commitIndex: committed)))
+        let last = RaftReplica.maximumReachableTerm
+        group.deliver(ReplicaGroup.message(from: 0, to: 1, term: last, .heartbeat(commitIndex: committed)))
         group.timeOut(1)
         let sent = Self.deliverAll(group)
         #expect(sent.allSatisfy(Self.decodes))
         #expect(group.replicas[1].counters.campaignsForgone == 1)
         #expect(group.replicas[1].role == .follower)
-        #expect(group.replicas[1].term == RaftMessage.maximumTermOrIndex)
+        #expect(group.replicas[1].term == last)
         #expect(group.replicas[1].nextDeadline > group.now)
         #expect(group.replicas[1].commitIndex == committed)
         #expect(group.storages[1].allEntries == log)
+    }
+
+    /// A forged heartbeat at a term no replica reaches, sent to every
+    /// replica: each adopted the term, none campaigned from there, and the
+    /// group never elected a leader again. It is dropped and counted.
+    @Test("a message with a term above the last reachable one is dropped; the group still elects leaders",
+          arguments: [RaftReplica.maximumReachableTerm + 1, RaftMessage.maximumTermOrIndex])
+    func unreachableTermDropped(term forged: UInt64) throws {
+        let group = try ReplicaGroup(count: 3)
+        group.elect(0)
+        try group.propose(0, "a")
+        let term = group.replicas[1].term
+        for (from, to) in [(0, 1), (0, 2), (1, 0)] {
+            let dropped = group.replicas[to].counters.messagesDropped
+            group.deliver(ReplicaGroup.message(from: from, to: to, term: forged, .heartbeat(commitIndex: 0)))
+            #expect(group.replicas[to].counters.messagesDropped == dropped + 1)
+            #expect(group.replicas[to].term == term)
+        }
+        #expect(group.replicas[0].role == .leader)
+        group.elect(1)
+        #expect(group.replicas[1].role == .leader)
+        #expect(group.replicas[1].term > term)
+        try group.propose(1, "b")
+        #expect(group.storages[2].allEntries.last?.command == Array("b".utf8))
     }
 
     /// The decoder takes indices up to 2^62: after a snapshot chunk there,

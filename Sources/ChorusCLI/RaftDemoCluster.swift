@@ -277,7 +277,7 @@ final class RaftDemoCluster {
             clients[client].target = (clients[client].target + 1) % nodes.count
         case .proposalDropped:
             pause = .zero
-        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded, .cancelled:
+        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded, .cancelled, .withdrawn:
             break  // a put is safe to repeat: the same key gets the same value
         }
         loop.schedule(at: loop.now + pause) { [weak self] in self?.send(client) }
@@ -293,6 +293,7 @@ final class RaftDemoCluster {
         case .outcomeUnknown: "outcomeUnknown"
         case .stopped: "stopped"
         case .cancelled: "cancelled"
+        case .withdrawn: "withdrawn"
         }
     }
 

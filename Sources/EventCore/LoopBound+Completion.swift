@@ -5,13 +5,13 @@ extension LoopBound {
     /// outcome the operation hands its completion (called on the loop).
     /// Callable from any task.
     ///
-    /// The wait ends early, with `cancelled`, when the task is cancelled:
-    /// the operation itself goes on if it started, and its outcome, when
-    /// it comes, is dropped. A task cancelled before the loop ran `start`
-    /// (cancelled already when it called, say) gets `cancelled` at once,
-    /// and nothing is started: a retry loop in it must stop on `cancelled`
-    /// rather than spin. With `stopped` if the loop has stopped and will
-    /// never run `start`.
+    /// The wait ends early when the task is cancelled: with
+    /// `cancelled(true)` once the loop ran (or is running) `start`, and the
+    /// operation itself goes on, its outcome, when it comes, dropped. A
+    /// task cancelled before the loop ran `start` (cancelled already when
+    /// it called, say) gets `cancelled(false)` at once, and nothing is
+    /// started: a retry loop in it must stop on either rather than spin.
+    /// With `stopped` if the loop has stopped and will never run `start`.
     ///
     /// This is what Raft's `async` proposals are built on: a Go `context`
     /// cancelled around etcd raft's `Propose` ends the wait the same way,
@@ -20,14 +20,13 @@ extension LoopBound {
     /// ``awaitCompletion(stopped:cancelled:withdraw:_:)`` instead.
     public func awaitCompletion<Outcome: Sendable>(
         stopped: @autoclosure @escaping @Sendable () -> Outcome,
-        cancelled: @escaping @Sendable () -> Outcome,
+        cancelled: @escaping @Sendable (_ started: Bool) -> Outcome,
         _ start: @escaping @Sendable (Value, @escaping @Sendable (Outcome) -> Void) -> Void
     ) async -> Outcome {
         // Nothing to withdraw: a cancellation after the start ends the
         // wait at once, on the cancelling thread, not through the loop.
         await waitForCompletion(
-            stopped: stopped(), cancelled: { _ in cancelled() }, withdraw: nil as (@Sendable (Value, Void) -> Void)?,
-            start)
+            stopped: stopped(), cancelled: cancelled, withdraw: nil as (@Sendable (Value, Void) -> Void)?, start)
     }
 
     /// ``awaitCompletion(stopped:cancelled:_:)`` for an operation that can
@@ -36,8 +35,9 @@ extension LoopBound {
     /// `start` returned. If `withdraw` ends the operation (its completion
     /// called before `withdraw` returns), the wait ends with the outcome
     /// the completion gives; otherwise with `cancelled(true)`, and the
-    /// operation goes on. `cancelled(false)`: the task was cancelled before
-    /// the loop ran `start`, and nothing was started.
+    /// operation goes on. `cancelled(false)`, as in the plain form: the
+    /// task was cancelled before the loop ran `start`, and nothing was
+    /// started.
     ///
     /// This is what CASPaxos's `async` proposals are built on: a proposal
     /// that has sent no accept is withdrawn, definitely unwritten.

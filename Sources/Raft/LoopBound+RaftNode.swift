@@ -11,13 +11,16 @@ extension LoopBound where Value == RaftNode {
     ///   group has no leader this node knows: wait for
     ///   ``RaftNode/leader`` and propose again); ``RaftError/stopped`` if
     ///   the node stops, or its loop has stopped or shuts down, before the
-    ///   outcome is known; ``RaftError/cancelled`` if the task is
-    ///   cancelled first: the wait ends, but the proposal goes on and may
-    ///   still commit (a leader cut off from its group keeps it pending
-    ///   until it learns what was committed, or until
-    ///   ``RaftNode/stop()``; see ``RaftNode/propose(_:completion:)``).
+    ///   outcome is known; if the task is cancelled first, the wait ends
+    ///   with ``RaftError/withdrawn`` when the node had not taken the
+    ///   proposal yet (nothing was proposed), or ``RaftError/cancelled``
+    ///   when it had: the proposal goes on and may still commit (a leader
+    ///   cut off from its group keeps it pending until it learns what was
+    ///   committed, or until ``RaftNode/stop()``; see
+    ///   ``RaftNode/propose(_:completion:)``).
     public func propose(_ command: [UInt8]) async throws(RaftError) -> [UInt8] {
-        try await awaitCompletion(stopped: .failure(.stopped), cancelled: { .failure(.cancelled) }) { node, completion in
+        try await awaitCompletion(stopped: .failure(.stopped), cancelled: { .failure($0 ? .cancelled : .withdrawn) }) {
+            node, completion in
             node.propose(command, completion: completion)
         }.get()
     }

@@ -23,10 +23,17 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// outcome was known.
     case stopped
     /// The task awaiting the proposal was cancelled (the `async`
-    /// `LoopBound<RaftNode>.propose(_:)`): the wait ended, but the
-    /// proposal was not withdrawn and may still commit. Retry only what is
-    /// safe to apply twice.
+    /// `LoopBound<RaftNode>.propose(_:)`) after the node took the
+    /// proposal: the wait ended, but the proposal was not withdrawn (a
+    /// Raft entry cannot be) and may still commit. Retry only what is safe
+    /// to apply twice.
     case cancelled
+    /// The task awaiting the proposal was cancelled before the node took
+    /// the proposal (the `async` `LoopBound<RaftNode>.propose(_:)`, its
+    /// task cancelled already when it called, or before the node's loop
+    /// got to it): nothing was proposed, and nothing will commit.
+    /// Definite, as CASPaxos's `withdrawn`.
+    case withdrawn
 
     /// The case and its values, on one line.
     public var description: String {
@@ -39,6 +46,7 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         case .outcomeUnknown: "whether the proposal committed is unknown (a snapshot replaced its entry, or its forward went unanswered)"
         case .stopped: "the Raft node was stopped"
         case .cancelled: "the task awaiting the proposal was cancelled (it may still commit)"
+        case .withdrawn: "the task was cancelled before the proposal was made (nothing was proposed)"
         }
     }
 }

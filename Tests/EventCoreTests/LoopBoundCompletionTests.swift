@@ -42,7 +42,7 @@ struct LoopBoundCompletionTests {
         defer { loop.shutdown() }
         let bound = try await Self.boundOperation(on: loop)
         let waiter = Task {
-            await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
+            await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
                 operation.starts += 1
                 completion(7)
             }
@@ -58,7 +58,7 @@ struct LoopBoundCompletionTests {
         let bound = try await Self.boundOperation(on: loop)
         let (started, signal) = AsyncStream.makeStream(of: Void.self)
         let waiter = Task {
-            await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
+            await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
                 operation.starts += 1
                 operation.completion = completion
                 signal.yield()
@@ -77,7 +77,7 @@ struct LoopBoundCompletionTests {
         #expect(starts == 1)
     }
 
-    @Test("a task cancelled already gets the cancellation at once and starts nothing", .timeLimit(.minutes(1)))
+    @Test("a task cancelled already gets the cancellation before a start at once, and starts nothing", .timeLimit(.minutes(1)))
     func cancelledBefore() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -85,12 +85,12 @@ struct LoopBoundCompletionTests {
         let bound = try await Self.boundOperation(on: loop)
         let waiter = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
+            return await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
                 operation.starts += 1
                 completion(7)
             }
         }
-        #expect(try await BoundedWait.value(of: waiter) == -2)
+        #expect(try await BoundedWait.value(of: waiter) == -4)
         // Work queued before this submit has run by the time it returns.
         #expect(try await loop.submit { bound.value.starts } == 0)
     }
@@ -106,7 +106,7 @@ struct LoopBoundCompletionTests {
         let bound = try await Self.boundOperation(on: loop)
         let (started, signal) = AsyncStream.makeStream(of: Void.self)
         let waiter = Task {
-            await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { operation, completion in
+            await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
                 operation.completion = completion
                 signal.yield()
             }
@@ -126,7 +126,7 @@ struct LoopBoundCompletionTests {
         try loop.start()
         let bound = try await Self.boundOperation(on: loop)
         loop.shutdown()
-        let waiter = Task { await bound.awaitCompletion(stopped: -1, cancelled: { -2 }) { _, completion in completion(7) } }
+        let waiter = Task { await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { _, completion in completion(7) } }
         #expect(try await BoundedWait.value(of: waiter) == -1)
     }
 
@@ -201,15 +201,23 @@ struct LoopBoundCompletionTests {
         #expect(try await Self.startedAndWithdrawn(bound).withdrawn == [5])
     }
 
-    @Test("cancelled before the loop runs start, nothing is started, and the wait ends as cancelled before a start", .timeLimit(.minutes(1)))
-    func cancelledBeforeTheStart() async throws {
+    @Test("cancelled before the loop runs start, nothing is started, and the wait ends as cancelled before a start",
+          .timeLimit(.minutes(1)), arguments: [true, false])
+    func cancelledBeforeTheStart(withdrawing: Bool) async throws {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
         let bound = try await Self.boundOperation(on: loop)
         // The loop is held, so `start` waits in its queue.
         let resume = Self.hold(loop)
-        let waiter = Self.withdrawableWait(on: bound, withdraws: true)
+        let waiter = withdrawing
+            ? Self.withdrawableWait(on: bound, withdraws: true)
+            : Task {
+                await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
+                    operation.starts += 1
+                    operation.completion = completion
+                }
+            }
         // Time for the wait to arm and queue `start` (cancelled before
         // that, it ends the same way, through the already-cancelled path).
         try await Task.sleep(for: .milliseconds(20))

@@ -177,7 +177,7 @@ struct UDPReplicationTests {
         }
     }
 
-    @Test("async proposals from any task: committed at the leader and through a follower; .cancelled when the task is; .stopped when the loop shuts down first",
+    @Test("async proposals from any task: committed at the leader and through a follower; .withdrawn or .cancelled when the task is cancelled, before or after the node took it; .stopped when the loop shuts down first",
         .timeLimit(.minutes(1)))
     func asyncProposals() async throws {
         let loop = try EventLoop()
@@ -218,6 +218,18 @@ struct UDPReplicationTests {
                 }
             }
         }
+        // Cancelled before the node took it, a proposal is withdrawn:
+        // nothing was proposed.
+        let withdrawn = Task { () -> Result<[UInt8], RaftError> in
+            withUnsafeCurrentTask { $0?.cancel() }
+            do throws(RaftError) {
+                return .success(try await leader.propose(Array("withdrawn".utf8)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        #expect(try await BoundedWait.value(of: withdrawn) == .failure(.withdrawn))
+        #expect(try await loop.submit { leader.value.pendingProposalCount } == 0)
         let cancelled = proposing("cancelled")
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { leader.value.pendingProposalCount == 1 })
         cancelled.cancel()

@@ -36,6 +36,15 @@ extension Endpoint: WireCodable {
     }
 }
 
+extension Endpoint {
+    /// The most bytes an endpoint's wire encoding takes: 19, an IPv6 one.
+    public static let maximumEncodedSize = 19
+
+    /// The bytes this endpoint's wire encoding takes: 7 (IPv4) or 19
+    /// (IPv6).
+    public var encodedSize: Int { isIPv6 ? Self.maximumEncodedSize : 7 }
+}
+
 extension NodeID: WireCodable {
     /// Writes the 8-byte identifier, little-endian.
     public func encode(to writer: inout WireWriter) {

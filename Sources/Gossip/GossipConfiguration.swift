@@ -1,4 +1,5 @@
 import EventCore
+import WireCodec
 
 /// How a ``GossipInstance`` spreads a broadcast.
 public enum DisseminationMode: Hashable, Sendable, CustomStringConvertible {
@@ -70,7 +71,10 @@ public struct GossipConfiguration: Hashable, Sendable {
     /// The largest shuffle the counts make, frame header included: the
     /// sender and its sample, every endpoint an IPv6 one (19 bytes), with
     /// the tag, time to live, sender and count.
-    public var shuffleMessageSize: Int { 13 + 1 + 1 + 19 + 1 + (1 + shuffleActiveCount + shufflePassiveCount) * 19 }
+    public var shuffleMessageSize: Int {
+        FrameHeader.size + 1 + 1 + Endpoint.maximumEncodedSize + 1
+            + (1 + shuffleActiveCount + shufflePassiveCount) * Endpoint.maximumEncodedSize
+    }
 
     /// How often a node sends a heartbeat to each active neighbour it has
     /// sent nothing else to in the interval. Default 250 ms.

@@ -1,4 +1,5 @@
 import EventCore
+import WireCodec
 
 // HyParView over datagrams. Where the paper relies on TCP to detect a
 // failed neighbour, an active link here carries a heartbeat whenever it is
@@ -20,7 +21,7 @@ extension GossipInstance {
     /// sample all IPv6 endpoints) fit one message, and the answer is
     /// smaller.
     var maximumShuffleAnswer: Int {
-        min(Self.maximumSampleSize, (configuration.maximumMessageSize - 13 - 1 - 1) / 19)
+        min(Self.maximumSampleSize, (configuration.maximumMessageSize - FrameHeader.size - 1 - 1) / Endpoint.maximumEncodedSize)
     }
 
     // MARK: Joining

@@ -39,7 +39,7 @@ public struct SWIMMessage: Hashable, Sendable {
     /// The most bytes the frame header and a message's fixed fields take
     /// before its updates (a ping-req to an IPv6 endpoint, with the update
     /// count).
-    public static let maximumHeaderSize = FrameHeader.size + 1 + 8 + 5 + 8 + 19 + 3
+    public static let maximumHeaderSize = FrameHeader.size + 1 + 8 + 5 + 8 + Endpoint.maximumEncodedSize + 3
     /// The most piggybacked updates a message may carry: one per byte of
     /// the largest packet (an update takes more), so that no packet a
     /// member sends is refused for its count.

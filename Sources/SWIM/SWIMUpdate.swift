@@ -26,7 +26,7 @@ public enum SWIMUpdate: Hashable, Sendable, WireCodable {
     }
 
     /// The most bytes an alive update takes beyond its metadata.
-    public static let aliveOverhead = 1 + 8 + 10 + 19 + 3
+    public static let aliveOverhead = 1 + 8 + 10 + Endpoint.maximumEncodedSize + 3
     /// The most bytes a broadcast update takes beyond its payload.
     public static let broadcastOverhead = 1 + 8 + 10 + 3
 
@@ -118,11 +118,6 @@ public enum SWIMUpdate: Hashable, Sendable, WireCodable {
             self = .broadcast(SWIMBroadcast(origin: origin, sequence: sequence, payload: try reader.readByteArray()))
         }
     }
-}
-
-extension Endpoint {
-    /// The bytes its wire encoding takes: 7 (IPv4) or 19 (IPv6).
-    var encodedSize: Int { isIPv6 ? 19 : 7 }
 }
 
 extension WireReader {

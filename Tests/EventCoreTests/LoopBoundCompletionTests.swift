@@ -120,6 +120,35 @@ struct LoopBoundCompletionTests {
         #expect(try await BoundedWait.value(of: waiter, within: .seconds(2)) == -2)
     }
 
+    /// The plain form's `cancelled(false)` promises nothing was started: a
+    /// cancellation that comes while `start` runs must end the wait as
+    /// cancelled after a start, once `start` returns.
+    @Test("cancelled while the loop runs start, the plain form's wait ends as cancelled after a start", .timeLimit(.minutes(1)))
+    func plainCancelledWhileStarting() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let bound = try await Self.boundOperation(on: loop)
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let resume = DispatchSemaphore(value: 0)
+        let waiter = Task {
+            await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
+                operation.starts += 1
+                operation.completion = completion
+                // Holds the loop until the task has been cancelled (the
+                // cancellation handler runs within `cancel()`).
+                signal.yield()
+                resume.wait()
+            }
+        }
+        for await _ in started { break }
+        waiter.cancel()
+        resume.signal()
+        #expect(try await BoundedWait.value(of: waiter) == -2)
+        try await loop.submit { bound.value.completion?(7) }
+        #expect(try await loop.submit { bound.value.starts } == 1)
+    }
+
     @Test("a stopped loop gives the stopped outcome")
     func stoppedLoop() async throws {
         let loop = try EventLoop()

@@ -558,6 +558,8 @@ final class RaftHarness {
     /// readies it caused) against what it was before.
     private func check(since before: RaftObservation) {
         precondition(replica.term >= highestTerm, "the term went back from \(highestTerm) to \(replica.term)")
+        precondition(replica.term <= RaftReplica.maximumReachableTerm,
+                     "term \(replica.term) above the last reachable, \(RaftReplica.maximumReachableTerm)")
         precondition(replica.commitIndex >= highestCommit,
                      "the commit index went back from \(highestCommit) to \(replica.commitIndex)")
         highestTerm = replica.term
@@ -597,6 +599,7 @@ final class RaftHarness {
     private func check(sent message: RaftMessage) {
         precondition(message.group == RaftFuzzSetup.group && message.from == RaftFuzzSetup.id
                      && RaftFuzzSetup.peers.contains(message.to), "a message misaddressed: \(message)")
+        precondition(message.term <= RaftReplica.maximumReachableTerm, "a message above the last reachable term: \(message)")
         var writer = WireWriter()
         do throws(WireError) {
             try message.encodeFrame(into: &writer, limits: RaftFuzzSetup.limits)

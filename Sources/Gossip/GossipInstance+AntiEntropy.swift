@@ -1,4 +1,5 @@
 import EventCore
+import WireCodec
 
 // Anti-entropy (push-pull, as in Demers et al. 1987 and Scuttlebutt): a
 // node sends a random peer a digest of the message IDs it retains; the peer
@@ -10,7 +11,7 @@ import EventCore
 extension GossipInstance {
     /// Digest runs that fit in one message of the configured size (at most
     /// 17 bytes each after the frame header, tag, flag and count).
-    var runsPerDigest: Int { max(1, (configuration.maximumMessageSize - 13 - 2 - 3) / 17) }
+    var runsPerDigest: Int { max(1, (configuration.maximumMessageSize - FrameHeader.size - 2 - 3) / 17) }
 
     /// The most IDs a received digest makes this node examine, so a digest
     /// claiming huge runs costs bounded work.

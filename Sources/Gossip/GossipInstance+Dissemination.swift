@@ -1,4 +1,5 @@
 import EventCore
+import WireCodec
 
 // Push gossip and Plumtree (Leitão, Pereira, Rodrigues, 2007). In Plumtree
 // the active view is split into eager peers (the tree: they get payloads)
@@ -8,7 +9,7 @@ import EventCore
 extension GossipInstance {
     /// Message IDs that fit in one IHAVE, GRAFT or PULL of the configured
     /// size (12 bytes each after the frame header, tag and count).
-    var idsPerMessage: Int { max(1, (configuration.maximumMessageSize - 13 - 1 - 3) / 12) }
+    var idsPerMessage: Int { max(1, (configuration.maximumMessageSize - FrameHeader.size - 1 - 3) / 12) }
 
     mutating func receiveData(_ data: GossipData, from sender: Endpoint, now: Instant, into effects: inout [GossipEffect]) {
         guard fitsLimits(data) else { return }

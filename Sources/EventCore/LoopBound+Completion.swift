@@ -15,7 +15,8 @@ extension LoopBound {
     ///
     /// This is what Raft's `async` proposals are built on: a Go `context`
     /// cancelled around etcd raft's `Propose` ends the wait the same way,
-    /// and the proposal may still take effect. An operation that can be
+    /// and the proposal may still take effect once `start` ran (before,
+    /// `cancelled(false)`: nothing was proposed). An operation that can be
     /// taken back uses
     /// ``awaitCompletion(stopped:cancelled:withdraw:_:)`` instead.
     public func awaitCompletion<Outcome: Sendable>(

@@ -19,8 +19,7 @@ public struct RaftCounters: Hashable, Sendable {
     /// Messages dropped: for another group or replica, from an unknown
     /// sender, or with out-of-range fields. A term above 2⁶¹ + 1 is one:
     /// replicas campaign only up to term 2⁶¹ (see ``campaignsForgone``),
-    /// so only a forged or corrupt message carries a higher term, and
-    /// adopting it would stop the group's elections for good.
+    /// so only a forged or corrupt message carries a higher term.
     public var messagesDropped = 0
     /// Messages from an older term (answered, where that helps the sender
     /// catch up, or ignored).

@@ -67,9 +67,10 @@ extension RaftReplica {
     /// The largest term any replica of a group can reach: a vote request
     /// from ``maximumCampaignTermOrIndex``, the last term a replica
     /// campaigns from, carries one more. ``step(_:now:)`` drops (and
-    /// counts) a message with a higher term: only a forged or corrupt one
-    /// has it, and adopting it would leave the group unable to elect a
-    /// leader for good, since no replica campaigns from there.
+    /// counts) a message with a higher term as out of range: only a forged
+    /// or corrupt one has it. (A forged term at or just below this bound
+    /// still leaves a group without a replica that campaigns; no bound on
+    /// an unauthenticated term prevents that.)
     package static let maximumReachableTerm = maximumCampaignTermOrIndex + 1
 
     /// Starts a PreVote round (`preVote`) or an election in a new term;

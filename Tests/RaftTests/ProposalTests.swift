@@ -151,9 +151,10 @@ struct ProposalTests {
         #expect(group.storages[1].allEntries == log)
     }
 
-    /// A forged heartbeat at a term no replica reaches, sent to every
-    /// replica: each adopted the term, none campaigned from there, and the
-    /// group never elected a leader again. It is dropped and counted.
+    /// A heartbeat at a term no replica reaches is out of range: dropped
+    /// and counted, not adopted (adopted, no replica campaigned from
+    /// there). A forged term of 2^61 + 1 itself still has that effect
+    /// (largestTermForgoesCampaigns): only authentication would stop it.
     @Test("a message with a term above the last reachable one is dropped; the group still elects leaders",
           arguments: [RaftReplica.maximumReachableTerm + 1, RaftMessage.maximumTermOrIndex])
     func unreachableTermDropped(term forged: UInt64) throws {

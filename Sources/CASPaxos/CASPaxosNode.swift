@@ -316,9 +316,11 @@ public final class CASPaxosNode {
     /// (called from within another proposal's completion, once that
     /// completion returns). Returns whether it was; false for a proposal
     /// that sent an accept (it runs on), that has ended, an unknown ID,
-    /// or a stopped node. An ID names a proposal of this node only: a
-    /// node made anew (a restart) numbers its proposals from 1 again, so
-    /// withdraw through the node that made the proposal.
+    /// or a stopped node. An ID names a proposal of this node only, and of
+    /// this incarnation: a node made anew (a restart, with a new ``id``)
+    /// numbers its proposals from elsewhere, so an ID kept from before
+    /// names none of its proposals (see
+    /// ``Proposer/propose(key:change:now:into:)``).
     ///
     /// The `async` API withdraws a proposal this way when its task is
     /// cancelled.

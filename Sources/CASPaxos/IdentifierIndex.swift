@@ -1,6 +1,6 @@
-/// A map from the nonzero 64-bit IDs a ``Proposer`` issues (proposal IDs,
-/// counted up from 1, and request IDs, counted up from a start of the
-/// proposer's own, skipping 0) to small integers, in an open-addressing
+/// A map from the nonzero 64-bit IDs a ``Proposer`` issues (proposal IDs
+/// and request IDs, each counted up from a start of the proposer's own,
+/// skipping 0) to small integers, in an open-addressing
 /// table: linear probing, Fibonacci hashing, deletion by backward shift,
 /// at most half full.
 ///

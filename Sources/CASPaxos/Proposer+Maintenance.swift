@@ -425,8 +425,7 @@ extension Proposer {
         _ steps: [MaintenanceTask.Step], restartSteps: [MaintenanceTask.Step]?, proposers: [Endpoint], now: Instant,
         into effects: inout [CASPaxosEffect]
     ) -> UInt64 {
-        let taskID = nextProposalID
-        nextProposalID += 1
+        let taskID = takeProposalID()
         let deadline = now + configuration.maintenanceTimeout
         // Each proposer once: a step ends when every target answered, and
         // one listed twice answers once.

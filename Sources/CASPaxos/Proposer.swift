@@ -125,7 +125,9 @@ public struct Proposer {
 
     var counter: UInt64 = 0
     var random: SeededRandomGenerator
-    var nextProposalID: UInt64 = 1
+    /// Starts where this proposer's ID puts it (``firstProposalID(for:)``);
+    /// never 0.
+    var nextProposalID: UInt64
     /// Starts where this proposer's ID puts it (``firstRequestID(for:)``).
     var nextRequestID: UInt64
     var proposals = ProposalTable()
@@ -167,6 +169,7 @@ public struct Proposer {
         try quorums.validate()
         self.id = id
         nextRequestID = Self.firstRequestID(for: id)
+        nextProposalID = Self.firstProposalID(for: id)
         self.quorums = quorums
         self.configuration = configuration
         random = SeededRandomGenerator(seed: seed)
@@ -198,7 +201,10 @@ public struct Proposer {
 
     /// Starts a proposal to change `key`'s value with `change`; returns its
     /// ID, which the ``CASPaxosEffect/proposalCompleted(id:result:)`` effect
-    /// carries when it ends.
+    /// carries when it ends. IDs are nonzero and unique to this proposer:
+    /// they count up from a start its ``id`` picks, so another incarnation
+    /// (another ID) issues none of them, but for odds of about proposals /
+    /// 2⁶⁴ with random IDs.
     ///
     /// - Throws: ``CASPaxosError`` `.tooLarge` for a key above
     ///   ``CASPaxosConfiguration/maximumKeySize``, `.overloaded` with
@@ -290,8 +296,7 @@ public struct Proposer {
             throw CASPaxosError(
                 .overloaded, detail: "\(proposals.count) proposals pending, limit \(configuration.maximumPendingProposals)")
         }
-        let proposalID = nextProposalID
-        nextProposalID += 1
+        let proposalID = takeProposalID()
         var proposal = Proposal(
             id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
             needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity)
@@ -452,6 +457,23 @@ public struct Proposer {
     /// random IDs, they meet with odds of about requests / 2⁶⁴).
     static func firstRequestID(for id: NodeID) -> UInt64 {
         id.rawValue &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    /// Where the proposal (and maintenance task) IDs of the proposer `id`
+    /// start, never 0: as its request IDs (``firstRequestID(for:)``), at
+    /// its ID scrambled by an odd multiplier (another one, so that a
+    /// proposal's ID is not its first request's), so that an ID kept past
+    /// a restart names no proposal of the next incarnation
+    /// (``CASPaxosNode/withdraw(_:)``).
+    static func firstProposalID(for id: NodeID) -> UInt64 {
+        max(1, id.rawValue &* 0xC2B2_AE3D_27D4_EB4F)
+    }
+
+    /// The next proposal or maintenance task ID; ``nextProposalID`` is
+    /// never 0 (``IdentifierIndex``'s empty mark), even when the IDs wrap.
+    mutating func takeProposalID() -> UInt64 {
+        defer { nextProposalID = nextProposalID == .max ? 1 : nextProposalID + 1 }
+        return nextProposalID
     }
 
     /// Starts an attempt: the accept phase at once with `cached` (the

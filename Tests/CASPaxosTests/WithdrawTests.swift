@@ -169,6 +169,31 @@ struct WithdrawTests {
         #expect(try result?.get() == [3])
     }
 
+    /// Before, every incarnation numbered its proposals from 1, so an ID
+    /// kept past a restart withdrew the next incarnation's proposal of the
+    /// same number.
+    @Test("an ID from another incarnation of the proposer withdraws nothing; IDs are never 0, even when they wrap")
+    func anotherIncarnationsID() throws {
+        let cluster = try Cluster()
+        var before = try DuplicatedAcceptTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        let old = try before.propose(key: Self.key, change: { _ in [1] }, now: cluster.now, into: &effects)
+        var after = try DuplicatedAcceptTests.makeProposer(2)
+        let new = try after.propose(key: Self.key, change: { _ in [2] }, now: cluster.now, into: &effects)
+        #expect(old != new)
+        effects.removeAll()
+        #expect(!after.withdraw(old, now: cluster.now, into: &effects))
+        #expect(effects.isEmpty)
+        #expect(after.pendingCount == 1)
+
+        after.nextProposalID = .max
+        let last = try after.propose(key: [9], change: { _ in [3] }, now: cluster.now, into: &effects)
+        let wrapped = try after.propose(key: [8], change: { _ in [4] }, now: cluster.now, into: &effects)
+        #expect((last, wrapped) == (.max, 1))
+        #expect(after.withdraw(wrapped, now: cluster.now, into: &effects), "a wrapped ID is looked up as any other")
+        #expect(Proposer.firstProposalID(for: NodeID(0)) == 1)
+    }
+
     @Test("a garbage collection's own proposal is not withdrawn, nor an unknown ID")
     func maintenanceAndUnknown() throws {
         let cluster = try Cluster()

@@ -64,6 +64,14 @@ public struct RaftCounters: Hashable, Sendable {
     /// one (forwarder and request ID) already: a datagram delivered twice,
     /// whose command would otherwise be applied twice.
     public var duplicateForwardsDropped = 0
+    /// Forwarded proposals dropped unanswered because they were sent at a
+    /// term no later than the one this node started at: an incarnation
+    /// before the last restart may have proposed them, and remembered
+    /// that only in memory. A copy delayed past a restart would otherwise
+    /// be proposed again (applied twice), or refused while the first copy
+    /// may commit. Their forwarders fail them as
+    /// ``RaftError/outcomeUnknown``.
+    public var staleForwardsDropped = 0
     /// Forwarded proposals failed as ``RaftError/outcomeUnknown`` because
     /// the leader did not answer within
     /// ``RaftConfiguration/forwardTimeout``, or stopped being the leader

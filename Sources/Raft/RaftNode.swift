@@ -70,6 +70,11 @@ public final class RaftNode {
     /// Request IDs remembered per forwarder: far more than a node has in
     /// flight (UDP's duplicates arrive close behind the original).
     static let rememberedForwardsPerPeer = 1_024
+    /// The term this node started at (its stored one). A forwarded
+    /// proposal sent at this term or before may have been handled by an
+    /// earlier incarnation, whose ``handledForwards`` are gone: it is
+    /// dropped unanswered (see ``handleForwarding(_:)``).
+    private let startTerm: UInt64
     private var forwardCounters = RaftCounters()
     /// The role, term and leader last logged.
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
@@ -128,6 +133,7 @@ public final class RaftNode {
         replica = try RaftReplica(
             id: id, group: group, peers: Array(peers.keys), storage: storage, configuration: configuration,
             applied: snapshotIndex, seed: seed, now: scheduler.now)
+        startTerm = replica.term
         endpoints = peers
         self.storage = storage
         self.stateMachine = stateMachine
@@ -176,6 +182,7 @@ public final class RaftNode {
         counters.forwardedProposalsReceived = forwardCounters.forwardedProposalsReceived
         counters.forwardsTimedOut = forwardCounters.forwardsTimedOut
         counters.duplicateForwardsDropped = forwardCounters.duplicateForwardsDropped
+        counters.staleForwardsDropped = forwardCounters.staleForwardsDropped
         counters.messagesDropped += forwardCounters.messagesDropped
         return counters
     }
@@ -269,6 +276,19 @@ public final class RaftNode {
         }
         switch message.body {
         case .forwardedProposal(let requestID, let command):
+            // Its term is the forwarder's when it sent it. An incarnation
+            // proposes only forwards sent at its term or before (below),
+            // so one sent after this node started cannot have been
+            // proposed by an earlier incarnation; one sent before may
+            // have been (a copy delayed past a restart), and is dropped
+            // unanswered: proposed, its command would be applied twice,
+            // and refused, its forwarder would report "not proposed"
+            // about a command that may commit. Its forwarder fails it as
+            // `outcomeUnknown` (time out, or a change of leader).
+            guard message.term > startTerm else {
+                forwardCounters.staleForwardsDropped += 1
+                return
+            }
             guard
                 handledForwards[message.from, default: RecentlySeen(capacity: Self.rememberedForwardsPerPeer)]
                     .insert(requestID)
@@ -279,6 +299,9 @@ public final class RaftNode {
             forwardCounters.forwardedProposalsReceived += 1
             let outcome: RaftMessage.ForwardOutcome
             do throws(RaftError) {
+                // Sent at a later term than this leader's: a newer leader
+                // may exist, and the forwarder may retry there.
+                guard message.term <= replica.term else { throw RaftError.notLeader(leaderHint: nil) }
                 let entry = try replica.propose(command)
                 outcome = .appended(term: entry.term, index: entry.index)
             } catch {

@@ -122,6 +122,69 @@ struct ForwardingTests {
         #expect(cluster.violations.isEmpty)
     }
 
+    /// A node remembers the forwards it handled in memory only. Before,
+    /// a copy delayed past its restart was refused (the forwarder, still
+    /// waiting, would report "not proposed" of a command that may commit)
+    /// or, once the node led again, proposed a second time.
+    @Test("a forward sent before the node it reaches restarted is dropped unanswered, while it follows and once it leads again")
+    func forwardAcrossRestart() throws {
+        let (cluster, leader, follower) = try Self.settled(seed: 27)
+        let term = try #require(cluster.rafts[leader]?.term)
+        let command = KeyValueCommand.put(key: "k", value: [1]).encoded
+        let forwarded = RaftMessage(
+            group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term,
+            body: .forwardedProposal(requestID: 77, command: command))
+        var writer = WireWriter()
+        try forwarded.encodeFrame(into: &writer)
+        let wire = cluster.network.addNode()
+        let copies = { (node: Int) -> Int in cluster.log(of: node).filter { $0.command == command }.count }
+        try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        cluster.run(for: .milliseconds(200))
+        #expect(copies(leader) == 1)
+
+        cluster.crash(leader)
+        try cluster.restart(leader)
+        try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        cluster.run(for: .milliseconds(50))
+        #expect(cluster.rafts[leader]?.counters.staleForwardsDropped == 1)
+        #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 0)
+
+        // It leads again (in a later term): whoever else leads, caught up
+        // with, is crashed and restarted until it does.
+        for _ in 0..<20 where cluster.leader != leader {
+            #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+            cluster.run(for: .milliseconds(300))
+            guard let other = cluster.leader, other != leader else { break }
+            cluster.crash(other)
+            cluster.run(until: { cluster.leader != nil }, limit: .seconds(5))
+            try cluster.restart(other)
+        }
+        try #require(cluster.leader == leader)
+        #expect(try #require(cluster.rafts[leader]?.term) > term)
+        let dropped = try #require(cluster.rafts[leader]?.counters.staleForwardsDropped)
+        try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        cluster.run(for: .milliseconds(200))
+        #expect(cluster.rafts[leader]?.counters.staleForwardsDropped == dropped + 1)
+        #expect(copies(leader) == 1)
+        #expect(cluster.violations.isEmpty)
+    }
+
+    @Test("a forward sent at a later term than the leader's is refused as not the leader, not proposed")
+    func forwardFromALaterTerm() throws {
+        let (cluster, leader, follower) = try Self.settled(seed: 28)
+        let term = try #require(cluster.rafts[leader]?.term)
+        let before = try #require(cluster.rafts[leader]?.lastIndex)
+        let forwarded = RaftMessage(
+            group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term + 1,
+            body: .forwardedProposal(requestID: 78, command: KeyValueCommand.put(key: "k", value: [2]).encoded))
+        var writer = WireWriter()
+        try forwarded.encodeFrame(into: &writer)
+        try cluster.network.addNode().send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        cluster.run(for: .milliseconds(200))
+        #expect(cluster.rafts[leader]?.lastIndex == before)
+        #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 1)
+    }
+
     @Test("forwarding messages stepped into a replica (they are the driver's) are dropped and counted")
     func replicaRefusesForwarding() throws {
         var replica = try RaftReplica(id: NodeID(1), group: 1, peers: [NodeID(2)], storage: InMemoryRaftStorage(),

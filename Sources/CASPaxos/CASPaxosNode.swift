@@ -156,7 +156,8 @@ public final class CASPaxosNode {
     ///     ``proposerEndpoints``).
     ///   - seed: seeds the proposer's ID and jitter; by default drawn from
     ///     the system (pass one to replay a run). A node restarted in a live
-    ///     cluster needs a new seed (or a new `id`): a proposer ID must be
+    ///     cluster needs a new `id` (or no `id` and a new seed): a proposer
+    ///     ID must be
     ///     unique per run, since a restarted proposer counts its ballots
     ///     from zero again and could reuse one of its previous run's.
     /// - Throws: `ConfigurationError` for an invalid configuration or

@@ -40,7 +40,7 @@ struct ProposalTable {
     var count: Int { heap.count }
 
     /// The pending proposals' IDs in ascending order (the order proposals
-    /// were made).
+    /// were made, unless the IDs wrapped past 2⁶⁴ − 1 meanwhile).
     var sortedIDs: [UInt64] { heap.map(\.id).sorted() }
 
     /// The earliest wake-up instant of any proposal, or nil if none is

@@ -381,7 +381,7 @@ public struct Proposer {
     /// Retries attempts that timed out or finished backing off, fails
     /// proposals past their deadline, and advances maintenance tasks.
     public mutating func tick(now: Instant, into effects: inout [CASPaxosEffect]) {
-        // Only the proposals due now, in the order they were made: handling
+        // Only the proposals due now, in ID order: handling
         // them moves no other proposal's wake-up to `now` or before (new
         // attempts and back-offs end after `now`, deadlines never move, new
         // proposals' deadlines are ahead), so none is missed.

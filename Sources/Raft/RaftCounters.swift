@@ -58,14 +58,17 @@ public struct RaftCounters: Hashable, Sendable {
     public var snapshotsRefused = 0
     /// Proposals this node forwarded to the leader.
     public var proposalsForwarded = 0
-    /// Forwarded proposals this node took as leader.
+    /// Forwarded proposals this node handled: proposed as leader, or
+    /// refused (not the leader, too large, over the uncommitted limit).
     public var forwardedProposalsReceived = 0
     /// Forwarded proposals dropped because this node had handled the same
     /// one (forwarder and request ID) already: a datagram delivered twice,
     /// whose command would otherwise be applied twice.
     public var duplicateForwardsDropped = 0
     /// Forwarded proposals dropped unanswered because they were sent at a
-    /// term no later than the one this node started at: an incarnation
+    /// term no later than the one this node started at (a forward sent at
+    /// a later term than this node's is out of range: counted in
+    /// ``messagesDropped``): an incarnation
     /// before the last restart may have proposed them, and remembered
     /// that only in memory. A copy delayed past a restart would otherwise
     /// be proposed again (applied twice), or refused while the first copy

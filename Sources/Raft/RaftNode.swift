@@ -277,7 +277,7 @@ public final class RaftNode {
         switch message.body {
         case .forwardedProposal(let requestID, let command):
             // Its term is the forwarder's when it sent it. An incarnation
-            // proposes only forwards sent at its term or before (below),
+            // handles only forwards sent at its term or before (below),
             // so one sent after this node started cannot have been
             // proposed by an earlier incarnation; one sent before may
             // have been (a copy delayed past a restart), and is dropped
@@ -287,6 +287,15 @@ public final class RaftNode {
             // `outcomeUnknown` (time out, or a change of leader).
             guard message.term > startTerm else {
                 forwardCounters.staleForwardsDropped += 1
+                return
+            }
+            // A forwarder sends to the leader of its own term, whose term
+            // can only have grown since: a later term is forged or
+            // corrupt. Dropped, not refused: a later incarnation started
+            // below that term could otherwise propose a copy of what this
+            // one refused.
+            guard message.term <= replica.term else {
+                forwardCounters.messagesDropped += 1
                 return
             }
             guard
@@ -299,9 +308,6 @@ public final class RaftNode {
             forwardCounters.forwardedProposalsReceived += 1
             let outcome: RaftMessage.ForwardOutcome
             do throws(RaftError) {
-                // Sent at a later term than this leader's: a newer leader
-                // may exist, and the forwarder may retry there.
-                guard message.term <= replica.term else { throw RaftError.notLeader(leaderHint: nil) }
                 let entry = try replica.propose(command)
                 outcome = .appended(term: entry.term, index: entry.index)
             } catch {

@@ -120,35 +120,6 @@ struct LoopBoundCompletionTests {
         #expect(try await BoundedWait.value(of: waiter, within: .seconds(2)) == -2)
     }
 
-    /// The plain form's `cancelled(false)` promises nothing was started: a
-    /// cancellation that comes while `start` runs must end the wait as
-    /// cancelled after a start, once `start` returns.
-    @Test("cancelled while the loop runs start, the plain form's wait ends as cancelled after a start", .timeLimit(.minutes(1)))
-    func plainCancelledWhileStarting() async throws {
-        let loop = try EventLoop()
-        try loop.start()
-        defer { loop.shutdown() }
-        let bound = try await Self.boundOperation(on: loop)
-        let (started, signal) = AsyncStream.makeStream(of: Void.self)
-        let resume = DispatchSemaphore(value: 0)
-        let waiter = Task {
-            await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
-                operation.starts += 1
-                operation.completion = completion
-                // Holds the loop until the task has been cancelled (the
-                // cancellation handler runs within `cancel()`).
-                signal.yield()
-                resume.wait()
-            }
-        }
-        for await _ in started { break }
-        waiter.cancel()
-        resume.signal()
-        #expect(try await BoundedWait.value(of: waiter) == -2)
-        try await loop.submit { bound.value.completion?(7) }
-        #expect(try await loop.submit { bound.value.starts } == 1)
-    }
-
     @Test("a stopped loop gives the stopped outcome")
     func stoppedLoop() async throws {
         let loop = try EventLoop()
@@ -183,6 +154,20 @@ struct LoopBoundCompletionTests {
         }
     }
 
+    /// Waits in the plain form: `start` keeps its completion; a
+    /// cancellation gives -2 after a start, -4 before.
+    static func plainWait(
+        on bound: LoopBound<Operation>, whileStarting: (@Sendable () -> Void)? = nil
+    ) -> Task<Int, Never> {
+        Task {
+            await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
+                operation.starts += 1
+                operation.completion = completion
+                whileStarting?()
+            }
+        }
+    }
+
     static func startedAndWithdrawn(_ bound: LoopBound<Operation>) async throws -> (starts: Int, withdrawn: [Int]) {
         try await bound.loop.submit { (bound.value.starts, bound.value.withdrawn) }
     }
@@ -209,8 +194,12 @@ struct LoopBoundCompletionTests {
         #expect(withdrawn == [5])
     }
 
-    @Test("cancelled while the loop runs start, the operation is withdrawn as start returns", .timeLimit(.minutes(1)))
-    func cancelledWhileStarting() async throws {
+    /// Withdrawing, the operation is withdrawn as `start` returns. The
+    /// plain form's `cancelled(false)` promises nothing was started, so it
+    /// must end the wait as cancelled after a start.
+    @Test("cancelled while the loop runs start: withdrawn as start returns, or, in the plain form, cancelled after a start",
+          .timeLimit(.minutes(1)), arguments: [true, false])
+    func cancelledWhileStarting(withdrawing: Bool) async throws {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
@@ -219,15 +208,20 @@ struct LoopBoundCompletionTests {
         let resume = DispatchSemaphore(value: 0)
         // `start` holds the loop until the task has been cancelled (the
         // cancellation handler runs within `cancel()`).
-        let waiter = Self.withdrawableWait(on: bound, withdraws: true) {
+        let holding: @Sendable () -> Void = {
             signal.yield()
             resume.wait()
         }
+        let waiter = withdrawing
+            ? Self.withdrawableWait(on: bound, withdraws: true, whileStarting: holding)
+            : Self.plainWait(on: bound, whileStarting: holding)
         for await _ in started { break }
         waiter.cancel()
         resume.signal()
-        #expect(try await BoundedWait.value(of: waiter) == -3)
-        #expect(try await Self.startedAndWithdrawn(bound).withdrawn == [5])
+        #expect(try await BoundedWait.value(of: waiter) == (withdrawing ? -3 : -2))
+        let (starts, withdrawn) = try await Self.startedAndWithdrawn(bound)
+        #expect(starts == 1)
+        #expect(withdrawn == (withdrawing ? [5] : []))
     }
 
     @Test("cancelled before the loop runs start, nothing is started, and the wait ends as cancelled before a start",
@@ -239,14 +233,7 @@ struct LoopBoundCompletionTests {
         let bound = try await Self.boundOperation(on: loop)
         // The loop is held, so `start` waits in its queue.
         let resume = Self.hold(loop)
-        let waiter = withdrawing
-            ? Self.withdrawableWait(on: bound, withdraws: true)
-            : Task {
-                await bound.awaitCompletion(stopped: -1, cancelled: { $0 ? -2 : -4 }) { operation, completion in
-                    operation.starts += 1
-                    operation.completion = completion
-                }
-            }
+        let waiter = withdrawing ? Self.withdrawableWait(on: bound, withdraws: true) : Self.plainWait(on: bound)
         // Time for the wait to arm and queue `start` (cancelled before
         // that, it ends the same way, through the already-cancelled path).
         try await Task.sleep(for: .milliseconds(20))

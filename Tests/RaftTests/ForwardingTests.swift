@@ -19,6 +19,23 @@ struct ForwardingTests {
         return (cluster, leader, try #require(cluster.indices.first { $0 != leader }))
     }
 
+    /// A forwarded proposal of `command` from node `follower` to node
+    /// `leader`, sent at `term`.
+    static func forward(from follower: Int, to leader: Int, term: UInt64, requestID: UInt64, command: [UInt8])
+        -> RaftMessage {
+        RaftMessage(group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term,
+                    body: .forwardedProposal(requestID: requestID, command: command))
+    }
+
+    /// Delivers `message`, framed, to node `node`, `copies` times, from a
+    /// node added to the network (a late, repeated or forged datagram).
+    static func inject(_ message: RaftMessage, to node: Int, in cluster: RaftCluster, copies: Int = 1) throws {
+        var writer = WireWriter()
+        try message.encodeFrame(into: &writer)
+        let wire = cluster.network.addNode()
+        for _ in 0..<copies { try wire.send(writer.bytes, to: cluster.simulatedNodes[node].localEndpoint) }
+    }
+
     @Test("a follower forwards proposals to the leader and hands back its own state machine's results")
     func forwarded() throws {
         let (cluster, leader, follower) = try Self.settled(seed: 21)
@@ -90,9 +107,7 @@ struct ForwardingTests {
         let late = RaftMessage(
             group: 1, from: RaftCluster.id(leader), to: RaftCluster.id(follower), term: term,
             body: .forwardOutcome(requestID: 1, outcome: .appended(term: term, index: lastIndex + 1_000)))
-        var writer = WireWriter()
-        try late.encodeFrame(into: &writer)
-        try cluster.network.addNode().send(writer.bytes, to: cluster.simulatedNodes[follower].localEndpoint)
+        try Self.inject(late, to: follower, in: cluster)
         #expect(cluster.run(until: { cluster.acknowledged.count == 2 }, limit: .seconds(2)))
         // The put of 2 saw the 1 before it.
         let seen = cluster.acknowledged.last.map { try? KeyValueStateMachine.decodeResult($0.result) }
@@ -108,13 +123,9 @@ struct ForwardingTests {
         let (cluster, leader, follower) = try Self.settled(seed: 26)
         let before = try #require(cluster.rafts[leader]?.lastIndex)
         let term = try #require(cluster.rafts[leader]?.term)
-        let forwarded = RaftMessage(
-            group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term,
-            body: .forwardedProposal(requestID: 77, command: KeyValueCommand.put(key: "k", value: [1]).encoded))
-        var writer = WireWriter()
-        try forwarded.encodeFrame(into: &writer)
-        let wire = cluster.network.addNode()
-        for _ in 0..<2 { try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint) }
+        let forwarded = Self.forward(
+            from: follower, to: leader, term: term, requestID: 77, command: KeyValueCommand.put(key: "k", value: [1]).encoded)
+        try Self.inject(forwarded, to: leader, in: cluster, copies: 2)
         cluster.run(for: .milliseconds(200))
         #expect(cluster.rafts[leader]?.lastIndex == before + 1)
         #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 1)
@@ -131,20 +142,15 @@ struct ForwardingTests {
         let (cluster, leader, follower) = try Self.settled(seed: 27)
         let term = try #require(cluster.rafts[leader]?.term)
         let command = KeyValueCommand.put(key: "k", value: [1]).encoded
-        let forwarded = RaftMessage(
-            group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term,
-            body: .forwardedProposal(requestID: 77, command: command))
-        var writer = WireWriter()
-        try forwarded.encodeFrame(into: &writer)
-        let wire = cluster.network.addNode()
+        let forwarded = Self.forward(from: follower, to: leader, term: term, requestID: 77, command: command)
         let copies = { (node: Int) -> Int in cluster.log(of: node).filter { $0.command == command }.count }
-        try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        try Self.inject(forwarded, to: leader, in: cluster)
         cluster.run(for: .milliseconds(200))
         #expect(copies(leader) == 1)
 
         cluster.crash(leader)
         try cluster.restart(leader)
-        try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        try Self.inject(forwarded, to: leader, in: cluster)
         cluster.run(for: .milliseconds(50))
         #expect(cluster.rafts[leader]?.counters.staleForwardsDropped == 1)
         #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 0)
@@ -162,7 +168,7 @@ struct ForwardingTests {
         try #require(cluster.leader == leader)
         #expect(try #require(cluster.rafts[leader]?.term) > term)
         let dropped = try #require(cluster.rafts[leader]?.counters.staleForwardsDropped)
-        try wire.send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        try Self.inject(forwarded, to: leader, in: cluster)
         cluster.run(for: .milliseconds(200))
         #expect(cluster.rafts[leader]?.counters.staleForwardsDropped == dropped + 1)
         #expect(copies(leader) == 1)
@@ -178,12 +184,10 @@ struct ForwardingTests {
         let term = try #require(cluster.rafts[leader]?.term)
         let before = try #require(cluster.rafts[leader]?.lastIndex)
         let dropped = try #require(cluster.rafts[leader]?.counters.messagesDropped)
-        let forwarded = RaftMessage(
-            group: 1, from: RaftCluster.id(follower), to: RaftCluster.id(leader), term: term + 1,
-            body: .forwardedProposal(requestID: 78, command: KeyValueCommand.put(key: "k", value: [2]).encoded))
-        var writer = WireWriter()
-        try forwarded.encodeFrame(into: &writer)
-        try cluster.network.addNode().send(writer.bytes, to: cluster.simulatedNodes[leader].localEndpoint)
+        let forwarded = Self.forward(
+            from: follower, to: leader, term: term + 1, requestID: 78,
+            command: KeyValueCommand.put(key: "k", value: [2]).encoded)
+        try Self.inject(forwarded, to: leader, in: cluster)
         cluster.run(for: .milliseconds(200))
         #expect(cluster.rafts[leader]?.lastIndex == before)
         #expect(cluster.rafts[leader]?.counters.forwardedProposalsReceived == 0)

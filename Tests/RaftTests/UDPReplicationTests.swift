@@ -207,10 +207,12 @@ struct UDPReplicationTests {
         }
         // Its task cancelled, a proposal stops waiting (before, it waited
         // on); the proposal itself stays pending, and may still commit.
-        /// Proposes `command` at the leader in a task of its own, whose
-        /// value is the outcome.
-        func proposing(_ command: String) -> Task<Result<[UInt8], RaftError>, Never> {
+        /// Proposes `command` at the leader in a task of its own (cancelled
+        /// before it proposes, if `cancelledFirst`), whose value is the
+        /// outcome.
+        func proposing(_ command: String, cancelledFirst: Bool = false) -> Task<Result<[UInt8], RaftError>, Never> {
             Task {
+                if cancelledFirst { withUnsafeCurrentTask { $0?.cancel() } }
                 do throws(RaftError) {
                     return .success(try await leader.propose(Array(command.utf8)))
                 } catch {
@@ -220,14 +222,7 @@ struct UDPReplicationTests {
         }
         // Cancelled before the node took it, a proposal is withdrawn:
         // nothing was proposed.
-        let withdrawn = Task { () -> Result<[UInt8], RaftError> in
-            withUnsafeCurrentTask { $0?.cancel() }
-            do throws(RaftError) {
-                return .success(try await leader.propose(Array("withdrawn".utf8)))
-            } catch {
-                return .failure(error)
-            }
-        }
+        let withdrawn = proposing("withdrawn", cancelledFirst: true)
         #expect(try await BoundedWait.value(of: withdrawn) == .failure(.withdrawn))
         #expect(try await loop.submit { leader.value.pendingProposalCount } == 0)
         let cancelled = proposing("cancelled")

@@ -111,18 +111,6 @@ struct ProposalTests {
         return decoded == message
     }
 
-    /// Delivers messages until none is left; returns every one sent.
-    static func deliverAll(_ group: ReplicaGroup) -> [RaftMessage] {
-        var sent: [RaftMessage] = []
-        for _ in 0..<100 {
-            let batch = group.takeMessages()
-            if batch.isEmpty { break }
-            sent += batch
-            for message in batch { group.deliver(message) }
-        }
-        return sent
-    }
-
     /// The decoder takes terms up to 2^62: a peer's heartbeat there, then
     /// an election timeout, made the follower ask for votes in term
     /// 2^62 + 1, which no replica decodes (found by Scripts/fuzz raft).
@@ -141,7 +129,7 @@ struct ProposalTests {
         let last = RaftReplica.maximumReachableTerm
         group.deliver(ReplicaGroup.message(from: 0, to: 1, term: last, .heartbeat(commitIndex: committed)))
         group.timeOut(1)
-        let sent = Self.deliverAll(group)
+        let sent = group.deliverAll()
         #expect(sent.allSatisfy(Self.decodes))
         #expect(group.replicas[1].counters.campaignsForgone == 1)
         #expect(group.replicas[1].role == .follower)
@@ -192,7 +180,7 @@ struct ProposalTests {
         group.process(1)
         #expect(group.replicas[1].lastIndex == RaftMessage.maximumTermOrIndex)
         group.timeOut(1)
-        let sent = Self.deliverAll(group)
+        let sent = group.deliverAll()
         #expect(sent.allSatisfy(Self.decodes))
         #expect(group.replicas[1].counters.campaignsForgone == 1)
         #expect(group.replicas[1].counters.leadershipsWon == 0)

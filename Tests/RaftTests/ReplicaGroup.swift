@@ -78,15 +78,16 @@ final class ReplicaGroup {
         replicas[to].step(message, now: now)
     }
 
-    /// Delivers messages until none is left; returns how many were.
+    /// Delivers messages until none is left (or `limit` were); returns
+    /// every one sent.
     @discardableResult
-    func deliverAll(limit: Int = 100_000) -> Int {
-        var delivered = 0
-        while delivered < limit {
+    func deliverAll(limit: Int = 100_000) -> [RaftMessage] {
+        var delivered: [RaftMessage] = []
+        while delivered.count < limit {
             let batch = takeMessages()
             if batch.isEmpty { break }
             for message in batch { deliver(message) }
-            delivered += batch.count
+            delivered += batch
         }
         return delivered
     }

@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SWIM", targets: ["SWIM"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "CASPaxos", targets: ["CASPaxos"]),
+        .library(name: "Chorus", targets: ["Chorus"]),
         .executable(name: "chorus", targets: ["ChorusCLI"]),
     ],
     targets: [
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "SWIM", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "Raft", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "CASPaxos", dependencies: ["EventCore", "WireCodec"]),
+        .target(name: "Chorus", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
             dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "Raft", "CASPaxos"]
@@ -48,6 +50,9 @@ let package = Package(
         .testTarget(
             name: "CASPaxosTests",
             dependencies: ["CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
+        .testTarget(
+            name: "ChorusTests",
+            dependencies: ["Chorus", "SWIM", "CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "CASPaxos", "EventCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,164 @@
+import CASPaxos
+import Chorus
+import EventCore
+import SWIM
+import Simulation
+import Testing
+import WireCodec
+
+/// ``ProtocolMultiplexer`` in the simulator: SWIM and CASPaxos on one
+/// transport per node, and what the multiplexer does with datagrams no
+/// node should see.
+@Suite("ProtocolMultiplexer")
+struct ProtocolMultiplexerTests {
+    /// Three simulated machines, each with one transport shared by a SWIM
+    /// member and (once ``startRegisters()`` runs) a CASPaxos node with
+    /// both roles, whose acceptors are the members SWIM found.
+    final class SharedMachines {
+        let network: SimulatedNetwork
+        let nodes: [SimulatedNode]
+        let multiplexers: [ProtocolMultiplexer]
+        let members: [SWIMNode]
+        private(set) var registers: [CASPaxosNode] = []
+
+        init(seed: UInt64) throws {
+            let network = SimulatedNetwork(seed: seed)
+            let nodes = (0..<3).map { _ in network.addNode() }
+            let multiplexers = nodes.map { ProtocolMultiplexer(transport: $0) }
+            self.network = network
+            self.nodes = nodes
+            self.multiplexers = multiplexers
+            members = try (0..<3).map { index in
+                try SWIMNode(
+                    id: NodeID(UInt64(index + 1)), transport: multiplexers[index].channel(for: .swim),
+                    scheduler: nodes[index], seed: seed &+ UInt64(index))
+            }
+            members[0].start()
+            for member in members.dropFirst() { member.start(seeds: [nodes[0].localEndpoint]) }
+        }
+
+        /// Starts a CASPaxos node beside each member, on the acceptors the
+        /// member at `observer` sees alive (itself included).
+        func startRegisters(asSeenBy observer: Int) throws {
+            let acceptors = members[observer].healthyMembers.map(\.endpoint)
+            registers = try (0..<3).map { index in
+                try CASPaxosNode(
+                    transport: multiplexers[index].channel(for: .casPaxos), scheduler: nodes[index],
+                    quorums: .majority(of: acceptors), acceptorStore: InMemoryAcceptorStore(), proposers: acceptors,
+                    seed: network.seed &+ 100 &+ UInt64(index))
+            }
+        }
+
+        /// Runs `operation` on the CASPaxos node at `index` and the network
+        /// until its completion.
+        func complete(
+            _ index: Int,
+            _ operation: (CASPaxosNode, @escaping (Result<[UInt8]?, CASPaxosError>) -> Void) -> Void
+        ) -> Result<[UInt8]?, CASPaxosError>? {
+            var outcome: Result<[UInt8]?, CASPaxosError>?
+            operation(registers[index]) { outcome = $0 }
+            let deadline = network.now + .seconds(10)
+            while outcome == nil && network.now < deadline && network.step() {}
+            return outcome
+        }
+    }
+
+    @Test("SWIM and CASPaxos share each machine's transport; the acceptors are the members SWIM found")
+    func swimFeedsCASPaxos() throws {
+        let machines = try SharedMachines(seed: 11)
+        machines.network.run(for: .seconds(5))
+        #expect(machines.members.allSatisfy { $0.memberCount(.alive) == 3 })
+
+        try machines.startRegisters(asSeenBy: 2)
+        let key = Array("leader".utf8)
+        let written = machines.complete(0) { node, done in
+            node.propose(key: key, change: { _ in Array("node-1".utf8) }, completion: done)
+        }
+        #expect(try written?.get() == Array("node-1".utf8))
+        let read = machines.complete(2) { node, done in node.read(key: key, completion: done) }
+        #expect(try read?.get() == Array("node-1".utf8))
+
+        // SWIM went on beside CASPaxos: a member stopped is found dead.
+        machines.members[1].stop()
+        machines.network.run(for: .seconds(20))
+        #expect(machines.members[0].member(NodeID(2))?.status == .dead)
+        #expect(machines.members[2].member(NodeID(2))?.status == .dead)
+
+        // Every datagram reached its protocol's node, and only it.
+        for multiplexer in machines.multiplexers {
+            #expect(multiplexer.counters.delivered > 0)
+            #expect(multiplexer.counters.malformed == 0)
+            #expect(multiplexer.counters.unclaimed == 0)
+        }
+        #expect(machines.members.allSatisfy { $0.counters.malformedFramesDropped == 0 })
+        #expect(machines.registers.allSatisfy { $0.counters.malformedFramesDropped == 0 })
+        #expect(machines.registers.allSatisfy { $0.counters.messagesSent > 0 })
+    }
+
+    @Test("datagrams that are not frames, and frames of a protocol with no node here, are dropped and counted")
+    func hostileDatagrams() throws {
+        let machines = try SharedMachines(seed: 12)
+        machines.network.run(for: .seconds(5))
+        let target = machines.multiplexers[1]
+        let before = target.counters
+        let attacker = machines.network.addNode()
+        let destination = machines.nodes[1].localEndpoint
+
+        var datagrams: [[UInt8]] = [
+            [],  // empty
+            Array(repeating: 0xC4, count: FrameHeader.size - 1),  // shorter than a header
+            Array(repeating: 0, count: 64),  // wrong magic
+        ]
+        var valid = WireWriter()
+        try Frame.encode(protocol: .swim, into: &valid) { $0.writeBytes([1, 2, 3]) }
+        var otherVersion = Array(valid.bytes)
+        otherVersion[2] = FrameHeader.currentVersion &+ 1
+        var unknownProtocol = Array(valid.bytes)
+        unknownProtocol[3] = 0xEE
+        datagrams += [otherVersion, unknownProtocol]
+        // A well-formed frame of a protocol no node runs here.
+        var raft = WireWriter()
+        try Frame.encode(protocol: .raft, into: &raft) { $0.writeBytes([0]) }
+        datagrams.append(Array(raft.bytes))
+        // A SWIM frame whose body is garbage: the multiplexer passes it on,
+        // and the member drops it.
+        datagrams.append(Array(valid.bytes))
+
+        let memberDropsBefore = machines.members[1].counters.malformedFramesDropped
+        for datagram in datagrams { try attacker.send(datagram, to: destination) }
+        machines.network.run(for: .milliseconds(100))
+
+        #expect(target.counters.malformed - before.malformed == 5)
+        #expect(target.counters.unclaimed - before.unclaimed == 1)
+        #expect(machines.members[1].counters.malformedFramesDropped - memberDropsBefore == 1)
+
+        // The members go on as before.
+        machines.network.run(for: .seconds(5))
+        #expect(machines.members.allSatisfy { $0.memberCount(.alive) == 3 })
+    }
+
+    @Test("the latest receive handler of a protocol's channels gets its frames")
+    func latestHandlerWins() throws {
+        let network = SimulatedNetwork(seed: 13)
+        let (sender, receiver) = (network.addNode(), network.addNode())
+        let multiplexer = ProtocolMultiplexer(transport: receiver)
+        var first = 0
+        var second = 0
+        var gossip = 0
+        multiplexer.channel(for: .casPaxos).setReceiveHandler { _, _, _ in first += 1 }
+        let channel = multiplexer.channel(for: .casPaxos)
+        multiplexer.channel(for: .gossip).setReceiveHandler { _, _, _ in gossip += 1 }
+        channel.setReceiveHandler { _, _, _ in second += 1 }
+
+        var frame = WireWriter()
+        try Frame.encode(protocol: .casPaxos, into: &frame) { $0.writeBytes([7]) }
+        try sender.send(Array(frame.bytes), to: receiver.localEndpoint)
+        _ = network.runUntilIdle()
+        #expect((first, second, gossip) == (0, 1, 0))
+        #expect(multiplexer.counters.delivered == 1)
+
+        // A channel speaks with the shared transport's endpoint and limit.
+        #expect(channel.localEndpoint == receiver.localEndpoint)
+        #expect(channel.maximumMessageSize == receiver.maximumMessageSize)
+    }
+}

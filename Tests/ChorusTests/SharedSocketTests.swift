@@ -1,0 +1,118 @@
+import CASPaxos
+import Chorus
+import EventCore
+import Raft
+import SWIM
+import TestSupport
+import Testing
+import UDPTransport
+
+/// SWIM, CASPaxos and Raft on real sockets, one UDP socket per machine:
+/// three machines on 127.0.0.1 with ports from the kernel, on one
+/// EventLoop; the consensus protocols' peers are the members SWIM found.
+/// Waits poll the outcome with a deadline; no timing is asserted.
+@Suite("One socket per machine over real UDP")
+struct SharedSocketTests {
+    /// The machines. Loop-only.
+    final class Machines {
+        var transports: [UDPSocketTransport] = []
+        var multiplexers: [ProtocolMultiplexer] = []
+        var members: [SWIMNode] = []
+        var registers: [CASPaxosNode] = []
+        var replicas: [RaftNode] = []
+        var maps: [KeyValueStateMachine] = []
+
+        init(count: Int, loop: EventLoop) throws {
+            for index in 0..<count {
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                let multiplexer = ProtocolMultiplexer(transport: transport)
+                let member = try SWIMNode(
+                    transport: multiplexer.channel(for: .swim), scheduler: loop, seed: UInt64(index + 1))
+                transports.append(transport)
+                multiplexers.append(multiplexer)
+                members.append(member)
+            }
+            members[0].start()
+            for member in members.dropFirst() { member.start(seeds: [transports[0].localEndpoint]) }
+        }
+
+        var converged: Bool { members.allSatisfy { $0.memberCount(.alive) == members.count } }
+
+        /// A CASPaxos node with both roles beside each member, on the
+        /// acceptors that member sees alive (each lists itself first: the
+        /// order does not matter).
+        func startRegisters(on loop: EventLoop) throws {
+            registers = try members.indices.map { index in
+                let acceptors = members[index].healthyMembers.map(\.endpoint)
+                return try CASPaxosNode(
+                    transport: multiplexers[index].channel(for: .casPaxos), scheduler: loop,
+                    quorums: .majority(of: acceptors), acceptorStore: InMemoryAcceptorStore(), proposers: acceptors)
+            }
+        }
+
+        /// A Raft replica of a key-value map beside each member, its peers
+        /// the other members SWIM knows (their IDs and endpoints).
+        func startReplicas(on loop: EventLoop) throws {
+            maps = members.map { _ in KeyValueStateMachine() }
+            replicas = try members.indices.map { index in
+                let me = members[index]
+                var peers: [NodeID: Endpoint] = [:]
+                for member in me.healthyMembers where member.id != me.id { peers[member.id] = member.endpoint }
+                return try RaftNode(
+                    id: me.id, group: 1, peers: peers, storage: InMemoryRaftStorage(), stateMachine: maps[index],
+                    transport: multiplexers[index].channel(for: .raft), scheduler: loop, seed: UInt64(index + 1))
+            }
+        }
+
+        func close() {
+            for node in replicas { node.stop() }
+            for node in registers { node.stop() }
+            for member in members { member.stop() }
+            for transport in transports { transport.close() }
+        }
+    }
+
+    @Test("three machines, one socket each: SWIM finds the members, CASPaxos and Raft on them write and read")
+    func threeProtocolsOnOneSocket() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let machines = try await loop.submit { LoopBound(try Machines(count: 3, loop: loop), on: loop) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.converged })
+
+        let (registers, replicas) = try await loop.submit {
+            try machines.value.startRegisters(on: loop)
+            try machines.value.startReplicas(on: loop)
+            return (
+                machines.value.registers.map { LoopBound($0, on: loop) },
+                machines.value.replicas.map { LoopBound($0, on: loop) }
+            )
+        }
+        let key = Array("config".utf8)
+        #expect(try await registers[0].propose(key: key) { _ in Array("v1".utf8) } == Array("v1".utf8))
+        #expect(try await registers[2].read(key: key) == Array("v1".utf8))
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.replicas.contains { $0.role == .leader }
+        })
+        // Through whichever replica: a follower forwards it to the leader.
+        _ = try await replicas[1].propose(KeyValueCommand.put(key: "config", value: Array("v2".utf8)).encoded)
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.maps.allSatisfy { $0.values["config"] == Array("v2".utf8) }
+        })
+
+        let (counters, sockets, ports) = try await loop.submit {
+            let value = machines.value
+            return (
+                value.multiplexers.map(\.counters), Set(value.transports.map(\.localEndpoint)),
+                value.registers.map(\.transport.localEndpoint) + value.members.map(\.localMember.endpoint)
+                    + value.replicas.map(\.transport.localEndpoint)
+            )
+        }
+        #expect(Set(ports) == sockets, "each machine's three nodes speak from its one socket")
+        for counter in counters {
+            #expect(counter.delivered > 0)
+            #expect(counter.malformed == 0 && counter.unclaimed == 0)
+        }
+        try await loop.submit { machines.value.close() }
+    }
+}

@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Chorus", dependencies: ["EventCore", "WireCodec"]),
         .executableTarget(
             name: "ChorusCLI",
-            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "Raft", "CASPaxos"]
+            dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "Raft", "CASPaxos", "Chorus"]
         ),
         // Helpers shared by the test targets (not a product).
         .target(name: "TestSupport", dependencies: ["EventCore"], path: "Tests/TestSupport"),

@@ -57,7 +57,8 @@ let package = Package(
             plugins: benchmarkPlugin
         ),
 
-        // Loopback datagrams: UDPTransport vs SwiftNIO vs C sendmmsg/recvmmsg.
+        // Loopback datagrams: UDPTransport (direct, and behind Chorus's
+        // ProtocolMultiplexer) vs SwiftNIO vs C sendmmsg/recvmmsg.
         .executableTarget(
             name: "TransportBenchmarks",
             dependencies: [
@@ -66,6 +67,7 @@ let package = Package(
                 .product(name: "EventCore", package: "Chorus"),
                 .product(name: "UDPTransport", package: "Chorus"),
                 .product(name: "WireCodec", package: "Chorus"),
+                .product(name: "Chorus", package: "Chorus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -40,8 +40,11 @@ import WireCodec
 public final class ProtocolMultiplexer {
     /// What the multiplexer did with the datagrams it received.
     public struct Counters: Hashable, Sendable {
-        /// Datagrams handed to a channel's receive handler.
-        public var delivered: UInt64 = 0
+        /// Datagrams handed to a channel's receive handler, by protocol
+        /// (protocols that had none are absent).
+        public var deliveredByProtocol: [ProtocolID: UInt64] = [:]
+        /// Datagrams handed to a channel's receive handler, all protocols.
+        public var delivered: UInt64 { deliveredByProtocol.values.reduce(0, +) }
         /// Datagrams dropped because they do not start with a frame header
         /// this build reads: shorter than a header, another magic or
         /// version, a protocol id no ``WireCodec/ProtocolID`` names.
@@ -57,9 +60,19 @@ public final class ProtocolMultiplexer {
     /// The transport the channels share.
     public let transport: any Transport
     /// What was delivered and dropped so far.
-    public private(set) var counters = Counters()
-    /// The receive handler of each protocol, by its raw id.
+    public var counters: Counters {
+        var counters = dropped
+        for id in ProtocolID.allCases where delivered[Int(id.rawValue)] > 0 {
+            counters.deliveredByProtocol[id] = delivered[Int(id.rawValue)]
+        }
+        return counters
+    }
+    /// The drops; ``counters`` adds the deliveries.
+    private var dropped = Counters()
+    /// The receive handler of each protocol, and the datagrams it was
+    /// handed, by the protocol's raw id.
     private var handlers: [TransportReceiveHandler?]
+    private var delivered: [UInt64]
     private let logger: any LogSink
 
     /// Takes over `transport`'s receive handler; frames are dropped
@@ -71,6 +84,7 @@ public final class ProtocolMultiplexer {
         self.logger = logger
         let slots = Int(ProtocolID.allCases.map(\.rawValue).max() ?? 0) + 1
         handlers = Array(repeating: nil, count: slots)
+        delivered = Array(repeating: 0, count: slots)
         transport.setReceiveHandler { [weak self] message, sender, now in
             self?.dispatch(message, from: sender, now: now)
         }
@@ -95,16 +109,16 @@ public final class ProtocolMultiplexer {
         do throws(WireError) {
             protocolID = try FrameHeader.peek(message).protocolID
         } catch {
-            counters.malformed += 1
+            dropped.malformed += 1
             logger.log(.debug, source: "multiplexer", "dropped a datagram from \(sender): \(error)")
             return
         }
         guard let handler = handlers[Int(protocolID.rawValue)] else {
-            counters.unclaimed += 1
+            dropped.unclaimed += 1
             logger.log(.debug, source: "multiplexer", "dropped a \(protocolID) frame from \(sender): no node of it here")
             return
         }
-        counters.delivered += 1
+        delivered[Int(protocolID.rawValue)] += 1
         handler(message, sender, now)
     }
 }

@@ -3,11 +3,12 @@ import Foundation
 /// `chorus demo`: what the toolkit does, on loopback UDP in this one
 /// process: the gossip scenario (push gossip against Plumtree), the SWIM
 /// scenario (join, failure detection, graceful leave), the Raft scenario
-/// (election, replication, failover), then the CASPaxos scenario
-/// (contended counters, an acceptor crash).
+/// (election, replication, failover), the CASPaxos scenario (contended
+/// counters, an acceptor crash), then the one-socket scenario (SWIM, CASPaxos
+/// and Raft together on one socket per machine).
 struct DemoCommand {
     static let usage = """
-        usage: chorus demo [--scenario all|gossip|swim|raft|caspaxos] [--nodes N] [--duration SECONDS]
+        usage: chorus demo [--scenario all|gossip|swim|raft|caspaxos|onesocket] [--nodes N] [--duration SECONDS]
                            [--rate N] [--members N] [Raft options] [CASPaxos options]
 
         Runs local clusters on 127.0.0.1 (kernel-chosen ports, one event loop each)
@@ -24,16 +25,19 @@ struct DemoCommand {
           raft    see below.
           caspaxos
                   see below.
+          onesocket
+                  see below.
 
         Exits 0 if every scenario run passed (gossip: every node delivered every
         message exactly once in both modes; swim: converged, failure detected
         everywhere, leave seen everywhere, no false positive; raft: a new leader
         took over, and the running nodes hold the same map, with every
         acknowledged put; caspaxos: every counter equals the increments that
-        succeeded), 1 otherwise.
+        succeeded; onesocket: SWIM saw the stop everywhere, every key holds its
+        last acknowledged write, no datagram dropped), 1 otherwise.
 
         options (each also read from CHORUS_<NAME>, e.g. CHORUS_NODES):
-          --scenario NAME     all (default), gossip, swim, raft or caspaxos
+          --scenario NAME     all (default), gossip, swim, raft, caspaxos or onesocket
           --nodes N           gossip nodes (default 16, 2 ... 256)
           --duration SECONDS  gossip: the running time, split between the two
                               modes: each takes 1 s to settle, broadcasts, then
@@ -48,6 +52,8 @@ struct DemoCommand {
         \(RaftDemo.usage)
 
         \(CASPaxosDemo.usage)
+
+        \(SharedSocketDemo.usage)
         """
     static let valuedOptions = Set(["scenario", "nodes", "duration", "rate", "members"])
         .union(RaftDemo.valuedOptions).union(CASPaxosDemo.valuedOptions)
@@ -55,8 +61,9 @@ struct DemoCommand {
 
     /// Every scenario, in the order `all` runs them: from spreading data,
     /// to membership, to consensus with a leader, then without one (the
-    /// CASPaxos figures read against Raft's).
-    static let scenarioNames = ["gossip", "swim", "raft", "caspaxos"]
+    /// CASPaxos figures read against Raft's), then membership and both
+    /// consensus protocols together.
+    static let scenarioNames = ["gossip", "swim", "raft", "caspaxos", "onesocket"]
 
     let scenarios: [String]
     let gossip: GossipDemo
@@ -68,7 +75,9 @@ struct DemoCommand {
         switch options.value("scenario") ?? "all" {
         case "all": scenarios = Self.scenarioNames
         case let name where Self.scenarioNames.contains(name): scenarios = [name]
-        case let other: throw UsageError(description: "--scenario must be all, gossip, swim, raft or caspaxos, not '\(other)'")
+        case let other:
+            throw UsageError(
+                description: "--scenario must be all, gossip, swim, raft, caspaxos or onesocket, not '\(other)'")
         }
         gossip = try GossipDemo(options: options)
         swim = SWIMDemo(memberCount: try options.integer("members", in: 3...128, default: 16))
@@ -89,6 +98,8 @@ struct DemoCommand {
                 passed = await raft.run()
             case "caspaxos":
                 passed = await casPaxos.run()
+            case "onesocket":
+                passed = await SharedSocketDemo().run()
             default:
                 do {
                     passed = try await swim.run()

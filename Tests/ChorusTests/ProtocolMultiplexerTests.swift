@@ -86,7 +86,7 @@ struct ProtocolMultiplexerTests {
 
         // Every datagram reached its protocol's node, and only it.
         for multiplexer in machines.multiplexers {
-            #expect(multiplexer.counters.delivered > 0)
+            #expect(Set(multiplexer.counters.deliveredByProtocol.keys) == [.swim, .casPaxos])
             #expect(multiplexer.counters.malformed == 0)
             #expect(multiplexer.counters.unclaimed == 0)
         }
@@ -155,6 +155,7 @@ struct ProtocolMultiplexerTests {
         try sender.send(Array(frame.bytes), to: receiver.localEndpoint)
         _ = network.runUntilIdle()
         #expect((first, second, gossip) == (0, 1, 0))
+        #expect(multiplexer.counters.deliveredByProtocol == [.casPaxos: 1])
         #expect(multiplexer.counters.delivered == 1)
 
         // A channel speaks with the shared transport's endpoint and limit.

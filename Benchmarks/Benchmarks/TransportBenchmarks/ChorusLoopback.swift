@@ -1,3 +1,4 @@
+import Chorus
 import EventCore
 import Synchronization
 import UDPTransport
@@ -12,15 +13,21 @@ import Glibc
 /// messages per loop task (the transport hands them to `sendmmsg` as one
 /// batch) and yields to its loop between batches; the receiver counts in
 /// its receive handler and publishes once per loop iteration.
+///
+/// `multiplexed`: the receiver's handler is on a ``ProtocolMultiplexer``'s
+/// SWIM channel (the payload is a SWIM frame), as on a machine whose
+/// protocols share one socket; otherwise on the transport itself.
 final class ChorusLoopback {
     private let senderLoop: EventLoop
     private let receiverLoop: EventLoop
     private let counters = BlastCounters()
     private let sender: LoopBound<UDPSocketTransport>
-    private let receiver: LoopBound<UDPSocketTransport>
+    /// The receiving transport, or its channel (which keeps the
+    /// multiplexer and the transport).
+    private let receiver: LoopBound<any Transport>
     private let destination: Endpoint
 
-    init() throws {
+    init(multiplexed: Bool = false) throws {
         senderLoop = try EventLoop()
         receiverLoop = try EventLoop()
         try senderLoop.start()
@@ -34,7 +41,9 @@ final class ChorusLoopback {
         receiver = try runOnLoop(receiverLoop) { [configuration] loop in
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop, configuration: configuration)
             let tally = ReceiveTally()
-            transport.setReceiveHandler { _, _, now in
+            let receiving: any Transport =
+                multiplexed ? ProtocolMultiplexer(transport: transport).channel(for: .swim) : transport
+            receiving.setReceiveHandler { _, _, now in
                 tally.count += 1
                 tally.last = now
             }
@@ -44,7 +53,7 @@ final class ChorusLoopback {
                     tally.count = 0
                 }
             }
-            return LoopBound(transport, on: loop)
+            return LoopBound(receiving, on: loop)
         }
         sender = try runOnLoop(senderLoop) { [configuration] loop in
             LoopBound(try UDPSocketTransport.bind(to: .loopbackV4(), on: loop, configuration: configuration), on: loop)

@@ -4,6 +4,8 @@ import CLoopbackBaseline
 // Loopback datagram throughput, 64-byte payloads, one sender and one
 // receiver (see LoopbackHarness.swift for the exact shape of a run):
 // - Chorus: UDPTransport on two EventLoops;
+// - Chorus multiplexed: the same, the receiver's handler behind Chorus's
+//   ProtocolMultiplexer (one socket shared by a machine's protocols);
 // - SwiftNIO: DatagramChannel from DatagramBootstrap;
 // - C: sendmmsg/recvmmsg from two threads (CLoopbackBaseline), the
 //   practical limit of this machine for the same work: every datagram
@@ -33,6 +35,9 @@ let chorusPercentOfC = BenchmarkMetric.custom("chorus % of C", polarity: .prefer
 let chorusPercentOfNIO = BenchmarkMetric.custom("chorus % of NIO", polarity: .prefersLarger, useScalingFactor: false)
 let chorusPercentOfConnectedC = BenchmarkMetric.custom(
     "chorus % of C connected", polarity: .prefersLarger, useScalingFactor: false)
+/// The multiplexed receiver's rate as a percentage of the direct one's.
+let multiplexedPercentOfChorus = BenchmarkMetric.custom(
+    "multiplexed % of chorus", polarity: .prefersLarger, useScalingFactor: false)
 
 /// One run of the C baseline, addressing every datagram (`connected`
 /// false) or on a connected socket.
@@ -56,12 +61,12 @@ func benchmarks() {
 
     // Sockets and loops are set up in the first (warm-up) iteration that
     // needs them and reused; a run's clock starts when sending starts.
-    var chorusInstance: ChorusLoopback?
+    var chorusInstances: [Bool: ChorusLoopback] = [:]
     var nioInstance: NIOLoopback?
-    func chorus() throws -> ChorusLoopback {
-        if let chorusInstance { return chorusInstance }
-        let made = try ChorusLoopback()
-        chorusInstance = made
+    func chorus(multiplexed: Bool = false) throws -> ChorusLoopback {
+        if let instance = chorusInstances[multiplexed] { return instance }
+        let made = try ChorusLoopback(multiplexed: multiplexed)
+        chorusInstances[multiplexed] = made
         return made
     }
     func nio() throws -> NIOLoopback {
@@ -77,6 +82,13 @@ func benchmarks() {
             report(try chorus().blast(), to: benchmark)
         } catch {
             benchmark.error("cannot set up the UDPSocketTransports: \(error)")
+        }
+    }
+    Benchmark("Loopback64B.ChorusMultiplexed") { benchmark in
+        do {
+            report(try chorus(multiplexed: true).blast(), to: benchmark)
+        } catch {
+            benchmark.error("cannot set up the multiplexed UDPSocketTransports: \(error)")
         }
     }
     Benchmark("Loopback64B.NIO") { benchmark in
@@ -96,20 +108,23 @@ func benchmarks() {
         }
     }
 
-    // The four back to back in every iteration, in rotating order, so the
+    // The five back to back in every iteration, in rotating order, so the
     // ratios hold even when other work on the machine comes and goes.
     Benchmark(
         "Loopback64B.Interleaved",
         configuration: .init(
-            metrics: [.wallClock, .throughput, chorusPercentOfC, chorusPercentOfNIO, chorusPercentOfConnectedC],
+            metrics: [
+                .wallClock, .throughput, chorusPercentOfC, chorusPercentOfNIO, chorusPercentOfConnectedC,
+                multiplexedPercentOfChorus,
+            ],
             maxDuration: .seconds(50), maxIterations: 7)
     ) { benchmark in
         do {
-            let (chorus, nio) = (try chorus(), try nio())
+            let (chorus, multiplexed, nio) = (try chorus(), try chorus(multiplexed: true), try nio())
             var rates: [String: Int] = [:]
             let runs: [(String, () -> BlastResult?)] = [
                 ("chorus", { chorus.blast() }), ("nio", { nio.blast() }), ("c", { blastC(connected: false) }),
-                ("c connected", { blastC(connected: true) }),
+                ("c connected", { blastC(connected: true) }), ("multiplexed", { multiplexed.blast() }),
             ]
             for offset in 0..<runs.count {
                 let (name, run) = runs[(benchmark.currentIteration + offset) % runs.count]
@@ -122,6 +137,7 @@ func benchmarks() {
             benchmark.measurement(chorusPercentOfC, rates["chorus"]! * 100 / rates["c"]!)
             benchmark.measurement(chorusPercentOfNIO, rates["chorus"]! * 100 / rates["nio"]!)
             benchmark.measurement(chorusPercentOfConnectedC, rates["chorus"]! * 100 / rates["c connected"]!)
+            benchmark.measurement(multiplexedPercentOfChorus, rates["multiplexed"]! * 100 / rates["chorus"]!)
         } catch {
             benchmark.error("cannot set up the loopback peers: \(error)")
         }

@@ -1,0 +1,281 @@
+import CASPaxos
+import Chorus
+import EventCore
+import Raft
+import SWIM
+import UDPTransport
+
+/// The machines of `chorus demo`'s one-socket scenario on one event loop:
+/// each a UDP socket shared, through a ``ProtocolMultiplexer``, by a SWIM
+/// member, a CASPaxos node (acceptor and proposer) and a Raft replica of
+/// a key-value map, whose acceptors and peers are the members SWIM found.
+/// Loop-confined.
+///
+/// Each machine writes its own key in both (`m<machine>`, the values 1, 2,
+/// 3, ...), one write at a time per protocol, and retries a write until it
+/// is acknowledged (a retry writes the same value, so a write that did
+/// take effect changes nothing when it is retried). So each key ends at
+/// its writer's last acknowledged value, or at the value in flight when
+/// its machine stopped.
+final class SharedSocketDemoCluster {
+    /// One machine's writer in one protocol: the value it is writing (or
+    /// writes next), the last acknowledged, and whether a write of `value`
+    /// is in flight or waits to be retried.
+    struct Writer {
+        var value = 1
+        var acknowledged = 0
+        var isBusy = false
+        var failedAttempts = 0
+    }
+
+    /// Something that happened, for the timeline.
+    struct Event: Sendable {
+        var at: Instant
+        var text: String
+    }
+
+    static let machineCount = 3
+    let loop: EventLoop
+    let startedAt: Instant
+    private(set) var transports: [UDPSocketTransport] = []
+    private(set) var multiplexers: [ProtocolMultiplexer] = []
+    private(set) var members: [SWIMNode] = []
+    private var registers: [CASPaxosNode] = []
+    private var replicas: [RaftNode] = []
+    private(set) var maps: [KeyValueStateMachine] = []
+    /// Per machine: its CASPaxos writer and its Raft writer.
+    private(set) var casPaxosWriters = Array(repeating: Writer(), count: machineCount)
+    private(set) var raftWriters = Array(repeating: Writer(), count: machineCount)
+    private var isWriting = false
+    /// The machine stopped, and when.
+    private(set) var stopped: (machine: Int, at: Instant)?
+    /// Writes acknowledged after the stop, per protocol.
+    private(set) var acknowledgedAfterStop = (casPaxos: 0, raft: 0)
+    /// What the last reads through a running machine's CASPaxos node
+    /// returned, by machine (nil: not read yet, or the read failed).
+    private(set) var readBack: [Int: [UInt8]?] = [:]
+    private(set) var timeline: [Event] = []
+
+    /// Binds a socket per machine on 127.0.0.1 and starts SWIM on each,
+    /// machine 1 the seed.
+    init(loop: EventLoop) throws {
+        self.loop = loop
+        startedAt = loop.now
+        for index in 0..<Self.machineCount {
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            let multiplexer = ProtocolMultiplexer(transport: transport)
+            let member = try SWIMNode(
+                id: NodeID(UInt64(index + 1)), transport: multiplexer.channel(for: .swim), scheduler: loop)
+            member.setEventHandler { [unowned self] event in
+                guard event.kind == .suspect || event.kind == .dead else { return }
+                record("machine \(index + 1) sees machine \(event.member.id.rawValue) \(event.kind)")
+            }
+            transports.append(transport)
+            multiplexers.append(multiplexer)
+            members.append(member)
+        }
+        members[0].start()
+        for member in members.dropFirst() { member.start(seeds: [transports[0].localEndpoint]) }
+    }
+
+    /// Whether every machine's member sees every machine alive.
+    var hasConverged: Bool { members.allSatisfy { $0.memberCount(.alive) == Self.machineCount } }
+
+    /// Starts CASPaxos and Raft on every machine, on the members its SWIM
+    /// member sees.
+    func startConsensus() throws {
+        for index in members.indices {
+            let machines = members[index].healthyMembers
+            let endpoints = machines.map(\.endpoint)
+            registers.append(
+                try CASPaxosNode(
+                    transport: multiplexers[index].channel(for: .casPaxos), scheduler: loop,
+                    quorums: .majority(of: endpoints), acceptorStore: InMemoryAcceptorStore(), proposers: endpoints))
+            var peers: [NodeID: Endpoint] = [:]
+            for machine in machines where machine.id != members[index].id { peers[machine.id] = machine.endpoint }
+            let map = KeyValueStateMachine()
+            maps.append(map)
+            replicas.append(
+                try RaftNode(
+                    id: members[index].id, group: 1, peers: peers, storage: InMemoryRaftStorage(), stateMachine: map,
+                    transport: multiplexers[index].channel(for: .raft), scheduler: loop))
+        }
+        let endpoints = members[0].healthyMembers.map { "\($0.endpoint)" }.sorted().joined(separator: ", ")
+        record("CASPaxos acceptors and Raft peers: the members SWIM found (\(endpoints))")
+    }
+
+    /// The machine whose replica leads Raft, if one does.
+    var raftLeader: Int? {
+        replicas.indices.first { $0 != stopped?.machine && replicas[$0].role == .leader }
+    }
+
+    func startWriting() {
+        isWriting = true
+        record("every machine writes its key through its CASPaxos node and its Raft replica")
+        for machine in 0..<Self.machineCount {
+            writeRegister(machine)
+            writeMap(machine)
+        }
+    }
+
+    /// Stops `machine` abruptly: its nodes stop and its socket closes.
+    func stop(_ machine: Int) {
+        stopped = (machine, loop.now)
+        record("machine \(machine + 1) (the Raft leader) stops abruptly: its socket closes")
+        replicas[machine].stop()
+        registers[machine].stop()
+        members[machine].stop()
+        transports[machine].close()
+    }
+
+    /// Stops issuing writes: each writer finishes the one it is on,
+    /// retrying it until it is acknowledged.
+    func stopWriting() { isWriting = false }
+
+    /// Whether no write is in flight on a running machine.
+    var isSettled: Bool {
+        running.allSatisfy { !casPaxosWriters[$0].isBusy && !raftWriters[$0].isBusy }
+    }
+
+    /// Whether every running machine sees the stopped one dead.
+    var stopSeenDead: Bool {
+        guard let stopped else { return false }
+        return running.allSatisfy { members[$0].member(members[stopped.machine].id)?.status == .dead }
+    }
+
+    /// The machines not stopped.
+    var running: [Int] { (0..<Self.machineCount).filter { $0 != stopped?.machine } }
+
+    /// Reads every machine's key through a running machine's CASPaxos node.
+    func readBackRegisters() {
+        guard let reader = running.first else { return }
+        for machine in 0..<Self.machineCount {
+            registers[reader].read(key: Self.key(machine)) { [unowned self] result in
+                readBack[machine] = try? result.get()
+            }
+        }
+    }
+
+    /// Whether the running replicas have applied the same map.
+    var mapsAgree: Bool { Set(running.map { maps[$0].values }).count == 1 }
+
+    func close() {
+        for index in running {
+            replicas[index].stop()
+            registers[index].stop()
+            members[index].stop()
+            transports[index].close()
+        }
+    }
+
+    static func key(_ machine: Int) -> [UInt8] { Array("m\(machine + 1)".utf8) }
+
+    /// The summary tables, and what is wrong: a running machine that does
+    /// not see the stopped one dead, a key not at its writer's last
+    /// acknowledged value (or, for the stopped machine's, the value in
+    /// flight), running replicas that disagree, a datagram a multiplexer
+    /// dropped.
+    func report() -> (table: String, problems: [String]) {
+        var problems: [String] = []
+        var machines = [["machine", "socket", "SWIM sees", "datagrams in: SWIM", "CASPaxos", "Raft", "dropped"]]
+        for index in 0..<Self.machineCount {
+            let counters = multiplexers[index].counters
+            let dropped = counters.malformed + counters.unclaimed
+            let isStopped = index == stopped?.machine
+            let view =
+                isStopped
+                ? "(stopped)"
+                : "\(members[index].memberCount(.alive)) alive, \(members[index].memberCount(.dead)) dead"
+            machines.append([
+                "\(index + 1)", "\(transports[index].localEndpoint)", view,
+                "\(counters.deliveredByProtocol[.swim] ?? 0)", "\(counters.deliveredByProtocol[.casPaxos] ?? 0)",
+                "\(counters.deliveredByProtocol[.raft] ?? 0)", "\(dropped)",
+            ])
+            if dropped > 0 { problems.append("machine \(index + 1)'s multiplexer dropped \(dropped) datagrams") }
+            if let stopped, !isStopped, members[index].member(members[stopped.machine].id)?.status != .dead {
+                problems.append("machine \(index + 1) does not see machine \(stopped.machine + 1) dead")
+            }
+        }
+        var writes = [["key", "CASPaxos: acked", "read back", "Raft: acked", "applied"]]
+        for machine in 0..<Self.machineCount {
+            let register = readBack[machine].flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+            let applied = running.first.flatMap { maps[$0].values["m\(machine + 1)"] }
+                .map { String(decoding: $0, as: UTF8.self) }
+            writes.append([
+                "m\(machine + 1)", "\(casPaxosWriters[machine].acknowledged)", register ?? "-",
+                "\(raftWriters[machine].acknowledged)", applied ?? "-",
+            ])
+            let check = { (protocolName: String, writer: Writer, found: String?) in
+                var allowed = [writer.acknowledged == 0 ? nil : String(writer.acknowledged)]
+                if machine == self.stopped?.machine && writer.isBusy { allowed.append(String(writer.value)) }
+                if !allowed.contains(found) {
+                    problems.append("\(protocolName): m\(machine + 1) is \(found ?? "empty"), acknowledged \(writer.acknowledged)")
+                }
+            }
+            check("CASPaxos", casPaxosWriters[machine], register)
+            check("Raft", raftWriters[machine], applied)
+        }
+        if !mapsAgree { problems.append("Raft: the running replicas' maps differ") }
+        if acknowledgedAfterStop.casPaxos == 0 || acknowledgedAfterStop.raft == 0 {
+            problems.append("writes stopped with the machine: \(acknowledgedAfterStop) acknowledged after it")
+        }
+        let failed = (0..<Self.machineCount).reduce((0, 0)) {
+            ($0.0 + casPaxosWriters[$1].failedAttempts, $0.1 + raftWriters[$1].failedAttempts)
+        }
+        let summary = """
+            writes acknowledged after the stop: CASPaxos \(acknowledgedAfterStop.casPaxos), Raft \(acknowledgedAfterStop.raft); \
+            failed attempts (each retried): CASPaxos \(failed.0), Raft \(failed.1)
+            """
+        return (DemoReport.render(machines) + "\n\n" + DemoReport.render(writes) + "\n\n" + summary, problems)
+    }
+
+    /// Puts `text` in the timeline, now.
+    func record(_ text: String) { timeline.append(Event(at: loop.now, text: text)) }
+
+    private func writeRegister(_ machine: Int) {
+        guard machine != stopped?.machine else { return }
+        casPaxosWriters[machine].isBusy = true
+        let value = Array(String(casPaxosWriters[machine].value).utf8)
+        registers[machine].propose(key: Self.key(machine), change: { _ in value }) { [unowned self] result in
+            guard machine != stopped?.machine else { return }
+            switch result {
+            case .success:
+                casPaxosWriters[machine].acknowledged = casPaxosWriters[machine].value
+                casPaxosWriters[machine].value += 1
+                casPaxosWriters[machine].isBusy = false
+                if stopped != nil { acknowledgedAfterStop.casPaxos += 1 }
+                if isWriting { loop.onNextTurn { self.writeRegister(machine) } }
+            case .failure:
+                casPaxosWriters[machine].failedAttempts += 1
+                retry { self.writeRegister(machine) }
+            }
+        }
+    }
+
+    private func writeMap(_ machine: Int) {
+        guard machine != stopped?.machine else { return }
+        raftWriters[machine].isBusy = true
+        let value = Array(String(raftWriters[machine].value).utf8)
+        let command = KeyValueCommand.put(key: "m\(machine + 1)", value: value).encoded
+        replicas[machine].propose(command) { [unowned self] result in
+            guard machine != stopped?.machine else { return }
+            switch result {
+            case .success:
+                raftWriters[machine].acknowledged = raftWriters[machine].value
+                raftWriters[machine].value += 1
+                raftWriters[machine].isBusy = false
+                if stopped != nil { acknowledgedAfterStop.raft += 1 }
+                if isWriting { loop.onNextTurn { self.writeMap(machine) } }
+            case .failure:
+                raftWriters[machine].failedAttempts += 1
+                retry { self.writeMap(machine) }
+            }
+        }
+    }
+
+    /// Runs `write` again in 20 ms: while a leader is elected or an
+    /// acceptor is missed, a retry at once would fail the same way.
+    private func retry(_ write: @escaping () -> Void) {
+        _ = loop.schedule(at: loop.now + .milliseconds(20), write)
+    }
+}

@@ -25,7 +25,8 @@ import WireCodec
 /// }
 /// ```
 ///
-/// Only the header's first four bytes are read here (size, magic, version,
+/// Only the 13-byte header is looked at here
+/// (``WireCodec/FrameHeader/peek(_:)``: its size, magic, version and
 /// protocol id); the protocol's node verifies the checksum and decodes the
 /// rest, as it does on a transport of its own. A datagram that is not a
 /// frame this build reads, or whose protocol has no handler, is dropped
@@ -35,7 +36,7 @@ import WireCodec
 /// Keep the multiplexer as long as the transport: it installs its handler
 /// once, at creation, and holds it weakly (the channels hold the
 /// multiplexer). A transport whose handler is replaced later (a
-/// ``Simulation`` node's crash clears it) needs a new multiplexer.
+/// `SimulatedNode`'s crash clears it) needs a new multiplexer.
 /// Confined to the transport's loop, like the transport.
 public final class ProtocolMultiplexer {
     /// What the multiplexer did with the datagrams it received.
@@ -49,8 +50,10 @@ public final class ProtocolMultiplexer {
         /// this build reads: shorter than a header, another magic or
         /// version, a protocol id no ``WireCodec/ProtocolID`` names.
         public var malformed: UInt64 = 0
-        /// Frames dropped because no channel of their protocol has a
-        /// receive handler (no node of that protocol runs here).
+        /// Frames dropped because no channel of their protocol was given a
+        /// receive handler (no node of that protocol was created here). A
+        /// stopped node leaves the no-op handler its `stop()` installs: its
+        /// protocol's frames then count as ``delivered``.
         public var unclaimed: UInt64 = 0
 
         /// Creates zeroed counters.

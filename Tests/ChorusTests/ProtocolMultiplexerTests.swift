@@ -1,6 +1,7 @@
 import CASPaxos
 import Chorus
 import EventCore
+import Gossip
 import SWIM
 import Simulation
 import Testing
@@ -161,5 +162,54 @@ struct ProtocolMultiplexerTests {
         // A channel speaks with the shared transport's endpoint and limit.
         #expect(channel.localEndpoint == receiver.localEndpoint)
         #expect(channel.maximumMessageSize == receiver.maximumMessageSize)
+    }
+
+    @Test("a channel keeps its multiplexer alive; once neither is kept, the transport's handler keeps nothing")
+    func channelKeepsMultiplexer() throws {
+        let network = SimulatedNetwork(seed: 14)
+        let (sender, receiver) = (network.addNode(), network.addNode())
+        weak var released: ProtocolMultiplexer?
+        var channel: ProtocolChannel? = {
+            let multiplexer = ProtocolMultiplexer(transport: receiver)
+            released = multiplexer
+            return multiplexer.channel(for: .swim)
+        }()
+        var received = 0
+        channel?.setReceiveHandler { _, _, _ in received += 1 }
+        var frame = WireWriter()
+        try Frame.encode(protocol: .swim, into: &frame) { $0.writeBytes([7]) }
+
+        try sender.send(Array(frame.bytes), to: receiver.localEndpoint)
+        _ = network.runUntilIdle()
+        #expect(received == 1, "the channel alone kept the multiplexer")
+
+        channel = nil
+        #expect(released == nil, "the transport's handler holds the multiplexer weakly: no cycle")
+        try sender.send(Array(frame.bytes), to: receiver.localEndpoint)
+        _ = network.runUntilIdle()
+        #expect(received == 1)
+    }
+
+    @Test("a gossip node shares the transport with a SWIM member; its broadcast reaches every machine")
+    func gossipBesideSWIM() throws {
+        let machines = try SharedMachines(seed: 15)
+        let gossip = try machines.nodes.indices.map { index in
+            try GossipNode(
+                id: NodeID(UInt64(index + 10)), transport: machines.multiplexers[index].channel(for: .gossip),
+                scheduler: machines.nodes[index], seed: machines.network.seed &+ UInt64(index))
+        }
+        var delivered = [0, 0, 0]
+        for index in gossip.indices { gossip[index].setDeliveryHandler { _ in delivered[index] += 1 } }
+        gossip[0].start()
+        for node in gossip.dropFirst() { node.start(seeds: [machines.nodes[0].localEndpoint]) }
+        machines.network.run(for: .seconds(5))
+
+        try gossip[1].broadcast(Array("hello".utf8))
+        machines.network.run(for: .seconds(5))
+        #expect(delivered == [1, 0, 1], "every machine but the origin delivers it once")
+        #expect(machines.members.allSatisfy { $0.memberCount(.alive) == 3 })
+        #expect(gossip.allSatisfy { $0.counters.malformedFramesDropped == 0 })
+        #expect(machines.members.allSatisfy { $0.counters.malformedFramesDropped == 0 })
+        #expect(machines.multiplexers.allSatisfy { $0.counters.malformed == 0 && $0.counters.unclaimed == 0 })
     }
 }

@@ -91,23 +91,32 @@ struct SharedSocketTests {
         let key = Array("config".utf8)
         #expect(try await registers[0].propose(key: key) { _ in Array("v1".utf8) } == Array("v1".utf8))
         #expect(try await registers[2].read(key: key) == Array("v1".utf8))
+        // Every replica knows the leader: a follower that has not heard
+        // from it yet would refuse the proposal (notLeader), not forward it.
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
-            machines.value.replicas.contains { $0.role == .leader }
+            let leaders = machines.value.replicas.map(\.leader)
+            return leaders[0] != nil && Set(leaders).count == 1
         })
-        // Through whichever replica: a follower forwards it to the leader.
-        _ = try await replicas[1].propose(KeyValueCommand.put(key: "config", value: Array("v2".utf8)).encoded)
+        let follower = try #require(try await loop.submit { machines.value.replicas.firstIndex { $0.role != .leader } })
+        // Through a follower, which forwards it to the leader.
+        _ = try await replicas[follower].propose(KeyValueCommand.put(key: "config", value: Array("v2".utf8)).encoded)
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
             machines.value.maps.allSatisfy { $0.values["config"] == Array("v2".utf8) }
         })
+        #expect(try await loop.submit { machines.value.replicas[follower].counters.proposalsForwarded } == 1)
 
-        let (counters, sockets, ports) = try await loop.submit {
+        let (counters, sockets, ports, nodeDrops) = try await loop.submit {
             let value = machines.value
             return (
                 value.multiplexers.map(\.counters), Set(value.transports.map(\.localEndpoint)),
                 value.registers.map(\.transport.localEndpoint) + value.members.map(\.localMember.endpoint)
-                    + value.replicas.map(\.transport.localEndpoint)
+                    + value.replicas.map(\.transport.localEndpoint),
+                value.members.map(\.counters.malformedFramesDropped)
+                    + value.registers.map(\.counters.malformedFramesDropped)
+                    + value.replicas.map(\.counters.malformedFramesDropped)
             )
         }
+        #expect(nodeDrops.allSatisfy { $0 == 0 }, "no node was handed another protocol's frame")
         #expect(Set(ports) == sockets, "each machine's three nodes speak from its one socket")
         for counter in counters {
             #expect(Set(counter.deliveredByProtocol.keys) == [.swim, .casPaxos, .raft])

@@ -85,7 +85,7 @@ public final class ProtocolMultiplexer {
     public init(transport: any Transport, logger: any LogSink = DiscardingLogSink()) {
         self.transport = transport
         self.logger = logger
-        let slots = Int(ProtocolID.allCases.map(\.rawValue).max() ?? 0) + 1
+        let slots = Int(UInt8.max) + 1
         handlers = Array(repeating: nil, count: slots)
         delivered = Array(repeating: 0, count: slots)
         transport.setReceiveHandler { [weak self] message, sender, now in
@@ -97,7 +97,9 @@ public final class ProtocolMultiplexer {
     /// for one protocol gives a channel to the same slot: the latest
     /// ``ProtocolChannel/setReceiveHandler(_:)`` of any of them receives
     /// the protocol's frames, as the latest handler of a transport does.
-    /// Run one node per protocol on a multiplexer.
+    /// Run one node per protocol on a multiplexer, and stop an old node
+    /// before creating its replacement (its `stop()` installs a no-op
+    /// handler, which would silence the new node).
     public func channel(for protocolID: ProtocolID) -> ProtocolChannel {
         ProtocolChannel(protocolID, multiplexer: self)
     }

@@ -26,6 +26,16 @@ final class SharedSocketDemoCluster {
         var acknowledged = 0
         var isBusy = false
         var failedAttempts = 0
+        /// Writes acknowledged after a machine stopped.
+        var acknowledgedAfterStop = 0
+
+        /// The write of `value` was acknowledged.
+        mutating func acknowledge(afterStop: Bool) {
+            acknowledged = value
+            value += 1
+            isBusy = false
+            if afterStop { acknowledgedAfterStop += 1 }
+        }
     }
 
     /// Something that happened, for the timeline.
@@ -49,8 +59,6 @@ final class SharedSocketDemoCluster {
     private var isWriting = false
     /// The machine stopped, and when.
     private(set) var stopped: (machine: Int, at: Instant)?
-    /// Writes acknowledged after the stop, per protocol.
-    private(set) var acknowledgedAfterStop = (casPaxos: 0, raft: 0)
     /// What the last reads through a running machine's CASPaxos node
     /// returned, by machine (nil: not read yet, or the read failed).
     private(set) var readBack: [Int: [UInt8]?] = [:]
@@ -216,15 +224,19 @@ final class SharedSocketDemoCluster {
             check("Raft", raftWriters[machine], applied)
         }
         if !mapsAgree { problems.append("Raft: the running replicas' maps differ") }
-        if acknowledgedAfterStop.casPaxos == 0 || acknowledgedAfterStop.raft == 0 {
-            problems.append("writes stopped with the machine: \(acknowledgedAfterStop) acknowledged after it")
+        let afterStop = (
+            casPaxos: casPaxosWriters.map(\.acknowledgedAfterStop).reduce(0, +),
+            raft: raftWriters.map(\.acknowledgedAfterStop).reduce(0, +)
+        )
+        if afterStop.casPaxos == 0 || afterStop.raft == 0 {
+            problems.append("writes stopped with the machine: \(afterStop) acknowledged after it")
         }
-        let failed = (0..<Self.machineCount).reduce((0, 0)) {
-            ($0.0 + casPaxosWriters[$1].failedAttempts, $0.1 + raftWriters[$1].failedAttempts)
-        }
+        let failed = (
+            casPaxos: casPaxosWriters.map(\.failedAttempts).reduce(0, +), raft: raftWriters.map(\.failedAttempts).reduce(0, +)
+        )
         let summary = """
-            writes acknowledged after the stop: CASPaxos \(acknowledgedAfterStop.casPaxos), Raft \(acknowledgedAfterStop.raft); \
-            failed attempts (each retried): CASPaxos \(failed.0), Raft \(failed.1)
+            writes acknowledged after the stop: CASPaxos \(afterStop.casPaxos), Raft \(afterStop.raft); \
+            failed attempts (each retried): CASPaxos \(failed.casPaxos), Raft \(failed.raft)
             """
         return (DemoReport.render(machines) + "\n\n" + DemoReport.render(writes) + "\n\n" + summary, problems)
     }
@@ -237,18 +249,7 @@ final class SharedSocketDemoCluster {
         casPaxosWriters[machine].isBusy = true
         let value = Array(String(casPaxosWriters[machine].value).utf8)
         registers[machine].propose(key: Self.key(machine), change: { _ in value }) { [unowned self] result in
-            guard machine != stopped?.machine else { return }
-            switch result {
-            case .success:
-                casPaxosWriters[machine].acknowledged = casPaxosWriters[machine].value
-                casPaxosWriters[machine].value += 1
-                casPaxosWriters[machine].isBusy = false
-                if stopped != nil { acknowledgedAfterStop.casPaxos += 1 }
-                if isWriting { loop.onNextTurn { self.writeRegister(machine) } }
-            case .failure:
-                casPaxosWriters[machine].failedAttempts += 1
-                retry { self.writeRegister(machine) }
-            }
+            complete(\.casPaxosWriters, machine, succeeded: Self.succeeded(result)) { self.writeRegister(machine) }
         }
     }
 
@@ -258,19 +259,31 @@ final class SharedSocketDemoCluster {
         let value = Array(String(raftWriters[machine].value).utf8)
         let command = KeyValueCommand.put(key: "m\(machine + 1)", value: value).encoded
         replicas[machine].propose(command) { [unowned self] result in
-            guard machine != stopped?.machine else { return }
-            switch result {
-            case .success:
-                raftWriters[machine].acknowledged = raftWriters[machine].value
-                raftWriters[machine].value += 1
-                raftWriters[machine].isBusy = false
-                if stopped != nil { acknowledgedAfterStop.raft += 1 }
-                if isWriting { loop.onNextTurn { self.writeMap(machine) } }
-            case .failure:
-                raftWriters[machine].failedAttempts += 1
-                retry { self.writeMap(machine) }
-            }
+            complete(\.raftWriters, machine, succeeded: Self.succeeded(result)) { self.writeMap(machine) }
         }
+    }
+
+    /// Takes the outcome of a write of machine `machine`'s writer in
+    /// `writers`: acknowledged, the writer moves on to its next value (and
+    /// `write`s it while writing goes on); failed, it `write`s the same
+    /// value again in 20 ms. A stopped machine's outcomes are ignored.
+    private func complete(
+        _ writers: ReferenceWritableKeyPath<SharedSocketDemoCluster, [Writer]>, _ machine: Int, succeeded: Bool,
+        write: @escaping () -> Void
+    ) {
+        guard machine != stopped?.machine else { return }
+        guard succeeded else {
+            self[keyPath: writers][machine].failedAttempts += 1
+            retry(write)
+            return
+        }
+        self[keyPath: writers][machine].acknowledge(afterStop: stopped != nil)
+        if isWriting { loop.onNextTurn(write) }
+    }
+
+    private static func succeeded<Value, Failure>(_ result: Result<Value, Failure>) -> Bool {
+        if case .success = result { return true }
+        return false
     }
 
     /// Runs `write` again in 20 ms: while a leader is elected or an

@@ -775,7 +775,7 @@ extension Proposer {
         // Maintenance must be able to finish, so the pending limit does not
         // apply to it (its proposals are bounded apart: a re-write window
         // per change, one per garbage collection).
-        let proposalID = nextProposalID
+        let proposalID = takeProposalID()
         // Recorded first: the proposal may end inside propose (a proposer
         // that can send nothing more fails it at once), and the task must
         // hear of it.
@@ -783,7 +783,7 @@ extension Proposer {
         do throws(CASPaxosError) {
             _ = try propose(
                 key: key, change: change ?? { $0 }, isIdentity: change == nil, needsEveryAcceptor: needsEveryAcceptor,
-                exemptFromPendingLimit: true, now: now, into: &effects)
+                exemptFromPendingLimit: true, id: proposalID, now: now, into: &effects)
         } catch {
             // A key over the key limit, listed by a hostile acceptor: a
             // re-scan keeps it to re-write (and fails again on it; a key is

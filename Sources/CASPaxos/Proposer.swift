@@ -283,9 +283,12 @@ public struct Proposer {
             into: &effects)
     }
 
+    /// Starts a proposal; returns its ID: `id` if given (one the caller
+    /// took with ``takeProposalID()``, to record before the proposal can
+    /// end), else the next.
     mutating func propose(
         key: [UInt8], change: @escaping CASPaxosChange, isIdentity: Bool, isRead: Bool = false,
-        needsEveryAcceptor: Bool, exemptFromPendingLimit: Bool = false, now: Instant,
+        needsEveryAcceptor: Bool, exemptFromPendingLimit: Bool = false, id: UInt64? = nil, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) throws(CASPaxosError) -> UInt64 {
         guard key.count <= configuration.maximumKeySize else {
@@ -296,7 +299,7 @@ public struct Proposer {
             throw CASPaxosError(
                 .overloaded, detail: "\(proposals.count) proposals pending, limit \(configuration.maximumPendingProposals)")
         }
-        let proposalID = takeProposalID()
+        let proposalID = id ?? takeProposalID()
         var proposal = Proposal(
             id: proposalID, key: key, change: change, deadline: now.advanced(by: timeouts.proposal),
             needsEveryAcceptor: needsEveryAcceptor, isIdentity: isIdentity)

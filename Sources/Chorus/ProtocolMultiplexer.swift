@@ -33,9 +33,10 @@ import WireCodec
 /// and counted (``counters``) and logged at `debug`; it never reaches a
 /// node.
 ///
-/// Keep the multiplexer as long as the transport: it installs its handler
-/// once, at creation, and holds it weakly (the channels hold the
-/// multiplexer). A transport whose handler is replaced later (a
+/// The channels hold the multiplexer, and it holds the transport; the
+/// handler it installs on the transport, once, at creation, holds it
+/// weakly. So the multiplexer lives while a channel (or its creator) keeps
+/// it, and leaves no cycle. A transport whose handler is replaced later (a
 /// `SimulatedNode`'s crash clears it) needs a new multiplexer.
 /// Confined to the transport's loop, like the transport.
 public final class ProtocolMultiplexer {

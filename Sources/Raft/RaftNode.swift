@@ -134,6 +134,15 @@ public final class RaftNode {
             id: id, group: group, peers: Array(peers.keys), storage: storage, configuration: configuration,
             applied: snapshotIndex, seed: seed, now: scheduler.now)
         startTerm = replica.term
+        if startTerm > RaftReplica.maximumReachableTerm {
+            // Only a forged term adopted by an older build (before terms
+            // above the last reachable one were dropped) gets here.
+            logger.log(
+                .error, source: "raft",
+                "stored term \(startTerm) is above \(RaftReplica.maximumReachableTerm), the last a replica reaches: "
+                    + "the others drop this replica's messages, and it refuses theirs as stale; it is cut off from "
+                    + "group \(group)")
+        }
         endpoints = peers
         self.storage = storage
         self.stateMachine = stateMachine

@@ -40,4 +40,28 @@ struct RaftNodeInputTests {
         #expect(cluster.run(until: { cluster.acknowledged.count == 10 && cluster.converged }, limit: .seconds(2)))
         #expect(cluster.violations.isEmpty)
     }
+
+    /// A term no replica reaches can only be in storage if an older build
+    /// adopted a forged one; such a replica is cut off from its group,
+    /// and says so when it starts instead of going silent.
+    @Test("a replica that starts from a stored term above the last reachable one logs that it is cut off",
+          arguments: [RaftReplica.maximumReachableTerm, RaftReplica.maximumReachableTerm + 1])
+    func unreachableStoredTerm(term: UInt64) throws {
+        let network = SimulatedNetwork(seed: 32)
+        let (node, peer) = (network.addNode(), network.addNode())
+        let storage = InMemoryRaftStorage()
+        try storage.persist([], hardState: RaftHardState(term: term))
+        let errors = ErrorLines()
+        let raft = try RaftNode(
+            id: NodeID(1), group: 7, peers: [NodeID(2): peer.localEndpoint], storage: storage,
+            stateMachine: KeyValueStateMachine(), transport: node, scheduler: node, logger: errors)
+        #expect(raft.term == term)
+        if term > RaftReplica.maximumReachableTerm {
+            #expect(errors.all.count == 1)
+            #expect(errors.all.first?.contains("stored term \(term)") == true)
+            #expect(errors.all.first?.contains("cut off from group 7") == true)
+        } else {
+            #expect(errors.all.isEmpty)
+        }
+    }
 }

@@ -1,7 +1,6 @@
 import EventCore
 import Raft
 import Simulation
-import Synchronization
 import Testing
 import WireCodec
 
@@ -109,14 +108,6 @@ struct SnapshotTests {
         #expect(cluster.run(until: { cluster.converged && Self.store(cluster, lagging).count == 200 },
                             limit: .seconds(20)))
         #expect(cluster.rafts[lagging]?.counters.malformedFramesDropped == 0)
-    }
-
-    /// The error lines nodes log.
-    final class ErrorLines: LogSink {
-        let lines = Mutex<[String]>([])
-        var minimumLevel: LogLevel { .error }
-        func log(_ level: LogLevel, _ message: String, source: String) { lines.withLock { $0.append(message) } }
-        var all: [String] { lines.withLock { $0 } }
     }
 
     /// A follower whose limit is below the leader's used to drop the

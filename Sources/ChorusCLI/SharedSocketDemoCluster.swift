@@ -57,8 +57,8 @@ final class SharedSocketDemoCluster {
     private(set) var casPaxosWriters = Array(repeating: Writer(), count: machineCount)
     private(set) var raftWriters = Array(repeating: Writer(), count: machineCount)
     private var isWriting = false
-    /// The machine stopped, and when.
-    private(set) var stopped: (machine: Int, at: Instant)?
+    /// The machine stopped.
+    private(set) var stopped: Int?
     /// What the last reads through a running machine's CASPaxos node
     /// returned, by machine (nil: not read yet, or the read failed).
     private(set) var readBack: [Int: [UInt8]?] = [:]
@@ -114,7 +114,7 @@ final class SharedSocketDemoCluster {
 
     /// The machine whose replica leads Raft, if one does.
     var raftLeader: Int? {
-        replicas.indices.first { $0 != stopped?.machine && replicas[$0].role == .leader }
+        replicas.indices.first { $0 != stopped && replicas[$0].role == .leader }
     }
 
     func startWriting() {
@@ -128,12 +128,9 @@ final class SharedSocketDemoCluster {
 
     /// Stops `machine` abruptly: its nodes stop and its socket closes.
     func stop(_ machine: Int) {
-        stopped = (machine, loop.now)
+        stopped = machine
         record("machine \(machine + 1) (the Raft leader) stops abruptly: its socket closes")
-        replicas[machine].stop()
-        registers[machine].stop()
-        members[machine].stop()
-        transports[machine].close()
+        shutDown(machine)
     }
 
     /// Stops issuing writes: each writer finishes the one it is on,
@@ -147,12 +144,17 @@ final class SharedSocketDemoCluster {
 
     /// Whether every running machine sees the stopped one dead.
     var stopSeenDead: Bool {
+        running.allSatisfy(seesStoppedDead)
+    }
+
+    /// Whether `machine`'s member sees the stopped machine dead.
+    private func seesStoppedDead(_ machine: Int) -> Bool {
         guard let stopped else { return false }
-        return running.allSatisfy { members[$0].member(members[stopped.machine].id)?.status == .dead }
+        return members[machine].member(members[stopped].id)?.status == .dead
     }
 
     /// The machines not stopped.
-    var running: [Int] { (0..<Self.machineCount).filter { $0 != stopped?.machine } }
+    var running: [Int] { (0..<Self.machineCount).filter { $0 != stopped } }
 
     /// Reads every machine's key through a running machine's CASPaxos node.
     func readBackRegisters() {
@@ -168,12 +170,15 @@ final class SharedSocketDemoCluster {
     var mapsAgree: Bool { Set(running.map { maps[$0].values }).count == 1 }
 
     func close() {
-        for index in running {
-            replicas[index].stop()
-            registers[index].stop()
-            members[index].stop()
-            transports[index].close()
-        }
+        for index in running { shutDown(index) }
+    }
+
+    /// Stops `machine`'s nodes and closes its socket.
+    private func shutDown(_ machine: Int) {
+        replicas[machine].stop()
+        registers[machine].stop()
+        members[machine].stop()
+        transports[machine].close()
     }
 
     static func key(_ machine: Int) -> [UInt8] { Array("m\(machine + 1)".utf8) }
@@ -189,7 +194,7 @@ final class SharedSocketDemoCluster {
         for index in 0..<Self.machineCount {
             let counters = multiplexers[index].counters
             let dropped = counters.malformed + counters.unclaimed
-            let isStopped = index == stopped?.machine
+            let isStopped = index == stopped
             let view =
                 isStopped
                 ? "(stopped)"
@@ -200,8 +205,8 @@ final class SharedSocketDemoCluster {
                 "\(counters.deliveredByProtocol[.raft] ?? 0)", "\(dropped)",
             ])
             if dropped > 0 { problems.append("machine \(index + 1)'s multiplexer dropped \(dropped) datagrams") }
-            if let stopped, !isStopped, members[index].member(members[stopped.machine].id)?.status != .dead {
-                problems.append("machine \(index + 1) does not see machine \(stopped.machine + 1) dead")
+            if let stopped, !isStopped, !seesStoppedDead(index) {
+                problems.append("machine \(index + 1) does not see machine \(stopped + 1) dead")
             }
         }
         var writes = [["key", "CASPaxos: acked", "read back", "Raft: acked", "applied"]]
@@ -215,7 +220,7 @@ final class SharedSocketDemoCluster {
             ])
             let check = { (protocolName: String, writer: Writer, found: String?) in
                 var allowed = [writer.acknowledged == 0 ? nil : String(writer.acknowledged)]
-                if machine == self.stopped?.machine && writer.isBusy { allowed.append(String(writer.value)) }
+                if machine == self.stopped && writer.isBusy { allowed.append(String(writer.value)) }
                 if !allowed.contains(found) {
                     problems.append("\(protocolName): m\(machine + 1) is \(found ?? "empty"), acknowledged \(writer.acknowledged)")
                 }
@@ -245,7 +250,7 @@ final class SharedSocketDemoCluster {
     func record(_ text: String) { timeline.append(Event(at: loop.now, text: text)) }
 
     private func writeRegister(_ machine: Int) {
-        guard machine != stopped?.machine else { return }
+        guard machine != stopped else { return }
         casPaxosWriters[machine].isBusy = true
         let value = Array(String(casPaxosWriters[machine].value).utf8)
         registers[machine].propose(key: Self.key(machine), change: { _ in value }) { [unowned self] result in
@@ -254,7 +259,7 @@ final class SharedSocketDemoCluster {
     }
 
     private func writeMap(_ machine: Int) {
-        guard machine != stopped?.machine else { return }
+        guard machine != stopped else { return }
         raftWriters[machine].isBusy = true
         let value = Array(String(raftWriters[machine].value).utf8)
         let command = KeyValueCommand.put(key: "m\(machine + 1)", value: value).encoded
@@ -271,7 +276,7 @@ final class SharedSocketDemoCluster {
         _ writers: ReferenceWritableKeyPath<SharedSocketDemoCluster, [Writer]>, _ machine: Int, succeeded: Bool,
         write: @escaping () -> Void
     ) {
-        guard machine != stopped?.machine else { return }
+        guard machine != stopped else { return }
         guard succeeded else {
             self[keyPath: writers][machine].failedAttempts += 1
             retry(write)

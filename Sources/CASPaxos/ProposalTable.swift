@@ -83,12 +83,15 @@ struct ProposalTable {
         return result
     }
 
-    /// Removes the proposal `id` and returns it (nil if it was not pending).
+    /// Removes the proposal `id`, and returns what `body` read of it (nil
+    /// if it was not pending). The proposal is read in place: returned
+    /// whole, an optional `Proposal` would be copied and destroyed through
+    /// its type metadata, a cost on every write.
     @discardableResult
-    mutating func removeValue(forKey id: UInt64) -> Proposal? {
+    mutating func remove<Result>(_ id: UInt64, _ body: (borrowing Proposal) -> Result) -> Result? {
         guard let slot = slotByID.remove(id) else { return nil }
-        var removed = vacant
-        swap(&removed, &slots[slot])
+        let result = body(slots[slot])
+        slots[slot] = vacant
         freeSlots.append(slot)
         let position = heapPositions[slot]
         let last = heap.removeLast()
@@ -97,7 +100,7 @@ struct ProposalTable {
             heapPositions[last.slot] = position
             siftUp(siftDown(position))
         }
-        return removed
+        return result
     }
 
     /// The IDs of the proposals whose wake-up instant is at or before `now`,

@@ -18,7 +18,7 @@ struct ProposalTableTests {
         for round in 0..<5_000 {
             let id = UInt64.random(in: 1...120, using: &random)
             if model[id] != nil && Int.random(in: 0..<4, using: &random) == 0 {
-                if table.removeValue(forKey: id)?.id != id { disagreements.append(round) }
+                if table.remove(id, { $0.id }) != id { disagreements.append(round) }
                 model[id] = nil
             } else {
                 let phase: Proposal.Phase
@@ -53,7 +53,7 @@ struct ProposalTableTests {
         }
         #expect(disagreements.isEmpty)
         #expect(table.count > 50)
-        #expect(table.removeValue(forKey: 1_000) == nil)
+        #expect(table.remove(1_000, { $0.id }) == nil)
         #expect(table.update(1_000) { _ in } == nil)
     }
 }

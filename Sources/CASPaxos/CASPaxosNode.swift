@@ -461,8 +461,9 @@ public final class CASPaxosNode {
             try CASPaxosMessage.decodeFrameBody(body, configuration: configuration, into: &incoming)
         }
         guard decoded != nil else { return }
-        // By index: iterating the array would copy every message.
-        for index in incoming.indices { route(incoming[index], from: sender, now: now) }
+        // Moved out: iterating the array, or reading it by index, would
+        // copy every message.
+        incoming.handOverEach { route($0, from: sender, now: now) }
         incoming.removeAll(keepingCapacity: true)
         flush()
     }
@@ -488,8 +489,8 @@ public final class CASPaxosNode {
         guard !isStopped else { return }
         swap(&readyLocalMessages, &delivering)
         let now = scheduler.now
-        for index in delivering.indices where route(delivering[index], from: localEndpoint, now: now) {
-            messagesDeliveredLocally += 1
+        delivering.handOverEach { message in
+            if route(message, from: localEndpoint, now: now) { messagesDeliveredLocally += 1 }
         }
         delivering.removeAll(keepingCapacity: true)
         flush()

@@ -83,14 +83,15 @@ struct ProposalTable {
         return result
     }
 
-    /// Removes the proposal `id`, and returns what `body` read of it (nil
-    /// if it was not pending). The proposal is read in place: returned
-    /// whole, an optional `Proposal` would be copied and destroyed through
-    /// its type metadata, a cost on every write.
+    /// Removes the proposal `id`, after `body` has read it in place;
+    /// returns whether it was pending. Read in place, not returned: an
+    /// optional `Proposal`, or any optional result of a generic function,
+    /// is copied and destroyed through its type metadata, a cost on every
+    /// write.
     @discardableResult
-    mutating func remove<Result>(_ id: UInt64, _ body: (borrowing Proposal) -> Result) -> Result? {
-        guard let slot = slotByID.remove(id) else { return nil }
-        let result = body(slots[slot])
+    mutating func remove(_ id: UInt64, reading body: (borrowing Proposal) -> Void = { _ in }) -> Bool {
+        guard let slot = slotByID.remove(id) else { return false }
+        body(slots[slot])
         slots[slot] = vacant
         freeSlots.append(slot)
         let position = heapPositions[slot]
@@ -100,7 +101,7 @@ struct ProposalTable {
             heapPositions[last.slot] = position
             siftUp(siftDown(position))
         }
-        return result
+        return true
     }
 
     /// The IDs of the proposals whose wake-up instant is at or before `now`,

@@ -1282,13 +1282,8 @@ public struct Proposer {
         caching: CachedBallot? = nil, startingNext: Bool = true, now: Instant,
         into effects: inout [CASPaxosEffect]
     ) -> UInt64? {
-        guard
-            let proposal = proposals.remove(proposalID, {
-                EndedProposal(
-                    key: $0.key, ballot: $0.ballot, attemptAge: $0.attemptAge, requestID: $0.requestID,
-                    lastAcceptRequestID: $0.lastAccept?.requestID)
-            })
-        else { return nil }
+        var proposal = EndedProposal()
+        guard proposals.remove(proposalID, reading: { proposal = EndedProposal($0) }) else { return nil }
         // An invalidation came while the attempt ran: the collection that
         // sent it re-wrote the key at a ballot above this attempt's, and a
         // cached ballot would be refused at the next write, which could then
@@ -1313,11 +1308,21 @@ public struct Proposer {
     /// What ``complete(_:_:caching:startingNext:now:into:)`` needs of a
     /// proposal it removes.
     private struct EndedProposal {
-        var key: [UInt8]
-        var ballot: Ballot
-        var attemptAge: UInt64
-        var requestID: UInt64
+        var key: [UInt8] = []
+        var ballot = Ballot.zero
+        var attemptAge: UInt64 = 0
+        var requestID: UInt64 = 0
         var lastAcceptRequestID: UInt64?
+
+        init() {}
+
+        init(_ proposal: borrowing Proposal) {
+            key = proposal.key
+            ballot = proposal.ballot
+            attemptAge = proposal.attemptAge
+            requestID = proposal.requestID
+            lastAcceptRequestID = proposal.lastAccept?.requestID
+        }
     }
 
     /// Starts `proposalID`, queued on its key, with `cached`. A queued

@@ -18,7 +18,9 @@ struct ProposalTableTests {
         for round in 0..<5_000 {
             let id = UInt64.random(in: 1...120, using: &random)
             if model[id] != nil && Int.random(in: 0..<4, using: &random) == 0 {
-                if table.remove(id, { $0.id }) != id { disagreements.append(round) }
+                var removed: UInt64?
+                table.remove(id, reading: { removed = $0.id })
+                if removed != id { disagreements.append(round) }
                 model[id] = nil
             } else {
                 let phase: Proposal.Phase
@@ -53,7 +55,8 @@ struct ProposalTableTests {
         }
         #expect(disagreements.isEmpty)
         #expect(table.count > 50)
-        #expect(table.remove(1_000, { $0.id }) == nil)
+        let removedAbsent = table.remove(1_000)
+        #expect(!removedAbsent)
         #expect(table.update(1_000) { _ in } == nil)
     }
 }

@@ -36,6 +36,7 @@ struct BindTests {
         try await withLoops(1) { loops in
             let peer = try await Peer.bind(on: loops[0])
             let destination = peer.endpoint
+            let inode = try #require(socketInode(boundTo: peer.endpoint))
             let outcome = try await peer.transport.run { transport -> (TransportError.Code?, Bool) in
                 transport.close()
                 transport.close()
@@ -43,7 +44,7 @@ struct BindTests {
             }
             #expect(outcome.0 == .closed)
             #expect(outcome.1)
-            #expect(socketInode(boundTo: peer.endpoint) == nil)
+            #expect(!udpSocketExists(inode: inode))
         }
     }
 
@@ -85,18 +86,21 @@ struct BindTests {
         #expect(descriptorCount(forSocketInode: inode) == 1)
         loop.shutdown()
         #expect(descriptorCount(forSocketInode: inode) == 0)
-        #expect(socketInode(boundTo: peer.endpoint) == nil)
+        #expect(!udpSocketExists(inode: inode))
     }
 
     @Test("releasing an open transport closes its descriptor")
     func releaseClosesDescriptor() async throws {
         try await withLoops(1) { loops in
             let loop = loops[0]
-            let endpoint = try await loop.submit { () -> Endpoint in
+            // The transport is released as the closure returns, on its loop.
+            let inode = try await loop.submit { () -> String? in
                 let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                return transport.localEndpoint
+                return socketInode(boundTo: transport.localEndpoint)
             }
-            #expect(socketInode(boundTo: endpoint) == nil)
+            let released = try #require(inode)
+            #expect(descriptorCount(forSocketInode: released) == 0)
+            #expect(!udpSocketExists(inode: released))
         }
     }
 

@@ -113,6 +113,18 @@ func socketInode(boundTo endpoint: Endpoint) -> String? {
     return nil
 }
 
+/// Whether a UDP socket with inode `inode` is still open (listed in
+/// `/proc/net/udp` or `/proc/net/udp6`). Asked by inode, not port: once a
+/// socket closes, a test running beside may bind its port at once.
+func udpSocketExists(inode: String) -> Bool {
+    ["/proc/net/udp", "/proc/net/udp6"].contains { path in
+        readText(path).split(separator: "\n").dropFirst().contains { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 9 && fields[9] == inode
+        }
+    }
+}
+
 /// The number of this process's descriptors that refer to socket `inode`.
 func descriptorCount(forSocketInode inode: String) -> Int {
     let target = "socket:[\(inode)]"

@@ -29,8 +29,8 @@ struct Proposal {
     }
 
     let id: UInt64
-    let key: [UInt8]
-    let change: CASPaxosChange
+    private(set) var key: [UInt8]
+    private(set) var change: CASPaxosChange
     /// When the proposal fails if it has not ended. A maintenance
     /// proposal's starts again when it leaves its key's queue
     /// (``Proposer``'s `startQueued`).
@@ -142,6 +142,23 @@ struct Proposal {
         case .queued: deadline
         }
     }
+
+    /// Drops, in place, what the proposal holds references to (its key,
+    /// change and values), for its slot in ``ProposalTable`` once it
+    /// ended: the user's change closure, and what it captures, must not
+    /// live on in a free slot. Cheaper than assigning an empty proposal
+    /// over it, a copy of some 600 bytes through its value witness (about
+    /// 800 instructions a write, callgrind). A field added that holds a
+    /// reference belongs here too.
+    mutating func releaseReferences() {
+        key = []
+        change = Self.noChange
+        current = nil
+        newValue = nil
+        sentAccepts = SentAccepts()
+    }
+
+    private static let noChange: CASPaxosChange = { $0 }
 
     /// What the deadline reports if the proposal fails now.
     var failureReason: CASPaxosError.Code {

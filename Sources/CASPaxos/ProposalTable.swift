@@ -26,15 +26,14 @@ struct ProposalTable {
         }
     }
 
-    /// The proposals; a free slot holds ``vacant``.
+    /// The proposals; a free slot holds the last proposal it held, its
+    /// references released (``Proposal/releaseReferences()``).
     private var slots: [Proposal] = []
     private var freeSlots: [Int] = []
     /// Each slot's position in ``heap``.
     private var heapPositions: [Int] = []
     private var heap: [Entry] = []
     private var slotByID = IdentifierIndex()
-    private let vacant = Proposal(
-        id: 0, key: [], change: { $0 }, deadline: .zero, needsEveryAcceptor: false, isIdentity: false)
 
     /// How many proposals are pending.
     var count: Int { heap.count }
@@ -92,7 +91,7 @@ struct ProposalTable {
     mutating func remove(_ id: UInt64, reading body: (borrowing Proposal) -> Void = { _ in }) -> Bool {
         guard let slot = slotByID.remove(id) else { return false }
         body(slots[slot])
-        slots[slot] = vacant
+        slots[slot].releaseReferences()
         freeSlots.append(slot)
         let position = heapPositions[slot]
         let last = heap.removeLast()

@@ -59,4 +59,33 @@ struct ProposalTableTests {
         #expect(!removedAbsent)
         #expect(table.update(1_000) { _ in } == nil)
     }
+
+    @Test("a removed proposal's slot releases its change closure, and the slot's next proposal starts clean")
+    func removalReleasesReferences() {
+        final class Captured: Sendable {}
+        var table = ProposalTable()
+        weak var captured: Captured?
+        let key: [UInt8] = Array("key".utf8)
+        do {
+            let object = Captured()
+            captured = object
+            var proposal = Proposal(
+                id: 1, key: key, change: { _ in withExtendedLifetime(object) { [1] } }, deadline: .zero,
+                needsEveryAcceptor: false, isIdentity: false)
+            proposal.newValue = [1]
+            proposal.current = [2]
+            proposal.sentAccepts.append((.zero, ([1], [1])))
+            table.insert(proposal)
+        }
+        #expect(captured != nil)
+        var removedKey: [UInt8]?
+        let removed = table.remove(1, reading: { removedKey = $0.key })
+        #expect(removed && removedKey == key)
+        #expect(captured == nil)
+        // The slot is reused by the next proposal, which must not see the last one's state.
+        table.insert(
+            Proposal(id: 2, key: [9], change: { $0 }, deadline: .zero, needsEveryAcceptor: false, isIdentity: false))
+        #expect(table[2]?.key == [9])
+        #expect(table[2]?.sentAccepts.isEmpty == true)
+    }
 }

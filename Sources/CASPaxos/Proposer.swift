@@ -665,13 +665,12 @@ public struct Proposer {
                         newValue: repeating.map(\.value) ?? $0.change($0.current))
                 })
         else { return }
-        let (sentNothing, needsEveryAcceptor, lastAccepted, tookCachedBallot, newValue) =
-            (next.sentNothing, next.needsEveryAcceptor, next.lastAccepted, next.tookCachedBallot, next.newValue)
+        let newValue = next.newValue
         // A stale-age refusal may have brought the age there mid-attempt.
         if failedAtTheLargestAge(proposalID, now: now, into: &effects) { return }
         if let newValue, newValue.count > configuration.maximumValueSize {
             // Definite if no accept was sent before: only promises were made.
-            let code: CASPaxosError.Code = sentNothing ? .tooLarge : .conflict
+            let code: CASPaxosError.Code = next.sentNothing ? .tooLarge : .conflict
             complete(
                 proposalID,
                 .failure(CASPaxosError(code, detail: "the change produced \(newValue.count) bytes, limit \(configuration.maximumValueSize)")),
@@ -679,7 +678,8 @@ public struct Proposer {
             return
         }
         let nextBallot =
-            !needsEveryAcceptor && claimsNextBallot(lastAccepted: lastAccepted, tookCachedBallot: tookCachedBallot)
+            !next.needsEveryAcceptor
+                && claimsNextBallot(lastAccepted: next.lastAccepted, tookCachedBallot: next.tookCachedBallot)
             ? newBallot() : nil
         let requestID = newRequestID()
         let times = phaseTimes(from: now)

@@ -6,15 +6,8 @@ import Synchronization
 /// then waits on for a wait that cancellation does not end.
 public enum BoundedWait {
     /// The value `task` returns, or nil if it has not returned within
-    /// `timeout` (the task is left running).
-    ///
-    /// The time is counted in 5 ms polls, not read from the clock: while
-    /// other tests' synchronous work holds every thread of the
-    /// cooperative pool, neither `task` nor this wait runs, and a wait
-    /// timed by the clock ended at its first poll after such a stretch,
-    /// before `task` had run at all (a run on 2 cores failed so, its
-    /// 10 s wait resumed after 161 s). Counted in polls, the wait gives
-    /// `task` `timeout` of its own turns, at least `timeout` in all.
+    /// `timeout` (the task is left running), counted in 5 ms polls
+    /// (``CountedPolling``).
     public static func value<Success: Sendable>(
         of task: Task<Success, Never>, within timeout: Duration = .seconds(10)
     ) async throws -> Success? {
@@ -23,11 +16,6 @@ public enum BoundedWait {
             let value = await task.value
             outcome.withLock { $0 = value }
         }
-        let poll = Duration.milliseconds(5)
-        for _ in 0..<Int((timeout / poll).rounded(.up)) {
-            if let value = outcome.withLock({ $0 }) { return value }
-            try await Task.sleep(for: poll)
-        }
-        return outcome.withLock { $0 }
+        return try await CountedPolling.first(every: .milliseconds(5), within: timeout) { outcome.withLock { $0 } }
     }
 }

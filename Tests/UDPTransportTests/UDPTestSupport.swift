@@ -99,30 +99,29 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &random) }
 }
 
+/// The UDP sockets listed in `path` (`/proc/net/udp` or `/proc/net/udp6`):
+/// each one's local port (hexadecimal, as listed) and inode.
+private func udpSockets(in path: String) -> [(port: Substring, inode: String)] {
+    readText(path).split(separator: "\n").dropFirst().compactMap { line in
+        let fields = line.split(separator: " ")
+        guard fields.count > 9, let colon = fields[1].lastIndex(of: ":") else { return nil }
+        return (fields[1][fields[1].index(after: colon)...], String(fields[9]))
+    }
+}
+
 /// The inode of the UDP socket bound to `endpoint`'s port, read from
 /// `/proc/net/udp` or `/proc/net/udp6`, or nil if no socket has that port.
 func socketInode(boundTo endpoint: Endpoint) -> String? {
-    let path = endpoint.isIPv6 ? "/proc/net/udp6" : "/proc/net/udp"
     let wanted = String(endpoint.port, radix: 16, uppercase: true)
-    for line in readText(path).split(separator: "\n").dropFirst() {
-        let fields = line.split(separator: " ")
-        guard fields.count > 9, let colon = fields[1].lastIndex(of: ":") else { continue }
-        let port = fields[1][fields[1].index(after: colon)...]
-        if port.drop(while: { $0 == "0" }) == wanted[...] { return String(fields[9]) }
-    }
-    return nil
+    return udpSockets(in: endpoint.isIPv6 ? "/proc/net/udp6" : "/proc/net/udp")
+        .first { $0.port.drop(while: { $0 == "0" }) == wanted[...] }?.inode
 }
 
 /// Whether a UDP socket with inode `inode` is still open (listed in
 /// `/proc/net/udp` or `/proc/net/udp6`). Asked by inode, not port: once a
 /// socket closes, a test running beside may bind its port at once.
 func udpSocketExists(inode: String) -> Bool {
-    ["/proc/net/udp", "/proc/net/udp6"].contains { path in
-        readText(path).split(separator: "\n").dropFirst().contains { line in
-            let fields = line.split(separator: " ")
-            return fields.count > 9 && fields[9] == inode
-        }
-    }
+    ["/proc/net/udp", "/proc/net/udp6"].contains { path in udpSockets(in: path).contains { $0.inode == inode } }
 }
 
 /// The number of this process's descriptors that refer to socket `inode`.

@@ -13,17 +13,19 @@ final class CASPaxosDemoAcceptor {
     let endpoint: Endpoint
     private let path: String
     private var node: CASPaxosNode?
-    /// The node's store: closed at a crash, which releases its lock as the
-    /// end of a process would.
+    /// The node's socket and store: closed at a crash, which releases the
+    /// port and the store's lock as the end of a process would.
+    private var socket: UDPSocketTransport?
     private var store: FileAcceptorStore?
 
     init(index: Int, directory: String, loop: EventLoop) throws {
         self.index = index
         self.loop = loop
         path = "\(directory)/acceptor-\(index).log"
-        let (node, store) = try Self.start(at: .loopbackV4(), path: path, opening: .new, loop: loop)
-        endpoint = node.transport.localEndpoint
+        let (node, socket, store) = try Self.start(at: .loopbackV4(), path: path, opening: .new, loop: loop)
+        endpoint = socket.localEndpoint
         self.node = node
+        self.socket = socket
         self.store = store
     }
 
@@ -31,11 +33,12 @@ final class CASPaxosDemoAcceptor {
     /// the one it left after a crash.
     private static func start(
         at endpoint: Endpoint, path: String, opening: FileAcceptorStore.Opening, loop: EventLoop
-    ) throws -> (CASPaxosNode, FileAcceptorStore) {
+    ) throws -> (CASPaxosNode, UDPSocketTransport, FileAcceptorStore) {
         let transport = try UDPSocketTransport.bind(to: endpoint, on: loop)
         do {
             let store = try FileAcceptorStore(path: path, opening: opening)
-            return (try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store), store)
+            let node = try CASPaxosNode(transport: transport, scheduler: loop, quorums: nil, acceptorStore: store)
+            return (node, transport, store)
         } catch {
             transport.close()
             throw error
@@ -47,9 +50,10 @@ final class CASPaxosDemoAcceptor {
     func crash() {
         guard let node else { return }
         node.stop()
-        (node.transport as? UDPSocketTransport)?.close()
+        socket?.close()
         store?.close()
         self.node = nil
+        socket = nil
         store = nil
     }
 
@@ -57,8 +61,9 @@ final class CASPaxosDemoAcceptor {
     /// recovered, for the log.
     func restart() throws -> String {
         crash()
-        let (node, store) = try Self.start(at: endpoint, path: path, opening: .existing, loop: loop)
+        let (node, socket, store) = try Self.start(at: endpoint, path: path, opening: .existing, loop: loop)
         self.node = node
+        self.socket = socket
         self.store = store
         return "acceptor \(index) recovered \(node.acceptor?.registerCount ?? 0) registers from \(path)"
     }

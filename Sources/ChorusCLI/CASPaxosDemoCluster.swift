@@ -26,6 +26,8 @@ final class CASPaxosDemoCluster {
     private let acceptorEndpoints: [Endpoint]
     private let proposerCount: Int
     private var proposers: [CASPaxosNode] = []
+    /// Each proposer's socket, by its position in `proposers`.
+    private var sockets: [UDPSocketTransport] = []
     private var clients: [Client]
     private var isIssuing = false
     private var random = SeededRandomGenerator()
@@ -56,8 +58,10 @@ final class CASPaxosDemoCluster {
         configuration.proposalTimeout = .seconds(1)
         let quorums = AcceptorQuorums.majority(of: acceptorEndpoints)
         proposers = []
+        sockets = []
         for _ in 0..<proposerCount {
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            sockets.append(transport)
             proposers.append(
                 try CASPaxosNode(
                     transport: transport, scheduler: loop, configuration: configuration, quorums: quorums,
@@ -103,9 +107,9 @@ final class CASPaxosDemoCluster {
             phase.oneRoundTripAttempts += counters.oneRoundTripAttempts
             phase.failedAttempts += counters.failedAttempts
             phase.requestsSent += counters.requestsSent
-            if let transport = node.transport as? UDPSocketTransport {
-                phase.datagrams += Int(transport.counters.datagramsSent + transport.counters.datagramsReceived)
-            }
+        }
+        for socket in sockets {
+            phase.datagrams += Int(socket.counters.datagramsSent + socket.counters.datagramsReceived)
         }
         for index in clients.indices { clients[index].isBusy = false }
         return phase
@@ -113,11 +117,10 @@ final class CASPaxosDemoCluster {
 
     /// Stops the phase's proposers and closes their sockets.
     func closeProposers() {
-        for node in proposers {
-            node.stop()
-            (node.transport as? UDPSocketTransport)?.close()
-        }
+        for node in proposers { node.stop() }
+        for socket in sockets { socket.close() }
         proposers = []
+        sockets = []
     }
 
     // MARK: Clients

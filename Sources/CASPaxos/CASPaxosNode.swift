@@ -418,7 +418,7 @@ public final class CASPaxosNode {
         if let shutdownHook, let loop = scheduler as? EventLoop { loop.removeHandler(shutdownHook) }
         shutdownHook = nil
         timer.cancel()
-        transport.setReceiveHandler { _, _, _ in }
+        transport.removeReceiveHandler()
         let stopped = CASPaxosError(.notAvailable, detail: "the node was stopped")
         let stoppedAfterAccepts = CASPaxosError(
             .conflict, detail: "the node was stopped after the proposal sent accepts: its change may have been written")

@@ -35,6 +35,15 @@ public final class ProtocolChannel: Transport {
     /// that reaches the shared transport, replacing any earlier one (of
     /// this channel or of another channel of the same protocol).
     public func setReceiveHandler(_ handler: @escaping TransportReceiveHandler) {
-        multiplexer.setHandler(handler, for: protocolID)
+        multiplexer.setHandler(handler, for: protocolID, of: self)
+    }
+
+    /// Removes this channel's receive handler, if it is still the one
+    /// that receives ``protocolID``'s frames (another channel of the
+    /// protocol may have installed one since: that one stays). Frames of
+    /// the protocol with no handler are dropped and counted
+    /// (``ProtocolMultiplexer/Counters/unclaimed``).
+    public func removeReceiveHandler() {
+        multiplexer.removeHandler(for: protocolID, of: self)
     }
 }

@@ -51,10 +51,9 @@ public final class ProtocolMultiplexer {
         /// this build reads: shorter than a header, another magic or
         /// version, a protocol id no ``WireCodec/ProtocolID`` names.
         public var malformed: UInt64 = 0
-        /// Frames dropped because no channel of their protocol was given a
-        /// receive handler (no node of that protocol was created here). A
-        /// stopped node leaves the no-op handler its `stop()` installs: its
-        /// protocol's frames then count as ``delivered``.
+        /// Frames dropped because no channel of their protocol has a
+        /// receive handler: no node of that protocol was created here, or
+        /// it was stopped (its `stop()` removes its channel's handler).
         public var unclaimed: UInt64 = 0
 
         /// Creates zeroed counters.
@@ -73,9 +72,10 @@ public final class ProtocolMultiplexer {
     }
     /// The drops; ``counters`` adds the deliveries.
     private var dropped = Counters()
-    /// The receive handler of each protocol, and the datagrams it was
-    /// handed, by the protocol's raw id.
-    private var handlers: [TransportReceiveHandler?]
+    /// The receive handler of each protocol, with the channel that
+    /// installed it, and the datagrams it was handed, by the protocol's raw
+    /// id.
+    private var handlers: [(handler: TransportReceiveHandler, channel: ObjectIdentifier)?]
     private var delivered: [UInt64]
     private let logger: any LogSink
 
@@ -98,16 +98,26 @@ public final class ProtocolMultiplexer {
     /// for one protocol gives a channel to the same slot: the latest
     /// ``ProtocolChannel/setReceiveHandler(_:)`` of any of them receives
     /// the protocol's frames, as the latest handler of a transport does.
-    /// Run one node per protocol on a multiplexer, and stop an old node
-    /// before creating its replacement (its `stop()` installs a no-op
-    /// handler, which would silence the new node).
+    /// A channel's ``ProtocolChannel/removeReceiveHandler()`` empties the
+    /// slot only while the handler there is its own, so a node may be
+    /// replaced by a new one on a new channel before it is stopped: its
+    /// `stop()` does not silence its successor. Run one node per protocol
+    /// on a multiplexer.
     public func channel(for protocolID: ProtocolID) -> ProtocolChannel {
         ProtocolChannel(protocolID, multiplexer: self)
     }
 
-    /// Installs `handler` for `protocolID`'s frames.
-    func setHandler(_ handler: @escaping TransportReceiveHandler, for protocolID: ProtocolID) {
-        handlers[Int(protocolID.rawValue)] = handler
+    /// Installs `handler`, of `channel`, for `protocolID`'s frames.
+    func setHandler(
+        _ handler: @escaping TransportReceiveHandler, for protocolID: ProtocolID, of channel: ProtocolChannel
+    ) {
+        handlers[Int(protocolID.rawValue)] = (handler, ObjectIdentifier(channel))
+    }
+
+    /// Removes `protocolID`'s handler if `channel` installed it.
+    func removeHandler(for protocolID: ProtocolID, of channel: ProtocolChannel) {
+        guard handlers[Int(protocolID.rawValue)]?.channel == ObjectIdentifier(channel) else { return }
+        handlers[Int(protocolID.rawValue)] = nil
     }
 
     private func dispatch(_ message: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
@@ -119,7 +129,7 @@ public final class ProtocolMultiplexer {
             logger.log(.debug, source: "multiplexer", "dropped a datagram from \(sender): \(error)")
             return
         }
-        guard let handler = handlers[Int(protocolID.rawValue)] else {
+        guard let handler = handlers[Int(protocolID.rawValue)]?.handler else {
             dropped.unclaimed += 1
             logger.log(.debug, source: "multiplexer", "dropped a \(protocolID) frame from \(sender): no node of it here")
             return

@@ -40,6 +40,13 @@ public protocol Transport: AnyObject {
     /// Installs the function that receives every incoming message, replacing
     /// any earlier one.
     func setReceiveHandler(_ handler: @escaping TransportReceiveHandler)
+
+    /// Removes the receive handler: until another is installed, incoming
+    /// messages are dropped and counted as received with no handler, not
+    /// as delivered. A driver's `stop()` calls it, so a stopped node
+    /// neither keeps its closures alive through the transport nor has its
+    /// traffic counted as handled.
+    func removeReceiveHandler()
 }
 
 extension Transport {

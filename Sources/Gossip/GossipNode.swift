@@ -166,7 +166,7 @@ public final class GossipNode {
         guard !isStopped else { return }
         isStopped = true
         timer.cancel()
-        transport.setReceiveHandler { _, _, _ in }
+        transport.removeReceiveHandler()
         for stream in streams { stream.finish() }
         streams = []
     }

@@ -370,7 +370,7 @@ public final class RaftNode {
         if let shutdownHook, let loop = scheduler as? EventLoop { loop.removeHandler(shutdownHook) }
         shutdownHook = nil
         timer.cancel()
-        transport.setReceiveHandler { _, _, _ in }
+        transport.removeReceiveHandler()
         settle(where: { _ in true }) { _ in .failure(.stopped) }
         let forwarded = forwards.sorted { $0.key < $1.key }
         forwards = [:]

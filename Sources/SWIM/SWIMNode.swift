@@ -224,8 +224,8 @@ public final class SWIMNode {
         guard !isStopped else { return }
         isStopped = true
         timer.cancel()
-        transport.setReceiveHandler { _, _, _ in }
-        discovery?.setReceiveHandler { _, _, _ in }
+        transport.removeReceiveHandler()
+        discovery?.removeReceiveHandler()
         for stream in eventStreams { stream.finish() }
         for stream in broadcastStreams { stream.finish() }
         eventStreams = []

@@ -81,6 +81,13 @@ public final class SimulatedNode: Transport, Scheduler {
         receiveHandler = handler
     }
 
+    /// Removes the receive handler: messages delivered to this node until
+    /// another is installed are dropped and counted as
+    /// ``SimulationStatistics/droppedNoReceiver``.
+    public func removeReceiveHandler() {
+        receiveHandler = nil
+    }
+
     // MARK: Scheduler
 
     /// The network's virtual time.

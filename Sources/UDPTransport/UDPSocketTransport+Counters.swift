@@ -33,8 +33,12 @@ extension UDPSocketTransport {
         /// UDP payload bytes read from the socket.
         public var bytesReceived: UInt64 = 0
         /// Complete messages received, whole or reassembled, and passed to
-        /// the receive handler (or discarded if none is installed).
+        /// the receive handler.
         public var messagesDelivered: UInt64 = 0
+        /// Complete messages received while no receive handler was
+        /// installed (before the first, or after
+        /// ``UDPSocketTransport/removeReceiveHandler()``): dropped.
+        public var messagesUnclaimed: UInt64 = 0
         /// Datagrams dropped because they were longer than
         /// ``Configuration/maximumDatagramSize`` (`MSG_TRUNC`).
         public var receiveTruncated: UInt64 = 0

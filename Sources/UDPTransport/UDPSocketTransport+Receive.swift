@@ -81,18 +81,24 @@ extension UDPSocketTransport {
         }
         let datagram = UnsafeRawBufferPointer(start: vector.payload(slot), count: length)
         guard FragmentHeader.isFragment(datagram) else {
+            guard let handler = receiveHandler else {
+                stats.messagesUnclaimed += 1
+                return
+            }
             stats.messagesDelivered += 1
-            receiveHandler?(datagram, sender, now)
+            handler(datagram, sender, now)
             return
         }
         switch reassembler.receive(datagram, from: sender, now: now) {
         case .pending:
             armReassemblyTimer()
         case .completed(let message):
-            stats.messagesDelivered += 1
-            if let handler = receiveHandler {
-                message.withUnsafeBytes { handler($0, sender, now) }
+            guard let handler = receiveHandler else {
+                stats.messagesUnclaimed += 1
+                return
             }
+            stats.messagesDelivered += 1
+            message.withUnsafeBytes { handler($0, sender, now) }
         case .dropped:
             break  // counted by the reassembler
         }

@@ -237,6 +237,13 @@ public final class UDPSocketTransport: Transport {
         receiveHandler = handler
     }
 
+    /// Removes the receive handler: messages received until another is
+    /// installed are dropped and counted (``Counters/messagesUnclaimed``).
+    /// Loop-only.
+    public func removeReceiveHandler() {
+        receiveHandler = nil
+    }
+
     /// Queues `message` for `destination`; it leaves in the next batch.
     /// Loop-only.
     ///

@@ -85,11 +85,17 @@ struct ProtocolMultiplexerTests {
         #expect(machines.members[0].member(NodeID(2))?.status == .dead)
         #expect(machines.members[2].member(NodeID(2))?.status == .dead)
 
-        // Every datagram reached its protocol's node, and only it.
-        for multiplexer in machines.multiplexers {
+        // Every datagram reached its protocol's node, and only it; the
+        // stopped member's machine dropped the SWIM frames sent to it after
+        // its stop, as unclaimed.
+        for (index, multiplexer) in machines.multiplexers.enumerated() {
             #expect(Set(multiplexer.counters.deliveredByProtocol.keys) == [.swim, .casPaxos])
             #expect(multiplexer.counters.malformed == 0)
-            #expect(multiplexer.counters.unclaimed == 0)
+            if index == 1 {
+                #expect(multiplexer.counters.unclaimed > 0)
+            } else {
+                #expect(multiplexer.counters.unclaimed == 0)
+            }
         }
         #expect(machines.members.allSatisfy { $0.counters.malformedFramesDropped == 0 })
         #expect(machines.registers.allSatisfy { $0.counters.malformedFramesDropped == 0 })
@@ -162,6 +168,35 @@ struct ProtocolMultiplexerTests {
         // A channel speaks with the shared transport's endpoint and limit.
         #expect(channel.localEndpoint == receiver.localEndpoint)
         #expect(channel.maximumMessageSize == receiver.maximumMessageSize)
+    }
+
+    @Test("a channel removes only its own handler: a replaced node's stop leaves its successor receiving")
+    func removalByChannel() throws {
+        let network = SimulatedNetwork(seed: 16)
+        let (sender, receiver) = (network.addNode(), network.addNode())
+        let multiplexer = ProtocolMultiplexer(transport: receiver)
+        let old = multiplexer.channel(for: .gossip)
+        let new = multiplexer.channel(for: .gossip)
+        var (oldReceived, newReceived) = (0, 0)
+        old.setReceiveHandler { _, _, _ in oldReceived += 1 }
+        new.setReceiveHandler { _, _, _ in newReceived += 1 }
+        var frame = WireWriter()
+        try Frame.encode(protocol: .gossip, into: &frame) { $0.writeBytes([7]) }
+        func deliverOne() throws {
+            try sender.send(Array(frame.bytes), to: receiver.localEndpoint)
+            _ = network.runUntilIdle()
+        }
+
+        old.removeReceiveHandler()
+        try deliverOne()
+        #expect((oldReceived, newReceived) == (0, 1))
+        #expect(multiplexer.counters.unclaimed == 0)
+
+        new.removeReceiveHandler()
+        try deliverOne()
+        #expect((oldReceived, newReceived) == (0, 1))
+        #expect(multiplexer.counters.unclaimed == 1)
+        #expect(multiplexer.counters.deliveredByProtocol == [.gossip: 1])
     }
 
     @Test("a channel keeps its multiplexer alive; once neither is kept, the transport's handler keeps nothing")

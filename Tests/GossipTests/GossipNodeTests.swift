@@ -12,6 +12,7 @@ struct GossipNodeTests {
         init(_ endpoint: Endpoint) { localEndpoint = endpoint }
         func send(_ message: UnsafeRawBufferPointer, to destination: Endpoint) throws(TransportError) {}
         func setReceiveHandler(_ handler: @escaping TransportReceiveHandler) {}
+        func removeReceiveHandler() {}
     }
 
     /// Accepted, the node named 0.0.0.0 in its shuffles: peers answered

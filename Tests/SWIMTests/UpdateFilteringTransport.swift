@@ -32,6 +32,10 @@ final class UpdateFilteringTransport: Transport {
         }
     }
 
+    func removeReceiveHandler() {
+        inner.removeReceiveHandler()
+    }
+
     /// The frame re-encoded without the updates `drops` matches, or nil to
     /// pass it on as it is (nothing taken out, or not a SWIM message).
     private func filtered(_ bytes: UnsafeRawBufferPointer, _ drops: (SWIMUpdate) -> Bool) -> [UInt8]? {

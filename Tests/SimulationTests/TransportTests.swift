@@ -80,6 +80,25 @@ struct TransportTests {
             ])
     }
 
+    @Test("a node whose handler was removed drops what reaches it, counted, until one is installed again")
+    func removedHandler() throws {
+        let network = SimulatedNetwork(seed: 56)
+        let a = network.addNode()
+        let b = network.addNode()
+        let inbox = Inbox(b)
+        b.removeReceiveHandler()
+        try a.send([1], to: b.localEndpoint)
+        network.runUntilIdle()
+        #expect(network.statistics.droppedNoReceiver == 1)
+        #expect(inbox.messages.isEmpty)
+
+        inbox.attach(to: b)
+        try a.send([2], to: b.localEndpoint)
+        network.runUntilIdle()
+        #expect(inbox.messages.map(\.bytes) == [[2]])
+        #expect(network.statistics.delivered == 1)
+    }
+
     @Test("the trace keeps the most recent events up to its capacity")
     func traceCapacity() throws {
         let network = SimulatedNetwork(seed: 55)

@@ -26,6 +26,31 @@ struct RoundTripTests {
         }
     }
 
+    @Test("with its receive handler removed, a transport counts what arrives as unclaimed, whole or reassembled")
+    func removedHandler() async throws {
+        try await withLoops(1) { loops in
+            let a = try await Peer.bind(on: loops[0])
+            let b = try await Peer.bind(on: loops[0])
+            try await b.transport.run { $0.removeReceiveHandler() }
+            try await a.send([1, 2, 3], to: b.endpoint)
+            try await a.send(pseudoRandomBytes(5_000, seed: 7), to: b.endpoint)
+            try await waitUntil("two unclaimed messages") { try await b.counters().messagesUnclaimed == 2 }
+            let counters = try await b.counters()
+            #expect(counters.messagesDelivered == 0)
+            #expect(counters.reassembly.messagesCompleted == 1, "the long message was reassembled, then dropped")
+            #expect(b.inbox.count == 0)
+
+            // A handler installed again receives what comes next.
+            try await b.transport.run { transport in
+                let inbox = b.inbox
+                transport.setReceiveHandler { bytes, sender, _ in inbox.append(bytes, from: sender) }
+            }
+            try await a.send([4], to: b.endpoint)
+            try await waitUntil("the message after the handler") { b.inbox.count == 1 }
+            #expect(try await b.counters().messagesDelivered == 1)
+        }
+    }
+
     @Test("a message and its reply travel between transports on two loops")
     func twoLoops() async throws {
         try await withLoops(2) { loops in

@@ -34,4 +34,8 @@ final class CountingTransport: Transport {
     func setReceiveHandler(_ handler: @escaping TransportReceiveHandler) {
         node.setReceiveHandler(handler)
     }
+
+    func removeReceiveHandler() {
+        node.removeReceiveHandler()
+    }
 }

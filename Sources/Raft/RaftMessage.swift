@@ -7,10 +7,10 @@ import WireCodec
 /// Layout: a kind byte, the group (varint), sender and receiver
 /// ``NodeID``s (8 bytes each), the sender's term (varint), then the kind's
 /// fields (indices and terms as varints, entries as a count and that many
-/// ``RaftEntry``s). Every message names its group, for a host of many
-/// groups on one socket to come; today a ``RaftNode`` runs one group and
-/// takes its transport's receive handler, so each node needs a transport
-/// of its own, and drops (and counts) messages of other groups.
+/// ``RaftEntry``s). Every message names its group: a
+/// ``RaftGroupMultiplexer`` reads it (``peekGroup(_:)``) to run many
+/// groups on one transport. A ``RaftNode`` runs one group, and drops (and
+/// counts) messages of other groups.
 public struct RaftMessage: Hashable, Sendable {
     /// The outcome of an AppendEntries at a follower.
     public enum AppendResult: Hashable, Sendable {
@@ -263,6 +263,24 @@ public struct RaftMessage: Hashable, Sendable {
     ///   happens only with limits smaller than the configuration's).
     public func encodeFrame(into writer: inout WireWriter, limits: WireLimits = .default) throws(WireError) {
         try Frame.encode(protocol: .raft, limits: limits, into: &writer) { encode(to: &$0) }
+    }
+
+    /// The group of the Raft frame `frame` (header and body), read without
+    /// verifying the checksum or decoding the rest: for routing, before
+    /// the group's node decodes the frame.
+    ///
+    /// - Throws: what ``WireCodec/FrameHeader/peek(_:)`` throws;
+    ///   `.invalidValue` for a frame of another protocol; `.truncated`,
+    ///   `.varintTooLong` or `.varintOverflow` if the body does not start
+    ///   with a kind byte and a group.
+    public static func peekGroup(_ frame: UnsafeRawBufferPointer) throws(WireError) -> UInt64 {
+        let header = try FrameHeader.peek(frame)
+        guard header.protocolID == .raft else {
+            throw WireError(.invalidValue, offset: 3, detail: "a \(header.protocolID) frame, not a Raft one")
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: frame[FrameHeader.size...]))
+        _ = try reader.readUInt8()
+        return try reader.readVarint()
     }
 
     /// Decodes a frame body. The entry count is bounded by the limits'

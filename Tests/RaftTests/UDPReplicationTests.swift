@@ -119,6 +119,70 @@ struct UDPReplicationTests {
         try await loop.submit { group.value.close() }
     }
 
+    @Test("ten groups on one socket per machine over 127.0.0.1 (a RaftGroupMultiplexer each): every group elects and commits its own writes")
+    func groupsOnOneSocket() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        final class Machines {
+            var transports: [UDPSocketTransport] = []
+            var multiplexers: [RaftGroupMultiplexer] = []
+            /// By group (1 ... 10), then machine.
+            var nodes: [[RaftNode]] = []
+            var maps: [[KeyValueStateMachine]] = []
+            var acknowledged = 0
+        }
+        let groups = 10
+        let machines = try await loop.submit { () -> LoopBound<Machines> in
+            let machines = Machines()
+            machines.transports = try (0..<3).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+            machines.multiplexers = machines.transports.map { RaftGroupMultiplexer(transport: $0) }
+            var configuration = RaftConfiguration()
+            configuration.electionTimeout = .milliseconds(300)
+            configuration.heartbeatInterval = .milliseconds(50)
+            for group in 1...groups {
+                machines.maps.append((0..<3).map { _ in KeyValueStateMachine() })
+                machines.nodes.append(try (0..<3).map { index in
+                    var peers: [NodeID: Endpoint] = [:]
+                    for other in 0..<3 where other != index {
+                        peers[NodeID(UInt64(other + 1))] = machines.transports[other].localEndpoint
+                    }
+                    return try RaftNode(
+                        id: NodeID(UInt64(index + 1)), group: UInt64(group), peers: peers,
+                        storage: InMemoryRaftStorage(), stateMachine: machines.maps[group - 1][index],
+                        transport: machines.multiplexers[index].channel(for: UInt64(group)), scheduler: loop,
+                        configuration: configuration)
+                })
+            }
+            return LoopBound(machines, on: loop)
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.nodes.allSatisfy { group in group.contains { $0.role == .leader } }
+        })
+        try await loop.submit {
+            for (group, nodes) in machines.value.nodes.enumerated() {
+                let leader = nodes.first { $0.role == .leader }!
+                leader.propose(KeyValueCommand.put(key: "group", value: [UInt8(group + 1)]).encoded) { result in
+                    if case .success = result { machines.value.acknowledged += 1 }
+                }
+            }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.acknowledged == groups
+                && machines.value.maps.enumerated().allSatisfy { group, maps in
+                    maps.allSatisfy { $0.values == ["group": [UInt8(group + 1)]] }
+                }
+        })
+        try await loop.submit {
+            for multiplexer in machines.value.multiplexers {
+                #expect(multiplexer.groups == Array(1...UInt64(groups)))
+                #expect(multiplexer.counters.malformed == 0)
+            }
+            for nodes in machines.value.nodes { for node in nodes { node.stop() } }
+            for transport in machines.value.transports { transport.close() }
+        }
+    }
+
     @Test("a node started late receives a 400 KB snapshot in chunks over 127.0.0.1 and holds the same map")
     func lateNodeGetsSnapshot() async throws {
         let loop = try EventLoop()

@@ -52,7 +52,7 @@ let package = Package(
             dependencies: ["CASPaxos", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(
             name: "ChorusTests",
-            dependencies: ["Chorus", "SWIM", "CASPaxos", "Gossip", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
+            dependencies: ["Chorus", "SWIM", "CASPaxos", "Gossip", "Raft", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "CASPaxos", "EventCore"]),
     ],
     swiftLanguageModes: [.v6]

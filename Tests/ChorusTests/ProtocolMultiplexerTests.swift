@@ -2,6 +2,7 @@ import CASPaxos
 import Chorus
 import EventCore
 import Gossip
+import Raft
 import SWIM
 import Simulation
 import Testing
@@ -168,6 +169,46 @@ struct ProtocolMultiplexerTests {
         // A channel speaks with the shared transport's endpoint and limit.
         #expect(channel.localEndpoint == receiver.localEndpoint)
         #expect(channel.maximumMessageSize == receiver.maximumMessageSize)
+    }
+
+    @Test("Raft groups nest under the protocol multiplexer: SWIM and two Raft groups, on the members SWIM found, share each machine's transport")
+    func raftGroupsBesideSWIM() throws {
+        let machines = try SharedMachines(seed: 17)
+        machines.network.run(for: .seconds(5))
+        #expect(machines.members.allSatisfy { $0.memberCount(.alive) == 3 })
+        let groups = machines.multiplexers.map { RaftGroupMultiplexer(transport: $0.channel(for: .raft)) }
+        let found = machines.members[0].healthyMembers
+        var maps: [UInt64: [KeyValueStateMachine]] = [:]
+        var replicas: [UInt64: [RaftNode]] = [:]
+        for group: UInt64 in [1, 2] {
+            maps[group] = (0..<3).map { _ in KeyValueStateMachine() }
+            replicas[group] = try (0..<3).map { index in
+                var peers: [NodeID: Endpoint] = [:]
+                for member in found where member.id != machines.members[index].id { peers[member.id] = member.endpoint }
+                return try RaftNode(
+                    id: machines.members[index].id, group: group, peers: peers, storage: InMemoryRaftStorage(),
+                    stateMachine: maps[group]![index], transport: groups[index].channel(for: group),
+                    scheduler: machines.nodes[index], seed: group &* 10 &+ UInt64(index))
+            }
+        }
+        machines.network.run(for: .seconds(3))
+        var acknowledged = 0
+        for group: UInt64 in [1, 2] {
+            let leader = try #require(replicas[group]!.first { $0.role == .leader }, "group \(group)")
+            leader.propose(KeyValueCommand.put(key: "k", value: [UInt8(group)]).encoded) { result in
+                if case .success = result { acknowledged += 1 }
+            }
+        }
+        machines.network.run(for: .seconds(2))
+        #expect(acknowledged == 2)
+        for group: UInt64 in [1, 2] {
+            #expect(maps[group]!.allSatisfy { $0.values == ["k": [UInt8(group)]] }, "group \(group)")
+        }
+        for (multiplexer, groups) in zip(machines.multiplexers, groups) {
+            #expect(Set(multiplexer.counters.deliveredByProtocol.keys) == [.swim, .raft])
+            #expect(groups.counters.malformed == 0 && groups.counters.unclaimed == 0)
+            #expect(groups.counters.delivered == multiplexer.counters.deliveredByProtocol[.raft])
+        }
     }
 
     @Test("a channel removes only its own handler: a replaced node's stop leaves its successor receiving")

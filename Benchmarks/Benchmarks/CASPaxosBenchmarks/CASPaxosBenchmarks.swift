@@ -31,7 +31,10 @@ import PairedRuns
 //   promises plus acceptances per sync in hundredths (batching);
 // - "busiest proposer %": the share of successful proposals made by the
 //   proposer that made the most (fairness: 25 with 4 proposers whose
-//   clients' writes all go through alike).
+//   clients' writes all go through alike);
+// - "vs socket per group %" (Raft.Groups32.*): 32 Raft groups' ops/s with
+//   each machine's replicas on one socket (RaftGroupMultiplexer), as a
+//   share of the same groups' with a socket per replica, in hundredths.
 
 let opsPerSecond = BenchmarkMetric.custom("ops/s", polarity: .prefersLarger, useScalingFactor: false)
 let messagesPerOp = BenchmarkMetric.custom("msgs/op %", polarity: .prefersSmaller, useScalingFactor: false)
@@ -46,6 +49,10 @@ let raftOpsPerSecond = BenchmarkMetric.custom("Raft ops/s", polarity: .prefersLa
 let fsyncsPerSecond = BenchmarkMetric.custom("fsyncs/s", polarity: .prefersSmaller, useScalingFactor: false)
 let answersPerSync = BenchmarkMetric.custom("answers/fsync %", polarity: .prefersLarger, useScalingFactor: false)
 let busiestProposer = BenchmarkMetric.custom("busiest proposer %", polarity: .prefersSmaller, useScalingFactor: false)
+let versusSocketPerGroup = BenchmarkMetric.custom(
+    "vs socket per group %", polarity: .prefersLarger, useScalingFactor: false)
+let socketPerGroupOpsPerSecond = BenchmarkMetric.custom(
+    "socket per group ops/s", polarity: .prefersLarger, useScalingFactor: false)
 
 func record(_ outcome: CASPaxosRunOutcome, to benchmark: Benchmark) {
     benchmark.measurement(opsPerSecond, Int(outcome.opsPerSecond))
@@ -148,4 +155,21 @@ func benchmarks() {
 
     // Durable stores, fdatasync before every answer, 32 clients on their own keys.
     register("CASPaxos.Durable.Fsync", CASPaxosWorkload(durable: true, operations: 10_000))
+
+    // Many Raft groups per process (RaftLoopbackRun with groups): 32 groups
+    // of three replicas, every machine's replicas on one socket through a
+    // RaftGroupMultiplexer, 64 clients (2 a group) writing their own keys;
+    // then the same with a socket per replica (96 sockets), the host
+    // without the multiplexer; then the two paired ("vs socket per group
+    // %": the shared socket's ops/s as a share of the other's).
+    let groupWorkload = CASPaxosWorkload(clients: 64, operations: 64_000)
+    register("Raft.Groups32.SharedSocket", groupWorkload) { try RaftLoopbackRun($0, groups: 32).run() }
+    register("Raft.Groups32.SocketPerGroup", groupWorkload) {
+        try RaftLoopbackRun($0, groups: 32, socketPerGroup: true).run()
+    }
+    registerPairedRuns(
+        "Raft.Groups32.SharedVersusSocketPerGroup", ratio: versusSocketPerGroup, chorusMetric: opsPerSecond,
+        peerMetric: socketPerGroupOpsPerSecond,
+        chorus: { try RaftLoopbackRun(groupWorkload, groups: 32).run().opsPerSecond },
+        peer: { try RaftLoopbackRun(groupWorkload, groups: 32, socketPerGroup: true).run().opsPerSecond })
 }

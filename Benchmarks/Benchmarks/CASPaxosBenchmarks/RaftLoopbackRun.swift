@@ -22,15 +22,26 @@ import Glibc
 /// other loop to themselves. Replica 1 is made the leader by a shorter
 /// election timeout (30 ms against the others' 150 ms), so that the loops
 /// are laid out before the election.
+///
+/// With several `groups`, each machine runs a replica of every group, the
+/// first machine every group's leader, and the workload's clients and
+/// operations are split evenly over the groups. The replicas of a machine
+/// share one socket through a ``RaftGroupMultiplexer``, or, with
+/// `socketPerGroup`, each has a socket of its own (what a host without the
+/// multiplexer needs).
 final class RaftLoopbackRun {
     private let workload: CASPaxosWorkload
     private let counting: Bool
+    private let groups: Int
+    private let socketPerGroup: Bool
     private let leaderLoop: EventLoop
     private let followerLoop: EventLoop
 
-    init(_ workload: CASPaxosWorkload, counting: Bool = false) throws {
+    init(_ workload: CASPaxosWorkload, counting: Bool = false, groups: Int = 1, socketPerGroup: Bool = false) throws {
         self.workload = workload
         self.counting = counting
+        self.groups = groups
+        self.socketPerGroup = socketPerGroup
         leaderLoop = try EventLoop()
         followerLoop = try EventLoop()
         try leaderLoop.start()
@@ -42,60 +53,92 @@ final class RaftLoopbackRun {
         followerLoop.shutdown()
     }
 
-    /// Runs the workload once on a fresh, elected group.
+    /// Runs the workload once on fresh, elected groups.
     func run() throws -> CASPaxosRunOutcome {
-        let leaderTransport = try onLoop(leaderLoop) { loop in
-            LoopBound(try UDPSocketTransport.bind(to: .loopbackV4(), on: loop), on: loop)
+        let (groups, socketPerGroup) = (self.groups, self.socketPerGroup)
+        let sockets = socketPerGroup ? groups : 1
+        let leaderTransports = try onLoop(leaderLoop) { loop in
+            LoopBound(try (0..<sockets).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }, on: loop)
         }
         let followerTransports = try onLoop(followerLoop) { loop in
-            LoopBound(try (0..<2).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }, on: loop)
+            LoopBound(
+                try (0..<2).map { _ in
+                    try (0..<sockets).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+                }, on: loop)
         }
-        let endpoints = try [onLoop(leaderLoop) { _ in leaderTransport.value.localEndpoint }]
-            + onLoop(followerLoop) { _ in followerTransports.value.map(\.localEndpoint) }
-        @Sendable func peers(of index: Int) -> [NodeID: Endpoint] {
+        // By machine, then socket.
+        let endpoints = try [onLoop(leaderLoop) { _ in leaderTransports.value.map(\.localEndpoint) }]
+            + onLoop(followerLoop) { _ in followerTransports.value.map { $0.map(\.localEndpoint) } }
+        @Sendable func peers(of index: Int, group: Int) -> [NodeID: Endpoint] {
             var peers: [NodeID: Endpoint] = [:]
-            for other in endpoints.indices where other != index { peers[NodeID(UInt64(other + 1))] = endpoints[other] }
+            for other in endpoints.indices where other != index {
+                peers[NodeID(UInt64(other + 1))] = endpoints[other][socketPerGroup ? group : 0]
+            }
             return peers
         }
         let counting = counting
         @Sendable func stateMachine() -> any RaftStateMachine {
             counting ? CountingStateMachine() : KeyValueStateMachine()
         }
-        let leader = try onLoop(leaderLoop) { loop in
+        /// The transport of `group`'s replica among a machine's sockets
+        /// (a channel of `multiplexer` when the groups share one).
+        @Sendable func transport(
+            of group: Int, in transports: [UDPSocketTransport], multiplexer: RaftGroupMultiplexer?
+        ) -> any Transport {
+            multiplexer?.channel(for: UInt64(group + 1)) ?? transports[socketPerGroup ? group : 0]
+        }
+        let leaders = try onLoop(leaderLoop) { loop in
             var configuration = RaftConfiguration()
             configuration.electionTimeout = .milliseconds(30)
             configuration.heartbeatInterval = .milliseconds(10)
-            let node = try RaftNode(
-                id: NodeID(1), group: 1, peers: peers(of: 0), storage: InMemoryRaftStorage(),
-                stateMachine: stateMachine(), transport: leaderTransport.value, scheduler: loop,
-                configuration: configuration, seed: 1)
-            return LoopBound(node, on: loop)
-        }
-        let followers = try onLoop(followerLoop) { loop in
-            let nodes = try (1...2).map { index in
+            let transports = leaderTransports.value
+            let multiplexer = groups > 1 && !socketPerGroup ? RaftGroupMultiplexer(transport: transports[0]) : nil
+            let nodes = try (0..<groups).map { group in
                 try RaftNode(
-                    id: NodeID(UInt64(index + 1)), group: 1, peers: peers(of: index), storage: InMemoryRaftStorage(),
-                    stateMachine: stateMachine(), transport: followerTransports.value[index - 1],
-                    scheduler: loop, seed: UInt64(index + 1))
+                    id: NodeID(1), group: UInt64(group + 1), peers: peers(of: 0, group: group),
+                    storage: InMemoryRaftStorage(), stateMachine: stateMachine(),
+                    transport: transport(of: group, in: transports, multiplexer: multiplexer), scheduler: loop,
+                    configuration: configuration, seed: 1)
             }
             return LoopBound(nodes, on: loop)
         }
-        try waitForElection(of: leader)
-        let workload = workload
-        let start: @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void = { done in
-            RaftLoopbackClients(workload: workload, counting: counting, loop: leader.loop, leader: leader.value)
-                .start(done)
+        let followers = try onLoop(followerLoop) { loop in
+            let nodes = try (1...2).flatMap { index in
+                let transports = followerTransports.value[index - 1]
+                let multiplexer = groups > 1 && !socketPerGroup ? RaftGroupMultiplexer(transport: transports[0]) : nil
+                return try (0..<groups).map { group in
+                    try RaftNode(
+                        id: NodeID(UInt64(index + 1)), group: UInt64(group + 1), peers: peers(of: index, group: group),
+                        storage: InMemoryRaftStorage(), stateMachine: stateMachine(),
+                        transport: transport(of: group, in: transports, multiplexer: multiplexer),
+                        scheduler: loop, seed: UInt64(index + 1))
+                }
+            }
+            return LoopBound(nodes, on: loop)
         }
-        var outcome = try awaitOutcomes([(leaderLoop, start)])
+        try waitForElection(of: leaders)
+        var groupWorkload = workload
+        groupWorkload.clients = max(1, workload.clients / groups)
+        groupWorkload.operations = workload.operations / groups
+        let starts = (0..<groups).map { group in
+            let workload = groupWorkload
+            let start: @Sendable (@escaping (CASPaxosRunOutcome) -> Void) -> Void = { done in
+                RaftLoopbackClients(
+                    workload: workload, counting: counting, loop: leaders.loop, leader: leaders.value[group]
+                ).start(done)
+            }
+            return (leaderLoop, start)
+        }
+        var outcome = try awaitOutcomes(starts)
         let leaderDatagrams = try onLoop(leaderLoop) { _ in
-            leader.value.stop()
-            leaderTransport.value.close()
-            return Int(leaderTransport.value.counters.datagramsSent)
+            for node in leaders.value { node.stop() }
+            for transport in leaderTransports.value { transport.close() }
+            return leaderTransports.value.reduce(0) { $0 + Int($1.counters.datagramsSent) }
         }
         let followerDatagrams = try onLoop(followerLoop) { _ in
             for node in followers.value { node.stop() }
-            for transport in followerTransports.value { transport.close() }
-            return followerTransports.value.reduce(0) { $0 + Int($1.counters.datagramsSent) }
+            for transport in followerTransports.value.joined() { transport.close() }
+            return followerTransports.value.joined().reduce(0) { $0 + Int($1.counters.datagramsSent) }
         }
         if outcome.succeeded > 0 {
             outcome.messagesPerOp = Double(leaderDatagrams + followerDatagrams) / Double(outcome.succeeded)
@@ -103,14 +146,16 @@ final class RaftLoopbackRun {
         return outcome
     }
 
-    /// Waits (up to 10 s) until `leader` leads and has committed an entry
-    /// of its term.
-    private func waitForElection(of leader: LoopBound<RaftNode>) throws {
+    /// Waits (up to 10 s) until each of `leaders` leads and has committed
+    /// an entry of its term.
+    private func waitForElection(of leaders: LoopBound<[RaftNode]>) throws {
         for _ in 0..<10_000 {
-            if try onLoop(leaderLoop, { _ in leader.value.role == .leader && leader.value.commitIndex > 0 }) { return }
+            if try onLoop(leaderLoop, { _ in leaders.value.allSatisfy { $0.role == .leader && $0.commitIndex > 0 } }) {
+                return
+            }
             usleep(1_000)
         }
-        throw LoopbackSetupError("replica 1 did not become the Raft leader within 10 s")
+        throw LoopbackSetupError("replica 1 did not become the Raft leader of every group within 10 s")
     }
 }
 

@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "SWIM", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "Raft", dependencies: ["EventCore", "WireCodec"]),
         .target(name: "CASPaxos", dependencies: ["EventCore", "WireCodec"]),
-        .target(name: "Chorus", dependencies: ["EventCore", "WireCodec"]),
+        .target(name: "Chorus", dependencies: ["EventCore", "WireCodec", "SWIM", "Raft", "CASPaxos"]),
         .executableTarget(
             name: "ChorusCLI",
             dependencies: ["EventCore", "WireCodec", "UDPTransport", "Gossip", "SWIM", "Raft", "CASPaxos", "Chorus"]

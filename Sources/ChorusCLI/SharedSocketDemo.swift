@@ -2,10 +2,11 @@ import EventCore
 import Foundation
 
 /// `chorus demo`'s one-socket scenario: three machines on loopback UDP,
-/// each one socket shared by SWIM, CASPaxos and Raft (Chorus's
-/// `ProtocolMultiplexer`); SWIM finds the machines, CASPaxos and Raft run
-/// on the members it found; the Raft leader's machine stops, SWIM declares
-/// it dead, and both consensus protocols go on writing on the other two.
+/// each a `ChorusNode` on one socket shared by SWIM, CASPaxos and Raft;
+/// SWIM finds the machines, CASPaxos and Raft run on the members it found;
+/// the Raft leader's machine stops, SWIM declares it dead (each node
+/// reports it unavailable), and both consensus protocols go on writing on
+/// the other two.
 /// Passes if every running machine sees the stopped one dead, every key
 /// holds its writer's last acknowledged value, the running replicas agree,
 /// and no multiplexer dropped a datagram.
@@ -13,13 +14,14 @@ struct SharedSocketDemo {
     static let usage = """
         One-socket scenario: \(SharedSocketDemoCluster.machineCount) machines on 127.0.0.1, one event loop, each one UDP
         socket shared by a SWIM member, a CASPaxos node (acceptor and proposer,
-        in-memory store) and a Raft replica of a key-value map (in-memory log),
-        through Chorus's ProtocolMultiplexer. SWIM finds the machines; CASPaxos's
-        acceptors and Raft's peers are the members it found. Each machine writes
+        in-memory store) and a Raft replica of a key-value map (in-memory log):
+        a ChorusNode. SWIM finds the machines; CASPaxos's acceptors and Raft's
+        peers are the members it found. Each machine writes
         its own key through both, one write at a time, retrying each until it is
         acknowledged. After 2 s the Raft leader's machine stops abruptly; writing
         goes on for 3 s more (and until SWIM declared the machine dead
-        everywhere), then the keys are read back. Prints the timeline,
+        everywhere, and each node reports it unavailable), then the keys are
+        read back. Prints the timeline,
         then per machine what its socket received for each protocol, and per key
         the last acknowledged values and what CASPaxos and Raft hold.
         """
@@ -91,7 +93,10 @@ struct SharedSocketDemo {
         }
         _ = try await follow(for: .seconds(3))
         _ = try await follow(for: .seconds(10), until: { cluster.value.stopSeenDead })
-        try await loop.submit { cluster.value.stopWriting() }
+        try await loop.submit {
+            cluster.value.recordUnavailable()
+            cluster.value.stopWriting()
+        }
         guard try await follow(for: .seconds(10), until: { cluster.value.isSettled }) else {
             return try await fail("writes still unacknowledged 10 s after writing stopped")
         }

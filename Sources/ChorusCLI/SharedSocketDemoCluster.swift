@@ -6,9 +6,9 @@ import SWIM
 import UDPTransport
 
 /// The machines of `chorus demo`'s one-socket scenario on one event loop:
-/// each a UDP socket shared, through a ``ProtocolMultiplexer``, by a SWIM
-/// member, a CASPaxos node (acceptor and proposer) and a Raft replica of
-/// a key-value map, whose acceptors and peers are the members SWIM found.
+/// each a ``ChorusNode`` on a UDP socket: a SWIM member, a CASPaxos node
+/// (acceptor and proposer) and a Raft replica of a key-value map (group
+/// 1), whose acceptors and peers are the members SWIM found.
 /// Loop-confined.
 ///
 /// Each machine writes its own key in both (`m<machine>`, the values 1, 2,
@@ -48,10 +48,9 @@ final class SharedSocketDemoCluster {
     let loop: EventLoop
     let startedAt: Instant
     private(set) var transports: [UDPSocketTransport] = []
-    private(set) var multiplexers: [ProtocolMultiplexer] = []
-    private(set) var members: [SWIMNode] = []
-    private var registers: [CASPaxosNode] = []
-    private var replicas: [RaftNode] = []
+    private(set) var machines: [ChorusNode] = []
+    /// The members SWIM found, once consensus started on them.
+    private var consensusMembers: [Member] = []
     private(set) var maps: [KeyValueStateMachine] = []
     /// Per machine: its CASPaxos writer and its Raft writer.
     private(set) var casPaxosWriters = Array(repeating: Writer(), count: machineCount)
@@ -71,50 +70,55 @@ final class SharedSocketDemoCluster {
         startedAt = loop.now
         for index in 0..<Self.machineCount {
             let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-            let multiplexer = ProtocolMultiplexer(transport: transport)
-            let member = try SWIMNode(
-                id: NodeID(UInt64(index + 1)), transport: multiplexer.channel(for: .swim), scheduler: loop)
-            member.setEventHandler { [unowned self] event in
+            let machine = try ChorusNode(id: NodeID(UInt64(index + 1)), transport: transport, scheduler: loop)
+            machine.member.setEventHandler { [unowned self] event in
                 guard event.kind == .suspect || event.kind == .dead else { return }
                 record("machine \(index + 1) sees machine \(event.member.id.rawValue) \(event.kind)")
             }
             transports.append(transport)
-            multiplexers.append(multiplexer)
-            members.append(member)
+            machines.append(machine)
         }
-        members[0].start()
-        for member in members.dropFirst() { member.start(seeds: [transports[0].localEndpoint]) }
+        machines[0].start()
+        for machine in machines.dropFirst() { machine.start(seeds: [transports[0].localEndpoint]) }
     }
 
-    /// Whether every machine's member sees every machine alive.
-    var hasConverged: Bool { members.allSatisfy { $0.memberCount(.alive) == Self.machineCount } }
+    /// Whether every machine's member knows every machine, all alive.
+    var hasConverged: Bool {
+        machines.allSatisfy { (try? $0.initialMembers(count: Self.machineCount)) != nil }
+    }
 
     /// Starts CASPaxos and Raft on every machine, on the members its SWIM
-    /// member sees.
+    /// member found.
     func startConsensus() throws {
-        for index in members.indices {
-            let machines = members[index].healthyMembers
-            let endpoints = machines.map(\.endpoint)
-            registers.append(
-                try CASPaxosNode(
-                    transport: multiplexers[index].channel(for: .casPaxos), scheduler: loop,
-                    quorums: .majority(of: endpoints), acceptorStore: InMemoryAcceptorStore(), proposers: endpoints))
-            var peers: [NodeID: Endpoint] = [:]
-            for machine in machines where machine.id != members[index].id { peers[machine.id] = machine.endpoint }
+        for machine in machines {
+            let members = try machine.initialMembers(count: Self.machineCount)
+            consensusMembers = members
+            _ = try machine.startRegisters(on: members, acceptorStore: InMemoryAcceptorStore())
             let map = KeyValueStateMachine()
             maps.append(map)
-            replicas.append(
-                try RaftNode(
-                    id: members[index].id, group: 1, peers: peers, storage: InMemoryRaftStorage(), stateMachine: map,
-                    transport: multiplexers[index].channel(for: .raft), scheduler: loop))
+            _ = try machine.startGroup(1, on: members, storage: InMemoryRaftStorage(), stateMachine: map)
         }
-        let endpoints = members[0].healthyMembers.map { "\($0.endpoint)" }.sorted().joined(separator: ", ")
+        let endpoints = consensusMembers.map { "\($0.endpoint)" }.sorted().joined(separator: ", ")
         record("CASPaxos acceptors and Raft peers: the members SWIM found (\(endpoints))")
     }
 
+    /// Machine `machine`'s CASPaxos node and Raft replica (once started).
+    private func registers(_ machine: Int) -> CASPaxosNode? { machines[machine].registers }
+    private func replica(_ machine: Int) -> RaftNode? { machines[machine].replicas[1] }
+
     /// The machine whose replica leads Raft, if one does.
     var raftLeader: Int? {
-        replicas.indices.first { $0 != stopped && replicas[$0].role == .leader }
+        machines.indices.first { $0 != stopped && replica($0)?.role == .leader }
+    }
+
+    /// What each running machine's node reports of the consensus members
+    /// it no longer sees alive, for the timeline.
+    func recordUnavailable() {
+        for index in running {
+            let unavailable = machines[index].unavailable(among: consensusMembers)
+                .map { "machine \($0.id.rawValue) (\($0.status))" }.joined(separator: ", ")
+            record("machine \(index + 1) reports its consensus members unavailable: \(unavailable); CASPaxos and Raft run on the others")
+        }
     }
 
     func startWriting() {
@@ -150,7 +154,7 @@ final class SharedSocketDemoCluster {
     /// Whether `machine`'s member sees the stopped machine dead.
     private func seesStoppedDead(_ machine: Int) -> Bool {
         guard let stopped else { return false }
-        return members[machine].member(members[stopped].id)?.status == .dead
+        return machines[machine].member.member(machines[stopped].member.id)?.status == .dead
     }
 
     /// The machines not stopped.
@@ -160,7 +164,7 @@ final class SharedSocketDemoCluster {
     func readBackRegisters() {
         guard let reader = running.first else { return }
         for machine in 0..<Self.machineCount {
-            registers[reader].read(key: Self.key(machine)) { [unowned self] result in
+            registers(reader)?.read(key: Self.key(machine)) { [unowned self] result in
                 readBack[machine] = try? result.get()
             }
         }
@@ -175,9 +179,7 @@ final class SharedSocketDemoCluster {
 
     /// Stops `machine`'s nodes and closes its socket.
     private func shutDown(_ machine: Int) {
-        replicas[machine].stop()
-        registers[machine].stop()
-        members[machine].stop()
+        machines[machine].stop()
         transports[machine].close()
     }
 
@@ -190,16 +192,16 @@ final class SharedSocketDemoCluster {
     /// dropped.
     func report() -> (table: String, problems: [String]) {
         var problems: [String] = []
-        var machines = [["machine", "socket", "SWIM sees", "datagrams in: SWIM", "CASPaxos", "Raft", "dropped"]]
+        var machineRows = [["machine", "socket", "SWIM sees", "datagrams in: SWIM", "CASPaxos", "Raft", "dropped"]]
         for index in 0..<Self.machineCount {
-            let counters = multiplexers[index].counters
+            let counters = machines[index].multiplexer.counters
             let dropped = counters.malformed + counters.unclaimed
             let isStopped = index == stopped
             let view =
                 isStopped
                 ? "(stopped)"
-                : "\(members[index].memberCount(.alive)) alive, \(members[index].memberCount(.dead)) dead"
-            machines.append([
+                : "\(machines[index].member.memberCount(.alive)) alive, \(machines[index].member.memberCount(.dead)) dead"
+            machineRows.append([
                 "\(index + 1)", "\(transports[index].localEndpoint)", view,
                 "\(counters.deliveredByProtocol[.swim] ?? 0)", "\(counters.deliveredByProtocol[.casPaxos] ?? 0)",
                 "\(counters.deliveredByProtocol[.raft] ?? 0)", "\(dropped)",
@@ -243,7 +245,7 @@ final class SharedSocketDemoCluster {
             writes acknowledged after the stop: CASPaxos \(afterStop.casPaxos), Raft \(afterStop.raft); \
             failed attempts (each retried): CASPaxos \(failed.casPaxos), Raft \(failed.raft)
             """
-        return (DemoReport.render(machines) + "\n\n" + DemoReport.render(writes) + "\n\n" + summary, problems)
+        return (DemoReport.render(machineRows) + "\n\n" + DemoReport.render(writes) + "\n\n" + summary, problems)
     }
 
     /// Puts `text` in the timeline, now.
@@ -253,7 +255,7 @@ final class SharedSocketDemoCluster {
         guard machine != stopped else { return }
         casPaxosWriters[machine].isBusy = true
         let value = Array(String(casPaxosWriters[machine].value).utf8)
-        registers[machine].propose(key: Self.key(machine), change: { _ in value }) { [unowned self] result in
+        registers(machine)?.propose(key: Self.key(machine), change: { _ in value }) { [unowned self] result in
             complete(\.casPaxosWriters, machine, succeeded: Self.succeeded(result)) { self.writeRegister(machine) }
         }
     }
@@ -263,7 +265,7 @@ final class SharedSocketDemoCluster {
         raftWriters[machine].isBusy = true
         let value = Array(String(raftWriters[machine].value).utf8)
         let command = KeyValueCommand.put(key: "m\(machine + 1)", value: value).encoded
-        replicas[machine].propose(command) { [unowned self] result in
+        replica(machine)?.propose(command) { [unowned self] result in
             complete(\.raftWriters, machine, succeeded: Self.succeeded(result)) { self.writeMap(machine) }
         }
     }

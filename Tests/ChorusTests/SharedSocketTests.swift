@@ -7,67 +7,51 @@ import TestSupport
 import Testing
 import UDPTransport
 
-/// SWIM, CASPaxos and Raft on real sockets, one UDP socket per machine:
-/// three machines on 127.0.0.1 with ports from the kernel, on one
-/// EventLoop; the consensus protocols' peers are the members SWIM found.
+/// SWIM, CASPaxos and Raft on real sockets, one UDP socket per machine (a
+/// ``ChorusNode`` each): three machines on 127.0.0.1 with ports from the
+/// kernel, on one EventLoop; the consensus protocols' peers are the members
+/// SWIM found.
 /// Waits poll the outcome with a deadline; no timing is asserted.
 @Suite("One socket per machine over real UDP")
 struct SharedSocketTests {
-    /// The machines. Loop-only.
+    /// The machines: a ``ChorusNode`` each. Loop-only.
     final class Machines {
         var transports: [UDPSocketTransport] = []
-        var multiplexers: [ProtocolMultiplexer] = []
-        var members: [SWIMNode] = []
-        var registers: [CASPaxosNode] = []
-        var replicas: [RaftNode] = []
+        var nodes: [ChorusNode] = []
         var maps: [KeyValueStateMachine] = []
 
         init(count: Int, loop: EventLoop) throws {
             for index in 0..<count {
                 let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                let multiplexer = ProtocolMultiplexer(transport: transport)
-                let member = try SWIMNode(
-                    transport: multiplexer.channel(for: .swim), scheduler: loop, seed: UInt64(index + 1))
                 transports.append(transport)
-                multiplexers.append(multiplexer)
-                members.append(member)
+                nodes.append(
+                    try ChorusNode(
+                        id: NodeID(UInt64(index + 1)), transport: transport, scheduler: loop, seed: UInt64(index + 1)))
             }
-            members[0].start()
-            for member in members.dropFirst() { member.start(seeds: [transports[0].localEndpoint]) }
+            nodes[0].start()
+            for node in nodes.dropFirst() { node.start(seeds: [transports[0].localEndpoint]) }
         }
 
-        var converged: Bool { members.allSatisfy { $0.memberCount(.alive) == members.count } }
+        var converged: Bool { nodes.allSatisfy { (try? $0.initialMembers(count: nodes.count)) != nil } }
+        var members: [SWIMNode] { nodes.map(\.member) }
+        var registers: [CASPaxosNode] { nodes.compactMap(\.registers) }
+        var replicas: [RaftNode] { nodes.compactMap { $0.replicas[1] } }
 
-        /// A CASPaxos node with both roles beside each member, on the
-        /// acceptors that member sees alive (each lists itself first: the
-        /// order does not matter).
-        func startRegisters(on loop: EventLoop) throws {
-            registers = try members.indices.map { index in
-                let acceptors = members[index].healthyMembers.map(\.endpoint)
-                return try CASPaxosNode(
-                    transport: multiplexers[index].channel(for: .casPaxos), scheduler: loop,
-                    quorums: .majority(of: acceptors), acceptorStore: InMemoryAcceptorStore(), proposers: acceptors)
-            }
-        }
-
-        /// A Raft replica of a key-value map beside each member, its peers
-        /// the other members SWIM knows (their IDs and endpoints).
-        func startReplicas(on loop: EventLoop) throws {
-            maps = members.map { _ in KeyValueStateMachine() }
-            replicas = try members.indices.map { index in
-                let me = members[index]
-                var peers: [NodeID: Endpoint] = [:]
-                for member in me.healthyMembers where member.id != me.id { peers[member.id] = member.endpoint }
-                return try RaftNode(
-                    id: me.id, group: 1, peers: peers, storage: InMemoryRaftStorage(), stateMachine: maps[index],
-                    transport: multiplexers[index].channel(for: .raft), scheduler: loop, seed: UInt64(index + 1))
+        /// A CASPaxos node with both roles and a Raft replica of a
+        /// key-value map (group 1) on each machine, on the members its
+        /// SWIM member found.
+        func startConsensus() throws {
+            maps = nodes.map { _ in KeyValueStateMachine() }
+            for (index, node) in nodes.enumerated() {
+                let members = try node.initialMembers(count: nodes.count)
+                _ = try node.startRegisters(on: members, acceptorStore: InMemoryAcceptorStore())
+                _ = try node.startGroup(
+                    1, on: members, storage: InMemoryRaftStorage(), stateMachine: maps[index], seed: UInt64(index + 1))
             }
         }
 
         func close() {
-            for node in replicas { node.stop() }
-            for node in registers { node.stop() }
-            for member in members { member.stop() }
+            for node in nodes { node.stop() }
             for transport in transports { transport.close() }
         }
     }
@@ -81,8 +65,7 @@ struct SharedSocketTests {
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.converged })
 
         let (registers, replicas) = try await loop.submit {
-            try machines.value.startRegisters(on: loop)
-            try machines.value.startReplicas(on: loop)
+            try machines.value.startConsensus()
             return (
                 machines.value.registers.map { LoopBound($0, on: loop) },
                 machines.value.replicas.map { LoopBound($0, on: loop) }
@@ -108,7 +91,7 @@ struct SharedSocketTests {
         let (counters, sockets, ports, nodeDrops) = try await loop.submit {
             let value = machines.value
             return (
-                value.multiplexers.map(\.counters), Set(value.transports.map(\.localEndpoint)),
+                value.nodes.map(\.multiplexer.counters), Set(value.transports.map(\.localEndpoint)),
                 value.registers.map(\.transport.localEndpoint) + value.members.map(\.localMember.endpoint)
                     + value.replicas.map(\.transport.localEndpoint),
                 value.members.map(\.counters.malformedFramesDropped)

@@ -1,0 +1,30 @@
+/// Why a ``ChorusNode`` refused to start a protocol.
+public struct ChorusError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: Hashable, Sendable {
+        /// SWIM does not yet see the cluster's first members, all alive and
+        /// no others (``ChorusNode/initialMembers(count:)``): wait for it
+        /// to converge.
+        case membersNotSettled
+        /// The members given for a protocol that runs on this node do not
+        /// include it.
+        case notAMember
+        /// The protocol (CASPaxos, or this Raft group) already runs on the
+        /// node.
+        case alreadyRunning
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// Details for people: the members seen, the group.
+    public var detail: String
+
+    /// Creates an error.
+    public init(_ code: Code, detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    /// The code and the detail, on one line.
+    public var description: String { "\(code): \(detail)" }
+}

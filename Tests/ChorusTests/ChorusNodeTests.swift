@@ -1,0 +1,144 @@
+import CASPaxos
+import Chorus
+import EventCore
+import Raft
+import SWIM
+import Simulation
+import Testing
+
+/// ``ChorusNode`` in the simulator: SWIM finds the members, CASPaxos and
+/// Raft groups start on them, on one transport per machine.
+@Suite("ChorusNode")
+struct ChorusNodeTests {
+    /// Three machines, each a ``ChorusNode`` on a simulated node; machine 1
+    /// the seed.
+    final class Cluster {
+        let network: SimulatedNetwork
+        let machines: [ChorusNode]
+        var maps: [UInt64: [KeyValueStateMachine]] = [:]
+
+        init(seed: UInt64) throws {
+            let network = SimulatedNetwork(seed: seed)
+            let nodes = (0..<3).map { _ in network.addNode() }
+            self.network = network
+            machines = try nodes.indices.map { index in
+                try ChorusNode(
+                    id: NodeID(UInt64(index + 1)), transport: nodes[index], scheduler: nodes[index],
+                    seed: seed &+ UInt64(index))
+            }
+            machines[0].start()
+            for machine in machines.dropFirst() { machine.start(seeds: [nodes[0].localEndpoint]) }
+        }
+
+        /// Starts CASPaxos and Raft groups 1 and 2 on every machine, on
+        /// the members its SWIM member found.
+        func startConsensus() throws {
+            for group: UInt64 in [1, 2] { maps[group] = (0..<3).map { _ in KeyValueStateMachine() } }
+            for (index, machine) in machines.enumerated() {
+                let members = try machine.initialMembers(count: 3)
+                _ = try machine.startRegisters(
+                    on: members, acceptorStore: InMemoryAcceptorStore(), seed: network.seed &+ 10 &+ UInt64(index))
+                for group: UInt64 in [1, 2] {
+                    _ = try machine.startGroup(
+                        group, on: members, storage: InMemoryRaftStorage(), stateMachine: maps[group]![index],
+                        seed: network.seed &+ group &* 100 &+ UInt64(index))
+                }
+            }
+        }
+
+        /// Writes `value` at `key` through machine `index`'s registers and
+        /// runs until the write completes (at most 10 s).
+        func write(_ value: [UInt8], at key: String, through index: Int) -> Result<[UInt8]?, CASPaxosError>? {
+            var outcome: Result<[UInt8]?, CASPaxosError>?
+            machines[index].registers?.propose(key: Array(key.utf8), change: { _ in value }) { outcome = $0 }
+            let deadline = network.now + .seconds(10)
+            while outcome == nil, network.now < deadline, network.step() {}
+            return outcome
+        }
+
+        /// Puts `key` in `group` through its leader among the running
+        /// machines; returns whether the put was acknowledged (within 10 s).
+        func put(_ key: String, in group: UInt64) -> Bool {
+            let deadline = network.now + .seconds(10)
+            while network.now < deadline {
+                let replicas = machines.compactMap { $0.replicas[group] }.filter { !$0.stopped }
+                if let leader = replicas.first(where: { $0.role == .leader }) {
+                    var acknowledged: Bool?
+                    leader.propose(KeyValueCommand.put(key: key, value: [UInt8(group)]).encoded) { result in
+                        if case .success = result { acknowledged = true } else { acknowledged = false }
+                    }
+                    while acknowledged == nil, network.now < deadline, network.step() {}
+                    if acknowledged == true { return true }
+                }
+                network.run(for: .milliseconds(50))
+            }
+            return false
+        }
+    }
+
+    @Test("SWIM finds the members; CASPaxos and two Raft groups start on them and work; a stopped machine is reported unavailable, and both go on without it")
+    func swimFeedsConsensus() throws {
+        let cluster = try Cluster(seed: 31)
+        let early = #expect(throws: ChorusError.self) { try cluster.machines[1].initialMembers(count: 3) }
+        #expect(early?.code == .membersNotSettled)
+
+        cluster.network.run(for: .seconds(5))
+        let members = try cluster.machines[0].initialMembers(count: 3)
+        #expect(members.map(\.id) == [NodeID(1), NodeID(2), NodeID(3)])
+        for machine in cluster.machines { #expect(try machine.initialMembers(count: 3) == members) }
+        #expect(throws: ChorusError.self) { try cluster.machines[0].initialMembers(count: 4) }
+        try cluster.startConsensus()
+
+        #expect(try cluster.write(Array("one".utf8), at: "k", through: 0)?.get() == Array("one".utf8))
+        #expect(cluster.put("a", in: 1))
+        #expect(cluster.put("a", in: 2))
+
+        cluster.machines[2].stop()
+        cluster.network.run(for: .seconds(20))
+        let unavailable = cluster.machines[0].unavailable(among: members)
+        #expect(unavailable.map(\.id) == [NodeID(3)])
+        #expect(unavailable.first?.status == .dead)
+        #expect(cluster.machines[2].unavailable(among: members).map(\.id) == [NodeID(3)], "a stopped node counts itself out")
+
+        #expect(try cluster.write(Array("two".utf8), at: "k", through: 1)?.get() == Array("two".utf8))
+        #expect(cluster.put("b", in: 1))
+        #expect(cluster.put("b", in: 2))
+        cluster.network.run(for: .seconds(1))
+        for group: UInt64 in [1, 2] {
+            for index in 0..<2 {
+                #expect(cluster.maps[group]![index].values == ["a": [UInt8(group)], "b": [UInt8(group)]])
+            }
+        }
+        // The stopped machine's frames are dropped there, counted.
+        #expect(cluster.machines[2].multiplexer.counters.unclaimed > 0)
+        for machine in cluster.machines {
+            #expect(machine.multiplexer.counters.malformed == 0)
+            #expect(machine.raftGroups?.counters.malformed == 0)
+        }
+    }
+
+    @Test("a protocol started twice, or a replica on members that leave this node out, is refused with a typed error")
+    func misuse() throws {
+        let cluster = try Cluster(seed: 32)
+        cluster.network.run(for: .seconds(5))
+        try cluster.startConsensus()
+        let node = cluster.machines[0]
+        let members = try node.initialMembers(count: 3)
+
+        let twice = #expect(throws: ChorusError.self) {
+            try node.startRegisters(on: members, acceptorStore: InMemoryAcceptorStore())
+        }
+        #expect(twice?.code == .alreadyRunning)
+        let group = #expect(throws: ChorusError.self) {
+            try node.startGroup(1, on: members, storage: InMemoryRaftStorage(), stateMachine: KeyValueStateMachine())
+        }
+        #expect(group?.code == .alreadyRunning)
+        let others = Array(members.dropFirst())
+        let outside = #expect(throws: ChorusError.self) {
+            try node.startGroup(3, on: others, storage: InMemoryRaftStorage(), stateMachine: KeyValueStateMachine())
+        }
+        #expect(outside?.code == .notAMember)
+        #expect(node.replicas.keys.sorted() == [1, 2])
+        #expect(node.raftGroups?.groups == [1, 2])
+    }
+}

@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["EventCore"], path: "Tests/TestSupport"),
         .testTarget(name: "EventCoreTests", dependencies: ["EventCore", "TestSupport"]),
         .testTarget(name: "WireCodecTests", dependencies: ["WireCodec", "EventCore"]),
-        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec"]),
+        .testTarget(name: "UDPTransportTests", dependencies: ["UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "EventCore"]),
         .testTarget(
             name: "GossipTests",

@@ -5,11 +5,11 @@
 /// waited for had run (a run on 2 cores failed so: a 10 s wait resumed
 /// after 161 s). Counted in polls, a wait gives what it waits for
 /// `timeout` of its own turns, at least `timeout` in all.
-enum CountedPolling {
+public enum CountedPolling {
     /// The first value `check` returns, asked every `interval`,
     /// `timeout` / `interval` times, then once more; nil if it never
     /// returned one.
-    static func first<Value>(
+    public static func first<Value>(
         every interval: Duration, within timeout: Duration, _ check: () async throws -> Value?
     ) async throws -> Value? {
         for _ in 0..<Int((timeout / interval).rounded(.up)) {

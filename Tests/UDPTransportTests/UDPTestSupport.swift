@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import EventCore
+import TestSupport
 import Synchronization
 import Testing
 @testable import UDPTransport
@@ -70,17 +71,18 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
-/// Polls `condition` until it holds; throws ``TimedOut`` (failing the test)
-/// after `timeout`. The sleep between polls is not a correctness condition.
+/// Polls `condition` every 2 ms until it holds; throws ``TimedOut``
+/// (failing the test) once `timeout` has passed, counted in polls
+/// (``CountedPolling``), so a task starved by the other tests still gets
+/// its whole window. The sleep between polls is not a correctness
+/// condition.
 func waitUntil(
     _ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
 ) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while try await !condition() {
-        guard clock.now < deadline else { throw TimedOut(what: what) }
-        try await Task.sleep(for: .milliseconds(2))
+    let held = try await CountedPolling.first(every: .milliseconds(2), within: timeout) {
+        try await condition() ? true : nil
     }
+    guard held != nil else { throw TimedOut(what: what) }
 }
 
 /// Runs `body` with `count` started loops, shutting them down afterwards.

@@ -79,17 +79,20 @@ public final class ChorusNode {
     /// The cluster's first members, sorted by ID, for consensus to start
     /// on: every member SWIM knows, once it knows exactly `count`, all
     /// alive. Each machine that calls it when SWIM has converged gets the
-    /// same list (the order does not matter to CASPaxos or Raft anyway).
+    /// same members: IDs and endpoints (a record's incarnation may differ
+    /// between machines; CASPaxos and Raft use only the two, in any
+    /// order).
     ///
     /// - Throws: ``ChorusError/Code/membersNotSettled`` while SWIM knows
     ///   fewer or more members, or one of them is not alive.
     public func initialMembers(count: Int) throws(ChorusError) -> [Member] {
         let known = member.allMembers
+        let sorted = known.sorted { $0.id < $1.id }
         guard known.count == count, known.allSatisfy({ $0.status == .alive }) else {
-            let seen = known.sorted { $0.id < $1.id }.map(\.description).joined(separator: ", ")
+            let seen = sorted.map(\.description).joined(separator: ", ")
             throw ChorusError(.membersNotSettled, detail: "SWIM knows \(known.count) members, expected \(count) alive: \(seen)")
         }
-        return known.sorted { $0.id < $1.id }
+        return sorted
     }
 
     /// Starts CASPaxos on the CASPaxos channel: `members` are the

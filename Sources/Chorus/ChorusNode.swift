@@ -136,7 +136,8 @@ public final class ChorusNode {
         try checkIncluded(in: members, for: "Raft group \(group)")
         var peers: [NodeID: Endpoint] = [:]
         for other in members where other.id != member.id { peers[other.id] = other.endpoint }
-        let groups = raftGroups ?? RaftGroupMultiplexer(transport: multiplexer.channel(for: .raft), logger: logger)
+        let groups = try raftGroups
+            ?? RaftGroupMultiplexer(transport: multiplexer.channel(for: .raft), scheduler: scheduler, logger: logger)
         raftGroups = groups
         let node = try RaftNode(
             id: member.id, group: group, peers: peers, storage: storage, stateMachine: stateMachine,

@@ -3,7 +3,8 @@ import EventCore
 /// One Raft group's share of a ``RaftGroupMultiplexer``'s transport: the
 /// ``EventCore/Transport`` to give the group's ``RaftNode``.
 ///
-/// It receives the frames of its group only; it sends through the shared
+/// It receives the frames of its group only; it sends through the
+/// multiplexer, which coalesces a turn's frames per peer, on the shared
 /// transport, with its endpoint and message limit. Confined to the
 /// transport's loop.
 public final class RaftGroupChannel: Transport {
@@ -23,10 +24,16 @@ public final class RaftGroupChannel: Transport {
     /// The shared transport's largest message.
     public var maximumMessageSize: Int { multiplexer.transport.maximumMessageSize }
 
-    /// Queues `message` on the shared transport; see
-    /// ``EventCore/Transport/send(_:to:)``.
+    /// Queues `message` for `destination` until the end of the loop turn,
+    /// when the multiplexer sends it, coalesced with the other frames to
+    /// that peer (see ``RaftGroupMultiplexer``).
+    ///
+    /// - Throws: `TransportError(.messageTooLarge)` for a message longer
+    ///   than the shared transport's `maximumMessageSize`. A datagram the
+    ///   transport refuses later is counted in
+    ///   ``RaftGroupMultiplexer/Counters/sendFailures``.
     public func send(_ message: UnsafeRawBufferPointer, to destination: Endpoint) throws(TransportError) {
-        try multiplexer.transport.send(message, to: destination)
+        try multiplexer.send(message, to: destination)
     }
 
     /// Installs the function that receives every frame of ``group`` that

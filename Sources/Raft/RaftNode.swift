@@ -381,6 +381,13 @@ public final class RaftNode {
 
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
+        if RaftFrameBatch.isBatch(bytes) {
+            // From a multiplexed peer: each frame as if it came alone.
+            guard let frames = receiver.decode(bytes, from: sender, { body, _ throws(WireError) in try RaftFrameBatch(body: body) })
+            else { return }
+            for frame in frames { receive(frame, from: sender, now: now) }
+            return
+        }
         guard let message = receiver.decode(bytes, from: sender, RaftMessage.init(decoding:limits:)) else { return }
         if message.isForwarding {
             handleForwarding(message)

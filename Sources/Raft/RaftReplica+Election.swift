@@ -151,7 +151,7 @@ extension RaftReplica {
             maximumMessages: configuration.maximumInflightMessages, maximumBytes: configuration.maximumInflightBytes)
         progress = [:]
         for peer in peers { progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window) }
-        heartbeatDeadline = now + configuration.heartbeatInterval
+        heartbeatDeadline = nextHeartbeat(after: now)
         quorumCheckDeadline = now + configuration.electionTimeout
         uncommittedBytes = 0
         // Entries of earlier terms commit only with one of this term

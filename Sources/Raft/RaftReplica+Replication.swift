@@ -93,6 +93,19 @@ extension RaftReplica {
         return true
     }
 
+    /// When a leader sends its next heartbeats: the first multiple of
+    /// ``RaftConfiguration/heartbeatInterval`` (counted from the clock's
+    /// origin) after `now`. Every group in a process with the same interval
+    /// then sends its heartbeats at the same instants, in the same loop
+    /// turn, where a ``RaftGroupMultiplexer`` puts those to one peer in one
+    /// datagram. A new leader's first heartbeats may so come sooner than an
+    /// interval after its first append; never later.
+    func nextHeartbeat(after now: Instant) -> Instant {
+        let interval = UInt64(configuration.heartbeatInterval.nanoseconds)
+        let (next, overflow) = (now.nanoseconds / interval + 1).multipliedReportingOverflow(by: interval)
+        return overflow ? .distantFuture : Instant(nanoseconds: next)
+    }
+
     mutating func broadcastHeartbeat() {
         for peer in peers {
             let match = progress[peer]?.match ?? 0

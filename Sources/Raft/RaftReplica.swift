@@ -154,7 +154,7 @@ public struct RaftReplica {
                 }
             }
             if now >= heartbeatDeadline {
-                heartbeatDeadline = now + configuration.heartbeatInterval
+                heartbeatDeadline = nextHeartbeat(after: now)
                 broadcastHeartbeat()
             }
         case .follower, .preCandidate, .candidate:

@@ -176,7 +176,10 @@ struct ProtocolMultiplexerTests {
         let machines = try SharedMachines(seed: 17)
         machines.network.run(for: .seconds(5))
         #expect(machines.members.allSatisfy { $0.memberCount(.alive) == 3 })
-        let groups = machines.multiplexers.map { RaftGroupMultiplexer(transport: $0.channel(for: .raft)) }
+        let groups = try machines.nodes.indices.map { index in
+            try RaftGroupMultiplexer(
+                transport: machines.multiplexers[index].channel(for: .raft), scheduler: machines.nodes[index])
+        }
         let found = machines.members[0].healthyMembers
         var maps: [UInt64: [KeyValueStateMachine]] = [:]
         var replicas: [UInt64: [RaftNode]] = [:]
@@ -207,7 +210,8 @@ struct ProtocolMultiplexerTests {
         for (multiplexer, groups) in zip(machines.multiplexers, groups) {
             #expect(Set(multiplexer.counters.deliveredByProtocol.keys) == [.swim, .raft])
             #expect(groups.counters.malformed == 0 && groups.counters.unclaimed == 0)
-            #expect(groups.counters.delivered == multiplexer.counters.deliveredByProtocol[.raft])
+            // The two groups' heartbeats to a peer share datagrams.
+            #expect(groups.counters.delivered > multiplexer.counters.deliveredByProtocol[.raft]!)
         }
     }
 

@@ -25,7 +25,7 @@ struct RaftGroupMultiplexerTests {
             let network = SimulatedNetwork(seed: seed)
             self.network = network
             nodes = (0..<3).map { _ in network.addNode() }
-            multiplexers = nodes.map { RaftGroupMultiplexer(transport: $0) }
+            multiplexers = try nodes.map { try RaftGroupMultiplexer(transport: $0, scheduler: $0) }
             for group in groups {
                 maps[group] = (0..<3).map { _ in KeyValueStateMachine() }
                 storages[group] = (0..<3).map { _ in InMemoryRaftStorage() }
@@ -100,32 +100,21 @@ struct RaftGroupMultiplexerTests {
         #expect(machines.runUntilLeaders())
         let attacker = machines.network.addNode()
         let target = machines.nodes[0].localEndpoint
-        func frame(_ protocolID: ProtocolID, _ body: [UInt8]) throws -> [UInt8] {
-            var writer = WireWriter()
-            try Frame.encode(protocol: protocolID, into: &writer) { frame in
-                body.withUnsafeBytes { frame.writeRawBytes($0) }
-            }
-            return Array(writer.bytes)
-        }
         var group1 = RaftMessage(
             group: 1, from: NodeID(9), to: NodeID(1), term: 1, body: .voteResponse(granted: true, isPreVote: false))
-        var writer = WireWriter()
-        try group1.encodeFrame(into: &writer)
-        var corrupted = Array(writer.bytes)
+        var corrupted = try Self.encoded(group1)
         corrupted[corrupted.count - 1] ^= 0xFF
         group1.group = 77
-        writer = WireWriter()
-        try group1.encodeFrame(into: &writer)
-        let unknownGroup = Array(writer.bytes)
+        let unknownGroup = try Self.encoded(group1)
 
         let malformed: [[UInt8]] = [
             [],
             [0x05, 0xC4, 1],
             Array(repeating: 0xAB, count: 40),
-            try frame(.gossip, [0, 1]),
-            try frame(.raft, []),
-            try frame(.raft, [1]),
-            try frame(.raft, [1] + Array(repeating: 0xFF, count: 11)),
+            try Self.frame(.gossip, [0, 1]),
+            try Self.frame(.raft, []),
+            try Self.frame(.raft, [1]),
+            try Self.frame(.raft, [1] + Array(repeating: 0xFF, count: 11)),
         ]
         for datagram in malformed { try attacker.send(datagram, to: target) }
         try attacker.send(unknownGroup, to: target)
@@ -179,5 +168,156 @@ struct RaftGroupMultiplexerTests {
             #expect(machines.maps[1]![machine].values["one"] == (machine == stopped ? nil : [1]))
             #expect(machines.maps[2]![machine].values["two"] == [2])
         }
+    }
+
+    /// A frame of `protocolID` whose body is `body`.
+    static func frame(_ protocolID: ProtocolID, _ body: [UInt8]) throws -> [UInt8] {
+        var writer = WireWriter()
+        try Frame.encode(protocol: protocolID, into: &writer) { frame in
+            body.withUnsafeBytes { frame.writeRawBytes($0) }
+        }
+        return Array(writer.bytes)
+    }
+
+    /// A batch of Raft frames, as a multiplexer sends it: a Raft frame whose
+    /// body is 0xFF and then the frames.
+    static func batch(_ frames: [[UInt8]]) throws -> [UInt8] {
+        try frame(.raft, [0xFF] + frames.joined())
+    }
+
+    /// `message`'s frame.
+    static func encoded(_ message: RaftMessage) throws -> [UInt8] {
+        var writer = WireWriter()
+        try message.encodeFrame(into: &writer)
+        return Array(writer.bytes)
+    }
+
+    @Test("idle groups' heartbeats to a peer, and the answers, travel in one datagram: 40 groups on 3 machines send 4 datagrams a machine per heartbeat interval")
+    func heartbeatsCoalesce() throws {
+        let machines = try Machines(seed: 24, groups: 1...40)
+        #expect(machines.runUntilLeaders())
+        machines.network.run(for: .seconds(1))
+        let before = machines.multiplexers.map(\.counters)
+        let leaderships = machines.replicas.values.joined().map(\.counters.leadershipsWon).reduce(0, +)
+        let intervals = 40  // of the default 50 ms
+        machines.network.run(for: .seconds(2))
+
+        for (machine, multiplexer) in machines.multiplexers.enumerated() {
+            let frames = multiplexer.counters.framesSent - before[machine].framesSent
+            let datagrams = multiplexer.counters.datagramsSent - before[machine].datagramsSent
+            // At each grid instant, a batch of heartbeats to each peer; on
+            // each batch of heartbeats received, a batch of answers. Some
+            // machines lead no group: a few datagrams are spare.
+            #expect(datagrams <= UInt64(4 * (intervals + 1)), "machine \(machine + 1): \(datagrams) datagrams")
+            #expect(frames >= 10 * datagrams, "machine \(machine + 1): \(frames) frames in \(datagrams) datagrams")
+            #expect(multiplexer.counters.sendFailures == 0 && multiplexer.counters.malformed == 0)
+        }
+        // Nothing but heartbeats: no leader lost its place.
+        #expect(machines.replicas.values.joined().map(\.counters.leadershipsWon).reduce(0, +) == leaderships)
+        for group: UInt64 in [1, 20, 40] { machines.put("after", in: group) }
+        machines.network.run(for: .seconds(1))
+        #expect(machines.acknowledged == [1: 1, 20: 1, 40: 1])
+    }
+
+    @Test("a batch reaches each of its frames' groups; a batch that is not whole Raft frames is dropped entire and counted once")
+    func hostileBatches() throws {
+        let machines = try Machines(seed: 25, groups: 1...2)
+        #expect(machines.runUntilLeaders())
+        let attacker = machines.network.addNode()
+        let target = machines.nodes[0].localEndpoint
+        var message = RaftMessage(
+            group: 1, from: NodeID(9), to: NodeID(1), term: 1, body: .voteResponse(granted: true, isPreVote: false))
+        let valid = try Self.encoded(message)
+        var corrupted = valid
+        corrupted[corrupted.count - 1] ^= 0xFF
+        message.group = 2
+        let ofGroup2 = try Self.encoded(message)
+        message.group = 77
+        let unknownGroup = try Self.encoded(message)
+
+        // Whole frames: each goes its way, checked by its node.
+        try attacker.send(try Self.batch([valid, ofGroup2, unknownGroup, corrupted]), to: target)
+        machines.network.run(for: .seconds(1))
+        var counters = machines.multiplexers[0].counters
+        let delivered = counters.delivered
+        #expect(counters.malformed == 0)
+        #expect(counters.unclaimed == 1)
+        #expect(machines.replicas[1]![0].counters.malformedFramesDropped == 1)
+        #expect(machines.replicas[2]![0].counters.malformedFramesDropped == 0)
+
+        var outerCorrupted = try Self.batch([valid, valid])
+        outerCorrupted[FrameHeader.size + 1] ^= 0x01
+        let malformed: [[UInt8]] = [
+            try Self.frame(.raft, [0xFF]),  // no frames
+            try Self.batch([valid, Array(valid.dropLast())]),  // the last one cut short
+            try Self.batch([valid, try Self.frame(.gossip, [0, 1])]),  // another protocol inside
+            try Self.batch([valid, try Self.batch([valid])]),  // a batch inside
+            try Self.batch([valid, Array(repeating: 0xAB, count: 20)]),  // no frame header
+            outerCorrupted,  // the batch's checksum fails
+        ]
+        for datagram in malformed { try attacker.send(datagram, to: target) }
+        machines.network.run(for: .seconds(1))
+        counters = machines.multiplexers[0].counters
+        #expect(counters.malformed == UInt64(malformed.count))
+        #expect(counters.unclaimed == 1)
+        // Nothing of a dropped batch reached a node, though each held a
+        // valid frame (heartbeats may have come since).
+        #expect(machines.replicas[1]![0].counters.malformedFramesDropped == 1)
+
+        machines.put("after", in: 1)
+        machines.put("after", in: 2)
+        machines.network.run(for: .seconds(2))
+        #expect(machines.acknowledged == [1: 1, 2: 1])
+        #expect(machines.multiplexers[0].counters.delivered > delivered)
+    }
+
+    @Test("a node on a transport of its own serves a group with multiplexed machines: it reads their batches and answers each frame")
+    func plainNodeAmongMultiplexed() throws {
+        let network = SimulatedNetwork(seed: 26)
+        let nodes = (0..<3).map { _ in network.addNode() }
+        let multiplexers = try nodes.map { try RaftGroupMultiplexer(transport: $0, scheduler: $0) }
+        let maps = (0..<3).map { _ in KeyValueStateMachine() }
+        let replicas = try (0..<3).map { machine in
+            var peers: [NodeID: Endpoint] = [:]
+            for other in 0..<3 where other != machine { peers[NodeID(UInt64(other + 1))] = nodes[other].localEndpoint }
+            // The plain node, on machine 1, campaigns first and leads.
+            var configuration = RaftConfiguration()
+            configuration.electionTimeout = machine == 0 ? .milliseconds(100) : .seconds(1)
+            configuration.heartbeatInterval = .milliseconds(40)
+            return try RaftNode(
+                id: NodeID(UInt64(machine + 1)), group: 1, peers: peers, storage: InMemoryRaftStorage(),
+                stateMachine: maps[machine],
+                transport: machine == 0 ? nodes[0] as any Transport : multiplexers[machine].channel(for: 1),
+                scheduler: nodes[machine], configuration: configuration, seed: UInt64(machine))
+        }
+        network.run(for: .seconds(1))
+        #expect(replicas[0].role == .leader)
+
+        // Five proposals at once on a multiplexed follower: forwarded to
+        // the leader in one batch.
+        var acknowledged = 0
+        let before = multiplexers[1].counters
+        for write in 0..<5 {
+            replicas[1].propose(KeyValueCommand.put(key: "k\(write)", value: [1]).encoded) { result in
+                if case .success = result { acknowledged += 1 }
+            }
+        }
+        network.run(for: .seconds(1))
+        #expect(acknowledged == 5)
+        #expect(replicas[0].counters.forwardedProposalsReceived == 5)
+        #expect(multiplexers[1].counters.framesSent - before.framesSent > multiplexers[1].counters.datagramsSent - before.datagramsSent)
+        let expected = Dictionary(uniqueKeysWithValues: (0..<5).map { ("k\($0)", [UInt8(1)]) })
+        #expect(maps.allSatisfy { $0.values == expected })
+        #expect(replicas.allSatisfy { $0.counters.malformedFramesDropped == 0 })
+
+        // A batch cut short reaches the plain node whole: dropped, counted
+        // once, none of its frames taken.
+        let heartbeat = try Self.encoded(
+            RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: 99, body: .heartbeatResponse))
+        let attacker = network.addNode()
+        try attacker.send(try Self.batch([heartbeat, Array(heartbeat.dropLast())]), to: nodes[0].localEndpoint)
+        network.run(for: .milliseconds(100))
+        #expect(replicas[0].counters.malformedFramesDropped == 1)
+        #expect(replicas[0].term < 99 && replicas[0].role == .leader)
     }
 }

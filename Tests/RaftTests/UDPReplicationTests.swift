@@ -136,7 +136,7 @@ struct UDPReplicationTests {
         let machines = try await loop.submit { () -> LoopBound<Machines> in
             let machines = Machines()
             machines.transports = try (0..<3).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
-            machines.multiplexers = machines.transports.map { RaftGroupMultiplexer(transport: $0) }
+            machines.multiplexers = try machines.transports.map { try RaftGroupMultiplexer(transport: $0, scheduler: loop) }
             var configuration = RaftConfiguration()
             configuration.electionTimeout = .milliseconds(300)
             configuration.heartbeatInterval = .milliseconds(50)

@@ -92,7 +92,8 @@ final class RaftLoopbackRun {
             configuration.electionTimeout = .milliseconds(30)
             configuration.heartbeatInterval = .milliseconds(10)
             let transports = leaderTransports.value
-            let multiplexer = groups > 1 && !socketPerGroup ? RaftGroupMultiplexer(transport: transports[0]) : nil
+            let multiplexer = groups > 1 && !socketPerGroup
+                ? try RaftGroupMultiplexer(transport: transports[0], scheduler: loop) : nil
             let nodes = try (0..<groups).map { group in
                 try RaftNode(
                     id: NodeID(1), group: UInt64(group + 1), peers: peers(of: 0, group: group),
@@ -105,7 +106,8 @@ final class RaftLoopbackRun {
         let followers = try onLoop(followerLoop) { loop in
             let nodes = try (1...2).flatMap { index in
                 let transports = followerTransports.value[index - 1]
-                let multiplexer = groups > 1 && !socketPerGroup ? RaftGroupMultiplexer(transport: transports[0]) : nil
+                let multiplexer = groups > 1 && !socketPerGroup
+                    ? try RaftGroupMultiplexer(transport: transports[0], scheduler: loop) : nil
                 return try (0..<groups).map { group in
                     try RaftNode(
                         id: NodeID(UInt64(index + 1)), group: UInt64(group + 1), peers: peers(of: index, group: group),

@@ -320,4 +320,76 @@ struct RaftGroupMultiplexerTests {
         #expect(replicas[0].counters.malformedFramesDropped == 1)
         #expect(replicas[0].term < 99 && replicas[0].role == .leader)
     }
+
+    /// A transport that records the size of every message sent through it.
+    final class RecordingTransport: Transport {
+        let base: SimulatedNode
+        var sentSizes: [Int] = []
+
+        init(_ base: SimulatedNode) {
+            self.base = base
+        }
+
+        var localEndpoint: Endpoint { base.localEndpoint }
+        var maximumMessageSize: Int { base.maximumMessageSize }
+
+        func send(_ message: UnsafeRawBufferPointer, to destination: Endpoint) throws(TransportError) {
+            sentSizes.append(message.count)
+            try base.send(message, to: destination)
+        }
+
+        func setReceiveHandler(_ handler: @escaping TransportReceiveHandler) { base.setReceiveHandler(handler) }
+        func removeReceiveHandler() { base.removeReceiveHandler() }
+    }
+
+    @Test("a turn's frames to a peer leave in order, packed greedily into batches of at most maximumBatchSize bytes; a frame too long for a batch goes alone", arguments: [31, 32, 33] as [UInt64])
+    func batchPacking(seed: UInt64) throws {
+        let network = SimulatedNetwork(seed: seed)
+        let sender = network.addNode()
+        let receiver = network.addNode()
+        let recording = RecordingTransport(sender)
+        let outgoing = try RaftGroupMultiplexer(transport: recording, scheduler: sender, maximumBatchSize: 200)
+        let incoming = try RaftGroupMultiplexer(transport: receiver, scheduler: receiver)
+        var received: [UInt64: [[UInt8]]] = [:]
+        for group: UInt64 in 1...3 {
+            incoming.channel(for: group).setReceiveHandler { frame, _, _ in received[group, default: []].append(Array(frame)) }
+        }
+        #expect(throws: ConfigurationError.self) {
+            try RaftGroupMultiplexer(transport: sender, scheduler: sender, maximumBatchSize: 63)
+        }
+
+        var random = SeededRandomGenerator(seed: seed)
+        var sent: [UInt64: [[UInt8]]] = [:]
+        var sizes: [Int] = []
+        for request in 0..<60 as Range<UInt64> {
+            let group = UInt64.random(in: 1...3, using: &random)
+            // Commands from empty to longer than a batch holds.
+            let command = [UInt8](repeating: UInt8(request), count: Int.random(in: 0...220, using: &random))
+            let frame = try Self.encoded(RaftMessage(
+                group: group, from: NodeID(1), to: NodeID(2), term: 1,
+                body: .forwardedProposal(requestID: request, command: command)))
+            try frame.withUnsafeBytes { try outgoing.channel(for: group).send($0, to: receiver.localEndpoint) }
+            sent[group, default: []].append(frame)
+            sizes.append(frame.count)
+        }
+        #expect(recording.sentSizes.isEmpty, "nothing leaves before the end of the turn")
+        network.run(for: .milliseconds(100))
+
+        #expect(received == sent)
+        // The same packing, done here: runs in order, each as long as fits.
+        var expected: [Int] = []
+        var run: [Int] = []
+        for size in sizes {
+            if !run.isEmpty && 14 + run.reduce(0, +) + size > 200 {
+                expected.append(run.count == 1 ? run[0] : 14 + run.reduce(0, +))
+                run = []
+            }
+            run.append(size)
+        }
+        expected.append(run.count == 1 ? run[0] : 14 + run.reduce(0, +))
+        #expect(recording.sentSizes == expected)
+        #expect(expected.contains { $0 > 200 } && expected.count < sizes.count, "both cases met")
+        #expect(outgoing.counters.framesSent == 60 && outgoing.counters.datagramsSent == UInt64(expected.count))
+        #expect(incoming.counters.delivered == 60 && incoming.counters.malformed == 0)
+    }
 }

@@ -6,7 +6,11 @@
 // body is decoded three ways: as a frame body, as a whole datagram (as
 // `RaftNode` receives one), and as the body of a freshly encoded Raft frame
 // (which must decode to what the first way gave); every decoded message
-// must re-encode to bytes that decode to an equal message.
+// must re-encode to bytes that decode to an equal message. The input,
+// as a datagram and as the body of a valid frame, is also given to a
+// `RaftGroupMultiplexer` (`BatchRouting`), whose batch reader must hand
+// its groups only whole Raft frames, none a batch, and drop a bad batch
+// entire, counted once.
 //
 // What decodes is stepped into one long-lived `RaftReplica` (replica 1 of a
 // five-member group, on an `InMemoryRaftStorage`) as if a peer sent it: the
@@ -152,6 +156,8 @@ func decodeChecked(_ bytes: UnsafeRawBufferPointer) -> [RaftMessage] {
                      "a frame of \(bytes.count) bytes refused: \(error)")
         return messages
     }
+    batchRouting.route(bytes)
+    writer.withUnsafeBytes { batchRouting.route($0) }
     writer.withUnsafeBytes { frame in
         let body: UnsafeRawBufferPointer
         do throws(WireError) {
@@ -165,6 +171,81 @@ func decodeChecked(_ bytes: UnsafeRawBufferPointer) -> [RaftMessage] {
     }
     return messages
 }
+
+/// A `RaftGroupMultiplexer` on a transport the harness feeds by hand,
+/// with a handler for groups 0 to 3 (the varints a fuzzer finds first)
+/// that checks each frame it is handed.
+final class BatchRouting {
+    /// The transport: it hands in what `route` is given and sends nothing
+    /// (the multiplexer sends only when a group does).
+    final class Wire: Transport {
+        var handler: TransportReceiveHandler?
+        let localEndpoint = Endpoint.loopbackV4(port: 1)
+        let maximumMessageSize = 1 << 20
+        func send(_ message: UnsafeRawBufferPointer, to destination: Endpoint) throws(TransportError) {
+            preconditionFailure("the multiplexer sent on receiving")
+        }
+        func setReceiveHandler(_ handler: @escaping TransportReceiveHandler) { self.handler = handler }
+        func removeReceiveHandler() { handler = nil }
+    }
+
+    /// The scheduler: receiving schedules nothing.
+    final class Turns: Scheduler {
+        var now: Instant { .zero }
+        func schedule(at deadline: Instant, _ body: @escaping () -> Void) -> TimerHandle {
+            preconditionFailure("the multiplexer armed a timer")
+        }
+        func cancel(_ handle: TimerHandle) { preconditionFailure("the multiplexer cancelled a timer") }
+        func atEndOfTurn(_ body: @escaping () -> Void) { preconditionFailure("the multiplexer deferred work on receiving") }
+        func onNextTurn(_ body: @escaping () -> Void) { preconditionFailure("the multiplexer deferred work on receiving") }
+    }
+
+    private let wire = Wire()
+    private let multiplexer: RaftGroupMultiplexer
+    private var handed = 0
+    /// The datagram being routed.
+    private var datagram = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    init() {
+        do {
+            multiplexer = try RaftGroupMultiplexer(transport: wire, scheduler: Turns())
+        } catch {
+            preconditionFailure("the multiplexer refused its setting: \(error)")
+        }
+        for group: UInt64 in 0...3 {
+            multiplexer.channel(for: group).setReceiveHandler { [unowned self] frame, _, _ in
+                handed += 1
+                // A datagram that is not a batch is handed on as it is,
+                // for the node to check.
+                if frame.baseAddress == datagram.baseAddress && frame.count == datagram.count { return }
+                guard let header = try? FrameHeader.peek(frame) else { preconditionFailure("handed a frame without a header") }
+                precondition(header.protocolID == .raft && header.frameLength == frame.count, "handed a part of a frame")
+                precondition(frame.count == FrameHeader.size || frame[FrameHeader.size] != 0xFF, "handed a batch")
+                precondition((try? RaftMessage.peekGroup(frame)) == group, "handed another group's frame")
+            }
+        }
+    }
+
+    /// Hands `datagram` to the multiplexer and checks what it did: a
+    /// datagram dropped as malformed hands nothing on; any other reaches
+    /// a group or is counted unclaimed, frame by frame.
+    func route(_ datagram: UnsafeRawBufferPointer) {
+        let before = multiplexer.counters
+        handed = 0
+        self.datagram = datagram
+        wire.handler?(datagram, wire.localEndpoint, .zero)
+        let after = multiplexer.counters
+        precondition(after.delivered - before.delivered == UInt64(handed), "a delivery not counted")
+        let passed = after.delivered + after.unclaimed - before.delivered - before.unclaimed
+        switch after.malformed - before.malformed {
+        case 0: precondition(passed > 0, "a datagram neither passed on nor dropped")
+        case 1: precondition(passed == 0, "a dropped datagram's frames passed on")
+        default: preconditionFailure("one datagram counted malformed twice")
+        }
+    }
+}
+
+nonisolated(unsafe) private let batchRouting = BatchRouting()
 
 /// The message in `body`, or nil if it does not decode; checks that it
 /// round-trips.

@@ -40,11 +40,14 @@ struct RaftFrameBatch: Sequence {
     }
 
     /// Checks that `body`, a verified batch frame's body, is ``kind``
-    /// followed by one or more whole Raft frames, none of them a batch.
+    /// followed by one or more whole Raft frames, none of them a batch,
+    /// each naming its group (``RaftMessage/peekGroup(_:)``): a batch is
+    /// taken or dropped whole.
     ///
     /// - Throws: `WireError`: `.invalidValue` for a body that is not a
     ///   batch, holds no frame, or holds a batch or a frame of another
-    ///   protocol; `.truncated` for a frame that runs past the body; what
+    ///   protocol; `.truncated` for a frame that runs past the body, or
+    ///   whose body is too short to name a group; what
     ///   ``WireCodec/FrameHeader/peek(_:)`` throws for a bad inner header.
     ///   Offsets are the body's.
     init(body: UnsafeRawBufferPointer) throws(WireError) {
@@ -72,6 +75,12 @@ struct RaftFrameBatch: Sequence {
             }
             guard header.bodyLength == 0 || rest[FrameHeader.size] != Self.kind else {
                 throw WireError(.invalidValue, offset: offset + FrameHeader.size, detail: "a batch in a batch")
+            }
+            let frame = UnsafeRawBufferPointer(rebasing: rest[..<header.frameLength])
+            do throws(WireError) {
+                _ = try RaftMessage.peekGroup(frame)
+            } catch {
+                throw WireError(error.code, offset: offset + error.offset, detail: "in a batch: \(error.detail)")
             }
             offset += header.frameLength
         }

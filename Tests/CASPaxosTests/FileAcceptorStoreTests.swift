@@ -723,7 +723,7 @@ struct FileAcceptorStoreTests {
     /// one checksummed each candidate byte by byte: two terabytes of CRC
     /// here, the value holding the marker and a 4 MiB length every 8 bytes.
     @Test("a torn 8 MiB batch whose value reads as batch headers every 8 bytes is truncated in one pass",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(2)))
     func tornBatchOfPlausibleHeaders() throws {
         let temporary = try TemporaryDirectory()
         defer { temporary.remove() }

@@ -248,7 +248,7 @@ struct UDPTests {
         try await proposer.loop.submit { proposer.value.proposer?.pendingCount ?? 0 }
     }
 
-    @Test("an async proposal waiting on acceptors that never answer ends when its loop shuts down", .timeLimit(.minutes(1)))
+    @Test("an async proposal waiting on acceptors that never answer ends when its loop shuts down", .timeLimit(.minutes(2)))
     func shutdownEndsAsyncProposals() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -262,7 +262,7 @@ struct UDPTests {
     /// deadline of its own could not leave before the proposal's (an hour
     /// here). A proposal that sent no accept is withdrawn: its change will
     /// never be written.
-    @Test("cancelling its task withdraws an async proposal that sent no accept, queued or preparing: definite", .timeLimit(.minutes(1)))
+    @Test("cancelling its task withdraws an async proposal that sent no accept, queued or preparing: definite", .timeLimit(.minutes(2)))
     func cancellationWithdraws() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -284,7 +284,7 @@ struct UDPTests {
     /// Its first write cached the key's ballot, so the second goes
     /// straight to the accept phase, where the acceptors, stopped, leave
     /// it.
-    @Test("cancelling its task ends an async proposal's wait after it sent an accept, as indeterminate; the proposal goes on", .timeLimit(.minutes(1)))
+    @Test("cancelling its task ends an async proposal's wait after it sent an accept, as indeterminate; the proposal goes on", .timeLimit(.minutes(2)))
     func cancellationAfterAnAccept() async throws {
         let loop = try EventLoop()
         try loop.start()

@@ -50,7 +50,7 @@ struct LoopBoundCompletionTests {
         #expect(try await BoundedWait.value(of: waiter) == 7)
     }
 
-    @Test("cancelling the task ends the wait; the operation's late outcome is dropped", .timeLimit(.minutes(1)))
+    @Test("cancelling the task ends the wait; the operation's late outcome is dropped", .timeLimit(.minutes(2)))
     func cancelledWhileWaiting() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -77,7 +77,7 @@ struct LoopBoundCompletionTests {
         #expect(starts == 1)
     }
 
-    @Test("a task cancelled already gets the cancellation before a start at once, and starts nothing", .timeLimit(.minutes(1)))
+    @Test("a task cancelled already gets the cancellation before a start at once, and starts nothing", .timeLimit(.minutes(2)))
     func cancelledBefore() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -98,7 +98,7 @@ struct LoopBoundCompletionTests {
     /// The plain form has nothing to withdraw: the cancellation handler
     /// ends the wait itself, as it did before the withdrawing form, not
     /// through a task on a loop that may be busy (an `fsync`, a long turn).
-    @Test("cancelled after the start, the plain form's wait ends at once, even while the loop is held", .timeLimit(.minutes(1)))
+    @Test("cancelled after the start, the plain form's wait ends at once, even while the loop is held", .timeLimit(.minutes(2)))
     func cancelledWhileTheLoopIsHeld() async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -175,7 +175,7 @@ struct LoopBoundCompletionTests {
     /// Withdrawn, the operation's completion gives the outcome (-3); not,
     /// the wait ends as cancelled after a start (-2), and the late outcome
     /// resumes nothing a second time.
-    @Test("cancelled after the start, the operation is withdrawn, or the wait ends as cancelled after a start", .timeLimit(.minutes(1)), arguments: [true, false])
+    @Test("cancelled after the start, the operation is withdrawn, or the wait ends as cancelled after a start", .timeLimit(.minutes(2)), arguments: [true, false])
     func cancelledAfterTheStart(withdraws: Bool) async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -198,7 +198,7 @@ struct LoopBoundCompletionTests {
     /// plain form's `cancelled(false)` promises nothing was started, so it
     /// must end the wait as cancelled after a start.
     @Test("cancelled while the loop runs start: withdrawn as start returns, or, in the plain form, cancelled after a start",
-          .timeLimit(.minutes(1)), arguments: [true, false])
+          .timeLimit(.minutes(2)), arguments: [true, false])
     func cancelledWhileStarting(withdrawing: Bool) async throws {
         let loop = try EventLoop()
         try loop.start()
@@ -225,7 +225,7 @@ struct LoopBoundCompletionTests {
     }
 
     @Test("cancelled before the loop runs start, nothing is started, and the wait ends as cancelled before a start",
-          .timeLimit(.minutes(1)), arguments: [true, false])
+          .timeLimit(.minutes(2)), arguments: [true, false])
     func cancelledBeforeTheStart(withdrawing: Bool) async throws {
         let loop = try EventLoop()
         try loop.start()

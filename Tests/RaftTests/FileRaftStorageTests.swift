@@ -346,7 +346,7 @@ struct FileRaftStorageTests {
     /// of CRC here, every aligned offset of the command claiming a 2 MiB
     /// record.
     @Test("a torn 4 MiB record whose bytes read as record lengths at every offset is cut off in one pass",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(2)))
     func tornRecordOfPlausibleLengths() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -253,6 +253,7 @@ struct RaftGroupMultiplexerTests {
             try Self.batch([valid, try Self.frame(.gossip, [0, 1])]),  // another protocol inside
             try Self.batch([valid, try Self.batch([valid])]),  // a batch inside
             try Self.batch([valid, Array(repeating: 0xAB, count: 20)]),  // no frame header
+            try Self.batch([valid, try Self.frame(.raft, [1])]),  // a frame that names no group
             outerCorrupted,  // the batch's checksum fails
         ]
         for datagram in malformed { try attacker.send(datagram, to: target) }

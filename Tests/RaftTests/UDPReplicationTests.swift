@@ -242,7 +242,7 @@ struct UDPReplicationTests {
     }
 
     @Test("async proposals from any task: committed at the leader and through a follower; .withdrawn or .cancelled when the task is cancelled, before or after the node took it; .stopped when the loop shuts down first",
-        .timeLimit(.minutes(1)))
+        .timeLimit(.minutes(2)))
     func asyncProposals() async throws {
         let loop = try EventLoop()
         try loop.start()

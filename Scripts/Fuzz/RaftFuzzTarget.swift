@@ -335,8 +335,8 @@ extension RaftMessage {
                 rejectedIndex: near(last, rejectedIndex, below: 6, above: 1),
                 conflictTerm: near(replica.lastTerm, conflictTerm, below: 2, above: 0),
                 conflictIndex: near(last, conflictIndex, below: 12, above: 0)))
-        case .heartbeat(let commitIndex):
-            message.body = .heartbeat(commitIndex: near(last, commitIndex, below: 4, above: 4))
+        case .heartbeat(let commitIndex, let readRound):
+            message.body = .heartbeat(commitIndex: near(last, commitIndex, below: 4, above: 4), readRound: readRound)
         case .heartbeatResponse:
             break
         case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
@@ -354,7 +354,7 @@ extension RaftMessage {
             message.body = .snapshotRefused(
                 snapshotIndex: near(storage.snapshot?.index ?? 0, snapshotIndex, below: 1, above: 1),
                 maximumSize: maximumSize)
-        case .forwardedProposal, .forwardOutcome:
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
             break
         }
         return message
@@ -406,6 +406,9 @@ final class RaftHarness {
     /// What the replica sent this turn, and how many of those the
     /// answering peers have seen.
     private var sent: [RaftMessage] = []
+    /// The reads asked of the replica as leader and not yet confirmed:
+    /// the commit index when each was asked, by ID.
+    private var reads: [UInt64: UInt64] = [:]
     private var answered = 0
     /// The highest term and commit index seen since the fresh start.
     private var highestTerm: UInt64 = 0
@@ -463,6 +466,20 @@ final class RaftHarness {
                 }
             }
         }
+        if control.proposes && replica.role == .leader {
+            // A read beside each proposal, its ID the input's number.
+            let id = UInt64(inputs)
+            reads[id] = replica.commitIndex
+            perform(control) { replica in
+                do throws(RaftError) {
+                    try replica.readIndex(id)
+                } catch {
+                    preconditionFailure("a leader refused a read: \(error)")
+                }
+            }
+        }
+        // A replica that stepped down dropped its unconfirmed reads.
+        if replica.role != .leader { reads.removeAll() }
         now = now + control.elapsed
         if replica.nextDeadline <= now {
             perform(control) { $0.tick(now: now) }
@@ -513,8 +530,8 @@ final class RaftHarness {
                 ? .appendResponse(.rejected(rejectedIndex: previousIndex, conflictTerm: 0,
                                             conflictIndex: previousIndex / 2 + 1))
                 : .appendResponse(.accepted(matchIndex: previousIndex + UInt64(entries.count)))
-        case .heartbeat:
-            body = .heartbeatResponse
+        case .heartbeat(_, let readRound):
+            body = .heartbeatResponse(readRound: readRound)
         case .snapshotChunk(let index, _, let totalSize, let offset, let data):
             let received = offset + UInt64(data.count)
             body = received == totalSize
@@ -546,6 +563,13 @@ final class RaftHarness {
                 }
             } catch {
                 preconditionFailure("the in-memory storage refused a ready: \(error)")
+            }
+            for read in ready.readStates {
+                guard let asked = reads.removeValue(forKey: read.id) else {
+                    preconditionFailure("read \(read.id) confirmed twice, or never asked")
+                }
+                precondition(read.index >= asked && read.index <= replica.commitIndex,
+                             "read \(read.id) at \(read.index): asked at commit \(asked), commit now \(replica.commitIndex)")
             }
             for message in ready.messages { check(sent: message) }
             sent += ready.messages
@@ -613,6 +637,7 @@ final class RaftHarness {
         starts += 1
         lastApplied = storage.snapshot?.index ?? 0
         replica = Self.makeReplica(storage: storage, applied: lastApplied, seed: starts, now: now)
+        reads.removeAll()
         precondition(replica.term == before.term && replica.votedFor == before.votedFor,
                      "a restart lost the term or vote")
         precondition(replica.term(at: before.lastIndex) == before.lastTerm, "a restart lost the last entry")
@@ -626,6 +651,7 @@ final class RaftHarness {
         starts += 1
         storage = InMemoryRaftStorage()
         replica = Self.makeReplica(storage: storage, applied: 0, seed: starts, now: now)
+        reads.removeAll()
         lastApplied = 0
         appliedTerms = [:]
         vote = nil

@@ -26,6 +26,8 @@ struct FollowerProgress {
     var inflight: InflightWindow
     /// Whether the follower was heard from since the last quorum check.
     var recentlyActive = false
+    /// The latest read round the follower answered (ReadIndex).
+    var readRound: UInt64 = 0
     /// In the snapshot state: the snapshot being sent.
     var transfer: SnapshotTransfer?
     /// The follower refused a snapshot as too large for it, lately: larger

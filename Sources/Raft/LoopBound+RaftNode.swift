@@ -24,4 +24,28 @@ extension LoopBound where Value == RaftNode {
             node.propose(command, completion: completion)
         }.get()
     }
+
+    /// Waits until the node may serve a linearizable read (see
+    /// ``RaftNode/read(completion:)``), then runs `body` with the node on
+    /// its loop and returns what it returns: read the state machine there
+    /// (``RaftNode/stateMachine``, or your reference to it). Callable from
+    /// any task.
+    ///
+    /// ```swift
+    /// let value = try await node.read { _ in map.values["k"] }
+    /// ```
+    ///
+    /// - Throws: ``RaftError``, as ``RaftNode/read(completion:)`` reports
+    ///   it; ``RaftError/stopped`` if the node or its loop stops first;
+    ///   ``RaftError/withdrawn`` or ``RaftError/cancelled`` if the task is
+    ///   cancelled first (before or after the node took the read: either
+    ///   way it had no effect).
+    public func read<Output: Sendable>(_ body: @escaping @Sendable (RaftNode) -> Output) async throws(RaftError)
+        -> Output
+    {
+        try await awaitCompletion(stopped: .failure(.stopped), cancelled: { .failure($0 ? .cancelled : .withdrawn) }) {
+            node, completion in
+            node.read { result in completion(result.map { body(node) }) }
+        }.get()
+    }
 }

@@ -48,10 +48,12 @@ public struct RaftMessage: Hashable, Sendable {
         /// The answer to an ``append(previousIndex:previousTerm:entries:leaderCommit:)``.
         case appendResponse(AppendResult)
         /// A leader's heartbeat, carrying the commit index the follower may
-        /// use (at most what it is known to hold).
-        case heartbeat(commitIndex: UInt64)
-        /// The answer to a heartbeat.
-        case heartbeatResponse
+        /// use (at most what it is known to hold) and the leader's latest
+        /// read round (ReadIndex, §6.4: reads taken before the round
+        /// started are served once a majority has answered it).
+        case heartbeat(commitIndex: UInt64, readRound: UInt64)
+        /// The answer to a heartbeat, naming its read round.
+        case heartbeatResponse(readRound: UInt64)
         /// InstallSnapshot (§7), one chunk: the bytes `offset ..<
         /// offset + data.count` of the leader's snapshot through
         /// (`snapshotIndex`, `snapshotTerm`), which is `totalSize` bytes
@@ -78,11 +80,21 @@ public struct RaftMessage: Hashable, Sendable {
         /// The leader's answer to a
         /// ``forwardedProposal(requestID:command:)``.
         case forwardOutcome(requestID: UInt64, outcome: ForwardOutcome)
+        /// A follower's ``RaftNode`` passes a read made there to the
+        /// leader (``RaftConfiguration/forwardProposals``). Handled by the
+        /// driver, not the replica.
+        case forwardedRead(requestID: UInt64)
+        /// The leader's answer to a ``forwardedRead(requestID:)``: an index
+        /// it had applied after confirming the read (the follower serves
+        /// it once it has applied that far), or nil if it could not
+        /// confirm it.
+        case readOutcome(requestID: UInt64, index: UInt64?)
     }
 
     enum Kind: UInt8 {
         case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
         case snapshotChunk, snapshotProgress, forwardedProposal, forwardOutcome, snapshotRefused
+        case forwardedRead, readOutcome
     }
 
     /// The outcome byte of a ``Body/forwardOutcome(requestID:outcome:)``.
@@ -162,6 +174,8 @@ public struct RaftMessage: Hashable, Sendable {
         case .snapshotRefused: .snapshotRefused
         case .forwardedProposal: .forwardedProposal
         case .forwardOutcome: .forwardOutcome
+        case .forwardedRead: .forwardedRead
+        case .readOutcome: .readOutcome
         }
         writer.writeUInt8(kind.rawValue)
         writer.writeVarint(group)
@@ -187,10 +201,11 @@ public struct RaftMessage: Hashable, Sendable {
             writer.writeVarint(rejectedIndex)
             writer.writeVarint(conflictTerm)
             writer.writeVarint(conflictIndex)
-        case .heartbeat(let commitIndex):
+        case .heartbeat(let commitIndex, let readRound):
             writer.writeVarint(commitIndex)
-        case .heartbeatResponse:
-            break
+            writer.writeVarint(readRound)
+        case .heartbeatResponse(let readRound):
+            writer.writeVarint(readRound)
         case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
             writer.writeVarint(snapshotIndex)
             writer.writeVarint(snapshotTerm)
@@ -210,6 +225,16 @@ public struct RaftMessage: Hashable, Sendable {
         case .forwardOutcome(let requestID, let outcome):
             writer.writeVarint(requestID)
             Self.encode(outcome, to: &writer)
+        case .forwardedRead(let requestID):
+            writer.writeVarint(requestID)
+        case .readOutcome(let requestID, let index):
+            writer.writeVarint(requestID)
+            if let index {
+                writer.writeUInt8(0)
+                writer.writeVarint(index)
+            } else {
+                writer.writeUInt8(1)
+            }
         }
     }
 
@@ -327,9 +352,10 @@ public struct RaftMessage: Hashable, Sendable {
                 conflictTerm: try Self.readBounded(&reader, "conflict term"),
                 conflictIndex: try Self.readBounded(&reader, "conflict index")))
         case .heartbeat:
-            body = .heartbeat(commitIndex: try Self.readBounded(&reader, "commit index"))
+            body = .heartbeat(
+                commitIndex: try Self.readBounded(&reader, "commit index"), readRound: try reader.readVarint())
         case .heartbeatResponse:
-            body = .heartbeatResponse
+            body = .heartbeatResponse(readRound: try reader.readVarint())
         case .snapshotChunk:
             let start = reader.offset
             body = .snapshotChunk(
@@ -352,6 +378,17 @@ public struct RaftMessage: Hashable, Sendable {
             body = .forwardedProposal(requestID: try reader.readVarint(), command: try reader.readByteArray())
         case .forwardOutcome:
             body = .forwardOutcome(requestID: try reader.readVarint(), outcome: try Self.readOutcome(&reader))
+        case .forwardedRead:
+            body = .forwardedRead(requestID: try reader.readVarint())
+        case .readOutcome:
+            let requestID = try reader.readVarint()
+            let offset = reader.offset
+            switch try reader.readUInt8() {
+            case 0: body = .readOutcome(requestID: requestID, index: try Self.readBounded(&reader, "read index"))
+            case 1: body = .readOutcome(requestID: requestID, index: nil)
+            case let other:
+                throw WireError(.invalidValue, offset: offset, detail: "read outcome \(other), expected 0 or 1")
+            }
         }
         try reader.finish()
     }
@@ -404,7 +441,7 @@ public struct RaftMessage: Hashable, Sendable {
     /// the driver handles.
     public var isForwarding: Bool {
         switch body {
-        case .forwardedProposal, .forwardOutcome: true
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome: true
         default: false
         }
     }
@@ -428,7 +465,7 @@ public struct RaftMessage: Hashable, Sendable {
             return matchIndex <= bound
         case .appendResponse(.rejected(let rejectedIndex, let conflictTerm, let conflictIndex)):
             return rejectedIndex <= bound && conflictTerm <= bound && conflictIndex <= bound
-        case .heartbeat(let commitIndex):
+        case .heartbeat(let commitIndex, _):
             return commitIndex <= bound
         case .snapshotChunk(let index, let snapshotTerm, let totalSize, let offset, _):
             return index <= bound && snapshotTerm <= bound && totalSize <= bound && offset <= bound
@@ -441,8 +478,10 @@ public struct RaftMessage: Hashable, Sendable {
             return true
         case .forwardOutcome(_, .appended(let entryTerm, let index)):
             return entryTerm <= bound && index <= bound
-        case .forwardOutcome:
+        case .forwardOutcome, .forwardedRead:
             return true
+        case .readOutcome(_, let index):
+            return index.map { $0 <= bound } ?? true
         }
     }
 }

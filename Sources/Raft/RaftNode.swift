@@ -38,6 +38,13 @@ public final class RaftNode {
         var completion: (Result<[UInt8], RaftError>) -> Void
     }
 
+    /// A read forwarded to the leader, waiting for its answer.
+    private struct ForwardedRead {
+        var leader: NodeID
+        var deadline: Instant
+        var completion: ReadQueue.Completion
+    }
+
     /// This replica's identity.
     public var id: NodeID { replica.id }
     /// The group the node belongs to.
@@ -58,6 +65,8 @@ public final class RaftNode {
     /// (see ``waitForApply(_:_:)``): rare, so kept apart from ``pending``.
     private var displaced: [RaftEntryID: Pending] = [:]
     private var forwards: [UInt64: Forward] = [:]
+    private var reads = ReadQueue()
+    private var forwardedReads: [UInt64: ForwardedRead] = [:]
     /// The ID of the last proposal forwarded. The IDs start where the seed
     /// puts them (scrambled by an odd multiplier), not at 0: an answer to
     /// the previous incarnation's forward, delayed past a restart, must not
@@ -179,6 +188,8 @@ public final class RaftNode {
     public var lastIndex: UInt64 { replica.lastIndex }
     /// Proposals waiting for their outcome (forwarded ones included).
     public var pendingProposalCount: Int { pending.count + displaced.count + forwards.count }
+    /// Reads (``read(completion:)``) not yet served or failed.
+    public var pendingReadCount: Int { reads.count + forwardedReads.count }
     /// Whether the node has stopped: ``stop()`` was called, or its storage
     /// or a snapshot failed (logged to the node's logger); it then sends,
     /// applies and stores nothing more.
@@ -233,6 +244,69 @@ public final class RaftNode {
         }
         waitForApply(entry, Pending(term: entry.term, completion: completion))
         processAtEndOfTurn()
+    }
+
+    /// Runs `completion` on the loop exactly once: with success once this
+    /// node may serve a linearizable read from its state machine (read it
+    /// in the completion: it then reflects every write acknowledged
+    /// anywhere before this call), or with a ``RaftError``. No entry is
+    /// appended: the leader confirms it still leads with a round of
+    /// heartbeats, then waits until it has applied its commit index
+    /// (ReadIndex, Raft dissertation §6.4). Reads made in one loop turn
+    /// share one round: a read costs one round trip to a majority, and no
+    /// disk write.
+    ///
+    /// On a follower that knows the leader, with
+    /// ``RaftConfiguration/forwardProposals`` (the default), the read goes
+    /// to the leader, which confirms it and answers with an index it has
+    /// applied; the follower serves it once it has applied that far (so a
+    /// follower's read costs a round trip more, and still no entry).
+    ///
+    /// Errors: ``RaftError/notLeader(leaderHint:)`` at once on a node that
+    /// neither leads nor forwards (no forwarding, or no leader known); or
+    /// later if the leader (this node, or the one the read was forwarded
+    /// to) could not confirm it: it stopped leading first (cut off, it
+    /// learns so at the latest at CheckQuorum's next check), or a
+    /// forwarded read went unanswered for
+    /// ``RaftConfiguration/forwardTimeout`` or the leader changed;
+    /// ``RaftError/stopped``. A failed read did nothing: try it again.
+    public func read(completion: @escaping (Result<Void, RaftError>) -> Void) {
+        guard !isStopped else { return completion(.failure(.stopped)) }
+        do throws(RaftError) {
+            try readHere(completion: completion)
+        } catch {
+            if case .notLeader(let hint?) = error, configuration.forwardProposals, endpoints[hint] != nil {
+                return forwardRead(to: hint, completion: completion)
+            }
+            completion(.failure(error))
+        }
+    }
+
+    /// A read this node confirms as leader.
+    ///
+    /// - Throws: ``RaftError/notLeader(leaderHint:)`` unless it leads.
+    private func readHere(completion: @escaping ReadQueue.Completion) throws(RaftError) {
+        let id = reads.nextID()
+        try replica.readIndex(id)
+        reads.wait(id, completion)
+        processAtEndOfTurn()
+    }
+
+    private func forwardRead(to leader: NodeID, completion: @escaping ReadQueue.Completion) {
+        lastForwardID &+= 1
+        forwardedReads[lastForwardID] = ForwardedRead(
+            leader: leader, deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
+        send(RaftMessage(group: group, from: id, to: leader, term: replica.term,
+                         body: .forwardedRead(requestID: lastForwardID)))
+        armTimer()
+    }
+
+    /// Serves the confirmed reads whose index this node has applied.
+    private func serveReads() {
+        for completion in reads.takeServable(applied: replica.appliedIndex) {
+            completion(.success(()))
+            if isStopped { return }
+        }
     }
 
     /// Waits for the entry at `entry` to be applied. Proposals of
@@ -338,14 +412,42 @@ public final class RaftNode {
             case .appended(let term, let index):
                 waitForApply(RaftEntryID(term: term, index: index), Pending(term: term, completion: forward.completion))
             }
+        case .forwardedRead(let requestID):
+            // A read changes nothing, so a copy delayed past a restart may
+            // be answered; a term above this node's is forged or corrupt.
+            guard message.term <= replica.term else {
+                forwardCounters.messagesDropped += 1
+                return
+            }
+            let follower = message.from
+            let answer = { [weak self] (index: UInt64?) in
+                guard let self, !isStopped else { return }
+                send(RaftMessage(group: group, from: id, to: follower, term: replica.term,
+                                 body: .readOutcome(requestID: requestID, index: index)))
+            }
+            do throws(RaftError) {
+                try readHere { [weak self] result in
+                    guard let self else { return }
+                    if case .success = result { answer(replica.appliedIndex) } else { answer(nil) }
+                }
+            } catch {
+                answer(nil)
+            }
+        case .readOutcome(let requestID, let index):
+            // As a forward's outcome: only from the leader asked.
+            guard let read = forwardedReads[requestID], read.leader == message.from else { return }
+            forwardedReads[requestID] = nil
+            guard let index else { return read.completion(.failure(.notLeader(leaderHint: replica.leader))) }
+            reads.confirmed(at: index, read.completion)
+            serveReads()
         default:
             break
         }
     }
 
-    /// Fails, oldest first, the forwarded proposals whose leader did not
-    /// answer in time or is no longer the leader this node knows (its
-    /// answer may never come).
+    /// Fails, oldest first, the forwarded proposals (then reads) whose
+    /// leader did not answer in time or is no longer the leader this node
+    /// knows (its answer may never come).
     private func expireForwards(now: Instant) {
         let leader = replica.leader
         let expired = forwards.filter { $0.value.deadline <= now || $0.value.leader != leader }
@@ -355,6 +457,12 @@ public final class RaftNode {
             guard forwards.removeValue(forKey: requestID) != nil else { continue }
             forwardCounters.forwardsTimedOut += 1
             forward.completion(.failure(.outcomeUnknown))
+        }
+        let unanswered = forwardedReads.filter { $0.value.deadline <= now || $0.value.leader != leader }
+            .sorted { $0.key < $1.key }
+        for (requestID, read) in unanswered {
+            guard forwardedReads.removeValue(forKey: requestID) != nil else { continue }
+            read.completion(.failure(.notLeader(leaderHint: leader)))
         }
     }
 
@@ -375,6 +483,10 @@ public final class RaftNode {
         let forwarded = forwards.sorted { $0.key < $1.key }
         forwards = [:]
         for (_, forward) in forwarded { forward.completion(.failure(.stopped)) }
+        let readsForwarded = forwardedReads.sorted { $0.key < $1.key }
+        forwardedReads = [:]
+        for (_, read) in readsForwarded { read.completion(.failure(.stopped)) }
+        for read in reads.takeAll() { read(.failure(.stopped)) }
     }
 
     // MARK: Driving
@@ -442,17 +554,25 @@ public final class RaftNode {
         guard !isStopped else { return }
         let now = scheduler.now
         replica.tick(now: now)
-        if !forwards.isEmpty { expireForwards(now: now) }
+        if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: now) }
         process()
     }
 
     /// Logs a change of role, term or leader, and fails the forwards that
-    /// went to a leader this node no longer knows.
+    /// went to a leader this node no longer knows, and the reads it took
+    /// as a leader and did not confirm (its replica dropped them).
     private func noticeLeadership() {
         let now = (role: replica.role, term: replica.term, leader: replica.leader)
         guard now != observed else { return }
+        let deposed = now.role != .leader || now.term != observed.term
         observed = now
-        if !forwards.isEmpty { expireForwards(now: scheduler.now) }
+        if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: scheduler.now) }
+        if deposed {
+            for read in reads.takeUnconfirmed() {
+                read(.failure(.notLeader(leaderHint: replica.leader)))
+                if isStopped { return }
+            }
+        }
         let leader = replica.leader.map { "\($0)" } ?? "unknown"
         logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
     }
@@ -491,6 +611,9 @@ public final class RaftNode {
             if let last = ready.committedEntries.last { dropProposals(olderThan: last.term) }
             if isStopped { return }
             replica.advance(ready)
+            reads.confirm(ready.readStates)
+            serveReads()
+            if isStopped { return }
             do {
                 try snapshotIfDue()
             } catch {
@@ -596,7 +719,9 @@ public final class RaftNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        let forwardDeadline = forwards.values.lazy.map(\.deadline).min() ?? .distantFuture
+        let forwardDeadline = min(
+            forwards.values.lazy.map(\.deadline).min() ?? .distantFuture,
+            forwardedReads.values.lazy.map(\.deadline).min() ?? .distantFuture)
         timer.arm(at: min(replica.nextDeadline, forwardDeadline))
     }
 }

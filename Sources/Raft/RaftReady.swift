@@ -14,6 +14,9 @@
 ///    what was just persisted);
 /// 4. apply ``committedEntries`` in order, each exactly once;
 /// 5. call ``RaftReplica/advance(_:)`` with this ready.
+///
+/// A read in ``readStates`` may be served once the state machine has
+/// applied its index (now, or after later readies).
 public struct RaftReady: Sendable {
     /// A snapshot received from the leader that replaces the whole log
     /// and the state machine's state, if one was completed.
@@ -28,4 +31,7 @@ public struct RaftReady: Sendable {
     /// Committed entries to apply, in log order (``RaftEntry/Kind/leaderNoop``
     /// entries included: they carry no command and are skipped).
     public var committedEntries: [RaftEntry]
+    /// Reads (``RaftReplica/readIndex(_:)``) this leader confirmed, in the
+    /// order they were made.
+    public var readStates: [RaftReadState]
 }

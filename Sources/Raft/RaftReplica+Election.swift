@@ -36,7 +36,7 @@ extension RaftReplica {
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused:
             becomeFollower(term: message.term, leader: nil, now: now)
             return true
-        case .forwardedProposal, .forwardOutcome:
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
             return false  // the driver's messages: `step` refuses them
         }
     }
@@ -46,11 +46,11 @@ extension RaftReplica {
     mutating func answerStale(_ message: RaftMessage) {
         switch message.body {
         case .append, .heartbeat, .snapshotChunk:
-            send(.heartbeatResponse, to: message.from)
+            send(.heartbeatResponse(readRound: 0), to: message.from)
         case .voteRequest(_, _, let isPreVote):
             send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
-            .forwardedProposal, .forwardOutcome:
+            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
             break
         }
     }
@@ -152,6 +152,7 @@ extension RaftReplica {
         progress = [:]
         for peer in peers { progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window) }
         heartbeatDeadline = nextHeartbeat(after: now)
+        readRound = 0
         quorumCheckDeadline = now + configuration.electionTimeout
         uncommittedBytes = 0
         // Entries of earlier terms commit only with one of this term

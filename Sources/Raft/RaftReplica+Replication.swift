@@ -107,11 +107,16 @@ extension RaftReplica {
     }
 
     mutating func broadcastHeartbeat() {
+        sendHeartbeats()
+        resendStalledSnapshots()
+    }
+
+    /// A heartbeat to every peer, with the latest read round.
+    mutating func sendHeartbeats() {
         for peer in peers {
             let match = progress[peer]?.match ?? 0
-            send(.heartbeat(commitIndex: min(match, log.committed)), to: peer)
+            send(.heartbeat(commitIndex: min(match, log.committed), readRound: readRound), to: peer)
         }
-        resendStalledSnapshots()
     }
 
     mutating func handleAppendResponse(from peer: NodeID, result: RaftMessage.AppendResult) {
@@ -135,7 +140,10 @@ extension RaftReplica {
             } else if moved {
                 progress[slot: slot].inflight.free(through: matchIndex)
             }
-            if moved && advanceCommit() { broadcastAppend(sendIfEmpty: true) }
+            if moved && advanceCommit() {
+                broadcastAppend(sendIfEmpty: true)
+                releaseConfirmedReads()
+            }
             sendAllAppends(to: peer)
         case .rejected(let rejectedIndex, let conflictTerm, let conflictIndex):
             guard rejectedIndex <= log.lastIndex else {
@@ -155,9 +163,18 @@ extension RaftReplica {
         }
     }
 
-    mutating func handleHeartbeatResponse(from peer: NodeID) {
+    mutating func handleHeartbeatResponse(from peer: NodeID, readRound round: UInt64) {
         guard let slot = progress.slot(of: peer) else { return }  // in place, as in `sendAppend`
+        guard round <= readRound else {
+            // This leader never sent that round: forged.
+            counters.messagesDropped += 1
+            return
+        }
         progress[slot: slot].recentlyActive = true
+        if round > progress[slot: slot].readRound {
+            progress[slot: slot].readRound = round
+            releaseConfirmedReads()
+        }
         progress[slot: slot].probeSent = false
         if progress[slot: slot].state == .replicate && progress[slot: slot].inflight.isFull {
             progress[slot: slot].inflight.freeOldest()

@@ -59,6 +59,15 @@ public struct RaftReplica {
     var uncommittedBytes = 0
     /// Entries were proposed since the last ready: send them in one append.
     var appendPending = false
+    /// Leader state (ReadIndex, §6.4): the latest read round started (its
+    /// heartbeats carry it), the reads waiting for a majority to answer
+    /// their round (in round order), and whether a read came since the
+    /// latest round started.
+    var readRound: UInt64 = 0
+    var pendingReads: [PendingRead] = []
+    var readRoundWanted = false
+    /// Reads confirmed since the last ready.
+    var readStates: [RaftReadState] = []
     /// Follower state: the leader's snapshot being received.
     var incomingSnapshot: IncomingSnapshot?
 
@@ -223,16 +232,16 @@ public struct RaftReplica {
             hearFromLeader(message.from, now: now)
             handleAppend(from: message.from, previousIndex: previousIndex, previousTerm: previousTerm,
                          entries: entries, leaderCommit: leaderCommit)
-        case .heartbeat(let commitIndex):
+        case .heartbeat(let commitIndex, let readRound):
             hearFromLeader(message.from, now: now)
             log.commit(to: min(commitIndex, log.lastIndex))
-            send(.heartbeatResponse, to: message.from)
+            send(.heartbeatResponse(readRound: readRound), to: message.from)
         case .appendResponse(let result):
             guard role == .leader else { return }
             handleAppendResponse(from: message.from, result: result)
-        case .heartbeatResponse:
+        case .heartbeatResponse(let readRound):
             guard role == .leader else { return }
-            handleHeartbeatResponse(from: message.from)
+            handleHeartbeatResponse(from: message.from, readRound: readRound)
         case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
             hearFromLeader(message.from, now: now)
             handleSnapshotChunk(from: message.from, snapshotIndex: snapshotIndex, snapshotTerm: snapshotTerm,
@@ -244,7 +253,7 @@ public struct RaftReplica {
         case .snapshotRefused(let snapshotIndex, let maximumSize):
             guard role == .leader else { return }
             handleSnapshotRefusal(from: message.from, snapshotIndex: snapshotIndex, maximumSize: maximumSize)
-        case .forwardedProposal, .forwardOutcome:
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
             break  // refused above
         }
     }
@@ -254,7 +263,8 @@ public struct RaftReplica {
     /// Whether there is something to persist, send or apply.
     public var hasReady: Bool {
         appendPending || !outbox.isEmpty || !log.unstable.isEmpty || log.hasEntriesToApply
-            || hardState != lastReadyHardState || log.pendingSnapshot != nil
+            || hardState != lastReadyHardState || log.pendingSnapshot != nil || readRoundWanted
+            || !readStates.isEmpty
     }
 
     /// Takes what is to be persisted, sent and applied. Perform it in the
@@ -265,6 +275,9 @@ public struct RaftReplica {
             appendPending = false
             if role == .leader { for peer in peers { sendAllAppends(to: peer) } }
         }
+        if readRoundWanted { startReadRound() }
+        let reads = readStates
+        readStates.removeAll(keepingCapacity: true)
         let state = hardState
         let changed = state != lastReadyHardState
         lastReadyHardState = state
@@ -274,7 +287,7 @@ public struct RaftReplica {
         releaseUncommitted(committed)
         return RaftReady(
             snapshot: log.pendingSnapshot, hardState: changed ? state : nil, entries: log.unstable,
-            messages: messages, committedEntries: committed)
+            messages: messages, committedEntries: committed, readStates: reads)
     }
 
     /// Tells the replica that `ready` was performed: its snapshot saved
@@ -312,6 +325,10 @@ public struct RaftReplica {
         quorumCheckDeadline = .distantFuture
         uncommittedBytes = 0
         appendPending = false
+        // Unconfirmed reads are dropped; the driver fails them when it sees
+        // this replica no longer lead. Confirmed ones stay good.
+        pendingReads.removeAll()
+        readRoundWanted = false
         resetElectionDeadline(now: now)
     }
 

@@ -94,7 +94,7 @@ struct DisplacedProposalTests {
         // Term 2: C elected B (whose log is [(1,1)]); B's no-op (2,2)
         // reaches no one. A hears B's heartbeat and follows it; A's next
         // proposal, Y, goes to B, which appends it at (2,3), Z's index.
-        try b.send(.heartbeat(commitIndex: 0), term: 2, to: endpoint)
+        try b.send(.heartbeat(commitIndex: 0, readRound: 0), term: 2, to: endpoint)
         run(until: { a.term == 2 && a.leader == NodeID(2) })
         a.propose(Array("Y".utf8)) { outcomes["Y"] = $0 }
         run(until: { b.inbox.contains { $0.isForwarding } })

@@ -62,14 +62,35 @@ struct KeyValueLinearizabilityTests {
           arguments: UInt64(2_001)...2_060)
     func linearizableWhenForwarded(seed: UInt64) throws {
         let sentToFollowers = try Self.check(seed: seed, configuration: RaftConfiguration(), toAnyNode: true)
+            .sentToFollowers
         #expect(sentToFollowers >= 50, "seed \(seed): \(sentToFollowers) of 150 operations sent to a follower")
+    }
+
+    /// Gets as ReadIndex reads (`RaftNode.read`), the map read in the
+    /// completion, beside puts and deletes through the log.
+    @Test("60 more seeds with every get a ReadIndex read, not a log entry: still linearizable",
+          arguments: UInt64(3_001)...3_060)
+    func linearizableWithReadIndex(seed: UInt64) throws {
+        let gets = try Self.check(seed: seed, configuration: RaftConfiguration(), readIndexGets: true).gets
+        #expect(gets >= 3, "seed \(seed): \(gets) reads served")
+    }
+
+    @Test("60 more seeds with every get a ReadIndex read and every operation sent to a random live node (reads forwarded too): still linearizable",
+          arguments: UInt64(3_061)...3_120)
+    func linearizableWithForwardedReads(seed: UInt64) throws {
+        let gets = try Self.check(seed: seed, configuration: RaftConfiguration(), toAnyNode: true, readIndexGets: true)
+            .gets
+        #expect(gets >= 3, "seed \(seed): \(gets) reads served")
     }
 
     /// Runs the faults and the clients of one seed and checks the history;
     /// returns how many operations went to a node that was not leader then
-    /// (which forwards them to the leader it knows, or refuses them).
+    /// (which forwards them to the leader it knows, or refuses them), and
+    /// how many gets were acknowledged.
     @discardableResult
-    static func check(seed: UInt64, configuration: RaftConfiguration, toAnyNode: Bool = false) throws -> Int {
+    static func check(
+        seed: UInt64, configuration: RaftConfiguration, toAnyNode: Bool = false, readIndexGets: Bool = false
+    ) throws -> (sentToFollowers: Int, gets: Int) {
         let cluster = try RaftCluster(count: seed % 2 == 0 ? 5 : 3, seed: seed, link: RaftSimulationTests.faultyLink,
                                       configuration: configuration, fileStorage: Self.fileStorage,
                                       makeStateMachine: { KeyValueStateMachine() })
@@ -92,14 +113,22 @@ struct KeyValueLinearizabilityTests {
                     }
                 if let target = toAnyNode ? nemesis.anyTarget() : nemesis.target() {
                     if cluster.rafts[target]?.role != .leader { sentToFollowers += 1 }
-                    Self.propose(command, input, key: key, client: operation % 8, at: target, in: cluster, history: history)
+                    if readIndexGets, case .get = command {
+                        Self.read(key, client: operation % 8, at: target, in: cluster, history: history)
+                    } else {
+                        Self.propose(command, input, key: key, client: operation % 8, at: target, in: cluster, history: history)
+                    }
                 }
                 cluster.run(for: .milliseconds(20))
             }
         }
         try nemesis.stop()
-        _ = cluster.run(until: { cluster.converged && cluster.rafts.allSatisfy { $0?.pendingProposalCount == 0 } },
-                        limit: .seconds(20))
+        _ = cluster.run(
+            until: {
+                cluster.converged
+                    && cluster.rafts.allSatisfy { $0?.pendingProposalCount == 0 && $0?.pendingReadCount == 0 }
+            },
+            limit: .seconds(20))
         #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
         let completed = history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count
         // Liveness is not what this test checks, but a history with almost
@@ -109,7 +138,27 @@ struct KeyValueLinearizabilityTests {
         #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
         let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
         #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
-        return sentToFollowers
+        let gets = history.operations.filter { operation in
+            guard case .get = operation.input, case .ok = operation.outcome else { return false }
+            return true
+        }.count
+        return (sentToFollowers, gets)
+    }
+
+    /// Reads `key` at node `index` by ReadIndex, recording it in
+    /// `history`: the value its map holds when the read is served, or a
+    /// definite failure (a read that fails did nothing).
+    static func read(_ key: String, client: Int, at index: Int, in cluster: RaftCluster, history: History) {
+        guard let raft = cluster.rafts[index], let map = cluster.stateMachines[index] as? KeyValueStateMachine else {
+            return
+        }
+        let number = history.invoke(client: client, key: key, input: .get, at: cluster.network.now)
+        raft.read { result in
+            switch result {
+            case .success: history.complete(number, with: .ok(map.values[key]), at: cluster.network.now)
+            case .failure: history.complete(number, with: .failed, at: cluster.network.now)
+            }
+        }
     }
 
     /// Proposes `command` at node `index`, recording it in `history` with

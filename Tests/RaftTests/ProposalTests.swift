@@ -61,7 +61,7 @@ struct ProposalTests {
         group.elect(0)
         let before = group.replicas[1].hardState
         let term = before.term
-        let heartbeat = RaftMessage.Body.heartbeat(commitIndex: 0)
+        let heartbeat = RaftMessage.Body.heartbeat(commitIndex: 0, readRound: 0)
         let strange = [
             RaftMessage(group: 10, from: ReplicaGroup.id(0), to: ReplicaGroup.id(1), term: term + 1, body: heartbeat),
             RaftMessage(group: 9, from: ReplicaGroup.id(0), to: ReplicaGroup.id(2), term: term + 1, body: heartbeat),
@@ -127,7 +127,7 @@ struct ProposalTests {
         let committed = group.replicas[1].commitIndex
         let log = group.storages[1].allEntries
         let last = RaftReplica.maximumReachableTerm
-        group.deliver(ReplicaGroup.message(from: 0, to: 1, term: last, .heartbeat(commitIndex: committed)))
+        group.deliver(ReplicaGroup.message(from: 0, to: 1, term: last, .heartbeat(commitIndex: committed, readRound: 0)))
         group.timeOut(1)
         let sent = group.deliverAll()
         #expect(sent.allSatisfy(Self.decodes))
@@ -152,7 +152,7 @@ struct ProposalTests {
         let term = group.replicas[1].term
         for (from, to) in [(0, 1), (0, 2), (1, 0)] {
             let dropped = group.replicas[to].counters.messagesDropped
-            group.deliver(ReplicaGroup.message(from: from, to: to, term: forged, .heartbeat(commitIndex: 0)))
+            group.deliver(ReplicaGroup.message(from: from, to: to, term: forged, .heartbeat(commitIndex: 0, readRound: 0)))
             #expect(group.replicas[to].counters.messagesDropped == dropped + 1)
             #expect(group.replicas[to].term == term)
         }

@@ -314,7 +314,7 @@ struct RaftGroupMultiplexerTests {
         // A batch cut short reaches the plain node whole: dropped, counted
         // once, none of its frames taken.
         let heartbeat = try Self.encoded(
-            RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: 99, body: .heartbeatResponse))
+            RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: 99, body: .heartbeatResponse(readRound: 0)))
         let attacker = network.addNode()
         try attacker.send(try Self.batch([heartbeat, Array(heartbeat.dropLast())]), to: nodes[0].localEndpoint)
         network.run(for: .milliseconds(100))

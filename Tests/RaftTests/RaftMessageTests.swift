@@ -25,8 +25,8 @@ struct RaftMessageTests {
             .append(previousIndex: 0, previousTerm: 0, entries: [], leaderCommit: 0),
             .appendResponse(.accepted(matchIndex: 1 << 40)),
             .appendResponse(.rejected(rejectedIndex: 9, conflictTerm: 3, conflictIndex: 5)),
-            .heartbeat(commitIndex: 99),
-            .heartbeatResponse,
+            .heartbeat(commitIndex: 99, readRound: 1 << 40),
+            .heartbeatResponse(readRound: 7),
             .snapshotChunk(snapshotIndex: 500, snapshotTerm: 3, totalSize: 1_000, offset: 400,
                            data: Array(repeating: 7, count: 100)),
             .snapshotChunk(snapshotIndex: 1, snapshotTerm: 1, totalSize: 0, offset: 0, data: []),
@@ -38,6 +38,9 @@ struct RaftMessageTests {
             .forwardOutcome(requestID: 79, outcome: .refused(.notLeader(leaderHint: nil))),
             .forwardOutcome(requestID: 80, outcome: .refused(.commandTooLarge(size: 5_000, limit: 1_024))),
             .forwardOutcome(requestID: 81, outcome: .refused(.uncommittedLimitExceeded(uncommittedBytes: 9, limit: 8))),
+            .forwardedRead(requestID: 82),
+            .readOutcome(requestID: 82, index: 1 << 50),
+            .readOutcome(requestID: 83, index: nil),
         ]
         return bodies.map { RaftMessage(group: 0xDEAD_BEEF, from: NodeID(1), to: NodeID(UInt64.max), term: 4, body: $0) }
     }()
@@ -102,6 +105,10 @@ struct RaftMessageTests {
         #expect(Self.code(badFlag) == .invalidValue)
         let tooLongVarint = [UInt8(0)] + Array(repeating: 0xFF, count: 11)
         #expect(Self.code(tooLongVarint) == .varintTooLong)
+        var badReadOutcome = Self.bodyBytes(RaftMessage(
+            group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .readOutcome(requestID: 5, index: nil)))
+        badReadOutcome[badReadOutcome.count - 1] = 2
+        #expect(Self.code(badReadOutcome) == .invalidValue)
     }
 
     @Test("a snapshot chunk that overruns its snapshot, or of a term above the message's, is refused")
@@ -122,8 +129,8 @@ struct RaftMessageTests {
     func absurdNumbers() {
         let absurd = RaftMessage.maximumTermOrIndex + 1
         let messages = [
-            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: absurd, body: .heartbeatResponse),
-            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .heartbeat(commitIndex: absurd)),
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: absurd, body: .heartbeatResponse(readRound: 0)),
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .heartbeat(commitIndex: absurd, readRound: 0)),
             RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1,
                         body: .voteRequest(lastLogIndex: UInt64.max, lastLogTerm: 1, isPreVote: false)),
             RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1,

@@ -27,7 +27,7 @@ struct RaftNodeInputTests {
         writer.removeAll()
         let term = try #require(cluster.rafts[leader]?.term)
         let otherGroup = RaftMessage(group: 2, from: NodeID(2), to: NodeID(UInt64(leader + 1)), term: term + 10,
-                                     body: .heartbeat(commitIndex: 0))
+                                     body: .heartbeat(commitIndex: 0, readRound: 0))
         try otherGroup.encodeFrame(into: &writer)
         try attacker.send(writer.bytes, to: victim)
         cluster.run(for: .milliseconds(100))

@@ -19,7 +19,7 @@ struct RaftPaperElectionTests {
         }
         #expect(group.replicas[0].role == role)
         let higher = group.replicas[0].term + 5
-        group.replicas[0].step(ReplicaGroup.message(from: 1, to: 0, term: higher, .heartbeat(commitIndex: 0)),
+        group.replicas[0].step(ReplicaGroup.message(from: 1, to: 0, term: higher, .heartbeat(commitIndex: 0, readRound: 0)),
                                now: group.now)
         #expect(group.replicas[0].term == higher)
         #expect(group.replicas[0].role == .follower)

@@ -89,6 +89,9 @@ struct ReadmeCounterTests {
         }
         let (restarted, restored, second) = try await start(.existing)
         #expect(try await loop.submit { restored.value.total } == 55, "snapshot restored, later entries applied")
+        // The README's read, once the restarted node leads again.
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { restarted.value.role == .leader })
+        #expect(try await restarted.read { node in (node.stateMachine as? Counter)?.total } == 55)
         try await loop.submit {
             restarted.value.stop()
             second.value.close()

@@ -12,6 +12,8 @@ final class ReplicaGroup {
     var inFlight: [RaftMessage] = []
     /// Entries each replica applied, in order.
     var applied: [[RaftEntry]]
+    /// The reads each replica confirmed, in order.
+    var confirmedReads: [[RaftReadState]]
     /// Replicas whose messages are dropped, both ways.
     var isolated: [Int] = []
     var now = Instant(nanoseconds: 1_000_000_000)
@@ -37,6 +39,7 @@ final class ReplicaGroup {
                 configuration: configuration, seed: seed &+ UInt64(index), now: Instant(nanoseconds: 1_000_000_000))
         }
         applied = Array(repeating: [], count: count)
+        confirmedReads = Array(repeating: [], count: count)
     }
 
     static func id(_ index: Int) -> NodeID { NodeID(UInt64(index + 1)) }
@@ -53,6 +56,7 @@ final class ReplicaGroup {
             try! storages[index].persist(ready.entries, hardState: ready.hardState)
             sent += ready.messages
             applied[index] += ready.committedEntries
+            confirmedReads[index] += ready.readStates
             replicas[index].advance(ready)
         }
         inFlight += sent

@@ -241,7 +241,7 @@ struct UDPReplicationTests {
         }
     }
 
-    @Test("async proposals from any task: committed at the leader and through a follower; .withdrawn or .cancelled when the task is cancelled, before or after the node took it; .stopped when the loop shuts down first",
+    @Test("async proposals from any task: committed at the leader and through a follower, then read back by ReadIndex at both; .withdrawn or .cancelled when the task is cancelled, before or after the node took it; .stopped when the loop shuts down first",
         .timeLimit(.minutes(2)))
     func asyncProposals() async throws {
         let loop = try EventLoop()
@@ -262,6 +262,12 @@ struct UDPReplicationTests {
         let first = try await leader.propose(Array("at the leader".utf8))
         let second = try await follower.propose(Array("through a follower".utf8))
         #expect(UInt64(String(decoding: second, as: UTF8.self))! > UInt64(String(decoding: first, as: UTF8.self))!)
+        // A ReadIndex read sees both writes applied, at the leader and
+        // through the follower (forwarded to the leader).
+        for node in [leader, follower] {
+            let applied = try await node.read { node in node.appliedIndex }
+            #expect(applied >= UInt64(String(decoding: second, as: UTF8.self))!)
+        }
         // The followers stop: the leader's next proposal cannot commit, and
         // waits until the loop's shutdown stops the node.
         try await loop.submit {

@@ -120,6 +120,17 @@ final class DirectRaftGroup {
     @exclusivity(unchecked) private var nextCommand = 0
     /// Command entries the leader applied.
     @exclusivity(unchecked) private var leaderApplied = 0
+    /// ReadIndex reads the leader confirmed and served: a read's index is
+    /// the commit index, applied in the same ready, so each is served at
+    /// once, by a lookup in the leader's map (if it has a
+    /// ``KeyValueStateMachine``), of the key its ID names.
+    @exclusivity(unchecked) private var readsConfirmed = 0
+    @exclusivity(unchecked) private var readsFound = 0
+    private let leaderMap: KeyValueStateMachine?
+    private let keys: [String]
+    /// `KeyValueCommand.get` commands of the same keys, for reads through
+    /// the log.
+    private let gets: [[UInt8]]
     @exclusivity(unchecked) private var outcome = RaftRunOutcome()
 
     init(_ setup: RaftGroupSetup) throws {
@@ -139,6 +150,9 @@ final class DirectRaftGroup {
         limits = RaftMessage.decodingLimits  // RaftNode's
         inboxes = Array(repeating: Inbox(), count: 3)
         commands = (0..<1_024).map { Self.command(number: $0, size: setup.commandSize) }
+        keys = (0..<1_024).map { "key-\(String($0 + 10_000).dropFirst())" }
+        gets = keys.map { KeyValueCommand.get(key: $0).encoded }
+        leaderMap = stateMachines[0] as? KeyValueStateMachine
     }
 
     deinit {
@@ -230,6 +244,42 @@ final class DirectRaftGroup {
         return outcome
     }
 
+    /// Keeps `inFlight` ReadIndex reads outstanding on the leader until
+    /// `reads` have been confirmed (and so served: see
+    /// ``readsConfirmed``); reads asked before a round share it. Or, with
+    /// `throughLog`, the same number of `KeyValueCommand.get` proposals
+    /// (the read as a log entry, appended, persisted and applied on every
+    /// replica). `commits` counts the reads either way.
+    func runClosedLoopReads(inFlight: Int, reads: Int, throughLog: Bool) throws -> RaftRunOutcome {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let (syncsBefore, entriesBefore) = (leaderSyncCount, outcome.leaderEntriesPersisted)
+        var done: Int { throughLog ? leaderApplied : readsConfirmed }
+        let target = done + reads
+        var asked = done
+        while done < target {
+            while asked - done < inFlight && asked < target {
+                do throws(RaftError) {
+                    if throughLog {
+                        try replicas[0].propose(gets[asked & 1_023])
+                    } else {
+                        try replicas[0].readIndex(UInt64(asked))
+                    }
+                } catch {
+                    throw BenchmarkSetupError("read refused: \(error)")
+                }
+                asked += 1
+            }
+            guard round() else { throw BenchmarkSetupError("the group went idle with reads outstanding") }
+        }
+        pumpUntilIdle()
+        outcome.seconds = (clock.now - started).seconds
+        outcome.commits = reads
+        outcome.leaderSyncs = leaderSyncCount - syncsBefore
+        outcome.leaderEntriesSynced = outcome.leaderEntriesPersisted - entriesBefore
+        return outcome
+    }
+
     private func propose() throws {
         let command = commands[nextCommand]
         nextCommand = (nextCommand + 1) & 1_023
@@ -308,6 +358,12 @@ final class DirectRaftGroup {
         for entry in ready.committedEntries where entry.kind == .command {
             _ = stateMachine.apply(entry.command, at: entry.index)
             if index == 0 { leaderApplied += 1 }
+        }
+        if index == 0 {
+            for read in ready.readStates {
+                if leaderMap?.values[keys[Int(read.id & 1_023)]] != nil { readsFound += 1 }
+            }
+            readsConfirmed += ready.readStates.count
         }
         replicas[index].advance(ready)
     }

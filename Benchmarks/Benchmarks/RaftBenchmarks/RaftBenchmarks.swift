@@ -48,6 +48,8 @@ let failoverTimeouts = BenchmarkMetric.custom("timeouts", polarity: .prefersSmal
 let electionsPerSeed = BenchmarkMetric.custom("elections/seed %", polarity: .prefersSmaller, useScalingFactor: false)
 let roundTripsPerOp = BenchmarkMetric.custom("round trips/op %", polarity: .prefersSmaller, useScalingFactor: false)
 let versusRaft = BenchmarkMetric.custom("vs Raft %", polarity: .prefersLarger, useScalingFactor: false)
+let logReadsPerSecond = BenchmarkMetric.custom("log reads/s", polarity: .prefersLarger, useScalingFactor: false)
+let versusLog = BenchmarkMetric.custom("vs log %", polarity: .prefersLarger, useScalingFactor: false)
 
 func hundredths(_ value: Double) -> Int { Int((value * 100).rounded()) }
 
@@ -132,6 +134,50 @@ func benchmarks() {
         setup.makeStorage = { try FileRaftStorage(directory: "\(directory)/replica-\($0)", opening: .new) }
         return setup
     }) { try $0.runClosedLoop(inFlight: 64, commits: 20_000) }
+
+    // 3c. ReadIndex reads, 64 outstanding, in memory, counted on the
+    //     leader once confirmed (the shape of etcd raft's `reads64` in
+    //     Benchmarks/Peers/raft-go, which batches the reads asked before
+    //     a round into one ReadIndex call, as etcd's server does).
+    registerRaft("Raft.Reads64.InMemory", { RaftGroupSetup() }) {
+        try $0.runClosedLoopReads(inFlight: 64, reads: 200_000, throughLog: false)
+    }
+    // 3d. Reads on FileRaftStorage with fsync on, the key-value map (1,024
+    //     keys written first), 64 outstanding: ReadIndex reads (a heartbeat
+    //     round each batch, no log entry, the key looked up in the
+    //     leader's map once confirmed), paired in the same iteration with as many gets
+    //     through the log (each an entry appended, fsynced on a majority
+    //     and applied). `commits/s` is the ReadIndex reads'.
+    Benchmark(
+        "Raft.Reads64.File.ReadIndexVersusLog",
+        configuration: .init(
+            metrics: [.wallClock, commitsPerSecond, logReadsPerSecond, versusLog, leaderSyncsPerSecond],
+            warmupIterations: 1, maxDuration: .seconds(30), maxIterations: 5)
+    ) { benchmark in
+        var directory: String?
+        defer { if let directory { try? FileManager.default.removeItem(atPath: directory) } }
+        do {
+            var setup = try RaftGroupSetup(inTemporaryDirectory: "chorus-raft-reads")
+            directory = setup.temporaryDirectory
+            let path = setup.temporaryDirectory!
+            setup.makeStorage = { try FileRaftStorage(directory: "\(path)/replica-\($0)", opening: .new) }
+            setup.makeStateMachine = { _ in KeyValueStateMachine() }
+            let group = try DirectRaftGroup(setup)
+            try group.elect()
+            _ = try group.runClosedLoop(inFlight: 64, commits: 1_024)  // every key read has a value
+            benchmark.startMeasurement()
+            let readIndex = try group.runClosedLoopReads(inFlight: 64, reads: 100_000, throughLog: false)
+            let throughLog = try group.runClosedLoopReads(inFlight: 64, reads: 20_000, throughLog: true)
+            benchmark.stopMeasurement()
+            benchmark.measurement(commitsPerSecond, Int(readIndex.commitsPerSecond))
+            benchmark.measurement(logReadsPerSecond, Int(throughLog.commitsPerSecond))
+            benchmark.measurement(versusLog, hundredths(readIndex.commitsPerSecond / max(throughLog.commitsPerSecond, 1)))
+            // The ReadIndex reads' fsyncs: none is needed.
+            benchmark.measurement(leaderSyncsPerSecond, Int(readIndex.leaderSyncsPerSecond))
+        } catch {
+            benchmark.error("cannot run the reads: \(error)")
+        }
+    }
 
     // 4. Failover in the simulator, 100 seeds in one run (simulated time:
     //    the figures do not depend on the machine).

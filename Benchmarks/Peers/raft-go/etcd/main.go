@@ -20,6 +20,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"encoding/binary"
 	"sort"
 	"time"
 
@@ -54,10 +55,16 @@ type group struct {
 	leaderApplied int
 	out           outcome
 	compact       bool
+	// ReadIndex reads: asked since the last ReadIndex call, each call's
+	// reads by its context, and those the leader confirmed.
+	readsAsked     int
+	readBatches    map[uint64]int
+	lastReadCtx    uint64
+	readsConfirmed int
 }
 
 func newGroup(commandSize int, compact bool) *group {
-	g := &group{compact: compact}
+	g := &group{compact: compact, readBatches: map[uint64]int{}}
 	logger := &raft.DefaultLogger{Logger: log.New(ioutil.Discard, "", 0)}
 	for i := 0; i < 3; i++ {
 		ms := raft.NewMemoryStorage()
@@ -201,6 +208,13 @@ func (g *group) perform(i int) {
 		}
 		g.applied[i] = e.Index
 	}
+	if i == 0 {
+		for _, rs := range rd.ReadStates {
+			ctx := binary.LittleEndian.Uint64(rs.RequestCtx)
+			g.readsConfirmed += g.readBatches[ctx]
+			delete(g.readBatches, ctx)
+		}
+	}
 	rn.Advance(rd)
 	// Chorus's snapshotInterval / entriesKeptAfterSnapshot (10,000 / 1,000):
 	// keep MemoryStorage from growing without bound.
@@ -247,6 +261,37 @@ func (g *group) runClosedLoop(inFlight, commits int) outcome {
 	g.pumpUntilIdle()
 	g.out.seconds = time.Since(started).Seconds()
 	g.out.commits = commits
+	return g.out
+}
+
+// runReads keeps inFlight ReadIndex reads outstanding on the leader until
+// reads have been confirmed. As etcd's server batches its linearizable
+// reads (and as Chorus's RaftNode shares one round among the reads of a
+// loop turn), the reads asked before a round share one ReadIndex call.
+func (g *group) runReads(inFlight, reads int) outcome {
+	started := time.Now()
+	target := g.readsConfirmed + reads
+	asked := g.readsConfirmed
+	for g.readsConfirmed < target {
+		for asked-g.readsConfirmed < inFlight && asked < target {
+			asked++
+			g.readsAsked++
+		}
+		if g.readsAsked > 0 {
+			g.lastReadCtx++
+			g.readBatches[g.lastReadCtx] = g.readsAsked
+			g.readsAsked = 0
+			ctx := make([]byte, 8)
+			binary.LittleEndian.PutUint64(ctx, g.lastReadCtx)
+			g.nodes[0].ReadIndex(ctx)
+		}
+		if !g.round(-1) {
+			panic("the group went idle with reads outstanding")
+		}
+	}
+	g.pumpUntilIdle()
+	g.out.seconds = time.Since(started).Seconds()
+	g.out.commits = reads
 	return g.out
 }
 
@@ -297,8 +342,9 @@ func main() {
 	pipelined := flag.Int("pipelined", 200000, "commits per pipelined run")
 	sequential := flag.Int("sequential", 20000, "commits per sequential run")
 	concurrent := flag.Int("concurrent", 100000, "commits per 64-outstanding run")
+	reads := flag.Int("reads", 200000, "ReadIndex reads per 64-outstanding read run")
 	compact := flag.Bool("compact", false, "compact MemoryStorage every 10,000 applied entries, keeping 1,000 (what RaftNode does; DirectRaftGroup does not)")
-	only := flag.String("only", "", "run only this workload: pipelined, sequential, concurrent64")
+	only := flag.String("only", "", "run only this workload: pipelined, sequential, concurrent64, reads64")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -322,6 +368,7 @@ func main() {
 		{"pipelined", func(g *group) outcome { return g.runClosedLoop(1000, *pipelined) }},
 		{"sequential", func(g *group) outcome { return g.runSequential(*sequential) }},
 		{"concurrent64", func(g *group) outcome { return g.runClosedLoop(64, *concurrent) }},
+		{"reads64", func(g *group) outcome { return g.runReads(64, *reads) }},
 	}
 	for _, w := range workloads {
 		if *only != "" && *only != w.name {

@@ -126,6 +126,8 @@ struct RaftDemo {
         _ = try await follow(for: .seconds(10), until: { cluster.value.isSettled })
         try await loop.submit { try cluster.value.restartStopped() }
         _ = try await follow(for: .seconds(10), until: { cluster.value.caughtUpAt != nil })
+        try await loop.submit { cluster.value.startReadBack() }
+        _ = try await follow(for: .seconds(10), until: { cluster.value.isReadBackDone })
         let report = try await loop.submit { cluster.value.report() }
         try await loop.submit { cluster.value.close() }
 
@@ -134,7 +136,7 @@ struct RaftDemo {
         let problems = report.problems
         print(problems.isEmpty
             ? "\nPASS: a new leader took over; the stopped node restarted from its files and caught up; "
-                + "every node holds the same map, with every acknowledged put"
+                + "every node holds the same map, with every acknowledged put, and reads it back by ReadIndex"
             : "\nFAIL: " + problems.joined(separator: "; "))
         return problems.isEmpty
     }

@@ -297,6 +297,39 @@ final class RaftDemoCluster {
         }
     }
 
+    // MARK: Reading back
+
+    /// The ReadIndex read-back: reads asked, and how they ended.
+    private(set) var readBack = RaftDemoReport.ReadBack()
+
+    /// Whether every read of the read-back has ended.
+    var isReadBackDone: Bool { readBack.asked == readBack.matched + readBack.stale + readBack.failed }
+
+    /// Reads back each client's last acknowledged put on every running node
+    /// by ReadIndex (no log entry; a follower's read is forwarded to the
+    /// leader, then served once the follower has applied the leader's
+    /// index), and checks each saw it.
+    func startReadBack() {
+        readBack.startedAt = loop.now
+        for index in nodes.indices where !nodes[index].stopped {
+            let store = stores[index]
+            for (client, state) in clients.enumerated() where state.acknowledged > 0 {
+                let key = Self.key(client: client, sequence: state.acknowledged)
+                let expected = Self.value(client: client, sequence: state.acknowledged)
+                readBack.asked += 1
+                nodes[index].read { [weak self] result in
+                    guard let self else { return }
+                    switch result {
+                    case .success where store.values[key] == expected: readBack.matched += 1
+                    case .success: readBack.stale += 1
+                    case .failure: readBack.failed += 1
+                    }
+                    if isReadBackDone { readBack.endedAt = loop.now }
+                }
+            }
+        }
+    }
+
     // MARK: Results
 
     /// The figures of the run, and each node's state checked against the
@@ -348,7 +381,8 @@ final class RaftDemoCluster {
                 RaftDemoReport.Phase(
                     name: "after failover", latencies: latencies.after, seconds: seconds(failoverAt, writingEndedAt)),
             ],
-            failures: failures, unresolved: clients.filter(\.isBusy).count, acknowledged: commits, nodes: checks)
+            failures: failures, unresolved: clients.filter(\.isBusy).count, acknowledged: commits, nodes: checks,
+            readBack: readBack)
     }
 
     /// Stops every node and closes every socket.

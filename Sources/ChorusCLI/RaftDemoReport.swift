@@ -1,3 +1,4 @@
+import EventCore
 import Foundation
 
 /// The summary of `chorus demo`'s Raft scenario: throughput and commit
@@ -41,6 +42,20 @@ struct RaftDemoReport: Sendable {
         var passed: Bool { verdict == "ok" }
     }
 
+    /// The last acknowledged put of each client, read back by ReadIndex on
+    /// every running node once the restarted one caught up.
+    struct ReadBack: Sendable {
+        var asked = 0
+        /// Reads that saw the put.
+        var matched = 0
+        /// Reads that did not: a linearizability violation.
+        var stale = 0
+        /// Reads that failed (no leader confirmed them).
+        var failed = 0
+        var startedAt: Instant?
+        var endedAt: Instant?
+    }
+
     /// From the start to the first leader's no-op committed.
     var electionTime: Duration?
     /// From the leader's stop to the next leader's no-op committed.
@@ -57,6 +72,7 @@ struct RaftDemoReport: Sendable {
     var unresolved: Int
     var acknowledged: Int
     var nodes: [NodeCheck]
+    var readBack: ReadBack
 
     /// Why the run failed; empty if it passed.
     var problems: [String] {
@@ -66,6 +82,12 @@ struct RaftDemoReport: Sendable {
         if unresolved > 0 { problems.append("\(unresolved) puts were never acknowledged") }
         if catchUpTime == nil { problems.append("the restarted node did not catch up") }
         for node in nodes where !node.passed { problems.append("\(node.name): \(node.verdict)") }
+        if readBack.asked == 0 { problems.append("nothing was read back") }
+        if readBack.stale > 0 { problems.append("\(readBack.stale) reads missed an acknowledged put") }
+        if readBack.failed > 0 { problems.append("\(readBack.failed) reads failed") }
+        if readBack.asked > readBack.matched + readBack.stale + readBack.failed {
+            problems.append("\(readBack.asked - readBack.matched - readBack.stale - readBack.failed) reads never ended")
+        }
         return problems
     }
 
@@ -87,6 +109,11 @@ struct RaftDemoReport: Sendable {
             ["leaders elected", "\(leadersElected)"],
             ["puts acknowledged", "\(acknowledged)"],
             ["proposals failed (each retried)", failed.isEmpty ? "none" : failed],
+            [
+                "read back by ReadIndex (every client's last put, on every running node)",
+                "\(readBack.matched) of \(readBack.asked) saw it"
+                    + (readBack.startedAt.flatMap { start in readBack.endedAt.map { " in " + DemoReport.format($0 - start) } } ?? ""),
+            ],
         ]
         var checks = [["node", "state", "applied index", "keys", "fsyncs", "entries/fsync", "check"]]
         for node in nodes {

@@ -53,15 +53,19 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// (a proposal is always accepted when nothing is uncommitted). At
     /// least ``maximumCommandSize``. Default 16 MiB.
     public var maximumUncommittedBytes = 16 << 20
-    /// Whether ``RaftNode/propose(_:completion:)`` on a follower that knows
-    /// the leader forwards the proposal there (the outcome still arrives
-    /// at the follower, once it applies the entry) rather than failing
-    /// with ``RaftError/notLeader(leaderHint:)``. Default on, as etcd.
+    /// Whether ``RaftNode/propose(_:completion:)`` and
+    /// ``RaftNode/read(completion:)`` on a follower that knows the leader
+    /// forward the proposal or read there (the outcome still arrives at
+    /// the follower, once it applies the entry or the leader's index)
+    /// rather than failing with ``RaftError/notLeader(leaderHint:)``.
+    /// Default on, as etcd.
     public var forwardProposals = true
     /// How long a follower waits for the leader's answer to a forwarded
     /// proposal before failing it with ``RaftError/outcomeUnknown`` (the
-    /// leader may have appended it); it fails at once when the follower
-    /// learns of another leader, or loses its leader. Default 1 s.
+    /// leader may have appended it), or to a forwarded read before failing
+    /// it with ``RaftError/notLeader(leaderHint:)`` (a read changes
+    /// nothing); either fails at once when the follower learns of another
+    /// leader, or loses its leader. Default 1 s.
     public var forwardTimeout: Duration = .seconds(1)
     /// How many entries a node applies between two snapshots of its state
     /// machine (``RaftNode`` takes them, saves them to storage and compacts

@@ -1,9 +1,12 @@
 import EventCore
 
-/// Why a Raft proposal was refused or did not take effect.
+/// Why a Raft proposal (or read) was refused or did not take effect.
 public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// This replica is not the leader. `leaderHint` is the leader it last
     /// heard from in its current term, if any: send the proposal there.
+    /// For a read (``RaftNode/read(completion:)``): no leader confirmed it
+    /// (none known, the leader lost its place first, or a forwarded read
+    /// went unanswered); the read did nothing.
     case notLeader(leaderHint: NodeID?)
     /// The command is longer than ``RaftConfiguration/maximumCommandSize``.
     case commandTooLarge(size: Int, limit: Int)

@@ -80,33 +80,27 @@ struct RaftDemo {
             heartbeats every \(DemoReport.format(configuration.heartbeatInterval))), \(clientCount) clients writing puts
 
             """)
-        func say(_ instant: Instant, _ text: String) {
-            print(String(format: "  %7.3f s  ", Double((instant - start).nanoseconds) / 1e9) + text)
-        }
-        var printed = 0
+        let timeline = DemoTimeline(start: start)
+        func say(_ instant: Instant, _ text: String) { timeline.say(instant, text) }
         var lastProgress: (at: Instant, commits: Int)?
         /// Polls the cluster every 50 ms, for at most `limit`, until
         /// `condition` holds: prints the new timeline events and, while the
         /// clients write, a progress line a second. Returns whether
         /// `condition` held.
         func follow(for limit: Duration, until condition: @escaping @Sendable () -> Bool = { false }) async throws -> Bool {
-            let deadline = ContinuousClock.now + limit
-            while true {
-                let from = printed
+            var state = (commits: 0, leader: "", now: Instant.zero)
+            return try await timeline.follow(for: limit, every: .milliseconds(50)) { from in
                 let (events, commits, leader, now, held) = try await loop.submit {
                     let value = cluster.value
                     return (Array(value.timeline[from...]), value.commits, value.leaderDescription, loop.now, condition())
                 }
-                printed += events.count
-                for event in events { say(event.at, event.text) }
-                if let last = lastProgress, now - last.at >= .seconds(1) {
-                    let rate = Double(commits - last.commits) / (Double((now - last.at).nanoseconds) / 1e9)
-                    say(now, String(format: "commits %7d  (%6.0f/s)  ", commits, rate) + leader)
-                    lastProgress = (now, commits)
-                }
-                if held { return true }
-                if ContinuousClock.now >= deadline { return false }
-                try await Task.sleep(for: .milliseconds(50))
+                state = (commits, leader, now)
+                return (events, held)
+            } afterPoll: {
+                guard let last = lastProgress, state.now - last.at >= .seconds(1) else { return }
+                let rate = Double(state.commits - last.commits) / (Double((state.now - last.at).nanoseconds) / 1e9)
+                say(state.now, String(format: "commits %7d  (%6.0f/s)  ", state.commits, rate) + state.leader)
+                lastProgress = (state.now, state.commits)
             }
         }
 

@@ -30,12 +30,6 @@ final class RaftDemoCluster {
         var isBusy = false
     }
 
-    /// Something that happened, for the timeline.
-    struct Event: Sendable {
-        var at: Instant
-        var text: String
-    }
-
     let loop: EventLoop
     /// When the nodes were created.
     let startedAt: Instant
@@ -48,7 +42,7 @@ final class RaftDemoCluster {
     private var isIssuing = false
     private var isClosed = false
     /// What happened so far, in order.
-    private(set) var timeline: [Event] = []
+    private(set) var timeline: [DemoEvent] = []
     /// The last leader put in the timeline (once its no-op was committed).
     private var announced: (node: Int, term: UInt64)?
     private var leadersElected = 0
@@ -110,7 +104,7 @@ final class RaftDemoCluster {
 
     private static func name(_ index: Int) -> String { "node \(index + 1)" }
 
-    private func record(_ text: String) { timeline.append(Event(at: loop.now, text: text)) }
+    private func record(_ text: String) { timeline.append(DemoEvent(at: loop.now, text: text)) }
 
     // MARK: Leaders
 

@@ -47,22 +47,13 @@ struct SharedSocketDemo {
             CASPaxos and Raft on one UDP socket
 
             """)
-        var printed = 0
-        func say(_ instant: Instant, _ text: String) {
-            print(String(format: "  %7.3f s  ", Double((instant - start).nanoseconds) / 1e9) + text)
-        }
+        let timeline = DemoTimeline(start: start)
+        func say(_ instant: Instant, _ text: String) { timeline.say(instant, text) }
         /// Polls every 20 ms, for at most `limit`, until `condition` holds,
         /// printing the new timeline events; returns whether it held.
         func follow(for limit: Duration, until condition: @escaping @Sendable () -> Bool = { false }) async throws -> Bool {
-            let deadline = ContinuousClock.now + limit
-            while true {
-                let from = printed
-                let (events, held) = try await loop.submit { (Array(cluster.value.timeline[from...]), condition()) }
-                printed += events.count
-                for event in events { say(event.at, event.text) }
-                if held { return true }
-                if ContinuousClock.now >= deadline { return false }
-                try await Task.sleep(for: .milliseconds(20))
+            try await timeline.follow(for: limit, every: .milliseconds(20)) { from in
+                try await loop.submit { (Array(cluster.value.timeline[from...]), condition()) }
             }
         }
         func fail(_ reason: String) async throws -> Bool {

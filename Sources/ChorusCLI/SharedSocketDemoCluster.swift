@@ -38,12 +38,6 @@ final class SharedSocketDemoCluster {
         }
     }
 
-    /// Something that happened, for the timeline.
-    struct Event: Sendable {
-        var at: Instant
-        var text: String
-    }
-
     static let machineCount = 3
     let loop: EventLoop
     let startedAt: Instant
@@ -61,7 +55,7 @@ final class SharedSocketDemoCluster {
     /// What the last reads through a running machine's CASPaxos node
     /// returned, by machine (nil: not read yet, or the read failed).
     private(set) var readBack: [Int: [UInt8]?] = [:]
-    private(set) var timeline: [Event] = []
+    private(set) var timeline: [DemoEvent] = []
 
     /// Binds a socket per machine on 127.0.0.1 and starts SWIM on each,
     /// machine 1 the seed.
@@ -249,7 +243,7 @@ final class SharedSocketDemoCluster {
     }
 
     /// Puts `text` in the timeline, now.
-    func record(_ text: String) { timeline.append(Event(at: loop.now, text: text)) }
+    func record(_ text: String) { timeline.append(DemoEvent(at: loop.now, text: text)) }
 
     private func writeRegister(_ machine: Int) {
         guard machine != stopped else { return }

@@ -66,9 +66,6 @@ struct RaftFrameBatch: Sequence {
             } catch {
                 throw WireError(error.code, offset: offset + error.offset, detail: "in a batch: \(error.detail)")
             }
-            guard header.protocolID == .raft else {
-                throw WireError(.invalidValue, offset: offset + 3, detail: "a \(header.protocolID) frame in a batch of Raft frames")
-            }
             guard header.frameLength <= rest.count else {
                 throw WireError(
                     .truncated, offset: offset, detail: "a frame of \(header.frameLength) bytes, \(rest.count) remain in the batch")
@@ -76,6 +73,7 @@ struct RaftFrameBatch: Sequence {
             guard header.bodyLength == 0 || rest[FrameHeader.size] != Self.kind else {
                 throw WireError(.invalidValue, offset: offset + FrameHeader.size, detail: "a batch in a batch")
             }
+            // Of Raft, and long enough to name its group.
             let frame = UnsafeRawBufferPointer(rebasing: rest[..<header.frameLength])
             do throws(WireError) {
                 _ = try RaftMessage.peekGroup(frame)
@@ -96,10 +94,17 @@ struct RaftFrameBatch: Sequence {
             guard offset < body.count else { return nil }
             let start = offset
             // Checked by `init(body:)`: a whole frame starts here.
-            let bodyLength = body.loadUnaligned(fromByteOffset: start + 5, as: UInt32.self)
-            offset = start + FrameHeader.size + Int(UInt32(littleEndian: bodyLength))
+            offset = RaftFrameBatch.end(ofFrameAt: start, in: body)
             return UnsafeRawBufferPointer(rebasing: body[start..<offset])
         }
+    }
+
+    /// Where the frame at `offset` of `bytes` ends, read from its header's
+    /// body length: `bytes` must hold a whole frame there (one checked by
+    /// ``init(body:)``, or queued whole by the multiplexer).
+    static func end(ofFrameAt offset: Int, in bytes: UnsafeRawBufferPointer) -> Int {
+        let bodyLength = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 5, as: UInt32.self))
+        return offset + FrameHeader.size + Int(bodyLength)
     }
 
     func makeIterator() -> Iterator {

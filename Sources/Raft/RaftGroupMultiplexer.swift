@@ -229,8 +229,7 @@ public final class RaftGroupMultiplexer {
         var offset = 0
         while offset < frames.count {
             // Queued by `send` as whole frames.
-            let bodyLength = UInt32(littleEndian: frames.loadUnaligned(fromByteOffset: offset + 5, as: UInt32.self))
-            let end = offset + FrameHeader.size + Int(bodyLength)
+            let end = RaftFrameBatch.end(ofFrameAt: offset, in: frames)
             if runCount > 0 && RaftFrameBatch.overhead + end - runStart > maximumBatchSize {
                 sendRun(UnsafeRawBufferPointer(rebasing: frames[runStart..<offset]), of: runCount, to: destination)
                 runStart = offset

@@ -38,27 +38,14 @@ extension RaftReplica {
     /// this term is committed.
     mutating func releaseConfirmedReads() {
         guard role == .leader, let first = pendingReads.first, log.term(at: log.committed) == term else { return }
-        let confirmed = quorumReadRound()
+        // This leader answers its own round at once.
+        let confirmed = quorumValue(own: readRound) { $0.readRound }
         guard first.round <= confirmed else { return }
         let released = pendingReads.prefix { $0.round <= confirmed }.count
         for read in pendingReads.prefix(released) {
             readStates.append(RaftReadState(id: read.id, index: log.committed))
         }
         pendingReads.removeFirst(released)
-    }
-
-    /// The latest read round a quorum has answered, this leader (which
-    /// answers its own at once) included.
-    func quorumReadRound() -> UInt64 {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: groupSize) { buffer in
-            var rounds = buffer
-            rounds[0] = readRound
-            for (position, peer) in peers.enumerated() {
-                rounds[position + 1] = progress.slot(of: peer).map { progress[slot: $0].readRound } ?? 0
-            }
-            rounds.sort(by: >)
-            return rounds[quorum - 1]
-        }
     }
 }
 

@@ -18,23 +18,27 @@ extension RaftReplica {
     /// (The uncommitted bytes are released as the committed entries are
     /// handed out for applying, in ``ready()``, from the entries in hand.)
     mutating func advanceCommit() -> Bool {
-        let candidate = quorumMatch()
+        let candidate = quorumValue(own: log.lastIndex) { $0.match }
         guard candidate > log.committed, log.term(at: candidate) == term else { return false }
         log.commit(to: candidate)
         return true
     }
 
-    /// The highest index held by a quorum, this leader included: the
-    /// quorum-th largest of the match indices, found on the stack.
-    func quorumMatch() -> UInt64 {
+    /// The highest value a quorum has reached, this leader (at `own`)
+    /// included: the quorum-th largest of `value` over the followers'
+    /// progress (0 for a follower without one), found on the stack. The
+    /// highest index a quorum holds is `quorumValue(own: log.lastIndex) {
+    /// $0.match }`.
+    @inline(__always)
+    func quorumValue(own: UInt64, _ value: (borrowing FollowerProgress) -> UInt64) -> UInt64 {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: groupSize) { buffer in
-            var matches = buffer
-            matches[0] = log.lastIndex
+            var values = buffer
+            values[0] = own
             for (position, peer) in peers.enumerated() {
-                matches[position + 1] = progress.slot(of: peer).map { progress[slot: $0].match } ?? 0
+                values[position + 1] = progress.slot(of: peer).map { value(progress[slot: $0]) } ?? 0
             }
-            matches.sort(by: >)
-            return matches[quorum - 1]
+            values.sort(by: >)
+            return values[quorum - 1]
         }
     }
 

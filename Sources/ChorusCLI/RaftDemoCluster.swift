@@ -271,7 +271,8 @@ final class RaftDemoCluster {
             clients[client].target = (clients[client].target + 1) % nodes.count
         case .proposalDropped:
             pause = .zero
-        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded, .cancelled, .withdrawn:
+        case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded, .cancelled, .withdrawn,
+            .membershipChangePending, .invalidMembershipChange:
             break  // a put is safe to repeat: the same key gets the same value
         }
         loop.schedule(at: loop.now + pause) { [weak self] in self?.send(client) }
@@ -288,6 +289,8 @@ final class RaftDemoCluster {
         case .stopped: "stopped"
         case .cancelled: "cancelled"
         case .withdrawn: "withdrawn"
+        case .membershipChangePending: "membershipChangePending"
+        case .invalidMembershipChange: "invalidMembershipChange"
         }
     }
 

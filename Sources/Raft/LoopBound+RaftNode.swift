@@ -25,6 +25,21 @@ extension LoopBound where Value == RaftNode {
         }.get()
     }
 
+    /// Adds or removes one member of the group on the node's loop (see
+    /// ``RaftNode/changeMembership(_:completion:)``) and returns once the
+    /// change is committed and applied on this node. Callable from any
+    /// task.
+    ///
+    /// - Throws: ``RaftError``, as ``RaftNode/changeMembership(_:completion:)``
+    ///   reports it; ``RaftError/stopped``, ``RaftError/withdrawn`` and
+    ///   ``RaftError/cancelled`` as for ``propose(_:)``.
+    public func changeMembership(_ change: RaftMembershipChange) async throws(RaftError) {
+        try await awaitCompletion(stopped: .failure(.stopped), cancelled: { .failure($0 ? .cancelled : .withdrawn) }) {
+            node, completion in
+            node.changeMembership(change, completion: completion)
+        }.get()
+    }
+
     /// Waits until the node may serve a linearizable read (see
     /// ``RaftNode/read(completion:)``), then runs `body` with the node on
     /// its loop and returns what it returns: read the state machine there

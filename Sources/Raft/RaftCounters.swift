@@ -16,6 +16,11 @@ public struct RaftCounters: Hashable, Sendable {
     /// Times a leader stepped down because it had not heard from a
     /// majority within an election timeout (CheckQuorum).
     public var quorumLosses = 0
+    /// Membership changes this replica appended as leader.
+    public var membershipChangesProposed = 0
+    /// Times this replica, as leader, stepped down because a committed
+    /// membership change removed it.
+    public var stepDownsOnRemoval = 0
     /// Messages dropped: for another group or replica, from an unknown
     /// sender, or with out-of-range fields. A term above 2⁶¹ + 1 is one:
     /// replicas campaign only up to term 2⁶¹ (see ``campaignsForgone``),

@@ -1,8 +1,8 @@
 import WireCodec
 
-/// One entry of the replicated log: a user command, or the empty entry a
+/// One entry of the replicated log: a user command, the empty entry a
 /// new leader appends to commit the entries of earlier terms (Raft §5.4.2,
-/// §8).
+/// §8), or a new membership of the group.
 public struct RaftEntry: Hashable, Sendable {
     /// What the entry carries.
     public enum Kind: UInt8, Hashable, Sendable {
@@ -11,6 +11,11 @@ public struct RaftEntry: Hashable, Sendable {
         /// A new leader's empty entry; committed like any other, never
         /// applied to the state machine.
         case leaderNoop = 1
+        /// A change of the group's members: the command is the encoded
+        /// ``RaftMembership`` the group has from this entry on (a replica
+        /// uses it once appended, committed or not). Never applied to the
+        /// state machine.
+        case membership = 2
     }
 
     /// The term of the leader that created the entry (at least 1).
@@ -19,7 +24,8 @@ public struct RaftEntry: Hashable, Sendable {
     public var index: UInt64
     /// What the entry carries.
     public var kind: Kind
-    /// The command's bytes (empty for a ``Kind/leaderNoop``).
+    /// The command's bytes (empty for a ``Kind/leaderNoop``; the encoded
+    /// ``RaftMembership`` for a ``Kind/membership`` entry).
     public var command: [UInt8]
 
     /// Creates an entry.

@@ -1,6 +1,7 @@
 import EventCore
 
-/// Why a Raft proposal (or read) was refused or did not take effect.
+/// Why a Raft proposal (a read, a membership change) was refused or did
+/// not take effect.
 public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// This replica is not the leader. `leaderHint` is the leader it last
     /// heard from in its current term, if any: send the proposal there.
@@ -37,6 +38,16 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// got to it): nothing was proposed, and nothing will commit.
     /// Definite, as CASPaxos's `withdrawn`.
     case withdrawn
+    /// A membership change was refused because an earlier one is not yet
+    /// committed, or this leader has not yet committed an entry of its
+    /// own term (its first, the empty entry it appends on winning): one
+    /// change at a time (Raft dissertation §4.1, with the fix of its
+    /// single-server bug). Retry shortly.
+    case membershipChangePending
+    /// A membership change that does not apply to the group's membership:
+    /// adding a member, removing a non-member, removing the last member,
+    /// or adding beyond ``RaftMembership/maximumMembers``.
+    case invalidMembershipChange(String)
 
     /// The case and its values, on one line.
     public var description: String {
@@ -50,6 +61,9 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         case .stopped: "the Raft node was stopped"
         case .cancelled: "the task awaiting the proposal was cancelled (it may still commit)"
         case .withdrawn: "the task was cancelled before the proposal was made (nothing was proposed)"
+        case .membershipChangePending:
+            "an earlier membership change is not committed yet, or this leader has not committed an entry of its term"
+        case .invalidMembershipChange(let detail): "invalid membership change: \(detail)"
         }
     }
 }

@@ -400,7 +400,7 @@ public struct RaftMessage: Hashable, Sendable {
     /// Why the entries of an append cannot be what a leader sent, or nil if
     /// they can: indices must follow `previousIndex` one by one, terms must
     /// be at least 1, never fall, not exceed the message's term and not be
-    /// below `previousTerm`.
+    /// below `previousTerm`; a membership entry must hold a membership.
     static func entriesProblem(
         previousIndex: UInt64, previousTerm: UInt64, entries: [RaftEntry], term: UInt64
     ) -> String? {
@@ -415,6 +415,7 @@ public struct RaftMessage: Hashable, Sendable {
             guard entry.term >= 1, entry.term >= lastTerm, entry.term <= term else {
                 return "entry term \(entry.term) outside \(max(1, lastTerm)) ... \(term)"
             }
+            if entry.kind == .membership, let problem = RaftMembership.problem(in: entry) { return problem }
             lastTerm = entry.term
         }
         return nil

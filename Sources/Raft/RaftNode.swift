@@ -59,7 +59,11 @@ public final class RaftNode {
     public let stateMachine: any RaftStateMachine
 
     private var replica: RaftReplica
-    private let endpoints: [NodeID: Endpoint]
+    /// Where each member is reached: the peers given at creation, then
+    /// those the membership entries name (``refreshEndpoints()``).
+    private var endpoints: [NodeID: Endpoint]
+    private let initialEndpoints: [NodeID: Endpoint]
+    private var knownMembershipVersion: UInt64 = 0
     private var pending: [UInt64: Pending] = [:]
     /// Proposals waiting at an index where one of a later term waits too
     /// (see ``waitForApply(_:_:)``): rare, so kept apart from ``pending``.
@@ -111,7 +115,15 @@ public final class RaftNode {
     /// durable.
     ///
     /// - Parameters:
-    ///   - peers: the other members of the group and where to reach them.
+    ///   - peers: the other members of the group and where to reach them:
+    ///     the group's first members, or with `joining` its members now.
+    ///     The membership entries of the log (and the stored snapshot's
+    ///     membership) override them, and tell where members added later
+    ///     are reached.
+    ///   - joining: the node joins a running group: it is not a member
+    ///     (and never campaigns) until the leader adds it
+    ///     (``changeMembership(_:completion:)`` with `.add(id, endpoint:)`
+    ///     on the leader) and the change reaches it.
     ///   - seed: seeds the randomized election timeouts and where the IDs
     ///     of forwarded proposals start (pass one to replay a run; by
     ///     default a random one). A node restarted in a live group needs
@@ -124,7 +136,7 @@ public final class RaftNode {
     ///   the transport's `maximumMessageSize`, or `peers` contains `id`; whatever the state machine's
     ///   ``RaftStateMachine/restore(from:)`` throws for the stored snapshot.
     public init(
-        id: NodeID, group: UInt64, peers: [NodeID: Endpoint], storage: any RaftStorage,
+        id: NodeID, group: UInt64, peers: [NodeID: Endpoint], joining: Bool = false, storage: any RaftStorage,
         stateMachine: any RaftStateMachine, transport: any Transport, scheduler: any Scheduler,
         configuration: RaftConfiguration = RaftConfiguration(), seed: UInt64? = nil,
         logger: any LogSink = DiscardingLogSink()
@@ -140,8 +152,9 @@ public final class RaftNode {
         if let snapshot { try stateMachine.restore(from: snapshot.data) }
         snapshotIndex = snapshot?.index ?? 0
         replica = try RaftReplica(
-            id: id, group: group, peers: Array(peers.keys), storage: storage, configuration: configuration,
-            applied: snapshotIndex, seed: seed, now: scheduler.now)
+            id: id, group: group, peers: peers.map { RaftMembership.Member(id: $0.key, endpoint: $0.value) },
+            joining: joining, storage: storage, configuration: configuration, applied: snapshotIndex, seed: seed,
+            now: scheduler.now)
         startTerm = replica.term
         if startTerm > RaftReplica.maximumReachableTerm {
             // Only a forged term adopted by an older build (before terms
@@ -153,6 +166,7 @@ public final class RaftNode {
                     + "group \(group)")
         }
         endpoints = peers
+        initialEndpoints = peers
         self.storage = storage
         self.stateMachine = stateMachine
         self.transport = transport
@@ -186,6 +200,9 @@ public final class RaftNode {
     public var appliedIndex: UInt64 { replica.appliedIndex }
     /// The index of the last entry of the log.
     public var lastIndex: UInt64 { replica.lastIndex }
+    /// The group's voting members as this node knows them (the latest
+    /// membership its log holds, committed or not).
+    public var membership: RaftMembership { replica.membership }
     /// Proposals waiting for their outcome (forwarded ones included).
     public var pendingProposalCount: Int { pending.count + displaced.count + forwards.count }
     /// Reads (``read(completion:)``) not yet served or failed.
@@ -244,6 +261,57 @@ public final class RaftNode {
         }
         waitForApply(entry, Pending(term: entry.term, completion: completion))
         processAtEndOfTurn()
+    }
+
+    /// Adds or removes one member of the group (Raft dissertation §4.1:
+    /// one at a time, through the log). `completion` runs on the loop
+    /// exactly once: with success once the change is committed and
+    /// applied here, or with a ``RaftError``.
+    ///
+    /// Only the leader changes the membership: a follower refuses with
+    /// ``RaftError/notLeader(leaderHint:)`` (call the leader's node). To
+    /// add a node, start it first with `joining: true` and the group's
+    /// members as its `peers`, then add it with the endpoint it is reached
+    /// at: the leader sends it the log (or its snapshot) from then on, and
+    /// every member learns the endpoint from the change. To remove one,
+    /// remove it, then stop it once the change completes (a removed node
+    /// that never learns of its removal campaigns in vain: the members
+    /// drop its messages). Removing the leader itself is allowed: it
+    /// steps down once the change commits, and the others elect a leader.
+    /// Grow a group of 1 to 3 in two changes; each change keeps a majority
+    /// of the old membership in every majority of the new one.
+    ///
+    /// Errors: at once for ``RaftError/notLeader(leaderHint:)``,
+    /// ``RaftError/membershipChangePending`` (retry shortly),
+    /// ``RaftError/invalidMembershipChange(_:)`` (among them `.add` with
+    /// no endpoint), ``RaftError/stopped``; later as for a proposal
+    /// (``propose(_:completion:)``: ``RaftError/proposalDropped`` if
+    /// another leader's entry took its index, and so on).
+    public func changeMembership(
+        _ change: RaftMembershipChange, completion: @escaping (Result<Void, RaftError>) -> Void
+    ) {
+        guard !isStopped else { return completion(.failure(.stopped)) }
+        if case .add(let id, nil) = change {
+            return completion(.failure(.invalidMembershipChange("adding \(id) needs the endpoint it is reached at")))
+        }
+        let entry: RaftEntryID
+        do throws(RaftError) {
+            entry = try replica.proposeMembershipChange(change)
+        } catch {
+            return completion(.failure(error))
+        }
+        waitForApply(entry, Pending(term: entry.term) { completion($0.map { _ in () }) })
+        processAtEndOfTurn()
+    }
+
+    /// The endpoints of the members the membership names (a member added
+    /// later is reached there), over those given at creation.
+    private func refreshEndpoints() {
+        knownMembershipVersion = replica.membershipVersion
+        endpoints = initialEndpoints
+        for member in replica.membership.members where member.id != id {
+            if let endpoint = member.endpoint { endpoints[member.id] = endpoint }
+        }
     }
 
     /// Runs `completion` on the loop exactly once: with success once this
@@ -590,6 +658,7 @@ public final class RaftNode {
         // it then applies, stores and sends nothing more.
         while !isStopped && replica.hasReady {
             let ready = replica.ready()
+            if replica.membershipVersion != knownMembershipVersion { refreshEndpoints() }
             do {
                 if let snapshot = ready.snapshot {
                     try install(snapshot, hardState: ready.hardState)
@@ -658,7 +727,9 @@ public final class RaftNode {
                 "\(id): the state machine's snapshot (\(data.count) bytes) is above maximumSnapshotSize "
                     + "(\(configuration.maximumSnapshotSize)): a follower behind the log cannot catch up from it")
         }
-        try storage.saveSnapshot(RaftSnapshot(index: applied, term: term, data: data))
+        try storage.saveSnapshot(
+            RaftSnapshot(index: applied, term: term, membership: replica.membership(asOf: applied), data: data))
+        replica.snapshotSaved(through: applied)
         snapshotIndex = applied
         let kept = UInt64(configuration.entriesKeptAfterSnapshot)
         if applied > kept { try storage.compact(through: applied - kept) }

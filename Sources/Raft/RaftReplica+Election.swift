@@ -163,7 +163,7 @@ extension RaftReplica {
     /// Whether a majority (this leader included) was heard from since the
     /// last check; starts the next period.
     mutating func checkQuorum() -> Bool {
-        var active = 1
+        var active = isMember ? 1 : 0
         for peer in peers {
             if progress[peer]?.recentlyActive == true { active += 1 }
             progress[peer]?.recentlyActive = false

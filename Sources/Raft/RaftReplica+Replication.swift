@@ -5,6 +5,9 @@ extension RaftReplica {
     /// Appends an entry of this leader's term and schedules its replication.
     mutating func appendAsLeader(_ entry: RaftEntry) {
         log.append(entry)
+        if entry.kind == .membership, memberships.appended(CollectionOfOne(entry), from: entry.index) {
+            membershipChanged()
+        }
         uncommittedBytes += entry.payloadSize
         appendPending = true
         // The leader's own log is the longest, so the quorum's index is
@@ -31,11 +34,19 @@ extension RaftReplica {
     /// $0.match }`.
     @inline(__always)
     func quorumValue(own: UInt64, _ value: (borrowing FollowerProgress) -> UInt64) -> UInt64 {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: groupSize) { buffer in
+        // A leader removed from the group (its change not yet committed)
+        // counts only the members.
+        let counted = peers.count + (isMember ? 1 : 0)
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(1, counted)) { buffer in
             var values = buffer
-            values[0] = own
-            for (position, peer) in peers.enumerated() {
-                values[position + 1] = progress.slot(of: peer).map { value(progress[slot: $0]) } ?? 0
+            var position = 0
+            if isMember {
+                values[0] = own
+                position = 1
+            }
+            for peer in peers {
+                values[position] = progress.slot(of: peer).map { value(progress[slot: $0]) } ?? 0
+                position += 1
             }
             values.sort(by: >)
             return values[quorum - 1]
@@ -135,7 +146,7 @@ extension RaftReplica {
                 return
             }
             let moved = progress[slot: slot].acknowledge(through: matchIndex)
-            if let snapshotIndex = progress[slot: slot].transfer?.snapshot.index {
+            if let snapshotIndex = progress[slot: slot].transfer?.index {
                 // In the snapshot state only the installed snapshot's
                 // acknowledgement (or a later one) ends the transfer.
                 if progress[slot: slot].match >= snapshotIndex { progress[slot: slot].becomeReplicate() }
@@ -207,7 +218,9 @@ extension RaftReplica {
         // Every entry is above the commit index here (previousIndex is at
         // least the commit index): committed entries are never rewritten.
         if let conflict = log.firstConflict(in: entries) {
-            log.append(conflict == 0 ? entries : Array(entries[conflict...]))
+            let appended = entries[conflict...]
+            log.append(conflict == 0 ? entries : Array(appended))
+            if memberships.appended(appended, from: entries[conflict].index) { membershipChanged() }
         }
         let lastNew = previousIndex + UInt64(entries.count)
         log.commit(to: min(leaderCommit, lastNew))

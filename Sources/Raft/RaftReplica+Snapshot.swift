@@ -1,4 +1,5 @@
 import EventCore
+import WireCodec
 
 // Snapshots (Raft §7): a leader whose log no longer holds the entries a
 // follower needs sends its latest snapshot in chunks, with flow control; the
@@ -29,8 +30,8 @@ extension RaftReplica {
         guard var state = progress[peer], var transfer = state.transfer else { return false }
         var sent = false
         while let chunk = transfer.takeChunk(window: configuration.maximumSnapshotChunksInFlight) {
-            send(.snapshotChunk(snapshotIndex: transfer.snapshot.index, snapshotTerm: transfer.snapshot.term,
-                                totalSize: UInt64(transfer.snapshot.data.count), offset: UInt64(chunk.offset),
+            send(.snapshotChunk(snapshotIndex: transfer.index, snapshotTerm: transfer.term,
+                                totalSize: UInt64(transfer.payload.count), offset: UInt64(chunk.offset),
                                 data: Array(chunk.data)), to: peer)
             sent = true
         }
@@ -44,7 +45,7 @@ extension RaftReplica {
                                          outOfOrder: Bool) {
         guard var state = progress[peer] else { return }
         state.recentlyActive = true
-        guard var transfer = state.transfer, transfer.snapshot.index == snapshotIndex else {
+        guard var transfer = state.transfer, transfer.index == snapshotIndex else {
             progress[peer] = state
             return
         }
@@ -64,8 +65,8 @@ extension RaftReplica {
     mutating func handleSnapshotRefusal(from peer: NodeID, snapshotIndex: UInt64, maximumSize: UInt64) {
         guard var state = progress[peer] else { return }
         state.recentlyActive = true
-        guard let transfer = state.transfer, transfer.snapshot.index == snapshotIndex,
-            UInt64(transfer.snapshot.data.count) > maximumSize
+        guard let transfer = state.transfer, transfer.index == snapshotIndex,
+            UInt64(transfer.payload.count) > maximumSize
         else {
             progress[peer] = state
             return
@@ -105,7 +106,7 @@ extension RaftReplica {
             send(.appendResponse(.accepted(matchIndex: log.committed)), to: leader)
             return
         }
-        guard totalSize <= UInt64(configuration.maximumSnapshotSize) else {
+        guard totalSize <= UInt64(configuration.maximumSnapshotSize + SnapshotPayload.maximumOverhead) else {
             counters.snapshotsRefused += 1
             send(.snapshotRefused(snapshotIndex: snapshotIndex, maximumSize: UInt64(configuration.maximumSnapshotSize)),
                  to: leader)
@@ -135,11 +136,21 @@ extension RaftReplica {
             return
         }
         incomingSnapshot = nil
-        let snapshot = RaftSnapshot(index: snapshotIndex, term: snapshotTerm, data: incoming.data)
+        let decoded = incoming.data.withUnsafeBytes { bytes in
+            Result { () throws(WireError) in try SnapshotPayload.decode(bytes, index: snapshotIndex, term: snapshotTerm) }
+        }
+        guard case .success(let snapshot) = decoded else {
+            // A leader sends only payloads it encoded: a faulty or forged
+            // one. Dropped; the transfer stalls and starts again.
+            counters.messagesDropped += 1
+            return
+        }
         if log.matches(index: snapshot.index, term: snapshot.term) {
             log.commit(to: snapshot.index)
         } else {
             log.restore(snapshot)
+            memberships.restored(snapshot.membership)
+            membershipChanged()
             counters.snapshotsInstalled += 1
         }
         send(.appendResponse(.accepted(matchIndex: snapshot.index)), to: leader)

@@ -14,14 +14,22 @@ import EventCore
 /// performs (persist, then send, then apply) before calling
 /// ``advance(_:)``. ``RaftNode`` is that driver.
 ///
-/// Membership is fixed at creation (the replica and its `peers`).
+/// The group starts with the members its replicas are created with (each
+/// replica and its `peers`); ``proposeMembershipChange(_:)`` then adds or
+/// removes one member at a time through the log (Raft dissertation §4.1).
+/// A replica uses the latest membership its log holds, committed or not.
 public struct RaftReplica {
     /// This replica's identity.
     public let id: NodeID
     /// The group this replica belongs to: every message carries it.
     public let group: UInt64
-    /// The other members of the group, in ascending order.
-    public let peers: [NodeID]
+    /// The other members of the group, in ascending order (this replica's
+    /// own ``membership`` less itself).
+    public internal(set) var peers: [NodeID]
+    /// Whether this replica is a member of its own ``membership``: one
+    /// that is not (created `joining`, or removed) never campaigns, and a
+    /// leader that is not counts no vote of its own.
+    public internal(set) var isMember: Bool
     /// The settings.
     public let configuration: RaftConfiguration
     /// What the replica has done so far.
@@ -37,6 +45,9 @@ public struct RaftReplica {
     public internal(set) var leader: NodeID?
 
     var log: RaftLog
+    var memberships: MembershipHistory
+    /// Counts changes of ``membership`` (for a driver to notice them).
+    public internal(set) var membershipVersion: UInt64 = 0
     var generator: SeededRandomGenerator
     var outbox: [RaftMessage] = []
     var lastReadyHardState: RaftHardState
@@ -76,7 +87,13 @@ public struct RaftReplica {
     ///
     /// - Parameters:
     ///   - peers: the other members of the group (this replica's `id`
-    ///     excluded).
+    ///     excluded): the group's first membership, which the log's
+    ///     membership entries and the stored snapshot's membership
+    ///     override.
+    ///   - joining: this replica joins a running group, to be added by a
+    ///     membership change: `peers` are the group's current members,
+    ///     this replica is not among them until its log holds the change
+    ///     that adds it (until then it does not campaign).
     ///   - applied: the last index already applied to the state machine
     ///     (0 for a state machine that starts empty).
     ///   - seed: seeds the randomized election timeouts.
@@ -84,27 +101,60 @@ public struct RaftReplica {
     /// - Throws: `ConfigurationError` if `configuration` is invalid or
     ///   `peers` contains `id` or a duplicate.
     public init(
-        id: NodeID, group: UInt64, peers: [NodeID], storage: any RaftStorage,
+        id: NodeID, group: UInt64, peers: [NodeID], joining: Bool = false, storage: any RaftStorage,
         configuration: RaftConfiguration = RaftConfiguration(), applied: UInt64 = 0, seed: UInt64, now: Instant
     ) throws(ConfigurationError) {
+        try self.init(
+            id: id, group: group, peers: peers.map { RaftMembership.Member(id: $0) }, joining: joining,
+            storage: storage, configuration: configuration, applied: applied, seed: seed, now: now)
+    }
+
+    /// As the public initializer, with the endpoints of the group's first
+    /// members (``RaftNode``'s peers), which membership entries then carry.
+    init(
+        id: NodeID, group: UInt64, peers: [RaftMembership.Member], joining: Bool, storage: any RaftStorage,
+        configuration: RaftConfiguration, applied: UInt64, seed: UInt64, now: Instant
+    ) throws(ConfigurationError) {
         try configuration.validate()
-        let sorted = peers.sorted()
-        guard !sorted.contains(id), Set(sorted).count == sorted.count else {
+        let ids = peers.map(\.id).sorted()
+        guard !ids.contains(id), Set(ids).count == ids.count, joining || ids.count < RaftMembership.maximumMembers,
+            !(joining && ids.isEmpty)
+        else {
             throw ConfigurationError(
-                field: "peers", value: "\(sorted)", allowedRange: "distinct IDs, not including the replica's own \(id)")
+                field: "peers", value: "\(ids)",
+                allowedRange: "distinct IDs, not including the replica's own \(id) (at least one when joining)")
         }
+        let initial = try RaftMembership(joining ? peers : peers + [RaftMembership.Member(id: id)])
         self.id = id
         self.group = group
-        self.peers = sorted
         self.configuration = configuration
         let hardState = storage.hardState
         term = hardState.term
         votedFor = hardState.votedFor
         lastReadyHardState = hardState
         log = RaftLog(storage: storage, applied: applied)
+        memberships = MembershipHistory(initial: initial, base: storage.snapshot?.membership)
+        self.peers = []
+        isMember = false
         generator = SeededRandomGenerator(seed: seed)
         electionDeadline = .distantFuture
+        _ = memberships.appended(Self.storedMembershipEntries(storage), from: storage.firstIndex)
+        membershipChanged()
         resetElectionDeadline(now: now)
+    }
+
+    /// The membership entries `storage` holds, read a megabyte of entries
+    /// at a time.
+    private static func storedMembershipEntries(_ storage: any RaftStorage) -> [RaftEntry] {
+        var found: [RaftEntry] = []
+        var next = storage.firstIndex
+        while next <= storage.lastIndex {
+            let batch = storage.entries(from: next, through: storage.lastIndex, maximumBytes: 1 << 20)
+            guard let last = batch.last else { break }
+            found += batch.lazy.filter { $0.kind == .membership }
+            next = last.index + 1
+        }
+        return found
     }
 
     // MARK: Queries
@@ -123,8 +173,11 @@ public struct RaftReplica {
     public var hardState: RaftHardState {
         RaftHardState(term: term, votedFor: votedFor, commitIndex: log.committed)
     }
-    /// Replicas in the group, this one included.
-    public var groupSize: Int { peers.count + 1 }
+    /// The group's voting members as this replica knows them: the latest
+    /// membership its log holds, committed or not.
+    public var membership: RaftMembership { memberships.current }
+    /// Voting members of the group (this replica included if it is one).
+    public var groupSize: Int { memberships.current.count }
     /// Votes needed to win an election or entries replicated to commit.
     var quorum: Int { groupSize / 2 + 1 }
 
@@ -154,6 +207,14 @@ public struct RaftReplica {
     public mutating func tick(now: Instant) {
         switch role {
         case .leader:
+            if !isMember && log.committed >= memberships.latestIndex {
+                // Removed, and the change committed (§4.2.2): the last
+                // heartbeats carry the commit, then the members elect.
+                sendHeartbeats()
+                counters.stepDownsOnRemoval += 1
+                becomeFollower(term: term, leader: nil, now: now)
+                return
+            }
             if configuration.checkQuorum && now >= quorumCheckDeadline {
                 quorumCheckDeadline = now + configuration.electionTimeout
                 if !checkQuorum() {
@@ -167,7 +228,12 @@ public struct RaftReplica {
                 broadcastHeartbeat()
             }
         case .follower, .preCandidate, .candidate:
-            if now >= electionDeadline { campaign(preVote: configuration.preVote, now: now) }
+            guard now >= electionDeadline else { return }
+            if isMember {
+                campaign(preVote: configuration.preVote, now: now)
+            } else {
+                resetElectionDeadline(now: now)
+            }
         }
     }
 

@@ -3,28 +3,34 @@ import WireCodec
 /// The contents of a ``FileRaftStorage`` snapshot file, little-endian:
 /// `[magic "CHORUSSN"][format version u32][index u64][term u64][data length
 /// u64][CRC32C u32][data]`, the checksum covering the index, the term, the
-/// length and the data.
+/// length and the data. In format 2 the data is a ``SnapshotPayload`` (the
+/// group's membership, then the state machine's bytes); in format 1, which
+/// this build still reads, it is the state machine's bytes alone (no
+/// membership: the group's first).
 enum SnapshotFile {
     /// The file's first 8 bytes.
     static let magic: [UInt8] = Array("CHORUSSN".utf8)
-    /// The format version this build writes and reads.
-    static let version: UInt32 = 1
+    /// The format version this build writes.
+    static let version: UInt32 = 2
+    /// The format versions this build reads.
+    static let readableVersions: ClosedRange<UInt32> = 1...2
     /// The bytes before the data.
     static let headerSize = 40
 
     /// The file's bytes for `snapshot`.
     static func encode(_ snapshot: RaftSnapshot) -> [UInt8] {
-        var writer = WireWriter(capacity: headerSize + snapshot.data.count)
+        let payload = SnapshotPayload.encode(snapshot)
+        var writer = WireWriter(capacity: headerSize + payload.count)
         magic.withUnsafeBytes { writer.writeRawBytes($0) }
         writer.writeUInt32(version)
         writer.writeUInt64(snapshot.index)
         writer.writeUInt64(snapshot.term)
-        writer.writeUInt64(UInt64(snapshot.data.count))
+        writer.writeUInt64(UInt64(payload.count))
         var crc = CRC32C()
         writer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[12...])) }
-        crc.update(snapshot.data)
+        crc.update(payload)
         writer.writeUInt32(crc.value)
-        snapshot.data.withUnsafeBytes { writer.writeRawBytes($0) }
+        payload.withUnsafeBytes { writer.writeRawBytes($0) }
         return writer.takeBytes()
     }
 
@@ -43,9 +49,10 @@ enum SnapshotFile {
         return try bytes.withUnsafeBytes { raw in
             Result { () throws(RaftStorageError) in
                 let version = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-                guard version == Self.version else {
-                    throw RaftStorageError(.unsupportedVersion(version), file: file, offset: 8,
-                                           detail: "snapshot format version \(version), this build reads \(Self.version)")
+                guard Self.readableVersions.contains(version) else {
+                    throw RaftStorageError(
+                        .unsupportedVersion(version), file: file, offset: 8,
+                        detail: "snapshot format version \(version), this build reads \(Self.readableVersions)")
                 }
                 guard raw.count >= headerSize else { throw short }
                 let length = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 28, as: UInt64.self))
@@ -66,7 +73,14 @@ enum SnapshotFile {
                     throw RaftStorageError(.corrupt, file: file, offset: 12,
                                            detail: "index \(index) or term \(term) is above 2^62")
                 }
-                return RaftSnapshot(index: index, term: term, data: Array(raw[headerSize...]))
+                let data = UnsafeRawBufferPointer(rebasing: raw[headerSize...])
+                guard version >= 2 else { return RaftSnapshot(index: index, term: term, data: Array(data)) }
+                do throws(WireError) {
+                    return try SnapshotPayload.decode(data, index: index, term: term)
+                } catch {
+                    throw RaftStorageError(
+                        .corrupt, file: file, offset: headerSize, detail: "the snapshot's membership: \(error)")
+                }
             }
         }.get()
     }

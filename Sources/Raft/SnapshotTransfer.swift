@@ -4,7 +4,12 @@
 /// heartbeat interval without progress, makes the leader resend from the
 /// last acknowledged byte.
 struct SnapshotTransfer {
-    let snapshot: RaftSnapshot
+    /// The snapshot's last index and term.
+    let index: UInt64
+    let term: UInt64
+    /// The bytes sent (``SnapshotPayload``: the membership, then the state
+    /// machine's bytes).
+    let payload: [UInt8]
     let chunkSize: Int
     /// The first chunk not yet sent.
     private(set) var nextChunk = 0
@@ -19,12 +24,14 @@ struct SnapshotTransfer {
     private var resentAfter: Int?
 
     init(snapshot: RaftSnapshot, chunkSize: Int) {
-        self.snapshot = snapshot
+        index = snapshot.index
+        term = snapshot.term
+        payload = SnapshotPayload.encode(snapshot)
         self.chunkSize = chunkSize
     }
 
     /// Chunks in the snapshot (one, empty, for an empty snapshot).
-    var chunkCount: Int { max(1, (snapshot.data.count + chunkSize - 1) / chunkSize) }
+    var chunkCount: Int { max(1, (payload.count + chunkSize - 1) / chunkSize) }
 
     /// Chunks sent and not yet acknowledged.
     var chunksInFlight: Int { nextChunk - acknowledgedBytes / chunkSize }
@@ -34,9 +41,9 @@ struct SnapshotTransfer {
     mutating func takeChunk(window: Int) -> (offset: Int, data: ArraySlice<UInt8>)? {
         guard nextChunk < chunkCount, chunksInFlight < window else { return nil }
         let start = nextChunk * chunkSize
-        let end = min(snapshot.data.count, start + chunkSize)
+        let end = min(payload.count, start + chunkSize)
         nextChunk += 1
-        return (start, snapshot.data[start..<end])
+        return (start, payload[start..<end])
     }
 
     /// The follower holds the first `receivedBytes`; with `outOfOrder` it
@@ -47,7 +54,7 @@ struct SnapshotTransfer {
     /// re-elected since): sending goes on after what it holds, keeping the
     /// window, rather than count the chunks it skips as in flight.
     mutating func acknowledge(receivedBytes: UInt64, outOfOrder: Bool) {
-        let received = Int(min(receivedBytes, UInt64(snapshot.data.count)))
+        let received = Int(min(receivedBytes, UInt64(payload.count)))
         if received == 0, outOfOrder, acknowledgedBytes > 0 {
             // The follower holds none of it any more (it restarted, and the
             // chunks it had were in memory): sending starts again. A stale

@@ -175,8 +175,8 @@ struct ProposalTests {
         let term = group.replicas[1].term
         group.deliver(ReplicaGroup.message(
             from: 0, to: 1, term: term,
-            .snapshotChunk(snapshotIndex: RaftMessage.maximumTermOrIndex, snapshotTerm: term, totalSize: 0, offset: 0,
-                           data: [])))
+            .snapshotChunk(snapshotIndex: RaftMessage.maximumTermOrIndex, snapshotTerm: term, totalSize: 1, offset: 0,
+                           data: [0])))  // a snapshot payload: no membership, no data
         group.process(1)
         #expect(group.replicas[1].lastIndex == RaftMessage.maximumTermOrIndex)
         group.timeOut(1)

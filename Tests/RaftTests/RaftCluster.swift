@@ -111,10 +111,15 @@ final class RaftCluster {
     /// Each node's current inner state machine.
     private(set) var stateMachines: [(any RaftStateMachine)?]
 
-    init(count: Int, seed: UInt64, link: LinkConditions = LinkConditions(),
+    /// The group's first members: nodes 0 ..< `initialMembers`; the others
+    /// start later, joining (``startJoining(_:)``).
+    let initialMembers: Int
+
+    init(count: Int, seed: UInt64, link: LinkConditions = LinkConditions(), initialMembers: Int? = nil,
          configuration: RaftConfiguration = RaftConfiguration(), fileStorage: FileRaftStorage.Options? = nil,
          logger: any LogSink = DiscardingLogSink(),
          makeStateMachine: @escaping () -> (any RaftStateMachine)? = { nil }) throws {
+        self.initialMembers = initialMembers ?? count
         let network = SimulatedNetwork(seed: seed)
         try network.setDefaultConditions(link)
         self.network = network
@@ -131,7 +136,7 @@ final class RaftCluster {
         applied = Array(repeating: [], count: count)
         for index in 0..<count {
             simulatedNodes[index].onCrash = { [unowned self] _ in self.fences[index]?.fence() }
-            try start(index)
+            if index < self.initialMembers { try start(index) }
         }
     }
 
@@ -146,9 +151,14 @@ final class RaftCluster {
     /// Starts (or restarts, from its storage) node `index`; a file store
     /// is opened as `opening` if given, else as new at the node's first
     /// start and as existing after.
+    /// A node past ``initialMembers`` starts (and restarts) joining, with
+    /// the first members as its peers (the group's membership when the
+    /// tests start one).
     func start(_ index: Int, opening: FileRaftStorage.Opening? = nil) throws {
         var peers: [NodeID: Endpoint] = [:]
-        for other in indices where other != index { peers[Self.id(other)] = simulatedNodes[other].localEndpoint }
+        for other in 0..<initialMembers where other != index {
+            peers[Self.id(other)] = simulatedNodes[other].localEndpoint
+        }
         applied[index] = []
         stateMachines[index] = makeStateMachine()
         let node = simulatedNodes[index]
@@ -158,7 +168,7 @@ final class RaftCluster {
         let fence = FencedRaftStorage(storage)
         fences[index] = fence
         rafts[index] = try RaftNode(
-            id: Self.id(index), group: 1, peers: peers, storage: fence,
+            id: Self.id(index), group: 1, peers: peers, joining: index >= initialMembers, storage: fence,
             stateMachine: RecordingStateMachine(cluster: self, node: index, inner: stateMachines[index]), transport: node, scheduler: node,
             configuration: configurations[index], seed: generator.next(), logger: logger)
     }

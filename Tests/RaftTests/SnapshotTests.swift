@@ -177,7 +177,7 @@ struct SnapshotTests {
             configuration: Self.configuration, seed: 41)
         let state = KeyValueStateMachine()
         _ = state.apply(KeyValueCommand.put(key: "k", value: [1, 2, 3]).encoded, at: 1)
-        let data = state.snapshot()
+        let data = [0] + state.snapshot()  // a snapshot payload: no membership, then the state
         // The whole snapshot in one chunk, the first message of term 5.
         let chunk = RaftMessage(
             group: 1, from: NodeID(1), to: NodeID(2), term: 5,
@@ -333,7 +333,8 @@ struct SnapshotTests {
         var replica = try RaftReplica(id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)],
                                       storage: InMemoryRaftStorage(), configuration: RaftConfiguration(), seed: 1,
                                       now: Instant(nanoseconds: 0))
-        let data = (0..<3_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        // A snapshot payload: no membership (a 0 byte), then the state.
+        let data = [0] + (1..<3_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
         func chunk(_ range: Range<Int>) -> RaftMessage {
             RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 3,
                         body: .snapshotChunk(snapshotIndex: 50, snapshotTerm: 2, totalSize: 3_000,
@@ -347,7 +348,7 @@ struct SnapshotTests {
         replica.step(chunk(2_000..<3_000), now: now)
         let ready = replica.ready()
         #expect(ready.messages.map(\.body).last == .appendResponse(.accepted(matchIndex: 50)))
-        #expect(ready.snapshot?.data == data)
+        #expect(ready.snapshot?.data == Array(data.dropFirst()))
     }
 
     /// A late copy of a chunk of a snapshot the log already covers used to
@@ -366,7 +367,7 @@ struct SnapshotTests {
                                              data: Array(repeating: byte, count: 1_024)))
         }
         let now = Instant(nanoseconds: 1_000)
-        replica.step(chunk(100, 2_048, 0, 1), now: now)
+        replica.step(chunk(100, 2_048, 0, 0), now: now)  // 0: a payload with no membership
         replica.step(chunk(50, 1_024, 0, 9), now: now)  // covered: commit is 60
         replica.step(chunk(100, 2_048, 1_024, 2), now: now)
         let ready = replica.ready()
@@ -400,8 +401,9 @@ struct SnapshotTests {
         replica.step(chunk(2_048, 1_024, Array(repeating: 1, count: 1_024)), now: now)
         var messages = replica.ready().messages
         #expect(messages.map(\.body) == [.snapshotProgress(snapshotIndex: 50, receivedBytes: 0, outOfOrder: true)])
-        replica.step(chunk(2_048, 0, Array(repeating: 1, count: 1_024)), now: now)
-        replica.step(chunk(2_048, 0, Array(repeating: 1, count: 1_024)), now: now)  // a duplicate
+        // Payload bytes: a 0 first (no membership), then the state.
+        replica.step(chunk(2_048, 0, Array(repeating: 0, count: 1_024)), now: now)
+        replica.step(chunk(2_048, 0, Array(repeating: 0, count: 1_024)), now: now)  // a duplicate
         replica.step(chunk(2_048, 1_024, Array(repeating: 2, count: 1_024)), now: now)
         let ready = replica.ready()
         messages = ready.messages
@@ -410,7 +412,7 @@ struct SnapshotTests {
             .snapshotProgress(snapshotIndex: 50, receivedBytes: 1_024, outOfOrder: false),
             .appendResponse(.accepted(matchIndex: 50)),
         ])
-        #expect(ready.snapshot?.index == 50 && ready.snapshot?.data == Array(repeating: 1, count: 1_024) + Array(repeating: 2, count: 1_024))
+        #expect(ready.snapshot?.index == 50 && ready.snapshot?.data == Array(repeating: 0, count: 1_023) + Array(repeating: 2, count: 1_024))
         try storage.saveSnapshot(try #require(ready.snapshot))
         try storage.persist(ready.entries, hardState: ready.hardState)
         replica.advance(ready)

@@ -1,0 +1,87 @@
+import EventCore
+
+// Membership changes, one member at a time (Raft dissertation §4.1): a
+// change is an entry of the log, which every replica uses as soon as it is
+// appended. Any two majorities of memberships one member apart overlap, so
+// no two leaders can be elected in one term across a change. A change waits
+// for the one before it to commit, and a new leader changes nothing until
+// an entry of its own term has committed (the fix, by Ongaro, of the
+// single-server algorithm's bug: a change by a leader that has not yet
+// committed in its term could overlap with an uncommitted change of an
+// earlier leader).
+extension RaftReplica {
+    /// Proposes adding or removing one member. On the leader the change is
+    /// appended at once and takes effect there (and on each replica as it
+    /// appends it): majorities are counted in the new membership from then
+    /// on. A new member is sent the log (or the snapshot) from the start of
+    /// what it lacks. A removed leader keeps leading, counting only the
+    /// members, until the change commits, then steps down at its next
+    /// heartbeat (``RaftCounters/stepDownsOnRemoval``).
+    ///
+    /// - Returns: where the change was appended: it took effect if the
+    ///   entry committed at that index has that term.
+    /// - Throws: ``RaftError/notLeader(leaderHint:)``,
+    ///   ``RaftError/membershipChangePending``,
+    ///   ``RaftError/invalidMembershipChange(_:)``,
+    ///   ``RaftError/commandTooLarge(size:limit:)`` (a membership entry
+    ///   above ``RaftConfiguration/maximumCommandSize``).
+    @discardableResult
+    public mutating func proposeMembershipChange(_ change: RaftMembershipChange) throws(RaftError) -> RaftEntryID {
+        guard role == .leader else {
+            counters.proposalsRefused += 1
+            throw .notLeader(leaderHint: leader)
+        }
+        guard memberships.latestIndex <= log.committed, log.term(at: log.committed) == term else {
+            counters.proposalsRefused += 1
+            throw .membershipChangePending
+        }
+        guard let next = membership.applying(change) else {
+            counters.proposalsRefused += 1
+            throw .invalidMembershipChange(Self.whyInvalid(change, in: membership))
+        }
+        let entry = next.entry(term: term, index: log.lastIndex + 1)
+        guard entry.command.count <= configuration.maximumCommandSize else {
+            counters.proposalsRefused += 1
+            throw .commandTooLarge(size: entry.command.count, limit: configuration.maximumCommandSize)
+        }
+        appendAsLeader(entry)
+        counters.membershipChangesProposed += 1
+        return RaftEntryID(term: entry.term, index: entry.index)
+    }
+
+    private static func whyInvalid(_ change: RaftMembershipChange, in membership: RaftMembership) -> String {
+        switch change {
+        case .add(let id, _) where membership.contains(id): "\(id) is a member already"
+        case .add: "the group has \(RaftMembership.maximumMembers) members, the most it may"
+        case .remove(let id) where !membership.contains(id): "\(id) is not a member"
+        case .remove(let id): "\(id) is the last member"
+        }
+    }
+
+    /// The group's membership as of `index` (a snapshot through it carries
+    /// it): nil while no change is at or below it.
+    public func membership(asOf index: UInt64) -> RaftMembership? { memberships.membership(asOf: index) }
+
+    /// Tells the replica that a snapshot through `index` was saved, so that
+    /// the log before it may be compacted: the membership changes at or
+    /// below it are kept as the snapshot's (``membership(asOf:)``), no
+    /// longer as entries.
+    public mutating func snapshotSaved(through index: UInt64) { memberships.snapshotted(through: index) }
+
+    /// The membership changed (appended, cut from the log, or restored
+    /// from a snapshot): the peers, whether this replica is a member, and
+    /// a leader's followers follow it.
+    mutating func membershipChanged() {
+        let current = memberships.current
+        peers = current.ids.filter { $0 != id }
+        isMember = current.contains(id)
+        membershipVersion += 1
+        guard role == .leader else { return }
+        let window = InflightWindow(
+            maximumMessages: configuration.maximumInflightMessages, maximumBytes: configuration.maximumInflightBytes)
+        for peer in peers where progress[peer] == nil {
+            progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window)
+        }
+        for peer in progress.keys where !current.contains(peer) { progress.removeValue(forKey: peer) }
+    }
+}

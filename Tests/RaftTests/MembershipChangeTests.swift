@@ -1,0 +1,265 @@
+import EventCore
+import Simulation
+import Testing
+import WireCodec
+
+@testable import Raft
+
+/// Membership changes, one member at a time (Raft dissertation §4.1): in
+/// the simulator under a steady load of proposals, with ``RaftCluster``'s
+/// invariants (one leader a term, log matching, no acknowledged command
+/// lost) checked throughout; at the replica (a change cut from the log);
+/// and their encodings.
+@Suite("Raft: membership changes")
+struct MembershipChangeTests {
+    /// Proposes at a live node every 2 ms (followers forward to the
+    /// leader) while `cluster` runs for `duration`.
+    static func runWithLoad(_ cluster: RaftCluster, for duration: Duration, next: inout Int) {
+        let end = cluster.network.now + duration
+        while cluster.network.now < end {
+            let live = cluster.live
+            if !live.isEmpty {
+                cluster.propose(at: live[next % live.count], prefix: "load")
+                next += 1
+            }
+            cluster.run(for: .milliseconds(2))
+        }
+    }
+
+    /// Asks the leader for `change` until it succeeds, under load: a
+    /// refusal while an earlier change or the leader's first entry is
+    /// uncommitted, or for want of a leader, is retried 50 ms later.
+    static func change(
+        _ change: RaftMembershipChange, in cluster: RaftCluster, next: inout Int
+    ) -> Result<Void, RaftError>? {
+        for _ in 0..<60 {
+            guard let leader = cluster.leader, let raft = cluster.rafts[leader] else {
+                runWithLoad(cluster, for: .milliseconds(50), next: &next)
+                continue
+            }
+            var outcome: Result<Void, RaftError>?
+            raft.changeMembership(change) { outcome = $0 }
+            let end = cluster.network.now + .seconds(3)
+            while outcome == nil && cluster.network.now < end { runWithLoad(cluster, for: .milliseconds(10), next: &next) }
+            switch outcome {
+            case .failure(.membershipChangePending), .failure(.notLeader), .failure(.proposalDropped):
+                runWithLoad(cluster, for: .milliseconds(50), next: &next)
+            default:
+                return outcome
+            }
+        }
+        return nil
+    }
+
+    static func endpoint(_ cluster: RaftCluster, _ index: Int) -> Endpoint { cluster.simulatedNodes[index].localEndpoint }
+
+    @Test("a group grows from 3 to 5 and shrinks to 3 under load, its leader removed on the way; nothing acknowledged is lost",
+          arguments: [UInt64(41), 42, 43, 44])
+    func growAndShrink(seed: UInt64) throws {
+        let cluster = try RaftCluster(
+            count: 5, seed: seed, link: LinkConditions(lossProbability: 0.01), initialMembers: 3)
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        var next = 0
+        Self.runWithLoad(cluster, for: .milliseconds(200), next: &next)
+        for joiner in [3, 4] {
+            try cluster.start(joiner)
+            #expect(cluster.rafts[joiner]?.membership.contains(RaftCluster.id(joiner)) == false)
+            let added = Self.change(.add(RaftCluster.id(joiner), endpoint: Self.endpoint(cluster, joiner)), in: cluster, next: &next)
+            #expect(added.map { (try? $0.get()) != nil } == true, "adding node \(joiner + 1): \(String(describing: added))")
+        }
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        #expect(cluster.rafts[3]?.membership.count == 5)
+
+        // Remove the leader, then one more of the first members.
+        let oldLeader = try #require(cluster.leader)
+        let removed = Self.change(.remove(RaftCluster.id(oldLeader)), in: cluster, next: &next)
+        #expect(removed.map { (try? $0.get()) != nil } == true, "removing the leader: \(String(describing: removed))")
+        #expect(cluster.run(until: { cluster.leader != nil && cluster.leader != oldLeader }, limit: .seconds(5)))
+        #expect(cluster.rafts[oldLeader]?.counters.stepDownsOnRemoval == 1)
+        #expect(cluster.rafts[oldLeader]?.isMemberNow == false)
+        cluster.crash(oldLeader)
+        let another = try #require((0..<3).first { $0 != oldLeader && $0 != cluster.leader })
+        let removedAgain = Self.change(.remove(RaftCluster.id(another)), in: cluster, next: &next)
+        #expect(removedAgain.map { (try? $0.get()) != nil } == true)
+        cluster.crash(another)
+        Self.runWithLoad(cluster, for: .milliseconds(500), next: &next)
+
+        #expect(cluster.run(until: { cluster.converged }, limit: .seconds(10)))
+        let expected = Set((0..<5).filter { $0 != oldLeader && $0 != another }.map(RaftCluster.id))
+        for index in cluster.live {
+            #expect(Set(cluster.rafts[index]?.membership.ids ?? []) == expected, "node \(index + 1)")
+        }
+        #expect(cluster.acknowledged.count > 500)
+        #expect(cluster.lostAcknowledgements().isEmpty)
+        cluster.checkLogMatching()
+        #expect(cluster.violations.isEmpty, "\(cluster.violations)")
+    }
+
+    @Test("a member added past the compacted log catches up from a snapshot carrying the membership; restarts keep it")
+    func joinFromSnapshotAndRestart() throws {
+        var configuration = RaftConfiguration()
+        configuration.snapshotInterval = 20
+        configuration.entriesKeptAfterSnapshot = 5
+        let cluster = try RaftCluster(
+            count: 4, seed: 45, initialMembers: 3, configuration: configuration,
+            fileStorage: FileRaftStorage.Options(segmentSize: 4_096, sync: false))
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        var next = 0
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        try cluster.start(3)
+        let added = Self.change(.add(RaftCluster.id(3), endpoint: Self.endpoint(cluster, 3)), in: cluster, next: &next)
+        #expect(added.map { (try? $0.get()) != nil } == true)
+        // Enough load for snapshots past the change on every member.
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        #expect(cluster.run(until: { cluster.converged }, limit: .seconds(5)))
+        #expect(cluster.restores >= 1, "the new member installed a snapshot: \(String(describing: cluster.rafts[3]?.counters)) \(cluster.rafts.map { $0?.snapshotIndex }) acks \(cluster.acknowledged.count)")
+        for index in cluster.indices {
+            #expect(cluster.rafts[index]?.membership.count == 4, "node \(index + 1)")
+            #expect((cluster.rafts[index]?.snapshotIndex ?? 0) > 0)
+        }
+        // Every node restarts from its files (the change is in its
+        // snapshot, compacted out of its log): still four members, and
+        // the group still commits with the new member's vote counted.
+        for index in cluster.indices { cluster.crash(index) }
+        for index in cluster.indices { try cluster.restart(index) }
+        for index in cluster.indices {
+            #expect(cluster.rafts[index]?.membership.count == 4, "node \(index + 1) after its restart")
+            #expect(cluster.rafts[index]?.isMemberNow == true)
+        }
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        cluster.crash(0)
+        cluster.crash(1)
+        Self.runWithLoad(cluster, for: .seconds(1), next: &next)
+        #expect(cluster.leader == nil, "2 of 4 members are no majority")
+        try cluster.restart(1)
+        let before = cluster.acknowledged.count
+        Self.runWithLoad(cluster, for: .seconds(2), next: &next)
+        #expect(cluster.acknowledged.count > before)
+        #expect(cluster.lostAcknowledgements().isEmpty)
+        #expect(cluster.violations.isEmpty, "\(cluster.violations)")
+    }
+
+    @Test("refusals: a change pending, a leader's first entry uncommitted, invalid changes, a follower, no endpoint")
+    func refusals() throws {
+        let cluster = try RaftCluster(count: 4, seed: 46, initialMembers: 3)
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        cluster.run(for: .milliseconds(200))
+        let leader = try #require(cluster.leader)
+        let raft = try #require(cluster.rafts[leader])
+        let follower = try #require(cluster.rafts[(leader + 1) % 3])
+        var outcomes: [Result<Void, RaftError>] = []
+        raft.changeMembership(.add(RaftCluster.id(3), endpoint: Self.endpoint(cluster, 3))) { outcomes.append($0) }
+        raft.changeMembership(.remove(RaftCluster.id(0))) { outcomes.append($0) }
+        raft.changeMembership(.add(NodeID(9), endpoint: nil)) { outcomes.append($0) }
+        follower.changeMembership(.remove(RaftCluster.id(0))) { outcomes.append($0) }
+        #expect(outcomes.count == 3, "the first waits for its commit")
+        #expect(outcomes.first.flatMap(Self.error) == .membershipChangePending)
+        #expect(outcomes.dropFirst().first.flatMap(Self.error).map(Self.isInvalid) == true, "no endpoint")
+        #expect(outcomes.last.flatMap(Self.error) == .notLeader(leaderHint: RaftCluster.id(leader)))
+        #expect(cluster.run(until: { outcomes.count == 4 }, limit: .seconds(2)))
+        #expect(outcomes.last.map { (try? $0.get()) != nil } == true, "the first change committed")
+        raft.changeMembership(.add(RaftCluster.id(leader), endpoint: Self.endpoint(cluster, leader))) {
+            outcomes.append($0)
+        }
+        #expect(outcomes.last.flatMap(Self.error).map(Self.isInvalid) == true, "adding a member")
+
+        var replica = try RaftReplica(
+            id: NodeID(1), group: 1, peers: [], storage: InMemoryRaftStorage(), seed: 1, now: Instant(nanoseconds: 0))
+        replica.tick(now: Instant(nanoseconds: 5_000_000_000))
+        #expect(replica.role == .leader)
+        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(1)) is the last member")) {
+            try replica.proposeMembershipChange(.remove(NodeID(1)))
+        }
+        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(2)) is not a member")) {
+            try replica.proposeMembershipChange(.remove(NodeID(2)))
+        }
+    }
+
+    static func error(_ result: Result<Void, RaftError>) -> RaftError? {
+        if case .failure(let error) = result { error } else { nil }
+    }
+
+    static func isInvalid(_ error: RaftError) -> Bool {
+        if case .invalidMembershipChange = error { true } else { false }
+    }
+
+    @Test("a membership entry cut from a follower's log takes its membership with it")
+    func truncatedChangeReverts() throws {
+        var follower = try RaftReplica(
+            id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)], storage: InMemoryRaftStorage(), seed: 2,
+            now: Instant(nanoseconds: 0))
+        let four = try RaftMembership([1, 2, 3, 4].map { RaftMembership.Member(id: NodeID($0)) })
+        let now = Instant(nanoseconds: 1)
+        follower.step(
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .append(
+                previousIndex: 0, previousTerm: 0, entries: [four.entry(term: 1, index: 1)], leaderCommit: 0)),
+            now: now)
+        #expect(follower.membership == four)
+        #expect(follower.peers == [NodeID(1), NodeID(3), NodeID(4)])
+        // Another leader, elected without it, overwrites index 1.
+        follower.step(
+            RaftMessage(group: 1, from: NodeID(3), to: NodeID(2), term: 2, body: .append(
+                previousIndex: 0, previousTerm: 0, entries: [RaftEntry(term: 2, index: 1, kind: .leaderNoop)],
+                leaderCommit: 1)),
+            now: now)
+        #expect(follower.membership.ids == [NodeID(1), NodeID(2), NodeID(3)])
+        #expect(follower.peers == [NodeID(1), NodeID(3)])
+        #expect(follower.membership(asOf: 1) == nil)
+    }
+
+    @Test("memberships round-trip; hostile encodings are refused, and an append carrying one is dropped")
+    func encodings() throws {
+        let membership = try RaftMembership([
+            RaftMembership.Member(id: NodeID(7), endpoint: .loopbackV4(port: 7001)),
+            RaftMembership.Member(id: NodeID(3)),
+        ])
+        #expect(membership.ids == [NodeID(3), NodeID(7)])
+        let entry = membership.entry(term: 1, index: 1)
+        #expect(RaftMembership(entry: entry) == membership)
+        #expect(membership.endpoint(of: NodeID(7)) == .loopbackV4(port: 7001))
+        #expect(throws: ConfigurationError.self) { try RaftMembership([]) }
+        #expect(throws: ConfigurationError.self) {
+            try RaftMembership([RaftMembership.Member(id: NodeID(1)), RaftMembership.Member(id: NodeID(1))])
+        }
+        let hostile: [[UInt8]] = [
+            [0],  // no member
+            [2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],  // not ascending
+            [1, 0, 0, 0, 0, 0, 0, 0, 1, 2],  // presence byte 2
+            [1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 5],  // address family 5
+            [1, 0, 0, 0, 0],  // truncated
+            [0x80, 0x10],  // 2,048 members
+        ]
+        for bytes in hostile {
+            #expect(throws: WireError.self) { try bytes.withUnsafeBytes { try RaftMembership(decoding: $0) } }
+        }
+        var replica = try RaftReplica(
+            id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)], storage: InMemoryRaftStorage(), seed: 2,
+            now: Instant(nanoseconds: 0))
+        let forged = RaftEntry(term: 1, index: 1, kind: .membership, command: hostile[2])
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .append(
+                previousIndex: 0, previousTerm: 0, entries: [forged], leaderCommit: 0)),
+            now: Instant(nanoseconds: 1))
+        #expect(replica.counters.messagesDropped == 1)
+        #expect(replica.lastIndex == 0)
+
+        // Snapshot files: format 2 keeps the membership; format 1 reads as none.
+        let snapshot = RaftSnapshot(index: 9, term: 2, membership: membership, data: [1, 2, 3])
+        #expect(try SnapshotFile.decode(SnapshotFile.encode(snapshot), file: "s") == snapshot)
+        var version1 = SnapshotFile.encode(RaftSnapshot(index: 9, term: 2, data: [1, 2, 3]))
+        // A format-1 file: version 1, the data alone, its checksum.
+        version1.remove(at: SnapshotFile.headerSize)
+        version1.replaceSubrange(8..<12, with: [1, 0, 0, 0])
+        version1.replaceSubrange(28..<36, with: [3, 0, 0, 0, 0, 0, 0, 0])
+        var crc = CRC32C()
+        version1.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[12..<36])) }
+        crc.update(Array(version1[SnapshotFile.headerSize...]))
+        withUnsafeBytes(of: crc.value.littleEndian) { version1.replaceSubrange(36..<40, with: $0) }
+        #expect(try SnapshotFile.decode(version1, file: "s") == RaftSnapshot(index: 9, term: 2, data: [1, 2, 3]))
+    }
+}
+
+extension RaftNode {
+    /// Whether this node is a member of the membership it knows.
+    var isMemberNow: Bool { membership.contains(id) }
+}

@@ -21,7 +21,9 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The node cannot tell whether the proposal took effect: it installed
     /// a leader's snapshot covering the proposal's index, or the leader it
     /// forwarded the proposal to did not answer in time (or answered after
-    /// the entry was applied here). Retry only what is safe to apply twice.
+    /// the entry was applied here), or a membership change removed it
+    /// while the entry was uncommitted (the new leader may commit it).
+    /// Retry only what is safe to apply twice.
     case outcomeUnknown
     /// The node was stopped (or its storage failed) before the proposal's
     /// outcome was known.

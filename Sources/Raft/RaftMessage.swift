@@ -450,6 +450,18 @@ public struct RaftMessage: Hashable, Sendable {
     /// Whether every term and index is within ``maximumTermOrIndex`` and an
     /// append's entries are consistent (what decoding checks), for messages
     /// stepped without going through the decoder.
+    /// Whether the message is one a leader or a candidate sends (an
+    /// append, a heartbeat, a snapshot chunk, a vote request): one a
+    /// replica takes from a sender its membership does not name yet.
+    var isLeaderOrCandidateMessage: Bool {
+        switch body {
+        case .append, .heartbeat, .snapshotChunk, .voteRequest: true
+        case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
+            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
+            false
+        }
+    }
+
     var isWellFormed: Bool {
         let bound = Self.maximumTermOrIndex
         guard term <= bound else { return false }

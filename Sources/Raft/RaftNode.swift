@@ -59,10 +59,11 @@ public final class RaftNode {
     public let stateMachine: any RaftStateMachine
 
     private var replica: RaftReplica
-    /// Where each member is reached: the peers given at creation, then
-    /// those the membership entries name (``refreshEndpoints()``).
+    /// Where each replica is reached: the peers given at creation, those
+    /// the membership entries name (``refreshEndpoints()``), and the
+    /// source of a leader's or candidate's message from a replica not
+    /// known yet.
     private var endpoints: [NodeID: Endpoint]
-    private let initialEndpoints: [NodeID: Endpoint]
     private var knownMembershipVersion: UInt64 = 0
     private var pending: [UInt64: Pending] = [:]
     /// Proposals waiting at an index where one of a later term waits too
@@ -166,7 +167,6 @@ public final class RaftNode {
                     + "group \(group)")
         }
         endpoints = peers
-        initialEndpoints = peers
         self.storage = storage
         self.stateMachine = stateMachine
         self.transport = transport
@@ -183,6 +183,7 @@ public final class RaftNode {
         // On an event loop, the loop's shutdown stops the node, so that no
         // proposal waits forever for an outcome no timer will bring.
         shutdownHook = (scheduler as? EventLoop)?.addShutdownHandler { [weak self] in self?.stop() }
+        refreshEndpoints()
         process()
     }
 
@@ -304,11 +305,12 @@ public final class RaftNode {
         processAtEndOfTurn()
     }
 
-    /// The endpoints of the members the membership names (a member added
-    /// later is reached there), over those given at creation.
+    /// Takes the endpoints the membership names (a member added later is
+    /// reached there) over those known. None is forgotten: a removed
+    /// leader still sends its last heartbeats, and a replica answers a
+    /// leader its membership does not name yet.
     private func refreshEndpoints() {
         knownMembershipVersion = replica.membershipVersion
-        endpoints = initialEndpoints
         for member in replica.membership.members where member.id != id {
             if let endpoint = member.endpoint { endpoints[member.id] = endpoint }
         }
@@ -572,6 +574,14 @@ public final class RaftNode {
         if message.isForwarding {
             handleForwarding(message)
         } else {
+            if endpoints[message.from] == nil, message.isLeaderOrCandidateMessage, message.group == group,
+                message.to == id, message.from != id
+            {
+                // A leader or candidate this node's membership does not
+                // name yet (added by a change it has not appended): its
+                // answers go where the message came from.
+                endpoints[message.from] = sender
+            }
             let refusals = (replica.counters.snapshotsRefused, replica.counters.snapshotsRefusedByFollowers)
             replica.step(message, now: now)
             logSnapshotRefusal(message, after: refusals)
@@ -635,6 +645,14 @@ public final class RaftNode {
         let deposed = now.role != .leader || now.term != observed.term
         observed = now
         if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: scheduler.now) }
+        if deposed && !replica.isMember {
+            // Removed from the group: no leader sends to it any more, so
+            // it will not learn whether its entries above its commit
+            // index commit (the new leader may commit them).
+            let committed = replica.commitIndex
+            settle(where: { $0.index > committed }) { _ in .failure(.outcomeUnknown) }
+            if isStopped { return }
+        }
         if deposed {
             for read in reads.takeUnconfirmed() {
                 read(.failure(.notLeader(leaderHint: replica.leader)))

@@ -10,7 +10,8 @@ import EventCore
 // committed in its term could overlap with an uncommitted change of an
 // earlier leader).
 extension RaftReplica {
-    /// Proposes adding or removing one member. On the leader the change is
+    /// Proposes adding or removing one member. On the leader (a member:
+    /// one that removed itself makes no further change) the change is
     /// appended at once and takes effect there (and on each replica as it
     /// appends it): majorities are counted in the new membership from then
     /// on. A new member is sent the log (or the snapshot) from the start of
@@ -27,9 +28,9 @@ extension RaftReplica {
     ///   above ``RaftConfiguration/maximumCommandSize``).
     @discardableResult
     public mutating func proposeMembershipChange(_ change: RaftMembershipChange) throws(RaftError) -> RaftEntryID {
-        guard role == .leader else {
+        guard role == .leader, isMember else {
             counters.proposalsRefused += 1
-            throw .notLeader(leaderHint: leader)
+            throw .notLeader(leaderHint: isMember ? leader : nil)
         }
         guard memberships.latestIndex <= log.committed, log.term(at: log.committed) == term else {
             counters.proposalsRefused += 1
@@ -67,6 +68,10 @@ extension RaftReplica {
     /// below it are kept as the snapshot's (``membership(asOf:)``), no
     /// longer as entries.
     public mutating func snapshotSaved(through index: UInt64) { memberships.snapshotted(through: index) }
+
+    /// A leader whose removal has committed: it takes no proposal or read
+    /// more, and steps down at its next tick.
+    var isRemovedLeader: Bool { role == .leader && !isMember && log.committed >= memberships.latestIndex }
 
     /// The membership changed (appended, cut from the log, or restored
     /// from a snapshot): the peers, whether this replica is a member, and

@@ -15,9 +15,9 @@ extension RaftReplica {
     /// driver fails them: it sees the replica no longer lead).
     ///
     /// - Throws: ``RaftError/notLeader(leaderHint:)`` unless this replica
-    ///   leads.
+    ///   leads (and has not been removed from the group).
     public mutating func readIndex(_ id: UInt64) throws(RaftError) {
-        guard role == .leader else { throw .notLeader(leaderHint: leader) }
+        guard role == .leader, !isRemovedLeader else { throw .notLeader(leaderHint: isMember ? leader : nil) }
         pendingReads.append(PendingRead(id: id, round: readRound + 1))
         readRoundWanted = true
     }

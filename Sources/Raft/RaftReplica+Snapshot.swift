@@ -106,7 +106,8 @@ extension RaftReplica {
             send(.appendResponse(.accepted(matchIndex: log.committed)), to: leader)
             return
         }
-        guard totalSize <= UInt64(configuration.maximumSnapshotSize + SnapshotPayload.maximumOverhead) else {
+        // In UInt64: an Int limit near Int.max plus the overhead fits.
+        guard totalSize <= UInt64(configuration.maximumSnapshotSize) + UInt64(SnapshotPayload.maximumOverhead) else {
             counters.snapshotsRefused += 1
             send(.snapshotRefused(snapshotIndex: snapshotIndex, maximumSize: UInt64(configuration.maximumSnapshotSize)),
                  to: leader)

@@ -207,7 +207,7 @@ public struct RaftReplica {
     public mutating func tick(now: Instant) {
         switch role {
         case .leader:
-            if !isMember && log.committed >= memberships.latestIndex {
+            if isRemovedLeader {
                 // Removed, and the change committed (§4.2.2): the last
                 // heartbeats carry the commit, then the members elect.
                 sendHeartbeats()
@@ -248,9 +248,9 @@ public struct RaftReplica {
     ///   ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)``.
     @discardableResult
     public mutating func propose(_ command: [UInt8]) throws(RaftError) -> RaftEntryID {
-        guard role == .leader else {
+        guard role == .leader, !isRemovedLeader else {
             counters.proposalsRefused += 1
-            throw .notLeader(leaderHint: leader)
+            throw .notLeader(leaderHint: isMember ? leader : nil)
         }
         guard command.count <= configuration.maximumCommandSize else {
             counters.proposalsRefused += 1
@@ -268,13 +268,18 @@ public struct RaftReplica {
     }
 
     /// Handles a message from another replica of the group. Messages for
-    /// another group or replica, from a replica not in the group, with
-    /// out-of-range fields (among them a term above 2⁶¹ + 1, which no
-    /// replica reaches: see ``RaftCounters/messagesDropped``), or meant for
-    /// the driver (forwarded proposals) are dropped and counted.
+    /// another group or replica, with out-of-range fields (among them a
+    /// term above 2⁶¹ + 1, which no replica reaches: see
+    /// ``RaftCounters/messagesDropped``), or meant for the driver
+    /// (forwarded proposals) are dropped and counted, and so are answers
+    /// from a replica not in this one's ``membership``. A leader's messages
+    /// and vote requests are taken from any replica: this one's membership
+    /// may be behind the group's (a leader or candidate added by a change
+    /// it has not yet appended, as etcd raft takes them).
     public mutating func step(_ message: RaftMessage, now: Instant) {
-        guard message.group == group, message.to == id, peers.contains(message.from), message.isWellFormed,
-              !message.isForwarding, message.term <= Self.maximumReachableTerm else {
+        guard message.group == group, message.to == id, message.from != id, message.isWellFormed,
+              !message.isForwarding, message.term <= Self.maximumReachableTerm,
+              message.isLeaderOrCandidateMessage || peers.contains(message.from) else {
             counters.messagesDropped += 1
             return
         }

@@ -95,6 +95,79 @@ struct MembershipChangeTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
+    /// The key-value store's clients and faults of
+    /// ``KeyValueLinearizabilityTests`` (loss, duplication, reordering,
+    /// partitions, crash-restarts, file storage with snapshots), while the
+    /// group changes: 3 first members of 5 nodes; the 4th and 5th are
+    /// started joining and added, then two of the first three removed
+    /// (each removed node is stopped once its removal completes). A change
+    /// is asked of the leader every 100 ms (``MembershipPlan``); after the
+    /// faults stop (links healed, every node up), the plan must finish
+    /// within 2.5 s of more writes.
+    @Test("40 seeds of faults while the group grows from 3 to 5 and shrinks to 3: every history is linearizable",
+          arguments: UInt64(4_001)...4_040)
+    func linearizableAcrossChanges(seed: UInt64) throws {
+        let cluster = try RaftCluster(
+            count: 5, seed: seed, link: RaftSimulationTests.faultyLink, initialMembers: 3,
+            configuration: KeyValueLinearizabilityTests.snapshotting, fileStorage: KeyValueLinearizabilityTests.fileStorage,
+            makeStateMachine: { KeyValueStateMachine() })
+        var nemesis = Nemesis(cluster: cluster, seed: seed ^ 0x11E4)
+        var random = SeededRandomGenerator(seed: seed)
+        let history = KeyValueLinearizabilityTests.History()
+        let firstRemoved = Int.random(in: 0..<3, using: &random)
+        let plan = MembershipPlan(cluster: cluster, changes: [
+            .add(RaftCluster.id(3), endpoint: Self.endpoint(cluster, 3)),
+            .add(RaftCluster.id(4), endpoint: Self.endpoint(cluster, 4)),
+            .remove(RaftCluster.id(firstRemoved)),
+            .remove(RaftCluster.id((firstRemoved + 1) % 3)),
+        ])
+        try cluster.start(3)
+        try cluster.start(4)
+        var operation = 0
+        for _ in 0..<10 {  // 5 s of simulated time
+            try nemesis.strike()
+            for step in 0..<25 {
+                if step % 5 == 0 { plan.advance() }
+                operation += 1
+                let key = "k\(Int.random(in: 0..<3, using: &random))"
+                let value = Array("s\(seed)-\(operation)".utf8)
+                let (command, input): (KeyValueCommand, KeyValueOperation<[UInt8]>) =
+                    switch Int.random(in: 0..<10, using: &random) {
+                    case 0: (.delete(key: key), .delete)
+                    case 1, 2, 3: (.get(key: key), .get)
+                    default: (.put(key: key, value: value), .put(value))
+                    }
+                if let target = nemesis.target() {
+                    KeyValueLinearizabilityTests.propose(
+                        command, input, key: key, client: operation % 8, at: target, in: cluster, history: history)
+                }
+                cluster.run(for: .milliseconds(20))
+            }
+        }
+        try nemesis.stop()
+        // Healed, with every node up: the plan goes on, and more writes.
+        for _ in 0..<25 {
+            plan.advance()
+            operation += 1
+            let key = "k\(Int.random(in: 0..<3, using: &random))"
+            let value = Array("s\(seed)-\(operation)".utf8)
+            if let target = nemesis.target() {
+                KeyValueLinearizabilityTests.propose(
+                    .put(key: key, value: value), .put(value), key: key, client: operation % 8, at: target, in: cluster,
+                    history: history)
+            }
+            cluster.run(for: .milliseconds(100))
+        }
+        cluster.run(for: .seconds(5))
+        #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
+        let completed = history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count
+        #expect(completed >= 5, "seed \(seed): progress (\(completed) operations acknowledged)")
+        #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
+        let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
+        #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
+        #expect(plan.made == 4, "seed \(seed): \(plan.made) of 4 changes made")
+    }
+
     @Test("a member added past the compacted log catches up from a snapshot carrying the membership; restarts keep it")
     func joinFromSnapshotAndRestart() throws {
         var configuration = RaftConfiguration()
@@ -183,6 +256,58 @@ struct MembershipChangeTests {
         if case .invalidMembershipChange = error { true } else { false }
     }
 
+    @Test("a new leader changes nothing before an entry of its term commits; a leader that removed itself changes nothing more")
+    func newLeaderWaitsForItsFirstCommit() throws {
+        var replica = try RaftReplica(
+            id: NodeID(1), group: 1, peers: [NodeID(2), NodeID(3)], storage: InMemoryRaftStorage(),
+            configuration: ReplicaGroup.paperConfiguration, seed: 1, now: Instant(nanoseconds: 0))
+        var now = Instant(nanoseconds: 5_000_000_000)
+        replica.tick(now: now)
+        #expect(replica.role == .candidate)
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: replica.term,
+                        body: .voteResponse(granted: true, isPreVote: false)),
+            now: now)
+        #expect(replica.role == .leader && replica.lastIndex == 1 && replica.commitIndex == 0)
+        #expect(throws: RaftError.membershipChangePending) {
+            try replica.proposeMembershipChange(.add(NodeID(4), endpoint: nil))
+        }
+        _ = replica.ready()
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: replica.term,
+                        body: .appendResponse(.accepted(matchIndex: 1))),
+            now: now)
+        #expect(replica.commitIndex == 1)
+        let removal = try replica.proposeMembershipChange(.remove(NodeID(1)))
+        #expect(replica.isMember == false && replica.peers == [NodeID(2), NodeID(3)])
+        #expect(throws: RaftError.notLeader(leaderHint: nil)) {
+            try replica.proposeMembershipChange(.add(NodeID(4), endpoint: nil))
+        }
+        _ = replica.ready()
+        // Its own log no longer counts: one of two members is no majority.
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(2), to: NodeID(1), term: replica.term,
+                        body: .appendResponse(.accepted(matchIndex: removal.index))),
+            now: now)
+        #expect(replica.commitIndex == 1)
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(3), to: NodeID(1), term: replica.term,
+                        body: .appendResponse(.accepted(matchIndex: removal.index))),
+            now: now)
+        #expect(replica.commitIndex == removal.index)
+        #expect(throws: RaftError.notLeader(leaderHint: nil)) { try replica.propose([1]) }
+        #expect(throws: RaftError.notLeader(leaderHint: nil)) {
+            try replica.proposeMembershipChange(.add(NodeID(1), endpoint: nil))
+        }
+        _ = replica.ready()
+        now = now + .seconds(1)
+        replica.tick(now: now)
+        #expect(replica.role == .follower && replica.counters.stepDownsOnRemoval == 1)
+        #expect(replica.ready().messages.map(\.to) == [NodeID(2), NodeID(3)], "its last heartbeats")
+        replica.tick(now: now + .seconds(10))
+        #expect(replica.role == .follower && replica.counters.electionsStarted == 1, "a non-member never campaigns")
+    }
+
     @Test("a membership entry cut from a follower's log takes its membership with it")
     func truncatedChangeReverts() throws {
         var follower = try RaftReplica(
@@ -205,6 +330,30 @@ struct MembershipChangeTests {
         #expect(follower.membership.ids == [NodeID(1), NodeID(2), NodeID(3)])
         #expect(follower.peers == [NodeID(1), NodeID(3)])
         #expect(follower.membership(asOf: 1) == nil)
+    }
+
+    @Test("a replica follows, and votes for, a member its membership does not name yet; answers from strangers are dropped")
+    func followsAnUnknownLeader() throws {
+        var replica = try RaftReplica(
+            id: NodeID(3), group: 1, peers: [NodeID(1), NodeID(2)], storage: InMemoryRaftStorage(), seed: 3,
+            now: Instant(nanoseconds: 0))
+        let now = Instant(nanoseconds: 1)
+        // Node 4 was added, and leads, while this replica was cut off.
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(4), to: NodeID(3), term: 5, body: .heartbeat(commitIndex: 0, readRound: 0)),
+            now: now)
+        #expect(replica.leader == NodeID(4) && replica.term == 5)
+        #expect(replica.ready().messages.map(\.to) == [NodeID(4)])
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(5), to: NodeID(3), term: 6, body: .voteRequest(
+                lastLogIndex: 9, lastLogTerm: 5, isPreVote: false)),
+            now: Instant(nanoseconds: 10_000_000_000))
+        #expect(replica.votedFor == NodeID(5))
+        let before = replica.counters.messagesDropped
+        replica.step(
+            RaftMessage(group: 1, from: NodeID(5), to: NodeID(3), term: 6, body: .voteResponse(granted: true, isPreVote: false)),
+            now: Instant(nanoseconds: 10_000_000_000))
+        #expect(replica.counters.messagesDropped == before + 1)
     }
 
     @Test("memberships round-trip; hostile encodings are refused, and an append carrying one is dropped")
@@ -262,4 +411,44 @@ struct MembershipChangeTests {
 extension RaftNode {
     /// Whether this node is a member of the membership it knows.
     var isMemberNow: Bool { membership.contains(id) }
+}
+
+/// A sequence of membership changes asked of a ``RaftCluster``'s leader
+/// one at a time (``advance()``): the next is asked once the last
+/// succeeded, or once the leader's membership shows it made (its outcome
+/// lost with a leader that crashed or lost its place); a node removed is
+/// stopped.
+final class MembershipPlan {
+    let cluster: RaftCluster
+    private(set) var changes: [RaftMembershipChange]
+    private(set) var made = 0
+    private var asking = false
+
+    init(cluster: RaftCluster, changes: [RaftMembershipChange]) {
+        self.cluster = cluster
+        self.changes = changes
+    }
+
+    func advance() {
+        guard !asking, let change = changes.first, let leader = cluster.leader, let raft = cluster.rafts[leader] else {
+            return
+        }
+        let isMade = switch change {
+        case .add(let id, _): raft.membership.contains(id)
+        case .remove(let id): !raft.membership.contains(id)
+        }
+        guard !isMade else { return finish(change) }
+        asking = true
+        raft.changeMembership(change) { [self] result in
+            asking = false
+            if case .success = result { finish(change) }
+        }
+    }
+
+    private func finish(_ change: RaftMembershipChange) {
+        guard changes.first == change else { return }
+        changes.removeFirst()
+        made += 1
+        if case .remove(let id) = change { cluster.crash(Int(id.rawValue) - 1) }
+    }
 }

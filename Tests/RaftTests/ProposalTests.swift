@@ -65,7 +65,11 @@ struct ProposalTests {
         let strange = [
             RaftMessage(group: 10, from: ReplicaGroup.id(0), to: ReplicaGroup.id(1), term: term + 1, body: heartbeat),
             RaftMessage(group: 9, from: ReplicaGroup.id(0), to: ReplicaGroup.id(2), term: term + 1, body: heartbeat),
-            RaftMessage(group: 9, from: NodeID(77), to: ReplicaGroup.id(1), term: term + 1, body: heartbeat),
+            // An answer from a replica not in the membership (a leader's
+            // or candidate's message is taken from one: see
+            // MembershipChangeTests).
+            RaftMessage(group: 9, from: NodeID(77), to: ReplicaGroup.id(1), term: term + 1,
+                        body: .appendResponse(.accepted(matchIndex: 0))),
             RaftMessage(group: 9, from: ReplicaGroup.id(1), to: ReplicaGroup.id(1), term: term + 1, body: heartbeat),
             RaftMessage(group: 9, from: ReplicaGroup.id(0), to: ReplicaGroup.id(1), term: UInt64.max, body: heartbeat),
             RaftMessage(group: 9, from: ReplicaGroup.id(2), to: ReplicaGroup.id(1), term: term + 1,

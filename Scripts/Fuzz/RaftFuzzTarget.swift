@@ -23,7 +23,8 @@
 // that it wins elections, commits, and sends snapshots. The harness drives
 // the replica as `RaftNode` does: it performs every ready (restore,
 // persist, send, apply, advance), snapshots and compacts every few applied
-// entries, proposes while the replica leads, and ticks it as the input
+// entries, proposes (commands, reads, membership changes) while the
+// replica leads, and ticks it as the input
 // moves its clock. After each step it checks what the code
 // promises: no trap; term, commit index and applied entries never go back;
 // commit index within the log; one vote per term, made durable before it
@@ -120,6 +121,18 @@ struct RaftFuzzControl {
     var peersRefuse: Bool { third & 0x08 != 0 }
     /// Whether the replica restarts from its storage first (0xFF).
     var restarts: Bool { third == 0xFF }
+    /// The membership change a leader proposes beside its command (bits
+    /// 4-5 of the third byte): none, adding node 6 (which never answers),
+    /// removing the sender, or (bit 0 of the first byte) removing the
+    /// replica itself, else adding the sender back.
+    var membershipChange: RaftMembershipChange? {
+        switch (third >> 4) & 0x03 {
+        case 1: .add(NodeID(6), endpoint: .loopbackV4(port: 6))
+        case 2: .remove(sender)
+        case 3: first & 0x01 != 0 ? .remove(RaftFuzzSetup.id) : .add(sender, endpoint: nil)
+        default: nil
+        }
+    }
 }
 
 /// How the harness turns a decoded message into one from a peer.
@@ -461,7 +474,22 @@ final class RaftHarness {
                 } catch {
                     switch error {
                     case .commandTooLarge, .uncommittedLimitExceeded: break
+                    case .notLeader where !replica.isMember: break  // its removal committed
                     default: preconditionFailure("a leader refused a proposal: \(error)")
+                    }
+                }
+            }
+        }
+        if control.proposes && replica.role == .leader, let change = control.membershipChange {
+            perform(control) { replica in
+                do throws(RaftError) {
+                    try replica.proposeMembershipChange(change)
+                    precondition(replica.membership.count <= RaftMembership.maximumMembers, "a membership too large")
+                } catch {
+                    switch error {
+                    case .membershipChangePending, .invalidMembershipChange, .commandTooLarge: break
+                    case .notLeader where !replica.isMember: break
+                    default: preconditionFailure("a leader refused a membership change: \(error)")
                     }
                 }
             }
@@ -474,7 +502,8 @@ final class RaftHarness {
                 do throws(RaftError) {
                     try replica.readIndex(id)
                 } catch {
-                    preconditionFailure("a leader refused a read: \(error)")
+                    precondition(!replica.isMember, "a leader refused a read: \(error)")
+                    reads[id] = nil
                 }
             }
         }
@@ -619,7 +648,9 @@ final class RaftHarness {
         let size = RaftFuzzSetup.snapshotSizes[Int(applied % UInt64(RaftFuzzSetup.snapshotSizes.count))]
         let data = [UInt8](repeating: UInt8(truncatingIfNeeded: applied), count: size)
         do {
-            try storage.saveSnapshot(RaftSnapshot(index: applied, term: term, data: data))
+            try storage.saveSnapshot(
+                RaftSnapshot(index: applied, term: term, membership: replica.membership(asOf: applied), data: data))
+            replica.snapshotSaved(through: applied)
             let kept = UInt64(configuration.entriesKeptAfterSnapshot)
             if applied > kept { try storage.compact(through: applied - kept) }
         } catch {
@@ -687,7 +718,9 @@ final class RaftHarness {
         case .preCandidate, .candidate:
             precondition(replica.leader == nil, "a candidate that knows a leader")
         case .follower:
-            precondition(replica.leader.map(RaftFuzzSetup.peers.contains) ?? true, "a follower of itself")
+            // Any other replica may lead: one added by a change this
+            // replica has not appended yet.
+            precondition(replica.leader != replica.id, "a follower of itself")
         }
         guard before.role == .leader, replica.role == .leader, before.term == replica.term else { return }
         // Leader append-only (§5.3), and commitment of its own term's
@@ -704,8 +737,10 @@ final class RaftHarness {
     /// the replica to a peer, decoding from a frame to itself; a granted
     /// vote and an acknowledgement promise only what is durable.
     private func check(sent message: RaftMessage) {
+        // To a member, or answering a leader or candidate its membership
+        // does not name: never to itself.
         precondition(message.group == RaftFuzzSetup.group && message.from == RaftFuzzSetup.id
-                     && RaftFuzzSetup.peers.contains(message.to), "a message misaddressed: \(message)")
+                     && message.to != RaftFuzzSetup.id, "a message misaddressed: \(message)")
         precondition(message.term <= RaftReplica.maximumReachableTerm, "a message above the last reachable term: \(message)")
         var writer = WireWriter()
         do throws(WireError) {

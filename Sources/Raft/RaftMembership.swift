@@ -1,16 +1,18 @@
 import EventCore
 import WireCodec
 
-/// The voting members of a Raft group: who elects the leader and whose
-/// majority commits an entry. A group starts with the members its replicas
-/// are created with; each ``RaftMembershipChange`` then adds or removes one
-/// member through the log (Raft dissertation §4.1, single-server changes).
+/// The members of a Raft group: the voters, who elect the leader and whose
+/// majority commits an entry, and the learners, who are sent the log but
+/// do not vote and are not counted (a new member catching up, Raft
+/// dissertation §4.2.1, as etcd raft's learners). A group starts with the
+/// voters its replicas are created with; each ``RaftMembershipChange``
+/// then changes one member through the log (§4.1, single-server changes).
 ///
 /// A member may carry the endpoint it is reached at, so that every replica
 /// learns a new member's address from the entry that adds it (``RaftNode``
 /// sends to it from then on). Members are kept in ascending order of ID.
 public struct RaftMembership: Hashable, Sendable {
-    /// One voting member.
+    /// One member.
     public struct Member: Hashable, Sendable {
         public var id: NodeID
         /// Where the member is reached, if the change that added it said.
@@ -22,64 +24,96 @@ public struct RaftMembership: Hashable, Sendable {
         }
     }
 
-    /// The most members a group may have: a membership entry stays far
-    /// below any command limit (at most 28 bytes a member).
+    /// The most members (voters and learners) a group may have: a
+    /// membership entry stays far below any command limit (at most 28
+    /// bytes a member).
     public static let maximumMembers = 1_024
 
-    /// The members, in ascending order of ID, without duplicates.
+    /// The voters, in ascending order of ID, without duplicates.
     public private(set) var members: [Member]
+    /// The learners, in ascending order of ID, none a voter.
+    public private(set) var learners: [Member]
 
-    /// A membership of `members` (in any order).
+    /// A membership of voters `members` and `learners` (in any order).
     ///
-    /// - Throws: `ConfigurationError` for no member, a duplicate ID, or
-    ///   more than ``maximumMembers``.
-    public init(_ members: [Member]) throws(ConfigurationError) {
+    /// - Throws: `ConfigurationError` for no voter, a duplicate ID (among
+    ///   both), or more than ``maximumMembers`` in all.
+    public init(_ members: [Member], learners: [Member] = []) throws(ConfigurationError) {
         let sorted = members.sorted { $0.id < $1.id }
-        guard !sorted.isEmpty, sorted.count <= Self.maximumMembers,
-            zip(sorted, sorted.dropFirst()).allSatisfy({ $0.id != $1.id })
-        else {
+        let sortedLearners = learners.sorted { $0.id < $1.id }
+        let every = (sorted + sortedLearners).map(\.id)
+        guard !sorted.isEmpty, every.count <= Self.maximumMembers, Set(every).count == every.count else {
             throw ConfigurationError(
-                field: "members", value: "\(sorted.map(\.id))",
-                allowedRange: "1 to \(Self.maximumMembers) distinct IDs")
+                field: "members", value: "\(sorted.map(\.id)), learners \(sortedLearners.map(\.id))",
+                allowedRange: "1 to \(Self.maximumMembers) distinct IDs, at least one a voter")
         }
         self.members = sorted
+        self.learners = sortedLearners
     }
 
-    /// The members' IDs, ascending.
+    /// The voters' IDs, ascending.
     public var ids: [NodeID] { members.map(\.id) }
 
-    /// The number of members.
+    /// The learners' IDs, ascending.
+    public var learnerIDs: [NodeID] { learners.map(\.id) }
+
+    /// The number of voters.
     public var count: Int { members.count }
 
-    /// Whether `id` is a member.
-    public func contains(_ id: NodeID) -> Bool { position(of: id) != nil }
+    /// Whether `id` is a voter.
+    public func contains(_ id: NodeID) -> Bool { Self.position(of: id, in: members) != nil }
 
-    /// Where member `id` is reached, if known.
-    public func endpoint(of id: NodeID) -> Endpoint? { position(of: id).flatMap { members[$0].endpoint } }
+    /// Whether `id` is a learner.
+    public func hasLearner(_ id: NodeID) -> Bool { Self.position(of: id, in: learners) != nil }
 
-    private func position(of id: NodeID) -> Int? {
+    /// Where member `id` (a voter or a learner) is reached, if known.
+    public func endpoint(of id: NodeID) -> Endpoint? {
+        if let at = Self.position(of: id, in: members) { return members[at].endpoint }
+        return Self.position(of: id, in: learners).flatMap { learners[$0].endpoint }
+    }
+
+    private static func position(of id: NodeID, in list: [Member]) -> Int? {
         var low = 0
-        var high = members.count
+        var high = list.count
         while low < high {
             let middle = (low + high) / 2
-            if members[middle].id < id { low = middle + 1 } else { high = middle }
+            if list[middle].id < id { low = middle + 1 } else { high = middle }
         }
-        return low < members.count && members[low].id == id ? low : nil
+        return low < list.count && list[low].id == id ? low : nil
+    }
+
+    private static func insert(_ member: Member, into list: inout [Member]) {
+        list.insert(member, at: list.firstIndex { $0.id > member.id } ?? list.count)
     }
 
     /// The membership after `change`, or nil if the change does not apply
-    /// to this one: adding a member, removing a non-member, or removing
-    /// the last member.
+    /// to this one: adding a member (voter or learner), promoting one that
+    /// is not a learner, removing one that is neither, removing the last
+    /// voter, or growing past ``maximumMembers``.
     func applying(_ change: RaftMembershipChange) -> RaftMembership? {
         var changed = self
         switch change {
-        case .add(let id, let endpoint):
-            guard !contains(id), members.count < Self.maximumMembers else { return nil }
-            let at = members.firstIndex { $0.id > id } ?? members.count
-            changed.members.insert(Member(id: id, endpoint: endpoint), at: at)
+        case .add(let id, let endpoint), .addLearner(let id, let endpoint):
+            guard !contains(id), !hasLearner(id), members.count + learners.count < Self.maximumMembers else {
+                return nil
+            }
+            if case .add = change {
+                Self.insert(Member(id: id, endpoint: endpoint), into: &changed.members)
+            } else {
+                Self.insert(Member(id: id, endpoint: endpoint), into: &changed.learners)
+            }
+        case .promote(let id):
+            guard let at = Self.position(of: id, in: learners) else { return nil }
+            Self.insert(changed.learners.remove(at: at), into: &changed.members)
         case .remove(let id):
-            guard let at = position(of: id), members.count > 1 else { return nil }
-            changed.members.remove(at: at)
+            if let at = Self.position(of: id, in: members) {
+                guard members.count > 1 else { return nil }
+                changed.members.remove(at: at)
+            } else if let at = Self.position(of: id, in: learners) {
+                changed.learners.remove(at: at)
+            } else {
+                return nil
+            }
         }
         return changed
     }
@@ -89,41 +123,66 @@ public struct RaftMembership: Hashable, Sendable {
 /// ``RaftReplica/proposeMembershipChange(_:)`` and
 /// ``RaftNode/changeMembership(_:completion:)`` take.
 public enum RaftMembershipChange: Hashable, Sendable {
-    /// Adds member `id`, reached at `endpoint` (which ``RaftNode`` needs;
-    /// a bare ``RaftReplica`` may leave it out).
+    /// Adds voter `id`, reached at `endpoint` (which ``RaftNode`` needs;
+    /// a bare ``RaftReplica`` may leave it out). It counts in majorities
+    /// at once, caught up or not: add a member far behind as a learner
+    /// first.
     case add(NodeID, endpoint: Endpoint?)
-    /// Removes member `id` (the leader itself included: it leads until the
-    /// change commits, then steps down).
+    /// Adds learner `id`: sent the log, never counted; promote it once it
+    /// has caught up (``RaftNode/replicationProgress(of:)`` on the leader).
+    case addLearner(NodeID, endpoint: Endpoint?)
+    /// Makes learner `id` a voter.
+    case promote(NodeID)
+    /// Removes voter or learner `id` (the leader itself included: it leads
+    /// until the change commits, then steps down).
     case remove(NodeID)
 }
 
 extension RaftMembership: WireCodable {
-    /// Writes the count (a varint), then each member: its ID (8 bytes), a
-    /// byte saying whether an endpoint follows (0 or 1), the endpoint.
+    /// Writes the voters, then the learners, each as a count (a varint)
+    /// and each member: its ID (8 bytes), a byte saying whether an
+    /// endpoint follows (0 or 1), the endpoint.
     public func encode(to writer: inout WireWriter) {
-        writer.writeVarint(UInt64(members.count))
-        for member in members {
-            member.id.encode(to: &writer)
-            if let endpoint = member.endpoint {
-                writer.writeUInt8(1)
-                endpoint.encode(to: &writer)
-            } else {
-                writer.writeUInt8(0)
+        for list in [members, learners] {
+            writer.writeVarint(UInt64(list.count))
+            for member in list {
+                member.id.encode(to: &writer)
+                if let endpoint = member.endpoint {
+                    writer.writeUInt8(1)
+                    endpoint.encode(to: &writer)
+                } else {
+                    writer.writeUInt8(0)
+                }
             }
         }
     }
 
     /// Reads what ``encode(to:)`` writes.
     ///
-    /// - Throws: `WireError` `.truncated`, `.invalidValue` (no member, more
-    ///   than ``maximumMembers``, IDs not strictly ascending, a presence
-    ///   byte other than 0 or 1, an unknown address family), and the
-    ///   varint errors.
+    /// - Throws: `WireError` `.truncated`, `.invalidValue` (no voter, more
+    ///   than ``maximumMembers`` in all, IDs not strictly ascending in a
+    ///   list, a learner that is a voter, a presence byte other than 0 or
+    ///   1, an unknown address family), and the varint errors.
     public init(from reader: inout WireReader) throws(WireError) {
         let start = reader.offset
+        let voters = try Self.readMembers(&reader, atMost: Self.maximumMembers)
+        guard !voters.isEmpty else {
+            throw WireError(.invalidValue, offset: start, detail: "a membership without a voter")
+        }
+        let learnersStart = reader.offset
+        let learners = try Self.readMembers(&reader, atMost: Self.maximumMembers - voters.count)
+        for learner in learners where Self.position(of: learner.id, in: voters) != nil {
+            throw WireError(.invalidValue, offset: learnersStart, detail: "\(learner.id) is both a voter and a learner")
+        }
+        members = voters
+        self.learners = learners
+    }
+
+    private static func readMembers(_ reader: inout WireReader, atMost limit: Int) throws(WireError) -> [Member] {
+        let start = reader.offset
         let count = try reader.readVarint()
-        guard count >= 1, count <= UInt64(Self.maximumMembers) else {
-            throw WireError(.invalidValue, offset: start, detail: "a membership of \(count) members (1 to \(Self.maximumMembers))")
+        guard count <= UInt64(limit) else {
+            throw WireError(.invalidValue, offset: start, detail: "\(count) members in a list, above \(limit)")
         }
         var members: [Member] = []
         members.reserveCapacity(Int(count))
@@ -141,7 +200,7 @@ extension RaftMembership: WireCodable {
                 throw WireError(.invalidValue, offset: presence, detail: "endpoint presence byte \(byte) is neither 0 nor 1")
             }
         }
-        self.members = members
+        return members
     }
 }
 
@@ -160,7 +219,7 @@ extension RaftMembership {
 
     /// The entry at (`term`, `index`) holding this membership.
     func entry(term: UInt64, index: UInt64) -> RaftEntry {
-        var writer = WireWriter(capacity: 16 + members.count * 28)
+        var writer = WireWriter(capacity: 16 + (members.count + learners.count) * 28)
         encode(to: &writer)
         return RaftEntry(term: term, index: index, kind: .membership, command: writer.takeBytes())
     }

@@ -201,9 +201,16 @@ public final class RaftNode {
     public var appliedIndex: UInt64 { replica.appliedIndex }
     /// The index of the last entry of the log.
     public var lastIndex: UInt64 { replica.lastIndex }
-    /// The group's voting members as this node knows them (the latest
-    /// membership its log holds, committed or not).
+    /// The group's members (voters and learners) as this node knows them:
+    /// the latest membership its log holds, committed or not.
     public var membership: RaftMembership { replica.membership }
+    /// On the leader, `peer`'s replication progress: the last index it is
+    /// known to hold (match) and the next one to send it; nil elsewhere,
+    /// or for a replica the leader does not send the log to. A learner
+    /// whose match is near ``lastIndex`` has caught up: promote it.
+    public func replicationProgress(of peer: NodeID) -> (match: UInt64, next: UInt64)? {
+        replica.replicationProgress(of: peer)
+    }
     /// Proposals waiting for their outcome (forwarded ones included).
     public var pendingProposalCount: Int { pending.count + displaced.count + forwards.count }
     /// Reads (``read(completion:)``) not yet served or failed.
@@ -264,8 +271,8 @@ public final class RaftNode {
         processAtEndOfTurn()
     }
 
-    /// Adds or removes one member of the group (Raft dissertation §4.1:
-    /// one at a time, through the log). `completion` runs on the loop
+    /// Adds, promotes or removes one member of the group (Raft
+    /// dissertation §4.1: one at a time, through the log). `completion` runs on the loop
     /// exactly once: with success once the change is committed and
     /// applied here, or with a ``RaftError``.
     ///
@@ -274,7 +281,11 @@ public final class RaftNode {
     /// add a node, start it first with `joining: true` and the group's
     /// members as its `peers`, then add it with the endpoint it is reached
     /// at: the leader sends it the log (or its snapshot) from then on, and
-    /// every member learns the endpoint from the change. To remove one,
+    /// every member learns the endpoint from the change. A node far behind
+    /// is better added as a learner (`.addLearner`): sent the log and not
+    /// counted, so the group keeps its fault tolerance while it catches
+    /// up; then `.promote` it (watch ``replicationProgress(of:)`` on the
+    /// leader). To remove one,
     /// remove it, then stop it once the change completes (a removed node
     /// that never learns of its removal campaigns in vain: the members
     /// drop its messages). Removing the leader itself is allowed: it
@@ -292,8 +303,11 @@ public final class RaftNode {
         _ change: RaftMembershipChange, completion: @escaping (Result<Void, RaftError>) -> Void
     ) {
         guard !isStopped else { return completion(.failure(.stopped)) }
-        if case .add(let id, nil) = change {
+        switch change {
+        case .add(let id, nil), .addLearner(let id, nil):
             return completion(.failure(.invalidMembershipChange("adding \(id) needs the endpoint it is reached at")))
+        case .add, .addLearner, .promote, .remove:
+            break
         }
         let entry: RaftEntryID
         do throws(RaftError) {
@@ -311,7 +325,8 @@ public final class RaftNode {
     /// leader its membership does not name yet.
     private func refreshEndpoints() {
         knownMembershipVersion = replica.membershipVersion
-        for member in replica.membership.members where member.id != id {
+        let membership = replica.membership
+        for member in membership.members + membership.learners where member.id != id {
             if let endpoint = member.endpoint { endpoints[member.id] = endpoint }
         }
     }

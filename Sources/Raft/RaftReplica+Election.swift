@@ -131,7 +131,10 @@ extension RaftReplica {
     }
 
     mutating func handleVoteResponse(from voter: NodeID, granted: Bool, isPreVote: Bool, now: Instant) {
-        guard (role == .preCandidate && isPreVote) || (role == .candidate && !isPreVote) else { return }
+        // A learner's answer counts for nothing.
+        guard (role == .preCandidate && isPreVote) || (role == .candidate && !isPreVote), peers.contains(voter) else {
+            return
+        }
         votes[voter] = granted
         let grants = votes.values.reduce(0) { $0 + ($1 ? 1 : 0) }
         let refusals = votes.count - grants
@@ -150,7 +153,7 @@ extension RaftReplica {
         let window = InflightWindow(
             maximumMessages: configuration.maximumInflightMessages, maximumBytes: configuration.maximumInflightBytes)
         progress = [:]
-        for peer in peers { progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window) }
+        for peer in recipients { progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window) }
         heartbeatDeadline = nextHeartbeat(after: now)
         readRound = 0
         quorumCheckDeadline = now + configuration.electionTimeout

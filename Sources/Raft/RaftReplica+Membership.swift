@@ -52,10 +52,14 @@ extension RaftReplica {
 
     private static func whyInvalid(_ change: RaftMembershipChange, in membership: RaftMembership) -> String {
         switch change {
-        case .add(let id, _) where membership.contains(id): "\(id) is a member already"
-        case .add: "the group has \(RaftMembership.maximumMembers) members, the most it may"
-        case .remove(let id) where !membership.contains(id): "\(id) is not a member"
-        case .remove(let id): "\(id) is the last member"
+        case .add(let id, _) where membership.contains(id), .addLearner(let id, _) where membership.contains(id):
+            "\(id) is a member already"
+        case .add(let id, _) where membership.hasLearner(id), .addLearner(let id, _) where membership.hasLearner(id):
+            "\(id) is a learner already"
+        case .add, .addLearner: "the group has \(RaftMembership.maximumMembers) members, the most it may"
+        case .promote(let id): "\(id) is not a learner"
+        case .remove(let id) where !membership.contains(id) && !membership.hasLearner(id): "\(id) is not a member"
+        case .remove(let id): "\(id) is the last voter"
         }
     }
 
@@ -79,14 +83,16 @@ extension RaftReplica {
     mutating func membershipChanged() {
         let current = memberships.current
         peers = current.ids.filter { $0 != id }
+        learners = current.learnerIDs.filter { $0 != id }
+        recipients = (peers + learners).sorted()
         isMember = current.contains(id)
         membershipVersion += 1
         guard role == .leader else { return }
         let window = InflightWindow(
             maximumMessages: configuration.maximumInflightMessages, maximumBytes: configuration.maximumInflightBytes)
-        for peer in peers where progress[peer] == nil {
+        for peer in recipients where progress[peer] == nil {
             progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window)
         }
-        for peer in progress.keys where !current.contains(peer) { progress.removeValue(forKey: peer) }
+        for peer in progress.keys where !recipients.contains(peer) { progress.removeValue(forKey: peer) }
     }
 }

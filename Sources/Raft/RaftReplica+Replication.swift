@@ -64,7 +64,7 @@ extension RaftReplica {
     }
 
     mutating func broadcastAppend(sendIfEmpty: Bool) {
-        for peer in peers { sendAppend(to: peer, sendIfEmpty: sendIfEmpty) }
+        for peer in recipients { sendAppend(to: peer, sendIfEmpty: sendIfEmpty) }
     }
 
     /// Sends `peer` appends until its window is full or it has everything.
@@ -128,7 +128,7 @@ extension RaftReplica {
 
     /// A heartbeat to every peer, with the latest read round.
     mutating func sendHeartbeats() {
-        for peer in peers {
+        for peer in recipients {
             let match = progress[peer]?.match ?? 0
             send(.heartbeat(commitIndex: min(match, log.committed), readRound: readRound), to: peer)
         }

@@ -81,7 +81,7 @@ extension RaftReplica {
     /// since the last one are presumed lost and sent again, and refusals
     /// age.
     mutating func resendStalledSnapshots() {
-        for peer in peers {
+        for peer in recipients {
             guard let state = progress[peer] else { continue }
             if state.refusal != nil { progress[peer]?.refusal = state.refusal?.aged() }
             guard state.state == .snapshot else { continue }

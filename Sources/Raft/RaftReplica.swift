@@ -23,12 +23,17 @@ public struct RaftReplica {
     public let id: NodeID
     /// The group this replica belongs to: every message carries it.
     public let group: UInt64
-    /// The other members of the group, in ascending order (this replica's
-    /// own ``membership`` less itself).
+    /// The other voting members of the group, in ascending order (this
+    /// replica's own ``membership``'s voters less itself).
     public internal(set) var peers: [NodeID]
-    /// Whether this replica is a member of its own ``membership``: one
-    /// that is not (created `joining`, or removed) never campaigns, and a
-    /// leader that is not counts no vote of its own.
+    /// The group's learners but this replica, in ascending order: sent the
+    /// log by a leader, never counted.
+    public internal(set) var learners: [NodeID]
+    /// ``peers`` and ``learners``: the replicas a leader sends the log to.
+    var recipients: [NodeID]
+    /// Whether this replica is a voter of its own ``membership``: one
+    /// that is not (created `joining`, a learner, or removed) never
+    /// campaigns, and a leader that is not counts no vote of its own.
     public internal(set) var isMember: Bool
     /// The settings.
     public let configuration: RaftConfiguration
@@ -135,6 +140,8 @@ public struct RaftReplica {
         log = RaftLog(storage: storage, applied: applied)
         memberships = MembershipHistory(initial: initial, base: storage.snapshot?.membership)
         self.peers = []
+        learners = []
+        recipients = []
         isMember = false
         generator = SeededRandomGenerator(seed: seed)
         electionDeadline = .distantFuture
@@ -272,14 +279,15 @@ public struct RaftReplica {
     /// term above 2⁶¹ + 1, which no replica reaches: see
     /// ``RaftCounters/messagesDropped``), or meant for the driver
     /// (forwarded proposals) are dropped and counted, and so are answers
-    /// from a replica not in this one's ``membership``. A leader's messages
+    /// from a replica not in this one's ``membership`` (voters and
+    /// learners). A leader's messages
     /// and vote requests are taken from any replica: this one's membership
     /// may be behind the group's (a leader or candidate added by a change
     /// it has not yet appended, as etcd raft takes them).
     public mutating func step(_ message: RaftMessage, now: Instant) {
         guard message.group == group, message.to == id, message.from != id, message.isWellFormed,
               !message.isForwarding, message.term <= Self.maximumReachableTerm,
-              message.isLeaderOrCandidateMessage || peers.contains(message.from) else {
+              message.isLeaderOrCandidateMessage || recipients.contains(message.from) else {
             counters.messagesDropped += 1
             return
         }
@@ -344,7 +352,7 @@ public struct RaftReplica {
     public mutating func ready() -> RaftReady {
         if appendPending {
             appendPending = false
-            if role == .leader { for peer in peers { sendAllAppends(to: peer) } }
+            if role == .leader { for peer in recipients { sendAllAppends(to: peer) } }
         }
         if readRoundWanted { startReadRound() }
         let reads = readStates

@@ -5,12 +5,13 @@ import WireCodec
 /// ``RaftMembership`` follows (0 or 1), the membership, then the state
 /// machine's bytes.
 enum SnapshotPayload {
-    /// The most bytes the membership part takes: the presence byte, a
-    /// two-byte count and ``RaftMembership/maximumMembers`` members of 28
-    /// bytes (ID, presence byte, IPv6 endpoint). Snapshot size limits
+    /// The most bytes the membership part takes: the presence byte, two
+    /// two-byte counts (voters, learners) and
+    /// ``RaftMembership/maximumMembers`` members of 28 bytes (ID, presence
+    /// byte, IPv6 endpoint). Snapshot size limits
     /// (``RaftConfiguration/maximumSnapshotSize``) are on the state
     /// machine's bytes: a payload may be this much larger.
-    static let maximumOverhead = 3 + RaftMembership.maximumMembers * (8 + 1 + 19)
+    static let maximumOverhead = 5 + RaftMembership.maximumMembers * (8 + 1 + 19)
 
     /// The payload of `snapshot`.
     static func encode(_ snapshot: RaftSnapshot) -> [UInt8] {

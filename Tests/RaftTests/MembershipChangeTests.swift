@@ -99,12 +99,13 @@ struct MembershipChangeTests {
     /// ``KeyValueLinearizabilityTests`` (loss, duplication, reordering,
     /// partitions, crash-restarts, file storage with snapshots), while the
     /// group changes: 3 first members of 5 nodes; the 4th and 5th are
-    /// started joining and added, then two of the first three removed
+    /// started joining and added (the 4th as a learner first, then
+    /// promoted), then two of the first three removed
     /// (each removed node is stopped once its removal completes). A change
     /// is asked of the leader every 100 ms (``MembershipPlan``); after the
     /// faults stop (links healed, every node up), the plan must finish
     /// within 2.5 s of more writes.
-    @Test("40 seeds of faults while the group grows from 3 to 5 and shrinks to 3: every history is linearizable",
+    @Test("40 seeds of faults while the group grows from 3 to 5 (a learner promoted) and shrinks to 3: every history is linearizable",
           arguments: UInt64(4_001)...4_040)
     func linearizableAcrossChanges(seed: UInt64) throws {
         let cluster = try RaftCluster(
@@ -116,7 +117,8 @@ struct MembershipChangeTests {
         let history = KeyValueLinearizabilityTests.History()
         let firstRemoved = Int.random(in: 0..<3, using: &random)
         let plan = MembershipPlan(cluster: cluster, changes: [
-            .add(RaftCluster.id(3), endpoint: Self.endpoint(cluster, 3)),
+            .addLearner(RaftCluster.id(3), endpoint: Self.endpoint(cluster, 3)),
+            .promote(RaftCluster.id(3)),
             .add(RaftCluster.id(4), endpoint: Self.endpoint(cluster, 4)),
             .remove(RaftCluster.id(firstRemoved)),
             .remove(RaftCluster.id((firstRemoved + 1) % 3)),
@@ -165,7 +167,7 @@ struct MembershipChangeTests {
         #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
         let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
         #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
-        #expect(plan.made == 4, "seed \(seed): \(plan.made) of 4 changes made")
+        #expect(plan.made == 5, "seed \(seed): \(plan.made) of 5 changes made")
     }
 
     @Test("a member added past the compacted log catches up from a snapshot carrying the membership; restarts keep it")
@@ -212,6 +214,64 @@ struct MembershipChangeTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
+    @Test("a learner is sent the log but not counted: with one voter down the group commits without it; promoted, it counts")
+    func learnerThenPromoted() throws {
+        let cluster = try RaftCluster(count: 4, seed: 47, initialMembers: 3)
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        var next = 0
+        Self.runWithLoad(cluster, for: .milliseconds(200), next: &next)
+        try cluster.start(3)
+        let learner = RaftCluster.id(3)
+        let added = Self.change(.addLearner(learner, endpoint: Self.endpoint(cluster, 3)), in: cluster, next: &next)
+        #expect(added.map { (try? $0.get()) != nil } == true)
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        let leader = try #require(cluster.leader)
+        let progress = try #require(cluster.rafts[leader]?.replicationProgress(of: learner))
+        #expect(progress.match + 20 >= (cluster.rafts[leader]?.lastIndex ?? 0), "the learner keeps up")
+        #expect(cluster.rafts[3]?.membership.learnerIDs == [learner] && cluster.rafts[3]?.isMemberNow == false)
+
+        // One voter down: the two others are a majority of three voters;
+        // the learner is no fourth voter, so nothing waits for it.
+        let voterDown = (0..<3).first { $0 != leader }!
+        cluster.crash(voterDown)
+        cluster.network.partition([cluster.simulatedNodes[3]], cluster.indices.filter { $0 != 3 }.map { cluster.simulatedNodes[$0] })
+        let before = cluster.acknowledged.count
+        Self.runWithLoad(cluster, for: .milliseconds(500), next: &next)
+        #expect(cluster.acknowledged.count > before + 100, "committed by 2 of 3 voters")
+        #expect(cluster.rafts[3]?.counters.preVotesStarted == 0 && cluster.rafts[3]?.counters.electionsStarted == 0,
+                "a learner cut off never campaigns")
+        cluster.network.heal()
+        try cluster.restart(voterDown)
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        // Both other voters down: the leader and the learner are no
+        // majority, nothing commits.
+        let leaderNow = try #require(cluster.leader)
+        let others = (0..<3).filter { $0 != leaderNow }
+        for index in others { cluster.crash(index) }
+        cluster.run(for: .milliseconds(50))
+        let stalled = cluster.acknowledged.count
+        Self.runWithLoad(cluster, for: .milliseconds(500), next: &next)
+        #expect(cluster.acknowledged.count == stalled, "a learner counted toward a majority")
+        for index in others { try cluster.restart(index) }
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+
+        let promoted = Self.change(.promote(learner), in: cluster, next: &next)
+        #expect(promoted.map { (try? $0.get()) != nil } == true)
+        #expect(cluster.run(until: { cluster.converged }, limit: .seconds(5)))
+        for index in cluster.indices {
+            #expect(cluster.rafts[index]?.membership.count == 4, "node \(index + 1)")
+            #expect(cluster.rafts[index]?.membership.learners.isEmpty == true)
+        }
+        // Now a fourth voter: with two of four down there is no majority.
+        let twoDown = Array(cluster.indices.filter { $0 != 3 }.prefix(2))
+        for index in twoDown { cluster.crash(index) }
+        Self.runWithLoad(cluster, for: .seconds(1), next: &next)
+        #expect(cluster.leader == nil, "2 of 4 voters are no majority")
+        #expect(cluster.lostAcknowledgements().isEmpty)
+        #expect(cluster.violations.isEmpty, "\(cluster.violations)")
+    }
+
     @Test("refusals: a change pending, a leader's first entry uncommitted, invalid changes, a follower, no endpoint")
     func refusals() throws {
         let cluster = try RaftCluster(count: 4, seed: 46, initialMembers: 3)
@@ -240,12 +300,26 @@ struct MembershipChangeTests {
             id: NodeID(1), group: 1, peers: [], storage: InMemoryRaftStorage(), seed: 1, now: Instant(nanoseconds: 0))
         replica.tick(now: Instant(nanoseconds: 5_000_000_000))
         #expect(replica.role == .leader)
-        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(1)) is the last member")) {
+        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(1)) is the last voter")) {
             try replica.proposeMembershipChange(.remove(NodeID(1)))
         }
         #expect(throws: RaftError.invalidMembershipChange("\(NodeID(2)) is not a member")) {
             try replica.proposeMembershipChange(.remove(NodeID(2)))
         }
+        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(2)) is not a learner")) {
+            try replica.proposeMembershipChange(.promote(NodeID(2)))
+        }
+        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(1)) is a member already")) {
+            try replica.proposeMembershipChange(.addLearner(NodeID(1), endpoint: nil))
+        }
+        try replica.proposeMembershipChange(.addLearner(NodeID(2), endpoint: nil))
+        #expect(replica.membership.learnerIDs == [NodeID(2)] && replica.learners == [NodeID(2)] && replica.peers.isEmpty)
+        #expect(replica.commitIndex == replica.lastIndex, "a group of one voter commits alone")
+        #expect(throws: RaftError.invalidMembershipChange("\(NodeID(2)) is a learner already")) {
+            try replica.proposeMembershipChange(.add(NodeID(2), endpoint: nil))
+        }
+        try replica.proposeMembershipChange(.remove(NodeID(2)))
+        #expect(replica.learners.isEmpty)
     }
 
     static func error(_ result: Result<Void, RaftError>) -> RaftError? {
@@ -363,20 +437,30 @@ struct MembershipChangeTests {
             RaftMembership.Member(id: NodeID(3)),
         ])
         #expect(membership.ids == [NodeID(3), NodeID(7)])
+        let withLearner = try RaftMembership(
+            [RaftMembership.Member(id: NodeID(1))], learners: [RaftMembership.Member(id: NodeID(2), endpoint: .loopbackV4(port: 2))])
+        #expect(RaftMembership(entry: withLearner.entry(term: 1, index: 1)) == withLearner)
+        #expect(withLearner.endpoint(of: NodeID(2)) == .loopbackV4(port: 2))
+        #expect(throws: ConfigurationError.self) {
+            try RaftMembership([RaftMembership.Member(id: NodeID(1))], learners: [RaftMembership.Member(id: NodeID(1))])
+        }
         let entry = membership.entry(term: 1, index: 1)
         #expect(RaftMembership(entry: entry) == membership)
+        #expect(entry.command.last == 0, "no learner")
         #expect(membership.endpoint(of: NodeID(7)) == .loopbackV4(port: 7001))
         #expect(throws: ConfigurationError.self) { try RaftMembership([]) }
         #expect(throws: ConfigurationError.self) {
             try RaftMembership([RaftMembership.Member(id: NodeID(1)), RaftMembership.Member(id: NodeID(1))])
         }
         let hostile: [[UInt8]] = [
-            [0],  // no member
-            [2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],  // not ascending
-            [1, 0, 0, 0, 0, 0, 0, 0, 1, 2],  // presence byte 2
+            [0, 0],  // no voter
+            [2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0],  // not ascending
+            [1, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0],  // presence byte 2
             [1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 5],  // address family 5
             [1, 0, 0, 0, 0],  // truncated
             [0x80, 0x10],  // 2,048 members
+            [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0],  // a voter and a learner
+            [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x08],  // 1 + 1,024 members
         ]
         for bytes in hostile {
             #expect(throws: WireError.self) { try bytes.withUnsafeBytes { try RaftMembership(decoding: $0) } }
@@ -433,9 +517,11 @@ final class MembershipPlan {
         guard !asking, let change = changes.first, let leader = cluster.leader, let raft = cluster.rafts[leader] else {
             return
         }
+        let membership = raft.membership
         let isMade = switch change {
-        case .add(let id, _): raft.membership.contains(id)
-        case .remove(let id): !raft.membership.contains(id)
+        case .add(let id, _), .promote(let id): membership.contains(id)
+        case .addLearner(let id, _): membership.hasLearner(id) || membership.contains(id)
+        case .remove(let id): !membership.contains(id) && !membership.hasLearner(id)
         }
         guard !isMade else { return finish(change) }
         asking = true

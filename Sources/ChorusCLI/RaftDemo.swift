@@ -21,15 +21,20 @@ struct RaftDemo {
         the leader the node hinted at (or at the next node). Halfway through the write stream the leader is stopped
         abruptly and its socket closed; the others elect a new one. Once writing
         ends, the stopped node restarts from its directory (its FileRaftStorage
-        opened as existing) on its old port and catches up. Prints the
+        opened as existing) on its old port and catches up; every client's last
+        put is read back by ReadIndex on every node. Then a new node joins (empty
+        log, joining): the leader adds it as a learner, promotes it once it has
+        applied the log, and removes the restarted node, which stops. Prints the
         timeline and a progress line a second, then commits/s and commit latency
         percentiles (put to acknowledgement, retries included) before the stop
         and after the failover, the election time (start to the first leader's
         no-op committed), the failover time (stop to the first put the new leader
         acknowledged), the catch-up time (restart to the whole log applied), the
         proposals that failed by RaftError case (each was retried), and every
-        node's applied index, map and fsyncs. Passes if every node, the restarted
-        one included, holds the same map with every acknowledged put in it.
+        node's applied index, map and fsyncs. Passes if every running node holds
+        the same map with every acknowledged put in it (the removed one holds
+        nothing the others lack), every read saw its put, and the members are
+        the running nodes.
 
         Raft options (each also read from CHORUS_<NAME>):
           --raft-nodes N             nodes (default 3, 3 ... 9)
@@ -122,6 +127,8 @@ struct RaftDemo {
         _ = try await follow(for: .seconds(10), until: { cluster.value.caughtUpAt != nil })
         try await loop.submit { cluster.value.startReadBack() }
         _ = try await follow(for: .seconds(10), until: { cluster.value.isReadBackDone })
+        try await loop.submit { try cluster.value.startReplacement() }
+        _ = try await follow(for: .seconds(10), until: { cluster.value.isReplacementDone })
         let report = try await loop.submit { cluster.value.report() }
         try await loop.submit { cluster.value.close() }
 
@@ -130,7 +137,8 @@ struct RaftDemo {
         let problems = report.problems
         print(problems.isEmpty
             ? "\nPASS: a new leader took over; the stopped node restarted from its files and caught up; "
-                + "every node holds the same map, with every acknowledged put, and reads it back by ReadIndex"
+                + "every node holds the same map, with every acknowledged put, and reads it back by ReadIndex; "
+                + "a new node joined as a learner, was promoted, and replaced the restarted one"
             : "\nFAIL: " + problems.joined(separator: "; "))
         return problems.isEmpty
     }

@@ -142,6 +142,7 @@ final class RaftDemoCluster {
                 "\(Self.name(restarted.node)) caught up: applied through index \(node.appliedIndex)"
                     + (snapshots > 0 ? " (\(snapshots) snapshot\(snapshots == 1 ? "" : "s") from the leader)" : ""))
         }
+        watchReplacement()
         if let leader, announced?.node != leader || announced?.term != nodes[leader].term {
             let node = nodes[leader]
             if node.storage.term(at: node.commitIndex) == node.term {
@@ -327,6 +328,91 @@ final class RaftDemoCluster {
         }
     }
 
+    // MARK: Replacing a member
+
+    /// The membership phase: what happened when.
+    private(set) var replacement = RaftDemoReport.Replacement()
+    /// The node joining, and the node it replaces.
+    private var newcomer: Int?
+    private var replaced: Int?
+
+    /// Whether the membership phase has ended (done, or failed).
+    var isReplacementDone: Bool { replacement.endedAt != nil || replacement.failure != nil }
+
+    /// Starts a new node, joining, with the group's members as its peers,
+    /// and has the leader add it as a learner; once it has caught up
+    /// (``watch()``) it is promoted, then the node that was stopped and
+    /// restarted is removed from the group and stopped: the member that
+    /// crashed is replaced, with the group taking writes' fault tolerance
+    /// with it all along.
+    func startReplacement() throws {
+        let index = nodes.count
+        guard let old = restarted?.node else { return record("no restarted node to replace") }
+        let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+        var peers: [NodeID: Endpoint] = [:]
+        for other in nodes.indices where !nodes[other].stopped { peers[Self.id(other)] = transports[other].localEndpoint }
+        let store = KeyValueStateMachine()
+        let storage = try FileRaftStorage(directory: "\(directory)/node-\(index + 1)", opening: .new)
+        let node = try RaftNode(
+            id: Self.id(index), group: 1, peers: peers, joining: true, storage: storage, stateMachine: store,
+            transport: transport, scheduler: loop)
+        transports.append(transport)
+        nodes.append(node)
+        stores.append(store)
+        newcomer = index
+        replaced = old
+        replacement.startedAt = loop.now
+        record("\(Self.name(index)) starts, joining with an empty log; the leader adds it as a learner")
+        change(.addLearner(Self.id(index), endpoint: transport.localEndpoint)) { [self] in
+            replacement.learnerAt = loop.now
+            record("\(Self.name(index)) is a learner (the change committed): sent the log, not counted")
+        }
+    }
+
+    /// Asks the leader for `change`, again 20 ms later while there is no
+    /// leader or another change is pending; runs `then` once it committed.
+    private func change(_ change: RaftMembershipChange, then: @escaping () -> Void) {
+        guard !isClosed else { return }
+        let retry: () -> Void = { [self] in
+            _ = loop.schedule(at: loop.now + .milliseconds(20)) { [weak self] in self?.change(change, then: then) }
+        }
+        guard let leader else { return retry() }
+        nodes[leader].changeMembership(change) { [self] result in
+            switch result {
+            case .success: then()
+            case .failure(.membershipChangePending), .failure(.notLeader), .failure(.proposalDropped): retry()
+            case .failure(let error): replacement.failure = "\(change): \(error)"
+            }
+        }
+    }
+
+    /// From ``watch()``: promotes the learner once it has applied the
+    /// leader's log, then removes the replaced node.
+    private func watchReplacement() {
+        guard let newcomer, let replaced, replacement.learnerAt != nil, replacement.caughtUpAt == nil, let leader,
+            nodes[newcomer].appliedIndex >= nodes[leader].commitIndex
+        else { return }
+        replacement.caughtUpAt = loop.now
+        let snapshots = nodes[newcomer].counters.snapshotsInstalled
+        record(
+            "\(Self.name(newcomer)) caught up: applied through index \(nodes[newcomer].appliedIndex)"
+                + (snapshots > 0 ? " (\(snapshots) snapshot\(snapshots == 1 ? "" : "s") from the leader)" : "")
+                + "; the leader promotes it")
+        change(.promote(Self.id(newcomer))) { [self] in
+            replacement.promotedAt = loop.now
+            record("\(Self.name(newcomer)) is a voter; the leader removes \(Self.name(replaced))")
+            change(.remove(Self.id(replaced))) { [self] in
+                nodes[replaced].stop()
+                transports[replaced].close()
+                replacement.endedAt = loop.now
+                let members = nodes.indices.filter { !nodes[$0].stopped }.map { "\($0 + 1)" }.joined(separator: ", ")
+                record("\(Self.name(replaced)) is removed and stopped; the members are nodes \(members)")
+                replacement.members = self.leader.map { nodes[$0].membership.ids.map(\.rawValue) } ?? []
+                replacement.expected = nodes.indices.filter { !nodes[$0].stopped }.map { UInt64($0 + 1) }
+            }
+        }
+    }
+
     // MARK: Results
 
     /// The figures of the run, and each node's state checked against the
@@ -355,7 +441,11 @@ final class RaftDemoCluster {
                 verdict = missing == 0 ? "ok" : "\(missing) acknowledged puts missing"
             }
             let state: RaftDemoReport.NodeCheck.State =
-                nodes[index].stopped ? .stopped : restarted?.node == index ? .restarted : .running
+                if replaced == index && replacement.endedAt != nil { .removed }
+                else if nodes[index].stopped { .stopped }
+                else if newcomer == index { .joined }
+                else if restarted?.node == index { .restarted }
+                else { .running }
             return RaftDemoReport.NodeCheck(
                 name: Self.name(index), state: state, appliedIndex: nodes[index].appliedIndex,
                 keys: values.count, syncs: (nodes[index].storage as? FileRaftStorage)?.syncCount ?? 0,
@@ -379,7 +469,7 @@ final class RaftDemoCluster {
                     name: "after failover", latencies: latencies.after, seconds: seconds(failoverAt, writingEndedAt)),
             ],
             failures: failures, unresolved: clients.filter(\.isBusy).count, acknowledged: commits, nodes: checks,
-            readBack: readBack)
+            readBack: readBack, replacement: replacement)
     }
 
     /// Stops every node and closes every socket.

@@ -24,10 +24,11 @@ struct RaftDemoReport: Sendable {
     /// must all be in the running nodes' map (it applied only committed
     /// entries).
     struct NodeCheck: Sendable {
-        /// Whether a node runs, was stopped, or was stopped and started
-        /// again from its directory.
+        /// Whether a node runs, was stopped, was stopped and started again
+        /// from its directory, joined the group, or was removed from it
+        /// (and stopped).
         enum State: String, Sendable {
-            case running, stopped, restarted
+            case running, stopped, restarted, joined, removed
         }
 
         var name: String
@@ -56,6 +57,24 @@ struct RaftDemoReport: Sendable {
         var endedAt: Instant?
     }
 
+    /// The membership phase: a new node joins as a learner, is promoted
+    /// once caught up, and the restarted node is removed.
+    struct Replacement: Sendable {
+        var startedAt: Instant?
+        /// The learner's addition committed.
+        var learnerAt: Instant?
+        /// The learner applied the leader's log.
+        var caughtUpAt: Instant?
+        var promotedAt: Instant?
+        /// The replaced node's removal committed.
+        var endedAt: Instant?
+        /// A change refused for a reason a retry does not mend.
+        var failure: String?
+        /// The leader's voters at the end, and the running nodes.
+        var members: [UInt64] = []
+        var expected: [UInt64] = []
+    }
+
     /// From the start to the first leader's no-op committed.
     var electionTime: Duration?
     /// From the leader's stop to the next leader's no-op committed.
@@ -73,6 +92,7 @@ struct RaftDemoReport: Sendable {
     var acknowledged: Int
     var nodes: [NodeCheck]
     var readBack: ReadBack
+    var replacement: Replacement
 
     /// Why the run failed; empty if it passed.
     var problems: [String] {
@@ -85,6 +105,11 @@ struct RaftDemoReport: Sendable {
         if readBack.asked == 0 { problems.append("nothing was read back") }
         if readBack.stale > 0 { problems.append("\(readBack.stale) reads missed an acknowledged put") }
         if readBack.failed > 0 { problems.append("\(readBack.failed) reads failed") }
+        if let failure = replacement.failure { problems.append("membership change refused: \(failure)") }
+        if replacement.endedAt == nil { problems.append("the member was not replaced") }
+        if replacement.members != replacement.expected {
+            problems.append("the members are \(replacement.members), not the running nodes \(replacement.expected)")
+        }
         if readBack.asked > readBack.matched + readBack.stale + readBack.failed {
             problems.append("\(readBack.asked - readBack.matched - readBack.stale - readBack.failed) reads never ended")
         }
@@ -114,17 +139,30 @@ struct RaftDemoReport: Sendable {
                 "\(readBack.matched) of \(readBack.asked) saw it"
                     + (readBack.startedAt.flatMap { start in readBack.endedAt.map { " in " + DemoReport.format($0 - start) } } ?? ""),
             ],
+            [
+                "membership (a new node as a learner, promoted; the restarted one removed)",
+                Self.span(replacement.startedAt, replacement.learnerAt, "added")
+                    + ", " + Self.span(replacement.learnerAt, replacement.caughtUpAt, "caught up")
+                    + ", " + Self.span(replacement.caughtUpAt, replacement.promotedAt, "promoted")
+                    + ", " + Self.span(replacement.promotedAt, replacement.endedAt, "removed"),
+            ],
         ]
         var checks = [["node", "state", "applied index", "keys", "fsyncs", "entries/fsync", "check"]]
         for node in nodes {
             checks.append([
                 node.name, node.state.rawValue, "\(node.appliedIndex)", "\(node.keys)",
                 "\(node.syncs)",
-                node.syncs > 0 && node.state != .restarted
+                node.syncs > 0 && (node.state == .running || node.state == .stopped)
                     ? String(format: "%.1f", Double(node.appliedIndex) / Double(node.syncs)) : "-",
                 node.verdict,
             ])
         }
         return [rows, figures, checks].map(DemoReport.render).joined(separator: "\n\n")
+    }
+
+    /// `what` and the time from `from` to `to`, or "not" before `what`.
+    private static func span(_ from: Instant?, _ to: Instant?, _ what: String) -> String {
+        guard let from, let to else { return "not \(what)" }
+        return "\(what) " + DemoReport.format(to - from)
     }
 }

@@ -103,14 +103,7 @@ struct KeyValueLinearizabilityTests {
             try nemesis.strike()
             for _ in 0..<25 {
                 operation += 1
-                let key = "k\(Int.random(in: 0..<3, using: &random))"
-                let value = Array("s\(seed)-\(operation)".utf8)
-                let (command, input): (KeyValueCommand, KeyValueOperation<[UInt8]>) =
-                    switch Int.random(in: 0..<10, using: &random) {
-                    case 0: (.delete(key: key), .delete)
-                    case 1, 2, 3: (.get(key: key), .get)
-                    default: (.put(key: key, value: value), .put(value))
-                    }
+                let (key, command, input) = Self.randomOperation(operation, seed: seed, using: &random)
                 if let target = toAnyNode ? nemesis.anyTarget() : nemesis.target() {
                     if cluster.rafts[target]?.role != .leader { sentToFollowers += 1 }
                     if readIndexGets, case .get = command {
@@ -129,6 +122,17 @@ struct KeyValueLinearizabilityTests {
                     && cluster.rafts.allSatisfy { $0?.pendingProposalCount == 0 && $0?.pendingReadCount == 0 }
             },
             limit: .seconds(20))
+        Self.checkOutcome(of: cluster, history, seed: seed)
+        let gets = history.operations.filter { operation in
+            guard case .get = operation.input, case .ok = operation.outcome else { return false }
+            return true
+        }.count
+        return (sentToFollowers, gets)
+    }
+
+    /// Checks a run's invariants and its history: no violation, some
+    /// progress, no operation completed twice, linearizable.
+    static func checkOutcome(of cluster: RaftCluster, _ history: History, seed: UInt64) {
         #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
         let completed = history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count
         // Liveness is not what this test checks, but a history with almost
@@ -138,11 +142,21 @@ struct KeyValueLinearizabilityTests {
         #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
         let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
         #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
-        let gets = history.operations.filter { operation in
-            guard case .get = operation.input, case .ok = operation.outcome else { return false }
-            return true
-        }.count
-        return (sentToFollowers, gets)
+    }
+
+    /// A client's next operation on one of three keys: a delete (1 in
+    /// 10), a get (3 in 10) or a put of a value unique to the seed and the
+    /// operation's number.
+    static func randomOperation(
+        _ operation: Int, seed: UInt64, using random: inout SeededRandomGenerator
+    ) -> (key: String, command: KeyValueCommand, input: KeyValueOperation<[UInt8]>) {
+        let key = "k\(Int.random(in: 0..<3, using: &random))"
+        let value = Array("s\(seed)-\(operation)".utf8)
+        return switch Int.random(in: 0..<10, using: &random) {
+        case 0: (key, .delete(key: key), .delete)
+        case 1, 2, 3: (key, .get(key: key), .get)
+        default: (key, .put(key: key, value: value), .put(value))
+        }
     }
 
     /// Reads `key` at node `index` by ReadIndex, recording it in

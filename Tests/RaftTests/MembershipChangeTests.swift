@@ -131,14 +131,8 @@ struct MembershipChangeTests {
             for step in 0..<25 {
                 if step % 5 == 0 { plan.advance() }
                 operation += 1
-                let key = "k\(Int.random(in: 0..<3, using: &random))"
-                let value = Array("s\(seed)-\(operation)".utf8)
-                let (command, input): (KeyValueCommand, KeyValueOperation<[UInt8]>) =
-                    switch Int.random(in: 0..<10, using: &random) {
-                    case 0: (.delete(key: key), .delete)
-                    case 1, 2, 3: (.get(key: key), .get)
-                    default: (.put(key: key, value: value), .put(value))
-                    }
+                let (key, command, input) = KeyValueLinearizabilityTests.randomOperation(
+                    operation, seed: seed, using: &random)
                 if let target = nemesis.target() {
                     KeyValueLinearizabilityTests.propose(
                         command, input, key: key, client: operation % 8, at: target, in: cluster, history: history)
@@ -161,12 +155,7 @@ struct MembershipChangeTests {
             cluster.run(for: .milliseconds(100))
         }
         cluster.run(for: .seconds(5))
-        #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
-        let completed = history.operations.filter { if case .ok = $0.outcome { true } else { false } }.count
-        #expect(completed >= 5, "seed \(seed): progress (\(completed) operations acknowledged)")
-        #expect(history.repeatedCompletions.isEmpty, "seed \(seed): completed twice: \(history.repeatedCompletions)")
-        let verdict = LinearizabilityChecker(model: KeyValueModel<[UInt8]>()).check(history.operations)
-        #expect(verdict == .linearizable, "seed \(seed): \(verdict)")
+        KeyValueLinearizabilityTests.checkOutcome(of: cluster, history, seed: seed)
         #expect(plan.made == 5, "seed \(seed): \(plan.made) of 5 changes made")
     }
 

@@ -23,8 +23,8 @@
 // that it wins elections, commits, and sends snapshots. The harness drives
 // the replica as `RaftNode` does: it performs every ready (restore,
 // persist, send, apply, advance), snapshots and compacts every few applied
-// entries, proposes (commands, reads, membership changes) while the
-// replica leads, and ticks it as the input
+// entries, proposes (commands, reads, membership changes, leadership
+// transfers) while the replica leads, and ticks it as the input
 // moves its clock. After each step it checks what the code
 // promises: no trap; term, commit index and applied entries never go back;
 // commit index within the log; one vote per term, made durable before it
@@ -125,6 +125,9 @@ struct RaftFuzzControl {
     /// 4-5 of the third byte): none, adding node 6 (which never answers),
     /// removing the sender, or (bit 0 of the first byte) removing the
     /// replica itself, else adding the sender back.
+    /// Whether a leader hands leadership to the sender (bits 6-7 of the
+    /// third byte both set).
+    var transfersLeadership: Bool { third & 0xC0 == 0xC0 }
     var membershipChange: RaftMembershipChange? {
         switch (third >> 4) & 0x03 {
         case 1: .add(NodeID(6), endpoint: .loopbackV4(port: 6))
@@ -322,10 +325,11 @@ extension RaftMessage {
         let last = replica.lastIndex
         message.term = term
         switch body {
-        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote):
+        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote, let isTransfer):
             message.body = .voteRequest(
                 lastLogIndex: near(last, lastLogIndex, below: 2, above: 2),
-                lastLogTerm: min(near(replica.lastTerm, lastLogTerm, below: 1, above: 1), term), isPreVote: isPreVote)
+                lastLogTerm: min(near(replica.lastTerm, lastLogTerm, below: 1, above: 1), term), isPreVote: isPreVote,
+                isTransfer: isTransfer)
         case .voteResponse:
             break
         case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
@@ -475,6 +479,7 @@ final class RaftHarness {
                     switch error {
                     case .commandTooLarge, .uncommittedLimitExceeded: break
                     case .notLeader where !replica.isMember: break  // its removal committed
+                    case .notLeader(let hint) where hint != nil && hint == replica.transferTarget: break
                     default: preconditionFailure("a leader refused a proposal: \(error)")
                     }
                 }
@@ -489,7 +494,22 @@ final class RaftHarness {
                     switch error {
                     case .membershipChangePending, .invalidMembershipChange, .commandTooLarge: break
                     case .notLeader where !replica.isMember: break
+                    case .notLeader(let hint) where hint != nil && hint == replica.transferTarget: break
                     default: preconditionFailure("a leader refused a membership change: \(error)")
+                    }
+                }
+            }
+        }
+        if control.transfersLeadership && replica.role == .leader {
+            perform(control) { replica in
+                do throws(RaftError) {
+                    try replica.transferLeadership(to: control.sender, now: now)
+                    precondition(replica.transferTarget == control.sender, "a transfer not recorded")
+                } catch {
+                    switch error {
+                    case .invalidTransfer: precondition(!replica.peers.contains(control.sender), "a voter refused")
+                    case .notLeader where !replica.isMember: break
+                    default: preconditionFailure("a leader refused a transfer: \(error)")
                     }
                 }
             }
@@ -549,7 +569,7 @@ final class RaftHarness {
         var term = message.term
         let body: RaftMessage.Body
         switch message.body {
-        case .voteRequest(_, _, let isPreVote):
+        case .voteRequest(_, _, let isPreVote, _):
             body = .voteResponse(granted: !refusing, isPreVote: isPreVote)
             // A refusal carries the peer's own term, not the one a PreVote
             // asks about.

@@ -273,7 +273,7 @@ final class RaftDemoCluster {
         case .proposalDropped:
             pause = .zero
         case .outcomeUnknown, .commandTooLarge, .uncommittedLimitExceeded, .cancelled, .withdrawn,
-            .membershipChangePending, .invalidMembershipChange:
+            .membershipChangePending, .invalidMembershipChange, .invalidTransfer:
             break  // a put is safe to repeat: the same key gets the same value
         }
         loop.schedule(at: loop.now + pause) { [weak self] in self?.send(client) }
@@ -292,6 +292,7 @@ final class RaftDemoCluster {
         case .withdrawn: "withdrawn"
         case .membershipChangePending: "membershipChangePending"
         case .invalidMembershipChange: "invalidMembershipChange"
+        case .invalidTransfer: "invalidTransfer"
         }
     }
 

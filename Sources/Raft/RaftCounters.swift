@@ -21,6 +21,12 @@ public struct RaftCounters: Hashable, Sendable {
     /// Times this replica, as leader, stepped down because a committed
     /// membership change removed it.
     public var stepDownsOnRemoval = 0
+    /// Leadership transfers this replica started as leader, and those it
+    /// gave up (the target did not win within an election timeout).
+    public var leadershipTransfersStarted = 0
+    public var leadershipTransfersAborted = 0
+    /// Elections this replica started on its leader's order (a transfer).
+    public var campaignsOnTimeoutNow = 0
     /// Messages dropped: for another group or replica, from an unknown
     /// sender, or with out-of-range fields. A term above 2⁶¹ + 1 is one:
     /// replicas campaign only up to term 2⁶¹ (see ``campaignsForgone``),

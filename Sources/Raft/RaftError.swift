@@ -4,7 +4,9 @@ import EventCore
 /// not take effect.
 public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// This replica is not the leader. `leaderHint` is the leader it last
-    /// heard from in its current term, if any: send the proposal there.
+    /// heard from in its current term, if any: send the proposal there. A
+    /// leader handing leadership over refuses proposals and membership
+    /// changes this way too, naming the replica it hands over to.
     /// For a read (``RaftNode/read(completion:)``): no leader confirmed it
     /// (none known, the leader lost its place first, or a forwarded read
     /// went unanswered); the read did nothing.
@@ -50,6 +52,9 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// adding a member, removing a non-member, removing the last member,
     /// or adding beyond ``RaftMembership/maximumMembers``.
     case invalidMembershipChange(String)
+    /// A leadership transfer to a replica that is not another voter of
+    /// the group (``RaftReplica/transferLeadership(to:now:)``).
+    case invalidTransfer(String)
 
     /// The case and its values, on one line.
     public var description: String {
@@ -66,6 +71,7 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         case .membershipChangePending:
             "an earlier membership change is not committed yet, or this leader has not committed an entry of its term"
         case .invalidMembershipChange(let detail): "invalid membership change: \(detail)"
+        case .invalidTransfer(let detail): "invalid leadership transfer: \(detail)"
         }
     }
 }

@@ -38,9 +38,13 @@ public struct RaftMessage: Hashable, Sendable {
     /// What the message asks or answers.
     public enum Body: Hashable, Sendable {
         /// RequestVote (§5.2), or a PreVote when `isPreVote` (the term is
-        /// then the one the sender would campaign in).
-        case voteRequest(lastLogIndex: UInt64, lastLogTerm: UInt64, isPreVote: Bool)
-        /// The answer to a ``voteRequest(lastLogIndex:lastLogTerm:isPreVote:)``.
+        /// then the one the sender would campaign in). `isTransfer`: the
+        /// candidate campaigns because its leader handed leadership to it
+        /// (``timeoutNow``), so voters grant it though they heard from
+        /// that leader lately (Raft dissertation §3.10); never with
+        /// `isPreVote`.
+        case voteRequest(lastLogIndex: UInt64, lastLogTerm: UInt64, isPreVote: Bool, isTransfer: Bool = false)
+        /// The answer to a ``voteRequest(lastLogIndex:lastLogTerm:isPreVote:isTransfer:)``.
         case voteResponse(granted: Bool, isPreVote: Bool)
         /// AppendEntries (§5.3): `entries` follow the entry at
         /// `previousIndex` of term `previousTerm`.
@@ -89,12 +93,21 @@ public struct RaftMessage: Hashable, Sendable {
         /// it once it has applied that far), or nil if it could not
         /// confirm it.
         case readOutcome(requestID: UInt64, index: UInt64?)
+        /// A leader's order to the follower it hands leadership to, once
+        /// that follower holds its whole log: campaign now, without
+        /// PreVote (Raft dissertation §3.10, etcd raft's MsgTimeoutNow).
+        case timeoutNow
     }
+
+    /// The bits of a vote request's flags byte (a PreVote's is 1, as the
+    /// `Bool` it replaced).
+    static let preVoteFlag: UInt8 = 1
+    static let transferFlag: UInt8 = 2
 
     enum Kind: UInt8 {
         case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
         case snapshotChunk, snapshotProgress, forwardedProposal, forwardOutcome, snapshotRefused
-        case forwardedRead, readOutcome
+        case forwardedRead, readOutcome, timeoutNow
     }
 
     /// The outcome byte of a ``Body/forwardOutcome(requestID:outcome:)``.
@@ -176,6 +189,7 @@ public struct RaftMessage: Hashable, Sendable {
         case .forwardOutcome: .forwardOutcome
         case .forwardedRead: .forwardedRead
         case .readOutcome: .readOutcome
+        case .timeoutNow: .timeoutNow
         }
         writer.writeUInt8(kind.rawValue)
         writer.writeVarint(group)
@@ -183,10 +197,10 @@ public struct RaftMessage: Hashable, Sendable {
         writer.write(to)
         writer.writeVarint(term)
         switch body {
-        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote):
+        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote, let isTransfer):
             writer.writeVarint(lastLogIndex)
             writer.writeVarint(lastLogTerm)
-            writer.writeBool(isPreVote)
+            writer.writeUInt8((isPreVote ? Self.preVoteFlag : 0) | (isTransfer ? Self.transferFlag : 0))
         case .voteResponse(let granted, let isPreVote):
             writer.writeBool(granted)
             writer.writeBool(isPreVote)
@@ -235,6 +249,8 @@ public struct RaftMessage: Hashable, Sendable {
             } else {
                 writer.writeUInt8(1)
             }
+        case .timeoutNow:
+            break
         }
     }
 
@@ -327,9 +343,18 @@ public struct RaftMessage: Hashable, Sendable {
         term = try Self.readBounded(&reader, "term")
         switch kind {
         case .voteRequest:
+            let lastLogIndex = try Self.readBounded(&reader, "last log index")
+            let lastLogTerm = try Self.readBounded(&reader, "last log term")
+            let flagsAt = reader.offset
+            let flags = try reader.readUInt8()
+            guard flags == 0 || flags == Self.preVoteFlag || flags == Self.transferFlag else {
+                throw WireError(
+                    .invalidValue, offset: flagsAt,
+                    detail: "vote request flags \(flags): 0, 1 (PreVote) or 2 (a leadership transfer)")
+            }
             body = .voteRequest(
-                lastLogIndex: try Self.readBounded(&reader, "last log index"),
-                lastLogTerm: try Self.readBounded(&reader, "last log term"), isPreVote: try reader.readBool())
+                lastLogIndex: lastLogIndex, lastLogTerm: lastLogTerm, isPreVote: flags == Self.preVoteFlag,
+                isTransfer: flags == Self.transferFlag)
         case .voteResponse:
             body = .voteResponse(granted: try reader.readBool(), isPreVote: try reader.readBool())
         case .append:
@@ -389,6 +414,8 @@ public struct RaftMessage: Hashable, Sendable {
             case let other:
                 throw WireError(.invalidValue, offset: offset, detail: "read outcome \(other), expected 0 or 1")
             }
+        case .timeoutNow:
+            body = .timeoutNow
         }
         try reader.finish()
     }
@@ -455,7 +482,7 @@ public struct RaftMessage: Hashable, Sendable {
     /// replica takes from a sender its membership does not name yet.
     var isLeaderOrCandidateMessage: Bool {
         switch body {
-        case .append, .heartbeat, .snapshotChunk, .voteRequest: true
+        case .append, .heartbeat, .snapshotChunk, .voteRequest, .timeoutNow: true
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
             .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
             false
@@ -466,9 +493,9 @@ public struct RaftMessage: Hashable, Sendable {
         let bound = Self.maximumTermOrIndex
         guard term <= bound else { return false }
         switch body {
-        case .voteRequest(let lastLogIndex, let lastLogTerm, _):
+        case .voteRequest(let lastLogIndex, let lastLogTerm, _, _):
             return lastLogIndex <= bound && lastLogTerm <= bound
-        case .voteResponse, .heartbeatResponse:
+        case .voteResponse, .heartbeatResponse, .timeoutNow:
             return true
         case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
             return previousIndex <= bound && previousTerm <= bound && leaderCommit <= bound

@@ -319,6 +319,30 @@ public final class RaftNode {
         processAtEndOfTurn()
     }
 
+    /// The replica this node, as leader, hands leadership to, if it is
+    /// doing so (``transferLeadership(to:)``).
+    public var transferTarget: NodeID? { replica.transferTarget }
+
+    /// Hands leadership to voter `target` (Raft dissertation §3.10): this
+    /// node, the leader, stops taking proposals and membership changes
+    /// (refusing them with ``RaftError/notLeader(leaderHint:)`` naming
+    /// `target`, so forwarded ones fail back to their callers to retry),
+    /// brings `target` up to date and tells it to campaign at once; it
+    /// usually leads a round trip later, without the election timeout a
+    /// stopped leader costs. Watch ``leader`` for the outcome: if `target`
+    /// has not taken over within an election timeout, the transfer is given
+    /// up and this node takes proposals again. Use it before stopping or
+    /// removing the leader.
+    ///
+    /// - Throws: ``RaftError/notLeader(leaderHint:)`` unless this node
+    ///   leads; ``RaftError/invalidTransfer(_:)`` for a target that is
+    ///   this node, a learner or not a member; ``RaftError/stopped``.
+    public func transferLeadership(to target: NodeID) throws(RaftError) {
+        guard !isStopped else { throw .stopped }
+        try replica.transferLeadership(to: target, now: scheduler.now)
+        processAtEndOfTurn()
+    }
+
     /// Takes the endpoints the membership names (a member added later is
     /// reached there) over those known. None is forgotten: a removed
     /// leader still sends its last heartbeats, and a replica answers a

@@ -16,11 +16,12 @@ extension RaftReplica {
     /// handling it.
     mutating func acceptHigherTerm(_ message: RaftMessage, now: Instant) -> Bool {
         switch message.body {
-        case .voteRequest(_, _, let isPreVote):
+        case .voteRequest(_, _, let isPreVote, let isTransfer):
             // A replica that hears from a working leader does not help
             // depose it: always for PreVote (thesis §9.6), for real votes
-            // with CheckQuorum (thesis §4.2.3).
-            if leaseHolds(now: now) && (isPreVote || configuration.checkQuorum) {
+            // with CheckQuorum (thesis §4.2.3); unless that leader hands
+            // over to the candidate (§3.10).
+            if leaseHolds(now: now) && (isPreVote || configuration.checkQuorum) && !isTransfer {
                 counters.votesRefusedInLease += 1
                 if isPreVote { send(.voteResponse(granted: false, isPreVote: true), to: message.from) }
                 return false
@@ -30,7 +31,7 @@ extension RaftReplica {
         case .voteResponse(true, true):
             // A granted PreVote carries the term we would campaign in.
             return true
-        case .append, .heartbeat, .snapshotChunk:
+        case .append, .heartbeat, .snapshotChunk, .timeoutNow:
             becomeFollower(term: message.term, leader: message.from, now: now)
             return true
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused:
@@ -47,10 +48,10 @@ extension RaftReplica {
         switch message.body {
         case .append, .heartbeat, .snapshotChunk:
             send(.heartbeatResponse(readRound: 0), to: message.from)
-        case .voteRequest(_, _, let isPreVote):
+        case .voteRequest(_, _, let isPreVote, _):
             send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
-            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
+            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .timeoutNow:
             break
         }
     }
@@ -76,7 +77,7 @@ extension RaftReplica {
     /// Starts a PreVote round (`preVote`) or an election in a new term;
     /// beyond ``maximumCampaignTermOrIndex``, stays a follower instead (and
     /// counts it).
-    mutating func campaign(preVote: Bool, now: Instant) {
+    mutating func campaign(preVote: Bool, transfer isTransfer: Bool = false, now: Instant) {
         guard term <= Self.maximumCampaignTermOrIndex, log.lastIndex <= Self.maximumCampaignTermOrIndex else {
             counters.campaignsForgone += 1
             becomeFollower(term: term, leader: nil, now: now)
@@ -106,7 +107,8 @@ extension RaftReplica {
             return
         }
         for peer in peers {
-            send(.voteRequest(lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm, isPreVote: preVote),
+            send(.voteRequest(lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm, isPreVote: preVote,
+                              isTransfer: isTransfer),
                  to: peer, term: requestTerm)
         }
     }
@@ -153,6 +155,7 @@ extension RaftReplica {
         let window = InflightWindow(
             maximumMessages: configuration.maximumInflightMessages, maximumBytes: configuration.maximumInflightBytes)
         progress = [:]
+        transfer = nil
         for peer in recipients { progress[peer] = FollowerProgress(next: log.lastIndex + 1, window: window) }
         heartbeatDeadline = nextHeartbeat(after: now)
         readRound = 0

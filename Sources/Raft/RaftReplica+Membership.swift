@@ -28,9 +28,9 @@ extension RaftReplica {
     ///   above ``RaftConfiguration/maximumCommandSize``).
     @discardableResult
     public mutating func proposeMembershipChange(_ change: RaftMembershipChange) throws(RaftError) -> RaftEntryID {
-        guard role == .leader, isMember else {
+        guard role == .leader, isMember, transfer == nil else {
             counters.proposalsRefused += 1
-            throw .notLeader(leaderHint: isMember ? leader : nil)
+            throw .notLeader(leaderHint: transfer?.target ?? (isMember ? leader : nil))
         }
         guard memberships.latestIndex <= log.committed, log.term(at: log.committed) == term else {
             counters.proposalsRefused += 1

@@ -160,6 +160,7 @@ extension RaftReplica {
                 releaseConfirmedReads()
             }
             sendAllAppends(to: peer)
+            if transfer?.target == peer { orderTransfereeIfCaughtUp() }
         case .rejected(let rejectedIndex, let conflictTerm, let conflictIndex):
             guard rejectedIndex <= log.lastIndex else {
                 // No append of this leader's was past its log: forged, or

@@ -86,6 +86,8 @@ public struct RaftReplica {
     var readStates: [RaftReadState] = []
     /// Follower state: the leader's snapshot being received.
     var incomingSnapshot: IncomingSnapshot?
+    /// Leader state: the leadership transfer in progress.
+    var transfer: LeadershipTransfer?
 
     /// Creates a replica from what `storage` holds (a new group's replicas
     /// start from empty storage).
@@ -197,7 +199,10 @@ public struct RaftReplica {
     /// The instant the replica next needs ``tick(now:)``.
     public var nextDeadline: Instant {
         switch role {
-        case .leader: configuration.checkQuorum ? min(heartbeatDeadline, quorumCheckDeadline) : heartbeatDeadline
+        case .leader:
+            min(
+                configuration.checkQuorum ? min(heartbeatDeadline, quorumCheckDeadline) : heartbeatDeadline,
+                transfer?.deadline ?? .distantFuture)
         case .follower, .preCandidate, .candidate: electionDeadline
         }
     }
@@ -222,6 +227,7 @@ public struct RaftReplica {
                 becomeFollower(term: term, leader: nil, now: now)
                 return
             }
+            expireTransfer(now: now)
             if configuration.checkQuorum && now >= quorumCheckDeadline {
                 quorumCheckDeadline = now + configuration.electionTimeout
                 if !checkQuorum() {
@@ -255,9 +261,9 @@ public struct RaftReplica {
     ///   ``RaftError/uncommittedLimitExceeded(uncommittedBytes:limit:)``.
     @discardableResult
     public mutating func propose(_ command: [UInt8]) throws(RaftError) -> RaftEntryID {
-        guard role == .leader, !isRemovedLeader else {
+        guard role == .leader, !isRemovedLeader, transfer == nil else {
             counters.proposalsRefused += 1
-            throw .notLeader(leaderHint: isMember ? leader : nil)
+            throw .notLeader(leaderHint: transfer?.target ?? (isMember ? leader : nil))
         }
         guard command.count <= configuration.maximumCommandSize else {
             counters.proposalsRefused += 1
@@ -299,7 +305,7 @@ public struct RaftReplica {
             return
         }
         switch message.body {
-        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote):
+        case .voteRequest(let lastLogIndex, let lastLogTerm, let isPreVote, _):
             handleVoteRequest(from: message.from, term: message.term, lastLogIndex: lastLogIndex,
                               lastLogTerm: lastLogTerm, isPreVote: isPreVote, now: now)
         case .voteResponse(let granted, let isPreVote):
@@ -332,6 +338,8 @@ public struct RaftReplica {
         case .snapshotRefused(let snapshotIndex, let maximumSize):
             guard role == .leader else { return }
             handleSnapshotRefusal(from: message.from, snapshotIndex: snapshotIndex, maximumSize: maximumSize)
+        case .timeoutNow:
+            handleTimeoutNow(from: message.from, now: now)
         case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
             break  // refused above
         }
@@ -408,6 +416,7 @@ public struct RaftReplica {
         // this replica no longer lead. Confirmed ones stay good.
         pendingReads.removeAll()
         readRoundWanted = false
+        transfer = nil
         resetElectionDeadline(now: now)
     }
 

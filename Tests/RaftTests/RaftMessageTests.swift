@@ -101,7 +101,7 @@ struct RaftMessageTests {
         unknownKind[0] = 200
         #expect(Self.code(unknownKind) == .invalidValue)
         var badFlag = vote
-        badFlag[badFlag.count - 1] = 2
+        badFlag[badFlag.count - 1] = 3  // PreVote and transfer: never both
         #expect(Self.code(badFlag) == .invalidValue)
         let tooLongVarint = [UInt8(0)] + Array(repeating: 0xFF, count: 11)
         #expect(Self.code(tooLongVarint) == .varintTooLong)

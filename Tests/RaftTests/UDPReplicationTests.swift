@@ -119,6 +119,62 @@ struct UDPReplicationTests {
         try await loop.submit { group.value.close() }
     }
 
+    @Test("over 127.0.0.1 a fourth node joins as a learner, is promoted, and replaces a member (async changes), and the group commits through the change")
+    func membershipOverUDP() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let group = try await loop.submit { LoopBound(try LoopbackGroup(count: 3, loop: loop), on: loop) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { group.value.leader != nil })
+        let first = (0..<20).map { Array("first \($0)".utf8) }
+        #expect(try await loop.submit { group.value.proposeAtLeader(first) })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { group.value.acknowledged.count == 20 })
+
+        // Node 4 starts joining, with the members as its peers.
+        let (leader, newcomer) = try await loop.submit { () -> (LoopBound<RaftNode>, Endpoint) in
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            var peers: [NodeID: Endpoint] = [:]
+            for index in 0..<3 { peers[NodeID(UInt64(index + 1))] = group.value.transports[index].localEndpoint }
+            let log = CommandLog()
+            let node = try RaftNode(
+                id: NodeID(4), group: 42, peers: peers, joining: true, storage: InMemoryRaftStorage(), stateMachine: log,
+                transport: transport, scheduler: loop, seed: 4)
+            group.value.transports.append(transport)
+            group.value.nodes.append(node)
+            group.value.logs.append(log)
+            return (LoopBound(group.value.nodes[group.value.leader!], on: loop), transport.localEndpoint)
+        }
+        try await leader.changeMembership(.addLearner(NodeID(4), endpoint: newcomer))
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            (leader.value.replicationProgress(of: NodeID(4))?.match ?? 0) == leader.value.lastIndex
+        }, "the learner caught up")
+        try await leader.changeMembership(.promote(NodeID(4)))
+        // Remove a follower, then stop it.
+        let removed = try await loop.submit { group.value.nodes.firstIndex { $0 !== leader.value && $0.id != NodeID(4) }! }
+        try await leader.changeMembership(.remove(NodeID(UInt64(removed + 1))))
+        try await loop.submit {
+            group.value.nodes[removed].stop()
+            group.value.transports[removed].close()
+        }
+        do {
+            try await leader.changeMembership(.promote(NodeID(4)))
+            Issue.record("promoting a voter succeeded")
+        } catch {
+            #expect(error == .invalidMembershipChange("\(NodeID(4)) is not a learner"))
+        }
+        let second = (0..<20).map { Array("second \($0)".utf8) }
+        #expect(try await loop.submit { group.value.proposeAtLeader(second) })
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            group.value.acknowledged.count == 40 && group.value.applied(first + second)
+        }, "every running node, the new one included, applied every write")
+        let memberships = try await loop.submit {
+            group.value.nodes.filter { !$0.stopped }.map { Set($0.membership.ids) }
+        }
+        let expected = Set([NodeID(1), NodeID(2), NodeID(3), NodeID(4)].filter { $0 != NodeID(UInt64(removed + 1)) })
+        #expect(memberships.count == 3 && memberships.allSatisfy { $0 == expected })
+        try await loop.submit { group.value.close() }
+    }
+
     @Test("ten groups on one socket per machine over 127.0.0.1 (a RaftGroupMultiplexer each): every group elects and commits its own writes")
     func groupsOnOneSocket() async throws {
         let loop = try EventLoop()

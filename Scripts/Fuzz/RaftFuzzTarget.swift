@@ -330,7 +330,7 @@ extension RaftMessage {
                 lastLogIndex: near(last, lastLogIndex, below: 2, above: 2),
                 lastLogTerm: min(near(replica.lastTerm, lastLogTerm, below: 1, above: 1), term), isPreVote: isPreVote,
                 isTransfer: isTransfer)
-        case .voteResponse:
+        case .voteResponse, .timeoutNow:
             break
         case .append(let previousIndex, let previousTerm, let entries, let leaderCommit):
             let previous = near(last, previousIndex, below: 6, above: 2)

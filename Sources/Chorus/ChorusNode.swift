@@ -123,24 +123,39 @@ public final class ChorusNode {
     /// Starts a replica of Raft group `group`, whose peers are the other
     /// `members`, on the group's channel of the Raft channel.
     ///
+    /// With `joining`, the replica joins a running group: `members` are
+    /// the group's members now (this node not among them, for example
+    /// some of those SWIM sees alive), and the group's leader adds it
+    /// (`RaftNode.changeMembership(.addLearner(id, endpoint:))`, then
+    /// `.promote`); until then it does not campaign.
+    ///
     /// - Throws: ``ChorusError`` (`alreadyRunning` for a group that runs
-    ///   here, `notAMember` if `members` do not include this node), or
-    ///   what `RaftNode`'s initializer throws.
+    ///   here, `notAMember` if `members` do not include this node,
+    ///   `alreadyAMember` if they do and it is `joining`), or what
+    ///   `RaftNode`'s initializer throws.
     public func startGroup(
-        _ group: UInt64, on members: [Member], storage: any RaftStorage, stateMachine: any RaftStateMachine,
-        configuration: RaftConfiguration = RaftConfiguration(), seed: UInt64? = nil
+        _ group: UInt64, on members: [Member], joining: Bool = false, storage: any RaftStorage,
+        stateMachine: any RaftStateMachine, configuration: RaftConfiguration = RaftConfiguration(),
+        seed: UInt64? = nil
     ) throws -> RaftNode {
         guard replicas[group] == nil else {
             throw ChorusError(.alreadyRunning, detail: "Raft group \(group) runs on this node")
         }
-        try checkIncluded(in: members, for: "Raft group \(group)")
+        if joining {
+            guard !members.contains(where: { $0.id == member.id }) else {
+                throw ChorusError(
+                    .alreadyAMember, detail: "joining Raft group \(group): this node (\(member.id)) is among its members")
+            }
+        } else {
+            try checkIncluded(in: members, for: "Raft group \(group)")
+        }
         var peers: [NodeID: Endpoint] = [:]
         for other in members where other.id != member.id { peers[other.id] = other.endpoint }
         let groups = try raftGroups
             ?? RaftGroupMultiplexer(transport: multiplexer.channel(for: .raft), scheduler: scheduler, logger: logger)
         raftGroups = groups
         let node = try RaftNode(
-            id: member.id, group: group, peers: peers, storage: storage, stateMachine: stateMachine,
+            id: member.id, group: group, peers: peers, joining: joining, storage: storage, stateMachine: stateMachine,
             transport: groups.channel(for: group), scheduler: scheduler, configuration: configuration, seed: seed,
             logger: logger)
         replicas[group] = node

@@ -479,12 +479,14 @@ public struct RaftMessage: Hashable, Sendable {
     /// stepped without going through the decoder.
     /// Whether the message is one a leader or a candidate sends (an
     /// append, a heartbeat, a snapshot chunk, a vote request): one a
-    /// replica takes from a sender its membership does not name yet.
+    /// replica takes from a sender its membership does not name yet. Not
+    /// a `timeoutNow`: its leader is a voter of the receiver's membership,
+    /// which holds the leader's whole log.
     var isLeaderOrCandidateMessage: Bool {
         switch body {
-        case .append, .heartbeat, .snapshotChunk, .voteRequest, .timeoutNow: true
+        case .append, .heartbeat, .snapshotChunk, .voteRequest: true
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
-            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
+            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .timeoutNow:
             false
         }
     }

@@ -684,10 +684,12 @@ public final class RaftNode {
         let deposed = now.role != .leader || now.term != observed.term
         observed = now
         if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: scheduler.now) }
-        if deposed && !replica.isMember {
+        let membership = replica.membership
+        if deposed && !membership.contains(id) && !membership.hasLearner(id) {
             // Removed from the group: no leader sends to it any more, so
             // it will not learn whether its entries above its commit
-            // index commit (the new leader may commit them).
+            // index commit (the new leader may commit them). A learner
+            // still receives the log, and learns it.
             let committed = replica.commitIndex
             settle(where: { $0.index > committed }) { _ in .failure(.outcomeUnknown) }
             if isStopped { return }

@@ -31,9 +31,14 @@ extension RaftReplica {
         case .voteResponse(true, true):
             // A granted PreVote carries the term we would campaign in.
             return true
-        case .append, .heartbeat, .snapshotChunk, .timeoutNow:
+        case .append, .heartbeat, .snapshotChunk:
             becomeFollower(term: message.term, leader: message.from, now: now)
             return true
+        case .timeoutNow:
+            // A leader orders only a follower of its own term, which holds
+            // its whole log: from a later term, forged or confused.
+            counters.messagesDropped += 1
+            return false
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused:
             becomeFollower(term: message.term, leader: nil, now: now)
             return true
@@ -170,8 +175,10 @@ extension RaftReplica {
     /// last check; starts the next period.
     mutating func checkQuorum() -> Bool {
         var active = isMember ? 1 : 0
-        for peer in peers {
-            if progress[peer]?.recentlyActive == true { active += 1 }
+        // Learners' marks are cleared too: one promoted later counts only
+        // if heard from since.
+        for peer in recipients {
+            if progress[peer]?.recentlyActive == true && peers.contains(peer) { active += 1 }
             progress[peer]?.recentlyActive = false
         }
         return active >= quorum

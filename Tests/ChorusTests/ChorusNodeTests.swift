@@ -120,6 +120,41 @@ struct ChorusNodeTests {
         }
     }
 
+    @Test("SWIM membership feeds Raft's: a fourth machine SWIM finds joins group 1 as a learner, is promoted, and holds its writes")
+    func machineJoinsAGroup() throws {
+        let cluster = try Cluster(seed: 33)
+        cluster.network.run(for: .seconds(5))
+        try cluster.startConsensus()
+        #expect(cluster.put("before", in: 1))
+        let simulated = cluster.network.addNode()
+        let newcomer = try ChorusNode(id: NodeID(4), transport: simulated, scheduler: simulated, seed: 33 &+ 4)
+        newcomer.start(seeds: [cluster.machines[0].member.localMember.endpoint])
+        cluster.network.run(for: .seconds(5))
+        // The group's members now: those SWIM sees alive, but the newcomer.
+        let alive = newcomer.member.allMembers.filter { $0.status == .alive }
+        #expect(alive.count == 4)
+        let members = alive.filter { $0.id != NodeID(4) }
+        let joiningMap = KeyValueStateMachine()
+        let joining = #expect(throws: ChorusError.self) {
+            try newcomer.startGroup(1, on: alive, joining: true, storage: InMemoryRaftStorage(), stateMachine: joiningMap)
+        }
+        #expect(joining?.code == .alreadyAMember)
+        let replica = try newcomer.startGroup(
+            1, on: members, joining: true, storage: InMemoryRaftStorage(), stateMachine: joiningMap, seed: 34)
+        let leader = try #require(cluster.machines.compactMap { $0.replicas[1] }.first { $0.role == .leader })
+        for change: RaftMembershipChange in [.addLearner(NodeID(4), endpoint: simulated.localEndpoint), .promote(NodeID(4))] {
+            var outcome: Result<Void, RaftError>?
+            leader.changeMembership(change) { outcome = $0 }
+            let deadline = cluster.network.now + .seconds(5)
+            while outcome == nil, cluster.network.now < deadline, cluster.network.step() {}
+            #expect(outcome.map { (try? $0.get()) != nil } == true, "\(change): \(String(describing: outcome))")
+        }
+        #expect(cluster.put("after", in: 1))
+        cluster.network.run(for: .seconds(1))
+        #expect(replica.membership.ids == [NodeID(1), NodeID(2), NodeID(3), NodeID(4)])
+        #expect(joiningMap.values["before"] == [1] && joiningMap.values["after"] == [1])
+    }
+
     @Test("a protocol started twice, or a replica on members that leave this node out, is refused with a typed error")
     func misuse() throws {
         let cluster = try Cluster(seed: 32)

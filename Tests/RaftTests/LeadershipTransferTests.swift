@@ -117,6 +117,42 @@ struct LeadershipTransferTests {
         }
     }
 
+    @Test("a timeoutNow is obeyed only from the leader of this term: from a later term, a stranger, another voter, or at a learner it is dropped")
+    func timeoutNowOnlyFromTheLeader() throws {
+        func follower(learner: Bool = false) throws -> RaftReplica {
+            var replica = try RaftReplica(
+                id: NodeID(2), group: 1, peers: [NodeID(1), NodeID(3)], storage: InMemoryRaftStorage(), seed: 2,
+                now: Instant(nanoseconds: 0))
+            var entries = [RaftEntry(term: 1, index: 1, kind: .leaderNoop)]
+            if learner {
+                let members = try RaftMembership(
+                    [RaftMembership.Member(id: NodeID(1)), RaftMembership.Member(id: NodeID(3))],
+                    learners: [RaftMembership.Member(id: NodeID(2))])
+                entries.append(members.entry(term: 1, index: 2))
+            }
+            replica.step(
+                RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .append(
+                    previousIndex: 0, previousTerm: 0, entries: entries, leaderCommit: 0)),
+                now: Instant(nanoseconds: 1))
+            #expect(replica.leader == NodeID(1))
+            return replica
+        }
+        let now = Instant(nanoseconds: 2)
+        for (from, term, learner) in [(NodeID(1), UInt64(2), false), (NodeID(9), 1, false), (NodeID(3), 1, false),
+                                      (NodeID(1), 1, true)] {
+            var replica = try follower(learner: learner)
+            replica.step(RaftMessage(group: 1, from: from, to: NodeID(2), term: term, body: .timeoutNow), now: now)
+            #expect(replica.role == .follower && replica.counters.campaignsOnTimeoutNow == 0, "\(from), term \(term)")
+            #expect(replica.counters.messagesDropped == 1, "\(from), term \(term), learner \(learner)")
+        }
+        var replica = try follower()
+        replica.step(RaftMessage(group: 1, from: NodeID(1), to: NodeID(2), term: 1, body: .timeoutNow), now: now)
+        #expect(replica.role == .candidate && replica.term == 2 && replica.counters.campaignsOnTimeoutNow == 1)
+        let requests = replica.ready().messages.map(\.body).filter { if case .voteRequest = $0 { true } else { false } }
+        #expect(requests == Array(
+            repeating: .voteRequest(lastLogIndex: 1, lastLogTerm: 1, isPreVote: false, isTransfer: true), count: 2))
+    }
+
     @Test("a transfer's vote request and timeoutNow round-trip; other vote request flags are refused")
     func messages() throws {
         let limits = RaftMessage.decodingLimits

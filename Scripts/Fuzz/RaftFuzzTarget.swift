@@ -371,7 +371,7 @@ extension RaftMessage {
             message.body = .snapshotRefused(
                 snapshotIndex: near(storage.snapshot?.index ?? 0, snapshotIndex, below: 1, above: 1),
                 maximumSize: maximumSize)
-        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .forwardedChange:
             break
         }
         return message

@@ -82,8 +82,13 @@ public struct RaftMessage: Hashable, Sendable {
         /// names it at the follower. Handled by the driver, not the replica.
         case forwardedProposal(requestID: UInt64, command: [UInt8])
         /// The leader's answer to a
-        /// ``forwardedProposal(requestID:command:)``.
+        /// ``forwardedProposal(requestID:command:)`` or a
+        /// ``forwardedChange(requestID:change:)``.
         case forwardOutcome(requestID: UInt64, outcome: ForwardOutcome)
+        /// A follower's ``RaftNode`` passes a membership change asked there
+        /// to the leader (``RaftConfiguration/forwardProposals``), as a
+        /// proposal. Handled by the driver, not the replica.
+        case forwardedChange(requestID: UInt64, change: RaftMembershipChange)
         /// A follower's ``RaftNode`` passes a read made there to the
         /// leader (``RaftConfiguration/forwardProposals``). Handled by the
         /// driver, not the replica.
@@ -107,12 +112,18 @@ public struct RaftMessage: Hashable, Sendable {
     enum Kind: UInt8 {
         case voteRequest = 0, voteResponse, append, appendAccepted, appendRejected, heartbeat, heartbeatResponse
         case snapshotChunk, snapshotProgress, forwardedProposal, forwardOutcome, snapshotRefused
-        case forwardedRead, readOutcome, timeoutNow
+        case forwardedRead, readOutcome, timeoutNow, forwardedChange
     }
 
     /// The outcome byte of a ``Body/forwardOutcome(requestID:outcome:)``.
     enum OutcomeKind: UInt8 {
-        case appended = 0, notLeader, commandTooLarge, uncommittedLimitExceeded
+        case appended = 0, notLeader, commandTooLarge, uncommittedLimitExceeded, membershipChangePending
+        case invalidMembershipChange
+    }
+
+    /// The kind byte of an encoded ``RaftMembershipChange``.
+    enum ChangeKind: UInt8 {
+        case add = 0, addLearner, promote, remove
     }
 
     /// The largest term or index a message may carry (2⁶²): far beyond any
@@ -190,6 +201,7 @@ public struct RaftMessage: Hashable, Sendable {
         case .forwardedRead: .forwardedRead
         case .readOutcome: .readOutcome
         case .timeoutNow: .timeoutNow
+        case .forwardedChange: .forwardedChange
         }
         writer.writeUInt8(kind.rawValue)
         writer.writeVarint(group)
@@ -251,6 +263,35 @@ public struct RaftMessage: Hashable, Sendable {
             }
         case .timeoutNow:
             break
+        case .forwardedChange(let requestID, let change):
+            writer.writeVarint(requestID)
+            Self.encode(change, to: &writer)
+        }
+    }
+
+    private static func encode(_ change: RaftMembershipChange, to writer: inout WireWriter) {
+        let (kind, id, endpoint): (ChangeKind, NodeID, Endpoint?) = switch change {
+        case .add(let id, let endpoint): (.add, id, endpoint)
+        case .addLearner(let id, let endpoint): (.addLearner, id, endpoint)
+        case .promote(let id): (.promote, id, nil)
+        case .remove(let id): (.remove, id, nil)
+        }
+        writer.writeUInt8(kind.rawValue)
+        writer.write(id)
+        if kind == .add || kind == .addLearner {
+            writer.writeOptional(endpoint) { writer, endpoint in writer.write(endpoint) }
+        }
+    }
+
+    private static func readChange(_ reader: inout WireReader) throws(WireError) -> RaftMembershipChange {
+        let kind = try reader.readEnum(ChangeKind.self)
+        let id = try reader.read(NodeID.self)
+        switch kind {
+        case .add, .addLearner:
+            let endpoint = try reader.readOptional { r throws(WireError) in try r.read(Endpoint.self) }
+            return kind == .add ? .add(id, endpoint: endpoint) : .addLearner(id, endpoint: endpoint)
+        case .promote: return .promote(id)
+        case .remove: return .remove(id)
         }
     }
 
@@ -271,9 +312,15 @@ public struct RaftMessage: Hashable, Sendable {
             writer.writeUInt8(OutcomeKind.uncommittedLimitExceeded.rawValue)
             writer.writeVarint(UInt64(bytes))
             writer.writeVarint(UInt64(limit))
+        case .refused(.membershipChangePending):
+            writer.writeUInt8(OutcomeKind.membershipChangePending.rawValue)
+        case .refused(.invalidMembershipChange(let detail)):
+            writer.writeUInt8(OutcomeKind.invalidMembershipChange.rawValue)
+            writer.writeString(String(detail.utf8.prefix(Self.maximumDetailLength)) ?? "")
         case .refused:
-            // A leader's propose refuses with the three errors above only;
-            // anything else reads as "not the leader" at the follower.
+            // A leader's propose and proposeMembershipChange refuse with
+            // the errors above only; anything else reads as "not the
+            // leader" at the follower.
             writer.writeUInt8(OutcomeKind.notLeader.rawValue)
             writer.writeOptional(NodeID?.none) { writer, hint in writer.write(hint) }
         }
@@ -293,8 +340,15 @@ public struct RaftMessage: Hashable, Sendable {
         case .uncommittedLimitExceeded:
             return .refused(.uncommittedLimitExceeded(uncommittedBytes: Int(try readBounded(&reader, "bytes")),
                                                       limit: Int(try readBounded(&reader, "limit"))))
+        case .membershipChangePending:
+            return .refused(.membershipChangePending)
+        case .invalidMembershipChange:
+            return .refused(.invalidMembershipChange(try reader.readString()))
         }
     }
+
+    /// The most bytes of an error's detail a forward outcome carries.
+    static let maximumDetailLength = 256
 
     /// Appends the whole frame (header and body).
     ///
@@ -416,6 +470,8 @@ public struct RaftMessage: Hashable, Sendable {
             }
         case .timeoutNow:
             body = .timeoutNow
+        case .forwardedChange:
+            body = .forwardedChange(requestID: try reader.readVarint(), change: try Self.readChange(&reader))
         }
         try reader.finish()
     }
@@ -469,7 +525,7 @@ public struct RaftMessage: Hashable, Sendable {
     /// the driver handles.
     public var isForwarding: Bool {
         switch body {
-        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome: true
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .forwardedChange: true
         default: false
         }
     }
@@ -486,7 +542,7 @@ public struct RaftMessage: Hashable, Sendable {
         switch body {
         case .append, .heartbeat, .snapshotChunk, .voteRequest: true
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
-            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .timeoutNow:
+            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .timeoutNow, .forwardedChange:
             false
         }
     }
@@ -520,7 +576,7 @@ public struct RaftMessage: Hashable, Sendable {
             return true
         case .forwardOutcome(_, .appended(let entryTerm, let index)):
             return entryTerm <= bound && index <= bound
-        case .forwardOutcome, .forwardedRead:
+        case .forwardOutcome, .forwardedRead, .forwardedChange:
             return true
         case .readOutcome(_, let index):
             return index.map { $0 <= bound } ?? true

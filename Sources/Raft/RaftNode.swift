@@ -276,8 +276,13 @@ public final class RaftNode {
     /// exactly once: with success once the change is committed and
     /// applied here, or with a ``RaftError``.
     ///
-    /// Only the leader changes the membership: a follower refuses with
-    /// ``RaftError/notLeader(leaderHint:)`` (call the leader's node). To
+    /// Only the leader changes the membership: on a follower that knows
+    /// the leader, with ``RaftConfiguration/forwardProposals`` (the
+    /// default), the change is forwarded to it as a proposal is (and
+    /// fails as one does: its refusal comes back, and no answer within
+    /// ``RaftConfiguration/forwardTimeout`` fails it
+    /// ``RaftError/outcomeUnknown``); otherwise a follower refuses with
+    /// ``RaftError/notLeader(leaderHint:)``. To
     /// add a node, start it first with `joining: true` and the group's
     /// members as its `peers`, then add it with the endpoint it is reached
     /// at: the leader sends it the log (or its snapshot) from then on, and
@@ -310,12 +315,18 @@ public final class RaftNode {
             break
         }
         let entry: RaftEntryID
+        let done: (Result<[UInt8], RaftError>) -> Void = { completion($0.map { _ in () }) }
         do throws(RaftError) {
             entry = try replica.proposeMembershipChange(change)
         } catch {
+            if case .notLeader(let hint?) = error, configuration.forwardProposals, endpoints[hint] != nil {
+                let requestID = nextForwardID()
+                return forward(
+                    .forwardedChange(requestID: requestID, change: change), as: requestID, to: hint, completion: done)
+            }
             return completion(.failure(error))
         }
-        waitForApply(entry, Pending(term: entry.term) { completion($0.map { _ in () }) })
+        waitForApply(entry, Pending(term: entry.term, completion: done))
         processAtEndOfTurn()
     }
 
@@ -402,11 +413,11 @@ public final class RaftNode {
     }
 
     private func forwardRead(to leader: NodeID, completion: @escaping ReadQueue.Completion) {
-        lastForwardID &+= 1
-        forwardedReads[lastForwardID] = ForwardedRead(
+        let requestID = nextForwardID()
+        forwardedReads[requestID] = ForwardedRead(
             leader: leader, deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
         send(RaftMessage(group: group, from: id, to: leader, term: replica.term,
-                         body: .forwardedRead(requestID: lastForwardID)))
+                         body: .forwardedRead(requestID: requestID)))
         armTimer()
     }
 
@@ -451,16 +462,82 @@ public final class RaftNode {
         guard command.count <= configuration.maximumCommandSize else {
             return completion(.failure(.commandTooLarge(size: command.count, limit: configuration.maximumCommandSize)))
         }
+        let requestID = nextForwardID()
+        forward(.forwardedProposal(requestID: requestID, command: command), as: requestID, to: leader, completion: completion)
+    }
+
+    /// The ID of the next forward (a proposal, a change or a read).
+    private func nextForwardID() -> UInt64 {
         lastForwardID &+= 1
-        forwards[lastForwardID] = Forward(
+        return lastForwardID
+    }
+
+    /// Sends `body`, a forwarded proposal or change carrying `requestID`,
+    /// to `leader`, and waits for its outcome.
+    private func forward(
+        _ body: RaftMessage.Body, as requestID: UInt64, to leader: NodeID,
+        completion: @escaping (Result<[UInt8], RaftError>) -> Void
+    ) {
+        forwards[requestID] = Forward(
             leader: leader, deadline: scheduler.now + configuration.forwardTimeout, completion: completion)
         forwardCounters.proposalsForwarded += 1
-        send(RaftMessage(group: group, from: id, to: leader, term: replica.term,
-                         body: .forwardedProposal(requestID: lastForwardID, command: command)))
+        send(RaftMessage(group: group, from: id, to: leader, term: replica.term, body: body))
         armTimer()
     }
 
-    /// A forwarded proposal (as leader) or the leader's answer to one.
+    /// Whether to handle forward `requestID` (a proposal or a membership
+    /// change) as leader; counts it either way.
+    private func admitsForward(_ message: RaftMessage, _ requestID: UInt64) -> Bool {
+        // Its term is the forwarder's when it sent it. An incarnation
+        // handles only forwards sent at its term or before (below), so one
+        // sent after this node started cannot have been proposed by an
+        // earlier incarnation; one sent before may have been (a copy
+        // delayed past a restart), and is dropped unanswered: proposed, its
+        // command would be applied twice, and refused, its forwarder would
+        // report "not proposed" about a command that may commit. Its
+        // forwarder fails it as `outcomeUnknown` (time out, or a change of
+        // leader).
+        guard message.term > startTerm else {
+            forwardCounters.staleForwardsDropped += 1
+            return false
+        }
+        // A forwarder sends to the leader of its own term, whose term can
+        // only have grown since: a later term is forged or corrupt.
+        // Dropped, not refused: a later incarnation started below that
+        // term could otherwise propose a copy of what this one refused.
+        guard message.term <= replica.term else {
+            forwardCounters.messagesDropped += 1
+            return false
+        }
+        guard
+            handledForwards[message.from, default: RecentlySeen(capacity: Self.rememberedForwardsPerPeer)]
+                .insert(requestID)
+        else {
+            forwardCounters.duplicateForwardsDropped += 1
+            return false
+        }
+        forwardCounters.forwardedProposalsReceived += 1
+        return true
+    }
+
+    /// Proposes a forward with `propose` and answers its forwarder with
+    /// where the entry went, or the refusal.
+    private func answerForward(
+        _ message: RaftMessage, _ requestID: UInt64, _ propose: () throws(RaftError) -> RaftEntryID
+    ) {
+        let outcome: RaftMessage.ForwardOutcome
+        do throws(RaftError) {
+            let entry = try propose()
+            outcome = .appended(term: entry.term, index: entry.index)
+        } catch {
+            outcome = .refused(error)
+        }
+        send(RaftMessage(group: group, from: id, to: message.from, term: replica.term,
+                         body: .forwardOutcome(requestID: requestID, outcome: outcome)))
+    }
+
+    /// A forwarded proposal or membership change (as leader), or the
+    /// leader's answer to one.
     private func handleForwarding(_ message: RaftMessage) {
         guard message.group == group, message.to == id, endpoints[message.from] != nil else {
             forwardCounters.messagesDropped += 1
@@ -468,45 +545,11 @@ public final class RaftNode {
         }
         switch message.body {
         case .forwardedProposal(let requestID, let command):
-            // Its term is the forwarder's when it sent it. An incarnation
-            // handles only forwards sent at its term or before (below),
-            // so one sent after this node started cannot have been
-            // proposed by an earlier incarnation; one sent before may
-            // have been (a copy delayed past a restart), and is dropped
-            // unanswered: proposed, its command would be applied twice,
-            // and refused, its forwarder would report "not proposed"
-            // about a command that may commit. Its forwarder fails it as
-            // `outcomeUnknown` (time out, or a change of leader).
-            guard message.term > startTerm else {
-                forwardCounters.staleForwardsDropped += 1
-                return
-            }
-            // A forwarder sends to the leader of its own term, whose term
-            // can only have grown since: a later term is forged or
-            // corrupt. Dropped, not refused: a later incarnation started
-            // below that term could otherwise propose a copy of what this
-            // one refused.
-            guard message.term <= replica.term else {
-                forwardCounters.messagesDropped += 1
-                return
-            }
-            guard
-                handledForwards[message.from, default: RecentlySeen(capacity: Self.rememberedForwardsPerPeer)]
-                    .insert(requestID)
-            else {
-                forwardCounters.duplicateForwardsDropped += 1
-                return
-            }
-            forwardCounters.forwardedProposalsReceived += 1
-            let outcome: RaftMessage.ForwardOutcome
-            do throws(RaftError) {
-                let entry = try replica.propose(command)
-                outcome = .appended(term: entry.term, index: entry.index)
-            } catch {
-                outcome = .refused(error)
-            }
-            send(RaftMessage(group: group, from: id, to: message.from, term: replica.term,
-                             body: .forwardOutcome(requestID: requestID, outcome: outcome)))
+            guard admitsForward(message, requestID) else { return }
+            answerForward(message, requestID) { () throws(RaftError) in try replica.propose(command) }
+        case .forwardedChange(let requestID, let change):
+            guard admitsForward(message, requestID) else { return }
+            answerForward(message, requestID) { () throws(RaftError) in try replica.proposeMembershipChange(change) }
         case .forwardOutcome(let requestID, let outcome):
             // Late, repeated, or from another node than the one asked (the
             // answer to an earlier incarnation's forward).

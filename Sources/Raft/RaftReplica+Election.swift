@@ -42,7 +42,7 @@ extension RaftReplica {
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused:
             becomeFollower(term: message.term, leader: nil, now: now)
             return true
-        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .forwardedChange:
             return false  // the driver's messages: `step` refuses them
         }
     }
@@ -56,7 +56,7 @@ extension RaftReplica {
         case .voteRequest(_, _, let isPreVote, _):
             send(.voteResponse(granted: false, isPreVote: isPreVote), to: message.from)
         case .voteResponse, .appendResponse, .heartbeatResponse, .snapshotProgress, .snapshotRefused,
-            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .timeoutNow:
+            .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .timeoutNow, .forwardedChange:
             break
         }
     }

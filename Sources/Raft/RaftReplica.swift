@@ -340,7 +340,7 @@ public struct RaftReplica {
             handleSnapshotRefusal(from: message.from, snapshotIndex: snapshotIndex, maximumSize: maximumSize)
         case .timeoutNow:
             handleTimeoutNow(from: message.from, now: now)
-        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome:
+        case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .forwardedChange:
             break  // refused above
         }
     }

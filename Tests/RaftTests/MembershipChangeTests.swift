@@ -261,7 +261,7 @@ struct MembershipChangeTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
-    @Test("refusals: a change pending, a leader's first entry uncommitted, invalid changes, a follower, no endpoint")
+    @Test("refusals: a change pending, a leader's first entry uncommitted, invalid changes, no endpoint; a follower forwards changes (or, without forwarding, refuses them)")
     func refusals() throws {
         let cluster = try RaftCluster(count: 4, seed: 46, initialMembers: 3)
         #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
@@ -273,13 +273,34 @@ struct MembershipChangeTests {
         raft.changeMembership(.add(RaftCluster.id(3), endpoint: Self.endpoint(cluster, 3))) { outcomes.append($0) }
         raft.changeMembership(.remove(RaftCluster.id(0))) { outcomes.append($0) }
         raft.changeMembership(.add(NodeID(9), endpoint: nil)) { outcomes.append($0) }
-        follower.changeMembership(.remove(RaftCluster.id(0))) { outcomes.append($0) }
-        #expect(outcomes.count == 3, "the first waits for its commit")
+        #expect(outcomes.count == 2, "the first waits for its commit")
         #expect(outcomes.first.flatMap(Self.error) == .membershipChangePending)
-        #expect(outcomes.dropFirst().first.flatMap(Self.error).map(Self.isInvalid) == true, "no endpoint")
-        #expect(outcomes.last.flatMap(Self.error) == .notLeader(leaderHint: RaftCluster.id(leader)))
-        #expect(cluster.run(until: { outcomes.count == 4 }, limit: .seconds(2)))
+        #expect(outcomes.last.flatMap(Self.error).map(Self.isInvalid) == true, "no endpoint")
+        #expect(cluster.run(until: { outcomes.count == 3 }, limit: .seconds(2)))
         #expect(outcomes.last.map { (try? $0.get()) != nil } == true, "the first change committed")
+
+        // A follower forwards changes to the leader: one it refuses comes
+        // back as refused, one it takes completes once applied here.
+        follower.changeMembership(.remove(NodeID(9))) { outcomes.append($0) }
+        #expect(cluster.run(until: { outcomes.count == 4 }, limit: .seconds(2)))
+        #expect(outcomes.last.flatMap(Self.error) == .invalidMembershipChange("\(NodeID(9)) is not a member"))
+        follower.changeMembership(.remove(RaftCluster.id(3))) { outcomes.append($0) }
+        #expect(cluster.run(until: { outcomes.count == 5 }, limit: .seconds(2)))
+        #expect(outcomes.last.map { (try? $0.get()) != nil } == true, "a forwarded change committed")
+        #expect(follower.membership.count == 3 && follower.counters.proposalsForwarded == 2)
+        var configuration = RaftConfiguration()
+        configuration.forwardProposals = false
+        cluster.configurations[(leader + 1) % 3] = configuration
+        cluster.crash((leader + 1) % 3)
+        try cluster.restart((leader + 1) % 3)
+        #expect(cluster.run(until: { cluster.rafts[(leader + 1) % 3]?.leader != nil }, limit: .seconds(2)))
+        cluster.rafts[(leader + 1) % 3]?.changeMembership(.remove(RaftCluster.id(0))) { outcomes.append($0) }
+        #expect(outcomes.count == 6)
+        if case .failure(.notLeader(let hint?)) = outcomes.last {
+            #expect(hint == cluster.rafts[(leader + 1) % 3]?.leader)
+        } else {
+            Issue.record("without forwarding a follower refuses: \(String(describing: outcomes.last))")
+        }
         raft.changeMembership(.add(RaftCluster.id(leader), endpoint: Self.endpoint(cluster, leader))) {
             outcomes.append($0)
         }

@@ -41,6 +41,14 @@ struct RaftMessageTests {
             .forwardedRead(requestID: 82),
             .readOutcome(requestID: 82, index: 1 << 50),
             .readOutcome(requestID: 83, index: nil),
+            .voteRequest(lastLogIndex: 12, lastLogTerm: 3, isPreVote: false, isTransfer: true),
+            .timeoutNow,
+            .forwardedChange(requestID: 84, change: .add(NodeID(5), endpoint: .loopbackV4(port: 5))),
+            .forwardedChange(requestID: 85, change: .addLearner(NodeID(6), endpoint: nil)),
+            .forwardedChange(requestID: 86, change: .promote(NodeID(6))),
+            .forwardedChange(requestID: 87, change: .remove(NodeID(2))),
+            .forwardOutcome(requestID: 88, outcome: .refused(.membershipChangePending)),
+            .forwardOutcome(requestID: 89, outcome: .refused(.invalidMembershipChange("node 9 is not a member"))),
         ]
         return bodies.map { RaftMessage(group: 0xDEAD_BEEF, from: NodeID(1), to: NodeID(UInt64.max), term: 4, body: $0) }
     }()

@@ -336,8 +336,9 @@ public final class RaftNode {
 
     /// Hands leadership to voter `target` (Raft dissertation §3.10): this
     /// node, the leader, stops taking proposals and membership changes
-    /// (refusing them with ``RaftError/notLeader(leaderHint:)`` naming
-    /// `target`, so forwarded ones fail back to their callers to retry),
+    /// (its replica refuses them with ``RaftError/notLeader(leaderHint:)``
+    /// naming `target`, so this node forwards them there: taken once
+    /// `target` leads, refused before),
     /// brings `target` up to date and tells it to campaign at once; it
     /// usually leads a round trip later, without the election timeout a
     /// stopped leader costs. Watch ``leader`` for the outcome: if `target`

@@ -31,8 +31,8 @@ extension RaftReplica {
         var sent = false
         while let chunk = transfer.takeChunk(window: configuration.maximumSnapshotChunksInFlight) {
             send(.snapshotChunk(snapshotIndex: transfer.index, snapshotTerm: transfer.term,
-                                totalSize: UInt64(transfer.payload.count), offset: UInt64(chunk.offset),
-                                data: Array(chunk.data)), to: peer)
+                                totalSize: UInt64(transfer.payloadCount), offset: UInt64(chunk.offset),
+                                data: chunk.data), to: peer)
             sent = true
         }
         state.transfer = transfer
@@ -66,7 +66,7 @@ extension RaftReplica {
         guard var state = progress[peer] else { return }
         state.recentlyActive = true
         guard let transfer = state.transfer, transfer.index == snapshotIndex,
-            UInt64(transfer.payload.count) > maximumSize
+            UInt64(transfer.payloadCount) > maximumSize
         else {
             progress[peer] = state
             return

@@ -20,7 +20,8 @@ extension RaftReplica {
     ///   leads (and is a voter); ``RaftError/invalidTransfer(_:)`` for a
     ///   target that is this replica, a learner or not a member.
     public mutating func transferLeadership(to target: NodeID, now: Instant) throws(RaftError) {
-        guard role == .leader, isMember, !isRemovedLeader else { throw .notLeader(leaderHint: isMember ? leader : nil) }
+        // A leader that removed itself is no member: it hands nothing over.
+        guard role == .leader, isMember else { throw .notLeader(leaderHint: isMember ? leader : nil) }
         guard target != id else { throw .invalidTransfer("\(target) leads already") }
         guard peers.contains(target) else { throw .invalidTransfer("\(target) is not another voter of the group") }
         transfer = LeadershipTransfer(target: target, deadline: now + configuration.electionTimeout)

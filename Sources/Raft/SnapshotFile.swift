@@ -19,18 +19,20 @@ enum SnapshotFile {
 
     /// The file's bytes for `snapshot`.
     static func encode(_ snapshot: RaftSnapshot) -> [UInt8] {
-        let payload = SnapshotPayload.encode(snapshot)
-        var writer = WireWriter(capacity: headerSize + payload.count)
+        let prefix = SnapshotPayload.prefix(snapshot.membership)
+        var writer = WireWriter(capacity: headerSize + prefix.count + snapshot.data.count)
         magic.withUnsafeBytes { writer.writeRawBytes($0) }
         writer.writeUInt32(version)
         writer.writeUInt64(snapshot.index)
         writer.writeUInt64(snapshot.term)
-        writer.writeUInt64(UInt64(payload.count))
+        writer.writeUInt64(UInt64(prefix.count + snapshot.data.count))
         var crc = CRC32C()
         writer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[12...])) }
-        crc.update(payload)
+        crc.update(prefix)
+        crc.update(snapshot.data)
         writer.writeUInt32(crc.value)
-        payload.withUnsafeBytes { writer.writeRawBytes($0) }
+        prefix.withUnsafeBytes { writer.writeRawBytes($0) }
+        snapshot.data.withUnsafeBytes { writer.writeRawBytes($0) }
         return writer.takeBytes()
     }
 

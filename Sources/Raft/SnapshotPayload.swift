@@ -13,16 +13,16 @@ enum SnapshotPayload {
     /// machine's bytes: a payload may be this much larger.
     static let maximumOverhead = 5 + RaftMembership.maximumMembers * (8 + 1 + 19)
 
-    /// The payload of `snapshot`.
-    static func encode(_ snapshot: RaftSnapshot) -> [UInt8] {
-        var writer = WireWriter(capacity: snapshot.data.count + 64)
-        if let membership = snapshot.membership {
+    /// The bytes a payload starts with: the presence byte and `membership`;
+    /// the state machine's bytes follow.
+    static func prefix(_ membership: RaftMembership?) -> [UInt8] {
+        var writer = WireWriter(capacity: 64)
+        if let membership {
             writer.writeUInt8(1)
             membership.encode(to: &writer)
         } else {
             writer.writeUInt8(0)
         }
-        snapshot.data.withUnsafeBytes { writer.writeRawBytes($0) }
         return writer.takeBytes()
     }
 

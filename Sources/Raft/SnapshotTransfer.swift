@@ -7,9 +7,11 @@ struct SnapshotTransfer {
     /// The snapshot's last index and term.
     let index: UInt64
     let term: UInt64
-    /// The bytes sent (``SnapshotPayload``: the membership, then the state
-    /// machine's bytes).
-    let payload: [UInt8]
+    /// The bytes sent, a ``SnapshotPayload``: `prefix` (the membership),
+    /// then the snapshot's `data`, shared with the stored snapshot rather
+    /// than copied once per transfer (a snapshot may be a gigabyte).
+    private let prefix: [UInt8]
+    private let data: [UInt8]
     let chunkSize: Int
     /// The first chunk not yet sent.
     private(set) var nextChunk = 0
@@ -26,24 +28,31 @@ struct SnapshotTransfer {
     init(snapshot: RaftSnapshot, chunkSize: Int) {
         index = snapshot.index
         term = snapshot.term
-        payload = SnapshotPayload.encode(snapshot)
+        prefix = SnapshotPayload.prefix(snapshot.membership)
+        data = snapshot.data
         self.chunkSize = chunkSize
     }
 
+    /// The payload's length in bytes.
+    var payloadCount: Int { prefix.count + data.count }
+
     /// Chunks in the snapshot (one, empty, for an empty snapshot).
-    var chunkCount: Int { max(1, (payload.count + chunkSize - 1) / chunkSize) }
+    var chunkCount: Int { max(1, (payloadCount + chunkSize - 1) / chunkSize) }
 
     /// Chunks sent and not yet acknowledged.
     var chunksInFlight: Int { nextChunk - acknowledgedBytes / chunkSize }
 
     /// The next chunk to send, if one is due and the window has room; marks
     /// it sent.
-    mutating func takeChunk(window: Int) -> (offset: Int, data: ArraySlice<UInt8>)? {
+    mutating func takeChunk(window: Int) -> (offset: Int, data: [UInt8])? {
         guard nextChunk < chunkCount, chunksInFlight < window else { return nil }
         let start = nextChunk * chunkSize
-        let end = min(payload.count, start + chunkSize)
+        let end = min(payloadCount, start + chunkSize)
         nextChunk += 1
-        return (start, payload[start..<end])
+        // The part of [start, end) in the prefix, then the part in the data.
+        var chunk = Array(prefix[min(start, prefix.count)..<min(end, prefix.count)])
+        chunk += data[max(start, prefix.count) - prefix.count..<max(end, prefix.count) - prefix.count]
+        return (start, chunk)
     }
 
     /// The follower holds the first `receivedBytes`; with `outOfOrder` it
@@ -54,7 +63,7 @@ struct SnapshotTransfer {
     /// re-elected since): sending goes on after what it holds, keeping the
     /// window, rather than count the chunks it skips as in flight.
     mutating func acknowledge(receivedBytes: UInt64, outOfOrder: Bool) {
-        let received = Int(min(receivedBytes, UInt64(payload.count)))
+        let received = Int(min(receivedBytes, UInt64(payloadCount)))
         if received == 0, outOfOrder, acknowledgedBytes > 0 {
             // The follower holds none of it any more (it restarted, and the
             // chunks it had were in memory): sending starts again. A stale

@@ -12,7 +12,7 @@ public struct ChorusError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The protocol (CASPaxos, or this Raft group) already runs on the
         /// node.
         case alreadyRunning
-        /// A replica joining a Raft group (``ChorusNode/startGroup(_:on:joining:storage:stateMachine:configuration:seed:)``
+        /// A replica joining a Raft group (``ChorusNode/startGroup(_:on:joining:storage:stateMachine:configuration:seed:policy:)``
         /// with `joining`) was given members that include this node: they
         /// must be the group's members now, which it is not yet.
         case alreadyAMember

@@ -28,12 +28,23 @@ import SWIM
 /// }
 /// ```
 ///
-/// SWIM feeds consensus its first members; it does not reconfigure it.
-/// When SWIM later finds one of them suspect, dead or gone,
-/// ``unavailable(among:)`` says so, and consensus runs on without it
-/// while a majority is up; replacing it is the operator's decision
-/// (`CASPaxosNode.changeMembership(to:completion:)`), since a failure
-/// detector's false positive must not shrink a quorum.
+/// SWIM feeds consensus its first members. By default it does not
+/// reconfigure it: when SWIM later finds one of them suspect, dead or
+/// gone, ``unavailable(among:)`` says so, and consensus runs on without
+/// it while a majority is up; replacing it is the operator's decision
+/// (`RaftNode.changeMembership(_:completion:)`,
+/// `CASPaxosNode.changeMembership(to:completion:)`), since a failure
+/// detector's false positive must not shrink a quorum. A Raft group
+/// started with a ``RaftMembershipPolicy`` lets SWIM drive its
+/// membership instead, within the policy's limits: machines that start a
+/// replica of the group join it, failed ones are removed.
+///
+/// Once a group runs with a policy, the node owns its SWIM member's
+/// metadata: it advertises there the Raft groups it runs with a policy
+/// (what a policy's leader looks for), then the application's bytes
+/// (``setApplicationMetadata(_:)``, ``applicationMetadata(of:)``). Each
+/// advertisement takes 2 bytes and 1 to 10 a group of SWIM's
+/// `maximumMetadataSize` (128 by default).
 public final class ChorusNode {
     /// The transport's share for each protocol.
     public let multiplexer: ProtocolMultiplexer
@@ -48,6 +59,12 @@ public final class ChorusNode {
     public private(set) var raftGroups: RaftGroupMultiplexer?
     private let scheduler: any Scheduler
     private let logger: any LogSink
+    /// The groups started with a membership policy, and their next passes.
+    private var reconcilers: [UInt64: RaftMembershipReconciler] = [:]
+    private var reconcileTimers: [UInt64: TimerHandle] = [:]
+    /// The application's part of the member's metadata (nil: never set
+    /// here).
+    private var applicationMetadata: [UInt8]?
 
     /// Creates the node: a multiplexer over `transport` and a SWIM member
     /// on its SWIM channel (not yet started).
@@ -121,26 +138,38 @@ public final class ChorusNode {
     }
 
     /// Starts a replica of Raft group `group`, whose peers are the other
-    /// `members`, on the group's channel of the Raft channel.
+    /// `members`, on the group's channel of the Raft channel, and
+    /// with a `policy`, advertises the group in the SWIM member's
+    /// metadata.
     ///
     /// With `joining`, the replica joins a running group: `members` are
     /// the group's members now (this node not among them, for example
     /// some of those SWIM sees alive), and the group's leader adds it
     /// (`RaftNode.changeMembership(.addLearner(id, endpoint:))`, then
-    /// `.promote`); until then it does not campaign.
+    /// `.promote`; or, with a `policy` on the leader's machine, the
+    /// leader does so itself); until then it does not campaign.
     ///
+    /// - Parameters:
+    ///   - policy: lets SWIM's view drive the group's membership (see
+    ///     ``RaftMembershipPolicy``); give the same policy on every
+    ///     machine of the group, since whichever leads applies its own.
+    ///     Nil (the default): only the operator changes members.
     /// - Throws: ``ChorusError`` (`alreadyRunning` for a group that runs
     ///   here, `notAMember` if `members` do not include this node,
-    ///   `alreadyAMember` if they do and it is `joining`), or what
-    ///   `RaftNode`'s initializer throws.
+    ///   `alreadyAMember` if they do and it is `joining`), the
+    ///   `ConfigurationError` of an invalid `policy` or of `RaftNode`'s
+    ///   initializer, or, with a policy, `SWIMError`: `.metadataTooLarge`
+    ///   if the advertisement does not fit the member's metadata,
+    ///   `.stopped` once the member has stopped (or left).
     public func startGroup(
         _ group: UInt64, on members: [Member], joining: Bool = false, storage: any RaftStorage,
         stateMachine: any RaftStateMachine, configuration: RaftConfiguration = RaftConfiguration(),
-        seed: UInt64? = nil
+        seed: UInt64? = nil, policy: RaftMembershipPolicy? = nil
     ) throws -> RaftNode {
         guard replicas[group] == nil else {
             throw ChorusError(.alreadyRunning, detail: "Raft group \(group) runs on this node")
         }
+        try policy?.validate()
         if joining {
             guard !members.contains(where: { $0.id == member.id }) else {
                 throw ChorusError(
@@ -159,7 +188,97 @@ public final class ChorusNode {
             transport: groups.channel(for: group), scheduler: scheduler, configuration: configuration, seed: seed,
             logger: logger)
         replicas[group] = node
+        guard let policy else { return node }
+        reconcilers[group] = RaftMembershipReconciler(group: group, policy: policy, replica: node, member: member)
+        do {
+            try advertise()
+        } catch {
+            node.stop()
+            replicas[group] = nil
+            reconcilers[group] = nil
+            throw error
+        }
+        scheduleReconciliation(of: group, after: policy.interval)
         return node
+    }
+
+    /// Stops the replica of `group` here, if one runs, and, for a group
+    /// with a ``RaftMembershipPolicy``, stops advertising it: the leader
+    /// no longer adds this machine, and removes it once it has not
+    /// advertised the group for the policy's grace (within the policy's
+    /// limits). To take it out of the group sooner, have the leader remove
+    /// it (`RaftNode.changeMembership`) after this call, not before (the
+    /// policy would add it back while it advertises the group).
+    public func stopGroup(_ group: UInt64) {
+        guard let replica = replicas.removeValue(forKey: group) else { return }
+        replica.stop()
+        reconcilers[group] = nil
+        if let timer = reconcileTimers.removeValue(forKey: group) { scheduler.cancel(timer) }
+        try? advertise()
+    }
+
+    /// Sets the application's part of the SWIM member's metadata (after
+    /// the node's advertisement of the Raft groups it runs with a
+    /// ``RaftMembershipPolicy``); read it on any member with
+    /// ``applicationMetadata(of:)``. Without a policy and without this
+    /// call the node leaves the member's metadata alone.
+    ///
+    /// - Throws: `SWIMError` (`.metadataTooLarge` if it does not fit with
+    ///   the advertisement, `.stopped`).
+    public func setApplicationMetadata(_ metadata: [UInt8]) throws(SWIMError) {
+        let previous = applicationMetadata
+        applicationMetadata = metadata
+        do throws(SWIMError) {
+            try advertise()
+        } catch {
+            applicationMetadata = previous
+            throw error
+        }
+    }
+
+    /// The application's part of `member`'s metadata: what its node set
+    /// with ``setApplicationMetadata(_:)``, or all of it for metadata that
+    /// is no advertisement (one that does not begin with the byte 0xC1, a
+    /// group count and the groups: a plain `SWIMNode`'s, say).
+    public static func applicationMetadata(of member: Member) -> [UInt8] {
+        MachineAdvertisement(decoding: member.metadata)?.application ?? member.metadata
+    }
+
+    /// The Raft groups `member`'s node runs a replica of with a
+    /// ``RaftMembershipPolicy``, as its metadata advertises them (none for
+    /// metadata that is no advertisement), ascending.
+    public static func raftGroups(advertisedBy member: Member) -> [UInt64] {
+        MachineAdvertisement(decoding: member.metadata)?.groups ?? []
+    }
+
+    /// Publishes the running groups that have a policy and the
+    /// application's metadata, unless the member's metadata says so
+    /// already, or the node never advertised and has nothing to (the
+    /// metadata is then the application's, set on `member` directly).
+    private func advertise() throws(SWIMError) {
+        let groups = replicas.compactMap { group, replica in
+            reconcilers[group] != nil && !replica.stopped ? group : nil
+        }
+        let current = member.localMember.metadata
+        guard !groups.isEmpty || applicationMetadata != nil || MachineAdvertisement(decoding: current) != nil else {
+            return
+        }
+        let encoded = MachineAdvertisement(groups: groups, application: applicationMetadata ?? []).encoded
+        guard encoded != current else { return }
+        try member.setMetadata(encoded)
+    }
+
+    private func scheduleReconciliation(of group: UInt64, after interval: Duration) {
+        reconcileTimers[group] = scheduler.schedule(at: scheduler.now + interval) { [weak self] in
+            guard let self, let reconciler = self.reconcilers[group] else { return }
+            // A replica stopped without stopGroup is no longer advertised,
+            // and needs no more passes; metadata set on the member directly
+            // is advertised over again.
+            try? self.advertise()
+            guard !reconciler.replicaStopped else { return }
+            reconciler.reconcile(now: self.scheduler.now)
+            self.scheduleReconciliation(of: group, after: reconciler.policy.interval)
+        }
     }
 
     /// Of `members`, those SWIM does not see alive now: with the record
@@ -180,6 +299,9 @@ public final class ChorusNode {
     public func stop() {
         registers?.stop()
         for replica in replicas.values { replica.stop() }
+        for timer in reconcileTimers.values { scheduler.cancel(timer) }
+        reconcileTimers.removeAll()
+        reconcilers.removeAll()
         member.stop()
     }
 

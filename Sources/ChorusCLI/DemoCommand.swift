@@ -4,11 +4,12 @@ import Foundation
 /// process: the gossip scenario (push gossip against Plumtree), the SWIM
 /// scenario (join, failure detection, graceful leave), the Raft scenario
 /// (election, replication, failover), the CASPaxos scenario (contended
-/// counters, an acceptor crash), then the one-socket scenario (SWIM, CASPaxos
-/// and Raft together on one socket per machine).
+/// counters, an acceptor crash), the one-socket scenario (SWIM, CASPaxos
+/// and Raft together on one socket per machine), then the reconfigure
+/// scenario (SWIM's view driving a Raft group's membership).
 struct DemoCommand {
     static let usage = """
-        usage: chorus demo [--scenario all|gossip|swim|raft|caspaxos|onesocket] [--nodes N] [--duration SECONDS]
+        usage: chorus demo [--scenario all|gossip|swim|raft|caspaxos|onesocket|reconfigure] [--nodes N] [--duration SECONDS]
                            [--rate N] [--members N] [Raft options] [CASPaxos options]
 
         Runs local clusters on 127.0.0.1 (kernel-chosen ports, one event loop each)
@@ -27,6 +28,8 @@ struct DemoCommand {
                   see below.
           onesocket
                   see below.
+          reconfigure
+                  see below.
 
         Exits 0 if every scenario run passed (gossip: every node delivered every
         message exactly once in both modes; swim: converged, failure detected
@@ -34,10 +37,13 @@ struct DemoCommand {
         took over, and the running nodes hold the same map, with every
         acknowledged put; caspaxos: every counter equals the increments that
         succeeded; onesocket: SWIM saw the stop everywhere, every key holds its
-        last acknowledged write, no datagram dropped), 1 otherwise.
+        last acknowledged write, no datagram dropped; reconfigure: the group's
+        voters are the running machines, and every running replica holds every
+        acknowledged write), 1 otherwise.
 
         options (each also read from CHORUS_<NAME>, e.g. CHORUS_NODES):
-          --scenario NAME     all (default), gossip, swim, raft, caspaxos or onesocket
+          --scenario NAME     all (default), gossip, swim, raft, caspaxos, onesocket or
+                              reconfigure
           --nodes N           gossip nodes (default 16, 2 ... 256)
           --duration SECONDS  gossip: the running time, split between the two
                               modes: each takes 1 s to settle, broadcasts, then
@@ -54,6 +60,8 @@ struct DemoCommand {
         \(CASPaxosDemo.usage)
 
         \(SharedSocketDemo.usage)
+
+        \(ReconfigureDemo.usage)
         """
     static let valuedOptions = Set(["scenario", "nodes", "duration", "rate", "members"])
         .union(RaftDemo.valuedOptions).union(CASPaxosDemo.valuedOptions)
@@ -63,7 +71,7 @@ struct DemoCommand {
     /// to membership, to consensus with a leader, then without one (the
     /// CASPaxos figures read against Raft's), then membership and both
     /// consensus protocols together.
-    static let scenarioNames = ["gossip", "swim", "raft", "caspaxos", "onesocket"]
+    static let scenarioNames = ["gossip", "swim", "raft", "caspaxos", "onesocket", "reconfigure"]
 
     let scenarios: [String]
     let gossip: GossipDemo
@@ -77,7 +85,7 @@ struct DemoCommand {
         case let name where Self.scenarioNames.contains(name): scenarios = [name]
         case let other:
             throw UsageError(
-                description: "--scenario must be all, gossip, swim, raft, caspaxos or onesocket, not '\(other)'")
+                description: "--scenario must be all, gossip, swim, raft, caspaxos, onesocket or reconfigure, not '\(other)'")
         }
         gossip = try GossipDemo(options: options)
         swim = SWIMDemo(memberCount: try options.integer("members", in: 3...128, default: 16))
@@ -100,6 +108,8 @@ struct DemoCommand {
                 passed = await casPaxos.run()
             case "onesocket":
                 passed = await SharedSocketDemo().run()
+            case "reconfigure":
+                passed = await ReconfigureDemo().run()
             default:
                 do {
                     passed = try await swim.run()

@@ -1,3 +1,5 @@
+import EventCore
+
 /// What a leader knows of one follower's log (Raft §5.3's nextIndex and
 /// matchIndex) and how it sends to it.
 ///
@@ -26,6 +28,8 @@ struct FollowerProgress {
     var inflight: InflightWindow
     /// Whether the follower was heard from since the last quorum check.
     var recentlyActive = false
+    /// When the follower last answered this leader (nil: not yet).
+    var lastHeard: Instant?
     /// The latest read round the follower answered (ReadIndex).
     var readRound: UInt64 = 0
     /// In the snapshot state: the snapshot being sent.
@@ -47,6 +51,12 @@ struct FollowerProgress {
         case .replicate: inflight.isFull
         case .snapshot: true
         }
+    }
+
+    /// The follower answered at `now`.
+    mutating func heard(at now: Instant) {
+        recentlyActive = true
+        lastHeard = now
     }
 
     mutating func becomeProbe() {

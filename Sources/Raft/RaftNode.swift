@@ -211,6 +211,11 @@ public final class RaftNode {
     public func replicationProgress(of peer: NodeID) -> (match: UInt64, next: UInt64)? {
         replica.replicationProgress(of: peer)
     }
+    /// On the leader, when it last had an answer from `peer` (nil
+    /// elsewhere, or before the first answer of this term).
+    public func lastContact(with peer: NodeID) -> Instant? {
+        replica.lastContact(with: peer)
+    }
     /// Proposals waiting for their outcome (forwarded ones included).
     public var pendingProposalCount: Int { pending.count + displaced.count + forwards.count }
     /// Reads (``read(completion:)``) not yet served or failed.

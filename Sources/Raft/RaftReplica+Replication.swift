@@ -134,10 +134,10 @@ extension RaftReplica {
         }
     }
 
-    mutating func handleAppendResponse(from peer: NodeID, result: RaftMessage.AppendResult) {
+    mutating func handleAppendResponse(from peer: NodeID, result: RaftMessage.AppendResult, now: Instant) {
         // In place, as in `sendAppend`.
         guard let slot = progress.slot(of: peer) else { return }
-        progress[slot: slot].recentlyActive = true
+        progress[slot: slot].heard(at: now)
         switch result {
         case .accepted(let matchIndex):
             guard matchIndex <= log.lastIndex else {
@@ -179,14 +179,14 @@ extension RaftReplica {
         }
     }
 
-    mutating func handleHeartbeatResponse(from peer: NodeID, readRound round: UInt64) {
+    mutating func handleHeartbeatResponse(from peer: NodeID, readRound round: UInt64, now: Instant) {
         guard let slot = progress.slot(of: peer) else { return }  // in place, as in `sendAppend`
         guard round <= readRound else {
             // This leader never sent that round: forged.
             counters.messagesDropped += 1
             return
         }
-        progress[slot: slot].recentlyActive = true
+        progress[slot: slot].heard(at: now)
         if round > progress[slot: slot].readRound {
             progress[slot: slot].readRound = round
             releaseConfirmedReads()

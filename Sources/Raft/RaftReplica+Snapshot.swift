@@ -42,9 +42,9 @@ extension RaftReplica {
 
     /// A follower reported how much of the snapshot it holds.
     mutating func handleSnapshotProgress(from peer: NodeID, snapshotIndex: UInt64, receivedBytes: UInt64,
-                                         outOfOrder: Bool) {
+                                         outOfOrder: Bool, now: Instant) {
         guard var state = progress[peer] else { return }
-        state.recentlyActive = true
+        state.heard(at: now)
         guard var transfer = state.transfer, transfer.index == snapshotIndex else {
             progress[peer] = state
             return
@@ -62,9 +62,9 @@ extension RaftReplica {
     /// then tried again (the follower may have restarted with a larger
     /// limit meanwhile). A refusal of another snapshot than the one in
     /// flight, or from a follower not being sent one, changes nothing.
-    mutating func handleSnapshotRefusal(from peer: NodeID, snapshotIndex: UInt64, maximumSize: UInt64) {
+    mutating func handleSnapshotRefusal(from peer: NodeID, snapshotIndex: UInt64, maximumSize: UInt64, now: Instant) {
         guard var state = progress[peer] else { return }
-        state.recentlyActive = true
+        state.heard(at: now)
         guard let transfer = state.transfer, transfer.index == snapshotIndex,
             UInt64(transfer.payloadCount) > maximumSize
         else {

@@ -196,6 +196,14 @@ public struct RaftReplica {
         progress[peer].map { ($0.match, $0.next) }
     }
 
+    /// A leader's last contact with `peer`: when it last had an answer
+    /// from it in this term (hashicorp/raft's `LastContact`; a membership
+    /// policy counts on the voters it heard from lately). Nil if this
+    /// replica does not lead, or has had no answer from `peer` yet.
+    public func lastContact(with peer: NodeID) -> Instant? {
+        progress[peer]?.lastHeard
+    }
+
     /// The instant the replica next needs ``tick(now:)``.
     public var nextDeadline: Instant {
         switch role {
@@ -323,10 +331,10 @@ public struct RaftReplica {
             send(.heartbeatResponse(readRound: readRound), to: message.from)
         case .appendResponse(let result):
             guard role == .leader else { return }
-            handleAppendResponse(from: message.from, result: result)
+            handleAppendResponse(from: message.from, result: result, now: now)
         case .heartbeatResponse(let readRound):
             guard role == .leader else { return }
-            handleHeartbeatResponse(from: message.from, readRound: readRound)
+            handleHeartbeatResponse(from: message.from, readRound: readRound, now: now)
         case .snapshotChunk(let snapshotIndex, let snapshotTerm, let totalSize, let offset, let data):
             hearFromLeader(message.from, now: now)
             handleSnapshotChunk(from: message.from, snapshotIndex: snapshotIndex, snapshotTerm: snapshotTerm,
@@ -334,10 +342,10 @@ public struct RaftReplica {
         case .snapshotProgress(let snapshotIndex, let receivedBytes, let outOfOrder):
             guard role == .leader else { return }
             handleSnapshotProgress(from: message.from, snapshotIndex: snapshotIndex, receivedBytes: receivedBytes,
-                                   outOfOrder: outOfOrder)
+                                   outOfOrder: outOfOrder, now: now)
         case .snapshotRefused(let snapshotIndex, let maximumSize):
             guard role == .leader else { return }
-            handleSnapshotRefusal(from: message.from, snapshotIndex: snapshotIndex, maximumSize: maximumSize)
+            handleSnapshotRefusal(from: message.from, snapshotIndex: snapshotIndex, maximumSize: maximumSize, now: now)
         case .timeoutNow:
             handleTimeoutNow(from: message.from, now: now)
         case .forwardedProposal, .forwardOutcome, .forwardedRead, .readOutcome, .forwardedChange:

@@ -14,20 +14,27 @@ struct ChorusNodeTests {
     /// the seed.
     final class Cluster {
         let network: SimulatedNetwork
-        let machines: [ChorusNode]
+        private(set) var nodes: [SimulatedNode] = []
+        private(set) var machines: [ChorusNode] = []
         var maps: [UInt64: [KeyValueStateMachine]] = [:]
 
         init(seed: UInt64) throws {
-            let network = SimulatedNetwork(seed: seed)
-            let nodes = (0..<3).map { _ in network.addNode() }
-            self.network = network
-            machines = try nodes.indices.map { index in
-                try ChorusNode(
-                    id: NodeID(UInt64(index + 1)), transport: nodes[index], scheduler: nodes[index],
-                    seed: seed &+ UInt64(index))
-            }
-            machines[0].start()
-            for machine in machines.dropFirst() { machine.start(seeds: [nodes[0].localEndpoint]) }
+            network = SimulatedNetwork(seed: seed)
+            for _ in 0..<3 { try addMachine() }
+        }
+
+        /// Starts machine `machines.count + 1`, joining SWIM through the
+        /// first.
+        @discardableResult
+        func addMachine() throws -> ChorusNode {
+            let node = network.addNode()
+            let machine = try ChorusNode(
+                id: NodeID(UInt64(machines.count + 1)), transport: node, scheduler: node,
+                seed: network.seed &+ UInt64(machines.count))
+            machine.start(seeds: nodes.isEmpty ? [] : [nodes[0].localEndpoint])
+            nodes.append(node)
+            machines.append(machine)
+            return machine
         }
 
         /// Starts CASPaxos and Raft groups 1 and 2 on every machine, on
@@ -98,6 +105,7 @@ struct ChorusNodeTests {
 
         cluster.machines[2].stop()
         cluster.network.run(for: .seconds(20))
+        #expect(cluster.machines[0].replicas[1]?.membership.ids == members.map(\.id), "no policy: SWIM only reports")
         let unavailable = cluster.machines[0].unavailable(among: members)
         #expect(unavailable.map(\.id) == [NodeID(3)])
         #expect(unavailable.first?.status == .dead)
@@ -126,9 +134,7 @@ struct ChorusNodeTests {
         cluster.network.run(for: .seconds(5))
         try cluster.startConsensus()
         #expect(cluster.put("before", in: 1))
-        let simulated = cluster.network.addNode()
-        let newcomer = try ChorusNode(id: NodeID(4), transport: simulated, scheduler: simulated, seed: 33 &+ 4)
-        newcomer.start(seeds: [cluster.machines[0].member.localMember.endpoint])
+        let newcomer = try cluster.addMachine()
         cluster.network.run(for: .seconds(5))
         // The group's members now: those SWIM sees alive, but the newcomer.
         let alive = newcomer.member.allMembers.filter { $0.status == .alive }
@@ -142,7 +148,7 @@ struct ChorusNodeTests {
         let replica = try newcomer.startGroup(
             1, on: members, joining: true, storage: InMemoryRaftStorage(), stateMachine: joiningMap, seed: 34)
         let leader = try #require(cluster.machines.compactMap { $0.replicas[1] }.first { $0.role == .leader })
-        for change: RaftMembershipChange in [.addLearner(NodeID(4), endpoint: simulated.localEndpoint), .promote(NodeID(4))] {
+        for change: RaftMembershipChange in [.addLearner(NodeID(4), endpoint: cluster.nodes[3].localEndpoint), .promote(NodeID(4))] {
             var outcome: Result<Void, RaftError>?
             leader.changeMembership(change) { outcome = $0 }
             let deadline = cluster.network.now + .seconds(5)

@@ -95,6 +95,41 @@ struct FlowControlTests {
         #expect(group.replicas[1].replicationProgress(of: ReplicaGroup.id(0)) == nil, "only a leader tracks progress")
     }
 
+    @Test("a leader notes when each follower last answered it (a forged answer does not count); followers and a new leader have no contact yet")
+    func lastContact() throws {
+        let group = try ReplicaGroup(count: 3)
+        group.timeOut(0)
+        for request in group.takeMessages() { group.deliver(request) }
+        for vote in group.takeMessages() { group.deliver(vote) }
+        #expect(group.replicas[0].role == .leader)
+        #expect(group.replicas[0].lastContact(with: ReplicaGroup.id(1)) == nil, "no answer yet")
+        for append in group.takeMessages() { group.deliver(append) }
+        group.now = group.now + .milliseconds(7)
+        let answered = group.now
+        for answer in group.takeMessages() where answer.from == ReplicaGroup.id(1) { group.deliver(answer) }
+        #expect(group.replicas[0].lastContact(with: ReplicaGroup.id(1)) == answered)
+        #expect(group.replicas[0].lastContact(with: ReplicaGroup.id(2)) == nil)
+        #expect(group.replicas[1].lastContact(with: ReplicaGroup.id(0)) == nil, "only a leader has contacts")
+
+        // A heartbeat answer for a read round this leader never sent is
+        // forged: dropped, and no contact.
+        group.now = group.now + .milliseconds(5)
+        let term = group.replicas[0].term
+        group.deliver(ReplicaGroup.message(from: 2, to: 0, term: term, .heartbeatResponse(readRound: 1_000)))
+        #expect(group.replicas[0].lastContact(with: ReplicaGroup.id(2)) == nil)
+        group.deliver(ReplicaGroup.message(from: 1, to: 0, term: term, .heartbeatResponse(readRound: 0)))
+        #expect(group.replicas[0].lastContact(with: ReplicaGroup.id(1)) == group.now)
+
+        // Replica 2 takes over: its contacts start empty.
+        group.deliverAll()
+        group.timeOut(1)
+        for request in group.takeMessages() { group.deliver(request) }
+        for vote in group.takeMessages() { group.deliver(vote) }
+        #expect(group.replicas[1].role == .leader)
+        #expect(group.replicas[1].lastContact(with: ReplicaGroup.id(0)) == nil)
+        #expect(group.replicas[0].lastContact(with: ReplicaGroup.id(1)) == nil)
+    }
+
     @Test("in the replicate state appends are pipelined up to maximumInflightMessages")
     func pipelineBoundedByMessages() throws {
         var configuration = ReplicaGroup.paperConfiguration

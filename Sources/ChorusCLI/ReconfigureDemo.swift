@@ -74,7 +74,7 @@ struct ReconfigureDemo {
             return try await fail("no Raft leader within 10 s")
         }
         try await loop.submit {
-            cluster.value.record("Raft: machine \(cluster.value.leader! + 1) leads")
+            cluster.value.recordLeader()
             cluster.value.startWriting()
         }
         _ = try await follow(for: .seconds(1))
@@ -100,18 +100,19 @@ struct ReconfigureDemo {
         }
         guard crashed else { return try await fail("no leader to crash") }
         if try await follow(for: .seconds(10), until: { cluster.value.leader != nil }) {
-            try await loop.submit { cluster.value.record("Raft: machine \(cluster.value.leader! + 1) leads") }
+            try await loop.submit { cluster.value.recordLeader() }
         }
         guard try await follow(for: .seconds(20), until: { cluster.value.votersAre(cluster.value.running) }) else {
             return try await fail("the crashed machine was not removed within 20 s")
         }
 
         // A follower's machine leaves SWIM.
-        let leaving = try await loop.submit {
-            let leaving = cluster.value.running.first { $0 != cluster.value.leader }!
-            cluster.value.leave(leaving)
+        let follower = try await loop.submit {
+            let leaving = cluster.value.running.first { $0 != cluster.value.leader }
+            if let leaving { cluster.value.leave(leaving) }
             return leaving
         }
+        guard let leaving = follower else { return try await fail("no follower to leave") }
         guard try await follow(for: .seconds(10), until: {
             cluster.value.votersAre(cluster.value.running.filter { $0 != leaving })
         }) else {

@@ -102,6 +102,11 @@ final class ReconfigureDemoCluster {
         running.first { replica($0)?.role == .leader }
     }
 
+    /// Records which machine leads, if one does.
+    func recordLeader() {
+        if let leader { record("Raft: machine \(leader + 1) leads") }
+    }
+
     /// The group's membership at its leader.
     var membership: RaftMembership? { leader.flatMap { replica($0)?.membership } }
 

@@ -54,6 +54,73 @@ struct SharedSocketTests {
             for node in nodes { node.stop() }
             for transport in transports { transport.close() }
         }
+
+        /// The group's voters at its leader, once there is one.
+        var leaderVoters: [NodeID]? {
+            replicas.first { !$0.stopped && $0.role == .leader }?.membership.ids
+        }
+    }
+
+    @Test("a membership policy over real UDP: a fourth machine that starts a joining replica is added and promoted, a machine that leaves SWIM is removed, and the group commits through it all")
+    func membershipPolicyOverUDP() async throws {
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let policy = {
+            var policy = RaftMembershipPolicy()
+            policy.failedMemberGrace = .seconds(1)
+            policy.stabilization = .milliseconds(200)
+            policy.interval = .milliseconds(50)
+            return policy
+        }()
+        let machines = try await loop.submit { LoopBound(try Machines(count: 3, loop: loop), on: loop) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.converged })
+        try await loop.submit {
+            let value = machines.value
+            value.maps = value.nodes.map { _ in KeyValueStateMachine() }
+            for (index, node) in value.nodes.enumerated() {
+                _ = try node.startGroup(
+                    1, on: try node.initialMembers(count: 3), storage: InMemoryRaftStorage(), stateMachine: value.maps[index],
+                    policy: policy)
+            }
+            // The fourth machine, found by SWIM through the first.
+            let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+            let node = try ChorusNode(id: NodeID(4), transport: transport, scheduler: loop, seed: 4)
+            node.start(seeds: [value.transports[0].localEndpoint])
+            value.transports.append(transport)
+            value.nodes.append(node)
+            value.maps.append(KeyValueStateMachine())
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.nodes[3].member.memberCount(.alive) == 4 && machines.value.leaderVoters != nil
+        })
+        try await loop.submit {
+            let value = machines.value
+            let peers = value.nodes[3].member.allMembers.filter { ChorusNode.raftGroups(advertisedBy: $0).contains(1) }
+            _ = try value.nodes[3].startGroup(
+                1, on: peers, joining: true, storage: InMemoryRaftStorage(), stateMachine: value.maps[3], policy: policy)
+        }
+        let everyone = (1...4).map { NodeID(UInt64($0)) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.leaderVoters == everyone })
+
+        // A follower's machine leaves SWIM; its replica keeps answering
+        // until the removal, then it stops.
+        let leaving = try #require(try await loop.submit {
+            machines.value.nodes.indices.first { machines.value.nodes[$0].replicas[1]?.role == .follower }
+        })
+        try await loop.submit { machines.value.nodes[leaving].member.leave() }
+        let rest = everyone.filter { $0 != NodeID(UInt64(leaving + 1)) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.leaderVoters == rest })
+        try await loop.submit { machines.value.nodes[leaving].stopGroup(1) }
+
+        let through = try await loop.submit {
+            LoopBound(machines.value.nodes[(leaving + 1) % 4].replicas[1]!, on: loop)
+        }
+        _ = try await through.propose(KeyValueCommand.put(key: "after", value: [1]).encoded)
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.maps.indices.filter { $0 != leaving }.allSatisfy { machines.value.maps[$0].values["after"] == [1] }
+        })
+        try await loop.submit { machines.value.close() }
     }
 
     @Test("three machines, one socket each: SWIM finds the members, CASPaxos and Raft on them write and read")

@@ -36,6 +36,21 @@ struct RaftMembershipPolicyTests {
             seed: cluster.network.seed &+ 100 &+ UInt64(index), policy: policy)
     }
 
+    /// A cluster whose group 1 runs with `policy`: started on machines
+    /// 1-3, then `joining` more machines start joining replicas once SWIM
+    /// has them (and `bystanders` more run none).
+    static func cluster(
+        seed: UInt64, policy: RaftMembershipPolicy = quick, joining: Int, bystanders: Int = 0
+    ) throws -> Cluster {
+        let cluster = try Cluster(seed: seed)
+        cluster.network.run(for: .seconds(5))
+        for index in 0..<3 { try startGroup(on: cluster, machine: index, policy: policy) }
+        for _ in 0..<(joining + bystanders) { try cluster.addMachine() }
+        cluster.network.run(for: .seconds(5))
+        for index in 3..<(3 + joining) { try startGroup(on: cluster, machine: index, policy: policy) }
+        return cluster
+    }
+
     /// The group's voters and learners at its leader, once there is one.
     static func leaderMembership(_ cluster: Cluster) -> RaftMembership? {
         cluster.machines.compactMap { $0.replicas[1] }.first { !$0.stopped && $0.role == .leader }?.membership
@@ -183,12 +198,7 @@ struct RaftMembershipPolicyTests {
 
     @Test("the policy never leaves the group without a quorum it can reach: with two voters of five crashed, a third whose machine leaves SWIM (its replica still up) is kept, and the crashed ones go after the grace; a machine that stops its replica but stays up is removed after the grace")
     func quorumGuard() throws {
-        let cluster = try Cluster(seed: 45)
-        cluster.network.run(for: .seconds(5))
-        for index in 0..<3 { try Self.startGroup(on: cluster, machine: index, policy: Self.quick) }
-        for _ in 0..<3 { try cluster.addMachine() }
-        cluster.network.run(for: .seconds(5))
-        for index in 3..<6 { try Self.startGroup(on: cluster, machine: index, policy: Self.quick) }
+        let cluster = try Self.cluster(seed: 45, joining: 3)
         #expect(Self.run(cluster, upTo: .seconds(40)) { Self.leaderMembership(cluster)?.ids.count == 6 } != nil)
 
         // A machine stops its replica but stays up in SWIM: removed once
@@ -231,14 +241,9 @@ struct RaftMembershipPolicyTests {
 
     @Test("a learner that stops its replica before its promotion is not promoted (one voter of three is down: a fourth that does not answer would stop the group), and is removed after the grace")
     func learnerThatStopsIsNotPromoted() throws {
-        let cluster = try Cluster(seed: 46)
-        cluster.network.run(for: .seconds(5))
         var policy = Self.quick
         policy.stabilization = .seconds(3)
-        for index in 0..<3 { try Self.startGroup(on: cluster, machine: index, policy: policy) }
-        try cluster.addMachine()
-        cluster.network.run(for: .seconds(5))
-        try Self.startGroup(on: cluster, machine: 3, policy: policy)
+        let cluster = try Self.cluster(seed: 46, policy: policy, joining: 1)
         let learner = NodeID(4)
         #expect(Self.run(cluster, upTo: .seconds(20)) { Self.leaderMembership(cluster)?.hasLearner(learner) == true } != nil)
         cluster.machines[3].stopGroup(1)
@@ -257,14 +262,9 @@ struct RaftMembershipPolicyTests {
 
     @Test("a new leader removes no voter it has not heard from yet that the rest need (Raft takes its first change once a quorum answered it): with two voters of five crashed and a third's machine gone from SWIM (its replica up), a leadership transfer does not cost the group its quorum")
     func newLeaderWaitsForContact() throws {
-        let cluster = try Cluster(seed: 47)
-        cluster.network.run(for: .seconds(5))
         var policy = Self.quick
         policy.interval = .milliseconds(1)  // a pass right at the election
-        for index in 0..<3 { try Self.startGroup(on: cluster, machine: index, policy: policy) }
-        for _ in 0..<2 { try cluster.addMachine() }
-        cluster.network.run(for: .seconds(5))
-        for index in 3..<5 { try Self.startGroup(on: cluster, machine: index, policy: policy) }
+        let cluster = try Self.cluster(seed: 47, policy: policy, joining: 2)
         #expect(Self.run(cluster, upTo: .seconds(40)) { Self.leaderMembership(cluster)?.ids.count == 5 } != nil)
 
         let leader = try #require(cluster.machines.firstIndex { $0.replicas[1]?.role == .leader })
@@ -283,16 +283,29 @@ struct RaftMembershipPolicyTests {
         #expect(cluster.put("after the transfer", in: 1))
     }
 
+    @Test("a leader whose machine leaves SWIM hands over to a voter that answers, not to one that crashed a moment ago")
+    func handOverSkipsUnreachable() throws {
+        let cluster = try Self.cluster(seed: 48, joining: 1)
+        #expect(Self.run(cluster, upTo: .seconds(30)) { Self.leaderMembership(cluster)?.ids.count == 4 } != nil)
+        #expect(cluster.put("before", in: 1))
+
+        // The lowest-ID follower (first among equals when matches tie)
+        // crashes; at once the leader's machine leaves SWIM.
+        let leader = try #require(cluster.machines.firstIndex { $0.replicas[1]?.role == .leader })
+        let crashed = try #require((0..<4).first { $0 != leader })
+        cluster.machines[crashed].stop()
+        cluster.machines[leader].member.leave()
+        let newLeader = Self.run(cluster, upTo: .seconds(10)) {
+            cluster.machines.indices.contains { $0 != leader && $0 != crashed && cluster.machines[$0].replicas[1]?.role == .leader }
+        }
+        #expect(newLeader != nil)
+        #expect(cluster.machines[leader].replicas[1]?.counters.leadershipTransfersAborted == 0)
+        #expect(cluster.put("after", in: 1))
+    }
+
     @Test("a member cut off past the grace is removed, and once the cut heals it comes back as a learner, then a voter; a machine that runs no replica of the group never joins it; a leader whose machine leaves hands over and is removed")
     func falseSuspicionHeals() throws {
-        let cluster = try Cluster(seed: 42)
-        cluster.network.run(for: .seconds(5))
-        let policy = Self.quick
-        for index in 0..<3 { try Self.startGroup(on: cluster, machine: index, policy: policy) }
-        try cluster.addMachine()
-        try cluster.addMachine()  // a bystander: runs no replica
-        cluster.network.run(for: .seconds(5))
-        try Self.startGroup(on: cluster, machine: 3, policy: policy)
+        let cluster = try Self.cluster(seed: 42, joining: 1, bystanders: 1)
         #expect(Self.run(cluster, upTo: .seconds(30)) { Self.leaderMembership(cluster)?.ids.count == 4 } != nil)
 
         let bystander = NodeID(5)

@@ -189,7 +189,8 @@ public final class ChorusNode {
             logger: logger)
         replicas[group] = node
         guard let policy else { return node }
-        reconcilers[group] = RaftMembershipReconciler(group: group, policy: policy, replica: node, member: member)
+        reconcilers[group] = RaftMembershipReconciler(
+            group: group, policy: policy, replica: node, member: member, logger: logger)
         do {
             try advertise()
         } catch {

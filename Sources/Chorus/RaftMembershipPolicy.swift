@@ -24,7 +24,9 @@ import EventCore
 ///    groups in its SWIM metadata) but is not a member, unless the leader
 ///    removed it within the grace.
 ///
-/// A leader whose own machine left SWIM hands leadership over first. A
+/// A leader whose own machine left SWIM hands leadership over first.
+/// Each change, its reason and its outcome are logged at `notice` (source
+/// `chorus`) through the ``ChorusNode``'s logger. A
 /// false suspicion costs a member for a while, not the group: a removed
 /// machine that is still up keeps advertising the group and comes back as
 /// a learner, then a voter. To take a machine out of a group for good

@@ -7,12 +7,15 @@ import SWIM
 /// longer sees running the group (on every machine, so that a new leader
 /// knows how long a member has been gone), and on the leader makes the one
 /// change the policy calls for, if any, when no change it made is still in
-/// flight.
+/// flight. Each change it makes, and its outcome, is logged (`notice`,
+/// source `chorus`), so that an operator can tell why a member came or
+/// went.
 final class RaftMembershipReconciler {
     let policy: RaftMembershipPolicy
     private let group: UInt64
     private let replica: RaftNode
     private let member: SWIMNode
+    private let logger: any LogSink
     /// Since when each member has been seen gone: its machine dead, left
     /// or forgotten in SWIM's view, or no longer advertising the group.
     private var goneSince: [NodeID: Instant] = [:]
@@ -29,11 +32,12 @@ final class RaftMembershipReconciler {
     /// Whether a change made here awaits its outcome.
     private var changing = false
 
-    init(group: UInt64, policy: RaftMembershipPolicy, replica: RaftNode, member: SWIMNode) {
+    init(group: UInt64, policy: RaftMembershipPolicy, replica: RaftNode, member: SWIMNode, logger: any LogSink) {
         self.group = group
         self.policy = policy
         self.replica = replica
         self.member = member
+        self.logger = logger
     }
 
     /// Whether the replica has stopped (no pass does anything more).
@@ -48,12 +52,20 @@ final class RaftMembershipReconciler {
             handOver(now: now)
             return
         }
-        guard let change = nextChange(now: now) else { return }
+        guard let (change, reason) = nextChange(now: now) else { return }
         changing = true
-        replica.changeMembership(change) { [weak self] _ in
+        let what = "Raft group \(group): \(change) (\(reason))"
+        logger.log(.notice, source: "chorus", "membership policy: \(what)")
+        replica.changeMembership(change) { [weak self] outcome in
             // Refused (a change pending, leadership lost) or made: either
             // way the next pass looks again.
-            self?.changing = false
+            guard let self else { return }
+            changing = false
+            if case .failure(let error) = outcome {
+                logger.log(.notice, source: "chorus", "membership policy: \(what) failed: \(error)")
+            } else {
+                logger.log(.notice, source: "chorus", "membership policy: \(what) done")
+            }
         }
     }
 
@@ -100,6 +112,7 @@ final class RaftMembershipReconciler {
         let match = { (id: NodeID) in self.replica.replicationProgress(of: id)?.match ?? 0 }
         let voters = replica.membership.ids.filter { $0 != replica.id && isReachable($0, now: now) }
         guard let furthest = voters.max(by: { match($0) < match($1) }) else { return }
+        logger.log(.notice, source: "chorus", "membership policy: Raft group \(group): this machine left SWIM, handing leadership to \(furthest)")
         try? replica.transferLeadership(to: furthest)
     }
 
@@ -114,24 +127,29 @@ final class RaftMembershipReconciler {
     /// The change the policy calls for now, on the leader: a removal first
     /// (members gone for the grace, then machines that left SWIM), then a
     /// promotion, then an addition.
-    private func nextChange(now: Instant) -> RaftMembershipChange? {
+    private func nextChange(now: Instant) -> (RaftMembershipChange, reason: String)? {
         let membership = replica.membership
         let members = membership.learnerIDs + membership.ids
         for id in members where mayRemove(id, from: membership, now: now) {
-            if let since = goneSince[id], now - since >= policy.failedMemberGrace { return .remove(id) }
+            if let since = goneSince[id], now - since >= policy.failedMemberGrace {
+                let seen = member.member(id).map { "\($0.status)" } ?? "forgotten"
+                return (.remove(id), "gone for \(now - since): \(seen) in SWIM's view, or not running the group")
+            }
         }
         for id in members where mayRemove(id, from: membership, now: now) && member.member(id)?.status == .left {
-            return .remove(id)
+            return (.remove(id), "its machine left SWIM")
         }
         if let ready = healthySince.filter({ now - $0.value >= policy.stabilization }).keys.min() {
-            return .promote(ready)
+            return (.promote(ready), "caught up for \(now - healthySince[ready, default: now])")
         }
         let joining = member.allMembers.filter { candidate in
             candidate.status == .alive && candidate.id != replica.id && !membership.contains(candidate.id)
                 && !membership.hasLearner(candidate.id) && removedAt[candidate.id] == nil
                 && ChorusNode.raftGroups(advertisedBy: candidate).contains(group)
         }
-        return joining.min { $0.id < $1.id }.map { .addLearner($0.id, endpoint: $0.endpoint) }
+        return joining.min { $0.id < $1.id }.map {
+            (.addLearner($0.id, endpoint: $0.endpoint), "alive in SWIM, running the group")
+        }
     }
 
     /// Whether the policy may remove `id`: not the leader itself; a

@@ -138,6 +138,18 @@ public enum RaftMembershipChange: Hashable, Sendable {
     case remove(NodeID)
 }
 
+extension RaftMembershipChange: CustomStringConvertible {
+    /// The change in words: `add learner 0000000000000004 at 10.0.0.4:7946`.
+    public var description: String {
+        switch self {
+        case .add(let id, let endpoint): "add \(id)" + (endpoint.map { " at \($0)" } ?? "")
+        case .addLearner(let id, let endpoint): "add learner \(id)" + (endpoint.map { " at \($0)" } ?? "")
+        case .promote(let id): "promote \(id)"
+        case .remove(let id): "remove \(id)"
+        }
+    }
+}
+
 extension RaftMembership: WireCodable {
     /// Writes the voters, then the learners, each as a count (a varint)
     /// and each member: its ID (8 bytes), a byte saying whether an

@@ -18,8 +18,12 @@ struct ChorusNodeTests {
         private(set) var machines: [ChorusNode] = []
         var maps: [UInt64: [KeyValueStateMachine]] = [:]
 
-        init(seed: UInt64) throws {
+        /// Where the machines log.
+        let logger: any LogSink
+
+        init(seed: UInt64, logger: any LogSink = DiscardingLogSink()) throws {
             network = SimulatedNetwork(seed: seed)
+            self.logger = logger
             for _ in 0..<3 { try addMachine() }
         }
 
@@ -30,7 +34,7 @@ struct ChorusNodeTests {
             let node = network.addNode()
             let machine = try ChorusNode(
                 id: NodeID(UInt64(machines.count + 1)), transport: node, scheduler: node,
-                seed: network.seed &+ UInt64(machines.count))
+                seed: network.seed &+ UInt64(machines.count), logger: logger)
             machine.start(seeds: nodes.isEmpty ? [] : [nodes[0].localEndpoint])
             nodes.append(node)
             machines.append(machine)

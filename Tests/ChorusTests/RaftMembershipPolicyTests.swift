@@ -3,6 +3,7 @@ import EventCore
 import Raft
 import SWIM
 import Simulation
+import Synchronization
 import Testing
 
 /// ``RaftMembershipPolicy``: SWIM's view driving a Raft group's
@@ -40,9 +41,10 @@ struct RaftMembershipPolicyTests {
     /// 1-3, then `joining` more machines start joining replicas once SWIM
     /// has them (and `bystanders` more run none).
     static func cluster(
-        seed: UInt64, policy: RaftMembershipPolicy = quick, joining: Int, bystanders: Int = 0
+        seed: UInt64, policy: RaftMembershipPolicy = quick, joining: Int, bystanders: Int = 0,
+        logger: any LogSink = DiscardingLogSink()
     ) throws -> Cluster {
-        let cluster = try Cluster(seed: seed)
+        let cluster = try Cluster(seed: seed, logger: logger)
         cluster.network.run(for: .seconds(5))
         for index in 0..<3 { try startGroup(on: cluster, machine: index, policy: policy) }
         for _ in 0..<(joining + bystanders) { try cluster.addMachine() }
@@ -285,7 +287,8 @@ struct RaftMembershipPolicyTests {
 
     @Test("a leader whose machine leaves SWIM hands over to a voter that answers, not to one that crashed a moment ago")
     func handOverSkipsUnreachable() throws {
-        let cluster = try Self.cluster(seed: 48, joining: 1)
+        let notices = NoticeLines()
+        let cluster = try Self.cluster(seed: 48, joining: 1, logger: notices)
         #expect(Self.run(cluster, upTo: .seconds(30)) { Self.leaderMembership(cluster)?.ids.count == 4 } != nil)
         #expect(cluster.put("before", in: 1))
 
@@ -301,6 +304,16 @@ struct RaftMembershipPolicyTests {
         #expect(newLeader != nil)
         #expect(cluster.machines[leader].replicas[1]?.counters.leadershipTransfersAborted == 0)
         #expect(cluster.put("after", in: 1))
+
+        // What the policy did, in the machines' logs.
+        let lines = notices.all
+        for expected in [
+            "membership policy: Raft group 1: add learner 0000000000000004 at 10.0.0.4:7946 (alive in SWIM, running the group) done",
+            "membership policy: Raft group 1: this machine left SWIM, handing leadership to",
+        ] {
+            #expect(lines.contains { $0.hasPrefix(expected) }, "\(expected) in \(lines)")
+        }
+        #expect(lines.contains { $0.contains(": promote 0000000000000004 (caught up for") && $0.hasSuffix(") done") })
     }
 
     @Test("a member cut off past the grace is removed, and once the cut heals it comes back as a learner, then a voter; a machine that runs no replica of the group never joins it; a leader whose machine leaves hands over and is removed")
@@ -426,4 +439,14 @@ struct RaftMembershipPolicyTests {
         #expect(cluster.machines[0].replicas.isEmpty)
         #expect(ChorusNode.raftGroups(advertisedBy: cluster.machines[0].member.localMember) == [])
     }
+}
+
+/// A log sink that keeps the notice lines nodes log, for tests to read.
+final class NoticeLines: LogSink {
+    let lines = Mutex<[String]>([])
+    var minimumLevel: LogLevel { .notice }
+    func log(_ level: LogLevel, _ message: String, source: String) {
+        if level == .notice { lines.withLock { $0.append(message) } }
+    }
+    var all: [String] { lines.withLock { $0 } }
 }

@@ -94,8 +94,9 @@ final class RaftMembershipReconciler {
         let commitIndex = replica.commitIndex
         var healthy: [NodeID: Instant] = [:]
         for id in membership.learnerIDs {
+            // Not gone: its machine runs the group (just looked up above).
             guard let match = replica.replicationProgress(of: id)?.match, member.member(id)?.status == .alive,
-                  isRunning(id), isReachable(id, now: now),
+                  goneSince[id] == nil, isReachable(id, now: now),
                   match >= commitIndex || commitIndex - match <= policy.maximumTrailingEntries
             else { continue }
             healthy[id] = healthySince[id] ?? now

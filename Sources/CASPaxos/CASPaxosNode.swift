@@ -249,6 +249,10 @@ public final class CASPaxosNode {
         shutdownHook = (scheduler as? EventLoop)?.addShutdownHandler { [weak self] in self?.stop() }
     }
 
+    /// Whether the node has stopped (``stop()`` was called, or its loop
+    /// shut down); it then sends and stores nothing more.
+    public var stopped: Bool { isStopped }
+
     /// What the node has done so far.
     public var counters: CASPaxosNodeCounters {
         CASPaxosNodeCounters(

@@ -119,14 +119,20 @@ public final class ChorusNode {
     ///   - acceptorStore: this node's acceptor store (nil: a proposer
     ///     only). A store that holds a configuration (a restart) keeps it
     ///     if it is newer than the one `members` make.
-    /// - Throws: ``ChorusError`` (`alreadyRunning`; `notAMember` for an
+    /// Registers that stopped (`CASPaxosNode.stop()`, or the loop's
+    /// shutdown) may be started again, on the same store.
+    ///
+    /// - Throws: ``ChorusError`` (`alreadyRunning` while CASPaxos runs
+    ///   here; `notAMember` for an
     ///   acceptor not in `members`), or the `ConfigurationError`
     ///   `CASPaxosNode`'s initializer throws.
     public func startRegisters(
         on members: [Member], acceptorStore: (any AcceptorStore)?,
         configuration: CASPaxosConfiguration = CASPaxosConfiguration(), seed: UInt64? = nil
     ) throws -> CASPaxosNode {
-        guard registers == nil else { throw ChorusError(.alreadyRunning, detail: "CASPaxos runs on this node") }
+        guard registers?.stopped ?? true else {
+            throw ChorusError(.alreadyRunning, detail: "CASPaxos runs on this node")
+        }
         if acceptorStore != nil { try checkIncluded(in: members, for: "CASPaxos") }
         let endpoints = members.map(\.endpoint)
         let node = try CASPaxosNode(
@@ -149,13 +155,17 @@ public final class ChorusNode {
     /// `.promote`; or, with a `policy` on the leader's machine, the
     /// leader does so itself); until then it does not campaign.
     ///
+    /// A group whose replica stopped (``stopGroup(_:)``, `RaftNode.stop()`,
+    /// a failed storage, or the loop's shutdown) may be started again, on
+    /// the same storage.
+    ///
     /// - Parameters:
     ///   - policy: lets SWIM's view drive the group's membership (see
     ///     ``RaftMembershipPolicy``); give the same policy on every
     ///     machine of the group, since whichever leads applies its own.
     ///     Nil (the default): only the operator changes members.
-    /// - Throws: ``ChorusError`` (`alreadyRunning` for a group that runs
-    ///   here, `notAMember` if `members` do not include this node,
+    /// - Throws: ``ChorusError`` (`alreadyRunning` for a group whose
+    ///   replica runs here, `notAMember` if `members` do not include this node,
     ///   `alreadyAMember` if they do and it is `joining`), the
     ///   `ConfigurationError` of an invalid `policy` or of `RaftNode`'s
     ///   initializer, or, with a policy, `SWIMError`: `.metadataTooLarge`
@@ -166,8 +176,11 @@ public final class ChorusNode {
         stateMachine: any RaftStateMachine, configuration: RaftConfiguration = RaftConfiguration(),
         seed: UInt64? = nil, policy: RaftMembershipPolicy? = nil
     ) throws -> RaftNode {
-        guard replicas[group] == nil else {
-            throw ChorusError(.alreadyRunning, detail: "Raft group \(group) runs on this node")
+        if let running = replicas[group] {
+            guard running.stopped else {
+                throw ChorusError(.alreadyRunning, detail: "Raft group \(group) runs on this node")
+            }
+            forgetGroup(group)
         }
         try policy?.validate()
         if joining {
@@ -211,11 +224,18 @@ public final class ChorusNode {
     /// it (`RaftNode.changeMembership`) after this call, not before (the
     /// policy would add it back while it advertises the group).
     public func stopGroup(_ group: UInt64) {
-        guard let replica = replicas.removeValue(forKey: group) else { return }
+        guard let replica = forgetGroup(group) else { return }
         replica.stop()
+        try? advertise()
+    }
+
+    /// Drops the replica of `group` and its policy's passes; returns the
+    /// replica.
+    @discardableResult
+    private func forgetGroup(_ group: UInt64) -> RaftNode? {
         reconcilers[group] = nil
         if let timer = reconcileTimers.removeValue(forKey: group) { scheduler.cancel(timer) }
-        try? advertise()
+        return replicas.removeValue(forKey: group)
     }
 
     /// Sets the application's part of the SWIM member's metadata (after

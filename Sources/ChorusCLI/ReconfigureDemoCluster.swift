@@ -211,7 +211,8 @@ final class ReconfigureDemoCluster {
 
     /// The summary table, and what is wrong: a running machine's map
     /// without an acknowledged key, maps that differ, a membership that is
-    /// not the running machines, no write acknowledged after the crash.
+    /// not the running machines or not on every one of them, no write
+    /// acknowledged after the crash.
     func report() -> (table: String, problems: [String]) {
         var problems: [String] = []
         var rows = [["machine", "socket", "SWIM sees", "Raft", "voters it knows", "applied", "keys"]]
@@ -232,6 +233,9 @@ final class ReconfigureDemoCluster {
         let runningIDs = running.map { NodeID(UInt64($0 + 1)) }
         if membership?.ids != runningIDs || membership?.learnerIDs.isEmpty != true {
             problems.append("the group's members are \(String(describing: membership)), the running machines \(runningIDs)")
+        }
+        for index in running where replica(index)?.membership != membership {
+            problems.append("machine \(index + 1) lacks the leader's membership, which every running replica must hold")
         }
         for index in running {
             let missing = (0..<acknowledged).filter { maps[index].values["w\($0 + 1)"] == nil }

@@ -189,4 +189,45 @@ struct ChorusNodeTests {
         #expect(node.replicas.keys.sorted() == [1, 2])
         #expect(node.raftGroups?.groups == [1, 2])
     }
+
+    @Test("a replica or registers stopped directly (not through the node) start again on their stores, and pick up where they left off")
+    func restartAfterDirectStop() throws {
+        let cluster = try Cluster(seed: 35)
+        cluster.network.run(for: .seconds(5))
+        let node = cluster.machines[0]
+        let members = try node.initialMembers(count: 3)
+        let acceptorStores = cluster.machines.map { _ in InMemoryAcceptorStore() }
+        let storages = cluster.machines.map { _ in InMemoryRaftStorage() }
+        let maps = cluster.machines.map { _ in KeyValueStateMachine() }
+        for (index, machine) in cluster.machines.enumerated() {
+            _ = try machine.startRegisters(on: members, acceptorStore: acceptorStores[index], seed: 40 + UInt64(index))
+            _ = try machine.startGroup(
+                1, on: members, storage: storages[index], stateMachine: maps[index], seed: 50 + UInt64(index))
+        }
+        #expect(try cluster.write([1], at: "k", through: 0)?.get() == [1])
+        #expect(cluster.put("before", in: 1))
+
+        try #require(node.registers).stop()
+        try #require(node.replicas[1]).stop()
+        cluster.network.run(for: .seconds(1))
+        #expect(throws: Never.self, "registers that stopped are not running") {
+            _ = try node.startRegisters(on: members, acceptorStore: acceptorStores[0], seed: 60)
+        }
+        let restarted = try node.startGroup(1, on: members, storage: storages[0], stateMachine: maps[0], seed: 61)
+        #expect(node.replicas[1] === restarted)
+        let again = #expect(throws: ChorusError.self) {
+            try node.startGroup(1, on: members, storage: storages[0], stateMachine: maps[0])
+        }
+        #expect(again?.code == .alreadyRunning, "the restarted replica runs")
+
+        // The acceptor came back with what it had accepted, and a write
+        // through the restarted registers lands; the replica rejoins and
+        // applies what it missed.
+        #expect(node.registers?.acceptor?.register(Array("k".utf8))?.value == [1])
+        #expect(try cluster.write([2], at: "k", through: 0)?.get() == [2])
+        #expect(cluster.put("after", in: 1))
+        cluster.network.run(for: .seconds(2))
+        #expect(maps[0].values["before"] == [1] && maps[0].values["after"] == [1])
+        #expect(node.registers?.acceptor?.register(Array("k".utf8))?.value == [2])
+    }
 }

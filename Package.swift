@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(
             name: "ChorusTests",
             dependencies: ["Chorus", "SWIM", "CASPaxos", "Gossip", "Raft", "Simulation", "UDPTransport", "EventCore", "WireCodec", "TestSupport"]),
-        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "CASPaxos", "EventCore"]),
+        .testTarget(name: "ChorusCLITests", dependencies: ["ChorusCLI", "CASPaxos", "Chorus", "EventCore", "Raft", "TestSupport", "UDPTransport"]),
     ],
     swiftLanguageModes: [.v6]
 )

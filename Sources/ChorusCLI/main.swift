@@ -10,6 +10,8 @@ let usage = """
                  leader failover), CASPaxos (contended counters, an acceptor crash)
       gossip     one gossip node: broadcasts stdin lines, prints what it receives
       swim       one SWIM member: prints member events, broadcasts stdin lines
+      node       one machine of a replicated key-value map (SWIM and Raft, a data
+                 directory): put/get/delete/status commands on stdin
       selfcheck  a live check of the transport and codec on loopback
                  (round trips, a fragmented message, throughput)
       help       this text
@@ -70,6 +72,16 @@ case "swim":
         exit(await command.run() ? 0 : 1)
     } catch {
         fail(error, help: SWIMCommand.usage)
+    }
+case "node":
+    let parsed = options(
+        valued: NodeCommand.valuedOptions, switches: NodeCommand.switches, usage: NodeCommand.usage,
+        environmentPrefix: NodeCommand.environmentPrefix)
+    do throws(UsageError) {
+        let command = try NodeCommand(options: parsed)
+        exit(await command.run() ? 0 : 1)
+    } catch {
+        fail(error, help: NodeCommand.usage)
     }
 case "selfcheck":
     let parsed = options(

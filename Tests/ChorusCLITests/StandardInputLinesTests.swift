@@ -39,4 +39,28 @@ struct StandardInputLinesTests {
         let inOrder = lines == (0..<count).map { "line \($0)" }
         #expect(inOrder, "lines changed or out of order")
     }
+
+    @Test("a line longer than the reader keeps whole comes in pieces that say more follows, so that `chorus node` can refuse all of it")
+    func longLinePieces() async throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        defer { close(readEnd) }
+        let long = StandardInputLines.maximumLineLength + 6_000
+        let text = Array("short\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: long) + Array("\nnext\nlast".utf8)
+        let writer = Thread {
+            var bytes = text[...]
+            while !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { write(writeEnd, $0.baseAddress, $0.count) }
+                guard written > 0 else { break }
+                bytes = bytes.dropFirst(written)
+            }
+            close(writeEnd)
+        }
+        writer.start()
+        var lines: [(count: Int, continues: Bool)] = []
+        for await line in StandardInputLines.lines(reading: readEnd) { lines.append((line.bytes.count, line.continues)) }
+        #expect(lines.map(\.count) == [5, StandardInputLines.maximumLineLength, 6_000, 4, 4])
+        #expect(lines.map(\.continues) == [false, true, false, false, false])
+    }
 }

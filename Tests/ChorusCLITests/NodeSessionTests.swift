@@ -1,0 +1,341 @@
+import Chorus
+import EventCore
+import Foundation
+import Raft
+import TestSupport
+import Testing
+import UDPTransport
+
+@testable import ChorusCLI
+
+/// `chorus node`'s machine over real UDP: ``NodeSession``s on 127.0.0.1
+/// with ports from the kernel, on one EventLoop, each with a data directory
+/// of its own; waits poll with a deadline, no timing is asserted.
+@Suite("chorus node", .timeLimit(.minutes(2)))
+struct NodeSessionTests {
+    /// The machines of one test. Loop-only.
+    final class Machines {
+        var sessions: [NodeSession?] = []
+        var output: [[String]] = []
+        let directories: [TemporaryDirectory]
+        let policy: RaftMembershipPolicy
+
+        init(directories: [TemporaryDirectory]) {
+            self.directories = directories
+            var policy = RaftMembershipPolicy()
+            policy.failedMemberGrace = .seconds(1)
+            policy.stabilization = .milliseconds(200)
+            policy.interval = .milliseconds(50)
+            self.policy = policy
+            output = directories.map { _ in [] }
+            sessions = directories.map { _ in nil }
+        }
+
+        /// Starts machine `index` on `bind` (through the first machine's
+        /// endpoint, unless it is the first).
+        func start(_ index: Int, bind: Endpoint = .loopbackV4(), bootstrap: [Endpoint]?, loop: EventLoop) throws {
+            let seeds = index == 0 ? [] : [try #require(sessions[0]).transport.localEndpoint]
+            sessions[index] = try NodeSession(
+                bind: bind, seeds: seeds, dataDirectory: directories[index].path + "/data", bootstrap: bootstrap,
+                policy: policy, on: loop
+            ) { [unowned self] line in output[index].append(line) }
+        }
+
+        /// The voters the group's leader knows, once there is one.
+        var leaderVoters: [NodeID]? {
+            sessions.compactMap { $0?.replica }.first { !$0.stopped && $0.role == .leader }?.membership.ids
+        }
+    }
+
+    /// `count` endpoints on 127.0.0.1 whose ports the kernel chose (bound,
+    /// then closed: free again for the machines to bind), for the
+    /// `bootstrap` lists, which name the machines' endpoints before they
+    /// start.
+    static func freeEndpoints(_ count: Int, on loop: EventLoop) async throws -> [Endpoint] {
+        try await loop.submit {
+            try (0..<count).map { _ in
+                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
+                defer { transport.close() }
+                return transport.localEndpoint
+            }
+        }
+    }
+
+    /// The answer of machine `index` to `line`.
+    static func command(_ line: String, at index: Int, of machines: LoopBound<Machines>) async throws -> String {
+        let loop = machines.loop
+        return try await withCheckedThrowingContinuation { answered in
+            loop.execute {
+                guard let session = machines.value.sessions[index] else {
+                    return answered.resume(throwing: CancellationError())
+                }
+                session.handle(line) { answered.resume(returning: $0) }
+            }
+        }
+    }
+
+    @Test("three machines bootstrap the group, a machine that joins meanwhile is not counted, writes and reads go through any of them, a crashed machine restarts from its data directory with its data, and on its port only")
+    func bootstrapWriteRestartJoin() async throws {
+        let directories = try (0..<4).map { _ in try TemporaryDirectory() }
+        defer { for directory in directories { directory.remove() } }
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        // Machine 4, without --bootstrap, reaches SWIM before machines 2
+        // and 3, and so does a machine that bootstraps another list: the
+        // first three still bootstrap on themselves, and the fourth joins
+        // once they run the group.
+        let first = try await Self.freeEndpoints(4, on: loop)
+        let bootstrap = Array(first[0..<3])
+        let stranger = try TemporaryDirectory()
+        defer { stranger.remove() }
+        let machines = try await loop.submit { () -> LoopBound<Machines> in
+            let machines = Machines(directories: directories + [stranger])
+            try machines.start(0, bind: first[0], bootstrap: bootstrap, loop: loop)
+            try machines.start(3, bootstrap: nil, loop: loop)
+            try machines.start(4, bind: first[3], bootstrap: [first[0], first[3]], loop: loop)
+            return LoopBound(machines, on: loop)
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(5)) {
+            machines.value.sessions[0]?.node.member.memberCount(.alive) == 3
+        })
+        try await loop.submit {
+            for index in 1..<3 { try machines.value.start(index, bind: first[index], bootstrap: bootstrap, loop: loop) }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(15)) { machines.value.leaderVoters?.count == 4 })
+        let (ids, outputs) = try await loop.submit {
+            (machines.value.sessions.map { $0?.node.member.id }, machines.value.output)
+        }
+        let firstThree = ids[0..<3].compactMap { $0 }.sorted().map { "\($0)" }.joined(separator: ", ")
+        for index in 0..<3 {
+            #expect(outputs[index].contains("raft: group 1 bootstrapped, members \(firstThree)"), "\(outputs[index])")
+        }
+        #expect(outputs[3].contains { $0.hasPrefix("raft: group 1 joining, members") }, "\(outputs[3])")
+        #expect(!outputs[4].contains { $0.hasPrefix("raft:") }, "the stranger waits for its own list: \(outputs[4])")
+        try await loop.submit {
+            machines.value.sessions[4]?.stop()
+            machines.value.sessions[4] = nil
+        }
+
+        #expect(try await Self.command("put greeting hello, world", at: 1, of: machines) == "ok")
+        #expect(try await Self.command("get greeting", at: 2, of: machines) == "hello, world")
+        #expect(try await Self.command("get greeting", at: 3, of: machines) == "hello, world")
+        #expect(try await Self.command("get nothing", at: 0, of: machines) == "(not set)")
+        #expect(try await Self.command("frobnicate", at: 0, of: machines).hasPrefix("error: not a command"))
+        #expect(try await Self.command("put onlykey", at: 0, of: machines).hasPrefix("error: not a command"))
+        #expect(try await Self.command("status", at: 0, of: machines).contains("voters"))
+
+        // Machine 1 stops as if crashed, then restarts from its data
+        // directory: elsewhere it is refused (the group reaches it where it
+        // was), on its port it comes back with the same ID and its log.
+        let (id, endpoint) = try await loop.submit { () -> (NodeID, Endpoint) in
+            let session = try #require(machines.value.sessions[0])
+            session.stop()
+            machines.value.sessions[0] = nil
+            return (session.node.member.id, session.transport.localEndpoint)
+        }
+        // A put forwarded to the stopped machine while it led ends
+        // unknown (its forward went unanswered), as the user would see it;
+        // the user puts again, once the others have elected a leader.
+        var afterCrash = try await Self.command("put after crash", at: 2, of: machines)
+        for _ in 0..<5
+        where afterCrash.hasPrefix("error: whether the proposal committed is unknown")
+            || afterCrash.hasPrefix("error: no answer within")
+        {
+            afterCrash = try await Self.command("put after crash", at: 2, of: machines)
+        }
+        #expect(afterCrash == "ok")
+        let elsewhere = await #expect(throws: NodeDataError.self) {
+            try await loop.submit { try machines.value.start(0, bootstrap: bootstrap, loop: loop) }
+        }
+        #expect(elsewhere?.problem.contains("bind there") == true)
+        try await loop.submit { try machines.value.start(0, bind: endpoint, bootstrap: nil, loop: loop) }
+        #expect(try await loop.submit { machines.value.sessions[0]?.node.member.id } == id)
+        #expect(try await Self.command("get greeting", at: 0, of: machines) == "hello, world")
+        #expect(try await Self.command("get after", at: 0, of: machines) == "crash")
+        #expect(try await loop.submit {
+            machines.value.output[0].contains { $0.hasPrefix("raft: group 1 restarted from its log") }
+        })
+        #expect(try await Self.command("delete greeting", at: 3, of: machines) == "ok")
+        #expect(try await Self.command("get greeting", at: 0, of: machines) == "(not set)")
+
+        // The data directory is locked while its machine runs.
+        let twice = await #expect(throws: NodeDataError.self) {
+            try await loop.submit {
+                _ = try NodeSession(
+                    bind: .loopbackV4(), seeds: [], dataDirectory: directories[1].path + "/data", bootstrap: nil, on: loop
+                ) { _ in }
+            }
+        }
+        #expect(twice?.problem == "another process runs this machine")
+        try await loop.submit { for session in machines.value.sessions { session?.stop() } }
+    }
+
+    @Test("a machine without --bootstrap waits to join, and says so; commands before the group starts are refused")
+    func waitsToJoin() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let machines = try await loop.submit { () -> LoopBound<Machines> in
+            let machines = Machines(directories: [directory])
+            try machines.start(0, bootstrap: nil, loop: loop)
+            return LoopBound(machines, on: loop)
+        }
+        #expect(try await Self.command("get a", at: 0, of: machines).hasPrefix("error: the Raft group does not run here"))
+        #expect(try await Self.command("status", at: 0, of: machines).contains("waiting for a machine that runs the group"))
+        try await loop.submit { machines.value.sessions[0]?.stop() }
+    }
+
+    @Test("a crash between creating the log and saving the first membership bootstraps again; a log without a first membership (its file lost) is reported once, not started afresh")
+    func firstStartCrashWindows() async throws {
+        let directories = try (0..<2).map { _ in try TemporaryDirectory() }
+        defer { for directory in directories { directory.remove() } }
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let alone = try await Self.freeEndpoints(1, on: loop)
+        // The crash window: the identity saved, then the log created,
+        // empty; no first membership yet.
+        do {
+            let data = try NodeDataDirectory(path: directories[0].path + "/data")
+            try data.save(NodeDataDirectory.Identity(id: NodeID(0x5EED), endpoint: alone[0]))
+            try FileRaftStorage(directory: data.raftPath, opening: .new).close()
+        }
+        let machines = try await loop.submit { () -> LoopBound<Machines> in
+            let machines = Machines(directories: directories)
+            try machines.start(0, bind: alone[0], bootstrap: alone, loop: loop)
+            return LoopBound(machines, on: loop)
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.leaderVoters?.count == 1 })
+        #expect(try await Self.command("put k v", at: 0, of: machines) == "ok")
+
+        // The same log restarted without its first membership: a fresh
+        // start would vote again in terms it voted in, so it is refused.
+        let endpoint = try await loop.submit { () -> Endpoint in
+            let session = try #require(machines.value.sessions[0])
+            session.stop()
+            machines.value.sessions[0] = nil
+            return session.transport.localEndpoint
+        }
+        try FileManager.default.removeItem(atPath: directories[0].path + "/data/first-membership")
+        try await loop.submit { try machines.value.start(0, bind: endpoint, bootstrap: alone, loop: loop) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(5)) {
+            machines.value.output[0].contains { $0.hasPrefix("error: the Raft group could not start") }
+        })
+        // Five more polls of the session: still one report.
+        let reports = try await withCheckedThrowingContinuation { (counted: CheckedContinuation<Int, Error>) in
+            loop.execute {
+                _ = loop.schedule(at: loop.now + NodeSession.pollInterval * 5) {
+                    counted.resume(returning: machines.value.output[0].count { $0.hasPrefix("error: the Raft group could not start") })
+                }
+            }
+        }
+        #expect(reports == 1)
+        #expect(try await Self.command("status", at: 0, of: machines).contains("could not start"))
+        #expect(try await Self.command("get k", at: 0, of: machines).hasPrefix("error: the Raft group does not run here"))
+
+        // The identity lost, the log kept: under a new ID the log would be
+        // another replica's, so the machine does not start.
+        try await loop.submit {
+            machines.value.sessions[0]?.stop()
+            machines.value.sessions[0] = nil
+        }
+        try FileManager.default.removeItem(atPath: directories[0].path + "/data/identity")
+        let lost = await #expect(throws: NodeDataError.self) {
+            try await loop.submit { try machines.value.start(0, bind: endpoint, bootstrap: alone, loop: loop) }
+        }
+        #expect(lost?.problem.contains("identity is lost") == true)
+    }
+
+    @Test("the data directory: the identity and the first membership round trip; a damaged file is a clear error")
+    func dataDirectory() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let data = try NodeDataDirectory(path: directory.path + "/node")
+        #expect(try data.identity() == nil)
+        let identity = NodeDataDirectory.Identity(id: NodeID(0xABC), endpoint: try Endpoint(parsing: "127.0.0.1:7961"))
+        try data.save(identity)
+        #expect(try data.identity() == identity)
+
+        #expect(try data.firstMembership() == nil)
+        let first = NodeDataDirectory.FirstMembership(
+            joining: true,
+            members: [identity, .init(id: NodeID(0xFFFF_FFFF_FFFF_FFFF), endpoint: try Endpoint(parsing: "[::1]:7962"))])
+        try data.save(first)
+        #expect(try data.firstMembership() == first)
+
+        for damaged in ["joining 1@nowhere", "joining", "bootstrap 1@127.0.0.1:1 junk", "founding 1@127.0.0.1:1"] {
+            try directory.write(Array((damaged + "\n").utf8), to: directory.path + "/node/first-membership")
+            #expect(throws: NodeDataError.self, "\(damaged)") { try data.firstMembership() }
+        }
+        for damaged in ["zz@127.0.0.1:1", "0@127.0.0.1:1", "1", ""] {
+            try directory.write(Array(damaged.utf8), to: directory.path + "/node/identity")
+            #expect(throws: NodeDataError.self, "\(damaged)") { try data.identity() }
+        }
+        try directory.write([0xFF, 0xFE], to: directory.path + "/node/identity")
+        #expect(throws: NodeDataError.self) { try data.identity() }
+    }
+
+    @Test("the data directory's files survive a power cut after any system call whole or not at all, and whole once saved")
+    func dataDirectoryPowerLoss() throws {
+        let identity = NodeDataDirectory.Identity(id: NodeID(7), endpoint: try Endpoint(parsing: "127.0.0.1:7961"))
+        let first = NodeDataDirectory.FirstMembership(joining: false, members: [identity])
+        for cut in 1...16 {
+            for seed: UInt64 in 1...3 {
+                let temporary = try TemporaryDirectory()
+                defer { temporary.remove() }
+                let path = temporary.path + "/node"
+                let journal = try PowerLossJournal(root: temporary.path, cutAfter: cut)
+                var saved = (identity: false, first: false)
+                do {
+                    let data = try NodeDataDirectory(path: path)
+                    try data.save(identity)
+                    saved.identity = !journal.isCut
+                    try data.save(first)
+                    saved.first = !journal.isCut
+                } catch {
+                    #expect(journal.isCut, "cut \(cut): \(error)")
+                }
+                try journal.restore(seed: seed)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    #expect(!saved.identity, "cut \(cut), seed \(seed): the directory is gone")
+                    continue
+                }
+                let data = try NodeDataDirectory(path: path)
+                let found = (identity: try data.identity(), first: try data.firstMembership())
+                #expect(found.identity == nil || found.identity == identity, "cut \(cut), seed \(seed)")
+                #expect(found.first == nil || found.first == first, "cut \(cut), seed \(seed)")
+                if saved.identity { #expect(found.identity == identity, "cut \(cut), seed \(seed)") }
+                if saved.first { #expect(found.first == first, "cut \(cut), seed \(seed)") }
+            }
+        }
+    }
+
+    @Test("a bad command line is a usage error naming the problem")
+    func usageErrors() throws {
+        func parse(_ arguments: [String]) throws -> NodeCommand {
+            try NodeCommand(
+                options: try CommandOptions(
+                    arguments[...], valued: NodeCommand.valuedOptions, switches: NodeCommand.switches, environment: [:]))
+        }
+        #expect(throws: UsageError.self) { try parse(["--data-dir", "/tmp/x"]) }
+        #expect(throws: UsageError.self) { try parse(["--bind", "127.0.0.1:7961"]) }
+        #expect(throws: UsageError.self) { try parse(["--bind", "0.0.0.0:7961", "--data-dir", "/tmp/x"]) }
+        #expect(throws: UsageError.self) { try parse(["--bind", "127.0.0.1:0", "--data-dir", "/tmp/x"]) }
+        let bind = ["--bind", "127.0.0.1:7961", "--data-dir", "/tmp/x"]
+        for bootstrap in [
+            "3", "127.0.0.1:7962,127.0.0.1:7963", "127.0.0.1:7961,127.0.0.1:7961", "127.0.0.1:7961,0.0.0.0:7962",
+            "127.0.0.1:7961,127.0.0.1:0", "127.0.0.1:7961,[::1]:7962",
+        ] {
+            #expect(throws: UsageError.self, "\(bootstrap)") { try parse(bind + ["--bootstrap", bootstrap]) }
+        }
+        #expect(throws: UsageError.self, "a group of one with --join") {
+            try parse(bind + ["--bootstrap", "127.0.0.1:7961", "--join", "127.0.0.1:7962"])
+        }
+        let command = try parse(bind + ["--bootstrap", "127.0.0.1:7961,127.0.0.1:7962", "--bootstrap", "127.0.0.1:7963"])
+        #expect(command.bootstrap?.map(\.port) == [7961, 7962, 7963])
+        #expect(command.seeds.isEmpty && command.policy.failedMemberGrace == .seconds(30))
+    }
+}

@@ -26,6 +26,9 @@ final class NodeDataDirectory {
 
     /// How the group started on this machine, and with whom.
     struct FirstMembership: Equatable {
+        /// The Raft group's ID: the lowest ID of the machines that
+        /// bootstrapped it (random, so two clusters' groups differ).
+        var group: UInt64
         /// The machine joined a running group (added by its leader);
         /// otherwise it bootstrapped the group with the others.
         var joining: Bool
@@ -95,21 +98,23 @@ final class NodeDataDirectory {
     func firstMembership() throws(NodeDataError) -> FirstMembership? {
         try read("first-membership").map { line throws(NodeDataError) in
             let words = line.split(separator: " ")
-            let members = words.dropFirst().compactMap(Self.identity(parsing:))
-            guard let kind = words.first, kind == "bootstrap" || kind == "joining", !members.isEmpty,
-                members.count == words.count - 1
+            let members = words.dropFirst(2).compactMap(Self.identity(parsing:))
+            guard words.count >= 3, words[0] == "bootstrap" || words[0] == "joining",
+                let group = UInt64(words[1], radix: 16), group != 0, members.count == words.count - 2
             else {
                 throw NodeDataError(path: path + "/first-membership", problem: "'\(line)' is not a first membership")
             }
-            return FirstMembership(joining: kind == "joining", members: members)
+            return FirstMembership(group: group, joining: words[0] == "joining", members: members)
         }
     }
 
     /// Stores the group's first membership (before the replica's first
     /// start, so that every restart finds it): `bootstrap` or `joining`,
-    /// then `ID@HOST:PORT` for each member.
+    /// the group's ID in hexadecimal, then `ID@HOST:PORT` for each member.
     func save(_ membership: FirstMembership) throws(NodeDataError) {
-        let words = [membership.joining ? "joining" : "bootstrap"] + membership.members.map(Self.line)
+        let words =
+            [membership.joining ? "joining" : "bootstrap", String(membership.group, radix: 16)]
+            + membership.members.map(Self.line)
         try write(words.joined(separator: " "), to: "first-membership")
     }
 

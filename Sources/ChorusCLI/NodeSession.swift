@@ -7,8 +7,8 @@ import UDPTransport
 import WireCodec
 
 /// `chorus node`'s machine: a `ChorusNode` on one UDP socket whose SWIM
-/// member finds the others, and a replica of one Raft group (a replicated
-/// key-value map) on a `FileRaftStorage` in the data directory, started
+/// member finds the others, and a replica of the cluster's Raft group (a
+/// replicated key-value map) on a `FileRaftStorage` in the data directory, started
 /// with a `RaftMembershipPolicy`: machines that start later join the group,
 /// failed ones are removed. Commands (one line each, ``handle(_:reply:)``)
 /// write and read the map; what happens (SWIM's member events, the
@@ -22,11 +22,17 @@ import WireCodec
 ///   machine alive that says the same, on those machines; every machine
 ///   of the list finds the same ones, whatever else SWIM sees (machines
 ///   that join, or bootstrap another list, are not counted);
-/// - without: once some machine SWIM sees alive advertises the group, this
-///   one joins it, and the group's leader adds it;
+/// - without: once machines SWIM sees alive advertise a group, this one
+///   joins it, and the group's leader adds it (machines of two clusters,
+///   two groups, in SWIM's view: an error, it joins neither);
 /// - with a first membership in the data directory (every restart): from
 ///   its log, on that membership, bound where it was (the group reaches it
 ///   there).
+///
+/// The group's ID is the lowest ID of the machines that bootstrapped it,
+/// so the groups of two clusters differ: should SWIM bring them together
+/// (a `--join` to the wrong cluster), neither's leader adds the other's
+/// machines, and their Raft frames are told apart.
 ///
 /// A machine's ID is random at its first start, so a machine whose data
 /// directory was lost comes back as a new member (the group removes the
@@ -35,8 +41,6 @@ import WireCodec
 ///
 /// Confined to the loop.
 final class NodeSession {
-    /// The Raft group's ID.
-    static let group: UInt64 = 1
     /// How often the session looks for its way into the group, and for
     /// changes of the group's leader and members.
     static let pollInterval = Duration.milliseconds(100)
@@ -163,7 +167,7 @@ final class NodeSession {
         do {
             if opening == .new { try data.save(first) }
             replica = try node.startGroup(
-                Self.group, on: first.swimMembers, joining: first.joining, storage: storage, stateMachine: map,
+                first.group, on: first.swimMembers, joining: first.joining, storage: storage, stateMachine: map,
                 policy: policy)
         } catch {
             storage.close()
@@ -171,7 +175,7 @@ final class NodeSession {
         }
         self.storage = storage
         let how = opening == .existing ? "restarted from its log" : first.joining ? "joining" : "bootstrapped"
-        output("raft: group \(Self.group) \(how), members \(first.members.map(\.id).sorted().map { "\($0)" }.joined(separator: ", "))")
+        output("raft: group \(NodeID(first.group)) \(how), members \(first.members.map(\.id).sorted().map { "\($0)" }.joined(separator: ", "))")
     }
 
     private func schedulePoll() {
@@ -233,13 +237,19 @@ final class NodeSession {
                 guard there.count == 1 else { return nil }
                 first += there
             }
-            return NodeDataDirectory.FirstMembership(joining: false, members: identities(first))
+            guard let lowest = first.map(\.id).min() else { return nil }
+            return NodeDataDirectory.FirstMembership(group: lowest.rawValue, joining: false, members: identities(first))
         }
-        let advertisers = alive.filter {
-            $0.id != node.member.id && ChorusNode.raftGroups(advertisedBy: $0).contains(Self.group)
+        let others = alive.filter { $0.id != node.member.id }
+        let groups = Set(others.flatMap(ChorusNode.raftGroups(advertisedBy:)))
+        guard let group = groups.first else { return nil }
+        guard groups.count == 1 else {
+            let named = groups.sorted().map { "\(NodeID($0))" }.joined(separator: ", ")
+            fail("SWIM sees the machines of several clusters (Raft groups \(named)): join one of them alone")
+            return nil
         }
-        guard !advertisers.isEmpty else { return nil }
-        return NodeDataDirectory.FirstMembership(joining: true, members: identities(advertisers))
+        let advertisers = others.filter { ChorusNode.raftGroups(advertisedBy: $0).contains(group) }
+        return NodeDataDirectory.FirstMembership(group: group, joining: true, members: identities(advertisers))
     }
 
     /// The commands, for `help`.
@@ -340,7 +350,7 @@ final class NodeSession {
             let membership = replica.membership
             let learners = membership.learnerIDs.isEmpty ? "none" : membership.learnerIDs.map { "\($0)" }.joined(separator: ", ")
             lines.append(
-                "raft: \(replica.role) in term \(replica.term); leader \(replica.leader.map { "\($0)" } ?? "none"); "
+                "raft: group \(NodeID(replica.group)): \(replica.role) in term \(replica.term); leader \(replica.leader.map { "\($0)" } ?? "none"); "
                     + "voters \(membership.ids.map { "\($0)" }.joined(separator: ", ")); learners \(learners); "
                     + "commit \(replica.commitIndex), applied \(replica.appliedIndex), \(map.values.count) keys")
         } else if let bootstrap {

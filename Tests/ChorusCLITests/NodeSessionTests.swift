@@ -106,11 +106,13 @@ struct NodeSessionTests {
         let (ids, outputs) = try await loop.submit {
             (machines.value.sessions.map { $0?.node.member.id }, machines.value.output)
         }
-        let firstThree = ids[0..<3].compactMap { $0 }.sorted().map { "\($0)" }.joined(separator: ", ")
+        let firstThree = ids[0..<3].compactMap { $0 }.sorted()
+        let group = try #require(firstThree.first)
+        let members = firstThree.map { "\($0)" }.joined(separator: ", ")
         for index in 0..<3 {
-            #expect(outputs[index].contains("raft: group 1 bootstrapped, members \(firstThree)"), "\(outputs[index])")
+            #expect(outputs[index].contains("raft: group \(group) bootstrapped, members \(members)"), "\(outputs[index])")
         }
-        #expect(outputs[3].contains { $0.hasPrefix("raft: group 1 joining, members") }, "\(outputs[3])")
+        #expect(outputs[3].contains { $0.hasPrefix("raft: group \(group) joining, members") }, "\(outputs[3])")
         #expect(!outputs[4].contains { $0.hasPrefix("raft:") }, "the stranger waits for its own list: \(outputs[4])")
         try await loop.submit {
             machines.value.sessions[4]?.stop()
@@ -154,7 +156,7 @@ struct NodeSessionTests {
         #expect(try await Self.command("get greeting", at: 0, of: machines) == "hello, world")
         #expect(try await Self.command("get after", at: 0, of: machines) == "crash")
         #expect(try await loop.submit {
-            machines.value.output[0].contains { $0.hasPrefix("raft: group 1 restarted from its log") }
+            machines.value.output[0].contains { $0.hasPrefix("raft: group \(group) restarted from its log") }
         })
         #expect(try await Self.command("delete greeting", at: 3, of: machines) == "ok")
         #expect(try await Self.command("get greeting", at: 0, of: machines) == "(not set)")
@@ -168,6 +170,48 @@ struct NodeSessionTests {
             }
         }
         #expect(twice?.problem == "another process runs this machine")
+        try await loop.submit { for session in machines.value.sessions { session?.stop() } }
+    }
+
+    @Test("two clusters in one SWIM view (a machine joined through both): each group keeps its members, the machine joins neither and says why")
+    func twoClusters() async throws {
+        let directories = try (0..<3).map { _ in try TemporaryDirectory() }
+        defer { for directory in directories { directory.remove() } }
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let endpoints = try await Self.freeEndpoints(2, on: loop)
+        let machines = try await loop.submit { () -> LoopBound<Machines> in
+            let machines = Machines(directories: directories)
+            try machines.start(0, bind: endpoints[0], bootstrap: [endpoints[0]], loop: loop)
+            try machines.start(1, bind: endpoints[1], bootstrap: [endpoints[1]], loop: loop)
+            return LoopBound(machines, on: loop)
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.sessions[0..<2].allSatisfy { $0?.replica?.role == .leader }
+        })
+        try await loop.submit {
+            let value = machines.value
+            value.sessions[2] = try NodeSession(
+                bind: .loopbackV4(), seeds: endpoints, dataDirectory: directories[2].path + "/data", bootstrap: nil,
+                policy: value.policy, on: loop
+            ) { line in value.output[2].append(line) }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.output[2].contains { $0.hasPrefix("error: SWIM sees the machines of several clusters") }
+        })
+        #expect(try await Self.command("status", at: 2, of: machines).contains("several clusters"))
+        // Once the two see each other, and five of their policies' passes
+        // later, neither leader has taken in the other's machine.
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.sessions[0..<2].allSatisfy { $0?.node.member.memberCount(.alive) == 3 }
+        })
+        try await withCheckedThrowingContinuation { (waited: CheckedContinuation<Void, Error>) in
+            loop.execute { _ = loop.schedule(at: loop.now + machines.value.policy.interval * 5) { waited.resume() } }
+        }
+        let voters = try await loop.submit { machines.value.sessions.map { $0?.replica?.membership.ids } }
+        let ids = try await loop.submit { machines.value.sessions.map { $0?.node.member.id } }
+        #expect(voters[0] == [ids[0]].compactMap { $0 } && voters[1] == [ids[1]].compactMap { $0 } && voters[2] == nil)
         try await loop.submit { for session in machines.value.sessions { session?.stop() } }
     }
 
@@ -261,12 +305,15 @@ struct NodeSessionTests {
 
         #expect(try data.firstMembership() == nil)
         let first = NodeDataDirectory.FirstMembership(
-            joining: true,
+            group: 0xABC, joining: true,
             members: [identity, .init(id: NodeID(0xFFFF_FFFF_FFFF_FFFF), endpoint: try Endpoint(parsing: "[::1]:7962"))])
         try data.save(first)
         #expect(try data.firstMembership() == first)
 
-        for damaged in ["joining 1@nowhere", "joining", "bootstrap 1@127.0.0.1:1 junk", "founding 1@127.0.0.1:1"] {
+        for damaged in [
+            "joining abc 1@nowhere", "joining abc", "joining 1@127.0.0.1:1", "bootstrap 0 1@127.0.0.1:1",
+            "bootstrap abc 1@127.0.0.1:1 junk", "founding abc 1@127.0.0.1:1",
+        ] {
             try directory.write(Array((damaged + "\n").utf8), to: directory.path + "/node/first-membership")
             #expect(throws: NodeDataError.self, "\(damaged)") { try data.firstMembership() }
         }
@@ -281,7 +328,7 @@ struct NodeSessionTests {
     @Test("the data directory's files survive a power cut after any system call whole or not at all, and whole once saved")
     func dataDirectoryPowerLoss() throws {
         let identity = NodeDataDirectory.Identity(id: NodeID(7), endpoint: try Endpoint(parsing: "127.0.0.1:7961"))
-        let first = NodeDataDirectory.FirstMembership(joining: false, members: [identity])
+        let first = NodeDataDirectory.FirstMembership(group: 7, joining: false, members: [identity])
         for cut in 1...16 {
             for seed: UInt64 in 1...3 {
                 let temporary = try TemporaryDirectory()

@@ -154,19 +154,16 @@ struct NodeCommand {
             }
             defer { for source in signalSources { source.cancel() } }
             let commands = Task {
-                // A line too long to keep whole is refused, all of it: run
-                // piece by piece, a put would store part of its value and
-                // the rest would run as commands.
-                var refusing = false
+                var assembler = CommandLineAssembler()
                 for await piece in StandardInputLines.lines() {
-                    if refusing || piece.continues {
-                        if !refusing {
-                            Self.write("error: a line longer than \(StandardInputLines.maximumLineLength) bytes is refused")
-                        }
-                        refusing = piece.continues
+                    let line: String
+                    switch assembler.take(piece) {
+                    case .command(let command): line = command
+                    case .refused:
+                        Self.write("error: a line longer than \(StandardInputLines.maximumLineLength) bytes is refused")
                         continue
+                    case .skipped: continue
                     }
-                    let line = String(decoding: piece.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                     if line == "leave" {
                         end.yield(.leave)
                         return

@@ -8,6 +8,21 @@ import Glibc
 
 @Suite("chorus standard input lines")
 struct StandardInputLinesTests {
+    /// Writes `text` to `descriptor` from a thread of its own, then closes
+    /// it (the reader's end of input).
+    static func write(_ text: [UInt8], to descriptor: Int32) {
+        let writer = Thread {
+            var bytes = text[...]
+            while !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                guard written > 0 else { break }
+                bytes = bytes.dropFirst(written)
+            }
+            close(descriptor)
+        }
+        writer.start()
+    }
+
     /// The reader used to drop the lines that came while its buffer was
     /// full: piped in fast, most of a file never reached `chorus gossip`'s
     /// or `chorus swim`'s broadcast, without a word.
@@ -19,16 +34,7 @@ struct StandardInputLinesTests {
         defer { close(readEnd) }
         let count = 3 * StandardInputLines.bufferedLines
         let text = (0..<count).map { "line \($0)\n" }.joined()
-        let writer = Thread {
-            var bytes = Array(text.utf8)[...]
-            while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { write(writeEnd, $0.baseAddress, $0.count) }
-                guard written > 0 else { break }
-                bytes = bytes.dropFirst(written)
-            }
-            close(writeEnd)
-        }
-        writer.start()
+        Self.write(Array(text.utf8), to: writeEnd)
         var lines: [String] = []
         for await line in StandardInputLines.stream(reading: readEnd) {
             // Slow at first: the reader fills its buffer meanwhile.
@@ -48,16 +54,7 @@ struct StandardInputLinesTests {
         defer { close(readEnd) }
         let long = StandardInputLines.maximumLineLength + 6_000
         let text = Array("short\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: long) + Array("\nnext\nlast".utf8)
-        let writer = Thread {
-            var bytes = text[...]
-            while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { write(writeEnd, $0.baseAddress, $0.count) }
-                guard written > 0 else { break }
-                bytes = bytes.dropFirst(written)
-            }
-            close(writeEnd)
-        }
-        writer.start()
+        Self.write(text, to: writeEnd)
         var lines: [(count: Int, continues: Bool)] = []
         for await line in StandardInputLines.lines(reading: readEnd) { lines.append((line.bytes.count, line.continues)) }
         #expect(lines.map(\.count) == [5, StandardInputLines.maximumLineLength, 6_000, 4, 4])

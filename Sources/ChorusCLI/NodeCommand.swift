@@ -17,16 +17,16 @@ struct NodeCommand {
         can reach: 127.0.0.1:7961, not 0.0.0.0 or port 0), its log and identity in
         DIR (created if missing; its ID is random at the first start). The group's
         first machines each start with --bootstrap and the list of their endpoints
-        (the same list, its own --bind in it, as etcd's --initial-cluster) and wait
-        until SWIM sees one machine alive at each that bootstraps the same list,
-        then start the group on them; a machine started without --bootstrap joins
+        (the same list, its own --bind in it, as etcd's --initial-cluster; they are
+        each other's seeds) and wait until SWIM sees one machine alive at each that
+        bootstraps the same list, then start the group on them; a machine started without --bootstrap joins
         the group once a machine that runs it answers (its leader adds it as a
         learner, then promotes it once it has caught up). A machine that fails is removed from the group once SWIM has
         seen it dead for the grace; one that leaves is removed at once; never below
         3 voters. A restart with the same DIR and HOST:PORT (after Ctrl-C, SIGTERM
         or a crash) picks up where the machine stopped: its ID, its log, its place
         in the group. A machine whose DIR was lost starts again as a new machine,
-        without --bootstrap.
+        with --join and without --bootstrap (given its old list, it is refused).
 
         Commands, one per line on stdin (each answered with a line; group events,
         leader and members, print as they happen):
@@ -41,8 +41,8 @@ struct NodeCommand {
           --bootstrap HOST:PORT,...     start the group with the machines bound at
                                         these endpoints, 1 to 9, this one's among
                                         them (give each the same list; a list of
-                                        one only without --join; kept in DIR after
-                                        the first start)
+                                        one only without --join; kept in DIR once
+                                        the group started)
           --failed-member-grace-ms N    how long SWIM must see a member dead before
                                         the leader removes it (default 30000)
           --stabilization-ms N          how long a learner must keep up before the

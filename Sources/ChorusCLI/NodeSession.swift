@@ -37,7 +37,11 @@ import WireCodec
 /// A machine's ID is random at its first start, so a machine whose data
 /// directory was lost comes back as a new member (the group removes the
 /// old one), never as the old one with an empty log, which could vote
-/// twice in a term.
+/// twice in a term. Given its old `bootstrap` list, it refuses: the others
+/// say in their metadata (``BootstrapTag``) that they started the group on
+/// other machines, and bootstrapping again would start a second group.
+/// (A list of one, alone, has no one to ask: its replacement must be
+/// started without the list.)
 ///
 /// Confined to the loop.
 final class NodeSession {
@@ -85,13 +89,31 @@ final class NodeSession {
     ///   a `bootstrap` list without it),
     ///   `RaftStorageError` (a missing or locked log), or what the socket,
     ///   `ChorusNode` or `RaftNode` throws. Nothing is left open.
-    init(
+    convenience init(
         bind: Endpoint, seeds: [Endpoint], dataDirectory: String, bootstrap: [Endpoint]?,
         policy: RaftMembershipPolicy = RaftMembershipPolicy(), swim: SWIMConfiguration = SWIMConfiguration(),
         on loop: EventLoop, logger: any LogSink = DiscardingLogSink(), output: @escaping (String) -> Void
     ) throws {
-        data = try NodeDataDirectory(path: dataDirectory)
-        transport = try UDPSocketTransport.bind(to: bind, on: loop)
+        try self.init(
+            transport: try UDPSocketTransport.bind(to: bind, on: loop), seeds: seeds, dataDirectory: dataDirectory,
+            bootstrap: bootstrap, policy: policy, swim: swim, on: loop, logger: logger, output: output)
+    }
+
+    /// As ``init(bind:seeds:dataDirectory:bootstrap:policy:swim:on:logger:output:)``,
+    /// on a socket bound already (which the session then owns, and closes
+    /// if it throws).
+    init(
+        transport: UDPSocketTransport, seeds: [Endpoint], dataDirectory: String, bootstrap: [Endpoint]?,
+        policy: RaftMembershipPolicy = RaftMembershipPolicy(), swim: SWIMConfiguration = SWIMConfiguration(),
+        on loop: EventLoop, logger: any LogSink = DiscardingLogSink(), output: @escaping (String) -> Void
+    ) throws {
+        self.transport = transport
+        do {
+            data = try NodeDataDirectory(path: dataDirectory)
+        } catch {
+            transport.close()
+            throw error
+        }
         do {
             let first = try data.firstMembership()
             let identity = try Self.identity(in: data, boundAt: transport.localEndpoint, started: first != nil)
@@ -105,8 +127,11 @@ final class NodeSession {
             self.policy = policy
             scheduler = loop
             self.output = output
-            if let first { try startGroup(first, opening: .existing) }
-            if let bootstrap = self.bootstrap { try node.setApplicationMetadata(Self.bootstrapMetadata(bootstrap)) }
+            if let first {
+                try startGroup(first, opening: .existing)
+            } else if let bootstrap = self.bootstrap {
+                try node.setApplicationMetadata(BootstrapTag(list: bootstrap, first: nil).encoded)
+            }
         } catch {
             transport.close()
             data.close()
@@ -117,7 +142,10 @@ final class NodeSession {
             guard event.kind != .metadataChanged else { return }
             output("swim: \(event.member.id) \(event.kind) (\(event.member.endpoint))")
         }
-        node.start(seeds: seeds)
+        // The other first machines are seeds too: with the list alone,
+        // the first machines find each other.
+        let others = (self.bootstrap ?? []).filter { $0 != transport.localEndpoint && !seeds.contains($0) }
+        node.start(seeds: seeds + others)
         schedulePoll()
     }
 
@@ -148,14 +176,6 @@ final class NodeSession {
         return identity
     }
 
-    /// What a machine that bootstraps `endpoints` (sorted) says in its
-    /// SWIM metadata: `bootstrap` and a checksum of the list.
-    static func bootstrapMetadata(_ endpoints: [Endpoint]) -> [UInt8] {
-        let list = Array(endpoints.map(\.description).joined(separator: ",").utf8)
-        let digest = list.withUnsafeBytes { CRC32C.checksum($0) }
-        return Array("bootstrap \(String(digest, radix: 16))".utf8)
-    }
-
     /// Starts the replica on `first`: at the first start (`opening` is
     /// `.new`), the log is created before the first membership is saved,
     /// and the replica starts only after both, so a crash in between
@@ -163,6 +183,11 @@ final class NodeSession {
     /// membership, never a first membership without a log (which every
     /// restart would refuse as lost).
     private func startGroup(_ first: NodeDataDirectory.FirstMembership, opening: FileRaftStorage.Opening) throws {
+        if let bootstrap, !first.joining {
+            // Before the replica, so that nothing is left to stop if the
+            // metadata does not fit.
+            try node.setApplicationMetadata(BootstrapTag(list: bootstrap, first: first).encoded)
+        }
         let storage = try FileRaftStorage(directory: data.raftPath, opening: opening)
         do {
             if opening == .new { try data.save(first) }
@@ -222,23 +247,41 @@ final class NodeSession {
 
     /// The group's first membership once this machine may start it: at
     /// each `bootstrap` endpoint, the one machine SWIM sees alive there
-    /// that bootstraps the same list; or the machines SWIM sees alive that
-    /// advertise the group (to join it); nil until then.
+    /// that bootstraps the same list, unless one of them started the group
+    /// on other machines (this one replaces a machine whose data directory
+    /// was lost: it must join, not bootstrap, or it would start a second
+    /// group); or the machines SWIM sees alive that advertise the group
+    /// (to join it); nil until then.
     private func firstMembership() -> NodeDataDirectory.FirstMembership? {
         let alive = node.member.allMembers.filter { $0.status == .alive }.sorted { $0.id < $1.id }
         let identities = { (members: [Member]) in
             members.map { NodeDataDirectory.Identity(id: $0.id, endpoint: $0.endpoint) }
         }
         if let bootstrap {
-            let metadata = Self.bootstrapMetadata(bootstrap)
+            let list = BootstrapTag(list: bootstrap, first: nil).list
             var first: [Member] = []
+            var tags: [BootstrapTag] = []
             for endpoint in bootstrap {
-                let there = alive.filter { $0.endpoint == endpoint && ChorusNode.applicationMetadata(of: $0) == metadata }
+                let there = alive.compactMap { member in
+                    BootstrapTag(decoding: ChorusNode.applicationMetadata(of: member)).flatMap {
+                        member.endpoint == endpoint && $0.list == list ? (member, $0) : nil
+                    }
+                }
                 guard there.count == 1 else { return nil }
-                first += there
+                first.append(there[0].0)
+                tags.append(there[0].1)
             }
             guard let lowest = first.map(\.id).min() else { return nil }
-            return NodeDataDirectory.FirstMembership(group: lowest.rawValue, joining: false, members: identities(first))
+            let membership = NodeDataDirectory.FirstMembership(
+                group: lowest.rawValue, joining: false, members: identities(first))
+            let digest = BootstrapTag(list: bootstrap, first: membership).first
+            guard tags.allSatisfy({ $0.first == nil || $0.first == digest }) else {
+                fail(
+                    "the machines of the --bootstrap list started the group on other machines: this one replaces a lost "
+                        + "one, so start it without --bootstrap (it then joins as a new machine)")
+                return nil
+            }
+            return membership
         }
         let others = alive.filter { $0.id != node.member.id }
         let groups = Set(others.flatMap(ChorusNode.raftGroups(advertisedBy:)))

@@ -31,13 +31,17 @@ struct NodeSessionTests {
             sessions = directories.map { _ in nil }
         }
 
-        /// Starts machine `index` on `bind` (through the first machine's
-        /// endpoint, unless it is the first).
-        func start(_ index: Int, bind: Endpoint = .loopbackV4(), bootstrap: [Endpoint]?, loop: EventLoop) throws {
+        /// Starts machine `index` on `transport`, or on a socket bound to
+        /// `bind` (through the first machine's endpoint, unless it is the
+        /// first).
+        func start(
+            _ index: Int, bind: Endpoint = .loopbackV4(), on transport: UDPSocketTransport? = nil,
+            bootstrap: [Endpoint]?, loop: EventLoop
+        ) throws {
             let seeds = index == 0 ? [] : [try #require(sessions[0]).transport.localEndpoint]
             sessions[index] = try NodeSession(
-                bind: bind, seeds: seeds, dataDirectory: directories[index].path + "/data", bootstrap: bootstrap,
-                policy: policy, on: loop
+                transport: try transport ?? UDPSocketTransport.bind(to: bind, on: loop), seeds: seeds,
+                dataDirectory: directories[index].path + "/data", bootstrap: bootstrap, policy: policy, on: loop
             ) { [unowned self] line in output[index].append(line) }
         }
 
@@ -47,17 +51,14 @@ struct NodeSessionTests {
         }
     }
 
-    /// `count` endpoints on 127.0.0.1 whose ports the kernel chose (bound,
-    /// then closed: free again for the machines to bind), for the
-    /// `bootstrap` lists, which name the machines' endpoints before they
-    /// start.
-    static func freeEndpoints(_ count: Int, on loop: EventLoop) async throws -> [Endpoint] {
+    /// `count` sockets on 127.0.0.1, ports from the kernel, bound before
+    /// the machines start: the `bootstrap` lists name their endpoints.
+    static func sockets(
+        _ count: Int, on loop: EventLoop
+    ) async throws -> (sockets: [LoopBound<UDPSocketTransport>], endpoints: [Endpoint]) {
         try await loop.submit {
-            try (0..<count).map { _ in
-                let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
-                defer { transport.close() }
-                return transport.localEndpoint
-            }
+            let sockets = try (0..<count).map { _ in try UDPSocketTransport.bind(to: .loopbackV4(), on: loop) }
+            return (sockets.map { LoopBound($0, on: loop) }, sockets.map(\.localEndpoint))
         }
     }
 
@@ -74,7 +75,7 @@ struct NodeSessionTests {
         }
     }
 
-    @Test("three machines bootstrap the group, a machine that joins meanwhile is not counted, writes and reads go through any of them, a crashed machine restarts from its data directory with its data, and on its port only")
+    @Test("three machines bootstrap the group, a machine that joins meanwhile is not counted, writes and reads go through any of them, a crashed machine restarts from its data directory with its data, and on its port only, one whose directory was lost joins as a new machine, not with its --bootstrap line")
     func bootstrapWriteRestartJoin() async throws {
         let directories = try (0..<4).map { _ in try TemporaryDirectory() }
         defer { for directory in directories { directory.remove() } }
@@ -85,22 +86,22 @@ struct NodeSessionTests {
         // and 3, and so does a machine that bootstraps another list: the
         // first three still bootstrap on themselves, and the fourth joins
         // once they run the group.
-        let first = try await Self.freeEndpoints(4, on: loop)
+        let (sockets, first) = try await Self.sockets(4, on: loop)
         let bootstrap = Array(first[0..<3])
         let stranger = try TemporaryDirectory()
         defer { stranger.remove() }
         let machines = try await loop.submit { () -> LoopBound<Machines> in
             let machines = Machines(directories: directories + [stranger])
-            try machines.start(0, bind: first[0], bootstrap: bootstrap, loop: loop)
+            try machines.start(0, on: sockets[0].value, bootstrap: bootstrap, loop: loop)
             try machines.start(3, bootstrap: nil, loop: loop)
-            try machines.start(4, bind: first[3], bootstrap: [first[0], first[3]], loop: loop)
+            try machines.start(4, on: sockets[3].value, bootstrap: [first[0], first[3]], loop: loop)
             return LoopBound(machines, on: loop)
         }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(5)) {
             machines.value.sessions[0]?.node.member.memberCount(.alive) == 3
         })
         try await loop.submit {
-            for index in 1..<3 { try machines.value.start(index, bind: first[index], bootstrap: bootstrap, loop: loop) }
+            for index in 1..<3 { try machines.value.start(index, on: sockets[index].value, bootstrap: bootstrap, loop: loop) }
         }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(15)) { machines.value.leaderVoters?.count == 4 })
         let (ids, outputs) = try await loop.submit {
@@ -161,6 +162,36 @@ struct NodeSessionTests {
         #expect(try await Self.command("delete greeting", at: 3, of: machines) == "ok")
         #expect(try await Self.command("get greeting", at: 0, of: machines) == "(not set)")
 
+        // Machine 3's data directory is lost. Restarted with its old
+        // --bootstrap line it would start a second group (a new ID, the
+        // others' first membership differs): refused. Restarted without,
+        // it joins as a new machine, and the old one is removed.
+        let (lostID, lostEndpoint) = try await loop.submit { () -> (NodeID, Endpoint) in
+            let session = try #require(machines.value.sessions[2])
+            session.stop()
+            machines.value.sessions[2] = nil
+            return (session.node.member.id, session.transport.localEndpoint)
+        }
+        try FileManager.default.removeItem(atPath: directories[2].path + "/data")
+        try await loop.submit { try machines.value.start(2, bind: lostEndpoint, bootstrap: bootstrap, loop: loop) }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
+            machines.value.output[2].contains { $0.contains("started the group on other machines") }
+        })
+        #expect(try await loop.submit { machines.value.sessions[2]?.replica == nil })
+        try await loop.submit {
+            machines.value.sessions[2]?.stop()
+            machines.value.sessions[2] = nil
+        }
+        try FileManager.default.removeItem(atPath: directories[2].path + "/data")
+        try await loop.submit { try machines.value.start(2, bind: lostEndpoint, bootstrap: nil, loop: loop) }
+        let replacement = try #require(try await loop.submit { machines.value.sessions[2]?.node.member.id })
+        #expect(replacement != lostID)
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(20)) {
+            let voters = machines.value.leaderVoters ?? []
+            return voters.contains(replacement) && !voters.contains(lostID)
+        })
+        #expect(try await Self.command("get after", at: 2, of: machines) == "crash")
+
         // The data directory is locked while its machine runs.
         let twice = await #expect(throws: NodeDataError.self) {
             try await loop.submit {
@@ -180,11 +211,11 @@ struct NodeSessionTests {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
-        let endpoints = try await Self.freeEndpoints(2, on: loop)
+        let (sockets, endpoints) = try await Self.sockets(2, on: loop)
         let machines = try await loop.submit { () -> LoopBound<Machines> in
             let machines = Machines(directories: directories)
-            try machines.start(0, bind: endpoints[0], bootstrap: [endpoints[0]], loop: loop)
-            try machines.start(1, bind: endpoints[1], bootstrap: [endpoints[1]], loop: loop)
+            try machines.start(0, on: sockets[0].value, bootstrap: [endpoints[0]], loop: loop)
+            try machines.start(1, on: sockets[1].value, bootstrap: [endpoints[1]], loop: loop)
             return LoopBound(machines, on: loop)
         }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {
@@ -239,7 +270,7 @@ struct NodeSessionTests {
         let loop = try EventLoop()
         try loop.start()
         defer { loop.shutdown() }
-        let alone = try await Self.freeEndpoints(1, on: loop)
+        let (sockets, alone) = try await Self.sockets(1, on: loop)
         // The crash window: the identity saved, then the log created,
         // empty; no first membership yet.
         do {
@@ -249,7 +280,7 @@ struct NodeSessionTests {
         }
         let machines = try await loop.submit { () -> LoopBound<Machines> in
             let machines = Machines(directories: directories)
-            try machines.start(0, bind: alone[0], bootstrap: alone, loop: loop)
+            try machines.start(0, on: sockets[0].value, bootstrap: alone, loop: loop)
             return LoopBound(machines, on: loop)
         }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) { machines.value.leaderVoters?.count == 1 })

@@ -113,15 +113,14 @@ public final class ChorusNode {
     }
 
     /// Starts CASPaxos on the CASPaxos channel: `members` are the
-    /// acceptors (quorums of a majority) and the proposers.
+    /// acceptors (quorums of a majority) and the proposers. Registers that
+    /// stopped (`CASPaxosNode.stop()`, or the loop's shutdown) may be
+    /// started again, on the same store.
     ///
     /// - Parameters:
     ///   - acceptorStore: this node's acceptor store (nil: a proposer
     ///     only). A store that holds a configuration (a restart) keeps it
     ///     if it is newer than the one `members` make.
-    /// Registers that stopped (`CASPaxosNode.stop()`, or the loop's
-    /// shutdown) may be started again, on the same store.
-    ///
     /// - Throws: ``ChorusError`` (`alreadyRunning` while CASPaxos runs
     ///   here; `notAMember` for an
     ///   acceptor not in `members`), or the `ConfigurationError`
@@ -224,18 +223,18 @@ public final class ChorusNode {
     /// it (`RaftNode.changeMembership`) after this call, not before (the
     /// policy would add it back while it advertises the group).
     public func stopGroup(_ group: UInt64) {
-        guard let replica = forgetGroup(group) else { return }
-        replica.stop()
-        try? advertise()
+        forgetGroup(group)?.stop()
     }
 
-    /// Drops the replica of `group` and its policy's passes; returns the
-    /// replica.
+    /// Drops the replica of `group` and its policy's passes, and the
+    /// group from the advertisement; returns the replica.
     @discardableResult
     private func forgetGroup(_ group: UInt64) -> RaftNode? {
         reconcilers[group] = nil
         if let timer = reconcileTimers.removeValue(forKey: group) { scheduler.cancel(timer) }
-        return replicas.removeValue(forKey: group)
+        let replica = replicas.removeValue(forKey: group)
+        try? advertise()
+        return replica
     }
 
     /// Sets the application's part of the SWIM member's metadata (after

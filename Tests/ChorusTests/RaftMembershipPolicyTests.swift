@@ -395,6 +395,13 @@ struct RaftMembershipPolicyTests {
         seen = try #require(cluster.machines[0].member.member(NodeID(2)))
         #expect(ChorusNode.raftGroups(advertisedBy: seen) == [2])
 
+        // Group 2's replica stopped directly, then started again without a
+        // policy: no longer advertised, at once (no pass runs for it).
+        try #require(machine.replicas[2]).stop()
+        _ = try machine.startGroup(2, on: members, storage: InMemoryRaftStorage(), stateMachine: KeyValueStateMachine())
+        #expect(ChorusNode.raftGroups(advertisedBy: machine.member.localMember) == [])
+        #expect(ChorusNode.applicationMetadata(of: machine.member.localMember) == Array("rack-7".utf8))
+
         let tooLarge = #expect(throws: SWIMError.self) {
             try machine.setApplicationMetadata([UInt8](repeating: 1, count: 128))
         }

@@ -108,6 +108,16 @@ struct CommandOptions {
         return endpoints
     }
 
+    /// Every endpoint of a repeatable `--name` whose values are comma
+    /// lists (`HOST:PORT,HOST:PORT`).
+    func endpointLists(_ name: String) throws(UsageError) -> [Endpoint] {
+        var endpoints: [Endpoint] = []
+        for list in allValues(name) {
+            for text in list.split(separator: ",") { endpoints.append(try parseEndpoint(String(text), option: name)) }
+        }
+        return endpoints
+    }
+
     /// The endpoints of a repeatable `--name` (seeds), each of `bind`'s
     /// address family: a socket sends to its own family only, and a seed
     /// of the other would fail every send.

@@ -88,16 +88,8 @@ struct NodeCommand {
     private static func bootstrapList(
         _ options: CommandOptions, bind: Endpoint, seeds: [Endpoint]
     ) throws(UsageError) -> [Endpoint]? {
-        let texts = options.allValues("bootstrap").flatMap { $0.split(separator: ",").map(String.init) }
-        guard !texts.isEmpty else { return nil }
-        var endpoints: [Endpoint] = []
-        for text in texts {
-            do throws(EndpointParseError) {
-                endpoints.append(try Endpoint(parsing: text))
-            } catch {
-                throw UsageError(description: "\(options.origin("bootstrap")): '\(text)' is not HOST:PORT (\(error))")
-            }
-        }
+        let endpoints = try options.endpointLists("bootstrap")
+        guard !endpoints.isEmpty else { return nil }
         let origin = options.origin("bootstrap")
         guard (1...9).contains(endpoints.count), Set(endpoints).count == endpoints.count else {
             throw UsageError(description: "\(origin) lists \(endpoints.count) endpoints: 1 to 9 distinct ones, please")

@@ -200,7 +200,7 @@ final class NodeSession {
         }
         self.storage = storage
         let how = opening == .existing ? "restarted from its log" : first.joining ? "joining" : "bootstrapped"
-        output("raft: group \(NodeID(first.group)) \(how), members \(first.members.map(\.id).sorted().map { "\($0)" }.joined(separator: ", "))")
+        output("raft: group \(NodeID(first.group)) \(how), members \(Self.listed(first.members.map(\.id).sorted()))")
     }
 
     private func schedulePoll() {
@@ -235,9 +235,14 @@ final class NodeSession {
         if membership != reported.membership {
             reported.membership = membership
             let learners = membership.learnerIDs.isEmpty
-                ? "" : "; learners \(membership.learnerIDs.map { "\($0)" }.joined(separator: ", "))"
-            output("raft: voters \(membership.ids.map { "\($0)" }.joined(separator: ", "))\(learners)")
+                ? "" : "; learners \(Self.listed(membership.learnerIDs))"
+            output("raft: voters \(Self.listed(membership.ids))\(learners)")
         }
+    }
+
+    /// `ids` as the output names them: `a, b, c`.
+    private static func listed(_ ids: [NodeID]) -> String {
+        ids.map(\.description).joined(separator: ", ")
     }
 
     private func fail(_ reason: String) {
@@ -287,7 +292,7 @@ final class NodeSession {
         let groups = Set(others.flatMap(ChorusNode.raftGroups(advertisedBy:)))
         guard let group = groups.first else { return nil }
         guard groups.count == 1 else {
-            let named = groups.sorted().map { "\(NodeID($0))" }.joined(separator: ", ")
+            let named = Self.listed(groups.sorted().map(NodeID.init))
             fail("SWIM sees the machines of several clusters (Raft groups \(named)): join one of them alone")
             return nil
         }
@@ -391,10 +396,10 @@ final class NodeSession {
             lines.append("raft: \(failure)")
         } else if let replica {
             let membership = replica.membership
-            let learners = membership.learnerIDs.isEmpty ? "none" : membership.learnerIDs.map { "\($0)" }.joined(separator: ", ")
+            let learners = membership.learnerIDs.isEmpty ? "none" : Self.listed(membership.learnerIDs)
             lines.append(
                 "raft: group \(NodeID(replica.group)): \(replica.role) in term \(replica.term); leader \(replica.leader.map { "\($0)" } ?? "none"); "
-                    + "voters \(membership.ids.map { "\($0)" }.joined(separator: ", ")); learners \(learners); "
+                    + "voters \(Self.listed(membership.ids)); learners \(learners); "
                     + "commit \(replica.commitIndex), applied \(replica.appliedIndex), \(map.values.count) keys")
         } else if let bootstrap {
             let list = bootstrap.map(\.description).joined(separator: ", ")

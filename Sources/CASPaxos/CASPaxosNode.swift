@@ -511,7 +511,16 @@ public final class CASPaxosNode {
         isFlushing = true
         while !effects.isEmpty {
             swap(&effects, &performing)
-            for index in performing.indices where !isStopped { perform(performing[index]) }
+            for index in performing.indices where !isStopped {
+                // Moved out, as the decoded messages are (`handOverEach`): a
+                // copy of a send costs one of its message. The slot keeps an
+                // effect holding no references, the outcome of no task (IDs
+                // are never 0), since a completion that stops the node reads
+                // `performing` for the outcomes not yet handed over.
+                var effect = CASPaxosEffect.maintenanceCompleted(id: 0, result: .success(()))
+                swap(&effect, &performing[index])
+                perform(effect)
+            }
             performing.removeAll(keepingCapacity: true)
         }
         isFlushing = false
@@ -523,8 +532,8 @@ public final class CASPaxosNode {
         armTimer()
     }
 
-    private func perform(_ effect: CASPaxosEffect) {
-        switch effect {
+    private func perform(_ effect: consuming CASPaxosEffect) {
+        switch consume effect {
         case .send(let message, let destination):
             guard !isDroppingSends else { return }
             if destination == localEndpoint {

@@ -270,7 +270,10 @@ final class DirectCASPaxosGroup {
         while !effects.isEmpty {
             swap(&effects, &performing)
             for index in performing.indices {
-                switch performing[index] {
+                // Moved out, as ``CASPaxosNode`` performs its effects.
+                var effect = CASPaxosEffect.maintenanceCompleted(id: 0, result: .success(()))
+                swap(&effect, &performing[index])
+                switch consume effect {
                 case .persist(let write):
                     try stores[node].apply(write)
                     wrote = true

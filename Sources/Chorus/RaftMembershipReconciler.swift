@@ -117,6 +117,13 @@ final class RaftMembershipReconciler {
         try? replica.transferLeadership(to: furthest)
     }
 
+    /// `duration` as a log line says it: seconds to a tenth (`2.0
+    /// seconds`), where `Duration` prints every nanosecond.
+    private static func spoken(_ duration: Duration) -> String {
+        let tenths = (max(duration.nanoseconds, 0) + 50_000_000) / 100_000_000
+        return "\(tenths / 10).\(tenths % 10) seconds"
+    }
+
     /// Whether the leader had an answer from member `id` within an
     /// election timeout (itself: always).
     private func isReachable(_ id: NodeID, now: Instant) -> Bool {
@@ -134,14 +141,14 @@ final class RaftMembershipReconciler {
         for id in members where mayRemove(id, from: membership, now: now) {
             if let since = goneSince[id], now - since >= policy.failedMemberGrace {
                 let seen = member.member(id).map { "\($0.status)" } ?? "forgotten"
-                return (.remove(id), "gone for \(now - since): \(seen) in SWIM's view, or not running the group")
+                return (.remove(id), "gone for \(Self.spoken(now - since)): \(seen) in SWIM's view, or not running the group")
             }
         }
         for id in members where mayRemove(id, from: membership, now: now) && member.member(id)?.status == .left {
             return (.remove(id), "its machine left SWIM")
         }
         if let ready = healthySince.filter({ now - $0.value >= policy.stabilization }).keys.min() {
-            return (.promote(ready), "caught up for \(now - healthySince[ready, default: now])")
+            return (.promote(ready), "caught up for \(Self.spoken(now - healthySince[ready, default: now]))")
         }
         let joining = member.allMembers.filter { candidate in
             candidate.status == .alive && candidate.id != replica.id && !membership.contains(candidate.id)

@@ -62,8 +62,7 @@ struct CASPaxosDemo {
             \(proposers * clientsPerProposer) clients incrementing \(keys) counters
 
             """)
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("chorus-caspaxos-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+        let directory = DemoScratchDirectory.url(for: "caspaxos")
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }

@@ -85,7 +85,7 @@ struct DemoCommand {
         case let name where Self.scenarioNames.contains(name): scenarios = [name]
         case let other:
             throw UsageError(
-                description: "--scenario must be all, gossip, swim, raft, caspaxos, onesocket or reconfigure, not '\(other)'")
+                description: "\(options.origin("scenario")) must be all, gossip, swim, raft, caspaxos, onesocket or reconfigure, not '\(other)'")
         }
         gossip = try GossipDemo(options: options)
         swim = SWIMDemo(memberCount: try options.integer("members", in: 3...128, default: 16))
@@ -95,6 +95,20 @@ struct DemoCommand {
 
     /// Runs the chosen scenarios; returns whether all passed.
     func run() async -> Bool {
+        // Ctrl-C or SIGTERM mid-run: the scenarios' files go too.
+        let signalSources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
+            source.setEventHandler {
+                DemoScratchDirectory.removeAll()
+                fflush(nil)
+                FileHandle.standardError.write(Data("chorus demo: interrupted by signal \(number)\n".utf8))
+                exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+        defer { for source in signalSources { source.cancel() } }
         var failed: [String] = []
         for (number, scenario) in scenarios.enumerated() {
             if number > 0 { print("\n" + String(repeating: "─", count: 72) + "\n") }

@@ -41,7 +41,7 @@ struct GossipCommand {
         switch options.value("mode") ?? "plumtree" {
         case "push": mode = .push
         case "plumtree": mode = .plumtree
-        case let other: throw UsageError(description: "--mode must be push or plumtree, not '\(other)'")
+        case let other: throw UsageError(description: "\(options.origin("mode")) must be push or plumtree, not '\(other)'")
         }
         nodeID = try options.nodeID("node-id")
     }

@@ -112,21 +112,27 @@ struct NodeCommand {
     private enum Ending: Sendable {
         case signal(Int32)
         case leave
+        /// The group cannot run here (``NodeSession/onFailure``).
+        case failed
     }
 
     /// Runs the machine until a signal (it stops: a restart picks up from
     /// DIR) or `leave` (it leaves the cluster); returns false if it could
-    /// not start.
+    /// not start, or if the group cannot run on it (a machine that
+    /// replaces a lost one given the old `--bootstrap` line, a storage
+    /// failure: the session says why).
     func run() async -> Bool {
         do {
             let loop = try EventLoop()
             try loop.start()
             defer { loop.shutdown() }
             let (bind, seeds, dataDirectory, bootstrap, policy) = (bind, seeds, dataDirectory, bootstrap, policy)
+            let (endings, end) = AsyncStream.makeStream(of: Ending.self)
             let session = try await loop.submit { () -> LoopBound<NodeSession> in
                 let session = try NodeSession(
                     bind: bind, seeds: seeds, dataDirectory: dataDirectory, bootstrap: bootstrap,
                     policy: policy, on: loop, logger: StandardErrorLogSink(minimumLevel: .notice), output: Self.write)
+                session.onFailure = { _ in end.yield(.failed) }
                 FileHandle.standardError.write(Data(
                     "chorus node: machine \(session.node.member.id) on \(session.transport.localEndpoint), data in \(dataDirectory)\n"
                         .utf8))
@@ -135,7 +141,6 @@ struct NodeCommand {
             SeedWarning.schedule(command: "node", seeds: seeds) {
                 try await loop.submit { session.value.node.member.allMembers.count <= 1 }
             }
-            let (endings, end) = AsyncStream.makeStream(of: Ending.self)
             // SIGTERM and SIGINT end the wait below instead of the process.
             let signalSources = [SIGTERM, SIGINT].map { number in
                 signal(number, SIG_IGN)
@@ -160,10 +165,16 @@ struct NodeCommand {
                         end.yield(.leave)
                         return
                     }
-                    let answer = await withCheckedContinuation { (answered: CheckedContinuation<String, Never>) in
-                        loop.execute { session.value.handle(line) { answered.resume(returning: $0) } }
+                    // Written on the loop: an answer given as the session
+                    // stops (a signal) is printed before the process ends.
+                    await withCheckedContinuation { (answered: CheckedContinuation<Void, Never>) in
+                        loop.execute {
+                            session.value.handle(line) { answer in
+                                if !answer.isEmpty { Self.write(answer) }
+                                answered.resume()
+                            }
+                        }
                     }
-                    if !answer.isEmpty { Self.write(answer) }
                 }
             }
             var ending = Ending.leave
@@ -183,6 +194,10 @@ struct NodeCommand {
                 FileHandle.standardError.write(Data(
                     "chorus node: stopped on signal \(number); to pick up, restart with --bind \(bind) --data-dir \(dataDirectory)\n"
                         .utf8))
+            case .failed:
+                try await loop.submit { session.value.stop() }
+                FileHandle.standardError.write(Data("chorus node: stopped: the Raft group cannot run on this machine\n".utf8))
+                return false
             }
             return true
         } catch {

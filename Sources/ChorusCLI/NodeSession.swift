@@ -73,6 +73,14 @@ final class NodeSession {
     private var reported: (leader: NodeID?, membership: RaftMembership?) = (nil, nil)
     /// Why the group could not start here, or why its replica stopped.
     private var failure: String?
+    /// Told, once, why the group cannot run here (``failure``): the
+    /// machine is of no use to its users, and `chorus node` exits.
+    var onFailure: ((String) -> Void)?
+    /// The replies of the commands not yet answered, by a number of the
+    /// session's: ``stop()`` answers them (the loop may stop with their
+    /// timers).
+    private var unanswered: [Int: (String) -> Void] = [:]
+    private var nextReply = 0
 
     /// Opens (and locks) the data directory, binds the socket, starts SWIM
     /// through `seeds` and, if the data directory holds the group's first
@@ -200,7 +208,7 @@ final class NodeSession {
         }
         self.storage = storage
         let how = opening == .existing ? "restarted from its log" : first.joining ? "joining" : "bootstrapped"
-        output("raft: group \(NodeID(first.group)) \(how), members \(Self.listed(first.members.map(\.id).sorted()))")
+        output("raft: group \(first.group) \(how), members \(Self.listed(first.members.map(\.id).sorted()))")
     }
 
     private func schedulePoll() {
@@ -248,6 +256,7 @@ final class NodeSession {
     private func fail(_ reason: String) {
         failure = reason
         output("error: \(reason)")
+        onFailure?(reason)
     }
 
     /// The group's first membership once this machine may start it: at
@@ -337,26 +346,37 @@ final class NodeSession {
                 case .failure(let error): reply("error: \(error)")
                 }
             }
+        case ("put", _):
+            reply("error: put takes a key and a value: put KEY VALUE (the rest of the line, not empty)")
+        case ("delete", _), ("get", _):
+            reply("error: \(words[0]) takes one key: \(words[0]) KEY")
+        case ("help", _), ("status", _), ("leave", 2...):
+            reply("error: \(words[0]) takes nothing after it")
         default:
             reply("error: not a command: '\(line)' (put KEY VALUE, get KEY, delete KEY, status, leave, help)")
         }
     }
 
     /// `reply`, called at most once: with the first answer, or, if none
-    /// came within `wait`, with one that says the outcome is unknown.
+    /// came within `wait` or before ``stop()``, with one that says the
+    /// outcome is unknown.
     private func answered(within wait: Duration, _ reply: @escaping (String) -> Void) -> (String) -> Void {
+        let number = nextReply
+        nextReply += 1
         var pending = true
-        let timer = scheduler.schedule(at: scheduler.now + wait) {
+        var timer: TimerHandle?
+        let once = { [weak self, scheduler] (answer: String) in
             guard pending else { return }
             pending = false
-            reply("error: no answer within \(wait): the outcome is unknown")
-        }
-        return { [scheduler] answer in
-            guard pending else { return }
-            pending = false
-            scheduler.cancel(timer)
+            self?.unanswered[number] = nil
+            if let timer { scheduler.cancel(timer) }
             reply(answer)
         }
+        unanswered[number] = once
+        timer = scheduler.schedule(at: scheduler.now + wait) {
+            once("error: no answer within \(wait): the outcome is unknown")
+        }
+        return once
     }
 
     private func propose(_ command: KeyValueCommand, reply: @escaping (String) -> Void) {
@@ -398,7 +418,7 @@ final class NodeSession {
             let membership = replica.membership
             let learners = membership.learnerIDs.isEmpty ? "none" : Self.listed(membership.learnerIDs)
             lines.append(
-                "raft: group \(NodeID(replica.group)): \(replica.role) in term \(replica.term); leader \(replica.leader.map { "\($0)" } ?? "none"); "
+                "raft: group \(replica.group): \(replica.role) in term \(replica.term); leader \(replica.leader.map { "\($0)" } ?? "none"); "
                     + "voters \(Self.listed(membership.ids)); learners \(learners); "
                     + "commit \(replica.commitIndex), applied \(replica.appliedIndex), \(map.values.count) keys")
         } else if let bootstrap {
@@ -428,10 +448,14 @@ final class NodeSession {
 
     /// Stops everything (to the others, a crash: a restart from the data
     /// directory picks up where it stopped), closes the socket and the log;
-    /// the data directory's lock goes with the session.
+    /// the data directory's lock goes with the session. Commands not yet
+    /// answered are answered now: the outcome is unknown.
     func stop() {
         if let poll { scheduler.cancel(poll) }
         poll = nil
+        for number in unanswered.keys.sorted() {
+            unanswered[number]?("error: the machine stopped before the answer came: the outcome is unknown")
+        }
         node.stop()
         transport.close()
         storage?.close()

@@ -65,9 +65,7 @@ struct RaftDemo {
     }
 
     private func runScenario() async throws -> Bool {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("chorus-raft-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-            .path
+        let directory = DemoScratchDirectory.url(for: "raft").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let loop = try EventLoop()
         try loop.start()

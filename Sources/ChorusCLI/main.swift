@@ -7,7 +7,8 @@ let usage = """
     commands:
       demo       local clusters on loopback: gossip (push vs Plumtree), SWIM (join,
                  failure detection, graceful leave), Raft (election, writes, a
-                 leader failover), CASPaxos (contended counters, an acceptor crash)
+                 leader failover), CASPaxos (contended counters, an acceptor crash),
+                 all three on one socket per machine, SWIM driving Raft's members
       gossip     one gossip node: broadcasts stdin lines, prints what it receives
       swim       one SWIM member: prints member events, broadcasts stdin lines
       node       one machine of a replicated key-value map (SWIM and Raft, a data

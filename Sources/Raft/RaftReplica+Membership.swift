@@ -30,7 +30,7 @@ extension RaftReplica {
     public mutating func proposeMembershipChange(_ change: RaftMembershipChange) throws(RaftError) -> RaftEntryID {
         guard role == .leader, isMember, transfer == nil else {
             counters.proposalsRefused += 1
-            throw .notLeader(leaderHint: transfer?.target ?? (isMember ? leader : nil))
+            throw .notLeader(leaderHint: refusalHint)
         }
         guard memberships.latestIndex <= log.committed, log.term(at: log.committed) == term else {
             counters.proposalsRefused += 1
@@ -76,6 +76,14 @@ extension RaftReplica {
     /// A leader whose removal has committed: it takes no proposal or read
     /// more, and steps down at its next tick.
     var isRemovedLeader: Bool { role == .leader && !isMember && log.committed >= memberships.latestIndex }
+
+    /// The replica a refused proposal, read, change or transfer should go
+    /// to: the target of this leader's transfer, else the leader this
+    /// replica follows, a learner or a joining replica included (it hears
+    /// from the leader as a voter does, so its driver can forward to it);
+    /// never this replica itself (a leader that removed itself refuses
+    /// with no hint).
+    var refusalHint: NodeID? { transfer?.target ?? (leader == id ? nil : leader) }
 
     /// The membership changed (appended, cut from the log, or restored
     /// from a snapshot): the peers, whether this replica is a member, and

@@ -17,7 +17,7 @@ extension RaftReplica {
     /// - Throws: ``RaftError/notLeader(leaderHint:)`` unless this replica
     ///   leads (and has not been removed from the group).
     public mutating func readIndex(_ id: UInt64) throws(RaftError) {
-        guard role == .leader, !isRemovedLeader else { throw .notLeader(leaderHint: isMember ? leader : nil) }
+        guard role == .leader, !isRemovedLeader else { throw .notLeader(leaderHint: refusalHint) }
         pendingReads.append(PendingRead(id: id, round: readRound + 1))
         readRoundWanted = true
     }

@@ -21,7 +21,7 @@ extension RaftReplica {
     ///   target that is this replica, a learner or not a member.
     public mutating func transferLeadership(to target: NodeID, now: Instant) throws(RaftError) {
         // A leader that removed itself is no member: it hands nothing over.
-        guard role == .leader, isMember else { throw .notLeader(leaderHint: isMember ? leader : nil) }
+        guard role == .leader, isMember else { throw .notLeader(leaderHint: refusalHint) }
         guard target != id else { throw .invalidTransfer("\(target) leads already") }
         guard peers.contains(target) else { throw .invalidTransfer("\(target) is not another voter of the group") }
         transfer = LeadershipTransfer(target: target, deadline: now + configuration.electionTimeout)

@@ -271,7 +271,7 @@ public struct RaftReplica {
     public mutating func propose(_ command: [UInt8]) throws(RaftError) -> RaftEntryID {
         guard role == .leader, !isRemovedLeader, transfer == nil else {
             counters.proposalsRefused += 1
-            throw .notLeader(leaderHint: transfer?.target ?? (isMember ? leader : nil))
+            throw .notLeader(leaderHint: refusalHint)
         }
         guard command.count <= configuration.maximumCommandSize else {
             counters.proposalsRefused += 1

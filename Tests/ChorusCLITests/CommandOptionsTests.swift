@@ -64,6 +64,16 @@ struct CommandOptionsTests {
             environment: ["CHORUS_NODES": "5"])
         let flagError = #expect(throws: UsageError.self) { try DemoCommand(options: typed) }
         #expect(flagError?.description.hasPrefix("--nodes must be") == true, "\(String(describing: flagError))")
+        let scenario = try CommandOptions(
+            [][...], valued: DemoCommand.valuedOptions, switches: DemoCommand.switches,
+            environment: ["CHORUS_SCENARIO": "nope"])
+        let scenarioError = #expect(throws: UsageError.self) { try DemoCommand(options: scenario) }
+        #expect(scenarioError?.description.hasPrefix("CHORUS_SCENARIO (from the environment) must be") == true)
+        let mode = try CommandOptions(
+            ["--bind", "127.0.0.1:0"][...], valued: GossipCommand.valuedOptions, switches: GossipCommand.switches,
+            environment: ["CHORUS_MODE": "nope"])
+        let modeError = #expect(throws: UsageError.self) { try GossipCommand(options: mode) }
+        #expect(modeError?.description.hasPrefix("CHORUS_MODE (from the environment) must be") == true)
     }
 
     @Test("swim's configuration errors name the flags, not the fields they set")

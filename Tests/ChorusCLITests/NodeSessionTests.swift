@@ -17,6 +17,8 @@ struct NodeSessionTests {
     final class Machines {
         var sessions: [NodeSession?] = []
         var output: [[String]] = []
+        /// What each machine's ``NodeSession/onFailure`` was told.
+        var failures: [[String]] = []
         let directories: [TemporaryDirectory]
         let policy: RaftMembershipPolicy
 
@@ -28,6 +30,7 @@ struct NodeSessionTests {
             policy.interval = .milliseconds(50)
             self.policy = policy
             output = directories.map { _ in [] }
+            failures = output
             sessions = directories.map { _ in nil }
         }
 
@@ -43,6 +46,7 @@ struct NodeSessionTests {
                 transport: try transport ?? UDPSocketTransport.bind(to: bind, on: loop), seeds: seeds,
                 dataDirectory: directories[index].path + "/data", bootstrap: bootstrap, policy: policy, on: loop
             ) { [unowned self] line in output[index].append(line) }
+            sessions[index]?.onFailure = { [unowned self] reason in failures[index].append(reason) }
         }
 
         /// The voters the group's leader knows, once there is one.
@@ -111,9 +115,9 @@ struct NodeSessionTests {
         let group = try #require(firstThree.first)
         let members = firstThree.map { "\($0)" }.joined(separator: ", ")
         for index in 0..<3 {
-            #expect(outputs[index].contains("raft: group \(group) bootstrapped, members \(members)"), "\(outputs[index])")
+            #expect(outputs[index].contains("raft: group \(group.rawValue) bootstrapped, members \(members)"), "\(outputs[index])")
         }
-        #expect(outputs[3].contains { $0.hasPrefix("raft: group \(group) joining, members") }, "\(outputs[3])")
+        #expect(outputs[3].contains { $0.hasPrefix("raft: group \(group.rawValue) joining, members") }, "\(outputs[3])")
         #expect(!outputs[4].contains { $0.hasPrefix("raft:") }, "the stranger waits for its own list: \(outputs[4])")
         try await loop.submit {
             machines.value.sessions[4]?.stop()
@@ -125,7 +129,9 @@ struct NodeSessionTests {
         #expect(try await Self.command("get greeting", at: 3, of: machines) == "hello, world")
         #expect(try await Self.command("get nothing", at: 0, of: machines) == "(not set)")
         #expect(try await Self.command("frobnicate", at: 0, of: machines).hasPrefix("error: not a command"))
-        #expect(try await Self.command("put onlykey", at: 0, of: machines).hasPrefix("error: not a command"))
+        #expect(try await Self.command("put onlykey", at: 0, of: machines).hasPrefix("error: put takes a key and a value"))
+        #expect(try await Self.command("get", at: 0, of: machines) == "error: get takes one key: get KEY")
+        #expect(try await Self.command("status now", at: 0, of: machines) == "error: status takes nothing after it")
         #expect(try await Self.command("status", at: 0, of: machines).contains("voters"))
 
         // Machine 1 stops as if crashed, then restarts from its data
@@ -157,7 +163,7 @@ struct NodeSessionTests {
         #expect(try await Self.command("get greeting", at: 0, of: machines) == "hello, world")
         #expect(try await Self.command("get after", at: 0, of: machines) == "crash")
         #expect(try await loop.submit {
-            machines.value.output[0].contains { $0.hasPrefix("raft: group \(group) restarted from its log") }
+            machines.value.output[0].contains { $0.hasPrefix("raft: group \(group.rawValue) restarted from its log") }
         })
         #expect(try await Self.command("delete greeting", at: 3, of: machines) == "ok")
         #expect(try await Self.command("get greeting", at: 0, of: machines) == "(not set)")
@@ -178,6 +184,7 @@ struct NodeSessionTests {
             machines.value.output[2].contains { $0.contains("started the group on other machines") }
         })
         #expect(try await loop.submit { machines.value.sessions[2]?.replica == nil })
+        #expect(try await loop.submit { machines.value.failures[2].count { $0.contains("started the group on other machines") } } == 1)
         try await loop.submit {
             machines.value.sessions[2]?.stop()
             machines.value.sessions[2] = nil
@@ -263,6 +270,42 @@ struct NodeSessionTests {
         try await loop.submit { machines.value.sessions[0]?.stop() }
     }
 
+    @Test("a command waiting for a leader when the machine stops is answered as it stops: the outcome is unknown")
+    func stopAnswersWaitingCommands() async throws {
+        let directories = try (0..<3).map { _ in try TemporaryDirectory() }
+        defer { for directory in directories { directory.remove() } }
+        let loop = try EventLoop()
+        try loop.start()
+        defer { loop.shutdown() }
+        let (sockets, endpoints) = try await Self.sockets(3, on: loop)
+        let machines = try await loop.submit { () -> LoopBound<Machines> in
+            let machines = Machines(directories: directories)
+            for index in 0..<3 { try machines.start(index, on: sockets[index].value, bootstrap: endpoints, loop: loop) }
+            return LoopBound(machines, on: loop)
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(15)) { machines.value.leaderVoters?.count == 3 })
+        // Two of three crash: the third soon knows no leader, and a
+        // command waits for one (`NodeSession.leaderWait`).
+        try await loop.submit {
+            for index in 1..<3 {
+                machines.value.sessions[index]?.stop()
+                machines.value.sessions[index] = nil
+            }
+        }
+        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(15)) {
+            machines.value.sessions[0]?.replica.map { $0.leader == nil } == true
+        })
+        let answer = try await loop.submit { () -> String? in
+            let session = try #require(machines.value.sessions[0])
+            var answer: String?
+            session.handle("put waiting 1") { answer = $0 }
+            if let answer { return "answered before the stop: \(answer)" }
+            session.stop()
+            return answer
+        }
+        #expect(answer == "error: the machine stopped before the answer came: the outcome is unknown")
+    }
+
     @Test("a crash between creating the log and saving the first membership bootstraps again; a log without a first membership (its file lost) is reported once, not started afresh")
     func firstStartCrashWindows() async throws {
         let directories = try (0..<2).map { _ in try TemporaryDirectory() }
@@ -308,6 +351,7 @@ struct NodeSessionTests {
             }
         }
         #expect(reports == 1)
+        #expect(try await loop.submit { machines.value.failures[0].count } == 1)
         #expect(try await Self.command("status", at: 0, of: machines).contains("could not start"))
         #expect(try await Self.command("get k", at: 0, of: machines).hasPrefix("error: the Raft group does not run here"))
 

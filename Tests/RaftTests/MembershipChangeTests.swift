@@ -218,6 +218,17 @@ struct MembershipChangeTests {
         let progress = try #require(cluster.rafts[leader]?.replicationProgress(of: learner))
         #expect(progress.match + 20 >= (cluster.rafts[leader]?.lastIndex ?? 0), "the learner keeps up")
         #expect(cluster.rafts[3]?.membership.learnerIDs == [learner] && cluster.rafts[3]?.isMemberNow == false)
+        // A learner hears from the leader as a voter does: refused, it
+        // names the leader, so its node forwards proposals and reads there.
+        let learnerNode = try #require(cluster.rafts[3])
+        var forwarded: Result<[UInt8], RaftError>?
+        learnerNode.propose(Array("at the learner".utf8)) { forwarded = $0 }
+        var read: Result<Void, RaftError>?
+        learnerNode.read { read = $0 }
+        #expect(cluster.run(until: { forwarded != nil && read != nil }, limit: .seconds(2)))
+        #expect((try? forwarded?.get()) != nil, "\(String(describing: forwarded))")
+        #expect((try? read?.get()) != nil, "\(String(describing: read))")
+        #expect(learnerNode.counters.proposalsForwarded >= 1)
 
         // One voter down: the two others are a majority of three voters;
         // the learner is no fourth voter, so nothing waits for it.

@@ -95,20 +95,16 @@ struct DemoCommand {
 
     /// Runs the chosen scenarios; returns whether all passed.
     func run() async -> Bool {
-        // Ctrl-C or SIGTERM mid-run: the scenarios' files go too.
-        let signalSources = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
-            source.setEventHandler {
-                DemoScratchDirectory.removeAll()
-                fflush(nil)
-                FileHandle.standardError.write(Data("chorus demo: interrupted by signal \(number)\n".utf8))
-                exit(128 + number)
-            }
-            source.resume()
-            return source
+        // Ctrl-C or SIGTERM mid-run: the scenarios' files go too, then the
+        // process dies of the signal, as a shell expects (a loop of runs
+        // stops at Ctrl-C).
+        let signals = TerminationSignals { number in
+            DemoScratchDirectory.removeAll()
+            fflush(nil)
+            FileHandle.standardError.write(Data("chorus demo: interrupted by signal \(number)\n".utf8))
+            TerminationSignals.die(of: number)
         }
-        defer { for source in signalSources { source.cancel() } }
+        defer { signals.cancel() }
         var failed: [String] = []
         for (number, scenario) in scenarios.enumerated() {
             if number > 0 { print("\n" + String(repeating: "─", count: 72) + "\n") }

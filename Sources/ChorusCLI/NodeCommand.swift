@@ -112,8 +112,8 @@ struct NodeCommand {
     private enum Ending: Sendable {
         case signal(Int32)
         case leave
-        /// The group cannot run here (``NodeSession/onFailure``).
-        case failed
+        /// The group cannot run here (``NodeSession/onFailure``), why.
+        case failed(String)
     }
 
     /// Runs the machine until a signal (it stops: a restart picks up from
@@ -132,7 +132,7 @@ struct NodeCommand {
                 let session = try NodeSession(
                     bind: bind, seeds: seeds, dataDirectory: dataDirectory, bootstrap: bootstrap,
                     policy: policy, on: loop, logger: StandardErrorLogSink(minimumLevel: .notice), output: Self.write)
-                session.onFailure = { _ in end.yield(.failed) }
+                session.onFailure = { end.yield(.failed($0)) }
                 FileHandle.standardError.write(Data(
                     "chorus node: machine \(session.node.member.id) on \(session.transport.localEndpoint), data in \(dataDirectory)\n"
                         .utf8))
@@ -142,14 +142,8 @@ struct NodeCommand {
                 try await loop.submit { session.value.node.member.allMembers.count <= 1 }
             }
             // SIGTERM and SIGINT end the wait below instead of the process.
-            let signalSources = [SIGTERM, SIGINT].map { number in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
-                source.setEventHandler { end.yield(.signal(number)) }
-                source.resume()
-                return source
-            }
-            defer { for source in signalSources { source.cancel() } }
+            let signals = TerminationSignals { end.yield(.signal($0)) }
+            defer { signals.cancel() }
             let commands = Task {
                 var assembler = CommandLineAssembler()
                 for await piece in StandardInputLines.lines() {
@@ -194,9 +188,9 @@ struct NodeCommand {
                 FileHandle.standardError.write(Data(
                     "chorus node: stopped on signal \(number); to pick up, restart with --bind \(bind) --data-dir \(dataDirectory)\n"
                         .utf8))
-            case .failed:
+            case .failed(let reason):
                 try await loop.submit { session.value.stop() }
-                FileHandle.standardError.write(Data("chorus node: stopped: the Raft group cannot run on this machine\n".utf8))
+                FileHandle.standardError.write(Data("chorus node: stopped: \(reason)\n".utf8))
                 return false
             }
             return true

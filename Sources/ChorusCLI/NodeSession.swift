@@ -301,7 +301,7 @@ final class NodeSession {
         let groups = Set(others.flatMap(ChorusNode.raftGroups(advertisedBy:)))
         guard let group = groups.first else { return nil }
         guard groups.count == 1 else {
-            let named = Self.listed(groups.sorted().map(NodeID.init))
+            let named = groups.sorted().map(String.init).joined(separator: ", ")
             fail("SWIM sees the machines of several clusters (Raft groups \(named)): join one of them alone")
             return nil
         }

@@ -101,9 +101,11 @@ struct SWIMCommand {
         self.configuration = configuration
     }
 
-    /// The flags of the configuration fields they set.
+    /// The flags of the configuration fields they set (and, for
+    /// `relayTimeout`, which no flag sets, words for it).
     static let flagOfField: KeyValuePairs = [
         "protocolPeriod": "--protocol-period-ms", "probeTimeout": "--probe-timeout-ms",
+        "relayTimeout": "the relay timeout",
         "suspicionMultiplier": "--suspicion-multiplier", "retransmitMultiplier": "--retransmit-multiplier",
         "maximumBroadcastSize": "--max-broadcast-bytes", "maximumMetadataSize": "--max-metadata-bytes",
         "membershipQueueCapacity": "--membership-queue-capacity", "multicastGroup": "--multicast",

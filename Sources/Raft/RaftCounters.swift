@@ -76,6 +76,11 @@ public struct RaftCounters: Hashable, Sendable {
     /// one (forwarder and request ID) already: a datagram delivered twice,
     /// whose command would otherwise be applied twice.
     public var duplicateForwardsDropped = 0
+    /// Forwarded proposals, changes and reads refused (`.notLeader`, no
+    /// hint) because their forwarder is neither a voter nor a learner of
+    /// the group: a replica removed from it, which hears from no leader
+    /// and would otherwise forward to the last one for ever.
+    public var outsiderForwardsRefused = 0
     /// Forwarded proposals dropped unanswered because they were sent at a
     /// term no later than the one this node started at (a forward sent at
     /// a later term than this node's is out of range: counted in

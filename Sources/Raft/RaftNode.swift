@@ -232,6 +232,7 @@ public final class RaftNode {
         counters.forwardedProposalsReceived = forwardCounters.forwardedProposalsReceived
         counters.forwardsTimedOut = forwardCounters.forwardsTimedOut
         counters.duplicateForwardsDropped = forwardCounters.duplicateForwardsDropped
+        counters.outsiderForwardsRefused = forwardCounters.outsiderForwardsRefused
         counters.staleForwardsDropped = forwardCounters.staleForwardsDropped
         counters.messagesDropped += forwardCounters.messagesDropped
         return counters
@@ -526,6 +527,20 @@ public final class RaftNode {
         return true
     }
 
+    /// Refuses (`.notLeader` with no hint) a forward from `sender` if it
+    /// is neither a voter nor a learner of the group: a replica removed
+    /// from the group hears from no leader, so it would forward for ever
+    /// to the one it knew, and wait for entries it never receives. Checked
+    /// once a forward is admitted (a duplicate of one proposed while its
+    /// sender was a member is dropped as such, never refused).
+    private func refuseOutsider(_ sender: NodeID) throws(RaftError) {
+        let membership = replica.membership
+        guard membership.contains(sender) || membership.hasLearner(sender) else {
+            forwardCounters.outsiderForwardsRefused += 1
+            throw .notLeader(leaderHint: nil)
+        }
+    }
+
     /// Proposes a forward with `propose` and answers its forwarder with
     /// where the entry went, or the refusal.
     private func answerForward(
@@ -552,10 +567,16 @@ public final class RaftNode {
         switch message.body {
         case .forwardedProposal(let requestID, let command):
             guard admitsForward(message, requestID) else { return }
-            answerForward(message, requestID) { () throws(RaftError) in try replica.propose(command) }
+            answerForward(message, requestID) { () throws(RaftError) in
+                try refuseOutsider(message.from)
+                return try replica.propose(command)
+            }
         case .forwardedChange(let requestID, let change):
             guard admitsForward(message, requestID) else { return }
-            answerForward(message, requestID) { () throws(RaftError) in try replica.proposeMembershipChange(change) }
+            answerForward(message, requestID) { () throws(RaftError) in
+                try refuseOutsider(message.from)
+                return try replica.proposeMembershipChange(change)
+            }
         case .forwardOutcome(let requestID, let outcome):
             // Late, repeated, or from another node than the one asked (the
             // answer to an earlier incarnation's forward).
@@ -584,6 +605,7 @@ public final class RaftNode {
                                  body: .readOutcome(requestID: requestID, index: index)))
             }
             do throws(RaftError) {
+                try refuseOutsider(follower)
                 try readHere { [weak self] result in
                     guard let self else { return }
                     if case .success = result { answer(replica.appliedIndex) } else { answer(nil) }
@@ -595,7 +617,7 @@ public final class RaftNode {
             // As a forward's outcome: only from the leader asked.
             guard let read = forwardedReads[requestID], read.leader == message.from else { return }
             forwardedReads[requestID] = nil
-            guard let index else { return read.completion(.failure(.notLeader(leaderHint: replica.leader))) }
+            guard let index else { return read.completion(.failure(.notLeader(leaderHint: replica.refusalHint))) }
             reads.confirmed(at: index, read.completion)
             serveReads()
         default:
@@ -620,7 +642,7 @@ public final class RaftNode {
             .sorted { $0.key < $1.key }
         for (requestID, read) in unanswered {
             guard forwardedReads.removeValue(forKey: requestID) != nil else { continue }
-            read.completion(.failure(.notLeader(leaderHint: leader)))
+            read.completion(.failure(.notLeader(leaderHint: replica.refusalHint)))
         }
     }
 
@@ -745,7 +767,7 @@ public final class RaftNode {
         }
         if deposed {
             for read in reads.takeUnconfirmed() {
-                read(.failure(.notLeader(leaderHint: replica.leader)))
+                read(.failure(.notLeader(leaderHint: replica.refusalHint)))
                 if isStopped { return }
             }
         }

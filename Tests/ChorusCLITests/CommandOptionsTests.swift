@@ -82,7 +82,7 @@ struct CommandOptionsTests {
         let error = #expect(throws: UsageError.self) { try SWIMCommand(options: options) }
         let text = error?.description ?? ""
         #expect(text.contains("--probe-timeout-ms") && text.contains("--protocol-period-ms"), "\(text)")
-        #expect(!text.contains("probeTimeout") && !text.contains("protocolPeriod"), "\(text)")
+        #expect(!text.contains("probeTimeout") && !text.contains("protocolPeriod") && !text.contains("relayTimeout"), "\(text)")
     }
 
     @Test("a seed of the other address family than --bind is a usage error")

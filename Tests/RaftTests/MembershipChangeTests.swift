@@ -272,6 +272,38 @@ struct MembershipChangeTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
+    @Test("a removed learner, which hears from no leader, has its forwarded proposals and reads refused, not left waiting")
+    func removedLearnerRefused() throws {
+        let cluster = try RaftCluster(count: 4, seed: 48, initialMembers: 3)
+        #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
+        var next = 0
+        try cluster.start(3)
+        let learner = RaftCluster.id(3)
+        let added = Self.change(.addLearner(learner, endpoint: Self.endpoint(cluster, 3)), in: cluster, next: &next)
+        #expect(added.map { (try? $0.get()) != nil } == true)
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        let removed = Self.change(.remove(learner), in: cluster, next: &next)
+        #expect(removed.map { (try? $0.get()) != nil } == true)
+        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
+        let node = try #require(cluster.rafts[3])
+        let leader = try #require(cluster.leader)
+        // The load refused already (it proposes at node 4 too).
+        let refusedBefore = cluster.rafts[leader]?.counters.outsiderForwardsRefused ?? 0
+        var proposed: Result<[UInt8], RaftError>?
+        node.propose(Array("from outside".utf8)) { proposed = $0 }
+        var read: Result<Void, RaftError>?
+        node.read { read = $0 }
+        #expect(cluster.run(until: { proposed != nil && read != nil }, limit: .milliseconds(200)))
+        // It never learned its removal (the leader stopped sending to it at
+        // once), so it forwarded both, and the leader refused them.
+        guard case .failure(.notLeader)? = proposed, case .failure(.notLeader)? = read else {
+            Issue.record("proposal \(String(describing: proposed)), read \(String(describing: read))")
+            return
+        }
+        #expect(cluster.rafts[leader]?.counters.outsiderForwardsRefused == refusedBefore + 2)
+        #expect(cluster.violations.isEmpty, "\(cluster.violations)")
+    }
+
     @Test("refusals: a change pending, a leader's first entry uncommitted, invalid changes, no endpoint; a follower forwards changes (or, without forwarding, refuses them)")
     func refusals() throws {
         let cluster = try RaftCluster(count: 4, seed: 46, initialMembers: 3)

@@ -14,19 +14,34 @@ import SWIM
 /// nodes it runs.
 ///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop. The ID is drawn
+/// // at the machine's first start, and kept for its restarts (below).
+/// var generator = SystemRandomNumberGenerator()
+/// let id = NodeID.random(using: &generator)
+/// let node = try await loop.submit {
 ///     let node = try ChorusNode(
-///         id: NodeID(1), transport: try UDPSocketTransport.bind(to: address, on: loop), scheduler: loop)
+///         id: id, transport: try UDPSocketTransport.bind(to: address, on: loop), scheduler: loop,
+///         logger: StandardErrorLogSink(minimumLevel: .notice))
 ///     node.start(seeds: seeds)
+///     return LoopBound(node, on: loop)
 /// }
 /// // ... once SWIM has found the three (poll, or on a membership event):
-/// loop.execute {
-///     let members = try node.initialMembers(count: 3)
-///     let registers = try node.startRegisters(on: members, acceptorStore: InMemoryAcceptorStore())
-///     let replica = try node.startGroup(
+/// try await loop.submit {
+///     let members = try node.value.initialMembers(count: 3)
+///     let registers = try node.value.startRegisters(on: members, acceptorStore: InMemoryAcceptorStore())
+///     let replica = try node.value.startGroup(
 ///         1, on: members, storage: InMemoryRaftStorage(), stateMachine: KeyValueStateMachine())
 /// }
 /// ```
+///
+/// Each machine needs an ID of its own, for its whole life: a machine
+/// that restarts on its files keeps its ID (store it beside them), and a
+/// machine whose files were lost takes a new one (``NodeID/random(using:)``),
+/// never the old one on empty storage, which could vote twice in a term.
+/// `chorus node` (`NodeSession`, `NodeDataDirectory` in ChorusCLI) is a
+/// whole machine that does this: its identity, its first membership
+/// (passed again on restart; a replica then follows the membership its
+/// log holds), atomic file replacement.
 ///
 /// SWIM feeds consensus its first members. By default it does not
 /// reconfigure it: when SWIM later finds one of them suspect, dead or

@@ -59,7 +59,9 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The case and its values, on one line.
     public var description: String {
         switch self {
-        case .notLeader(let hint): "not the leader (leader hint: \(hint.map { "\($0)" } ?? "none"))"
+        case .notLeader(let hint?): "not the leader (the leader is \(hint))"
+        case .notLeader(nil):
+            "not the leader, and no leader known (an election under way, or a majority out of reach): try again later"
         case .commandTooLarge(let size, let limit): "command of \(size) bytes exceeds the limit \(limit)"
         case .uncommittedLimitExceeded(let bytes, let limit):
             "\(bytes) uncommitted bytes at the leader; the limit is \(limit)"

@@ -79,7 +79,8 @@ public struct RaftCounters: Hashable, Sendable {
     /// Forwarded proposals, changes and reads refused (`.notLeader`, no
     /// hint) because their forwarder is neither a voter nor a learner of
     /// the group: a replica removed from it, which hears from no leader
-    /// and would otherwise forward to the last one for ever.
+    /// and would otherwise forward to the last one for ever. Not among
+    /// ``proposalsRefused`` (the replica never saw them).
     public var outsiderForwardsRefused = 0
     /// Forwarded proposals dropped unanswered because they were sent at a
     /// term no later than the one this node started at (a forward sent at

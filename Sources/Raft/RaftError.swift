@@ -9,7 +9,10 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// changes this way too, naming the replica it hands over to.
     /// For a read (``RaftNode/read(completion:)``): no leader confirmed it
     /// (none known, the leader lost its place first, or a forwarded read
-    /// went unanswered); the read did nothing.
+    /// went unanswered); the read did nothing. A leader refuses with no
+    /// hint the forwards of a replica that is neither a voter nor a
+    /// learner of the group (a replica removed from it hears from no
+    /// leader, so it never learns of its removal).
     case notLeader(leaderHint: NodeID?)
     /// The command is longer than ``RaftConfiguration/maximumCommandSize``.
     case commandTooLarge(size: Int, limit: Int)
@@ -59,9 +62,10 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The case and its values, on one line.
     public var description: String {
         switch self {
-        case .notLeader(let hint?): "not the leader (the leader is \(hint))"
+        case .notLeader(let hint?): "not the leader (the leader it knows: \(hint))"
         case .notLeader(nil):
-            "not the leader, and no leader known (an election under way, or a majority out of reach): try again later"
+            "not the leader, and no leader known (an election under way, a majority out of reach, "
+                + "or a replica no longer a member of the group)"
         case .commandTooLarge(let size, let limit): "command of \(size) bytes exceeds the limit \(limit)"
         case .uncommittedLimitExceeded(let bytes, let limit):
             "\(bytes) uncommitted bytes at the leader; the limit is \(limit)"

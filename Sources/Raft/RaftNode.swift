@@ -527,18 +527,24 @@ public final class RaftNode {
         return true
     }
 
-    /// Refuses (`.notLeader` with no hint) a forward from `sender` if it
-    /// is neither a voter nor a learner of the group: a replica removed
-    /// from the group hears from no leader, so it would forward for ever
-    /// to the one it knew, and wait for entries it never receives. Checked
-    /// once a forward is admitted (a duplicate of one proposed while its
-    /// sender was a member is dropped as such, never refused).
+    /// On the leader, refuses (`.notLeader` with no hint) a forward from
+    /// `sender` if it is neither a voter nor a learner of the group: a
+    /// replica removed from the group hears from no leader, so it would
+    /// forward for ever to the one it knew, and wait for entries it never
+    /// receives. Checked once a forward is admitted (a duplicate of one
+    /// proposed while its sender was a member is dropped as such, never
+    /// refused). A replica that does not lead refuses the forward anyway,
+    /// with its own hint.
     private func refuseOutsider(_ sender: NodeID) throws(RaftError) {
+        guard replica.role == .leader, isOutsider(sender) else { return }
+        forwardCounters.outsiderForwardsRefused += 1
+        throw .notLeader(leaderHint: nil)
+    }
+
+    /// Whether `sender` is neither a voter nor a learner of the group.
+    private func isOutsider(_ sender: NodeID) -> Bool {
         let membership = replica.membership
-        guard membership.contains(sender) || membership.hasLearner(sender) else {
-            forwardCounters.outsiderForwardsRefused += 1
-            throw .notLeader(leaderHint: nil)
-        }
+        return !membership.contains(sender) && !membership.hasLearner(sender)
     }
 
     /// Proposes a forward with `propose` and answers its forwarder with
@@ -608,7 +614,9 @@ public final class RaftNode {
                 try refuseOutsider(follower)
                 try readHere { [weak self] result in
                     guard let self else { return }
-                    if case .success = result { answer(replica.appliedIndex) } else { answer(nil) }
+                    // Removed meanwhile, the follower would not be sent
+                    // the entries up to the index: it would wait for ever.
+                    if case .success = result, !isOutsider(follower) { answer(replica.appliedIndex) } else { answer(nil) }
                 }
             } catch {
                 answer(nil)
@@ -617,7 +625,11 @@ public final class RaftNode {
             // As a forward's outcome: only from the leader asked.
             guard let read = forwardedReads[requestID], read.leader == message.from else { return }
             forwardedReads[requestID] = nil
-            guard let index else { return read.completion(.failure(.notLeader(leaderHint: replica.refusalHint))) }
+            guard let index else {
+                // Not back to the leader that just refused it.
+                let hint = replica.refusalHint
+                return read.completion(.failure(.notLeader(leaderHint: hint == message.from ? nil : hint)))
+            }
             reads.confirmed(at: index, read.completion)
             serveReads()
         default:

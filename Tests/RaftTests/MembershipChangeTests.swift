@@ -272,7 +272,7 @@ struct MembershipChangeTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
-    @Test("a removed learner, which hears from no leader, has its forwarded proposals and reads refused, not left waiting")
+    @Test("a removed learner, which hears from no leader, has its forwarded proposals and reads refused by the leader, not left waiting; the old leader, a follower now, refuses it as any follower does")
     func removedLearnerRefused() throws {
         let cluster = try RaftCluster(count: 4, seed: 48, initialMembers: 3)
         #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
@@ -301,6 +301,21 @@ struct MembershipChangeTests {
             return
         }
         #expect(cluster.rafts[leader]?.counters.outsiderForwardsRefused == refusedBefore + 2)
+
+        // Leadership moves on; the removed node, which hears from no one,
+        // still forwards to the old leader, now a follower: it refuses as
+        // any follower does, naming the new leader, and counts no outsider.
+        let target = try #require((0..<3).first { $0 != leader })
+        try #require(cluster.rafts[leader]).transferLeadership(to: RaftCluster.id(target))
+        #expect(cluster.run(until: { cluster.leader == target }, limit: .seconds(2)))
+        #expect(node.leader == RaftCluster.id(leader))
+        let refusedByOldLeader = cluster.rafts[leader]?.counters.outsiderForwardsRefused
+        var again: Result<[UInt8], RaftError>?
+        node.propose(Array("from outside, again".utf8)) { again = $0 }
+        #expect(cluster.run(until: { again != nil }, limit: .milliseconds(200)))
+        #expect(again.map { if case .failure(.notLeader(RaftCluster.id(target))) = $0 { true } else { false } } == true,
+                "\(String(describing: again))")
+        #expect(cluster.rafts[leader]?.counters.outsiderForwardsRefused == refusedByOldLeader)
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 

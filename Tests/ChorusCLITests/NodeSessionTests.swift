@@ -49,6 +49,14 @@ struct NodeSessionTests {
             sessions[index]?.onFailure = { [unowned self] reason in failures[index].append(reason) }
         }
 
+        /// Each running machine's `status` and its last lines of output,
+        /// for a failure's message.
+        var views: String {
+            sessions.indices.compactMap { index in
+                sessions[index].map { "machine \(index): \($0.status)\n  " + output[index].suffix(10).joined(separator: "\n  ") }
+            }.joined(separator: "\n")
+        }
+
         /// The voters the group's leader knows, once there is one.
         var leaderVoters: [NodeID]? {
             sessions.compactMap { $0?.replica }.first { !$0.stopped && $0.role == .leader }?.membership.ids
@@ -193,10 +201,14 @@ struct NodeSessionTests {
         try await loop.submit { try machines.value.start(2, bind: lostEndpoint, bootstrap: nil, loop: loop) }
         let replacement = try #require(try await loop.submit { machines.value.sessions[2]?.node.member.id })
         #expect(replacement != lostID)
-        #expect(try await LoopPolling.eventually(on: loop, within: .seconds(20)) {
+        // Up to 40 s: under a loaded CI machine the policy's leader may
+        // change (each new leader observes SWIM afresh) before it acts.
+        let replaced = try await LoopPolling.eventually(on: loop, within: .seconds(40)) {
             let voters = machines.value.leaderVoters ?? []
             return voters.contains(replacement) && !voters.contains(lostID)
-        })
+        }
+        let views = replaced ? "" : try await loop.submit { machines.value.views }
+        #expect(replaced, "lost \(lostID), replacement \(replacement):\n\(views)")
         #expect(try await Self.command("get after", at: 2, of: machines) == "crash")
 
         // The data directory is locked while its machine runs.

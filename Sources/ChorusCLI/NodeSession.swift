@@ -63,6 +63,8 @@ final class NodeSession {
     /// machine is one of them (nil: it joins a running group).
     let bootstrap: [Endpoint]?
     let policy: RaftMembershipPolicy
+    /// The Raft group's settings (election timeout, heartbeats).
+    let raft: RaftConfiguration
     /// The replicated map (this machine's copy).
     let map = KeyValueStateMachine()
     private(set) var replica: RaftNode?
@@ -100,11 +102,12 @@ final class NodeSession {
     convenience init(
         bind: Endpoint, seeds: [Endpoint], dataDirectory: String, bootstrap: [Endpoint]?,
         policy: RaftMembershipPolicy = RaftMembershipPolicy(), swim: SWIMConfiguration = SWIMConfiguration(),
+        raft: RaftConfiguration = RaftConfiguration(),
         on loop: EventLoop, logger: any LogSink = DiscardingLogSink(), output: @escaping (String) -> Void
     ) throws {
         try self.init(
             transport: try UDPSocketTransport.bind(to: bind, on: loop), seeds: seeds, dataDirectory: dataDirectory,
-            bootstrap: bootstrap, policy: policy, swim: swim, on: loop, logger: logger, output: output)
+            bootstrap: bootstrap, policy: policy, swim: swim, raft: raft, on: loop, logger: logger, output: output)
     }
 
     /// As ``init(bind:seeds:dataDirectory:bootstrap:policy:swim:on:logger:output:)``,
@@ -113,6 +116,7 @@ final class NodeSession {
     init(
         transport: UDPSocketTransport, seeds: [Endpoint], dataDirectory: String, bootstrap: [Endpoint]?,
         policy: RaftMembershipPolicy = RaftMembershipPolicy(), swim: SWIMConfiguration = SWIMConfiguration(),
+        raft: RaftConfiguration = RaftConfiguration(),
         on loop: EventLoop, logger: any LogSink = DiscardingLogSink(), output: @escaping (String) -> Void
     ) throws {
         self.transport = transport
@@ -133,6 +137,7 @@ final class NodeSession {
             node = try ChorusNode(id: identity.id, transport: transport, scheduler: loop, swim: swim, logger: logger)
             self.bootstrap = bootstrap?.sorted { $0.description < $1.description }
             self.policy = policy
+            self.raft = raft
             scheduler = loop
             self.output = output
             if let first {
@@ -201,7 +206,7 @@ final class NodeSession {
             if opening == .new { try data.save(first) }
             replica = try node.startGroup(
                 first.group, on: first.swimMembers, joining: first.joining, storage: storage, stateMachine: map,
-                policy: policy)
+                configuration: raft, policy: policy)
         } catch {
             storage.close()
             throw error

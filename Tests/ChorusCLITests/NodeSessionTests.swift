@@ -21,6 +21,10 @@ struct NodeSessionTests {
         var failures: [[String]] = []
         let directories: [TemporaryDirectory]
         let policy: RaftMembershipPolicy
+        /// A 1 s election timeout (etcd's default), where the default
+        /// 150 ms let a loaded CI machine's stalls change the leader, and
+        /// with it the policy's observations, again and again.
+        let raft: RaftConfiguration
 
         init(directories: [TemporaryDirectory]) {
             self.directories = directories
@@ -29,6 +33,10 @@ struct NodeSessionTests {
             policy.stabilization = .milliseconds(200)
             policy.interval = .milliseconds(50)
             self.policy = policy
+            var raft = RaftConfiguration()
+            raft.electionTimeout = .seconds(1)
+            raft.heartbeatInterval = .milliseconds(100)
+            self.raft = raft
             output = directories.map { _ in [] }
             failures = output
             sessions = directories.map { _ in nil }
@@ -44,7 +52,8 @@ struct NodeSessionTests {
             let seeds = index == 0 ? [] : [try #require(sessions[0]).transport.localEndpoint]
             sessions[index] = try NodeSession(
                 transport: try transport ?? UDPSocketTransport.bind(to: bind, on: loop), seeds: seeds,
-                dataDirectory: directories[index].path + "/data", bootstrap: bootstrap, policy: policy, on: loop
+                dataDirectory: directories[index].path + "/data", bootstrap: bootstrap, policy: policy, raft: raft,
+                on: loop
             ) { [unowned self] line in output[index].append(line) }
             sessions[index]?.onFailure = { [unowned self] reason in failures[index].append(reason) }
         }
@@ -244,7 +253,7 @@ struct NodeSessionTests {
             let value = machines.value
             value.sessions[2] = try NodeSession(
                 bind: .loopbackV4(), seeds: endpoints, dataDirectory: directories[2].path + "/data", bootstrap: nil,
-                policy: value.policy, on: loop
+                policy: value.policy, raft: value.raft, on: loop
             ) { line in value.output[2].append(line) }
         }
         #expect(try await LoopPolling.eventually(on: loop, within: .seconds(10)) {

@@ -151,8 +151,8 @@ final class RaftMembershipReconciler {
             return (.promote(ready), "caught up for \(Self.spoken(now - healthySince[ready, default: now]))")
         }
         let joining = member.allMembers.filter { candidate in
-            candidate.status == .alive && candidate.id != replica.id && !membership.contains(candidate.id)
-                && !membership.hasLearner(candidate.id) && removedAt[candidate.id] == nil
+            candidate.status == .alive && candidate.id != replica.id && !membership.includes(candidate.id)
+                && removedAt[candidate.id] == nil
                 && ChorusNode.raftGroups(advertisedBy: candidate).contains(group)
         }
         return joining.min { $0.id < $1.id }.map {

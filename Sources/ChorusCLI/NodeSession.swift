@@ -110,7 +110,7 @@ final class NodeSession {
             bootstrap: bootstrap, policy: policy, swim: swim, raft: raft, on: loop, logger: logger, output: output)
     }
 
-    /// As ``init(bind:seeds:dataDirectory:bootstrap:policy:swim:on:logger:output:)``,
+    /// As ``init(bind:seeds:dataDirectory:bootstrap:policy:swim:raft:on:logger:output:)``,
     /// on a socket bound already (which the session then owns, and closes
     /// if it throws).
     init(

@@ -123,7 +123,7 @@ final class ReconfigureDemoCluster {
         for id in current.ids where !last.contains(id) {
             record(last.hasLearner(id) ? "the leader promotes \(name(id)): it has caught up" : "\(name(id)) is a voter")
         }
-        for id in last.ids + last.learnerIDs where !current.contains(id) && !current.hasLearner(id) {
+        for id in last.ids + last.learnerIDs where !current.includes(id) {
             record("the leader removes \(name(id)) (SWIM sees it \(seenStatus(of: id)))")
         }
         if current.ids != last.ids {

@@ -66,6 +66,10 @@ public struct RaftMembership: Hashable, Sendable {
     /// Whether `id` is a learner.
     public func hasLearner(_ id: NodeID) -> Bool { Self.position(of: id, in: learners) != nil }
 
+    /// Whether `id` is a voter or a learner: a replica the leader sends
+    /// the log to.
+    public func includes(_ id: NodeID) -> Bool { contains(id) || hasLearner(id) }
+
     /// Where member `id` (a voter or a learner) is reached, if known.
     public func endpoint(of id: NodeID) -> Endpoint? {
         if let at = Self.position(of: id, in: members) { return members[at].endpoint }
@@ -94,7 +98,7 @@ public struct RaftMembership: Hashable, Sendable {
         var changed = self
         switch change {
         case .add(let id, let endpoint), .addLearner(let id, let endpoint):
-            guard !contains(id), !hasLearner(id), members.count + learners.count < Self.maximumMembers else {
+            guard !includes(id), members.count + learners.count < Self.maximumMembers else {
                 return nil
             }
             if case .add = change {

@@ -536,15 +536,9 @@ public final class RaftNode {
     /// refused). A replica that does not lead refuses the forward anyway,
     /// with its own hint.
     private func refuseOutsider(_ sender: NodeID) throws(RaftError) {
-        guard replica.role == .leader, isOutsider(sender) else { return }
+        guard replica.role == .leader, !replica.membership.includes(sender) else { return }
         forwardCounters.outsiderForwardsRefused += 1
         throw .notLeader(leaderHint: nil)
-    }
-
-    /// Whether `sender` is neither a voter nor a learner of the group.
-    private func isOutsider(_ sender: NodeID) -> Bool {
-        let membership = replica.membership
-        return !membership.contains(sender) && !membership.hasLearner(sender)
     }
 
     /// Proposes a forward with `propose` and answers its forwarder with
@@ -616,7 +610,7 @@ public final class RaftNode {
                     guard let self else { return }
                     // Removed meanwhile, the follower would not be sent
                     // the entries up to the index: it would wait for ever.
-                    if case .success = result, !isOutsider(follower) { answer(replica.appliedIndex) } else { answer(nil) }
+                    if case .success = result, replica.membership.includes(follower) { answer(replica.appliedIndex) } else { answer(nil) }
                 }
             } catch {
                 answer(nil)
@@ -767,8 +761,7 @@ public final class RaftNode {
         let deposed = now.role != .leader || now.term != observed.term
         observed = now
         if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: scheduler.now) }
-        let membership = replica.membership
-        if deposed && !membership.contains(id) && !membership.hasLearner(id) {
+        if deposed && !replica.membership.includes(id) {
             // Removed from the group: no leader sends to it any more, so
             // it will not learn whether its entries above its commit
             // index commit (the new leader may commit them). A learner

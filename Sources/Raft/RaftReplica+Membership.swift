@@ -58,7 +58,7 @@ extension RaftReplica {
             "\(id) is a learner already"
         case .add, .addLearner: "the group has \(RaftMembership.maximumMembers) members, the most it may"
         case .promote(let id): "\(id) is not a learner"
-        case .remove(let id) where !membership.contains(id) && !membership.hasLearner(id): "\(id) is not a member"
+        case .remove(let id) where !membership.includes(id): "\(id) is not a member"
         case .remove(let id): "\(id) is the last voter"
         }
     }

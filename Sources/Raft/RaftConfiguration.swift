@@ -65,7 +65,9 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// leader may have appended it), or to a forwarded read before failing
     /// it with ``RaftError/notLeader(leaderHint:)`` (a read changes
     /// nothing); either fails at once when the follower learns of another
-    /// leader, or loses its leader. Default 1 s.
+    /// leader, or loses its leader (answered, either fails so too if the
+    /// follower loses its leader before its entry or index commits there).
+    /// Default 1 s.
     public var forwardTimeout: Duration = .seconds(1)
     /// How many entries a node applies between two snapshots of its state
     /// machine (``RaftNode`` takes them, saves them to storage and compacts

@@ -28,6 +28,9 @@ import WireCodec
 public final class RaftNode {
     private struct Pending {
         var term: UInt64
+        /// Proposed through the leader (``forward(_:to:completion:)``):
+        /// this node learns its outcome only from the leader's log.
+        var isForwarded = false
         var completion: (Result<[UInt8], RaftError>) -> Void
     }
 
@@ -92,6 +95,10 @@ public final class RaftNode {
     private var forwardCounters = RaftCounters()
     /// The role, term and leader last logged.
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
+    /// When the waits for a leader's word are abandoned
+    /// (``abandonForwardedWaits()``): `forwardTimeout` after this node
+    /// lost its leader, unless it knows one again by then.
+    private var abandonWaitsAt: Instant?
     private let timer: DeadlineTimer
     private var isProcessing = false
     private var isProcessScheduled = false
@@ -248,7 +255,10 @@ public final class RaftNode {
     /// then known here as on the leader, once this node applies that
     /// index. The leader's refusal comes back as the same error; no answer
     /// within ``RaftConfiguration/forwardTimeout`` fails the proposal with
-    /// ``RaftError/outcomeUnknown``.
+    /// ``RaftError/outcomeUnknown``, and so does losing the leader before
+    /// the entry commits here (hearing from no leader for an election
+    /// timeout): a follower cut off, or removed from the group just after
+    /// the leader appended its entry, might otherwise wait for ever.
     ///
     /// Errors: at once for ``RaftError/notLeader(leaderHint:)`` (no
     /// forwarding, or no leader known),
@@ -395,7 +405,8 @@ public final class RaftNode {
     /// to) could not confirm it: it stopped leading first (cut off, it
     /// learns so at the latest at CheckQuorum's next check), or a
     /// forwarded read went unanswered for
-    /// ``RaftConfiguration/forwardTimeout`` or the leader changed;
+    /// ``RaftConfiguration/forwardTimeout`` or the leader changed, or this
+    /// node lost its leader before applying the read's index;
     /// ``RaftError/stopped``. A failed read did nothing: try it again.
     public func read(completion: @escaping (Result<Void, RaftError>) -> Void) {
         guard !isStopped else { return completion(.failure(.stopped)) }
@@ -430,10 +441,15 @@ public final class RaftNode {
 
     /// Serves the confirmed reads whose index this node has applied.
     private func serveReads() {
-        for completion in reads.takeServable(applied: replica.appliedIndex) {
-            completion(.success(()))
-            if isStopped { return }
-        }
+        complete(reads.takeServable(applied: replica.appliedIndex), with: .success(()))
+    }
+
+    /// Completes each of `taken`, reads just taken from the queue, with
+    /// `result`; once a completion has stopped the node, the rest with
+    /// ``RaftError/stopped``, as ``stop()`` completes those it finds
+    /// (each completion runs once, these being no longer in the queue).
+    private func complete(_ taken: [ReadQueue.Completion], with result: Result<Void, RaftError>) {
+        for read in taken { read(isStopped ? .failure(.stopped) : result) }
     }
 
     /// Waits for the entry at `entry` to be applied. Proposals of
@@ -589,7 +605,9 @@ public final class RaftNode {
                 // Applied here before the answer came: its result is gone.
                 forward.completion(.failure(.outcomeUnknown))
             case .appended(let term, let index):
-                waitForApply(RaftEntryID(term: term, index: index), Pending(term: term, completion: forward.completion))
+                waitForApply(
+                    RaftEntryID(term: term, index: index),
+                    Pending(term: term, isForwarded: true, completion: forward.completion))
             }
         case .forwardedRead(let requestID):
             // A read changes nothing, so a copy delayed past a restart may
@@ -665,14 +683,14 @@ public final class RaftNode {
         shutdownHook = nil
         timer.cancel()
         transport.removeReceiveHandler()
-        settle(where: { _ in true }) { _ in .failure(.stopped) }
+        settle(where: { _, _ in true }) { _ in .failure(.stopped) }
         let forwarded = forwards.sorted { $0.key < $1.key }
         forwards = [:]
         for (_, forward) in forwarded { forward.completion(.failure(.stopped)) }
         let readsForwarded = forwardedReads.sorted { $0.key < $1.key }
         forwardedReads = [:]
         for (_, read) in readsForwarded { read.completion(.failure(.stopped)) }
-        for read in reads.takeAll() { read(.failure(.stopped)) }
+        complete(reads.takeAll(), with: .failure(.stopped))
     }
 
     // MARK: Driving
@@ -749,16 +767,24 @@ public final class RaftNode {
         let now = scheduler.now
         replica.tick(now: now)
         if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: now) }
+        if let deadline = abandonWaitsAt, deadline <= now {
+            abandonWaitsAt = nil
+            abandonForwardedWaits()
+            if isStopped { return }
+        }
         process()
     }
 
     /// Logs a change of role, term or leader, and fails the forwards that
-    /// went to a leader this node no longer knows, and the reads it took
-    /// as a leader and did not confirm (its replica dropped them).
+    /// went to a leader this node no longer knows and the reads it took as
+    /// a leader and did not confirm (its replica dropped them); having
+    /// lost its leader, it sets when to stop waiting for one
+    /// (``abandonWaitsAt``).
     private func noticeLeadership() {
         let now = (role: replica.role, term: replica.term, leader: replica.leader)
         guard now != observed else { return }
         let deposed = now.role != .leader || now.term != observed.term
+        let knewLeader = observed.leader != nil || observed.role == .leader
         observed = now
         if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: scheduler.now) }
         if deposed && !replica.membership.includes(id) {
@@ -767,17 +793,41 @@ public final class RaftNode {
             // index commit (the new leader may commit them). A learner
             // still receives the log, and learns it.
             let committed = replica.commitIndex
-            settle(where: { $0.index > committed }) { _ in .failure(.outcomeUnknown) }
+            settle(where: { id, _ in id.index > committed }) { _ in .failure(.outcomeUnknown) }
             if isStopped { return }
         }
-        if deposed {
-            for read in reads.takeUnconfirmed() {
-                read(.failure(.notLeader(leaderHint: replica.refusalHint)))
-                if isStopped { return }
+        if now.role != .leader && now.leader == nil {
+            if knewLeader {
+                abandonWaitsAt = scheduler.now + configuration.forwardTimeout
+                armTimer()
             }
+        } else {
+            abandonWaitsAt = nil
+        }
+        if deposed {
+            complete(reads.takeUnconfirmed(), with: .failure(.notLeader(leaderHint: replica.refusalHint)))
         }
         let leader = replica.leader.map { "\($0)" } ?? "unknown"
         logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
+    }
+
+    /// Fails what this node waits for from a leader it has not known for
+    /// `forwardTimeout` (it heard from none within an election timeout, or
+    /// it campaigned, and no leader came of it): the
+    /// forwarded proposals whose entries lie past its commit index, as
+    /// ``RaftError/outcomeUnknown``, and the forwarded reads confirmed at an
+    /// index past it, as ``RaftError/notLeader(leaderHint:)``. Waiting on
+    /// could be for ever: a replica the leader removed right after
+    /// appending its entry hears from no leader again (the leader stops
+    /// sending to it at once, and it would learn of its removal only from
+    /// those entries). Its own proposals as leader wait on: it appended
+    /// them, and learns what became of them as any member does.
+    private func abandonForwardedWaits() {
+        let committed = replica.commitIndex
+        settle(where: { id, proposal in proposal.isForwarded && id.index > committed }) { _ in
+            .failure(.outcomeUnknown)
+        }
+        complete(reads.takeConfirmed(above: committed), with: .failure(.notLeader(leaderHint: nil)))
     }
 
     /// Performs readies until none is left (completions may propose more),
@@ -841,7 +891,7 @@ public final class RaftNode {
         try stateMachine.restore(from: snapshot.data)
         try storage.saveReceivedSnapshot(snapshot, hardState: hardState)
         snapshotIndex = snapshot.index
-        settle(where: { $0.index <= snapshot.index }) { id in
+        settle(where: { id, _ in id.index <= snapshot.index }) { id in
             .failure(id.term > snapshot.term ? .proposalDropped : .outcomeUnknown)
         }
         // Above the snapshot, the entries are of its term or later: one of
@@ -879,7 +929,7 @@ public final class RaftNode {
     private func apply(_ entry: RaftEntry) {
         let result = entry.kind == .command ? stateMachine.apply(entry.command, at: entry.index) : []
         guard displaced.isEmpty else {
-            return settle(where: { $0.index == entry.index }) { id in
+            return settle(where: { id, _ in id.index == entry.index }) { id in
                 id.term == entry.term ? .success(result) : .failure(.proposalDropped)
             }
         }
@@ -893,22 +943,23 @@ public final class RaftNode {
     /// fall along a log, and the log up to the committed entry is fixed).
     private func dropProposals(olderThan term: UInt64) {
         guard !displaced.isEmpty || pending.values.contains(where: { $0.term < term }) else { return }
-        settle(where: { $0.term < term }) { _ in .failure(.proposalDropped) }
+        settle(where: { id, _ in id.term < term }) { _ in .failure(.proposalDropped) }
     }
 
     /// Settles, in index order (then term), the waiting proposals of both
-    /// tables that `isSettled` picks by their entry, each with the result
+    /// tables that `isSettled` picks (by their entry, and what waits on
+    /// it), each with the result
     /// `outcome` gives it. One settled meanwhile is passed over: a
     /// completion that stopped the node failed the rest, and one that
     /// proposed again may have put another proposal at its index.
     private func settle(
-        where isSettled: (RaftEntryID) -> Bool, with outcome: (RaftEntryID) -> Result<[UInt8], RaftError>
+        where isSettled: (RaftEntryID, Pending) -> Bool, with outcome: (RaftEntryID) -> Result<[UInt8], RaftError>
     ) {
         var chosen = pending.compactMap { index, proposal -> RaftEntryID? in
             let id = RaftEntryID(term: proposal.term, index: index)
-            return isSettled(id) ? id : nil
+            return isSettled(id, proposal) ? id : nil
         }
-        chosen += displaced.keys.filter(isSettled)
+        chosen += displaced.compactMap { id, proposal in isSettled(id, proposal) ? id : nil }
         chosen.sort { ($0.index, $0.term) < ($1.index, $1.term) }
         for id in chosen {
             let proposal: Pending
@@ -928,6 +979,6 @@ public final class RaftNode {
         let forwardDeadline = min(
             forwards.values.lazy.map(\.deadline).min() ?? .distantFuture,
             forwardedReads.values.lazy.map(\.deadline).min() ?? .distantFuture)
-        timer.arm(at: min(replica.nextDeadline, forwardDeadline))
+        timer.arm(at: min(replica.nextDeadline, forwardDeadline, abandonWaitsAt ?? .distantFuture))
     }
 }

@@ -220,7 +220,8 @@ public struct RaftReplica {
     /// Lets time pass: a follower or candidate whose election timeout has
     /// run out campaigns (a PreVote first, if configured; not once a forged
     /// message took its term or log beyond 2⁶¹, see
-    /// ``RaftCounters/campaignsForgone``); a leader sends
+    /// ``RaftCounters/campaignsForgone``), and one outside the voters (a
+    /// learner, a replica joining) forgets its leader; a leader sends
     /// heartbeats when due and, with CheckQuorum, steps down if it has not
     /// heard from a majority since the check one election timeout before
     /// (so up to two timeouts after it lost its majority).
@@ -253,7 +254,10 @@ public struct RaftReplica {
             if isMember {
                 campaign(preVote: configuration.preVote, now: now)
             } else {
-                resetElectionDeadline(now: now)
+                // A learner (or a replica joining, or one removed) never
+                // campaigns; silent for an election timeout, its leader
+                // is no longer one it knows.
+                becomeFollower(term: term, leader: nil, now: now)
             }
         }
     }

@@ -46,6 +46,15 @@ struct ReadQueue {
         return ready
     }
 
+    /// The confirmed reads whose index is past `index`, in the order
+    /// confirmed.
+    mutating func takeConfirmed(above index: UInt64) -> [Completion] {
+        guard confirmed.contains(where: { $0.index > index }) else { return [] }
+        let taken = confirmed.filter { $0.index > index }.map(\.completion)
+        confirmed.removeAll { $0.index > index }
+        return taken
+    }
+
     /// The reads not yet confirmed, in the order they were made.
     mutating func takeUnconfirmed() -> [Completion] {
         let taken = unconfirmed.sorted { $0.key < $1.key }.map(\.value)

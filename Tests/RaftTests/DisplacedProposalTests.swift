@@ -16,57 +16,16 @@ import WireCodec
 /// exactly the one the paper draws.
 @Suite("Displaced proposals")
 struct DisplacedProposalTests {
-    /// Records what it applies, at which index.
-    final class AppliedLog: RaftStateMachine {
-        var applied: [UInt64: [UInt8]] = [:]
-        func apply(_ command: [UInt8], at index: UInt64) -> [UInt8] {
-            applied[index] = command
-            return command
-        }
-        func snapshot() -> [UInt8] { [] }
-        func restore(from snapshot: [UInt8]) throws {}
-    }
-
-    /// A peer played by the test: keeps what A sends it, sends what the
-    /// test writes.
-    final class Peer {
-        let id: NodeID
-        let host: SimulatedNode
-        var inbox: [RaftMessage] = []
-
-        init(_ id: UInt64, on network: SimulatedNetwork) {
-            self.id = NodeID(id)
-            host = network.addNode()
-            host.setReceiveHandler { [unowned self] bytes, _, _ in
-                guard let body = try? Frame.decodeBody(bytes, of: .raft, limits: RaftMessage.decodingLimits),
-                    let message = try? RaftMessage(decoding: body, limits: RaftMessage.decodingLimits)
-                else { return }
-                inbox.append(message)
-            }
-        }
-
-        func send(_ body: RaftMessage.Body, term: UInt64, to node: Endpoint) throws {
-            var writer = WireWriter()
-            try RaftMessage(group: 1, from: id, to: NodeID(1), term: term, body: body).encodeFrame(into: &writer)
-            try host.send(writer.bytes, to: node)
-        }
-
-        func take() -> [RaftMessage] {
-            defer { inbox = [] }
-            return inbox
-        }
-    }
-
     @Test("a proposal whose entry a later term's replaced here waits for its index, and succeeds when a later leader commits it")
     func displacedProposalCommitsLater() throws {
         let network = SimulatedNetwork(seed: 8)
         let host = network.addNode()
-        let b = Peer(2, on: network)
-        let c = Peer(3, on: network)
+        let b = ScriptedRaftPeer(2, on: network)
+        let c = ScriptedRaftPeer(3, on: network)
         var configuration = RaftConfiguration()
         configuration.preVote = false
         configuration.checkQuorum = false
-        let log = AppliedLog()
+        let log = AppliedCommandLog()
         let a = try RaftNode(
             id: NodeID(1), group: 1, peers: [NodeID(2): b.host.localEndpoint, NodeID(3): c.host.localEndpoint],
             storage: InMemoryRaftStorage(), stateMachine: log, transport: host, scheduler: host,

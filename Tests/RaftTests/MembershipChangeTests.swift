@@ -272,7 +272,7 @@ struct MembershipChangeTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
-    @Test("a removed learner, which hears from no leader, has its forwarded proposals and reads refused by the leader, not left waiting; the old leader, a follower now, refuses it as any follower does")
+    @Test("a removed learner, which hears from no leader, has its forwarded proposals and reads refused by the leader, not left waiting; the old leader, a follower now, refuses it as any follower does; silent for an election timeout, its leader is forgotten and it forwards nothing")
     func removedLearnerRefused() throws {
         let cluster = try RaftCluster(count: 4, seed: 48, initialMembers: 3)
         #expect(cluster.run(until: { cluster.leader != nil }, limit: .seconds(5)))
@@ -284,18 +284,19 @@ struct MembershipChangeTests {
         Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
         let removed = Self.change(.remove(learner), in: cluster, next: &next)
         #expect(removed.map { (try? $0.get()) != nil } == true)
-        Self.runWithLoad(cluster, for: .milliseconds(300), next: &next)
         let node = try #require(cluster.rafts[3])
         let leader = try #require(cluster.leader)
-        // The load refused already (it proposes at node 4 too).
+        // Within an election timeout of the leader's last word, it still
+        // names that leader: it never learned its removal (the leader
+        // stopped sending to it at once), so it forwards both, and the
+        // leader refuses them.
+        #expect(node.leader == RaftCluster.id(leader))
         let refusedBefore = cluster.rafts[leader]?.counters.outsiderForwardsRefused ?? 0
         var proposed: Result<[UInt8], RaftError>?
         node.propose(Array("from outside".utf8)) { proposed = $0 }
         var read: Result<Void, RaftError>?
         node.read { read = $0 }
-        #expect(cluster.run(until: { proposed != nil && read != nil }, limit: .milliseconds(200)))
-        // It never learned its removal (the leader stopped sending to it at
-        // once), so it forwarded both, and the leader refused them.
+        #expect(cluster.run(until: { proposed != nil && read != nil }, limit: .milliseconds(50)))
         guard case .failure(.notLeader)? = proposed, case .failure(.notLeader)? = read else {
             Issue.record("proposal \(String(describing: proposed)), read \(String(describing: read))")
             return
@@ -307,15 +308,26 @@ struct MembershipChangeTests {
         // any follower does, naming the new leader, and counts no outsider.
         let target = try #require((0..<3).first { $0 != leader })
         try #require(cluster.rafts[leader]).transferLeadership(to: RaftCluster.id(target))
-        #expect(cluster.run(until: { cluster.leader == target }, limit: .seconds(2)))
+        #expect(cluster.run(until: { cluster.leader == target }, limit: .milliseconds(100)))
         #expect(node.leader == RaftCluster.id(leader))
         let refusedByOldLeader = cluster.rafts[leader]?.counters.outsiderForwardsRefused
         var again: Result<[UInt8], RaftError>?
         node.propose(Array("from outside, again".utf8)) { again = $0 }
-        #expect(cluster.run(until: { again != nil }, limit: .milliseconds(200)))
+        #expect(cluster.run(until: { again != nil }, limit: .milliseconds(50)))
         #expect(again.map { if case .failure(.notLeader(RaftCluster.id(target))) = $0 { true } else { false } } == true,
                 "\(String(describing: again))")
         #expect(cluster.rafts[leader]?.counters.outsiderForwardsRefused == refusedByOldLeader)
+
+        // An election timeout without word: it names no leader, and
+        // refuses at once, forwarding nothing.
+        Self.runWithLoad(cluster, for: cluster.configurations[3].electionTimeout * 2, next: &next)
+        #expect(node.leader == nil)
+        let forwarded = node.counters.proposalsForwarded
+        var last: Result<[UInt8], RaftError>?
+        node.propose(Array("from outside, last".utf8)) { last = $0 }
+        #expect(last.map { if case .failure(.notLeader(nil)) = $0 { true } else { false } } == true,
+                "\(String(describing: last))")
+        #expect(node.counters.proposalsForwarded == forwarded)
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 

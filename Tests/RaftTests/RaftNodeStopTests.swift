@@ -29,4 +29,31 @@ struct RaftNodeStopTests {
         #expect(outcome != nil)
         #expect((storage.snapshot?.index ?? 0) == before, "a snapshot was saved after the stop")
     }
+
+    @Test("a read's completion that stops the node: the reads served with it still complete, once each, as stopped")
+    func stopFromReadCompletion() throws {
+        let network = SimulatedNetwork(seed: 1)
+        let node = network.addNode()
+        let raft = try RaftNode(
+            id: NodeID(1), group: 1, peers: [:], storage: InMemoryRaftStorage(), stateMachine: KeyValueStateMachine(),
+            transport: node, scheduler: node, seed: 1)
+        network.run(for: .seconds(2))
+        #expect(raft.role == .leader)
+        var outcomes: [Result<Void, RaftError>] = []
+        raft.read { result in
+            outcomes.append(result)
+            raft.stop()
+        }
+        raft.read { outcomes.append($0) }
+        raft.read { outcomes.append($0) }
+        network.run(for: .seconds(1))
+        #expect(outcomes.count == 3)
+        #expect((try? outcomes.first?.get()) != nil, "the first was served")
+        for outcome in outcomes.dropFirst() {
+            guard case .failure(.stopped) = outcome else {
+                Issue.record("\(outcome)")
+                continue
+            }
+        }
+    }
 }

@@ -14,7 +14,8 @@ import WireCodec
 /// the protocols' frames of a loop turn leave in the transport's batch.
 ///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop.
+/// let nodes = try await loop.submit {
 ///     let transport = try UDPSocketTransport.bind(to: .loopbackV4(port: 7946), on: loop)
 ///     let multiplexer = ProtocolMultiplexer(transport: transport)
 ///     let member = try SWIMNode(transport: multiplexer.channel(for: .swim), scheduler: loop)
@@ -22,6 +23,7 @@ import WireCodec
 ///         transport: multiplexer.channel(for: .casPaxos), scheduler: loop,
 ///         quorums: nil, acceptorStore: InMemoryAcceptorStore())
 ///     member.start(seeds: seeds)
+///     return LoopBound((multiplexer, member, registers), on: loop)   // keep them: held by nothing else
 /// }
 /// ```
 ///

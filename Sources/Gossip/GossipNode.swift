@@ -9,16 +9,22 @@ import WireCodec
 /// The same node runs on real sockets (`UDPSocketTransport` on an
 /// `EventLoop`) and in the simulator (a `SimulatedNode` is both transport
 /// and scheduler). It is confined to its scheduler's loop: create it and
-/// call it there only (on an `EventLoop`, from `execute`).
+/// call it there only (on an `EventLoop`, from `submit` or `execute`).
+///
+/// Keep the node (here, its `LoopBound`) for as long as it should run:
+/// its transport and timer hold it weakly, so a node no one holds is
+/// released at once, and silently does nothing more.
 ///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop.
+/// let node = try await loop.submit {
 ///     let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:7946"), on: loop)
 ///     let node = try GossipNode(transport: transport, scheduler: loop)
 ///     node.setDeliveryHandler { delivery in print(delivery.id, delivery.payload.count) }
 ///     node.start(seeds: [try Endpoint(parsing: "127.0.0.1:7947")])
-///     try node.broadcast(Array("hello".utf8))
+///     return LoopBound(node, on: loop)
 /// }
+/// _ = try await loop.submit { try node.value.broadcast(Array("hello".utf8)) }
 /// ```
 public final class GossipNode {
     /// The node's identity (the origin of its broadcasts).

@@ -14,13 +14,16 @@ import WireCodec
 /// transport.
 ///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop.
+/// let groups = try await loop.submit {
+///     let transport = try UDPSocketTransport.bind(to: endpoint, on: loop)
 ///     let groups = try RaftGroupMultiplexer(transport: transport, scheduler: loop)
-///     for group: UInt64 in 1...100 {
-///         nodes[group] = try RaftNode(
+///     let nodes = try (1...100).map { (group: UInt64) in
+///         try RaftNode(
 ///             id: NodeID(1), group: group, peers: peers, storage: InMemoryRaftStorage(),
 ///             stateMachine: KeyValueStateMachine(), transport: groups.channel(for: group), scheduler: loop)
 ///     }
+///     return LoopBound((groups, nodes), on: loop)   // keep them: held by nothing else
 /// }
 /// ```
 ///

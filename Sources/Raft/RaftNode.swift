@@ -17,12 +17,21 @@ import WireCodec
 /// `EventLoop`) and in the simulator. It is confined to its scheduler's
 /// loop: create and call it there only.
 ///
+/// Keep the node (here, its `LoopBound`) for as long as it should run:
+/// its transport and timer hold it weakly, so a node no one holds is
+/// released at once, and silently does nothing more.
+///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop.
+/// let node = try await loop.submit {
 ///     let node = try RaftNode(
 ///         id: NodeID(1), group: 7, peers: [NodeID(2): endpoint2, NodeID(3): endpoint3],
-///         storage: InMemoryRaftStorage(), stateMachine: counter, transport: transport, scheduler: loop)
-///     node.propose(Array("increment".utf8)) { result in print(result) }
+///         storage: InMemoryRaftStorage(), stateMachine: KeyValueStateMachine(),
+///         transport: try UDPSocketTransport.bind(to: endpoint1, on: loop), scheduler: loop)
+///     return LoopBound(node, on: loop)
+/// }
+/// loop.execute {
+///     node.value.propose(KeyValueCommand.put(key: "k", value: [1]).encoded) { result in print(result) }
 /// }
 /// ```
 public final class RaftNode {

@@ -17,6 +17,11 @@ public struct MemberEvent: Hashable, Sendable, CustomStringConvertible {
         case left
         /// A member published new metadata.
         case metadataChanged
+        /// A member alive or suspected is reached at another endpoint now
+        /// (it restarted elsewhere with its ID). One that comes back from
+        /// dead or left is reported `joined`, with its endpoint; one
+        /// suspected is reported `alive` first.
+        case endpointChanged
 
         /// The kind's name.
         public var description: String {
@@ -27,6 +32,7 @@ public struct MemberEvent: Hashable, Sendable, CustomStringConvertible {
             case .dead: "dead"
             case .left: "left"
             case .metadataChanged: "metadata"
+            case .endpointChanged: "moved"
             }
         }
     }

@@ -109,11 +109,16 @@ extension SWIMInstance {
             return
         }
         if member.id == id {
-            // A claim about us newer than we are (an earlier run of this ID,
-            // or forged): outbid it (a leaver, with its `left`).
+            // A claim about us newer than we are, or as new and not what we
+            // are (an earlier run of this ID, restarted elsewhere or with
+            // other metadata, or forged): outbid it (a leaver, with its
+            // `left`). Left standing, an earlier run's record at our
+            // incarnation would hide our endpoint or metadata for good.
             if isLeaving {
                 outbidWhileLeaving(member.incarnation)
-            } else if member.incarnation > incarnation || (member.incarnation == incarnation && member.endpoint != endpoint) {
+            } else if member.incarnation > incarnation
+                || (member.incarnation == incarnation && (member.endpoint != endpoint || member.metadata != metadata))
+            {
                 refute(above: member.incarnation, telling: nil, now: now, into: &effects)
             }
             return
@@ -136,18 +141,23 @@ extension SWIMInstance {
             if member.incarnation < known.incarnation { counters.staleUpdates += 1 }
             return
         }
-        let event: MemberEvent.Kind?
-        switch known.status {
-        case .dead, .left: event = .joined
-        case .suspect: event = .alive
-        case .alive: event = known.metadata != member.metadata ? .metadataChanged : nil
-        }
+        let returned: MemberEvent.Kind? =
+            switch known.status {
+            case .dead, .left: .joined
+            case .suspect: .alive
+            case .alive: nil
+            }
+        let moved = known.status.isActive && known.endpoint != member.endpoint
+        let republished = known.status == .alive && known.metadata != member.metadata
         setStatus(of: slot, to: .alive, now: now)
         members[slot: slot].incarnation = member.incarnation
         members[slot: slot].endpoint = member.endpoint
         members[slot: slot].metadata = member.metadata
         if !known.status.isActive { addToProbeOrder(member.id) }
-        if let event { effects.append(.memberEvent(MemberEvent(event, member: members[slot: slot], at: now))) }
+        let record = members[slot: slot]
+        if let returned { effects.append(.memberEvent(MemberEvent(returned, member: record, at: now))) }
+        if moved { effects.append(.memberEvent(MemberEvent(.endpointChanged, member: record, at: now))) }
+        if republished { effects.append(.memberEvent(MemberEvent(.metadataChanged, member: record, at: now))) }
         spread(member.id, slot: slot)
     }
 

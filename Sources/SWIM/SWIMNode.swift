@@ -8,15 +8,23 @@ import WireCodec
 ///
 /// The same node runs on real sockets (`UDPSocketTransport` on an
 /// `EventLoop`) and in the simulator. It is confined to its scheduler's
-/// loop: create and call it there only (on an `EventLoop`, from `execute`).
+/// loop: create and call it there only (on an `EventLoop`, from `submit`
+/// or `execute`).
+///
+/// Keep the node (here, its `LoopBound`) for as long as it should run:
+/// its transport and timer hold it weakly, so a node no one holds is
+/// released at once, and silently does nothing more.
 ///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop.
+/// let member = try await loop.submit {
 ///     let transport = try UDPSocketTransport.bind(to: try Endpoint(parsing: "127.0.0.1:7946"), on: loop)
-///     let node = try SWIMNode(transport: transport, scheduler: loop)
-///     node.setEventHandler { event in print(event) }
-///     node.start(seeds: [try Endpoint(parsing: "127.0.0.1:7947")])
+///     let member = try SWIMNode(transport: transport, scheduler: loop)
+///     member.setEventHandler { event in print(event) }
+///     member.start(seeds: [try Endpoint(parsing: "127.0.0.1:7947")])
+///     return LoopBound(member, on: loop)
 /// }
+/// let members = try await loop.submit { member.value.allMembers }
 /// ```
 public final class SWIMNode {
     /// The member's identity.
@@ -68,7 +76,9 @@ public final class SWIMNode {
     ///     the simulator, make the node a member of the group instead
     ///     (`SimulatedNetwork.joinGroup`), and again after a restart: a
     ///     crash ends its memberships.
-    ///   - logger: where dropped frames and send failures are logged.
+    ///   - logger: where member events are logged (a member declared dead
+    ///     at `notice`, the others at `info`), and dropped frames and send
+    ///     failures.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
     ///   invalid, if a push-pull of `maximumStateSize` or a packet of
     ///   `maximumPacketSize` would not fit the transport's
@@ -271,6 +281,7 @@ public final class SWIMNode {
         case .send(let message, let destination):
             sender.send(to: destination) { writer in message.encodeFrame(into: &writer) }
         case .memberEvent(let event):
+            logger.log(event.kind == .dead ? .notice : .info, source: "swim", "\(id): \(event)")
             eventHandler?(event)
             for stream in eventStreams { stream.yield(event) }
         case .deliver(let broadcast):

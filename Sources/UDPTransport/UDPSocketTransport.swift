@@ -27,11 +27,13 @@ import EventCore
 /// when the loop shuts down, or when it is released.
 ///
 /// ```swift
-/// loop.execute {
+/// // In an async context; `loop` is a started EventLoop.
+/// let transport = try await loop.submit {
 ///     let transport = try UDPSocketTransport.bind(to: .loopbackV4(), on: loop)
 ///     transport.setReceiveHandler { message, sender, now in /* ... */ }
-///     try transport.send(bytes, to: peer)
+///     return LoopBound(transport, on: loop)
 /// }
+/// try await loop.submit { try transport.value.send(bytes, to: peer) }
 /// ```
 public final class UDPSocketTransport: Transport {
     /// Why ``bind(to:on:configuration:)`` failed.

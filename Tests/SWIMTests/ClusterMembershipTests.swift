@@ -153,6 +153,42 @@ struct ClusterMembershipTests {
         #expect(cluster.observations(.joined, about: 9, since: restartedAt).count >= 15)
     }
 
+    @Test("a member restarted at once with its ID and other metadata, before anyone suspects it, outbids its earlier run's record: every member ends with the new metadata")
+    func quickRestartWithOtherMetadata() throws {
+        let cluster = try SWIMCluster(count: 16, seed: 9)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
+        cluster.crash(9)
+        let restartedAt = cluster.network.now
+        cluster.restart(9, metadata: Array("restarted".utf8))
+        let everyone = cluster.run(until: {
+            cluster.liveIndices.allSatisfy { $0 == 9 || cluster.members[$0]?.member(cluster.id(9))?.metadata == Array("restarted".utf8) }
+        }, limit: .seconds(10))
+        #expect(everyone != nil, "the earlier run's record stood")
+        #expect(cluster.members[9]!.localMember.incarnation >= 1, "it refuted its earlier run")
+        #expect(cluster.observations(.metadataChanged, about: 9, since: restartedAt).count == 15)
+        #expect(cluster.observations(.dead, about: 9).isEmpty)
+    }
+
+    @Test("a member restarted at once with its ID at another endpoint is reported moved by every member, and reached there")
+    func quickRestartElsewhere() throws {
+        let cluster = try SWIMCluster(count: 16, seed: 10)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
+        cluster.crash(9)
+        let restartedAt = cluster.network.now
+        cluster.restartElsewhere(9)
+        let endpoint = cluster.nodes[9].localEndpoint
+        let everyone = cluster.run(until: {
+            cluster.liveIndices.allSatisfy { $0 == 9 || cluster.members[$0]?.member(cluster.id(9))?.endpoint == endpoint }
+        }, limit: .seconds(10))
+        #expect(everyone != nil)
+        let moved = cluster.observations(.endpointChanged, about: 9, since: restartedAt)
+        #expect(moved.count == 15)
+        #expect(moved.allSatisfy { $0.event.member.endpoint == endpoint })
+        #expect(cluster.observations(.joined, about: 9, since: restartedAt).isEmpty)
+        cluster.network.run(for: .seconds(5))
+        #expect(cluster.isConverged(expecting: 16), "probed at its new endpoint, it stays alive")
+    }
+
     @Test("a graceful leave is seen as left by everyone, never as a failure")
     func gracefulLeave() throws {
         let cluster = try SWIMCluster(count: 64, seed: 4)

@@ -50,10 +50,11 @@ final class SWIMCluster {
     func id(_ index: Int) -> NodeID { NodeID(UInt64(index + 1)) }
 
     /// Starts (or restarts, with the same ID) member `index`.
-    func start(_ index: Int, seeds: [Endpoint]) {
+    func start(_ index: Int, seeds: [Endpoint], metadata: [UInt8] = []) {
         let node = nodes[index]
         let member = try! SWIMNode(
-            id: id(index), transport: transports[index], scheduler: node, configuration: configuration,
+            id: id(index), transport: transports[index], scheduler: node, metadata: metadata,
+            configuration: configuration,
             seed: network.seed &+ UInt64(index) &* 0x9E37_79B9 &+ UInt64(network.now.nanoseconds))
         member.setEventHandler { [unowned self] event in
             self.observations.append(Observation(observer: index, event: event))
@@ -73,10 +74,18 @@ final class SWIMCluster {
     }
 
     /// Restarts crashed member `index` with its old ID, joining through
-    /// member 0 (or `seed`).
-    func restart(_ index: Int, through seed: Int = 0) {
+    /// member 0 (or `seed`), with `metadata`.
+    func restart(_ index: Int, through seed: Int = 0, metadata: [UInt8] = []) {
         network.restart(nodes[index])
-        start(index, seeds: [nodes[seed].localEndpoint])
+        start(index, seeds: [nodes[seed].localEndpoint], metadata: metadata)
+    }
+
+    /// Restarts crashed member `index` with its old ID on a new node of
+    /// the network (another endpoint), joining through member 0.
+    func restartElsewhere(_ index: Int) {
+        nodes[index] = network.addNode()
+        transports[index] = UpdateFilteringTransport(nodes[index])
+        start(index, seeds: [nodes[0].localEndpoint])
     }
 
     var liveIndices: [Int] { nodes.indices.filter { members[$0] != nil && !nodes[$0].isCrashed } }

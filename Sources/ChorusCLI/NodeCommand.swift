@@ -2,6 +2,7 @@ import Chorus
 import Dispatch
 import EventCore
 import Foundation
+import Raft
 
 /// `chorus node`: one machine of a replicated key-value store in this
 /// process (a ``NodeSession``): SWIM finds the machines, a Raft group
@@ -47,9 +48,13 @@ struct NodeCommand {
                                         the leader removes it (default 30000)
           --stabilization-ms N          how long a learner must keep up before the
                                         leader promotes it (default 10000)
+          --election-timeout-ms N       how long a Raft follower hears no leader
+                                        before it campaigns (200 ... 60000; default
+                                        1000, as etcd's server); the leader's
+                                        heartbeats go every tenth of it
         """
     static let valuedOptions: Set = [
-        "bind", "data-dir", "join", "bootstrap", "failed-member-grace-ms", "stabilization-ms",
+        "bind", "data-dir", "join", "bootstrap", "failed-member-grace-ms", "stabilization-ms", "election-timeout-ms",
     ]
     static let switches: Set = ["help"]
     static let environmentPrefix = "CHORUS_NODE_"
@@ -59,6 +64,7 @@ struct NodeCommand {
     let seeds: [Endpoint]
     let bootstrap: [Endpoint]?
     let policy: RaftMembershipPolicy
+    let raft: RaftConfiguration
 
     init(options: CommandOptions) throws(UsageError) {
         guard let bind = try options.endpoint("bind") else { throw UsageError(description: "--bind HOST:PORT is required") }
@@ -78,6 +84,14 @@ struct NodeCommand {
             try options.integer("failed-member-grace-ms", in: 1_000...86_400_000, default: 30_000))
         policy.stabilization = .milliseconds(try options.integer("stabilization-ms", in: 0...86_400_000, default: 10_000))
         self.policy = policy
+        // etcd's server: 1 s, heartbeats every 100 ms. The library's default
+        // (150 ms, etcd raft's) is for a group on one quiet network; a
+        // machine's fsyncs on a busy host can stall a turn past it.
+        var raft = RaftConfiguration()
+        let electionTimeout = try options.integer("election-timeout-ms", in: 200...60_000, default: 1_000)
+        raft.electionTimeout = .milliseconds(electionTimeout)
+        raft.heartbeatInterval = .milliseconds(electionTimeout / 10)
+        self.raft = raft
     }
 
     /// The endpoints of `--bootstrap` (a comma list, or repeated), checked:
@@ -126,12 +140,13 @@ struct NodeCommand {
             let loop = try EventLoop()
             try loop.start()
             defer { loop.shutdown() }
-            let (bind, seeds, dataDirectory, bootstrap, policy) = (bind, seeds, dataDirectory, bootstrap, policy)
+            let (bind, seeds, dataDirectory, bootstrap, policy, raft) = (bind, seeds, dataDirectory, bootstrap, policy, raft)
             let (endings, end) = AsyncStream.makeStream(of: Ending.self)
             let session = try await loop.submit { () -> LoopBound<NodeSession> in
                 let session = try NodeSession(
                     bind: bind, seeds: seeds, dataDirectory: dataDirectory, bootstrap: bootstrap,
-                    policy: policy, on: loop, logger: StandardErrorLogSink(minimumLevel: .notice), output: Self.write)
+                    policy: policy, raft: raft, on: loop, logger: StandardErrorLogSink(minimumLevel: .notice),
+                    output: Self.write)
                 session.onFailure = { end.yield(.failed($0)) }
                 FileHandle.standardError.write(Data(
                     "chorus node: machine \(session.node.member.id) on \(session.transport.localEndpoint), data in \(dataDirectory)\n"

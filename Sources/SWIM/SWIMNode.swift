@@ -76,9 +76,8 @@ public final class SWIMNode {
     ///     the simulator, make the node a member of the group instead
     ///     (`SimulatedNetwork.joinGroup`), and again after a restart: a
     ///     crash ends its memberships.
-    ///   - logger: where member events are logged (a member declared dead
-    ///     at `notice`, the others at `info`), and dropped frames and send
-    ///     failures.
+    ///   - logger: where member events are logged (at `info`, as
+    ///     memberlist logs them), and dropped frames and send failures.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
     ///   invalid, if a push-pull of `maximumStateSize` or a packet of
     ///   `maximumPacketSize` would not fit the transport's
@@ -281,7 +280,7 @@ public final class SWIMNode {
         case .send(let message, let destination):
             sender.send(to: destination) { writer in message.encodeFrame(into: &writer) }
         case .memberEvent(let event):
-            logger.log(event.kind == .dead ? .notice : .info, source: "swim", "\(id): \(event)")
+            logger.log(.info, source: "swim", "\(id): \(event)")
             eventHandler?(event)
             for stream in eventStreams { stream.yield(event) }
         case .deliver(let broadcast):

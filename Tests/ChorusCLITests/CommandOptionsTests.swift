@@ -105,4 +105,23 @@ struct CommandOptionsTests {
         let fits = try Self.parse(["--bind", "127.0.0.1:0", "--metadata", String(repeating: "m", count: 128)])
         #expect(throws: Never.self) { try SWIMCommand(options: fits) }
     }
+
+    @Test("chorus node's Raft group: an election timeout of 1 s by default (etcd's server), --election-timeout-ms or its variable sets it and heartbeats at a tenth; out of range is a usage error")
+    func nodeElectionTimeout() throws {
+        func node(_ arguments: [String], environment: [String: String] = [:]) throws -> NodeCommand {
+            try NodeCommand(options: try CommandOptions(
+                (["--bind", "127.0.0.1:7961", "--data-dir", "/tmp/unused"] + arguments)[...],
+                valued: NodeCommand.valuedOptions, switches: NodeCommand.switches, environment: environment,
+                environmentPrefix: NodeCommand.environmentPrefix))
+        }
+        let standard = try node([])
+        #expect(standard.raft.electionTimeout == .seconds(1) && standard.raft.heartbeatInterval == .milliseconds(100))
+        let slow = try node([], environment: ["CHORUS_NODE_ELECTION_TIMEOUT_MS": "3000"])
+        #expect(slow.raft.electionTimeout == .seconds(3) && slow.raft.heartbeatInterval == .milliseconds(300))
+        let fast = try node(["--election-timeout-ms", "200"])
+        #expect(fast.raft.electionTimeout == .milliseconds(200) && fast.raft.heartbeatInterval == .milliseconds(20))
+        #expect(throws: Never.self) { try fast.raft.validate() }
+        let error = #expect(throws: UsageError.self) { try node(["--election-timeout-ms", "150"]) }
+        #expect(error?.description.hasPrefix("--election-timeout-ms must be") == true, "\(String(describing: error))")
+    }
 }

@@ -132,9 +132,12 @@ public struct SWIMInstance {
     var nextExpiryScanAt: Instant
 
     var seeds: [Endpoint] = []
-    /// Whether a push-pull reply has arrived since the join (true at once
-    /// for a member with no seed, which starts a cluster).
-    var isJoined = false
+    /// Whether a push-pull reply has arrived since the join: a seed (or a
+    /// member that heard of this one from it) answered. True at once for a
+    /// member with no seed, which starts a cluster; until then the seeds
+    /// are tried again with backoff (memberlist's `Join` reports the
+    /// same: how many it reached).
+    public internal(set) var isJoined = false
     var nextReconnectAt: Instant
     /// Pings to dead members in flight (answered: push-pull with them).
     var reconnectProbes: [UInt32: NodeID] = [:]

@@ -47,6 +47,9 @@ public final class SWIMNode {
     private var broadcastStreams: [AsyncStream<SWIMBroadcast>.Continuation] = []
     private var departureHandlers: [() -> Void] = []
     private var isStopped = false
+    /// When to warn next that no seed has answered (see ``start(seeds:)``),
+    /// and after how long.
+    private var joinWarning: (at: Instant, after: Duration)?
     private let logger: any LogSink
     /// Datagrams and bytes (frame headers included) sent so far.
     public var packetsSent: Int { sender.framesSent }
@@ -139,6 +142,11 @@ public final class SWIMNode {
     public var localMember: Member { instance.localMember }
     /// Every member known, this one included, whatever its status.
     public var allMembers: [Member] { instance.allMembers }
+    /// Whether a seed has answered since ``start(seeds:)`` (true at once
+    /// with no seed): until then the seeds are tried again with backoff,
+    /// and a warning is logged 5 s after the start, then at doubling
+    /// intervals.
+    public var isJoined: Bool { instance.isJoined }
     /// The members believed alive, this one included.
     public var healthyMembers: [Member] { instance.healthyMembers }
     /// The record of member `id`, if known.
@@ -159,7 +167,28 @@ public final class SWIMNode {
     public func start(seeds: [Endpoint] = []) {
         guard !isStopped else { return }
         instance.join(seeds: seeds, now: scheduler.now, into: &effects)
+        joinWarning = instance.isJoined ? nil : (scheduler.now + Self.firstJoinWarning, Self.firstJoinWarning)
         flush()
+    }
+
+    /// How long after ``start(seeds:)`` no answer from a seed is worth a
+    /// warning (a seed's address mistyped, or nothing running there).
+    static let firstJoinWarning = Duration.seconds(5)
+
+    /// Warns, at doubling intervals (up to an hour), while no seed has
+    /// answered.
+    private func warnIfNotJoined(now: Instant) {
+        guard let warning = joinWarning, now >= warning.at else { return }
+        guard !instance.isJoined else {
+            joinWarning = nil
+            return
+        }
+        let seeds = instance.seeds.map(\.description).joined(separator: ", ")
+        logger.log(
+            .warning, source: "swim",
+            "\(id): no seed has answered in \(warning.after) (\(seeds)); still trying: check the addresses, and that a member runs there")
+        let next = min(warning.after * 2, .seconds(3_600))
+        joinWarning = (now + (next - warning.after), next)
     }
 
     /// Publishes new metadata to every member.
@@ -256,6 +285,7 @@ public final class SWIMNode {
     private func tick() {
         guard !isStopped else { return }
         instance.tick(now: scheduler.now, into: &effects)
+        warnIfNotJoined(now: scheduler.now)
         flush()
     }
 
@@ -293,7 +323,7 @@ public final class SWIMNode {
 
     private func armTimer() {
         guard !isStopped else { return }
-        timer.arm(at: Self.nextDeadline(of: &instance))
+        timer.arm(at: min(Self.nextDeadline(of: &instance), joinWarning?.at ?? .distantFuture))
     }
 
     /// The instance's next deadline, read in place: reading a computed

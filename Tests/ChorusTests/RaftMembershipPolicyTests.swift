@@ -3,7 +3,7 @@ import EventCore
 import Raft
 import SWIM
 import Simulation
-import Synchronization
+import TestSupport
 import Testing
 
 /// ``RaftMembershipPolicy``: SWIM's view driving a Raft group's
@@ -287,7 +287,7 @@ struct RaftMembershipPolicyTests {
 
     @Test("a leader whose machine leaves SWIM hands over to a voter that answers, not to one that crashed a moment ago")
     func handOverSkipsUnreachable() throws {
-        let notices = NoticeLines()
+        let notices = RecordedLogLines(level: .notice)
         let cluster = try Self.cluster(seed: 48, joining: 1, logger: notices)
         #expect(Self.run(cluster, upTo: .seconds(30)) { Self.leaderMembership(cluster)?.ids.count == 4 } != nil)
         #expect(cluster.put("before", in: 1))
@@ -446,14 +446,4 @@ struct RaftMembershipPolicyTests {
         #expect(cluster.machines[0].replicas.isEmpty)
         #expect(ChorusNode.raftGroups(advertisedBy: cluster.machines[0].member.localMember) == [])
     }
-}
-
-/// A log sink that keeps the notice lines nodes log, for tests to read.
-final class NoticeLines: LogSink {
-    let lines = Mutex<[String]>([])
-    var minimumLevel: LogLevel { .notice }
-    func log(_ level: LogLevel, _ message: String, source: String) {
-        if level == .notice { lines.withLock { $0.append(message) } }
-    }
-    var all: [String] { lines.withLock { $0 } }
 }

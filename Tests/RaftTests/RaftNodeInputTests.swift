@@ -2,6 +2,7 @@ import EventCore
 import Raft
 import Simulation
 import Testing
+import TestSupport
 import WireCodec
 
 /// The driver against hostile datagrams in the simulator: garbage, frames
@@ -51,7 +52,7 @@ struct RaftNodeInputTests {
         let (node, peer) = (network.addNode(), network.addNode())
         let storage = InMemoryRaftStorage()
         try storage.persist([], hardState: RaftHardState(term: term))
-        let errors = ErrorLines()
+        let errors = RecordedLogLines(level: .error)
         let raft = try RaftNode(
             id: NodeID(1), group: 7, peers: [NodeID(2): peer.localEndpoint], storage: storage,
             stateMachine: KeyValueStateMachine(), transport: node, scheduler: node, logger: errors)

@@ -2,6 +2,7 @@ import EventCore
 import Raft
 import Simulation
 import Testing
+import TestSupport
 import WireCodec
 
 /// Snapshots and log compaction (Raft §7) in the simulator: nodes snapshot
@@ -115,7 +116,7 @@ struct SnapshotTests {
     /// heartbeat, for ever.
     @Test("a follower refuses a snapshot above its smaller limit, says so, and the leader stops; raised, it catches up")
     func followerRefusesOversizedSnapshot() throws {
-        let errors = ErrorLines()
+        let errors = RecordedLogLines(level: .error)
         let cluster = try RaftCluster(
             count: 3, seed: 3, configuration: Self.configuration, logger: errors,
             makeStateMachine: { KeyValueStateMachine() })

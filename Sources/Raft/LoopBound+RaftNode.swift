@@ -14,10 +14,9 @@ extension LoopBound where Value == RaftNode {
     ///   outcome is known; if the task is cancelled first, the wait ends
     ///   with ``RaftError/withdrawn`` when the node had not taken the
     ///   proposal yet (nothing was proposed), or ``RaftError/cancelled``
-    ///   when it had: the proposal goes on and may still commit (a leader
-    ///   cut off from its group keeps it pending until it learns what was
-    ///   committed, or until ``RaftNode/stop()``; see
-    ///   ``RaftNode/propose(_:completion:)``).
+    ///   when it had: the proposal goes on and may still commit (see
+    ///   ``RaftNode/propose(_:completion:)`` for how long a node cut off
+    ///   from its leader waits for its outcome).
     public func propose(_ command: [UInt8]) async throws(RaftError) -> [UInt8] {
         try await awaitCompletion(stopped: .failure(.stopped), cancelled: { .failure($0 ? .cancelled : .withdrawn) }) {
             node, completion in

@@ -65,9 +65,11 @@ public struct RaftConfiguration: Hashable, Sendable {
     /// leader may have appended it), or to a forwarded read before failing
     /// it with ``RaftError/notLeader(leaderHint:)`` (a read changes
     /// nothing); either fails at once when the follower learns of another
-    /// leader, or loses its leader (answered, either fails so too if the
-    /// follower loses its leader before its entry or index commits there).
-    /// Default 1 s.
+    /// leader, or loses its leader. Answered, either waits for its entry or
+    /// index to commit here; a node that lost its leader and knows none
+    /// again within this time (or two election timeouts, if longer) fails
+    /// it then, and its own uncommitted proposals too (see
+    /// ``RaftNode/propose(_:completion:)``). Default 1 s.
     public var forwardTimeout: Duration = .seconds(1)
     /// How many entries a node applies between two snapshots of its state
     /// machine (``RaftNode`` takes them, saves them to storage and compacts

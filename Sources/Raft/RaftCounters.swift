@@ -97,6 +97,11 @@ public struct RaftCounters: Hashable, Sendable {
     /// ``RaftConfiguration/forwardTimeout``, or stopped being the leader
     /// this node knows.
     public var forwardsTimedOut = 0
+    /// Proposals (failed ``RaftError/outcomeUnknown``) and forwarded reads
+    /// (failed ``RaftError/notLeader(leaderHint:)``) whose entry or index
+    /// lay past the commit index when the node, having lost its leader,
+    /// found none in time (see ``RaftConfiguration/forwardTimeout``).
+    public var waitsAbandoned = 0
     /// Frames the driver dropped because they did not decode.
     public var malformedFramesDropped = 0
 

@@ -26,10 +26,10 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The node cannot tell whether the proposal took effect: it installed
     /// a leader's snapshot covering the proposal's index, or the leader it
     /// forwarded the proposal to did not answer in time (or answered after
-    /// the entry was applied here), or it lost the leader it forwarded the
-    /// proposal to and found none in time, before the entry committed
-    /// here, or a membership change removed it while the entry was
-    /// uncommitted (the new leader may commit it). Retry only what is safe
+    /// the entry was applied here), or it lost its leader (or stopped
+    /// leading) and found none in time, before the entry committed here,
+    /// or a membership change removed it while the entry was uncommitted
+    /// (the new leader may commit it). Retry only what is safe
     /// to apply twice.
     case outcomeUnknown
     /// The node was stopped (or its storage failed) before the proposal's
@@ -72,7 +72,7 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
         case .uncommittedLimitExceeded(let bytes, let limit):
             "\(bytes) uncommitted bytes at the leader; the limit is \(limit)"
         case .proposalDropped: "the proposal's entry was overwritten by another leader"
-        case .outcomeUnknown: "whether the proposal committed is unknown (a snapshot replaced its entry, its forward went unanswered, or the leader it went to was lost)"
+        case .outcomeUnknown: "whether the proposal committed is unknown (a snapshot replaced its entry, its forward went unanswered, or the leader was lost)"
         case .stopped: "the Raft node was stopped"
         case .cancelled: "the task awaiting the proposal was cancelled (it may still commit)"
         case .withdrawn: "the task was cancelled before the proposal was made (nothing was proposed)"

@@ -37,9 +37,6 @@ import WireCodec
 public final class RaftNode {
     private struct Pending {
         var term: UInt64
-        /// Proposed through the leader (``forward(_:to:completion:)``):
-        /// this node learns its outcome only from the leader's log.
-        var isForwarded = false
         var completion: (Result<[UInt8], RaftError>) -> Void
     }
 
@@ -104,9 +101,9 @@ public final class RaftNode {
     private var forwardCounters = RaftCounters()
     /// The role, term and leader last logged.
     private var observed: (role: RaftRole, term: UInt64, leader: NodeID?) = (.follower, 0, nil)
-    /// When the waits for a leader's word are abandoned
-    /// (``abandonForwardedWaits()``): `forwardTimeout` after this node
-    /// lost its leader, unless it knows one again by then.
+    /// When the waits for a leader's word are abandoned (``abandonWaits()``):
+    /// ``abandonDelay`` after this node lost its leader, unless it knows
+    /// one again by then.
     private var abandonWaitsAt: Instant?
     private let timer: DeadlineTimer
     private var isProcessing = false
@@ -247,6 +244,7 @@ public final class RaftNode {
         counters.proposalsForwarded = forwardCounters.proposalsForwarded
         counters.forwardedProposalsReceived = forwardCounters.forwardedProposalsReceived
         counters.forwardsTimedOut = forwardCounters.forwardsTimedOut
+        counters.waitsAbandoned = forwardCounters.waitsAbandoned
         counters.duplicateForwardsDropped = forwardCounters.duplicateForwardsDropped
         counters.outsiderForwardsRefused = forwardCounters.outsiderForwardsRefused
         counters.staleForwardsDropped = forwardCounters.staleForwardsDropped
@@ -264,10 +262,7 @@ public final class RaftNode {
     /// then known here as on the leader, once this node applies that
     /// index. The leader's refusal comes back as the same error; no answer
     /// within ``RaftConfiguration/forwardTimeout`` fails the proposal with
-    /// ``RaftError/outcomeUnknown``, and so does losing the leader before
-    /// the entry commits here (hearing from no leader for an election
-    /// timeout): a follower cut off, or removed from the group just after
-    /// the leader appended its entry, might otherwise wait for ever.
+    /// ``RaftError/outcomeUnknown``.
     ///
     /// Errors: at once for ``RaftError/notLeader(leaderHint:)`` (no
     /// forwarding, or no leader known),
@@ -278,9 +273,17 @@ public final class RaftNode {
     /// when one is merely appended there: it need not commit, and a later
     /// leader that holds the proposal's entry may commit it).
     ///
-    /// An outcome is known only as the log is committed and applied here: a
-    /// leader that is cut off keeps its proposals pending until it learns
-    /// what was committed (or is stopped).
+    /// An outcome is known only as the log is committed and applied here.
+    /// A node that loses its leader (a follower that hears from none for an
+    /// election timeout, a leader that steps down) and knows none again
+    /// within ``RaftConfiguration/forwardTimeout`` (or two election
+    /// timeouts, if longer) fails its proposals not yet committed here with
+    /// ``RaftError/outcomeUnknown``, as hashicorp/raft fails them with
+    /// `ErrLeadershipLost`: cut off, it may never learn their outcome (a
+    /// replica removed from the group is sent nothing more, and would
+    /// learn of its removal only from the entries it waits for). One that
+    /// finds a leader in time waits on, and learns the outcome from its
+    /// log (``RaftCounters/waitsAbandoned`` counts those given up).
     public func propose(_ command: [UInt8], completion: @escaping (Result<[UInt8], RaftError>) -> Void) {
         guard !isStopped else { return completion(.failure(.stopped)) }
         let entry: RaftEntryID
@@ -414,9 +417,10 @@ public final class RaftNode {
     /// to) could not confirm it: it stopped leading first (cut off, it
     /// learns so at the latest at CheckQuorum's next check), or a
     /// forwarded read went unanswered for
-    /// ``RaftConfiguration/forwardTimeout`` or the leader changed, or this
-    /// node lost its leader before applying the read's index;
-    /// ``RaftError/stopped``. A failed read did nothing: try it again.
+    /// ``RaftConfiguration/forwardTimeout`` or the leader changed, or (its
+    /// index not yet committed here) this node lost its leader and found
+    /// none in time, as a proposal (above); ``RaftError/stopped``. A failed
+    /// read did nothing: try it again.
     public func read(completion: @escaping (Result<Void, RaftError>) -> Void) {
         guard !isStopped else { return completion(.failure(.stopped)) }
         do throws(RaftError) {
@@ -474,6 +478,8 @@ public final class RaftNode {
     /// find the table as it is, nor be called twice.
     private func waitForApply(_ entry: RaftEntryID, _ proposal: Pending) {
         guard let existing = pending[entry.index] else {
+            // One entry proposed twice (see below), the first aside.
+            if displaced[entry] != nil { return proposal.completion(.failure(.proposalDropped)) }
             pending[entry.index] = proposal
             return
         }
@@ -554,9 +560,9 @@ public final class RaftNode {
 
     /// On the leader, refuses (`.notLeader` with no hint) a forward from
     /// `sender` if it is neither a voter nor a learner of the group: a
-    /// replica removed from the group hears from no leader, so it would
-    /// forward for ever to the one it knew, and wait for entries it never
-    /// receives. Checked once a forward is admitted (a duplicate of one
+    /// replica removed from the group hears from no leader, but until it
+    /// forgets the one it knew (an election timeout) it forwards there, and
+    /// would wait for entries it is no longer sent. Checked once a forward is admitted (a duplicate of one
     /// proposed while its sender was a member is dropped as such, never
     /// refused). A replica that does not lead refuses the forward anyway,
     /// with its own hint.
@@ -614,9 +620,7 @@ public final class RaftNode {
                 // Applied here before the answer came: its result is gone.
                 forward.completion(.failure(.outcomeUnknown))
             case .appended(let term, let index):
-                waitForApply(
-                    RaftEntryID(term: term, index: index),
-                    Pending(term: term, isForwarded: true, completion: forward.completion))
+                waitForApply(RaftEntryID(term: term, index: index), Pending(term: term, completion: forward.completion))
             }
         case .forwardedRead(let requestID):
             // A read changes nothing, so a copy delayed past a restart may
@@ -692,7 +696,7 @@ public final class RaftNode {
         shutdownHook = nil
         timer.cancel()
         transport.removeReceiveHandler()
-        settle(where: { _, _ in true }) { _ in .failure(.stopped) }
+        settle(where: { _ in true }) { _ in .failure(.stopped) }
         let forwarded = forwards.sorted { $0.key < $1.key }
         forwards = [:]
         for (_, forward) in forwarded { forward.completion(.failure(.stopped)) }
@@ -778,8 +782,12 @@ public final class RaftNode {
         if !forwards.isEmpty || !forwardedReads.isEmpty { expireForwards(now: now) }
         if let deadline = abandonWaitsAt, deadline <= now {
             abandonWaitsAt = nil
-            abandonForwardedWaits()
-            if isStopped { return }
+            // A leader heard from in this very turn is noticed only at its
+            // end: the wait goes on.
+            if replica.role != .leader && replica.leader == nil {
+                abandonWaits()
+                if isStopped { return }
+            }
         }
         process()
     }
@@ -802,12 +810,12 @@ public final class RaftNode {
             // index commit (the new leader may commit them). A learner
             // still receives the log, and learns it.
             let committed = replica.commitIndex
-            settle(where: { id, _ in id.index > committed }) { _ in .failure(.outcomeUnknown) }
+            settle(where: { $0.index > committed }) { _ in .failure(.outcomeUnknown) }
             if isStopped { return }
         }
         if now.role != .leader && now.leader == nil {
             if knewLeader {
-                abandonWaitsAt = scheduler.now + configuration.forwardTimeout
+                abandonWaitsAt = scheduler.now + abandonDelay
                 armTimer()
             }
         } else {
@@ -820,23 +828,28 @@ public final class RaftNode {
         logger.log(.info, source: "raft", "\(id) is \(replica.role) in term \(replica.term), leader \(leader)")
     }
 
+    /// How long a node that lost its leader waits for one before it stops
+    /// waiting for what only a leader can settle (``abandonWaits()``):
+    /// ``RaftConfiguration/forwardTimeout``, or two election timeouts if
+    /// longer (an election held up by a split vote).
+    private var abandonDelay: Duration { max(configuration.forwardTimeout, configuration.electionTimeout * 2) }
+
     /// Fails what this node waits for from a leader it has not known for
-    /// `forwardTimeout` (it heard from none within an election timeout, or
-    /// it campaigned, and no leader came of it): the
-    /// forwarded proposals whose entries lie past its commit index, as
-    /// ``RaftError/outcomeUnknown``, and the forwarded reads confirmed at an
-    /// index past it, as ``RaftError/notLeader(leaderHint:)``. Waiting on
-    /// could be for ever: a replica the leader removed right after
-    /// appending its entry hears from no leader again (the leader stops
-    /// sending to it at once, and it would learn of its removal only from
-    /// those entries). Its own proposals as leader wait on: it appended
-    /// them, and learns what became of them as any member does.
-    private func abandonForwardedWaits() {
+    /// ``abandonDelay`` (it heard from none within an election timeout, or
+    /// it stopped leading, and no leader came of it): its proposals whose
+    /// entries lie past its commit index (forwarded, or its own from when
+    /// it led), as ``RaftError/outcomeUnknown``, and the forwarded reads
+    /// confirmed at an index past it, as ``RaftError/notLeader(leaderHint:)``.
+    /// Waiting on could be for ever: a replica removed from the group
+    /// (just after the leader appended its forwarded entry, or while it was
+    /// cut off from the majority as leader) is sent nothing more, and
+    /// would learn of its removal only from the entries it waits for.
+    private func abandonWaits() {
         let committed = replica.commitIndex
-        settle(where: { id, proposal in proposal.isForwarded && id.index > committed }) { _ in
-            .failure(.outcomeUnknown)
-        }
-        complete(reads.takeConfirmed(above: committed), with: .failure(.notLeader(leaderHint: nil)))
+        forwardCounters.waitsAbandoned += settle(where: { $0.index > committed }) { _ in .failure(.outcomeUnknown) }
+        let unserved = reads.takeConfirmed(above: committed)
+        forwardCounters.waitsAbandoned += unserved.count
+        complete(unserved, with: .failure(.notLeader(leaderHint: nil)))
     }
 
     /// Performs readies until none is left (completions may propose more),
@@ -900,7 +913,7 @@ public final class RaftNode {
         try stateMachine.restore(from: snapshot.data)
         try storage.saveReceivedSnapshot(snapshot, hardState: hardState)
         snapshotIndex = snapshot.index
-        settle(where: { id, _ in id.index <= snapshot.index }) { id in
+        settle(where: { $0.index <= snapshot.index }) { id in
             .failure(id.term > snapshot.term ? .proposalDropped : .outcomeUnknown)
         }
         // Above the snapshot, the entries are of its term or later: one of
@@ -938,9 +951,10 @@ public final class RaftNode {
     private func apply(_ entry: RaftEntry) {
         let result = entry.kind == .command ? stateMachine.apply(entry.command, at: entry.index) : []
         guard displaced.isEmpty else {
-            return settle(where: { id, _ in id.index == entry.index }) { id in
+            settle(where: { $0.index == entry.index }) { id in
                 id.term == entry.term ? .success(result) : .failure(.proposalDropped)
             }
+            return
         }
         guard let proposal = pending.removeValue(forKey: entry.index) else { return }
         proposal.completion(entry.term == proposal.term ? .success(result) : .failure(.proposalDropped))
@@ -952,24 +966,26 @@ public final class RaftNode {
     /// fall along a log, and the log up to the committed entry is fixed).
     private func dropProposals(olderThan term: UInt64) {
         guard !displaced.isEmpty || pending.values.contains(where: { $0.term < term }) else { return }
-        settle(where: { id, _ in id.term < term }) { _ in .failure(.proposalDropped) }
+        settle(where: { $0.term < term }) { _ in .failure(.proposalDropped) }
     }
 
     /// Settles, in index order (then term), the waiting proposals of both
-    /// tables that `isSettled` picks (by their entry, and what waits on
-    /// it), each with the result
+    /// tables that `isSettled` picks by their entry (returns how many),
+    /// each with the result
     /// `outcome` gives it. One settled meanwhile is passed over: a
     /// completion that stopped the node failed the rest, and one that
     /// proposed again may have put another proposal at its index.
+    @discardableResult
     private func settle(
-        where isSettled: (RaftEntryID, Pending) -> Bool, with outcome: (RaftEntryID) -> Result<[UInt8], RaftError>
-    ) {
+        where isSettled: (RaftEntryID) -> Bool, with outcome: (RaftEntryID) -> Result<[UInt8], RaftError>
+    ) -> Int {
         var chosen = pending.compactMap { index, proposal -> RaftEntryID? in
             let id = RaftEntryID(term: proposal.term, index: index)
-            return isSettled(id, proposal) ? id : nil
+            return isSettled(id) ? id : nil
         }
-        chosen += displaced.compactMap { id, proposal in isSettled(id, proposal) ? id : nil }
+        chosen += displaced.keys.filter(isSettled)
         chosen.sort { ($0.index, $0.term) < ($1.index, $1.term) }
+        var settled = 0
         for id in chosen {
             let proposal: Pending
             if pending[id.index]?.term == id.term, let taken = pending.removeValue(forKey: id.index) {
@@ -980,7 +996,9 @@ public final class RaftNode {
                 continue
             }
             proposal.completion(outcome(id))
+            settled += 1
         }
+        return settled
     }
 
     private func armTimer() {

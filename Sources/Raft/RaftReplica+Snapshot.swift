@@ -113,13 +113,15 @@ extension RaftReplica {
                  to: leader)
             return
         }
-        var incoming = incomingSnapshot ?? IncomingSnapshot(index: 0, term: 0, totalSize: 0)
-        if (incoming.index, incoming.term, incoming.totalSize) != (snapshotIndex, snapshotTerm, totalSize) {
+        var incoming = incomingSnapshot ?? IncomingSnapshot(leader: leader, index: 0, term: 0, totalSize: 0)
+        if (incoming.leader, incoming.index, incoming.term, incoming.totalSize)
+            != (leader, snapshotIndex, snapshotTerm, totalSize)
+        {
             guard offset == 0 else {
                 send(.snapshotProgress(snapshotIndex: snapshotIndex, receivedBytes: 0, outOfOrder: true), to: leader)
                 return
             }
-            incoming = IncomingSnapshot(index: snapshotIndex, term: snapshotTerm, totalSize: totalSize)
+            incoming = IncomingSnapshot(leader: leader, index: snapshotIndex, term: snapshotTerm, totalSize: totalSize)
         }
         let received = UInt64(incoming.data.count)
         // A chunk that overlaps the end of what is held adds the part not
@@ -160,6 +162,9 @@ extension RaftReplica {
 
 /// The chunks of a leader's snapshot a follower has so far, in order.
 struct IncomingSnapshot {
+    /// The leader sending it: a snapshot of one index may be encoded
+    /// otherwise by another, so their chunks never mix.
+    let leader: NodeID
     let index: UInt64
     let term: UInt64
     let totalSize: UInt64

@@ -415,8 +415,10 @@ public struct RaftReplica {
             votedFor = nil
         }
         role = .follower
-        // A snapshot half-received from another leader will not be finished.
-        if newLeader != leader { incomingSnapshot = nil }
+        // A snapshot half-received from another leader will not be
+        // finished. Its own leader, silent for a while (a learner forgets
+        // it) or leading again, may finish it.
+        if let newLeader, let incoming = incomingSnapshot, incoming.leader != newLeader { incomingSnapshot = nil }
         leader = newLeader
         votes = [:]
         progress = [:]

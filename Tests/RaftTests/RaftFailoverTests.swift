@@ -42,7 +42,7 @@ struct RaftFailoverTests {
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 
-    @Test("a leader cut off with a minority steps down (CheckQuorum); its uncommitted proposals are dropped")
+    @Test("a leader cut off with a minority steps down (CheckQuorum); healed soon after, it learns its uncommitted proposals were dropped")
     func minorityLeaderStepsDown() throws {
         let (cluster, old) = try Self.settledCluster(count: 5, seed: 8)
         let companion = cluster.indices.first { $0 != old }!
@@ -51,20 +51,44 @@ struct RaftFailoverTests {
         cluster.network.partition(minority.map { cluster.simulatedNodes[$0] }, majority.map { cluster.simulatedNodes[$0] })
         let oldTerm = try #require(cluster.rafts[old]?.term)
         for _ in 0..<5 { cluster.propose(at: old, prefix: "doomed") }
-        cluster.run(for: .seconds(3))
+        #expect(cluster.run(until: { cluster.rafts[old]?.role != .leader }, limit: .seconds(3)))
         // Stepped down; it may be pre-campaigning, which raises no term.
-        #expect(cluster.rafts[old]?.role != .leader)
         #expect(cluster.rafts[old]?.term == oldTerm)
         #expect((cluster.rafts[old]?.counters.quorumLosses ?? 0) >= 1)
+        #expect(cluster.run(until: { majority.contains { cluster.rafts[$0]?.role == .leader } }, limit: .seconds(1)))
         let newLeader = majority.first { cluster.rafts[$0]?.role == .leader }
-        #expect(newLeader != nil)
         #expect((newLeader.flatMap { cluster.rafts[$0]?.term } ?? 0) > oldTerm)
         #expect(cluster.rafts[old]?.pendingProposalCount == 5, "no outcome is known while cut off")
+        // Healed before forwardTimeout has passed without a leader: the
+        // proposals wait for the new leader's log, which overwrites them.
         cluster.network.heal()
         #expect(cluster.run(until: { cluster.converged && cluster.rafts[old]?.pendingProposalCount == 0 },
                             limit: .seconds(5)))
         #expect(cluster.failures == Array(repeating: RaftError.proposalDropped, count: 5))
         #expect(cluster.rafts[old]?.role == .follower)
+        #expect(cluster.rafts[old]?.counters.waitsAbandoned == 0)
+        #expect(cluster.violations.isEmpty, "\(cluster.violations)")
+    }
+
+    @Test("a leader cut off for long fails its uncommitted proposals outcomeUnknown, forwardTimeout after stepping down (as hashicorp/raft's ErrLeadershipLost), rather than wait for a heal that may never bring their outcome")
+    func minorityLeaderGivesUp() throws {
+        let (cluster, old) = try Self.settledCluster(count: 5, seed: 8)
+        let companion = cluster.indices.first { $0 != old }!
+        let minority = [old, companion]
+        let majority = cluster.indices.filter { !minority.contains($0) }
+        cluster.network.partition(minority.map { cluster.simulatedNodes[$0] }, majority.map { cluster.simulatedNodes[$0] })
+        for _ in 0..<5 { cluster.propose(at: old, prefix: "doomed") }
+        #expect(cluster.run(until: { cluster.rafts[old]?.role != .leader }, limit: .seconds(3)))
+        let steppedDown = cluster.network.now
+        #expect(cluster.run(until: { cluster.failures.count == 5 }, limit: .seconds(3)))
+        let waited = cluster.network.now - steppedDown
+        let timeout = try #require(cluster.rafts[old]?.configuration.forwardTimeout)
+        #expect(waited >= timeout && waited <= timeout + .milliseconds(20), "\(waited)")
+        #expect(cluster.failures == Array(repeating: RaftError.outcomeUnknown, count: 5))
+        #expect(cluster.rafts[old]?.counters.waitsAbandoned == 5)
+        cluster.network.heal()
+        #expect(cluster.run(until: { cluster.converged }, limit: .seconds(5)))
+        #expect(cluster.lostAcknowledgements().isEmpty)
         #expect(cluster.violations.isEmpty, "\(cluster.violations)")
     }
 

@@ -134,10 +134,10 @@ struct CommandOptions {
     /// A 64-bit node ID given in hexadecimal as `--name`, or nil if absent.
     func nodeID(_ name: String) throws(UsageError) -> NodeID? {
         guard let text = value(name) else { return nil }
-        guard let value = UInt64(text, radix: 16) else {
+        guard let id = NodeID(text) else {
             throw UsageError(description: "\(origin(name)) must be a hexadecimal 64-bit number, not '\(text)'")
         }
-        return NodeID(value)
+        return id
     }
 
     private func parseEndpoint(_ text: String, option: String) throws(UsageError) -> Endpoint {

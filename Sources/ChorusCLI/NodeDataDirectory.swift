@@ -124,10 +124,10 @@ final class NodeDataDirectory {
     }
 
     private static func identity(parsing word: Substring) -> Identity? {
-        guard let at = word.firstIndex(of: "@"), let id = UInt64(word[..<at], radix: 16), id != 0,
+        guard let at = word.firstIndex(of: "@"), let id = NodeID(String(word[..<at])), id.rawValue != 0,
             let endpoint = try? Endpoint(parsing: String(word[word.index(after: at)...]))
         else { return nil }
-        return Identity(id: NodeID(id), endpoint: endpoint)
+        return Identity(id: id, endpoint: endpoint)
     }
 
     /// The line stored in `name`, or nil if there is no such file.

@@ -153,9 +153,6 @@ struct NodeCommand {
                         .utf8))
                 return LoopBound(session, on: loop)
             }
-            SeedWarning.schedule(command: "node", seeds: seeds) {
-                try await loop.submit { session.value.node.member.allMembers.count <= 1 }
-            }
             // SIGTERM and SIGINT end the wait below instead of the process.
             let signals = TerminationSignals { end.yield(.signal($0)) }
             defer { signals.cancel() }

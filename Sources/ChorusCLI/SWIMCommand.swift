@@ -14,7 +14,7 @@ struct SWIMCommand {
         Runs one SWIM member bound to HOST:PORT (127.0.0.1:7946, [::1]:7946; port 0
         lets the kernel choose). Without --join it starts a cluster and waits to be
         joined. Member events are printed as they happen (joined, suspect, alive,
-        dead, left, metadata); each line read from stdin is broadcast to every
+        dead, left, metadata, moved); each line read from stdin is broadcast to every
         member (at most 256 bytes; a line that finds the broadcast queue full,
         1,024 waiting, is reported as not sent) and broadcasts received are
         printed. End of input leaves the cluster gracefully.
@@ -152,9 +152,6 @@ struct SWIMCommand {
                 FileHandle.standardError.write(Data(
                     "chorus swim: member \(member.id) on \(transport.localEndpoint), advertising \(member.localMember.endpoint)\n".utf8))
                 return LoopBound(member, on: loop)
-            }
-            SeedWarning.schedule(command: "swim", seeds: seeds) {
-                try await loop.submit { member.value.allMembers.count <= 1 }
             }
             for await line in StandardInputLines.stream() {
                 let outcome = try await loop.submit { () -> String? in

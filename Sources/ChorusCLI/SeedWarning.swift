@@ -1,9 +1,10 @@
 import EventCore
 import Foundation
 
-/// A warning on standard error when a node given seeds has heard from none
-/// of them after a while: a wrong address or port otherwise shows only as
-/// silence.
+/// A warning on standard error when a gossip node given seeds has heard
+/// from none of them after a while: a wrong address or port otherwise
+/// shows only as silence. (A SWIM member warns by itself, through its
+/// logger: `chorus swim` and `chorus node` need no such thing.)
 enum SeedWarning {
     /// After `delay`, warns if `isAlone` (run then) says the node still
     /// knows no other; nothing without seeds.

@@ -29,6 +29,11 @@ public struct SWIMCounters: Hashable, Sendable {
     public var absurdIncarnations = 0
     /// Messages that claimed to come from this member's own ID.
     public var impostorMessages = 0
+    /// Claims, each refuted, that this member's ID is alive at another
+    /// endpoint: an earlier run of it restarted elsewhere (once), or a
+    /// second live process with its ID (again and again; ``SWIMNode`` warns,
+    /// naming the endpoint, at most once a minute).
+    public var idConflicts = 0
     /// Pings addressed to another member ID (a restarted process on a
     /// reused endpoint, or forged).
     public var misdirectedPings = 0

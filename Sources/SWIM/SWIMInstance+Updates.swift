@@ -104,10 +104,6 @@ extension SWIMInstance {
     private mutating func applyAlive(
         _ member: Member, spreadIfNew: Bool, now: Instant, into effects: inout [SWIMEffect]
     ) {
-        guard member.metadata.count <= configuration.maximumMetadataSize else {
-            counters.staleUpdates += 1
-            return
-        }
         if member.id == id {
             // A claim about us newer than we are, or as new and not what we
             // are (an earlier run of this ID, restarted elsewhere or with
@@ -119,8 +115,18 @@ extension SWIMInstance {
             } else if member.incarnation > incarnation
                 || (member.incarnation == incarnation && (member.endpoint != endpoint || member.metadata != metadata))
             {
+                if member.endpoint != endpoint {
+                    // Once for an earlier run restarted elsewhere; again
+                    // and again for a second live process with our ID.
+                    counters.idConflicts += 1
+                    conflictingEndpoint = member.endpoint
+                }
                 refute(above: member.incarnation, telling: nil, now: now, into: &effects)
             }
+            return
+        }
+        guard member.metadata.count <= configuration.maximumMetadataSize else {
+            counters.staleUpdates += 1
             return
         }
         // One lookup, and nothing copied, for the common case: news we
@@ -148,7 +154,7 @@ extension SWIMInstance {
             case .alive: nil
             }
         let moved = known.status.isActive && known.endpoint != member.endpoint
-        let republished = known.status == .alive && known.metadata != member.metadata
+        let republished = known.status.isActive && known.metadata != member.metadata
         setStatus(of: slot, to: .alive, now: now)
         members[slot: slot].incarnation = member.incarnation
         members[slot: slot].endpoint = member.endpoint

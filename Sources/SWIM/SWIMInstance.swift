@@ -138,6 +138,9 @@ public struct SWIMInstance {
     /// are tried again with backoff (memberlist's `Join` reports the
     /// same: how many it reached).
     public internal(set) var isJoined = false
+    /// The endpoint of the last claim that this member's ID is alive
+    /// elsewhere (see ``SWIMCounters/idConflicts``).
+    public internal(set) var conflictingEndpoint: Endpoint?
     var nextReconnectAt: Instant
     /// Pings to dead members in flight (answered: push-pull with them).
     var reconnectProbes: [UInt32: NodeID] = [:]

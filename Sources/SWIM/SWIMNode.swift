@@ -50,6 +50,8 @@ public final class SWIMNode {
     /// When to warn next that no seed has answered (see ``start(seeds:)``),
     /// and after how long.
     private var joinWarning: (at: Instant, after: Duration)?
+    /// When ``warnOfConflict(now:)`` last warned.
+    private var lastConflictWarning: Instant?
     private let logger: any LogSink
     /// Datagrams and bytes (frame headers included) sent so far.
     public var packetsSent: Int { sender.framesSent }
@@ -175,11 +177,11 @@ public final class SWIMNode {
     /// warning (a seed's address mistyped, or nothing running there).
     static let firstJoinWarning = Duration.seconds(5)
 
-    /// Warns, at doubling intervals (up to an hour), while no seed has
-    /// answered.
+    /// Warns, at doubling intervals (at most an hour apart), while no seed
+    /// has answered.
     private func warnIfNotJoined(now: Instant) {
         guard let warning = joinWarning, now >= warning.at else { return }
-        guard !instance.isJoined else {
+        guard !instance.isJoined, !instance.isLeaving else {
             joinWarning = nil
             return
         }
@@ -187,8 +189,8 @@ public final class SWIMNode {
         logger.log(
             .warning, source: "swim",
             "\(id): no seed has answered in \(warning.after) (\(seeds)); still trying: check the addresses, and that a member runs there")
-        let next = min(warning.after * 2, .seconds(3_600))
-        joinWarning = (now + (next - warning.after), next)
+        let interval = min(warning.after, .seconds(3_600))
+        joinWarning = (now + interval, warning.after + interval)
     }
 
     /// Publishes new metadata to every member.
@@ -278,8 +280,23 @@ public final class SWIMNode {
     private func receive(_ bytes: UnsafeRawBufferPointer, from sender: Endpoint, now: Instant) {
         guard !isStopped else { return }
         guard let message = receiver.decode(bytes, from: sender, SWIMMessage.init(decoding:limits:)) else { return }
+        let conflicts = instance.counters.idConflicts
         instance.receive(message, from: sender, now: now, into: &effects)
+        if instance.counters.idConflicts != conflicts { warnOfConflict(now: now) }
         flush()
+    }
+
+    /// Warns, at most once a minute, that another endpoint claims this
+    /// member's ID: once is an earlier run of it restarted elsewhere;
+    /// repeated, two live processes share the ID, and refute each other
+    /// for as long as both run (memberlist logs its refutations so).
+    private func warnOfConflict(now: Instant) {
+        if let last = lastConflictWarning, now - last < .seconds(60) { return }
+        lastConflictWarning = now
+        let elsewhere = instance.conflictingEndpoint.map { "\($0)" } ?? "another endpoint"
+        logger.log(
+            .warning, source: "swim",
+            "\(id): this ID is claimed alive at \(elsewhere) too (refuted; \(instance.counters.idConflicts) times so far): an earlier run of it restarted there, or, if it repeats, a second process with this ID")
     }
 
     private func tick() {

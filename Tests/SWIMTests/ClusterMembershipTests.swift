@@ -2,6 +2,7 @@ import EventCore
 import SWIM
 import Simulation
 import Testing
+import TestSupport
 
 /// SWIM in the simulator: joins converge, failures are detected by every
 /// member, Lifeguard keeps false positives away, partitions heal, and
@@ -187,6 +188,64 @@ struct ClusterMembershipTests {
         #expect(cluster.observations(.joined, about: 9, since: restartedAt).isEmpty)
         cluster.network.run(for: .seconds(5))
         #expect(cluster.isConverged(expecting: 16), "probed at its new endpoint, it stays alive")
+    }
+
+    @Test("a member restarted with other metadata while the others suspect its earlier run: each reports alive, then metadataChanged")
+    func suspectedRestartWithOtherMetadata() throws {
+        let cluster = try SWIMCluster(count: 8, seed: 12)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 8) }, limit: .seconds(10)))
+        cluster.crash(5)
+        _ = try #require(cluster.run(until: {
+            cluster.liveIndices.allSatisfy { cluster.status(of: 5, seenBy: $0) == .suspect }
+        }, step: .milliseconds(1), limit: .seconds(10)))
+        let restartedAt = cluster.network.now
+        cluster.restart(5, metadata: Array("restarted".utf8))
+        _ = try #require(cluster.run(until: {
+            cluster.liveIndices.allSatisfy {
+                $0 == 5 || cluster.members[$0]?.member(cluster.id(5))?.metadata == Array("restarted".utf8)
+            }
+        }, limit: .seconds(10)))
+        #expect(cluster.observations(.alive, about: 5, since: restartedAt).count == 7)
+        #expect(cluster.observations(.metadataChanged, about: 5, since: restartedAt).count == 7)
+    }
+
+    @Test("a member restarted with a smaller maximumMetadataSize than its earlier run's metadata still outbids that run's record")
+    func restartWithSmallerMetadataLimit() throws {
+        let cluster = try SWIMCluster(count: 6, seed: 14)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 6) }, limit: .seconds(10)))
+        let old = [UInt8](repeating: 7, count: 100)
+        try cluster.members[4]!.setMetadata(old)
+        _ = try #require(cluster.run(until: {
+            cluster.liveIndices.allSatisfy { cluster.members[$0]?.member(cluster.id(4))?.metadata == old }
+        }, limit: .seconds(10)))
+        cluster.crash(4)
+        cluster.network.restart(cluster.nodes[4])
+        var configuration = SWIMConfiguration()
+        configuration.maximumMetadataSize = 64
+        let restarted = try SWIMNode(
+            id: cluster.id(4), transport: cluster.nodes[4], scheduler: cluster.nodes[4], metadata: Array("new".utf8),
+            configuration: configuration, seed: 99)
+        restarted.start(seeds: [cluster.nodes[0].localEndpoint])
+        _ = try #require(cluster.run(until: {
+            (0..<4).allSatisfy { cluster.members[$0]?.member(cluster.id(4))?.metadata == Array("new".utf8) }
+        }, limit: .seconds(20)))
+        #expect(restarted.localMember.incarnation > 1)
+    }
+
+    @Test("two live processes with one ID refute each other; each counts the conflict and warns, naming the other's endpoint, at most once a minute")
+    func duplicateID() throws {
+        let cluster = try SWIMCluster(count: 5, seed: 31)
+        _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 5) }, limit: .seconds(10)))
+        let twinHost = cluster.network.addNode()
+        let warnings = RecordedLogLines(level: .warning)
+        let twin = try SWIMNode(id: cluster.id(2), transport: twinHost, scheduler: twinHost, seed: 77, logger: warnings)
+        twin.start(seeds: [cluster.nodes[0].localEndpoint])
+        cluster.network.run(for: .seconds(180))
+        let original = try #require(cluster.members[2])
+        #expect(original.counters.idConflicts >= 2 && twin.counters.idConflicts >= 2,
+                "\(original.counters.idConflicts), \(twin.counters.idConflicts)")
+        #expect((1...3).contains(warnings.all.count), "\(warnings.all)")
+        #expect(warnings.all.allSatisfy { $0.contains("claimed alive at \(cluster.nodes[2].localEndpoint)") }, "\(warnings.all)")
     }
 
     @Test("a graceful leave is seen as left by everyone, never as a failure")

@@ -51,4 +51,26 @@ struct JoinTests {
         #expect(warnings.all.count == 3 && warnings.all.last?.contains("in 20.0 seconds") == true, "\(warnings.all)")
         #expect(joiner.isJoined && seed.memberCount(.alive) == 2)
     }
+
+    @Test("the warnings' interval stops doubling at an hour: 12 in 3 hours, never two at one instant")
+    func joinWarningCap() throws {
+        let network = SimulatedNetwork(seed: 5)
+        let silent = network.addNode()
+        let host = network.addNode()
+        let warnings = RecordedLogLines(level: .warning)
+        let lone = try SWIMNode(id: NodeID(3), transport: host, scheduler: host, seed: 3, logger: warnings)
+        lone.start(seeds: [silent.localEndpoint])
+        var last = 0
+        var times: [Duration] = []
+        let started = network.now
+        while network.now < started + .seconds(3 * 3_600) && times.count < 20 {
+            network.run(for: .seconds(1))
+            if warnings.all.count > last {
+                times += Array(repeating: network.now - started, count: warnings.all.count - last)
+                last = warnings.all.count
+            }
+        }
+        let expected: [Int] = [5, 10, 20, 40, 80, 160, 320, 640, 1_280, 2_560, 5_120, 8_720]
+        #expect(times.map { Int($0.components.seconds) } == expected, "\(times)")
+    }
 }

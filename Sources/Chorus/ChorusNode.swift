@@ -316,16 +316,18 @@ public final class ChorusNode {
         }
     }
 
-    /// Of `members`, those SWIM does not see alive now: with the record
-    /// SWIM holds (suspect, dead or left), or as given if SWIM has
-    /// forgotten the member. This node is among them once its member is
-    /// stopped. Consensus runs on without them while a majority of its
-    /// members is up.
+    /// Of `members`, those SWIM does not see alive now at the endpoint
+    /// given: with the record SWIM holds (suspect, dead or left, or alive
+    /// elsewhere: restarted on another endpoint with its ID, which
+    /// consensus, started on the given endpoints, does not reach), or as
+    /// given if SWIM has forgotten the member. This node is among them once
+    /// its member is stopped. Consensus runs on without them while a
+    /// majority of its members is up.
     public func unavailable(among members: [Member]) -> [Member] {
         members.compactMap { given in
             guard given.id != member.id else { return member.stopped ? given : nil }
             guard let current = member.member(given.id) else { return given }
-            return current.status == .alive ? nil : current
+            return current.status == .alive && current.endpoint == given.endpoint ? nil : current
         }
     }
 

@@ -101,6 +101,12 @@ struct ChorusNodeTests {
             #expect(seen.map(\.id) == members.map(\.id) && seen.map(\.endpoint) == members.map(\.endpoint))
         }
         #expect(throws: ChorusError.self) { try cluster.machines[0].initialMembers(count: 4) }
+        // Alive at another endpoint than the one consensus is given (a
+        // machine restarted elsewhere with its ID): not reached there.
+        var elsewhere = members[1]
+        elsewhere.endpoint = try Endpoint(parsing: "10.9.9.9:7946")
+        let moved = cluster.machines[0].unavailable(among: [members[0], elsewhere])
+        #expect(moved.map(\.id) == [members[1].id] && moved.first?.endpoint == members[1].endpoint)
         try cluster.startConsensus()
 
         #expect(try cluster.write(Array("one".utf8), at: "k", through: 0)?.get() == Array("one".utf8))

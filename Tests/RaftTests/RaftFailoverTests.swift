@@ -16,6 +16,16 @@ struct RaftFailoverTests {
         return (cluster, leader)
     }
 
+    /// A settled group of 5 whose leader (`old`), with one other node, is
+    /// cut off from the other three (`majority`).
+    static func leaderInMinority(seed: UInt64) throws -> (RaftCluster, old: Int, majority: [Int]) {
+        let (cluster, old) = try settledCluster(count: 5, seed: seed)
+        let minority = [old, cluster.indices.first { $0 != old }!]
+        let majority = cluster.indices.filter { !minority.contains($0) }
+        cluster.network.partition(minority.map { cluster.simulatedNodes[$0] }, majority.map { cluster.simulatedNodes[$0] })
+        return (cluster, old, majority)
+    }
+
     @Test("a crashed leader is replaced; restarted from its storage it catches up and loses nothing")
     func leaderCrashAndRestart() throws {
         let (cluster, first) = try Self.settledCluster(count: 3, seed: 7)
@@ -44,11 +54,7 @@ struct RaftFailoverTests {
 
     @Test("a leader cut off with a minority steps down (CheckQuorum); healed soon after, it learns its uncommitted proposals were dropped")
     func minorityLeaderStepsDown() throws {
-        let (cluster, old) = try Self.settledCluster(count: 5, seed: 8)
-        let companion = cluster.indices.first { $0 != old }!
-        let minority = [old, companion]
-        let majority = cluster.indices.filter { !minority.contains($0) }
-        cluster.network.partition(minority.map { cluster.simulatedNodes[$0] }, majority.map { cluster.simulatedNodes[$0] })
+        let (cluster, old, majority) = try Self.leaderInMinority(seed: 8)
         let oldTerm = try #require(cluster.rafts[old]?.term)
         for _ in 0..<5 { cluster.propose(at: old, prefix: "doomed") }
         #expect(cluster.run(until: { cluster.rafts[old]?.role != .leader }, limit: .seconds(3)))
@@ -72,11 +78,7 @@ struct RaftFailoverTests {
 
     @Test("a leader cut off for long fails its uncommitted proposals outcomeUnknown, forwardTimeout after stepping down (as hashicorp/raft's ErrLeadershipLost), rather than wait for a heal that may never bring their outcome")
     func minorityLeaderGivesUp() throws {
-        let (cluster, old) = try Self.settledCluster(count: 5, seed: 8)
-        let companion = cluster.indices.first { $0 != old }!
-        let minority = [old, companion]
-        let majority = cluster.indices.filter { !minority.contains($0) }
-        cluster.network.partition(minority.map { cluster.simulatedNodes[$0] }, majority.map { cluster.simulatedNodes[$0] })
+        let (cluster, old, _) = try Self.leaderInMinority(seed: 8)
         for _ in 0..<5 { cluster.propose(at: old, prefix: "doomed") }
         #expect(cluster.run(until: { cluster.rafts[old]?.role != .leader }, limit: .seconds(3)))
         let steppedDown = cluster.network.now

@@ -28,9 +28,7 @@ struct ClusterMembershipTests {
         cluster.network.run(for: .seconds(5))
         let crashedAt = cluster.network.now
         cluster.crash(17)
-        let everyone = cluster.run(until: {
-            cluster.liveIndices.allSatisfy { cluster.status(of: 17, seenBy: $0) == .dead }
-        }, limit: .seconds(20))
+        let everyone = cluster.run(until: { cluster.everyoneSees(17, as: .dead) }, limit: .seconds(20))
         let at = try #require(everyone, "not every member declared the crashed one dead")
         // Target: known dead by all within 4 s.
         #expect(at - crashedAt <= .seconds(4))
@@ -141,9 +139,7 @@ struct ClusterMembershipTests {
         let cluster = try SWIMCluster(count: 16, seed: 8)
         _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 16) }, limit: .seconds(10)))
         cluster.crash(9)
-        _ = try #require(cluster.run(until: {
-            cluster.liveIndices.allSatisfy { cluster.status(of: 9, seenBy: $0) == .dead }
-        }, limit: .seconds(20)))
+        _ = try #require(cluster.run(until: { cluster.everyoneSees(9, as: .dead) }, limit: .seconds(20)))
         let deadIncarnation = try #require(cluster.members[0]?.member(cluster.id(9))?.incarnation)
         let restartedAt = cluster.network.now
         cluster.restart(9)
@@ -195,9 +191,7 @@ struct ClusterMembershipTests {
         let cluster = try SWIMCluster(count: 8, seed: 12)
         _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 8) }, limit: .seconds(10)))
         cluster.crash(5)
-        _ = try #require(cluster.run(until: {
-            cluster.liveIndices.allSatisfy { cluster.status(of: 5, seenBy: $0) == .suspect }
-        }, step: .milliseconds(1), limit: .seconds(10)))
+        _ = try #require(cluster.run(until: { cluster.everyoneSees(5, as: .suspect) }, step: .milliseconds(1), limit: .seconds(10)))
         let restartedAt = cluster.network.now
         cluster.restart(5, metadata: Array("restarted".utf8))
         _ = try #require(cluster.run(until: {

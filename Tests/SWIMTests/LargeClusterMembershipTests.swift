@@ -18,9 +18,7 @@ struct LargeClusterMembershipTests {
         _ = try #require(cluster.run(until: { cluster.isConverged(expecting: 1_000) }, step: .milliseconds(100),
                                      limit: .seconds(30)), "1,000 members did not converge within 30 s")
         cluster.crash(500)
-        let everyone = cluster.run(until: {
-            cluster.liveIndices.allSatisfy { cluster.status(of: 500, seenBy: $0) == .dead }
-        }, step: .milliseconds(100), limit: .seconds(30))
+        let everyone = cluster.run(until: { cluster.everyoneSees(500, as: .dead) }, step: .milliseconds(100), limit: .seconds(30))
         #expect(everyone != nil)
         #expect(cluster.falsePositives(excluding: [500]).isEmpty)
     }
@@ -60,9 +58,7 @@ struct LargeClusterMembershipTests {
         // incarnation, and every member sees that incarnation alive.
         let restarted = 700
         cluster.crash(restarted)
-        _ = try #require(cluster.run(until: {
-            cluster.liveIndices.allSatisfy { cluster.status(of: restarted, seenBy: $0) == .dead }
-        }, step: .milliseconds(100), limit: .seconds(30)), "not every member declared the crashed one dead")
+        _ = try #require(cluster.run(until: { cluster.everyoneSees(restarted, as: .dead) }, step: .milliseconds(100), limit: .seconds(30)), "not every member declared the crashed one dead")
         let deadIncarnation = try #require(cluster.members[0]?.member(cluster.id(restarted))?.incarnation)
         let restartedAt = cluster.network.now
         cluster.restart(restarted)

@@ -121,6 +121,11 @@ final class SWIMCluster {
         return condition() ? network.now : nil
     }
 
+    /// Whether every live member sees member `subject` as `status`.
+    func everyoneSees(_ subject: Int, as status: MemberStatus) -> Bool {
+        liveIndices.allSatisfy { self.status(of: subject, seenBy: $0) == status }
+    }
+
     /// The status member `observer` has for member `subject`.
     func status(of subject: Int, seenBy observer: Int) -> MemberStatus? {
         members[observer]?.member(id(subject))?.status

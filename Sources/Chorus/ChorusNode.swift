@@ -35,7 +35,8 @@ import SWIM
 /// ```
 ///
 /// Each machine needs an ID of its own, for its whole life: a machine
-/// that restarts on its files keeps its ID (store it beside them), and a
+/// that restarts on its files keeps its ID (store it beside them, as text:
+/// `id.description`, read back with `NodeID(text)`), and a
 /// machine whose files were lost takes a new one (``NodeID/random(using:)``),
 /// never the old one on empty storage, which could vote twice in a term.
 /// `chorus node` (`NodeSession`, `NodeDataDirectory` in ChorusCLI) is a

@@ -23,7 +23,7 @@ import WireCodec
 ///         transport: multiplexer.channel(for: .casPaxos), scheduler: loop,
 ///         quorums: nil, acceptorStore: InMemoryAcceptorStore())
 ///     member.start(seeds: seeds)
-///     return LoopBound((multiplexer, member, registers), on: loop)   // keep them: held by nothing else
+///     return LoopBound((member, registers), on: loop)   // keep the nodes: nothing else holds them
 /// }
 /// ```
 ///

@@ -135,7 +135,7 @@ struct CommandOptions {
     func nodeID(_ name: String) throws(UsageError) -> NodeID? {
         guard let text = value(name) else { return nil }
         guard let id = NodeID(text) else {
-            throw UsageError(description: "\(origin(name)) must be a hexadecimal 64-bit number, not '\(text)'")
+            throw UsageError(description: "\(origin(name)) must be 1 to 16 hexadecimal digits (a 64-bit ID), not '\(text)'")
         }
         return id
     }

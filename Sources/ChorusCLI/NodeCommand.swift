@@ -11,7 +11,7 @@ import Raft
 struct NodeCommand {
     static let usage = """
         usage: chorus node --bind HOST:PORT --data-dir DIR [--join HOST:PORT ...]
-                           [--bootstrap HOST:PORT,HOST:PORT,...] [policy options]
+                           [--bootstrap HOST:PORT,HOST:PORT,...] [options]
 
         Runs one machine of a replicated key-value map: a SWIM member and a Raft
         replica on one UDP socket bound to HOST:PORT (an address and port the others
@@ -48,10 +48,10 @@ struct NodeCommand {
                                         the leader removes it (default 30000)
           --stabilization-ms N          how long a learner must keep up before the
                                         leader promotes it (default 10000)
-          --election-timeout-ms N       how long a Raft follower hears no leader
-                                        before it campaigns (200 ... 60000; default
-                                        1000, as etcd's server); the leader's
-                                        heartbeats go every tenth of it
+          --election-timeout-ms N       the Raft election timeout: a follower that
+                                        hears no leader for 1 to 2 times this
+                                        campaigns (200 ... 60000; default 1000,
+                                        etcd's server's); heartbeats every tenth
         """
     static let valuedOptions: Set = [
         "bind", "data-dir", "join", "bootstrap", "failed-member-grace-ms", "stabilization-ms", "election-timeout-ms",

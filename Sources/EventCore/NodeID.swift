@@ -2,7 +2,8 @@
 /// cluster, chosen by the user or drawn at random.
 ///
 /// Node IDs order ballots (CASPaxos) and break ties; they are printed in
-/// hexadecimal, and read back from it (``init(_:)``: store an ID as text).
+/// hexadecimal, and read back from it (``init(_:)-(String)``: store an ID
+/// as text).
 public struct NodeID: Hashable, Comparable, Sendable, LosslessStringConvertible {
     /// The identifier's value.
     public var rawValue: UInt64

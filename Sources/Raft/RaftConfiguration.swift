@@ -10,8 +10,10 @@ import EventCore
 public struct RaftConfiguration: Hashable, Sendable {
     /// The election timeout: a follower that hears from no leader for a
     /// random time between this and twice this starts an election (Raft
-    /// §5.2); a leader with CheckQuorum steps down if it has not heard from
-    /// a majority within this time. Default 150 ms (10 ms ... 1 h).
+    /// §5.2); a replica that does not vote (a learner, a joining or removed
+    /// replica) forgets, instead, a leader silent for that long; a leader
+    /// with CheckQuorum steps down if it has not heard from a majority
+    /// within this time. Default 150 ms (10 ms ... 1 h).
     public var electionTimeout: Duration = .milliseconds(150)
     /// How often a leader sends heartbeats (with its commit index) to every
     /// follower. Must be below half of ``electionTimeout`` (1 ms ... ).

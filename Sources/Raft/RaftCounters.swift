@@ -78,8 +78,10 @@ public struct RaftCounters: Hashable, Sendable {
     public var duplicateForwardsDropped = 0
     /// Forwarded proposals, changes and reads refused (`.notLeader`, no
     /// hint) because their forwarder is neither a voter nor a learner of
-    /// the group: a replica removed from it, which hears from no leader
-    /// and would otherwise forward to the last one for ever. Not among
+    /// the group: a replica removed from it, which hears from no leader,
+    /// and until it forgets the last one (an election timeout without
+    /// word) forwards there and waits for entries it is no longer sent.
+    /// Not among
     /// ``proposalsRefused`` (the replica never saw them).
     public var outsiderForwardsRefused = 0
     /// Forwarded proposals dropped unanswered because they were sent at a

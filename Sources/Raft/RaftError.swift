@@ -8,8 +8,9 @@ public enum RaftError: Error, Hashable, Sendable, CustomStringConvertible {
     /// leader handing leadership over refuses proposals and membership
     /// changes this way too, naming the replica it hands over to.
     /// For a read (``RaftNode/read(completion:)``): no leader confirmed it
-    /// (none known, the leader lost its place first, or a forwarded read
-    /// went unanswered); the read did nothing. A leader refuses with no
+    /// (none known, the leader lost its place first, a forwarded read
+    /// went unanswered, or this node lost its leader before committing the
+    /// index the read was confirmed at); the read did nothing. A leader refuses with no
     /// hint the forwards of a replica that is neither a voter nor a
     /// learner of the group (a replica removed from it hears from no
     /// leader, so it never learns of its removal).

@@ -15,7 +15,7 @@ import WireCodec
 ///
 /// ```swift
 /// // In an async context; `loop` is a started EventLoop.
-/// let groups = try await loop.submit {
+/// let raft = try await loop.submit {
 ///     let transport = try UDPSocketTransport.bind(to: endpoint, on: loop)
 ///     let groups = try RaftGroupMultiplexer(transport: transport, scheduler: loop)
 ///     let nodes = try (1...100).map { (group: UInt64) in
@@ -23,7 +23,7 @@ import WireCodec
 ///             id: NodeID(1), group: group, peers: peers, storage: InMemoryRaftStorage(),
 ///             stateMachine: KeyValueStateMachine(), transport: groups.channel(for: group), scheduler: loop)
 ///     }
-///     return LoopBound((groups, nodes), on: loop)   // keep them: held by nothing else
+///     return LoopBound(nodes, on: loop)   // keep the nodes: nothing else holds them
 /// }
 /// ```
 ///

@@ -30,9 +30,9 @@ import WireCodec
 ///         transport: try UDPSocketTransport.bind(to: endpoint1, on: loop), scheduler: loop)
 ///     return LoopBound(node, on: loop)
 /// }
-/// loop.execute {
-///     node.value.propose(KeyValueCommand.put(key: "k", value: [1]).encoded) { result in print(result) }
-/// }
+/// // Once the group has elected a leader (until then a proposal fails
+/// // at once with .notLeader(leaderHint: nil): watch `leader`):
+/// let result = try await node.propose(KeyValueCommand.put(key: "k", value: [1]).encoded)
 /// ```
 public final class RaftNode {
     private struct Pending {

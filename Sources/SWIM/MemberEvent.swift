@@ -9,13 +9,17 @@ public struct MemberEvent: Hashable, Sendable, CustomStringConvertible {
         case joined
         /// A member is suspected of having failed.
         case suspect
-        /// A suspected member refuted the suspicion.
+        /// A suspected member is alive again: it refuted the suspicion, or
+        /// restarted with its ID.
         case alive
         /// A member was declared dead.
         case dead
         /// A member left gracefully.
         case left
-        /// A member published new metadata.
+        /// A member alive or suspected has other metadata now: it published
+        /// new metadata, or restarted with other metadata (reported after
+        /// `alive` or `endpointChanged` when those apply; one back from
+        /// dead or left is reported `joined` only).
         case metadataChanged
         /// A member alive or suspected is reached at another endpoint now
         /// (it restarted elsewhere with its ID). One that comes back from

@@ -18,7 +18,9 @@ public struct SWIMCounters: Hashable, Sendable {
     public var suspicionsRaised = 0
     /// Suspicions that timed out here, declaring the member dead.
     public var deathsDeclared = 0
-    /// Times this member refuted a suspicion or death claim about itself.
+    /// Times this member refuted a claim about itself: a suspicion, death
+    /// or departure, or an alive record that is not what it is (an
+    /// earlier run, or another process with its ID).
     public var refutations = 0
     /// Updates ignored because a newer incarnation is known (or they were
     /// about an unknown member, or about us and wrong).

@@ -82,7 +82,9 @@ public final class SWIMNode {
     ///     (`SimulatedNetwork.joinGroup`), and again after a restart: a
     ///     crash ends its memberships.
     ///   - logger: where member events are logged (at `info`, as
-    ///     memberlist logs them), and dropped frames and send failures.
+    ///     memberlist logs them), the warnings that no seed has answered
+    ///     and that another endpoint claims this ID (at `warning`), and
+    ///     dropped frames and send failures.
     /// - Throws: `ConfigurationError` if `configuration` or `metadata` is
     ///   invalid, if a push-pull of `maximumStateSize` or a packet of
     ///   `maximumPacketSize` would not fit the transport's
@@ -146,8 +148,8 @@ public final class SWIMNode {
     public var allMembers: [Member] { instance.allMembers }
     /// Whether a seed has answered since ``start(seeds:)`` (true at once
     /// with no seed): until then the seeds are tried again with backoff,
-    /// and a warning is logged 5 s after the start, then at doubling
-    /// intervals.
+    /// and a warning is logged through the node's logger 5 s after the
+    /// start, then at doubling intervals, at most an hour apart.
     public var isJoined: Bool { instance.isJoined }
     /// The members believed alive, this one included.
     public var healthyMembers: [Member] { instance.healthyMembers }
@@ -165,7 +167,9 @@ public final class SWIMNode {
     public var stopped: Bool { isStopped }
 
     /// Joins through `seeds` (none: this member starts a cluster) and
-    /// starts probing.
+    /// starts probing. Until a seed answers (``isJoined``), the seeds are
+    /// tried again with backoff, and a warning naming them is logged 5,
+    /// 10, 20 s ... after the start, at most an hour apart.
     public func start(seeds: [Endpoint] = []) {
         guard !isStopped else { return }
         instance.join(seeds: seeds, now: scheduler.now, into: &effects)
@@ -287,7 +291,7 @@ public final class SWIMNode {
     }
 
     /// Warns, at most once a minute, that another endpoint claims this
-    /// member's ID: once is an earlier run of it restarted elsewhere;
+    /// member's ID: once is the record an earlier run of it left there;
     /// repeated, two live processes share the ID, and refute each other
     /// for as long as both run (memberlist logs its refutations so).
     private func warnOfConflict(now: Instant) {
@@ -296,7 +300,7 @@ public final class SWIMNode {
         let elsewhere = instance.conflictingEndpoint.map { "\($0)" } ?? "another endpoint"
         logger.log(
             .warning, source: "swim",
-            "\(id): this ID is claimed alive at \(elsewhere) too (refuted; \(instance.counters.idConflicts) times so far): an earlier run of it restarted there, or, if it repeats, a second process with this ID")
+            "\(id): this ID is claimed alive at \(elsewhere) too (refuted; \(instance.counters.idConflicts) times so far): the record of an earlier run of this ID there, or, if it repeats, a second live process with this ID")
     }
 
     private func tick() {

@@ -40,18 +40,21 @@ struct ReadQueue {
 
     /// The confirmed reads whose index is applied, in the order confirmed.
     mutating func takeServable(applied: UInt64) -> [Completion] {
-        guard confirmed.contains(where: { $0.index <= applied }) else { return [] }
-        let ready = confirmed.filter { $0.index <= applied }.map(\.completion)
-        confirmed.removeAll { $0.index <= applied }
-        return ready
+        takeConfirmed { $0 <= applied }
     }
 
     /// The confirmed reads whose index is past `index`, in the order
     /// confirmed.
     mutating func takeConfirmed(above index: UInt64) -> [Completion] {
-        guard confirmed.contains(where: { $0.index > index }) else { return [] }
-        let taken = confirmed.filter { $0.index > index }.map(\.completion)
-        confirmed.removeAll { $0.index > index }
+        takeConfirmed { $0 > index }
+    }
+
+    /// The confirmed reads whose index `isTaken` picks, in the order
+    /// confirmed (nothing copied when none is).
+    private mutating func takeConfirmed(where isTaken: (UInt64) -> Bool) -> [Completion] {
+        guard confirmed.contains(where: { isTaken($0.index) }) else { return [] }
+        let taken = confirmed.filter { isTaken($0.index) }.map(\.completion)
+        confirmed.removeAll { isTaken($0.index) }
         return taken
     }
 

@@ -158,7 +158,7 @@ struct ClusterMembershipTests {
         let restartedAt = cluster.network.now
         cluster.restart(9, metadata: Array("restarted".utf8))
         let everyone = cluster.run(until: {
-            cluster.liveIndices.allSatisfy { $0 == 9 || cluster.members[$0]?.member(cluster.id(9))?.metadata == Array("restarted".utf8) }
+            cluster.othersSee(9) { $0.metadata == Array("restarted".utf8) }
         }, limit: .seconds(10))
         #expect(everyone != nil, "the earlier run's record stood")
         #expect(cluster.members[9]!.localMember.incarnation >= 1, "it refuted its earlier run")
@@ -174,9 +174,7 @@ struct ClusterMembershipTests {
         let restartedAt = cluster.network.now
         cluster.restartElsewhere(9)
         let endpoint = cluster.nodes[9].localEndpoint
-        let everyone = cluster.run(until: {
-            cluster.liveIndices.allSatisfy { $0 == 9 || cluster.members[$0]?.member(cluster.id(9))?.endpoint == endpoint }
-        }, limit: .seconds(10))
+        let everyone = cluster.run(until: { cluster.othersSee(9) { $0.endpoint == endpoint } }, limit: .seconds(10))
         #expect(everyone != nil)
         let moved = cluster.observations(.endpointChanged, about: 9, since: restartedAt)
         #expect(moved.count == 15)
@@ -195,9 +193,7 @@ struct ClusterMembershipTests {
         let restartedAt = cluster.network.now
         cluster.restart(5, metadata: Array("restarted".utf8))
         _ = try #require(cluster.run(until: {
-            cluster.liveIndices.allSatisfy {
-                $0 == 5 || cluster.members[$0]?.member(cluster.id(5))?.metadata == Array("restarted".utf8)
-            }
+            cluster.othersSee(5) { $0.metadata == Array("restarted".utf8) }
         }, limit: .seconds(10)))
         #expect(cluster.observations(.alive, about: 5, since: restartedAt).count == 7)
         #expect(cluster.observations(.metadataChanged, about: 5, since: restartedAt).count == 7)

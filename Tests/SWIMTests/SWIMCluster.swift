@@ -126,6 +126,12 @@ final class SWIMCluster {
         liveIndices.allSatisfy { self.status(of: subject, seenBy: $0) == status }
     }
 
+    /// Whether every live member but `subject` holds a record of it that
+    /// `holds` accepts.
+    func othersSee(_ subject: Int, _ holds: (Member) -> Bool) -> Bool {
+        liveIndices.allSatisfy { $0 == subject || members[$0]?.member(id(subject)).map(holds) == true }
+    }
+
     /// The status member `observer` has for member `subject`.
     func status(of subject: Int, seenBy observer: Int) -> MemberStatus? {
         members[observer]?.member(id(subject))?.status

@@ -41,7 +41,7 @@ public struct AcceptorStoreError: Error, Hashable, Sendable, CustomStringConvert
         /// would drop acknowledged state, so the store refuses to load.
         case corrupt
         /// The stored state is whole but in a format version this build
-        /// does not read (``FileAcceptorStore`` reads versions 2 to 5;
+        /// does not read (``FileAcceptorStore`` reads versions 2 to 6;
         /// version 1 is the format before its checksums were salted). Do
         /// not delete it: its promises are what keep the registers
         /// linearizable. Move the acceptor to a new store with ``Proposer/changeMembership(to:proposers:now:into:)``

@@ -200,6 +200,11 @@ public final class CASPaxosNode {
             } catch {
                 throw ConfigurationError(field: storeField, value: "\(error)", allowedRange: "a readable store")
             }
+            if let file = recordStore as? FileAcceptorStore, file.truncatedBytes > 0 {
+                logger.log(
+                    .warning, source: "caspaxos",
+                    "\(file.path): dropped a torn tail of \(file.truncatedBytes) bytes (a write a crash cut short, never synced)")
+            }
         }
         if let quorums {
             // The configuration this node's proposer last adopted, if newer

@@ -44,7 +44,8 @@ import WireCodec
 ///   ends inside it, or a piece of it between two 512-byte boundaries of
 ///   the file (a disk sector) is all zeros. Such a tail was never synced,
 ///   so never acknowledged: the file is truncated there and
-///   ``truncatedBytes`` says how much went. Any other bad batch (a whole
+///   ``truncatedBytes`` says how much went (a ``CASPaxosNode`` that loads
+///   the store logs it as a warning). Any other bad batch (a whole
 ///   last batch failing its checksum with no sector of zeros was written,
 ///   perhaps synced and answered from, and damaged since), or a record
 ///   that does not parse inside a batch whose checksum matches, is
@@ -453,9 +454,9 @@ public final class FileAcceptorStore: AcceptorStore {
                     || DurableFile.holdsZeroSector(UnsafeRawBufferPointer(rebasing: rest[..<end]), at: offset)
                 guard isTorn else {
                     let what = end < rest.count
-                        ? "fails its checksum and \(rest.count - end) bytes follow it"
-                        : "is the last, whole, and fails its checksum with no sector of zeros: damaged after it was written, not torn"
-                    throw AcceptorStoreError(.corrupt, detail: "\(path): the batch at offset \(offset) \(what)")
+                        ? "the batch at offset \(offset) fails its checksum and \(rest.count - end) bytes follow it"
+                        : "the last \(rest.count) bytes, from offset \(offset), fail the batch checksum with no mark of a torn write (cut short, or a sector of zeros): damaged after they were written, or not written by this store"
+                    throw AcceptorStoreError(.corrupt, detail: "\(path): \(what)")
                 }
                 return offset
             }

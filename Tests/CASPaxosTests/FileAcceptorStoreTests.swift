@@ -1,5 +1,6 @@
 @testable import CASPaxos
 import Foundation
+import Simulation
 import EventCore
 import TestSupport
 import Testing
@@ -242,6 +243,47 @@ struct FileAcceptorStoreTests {
         let again = try FileAcceptorStore(path: path, opening: .existing)
         #expect(try again.load().registers.count == 2)
         #expect(again.truncatedBytes == 100)
+    }
+
+    /// The tail a crash cut short was never acknowledged, but an operator
+    /// should hear that bytes went (found by an embedder's walk-through:
+    /// only ``FileAcceptorStore/truncatedBytes`` said so).
+    @Test("a node that loads a log with a torn tail logs the bytes dropped as a warning")
+    func tornTailWarning() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let sizes = try Self.writeThreeBatches(path)
+        let extended = open(path, O_RDWR)
+        ftruncate(extended, off_t(sizes[2] + 100))
+        close(extended)
+        let warnings = RecordedLogLines(level: .warning)
+        let network = SimulatedNetwork(seed: 16)
+        let node = network.addNode()
+        let casPaxos = try CASPaxosNode(
+            transport: node, scheduler: node, quorums: .majority(of: [node.localEndpoint]),
+            acceptorStore: try FileAcceptorStore(path: path, opening: .existing), logger: warnings)
+        #expect(casPaxos.acceptor != nil)
+        #expect(warnings.all == ["\(path): dropped a torn tail of 100 bytes (a write a crash cut short, never synced)"])
+    }
+
+    /// Bytes after the last batch that are no batch at all (no torn
+    /// write's mark) are refused as damage, and said to be so, not as a
+    /// batch that was whole (found by the walk-through).
+    @Test("bytes appended after the last batch are refused as damage, named as bytes")
+    func garbageAfterLastBatch() throws {
+        let temporary = try TemporaryDirectory()
+        defer { temporary.remove() }
+        let path = temporary.path + "/log"
+        let sizes = try Self.writeThreeBatches(path)
+        var generator = SeededRandomGenerator(seed: 3)
+        let garbage = (0..<300).map { _ in UInt8.random(in: 1...255, using: &generator) }
+        let descriptor = open(path, O_RDWR)
+        #expect(pwrite(descriptor, garbage, garbage.count, off_t(sizes[2])) == garbage.count)
+        close(descriptor)
+        let error = #expect(throws: AcceptorStoreError.self) { _ = try FileAcceptorStore(path: path, opening: .existing).load() }
+        #expect(error?.code == .corrupt)
+        #expect(error?.detail.contains("the last 300 bytes, from offset \(sizes[2]),") == true)
     }
 
     /// A batch whose header straddles a 512-byte boundary, torn so that

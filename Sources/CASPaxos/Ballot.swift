@@ -19,6 +19,15 @@ public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// proposals a second, 146,000 years of counting.
     public static let maximumCounter: UInt64 = 1 << 62
 
+    /// The highest counter a proposer's counter follows from the network
+    /// (2⁶¹): an honest cluster never comes near it (73,000 years at a
+    /// million ballots a second), so a ballot above it was forged or
+    /// corrupted. A proposer refused for such a ballot beats it for that
+    /// key alone, from a counter of its own above this limit, so that one
+    /// absurd ballot cannot exhaust the counter every key's ballots come
+    /// from (``Proposer``).
+    public static let followedCounterLimit: UInt64 = 1 << 61
+
     /// "No ballot": below every real one.
     public static let zero = Ballot(counter: 0, proposer: NodeID(0))
 

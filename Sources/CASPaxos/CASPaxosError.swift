@@ -22,12 +22,13 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         case tooLarge
         /// Too many proposals are pending on this node. Definite.
         case overloaded
-        /// The node is not a proposer, or was stopped; or its ballot counter
-        /// reached ``Ballot/maximumCounter``, or its age
-        /// ``ProposerAge/maximumAge`` (only a faulty or hostile peer's
-        /// absurd ballot or age brings them there: restart the proposer
-        /// with a new ID, and look for that peer; a key whose promise
-        /// reached the maximum counter stays refused to every proposer).
+        /// The node is not a proposer, or was stopped; or no ballot is
+        /// left to beat the key's promise (a faulty or hostile peer's
+        /// absurd ballot, at or near ``Ballot/maximumCounter``: a key whose
+        /// promise reached it stays refused to every proposer, while the
+        /// proposer's other keys go on), or the proposer's age reached
+        /// ``ProposerAge/maximumAge`` (the same cause: restart the proposer
+        /// with a new ID, and look for that peer).
         /// Definite, but for a proposal whose earlier attempt sent accepts,
         /// which fails with ``conflict`` instead.
         case notAvailable

@@ -75,6 +75,10 @@ struct Proposal {
     /// far the key's promise moves during a back-off (see ``Proposer``).
     var outbidAt: UInt64 = 0
     var lastFailure = CASPaxosError.Code.timeout
+    /// The highest counter above ``Ballot/followedCounterLimit`` the
+    /// proposal's answers named (0: none did): its next ballot must beat
+    /// it, drawn from the proposer's counter above the limit.
+    var ballotFloor: UInt64 = 0
     var ballot = Ballot.zero
     var requestID: UInt64 = 0
     var attemptDeadline = Instant.distantFuture

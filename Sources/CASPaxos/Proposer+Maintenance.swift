@@ -446,7 +446,7 @@ extension Proposer {
         switch message {
         case .invalidate(let requestID, let key, let ballot):
             keys.dropCached(key)
-            counter = max(counter, ballot.counter)
+            follow(ballot.counter, for: nil)
             // At ProposerAge.maximumAge (reachable only from an absurd
             // stale-age refusal) the proposer stays there, so that its
             // answer decodes, and sends nothing more (see beginAttempt):

@@ -123,7 +123,14 @@ public struct Proposer {
     /// What the proposer has done so far.
     public internal(set) var counters = ProposerCounters()
 
+    /// The ballot counter: follows the ballots answers name, up to
+    /// ``Ballot/followedCounterLimit``.
     var counter: UInt64 = 0
+    /// The counter of ballots that beat one above
+    /// ``Ballot/followedCounterLimit`` (0 until one is met): kept apart, so
+    /// that such a ballot exhausts only the keys it was met on, never
+    /// repeats one, and stays above every ballot ``counter`` gives.
+    var counterAboveLimit: UInt64 = 0
     var random: SeededRandomGenerator
     /// Starts where this proposer's ID puts it (``firstProposalID(for:)``);
     /// never 0.
@@ -351,8 +358,8 @@ public struct Proposer {
             // Fast-forward only for an acceptor's answer to a request of
             // ours: one datagram from anywhere, with any request ID, must
             // not move the counter.
-            if acceptors.position(of: sender) != nil, proposalID(of: requestID) != nil {
-                counter = max(counter, highest.counter)
+            if acceptors.position(of: sender) != nil, let proposalID = proposalID(of: requestID) {
+                follow(highest.counter, for: proposalID)
             }
             receiveRefusal(requestID, from: sender, isConflict: true, provesUnwritten: neverAccepted, now: now, into: &effects)
         case .staleAge(let requestID, let minimumAge):
@@ -427,18 +434,44 @@ public struct Proposer {
 
     // MARK: Attempts
 
-    /// The next ballot, or nil once the counter has reached
+    /// The next ballot above `floor` (a proposal's ``Proposal/ballotFloor``,
+    /// or its ballot), or nil if none is left. A floor above ``counter``
+    /// is an absurd ballot's (the counter follows none above
+    /// ``Ballot/followedCounterLimit``), or one drawn above it: the ballot
+    /// comes from ``counterAboveLimit``, raised past the floor, up to
     /// ``Ballot/maximumCounter`` (a ballot above it would not decode: every
-    /// acceptor would refuse the message carrying it). Fast-forwarding
-    /// takes counters from the network, which the decoder keeps within the
-    /// maximum, so only an absurd ballot brings the counter there.
-    mutating func newBallot() -> Ballot? {
-        guard counter < Ballot.maximumCounter else {
+    /// acceptor would refuse the message carrying it). Otherwise from
+    /// ``counter``, up to ``Ballot/followedCounterLimit``, so that the two
+    /// counters never give one ballot twice.
+    mutating func newBallot(above floor: UInt64 = 0) -> Ballot? {
+        if floor > counter {
+            let base = max(floor, counterAboveLimit)
+            guard base < Ballot.maximumCounter else {
+                counters.ballotsExhausted += 1
+                return nil
+            }
+            counterAboveLimit = base + 1
+            return Ballot(counter: counterAboveLimit, proposer: id)
+        }
+        guard counter < Ballot.followedCounterLimit else {
             counters.ballotsExhausted += 1
             return nil
         }
         counter += 1
         return Ballot(counter: counter, proposer: id)
+    }
+
+    /// Follows `seen`, a counter an answer to `proposalID` named: the
+    /// counter moves to it, up to ``Ballot/followedCounterLimit``; above,
+    /// only the proposal's ``Proposal/ballotFloor`` does (counted in
+    /// ``ProposerCounters/absurdBallots``).
+    mutating func follow(_ seen: UInt64, for proposalID: UInt64?) {
+        guard seen > Ballot.followedCounterLimit else {
+            counter = max(counter, seen)
+            return
+        }
+        counters.absurdBallots += 1
+        if let proposalID { proposals.update(proposalID) { $0.ballotFloor = max($0.ballotFloor, seen) } }
     }
 
     /// The next request ID, never 0: ``IdentifierIndex`` holds no 0 (its
@@ -501,8 +534,11 @@ public struct Proposer {
             sendAccept(proposalID, now: now, into: &effects)
             return
         }
-        guard let ballot = newBallot() else {
-            return failExhausted(proposalID, "the ballot counter reached its limit \(Ballot.maximumCounter)", now: now, into: &effects)
+        guard let ballot = newBallot(above: proposals.update(proposalID, { $0.ballotFloor }) ?? 0) else {
+            return failExhausted(
+                proposalID,
+                "no ballot is left to beat the key's promise: an acceptor named a ballot at or near the limit \(Ballot.maximumCounter) (forged, or corrupted)",
+                now: now, into: &effects)
         }
         let requestID = newRequestID()
         let times = phaseTimes(from: now)
@@ -662,6 +698,7 @@ public struct Proposer {
                     NextAccept(
                         sentNothing: $0.sentAccepts.isEmpty, needsEveryAcceptor: $0.needsEveryAcceptor,
                         lastAccepted: $0.highestAccepted, tookCachedBallot: $0.tookCachedBallot,
+                        ballotFloor: max($0.ballotFloor, $0.ballot.counter),
                         newValue: repeating.map(\.value) ?? $0.change($0.current))
                 })
         else { return }
@@ -680,7 +717,7 @@ public struct Proposer {
         let nextBallot =
             !next.needsEveryAcceptor
                 && claimsNextBallot(lastAccepted: next.lastAccepted, tookCachedBallot: next.tookCachedBallot)
-            ? newBallot() : nil
+            ? newBallot(above: next.ballotFloor) : nil
         let requestID = newRequestID()
         let times = phaseTimes(from: now)
         let requestAge = age
@@ -716,6 +753,9 @@ public struct Proposer {
         var needsEveryAcceptor: Bool
         var lastAccepted: Ballot
         var tookCachedBallot: Bool
+        /// What the next ballot must beat: the proposal's ballot, or its
+        /// ``Proposal/ballotFloor`` if higher.
+        var ballotFloor: UInt64
         /// The value to accept: the change's, or the one repeated.
         var newValue: [UInt8]?
     }
@@ -789,7 +829,7 @@ public struct Proposer {
             counters.unexpectedMessages += 1
             return
         }
-        counter = max(counter, accepted.counter)
+        follow(accepted.counter, for: proposalID)
         let (quorum, acceptQuorum, acceptSet) = (quorums.prepareQuorum, quorums.acceptQuorum, acceptors.accept)
         let refusalsToAbandon = refusalsToAbandonAccept
         // At the quorum, a client's write learns who wrote the key before
@@ -1202,7 +1242,7 @@ public struct Proposer {
             defer { proposal.outbidAt = seen }
             return (proposal.failures, proposal.outbidAt == 0 ? 0 : seen - min(seen, proposal.outbidAt))
         }) else { return }
-        if moved > 0 { counter = max(counter, min(seen + min(moved, 1 << 14) * 4, Ballot.maximumCounter)) }
+        if moved > 0 { counter = max(counter, min(seen + min(moved, 1 << 14) * 4, Ballot.followedCounterLimit)) }
         counters.failedAttempts += 1
         let retryAt =
             now + jitteredBackoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, failures: failures)

@@ -77,10 +77,15 @@ public struct ProposerCounters: Hashable, Sendable {
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` were running
     /// (their tombstones stay until collected later).
     public var garbageCollectionsRefused = 0
-    /// Ballots not drawn because the counter had reached
-    /// ``Ballot/maximumCounter`` (see ``CASPaxosError/Code/notAvailable``):
-    /// each failed its proposal, or left an accept without the next ballot.
+    /// Ballots not drawn because none was left to beat a key's promise
+    /// (an absurd ballot at or near ``Ballot/maximumCounter``; see
+    /// ``CASPaxosError/Code/notAvailable``): each failed its proposal, or
+    /// left an accept without the next ballot.
     public var ballotsExhausted = 0
+    /// Answers naming a ballot above ``Ballot/followedCounterLimit``
+    /// (forged, or corrupted: no honest cluster counts so far), which
+    /// only the proposal they answered beats.
+    public var absurdBallots = 0
 
     /// Creates zeroed counters.
     public init() {}

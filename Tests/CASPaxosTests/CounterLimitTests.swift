@@ -83,6 +83,70 @@ struct CounterLimitTests {
         #expect(Self.sentBallots(effects).allSatisfy { $0.counter <= Ballot.maximumCounter })
     }
 
+    /// One forged prepare at the maximum on one key used to bring the
+    /// proposer's one counter there: every key's next prepare then failed
+    /// (found by an embedder's walk-through). Only that key is lost now.
+    @Test("an absurd ballot on one key exhausts that key alone: the proposer's other keys keep their ballots")
+    func absurdBallotStaysWithItsKey() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        Self.outbidToTheMaximum(&proposer, request: prepare, into: &effects)
+        Self.runOut(&proposer, into: &effects)
+        #expect(Self.unavailable(effects) == [id])
+        // The third refusal came after the quorum of two ended the attempt.
+        #expect(proposer.counters.absurdBallots == 2)
+        effects.removeAll()
+        let other = try RequestIDTests.write(&proposer, key: "other")
+        #expect(other.succeeded)
+        effects.removeAll()
+        _ = try proposer.propose(key: Array("third".utf8), change: { _ in [1] }, now: Self.now, into: &effects)
+        // The other write drew 2 (its prepare) and 3 (its next ballot).
+        #expect(Self.sentBallots(effects).map(\.counter) == [4])
+    }
+
+    /// A ballot above the followed limit but below the maximum is beaten
+    /// from the counter above the limit: the key stays writable, its
+    /// ballots (prepares, accepts, piggybacked next ballots, the cached
+    /// one's reuse) rise and never repeat, and the other keys' stay low.
+    @Test("a key refused for an absurd ballot below the maximum is beaten from the counter above the limit")
+    func absurdBallotBelowTheMaximumIsBeaten() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        let limit = Ballot.followedCounterLimit
+        let forged = Ballot(counter: limit + 5, proposer: NodeID(9))
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let first = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        for acceptor in Self.acceptors {
+            proposer.receive(.conflict(requestID: first, highest: forged, neverAccepted: true), from: acceptor,
+                             now: Self.now, into: &effects)
+        }
+        // After the back-off, the retry's prepare beats the forged ballot.
+        effects.removeAll()
+        proposer.tick(now: proposer.nextDeadline, into: &effects)
+        let second = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        for acceptor in Self.acceptors.prefix(2) {
+            proposer.receive(.promise(requestID: second, accepted: .zero, value: nil, removalFloor: nil), from: acceptor,
+                             now: Self.now, into: &effects)
+        }
+        let accept = try #require(effects.lazy.compactMap { effect -> UInt64? in
+            if case .sendToEach(.acceptWithParent(let requestID, _, _, _, _, _, _, _), _) = effect { requestID } else { nil }
+        }.first)
+        for acceptor in Self.acceptors.prefix(2) {
+            proposer.receive(.accepted(requestID: accept), from: acceptor, now: Self.now, into: &effects)
+        }
+        // The key's next write takes its cached ballot (one round trip).
+        _ = try proposer.propose(key: Self.key, change: { _ in [2] }, now: Self.now, into: &effects)
+        // Prepare, accept (with its next ballot), the cached ballot's
+        // accept (with the next).
+        #expect(Self.sentBallots(effects).map(\.counter) == [limit + 6, limit + 6, limit + 7, limit + 7, limit + 8])
+        #expect(proposer.counters.absurdBallots == 2)
+        effects.removeAll()
+        _ = try proposer.propose(key: Array("other".utf8), change: { _ in [1] }, now: Self.now, into: &effects)
+        #expect(Self.sentBallots(effects).map(\.counter) == [2])
+    }
+
     @Test("an acceptor drops in-process messages whose ballot, next ballot or age is above the maximum; it stores none")
     func acceptorRefusesAbsurdValues() throws {
         var acceptor = try Acceptor(configuration: CASPaxosConfiguration())

@@ -180,6 +180,18 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// of its own (a membership change with 1 s against 2 s timed out so
     /// under six clients writing two keys).
     public var maintenanceTimeout: Duration = .seconds(30)
+    /// How long a garbage collection keeps trying, run after run, before
+    /// it fails (at the first failed run after which the next would start
+    /// past it) with that run's error (``CASPaxosError/Code/timeout``
+    /// when a listed proposer or an acceptor did not answer, named in the
+    /// detail) (1 ms ... 24 h). The tombstone stays (it reads as empty);
+    /// collect it again with ``CASPaxosNode/collectGarbage(key:completion:)``
+    /// once every listed proposer answers, or once one gone for good is
+    /// dropped from ``CASPaxosNode/proposerEndpoints``. The paper's
+    /// collection retries until it completes; a caller waiting for it (a
+    /// server stopping cleanly) must not wait for ever on a proposer that
+    /// is down. Default 10 minutes.
+    public var garbageCollectionTimeout: Duration = .seconds(600)
 
     /// Creates the default configuration.
     public init() {}
@@ -211,6 +223,8 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
         try check("maximumGarbageCollections", maximumGarbageCollections, 1...65_536)
         try check("maintenanceRetryInterval", maintenanceRetryInterval, .milliseconds(1)...hour)
         try check("maintenanceTimeout", maintenanceTimeout, .milliseconds(1)...Duration.seconds(86_400))
+        try check(
+            "garbageCollectionTimeout", garbageCollectionTimeout, .milliseconds(1)...Duration.seconds(86_400))
     }
 
     /// ``maximumTrackedProposers``, capped at the (proposer, age) pairs one

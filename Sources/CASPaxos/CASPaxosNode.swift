@@ -375,7 +375,9 @@ public final class CASPaxosNode {
     /// Errors: `.overloaded` at once if
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` collections are
     /// running (the tombstone stays; call again later); `.notAvailable` if
-    /// the node is not a proposer or was stopped.
+    /// the node is not a proposer or was stopped; `.timeout` if it has not
+    /// completed within ``CASPaxosConfiguration/garbageCollectionTimeout``
+    /// (a listed proposer down, named in the detail; the tombstone stays).
     public func collectGarbage(key: [UInt8], completion: @escaping (Result<Void, CASPaxosError>) -> Void) {
         // Read before the proposer's exclusive access.
         let proposers = taskProposers

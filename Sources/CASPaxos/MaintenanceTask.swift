@@ -6,10 +6,11 @@ import EventCore
 /// passes. A run fails once it has made no progress (a step finished, a
 /// page of keys listed, a key re-written) for
 /// ``CASPaxosConfiguration/maintenanceTimeout``. After a failed run the
-/// task backs off and tries again: a garbage collection from its first
-/// step, for as long as it takes (the paper's GC is retried until it
-/// completes); a membership change from the step that failed, a re-scan
-/// from the keys it had not re-written yet, until its ``finalDeadline``.
+/// task backs off and tries again until its ``finalDeadline``: a garbage
+/// collection from its first step (the paper's GC is retried until it
+/// completes; ours for ``CASPaxosConfiguration/garbageCollectionTimeout``),
+/// a membership change from the step that failed, a re-scan from the keys
+/// it had not re-written yet.
 struct MaintenanceTask {
     /// One step.
     enum Step {
@@ -56,8 +57,9 @@ struct MaintenanceTask {
     /// The steps to start over from when a run fails (garbage collection),
     /// or nil to retry the steps left (membership change).
     let restartSteps: [Step]?
-    /// When the task fails instead of trying again (distant future for
-    /// garbage collection; for a membership change,
+    /// When the task fails instead of trying again (for a garbage
+    /// collection, ``CASPaxosConfiguration/garbageCollectionTimeout`` after
+    /// it started; for a membership change,
     /// ``CASPaxosConfiguration/maintenanceTimeout`` after its last progress).
     var finalDeadline: Instant
     /// Runs that failed and were tried again.

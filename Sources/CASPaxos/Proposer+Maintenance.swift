@@ -17,18 +17,22 @@ extension Proposer {
     /// ``CASPaxosConfiguration/maintenanceTimeout``), the collection starts
     /// over from the first step after a jittered exponential back-off
     /// (counted in ``ProposerCounters/maintenanceRestarts``), until it
-    /// completes: every step is idempotent (unless this proposer is fenced
+    /// completes, or for ``CASPaxosConfiguration/garbageCollectionTimeout``:
+    /// every step is idempotent (unless this proposer is fenced
     /// off: a proposal refused with ``CASPaxosError/Code/staleConfiguration``
     /// stops the collection with that error). If the key holds a value again,
     /// nothing is removed and the task succeeds. Ends with
-    /// ``CASPaxosEffect/maintenanceCompleted(id:result:)`` on success.
+    /// ``CASPaxosEffect/maintenanceCompleted(id:result:)``: success, or the
+    /// last run's error once the timeout has passed (``CASPaxosError/Code/timeout``
+    /// naming the step and the nodes that did not answer it; the tombstone
+    /// stays, and reads as empty: collect it again later).
     ///
     /// A collection waits only for the proposers still listed: one that
     /// left the cluster for good is dropped with
     /// ``updateProposers(_:now:into:)``, and the collections running stop
     /// waiting for it (a listed proposer that never answers keeps its
-    /// collections retrying, and their slots taken, until it answers or is
-    /// dropped).
+    /// collections retrying, and their slots taken, until it answers, is
+    /// dropped, or the collections time out).
     ///
     /// - Parameter proposers: every proposer of the cluster, this one
     ///   included.
@@ -433,7 +437,7 @@ extension Proposer {
         let proposers = proposers.filter { listed.insert($0).inserted }
         tasks[taskID] = MaintenanceTask(
             id: taskID, deadline: deadline, proposers: proposers, steps: steps, restartSteps: restartSteps,
-            finalDeadline: restartSteps == nil ? deadline : .distantFuture)
+            finalDeadline: restartSteps == nil ? deadline : now + configuration.garbageCollectionTimeout)
         startStep(taskID, now: now, into: &effects)
         return taskID
     }
@@ -894,10 +898,17 @@ extension Proposer {
             failures: task.restarts)
         guard now + pause < task.finalDeadline else {
             let step = task.steps.first.map { "\($0)" } ?? "its end"
-            let stopped = CASPaxosError(
-                error.code,
-                detail: "\(error.detail); the membership change stopped before its step \(step), with this proposer in \(quorums): "
-                    + "call changeMembership(to:) again with the same acceptors to finish it")
+            let stopped =
+                task.isGarbageCollection
+                ? CASPaxosError(
+                    error.code,
+                    detail: "\(error.detail); the garbage collection stopped after \(task.restarts) runs (garbageCollectionTimeout): "
+                        + "the tombstone stays and reads as empty; collect it again once every proposer listed answers "
+                        + "(drop one gone for good from the list)")
+                : CASPaxosError(
+                    error.code,
+                    detail: "\(error.detail); the membership change stopped before its step \(step), with this proposer in \(quorums): "
+                        + "call changeMembership(to:) again with the same acceptors to finish it")
             return finishTask(taskID, .failure(stopped), into: &effects)
         }
         forgetRequests(of: task)
@@ -940,13 +951,22 @@ extension Proposer {
                 tasks[taskID] = task
                 startStep(taskID, now: now, into: &effects)
             } else if now >= task.deadline {
-                taskFailed(
-                    taskID, CASPaxosError(.timeout, detail: "maintenance task \(taskID) did not finish"), now: now,
-                    into: &effects)
+                taskFailed(taskID, CASPaxosError(.timeout, detail: Self.stall(of: task)), now: now, into: &effects)
             } else if now >= task.resendAt {
                 sendStep(taskID, now: now, into: &effects)
             }
         }
+    }
+
+    /// What held `task`'s run up past ``CASPaxosConfiguration/maintenanceTimeout``:
+    /// its step, and the nodes that did not answer it, or its proposals.
+    private static func stall(of task: MaintenanceTask) -> String {
+        let step = task.steps.first.map { "\($0)" } ?? "its end"
+        let silent = task.targets.filter { !task.answered.contains($0) }
+        let what =
+            !silent.isEmpty ? "no answer from \(silent.map(\.description).joined(separator: ", "))"
+            : !task.proposals.isEmpty ? "\(task.proposals.count) of its proposals unfinished" : "no progress"
+        return "maintenance task \(task.id) made no progress for maintenanceTimeout at its step \(step): \(what)"
     }
 
     var maintenanceDeadline: Instant {

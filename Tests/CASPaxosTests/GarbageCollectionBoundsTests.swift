@@ -76,6 +76,48 @@ struct GarbageCollectionBoundsTests {
         LinearizabilityTests.expectLinearizable(cluster, seed: seed)
     }
 
+    /// A caller waiting for `collected` (the README's example, before a
+    /// server stops) waited for ever while a listed proposer was down
+    /// (found by an embedder's walk-through).
+    @Test("a collection a listed proposer never answers fails .timeout after garbageCollectionTimeout, naming it; the tombstone stays")
+    func collectionTimesOut() throws {
+        var configuration = Self.configuration
+        configuration.garbageCollectionTimeout = .seconds(2)
+        let cluster = try SimulatedCASCluster(seed: 1, proposerCount: 3, configuration: configuration)
+        let network = cluster.network
+        let key = Array("doomed".utf8)
+        cluster.perform(.write([1]), key: key, client: 1, proposer: 0)
+        network.run(for: .milliseconds(100))
+        let gone = cluster.proposerNodes[2]
+        network.crash(gone)
+        var collected: Result<Void, CASPaxosError>?
+        cluster.delete(key, client: 1, proposer: 0) { collected = $0 }
+        network.run(for: .seconds(1))
+        #expect(Self.outcome(collected) == "running")
+        // It fails at the first failed run after which the next would
+        // start past the timeout.
+        network.run(for: .seconds(2))
+        guard case .failure(let error)? = collected else {
+            Issue.record("collected: \(String(describing: collected))")
+            return
+        }
+        #expect(error.code == .timeout)
+        #expect(error.detail.contains("no answer from \(gone.localEndpoint)"), "\(error.detail)")
+        #expect(error.detail.contains("the tombstone stays"))
+        #expect(cluster.proposers[0].proposer?.garbageCollectionCount == 0)
+        #expect(cluster.acceptors.count { $0?.acceptor?.register(key)?.isTombstone == true } >= 2)
+        #expect(cluster.outcome(of: .read, key: key, client: 2, proposer: 1, within: .milliseconds(300)) == .ok(nil))
+
+        // Dropped from the list, the proposer holds nothing up.
+        let live = Array(cluster.proposerNodes[0..<2].map(\.localEndpoint))
+        for node in cluster.proposers[0..<2] { node.proposerEndpoints = live }
+        var again: Result<Void, CASPaxosError>?
+        cluster.proposers[0].collectGarbage(key: key) { again = $0 }
+        network.run(for: .seconds(1))
+        #expect(Self.outcome(again) == "collected", "\(String(describing: again))")
+        #expect(cluster.acceptors.allSatisfy { $0?.acceptor?.register(key) == nil })
+    }
+
     @Test("a proposer listed twice is waited for once: the collection completes")
     func proposerListedTwice() throws {
         let cluster = try SimulatedCASCluster(seed: 1, proposerCount: 2, configuration: Self.configuration)

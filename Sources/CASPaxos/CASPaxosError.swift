@@ -12,7 +12,8 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// that had seen a higher ballot (concurrent proposers kept winning).
         case conflict
         /// The deadline passed and the last attempt was answered by fewer
-        /// acceptors than a quorum (acceptors down or unreachable).
+        /// acceptors than a quorum (acceptors down or unreachable: the
+        /// detail names those its last phase heard nothing from).
         case noQuorum
         /// The deadline passed before an attempt concluded (the proposal
         /// waited behind earlier ones on its key, or in back-off).

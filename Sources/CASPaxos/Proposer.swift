@@ -638,10 +638,7 @@ public struct Proposer {
         // an older request (``failedAtTheLargestAge(_:now:into:)``).
         guard age < ProposerAge.maximumAge else { return }
         let isPreparing = proposal.phase == .preparing
-        let unanswered = (isPreparing ? quorums.prepareAcceptors : quorums.acceptAcceptors).filter { endpoint in
-            guard let position = acceptors.position(of: endpoint) else { return false }
-            return !proposal.granted.contains(position) && !proposal.refused.contains(position)
-        }
+        let unanswered = unansweredAcceptors(of: proposal, preparing: isPreparing)
         guard !unanswered.isEmpty else { return }
         counters.requestsResent += unanswered.count
         let message =
@@ -1303,9 +1300,38 @@ public struct Proposer {
     private mutating func fail(
         _ proposalID: UInt64, _ code: CASPaxosError.Code, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
-        guard let (keySize, failures) = proposals.update(proposalID, { ($0.key.count, $0.failures) }) else { return }
-        let detail = "proposal \(proposalID) on a \(keySize)-byte key after \(failures) failed attempts"
+        guard let proposal = proposals[proposalID] else { return }
+        let detail = "proposal \(proposalID) on a \(proposal.key.count)-byte key after \(proposal.failures) failed attempts"
+            + silent(in: proposal)
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
+    }
+
+    /// For a failing proposal: which acceptors had not answered its phase
+    /// in flight, or its last attempt's last phase if it is backing off
+    /// (`; its last accept: no answer from ...`), so that a `.noQuorum`
+    /// names where to look; empty otherwise.
+    private func silent(in proposal: Proposal) -> String {
+        let preparing: Bool
+        switch proposal.phase {
+        case .preparing: preparing = true
+        case .accepting: preparing = false
+        // The last phase was an accept if the request is the last accept's.
+        case .backingOff: preparing = proposal.lastAccept?.requestID != proposal.requestID
+        default: return ""
+        }
+        let silent = unansweredAcceptors(of: proposal, preparing: preparing)
+        guard !silent.isEmpty else { return "" }
+        let phase = preparing ? "prepare" : "accept"
+        return "; its last \(phase): no answer from \(silent.map(\.description).joined(separator: ", "))"
+    }
+
+    /// The acceptors of `proposal`'s prepare (or accept) phase that have
+    /// not answered it.
+    private func unansweredAcceptors(of proposal: Proposal, preparing: Bool) -> [Endpoint] {
+        (preparing ? quorums.prepareAcceptors : quorums.acceptAcceptors).filter { endpoint in
+            guard let position = acceptors.position(of: endpoint) else { return false }
+            return !proposal.granted.contains(position) && !proposal.refused.contains(position)
+        }
     }
 
     /// Ends a proposal, caches `caching` (the ballot and value it left

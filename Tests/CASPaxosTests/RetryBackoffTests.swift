@@ -95,4 +95,32 @@ struct RetryBackoffTests {
         #expect(backoffs[0] <= configuration.initialBackoff)
         #expect(backoffs[4] >= configuration.initialBackoff * 8, "\(backoffs)")
     }
+
+    /// A `.noQuorum` said only "after 13 failed attempts" (an embedder's
+    /// walk-through): it names the acceptors that did not answer.
+    @Test("a proposal that fails .noQuorum names the acceptors its last attempt heard nothing from")
+    func noQuorumNamesTheSilent() throws {
+        var proposer = try Self.makeProposer(1)
+        let acceptors = DuplicatedAcceptTests.acceptorEndpoints
+        var now = Instant(nanoseconds: 1_000_000_000)
+        var effects: [CASPaxosEffect] = []
+        let id = try proposer.propose(key: Self.key, change: { _ in [7] }, now: now, into: &effects)
+        var failure: CASPaxosError?
+        // Only the first acceptor answers, every prepare.
+        while failure == nil, now < Instant(nanoseconds: 60_000_000_000) {
+            for case .sendToEach(.prepare(let request, _, _, _, _), _) in effects {
+                proposer.receive(
+                    .promise(requestID: request, accepted: .zero, value: nil, removalFloor: nil), from: acceptors[0],
+                    now: now, into: &effects)
+            }
+            for case .proposalCompleted(id, .failure(let error)) in effects { failure = error }
+            effects.removeAll()
+            now = proposer.nextDeadline
+            proposer.tick(now: now, into: &effects)
+        }
+        let error = try #require(failure)
+        #expect(error.code == .noQuorum)
+        let silent = acceptors.dropFirst().map(\.description).joined(separator: ", ")
+        #expect(error.detail.hasSuffix("; its last prepare: no answer from \(silent)"), "\(error.detail)")
+    }
 }

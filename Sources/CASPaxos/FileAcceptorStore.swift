@@ -500,21 +500,47 @@ public final class FileAcceptorStore: AcceptorStore {
         if fileSize > compactionThreshold, fileSize > 2 * sizeAfterCompaction, fileSize > compactionDeferredBelow {
             // Best effort: the batches are durable in the log as it is, so
             // a rewrite that cannot be made does not fail the sync (nor stop
-            // the acceptor); it is counted, and tried again once the log
-            // has doubled once more.
-            // A rewrite that cannot take the log's name is the same: the
-            // log in use stays the old one.
-            let rewrite: Rewrite
-            do throws(DurableFileError) {
-                rewrite = try writeRewrite()
-                try rename(rewrite)
-            } catch {
-                compactionFailures += 1
-                compactionDeferredBelow = 2 * fileSize
-                return
-            }
-            try io { () throws(DurableFileError) in try adopt(rewrite) }
+            // the acceptor); it is tried again once the log has doubled
+            // once more.
+            if try rewriteLog() != nil { compactionDeferredBelow = 2 * fileSize }
         }
+    }
+
+    /// Syncs the records buffered, then rewrites the log to the live state
+    /// at once, whatever its size, as a sync does once the log has doubled
+    /// since its last compaction: for instance after garbage collection
+    /// removed many keys, whose removals only lengthen the log until then
+    /// (and a restart counts the doubling from the size it loaded). Call
+    /// it where the node calls the store (on its loop).
+    ///
+    /// - Throws: ``AcceptorStoreError`` with code `.io` if the buffered
+    ///   records cannot be synced (the store then stops, as for a failed
+    ///   ``sync()``), or if the rewrite cannot be written or take the
+    ///   log's name: then the log in use stays the old one, whole, and the
+    ///   store goes on (counted in ``compactionFailures``); `.closed`.
+    public func compact() throws(AcceptorStoreError) {
+        let compactions = compactionCount
+        try sync()
+        guard compactionCount == compactions else { return }
+        if let failure = try rewriteLog() { throw AcceptorStoreError(failure) }
+    }
+
+    /// Writes the live state to a new log and gives it the log's name.
+    /// Returns nil once it is in use, or the error of a rewrite that could
+    /// not be written or renamed: counted in ``compactionFailures``, the
+    /// log in use staying the old one. Throws (stopping the store) only if
+    /// the directory cannot be synced after the rename (``adopt(_:)``).
+    private func rewriteLog() throws(AcceptorStoreError) -> DurableFileError? {
+        let rewrite: Rewrite
+        do throws(DurableFileError) {
+            rewrite = try writeRewrite()
+            try rename(rewrite)
+        } catch {
+            compactionFailures += 1
+            return error
+        }
+        try io { () throws(DurableFileError) in try adopt(rewrite) }
+        return nil
     }
 
     /// Releases the log's lock, so that a new store may open the log in

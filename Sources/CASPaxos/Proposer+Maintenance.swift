@@ -818,12 +818,15 @@ extension Proposer {
                 taskID, .failure(CASPaxosError(.staleConfiguration, detail: "\(error.detail); \(what)")),
                 into: &effects)
         case .failure(let error) where error.code == .notAvailable:
-            // This proposer can send nothing more (its ballot counter or age
-            // at the limit): no retry can succeed.
-            finishTask(
-                taskID,
-                .failure(CASPaxosError(.notAvailable, detail: "\(error.detail); the task stopped: run it from another proposer")),
-                into: &effects)
+            // This proposer can send nothing more (its age at the limit), or
+            // no ballot is left for the key (an absurd promise): no retry
+            // can succeed, and for the key, no other proposer either.
+            let key = task.proposals[proposalID].map { String(decoding: $0.prefix(64), as: UTF8.self) } ?? ""
+            let what =
+                age >= ProposerAge.maximumAge
+                ? "the task stopped: run it from another proposer"
+                : "the task stopped at key '\(key)': no proposer can write it again (its promise is at the ballot limit)"
+            finishTask(taskID, .failure(CASPaxosError(.notAvailable, detail: "\(error.detail); \(what)")), into: &effects)
         case .failure(let error):
             // Still among the step's proposals: a re-scan re-writes its key
             // again when it goes on.

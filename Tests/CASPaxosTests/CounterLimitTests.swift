@@ -214,6 +214,28 @@ struct CounterLimitTests {
         #expect(proposer.garbageCollectionCount == 0)
     }
 
+    @Test("a garbage collection of a key promised at the maximum stops, .notAvailable, naming the key no proposer can write")
+    func maintenanceOnAnExhaustedKey() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        let task = try proposer.collectGarbage(key: Array("gone".utf8), proposers: [], now: Self.now, into: &effects)
+        let prepare = try #require(effects.lazy.compactMap { effect -> UInt64? in
+            switch effect {
+            case .sendToEach(.prepare(let request, _, _, _, _), _), .sendToEach(.collectionPrepare(let request, _, _, _, _), _):
+                request
+            default: nil
+            }
+        }.first)
+        Self.outbidToTheMaximum(&proposer, request: prepare, into: &effects)
+        Self.runOut(&proposer, into: &effects)
+        let failure = effects.lazy.compactMap { effect -> CASPaxosError? in
+            if case .maintenanceCompleted(task, .failure(let error)) = effect { error } else { nil }
+        }.first
+        #expect(failure?.code == .notAvailable)
+        #expect(failure?.detail.hasSuffix("the task stopped at key 'gone': no proposer can write it again (its promise is at the ballot limit)") == true, "\(String(describing: failure))")
+        #expect(proposer.garbageCollectionCount == 0)
+    }
+
     @Test("a refusal that answers no request of the proposer moves neither its counter nor its age")
     func unsolicitedRefusals() throws {
         var proposer = try RequestIDTests.makeProposer(1)

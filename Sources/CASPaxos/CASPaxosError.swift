@@ -23,13 +23,16 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         case tooLarge
         /// Too many proposals are pending on this node. Definite.
         case overloaded
-        /// The node is not a proposer, or was stopped; or no ballot is
-        /// left to beat the key's promise (a faulty or hostile peer's
-        /// absurd ballot, at or near ``Ballot/maximumCounter``: a key whose
-        /// promise reached it stays refused to every proposer, while the
-        /// proposer's other keys go on), or the proposer's age reached
-        /// ``ProposerAge/maximumAge`` (the same cause: restart the proposer
-        /// with a new ID, and look for that peer).
+        /// The node is not a proposer, or was stopped; or the key's
+        /// proposal failed, no accept sent, where an acceptor had promised
+        /// it a ballot no other can beat (a faulty or hostile peer's absurd
+        /// ballot at ``Ballot/maximumCounter``: that acceptor is lost to
+        /// the key, which goes on while a quorum of the others answers;
+        /// the proposer's other keys are not touched); or the proposer's
+        /// age reached ``ProposerAge/maximumAge``, or its ballot counter
+        /// ``Ballot/followedCounterLimit`` (only such a peer's absurd age,
+        /// or 2⁶¹ ballots, bring them there: restart the proposer with a
+        /// new ID, and look for that peer).
         /// Definite, but for a proposal whose earlier attempt sent accepts,
         /// which fails with ``conflict`` instead.
         case notAvailable

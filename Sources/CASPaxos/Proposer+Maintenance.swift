@@ -818,14 +818,15 @@ extension Proposer {
                 taskID, .failure(CASPaxosError(.staleConfiguration, detail: "\(error.detail); \(what)")),
                 into: &effects)
         case .failure(let error) where error.code == .notAvailable:
-            // This proposer can send nothing more (its age at the limit), or
-            // no ballot is left for the key (an absurd promise): no retry
-            // can succeed, and for the key, no other proposer either.
+            // This proposer can send nothing more (its age or counter at the
+            // limit): another may; or the key failed where an acceptor
+            // promised it a ballot none can beat: no proposer does better
+            // until a quorum of the other acceptors answers.
             let key = task.proposals[proposalID].map { String(decoding: $0.prefix(64), as: UTF8.self) } ?? ""
             let what =
-                age >= ProposerAge.maximumAge
+                age >= ProposerAge.maximumAge || counter >= Ballot.followedCounterLimit
                 ? "the task stopped: run it from another proposer"
-                : "the task stopped at key '\(key)': no proposer can write it again (its promise is at the ballot limit)"
+                : "the task stopped at key '\(key)': an acceptor promised it a ballot at the limit, so only a quorum of the others can take its writes; run the task again once they answer"
             finishTask(taskID, .failure(CASPaxosError(.notAvailable, detail: "\(error.detail); \(what)")), into: &effects)
         case .failure(let error):
             // Still among the step's proposals: a re-scan re-writes its key

@@ -534,10 +534,14 @@ public struct Proposer {
             sendAccept(proposalID, now: now, into: &effects)
             return
         }
-        guard let ballot = newBallot(above: proposals.update(proposalID, { $0.ballotFloor }) ?? 0) else {
+        // A floor no ballot can beat (a promise at the maximum, forged or
+        // corrupt) is an acceptor lost to the key, as a crashed one is: a
+        // ballot from the counter, which the others may take, instead.
+        let floor = proposals.update(proposalID, { $0.ballotFloor }) ?? 0
+        guard let ballot = newBallot(above: floor) ?? (floor > counter ? newBallot() : nil) else {
             return failExhausted(
                 proposalID,
-                "no ballot is left to beat the key's promise: an acceptor named a ballot at or near the limit \(Ballot.maximumCounter) (forged, or corrupted)",
+                "the ballot counter reached its limit \(Ballot.followedCounterLimit)",
                 now: now, into: &effects)
         }
         let requestID = newRequestID()
@@ -1301,8 +1305,16 @@ public struct Proposer {
         _ proposalID: UInt64, _ code: CASPaxosError.Code, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposal = proposals[proposalID] else { return }
-        let detail = "proposal \(proposalID) on a \(proposal.key.count)-byte key after \(proposal.failures) failed attempts"
+        var detail = "proposal \(proposalID) on a \(proposal.key.count)-byte key after \(proposal.failures) failed attempts"
             + silent(in: proposal)
+        var code = code
+        if proposal.ballotFloor >= Ballot.maximumCounter {
+            // Definite if no accept went out, as for any proposer that has
+            // no ballot left.
+            if proposal.sentAccepts.isEmpty { code = .notAvailable }
+            detail += "; an acceptor promised the key a ballot at the limit \(Ballot.maximumCounter) (forged, or corrupted): "
+                + "no ballot beats it there, so the key is written only where a quorum of the others answers"
+        }
         complete(proposalID, .failure(CASPaxosError(code, detail: detail)), now: now, into: &effects)
     }
 

@@ -78,9 +78,10 @@ public struct ProposerCounters: Hashable, Sendable {
     /// (their tombstones stay until collected later).
     public var garbageCollectionsRefused = 0
     /// Ballots not drawn because none was left to beat a key's promise
-    /// (an absurd ballot at or near ``Ballot/maximumCounter``; see
-    /// ``CASPaxosError/Code/notAvailable``): each failed its proposal, or
-    /// left an accept without the next ballot.
+    /// (an absurd ballot at or near ``Ballot/maximumCounter``): each left
+    /// an accept without the next ballot, or a prepare drawn from the
+    /// counter instead (which only the acceptors that did not make that
+    /// promise take: see ``CASPaxosError/Code/notAvailable``).
     public var ballotsExhausted = 0
     /// Answers naming a ballot above ``Ballot/followedCounterLimit``
     /// (forged, or corrupted: no honest cluster counts so far), which

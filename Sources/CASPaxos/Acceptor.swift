@@ -118,6 +118,7 @@ public struct Acceptor {
             // above it): the key is absent, so nothing accepted for it is
             // above the floor, and the floor refuses every lower ballot (see
             // CASPaxosMessage.collectionPrepare).
+            guard keepsFloorSane(ballot) else { return }
             raiseFloor(to: ballot, counting: \.promisesByFloor, into: &effects)
             counters.promises += 1
             effects.append(
@@ -133,7 +134,11 @@ public struct Acceptor {
                 // collection's own, stored by a fold) takes the re-write as
                 // it takes one of a key it lacks, below: a tombstone stored
                 // would keep the room the fold made until the removal step.
-                guard isFull, register.accepted == .zero, ballot >= register.promised else {
+                // (Not at an absurd ballot, which the floor must not take:
+                // stored, as a tombstone is anywhere else.)
+                guard isFull, register.accepted == .zero, ballot >= register.promised,
+                    ballot.counter <= Ballot.followedCounterLimit
+                else {
                     return accept(id, key, ballot, nil, parent: nil, promising: ballot, from: sender, into: &effects)
                 }
                 counters.tombstonesTakenAsRemoved += 1
@@ -146,6 +151,7 @@ public struct Acceptor {
                 // another collection) is the state taking it leaves: the key
                 // absent, the floor at or above the ballot (see
                 // CASPaxosMessage.rewriteTombstone).
+                guard keepsFloorSane(ballot) else { return }
                 raiseFloor(to: ballot, counting: \.tombstonesTakenAsRemoved, into: &effects)
             }
             counters.acceptances += 1
@@ -180,7 +186,9 @@ public struct Acceptor {
             }
             effects.append(.send(.acknowledged(requestID: id), to: sender))
         case .removeTombstone(let id, let key, let ballot):
-            if let register = state.register(key), register.isTombstone, register.accepted == ballot {
+            if let register = state.register(key), register.isTombstone, register.accepted == ballot,
+                keepsFloorSane(register.promised)
+            {
                 counters.registersRemoved += 1
                 persist(.remove(key: key, floor: register.promised), into: &effects)
             }
@@ -191,7 +199,10 @@ public struct Acceptor {
             // answer leaves): a write that a proposer left behind completes
             // from now on needs an acceptance this acceptor refuses, and
             // one it completed before is in this listing.
-            if let floor, floor > state.removalFloor { persist(.removalFloor(floor), into: &effects) }
+            if let floor, floor > state.removalFloor {
+                guard keepsFloorSane(floor) else { return }
+                persist(.removalFloor(floor), into: &effects)
+            }
             raiseMinimumVersion(to: minimumVersion, into: &effects)
             effects.append(.send(listing(id, after: after), to: sender))
         case .setMinimumVersion(let id, let version):
@@ -221,6 +232,21 @@ public struct Acceptor {
             return
         }
         accept(id, key, ballot, value, parent: parent, promising: next ?? ballot, from: sender, into: &effects)
+    }
+
+    /// Whether the removal floor may rise to `ballot`: not above
+    /// ``Ballot/followedCounterLimit`` (counted in
+    /// ``AcceptorCounters/absurdFloorsRefused``). Every absent key is
+    /// promised at the floor, so an absurd ballot there (forged, or a
+    /// collection's of a key an absurd ballot reached) would refuse every
+    /// new key the ballots of every proposer, where kept in one register
+    /// it touches that key alone: the register is kept, or the message
+    /// that would raise the floor dropped (as if lost: what it asks is
+    /// never answered, which the protocol survives).
+    private mutating func keepsFloorSane(_ ballot: Ballot) -> Bool {
+        guard ballot.counter > Ballot.followedCounterLimit else { return true }
+        counters.absurdFloorsRefused += 1
+        return false
     }
 
     /// Raises the removal floor to `ballot` if it is below, counting it in
@@ -398,15 +424,27 @@ public struct Acceptor {
     /// accept refused for room) where a new key's prepare was refused
     /// before, definitely.
     private mutating func foldPromiseOnlyRegister(into effects: inout [CASPaxosEffect]) -> Bool {
-        guard let key = promiseOnly.removeOldest() else { return false }
-        // Folding a register that holds a value would lose it: trap rather
-        // than corrupt.
-        guard let register = state.register(key), register.accepted == .zero else {
-            preconditionFailure("the promise-only line lists a key whose register is gone or holds a value")
-        }
+        guard let (key, register) = oldestFoldable() else { return false }
+        promiseOnly.remove(key.bytes)
         counters.promiseOnlyRegistersFolded += 1
-        persist(.remove(key: key, floor: register.promised.predecessor), into: &effects)
+        persist(.remove(key: key.bytes, floor: register.promised.predecessor), into: &effects)
         return true
+    }
+
+    /// The oldest promise-only register and its state. One promised above
+    /// ``Ballot/followedCounterLimit`` is taken off the line and kept
+    /// (``keepsFloorSane(_:)``): folding it would raise the floor there.
+    private mutating func oldestFoldable() -> (key: RegisterKey, register: RegisterState)? {
+        while let oldest = promiseOnly.oldest() {
+            // Folding a register that holds a value would lose it: trap
+            // rather than corrupt.
+            guard let register = state.table[oldest], register.accepted == .zero else {
+                preconditionFailure("the promise-only line lists a key whose register is gone or holds a value")
+            }
+            if keepsFloorSane(register.promised) { return (oldest, register) }
+            promiseOnly.remove(oldest.bytes)
+        }
+        return nil
     }
 
     /// Whether folding the oldest promise-only register would leave room
@@ -415,7 +453,7 @@ public struct Acceptor {
     /// absent key is taken to have promised), so a prepare stores it (the
     /// decision ``update(_:into:_:)`` makes after the fold).
     private mutating func foldLeavesRoom(promising ballot: Ballot) -> Bool {
-        guard let oldest = promiseOnly.oldest(), let register = state.table[oldest] else { return false }
+        guard let (_, register) = oldestFoldable() else { return false }
         let floor = max(state.removalFloor, register.promised.predecessor)
         return ballot > Self.absentRegister(under: floor).promised
     }

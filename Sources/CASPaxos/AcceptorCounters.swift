@@ -40,6 +40,12 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// message handed over in process gets here, the decoder refusing
     /// such messages from the network.
     public var invalidBallots = 0
+    /// Times the removal floor was kept from rising above
+    /// ``Ballot/followedCounterLimit`` (a forged or corrupt ballot's doing):
+    /// a register promised above it kept where a fold or a collection
+    /// would have removed it, or a message that would have raised the
+    /// floor above it dropped.
+    public var absurdFloorsRefused = 0
     /// Prepares and accepts for a new key refused because the acceptor holds
     /// ``CASPaxosConfiguration/maximumRegisters`` registers, none of them
     /// holding a promise only (see ``promiseOnlyRegistersFolded``).

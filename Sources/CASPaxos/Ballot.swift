@@ -20,13 +20,18 @@ public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let maximumCounter: UInt64 = 1 << 62
 
     /// The highest counter a proposer's counter follows from the network
-    /// (2⁶¹): an honest cluster never comes near it (73,000 years at a
+    /// (2⁶⁰): an honest cluster never comes near it (36,000 years at a
     /// million ballots a second), so a ballot above it was forged or
     /// corrupted. A proposer refused for such a ballot beats it for that
-    /// key alone, from a counter of its own above this limit, so that one
+    /// key alone, with a ballot above ``ownCounterLimit``, so that one
     /// absurd ballot cannot exhaust the counter every key's ballots come
-    /// from (``Proposer``).
-    public static let followedCounterLimit: UInt64 = 1 << 61
+    /// from (``Proposer``), and a forged ballot just below this limit
+    /// leaves the proposer 2⁶⁰ ballots of its own.
+    public static let followedCounterLimit: UInt64 = 1 << 60
+    /// The highest counter a proposer draws its own ballots up to (2⁶¹);
+    /// the ballots that beat one above ``followedCounterLimit`` are drawn
+    /// above it, so that the two never give one ballot twice.
+    public static let ownCounterLimit: UInt64 = 1 << 61
 
     /// "No ballot": below every real one.
     public static let zero = Ballot(counter: 0, proposer: NodeID(0))

@@ -184,7 +184,8 @@ public struct CASPaxosConfiguration: Hashable, Sendable {
     /// it fails (at the first failed run after which the next would start
     /// past it) with that run's error (``CASPaxosError/Code/timeout``
     /// when a listed proposer or an acceptor did not answer, named in the
-    /// detail) (1 ms ... 24 h). The tombstone stays (it reads as empty);
+    /// detail) (1 ms ... 24 h). The key reads as empty, its tombstone kept
+    /// where it was not removed yet;
     /// collect it again with ``CASPaxosNode/collectGarbage(key:completion:)``
     /// once every listed proposer answers, or once one gone for good is
     /// dropped from ``CASPaxosNode/proposerEndpoints``. The paper's

@@ -30,9 +30,9 @@ public struct CASPaxosError: Error, Hashable, Sendable, CustomStringConvertible 
         /// the key, which goes on while a quorum of the others answers;
         /// the proposer's other keys are not touched); or the proposer's
         /// age reached ``ProposerAge/maximumAge``, or its ballot counter
-        /// ``Ballot/followedCounterLimit`` (only such a peer's absurd age,
-        /// or 2⁶¹ ballots, bring them there: restart the proposer with a
-        /// new ID, and look for that peer).
+        /// ``Ballot/ownCounterLimit`` (only such a peer's absurd age, or
+        /// 2⁶⁰ ballots drawn, bring them there: restart the proposer with
+        /// a new ID, and look for that peer).
         /// Definite, but for a proposal whose earlier attempt sent accepts,
         /// which fails with ``conflict`` instead.
         case notAvailable

@@ -375,9 +375,11 @@ public final class CASPaxosNode {
     /// Errors: `.overloaded` at once if
     /// ``CASPaxosConfiguration/maximumGarbageCollections`` collections are
     /// running (the tombstone stays; call again later); `.notAvailable` if
-    /// the node is not a proposer or was stopped; `.timeout` if it has not
-    /// completed within ``CASPaxosConfiguration/garbageCollectionTimeout``
-    /// (a listed proposer down, named in the detail; the tombstone stays).
+    /// the node is not a proposer or was stopped; the last run's error if
+    /// it has not completed within ``CASPaxosConfiguration/garbageCollectionTimeout``
+    /// (`.timeout` when a listed proposer or an acceptor did not answer,
+    /// named in the detail; the key reads as empty, its tombstone kept
+    /// where it was not removed yet).
     public func collectGarbage(key: [UInt8], completion: @escaping (Result<Void, CASPaxosError>) -> Void) {
         // Read before the proposer's exclusive access.
         let proposers = taskProposers

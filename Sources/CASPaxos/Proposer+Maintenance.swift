@@ -824,7 +824,7 @@ extension Proposer {
             // until a quorum of the other acceptors answers.
             let key = task.proposals[proposalID].map { String(decoding: $0.prefix(64), as: UTF8.self) } ?? ""
             let what =
-                age >= ProposerAge.maximumAge || counter >= Ballot.followedCounterLimit
+                age >= ProposerAge.maximumAge || counter >= Ballot.ownCounterLimit
                 ? "the task stopped: run it from another proposer"
                 : "the task stopped at key '\(key)': an acceptor promised it a ballot at the limit, so only a quorum of the others can take its writes; run the task again once they answer"
             finishTask(taskID, .failure(CASPaxosError(.notAvailable, detail: "\(error.detail); \(what)")), into: &effects)

@@ -124,12 +124,14 @@ public struct Proposer {
     public internal(set) var counters = ProposerCounters()
 
     /// The ballot counter: follows the ballots answers name, up to
-    /// ``Ballot/followedCounterLimit``.
+    /// ``Ballot/followedCounterLimit``, and draws up to
+    /// ``Ballot/ownCounterLimit``.
     var counter: UInt64 = 0
     /// The counter of ballots that beat one above
-    /// ``Ballot/followedCounterLimit`` (0 until one is met): kept apart, so
-    /// that such a ballot exhausts only the keys it was met on, never
-    /// repeats one, and stays above every ballot ``counter`` gives.
+    /// ``Ballot/followedCounterLimit`` (0 until one is met), above
+    /// ``Ballot/ownCounterLimit``: kept apart, so that such a ballot
+    /// touches only the keys it was met on, and never gives a ballot
+    /// ``counter`` gives.
     var counterAboveLimit: UInt64 = 0
     var random: SeededRandomGenerator
     /// Starts where this proposer's ID puts it (``firstProposalID(for:)``);
@@ -437,15 +439,16 @@ public struct Proposer {
     /// The next ballot above `floor` (a proposal's ``Proposal/ballotFloor``,
     /// or its ballot), or nil if none is left. A floor above ``counter``
     /// is an absurd ballot's (the counter follows none above
-    /// ``Ballot/followedCounterLimit``), or one drawn above it: the ballot
-    /// comes from ``counterAboveLimit``, raised past the floor, up to
+    /// ``Ballot/followedCounterLimit``), or one drawn above
+    /// ``Ballot/ownCounterLimit``: the ballot comes from
+    /// ``counterAboveLimit``, raised past the floor and that limit, up to
     /// ``Ballot/maximumCounter`` (a ballot above it would not decode: every
     /// acceptor would refuse the message carrying it). Otherwise from
-    /// ``counter``, up to ``Ballot/followedCounterLimit``, so that the two
-    /// counters never give one ballot twice.
+    /// ``counter``, up to ``Ballot/ownCounterLimit``: the two counters
+    /// never give one ballot twice.
     mutating func newBallot(above floor: UInt64 = 0) -> Ballot? {
         if floor > counter {
-            let base = max(floor, counterAboveLimit)
+            let base = max(floor, counterAboveLimit, Ballot.ownCounterLimit)
             guard base < Ballot.maximumCounter else {
                 counters.ballotsExhausted += 1
                 return nil
@@ -453,7 +456,7 @@ public struct Proposer {
             counterAboveLimit = base + 1
             return Ballot(counter: counterAboveLimit, proposer: id)
         }
-        guard counter < Ballot.followedCounterLimit else {
+        guard counter < Ballot.ownCounterLimit else {
             counters.ballotsExhausted += 1
             return nil
         }
@@ -541,7 +544,7 @@ public struct Proposer {
         guard let ballot = newBallot(above: floor) ?? (floor > counter ? newBallot() : nil) else {
             return failExhausted(
                 proposalID,
-                "the ballot counter reached its limit \(Ballot.followedCounterLimit)",
+                "the ballot counter reached its limit \(Ballot.ownCounterLimit)",
                 now: now, into: &effects)
         }
         let requestID = newRequestID()
@@ -1305,8 +1308,10 @@ public struct Proposer {
         _ proposalID: UInt64, _ code: CASPaxosError.Code, now: Instant, into effects: inout [CASPaxosEffect]
     ) {
         guard let proposal = proposals[proposalID] else { return }
+        // Who was silent, where silence is why it failed (a refusal
+        // quorum does not need the others).
         var detail = "proposal \(proposalID) on a \(proposal.key.count)-byte key after \(proposal.failures) failed attempts"
-            + silent(in: proposal)
+            + (code == .noQuorum || code == .timeout ? silent(in: proposal) : "")
         var code = code
         if proposal.ballotFloor >= Ballot.maximumCounter {
             // Definite if no accept went out, as for any proposer that has

@@ -152,6 +152,27 @@ struct CounterLimitTests {
         #expect(proposer.counters.ballotsExhausted == 1)
     }
 
+    /// A forged ballot at the followed limit is followed: the proposer has
+    /// 2⁶⁰ ballots of its own left (the review found the limit its own
+    /// counter stopped at, so a forge there or just below exhausted it).
+    @Test("a forged ballot at the followed limit leaves the proposer its other keys")
+    func forgedAtTheFollowedLimit() throws {
+        var proposer = try RequestIDTests.makeProposer(1)
+        var effects: [CASPaxosEffect] = []
+        _ = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
+        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
+        for acceptor in Self.acceptors {
+            proposer.receive(
+                .conflict(
+                    requestID: prepare, highest: Ballot(counter: Ballot.followedCounterLimit, proposer: NodeID(9)),
+                    neverAccepted: true),
+                from: acceptor, now: Self.now, into: &effects)
+        }
+        #expect(proposer.counter == Ballot.followedCounterLimit)
+        #expect(try RequestIDTests.write(&proposer, key: "other").succeeded)
+        #expect(proposer.counters.absurdBallots == 0)
+    }
+
     /// A ballot above the followed limit but below the maximum is beaten
     /// from the counter above the limit: the key stays writable, its
     /// ballots (prepares, accepts, piggybacked next ballots, the cached
@@ -186,7 +207,8 @@ struct CounterLimitTests {
         _ = try proposer.propose(key: Self.key, change: { _ in [2] }, now: Self.now, into: &effects)
         // Prepare, accept (with its next ballot), the cached ballot's
         // accept (with the next).
-        #expect(Self.sentBallots(effects).map(\.counter) == [limit + 6, limit + 6, limit + 7, limit + 7, limit + 8])
+        let own = Ballot.ownCounterLimit
+        #expect(Self.sentBallots(effects).map(\.counter) == [own + 1, own + 1, own + 2, own + 2, own + 3])
         #expect(proposer.counters.absurdBallots == 2)
         effects.removeAll()
         _ = try proposer.propose(key: Array("other".utf8), change: { _ in [1] }, now: Self.now, into: &effects)
@@ -302,8 +324,8 @@ struct CounterLimitTests {
         var proposer = try Proposer(
             id: NodeID(1), quorums: .majority(of: Self.acceptors), configuration: configuration, seed: 1)
         var effects: [CASPaxosEffect] = []
-        // Its own counter one ballot short of its limit (2⁶¹ ballots drawn).
-        proposer.counter = Ballot.followedCounterLimit - 1
+        // Its own counter one ballot short of its limit.
+        proposer.counter = Ballot.ownCounterLimit - 1
         let first = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
         let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
         let queued = try (0..<50_000).map { _ in
@@ -318,6 +340,46 @@ struct CounterLimitTests {
         }
         Self.runOut(&proposer, into: &effects)
         #expect(Self.unavailable(effects) == [first] + queued)
+    }
+
+    /// Every absent key is promised at the removal floor: an absurd ballot
+    /// there would refuse every proposer's ballots for every new key (the
+    /// review of the proposer's containment found a collection spreading
+    /// a key's absurd ballot so). It stays in the register it reached.
+    @Test("an acceptor keeps its removal floor below the followed limit: absurd re-writes dropped, absurd registers kept")
+    func acceptorKeepsItsFloorSane() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 2
+        var acceptor = try Acceptor(configuration: configuration)
+        var effects: [CASPaxosEffect] = []
+        let absurd = Ballot(counter: Ballot.followedCounterLimit + 1, proposer: NodeID(9))
+        let sender = Self.acceptors[0]
+        // A re-write of a key it lacks would raise the floor: dropped.
+        acceptor.receive(.rewriteTombstone(requestID: 1, key: [1], ballot: absurd, age: 0, version: .zero), from: sender,
+                         into: &effects)
+        #expect(effects.isEmpty)
+        #expect(acceptor.snapshot.removalFloor == .zero)
+        // Full of promise-only registers, the oldest absurd: a new key's
+        // prepare folds the other one.
+        acceptor.receive(.prepare(requestID: 2, key: [2], ballot: absurd, age: 0, version: .zero), from: sender, into: &effects)
+        acceptor.receive(.prepare(requestID: 3, key: [3], ballot: Ballot(counter: 5, proposer: NodeID(1)), age: 0, version: .zero),
+                         from: sender, into: &effects)
+        acceptor.receive(.prepare(requestID: 4, key: [4], ballot: Ballot(counter: 10, proposer: NodeID(1)), age: 0, version: .zero),
+                         from: sender, into: &effects)
+        #expect(acceptor.register([2])?.promised == absurd)
+        #expect(acceptor.register([3]) == nil)
+        #expect(acceptor.register([4]) != nil)
+        #expect(acceptor.snapshot.removalFloor.counter < 10)
+        // A collection's removal of a tombstone promised above the limit
+        // keeps it (and is acknowledged: the collection ends).
+        effects.removeAll()
+        acceptor.receive(.accept(requestID: 5, key: [2], ballot: absurd, age: 0, value: nil, nextBallot: nil, version: .zero),
+                         from: sender, into: &effects)
+        acceptor.receive(.removeTombstone(requestID: 6, key: [2], ballot: absurd), from: sender, into: &effects)
+        #expect(acceptor.register([2])?.isTombstone == true)
+        #expect(effects.contains { if case .send(.acknowledged(6), _) = $0 { true } else { false } })
+        #expect(acceptor.snapshot.removalFloor.counter < 10)
+        #expect(acceptor.counters.absurdFloorsRefused == 3)
     }
 
     @Test("an acceptor drops an in-process setMinimumAges above the maximum age; it stores none")

@@ -137,7 +137,7 @@ public struct Acceptor {
                 // (Not at an absurd ballot, which the floor must not take:
                 // stored, as a tombstone is anywhere else.)
                 guard isFull, register.accepted == .zero, ballot >= register.promised,
-                    ballot.counter <= Ballot.followedCounterLimit
+                    ballot.counter <= Ballot.ownCounterLimit
                 else {
                     return accept(id, key, ballot, nil, parent: nil, promising: ballot, from: sender, into: &effects)
                 }
@@ -235,8 +235,11 @@ public struct Acceptor {
     }
 
     /// Whether the removal floor may rise to `ballot`: not above
-    /// ``Ballot/followedCounterLimit`` (counted in
-    /// ``AcceptorCounters/absurdFloorsRefused``). Every absent key is
+    /// ``Ballot/ownCounterLimit`` (counted in
+    /// ``AcceptorCounters/absurdFloorsRefused``), the highest ballot a
+    /// proposer draws from its own counter, even one that followed a
+    /// forge to ``Ballot/followedCounterLimit``; a floor there still
+    /// leaves every proposer the ballots it draws above it for a key. Every absent key is
     /// promised at the floor, so an absurd ballot there (forged, or a
     /// collection's of a key an absurd ballot reached) would refuse every
     /// new key the ballots of every proposer, where kept in one register
@@ -244,7 +247,7 @@ public struct Acceptor {
     /// that would raise the floor dropped (as if lost: what it asks is
     /// never answered, which the protocol survives).
     private mutating func keepsFloorSane(_ ballot: Ballot) -> Bool {
-        guard ballot.counter > Ballot.followedCounterLimit else { return true }
+        guard ballot.counter > Ballot.ownCounterLimit else { return true }
         counters.absurdFloorsRefused += 1
         return false
     }
@@ -432,7 +435,7 @@ public struct Acceptor {
     }
 
     /// The oldest promise-only register and its state. One promised above
-    /// ``Ballot/followedCounterLimit`` is taken off the line and kept
+    /// ``Ballot/ownCounterLimit`` is taken off the line and kept
     /// (``keepsFloorSane(_:)``): folding it would raise the floor there.
     private mutating func oldestFoldable() -> (key: RegisterKey, register: RegisterState)? {
         while let oldest = promiseOnly.oldest() {

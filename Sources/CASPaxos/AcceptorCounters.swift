@@ -41,7 +41,7 @@ public struct AcceptorCounters: Hashable, Sendable {
     /// such messages from the network.
     public var invalidBallots = 0
     /// Times the removal floor was kept from rising above
-    /// ``Ballot/followedCounterLimit`` (a forged or corrupt ballot's doing):
+    /// ``Ballot/ownCounterLimit`` (a forged or corrupt ballot's doing):
     /// a register promised above it kept where a fold or a collection
     /// would have removed it, or a message that would have raised the
     /// floor above it dropped.

@@ -30,7 +30,10 @@ public struct Ballot: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let followedCounterLimit: UInt64 = 1 << 60
     /// The highest counter a proposer draws its own ballots up to (2⁶¹);
     /// the ballots that beat one above ``followedCounterLimit`` are drawn
-    /// above it, so that the two never give one ballot twice.
+    /// above it, so that the two never give one ballot twice. An acceptor
+    /// keeps its removal floor at or below it (``Acceptor``): a proposer's
+    /// own ballots, even after it followed a forge to the followed limit,
+    /// are never too high for the floor.
     public static let ownCounterLimit: UInt64 = 1 << 61
 
     /// "No ballot": below every real one.

@@ -346,13 +346,13 @@ struct CounterLimitTests {
     /// there would refuse every proposer's ballots for every new key (the
     /// review of the proposer's containment found a collection spreading
     /// a key's absurd ballot so). It stays in the register it reached.
-    @Test("an acceptor keeps its removal floor below the followed limit: absurd re-writes dropped, absurd registers kept")
+    @Test("an acceptor keeps its removal floor at or below the own-counter limit: absurd re-writes dropped, absurd registers kept")
     func acceptorKeepsItsFloorSane() throws {
         var configuration = CASPaxosConfiguration()
         configuration.maximumRegisters = 2
         var acceptor = try Acceptor(configuration: configuration)
         var effects: [CASPaxosEffect] = []
-        let absurd = Ballot(counter: Ballot.followedCounterLimit + 1, proposer: NodeID(9))
+        let absurd = Ballot(counter: Ballot.ownCounterLimit + 1, proposer: NodeID(9))
         let sender = Self.acceptors[0]
         // A re-write of a key it lacks would raise the floor: dropped.
         acceptor.receive(.rewriteTombstone(requestID: 1, key: [1], ballot: absurd, age: 0, version: .zero), from: sender,
@@ -380,6 +380,31 @@ struct CounterLimitTests {
         #expect(effects.contains { if case .send(.acknowledged(6), _) = $0 { true } else { false } })
         #expect(acceptor.snapshot.removalFloor.counter < 10)
         #expect(acceptor.counters.absurdFloorsRefused == 3)
+    }
+
+    /// A proposer that followed a forge to the followed limit draws its
+    /// own ballots above it: acceptors fold and collect them as any other
+    /// (the review found them refused, a full acceptor then taking no new
+    /// key of that proposer's).
+    @Test("ballots a proposer draws after following a forge to the followed limit are folded and collected as any")
+    func ownBallotsPastTheFollowedLimitAreSane() throws {
+        var configuration = CASPaxosConfiguration()
+        configuration.maximumRegisters = 1
+        var acceptor = try Acceptor(configuration: configuration)
+        var effects: [CASPaxosEffect] = []
+        let sender = Self.acceptors[0]
+        let (first, second) = (
+            Ballot(counter: Ballot.followedCounterLimit + 1, proposer: NodeID(1)),
+            Ballot(counter: Ballot.followedCounterLimit + 2, proposer: NodeID(1))
+        )
+        acceptor.receive(.prepare(requestID: 1, key: [1], ballot: first, age: 0, version: .zero), from: sender, into: &effects)
+        effects.removeAll()
+        // Full: the promise-only register of [1] is folded for [2].
+        acceptor.receive(.prepare(requestID: 2, key: [2], ballot: second, age: 0, version: .zero), from: sender, into: &effects)
+        #expect(acceptor.register([1]) == nil)
+        #expect(acceptor.register([2])?.promised == second)
+        #expect(!effects.contains { if case .send(.registersFull, _) = $0 { true } else { false } })
+        #expect(acceptor.counters.absurdFloorsRefused == 0)
     }
 
     @Test("an acceptor drops an in-process setMinimumAges above the maximum age; it stores none")

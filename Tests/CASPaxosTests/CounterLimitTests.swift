@@ -69,24 +69,10 @@ struct CounterLimitTests {
         }
     }
 
-    @Test("a proposer refused at the maximum counter fails its proposal, definite, and sends no ballot above it")
-    func proposerAtTheMaximum() throws {
-        var proposer = try RequestIDTests.makeProposer(1)
-        var effects: [CASPaxosEffect] = []
-        let id = try proposer.propose(key: Self.key, change: { _ in [1] }, now: Self.now, into: &effects)
-        let prepare = try #require(ProposerRestartTests.prepareRequest(in: effects))
-        Self.outbidToTheMaximum(&proposer, request: prepare, into: &effects)
-        // After the back-off, the retry finds no ballot left.
-        Self.runOut(&proposer, into: &effects)
-        #expect(Self.unavailable(effects) == [id])
-        #expect(proposer.counters.ballotsExhausted >= 1)
-        #expect(Self.sentBallots(effects).allSatisfy { $0.counter <= Ballot.maximumCounter })
-    }
-
     /// One forged prepare at the maximum on one key used to bring the
     /// proposer's one counter there: every key's next prepare then failed
     /// (found by an embedder's walk-through). Only that key is lost now.
-    @Test("an absurd ballot on one key exhausts that key alone: the proposer's other keys keep their ballots")
+    @Test("a proposal refused at the maximum fails, definite, sends no ballot above it, and leaves the proposer its other keys")
     func absurdBallotStaysWithItsKey() throws {
         var proposer = try RequestIDTests.makeProposer(1)
         var effects: [CASPaxosEffect] = []
@@ -95,6 +81,8 @@ struct CounterLimitTests {
         Self.outbidToTheMaximum(&proposer, request: prepare, into: &effects)
         Self.runOut(&proposer, into: &effects)
         #expect(Self.unavailable(effects) == [id])
+        #expect(proposer.counters.ballotsExhausted >= 1)
+        #expect(Self.sentBallots(effects).allSatisfy { $0.counter <= Ballot.maximumCounter })
         // The third refusal came after the quorum of two ended the attempt.
         #expect(proposer.counters.absurdBallots == 2)
         effects.removeAll()

@@ -101,6 +101,9 @@ struct MaintenanceTask {
     var membershipRecord: [UInt8]?
     var failure: CASPaxosError?
 
+    /// The current step, as messages name it ("its end" once none is left).
+    var stepDescription: String { steps.first.map { "\($0)" } ?? "its end" }
+
     /// Whether this is a garbage collection (which starts over until it
     /// completes) rather than a membership change.
     var isGarbageCollection: Bool { restartSteps != nil }

@@ -25,7 +25,8 @@ extension Proposer {
     /// ``CASPaxosEffect/maintenanceCompleted(id:result:)``: success, or the
     /// last run's error once the timeout has passed (``CASPaxosError/Code/timeout``
     /// naming the step and the nodes that did not answer it; the tombstone
-    /// stays, and reads as empty: collect it again later).
+    /// stays where it was not removed yet, and the key reads as empty:
+    /// collect it again later).
     ///
     /// A collection waits only for the proposers still listed: one that
     /// left the cluster for good is dropped with
@@ -901,17 +902,17 @@ extension Proposer {
             initial: configuration.maintenanceRetryInterval, maximum: configuration.maintenanceRetryInterval * 64,
             failures: task.restarts)
         guard now + pause < task.finalDeadline else {
-            let step = task.steps.first.map { "\($0)" } ?? "its end"
             let stopped =
                 task.isGarbageCollection
                 ? CASPaxosError(
                     error.code,
                     detail: "\(error.detail); the garbage collection stopped after \(task.restarts) runs (garbageCollectionTimeout): "
-                        + "the tombstone stays and reads as empty; collect it again once every proposer listed answers "
+                        + "the tombstone stays where it was not removed yet, and the key reads as empty; "
+                        + "collect it again once every proposer listed answers "
                         + "(drop one gone for good from the list)")
                 : CASPaxosError(
                     error.code,
-                    detail: "\(error.detail); the membership change stopped before its step \(step), with this proposer in \(quorums): "
+                    detail: "\(error.detail); the membership change stopped before its step \(task.stepDescription), with this proposer in \(quorums): "
                         + "call changeMembership(to:) again with the same acceptors to finish it")
             return finishTask(taskID, .failure(stopped), into: &effects)
         }
@@ -965,12 +966,11 @@ extension Proposer {
     /// What held `task`'s run up past ``CASPaxosConfiguration/maintenanceTimeout``:
     /// its step, and the nodes that did not answer it, or its proposals.
     private static func stall(of task: MaintenanceTask) -> String {
-        let step = task.steps.first.map { "\($0)" } ?? "its end"
         let silent = task.targets.filter { !task.answered.contains($0) }
         let what =
             !silent.isEmpty ? "no answer from \(silent.map(\.description).joined(separator: ", "))"
             : !task.proposals.isEmpty ? "\(task.proposals.count) of its proposals unfinished" : "no progress"
-        return "maintenance task \(task.id) made no progress for maintenanceTimeout at its step \(step): \(what)"
+        return "maintenance task \(task.id) made no progress for maintenanceTimeout at its step \(task.stepDescription): \(what)"
     }
 
     var maintenanceDeadline: Instant {
